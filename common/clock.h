@@ -1,0 +1,46 @@
+// Time as a seam: production code asks a Clock, tests hand in a ManualClock.
+//
+// Timestamps cross module boundaries as milliseconds since the Unix epoch (UTC), which is also
+// how storage keeps them.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace shipmate {
+
+using EpochMillis = std::int64_t;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual EpochMillis now_ms() const = 0;
+};
+
+class SystemClock final : public Clock {
+ public:
+  EpochMillis now_ms() const override {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  }
+};
+
+class ManualClock final : public Clock {
+ public:
+  explicit ManualClock(EpochMillis start = 1'700'000'000'000) : now_(start) {}
+  EpochMillis now_ms() const override { return now_; }
+  void advance_ms(EpochMillis delta) { now_ += delta; }
+  void set_ms(EpochMillis value) { now_ = value; }
+
+ private:
+  EpochMillis now_;
+};
+
+// "2026-11-22 00:49:49Z"
+std::string format_utc(EpochMillis at);
+// "850 ms", "12.3 s", "4 min 10 s", "2 h 5 min"
+std::string format_duration(EpochMillis millis);
+
+}  // namespace shipmate

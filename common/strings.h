@@ -1,0 +1,18 @@
+// Small string helpers shared by every module.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace shipmate {
+
+std::string_view trim(std::string_view text);
+std::string to_lower(std::string_view text);
+bool starts_with_ci(std::string_view text, std::string_view prefix);
+std::string join(const std::vector<std::string>& parts, std::string_view separator);
+// Optimal string alignment distance (Levenshtein plus adjacent transpositions).
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+}  // namespace shipmate

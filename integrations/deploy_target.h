@@ -1,0 +1,64 @@
+// Where a service runs: the interface every deploy target implements (the local-process target
+// now; Kubernetes and Argo CD later).
+//
+// Contract
+// - One DeployTarget instance serves one service across all of its environments.
+// - Threading: every member is called on the event-loop thread; coroutines run on the executor
+//   the target was built with. A target never blocks that thread for longer than a syscall.
+// - apply() either finishes with the new version serving (ok) or leaves the previous version
+//   serving and says why (not ok). It never throws for expected failures (a release that does not
+//   exist, a failed health check, a port in use); those come back as ApplyOutcome messages.
+// - Progress callbacks are short human-readable lines ("starting v2", "health check 2/5 ...").
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "common/result.h"
+
+namespace shipmate::integrations {
+
+using ProgressFn = std::function<void(const std::string&)>;
+
+struct ApplyOutcome {
+  bool ok = false;
+  std::string message;   // one line: what happened, or why it failed
+  std::string endpoint;  // where the version serves, when ok (e.g. "http://127.0.0.1:8081")
+};
+
+class DeployTarget {
+ public:
+  virtual ~DeployTarget() = default;
+
+  virtual std::string kind() const = 0;
+  // Checks that `version` can be deployed to `environment` (syntax, release present) without
+  // touching anything.
+  virtual Status validate(const std::string& environment, const std::string& version) const = 0;
+  // Versions the target knows how to deploy, oldest first; empty when it cannot tell.
+  virtual std::vector<std::string> available_versions() const = 0;
+  // What is serving now according to the target itself.
+  virtual std::optional<std::string> current_version(const std::string& environment) const = 0;
+  // One line describing the running state ("v2 at http://127.0.0.1:8081, pid 4242, up 3 min").
+  virtual std::string describe(const std::string& environment) const = 0;
+
+  // Brings `version` up in `environment`, verifies it, and switches traffic to it.
+  virtual boost::asio::awaitable<ApplyOutcome> apply(std::string environment,
+                                                     std::string version,
+                                                     ProgressFn progress) = 0;
+  // Returns `environment` to `version`, a release that served before. The local target treats
+  // this as an apply of the old release; cluster targets restore the previous revision.
+  virtual boost::asio::awaitable<ApplyOutcome> roll_back(std::string environment,
+                                                         std::string version,
+                                                         ProgressFn progress) = 0;
+  // Brings back what was serving before Shipmate last stopped (a supervisor's restart). Returns
+  // one outcome per environment that had a current version.
+  virtual boost::asio::awaitable<std::vector<ApplyOutcome>> restore() = 0;
+  // Stops everything this target started. Idempotent.
+  virtual boost::asio::awaitable<void> shutdown() = 0;
+};
+
+}  // namespace shipmate::integrations

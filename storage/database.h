@@ -1,0 +1,123 @@
+// SQLite access: one connection, prepared statements, transactions, versioned migrations.
+//
+// Contract
+// - Threading: a Database and its Statements belong to one thread at a time (Shipmate uses them
+//   only from the event-loop thread). SQLite runs in multi-thread mode; nothing here locks.
+// - Ownership: a Statement borrows its Database and must not outlive it.
+// - Errors: `Database::open` reports unreadable, locked or corrupt files as an Error value with a
+//   one-line message naming the path. After a successful open, SQL failures are programming or
+//   environment errors and throw StorageError; callers that face users catch it at the command
+//   boundary. `transaction()` rolls back when its body throws, so nothing is half-written.
+// - Files are opened in WAL mode with synchronous=NORMAL and foreign keys on; ":memory:" gives a
+//   private in-memory database (tests).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "common/result.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace shipmate::storage {
+
+class StorageError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+class Database;
+
+class Statement {
+ public:
+  Statement(Database& db, std::string_view sql);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+  Statement(Statement&& other) noexcept;
+  Statement& operator=(Statement&&) = delete;
+
+  // Parameters are 1-based, as in SQLite.
+  Statement& bind(int index, std::int64_t value);
+  Statement& bind(int index, std::string_view value);
+  Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
+  Statement& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
+  Statement& bind_null(int index);
+  Statement& bind(int index, const std::optional<std::int64_t>& value);
+  Statement& bind(int index, const std::optional<std::string>& value);
+
+  // Returns true while a row is available; false when done.
+  bool step();
+  // Runs a statement that returns no rows.
+  void run();
+  void reset();
+
+  std::int64_t column_int64(int index) const;
+  std::string column_text(int index) const;
+  bool column_is_null(int index) const;
+  std::optional<std::int64_t> column_optional_int64(int index) const;
+
+ private:
+  Database* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Database {
+ public:
+  // Opens (creating if needed) and migrates to the latest schema.
+  static Result<std::unique_ptr<Database>> open(const std::string& path);
+  ~Database();
+  Database(const Database&) = delete;
+  Database& operator=(const Database&) = delete;
+
+  void exec(std::string_view sql);
+  Statement prepare(std::string_view sql) { return Statement(*this, sql); }
+  std::int64_t last_insert_rowid() const;
+  int schema_version();
+  const std::string& path() const { return path_; }
+
+  // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back and rethrows if it throws.
+  // Nested calls join the outer transaction.
+  template <class F>
+  decltype(auto) transaction(F&& body) {
+    if (transaction_depth_ > 0) return body();
+    exec("BEGIN IMMEDIATE");
+    ++transaction_depth_;
+    try {
+      if constexpr (std::is_void_v<decltype(body())>) {
+        body();
+        --transaction_depth_;
+        exec("COMMIT");
+        return;
+      } else {
+        auto result = body();
+        --transaction_depth_;
+        exec("COMMIT");
+        return result;
+      }
+    } catch (...) {
+      transaction_depth_ = 0;
+      rollback_quietly();
+      throw;
+    }
+  }
+
+  sqlite3* handle() const { return db_; }
+  [[noreturn]] void throw_error(std::string_view what) const;
+
+ private:
+  Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+  void rollback_quietly() noexcept;
+  void migrate();
+
+  sqlite3* db_;
+  std::string path_;
+  int transaction_depth_ = 0;
+};
+
+}  // namespace shipmate::storage

@@ -1,0 +1,114 @@
+// Deploys and their event history.
+//
+// Contract
+// - Every state change is written as a row in deploy_events in the same transaction that updates
+//   the deploy's state, so the history is never out of step with the current state.
+// - The store does not judge whether a transition is legal; the deploy state machine in
+//   commands/ does, before asking the store to record it.
+// - Text is passed through redact() before it is written.
+// - Threading and errors as in database.h.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "storage/database.h"
+
+namespace shipmate::storage {
+
+enum class DeployKind { deploy, rollback, redeploy };
+
+enum class DeployState {
+  requested,
+  awaiting_approval,
+  queued,
+  building,
+  deploying,
+  verifying,
+  succeeded,
+  failed,
+  rolled_back,
+  cancelled,
+  timed_out,
+};
+
+std::string_view to_string(DeployKind kind);
+std::string_view to_string(DeployState state);
+std::optional<DeployKind> parse_deploy_kind(std::string_view text);
+std::optional<DeployState> parse_deploy_state(std::string_view text);
+bool is_terminal(DeployState state);
+
+struct NewDeploy {
+  std::string service;
+  std::string environment;
+  std::string version;
+  std::string previous_version;  // empty when nothing was deployed before
+  DeployKind kind = DeployKind::deploy;
+  std::string requested_by;      // user id
+  std::string reason;
+  std::string chat_ref;          // where to post updates (transport-specific, opaque here)
+};
+
+struct DeployRecord {
+  std::int64_t id = 0;
+  std::string service;
+  std::string environment;
+  std::string version;
+  std::string previous_version;
+  DeployKind kind = DeployKind::deploy;
+  std::string requested_by;
+  DeployState state = DeployState::requested;
+  std::string reason;
+  std::string detail;  // the message of the latest event
+  std::string chat_ref;
+  EpochMillis requested_at = 0;
+  std::optional<EpochMillis> finished_at;
+};
+
+struct DeployEvent {
+  std::int64_t id = 0;
+  std::int64_t deploy_id = 0;
+  EpochMillis at = 0;
+  std::optional<DeployState> from;  // empty for the creating event
+  DeployState to = DeployState::requested;
+  std::string message;
+};
+
+class DeployStore {
+ public:
+  DeployStore(Database& db, const Clock& clock) : db_(db), clock_(clock) {}
+
+  // Inserts a deploy in state `requested` with its first event.
+  DeployRecord create(const NewDeploy& request);
+  // Records a state change and its message; sets finished_at when `to` is terminal.
+  // Throws StorageError when the deploy does not exist.
+  DeployRecord transition(std::int64_t id, DeployState to, std::string_view message);
+  void set_chat_ref(std::int64_t id, std::string_view chat_ref);
+
+  std::optional<DeployRecord> get(std::int64_t id);
+  // Newest first. An empty `environment` means every environment.
+  std::vector<DeployRecord> history(std::string_view service, std::string_view environment,
+                                    int limit);
+  // The most recent deploy of service@environment that succeeded.
+  std::optional<DeployRecord> last_succeeded(std::string_view service,
+                                             std::string_view environment);
+  // The newest succeeded deploy of service@environment whose version differs from `version`.
+  std::optional<DeployRecord> last_succeeded_other_than(std::string_view service,
+                                                        std::string_view environment,
+                                                        std::string_view version);
+  // The non-terminal deploy of service@environment, if any.
+  std::optional<DeployRecord> active_for(std::string_view service, std::string_view environment);
+  // Every deploy not in a terminal state, oldest first.
+  std::vector<DeployRecord> in_flight();
+  std::vector<DeployEvent> events(std::int64_t deploy_id);
+
+ private:
+  Database& db_;
+  const Clock& clock_;
+};
+
+}  // namespace shipmate::storage

@@ -1,0 +1,47 @@
+// Locks on deploy scopes.
+//
+// A scope is a string chosen by commands/: "env:<name>", "service:<name>" or
+// "service:<name>@<env>". At most one lock per scope. Expired locks are ignored by every read and
+// removed by acquire(), so a lock past its expiry never blocks anything.
+//
+// Threading and errors as in database.h.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/result.h"
+#include "storage/database.h"
+
+namespace shipmate::storage {
+
+struct LockRecord {
+  std::string scope;
+  std::string holder;  // user id
+  std::string reason;
+  EpochMillis since = 0;
+  std::optional<EpochMillis> expires_at;
+};
+
+class LockStore {
+ public:
+  LockStore(Database& db, const Clock& clock) : db_(db), clock_(clock) {}
+
+  // Fails with a message naming the current holder when the scope is already locked.
+  Result<LockRecord> acquire(std::string_view scope, std::string_view holder,
+                             std::string_view reason, std::optional<EpochMillis> expires_at);
+  // Returns false when there was no (unexpired) lock on the scope.
+  bool release(std::string_view scope);
+  std::optional<LockRecord> get(std::string_view scope);
+  // Unexpired locks, oldest first.
+  std::vector<LockRecord> list();
+
+ private:
+  Database& db_;
+  const Clock& clock_;
+};
+
+}  // namespace shipmate::storage
