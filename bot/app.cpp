@@ -1,0 +1,205 @@
+#include "bot/app.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <optional>
+
+#include "bot/router.h"
+#include "bot/terminal.h"
+#include "commands/command_table.h"
+#include "commands/deploy_flow.h"
+#include "commands/resolve.h"
+#include "common/redact.h"
+#include "integrations/local_process_target.h"
+#include "storage/audit_log.h"
+#include "storage/database.h"
+#include "storage/deploy_store.h"
+#include "storage/lock_store.h"
+
+namespace shipmate::bot {
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kShutdownDeadline = std::chrono::seconds(20);
+
+Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
+  std::error_code ec;
+  std::filesystem::create_directories(std::filesystem::path(config.database_path).parent_path(),
+                                      ec);
+  return storage::Database::open(config.database_path);
+}
+
+}  // namespace
+
+int run_app(const Config& config, const AppOptions& options) {
+  asio::io_context io(1);
+
+  auto database = open_database(config);
+  if (!database) {
+    std::fprintf(stderr, "shipmate: %s\n", redact(database.error().message).c_str());
+    return 2;
+  }
+  std::error_code ec;
+  std::filesystem::create_directories(config.state_dir, ec);
+  if (ec) {
+    std::fprintf(stderr, "shipmate: cannot create state directory %s: %s\n",
+                 config.state_dir.c_str(), ec.message().c_str());
+    return 2;
+  }
+
+  SystemClock clock;
+  storage::DeployStore deploys(**database, clock);
+  storage::LockStore locks(**database, clock);
+  storage::AuditLog audit(**database, clock);
+
+  std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;
+  for (const auto& service : config.catalog.services) {
+    if (service.target_kind == "local") {
+      auto local = service.local;
+      local.state_dir = config.state_dir + "/local";
+      targets[service.name] = integrations::make_local_process_target(io.get_executor(), local);
+    }
+  }
+
+  const commands::CommandRegistry registry = commands::build_command_table();
+  commands::Services services{io.get_executor(), config.catalog, clock, **database, deploys,
+                              locks,           audit,          targets};
+  services.registry = &registry;
+  Router router(services, registry, config.bot_name);
+
+  std::optional<TerminalTransport> terminal;
+  if (options.terminal) {
+    terminal.emplace(io.get_executor(), router,
+                     TerminalTransport::Options{options.user, options.interactive, options.echo});
+  }
+
+  for (const auto& deploy : commands::reconcile_interrupted_deploys(services)) {
+    const std::string text = "Deploy #" + std::to_string(deploy.id) + " (" + deploy.service + " " +
+                             deploy.version + " to " + deploy.environment + ") " + deploy.detail;
+    spdlog::warn("{}", text);
+    if (terminal) terminal->conversation().post(commands::warning(text));
+  }
+  commands::record_audit(services, "shipmate", "shipmate.started", config.bot_name, "ok",
+                         "config " + config.path);
+
+  auto work = asio::make_work_guard(io);
+  asio::signal_set signals(io, SIGINT, SIGTERM);
+  asio::steady_timer deadline(io);
+  bool stopping = false;
+
+  auto shutdown = [&](std::string why) {
+    if (stopping) return;
+    stopping = true;
+    spdlog::info("shutting down: {}", why);
+    if (terminal) terminal->stop();
+    for (const auto& deploy : commands::cancel_running_deploys(services, "cancelled: " + why)) {
+      const std::string text = "Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
+                               " " + deploy.version + " was cancelled: " + why;
+      spdlog::warn("{}", text);
+      if (terminal) terminal->conversation().post(commands::warning(text));
+    }
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (auto& [name, target] : targets) co_await target->shutdown();
+          commands::record_audit(services, "shipmate", "shipmate.stopped", config.bot_name, "ok",
+                                 why);
+          signals.cancel();
+          work.reset();
+        },
+        asio::detached);
+    deadline.expires_after(kShutdownDeadline);
+    deadline.async_wait([](boost::system::error_code error) {
+      if (error) return;
+      spdlog::error("shutdown took too long; exiting now");
+      std::_Exit(1);
+    });
+  };
+
+  std::function<void(boost::system::error_code, int)> on_signal =
+      [&](boost::system::error_code error, int signal_number) {
+        if (error) return;
+        if (stopping) {
+          spdlog::warn("second signal: exiting immediately");
+          std::_Exit(128 + signal_number);
+        }
+        shutdown(signal_number == SIGINT ? "SIGINT" : "SIGTERM");
+        signals.async_wait(on_signal);
+      };
+  signals.async_wait(on_signal);
+
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        for (auto& [name, target] : targets) {
+          for (const auto& outcome : co_await target->restore()) {
+            if (outcome.ok) {
+              spdlog::info("{}: {}", name, outcome.message);
+            } else {
+              spdlog::warn("{}: could not restore: {}", name, outcome.message);
+              if (terminal) {
+                terminal->conversation().post(commands::warning(
+                    name + " could not be restarted: " + outcome.message));
+              }
+            }
+          }
+        }
+        if (stopping) co_return;
+        spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
+                     config.catalog.services.size(), config.catalog.environments.size(),
+                     config.database_path);
+        if (terminal) {
+          if (options.interactive) {
+            std::printf("Shipmate terminal chat as %s. Type 'help' for commands, Ctrl-D to quit.\n",
+                        options.user.c_str());
+            std::fflush(stdout);
+          }
+          terminal->start([&] { shutdown("terminal input ended"); });
+        }
+      },
+      [&](std::exception_ptr error) {
+        if (!error) return;
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          spdlog::error("start-up failed: {}", e.what());
+        }
+        shutdown("start-up failed");
+      });
+
+  io.run();
+  return 0;
+}
+
+int run_audit_verify(const Config& config) {
+  auto database = storage::Database::open(config.database_path);
+  if (!database) {
+    std::fprintf(stderr, "shipmate: %s\n", database.error().message.c_str());
+    return 2;
+  }
+  SystemClock clock;
+  storage::AuditLog audit(**database, clock);
+  auto report = audit.verify();
+  if (report.ok) {
+    std::printf("audit log intact: %lld records, hash chain verified\n",
+                static_cast<long long>(report.records_checked));
+    return 0;
+  }
+  std::printf("audit log TAMPERED: %s\n", report.problem.c_str());
+  return 1;
+}
+
+}  // namespace shipmate::bot

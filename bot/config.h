@@ -1,0 +1,62 @@
+// Configuration: the YAML file that describes services, environments, users and where Shipmate
+// keeps its state.
+//
+// Contract
+// - load_config() never throws for bad input: every problem becomes a Diagnostic with file, line
+//   and column (1-based), and the config is only returned when there are no errors.
+// - Relative paths in the file are resolved against the file's directory.
+// - Secrets are never written in the file: a `secrets:` entry names an environment variable or a
+//   file, the value is read at load time and registered for redaction (common/redact.h) before
+//   anything else can see it. Keys that look like credentials with literal values are errors.
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "commands/model.h"
+
+namespace shipmate::bot {
+
+struct SecretRef {
+  std::string name;
+  std::string env;   // environment variable holding the value
+  std::string file;  // or a file holding it (trailing newline trimmed)
+};
+
+struct Config {
+  std::string path;      // the file it came from (absolute)
+  std::string bot_name = "shipmate";
+  std::string database_path;  // absolute
+  std::string state_dir;      // absolute
+  std::string terminal_user;  // identity for terminal chat when --as is not given
+  commands::Catalog catalog;
+  std::map<std::string, SecretRef> secrets;
+};
+
+struct Diagnostic {
+  enum class Severity { error, warning };
+  Severity severity = Severity::error;
+  std::string file;
+  int line = 0;    // 1-based; 0 when unknown
+  int column = 0;  // 1-based
+  std::string message;
+  std::string to_string() const;  // "file:line:column: error: message"
+};
+
+struct ConfigLoad {
+  std::optional<Config> config;  // set when there are no errors
+  std::vector<Diagnostic> diagnostics;
+  bool ok() const { return config.has_value(); }
+};
+
+ConfigLoad load_config(const std::string& path);
+// Parses YAML text; `path` names it in diagnostics and anchors relative paths.
+ConfigLoad parse_config(std::string_view yaml, const std::string& path);
+
+// "500ms", "2s", "1.5s", "3m", "1h" -> milliseconds; nullopt when malformed.
+std::optional<long long> parse_duration_ms(std::string_view text);
+
+}  // namespace shipmate::bot

@@ -1,0 +1,168 @@
+#include "bot/terminal.h"
+
+#include <unistd.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <condition_variable>
+#include <deque>
+#include <iostream>
+#include <mutex>
+#include <optional>
+#include <thread>
+
+#include "common/redact.h"
+
+namespace shipmate::bot {
+
+namespace {
+
+const char* tone_marker(commands::Tone tone) {
+  switch (tone) {
+    case commands::Tone::progress:
+      return "... ";
+    case commands::Tone::success:
+      return "OK ";
+    case commands::Tone::warning:
+      return "WARNING ";
+    case commands::Tone::error:
+      return "ERROR ";
+    case commands::Tone::info:
+      break;
+  }
+  return "";
+}
+
+const char* tone_color(commands::Tone tone) {
+  switch (tone) {
+    case commands::Tone::success:
+      return "\x1b[32m";
+    case commands::Tone::warning:
+      return "\x1b[33m";
+    case commands::Tone::error:
+      return "\x1b[31m";
+    case commands::Tone::progress:
+      return "\x1b[36m";
+    case commands::Tone::info:
+      break;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string TerminalConversation::render(const commands::Message& message, bool color) {
+  std::string out;
+  const std::string marker = tone_marker(message.tone);
+  if (color && !marker.empty()) {
+    out += std::string(tone_color(message.tone)) + marker + "\x1b[0m";
+  } else {
+    out += marker;
+  }
+  out += message.text + "\n";
+  for (const auto& field : message.fields) out += "    " + field.label + ": " + field.value + "\n";
+  if (!message.context.empty()) out += "    " + message.context + "\n";
+  for (const auto& button : message.buttons) {
+    out += "    [" + button.label + "] type: " + button.command + "\n";
+  }
+  return out;
+}
+
+void TerminalConversation::write(const std::string& text) {
+  const std::string safe = redact(text);
+  std::fwrite(safe.data(), 1, safe.size(), out_);
+  std::fflush(out_);
+}
+
+commands::MessageRef TerminalConversation::post(const commands::Message& message) {
+  write(render(message, color_));
+  return std::to_string(next_ref_++);
+}
+
+void TerminalConversation::update(const commands::MessageRef&, const commands::Message& message) {
+  write(render(message, color_));
+}
+
+void TerminalConversation::thread_reply(const commands::MessageRef&,
+                                        const commands::Message& message) {
+  write("    | " + message.text + "\n");
+}
+
+// Lines cross from the reader thread to the event loop here. The reader waits for each command
+// to finish before reading on, so that a command's output never interleaves with the prompt.
+struct TerminalTransport::Shared {
+  std::mutex mutex;
+  std::condition_variable done;
+  bool busy = false;
+  bool closing = false;
+};
+
+TerminalTransport::TerminalTransport(boost::asio::any_io_executor executor, Router& router,
+                                     Options options)
+    : executor_(std::move(executor)),
+      router_(router),
+      options_(std::move(options)),
+      conversation_(stdout, options_.interactive),
+      shared_(std::make_shared<Shared>()) {}
+
+TerminalTransport::~TerminalTransport() {
+  std::lock_guard lock(shared_->mutex);
+  shared_->closing = true;
+  shared_->done.notify_all();
+}
+
+void TerminalTransport::start(std::function<void()> on_end) {
+  auto shared = shared_;
+  auto executor = executor_;
+  const bool interactive = options_.interactive;
+  // The reader thread only touches `shared` and posts to the executor; everything else happens
+  // on the event loop. It is detached because a blocking read cannot be interrupted portably;
+  // the process exits without waiting for it.
+  std::thread([this, shared, executor, interactive, on_end = std::move(on_end)] {
+    std::string line;
+    while (true) {
+      if (interactive) {
+        std::fputs("shipmate> ", stdout);
+        std::fflush(stdout);
+      }
+      if (!std::getline(std::cin, line)) break;
+      {
+        std::unique_lock lock(shared->mutex);
+        if (shared->closing) return;
+        shared->busy = true;
+      }
+      boost::asio::post(executor, [this, shared, line] {
+        if (stopped_) return;
+        boost::asio::co_spawn(
+            executor_,
+            [this, line]() -> boost::asio::awaitable<void> {
+              if (line.find_first_not_of(" \t\r") == std::string::npos ||
+                  line.rfind("#", 0) == 0) {
+                co_return;
+              }
+              if (options_.echo) {
+                std::string echoed = options_.user_id + "> " + line + "\n";
+                std::fputs(redact(echoed).c_str(), stdout);
+                std::fflush(stdout);
+              }
+              ChatEvent event{"terminal", "", options_.user_id, "terminal", "", line};
+              co_await router_.dispatch(std::move(event), conversation_);
+            },
+            [shared](std::exception_ptr) {
+              std::lock_guard lock(shared->mutex);
+              shared->busy = false;
+              shared->done.notify_all();
+            });
+      });
+      std::unique_lock lock(shared->mutex);
+      shared->done.wait(lock, [&] { return !shared->busy || shared->closing; });
+      if (shared->closing) return;
+    }
+    if (interactive) std::fputs("\n", stdout);
+    std::lock_guard lock(shared->mutex);
+    if (!shared->closing) boost::asio::post(executor, on_end);
+  }).detach();
+}
+
+}  // namespace shipmate::bot

@@ -1,0 +1,62 @@
+// What a command handler gets to work with.
+//
+// Contract: everything here is owned by the running application (bot/app.cpp) and outlives every
+// command; handlers run on the event-loop thread and may co_await target operations. A handler
+// reports user-facing failures by posting an error Message, never by throwing; an exception
+// escaping a handler is a bug and is reported by the router as an internal error.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "commands/model.h"
+#include "commands/registry.h"
+#include "commands/reply.h"
+#include "common/clock.h"
+#include "integrations/deploy_target.h"
+#include "storage/audit_log.h"
+#include "storage/database.h"
+#include "storage/deploy_store.h"
+#include "storage/lock_store.h"
+
+namespace shipmate::commands {
+
+// Long-lived state shared by all commands.
+struct Services {
+  boost::asio::any_io_executor executor;
+  const Catalog& catalog;
+  const Clock& clock;
+  storage::Database& database;
+  storage::DeployStore& deploys;
+  storage::LockStore& locks;
+  storage::AuditLog& audit;
+  // Deploy targets by service name.
+  std::map<std::string, std::unique_ptr<integrations::DeployTarget>>& targets;
+  const CommandRegistry* registry = nullptr;  // for help
+  // Deploy ids whose coroutine is running in this process (the rest of in_flight() are orphans
+  // of an earlier process).
+  std::set<std::int64_t> running_deploys = {};
+  bool shutting_down = false;
+};
+
+// Who is asking.
+struct Caller {
+  std::string user_id;                // identity after platform mapping ("alice")
+  const UserSpec* user = nullptr;     // null when the identity is not configured
+  std::string display() const { return user && !user->name.empty() ? user->name : user_id; }
+};
+
+struct CommandContext {
+  Services& services;
+  Caller caller;
+  Conversation& conversation;
+  const CommandSpec& spec;
+  ParsedArgs args;
+  std::string text;  // the command as typed
+};
+
+}  // namespace shipmate::commands

@@ -1,0 +1,159 @@
+#include <algorithm>
+
+#include "commands/deploy_flow.h"
+#include "commands/handlers.h"
+#include "commands/resolve.h"
+#include "common/strings.h"
+
+namespace shipmate::commands {
+namespace {
+
+std::string ago(const Services& services, EpochMillis at) {
+  return format_duration(services.clock.now_ms() - at) + " ago";
+}
+
+std::string pad(std::string text, std::size_t width) {
+  if (text.size() < width) text += std::string(width - text.size(), ' ');
+  return text;
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> handle_deploy(CommandContext& ctx) {
+  DeployRequest request;
+  request.service = ctx.args.get("service");
+  request.version = ctx.args.get("version");
+  request.environment = ctx.args.get("environment");
+  request.reason = ctx.args.get("reason");
+  request.force = ctx.args.has("force");
+  auto plan = prepare_deploy(ctx.services, ctx.caller, request);
+  if (!plan) {
+    record_audit(ctx.services, ctx.caller.user_id, "deploy.refused",
+                 request.service + "@" + request.environment, "refused", plan.error().message);
+    ctx.conversation.post(error_message("Deploy refused: " + plan.error().message));
+    co_return;
+  }
+  co_await execute_deploy(ctx.services, ctx.caller, ctx.conversation, std::move(*plan));
+}
+
+boost::asio::awaitable<void> handle_rollback(CommandContext& ctx) {
+  auto plan = prepare_rollback(ctx.services, ctx.caller, ctx.args.get("service"),
+                               ctx.args.get("environment"), ctx.args.get("version"),
+                               ctx.args.get("reason"));
+  if (!plan) {
+    record_audit(ctx.services, ctx.caller.user_id, "rollback.refused", ctx.args.get("service"),
+                 "refused", plan.error().message);
+    ctx.conversation.post(error_message("Rollback refused: " + plan.error().message));
+    co_return;
+  }
+  co_await execute_deploy(ctx.services, ctx.caller, ctx.conversation, std::move(*plan));
+}
+
+boost::asio::awaitable<void> handle_status(CommandContext& ctx) {
+  auto& services = ctx.services;
+  std::vector<const ServiceSpec*> selected;
+  if (ctx.args.has("service")) {
+    auto service = resolve_service(services.catalog, ctx.args.get("service"));
+    if (!service) {
+      ctx.conversation.post(error_message(service.error().message));
+      co_return;
+    }
+    selected.push_back(*service);
+  } else {
+    for (const auto& service : services.catalog.services) selected.push_back(&service);
+  }
+  if (selected.empty()) {
+    ctx.conversation.post(info("No services are configured."));
+    co_return;
+  }
+
+  std::string table;
+  for (const auto* service : selected) {
+    auto target_it = services.targets.find(service->name);
+    table += service->name + (service->description.empty() ? "" : " - " + service->description) +
+             "\n";
+    for (const auto& env : service->environments) {
+      std::string line = "  " + pad(env, 12);
+      if (auto last = services.deploys.last_succeeded(service->name, env)) {
+        line += pad(last->version, 10) + "deployed by " + last->requested_by + ", " +
+                ago(services, last->finished_at.value_or(last->requested_at));
+      } else {
+        line += pad("-", 10) + "never deployed";
+      }
+      if (target_it != services.targets.end()) {
+        line += "\n  " + std::string(12, ' ') + target_it->second->describe(env);
+      }
+      if (auto active = services.deploys.active_for(service->name, env)) {
+        line += "\n  " + std::string(12, ' ') + "in progress: #" + std::to_string(active->id) +
+                " " + active->version + " (" + std::string(to_string(active->state)) + ")";
+      }
+      for (const auto& scope : blocking_scopes(service->name, env)) {
+        if (auto lock = services.locks.get(scope)) {
+          line += "\n  " + std::string(12, ' ') + "locked (" + describe_scope(scope) + ") by " +
+                  lock->holder + (lock->reason.empty() ? "" : ": " + lock->reason);
+        }
+      }
+      table += line + "\n";
+    }
+  }
+  Message message = info(std::string(trim(table)));
+  message.preformatted = true;
+  ctx.conversation.post(message);
+  co_return;
+}
+
+boost::asio::awaitable<void> handle_history(CommandContext& ctx) {
+  auto& services = ctx.services;
+  auto service = resolve_service(services.catalog, ctx.args.get("service"));
+  if (!service) {
+    ctx.conversation.post(error_message(service.error().message));
+    co_return;
+  }
+  std::string env = ctx.args.get("environment");
+  if (!env.empty()) {
+    if (auto found = resolve_environment(services.catalog, env); !found) {
+      ctx.conversation.post(error_message(found.error().message));
+      co_return;
+    }
+  }
+  int limit = 10;
+  if (ctx.args.has("limit")) {
+    try {
+      limit = std::stoi(ctx.args.get("limit"));
+    } catch (const std::exception&) {
+      limit = 0;
+    }
+    if (limit <= 0 || limit > 1000) {
+      ctx.conversation.post(error_message("history: --limit must be a number from 1 to 1000"));
+      co_return;
+    }
+  }
+  auto deploys = services.deploys.history((*service)->name, env, limit);
+  if (deploys.empty()) {
+    ctx.conversation.post(info("No deploys of " + (*service)->name +
+                               (env.empty() ? "" : " in " + env) + " yet."));
+    co_return;
+  }
+  std::string table = pad("#", 6) + pad("kind", 10) + pad("env", 12) + pad("version", 10) +
+                      pad("state", 12) + pad("by", 10) + "when\n";
+  for (const auto& deploy : deploys) {
+    table += pad(std::to_string(deploy.id), 6) + pad(std::string(to_string(deploy.kind)), 10) +
+             pad(deploy.environment, 12) + pad(deploy.version, 10) +
+             pad(std::string(to_string(deploy.state)), 12) + pad(deploy.requested_by, 10) +
+             format_utc(deploy.requested_at);
+    if (deploy.finished_at) {
+      table += " (" + format_duration(*deploy.finished_at - deploy.requested_at) + ")";
+    }
+    table += "\n";
+    if (deploy.state == storage::DeployState::failed ||
+        deploy.state == storage::DeployState::cancelled) {
+      table += "      " + deploy.detail + "\n";
+    }
+  }
+  Message message = info(std::string(trim(table)));
+  message.preformatted = true;
+  ctx.conversation.post(message);
+  co_return;
+}
+
+}  // namespace shipmate::commands

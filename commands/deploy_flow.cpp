@@ -1,0 +1,308 @@
+#include "commands/deploy_flow.h"
+
+#include <algorithm>
+
+#include "commands/resolve.h"
+#include "common/strings.h"
+
+namespace shipmate::commands {
+namespace {
+
+using storage::DeployKind;
+using storage::DeployState;
+
+std::string scope_of(const DeployPlan& plan) {
+  return plan.service->name + "@" + plan.environment->name;
+}
+
+// Refusals shared by deploys and rollbacks: locks, and one active deploy per scope.
+Status check_scope_free(Services& services, const std::string& service,
+                        const std::string& environment) {
+  for (const auto& scope : blocking_scopes(service, environment)) {
+    if (auto lock = services.locks.get(scope)) {
+      std::string text = describe_scope(scope) + " is locked by " + lock->holder + " since " +
+                         format_utc(lock->since);
+      if (!lock->reason.empty()) text += " (" + lock->reason + ")";
+      return make_error(text + "; ask " + lock->holder + " or run 'unlock " +
+                        describe_scope(scope) + "' when it is safe");
+    }
+  }
+  if (auto active = services.deploys.active_for(service, environment)) {
+    return make_error("deploy #" + std::to_string(active->id) + " (" + service + " " +
+                      active->version + " to " + environment + ") is still " +
+                      std::string(to_string(active->state)) + "; wait for it to finish");
+  }
+  return Ok{};
+}
+
+Result<const EnvironmentSpec*> environment_for_service(const Catalog& catalog,
+                                                       const ServiceSpec& service,
+                                                       const std::string& name) {
+  auto env = resolve_environment(catalog, name);
+  if (!env) return env;
+  if (std::find(service.environments.begin(), service.environments.end(), name) ==
+      service.environments.end()) {
+    return make_error(service.name + " is not deployed to " + name + "; it runs in " +
+                      join(service.environments, ", "));
+  }
+  return env;
+}
+
+std::string current_version(Services& services, const std::string& service,
+                            const std::string& environment) {
+  if (auto last = services.deploys.last_succeeded(service, environment)) return last->version;
+  return "";
+}
+
+std::string versions_hint(const integrations::DeployTarget& target) {
+  auto versions = target.available_versions();
+  return versions.empty() ? "" : " (available: " + join(versions, ", ") + ")";
+}
+
+}  // namespace
+
+std::vector<std::string> blocking_scopes(const std::string& service,
+                                         const std::string& environment) {
+  return {"service:" + service + "@" + environment, "service:" + service, "env:" + environment};
+}
+
+Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
+                                  const DeployRequest& request) {
+  auto service = resolve_service(services.catalog, request.service);
+  if (!service) return service.error();
+  if ((*service)->environments.empty()) {
+    return make_error((*service)->name + " has no environments configured");
+  }
+  const std::string env_name =
+      request.environment.empty() ? (*service)->environments.front() : request.environment;
+  auto environment = environment_for_service(services.catalog, **service, env_name);
+  if (!environment) return environment.error();
+
+  auto decision = authorize(caller.user, caller.user_id, Action::deploy, **environment);
+  if (!decision.allowed) return make_error(decision.reason);
+
+  auto target_it = services.targets.find((*service)->name);
+  if (target_it == services.targets.end()) {
+    return make_error((*service)->name + " has no deploy target configured");
+  }
+  const auto& target = *target_it->second;
+
+  DeployPlan plan;
+  plan.service = *service;
+  plan.environment = *environment;
+  plan.kind = request.kind;
+  plan.reason = request.reason;
+  plan.version = request.version;
+  if (plan.version.empty()) {
+    auto previous = services.catalog.previous_environment(**service, env_name);
+    std::string promoted = previous ? current_version(services, plan.service->name, *previous) : "";
+    if (promoted.empty()) {
+      return make_error("which version of " + plan.service->name + "? say 'deploy " +
+                        plan.service->name + " <version> to " + env_name + "'" +
+                        versions_hint(target));
+    }
+    plan.version = promoted;
+  }
+  if (auto valid = target.validate(env_name, plan.version); !valid) return valid.error();
+
+  plan.previous_version = current_version(services, plan.service->name, env_name);
+  if (plan.previous_version == plan.version && !request.force) {
+    return make_error(plan.service->name + " " + plan.version + " is already serving in " +
+                      env_name + "; add --force to deploy it again");
+  }
+  if (plan.previous_version == plan.version) plan.kind = DeployKind::redeploy;
+  if (auto free = check_scope_free(services, plan.service->name, env_name); !free) {
+    return free.error();
+  }
+  return plan;
+}
+
+Result<DeployPlan> prepare_rollback(Services& services, const Caller& caller,
+                                    const std::string& service_name,
+                                    const std::string& environment, const std::string& to_version,
+                                    const std::string& reason) {
+  auto service = resolve_service(services.catalog, service_name);
+  if (!service) return service.error();
+
+  std::string env_name = environment;
+  if (env_name.empty()) {
+    std::vector<std::string> deployed;
+    for (const auto& env : (*service)->environments) {
+      if (services.deploys.last_succeeded((*service)->name, env)) deployed.push_back(env);
+    }
+    if (deployed.empty()) {
+      return make_error((*service)->name + " has never been deployed, so there is nothing to " +
+                        "roll back");
+    }
+    if (deployed.size() > 1) {
+      return make_error((*service)->name + " runs in " + join(deployed, " and ") +
+                        "; say which: 'rollback " + (*service)->name + " in " + deployed.back() +
+                        "'");
+    }
+    env_name = deployed.front();
+  }
+  auto env = environment_for_service(services.catalog, **service, env_name);
+  if (!env) return env.error();
+
+  auto decision = authorize(caller.user, caller.user_id, Action::rollback, **env);
+  if (!decision.allowed) return make_error(decision.reason);
+
+  auto target_it = services.targets.find((*service)->name);
+  if (target_it == services.targets.end()) {
+    return make_error((*service)->name + " has no deploy target configured");
+  }
+
+  const std::string current = current_version(services, (*service)->name, env_name);
+  if (current.empty()) {
+    return make_error((*service)->name + " has never been deployed to " + env_name +
+                      ", so there is nothing to roll back");
+  }
+  std::string version = to_version;
+  if (version.empty()) {
+    auto earlier = services.deploys.last_succeeded_other_than((*service)->name, env_name, current);
+    if (!earlier) {
+      return make_error("no earlier good version of " + (*service)->name + " in " + env_name +
+                        " to roll back to; " + current + " is the only one that ever succeeded");
+    }
+    version = earlier->version;
+  } else if (version == current) {
+    return make_error((*service)->name + " " + version + " is already serving in " + env_name);
+  }
+  if (auto valid = target_it->second->validate(env_name, version); !valid) return valid.error();
+  if (auto free = check_scope_free(services, (*service)->name, env_name); !free) {
+    return free.error();
+  }
+
+  DeployPlan plan;
+  plan.service = *service;
+  plan.environment = *env;
+  plan.version = version;
+  plan.previous_version = current;
+  plan.kind = DeployKind::rollback;
+  plan.reason = reason;
+  return plan;
+}
+
+boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Caller& caller,
+                                                    Conversation& conversation, DeployPlan plan) {
+  auto& target = *services.targets.at(plan.service->name);
+  const std::string scope = scope_of(plan);
+  const bool is_rollback = plan.kind == DeployKind::rollback;
+  const std::string verb = is_rollback ? "Rollback" : "Deploy";
+
+  storage::NewDeploy request;
+  request.service = plan.service->name;
+  request.environment = plan.environment->name;
+  request.version = plan.version;
+  request.previous_version = plan.previous_version;
+  request.kind = plan.kind;
+  request.requested_by = caller.user_id;
+  request.reason = plan.reason;
+  request.chat_ref = conversation.address();
+  storage::DeployRecord record = services.deploys.create(request);
+  const std::int64_t id = record.id;
+  services.running_deploys.insert(id);
+  struct Untrack {
+    Services& services;
+    std::int64_t id;
+    ~Untrack() { services.running_deploys.erase(id); }
+  } untrack{services, id};
+
+  const std::string label = verb + " #" + std::to_string(id);
+  const std::string change = plan.previous_version.empty()
+                                 ? plan.version
+                                 : plan.previous_version + " -> " + plan.version;
+  record_audit(services, caller.user_id, is_rollback ? "rollback.requested" : "deploy.requested",
+               scope, "ok",
+               "#" + std::to_string(id) + " " + change +
+                   (plan.reason.empty() ? "" : " reason: " + plan.reason));
+
+  Message status;
+  status.tone = Tone::progress;
+  status.text = label + ": " + plan.service->name + " " + change + " in " +
+                plan.environment->name + ", requested by " + caller.display();
+  if (!plan.reason.empty()) status.context = "Reason: " + plan.reason;
+  const MessageRef ref = conversation.post(status);
+
+  services.deploys.transition(id, DeployState::deploying,
+                              (is_rollback ? "rolling back to " : "deploying ") + plan.version);
+  const EpochMillis started = services.clock.now_ms();
+  integrations::ProgressFn progress = [&conversation, ref](const std::string& line) {
+    conversation.thread_reply(ref, Message(Tone::progress, line));
+  };
+  integrations::ApplyOutcome outcome =
+      is_rollback ? co_await target.roll_back(plan.environment->name, plan.version, progress)
+                  : co_await target.apply(plan.environment->name, plan.version, progress);
+
+  // A shutdown while the target worked has already recorded this deploy as cancelled.
+  auto current = services.deploys.get(id);
+  if (!current || storage::is_terminal(current->state)) co_return id;
+
+  const std::string took = format_duration(services.clock.now_ms() - started);
+  Message final_message;
+  if (outcome.ok) {
+    services.deploys.transition(id, DeployState::succeeded, outcome.message);
+    record_audit(services, "shipmate", is_rollback ? "rollback.succeeded" : "deploy.succeeded",
+                 scope, "ok", "#" + std::to_string(id) + " " + plan.version + " serving");
+    final_message.tone = Tone::success;
+    final_message.text = label + " succeeded: " + plan.service->name + " " + plan.version +
+                         " is live in " + plan.environment->name +
+                         (outcome.endpoint.empty() ? "" : " at " + outcome.endpoint) + " (took " +
+                         took + ")";
+    if (!plan.previous_version.empty()) {
+      final_message.buttons.push_back(
+          Button{"Roll back to " + plan.previous_version,
+                 "rollback " + plan.service->name + " in " + plan.environment->name + " to " +
+                     plan.previous_version,
+                 "danger"});
+    }
+  } else {
+    services.deploys.transition(id, DeployState::failed, outcome.message);
+    record_audit(services, "shipmate", is_rollback ? "rollback.failed" : "deploy.failed", scope,
+                 "failed", "#" + std::to_string(id) + " " + outcome.message);
+    final_message.tone = Tone::error;
+    final_message.text = label + " failed: " + outcome.message;
+    final_message.context =
+        plan.previous_version.empty()
+            ? plan.environment->name + " has no earlier version of " + plan.service->name
+            : plan.environment->name + " keeps serving " + plan.service->name + " " +
+                  plan.previous_version;
+  }
+  final_message.fields = {{"Service", plan.service->name},
+                          {"Environment", plan.environment->name},
+                          {"Version", plan.version},
+                          {"Requested by", caller.display()}};
+  conversation.update(ref, final_message);
+  co_return id;
+}
+
+std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {
+  std::vector<storage::DeployRecord> reconciled;
+  for (const auto& deploy : services.deploys.in_flight()) {
+    if (services.running_deploys.count(deploy.id) > 0) continue;
+    const std::string why = "interrupted: Shipmate stopped while this deploy was " +
+                            std::string(to_string(deploy.state)) +
+                            "; the environment serves what it served before";
+    reconciled.push_back(services.deploys.transition(deploy.id, DeployState::failed, why));
+    record_audit(services, "shipmate", "deploy.reconciled",
+                 deploy.service + "@" + deploy.environment, "failed",
+                 "#" + std::to_string(deploy.id) + " " + why);
+  }
+  return reconciled;
+}
+
+std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
+                                                          const std::string& why) {
+  services.shutting_down = true;
+  std::vector<storage::DeployRecord> cancelled;
+  for (const auto& deploy : services.deploys.in_flight()) {
+    if (services.running_deploys.count(deploy.id) == 0) continue;
+    cancelled.push_back(services.deploys.transition(deploy.id, DeployState::cancelled, why));
+    record_audit(services, "shipmate", "deploy.cancelled",
+                 deploy.service + "@" + deploy.environment, "cancelled",
+                 "#" + std::to_string(deploy.id) + " " + why);
+  }
+  return cancelled;
+}
+
+}  // namespace shipmate::commands

@@ -1,0 +1,63 @@
+// Deploy and rollback orchestration.
+//
+// prepare_deploy() runs every check that can refuse a deploy (known service and environment,
+// permission, release present, locks, one active deploy per service and environment) and
+// returns either a plan or the reason it was refused; it writes nothing. execute_deploy()
+// records the deploy, drives the target and records every state change before announcing it,
+// so the database always knows at least as much as the chat does.
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "commands/context.h"
+#include "storage/deploy_store.h"
+
+namespace shipmate::commands {
+
+struct DeployRequest {
+  std::string service;
+  std::string environment;  // empty: the service's first environment
+  std::string version;      // empty: promote what runs in the previous environment
+  storage::DeployKind kind = storage::DeployKind::deploy;
+  std::string reason;
+  bool force = false;  // deploy even when the version is already serving
+};
+
+struct DeployPlan {
+  const ServiceSpec* service = nullptr;
+  const EnvironmentSpec* environment = nullptr;
+  std::string version;
+  std::string previous_version;
+  storage::DeployKind kind = storage::DeployKind::deploy;
+  std::string reason;
+};
+
+Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
+                                  const DeployRequest& request);
+
+// Plans a rollback of `service` in `environment` (empty: the only environment it runs in) to
+// `to_version` (empty: the last good version before the current one).
+Result<DeployPlan> prepare_rollback(Services& services, const Caller& caller,
+                                    const std::string& service, const std::string& environment,
+                                    const std::string& to_version, const std::string& reason);
+
+// Runs a prepared plan to completion and reports in `conversation`. Returns the deploy's id.
+boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Caller& caller,
+                                                    Conversation& conversation, DeployPlan plan);
+
+// Lock scopes that block a deploy of service@environment, most specific first.
+std::vector<std::string> blocking_scopes(const std::string& service,
+                                         const std::string& environment);
+
+// Marks deploys left non-terminal by an earlier process as failed and returns them (called at
+// start-up, before any command runs).
+std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services);
+
+// Records that in-flight deploys were interrupted by shutdown (called on SIGINT/SIGTERM).
+std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
+                                                          const std::string& why);
+
+}  // namespace shipmate::commands

@@ -1,0 +1,100 @@
+#include "commands/handlers.h"
+#include "commands/resolve.h"
+#include "common/strings.h"
+
+namespace shipmate::commands {
+
+boost::asio::awaitable<void> handle_whoami(CommandContext& ctx) {
+  const auto& caller = ctx.caller;
+  if (caller.user == nullptr) {
+    ctx.conversation.post(info("You are " + caller.user_id +
+                               ", who is not a configured user: you may read (status, history, "
+                               "help) but not change anything."));
+    co_return;
+  }
+  std::string text = "You are " + caller.user->id;
+  if (!caller.user->name.empty()) text += " (" + caller.user->name + ")";
+  text += ", roles: " + (caller.user->roles.empty() ? "none" : join(caller.user->roles, ", "));
+  Message message = info(text);
+  for (const auto& env : ctx.services.catalog.environments) {
+    std::vector<std::string> allowed;
+    for (Action action : {Action::deploy, Action::rollback, Action::lock}) {
+      if (authorize(caller.user, caller.user_id, action, env).allowed) {
+        allowed.emplace_back(to_string(action));
+      }
+    }
+    message.fields.push_back(
+        {env.name, allowed.empty() ? "read only" : "may " + join(allowed, ", ")});
+  }
+  ctx.conversation.post(message);
+  co_return;
+}
+
+boost::asio::awaitable<void> handle_help(CommandContext& ctx) {
+  const auto* registry = ctx.services.registry;
+  Message message;
+  message.preformatted = true;
+  if (!ctx.args.has("command")) {
+    message.text = registry->overview();
+    ctx.conversation.post(message);
+    co_return;
+  }
+  const std::string word = ctx.args.get("command");
+  const auto* spec = registry->find(word);
+  if (spec == nullptr) {
+    auto suggestions = registry->suggest(word);
+    ctx.conversation.post(error_message(
+        "No command '" + word + "'" +
+        (suggestions.empty() ? "" : " (did you mean '" + suggestions.front() + "'?)") +
+        ". Type 'help' for the list."));
+    co_return;
+  }
+  message.text = CommandRegistry::describe(*spec);
+  ctx.conversation.post(message);
+  co_return;
+}
+
+boost::asio::awaitable<void> handle_ping(CommandContext& ctx) {
+  ctx.conversation.post(info("pong"));
+  co_return;
+}
+
+boost::asio::awaitable<void> handle_audit(CommandContext& ctx) {
+  auto& audit = ctx.services.audit;
+  const std::string action = ctx.args.get("action", "tail");
+  if (action == "verify") {
+    auto report = audit.verify();
+    if (report.ok) {
+      ctx.conversation.post(success("Audit log intact: " + std::to_string(report.records_checked) +
+                                    " records, hash chain verified."));
+    } else {
+      ctx.conversation.post(error_message("Audit log TAMPERED: " + report.problem));
+    }
+    co_return;
+  }
+  int limit = 20;
+  if (ctx.args.has("limit")) {
+    try {
+      limit = std::stoi(ctx.args.get("limit"));
+    } catch (const std::exception&) {
+      limit = 0;
+    }
+    if (limit <= 0 || limit > 1000) {
+      ctx.conversation.post(error_message("audit: --limit must be a number from 1 to 1000"));
+      co_return;
+    }
+  }
+  std::string text;
+  for (const auto& record : audit.tail(limit)) {
+    text += std::to_string(record.seq) + "  " + format_utc(record.at) + "  " +
+            record.entry.actor + "  " + record.entry.action + "  " + record.entry.target + "  " +
+            record.entry.outcome + (record.entry.details.empty() ? "" : "  " + record.entry.details) +
+            "\n";
+  }
+  Message message = info(text.empty() ? "The audit log is empty." : std::string(trim(text)));
+  message.preformatted = true;
+  ctx.conversation.post(message);
+  co_return;
+}
+
+}  // namespace shipmate::commands

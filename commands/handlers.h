@@ -1,0 +1,23 @@
+// Handlers for the commands in command_table.cpp. Each one reads its arguments from the
+// context, does its work and reports in the context's conversation.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include "commands/context.h"
+
+namespace shipmate::commands {
+
+boost::asio::awaitable<void> handle_deploy(CommandContext& ctx);
+boost::asio::awaitable<void> handle_rollback(CommandContext& ctx);
+boost::asio::awaitable<void> handle_status(CommandContext& ctx);
+boost::asio::awaitable<void> handle_history(CommandContext& ctx);
+boost::asio::awaitable<void> handle_lock(CommandContext& ctx);
+boost::asio::awaitable<void> handle_unlock(CommandContext& ctx);
+boost::asio::awaitable<void> handle_locks(CommandContext& ctx);
+boost::asio::awaitable<void> handle_whoami(CommandContext& ctx);
+boost::asio::awaitable<void> handle_help(CommandContext& ctx);
+boost::asio::awaitable<void> handle_ping(CommandContext& ctx);
+boost::asio::awaitable<void> handle_audit(CommandContext& ctx);
+
+}  // namespace shipmate::commands

@@ -1,0 +1,23 @@
+// Turning words from chat into model objects, with "did you mean" on a miss, and the audit
+// helper every command uses.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "commands/context.h"
+#include "common/strings.h"
+
+namespace shipmate::commands {
+
+Result<const ServiceSpec*> resolve_service(const Catalog& catalog, std::string_view name);
+Result<const EnvironmentSpec*> resolve_environment(const Catalog& catalog, std::string_view name);
+
+// Appends an audit record for `caller`'s action.
+void record_audit(Services& services, std::string_view actor, std::string_view action,
+                  std::string_view target, std::string_view outcome, std::string_view details);
+
+// "service:hello@staging" -> "hello@staging"; "env:production" -> "production".
+std::string describe_scope(std::string_view scope);
+
+}  // namespace shipmate::commands

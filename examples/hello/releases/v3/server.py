@@ -1,0 +1,53 @@
+"""hello v3: the broken release. It serves / but its health check fails (no database)."""
+
+import argparse
+import os
+import signal
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = "v3"
+DATABASE_URL = os.environ.get("DATABASE_URL", "postgres://127.0.0.1:5999/hello")
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_GET(self):
+        if self.path == "/":
+            self.reply(200, f"hello from {VERSION}\n")
+        elif self.path == "/health":
+            # v3 started depending on a database that nobody provisioned.
+            self.reply(500, "database connection failed\n")
+        else:
+            self.reply(404, "not found\n")
+
+    def reply(self, status, text):
+        body = text.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def stop(signum, frame):
+    # Unwinds serve_forever() so the finally block below closes the socket.
+    raise SystemExit(0)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8080")))
+    port = parser.parse_args().port
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    signal.signal(signal.SIGTERM, stop)
+    print(f"hello {VERSION} listening on 127.0.0.1:{port}", flush=True)
+    print(f"error: cannot connect to {DATABASE_URL}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+        print(f"hello {VERSION} stopped", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,647 @@
+#include "integrations/local_process_target.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <utility>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "common/clock.h"
+#include "common/strings.h"
+#include "integrations/http_probe.h"
+#include "integrations/process.h"
+#include "integrations/tcp_forwarder.h"
+
+namespace shipmate::integrations {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+constexpr std::size_t kMaxVersionLength = 128;
+constexpr int kLogTailLines = 5;
+// The destructor blocks the event loop while it stops children, so it caps the grace period.
+constexpr milliseconds kDestructorGrace{1000};
+
+bool valid_version(std::string_view version) {
+  if (version.empty() || version.size() > kMaxVersionLength || version.front() == '.') return false;
+  return std::all_of(version.begin(), version.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+
+// "v2" < "v10": digit runs compare by value, everything else byte by byte.
+bool natural_less(const std::string& a, const std::string& b) {
+  std::size_t i = 0;
+  std::size_t j = 0;
+  while (i < a.size() && j < b.size()) {
+    if (is_digit(a[i]) && is_digit(b[j])) {
+      std::size_t i_end = i;
+      std::size_t j_end = j;
+      while (i_end < a.size() && is_digit(a[i_end])) ++i_end;
+      while (j_end < b.size() && is_digit(b[j_end])) ++j_end;
+      std::string_view x(a.data() + i, i_end - i);
+      std::string_view y(b.data() + j, j_end - j);
+      while (x.size() > 1 && x.front() == '0') x.remove_prefix(1);
+      while (y.size() > 1 && y.front() == '0') y.remove_prefix(1);
+      if (x.size() != y.size()) return x.size() < y.size();
+      if (x != y) return x < y;
+      i = i_end;
+      j = j_end;
+    } else {
+      if (a[i] != b[j]) return a[i] < b[j];
+      ++i;
+      ++j;
+    }
+  }
+  if (a.size() - i != b.size() - j) return a.size() - i < b.size() - j;
+  return a < b;
+}
+
+std::string substitute(std::string text, const std::map<std::string, std::string>& values) {
+  for (const auto& [key, value] : values) {
+    std::size_t at = 0;
+    while ((at = text.find(key, at)) != std::string::npos) {
+      text.replace(at, key.size(), value);
+      at += value.size();
+    }
+  }
+  return text;
+}
+
+// Asks the kernel for a free loopback port. Another process could take it before the service
+// binds; the service then exits and the deploy fails with its log, which is good enough.
+Result<int> pick_private_port() {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return make_error(std::string("cannot create a socket: ") + std::strerror(errno));
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof addr;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &length) != 0) {
+    int error = errno;
+    ::close(fd);
+    return make_error(std::string("cannot find a free loopback port: ") + std::strerror(error));
+  }
+  ::close(fd);
+  return static_cast<int>(ntohs(addr.sin_port));
+}
+
+std::uintmax_t file_size_or_zero(const std::string& path) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  return ec ? 0 : size;
+}
+
+// The last few non-empty lines written to `path` since `offset`, joined for a one-line message.
+std::string log_tail(const std::string& path, std::uintmax_t offset) {
+  constexpr std::uintmax_t kWindow = 16 * 1024;
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return "";
+  std::uintmax_t size = file_size_or_zero(path);
+  std::uintmax_t from = std::max(offset, size > kWindow ? size - kWindow : 0);
+  in.seekg(static_cast<std::streamoff>(from));
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::vector<std::string> lines;
+  std::istringstream stream(text);
+  for (std::string line; std::getline(stream, line);) {
+    std::string_view trimmed = trim(line);
+    if (trimmed.empty()) continue;
+    if (trimmed.size() > 200) trimmed = trimmed.substr(0, 200);
+    lines.emplace_back(trimmed);
+  }
+  if (lines.size() > static_cast<std::size_t>(kLogTailLines)) {
+    lines.erase(lines.begin(), lines.end() - kLogTailLines);
+  }
+  return join(lines, " | ");
+}
+
+std::string attempts_text(int n) { return std::to_string(n) + (n == 1 ? " attempt" : " attempts"); }
+
+enum class Mode { kDeploy, kRollBack, kRestore };
+
+struct Instance {
+  std::string version;
+  int port = 0;
+  std::shared_ptr<ChildProcess> process;
+  std::string log_path;
+};
+
+struct EnvState {
+  std::unique_ptr<TcpForwarder> forwarder;
+  std::shared_ptr<Instance> current;  // what the forwarder sends new connections to
+  // Every process started for this environment and not yet known to be reaped (the serving one,
+  // a candidate under health check, an old one being stopped, a health-check command), so that
+  // shutdown() and the destructor can find them all.
+  std::vector<std::shared_ptr<ChildProcess>> live;
+  std::optional<std::string> busy;  // version being applied
+};
+
+void forget_exited(EnvState& env) {
+  std::erase_if(env.live, [](const std::shared_ptr<ChildProcess>& p) { return !p->running(); });
+}
+
+class Core {
+ public:
+  Core(asio::any_io_executor executor, LocalTargetConfig config)
+      : executor_(std::move(executor)), config_(std::move(config)) {
+    for (const auto& [name, ignored] : config_.environments) envs_[name];
+  }
+
+  Status validate(const std::string& environment, const std::string& version) const;
+  std::vector<std::string> available_versions() const;
+  std::optional<std::string> current_version(const std::string& environment) const;
+  std::string describe(const std::string& environment);
+
+  static asio::awaitable<ApplyOutcome> apply(std::shared_ptr<Core> self, std::string environment,
+                                             std::string version, ProgressFn progress, Mode mode);
+  static asio::awaitable<std::vector<ApplyOutcome>> restore(std::shared_ptr<Core> self);
+  static asio::awaitable<void> shutdown(std::shared_ptr<Core> self);
+  // Synchronous last resort for the destructor.
+  void kill_everything_now();
+
+ private:
+  std::string release_dir(const std::string& version) const {
+    return config_.releases_dir + "/" + version;
+  }
+  std::string env_dir(const std::string& environment) const {
+    return config_.state_dir + "/" + config_.service + "/" + environment;
+  }
+  std::string label(const std::string& environment) const {
+    return config_.service + "/" + environment;
+  }
+  std::map<std::string, std::string> placeholders(const std::string& environment,
+                                                  const std::string& version, int port) const {
+    return {{"{port}", std::to_string(port)},
+            {"{version}", version},
+            {"{env}", environment},
+            {"{service}", config_.service}};
+  }
+  std::map<std::string, std::string> process_env(const std::string& environment,
+                                                 const std::string& version, int port) const {
+    std::map<std::string, std::string> env = config_.env;
+    env["PORT"] = std::to_string(port);
+    env["SHIPMATE_SERVICE"] = config_.service;
+    env["SHIPMATE_ENVIRONMENT"] = environment;
+    env["SHIPMATE_VERSION"] = version;
+    return env;
+  }
+  Status record_current(const std::string& environment, const std::string& version) const;
+
+  struct Candidate {
+    std::string environment;
+    std::string version;
+    int port = 0;
+    std::shared_ptr<ChildProcess> process;
+    std::string log_path;
+    std::uintmax_t log_offset = 0;
+  };
+  // Ok with the number of attempts it took, or why the candidate is not healthy.
+  static asio::awaitable<Result<int>> check_health(std::shared_ptr<Core> self,
+                                                   const Candidate& candidate,
+                                                   const ProgressFn& say);
+  static asio::awaitable<Status> run_check_command(std::shared_ptr<Core> self,
+                                                   const Candidate& candidate);
+
+  asio::any_io_executor executor_;
+  LocalTargetConfig config_;
+  std::map<std::string, EnvState> envs_;  // one per configured environment, never erased
+  // Bumped by shutdown() and the destructor; an apply that sees it change abandons its work.
+  std::uint64_t epoch_ = 0;
+};
+
+Status Core::validate(const std::string& environment, const std::string& version) const {
+  if (version.empty()) return make_error("no version given for " + config_.service);
+  if (!valid_version(version)) {
+    return make_error("invalid version '" + version +
+                      "': use letters, digits, '.', '_' and '-', not starting with '.'");
+  }
+  if (config_.environments.count(environment) == 0) {
+    std::vector<std::string> known;
+    for (const auto& [name, ignored] : config_.environments) known.push_back(name);
+    return make_error("unknown environment '" + environment + "' for " + config_.service +
+                      " (known: " + (known.empty() ? "none" : join(known, ", ")) + ")");
+  }
+  const std::string dir = release_dir(version);
+  std::error_code ec;
+  auto status = fs::status(dir, ec);
+  if (status.type() == fs::file_type::not_found || (ec && !fs::exists(status))) {
+    auto versions = available_versions();
+    return make_error("no release " + version + " for " + config_.service + ": " + dir +
+                      " does not exist (" +
+                      (versions.empty() ? "no releases in " + config_.releases_dir
+                                        : "available: " + join(versions, ", ")) +
+                      ")");
+  }
+  if (!fs::is_directory(status)) {
+    return make_error("no release " + version + " for " + config_.service + ": " + dir +
+                      " is not a directory");
+  }
+  return Ok{};
+}
+
+std::vector<std::string> Core::available_versions() const {
+  std::vector<std::string> versions;
+  std::error_code ec;
+  for (fs::directory_iterator it(config_.releases_dir, ec), end; !ec && it != end;
+       it.increment(ec)) {
+    std::string name = it->path().filename().string();
+    std::error_code type_error;
+    if (valid_version(name) && it->is_directory(type_error)) versions.push_back(std::move(name));
+  }
+  std::sort(versions.begin(), versions.end(), natural_less);
+  return versions;
+}
+
+std::optional<std::string> Core::current_version(const std::string& environment) const {
+  if (config_.environments.count(environment) == 0) return std::nullopt;
+  const std::string dir = env_dir(environment);
+  std::error_code ec;
+  fs::path target = fs::read_symlink(dir + "/current", ec);
+  if (!ec) {
+    std::string name = target.filename().string();
+    if (valid_version(name)) return name;
+  }
+  // The symlink is the record; the version file only helps when someone replaced the link.
+  std::ifstream in(dir + "/current_version");
+  std::string version;
+  if (in && std::getline(in, version)) {
+    version = std::string(trim(version));
+    if (valid_version(version)) return version;
+  }
+  return std::nullopt;
+}
+
+std::string Core::describe(const std::string& environment) {
+  auto it = envs_.find(environment);
+  if (it == envs_.end()) return "unknown environment '" + environment + "'";
+  EnvState& env = it->second;
+  forget_exited(env);
+  std::string text;
+  if (env.current && env.current->process->running()) {
+    auto up = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
+                                                       env.current->process->started_at());
+    text = env.current->version + " at http://127.0.0.1:" +
+           std::to_string(config_.environments.at(environment).port) + " (pid " +
+           std::to_string(env.current->process->pid()) + ", up " + format_duration(up.count()) +
+           ")";
+  } else if (auto recorded = current_version(environment)) {
+    text = *recorded + " recorded but not running";
+    if (env.current && env.current->version == *recorded) {
+      text += " (" + env.current->process->poll()->describe() + ")";
+    }
+  } else {
+    text = "nothing deployed";
+  }
+  if (env.busy) text += "; deploying " + *env.busy;
+  return text;
+}
+
+Status Core::record_current(const std::string& environment, const std::string& version) const {
+  const std::string dir = env_dir(environment);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) return make_error("cannot create " + dir + ": " + ec.message());
+  auto fail = [&](const std::string& what) {
+    return make_error("cannot record " + version + " as current for " + label(environment) +
+                      ": " + what + ": " + std::strerror(errno));
+  };
+  const std::string version_file = dir + "/current_version";
+  const std::string version_tmp = version_file + ".tmp";
+  {
+    std::ofstream out(version_tmp, std::ios::trunc);
+    out << version << "\n";
+    out.flush();
+    if (!out) return fail("writing " + version_tmp);
+  }
+  if (::rename(version_tmp.c_str(), version_file.c_str()) != 0) return fail("renaming " + version_tmp);
+
+  // rename() replaces the old link in one step, so a reader sees either release, never none.
+  const std::string link = dir + "/current";
+  const std::string link_tmp = dir + "/.current.tmp";
+  ::unlink(link_tmp.c_str());
+  fs::path release = fs::absolute(release_dir(version), ec);
+  if (ec) release = release_dir(version);
+  if (::symlink(release.c_str(), link_tmp.c_str()) != 0) return fail("creating " + link_tmp);
+  if (::rename(link_tmp.c_str(), link.c_str()) != 0) return fail("renaming " + link_tmp);
+  return Ok{};
+}
+
+asio::awaitable<Status> Core::run_check_command(std::shared_ptr<Core> self,
+                                                const Candidate& candidate) {
+  const auto& health = self->config_.health;
+  ProcessSpec spec;
+  auto values = self->placeholders(candidate.environment, candidate.version, candidate.port);
+  for (const auto& arg : health.command) spec.argv.push_back(substitute(arg, values));
+  spec.cwd = self->release_dir(candidate.version);
+  spec.env = self->process_env(candidate.environment, candidate.version, candidate.port);
+  spec.log_path = candidate.log_path;
+  auto started = ChildProcess::start(spec);
+  if (!started) co_return make_error("cannot run the check command: " + started.error().message);
+  std::shared_ptr<ChildProcess> check = std::move(*started);
+  self->envs_[candidate.environment].live.push_back(check);
+  auto status = co_await check->wait_for(health.timeout);
+  if (!status) {
+    co_await check->stop(milliseconds(0));
+    co_return make_error("check command timed out after " + std::to_string(health.timeout.count()) +
+                         " ms");
+  }
+  if (status->code == 0) co_return Ok{};
+  co_return make_error("check command " + status->describe());
+}
+
+asio::awaitable<Result<int>> Core::check_health(std::shared_ptr<Core> self,
+                                                const Candidate& candidate, const ProgressFn& say) {
+  const auto& health = self->config_.health;
+  const int attempts = std::max(1, health.retries);
+  const std::string name = self->config_.service + " " + candidate.version;
+  auto exited = [&](const ExitStatus& status) {
+    std::string tail = log_tail(candidate.log_path, candidate.log_offset);
+    return make_error(name + " " + status.describe() + " during its health check" +
+                      (tail.empty() ? std::string(" (no output)") : "; last output: " + tail));
+  };
+  std::string last_problem;
+  for (int attempt = 1; attempt <= attempts; ++attempt) {
+    // Waiting before every attempt (the first included) gives a fresh process time to bind, and
+    // watching the process meanwhile turns a crash into an immediate failure.
+    if (auto status = co_await candidate.process->wait_for(health.interval)) {
+      co_return exited(*status);
+    }
+    Status verdict = Ok{};
+    if (!health.http_path.empty()) {
+      auto answer = co_await http_probe(candidate.port, health.http_path, health.timeout);
+      if (!answer) {
+        verdict = answer.error();
+      } else if (answer->status < 200 || answer->status > 299) {
+        verdict = make_error(describe_http_answer(*answer));
+      }
+    } else if (!health.command.empty()) {
+      verdict = co_await run_check_command(self, candidate);
+    }
+    if (auto status = candidate.process->poll()) co_return exited(*status);
+    if (verdict) co_return attempt;
+    last_problem = verdict.error().message;
+    if (say) {
+      say("health check " + std::to_string(attempt) + "/" + std::to_string(attempts) + ": " +
+          last_problem);
+    }
+  }
+  co_return make_error(name + " failed its health check after " + attempts_text(attempts) +
+                       " (last: " + last_problem + ")");
+}
+
+asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::string environment,
+                                          std::string version, ProgressFn progress, Mode mode) {
+  auto say = [&progress](const std::string& line) {
+    if (progress) progress(line);
+  };
+  auto fail = [](std::string message) { return ApplyOutcome{false, std::move(message), ""}; };
+  if (auto valid = self->validate(environment, version); !valid) {
+    co_return fail(valid.error().message);
+  }
+  const LocalTargetConfig& config = self->config_;
+  const std::string service = config.service;
+  EnvState& env = self->envs_[environment];
+  if (env.busy) {
+    co_return fail(self->label(environment) + " is busy deploying " + *env.busy +
+                   "; try again when it finishes");
+  }
+  if (config.start_command.empty()) co_return fail("no start command configured for " + service);
+  env.busy = version;
+  struct BusyReset {
+    EnvState& env;
+    ~BusyReset() { env.busy.reset(); }
+  } busy_reset{env};
+  const std::uint64_t epoch = self->epoch_;
+  forget_exited(env);
+
+  // What to add to a failure so the reader knows traffic did not move.
+  auto still_serving = [&env]() -> std::string {
+    if (env.current && env.current->process->running()) {
+      return "; " + env.current->version + " is still serving";
+    }
+    return "";
+  };
+
+  auto port = pick_private_port();
+  if (!port) co_return fail(port.error().message);
+
+  Candidate candidate;
+  candidate.environment = environment;
+  candidate.version = version;
+  candidate.port = *port;
+  candidate.log_path = self->env_dir(environment) + "/logs/" + version + ".log";
+
+  ProcessSpec spec;
+  auto values = self->placeholders(environment, version, *port);
+  for (const auto& arg : config.start_command) spec.argv.push_back(substitute(arg, values));
+  spec.cwd = self->release_dir(version);
+  spec.env = self->process_env(environment, version, *port);
+  spec.log_path = candidate.log_path;
+  {
+    // A banner per start keeps runs apart in the appended log and marks where this run's output
+    // begins, for the tail quoted when it crashes.
+    std::error_code ignored;
+    fs::create_directories(fs::path(candidate.log_path).parent_path(), ignored);
+    std::ofstream log(candidate.log_path, std::ios::app);
+    log << "=== shipmate: starting " << service << " " << version << " for " << environment
+        << " on 127.0.0.1:" << *port << " at " << format_utc(SystemClock().now_ms()) << " ===\n";
+  }
+  candidate.log_offset = file_size_or_zero(candidate.log_path);
+
+  auto started = ChildProcess::start(spec);
+  if (!started) {
+    co_return fail("cannot start " + service + " " + version + ": " + started.error().message +
+                   still_serving());
+  }
+  candidate.process = std::move(*started);
+  env.live.push_back(candidate.process);
+  say("starting " + service + " " + version + " on 127.0.0.1:" + std::to_string(*port) + " (pid " +
+      std::to_string(candidate.process->pid()) + ")");
+
+  // Stops the candidate and builds the failure outcome; old process and forwarder stay as they are.
+  auto abandon = [&](std::string why) -> asio::awaitable<ApplyOutcome> {
+    co_await candidate.process->stop(config.stop_grace);
+    co_return fail(why + still_serving() + "; log: " + candidate.log_path);
+  };
+
+  auto healthy = co_await check_health(self, candidate, say);
+  if (self->epoch_ != epoch) {
+    co_return co_await abandon("deploy of " + service + " " + version + " to " + environment +
+                               " was interrupted: Shipmate is shutting down");
+  }
+  if (!healthy) co_return co_await abandon(healthy.error().message);
+  say("healthy after " + attempts_text(*healthy));
+
+  const int public_port = config.environments.at(environment).port;
+  bool new_forwarder = false;
+  if (!env.forwarder) {
+    auto forwarder = TcpForwarder::start(self->executor_, public_port, *port,
+                                         self->label(environment));
+    if (!forwarder) {
+      co_return co_await abandon(forwarder.error().message + "; stopped " + version);
+    }
+    env.forwarder = std::move(*forwarder);
+    new_forwarder = true;
+  }
+  if (auto recorded = self->record_current(environment, version); !recorded) {
+    if (new_forwarder) env.forwarder.reset();
+    co_return co_await abandon(recorded.error().message);
+  }
+  say("switching " + environment + " to " + version);
+  env.forwarder->set_backend(*port);
+  auto previous = std::exchange(
+      env.current, std::make_shared<Instance>(
+                       Instance{version, *port, candidate.process, candidate.log_path}));
+
+  if (previous && previous->process) {
+    const int old_pid = previous->process->pid();
+    if (auto status = previous->process->poll()) {
+      say(previous->version + " (pid " + std::to_string(old_pid) + ") had already " +
+          status->describe());
+    } else {
+      co_await previous->process->stop(config.stop_grace);
+      say("stopped " + previous->version + " (pid " + std::to_string(old_pid) + ")");
+    }
+  }
+  forget_exited(env);
+
+  ApplyOutcome outcome;
+  outcome.ok = true;
+  outcome.endpoint = "http://127.0.0.1:" + std::to_string(public_port);
+  const std::string where = outcome.endpoint + " (pid " +
+                            std::to_string(candidate.process->pid()) + ")";
+  switch (mode) {
+    case Mode::kDeploy:
+      outcome.message = service + " " + version + " is serving " + environment + " at " + where;
+      break;
+    case Mode::kRollBack:
+      outcome.message = "rolled back " + service + " in " + environment + " to " + version +
+                        ", serving at " + where;
+      break;
+    case Mode::kRestore:
+      outcome.message = "restored " + service + " " + version + " in " + environment + " at " +
+                        where;
+      break;
+  }
+  co_return outcome;
+}
+
+asio::awaitable<std::vector<ApplyOutcome>> Core::restore(std::shared_ptr<Core> self) {
+  std::vector<ApplyOutcome> outcomes;
+  for (const auto& [name, ignored] : self->config_.environments) {
+    auto version = self->current_version(name);
+    if (!version) continue;
+    EnvState& env = self->envs_[name];
+    if (env.current && env.current->version == *version && env.current->process->running() &&
+        env.forwarder) {
+      const std::string endpoint =
+          "http://127.0.0.1:" + std::to_string(self->config_.environments.at(name).port);
+      outcomes.push_back(ApplyOutcome{true,
+                                      self->config_.service + " " + *version +
+                                          " is already serving " + name + " at " + endpoint,
+                                      endpoint});
+      continue;
+    }
+    outcomes.push_back(co_await apply(self, name, *version, nullptr, Mode::kRestore));
+  }
+  co_return outcomes;
+}
+
+asio::awaitable<void> Core::shutdown(std::shared_ptr<Core> self) {
+  ++self->epoch_;
+  std::vector<std::shared_ptr<ChildProcess>> processes;
+  for (auto& [name, env] : self->envs_) {
+    env.forwarder.reset();
+    env.current.reset();
+    for (auto& process : env.live) processes.push_back(process);
+    env.live.clear();
+  }
+  // Signal everyone first so the grace periods run side by side.
+  for (auto& process : processes) process->signal_group(SIGTERM);
+  for (auto& process : processes) co_await process->stop(self->config_.stop_grace);
+}
+
+void Core::kill_everything_now() {
+  ++epoch_;
+  std::vector<std::shared_ptr<ChildProcess>> processes;
+  for (auto& [name, env] : envs_) {
+    env.forwarder.reset();
+    env.current.reset();
+    for (auto& process : env.live) processes.push_back(process);
+    env.live.clear();
+  }
+  for (auto& process : processes) process->signal_group(SIGTERM);
+  const auto deadline = std::chrono::steady_clock::now() + std::min(config_.stop_grace,
+                                                                    kDestructorGrace);
+  for (auto& process : processes) {
+    auto left = std::chrono::duration_cast<milliseconds>(deadline -
+                                                         std::chrono::steady_clock::now());
+    process->stop_now(std::max(left, milliseconds(0)));
+  }
+}
+
+class LocalProcessTarget final : public DeployTarget {
+ public:
+  LocalProcessTarget(asio::any_io_executor executor, LocalTargetConfig config)
+      : core_(std::make_shared<Core>(std::move(executor), std::move(config))) {}
+  ~LocalProcessTarget() override { core_->kill_everything_now(); }
+  LocalProcessTarget(const LocalProcessTarget&) = delete;
+  LocalProcessTarget& operator=(const LocalProcessTarget&) = delete;
+
+  std::string kind() const override { return "local"; }
+  Status validate(const std::string& environment, const std::string& version) const override {
+    return core_->validate(environment, version);
+  }
+  std::vector<std::string> available_versions() const override {
+    return core_->available_versions();
+  }
+  std::optional<std::string> current_version(const std::string& environment) const override {
+    return core_->current_version(environment);
+  }
+  std::string describe(const std::string& environment) const override {
+    return core_->describe(environment);
+  }
+  // The coroutines get their own reference to the core, so a target destroyed mid-deploy leaves
+  // them a live (if emptied) state to unwind against.
+  asio::awaitable<ApplyOutcome> apply(std::string environment, std::string version,
+                                      ProgressFn progress) override {
+    return Core::apply(core_, std::move(environment), std::move(version), std::move(progress),
+                       Mode::kDeploy);
+  }
+  asio::awaitable<ApplyOutcome> roll_back(std::string environment, std::string version,
+                                          ProgressFn progress) override {
+    return Core::apply(core_, std::move(environment), std::move(version), std::move(progress),
+                       Mode::kRollBack);
+  }
+  asio::awaitable<std::vector<ApplyOutcome>> restore() override { return Core::restore(core_); }
+  asio::awaitable<void> shutdown() override { return Core::shutdown(core_); }
+
+ private:
+  std::shared_ptr<Core> core_;
+};
+
+}  // namespace
+
+std::unique_ptr<DeployTarget> make_local_process_target(asio::any_io_executor executor,
+                                                        LocalTargetConfig config) {
+  return std::make_unique<LocalProcessTarget>(std::move(executor), std::move(config));
+}
+
+}  // namespace shipmate::integrations

@@ -1,0 +1,282 @@
+#include "storage/database.h"
+
+#include <sqlite3.h>
+
+#include <cctype>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+#include "storage/migrations.h"
+
+namespace shipmate::storage {
+namespace {
+
+constexpr int kBusyTimeoutMs = 2000;
+constexpr std::size_t kSqlExcerptLength = 60;
+
+// Carries SQLite's own message and result code, so that Database::open can turn a failure into
+// a sentence with a hint instead of re-parsing exception text.
+class SqliteFailure : public StorageError {
+ public:
+  SqliteFailure(const std::string& what, std::string sqlite_message, int code)
+      : StorageError(what), sqlite_message_(std::move(sqlite_message)), code_(code) {}
+  const std::string& sqlite_message() const { return sqlite_message_; }
+  int code() const { return code_; }
+
+ private:
+  std::string sqlite_message_;
+  int code_;
+};
+
+// Error messages are one line, and SQL in this code base is written over many lines.
+std::string sql_excerpt(std::string_view sql) {
+  std::string out;
+  bool pending_space = false;
+  for (char c : sql) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space)
+      out += ' ';
+    pending_space = false;
+    out += c;
+    if (out.size() >= kSqlExcerptLength) {
+      out += "...";
+      break;
+    }
+  }
+  return "\"" + out + "\"";
+}
+
+std::string one_line(std::string text) {
+  for (char& c : text) {
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  }
+  return text;
+}
+
+std::string_view hint_for(int code) {
+  switch (code & 0xff) {
+    case SQLITE_CANTOPEN:
+      return "does the directory exist and is it writable?";
+    case SQLITE_NOTADB:
+      return "the file exists but is not an SQLite database; check the path";
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return "another process kept it locked for more than 2 s; is a second Shipmate using it?";
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_AUTH:
+      return "check the permissions of the file and its directory";
+    case SQLITE_CORRUPT:
+      return "the file is damaged; restore it from a backup";
+    case SQLITE_FULL:
+      return "the disk is full";
+    case SQLITE_IOERR:
+      return "the disk or filesystem reported an I/O error";
+    default:
+      return {};
+  }
+}
+
+Error open_error(const std::string& path, std::string_view sqlite_message, int code) {
+  std::string message = "cannot open database " + path + ": " + std::string(sqlite_message);
+  std::error_code ignored;
+  std::string_view hint = hint_for(code);
+  // SQLite says "unable to open database file" for a directory too; asking whether the directory
+  // exists would send the reader the wrong way.
+  if ((code & 0xff) == SQLITE_CANTOPEN && std::filesystem::is_directory(path, ignored)) {
+    hint = "that path is a directory; name a file inside it";
+  }
+  if (!hint.empty()) {
+    message += " (";
+    message += hint;
+    message += ")";
+  }
+  return make_error(one_line(std::move(message)));
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Statement
+
+Statement::Statement(Database& db, std::string_view sql) : db_(&db) {
+  const char* tail = nullptr;
+  int rc = sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, &tail);
+  if (rc != SQLITE_OK) {
+    sqlite3_finalize(stmt_);
+    stmt_ = nullptr;
+    db.throw_error("cannot prepare " + sql_excerpt(sql));
+  }
+  if (stmt_ == nullptr)
+    throw StorageError("no SQL statement in " + sql_excerpt(sql));
+}
+
+Statement::~Statement() {
+  sqlite3_finalize(stmt_);
+}
+
+Statement::Statement(Statement&& other) noexcept
+    : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+
+Statement& Statement::bind(int index, std::int64_t value) {
+  if (sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK) {
+    db_->throw_error("cannot bind parameter " + std::to_string(index) + " of " +
+                     sql_excerpt(sqlite3_sql(stmt_)));
+  }
+  return *this;
+}
+
+Statement& Statement::bind(int index, std::string_view value) {
+  // An empty view may have a null data pointer, which SQLite would bind as NULL rather than ''.
+  const char* data = value.data() != nullptr ? value.data() : "";
+  if (sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8) !=
+      SQLITE_OK) {
+    db_->throw_error("cannot bind parameter " + std::to_string(index) + " of " +
+                     sql_excerpt(sqlite3_sql(stmt_)));
+  }
+  return *this;
+}
+
+Statement& Statement::bind_null(int index) {
+  if (sqlite3_bind_null(stmt_, index) != SQLITE_OK) {
+    db_->throw_error("cannot bind parameter " + std::to_string(index) + " of " +
+                     sql_excerpt(sqlite3_sql(stmt_)));
+  }
+  return *this;
+}
+
+Statement& Statement::bind(int index, const std::optional<std::int64_t>& value) {
+  return value ? bind(index, *value) : bind_null(index);
+}
+
+Statement& Statement::bind(int index, const std::optional<std::string>& value) {
+  return value ? bind(index, std::string_view(*value)) : bind_null(index);
+}
+
+bool Statement::step() {
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW)
+    return true;
+  if (rc == SQLITE_DONE)
+    return false;
+  db_->throw_error("SQLite failed on " + sql_excerpt(sqlite3_sql(stmt_)));
+}
+
+void Statement::run() {
+  while (step()) {
+  }
+  // Resetting releases the statement's hold on the database and readies it for new bindings.
+  sqlite3_reset(stmt_);
+}
+
+void Statement::reset() {
+  sqlite3_reset(stmt_);
+}
+
+std::int64_t Statement::column_int64(int index) const {
+  return sqlite3_column_int64(stmt_, index);
+}
+
+std::string Statement::column_text(int index) const {
+  const unsigned char* text = sqlite3_column_text(stmt_, index);
+  if (text == nullptr)
+    return {};
+  // Measured after fetching the text, as SQLite documents, so a conversion is accounted for.
+  const int size = sqlite3_column_bytes(stmt_, index);
+  return std::string(reinterpret_cast<const char*>(text), static_cast<std::size_t>(size));
+}
+
+bool Statement::column_is_null(int index) const {
+  return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
+}
+
+std::optional<std::int64_t> Statement::column_optional_int64(int index) const {
+  if (column_is_null(index))
+    return std::nullopt;
+  return column_int64(index);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Database
+
+Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
+  sqlite3* handle = nullptr;
+  const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
+  const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
+    const int code = handle != nullptr ? sqlite3_extended_errcode(handle) : rc;
+    sqlite3_close_v2(handle);
+    return open_error(path, message, code);
+  }
+  sqlite3_extended_result_codes(handle, 1);
+  sqlite3_busy_timeout(handle, kBusyTimeoutMs);
+  std::unique_ptr<Database> db(new Database(handle, path));
+
+  try {
+    // SQLite reads the file lazily; touching the schema now makes "not a database", "locked" and
+    // "corrupt" show up here, with the path, instead of in the middle of the first command.
+    db->exec("SELECT count(*) FROM sqlite_master");
+    if (path != ":memory:") {
+      // The pragma answers with the resulting mode; the statement has to be stepped to apply it.
+      Statement wal = db->prepare("PRAGMA journal_mode=WAL");
+      wal.step();
+    }
+    db->exec("PRAGMA synchronous=NORMAL");
+    db->exec("PRAGMA foreign_keys=ON");
+    // Always takes the write lock, even when there is nothing to migrate, so a read-only file or
+    // another process holding the database is reported now rather than at the first write.
+    db->migrate();
+  } catch (const SqliteFailure& failure) {
+    return open_error(path, failure.sqlite_message(), failure.code());
+  } catch (const StorageError& failure) {
+    return open_error(path, failure.what(), SQLITE_OK);
+  }
+  return db;
+}
+
+Database::~Database() {
+  sqlite3_close_v2(db_);
+}
+
+void Database::exec(std::string_view sql) {
+  const std::string text(sql);
+  if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
+    throw_error("SQLite failed on " + sql_excerpt(sql));
+  }
+}
+
+std::int64_t Database::last_insert_rowid() const {
+  return sqlite3_last_insert_rowid(db_);
+}
+
+int Database::schema_version() {
+  Statement query = prepare("PRAGMA user_version");
+  query.step();
+  return static_cast<int>(query.column_int64(0));
+}
+
+void Database::throw_error(std::string_view what) const {
+  std::string message = sqlite3_errmsg(db_);
+  throw SqliteFailure(one_line(std::string(what) + ": " + message), message,
+                      sqlite3_extended_errcode(db_));
+}
+
+void Database::rollback_quietly() noexcept {
+  // SQLite may already have rolled back on its own (e.g. after SQLITE_FULL); a second ROLLBACK
+  // would only produce an error nobody can act on.
+  if (sqlite3_get_autocommit(db_) == 0) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+  }
+}
+
+void Database::migrate() {
+  detail::apply_migrations(*this);
+}
+
+}  // namespace shipmate::storage

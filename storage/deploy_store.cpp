@@ -1,0 +1,334 @@
+#include "storage/deploy_store.h"
+
+#include <sqlite3.h>
+
+#include <array>
+#include <utility>
+
+#include "common/redact.h"
+
+namespace shipmate::storage {
+namespace {
+
+constexpr std::array<std::pair<DeployKind, std::string_view>, 3> kKindNames = {{
+    {DeployKind::deploy, "deploy"},
+    {DeployKind::rollback, "rollback"},
+    {DeployKind::redeploy, "redeploy"},
+}};
+
+constexpr std::array<std::pair<DeployState, std::string_view>, 11> kStateNames = {{
+    {DeployState::requested, "requested"},
+    {DeployState::awaiting_approval, "awaiting_approval"},
+    {DeployState::queued, "queued"},
+    {DeployState::building, "building"},
+    {DeployState::deploying, "deploying"},
+    {DeployState::verifying, "verifying"},
+    {DeployState::succeeded, "succeeded"},
+    {DeployState::failed, "failed"},
+    {DeployState::rolled_back, "rolled_back"},
+    {DeployState::cancelled, "cancelled"},
+    {DeployState::timed_out, "timed_out"},
+}};
+
+constexpr std::string_view kDeployColumns =
+    "id, service, environment, version, previous_version, kind, requested_by, state, reason, "
+    "detail, chat_ref, requested_at, finished_at";
+
+// "'requested', 'queued', ..." for every non-terminal state, so queries for live deploys can use
+// the index on state and stay correct when a state is added to the enum.
+std::string non_terminal_state_list() {
+  std::string out;
+  for (const auto& [state, name] : kStateNames) {
+    if (is_terminal(state))
+      continue;
+    if (!out.empty())
+      out += ", ";
+    out += "'";
+    out += name;
+    out += "'";
+  }
+  return out;
+}
+
+const std::string& non_terminal_states() {
+  static const std::string list = non_terminal_state_list();
+  return list;
+}
+
+DeployState state_from_column(std::string_view text, std::int64_t id) {
+  auto state = parse_deploy_state(text);
+  if (!state) {
+    throw StorageError("deploy #" + std::to_string(id) + " has an unknown state '" +
+                       std::string(text) + "'");
+  }
+  return *state;
+}
+
+DeployRecord read_deploy(const Statement& row) {
+  DeployRecord record;
+  record.id = row.column_int64(0);
+  record.service = row.column_text(1);
+  record.environment = row.column_text(2);
+  record.version = row.column_text(3);
+  record.previous_version = row.column_text(4);
+  const std::string kind = row.column_text(5);
+  auto parsed_kind = parse_deploy_kind(kind);
+  if (!parsed_kind) {
+    throw StorageError("deploy #" + std::to_string(record.id) + " has an unknown kind '" + kind +
+                       "'");
+  }
+  record.kind = *parsed_kind;
+  record.requested_by = row.column_text(6);
+  record.state = state_from_column(row.column_text(7), record.id);
+  record.reason = row.column_text(8);
+  record.detail = row.column_text(9);
+  record.chat_ref = row.column_text(10);
+  record.requested_at = row.column_int64(11);
+  record.finished_at = row.column_optional_int64(12);
+  return record;
+}
+
+std::optional<DeployRecord> first_deploy(Statement& query) {
+  if (!query.step())
+    return std::nullopt;
+  return read_deploy(query);
+}
+
+std::vector<DeployRecord> all_deploys(Statement& query) {
+  std::vector<DeployRecord> out;
+  while (query.step())
+    out.push_back(read_deploy(query));
+  return out;
+}
+
+}  // namespace
+
+std::string_view to_string(DeployKind kind) {
+  for (const auto& [value, name] : kKindNames) {
+    if (value == kind)
+      return name;
+  }
+  return "unknown";
+}
+
+std::string_view to_string(DeployState state) {
+  for (const auto& [value, name] : kStateNames) {
+    if (value == state)
+      return name;
+  }
+  return "unknown";
+}
+
+std::optional<DeployKind> parse_deploy_kind(std::string_view text) {
+  for (const auto& [value, name] : kKindNames) {
+    if (name == text)
+      return value;
+  }
+  return std::nullopt;
+}
+
+std::optional<DeployState> parse_deploy_state(std::string_view text) {
+  for (const auto& [value, name] : kStateNames) {
+    if (name == text)
+      return value;
+  }
+  return std::nullopt;
+}
+
+bool is_terminal(DeployState state) {
+  switch (state) {
+    case DeployState::succeeded:
+    case DeployState::failed:
+    case DeployState::rolled_back:
+    case DeployState::cancelled:
+    case DeployState::timed_out:
+      return true;
+    case DeployState::requested:
+    case DeployState::awaiting_approval:
+    case DeployState::queued:
+    case DeployState::building:
+    case DeployState::deploying:
+    case DeployState::verifying:
+      return false;
+  }
+  return false;
+}
+
+DeployRecord DeployStore::create(const NewDeploy& request) {
+  const EpochMillis now = clock_.now_ms();
+  const std::string reason = redact(request.reason);
+  const std::string message = redact(std::string(to_string(request.kind)) + " of " +
+                                     request.version + " requested by " + request.requested_by);
+  const std::int64_t id = db_.transaction([&] {
+    db_.prepare(
+           "INSERT INTO deploys (service, environment, version, previous_version, kind, "
+           "requested_by, state, reason, detail, chat_ref, requested_at, finished_at) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL)")
+        .bind(1, request.service)
+        .bind(2, request.environment)
+        .bind(3, request.version)
+        .bind(4, request.previous_version)
+        .bind(5, to_string(request.kind))
+        .bind(6, request.requested_by)
+        .bind(7, to_string(DeployState::requested))
+        .bind(8, reason)
+        .bind(9, message)
+        .bind(10, request.chat_ref)
+        .bind(11, now)
+        .run();
+    const std::int64_t new_id = db_.last_insert_rowid();
+    db_.prepare(
+           "INSERT INTO deploy_events (deploy_id, at, from_state, to_state, message) "
+           "VALUES (?1, ?2, NULL, ?3, ?4)")
+        .bind(1, new_id)
+        .bind(2, now)
+        .bind(3, to_string(DeployState::requested))
+        .bind(4, message)
+        .run();
+    return new_id;
+  });
+
+  DeployRecord record;
+  record.id = id;
+  record.service = request.service;
+  record.environment = request.environment;
+  record.version = request.version;
+  record.previous_version = request.previous_version;
+  record.kind = request.kind;
+  record.requested_by = request.requested_by;
+  record.state = DeployState::requested;
+  record.reason = reason;
+  record.detail = message;
+  record.chat_ref = request.chat_ref;
+  record.requested_at = now;
+  return record;
+}
+
+DeployRecord DeployStore::transition(std::int64_t id, DeployState to, std::string_view message) {
+  const EpochMillis now = clock_.now_ms();
+  const std::string text = redact(message);
+  return db_.transaction([&] {
+    Statement current = db_.prepare("SELECT state FROM deploys WHERE id = ?1");
+    current.bind(1, id);
+    if (!current.step()) {
+      throw StorageError("deploy #" + std::to_string(id) + " does not exist");
+    }
+    const DeployState from = state_from_column(current.column_text(0), id);
+    current.reset();
+
+    db_.prepare(
+           "INSERT INTO deploy_events (deploy_id, at, from_state, to_state, message) "
+           "VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(1, id)
+        .bind(2, now)
+        .bind(3, to_string(from))
+        .bind(4, to_string(to))
+        .bind(5, text)
+        .run();
+    // finished_at is kept consistent with the state (set exactly when terminal), even if the
+    // state machine ever moves a deploy out of a terminal state.
+    db_.prepare("UPDATE deploys SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1")
+        .bind(1, id)
+        .bind(2, to_string(to))
+        .bind(3, text)
+        .bind(4, is_terminal(to) ? std::optional<EpochMillis>(now) : std::nullopt)
+        .run();
+
+    auto record = get(id);
+    if (!record)
+      throw StorageError("deploy #" + std::to_string(id) + " vanished mid-update");
+    return std::move(*record);
+  });
+}
+
+void DeployStore::set_chat_ref(std::int64_t id, std::string_view chat_ref) {
+  db_.prepare("UPDATE deploys SET chat_ref = ?2 WHERE id = ?1").bind(1, id).bind(2, chat_ref).run();
+  // A missing deploy here is a caller bug (the id came from create()); saying so beats a no-op.
+  if (sqlite3_changes(db_.handle()) == 0) {
+    throw StorageError("deploy #" + std::to_string(id) + " does not exist");
+  }
+}
+
+std::optional<DeployRecord> DeployStore::get(std::int64_t id) {
+  Statement query =
+      db_.prepare("SELECT " + std::string(kDeployColumns) + " FROM deploys WHERE id = ?1");
+  query.bind(1, id);
+  return first_deploy(query);
+}
+
+std::vector<DeployRecord> DeployStore::history(std::string_view service,
+                                               std::string_view environment, int limit) {
+  if (limit <= 0)
+    return {};
+  Statement query = db_.prepare("SELECT " + std::string(kDeployColumns) +
+                                " FROM deploys WHERE service = ?1 AND (?2 = '' OR environment = ?2)"
+                                " ORDER BY id DESC LIMIT ?3");
+  query.bind(1, service).bind(2, environment).bind(3, static_cast<std::int64_t>(limit));
+  return all_deploys(query);
+}
+
+std::optional<DeployRecord> DeployStore::last_succeeded(std::string_view service,
+                                                        std::string_view environment) {
+  // Ordered by finish time: when a rollback finishes after a newer deploy, the rollback is what
+  // is running.
+  Statement query =
+      db_.prepare("SELECT " + std::string(kDeployColumns) +
+                  " FROM deploys WHERE service = ?1 AND environment = ?2 AND state = ?3"
+                  " ORDER BY finished_at DESC, id DESC LIMIT 1");
+  query.bind(1, service).bind(2, environment).bind(3, to_string(DeployState::succeeded));
+  return first_deploy(query);
+}
+
+std::optional<DeployRecord> DeployStore::last_succeeded_other_than(std::string_view service,
+                                                                   std::string_view environment,
+                                                                   std::string_view version) {
+  Statement query = db_.prepare(
+      "SELECT " + std::string(kDeployColumns) +
+      " FROM deploys WHERE service = ?1 AND environment = ?2 AND state = ?3 AND version <> ?4"
+      " ORDER BY finished_at DESC, id DESC LIMIT 1");
+  query.bind(1, service)
+      .bind(2, environment)
+      .bind(3, to_string(DeployState::succeeded))
+      .bind(4, version);
+  return first_deploy(query);
+}
+
+std::optional<DeployRecord> DeployStore::active_for(std::string_view service,
+                                                    std::string_view environment) {
+  Statement query = db_.prepare("SELECT " + std::string(kDeployColumns) +
+                                " FROM deploys WHERE service = ?1 AND environment = ?2"
+                                " AND state IN (" +
+                                non_terminal_states() + ") ORDER BY id DESC LIMIT 1");
+  query.bind(1, service).bind(2, environment);
+  return first_deploy(query);
+}
+
+std::vector<DeployRecord> DeployStore::in_flight() {
+  Statement query =
+      db_.prepare("SELECT " + std::string(kDeployColumns) + " FROM deploys WHERE state IN (" +
+                  non_terminal_states() + ") ORDER BY id ASC");
+  return all_deploys(query);
+}
+
+std::vector<DeployEvent> DeployStore::events(std::int64_t deploy_id) {
+  Statement query = db_.prepare(
+      "SELECT id, deploy_id, at, from_state, to_state, message FROM deploy_events"
+      " WHERE deploy_id = ?1 ORDER BY id ASC");
+  query.bind(1, deploy_id);
+  std::vector<DeployEvent> out;
+  while (query.step()) {
+    DeployEvent event;
+    event.id = query.column_int64(0);
+    event.deploy_id = query.column_int64(1);
+    event.at = query.column_int64(2);
+    if (!query.column_is_null(3)) {
+      event.from = state_from_column(query.column_text(3), deploy_id);
+    }
+    event.to = state_from_column(query.column_text(4), deploy_id);
+    event.message = query.column_text(5);
+    out.push_back(std::move(event));
+  }
+  return out;
+}
+
+}  // namespace shipmate::storage

@@ -1,0 +1,104 @@
+#include "storage/lock_store.h"
+
+#include <utility>
+
+#include "common/redact.h"
+
+namespace shipmate::storage {
+namespace {
+
+// A lock counts as expired from the millisecond named by expires_at onwards.
+constexpr std::string_view kUnexpired = "(expires_at IS NULL OR expires_at > ?1)";
+
+// Scopes are machine-shaped ("service:hello@staging"); people read "hello@staging".
+std::string describe_scope(std::string_view scope) {
+  constexpr std::string_view kEnv = "env:";
+  constexpr std::string_view kService = "service:";
+  if (scope.starts_with(kEnv))
+    return "environment " + std::string(scope.substr(kEnv.size()));
+  if (scope.starts_with(kService))
+    return std::string(scope.substr(kService.size()));
+  return std::string(scope);
+}
+
+LockRecord read_lock(const Statement& row) {
+  LockRecord record;
+  record.scope = row.column_text(0);
+  record.holder = row.column_text(1);
+  record.reason = row.column_text(2);
+  record.since = row.column_int64(3);
+  record.expires_at = row.column_optional_int64(4);
+  return record;
+}
+
+}  // namespace
+
+Result<LockRecord> LockStore::acquire(std::string_view scope, std::string_view holder,
+                                      std::string_view reason,
+                                      std::optional<EpochMillis> expires_at) {
+  const EpochMillis now = clock_.now_ms();
+  return db_.transaction([&]() -> Result<LockRecord> {
+    db_.prepare("DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= ?1")
+        .bind(1, now)
+        .run();
+
+    if (auto existing = get(scope)) {
+      std::string message = describe_scope(scope) + " is already locked by " + existing->holder +
+                            " since " + format_utc(existing->since);
+      if (existing->expires_at)
+        message += " (until " + format_utc(*existing->expires_at) + ")";
+      if (!existing->reason.empty())
+        message += ": " + existing->reason;
+      return make_error(std::move(message));
+    }
+
+    LockRecord record;
+    record.scope = std::string(scope);
+    record.holder = std::string(holder);
+    record.reason = redact(reason);
+    record.since = now;
+    record.expires_at = expires_at;
+    db_.prepare(
+           "INSERT INTO locks (scope, holder, reason, since, expires_at) "
+           "VALUES (?1, ?2, ?3, ?4, ?5)")
+        .bind(1, record.scope)
+        .bind(2, record.holder)
+        .bind(3, record.reason)
+        .bind(4, record.since)
+        .bind(5, record.expires_at)
+        .run();
+    return record;
+  });
+}
+
+bool LockStore::release(std::string_view scope) {
+  return db_.transaction([&] {
+    const bool held = get(scope).has_value();
+    // An expired row for the scope goes too: nobody holds it, and keeping it serves no one.
+    db_.prepare("DELETE FROM locks WHERE scope = ?1").bind(1, scope).run();
+    return held;
+  });
+}
+
+std::optional<LockRecord> LockStore::get(std::string_view scope) {
+  Statement query = db_.prepare(
+      "SELECT scope, holder, reason, since, expires_at FROM locks WHERE scope = ?2 AND " +
+      std::string(kUnexpired));
+  query.bind(1, clock_.now_ms()).bind(2, scope);
+  if (!query.step())
+    return std::nullopt;
+  return read_lock(query);
+}
+
+std::vector<LockRecord> LockStore::list() {
+  Statement query =
+      db_.prepare("SELECT scope, holder, reason, since, expires_at FROM locks WHERE " +
+                  std::string(kUnexpired) + " ORDER BY since ASC, scope ASC");
+  query.bind(1, clock_.now_ms());
+  std::vector<LockRecord> out;
+  while (query.step())
+    out.push_back(read_lock(query));
+  return out;
+}
+
+}  // namespace shipmate::storage

@@ -1,0 +1,116 @@
+#include "storage/migrations.h"
+
+#include <array>
+#include <string>
+
+#include "storage/database.h"
+
+namespace shipmate::storage::detail {
+namespace {
+
+// States and kinds are stored as text without CHECK constraints: adding a state later would
+// otherwise need a full table rebuild in SQLite, and the enums in deploy_store.cpp already
+// reject unknown values on read.
+constexpr std::string_view kMigration1 = R"sql(
+CREATE TABLE deploys (
+  id               INTEGER PRIMARY KEY,
+  service          TEXT    NOT NULL,
+  environment      TEXT    NOT NULL,
+  version          TEXT    NOT NULL,
+  previous_version TEXT    NOT NULL DEFAULT '',
+  kind             TEXT    NOT NULL,
+  requested_by     TEXT    NOT NULL,
+  state            TEXT    NOT NULL,
+  reason           TEXT    NOT NULL DEFAULT '',
+  detail           TEXT    NOT NULL DEFAULT '',
+  chat_ref         TEXT    NOT NULL DEFAULT '',
+  requested_at     INTEGER NOT NULL,
+  finished_at      INTEGER
+);
+CREATE INDEX deploys_by_target ON deploys (service, environment, id);
+CREATE INDEX deploys_by_state ON deploys (state);
+
+CREATE TABLE deploy_events (
+  id         INTEGER PRIMARY KEY,
+  deploy_id  INTEGER NOT NULL REFERENCES deploys (id),
+  at         INTEGER NOT NULL,
+  from_state TEXT,
+  to_state   TEXT    NOT NULL,
+  message    TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX deploy_events_by_deploy ON deploy_events (deploy_id, id);
+
+CREATE TABLE locks (
+  scope      TEXT    PRIMARY KEY,
+  holder     TEXT    NOT NULL,
+  reason     TEXT    NOT NULL DEFAULT '',
+  since      INTEGER NOT NULL,
+  expires_at INTEGER
+);
+
+-- seq is assigned by the writer (last + 1), not by AUTOINCREMENT, so that a deleted record shows
+-- up as a gap that verify() can name.
+CREATE TABLE audit_log (
+  seq       INTEGER PRIMARY KEY,
+  at        INTEGER NOT NULL,
+  actor     TEXT    NOT NULL,
+  action    TEXT    NOT NULL,
+  target    TEXT    NOT NULL,
+  outcome   TEXT    NOT NULL,
+  details   TEXT    NOT NULL,
+  prev_hash TEXT    NOT NULL,
+  hash      TEXT    NOT NULL
+);
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+BEGIN
+  SELECT RAISE(ABORT, 'audit_log is append-only');
+END;
+)sql";
+
+constexpr std::array kMigrations = {
+    Migration{1, kMigration1},
+};
+
+}  // namespace
+
+std::span<const Migration> migrations() {
+  return kMigrations;
+}
+
+int latest_schema_version() {
+  return kMigrations.back().version;
+}
+
+void apply_migrations(Database& db) {
+  const int latest = latest_schema_version();
+  while (true) {
+    // Reading the version inside the write transaction means two processes opening the same
+    // fresh file cannot both apply the same migration.
+    const bool done = db.transaction([&] {
+      const int current = db.schema_version();
+      if (current > latest) {
+        throw StorageError("its schema version " + std::to_string(current) +
+                           " is newer than this build of Shipmate understands (" +
+                           std::to_string(latest) + "); upgrade Shipmate to use it");
+      }
+      if (current == latest)
+        return true;
+      for (const Migration& migration : kMigrations) {
+        if (migration.version <= current)
+          continue;
+        db.exec(migration.sql);
+        db.exec("PRAGMA user_version = " + std::to_string(migration.version));
+        break;
+      }
+      return false;
+    });
+    if (done)
+      return;
+  }
+}
+
+}  // namespace shipmate::storage::detail

@@ -1,0 +1,64 @@
+#include <gtest/gtest.h>
+
+#include "common/clock.h"
+#include "common/redact.h"
+#include "common/strings.h"
+
+namespace shipmate {
+namespace {
+
+TEST(EditDistance, CountsEditsAndTranspositions) {
+  EXPECT_EQ(edit_distance("deploy", "deploy"), 0u);
+  EXPECT_EQ(edit_distance("depoly", "deploy"), 1u);  // one transposition
+  EXPECT_EQ(edit_distance("", "abc"), 3u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+}
+
+TEST(Strings, TrimLowerJoinPrefix) {
+  EXPECT_EQ(trim("  a b \n"), "a b");
+  EXPECT_EQ(to_lower("DePloY"), "deploy");
+  EXPECT_EQ(join({"a", "b", "c"}, ", "), "a, b, c");
+  EXPECT_TRUE(starts_with_ci("Shipmate deploy", "shipmate"));
+  EXPECT_FALSE(starts_with_ci("ship", "shipmate"));
+}
+
+TEST(Redact, ReplacesEveryRegisteredSecret) {
+  clear_registered_secrets();
+  register_secret("xoxb-123-secret");
+  register_secret("hunter22");
+  EXPECT_EQ(redact("token xoxb-123-secret and hunter22 twice hunter22"),
+            "token [REDACTED] and [REDACTED] twice [REDACTED]");
+  EXPECT_TRUE(contains_secret("...hunter22..."));
+  EXPECT_FALSE(contains_secret("nothing here"));
+  clear_registered_secrets();
+  EXPECT_EQ(redact("hunter22"), "hunter22");
+}
+
+TEST(Redact, LongerSecretWinsOverItsPrefix) {
+  clear_registered_secrets();
+  register_secret("abcd");
+  register_secret("abcdefgh");
+  EXPECT_EQ(redact("abcdefgh"), "[REDACTED]");
+  clear_registered_secrets();
+}
+
+TEST(Redact, ShortValuesAreIgnored) {
+  clear_registered_secrets();
+  register_secret("ab");
+  EXPECT_EQ(redact("about"), "about");
+}
+
+TEST(Clock, FormatsUtcAndDurations) {
+  EXPECT_EQ(format_utc(0), "1970-01-01 00:00:00Z");
+  EXPECT_EQ(format_utc(1'700'000'000'000), "2023-11-14 22:13:20Z");
+  EXPECT_EQ(format_duration(850), "850 ms");
+  EXPECT_EQ(format_duration(12'340), "12.3 s");
+  EXPECT_EQ(format_duration(250'000), "4 min 10 s");
+  EXPECT_EQ(format_duration(7'500'000), "2 h 5 min");
+  ManualClock clock(1000);
+  clock.advance_ms(500);
+  EXPECT_EQ(clock.now_ms(), 1500);
+}
+
+}  // namespace
+}  // namespace shipmate

@@ -1,0 +1,234 @@
+#include "bot/config.h"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "common/redact.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::bot {
+namespace {
+
+using shipmate::testing::TempDir;
+using shipmate::testing::write_file;
+
+// A valid configuration with one service; tests break it in one place at a time.
+std::string valid_yaml(const std::string& releases) {
+  return R"(shipmate:
+  database: state/db.sqlite
+environments:
+  - name: staging
+    allow:
+      deploy: [developer]
+  - name: production
+    production: true
+    allow:
+      deploy: [sre]
+users:
+  - id: alice
+    name: Alice
+    roles: [developer, sre]
+services:
+  - name: hello
+    environments: [staging, production]
+    target:
+      kind: local
+      releases: )" + releases + R"(
+      start: [python3, server.py]
+      health: {http: /health, timeout: 1s, retries: 3, interval: 100ms}
+      ports: {staging: 18081, production: 18082}
+)";
+}
+
+class ConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { std::filesystem::create_directories(dir.file("releases/v1")); }
+  ConfigLoad parse(const std::string& yaml) { return parse_config(yaml, dir.file("shipmate.yaml")); }
+  // The first error's text, for assertions.
+  static std::string first_error(const ConfigLoad& load) {
+    for (const auto& d : load.diagnostics) {
+      if (d.severity == Diagnostic::Severity::error) return d.to_string();
+    }
+    return "";
+  }
+  TempDir dir;
+};
+
+TEST_F(ConfigTest, ValidConfigurationLoads) {
+  auto load = parse(valid_yaml("releases"));
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& config = *load.config;
+  ASSERT_EQ(config.catalog.environments.size(), 2u);
+  EXPECT_EQ(config.catalog.environments[0].name, "staging");
+  EXPECT_TRUE(config.catalog.environments[1].production);
+  EXPECT_EQ(config.catalog.environments[1].allowed_roles.at(commands::Action::deploy),
+            std::vector<std::string>{"sre"});
+  const auto& service = config.catalog.services.at(0);
+  EXPECT_EQ(service.local.releases_dir, dir.file("releases"));
+  EXPECT_EQ(service.local.start_command, (std::vector<std::string>{"python3", "server.py"}));
+  EXPECT_EQ(service.local.health.timeout.count(), 1000);
+  EXPECT_EQ(service.local.health.interval.count(), 100);
+  EXPECT_EQ(service.local.environments.at("production").port, 18082);
+  EXPECT_EQ(config.database_path, dir.file("state/db.sqlite"));
+  EXPECT_EQ(config.state_dir, dir.file(".shipmate/state"));
+}
+
+TEST_F(ConfigTest, TheShippedExampleIsValid) {
+  auto load = load_config(shipmate::testing::source_dir() + "/examples/shipmate.yaml");
+  EXPECT_TRUE(load.ok()) << first_error(load);
+  EXPECT_TRUE(load.diagnostics.empty());
+}
+
+TEST_F(ConfigTest, SyntaxErrorHasLineAndColumn) {
+  auto load = parse("environments:\n  - name: [staging\n");
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find(dir.file("shipmate.yaml") + ":3:1: error: YAML syntax"),
+            std::string::npos)
+      << first_error(load);
+}
+
+TEST_F(ConfigTest, UnknownKeyIsReportedWhereItIsWithSuggestion) {
+  std::string yaml = valid_yaml("releases");
+  yaml.replace(yaml.find("      ports:"), 12, "      prots:");
+  auto load = parse(yaml);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find(":22:7: error: unknown key 'prots' in target of hello "
+                                   "(did you mean 'ports'?)"),
+            std::string::npos)
+      << first_error(load);
+}
+
+TEST_F(ConfigTest, MissingReleasesDirectoryIsAnError) {
+  auto load = parse(valid_yaml("no-such-dir"));
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("releases directory " + dir.file("no-such-dir") +
+                                   " of hello does not exist"),
+            std::string::npos)
+      << first_error(load);
+}
+
+TEST_F(ConfigTest, UnknownEnvironmentInServiceSuggests) {
+  std::string yaml = valid_yaml("releases");
+  yaml.replace(yaml.find("[staging, production]"), 21, "[stagin, production]");
+  auto load = parse(yaml);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("unknown environment 'stagin' (did you mean 'staging'?)"),
+            std::string::npos)
+      << first_error(load);
+}
+
+TEST_F(ConfigTest, ShellStringStartCommandIsRefused) {
+  std::string yaml = valid_yaml("releases");
+  yaml.replace(yaml.find("[python3, server.py]"), 20, "\"python3 server.py && rm -rf /\"");
+  auto load = parse(yaml);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("never runs commands through a shell"), std::string::npos);
+}
+
+TEST_F(ConfigTest, BadValuesAreNamed) {
+  std::string yaml = valid_yaml("releases");
+  yaml.replace(yaml.find("timeout: 1s"), 11, "timeout: soon");
+  yaml.replace(yaml.find("staging: 18081"), 14, "staging: 99999");
+  auto load = parse(yaml);
+  ASSERT_FALSE(load.ok());
+  std::string all;
+  for (const auto& d : load.diagnostics) all += d.to_string() + "\n";
+  EXPECT_NE(all.find("health timeout 'soon' is not a duration"), std::string::npos) << all;
+  EXPECT_NE(all.find("port must be a whole number from 1 to 65535, not '99999'"),
+            std::string::npos)
+      << all;
+}
+
+TEST_F(ConfigTest, DuplicatePortsAndNamesAreErrors) {
+  std::string yaml = valid_yaml("releases");
+  yaml.replace(yaml.find("production: 18082"), 17, "production: 18081");
+  yaml.replace(yaml.find("  - name: production"), 20, "  - name: staging");
+  auto load = parse(yaml);
+  ASSERT_FALSE(load.ok());
+  std::string all;
+  for (const auto& d : load.diagnostics) all += d.to_string() + "\n";
+  EXPECT_NE(all.find("environment 'staging' is defined twice"), std::string::npos) << all;
+}
+
+TEST_F(ConfigTest, MissingPortForAnEnvironment) {
+  std::string yaml = valid_yaml("releases");
+  yaml.replace(yaml.find("{staging: 18081, production: 18082}"), 35, "{staging: 18081}");
+  auto load = parse(yaml);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("ports has no entry for production"), std::string::npos)
+      << first_error(load);
+}
+
+TEST_F(ConfigTest, LiteralSecretsAreRefused) {
+  std::string yaml = valid_yaml("releases") + "secrets:\n  api: hunter2\n";
+  auto load = parse(yaml);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("secret 'api' has a literal value"), std::string::npos);
+
+  std::string env_yaml = valid_yaml("releases");
+  env_yaml.replace(env_yaml.find("      health:"), 0, "      env: {API_TOKEN: abc123}\n");
+  load = parse(env_yaml);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("API_TOKEN looks like a credential"), std::string::npos)
+      << first_error(load);
+}
+
+TEST_F(ConfigTest, SecretFromEnvironmentIsLoadedAndRegisteredForRedaction) {
+  clear_registered_secrets();
+  ::setenv("SHIPMATE_TEST_SECRET", "s3cr3t-value-42", 1);
+  std::string yaml = valid_yaml("releases") + "secrets:\n  api: {env: SHIPMATE_TEST_SECRET}\n";
+  yaml.replace(yaml.find("      health:"), 0, "      env: {API_TOKEN: {secret: api}, MODE: demo}\n");
+  auto load = parse(yaml);
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& env = load.config->catalog.services[0].local.env;
+  EXPECT_EQ(env.at("API_TOKEN"), "s3cr3t-value-42");
+  EXPECT_EQ(env.at("MODE"), "demo");
+  EXPECT_EQ(redact("token=s3cr3t-value-42"), "token=[REDACTED]");
+  ::unsetenv("SHIPMATE_TEST_SECRET");
+  clear_registered_secrets();
+}
+
+TEST_F(ConfigTest, SecretFromFileAndMissingVariable) {
+  clear_registered_secrets();
+  write_file(dir.file("key.txt"), "file-secret-99\n");
+  std::string yaml = valid_yaml("releases") +
+                     "secrets:\n  a: {file: key.txt}\n  b: {env: SHIPMATE_TEST_UNSET_VAR}\n";
+  yaml.replace(yaml.find("      health:"), 0, "      env: {A_KEY: {secret: a}, B_KEY: {secret: b}}\n");
+  auto load = parse(yaml);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("environment variable SHIPMATE_TEST_UNSET_VAR is not set"),
+            std::string::npos)
+      << first_error(load);
+  EXPECT_EQ(redact("file-secret-99"), "[REDACTED]");
+  clear_registered_secrets();
+}
+
+TEST_F(ConfigTest, RoleNobodyHasIsAWarningNotAnError) {
+  std::string yaml = valid_yaml("releases");
+  yaml.replace(yaml.find("deploy: [sre]"), 13, "deploy: [sre, oncall]");
+  auto load = parse(yaml);
+  ASSERT_TRUE(load.ok());
+  ASSERT_EQ(load.diagnostics.size(), 1u);
+  EXPECT_NE(load.diagnostics[0].to_string().find("warning: role 'oncall' is not given to any user"),
+            std::string::npos);
+}
+
+TEST_F(ConfigTest, UnreadableFile) {
+  auto load = load_config(dir.file("missing.yaml"));
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("cannot read the configuration file"), std::string::npos);
+}
+
+TEST(Duration, Parses) {
+  EXPECT_EQ(parse_duration_ms("500ms"), 500);
+  EXPECT_EQ(parse_duration_ms("2s"), 2000);
+  EXPECT_EQ(parse_duration_ms("1.5s"), 1500);
+  EXPECT_EQ(parse_duration_ms("3m"), 180000);
+  EXPECT_EQ(parse_duration_ms("1h"), 3600000);
+  EXPECT_FALSE(parse_duration_ms("2 days"));
+  EXPECT_FALSE(parse_duration_ms("s"));
+}
+
+}  // namespace
+}  // namespace shipmate::bot

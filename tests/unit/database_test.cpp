@@ -1,0 +1,388 @@
+#include "storage/database.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+#include "storage/migrations.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::storage {
+namespace {
+
+using shipmate::testing::TempDir;
+
+::testing::AssertionResult Contains(std::string_view text, std::string_view needle) {
+  if (text.find(needle) != std::string_view::npos)
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "\"" << text << "\" does not contain \"" << needle << "\"";
+}
+
+// A second, independent connection, as another process (or the sqlite3 shell) would have.
+class RawConnection {
+ public:
+  explicit RawConnection(const std::string& path) {
+    if (sqlite3_open(path.c_str(), &db_) != SQLITE_OK) {
+      throw std::runtime_error("raw open failed: " + std::string(sqlite3_errmsg(db_)));
+    }
+  }
+  ~RawConnection() { sqlite3_close(db_); }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+
+  void exec(const std::string& sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+      std::string message = error != nullptr ? error : "unknown error";
+      sqlite3_free(error);
+      throw std::runtime_error(sql + ": " + message);
+    }
+  }
+
+  std::string query_text(const std::string& sql) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db_, sql.c_str(), -1, &stmt, nullptr) != SQLITE_OK) {
+      throw std::runtime_error(sql + ": " + sqlite3_errmsg(db_));
+    }
+    std::string out;
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+      const unsigned char* text = sqlite3_column_text(stmt, 0);
+      if (text != nullptr)
+        out = reinterpret_cast<const char*>(text);
+    }
+    sqlite3_finalize(stmt);
+    return out;
+  }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+std::unique_ptr<Database> open_or_fail(const std::string& path) {
+  auto db = Database::open(path);
+  if (!db)
+    throw std::runtime_error("open failed: " + db.error().message);
+  return std::move(db).value();
+}
+
+std::string pragma_text(Database& db, const std::string& pragma) {
+  Statement query = db.prepare("PRAGMA " + pragma);
+  EXPECT_TRUE(query.step());
+  return query.column_text(0);
+}
+
+std::int64_t count_rows(Database& db, const std::string& table) {
+  Statement query = db.prepare("SELECT count(*) FROM " + table);
+  EXPECT_TRUE(query.step());
+  return query.column_int64(0);
+}
+
+bool table_exists(Database& db, const std::string& name) {
+  Statement query = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1");
+  query.bind(1, name);
+  return query.step();
+}
+
+void expect_one_line_naming(const Error& error, const std::string& path) {
+  EXPECT_TRUE(Contains(error.message, "cannot open database " + path + ": "));
+  EXPECT_FALSE(Contains(error.message, "\n"));
+}
+
+TEST(DatabaseTest, InMemoryDatabaseIsMigrated) {
+  auto db = open_or_fail(":memory:");
+  EXPECT_EQ(db->path(), ":memory:");
+  EXPECT_EQ(db->schema_version(), detail::latest_schema_version());
+  EXPECT_GE(db->schema_version(), 1);
+  for (const char* table : {"deploys", "deploy_events", "locks", "audit_log"}) {
+    EXPECT_TRUE(table_exists(*db, table)) << table;
+  }
+  EXPECT_EQ(pragma_text(*db, "foreign_keys"), "1");
+  EXPECT_EQ(pragma_text(*db, "journal_mode"), "memory");
+}
+
+TEST(DatabaseTest, InMemoryDatabasesArePrivate) {
+  auto first = open_or_fail(":memory:");
+  auto second = open_or_fail(":memory:");
+  first->exec("INSERT INTO locks (scope, holder, since) VALUES ('env:prod', 'alice', 1)");
+  EXPECT_EQ(count_rows(*first, "locks"), 1);
+  EXPECT_EQ(count_rows(*second, "locks"), 0);
+}
+
+TEST(DatabaseTest, FileDatabaseUsesWalAndNormalSync) {
+  TempDir dir;
+  const std::string path = dir.file("shipmate.db");
+  auto db = open_or_fail(path);
+  EXPECT_EQ(db->path(), path);
+  EXPECT_EQ(pragma_text(*db, "journal_mode"), "wal");
+  EXPECT_EQ(pragma_text(*db, "synchronous"), "1");  // NORMAL
+  EXPECT_EQ(pragma_text(*db, "foreign_keys"), "1");
+  EXPECT_EQ(pragma_text(*db, "busy_timeout"), "2000");
+}
+
+TEST(DatabaseTest, ReopeningKeepsDataAndDoesNotRemigrate) {
+  TempDir dir;
+  const std::string path = dir.file("shipmate.db");
+  {
+    auto db = open_or_fail(path);
+    db->exec("INSERT INTO locks (scope, holder, since) VALUES ('env:prod', 'alice', 1)");
+  }
+  for (int round = 0; round < 2; ++round) {
+    auto db = open_or_fail(path);
+    EXPECT_EQ(db->schema_version(), detail::latest_schema_version());
+    EXPECT_EQ(count_rows(*db, "locks"), 1);
+  }
+  RawConnection raw(path);
+  EXPECT_EQ(raw.query_text("PRAGMA user_version"), std::to_string(detail::latest_schema_version()));
+}
+
+TEST(DatabaseTest, MigrationsAreStrictlyAscending) {
+  int previous = 0;
+  for (const auto& migration : detail::migrations()) {
+    EXPECT_GT(migration.version, previous);
+    EXPECT_FALSE(migration.sql.empty());
+    previous = migration.version;
+  }
+  EXPECT_EQ(previous, detail::latest_schema_version());
+}
+
+TEST(DatabaseTest, MissingDirectoryIsAClearError) {
+  TempDir dir;
+  const std::string path = dir.file("no/such/dir/shipmate.db");
+  auto db = Database::open(path);
+  ASSERT_FALSE(db.ok());
+  expect_one_line_naming(db.error(), path);
+  EXPECT_TRUE(Contains(db.error().message, "unable to open database file"));
+  EXPECT_TRUE(Contains(db.error().message, "does the directory exist and is it writable?"));
+}
+
+TEST(DatabaseTest, DirectoryInsteadOfFileIsAClearError) {
+  TempDir dir;
+  auto db = Database::open(dir.path());
+  ASSERT_FALSE(db.ok());
+  expect_one_line_naming(db.error(), dir.path());
+  EXPECT_TRUE(Contains(db.error().message, "that path is a directory"));
+}
+
+TEST(DatabaseTest, UnwritableDirectoryIsAClearError) {
+  if (::geteuid() == 0)
+    GTEST_SKIP() << "root ignores directory permissions";
+  TempDir dir;
+  const std::string locked_dir = dir.file("readonly");
+  ASSERT_EQ(::mkdir(locked_dir.c_str(), 0500), 0);
+  const std::string path = locked_dir + "/shipmate.db";
+  auto db = Database::open(path);
+  ::chmod(locked_dir.c_str(), 0700);  // so TempDir can clean up
+  ASSERT_FALSE(db.ok());
+  expect_one_line_naming(db.error(), path);
+}
+
+TEST(DatabaseTest, TextFileIsNotADatabase) {
+  TempDir dir;
+  const std::string path = dir.file("notes.txt");
+  shipmate::testing::write_file(path,
+                                "These are my deploy notes, not a database.\n"
+                                "Please do not overwrite them, they took ages to write.\n");
+  auto db = Database::open(path);
+  ASSERT_FALSE(db.ok());
+  expect_one_line_naming(db.error(), path);
+  EXPECT_TRUE(Contains(db.error().message, "file is not a database"));
+  // Opening must not have damaged the file.
+  EXPECT_TRUE(Contains(shipmate::testing::read_file(path), "These are my deploy notes"));
+}
+
+TEST(DatabaseTest, DatabaseLockedByAnotherWriterIsAClearError) {
+  TempDir dir;
+  const std::string path = dir.file("shipmate.db");
+  RawConnection other(path);  // a plain rollback-journal database, as the sqlite3 shell makes
+  other.exec("CREATE TABLE unrelated (x); BEGIN EXCLUSIVE; INSERT INTO unrelated VALUES (1);");
+
+  auto db = Database::open(path);
+  ASSERT_FALSE(db.ok());
+  expect_one_line_naming(db.error(), path);
+  EXPECT_TRUE(Contains(db.error().message, "database is locked"));
+  EXPECT_TRUE(Contains(db.error().message, "another process"));
+
+  other.exec("COMMIT");
+  EXPECT_TRUE(Database::open(path).ok());
+}
+
+TEST(DatabaseTest, WalDatabaseHeldByAnotherWriterIsAClearError) {
+  // In WAL mode readers are never blocked, so this is only caught because open() takes the write
+  // lock once: two bots on one file must not both believe they are in charge.
+  TempDir dir;
+  const std::string path = dir.file("shipmate.db");
+  open_or_fail(path);
+  RawConnection other(path);
+  other.exec("BEGIN EXCLUSIVE; INSERT INTO locks (scope, holder, since) VALUES ('x', 'y', 1);");
+
+  auto db = Database::open(path);
+  ASSERT_FALSE(db.ok());
+  expect_one_line_naming(db.error(), path);
+  EXPECT_TRUE(Contains(db.error().message, "database is locked"));
+  other.exec("ROLLBACK");
+}
+
+TEST(DatabaseTest, NewerSchemaIsRefused) {
+  TempDir dir;
+  const std::string path = dir.file("shipmate.db");
+  open_or_fail(path);
+  {
+    RawConnection future(path);
+    future.exec("PRAGMA user_version = 999");
+  }
+  auto db = Database::open(path);
+  ASSERT_FALSE(db.ok());
+  expect_one_line_naming(db.error(), path);
+  EXPECT_TRUE(Contains(db.error().message, "999"));
+  EXPECT_TRUE(Contains(db.error().message, "newer"));
+}
+
+TEST(DatabaseTest, TransactionCommits) {
+  auto db = open_or_fail(":memory:");
+  const int value = db->transaction([&] {
+    db->exec("INSERT INTO locks (scope, holder, since) VALUES ('a', 'b', 1)");
+    return 42;
+  });
+  EXPECT_EQ(value, 42);
+  EXPECT_EQ(count_rows(*db, "locks"), 1);
+}
+
+TEST(DatabaseTest, TransactionRollsBackWhenBodyThrows) {
+  TempDir dir;
+  auto db = open_or_fail(dir.file("shipmate.db"));
+  EXPECT_THROW(db->transaction([&] {
+    db->exec("INSERT INTO locks (scope, holder, since) VALUES ('a', 'b', 1)");
+    db->exec("INSERT INTO locks (scope, holder, since) VALUES ('c', 'd', 2)");
+    throw std::runtime_error("boom");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(count_rows(*db, "locks"), 0);
+
+  // The connection is usable again and not stuck inside a transaction.
+  EXPECT_NE(sqlite3_get_autocommit(db->handle()), 0);
+  db->transaction(
+      [&] { db->exec("INSERT INTO locks (scope, holder, since) VALUES ('e', 'f', 3)"); });
+  EXPECT_EQ(count_rows(*db, "locks"), 1);
+}
+
+TEST(DatabaseTest, TransactionRollsBackWhenSqlFails) {
+  auto db = open_or_fail(":memory:");
+  EXPECT_THROW(db->transaction([&] {
+    db->exec("INSERT INTO locks (scope, holder, since) VALUES ('a', 'b', 1)");
+    db->exec("INSERT INTO locks (scope, holder, since) VALUES ('a', 'again', 2)");
+  }),
+               StorageError);
+  EXPECT_EQ(count_rows(*db, "locks"), 0);
+}
+
+TEST(DatabaseTest, NestedTransactionsJoinTheOuterOne) {
+  auto db = open_or_fail(":memory:");
+  EXPECT_THROW(db->transaction([&] {
+    db->transaction(
+        [&] { db->exec("INSERT INTO locks (scope, holder, since) VALUES ('a', 'b', 1)"); });
+    throw std::runtime_error("outer fails after inner finished");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(count_rows(*db, "locks"), 0);
+
+  db->transaction([&] {
+    db->transaction(
+        [&] { db->exec("INSERT INTO locks (scope, holder, since) VALUES ('a', 'b', 1)"); });
+    db->exec("INSERT INTO locks (scope, holder, since) VALUES ('c', 'd', 2)");
+  });
+  EXPECT_EQ(count_rows(*db, "locks"), 2);
+}
+
+TEST(DatabaseTest, StatementBindsAndReadsEveryType) {
+  auto db = open_or_fail(":memory:");
+  db->exec("CREATE TABLE t (i INTEGER, s TEXT, oi INTEGER, os TEXT)");
+  const std::string with_nul("a\0b", 3);
+  db->prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4)")
+      .bind(1, std::int64_t{-9'000'000'000})
+      .bind(2, with_nul)
+      .bind(3, std::optional<std::int64_t>{})
+      .bind(4, std::optional<std::string>{"x"})
+      .run();
+  db->prepare("INSERT INTO t VALUES (?1, ?2, ?3, ?4)")
+      .bind(1, std::int64_t{7})
+      .bind(2, std::string_view{})  // empty, not NULL
+      .bind(3, std::optional<std::int64_t>{5})
+      .bind_null(4)
+      .run();
+  EXPECT_EQ(db->last_insert_rowid(), 2);
+
+  Statement query = db->prepare("SELECT i, s, oi, os, s IS NULL FROM t ORDER BY rowid");
+  ASSERT_TRUE(query.step());
+  EXPECT_EQ(query.column_int64(0), -9'000'000'000);
+  EXPECT_EQ(query.column_text(1), with_nul);
+  EXPECT_TRUE(query.column_is_null(2));
+  EXPECT_EQ(query.column_optional_int64(2), std::nullopt);
+  EXPECT_EQ(query.column_text(3), "x");
+  ASSERT_TRUE(query.step());
+  EXPECT_EQ(query.column_text(1), "");
+  EXPECT_EQ(query.column_int64(4), 0);
+  EXPECT_EQ(query.column_optional_int64(2), std::optional<std::int64_t>{5});
+  EXPECT_TRUE(query.column_is_null(3));
+  EXPECT_EQ(query.column_text(3), "");
+  EXPECT_FALSE(query.step());
+}
+
+TEST(DatabaseTest, StatementCanBeResetAndReused) {
+  auto db = open_or_fail(":memory:");
+  Statement insert = db->prepare("INSERT INTO locks (scope, holder, since) VALUES (?1, 'h', 1)");
+  insert.bind(1, "one").run();
+  insert.bind(1, "two").run();
+  EXPECT_EQ(count_rows(*db, "locks"), 2);
+
+  Statement query = db->prepare("SELECT count(*) FROM locks WHERE scope = ?1");
+  query.bind(1, "one");
+  ASSERT_TRUE(query.step());
+  EXPECT_EQ(query.column_int64(0), 1);
+  query.reset();
+  query.bind(1, "three");
+  ASSERT_TRUE(query.step());
+  EXPECT_EQ(query.column_int64(0), 0);
+}
+
+TEST(DatabaseTest, MovedStatementStillWorks) {
+  auto db = open_or_fail(":memory:");
+  Statement original = db->prepare("SELECT 40 + ?1");
+  Statement moved(std::move(original));
+  moved.bind(1, std::int64_t{2});
+  ASSERT_TRUE(moved.step());
+  EXPECT_EQ(moved.column_int64(0), 42);
+}
+
+TEST(DatabaseTest, SqlErrorsThrowWithSqliteMessage) {
+  auto db = open_or_fail(":memory:");
+  try {
+    db->prepare("SELECT * FROM no_such_table");
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& error) {
+    EXPECT_TRUE(Contains(error.what(), "no such table: no_such_table"));
+  }
+  try {
+    db->exec("INSERT INTO locks (scope, holder, since) VALUES ('a', 'b', 1)");
+    db->exec("INSERT INTO locks (scope, holder, since)\n  VALUES ('a', 'c', 2)");
+    FAIL() << "expected StorageError";
+  } catch (const StorageError& error) {
+    EXPECT_TRUE(Contains(error.what(), "UNIQUE constraint failed: locks.scope"));
+    EXPECT_FALSE(Contains(error.what(), "\n"));
+  }
+}
+
+TEST(DatabaseTest, ForeignKeysAreEnforced) {
+  auto db = open_or_fail(":memory:");
+  EXPECT_THROW(db->exec("INSERT INTO deploy_events (deploy_id, at, to_state) VALUES (99, 1, 'x')"),
+               StorageError);
+}
+
+}  // namespace
+}  // namespace shipmate::storage

@@ -1,0 +1,531 @@
+// The local-process target against the real sample service in examples/hello (Python 3).
+//
+// The io_context runs on its own thread so the blocking http_get from test_support can talk to
+// the forwarder; every call into the target is marshalled onto that thread.
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <dirent.h>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <regex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_future.hpp>
+#include <gtest/gtest.h>
+
+#include "common/strings.h"
+#include "integrations/local_process_target.h"
+#include "integrations/process.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::integrations {
+namespace {
+
+namespace asio = boost::asio;
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+using testing::free_port;
+using testing::http_get;
+using testing::TempDir;
+
+::testing::AssertionResult Contains(const std::string& text, const std::string& needle) {
+  if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << needle
+                                       << "\"";
+}
+
+// An io_context on a background thread, with helpers to run code and coroutines on it.
+class Loop {
+ public:
+  Loop() : work_(asio::make_work_guard(io_)), thread_([this] { io_.run(); }) {}
+  ~Loop() {
+    work_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  asio::any_io_executor executor() { return io_.get_executor(); }
+
+  template <class F>
+  auto call(F f) -> decltype(f()) {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto result = task.get_future();
+    asio::post(io_, [&task] { task(); });
+    return result.get();
+  }
+
+  template <class F>
+  auto await(F make) {
+    return asio::co_spawn(io_, std::move(make), asio::use_future).get();
+  }
+
+ private:
+  asio::io_context io_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::thread thread_;
+};
+
+bool process_gone(int pid) { return ::kill(pid, 0) == -1 && errno == ESRCH; }
+
+// Direct children of this test process, zombies included (an unreaped child still shows up).
+std::vector<int> child_pids() {
+  std::vector<int> out;
+  for (const auto& entry : fs::directory_iterator("/proc")) {
+    const std::string name = entry.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    std::string stat = testing::read_file(entry.path().string() + "/stat");
+    auto close = stat.rfind(')');
+    if (close == std::string::npos) continue;
+    int ppid = 0;
+    char state = 0;
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 &&
+        ppid == ::getpid()) {
+      out.push_back(std::stoi(name));
+    }
+  }
+  return out;
+}
+
+int pid_in(const std::string& text) {
+  std::smatch match;
+  if (!std::regex_search(text, match, std::regex("pid (\\d+)"))) return -1;
+  return std::stoi(match[1]);
+}
+
+std::string answer(int port, const std::string& path = "/") {
+  auto response = http_get(port, path);
+  if (!response) return "<no answer>";
+  return response->body;
+}
+
+class LocalTargetTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    loop_.call([this] {
+      target_.reset();
+      return 0;
+    });
+  }
+
+  LocalTargetConfig config() {
+    LocalTargetConfig c;
+    c.service = "hello";
+    c.releases_dir = testing::source_dir() + "/examples/hello/releases";
+    c.state_dir = tmp_.path() + "/state";
+    c.start_command = {"python3", "server.py", "--port", "{port}"};
+    c.health.http_path = "/health";
+    c.health.timeout = milliseconds(1000);
+    c.health.retries = 20;
+    c.health.interval = milliseconds(100);
+    c.environments["staging"].port = public_port_;
+    c.stop_grace = milliseconds(2000);
+    return c;
+  }
+
+  void make_target(LocalTargetConfig c) {
+    loop_.call([this, c = std::move(c)]() mutable {
+      target_ = make_local_process_target(loop_.executor(), std::move(c));
+      return 0;
+    });
+  }
+
+  ApplyOutcome deploy(const std::string& version, const std::string& env = "staging") {
+    lines_.clear();
+    return loop_.await([this, env, version]() -> asio::awaitable<ApplyOutcome> {
+      co_return co_await target_->apply(env, version,
+                                        [this](const std::string& line) { lines_.push_back(line); });
+    });
+  }
+
+  ApplyOutcome roll_back(const std::string& version, const std::string& env = "staging") {
+    lines_.clear();
+    return loop_.await([this, env, version]() -> asio::awaitable<ApplyOutcome> {
+      co_return co_await target_->roll_back(
+          env, version, [this](const std::string& line) { lines_.push_back(line); });
+    });
+  }
+
+  std::vector<ApplyOutcome> restore() {
+    return loop_.await([this]() { return target_->restore(); });
+  }
+
+  void shutdown() {
+    loop_.await([this]() { return target_->shutdown(); });
+  }
+
+  std::string describe(const std::string& env = "staging") {
+    return loop_.call([this, env] { return target_->describe(env); });
+  }
+
+  std::optional<std::string> current(const std::string& env = "staging") {
+    return loop_.call([this, env] { return target_->current_version(env); });
+  }
+
+  int serving_pid() { return pid_in(describe()); }
+
+  std::string all_lines() const { return join(lines_, " / "); }
+
+  std::size_t count_lines(const std::string& needle) const {
+    std::size_t n = 0;
+    for (const auto& line : lines_) n += line.find(needle) != std::string::npos ? 1 : 0;
+    return n;
+  }
+
+  TempDir tmp_;
+  int public_port_ = free_port();
+  std::vector<std::string> lines_;
+  Loop loop_;
+  std::unique_ptr<DeployTarget> target_;
+};
+
+TEST_F(LocalTargetTest, DeploysV1ThenV2AndStopsTheOldProcess) {
+  make_target(config());
+  auto first = deploy("v1");
+  ASSERT_TRUE(first.ok) << first.message;
+  EXPECT_EQ(first.endpoint, "http://127.0.0.1:" + std::to_string(public_port_));
+  EXPECT_EQ(answer(public_port_), "hello from v1\n");
+  EXPECT_TRUE(Contains(all_lines(), "starting hello v1 on 127.0.0.1:"));
+  EXPECT_TRUE(Contains(all_lines(), "healthy after"));
+  EXPECT_TRUE(Contains(all_lines(), "switching staging to v1"));
+  const int v1_pid = serving_pid();
+  ASSERT_GT(v1_pid, 0);
+
+  auto second = deploy("v2");
+  ASSERT_TRUE(second.ok) << second.message;
+  EXPECT_EQ(answer(public_port_), "hello from v2\n");
+  EXPECT_TRUE(Contains(all_lines(), "stopped v1 (pid " + std::to_string(v1_pid) + ")"));
+  EXPECT_TRUE(process_gone(v1_pid));
+  EXPECT_EQ(current(), "v2");
+  EXPECT_EQ(child_pids(), std::vector<int>{serving_pid()});
+
+  // The record on disk: a symlink to the release and the version file.
+  const std::string env_dir = tmp_.path() + "/state/hello/staging";
+  EXPECT_EQ(fs::read_symlink(env_dir + "/current").filename(), "v2");
+  EXPECT_EQ(testing::read_file(env_dir + "/current_version"), "v2\n");
+  EXPECT_TRUE(Contains(testing::read_file(env_dir + "/logs/v1.log"), "hello v1 listening"));
+}
+
+TEST_F(LocalTargetTest, BrokenReleaseFailsItsHealthCheckAndTheOldVersionKeepsServing) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v2").ok);
+  const int v2_pid = serving_pid();
+
+  auto broken = deploy("v3");
+  EXPECT_FALSE(broken.ok);
+  EXPECT_TRUE(Contains(broken.message, "hello v3 failed its health check after 20 attempts"));
+  EXPECT_TRUE(Contains(broken.message, "HTTP 500: database connection failed"));
+  EXPECT_TRUE(Contains(broken.message, "v2 is still serving"));
+  EXPECT_TRUE(Contains(broken.message, "logs/v3.log"));
+  EXPECT_TRUE(Contains(all_lines(), "health check 1/20: "));
+  const int v3_pid = pid_in(lines_.front());
+  ASSERT_GT(v3_pid, 0);
+  EXPECT_TRUE(process_gone(v3_pid));
+
+  EXPECT_EQ(answer(public_port_), "hello from v2\n");
+  EXPECT_EQ(serving_pid(), v2_pid);
+  EXPECT_EQ(current(), "v2");
+  EXPECT_EQ(child_pids(), std::vector<int>{v2_pid});
+}
+
+TEST_F(LocalTargetTest, RollBackReturnsToAnEarlierRelease) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  ASSERT_TRUE(deploy("v2").ok);
+  const int v2_pid = serving_pid();
+
+  auto back = roll_back("v1");
+  ASSERT_TRUE(back.ok) << back.message;
+  EXPECT_TRUE(Contains(back.message, "rolled back hello in staging to v1"));
+  EXPECT_EQ(answer(public_port_), "hello from v1\n");
+  EXPECT_TRUE(process_gone(v2_pid));
+  EXPECT_EQ(current(), "v1");
+}
+
+TEST_F(LocalTargetTest, RejectsBadInputWithoutStartingAnything) {
+  make_target(config());
+  auto missing = deploy("v9");
+  EXPECT_FALSE(missing.ok);
+  EXPECT_EQ(missing.message, "no release v9 for hello: " + testing::source_dir() +
+                                 "/examples/hello/releases/v9 does not exist (available: v1, "
+                                 "v2, v3)");
+
+  auto escape = deploy("../etc");
+  EXPECT_FALSE(escape.ok);
+  EXPECT_TRUE(Contains(escape.message, "invalid version '../etc'"));
+  EXPECT_FALSE(deploy(".hidden").ok);
+  EXPECT_FALSE(deploy("").ok);
+
+  auto unknown_env = deploy("v1", "qa");
+  EXPECT_FALSE(unknown_env.ok);
+  EXPECT_EQ(unknown_env.message, "unknown environment 'qa' for hello (known: staging)");
+
+  EXPECT_TRUE(lines_.empty());
+  EXPECT_TRUE(child_pids().empty());
+  EXPECT_EQ(current(), std::nullopt);
+  EXPECT_EQ(describe(), "nothing deployed");
+  EXPECT_TRUE(loop_.call([this] { return target_->validate("staging", "v2").ok(); }));
+}
+
+TEST_F(LocalTargetTest, PublicPortHeldByAnotherSocketFailsCleanly) {
+  int blocker = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(public_port_));
+  ASSERT_EQ(::bind(blocker, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  ASSERT_EQ(::listen(blocker, 1), 0);
+
+  make_target(config());
+  auto outcome = deploy("v1");
+  ::close(blocker);
+  EXPECT_FALSE(outcome.ok);
+  EXPECT_TRUE(Contains(outcome.message, "port " + std::to_string(public_port_) +
+                                            " for hello/staging is already in use by another "
+                                            "process"));
+  const int v1_pid = pid_in(lines_.front());
+  ASSERT_GT(v1_pid, 0);
+  EXPECT_TRUE(process_gone(v1_pid));
+  EXPECT_TRUE(child_pids().empty());
+  EXPECT_EQ(current(), std::nullopt);
+
+  // Once the port is free again the same deploy goes through.
+  auto retry = deploy("v1");
+  ASSERT_TRUE(retry.ok) << retry.message;
+  EXPECT_EQ(answer(public_port_), "hello from v1\n");
+}
+
+TEST_F(LocalTargetTest, MissingExecutableIsReportedByName) {
+  auto c = config();
+  c.start_command = {"shipmate-no-such-program", "--port", "{port}"};
+  make_target(c);
+  auto outcome = deploy("v1");
+  EXPECT_FALSE(outcome.ok);
+  EXPECT_EQ(outcome.message,
+            "cannot start hello v1: shipmate-no-such-program: No such file or directory");
+  EXPECT_TRUE(child_pids().empty());
+}
+
+TEST_F(LocalTargetTest, ProcessThatExitsAtOnceFailsFastWithItsStatusAndOutput) {
+  auto c = config();
+  c.health.retries = 50;
+  c.start_command = {"sh", "-c", "echo booting {version}; echo 'fatal: no config file' >&2; exit 3"};
+  make_target(c);
+  auto outcome = deploy("v1");
+  EXPECT_FALSE(outcome.ok);
+  EXPECT_TRUE(Contains(outcome.message, "hello v1 exited with status 3 during its health check"));
+  EXPECT_TRUE(Contains(outcome.message, "booting v1 | fatal: no config file"));
+  EXPECT_TRUE(Contains(outcome.message, "logs/v1.log"));
+  // It did not sit through the remaining attempts.
+  EXPECT_LT(count_lines("health check"), 50u);
+  EXPECT_TRUE(child_pids().empty());
+}
+
+TEST_F(LocalTargetTest, CommandHealthCheckRunsInTheReleaseDirectory) {
+  TempDir releases;
+  testing::write_file(releases.file("v1/server.py"),
+                      testing::read_file(testing::source_dir() +
+                                         "/examples/hello/releases/v1/server.py"));
+  auto c = config();
+  c.releases_dir = releases.path();
+  c.health.http_path.clear();
+  c.health.command = {"test", "-f", "ready"};
+  c.health.retries = 3;
+  make_target(c);
+
+  auto not_ready = deploy("v1");
+  EXPECT_FALSE(not_ready.ok);
+  EXPECT_TRUE(Contains(not_ready.message, "check command exited with status 1"));
+  EXPECT_EQ(count_lines("health check"), 3u);
+  EXPECT_TRUE(child_pids().empty());
+
+  testing::write_file(releases.file("v1/ready"), "");
+  auto ready = deploy("v1");
+  ASSERT_TRUE(ready.ok) << ready.message;
+  EXPECT_EQ(answer(public_port_), "hello from v1\n");
+}
+
+TEST_F(LocalTargetTest, CommandHealthCheckIsKilledAtItsTimeout) {
+  auto c = config();
+  c.health.http_path.clear();
+  c.health.command = {"sleep", "30"};
+  c.health.timeout = milliseconds(200);
+  c.health.retries = 2;
+  make_target(c);
+  auto outcome = deploy("v1");
+  EXPECT_FALSE(outcome.ok);
+  EXPECT_TRUE(Contains(outcome.message, "check command timed out after 200 ms"));
+  EXPECT_TRUE(child_pids().empty());
+}
+
+TEST_F(LocalTargetTest, RestoreBringsBackTheRecordedRelease) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v2").ok);
+  shutdown();
+  EXPECT_EQ(http_get(public_port_, "/", milliseconds(300)), std::nullopt);
+  EXPECT_EQ(describe(), "v2 recorded but not running");
+
+  auto same_instance = restore();
+  ASSERT_EQ(same_instance.size(), 1u);
+  EXPECT_TRUE(same_instance[0].ok) << same_instance[0].message;
+  EXPECT_EQ(answer(public_port_), "hello from v2\n");
+
+  // A new target over the same state directory is what a restarted Shipmate sees.
+  loop_.call([this] {
+    target_.reset();
+    return 0;
+  });
+  EXPECT_TRUE(child_pids().empty());
+  make_target(config());
+  EXPECT_EQ(current(), "v2");
+  auto restarted = restore();
+  ASSERT_EQ(restarted.size(), 1u);
+  EXPECT_TRUE(restarted[0].ok) << restarted[0].message;
+  EXPECT_TRUE(Contains(restarted[0].message, "restored hello v2 in staging"));
+  EXPECT_EQ(answer(public_port_), "hello from v2\n");
+
+  // Nothing to do a second time.
+  auto again = restore();
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_TRUE(Contains(again[0].message, "already serving"));
+}
+
+TEST_F(LocalTargetTest, ShutdownLeavesNoChildrenAndIsIdempotent) {
+  auto c = config();
+  const int prod_port = free_port();
+  c.environments["prod"].port = prod_port;
+  make_target(c);
+  ASSERT_TRUE(deploy("v1").ok);
+  ASSERT_TRUE(deploy("v2", "prod").ok);
+  EXPECT_EQ(answer(prod_port), "hello from v2\n");
+  const auto before = child_pids();
+  EXPECT_EQ(before.size(), 2u);
+
+  shutdown();
+  shutdown();
+  EXPECT_TRUE(child_pids().empty());
+  for (int pid : before) EXPECT_TRUE(process_gone(pid)) << pid;
+  EXPECT_EQ(http_get(prod_port, "/", milliseconds(300)), std::nullopt);
+}
+
+TEST_F(LocalTargetTest, DestructorStopsChildrenWhenShutdownWasSkipped) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  const int pid = serving_pid();
+  loop_.call([this] {
+    target_.reset();
+    return 0;
+  });
+  EXPECT_TRUE(process_gone(pid));
+  EXPECT_TRUE(child_pids().empty());
+}
+
+TEST_F(LocalTargetTest, DescribeNamesVersionEndpointAndPid) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  const std::string text = describe();
+  EXPECT_TRUE(Contains(text, "v1 at http://127.0.0.1:" + std::to_string(public_port_) + " (pid "));
+  EXPECT_TRUE(Contains(text, ", up "));
+  EXPECT_EQ(describe("qa"), "unknown environment 'qa'");
+}
+
+TEST_F(LocalTargetTest, SecondApplyForTheSameEnvironmentIsRejectedWhileOneRuns) {
+  make_target(config());
+  auto outcomes = loop_.call([this] {
+    auto first = asio::co_spawn(loop_.executor(), target_->apply("staging", "v1", nullptr),
+                                asio::use_future);
+    auto second = asio::co_spawn(loop_.executor(), target_->apply("staging", "v2", nullptr),
+                                 asio::use_future);
+    return std::make_pair(std::move(first), std::move(second));
+  });
+  auto second = outcomes.second.get();
+  auto first = outcomes.first.get();
+  EXPECT_TRUE(first.ok) << first.message;
+  EXPECT_FALSE(second.ok);
+  EXPECT_EQ(second.message, "hello/staging is busy deploying v1; try again when it finishes");
+  EXPECT_EQ(answer(public_port_), "hello from v1\n");
+}
+
+TEST_F(LocalTargetTest, AvailableVersionsAreSortedNaturally) {
+  TempDir releases;
+  for (const char* name : {"v10", "v2", "v1", "v2.1", ".git"}) {
+    fs::create_directories(releases.file(name));
+  }
+  testing::write_file(releases.file("v3"), "a file, not a release");
+  auto c = config();
+  c.releases_dir = releases.path();
+  make_target(c);
+  auto versions = loop_.call([this] { return target_->available_versions(); });
+  EXPECT_EQ(versions, (std::vector<std::string>{"v1", "v2", "v2.1", "v10"}));
+  auto not_dir = loop_.call([this] { return target_->validate("staging", "v3"); });
+  ASSERT_FALSE(not_dir.ok());
+  EXPECT_TRUE(Contains(not_dir.error().message, "is not a directory"));
+}
+
+// The process layer on its own.
+
+TEST(ChildProcessTest, PassesEnvironmentAndWorkingDirectoryAndAppendsToTheLog) {
+  TempDir dir;
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "echo \"$GREETING from $(pwd)\"; echo oops >&2"};
+  spec.cwd = dir.path();
+  spec.env = {{"GREETING", "hi"}};
+  spec.log_path = dir.file("logs/nested/out.log");
+  Loop loop;
+  for (int run = 0; run < 2; ++run) {
+    auto child = ChildProcess::start(spec);
+    ASSERT_TRUE(child.ok()) << child.error().message;
+    auto status = loop.await([&]() { return (*child)->wait(); });
+    EXPECT_EQ(status.code, 0);
+  }
+  const std::string log = testing::read_file(spec.log_path);
+  const std::string once = "hi from " + fs::canonical(dir.path()).string() + "\noops\n";
+  EXPECT_EQ(log, once + once);
+}
+
+TEST(ChildProcessTest, ReportsExecFailureAndBadDirectory) {
+  ProcessSpec spec;
+  spec.argv = {"/nonexistent/tool"};
+  auto missing = ChildProcess::start(spec);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().message, "/nonexistent/tool: No such file or directory");
+
+  spec.argv = {"true"};
+  spec.cwd = "/nonexistent-dir";
+  auto bad_dir = ChildProcess::start(spec);
+  ASSERT_FALSE(bad_dir.ok());
+  EXPECT_EQ(bad_dir.error().message, "cannot enter /nonexistent-dir: No such file or directory");
+  EXPECT_TRUE(child_pids().empty());
+}
+
+TEST(ChildProcessTest, StopEscalatesToSigkillWhenSigtermIsIgnored) {
+  TempDir dir;
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.05; done"};
+  spec.log_path = dir.file("out.log");
+  auto child = ChildProcess::start(spec);
+  ASSERT_TRUE(child.ok()) << child.error().message;
+  // Wait until the trap is installed; otherwise SIGTERM would end it before the test begins.
+  while (testing::read_file(spec.log_path).find("ready") == std::string::npos) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  Loop loop;
+  auto status = loop.await([&]() { return (*child)->stop(milliseconds(200)); });
+  EXPECT_EQ(status.signal, SIGKILL);
+  EXPECT_EQ(status.describe(), "killed by signal 9 (SIGKILL)");
+  EXPECT_TRUE(child_pids().empty());
+}
+
+}  // namespace
+}  // namespace shipmate::integrations
