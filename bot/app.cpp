@@ -145,7 +145,8 @@ int run_app(const Config& config, const AppOptions& options) {
       io,
       [&]() -> asio::awaitable<void> {
         for (auto& [name, target] : targets) {
-          for (const auto& outcome : co_await target->restore()) {
+          const auto outcomes = co_await target->restore();
+          for (const auto& outcome : outcomes) {
             if (outcome.ok) {
               spdlog::info("{}: {}", name, outcome.message);
             } else {

@@ -104,7 +104,7 @@ CommandRegistry build_command_table() {
       {positional("scope", true, "service, environment, or service@environment"),
        rest("reason", "why (shown to anyone who is blocked)")},
       {"lock hello database migration running", "lock production", "lock hello@staging"},
-      "lock in every environment the scope covers",
+      "lock in an environment the scope covers",
       true,
       false,
       handle_lock});

@@ -230,9 +230,14 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   integrations::ProgressFn progress = [&conversation, ref](const std::string& line) {
     conversation.thread_reply(ref, Message(Tone::progress, line));
   };
-  integrations::ApplyOutcome outcome =
-      is_rollback ? co_await target.roll_back(plan.environment->name, plan.version, progress)
-                  : co_await target.apply(plan.environment->name, plan.version, progress);
+  // GCC 12 miscompiles co_await inside a conditional expression (double destruction), so the
+  // two calls stay separate statements.
+  integrations::ApplyOutcome outcome;
+  if (is_rollback) {
+    outcome = co_await target.roll_back(plan.environment->name, plan.version, progress);
+  } else {
+    outcome = co_await target.apply(plan.environment->name, plan.version, progress);
+  }
 
   // A shutdown while the target worked has already recorded this deploy as cancelled.
   auto current = services.deploys.get(id);

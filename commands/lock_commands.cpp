@@ -7,7 +7,7 @@ namespace {
 
 struct Scope {
   std::string key;                                // "service:hello@staging"
-  std::vector<const EnvironmentSpec*> environments;  // whose lock permission it needs
+  std::vector<const EnvironmentSpec*> environments;  // lock permission in any one suffices
 };
 
 Result<Scope> parse_scope(const Catalog& catalog, const std::string& word) {
@@ -43,14 +43,18 @@ boost::asio::awaitable<void> handle_lock(CommandContext& ctx) {
     ctx.conversation.post(error_message("Lock refused: " + scope.error().message));
     co_return;
   }
+  // A lock only stops things, so holding the lock permission in any environment the scope
+  // covers is enough: a staging developer may pause a service that is misbehaving everywhere.
+  PolicyDecision decision{false, "nothing to lock"};
   for (const auto* env : scope->environments) {
-    auto decision = authorize(ctx.caller.user, ctx.caller.user_id, Action::lock, *env);
-    if (!decision.allowed) {
-      record_audit(services, ctx.caller.user_id, "lock.refused", describe_scope(scope->key),
-                   "refused", decision.reason);
-      ctx.conversation.post(error_message("Lock refused: " + decision.reason));
-      co_return;
-    }
+    decision = authorize(ctx.caller.user, ctx.caller.user_id, Action::lock, *env);
+    if (decision.allowed) break;
+  }
+  if (!decision.allowed) {
+    record_audit(services, ctx.caller.user_id, "lock.refused", describe_scope(scope->key),
+                 "refused", decision.reason);
+    ctx.conversation.post(error_message("Lock refused: " + decision.reason));
+    co_return;
   }
   const std::string reason = ctx.args.get("reason");
   auto lock = services.locks.acquire(scope->key, ctx.caller.user_id, reason, std::nullopt);

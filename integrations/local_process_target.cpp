@@ -37,13 +37,16 @@ constexpr int kLogTailLines = 5;
 constexpr milliseconds kDestructorGrace{1000};
 
 bool valid_version(std::string_view version) {
-  if (version.empty() || version.size() > kMaxVersionLength || version.front() == '.') return false;
+  if (version.empty() || version.size() > kMaxVersionLength || version.front() == '.')
+    return false;
   return std::all_of(version.begin(), version.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '_' || c == '-';
   });
 }
 
-bool is_digit(char c) { return std::isdigit(static_cast<unsigned char>(c)) != 0; }
+bool is_digit(char c) {
+  return std::isdigit(static_cast<unsigned char>(c)) != 0;
+}
 
 // "v2" < "v10": digit runs compare by value, everything else byte by byte.
 bool natural_less(const std::string& a, const std::string& b) {
@@ -53,23 +56,31 @@ bool natural_less(const std::string& a, const std::string& b) {
     if (is_digit(a[i]) && is_digit(b[j])) {
       std::size_t i_end = i;
       std::size_t j_end = j;
-      while (i_end < a.size() && is_digit(a[i_end])) ++i_end;
-      while (j_end < b.size() && is_digit(b[j_end])) ++j_end;
+      while (i_end < a.size() && is_digit(a[i_end]))
+        ++i_end;
+      while (j_end < b.size() && is_digit(b[j_end]))
+        ++j_end;
       std::string_view x(a.data() + i, i_end - i);
       std::string_view y(b.data() + j, j_end - j);
-      while (x.size() > 1 && x.front() == '0') x.remove_prefix(1);
-      while (y.size() > 1 && y.front() == '0') y.remove_prefix(1);
-      if (x.size() != y.size()) return x.size() < y.size();
-      if (x != y) return x < y;
+      while (x.size() > 1 && x.front() == '0')
+        x.remove_prefix(1);
+      while (y.size() > 1 && y.front() == '0')
+        y.remove_prefix(1);
+      if (x.size() != y.size())
+        return x.size() < y.size();
+      if (x != y)
+        return x < y;
       i = i_end;
       j = j_end;
     } else {
-      if (a[i] != b[j]) return a[i] < b[j];
+      if (a[i] != b[j])
+        return a[i] < b[j];
       ++i;
       ++j;
     }
   }
-  if (a.size() - i != b.size() - j) return a.size() - i < b.size() - j;
+  if (a.size() - i != b.size() - j)
+    return a.size() - i < b.size() - j;
   return a < b;
 }
 
@@ -88,7 +99,8 @@ std::string substitute(std::string text, const std::map<std::string, std::string
 // binds; the service then exits and the deploy fails with its log, which is good enough.
 Result<int> pick_private_port() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return make_error(std::string("cannot create a socket: ") + std::strerror(errno));
+  if (fd < 0)
+    return make_error(std::string("cannot create a socket: ") + std::strerror(errno));
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -113,7 +125,8 @@ std::uintmax_t file_size_or_zero(const std::string& path) {
 std::string log_tail(const std::string& path, std::uintmax_t offset) {
   constexpr std::uintmax_t kWindow = 16 * 1024;
   std::ifstream in(path, std::ios::binary);
-  if (!in) return "";
+  if (!in)
+    return "";
   std::uintmax_t size = file_size_or_zero(path);
   std::uintmax_t from = std::max(offset, size > kWindow ? size - kWindow : 0);
   in.seekg(static_cast<std::streamoff>(from));
@@ -122,8 +135,10 @@ std::string log_tail(const std::string& path, std::uintmax_t offset) {
   std::istringstream stream(text);
   for (std::string line; std::getline(stream, line);) {
     std::string_view trimmed = trim(line);
-    if (trimmed.empty()) continue;
-    if (trimmed.size() > 200) trimmed = trimmed.substr(0, 200);
+    if (trimmed.empty())
+      continue;
+    if (trimmed.size() > 200)
+      trimmed = trimmed.substr(0, 200);
     lines.emplace_back(trimmed);
   }
   if (lines.size() > static_cast<std::size_t>(kLogTailLines)) {
@@ -132,7 +147,9 @@ std::string log_tail(const std::string& path, std::uintmax_t offset) {
   return join(lines, " | ");
 }
 
-std::string attempts_text(int n) { return std::to_string(n) + (n == 1 ? " attempt" : " attempts"); }
+std::string attempts_text(int n) {
+  return std::to_string(n) + (n == 1 ? " attempt" : " attempts");
+}
 
 enum class Mode { kDeploy, kRollBack, kRestore };
 
@@ -161,7 +178,8 @@ class Core {
  public:
   Core(asio::any_io_executor executor, LocalTargetConfig config)
       : executor_(std::move(executor)), config_(std::move(config)) {
-    for (const auto& [name, ignored] : config_.environments) envs_[name];
+    for (const auto& [name, ignored] : config_.environments)
+      envs_[name];
   }
 
   Status validate(const std::string& environment, const std::string& version) const;
@@ -227,14 +245,16 @@ class Core {
 };
 
 Status Core::validate(const std::string& environment, const std::string& version) const {
-  if (version.empty()) return make_error("no version given for " + config_.service);
+  if (version.empty())
+    return make_error("no version given for " + config_.service);
   if (!valid_version(version)) {
     return make_error("invalid version '" + version +
                       "': use letters, digits, '.', '_' and '-', not starting with '.'");
   }
   if (config_.environments.count(environment) == 0) {
     std::vector<std::string> known;
-    for (const auto& [name, ignored] : config_.environments) known.push_back(name);
+    for (const auto& [name, ignored] : config_.environments)
+      known.push_back(name);
     return make_error("unknown environment '" + environment + "' for " + config_.service +
                       " (known: " + (known.empty() ? "none" : join(known, ", ")) + ")");
   }
@@ -263,44 +283,49 @@ std::vector<std::string> Core::available_versions() const {
        it.increment(ec)) {
     std::string name = it->path().filename().string();
     std::error_code type_error;
-    if (valid_version(name) && it->is_directory(type_error)) versions.push_back(std::move(name));
+    if (valid_version(name) && it->is_directory(type_error))
+      versions.push_back(std::move(name));
   }
   std::sort(versions.begin(), versions.end(), natural_less);
   return versions;
 }
 
 std::optional<std::string> Core::current_version(const std::string& environment) const {
-  if (config_.environments.count(environment) == 0) return std::nullopt;
+  if (config_.environments.count(environment) == 0)
+    return std::nullopt;
   const std::string dir = env_dir(environment);
   std::error_code ec;
   fs::path target = fs::read_symlink(dir + "/current", ec);
   if (!ec) {
     std::string name = target.filename().string();
-    if (valid_version(name)) return name;
+    if (valid_version(name))
+      return name;
   }
   // The symlink is the record; the version file only helps when someone replaced the link.
   std::ifstream in(dir + "/current_version");
   std::string version;
   if (in && std::getline(in, version)) {
     version = std::string(trim(version));
-    if (valid_version(version)) return version;
+    if (valid_version(version))
+      return version;
   }
   return std::nullopt;
 }
 
 std::string Core::describe(const std::string& environment) {
   auto it = envs_.find(environment);
-  if (it == envs_.end()) return "unknown environment '" + environment + "'";
+  if (it == envs_.end())
+    return "unknown environment '" + environment + "'";
   EnvState& env = it->second;
   forget_exited(env);
   std::string text;
   if (env.current && env.current->process->running()) {
     auto up = std::chrono::duration_cast<milliseconds>(std::chrono::steady_clock::now() -
                                                        env.current->process->started_at());
-    text = env.current->version + " at http://127.0.0.1:" +
-           std::to_string(config_.environments.at(environment).port) + " (pid " +
-           std::to_string(env.current->process->pid()) + ", up " + format_duration(up.count()) +
-           ")";
+    text = env.current->version +
+           " at http://127.0.0.1:" + std::to_string(config_.environments.at(environment).port) +
+           " (pid " + std::to_string(env.current->process->pid()) + ", up " +
+           format_duration(up.count()) + ")";
   } else if (auto recorded = current_version(environment)) {
     text = *recorded + " recorded but not running";
     if (env.current && env.current->version == *recorded) {
@@ -309,7 +334,8 @@ std::string Core::describe(const std::string& environment) {
   } else {
     text = "nothing deployed";
   }
-  if (env.busy) text += "; deploying " + *env.busy;
+  if (env.busy)
+    text += "; deploying " + *env.busy;
   return text;
 }
 
@@ -317,10 +343,11 @@ Status Core::record_current(const std::string& environment, const std::string& v
   const std::string dir = env_dir(environment);
   std::error_code ec;
   fs::create_directories(dir, ec);
-  if (ec) return make_error("cannot create " + dir + ": " + ec.message());
+  if (ec)
+    return make_error("cannot create " + dir + ": " + ec.message());
   auto fail = [&](const std::string& what) {
-    return make_error("cannot record " + version + " as current for " + label(environment) +
-                      ": " + what + ": " + std::strerror(errno));
+    return make_error("cannot record " + version + " as current for " + label(environment) + ": " +
+                      what + ": " + std::strerror(errno));
   };
   const std::string version_file = dir + "/current_version";
   const std::string version_tmp = version_file + ".tmp";
@@ -328,18 +355,23 @@ Status Core::record_current(const std::string& environment, const std::string& v
     std::ofstream out(version_tmp, std::ios::trunc);
     out << version << "\n";
     out.flush();
-    if (!out) return fail("writing " + version_tmp);
+    if (!out)
+      return fail("writing " + version_tmp);
   }
-  if (::rename(version_tmp.c_str(), version_file.c_str()) != 0) return fail("renaming " + version_tmp);
+  if (::rename(version_tmp.c_str(), version_file.c_str()) != 0)
+    return fail("renaming " + version_tmp);
 
   // rename() replaces the old link in one step, so a reader sees either release, never none.
   const std::string link = dir + "/current";
   const std::string link_tmp = dir + "/.current.tmp";
   ::unlink(link_tmp.c_str());
   fs::path release = fs::absolute(release_dir(version), ec);
-  if (ec) release = release_dir(version);
-  if (::symlink(release.c_str(), link_tmp.c_str()) != 0) return fail("creating " + link_tmp);
-  if (::rename(link_tmp.c_str(), link.c_str()) != 0) return fail("renaming " + link_tmp);
+  if (ec)
+    release = release_dir(version);
+  if (::symlink(release.c_str(), link_tmp.c_str()) != 0)
+    return fail("creating " + link_tmp);
+  if (::rename(link_tmp.c_str(), link.c_str()) != 0)
+    return fail("renaming " + link_tmp);
   return Ok{};
 }
 
@@ -348,12 +380,14 @@ asio::awaitable<Status> Core::run_check_command(std::shared_ptr<Core> self,
   const auto& health = self->config_.health;
   ProcessSpec spec;
   auto values = self->placeholders(candidate.environment, candidate.version, candidate.port);
-  for (const auto& arg : health.command) spec.argv.push_back(substitute(arg, values));
+  for (const auto& arg : health.command)
+    spec.argv.push_back(substitute(arg, values));
   spec.cwd = self->release_dir(candidate.version);
   spec.env = self->process_env(candidate.environment, candidate.version, candidate.port);
   spec.log_path = candidate.log_path;
   auto started = ChildProcess::start(spec);
-  if (!started) co_return make_error("cannot run the check command: " + started.error().message);
+  if (!started)
+    co_return make_error("cannot run the check command: " + started.error().message);
   std::shared_ptr<ChildProcess> check = std::move(*started);
   self->envs_[candidate.environment].live.push_back(check);
   auto status = co_await check->wait_for(health.timeout);
@@ -362,7 +396,8 @@ asio::awaitable<Status> Core::run_check_command(std::shared_ptr<Core> self,
     co_return make_error("check command timed out after " + std::to_string(health.timeout.count()) +
                          " ms");
   }
-  if (status->code == 0) co_return Ok{};
+  if (status->code == 0)
+    co_return Ok{};
   co_return make_error("check command " + status->describe());
 }
 
@@ -394,8 +429,10 @@ asio::awaitable<Result<int>> Core::check_health(std::shared_ptr<Core> self,
     } else if (!health.command.empty()) {
       verdict = co_await run_check_command(self, candidate);
     }
-    if (auto status = candidate.process->poll()) co_return exited(*status);
-    if (verdict) co_return attempt;
+    if (auto status = candidate.process->poll())
+      co_return exited(*status);
+    if (verdict)
+      co_return attempt;
     last_problem = verdict.error().message;
     if (say) {
       say("health check " + std::to_string(attempt) + "/" + std::to_string(attempts) + ": " +
@@ -409,7 +446,8 @@ asio::awaitable<Result<int>> Core::check_health(std::shared_ptr<Core> self,
 asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::string environment,
                                           std::string version, ProgressFn progress, Mode mode) {
   auto say = [&progress](const std::string& line) {
-    if (progress) progress(line);
+    if (progress)
+      progress(line);
   };
   auto fail = [](std::string message) { return ApplyOutcome{false, std::move(message), ""}; };
   if (auto valid = self->validate(environment, version); !valid) {
@@ -422,7 +460,8 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
     co_return fail(self->label(environment) + " is busy deploying " + *env.busy +
                    "; try again when it finishes");
   }
-  if (config.start_command.empty()) co_return fail("no start command configured for " + service);
+  if (config.start_command.empty())
+    co_return fail("no start command configured for " + service);
   env.busy = version;
   struct BusyReset {
     EnvState& env;
@@ -440,7 +479,8 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
   };
 
   auto port = pick_private_port();
-  if (!port) co_return fail(port.error().message);
+  if (!port)
+    co_return fail(port.error().message);
 
   Candidate candidate;
   candidate.environment = environment;
@@ -450,7 +490,8 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
 
   ProcessSpec spec;
   auto values = self->placeholders(environment, version, *port);
-  for (const auto& arg : config.start_command) spec.argv.push_back(substitute(arg, values));
+  for (const auto& arg : config.start_command)
+    spec.argv.push_back(substitute(arg, values));
   spec.cwd = self->release_dir(version);
   spec.env = self->process_env(environment, version, *port);
   spec.log_path = candidate.log_path;
@@ -486,29 +527,32 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
     co_return co_await abandon("deploy of " + service + " " + version + " to " + environment +
                                " was interrupted: Shipmate is shutting down");
   }
-  if (!healthy) co_return co_await abandon(healthy.error().message);
+  if (!healthy)
+    co_return co_await abandon(healthy.error().message);
   say("healthy after " + attempts_text(*healthy));
 
   const int public_port = config.environments.at(environment).port;
   bool new_forwarder = false;
   if (!env.forwarder) {
-    auto forwarder = TcpForwarder::start(self->executor_, public_port, *port,
-                                         self->label(environment));
+    auto forwarder =
+        TcpForwarder::start(self->executor_, public_port, *port, self->label(environment));
     if (!forwarder) {
-      co_return co_await abandon(forwarder.error().message + "; stopped " + version);
+      co_return co_await abandon(forwarder.error().message + "; stopped " + service + " " +
+                                 version);
     }
     env.forwarder = std::move(*forwarder);
     new_forwarder = true;
   }
   if (auto recorded = self->record_current(environment, version); !recorded) {
-    if (new_forwarder) env.forwarder.reset();
+    if (new_forwarder)
+      env.forwarder.reset();
     co_return co_await abandon(recorded.error().message);
   }
   say("switching " + environment + " to " + version);
   env.forwarder->set_backend(*port);
   auto previous = std::exchange(
-      env.current, std::make_shared<Instance>(
-                       Instance{version, *port, candidate.process, candidate.log_path}));
+      env.current,
+      std::make_shared<Instance>(Instance{version, *port, candidate.process, candidate.log_path}));
 
   if (previous && previous->process) {
     const int old_pid = previous->process->pid();
@@ -525,8 +569,8 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
   ApplyOutcome outcome;
   outcome.ok = true;
   outcome.endpoint = "http://127.0.0.1:" + std::to_string(public_port);
-  const std::string where = outcome.endpoint + " (pid " +
-                            std::to_string(candidate.process->pid()) + ")";
+  const std::string where =
+      outcome.endpoint + " (pid " + std::to_string(candidate.process->pid()) + ")";
   switch (mode) {
     case Mode::kDeploy:
       outcome.message = service + " " + version + " is serving " + environment + " at " + where;
@@ -536,8 +580,8 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
                         ", serving at " + where;
       break;
     case Mode::kRestore:
-      outcome.message = "restored " + service + " " + version + " in " + environment + " at " +
-                        where;
+      outcome.message =
+          "restored " + service + " " + version + " in " + environment + " at " + where;
       break;
   }
   co_return outcome;
@@ -547,7 +591,8 @@ asio::awaitable<std::vector<ApplyOutcome>> Core::restore(std::shared_ptr<Core> s
   std::vector<ApplyOutcome> outcomes;
   for (const auto& [name, ignored] : self->config_.environments) {
     auto version = self->current_version(name);
-    if (!version) continue;
+    if (!version)
+      continue;
     EnvState& env = self->envs_[name];
     if (env.current && env.current->version == *version && env.current->process->running() &&
         env.forwarder) {
@@ -570,12 +615,15 @@ asio::awaitable<void> Core::shutdown(std::shared_ptr<Core> self) {
   for (auto& [name, env] : self->envs_) {
     env.forwarder.reset();
     env.current.reset();
-    for (auto& process : env.live) processes.push_back(process);
+    for (auto& process : env.live)
+      processes.push_back(process);
     env.live.clear();
   }
   // Signal everyone first so the grace periods run side by side.
-  for (auto& process : processes) process->signal_group(SIGTERM);
-  for (auto& process : processes) co_await process->stop(self->config_.stop_grace);
+  for (auto& process : processes)
+    process->signal_group(SIGTERM);
+  for (auto& process : processes)
+    co_await process->stop(self->config_.stop_grace);
 }
 
 void Core::kill_everything_now() {
@@ -584,15 +632,17 @@ void Core::kill_everything_now() {
   for (auto& [name, env] : envs_) {
     env.forwarder.reset();
     env.current.reset();
-    for (auto& process : env.live) processes.push_back(process);
+    for (auto& process : env.live)
+      processes.push_back(process);
     env.live.clear();
   }
-  for (auto& process : processes) process->signal_group(SIGTERM);
-  const auto deadline = std::chrono::steady_clock::now() + std::min(config_.stop_grace,
-                                                                    kDestructorGrace);
+  for (auto& process : processes)
+    process->signal_group(SIGTERM);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::min(config_.stop_grace, kDestructorGrace);
   for (auto& process : processes) {
-    auto left = std::chrono::duration_cast<milliseconds>(deadline -
-                                                         std::chrono::steady_clock::now());
+    auto left =
+        std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
     process->stop_now(std::max(left, milliseconds(0)));
   }
 }

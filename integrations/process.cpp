@@ -35,7 +35,9 @@ struct ChildFailure {
   int error;
 };
 
-std::string errno_text(int error) { return std::strerror(error); }
+std::string errno_text(int error) {
+  return std::strerror(error);
+}
 
 class Fd {
  public:
@@ -45,7 +47,8 @@ class Fd {
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
   void reset(int fd = -1) {
-    if (fd_ >= 0) ::close(fd_);
+    if (fd_ >= 0)
+      ::close(fd_);
     fd_ = fd;
   }
 
@@ -57,7 +60,8 @@ class Fd {
 // candidates; glibc's execvp would also fall back to /bin/sh on ENOEXEC, which we never want.
 std::vector<std::string> exec_candidates(const ProcessSpec& spec) {
   const std::string& file = spec.argv.front();
-  if (file.find('/') != std::string::npos) return {file};
+  if (file.find('/') != std::string::npos)
+    return {file};
   std::string path;
   if (auto it = spec.env.find("PATH"); it != spec.env.end()) {
     path = it->second;
@@ -70,9 +74,11 @@ std::vector<std::string> exec_candidates(const ProcessSpec& spec) {
   std::size_t begin = 0;
   while (true) {
     std::size_t end = path.find(':', begin);
-    std::string dir = path.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
+    std::string dir =
+        path.substr(begin, end == std::string::npos ? std::string::npos : end - begin);
     candidates.push_back((dir.empty() ? std::string(".") : dir) + "/" + file);
-    if (end == std::string::npos) break;
+    if (end == std::string::npos)
+      break;
     begin = end + 1;
   }
   return candidates;
@@ -83,17 +89,20 @@ std::vector<std::string> build_environment(const std::map<std::string, std::stri
   for (char** entry = environ; entry != nullptr && *entry != nullptr; ++entry) {
     std::string_view text(*entry);
     auto eq = text.find('=');
-    if (eq != std::string_view::npos && extra.count(std::string(text.substr(0, eq))) > 0) continue;
+    if (eq != std::string_view::npos && extra.count(std::string(text.substr(0, eq))) > 0)
+      continue;
     out.emplace_back(text);
   }
-  for (const auto& [key, value] : extra) out.push_back(key + "=" + value);
+  for (const auto& [key, value] : extra)
+    out.push_back(key + "=" + value);
   return out;
 }
 
 std::vector<char*> pointers(std::vector<std::string>& strings) {
   std::vector<char*> out;
   out.reserve(strings.size() + 1);
-  for (auto& s : strings) out.push_back(s.data());
+  for (auto& s : strings)
+    out.push_back(s.data());
   out.push_back(nullptr);
   return out;
 }
@@ -118,17 +127,21 @@ ExitStatus decode(int status) {
 }
 
 bool move_fd(int from, int to) {
-  if (from == to) return ::fcntl(to, F_SETFD, 0) == 0;  // dup2 would keep FD_CLOEXEC
+  if (from == to)
+    return ::fcntl(to, F_SETFD, 0) == 0;  // dup2 would keep FD_CLOEXEC
   return ::dup2(from, to) == to;
 }
 
 void close_other_fds(int keep, long max_fd) {
   auto close_span = [max_fd](unsigned first, unsigned last) {
-    if (first > last) return;
-    if (::close_range(first, last, 0) == 0) return;
+    if (first > last)
+      return;
+    if (::close_range(first, last, 0) == 0)
+      return;
     // Kernels before 5.9 lack close_range.
     long stop = last == UINT_MAX ? max_fd : static_cast<long>(last) + 1;
-    for (long fd = first; fd < stop; ++fd) ::close(static_cast<int>(fd));
+    for (long fd = first; fd < stop; ++fd)
+      ::close(static_cast<int>(fd));
   };
   close_span(3, static_cast<unsigned>(keep) - 1);
   close_span(static_cast<unsigned>(keep) + 1, UINT_MAX);
@@ -141,17 +154,21 @@ void close_other_fds(int keep, long max_fd) {
   // ignored signals would stay ignored across exec.
   struct sigaction defaults {};
   defaults.sa_handler = SIG_DFL;
-  for (int sig = 1; sig < NSIG; ++sig) ::sigaction(sig, &defaults, nullptr);
+  for (int sig = 1; sig < NSIG; ++sig)
+    ::sigaction(sig, &defaults, nullptr);
   sigset_t none;
   ::sigemptyset(&none);
   ::sigprocmask(SIG_SETMASK, &none, nullptr);
 
-  if (::setpgid(0, 0) != 0) report_and_exit(error_fd, Stage::kSetpgid);
+  if (::setpgid(0, 0) != 0)
+    report_and_exit(error_fd, Stage::kSetpgid);
   ::prctl(PR_SET_PDEATHSIG, SIGTERM);
   // The parent may have died between fork and prctl; then nobody would ever send the signal.
-  if (::getppid() != parent) ::_exit(128 + SIGTERM);
+  if (::getppid() != parent)
+    ::_exit(128 + SIGTERM);
 
-  if (cwd != nullptr && ::chdir(cwd) != 0) report_and_exit(error_fd, Stage::kChdir);
+  if (cwd != nullptr && ::chdir(cwd) != 0)
+    report_and_exit(error_fd, Stage::kChdir);
   if (!move_fd(stdin_fd, 0) || !move_fd(output_fd, 1) || !move_fd(output_fd, 2)) {
     report_and_exit(error_fd, Stage::kRedirect);
   }
@@ -189,12 +206,14 @@ std::string ExitStatus::describe() const {
     return "killed by signal " + std::to_string(signal) +
            (name != nullptr ? std::string(" (SIG") + name + ")" : std::string());
   }
-  if (code >= 0) return "exited with status " + std::to_string(code);
+  if (code >= 0)
+    return "exited with status " + std::to_string(code);
   return "exited (status unknown)";
 }
 
 Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spec) {
-  if (spec.argv.empty() || spec.argv.front().empty()) return make_error("empty command");
+  if (spec.argv.empty() || spec.argv.front().empty())
+    return make_error("empty command");
 
   Fd output;
   if (spec.log_path.empty()) {
@@ -212,7 +231,8 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spe
     return make_error("cannot open log file " + spec.log_path + ": " + errno_text(errno));
   }
   Fd input(::open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (input.get() < 0) return make_error("cannot open /dev/null: " + errno_text(errno));
+  if (input.get() < 0)
+    return make_error("cannot open /dev/null: " + errno_text(errno));
 
   // Everything the child needs is allocated here, before fork.
   std::vector<std::string> args = spec.argv;
@@ -223,10 +243,12 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spe
   std::vector<char*> candidate_ptrs = pointers(candidates);
   const char* cwd = spec.cwd.empty() ? nullptr : spec.cwd.c_str();
   long max_fd = ::sysconf(_SC_OPEN_MAX);
-  if (max_fd < 0 || max_fd > 65536) max_fd = 65536;
+  if (max_fd < 0 || max_fd > 65536)
+    max_fd = 65536;
 
   int error_pipe[2];
-  if (::pipe2(error_pipe, O_CLOEXEC) != 0) return make_error("cannot create a pipe: " + errno_text(errno));
+  if (::pipe2(error_pipe, O_CLOEXEC) != 0)
+    return make_error("cannot create a pipe: " + errno_text(errno));
   Fd error_read(error_pipe[0]);
   Fd error_write(error_pipe[1]);
 
@@ -244,7 +266,8 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spe
   }
   const int fork_error = errno;
   ::pthread_sigmask(SIG_SETMASK, &previous, nullptr);
-  if (pid < 0) return make_error("cannot fork: " + errno_text(fork_error));
+  if (pid < 0)
+    return make_error("cannot fork: " + errno_text(fork_error));
 
   error_write.reset();
   input.reset();
@@ -277,11 +300,13 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spe
 }
 
 ChildProcess::~ChildProcess() {
-  if (!exit_) stop_now(milliseconds(0));
+  if (!exit_)
+    stop_now(milliseconds(0));
 }
 
 std::optional<ExitStatus> ChildProcess::poll() {
-  if (exit_) return exit_;
+  if (exit_)
+    return exit_;
   siginfo_t info{};
   int rc;
   do {
@@ -292,7 +317,8 @@ std::optional<ExitStatus> ChildProcess::poll() {
     exit_ = ExitStatus{};
     return exit_;
   }
-  if (info.si_pid == 0) return std::nullopt;
+  if (info.si_pid == 0)
+    return std::nullopt;
   // The leader is a zombie, so its pgid cannot be reused yet: safe to sweep what it left behind.
   ::kill(-pid_, SIGKILL);
   int status = 0;
@@ -305,13 +331,15 @@ std::optional<ExitStatus> ChildProcess::poll() {
 }
 
 void ChildProcess::signal_group(int signal) {
-  if (!exit_) ::kill(-pid_, signal);
+  if (!exit_)
+    ::kill(-pid_, signal);
 }
 
 asio::awaitable<ExitStatus> ChildProcess::wait() {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (true) {
-    if (auto status = poll()) co_return *status;
+    if (auto status = poll())
+      co_return *status;
     timer.expires_after(kPollInterval);
     co_await timer.async_wait(asio::use_awaitable);
   }
@@ -321,28 +349,35 @@ asio::awaitable<std::optional<ExitStatus>> ChildProcess::wait_for(milliseconds t
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    if (auto status = poll()) co_return status;
+    if (auto status = poll())
+      co_return status;
     const auto now = std::chrono::steady_clock::now();
-    if (now >= deadline) co_return std::nullopt;
-    timer.expires_after(std::min<std::chrono::steady_clock::duration>(kPollInterval, deadline - now));
+    if (now >= deadline)
+      co_return std::nullopt;
+    timer.expires_after(
+        std::min<std::chrono::steady_clock::duration>(kPollInterval, deadline - now));
     co_await timer.async_wait(asio::use_awaitable);
   }
 }
 
 asio::awaitable<ExitStatus> ChildProcess::stop(milliseconds grace) {
-  if (auto status = poll()) co_return *status;
+  if (auto status = poll())
+    co_return *status;
   signal_group(SIGTERM);
-  if (auto status = co_await wait_for(grace)) co_return *status;
+  if (auto status = co_await wait_for(grace))
+    co_return *status;
   signal_group(SIGKILL);
   co_return co_await wait();
 }
 
 ExitStatus ChildProcess::stop_now(milliseconds grace) {
-  if (auto status = poll()) return *status;
+  if (auto status = poll())
+    return *status;
   signal_group(SIGTERM);
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (std::chrono::steady_clock::now() < deadline) {
-    if (auto status = poll()) return *status;
+    if (auto status = poll())
+      return *status;
     sleep_briefly(milliseconds(5));
   }
   signal_group(SIGKILL);
@@ -350,8 +385,10 @@ ExitStatus ChildProcess::stop_now(milliseconds grace) {
   // after a few seconds rather than hang the caller forever.
   const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(5);
   while (true) {
-    if (auto status = poll()) return *status;
-    if (std::chrono::steady_clock::now() >= give_up) return ExitStatus{};
+    if (auto status = poll())
+      return *status;
+    if (std::chrono::steady_clock::now() >= give_up)
+      return ExitStatus{};
     sleep_briefly(milliseconds(2));
   }
 }

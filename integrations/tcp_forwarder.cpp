@@ -30,7 +30,8 @@ template <class Socket>
 void set_cloexec(Socket& socket) {
   int fd = socket.native_handle();
   int flags = ::fcntl(fd, F_GETFD);
-  if (flags >= 0) ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  if (flags >= 0)
+    ::fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
 }
 
 tcp::endpoint loopback(int port) {
@@ -110,9 +111,11 @@ asio::awaitable<void> accept_loop(std::shared_ptr<TcpForwarder::Impl> self) {
   asio::steady_timer backoff(self->executor);
   while (!self->stopped) {
     auto [error, client] = co_await self->acceptor.async_accept(kTuple);
-    if (self->stopped) co_return;
+    if (self->stopped)
+      co_return;
     if (error) {
-      if (error == asio::error::operation_aborted) co_return;
+      if (error == asio::error::operation_aborted)
+        co_return;
       // Out of descriptors and the like: pause instead of spinning on a failing accept.
       backoff.expires_after(std::chrono::milliseconds(50));
       co_await backoff.async_wait(kTuple);
@@ -136,11 +139,14 @@ Result<std::unique_ptr<TcpForwarder>> TcpForwarder::start(asio::any_io_executor 
 
   boost::system::error_code ec;
   impl->acceptor.open(tcp::v4(), ec);
-  if (ec) return make_error("cannot open a socket for " + where + ": " + ec.message());
+  if (ec)
+    return make_error("cannot open a socket for " + where + ": " + ec.message());
   set_cloexec(impl->acceptor);
   impl->acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
-  if (!ec) impl->acceptor.bind(loopback(public_port), ec);
-  if (!ec) impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
+  if (!ec)
+    impl->acceptor.bind(loopback(public_port), ec);
+  if (!ec)
+    impl->acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec == asio::error::address_in_use) {
     return make_error(where + " is already in use by another process");
   }
@@ -152,22 +158,34 @@ Result<std::unique_ptr<TcpForwarder>> TcpForwarder::start(asio::any_io_executor 
   return std::unique_ptr<TcpForwarder>(new TcpForwarder(std::move(impl)));
 }
 
-TcpForwarder::~TcpForwarder() { stop(); }
+TcpForwarder::~TcpForwarder() {
+  stop();
+}
 
-void TcpForwarder::set_backend(int port) { impl_->backend_port = port; }
-int TcpForwarder::backend_port() const { return impl_->backend_port; }
-int TcpForwarder::public_port() const { return impl_->public_port; }
-std::size_t TcpForwarder::open_connections() const { return impl_->connections.size(); }
+void TcpForwarder::set_backend(int port) {
+  impl_->backend_port = port;
+}
+int TcpForwarder::backend_port() const {
+  return impl_->backend_port;
+}
+int TcpForwarder::public_port() const {
+  return impl_->public_port;
+}
+std::size_t TcpForwarder::open_connections() const {
+  return impl_->connections.size();
+}
 
 void TcpForwarder::stop() {
-  if (impl_->stopped) return;
+  if (impl_->stopped)
+    return;
   impl_->stopped = true;
   boost::system::error_code ignored;
   impl_->acceptor.close(ignored);
   auto connections = std::move(impl_->connections);
   impl_->connections.clear();
   for (auto& [id, weak] : connections) {
-    if (auto connection = weak.lock()) connection->close();
+    if (auto connection = weak.lock())
+      connection->close();
   }
 }
 

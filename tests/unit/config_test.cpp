@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdlib>
+#include <filesystem>
 
 #include "common/redact.h"
 #include "tests/support/test_support.h"
@@ -93,7 +94,7 @@ TEST_F(ConfigTest, UnknownKeyIsReportedWhereItIsWithSuggestion) {
   yaml.replace(yaml.find("      ports:"), 12, "      prots:");
   auto load = parse(yaml);
   ASSERT_FALSE(load.ok());
-  EXPECT_NE(first_error(load).find(":22:7: error: unknown key 'prots' in target of hello "
+  EXPECT_NE(first_error(load).find(":23:7: error: unknown key 'prots' in target of hello "
                                    "(did you mean 'ports'?)"),
             std::string::npos)
       << first_error(load);

@@ -1,1 +1,236 @@
+// Deploy, rollback, lock and read commands driven through the real Router, with in-memory
+// storage and a fake target.
 #include <gtest/gtest.h>
+
+#include "commands/deploy_flow.h"
+#include "tests/support/command_harness.h"
+
+namespace shipmate::testing {
+namespace {
+
+using storage::DeployKind;
+using storage::DeployState;
+
+bool has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class DeployFlowTest : public ::testing::Test {
+ protected:
+  std::vector<std::string> audit_actions() {
+    std::vector<std::string> out;
+    for (const auto& record : h.audit.tail(1000)) out.push_back(record.entry.action);
+    return out;
+  }
+  CommandHarness h;
+};
+
+TEST_F(DeployFlowTest, DeploySucceedsAndRecordsEveryTransition) {
+  std::string out = h.run("alice", "deploy hello v1 to staging --reason \"first release\"");
+  EXPECT_TRUE(has(out, "Deploy #1: hello v1 in staging, requested by Alice")) << out;
+  EXPECT_TRUE(has(out, "  | fake: starting v1")) << out;
+  EXPECT_TRUE(has(out, "Deploy #1 succeeded: hello v1 is live in staging at fake://staging")) << out;
+  auto deploy = h.deploys.get(1);
+  ASSERT_TRUE(deploy);
+  EXPECT_EQ(deploy->state, DeployState::succeeded);
+  EXPECT_EQ(deploy->requested_by, "alice");
+  EXPECT_EQ(deploy->reason, "first release");
+  auto events = h.deploys.events(1);
+  ASSERT_EQ(events.size(), 3u);
+  EXPECT_EQ(events[1].to, DeployState::deploying);
+  EXPECT_EQ(events[2].to, DeployState::succeeded);
+  auto actions = audit_actions();
+  EXPECT_EQ(actions, (std::vector<std::string>{"command", "deploy.requested", "deploy.succeeded"}));
+  EXPECT_TRUE(h.audit.verify().ok);
+}
+
+TEST_F(DeployFlowTest, FailedDeployKeepsThePreviousVersion) {
+  h.run("alice", "deploy hello v1 to staging");
+  h.target->failing.insert("v3");
+  std::string out = h.run("alice", "deploy hello v3 to staging");
+  EXPECT_TRUE(has(out, "Deploy #2 failed: health check of v3 failed")) << out;
+  ASSERT_FALSE(h.last.updates.empty());
+  EXPECT_EQ(h.last.updates.back().context, "staging keeps serving hello v1");
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::failed);
+  EXPECT_EQ(h.deploys.last_succeeded("hello", "staging")->version, "v1");
+  EXPECT_EQ(h.target->current_version("staging"), "v1");
+}
+
+TEST_F(DeployFlowTest, DefaultEnvironmentIsTheFirstAndVersionIsRequiredThere) {
+  std::string out = h.run("alice", "deploy hello");
+  EXPECT_TRUE(has(out, "which version of hello?")) << out;
+  EXPECT_TRUE(has(out, "(available: v1, v2, v3)")) << out;
+  EXPECT_TRUE(h.deploys.history("hello", "", 10).empty());
+}
+
+TEST_F(DeployFlowTest, WithoutVersionProductionPromotesWhatStagingRuns) {
+  h.run("alice", "deploy hello v2 to staging");
+  std::string out = h.run("alice", "deploy hello to production");
+  EXPECT_TRUE(has(out, "hello v2 is live in production")) << out;
+}
+
+TEST_F(DeployFlowTest, UnauthorizedUserIsRefusedAndNothingIsRecorded) {
+  std::string out = h.run("bob", "deploy hello v1 to production");
+  EXPECT_TRUE(has(out, "Deploy refused: bob may not deploy in production (needs role: sre)"))
+      << out;
+  EXPECT_TRUE(h.deploys.history("hello", "", 10).empty());
+  EXPECT_TRUE(h.target->calls.empty());
+  auto actions = audit_actions();
+  EXPECT_EQ(actions.back(), "deploy.refused");
+}
+
+TEST_F(DeployFlowTest, UnknownIdentityMayReadButNotChange) {
+  std::string out = h.run("mallory", "deploy hello v1 to staging");
+  EXPECT_TRUE(has(out, "mallory is not a configured user and may not run 'deploy'")) << out;
+  EXPECT_TRUE(h.deploys.history("hello", "", 10).empty());
+  out = h.run("mallory", "status");
+  EXPECT_TRUE(has(out, "never deployed")) << out;
+}
+
+TEST_F(DeployFlowTest, UnknownServiceEnvironmentAndVersionAreExplained) {
+  EXPECT_TRUE(has(h.run("alice", "deploy helo v1"), "unknown service 'helo' (did you mean 'hello'?)"));
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v1 to prod"),
+                  "unknown environment 'prod' (did you mean 'production'?)"));
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v9 to staging"), "no release v9"));
+  EXPECT_TRUE(h.deploys.history("hello", "", 10).empty());
+}
+
+TEST_F(DeployFlowTest, SameVersionNeedsForceAndBecomesARedeploy) {
+  h.run("alice", "deploy hello v1 to staging");
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v1 to staging"),
+                  "hello v1 is already serving in staging; add --force"));
+  std::string out = h.run("alice", "deploy hello v1 to staging --force");
+  EXPECT_TRUE(has(out, "succeeded")) << out;
+  EXPECT_EQ(h.deploys.get(2)->kind, DeployKind::redeploy);
+}
+
+TEST_F(DeployFlowTest, LockBlocksDeployAndRollbackUntilUnlocked) {
+  h.run("alice", "deploy hello v1 to staging");
+  h.run("alice", "deploy hello v2 to staging");
+  std::string out = h.run("bob", "lock hello schema migration");
+  EXPECT_TRUE(has(out, "Locked hello for Bob: schema migration")) << out;
+  out = h.run("alice", "deploy hello v3 to staging");
+  EXPECT_TRUE(has(out, "Deploy refused: hello is locked by bob")) << out;
+  EXPECT_TRUE(has(out, "(schema migration)")) << out;
+  out = h.run("alice", "rollback hello in staging");
+  EXPECT_TRUE(has(out, "Rollback refused: hello is locked by bob")) << out;
+  EXPECT_EQ(h.deploys.history("hello", "", 10).size(), 2u);
+
+  EXPECT_TRUE(has(h.run("alice", "unlock hello"), "only bob or an admin may unlock it"));
+  EXPECT_TRUE(has(h.run("alice", "locks"), "hello: locked by bob"));
+  EXPECT_TRUE(has(h.run("bob", "unlock hello"), "Unlocked hello."));
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v3 to staging"), "succeeded"));
+}
+
+TEST_F(DeployFlowTest, EnvironmentAndScopedLocks) {
+  EXPECT_TRUE(has(h.run("alice", "lock hello@staging"), "Locked hello@staging"));
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v1 to staging"), "hello@staging is locked"));
+  EXPECT_TRUE(has(h.run("carol", "unlock hello@staging"), "Unlocked"));
+  EXPECT_TRUE(has(h.run("bob", "lock production"), "Lock refused: bob may not lock in production"));
+  EXPECT_TRUE(has(h.run("alice", "lock staging"), "Locked staging"));
+  EXPECT_TRUE(has(h.run("alice", "lock staging"), "already locked by alice"));
+  EXPECT_TRUE(has(h.run("alice", "lock stagin"), "did you mean 'staging'"));
+}
+
+TEST_F(DeployFlowTest, RollbackReturnsToThePreviousGoodVersion) {
+  h.run("alice", "deploy hello v1 to staging");
+  h.run("alice", "deploy hello v2 to staging");
+  std::string out = h.run("alice", "rollback hello");
+  EXPECT_TRUE(has(out, "Rollback #3: hello v2 -> v1 in staging")) << out;
+  EXPECT_TRUE(has(out, "Rollback #3 succeeded: hello v1 is live in staging")) << out;
+  auto deploy = h.deploys.get(3);
+  EXPECT_EQ(deploy->kind, DeployKind::rollback);
+  EXPECT_EQ(deploy->previous_version, "v2");
+  EXPECT_EQ(h.target->calls.back(), "roll_back staging v1");
+}
+
+TEST_F(DeployFlowTest, RollbackSkipsFailedVersions) {
+  h.run("alice", "deploy hello v1 to staging");
+  h.target->failing.insert("v3");
+  h.run("alice", "deploy hello v3 to staging");
+  EXPECT_TRUE(has(h.run("alice", "rollback hello"), "no earlier good version of hello"));
+  h.run("alice", "deploy hello v2 to staging");
+  EXPECT_TRUE(has(h.run("alice", "rollback hello in staging"), "hello v1 is live"));
+}
+
+TEST_F(DeployFlowTest, RollbackAsksWhichEnvironmentWhenAmbiguous) {
+  EXPECT_TRUE(has(h.run("alice", "rollback hello"), "has never been deployed"));
+  h.run("alice", "deploy hello v1 to staging");
+  h.run("alice", "deploy hello v1 to production");
+  EXPECT_TRUE(has(h.run("alice", "rollback hello"),
+                  "hello runs in staging and production; say which"));
+  EXPECT_TRUE(has(h.run("bob", "rollback hello in production to v2"),
+                  "bob may not rollback in production"));
+}
+
+TEST_F(DeployFlowTest, OneActiveDeployPerServiceAndEnvironment) {
+  storage::NewDeploy stuck{"hello", "staging", "v2", "", DeployKind::deploy, "bob", "", "test"};
+  auto record = h.deploys.create(stuck);
+  h.deploys.transition(record.id, DeployState::deploying, "deploying v2");
+  std::string out = h.run("alice", "deploy hello v3 to staging");
+  EXPECT_TRUE(has(out, "deploy #1 (hello v2 to staging) is still deploying")) << out;
+  EXPECT_TRUE(has(h.run("alice", "status hello"), "in progress: #1 v2 (deploying)"));
+}
+
+TEST_F(DeployFlowTest, RestartReconcilesDeploysLeftRunning) {
+  storage::NewDeploy orphan{"hello", "staging", "v2", "v1", DeployKind::deploy, "bob", "", "test"};
+  auto record = h.deploys.create(orphan);
+  h.deploys.transition(record.id, DeployState::deploying, "deploying v2");
+  auto reconciled = commands::reconcile_interrupted_deploys(*h.services);
+  ASSERT_EQ(reconciled.size(), 1u);
+  EXPECT_EQ(h.deploys.get(record.id)->state, DeployState::failed);
+  EXPECT_TRUE(has(h.deploys.get(record.id)->detail, "interrupted"));
+  EXPECT_TRUE(h.deploys.in_flight().empty());
+  EXPECT_EQ(audit_actions().back(), "deploy.reconciled");
+}
+
+TEST_F(DeployFlowTest, HistoryAndStatusShowWhatHappened) {
+  h.run("alice", "deploy hello v1 to staging");
+  h.target->failing.insert("v3");
+  h.run("alice", "deploy hello v3 to staging");
+  std::string history = h.run("alice", "history hello");
+  EXPECT_TRUE(has(history, "v3        failed")) << history;
+  EXPECT_TRUE(has(history, "health check of v3 failed")) << history;
+  EXPECT_TRUE(has(history, "v1        succeeded")) << history;
+  std::string status = h.run("alice", "status");
+  EXPECT_TRUE(has(status, "staging     v1        deployed by alice")) << status;
+  EXPECT_TRUE(has(h.run("alice", "history hello in qa"), "unknown environment 'qa'"));
+  EXPECT_TRUE(has(h.run("alice", "history hello --limit zero"), "--limit must be a number"));
+}
+
+TEST_F(DeployFlowTest, UnknownCommandSuggestsAndBadArgumentsShowUsage) {
+  EXPECT_TRUE(has(h.run("alice", "depoly hello v1"), "Unknown command 'depoly' - did you mean 'deploy'?"));
+  EXPECT_TRUE(has(h.run("alice", "deploy"), "deploy: missing <service>. Usage: deploy <service>"));
+  EXPECT_TRUE(has(h.run("alice", "deploy \"hello"), "unterminated quote"));
+  EXPECT_TRUE(has(h.run("alice", "@shipmate ping"), "pong"));
+  EXPECT_TRUE(has(h.run("alice", "<@U0BOT> ping"), "pong"));
+  EXPECT_TRUE(has(h.run("alice", "shipmate"), "Say 'help'"));
+}
+
+TEST_F(DeployFlowTest, HelpWhoamiAndAudit) {
+  EXPECT_TRUE(has(h.run("alice", "help"), "rollback"));
+  EXPECT_TRUE(has(h.run("alice", "help deploy"), "deploy <service> [<version>] [to <env>]"));
+  EXPECT_TRUE(has(h.run("alice", "help deplo"), "did you mean 'deploy'"));
+  h.run("bob", "whoami");
+  ASSERT_EQ(h.last.posts.size(), 1u);
+  EXPECT_EQ(h.last.posts[0].text, "You are bob (Bob), roles: developer");
+  ASSERT_EQ(h.last.posts[0].fields.size(), 2u);
+  EXPECT_EQ(h.last.posts[0].fields[0].value, "may deploy, rollback, lock");
+  EXPECT_EQ(h.last.posts[0].fields[1].value, "read only");
+  h.run("alice", "deploy hello v1 to staging");
+  EXPECT_TRUE(has(h.run("alice", "audit verify"), "Audit log intact"));
+  EXPECT_TRUE(has(h.run("alice", "audit"), "deploy.succeeded"));
+}
+
+TEST_F(DeployFlowTest, StorageFailureIsReportedAndNothingIsHalfWritten) {
+  h.db->exec("DROP TABLE deploy_events");
+  std::string out = h.run("alice", "deploy hello v1 to staging");
+  EXPECT_TRUE(has(out, "Internal error while running deploy")) << out;
+  auto statement = h.db->prepare("SELECT COUNT(*) FROM deploys");
+  ASSERT_TRUE(statement.step());
+  EXPECT_EQ(statement.column_int64(0), 0);
+  EXPECT_TRUE(h.target->calls.empty());
+}
+
+}  // namespace
+}  // namespace shipmate::testing

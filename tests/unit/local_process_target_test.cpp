@@ -4,12 +4,14 @@
 // the forwarder; every call into the target is marshalled onto that thread.
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <dirent.h>
+#include <cerrno>
 #include <filesystem>
 #include <functional>
 #include <future>
@@ -18,16 +20,17 @@
 #include <thread>
 #include <vector>
 
+#include <gtest/gtest.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_future.hpp>
-#include <gtest/gtest.h>
 
 #include "common/strings.h"
 #include "integrations/local_process_target.h"
 #include "integrations/process.h"
+#include "integrations/tcp_forwarder.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::integrations {
@@ -41,9 +44,10 @@ using testing::http_get;
 using testing::TempDir;
 
 ::testing::AssertionResult Contains(const std::string& text, const std::string& needle) {
-  if (text.find(needle) != std::string::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << needle
-                                       << "\"";
+  if (text.find(needle) != std::string::npos)
+    return ::testing::AssertionSuccess();
+  return ::testing::AssertionFailure()
+         << "\"" << text << "\" does not contain \"" << needle << "\"";
 }
 
 // An io_context on a background thread, with helpers to run code and coroutines on it.
@@ -77,21 +81,24 @@ class Loop {
   std::thread thread_;
 };
 
-bool process_gone(int pid) { return ::kill(pid, 0) == -1 && errno == ESRCH; }
+bool process_gone(int pid) {
+  return ::kill(pid, 0) == -1 && errno == ESRCH;
+}
 
 // Direct children of this test process, zombies included (an unreaped child still shows up).
 std::vector<int> child_pids() {
   std::vector<int> out;
   for (const auto& entry : fs::directory_iterator("/proc")) {
     const std::string name = entry.path().filename().string();
-    if (name.find_first_not_of("0123456789") != std::string::npos) continue;
+    if (name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
     std::string stat = testing::read_file(entry.path().string() + "/stat");
     auto close = stat.rfind(')');
-    if (close == std::string::npos) continue;
+    if (close == std::string::npos)
+      continue;
     int ppid = 0;
     char state = 0;
-    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 &&
-        ppid == ::getpid()) {
+    if (std::sscanf(stat.c_str() + close + 1, " %c %d", &state, &ppid) == 2 && ppid == ::getpid()) {
       out.push_back(std::stoi(name));
     }
   }
@@ -100,23 +107,34 @@ std::vector<int> child_pids() {
 
 int pid_in(const std::string& text) {
   std::smatch match;
-  if (!std::regex_search(text, match, std::regex("pid (\\d+)"))) return -1;
+  if (!std::regex_search(text, match, std::regex("pid (\\d+)")))
+    return -1;
   return std::stoi(match[1]);
 }
 
 std::string answer(int port, const std::string& path = "/") {
   auto response = http_get(port, path);
-  if (!response) return "<no answer>";
+  if (!response)
+    return "<no answer>";
   return response->body;
+}
+
+// For checks that do not prove the server is listening yet. Waiting, not a speed assertion.
+std::string eventual_answer(int port) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (true) {
+    auto response = http_get(port, "/", milliseconds(500));
+    if (response || std::chrono::steady_clock::now() > deadline) {
+      return response ? response->body : "<no answer>";
+    }
+    std::this_thread::sleep_for(milliseconds(20));
+  }
 }
 
 class LocalTargetTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    loop_.call([this] {
-      target_.reset();
-      return 0;
-    });
+    loop_.call([this] { target_.reset(); });
   }
 
   LocalTargetConfig config() {
@@ -137,15 +155,14 @@ class LocalTargetTest : public ::testing::Test {
   void make_target(LocalTargetConfig c) {
     loop_.call([this, c = std::move(c)]() mutable {
       target_ = make_local_process_target(loop_.executor(), std::move(c));
-      return 0;
     });
   }
 
   ApplyOutcome deploy(const std::string& version, const std::string& env = "staging") {
     lines_.clear();
     return loop_.await([this, env, version]() -> asio::awaitable<ApplyOutcome> {
-      co_return co_await target_->apply(env, version,
-                                        [this](const std::string& line) { lines_.push_back(line); });
+      co_return co_await target_->apply(
+          env, version, [this](const std::string& line) { lines_.push_back(line); });
     });
   }
 
@@ -179,7 +196,8 @@ class LocalTargetTest : public ::testing::Test {
 
   std::size_t count_lines(const std::string& needle) const {
     std::size_t n = 0;
-    for (const auto& line : lines_) n += line.find(needle) != std::string::npos ? 1 : 0;
+    for (const auto& line : lines_)
+      n += line.find(needle) != std::string::npos ? 1 : 0;
     return n;
   }
 
@@ -320,7 +338,8 @@ TEST_F(LocalTargetTest, MissingExecutableIsReportedByName) {
 TEST_F(LocalTargetTest, ProcessThatExitsAtOnceFailsFastWithItsStatusAndOutput) {
   auto c = config();
   c.health.retries = 50;
-  c.start_command = {"sh", "-c", "echo booting {version}; echo 'fatal: no config file' >&2; exit 3"};
+  c.start_command = {"sh", "-c",
+                     "echo booting {version}; echo 'fatal: no config file' >&2; exit 3"};
   make_target(c);
   auto outcome = deploy("v1");
   EXPECT_FALSE(outcome.ok);
@@ -334,9 +353,9 @@ TEST_F(LocalTargetTest, ProcessThatExitsAtOnceFailsFastWithItsStatusAndOutput) {
 
 TEST_F(LocalTargetTest, CommandHealthCheckRunsInTheReleaseDirectory) {
   TempDir releases;
-  testing::write_file(releases.file("v1/server.py"),
-                      testing::read_file(testing::source_dir() +
-                                         "/examples/hello/releases/v1/server.py"));
+  testing::write_file(
+      releases.file("v1/server.py"),
+      testing::read_file(testing::source_dir() + "/examples/hello/releases/v1/server.py"));
   auto c = config();
   c.releases_dir = releases.path();
   c.health.http_path.clear();
@@ -353,7 +372,9 @@ TEST_F(LocalTargetTest, CommandHealthCheckRunsInTheReleaseDirectory) {
   testing::write_file(releases.file("v1/ready"), "");
   auto ready = deploy("v1");
   ASSERT_TRUE(ready.ok) << ready.message;
-  EXPECT_EQ(answer(public_port_), "hello from v1\n");
+  EXPECT_EQ(count_lines("health check"), 0u);
+  // This check says nothing about the port, so the server may still be binding: wait for it.
+  EXPECT_EQ(eventual_answer(public_port_), "hello from v1\n");
 }
 
 TEST_F(LocalTargetTest, CommandHealthCheckIsKilledAtItsTimeout) {
@@ -382,10 +403,7 @@ TEST_F(LocalTargetTest, RestoreBringsBackTheRecordedRelease) {
   EXPECT_EQ(answer(public_port_), "hello from v2\n");
 
   // A new target over the same state directory is what a restarted Shipmate sees.
-  loop_.call([this] {
-    target_.reset();
-    return 0;
-  });
+  loop_.call([this] { target_.reset(); });
   EXPECT_TRUE(child_pids().empty());
   make_target(config());
   EXPECT_EQ(current(), "v2");
@@ -415,7 +433,8 @@ TEST_F(LocalTargetTest, ShutdownLeavesNoChildrenAndIsIdempotent) {
   shutdown();
   shutdown();
   EXPECT_TRUE(child_pids().empty());
-  for (int pid : before) EXPECT_TRUE(process_gone(pid)) << pid;
+  for (int pid : before)
+    EXPECT_TRUE(process_gone(pid)) << pid;
   EXPECT_EQ(http_get(prod_port, "/", milliseconds(300)), std::nullopt);
 }
 
@@ -423,10 +442,7 @@ TEST_F(LocalTargetTest, DestructorStopsChildrenWhenShutdownWasSkipped) {
   make_target(config());
   ASSERT_TRUE(deploy("v1").ok);
   const int pid = serving_pid();
-  loop_.call([this] {
-    target_.reset();
-    return 0;
-  });
+  loop_.call([this] { target_.reset(); });
   EXPECT_TRUE(process_gone(pid));
   EXPECT_TRUE(child_pids().empty());
 }
@@ -473,7 +489,180 @@ TEST_F(LocalTargetTest, AvailableVersionsAreSortedNaturally) {
   EXPECT_TRUE(Contains(not_dir.error().message, "is not a directory"));
 }
 
+TEST_F(LocalTargetTest, ShutdownDuringAHealthCheckAbandonsTheDeploy) {
+  make_target(config());
+  std::promise<void> started;
+  auto outcome = loop_.call([this, &started] {
+    return asio::co_spawn(loop_.executor(),
+                          target_->apply("staging", "v3",
+                                         [&started](const std::string& line) {
+                                           if (line.rfind("starting", 0) == 0)
+                                             started.set_value();
+                                         }),
+                          asio::use_future);
+  });
+  started.get_future().wait();
+  shutdown();
+  auto result = outcome.get();
+  EXPECT_FALSE(result.ok);
+  EXPECT_TRUE(Contains(result.message, "was interrupted: Shipmate is shutting down"));
+  EXPECT_TRUE(child_pids().empty());
+  EXPECT_EQ(current(), std::nullopt);
+}
+
+// The forwarder on its own, with plain sockets as backends.
+
+int listen_on(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(fd, 8) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+int connect_to(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<uint16_t>(port));
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+bool readable(int fd, int timeout_ms = 2000) {
+  pollfd p{fd, POLLIN, 0};
+  return ::poll(&p, 1, timeout_ms) == 1;
+}
+
+int accept_from(int listener) {
+  if (!readable(listener))
+    return -1;
+  return ::accept4(listener, nullptr, nullptr, SOCK_CLOEXEC);
+}
+
+// "" on EOF, "<timeout>" when nothing arrives.
+std::string read_some(int fd) {
+  if (!readable(fd))
+    return "<timeout>";
+  char buffer[256];
+  ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
+  return n <= 0 ? std::string() : std::string(buffer, static_cast<std::size_t>(n));
+}
+
+TEST(TcpForwarderTest, NewConnectionsFollowTheBackendWhileOpenOnesStay) {
+  Loop loop;
+  const int public_port = free_port();
+  const int old_port = free_port();
+  const int new_port = free_port();
+  int old_backend = listen_on(old_port);
+  int new_backend = listen_on(new_port);
+  ASSERT_GE(old_backend, 0);
+  ASSERT_GE(new_backend, 0);
+  std::unique_ptr<TcpForwarder> forwarder;
+  loop.call([&] {
+    auto started = TcpForwarder::start(loop.executor(), public_port, old_port, "hello/staging");
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    forwarder = std::move(*started);
+  });
+  ASSERT_TRUE(forwarder);
+
+  int first = connect_to(public_port);
+  ASSERT_GE(first, 0);
+  int first_backend = accept_from(old_backend);
+  ASSERT_GE(first_backend, 0);
+
+  loop.call([&] { forwarder->set_backend(new_port); });
+  int second = connect_to(public_port);
+  int second_backend = accept_from(new_backend);
+  ASSERT_GE(second_backend, 0);
+
+  // Both directions, on both connections.
+  ASSERT_EQ(::send(first, "ping", 4, 0), 4);
+  EXPECT_EQ(read_some(first_backend), "ping");
+  ASSERT_EQ(::send(first_backend, "pong", 4, 0), 4);
+  EXPECT_EQ(read_some(first), "pong");
+  ASSERT_EQ(::send(second, "two", 3, 0), 3);
+  EXPECT_EQ(read_some(second_backend), "two");
+
+  // A half-close travels through, and the other direction keeps working.
+  ::shutdown(first, SHUT_WR);
+  EXPECT_EQ(read_some(first_backend), "");
+  ASSERT_EQ(::send(first_backend, "bye", 3, 0), 3);
+  EXPECT_EQ(read_some(first), "bye");
+
+  // A second forwarder cannot take the same port.
+  auto conflict = loop.call([&] {
+    auto again = TcpForwarder::start(loop.executor(), public_port, new_port, "hello/prod");
+    return again.ok() ? std::string("started") : again.error().message;
+  });
+  EXPECT_EQ(conflict, "port " + std::to_string(public_port) +
+                          " for hello/prod is already in use by another process");
+
+  EXPECT_EQ(loop.call([&] { return forwarder->open_connections(); }), 2u);
+  loop.call([&] { forwarder->stop(); });
+  EXPECT_EQ(read_some(second), "");
+  EXPECT_EQ(read_some(second_backend), "");
+  EXPECT_EQ(connect_to(public_port), -1);
+  loop.call([&] { forwarder.reset(); });
+
+  for (int fd : {first, second, first_backend, second_backend, old_backend, new_backend}) {
+    ::close(fd);
+  }
+}
+
 // The process layer on its own.
+
+TEST(ChildProcessTest, ChildGetsSigtermWhenItsParentDies) {
+  TempDir dir;
+  int report[2];
+  ASSERT_EQ(::pipe(report), 0);
+  // A stand-in for Shipmate: starts a long-running child, reports its pid and dies abruptly.
+  pid_t middle = ::fork();
+  ASSERT_GE(middle, 0);
+  if (middle == 0) {
+    ProcessSpec spec;
+    spec.argv = {"sleep", "30"};
+    auto child = ChildProcess::start(spec);
+    int pid = child.ok() ? (*child)->pid() : -1;
+    ssize_t ignored = ::write(report[1], &pid, sizeof pid);
+    (void)ignored;
+    ::_exit(0);
+  }
+  ::close(report[1]);
+  int grandchild = -1;
+  ASSERT_EQ(::read(report[0], &grandchild, sizeof grandchild),
+            static_cast<ssize_t>(sizeof grandchild));
+  ::close(report[0]);
+  int status = 0;
+  ASSERT_EQ(::waitpid(middle, &status, 0), middle);
+  ASSERT_GT(grandchild, 0);
+
+  // Orphans are reaped by init (or a subreaper) that we do not control; a zombie counts as dead.
+  auto dead = [grandchild] {
+    std::string stat = testing::read_file("/proc/" + std::to_string(grandchild) + "/stat");
+    auto close = stat.rfind(')');
+    return stat.empty() ||
+           (close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z');
+  };
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (!dead() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  EXPECT_TRUE(dead());
+  if (!dead())
+    ::kill(grandchild, SIGKILL);
+}
 
 TEST(ChildProcessTest, PassesEnvironmentAndWorkingDirectoryAndAppendsToTheLog) {
   TempDir dir;

@@ -1,0 +1,114 @@
+// Runs commands through the real Router against in-memory storage and fake targets, and
+// collects what the conversation was told.
+#pragma once
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "bot/router.h"
+#include "commands/command_table.h"
+#include "storage/audit_log.h"
+#include "storage/deploy_store.h"
+#include "storage/lock_store.h"
+#include "tests/support/fake_target.h"
+
+namespace shipmate::testing {
+
+class RecordingConversation final : public commands::Conversation {
+ public:
+  commands::MessageRef post(const commands::Message& message) override {
+    posts.push_back(message);
+    log.push_back(message.text);
+    return std::to_string(posts.size());
+  }
+  void update(const commands::MessageRef&, const commands::Message& message) override {
+    updates.push_back(message);
+    log.push_back(message.text);
+  }
+  void thread_reply(const commands::MessageRef&, const commands::Message& message) override {
+    threads.push_back(message);
+    log.push_back("  | " + message.text);
+  }
+  std::string address() const override { return "test"; }
+
+  std::vector<commands::Message> posts, updates, threads;
+  std::vector<std::string> log;
+};
+
+// Catalog: environments staging (open to developers) and production (sre only); users alice
+// (developer, sre), bob (developer), carol (admin); service hello in both environments with
+// versions v1..v3.
+inline commands::Catalog test_catalog() {
+  commands::Catalog catalog;
+  commands::EnvironmentSpec staging{"staging", false, {}};
+  staging.allowed_roles[commands::Action::deploy] = {"developer", "sre"};
+  staging.allowed_roles[commands::Action::rollback] = {"developer", "sre"};
+  staging.allowed_roles[commands::Action::lock] = {"developer", "sre"};
+  commands::EnvironmentSpec production{"production", true, {}};
+  production.allowed_roles[commands::Action::deploy] = {"sre"};
+  production.allowed_roles[commands::Action::rollback] = {"sre"};
+  catalog.environments = {staging, production};
+  catalog.users = {{"alice", "Alice", {"developer", "sre"}},
+                   {"bob", "Bob", {"developer"}},
+                   {"carol", "Carol", {"admin"}}};
+  commands::ServiceSpec hello;
+  hello.name = "hello";
+  hello.environments = {"staging", "production"};
+  hello.target_kind = "fake";
+  catalog.services = {hello};
+  return catalog;
+}
+
+class CommandHarness {
+ public:
+  CommandHarness()
+      : db(std::move(*storage::Database::open(":memory:"))),
+        deploys(*db, clock),
+        locks(*db, clock),
+        audit(*db, clock),
+        catalog(test_catalog()),
+        registry(commands::build_command_table()) {
+    auto fake = std::make_unique<FakeTarget>(std::vector<std::string>{"v1", "v2", "v3"});
+    target = fake.get();
+    targets["hello"] = std::move(fake);
+    services = std::make_unique<commands::Services>(commands::Services{
+        io.get_executor(), catalog, clock, *db, deploys, locks, audit, targets});
+    services->registry = &registry;
+    router = std::make_unique<bot::Router>(*services, registry, "shipmate");
+  }
+
+  // Runs one command to completion as `user`; returns everything said, joined by newlines.
+  std::string run(const std::string& user, const std::string& text) {
+    RecordingConversation conversation;
+    boost::asio::co_spawn(io,
+                          router->dispatch(bot::ChatEvent{"test", "", user, "c", "", text},
+                                           conversation),
+                          boost::asio::detached);
+    io.run();
+    io.restart();
+    last = conversation;
+    std::string out;
+    for (const auto& line : conversation.log) out += line + "\n";
+    return out;
+  }
+
+  boost::asio::io_context io;
+  ManualClock clock;
+  std::unique_ptr<storage::Database> db;
+  storage::DeployStore deploys;
+  storage::LockStore locks;
+  storage::AuditLog audit;
+  commands::Catalog catalog;
+  commands::CommandRegistry registry;
+  std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;
+  FakeTarget* target = nullptr;
+  std::unique_ptr<commands::Services> services;
+  std::unique_ptr<bot::Router> router;
+  RecordingConversation last;
+};
+
+}  // namespace shipmate::testing
