@@ -40,7 +40,8 @@ void BM_TokenizeAndParse(benchmark::State& state) {
   const auto registry = commands::build_command_table();
   const auto* spec = registry.find("deploy");
   for (auto _ : state) {
-    auto tokens = commands::tokenize("deploy api v1.4.2 to production --reason \"hotfix for login\"");
+    auto tokens =
+        commands::tokenize("deploy api v1.4.2 to production --reason \"hotfix for login\"");
     std::vector<commands::Token> args(tokens->begin() + 1, tokens->end());
     auto parsed = commands::CommandRegistry::parse(*spec, args);
     benchmark::DoNotOptimize(parsed);
@@ -62,16 +63,15 @@ void BM_RouterDispatch(benchmark::State& state, const char* text) {
   catalog.users.push_back({"alice", "Alice", {"admin"}});
   std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;
   const auto registry = commands::build_command_table();
-  commands::Services services{io.get_executor(), catalog, clock, **db, deploys, locks, audit,
-                              targets};
+  commands::Services services{io.get_executor(), catalog, clock, **db,
+                              deploys,           locks,   audit, targets};
   services.registry = &registry;
   bot::Router router(services, registry, "shipmate");
   NullConversation conversation;
   for (auto _ : state) {
-    boost::asio::co_spawn(io,
-                          router.dispatch(bot::ChatEvent{"bench", "", "alice", "c", "", text},
-                                          conversation),
-                          boost::asio::detached);
+    boost::asio::co_spawn(
+        io, router.dispatch(bot::ChatEvent{"bench", "", "alice", "c", "", text}, conversation),
+        boost::asio::detached);
     io.run();
     io.restart();
   }

@@ -8,13 +8,13 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <thread>
 
 #include "bot/router.h"
 #include "bot/terminal.h"
@@ -75,8 +75,8 @@ int run_app(const Config& config, const AppOptions& options) {
   }
 
   const commands::CommandRegistry registry = commands::build_command_table();
-  commands::Services services{io.get_executor(), config.catalog, clock, **database, deploys,
-                              locks,           audit,          targets};
+  commands::Services services{io.get_executor(), config.catalog, clock, **database,
+                              deploys,           locks,          audit, targets};
   services.registry = &registry;
   Router router(services, registry, config.bot_name);
 
@@ -90,48 +90,64 @@ int run_app(const Config& config, const AppOptions& options) {
     const std::string text = "Deploy #" + std::to_string(deploy.id) + " (" + deploy.service + " " +
                              deploy.version + " to " + deploy.environment + ") " + deploy.detail;
     spdlog::warn("{}", text);
-    if (terminal) terminal->conversation().post(commands::warning(text));
+    if (terminal)
+      terminal->conversation().post(commands::warning(text));
   }
   commands::record_audit(services, "shipmate", "shipmate.started", config.bot_name, "ok",
                          "config " + config.path);
 
   auto work = asio::make_work_guard(io);
   asio::signal_set signals(io, SIGINT, SIGTERM);
-  asio::steady_timer deadline(io);
   bool stopping = false;
 
   auto shutdown = [&](std::string why) {
-    if (stopping) return;
+    if (stopping)
+      return;
     stopping = true;
     spdlog::info("shutting down: {}", why);
-    if (terminal) terminal->stop();
+    if (terminal)
+      terminal->stop();
     for (const auto& deploy : commands::cancel_running_deploys(services, "cancelled: " + why)) {
       const std::string text = "Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
                                " " + deploy.version + " was cancelled: " + why;
       spdlog::warn("{}", text);
-      if (terminal) terminal->conversation().post(commands::warning(text));
+      if (terminal)
+        terminal->conversation().post(commands::warning(text));
     }
     asio::co_spawn(
         io,
-        [&]() -> asio::awaitable<void> {
-          for (auto& [name, target] : targets) co_await target->shutdown();
+        [&, why]() -> asio::awaitable<void> {
+          for (auto& [name, target] : targets) {
+            spdlog::debug("stopping {}", name);
+            co_await target->shutdown();
+          }
           commands::record_audit(services, "shipmate", "shipmate.stopped", config.bot_name, "ok",
                                  why);
+        },
+        [&](std::exception_ptr error) {
+          if (error) {
+            try {
+              std::rethrow_exception(error);
+            } catch (const std::exception& e) {
+              spdlog::error("shutdown: {}", e.what());
+            }
+          }
+          spdlog::debug("shutdown complete");
           signals.cancel();
           work.reset();
-        },
-        asio::detached);
-    deadline.expires_after(kShutdownDeadline);
-    deadline.async_wait([](boost::system::error_code error) {
-      if (error) return;
+        });
+    // A watchdog thread rather than a timer: a pending timer would itself keep the loop alive.
+    std::thread([] {
+      std::this_thread::sleep_for(kShutdownDeadline);
       spdlog::error("shutdown took too long; exiting now");
       std::_Exit(1);
-    });
+    }).detach();
   };
 
   std::function<void(boost::system::error_code, int)> on_signal =
       [&](boost::system::error_code error, int signal_number) {
-        if (error) return;
+        if (error)
+          return;
         if (stopping) {
           spdlog::warn("second signal: exiting immediately");
           std::_Exit(128 + signal_number);
@@ -152,13 +168,14 @@ int run_app(const Config& config, const AppOptions& options) {
             } else {
               spdlog::warn("{}: could not restore: {}", name, outcome.message);
               if (terminal) {
-                terminal->conversation().post(commands::warning(
-                    name + " could not be restarted: " + outcome.message));
+                terminal->conversation().post(
+                    commands::warning(name + " could not be restarted: " + outcome.message));
               }
             }
           }
         }
-        if (stopping) co_return;
+        if (stopping)
+          co_return;
         spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                      config.catalog.services.size(), config.catalog.environments.size(),
                      config.database_path);
@@ -172,7 +189,8 @@ int run_app(const Config& config, const AppOptions& options) {
         }
       },
       [&](std::exception_ptr error) {
-        if (!error) return;
+        if (!error)
+          return;
         try {
           std::rethrow_exception(error);
         } catch (const std::exception& e) {

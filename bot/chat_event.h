@@ -11,7 +11,7 @@ struct ChatEvent {
   std::string user_id;   // the Shipmate identity (already mapped from the platform's user id)
   std::string channel;
   std::string thread;
-  std::string text;      // the command text, with any mention of the bot still in it
+  std::string text;  // the command text, with any mention of the bot still in it
 };
 
 }  // namespace shipmate::bot

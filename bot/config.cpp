@@ -20,7 +20,8 @@ using commands::Action;
 
 std::string Diagnostic::to_string() const {
   std::string out = file;
-  if (line > 0) out += ":" + std::to_string(line) + ":" + std::to_string(column);
+  if (line > 0)
+    out += ":" + std::to_string(line) + ":" + std::to_string(column);
   out += severity == Severity::error ? ": error: " : ": warning: ";
   return out + message;
 }
@@ -29,7 +30,8 @@ std::optional<long long> parse_duration_ms(std::string_view text) {
   static const std::regex pattern(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*$)");
   std::string copy(text);
   std::smatch match;
-  if (!std::regex_match(copy, match, pattern)) return std::nullopt;
+  if (!std::regex_match(copy, match, pattern))
+    return std::nullopt;
   double amount = std::stod(match[1].str());
   const std::string unit = match[2].str();
   double factor = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60'000 : 3'600'000;
@@ -58,30 +60,34 @@ class Checker {
   // Reports keys of `map` that are not in `allowed`, with a suggestion.
   void check_keys(const YAML::Node& map, const std::vector<std::string>& allowed,
                   const std::string& where) {
-    if (!map.IsMap()) return;
+    if (!map.IsMap())
+      return;
     for (const auto& entry : map) {
       const std::string key = entry.first.as<std::string>("");
       if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
         error(entry.first, "unknown key '" + key + "' in " + where +
-                               commands::did_you_mean(key, allowed) + "; expected one of: " +
-                               join(allowed, ", "));
+                               commands::did_you_mean(key, allowed) +
+                               "; expected one of: " + join(allowed, ", "));
       }
     }
   }
 
   bool expect_map(const YAML::Node& node, const std::string& what) {
-    if (node.IsMap()) return true;
+    if (node.IsMap())
+      return true;
     error(node, what + " must be a mapping (key: value)");
     return false;
   }
   bool expect_sequence(const YAML::Node& node, const std::string& what) {
-    if (node.IsSequence()) return true;
+    if (node.IsSequence())
+      return true;
     error(node, what + " must be a list");
     return false;
   }
 
   std::optional<std::string> scalar(const YAML::Node& node, const std::string& what) {
-    if (node.IsScalar()) return node.Scalar();
+    if (node.IsScalar())
+      return node.Scalar();
     error(node, what + " must be a single value");
     return std::nullopt;
   }
@@ -92,25 +98,30 @@ class Checker {
       out.push_back(node.Scalar());
       return out;
     }
-    if (!expect_sequence(node, what)) return out;
+    if (!expect_sequence(node, what))
+      return out;
     for (const auto& item : node) {
-      if (auto value = scalar(item, "each entry of " + what)) out.push_back(*value);
+      if (auto value = scalar(item, "each entry of " + what))
+        out.push_back(*value);
     }
     return out;
   }
 
   std::optional<long long> duration(const YAML::Node& node, const std::string& what) {
     auto text = scalar(node, what);
-    if (!text) return std::nullopt;
+    if (!text)
+      return std::nullopt;
     auto ms = parse_duration_ms(*text);
-    if (!ms) error(node, what + " '" + *text + "' is not a duration; write e.g. 500ms, 2s, 1m");
+    if (!ms)
+      error(node, what + " '" + *text + "' is not a duration; write e.g. 500ms, 2s, 1m");
     return ms;
   }
 
   std::optional<long long> integer(const YAML::Node& node, const std::string& what, long long low,
                                    long long high) {
     auto text = scalar(node, what);
-    if (!text) return std::nullopt;
+    if (!text)
+      return std::nullopt;
     char* end = nullptr;
     long long value = std::strtoll(text->c_str(), &end, 10);
     if (text->empty() || *end != '\0' || value < low || value > high) {
@@ -123,9 +134,12 @@ class Checker {
 
   std::optional<bool> boolean(const YAML::Node& node, const std::string& what) {
     auto text = scalar(node, what);
-    if (!text) return std::nullopt;
-    if (*text == "true" || *text == "yes") return true;
-    if (*text == "false" || *text == "no") return false;
+    if (!text)
+      return std::nullopt;
+    if (*text == "true" || *text == "yes")
+      return true;
+    if (*text == "false" || *text == "no")
+      return false;
     error(node, what + " must be true or false");
     return std::nullopt;
   }
@@ -152,7 +166,8 @@ class Checker {
 
 std::string absolute_from(const fs::path& base, const std::string& path) {
   fs::path p(path);
-  if (p.is_relative()) p = base / p;
+  if (p.is_relative())
+    p = base / p;
   return p.lexically_normal().string();
 }
 
@@ -160,7 +175,8 @@ bool looks_like_credential(std::string_view key) {
   const std::string lowered = to_lower(key);
   for (std::string_view word : {"token", "password", "passwd", "secret", "apikey", "api_key",
                                 "private_key", "credential"}) {
-    if (lowered.find(word) != std::string::npos) return true;
+    if (lowered.find(word) != std::string::npos)
+      return true;
   }
   return false;
 }
@@ -170,11 +186,14 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
     check.error_at(1, 1, "missing 'environments': list at least one, e.g. - name: staging");
     return;
   }
-  if (!check.expect_sequence(node, "environments")) return;
-  if (node.size() == 0) check.error(node, "environments is empty: list at least one");
+  if (!check.expect_sequence(node, "environments"))
+    return;
+  if (node.size() == 0)
+    check.error(node, "environments is empty: list at least one");
   std::set<std::string> seen;
   for (const auto& item : node) {
-    if (!check.expect_map(item, "an environment")) continue;
+    if (!check.expect_map(item, "an environment"))
+      continue;
     check.check_keys(item, {"name", "production", "allow", "description"}, "an environment");
     commands::EnvironmentSpec env;
     if (!item["name"]) {
@@ -189,13 +208,15 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
     if (!seen.insert(env.name).second) {
       check.error(item["name"], "environment '" + env.name + "' is defined twice");
     }
-    if (item["production"]) env.production = check.boolean(item["production"], "production").value_or(true);
+    if (item["production"])
+      env.production = check.boolean(item["production"], "production").value_or(true);
     if (const auto allow = item["allow"]) {
       if (check.expect_map(allow, "allow")) {
         check.check_keys(allow, {"deploy", "rollback", "lock"}, "allow of " + env.name);
         for (const auto& entry : allow) {
           auto action = commands::parse_action(entry.first.as<std::string>(""));
-          if (!action) continue;
+          if (!action)
+            continue;
           env.allowed_roles[*action] = check.string_list(entry.second, "allowed roles");
         }
       }
@@ -205,11 +226,14 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
 }
 
 void parse_users(Checker& check, const YAML::Node& node, Config& config) {
-  if (!node) return;
-  if (!check.expect_sequence(node, "users")) return;
+  if (!node)
+    return;
+  if (!check.expect_sequence(node, "users"))
+    return;
   std::set<std::string> seen;
   for (const auto& item : node) {
-    if (!check.expect_map(item, "a user")) continue;
+    if (!check.expect_map(item, "a user"))
+      continue;
     check.check_keys(item, {"id", "name", "roles"}, "a user");
     commands::UserSpec user;
     if (!item["id"]) {
@@ -218,18 +242,24 @@ void parse_users(Checker& check, const YAML::Node& node, Config& config) {
     }
     user.id = check.scalar(item["id"], "user id").value_or("");
     if (!std::regex_match(user.id, kNamePattern)) {
-      check.error(item["id"], "user id '" + user.id + "' may only use letters, digits, '-', '_' and '.'");
+      check.error(item["id"],
+                  "user id '" + user.id + "' may only use letters, digits, '-', '_' and '.'");
     }
-    if (!seen.insert(user.id).second) check.error(item["id"], "user '" + user.id + "' is defined twice");
-    if (item["name"]) user.name = check.scalar(item["name"], "user name").value_or("");
-    if (item["roles"]) user.roles = check.string_list(item["roles"], "roles");
+    if (!seen.insert(user.id).second)
+      check.error(item["id"], "user '" + user.id + "' is defined twice");
+    if (item["name"])
+      user.name = check.scalar(item["name"], "user name").value_or("");
+    if (item["roles"])
+      user.roles = check.string_list(item["roles"], "roles");
     config.catalog.users.push_back(std::move(user));
   }
 }
 
 void parse_secrets(Checker& check, const YAML::Node& node, Config& config) {
-  if (!node) return;
-  if (!check.expect_map(node, "secrets")) return;
+  if (!node)
+    return;
+  if (!check.expect_map(node, "secrets"))
+    return;
   for (const auto& entry : node) {
     SecretRef ref;
     ref.name = entry.first.as<std::string>("");
@@ -240,9 +270,11 @@ void parse_secrets(Checker& check, const YAML::Node& node, Config& config) {
                             "{env: VARIABLE} or {file: /path}");
       continue;
     }
-    if (!check.expect_map(body, "secret '" + ref.name + "'")) continue;
+    if (!check.expect_map(body, "secret '" + ref.name + "'"))
+      continue;
     check.check_keys(body, {"env", "file"}, "secret '" + ref.name + "'");
-    if (body["env"]) ref.env = check.scalar(body["env"], "env").value_or("");
+    if (body["env"])
+      ref.env = check.scalar(body["env"], "env").value_or("");
     if (body["file"]) {
       ref.file = absolute_from(fs::path(config.path).parent_path(),
                                check.scalar(body["file"], "file").value_or(""));
@@ -274,7 +306,8 @@ std::optional<std::string> read_secret(Checker& check, const YAML::Node& at, con
     std::stringstream buffer;
     buffer << in.rdbuf();
     value = buffer.str();
-    while (!value.empty() && (value.back() == '\n' || value.back() == '\r')) value.pop_back();
+    while (!value.empty() && (value.back() == '\n' || value.back() == '\r'))
+      value.pop_back();
   }
   register_secret(value);
   return value;
@@ -305,8 +338,9 @@ void parse_local_target(Checker& check, const YAML::Node& node, Config& config,
   } else {
     local.start_command = check.string_list(node["start"], "start");
     if (node["start"].IsScalar()) {
-      check.error(node["start"], "start must be a list of arguments such as [python3, server.py]; "
-                                 "Shipmate never runs commands through a shell");
+      check.error(node["start"],
+                  "start must be a list of arguments such as [python3, server.py]; "
+                  "Shipmate never runs commands through a shell");
     } else if (local.start_command.empty()) {
       check.error(node["start"], "start is empty");
     }
@@ -320,7 +354,8 @@ void parse_local_target(Checker& check, const YAML::Node& node, Config& config,
           const std::string name = check.scalar(value["secret"], "secret").value_or("");
           auto ref = config.secrets.find(name);
           if (ref == config.secrets.end()) {
-            check.error(value["secret"], "unknown secret '" + name + "'; declare it under secrets:");
+            check.error(value["secret"],
+                        "unknown secret '" + name + "'; declare it under secrets:");
             continue;
           }
           if (auto secret = read_secret(check, value["secret"], ref->second)) {
@@ -329,10 +364,12 @@ void parse_local_target(Checker& check, const YAML::Node& node, Config& config,
           continue;
         }
         auto text = check.scalar(value, "env " + key);
-        if (!text) continue;
+        if (!text)
+          continue;
         if (looks_like_credential(key)) {
-          check.error(value, "env " + key + " looks like a credential; put it under secrets: and "
-                                            "write {secret: name} here");
+          check.error(value, "env " + key +
+                                 " looks like a credential; put it under secrets: and "
+                                 "write {secret: name} here");
           continue;
         }
         local.env[key] = *text;
@@ -369,12 +406,13 @@ void parse_local_target(Checker& check, const YAML::Node& node, Config& config,
         }
       }
       if (health["retries"]) {
-        local.health.retries =
-            static_cast<int>(check.integer(health["retries"], "health retries", 1, 100).value_or(5));
+        local.health.retries = static_cast<int>(
+            check.integer(health["retries"], "health retries", 1, 10000).value_or(5));
       }
     }
   }
-  if (local.health.http_path.empty() && local.health.command.empty()) local.health.http_path = "/";
+  if (local.health.http_path.empty() && local.health.command.empty())
+    local.health.http_path = "/";
   if (node["stop_grace"]) {
     if (auto ms = check.duration(node["stop_grace"], "stop_grace")) {
       local.stop_grace = std::chrono::milliseconds(*ms);
@@ -382,21 +420,25 @@ void parse_local_target(Checker& check, const YAML::Node& node, Config& config,
   }
   const auto ports = node["ports"];
   if (!ports) {
-    check.error(node, where + " needs 'ports': one loopback port per environment, e.g. "
-                              "{staging: 8081}");
+    check.error(node, where +
+                          " needs 'ports': one loopback port per environment, e.g. "
+                          "{staging: 8081}");
     return;
   }
-  if (!check.expect_map(ports, "ports")) return;
+  if (!check.expect_map(ports, "ports"))
+    return;
   for (const auto& entry : ports) {
     const std::string env = entry.first.as<std::string>("");
     if (std::find(service.environments.begin(), service.environments.end(), env) ==
         service.environments.end()) {
       check.error(entry.first, "ports lists '" + env + "', which is not an environment of " +
-                                   service.name + commands::did_you_mean(env, service.environments));
+                                   service.name +
+                                   commands::did_you_mean(env, service.environments));
       continue;
     }
     auto port = check.integer(entry.second, "port", 1, 65535);
-    if (!port) continue;
+    if (!port)
+      continue;
     if (!used_ports.insert(*port).second) {
       check.error(entry.second, "port " + std::to_string(*port) + " is used twice");
     }
@@ -414,13 +456,16 @@ void parse_services(Checker& check, const YAML::Node& node, Config& config) {
     check.error_at(1, 1, "missing 'services': list the services Shipmate deploys");
     return;
   }
-  if (!check.expect_sequence(node, "services")) return;
+  if (!check.expect_sequence(node, "services"))
+    return;
   std::vector<std::string> env_names;
-  for (const auto& env : config.catalog.environments) env_names.push_back(env.name);
+  for (const auto& env : config.catalog.environments)
+    env_names.push_back(env.name);
   std::set<std::string> seen;
   std::set<long long> used_ports;
   for (const auto& item : node) {
-    if (!check.expect_map(item, "a service")) continue;
+    if (!check.expect_map(item, "a service"))
+      continue;
     check.check_keys(item, {"name", "description", "environments", "target", "owners"},
                      "a service");
     commands::ServiceSpec service;
@@ -455,7 +500,8 @@ void parse_services(Checker& check, const YAML::Node& node, Config& config) {
     if (!target) {
       check.error(item, "service " + service.name + " needs a target: (kind: local, ...)");
     } else if (check.expect_map(target, "target")) {
-      service.target_kind = target["kind"] ? check.scalar(target["kind"], "kind").value_or("") : "local";
+      service.target_kind =
+          target["kind"] ? check.scalar(target["kind"], "kind").value_or("") : "local";
       if (service.target_kind == "local") {
         parse_local_target(check, target, config, service, used_ports);
       } else {
@@ -496,19 +542,23 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   if (const auto bot = root["shipmate"]) {
     if (check.expect_map(bot, "shipmate")) {
       check.check_keys(bot, {"name", "database", "state_dir"}, "shipmate");
-      if (bot["name"]) config.bot_name = check.scalar(bot["name"], "name").value_or("shipmate");
+      if (bot["name"])
+        config.bot_name = check.scalar(bot["name"], "name").value_or("shipmate");
       if (bot["database"]) {
-        config.database_path = absolute_from(base, check.scalar(bot["database"], "database").value_or(""));
+        config.database_path =
+            absolute_from(base, check.scalar(bot["database"], "database").value_or(""));
       }
       if (bot["state_dir"]) {
-        config.state_dir = absolute_from(base, check.scalar(bot["state_dir"], "state_dir").value_or(""));
+        config.state_dir =
+            absolute_from(base, check.scalar(bot["state_dir"], "state_dir").value_or(""));
       }
     }
   }
   if (const auto terminal = root["terminal"]) {
     if (check.expect_map(terminal, "terminal")) {
       check.check_keys(terminal, {"user"}, "terminal");
-      if (terminal["user"]) config.terminal_user = check.scalar(terminal["user"], "user").value_or("");
+      if (terminal["user"])
+        config.terminal_user = check.scalar(terminal["user"], "user").value_or("");
     }
   }
   parse_environments(check, root["environments"], config);
@@ -518,10 +568,12 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
 
   // Roles named in permissions that nobody has are almost always typos.
   std::set<std::string> held;
-  for (const auto& user : config.catalog.users) held.insert(user.roles.begin(), user.roles.end());
+  for (const auto& user : config.catalog.users)
+    held.insert(user.roles.begin(), user.roles.end());
   if (const auto envs = root["environments"]; envs && envs.IsSequence()) {
     for (const auto& item : envs) {
-      if (!item.IsMap() || !item["allow"] || !item["allow"].IsMap()) continue;
+      if (!item.IsMap() || !item["allow"] || !item["allow"].IsMap())
+        continue;
       for (const auto& entry : item["allow"]) {
         for (const auto& role : check.string_list(entry.second, "roles")) {
           if (held.count(role) == 0 && role != commands::kAdminRole) {
@@ -538,7 +590,8 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
 
   const bool failed = check.has_errors();
   result.diagnostics = check.take();
-  if (!failed) result.config = std::move(config);
+  if (!failed)
+    result.config = std::move(config);
   return result;
 }
 

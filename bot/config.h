@@ -27,7 +27,7 @@ struct SecretRef {
 };
 
 struct Config {
-  std::string path;      // the file it came from (absolute)
+  std::string path;  // the file it came from (absolute)
   std::string bot_name = "shipmate";
   std::string database_path;  // absolute
   std::string state_dir;      // absolute

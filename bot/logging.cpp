@@ -101,7 +101,9 @@ std::shared_ptr<spdlog::sinks::sink> make_redacting_sink(
   return std::make_shared<RedactingSink>(std::move(inner));
 }
 
-std::unique_ptr<spdlog::formatter> make_json_formatter() { return std::make_unique<JsonFormatter>(); }
+std::unique_ptr<spdlog::formatter> make_json_formatter() {
+  return std::make_unique<JsonFormatter>();
+}
 
 void setup_logging(LogFormat format, const std::string& level) {
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();

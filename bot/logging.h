@@ -17,7 +17,8 @@ enum class LogFormat { text, json };
 void setup_logging(LogFormat format, const std::string& level);
 
 // Wraps `inner` so that every message is redacted before it is formatted. Exposed for tests.
-std::shared_ptr<spdlog::sinks::sink> make_redacting_sink(std::shared_ptr<spdlog::sinks::sink> inner);
+std::shared_ptr<spdlog::sinks::sink> make_redacting_sink(
+    std::shared_ptr<spdlog::sinks::sink> inner);
 // A formatter that writes one JSON object per line: {"ts":..,"level":..,"logger":..,"msg":..}.
 std::unique_ptr<spdlog::formatter> make_json_formatter();
 

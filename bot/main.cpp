@@ -24,8 +24,10 @@ std::optional<Config> load_or_report(const std::string& path) {
 }
 
 void apply_overrides(Config& config, const std::string& database, const std::string& state_dir) {
-  if (!database.empty()) config.database_path = database;
-  if (!state_dir.empty()) config.state_dir = state_dir;
+  if (!database.empty())
+    config.database_path = database;
+  if (!state_dir.empty())
+    config.state_dir = state_dir;
 }
 
 }  // namespace
@@ -76,7 +78,8 @@ int main(int argc, char** argv) {
 
   const bool interactive = isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
   // Chat sessions keep the terminal for the conversation; logs there are for problems only.
-  if (log_level.empty()) log_level = chat->parsed() ? "warn" : "info";
+  if (log_level.empty())
+    log_level = chat->parsed() ? "warn" : "info";
   shipmate::bot::setup_logging(
       log_format == "json" ? shipmate::bot::LogFormat::json : shipmate::bot::LogFormat::text,
       log_level);
@@ -86,7 +89,8 @@ int main(int argc, char** argv) {
     for (const auto& diagnostic : load.diagnostics) {
       std::fprintf(stderr, "%s\n", diagnostic.to_string().c_str());
     }
-    if (!load.ok()) return 1;
+    if (!load.ok())
+      return 1;
     const auto& catalog = load.config->catalog;
     std::printf("%s: OK (%zu services, %zu environments, %zu users)\n", check_path.c_str(),
                 catalog.services.size(), catalog.environments.size(), catalog.users.size());
@@ -94,10 +98,12 @@ int main(int argc, char** argv) {
   }
 
   auto config = load_or_report(config_path);
-  if (!config) return 2;
+  if (!config)
+    return 2;
   apply_overrides(*config, database, state_dir);
 
-  if (verify->parsed()) return shipmate::bot::run_audit_verify(*config);
+  if (verify->parsed())
+    return shipmate::bot::run_audit_verify(*config);
 
   shipmate::bot::AppOptions options;
   options.user = as_user.empty() ? config->terminal_user : as_user;

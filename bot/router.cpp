@@ -18,13 +18,15 @@ std::string Router::strip_address(std::string_view text) const {
   // Slack-style mention of any user id: <@U123ABC>
   if (text.size() > 3 && text.substr(0, 2) == "<@") {
     auto close = text.find('>');
-    if (close != std::string_view::npos) text = trim(text.substr(close + 1));
+    if (close != std::string_view::npos)
+      text = trim(text.substr(close + 1));
   }
   for (std::string prefix : {"@" + bot_name_, "/" + bot_name_, bot_name_}) {
     if (starts_with_ci(text, prefix)) {
       std::string_view rest = text.substr(prefix.size());
       if (rest.empty() || rest.front() == ' ' || rest.front() == ':' || rest.front() == ',') {
-        if (!rest.empty() && (rest.front() == ':' || rest.front() == ',')) rest.remove_prefix(1);
+        if (!rest.empty() && (rest.front() == ':' || rest.front() == ','))
+          rest.remove_prefix(1);
         text = trim(rest);
         break;
       }
@@ -52,7 +54,8 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
   if (spec == nullptr) {
     auto suggestions = registry_.suggest(word);
     std::string reply = "Unknown command '" + word + "'";
-    if (!suggestions.empty()) reply += " - did you mean '" + suggestions.front() + "'?";
+    if (!suggestions.empty())
+      reply += " - did you mean '" + suggestions.front() + "'?";
     reply += " Type 'help' for the list.";
     conversation.post(error_message(reply));
     co_return;
@@ -68,8 +71,7 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
   if (spec->mutating && caller.user == nullptr) {
     const std::string why = event.user_id + " is not a configured user and may not run '" +
                             spec->name + "'; ask an admin to add them under users:";
-    commands::record_audit(services_, event.user_id, "command.refused", spec->name, "refused",
-                           why);
+    commands::record_audit(services_, event.user_id, "command.refused", spec->name, "refused", why);
     conversation.post(error_message(why));
     co_return;
   }

@@ -61,8 +61,10 @@ std::string TerminalConversation::render(const commands::Message& message, bool 
     out += marker;
   }
   out += message.text + "\n";
-  for (const auto& field : message.fields) out += "    " + field.label + ": " + field.value + "\n";
-  if (!message.context.empty()) out += "    " + message.context + "\n";
+  for (const auto& field : message.fields)
+    out += "    " + field.label + ": " + field.value + "\n";
+  if (!message.context.empty())
+    out += "    " + message.context + "\n";
   for (const auto& button : message.buttons) {
     out += "    [" + button.label + "] type: " + button.command + "\n";
   }
@@ -126,19 +128,21 @@ void TerminalTransport::start(std::function<void()> on_end) {
         std::fputs("shipmate> ", stdout);
         std::fflush(stdout);
       }
-      if (!std::getline(std::cin, line)) break;
+      if (!std::getline(std::cin, line))
+        break;
       {
         std::unique_lock lock(shared->mutex);
-        if (shared->closing) return;
+        if (shared->closing)
+          return;
         shared->busy = true;
       }
       boost::asio::post(executor, [this, shared, line] {
-        if (stopped_) return;
+        if (stopped_)
+          return;
         boost::asio::co_spawn(
             executor_,
             [this, line]() -> boost::asio::awaitable<void> {
-              if (line.find_first_not_of(" \t\r") == std::string::npos ||
-                  line.rfind("#", 0) == 0) {
+              if (line.find_first_not_of(" \t\r") == std::string::npos || line.rfind("#", 0) == 0) {
                 co_return;
               }
               if (options_.echo) {
@@ -157,11 +161,14 @@ void TerminalTransport::start(std::function<void()> on_end) {
       });
       std::unique_lock lock(shared->mutex);
       shared->done.wait(lock, [&] { return !shared->busy || shared->closing; });
-      if (shared->closing) return;
+      if (shared->closing)
+        return;
     }
-    if (interactive) std::fputs("\n", stdout);
+    if (interactive)
+      std::fputs("\n", stdout);
     std::lock_guard lock(shared->mutex);
-    if (!shared->closing) boost::asio::post(executor, on_end);
+    if (!shared->closing)
+      boost::asio::post(executor, on_end);
   }).detach();
 }
 

@@ -18,13 +18,13 @@ ArgSpec positional(std::string name, bool required, std::string help) {
 }
 
 ArgSpec keyword(std::string marker, std::string name, std::string placeholder, std::string help) {
-  return ArgSpec{std::move(name), Kind::keyword, false, std::move(marker),
+  return ArgSpec{std::move(name),        Kind::keyword,   false, std::move(marker),
                  std::move(placeholder), std::move(help), {}};
 }
 
 ArgSpec option(std::string flag, std::string name, std::string placeholder, std::string help) {
-  return ArgSpec{std::move(name), Kind::option, false, std::move(flag), std::move(placeholder),
-                 std::move(help), {}};
+  return ArgSpec{std::move(name),        Kind::option,    false, std::move(flag),
+                 std::move(placeholder), std::move(help), {}};
 }
 
 ArgSpec flag(std::string flag, std::string help) {
@@ -34,8 +34,8 @@ ArgSpec flag(std::string flag, std::string help) {
 
 ArgSpec rest(std::string name, std::string help) {
   std::string placeholder = name;
-  return ArgSpec{std::move(name), Kind::rest, false, "", std::move(placeholder), std::move(help),
-                 {}};
+  return ArgSpec{std::move(name),        Kind::rest,      false, "",
+                 std::move(placeholder), std::move(help), {}};
 }
 
 }  // namespace
@@ -84,18 +84,17 @@ CommandRegistry build_command_table() {
                            false,
                            handle_status});
 
-  registry.add(CommandSpec{
-      "history",
-      {"log"},
-      "Recent deploys and rollbacks of a service",
-      {positional("service", true, "the service"),
-       keyword("in", "environment", "env", "limit to one environment"),
-       option("limit", "limit", "n", "how many (default 10)")},
-      {"history hello", "history hello in production --limit 20"},
-      "",
-      false,
-      false,
-      handle_history});
+  registry.add(CommandSpec{"history",
+                           {"log"},
+                           "Recent deploys and rollbacks of a service",
+                           {positional("service", true, "the service"),
+                            keyword("in", "environment", "env", "limit to one environment"),
+                            option("limit", "limit", "n", "how many (default 10)")},
+                           {"history hello", "history hello in production --limit 20"},
+                           "",
+                           false,
+                           false,
+                           handle_history});
 
   registry.add(CommandSpec{
       "lock",
@@ -119,15 +118,8 @@ CommandRegistry build_command_table() {
                            false,
                            handle_unlock});
 
-  registry.add(CommandSpec{"locks",
-                           {},
-                           "List current locks",
-                           {},
-                           {"locks"},
-                           "",
-                           false,
-                           false,
-                           handle_locks});
+  registry.add(CommandSpec{
+      "locks", {}, "List current locks", {}, {"locks"}, "", false, false, handle_locks});
 
   ArgSpec audit_action = positional("action", false, "tail (default) or verify");
   audit_action.choices = {"tail", "verify"};

@@ -45,8 +45,8 @@ struct Services {
 
 // Who is asking.
 struct Caller {
-  std::string user_id;                // identity after platform mapping ("alice")
-  const UserSpec* user = nullptr;     // null when the identity is not configured
+  std::string user_id;             // identity after platform mapping ("alice")
+  const UserSpec* user = nullptr;  // null when the identity is not configured
   std::string display() const { return user && !user->name.empty() ? user->name : user_id; }
 };
 

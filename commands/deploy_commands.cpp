@@ -13,7 +13,8 @@ std::string ago(const Services& services, EpochMillis at) {
 }
 
 std::string pad(std::string text, std::size_t width) {
-  if (text.size() < width) text += std::string(width - text.size(), ' ');
+  if (text.size() < width)
+    text += std::string(width - text.size(), ' ');
   return text;
 }
 
@@ -60,7 +61,8 @@ boost::asio::awaitable<void> handle_status(CommandContext& ctx) {
     }
     selected.push_back(*service);
   } else {
-    for (const auto& service : services.catalog.services) selected.push_back(&service);
+    for (const auto& service : services.catalog.services)
+      selected.push_back(&service);
   }
   if (selected.empty()) {
     ctx.conversation.post(info("No services are configured."));
@@ -70,8 +72,8 @@ boost::asio::awaitable<void> handle_status(CommandContext& ctx) {
   std::string table;
   for (const auto* service : selected) {
     auto target_it = services.targets.find(service->name);
-    table += service->name + (service->description.empty() ? "" : " - " + service->description) +
-             "\n";
+    table +=
+        service->name + (service->description.empty() ? "" : " - " + service->description) + "\n";
     for (const auto& env : service->environments) {
       std::string line = "  " + pad(env, 12);
       if (auto last = services.deploys.last_succeeded(service->name, env)) {
@@ -130,8 +132,8 @@ boost::asio::awaitable<void> handle_history(CommandContext& ctx) {
   }
   auto deploys = services.deploys.history((*service)->name, env, limit);
   if (deploys.empty()) {
-    ctx.conversation.post(info("No deploys of " + (*service)->name +
-                               (env.empty() ? "" : " in " + env) + " yet."));
+    ctx.conversation.post(
+        info("No deploys of " + (*service)->name + (env.empty() ? "" : " in " + env) + " yet."));
     co_return;
   }
   std::string table = pad("#", 6) + pad("kind", 10) + pad("env", 12) + pad("version", 10) +

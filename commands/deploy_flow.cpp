@@ -22,7 +22,8 @@ Status check_scope_free(Services& services, const std::string& service,
     if (auto lock = services.locks.get(scope)) {
       std::string text = describe_scope(scope) + " is locked by " + lock->holder + " since " +
                          format_utc(lock->since);
-      if (!lock->reason.empty()) text += " (" + lock->reason + ")";
+      if (!lock->reason.empty())
+        text += " (" + lock->reason + ")";
       return make_error(text + "; ask " + lock->holder + " or run 'unlock " +
                         describe_scope(scope) + "' when it is safe");
     }
@@ -39,7 +40,8 @@ Result<const EnvironmentSpec*> environment_for_service(const Catalog& catalog,
                                                        const ServiceSpec& service,
                                                        const std::string& name) {
   auto env = resolve_environment(catalog, name);
-  if (!env) return env;
+  if (!env)
+    return env;
   if (std::find(service.environments.begin(), service.environments.end(), name) ==
       service.environments.end()) {
     return make_error(service.name + " is not deployed to " + name + "; it runs in " +
@@ -50,7 +52,8 @@ Result<const EnvironmentSpec*> environment_for_service(const Catalog& catalog,
 
 std::string current_version(Services& services, const std::string& service,
                             const std::string& environment) {
-  if (auto last = services.deploys.last_succeeded(service, environment)) return last->version;
+  if (auto last = services.deploys.last_succeeded(service, environment))
+    return last->version;
   return "";
 }
 
@@ -69,17 +72,20 @@ std::vector<std::string> blocking_scopes(const std::string& service,
 Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
                                   const DeployRequest& request) {
   auto service = resolve_service(services.catalog, request.service);
-  if (!service) return service.error();
+  if (!service)
+    return service.error();
   if ((*service)->environments.empty()) {
     return make_error((*service)->name + " has no environments configured");
   }
   const std::string env_name =
       request.environment.empty() ? (*service)->environments.front() : request.environment;
   auto environment = environment_for_service(services.catalog, **service, env_name);
-  if (!environment) return environment.error();
+  if (!environment)
+    return environment.error();
 
   auto decision = authorize(caller.user, caller.user_id, Action::deploy, **environment);
-  if (!decision.allowed) return make_error(decision.reason);
+  if (!decision.allowed)
+    return make_error(decision.reason);
 
   auto target_it = services.targets.find((*service)->name);
   if (target_it == services.targets.end()) {
@@ -103,14 +109,16 @@ Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
     }
     plan.version = promoted;
   }
-  if (auto valid = target.validate(env_name, plan.version); !valid) return valid.error();
+  if (auto valid = target.validate(env_name, plan.version); !valid)
+    return valid.error();
 
   plan.previous_version = current_version(services, plan.service->name, env_name);
   if (plan.previous_version == plan.version && !request.force) {
     return make_error(plan.service->name + " " + plan.version + " is already serving in " +
                       env_name + "; add --force to deploy it again");
   }
-  if (plan.previous_version == plan.version) plan.kind = DeployKind::redeploy;
+  if (plan.previous_version == plan.version)
+    plan.kind = DeployKind::redeploy;
   if (auto free = check_scope_free(services, plan.service->name, env_name); !free) {
     return free.error();
   }
@@ -118,17 +126,18 @@ Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
 }
 
 Result<DeployPlan> prepare_rollback(Services& services, const Caller& caller,
-                                    const std::string& service_name,
-                                    const std::string& environment, const std::string& to_version,
-                                    const std::string& reason) {
+                                    const std::string& service_name, const std::string& environment,
+                                    const std::string& to_version, const std::string& reason) {
   auto service = resolve_service(services.catalog, service_name);
-  if (!service) return service.error();
+  if (!service)
+    return service.error();
 
   std::string env_name = environment;
   if (env_name.empty()) {
     std::vector<std::string> deployed;
     for (const auto& env : (*service)->environments) {
-      if (services.deploys.last_succeeded((*service)->name, env)) deployed.push_back(env);
+      if (services.deploys.last_succeeded((*service)->name, env))
+        deployed.push_back(env);
     }
     if (deployed.empty()) {
       return make_error((*service)->name + " has never been deployed, so there is nothing to " +
@@ -142,10 +151,12 @@ Result<DeployPlan> prepare_rollback(Services& services, const Caller& caller,
     env_name = deployed.front();
   }
   auto env = environment_for_service(services.catalog, **service, env_name);
-  if (!env) return env.error();
+  if (!env)
+    return env.error();
 
   auto decision = authorize(caller.user, caller.user_id, Action::rollback, **env);
-  if (!decision.allowed) return make_error(decision.reason);
+  if (!decision.allowed)
+    return make_error(decision.reason);
 
   auto target_it = services.targets.find((*service)->name);
   if (target_it == services.targets.end()) {
@@ -168,7 +179,8 @@ Result<DeployPlan> prepare_rollback(Services& services, const Caller& caller,
   } else if (version == current) {
     return make_error((*service)->name + " " + version + " is already serving in " + env_name);
   }
-  if (auto valid = target_it->second->validate(env_name, version); !valid) return valid.error();
+  if (auto valid = target_it->second->validate(env_name, version); !valid)
+    return valid.error();
   if (auto free = check_scope_free(services, (*service)->name, env_name); !free) {
     return free.error();
   }
@@ -209,9 +221,8 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   } untrack{services, id};
 
   const std::string label = verb + " #" + std::to_string(id);
-  const std::string change = plan.previous_version.empty()
-                                 ? plan.version
-                                 : plan.previous_version + " -> " + plan.version;
+  const std::string change =
+      plan.previous_version.empty() ? plan.version : plan.previous_version + " -> " + plan.version;
   record_audit(services, caller.user_id, is_rollback ? "rollback.requested" : "deploy.requested",
                scope, "ok",
                "#" + std::to_string(id) + " " + change +
@@ -219,9 +230,10 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
 
   Message status;
   status.tone = Tone::progress;
-  status.text = label + ": " + plan.service->name + " " + change + " in " +
-                plan.environment->name + ", requested by " + caller.display();
-  if (!plan.reason.empty()) status.context = "Reason: " + plan.reason;
+  status.text = label + ": " + plan.service->name + " " + change + " in " + plan.environment->name +
+                ", requested by " + caller.display();
+  if (!plan.reason.empty())
+    status.context = "Reason: " + plan.reason;
   const MessageRef ref = conversation.post(status);
 
   services.deploys.transition(id, DeployState::deploying,
@@ -241,7 +253,8 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
 
   // A shutdown while the target worked has already recorded this deploy as cancelled.
   auto current = services.deploys.get(id);
-  if (!current || storage::is_terminal(current->state)) co_return id;
+  if (!current || storage::is_terminal(current->state))
+    co_return id;
 
   const std::string took = format_duration(services.clock.now_ms() - started);
   Message final_message;
@@ -255,11 +268,11 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
                          (outcome.endpoint.empty() ? "" : " at " + outcome.endpoint) + " (took " +
                          took + ")";
     if (!plan.previous_version.empty()) {
-      final_message.buttons.push_back(
-          Button{"Roll back to " + plan.previous_version,
-                 "rollback " + plan.service->name + " in " + plan.environment->name + " to " +
-                     plan.previous_version,
-                 "danger"});
+      final_message.buttons.push_back(Button{"Roll back to " + plan.previous_version,
+                                             "rollback " + plan.service->name + " in " +
+                                                 plan.environment->name + " to " +
+                                                 plan.previous_version,
+                                             "danger"});
     }
   } else {
     services.deploys.transition(id, DeployState::failed, outcome.message);
@@ -284,7 +297,8 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {
   std::vector<storage::DeployRecord> reconciled;
   for (const auto& deploy : services.deploys.in_flight()) {
-    if (services.running_deploys.count(deploy.id) > 0) continue;
+    if (services.running_deploys.count(deploy.id) > 0)
+      continue;
     const std::string why = "interrupted: Shipmate stopped while this deploy was " +
                             std::string(to_string(deploy.state)) +
                             "; the environment serves what it served before";
@@ -301,7 +315,8 @@ std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
   services.shutting_down = true;
   std::vector<storage::DeployRecord> cancelled;
   for (const auto& deploy : services.deploys.in_flight()) {
-    if (services.running_deploys.count(deploy.id) == 0) continue;
+    if (services.running_deploys.count(deploy.id) == 0)
+      continue;
     cancelled.push_back(services.deploys.transition(deploy.id, DeployState::cancelled, why));
     record_audit(services, "shipmate", "deploy.cancelled",
                  deploy.service + "@" + deploy.environment, "cancelled",

@@ -13,7 +13,8 @@ boost::asio::awaitable<void> handle_whoami(CommandContext& ctx) {
     co_return;
   }
   std::string text = "You are " + caller.user->id;
-  if (!caller.user->name.empty()) text += " (" + caller.user->name + ")";
+  if (!caller.user->name.empty())
+    text += " (" + caller.user->name + ")";
   text += ", roles: " + (caller.user->roles.empty() ? "none" : join(caller.user->roles, ", "));
   Message message = info(text);
   for (const auto& env : ctx.services.catalog.environments) {
@@ -86,10 +87,9 @@ boost::asio::awaitable<void> handle_audit(CommandContext& ctx) {
   }
   std::string text;
   for (const auto& record : audit.tail(limit)) {
-    text += std::to_string(record.seq) + "  " + format_utc(record.at) + "  " +
-            record.entry.actor + "  " + record.entry.action + "  " + record.entry.target + "  " +
-            record.entry.outcome + (record.entry.details.empty() ? "" : "  " + record.entry.details) +
-            "\n";
+    text += std::to_string(record.seq) + "  " + format_utc(record.at) + "  " + record.entry.actor +
+            "  " + record.entry.action + "  " + record.entry.target + "  " + record.entry.outcome +
+            (record.entry.details.empty() ? "" : "  " + record.entry.details) + "\n";
   }
   Message message = info(text.empty() ? "The audit log is empty." : std::string(trim(text)));
   message.preformatted = true;

@@ -6,29 +6,35 @@ namespace shipmate::commands {
 namespace {
 
 struct Scope {
-  std::string key;                                // "service:hello@staging"
+  std::string key;                                   // "service:hello@staging"
   std::vector<const EnvironmentSpec*> environments;  // lock permission in any one suffices
 };
 
 Result<Scope> parse_scope(const Catalog& catalog, const std::string& word) {
   if (auto at = word.find('@'); at != std::string::npos) {
     auto service = resolve_service(catalog, word.substr(0, at));
-    if (!service) return service.error();
+    if (!service)
+      return service.error();
     auto env = resolve_environment(catalog, word.substr(at + 1));
-    if (!env) return env.error();
+    if (!env)
+      return env.error();
     return Scope{"service:" + (*service)->name + "@" + (*env)->name, {*env}};
   }
   if (const auto* service = catalog.find_service(word)) {
     Scope scope{"service:" + service->name, {}};
     for (const auto& env : service->environments) {
-      if (const auto* spec = catalog.find_environment(env)) scope.environments.push_back(spec);
+      if (const auto* spec = catalog.find_environment(env))
+        scope.environments.push_back(spec);
     }
     return scope;
   }
-  if (const auto* env = catalog.find_environment(word)) return Scope{"env:" + env->name, {env}};
+  if (const auto* env = catalog.find_environment(word))
+    return Scope{"env:" + env->name, {env}};
   std::vector<std::string> names;
-  for (const auto& service : catalog.services) names.push_back(service.name);
-  for (const auto& env : catalog.environments) names.push_back(env.name);
+  for (const auto& service : catalog.services)
+    names.push_back(service.name);
+  for (const auto& env : catalog.environments)
+    names.push_back(env.name);
   return make_error("'" + word + "' is neither a service nor an environment" +
                     did_you_mean(word, names) + "; lock a service, an environment, or " +
                     "service@environment");
@@ -48,7 +54,8 @@ boost::asio::awaitable<void> handle_lock(CommandContext& ctx) {
   PolicyDecision decision{false, "nothing to lock"};
   for (const auto* env : scope->environments) {
     decision = authorize(ctx.caller.user, ctx.caller.user_id, Action::lock, *env);
-    if (decision.allowed) break;
+    if (decision.allowed)
+      break;
   }
   if (!decision.allowed) {
     record_audit(services, ctx.caller.user_id, "lock.refused", describe_scope(scope->key),

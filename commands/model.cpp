@@ -20,7 +20,8 @@ std::string_view to_string(Action action) {
 
 std::optional<Action> parse_action(std::string_view text) {
   for (Action action : {Action::deploy, Action::rollback, Action::lock}) {
-    if (to_string(action) == text) return action;
+    if (to_string(action) == text)
+      return action;
   }
   return std::nullopt;
 }
@@ -31,21 +32,24 @@ bool UserSpec::has_role(std::string_view role) const {
 
 const EnvironmentSpec* Catalog::find_environment(std::string_view name) const {
   for (const auto& env : environments) {
-    if (env.name == name) return &env;
+    if (env.name == name)
+      return &env;
   }
   return nullptr;
 }
 
 const ServiceSpec* Catalog::find_service(std::string_view name) const {
   for (const auto& service : services) {
-    if (service.name == name) return &service;
+    if (service.name == name)
+      return &service;
   }
   return nullptr;
 }
 
 const UserSpec* Catalog::find_user(std::string_view id) const {
   for (const auto& user : users) {
-    if (user.id == id) return &user;
+    if (user.id == id)
+      return &user;
   }
   return nullptr;
 }
@@ -53,7 +57,8 @@ const UserSpec* Catalog::find_user(std::string_view id) const {
 std::optional<std::string> Catalog::previous_environment(const ServiceSpec& service,
                                                          std::string_view environment) const {
   auto it = std::find(service.environments.begin(), service.environments.end(), environment);
-  if (it == service.environments.begin() || it == service.environments.end()) return std::nullopt;
+  if (it == service.environments.begin() || it == service.environments.end())
+    return std::nullopt;
   return *(it - 1);
 }
 
@@ -64,16 +69,19 @@ PolicyDecision authorize(const UserSpec* user, std::string_view user_id, Action 
                        " is not a configured user, so may only read; ask an admin to add them "
                        "under users: in the configuration"};
   }
-  if (user->has_role(kAdminRole)) return {true, {}};
+  if (user->has_role(kAdminRole))
+    return {true, {}};
   auto rule = environment.allowed_roles.find(action);
   if (rule == environment.allowed_roles.end()) {
-    if (!environment.production) return {true, {}};
+    if (!environment.production)
+      return {true, {}};
     return {false, user->id + " may not " + std::string(to_string(action)) + " in " +
                        environment.name + ": production allows nobody but admins until the " +
                        "configuration lists roles for it"};
   }
   for (const auto& role : rule->second) {
-    if (user->has_role(role)) return {true, {}};
+    if (user->has_role(role))
+      return {true, {}};
   }
   return {false, user->id + " may not " + std::string(to_string(action)) + " in " +
                      environment.name + " (needs role: " + join(rule->second, " or ") + ")"};

@@ -17,33 +17,42 @@ std::vector<std::string> closest_matches(std::string_view word,
     std::size_t distance = edit_distance(lowered, lowered_candidate);
     // A prefix of a long name ("dep" for "deploy") is a strong hint even at a large distance.
     bool prefix = lowered.size() >= 2 && lowered_candidate.rfind(lowered, 0) == 0;
-    std::size_t allowed = std::max<std::size_t>(1, std::min<std::size_t>(3, lowered.size() / 3 + 1));
-    if (prefix) distance = std::min<std::size_t>(distance, 1);
-    if (distance <= allowed) scored.emplace_back(distance, candidate);
+    std::size_t allowed =
+        std::max<std::size_t>(1, std::min<std::size_t>(3, lowered.size() / 3 + 1));
+    if (prefix)
+      distance = std::min<std::size_t>(distance, 1);
+    if (distance <= allowed)
+      scored.emplace_back(distance, candidate);
   }
   std::stable_sort(scored.begin(), scored.end(),
                    [](const auto& a, const auto& b) { return a.first < b.first; });
   std::vector<std::string> out;
   for (const auto& [distance, candidate] : scored) {
-    if (std::find(out.begin(), out.end(), candidate) != out.end()) continue;
+    if (std::find(out.begin(), out.end(), candidate) != out.end())
+      continue;
     out.push_back(candidate);
-    if (out.size() == limit) break;
+    if (out.size() == limit)
+      break;
   }
   return out;
 }
 
 std::string did_you_mean(std::string_view word, const std::vector<std::string>& candidates) {
   auto matches = closest_matches(word, candidates, 2);
-  if (matches.empty()) return "";
-  if (matches.size() == 1) return " (did you mean '" + matches[0] + "'?)";
+  if (matches.empty())
+    return "";
+  if (matches.size() == 1)
+    return " (did you mean '" + matches[0] + "'?)";
   return " (did you mean '" + matches[0] + "' or '" + matches[1] + "'?)";
 }
 
 void CommandRegistry::add(CommandSpec spec) {
   auto taken = [&](const std::string& word) { return find(word) != nullptr; };
-  if (taken(spec.name)) throw std::logic_error("duplicate command " + spec.name);
+  if (taken(spec.name))
+    throw std::logic_error("duplicate command " + spec.name);
   for (const auto& alias : spec.aliases) {
-    if (taken(alias)) throw std::logic_error("duplicate command alias " + alias);
+    if (taken(alias))
+      throw std::logic_error("duplicate command alias " + alias);
   }
   specs_.push_back(std::move(spec));
 }
@@ -51,9 +60,11 @@ void CommandRegistry::add(CommandSpec spec) {
 const CommandSpec* CommandRegistry::find(std::string_view name) const {
   const std::string lowered = to_lower(name);
   for (const auto& spec : specs_) {
-    if (spec.name == lowered) return &spec;
+    if (spec.name == lowered)
+      return &spec;
     for (const auto& alias : spec.aliases) {
-      if (alias == lowered) return &spec;
+      if (alias == lowered)
+        return &spec;
     }
   }
   return nullptr;
@@ -63,14 +74,16 @@ std::vector<std::string> CommandRegistry::suggest(std::string_view word) const {
   std::vector<std::string> names;
   for (const auto& spec : specs_) {
     names.push_back(spec.name);
-    for (const auto& alias : spec.aliases) names.push_back(alias);
+    for (const auto& alias : spec.aliases)
+      names.push_back(alias);
   }
   auto matches = closest_matches(word, names);
   // Report aliases by the command they belong to.
   std::vector<std::string> out;
   for (const auto& match : matches) {
     const std::string canonical = find(match)->name;
-    if (std::find(out.begin(), out.end(), canonical) == out.end()) out.push_back(canonical);
+    if (std::find(out.begin(), out.end(), canonical) == out.end())
+      out.push_back(canonical);
   }
   return out;
 }
@@ -99,8 +112,10 @@ std::vector<std::string> flag_names(const CommandSpec& spec) {
 }
 
 Status check_choice(const CommandSpec& spec, const ArgSpec& arg, const std::string& value) {
-  if (arg.choices.empty()) return Ok{};
-  if (std::find(arg.choices.begin(), arg.choices.end(), value) != arg.choices.end()) return Ok{};
+  if (arg.choices.empty())
+    return Ok{};
+  if (std::find(arg.choices.begin(), arg.choices.end(), value) != arg.choices.end())
+    return Ok{};
   return make_error(spec.name + ": '" + value + "' is not a valid " + arg.placeholder +
                     "; choose one of: " + join(arg.choices, ", ") +
                     did_you_mean(value, arg.choices));
@@ -116,8 +131,10 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
   std::vector<const ArgSpec*> positionals;
   const ArgSpec* rest = nullptr;
   for (const auto& arg : spec.args) {
-    if (arg.kind == ArgSpec::Kind::positional) positionals.push_back(&arg);
-    if (arg.kind == ArgSpec::Kind::rest) rest = &arg;
+    if (arg.kind == ArgSpec::Kind::positional)
+      positionals.push_back(&arg);
+    if (arg.kind == ArgSpec::Kind::rest)
+      rest = &arg;
   }
 
   for (std::size_t i = 0; i < tokens.size(); ++i) {
@@ -146,12 +163,14 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
         value = token.value;
       } else if (i + 1 < tokens.size() && tokens[i + 1].kind != Token::Kind::flag) {
         value = token_text(tokens[++i]);
-        if (tokens[i].kind == Token::Kind::quoted) value = tokens[i].text;
+        if (tokens[i].kind == Token::Kind::quoted)
+          value = tokens[i].text;
       } else {
         return make_error(spec.name + ": --" + token.text + " needs a value (--" + token.text +
                           " <" + it->placeholder + ">)" + usage_hint);
       }
-      if (auto ok = check_choice(spec, *it, value); !ok) return ok.error();
+      if (auto ok = check_choice(spec, *it, value); !ok)
+        return ok.error();
       parsed.values[it->name] = value;
       continue;
     }
@@ -167,9 +186,10 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
                             it->placeholder + ">" + usage_hint);
         }
         const Token& value_token = tokens[++i];
-        std::string value = value_token.kind == Token::Kind::quoted ? value_token.text
-                                                                    : token_text(value_token);
-        if (auto ok = check_choice(spec, *it, value); !ok) return ok.error();
+        std::string value =
+            value_token.kind == Token::Kind::quoted ? value_token.text : token_text(value_token);
+        if (auto ok = check_choice(spec, *it, value); !ok)
+          return ok.error();
         parsed.values[it->name] = value;
         continue;
       }
@@ -186,7 +206,8 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
     if (next_positional < positionals.size()) {
       const ArgSpec& arg = *positionals[next_positional++];
       std::string value = token.kind == Token::Kind::quoted ? token.text : token_text(token);
-      if (auto ok = check_choice(spec, arg, value); !ok) return ok.error();
+      if (auto ok = check_choice(spec, arg, value); !ok)
+        return ok.error();
       parsed.values[arg.name] = value;
       continue;
     }
@@ -236,16 +257,19 @@ std::string CommandRegistry::usage(const CommandSpec& spec) {
     }
     out += arg.required ? " " + piece : " [" + piece + "]";
   }
-  if (spec.accepts_params) out += " [key=value ...]";
+  if (spec.accepts_params)
+    out += " [key=value ...]";
   return out;
 }
 
 std::string CommandRegistry::describe(const CommandSpec& spec) {
   std::string out = usage(spec) + "\n  " + spec.summary + "\n";
-  if (!spec.aliases.empty()) out += "  Also: " + join(spec.aliases, ", ") + "\n";
+  if (!spec.aliases.empty())
+    out += "  Also: " + join(spec.aliases, ", ") + "\n";
   bool header = false;
   for (const auto& arg : spec.args) {
-    if (arg.help.empty()) continue;
+    if (arg.help.empty())
+      continue;
     if (!header) {
       out += "Arguments:\n";
       header = true;
@@ -263,12 +287,14 @@ std::string CommandRegistry::describe(const CommandSpec& spec) {
         name = "<" + arg.placeholder + ">";
     }
     out += "  " + name + std::string(name.size() < 18 ? 18 - name.size() : 1, ' ') + arg.help;
-    if (!arg.choices.empty()) out += " (" + join(arg.choices, ", ") + ")";
+    if (!arg.choices.empty())
+      out += " (" + join(arg.choices, ", ") + ")";
     out += "\n";
   }
   if (!spec.examples.empty()) {
     out += "Examples:\n";
-    for (const auto& example : spec.examples) out += "  " + example + "\n";
+    for (const auto& example : spec.examples)
+      out += "  " + example + "\n";
   }
   out += "Permission: " + (spec.permission.empty() ? std::string("none") : spec.permission);
   return out;
@@ -277,7 +303,8 @@ std::string CommandRegistry::describe(const CommandSpec& spec) {
 std::string CommandRegistry::overview() const {
   std::string out = "Commands:\n";
   std::size_t width = 0;
-  for (const auto& spec : specs_) width = std::max(width, spec.name.size());
+  for (const auto& spec : specs_)
+    width = std::max(width, spec.name.size());
   for (const auto& spec : specs_) {
     out += "  " + spec.name + std::string(width - spec.name.size() + 2, ' ') + spec.summary + "\n";
   }

@@ -58,8 +58,8 @@ struct CommandSpec {
   std::string summary;
   std::vector<ArgSpec> args;
   std::vector<std::string> examples;
-  std::string permission;  // human-readable: "deploy in the target environment", "none"
-  bool mutating = false;   // changes state: audited, refused to unknown users
+  std::string permission;       // human-readable: "deploy in the target environment", "none"
+  bool mutating = false;        // changes state: audited, refused to unknown users
   bool accepts_params = false;  // key=value tokens allowed
   CommandHandler handler;
 };

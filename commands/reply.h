@@ -55,9 +55,17 @@ class Conversation {
   virtual std::string address() const = 0;
 };
 
-inline Message info(std::string text) { return Message(Tone::info, std::move(text)); }
-inline Message error_message(std::string text) { return Message(Tone::error, std::move(text)); }
-inline Message success(std::string text) { return Message(Tone::success, std::move(text)); }
-inline Message warning(std::string text) { return Message(Tone::warning, std::move(text)); }
+inline Message info(std::string text) {
+  return Message(Tone::info, std::move(text));
+}
+inline Message error_message(std::string text) {
+  return Message(Tone::error, std::move(text));
+}
+inline Message success(std::string text) {
+  return Message(Tone::success, std::move(text));
+}
+inline Message warning(std::string text) {
+  return Message(Tone::warning, std::move(text));
+}
 
 }  // namespace shipmate::commands

@@ -3,20 +3,24 @@
 namespace shipmate::commands {
 
 Result<const ServiceSpec*> resolve_service(const Catalog& catalog, std::string_view name) {
-  if (const auto* service = catalog.find_service(name)) return service;
+  if (const auto* service = catalog.find_service(name))
+    return service;
   std::vector<std::string> names;
-  for (const auto& service : catalog.services) names.push_back(service.name);
+  for (const auto& service : catalog.services)
+    names.push_back(service.name);
   std::string known = names.empty() ? "none are configured" : "known: " + join(names, ", ");
   return make_error("unknown service '" + std::string(name) + "'" + did_you_mean(name, names) +
                     "; " + known);
 }
 
 Result<const EnvironmentSpec*> resolve_environment(const Catalog& catalog, std::string_view name) {
-  if (const auto* env = catalog.find_environment(name)) return env;
+  if (const auto* env = catalog.find_environment(name))
+    return env;
   std::vector<std::string> names;
-  for (const auto& env : catalog.environments) names.push_back(env.name);
-  return make_error("unknown environment '" + std::string(name) + "'" +
-                    did_you_mean(name, names) + "; known: " + join(names, ", "));
+  for (const auto& env : catalog.environments)
+    names.push_back(env.name);
+  return make_error("unknown environment '" + std::string(name) + "'" + did_you_mean(name, names) +
+                    "; known: " + join(names, ", "));
 }
 
 void record_audit(Services& services, std::string_view actor, std::string_view action,
@@ -28,7 +32,8 @@ void record_audit(Services& services, std::string_view actor, std::string_view a
 
 std::string describe_scope(std::string_view scope) {
   for (std::string_view prefix : {"service:", "env:"}) {
-    if (scope.substr(0, prefix.size()) == prefix) return std::string(scope.substr(prefix.size()));
+    if (scope.substr(0, prefix.size()) == prefix)
+      return std::string(scope.substr(prefix.size()));
   }
   return std::string(scope);
 }

@@ -11,11 +11,14 @@ constexpr std::string_view kRightDouble = "\xE2\x80\x9D";
 constexpr std::string_view kLeftSingle = "\xE2\x80\x98";
 constexpr std::string_view kRightSingle = "\xE2\x80\x99";
 
-bool is_space(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
+bool is_space(char c) {
+  return std::isspace(static_cast<unsigned char>(c)) != 0;
+}
 
 // If `text` starts with an opening quote, returns its length and the closers that end it.
 std::size_t opening_quote(std::string_view text, std::vector<std::string_view>& closers) {
-  if (text.empty()) return 0;
+  if (text.empty())
+    return 0;
   if (text[0] == '"') {
     closers = {"\"", kRightDouble};
     return 1;
@@ -57,13 +60,14 @@ Result<std::vector<Token>> tokenize(std::string_view text) {
         value += text[i++];
         continue;
       }
-      if (i == token_start) leading_quote = true;
+      if (i == token_start)
+        leading_quote = true;
       quoted = true;
       i += open;
       bool closed = false;
       while (i < text.size()) {
-        if (text[i] == '\\' && i + 1 < text.size() && (text[i + 1] == '\\' || text[i + 1] == '"' ||
-                                                        text[i + 1] == '\'')) {
+        if (text[i] == '\\' && i + 1 < text.size() &&
+            (text[i + 1] == '\\' || text[i + 1] == '"' || text[i + 1] == '\'')) {
           value += text[i + 1];
           i += 2;
           continue;

@@ -17,9 +17,9 @@ namespace shipmate::commands {
 struct Token {
   enum class Kind { word, quoted, key_value, flag };
   Kind kind = Kind::word;
-  std::string text;   // the word, the unquoted string, or the flag name without dashes
-  std::string key;    // key_value: the key
-  std::string value;  // key_value: the value; flag: the value after '=' if any
+  std::string text;        // the word, the unquoted string, or the flag name without dashes
+  std::string key;         // key_value: the key
+  std::string value;       // key_value: the value; flag: the value after '=' if any
   bool has_value = false;  // flag written as --name=value
 };
 

@@ -15,7 +15,8 @@ std::string format_utc(EpochMillis at) {
 }
 
 std::string format_duration(EpochMillis millis) {
-  if (millis < 0) millis = 0;
+  if (millis < 0)
+    millis = 0;
   char buffer[48];
   if (millis < 1000) {
     std::snprintf(buffer, sizeof buffer, "%lld ms", static_cast<long long>(millis));

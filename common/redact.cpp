@@ -23,10 +23,12 @@ Registry& registry() {
 }  // namespace
 
 void register_secret(std::string_view value) {
-  if (value.size() < 4) return;
+  if (value.size() < 4)
+    return;
   auto& reg = registry();
   std::unique_lock lock(reg.mutex);
-  if (std::find(reg.secrets.begin(), reg.secrets.end(), value) != reg.secrets.end()) return;
+  if (std::find(reg.secrets.begin(), reg.secrets.end(), value) != reg.secrets.end())
+    return;
   reg.secrets.emplace_back(value);
   std::sort(reg.secrets.begin(), reg.secrets.end(),
             [](const std::string& a, const std::string& b) { return a.size() > b.size(); });

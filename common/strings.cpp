@@ -23,7 +23,8 @@ std::string to_lower(std::string_view text) {
 }
 
 bool starts_with_ci(std::string_view text, std::string_view prefix) {
-  if (text.size() < prefix.size()) return false;
+  if (text.size() < prefix.size())
+    return false;
   for (std::size_t i = 0; i < prefix.size(); ++i) {
     if (std::tolower(static_cast<unsigned char>(text[i])) !=
         std::tolower(static_cast<unsigned char>(prefix[i]))) {
@@ -36,7 +37,8 @@ bool starts_with_ci(std::string_view text, std::string_view prefix) {
 std::string join(const std::vector<std::string>& parts, std::string_view separator) {
   std::string out;
   for (std::size_t i = 0; i < parts.size(); ++i) {
-    if (i > 0) out += separator;
+    if (i > 0)
+      out += separator;
     out += parts[i];
   }
   return out;
@@ -47,8 +49,10 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
   const std::size_t cols = b.size() + 1;
   std::vector<std::size_t> d(rows * cols);
   auto at = [&](std::size_t i, std::size_t j) -> std::size_t& { return d[i * cols + j]; };
-  for (std::size_t i = 0; i < rows; ++i) at(i, 0) = i;
-  for (std::size_t j = 0; j < cols; ++j) at(0, j) = j;
+  for (std::size_t i = 0; i < rows; ++i)
+    at(i, 0) = i;
+  for (std::size_t j = 0; j < cols; ++j)
+    at(0, j) = j;
   for (std::size_t i = 1; i < rows; ++i) {
     for (std::size_t j = 1; j < cols; ++j) {
       const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;

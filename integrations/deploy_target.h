@@ -46,8 +46,7 @@ class DeployTarget {
   virtual std::string describe(const std::string& environment) const = 0;
 
   // Brings `version` up in `environment`, verifies it, and switches traffic to it.
-  virtual boost::asio::awaitable<ApplyOutcome> apply(std::string environment,
-                                                     std::string version,
+  virtual boost::asio::awaitable<ApplyOutcome> apply(std::string environment, std::string version,
                                                      ProgressFn progress) = 0;
   // Returns `environment` to `version`, a release that served before. The local target treats
   // this as an apply of the old release; cluster targets restore the previous revision.

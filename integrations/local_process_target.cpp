@@ -8,10 +8,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstdio>
+#include <csignal>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <sstream>
 #include <utility>
 
@@ -345,9 +346,11 @@ Status Core::record_current(const std::string& environment, const std::string& v
   fs::create_directories(dir, ec);
   if (ec)
     return make_error("cannot create " + dir + ": " + ec.message());
-  auto fail = [&](const std::string& what) {
+  // Called right after the failing call, so errno is still its error.
+  auto fail = [&](const char* what, const std::string& path) {
+    const int error = errno;
     return make_error("cannot record " + version + " as current for " + label(environment) + ": " +
-                      what + ": " + std::strerror(errno));
+                      what + " " + path + ": " + std::strerror(error));
   };
   const std::string version_file = dir + "/current_version";
   const std::string version_tmp = version_file + ".tmp";
@@ -356,10 +359,10 @@ Status Core::record_current(const std::string& environment, const std::string& v
     out << version << "\n";
     out.flush();
     if (!out)
-      return fail("writing " + version_tmp);
+      return fail("writing", version_tmp);
   }
   if (::rename(version_tmp.c_str(), version_file.c_str()) != 0)
-    return fail("renaming " + version_tmp);
+    return fail("renaming", version_tmp);
 
   // rename() replaces the old link in one step, so a reader sees either release, never none.
   const std::string link = dir + "/current";
@@ -369,9 +372,9 @@ Status Core::record_current(const std::string& environment, const std::string& v
   if (ec)
     release = release_dir(version);
   if (::symlink(release.c_str(), link_tmp.c_str()) != 0)
-    return fail("creating " + link_tmp);
+    return fail("creating", link_tmp);
   if (::rename(link_tmp.c_str(), link.c_str()) != 0)
-    return fail("renaming " + link_tmp);
+    return fail("renaming", link_tmp);
   return Ok{};
 }
 

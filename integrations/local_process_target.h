@@ -34,7 +34,7 @@ struct HealthCheckConfig {
   std::string http_path;             // e.g. "/health"; used when non-empty
   std::vector<std::string> command;  // argv run in the release directory; used when http is empty
   std::chrono::milliseconds timeout{2000};
-  int retries = 5;                   // attempts before giving up
+  int retries = 5;  // attempts before giving up
   std::chrono::milliseconds interval{500};
 };
 

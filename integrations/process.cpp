@@ -12,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -46,6 +47,7 @@ class Fd {
   Fd(const Fd&) = delete;
   Fd& operator=(const Fd&) = delete;
   int get() const { return fd_; }
+  int release() { return std::exchange(fd_, -1); }
   void reset(int fd = -1) {
     if (fd_ >= 0)
       ::close(fd_);
@@ -55,6 +57,16 @@ class Fd {
  private:
   int fd_;
 };
+
+// The child dup2()s onto 0, 1 and 2; a descriptor already sitting there (Shipmate started with
+// a closed stdio) would be clobbered before use, so keep ours above them.
+int above_stdio(int fd) {
+  if (fd < 0 || fd > 2)
+    return fd;
+  int moved = ::fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  ::close(fd);
+  return moved;
+}
 
 // PATH search is done before fork so the child only walks a ready-made list of execve
 // candidates; glibc's execvp would also fall back to /bin/sh on ENOEXEC, which we never want.
@@ -227,10 +239,11 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spe
     }
     output.reset(::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   }
+  output.reset(above_stdio(output.release()));
   if (output.get() < 0) {
     return make_error("cannot open log file " + spec.log_path + ": " + errno_text(errno));
   }
-  Fd input(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+  Fd input(above_stdio(::open("/dev/null", O_RDONLY | O_CLOEXEC)));
   if (input.get() < 0)
     return make_error("cannot open /dev/null: " + errno_text(errno));
 
@@ -249,8 +262,10 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spe
   int error_pipe[2];
   if (::pipe2(error_pipe, O_CLOEXEC) != 0)
     return make_error("cannot create a pipe: " + errno_text(errno));
-  Fd error_read(error_pipe[0]);
-  Fd error_write(error_pipe[1]);
+  Fd error_read(above_stdio(error_pipe[0]));
+  Fd error_write(above_stdio(error_pipe[1]));
+  if (error_read.get() < 0 || error_write.get() < 0)
+    return make_error("cannot create a pipe: " + errno_text(errno));
 
   // Blocked across fork so no signal handler of ours can run in the child before it resets them.
   sigset_t all;

@@ -97,9 +97,15 @@ asio::awaitable<void> serve(std::shared_ptr<TcpForwarder::Impl> self, tcp::socke
   auto connection = std::make_shared<Connection>(std::move(client));
   const std::uint64_t id = self->next_id++;
   self->connections.emplace(id, connection);
-  auto [connect_error] = co_await connection->backend.async_connect(loopback(backend_port), kTuple);
-  if (!connect_error && !self->stopped) {
+  boost::system::error_code error;
+  connection->backend.open(tcp::v4(), error);
+  if (!error) {
     set_cloexec(connection->backend);
+    auto [connect_error] =
+        co_await connection->backend.async_connect(loopback(backend_port), kTuple);
+    error = connect_error;
+  }
+  if (!error && !self->stopped) {
     co_await (pump(*connection, connection->client, connection->backend) &&
               pump(*connection, connection->backend, connection->client));
   }

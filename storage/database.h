@@ -47,7 +47,9 @@ class Statement {
   Statement& bind(int index, std::int64_t value);
   Statement& bind(int index, std::string_view value);
   Statement& bind(int index, const char* value) { return bind(index, std::string_view(value)); }
-  Statement& bind(int index, const std::string& value) { return bind(index, std::string_view(value)); }
+  Statement& bind(int index, const std::string& value) {
+    return bind(index, std::string_view(value));
+  }
   Statement& bind_null(int index);
   Statement& bind(int index, const std::optional<std::int64_t>& value);
   Statement& bind(int index, const std::optional<std::string>& value);
@@ -86,7 +88,8 @@ class Database {
   // Nested calls join the outer transaction.
   template <class F>
   decltype(auto) transaction(F&& body) {
-    if (transaction_depth_ > 0) return body();
+    if (transaction_depth_ > 0)
+      return body();
     exec("BEGIN IMMEDIATE");
     ++transaction_depth_;
     try {

@@ -48,9 +48,9 @@ struct NewDeploy {
   std::string version;
   std::string previous_version;  // empty when nothing was deployed before
   DeployKind kind = DeployKind::deploy;
-  std::string requested_by;      // user id
+  std::string requested_by;  // user id
   std::string reason;
-  std::string chat_ref;          // where to post updates (transport-specific, opaque here)
+  std::string chat_ref;  // where to post updates (transport-specific, opaque here)
 };
 
 struct DeployRecord {

@@ -1,1 +1,340 @@
+// End-to-end: the real shipmate binary, a scripted terminal session on a pipe, the sample
+// service's real releases as real processes, and the SQLite file it leaves behind.
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "tests/support/test_support.h"
+
+namespace shipmate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+// Rows of a query against a database file, each row's columns joined by '|'.
+std::vector<std::string> query(const std::string& db_path, const std::string& sql) {
+  sqlite3* db = nullptr;
+  std::vector<std::string> rows;
+  if (sqlite3_open(db_path.c_str(), &db) != SQLITE_OK) {
+    ADD_FAILURE() << "cannot open " << db_path;
+    return rows;
+  }
+  sqlite3_exec(
+      db, sql.c_str(),
+      [](void* out, int columns, char** values, char**) {
+        std::string row;
+        for (int i = 0; i < columns; ++i) {
+          if (i > 0)
+            row += "|";
+          row += values[i] ? values[i] : "NULL";
+        }
+        static_cast<std::vector<std::string>*>(out)->push_back(row);
+        return 0;
+      },
+      &rows, nullptr);
+  sqlite3_close(db);
+  return rows;
+}
+
+class TerminalSession : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    staging_port = free_port();
+    production_port = free_port();
+    while (production_port == staging_port)
+      production_port = free_port();
+    write_config(5, "100ms");
+  }
+
+  void write_config(int retries, const std::string& interval) {
+    write_file(dir.file("shipmate.yaml"), R"(shipmate:
+  database: state/shipmate.db
+  state_dir: state/run
+terminal:
+  user: alice
+environments:
+  - name: staging
+    allow: {deploy: [developer], rollback: [developer], lock: [developer]}
+  - name: production
+    production: true
+    allow: {deploy: [sre], rollback: [sre], lock: [sre]}
+users:
+  - {id: alice, name: Alice, roles: [developer, sre]}
+  - {id: bob, name: Bob, roles: [developer]}
+services:
+  - name: hello
+    environments: [staging, production]
+    target:
+      kind: local
+      releases: )" + source_dir() + R"(/examples/hello/releases
+      start: [python3, server.py]
+      health: {http: /health, timeout: 1s, retries: )" +
+                                              std::to_string(retries) + ", interval: " + interval +
+                                              R"(}
+      stop_grace: 2s
+      ports: {staging: )" + std::to_string(staging_port) +
+                                              ", production: " + std::to_string(production_port) +
+                                              "}\n");
+  }
+
+  std::unique_ptr<Subprocess> start_chat(const std::string& user = "alice") {
+    return std::make_unique<Subprocess>(std::vector<std::string>{
+        shipmate_binary(), "chat", "--config", dir.file("shipmate.yaml"), "--as", user});
+  }
+
+  // Sends one command and waits until `expect` shows up in the output that follows it.
+  std::string say(Subprocess& chat, const std::string& command, const std::string& expect,
+                  std::chrono::milliseconds timeout = 30s) {
+    const std::size_t before = chat.output().size();
+    chat.write(command + "\n");
+    const bool seen = chat.wait_for_output(expect, timeout, before);
+    EXPECT_TRUE(seen) << "after '" << command << "' expected '" << expect << "'; got:\n"
+                      << chat.output_since(before);
+    return chat.output_since(before);
+  }
+
+  std::string body_at(int port) {
+    auto response = http_get(port, "/");
+    return response ? response->body : "<no answer>";
+  }
+
+  std::string db() const { return dir.file("state/shipmate.db"); }
+
+  TempDir dir;
+  int staging_port = 0;
+  int production_port = 0;
+};
+
+TEST_F(TerminalSession, DeployFailRollbackAndHistory) {
+  auto chat = start_chat();
+  say(*chat, "deploy hello v1 to staging", "Deploy #1 succeeded");
+  EXPECT_EQ(body_at(staging_port), "hello from v1\n");
+
+  std::string out = say(*chat, "deploy hello v2 to staging", "Deploy #2 succeeded");
+  EXPECT_TRUE(
+      has(out, "hello v2 is live in staging at http://127.0.0.1:" + std::to_string(staging_port)))
+      << out;
+  EXPECT_EQ(body_at(staging_port), "hello from v2\n");
+
+  out = say(*chat, "deploy hello v3 to staging", "Deploy #3 failed");
+  EXPECT_TRUE(has(out, "staging keeps serving hello v2")) << out;
+  EXPECT_EQ(body_at(staging_port), "hello from v2\n");
+
+  out = say(*chat, "rollback hello in staging", "Rollback #4 succeeded");
+  EXPECT_TRUE(has(out, "hello v1 is live in staging")) << out;
+  EXPECT_EQ(body_at(staging_port), "hello from v1\n");
+
+  out = say(*chat, "history hello", "rollback");
+  EXPECT_TRUE(has(out, "failed")) << out;
+  out = say(*chat, "status hello", "staging");
+  EXPECT_TRUE(has(out, "v1 at http://127.0.0.1:" + std::to_string(staging_port))) << out;
+
+  chat->close_stdin();
+  EXPECT_EQ(chat->wait(), 0) << chat->output();
+  // Shutting down stops the service: nothing answers on its port any more.
+  EXPECT_FALSE(http_get(staging_port, "/", 500ms).has_value());
+
+  auto rows = query(db(), "SELECT id, kind, version, state FROM deploys ORDER BY id");
+  EXPECT_EQ(rows, (std::vector<std::string>{"1|deploy|v1|succeeded", "2|deploy|v2|succeeded",
+                                            "3|deploy|v3|failed", "4|rollback|v1|succeeded"}));
+  auto events = query(db(), "SELECT to_state FROM deploy_events WHERE deploy_id = 3 ORDER BY id");
+  EXPECT_EQ(events, (std::vector<std::string>{"requested", "deploying", "failed"}));
+}
+
+TEST_F(TerminalSession, LockBlocksDeployAndUnauthorizedUserIsRefused) {
+  {
+    auto chat = start_chat("bob");
+    say(*chat, "lock hello@staging release freeze", "Locked hello@staging");
+    say(*chat, "deploy hello v1 to production",
+        "Deploy refused: bob may not deploy in production (needs role: sre)");
+    chat->close_stdin();
+    EXPECT_EQ(chat->wait(), 0);
+  }
+  auto chat = start_chat("alice");
+  std::string out = say(*chat, "deploy hello v1 to staging", "Deploy refused");
+  EXPECT_TRUE(has(out, "hello@staging is locked by bob")) << out;
+  EXPECT_TRUE(has(out, "(release freeze)")) << out;
+  say(*chat, "locks", "hello@staging: locked by bob");
+  chat->close_stdin();
+  EXPECT_EQ(chat->wait(), 0);
+  EXPECT_TRUE(query(db(), "SELECT id FROM deploys").empty());
+  EXPECT_FALSE(http_get(staging_port, "/", 300ms).has_value());
+}
+
+TEST_F(TerminalSession, ScriptedSessionFromAFileEchoesCommands) {
+  write_file(dir.file("session.txt"),
+             "# a comment line is ignored\nwhoami\nhelp depoly\ndepoly hello\nping\n");
+  auto [code, output] =
+      run_command({"/bin/sh", "-c",
+                   shipmate_binary() + " chat --config " + dir.file("shipmate.yaml") +
+                       " --as bob < " + dir.file("session.txt")});
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_TRUE(has(output, "bob> whoami\nYou are bob (Bob), roles: developer")) << output;
+  EXPECT_TRUE(has(output, "No command 'depoly' (did you mean 'deploy'?)")) << output;
+  EXPECT_TRUE(has(output, "Unknown command 'depoly' - did you mean 'deploy'?")) << output;
+  EXPECT_TRUE(has(output, "bob> ping\npong")) << output;
+  EXPECT_FALSE(has(output, "a comment line")) << output;
+}
+
+TEST_F(TerminalSession, EditedAuditRowIsDetectedByAuditVerify) {
+  auto chat = start_chat();
+  say(*chat, "lock hello maintenance", "Locked hello");
+  say(*chat, "unlock hello", "Unlocked hello");
+  chat->close_stdin();
+  ASSERT_EQ(chat->wait(), 0);
+
+  const std::vector<std::string> verify{shipmate_binary(), "audit", "verify", "--config",
+                                        dir.file("shipmate.yaml")};
+  auto [ok_code, ok_output] = run_command(verify);
+  EXPECT_EQ(ok_code, 0) << ok_output;
+  EXPECT_TRUE(has(ok_output, "audit log intact")) << ok_output;
+
+  // Someone with the file edits history: the triggers stop a plain UPDATE, so they drop them.
+  auto seq = query(db(), "SELECT seq FROM audit_log WHERE action = 'lock.acquired'");
+  ASSERT_EQ(seq.size(), 1u);
+  query(db(), "DROP TRIGGER IF EXISTS audit_log_no_update");
+  for (const auto& name : query(db(), "SELECT name FROM sqlite_master WHERE type = 'trigger'")) {
+    query(db(), "DROP TRIGGER " + name);
+  }
+  query(db(), "UPDATE audit_log SET actor = 'mallory' WHERE seq = " + seq[0]);
+  auto [bad_code, bad_output] = run_command(verify);
+  EXPECT_EQ(bad_code, 1) << bad_output;
+  EXPECT_TRUE(has(bad_output, "TAMPERED")) << bad_output;
+  EXPECT_TRUE(has(bad_output, "record " + seq[0])) << bad_output;
+}
+
+TEST_F(TerminalSession, TakenPortFailsTheDeployClearlyAndLeavesNothingRunning) {
+  // Something else already listens on staging's public port.
+  Subprocess squatter({"/usr/bin/env", "python3", "-c",
+                       "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1'," +
+                           std::to_string(staging_port) +
+                           "))\ns.listen()\nprint('bound',flush=True)\ntime.sleep(60)"});
+  ASSERT_TRUE(squatter.wait_for_output("bound", 10s)) << squatter.output();
+  auto chat = start_chat();
+  std::string out = say(*chat, "deploy hello v1 to staging", "Deploy #1 failed");
+  EXPECT_TRUE(has(out, "port " + std::to_string(staging_port))) << out;
+  EXPECT_TRUE(has(out, "in use")) << out;
+  chat->close_stdin();
+  EXPECT_EQ(chat->wait(), 0);
+  EXPECT_EQ(query(db(), "SELECT state FROM deploys"), std::vector<std::string>{"failed"});
+}
+
+TEST_F(TerminalSession, SigtermMidDeployRecordsItAndStopsChildren) {
+  write_config(200, "100ms");  // v3 would keep failing its health check for 20 s
+  auto chat = start_chat();
+  say(*chat, "deploy hello v2 to staging", "Deploy #1 succeeded");
+  chat->write("deploy hello v3 to staging\n");
+  ASSERT_TRUE(chat->wait_for_output("health check 2/", 20s)) << chat->output();
+  chat->send_signal(SIGTERM);
+  EXPECT_EQ(chat->wait(30s), 0) << chat->output();
+  EXPECT_TRUE(has(chat->output(), "was cancelled: SIGTERM")) << chat->output();
+  EXPECT_EQ(query(db(), "SELECT state FROM deploys ORDER BY id"),
+            (std::vector<std::string>{"succeeded", "cancelled"}));
+  EXPECT_FALSE(http_get(staging_port, "/", 300ms).has_value());
+  // No python process of ours is left: every child was in the state directory's logs, and
+  // none of them still holds a port. Restarting brings back the last good version.
+  auto again = start_chat();
+  say(*again, "status hello", "v2 at http://127.0.0.1:" + std::to_string(staging_port));
+  EXPECT_EQ(body_at(staging_port), "hello from v2\n");
+  again->close_stdin();
+  EXPECT_EQ(again->wait(), 0);
+}
+
+TEST_F(TerminalSession, SigkillMidDeployIsReconciledOnRestart) {
+  write_config(200, "100ms");
+  auto chat = start_chat();
+  say(*chat, "deploy hello v1 to staging", "Deploy #1 succeeded");
+  chat->write("deploy hello v3 to staging\n");
+  ASSERT_TRUE(chat->wait_for_output("health check 2/", 20s)) << chat->output();
+  chat->send_signal(SIGKILL);
+  chat->wait();
+  // The children die with their parent (PR_SET_PDEATHSIG); give them a moment to exit.
+  for (int i = 0; i < 50 && http_get(staging_port, "/", 100ms).has_value(); ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_FALSE(http_get(staging_port, "/", 300ms).has_value());
+  EXPECT_EQ(query(db(), "SELECT state FROM deploys ORDER BY id"),
+            (std::vector<std::string>{"succeeded", "deploying"}));
+
+  auto again = start_chat();
+  // Commands are read only after start-up has restored what was serving.
+  std::string out = say(*again, "history hello", "v3        failed");
+  EXPECT_TRUE(has(out, "interrupted")) << out;
+  EXPECT_TRUE(has(again->output(), "Deploy #2 (hello v3 to staging) interrupted"))
+      << again->output();
+  EXPECT_EQ(body_at(staging_port), "hello from v1\n") << again->output();
+  again->close_stdin();
+  EXPECT_EQ(again->wait(), 0);
+  EXPECT_EQ(query(db(), "SELECT state FROM deploys ORDER BY id"),
+            (std::vector<std::string>{"succeeded", "failed"}));
+  auto [code, verify] =
+      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")});
+  EXPECT_EQ(code, 0) << verify;
+}
+
+TEST(Cli, HelpListsEverySubcommand) {
+  auto [code, output] = run_command({shipmate_binary(), "--help"});
+  EXPECT_EQ(code, 0);
+  for (const char* word : {"serve", "chat", "check-config", "audit"}) {
+    EXPECT_TRUE(has(output, word)) << word << "\n" << output;
+  }
+}
+
+TEST(Cli, CheckConfigReportsFileLineAndColumn) {
+  TempDir dir;
+  write_file(dir.file("bad.yaml"), "environments:\n  - name: staging\n    prodution: true\n");
+  auto [code, output] = run_command({shipmate_binary(), "check-config", dir.file("bad.yaml")});
+  EXPECT_EQ(code, 1);
+  EXPECT_TRUE(has(output, dir.file("bad.yaml") + ":3:5: error: unknown key 'prodution'")) << output;
+  EXPECT_TRUE(has(output, "missing 'services'")) << output;
+
+  auto [ok_code, ok_output] =
+      run_command({shipmate_binary(), "check-config", source_dir() + "/examples/shipmate.yaml"});
+  EXPECT_EQ(ok_code, 0) << ok_output;
+  EXPECT_TRUE(has(ok_output, "OK (1 services, 2 environments, 3 users)")) << ok_output;
+}
+
+TEST(Cli, UnusableDatabaseIsOneClearLineAndExitCode2) {
+  TempDir dir;
+  write_file(dir.file("not-a-db"), "this is not sqlite\n");
+  auto [code, output] =
+      run_command({shipmate_binary(), "chat", "--config", source_dir() + "/examples/shipmate.yaml",
+                   "--database", dir.file("not-a-db")},
+                  "status\n");
+  EXPECT_EQ(code, 2) << output;
+  EXPECT_TRUE(has(output, "cannot open database " + dir.file("not-a-db"))) << output;
+  EXPECT_EQ(read_file(dir.file("not-a-db")), "this is not sqlite\n");
+}
+
+TEST(Cli, JsonLogsAreOneObjectPerLine) {
+  TempDir dir;
+  auto [code, output] =
+      run_command({shipmate_binary(), "--log-format", "json", "--log-level", "info", "chat",
+                   "--config", source_dir() + "/examples/shipmate.yaml", "--database",
+                   dir.file("db.sqlite"), "--state-dir", dir.file("state")},
+                  "ping\n");
+  EXPECT_EQ(code, 0) << output;
+  std::size_t json_lines = 0;
+  std::size_t start = 0;
+  while (start < output.size()) {
+    std::size_t end = output.find('\n', start);
+    std::string line = output.substr(start, end - start);
+    if (line.rfind("{\"ts\":", 0) == 0) {
+      ++json_lines;
+      EXPECT_EQ(line.back(), '}') << line;
+    }
+    start = end == std::string::npos ? output.size() : end + 1;
+  }
+  EXPECT_GE(json_lines, 2u) << output;
+  EXPECT_TRUE(has(output, "pong")) << output;
+}
+
+}  // namespace
+}  // namespace shipmate::testing

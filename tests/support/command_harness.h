@@ -75,8 +75,8 @@ class CommandHarness {
     auto fake = std::make_unique<FakeTarget>(std::vector<std::string>{"v1", "v2", "v3"});
     target = fake.get();
     targets["hello"] = std::move(fake);
-    services = std::make_unique<commands::Services>(commands::Services{
-        io.get_executor(), catalog, clock, *db, deploys, locks, audit, targets});
+    services = std::make_unique<commands::Services>(
+        commands::Services{io.get_executor(), catalog, clock, *db, deploys, locks, audit, targets});
     services->registry = &registry;
     router = std::make_unique<bot::Router>(*services, registry, "shipmate");
   }
@@ -84,15 +84,15 @@ class CommandHarness {
   // Runs one command to completion as `user`; returns everything said, joined by newlines.
   std::string run(const std::string& user, const std::string& text) {
     RecordingConversation conversation;
-    boost::asio::co_spawn(io,
-                          router->dispatch(bot::ChatEvent{"test", "", user, "c", "", text},
-                                           conversation),
-                          boost::asio::detached);
+    boost::asio::co_spawn(
+        io, router->dispatch(bot::ChatEvent{"test", "", user, "c", "", text}, conversation),
+        boost::asio::detached);
     io.run();
     io.restart();
     last = conversation;
     std::string out;
-    for (const auto& line : conversation.log) out += line + "\n";
+    for (const auto& line : conversation.log)
+      out += line + "\n";
     return out;
   }
 

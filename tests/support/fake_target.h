@@ -26,15 +26,16 @@ class FakeTarget final : public integrations::DeployTarget {
   std::vector<std::string> available_versions() const override { return versions_; }
   std::optional<std::string> current_version(const std::string& env) const override {
     auto it = current_.find(env);
-    if (it == current_.end()) return std::nullopt;
+    if (it == current_.end())
+      return std::nullopt;
     return it->second;
   }
   std::string describe(const std::string& env) const override {
     auto current = current_version(env);
     return current ? *current + " running (fake)" : "nothing deployed";
   }
-  boost::asio::awaitable<integrations::ApplyOutcome> apply(std::string env, std::string version,
-                                                           integrations::ProgressFn progress) override {
+  boost::asio::awaitable<integrations::ApplyOutcome> apply(
+      std::string env, std::string version, integrations::ProgressFn progress) override {
     calls.push_back("apply " + env + " " + version);
     progress("fake: starting " + version);
     if (failing.count(version) > 0) {
@@ -43,8 +44,8 @@ class FakeTarget final : public integrations::DeployTarget {
     current_[env] = version;
     co_return integrations::ApplyOutcome{true, version + " healthy", "fake://" + env};
   }
-  boost::asio::awaitable<integrations::ApplyOutcome> roll_back(std::string env, std::string version,
-                                                               integrations::ProgressFn progress) override {
+  boost::asio::awaitable<integrations::ApplyOutcome> roll_back(
+      std::string env, std::string version, integrations::ProgressFn progress) override {
     calls.push_back("roll_back " + env + " " + version);
     progress("fake: rolling back to " + version);
     current_[env] = version;

@@ -22,15 +22,20 @@ extern char** environ;
 
 namespace shipmate::testing {
 
-std::string source_dir() { return SHIPMATE_SOURCE_DIR; }
-std::string shipmate_binary() { return SHIPMATE_BINARY; }
+std::string source_dir() {
+  return SHIPMATE_SOURCE_DIR;
+}
+std::string shipmate_binary() {
+  return SHIPMATE_BINARY;
+}
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
   std::string pattern = std::string(base && *base ? base : "/tmp") + "/shipmate-test-XXXXXX";
   std::vector<char> buffer(pattern.begin(), pattern.end());
   buffer.push_back('\0');
-  if (mkdtemp(buffer.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  if (mkdtemp(buffer.data()) == nullptr)
+    throw std::runtime_error("mkdtemp failed");
   path_ = buffer.data();
 }
 
@@ -43,7 +48,8 @@ void write_file(const std::string& path, const std::string& content) {
   std::filesystem::create_directories(std::filesystem::path(path).parent_path());
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   out << content;
-  if (!out) throw std::runtime_error("cannot write " + path);
+  if (!out)
+    throw std::runtime_error("cannot write " + path);
 }
 
 std::string read_file(const std::string& path) {
@@ -72,7 +78,8 @@ int free_port() {
 std::optional<HttpResponse> http_get(int port, const std::string& path,
                                      std::chrono::milliseconds timeout) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-  if (fd < 0) return std::nullopt;
+  if (fd < 0)
+    return std::nullopt;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -108,7 +115,8 @@ std::optional<HttpResponse> http_get(int port, const std::string& path,
     if (n < 0) {
       if (errno == EAGAIN) {
         pollfd wp{fd, POLLOUT, 0};
-        if (::poll(&wp, 1, remaining_ms()) <= 0) break;
+        if (::poll(&wp, 1, remaining_ms()) <= 0)
+          break;
         continue;
       }
       ::close(fd);
@@ -120,18 +128,22 @@ std::optional<HttpResponse> http_get(int port, const std::string& path,
   char buffer[4096];
   while (true) {
     pollfd rp{fd, POLLIN, 0};
-    if (::poll(&rp, 1, remaining_ms()) <= 0) break;
+    if (::poll(&rp, 1, remaining_ms()) <= 0)
+      break;
     ssize_t n = ::recv(fd, buffer, sizeof buffer, 0);
-    if (n <= 0) break;
+    if (n <= 0)
+      break;
     response.append(buffer, static_cast<std::size_t>(n));
   }
   ::close(fd);
-  if (response.rfind("HTTP/", 0) != 0) return std::nullopt;
+  if (response.rfind("HTTP/", 0) != 0)
+    return std::nullopt;
   HttpResponse out;
   auto space = response.find(' ');
   out.status = std::atoi(response.c_str() + space + 1);
   auto body = response.find("\r\n\r\n");
-  if (body != std::string::npos) out.body = response.substr(body + 4);
+  if (body != std::string::npos)
+    out.body = response.substr(body + 4);
   return out;
 }
 
@@ -147,25 +159,32 @@ Subprocess::Subprocess(const std::vector<std::string>& argv,
   for (char** e = environ; *e != nullptr; ++e) {
     std::string entry = *e;
     auto eq = entry.find('=');
-    if (eq != std::string::npos && env.count(entry.substr(0, eq)) > 0) continue;
+    if (eq != std::string::npos && env.count(entry.substr(0, eq)) > 0)
+      continue;
     env_strings.push_back(entry);
   }
-  for (const auto& [key, value] : env) env_strings.push_back(key + "=" + value);
+  for (const auto& [key, value] : env)
+    env_strings.push_back(key + "=" + value);
   std::vector<char*> envp;
-  for (auto& s : env_strings) envp.push_back(s.data());
+  for (auto& s : env_strings)
+    envp.push_back(s.data());
   envp.push_back(nullptr);
   std::vector<std::string> args = argv;
   std::vector<char*> argvp;
-  for (auto& a : args) argvp.push_back(a.data());
+  for (auto& a : args)
+    argvp.push_back(a.data());
   argvp.push_back(nullptr);
 
   pid_ = ::fork();
-  if (pid_ < 0) throw std::runtime_error("fork failed");
+  if (pid_ < 0)
+    throw std::runtime_error("fork failed");
   if (pid_ == 0) {
     ::dup2(in_pipe[0], 0);
     ::dup2(out_pipe[1], 1);
-    if (merge_stderr) ::dup2(out_pipe[1], 2);
-    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0) _exit(126);
+    if (merge_stderr)
+      ::dup2(out_pipe[1], 2);
+    if (!cwd.empty() && ::chdir(cwd.c_str()) != 0)
+      _exit(126);
     ::execve(argvp[0], argvp.data(), envp.data());
     _exit(127);
   }
@@ -181,29 +200,35 @@ Subprocess::~Subprocess() {
     int status = 0;
     ::waitpid(pid_, &status, 0);
   }
-  if (stdin_fd_ >= 0) ::close(stdin_fd_);
-  if (stdout_fd_ >= 0) ::close(stdout_fd_);
+  if (stdin_fd_ >= 0)
+    ::close(stdin_fd_);
+  if (stdout_fd_ >= 0)
+    ::close(stdout_fd_);
 }
 
 void Subprocess::write(const std::string& text) {
   std::size_t sent = 0;
   while (sent < text.size()) {
     ssize_t n = ::write(stdin_fd_, text.data() + sent, text.size() - sent);
-    if (n <= 0) throw std::runtime_error("write to child failed");
+    if (n <= 0)
+      throw std::runtime_error("write to child failed");
     sent += static_cast<std::size_t>(n);
   }
 }
 
 void Subprocess::close_stdin() {
-  if (stdin_fd_ >= 0) ::close(stdin_fd_);
+  if (stdin_fd_ >= 0)
+    ::close(stdin_fd_);
   stdin_fd_ = -1;
 }
 
 bool Subprocess::read_some(std::chrono::milliseconds timeout) {
-  if (stdout_fd_ < 0) return false;
+  if (stdout_fd_ < 0)
+    return false;
   pollfd pfd{stdout_fd_, POLLIN, 0};
   int rc = ::poll(&pfd, 1, static_cast<int>(timeout.count()));
-  if (rc <= 0) return false;
+  if (rc <= 0)
+    return false;
   char buffer[4096];
   ssize_t n = ::read(stdout_fd_, buffer, sizeof buffer);
   if (n <= 0) {
@@ -215,20 +240,24 @@ bool Subprocess::read_some(std::chrono::milliseconds timeout) {
   return true;
 }
 
-bool Subprocess::wait_for_output(const std::string& needle, std::chrono::milliseconds timeout) {
-  const std::size_t start = 0;
+bool Subprocess::wait_for_output(const std::string& needle, std::chrono::milliseconds timeout,
+                                 std::size_t from) {
+  const std::size_t start = from;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (output_.find(needle, start) == std::string::npos) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0 || stdout_fd_ < 0) return output_.find(needle) != std::string::npos;
+    if (left.count() <= 0 || stdout_fd_ < 0) {
+      return output_.find(needle, start) != std::string::npos;
+    }
     read_some(std::min(left, std::chrono::milliseconds(100)));
   }
   return true;
 }
 
 int Subprocess::wait(std::chrono::milliseconds timeout) {
-  if (exit_code_) return *exit_code_;
+  if (exit_code_)
+    return *exit_code_;
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
     read_some(std::chrono::milliseconds(20));
@@ -250,7 +279,8 @@ int Subprocess::wait(std::chrono::milliseconds timeout) {
 }
 
 void Subprocess::send_signal(int signal) {
-  if (!exit_code_) ::kill(pid_, signal);
+  if (!exit_code_)
+    ::kill(pid_, signal);
 }
 
 std::pair<int, std::string> run_command(const std::vector<std::string>& argv,
@@ -258,7 +288,8 @@ std::pair<int, std::string> run_command(const std::vector<std::string>& argv,
                                         const std::map<std::string, std::string>& env,
                                         const std::string& cwd) {
   Subprocess child(argv, env, cwd);
-  if (!stdin_text.empty()) child.write(stdin_text);
+  if (!stdin_text.empty())
+    child.write(stdin_text);
   child.close_stdin();
   int code = child.wait();
   return {code, child.output()};

@@ -46,8 +46,9 @@ std::optional<HttpResponse> http_get(int port, const std::string& path,
 // `merge_stderr` is set. The destructor kills the child (SIGKILL) if it is still running.
 class Subprocess {
  public:
-  Subprocess(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env = {},
-             const std::string& cwd = "", bool merge_stderr = true);
+  Subprocess(const std::vector<std::string>& argv,
+             const std::map<std::string, std::string>& env = {}, const std::string& cwd = "",
+             bool merge_stderr = true);
   ~Subprocess();
   Subprocess(const Subprocess&) = delete;
   Subprocess& operator=(const Subprocess&) = delete;
@@ -56,8 +57,10 @@ class Subprocess {
   void close_stdin();
   // Reads output until `needle` appears (returns true) or the timeout passes (false). Everything
   // read so far is in output().
+  // Only output from offset `from` on is searched.
   bool wait_for_output(const std::string& needle,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(30));
+                       std::chrono::milliseconds timeout = std::chrono::seconds(30),
+                       std::size_t from = 0);
   // Waits for exit and returns the exit code (128+signal when killed); reads remaining output.
   int wait(std::chrono::milliseconds timeout = std::chrono::seconds(60));
   void send_signal(int signal);

@@ -35,7 +35,8 @@ services:
     environments: [staging, production]
     target:
       kind: local
-      releases: )" + releases + R"(
+      releases: )" +
+         releases + R"(
       start: [python3, server.py]
       health: {http: /health, timeout: 1s, retries: 3, interval: 100ms}
       ports: {staging: 18081, production: 18082}
@@ -45,11 +46,14 @@ services:
 class ConfigTest : public ::testing::Test {
  protected:
   void SetUp() override { std::filesystem::create_directories(dir.file("releases/v1")); }
-  ConfigLoad parse(const std::string& yaml) { return parse_config(yaml, dir.file("shipmate.yaml")); }
+  ConfigLoad parse(const std::string& yaml) {
+    return parse_config(yaml, dir.file("shipmate.yaml"));
+  }
   // The first error's text, for assertions.
   static std::string first_error(const ConfigLoad& load) {
     for (const auto& d : load.diagnostics) {
-      if (d.severity == Diagnostic::Severity::error) return d.to_string();
+      if (d.severity == Diagnostic::Severity::error)
+        return d.to_string();
     }
     return "";
   }
@@ -134,10 +138,10 @@ TEST_F(ConfigTest, BadValuesAreNamed) {
   auto load = parse(yaml);
   ASSERT_FALSE(load.ok());
   std::string all;
-  for (const auto& d : load.diagnostics) all += d.to_string() + "\n";
+  for (const auto& d : load.diagnostics)
+    all += d.to_string() + "\n";
   EXPECT_NE(all.find("health timeout 'soon' is not a duration"), std::string::npos) << all;
-  EXPECT_NE(all.find("port must be a whole number from 1 to 65535, not '99999'"),
-            std::string::npos)
+  EXPECT_NE(all.find("port must be a whole number from 1 to 65535, not '99999'"), std::string::npos)
       << all;
 }
 
@@ -148,7 +152,8 @@ TEST_F(ConfigTest, DuplicatePortsAndNamesAreErrors) {
   auto load = parse(yaml);
   ASSERT_FALSE(load.ok());
   std::string all;
-  for (const auto& d : load.diagnostics) all += d.to_string() + "\n";
+  for (const auto& d : load.diagnostics)
+    all += d.to_string() + "\n";
   EXPECT_NE(all.find("environment 'staging' is defined twice"), std::string::npos) << all;
 }
 
@@ -179,7 +184,8 @@ TEST_F(ConfigTest, SecretFromEnvironmentIsLoadedAndRegisteredForRedaction) {
   clear_registered_secrets();
   ::setenv("SHIPMATE_TEST_SECRET", "s3cr3t-value-42", 1);
   std::string yaml = valid_yaml("releases") + "secrets:\n  api: {env: SHIPMATE_TEST_SECRET}\n";
-  yaml.replace(yaml.find("      health:"), 0, "      env: {API_TOKEN: {secret: api}, MODE: demo}\n");
+  yaml.replace(yaml.find("      health:"), 0,
+               "      env: {API_TOKEN: {secret: api}, MODE: demo}\n");
   auto load = parse(yaml);
   ASSERT_TRUE(load.ok()) << first_error(load);
   const auto& env = load.config->catalog.services[0].local.env;
@@ -195,7 +201,8 @@ TEST_F(ConfigTest, SecretFromFileAndMissingVariable) {
   write_file(dir.file("key.txt"), "file-secret-99\n");
   std::string yaml = valid_yaml("releases") +
                      "secrets:\n  a: {file: key.txt}\n  b: {env: SHIPMATE_TEST_UNSET_VAR}\n";
-  yaml.replace(yaml.find("      health:"), 0, "      env: {A_KEY: {secret: a}, B_KEY: {secret: b}}\n");
+  yaml.replace(yaml.find("      health:"), 0,
+               "      env: {A_KEY: {secret: a}, B_KEY: {secret: b}}\n");
   auto load = parse(yaml);
   ASSERT_FALSE(load.ok());
   EXPECT_NE(first_error(load).find("environment variable SHIPMATE_TEST_UNSET_VAR is not set"),

@@ -19,7 +19,8 @@ class DeployFlowTest : public ::testing::Test {
  protected:
   std::vector<std::string> audit_actions() {
     std::vector<std::string> out;
-    for (const auto& record : h.audit.tail(1000)) out.push_back(record.entry.action);
+    for (const auto& record : h.audit.tail(1000))
+      out.push_back(record.entry.action);
     return out;
   }
   CommandHarness h;
@@ -29,7 +30,8 @@ TEST_F(DeployFlowTest, DeploySucceedsAndRecordsEveryTransition) {
   std::string out = h.run("alice", "deploy hello v1 to staging --reason \"first release\"");
   EXPECT_TRUE(has(out, "Deploy #1: hello v1 in staging, requested by Alice")) << out;
   EXPECT_TRUE(has(out, "  | fake: starting v1")) << out;
-  EXPECT_TRUE(has(out, "Deploy #1 succeeded: hello v1 is live in staging at fake://staging")) << out;
+  EXPECT_TRUE(has(out, "Deploy #1 succeeded: hello v1 is live in staging at fake://staging"))
+      << out;
   auto deploy = h.deploys.get(1);
   ASSERT_TRUE(deploy);
   EXPECT_EQ(deploy->state, DeployState::succeeded);
@@ -88,7 +90,8 @@ TEST_F(DeployFlowTest, UnknownIdentityMayReadButNotChange) {
 }
 
 TEST_F(DeployFlowTest, UnknownServiceEnvironmentAndVersionAreExplained) {
-  EXPECT_TRUE(has(h.run("alice", "deploy helo v1"), "unknown service 'helo' (did you mean 'hello'?)"));
+  EXPECT_TRUE(
+      has(h.run("alice", "deploy helo v1"), "unknown service 'helo' (did you mean 'hello'?)"));
   EXPECT_TRUE(has(h.run("alice", "deploy hello v1 to prod"),
                   "unknown environment 'prod' (did you mean 'production'?)"));
   EXPECT_TRUE(has(h.run("alice", "deploy hello v9 to staging"), "no release v9"));
@@ -157,8 +160,8 @@ TEST_F(DeployFlowTest, RollbackAsksWhichEnvironmentWhenAmbiguous) {
   EXPECT_TRUE(has(h.run("alice", "rollback hello"), "has never been deployed"));
   h.run("alice", "deploy hello v1 to staging");
   h.run("alice", "deploy hello v1 to production");
-  EXPECT_TRUE(has(h.run("alice", "rollback hello"),
-                  "hello runs in staging and production; say which"));
+  EXPECT_TRUE(
+      has(h.run("alice", "rollback hello"), "hello runs in staging and production; say which"));
   EXPECT_TRUE(has(h.run("bob", "rollback hello in production to v2"),
                   "bob may not rollback in production"));
 }
@@ -199,7 +202,8 @@ TEST_F(DeployFlowTest, HistoryAndStatusShowWhatHappened) {
 }
 
 TEST_F(DeployFlowTest, UnknownCommandSuggestsAndBadArgumentsShowUsage) {
-  EXPECT_TRUE(has(h.run("alice", "depoly hello v1"), "Unknown command 'depoly' - did you mean 'deploy'?"));
+  EXPECT_TRUE(
+      has(h.run("alice", "depoly hello v1"), "Unknown command 'depoly' - did you mean 'deploy'?"));
   EXPECT_TRUE(has(h.run("alice", "deploy"), "deploy: missing <service>. Usage: deploy <service>"));
   EXPECT_TRUE(has(h.run("alice", "deploy \"hello"), "unterminated quote"));
   EXPECT_TRUE(has(h.run("alice", "@shipmate ping"), "pong"));

@@ -10,10 +10,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <dirent.h>
 #include <cerrno>
 #include <filesystem>
-#include <functional>
 #include <future>
 #include <regex>
 #include <string>
@@ -28,6 +26,7 @@
 #include <boost/asio/use_future.hpp>
 
 #include "common/strings.h"
+#include "integrations/http_probe.h"
 #include "integrations/local_process_target.h"
 #include "integrations/process.h"
 #include "integrations/tcp_forwarder.h"
@@ -619,6 +618,44 @@ TEST(TcpForwarderTest, NewConnectionsFollowTheBackendWhileOpenOnesStay) {
   for (int fd : {first, second, first_backend, second_backend, old_backend, new_backend}) {
     ::close(fd);
   }
+}
+
+TEST(HttpProbeTest, ReportsRefusalSilenceAndStatus) {
+  Loop loop;
+  auto probe = [&](int port) {
+    return loop.await([port]() -> asio::awaitable<std::string> {
+      auto result = co_await http_probe(port, "/health", milliseconds(200));
+      co_return result ? describe_http_answer(*result) : result.error().message;
+    });
+  };
+  EXPECT_EQ(probe(free_port()), "connection refused");
+
+  // Accepted by the kernel's backlog, never answered.
+  const int silent_port = free_port();
+  int silent = listen_on(silent_port);
+  ASSERT_GE(silent, 0);
+  EXPECT_EQ(probe(silent_port), "timed out after 200 ms");
+  ::close(silent);
+
+  // A server that ignores "Connection: close": the probe stops at Content-Length.
+  const int answering_port = free_port();
+  int answering = listen_on(answering_port);
+  ASSERT_GE(answering, 0);
+  std::thread server([answering] {
+    int client = accept_from(answering);
+    if (client < 0)
+      return;
+    read_some(client);
+    const std::string reply =
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 8\r\n\r\nwarming\n";
+    ssize_t sent = ::send(client, reply.data(), reply.size(), 0);
+    (void)sent;
+    read_some(client);  // holds the connection open until the probe hangs up
+    ::close(client);
+  });
+  EXPECT_EQ(probe(answering_port), "HTTP 503: warming");
+  server.join();
+  ::close(answering);
 }
 
 // The process layer on its own.

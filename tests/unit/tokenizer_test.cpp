@@ -18,10 +18,13 @@ TEST(Tokenizer, SplitsWordsOnAnyWhitespace) {
   ASSERT_EQ(tokens.size(), 5u);
   EXPECT_EQ(tokens[0].text, "deploy");
   EXPECT_EQ(tokens[4].text, "staging");
-  for (const auto& token : tokens) EXPECT_EQ(token.kind, Kind::word);
+  for (const auto& token : tokens)
+    EXPECT_EQ(token.kind, Kind::word);
 }
 
-TEST(Tokenizer, EmptyInputGivesNoTokens) { EXPECT_TRUE(ok("   ").empty()); }
+TEST(Tokenizer, EmptyInputGivesNoTokens) {
+  EXPECT_TRUE(ok("   ").empty());
+}
 
 TEST(Tokenizer, DoubleAndSingleQuotesKeepSpaces) {
   auto tokens = ok("incident declare \"db is down\" 'sev 1'");
@@ -32,7 +35,8 @@ TEST(Tokenizer, DoubleAndSingleQuotesKeepSpaces) {
 }
 
 TEST(Tokenizer, TypographicQuotesFromChatClients) {
-  auto tokens = ok("note \xE2\x80\x9Chello world\xE2\x80\x9D \xE2\x80\x98it\xE2\x80\x99s\xE2\x80\x99");
+  auto tokens =
+      ok("note \xE2\x80\x9Chello world\xE2\x80\x9D \xE2\x80\x98it\xE2\x80\x99s\xE2\x80\x99");
   ASSERT_EQ(tokens.size(), 3u);
   EXPECT_EQ(tokens[1].text, "hello world");
   EXPECT_EQ(tokens[1].kind, Kind::quoted);
