@@ -181,8 +181,10 @@ int run_app(const Config& config, const AppOptions& options) {
                      config.database_path);
         if (terminal) {
           if (options.interactive) {
-            std::printf("Shipmate terminal chat as %s. Type 'help' for commands, Ctrl-D to quit.\n",
-                        options.user.c_str());
+            std::printf(
+                "Shipmate terminal chat as %s. Type 'help' for commands, 'exit' or Ctrl-D to "
+                "quit.\n",
+                options.user.c_str());
             std::fflush(stdout);
           }
           terminal->start([&] { shutdown("terminal input ended"); });

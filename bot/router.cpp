@@ -54,8 +54,7 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
   if (spec == nullptr) {
     auto suggestions = registry_.suggest(word);
     std::string reply = "Unknown command '" + word + "'";
-    if (!suggestions.empty())
-      reply += " - did you mean '" + suggestions.front() + "'?";
+    reply += suggestions.empty() ? "." : " - did you mean '" + suggestions.front() + "'?";
     reply += " Type 'help' for the list.";
     conversation.post(error_message(reply));
     co_return;

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "common/redact.h"
+#include "common/strings.h"
 
 namespace shipmate::bot {
 
@@ -129,6 +130,9 @@ void TerminalTransport::start(std::function<void()> on_end) {
         std::fflush(stdout);
       }
       if (!std::getline(std::cin, line))
+        break;
+      const std::string_view word = trim(line);
+      if (word == "exit" || word == "quit")
         break;
       {
         std::unique_lock lock(shared->mutex);

@@ -118,19 +118,12 @@ boost::asio::awaitable<void> handle_history(CommandContext& ctx) {
       co_return;
     }
   }
-  int limit = 10;
-  if (ctx.args.has("limit")) {
-    try {
-      limit = std::stoi(ctx.args.get("limit"));
-    } catch (const std::exception&) {
-      limit = 0;
-    }
-    if (limit <= 0 || limit > 1000) {
-      ctx.conversation.post(error_message("history: --limit must be a number from 1 to 1000"));
-      co_return;
-    }
+  auto limit = parse_limit(ctx.args, "history", 10);
+  if (!limit) {
+    ctx.conversation.post(error_message(limit.error().message));
+    co_return;
   }
-  auto deploys = services.deploys.history((*service)->name, env, limit);
+  auto deploys = services.deploys.history((*service)->name, env, *limit);
   if (deploys.empty()) {
     ctx.conversation.post(
         info("No deploys of " + (*service)->name + (env.empty() ? "" : " in " + env) + " yet."));

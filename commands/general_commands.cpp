@@ -73,20 +73,13 @@ boost::asio::awaitable<void> handle_audit(CommandContext& ctx) {
     }
     co_return;
   }
-  int limit = 20;
-  if (ctx.args.has("limit")) {
-    try {
-      limit = std::stoi(ctx.args.get("limit"));
-    } catch (const std::exception&) {
-      limit = 0;
-    }
-    if (limit <= 0 || limit > 1000) {
-      ctx.conversation.post(error_message("audit: --limit must be a number from 1 to 1000"));
-      co_return;
-    }
+  auto limit = parse_limit(ctx.args, "audit", 20);
+  if (!limit) {
+    ctx.conversation.post(error_message(limit.error().message));
+    co_return;
   }
   std::string text;
-  for (const auto& record : audit.tail(limit)) {
+  for (const auto& record : audit.tail(*limit)) {
     text += std::to_string(record.seq) + "  " + format_utc(record.at) + "  " + record.entry.actor +
             "  " + record.entry.action + "  " + record.entry.target + "  " + record.entry.outcome +
             (record.entry.details.empty() ? "" : "  " + record.entry.details) + "\n";

@@ -30,6 +30,26 @@ void record_audit(Services& services, std::string_view actor, std::string_view a
                                             std::string(details)});
 }
 
+Result<int> parse_limit(const ParsedArgs& args, std::string_view command, int fallback) {
+  if (!args.has("limit"))
+    return fallback;
+  const std::string text = args.get("limit");
+  int limit = 0;
+  try {
+    std::size_t used = 0;
+    limit = std::stoi(text, &used);
+    if (used != text.size())
+      limit = 0;
+  } catch (const std::exception&) {
+    limit = 0;
+  }
+  if (limit <= 0 || limit > 1000) {
+    return make_error(std::string(command) + ": --limit must be a number from 1 to 1000, not '" +
+                      text + "'");
+  }
+  return limit;
+}
+
 std::string describe_scope(std::string_view scope) {
   for (std::string_view prefix : {"service:", "env:"}) {
     if (scope.substr(0, prefix.size()) == prefix)

@@ -17,6 +17,10 @@ Result<const EnvironmentSpec*> resolve_environment(const Catalog& catalog, std::
 void record_audit(Services& services, std::string_view actor, std::string_view action,
                   std::string_view target, std::string_view outcome, std::string_view details);
 
+// Reads the optional "--limit" argument: `fallback` when absent, an error naming `command` when
+// it is not a number from 1 to 1000.
+Result<int> parse_limit(const ParsedArgs& args, std::string_view command, int fallback);
+
 // "service:hello@staging" -> "hello@staging"; "env:production" -> "production".
 std::string describe_scope(std::string_view scope);
 

@@ -194,6 +194,9 @@ class Core {
   static asio::awaitable<void> shutdown(std::shared_ptr<Core> self);
   // Synchronous last resort for the destructor.
   void kill_everything_now();
+  // Stops routing traffic, forgets every process, sends each SIGTERM and returns them to be
+  // reaped; bumps the epoch so that applies in progress give up.
+  std::vector<std::shared_ptr<ChildProcess>> abandon_everything();
 
  private:
   std::string release_dir(const std::string& version) const {
@@ -612,24 +615,7 @@ asio::awaitable<std::vector<ApplyOutcome>> Core::restore(std::shared_ptr<Core> s
   co_return outcomes;
 }
 
-asio::awaitable<void> Core::shutdown(std::shared_ptr<Core> self) {
-  ++self->epoch_;
-  std::vector<std::shared_ptr<ChildProcess>> processes;
-  for (auto& [name, env] : self->envs_) {
-    env.forwarder.reset();
-    env.current.reset();
-    for (auto& process : env.live)
-      processes.push_back(process);
-    env.live.clear();
-  }
-  // Signal everyone first so the grace periods run side by side.
-  for (auto& process : processes)
-    process->signal_group(SIGTERM);
-  for (auto& process : processes)
-    co_await process->stop(self->config_.stop_grace);
-}
-
-void Core::kill_everything_now() {
+std::vector<std::shared_ptr<ChildProcess>> Core::abandon_everything() {
   ++epoch_;
   std::vector<std::shared_ptr<ChildProcess>> processes;
   for (auto& [name, env] : envs_) {
@@ -639,8 +625,19 @@ void Core::kill_everything_now() {
       processes.push_back(process);
     env.live.clear();
   }
+  // Signal everyone first so the grace periods run side by side.
   for (auto& process : processes)
     process->signal_group(SIGTERM);
+  return processes;
+}
+
+asio::awaitable<void> Core::shutdown(std::shared_ptr<Core> self) {
+  for (auto& process : self->abandon_everything())
+    co_await process->stop(self->config_.stop_grace);
+}
+
+void Core::kill_everything_now() {
+  auto processes = abandon_everything();
   const auto deadline =
       std::chrono::steady_clock::now() + std::min(config_.stop_grace, kDestructorGrace);
   for (auto& process : processes) {

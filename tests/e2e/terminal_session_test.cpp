@@ -170,7 +170,8 @@ TEST_F(TerminalSession, LockBlocksDeployAndUnauthorizedUserIsRefused) {
 
 TEST_F(TerminalSession, ScriptedSessionFromAFileEchoesCommands) {
   write_file(dir.file("session.txt"),
-             "# a comment line is ignored\nwhoami\nhelp depoly\ndepoly hello\nping\n");
+             "# a comment line is ignored\nwhoami\nhelp depoly\ndepoly hello\nping\nexit\n"
+             "ping\n");
   auto [code, output] =
       run_command({"/bin/sh", "-c",
                    shipmate_binary() + " chat --config " + dir.file("shipmate.yaml") +
@@ -180,6 +181,8 @@ TEST_F(TerminalSession, ScriptedSessionFromAFileEchoesCommands) {
   EXPECT_TRUE(has(output, "No command 'depoly' (did you mean 'deploy'?)")) << output;
   EXPECT_TRUE(has(output, "Unknown command 'depoly' - did you mean 'deploy'?")) << output;
   EXPECT_TRUE(has(output, "bob> ping\npong")) << output;
+  // 'exit' ends the session: the second ping is never read.
+  EXPECT_EQ(output.find("pong"), output.rfind("pong")) << output;
   EXPECT_FALSE(has(output, "a comment line")) << output;
 }
 
@@ -277,6 +280,39 @@ TEST_F(TerminalSession, SigkillMidDeployIsReconciledOnRestart) {
   auto [code, verify] =
       run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")});
   EXPECT_EQ(code, 0) << verify;
+}
+
+TEST_F(TerminalSession, ServeRestoresServicesAndStopsOnSigterm) {
+  {
+    auto chat = start_chat();
+    say(*chat, "deploy hello v2 to staging", "Deploy #1 succeeded");
+    chat->close_stdin();
+    ASSERT_EQ(chat->wait(), 0);
+  }
+  Subprocess serve({shipmate_binary(), "--log-level", "info", "serve", "--no-terminal", "--config",
+                    dir.file("shipmate.yaml")});
+  ASSERT_TRUE(serve.wait_for_output("shipmate ready", 20s)) << serve.output();
+  EXPECT_TRUE(has(serve.output(), "v2")) << serve.output();
+  EXPECT_EQ(body_at(staging_port), "hello from v2\n");
+  serve.send_signal(SIGTERM);
+  EXPECT_EQ(serve.wait(20s), 0) << serve.output();
+  EXPECT_TRUE(has(serve.output(), "shutting down: SIGTERM")) << serve.output();
+  EXPECT_FALSE(http_get(staging_port, "/", 300ms).has_value());
+  auto stopped = query(db(), "SELECT details FROM audit_log WHERE action = 'shipmate.stopped'");
+  ASSERT_FALSE(stopped.empty());
+  EXPECT_EQ(stopped.back(), "SIGTERM");
+}
+
+TEST_F(TerminalSession, InteractiveTerminalShowsAPrompt) {
+  // script(1) gives the child a pseudo-terminal, as a person at a keyboard would have.
+  auto [code, output] =
+      run_command({"/usr/bin/script", "-qec",
+                   shipmate_binary() + " chat --config " + dir.file("shipmate.yaml"), "/dev/null"},
+                  "ping\nexit\n");
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_TRUE(has(output, "Shipmate terminal chat as alice")) << output;
+  EXPECT_TRUE(has(output, "shipmate> ")) << output;
+  EXPECT_TRUE(has(output, "pong")) << output;
 }
 
 TEST(Cli, HelpListsEverySubcommand) {
