@@ -233,8 +233,11 @@ TEST_F(TerminalSession, SigtermMidDeployRecordsItAndStopsChildren) {
   write_config(200, "100ms");  // v3 would keep failing its health check for 20 s
   auto chat = start_chat();
   say(*chat, "deploy hello v2 to staging", "Deploy #1 succeeded");
+  const std::size_t before = chat->output().size();
   chat->write("deploy hello v3 to staging\n");
-  ASSERT_TRUE(chat->wait_for_output("health check 2/", 20s)) << chat->output();
+  // A failed health check of v3: the deploy is recorded and in the middle of its work.
+  ASSERT_TRUE(chat->wait_for_output("/200: HTTP 500", 20s, before))
+      << chat->output();
   chat->send_signal(SIGTERM);
   EXPECT_EQ(chat->wait(30s), 0) << chat->output();
   EXPECT_TRUE(has(chat->output(), "was cancelled: SIGTERM")) << chat->output();
@@ -254,8 +257,11 @@ TEST_F(TerminalSession, SigkillMidDeployIsReconciledOnRestart) {
   write_config(200, "100ms");
   auto chat = start_chat();
   say(*chat, "deploy hello v1 to staging", "Deploy #1 succeeded");
+  const std::size_t before = chat->output().size();
   chat->write("deploy hello v3 to staging\n");
-  ASSERT_TRUE(chat->wait_for_output("health check 2/", 20s)) << chat->output();
+  // A failed health check of v3: the deploy is recorded and in the middle of its work.
+  ASSERT_TRUE(chat->wait_for_output("/200: HTTP 500", 20s, before))
+      << chat->output();
   chat->send_signal(SIGKILL);
   chat->wait();
   // The children die with their parent (PR_SET_PDEATHSIG); give them a moment to exit.
