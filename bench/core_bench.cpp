@@ -10,6 +10,8 @@
 #include <boost/asio/io_context.hpp>
 #include <filesystem>
 
+#include <spdlog/spdlog.h>
+
 #include "bot/router.h"
 #include "commands/command_table.h"
 #include "storage/audit_log.h"
@@ -108,4 +110,12 @@ BENCHMARK(BM_AuditAppend)->Arg(1)->Arg(100)->Arg(1000);
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // Benchmarks measure the work, not the terminal: logging stays off.
+  spdlog::set_level(spdlog::level::off);
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -77,7 +77,7 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
   if (spec->mutating) {
     commands::record_audit(services_, event.user_id, "command", spec->name, "received", text);
   }
-  spdlog::info("{} ran '{}' via {}", event.user_id, redact(text), event.platform);
+  spdlog::debug("{} ran '{}' via {}", event.user_id, redact(text), event.platform);
 
   commands::CommandContext ctx{services_, caller, conversation, *spec, std::move(*args), text};
   try {
