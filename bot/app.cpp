@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "bot/router.h"
+#include "bot/slack/slack_transport.h"
 #include "bot/terminal.h"
 #include "commands/command_table.h"
 #include "commands/deploy_flow.h"
@@ -26,6 +27,7 @@
 #include "storage/audit_log.h"
 #include "storage/database.h"
 #include "storage/deploy_store.h"
+#include "storage/inbox_store.h"
 #include "storage/lock_store.h"
 
 namespace shipmate::bot {
@@ -34,6 +36,32 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr auto kShutdownDeadline = std::chrono::seconds(20);
+// Platforms redeliver within minutes; a day of remembered keys is ample.
+constexpr EpochMillis kInboxMemory = 24LL * 60 * 60 * 1000;
+
+std::string environment_variable(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? "" : value;
+}
+
+// Slack joins when both tokens are in the environment.
+std::optional<bot::slack::SlackOptions> slack_options(const Config& config) {
+  bot::slack::SlackOptions options;
+  options.app_token = environment_variable("SLACK_APP_TOKEN");
+  options.bot_token = environment_variable("SLACK_BOT_TOKEN");
+  if (options.app_token.empty() || options.bot_token.empty())
+    return std::nullopt;
+  if (auto url = environment_variable("SLACK_API_URL"); !url.empty()) {
+    options.api_url = url.back() == '/' ? url : url + "/";
+  }
+  options.connections = config.slack.connections;
+  options.ca_file = config.slack.ca_file;
+  for (const auto& user : config.catalog.users) {
+    if (!user.slack_id.empty())
+      options.identities[user.slack_id] = user.id;
+  }
+  return options;
+}
 
 Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
   std::error_code ec;
@@ -80,6 +108,17 @@ int run_app(const Config& config, const AppOptions& options) {
   services.registry = &registry;
   Router router(services, registry, config.bot_name);
 
+  storage::InboxStore inbox(**database, clock);
+  inbox.prune_done_before(clock.now_ms() - kInboxMemory);
+  int exit_code = 0;
+  std::unique_ptr<slack::SlackTransport> slack_transport;
+  if (options.chat_platforms) {
+    if (auto slack = slack_options(config)) {
+      slack_transport =
+          std::make_unique<slack::SlackTransport>(io.get_executor(), router, inbox, *slack);
+    }
+  }
+
   std::optional<TerminalTransport> terminal;
   if (options.terminal) {
     terminal.emplace(io.get_executor(), router,
@@ -117,6 +156,8 @@ int run_app(const Config& config, const AppOptions& options) {
     asio::co_spawn(
         io,
         [&, why]() -> asio::awaitable<void> {
+          if (slack_transport)
+            co_await slack_transport->stop();
           for (auto& [name, target] : targets) {
             spdlog::debug("stopping {}", name);
             co_await target->shutdown();
@@ -156,6 +197,12 @@ int run_app(const Config& config, const AppOptions& options) {
         signals.async_wait(on_signal);
       };
   signals.async_wait(on_signal);
+  if (slack_transport) {
+    slack_transport->on_fatal([&](std::string why) {
+      exit_code = 1;
+      shutdown("Slack: " + why);
+    });
+  }
 
   asio::co_spawn(
       io,
@@ -176,6 +223,15 @@ int run_app(const Config& config, const AppOptions& options) {
         }
         if (stopping)
           co_return;
+        if (slack_transport) {
+          auto started = co_await slack_transport->start();
+          if (!started) {
+            spdlog::error("{}", started.error().message);
+            exit_code = 1;
+            shutdown("Slack: " + started.error().message);
+            co_return;
+          }
+        }
         spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                      config.catalog.services.size(), config.catalog.environments.size(),
                      config.database_path);
@@ -202,7 +258,7 @@ int run_app(const Config& config, const AppOptions& options) {
       });
 
   io.run();
-  return 0;
+  return exit_code;
 }
 
 int run_audit_verify(const Config& config) {

@@ -13,10 +13,11 @@
 namespace shipmate::bot {
 
 struct AppOptions {
-  std::string user;          // identity for the terminal transport
-  bool terminal = true;      // attach the terminal transport
-  bool interactive = false;  // prompt and colour
-  bool echo = false;         // echo commands (scripted sessions)
+  std::string user;             // identity for the terminal transport
+  bool terminal = true;         // attach the terminal transport
+  bool interactive = false;     // prompt and colour
+  bool echo = false;            // echo commands (scripted sessions)
+  bool chat_platforms = false;  // join Slack when SLACK_APP_TOKEN and SLACK_BOT_TOKEN are set
 };
 
 // Runs until shutdown; returns the process exit code.

@@ -234,7 +234,7 @@ void parse_users(Checker& check, const YAML::Node& node, Config& config) {
   for (const auto& item : node) {
     if (!check.expect_map(item, "a user"))
       continue;
-    check.check_keys(item, {"id", "name", "roles"}, "a user");
+    check.check_keys(item, {"id", "name", "roles", "slack"}, "a user");
     commands::UserSpec user;
     if (!item["id"]) {
       check.error(item, "user without an id");
@@ -251,6 +251,15 @@ void parse_users(Checker& check, const YAML::Node& node, Config& config) {
       user.name = check.scalar(item["name"], "user name").value_or("");
     if (item["roles"])
       user.roles = check.string_list(item["roles"], "roles");
+    if (item["slack"]) {
+      user.slack_id = check.scalar(item["slack"], "slack user id").value_or("");
+      static const std::regex slack_id("^[UW][A-Z0-9]{2,}$");
+      if (!std::regex_match(user.slack_id, slack_id)) {
+        check.error(item["slack"], "slack: '" + user.slack_id +
+                                       "' is not a Slack user id (U... or W...); Shipmate maps "
+                                       "ids, never display names");
+      }
+    }
     config.catalog.users.push_back(std::move(user));
   }
 }
@@ -531,8 +540,9 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
     result.diagnostics = check.take();
     return result;
   }
-  check.check_keys(root, {"shipmate", "terminal", "environments", "users", "services", "secrets"},
-                   "the configuration");
+  check.check_keys(
+      root, {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack"},
+      "the configuration");
 
   Config config;
   config.path = fs::absolute(path).lexically_normal().string();
@@ -559,6 +569,19 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
       check.check_keys(terminal, {"user"}, "terminal");
       if (terminal["user"])
         config.terminal_user = check.scalar(terminal["user"], "user").value_or("");
+    }
+  }
+  if (const auto slack = root["slack"]) {
+    if (check.expect_map(slack, "slack")) {
+      check.check_keys(slack, {"connections", "ca_file"}, "slack");
+      if (slack["connections"]) {
+        config.slack.connections =
+            static_cast<int>(check.integer(slack["connections"], "connections", 1, 10).value_or(1));
+      }
+      if (slack["ca_file"]) {
+        config.slack.ca_file =
+            absolute_from(base, check.scalar(slack["ca_file"], "ca_file").value_or(""));
+      }
     }
   }
   parse_environments(check, root["environments"], config);

@@ -26,6 +26,11 @@ struct SecretRef {
   std::string file;  // or a file holding it (trailing newline trimmed)
 };
 
+struct SlackConfig {
+  int connections = 1;  // parallel Socket Mode connections (Slack allows up to 10)
+  std::string ca_file;  // extra trusted CA certificates (PEM), e.g. for a TLS-inspecting proxy
+};
+
 struct Config {
   std::string path;  // the file it came from (absolute)
   std::string bot_name = "shipmate";
@@ -34,6 +39,7 @@ struct Config {
   std::string terminal_user;  // identity for terminal chat when --as is not given
   commands::Catalog catalog;
   std::map<std::string, SecretRef> secrets;
+  SlackConfig slack;
 };
 
 struct Diagnostic {

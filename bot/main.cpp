@@ -117,6 +117,7 @@ int main(int argc, char** argv) {
     options.echo = !interactive;
   } else {
     options.terminal = !no_terminal && interactive;
+    options.chat_platforms = true;
   }
   return shipmate::bot::run_app(*config, options);
 }

@@ -30,6 +30,7 @@ struct UserSpec {
   std::string id;  // the identity commands run as ("alice"); platform ids map onto it
   std::string name;
   std::vector<std::string> roles;
+  std::string slack_id = {};  // Slack user id (U...) acting as this user; never a display name
   bool has_role(std::string_view role) const;
 };
 

@@ -251,6 +251,10 @@ void Database::exec(std::string_view sql) {
   }
 }
 
+int Database::changes() const {
+  return sqlite3_changes(db_);
+}
+
 std::int64_t Database::last_insert_rowid() const {
   return sqlite3_last_insert_rowid(db_);
 }

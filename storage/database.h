@@ -81,6 +81,8 @@ class Database {
   void exec(std::string_view sql);
   Statement prepare(std::string_view sql) { return Statement(*this, sql); }
   std::int64_t last_insert_rowid() const;
+  // Rows changed by the most recent INSERT, UPDATE or DELETE.
+  int changes() const;
   int schema_version();
   const std::string& path() const { return path_; }
 

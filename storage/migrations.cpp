@@ -71,8 +71,28 @@ BEGIN
 END;
 )sql";
 
+// The chat inbox: every command a platform delivered, recorded before it is acknowledged, so a
+// redelivery is recognised (the key is the platform's event id) and a command acknowledged just
+// before a crash is still there to run after the restart.
+constexpr std::string_view kMigration2 = R"sql(
+CREATE TABLE inbox (
+  key         TEXT    PRIMARY KEY,
+  platform    TEXT    NOT NULL,
+  user_id     TEXT    NOT NULL,
+  channel     TEXT    NOT NULL,
+  thread      TEXT    NOT NULL DEFAULT '',
+  text        TEXT    NOT NULL,
+  state       TEXT    NOT NULL,
+  received_at INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE INDEX inbox_by_state ON inbox (state, received_at);
+CREATE INDEX inbox_by_age ON inbox (received_at);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},
+    Migration{2, kMigration2},
 };
 
 }  // namespace

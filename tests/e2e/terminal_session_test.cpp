@@ -236,8 +236,7 @@ TEST_F(TerminalSession, SigtermMidDeployRecordsItAndStopsChildren) {
   const std::size_t before = chat->output().size();
   chat->write("deploy hello v3 to staging\n");
   // A failed health check of v3: the deploy is recorded and in the middle of its work.
-  ASSERT_TRUE(chat->wait_for_output("/200: HTTP 500", 20s, before))
-      << chat->output();
+  ASSERT_TRUE(chat->wait_for_output("/200: HTTP 500", 20s, before)) << chat->output();
   chat->send_signal(SIGTERM);
   EXPECT_EQ(chat->wait(30s), 0) << chat->output();
   EXPECT_TRUE(has(chat->output(), "was cancelled: SIGTERM")) << chat->output();
@@ -260,8 +259,7 @@ TEST_F(TerminalSession, SigkillMidDeployIsReconciledOnRestart) {
   const std::size_t before = chat->output().size();
   chat->write("deploy hello v3 to staging\n");
   // A failed health check of v3: the deploy is recorded and in the middle of its work.
-  ASSERT_TRUE(chat->wait_for_output("/200: HTTP 500", 20s, before))
-      << chat->output();
+  ASSERT_TRUE(chat->wait_for_output("/200: HTTP 500", 20s, before)) << chat->output();
   chat->send_signal(SIGKILL);
   chat->wait();
   // The children die with their parent (PR_SET_PDEATHSIG); give them a moment to exit.

@@ -1,0 +1,367 @@
+#include "bot/slack/slack_transport.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <random>
+#include <set>
+
+#include "bot/slack/slack_protocol.h"
+#include "common/redact.h"
+#include "integrations/net/http_client.h"
+#include "integrations/net/websocket_client.h"
+#include "storage/database.h"
+
+namespace shipmate::bot::slack {
+namespace asio = boost::asio;
+namespace net = integrations::net;
+
+commands::MessageRef SlackConversation::post(const commands::Message& message) {
+  return std::to_string(api_.post(channel_, thread_ts_, message));
+}
+
+void SlackConversation::update(const commands::MessageRef& ref, const commands::Message& message) {
+  api_.update(std::stoull(ref), message);
+}
+
+void SlackConversation::thread_reply(const commands::MessageRef& ref,
+                                     const commands::Message& message) {
+  api_.thread_reply(std::stoull(ref), message);
+}
+
+namespace {
+
+// Errors after which reconnecting cannot help: the token or the app is not usable.
+bool is_fatal_auth_error(const std::string& message) {
+  for (const char* code :
+       {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "user_removed_from_team",
+        "team_disabled", "link_disabled", "no_permission", "missing_scope"}) {
+    if (message.find(code) != std::string::npos)
+      return true;
+  }
+  return false;
+}
+
+net::HttpClientOptions http_options(const SlackOptions& options) {
+  net::HttpClientOptions http;
+  http.ca_file = options.ca_file;
+  http.verify_peer = options.verify_peer;
+  return http;
+}
+
+}  // namespace
+
+struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
+  Impl(asio::any_io_executor executor_in, Router& router_in, storage::InboxStore& inbox_in,
+       SlackOptions options_in)
+      : executor(std::move(executor_in)),
+        router(router_in),
+        inbox(inbox_in),
+        options(std::move(options_in)),
+        http(executor, http_options(options)),
+        web(executor, http, options.bot_token, WebApiOptions{options.api_url, 5, options.pacing}),
+        random(std::random_device{}()) {
+    register_secret(options.app_token);
+    register_secret(options.bot_token);
+  }
+
+  asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
+    asio::steady_timer timer(executor, duration);
+    timers.insert(&timer);
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    timers.erase(&timer);
+  }
+
+  void fail(const std::string& why) {
+    if (stopping)
+      return;
+    stopping = true;
+    spdlog::error("slack: giving up: {}", why);
+    for (auto* connection : connections)
+      connection->abort();
+    for (auto* timer : timers)
+      timer->cancel();
+    if (fatal_handler)
+      fatal_handler(why);
+  }
+
+  std::chrono::milliseconds backoff(int failures) {
+    std::uniform_real_distribution<double> unit(0.0, 1.0);
+    return backoff_delay(failures, options.reconnect_base, options.reconnect_cap, 0.5,
+                         unit(random));
+  }
+
+  static asio::awaitable<void> run_slot(std::shared_ptr<Impl> self, int slot) {
+    int failures = 0;
+    while (!self->stopping) {
+      std::string method = "apps.connections.open";
+      std::string body = "{}";
+      std::string token = self->options.app_token;
+      auto opened = co_await self->web.call(std::move(method), std::move(body), std::move(token));
+      if (self->stopping)
+        break;
+      if (!opened) {
+        if (is_fatal_auth_error(opened.error().message)) {
+          self->fail("Slack refused the app-level token (" + opened.error().message +
+                     "); check SLACK_APP_TOKEN and that Socket Mode is enabled");
+          break;
+        }
+        ++failures;
+        spdlog::warn("slack: connection {}: {}", slot, opened.error().message);
+        co_await self->sleep_for(self->backoff(failures));
+        continue;
+      }
+      const std::string url = opened->field("url");
+      net::WebSocketOptions ws_options;
+      ws_options.ca_file = self->options.ca_file;
+      ws_options.verify_peer = self->options.verify_peer;
+      ws_options.ping_interval = self->options.ping_interval;
+      ws_options.idle_timeout = self->options.idle_timeout;
+      auto connection = co_await net::connect_websocket(self->executor, url, ws_options);
+      if (self->stopping)
+        break;
+      if (!connection) {
+        ++failures;
+        spdlog::warn("slack: connection {}: {}", slot, redact(connection.error().message));
+        co_await self->sleep_for(self->backoff(failures));
+        continue;
+      }
+      std::shared_ptr<net::WebSocketConnection> socket(std::move(*connection));
+      const bool handed_over = co_await serve(self, socket, slot, failures);
+      if (handed_over || self->stopping)
+        break;
+      ++failures;
+      co_await self->sleep_for(self->backoff(failures));
+    }
+  }
+
+  // Reads one connection until it ends. Returns true when a replacement took over the slot.
+  static asio::awaitable<bool> serve(std::shared_ptr<Impl> self,
+                                     std::shared_ptr<net::WebSocketConnection> socket, int slot,
+                                     int& failures) {
+    self->connections.insert(socket.get());
+    struct Forget {
+      Impl& impl;
+      net::WebSocketConnection* socket;
+      bool connected = false;
+      ~Forget() {
+        impl.connections.erase(socket);
+        if (connected)
+          --impl.stats.open_connections;
+      }
+    } forget{*self, socket.get()};
+
+    while (!self->stopping) {
+      auto frame = co_await socket->read();
+      if (!frame) {
+        if (!self->stopping) {
+          spdlog::warn("slack: connection {} lost: {}", slot, redact(frame.error().message));
+        }
+        co_return false;
+      }
+      ++self->stats.frames;
+      Decoded decoded = decode_socket_frame(*frame, self->bot_user);
+      const Envelope& envelope = decoded.envelope;
+      switch (envelope.kind) {
+        case Envelope::Kind::hello:
+          if (!forget.connected) {
+            forget.connected = true;
+            ++self->stats.open_connections;
+          }
+          ++self->stats.connects;
+          failures = 0;
+          spdlog::info("slack: connection {} ready ({} open)", slot, self->stats.open_connections);
+          continue;
+        case Envelope::Kind::disconnect:
+          if (envelope.disconnect_reason == "link_disabled") {
+            self->fail("Socket Mode was turned off for this app (disconnect: link_disabled)");
+            co_return true;
+          }
+          spdlog::info("slack: connection {} asked to reconnect ({})", slot,
+                       envelope.disconnect_reason);
+          co_await hand_over(self, slot);
+          co_await socket->close();
+          co_return true;
+        case Envelope::Kind::malformed:
+          ++self->stats.malformed;
+          spdlog::warn("slack: ignored a malformed frame: {}", envelope.error);
+          if (envelope.envelope_id.empty())
+            continue;
+          break;
+        default:
+          break;
+      }
+      if (envelope.envelope_id.empty())
+        continue;
+      ++self->stats.envelopes;
+
+      bool fresh = false;
+      if (decoded.command) {
+        try {
+          fresh = self->inbox.accept(storage::InboxEntry{
+              "slack:" + decoded.command->dedupe_key, "slack", decoded.command->user_id,
+              decoded.command->channel, decoded.command->thread_ts, decoded.command->text, "", 0});
+        } catch (const storage::StorageError& e) {
+          // Not acked: Slack redelivers, and by then the database may be back.
+          spdlog::error("slack: cannot record envelope {}: {}", envelope.envelope_id, e.what());
+          continue;
+        }
+      }
+      std::string ack = make_ack(envelope.envelope_id);
+      auto sent = co_await socket->send(std::move(ack));
+      if (!sent) {
+        spdlog::warn("slack: ack for {} not sent: {}", envelope.envelope_id, sent.error().message);
+        // The command is in the inbox, so it runs now; Slack's redelivery will find it there.
+        if (decoded.command && fresh) {
+          asio::co_spawn(self->executor, handle(self, std::move(*decoded.command)), asio::detached);
+        }
+        co_return false;
+      }
+      ++self->stats.acks;
+      if (!decoded.command) {
+        ++self->stats.ignored;
+        continue;
+      }
+      if (!fresh) {
+        ++self->stats.duplicates;
+        continue;
+      }
+      asio::co_spawn(self->executor, handle(self, std::move(*decoded.command)), asio::detached);
+    }
+    co_return false;
+  }
+
+  // Opens the replacement connection for `slot` and waits (bounded) until it is ready, so the
+  // old one can close without a gap.
+  static asio::awaitable<void> hand_over(std::shared_ptr<Impl> self, int slot) {
+    const auto connects_before = self->stats.connects;
+    asio::co_spawn(self->executor, run_slot(self, slot), asio::detached);
+    for (int waited = 0; waited < 200 && self->stats.connects == connects_before && !self->stopping;
+         ++waited) {
+      co_await self->sleep_for(std::chrono::milliseconds(50));
+    }
+  }
+
+  static asio::awaitable<void> handle(std::shared_ptr<Impl> self, InboundCommand command) {
+    const std::string key = "slack:" + command.dedupe_key;
+    auto identity = self->options.identities.find(command.user_id);
+    const std::string user =
+        identity != self->options.identities.end() ? identity->second : "slack:" + command.user_id;
+    SlackConversation conversation(self->web, command.channel, command.thread_ts);
+    ++self->stats.commands;
+    try {
+      self->inbox.mark_started(key);
+      // A named event, not a temporary: GCC 12 destroys temporaries in co_await arguments twice.
+      ChatEvent event{"slack", key, user, command.channel, command.thread_ts, command.text};
+      co_await self->router.dispatch(std::move(event), conversation);
+      self->inbox.mark_done(key);
+    } catch (const std::exception& e) {
+      spdlog::error("slack: command {} failed: {}", key, redact(e.what()));
+    }
+  }
+
+  asio::any_io_executor executor;
+  Router& router;
+  storage::InboxStore& inbox;
+  SlackOptions options;
+  net::HttpClient http;
+  WebApi web;
+  std::mt19937_64 random;
+  std::string bot_user;
+  SlackStats stats;
+  bool stopping = false;
+  std::set<net::WebSocketConnection*> connections;
+  std::set<asio::steady_timer*> timers;
+  std::function<void(std::string)> fatal_handler;
+};
+
+SlackTransport::SlackTransport(asio::any_io_executor executor, Router& router,
+                               storage::InboxStore& inbox, SlackOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), router, inbox, std::move(options))) {}
+
+SlackTransport::~SlackTransport() {
+  impl_->stopping = true;
+  for (auto* connection : impl_->connections)
+    connection->abort();
+  for (auto* timer : impl_->timers)
+    timer->cancel();
+}
+
+asio::awaitable<Status> SlackTransport::start() {
+  auto self = impl_;
+  std::string method = "auth.test";
+  std::string body = "{}";
+  auto auth = co_await self->web.call(std::move(method), std::move(body));
+  if (!auth) {
+    co_return make_error("Slack refused the bot token (" + auth.error().message +
+                         "); check SLACK_BOT_TOKEN");
+  }
+  self->bot_user = auth->field("user_id");
+  spdlog::info("slack: signed in as {} ({} connections)", self->bot_user,
+               self->options.connections);
+
+  // Commands acknowledged before a crash: run the ones that never started, report the rest.
+  for (const auto& entry : self->inbox.in_state("received")) {
+    if (entry.platform != "slack")
+      continue;
+    InboundCommand command;
+    command.dedupe_key = entry.key.substr(6);
+    command.user_id = entry.user_id;
+    command.channel = entry.channel;
+    command.thread_ts = entry.thread;
+    command.text = entry.text;
+    asio::co_spawn(self->executor, Impl::handle(self, std::move(command)), asio::detached);
+  }
+  for (const auto& entry : self->inbox.in_state("started")) {
+    if (entry.platform != "slack")
+      continue;
+    SlackConversation conversation(self->web, entry.channel, entry.thread);
+    conversation.post(commands::warning("Shipmate restarted while running '" + entry.text +
+                                        "'; check 'status' and 'history' before trying again."));
+    self->inbox.mark_done(entry.key);
+  }
+
+  for (int slot = 0; slot < std::max(1, self->options.connections); ++slot) {
+    asio::co_spawn(self->executor, Impl::run_slot(self, slot), asio::detached);
+  }
+  co_return Ok{};
+}
+
+asio::awaitable<void> SlackTransport::stop(std::chrono::milliseconds grace) {
+  auto self = impl_;
+  self->stopping = true;
+  for (auto* connection : std::set<net::WebSocketConnection*>(self->connections)) {
+    connection->abort();
+  }
+  for (auto* timer : self->timers)
+    timer->cancel();
+  // Give queued replies a moment to go out, then drop the rest.
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (self->web.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
+    asio::steady_timer timer(self->executor, std::chrono::milliseconds(20));
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+  self->web.shutdown();
+}
+
+void SlackTransport::on_fatal(std::function<void(std::string)> handler) {
+  impl_->fatal_handler = std::move(handler);
+}
+
+const SlackStats& SlackTransport::stats() const {
+  return impl_->stats;
+}
+WebApi& SlackTransport::web_api() {
+  return impl_->web;
+}
+const std::string& SlackTransport::bot_user_id() const {
+  return impl_->bot_user;
+}
+
+}  // namespace shipmate::bot::slack

@@ -1,0 +1,373 @@
+#include "bot/slack/web_api.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <deque>
+#include <map>
+#include <set>
+
+#include "bot/slack/block_kit.h"
+#include "common/redact.h"
+#include "integrations/net/http_client.h"
+
+namespace shipmate::bot::slack {
+namespace asio = boost::asio;
+namespace json = boost::json;
+using integrations::net::HttpRequest;
+
+std::string ApiReply::field(std::string_view name) const {
+  boost::system::error_code ec;
+  auto value = json::parse(body, ec);
+  if (ec || !value.is_object())
+    return "";
+  const auto* found = value.as_object().if_contains(name);
+  if (found == nullptr || !found->is_string())
+    return "";
+  return std::string(found->as_string());
+}
+
+namespace {
+
+// One attempt's outcome, before retry policy.
+struct Attempt {
+  std::optional<ApiReply> reply;
+  std::optional<std::chrono::seconds> retry_after;  // 429
+  bool retryable = false;                           // transport error or 5xx
+  std::string error;
+};
+
+}  // namespace
+
+struct WebApi::Impl : std::enable_shared_from_this<Impl> {
+  enum class Kind { post, update, thread_reply, ephemeral };
+  struct Job {
+    Kind kind = Kind::post;
+    LocalRef ref = 0;  // post: the ref it creates; update/thread_reply: the message it targets
+    std::string channel;
+    std::string thread_ts;
+    std::string user;
+    commands::Message message;
+  };
+
+  Impl(asio::any_io_executor executor_in, integrations::net::HttpClient& http_in,
+       std::string token_in, WebApiOptions options_in)
+      : executor(std::move(executor_in)),
+        http(http_in),
+        token(std::move(token_in)),
+        options(std::move(options_in)),
+        scheduler(options.pacing),
+        wake(executor),
+        idle(executor) {
+    register_secret(token);
+  }
+
+  asio::awaitable<Attempt> attempt(const std::string& method, const std::string& body,
+                                   const std::string& auth_token) {
+    HttpRequest request;
+    request.method = "POST";
+    request.url = options.base_url + method;
+    request.headers = {{"Authorization", "Bearer " + auth_token},
+                       {"Content-Type", "application/json; charset=utf-8"}};
+    request.body = body;
+    ++calls_made;
+    auto response = co_await http.send(std::move(request));
+    Attempt result;
+    if (!response) {
+      result.retryable = true;
+      result.error = redact(response.error().message);
+      co_return result;
+    }
+    if (response->status == 429) {
+      long seconds = 1;
+      try {
+        seconds = std::stol(response->header("Retry-After"));
+      } catch (const std::exception&) {
+      }
+      result.retry_after = std::chrono::seconds(std::clamp<long>(seconds, 0, 600));
+      ++rate_limited;
+      result.error = method + " was rate limited";
+      co_return result;
+    }
+    if (response->status >= 500) {
+      result.retryable = true;
+      result.error = method + ": HTTP " + std::to_string(response->status);
+      co_return result;
+    }
+    boost::system::error_code ec;
+    auto value = json::parse(response->body, ec);
+    if (ec || !value.is_object()) {
+      result.error = method + ": the answer is not a JSON object (HTTP " +
+                     std::to_string(response->status) + ")";
+      co_return result;
+    }
+    const auto& object = value.as_object();
+    const auto* ok = object.if_contains("ok");
+    if (ok == nullptr || !ok->is_bool() || !ok->as_bool()) {
+      const auto* error = object.if_contains("error");
+      result.error = method + " failed: " +
+                     (error && error->is_string() ? std::string(error->as_string()) : "unknown");
+      co_return result;
+    }
+    result.reply = ApiReply{response->body};
+    co_return result;
+  }
+
+  asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
+    asio::steady_timer timer(executor, duration);
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+
+  asio::awaitable<Result<ApiReply>> call(std::string method, std::string body, std::string auth) {
+    std::string last_error;
+    for (int attempt_number = 1; attempt_number <= options.max_attempts; ++attempt_number) {
+      const std::string& auth_token = auth.empty() ? token : auth;
+      Attempt result = co_await attempt(method, body, auth_token);
+      if (result.reply)
+        co_return std::move(*result.reply);
+      last_error = result.error;
+      if (result.retry_after) {
+        spdlog::warn("slack: {}; retrying in {} s", result.error, result.retry_after->count());
+        co_await sleep_for(*result.retry_after);
+        continue;
+      }
+      if (!result.retryable)
+        break;
+      co_await sleep_for(std::chrono::milliseconds(200 << std::min(attempt_number, 5)));
+    }
+    co_return make_error(last_error);
+  }
+
+  std::string message_body(const Job& job, const std::string& ts) {
+    json::object body;
+    body["channel"] = job.channel;
+    body["text"] = fallback_text(job.message);
+    boost::system::error_code ec;
+    auto blocks = json::parse(render_blocks(job.message), ec);
+    if (!ec)
+      body["blocks"] = std::move(blocks);
+    if (!ts.empty())
+      body["ts"] = ts;
+    if (!job.thread_ts.empty())
+      body["thread_ts"] = job.thread_ts;
+    if (!job.user.empty())
+      body["user"] = job.user;
+    return json::serialize(body);
+  }
+
+  // Turns a queued job into the method call it needs, given what is known by now.
+  std::pair<std::string, std::string> request_for(Job& job) {
+    switch (job.kind) {
+      case Kind::update: {
+        auto ts = posted.find(job.ref);
+        if (ts != posted.end())
+          return {"chat.update", message_body(job, ts->second)};
+        // The original post never made it: say it as a new message instead of losing it.
+        return {"chat.postMessage", message_body(job, "")};
+      }
+      case Kind::thread_reply: {
+        auto ts = posted.find(job.ref);
+        if (ts != posted.end())
+          job.thread_ts = ts->second;
+        return {"chat.postMessage", message_body(job, "")};
+      }
+      case Kind::ephemeral:
+        return {"chat.postEphemeral", message_body(job, "")};
+      case Kind::post:
+        break;
+    }
+    return {"chat.postMessage", message_body(job, "")};
+  }
+
+  LocalRef enqueue(Job job) {
+    if (stopped)
+      return job.ref;
+    const std::uint64_t id = next_job++;
+    const std::string channel = job.channel;
+    if (!scheduler.push(channel, id)) {
+      spdlog::error("slack: message queue full ({} queued); dropping a reply to {}",
+                    scheduler.queued(), channel);
+      return job.ref;
+    }
+    const LocalRef ref = job.ref;
+    jobs.emplace(id, std::move(job));
+    kick();
+    return ref;
+  }
+
+  void kick() {
+    if (!pump_running) {
+      pump_running = true;
+      asio::co_spawn(executor, pump(shared_from_this()), asio::detached);
+    } else {
+      wake.cancel();
+    }
+  }
+
+  static asio::awaitable<void> pump(std::shared_ptr<Impl> self) {
+    while (true) {
+      const auto now = std::chrono::steady_clock::now();
+      auto next = self->scheduler.next(now);
+      if (next.job) {
+        asio::co_spawn(self->executor, send(self, *next.job, next.channel), asio::detached);
+        continue;
+      }
+      if (!next.wake_at && self->in_flight == 0 && self->scheduler.queued() == 0) {
+        self->pump_running = false;
+        self->idle.cancel();
+        co_return;
+      }
+      self->wake.expires_at(next.wake_at.value_or(now + std::chrono::hours(1)));
+      boost::system::error_code ignored;
+      co_await self->wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+  }
+
+  static asio::awaitable<void> send(std::shared_ptr<Impl> self, std::uint64_t id,
+                                    std::string channel) {
+    ++self->in_flight;
+    auto found = self->jobs.find(id);
+    if (found != self->jobs.end()) {
+      const auto request = self->request_for(found->second);
+      Attempt result = co_await self->attempt(request.first, request.second, self->token);
+      found = self->jobs.find(id);
+      if (result.retry_after) {
+        spdlog::warn("slack: {} in {}; holding replies for {} s", result.error, channel,
+                     result.retry_after->count());
+        self->scheduler.rate_limited(channel, id, std::chrono::steady_clock::now(),
+                                     *result.retry_after);
+      } else {
+        if (result.reply) {
+          if (found->second.kind == Kind::post) {
+            self->posted[found->second.ref] = result.reply->field("ts");
+          }
+        } else {
+          spdlog::error("slack: reply to {} lost: {}", channel, result.error);
+          ++self->failed;
+        }
+        self->jobs.erase(found);
+      }
+    }
+    self->scheduler.done(channel);
+    --self->in_flight;
+    self->wake.cancel();
+  }
+
+  asio::any_io_executor executor;
+  integrations::net::HttpClient& http;
+  std::string token;
+  WebApiOptions options;
+  SendScheduler scheduler;
+  asio::steady_timer wake;
+  asio::steady_timer idle;
+  std::map<std::uint64_t, Job> jobs;
+  std::map<LocalRef, std::string> posted;    // ref -> ts
+  std::map<LocalRef, std::string> channels;  // ref -> channel it was posted in
+  std::deque<LocalRef> remembered;           // oldest first, to bound the two maps above
+
+  std::string channel_of(LocalRef ref) const {
+    auto found = channels.find(ref);
+    return found == channels.end() ? std::string() : found->second;
+  }
+
+  // Messages are only updated soon after they are posted, so old references can go.
+  void remember(LocalRef ref, const std::string& channel) {
+    channels[ref] = channel;
+    remembered.push_back(ref);
+    while (remembered.size() > kRememberedMessages) {
+      posted.erase(remembered.front());
+      channels.erase(remembered.front());
+      remembered.pop_front();
+    }
+  }
+  static constexpr std::size_t kRememberedMessages = 4096;
+  std::uint64_t next_job = 1;
+  LocalRef next_ref = 1;
+  std::size_t in_flight = 0;
+  bool pump_running = false;
+  bool stopped = false;
+  std::uint64_t calls_made = 0;
+  std::uint64_t rate_limited = 0;
+  std::uint64_t failed = 0;
+};
+
+WebApi::WebApi(asio::any_io_executor executor, integrations::net::HttpClient& http,
+               std::string bot_token, WebApiOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), http, std::move(bot_token),
+                                   std::move(options))) {}
+
+WebApi::~WebApi() {
+  impl_->wake.cancel();
+  impl_->idle.cancel();
+}
+
+asio::awaitable<Result<ApiReply>> WebApi::call(std::string method, std::string json_body,
+                                               std::string token) {
+  return impl_->call(std::move(method), std::move(json_body), std::move(token));
+}
+
+WebApi::LocalRef WebApi::post(const std::string& channel, const std::string& thread_ts,
+                              const commands::Message& message) {
+  const LocalRef ref = impl_->next_ref++;
+  impl_->remember(ref, channel);
+  return impl_->enqueue(Impl::Job{Impl::Kind::post, ref, channel, thread_ts, "", message});
+}
+
+void WebApi::update(LocalRef ref, const commands::Message& message) {
+  auto job = Impl::Job{Impl::Kind::update, ref, impl_->channel_of(ref), "", "", message};
+  impl_->enqueue(std::move(job));
+}
+
+void WebApi::thread_reply(LocalRef ref, const commands::Message& message) {
+  impl_->enqueue(Impl::Job{Impl::Kind::thread_reply, ref, impl_->channel_of(ref), "", "", message});
+}
+
+void WebApi::post_ephemeral(const std::string& channel, const std::string& user,
+                            const commands::Message& message) {
+  impl_->enqueue(Impl::Job{Impl::Kind::ephemeral, 0, channel, "", user, message});
+}
+
+std::optional<std::string> WebApi::ts_of(LocalRef ref) const {
+  auto found = impl_->posted.find(ref);
+  if (found == impl_->posted.end())
+    return std::nullopt;
+  return found->second;
+}
+
+asio::awaitable<void> WebApi::drain() {
+  while (impl_->pump_running) {
+    impl_->idle.expires_after(std::chrono::hours(1));
+    boost::system::error_code ignored;
+    co_await impl_->idle.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+}
+
+void WebApi::shutdown() {
+  auto& impl = *impl_;
+  impl.stopped = true;
+  if (!impl.jobs.empty()) {
+    spdlog::warn("slack: shutting down with {} replies unsent", impl.jobs.size());
+  }
+  impl.jobs.clear();
+  impl.scheduler = SendScheduler(impl.options.pacing);
+  impl.wake.cancel();
+  impl.idle.cancel();
+}
+
+std::size_t WebApi::pending() const {
+  return impl_->scheduler.queued() + impl_->in_flight;
+}
+std::uint64_t WebApi::calls_made() const {
+  return impl_->calls_made;
+}
+std::uint64_t WebApi::rate_limited_count() const {
+  return impl_->rate_limited;
+}
+
+}  // namespace shipmate::bot::slack

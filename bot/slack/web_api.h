@@ -1,0 +1,88 @@
+// The Slack Web API client: method calls with the bot token, and the paced message queue that
+// carries every reply Shipmate posts.
+//
+// Contract
+// - Threading: event-loop thread only.
+// - call(): POSTs JSON to <base_url><method> with "Authorization: Bearer <bot token>". An HTTP
+//   429 is honoured: the call waits Retry-After seconds and tries again (up to `max_attempts`);
+//   transport errors and 5xx are retried with backoff; {"ok":false,"error":E} becomes an Error
+//   "chat.postMessage failed: E". The token never appears in errors or logs.
+// - The message queue: post/update/thread-reply jobs are queued per channel (bounded; a full
+//   queue drops the job and logs it) and sent in order, one at a time per channel, paced by a
+//   SendScheduler. A reply's reference is resolved to Slack's ts when its post completes, so an
+//   update queued right after a post edits that very message.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "bot/slack/send_scheduler.h"
+#include "commands/reply.h"
+#include "common/result.h"
+
+namespace shipmate::integrations::net {
+class HttpClient;
+}
+
+namespace shipmate::bot::slack {
+
+struct WebApiOptions {
+  std::string base_url = "https://slack.com/api/";
+  int max_attempts = 5;
+  SendScheduler::Options pacing;
+};
+
+struct ApiReply {
+  std::string body;  // the raw JSON object of a successful ({"ok":true}) answer
+  // A top-level string field of the answer ("ts", "channel", "url", ...); empty when absent.
+  std::string field(std::string_view name) const;
+};
+
+class WebApi {
+ public:
+  WebApi(boost::asio::any_io_executor executor, integrations::net::HttpClient& http,
+         std::string bot_token, WebApiOptions options);
+  ~WebApi();
+  WebApi(const WebApi&) = delete;
+  WebApi& operator=(const WebApi&) = delete;
+
+  // One method call with a JSON object body. `token` overrides the bot token (the app-level
+  // token for apps.connections.open).
+  boost::asio::awaitable<Result<ApiReply>> call(std::string method, std::string json_body,
+                                                std::string token = "");
+
+  // Queued, paced chat operations. `ref` names a message this queue posted (see post()).
+  using LocalRef = std::uint64_t;
+  LocalRef post(const std::string& channel, const std::string& thread_ts,
+                const commands::Message& message);
+  void update(LocalRef ref, const commands::Message& message);
+  void thread_reply(LocalRef ref, const commands::Message& message);
+  void post_ephemeral(const std::string& channel, const std::string& user,
+                      const commands::Message& message);
+
+  // Slack's ts for a posted message once known.
+  std::optional<std::string> ts_of(LocalRef ref) const;
+  // Jobs queued or in flight; completes when the queue is empty (tests, shutdown).
+  boost::asio::awaitable<void> drain();
+  std::size_t pending() const;
+  // Drops every queued job (logging how many) and stops the queue; calls in flight finish.
+  void shutdown();
+
+  // Counters (benchmarks, tests).
+  std::uint64_t calls_made() const;
+  std::uint64_t rate_limited_count() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace shipmate::bot::slack

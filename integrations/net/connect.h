@@ -1,0 +1,123 @@
+// Opening connections for the HTTP and WebSocket clients (internal; Beast and Asio SSL inside).
+//
+// Contract
+// - Every step takes an absolute deadline, so a caller's "whole exchange" timeout covers DNS,
+//   TCP connect and the TLS handshake without each step restarting the clock.
+// - Failures come back as a cause only ("connection refused", "timed out after 200 ms while
+//   connecting", "TLS handshake failed: certificate verify failed: ..."); callers add what was
+//   being attempted (method, host, path).
+// - DNS resolution runs on Asio's resolver thread and cannot be interrupted; on timeout the
+//   caller is released at the deadline and the lookup's late answer is dropped.
+// Include only from shipmate_net sources: this pulls in Beast and Asio SSL.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/error.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+#include "common/result.h"
+#include "integrations/net/tls.h"
+
+namespace shipmate::integrations::net::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using TlsStream = asio::ssl::stream<beast::tcp_stream>;
+
+inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+inline std::string timeout_cause(std::chrono::milliseconds budget, std::string_view phase) {
+  return "timed out after " + std::to_string(budget.count()) + " ms while " + std::string(phase);
+}
+
+// "host" or "host:port" as it belongs in a Host header; the port is left out when it is the
+// scheme's default, and IPv6 literals get their brackets back.
+inline std::string host_header(const std::string& host, const std::string& port, bool secure) {
+  std::string out = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != (secure ? "443" : "80"))
+    out += ":" + port;
+  return out;
+}
+
+inline asio::awaitable<Result<tcp::resolver::results_type>> resolve(
+    std::string host, std::string port, Clock::time_point deadline,
+    std::chrono::milliseconds budget) {
+  struct Lookup {
+    explicit Lookup(const asio::any_io_executor& ex) : resolver(ex), wake(ex) {}
+    tcp::resolver resolver;
+    asio::steady_timer wake;
+    boost::system::error_code ec;
+    tcp::resolver::results_type results;
+    bool finished = false;
+  };
+  auto executor = co_await asio::this_coro::executor;
+  auto lookup = std::make_shared<Lookup>(executor);
+  lookup->wake.expires_at(deadline);
+  // The handler owns the lookup: a blocking getaddrinfo may outlive this coroutine.
+  lookup->resolver.async_resolve(
+      host, port, [lookup](boost::system::error_code ec, tcp::resolver::results_type results) {
+        lookup->ec = ec;
+        lookup->results = std::move(results);
+        lookup->finished = true;
+        lookup->wake.cancel();
+      });
+  if (!lookup->finished) {
+    auto [wait_ec] = co_await lookup->wake.async_wait(kTuple);
+    (void)wait_ec;
+  }
+  if (!lookup->finished) {
+    lookup->resolver.cancel();
+    co_return make_error(timeout_cause(budget, "resolving " + host));
+  }
+  if (lookup->ec)
+    co_return make_error("cannot resolve " + host + ": " + describe_network_error(lookup->ec));
+  co_return std::move(lookup->results);
+}
+
+inline asio::awaitable<Status> connect_tcp(beast::tcp_stream& stream, std::string host,
+                                           std::string port, Clock::time_point deadline,
+                                           std::chrono::milliseconds budget) {
+  auto resolved = co_await resolve(host, port, deadline, budget);
+  if (!resolved)
+    co_return resolved.error();
+  stream.expires_at(deadline);
+  auto [ec, endpoint] = co_await stream.async_connect(*resolved, kTuple);
+  (void)endpoint;
+  if (ec == beast::error::timeout)
+    co_return make_error(timeout_cause(budget, "connecting"));
+  if (ec)
+    co_return make_error(describe_network_error(ec));
+  boost::system::error_code ignored;
+  stream.socket().set_option(tcp::no_delay(true), ignored);
+  co_return Ok{};
+}
+
+inline asio::awaitable<Status> tls_handshake(TlsStream& stream, std::string host, bool verify_peer,
+                                             Clock::time_point deadline,
+                                             std::chrono::milliseconds budget) {
+  auto prepared = prepare_tls_connection(stream.native_handle(), host, verify_peer);
+  if (!prepared)
+    co_return prepared.error();
+  beast::get_lowest_layer(stream).expires_at(deadline);
+  auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kTuple);
+  if (ec == beast::error::timeout)
+    co_return make_error(timeout_cause(budget, "in the TLS handshake"));
+  if (ec)
+    co_return make_error("TLS handshake failed: " + describe_tls_error(ec, stream.native_handle()));
+  co_return Ok{};
+}
+
+}  // namespace shipmate::integrations::net::detail

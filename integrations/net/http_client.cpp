@@ -1,0 +1,573 @@
+#include "integrations/net/http_client.h"
+
+#include <sys/socket.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <deque>
+#include <map>
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/url/parse.hpp>
+
+#include "common/strings.h"
+#include "integrations/net/connect.h"
+
+namespace shipmate::integrations::net {
+
+namespace {
+
+namespace http = boost::beast::http;
+using namespace detail;
+
+// Servers drop idle keep-alive connections after anything from a few seconds to minutes; past
+// this age a pooled connection is more likely dead than worth the retry.
+constexpr auto kMaxIdleAge = std::chrono::seconds(30);
+constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+
+struct Connection {
+  explicit Connection(const asio::any_io_executor& executor)
+      : plain(std::make_unique<beast::tcp_stream>(executor)) {}
+  beast::tcp_stream& tcp() { return tls ? tls->next_layer() : *plain; }
+
+  std::unique_ptr<beast::tcp_stream> plain;  // moved into `tls` once TLS is layered on
+  std::unique_ptr<TlsStream> tls;
+  beast::flat_buffer buffer;
+  Clock::time_point idle_since;
+};
+using ConnectionPtr = std::shared_ptr<Connection>;
+
+struct Proxy {
+  std::string host;
+  std::string port;
+  std::string authorization;  // "Basic ..." when the proxy URL carries credentials
+};
+
+std::string base64(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned n = (static_cast<unsigned char>(in[i]) << 16) |
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i < in.size()) {
+    unsigned n = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size())
+      n |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+Result<Proxy> parse_proxy(std::string text) {
+  if (text.find("://") == std::string::npos)
+    text = "http://" + text;
+  auto parsed = boost::urls::parse_uri(text);
+  if (!parsed || to_lower(parsed->scheme()) != "http" || parsed->host_address().empty())
+    return make_error("invalid proxy URL (want http://host:port)");
+  Proxy proxy;
+  proxy.host = to_lower(parsed->host_address());
+  proxy.port = parsed->has_port() && !parsed->port().empty() ? std::string(parsed->port()) : "80";
+  if (parsed->has_userinfo()) {
+    proxy.authorization =
+        "Basic " + base64(std::string(parsed->user()) + ":" + std::string(parsed->password()));
+  }
+  return proxy;
+}
+
+std::vector<std::string> parse_no_proxy(const char* value) {
+  std::vector<std::string> out;
+  if (value == nullptr)
+    return out;
+  std::string_view rest(value);
+  while (!rest.empty()) {
+    auto comma = rest.find(',');
+    std::string entry = to_lower(trim(rest.substr(0, comma)));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    if (entry.starts_with("*."))
+      entry.erase(0, 1);
+    if (entry.starts_with("."))
+      entry.erase(0, 1);
+    // "host:port" entries are matched on the host alone; bracketed IPv6 keeps its colons.
+    auto colon = entry.rfind(':');
+    if (colon != std::string::npos && entry.find(']') == std::string::npos &&
+        entry.find(':') == colon)
+      entry.erase(colon);
+    if (entry.starts_with("[") && entry.ends_with("]"))
+      entry = entry.substr(1, entry.size() - 2);
+    if (!entry.empty())
+      out.push_back(entry);
+  }
+  return out;
+}
+
+bool bypasses_proxy(const std::vector<std::string>& no_proxy, const std::string& host) {
+  for (const auto& entry : no_proxy) {
+    if (entry == "*" || host == entry)
+      return true;
+    if (host.size() > entry.size() && host.ends_with(entry) &&
+        host[host.size() - entry.size() - 1] == '.')
+      return true;
+  }
+  return false;
+}
+
+const char* env_first(const char* upper, const char* lower) {
+  const char* value = std::getenv(upper);
+  if (value == nullptr || *value == '\0')
+    value = std::getenv(lower);
+  return value != nullptr && *value != '\0' ? value : nullptr;
+}
+
+// A pooled connection whose peer has closed (FIN or RST pending) or sent something unasked
+// (a late response, a TLS alert) must not carry the next request.
+bool looks_reusable(Connection& connection) {
+  auto& socket = connection.tcp().socket();
+  if (!socket.is_open() || connection.buffer.size() != 0)
+    return false;
+  char byte = 0;
+  ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+}
+
+void close_quietly(Connection& connection) {
+  boost::system::error_code ignored;
+  connection.tcp().socket().shutdown(tcp::socket::shutdown_both, ignored);
+  connection.tcp().close();
+}
+
+// ASCII only: std::isalnum depends on the C locale.
+bool is_ascii_alnum(unsigned char c) {
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+}
+
+bool is_token_char(unsigned char c) {
+  return is_ascii_alnum(c) ||
+         std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
+}
+
+bool is_reserved_header(std::string_view name) {
+  std::string lower = to_lower(name);
+  return lower == "host" || lower == "content-length" || lower == "connection" ||
+         lower == "transfer-encoding";
+}
+
+struct Attempt {
+  HttpResponse response;
+  bool ok = false;
+  bool keep_alive = false;
+  // Set when the failure happened before any byte of a response arrived, i.e. the server cannot
+  // have acted on a request it never answered; only then may a reused connection be retried.
+  bool retryable = false;
+  std::string cause;
+};
+
+std::string describe_exchange_error(const boost::system::error_code& ec, std::string_view phase,
+                                    std::chrono::milliseconds budget, std::size_t body_limit) {
+  if (ec == beast::error::timeout)
+    return timeout_cause(budget, phase);
+  if (ec == http::error::body_limit)
+    return "response body larger than " + std::to_string(body_limit) + " bytes";
+  if (ec == http::error::header_limit)
+    return "response header larger than " + std::to_string(kHeaderLimit) + " bytes";
+  if (ec == http::error::end_of_stream)
+    return "connection closed before a response";
+  if (ec == http::error::partial_message)
+    return "connection closed in the middle of the response";
+  if (ec.category() == http::make_error_code(http::error::bad_version).category())
+    return "malformed response: " + to_lower(ec.message());
+  if (ec == asio::ssl::error::stream_truncated)
+    return "connection closed without a TLS close_notify";
+  if (ec.category() == asio::error::get_ssl_category())
+    return "TLS error: " + describe_tls_error(ec, nullptr);
+  return describe_network_error(ec);
+}
+
+template <class Stream>
+asio::awaitable<Attempt> exchange(Stream& stream, Connection& connection,
+                                  const http::request<http::string_body>& request,
+                                  Clock::time_point deadline, std::chrono::milliseconds budget,
+                                  std::size_t body_limit) {
+  Attempt attempt;
+  connection.tcp().expires_at(deadline);
+  auto [write_ec, written] = co_await http::async_write(stream, request, kTuple);
+  (void)written;
+  if (write_ec) {
+    attempt.retryable = write_ec != beast::error::timeout;
+    attempt.cause = describe_exchange_error(write_ec, "sending the request", budget, body_limit);
+    co_return attempt;
+  }
+  bool head = request.method() == http::verb::head;
+  for (;;) {
+    http::response_parser<http::string_body> parser;
+    parser.body_limit(body_limit);
+    parser.header_limit(kHeaderLimit);
+    if (head)
+      parser.skip(true);
+    auto [read_ec, read] = co_await http::async_read(stream, connection.buffer, parser, kTuple);
+    (void)read;
+    if (read_ec) {
+      attempt.retryable =
+          read_ec != beast::error::timeout && !parser.got_some() && connection.buffer.size() == 0;
+      attempt.cause =
+          describe_exchange_error(read_ec, "waiting for the response", budget, body_limit);
+      co_return attempt;
+    }
+    auto& message = parser.get();
+    int status = static_cast<int>(message.result_int());
+    // Interim responses (103 Early Hints and friends) precede the real one.
+    if (status >= 100 && status < 200 && status != 101)
+      continue;
+    attempt.ok = true;
+    attempt.keep_alive = message.keep_alive() && parser.is_done() && status != 101;
+    attempt.response.status = status;
+    for (const auto& field : message)
+      attempt.response.headers.emplace_back(field.name_string(), field.value());
+    attempt.response.body = std::move(message.body());
+    co_return attempt;
+  }
+}
+
+}  // namespace
+
+std::string HttpResponse::header(std::string_view name) const {
+  for (const auto& [key, value] : headers) {
+    if (key.size() == name.size() && starts_with_ci(key, name))
+      return value;
+  }
+  return {};
+}
+
+struct HttpClient::Impl {
+  struct Route {
+    std::string pool_key;
+    std::optional<Proxy> proxy;
+    bool tunnel = false;  // https through an HTTP CONNECT tunnel
+  };
+
+  Impl(asio::any_io_executor ex, HttpClientOptions opts)
+      : executor(std::move(ex)), options(std::move(opts)) {
+    no_proxy = parse_no_proxy(env_first("NO_PROXY", "no_proxy"));
+  }
+
+  Result<std::shared_ptr<asio::ssl::context>> tls_context() {
+    if (!tls)
+      tls = make_client_tls_context(options.ca_file, options.verify_peer);
+    return *tls;
+  }
+
+  Result<Route> route_for(const ParsedUrl& url) {
+    bool secure = url.scheme == "https";
+    std::string origin = url.scheme + "://" + url.host + ":" + url.port;
+    std::optional<std::string> proxy_text = options.proxy;
+    if (!proxy_text) {
+      const char* env =
+          secure ? env_first("HTTPS_PROXY", "https_proxy") : env_first("HTTP_PROXY", "http_proxy");
+      if (env != nullptr)
+        proxy_text = env;
+    }
+    if (!proxy_text || proxy_text->empty() || bypasses_proxy(no_proxy, url.host))
+      return Route{origin, std::nullopt, false};
+    auto proxy = parse_proxy(*proxy_text);
+    if (!proxy)
+      return proxy.error();
+    if (secure)
+      return Route{"tunnel " + proxy->host + ":" + proxy->port + " " + origin, *proxy, true};
+    // Plain http through a proxy: one connection to the proxy serves every origin.
+    return Route{"proxy " + proxy->host + ":" + proxy->port, *proxy, false};
+  }
+
+  ConnectionPtr take_idle(const std::string& key) {
+    auto it = idle.find(key);
+    if (it == idle.end())
+      return nullptr;
+    auto& list = it->second;
+    ConnectionPtr found;
+    while (!list.empty() && !found) {
+      ConnectionPtr candidate = std::move(list.back());
+      list.pop_back();
+      if (Clock::now() - candidate->idle_since < kMaxIdleAge && looks_reusable(*candidate))
+        found = std::move(candidate);
+      else
+        close_quietly(*candidate);
+    }
+    if (list.empty())
+      idle.erase(it);
+    return found;
+  }
+
+  void put_idle(const std::string& key, ConnectionPtr connection) {
+    if (options.max_idle_per_host == 0) {
+      close_quietly(*connection);
+      return;
+    }
+    connection->tcp().expires_never();
+    connection->idle_since = Clock::now();
+    auto& list = idle[key];
+    list.push_back(std::move(connection));
+    while (list.size() > options.max_idle_per_host) {
+      close_quietly(*list.front());
+      list.pop_front();
+    }
+  }
+
+  asio::awaitable<Status> open(Connection& connection, const ParsedUrl& url, const Route& route,
+                               Clock::time_point deadline, std::chrono::milliseconds budget) {
+    bool secure = url.scheme == "https";
+    std::shared_ptr<asio::ssl::context> context;
+    if (secure) {
+      auto made = tls_context();
+      if (!made)
+        co_return made.error();
+      context = *made;
+    }
+    const std::string& host = route.proxy ? route.proxy->host : url.host;
+    const std::string& port = route.proxy ? route.proxy->port : url.port;
+    ++opened;
+    auto connected = co_await connect_tcp(*connection.plain, host, port, deadline, budget);
+    if (!connected) {
+      if (route.proxy)
+        co_return make_error("proxy " + host + ":" + port + ": " + connected.error().message);
+      co_return connected;
+    }
+    if (route.tunnel) {
+      auto tunneled = co_await open_tunnel(connection, url, *route.proxy, deadline, budget);
+      if (!tunneled)
+        co_return tunneled;
+    }
+    if (!secure)
+      co_return Ok{};
+    connection.tls = std::make_unique<TlsStream>(std::move(*connection.plain), *context);
+    connection.plain.reset();
+    co_return co_await tls_handshake(*connection.tls, url.host, options.verify_peer, deadline,
+                                     budget);
+  }
+
+  asio::awaitable<Status> open_tunnel(Connection& connection, const ParsedUrl& url,
+                                      const Proxy& proxy, Clock::time_point deadline,
+                                      std::chrono::milliseconds budget) {
+    std::string authority = host_header(url.host, url.port, false);
+    if (url.port == "80")
+      authority += ":80";
+    http::request<http::empty_body> request{http::verb::connect, authority, 11};
+    request.set(http::field::host, authority);
+    request.set(http::field::user_agent, options.user_agent);
+    if (!proxy.authorization.empty())
+      request.set(http::field::proxy_authorization, proxy.authorization);
+    std::string where = "proxy " + proxy.host + ":" + proxy.port + ": ";
+    auto& stream = *connection.plain;
+    stream.expires_at(deadline);
+    auto [write_ec, written] = co_await http::async_write(stream, request, kTuple);
+    (void)written;
+    if (write_ec) {
+      co_return make_error(where + describe_exchange_error(write_ec, "sending CONNECT", budget, 0));
+    }
+    http::response_parser<http::empty_body> parser;
+    // A successful CONNECT response has no body; without skip() the parser would wait for EOF.
+    parser.skip(true);
+    parser.header_limit(kHeaderLimit);
+    auto [read_ec, read] = co_await http::async_read(stream, connection.buffer, parser, kTuple);
+    (void)read;
+    if (read_ec) {
+      co_return make_error(where +
+                           describe_exchange_error(read_ec, "waiting for CONNECT", budget, 0));
+    }
+    auto status = parser.get().result_int();
+    if (status < 200 || status >= 300) {
+      co_return make_error(where + "CONNECT refused with " + std::to_string(status) + " " +
+                           std::string(parser.get().reason()));
+    }
+    if (connection.buffer.size() != 0)
+      co_return make_error(where + "unexpected data after the CONNECT response");
+    co_return Ok{};
+  }
+
+  http::request<http::string_body> build_request(const HttpRequest& in, const ParsedUrl& url,
+                                                 const Route& route) {
+    http::request<http::string_body> request;
+    request.version(11);
+    http::verb verb = http::string_to_verb(in.method);
+    if (verb == http::verb::unknown)
+      request.method_string(in.method);
+    else
+      request.method(verb);
+    bool secure = url.scheme == "https";
+    std::string authority = host_header(url.host, url.port, secure);
+    if (route.proxy && !route.tunnel)
+      request.target(url.scheme + "://" + authority + url.target);
+    else
+      request.target(url.target);
+    request.set(http::field::host, authority);
+    bool has_user_agent = false;
+    for (const auto& [name, value] : in.headers) {
+      if (is_reserved_header(name))
+        continue;
+      has_user_agent = has_user_agent || to_lower(name) == "user-agent";
+      request.insert(name, value);
+    }
+    if (!has_user_agent && !options.user_agent.empty())
+      request.set(http::field::user_agent, options.user_agent);
+    if (route.proxy && !route.tunnel && !route.proxy->authorization.empty())
+      request.set(http::field::proxy_authorization, route.proxy->authorization);
+    request.body() = in.body;
+    request.keep_alive(true);
+    request.prepare_payload();
+    return request;
+  }
+
+  asio::awaitable<Result<HttpResponse>> send(HttpRequest in) {
+    auto url = parse_url(in.url);
+    std::string method = in.method.empty() ? std::string("GET") : in.method;
+    if (!url)
+      co_return make_error(method + " " + in.url + ": invalid URL (want http(s)://host/path)");
+    // The query may carry tokens; errors name only the path.
+    std::string what = method + " " + host_header(url->host, url->port, url->scheme == "https") +
+                       url->target.substr(0, url->target.find('?')) + ": ";
+    if (url->scheme != "http" && url->scheme != "https")
+      co_return make_error(what + "unsupported scheme " + url->scheme);
+    for (char c : method) {
+      if (!is_token_char(static_cast<unsigned char>(c)))
+        co_return make_error(what + "invalid method");
+    }
+    in.method = method;
+    auto route = route_for(*url);
+    if (!route)
+      co_return make_error(what + route.error().message);
+    auto request = build_request(in, *url, *route);
+    auto budget = in.timeout;
+    auto deadline = Clock::now() + budget;
+
+    ConnectionPtr connection = take_idle(route->pool_key);
+    bool reused = connection != nullptr;
+    for (;;) {
+      if (!connection) {
+        connection = std::make_shared<Connection>(executor);
+        auto opened_ok = co_await open(*connection, *url, *route, deadline, budget);
+        if (!opened_ok) {
+          close_quietly(*connection);
+          co_return make_error(what + opened_ok.error().message);
+        }
+      }
+      Attempt attempt;
+      if (connection->tls) {
+        attempt = co_await exchange(*connection->tls, *connection, request, deadline, budget,
+                                    options.max_body_bytes);
+      } else {
+        attempt = co_await exchange(*connection->plain, *connection, request, deadline, budget,
+                                    options.max_body_bytes);
+      }
+      if (attempt.ok) {
+        if (attempt.keep_alive)
+          put_idle(route->pool_key, std::move(connection));
+        else
+          close_quietly(*connection);
+        co_return std::move(attempt.response);
+      }
+      close_quietly(*connection);
+      connection.reset();
+      if (!(reused && attempt.retryable && Clock::now() < deadline))
+        co_return make_error(what + attempt.cause);
+      reused = false;  // the retry gets a fresh connection, and only one retry
+    }
+  }
+
+  asio::any_io_executor executor;
+  HttpClientOptions options;
+  std::vector<std::string> no_proxy;
+  std::optional<Result<std::shared_ptr<asio::ssl::context>>> tls;
+  std::map<std::string, std::deque<ConnectionPtr>> idle;
+  std::size_t opened = 0;
+};
+
+HttpClient::HttpClient(asio::any_io_executor executor, HttpClientOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(options))) {}
+
+HttpClient::~HttpClient() {
+  for (auto& [key, list] : impl_->idle) {
+    for (auto& connection : list)
+      close_quietly(*connection);
+  }
+  impl_->idle.clear();
+}
+
+asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest request) {
+  // Requests in flight keep the state alive even if the client is destroyed meanwhile.
+  std::shared_ptr<Impl> impl = impl_;
+  auto result = co_await impl->send(std::move(request));
+  co_return result;
+}
+
+std::size_t HttpClient::connections_opened() const {
+  return impl_->opened;
+}
+
+std::optional<ParsedUrl> parse_url(std::string_view text) {
+  auto parsed = boost::urls::parse_uri(text);
+  if (!parsed || !parsed->has_authority())
+    return std::nullopt;
+  ParsedUrl url;
+  url.scheme = to_lower(parsed->scheme());
+  bool secure = url.scheme == "https" || url.scheme == "wss";
+  if (!secure && url.scheme != "http" && url.scheme != "ws")
+    return std::nullopt;
+  url.host = to_lower(parsed->host_address());
+  if (url.host.empty())
+    return std::nullopt;
+  if (parsed->has_port() && !parsed->port().empty()) {
+    // Boost.URL accepts any digit string as a port; TCP does not.
+    std::string_view digits = parsed->port();
+    unsigned long number = 0;
+    for (char c : digits) {
+      number = number * 10 + static_cast<unsigned long>(c - '0');
+      if (number > 65535)
+        return std::nullopt;
+    }
+    if (number == 0)
+      return std::nullopt;
+    url.port = std::to_string(number);
+  } else {
+    url.port = secure ? "443" : "80";
+  }
+  url.target = std::string(parsed->encoded_target());
+  if (url.target.empty() || url.target.front() != '/')
+    url.target.insert(0, "/");
+  return url;
+}
+
+std::string form_encode(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    auto byte = static_cast<unsigned char>(c);
+    if (is_ascii_alnum(byte) || c == '-' || c == '.' || c == '_' || c == '*') {
+      out += c;
+    } else if (c == ' ') {
+      out += '+';
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    }
+  }
+  return out;
+}
+
+}  // namespace shipmate::integrations::net

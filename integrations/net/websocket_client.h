@@ -1,0 +1,51 @@
+// WebSocket client (ws:// and wss://) for chat transports.
+//
+// Contract
+// - Threading: a WebSocketConnection is used from one executor (the event loop). At most one
+//   read() at a time; send() may be called while a read is pending and while other sends are
+//   queued: frames go out in call order, one write in flight (an internal queue).
+// - TLS as in http_client.h (verification and SNI on; `ca_file`; `verify_peer` for tests).
+// - Liveness: the client answers pings automatically, sends its own ping every
+//   `ping_interval`, and fails the connection (read() returns an Error) when nothing at all,
+//   pong included, has arrived for `idle_timeout`.
+// - read() returns the next text frame; binary frames are skipped. When the peer closes or the
+//   socket drops, read() returns an Error describing it ("closed by peer (1001 going away)",
+//   "connection reset", "no traffic for 30000 ms").
+// - Frames larger than `max_frame_bytes` fail the connection with a clear Error.
+// - close() sends a close frame and waits briefly for the peer's; safe to call more than once.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "common/result.h"
+
+namespace shipmate::integrations::net {
+
+struct WebSocketOptions {
+  std::string ca_file;
+  bool verify_peer = true;
+  std::chrono::milliseconds connect_timeout{10000};
+  std::chrono::milliseconds ping_interval{10000};
+  std::chrono::milliseconds idle_timeout{30000};
+  std::size_t max_frame_bytes = 1024 * 1024;
+};
+
+class WebSocketConnection {
+ public:
+  virtual ~WebSocketConnection() = default;
+  virtual boost::asio::awaitable<Result<std::string>> read() = 0;
+  virtual boost::asio::awaitable<Status> send(std::string text) = 0;
+  virtual boost::asio::awaitable<void> close() = 0;
+  // Drops the TCP connection without a close handshake (tests, and giving up on a dead peer).
+  virtual void abort() = 0;
+};
+
+boost::asio::awaitable<Result<std::unique_ptr<WebSocketConnection>>> connect_websocket(
+    boost::asio::any_io_executor executor, std::string url, WebSocketOptions options = {});
+
+}  // namespace shipmate::integrations::net

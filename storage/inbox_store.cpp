@@ -1,0 +1,67 @@
+#include "storage/inbox_store.h"
+
+#include "common/redact.h"
+
+namespace shipmate::storage {
+namespace {
+
+void set_state(Database& db, std::string_view key, std::string_view state,
+               std::optional<EpochMillis> finished_at) {
+  auto update = db.prepare("UPDATE inbox SET state = ?, finished_at = ? WHERE key = ?");
+  update.bind(1, state).bind(2, finished_at).bind(3, key);
+  update.run();
+}
+
+}  // namespace
+
+bool InboxStore::accept(const InboxEntry& entry) {
+  auto insert = db_.prepare(
+      "INSERT INTO inbox (key, platform, user_id, channel, thread, text, state, received_at) "
+      "VALUES (?, ?, ?, ?, ?, ?, 'received', ?) ON CONFLICT (key) DO NOTHING");
+  insert.bind(1, entry.key)
+      .bind(2, entry.platform)
+      .bind(3, entry.user_id)
+      .bind(4, entry.channel)
+      .bind(5, entry.thread)
+      .bind(6, redact(entry.text))
+      .bind(7, clock_.now_ms());
+  insert.run();
+  return db_.changes() > 0;
+}
+
+void InboxStore::mark_started(std::string_view key) {
+  set_state(db_, key, "started", std::nullopt);
+}
+
+void InboxStore::mark_done(std::string_view key) {
+  set_state(db_, key, "done", clock_.now_ms());
+}
+
+std::vector<InboxEntry> InboxStore::in_state(std::string_view state) {
+  auto select = db_.prepare(
+      "SELECT key, platform, user_id, channel, thread, text, state, received_at FROM inbox "
+      "WHERE state = ? ORDER BY received_at, rowid");
+  select.bind(1, state);
+  std::vector<InboxEntry> out;
+  while (select.step()) {
+    out.push_back(InboxEntry{select.column_text(0), select.column_text(1), select.column_text(2),
+                             select.column_text(3), select.column_text(4), select.column_text(5),
+                             select.column_text(6), select.column_int64(7)});
+  }
+  return out;
+}
+
+int InboxStore::prune_done_before(EpochMillis cutoff) {
+  auto remove = db_.prepare("DELETE FROM inbox WHERE state = 'done' AND received_at < ?");
+  remove.bind(1, cutoff);
+  remove.run();
+  return db_.changes();
+}
+
+std::size_t InboxStore::size() {
+  auto count = db_.prepare("SELECT COUNT(*) FROM inbox");
+  count.step();
+  return static_cast<std::size_t>(count.column_int64(0));
+}
+
+}  // namespace shipmate::storage

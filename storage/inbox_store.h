@@ -1,0 +1,54 @@
+// The chat inbox: commands as delivered by a chat platform, recorded before they are
+// acknowledged.
+//
+// Exactly-once works like this: a transport calls accept() with the platform's stable event key
+// *before* acking the delivery. accept() returns false for a key it has seen (a redelivery),
+// which the transport acks and drops. After a restart, entries still `received` were acked but
+// never started (run them now); entries `started` were interrupted (say so, do not rerun: the
+// command may have had effects).
+//
+// Contract: threading and errors as in database.h. Text passes through redact() before storage.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "storage/database.h"
+
+namespace shipmate::storage {
+
+struct InboxEntry {
+  std::string key;  // platform-scoped, e.g. "slack:event:Ev0123"
+  std::string platform;
+  std::string user_id;
+  std::string channel;
+  std::string thread;
+  std::string text;
+  std::string state;  // "received", "started", "done"
+  EpochMillis received_at = 0;
+};
+
+class InboxStore {
+ public:
+  InboxStore(Database& db, const Clock& clock) : db_(db), clock_(clock) {}
+
+  // Records a delivery in state "received"; false when the key is already there.
+  bool accept(const InboxEntry& entry);
+  void mark_started(std::string_view key);
+  void mark_done(std::string_view key);
+  // Entries in `state`, oldest first.
+  std::vector<InboxEntry> in_state(std::string_view state);
+  // Deletes finished entries received before `cutoff`; keys younger than the platform's
+  // redelivery window must stay so that redeliveries are still recognised.
+  int prune_done_before(EpochMillis cutoff);
+  std::size_t size();
+
+ private:
+  Database& db_;
+  const Clock& clock_;
+};
+
+}  // namespace shipmate::storage

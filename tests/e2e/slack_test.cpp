@@ -1,0 +1,376 @@
+// End-to-end: the real shipmate binary joins a fake Slack (Socket Mode + Web API on loopback)
+// because SLACK_APP_TOKEN and SLACK_BOT_TOKEN are set, and is driven with real envelopes.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <boost/json.hpp>
+#include <set>
+#include <thread>
+
+#include "tests/support/fake_slack.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+bool has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class SlackSession : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    staging_port = free_port();
+    production_port = free_port();
+    while (production_port == staging_port)
+      production_port = free_port();
+    write_file(dir.file("shipmate.yaml"), R"(shipmate:
+  database: state/shipmate.db
+  state_dir: state/run
+slack:
+  connections: 2
+environments:
+  - name: staging
+  - name: production
+    production: true
+    allow: {deploy: [sre], rollback: [sre], lock: [sre]}
+users:
+  - {id: alice, roles: [developer, sre], slack: UALICE}
+  - {id: bob, roles: [developer], slack: UBOB}
+services:
+  - name: hello
+    target:
+      kind: local
+      releases: )" + source_dir() + R"(/examples/hello/releases
+      start: [python3, server.py]
+      health: {http: /health, timeout: 1s, retries: 5, interval: 100ms}
+      ports: {staging: )" + std::to_string(staging_port) +
+                                              ", production: " + std::to_string(production_port) +
+                                              "}\n");
+  }
+
+  std::unique_ptr<Subprocess> start_shipmate(FakeSlack& slack, const std::string& app_token = "",
+                                             const std::string& bot_token = "") {
+    std::map<std::string, std::string> env{
+        {"SLACK_APP_TOKEN", app_token.empty() ? slack.options().app_token : app_token},
+        {"SLACK_BOT_TOKEN", bot_token.empty() ? slack.options().bot_token : bot_token},
+        {"SLACK_API_URL", slack.api_url()}};
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{shipmate_binary(), "--log-level", "info", "serve", "--no-terminal",
+                                 "--config", dir.file("shipmate.yaml")},
+        env);
+  }
+
+  // Messages posted (not updated) in reply under thread `ts`.
+  static std::vector<FakeSlack::Message> replies_in(const FakeSlack& slack, const std::string& ts) {
+    std::vector<FakeSlack::Message> out;
+    for (const auto& message : slack.messages()) {
+      if (message.thread_ts == ts)
+        out.push_back(message);
+    }
+    return out;
+  }
+
+  // What the fake holds and what Shipmate logged, for failure messages.
+  static std::string dump(const FakeSlack& slack, Subprocess& shipmate) {
+    shipmate.wait_for_output("\x01never\x01", 200ms);
+    std::string out = "messages:\n";
+    for (const auto& message : slack.messages()) {
+      out += "  [" + message.channel + " " + message.ts + " thread " + message.thread_ts +
+             " updates " + std::to_string(message.updates) + "] " + message.text + "\n";
+    }
+    return out + "shipmate output:\n" + shipmate.output();
+  }
+
+  static bool wait_until(const std::function<bool()>& condition,
+                         std::chrono::milliseconds timeout = 20s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (condition())
+        return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return condition();
+  }
+
+  TempDir dir;
+  int staging_port = 0;
+  int production_port = 0;
+};
+
+TEST_F(SlackSession, MentionDeploysAndUpdatesOneStatusMessageInPlace) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s)) << shipmate->output();
+
+  FakeSlack::MentionSpec mention;
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> deploy hello v1 to staging";
+  mention.ts = "1700000001.000100";
+  const std::string envelope =
+      slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+  ASSERT_TRUE(slack.wait_for_acks(1));
+  EXPECT_EQ(slack.ack_count(envelope), 1);
+
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : slack.messages()) {
+      if (has(message.text, "succeeded") && message.updates > 0)
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  auto messages = replies_in(slack, mention.ts);
+  // One status message in the command's thread, updated in place; progress lines under it.
+  std::vector<FakeSlack::Message> status;
+  for (const auto& message : messages) {
+    if (has(message.text, "Deploy #1"))
+      status.push_back(message);
+  }
+  ASSERT_EQ(status.size(), 1u);
+  EXPECT_GE(status[0].updates, 1);
+  EXPECT_TRUE(has(status[0].text, "hello v1 is live in staging")) << status[0].text;
+  EXPECT_TRUE(has(status[0].blocks, "\"type\":\"section\"")) << status[0].blocks;
+  auto response = http_get(staging_port, "/");
+  ASSERT_TRUE(response.has_value());
+  EXPECT_EQ(response->body, "hello from v1\n");
+
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
+TEST_F(SlackSession, SlashCommandDmAndButtonClickWithPermissionsCheckedAgain) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s)) << shipmate->output();
+
+  FakeSlack::SlashSpec slash;
+  slash.user_id = "UBOB";
+  slash.channel_id = "C9";
+  slash.text = "whoami";
+  slash.trigger_id = "t-slash-1";
+  slack.send_envelope("slash_commands", FakeSlack::slash_command(slash));
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : slack.messages()) {
+      if (message.channel == "C9" && has(message.text, "You are bob"))
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+
+  FakeSlack::MessageSpec dm;
+  dm.user = "UALICE";
+  dm.text = "ping";
+  dm.ts = "1700000002.000100";
+  slack.send_envelope("events_api", FakeSlack::message_event(dm));
+  ASSERT_TRUE(wait_until([&] {
+    auto replies = replies_in(slack, dm.ts);
+    return !replies.empty() && has(replies[0].text, "pong");
+  })) << shipmate->output();
+
+  // Bob clicks a button that would deploy to production: the click runs as Bob, and is refused.
+  FakeSlack::BlockActionSpec click;
+  click.user_id = "UBOB";
+  click.value = "deploy hello v1 to production";
+  click.trigger_id = "t-click-1";
+  click.message_ts = "1700000003.000100";
+  slack.send_envelope("interactive", FakeSlack::block_actions(click));
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : slack.messages()) {
+      if (has(message.text, "bob may not deploy in production"))
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  EXPECT_FALSE(http_get(production_port, "/", 300ms).has_value());
+
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
+// The exactly-once invariant under redeliveries, dropped sockets and refreshes: 1,000 commands,
+// each answered once.
+TEST_F(SlackSession, ThousandCommandsWithRedeliveriesAndCutsAreEachAnsweredOnce) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s)) << shipmate->output();
+
+  constexpr int kCommands = 1000;
+  std::map<std::string, std::string> payload_by_ts;
+  std::vector<std::string> order;
+  for (int i = 0; i < kCommands; ++i) {
+    FakeSlack::MentionSpec mention;
+    mention.event_id = "Ev" + std::to_string(100000 + i);
+    mention.user = "UALICE";
+    mention.text = "<@UBOT> ping";
+    // Many channels, as in a busy workspace: replies are paced per channel at about 1/s.
+    mention.channel = "C" + std::to_string(1000 + i % 500);
+    char ts[32];
+    std::snprintf(ts, sizeof ts, "1700001000.%06d", i);
+    mention.ts = ts;
+    payload_by_ts[mention.ts] = FakeSlack::app_mention_event(mention);
+    order.push_back(mention.ts);
+  }
+  for (int i = 0; i < kCommands; ++i) {
+    const std::string& payload = payload_by_ts[order[i]];
+    while (slack.connection_count() == 0)
+      std::this_thread::sleep_for(5ms);
+    try {
+      slack.send_envelope("events_api", payload);
+      // Every seventh event is redelivered as Slack does after a slow ack: new envelope, same
+      // event_id, retry_attempt 1.
+      if (i % 7 == 0)
+        slack.send_envelope("events_api", payload, 1, "timeout");
+      if (i % 250 == 125)
+        slack.cut(-1);
+      if (i % 400 == 200)
+        slack.send_disconnect("refresh_requested", -1);
+    } catch (const std::exception&) {
+      // The connection went away under us; the unanswered sweep below redelivers.
+    }
+  }
+  // Slack redelivers what was never acked; so does this test, until everything is answered.
+  for (int round = 0; round < 20; ++round) {
+    ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+    std::this_thread::sleep_for(500ms);
+    std::set<std::string> answered;
+    for (const auto& message : slack.messages())
+      answered.insert(message.thread_ts);
+    int missing = 0;
+    for (const auto& ts : order) {
+      if (answered.count(ts) > 0)
+        continue;
+      ++missing;
+      try {
+        slack.send_envelope("events_api", payload_by_ts[ts], 1, "timeout");
+      } catch (const std::exception&) {
+      }
+    }
+    if (missing == 0)
+      break;
+  }
+  std::map<std::string, int> answers;
+  for (const auto& message : slack.messages()) {
+    if (has(message.text, "pong"))
+      ++answers[message.thread_ts];
+  }
+  EXPECT_EQ(answers.size(), static_cast<std::size_t>(kCommands));
+  int duplicated = 0;
+  for (const auto& [ts, count] : answers) {
+    if (count != 1)
+      ++duplicated;
+  }
+  EXPECT_EQ(duplicated, 0);
+  for (const auto& [envelope, count] : slack.ack_counts()) {
+    EXPECT_EQ(count, 1) << envelope;
+  }
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
+TEST_F(SlackSession, RateLimitedRepliesWaitForRetryAfterAndAreNotLost) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s)) << shipmate->output();
+  slack.rate_limit_next("chat.postMessage", 1, 2);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i) {
+    FakeSlack::MentionSpec mention;
+    mention.event_id = "EvRate" + std::to_string(i);
+    mention.user = "UALICE";
+    mention.text = "<@UBOT> ping";
+    mention.ts = "1700002000.00000" + std::to_string(i);
+    slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+  }
+  ASSERT_TRUE(wait_until([&] {
+    int pongs = 0;
+    for (const auto& message : slack.messages())
+      pongs += has(message.text, "pong") ? 1 : 0;
+    return pongs == 3;
+  })) << shipmate->output();
+  // Two 429s with Retry-After: 1 were honoured before the replies went out.
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 900ms);
+  EXPECT_EQ(slack.calls("chat.postMessage").size(), 5u);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0);
+}
+
+TEST_F(SlackSession, RefreshRequestedOpensTheReplacementBeforeClosing) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s)) << shipmate->output();
+  const auto before = slack.open_connections();
+  slack.send_disconnect("refresh_requested", before.front());
+  ASSERT_TRUE(slack.wait_for_closed(before.front(), 20s)) << shipmate->output();
+  // When the old connection closed, its replacement was already open.
+  EXPECT_GE(slack.total_connections(), 3);
+  EXPECT_EQ(slack.connection_count(), 2);
+  FakeSlack::MentionSpec mention;
+  mention.event_id = "EvAfterRefresh";
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> ping";
+  mention.ts = "1700003000.000001";
+  slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+  ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }));
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0);
+}
+
+TEST_F(SlackSession, MalformedFramesAreLoggedAndWellFormedOnesStillAcked) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s)) << shipmate->output();
+  const int first = slack.open_connections().front();
+  slack.send_raw("this is not json", first);
+  slack.send_raw("[1,2,3]", first);
+  slack.send_raw(R"({"type":"events_api","payload":{}})", first);
+  slack.send_raw(R"({"envelope_id":"env-unknown","type":"something_new","payload":{}})", first);
+  FakeSlack::MentionSpec mention;
+  mention.event_id = "EvAfterGarbage";
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> ping";
+  mention.ts = "1700004000.000001";
+  slack.send_envelope("events_api", FakeSlack::app_mention_event(mention), 0, "", "", first);
+  ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }))
+      << shipmate->output();
+  EXPECT_EQ(slack.ack_count("env-unknown"), 1);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0);
+  EXPECT_TRUE(has(shipmate->output(), "malformed")) << shipmate->output();
+}
+
+TEST_F(SlackSession, RevokedTokenStopsWithAClearMessageInsteadOfLooping) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack, "", "xoxb-revoked");
+  EXPECT_EQ(shipmate->wait(20s), 1) << shipmate->output();
+  EXPECT_TRUE(has(shipmate->output(), "Slack refused the bot token")) << shipmate->output();
+  EXPECT_TRUE(has(shipmate->output(), "invalid_auth")) << shipmate->output();
+  EXPECT_FALSE(has(shipmate->output(), "xoxb-revoked")) << shipmate->output();
+
+  FakeSlack disabled;
+  disabled.set_connections_open_error("invalid_auth");
+  auto again = start_shipmate(disabled);
+  EXPECT_EQ(again->wait(20s), 1) << again->output();
+  EXPECT_TRUE(has(again->output(), "Slack refused the app-level token")) << again->output();
+  EXPECT_LE(disabled.calls("apps.connections.open").size(), 2u);
+}
+
+TEST_F(SlackSession, LinkDisabledDisconnectStops) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s)) << shipmate->output();
+  slack.send_disconnect("link_disabled", -1);
+  EXPECT_EQ(shipmate->wait(20s), 1) << shipmate->output();
+  EXPECT_TRUE(has(shipmate->output(), "Socket Mode was turned off")) << shipmate->output();
+}
+
+}  // namespace
+}  // namespace shipmate::testing

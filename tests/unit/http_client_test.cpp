@@ -1,0 +1,750 @@
+#include "integrations/net/http_client.h"
+
+#include <cstdlib>
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <gtest/gtest.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+
+#include "tests/support/test_support.h"
+#include "tests/support/test_tls.h"
+
+namespace shipmate::integrations::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+const testing::TestCertificates& certificates() {
+  static testing::TempDir dir;
+  static testing::TestCertificates certs = testing::make_test_certificates(dir.path());
+  return certs;
+}
+
+std::shared_ptr<ssl::context> server_tls() {
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
+  context->use_certificate_chain_file(certificates().cert_path);
+  context->use_private_key_file(certificates().key_path, ssl::context::pem);
+  return context;
+}
+
+// Runs one test coroutine on a private event loop shared with the test's servers. The loop is
+// bounded so a hung test fails instead of blocking the suite.
+void run(std::function<asio::awaitable<void>(asio::io_context&)> body) {
+  asio::io_context ioc;
+  bool done = false;
+  std::exception_ptr failure;
+  asio::co_spawn(ioc, body(ioc), [&](std::exception_ptr e) {
+    done = true;
+    failure = e;
+    ioc.stop();
+  });
+  ioc.run_for(5s);
+  if (failure)
+    std::rethrow_exception(failure);
+  EXPECT_TRUE(done) << "test did not finish within 5 s";
+}
+
+// What the test server does with one request.
+struct Reply {
+  enum class Action { respond, respond_then_close, drop, hang } action = Action::respond;
+  int status = 200;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+struct Seen {
+  std::string method;
+  std::string target;
+  std::string host;
+  std::string body;
+  http::request<http::string_body> raw;
+};
+
+// A small HTTP/1.1 server on a loopback port (plain or TLS) whose behavior is a callback of the
+// connection number and the request number on that connection.
+class TestServer {
+ public:
+  using Handler = std::function<Reply(const Seen&, int connection, int request)>;
+
+  TestServer(asio::io_context& ioc, Handler handler, std::shared_ptr<ssl::context> tls = nullptr,
+             const std::string& address = "127.0.0.1")
+      : state_(std::make_shared<State>(ioc, std::move(handler), std::move(tls))) {
+    tcp::endpoint endpoint(asio::ip::make_address(address), 0);
+    state_->acceptor.open(endpoint.protocol());
+    state_->acceptor.set_option(tcp::acceptor::reuse_address(true));
+    state_->acceptor.bind(endpoint);
+    state_->acceptor.listen();
+    asio::co_spawn(ioc, accept_loop(state_), asio::detached);
+  }
+  ~TestServer() {
+    boost::system::error_code ignored;
+    state_->acceptor.close(ignored);
+  }
+
+  int port() const { return state_->acceptor.local_endpoint().port(); }
+  int connections() const { return state_->connections; }
+  const std::vector<Seen>& requests() const { return state_->requests; }
+
+ private:
+  struct State {
+    State(asio::io_context& ioc, Handler h, std::shared_ptr<ssl::context> t)
+        : acceptor(ioc), handler(std::move(h)), tls(std::move(t)) {}
+    tcp::acceptor acceptor;
+    Handler handler;
+    std::shared_ptr<ssl::context> tls;
+    int connections = 0;
+    std::vector<Seen> requests;
+  };
+
+  static asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
+    for (;;) {
+      auto [ec, socket] = co_await state->acceptor.async_accept(kTuple);
+      if (ec)
+        co_return;
+      int index = state->connections++;
+      asio::co_spawn(state->acceptor.get_executor(), session(state, std::move(socket), index),
+                     asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> session(std::shared_ptr<State> state, tcp::socket socket,
+                                       int index) {
+    if (!state->tls) {
+      co_await serve(state, socket, index);
+      co_return;
+    }
+    ssl::stream<tcp::socket> stream(std::move(socket), *state->tls);
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, kTuple);
+    if (ec)
+      co_return;
+    co_await serve(state, stream, index);
+  }
+
+  template <class Stream>
+  static asio::awaitable<void> serve(std::shared_ptr<State> state, Stream& stream, int index) {
+    beast::flat_buffer buffer;
+    for (int number = 0;; ++number) {
+      http::request<http::string_body> request;
+      auto [ec, n] = co_await http::async_read(stream, buffer, request, kTuple);
+      if (ec)
+        co_return;
+      Seen seen{std::string(request.method_string()), std::string(request.target()),
+                std::string(request[http::field::host]), request.body(), request};
+      state->requests.push_back(seen);
+      Reply reply = state->handler(seen, index, number);
+      if (reply.action == Reply::Action::drop)
+        co_return;
+      if (reply.action == Reply::Action::hang) {
+        asio::steady_timer forever(stream.get_executor(), 1h);
+        co_await forever.async_wait(kTuple);
+        co_return;
+      }
+      http::response<http::string_body> response{static_cast<http::status>(reply.status), 11};
+      for (const auto& [name, value] : reply.headers)
+        response.set(name, value);
+      response.body() = reply.body;
+      response.keep_alive(request.keep_alive());
+      response.prepare_payload();
+      auto [write_ec, written] = co_await http::async_write(stream, response, kTuple);
+      if (write_ec || reply.action == Reply::Action::respond_then_close || !request.keep_alive())
+        co_return;
+    }
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+Reply ok_reply(const Seen& seen, int, int) {
+  return Reply{Reply::Action::respond, 200, "hello " + seen.target, {}};
+}
+
+// A forward proxy: CONNECT opens a tunnel to the target; other methods with absolute URIs are
+// answered by the proxy itself so tests can see what it was asked.
+class TestProxy {
+ public:
+  explicit TestProxy(asio::io_context& ioc) : state_(std::make_shared<State>(ioc)) {
+    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
+    state_->acceptor.open(endpoint.protocol());
+    state_->acceptor.bind(endpoint);
+    state_->acceptor.listen();
+    asio::co_spawn(ioc, accept_loop(state_), asio::detached);
+  }
+  ~TestProxy() {
+    boost::system::error_code ignored;
+    state_->acceptor.close(ignored);
+  }
+  std::string url() const {
+    return "http://127.0.0.1:" + std::to_string(state_->acceptor.local_endpoint().port());
+  }
+  const std::vector<std::string>& requests() const { return state_->requests; }
+
+ private:
+  struct State {
+    explicit State(asio::io_context& ioc) : acceptor(ioc) {}
+    tcp::acceptor acceptor;
+    std::vector<std::string> requests;  // "METHOD target"
+  };
+
+  static asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
+    for (;;) {
+      auto [ec, socket] = co_await state->acceptor.async_accept(kTuple);
+      if (ec)
+        co_return;
+      asio::co_spawn(state->acceptor.get_executor(), session(state, std::move(socket)),
+                     asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from,
+                                    std::shared_ptr<tcp::socket> to) {
+    std::vector<char> data(16 * 1024);
+    for (;;) {
+      auto [ec, n] = co_await from->async_read_some(asio::buffer(data), kTuple);
+      if (ec) {
+        boost::system::error_code ignored;
+        to->shutdown(tcp::socket::shutdown_send, ignored);
+        co_return;
+      }
+      auto [write_ec, written] = co_await asio::async_write(*to, asio::buffer(data, n), kTuple);
+      if (write_ec)
+        co_return;
+    }
+  }
+
+  static asio::awaitable<void> session(std::shared_ptr<State> state, tcp::socket socket) {
+    auto client = std::make_shared<tcp::socket>(std::move(socket));
+    beast::flat_buffer buffer;
+    http::request_parser<http::string_body> parser;
+    auto [ec, n] = co_await http::async_read(*client, buffer, parser, kTuple);
+    if (ec)
+      co_return;
+    auto& request = parser.get();
+    std::string target(request.target());
+    state->requests.push_back(std::string(request.method_string()) + " " + target);
+    if (request.method() != http::verb::connect) {
+      http::response<http::string_body> response{http::status::ok, 11};
+      response.body() = "proxied " + target;
+      response.keep_alive(false);
+      response.prepare_payload();
+      co_await http::async_write(*client, response, kTuple);
+      co_return;
+    }
+    auto colon = target.rfind(':');
+    tcp::resolver resolver(client->get_executor());
+    auto [resolve_ec, results] =
+        co_await resolver.async_resolve(target.substr(0, colon), target.substr(colon + 1), kTuple);
+    auto upstream = std::make_shared<tcp::socket>(client->get_executor());
+    boost::system::error_code connect_ec = resolve_ec;
+    if (!connect_ec) {
+      auto [e, endpoint] = co_await asio::async_connect(*upstream, results, kTuple);
+      connect_ec = e;
+    }
+    std::string answer = connect_ec ? "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"
+                                    : "HTTP/1.1 200 Connection established\r\n\r\n";
+    auto [write_ec, written] = co_await asio::async_write(*client, asio::buffer(answer), kTuple);
+    if (write_ec || connect_ec)
+      co_return;
+    auto executor = client->get_executor();
+    asio::co_spawn(executor, pump(client, upstream), asio::detached);
+    asio::co_spawn(executor, pump(upstream, client), asio::detached);
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+// Sets an environment variable for one test and restores the previous value.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name))
+      old_ = old;
+    if (value != nullptr)
+      ::setenv(name, value, 1);
+    else
+      ::unsetenv(name);
+  }
+  ~ScopedEnv() {
+    if (old_)
+      ::setenv(name_.c_str(), old_->c_str(), 1);
+    else
+      ::unsetenv(name_.c_str());
+  }
+
+ private:
+  std::string name_;
+  std::optional<std::string> old_;
+};
+
+// Tests talk to loopback servers: a proxy configured on the build machine must not interfere.
+HttpClientOptions direct() {
+  HttpClientOptions options;
+  options.proxy = "";
+  return options;
+}
+
+std::string base_url(const TestServer& server, const std::string& host = "127.0.0.1",
+                     const std::string& scheme = "http") {
+  return scheme + "://" + host + ":" + std::to_string(server.port());
+}
+
+asio::awaitable<Result<HttpResponse>> get(HttpClient& client, std::string url,
+                                          std::chrono::milliseconds timeout = 2s) {
+  HttpRequest request;
+  request.url = std::move(url);
+  request.timeout = timeout;
+  auto result = co_await client.send(std::move(request));
+  co_return result;
+}
+
+TEST(HttpClientTest, GetAndPostCarryHeadersAndBody) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, [](const Seen& seen, int, int) {
+      return Reply{Reply::Action::respond,
+                   201,
+                   seen.method + " " + seen.target + " [" + seen.body + "] " +
+                       std::string(seen.raw["X-Test"]) + " " +
+                       std::string(seen.raw[http::field::content_type]) + " " +
+                       std::string(seen.raw[http::field::user_agent]),
+                   {{"X-Reply", "yes"}}};
+    });
+    HttpClient client(ioc.get_executor(), direct());
+
+    HttpRequest get_request;
+    get_request.url = base_url(server) + "/items?id=7";
+    get_request.headers = {{"X-Test", "one"}};
+    auto got = co_await client.send(get_request);
+    EXPECT_TRUE(got.ok()) << (got ? "" : got.error().message);
+    if (got) {
+      EXPECT_EQ(got->status, 201);
+      EXPECT_EQ(got->body, "GET /items?id=7 [] one  shipmate/0.1");
+      EXPECT_EQ(got->header("x-reply"), "yes");
+      EXPECT_EQ(got->header("X-Missing"), "");
+    }
+
+    HttpRequest post;
+    post.method = "POST";
+    post.url = base_url(server) + "/submit";
+    post.headers = {{"X-Test", "two"}, {"Content-Type", "application/json"}};
+    post.body = R"({"a":1})";
+    auto posted = co_await client.send(post);
+    EXPECT_TRUE(posted.ok()) << (posted ? "" : posted.error().message);
+    if (posted) {
+      EXPECT_EQ(posted->body, R"(POST /submit [{"a":1}] two application/json shipmate/0.1)");
+    }
+
+    EXPECT_EQ(server.requests().size(), 2u);
+    if (server.requests().size() == 2) {
+      EXPECT_EQ(server.requests()[0].host, "127.0.0.1:" + std::to_string(server.port()));
+      EXPECT_EQ(server.requests()[1].raw[http::field::content_length], "7");
+    }
+  });
+}
+
+TEST(HttpClientTest, ErrorStatusesAreResponses) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, [](const Seen& seen, int, int) {
+      int status = seen.target == "/missing" ? 404 : 503;
+      return Reply{Reply::Action::respond, status, "status " + std::to_string(status), {}};
+    });
+    HttpClient client(ioc.get_executor(), direct());
+    auto missing = co_await get(client, base_url(server) + "/missing");
+    EXPECT_TRUE(missing.ok());
+    if (missing) {
+      EXPECT_EQ(missing->status, 404);
+      EXPECT_EQ(missing->body, "status 404");
+    }
+    auto down = co_await get(client, base_url(server) + "/down");
+    EXPECT_TRUE(down.ok());
+    if (down) {
+      EXPECT_EQ(down->status, 503);
+    }
+  });
+}
+
+TEST(HttpClientTest, KeepAliveReusesOneConnection) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply);
+    HttpClient client(ioc.get_executor(), direct());
+    for (int i = 0; i < 5; ++i) {
+      auto response = co_await get(client, base_url(server) + "/n" + std::to_string(i));
+      EXPECT_TRUE(response.ok()) << (response ? "" : response.error().message);
+      if (response) {
+        EXPECT_EQ(response->body, "hello /n" + std::to_string(i));
+      }
+    }
+    EXPECT_EQ(client.connections_opened(), 1u);
+    EXPECT_EQ(server.connections(), 1);
+  });
+}
+
+TEST(HttpClientTest, ConcurrentRequestsOpenSeparateConnectionsThenReuseThem) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply);
+    auto client = std::make_shared<HttpClient>(ioc.get_executor(), direct());
+    std::string url = base_url(server) + "/c";
+    int finished = 0;
+    asio::steady_timer all_done(ioc, std::chrono::steady_clock::time_point::max());
+    for (int i = 0; i < 3; ++i) {
+      asio::co_spawn(
+          ioc,
+          [](std::shared_ptr<HttpClient> c, std::string u) -> asio::awaitable<bool> {
+            auto response = co_await get(*c, u);
+            co_return response.ok();
+          }(client, url),
+          [&finished, &all_done](std::exception_ptr, bool ok) {
+            EXPECT_TRUE(ok);
+            if (++finished == 3)
+              all_done.cancel();
+          });
+    }
+    co_await all_done.async_wait(kTuple);
+    EXPECT_EQ(client->connections_opened(), 3u);
+    auto again = co_await get(*client, url);
+    EXPECT_TRUE(again.ok());
+    EXPECT_EQ(client->connections_opened(), 3u);
+  });
+}
+
+TEST(HttpClientTest, ServerClosingIdleConnectionIsTransparent) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    // Answers as keep-alive, then hangs up: the pooled connection is dead when next used.
+    TestServer server(ioc, [](const Seen&, int, int) {
+      return Reply{Reply::Action::respond_then_close, 200, "ok", {}};
+    });
+    HttpClient client(ioc.get_executor(), direct());
+    for (int i = 0; i < 3; ++i) {
+      auto response = co_await get(client, base_url(server) + "/");
+      EXPECT_TRUE(response.ok()) << (response ? "" : response.error().message);
+    }
+    EXPECT_EQ(client.connections_opened(), 3u);
+  });
+}
+
+TEST(HttpClientTest, PooledConnectionDroppedBeforeAnsweringIsRetriedOnce) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    // The first connection serves one request and drops the second without a byte of answer.
+    TestServer server(ioc, [](const Seen& seen, int connection, int request) {
+      if (connection == 0 && request == 1)
+        return Reply{Reply::Action::drop, 0, "", {}};
+      return ok_reply(seen, connection, request);
+    });
+    HttpClient client(ioc.get_executor(), direct());
+    auto first = co_await get(client, base_url(server) + "/a");
+    EXPECT_TRUE(first.ok());
+    auto second = co_await get(client, base_url(server) + "/b");
+    EXPECT_TRUE(second.ok()) << (second ? "" : second.error().message);
+    if (second) {
+      EXPECT_EQ(second->body, "hello /b");
+    }
+    EXPECT_EQ(client.connections_opened(), 2u);
+    EXPECT_EQ(server.requests().size(), 3u);
+  });
+}
+
+TEST(HttpClientTest, FreshConnectionDroppedIsAnErrorNotARetry) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, [](const Seen&, int, int) {
+      return Reply{Reply::Action::drop, 0, "", {}};
+    });
+    HttpClient client(ioc.get_executor(), direct());
+    auto response = co_await get(client, base_url(server) + "/x");
+    EXPECT_FALSE(response.ok());
+    if (!response) {
+      EXPECT_EQ(response.error().message, "GET 127.0.0.1:" + std::to_string(server.port()) +
+                                              "/x: connection closed before a response");
+    }
+    EXPECT_EQ(server.requests().size(), 1u);
+  });
+}
+
+TEST(HttpClientTest, TimeoutCoversAServerThatNeverAnswers) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, [](const Seen&, int, int) {
+      return Reply{Reply::Action::hang, 0, "", {}};
+    });
+    HttpClient client(ioc.get_executor(), direct());
+    auto started = std::chrono::steady_clock::now();
+    auto response = co_await get(client, base_url(server) + "/slow?token=secret", 200ms);
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    EXPECT_FALSE(response.ok());
+    if (!response) {
+      EXPECT_EQ(response.error().message,
+                "GET 127.0.0.1:" + std::to_string(server.port()) +
+                    "/slow: timed out after 200 ms while waiting for the response");
+    }
+    EXPECT_GE(elapsed, 200ms);
+    EXPECT_LT(elapsed, 1500ms);
+  });
+}
+
+TEST(HttpClientTest, ConnectionRefusedIsNamed) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    int port = 0;
+    {
+      tcp::acceptor closed(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+      port = closed.local_endpoint().port();
+    }
+    HttpClient client(ioc.get_executor(), direct());
+    HttpRequest request;
+    request.method = "POST";
+    request.url = "http://127.0.0.1:" + std::to_string(port) + "/api/x";
+    auto response = co_await client.send(request);
+    EXPECT_FALSE(response.ok());
+    if (!response) {
+      EXPECT_EQ(response.error().message,
+                "POST 127.0.0.1:" + std::to_string(port) + "/api/x: connection refused");
+    }
+  });
+}
+
+TEST(HttpClientTest, InvalidUrlIsAnError) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    HttpClient client(ioc.get_executor(), direct());
+    auto response = co_await get(client, "not a url");
+    EXPECT_FALSE(response.ok());
+    if (!response) {
+      EXPECT_NE(response.error().message.find("invalid URL"), std::string::npos);
+    }
+  });
+}
+
+TEST(HttpClientTest, MalformedResponseIsNamed) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    asio::co_spawn(
+        ioc,
+        [](tcp::acceptor& a) -> asio::awaitable<void> {
+          auto [ec, socket] = co_await a.async_accept(kTuple);
+          if (ec)
+            co_return;
+          std::string garbage = "SMTP ready\r\n\r\n";
+          co_await asio::async_write(socket, asio::buffer(garbage), kTuple);
+        }(acceptor),
+        asio::detached);
+    HttpClient client(ioc.get_executor(), direct());
+    auto response = co_await get(
+        client, "http://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/");
+    EXPECT_FALSE(response.ok());
+    if (!response) {
+      EXPECT_NE(response.error().message.find(": malformed response: "), std::string::npos)
+          << response.error().message;
+    }
+  });
+}
+
+TEST(HttpClientTest, BodyOverLimitIsAnError) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, [](const Seen&, int, int) {
+      return Reply{Reply::Action::respond, 200, std::string(5000, 'x'), {}};
+    });
+    auto options = direct();
+    options.max_body_bytes = 1000;
+    HttpClient client(ioc.get_executor(), options);
+    auto response = co_await get(client, base_url(server) + "/big");
+    EXPECT_FALSE(response.ok());
+    if (!response) {
+      EXPECT_EQ(response.error().message, "GET 127.0.0.1:" + std::to_string(server.port()) +
+                                              "/big: response body larger than 1000 bytes");
+    }
+  });
+}
+
+TEST(HttpClientTest, HttpsWithTestCaSucceedsForNameAndAddress) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, server_tls());
+    auto options = direct();
+    options.ca_file = certificates().ca_path;
+    HttpClient client(ioc.get_executor(), options);
+    auto by_name = co_await get(client, base_url(server, "localhost", "https") + "/secure");
+    EXPECT_TRUE(by_name.ok()) << (by_name ? "" : by_name.error().message);
+    if (by_name) {
+      EXPECT_EQ(by_name->body, "hello /secure");
+    }
+    auto again = co_await get(client, base_url(server, "localhost", "https") + "/again");
+    EXPECT_TRUE(again.ok());
+    EXPECT_EQ(client.connections_opened(), 1u);
+    auto by_address = co_await get(client, base_url(server, "127.0.0.1", "https") + "/ip");
+    EXPECT_TRUE(by_address.ok()) << (by_address ? "" : by_address.error().message);
+  });
+}
+
+TEST(HttpClientTest, HttpsWithoutTheCaFailsVerification) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, server_tls());
+    HttpClient client(ioc.get_executor(), direct());
+    auto response = co_await get(client, base_url(server, "localhost", "https") + "/secure");
+    EXPECT_FALSE(response.ok());
+    if (!response) {
+      EXPECT_EQ(response.error().message.rfind("GET localhost:" + std::to_string(server.port()) +
+                                                   "/secure: TLS handshake failed: "
+                                                   "certificate verify failed",
+                                               0),
+                0u)
+          << response.error().message;
+    }
+  });
+}
+
+TEST(HttpClientTest, HttpsWithWrongHostnameFailsVerification) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    // Linux routes all of 127/8 to loopback; 127.0.0.2 is not in the certificate.
+    TestServer server(ioc, ok_reply, server_tls(), "127.0.0.2");
+    auto options = direct();
+    options.ca_file = certificates().ca_path;
+    HttpClient client(ioc.get_executor(), options);
+    auto response = co_await get(client, base_url(server, "127.0.0.2", "https") + "/");
+    EXPECT_FALSE(response.ok());
+    if (!response) {
+      EXPECT_NE(response.error().message.find("certificate verify failed"), std::string::npos);
+      EXPECT_NE(response.error().message.find("mismatch"), std::string::npos)
+          << response.error().message;
+    }
+  });
+}
+
+TEST(HttpClientTest, VerifyPeerOffAcceptsUnknownCertificates) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, server_tls());
+    auto options = direct();
+    options.verify_peer = false;
+    HttpClient client(ioc.get_executor(), options);
+    auto response = co_await get(client, base_url(server, "localhost", "https") + "/");
+    EXPECT_TRUE(response.ok()) << (response ? "" : response.error().message);
+  });
+}
+
+TEST(HttpClientTest, HttpsGoesThroughConnectProxy) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, server_tls());
+    TestProxy proxy(ioc);
+    auto options = direct();
+    options.ca_file = certificates().ca_path;
+    options.proxy = proxy.url();
+    HttpClient client(ioc.get_executor(), options);
+    for (int i = 0; i < 2; ++i) {
+      auto response = co_await get(client, base_url(server, "localhost", "https") + "/tunnel");
+      EXPECT_TRUE(response.ok()) << (response ? "" : response.error().message);
+      if (response) {
+        EXPECT_EQ(response->body, "hello /tunnel");
+      }
+    }
+    EXPECT_EQ(proxy.requests(),
+              std::vector<std::string>{"CONNECT localhost:" + std::to_string(server.port())});
+    EXPECT_EQ(client.connections_opened(), 1u);
+  });
+}
+
+TEST(HttpClientTest, ProxyFromEnvironmentAndNoProxyBypass) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, server_tls());
+    TestProxy proxy(ioc);
+    ScopedEnv https_proxy("HTTPS_PROXY", proxy.url().c_str());
+    ScopedEnv no_proxy("NO_PROXY", "example.org, .localhost,localhost");
+    ScopedEnv no_proxy_lower("no_proxy", nullptr);
+    HttpClientOptions options;  // proxy from the environment
+    options.ca_file = certificates().ca_path;
+    HttpClient bypassing(ioc.get_executor(), options);
+    auto direct_response = co_await get(bypassing, base_url(server, "localhost", "https") + "/");
+    EXPECT_TRUE(direct_response.ok()) << (direct_response ? "" : direct_response.error().message);
+    EXPECT_TRUE(proxy.requests().empty());
+
+    ScopedEnv other_no_proxy("NO_PROXY", "example.org");
+    HttpClient proxied(ioc.get_executor(), options);
+    auto via_proxy = co_await get(proxied, base_url(server, "localhost", "https") + "/");
+    EXPECT_TRUE(via_proxy.ok()) << (via_proxy ? "" : via_proxy.error().message);
+    EXPECT_EQ(proxy.requests().size(), 1u);
+  });
+}
+
+TEST(HttpClientTest, PlainHttpThroughProxyUsesAbsoluteUri) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestProxy proxy(ioc);
+    auto options = direct();
+    options.proxy = proxy.url();
+    HttpClient client(ioc.get_executor(), options);
+    auto response = co_await get(client, "http://ci.example.invalid:8080/jobs?x=1");
+    EXPECT_TRUE(response.ok()) << (response ? "" : response.error().message);
+    if (response) {
+      EXPECT_EQ(response->body, "proxied http://ci.example.invalid:8080/jobs?x=1");
+    }
+  });
+}
+
+TEST(HttpClientTest, ProxyRefusingConnectIsNamed) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestProxy proxy(ioc);
+    int closed_port = 0;
+    {
+      tcp::acceptor closed(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+      closed_port = closed.local_endpoint().port();
+    }
+    auto options = direct();
+    options.proxy = proxy.url();
+    HttpClient client(ioc.get_executor(), options);
+    auto response = co_await get(client, "https://127.0.0.1:" + std::to_string(closed_port) + "/x");
+    EXPECT_FALSE(response.ok());
+    if (!response) {
+      EXPECT_NE(response.error().message.find("CONNECT refused with 502"), std::string::npos)
+          << response.error().message;
+    }
+  });
+}
+
+TEST(ParseUrlTest, SplitsSchemeHostPortAndTarget) {
+  auto url = parse_url("https://Slack.com/api/chat.postMessage?x=1#frag");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->scheme, "https");
+  EXPECT_EQ(url->host, "slack.com");
+  EXPECT_EQ(url->port, "443");
+  EXPECT_EQ(url->target, "/api/chat.postMessage?x=1");
+
+  auto plain = parse_url("http://127.0.0.1:8080");
+  ASSERT_TRUE(plain);
+  EXPECT_EQ(plain->port, "8080");
+  EXPECT_EQ(plain->target, "/");
+
+  auto ws = parse_url("wss://wss-primary.slack.com/link/?ticket=abc&app_id=1");
+  ASSERT_TRUE(ws);
+  EXPECT_EQ(ws->port, "443");
+  EXPECT_EQ(ws->target, "/link/?ticket=abc&app_id=1");
+
+  auto v6 = parse_url("ws://[::1]:9000?q");
+  ASSERT_TRUE(v6);
+  EXPECT_EQ(v6->host, "::1");
+  EXPECT_EQ(v6->port, "9000");
+  EXPECT_EQ(v6->target, "/?q");
+
+  EXPECT_FALSE(parse_url("ftp://example.com/"));
+  EXPECT_FALSE(parse_url("example.com/path"));
+  EXPECT_FALSE(parse_url("http:///path"));
+  EXPECT_FALSE(parse_url("http://host:99999/"));
+}
+
+TEST(FormEncodeTest, EncodesReservedCharacters) {
+  EXPECT_EQ(form_encode("abc-._*XYZ019"), "abc-._*XYZ019");
+  EXPECT_EQ(form_encode("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
+  EXPECT_EQ(form_encode(""), "");
+}
+
+}  // namespace
+}  // namespace shipmate::integrations::net

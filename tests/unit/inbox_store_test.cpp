@@ -1,0 +1,64 @@
+#include "storage/inbox_store.h"
+
+#include <gtest/gtest.h>
+
+#include "common/redact.h"
+
+namespace shipmate::storage {
+namespace {
+
+class InboxStoreTest : public ::testing::Test {
+ protected:
+  InboxEntry entry(const std::string& key, const std::string& text = "deploy hello v1") {
+    return InboxEntry{key, "slack", "U1", "C1", "", text, "", 0};
+  }
+  ManualClock clock;
+  std::unique_ptr<Database> db = std::move(*Database::open(":memory:"));
+  InboxStore inbox{*db, clock};
+};
+
+TEST_F(InboxStoreTest, SecondDeliveryOfTheSameKeyIsRecognised) {
+  EXPECT_TRUE(inbox.accept(entry("slack:event:Ev1")));
+  EXPECT_FALSE(inbox.accept(entry("slack:event:Ev1", "something else")));
+  EXPECT_TRUE(inbox.accept(entry("slack:event:Ev2")));
+  EXPECT_EQ(inbox.size(), 2u);
+  auto received = inbox.in_state("received");
+  ASSERT_EQ(received.size(), 2u);
+  EXPECT_EQ(received[0].text, "deploy hello v1");
+}
+
+TEST_F(InboxStoreTest, StatesMoveReceivedStartedDone) {
+  inbox.accept(entry("a"));
+  clock.advance_ms(10);
+  inbox.accept(entry("b"));
+  inbox.mark_started("a");
+  EXPECT_EQ(inbox.in_state("started").size(), 1u);
+  EXPECT_EQ(inbox.in_state("received").front().key, "b");
+  inbox.mark_done("a");
+  EXPECT_TRUE(inbox.in_state("started").empty());
+  EXPECT_EQ(inbox.in_state("done").front().key, "a");
+  // A finished key is still remembered, so a late redelivery is still dropped.
+  EXPECT_FALSE(inbox.accept(entry("a")));
+}
+
+TEST_F(InboxStoreTest, PruneForgetsOnlyOldFinishedEntries) {
+  inbox.accept(entry("old"));
+  inbox.mark_done("old");
+  inbox.accept(entry("old-unfinished"));
+  clock.advance_ms(60 * 60 * 1000);
+  inbox.accept(entry("new"));
+  inbox.mark_done("new");
+  EXPECT_EQ(inbox.prune_done_before(clock.now_ms() - 1000), 1);
+  EXPECT_EQ(inbox.size(), 2u);
+  EXPECT_TRUE(inbox.accept(entry("old")));  // forgotten, so accepted again
+}
+
+TEST_F(InboxStoreTest, SecretsAreRedactedBeforeStorage) {
+  register_secret("xoxb-inbox-secret");
+  inbox.accept(entry("s", "lock hello xoxb-inbox-secret"));
+  EXPECT_EQ(inbox.in_state("received").front().text, "lock hello [REDACTED]");
+  clear_registered_secrets();
+}
+
+}  // namespace
+}  // namespace shipmate::storage

@@ -1,0 +1,645 @@
+#include "integrations/net/websocket_client.h"
+
+#include <functional>
+#include <memory>
+#include <optional>
+
+#include <gtest/gtest.h>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
+
+#include "tests/support/test_support.h"
+#include "tests/support/test_tls.h"
+
+namespace shipmate::integrations::net {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using namespace std::chrono_literals;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+const testing::TestCertificates& certificates() {
+  static testing::TempDir dir;
+  static testing::TestCertificates certs = testing::make_test_certificates(dir.path());
+  return certs;
+}
+
+void run(std::function<asio::awaitable<void>(asio::io_context&)> body) {
+  asio::io_context ioc;
+  bool done = false;
+  std::exception_ptr failure;
+  asio::co_spawn(ioc, body(ioc), [&](std::exception_ptr e) {
+    done = true;
+    failure = e;
+    ioc.stop();
+  });
+  ioc.run_for(5s);
+  if (failure)
+    std::rethrow_exception(failure);
+  EXPECT_TRUE(done) << "test did not finish within 5 s";
+}
+
+// The server's end of one WebSocket connection, as test scripts drive it.
+class Peer {
+ public:
+  virtual ~Peer() = default;
+  // The next message (text or binary); nullopt once the connection is gone (see last_error).
+  virtual asio::awaitable<std::optional<std::string>> read() = 0;
+  virtual asio::awaitable<void> text(std::string message) = 0;
+  virtual asio::awaitable<void> binary(std::string message) = 0;
+  virtual asio::awaitable<void> ping() = 0;
+  virtual asio::awaitable<void> close(websocket::close_reason reason) = 0;
+
+  // Called for every ping/pong the server receives (while a read is pending).
+  std::function<void(websocket::frame_type)> on_control;
+  boost::system::error_code last_error;
+  std::uint16_t close_code = 0;  // the client's close code, when it sent one
+  std::vector<std::string> received;
+};
+
+template <class Stream>
+class PeerImpl final : public Peer, public std::enable_shared_from_this<PeerImpl<Stream>> {
+ public:
+  explicit PeerImpl(Stream stream) : ws_(std::move(stream)) {}
+  websocket::stream<Stream>& ws() { return ws_; }
+
+  void install() {
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+      if (on_control)
+        on_control(kind);
+    });
+  }
+
+  asio::awaitable<std::optional<std::string>> read() override {
+    beast::flat_buffer buffer;
+    auto [ec, n] = co_await ws_.async_read(buffer, kTuple);
+    if (ec) {
+      last_error = ec;
+      // The close frame may have arrived even when the teardown after it failed.
+      close_code = ws_.reason().code;
+      co_return std::nullopt;
+    }
+    std::string message = beast::buffers_to_string(buffer.data());
+    received.push_back(message);
+    co_return message;
+  }
+  asio::awaitable<void> text(std::string message) override {
+    ws_.text(true);
+    co_await ws_.async_write(asio::buffer(message), kTuple);
+  }
+  asio::awaitable<void> binary(std::string message) override {
+    ws_.binary(true);
+    co_await ws_.async_write(asio::buffer(message), kTuple);
+  }
+  asio::awaitable<void> ping() override { co_await ws_.async_ping({}, kTuple); }
+  asio::awaitable<void> close(websocket::close_reason reason) override {
+    co_await ws_.async_close(reason, kTuple);
+  }
+
+ private:
+  websocket::stream<Stream> ws_;
+};
+
+using Script = std::function<asio::awaitable<void>(std::shared_ptr<Peer>)>;
+
+// A WebSocket server on 127.0.0.1 (plain or TLS) running `script` for each connection.
+class TestWsServer {
+ public:
+  TestWsServer(asio::io_context& ioc, Script script, bool tls = false)
+      : state_(std::make_shared<State>(ioc, std::move(script))) {
+    if (tls) {
+      state_->tls = std::make_shared<ssl::context>(ssl::context::tls_server);
+      state_->tls->use_certificate_chain_file(certificates().cert_path);
+      state_->tls->use_private_key_file(certificates().key_path, ssl::context::pem);
+    }
+    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
+    state_->acceptor.open(endpoint.protocol());
+    state_->acceptor.bind(endpoint);
+    state_->acceptor.listen();
+    asio::co_spawn(ioc, accept_loop(state_), asio::detached);
+  }
+  ~TestWsServer() {
+    boost::system::error_code ignored;
+    state_->acceptor.close(ignored);
+  }
+
+  std::string url(const std::string& target = "/") const {
+    return std::string(state_->tls ? "wss" : "ws") +
+           "://localhost:" + std::to_string(state_->acceptor.local_endpoint().port()) + target;
+  }
+  int port() const { return state_->acceptor.local_endpoint().port(); }
+  // Rejects upgrades with this HTTP status instead of accepting them.
+  void reject_with(int status) { state_->reject_status = status; }
+  const std::vector<std::shared_ptr<Peer>>& peers() const { return state_->peers; }
+  const std::vector<std::pair<std::string, std::string>>& handshakes() const {
+    return state_->handshakes;  // (target, Host)
+  }
+
+ private:
+  struct State {
+    State(asio::io_context& ioc, Script s) : acceptor(ioc), script(std::move(s)) {}
+    tcp::acceptor acceptor;
+    Script script;
+    std::shared_ptr<ssl::context> tls;
+    int reject_status = 0;
+    std::vector<std::shared_ptr<Peer>> peers;
+    std::vector<std::pair<std::string, std::string>> handshakes;
+  };
+
+  static asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
+    for (;;) {
+      auto [ec, socket] = co_await state->acceptor.async_accept(kTuple);
+      if (ec)
+        co_return;
+      asio::co_spawn(state->acceptor.get_executor(), session(state, std::move(socket)),
+                     asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> session(std::shared_ptr<State> state, tcp::socket socket) {
+    if (!state->tls) {
+      auto peer = std::make_shared<PeerImpl<tcp::socket>>(std::move(socket));
+      co_await serve(state, peer);
+      co_return;
+    }
+    ssl::stream<tcp::socket> stream(std::move(socket), *state->tls);
+    auto [ec] = co_await stream.async_handshake(ssl::stream_base::server, kTuple);
+    if (ec)
+      co_return;
+    auto peer = std::make_shared<PeerImpl<ssl::stream<tcp::socket>>>(std::move(stream));
+    co_await serve(state, peer);
+  }
+
+  template <class Stream>
+  static asio::awaitable<void> serve(std::shared_ptr<State> state,
+                                     std::shared_ptr<PeerImpl<Stream>> peer) {
+    beast::flat_buffer buffer;
+    http::request<http::string_body> request;
+    auto [read_ec, n] = co_await http::async_read(peer->ws().next_layer(), buffer, request, kTuple);
+    if (read_ec)
+      co_return;
+    state->handshakes.emplace_back(std::string(request.target()),
+                                   std::string(request[http::field::host]));
+    if (state->reject_status != 0) {
+      http::response<http::string_body> response{static_cast<http::status>(state->reject_status),
+                                                 11};
+      response.body() = "no";
+      response.prepare_payload();
+
+      co_await http::async_write(peer->ws().next_layer(), response, kTuple);
+      co_return;
+    }
+    auto [accept_ec] = co_await peer->ws().async_accept(request, kTuple);
+    if (accept_ec)
+      co_return;
+    peer->install();
+    state->peers.push_back(peer);
+    co_await state->script(peer);
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+asio::awaitable<void> echo(std::shared_ptr<Peer> peer) {
+  for (;;) {
+    auto message = co_await peer->read();
+    if (!message)
+      co_return;
+    co_await peer->text(*message);
+  }
+}
+
+asio::awaitable<void> wait_for(std::chrono::milliseconds duration) {
+  asio::steady_timer timer(co_await asio::this_coro::executor, duration);
+  co_await timer.async_wait(kTuple);
+}
+
+// Keeps the connection open without reading: no pongs, no data.
+asio::awaitable<void> silent(std::shared_ptr<Peer> peer) {
+  co_await wait_for(1h);
+  (void)peer;
+}
+
+WebSocketOptions test_options() {
+  WebSocketOptions options;
+  options.connect_timeout = 2s;
+  options.ca_file = certificates().ca_path;
+  return options;
+}
+
+using ConnectionPtr = std::unique_ptr<WebSocketConnection>;
+
+asio::awaitable<ConnectionPtr> connect_or_fail(asio::io_context& ioc, std::string url,
+                                               WebSocketOptions options = test_options()) {
+  auto connected = co_await connect_websocket(ioc.get_executor(), std::move(url), options);
+  if (!connected) {
+    ADD_FAILURE() << connected.error().message;
+    co_return nullptr;
+  }
+  co_return std::move(*connected);
+}
+
+std::string message_of(const Result<std::string>& result) {
+  return result ? "(got text: " + *result + ")" : result.error().message;
+}
+
+TEST(WebSocketClientTest, EchoOverPlainWebSocket) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, echo);
+    auto ws = co_await connect_or_fail(ioc, server.url("/socket?ticket=abc&x=1"));
+    if (!ws)
+      co_return;
+    auto sent = co_await ws->send("hello");
+    EXPECT_TRUE(sent.ok());
+    auto reply = co_await ws->read();
+    EXPECT_EQ(message_of(reply), "(got text: hello)");
+    EXPECT_EQ(server.handshakes().size(), 1u);
+    if (server.handshakes().size() == 1) {
+      EXPECT_EQ(server.handshakes()[0].first, "/socket?ticket=abc&x=1");
+      EXPECT_EQ(server.handshakes()[0].second, "localhost:" + std::to_string(server.port()));
+    }
+    co_await ws->close();
+  });
+}
+
+TEST(WebSocketClientTest, EchoOverTls) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, echo, /*tls=*/true);
+    auto ws = co_await connect_or_fail(ioc, server.url("/link/?ticket=t"));
+    if (!ws)
+      co_return;
+    auto sent = co_await ws->send("over tls");
+    EXPECT_TRUE(sent.ok());
+    auto reply = co_await ws->read();
+    EXPECT_EQ(message_of(reply), "(got text: over tls)");
+    co_await ws->close();
+  });
+}
+
+TEST(WebSocketClientTest, TlsWithoutCaFailsToConnect) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, echo, /*tls=*/true);
+    auto options = test_options();
+    options.ca_file.clear();
+    auto connected =
+        co_await connect_websocket(ioc.get_executor(), server.url("/s?t=secret"), options);
+    EXPECT_FALSE(connected.ok());
+    if (!connected) {
+      EXPECT_EQ(
+          connected.error().message.rfind("websocket localhost:" + std::to_string(server.port()) +
+                                              "/s: TLS handshake failed: certificate "
+                                              "verify failed",
+                                          0),
+          0u)
+          << connected.error().message;
+    }
+  });
+}
+
+TEST(WebSocketClientTest, ConnectionRefusedAndRejectedUpgradeAreNamed) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    int port = 0;
+    {
+      tcp::acceptor closed(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+      port = closed.local_endpoint().port();
+    }
+    auto refused = co_await connect_websocket(
+        ioc.get_executor(), "ws://127.0.0.1:" + std::to_string(port) + "/", test_options());
+    EXPECT_FALSE(refused.ok());
+    if (!refused) {
+      EXPECT_EQ(refused.error().message,
+                "websocket 127.0.0.1:" + std::to_string(port) + "/: connection refused");
+    }
+
+    TestWsServer server(ioc, echo);
+    server.reject_with(403);
+    auto rejected = co_await connect_websocket(ioc.get_executor(), server.url("/"), test_options());
+    EXPECT_FALSE(rejected.ok());
+    if (!rejected) {
+      EXPECT_NE(rejected.error().message.find("handshake rejected: HTTP 403 Forbidden"),
+                std::string::npos)
+          << rejected.error().message;
+    }
+  });
+}
+
+TEST(WebSocketClientTest, ConcurrentSendsArriveInCallOrder) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, echo);
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    constexpr int kCount = 50;
+    int completed = 0;
+    asio::steady_timer all_sent(ioc, std::chrono::steady_clock::time_point::max());
+    for (int i = 0; i < kCount; ++i) {
+      // Large enough that several writes cannot all complete synchronously.
+      std::string payload = std::to_string(i) + ":" + std::string(20000, 'p');
+      asio::co_spawn(
+          ioc,
+          [](WebSocketConnection* c, std::string p) -> asio::awaitable<bool> {
+            auto status = co_await c->send(std::move(p));
+            co_return status.ok();
+          }(ws.get(), std::move(payload)),
+          [&completed, &all_sent](std::exception_ptr, bool ok) {
+            EXPECT_TRUE(ok);
+            if (++completed == kCount)
+              all_sent.cancel();
+          });
+    }
+    for (int i = 0; i < kCount; ++i) {
+      auto reply = co_await ws->read();
+      EXPECT_TRUE(reply.ok());
+      if (!reply)
+        co_return;
+      EXPECT_EQ(reply->substr(0, reply->find(':')), std::to_string(i));
+    }
+    if (completed < kCount) {
+      co_await all_sent.async_wait(kTuple);
+    }
+    EXPECT_EQ(completed, kCount);
+    co_await ws->close();
+  });
+}
+
+// Sends `message` from the server when the first control frame of `kind` arrives.
+void report_first(const std::shared_ptr<Peer>& peer, asio::any_io_executor executor,
+                  websocket::frame_type kind, std::string message) {
+  Peer* raw = peer.get();  // the server keeps its peers alive for the whole test
+  auto reported = std::make_shared<bool>(false);
+  peer->on_control = [raw, executor, kind, message, reported](websocket::frame_type seen) {
+    if (seen != kind || *reported)
+      return;
+    *reported = true;
+    asio::co_spawn(executor, raw->text(message), asio::detached);
+  };
+}
+
+asio::awaitable<void> drain(std::shared_ptr<Peer> peer) {
+  for (;;) {
+    auto message = co_await peer->read();
+    if (!message)
+      co_return;
+  }
+}
+
+// Polls `condition` (state the other side updates) until it holds or `limit` passes.
+asio::awaitable<bool> eventually(std::function<bool()> condition,
+                                 std::chrono::milliseconds limit = 1000ms) {
+  auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      co_return false;
+    co_await wait_for(5ms);
+  }
+  co_return true;
+}
+
+TEST(WebSocketClientTest, AnswersServerPing) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
+      auto executor = co_await asio::this_coro::executor;
+      report_first(peer, executor, websocket::frame_type::pong, "got pong");
+      co_await peer->ping();
+      co_await drain(peer);
+    });
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    auto reply = co_await ws->read();
+    EXPECT_EQ(message_of(reply), "(got text: got pong)");
+  });
+}
+
+TEST(WebSocketClientTest, SendsItsOwnPings) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
+      auto executor = co_await asio::this_coro::executor;
+      report_first(peer, executor, websocket::frame_type::ping, "got ping");
+      co_await drain(peer);
+    });
+    auto options = test_options();
+    options.ping_interval = 50ms;
+    auto ws = co_await connect_or_fail(ioc, server.url(), options);
+    if (!ws)
+      co_return;
+    auto reply = co_await ws->read();
+    EXPECT_EQ(message_of(reply), "(got text: got ping)");
+  });
+}
+
+TEST(WebSocketClientTest, IdleWatchdogFailsASilentConnection) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, silent);
+    auto options = test_options();
+    options.ping_interval = 100ms;
+    options.idle_timeout = 300ms;
+    auto ws = co_await connect_or_fail(ioc, server.url(), options);
+    if (!ws)
+      co_return;
+    auto started = std::chrono::steady_clock::now();
+    auto reply = co_await ws->read();
+    auto elapsed = std::chrono::steady_clock::now() - started;
+    EXPECT_EQ(message_of(reply), "no traffic for 300 ms");
+    EXPECT_GE(elapsed, 250ms);
+    EXPECT_LT(elapsed, 1500ms);
+    auto later = co_await ws->send("anything");
+    EXPECT_FALSE(later.ok());
+  });
+}
+
+TEST(WebSocketClientTest, PongsKeepAQuietConnectionAlive) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    // Reads (so it answers pings) but sends nothing for well over idle_timeout.
+    TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
+      asio::co_spawn(co_await asio::this_coro::executor, drain(peer), asio::detached);
+      co_await wait_for(700ms);
+      co_await peer->text("still here");
+    });
+    auto options = test_options();
+    options.ping_interval = 100ms;
+    options.idle_timeout = 300ms;
+    auto ws = co_await connect_or_fail(ioc, server.url(), options);
+    if (!ws)
+      co_return;
+    auto reply = co_await ws->read();
+    EXPECT_EQ(message_of(reply), "(got text: still here)");
+  });
+}
+
+TEST(WebSocketClientTest, PeerCloseIsReportedWithItsCode) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
+      co_await peer->close(websocket::close_reason(websocket::close_code::going_away, "bye"));
+    });
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    auto reply = co_await ws->read();
+    EXPECT_EQ(message_of(reply), "closed by peer (1001 going away: bye)");
+    auto again = co_await ws->read();
+    EXPECT_EQ(message_of(again), "closed by peer (1001 going away: bye)");
+    auto sent = co_await ws->send("late");
+    EXPECT_FALSE(sent.ok());
+  });
+}
+
+TEST(WebSocketClientTest, AbortDropsTheConnectionWithoutCloseHandshake) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, drain);
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    std::string outcome;
+    asio::steady_timer read_done(ioc, std::chrono::steady_clock::time_point::max());
+    asio::co_spawn(
+        ioc,
+        [](WebSocketConnection* c) -> asio::awaitable<std::string> {
+          auto result = co_await c->read();
+          co_return message_of(result);
+        }(ws.get()),
+        [&outcome, &read_done](std::exception_ptr, std::string text) {
+          outcome = std::move(text);
+          read_done.cancel();
+        });
+    // Let the read start before aborting under it.
+    co_await wait_for(10ms);
+    ws->abort();
+    if (outcome.empty()) {
+      co_await read_done.async_wait(kTuple);
+    }
+    EXPECT_EQ(outcome, "connection aborted");
+    bool server_saw_drop = co_await eventually(
+        [&server] { return !server.peers().empty() && server.peers()[0]->last_error; });
+    EXPECT_TRUE(server_saw_drop);
+    if (server_saw_drop) {
+      EXPECT_NE(server.peers()[0]->last_error, websocket::error::closed);
+    }
+    ws->abort();  // harmless the second time
+  });
+}
+
+TEST(WebSocketClientTest, CloseSendsNormalClosureAndIsIdempotent) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, drain);
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    co_await ws->close();
+    co_await ws->close();
+    auto reply = co_await ws->read();
+    EXPECT_EQ(message_of(reply), "connection closed");
+    bool closed = co_await eventually(
+        [&server] { return !server.peers().empty() && server.peers()[0]->close_code != 0; });
+    EXPECT_TRUE(closed);
+    if (closed) {
+      EXPECT_EQ(server.peers()[0]->close_code, 1000);
+    }
+  });
+}
+
+TEST(WebSocketClientTest, CloseWhileAReadIsPending) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, drain);
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    std::string outcome;
+    asio::steady_timer read_done(ioc, std::chrono::steady_clock::time_point::max());
+    asio::co_spawn(
+        ioc,
+        [](WebSocketConnection* c) -> asio::awaitable<std::string> {
+          auto result = co_await c->read();
+          co_return message_of(result);
+        }(ws.get()),
+        [&outcome, &read_done](std::exception_ptr, std::string text) {
+          outcome = std::move(text);
+          read_done.cancel();
+        });
+    co_await wait_for(10ms);
+    auto started = std::chrono::steady_clock::now();
+    co_await ws->close();
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 1000ms);
+    if (outcome.empty()) {
+      co_await read_done.async_wait(kTuple);
+    }
+    EXPECT_EQ(outcome, "connection closed");
+  });
+}
+
+TEST(WebSocketClientTest, ConnectTimeoutCoversTheHandshake) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    // Accepts TCP connections and never says a word.
+    tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+    tcp::socket held(ioc);
+    acceptor.async_accept(held, [](boost::system::error_code) {});
+    auto options = test_options();
+    options.connect_timeout = 200ms;
+    auto url = "ws://127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) + "/";
+    auto connected = co_await connect_websocket(ioc.get_executor(), url, options);
+    EXPECT_FALSE(connected.ok());
+    if (!connected) {
+      EXPECT_EQ(connected.error().message,
+                "websocket 127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()) +
+                    "/: timed out after 200 ms while in the WebSocket handshake");
+    }
+  });
+}
+
+TEST(WebSocketClientTest, OversizedMessageFailsTheConnection) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
+      co_await peer->text(std::string(2000, 'x'));
+      co_await drain(peer);
+    });
+    auto options = test_options();
+    options.max_frame_bytes = 1024;
+    auto ws = co_await connect_or_fail(ioc, server.url(), options);
+    if (!ws)
+      co_return;
+    auto reply = co_await ws->read();
+    EXPECT_EQ(message_of(reply), "message larger than 1024 bytes (max_frame_bytes)");
+    bool told = co_await eventually(
+        [&server] { return !server.peers().empty() && server.peers()[0]->close_code != 0; });
+    EXPECT_TRUE(told) << (server.peers().empty() ? "no peer"
+                                                 : server.peers()[0]->last_error.message());
+    if (told) {
+      EXPECT_EQ(server.peers()[0]->close_code, 1009);
+    }
+  });
+}
+
+TEST(WebSocketClientTest, BinaryFramesAreSkipped) {
+  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
+      co_await peer->binary("\x01\x02binary");
+      co_await peer->text("after binary");
+      co_await drain(peer);
+    });
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    auto reply = co_await ws->read();
+    EXPECT_EQ(message_of(reply), "(got text: after binary)");
+  });
+}
+
+}  // namespace
+}  // namespace shipmate::integrations::net
