@@ -44,18 +44,31 @@ std::string environment_variable(const char* name) {
   return value == nullptr ? "" : value;
 }
 
-// Slack joins when both tokens are in the environment.
+// Slack joins when its credentials are in the environment: the bot token, plus the app-level
+// token (Socket Mode) or the signing secret (HTTP mode).
 std::optional<bot::slack::SlackOptions> slack_options(const Config& config) {
   bot::slack::SlackOptions options;
+  options.mode = config.slack.mode;
   options.app_token = environment_variable("SLACK_APP_TOKEN");
   options.bot_token = environment_variable("SLACK_BOT_TOKEN");
-  if (options.app_token.empty() || options.bot_token.empty())
+  options.signing_secret = environment_variable("SLACK_SIGNING_SECRET");
+  options.http_bind = config.slack.http_bind;
+  options.http_port = config.slack.http_port;
+  if (options.bot_token.empty())
     return std::nullopt;
+  if (options.mode == "socket" && options.app_token.empty())
+    return std::nullopt;
+  if (options.mode == "http" && options.signing_secret.empty()) {
+    spdlog::error("slack mode is http but SLACK_SIGNING_SECRET is not set; not joining Slack");
+    return std::nullopt;
+  }
   if (auto url = environment_variable("SLACK_API_URL"); !url.empty()) {
     options.api_url = url.back() == '/' ? url : url + "/";
   }
   options.connections = config.slack.connections;
   options.ca_file = config.slack.ca_file;
+  options.pacing.interval = std::chrono::milliseconds(config.slack.reply_interval_ms);
+  options.pacing.burst = config.slack.reply_burst;
   for (const auto& user : config.catalog.users) {
     if (!user.slack_id.empty())
       options.identities[user.slack_id] = user.id;

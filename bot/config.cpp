@@ -573,7 +573,32 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   }
   if (const auto slack = root["slack"]) {
     if (check.expect_map(slack, "slack")) {
-      check.check_keys(slack, {"connections", "ca_file"}, "slack");
+      check.check_keys(slack,
+                       {"mode", "http_bind", "http_port", "connections", "ca_file",
+                        "reply_interval", "reply_burst"},
+                       "slack");
+      if (slack["mode"]) {
+        config.slack.mode = check.scalar(slack["mode"], "mode").value_or("socket");
+        if (config.slack.mode != "socket" && config.slack.mode != "http") {
+          check.error(slack["mode"],
+                      "slack mode must be socket or http, not '" + config.slack.mode + "'");
+        }
+      }
+      if (slack["http_bind"]) {
+        config.slack.http_bind = check.scalar(slack["http_bind"], "http_bind").value_or("");
+      }
+      if (slack["http_port"]) {
+        config.slack.http_port = static_cast<int>(
+            check.integer(slack["http_port"], "http_port", 0, 65535).value_or(3000));
+      }
+      if (slack["reply_interval"]) {
+        config.slack.reply_interval_ms =
+            check.duration(slack["reply_interval"], "reply_interval").value_or(1000);
+      }
+      if (slack["reply_burst"]) {
+        config.slack.reply_burst = static_cast<int>(
+            check.integer(slack["reply_burst"], "reply_burst", 1, 1000).value_or(3));
+      }
       if (slack["connections"]) {
         config.slack.connections =
             static_cast<int>(check.integer(slack["connections"], "connections", 1, 10).value_or(1));

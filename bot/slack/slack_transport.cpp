@@ -10,6 +10,7 @@
 #include <random>
 #include <set>
 
+#include "bot/slack/http_mode.h"
 #include "bot/slack/slack_protocol.h"
 #include "common/redact.h"
 #include "integrations/net/http_client.h"
@@ -67,6 +68,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         random(std::random_device{}()) {
     register_secret(options.app_token);
     register_secret(options.bot_token);
+    register_secret(options.signing_secret);
   }
 
   asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
@@ -247,6 +249,26 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // Records a delivered command and schedules it; false when it cannot be recorded (the
+  // platform should deliver it again later). A redelivery is recorded as a duplicate only.
+  static bool accept(const std::shared_ptr<Impl>& self, InboundCommand command) {
+    bool fresh = false;
+    try {
+      fresh = self->inbox.accept(storage::InboxEntry{"slack:" + command.dedupe_key, "slack",
+                                                     command.user_id, command.channel,
+                                                     command.thread_ts, command.text, "", 0});
+    } catch (const storage::StorageError& e) {
+      spdlog::error("slack: cannot record a command: {}", e.what());
+      return false;
+    }
+    if (!fresh) {
+      ++self->stats.duplicates;
+      return true;
+    }
+    asio::co_spawn(self->executor, handle(self, std::move(command)), asio::detached);
+    return true;
+  }
+
   static asio::awaitable<void> handle(std::shared_ptr<Impl> self, InboundCommand command) {
     const std::string key = "slack:" + command.dedupe_key;
     auto identity = self->options.identities.find(command.user_id);
@@ -278,6 +300,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   std::set<net::WebSocketConnection*> connections;
   std::set<asio::steady_timer*> timers;
   std::function<void(std::string)> fatal_handler;
+  std::unique_ptr<SlackHttpServer> http_server;
 };
 
 SlackTransport::SlackTransport(asio::any_io_executor executor, Router& router,
@@ -326,6 +349,30 @@ asio::awaitable<Status> SlackTransport::start() {
     self->inbox.mark_done(entry.key);
   }
 
+  if (self->options.mode == "http") {
+    std::weak_ptr<Impl> weak = self;
+    auto handler = std::make_shared<SlackHttpHandler>(
+        self->options.signing_secret, self->bot_user,
+        [weak](const InboundCommand& command) {
+          auto impl = weak.lock();
+          return impl && Impl::accept(impl, command);
+        },
+        [] {
+          return std::chrono::duration_cast<std::chrono::seconds>(
+                     std::chrono::system_clock::now().time_since_epoch())
+              .count();
+        });
+    auto server = SlackHttpServer::start(
+        self->executor, self->options.http_bind, self->options.http_port,
+        [handler](const SlackHttpRequest& request) { return handler->handle(request); });
+    if (!server)
+      co_return server.error();
+    self->http_server = std::move(*server);
+    spdlog::info("slack: receiving events over HTTP on {}:{}", self->options.http_bind,
+                 self->http_server->port());
+    co_return Ok{};
+  }
+
   for (int slot = 0; slot < std::max(1, self->options.connections); ++slot) {
     asio::co_spawn(self->executor, Impl::run_slot(self, slot), asio::detached);
   }
@@ -340,6 +387,8 @@ asio::awaitable<void> SlackTransport::stop(std::chrono::milliseconds grace) {
   }
   for (auto* timer : self->timers)
     timer->cancel();
+  if (self->http_server)
+    self->http_server->stop();
   // Give queued replies a moment to go out, then drop the rest.
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (self->web.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -362,6 +411,10 @@ WebApi& SlackTransport::web_api() {
 }
 const std::string& SlackTransport::bot_user_id() const {
   return impl_->bot_user;
+}
+
+int SlackTransport::http_port() const {
+  return impl_->http_server ? impl_->http_server->port() : 0;
 }
 
 }  // namespace shipmate::bot::slack

@@ -37,6 +37,12 @@ class HttpClient;
 namespace shipmate::bot::slack {
 
 struct SlackOptions {
+  // "socket": Socket Mode (needs app_token). "http": Slack POSTs signed requests to
+  // http_bind:http_port (needs signing_secret), for teams that cannot use Socket Mode.
+  std::string mode = "socket";
+  std::string signing_secret;
+  std::string http_bind = "0.0.0.0";
+  int http_port = 3000;
   std::string app_token;  // xapp-...
   std::string bot_token;  // xoxb-...
   std::string api_url = "https://slack.com/api/";
@@ -98,6 +104,8 @@ class SlackTransport {
   const SlackStats& stats() const;
   WebApi& web_api();
   const std::string& bot_user_id() const;
+  // HTTP mode: the port actually listened on (0 otherwise).
+  int http_port() const;
 
  private:
   struct Impl;

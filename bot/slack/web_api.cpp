@@ -79,7 +79,8 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     auto response = co_await http.send(std::move(request));
     Attempt result;
     if (!response) {
-      result.retryable = true;
+      // A certificate that does not verify will not start verifying on a retry.
+      result.retryable = response.error().message.find("certificate") == std::string::npos;
       result.error = redact(response.error().message);
       co_return result;
     }

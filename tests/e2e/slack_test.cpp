@@ -7,6 +7,7 @@
 #include <set>
 #include <thread>
 
+#include "bot/slack/signing.h"
 #include "tests/support/fake_slack.h"
 #include "tests/support/test_support.h"
 
@@ -370,6 +371,131 @@ TEST_F(SlackSession, LinkDisabledDisconnectStops) {
   slack.send_disconnect("link_disabled", -1);
   EXPECT_EQ(shipmate->wait(20s), 1) << shipmate->output();
   EXPECT_TRUE(has(shipmate->output(), "Socket Mode was turned off")) << shipmate->output();
+}
+
+TEST_F(SlackSession, HttpModeVerifiesSignaturesAndRunsEachEventOnce) {
+  FakeSlack slack;
+  const int port = free_port();
+  std::string config = read_file(dir.file("shipmate.yaml"));
+  const std::string original = "slack:\n  connections: 2\n";
+  config.replace(
+      config.find(original), original.size(),
+      "slack:\n  mode: http\n  http_bind: 127.0.0.1\n  http_port: " + std::to_string(port) + "\n");
+  write_file(dir.file("shipmate.yaml"), config);
+  const std::string secret = "e2e-signing-secret-0123456789";
+  Subprocess shipmate({shipmate_binary(), "--log-level", "info", "serve", "--no-terminal",
+                       "--config", dir.file("shipmate.yaml")},
+                      {{"SLACK_BOT_TOKEN", slack.options().bot_token},
+                       {"SLACK_SIGNING_SECRET", secret},
+                       {"SLACK_API_URL", slack.api_url()}});
+  ASSERT_TRUE(shipmate.wait_for_output("shipmate ready", 20s)) << shipmate.output();
+
+  auto post = [&](const std::string& path, const std::string& body, std::int64_t age_seconds,
+                  const std::string& key, const std::vector<std::string>& extra = {}) {
+    const std::string timestamp =
+        std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count() -
+                       age_seconds);
+    std::vector<std::string> headers{
+        "Content-Type: application/json", "X-Slack-Request-Timestamp: " + timestamp,
+        "X-Slack-Signature: " + bot::slack::compute_signature(key, timestamp, body)};
+    headers.insert(headers.end(), extra.begin(), extra.end());
+    return http_post(port, path, headers, body);
+  };
+
+  auto challenge =
+      post("/slack/events", R"({"type":"url_verification","challenge":"c-42"})", 0, secret);
+  ASSERT_TRUE(challenge.has_value());
+  EXPECT_EQ(challenge->status, 200);
+  EXPECT_EQ(challenge->body, "c-42");
+
+  FakeSlack::MentionSpec mention;
+  mention.event_id = "EvHttp1";
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> ping";
+  mention.ts = "1700005000.000001";
+  const std::string event = FakeSlack::app_mention_event(mention);
+
+  EXPECT_EQ(post("/slack/events", event, 0, "forged-secret")->status, 401);
+  EXPECT_EQ(post("/slack/events", event, 600, secret)->status, 401);
+  EXPECT_EQ(post("/slack/events", event, 0, secret)->status, 200);
+  // Slack's redelivery of the same event (after a slow answer) is acknowledged, not rerun.
+  EXPECT_EQ(post("/slack/events", event, 0, secret,
+                 {"X-Slack-Retry-Num: 1", "X-Slack-Retry-Reason: http_timeout"})
+                ->status,
+            200);
+  ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }))
+      << dump(slack, shipmate);
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(replies_in(slack, mention.ts).size(), 1u) << dump(slack, shipmate);
+
+  shipmate.send_signal(SIGTERM);
+  EXPECT_EQ(shipmate.wait(30s), 0) << shipmate.output();
+  EXPECT_TRUE(has(shipmate.output(), "signature mismatch")) << shipmate.output();
+  EXPECT_TRUE(has(shipmate.output(), "stale request timestamp")) << shipmate.output();
+  EXPECT_FALSE(has(shipmate.output(), secret)) << shipmate.output();
+}
+
+TEST_F(SlackSession, RedeliveryAfterARestartIsStillRecognised) {
+  FakeSlack slack;
+  FakeSlack::MentionSpec mention;
+  mention.event_id = "EvAcrossRestart";
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> ping";
+  mention.ts = "1700006000.000001";
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+    slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+    ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }));
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0);
+  }
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(wait_until([&] { return slack.connection_count() == 2; }));
+  const std::string envelope =
+      slack.send_envelope("events_api", FakeSlack::app_mention_event(mention), 1, "timeout");
+  ASSERT_TRUE(wait_until([&] { return slack.ack_count(envelope) == 1; }));
+  std::this_thread::sleep_for(300ms);
+  EXPECT_EQ(replies_in(slack, mention.ts).size(), 1u) << dump(slack, *shipmate);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0);
+}
+
+TEST_F(SlackSession, SocketModeOverTlsWithACustomCa) {
+  FakeSlack::Options options;
+  options.tls = true;
+  FakeSlack slack(options);
+  std::string config = read_file(dir.file("shipmate.yaml"));
+  const std::string original = "slack:\n  connections: 2\n";
+  config.replace(config.find(original), original.size(),
+                 "slack:\n  connections: 1\n  ca_file: " + slack.ca_path() + "\n");
+  write_file(dir.file("shipmate.yaml"), config);
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+  FakeSlack::MentionSpec mention;
+  mention.event_id = "EvTls";
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> ping";
+  mention.ts = "1700007000.000001";
+  slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+  ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }))
+      << dump(slack, *shipmate);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0);
+}
+
+TEST_F(SlackSession, TlsWithoutTrustingTheCaIsRefusedClearly) {
+  FakeSlack::Options options;
+  options.tls = true;
+  FakeSlack slack(options);
+  auto shipmate = start_shipmate(slack);
+  EXPECT_EQ(shipmate->wait(30s), 1) << shipmate->output();
+  EXPECT_TRUE(has(shipmate->output(), "certificate verify failed")) << shipmate->output();
 }
 
 }  // namespace

@@ -75,7 +75,32 @@ int free_port() {
   return ntohs(addr.sin_port);
 }
 
+namespace {
+
+std::optional<HttpResponse> exchange(int port, const std::string& request,
+                                     std::chrono::milliseconds timeout);
+
+}  // namespace
+
 std::optional<HttpResponse> http_get(int port, const std::string& path,
+                                     std::chrono::milliseconds timeout) {
+  return exchange(port, "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
+                  timeout);
+}
+
+std::optional<HttpResponse> http_post(int port, const std::string& path,
+                                      const std::vector<std::string>& headers,
+                                      const std::string& body, std::chrono::milliseconds timeout) {
+  std::string request = "POST " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  for (const auto& header : headers)
+    request += header + "\r\n";
+  request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  return exchange(port, request, timeout);
+}
+
+namespace {
+
+std::optional<HttpResponse> exchange(int port, const std::string& request,
                                      std::chrono::milliseconds timeout) {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   if (fd < 0)
@@ -108,7 +133,6 @@ std::optional<HttpResponse> http_get(int port, const std::string& path,
     ::close(fd);
     return std::nullopt;
   }
-  std::string request = "GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n";
   std::size_t sent = 0;
   while (sent < request.size()) {
     ssize_t n = ::send(fd, request.data() + sent, request.size() - sent, MSG_NOSIGNAL);
@@ -146,6 +170,8 @@ std::optional<HttpResponse> http_get(int port, const std::string& path,
     out.body = response.substr(body + 4);
   return out;
 }
+
+}  // namespace
 
 Subprocess::Subprocess(const std::vector<std::string>& argv,
                        const std::map<std::string, std::string>& env, const std::string& cwd,

@@ -42,6 +42,12 @@ struct HttpResponse {
 std::optional<HttpResponse> http_get(int port, const std::string& path,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(2));
 
+// POST http://127.0.0.1:<port><path> with extra headers ("Name: value") and a body.
+std::optional<HttpResponse> http_post(int port, const std::string& path,
+                                      const std::vector<std::string>& headers,
+                                      const std::string& body,
+                                      std::chrono::milliseconds timeout = std::chrono::seconds(2));
+
 // A child process with stdin, stdout and stderr on pipes. Stderr is merged into stdout when
 // `merge_stderr` is set. The destructor kills the child (SIGKILL) if it is still running.
 class Subprocess {

@@ -1,0 +1,932 @@
+// The Slack path under load: the real `shipmate serve` binary against a minimal fake Slack on
+// loopback, driven closed-loop with `ping` mentions.
+//
+// This process hosts the fake (Web API + Socket Mode on one port, one thread) and drives it; the
+// bot runs as a child process, so its CPU time and memory can be read from /proc on their own.
+// Everything is measured from the fake's side of the sockets:
+//   ack latency    envelope frame handed to the socket -> its {"envelope_id":...} ack read back
+//   reply latency  envelope frame handed to the socket -> chat.postMessage with
+//                  thread_ts = the mention's ts read back
+// A command is complete when both have arrived; each completion sends the next command, so
+// exactly --in-flight commands are outstanding. Warm-up commands run and drain first; the
+// measured window starts with an idle bot and ends when the last measured command completes.
+//
+// Run: build-release/bench/shipmate_slack_bench [--commands N] [--in-flight N] ...
+// (see bench/README.md for what each number means).
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/stream.hpp>
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+extern char** environ;
+
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace fs = std::filesystem;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
+
+// Mention timestamps are "<kTsBase + i / 1e6>.<i % 1e6>": unique per command, a valid Slack ts,
+// and decodable back to the command's index from the reply's thread_ts without a lookup table.
+constexpr long long kTsBase = 1700000000;
+constexpr std::string_view kEnvelopePrefix = "env-";
+constexpr auto kStartupLimit = 30s;   // shipmate must connect within this
+constexpr auto kShutdownLimit = 25s;  // shipmate's own shutdown deadline is 20 s
+constexpr auto kPollInterval = 20ms;
+
+struct Options {
+  long commands = 50000;
+  long warmup = 5000;
+  int in_flight = 32;
+  int channels = 512;
+  int timeout_s = 300;
+  std::string shipmate;
+  bool keep = false;
+};
+
+void usage(std::FILE* out) {
+  std::fprintf(out,
+               "usage: shipmate_slack_bench [--commands N] [--warmup N] [--in-flight N]\n"
+               "                            [--channels N] [--timeout SECONDS] [--shipmate PATH]\n"
+               "                            [--keep]\n"
+               "  --commands N     measured commands (default 50000)\n"
+               "  --warmup N       commands run before measuring, excluded (default 5000)\n"
+               "  --in-flight N    commands outstanding at any time (default 32)\n"
+               "  --channels N     channels the commands are spread over (default 512)\n"
+               "  --timeout S      give up after S seconds in total (default 300)\n"
+               "  --shipmate PATH  the bot binary (default: ../shipmate next to this program)\n"
+               "  --keep           keep the temporary directory (config, database, bot log)\n");
+}
+
+std::optional<long> parse_number(std::string_view text, long low, long high) {
+  long value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || value < low || value > high)
+    return std::nullopt;
+  return value;
+}
+
+std::optional<Options> parse_options(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view flag = argv[i];
+    if (flag == "--help" || flag == "-h") {
+      usage(stdout);
+      std::exit(0);
+    }
+    if (flag == "--keep") {
+      options.keep = true;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "shipmate_slack_bench: %s needs a value\n", argv[i]);
+      return std::nullopt;
+    }
+    const std::string_view value = argv[++i];
+    std::optional<long> number;
+    if (flag == "--shipmate") {
+      options.shipmate = value;
+      continue;
+    } else if (flag == "--commands") {
+      number = parse_number(value, 1, 100'000'000);
+      options.commands = number.value_or(0);
+    } else if (flag == "--warmup") {
+      number = parse_number(value, 0, 100'000'000);
+      options.warmup = number.value_or(0);
+    } else if (flag == "--in-flight") {
+      number = parse_number(value, 1, 10'000);
+      options.in_flight = static_cast<int>(number.value_or(0));
+    } else if (flag == "--channels") {
+      number = parse_number(value, 1, 1'000'000);
+      options.channels = static_cast<int>(number.value_or(0));
+    } else if (flag == "--timeout") {
+      number = parse_number(value, 1, 86'400);
+      options.timeout_s = static_cast<int>(number.value_or(0));
+    } else {
+      std::fprintf(stderr, "shipmate_slack_bench: unknown option %s\n", argv[i - 1]);
+      usage(stderr);
+      return std::nullopt;
+    }
+    if (!number) {
+      std::fprintf(stderr, "shipmate_slack_bench: bad value '%s' for %s\n", argv[i], argv[i - 1]);
+      return std::nullopt;
+    }
+  }
+  return options;
+}
+
+std::int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+
+std::string mention_ts(long index) {
+  char text[40];
+  std::snprintf(text, sizeof text, "%lld.%06ld", kTsBase + index / 1'000'000, index % 1'000'000);
+  return text;
+}
+
+// The inverse of mention_ts; -1 for anything it did not produce.
+long index_of_ts(std::string_view ts) {
+  const auto dot = ts.find('.');
+  if (dot == std::string_view::npos || ts.size() - dot - 1 != 6)
+    return -1;
+  long long seconds = 0;
+  long micros = 0;
+  const auto* begin = ts.data();
+  if (std::from_chars(begin, begin + dot, seconds).ec != std::errc() ||
+      std::from_chars(begin + dot + 1, begin + ts.size(), micros).ec != std::errc() ||
+      seconds < kTsBase)
+    return -1;
+  return static_cast<long>((seconds - kTsBase) * 1'000'000 + micros);
+}
+
+// The value of the first `"name":"..."` in compact JSON (what Boost.JSON and Shipmate emit).
+// Enough for the ids and timestamps the fake matches on, which never contain escapes; parsing
+// a full DOM per request would cost the fake more CPU than the bot it is measuring.
+std::string_view string_field(std::string_view json, std::string_view name) {
+  std::size_t at = 0;
+  while ((at = json.find(name, at)) != std::string_view::npos) {
+    const std::size_t end = at + name.size();
+    if (at > 0 && json[at - 1] == '"' && json.substr(end, 3) == "\":\"") {
+      const std::size_t start = end + 3;
+      const std::size_t close = json.find('"', start);
+      if (close == std::string_view::npos)
+        return {};
+      return json.substr(start, close - start);
+    }
+    at = end;
+  }
+  return {};
+}
+
+// An events_api envelope as Slack sends it for "@shipmate ping" (field order and extras as in
+// real traffic, so the bot parses a realistically sized frame).
+std::string make_envelope(long index, int channels) {
+  char channel[24];
+  std::snprintf(channel, sizeof channel, "C%08ld", index % channels);
+  const std::string ts = mention_ts(index);
+  const std::string id = std::to_string(index);
+  std::string out;
+  out.reserve(1100);
+  out += "{\"envelope_id\":\"";
+  out += kEnvelopePrefix;
+  out += id;
+  out +=
+      "\",\"payload\":{\"token\":\"bench-verification-token\",\"team_id\":\"T1\","
+      "\"context_team_id\":\"T1\",\"context_enterprise_id\":null,\"api_app_id\":\"A1\","
+      "\"event\":{\"client_msg_id\":\"5f0c3a9e-0000-4000-8000-";
+  char uuid_tail[16];
+  std::snprintf(uuid_tail, sizeof uuid_tail, "%012ld", index);
+  out += uuid_tail;
+  out += "\",\"type\":\"app_mention\",\"text\":\"<@UBOT> ping\",\"user\":\"UBENCH\",\"ts\":\"";
+  out += ts;
+  out += "\",\"blocks\":[{\"type\":\"rich_text\",\"block_id\":\"bk";
+  out += id;
+  out +=
+      "\",\"elements\":[{\"type\":\"rich_text_section\",\"elements\":[{\"type\":\"user\","
+      "\"user_id\":\"UBOT\"},{\"type\":\"text\",\"text\":\" ping\"}]}]}],\"team\":\"T1\","
+      "\"channel\":\"";
+  out += channel;
+  out += "\",\"event_ts\":\"";
+  out += ts;
+  out += "\"},\"type\":\"event_callback\",\"event_id\":\"Ev";
+  out += id;
+  out += "\",\"event_time\":";
+  out += std::to_string(kTsBase + index / 1'000'000);
+  out +=
+      ",\"authorizations\":[{\"enterprise_id\":null,\"team_id\":\"T1\",\"user_id\":\"UBOT\","
+      "\"is_bot\":true,\"is_enterprise_install\":false}],\"is_ext_shared_channel\":false,"
+      "\"event_context\":\"4-bench-";
+  out += id;
+  out +=
+      "\"},\"type\":\"events_api\",\"accepts_response_payload\":false,\"retry_attempt\":0,"
+      "\"retry_reason\":\"\"}";
+  return out;
+}
+
+// --- /proc readings -------------------------------------------------------------------------
+
+// utime + stime of a process in seconds (fields 14 and 15 of /proc/<pid>/stat).
+double process_cpu_seconds(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(file, line);
+  // The command name (field 2) may contain spaces; the fields after its ')' do not.
+  const auto close = line.rfind(')');
+  if (close == std::string::npos)
+    return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string skipped;
+  for (int field = 3; field <= 13; ++field)
+    rest >> skipped;
+  unsigned long long utime = 0;
+  unsigned long long stime = 0;
+  rest >> utime >> stime;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double own_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  auto seconds = [](const timeval& t) {
+    return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_usec) / 1e6;
+  };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// A "Name:   1234 kB" line of /proc/<pid>/status, in kB; 0 when absent.
+long status_kb(const std::string& pid, std::string_view name) {
+  std::ifstream file("/proc/" + pid + "/status");
+  std::string line;
+  while (std::getline(file, line)) {
+    if (line.starts_with(name) && line.size() > name.size() && line[name.size()] == ':')
+      return std::atol(line.c_str() + name.size() + 1);
+  }
+  return 0;
+}
+
+// --- results -------------------------------------------------------------------------------
+
+struct Percentiles {
+  double p50 = 0, p90 = 0, p99 = 0, max = 0;  // milliseconds
+};
+
+Percentiles percentiles(std::vector<std::int64_t> samples_ns) {
+  Percentiles out;
+  if (samples_ns.empty())
+    return out;
+  std::sort(samples_ns.begin(), samples_ns.end());
+  // Nearest rank: the smallest sample with at least p of all samples at or below it.
+  auto rank = [&](double p) {
+    const auto n = static_cast<double>(samples_ns.size());
+    const auto index = static_cast<std::size_t>(std::max(1.0, std::ceil(p * n))) - 1;
+    return static_cast<double>(samples_ns[index]) / 1e6;
+  };
+  out.p50 = rank(0.50);
+  out.p90 = rank(0.90);
+  out.p99 = rank(0.99);
+  out.max = static_cast<double>(samples_ns.back()) / 1e6;
+  return out;
+}
+
+std::string percentiles_json(const Percentiles& p) {
+  char text[160];
+  std::snprintf(text, sizeof text, "{\"p50\":%.3f,\"p90\":%.3f,\"p99\":%.3f,\"max\":%.3f}", p.p50,
+                p.p90, p.p99, p.max);
+  return text;
+}
+
+// --- the fake and the driver ----------------------------------------------------------------
+
+// The Socket Mode connection: one websocket, one writer at a time (Beast allows a single
+// outstanding write), frames queued in order behind it.
+struct Link {
+  explicit Link(tcp::socket socket) : ws(std::move(socket)) {}
+  struct Frame {
+    std::string text;
+    long index;  // the command it carries; kHello or kOther otherwise
+  };
+  static constexpr long kHello = -2;
+  static constexpr long kOther = -1;
+  websocket::stream<tcp::socket> ws;
+  std::deque<Frame> queue;
+  bool writing = false;
+};
+
+class Bench {
+ public:
+  Bench(Options options, fs::path dir)
+      : options_(std::move(options)),
+        dir_(std::move(dir)),
+        acceptor_(io_, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)),
+        total_(options_.warmup + options_.commands),
+        sent_at_(static_cast<std::size_t>(total_), 0),
+        acked_at_(static_cast<std::size_t>(total_), 0),
+        replied_at_(static_cast<std::size_t>(total_), 0) {
+    port_ = acceptor_.local_endpoint().port();
+  }
+
+  int run();
+
+ private:
+  enum class Phase { starting, warmup, measure, stopping, done };
+
+  bool write_config();
+  bool spawn_shipmate();
+  asio::awaitable<void> accept_loop();
+  asio::awaitable<void> serve_http(tcp::socket socket);
+  asio::awaitable<void> serve_link(tcp::socket socket, http::request<http::string_body> upgrade);
+  asio::awaitable<void> write_frames(std::shared_ptr<Link> link);
+  asio::awaitable<void> supervise();
+  std::string answer(std::string_view method, std::string_view body);
+  void queue_frame(std::string text, long index);
+  void send_command(long index);
+  void on_connected();
+  void on_ack(std::string_view frame);
+  void on_reply(std::string_view body);
+  void settle(long index);
+  void begin_measuring();
+  void end_measuring();
+  void abort_run(const std::string& why);
+  int report();
+  std::string bot_log_tail() const;
+
+  Options options_;
+  fs::path dir_;
+  asio::io_context io_{1};
+  tcp::acceptor acceptor_;
+  unsigned short port_ = 0;
+  pid_t child_ = -1;
+  int child_status_ = 0;
+  bool child_exited_ = false;
+  Phase phase_ = Phase::starting;
+  std::string failure_;
+  Clock::time_point started_ = Clock::now();
+  Clock::time_point stop_sent_{};
+
+  std::shared_ptr<Link> link_;
+  long tickets_ = 0;
+  long links_ = 0;
+
+  // Per command, in steady-clock nanoseconds; 0 = not yet.
+  long total_;
+  long next_ = 0;
+  long settled_ = 0;
+  std::vector<std::int64_t> sent_at_;
+  std::vector<std::int64_t> acked_at_;
+  std::vector<std::int64_t> replied_at_;
+
+  // Counters that must stay zero in a valid run, and a few that explain the numbers.
+  long duplicate_acks_ = 0;
+  long stray_acks_ = 0;
+  long stray_replies_ = 0;
+  long wrong_replies_ = 0;
+  long unknown_methods_ = 0;
+  long http_connections_ = 0;
+  long http_requests_ = 0;
+  long posted_ts_ = 0;
+
+  struct Sample {
+    Clock::time_point at;
+    double bot_cpu = 0;
+    double own_cpu = 0;
+    long http_connections = 0;
+    long http_requests = 0;
+  };
+  Sample window_start_;
+  Sample window_end_;
+  long bot_peak_rss_kb_ = 0;
+  long bot_rss_kb_ = 0;
+
+  Sample sample() {
+    return Sample{Clock::now(), process_cpu_seconds(child_), own_cpu_seconds(), http_connections_,
+                  http_requests_};
+  }
+};
+
+bool Bench::write_config() {
+  // No services: `ping` touches no deploy target, so the run measures the Slack path (socket,
+  // inbox, router, Web API) and nothing else. Pacing is opened up because Slack's real limit
+  // (about one message per second per channel) would otherwise be the only thing measured.
+  std::ofstream file(dir_ / "shipmate.yaml");
+  file << "shipmate:\n"
+          "  name: shipmate\n"
+          "  database: state/shipmate.db\n"
+          "  state_dir: state/run\n"
+          "slack:\n"
+          "  connections: 1\n"
+          "  reply_interval: 0ms\n"
+          "  reply_burst: 1000\n"
+          "environments:\n"
+          "  - name: staging\n"
+          "users:\n"
+          "  - {id: bench, name: Bench, roles: [developer], slack: UBENCH}\n"
+          "services: []\n";
+  return static_cast<bool>(file);
+}
+
+bool Bench::spawn_shipmate() {
+  const std::string config = (dir_ / "shipmate.yaml").string();
+  const std::string log = (dir_ / "shipmate.log").string();
+  const std::string api_url = "http://127.0.0.1:" + std::to_string(port_) + "/api/";
+  std::vector<std::string> args{options_.shipmate, "--log-level", "warn", "serve",
+                                "--no-terminal",   "--config",    config};
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) {
+    const std::string_view text = *entry;
+    // Proxies would send loopback traffic elsewhere; the Slack variables are set below.
+    if (!text.starts_with("SLACK_") && !text.starts_with("HTTP_PROXY=") &&
+        !text.starts_with("http_proxy=") && !text.starts_with("HTTPS_PROXY=") &&
+        !text.starts_with("https_proxy="))
+      env.emplace_back(text);
+  }
+  env.push_back("SLACK_APP_TOKEN=xapp-bench");
+  env.push_back("SLACK_BOT_TOKEN=xoxb-bench");
+  env.push_back("SLACK_API_URL=" + api_url);
+  std::vector<char*> argv;
+  for (auto& arg : args)
+    argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  for (auto& entry : env)
+    envp.push_back(entry.data());
+  envp.push_back(nullptr);
+
+  const pid_t parent = getpid();
+  child_ = fork();
+  if (child_ < 0) {
+    std::perror("shipmate_slack_bench: fork");
+    return false;
+  }
+  if (child_ == 0) {
+    // The bot must not outlive a benchmark that was killed.
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+      _exit(127);
+    if (chdir(dir_.c_str()) != 0)
+      _exit(127);
+    const int null_fd = open("/dev/null", O_RDONLY);
+    const int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (null_fd < 0 || log_fd < 0)
+      _exit(127);
+    dup2(null_fd, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  return true;
+}
+
+asio::awaitable<void> Bench::accept_loop() {
+  for (;;) {
+    auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+    if (ec) {
+      if (ec == asio::error::operation_aborted)
+        co_return;
+      continue;
+    }
+    boost::system::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    ++http_connections_;
+    asio::co_spawn(io_, serve_http(std::move(socket)), asio::detached);
+  }
+}
+
+asio::awaitable<void> Bench::serve_http(tcp::socket socket) {
+  beast::flat_buffer buffer;
+  std::string out;
+  for (;;) {
+    http::request_parser<http::string_body> parser;
+    parser.body_limit(1 << 20);
+    auto [ec, read] = co_await http::async_read(socket, buffer, parser, kTuple);
+    (void)read;
+    if (ec)
+      co_return;
+    if (websocket::is_upgrade(parser.get())) {
+      asio::co_spawn(io_, serve_link(std::move(socket), parser.release()), asio::detached);
+      co_return;
+    }
+    ++http_requests_;
+    const auto& request = parser.get();
+    std::string_view method = request.target();
+    method = method.substr(0, method.find('?'));
+    if (method.starts_with("/api/"))
+      method.remove_prefix(5);
+    const std::string body = answer(method, request.body());
+    // Written by hand: one buffer, no header container to build per response.
+    out.clear();
+    out += "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ";
+    out += std::to_string(body.size());
+    out += "\r\n\r\n";
+    out += body;
+    const bool keep_alive = request.keep_alive();
+    auto [write_ec, written] = co_await asio::async_write(socket, asio::buffer(out), kTuple);
+    (void)written;
+    if (write_ec || !keep_alive)
+      co_return;
+  }
+}
+
+std::string Bench::answer(std::string_view method, std::string_view body) {
+  if (method == "chat.postMessage" || method == "chat.update") {
+    if (method == "chat.postMessage")
+      on_reply(body);
+    const std::string channel(string_field(body, "channel"));
+    char ts[40];
+    std::snprintf(ts, sizeof ts, "1800000000.%06ld", ++posted_ts_ % 1'000'000);
+    return "{\"ok\":true,\"channel\":\"" + channel + "\",\"ts\":\"" + ts + "\"}";
+  }
+  if (method == "auth.test") {
+    return "{\"ok\":true,\"url\":\"https://bench.slack.com/\",\"team\":\"Bench\",\"user\":"
+           "\"shipmate\",\"team_id\":\"T1\",\"user_id\":\"UBOT\",\"bot_id\":\"B1\"}";
+  }
+  if (method == "apps.connections.open") {
+    return "{\"ok\":true,\"url\":\"ws://127.0.0.1:" + std::to_string(port_) +
+           "/link/?ticket=" + std::to_string(++tickets_) + "&app_id=A1\"}";
+  }
+  ++unknown_methods_;
+  return "{\"ok\":false,\"error\":\"unknown_method\"}";
+}
+
+asio::awaitable<void> Bench::serve_link(tcp::socket socket,
+                                        http::request<http::string_body> upgrade) {
+  auto link = std::make_shared<Link>(std::move(socket));
+  link->ws.auto_fragment(false);
+  link->ws.read_message_max(1 << 20);
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = std::chrono::seconds(5);
+  // No idle timer and no keep-alive pings: the run is short and constantly busy, and timers
+  // on every frame would cost the fake CPU. Beast still answers the bot's pings while reading.
+  timeouts.idle_timeout = websocket::stream_base::none();
+  timeouts.keep_alive_pings = false;
+  link->ws.set_option(timeouts);
+  auto [accept_ec] = co_await link->ws.async_accept(upgrade, kTuple);
+  if (accept_ec)
+    co_return;
+  ++links_;
+  if (link_ != nullptr) {
+    abort_run("shipmate opened a second Socket Mode connection (slack.connections is 1)");
+    co_return;
+  }
+  link_ = link;
+  queue_frame(
+      "{\"type\":\"hello\",\"num_connections\":1,\"connection_info\":{\"app_id\":\"A1\"},"
+      "\"debug_info\":{\"host\":\"applink-bench\",\"build_number\":1,"
+      "\"approximate_connection_time\":3600}}",
+      Link::kHello);
+  beast::flat_buffer buffer;
+  for (;;) {
+    auto [ec, read] = co_await link->ws.async_read(buffer, kTuple);
+    (void)read;
+    if (ec)
+      break;
+    const auto data = buffer.cdata();
+    on_ack(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer.consume(buffer.size());
+  }
+  if (link_ == link) {
+    link_.reset();
+    if (phase_ == Phase::warmup || phase_ == Phase::measure)
+      abort_run("shipmate closed the Socket Mode connection mid-run");
+  }
+}
+
+void Bench::queue_frame(std::string text, long index) {
+  if (!link_)
+    return;
+  link_->queue.push_back(Link::Frame{std::move(text), index});
+  if (!link_->writing) {
+    link_->writing = true;
+    asio::co_spawn(io_, write_frames(link_), asio::detached);
+  }
+}
+
+asio::awaitable<void> Bench::write_frames(std::shared_ptr<Link> link) {
+  while (!link->queue.empty()) {
+    Link::Frame& frame = link->queue.front();
+    // Stamped as the frame goes to the socket: time spent queued behind earlier frames is the
+    // fake's own delay, not the bot's.
+    if (frame.index >= 0)
+      sent_at_[static_cast<std::size_t>(frame.index)] = now_ns();
+    auto [ec, written] = co_await link->ws.async_write(asio::buffer(frame.text), kTuple);
+    (void)written;
+    if (ec)
+      break;
+    const long index = frame.index;
+    link->queue.pop_front();
+    if (index == Link::kHello)
+      on_connected();
+  }
+  link->writing = false;
+}
+
+void Bench::on_connected() {
+  if (phase_ != Phase::starting)
+    return;
+  if (options_.warmup == 0) {
+    begin_measuring();
+    return;
+  }
+  phase_ = Phase::warmup;
+  const long first_batch = std::min<long>(options_.in_flight, options_.warmup);
+  while (next_ < first_batch)
+    send_command(next_++);
+}
+
+void Bench::send_command(long index) {
+  queue_frame(make_envelope(index, options_.channels), index);
+}
+
+void Bench::on_ack(std::string_view frame) {
+  const std::string_view id = string_field(frame, "envelope_id");
+  long index = -1;
+  if (id.starts_with(kEnvelopePrefix)) {
+    const auto digits = id.substr(kEnvelopePrefix.size());
+    if (std::from_chars(digits.data(), digits.data() + digits.size(), index).ec != std::errc())
+      index = -1;
+  }
+  if (index < 0 || index >= total_ || sent_at_[static_cast<std::size_t>(index)] == 0) {
+    ++stray_acks_;
+    return;
+  }
+  auto& acked = acked_at_[static_cast<std::size_t>(index)];
+  if (acked != 0) {
+    ++duplicate_acks_;
+    return;
+  }
+  acked = now_ns();
+  if (replied_at_[static_cast<std::size_t>(index)] != 0)
+    settle(index);
+}
+
+void Bench::on_reply(std::string_view body) {
+  const long index = index_of_ts(string_field(body, "thread_ts"));
+  if (index < 0 || index >= total_ || sent_at_[static_cast<std::size_t>(index)] == 0 ||
+      replied_at_[static_cast<std::size_t>(index)] != 0) {
+    ++stray_replies_;
+    return;
+  }
+  if (string_field(body, "text").find("pong") == std::string_view::npos)
+    ++wrong_replies_;
+  replied_at_[static_cast<std::size_t>(index)] = now_ns();
+  if (acked_at_[static_cast<std::size_t>(index)] != 0)
+    settle(index);
+}
+
+// Both the ack and the reply are in: the command is done and its slot goes to the next one.
+void Bench::settle(long /*index*/) {
+  ++settled_;
+  if (phase_ == Phase::warmup) {
+    if (next_ < options_.warmup)
+      send_command(next_++);
+    else if (settled_ == options_.warmup)
+      begin_measuring();
+  } else if (phase_ == Phase::measure) {
+    if (next_ < total_)
+      send_command(next_++);
+    else if (settled_ == total_)
+      end_measuring();
+  }
+}
+
+void Bench::begin_measuring() {
+  phase_ = Phase::measure;
+  window_start_ = sample();
+  const long end = std::min<long>(total_, next_ + options_.in_flight);
+  while (next_ < end)
+    send_command(next_++);
+}
+
+void Bench::end_measuring() {
+  window_end_ = sample();
+  const std::string pid = std::to_string(child_);
+  bot_peak_rss_kb_ = status_kb(pid, "VmHWM");
+  bot_rss_kb_ = status_kb(pid, "VmRSS");
+  phase_ = Phase::stopping;
+  stop_sent_ = Clock::now();
+  kill(child_, SIGTERM);
+}
+
+void Bench::abort_run(const std::string& why) {
+  if (!failure_.empty() || phase_ == Phase::done)
+    return;
+  failure_ = why;
+  if (child_ > 0 && !child_exited_) {
+    phase_ = Phase::stopping;
+    stop_sent_ = Clock::now();
+    kill(child_, SIGTERM);
+  } else {
+    phase_ = Phase::done;
+    io_.stop();
+  }
+}
+
+// Watches the child and the clock: the run always ends by itself.
+asio::awaitable<void> Bench::supervise() {
+  asio::steady_timer timer(io_);
+  const auto deadline = started_ + std::chrono::seconds(options_.timeout_s);
+  for (;;) {
+    timer.expires_after(kPollInterval);
+    auto [ec] = co_await timer.async_wait(kTuple);
+    (void)ec;
+    if (!child_exited_ && waitpid(child_, &child_status_, WNOHANG) == child_) {
+      child_exited_ = true;
+      if (phase_ != Phase::stopping)
+        abort_run("shipmate exited before the run finished");
+      phase_ = Phase::done;
+      acceptor_.close();
+      if (link_) {
+        boost::system::error_code ignored;
+        link_->ws.next_layer().close(ignored);
+      }
+      io_.stop();
+      co_return;
+    }
+    const auto now = Clock::now();
+    if (phase_ == Phase::starting && now - started_ > kStartupLimit) {
+      abort_run("shipmate did not open a Socket Mode connection within 30 s");
+    } else if ((phase_ == Phase::warmup || phase_ == Phase::measure) && now > deadline) {
+      char why[160];
+      std::snprintf(why, sizeof why, "timed out after %d s with %ld of %ld commands done",
+                    options_.timeout_s, settled_, total_);
+      abort_run(why);
+    } else if (phase_ == Phase::stopping && now - stop_sent_ > kShutdownLimit) {
+      kill(child_, SIGKILL);
+      if (failure_.empty())
+        failure_ = "shipmate did not stop within 25 s of SIGTERM (killed)";
+    }
+  }
+}
+
+std::string Bench::bot_log_tail() const {
+  std::ifstream file(dir_ / "shipmate.log");
+  std::deque<std::string> lines;
+  std::string line;
+  while (std::getline(file, line)) {
+    lines.push_back(line);
+    if (lines.size() > 20)
+      lines.pop_front();
+  }
+  std::string out;
+  for (const auto& kept : lines)
+    out += "  | " + kept + "\n";
+  return out;
+}
+
+int Bench::run() {
+  if (!write_config()) {
+    std::fprintf(stderr, "shipmate_slack_bench: cannot write %s\n", dir_.c_str());
+    return 2;
+  }
+  if (!spawn_shipmate())
+    return 2;
+  asio::co_spawn(io_, accept_loop(), asio::detached);
+  asio::co_spawn(io_, supervise(), asio::detached);
+  io_.run();
+  return report();
+}
+
+int Bench::report() {
+  const auto& o = options_;
+  std::printf("shipmate_slack_bench: %s\n", o.shipmate.c_str());
+  std::printf(
+      "  %ld commands measured after %ld warm-up, %d in flight, spread over %d channels\n"
+      "  (slack: connections 1, reply_interval 0ms, reply_burst 1000: per-channel reply pacing\n"
+      "  is opened up so that it does not throttle the run)\n",
+      o.commands, o.warmup, o.in_flight, o.channels);
+  const bool shipmate_ok =
+      child_exited_ && WIFEXITED(child_status_) && WEXITSTATUS(child_status_) == 0;
+  if (settled_ != total_) {
+    std::printf("FAILED: %s (%ld of %ld commands done)\nshipmate log (last lines):\n%s",
+                failure_.empty() ? "incomplete run" : failure_.c_str(), settled_, total_,
+                bot_log_tail().c_str());
+    return 1;
+  }
+
+  std::vector<std::int64_t> ack_ns;
+  std::vector<std::int64_t> reply_ns;
+  ack_ns.reserve(static_cast<std::size_t>(o.commands));
+  reply_ns.reserve(static_cast<std::size_t>(o.commands));
+  for (long i = o.warmup; i < total_; ++i) {
+    const auto at = static_cast<std::size_t>(i);
+    ack_ns.push_back(acked_at_[at] - sent_at_[at]);
+    reply_ns.push_back(replied_at_[at] - sent_at_[at]);
+  }
+  const Percentiles ack = percentiles(std::move(ack_ns));
+  const Percentiles reply = percentiles(std::move(reply_ns));
+  const double wall = std::chrono::duration<double>(window_end_.at - window_start_.at).count();
+  const double rate = static_cast<double>(o.commands) / wall;
+  const double bot_cpu = window_end_.bot_cpu - window_start_.bot_cpu;
+  const double own_cpu = window_end_.own_cpu - window_start_.own_cpu;
+  const double per_command = 1e6 / static_cast<double>(o.commands);
+  const long connections = window_end_.http_connections - window_start_.http_connections;
+  const long requests = window_end_.http_requests - window_start_.http_requests;
+
+  std::printf("throughput         %.0f commands/s (%ld in %.3f s)\n", rate, o.commands, wall);
+  std::printf("envelope -> ack    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", ack.p50,
+              ack.p90, ack.p99, ack.max);
+  std::printf("envelope -> reply  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", reply.p50,
+              reply.p90, reply.p99, reply.max);
+  std::printf(
+      "shipmate           peak RSS %.1f MB (RSS at end %.1f MB), CPU %.1f us/command "
+      "(%.0f%% of a core)\n",
+      static_cast<double>(bot_peak_rss_kb_) / 1024, static_cast<double>(bot_rss_kb_) / 1024,
+      bot_cpu * per_command, 100 * bot_cpu / wall);
+  std::printf("fake Slack + bench CPU %.1f us/command (%.0f%% of a core)\n", own_cpu * per_command,
+              100 * own_cpu / wall);
+  std::printf("together           CPU %.1f us/command (%.0f%% of the 2 cores)\n",
+              (bot_cpu + own_cpu) * per_command, 50 * (bot_cpu + own_cpu) / wall);
+  std::printf("web API            %ld requests on %ld new HTTP connections during the window\n",
+              requests, connections);
+
+  const bool clean = failure_.empty() && duplicate_acks_ == 0 && stray_acks_ == 0 &&
+                     stray_replies_ == 0 && wrong_replies_ == 0 && unknown_methods_ == 0 &&
+                     links_ == 1;
+  if (!clean) {
+    std::printf(
+        "PROBLEMS: %ld duplicate acks, %ld stray acks, %ld stray replies, %ld replies "
+        "without 'pong', %ld unknown methods, %ld Socket Mode connections\n",
+        duplicate_acks_, stray_acks_, stray_replies_, wrong_replies_, unknown_methods_, links_);
+  }
+  if (!failure_.empty())
+    std::printf("PROBLEM: %s\n", failure_.c_str());
+  if (!shipmate_ok) {
+    std::printf("PROBLEM: shipmate did not exit cleanly after SIGTERM (status %d)\n%s",
+                child_status_, bot_log_tail().c_str());
+  }
+
+  std::printf(
+      "targets            >=30000/s %s, p99 ack <1 ms %s, p99 reply <5 ms %s, "
+      "peak RSS <20 MB %s\n",
+      rate >= 30000 ? "met" : "MISSED", ack.p99 < 1 ? "met" : "MISSED",
+      reply.p99 < 5 ? "met" : "MISSED", bot_peak_rss_kb_ < 20 * 1024 ? "met" : "MISSED");
+
+  std::printf(
+      "{\"bench\":\"shipmate_slack\",\"commands\":%ld,\"warmup\":%ld,\"in_flight\":%d,"
+      "\"channels\":%d,\"seconds\":%.3f,\"commands_per_s\":%.0f,\"ack_ms\":%s,\"reply_ms\":%s,"
+      "\"shipmate_peak_rss_kb\":%ld,\"shipmate_cpu_us_per_command\":%.2f,"
+      "\"bench_cpu_us_per_command\":%.2f,\"http_connections\":%ld,\"clean\":%s}\n",
+      o.commands, o.warmup, o.in_flight, o.channels, wall, rate, percentiles_json(ack).c_str(),
+      percentiles_json(reply).c_str(), bot_peak_rss_kb_, bot_cpu * per_command,
+      own_cpu * per_command, connections, clean && shipmate_ok ? "true" : "false");
+  return clean && shipmate_ok ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  auto options = parse_options(argc, argv);
+  if (!options)
+    return 2;
+  if (options->shipmate.empty()) {
+    std::error_code ec;
+    const fs::path self = fs::canonical("/proc/self/exe", ec);
+    options->shipmate = (self.parent_path().parent_path() / "shipmate").string();
+  }
+  if (access(options->shipmate.c_str(), X_OK) != 0) {
+    std::fprintf(stderr,
+                 "shipmate_slack_bench: %s is not an executable; build it or pass --shipmate\n",
+                 options->shipmate.c_str());
+    return 2;
+  }
+  std::string pattern = (fs::temp_directory_path() / "shipmate-slack-bench-XXXXXX").string();
+  if (mkdtemp(pattern.data()) == nullptr) {
+    std::perror("shipmate_slack_bench: mkdtemp");
+    return 2;
+  }
+  const fs::path dir = pattern;
+  int status = 2;
+  {
+    Bench bench(*options, dir);
+    status = bench.run();
+  }
+  std::error_code ignored;
+  if (options->keep)
+    std::printf("kept %s\n", dir.c_str());
+  else
+    fs::remove_all(dir, ignored);
+  return status;
+}
