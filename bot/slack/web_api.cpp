@@ -44,8 +44,11 @@ struct Attempt {
 
 }  // namespace
 
+constexpr const char* kJson = "application/json; charset=utf-8";
+constexpr const char* kForm = "application/x-www-form-urlencoded";
+
 struct WebApi::Impl : std::enable_shared_from_this<Impl> {
-  enum class Kind { post, update, thread_reply, ephemeral };
+  enum class Kind { post, update, thread_reply, ephemeral, upload };
   struct Job {
     Kind kind = Kind::post;
     LocalRef ref = 0;  // post: the ref it creates; update/thread_reply: the message it targets
@@ -53,6 +56,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     std::string thread_ts;
     std::string user;
     commands::Message message;
+    std::string title = {};  // upload: the snippet's title; message.text is its content
   };
 
   Impl(asio::any_io_executor executor_in, integrations::net::HttpClient& http_in,
@@ -68,12 +72,12 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   }
 
   asio::awaitable<Attempt> attempt(const std::string& method, const std::string& body,
-                                   const std::string& auth_token) {
+                                   const std::string& auth_token,
+                                   const std::string& content_type = kJson) {
     HttpRequest request;
     request.method = "POST";
     request.url = options.base_url + method;
-    request.headers = {{"Authorization", "Bearer " + auth_token},
-                       {"Content-Type", "application/json; charset=utf-8"}};
+    request.headers = {{"Authorization", "Bearer " + auth_token}, {"Content-Type", content_type}};
     request.body = body;
     ++calls_made;
     auto response = co_await http.send(std::move(request));
@@ -181,6 +185,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       case Kind::ephemeral:
         return {"chat.postEphemeral", message_body(job, "")};
       case Kind::post:
+      case Kind::upload:
         break;
     }
     return {"chat.postMessage", message_body(job, "")};
@@ -230,15 +235,60 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
+  // Slack's file upload: ask for an upload URL, POST the bytes there, then share the file.
+  static asio::awaitable<Attempt> upload(std::shared_ptr<Impl> self, Job job) {
+    using integrations::net::form_encode;
+    const std::string filename = "output.txt";
+    std::string request =
+        "filename=" + form_encode(filename) + "&length=" + std::to_string(job.message.text.size());
+    Attempt step =
+        co_await self->attempt("files.getUploadURLExternal", request, self->token, kForm);
+    if (!step.reply)
+      co_return step;
+    const std::string upload_url = step.reply->field("upload_url");
+    const std::string file_id = step.reply->field("file_id");
+
+    HttpRequest bytes;
+    bytes.method = "POST";
+    bytes.url = upload_url;
+    bytes.headers = {{"Content-Type", "application/octet-stream"}};
+    bytes.body = job.message.text;
+    auto sent = co_await self->http.send(std::move(bytes));
+    if (!sent || sent->status != 200) {
+      Attempt failed;
+      failed.error = "file upload failed: " +
+                     (sent ? "HTTP " + std::to_string(sent->status) : redact(sent.error().message));
+      co_return failed;
+    }
+
+    json::array files;
+    files.push_back(json::object{{"id", file_id}, {"title", job.title}});
+    std::string complete =
+        "files=" + form_encode(json::serialize(files)) + "&channel_id=" + form_encode(job.channel);
+    if (!job.thread_ts.empty())
+      complete += "&thread_ts=" + form_encode(job.thread_ts);
+    if (!job.user.empty())
+      complete += "&initial_comment=" + form_encode(job.user);
+    co_return co_await self->attempt("files.completeUploadExternal", complete, self->token, kForm);
+  }
+
   static asio::awaitable<void> send(std::shared_ptr<Impl> self, std::uint64_t id,
                                     std::string channel) {
     ++self->in_flight;
     auto found = self->jobs.find(id);
     if (found != self->jobs.end()) {
-      const auto request = self->request_for(found->second);
-      Attempt result = co_await self->attempt(request.first, request.second, self->token);
+      Attempt result;
+      if (found->second.kind == Kind::upload) {
+        Job job = found->second;
+        result = co_await upload(self, std::move(job));
+      } else {
+        const auto request = self->request_for(found->second);
+        result = co_await self->attempt(request.first, request.second, self->token);
+      }
       found = self->jobs.find(id);
-      if (result.retry_after) {
+      if (found == self->jobs.end()) {
+        // Dropped by shutdown() while the call was out.
+      } else if (result.retry_after) {
         spdlog::warn("slack: {} in {}; holding replies for {} s", result.error, channel,
                      result.retry_after->count());
         self->scheduler.rate_limited(channel, id, std::chrono::steady_clock::now(),
@@ -332,6 +382,39 @@ void WebApi::thread_reply(LocalRef ref, const commands::Message& message) {
 void WebApi::post_ephemeral(const std::string& channel, const std::string& user,
                             const commands::Message& message) {
   impl_->enqueue(Impl::Job{Impl::Kind::ephemeral, 0, channel, "", user, message});
+}
+
+void WebApi::upload_snippet(const std::string& channel, const std::string& thread_ts,
+                            const std::string& title, const std::string& content,
+                            const std::string& comment) {
+  Impl::Job job{Impl::Kind::upload, 0, channel, thread_ts, comment, {}, title};
+  job.message.text = content;
+  impl_->enqueue(std::move(job));
+}
+
+asio::awaitable<Result<std::string>> WebApi::create_channel(std::string name, bool is_private) {
+  json::object body{{"name", name}, {"is_private", is_private}};
+  auto reply = co_await impl_->call("conversations.create", json::serialize(body), "");
+  if (!reply)
+    co_return reply.error();
+  boost::system::error_code ec;
+  auto value = json::parse(reply->body, ec);
+  const auto* channel = ec ? nullptr : value.as_object().if_contains("channel");
+  if (channel == nullptr || !channel->is_object() || !channel->as_object().contains("id")) {
+    co_return make_error("conversations.create: the answer has no channel id");
+  }
+  co_return std::string(channel->as_object().at("id").as_string());
+}
+
+asio::awaitable<Status> WebApi::invite(std::string channel, std::vector<std::string> users) {
+  std::string joined;
+  for (const auto& user : users)
+    joined += (joined.empty() ? "" : ",") + user;
+  json::object body{{"channel", channel}, {"users", joined}};
+  auto reply = co_await impl_->call("conversations.invite", json::serialize(body), "");
+  if (!reply)
+    co_return reply.error();
+  co_return Ok{};
 }
 
 std::optional<std::string> WebApi::ts_of(LocalRef ref) const {

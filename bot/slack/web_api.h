@@ -20,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -67,6 +68,16 @@ class WebApi {
   void thread_reply(LocalRef ref, const commands::Message& message);
   void post_ephemeral(const std::string& channel, const std::string& user,
                       const commands::Message& message);
+
+  // Queues a file upload of `content` (output too long for a message) into channel/thread,
+  // with `comment` as the message that introduces it.
+  void upload_snippet(const std::string& channel, const std::string& thread_ts,
+                      const std::string& title, const std::string& content,
+                      const std::string& comment);
+
+  // Creates a channel (incident rooms); returns its id. Errors as in call(), e.g. name_taken.
+  boost::asio::awaitable<Result<std::string>> create_channel(std::string name, bool is_private);
+  boost::asio::awaitable<Status> invite(std::string channel, std::vector<std::string> users);
 
   // Slack's ts for a posted message once known.
   std::optional<std::string> ts_of(LocalRef ref) const;

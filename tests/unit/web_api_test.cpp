@@ -1,0 +1,149 @@
+// The Slack Web API client and its paced queue against the fake Slack, over real sockets.
+#include "bot/slack/web_api.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <optional>
+
+#include "integrations/net/http_client.h"
+#include "tests/support/fake_slack.h"
+
+namespace shipmate::bot::slack {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::FakeSlack;
+
+class WebApiTest : public ::testing::Test {
+ protected:
+  WebApi make_api(SendScheduler::Options pacing = {}) {
+    return WebApi(io.get_executor(), http, slack.options().bot_token,
+                  WebApiOptions{slack.api_url(), 5, pacing});
+  }
+
+  template <class T>
+  T run(boost::asio::awaitable<T> task) {
+    std::optional<T> result;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          T value = co_await std::move(task);
+          result.emplace(std::move(value));
+        },
+        [](std::exception_ptr error) {
+          if (error)
+            std::rethrow_exception(error);
+        });
+    io.restart();
+    while (!result)
+      io.run_one_for(50ms);
+    return std::move(*result);
+  }
+
+  void drain(WebApi& api) {
+    bool done = false;
+    boost::asio::co_spawn(io, api.drain(), [&](std::exception_ptr) { done = true; });
+    io.restart();
+    while (!done)
+      io.run_one_for(50ms);
+  }
+
+  FakeSlack slack;
+  boost::asio::io_context io;
+  integrations::net::HttpClient http{io.get_executor(), [] {
+                                       integrations::net::HttpClientOptions options;
+                                       options.proxy = "";
+                                       return options;
+                                     }()};
+};
+
+TEST_F(WebApiTest, PostThenUpdateEditsThatVeryMessageAndThreadsUnderIt) {
+  auto api = make_api();
+  auto ref = api.post("C1", "", commands::Message(commands::Tone::progress, "Deploy #1 started"));
+  api.thread_reply(ref, commands::Message(commands::Tone::progress, "health check 1/5"));
+  api.update(ref, commands::success("Deploy #1 succeeded"));
+  drain(api);
+  auto ts = api.ts_of(ref);
+  ASSERT_TRUE(ts.has_value());
+  auto message = slack.message("C1", *ts);
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(message->updates, 1);
+  EXPECT_NE(message->text.find("Deploy #1 succeeded"), std::string::npos) << message->text;
+  int in_thread = 0;
+  for (const auto& m : slack.messages())
+    in_thread += m.thread_ts == *ts ? 1 : 0;
+  EXPECT_EQ(in_thread, 1);
+  auto calls = slack.calls("chat.postMessage");
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0].authorization, "Bearer " + slack.options().bot_token);
+  EXPECT_FALSE(calls[0].param("blocks").empty());
+}
+
+TEST_F(WebApiTest, RateLimitedQueueWaitsRetryAfterAndKeepsOrder) {
+  auto api = make_api();
+  slack.rate_limit_next("chat.postMessage", 1, 1);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 3; ++i)
+    api.post("C2", "", commands::info("message " + std::to_string(i)));
+  drain(api);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 950ms);
+  EXPECT_EQ(api.rate_limited_count(), 1u);
+  std::vector<std::string> texts;
+  for (const auto& m : slack.messages())
+    texts.push_back(m.text);
+  ASSERT_EQ(texts.size(), 3u);
+  EXPECT_NE(texts[0].find("message 0"), std::string::npos);
+  EXPECT_NE(texts[2].find("message 2"), std::string::npos);
+}
+
+TEST_F(WebApiTest, PacingSpacesMessagesInOneChannel) {
+  SendScheduler::Options pacing;
+  pacing.interval = 200ms;
+  pacing.burst = 1;
+  auto api = make_api(pacing);
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < 4; ++i)
+    api.post("C3", "", commands::info("m" + std::to_string(i)));
+  drain(api);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, 550ms);
+  EXPECT_EQ(slack.messages().size(), 4u);
+}
+
+TEST_F(WebApiTest, OkFalseBecomesAClearErrorWithoutTheToken) {
+  auto api = make_api();
+  slack.fail_next("chat.postMessage", "channel_not_found");
+  auto result = run(api.call("chat.postMessage", R"({"channel":"C404","text":"x"})"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().message, "chat.postMessage failed: channel_not_found");
+  auto bad_token = run(api.call("auth.test", "{}", "xoxb-wrong-token-123"));
+  ASSERT_FALSE(bad_token.ok());
+  EXPECT_EQ(bad_token.error().message.find("xoxb-wrong-token-123"), std::string::npos);
+  EXPECT_NE(bad_token.error().message.find("invalid_auth"), std::string::npos);
+}
+
+TEST_F(WebApiTest, CreatesChannelsInvitesAndUploadsSnippets) {
+  auto api = make_api();
+  auto channel = run(api.create_channel("inc-42-db-down", false));
+  ASSERT_TRUE(channel.ok()) << channel.error().message;
+  auto invited = run(api.invite(*channel, {"U1", "U2"}));
+  EXPECT_TRUE(invited.ok()) << invited.error().message;
+  auto taken = run(api.create_channel("inc-42-db-down", false));
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().message, "conversations.create failed: name_taken");
+
+  const std::string content(5000, 'x');
+  api.upload_snippet(*channel, "", "Shipmate output", content, "history of hello");
+  drain(api);
+  auto uploads = slack.uploads();
+  ASSERT_EQ(uploads.size(), 1u);
+  EXPECT_TRUE(uploads[0].completed);
+  EXPECT_EQ(uploads[0].bytes, content);
+  EXPECT_EQ(uploads[0].channel_id, *channel);
+  EXPECT_EQ(uploads[0].initial_comment, "history of hello");
+}
+
+}  // namespace
+}  // namespace shipmate::bot::slack
