@@ -498,5 +498,28 @@ TEST_F(SlackSession, TlsWithoutTrustingTheCaIsRefusedClearly) {
   EXPECT_TRUE(has(shipmate->output(), "certificate verify failed")) << shipmate->output();
 }
 
+TEST_F(SlackSession, OversizedFrameDropsThatConnectionOnlyAndShipmateReconnects) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+  const int first = slack.open_connections().front();
+  slack.send_raw(R"({"envelope_id":"huge","type":"events_api","payload":{"x":")" +
+                     std::string(2 * 1024 * 1024, 'a') + "\"}}",
+                 first);
+  ASSERT_TRUE(slack.wait_for_closed(first, 20s)) << dump(slack, *shipmate);
+  ASSERT_TRUE(wait_until([&] { return slack.connection_count() == 2; })) << dump(slack, *shipmate);
+  FakeSlack::MentionSpec mention;
+  mention.event_id = "EvAfterHuge";
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> ping";
+  mention.ts = "1700008000.000001";
+  slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+  ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }))
+      << dump(slack, *shipmate);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0);
+}
+
 }  // namespace
 }  // namespace shipmate::testing
