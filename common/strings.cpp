@@ -44,6 +44,16 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
   return out;
 }
 
+int hex_digit_value(char c) {
+  if (c >= '0' && c <= '9')
+    return c - '0';
+  if (c >= 'a' && c <= 'f')
+    return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F')
+    return c - 'A' + 10;
+  return -1;
+}
+
 std::size_t edit_distance(std::string_view a, std::string_view b) {
   const std::size_t rows = a.size() + 1;
   const std::size_t cols = b.size() + 1;

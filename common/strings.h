@@ -12,6 +12,8 @@ std::string_view trim(std::string_view text);
 std::string to_lower(std::string_view text);
 bool starts_with_ci(std::string_view text, std::string_view prefix);
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
+// The value of a hexadecimal digit (either case), or -1.
+int hex_digit_value(char c);
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions).
 std::size_t edit_distance(std::string_view a, std::string_view b);
 

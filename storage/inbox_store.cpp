@@ -3,19 +3,18 @@
 #include "common/redact.h"
 
 namespace shipmate::storage {
-namespace {
 
-void set_state(Database& db, std::string_view key, std::string_view state,
-               std::optional<EpochMillis> finished_at) {
-  auto update = db.prepare("UPDATE inbox SET state = ?, finished_at = ? WHERE key = ?");
-  update.bind(1, state).bind(2, finished_at).bind(3, key);
-  update.run();
+Statement& InboxStore::cached(std::optional<Statement>& slot, std::string_view sql) {
+  if (!slot)
+    slot.emplace(db_, sql);
+  // A statement left mid-step by an earlier exception must not carry old state or bindings.
+  slot->reset();
+  return *slot;
 }
 
-}  // namespace
-
 bool InboxStore::accept(const InboxEntry& entry) {
-  auto insert = db_.prepare(
+  auto& insert = cached(
+      insert_,
       "INSERT INTO inbox (key, platform, user_id, channel, thread, text, state, received_at) "
       "VALUES (?, ?, ?, ?, ?, ?, 'received', ?) ON CONFLICT (key) DO NOTHING");
   insert.bind(1, entry.key)
@@ -29,12 +28,19 @@ bool InboxStore::accept(const InboxEntry& entry) {
   return db_.changes() > 0;
 }
 
+void InboxStore::set_state(std::string_view key, std::string_view state,
+                           std::optional<EpochMillis> finished_at) {
+  auto& update = cached(set_state_, "UPDATE inbox SET state = ?, finished_at = ? WHERE key = ?");
+  update.bind(1, state).bind(2, finished_at).bind(3, key);
+  update.run();
+}
+
 void InboxStore::mark_started(std::string_view key) {
-  set_state(db_, key, "started", std::nullopt);
+  set_state(key, "started", std::nullopt);
 }
 
 void InboxStore::mark_done(std::string_view key) {
-  set_state(db_, key, "done", clock_.now_ms());
+  set_state(key, "done", clock_.now_ms());
 }
 
 std::vector<InboxEntry> InboxStore::in_state(std::string_view state) {

@@ -31,6 +31,7 @@ struct InboxEntry {
   EpochMillis received_at = 0;
 };
 
+// Keeps its prepared statements for its lifetime, so it must be destroyed before `db`.
 class InboxStore {
  public:
   InboxStore(Database& db, const Clock& clock) : db_(db), clock_(clock) {}
@@ -47,8 +48,16 @@ class InboxStore {
   std::size_t size();
 
  private:
+  // accept() and the state changes run for every chat command (three per command); preparing
+  // their SQL each time cost about as much as executing it, so they are prepared once.
+  Statement& cached(std::optional<Statement>& slot, std::string_view sql);
+  void set_state(std::string_view key, std::string_view state,
+                 std::optional<EpochMillis> finished_at);
+
   Database& db_;
   const Clock& clock_;
+  std::optional<Statement> insert_;
+  std::optional<Statement> set_state_;
 };
 
 }  // namespace shipmate::storage

@@ -1,5 +1,7 @@
 #include "bot/slack/signing.h"
 
+#include "common/strings.h"
+
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -58,19 +60,6 @@ std::optional<Digest> hmac_v0(std::string_view secret, std::string_view timestam
   return digest;
 }
 
-int hex_digit(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // "v0=" followed by exactly 64 hex digits.
 std::optional<Digest> parse_signature(std::string_view header) {
   constexpr std::string_view kPrefix = "v0=";
@@ -80,8 +69,8 @@ std::optional<Digest> parse_signature(std::string_view header) {
   header.remove_prefix(kPrefix.size());
   Digest digest{};
   for (std::size_t i = 0; i < digest.size(); ++i) {
-    const int high = hex_digit(header[2 * i]);
-    const int low = hex_digit(header[2 * i + 1]);
+    const int high = hex_digit_value(header[2 * i]);
+    const int low = hex_digit_value(header[2 * i + 1]);
     if (high < 0 || low < 0) {
       return std::nullopt;
     }

@@ -1,5 +1,7 @@
 #include "bot/slack/slack_protocol.h"
 
+#include "common/strings.h"
+
 #include <simdjson.h>
 
 #include <cstddef>
@@ -452,19 +454,6 @@ void append_json_escaped(std::string& out, std::string_view text) {
   }
 }
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') {
-    return c - '0';
-  }
-  if (c >= 'a' && c <= 'f') {
-    return c - 'a' + 10;
-  }
-  if (c >= 'A' && c <= 'F') {
-    return c - 'A' + 10;
-  }
-  return -1;
-}
-
 // A malformed escape ("%", "%4", "%zz") is kept literally, as browsers do, rather than
 // rejecting the whole body over one character.
 std::string form_decode(std::string_view text) {
@@ -474,9 +463,9 @@ std::string form_decode(std::string_view text) {
     const char c = text[i];
     if (c == '+') {
       out += ' ';
-    } else if (c == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 &&
-               hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+    } else if (c == '%' && i + 2 < text.size() && hex_digit_value(text[i + 1]) >= 0 &&
+               hex_digit_value(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_digit_value(text[i + 1]) * 16 + hex_digit_value(text[i + 2]));
       i += 2;
     } else {
       out += c;

@@ -74,6 +74,17 @@ services:
     return out;
   }
 
+  // "@shipmate ping" from Alice, as an app_mention with its own event id and ts.
+  static FakeSlack::MentionSpec ping_from_alice(const std::string& event_id,
+                                                const std::string& ts) {
+    FakeSlack::MentionSpec mention;
+    mention.event_id = event_id;
+    mention.user = "UALICE";
+    mention.text = "<@UBOT> ping";
+    mention.ts = ts;
+    return mention;
+  }
+
   // What the fake holds and what Shipmate logged, for failure messages.
   static std::string dump(const FakeSlack& slack, Subprocess& shipmate) {
     shipmate.wait_for_output("\x01never\x01", 200ms);
@@ -312,11 +323,7 @@ TEST_F(SlackSession, RefreshRequestedOpensTheReplacementBeforeClosing) {
   // When the old connection closed, its replacement was already open.
   EXPECT_GE(slack.total_connections(), 3);
   EXPECT_EQ(slack.connection_count(), 2);
-  FakeSlack::MentionSpec mention;
-  mention.event_id = "EvAfterRefresh";
-  mention.user = "UALICE";
-  mention.text = "<@UBOT> ping";
-  mention.ts = "1700003000.000001";
+  const auto mention = ping_from_alice("EvAfterRefresh", "1700003000.000001");
   slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
   ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }));
   shipmate->send_signal(SIGTERM);
@@ -333,11 +340,7 @@ TEST_F(SlackSession, MalformedFramesAreLoggedAndWellFormedOnesStillAcked) {
   slack.send_raw("[1,2,3]", first);
   slack.send_raw(R"({"type":"events_api","payload":{}})", first);
   slack.send_raw(R"({"envelope_id":"env-unknown","type":"something_new","payload":{}})", first);
-  FakeSlack::MentionSpec mention;
-  mention.event_id = "EvAfterGarbage";
-  mention.user = "UALICE";
-  mention.text = "<@UBOT> ping";
-  mention.ts = "1700004000.000001";
+  const auto mention = ping_from_alice("EvAfterGarbage", "1700004000.000001");
   slack.send_envelope("events_api", FakeSlack::app_mention_event(mention), 0, "", "", first);
   ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }))
       << shipmate->output();
@@ -410,11 +413,7 @@ TEST_F(SlackSession, HttpModeVerifiesSignaturesAndRunsEachEventOnce) {
   EXPECT_EQ(challenge->status, 200);
   EXPECT_EQ(challenge->body, "c-42");
 
-  FakeSlack::MentionSpec mention;
-  mention.event_id = "EvHttp1";
-  mention.user = "UALICE";
-  mention.text = "<@UBOT> ping";
-  mention.ts = "1700005000.000001";
+  const auto mention = ping_from_alice("EvHttp1", "1700005000.000001");
   const std::string event = FakeSlack::app_mention_event(mention);
 
   EXPECT_EQ(post("/slack/events", event, 0, "forged-secret")->status, 401);
@@ -439,11 +438,7 @@ TEST_F(SlackSession, HttpModeVerifiesSignaturesAndRunsEachEventOnce) {
 
 TEST_F(SlackSession, RedeliveryAfterARestartIsStillRecognised) {
   FakeSlack slack;
-  FakeSlack::MentionSpec mention;
-  mention.event_id = "EvAcrossRestart";
-  mention.user = "UALICE";
-  mention.text = "<@UBOT> ping";
-  mention.ts = "1700006000.000001";
+  const auto mention = ping_from_alice("EvAcrossRestart", "1700006000.000001");
   {
     auto shipmate = start_shipmate(slack);
     ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
@@ -477,11 +472,7 @@ TEST_F(SlackSession, SocketModeOverTlsWithACustomCa) {
   auto shipmate = start_shipmate(slack);
   ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
   ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
-  FakeSlack::MentionSpec mention;
-  mention.event_id = "EvTls";
-  mention.user = "UALICE";
-  mention.text = "<@UBOT> ping";
-  mention.ts = "1700007000.000001";
+  const auto mention = ping_from_alice("EvTls", "1700007000.000001");
   slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
   ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }))
       << dump(slack, *shipmate);
@@ -509,11 +500,7 @@ TEST_F(SlackSession, OversizedFrameDropsThatConnectionOnlyAndShipmateReconnects)
                  first);
   ASSERT_TRUE(slack.wait_for_closed(first, 20s)) << dump(slack, *shipmate);
   ASSERT_TRUE(wait_until([&] { return slack.connection_count() == 2; })) << dump(slack, *shipmate);
-  FakeSlack::MentionSpec mention;
-  mention.event_id = "EvAfterHuge";
-  mention.user = "UALICE";
-  mention.text = "<@UBOT> ping";
-  mention.ts = "1700008000.000001";
+  const auto mention = ping_from_alice("EvAfterHuge", "1700008000.000001");
   slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
   ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }))
       << dump(slack, *shipmate);
