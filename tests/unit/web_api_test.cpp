@@ -145,5 +145,15 @@ TEST_F(WebApiTest, CreatesChannelsInvitesAndUploadsSnippets) {
   EXPECT_EQ(uploads[0].initial_comment, "history of hello");
 }
 
+TEST_F(WebApiTest, EphemeralRepliesGoToOnePerson) {
+  auto api = make_api();
+  api.post_ephemeral("C5", "U7", commands::error_message("you may not deploy to production"));
+  drain(api);
+  auto messages = slack.messages();
+  ASSERT_EQ(messages.size(), 1u);
+  EXPECT_EQ(messages[0].ephemeral_user, "U7");
+  EXPECT_EQ(messages[0].channel, "C5");
+}
+
 }  // namespace
 }  // namespace shipmate::bot::slack
