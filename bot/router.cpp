@@ -35,6 +35,14 @@ std::string Router::strip_address(std::string_view text) const {
   return std::string(text);
 }
 
+bool Router::changes_state(std::string_view text) const {
+  auto tokens = commands::tokenize(strip_address(text));
+  if (!tokens || tokens->empty() || tokens->front().kind != commands::Token::Kind::word)
+    return false;
+  const auto* spec = registry_.find(tokens->front().text);
+  return spec != nullptr && spec->mutating;
+}
+
 boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
                                               commands::Conversation& conversation) {
   using commands::error_message;
@@ -77,7 +85,9 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
   if (spec->mutating) {
     commands::record_audit(services_, event.user_id, "command", spec->name, "received", text);
   }
-  spdlog::debug("{} ran '{}' via {}", event.user_id, redact(text), event.platform);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    spdlog::debug("{} ran '{}' via {}", event.user_id, redact(text), event.platform);
+  }
 
   commands::CommandContext ctx{services_, caller, conversation, *spec, std::move(*args), text};
   try {

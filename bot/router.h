@@ -24,6 +24,10 @@ class Router {
 
   boost::asio::awaitable<void> dispatch(ChatEvent event, commands::Conversation& conversation);
 
+  // Whether `text` names a command that changes anything (false for unknown or malformed text,
+  // which only gets an error reply).
+  bool changes_state(std::string_view text) const;
+
   // The command text with a leading "@shipmate", "shipmate:", "/shipmate" or "<@U123>" removed.
   std::string strip_address(std::string_view text) const;
 

@@ -43,6 +43,15 @@ void InboxStore::mark_done(std::string_view key) {
   set_state(key, "done", clock_.now_ms());
 }
 
+void InboxStore::mark_done(const std::vector<std::string>& keys) {
+  if (keys.empty())
+    return;
+  db_.transaction([&] {
+    for (const auto& key : keys)
+      set_state(key, "done", clock_.now_ms());
+  });
+}
+
 std::vector<InboxEntry> InboxStore::in_state(std::string_view state) {
   auto select = db_.prepare(
       "SELECT key, platform, user_id, channel, thread, text, state, received_at FROM inbox "

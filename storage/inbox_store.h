@@ -40,6 +40,8 @@ class InboxStore {
   bool accept(const InboxEntry& entry);
   void mark_started(std::string_view key);
   void mark_done(std::string_view key);
+  // Marks many entries done in one transaction (commands finish in bursts).
+  void mark_done(const std::vector<std::string>& keys);
   // Entries in `state`, oldest first.
   std::vector<InboxEntry> in_state(std::string_view state);
   // Deletes finished entries received before `cutoff`; keys younger than the platform's

@@ -95,7 +95,8 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         options(std::move(options_in)),
         http(executor, http_options(options)),
         web(executor, http, options.bot_token, WebApiOptions{options.api_url, 5, options.pacing}),
-        random(std::random_device{}()) {
+        random(std::random_device{}()),
+        done_timer(executor) {
     register_secret(options.app_token);
     register_secret(options.bot_token);
     register_secret(options.signing_secret);
@@ -307,15 +308,56 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
     SlackConversation conversation(self->web, command.channel, command.thread_ts);
     ++self->stats.commands;
     try {
-      self->inbox.mark_started(key);
+      // A command that changes things is marked started before it runs, so a crash mid-way is
+      // reported instead of repeated. A read-only one may simply run again after a crash, which
+      // saves a write per command.
+      if (self->router.changes_state(command.text))
+        self->inbox.mark_started(key);
       // A named event, not a temporary: GCC 12 destroys temporaries in co_await arguments twice.
       ChatEvent event{"slack", key, user, command.channel, command.thread_ts, command.text};
       co_await self->router.dispatch(std::move(event), conversation);
-      self->inbox.mark_done(key);
+      self->finished(key);
     } catch (const std::exception& e) {
       spdlog::error("slack: command {} failed: {}", key, redact(e.what()));
     }
   }
+
+  // Finished commands are marked done in batches: one transaction per few milliseconds instead
+  // of one per command. Losing a batch in a crash only means a finished command is reported as
+  // interrupted (or a read-only one answered twice).
+  void finished(const std::string& key) {
+    done_keys.push_back(key);
+    if (done_keys.size() >= kDoneBatch) {
+      flush_done();
+      return;
+    }
+    if (flush_armed)
+      return;
+    flush_armed = true;
+    done_timer.expires_after(kDoneFlushDelay);
+    done_timer.async_wait([weak = weak_from_this()](boost::system::error_code) {
+      if (auto self = weak.lock())
+        self->flush_done();
+    });
+  }
+
+  void flush_done() {
+    flush_armed = false;
+    if (done_keys.empty())
+      return;
+    std::vector<std::string> keys;
+    keys.swap(done_keys);
+    try {
+      inbox.mark_done(keys);
+    } catch (const storage::StorageError& e) {
+      spdlog::error("slack: cannot mark {} commands done: {}", keys.size(), e.what());
+    }
+  }
+
+  static constexpr std::size_t kDoneBatch = 256;
+  static constexpr std::chrono::milliseconds kDoneFlushDelay{5};
+  std::vector<std::string> done_keys;
+  bool flush_armed = false;
 
   asio::any_io_executor executor;
   Router& router;
@@ -324,6 +366,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   net::HttpClient http;
   WebApi web;
   std::mt19937_64 random;
+  asio::steady_timer done_timer;
   std::string bot_user;
   SlackStats stats;
   bool stopping = false;
@@ -419,6 +462,8 @@ asio::awaitable<void> SlackTransport::stop(std::chrono::milliseconds grace) {
     timer->cancel();
   if (self->http_server)
     self->http_server->stop();
+  self->done_timer.cancel();
+  self->flush_done();
   // Give queued replies a moment to go out, then drop the rest.
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (self->web.pending() > 0 && std::chrono::steady_clock::now() < deadline) {

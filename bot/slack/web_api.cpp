@@ -22,14 +22,8 @@ namespace json = boost::json;
 using integrations::net::HttpRequest;
 
 std::string ApiReply::field(std::string_view name) const {
-  boost::system::error_code ec;
-  auto value = json::parse(body, ec);
-  if (ec || !value.is_object())
-    return "";
-  const auto* found = value.as_object().if_contains(name);
-  if (found == nullptr || !found->is_string())
-    return "";
-  return std::string(found->as_string());
+  auto found = strings.find(name);
+  return found == strings.end() ? std::string() : found->second;
 }
 
 namespace {
@@ -119,7 +113,13 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
                      (error && error->is_string() ? std::string(error->as_string()) : "unknown");
       co_return result;
     }
-    result.reply = ApiReply{response->body};
+    ApiReply reply;
+    for (const auto& [key, field] : object) {
+      if (field.is_string())
+        reply.strings.emplace(std::string(key), std::string(field.as_string()));
+    }
+    reply.body = std::move(response->body);
+    result.reply = std::move(reply);
     co_return result;
   }
 

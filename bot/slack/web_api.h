@@ -43,6 +43,7 @@ struct WebApiOptions {
 
 struct ApiReply {
   std::string body;  // the raw JSON object of a successful ({"ok":true}) answer
+  std::map<std::string, std::string, std::less<>> strings;  // its top-level string fields
   // A top-level string field of the answer ("ts", "channel", "url", ...); empty when absent.
   std::string field(std::string_view name) const;
 };
