@@ -76,6 +76,38 @@ std::optional<bot::slack::SlackOptions> slack_options(const Config& config) {
   return options;
 }
 
+// Conversations by address, for the transports this process runs.
+struct Directory final : commands::ConversationDirectory {
+  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
+    if (address.rfind("slack:", 0) == 0 && slack != nullptr) {
+      return slack->conversation_for(address);
+    }
+    if (address == "terminal" && terminal != nullptr) {
+      return std::make_unique<ForwardingConversation>(*terminal);
+    }
+    return nullptr;
+  }
+
+  // The terminal has one conversation for the whole session; this lends it out.
+  struct ForwardingConversation final : commands::Conversation {
+    explicit ForwardingConversation(commands::Conversation& target) : target(target) {}
+    commands::MessageRef post(const commands::Message& message) override {
+      return target.post(message);
+    }
+    void update(const commands::MessageRef& ref, const commands::Message& message) override {
+      target.update(ref, message);
+    }
+    void thread_reply(const commands::MessageRef& ref, const commands::Message& message) override {
+      target.thread_reply(ref, message);
+    }
+    std::string address() const override { return target.address(); }
+    commands::Conversation& target;
+  };
+
+  commands::Conversation* terminal = nullptr;
+  slack::SlackTransport* slack = nullptr;
+};
+
 Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(config.database_path).parent_path(),
@@ -138,13 +170,25 @@ int run_app(const Config& config, const AppOptions& options) {
                      TerminalTransport::Options{options.user, options.interactive, options.echo});
   }
 
-  for (const auto& deploy : commands::reconcile_interrupted_deploys(services)) {
-    const std::string text = "Deploy #" + std::to_string(deploy.id) + " (" + deploy.service + " " +
-                             deploy.version + " to " + deploy.environment + ") " + deploy.detail;
-    spdlog::warn("{}", text);
-    if (terminal)
-      terminal->conversation().post(commands::warning(text));
-  }
+  // Deploys cut off by a crash are settled now and announced once the transports are up, where
+  // each was requested.
+  const auto reconciled = commands::reconcile_interrupted_deploys(services);
+  Directory directory;
+  if (terminal)
+    directory.terminal = &terminal->conversation();
+  auto announce_reconciled = [&] {
+    for (const auto& deploy : reconciled) {
+      const std::string text = "Deploy #" + std::to_string(deploy.id) + " (" + deploy.service +
+                               " " + deploy.version + " to " + deploy.environment + ") " +
+                               deploy.detail;
+      spdlog::warn("{}", text);
+      if (auto conversation = directory.open(deploy.chat_ref)) {
+        conversation->post(commands::warning(text));
+      } else if (terminal) {
+        terminal->conversation().post(commands::warning(text));
+      }
+    }
+  };
   commands::record_audit(services, "shipmate", "shipmate.started", config.bot_name, "ok",
                          "config " + config.path);
 
@@ -244,7 +288,9 @@ int run_app(const Config& config, const AppOptions& options) {
             shutdown("Slack: " + started.error().message);
             co_return;
           }
+          directory.slack = slack_transport.get();
         }
+        announce_reconciled();
         spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                      config.catalog.services.size(), config.catalog.environments.size(),
                      config.database_path);

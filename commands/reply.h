@@ -10,6 +10,7 @@
 // every transport runs it through redact() before it leaves the process.
 #pragma once
 
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -53,6 +54,16 @@ class Conversation {
   // Opaque text identifying where this conversation happens; stored with deploys so that a
   // restarted Shipmate can report outcomes to the same place.
   virtual std::string address() const = 0;
+};
+
+// Finds the conversation behind an address that Conversation::address() produced earlier, so
+// work that outlives a command (a restart's reconciliation, later: approvals, lock expiry,
+// schedules) can report where the request came from. Transports register themselves by prefix.
+class ConversationDirectory {
+ public:
+  virtual ~ConversationDirectory() = default;
+  // Null when no transport that is running now owns the address.
+  virtual std::unique_ptr<Conversation> open(const std::string& address) = 0;
 };
 
 inline Message info(std::string text) {

@@ -488,6 +488,18 @@ const std::string& SlackTransport::bot_user_id() const {
   return impl_->bot_user;
 }
 
+std::unique_ptr<commands::Conversation> SlackTransport::conversation_for(
+    const std::string& address) {
+  // "slack:<channel>:<thread ts>", the thread part possibly empty.
+  const std::string rest = address.substr(6);
+  const auto colon = rest.find(':');
+  const std::string channel = rest.substr(0, colon);
+  const std::string thread = colon == std::string::npos ? "" : rest.substr(colon + 1);
+  if (channel.empty())
+    return nullptr;
+  return std::make_unique<SlackConversation>(impl_->web, channel, thread);
+}
+
 int SlackTransport::http_port() const {
   return impl_->http_server ? impl_->http_server->port() : 0;
 }

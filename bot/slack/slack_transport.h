@@ -101,6 +101,9 @@ class SlackTransport {
   // Called once, on the event loop, when Slack refuses Shipmate for good.
   void on_fatal(std::function<void(std::string)> handler);
 
+  // The conversation behind an address from SlackConversation::address() ("slack:C123:ts").
+  std::unique_ptr<commands::Conversation> conversation_for(const std::string& address);
+
   const SlackStats& stats() const;
   WebApi& web_api();
   const std::string& bot_user_id() const;

@@ -508,5 +508,46 @@ TEST_F(SlackSession, OversizedFrameDropsThatConnectionOnlyAndShipmateReconnects)
   EXPECT_EQ(shipmate->wait(30s), 0);
 }
 
+TEST_F(SlackSession, DeployCutOffByACrashIsReportedInItsThreadAfterRestart) {
+  std::string config = read_file(dir.file("shipmate.yaml"));
+  const std::string quick = "retries: 5";
+  config.replace(config.find(quick), quick.size(), "retries: 200");
+  write_file(dir.file("shipmate.yaml"), config);
+  FakeSlack slack;
+  FakeSlack::MentionSpec mention;
+  mention.event_id = "EvCrash";
+  mention.user = "UALICE";
+  mention.channel = "C77";
+  mention.text = "<@UBOT> deploy hello v3 to staging";
+  mention.ts = "1700009000.000001";
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+    slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+    ASSERT_TRUE(wait_until([&] {
+      for (const auto& message : slack.messages()) {
+        if (message.text.find("HTTP 500") != std::string::npos)
+          return true;
+      }
+      return false;
+    })) << dump(slack, *shipmate);
+    shipmate->send_signal(SIGKILL);
+    shipmate->wait();
+  }
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : replies_in(slack, mention.ts)) {
+      if (message.channel == "C77" &&
+          has(message.text, "Deploy #1 (hello v3 to staging) interrupted"))
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0);
+}
+
 }  // namespace
 }  // namespace shipmate::testing
