@@ -90,9 +90,16 @@ CREATE INDEX inbox_by_state ON inbox (state, received_at);
 CREATE INDEX inbox_by_age ON inbox (received_at);
 )sql";
 
+// inbox_by_state (state, received_at) already serves pruning; a second index only slowed the
+// insert that every chat command waits on before its ack.
+constexpr std::string_view kMigration3 = R"sql(
+DROP INDEX IF EXISTS inbox_by_age;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},
     Migration{2, kMigration2},
+    Migration{3, kMigration3},
 };
 
 }  // namespace
