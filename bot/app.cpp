@@ -8,6 +8,7 @@
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <csignal>
 #include <cstdio>
@@ -21,6 +22,7 @@
 #include "bot/terminal.h"
 #include "commands/command_table.h"
 #include "commands/deploy_flow.h"
+#include "commands/handlers.h"
 #include "commands/resolve.h"
 #include "common/redact.h"
 #include "integrations/local_process_target.h"
@@ -176,6 +178,7 @@ int run_app(const Config& config, const AppOptions& options) {
   Directory directory;
   if (terminal)
     directory.terminal = &terminal->conversation();
+  services.conversations = &directory;
   auto announce_reconciled = [&] {
     for (const auto& deploy : reconciled) {
       const std::string text = "Deploy #" + std::to_string(deploy.id) + " (" + deploy.service +
@@ -195,6 +198,21 @@ int run_app(const Config& config, const AppOptions& options) {
   auto work = asio::make_work_guard(io);
   asio::signal_set signals(io, SIGINT, SIGTERM);
   bool stopping = false;
+  // Locks expire on their own; this notices within a second and says so where each was taken.
+  asio::steady_timer lock_watch(io);
+  std::function<void()> watch_locks = [&] {
+    lock_watch.expires_after(std::chrono::seconds(1));
+    lock_watch.async_wait([&](boost::system::error_code error) {
+      if (error || stopping)
+        return;
+      try {
+        commands::announce_expired_locks(services);
+      } catch (const std::exception& e) {
+        spdlog::error("lock expiry: {}", e.what());
+      }
+      watch_locks();
+    });
+  };
 
   auto shutdown = [&](std::string why) {
     if (stopping)
@@ -203,6 +221,7 @@ int run_app(const Config& config, const AppOptions& options) {
     spdlog::info("shutting down: {}", why);
     if (terminal)
       terminal->stop();
+    lock_watch.cancel();
     for (const auto& deploy : commands::cancel_running_deploys(services, "cancelled: " + why)) {
       const std::string text = "Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
                                " " + deploy.version + " was cancelled: " + why;
@@ -291,6 +310,7 @@ int run_app(const Config& config, const AppOptions& options) {
           directory.slack = slack_transport.get();
         }
         announce_reconciled();
+        watch_locks();
         spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                      config.catalog.services.size(), config.catalog.environments.size(),
                      config.database_path);

@@ -26,18 +26,6 @@ std::string Diagnostic::to_string() const {
   return out + message;
 }
 
-std::optional<long long> parse_duration_ms(std::string_view text) {
-  static const std::regex pattern(R"(^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h)\s*$)");
-  std::string copy(text);
-  std::smatch match;
-  if (!std::regex_match(copy, match, pattern))
-    return std::nullopt;
-  double amount = std::stod(match[1].str());
-  const std::string unit = match[2].str();
-  double factor = unit == "ms" ? 1 : unit == "s" ? 1000 : unit == "m" ? 60'000 : 3'600'000;
-  return static_cast<long long>(amount * factor);
-}
-
 namespace {
 
 const std::regex kNamePattern("^[A-Za-z0-9][A-Za-z0-9_.-]*$");
@@ -212,7 +200,7 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
       env.production = check.boolean(item["production"], "production").value_or(true);
     if (const auto allow = item["allow"]) {
       if (check.expect_map(allow, "allow")) {
-        check.check_keys(allow, {"deploy", "rollback", "lock"}, "allow of " + env.name);
+        check.check_keys(allow, {"deploy", "rollback", "lock", "takeover"}, "allow of " + env.name);
         for (const auto& entry : allow) {
           auto action = commands::parse_action(entry.first.as<std::string>(""));
           if (!action)

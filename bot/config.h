@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "commands/model.h"
+#include "common/clock.h"
 
 namespace shipmate::bot {
 
@@ -69,7 +70,6 @@ ConfigLoad load_config(const std::string& path);
 // Parses YAML text; `path` names it in diagnostics and anchors relative paths.
 ConfigLoad parse_config(std::string_view yaml, const std::string& path);
 
-// "500ms", "2s", "1.5s", "3m", "1h" -> milliseconds; nullopt when malformed.
-std::optional<long long> parse_duration_ms(std::string_view text);
+using shipmate::parse_duration_ms;
 
 }  // namespace shipmate::bot

@@ -36,7 +36,8 @@ struct Services {
   storage::AuditLog& audit;
   // Deploy targets by service name.
   std::map<std::string, std::unique_ptr<integrations::DeployTarget>>& targets;
-  const CommandRegistry* registry = nullptr;  // for help
+  const CommandRegistry* registry = nullptr;       // for help
+  ConversationDirectory* conversations = nullptr;  // to report work that outlives a command
   // Deploy ids whose coroutine is running in this process (the rest of in_flight() are orphans
   // of an earlier process).
   std::set<std::int64_t> running_deploys = {};

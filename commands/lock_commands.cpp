@@ -5,6 +5,8 @@
 namespace shipmate::commands {
 namespace {
 
+constexpr EpochMillis kLongestLock = 30LL * 24 * 60 * 60 * 1000;
+
 struct Scope {
   std::string key;                                   // "service:hello@staging"
   std::vector<const EnvironmentSpec*> environments;  // lock permission in any one suffices
@@ -64,18 +66,83 @@ boost::asio::awaitable<void> handle_lock(CommandContext& ctx) {
     co_return;
   }
   const std::string reason = ctx.args.get("reason");
-  auto lock = services.locks.acquire(scope->key, ctx.caller.user_id, reason, std::nullopt);
+  const std::string label = describe_scope(scope->key);
+  std::optional<EpochMillis> expires_at;
+  if (ctx.args.has("for")) {
+    auto millis = parse_duration_ms(ctx.args.get("for"));
+    if (!millis || *millis <= 0 || *millis > kLongestLock) {
+      ctx.conversation.post(error_message(
+          "Lock refused: --for takes a duration from 1s to 30d, such as 30m, 2h or 1d, not '" +
+          ctx.args.get("for") + "'"));
+      co_return;
+    }
+    expires_at = services.clock.now_ms() + *millis;
+  }
+
+  std::string taken_from;
+  if (ctx.args.has("take-over")) {
+    auto existing = services.locks.get(scope->key);
+    if (existing && existing->holder != ctx.caller.user_id) {
+      PolicyDecision may_take{false, "nothing to take over"};
+      for (const auto* env : scope->environments) {
+        may_take = authorize(ctx.caller.user, ctx.caller.user_id, Action::takeover, *env);
+        if (may_take.allowed)
+          break;
+      }
+      if (!may_take.allowed || reason.empty()) {
+        const std::string why =
+            !may_take.allowed ? may_take.reason : "taking over a lock needs a reason";
+        record_audit(services, ctx.caller.user_id, "lock.takeover_refused", label, "refused", why);
+        ctx.conversation.post(error_message("Take-over refused: " + why));
+        co_return;
+      }
+      taken_from = existing->holder;
+    }
+  }
+
+  auto lock = services.database.transaction([&]() -> Result<storage::LockRecord> {
+    if (!taken_from.empty())
+      services.locks.release(scope->key);
+    return services.locks.acquire(scope->key, ctx.caller.user_id, reason, expires_at,
+                                  ctx.conversation.address());
+  });
   if (!lock) {
-    ctx.conversation.post(error_message("Lock refused: " + lock.error().message));
+    ctx.conversation.post(
+        error_message("Lock refused: " + lock.error().message +
+                      (ctx.args.has("take-over") ? "" : " (--take-over replaces it)")));
     co_return;
   }
-  record_audit(services, ctx.caller.user_id, "lock.acquired", describe_scope(scope->key), "ok",
-               reason);
-  ctx.conversation.post(success("Locked " + describe_scope(scope->key) + " for " +
-                                ctx.caller.display() + (reason.empty() ? "" : ": " + reason) +
-                                ". Deploys and rollbacks there are blocked until 'unlock " +
-                                describe_scope(scope->key) + "'."));
+  const std::string until = expires_at ? " until " + format_utc(*expires_at) : "";
+  if (!taken_from.empty()) {
+    record_audit(services, ctx.caller.user_id, "lock.taken_over", label, "ok",
+                 "from " + taken_from + ": " + reason);
+    ctx.conversation.post(
+        warning("Took over the lock on " + label + " from " + taken_from + until + ": " + reason));
+    co_return;
+  }
+  record_audit(services, ctx.caller.user_id, "lock.acquired", label, "ok",
+               reason + (expires_at ? " (until " + format_utc(*expires_at) + ")" : ""));
+  ctx.conversation.post(success("Locked " + label + " for " + ctx.caller.display() + until +
+                                (reason.empty() ? "" : ": " + reason) +
+                                ". Deploys and rollbacks there are blocked until 'unlock " + label +
+                                "'" + (expires_at ? " or the lock expires" : "") + "."));
   co_return;
+}
+
+std::vector<storage::LockRecord> announce_expired_locks(Services& services) {
+  auto expired = services.locks.take_expired();
+  for (const auto& lock : expired) {
+    const std::string label = describe_scope(lock.scope);
+    record_audit(services, "shipmate", "lock.expired", label, "ok", "held by " + lock.holder);
+    if (services.conversations == nullptr)
+      continue;
+    if (auto conversation = services.conversations->open(lock.chat_ref)) {
+      conversation->post(info("The lock on " + label + " held by " + lock.holder +
+                              (lock.reason.empty() ? "" : " (" + lock.reason + ")") +
+                              " has expired; deploys there may go ahead."));
+    }
+  }
+  return expired;
 }
 
 boost::asio::awaitable<void> handle_unlock(CommandContext& ctx) {
@@ -116,7 +183,9 @@ boost::asio::awaitable<void> handle_locks(CommandContext& ctx) {
   std::string text;
   for (const auto& lock : locks) {
     text += describe_scope(lock.scope) + ": locked by " + lock.holder + " since " +
-            format_utc(lock.since) + (lock.reason.empty() ? "" : " (" + lock.reason + ")") + "\n";
+            format_utc(lock.since) +
+            (lock.expires_at ? " until " + format_utc(*lock.expires_at) : "") +
+            (lock.reason.empty() ? "" : " (" + lock.reason + ")") + "\n";
   }
   Message message = info(std::string(trim(text)));
   message.preformatted = true;

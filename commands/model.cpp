@@ -14,12 +14,14 @@ std::string_view to_string(Action action) {
       return "rollback";
     case Action::lock:
       return "lock";
+    case Action::takeover:
+      return "takeover";
   }
   return "?";
 }
 
 std::optional<Action> parse_action(std::string_view text) {
-  for (Action action : {Action::deploy, Action::rollback, Action::lock}) {
+  for (Action action : {Action::deploy, Action::rollback, Action::lock, Action::takeover}) {
     if (to_string(action) == text)
       return action;
   }
@@ -72,6 +74,10 @@ PolicyDecision authorize(const UserSpec* user, std::string_view user_id, Action 
   if (user->has_role(kAdminRole))
     return {true, {}};
   auto rule = environment.allowed_roles.find(action);
+  if (rule == environment.allowed_roles.end() && action == Action::takeover) {
+    return {false, user->id + " may not take over locks in " + environment.name +
+                       ": only admins, or roles listed under allow: takeover:"};
+  }
   if (rule == environment.allowed_roles.end()) {
     if (!environment.production)
       return {true, {}};

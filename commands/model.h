@@ -13,7 +13,8 @@
 namespace shipmate::commands {
 
 // What a user asks to do in an environment; each environment lists which roles may do each.
-enum class Action { deploy, rollback, lock };
+// takeover: replace someone else's lock; open only to admins unless an environment lists roles.
+enum class Action { deploy, rollback, lock, takeover };
 
 std::string_view to_string(Action action);
 std::optional<Action> parse_action(std::string_view text);

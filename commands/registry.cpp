@@ -137,6 +137,7 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
       rest = &arg;
   }
 
+  std::vector<std::string> rest_words;
   for (std::size_t i = 0; i < tokens.size(); ++i) {
     const Token& token = tokens[i];
     if (token.kind == Token::Kind::flag) {
@@ -213,18 +214,17 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
     }
 
     if (rest != nullptr) {
-      std::vector<std::string> words;
-      for (std::size_t j = i; j < tokens.size(); ++j) {
-        words.push_back(tokens[j].kind == Token::Kind::quoted ? tokens[j].text
-                                                              : token_text(tokens[j]));
-      }
-      parsed.values[rest->name] = join(words, " ");
-      break;
+      // Free text takes every remaining word; --flags anywhere in it are still flags, so
+      // "lock hello db migration --for 2h" keeps its expiry.
+      rest_words.push_back(token.kind == Token::Kind::quoted ? token.text : token_text(token));
+      continue;
     }
 
     return make_error(spec.name + ": unexpected '" + token_text(token) + "'" + usage_hint);
   }
 
+  if (rest != nullptr && !rest_words.empty())
+    parsed.values[rest->name] = join(rest_words, " ");
   for (const auto& arg : spec.args) {
     if (arg.required && !parsed.has(arg.name)) {
       return make_error(spec.name + ": missing <" + arg.placeholder + ">" + usage_hint);

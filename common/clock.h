@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace shipmate {
 
@@ -40,6 +42,8 @@ class ManualClock final : public Clock {
 
 // "2026-11-22 00:49:49Z"
 std::string format_utc(EpochMillis at);
+// "500ms", "2s", "1.5s", "3m", "1h" (and "2d") -> milliseconds; nullopt when malformed.
+std::optional<long long> parse_duration_ms(std::string_view text);
 // "850 ms", "12.3 s", "4 min 10 s", "2 h 5 min"
 std::string format_duration(EpochMillis millis);
 

@@ -28,6 +28,7 @@ LockRecord read_lock(const Statement& row) {
   record.reason = row.column_text(2);
   record.since = row.column_int64(3);
   record.expires_at = row.column_optional_int64(4);
+  record.chat_ref = row.column_text(5);
   return record;
 }
 
@@ -35,13 +36,10 @@ LockRecord read_lock(const Statement& row) {
 
 Result<LockRecord> LockStore::acquire(std::string_view scope, std::string_view holder,
                                       std::string_view reason,
-                                      std::optional<EpochMillis> expires_at) {
+                                      std::optional<EpochMillis> expires_at,
+                                      std::string_view chat_ref) {
   const EpochMillis now = clock_.now_ms();
   return db_.transaction([&]() -> Result<LockRecord> {
-    db_.prepare("DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= ?1")
-        .bind(1, now)
-        .run();
-
     if (auto existing = get(scope)) {
       std::string message = describe_scope(scope) + " is already locked by " + existing->holder +
                             " since " + format_utc(existing->since);
@@ -58,14 +56,17 @@ Result<LockRecord> LockStore::acquire(std::string_view scope, std::string_view h
     record.reason = redact(reason);
     record.since = now;
     record.expires_at = expires_at;
+    record.chat_ref = std::string(chat_ref);
+    // REPLACE: an expired lock on the scope may still be waiting for take_expired().
     db_.prepare(
-           "INSERT INTO locks (scope, holder, reason, since, expires_at) "
-           "VALUES (?1, ?2, ?3, ?4, ?5)")
+           "INSERT OR REPLACE INTO locks (scope, holder, reason, since, expires_at, chat_ref) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         .bind(1, record.scope)
         .bind(2, record.holder)
         .bind(3, record.reason)
         .bind(4, record.since)
         .bind(5, record.expires_at)
+        .bind(6, record.chat_ref)
         .run();
     return record;
   });
@@ -82,7 +83,7 @@ bool LockStore::release(std::string_view scope) {
 
 std::optional<LockRecord> LockStore::get(std::string_view scope) {
   Statement query = db_.prepare(
-      "SELECT scope, holder, reason, since, expires_at FROM locks WHERE scope = ?2 AND " +
+      "SELECT scope, holder, reason, since, expires_at, chat_ref FROM locks WHERE scope = ?2 AND " +
       std::string(kUnexpired));
   query.bind(1, clock_.now_ms()).bind(2, scope);
   if (!query.step())
@@ -90,9 +91,25 @@ std::optional<LockRecord> LockStore::get(std::string_view scope) {
   return read_lock(query);
 }
 
+std::vector<LockRecord> LockStore::take_expired() {
+  return db_.transaction([&] {
+    Statement query = db_.prepare(
+        "SELECT scope, holder, reason, since, expires_at, chat_ref FROM locks "
+        "WHERE expires_at IS NOT NULL AND expires_at <= ?1 ORDER BY expires_at ASC, scope ASC");
+    query.bind(1, clock_.now_ms());
+    std::vector<LockRecord> expired;
+    while (query.step())
+      expired.push_back(read_lock(query));
+    for (const auto& lock : expired) {
+      db_.prepare("DELETE FROM locks WHERE scope = ?1").bind(1, lock.scope).run();
+    }
+    return expired;
+  });
+}
+
 std::vector<LockRecord> LockStore::list() {
   Statement query =
-      db_.prepare("SELECT scope, holder, reason, since, expires_at FROM locks WHERE " +
+      db_.prepare("SELECT scope, holder, reason, since, expires_at, chat_ref FROM locks WHERE " +
                   std::string(kUnexpired) + " ORDER BY since ASC, scope ASC");
   query.bind(1, clock_.now_ms());
   std::vector<LockRecord> out;

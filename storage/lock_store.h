@@ -1,8 +1,9 @@
 // Locks on deploy scopes.
 //
 // A scope is a string chosen by commands/: "env:<name>", "service:<name>" or
-// "service:<name>@<env>". At most one lock per scope. Expired locks are ignored by every read and
-// removed by acquire(), so a lock past its expiry never blocks anything.
+// "service:<name>@<env>". At most one lock per scope. Expired locks are ignored by every read, so
+// a lock past its expiry never blocks anything; take_expired() collects them for announcing, and
+// acquire() replaces an expired lock on the same scope.
 //
 // Threading and errors as in database.h.
 #pragma once
@@ -24,6 +25,7 @@ struct LockRecord {
   std::string reason;
   EpochMillis since = 0;
   std::optional<EpochMillis> expires_at;
+  std::string chat_ref;  // where it was taken (Conversation::address()), for announcements
 };
 
 class LockStore {
@@ -32,7 +34,10 @@ class LockStore {
 
   // Fails with a message naming the current holder when the scope is already locked.
   Result<LockRecord> acquire(std::string_view scope, std::string_view holder,
-                             std::string_view reason, std::optional<EpochMillis> expires_at);
+                             std::string_view reason, std::optional<EpochMillis> expires_at,
+                             std::string_view chat_ref = "");
+  // Removes and returns every lock whose expiry has passed, oldest expiry first (to announce).
+  std::vector<LockRecord> take_expired();
   // Returns false when there was no (unexpired) lock on the scope.
   bool release(std::string_view scope);
   std::optional<LockRecord> get(std::string_view scope);

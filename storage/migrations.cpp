@@ -96,10 +96,16 @@ constexpr std::string_view kMigration3 = R"sql(
 DROP INDEX IF EXISTS inbox_by_age;
 )sql";
 
+// Where a lock was taken, so that its expiry can be announced there.
+constexpr std::string_view kMigration4 = R"sql(
+ALTER TABLE locks ADD COLUMN chat_ref TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},
     Migration{2, kMigration2},
     Migration{3, kMigration3},
+    Migration{4, kMigration4},
 };
 
 }  // namespace

@@ -319,6 +319,19 @@ TEST_F(TerminalSession, InteractiveTerminalShowsAPrompt) {
   EXPECT_TRUE(has(output, "pong")) << output;
 }
 
+TEST_F(TerminalSession, ExpiredLockIsAnnouncedAndNoLongerBlocks) {
+  auto chat = start_chat();
+  say(*chat, "lock hello@staging quick check --for 1s", "Locked hello@staging for Alice until");
+  ASSERT_TRUE(chat->wait_for_output(
+      "The lock on hello@staging held by alice (quick check) has expired", 10s))
+      << chat->output();
+  say(*chat, "deploy hello v1 to staging", "Deploy #1 succeeded");
+  chat->close_stdin();
+  EXPECT_EQ(chat->wait(), 0);
+  EXPECT_EQ(query(db(), "SELECT COUNT(*) FROM audit_log WHERE action = 'lock.expired'"),
+            std::vector<std::string>{"1"});
+}
+
 TEST(Cli, HelpListsEverySubcommand) {
   auto [code, output] = run_command({shipmate_binary(), "--help"});
   EXPECT_EQ(code, 0);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "commands/deploy_flow.h"
+#include "commands/handlers.h"
 #include "tests/support/command_harness.h"
 
 namespace shipmate::testing {
@@ -234,6 +235,74 @@ TEST_F(DeployFlowTest, StorageFailureIsReportedAndNothingIsHalfWritten) {
   ASSERT_TRUE(statement.step());
   EXPECT_EQ(statement.column_int64(0), 0);
   EXPECT_TRUE(h.target->calls.empty());
+}
+
+// A directory that hands out the conversation the test is watching, whatever the address.
+struct WatchedDirectory final : commands::ConversationDirectory {
+  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
+    opened.push_back(address);
+    return std::make_unique<Forward>(target);
+  }
+  struct Forward final : commands::Conversation {
+    explicit Forward(RecordingConversation& t) : target(t) {}
+    commands::MessageRef post(const commands::Message& m) override { return target.post(m); }
+    void update(const commands::MessageRef& r, const commands::Message& m) override {
+      target.update(r, m);
+    }
+    void thread_reply(const commands::MessageRef& r, const commands::Message& m) override {
+      target.thread_reply(r, m);
+    }
+    std::string address() const override { return target.address(); }
+    RecordingConversation& target;
+  };
+  RecordingConversation target;
+  std::vector<std::string> opened;
+};
+
+TEST_F(DeployFlowTest, LocksExpireOnTheirOwnAndTheExpiryIsAnnouncedWhereTheyWereTaken) {
+  std::string out = h.run("bob", "lock hello@staging db migration --for 30m");
+  EXPECT_TRUE(has(out, "Locked hello@staging for Bob until ")) << out;
+  EXPECT_TRUE(has(out, ": db migration")) << out;
+  EXPECT_TRUE(has(out, "or the lock expires")) << out;
+  EXPECT_TRUE(has(h.run("alice", "locks"), "hello@staging: locked by bob since"));
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v1 to staging"), "is locked by bob"));
+
+  WatchedDirectory directory;
+  h.services->conversations = &directory;
+  EXPECT_TRUE(commands::announce_expired_locks(*h.services).empty());
+  h.clock.advance_ms(31 * 60 * 1000);
+  auto expired = commands::announce_expired_locks(*h.services);
+  ASSERT_EQ(expired.size(), 1u);
+  ASSERT_EQ(directory.opened, std::vector<std::string>{"test"});
+  ASSERT_EQ(directory.target.posts.size(), 1u);
+  EXPECT_EQ(directory.target.posts[0].text,
+            "The lock on hello@staging held by bob (db migration) has expired; deploys there may "
+            "go ahead.");
+  EXPECT_TRUE(commands::announce_expired_locks(*h.services).empty());
+  EXPECT_EQ(audit_actions().back(), "lock.expired");
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v1 to staging"), "succeeded"));
+}
+
+TEST_F(DeployFlowTest, LockDurationsAreValidated) {
+  EXPECT_TRUE(has(h.run("bob", "lock hello@staging --for 99d"), "--for takes a duration"));
+  EXPECT_TRUE(has(h.run("bob", "lock hello@staging --for soon"), "--for takes a duration"));
+  EXPECT_TRUE(h.locks.list().empty());
+}
+
+TEST_F(DeployFlowTest, TakeOverNeedsPermissionAndAReasonAndIsAudited) {
+  h.run("bob", "lock hello@staging long job");
+  std::string out = h.run("alice", "lock hello@staging --take-over");
+  EXPECT_TRUE(has(out, "Take-over refused: alice may not take over locks in staging")) << out;
+  out = h.run("carol", "lock hello@staging --take-over");
+  EXPECT_TRUE(has(out, "Take-over refused: taking over a lock needs a reason")) << out;
+  out = h.run("alice", "lock hello@staging mine now");
+  EXPECT_TRUE(has(out, "already locked by bob")) << out;
+  EXPECT_TRUE(has(out, "--take-over replaces it")) << out;
+  out = h.run("carol", "lock hello@staging hotfix for the outage --take-over");
+  EXPECT_TRUE(has(out, "Took over the lock on hello@staging from bob: hotfix for the outage"))
+      << out;
+  EXPECT_EQ(h.locks.get("service:hello@staging")->holder, "carol");
+  EXPECT_EQ(audit_actions().back(), "lock.taken_over");
 }
 
 }  // namespace

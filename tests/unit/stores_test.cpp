@@ -404,16 +404,37 @@ TEST_F(LockStoreTest, ExpiredLocksAreIgnoredAndReplaced) {
   EXPECT_EQ(locks.list()[0].scope, "env:prod");
   EXPECT_FALSE(locks.release("env:staging"));
 
-  // Re-lock after expiry; acquiring also cleans expired rows out of the table.
+  // Expired rows stay until take_expired() collects them for announcing.
   ASSERT_TRUE(locks.acquire("env:dev", "carol", "", expiry - kMinute).ok());
   ASSERT_TRUE(locks.acquire("env:dev2", "carol", "", clock.now_ms() + kMinute).ok());
   Statement rows = db->prepare("SELECT count(*) FROM locks");
   ASSERT_TRUE(rows.step());
-  EXPECT_EQ(rows.column_int64(0), 2);  // env:prod and env:dev2; env:dev was born expired
+  EXPECT_EQ(rows.column_int64(0), 3);  // env:prod, env:dev2, and env:dev, born expired
+  auto expired = locks.take_expired();
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].scope, "env:dev");
+  EXPECT_TRUE(locks.take_expired().empty());
 
   auto relocked = locks.acquire("env:staging", "alice", "my turn", std::nullopt);
   ASSERT_TRUE(relocked.ok()) << relocked.error().message;
   EXPECT_EQ(locks.get("env:staging")->holder, "alice");
+}
+
+TEST_F(LockStoreTest, TakeExpiredReturnsEachExpiredLockOnceWithWhereItWasTaken) {
+  ASSERT_TRUE(
+      locks.acquire("env:a", "bob", "deploy freeze", clock.now_ms() + kMinute, "slack:C1:1700.1")
+          .ok());
+  ASSERT_TRUE(locks.acquire("env:b", "bob", "", clock.now_ms() + 2 * kMinute).ok());
+  EXPECT_TRUE(locks.take_expired().empty());
+  clock.advance_ms(kMinute);
+  auto expired = locks.take_expired();
+  ASSERT_EQ(expired.size(), 1u);
+  EXPECT_EQ(expired[0].scope, "env:a");
+  EXPECT_EQ(expired[0].chat_ref, "slack:C1:1700.1");
+  EXPECT_EQ(expired[0].reason, "deploy freeze");
+  clock.advance_ms(kMinute);
+  ASSERT_EQ(locks.take_expired().size(), 1u);
+  EXPECT_TRUE(locks.list().empty());
 }
 
 TEST_F(LockStoreTest, ListIsOldestFirst) {
