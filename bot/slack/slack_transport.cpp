@@ -235,15 +235,11 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
 
       bool fresh = false;
       if (decoded.command) {
-        try {
-          fresh = self->inbox.accept(storage::InboxEntry{
-              "slack:" + decoded.command->dedupe_key, "slack", decoded.command->user_id,
-              decoded.command->channel, decoded.command->thread_ts, decoded.command->text, "", 0});
-        } catch (const storage::StorageError& e) {
-          // Not acked: Slack redelivers, and by then the database may be back.
-          spdlog::error("slack: cannot record envelope {}: {}", envelope.envelope_id, e.what());
+        auto recorded = self->record(*decoded.command);
+        // Not recorded means not acked: Slack redelivers, and by then the database may be back.
+        if (!recorded)
           continue;
-        }
+        fresh = *recorded;
       }
       std::string ack = make_ack(envelope.envelope_id);
       auto sent = co_await socket->send(std::move(ack));
@@ -283,21 +279,28 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   // Records a delivered command and schedules it; false when it cannot be recorded (the
   // platform should deliver it again later). A redelivery is recorded as a duplicate only.
   static bool accept(const std::shared_ptr<Impl>& self, InboundCommand command) {
-    bool fresh = false;
-    try {
-      fresh = self->inbox.accept(storage::InboxEntry{"slack:" + command.dedupe_key, "slack",
-                                                     command.user_id, command.channel,
-                                                     command.thread_ts, command.text, "", 0});
-    } catch (const storage::StorageError& e) {
-      spdlog::error("slack: cannot record a command: {}", e.what());
+    auto fresh = self->record(command);
+    if (!fresh)
       return false;
-    }
-    if (!fresh) {
+    if (!*fresh) {
       ++self->stats.duplicates;
       return true;
     }
     asio::co_spawn(self->executor, handle(self, std::move(command)), asio::detached);
     return true;
+  }
+
+  // Writes a delivered command to the inbox: true when it is new, false for a redelivery,
+  // nullopt when the database refused (the delivery must not be acknowledged).
+  std::optional<bool> record(const InboundCommand& command) {
+    try {
+      return inbox.accept(storage::InboxEntry{"slack:" + command.dedupe_key, "slack",
+                                              command.user_id, command.channel, command.thread_ts,
+                                              command.text, "", 0});
+    } catch (const storage::StorageError& e) {
+      spdlog::error("slack: cannot record command {}: {}", command.dedupe_key, e.what());
+      return std::nullopt;
+    }
   }
 
   static asio::awaitable<void> handle(std::shared_ptr<Impl> self, InboundCommand command) {
