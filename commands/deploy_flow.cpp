@@ -2,6 +2,9 @@
 
 #include <algorithm>
 
+#include <spdlog/spdlog.h>
+
+#include "commands/deploy_state_machine.h"
 #include "commands/resolve.h"
 #include "common/strings.h"
 
@@ -60,6 +63,69 @@ std::string current_version(Services& services, const std::string& service,
 std::string versions_hint(const integrations::DeployTarget& target) {
   auto versions = target.available_versions();
   return versions.empty() ? "" : " (available: " + join(versions, ", ") + ")";
+}
+
+// How the effects a step may return are checked against what its caller carries out: a step in
+// the middle of execute_deploy does exactly one thing next, while cancellation and recovery
+// hand a mix of effects to their callers depending on the state the deploy was in.
+enum class Expect { exactly, any_of };
+
+struct Step {
+  bool ok = false;  // persisted; carry out `effects`
+  DeployState to = DeployState::requested;
+  std::vector<DeployEffect> effects;            // in order
+  std::optional<storage::DeployRecord> record;  // the row after this step, when one was written
+  std::string error;                            // when !ok: already logged and recorded
+};
+
+bool contains(const std::vector<DeployEffect>& effects, DeployEffect effect) {
+  return std::find(effects.begin(), effects.end(), effect) != effects.end();
+}
+
+// One step of a deploy: ask the state machine what `input` means in state `from`, persist the
+// transition, and only then hand back the effects. An answer the caller cannot carry out (an
+// illegal transition, or an effect the flow does not implement) is a bug in the flow, not in the
+// deploy: it is logged and the deploy is recorded as failed with the reason, so it neither
+// crashes the bot nor stays in flight.
+Step advance(Services& services, std::int64_t id, DeployState from, DeployInput input,
+             const std::string& message, const std::vector<DeployEffect>& carried_out,
+             Expect expect) {
+  Step step;
+  auto answer = next_step(from, input);
+  std::string bug;
+  if (!answer) {
+    bug = answer.error().message;
+  } else if (expect == Expect::exactly && answer->effects != carried_out) {
+    bug = "the deploy state machine answered " + std::string(to_string(input)) + " in state " +
+          std::string(storage::to_string(from)) + " with effects this flow does not carry out";
+  } else {
+    for (auto effect : answer->effects) {
+      if (!contains(carried_out, effect)) {
+        bug = "the deploy state machine asked for " + std::string(to_string(effect)) + " after " +
+              std::string(to_string(input)) + ", which this flow does not carry out";
+        break;
+      }
+    }
+  }
+  if (!bug.empty()) {
+    spdlog::error("deploy #{}: {}", id, bug);
+    step.error = "internal error: " + bug;
+    if (!storage::is_terminal(from)) {
+      step.record = services.deploys.transition(id, DeployState::failed, step.error);
+      step.to = DeployState::failed;
+    } else {
+      step.to = from;
+    }
+    return step;
+  }
+  // A step that keeps the state changed nothing durable (see deploy_state_machine.h), so it
+  // writes no event; that keeps a plain deploy's history at requested, deploying, outcome.
+  if (answer->to != from)
+    step.record = services.deploys.transition(id, answer->to, message);
+  step.ok = true;
+  step.to = answer->to;
+  step.effects = std::move(answer->effects);
+  return step;
 }
 
 }  // namespace
@@ -236,8 +302,44 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
     status.context = "Reason: " + plan.reason;
   const MessageRef ref = conversation.post(status);
 
-  services.deploys.transition(id, DeployState::deploying,
-                              (is_rollback ? "rolling back to " : "deploying ") + plan.version);
+  Message final_message;
+  final_message.fields = {{"Service", plan.service->name},
+                          {"Environment", plan.environment->name},
+                          {"Version", plan.version},
+                          {"Requested by", caller.display()}};
+  // Said when the state machine and this flow disagree; the log has the details.
+  auto report_bug = [&](const Step& step) {
+    record_audit(services, "shipmate", is_rollback ? "rollback.failed" : "deploy.failed", scope,
+                 "failed", "#" + std::to_string(id) + " " + step.error);
+    final_message.tone = Tone::error;
+    final_message.text = label + " failed: " + step.error;
+    final_message.context = "this is a bug in Shipmate; check what " + plan.environment->name +
+                            " serves before deploying again";
+    conversation.update(ref, final_message);
+  };
+
+  // prepare_deploy() ran every policy check and no environment asks for approvals yet; it found
+  // the slot free and nothing has run since (one thread, no co_await in between); releases are
+  // directories the target already has, so there is nothing to build. The machine still decides
+  // where each answer leads, and the self-steps it takes on the way write no events.
+  Step step = advance(services, id, DeployState::requested, DeployInput::checks_passed, "",
+                      {DeployEffect::claim_slot}, Expect::exactly);
+  if (step.ok) {
+    step = advance(services, id, step.to, DeployInput::slot_free, "", {DeployEffect::check_build},
+                   Expect::exactly);
+  }
+  if (step.ok) {
+    step = advance(services, id, step.to, DeployInput::build_not_needed,
+                   (is_rollback ? "rolling back to " : "deploying ") + plan.version,
+                   {DeployEffect::start_rollout}, Expect::exactly);
+  }
+  if (!step.ok) {
+    report_bug(step);
+    co_return id;
+  }
+
+  // start_rollout: a rollback command rolls the target out to an older version, which is a
+  // rollout like any other as far as the deploy's states go.
   const EpochMillis started = services.clock.now_ms();
   integrations::ProgressFn progress = [&conversation, ref](const std::string& line) {
     conversation.thread_reply(ref, Message(Tone::progress, line));
@@ -257,9 +359,17 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
     co_return id;
 
   const std::string took = format_duration(services.clock.now_ms() - started);
-  Message final_message;
+  const DeployInput result =
+      outcome.ok ? DeployInput::rollout_succeeded : DeployInput::rollout_failed;
+  // release_slot needs no action here: the slot is this deploy's row being non-terminal (see
+  // check_scope_free), so persisting the outcome released it. announce is the update below.
+  step = advance(services, id, current->state, result, outcome.message,
+                 {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
+  if (!step.ok) {
+    report_bug(step);
+    co_return id;
+  }
   if (outcome.ok) {
-    services.deploys.transition(id, DeployState::succeeded, outcome.message);
     record_audit(services, "shipmate", is_rollback ? "rollback.succeeded" : "deploy.succeeded",
                  scope, "ok", "#" + std::to_string(id) + " " + plan.version + " serving");
     final_message.tone = Tone::success;
@@ -275,7 +385,6 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
                                              "danger"});
     }
   } else {
-    services.deploys.transition(id, DeployState::failed, outcome.message);
     record_audit(services, "shipmate", is_rollback ? "rollback.failed" : "deploy.failed", scope,
                  "failed", "#" + std::to_string(id) + " " + outcome.message);
     final_message.tone = Tone::error;
@@ -286,14 +395,13 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
             : plan.environment->name + " keeps serving " + plan.service->name + " " +
                   plan.previous_version;
   }
-  final_message.fields = {{"Service", plan.service->name},
-                          {"Environment", plan.environment->name},
-                          {"Version", plan.version},
-                          {"Requested by", caller.display()}};
   conversation.update(ref, final_message);
   co_return id;
 }
 
+// Both functions below leave the announcing (and, on shutdown, stopping the targets) to their
+// caller in bot/, which gets every deploy they recorded; release_slot is the persisted terminal
+// state itself.
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {
   std::vector<storage::DeployRecord> reconciled;
   for (const auto& deploy : services.deploys.in_flight()) {
@@ -302,10 +410,15 @@ std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& servi
     const std::string why = "interrupted: Shipmate stopped while this deploy was " +
                             std::string(to_string(deploy.state)) +
                             "; the environment serves what it served before";
-    reconciled.push_back(services.deploys.transition(deploy.id, DeployState::failed, why));
+    Step step = advance(services, deploy.id, deploy.state, DeployInput::recovered, why,
+                        {DeployEffect::release_slot, DeployEffect::announce}, Expect::any_of);
+    if (!step.record)
+      continue;  // the machine kept it in flight: nothing changed, nothing to announce
+    reconciled.push_back(*step.record);
     record_audit(services, "shipmate", "deploy.reconciled",
-                 deploy.service + "@" + deploy.environment, "failed",
-                 "#" + std::to_string(deploy.id) + " " + why);
+                 deploy.service + "@" + deploy.environment,
+                 std::string(storage::to_string(step.record->state)),
+                 "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
   }
   return reconciled;
 }
@@ -317,10 +430,17 @@ std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
   for (const auto& deploy : services.deploys.in_flight()) {
     if (services.running_deploys.count(deploy.id) == 0)
       continue;
-    cancelled.push_back(services.deploys.transition(deploy.id, DeployState::cancelled, why));
-    record_audit(services, "shipmate", "deploy.cancelled",
-                 deploy.service + "@" + deploy.environment, "cancelled",
-                 "#" + std::to_string(deploy.id) + " " + why);
+    Step step =
+        advance(services, deploy.id, deploy.state, DeployInput::cancel_requested, why,
+                {DeployEffect::stop_work, DeployEffect::release_slot, DeployEffect::announce},
+                Expect::any_of);
+    if (!step.record)
+      continue;
+    cancelled.push_back(*step.record);
+    record_audit(services, "shipmate", step.ok ? "deploy.cancelled" : "deploy.failed",
+                 deploy.service + "@" + deploy.environment,
+                 std::string(storage::to_string(step.record->state)),
+                 "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
   }
   return cancelled;
 }

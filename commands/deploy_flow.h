@@ -4,7 +4,9 @@
 // permission, release present, locks, one active deploy per service and environment) and
 // returns either a plan or the reason it was refused; it writes nothing. execute_deploy()
 // records the deploy, drives the target and records every state change before announcing it,
-// so the database always knows at least as much as the chat does.
+// so the database always knows at least as much as the chat does. Every state change is first
+// put to the deploy state machine (deploy_state_machine.h); an answer it refuses is a bug, logged
+// and recorded as a failed deploy rather than a crash.
 #pragma once
 
 #include <optional>
