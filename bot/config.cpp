@@ -182,7 +182,8 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
   for (const auto& item : node) {
     if (!check.expect_map(item, "an environment"))
       continue;
-    check.check_keys(item, {"name", "production", "allow", "description"}, "an environment");
+    check.check_keys(item, {"name", "production", "allow", "promotion", "description"},
+                     "an environment");
     commands::EnvironmentSpec env;
     if (!item["name"]) {
       check.error(item, "environment without a name");
@@ -198,9 +199,21 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
     }
     if (item["production"])
       env.production = check.boolean(item["production"], "production").value_or(true);
+    if (const auto promotion = item["promotion"]) {
+      commands::PromotionRule rule;
+      if (check.expect_map(promotion, "promotion")) {
+        check.check_keys(promotion, {"from", "soak"}, "promotion of " + env.name);
+        if (promotion["from"])
+          rule.from = check.scalar(promotion["from"], "from").value_or("");
+        if (promotion["soak"])
+          rule.soak_ms = check.duration(promotion["soak"], "soak").value_or(0);
+      }
+      env.promotion = rule;
+    }
     if (const auto allow = item["allow"]) {
       if (check.expect_map(allow, "allow")) {
-        check.check_keys(allow, {"deploy", "rollback", "lock", "takeover"}, "allow of " + env.name);
+        check.check_keys(allow, {"deploy", "rollback", "lock", "takeover", "override"},
+                         "allow of " + env.name);
         for (const auto& entry : allow) {
           auto action = commands::parse_action(entry.first.as<std::string>(""));
           if (!action)
@@ -210,6 +223,27 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
       }
     }
     config.catalog.environments.push_back(std::move(env));
+  }
+}
+
+// A promotion rule must name an environment that exists and comes earlier.
+void check_promotions(Checker& check, const YAML::Node& node, const Config& config) {
+  if (!node || !node.IsSequence())
+    return;
+  std::vector<std::string> earlier;
+  std::size_t index = 0;
+  for (const auto& item : node) {
+    if (index >= config.catalog.environments.size())
+      break;
+    const auto& env = config.catalog.environments[index++];
+    if (env.promotion && !env.promotion->from.empty() &&
+        std::find(earlier.begin(), earlier.end(), env.promotion->from) == earlier.end()) {
+      check.error(item["promotion"]["from"],
+                  "promotion of " + env.name + " names '" + env.promotion->from +
+                      "', which is not an environment listed before it" +
+                      commands::did_you_mean(env.promotion->from, earlier));
+    }
+    earlier.push_back(env.name);
   }
 }
 
@@ -598,6 +632,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
     }
   }
   parse_environments(check, root["environments"], config);
+  check_promotions(check, root["environments"], config);
   parse_users(check, root["users"], config);
   parse_secrets(check, root["secrets"], config);
   parse_services(check, root["services"], config);

@@ -27,6 +27,7 @@ boost::asio::awaitable<void> handle_deploy(CommandContext& ctx) {
   request.environment = ctx.args.get("environment");
   request.reason = ctx.args.get("reason");
   request.force = ctx.args.has("force");
+  request.override_policy = ctx.args.has("override");
   auto plan = prepare_deploy(ctx.services, ctx.caller, request);
   if (!plan) {
     record_audit(ctx.services, ctx.caller.user_id, "deploy.refused",

@@ -128,6 +128,41 @@ Step advance(Services& services, std::int64_t id, DeployState from, DeployInput 
   return step;
 }
 
+// The promotion rule of `environment`, if it has one: `version` must have succeeded in the
+// environment before it and served there for the soak time.
+Status check_promotion(Services& services, const ServiceSpec& service,
+                       const EnvironmentSpec& environment, const std::string& version) {
+  if (!environment.promotion)
+    return Ok{};
+  std::string from = environment.promotion->from;
+  if (from.empty()) {
+    auto previous = services.catalog.previous_environment(service, environment.name);
+    if (!previous)
+      return Ok{};
+    from = *previous;
+  }
+  std::optional<storage::DeployRecord> passed;
+  for (const auto& deploy : services.deploys.history(service.name, from, 500)) {
+    if (deploy.version == version && deploy.state == DeployState::succeeded) {
+      passed = deploy;
+      break;
+    }
+  }
+  if (!passed) {
+    return make_error(service.name + " " + version + " has not succeeded in " + from +
+                      " yet, and " + environment.name + " only takes versions that have");
+  }
+  const EpochMillis since = passed->finished_at.value_or(passed->requested_at);
+  const EpochMillis soaked = services.clock.now_ms() - since;
+  if (soaked < environment.promotion->soak_ms) {
+    return make_error(service.name + " " + version + " has soaked in " + from + " for " +
+                      format_duration(soaked) + "; " + environment.name + " needs " +
+                      format_duration(environment.promotion->soak_ms) + " (ready at " +
+                      format_utc(since + environment.promotion->soak_ms) + ")");
+  }
+  return Ok{};
+}
+
 }  // namespace
 
 std::vector<std::string> blocking_scopes(const std::string& service,
@@ -177,6 +212,19 @@ Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
   }
   if (auto valid = target.validate(env_name, plan.version); !valid)
     return valid.error();
+
+  if (auto promoted = check_promotion(services, *plan.service, **environment, plan.version);
+      !promoted) {
+    if (!request.override_policy)
+      return make_error(promoted.error().message +
+                        "; an admin may add --override --reason \"...\"");
+    auto may = authorize(caller.user, caller.user_id, Action::override, **environment);
+    if (!may.allowed)
+      return make_error(promoted.error().message + "; and " + may.reason);
+    if (request.reason.empty())
+      return make_error("--override needs --reason \"why\", for the audit log");
+    plan.overridden = promoted.error().message;
+  }
 
   plan.previous_version = current_version(services, plan.service->name, env_name);
   if (plan.previous_version == plan.version && !request.force) {
@@ -294,12 +342,18 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
                "#" + std::to_string(id) + " " + change +
                    (plan.reason.empty() ? "" : " reason: " + plan.reason));
 
+  if (!plan.overridden.empty()) {
+    record_audit(services, caller.user_id, "deploy.policy_overridden", scope, "ok",
+                 "#" + std::to_string(id) + " " + plan.overridden + "; reason: " + plan.reason);
+  }
   Message status;
   status.tone = Tone::progress;
   status.text = label + ": " + plan.service->name + " " + change + " in " + plan.environment->name +
                 ", requested by " + caller.display();
   if (!plan.reason.empty())
     status.context = "Reason: " + plan.reason;
+  if (!plan.overridden.empty())
+    status.context += " | Policy overridden: " + plan.overridden;
   const MessageRef ref = conversation.post(status);
 
   Message final_message;

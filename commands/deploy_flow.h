@@ -26,6 +26,9 @@ struct DeployRequest {
   storage::DeployKind kind = storage::DeployKind::deploy;
   std::string reason;
   bool force = false;  // deploy even when the version is already serving
+  // Deploy past a policy that would refuse it (the promotion rule); needs the override
+  // permission and a reason, and is audited and announced.
+  bool override_policy = false;
 };
 
 struct DeployPlan {
@@ -35,6 +38,7 @@ struct DeployPlan {
   std::string previous_version;
   storage::DeployKind kind = storage::DeployKind::deploy;
   std::string reason;
+  std::string overridden;  // the policy refusal that --override set aside, if any
 };
 
 Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,

@@ -16,12 +16,15 @@ std::string_view to_string(Action action) {
       return "lock";
     case Action::takeover:
       return "takeover";
+    case Action::override:
+      return "override";
   }
   return "?";
 }
 
 std::optional<Action> parse_action(std::string_view text) {
-  for (Action action : {Action::deploy, Action::rollback, Action::lock, Action::takeover}) {
+  for (Action action :
+       {Action::deploy, Action::rollback, Action::lock, Action::takeover, Action::override}) {
     if (to_string(action) == text)
       return action;
   }
@@ -77,6 +80,10 @@ PolicyDecision authorize(const UserSpec* user, std::string_view user_id, Action 
   if (rule == environment.allowed_roles.end() && action == Action::takeover) {
     return {false, user->id + " may not take over locks in " + environment.name +
                        ": only admins, or roles listed under allow: takeover:"};
+  }
+  if (rule == environment.allowed_roles.end() && action == Action::override) {
+    return {false, user->id + " may not override deploy policy in " + environment.name +
+                       ": only admins, or roles listed under allow: override:"};
   }
   if (rule == environment.allowed_roles.end()) {
     if (!environment.production)

@@ -13,8 +13,16 @@
 namespace shipmate::commands {
 
 // What a user asks to do in an environment; each environment lists which roles may do each.
-// takeover: replace someone else's lock; open only to admins unless an environment lists roles.
-enum class Action { deploy, rollback, lock, takeover };
+// takeover: replace someone else's lock. override: deploy past a policy (promotion rule, and
+// later freezes) with a reason. Both are open only to admins unless an environment lists roles.
+enum class Action { deploy, rollback, lock, takeover, override };
+
+// A version may enter this environment only after it succeeded in `from` (default: the
+// environment before it in the service's order) and has served there for `soak_ms`.
+struct PromotionRule {
+  std::string from;
+  long long soak_ms = 0;
+};
 
 std::string_view to_string(Action action);
 std::optional<Action> parse_action(std::string_view text);
@@ -25,6 +33,7 @@ struct EnvironmentSpec {
   // Roles allowed per action. An action missing here is open to every configured user in a
   // non-production environment and closed to everyone in production (deny by default).
   std::map<Action, std::vector<std::string>> allowed_roles;
+  std::optional<PromotionRule> promotion = {};
 };
 
 struct UserSpec {

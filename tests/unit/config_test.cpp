@@ -228,6 +228,27 @@ TEST_F(ConfigTest, UnreadableFile) {
   EXPECT_NE(first_error(load).find("cannot read the configuration file"), std::string::npos);
 }
 
+TEST_F(ConfigTest, PromotionRulesAreReadAndChecked) {
+  std::string yaml = valid_yaml("releases");
+  yaml.replace(yaml.find("    production: true\n"), 21,
+               "    production: true\n    promotion: {from: staging, soak: 30m}\n");
+  auto load = parse(yaml);
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& rule = load.config->catalog.environments[1].promotion;
+  ASSERT_TRUE(rule.has_value());
+  EXPECT_EQ(rule->from, "staging");
+  EXPECT_EQ(rule->soak_ms, 30 * 60 * 1000);
+  EXPECT_FALSE(load.config->catalog.environments[0].promotion.has_value());
+
+  yaml.replace(yaml.find("from: staging"), 13, "from: stagin");
+  load = parse(yaml);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("promotion of production names 'stagin', which is not an "
+                                   "environment listed before it (did you mean 'staging'?)"),
+            std::string::npos)
+      << first_error(load);
+}
+
 TEST(Duration, Parses) {
   EXPECT_EQ(parse_duration_ms("500ms"), 500);
   EXPECT_EQ(parse_duration_ms("2s"), 2000);

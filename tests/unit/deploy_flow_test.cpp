@@ -305,5 +305,52 @@ TEST_F(DeployFlowTest, TakeOverNeedsPermissionAndAReasonAndIsAudited) {
   EXPECT_EQ(audit_actions().back(), "lock.taken_over");
 }
 
+TEST_F(DeployFlowTest, ProductionTakesOnlyVersionsThatSoakedInStaging) {
+  h.catalog.environments[1].promotion = commands::PromotionRule{"", 30 * 60 * 1000};
+  std::string out = h.run("alice", "deploy hello v2 to production");
+  EXPECT_TRUE(has(out,
+                  "Deploy refused: hello v2 has not succeeded in staging yet, and "
+                  "production only takes versions that have"))
+      << out;
+  h.run("alice", "deploy hello v2 to staging");
+  h.clock.advance_ms(10 * 60 * 1000);
+  out = h.run("alice", "deploy hello v2 to production");
+  EXPECT_TRUE(has(out, "hello v2 has soaked in staging for 10 min 0 s; production needs 30 min"))
+      << out;
+  EXPECT_TRUE(has(out, "(ready at ")) << out;
+  h.clock.advance_ms(20 * 60 * 1000);
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v2 to production"), "succeeded"));
+  // A failed deploy in staging does not count as passing it.
+  h.target->failing.insert("v3");
+  h.run("alice", "deploy hello v3 to staging");
+  h.clock.advance_ms(60 * 60 * 1000);
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v3 to production"), "has not succeeded in staging"));
+  // Rollbacks return to versions that already served, so the rule does not apply to them.
+  h.run("alice", "deploy hello v1 to staging");
+  h.clock.advance_ms(60 * 60 * 1000);
+  h.run("alice", "deploy hello v1 to production");
+  EXPECT_TRUE(has(h.run("alice", "rollback hello in production"), "Rollback #"));
+}
+
+TEST_F(DeployFlowTest, OverridingThePromotionRuleNeedsPermissionAndAReasonAndIsAudited) {
+  h.catalog.environments[1].promotion = commands::PromotionRule{"staging", 0};
+  std::string out = h.run("alice", "deploy hello v3 to production --override --reason hotfix");
+  EXPECT_TRUE(has(out, "alice may not override deploy policy in production")) << out;
+  out = h.run("carol", "deploy hello v3 to production --override");
+  EXPECT_TRUE(has(out, "--override needs --reason")) << out;
+  EXPECT_TRUE(h.deploys.history("hello", "", 10).empty());
+  out = h.run("carol", "deploy hello v3 to production --override --reason \"customer outage\"");
+  EXPECT_TRUE(has(out, "succeeded")) << out;
+  ASSERT_FALSE(h.last.posts.empty());
+  EXPECT_TRUE(has(h.last.posts[0].context, "Policy overridden: hello v3 has not succeeded"))
+      << h.last.posts[0].context;
+  bool audited = false;
+  for (const auto& record : h.audit.tail(100)) {
+    audited = audited || (record.entry.action == "deploy.policy_overridden" &&
+                          has(record.entry.details, "reason: customer outage"));
+  }
+  EXPECT_TRUE(audited);
+}
+
 }  // namespace
 }  // namespace shipmate::testing

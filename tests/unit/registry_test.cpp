@@ -86,7 +86,7 @@ TEST_F(RegistryTest, MissingRequiredArgumentShowsUsage) {
   ASSERT_FALSE(args.ok());
   EXPECT_EQ(args.error().message,
             "deploy: missing <service>. Usage: deploy <service> [<version>] [to <env>] "
-            "[--reason <text>] [--force]");
+            "[--reason <text>] [--force] [--override]");
 }
 
 TEST_F(RegistryTest, UnexpectedExtraWordIsNamed) {
