@@ -332,6 +332,44 @@ TEST_F(TerminalSession, ExpiredLockIsAnnouncedAndNoLongerBlocks) {
             std::vector<std::string>{"1"});
 }
 
+// Kill -9 at many points of deploys and rollbacks; every restart must leave no deploy in flight
+// and an audit chain that still verifies.
+TEST_F(TerminalSession, SigkillAtManyPointsAlwaysReconcilesAndKeepsTheAuditChain) {
+  const std::vector<std::string> commands{"deploy hello v1 to staging",
+                                          "deploy hello v2 to staging", "rollback hello",
+                                          "deploy hello v3 to staging"};
+  const std::vector<int> delays_ms{0, 15, 40, 80, 120, 200, 320, 500};
+  int round = 0;
+  for (int delay : delays_ms) {
+    const std::string& command = commands[round++ % commands.size()];
+    {
+      auto chat = start_chat();
+      chat->write(command + "\n");
+      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
+      chat->send_signal(SIGKILL);
+      chat->wait();
+    }
+    // The next start settles whatever the kill left behind, before reading any command.
+    auto again = start_chat();
+    say(*again, "ping", "pong");
+    again->close_stdin();
+    ASSERT_EQ(again->wait(), 0) << again->output();
+    auto in_flight = query(db(),
+                           "SELECT id, state FROM deploys WHERE state NOT IN "
+                           "('succeeded','failed','rolled_back','cancelled','timed_out')");
+    EXPECT_TRUE(in_flight.empty())
+        << "after '" << command << "' killed at " << delay << " ms: " << in_flight.front();
+    auto [code, verify] =
+        run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")});
+    EXPECT_EQ(code, 0) << "after '" << command << "' killed at " << delay << " ms: " << verify;
+  }
+  // The children of killed processes are gone too: nothing serves staging's port any more.
+  for (int i = 0; i < 50 && http_get(staging_port, "/", 100ms).has_value(); ++i) {
+    std::this_thread::sleep_for(100ms);
+  }
+  EXPECT_FALSE(http_get(staging_port, "/", 300ms).has_value());
+}
+
 TEST(Cli, HelpListsEverySubcommand) {
   auto [code, output] = run_command({shipmate_binary(), "--help"});
   EXPECT_EQ(code, 0);
