@@ -169,6 +169,57 @@ bool looks_like_credential(std::string_view key) {
   return false;
 }
 
+// One freeze window: recurring {cron, duration, timezone, reason} or one-off {from, until,
+// [timezone], reason}.
+void parse_freeze(Checker& check, const YAML::Node& node, commands::EnvironmentSpec& env) {
+  if (!check.expect_map(node, "a freeze window"))
+    return;
+  check.check_keys(node, {"cron", "duration", "timezone", "from", "until", "reason"},
+                   "a freeze window of " + env.name);
+  const std::string reason =
+      node["reason"] ? check.scalar(node["reason"], "reason").value_or("") : "";
+  const std::string zone =
+      node["timezone"] ? check.scalar(node["timezone"], "timezone").value_or("") : "";
+  Result<commands::FreezeWindow> window = make_error("");
+  if (node["cron"]) {
+    if (node["from"] || node["until"]) {
+      check.error(node, "a freeze window takes cron + duration, or from + until, not both");
+      return;
+    }
+    if (!node["duration"] || zone.empty()) {
+      check.error(node,
+                  "a recurring freeze window needs duration: and timezone: (e.g. 64h and "
+                  "America/New_York)");
+      return;
+    }
+    auto duration = check.duration(node["duration"], "duration");
+    if (!duration)
+      return;
+    window = commands::FreezeWindow::recurring(check.scalar(node["cron"], "cron").value_or(""),
+                                               *duration, zone, reason);
+  } else if (node["from"] && node["until"]) {
+    const std::string from = check.scalar(node["from"], "from").value_or("");
+    const std::string until = check.scalar(node["until"], "until").value_or("");
+    auto start = parse_iso8601(from);
+    auto end = parse_iso8601(until);
+    if (!start || !end) {
+      check.error(!start ? node["from"] : node["until"],
+                  "freeze times are written like 2026-12-20T00:00:00Z or "
+                  "2026-12-20T09:00+01:00");
+      return;
+    }
+    window = commands::FreezeWindow::one_off(*start, *end, reason, zone);
+  } else {
+    check.error(node, "a freeze window needs cron: (recurring) or from: and until: (one-off)");
+    return;
+  }
+  if (!window) {
+    check.error(node, "freeze window of " + env.name + ": " + window.error().message);
+    return;
+  }
+  env.freezes.push_back(std::move(*window));
+}
+
 void parse_environments(Checker& check, const YAML::Node& node, Config& config) {
   if (!node) {
     check.error_at(1, 1, "missing 'environments': list at least one, e.g. - name: staging");
@@ -182,7 +233,7 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
   for (const auto& item : node) {
     if (!check.expect_map(item, "an environment"))
       continue;
-    check.check_keys(item, {"name", "production", "allow", "promotion", "description"},
+    check.check_keys(item, {"name", "production", "allow", "promotion", "freeze", "description"},
                      "an environment");
     commands::EnvironmentSpec env;
     if (!item["name"]) {
@@ -209,6 +260,12 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
           rule.soak_ms = check.duration(promotion["soak"], "soak").value_or(0);
       }
       env.promotion = rule;
+    }
+    if (const auto freezes = item["freeze"]) {
+      if (check.expect_sequence(freezes, "freeze")) {
+        for (const auto& freeze : freezes)
+          parse_freeze(check, freeze, env);
+      }
     }
     if (const auto allow = item["allow"]) {
       if (check.expect_map(allow, "allow")) {

@@ -213,17 +213,28 @@ Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
   if (auto valid = target.validate(env_name, plan.version); !valid)
     return valid.error();
 
+  // Policies that --override may set aside: the promotion rule, then freeze windows.
+  std::vector<std::string> refusals;
   if (auto promoted = check_promotion(services, *plan.service, **environment, plan.version);
       !promoted) {
+    refusals.push_back(promoted.error().message);
+  }
+  if (auto freeze = active_freeze((*environment)->freezes, services.clock.now_ms())) {
+    const auto& window = (*environment)->freezes[freeze->window_index];
+    refusals.push_back(env_name + " is frozen" +
+                       (freeze->reason.empty() ? "" : " (" + freeze->reason + ")") + " " +
+                       describe_until(window, freeze->ends_at_ms));
+  }
+  if (!refusals.empty()) {
+    const std::string refused = join(refusals, "; ");
     if (!request.override_policy)
-      return make_error(promoted.error().message +
-                        "; an admin may add --override --reason \"...\"");
+      return make_error(refused + "; someone allowed to may add --override --reason \"...\"");
     auto may = authorize(caller.user, caller.user_id, Action::override, **environment);
     if (!may.allowed)
-      return make_error(promoted.error().message + "; and " + may.reason);
+      return make_error(refused + "; and " + may.reason);
     if (request.reason.empty())
       return make_error("--override needs --reason \"why\", for the audit log");
-    plan.overridden = promoted.error().message;
+    plan.overridden = refused;
   }
 
   plan.previous_version = current_version(services, plan.service->name, env_name);

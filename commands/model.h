@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "commands/freeze_windows.h"
 #include "integrations/local_process_target.h"
 
 namespace shipmate::commands {
@@ -34,6 +35,8 @@ struct EnvironmentSpec {
   // non-production environment and closed to everyone in production (deny by default).
   std::map<Action, std::vector<std::string>> allowed_roles;
   std::optional<PromotionRule> promotion = {};
+  // While one of these is in force, deploys (not rollbacks) need --override.
+  std::vector<FreezeWindow> freezes = {};
 };
 
 struct UserSpec {

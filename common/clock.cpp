@@ -50,6 +50,55 @@ std::optional<long long> parse_duration_ms(std::string_view text) {
   return static_cast<long long>(amount * factor);
 }
 
+std::optional<EpochMillis> parse_iso8601(std::string_view text) {
+  int year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
+  char separator = 0;
+  int consumed = 0;
+  const std::string copy(text);
+  if (std::sscanf(copy.c_str(), "%4d-%2d-%2d%c%2d:%2d%n", &year, &month, &day, &separator, &hour,
+                  &minute, &consumed) != 6 ||
+      (separator != 'T' && separator != ' ')) {
+    return std::nullopt;
+  }
+  std::string_view rest = text.substr(static_cast<std::size_t>(consumed));
+  if (!rest.empty() && rest.front() == ':') {
+    if (rest.size() < 3 || !std::isdigit(static_cast<unsigned char>(rest[1])) ||
+        !std::isdigit(static_cast<unsigned char>(rest[2]))) {
+      return std::nullopt;
+    }
+    second = (rest[1] - '0') * 10 + (rest[2] - '0');
+    rest.remove_prefix(3);
+  }
+  long offset_minutes = 0;
+  if (rest == "Z") {
+    offset_minutes = 0;
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && rest[3] == ':') {
+    int oh = 0, om = 0;
+    if (std::sscanf(std::string(rest.substr(1)).c_str(), "%2d:%2d", &oh, &om) != 2) {
+      return std::nullopt;
+    }
+    offset_minutes = (rest[0] == '-' ? -1 : 1) * (oh * 60 + om);
+  } else {
+    return std::nullopt;
+  }
+  if (month < 1 || month > 12 || day < 1 || day > 31 || hour > 23 || minute > 59 || second > 60) {
+    return std::nullopt;
+  }
+  std::tm parts{};
+  parts.tm_year = year - 1900;
+  parts.tm_mon = month - 1;
+  parts.tm_mday = day;
+  parts.tm_hour = hour;
+  parts.tm_min = minute;
+  parts.tm_sec = second;
+  const std::time_t seconds = timegm(&parts);
+  std::tm check{};
+  gmtime_r(&seconds, &check);
+  if (check.tm_mday != day)
+    return std::nullopt;  // 2026-02-30 and the like
+  return (static_cast<EpochMillis>(seconds) - offset_minutes * 60) * 1000;
+}
+
 std::string format_duration(EpochMillis millis) {
   if (millis < 0)
     millis = 0;

@@ -44,6 +44,9 @@ class ManualClock final : public Clock {
 std::string format_utc(EpochMillis at);
 // "500ms", "2s", "1.5s", "3m", "1h" (and "2d") -> milliseconds; nullopt when malformed.
 std::optional<long long> parse_duration_ms(std::string_view text);
+// "2026-12-20T00:00:00Z", "2026-12-20T09:30Z", "2026-12-20 09:30:00+01:00" -> UTC epoch ms;
+// nullopt when malformed. An explicit zone (Z or an offset) is required.
+std::optional<EpochMillis> parse_iso8601(std::string_view text);
 // "850 ms", "12.3 s", "4 min 10 s", "2 h 5 min"
 std::string format_duration(EpochMillis millis);
 

@@ -60,5 +60,17 @@ TEST(Clock, FormatsUtcAndDurations) {
   EXPECT_EQ(clock.now_ms(), 1500);
 }
 
+TEST(Clock, ParsesIso8601WithAZone) {
+  EXPECT_EQ(parse_iso8601("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(parse_iso8601("2023-11-14T22:13:20Z"), 1'700'000'000'000);
+  EXPECT_EQ(parse_iso8601("2023-11-14T23:13:20+01:00"), 1'700'000'000'000);
+  EXPECT_EQ(parse_iso8601("2023-11-14 17:13:20-05:00"), 1'700'000'000'000);
+  EXPECT_EQ(parse_iso8601("2023-11-14T22:13Z"), 1'700'000'000'000 - 20'000);
+  EXPECT_FALSE(parse_iso8601("2023-11-14T22:13:20"));  // no zone: ambiguous
+  EXPECT_FALSE(parse_iso8601("2023-02-30T00:00Z"));
+  EXPECT_FALSE(parse_iso8601("yesterday"));
+  EXPECT_FALSE(parse_iso8601("2023-11-14T25:00Z"));
+}
+
 }  // namespace
 }  // namespace shipmate

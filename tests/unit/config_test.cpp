@@ -249,6 +249,45 @@ TEST_F(ConfigTest, PromotionRulesAreReadAndChecked) {
       << first_error(load);
 }
 
+TEST_F(ConfigTest, FreezeWindowsAreReadAndChecked) {
+  std::string yaml = valid_yaml("releases");
+  const std::string freezes =
+      "    production: true\n"
+      "    freeze:\n"
+      "      - {cron: \"0 17 * * fri\", duration: 64h, timezone: America/New_York, reason: "
+      "weekend}\n"
+      "      - {from: \"2026-12-20T00:00:00Z\", until: \"2027-01-04T00:00:00Z\", reason: "
+      "holidays}\n";
+  yaml.replace(yaml.find("    production: true\n"), 21, freezes);
+  auto load = parse(yaml);
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& windows = load.config->catalog.environments[1].freezes;
+  ASSERT_EQ(windows.size(), 2u);
+  EXPECT_TRUE(windows[0].recurring());
+  EXPECT_EQ(windows[0].time_zone(), "America/New_York");
+  EXPECT_FALSE(windows[1].recurring());
+  EXPECT_EQ(windows[1].reason(), "holidays");
+
+  std::string bad = yaml;
+  bad.replace(bad.find("America/New_York"), 16, "America/Nowhere");
+  load = parse(bad);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("freeze window of production"), std::string::npos)
+      << first_error(load);
+
+  bad = yaml;
+  bad.replace(bad.find("0 17 * * fri"), 12, "0 25 * * fri");
+  load = parse(bad);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("hour"), std::string::npos) << first_error(load);
+
+  bad = yaml;
+  bad.replace(bad.find("2027-01-04T00:00:00Z"), 20, "next year");
+  load = parse(bad);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("freeze times are written like"), std::string::npos);
+}
+
 TEST(Duration, Parses) {
   EXPECT_EQ(parse_duration_ms("500ms"), 500);
   EXPECT_EQ(parse_duration_ms("2s"), 2000);

@@ -352,5 +352,33 @@ TEST_F(DeployFlowTest, OverridingThePromotionRuleNeedsPermissionAndAReasonAndIsA
   EXPECT_TRUE(audited);
 }
 
+TEST_F(DeployFlowTest, FreezeRefusesDeploysButNotRollbacksUnlessOverridden) {
+  h.run("alice", "deploy hello v1 to production");
+  h.run("alice", "deploy hello v2 to production");
+  const EpochMillis now = h.clock.now_ms();  // 2023-11-14 22:13:20Z
+  auto window = commands::FreezeWindow::one_off(now - 60'000, now + 3'600'000, "holiday freeze",
+                                                "Europe/Berlin");
+  ASSERT_TRUE(window.ok()) << window.error().message;
+  h.catalog.environments[1].freezes.push_back(*window);
+
+  std::string out = h.run("alice", "deploy hello v3 to production");
+  EXPECT_TRUE(has(out,
+                  "Deploy refused: production is frozen (holiday freeze) until Wed "
+                  "2023-11-15 00:13:20 Europe/Berlin (2023-11-14 23:13:20Z)"))
+      << out;
+  EXPECT_TRUE(has(out, "--override --reason")) << out;
+  EXPECT_EQ(h.deploys.history("hello", "production", 10).size(), 2u);
+  // Rolling back reduces risk, so a freeze does not stop it.
+  EXPECT_TRUE(has(h.run("alice", "rollback hello in production"), "Rollback #3 succeeded"));
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v3 to staging"), "succeeded"));
+
+  out = h.run("carol", "deploy hello v3 to production --override --reason \"security fix\"");
+  EXPECT_TRUE(has(out, "succeeded")) << out;
+  EXPECT_TRUE(has(h.last.posts[0].context, "Policy overridden: production is frozen")) << out;
+  h.clock.advance_ms(3'600'000);
+  h.target->failing.clear();
+  EXPECT_TRUE(has(h.run("alice", "deploy hello v2 to production"), "succeeded"));
+}
+
 }  // namespace
 }  // namespace shipmate::testing
