@@ -125,6 +125,18 @@ CommandRegistry build_command_table() {
   registry.add(CommandSpec{
       "locks", {}, "List current locks", {}, {"locks"}, "", false, false, handle_locks});
 
+  registry.add(CommandSpec{
+      "metrics",
+      {"dora"},
+      "DORA metrics: deployment frequency, lead time, change failure rate, time to restore",
+      {positional("service", false, "limit to one service"),
+       option("days", "days", "n", "how far back to look (default 30)")},
+      {"metrics", "metrics hello --days 7"},
+      "",
+      false,
+      false,
+      handle_metrics});
+
   ArgSpec audit_action = positional("action", false, "tail (default) or verify");
   audit_action.choices = {"tail", "verify"};
   registry.add(CommandSpec{"audit",

@@ -1,6 +1,7 @@
 #include <algorithm>
 
 #include "commands/deploy_flow.h"
+#include "commands/dora.h"
 #include "commands/handlers.h"
 #include "commands/resolve.h"
 #include "common/strings.h"
@@ -149,6 +150,88 @@ boost::asio::awaitable<void> handle_history(CommandContext& ctx) {
   Message message = info(std::string(trim(table)));
   message.preformatted = true;
   ctx.conversation.post(message);
+  co_return;
+}
+
+}  // namespace shipmate::commands
+
+namespace shipmate::commands {
+
+boost::asio::awaitable<void> handle_metrics(CommandContext& ctx) {
+  auto& services = ctx.services;
+  std::vector<const ServiceSpec*> selected;
+  if (ctx.args.has("service")) {
+    auto service = resolve_service(services.catalog, ctx.args.get("service"));
+    if (!service) {
+      ctx.conversation.post(error_message(service.error().message));
+      co_return;
+    }
+    selected.push_back(*service);
+  } else {
+    for (const auto& service : services.catalog.services)
+      selected.push_back(&service);
+  }
+  int days = 30;
+  if (ctx.args.has("days")) {
+    try {
+      std::size_t used = 0;
+      days = std::stoi(ctx.args.get("days"), &used);
+      if (used != ctx.args.get("days").size())
+        days = 0;
+    } catch (const std::exception&) {
+      days = 0;
+    }
+    if (days < 1 || days > 3650) {
+      ctx.conversation.post(error_message("metrics: --days must be a number from 1 to 3650"));
+      co_return;
+    }
+  }
+  // DORA is about what reaches users: the production environments (or the last one when none
+  // is marked production).
+  std::vector<std::string> environments;
+  for (const auto& env : services.catalog.environments) {
+    if (env.production)
+      environments.push_back(env.name);
+  }
+  if (environments.empty() && !services.catalog.environments.empty())
+    environments.push_back(services.catalog.environments.back().name);
+
+  const std::string subject =
+      selected.size() == 1 ? selected.front()->name : std::string("all services");
+  for (const auto& environment : environments) {
+    std::vector<storage::DeployRecord> history;
+    for (const auto* service : selected) {
+      auto deploys = services.deploys.history(service->name, environment, 100000);
+      history.insert(history.end(), deploys.begin(), deploys.end());
+    }
+    const DoraReport report = compute_dora(history, environment, services.clock.now_ms(), days);
+    Message message = info("DORA metrics for " + subject + " in " + environment + ", last " +
+                           std::to_string(days) + " days");
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, "%.2f per day", report.per_day);
+    message.fields.push_back(
+        {"Deployment frequency", std::to_string(report.deployments) + " deploys (" + buffer + ")"});
+    message.fields.push_back(
+        {"Lead time for changes", report.lead_time_median
+                                      ? "median " + format_duration(*report.lead_time_median) +
+                                            " (" + std::to_string(report.lead_time_samples) +
+                                            " deploys with commit times)"
+                                      : "unknown (no deploy had a commit time)"});
+    if (report.change_failure_rate) {
+      std::snprintf(buffer, sizeof buffer, "%.1f%%", *report.change_failure_rate * 100.0);
+      message.fields.push_back({"Change failure rate",
+                                std::string(buffer) + " (" + std::to_string(report.failed_changes) +
+                                    " of " + std::to_string(report.changes) + " changes)"});
+    } else {
+      message.fields.push_back({"Change failure rate", "no changes yet"});
+    }
+    message.fields.push_back(
+        {"Time to restore", report.restore_median
+                                ? "median " + format_duration(*report.restore_median) + " (" +
+                                      std::to_string(report.restores) + " restores)"
+                                : "nothing to restore"});
+    ctx.conversation.post(message);
+  }
   co_return;
 }
 

@@ -336,6 +336,7 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   request.requested_by = caller.user_id;
   request.reason = plan.reason;
   request.chat_ref = conversation.address();
+  request.committed_at = target.commit_time(plan.version);
   storage::DeployRecord record = services.deploys.create(request);
   const std::int64_t id = record.id;
   services.running_deploys.insert(id);

@@ -42,6 +42,11 @@ class DeployTarget {
   virtual std::vector<std::string> available_versions() const = 0;
   // What is serving now according to the target itself.
   virtual std::optional<std::string> current_version(const std::string& environment) const = 0;
+  // When `version` was committed, if the release says (DORA lead time); nullopt otherwise.
+  virtual std::optional<long long> commit_time(const std::string& version) const {
+    (void)version;
+    return std::nullopt;
+  }
   // One line describing the running state ("v2 at http://127.0.0.1:8081, pid 4242, up 3 min").
   virtual std::string describe(const std::string& environment) const = 0;
 

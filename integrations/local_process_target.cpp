@@ -198,10 +198,11 @@ class Core {
   // reaped; bumps the epoch so that applies in progress give up.
   std::vector<std::shared_ptr<ChildProcess>> abandon_everything();
 
- private:
   std::string release_dir(const std::string& version) const {
     return config_.releases_dir + "/" + version;
   }
+
+ private:
   std::string env_dir(const std::string& environment) const {
     return config_.state_dir + "/" + config_.service + "/" + environment;
   }
@@ -661,6 +662,19 @@ class LocalProcessTarget final : public DeployTarget {
   }
   std::vector<std::string> available_versions() const override {
     return core_->available_versions();
+  }
+  // A release may say when it was committed, in a RELEASE file of key=value lines:
+  // committed_at=2026-11-20T10:00:00Z
+  std::optional<long long> commit_time(const std::string& version) const override {
+    if (!valid_version(version))
+      return std::nullopt;
+    std::ifstream in(core_->release_dir(version) + "/RELEASE");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("committed_at=", 0) == 0)
+        return parse_iso8601(line.substr(13));
+    }
+    return std::nullopt;
   }
   std::optional<std::string> current_version(const std::string& environment) const override {
     return core_->current_version(environment);

@@ -32,7 +32,7 @@ constexpr std::array<std::pair<DeployState, std::string_view>, 11> kStateNames =
 
 constexpr std::string_view kDeployColumns =
     "id, service, environment, version, previous_version, kind, requested_by, state, reason, "
-    "detail, chat_ref, requested_at, finished_at";
+    "detail, chat_ref, requested_at, finished_at, committed_at";
 
 // "'requested', 'queued', ..." for every non-terminal state, so queries for live deploys can use
 // the index on state and stay correct when a state is added to the enum.
@@ -85,6 +85,7 @@ DeployRecord read_deploy(const Statement& row) {
   record.chat_ref = row.column_text(10);
   record.requested_at = row.column_int64(11);
   record.finished_at = row.column_optional_int64(12);
+  record.committed_at = row.column_optional_int64(13);
   return record;
 }
 
@@ -162,8 +163,8 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
   const std::int64_t id = db_.transaction([&] {
     db_.prepare(
            "INSERT INTO deploys (service, environment, version, previous_version, kind, "
-           "requested_by, state, reason, detail, chat_ref, requested_at, finished_at) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL)")
+           "requested_by, state, reason, detail, chat_ref, requested_at, finished_at, "
+           "committed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, ?12)")
         .bind(1, request.service)
         .bind(2, request.environment)
         .bind(3, request.version)
@@ -175,6 +176,7 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
         .bind(9, message)
         .bind(10, request.chat_ref)
         .bind(11, now)
+        .bind(12, request.committed_at)
         .run();
     const std::int64_t new_id = db_.last_insert_rowid();
     db_.prepare(
@@ -201,6 +203,7 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
   record.detail = message;
   record.chat_ref = request.chat_ref;
   record.requested_at = now;
+  record.committed_at = request.committed_at;
   return record;
 }
 

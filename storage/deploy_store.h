@@ -51,6 +51,7 @@ struct NewDeploy {
   std::string requested_by;  // user id
   std::string reason;
   std::string chat_ref;  // where to post updates (transport-specific, opaque here)
+  std::optional<EpochMillis> committed_at = {};  // when the version was committed, if known
 };
 
 struct DeployRecord {
@@ -67,6 +68,7 @@ struct DeployRecord {
   std::string chat_ref;
   EpochMillis requested_at = 0;
   std::optional<EpochMillis> finished_at;
+  std::optional<EpochMillis> committed_at;
 };
 
 struct DeployEvent {

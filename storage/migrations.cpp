@@ -101,11 +101,14 @@ constexpr std::string_view kMigration4 = R"sql(
 ALTER TABLE locks ADD COLUMN chat_ref TEXT NOT NULL DEFAULT '';
 )sql";
 
+// When the deployed version was committed, if the target knows: DORA's lead time for changes.
+constexpr std::string_view kMigration5 = R"sql(
+ALTER TABLE deploys ADD COLUMN committed_at INTEGER;
+)sql";
+
 constexpr std::array kMigrations = {
-    Migration{1, kMigration1},
-    Migration{2, kMigration2},
-    Migration{3, kMigration3},
-    Migration{4, kMigration4},
+    Migration{1, kMigration1}, Migration{2, kMigration2}, Migration{3, kMigration3},
+    Migration{4, kMigration4}, Migration{5, kMigration5},
 };
 
 }  // namespace

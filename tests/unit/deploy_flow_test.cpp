@@ -380,5 +380,25 @@ TEST_F(DeployFlowTest, FreezeRefusesDeploysButNotRollbacksUnlessOverridden) {
   EXPECT_TRUE(has(h.run("alice", "deploy hello v2 to production"), "succeeded"));
 }
 
+TEST_F(DeployFlowTest, MetricsCommandReportsDoraForProduction) {
+  h.run("alice", "deploy hello v1 to production");
+  h.clock.advance_ms(60 * 60 * 1000);
+  h.run("alice", "deploy hello v2 to production");
+  h.clock.advance_ms(10 * 60 * 1000);
+  h.run("alice", "rollback hello in production");
+  h.target->failing.insert("v3");
+  h.run("alice", "deploy hello v3 to production");
+  h.run("alice", "metrics hello --days 7");
+  ASSERT_EQ(h.last.posts.size(), 1u);
+  const auto& message = h.last.posts[0];
+  EXPECT_EQ(message.text, "DORA metrics for hello in production, last 7 days");
+  ASSERT_EQ(message.fields.size(), 4u);
+  EXPECT_EQ(message.fields[0].value, "2 deploys (0.29 per day)");
+  EXPECT_EQ(message.fields[1].value, "unknown (no deploy had a commit time)");
+  EXPECT_EQ(message.fields[2].value, "66.7% (2 of 3 changes)");
+  EXPECT_EQ(message.fields[3].value, "median 10 min 0 s (1 restores)");
+  EXPECT_TRUE(has(h.run("alice", "metrics --days 0"), "--days must be a number"));
+}
+
 }  // namespace
 }  // namespace shipmate::testing
