@@ -26,6 +26,7 @@
 #include "commands/resolve.h"
 #include "common/redact.h"
 #include "integrations/local_process_target.h"
+#include "storage/approval_store.h"
 #include "storage/audit_log.h"
 #include "storage/database.h"
 #include "storage/deploy_store.h"
@@ -139,6 +140,7 @@ int run_app(const Config& config, const AppOptions& options) {
   storage::DeployStore deploys(**database, clock);
   storage::LockStore locks(**database, clock);
   storage::AuditLog audit(**database, clock);
+  storage::ApprovalStore approvals(**database, clock);
 
   std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;
   for (const auto& service : config.catalog.services) {
@@ -153,6 +155,7 @@ int run_app(const Config& config, const AppOptions& options) {
   commands::Services services{io.get_executor(), config.catalog, clock, **database,
                               deploys,           locks,          audit, targets};
   services.registry = &registry;
+  services.approvals = &approvals;
   Router router(services, registry, config.bot_name);
 
   storage::InboxStore inbox(**database, clock);
@@ -207,8 +210,9 @@ int run_app(const Config& config, const AppOptions& options) {
         return;
       try {
         commands::announce_expired_locks(services);
+        commands::expire_approval_requests(services);
       } catch (const std::exception& e) {
-        spdlog::error("lock expiry: {}", e.what());
+        spdlog::error("expiry watch: {}", e.what());
       }
       watch_locks();
     });

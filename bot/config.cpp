@@ -233,8 +233,9 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
   for (const auto& item : node) {
     if (!check.expect_map(item, "an environment"))
       continue;
-    check.check_keys(item, {"name", "production", "allow", "promotion", "freeze", "description"},
-                     "an environment");
+    check.check_keys(
+        item, {"name", "production", "allow", "promotion", "freeze", "approvals", "description"},
+        "an environment");
     commands::EnvironmentSpec env;
     if (!item["name"]) {
       check.error(item, "environment without a name");
@@ -260,6 +261,20 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
           rule.soak_ms = check.duration(promotion["soak"], "soak").value_or(0);
       }
       env.promotion = rule;
+    }
+    if (const auto approvals = item["approvals"]) {
+      commands::ApprovalPolicy policy;
+      if (check.expect_map(approvals, "approvals")) {
+        check.check_keys(approvals, {"count", "roles", "expire"}, "approvals of " + env.name);
+        if (approvals["count"])
+          policy.count =
+              static_cast<int>(check.integer(approvals["count"], "count", 1, 10).value_or(1));
+        if (approvals["roles"])
+          policy.roles = check.string_list(approvals["roles"], "roles");
+        if (approvals["expire"])
+          policy.expire_ms = check.duration(approvals["expire"], "expire").value_or(3600000);
+      }
+      env.approvals = policy;
     }
     if (const auto freezes = item["freeze"]) {
       if (check.expect_sequence(freezes, "freeze")) {

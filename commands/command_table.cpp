@@ -75,6 +75,28 @@ CommandRegistry build_command_table() {
       false,
       handle_rollback});
 
+  registry.add(CommandSpec{"approve",
+                           {"lgtm"},
+                           "Approve a deploy that waits for approval (not your own)",
+                           {positional("deploy", true, "the deploy number")},
+                           {"approve 12"},
+                           "a role the environment's approvals: policy lists, or admin",
+                           true,
+                           false,
+                           handle_approve});
+
+  registry.add(
+      CommandSpec{"deny",
+                  {"reject"},
+                  "Deny a deploy that waits for approval, or withdraw your own",
+                  {positional("deploy", true, "the deploy number"),
+                   rest("reason", "why, told to the requester")},
+                  {"deny 12 not during the incident"},
+                  "a role the environment's approvals: policy lists, admin, or the requester",
+                  true,
+                  false,
+                  handle_deny});
+
   registry.add(CommandSpec{"status",
                            {"st"},
                            "What runs where, what is in progress, what is locked",

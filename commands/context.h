@@ -18,6 +18,7 @@
 #include "commands/reply.h"
 #include "common/clock.h"
 #include "integrations/deploy_target.h"
+#include "storage/approval_store.h"
 #include "storage/audit_log.h"
 #include "storage/database.h"
 #include "storage/deploy_store.h"
@@ -38,6 +39,7 @@ struct Services {
   std::map<std::string, std::unique_ptr<integrations::DeployTarget>>& targets;
   const CommandRegistry* registry = nullptr;       // for help
   ConversationDirectory* conversations = nullptr;  // to report work that outlives a command
+  storage::ApprovalStore* approvals = nullptr;     // required when an environment asks for them
   // Deploy ids whose coroutine is running in this process (the rest of in_flight() are orphans
   // of an earlier process).
   std::set<std::int64_t> running_deploys = {};

@@ -339,12 +339,6 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   request.committed_at = target.commit_time(plan.version);
   storage::DeployRecord record = services.deploys.create(request);
   const std::int64_t id = record.id;
-  services.running_deploys.insert(id);
-  struct Untrack {
-    Services& services;
-    std::int64_t id;
-    ~Untrack() { services.running_deploys.erase(id); }
-  } untrack{services, id};
 
   const std::string label = verb + " #" + std::to_string(id);
   const std::string change =
@@ -368,11 +362,57 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
     status.context += " | Policy overridden: " + plan.overridden;
   const MessageRef ref = conversation.post(status);
 
+  // Environments that ask for approvals hold the deploy until enough people say yes (rollbacks
+  // are emergencies and go straight through).
+  if (plan.environment->approvals && !is_rollback) {
+    const auto& policy = *plan.environment->approvals;
+    Step step = advance(services, id, DeployState::requested, DeployInput::approval_required,
+                        "waiting for approval",
+                        {DeployEffect::request_approvals, DeployEffect::announce}, Expect::exactly);
+    Message waiting = status;
+    if (!step.ok) {
+      waiting.tone = Tone::error;
+      waiting.text = label + " failed: " + step.error;
+      conversation.update(ref, waiting);
+      co_return id;
+    }
+    waiting.tone = Tone::warning;
+    waiting.text = label + ": " + plan.service->name + " " + change + " in " +
+                   plan.environment->name + " needs " + std::to_string(policy.count) +
+                   (policy.count == 1 ? " approval" : " approvals") + " from " +
+                   (policy.roles.empty() ? std::string("an admin") : join(policy.roles, " or ")) +
+                   " (not " + caller.display() + ") by " +
+                   format_utc(record.requested_at + policy.expire_ms);
+    waiting.buttons = {Button{"Approve", "approve " + std::to_string(id), "primary"},
+                       Button{"Deny", "deny " + std::to_string(id), "danger"}};
+    conversation.update(ref, waiting);
+    co_return id;
+  }
+  std::string requester = caller.display();  // named: no temporaries in a co_await (GCC 12)
+  co_await run_deploy(services, std::move(requester), conversation, ref, id, plan,
+                      DeployState::requested);
+  co_return id;
+}
+
+boost::asio::awaitable<void> run_deploy(Services& services, std::string requester,
+                                        Conversation& conversation, MessageRef ref, std::int64_t id,
+                                        DeployPlan plan, DeployState from) {
+  auto& target = *services.targets.at(plan.service->name);
+  const std::string scope = scope_of(plan);
+  const bool is_rollback = plan.kind == DeployKind::rollback;
+  const std::string label = (is_rollback ? "Rollback #" : "Deploy #") + std::to_string(id);
+  services.running_deploys.insert(id);
+  struct Untrack {
+    Services& services;
+    std::int64_t id;
+    ~Untrack() { services.running_deploys.erase(id); }
+  } untrack{services, id};
+
   Message final_message;
   final_message.fields = {{"Service", plan.service->name},
                           {"Environment", plan.environment->name},
                           {"Version", plan.version},
-                          {"Requested by", caller.display()}};
+                          {"Requested by", requester}};
   // Said when the state machine and this flow disagree; the log has the details.
   auto report_bug = [&](const Step& step) {
     record_audit(services, "shipmate", is_rollback ? "rollback.failed" : "deploy.failed", scope,
@@ -388,8 +428,13 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   // the slot free and nothing has run since (one thread, no co_await in between); releases are
   // directories the target already has, so there is nothing to build. The machine still decides
   // where each answer leads, and the self-steps it takes on the way write no events.
-  Step step = advance(services, id, DeployState::requested, DeployInput::checks_passed, "",
-                      {DeployEffect::claim_slot}, Expect::exactly);
+  Step step;
+  step.ok = true;
+  step.to = from;
+  if (from == DeployState::requested) {
+    step = advance(services, id, DeployState::requested, DeployInput::checks_passed, "",
+                   {DeployEffect::claim_slot}, Expect::exactly);
+  }
   if (step.ok) {
     step = advance(services, id, step.to, DeployInput::slot_free, "", {DeployEffect::check_build},
                    Expect::exactly);
@@ -401,7 +446,7 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   }
   if (!step.ok) {
     report_bug(step);
-    co_return id;
+    co_return;
   }
 
   // start_rollout: a rollback command rolls the target out to an older version, which is a
@@ -422,7 +467,7 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   // A shutdown while the target worked has already recorded this deploy as cancelled.
   auto current = services.deploys.get(id);
   if (!current || storage::is_terminal(current->state))
-    co_return id;
+    co_return;
 
   const std::string took = format_duration(services.clock.now_ms() - started);
   const DeployInput result =
@@ -433,7 +478,7 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
                  {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
   if (!step.ok) {
     report_bug(step);
-    co_return id;
+    co_return;
   }
   if (outcome.ok) {
     record_audit(services, "shipmate", is_rollback ? "rollback.succeeded" : "deploy.succeeded",
@@ -462,7 +507,7 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
                   plan.previous_version;
   }
   conversation.update(ref, final_message);
-  co_return id;
+  co_return;
 }
 
 // Both functions below leave the announcing (and, on shutdown, stopping the targets) to their
@@ -471,7 +516,9 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {
   std::vector<storage::DeployRecord> reconciled;
   for (const auto& deploy : services.deploys.in_flight()) {
-    if (services.running_deploys.count(deploy.id) > 0)
+    // A deploy waiting for approval is not running anything; it keeps waiting across restarts.
+    if (services.running_deploys.count(deploy.id) > 0 ||
+        deploy.state == DeployState::awaiting_approval)
       continue;
     const std::string why = "interrupted: Shipmate stopped while this deploy was " +
                             std::string(to_string(deploy.state)) +
@@ -509,6 +556,204 @@ std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
                  "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
   }
   return cancelled;
+}
+
+}  // namespace shipmate::commands
+
+namespace shipmate::commands {
+namespace {
+
+// Tells the person who asked for deploy `deploy`, wherever they asked, if that is not here.
+void tell_requester(Services& services, const storage::DeployRecord& deploy,
+                    const Conversation& here, const Message& message) {
+  if (services.conversations == nullptr || deploy.chat_ref == here.address())
+    return;
+  if (auto conversation = services.conversations->open(deploy.chat_ref))
+    conversation->post(message);
+}
+
+// The deploy waiting for a decision, or why there is nothing to decide.
+Result<storage::DeployRecord> waiting_deploy(Services& services, std::int64_t id) {
+  auto deploy = services.deploys.get(id);
+  if (!deploy)
+    return make_error("there is no deploy #" + std::to_string(id));
+  if (deploy->state != DeployState::awaiting_approval) {
+    return make_error("deploy #" + std::to_string(id) + " is not waiting for approval (it is " +
+                      std::string(to_string(deploy->state)) + ")");
+  }
+  return *deploy;
+}
+
+bool may_decide(const UserSpec* user, const ApprovalPolicy& policy) {
+  if (user == nullptr)
+    return false;
+  if (user->has_role(kAdminRole))
+    return true;
+  return std::any_of(policy.roles.begin(), policy.roles.end(),
+                     [&](const std::string& role) { return user->has_role(role); });
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& caller,
+                                            Conversation& conversation, std::int64_t id) {
+  auto deploy = waiting_deploy(services, id);
+  if (!deploy) {
+    conversation.post(error_message("Approval refused: " + deploy.error().message));
+    co_return;
+  }
+  const auto* service = services.catalog.find_service(deploy->service);
+  const auto* environment = services.catalog.find_environment(deploy->environment);
+  if (service == nullptr || environment == nullptr || !environment->approvals ||
+      services.approvals == nullptr) {
+    conversation.post(error_message("Approval refused: deploy #" + std::to_string(id) +
+                                    " no longer matches the configuration"));
+    co_return;
+  }
+  const auto& policy = *environment->approvals;
+  const std::string who = caller.user_id;
+  std::string refusal;
+  if (who == deploy->requested_by) {
+    refusal = "you requested deploy #" + std::to_string(id) +
+              "; someone else must approve it (separation of duties)";
+  } else if (!may_decide(caller.user, policy)) {
+    refusal = who + " may not approve deploys to " + environment->name + " (needs role: " +
+              (policy.roles.empty() ? std::string("admin") : join(policy.roles, " or ")) + ")";
+  }
+  bool already = false;
+  int approvals = 0;
+  for (const auto& earlier : services.approvals->for_deploy(id)) {
+    if (earlier.decision != "approve")
+      continue;
+    ++approvals;
+    already = already || earlier.approver == who;
+  }
+  // Approving again is how a fully approved deploy that a lock held back is started later.
+  if (refusal.empty() && already && approvals < policy.count)
+    refusal = who + " already approved deploy #" + std::to_string(id);
+  if (!refusal.empty()) {
+    record_audit(services, who, "deploy.approval_refused", "#" + std::to_string(id), "refused",
+                 refusal);
+    conversation.post(error_message("Approval refused: " + refusal));
+    co_return;
+  }
+
+  if (!already) {
+    services.approvals->record(id, who, "approve", "");
+    record_audit(services, who, "deploy.approved", deploy->service + "@" + deploy->environment,
+                 "ok", "#" + std::to_string(id));
+    ++approvals;
+  }
+  if (approvals < policy.count) {
+    conversation.post(info("Deploy #" + std::to_string(id) + " approved by " + caller.display() +
+                           " (" + std::to_string(approvals) + " of " +
+                           std::to_string(policy.count) + ")."));
+    co_return;
+  }
+
+  // Enough approvals: check that nothing now blocks the scope (a lock taken while it waited),
+  // then run it here, and tell the requester.
+  for (const auto& scope : blocking_scopes(deploy->service, deploy->environment)) {
+    if (auto lock = services.locks.get(scope)) {
+      conversation.post(warning("Deploy #" + std::to_string(id) + " is approved, but " +
+                                describe_scope(scope) + " is locked by " + lock->holder +
+                                "; approve it again once the lock is released."));
+      co_return;
+    }
+  }
+  Step step = advance(services, id, DeployState::awaiting_approval, DeployInput::approval_granted,
+                      "approved by " + who, {DeployEffect::announce, DeployEffect::claim_slot},
+                      Expect::exactly);
+  if (!step.ok) {
+    conversation.post(error_message("Deploy #" + std::to_string(id) + " failed: " + step.error));
+    co_return;
+  }
+  tell_requester(services, *deploy, conversation,
+                 info("Deploy #" + std::to_string(id) + " of " + deploy->service + " " +
+                      deploy->version + " to " + deploy->environment + " was approved by " +
+                      caller.display() + "; it is running now."));
+
+  DeployPlan plan;
+  plan.service = service;
+  plan.environment = environment;
+  plan.version = deploy->version;
+  plan.previous_version = current_version(services, deploy->service, deploy->environment);
+  plan.kind = deploy->kind;
+  plan.reason = deploy->reason;
+  Message status(Tone::progress, "Deploy #" + std::to_string(id) + ": " + deploy->service + " " +
+                                     deploy->version + " in " + deploy->environment +
+                                     ", requested by " + deploy->requested_by + ", approved by " +
+                                     caller.display());
+  const MessageRef ref = conversation.post(status);
+  std::string requester = deploy->requested_by;
+  co_await run_deploy(services, std::move(requester), conversation, ref, id, std::move(plan),
+                      DeployState::queued);
+}
+
+void deny_deploy(Services& services, const Caller& caller, Conversation& conversation,
+                 std::int64_t id, const std::string& reason) {
+  auto deploy = waiting_deploy(services, id);
+  if (!deploy) {
+    conversation.post(error_message("Denial refused: " + deploy.error().message));
+    return;
+  }
+  const auto* environment = services.catalog.find_environment(deploy->environment);
+  const bool own = caller.user_id == deploy->requested_by;  // withdrawing one's own request
+  if (!own && (environment == nullptr || !environment->approvals ||
+               !may_decide(caller.user, *environment->approvals))) {
+    conversation.post(error_message("Denial refused: " + caller.user_id +
+                                    " may not decide on deploys to " + deploy->environment));
+    return;
+  }
+  if (services.approvals != nullptr)
+    services.approvals->record(id, caller.user_id, "deny", reason);
+  const std::string why = (own ? "withdrawn by " : "denied by ") + caller.user_id +
+                          (reason.empty() ? "" : ": " + reason);
+  Step step = advance(services, id, DeployState::awaiting_approval, DeployInput::approval_denied,
+                      why, {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
+  if (!step.ok) {
+    conversation.post(error_message("Deploy #" + std::to_string(id) + ": " + step.error));
+    return;
+  }
+  record_audit(services, caller.user_id, own ? "deploy.withdrawn" : "deploy.denied",
+               deploy->service + "@" + deploy->environment, "ok",
+               "#" + std::to_string(id) + (reason.empty() ? "" : " " + reason));
+  const Message message =
+      warning("Deploy #" + std::to_string(id) + " of " + deploy->service + " " + deploy->version +
+              " to " + deploy->environment + " was " + why + ".");
+  conversation.post(message);
+  tell_requester(services, *deploy, conversation, message);
+}
+
+int expire_approval_requests(Services& services) {
+  int expired = 0;
+  for (const auto& deploy : services.deploys.in_flight()) {
+    if (deploy.state != DeployState::awaiting_approval)
+      continue;
+    const auto* environment = services.catalog.find_environment(deploy.environment);
+    const long long expire_ms =
+        environment && environment->approvals ? environment->approvals->expire_ms : 0;
+    if (deploy.requested_at + expire_ms > services.clock.now_ms())
+      continue;
+    const std::string why = "nobody approved it within " + format_duration(expire_ms);
+    Step step =
+        advance(services, deploy.id, DeployState::awaiting_approval, DeployInput::approval_expired,
+                why, {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
+    if (!step.ok)
+      continue;
+    ++expired;
+    record_audit(services, "shipmate", "deploy.approval_expired",
+                 deploy.service + "@" + deploy.environment, "timed_out",
+                 "#" + std::to_string(deploy.id));
+    if (services.conversations != nullptr) {
+      if (auto conversation = services.conversations->open(deploy.chat_ref)) {
+        conversation->post(warning("Deploy #" + std::to_string(deploy.id) + " of " +
+                                   deploy.service + " " + deploy.version + " to " +
+                                   deploy.environment + " timed out: " + why + "."));
+      }
+    }
+  }
+  return expired;
 }
 
 }  // namespace shipmate::commands

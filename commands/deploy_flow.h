@@ -54,6 +54,21 @@ Result<DeployPlan> prepare_rollback(Services& services, const Caller& caller,
 boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Caller& caller,
                                                     Conversation& conversation, DeployPlan plan);
 
+// Carries a recorded deploy from `from` (requested, or queued once approved) through its
+// rollout, reporting in `conversation` by updating message `ref`.
+boost::asio::awaitable<void> run_deploy(Services& services, std::string requester,
+                                        Conversation& conversation, MessageRef ref, std::int64_t id,
+                                        DeployPlan plan, storage::DeployState from);
+
+// approve / deny: decisions on a deploy that waits for approvals. Each reports in
+// `conversation`; an approval that completes the count runs the deploy there.
+boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& caller,
+                                            Conversation& conversation, std::int64_t id);
+void deny_deploy(Services& services, const Caller& caller, Conversation& conversation,
+                 std::int64_t id, const std::string& reason);
+// Times out approval requests past their policy's expiry; returns how many.
+int expire_approval_requests(Services& services);
+
 // Lock scopes that block a deploy of service@environment, most specific first.
 std::vector<std::string> blocking_scopes(const std::string& service,
                                          const std::string& environment);

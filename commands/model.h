@@ -18,6 +18,14 @@ namespace shipmate::commands {
 // later freezes) with a reason. Both are open only to admins unless an environment lists roles.
 enum class Action { deploy, rollback, lock, takeover, override };
 
+// Deploys to this environment wait for `count` approvals from people holding one of `roles`
+// (admins always qualify), never the requester; unanswered requests time out after `expire_ms`.
+struct ApprovalPolicy {
+  int count = 1;
+  std::vector<std::string> roles;
+  long long expire_ms = 60LL * 60 * 1000;
+};
+
 // A version may enter this environment only after it succeeded in `from` (default: the
 // environment before it in the service's order) and has served there for `soak_ms`.
 struct PromotionRule {
@@ -35,6 +43,7 @@ struct EnvironmentSpec {
   // non-production environment and closed to everyone in production (deny by default).
   std::map<Action, std::vector<std::string>> allowed_roles;
   std::optional<PromotionRule> promotion = {};
+  std::optional<ApprovalPolicy> approvals = {};
   // While one of these is in force, deploys (not rollbacks) need --override.
   std::vector<FreezeWindow> freezes = {};
 };

@@ -106,9 +106,22 @@ constexpr std::string_view kMigration5 = R"sql(
 ALTER TABLE deploys ADD COLUMN committed_at INTEGER;
 )sql";
 
+// Who approved or denied which deploy, and why.
+constexpr std::string_view kMigration6 = R"sql(
+CREATE TABLE approvals (
+  id        INTEGER PRIMARY KEY,
+  deploy_id INTEGER NOT NULL REFERENCES deploys (id),
+  approver  TEXT    NOT NULL,
+  decision  TEXT    NOT NULL,
+  reason    TEXT    NOT NULL DEFAULT '',
+  at        INTEGER NOT NULL
+);
+CREATE INDEX approvals_by_deploy ON approvals (deploy_id, id);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1}, Migration{2, kMigration2}, Migration{3, kMigration3},
-    Migration{4, kMigration4}, Migration{5, kMigration5},
+    Migration{4, kMigration4}, Migration{5, kMigration5}, Migration{6, kMigration6},
 };
 
 }  // namespace

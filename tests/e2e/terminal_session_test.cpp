@@ -383,6 +383,32 @@ TEST_F(TerminalSession, MetricsUseCommitTimesFromReleaseFiles) {
             std::vector<std::string>{"1794993120000"});
 }
 
+TEST_F(TerminalSession, ProductionDeployWaitsForApprovalFromSomeoneElse) {
+  std::string config = read_file(dir.file("shipmate.yaml"));
+  const std::string production = "    production: true\n";
+  config.replace(config.find(production), production.size(),
+                 production + "    approvals: {count: 1, roles: [sre], expire: 1h}\n");
+  const std::string bob = "  - {id: bob, name: Bob, roles: [developer]}\n";
+  config.replace(config.find(bob), bob.size(),
+                 bob + "  - {id: carol, name: Carol, roles: [sre]}\n");
+  write_file(dir.file("shipmate.yaml"), config);
+  {
+    auto chat = start_chat("alice");
+    say(*chat, "deploy hello v1 to production", "needs 1 approval from sre (not Alice)");
+    say(*chat, "approve 1", "separation of duties");
+    chat->close_stdin();
+    ASSERT_EQ(chat->wait(), 0);
+  }
+  // The request waited across the restart; Carol approves it in her own session.
+  auto chat = start_chat("carol");
+  say(*chat, "approve 1", "Deploy #1 succeeded: hello v1 is live in production");
+  EXPECT_EQ(body_at(production_port), "hello from v1\n");
+  chat->close_stdin();
+  EXPECT_EQ(chat->wait(), 0);
+  EXPECT_EQ(query(db(), "SELECT approver, decision FROM approvals"),
+            std::vector<std::string>{"carol|approve"});
+}
+
 TEST(Cli, HelpListsEverySubcommand) {
   auto [code, output] = run_command({shipmate_binary(), "--help"});
   EXPECT_EQ(code, 0);

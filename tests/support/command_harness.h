@@ -11,6 +11,7 @@
 
 #include "bot/router.h"
 #include "commands/command_table.h"
+#include "storage/approval_store.h"
 #include "storage/audit_log.h"
 #include "storage/deploy_store.h"
 #include "storage/lock_store.h"
@@ -70,6 +71,7 @@ class CommandHarness {
         deploys(*db, clock),
         locks(*db, clock),
         audit(*db, clock),
+        approvals(*db, clock),
         catalog(test_catalog()),
         registry(commands::build_command_table()) {
     auto fake = std::make_unique<FakeTarget>(std::vector<std::string>{"v1", "v2", "v3"});
@@ -78,6 +80,7 @@ class CommandHarness {
     services = std::make_unique<commands::Services>(
         commands::Services{io.get_executor(), catalog, clock, *db, deploys, locks, audit, targets});
     services->registry = &registry;
+    services->approvals = &approvals;
     router = std::make_unique<bot::Router>(*services, registry, "shipmate");
   }
 
@@ -102,6 +105,7 @@ class CommandHarness {
   storage::DeployStore deploys;
   storage::LockStore locks;
   storage::AuditLog audit;
+  storage::ApprovalStore approvals;
   commands::Catalog catalog;
   commands::CommandRegistry registry;
   std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;

@@ -288,6 +288,21 @@ TEST_F(ConfigTest, FreezeWindowsAreReadAndChecked) {
   EXPECT_NE(first_error(load).find("freeze times are written like"), std::string::npos);
 }
 
+TEST_F(ConfigTest, ApprovalPoliciesAreRead) {
+  std::string yaml = valid_yaml("releases");
+  yaml.replace(yaml.find("    production: true\n"), 21,
+               "    production: true\n    approvals: {count: 2, roles: [sre], expire: 30m}\n");
+  auto load = parse(yaml);
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& policy = load.config->catalog.environments[1].approvals;
+  ASSERT_TRUE(policy.has_value());
+  EXPECT_EQ(policy->count, 2);
+  EXPECT_EQ(policy->roles, std::vector<std::string>{"sre"});
+  EXPECT_EQ(policy->expire_ms, 30 * 60 * 1000);
+  yaml.replace(yaml.find("count: 2"), 8, "count: 0");
+  EXPECT_FALSE(parse(yaml).ok());
+}
+
 TEST(Duration, Parses) {
   EXPECT_EQ(parse_duration_ms("500ms"), 500);
   EXPECT_EQ(parse_duration_ms("2s"), 2000);

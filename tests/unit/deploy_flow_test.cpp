@@ -400,5 +400,84 @@ TEST_F(DeployFlowTest, MetricsCommandReportsDoraForProduction) {
   EXPECT_TRUE(has(h.run("alice", "metrics --days 0"), "--days must be a number"));
 }
 
+class ApprovalTest : public DeployFlowTest {
+ protected:
+  void SetUp() override {
+    h.catalog.environments[1].approvals = commands::ApprovalPolicy{1, {"sre"}, 60 * 60 * 1000};
+  }
+};
+
+TEST_F(ApprovalTest, ProductionDeployWaitsForAnotherPersonsApprovalThenRuns) {
+  std::string out = h.run("alice", "deploy hello v2 to production");
+  EXPECT_TRUE(has(out, "needs 1 approval from sre (not Alice)")) << out;
+  ASSERT_FALSE(h.last.updates.empty());
+  ASSERT_EQ(h.last.updates.back().buttons.size(), 2u);
+  EXPECT_EQ(h.last.updates.back().buttons[0].command, "approve 1");
+  EXPECT_EQ(h.last.updates.back().buttons[1].command, "deny 1");
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::awaiting_approval);
+  EXPECT_TRUE(h.target->calls.empty());
+
+  EXPECT_TRUE(has(h.run("alice", "approve 1"), "separation of duties"));
+  EXPECT_TRUE(has(h.run("bob", "approve 1"), "bob may not approve deploys to production"));
+  EXPECT_TRUE(has(h.run("carol", "approve 12"), "there is no deploy #12"));
+  EXPECT_TRUE(has(h.run("carol", "approve twelve"), "is not a deploy number"));
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::awaiting_approval);
+
+  out = h.run("carol", "approve #1");
+  EXPECT_TRUE(has(out, "approved by Carol")) << out;
+  EXPECT_TRUE(has(out, "Deploy #1 succeeded: hello v2 is live in production")) << out;
+  auto events = h.deploys.events(1);
+  std::vector<DeployState> states;
+  for (const auto& event : events)
+    states.push_back(event.to);
+  EXPECT_EQ(states, (std::vector<DeployState>{DeployState::requested,
+                                              DeployState::awaiting_approval, DeployState::queued,
+                                              DeployState::deploying, DeployState::succeeded}));
+  auto decisions = h.approvals.for_deploy(1);
+  ASSERT_EQ(decisions.size(), 1u);
+  EXPECT_EQ(decisions[0].approver, "carol");
+  EXPECT_TRUE(has(h.run("carol", "approve 1"), "is not waiting for approval (it is succeeded)"));
+  bool audited = false;
+  for (const auto& record : h.audit.tail(100))
+    audited |= record.entry.action == "deploy.approved";
+  EXPECT_TRUE(audited);
+}
+
+TEST_F(ApprovalTest, DenyWithdrawAndExpiry) {
+  h.run("alice", "deploy hello v2 to production");
+  std::string out = h.run("carol", "deny 1 not during the incident");
+  EXPECT_TRUE(has(out, "was denied by carol: not during the incident")) << out;
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::cancelled);
+
+  h.run("alice", "deploy hello v2 to production");
+  EXPECT_TRUE(has(h.run("bob", "deny 2"), "bob may not decide on deploys to production"));
+  EXPECT_TRUE(has(h.run("alice", "deny 2 changed my mind"), "was withdrawn by alice"));
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::cancelled);
+
+  h.run("alice", "deploy hello v2 to production");
+  EXPECT_EQ(commands::expire_approval_requests(*h.services), 0);
+  h.clock.advance_ms(61 * 60 * 1000);
+  EXPECT_EQ(commands::expire_approval_requests(*h.services), 1);
+  EXPECT_EQ(h.deploys.get(3)->state, DeployState::timed_out);
+  EXPECT_TRUE(has(h.run("carol", "approve 3"), "not waiting for approval (it is timed_out)"));
+  EXPECT_TRUE(h.target->calls.empty());
+}
+
+TEST_F(ApprovalTest, RollbacksSkipApprovalAndWaitingSurvivesARestart) {
+  h.catalog.environments[1].approvals.reset();
+  h.run("alice", "deploy hello v1 to production");
+  h.run("alice", "deploy hello v2 to production");
+  h.catalog.environments[1].approvals = commands::ApprovalPolicy{1, {"sre"}, 60 * 60 * 1000};
+  EXPECT_TRUE(has(h.run("alice", "rollback hello in production"), "Rollback #3 succeeded"));
+  h.run("alice", "deploy hello v3 to production");
+  EXPECT_TRUE(commands::reconcile_interrupted_deploys(*h.services).empty());
+  EXPECT_EQ(h.deploys.get(4)->state, DeployState::awaiting_approval);
+  // A lock taken while it waited holds the approved deploy back.
+  h.run("carol", "lock hello@production investigating");
+  EXPECT_TRUE(has(h.run("carol", "approve 4"), "is approved, but hello@production is locked"));
+  h.run("carol", "unlock hello@production");
+  EXPECT_TRUE(has(h.run("carol", "approve 4"), "Deploy #4 succeeded"));
+}
+
 }  // namespace
 }  // namespace shipmate::testing

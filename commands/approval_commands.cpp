@@ -1,0 +1,40 @@
+#include "commands/deploy_flow.h"
+#include "commands/handlers.h"
+
+namespace shipmate::commands {
+namespace {
+
+// "12" or "#12".
+std::optional<std::int64_t> deploy_id(const std::string& text) {
+  std::string digits = text.rfind("#", 0) == 0 ? text.substr(1) : text;
+  if (digits.empty() || digits.size() > 15 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(digits);
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> handle_approve(CommandContext& ctx) {
+  auto id = deploy_id(ctx.args.get("deploy"));
+  if (!id) {
+    ctx.conversation.post(error_message("approve: '" + ctx.args.get("deploy") +
+                                        "' is not a deploy number (e.g. approve 12)"));
+    co_return;
+  }
+  co_await approve_deploy(ctx.services, ctx.caller, ctx.conversation, *id);
+}
+
+boost::asio::awaitable<void> handle_deny(CommandContext& ctx) {
+  auto id = deploy_id(ctx.args.get("deploy"));
+  if (!id) {
+    ctx.conversation.post(error_message("deny: '" + ctx.args.get("deploy") +
+                                        "' is not a deploy number (e.g. deny 12 not today)"));
+    co_return;
+  }
+  deny_deploy(ctx.services, ctx.caller, ctx.conversation, *id, ctx.args.get("reason"));
+  co_return;
+}
+
+}  // namespace shipmate::commands
