@@ -114,7 +114,8 @@ int main(int argc, char** argv) {
   // Benchmarks measure the work, not the terminal: logging stays off.
   spdlog::set_level(spdlog::level::off);
   benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  if (benchmark::ReportUnrecognizedArguments(argc, argv))
+    return 1;
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();
   return 0;

@@ -36,7 +36,15 @@ struct InboundCommand {
 };
 
 struct Envelope {
-  enum class Kind { hello, disconnect, events_api, slash_commands, interactive, unknown, malformed };
+  enum class Kind {
+    hello,
+    disconnect,
+    events_api,
+    slash_commands,
+    interactive,
+    unknown,
+    malformed
+  };
   Kind kind = Kind::malformed;
   std::string envelope_id;  // empty for hello/disconnect
   bool accepts_response_payload = false;

@@ -52,7 +52,7 @@ struct HttpResponse {
 };
 
 struct HttpClientOptions {
-  std::string ca_file;    // extra trusted CA certificates (PEM); empty: system store only
+  std::string ca_file;  // extra trusted CA certificates (PEM); empty: system store only
   bool verify_peer = true;
   std::optional<std::string> proxy;  // "http://host:port"; nullopt: from the environment
   std::size_t max_body_bytes = 16 * 1024 * 1024;
