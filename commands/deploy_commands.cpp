@@ -54,18 +54,12 @@ boost::asio::awaitable<void> handle_rollback(CommandContext& ctx) {
 
 boost::asio::awaitable<void> handle_status(CommandContext& ctx) {
   auto& services = ctx.services;
-  std::vector<const ServiceSpec*> selected;
-  if (ctx.args.has("service")) {
-    auto service = resolve_service(services.catalog, ctx.args.get("service"));
-    if (!service) {
-      ctx.conversation.post(error_message(service.error().message));
-      co_return;
-    }
-    selected.push_back(*service);
-  } else {
-    for (const auto& service : services.catalog.services)
-      selected.push_back(&service);
+  auto chosen = selected_services(services.catalog, ctx.args);
+  if (!chosen) {
+    ctx.conversation.post(error_message(chosen.error().message));
+    co_return;
   }
+  const std::vector<const ServiceSpec*>& selected = *chosen;
   if (selected.empty()) {
     ctx.conversation.post(info("No services are configured."));
     co_return;
@@ -159,33 +153,18 @@ namespace shipmate::commands {
 
 boost::asio::awaitable<void> handle_metrics(CommandContext& ctx) {
   auto& services = ctx.services;
-  std::vector<const ServiceSpec*> selected;
-  if (ctx.args.has("service")) {
-    auto service = resolve_service(services.catalog, ctx.args.get("service"));
-    if (!service) {
-      ctx.conversation.post(error_message(service.error().message));
-      co_return;
-    }
-    selected.push_back(*service);
-  } else {
-    for (const auto& service : services.catalog.services)
-      selected.push_back(&service);
+  auto chosen = selected_services(services.catalog, ctx.args);
+  if (!chosen) {
+    ctx.conversation.post(error_message(chosen.error().message));
+    co_return;
   }
-  int days = 30;
-  if (ctx.args.has("days")) {
-    try {
-      std::size_t used = 0;
-      days = std::stoi(ctx.args.get("days"), &used);
-      if (used != ctx.args.get("days").size())
-        days = 0;
-    } catch (const std::exception&) {
-      days = 0;
-    }
-    if (days < 1 || days > 3650) {
-      ctx.conversation.post(error_message("metrics: --days must be a number from 1 to 3650"));
-      co_return;
-    }
+  const std::vector<const ServiceSpec*>& selected = *chosen;
+  auto parsed_days = parse_count(ctx.args, "days", "metrics", 30, 3650);
+  if (!parsed_days) {
+    ctx.conversation.post(error_message(parsed_days.error().message));
+    co_return;
   }
+  const int days = *parsed_days;
   // DORA is about what reaches users: the production environments (or the last one when none
   // is marked production).
   std::vector<std::string> environments;

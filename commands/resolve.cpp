@@ -30,24 +30,44 @@ void record_audit(Services& services, std::string_view actor, std::string_view a
                                             std::string(details)});
 }
 
-Result<int> parse_limit(const ParsedArgs& args, std::string_view command, int fallback) {
-  if (!args.has("limit"))
+Result<int> parse_count(const ParsedArgs& args, const std::string& option, std::string_view command,
+                        int fallback, int most) {
+  if (!args.has(option))
     return fallback;
-  const std::string text = args.get("limit");
-  int limit = 0;
+  const std::string text = args.get(option);
+  int count = 0;
   try {
     std::size_t used = 0;
-    limit = std::stoi(text, &used);
+    count = std::stoi(text, &used);
     if (used != text.size())
-      limit = 0;
+      count = 0;
   } catch (const std::exception&) {
-    limit = 0;
+    count = 0;
   }
-  if (limit <= 0 || limit > 1000) {
-    return make_error(std::string(command) + ": --limit must be a number from 1 to 1000, not '" +
-                      text + "'");
+  if (count <= 0 || count > most) {
+    return make_error(std::string(command) + ": --" + option + " must be a number from 1 to " +
+                      std::to_string(most) + ", not '" + text + "'");
   }
-  return limit;
+  return count;
+}
+
+Result<int> parse_limit(const ParsedArgs& args, std::string_view command, int fallback) {
+  return parse_count(args, "limit", command, fallback, 1000);
+}
+
+Result<std::vector<const ServiceSpec*>> selected_services(const Catalog& catalog,
+                                                          const ParsedArgs& args) {
+  std::vector<const ServiceSpec*> selected;
+  if (args.has("service")) {
+    auto service = resolve_service(catalog, args.get("service"));
+    if (!service)
+      return service.error();
+    selected.push_back(*service);
+    return selected;
+  }
+  for (const auto& service : catalog.services)
+    selected.push_back(&service);
+  return selected;
 }
 
 std::string describe_scope(std::string_view scope) {

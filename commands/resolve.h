@@ -20,6 +20,13 @@ void record_audit(Services& services, std::string_view actor, std::string_view a
 // Reads the optional "--limit" argument: `fallback` when absent, an error naming `command` when
 // it is not a number from 1 to 1000.
 Result<int> parse_limit(const ParsedArgs& args, std::string_view command, int fallback);
+// The same for any numeric --option, from 1 to `most`.
+Result<int> parse_count(const ParsedArgs& args, const std::string& option, std::string_view command,
+                        int fallback, int most);
+
+// The "service" argument resolved, or every configured service when it is absent.
+Result<std::vector<const ServiceSpec*>> selected_services(const Catalog& catalog,
+                                                          const ParsedArgs& args);
 
 // "service:hello@staging" -> "hello@staging"; "env:production" -> "production".
 std::string describe_scope(std::string_view scope);
