@@ -43,7 +43,6 @@ struct Services {
   // Deploy ids whose coroutine is running in this process (the rest of in_flight() are orphans
   // of an earlier process).
   std::set<std::int64_t> running_deploys = {};
-  bool shutting_down = false;
 };
 
 // Who is asking.

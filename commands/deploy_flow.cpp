@@ -538,7 +538,6 @@ std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& servi
 
 std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
                                                           const std::string& why) {
-  services.shutting_down = true;
   std::vector<storage::DeployRecord> cancelled;
   for (const auto& deploy : services.deploys.in_flight()) {
     if (services.running_deploys.count(deploy.id) == 0)

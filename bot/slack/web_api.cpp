@@ -300,7 +300,6 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
           }
         } else {
           spdlog::error("slack: reply to {} lost: {}", channel, result.error);
-          ++self->failed;
         }
         self->jobs.erase(found);
       }
@@ -345,7 +344,6 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   bool stopped = false;
   std::uint64_t calls_made = 0;
   std::uint64_t rate_limited = 0;
-  std::uint64_t failed = 0;
 };
 
 WebApi::WebApi(asio::any_io_executor executor, integrations::net::HttpClient& http,

@@ -19,6 +19,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
 
+#include "tests/support/async_test.h"
 #include "tests/support/test_support.h"
 #include "tests/support/test_tls.h"
 
@@ -33,36 +34,6 @@ using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-const testing::TestCertificates& certificates() {
-  static testing::TempDir dir;
-  static testing::TestCertificates certs = testing::make_test_certificates(dir.path());
-  return certs;
-}
-
-std::shared_ptr<ssl::context> server_tls() {
-  auto context = std::make_shared<ssl::context>(ssl::context::tls_server);
-  context->use_certificate_chain_file(certificates().cert_path);
-  context->use_private_key_file(certificates().key_path, ssl::context::pem);
-  return context;
-}
-
-// Runs one test coroutine on a private event loop shared with the test's servers. The loop is
-// bounded so a hung test fails instead of blocking the suite.
-void run(std::function<asio::awaitable<void>(asio::io_context&)> body) {
-  asio::io_context ioc;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ioc, body(ioc), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-    ioc.stop();
-  });
-  ioc.run_for(5s);
-  if (failure)
-    std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "test did not finish within 5 s";
-}
 
 // What the test server does with one request.
 struct Reply {
@@ -317,7 +288,7 @@ asio::awaitable<Result<HttpResponse>> get(HttpClient& client, std::string url,
 }
 
 TEST(HttpClientTest, GetAndPostCarryHeadersAndBody) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, [](const Seen& seen, int, int) {
       return Reply{Reply::Action::respond,
                    201,
@@ -361,7 +332,7 @@ TEST(HttpClientTest, GetAndPostCarryHeadersAndBody) {
 }
 
 TEST(HttpClientTest, ErrorStatusesAreResponses) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, [](const Seen& seen, int, int) {
       int status = seen.target == "/missing" ? 404 : 503;
       return Reply{Reply::Action::respond, status, "status " + std::to_string(status), {}};
@@ -382,7 +353,7 @@ TEST(HttpClientTest, ErrorStatusesAreResponses) {
 }
 
 TEST(HttpClientTest, KeepAliveReusesOneConnection) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, ok_reply);
     HttpClient client(ioc.get_executor(), direct());
     for (int i = 0; i < 5; ++i) {
@@ -398,7 +369,7 @@ TEST(HttpClientTest, KeepAliveReusesOneConnection) {
 }
 
 TEST(HttpClientTest, ConcurrentRequestsOpenSeparateConnectionsThenReuseThem) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, ok_reply);
     auto client = std::make_shared<HttpClient>(ioc.get_executor(), direct());
     std::string url = base_url(server) + "/c";
@@ -426,7 +397,7 @@ TEST(HttpClientTest, ConcurrentRequestsOpenSeparateConnectionsThenReuseThem) {
 }
 
 TEST(HttpClientTest, ServerClosingIdleConnectionIsTransparent) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     // Answers as keep-alive, then hangs up: the pooled connection is dead when next used.
     TestServer server(ioc, [](const Seen&, int, int) {
       return Reply{Reply::Action::respond_then_close, 200, "ok", {}};
@@ -441,7 +412,7 @@ TEST(HttpClientTest, ServerClosingIdleConnectionIsTransparent) {
 }
 
 TEST(HttpClientTest, PooledConnectionDroppedBeforeAnsweringIsRetriedOnce) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     // The first connection serves one request and drops the second without a byte of answer.
     TestServer server(ioc, [](const Seen& seen, int connection, int request) {
       if (connection == 0 && request == 1)
@@ -462,7 +433,7 @@ TEST(HttpClientTest, PooledConnectionDroppedBeforeAnsweringIsRetriedOnce) {
 }
 
 TEST(HttpClientTest, FreshConnectionDroppedIsAnErrorNotARetry) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, [](const Seen&, int, int) {
       return Reply{Reply::Action::drop, 0, "", {}};
     });
@@ -478,7 +449,7 @@ TEST(HttpClientTest, FreshConnectionDroppedIsAnErrorNotARetry) {
 }
 
 TEST(HttpClientTest, TimeoutCoversAServerThatNeverAnswers) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, [](const Seen&, int, int) {
       return Reply{Reply::Action::hang, 0, "", {}};
     });
@@ -498,7 +469,7 @@ TEST(HttpClientTest, TimeoutCoversAServerThatNeverAnswers) {
 }
 
 TEST(HttpClientTest, ConnectionRefusedIsNamed) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     int port = 0;
     {
       tcp::acceptor closed(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -518,7 +489,7 @@ TEST(HttpClientTest, ConnectionRefusedIsNamed) {
 }
 
 TEST(HttpClientTest, InvalidUrlIsAnError) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     HttpClient client(ioc.get_executor(), direct());
     auto response = co_await get(client, "not a url");
     EXPECT_FALSE(response.ok());
@@ -529,7 +500,7 @@ TEST(HttpClientTest, InvalidUrlIsAnError) {
 }
 
 TEST(HttpClientTest, MalformedResponseIsNamed) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     asio::co_spawn(
         ioc,
@@ -553,7 +524,7 @@ TEST(HttpClientTest, MalformedResponseIsNamed) {
 }
 
 TEST(HttpClientTest, BodyOverLimitIsAnError) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, [](const Seen&, int, int) {
       return Reply{Reply::Action::respond, 200, std::string(5000, 'x'), {}};
     });
@@ -570,10 +541,10 @@ TEST(HttpClientTest, BodyOverLimitIsAnError) {
 }
 
 TEST(HttpClientTest, HttpsWithTestCaSucceedsForNameAndAddress) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
-    TestServer server(ioc, ok_reply, server_tls());
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, testing::test_server_tls_context());
     auto options = direct();
-    options.ca_file = certificates().ca_path;
+    options.ca_file = testing::shared_test_certificates().ca_path;
     HttpClient client(ioc.get_executor(), options);
     auto by_name = co_await get(client, base_url(server, "localhost", "https") + "/secure");
     EXPECT_TRUE(by_name.ok()) << (by_name ? "" : by_name.error().message);
@@ -589,8 +560,8 @@ TEST(HttpClientTest, HttpsWithTestCaSucceedsForNameAndAddress) {
 }
 
 TEST(HttpClientTest, HttpsWithoutTheCaFailsVerification) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
-    TestServer server(ioc, ok_reply, server_tls());
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, testing::test_server_tls_context());
     HttpClient client(ioc.get_executor(), direct());
     auto response = co_await get(client, base_url(server, "localhost", "https") + "/secure");
     EXPECT_FALSE(response.ok());
@@ -606,11 +577,11 @@ TEST(HttpClientTest, HttpsWithoutTheCaFailsVerification) {
 }
 
 TEST(HttpClientTest, HttpsWithWrongHostnameFailsVerification) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     // Linux routes all of 127/8 to loopback; 127.0.0.2 is not in the certificate.
-    TestServer server(ioc, ok_reply, server_tls(), "127.0.0.2");
+    TestServer server(ioc, ok_reply, testing::test_server_tls_context(), "127.0.0.2");
     auto options = direct();
-    options.ca_file = certificates().ca_path;
+    options.ca_file = testing::shared_test_certificates().ca_path;
     HttpClient client(ioc.get_executor(), options);
     auto response = co_await get(client, base_url(server, "127.0.0.2", "https") + "/");
     EXPECT_FALSE(response.ok());
@@ -623,8 +594,8 @@ TEST(HttpClientTest, HttpsWithWrongHostnameFailsVerification) {
 }
 
 TEST(HttpClientTest, VerifyPeerOffAcceptsUnknownCertificates) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
-    TestServer server(ioc, ok_reply, server_tls());
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, testing::test_server_tls_context());
     auto options = direct();
     options.verify_peer = false;
     HttpClient client(ioc.get_executor(), options);
@@ -634,11 +605,11 @@ TEST(HttpClientTest, VerifyPeerOffAcceptsUnknownCertificates) {
 }
 
 TEST(HttpClientTest, HttpsGoesThroughConnectProxy) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
-    TestServer server(ioc, ok_reply, server_tls());
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, testing::test_server_tls_context());
     TestProxy proxy(ioc);
     auto options = direct();
-    options.ca_file = certificates().ca_path;
+    options.ca_file = testing::shared_test_certificates().ca_path;
     options.proxy = proxy.url();
     HttpClient client(ioc.get_executor(), options);
     for (int i = 0; i < 2; ++i) {
@@ -655,14 +626,14 @@ TEST(HttpClientTest, HttpsGoesThroughConnectProxy) {
 }
 
 TEST(HttpClientTest, ProxyFromEnvironmentAndNoProxyBypass) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
-    TestServer server(ioc, ok_reply, server_tls());
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, testing::test_server_tls_context());
     TestProxy proxy(ioc);
     ScopedEnv https_proxy("HTTPS_PROXY", proxy.url().c_str());
     ScopedEnv no_proxy("NO_PROXY", "example.org, .localhost,localhost");
     ScopedEnv no_proxy_lower("no_proxy", nullptr);
     HttpClientOptions options;  // proxy from the environment
-    options.ca_file = certificates().ca_path;
+    options.ca_file = testing::shared_test_certificates().ca_path;
     HttpClient bypassing(ioc.get_executor(), options);
     auto direct_response = co_await get(bypassing, base_url(server, "localhost", "https") + "/");
     EXPECT_TRUE(direct_response.ok()) << (direct_response ? "" : direct_response.error().message);
@@ -677,7 +648,7 @@ TEST(HttpClientTest, ProxyFromEnvironmentAndNoProxyBypass) {
 }
 
 TEST(HttpClientTest, PlainHttpThroughProxyUsesAbsoluteUri) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestProxy proxy(ioc);
     auto options = direct();
     options.proxy = proxy.url();
@@ -691,7 +662,7 @@ TEST(HttpClientTest, PlainHttpThroughProxyUsesAbsoluteUri) {
 }
 
 TEST(HttpClientTest, ProxyRefusingConnectIsNamed) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestProxy proxy(ioc);
     int closed_port = 0;
     {

@@ -19,6 +19,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include "tests/support/async_test.h"
 #include "tests/support/test_support.h"
 #include "tests/support/test_tls.h"
 
@@ -34,27 +35,6 @@ using tcp = asio::ip::tcp;
 using namespace std::chrono_literals;
 
 constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
-
-const testing::TestCertificates& certificates() {
-  static testing::TempDir dir;
-  static testing::TestCertificates certs = testing::make_test_certificates(dir.path());
-  return certs;
-}
-
-void run(std::function<asio::awaitable<void>(asio::io_context&)> body) {
-  asio::io_context ioc;
-  bool done = false;
-  std::exception_ptr failure;
-  asio::co_spawn(ioc, body(ioc), [&](std::exception_ptr e) {
-    done = true;
-    failure = e;
-    ioc.stop();
-  });
-  ioc.run_for(5s);
-  if (failure)
-    std::rethrow_exception(failure);
-  EXPECT_TRUE(done) << "test did not finish within 5 s";
-}
 
 // The server's end of one WebSocket connection, as test scripts drive it.
 class Peer {
@@ -125,9 +105,7 @@ class TestWsServer {
   TestWsServer(asio::io_context& ioc, Script script, bool tls = false)
       : state_(std::make_shared<State>(ioc, std::move(script))) {
     if (tls) {
-      state_->tls = std::make_shared<ssl::context>(ssl::context::tls_server);
-      state_->tls->use_certificate_chain_file(certificates().cert_path);
-      state_->tls->use_private_key_file(certificates().key_path, ssl::context::pem);
+      state_->tls = testing::test_server_tls_context();
     }
     tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
     state_->acceptor.open(endpoint.protocol());
@@ -240,7 +218,7 @@ asio::awaitable<void> silent(std::shared_ptr<Peer> peer) {
 WebSocketOptions test_options() {
   WebSocketOptions options;
   options.connect_timeout = 2s;
-  options.ca_file = certificates().ca_path;
+  options.ca_file = testing::shared_test_certificates().ca_path;
   return options;
 }
 
@@ -261,7 +239,7 @@ std::string message_of(const Result<std::string>& result) {
 }
 
 TEST(WebSocketClientTest, EchoOverPlainWebSocket) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, echo);
     auto ws = co_await connect_or_fail(ioc, server.url("/socket?ticket=abc&x=1"));
     if (!ws)
@@ -280,7 +258,7 @@ TEST(WebSocketClientTest, EchoOverPlainWebSocket) {
 }
 
 TEST(WebSocketClientTest, EchoOverTls) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, echo, /*tls=*/true);
     auto ws = co_await connect_or_fail(ioc, server.url("/link/?ticket=t"));
     if (!ws)
@@ -294,7 +272,7 @@ TEST(WebSocketClientTest, EchoOverTls) {
 }
 
 TEST(WebSocketClientTest, TlsWithoutCaFailsToConnect) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, echo, /*tls=*/true);
     auto options = test_options();
     options.ca_file.clear();
@@ -314,7 +292,7 @@ TEST(WebSocketClientTest, TlsWithoutCaFailsToConnect) {
 }
 
 TEST(WebSocketClientTest, ConnectionRefusedAndRejectedUpgradeAreNamed) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     int port = 0;
     {
       tcp::acceptor closed(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
@@ -341,7 +319,7 @@ TEST(WebSocketClientTest, ConnectionRefusedAndRejectedUpgradeAreNamed) {
 }
 
 TEST(WebSocketClientTest, ConcurrentSendsArriveInCallOrder) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, echo);
     auto ws = co_await connect_or_fail(ioc, server.url());
     if (!ws)
@@ -413,7 +391,7 @@ asio::awaitable<bool> eventually(std::function<bool()> condition,
 }
 
 TEST(WebSocketClientTest, AnswersServerPing) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
       auto executor = co_await asio::this_coro::executor;
       report_first(peer, executor, websocket::frame_type::pong, "got pong");
@@ -429,7 +407,7 @@ TEST(WebSocketClientTest, AnswersServerPing) {
 }
 
 TEST(WebSocketClientTest, SendsItsOwnPings) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
       auto executor = co_await asio::this_coro::executor;
       report_first(peer, executor, websocket::frame_type::ping, "got ping");
@@ -446,7 +424,7 @@ TEST(WebSocketClientTest, SendsItsOwnPings) {
 }
 
 TEST(WebSocketClientTest, IdleWatchdogFailsASilentConnection) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, silent);
     auto options = test_options();
     options.ping_interval = 100ms;
@@ -466,7 +444,7 @@ TEST(WebSocketClientTest, IdleWatchdogFailsASilentConnection) {
 }
 
 TEST(WebSocketClientTest, PongsKeepAQuietConnectionAlive) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     // Reads (so it answers pings) but sends nothing for well over idle_timeout.
     TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
       asio::co_spawn(co_await asio::this_coro::executor, drain(peer), asio::detached);
@@ -485,7 +463,7 @@ TEST(WebSocketClientTest, PongsKeepAQuietConnectionAlive) {
 }
 
 TEST(WebSocketClientTest, PeerCloseIsReportedWithItsCode) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
       co_await peer->close(websocket::close_reason(websocket::close_code::going_away, "bye"));
     });
@@ -502,7 +480,7 @@ TEST(WebSocketClientTest, PeerCloseIsReportedWithItsCode) {
 }
 
 TEST(WebSocketClientTest, AbortDropsTheConnectionWithoutCloseHandshake) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, drain);
     auto ws = co_await connect_or_fail(ioc, server.url());
     if (!ws)
@@ -537,7 +515,7 @@ TEST(WebSocketClientTest, AbortDropsTheConnectionWithoutCloseHandshake) {
 }
 
 TEST(WebSocketClientTest, CloseSendsNormalClosureAndIsIdempotent) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, drain);
     auto ws = co_await connect_or_fail(ioc, server.url());
     if (!ws)
@@ -556,7 +534,7 @@ TEST(WebSocketClientTest, CloseSendsNormalClosureAndIsIdempotent) {
 }
 
 TEST(WebSocketClientTest, CloseWhileAReadIsPending) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, drain);
     auto ws = co_await connect_or_fail(ioc, server.url());
     if (!ws)
@@ -585,7 +563,7 @@ TEST(WebSocketClientTest, CloseWhileAReadIsPending) {
 }
 
 TEST(WebSocketClientTest, ConnectTimeoutCoversTheHandshake) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     // Accepts TCP connections and never says a word.
     tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
     tcp::socket held(ioc);
@@ -604,7 +582,7 @@ TEST(WebSocketClientTest, ConnectTimeoutCoversTheHandshake) {
 }
 
 TEST(WebSocketClientTest, OversizedMessageFailsTheConnection) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
       co_await peer->text(std::string(2000, 'x'));
       co_await drain(peer);
@@ -627,7 +605,7 @@ TEST(WebSocketClientTest, OversizedMessageFailsTheConnection) {
 }
 
 TEST(WebSocketClientTest, BinaryFramesAreSkipped) {
-  run([](asio::io_context& ioc) -> asio::awaitable<void> {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
       co_await peer->binary("\x01\x02binary");
       co_await peer->text("after binary");
