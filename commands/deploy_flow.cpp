@@ -424,8 +424,8 @@ boost::asio::awaitable<void> run_deploy(Services& services, std::string requeste
     conversation.update(ref, final_message);
   };
 
-  // prepare_deploy() ran every policy check and no environment asks for approvals yet; it found
-  // the slot free and nothing has run since (one thread, no co_await in between); releases are
+  // Policy checks and approvals are behind us: prepare_deploy() found the slot free, or
+  // approve_deploy() found it unlocked, with no co_await since on this one thread; releases are
   // directories the target already has, so there is nothing to build. The machine still decides
   // where each answer leads, and the self-steps it takes on the way write no events.
   Step step;
