@@ -1,0 +1,81 @@
+// A CI system that runs a pipeline for Shipmate: GitHub Actions, GitLab CI, Jenkins.
+//
+// Contract
+// - Threading: every member is called on the event-loop thread; coroutines run on the executor the
+//   provider was built with (its ApiClient's). Nothing blocks that thread.
+// - trigger() starts exactly one run or fails without starting any (a failed trigger may be retried
+//   by the caller). It returns once the provider has named the run (GitHub: the run id found by
+//   correlation; Jenkins: the build number behind the queue item), so the handle can be stored and
+//   followed after a restart.
+// - status() is one poll. Providers poll politely: ETags / conditional requests where the API has
+//   them, and the caller's back-off between polls (follow_ci_run below).
+// - Errors are one line that names the provider and the step ("GitLab: create pipeline for
+//   group/api: credentials rejected (401)"). An expected failure of the run itself (a failed job)
+//   is not an Error: it is a CiRunStatus with state `failed` and a detail line.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "common/result.h"
+
+namespace shipmate::integrations {
+
+struct CiRunRequest {
+  std::string service;
+  std::string environment;
+  std::string version;  // the version being deployed (a tag, a sha, an image tag)
+  std::string ref;      // git ref the pipeline runs on; providers default it from their config
+  std::map<std::string, std::string> inputs;  // workflow inputs / pipeline variables / parameters
+  // Unique per Shipmate deploy ("shipmate-42-1700000000"); passed to the pipeline as an input so a
+  // run can be correlated when the API does not say which run a trigger started.
+  std::string correlation_id;
+};
+
+enum class CiRunState { queued, running, succeeded, failed, cancelled, timed_out };
+std::string_view to_string(CiRunState state);
+inline bool is_finished(CiRunState state) {
+  return state != CiRunState::queued && state != CiRunState::running;
+}
+
+struct CiRunHandle {
+  std::string id;   // provider-specific: run id, pipeline id, "queue:<n>" / build number
+  std::string url;  // where a person can read the logs
+};
+
+struct CiRunStatus {
+  CiRunState state = CiRunState::queued;
+  std::string detail;  // one line: "job deploy failed at step 'kubectl apply'", "in progress"
+  std::string url;     // logs / console link
+};
+
+class CiProvider {
+ public:
+  virtual ~CiProvider() = default;
+  virtual std::string kind() const = 0;  // "github", "gitlab", "jenkins"
+  // Config-level problems found without calling the network (missing token, empty workflow).
+  virtual Status validate() const = 0;
+  virtual boost::asio::awaitable<Result<CiRunHandle>> trigger(CiRunRequest request) = 0;
+  virtual boost::asio::awaitable<Result<CiRunStatus>> status(CiRunHandle handle) = 0;
+  virtual boost::asio::awaitable<Status> cancel(CiRunHandle handle) = 0;
+};
+
+struct FollowOptions {
+  std::chrono::milliseconds first_poll{1000};
+  std::chrono::milliseconds max_poll{15000};             // polls back off by 1.5x up to this
+  std::chrono::milliseconds deadline{60LL * 60 * 1000};  // then timed_out, and the run is cancelled
+  int max_consecutive_errors = 5;  // poll errors in a row before giving up (returned as Error)
+};
+
+// Polls `handle` until the run finishes, reporting each change of state or detail through
+// `progress`. Returns the final status; a run still unfinished at the deadline is cancelled and
+// reported as timed_out.
+boost::asio::awaitable<Result<CiRunStatus>> follow_ci_run(
+    CiProvider& provider, CiRunHandle handle, FollowOptions options,
+    std::function<void(const CiRunStatus&)> progress);
+
+}  // namespace shipmate::integrations

@@ -1,0 +1,78 @@
+// ApiClient: the transport every REST integration shares (GitHub, GitLab, Jenkins, Kubernetes,
+// Argo CD, Prometheus). It adds to HttpClient what calling someone else's API needs: a base URL,
+// default headers (auth, Accept), retries with back-off, and errors a person can act on.
+//
+// Contract
+// - Threading: like HttpClient, one ApiClient belongs to one executor; call() may run concurrently
+//   from many coroutines. The ApiClient borrows the HttpClient, which must outlive it.
+// - Retries: a call is retried on transport errors, 5xx, and 429 (honouring Retry-After, in
+//   seconds, capped by max_backoff) up to `max_attempts` in all, with jittered exponential back-off
+//   starting at `first_backoff`. Calls marked `idempotent = false` (most POSTs) are retried only
+//   when the request provably never reached the server (connect failures) and on 429/503, which
+//   say the request was not processed.
+// - Success: any 2xx, or a status listed in ApiCall::pass_through (e.g. 304 for ETag polling, 409
+//   for a caller that resolves conflicts itself). Everything else becomes an Error whose message
+//   names the service and the step and says what the status means:
+//     "GitHub: trigger workflow deploy.yml: not found (404): Not Found"
+//     "Kubernetes: read deployment api: credentials rejected (401): Unauthorized"
+//   followed by the server's own message when the body carries one (`message`, `error`,
+//   `error_description` or Kubernetes' Status `message`).
+// - Secrets in default headers never appear in errors or logs.
+#pragma once
+
+#include <chrono>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "common/result.h"
+#include "integrations/net/http_client.h"
+
+namespace shipmate::integrations::net {
+
+struct RetryPolicy {
+  int max_attempts = 4;
+  std::chrono::milliseconds first_backoff{250};
+  std::chrono::milliseconds max_backoff{8000};
+};
+
+struct ApiClientOptions {
+  std::string service;   // how errors name the system: "GitHub", "GitLab", "Jenkins", ...
+  std::string base_url;  // "https://api.github.com"; paths in calls are appended to it
+  Headers default_headers;
+  RetryPolicy retry;
+  std::chrono::milliseconds timeout{15000};  // per attempt
+};
+
+struct ApiCall {
+  std::string step;  // what Shipmate was doing, for errors: "trigger workflow deploy.yml"
+  std::string method = "GET";
+  std::string path;  // "/repos/o/r/actions/runs?per_page=5", or an absolute http(s) URL
+  Headers headers;   // added to (and overriding) the default headers
+  std::string body;
+  bool idempotent = true;
+  std::vector<int> pass_through = {};
+};
+
+class ApiClient {
+ public:
+  ApiClient(HttpClient& http, ApiClientOptions options);
+
+  boost::asio::awaitable<Result<HttpResponse>> call(ApiCall call);
+
+  const ApiClientOptions& options() const { return options_; }
+  // Attempts made by the last call() to finish (tests of the retry policy).
+  int last_attempts() const { return last_attempts_; }
+
+ private:
+  HttpClient& http_;
+  ApiClientOptions options_;
+  int last_attempts_ = 0;
+};
+
+// "not found (404)", "credentials rejected (401)", ... plus the server's message from `body`.
+std::string describe_http_failure(int status, std::string_view body);
+
+}  // namespace shipmate::integrations::net
