@@ -58,11 +58,51 @@ class DeployTarget {
   virtual boost::asio::awaitable<ApplyOutcome> roll_back(std::string environment,
                                                          std::string version,
                                                          ProgressFn progress) = 0;
+  // Progressive delivery (canary and blue-green). The deploy flow drives the steps, bakes and
+  // metric checks; the target only moves traffic. A target that cannot split traffic answers
+  // false and the flow falls back to apply() (rolling).
+  //  - start_candidate: bring `version` up and healthy beside the serving (stable) version, with
+  //    no traffic yet. Not ok leaves the stable version serving everything.
+  //  - set_candidate_weight: send `percent` (0..100) of new traffic to the candidate.
+  //  - promote_candidate: the candidate becomes the stable version (100%) and the old one stops.
+  //  - abort_candidate: all traffic back to the stable version and the candidate stops.
+  // At most one candidate per environment; describe() mentions it and its weight.
+  virtual bool supports_traffic_split() const { return false; }
+  virtual boost::asio::awaitable<ApplyOutcome> start_candidate(std::string environment,
+                                                               std::string version,
+                                                               ProgressFn progress);
+  virtual boost::asio::awaitable<ApplyOutcome> set_candidate_weight(std::string environment,
+                                                                    int percent);
+  virtual boost::asio::awaitable<ApplyOutcome> promote_candidate(std::string environment);
+  virtual boost::asio::awaitable<ApplyOutcome> abort_candidate(std::string environment);
+
   // Brings back what was serving before Shipmate last stopped (a supervisor's restart). Returns
   // one outcome per environment that had a current version.
   virtual boost::asio::awaitable<std::vector<ApplyOutcome>> restore() = 0;
   // Stops everything this target started. Idempotent.
   virtual boost::asio::awaitable<void> shutdown() = 0;
 };
+
+// The defaults for targets without traffic splitting: each says so.
+inline boost::asio::awaitable<ApplyOutcome> DeployTarget::start_candidate(std::string environment,
+                                                                          std::string version,
+                                                                          ProgressFn progress) {
+  (void)environment, (void)version, (void)progress;
+  co_return ApplyOutcome{false, kind() + " target cannot split traffic", {}};
+}
+inline boost::asio::awaitable<ApplyOutcome> DeployTarget::set_candidate_weight(
+    std::string environment, int percent) {
+  (void)environment, (void)percent;
+  co_return ApplyOutcome{false, kind() + " target cannot split traffic", {}};
+}
+inline boost::asio::awaitable<ApplyOutcome> DeployTarget::promote_candidate(
+    std::string environment) {
+  (void)environment;
+  co_return ApplyOutcome{false, kind() + " target cannot split traffic", {}};
+}
+inline boost::asio::awaitable<ApplyOutcome> DeployTarget::abort_candidate(std::string environment) {
+  (void)environment;
+  co_return ApplyOutcome{false, kind() + " target cannot split traffic", {}};
+}
 
 }  // namespace shipmate::integrations

@@ -49,9 +49,9 @@ struct ApiClientOptions {
 struct ApiCall {
   std::string step;  // what Shipmate was doing, for errors: "trigger workflow deploy.yml"
   std::string method = "GET";
-  std::string path;  // "/repos/o/r/actions/runs?per_page=5", or an absolute http(s) URL
-  Headers headers;   // added to (and overriding) the default headers
-  std::string body;
+  std::string path;      // "/repos/o/r/actions/runs?per_page=5", or an absolute http(s) URL
+  Headers headers = {};  // added to (and overriding) the default headers
+  std::string body = {};
   bool idempotent = true;
   std::vector<int> pass_through = {};
 };

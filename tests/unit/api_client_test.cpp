@@ -1,0 +1,272 @@
+// ApiClient against a local FakeHttpServer: retries, back-off hints, and the errors people read.
+#include "integrations/net/api_client.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+
+#include <boost/asio/ip/tcp.hpp>
+
+#include "tests/support/async_test.h"
+#include "tests/support/fake_http_server.h"
+
+namespace shipmate::integrations::net {
+namespace {
+
+using shipmate::testing::FakeHttpServer;
+using shipmate::testing::FakeRequest;
+using shipmate::testing::FakeResponse;
+using shipmate::testing::run_async_test;
+
+ApiClientOptions fast_options(const std::string& base_url) {
+  ApiClientOptions options;
+  options.service = "Example";
+  options.base_url = base_url;
+  options.default_headers = {{"Authorization", "Bearer sekrit-token"},
+                             {"Accept", "application/json"}};
+  options.retry.first_backoff = std::chrono::milliseconds(5);
+  options.retry.max_backoff = std::chrono::milliseconds(40);
+  options.timeout = std::chrono::milliseconds(2000);
+  return options;
+}
+
+TEST(ApiClient, RetriesServerErrorsThenSucceeds) {
+  std::atomic<int> calls = 0;
+  FakeHttpServer server([&](const FakeRequest&) {
+    if (++calls <= 2)
+      return FakeResponse::json(503, R"({"message":"try later"})");
+    return FakeResponse::json(200, R"({"ok":true})");
+  });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{.step = "read thing", .path = "/things/1"};
+    auto result = co_await api.call(std::move(result_call));
+    if (!result.ok()) {
+      ADD_FAILURE() << result.error().message;
+      co_return;
+    }
+    EXPECT_EQ(result->body, R"({"ok":true})");
+    EXPECT_EQ(api.last_attempts(), 3);
+  });
+  const auto requests = server.requests();
+  ASSERT_EQ(requests.size(), 3u);
+  EXPECT_EQ(requests[0].header("Authorization"), "Bearer sekrit-token");
+  EXPECT_EQ(requests[0].path, "/things/1");
+}
+
+TEST(ApiClient, GivesUpAfterMaxAttemptsNamingServiceAndStep) {
+  FakeHttpServer server([](const FakeRequest&) {
+    return FakeResponse::json(500, R"({"message":"database on fire"})");
+  });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{.step = "list runs", .path = "/runs"};
+    auto result = co_await api.call(std::move(result_call));
+    if (result.ok()) {
+      ADD_FAILURE() << "expected a failure";
+      co_return;
+    }
+    EXPECT_EQ(result.error().message, "Example: list runs: server error (500): database on fire");
+    EXPECT_EQ(api.last_attempts(), 4);
+  });
+}
+
+TEST(ApiClient, NonIdempotentPostIsNotRetriedOnServerError) {
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse::json(500, "{}"); });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{
+        .step = "start pipeline", .method = "POST", .path = "/pipelines", .idempotent = false};
+    auto result = co_await api.call(std::move(result_call));
+    EXPECT_FALSE(result.ok());
+  });
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+TEST(ApiClient, NonIdempotentPostIsRetriedOn429HonouringRetryAfter) {
+  std::atomic<int> calls = 0;
+  FakeHttpServer server([&](const FakeRequest&) {
+    if (++calls == 1) {
+      FakeResponse limited = FakeResponse::json(429, R"({"message":"slow down"})");
+      limited.headers.emplace_back("Retry-After", "0");
+      return limited;
+    }
+    return FakeResponse::json(201, R"({"id":7})");
+  });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{
+        .step = "start pipeline", .method = "POST", .path = "/pipelines", .idempotent = false};
+    auto result = co_await api.call(std::move(result_call));
+    if (!result.ok()) {
+      ADD_FAILURE() << result.error().message;
+      co_return;
+    }
+    EXPECT_EQ(result->status, 201);
+  });
+  EXPECT_EQ(server.request_count(), 2u);
+}
+
+TEST(ApiClient, ClientErrorsAreNotRetriedAndSayWhatTheyMean) {
+  struct Case {
+    int status;
+    std::string body;
+    std::string expected;
+  };
+  const std::vector<Case> cases = {
+      {401, R"({"message":"Bad credentials"})",
+       "Example: step: credentials rejected (401): Bad credentials"},
+      {403, "", "Example: step: forbidden (the credentials lack a permission or scope) (403)"},
+      {404, R"({"error":"app not found"})", "Example: step: not found (404): app not found"},
+      {422, R"({"message":{"base":["Reference not found"]}})",
+       R"(Example: step: rejected as invalid (422): {"base":["Reference not found"]})"},
+      {404, "<html><body>Not Found</body></html>", "Example: step: not found (404)"},
+  };
+  for (const auto& c : cases) {
+    FakeHttpServer server([&](const FakeRequest&) { return FakeResponse::json(c.status, c.body); });
+    run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+      HttpClient http(ioc.get_executor());
+      ApiClient api(http, fast_options(server.base_url()));
+      ApiCall result_call{.step = "step", .path = "/x"};
+      auto result = co_await api.call(std::move(result_call));
+      if (result.ok()) {
+        ADD_FAILURE() << "expected a failure";
+        co_return;
+      }
+      EXPECT_EQ(result.error().message, c.expected);
+      EXPECT_EQ(result.error().message.find("sekrit"), std::string::npos);
+    });
+    EXPECT_EQ(server.request_count(), 1u) << c.status;
+  }
+}
+
+TEST(ApiClient, PassThroughStatusesComeBackAsResponses) {
+  FakeHttpServer server([](const FakeRequest& request) {
+    EXPECT_EQ(request.header("If-None-Match"), "\"abc\"");
+    return FakeResponse::json(304, "");
+  });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{.step = "poll run",
+                        .path = "/runs/1",
+                        .headers = {{"If-None-Match", "\"abc\""}},
+                        .pass_through = {304}};
+    auto result = co_await api.call(std::move(result_call));
+    if (!result.ok()) {
+      ADD_FAILURE() << result.error().message;
+      co_return;
+    }
+    EXPECT_EQ(result->status, 304);
+  });
+}
+
+TEST(ApiClient, CallHeadersOverrideDefaults) {
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse::json(200, "{}"); });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{.step = "s", .path = "/x", .headers = {{"accept", "text/plain"}}};
+    auto result = co_await api.call(std::move(result_call));
+    EXPECT_TRUE(result.ok());
+  });
+  const auto request = server.requests().at(0);
+  EXPECT_EQ(request.header("Accept"), "text/plain");
+  int accepts = 0;
+  for (const auto& [name, value] : request.headers)
+    accepts += name == "Accept" || name == "accept";
+  EXPECT_EQ(accepts, 1);
+}
+
+TEST(ApiClient, ConnectionRefusedIsRetriedEvenForPostThenReported) {
+  // A port nothing listens on: bind, note it, close.
+  boost::asio::io_context probe;
+  boost::asio::ip::tcp::acceptor acceptor(probe, {boost::asio::ip::make_address("127.0.0.1"), 0});
+  const auto port = acceptor.local_endpoint().port();
+  acceptor.close();
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options("http://127.0.0.1:" + std::to_string(port)));
+    ApiCall result_call{
+        .step = "start pipeline", .method = "POST", .path = "/p", .idempotent = false};
+    auto result = co_await api.call(std::move(result_call));
+    if (result.ok()) {
+      ADD_FAILURE() << "expected a failure";
+      co_return;
+    }
+    EXPECT_EQ(api.last_attempts(), 4);
+    EXPECT_TRUE(result.error().message.starts_with("Example: start pipeline: "))
+        << result.error().message;
+  });
+}
+
+TEST(ApiClient, DroppedConnectionsAreRetriedForIdempotentCalls) {
+  std::atomic<int> calls = 0;
+  FakeHttpServer server([&](const FakeRequest&) {
+    FakeResponse response = FakeResponse::json(200, R"({"n":1})");
+    response.close_connection = ++calls == 1;
+    return response;
+  });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{.step = "read", .path = "/x"};
+    auto result = co_await api.call(std::move(result_call));
+    if (!result.ok()) {
+      ADD_FAILURE() << result.error().message;
+      co_return;
+    }
+  });
+  EXPECT_GE(server.request_count(), 2u);
+}
+
+TEST(ApiClient, WorksOverTlsWithACustomCa) {
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse::json(200, R"({"tls":1})"); },
+                        FakeHttpServer::Options{.tls = true});
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClientOptions trusting;
+    trusting.ca_file = server.ca_path();
+    HttpClient http(ioc.get_executor(), trusting);
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{.step = "read", .path = "/x"};
+    auto result = co_await api.call(std::move(result_call));
+    if (!result.ok()) {
+      ADD_FAILURE() << result.error().message;
+      co_return;
+    }
+    HttpClient untrusting(ioc.get_executor());
+    ApiClient strict(untrusting, fast_options(server.base_url()));
+    ApiCall refused_call{.step = "read", .path = "/x"};
+    auto refused = co_await strict.call(std::move(refused_call));
+    if (refused.ok()) {
+      ADD_FAILURE() << "expected a failure";
+      co_return;
+    }
+    EXPECT_NE(refused.error().message.find("certificate verify failed"), std::string::npos)
+        << refused.error().message;
+  });
+}
+
+TEST(FakeHttpServer, DecodesPathsAndQueries) {
+  FakeHttpServer server([](const FakeRequest&) { return FakeResponse::json(200, "{}"); });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{
+        .step = "s", .path = "/projects/group%2Fapi/pipelines?ref=main&scope%5B%5D=failed&q=a+b"};
+    auto result = co_await api.call(std::move(result_call));
+    EXPECT_TRUE(result.ok());
+  });
+  const auto request = server.requests().at(0);
+  EXPECT_EQ(request.path, "/projects/group/api/pipelines");
+  EXPECT_EQ(request.query.at("ref"), "main");
+  EXPECT_EQ(request.query.at("scope[]"), "failed");
+  EXPECT_EQ(request.query.at("q"), "a b");
+}
+
+}  // namespace
+}  // namespace shipmate::integrations::net
