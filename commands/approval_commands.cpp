@@ -37,4 +37,24 @@ boost::asio::awaitable<void> handle_deny(CommandContext& ctx) {
   co_return;
 }
 
+boost::asio::awaitable<void> handle_continue(CommandContext& ctx) {
+  auto id = deploy_id(ctx.args.get("deploy"));
+  if (!id) {
+    ctx.conversation.post(error_message("continue: '" + ctx.args.get("deploy") +
+                                        "' is not a deploy number (e.g. continue 12)"));
+    co_return;
+  }
+  decide_paused_deploy(ctx.services, ctx.caller, ctx.conversation, *id, false);
+}
+
+boost::asio::awaitable<void> handle_abort(CommandContext& ctx) {
+  auto id = deploy_id(ctx.args.get("deploy"));
+  if (!id) {
+    ctx.conversation.post(error_message("abort: '" + ctx.args.get("deploy") +
+                                        "' is not a deploy number (e.g. abort 12)"));
+    co_return;
+  }
+  decide_paused_deploy(ctx.services, ctx.caller, ctx.conversation, *id, true);
+}
+
 }  // namespace shipmate::commands

@@ -97,6 +97,26 @@ CommandRegistry build_command_table() {
                   false,
                   handle_deny});
 
+  registry.add(CommandSpec{"continue",
+                           {"proceed"},
+                           "Let a deploy paused on inconclusive checks go on",
+                           {positional("deploy", true, "the deploy number")},
+                           {"continue 12"},
+                           "deploy in the deploy's environment",
+                           true,
+                           false,
+                           handle_continue});
+
+  registry.add(CommandSpec{"abort",
+                           {},
+                           "Roll back a deploy paused on inconclusive checks",
+                           {positional("deploy", true, "the deploy number")},
+                           {"abort 12"},
+                           "rollback in the deploy's environment",
+                           true,
+                           false,
+                           handle_abort});
+
   registry.add(CommandSpec{"status",
                            {"st"},
                            "What runs where, what is in progress, what is locked",

@@ -16,7 +16,9 @@
 #include "commands/model.h"
 #include "commands/registry.h"
 #include "commands/reply.h"
+#include "commands/verification.h"
 #include "common/clock.h"
+#include "integrations/ci_provider.h"
 #include "integrations/deploy_target.h"
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
@@ -43,6 +45,12 @@ struct Services {
   // Deploy ids whose coroutine is running in this process (the rest of in_flight() are orphans
   // of an earlier process).
   std::set<std::int64_t> running_deploys = {};
+  // Where metric checks are evaluated; null when no metrics source is configured.
+  MetricsSource* metrics = nullptr;
+  // Deploys paused on an inconclusive check, waiting for `continue` or `abort`.
+  std::map<std::int64_t, std::shared_ptr<PendingDecision>> decisions = {};
+  // CI builds by service name (services with a build: pipeline); null when none is configured.
+  std::map<std::string, std::unique_ptr<integrations::CiProvider>>* builds = nullptr;
 };
 
 // Who is asking.

@@ -66,6 +66,10 @@ boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& ca
                                             Conversation& conversation, std::int64_t id);
 void deny_deploy(Services& services, const Caller& caller, Conversation& conversation,
                  std::int64_t id, const std::string& reason);
+// continue / abort: an operator's answer to a deploy paused on inconclusive checks. Continuing
+// needs the deploy permission in its environment, aborting (rolling back) the rollback one.
+void decide_paused_deploy(Services& services, const Caller& caller, Conversation& conversation,
+                          std::int64_t id, bool roll_back);
 // Times out approval requests past their policy's expiry; returns how many.
 int expire_approval_requests(Services& services);
 

@@ -22,6 +22,8 @@ boost::asio::awaitable<void> handle_audit(CommandContext& ctx);
 boost::asio::awaitable<void> handle_metrics(CommandContext& ctx);
 boost::asio::awaitable<void> handle_approve(CommandContext& ctx);
 boost::asio::awaitable<void> handle_deny(CommandContext& ctx);
+boost::asio::awaitable<void> handle_continue(CommandContext& ctx);
+boost::asio::awaitable<void> handle_abort(CommandContext& ctx);
 
 // Removes expired locks, audits each and says so where it was taken. Returns what expired.
 std::vector<storage::LockRecord> announce_expired_locks(Services& services);

@@ -31,6 +31,23 @@ std::optional<Action> parse_action(std::string_view text) {
   return std::nullopt;
 }
 
+std::string_view to_string(StrategyKind kind) {
+  switch (kind) {
+    case StrategyKind::rolling:
+      return "rolling";
+    case StrategyKind::canary:
+      return "canary";
+    case StrategyKind::blue_green:
+      return "blue-green";
+  }
+  return "?";
+}
+
+bool RolloutStrategy::applies_to(std::string_view environment) const {
+  return environments.empty() ||
+         std::find(environments.begin(), environments.end(), environment) != environments.end();
+}
+
 bool UserSpec::has_role(std::string_view role) const {
   return std::find(roles.begin(), roles.end(), role) != roles.end();
 }

@@ -3,6 +3,7 @@
 // afterwards, so it may be shared freely between threads.
 #pragma once
 
+#include <chrono>
 #include <map>
 #include <optional>
 #include <string>
@@ -56,12 +57,48 @@ struct UserSpec {
   bool has_role(std::string_view role) const;
 };
 
+// A Prometheus instant query and the bounds its value must stay within while a new version
+// serves. {service}, {environment}, {version} and {stable_version} are substituted in `query`.
+struct MetricCheckSpec {
+  std::string name;
+  std::string query;
+  std::optional<double> max = {};
+  std::optional<double> min = {};
+};
+
+// How a new version reaches users.
+//  rolling: the target replaces the old version (then the checks, if any, after `bake`).
+//  canary: the new version starts beside the old and takes `steps` percent of traffic in turn,
+//          each held for `bake` and then checked, before it takes everything.
+//  blue_green: the new version starts in the idle slot, takes all traffic at once, is held for
+//          `bake` and checked, and only then does the old slot stop.
+// A breach rolls back without asking; an inconclusive check asks in chat and waits at most
+// `decision_timeout` for an answer, then rolls back.
+enum class StrategyKind { rolling, canary, blue_green };
+std::string_view to_string(StrategyKind kind);
+
+struct RolloutStrategy {
+  StrategyKind kind = StrategyKind::rolling;
+  std::vector<int> steps = {};                 // canary weights in percent, ascending, below 100
+  long long bake_ms = 0;                       // hold before each step's checks
+  std::vector<std::string> environments = {};  // where the strategy applies; empty: everywhere
+  std::vector<MetricCheckSpec> checks = {};
+  long long decision_timeout_ms = 30LL * 60 * 1000;
+  bool applies_to(std::string_view environment) const;
+};
+
 struct ServiceSpec {
   std::string name;
   std::string description;
   std::vector<std::string> environments;  // where it may be deployed, in promotion order
-  std::string target_kind;                // "local"
+  std::string target_kind;                // "local", "kubernetes", "argocd" or "pipeline"
   integrations::LocalTargetConfig local;  // when target_kind == "local"
+  RolloutStrategy strategy = {};
+  // A CI pipeline that builds the version before the target rolls it out ("" for none). Its
+  // configuration lives with the integrations (bot/config.h); the flow only needs to know.
+  bool has_build = false;
+  std::chrono::milliseconds build_poll{5000};  // first poll of the CI run; backs off from there
+  long long build_timeout_ms = 60LL * 60 * 1000;
 };
 
 // Everything the commands need to know about the world, in configuration order.

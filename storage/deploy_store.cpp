@@ -32,7 +32,7 @@ constexpr std::array<std::pair<DeployState, std::string_view>, 11> kStateNames =
 
 constexpr std::string_view kDeployColumns =
     "id, service, environment, version, previous_version, kind, requested_by, state, reason, "
-    "detail, chat_ref, requested_at, finished_at, committed_at";
+    "detail, chat_ref, requested_at, finished_at, committed_at, ci_run_id, ci_run_url";
 
 // "'requested', 'queued', ..." for every non-terminal state, so queries for live deploys can use
 // the index on state and stay correct when a state is added to the enum.
@@ -86,6 +86,8 @@ DeployRecord read_deploy(const Statement& row) {
   record.requested_at = row.column_int64(11);
   record.finished_at = row.column_optional_int64(12);
   record.committed_at = row.column_optional_int64(13);
+  record.ci_run_id = row.column_text(14);
+  record.ci_run_url = row.column_text(15);
   return record;
 }
 
@@ -247,6 +249,17 @@ DeployRecord DeployStore::transition(std::int64_t id, DeployState to, std::strin
 void DeployStore::set_chat_ref(std::int64_t id, std::string_view chat_ref) {
   db_.prepare("UPDATE deploys SET chat_ref = ?2 WHERE id = ?1").bind(1, id).bind(2, chat_ref).run();
   // A missing deploy here is a caller bug (the id came from create()); saying so beats a no-op.
+  if (sqlite3_changes(db_.handle()) == 0) {
+    throw StorageError("deploy #" + std::to_string(id) + " does not exist");
+  }
+}
+
+void DeployStore::set_ci_run(std::int64_t id, std::string_view run_id, std::string_view url) {
+  db_.prepare("UPDATE deploys SET ci_run_id = ?2, ci_run_url = ?3 WHERE id = ?1")
+      .bind(1, id)
+      .bind(2, run_id)
+      .bind(3, redact(url))
+      .run();
   if (sqlite3_changes(db_.handle()) == 0) {
     throw StorageError("deploy #" + std::to_string(id) + " does not exist");
   }

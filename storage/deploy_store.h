@@ -69,6 +69,8 @@ struct DeployRecord {
   EpochMillis requested_at = 0;
   std::optional<EpochMillis> finished_at;
   std::optional<EpochMillis> committed_at;
+  std::string ci_run_id;  // the build's CI run, once one was started
+  std::string ci_run_url;
 };
 
 struct DeployEvent {
@@ -90,6 +92,8 @@ class DeployStore {
   // Throws StorageError when the deploy does not exist.
   DeployRecord transition(std::int64_t id, DeployState to, std::string_view message);
   void set_chat_ref(std::int64_t id, std::string_view chat_ref);
+  // Records the CI run the deploy's build started (id for the provider, url for people).
+  void set_ci_run(std::int64_t id, std::string_view run_id, std::string_view url);
 
   std::optional<DeployRecord> get(std::int64_t id);
   // Newest first. An empty `environment` means every environment.

@@ -119,9 +119,16 @@ CREATE TABLE approvals (
 CREATE INDEX approvals_by_deploy ON approvals (deploy_id, id);
 )sql";
 
+// The CI run a deploy's build step started, so a restarted Shipmate can follow or cancel it.
+constexpr std::string_view kMigration7 = R"sql(
+ALTER TABLE deploys ADD COLUMN ci_run_id  TEXT NOT NULL DEFAULT '';
+ALTER TABLE deploys ADD COLUMN ci_run_url TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1}, Migration{2, kMigration2}, Migration{3, kMigration3},
     Migration{4, kMigration4}, Migration{5, kMigration5}, Migration{6, kMigration6},
+    Migration{7, kMigration7},
 };
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -87,11 +89,20 @@ class CommandHarness {
   // Runs one command to completion as `user`; returns everything said, joined by newlines.
   std::string run(const std::string& user, const std::string& text) {
     RecordingConversation conversation;
+    bool finished = false;
     boost::asio::co_spawn(
         io, router->dispatch(bot::ChatEvent{"test", "", user, "c", "", text}, conversation),
-        boost::asio::detached);
-    io.run();
-    io.restart();
+        [&finished](std::exception_ptr) { finished = true; });
+    if (background.empty()) {
+      io.run();
+      io.restart();
+    } else {
+      // A deploy paused in the background keeps the loop busy: run until this command is done,
+      // then until the work it released has settled.
+      run_until([&] { return finished; }, std::chrono::seconds(30));
+      while (io.poll() > 0) {
+      }
+    }
     last = conversation;
     std::string out;
     for (const auto& line : conversation.log)
@@ -99,7 +110,33 @@ class CommandHarness {
     return out;
   }
 
+  // Starts a command without waiting for it to finish (a deploy that pauses for a decision);
+  // drive the loop with run_until() or a later run().
+  RecordingConversation& start(const std::string& user, const std::string& text) {
+    background.push_back(std::make_unique<RecordingConversation>());
+    RecordingConversation& conversation = *background.back();
+    boost::asio::co_spawn(
+        io, router->dispatch(bot::ChatEvent{"test", "", user, "c", "", text}, conversation),
+        boost::asio::detached);
+    return conversation;
+  }
+
+  // Runs handlers until `done` holds; false when `limit` passed first.
+  bool run_until(const std::function<bool()>& done,
+                 std::chrono::milliseconds limit = std::chrono::seconds(5)) {
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline)
+        return false;
+      if (io.stopped())
+        io.restart();
+      io.run_one_for(std::chrono::milliseconds(5));
+    }
+    return true;
+  }
+
   boost::asio::io_context io;
+  std::vector<std::unique_ptr<RecordingConversation>> background;
   ManualClock clock;
   std::unique_ptr<storage::Database> db;
   storage::DeployStore deploys;

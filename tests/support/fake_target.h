@@ -51,6 +51,39 @@ class FakeTarget final : public integrations::DeployTarget {
     current_[env] = version;
     co_return integrations::ApplyOutcome{true, "rolled back to " + version, "fake://" + env};
   }
+  // Traffic splitting, when `split` is on: the candidate and its weight are tracked per
+  // environment; promote makes it current.
+  bool supports_traffic_split() const override { return split; }
+  boost::asio::awaitable<integrations::ApplyOutcome> start_candidate(
+      std::string env, std::string version, integrations::ProgressFn progress) override {
+    calls.push_back("start_candidate " + env + " " + version);
+    progress("fake: starting candidate " + version);
+    if (failing.count(version) > 0)
+      co_return integrations::ApplyOutcome{false, "health check of " + version + " failed", ""};
+    candidate_[env] = version;
+    co_return integrations::ApplyOutcome{
+        true, version + " healthy beside " + current_version(env).value_or("nothing"),
+        "fake://" + env + "/candidate"};
+  }
+  boost::asio::awaitable<integrations::ApplyOutcome> set_candidate_weight(std::string env,
+                                                                          int percent) override {
+    calls.push_back("weight " + env + " " + std::to_string(percent));
+    weights[env] = percent;
+    co_return integrations::ApplyOutcome{true, std::to_string(percent) + "%", ""};
+  }
+  boost::asio::awaitable<integrations::ApplyOutcome> promote_candidate(std::string env) override {
+    calls.push_back("promote " + env);
+    current_[env] = candidate_[env];
+    candidate_.erase(env);
+    co_return integrations::ApplyOutcome{true, current_[env] + " promoted", "fake://" + env};
+  }
+  boost::asio::awaitable<integrations::ApplyOutcome> abort_candidate(std::string env) override {
+    calls.push_back("abort " + env);
+    candidate_.erase(env);
+    weights[env] = 0;
+    co_return integrations::ApplyOutcome{true, "candidate stopped", "fake://" + env};
+  }
+
   boost::asio::awaitable<std::vector<integrations::ApplyOutcome>> restore() override {
     co_return std::vector<integrations::ApplyOutcome>{};
   }
@@ -58,10 +91,13 @@ class FakeTarget final : public integrations::DeployTarget {
 
   std::set<std::string> failing;   // versions whose apply fails
   std::vector<std::string> calls;  // what was asked, in order
+  bool split = false;
+  std::map<std::string, int> weights;
 
  private:
   std::vector<std::string> versions_;
   std::map<std::string, std::string> current_;
+  std::map<std::string, std::string> candidate_;
 };
 
 }  // namespace shipmate::testing

@@ -1,0 +1,96 @@
+// follow_ci_run(): the polling loop every CI provider shares (contract in ci_provider.h).
+#include <algorithm>
+#include <chrono>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+
+#include "common/clock.h"
+#include "integrations/ci_provider.h"
+
+namespace shipmate::integrations {
+namespace asio = boost::asio;
+
+std::string_view to_string(CiRunState state) {
+  switch (state) {
+    case CiRunState::queued:
+      return "queued";
+    case CiRunState::running:
+      return "running";
+    case CiRunState::succeeded:
+      return "succeeded";
+    case CiRunState::failed:
+      return "failed";
+    case CiRunState::cancelled:
+      return "cancelled";
+    case CiRunState::timed_out:
+      return "timed_out";
+  }
+  return "unknown";
+}
+
+asio::awaitable<Result<CiRunStatus>> follow_ci_run(
+    CiProvider& provider, CiRunHandle handle, FollowOptions options,
+    std::function<void(const CiRunStatus&)> progress) {
+  using Clock = std::chrono::steady_clock;
+  const auto started = Clock::now();
+  const auto deadline = started + options.deadline;
+  auto executor = co_await asio::this_coro::executor;
+  asio::steady_timer timer(executor);
+  auto interval = std::max(options.first_poll, std::chrono::milliseconds(1));
+  const auto max_poll = std::max(options.max_poll, interval);
+  std::optional<CiRunStatus> last;
+  int errors_in_a_row = 0;
+
+  // The first poll is immediate: after a restart the run may have finished long ago.
+  for (;;) {
+    Result<CiRunStatus> polled = co_await provider.status(handle);
+    if (polled) {
+      errors_in_a_row = 0;
+      CiRunStatus current = std::move(polled).value();
+      if (current.url.empty())
+        current.url = handle.url;
+      const bool changed = !last || last->state != current.state || last->detail != current.detail;
+      last = current;
+      if (changed && progress)
+        progress(current);
+      if (is_finished(current.state))
+        co_return current;
+    } else {
+      ++errors_in_a_row;
+      if (errors_in_a_row >= std::max(1, options.max_consecutive_errors)) {
+        co_return make_error(polled.error().message + " (gave up following " + provider.kind() +
+                             " run " + handle.id + " after " + std::to_string(errors_in_a_row) +
+                             " failed polls in a row)");
+      }
+    }
+
+    const auto now = Clock::now();
+    if (now >= deadline) {
+      Status cancelled = co_await provider.cancel(handle);
+      CiRunStatus out;
+      out.state = CiRunState::timed_out;
+      out.url = last ? last->url : handle.url;
+      const auto elapsed =
+          std::chrono::duration_cast<std::chrono::milliseconds>(now - started).count();
+      out.detail = "no result after " + format_duration(elapsed);
+      out.detail += cancelled ? "; the run was cancelled"
+                              : "; cancelling the run failed: " + cancelled.error().message;
+      if (progress)
+        progress(out);
+      co_return out;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
+    timer.expires_after(std::min(interval, left));
+    co_await timer.async_wait(asio::use_awaitable);
+    interval = std::min(std::chrono::milliseconds(interval.count() * 3 / 2), max_poll);
+    if (interval < std::chrono::milliseconds(2))
+      interval = std::chrono::milliseconds(2);
+  }
+}
+
+}  // namespace shipmate::integrations

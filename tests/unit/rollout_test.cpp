@@ -1,0 +1,282 @@
+// Rollout strategies, metric checks, operator decisions and CI builds, driven through the real
+// Router and deploy flow against a fake target, scripted metrics and a scripted CI provider.
+#include <gtest/gtest.h>
+
+#include "commands/deploy_flow.h"
+#include "tests/support/command_harness.h"
+#include "tests/support/scripted_fakes.h"
+
+namespace shipmate::testing {
+namespace {
+
+using commands::CheckOutcome;
+using commands::CheckVerdict;
+using commands::StrategyKind;
+using integrations::CiRunState;
+using storage::DeployState;
+
+bool has(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+class RolloutTest : public ::testing::Test {
+ protected:
+  RolloutTest() {
+    h.services->metrics = &metrics;
+    h.services->builds = &builds;
+    h.target->split = true;
+  }
+
+  commands::ServiceSpec& hello() { return h.catalog.services.front(); }
+
+  void use_canary(std::vector<int> steps) {
+    auto& strategy = hello().strategy;
+    strategy.kind = StrategyKind::canary;
+    strategy.steps = std::move(steps);
+    strategy.checks = {{"error_rate", "errors{version=\"{version}\"}", 0.05, std::nullopt}};
+  }
+
+  std::vector<std::string> audit_actions() {
+    std::vector<std::string> out;
+    for (const auto& record : h.audit.tail(1000))
+      out.push_back(record.entry.action);
+    return out;
+  }
+
+  bool audited(const std::string& action) {
+    auto actions = audit_actions();
+    return std::find(actions.begin(), actions.end(), action) != actions.end();
+  }
+
+  std::vector<DeployState> states(std::int64_t id) {
+    std::vector<DeployState> out;
+    for (const auto& event : h.deploys.events(id))
+      out.push_back(event.to);
+    return out;
+  }
+
+  CommandHarness h;
+  ScriptedMetrics metrics;
+  std::map<std::string, std::unique_ptr<integrations::CiProvider>> builds;
+};
+
+TEST_F(RolloutTest, CanaryWalksItsStepsCheckingEachThenPromotes) {
+  h.run("alice", "deploy hello v1 to staging");
+  use_canary({25, 50});
+  std::string out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_TRUE(has(out, "Deploy #2 succeeded: hello v2 is live in staging")) << out;
+  EXPECT_TRUE(has(out, "v2 takes 25% of traffic (step 1 of 3)")) << out;
+  EXPECT_TRUE(has(out, "check error_rate: ok")) << out;
+  const std::vector<std::string> expected = {"apply staging v1",   "start_candidate staging v2",
+                                             "weight staging 25",  "weight staging 50",
+                                             "weight staging 100", "promote staging"};
+  EXPECT_EQ(h.target->calls, expected);
+  EXPECT_EQ(metrics.asked,
+            (std::vector<std::string>{"error_rate@v2", "error_rate@v2", "error_rate@v2"}));
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::succeeded);
+  // Each step is persisted: deploying, verifying, and back, three times over.
+  EXPECT_EQ(states(2),
+            (std::vector<DeployState>{
+                DeployState::requested, DeployState::deploying, DeployState::verifying,
+                DeployState::deploying, DeployState::verifying, DeployState::deploying,
+                DeployState::verifying, DeployState::deploying, DeployState::succeeded}));
+  EXPECT_EQ(h.target->current_version("staging"), "v2");
+  EXPECT_TRUE(h.audit.verify().ok);
+}
+
+TEST_F(RolloutTest, BreachRollsBackAutomaticallyAndSaysWhichQueryFailedWithWhatValue) {
+  h.run("alice", "deploy hello v1 to staging");
+  use_canary({25, 50});
+  metrics.script["error_rate"] = {
+      {CheckVerdict::pass, "error_rate: 0.01 within max 0.05"},
+      {CheckVerdict::breach, "error_rate: 0.31 > max 0.05 (query: errors{version=\"v2\"})"}};
+  std::string out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_TRUE(has(out,
+                  "Deploy #2 rolled back: check failed: error_rate: 0.31 > max 0.05 "
+                  "(query: errors{version=\"v2\"})"))
+      << out;
+  ASSERT_FALSE(h.last.updates.empty());
+  EXPECT_TRUE(has(h.last.updates.back().context, "staging serves hello v1 again")) << out;
+  EXPECT_EQ(h.target->calls.back(), "abort staging");
+  EXPECT_EQ(h.target->current_version("staging"), "v1");
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::rolled_back);
+  EXPECT_TRUE(audited("deploy.rolled_back"));
+  // The change failure shows up where DORA looks: a rolled-back deploy.
+  EXPECT_EQ(h.deploys.last_succeeded("hello", "staging")->version, "v1");
+}
+
+TEST_F(RolloutTest, InconclusiveChecksAskAndContinueOnlyWhenSomeoneSaysSo) {
+  h.run("alice", "deploy hello v1 to production");
+  use_canary({50});
+  metrics.script["error_rate"] = {
+      {CheckVerdict::inconclusive, "error_rate: no data (query returned an empty vector)"},
+      {CheckVerdict::pass, "error_rate: 0.0 within max 0.05"}};
+  auto& conversation = h.start("alice", "deploy hello v2 to production");
+  ASSERT_TRUE(h.run_until([&] { return h.services->decisions.count(2) > 0; }));
+  ASSERT_FALSE(conversation.updates.empty());
+  const auto& question = conversation.updates.back();
+  EXPECT_TRUE(has(question.text, "the checks could not decide: error_rate: no data"))
+      << question.text;
+  ASSERT_EQ(question.buttons.size(), 2u);
+  EXPECT_EQ(question.buttons[0].command, "continue 2");
+  EXPECT_EQ(question.buttons[1].command, "abort 2");
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::verifying);
+
+  // bob holds no role that may deploy to production, so his answer does not count.
+  std::string refused = h.run("bob", "continue 2");
+  EXPECT_TRUE(has(refused, "continue refused: bob may not deploy in production")) << refused;
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::verifying);
+
+  std::string answer = h.run("alice", "continue 2");
+  EXPECT_TRUE(has(answer, "Continuing deploy #2 (Alice)")) << answer;
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::succeeded);
+  EXPECT_TRUE(audited("deploy.continue"));
+  EXPECT_TRUE(audited("deploy.continue_refused"));
+  EXPECT_EQ(h.target->current_version("production"), "v2");
+  std::string again = h.run("alice", "continue 2");
+  EXPECT_TRUE(has(again, "deploy #2 is not waiting for a decision (it is succeeded)")) << again;
+}
+
+TEST_F(RolloutTest, AbortAfterInconclusiveChecksRollsBack) {
+  h.run("alice", "deploy hello v1 to staging");
+  use_canary({50});
+  metrics.script["error_rate"] = {
+      {CheckVerdict::inconclusive, "error_rate: Prometheus unreachable"}};
+  h.start("alice", "deploy hello v2 to staging");
+  ASSERT_TRUE(h.run_until([&] { return h.services->decisions.count(2) > 0; }));
+  h.run("bob", "abort 2");
+  auto deploy = h.deploys.get(2);
+  EXPECT_EQ(deploy->state, DeployState::rolled_back);
+  EXPECT_TRUE(has(deploy->detail, "bob chose to roll back after inconclusive checks"))
+      << deploy->detail;
+  EXPECT_EQ(h.target->current_version("staging"), "v1");
+}
+
+TEST_F(RolloutTest, NobodyAnsweringRollsBackAfterTheDecisionTimeout) {
+  h.run("alice", "deploy hello v1 to staging");
+  use_canary({50});
+  hello().strategy.decision_timeout_ms = 30;
+  metrics.script["error_rate"] = {{CheckVerdict::inconclusive, "error_rate: no data"}};
+  std::string out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_TRUE(has(out, "Deploy #2 rolled back: nobody answered within")) << out;
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::rolled_back);
+  EXPECT_TRUE(h.services->decisions.empty());
+}
+
+TEST_F(RolloutTest, BlueGreenSwitchesOnceChecksThenStopsTheOldSlot) {
+  h.run("alice", "deploy hello v1 to staging");
+  hello().strategy.kind = StrategyKind::blue_green;
+  hello().strategy.checks = {{"latency", "p99", 0.5, std::nullopt}};
+  std::string out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_TRUE(has(out, "switched all traffic to v2 (the old slot stays up)")) << out;
+  const std::vector<std::string> expected = {"apply staging v1", "start_candidate staging v2",
+                                             "weight staging 100", "promote staging"};
+  EXPECT_EQ(h.target->calls, expected);
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::succeeded);
+}
+
+TEST_F(RolloutTest, RollingDeployWithChecksRollsBackToThePreviousVersionOnBreach) {
+  h.target->split = false;
+  h.run("alice", "deploy hello v1 to staging");
+  hello().strategy.checks = {{"error_rate", "q", 0.05, std::nullopt}};
+  metrics.script["error_rate"] = {{CheckVerdict::breach, "error_rate: 0.2 > max 0.05"}};
+  std::string out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_TRUE(has(out, "Deploy #2 rolled back: check failed: error_rate: 0.2 > max 0.05")) << out;
+  EXPECT_EQ(h.target->calls.back(), "roll_back staging v1");
+  EXPECT_EQ(h.target->current_version("staging"), "v1");
+}
+
+TEST_F(RolloutTest, BreachWithNothingToReturnToIsAFailureThatSaysSo) {
+  h.target->split = false;
+  hello().strategy.checks = {{"error_rate", "q", 0.05, std::nullopt}};
+  metrics.script["error_rate"] = {{CheckVerdict::breach, "error_rate: 0.2 > max 0.05"}};
+  std::string out = h.run("alice", "deploy hello v1 to staging");
+  EXPECT_TRUE(has(out, "there is no earlier version to return to")) << out;
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::failed);
+}
+
+TEST_F(RolloutTest, CanaryOnATargetThatCannotSplitTrafficIsARollingDeploy) {
+  h.target->split = false;
+  use_canary({10});
+  std::string out = h.run("alice", "deploy hello v1 to staging");
+  EXPECT_EQ(h.target->calls, (std::vector<std::string>{"apply staging v1"}));
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::succeeded);
+}
+
+TEST_F(RolloutTest, StrategyAppliesOnlyToItsEnvironmentsAndNeverToRollbacks) {
+  use_canary({10});
+  hello().strategy.environments = {"production"};
+  h.run("alice", "deploy hello v1 to staging");
+  h.run("alice", "deploy hello v2 to staging");
+  EXPECT_EQ(h.target->calls, (std::vector<std::string>{"apply staging v1", "apply staging v2"}));
+  hello().strategy.environments = {};
+  h.run("alice", "rollback hello in staging");
+  EXPECT_EQ(h.target->calls.back(), "roll_back staging v1");
+  EXPECT_TRUE(metrics.asked.empty());
+}
+
+TEST_F(RolloutTest, NoMetricsSourceMakesChecksInconclusiveNeverAPass) {
+  h.services->metrics = nullptr;
+  use_canary({});
+  hello().strategy.decision_timeout_ms = 20;
+  std::string out = h.run("alice", "deploy hello v1 to staging");
+  EXPECT_TRUE(has(out, "error_rate: no metrics source is configured")) << out;
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::rolled_back);
+}
+
+TEST_F(RolloutTest, ABuildRunsFirstAndItsRunIsRecorded) {
+  auto ci = std::make_unique<ScriptedCi>();
+  ci->states = {CiRunState::queued, CiRunState::running, CiRunState::succeeded};
+  auto* scripted = ci.get();
+  builds["hello"] = std::move(ci);
+  hello().has_build = true;
+  hello().build_poll = std::chrono::milliseconds(1);
+  std::string out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_TRUE(has(out, "build started: https://ci.example/runs/1")) << out;
+  EXPECT_TRUE(has(out, "build running")) << out;
+  EXPECT_TRUE(has(out, "Deploy #1 succeeded")) << out;
+  ASSERT_EQ(scripted->triggered.size(), 1u);
+  EXPECT_EQ(scripted->triggered[0].version, "v2");
+  EXPECT_EQ(scripted->triggered[0].environment, "staging");
+  EXPECT_TRUE(scripted->triggered[0].correlation_id.starts_with("shipmate-1-"));
+  auto deploy = h.deploys.get(1);
+  EXPECT_EQ(deploy->ci_run_id, "1");
+  EXPECT_EQ(deploy->ci_run_url, "https://ci.example/runs/1");
+  EXPECT_EQ(states(1), (std::vector<DeployState>{DeployState::requested, DeployState::building,
+                                                 DeployState::deploying, DeployState::succeeded}));
+}
+
+TEST_F(RolloutTest, AFailedBuildFailsTheDeployWithoutTouchingTheEnvironment) {
+  auto ci = std::make_unique<ScriptedCi>();
+  ci->states = {CiRunState::running, CiRunState::failed};
+  ci->failure_detail = "job compile failed at step 'make'";
+  builds["hello"] = std::move(ci);
+  hello().has_build = true;
+  hello().build_poll = std::chrono::milliseconds(1);
+  std::string out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_TRUE(has(out, "Deploy #1 failed: build failed: job compile failed at step 'make'")) << out;
+  ASSERT_FALSE(h.last.updates.empty());
+  EXPECT_EQ(h.last.updates.back().context,
+            "Logs: https://ci.example/runs/1 | staging was not touched");
+  EXPECT_TRUE(h.target->calls.empty());
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::failed);
+}
+
+TEST_F(RolloutTest, ABuildThatCannotStartFailsWithTheProvidersMessage) {
+  auto ci = std::make_unique<ScriptedCi>();
+  ci->trigger_error = "GitHub: trigger workflow deploy.yml in o/r: not found (404)";
+  builds["hello"] = std::move(ci);
+  hello().has_build = true;
+  std::string out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_TRUE(has(out, "Deploy #1 failed: GitHub: trigger workflow deploy.yml in o/r: not found"))
+      << out;
+  EXPECT_TRUE(h.target->calls.empty());
+}
+
+TEST_F(RolloutTest, ABadDeployNumberOrNothingToDecideIsAClearError) {
+  EXPECT_TRUE(has(h.run("alice", "continue twelve"), "'twelve' is not a deploy number"));
+  EXPECT_TRUE(has(h.run("alice", "abort 9"), "there is no deploy #9"));
+}
+
+}  // namespace
+}  // namespace shipmate::testing
