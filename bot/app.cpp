@@ -17,6 +17,7 @@
 #include <optional>
 #include <thread>
 
+#include "bot/integrations_setup.h"
 #include "bot/router.h"
 #include "bot/slack/slack_transport.h"
 #include "bot/terminal.h"
@@ -142,20 +143,23 @@ int run_app(const Config& config, const AppOptions& options) {
   storage::AuditLog audit(**database, clock);
   storage::ApprovalStore approvals(**database, clock);
 
-  std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;
-  for (const auto& service : config.catalog.services) {
-    if (service.target_kind == "local") {
-      auto local = service.local;
-      local.state_dir = config.state_dir + "/local";
-      targets[service.name] = integrations::make_local_process_target(io.get_executor(), local);
-    }
+  auto built = build_integrations(io.get_executor(), config);
+  if (!built) {
+    std::fprintf(stderr, "shipmate: %s\n", redact(built.error().message).c_str());
+    return 2;
   }
+  Integrations& connected = **built;
+  auto& targets = connected.targets;
 
   const commands::CommandRegistry registry = commands::build_command_table();
   commands::Services services{io.get_executor(), config.catalog, clock, **database,
                               deploys,           locks,          audit, targets};
   services.registry = &registry;
   services.approvals = &approvals;
+  services.builds = &connected.builds;
+  services.metrics = connected.metrics.get();
+  if (connected.github_mirror)
+    services.observers.push_back(connected.github_mirror.get());
   Router router(services, registry, config.bot_name);
 
   storage::InboxStore inbox(**database, clock);

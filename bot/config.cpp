@@ -13,6 +13,7 @@
 #include "commands/registry.h"
 #include "common/redact.h"
 #include "common/strings.h"
+#include "integrations/metrics/prometheus.h"
 
 namespace shipmate::bot {
 namespace fs = std::filesystem;
@@ -554,6 +555,429 @@ void parse_local_target(Checker& check, const YAML::Node& node, Config& config,
   }
 }
 
+// `{secret: name}` resolved to its value (and registered for redaction). Anything else is an
+// error: credentials are never written into the file.
+std::optional<std::string> secret_value(Checker& check, const YAML::Node& node, Config& config,
+                                        const std::string& what) {
+  if (!node.IsMap() || !node["secret"]) {
+    check.error(node, what +
+                          " must be a reference such as {secret: name}, declared under "
+                          "secrets:; credentials are never written in the file");
+    return std::nullopt;
+  }
+  const std::string name = check.scalar(node["secret"], "secret").value_or("");
+  auto ref = config.secrets.find(name);
+  if (ref == config.secrets.end()) {
+    check.error(node["secret"], "unknown secret '" + name + "'; declare it under secrets:");
+    return std::nullopt;
+  }
+  return read_secret(check, node["secret"], ref->second);
+}
+
+std::map<std::string, std::string> string_map(Checker& check, const YAML::Node& node,
+                                              const std::string& what) {
+  std::map<std::string, std::string> out;
+  if (!check.expect_map(node, what))
+    return out;
+  for (const auto& entry : node) {
+    const std::string key = entry.first.as<std::string>("");
+    if (auto value = check.scalar(entry.second, what + " " + key))
+      out[key] = *value;
+  }
+  return out;
+}
+
+std::string required(Checker& check, const YAML::Node& node, const std::string& key,
+                     const std::string& where, const std::string& example) {
+  if (!node[key]) {
+    check.error(node, where + " needs " + key + ": (" + example + ")");
+    return {};
+  }
+  return check.scalar(node[key], key).value_or("");
+}
+
+// A CI block: `provider:` plus that provider's fields. Used for a service's build: and for
+// targets of kind pipeline (`provider_key` names the key that holds the provider there).
+std::optional<CiSpec> parse_ci(Checker& check, const YAML::Node& node, Config& config,
+                               const std::string& where, const std::string& provider_key,
+                               std::vector<std::string> extra_keys) {
+  if (!check.expect_map(node, where))
+    return std::nullopt;
+  CiSpec spec;
+  if (!node[provider_key]) {
+    check.error(node, where + " needs " + provider_key + ": github, gitlab or jenkins");
+    return std::nullopt;
+  }
+  spec.provider = check.scalar(node[provider_key], provider_key).value_or("");
+  const fs::path base = fs::path(config.path).parent_path();
+  std::vector<std::string> keys = {provider_key, "ca_file", "poll", "timeout"};
+  keys.insert(keys.end(), extra_keys.begin(), extra_keys.end());
+  integrations::FollowOptions follow;
+  if (node["poll"])
+    follow.first_poll =
+        std::chrono::milliseconds(check.duration(node["poll"], "poll").value_or(5000));
+  follow.max_poll = std::max(follow.max_poll, follow.first_poll);
+  if (node["timeout"]) {
+    follow.deadline =
+        std::chrono::milliseconds(check.duration(node["timeout"], "timeout").value_or(3600000));
+  }
+  if (node["ca_file"])
+    spec.ca_file = absolute_from(base, check.scalar(node["ca_file"], "ca_file").value_or(""));
+
+  if (spec.provider == "github") {
+    keys.insert(keys.end(),
+                {"api_url", "repo", "workflow", "ref", "token", "inputs", "correlation_input"});
+    check.check_keys(node, keys, where);
+    auto& github = spec.github;
+    if (node["api_url"])
+      github.api_url = check.scalar(node["api_url"], "api_url").value_or("");
+    const std::string repo = required(check, node, "repo", where, "owner/name");
+    const auto slash = repo.find('/');
+    if (!repo.empty() && (slash == std::string::npos || slash == 0 || slash + 1 == repo.size() ||
+                          repo.find('/', slash + 1) != std::string::npos)) {
+      check.error(node["repo"], "repo must be owner/name, not '" + repo + "'");
+    } else if (!repo.empty()) {
+      github.owner = repo.substr(0, slash);
+      github.repo = repo.substr(slash + 1);
+    }
+    github.workflow = required(check, node, "workflow", where, "the file name, e.g. deploy.yml");
+    if (node["ref"])
+      github.ref = check.scalar(node["ref"], "ref").value_or("main");
+    if (!node["token"])
+      check.error(node, where + " needs token: {secret: name} (a GitHub token with actions:write)");
+    else
+      github.token = secret_value(check, node["token"], config, "token").value_or("");
+    if (node["inputs"])
+      github.inputs = string_map(check, node["inputs"], "inputs");
+    if (node["correlation_input"])
+      github.correlation_input =
+          check.scalar(node["correlation_input"], "correlation_input").value_or("");
+    github.follow = follow;
+  } else if (spec.provider == "gitlab") {
+    keys.insert(keys.end(),
+                {"api_url", "project", "ref", "token", "token_kind", "read_token", "variables"});
+    check.check_keys(node, keys, where);
+    auto& gitlab = spec.gitlab;
+    if (node["api_url"])
+      gitlab.api_url = check.scalar(node["api_url"], "api_url").value_or("");
+    gitlab.project = required(check, node, "project", where, "group/project or its numeric id");
+    if (node["ref"])
+      gitlab.ref = check.scalar(node["ref"], "ref").value_or("main");
+    if (node["token_kind"]) {
+      const std::string kind = check.scalar(node["token_kind"], "token_kind").value_or("");
+      auto parsed = integrations::parse_gitlab_token_kind(kind);
+      if (!parsed)
+        check.error(node["token_kind"],
+                    "token_kind must be private or trigger, not '" + kind + "'");
+      else
+        gitlab.token_kind = *parsed;
+    }
+    if (!node["token"])
+      check.error(node, where + " needs token: {secret: name} (an access token with api scope)");
+    else
+      gitlab.token = secret_value(check, node["token"], config, "token").value_or("");
+    if (node["read_token"])
+      gitlab.read_token =
+          secret_value(check, node["read_token"], config, "read_token").value_or("");
+    if (node["variables"])
+      gitlab.variables = string_map(check, node["variables"], "variables");
+    gitlab.follow = follow;
+  } else if (spec.provider == "jenkins") {
+    keys.insert(keys.end(), {"url", "job", "user", "token", "parameters"});
+    check.check_keys(node, keys, where);
+    auto& jenkins = spec.jenkins;
+    jenkins.url = required(check, node, "url", where, "Jenkins' root URL");
+    jenkins.job = required(check, node, "job", where, "the job's full name, e.g. deploys/api");
+    jenkins.user = required(check, node, "user", where, "the user the API token belongs to");
+    if (!node["token"])
+      check.error(node, where + " needs token: {secret: name} (the user's API token)");
+    else
+      jenkins.api_token = secret_value(check, node["token"], config, "token").value_or("");
+    if (node["parameters"])
+      jenkins.parameters = string_map(check, node["parameters"], "parameters");
+    jenkins.follow = follow;
+  } else {
+    check.error(node[provider_key],
+                "unknown CI provider '" + spec.provider +
+                    "'; Shipmate supports github, gitlab and jenkins" +
+                    commands::did_you_mean(spec.provider, {"github", "gitlab", "jenkins"}));
+    return std::nullopt;
+  }
+  return spec;
+}
+
+void parse_argocd_target(Checker& check, const YAML::Node& node, Config& config,
+                         const commands::ServiceSpec& service) {
+  const std::string where = "argocd target of " + service.name;
+  check.check_keys(node,
+                   {"kind", "server", "token", "project", "applications", "mode", "helm_parameter",
+                    "auto_sync", "prune", "timeout", "poll", "ca_file"},
+                   where);
+  integrations::ArgoCdTargetConfig argo;
+  argo.service = service.name;
+  argo.server_url = required(check, node, "server", where, "https://argocd.example.com");
+  if (!node["token"])
+    check.error(node, where + " needs token: {secret: name} (an Argo CD API token)");
+  else
+    argo.token = secret_value(check, node["token"], config, "token").value_or("");
+  if (node["project"])
+    argo.project = check.scalar(node["project"], "project").value_or("");
+  if (node["applications"]) {
+    for (const auto& [env, app] : string_map(check, node["applications"], "applications")) {
+      if (std::find(service.environments.begin(), service.environments.end(), env) ==
+          service.environments.end()) {
+        check.error(node["applications"], where + " names environment '" + env + "', which " +
+                                              service.name + " is not deployed to");
+      }
+      argo.environments[env].application = app;
+    }
+  }
+  if (node["mode"]) {
+    const std::string mode = check.scalar(node["mode"], "mode").value_or("");
+    if (mode == "revision") {
+      argo.version_mode = integrations::ArgoCdVersionMode::kRevision;
+    } else if (mode == "helm") {
+      argo.version_mode = integrations::ArgoCdVersionMode::kHelmParameter;
+    } else {
+      check.error(node["mode"], "mode must be revision or helm, not '" + mode + "'");
+    }
+  }
+  if (node["helm_parameter"])
+    argo.helm_parameter = check.scalar(node["helm_parameter"], "helm_parameter").value_or("");
+  if (node["auto_sync"]) {
+    const std::string policy = check.scalar(node["auto_sync"], "auto_sync").value_or("");
+    if (policy == "refuse") {
+      argo.auto_sync = integrations::ArgoCdAutoSyncPolicy::kRefuse;
+    } else if (policy == "suspend") {
+      argo.auto_sync = integrations::ArgoCdAutoSyncPolicy::kSuspend;
+    } else {
+      check.error(node["auto_sync"], "auto_sync must be refuse or suspend, not '" + policy + "'");
+    }
+  }
+  if (node["prune"])
+    argo.prune = check.boolean(node["prune"], "prune").value_or(false);
+  if (node["timeout"]) {
+    argo.sync_timeout =
+        std::chrono::milliseconds(check.duration(node["timeout"], "timeout").value_or(600000));
+  }
+  if (node["poll"])
+    argo.poll_interval =
+        std::chrono::milliseconds(check.duration(node["poll"], "poll").value_or(2000));
+  if (node["ca_file"]) {
+    argo.ca_file = absolute_from(fs::path(config.path).parent_path(),
+                                 check.scalar(node["ca_file"], "ca_file").value_or(""));
+  }
+  if (!check.has_errors()) {
+    if (auto valid = integrations::validate_argocd_config(argo); !valid)
+      check.error(node, where + ": " + valid.error().message);
+  }
+  config.integrations[service.name].argocd = std::move(argo);
+}
+
+void parse_kubernetes_target(Checker& check, const YAML::Node& node, Config& config,
+                             const commands::ServiceSpec& service) {
+  const std::string where = "kubernetes target of " + service.name;
+  check.check_keys(node,
+                   {"kind", "kubeconfig", "context", "in_cluster", "namespaces", "deployment",
+                    "container", "image", "timeout", "poll"},
+                   where);
+  integrations::KubernetesTargetConfig kube;
+  kube.service = service.name;
+  const fs::path base = fs::path(config.path).parent_path();
+  if (node["in_cluster"])
+    kube.credentials.in_cluster = check.boolean(node["in_cluster"], "in_cluster").value_or(false);
+  if (node["kubeconfig"]) {
+    kube.credentials.kubeconfig =
+        absolute_from(base, check.scalar(node["kubeconfig"], "kubeconfig").value_or(""));
+  } else if (!kube.credentials.in_cluster) {
+    const char* env = std::getenv("KUBECONFIG");
+    const char* home = std::getenv("HOME");
+    if (env != nullptr && *env != '\0') {
+      kube.credentials.kubeconfig = std::string(env).substr(0, std::string(env).find(':'));
+    } else if (home != nullptr) {
+      kube.credentials.kubeconfig = std::string(home) + "/.kube/config";
+    }
+  }
+  if (node["context"])
+    kube.credentials.context = check.scalar(node["context"], "context").value_or("");
+  if (node["namespaces"]) {
+    kube.namespaces = string_map(check, node["namespaces"], "namespaces");
+    for (const auto& [env, ns] : kube.namespaces) {
+      if (std::find(service.environments.begin(), service.environments.end(), env) ==
+          service.environments.end()) {
+        check.error(node["namespaces"], where + " names environment '" + env + "', which " +
+                                            service.name + " is not deployed to");
+      }
+    }
+  }
+  for (const auto& env : service.environments)
+    kube.namespaces.try_emplace(env, "");
+  kube.deployment = required(check, node, "deployment", where, "the Deployment's name");
+  if (node["container"])
+    kube.container = check.scalar(node["container"], "container").value_or("");
+  kube.image_repository =
+      required(check, node, "image", where, "the image repository, e.g. registry.example.com/api");
+  if (node["timeout"]) {
+    kube.rollout_timeout =
+        std::chrono::milliseconds(check.duration(node["timeout"], "timeout").value_or(600000));
+  }
+  if (node["poll"])
+    kube.poll_interval =
+        std::chrono::milliseconds(check.duration(node["poll"], "poll").value_or(2000));
+  if (!check.has_errors()) {
+    if (auto valid = integrations::validate_kubernetes_config(kube); !valid)
+      check.error(node, where + ": " + valid.error().message);
+  }
+  config.integrations[service.name].kubernetes = std::move(kube);
+}
+
+void parse_strategy(Checker& check, const YAML::Node& node, Config& config,
+                    commands::ServiceSpec& service) {
+  const std::string where = "strategy of " + service.name;
+  if (!check.expect_map(node, where))
+    return;
+  check.check_keys(node, {"kind", "steps", "bake", "environments", "checks", "decision_timeout"},
+                   where);
+  auto& strategy = service.strategy;
+  const std::string kind =
+      node["kind"] ? check.scalar(node["kind"], "kind").value_or("") : "rolling";
+  if (kind == "rolling") {
+    strategy.kind = commands::StrategyKind::rolling;
+  } else if (kind == "canary") {
+    strategy.kind = commands::StrategyKind::canary;
+  } else if (kind == "blue-green" || kind == "blue_green") {
+    strategy.kind = commands::StrategyKind::blue_green;
+  } else {
+    check.error(node["kind"],
+                "strategy kind must be rolling, canary or blue-green, not '" + kind + "'");
+  }
+  if (node["steps"]) {
+    if (strategy.kind != commands::StrategyKind::canary)
+      check.error(node["steps"], "steps: only apply to the canary strategy");
+    int previous = 0;
+    for (const auto& text : check.string_list(node["steps"], "steps")) {
+      char* end = nullptr;
+      const long value = std::strtol(text.c_str(), &end, 10);
+      const bool percent_sign = *end == '%' && end[1] == '\0';
+      if (text.empty() || (*end != '\0' && !percent_sign) || value <= previous || value > 100) {
+        check.error(node["steps"],
+                    "canary steps are ascending percentages from 1 to 100 (e.g. "
+                    "[10, 50]), not '" +
+                        text + "'");
+        break;
+      }
+      previous = static_cast<int>(value);
+      strategy.steps.push_back(previous);
+    }
+  }
+  if (node["bake"])
+    strategy.bake_ms = check.duration(node["bake"], "bake").value_or(0);
+  if (node["decision_timeout"]) {
+    strategy.decision_timeout_ms =
+        check.duration(node["decision_timeout"], "decision_timeout").value_or(1800000);
+  }
+  if (node["environments"]) {
+    strategy.environments = check.string_list(node["environments"], "environments");
+    for (const auto& env : strategy.environments) {
+      if (std::find(service.environments.begin(), service.environments.end(), env) ==
+          service.environments.end()) {
+        check.error(node["environments"], where + " names environment '" + env + "', which " +
+                                              service.name + " is not deployed to");
+      }
+    }
+  }
+  if (const auto checks = node["checks"]) {
+    if (check.expect_sequence(checks, "checks")) {
+      for (const auto& item : checks) {
+        if (!check.expect_map(item, "a check"))
+          continue;
+        check.check_keys(item, {"name", "query", "max", "min"}, "a check of " + service.name);
+        commands::MetricCheckSpec metric;
+        metric.name = required(check, item, "name", "a check", "e.g. error_rate");
+        metric.query =
+            required(check, item, "query", "check " + metric.name, "a PromQL expression");
+        for (const char* bound : {"max", "min"}) {
+          if (!item[bound])
+            continue;
+          const std::string text = check.scalar(item[bound], bound).value_or("");
+          char* end = nullptr;
+          const double value = std::strtod(text.c_str(), &end);
+          if (text.empty() || *end != '\0') {
+            check.error(item[bound], std::string(bound) + " must be a number, not '" + text + "'");
+            continue;
+          }
+          (std::string(bound) == "max" ? metric.max : metric.min) = value;
+        }
+        if (!metric.max && !metric.min) {
+          check.error(item, "check " + metric.name + " needs max: or min: (or both)");
+        } else {
+          const integrations::MetricCheck probe{metric.name, metric.query, metric.max, metric.min};
+          if (auto valid = integrations::validate_check(probe); !valid)
+            check.error(item, valid.error().message);
+        }
+        strategy.checks.push_back(std::move(metric));
+      }
+    }
+  }
+  if (!strategy.checks.empty() && !config.metrics) {
+    check.error(node["checks"], "checks of " + service.name +
+                                    " need a metrics source: add metrics: {prometheus: URL}");
+  }
+}
+
+void parse_metrics(Checker& check, const YAML::Node& node, Config& config) {
+  if (!check.expect_map(node, "metrics"))
+    return;
+  check.check_keys(node, {"prometheus", "token", "ca_file", "timeout"}, "metrics");
+  MetricsConfig metrics;
+  metrics.prometheus_url = required(check, node, "prometheus", "metrics",
+                                    "the Prometheus URL, e.g. http://127.0.0.1:9090");
+  if (!metrics.prometheus_url.empty() && !metrics.prometheus_url.starts_with("http://") &&
+      !metrics.prometheus_url.starts_with("https://")) {
+    check.error(node["prometheus"], "metrics prometheus must be an http:// or https:// URL");
+  }
+  while (metrics.prometheus_url.ends_with('/'))
+    metrics.prometheus_url.pop_back();
+  if (node["token"])
+    metrics.bearer_token = secret_value(check, node["token"], config, "token").value_or("");
+  if (node["ca_file"]) {
+    metrics.ca_file = absolute_from(fs::path(config.path).parent_path(),
+                                    check.scalar(node["ca_file"], "ca_file").value_or(""));
+  }
+  if (node["timeout"])
+    metrics.timeout_ms = check.duration(node["timeout"], "timeout").value_or(5000);
+  config.metrics = std::move(metrics);
+}
+
+void parse_github_deployments(Checker& check, const YAML::Node& node, Config& config,
+                              const commands::ServiceSpec& service) {
+  const std::string where = "github_deployments of " + service.name;
+  if (!check.expect_map(node, where))
+    return;
+  check.check_keys(node, {"repo", "token", "api_url", "ca_file"}, where);
+  integrations::GithubActionsConfig github;
+  const std::string repo = required(check, node, "repo", where, "owner/name");
+  const auto slash = repo.find('/');
+  if (!repo.empty() && (slash == std::string::npos || slash == 0 || slash + 1 == repo.size())) {
+    check.error(node["repo"], "repo must be owner/name, not '" + repo + "'");
+  } else if (!repo.empty()) {
+    github.owner = repo.substr(0, slash);
+    github.repo = repo.substr(slash + 1);
+  }
+  if (!node["token"])
+    check.error(node, where + " needs token: {secret: name} (a token with deployments:write)");
+  else
+    github.token = secret_value(check, node["token"], config, "token").value_or("");
+  if (node["api_url"])
+    github.api_url = check.scalar(node["api_url"], "api_url").value_or("");
+  auto& entry = config.integrations[service.name];
+  if (node["ca_file"]) {
+    entry.github_deployments_ca_file = absolute_from(
+        fs::path(config.path).parent_path(), check.scalar(node["ca_file"], "ca_file").value_or(""));
+  }
+  entry.github_deployments = std::move(github);
+}
+
 void parse_services(Checker& check, const YAML::Node& node, Config& config) {
   if (!node) {
     check.error_at(1, 1, "missing 'services': list the services Shipmate deploys");
@@ -569,7 +993,9 @@ void parse_services(Checker& check, const YAML::Node& node, Config& config) {
   for (const auto& item : node) {
     if (!check.expect_map(item, "a service"))
       continue;
-    check.check_keys(item, {"name", "description", "environments", "target", "owners"},
+    check.check_keys(item,
+                     {"name", "description", "environments", "target", "owners", "build",
+                      "strategy", "github_deployments"},
                      "a service");
     commands::ServiceSpec service;
     if (!item["name"]) {
@@ -607,11 +1033,38 @@ void parse_services(Checker& check, const YAML::Node& node, Config& config) {
           target["kind"] ? check.scalar(target["kind"], "kind").value_or("") : "local";
       if (service.target_kind == "local") {
         parse_local_target(check, target, config, service, used_ports);
+      } else if (service.target_kind == "kubernetes") {
+        parse_kubernetes_target(check, target, config, service);
+      } else if (service.target_kind == "argocd") {
+        parse_argocd_target(check, target, config, service);
+      } else if (service.target_kind == "pipeline") {
+        config.integrations[service.name].pipeline = parse_ci(
+            check, target, config, "pipeline target of " + service.name, "provider", {"kind"});
       } else {
-        check.error(target["kind"], "unknown target kind '" + service.target_kind +
-                                        "'; this build supports: local");
+        check.error(target["kind"],
+                    "unknown target kind '" + service.target_kind +
+                        "'; Shipmate supports local, kubernetes, argocd and pipeline" +
+                        commands::did_you_mean(service.target_kind,
+                                               {"local", "kubernetes", "argocd", "pipeline"}));
       }
     }
+    if (const auto build = item["build"]) {
+      config.integrations[service.name].build =
+          parse_ci(check, build, config, "build of " + service.name, "provider", {});
+      service.has_build = config.integrations[service.name].build.has_value();
+      if (service.has_build) {
+        const auto& spec = *config.integrations[service.name].build;
+        const auto& follow = spec.provider == "github"   ? spec.github.follow
+                             : spec.provider == "gitlab" ? spec.gitlab.follow
+                                                         : spec.jenkins.follow;
+        service.build_poll = follow.first_poll;
+        service.build_timeout_ms = follow.deadline.count();
+      }
+    }
+    if (const auto strategy = item["strategy"])
+      parse_strategy(check, strategy, config, service);
+    if (const auto mirror = item["github_deployments"])
+      parse_github_deployments(check, mirror, config, service);
     config.catalog.services.push_back(std::move(service));
   }
 }
@@ -635,7 +1088,8 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
     return result;
   }
   check.check_keys(
-      root, {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack"},
+      root,
+      {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack", "metrics"},
       "the configuration");
 
   Config config;
@@ -707,6 +1161,8 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   check_promotions(check, root["environments"], config);
   parse_users(check, root["users"], config);
   parse_secrets(check, root["secrets"], config);
+  if (root["metrics"])
+    parse_metrics(check, root["metrics"], config);
   parse_services(check, root["services"], config);
 
   // Roles named in permissions that nobody has are almost always typos.

@@ -18,6 +18,11 @@
 
 #include "commands/model.h"
 #include "common/clock.h"
+#include "integrations/argocd/argocd_target.h"
+#include "integrations/ci/github_actions.h"
+#include "integrations/ci/gitlab_ci.h"
+#include "integrations/ci/jenkins.h"
+#include "integrations/kubernetes/kubernetes_target.h"
 
 namespace shipmate::bot {
 
@@ -39,6 +44,34 @@ struct SlackConfig {
   int reply_burst = 3;
 };
 
+// A CI system and what to run there: a service's build step, or its pipeline target.
+struct CiSpec {
+  std::string provider;  // "github", "gitlab" or "jenkins"
+  integrations::GithubActionsConfig github;
+  integrations::GitlabCiConfig gitlab;
+  integrations::JenkinsConfig jenkins;
+  std::string ca_file;  // extra trusted CA certificates (PEM) for this system
+};
+
+// The external systems one service uses, by service name in Config::integrations.
+struct ServiceIntegrations {
+  std::optional<CiSpec> build;     // runs before the rollout (the deploy's building state)
+  std::optional<CiSpec> pipeline;  // target kind "pipeline": the pipeline deploys
+  std::optional<integrations::ArgoCdTargetConfig> argocd;          // target kind "argocd"
+  std::optional<integrations::KubernetesTargetConfig> kubernetes;  // target kind "kubernetes"
+  // Mirror this service's deploys into GitHub Deployments (owner, repo, token, api_url).
+  std::optional<integrations::GithubActionsConfig> github_deployments;
+  std::string github_deployments_ca_file;
+};
+
+// Where metric checks are evaluated.
+struct MetricsConfig {
+  std::string prometheus_url;  // "http://127.0.0.1:9090"
+  std::string bearer_token;    // secret value, when Prometheus sits behind auth
+  std::string ca_file;
+  long long timeout_ms = 5000;
+};
+
 struct Config {
   std::string path;  // the file it came from (absolute)
   std::string bot_name = "shipmate";
@@ -48,6 +81,8 @@ struct Config {
   commands::Catalog catalog;
   std::map<std::string, SecretRef> secrets;
   SlackConfig slack;
+  std::map<std::string, ServiceIntegrations> integrations;  // by service name
+  std::optional<MetricsConfig> metrics;
 };
 
 struct Diagnostic {

@@ -2,11 +2,14 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
 #include <cstdio>
 #include <cstdlib>
 
 #include "bot/app.h"
 #include "bot/config.h"
+#include "bot/integrations_setup.h"
+#include "common/redact.h"
 #include "bot/logging.h"
 
 namespace {
@@ -91,6 +94,17 @@ int main(int argc, char** argv) {
     }
     if (!load.ok())
       return 1;
+    // Integrations are built (no network) so missing credentials or an unloadable kubeconfig
+    // show up here rather than at the first deploy.
+    {
+      boost::asio::io_context io;
+      auto built = shipmate::bot::build_integrations(io.get_executor(), *load.config);
+      if (!built) {
+        std::fprintf(stderr, "%s: error: %s\n", check_path.c_str(),
+                     shipmate::redact(built.error().message).c_str());
+        return 1;
+      }
+    }
     const auto& catalog = load.config->catalog;
     std::printf("%s: OK (%zu services, %zu environments, %zu users)\n", check_path.c_str(),
                 catalog.services.size(), catalog.environments.size(), catalog.users.size());

@@ -10,6 +10,7 @@
 #include <memory>
 #include <set>
 #include <string>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -27,6 +28,15 @@
 #include "storage/lock_store.h"
 
 namespace shipmate::commands {
+
+// Told about every recorded change of a deploy (its creation included), after it is persisted.
+// Used to mirror deploys elsewhere (GitHub Deployments). Must not block: an observer that talks
+// to the network queues the work and returns.
+class DeployObserver {
+ public:
+  virtual ~DeployObserver() = default;
+  virtual void deploy_changed(const storage::DeployRecord& deploy) = 0;
+};
 
 // Long-lived state shared by all commands.
 struct Services {
@@ -51,6 +61,7 @@ struct Services {
   std::map<std::int64_t, std::shared_ptr<PendingDecision>> decisions = {};
   // CI builds by service name (services with a build: pipeline); null when none is configured.
   std::map<std::string, std::unique_ptr<integrations::CiProvider>>* builds = nullptr;
+  std::vector<DeployObserver*> observers = {};
 };
 
 // Who is asking.

@@ -88,6 +88,11 @@ bool contains(const std::vector<DeployEffect>& effects, DeployEffect effect) {
   return std::find(effects.begin(), effects.end(), effect) != effects.end();
 }
 
+void notify_observers(Services& services, const storage::DeployRecord& record) {
+  for (auto* observer : services.observers)
+    observer->deploy_changed(record);
+}
+
 // One step of a deploy: ask the state machine what `input` means in state `from`, persist the
 // transition, and only then hand back the effects. An answer the caller cannot carry out (an
 // illegal transition, or an effect the flow does not implement) is a bug in the flow, not in the
@@ -118,6 +123,7 @@ Step advance(Services& services, std::int64_t id, DeployState from, DeployInput 
     step.error = "internal error: " + bug;
     if (!storage::is_terminal(from)) {
       step.record = services.deploys.transition(id, DeployState::failed, step.error);
+      notify_observers(services, *step.record);
       step.to = DeployState::failed;
     } else {
       step.to = from;
@@ -126,8 +132,10 @@ Step advance(Services& services, std::int64_t id, DeployState from, DeployInput 
   }
   // A step that keeps the state changed nothing durable (see deploy_state_machine.h), so it
   // writes no event; that keeps a plain deploy's history at requested, deploying, outcome.
-  if (answer->to != from)
+  if (answer->to != from) {
     step.record = services.deploys.transition(id, answer->to, message);
+    notify_observers(services, *step.record);
+  }
   step.ok = true;
   step.to = answer->to;
   step.effects = std::move(answer->effects);
@@ -344,6 +352,7 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   request.chat_ref = conversation.address();
   request.committed_at = target.commit_time(plan.version);
   storage::DeployRecord record = services.deploys.create(request);
+  notify_observers(services, record);
   const std::int64_t id = record.id;
 
   const std::string label = verb + " #" + std::to_string(id);

@@ -163,7 +163,11 @@ struct Instance {
 
 struct EnvState {
   std::unique_ptr<TcpForwarder> forwarder;
-  std::shared_ptr<Instance> current;  // what the forwarder sends new connections to
+  std::shared_ptr<Instance> current;  // the stable version: where new connections go by default
+  // Progressive delivery: a healthy release beside `current` that gets `candidate_percent` of new
+  // connections. Never recorded on disk.
+  std::shared_ptr<Instance> candidate;
+  int candidate_percent = 0;
   // Every process started for this environment and not yet known to be reaped (the serving one,
   // a candidate under health check, an old one being stopped, a health-check command), so that
   // shutdown() and the destructor can find them all.
@@ -190,6 +194,14 @@ class Core {
 
   static asio::awaitable<ApplyOutcome> apply(std::shared_ptr<Core> self, std::string environment,
                                              std::string version, ProgressFn progress, Mode mode);
+  static asio::awaitable<ApplyOutcome> start_candidate(std::shared_ptr<Core> self,
+                                                       std::string environment, std::string version,
+                                                       ProgressFn progress);
+  ApplyOutcome set_candidate_weight(const std::string& environment, int percent);
+  static asio::awaitable<ApplyOutcome> promote_candidate(std::shared_ptr<Core> self,
+                                                         std::string environment);
+  static asio::awaitable<ApplyOutcome> abort_candidate(std::shared_ptr<Core> self,
+                                                       std::string environment);
   static asio::awaitable<std::vector<ApplyOutcome>> restore(std::shared_ptr<Core> self);
   static asio::awaitable<void> shutdown(std::shared_ptr<Core> self);
   // Synchronous last resort for the destructor.
@@ -227,7 +239,8 @@ class Core {
   }
   Status record_current(const std::string& environment, const std::string& version) const;
 
-  struct Candidate {
+  // A process started for `version` and not yet known to be healthy.
+  struct Starting {
     std::string environment;
     std::string version;
     int port = 0;
@@ -237,10 +250,22 @@ class Core {
   };
   // Ok with the number of attempts it took, or why the candidate is not healthy.
   static asio::awaitable<Result<int>> check_health(std::shared_ptr<Core> self,
-                                                   const Candidate& candidate,
+                                                   const Starting& candidate,
                                                    const ProgressFn& say);
   static asio::awaitable<Status> run_check_command(std::shared_ptr<Core> self,
-                                                   const Candidate& candidate);
+                                                   const Starting& candidate);
+  // Starts `version` on a free private port and waits until it passes its health check. On
+  // failure the new process is stopped and the error says why, whether the stable version still
+  // serves, and where the log is; nothing else has changed. Gives up when `epoch` moves on.
+  static asio::awaitable<Result<Starting>> launch(std::shared_ptr<Core> self,
+                                                  const std::string& environment,
+                                                  const std::string& version,
+                                                  const ProgressFn& progress, std::uint64_t epoch);
+  // The state of an environment that has a candidate, or why `action` cannot be done there.
+  Result<EnvState*> candidate_env(const std::string& environment, const char* action);
+  std::string public_endpoint(const std::string& environment) const {
+    return "http://127.0.0.1:" + std::to_string(config_.environments.at(environment).port);
+  }
 
   asio::any_io_executor executor_;
   LocalTargetConfig config_;
@@ -339,6 +364,18 @@ std::string Core::describe(const std::string& environment) {
   } else {
     text = "nothing deployed";
   }
+  if (env.candidate) {
+    const Instance& candidate = *env.candidate;
+    text += "; candidate " + candidate.version;
+    if (auto status = candidate.process->poll()) {
+      text += " not running (" + status->describe() + "; was at " +
+              std::to_string(env.candidate_percent) + "% of new connections)";
+    } else {
+      text += " at " + std::to_string(env.candidate_percent) + "% of new connections (pid " +
+              std::to_string(candidate.process->pid()) +
+              ", http://127.0.0.1:" + std::to_string(candidate.port) + ")";
+    }
+  }
   if (env.busy)
     text += "; deploying " + *env.busy;
   return text;
@@ -383,7 +420,7 @@ Status Core::record_current(const std::string& environment, const std::string& v
 }
 
 asio::awaitable<Status> Core::run_check_command(std::shared_ptr<Core> self,
-                                                const Candidate& candidate) {
+                                                const Starting& candidate) {
   const auto& health = self->config_.health;
   ProcessSpec spec;
   auto values = self->placeholders(candidate.environment, candidate.version, candidate.port);
@@ -409,7 +446,7 @@ asio::awaitable<Status> Core::run_check_command(std::shared_ptr<Core> self,
 }
 
 asio::awaitable<Result<int>> Core::check_health(std::shared_ptr<Core> self,
-                                                const Candidate& candidate, const ProgressFn& say) {
+                                                const Starting& candidate, const ProgressFn& say) {
   const auto& health = self->config_.health;
   const int attempts = std::max(1, health.retries);
   const std::string name = self->config_.service + " " + candidate.version;
@@ -450,32 +487,18 @@ asio::awaitable<Result<int>> Core::check_health(std::shared_ptr<Core> self,
                        " (last: " + last_problem + ")");
 }
 
-asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::string environment,
-                                          std::string version, ProgressFn progress, Mode mode) {
+asio::awaitable<Result<Core::Starting>> Core::launch(std::shared_ptr<Core> self,
+                                                     const std::string& environment,
+                                                     const std::string& version,
+                                                     const ProgressFn& progress,
+                                                     std::uint64_t epoch) {
   auto say = [&progress](const std::string& line) {
     if (progress)
       progress(line);
   };
-  auto fail = [](std::string message) { return ApplyOutcome{false, std::move(message), ""}; };
-  if (auto valid = self->validate(environment, version); !valid) {
-    co_return fail(valid.error().message);
-  }
   const LocalTargetConfig& config = self->config_;
   const std::string service = config.service;
   EnvState& env = self->envs_[environment];
-  if (env.busy) {
-    co_return fail(self->label(environment) + " is busy deploying " + *env.busy +
-                   "; try again when it finishes");
-  }
-  if (config.start_command.empty())
-    co_return fail("no start command configured for " + service);
-  env.busy = version;
-  struct BusyReset {
-    EnvState& env;
-    ~BusyReset() { env.busy.reset(); }
-  } busy_reset{env};
-  const std::uint64_t epoch = self->epoch_;
-  forget_exited(env);
 
   // What to add to a failure so the reader knows traffic did not move.
   auto still_serving = [&env]() -> std::string {
@@ -487,9 +510,9 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
 
   auto port = pick_private_port();
   if (!port)
-    co_return fail(port.error().message);
+    co_return port.error();
 
-  Candidate candidate;
+  Starting candidate;
   candidate.environment = environment;
   candidate.version = version;
   candidate.port = *port;
@@ -515,13 +538,80 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
 
   auto started = ChildProcess::start(spec);
   if (!started) {
-    co_return fail("cannot start " + service + " " + version + ": " + started.error().message +
-                   still_serving());
+    co_return make_error("cannot start " + service + " " + version + ": " +
+                         started.error().message + still_serving());
   }
   candidate.process = std::move(*started);
   env.live.push_back(candidate.process);
   say("starting " + service + " " + version + " on 127.0.0.1:" + std::to_string(*port) + " (pid " +
       std::to_string(candidate.process->pid()) + ")");
+
+  auto healthy = co_await check_health(self, candidate, progress);
+  std::string failure;
+  if (self->epoch_ != epoch) {
+    failure = "deploy of " + service + " " + version + " to " + environment +
+              " was interrupted: Shipmate is shutting down";
+  } else if (!healthy) {
+    failure = healthy.error().message;
+  }
+  if (!failure.empty()) {
+    co_await candidate.process->stop(config.stop_grace);
+    co_return make_error(failure + still_serving() + "; log: " + candidate.log_path);
+  }
+  say("healthy after " + attempts_text(*healthy));
+  co_return std::move(candidate);
+}
+
+asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::string environment,
+                                          std::string version, ProgressFn progress, Mode mode) {
+  auto say = [&progress](const std::string& line) {
+    if (progress)
+      progress(line);
+  };
+  auto fail = [](std::string message) { return ApplyOutcome{false, std::move(message), ""}; };
+  if (auto valid = self->validate(environment, version); !valid) {
+    co_return fail(valid.error().message);
+  }
+  const LocalTargetConfig& config = self->config_;
+  const std::string service = config.service;
+  EnvState& env = self->envs_[environment];
+  if (env.busy) {
+    co_return fail(self->label(environment) + " is busy deploying " + *env.busy +
+                   "; try again when it finishes");
+  }
+  if (env.candidate && mode == Mode::kDeploy) {
+    co_return fail(self->label(environment) + " has a candidate " + env.candidate->version +
+                   " at " + std::to_string(env.candidate_percent) +
+                   "%; promote or abort it before deploying " + version);
+  }
+  if (config.start_command.empty())
+    co_return fail("no start command configured for " + service);
+  env.busy = version;
+  struct BusyReset {
+    EnvState& env;
+    ~BusyReset() { env.busy.reset(); }
+  } busy_reset{env};
+  const std::uint64_t epoch = self->epoch_;
+  forget_exited(env);
+
+  if (env.candidate) {
+    // A rollback (or a restore) must not wait for whoever runs the canary.
+    say("aborting candidate " + env.candidate->version + " first");
+    auto aborted = co_await abort_candidate(self, environment);
+    say(aborted.message);
+  }
+
+  auto still_serving = [&env]() -> std::string {
+    if (env.current && env.current->process->running()) {
+      return "; " + env.current->version + " is still serving";
+    }
+    return "";
+  };
+
+  auto launched = co_await launch(self, environment, version, progress, epoch);
+  if (!launched)
+    co_return fail(launched.error().message);
+  Starting candidate = std::move(*launched);
 
   // Stops the candidate and builds the failure outcome; old process and forwarder stay as they are.
   auto abandon = [&](std::string why) -> asio::awaitable<ApplyOutcome> {
@@ -529,20 +619,11 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
     co_return fail(why + still_serving() + "; log: " + candidate.log_path);
   };
 
-  auto healthy = co_await check_health(self, candidate, say);
-  if (self->epoch_ != epoch) {
-    co_return co_await abandon("deploy of " + service + " " + version + " to " + environment +
-                               " was interrupted: Shipmate is shutting down");
-  }
-  if (!healthy)
-    co_return co_await abandon(healthy.error().message);
-  say("healthy after " + attempts_text(*healthy));
-
   const int public_port = config.environments.at(environment).port;
   bool new_forwarder = false;
   if (!env.forwarder) {
     auto forwarder =
-        TcpForwarder::start(self->executor_, public_port, *port, self->label(environment));
+        TcpForwarder::start(self->executor_, public_port, candidate.port, self->label(environment));
     if (!forwarder) {
       co_return co_await abandon(forwarder.error().message + "; stopped " + service + " " +
                                  version);
@@ -556,10 +637,10 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
     co_return co_await abandon(recorded.error().message);
   }
   say("switching " + environment + " to " + version);
-  env.forwarder->set_backend(*port);
+  env.forwarder->set_backend(candidate.port);
   auto previous = std::exchange(
-      env.current,
-      std::make_shared<Instance>(Instance{version, *port, candidate.process, candidate.log_path}));
+      env.current, std::make_shared<Instance>(
+                       Instance{version, candidate.port, candidate.process, candidate.log_path}));
 
   if (previous && previous->process) {
     const int old_pid = previous->process->pid();
@@ -594,6 +675,196 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
   co_return outcome;
 }
 
+Result<EnvState*> Core::candidate_env(const std::string& environment, const char* action) {
+  if (config_.environments.count(environment) == 0) {
+    return make_error("cannot " + std::string(action) + ": unknown environment '" + environment +
+                      "' for " + config_.service);
+  }
+  EnvState& env = envs_[environment];
+  if (!env.candidate) {
+    return make_error("cannot " + std::string(action) + ": " + label(environment) +
+                      " has no candidate (start one first)");
+  }
+  return &env;
+}
+
+asio::awaitable<ApplyOutcome> Core::start_candidate(std::shared_ptr<Core> self,
+                                                    std::string environment, std::string version,
+                                                    ProgressFn progress) {
+  auto say = [&progress](const std::string& line) {
+    if (progress)
+      progress(line);
+  };
+  auto fail = [](std::string message) { return ApplyOutcome{false, std::move(message), ""}; };
+  if (auto valid = self->validate(environment, version); !valid) {
+    co_return fail(valid.error().message);
+  }
+  const LocalTargetConfig& config = self->config_;
+  const std::string service = config.service;
+  EnvState& env = self->envs_[environment];
+  if (env.busy) {
+    co_return fail(self->label(environment) + " is busy deploying " + *env.busy +
+                   "; try again when it finishes");
+  }
+  if (env.candidate) {
+    co_return fail(self->label(environment) + " already has a candidate " + env.candidate->version +
+                   " at " + std::to_string(env.candidate_percent) + "%; promote or abort it first");
+  }
+  if (!env.current || !env.current->process->running() || !env.forwarder) {
+    co_return fail("no stable version of " + service + " is serving " + environment +
+                   ", so there is nothing to run " + version + " beside; deploy it instead");
+  }
+  if (env.current->version == version) {
+    co_return fail(service + " " + version + " is already the stable version in " + environment);
+  }
+  if (config.start_command.empty())
+    co_return fail("no start command configured for " + service);
+  env.busy = version;
+  struct BusyReset {
+    EnvState& env;
+    ~BusyReset() { env.busy.reset(); }
+  } busy_reset{env};
+  const std::uint64_t epoch = self->epoch_;
+  forget_exited(env);
+
+  auto launched = co_await launch(self, environment, version, progress, epoch);
+  if (!launched)
+    co_return fail(launched.error().message);
+  const Starting& started = *launched;
+  if (!env.forwarder) {
+    // Only shutdown removes the forwarder, and that bumps the epoch, which launch() checked.
+    co_await started.process->stop(config.stop_grace);
+    co_return fail("no stable version of " + service + " is serving " + environment +
+                   " any more; stopped " + version);
+  }
+  env.candidate = std::make_shared<Instance>(
+      Instance{version, started.port, started.process, started.log_path});
+  env.candidate_percent = 0;
+  env.forwarder->set_candidate(started.port, 0);
+  const std::string stable = env.current ? env.current->version : std::string("nothing");
+  say(version + " is ready beside " + stable + ", with no traffic yet");
+
+  ApplyOutcome outcome;
+  outcome.ok = true;
+  outcome.endpoint = "http://127.0.0.1:" + std::to_string(started.port);
+  outcome.message = service + " " + version + " is running beside " + stable + " in " +
+                    environment + " at " + outcome.endpoint + " (pid " +
+                    std::to_string(started.process->pid()) + "), with no traffic yet";
+  co_return outcome;
+}
+
+ApplyOutcome Core::set_candidate_weight(const std::string& environment, int percent) {
+  auto found = candidate_env(environment, "move traffic");
+  if (!found)
+    return ApplyOutcome{false, found.error().message, ""};
+  EnvState& env = **found;
+  if (percent < 0 || percent > 100) {
+    return ApplyOutcome{false,
+                        "cannot move traffic: a weight is a percentage from 0 to 100, not " +
+                            std::to_string(percent),
+                        ""};
+  }
+  const Instance& candidate = *env.candidate;
+  if (percent > 0) {
+    if (auto status = candidate.process->poll()) {
+      return ApplyOutcome{false,
+                          "cannot send traffic to " + config_.service + " " + candidate.version +
+                              " in " + environment + ": it is not running (" + status->describe() +
+                              "); abort it (log: " + candidate.log_path + ")",
+                          ""};
+    }
+  }
+  env.forwarder->set_candidate(candidate.port, percent);
+  env.candidate_percent = percent;
+  const std::string stable = env.current ? env.current->version : std::string("nothing");
+  return ApplyOutcome{true,
+                      label(environment) + ": " + std::to_string(percent) +
+                          "% of new connections go to " + candidate.version + " (candidate), " +
+                          std::to_string(100 - percent) + "% to " + stable + " (stable)",
+                      public_endpoint(environment)};
+}
+
+asio::awaitable<ApplyOutcome> Core::promote_candidate(std::shared_ptr<Core> self,
+                                                      std::string environment) {
+  auto found = self->candidate_env(environment, "promote");
+  if (!found)
+    co_return ApplyOutcome{false, found.error().message, ""};
+  EnvState& env = **found;
+  const std::string service = self->config_.service;
+  const std::string version = env.candidate->version;
+  if (auto status = env.candidate->process->poll()) {
+    co_return ApplyOutcome{false,
+                           "cannot promote " + service + " " + version + " in " + environment +
+                               ": it is not running (" + status->describe() +
+                               "); abort it (log: " + env.candidate->log_path + ")",
+                           ""};
+  }
+  if (auto recorded = self->record_current(environment, version); !recorded) {
+    co_return ApplyOutcome{false, "cannot promote: " + recorded.error().message, ""};
+  }
+  // From here on the state is final before anything is awaited: the candidate is the stable
+  // version, on disk and in the forwarder.
+  env.forwarder->set_backend(env.candidate->port);
+  env.forwarder->clear_candidate();
+  auto promoted = std::exchange(env.candidate, nullptr);
+  env.candidate_percent = 0;
+  auto previous = std::exchange(env.current, promoted);
+
+  std::string stopped;
+  if (previous && previous->process) {
+    const int old_pid = previous->process->pid();
+    if (auto status = previous->process->poll()) {
+      stopped = "; " + previous->version + " (pid " + std::to_string(old_pid) + ") had already " +
+                status->describe();
+    } else {
+      co_await previous->process->stop(self->config_.stop_grace);
+      stopped = "; stopped " + previous->version + " (pid " + std::to_string(old_pid) + ")";
+    }
+  }
+  forget_exited(env);
+  const std::string endpoint = self->public_endpoint(environment);
+  co_return ApplyOutcome{true,
+                         "promoted " + service + " " + version + " in " + environment +
+                             ": serving all traffic at " + endpoint + " (pid " +
+                             std::to_string(promoted->process->pid()) + ")" + stopped,
+                         endpoint};
+}
+
+asio::awaitable<ApplyOutcome> Core::abort_candidate(std::shared_ptr<Core> self,
+                                                    std::string environment) {
+  if (self->config_.environments.count(environment) == 0) {
+    co_return ApplyOutcome{
+        false,
+        "cannot abort: unknown environment '" + environment + "' for " + self->config_.service, ""};
+  }
+  EnvState& env = self->envs_[environment];
+  const std::string endpoint = self->public_endpoint(environment);
+  if (!env.candidate) {
+    co_return ApplyOutcome{true, self->label(environment) + " has no candidate; nothing to abort",
+                           endpoint};
+  }
+  if (env.forwarder)
+    env.forwarder->clear_candidate();
+  auto aborted = std::exchange(env.candidate, nullptr);
+  env.candidate_percent = 0;
+  const int pid = aborted->process->pid();
+  std::string stopped;
+  if (auto status = aborted->process->poll()) {
+    stopped = aborted->version + " was not running (" + status->describe() + ")";
+  } else {
+    co_await aborted->process->stop(self->config_.stop_grace);
+    stopped = "stopped " + aborted->version + " (pid " + std::to_string(pid) + ")";
+  }
+  forget_exited(env);
+  std::string serving = "nothing else is running";
+  if (env.current && env.current->process->running())
+    serving = "all traffic back to " + env.current->version;
+  co_return ApplyOutcome{true,
+                         "aborted candidate " + self->config_.service + " " + aborted->version +
+                             " in " + environment + ": " + serving + "; " + stopped,
+                         endpoint};
+}
+
 asio::awaitable<std::vector<ApplyOutcome>> Core::restore(std::shared_ptr<Core> self) {
   std::vector<ApplyOutcome> outcomes;
   for (const auto& [name, ignored] : self->config_.environments) {
@@ -622,6 +893,8 @@ std::vector<std::shared_ptr<ChildProcess>> Core::abandon_everything() {
   for (auto& [name, env] : envs_) {
     env.forwarder.reset();
     env.current.reset();
+    env.candidate.reset();
+    env.candidate_percent = 0;
     for (auto& process : env.live)
       processes.push_back(process);
     env.live.clear();
@@ -693,6 +966,23 @@ class LocalProcessTarget final : public DeployTarget {
                                           ProgressFn progress) override {
     return Core::apply(core_, std::move(environment), std::move(version), std::move(progress),
                        Mode::kRollBack);
+  }
+  bool supports_traffic_split() const override { return true; }
+  asio::awaitable<ApplyOutcome> start_candidate(std::string environment, std::string version,
+                                                ProgressFn progress) override {
+    return Core::start_candidate(core_, std::move(environment), std::move(version),
+                                 std::move(progress));
+  }
+  asio::awaitable<ApplyOutcome> set_candidate_weight(std::string environment,
+                                                     int percent) override {
+    auto core = core_;
+    co_return core->set_candidate_weight(environment, percent);
+  }
+  asio::awaitable<ApplyOutcome> promote_candidate(std::string environment) override {
+    return Core::promote_candidate(core_, std::move(environment));
+  }
+  asio::awaitable<ApplyOutcome> abort_candidate(std::string environment) override {
+    return Core::abort_candidate(core_, std::move(environment));
   }
   asio::awaitable<std::vector<ApplyOutcome>> restore() override { return Core::restore(core_); }
   asio::awaitable<void> shutdown() override { return Core::shutdown(core_); }

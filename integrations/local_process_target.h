@@ -16,6 +16,25 @@
 // - The current release of each environment is recorded on disk (`current` symlink) so that
 //   restore() can bring it back after a restart.
 // - Threading as in deploy_target.h.
+//
+// Progressive delivery (supports_traffic_split() is true)
+// - start_candidate() starts and health-checks the release exactly as apply() does, on its own
+//   private port, but leaves every connection on the stable version. Its outcome's endpoint is
+//   the candidate's private address ("http://127.0.0.1:<private port>"), so checks can probe the
+//   candidate alone. It needs a stable version serving the environment (otherwise use apply()),
+//   refuses a second candidate, and a failed health check stops the candidate and changes nothing.
+// - set_candidate_weight() moves a share of NEW connections through the forwarder (smooth
+//   weighted round-robin, see tcp_forwarder.h: exact, not random). Open connections stay where
+//   they are. Raising the weight of a candidate that has exited is refused; 0 is always allowed.
+// - promote_candidate() records the candidate as `current` (what restore() brings back), routes
+//   everything to it and stops the old stable process. abort_candidate() routes everything back to
+//   stable and stops the candidate; with no candidate it is a successful no-op.
+// - Blue-green is the same calls with one switch: start_candidate, weight 100, promote. The old
+//   version keeps running until promote, so weight 0 (or abort) switches back at once.
+// - A candidate is never recorded on disk: after a restart restore() brings back only the stable
+//   version (the candidate died with Shipmate through PR_SET_PDEATHSIG).
+// - While a candidate runs, apply() is refused (promote or abort first); roll_back() aborts the
+//   candidate first and then rolls back, because a rollback must not wait for anyone.
 #pragma once
 
 #include <chrono>

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <unordered_map>
 
@@ -85,12 +86,39 @@ struct TcpForwarder::Impl {
   tcp::acceptor acceptor;
   int public_port = 0;
   int backend_port = 0;
+  // Traffic split: 0 means no candidate.
+  int candidate_port = 0;
+  int candidate_percent = 0;
+  // Smooth weighted round-robin state: each new connection adds every side's weight to its
+  // credit, the side with the most credit wins (stable on a tie) and pays back the total.
+  int stable_credit = 0;
+  int candidate_credit = 0;
+  TcpForwarder::Routed routed;
   bool stopped = false;
   std::uint64_t next_id = 0;
   std::unordered_map<std::uint64_t, std::weak_ptr<Connection>> connections;
 };
 
 namespace {
+
+int pick_backend(TcpForwarder::Impl& self) {
+  const int percent = self.candidate_port != 0 ? self.candidate_percent : 0;
+  bool to_candidate = false;
+  if (percent >= 100) {
+    to_candidate = true;
+  } else if (percent > 0) {
+    self.stable_credit += 100 - percent;
+    self.candidate_credit += percent;
+    to_candidate = self.candidate_credit > self.stable_credit;
+    (to_candidate ? self.candidate_credit : self.stable_credit) -= 100;
+  }
+  if (to_candidate) {
+    ++self.routed.candidate;
+    return self.candidate_port;
+  }
+  ++self.routed.stable;
+  return self.backend_port;
+}
 
 asio::awaitable<void> serve(std::shared_ptr<TcpForwarder::Impl> self, tcp::socket client,
                             int backend_port) {
@@ -128,8 +156,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<TcpForwarder::Impl> self) {
       continue;
     }
     set_cloexec(client);
-    asio::co_spawn(self->executor, serve(self, std::move(client), self->backend_port),
-                   asio::detached);
+    const int backend = pick_backend(*self);
+    asio::co_spawn(self->executor, serve(self, std::move(client), backend), asio::detached);
   }
 }
 
@@ -173,6 +201,27 @@ void TcpForwarder::set_backend(int port) {
 }
 int TcpForwarder::backend_port() const {
   return impl_->backend_port;
+}
+void TcpForwarder::set_candidate(int port, int percent) {
+  impl_->candidate_port = port;
+  impl_->candidate_percent = std::clamp(percent, 0, 100);
+  impl_->stable_credit = 0;
+  impl_->candidate_credit = 0;
+  impl_->routed = {};
+}
+void TcpForwarder::clear_candidate() {
+  set_candidate(0, 0);
+}
+std::optional<int> TcpForwarder::candidate_port() const {
+  if (impl_->candidate_port == 0)
+    return std::nullopt;
+  return impl_->candidate_port;
+}
+int TcpForwarder::candidate_percent() const {
+  return impl_->candidate_port == 0 ? 0 : impl_->candidate_percent;
+}
+TcpForwarder::Routed TcpForwarder::routed() const {
+  return impl_->routed;
 }
 int TcpForwarder::public_port() const {
   return impl_->public_port;

@@ -8,13 +8,23 @@
 // - Each accepted connection is copied both ways to 127.0.0.1:<backend port>, the backend chosen
 //   when the connection was accepted: set_backend() only affects new connections, so existing
 //   ones finish on the old backend. A connection whose backend refuses is closed.
+// - Traffic splitting (canary, blue-green): with a candidate set, each NEW connection goes either
+//   to the stable backend (set_backend) or to the candidate, by weight. The choice is smooth
+//   weighted round-robin, not random, so the split is exact over any run of connections: at 25%,
+//   exactly one of every four consecutive connections goes to the candidate (the third), at 50%
+//   every second one, at 10% one in ten. Every set_candidate()/clear_candidate() restarts that
+//   pattern. 0% keeps the candidate registered but idle; 100% sends everything to it. The
+//   forwarder does not know whether a backend is healthy: a dead candidate still gets its share
+//   (and those connections are closed), so the caller watches its processes.
 // - stop() closes the listener and every open connection; it is idempotent and also run by the
 //   destructor. Coroutines still in flight keep the internals alive until they unwind.
 // - Threading: call everything from the executor's thread (the event loop).
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -32,8 +42,23 @@ class TcpForwarder {
   TcpForwarder(const TcpForwarder&) = delete;
   TcpForwarder& operator=(const TcpForwarder&) = delete;
 
+  // The stable backend.
   void set_backend(int port);
   int backend_port() const;
+  // Sends `percent` (clamped to 0..100) of new connections to 127.0.0.1:<port>.
+  void set_candidate(int port, int percent);
+  // Everything back to the stable backend. Open candidate connections are left to finish.
+  void clear_candidate();
+  std::optional<int> candidate_port() const;
+  int candidate_percent() const;  // 0 without a candidate
+
+  // New connections routed to each side since the last set_candidate()/clear_candidate().
+  struct Routed {
+    std::uint64_t stable = 0;
+    std::uint64_t candidate = 0;
+  };
+  Routed routed() const;
+
   int public_port() const;
   std::size_t open_connections() const;
   void stop();

@@ -7,6 +7,8 @@
 #include <deque>
 #include <map>
 
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http/empty_body.hpp>
@@ -245,6 +247,30 @@ asio::awaitable<Attempt> exchange(Stream& stream, Connection& connection,
   }
 }
 
+std::string openssl_reason() {
+  unsigned long code = ERR_get_error();
+  ERR_clear_error();
+  if (code == 0)
+    return "unknown error";
+  const char* reason = ERR_reason_error_string(code);
+  return reason != nullptr ? to_lower(reason) : "error " + std::to_string(code);
+}
+
+Status load_client_certificate(asio::ssl::context& context, const std::string& cert_file,
+                               const std::string& key_file) {
+  if (cert_file.empty() || key_file.empty())
+    return make_error("client certificate: both a certificate and a key file are needed");
+  SSL_CTX* native = context.native_handle();
+  ERR_clear_error();
+  if (SSL_CTX_use_certificate_chain_file(native, cert_file.c_str()) != 1)
+    return make_error("client certificate " + cert_file + " does not load: " + openssl_reason());
+  if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    return make_error("client key " + key_file + " does not load: " + openssl_reason());
+  if (SSL_CTX_check_private_key(native) != 1)
+    return make_error("client key " + key_file + " does not match certificate " + cert_file);
+  return Ok{};
+}
+
 }  // namespace
 
 std::string HttpResponse::header(std::string_view name) const {
@@ -268,8 +294,16 @@ struct HttpClient::Impl {
   }
 
   Result<std::shared_ptr<asio::ssl::context>> tls_context() {
-    if (!tls)
-      tls = make_client_tls_context(options.ca_file, options.verify_peer);
+    if (!tls) {
+      auto made = make_client_tls_context(options.ca_file, options.verify_peer);
+      if (made && (!options.client_cert_file.empty() || !options.client_key_file.empty())) {
+        auto loaded =
+            load_client_certificate(**made, options.client_cert_file, options.client_key_file);
+        if (!loaded)
+          made = loaded.error();
+      }
+      tls = std::move(made);
+    }
     return *tls;
   }
 

@@ -7,6 +7,7 @@
 //   at a time.
 // - TLS: certificate verification and SNI are always on for https:// unless `verify_peer` is
 //   false (tests only). `ca_file` adds a PEM bundle to the system trust store.
+//   `client_cert_file`/`client_key_file` present a client certificate (Kubernetes mutual TLS).
 // - Proxy: when `proxy` is set (or, by default, the HTTPS_PROXY / https_proxy environment
 //   variable for https URLs and HTTP_PROXY / http_proxy for http URLs), https requests go through
 //   an HTTP CONNECT tunnel and http requests are sent to the proxy with absolute URIs. NO_PROXY
@@ -54,6 +55,11 @@ struct HttpResponse {
 struct HttpClientOptions {
   std::string ca_file;  // extra trusted CA certificates (PEM); empty: system store only
   bool verify_peer = true;
+  // Mutual TLS: a PEM client certificate (chain) and its private key, presented to servers that
+  // ask for one. Both or neither; a file that does not load fails every https request with a
+  // message naming it.
+  std::string client_cert_file = {};
+  std::string client_key_file = {};
   std::optional<std::string> proxy;  // "http://host:port"; nullopt: from the environment
   std::size_t max_body_bytes = 16 * 1024 * 1024;
   std::size_t max_idle_per_host = 4;

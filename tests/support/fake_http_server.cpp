@@ -267,6 +267,11 @@ FakeHttpServer::FakeHttpServer(Handler handler, Options options) : impl_(std::ma
     impl_->ssl_ctx.emplace(net::ssl::context::tls_server);
     impl_->ssl_ctx->use_certificate_chain_file(certificates.cert_path);
     impl_->ssl_ctx->use_private_key_file(certificates.key_path, net::ssl::context::pem);
+    if (!options.client_ca_file.empty()) {
+      impl_->ssl_ctx->load_verify_file(options.client_ca_file);
+      impl_->ssl_ctx->set_verify_mode(net::ssl::verify_peer |
+                                      net::ssl::verify_fail_if_no_peer_cert);
+    }
   }
   impl_->work.emplace(impl_->ioc.get_executor());
   impl_->acceptor.emplace(impl_->ioc);

@@ -58,6 +58,9 @@ class FakeHttpServer {
   using Handler = std::function<FakeResponse(const FakeRequest&)>;
   struct Options {
     bool tls = false;  // certificates from shared_test_certificates(); clients trust ca_path()
+    // With tls: require every client to present a certificate signed by this PEM CA (mutual TLS,
+    // as Kubernetes API servers do); the handshake fails without one. Empty: no client certs.
+    std::string client_ca_file = {};
   };
 
   explicit FakeHttpServer(Handler handler);

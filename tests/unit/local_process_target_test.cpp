@@ -10,7 +10,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <filesystem>
 #include <future>
 #include <regex>
@@ -187,6 +189,39 @@ class LocalTargetTest : public ::testing::Test {
 
   std::optional<std::string> current(const std::string& env = "staging") {
     return loop_.call([this, env] { return target_->current_version(env); });
+  }
+
+  ApplyOutcome start_candidate(const std::string& version, const std::string& env = "staging") {
+    lines_.clear();
+    return loop_.await([this, env, version]() -> asio::awaitable<ApplyOutcome> {
+      co_return co_await target_->start_candidate(
+          env, version, [this](const std::string& line) { lines_.push_back(line); });
+    });
+  }
+
+  ApplyOutcome set_weight(int percent, const std::string& env = "staging") {
+    return loop_.await(
+        [this, env, percent]() { return target_->set_candidate_weight(env, percent); });
+  }
+
+  ApplyOutcome promote(const std::string& env = "staging") {
+    return loop_.await([this, env]() { return target_->promote_candidate(env); });
+  }
+
+  ApplyOutcome abort_candidate(const std::string& env = "staging") {
+    return loop_.await([this, env]() { return target_->abort_candidate(env); });
+  }
+
+  // The version that answered each of `n` new connections to the public port, in order.
+  std::vector<std::string> versions_answering(int n) {
+    std::vector<std::string> versions;
+    for (int i = 0; i < n; ++i) {
+      const std::string body = answer(public_port_);
+      const std::string prefix = "hello from ";
+      versions.push_back(body.rfind(prefix, 0) == 0 ? std::string(trim(body.substr(prefix.size())))
+                                                    : body);
+    }
+    return versions;
   }
 
   int serving_pid() { return pid_in(describe()); }
@@ -509,6 +544,312 @@ TEST_F(LocalTargetTest, ShutdownDuringAHealthCheckAbandonsTheDeploy) {
   EXPECT_EQ(current(), std::nullopt);
 }
 
+// Progressive delivery: a candidate beside the stable version, traffic split by the forwarder.
+
+int port_of(const std::string& endpoint) {
+  auto colon = endpoint.rfind(':');
+  return colon == std::string::npos ? -1 : std::atoi(endpoint.c_str() + colon + 1);
+}
+
+std::size_t count_of(const std::vector<std::string>& versions, const std::string& version) {
+  return static_cast<std::size_t>(std::count(versions.begin(), versions.end(), version));
+}
+
+// Waits until `pid` (a child of this process) has died, so a poll() afterwards sees the exit.
+bool wait_until_dead(int pid) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  while (std::chrono::steady_clock::now() < deadline) {
+    std::string stat = testing::read_file("/proc/" + std::to_string(pid) + "/stat");
+    auto close = stat.rfind(')');
+    if (stat.empty() ||
+        (close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z')) {
+      return true;
+    }
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  return false;
+}
+
+TEST_F(LocalTargetTest, CandidateGetsExactlyItsWeightOfNewConnections) {
+  make_target(config());
+  ASSERT_TRUE(loop_.call([this] { return target_->supports_traffic_split(); }));
+  ASSERT_TRUE(deploy("v1").ok);
+  const int v1_pid = serving_pid();
+
+  auto started = start_candidate("v2");
+  ASSERT_TRUE(started.ok) << started.message;
+  EXPECT_TRUE(Contains(started.message, "hello v2 is running beside v1 in staging at "));
+  EXPECT_TRUE(Contains(started.message, "with no traffic yet"));
+  EXPECT_TRUE(Contains(all_lines(), "starting hello v2 on 127.0.0.1:"));
+  EXPECT_TRUE(Contains(all_lines(), "healthy after"));
+  // The endpoint is the candidate's own port, so a check can probe it alone.
+  const int private_port = port_of(started.endpoint);
+  ASSERT_GT(private_port, 0);
+  EXPECT_NE(private_port, public_port_);
+  EXPECT_EQ(started.endpoint, "http://127.0.0.1:" + std::to_string(private_port));
+  EXPECT_EQ(answer(private_port), "hello from v2\n");
+  const int v2_pid = pid_in(started.message);
+  EXPECT_EQ(child_pids().size(), 2u);
+
+  // Started means no traffic yet; the stable record is untouched.
+  EXPECT_EQ(versions_answering(8), std::vector<std::string>(8, "v1"));
+  EXPECT_EQ(current(), "v1");
+  EXPECT_TRUE(Contains(describe(), "v1 at http://127.0.0.1:" + std::to_string(public_port_) +
+                                       " (pid " + std::to_string(v1_pid)));
+  EXPECT_TRUE(Contains(describe(), "; candidate v2 at 0% of new connections (pid " +
+                                       std::to_string(v2_pid) +
+                                       ", http://127.0.0.1:" + std::to_string(private_port) + ")"));
+
+  auto quarter = set_weight(25);
+  ASSERT_TRUE(quarter.ok) << quarter.message;
+  EXPECT_EQ(quarter.message,
+            "hello/staging: 25% of new connections go to v2 (candidate), 75% to v1 (stable)");
+  EXPECT_EQ(quarter.endpoint, "http://127.0.0.1:" + std::to_string(public_port_));
+  auto seen = versions_answering(12);
+  for (std::size_t from = 0; from + 4 <= seen.size(); ++from) {
+    std::vector<std::string> window(seen.begin() + static_cast<long>(from),
+                                    seen.begin() + static_cast<long>(from) + 4);
+    EXPECT_EQ(count_of(window, "v2"), 1u)
+        << "connections " << from << ".." << from + 3 << ": " << join(seen, " ");
+  }
+  EXPECT_EQ(count_of(seen, "v1"), 9u);
+  EXPECT_TRUE(Contains(describe(), "candidate v2 at 25% of new connections"));
+
+  ASSERT_TRUE(set_weight(50).ok);
+  seen = versions_answering(10);
+  EXPECT_EQ(count_of(seen, "v2"), 5u) << join(seen, " ");
+  for (std::size_t i = 1; i < seen.size(); ++i)
+    EXPECT_NE(seen[i], seen[i - 1]) << join(seen, " ");
+
+  ASSERT_TRUE(set_weight(100).ok);
+  EXPECT_EQ(versions_answering(6), std::vector<std::string>(6, "v2"));
+  // Both versions keep running whatever the weight; the record still names the stable one.
+  EXPECT_FALSE(process_gone(v1_pid));
+  EXPECT_EQ(current(), "v1");
+}
+
+TEST_F(LocalTargetTest, AbortSendsEverythingBackToStableAndStopsTheCandidate) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  const int v1_pid = serving_pid();
+  auto started = start_candidate("v2");
+  ASSERT_TRUE(started.ok) << started.message;
+  const int v2_pid = pid_in(started.message);
+  ASSERT_TRUE(set_weight(50).ok);
+  EXPECT_EQ(count_of(versions_answering(4), "v2"), 2u);
+
+  auto aborted = abort_candidate();
+  ASSERT_TRUE(aborted.ok) << aborted.message;
+  EXPECT_EQ(aborted.message,
+            "aborted candidate hello v2 in staging: all traffic back to v1; "
+            "stopped v2 (pid " +
+                std::to_string(v2_pid) + ")");
+  EXPECT_TRUE(process_gone(v2_pid));
+  EXPECT_EQ(versions_answering(6), std::vector<std::string>(6, "v1"));
+  EXPECT_EQ(serving_pid(), v1_pid);
+  EXPECT_EQ(current(), "v1");
+  EXPECT_FALSE(Contains(describe(), "candidate"));
+  EXPECT_EQ(child_pids(), std::vector<int>{v1_pid});
+
+  // Aborting again is harmless; moving traffic without a candidate is refused.
+  auto again = abort_candidate();
+  EXPECT_TRUE(again.ok);
+  EXPECT_EQ(again.message, "hello/staging has no candidate; nothing to abort");
+  auto no_candidate = set_weight(10);
+  EXPECT_FALSE(no_candidate.ok);
+  EXPECT_EQ(no_candidate.message,
+            "cannot move traffic: hello/staging has no candidate (start one first)");
+  EXPECT_FALSE(promote().ok);
+}
+
+TEST_F(LocalTargetTest, PromotedCandidateIsWhatARestartBringsBack) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  const int v1_pid = serving_pid();
+  auto started = start_candidate("v2");
+  ASSERT_TRUE(started.ok) << started.message;
+  const int v2_pid = pid_in(started.message);
+  ASSERT_TRUE(set_weight(10).ok);
+
+  auto promoted = promote();
+  ASSERT_TRUE(promoted.ok) << promoted.message;
+  EXPECT_EQ(promoted.message,
+            "promoted hello v2 in staging: serving all traffic at "
+            "http://127.0.0.1:" +
+                std::to_string(public_port_) + " (pid " + std::to_string(v2_pid) +
+                "); stopped v1 (pid " + std::to_string(v1_pid) + ")");
+  EXPECT_TRUE(process_gone(v1_pid));
+  EXPECT_EQ(versions_answering(5), std::vector<std::string>(5, "v2"));
+  EXPECT_EQ(current(), "v2");
+  EXPECT_EQ(serving_pid(), v2_pid);
+  EXPECT_FALSE(Contains(describe(), "candidate"));
+  EXPECT_EQ(child_pids(), std::vector<int>{v2_pid});
+
+  // A restarted Shipmate brings back the promoted version.
+  loop_.call([this] { target_.reset(); });
+  EXPECT_TRUE(child_pids().empty());
+  make_target(config());
+  EXPECT_EQ(current(), "v2");
+  auto restored = restore();
+  ASSERT_EQ(restored.size(), 1u);
+  EXPECT_TRUE(restored[0].ok) << restored[0].message;
+  EXPECT_TRUE(Contains(restored[0].message, "restored hello v2 in staging"));
+  EXPECT_EQ(answer(public_port_), "hello from v2\n");
+}
+
+TEST_F(LocalTargetTest, RestartDuringACanaryBringsBackOnlyTheStableVersion) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  auto started = start_candidate("v2");
+  ASSERT_TRUE(started.ok) << started.message;
+  const int v2_pid = pid_in(started.message);
+  ASSERT_TRUE(set_weight(50).ok);
+
+  // The destructor stands in for the crash here; ChildGetsSigtermWhenItsParentDies covers a real
+  // one (PR_SET_PDEATHSIG).
+  loop_.call([this] { target_.reset(); });
+  EXPECT_TRUE(process_gone(v2_pid));
+  make_target(config());
+  EXPECT_EQ(current(), "v1");
+  auto restored = restore();
+  ASSERT_EQ(restored.size(), 1u);
+  EXPECT_TRUE(restored[0].ok) << restored[0].message;
+  EXPECT_TRUE(Contains(restored[0].message, "restored hello v1 in staging"));
+  EXPECT_EQ(versions_answering(4), std::vector<std::string>(4, "v1"));
+  EXPECT_FALSE(Contains(describe(), "candidate"));
+  EXPECT_EQ(child_pids().size(), 1u);
+}
+
+TEST_F(LocalTargetTest, CandidateThatFailsItsHealthCheckLeavesStableUntouched) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  const int v1_pid = serving_pid();
+
+  auto broken = start_candidate("v3");
+  EXPECT_FALSE(broken.ok);
+  EXPECT_TRUE(broken.endpoint.empty());
+  EXPECT_TRUE(Contains(broken.message, "hello v3 failed its health check after 20 attempts"));
+  EXPECT_TRUE(Contains(broken.message, "HTTP 500: database connection failed"));
+  EXPECT_TRUE(Contains(broken.message, "v1 is still serving"));
+  EXPECT_TRUE(Contains(broken.message, "logs/v3.log"));
+  const int v3_pid = pid_in(lines_.front());
+  ASSERT_GT(v3_pid, 0);
+  EXPECT_TRUE(process_gone(v3_pid));
+
+  EXPECT_EQ(versions_answering(4), std::vector<std::string>(4, "v1"));
+  EXPECT_EQ(serving_pid(), v1_pid);
+  EXPECT_EQ(current(), "v1");
+  EXPECT_FALSE(Contains(describe(), "candidate"));
+  EXPECT_EQ(child_pids(), std::vector<int>{v1_pid});
+  EXPECT_FALSE(set_weight(10).ok);
+}
+
+TEST_F(LocalTargetTest, BlueGreenSwitchesInOneStepAndBackWithoutARestart) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  const int blue_pid = serving_pid();
+  auto green = start_candidate("v2");
+  ASSERT_TRUE(green.ok) << green.message;
+  const int green_pid = pid_in(green.message);
+
+  ASSERT_TRUE(set_weight(100).ok);
+  EXPECT_EQ(versions_answering(3), std::vector<std::string>(3, "v2"));
+  ASSERT_TRUE(set_weight(0).ok);
+  EXPECT_EQ(versions_answering(3), std::vector<std::string>(3, "v1"));
+  ASSERT_TRUE(set_weight(100).ok);
+  EXPECT_EQ(versions_answering(3), std::vector<std::string>(3, "v2"));
+  // The switch back moved traffic only: the same two processes served throughout.
+  EXPECT_FALSE(process_gone(blue_pid));
+  EXPECT_FALSE(process_gone(green_pid));
+
+  ASSERT_TRUE(promote().ok);
+  EXPECT_TRUE(process_gone(blue_pid));
+  EXPECT_EQ(versions_answering(2), std::vector<std::string>(2, "v2"));
+  EXPECT_EQ(current(), "v2");
+}
+
+TEST_F(LocalTargetTest, CandidateOperationsRefuseWhatTheyCannotDo) {
+  make_target(config());
+  auto nothing_serving = start_candidate("v2");
+  EXPECT_FALSE(nothing_serving.ok);
+  EXPECT_EQ(nothing_serving.message,
+            "no stable version of hello is serving staging, so there is nothing to run v2 "
+            "beside; deploy it instead");
+  EXPECT_TRUE(child_pids().empty());
+  EXPECT_FALSE(start_candidate("v9").ok);
+
+  ASSERT_TRUE(deploy("v1").ok);
+  EXPECT_EQ(start_candidate("v1").message, "hello v1 is already the stable version in staging");
+  ASSERT_TRUE(start_candidate("v2").ok);
+  EXPECT_EQ(start_candidate("v3").message,
+            "hello/staging already has a candidate v2 at 0%; promote or abort it first");
+  auto deploy_during_canary = deploy("v3");
+  EXPECT_FALSE(deploy_during_canary.ok);
+  EXPECT_EQ(deploy_during_canary.message,
+            "hello/staging has a candidate v2 at 0%; promote or abort it before deploying v3");
+  EXPECT_EQ(set_weight(101).message,
+            "cannot move traffic: a weight is a percentage from 0 to 100, not 101");
+  EXPECT_EQ(set_weight(-1).message,
+            "cannot move traffic: a weight is a percentage from 0 to 100, not -1");
+  EXPECT_EQ(set_weight(10, "qa").message,
+            "cannot move traffic: unknown environment 'qa' for hello");
+  EXPECT_FALSE(promote("qa").ok);
+  EXPECT_FALSE(abort_candidate("qa").ok);
+  EXPECT_EQ(child_pids().size(), 2u);
+}
+
+TEST_F(LocalTargetTest, CandidateThatDiesGetsNoMoreTrafficAndCannotBePromoted) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  auto started = start_candidate("v2");
+  ASSERT_TRUE(started.ok) << started.message;
+  const int v2_pid = pid_in(started.message);
+  ASSERT_TRUE(set_weight(25).ok);
+  ::kill(v2_pid, SIGKILL);
+  ASSERT_TRUE(wait_until_dead(v2_pid));
+
+  auto more = set_weight(50);
+  EXPECT_FALSE(more.ok);
+  EXPECT_TRUE(Contains(more.message,
+                       "cannot send traffic to hello v2 in staging: it is not "
+                       "running (killed by signal 9 (SIGKILL)); abort it (log: "));
+  auto promoted = promote();
+  EXPECT_FALSE(promoted.ok);
+  EXPECT_TRUE(Contains(promoted.message, "cannot promote hello v2 in staging: it is not running"));
+  EXPECT_EQ(current(), "v1");
+  EXPECT_TRUE(Contains(describe(),
+                       "; candidate v2 not running (killed by signal 9 (SIGKILL); was "
+                       "at 25% of new connections)"));
+  // Taking its share away is always allowed.
+  EXPECT_TRUE(set_weight(0).ok);
+  auto aborted = abort_candidate();
+  EXPECT_TRUE(aborted.ok);
+  EXPECT_EQ(aborted.message,
+            "aborted candidate hello v2 in staging: all traffic back to v1; v2 "
+            "was not running (killed by signal 9 (SIGKILL))");
+  EXPECT_EQ(versions_answering(4), std::vector<std::string>(4, "v1"));
+}
+
+TEST_F(LocalTargetTest, RollBackDuringACanaryAbortsTheCandidateFirst) {
+  make_target(config());
+  ASSERT_TRUE(deploy("v1").ok);
+  ASSERT_TRUE(deploy("v2").ok);
+  auto started = start_candidate("v1");
+  ASSERT_TRUE(started.ok) << started.message;
+  const int candidate_pid = pid_in(started.message);
+  ASSERT_TRUE(set_weight(50).ok);
+
+  auto back = roll_back("v1");
+  ASSERT_TRUE(back.ok) << back.message;
+  EXPECT_TRUE(Contains(all_lines(), "aborting candidate v1 first"));
+  EXPECT_TRUE(Contains(all_lines(), "aborted candidate hello v1 in staging"));
+  EXPECT_TRUE(process_gone(candidate_pid));
+  EXPECT_EQ(versions_answering(4), std::vector<std::string>(4, "v1"));
+  EXPECT_EQ(current(), "v1");
+  EXPECT_FALSE(Contains(describe(), "candidate"));
+  EXPECT_EQ(child_pids().size(), 1u);
+}
+
 // The forwarder on its own, with plain sockets as backends.
 
 int listen_on(int port) {
@@ -618,6 +959,85 @@ TEST(TcpForwarderTest, NewConnectionsFollowTheBackendWhileOpenOnesStay) {
   for (int fd : {first, second, first_backend, second_backend, old_backend, new_backend}) {
     ::close(fd);
   }
+}
+
+// Which of the listeners got the forwarder's next backend connection; -1 when none did.
+int backend_that_accepts(const std::vector<int>& listeners) {
+  std::vector<pollfd> fds;
+  for (int fd : listeners)
+    fds.push_back(pollfd{fd, POLLIN, 0});
+  if (::poll(fds.data(), fds.size(), 2000) <= 0)
+    return -1;
+  for (std::size_t i = 0; i < fds.size(); ++i) {
+    if (fds[i].revents & POLLIN) {
+      int accepted = ::accept4(listeners[i], nullptr, nullptr, SOCK_CLOEXEC);
+      ::close(accepted);
+      return static_cast<int>(i);
+    }
+  }
+  return -1;
+}
+
+TEST(TcpForwarderTest, SplitsNewConnectionsByWeightInAFixedPattern) {
+  Loop loop;
+  const int public_port = free_port();
+  const int stable_port = free_port();
+  const int candidate_port = free_port();
+  const std::vector<int> backends = {listen_on(stable_port), listen_on(candidate_port)};
+  ASSERT_GE(backends[0], 0);
+  ASSERT_GE(backends[1], 0);
+  std::unique_ptr<TcpForwarder> forwarder;
+  loop.call([&] {
+    auto started = TcpForwarder::start(loop.executor(), public_port, stable_port, "hello/staging");
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    forwarder = std::move(*started);
+  });
+  ASSERT_TRUE(forwarder);
+
+  // "S" or "C" for each of `n` sequential connections.
+  auto pattern = [&](int n) {
+    std::string out;
+    for (int i = 0; i < n; ++i) {
+      int client = connect_to(public_port);
+      const int which = backend_that_accepts(backends);
+      out += which == 0 ? 'S' : which == 1 ? 'C' : '?';
+      ::close(client);
+    }
+    return out;
+  };
+  EXPECT_EQ(pattern(3), "SSS");
+  EXPECT_EQ(loop.call([&] { return forwarder->candidate_port(); }), std::nullopt);
+
+  loop.call([&] { forwarder->set_candidate(candidate_port, 25); });
+  EXPECT_EQ(pattern(8), "SSCSSSCS");
+  auto routed = loop.call([&] { return forwarder->routed(); });
+  EXPECT_EQ(routed.stable, 6u);
+  EXPECT_EQ(routed.candidate, 2u);
+  EXPECT_EQ(loop.call([&] { return forwarder->candidate_port(); }), candidate_port);
+  EXPECT_EQ(loop.call([&] { return forwarder->candidate_percent(); }), 25);
+
+  // Each change restarts the pattern.
+  loop.call([&] { forwarder->set_candidate(candidate_port, 10); });
+  EXPECT_EQ(pattern(10), "SSSSSCSSSS");
+  loop.call([&] { forwarder->set_candidate(candidate_port, 50); });
+  EXPECT_EQ(pattern(4), "SCSC");
+  loop.call([&] { forwarder->set_candidate(candidate_port, 0); });
+  EXPECT_EQ(pattern(3), "SSS");
+  loop.call([&] { forwarder->set_candidate(candidate_port, 150); });
+  EXPECT_EQ(loop.call([&] { return forwarder->candidate_percent(); }), 100);
+  EXPECT_EQ(pattern(3), "CCC");
+
+  // Promotion as the local target does it: the candidate becomes the stable backend.
+  loop.call([&] {
+    forwarder->set_backend(candidate_port);
+    forwarder->clear_candidate();
+  });
+  EXPECT_EQ(pattern(2), "CC");
+  EXPECT_EQ(loop.call([&] { return forwarder->candidate_port(); }), std::nullopt);
+  EXPECT_EQ(loop.call([&] { return forwarder->candidate_percent(); }), 0);
+  loop.call([&] { forwarder.reset(); });
+  for (int fd : backends)
+    ::close(fd);
 }
 
 TEST(HttpProbeTest, ReportsRefusalSilenceAndStatus) {

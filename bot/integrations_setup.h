@@ -1,0 +1,40 @@
+// Builds the external-system side of Shipmate from its configuration: each service's deploy
+// target (local, kubernetes, argocd or pipeline), its CI build, the metrics source for rollout
+// checks, and the GitHub Deployments mirror.
+//
+// Contract
+// - Everything is created for `executor` (the event loop) and used on its thread only.
+// - build_integrations() does no network I/O; problems it can find without the network (a
+//   kubeconfig that does not load, a provider's own validation) come back as one Error naming
+//   the service. The network is first used by a deploy, or by restore() at start-up.
+// - Members are declared so that the HTTP clients outlive everything that borrows them.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/any_io_executor.hpp>
+
+#include "bot/config.h"
+#include "bot/github_mirror.h"
+#include "commands/verification.h"
+#include "integrations/ci_provider.h"
+#include "integrations/deploy_target.h"
+#include "integrations/net/http_client.h"
+
+namespace shipmate::bot {
+
+struct Integrations {
+  std::map<std::string, std::unique_ptr<integrations::net::HttpClient>> http;  // by CA file
+  std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;  // by service
+  std::map<std::string, std::unique_ptr<integrations::CiProvider>> builds;     // by service
+  std::unique_ptr<commands::MetricsSource> metrics;
+  std::unique_ptr<GithubDeploymentMirror> github_mirror;
+};
+
+Result<std::unique_ptr<Integrations>> build_integrations(boost::asio::any_io_executor executor,
+                                                         const Config& config);
+
+}  // namespace shipmate::bot

@@ -1,0 +1,119 @@
+#include "integrations/ci/pipeline_target.h"
+
+#include <chrono>
+
+#include <boost/asio/this_coro.hpp>
+
+namespace shipmate::integrations {
+namespace {
+
+class PipelineTarget final : public DeployTarget {
+ public:
+  PipelineTarget(std::unique_ptr<CiProvider> provider, PipelineTargetConfig config)
+      : provider_(std::move(provider)), config_(std::move(config)) {}
+
+  std::string kind() const override { return "pipeline (" + provider_->kind() + ")"; }
+
+  Status validate(const std::string& environment, const std::string& version) const override {
+    (void)environment;
+    if (version.empty() || version.size() > 200)
+      return make_error("a version must be 1 to 200 characters");
+    for (char c : version) {
+      if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f)
+        return make_error("version '" + version + "' contains spaces or control characters");
+    }
+    return provider_->validate();
+  }
+
+  std::vector<std::string> available_versions() const override { return {}; }
+
+  std::optional<std::string> current_version(const std::string& environment) const override {
+    auto found = current_.find(environment);
+    if (found == current_.end())
+      return std::nullopt;
+    return found->second;
+  }
+
+  std::string describe(const std::string& environment) const override {
+    auto current = current_version(environment);
+    std::string text = current ? *current + " deployed by " + provider_->kind()
+                               : "deployed by " + provider_->kind() + " pipelines";
+    auto run = last_run_.find(environment);
+    if (run != last_run_.end())
+      text += " (last run: " + run->second + ")";
+    return text;
+  }
+
+  boost::asio::awaitable<ApplyOutcome> apply(std::string environment, std::string version,
+                                             ProgressFn progress) override {
+    std::string action = "deploy";  // named: no temporaries in a co_await (GCC 12)
+    co_return co_await run(std::move(environment), std::move(version), std::move(action),
+                           std::move(progress));
+  }
+
+  boost::asio::awaitable<ApplyOutcome> roll_back(std::string environment, std::string version,
+                                                 ProgressFn progress) override {
+    std::string action = "rollback";  // named: no temporaries in a co_await (GCC 12)
+    co_return co_await run(std::move(environment), std::move(version), std::move(action),
+                           std::move(progress));
+  }
+
+  boost::asio::awaitable<std::vector<ApplyOutcome>> restore() override {
+    co_return std::vector<ApplyOutcome>{};
+  }
+
+  boost::asio::awaitable<void> shutdown() override { co_return; }
+
+ private:
+  boost::asio::awaitable<ApplyOutcome> run(std::string environment, std::string version,
+                                           std::string action, ProgressFn progress) {
+    CiRunRequest request;
+    request.service = config_.service;
+    request.environment = environment;
+    request.version = version;
+    if (!config_.action_input.empty())
+      request.inputs[config_.action_input] = action;
+    const auto now = std::chrono::system_clock::now().time_since_epoch();
+    request.correlation_id =
+        "shipmate-" + config_.service + "-" + environment + "-" +
+        std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(now).count());
+    auto handle = co_await provider_->trigger(std::move(request));
+    if (!handle)
+      co_return ApplyOutcome{false, handle.error().message, {}};
+    last_run_[environment] = handle->url;
+    progress(provider_->kind() + " run started: " + handle->url);
+    std::function<void(const CiRunStatus&)> report = [progress](const CiRunStatus& status) {
+      progress("pipeline " + std::string(to_string(status.state)) +
+               (status.detail.empty() ? "" : ": " + status.detail));
+    };
+    CiRunHandle followed = *handle;
+    auto outcome = co_await follow_ci_run(*provider_, std::move(followed), config_.follow, report);
+    if (!outcome) {
+      co_return ApplyOutcome{false, outcome.error().message + " (run: " + handle->url + ")", {}};
+    }
+    if (outcome->state != CiRunState::succeeded) {
+      co_return ApplyOutcome{
+          false,
+          "the " + action + " pipeline " + std::string(to_string(outcome->state)) +
+              (outcome->detail.empty() ? "" : ": " + outcome->detail) + " (run: " + handle->url +
+              "); what it changed before stopping is in its log",
+          {}};
+    }
+    current_[environment] = version;
+    co_return ApplyOutcome{true, "pipeline run succeeded: " + handle->url, {}};
+  }
+
+  std::unique_ptr<CiProvider> provider_;
+  PipelineTargetConfig config_;
+  std::map<std::string, std::string> current_;
+  std::map<std::string, std::string> last_run_;
+};
+
+}  // namespace
+
+std::unique_ptr<DeployTarget> make_pipeline_target(std::unique_ptr<CiProvider> provider,
+                                                   PipelineTargetConfig config) {
+  return std::make_unique<PipelineTarget>(std::move(provider), std::move(config));
+}
+
+}  // namespace shipmate::integrations

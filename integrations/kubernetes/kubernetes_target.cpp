@@ -1,0 +1,1186 @@
+#include "integrations/kubernetes/kubernetes_target.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <string_view>
+#include <utility>
+
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+
+#include "common/strings.h"
+#include "integrations/kubernetes/image_ref.h"
+#include "integrations/net/http_client.h"
+
+namespace shipmate::integrations {
+
+namespace {
+
+namespace asio = boost::asio;
+namespace json = boost::json;
+using std::chrono::milliseconds;
+using SteadyClock = std::chrono::steady_clock;
+
+constexpr std::string_view kRevisionAnnotation = "deployment.kubernetes.io/revision";
+constexpr std::string_view kChangeCause = "kubernetes.io/change-cause";
+constexpr std::string_view kVersionAnnotation = "shipmate/version";
+constexpr std::string_view kHashLabel = "pod-template-hash";
+constexpr auto kTokenRefresh = std::chrono::minutes(1);
+constexpr int kWatchFailuresBeforePolling = 3;
+
+// ---------------------------------------------------------------------------------------------
+// Small helpers
+
+std::string in_quotes(std::string_view text) {
+  return "\"" + std::string(text) + "\"";
+}
+
+bool is_dns_char(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+}
+
+// DNS-1123 subdomain (Deployment names) or label (namespaces, containers: no dots).
+bool valid_name(std::string_view name, bool dots_allowed, std::size_t max_length) {
+  if (name.empty() || name.size() > max_length)
+    return false;
+  auto alnum = [](char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); };
+  if (!alnum(name.front()) || !alnum(name.back()))
+    return false;
+  return std::all_of(name.begin(), name.end(),
+                     [&](char c) { return is_dns_char(c) && (dots_allowed || c != '.'); });
+}
+
+std::string base64_encode(std::string_view in) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  std::size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    unsigned n = (static_cast<unsigned char>(in[i]) << 16) |
+                 (static_cast<unsigned char>(in[i + 1]) << 8) |
+                 static_cast<unsigned char>(in[i + 2]);
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += kAlphabet[(n >> 6) & 63];
+    out += kAlphabet[n & 63];
+  }
+  if (i < in.size()) {
+    unsigned n = static_cast<unsigned char>(in[i]) << 16;
+    if (i + 1 < in.size())
+      n |= static_cast<unsigned char>(in[i + 1]) << 8;
+    out += kAlphabet[(n >> 18) & 63];
+    out += kAlphabet[(n >> 12) & 63];
+    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
+    out += '=';
+  }
+  return out;
+}
+
+// Percent-encoding for query values (RFC 3986 unreserved characters pass).
+std::string query_encode(std::string_view value) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : value) {
+    auto byte = static_cast<unsigned char>(c);
+    if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+        c == '.' || c == '_' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 15];
+    }
+  }
+  return out;
+}
+
+std::string format_duration(milliseconds duration) {
+  auto seconds = std::chrono::duration_cast<std::chrono::seconds>(duration).count();
+  if (seconds >= 120 && seconds % 60 == 0)
+    return std::to_string(seconds / 60) + " min";
+  if (seconds >= 1)
+    return std::to_string(seconds) + " s";
+  return std::to_string(duration.count()) + " ms";
+}
+
+// ---------------------------------------------------------------------------------------------
+// JSON access
+
+const json::object* object_at(const json::object& parent, std::string_view key) {
+  const json::value* value = parent.if_contains(key);
+  return value != nullptr && value->is_object() ? &value->as_object() : nullptr;
+}
+
+const json::object* object_path(const json::object& root,
+                                std::initializer_list<std::string_view> path) {
+  const json::object* at = &root;
+  for (auto key : path) {
+    at = object_at(*at, key);
+    if (at == nullptr)
+      return nullptr;
+  }
+  return at;
+}
+
+std::string string_at(const json::object* parent, std::string_view key) {
+  if (parent == nullptr)
+    return {};
+  const json::value* value = parent->if_contains(key);
+  return value != nullptr && value->is_string() ? std::string(value->as_string()) : std::string();
+}
+
+std::optional<std::int64_t> int_at(const json::object* parent, std::string_view key) {
+  if (parent == nullptr)
+    return std::nullopt;
+  const json::value* value = parent->if_contains(key);
+  if (value == nullptr)
+    return std::nullopt;
+  if (value->is_int64())
+    return value->as_int64();
+  if (value->is_uint64())
+    return static_cast<std::int64_t>(value->as_uint64());
+  return std::nullopt;
+}
+
+std::int64_t int_or(const json::object* parent, std::string_view key, std::int64_t fallback) {
+  return int_at(parent, key).value_or(fallback);
+}
+
+Result<json::object> parse_object(const std::string& body, const std::string& what) {
+  boost::system::error_code ec;
+  json::value value = json::parse(body, ec);
+  if (ec || !value.is_object())
+    return make_error("Kubernetes: " + what +
+                      ": the API server answered something that is not a "
+                      "JSON object");
+  return std::move(value.as_object());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deployments
+
+struct Container {
+  std::string name;
+  std::string image;
+};
+
+std::vector<Container> containers_of(const json::object& pod_template) {
+  std::vector<Container> out;
+  const json::object* spec = object_at(pod_template, "spec");
+  const json::value* list = spec != nullptr ? spec->if_contains("containers") : nullptr;
+  if (list == nullptr || !list->is_array())
+    return out;
+  for (const auto& entry : list->as_array()) {
+    if (entry.is_object())
+      out.push_back(
+          {string_at(&entry.as_object(), "name"), string_at(&entry.as_object(), "image")});
+  }
+  return out;
+}
+
+// The container Shipmate deploys: the configured one, or the only one.
+Result<Container> pick_container(const json::object& pod_template, const std::string& configured,
+                                 const std::string& where) {
+  std::vector<Container> containers = containers_of(pod_template);
+  std::vector<std::string> names;
+  for (const auto& container : containers)
+    names.push_back(container.name);
+  if (containers.empty())
+    return make_error(where + " has no containers");
+  if (!configured.empty()) {
+    for (const auto& container : containers) {
+      if (container.name == configured)
+        return container;
+    }
+    return make_error(where + " has no container " + in_quotes(configured) +
+                      " (its containers: " + join(names, ", ") + ")");
+  }
+  if (containers.size() == 1)
+    return containers.front();
+  return make_error(where + " has " + std::to_string(containers.size()) + " containers (" +
+                    join(names, ", ") +
+                    "); set the Kubernetes target's container to the one Shipmate deploys");
+}
+
+std::string version_of_image(const std::string& image) {
+  auto ref = parse_image_ref(image);
+  if (ref)
+    return ref->version();
+  // Not a reference we can parse: fall back to what follows the last ':' of the last segment.
+  auto slash = image.rfind('/');
+  auto colon = image.rfind(':');
+  if (colon != std::string::npos && (slash == std::string::npos || colon > slash))
+    return image.substr(colon + 1);
+  return image;
+}
+
+// kubectl's DeploymentStatusViewer (pkg/polymorphichelpers/rollout_status.go), word for word.
+struct RolloutState {
+  bool done = false;
+  bool failed = false;
+  std::string message;
+};
+
+RolloutState rollout_state(const json::object& deployment) {
+  const json::object* meta = object_at(deployment, "metadata");
+  const json::object* spec = object_at(deployment, "spec");
+  const json::object* status = object_at(deployment, "status");
+  const std::string name = string_at(meta, "name");
+  RolloutState state;
+  if (int_or(meta, "generation", 0) > int_or(status, "observedGeneration", 0)) {
+    state.message = "Waiting for deployment spec update to be observed...";
+    return state;
+  }
+  if (status != nullptr) {
+    if (const json::value* conditions = status->if_contains("conditions");
+        conditions != nullptr && conditions->is_array()) {
+      for (const auto& entry : conditions->as_array()) {
+        if (!entry.is_object())
+          continue;
+        if (string_at(&entry.as_object(), "type") == "Progressing" &&
+            string_at(&entry.as_object(), "reason") == "ProgressDeadlineExceeded") {
+          state.failed = true;
+          state.message = "deployment " + in_quotes(name) + " exceeded its progress deadline";
+          return state;
+        }
+      }
+    }
+  }
+  const std::int64_t updated = int_or(status, "updatedReplicas", 0);
+  const std::int64_t replicas = int_or(status, "replicas", 0);
+  const std::int64_t available = int_or(status, "availableReplicas", 0);
+  const std::string waiting = "Waiting for deployment " + in_quotes(name) + " rollout to finish: ";
+  if (auto wanted = int_at(spec, "replicas"); wanted && updated < *wanted) {
+    state.message = waiting + std::to_string(updated) + " out of " + std::to_string(*wanted) +
+                    " new replicas have been updated...";
+    return state;
+  }
+  if (replicas > updated) {
+    state.message =
+        waiting + std::to_string(replicas - updated) + " old replicas are pending termination...";
+    return state;
+  }
+  if (available < updated) {
+    state.message = waiting + std::to_string(available) + " of " + std::to_string(updated) +
+                    " updated replicas are available...";
+    return state;
+  }
+  state.done = true;
+  state.message = "deployment " + in_quotes(name) + " successfully rolled out";
+  return state;
+}
+
+// spec.selector as a label selector query string.
+Result<std::string> selector_string(const json::object& deployment, const std::string& where) {
+  const json::object* selector = object_path(deployment, {"spec", "selector"});
+  if (selector == nullptr)
+    return make_error(where + " has no spec.selector");
+  std::vector<std::string> terms;
+  if (const json::object* labels = object_at(*selector, "matchLabels")) {
+    for (const auto& [key, value] : *labels) {
+      if (value.is_string())
+        terms.push_back(std::string(key) + "=" + std::string(value.as_string()));
+    }
+  }
+  if (const json::value* expressions = selector->if_contains("matchExpressions");
+      expressions != nullptr && expressions->is_array()) {
+    for (const auto& entry : expressions->as_array()) {
+      if (!entry.is_object())
+        continue;
+      const json::object& expression = entry.as_object();
+      std::string key = string_at(&expression, "key");
+      std::string op = string_at(&expression, "operator");
+      std::vector<std::string> values;
+      if (const json::value* list = expression.if_contains("values"); list && list->is_array()) {
+        for (const auto& value : list->as_array()) {
+          if (value.is_string())
+            values.emplace_back(value.as_string());
+        }
+      }
+      if (op == "In")
+        terms.push_back(key + " in (" + join(values, ",") + ")");
+      else if (op == "NotIn")
+        terms.push_back(key + " notin (" + join(values, ",") + ")");
+      else if (op == "Exists")
+        terms.push_back(key);
+      else if (op == "DoesNotExist")
+        terms.push_back("!" + key);
+      else
+        return make_error(where + ": unknown selector operator " + in_quotes(op));
+    }
+  }
+  if (terms.empty())
+    return make_error(where + " has an empty selector");
+  return join(terms, ",");
+}
+
+// ---------------------------------------------------------------------------------------------
+// What restore()/apply()/roll_back() learned about an environment.
+
+struct Observed {
+  std::string version;
+  std::string image;
+  std::string revision;
+  std::string where;  // "deployment prod/api"
+  std::int64_t desired = 0;
+  std::int64_t available = 0;
+  std::string state;  // the rollout state line when not done
+};
+
+Observed observe(const json::object& deployment, const Container& container,
+                 const std::string& where) {
+  Observed observed;
+  observed.image = container.image;
+  observed.version = version_of_image(container.image);
+  observed.revision =
+      string_at(object_path(deployment, {"metadata", "annotations"}), kRevisionAnnotation);
+  observed.where = where;
+  observed.desired = int_or(object_at(deployment, "spec"), "replicas", 1);
+  observed.available = int_or(object_at(deployment, "status"), "availableReplicas", 0);
+  RolloutState state = rollout_state(deployment);
+  if (!state.done)
+    observed.state = state.message;
+  return observed;
+}
+
+std::string summary(const Observed& observed) {
+  std::string text = observed.where;
+  if (!observed.revision.empty())
+    text += " revision " + observed.revision;
+  text += ", " + std::to_string(observed.available) + "/" + std::to_string(observed.desired) +
+          " available";
+  if (!observed.state.empty())
+    text += " (" + observed.state + ")";
+  return text;
+}
+
+struct FollowResult {
+  bool ok = false;
+  std::string message;      // the last rollout state line, or why following stopped
+  json::object deployment;  // the last state seen
+};
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+
+Status validate_kubernetes_config(const KubernetesTargetConfig& config) {
+  std::vector<std::string> problems;
+  if (!valid_name(config.deployment, true, 253))
+    problems.push_back("deployment " + in_quotes(config.deployment) +
+                       " is not a Kubernetes object name (lowercase letters, digits, '-', '.')");
+  if (!config.container.empty() && !valid_name(config.container, false, 63))
+    problems.push_back("container " + in_quotes(config.container) +
+                       " is not a Kubernetes container name");
+  for (const auto& [environment, ns] : config.namespaces) {
+    if (!ns.empty() && !valid_name(ns, false, 63))
+      problems.push_back("namespace " + in_quotes(ns) + " of environment " + environment +
+                         " is not a Kubernetes namespace name");
+  }
+  if (config.namespaces.empty())
+    problems.push_back("no environments: map each environment to a namespace");
+  auto repository = parse_image_ref(config.image_repository);
+  if (!repository)
+    problems.push_back("image repository: " + repository.error().message);
+  else if (!repository->tag.empty() || !repository->digest.empty())
+    problems.push_back("image repository " + in_quotes(config.image_repository) +
+                       " must not carry a tag or digest; the version supplies it");
+  if (!config.credentials.in_cluster && config.credentials.kubeconfig.empty())
+    problems.push_back("credentials: name a kubeconfig, or use in-cluster credentials");
+  if (config.rollout_timeout.count() <= 0 || config.poll_interval.count() <= 0 ||
+      config.watch_window.count() <= 0 || config.request_timeout.count() <= 0)
+    problems.push_back(
+        "rollout_timeout, poll_interval, watch_window and request_timeout must be "
+        "positive");
+  if (config.conflict_retries < 0)
+    problems.push_back("conflict_retries must not be negative");
+  if (problems.empty())
+    return Ok{};
+  return make_error("Kubernetes target for " + config.service + ": " + join(problems, "; "));
+}
+
+Result<KubeCredentials> load_kubernetes_credentials(const KubernetesCredentialsSource& source) {
+  if (source.in_cluster)
+    return load_in_cluster(InClusterSource::from_environment());
+  std::optional<std::string> context;
+  if (!source.context.empty())
+    context = source.context;
+  return load_kubeconfig(source.kubeconfig, context);
+}
+
+struct KubernetesTarget::Impl {
+  asio::any_io_executor executor;
+  KubernetesTargetConfig config;
+  KubeCredentials credentials;
+  std::unique_ptr<net::HttpClient> http;
+  std::unique_ptr<net::ApiClient> api;
+  std::map<std::string, Observed> cache;
+  bool stopping = false;
+  std::string token;
+  std::optional<SteadyClock::time_point> token_read_at;
+
+  Impl(asio::any_io_executor ex, KubernetesTargetConfig cfg, KubeCredentials creds)
+      : executor(std::move(ex)), config(std::move(cfg)), credentials(std::move(creds)) {
+    net::HttpClientOptions options;
+    options.ca_file = credentials.ca_file;
+    options.verify_peer = !credentials.insecure_skip_tls_verify;
+    options.client_cert_file = credentials.client_cert_file;
+    options.client_key_file = credentials.client_key_file;
+    options.proxy = credentials.proxy_url;
+    http = std::make_unique<net::HttpClient>(executor, options);
+    net::ApiClientOptions api_options;
+    api_options.service = "Kubernetes";
+    api_options.base_url = credentials.server;
+    api_options.default_headers = {{"Accept", "application/json"}};
+    api_options.retry = config.retry;
+    api_options.timeout = config.request_timeout;
+    api = std::make_unique<net::ApiClient>(*http, api_options);
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Plumbing
+
+  std::optional<std::string> namespace_of(const std::string& environment) const {
+    auto it = config.namespaces.find(environment);
+    if (it == config.namespaces.end())
+      return std::nullopt;
+    return it->second.empty() ? credentials.default_namespace : it->second;
+  }
+
+  std::string deployment_path(const std::string& ns) const {
+    return "/apis/apps/v1/namespaces/" + ns + "/deployments/" + config.deployment;
+  }
+
+  std::string where(const std::string& ns) const {
+    return "deployment " + ns + "/" + config.deployment;
+  }
+
+  // Service account tokens rotate; like client-go, re-read a token file at most once a minute.
+  Result<net::Headers> auth_headers() {
+    net::Headers headers;
+    if (!credentials.token_file.empty() && credentials.token.empty()) {
+      auto now = SteadyClock::now();
+      if (!token_read_at || now - *token_read_at >= kTokenRefresh) {
+        auto read = current_token(credentials);
+        if (!read) {
+          if (token.empty())
+            return make_error("Kubernetes: " + read.error().message);
+        } else {
+          token = *read;
+        }
+        token_read_at = now;
+      }
+      headers.emplace_back("Authorization", "Bearer " + token);
+    } else if (!credentials.token.empty()) {
+      headers.emplace_back("Authorization", "Bearer " + credentials.token);
+    } else if (!credentials.username.empty()) {
+      headers.emplace_back("Authorization", "Basic " + base64_encode(credentials.username + ":" +
+                                                                     credentials.password));
+    }
+    return headers;
+  }
+
+  std::string rejected_message(const std::string& step, int status, const std::string& body) {
+    std::string text = "Kubernetes: " + step + ": " + net::describe_http_failure(status, body);
+    if (status == 401)
+      text += "; the API server did not accept the credentials from " + credentials.source +
+              " (an expired token or client certificate?)";
+    return text;
+  }
+
+  struct Request {
+    std::string step;  // for errors: "read deployment prod/api"
+    std::string method = "GET";
+    std::string path;
+    std::string body = {};
+    std::string content_type = {};
+    std::vector<int> pass = {};  // statuses returned as responses rather than errors
+  };
+
+  // One API call. 401 and every non-2xx status not in `pass` become errors naming the step.
+  asio::awaitable<Result<net::HttpResponse>> send(Request request) {
+    auto headers = auth_headers();
+    if (!headers)
+      co_return headers.error();
+    net::ApiCall call;
+    call.step = request.step;
+    call.method = std::move(request.method);
+    call.path = std::move(request.path);
+    call.headers = std::move(*headers);
+    if (!request.content_type.empty())
+      call.headers.emplace_back("Content-Type", request.content_type);
+    call.body = std::move(request.body);
+    // Writes carry the resourceVersion they were computed from, so resending one is safe.
+    call.idempotent = true;
+    call.pass_through = std::move(request.pass);
+    call.pass_through.push_back(401);
+    Result<net::HttpResponse> response = co_await api->call(std::move(call));
+    if (!response)
+      co_return response;
+    if (response->status == 401)
+      co_return make_error(rejected_message(request.step, 401, response->body));
+    co_return response;
+  }
+
+  asio::awaitable<Result<json::object>> read_deployment(const std::string& ns) {
+    Request request{"read " + where(ns), "GET", deployment_path(ns)};
+    const std::string step = request.step;
+    Result<net::HttpResponse> response = co_await send(std::move(request));
+    if (!response)
+      co_return response.error();
+    co_return parse_object(response->body, step);
+  }
+
+  asio::awaitable<void> sleep_for(milliseconds duration) {
+    asio::steady_timer timer(executor, duration);
+    boost::system::error_code ignored;
+    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Following a rollout
+
+  // Evaluates one observed state; returns a finished result when the rollout is decided.
+  std::optional<FollowResult> consider(const json::object& deployment, std::string& last_line,
+                                       const ProgressFn& progress) {
+    RolloutState state = rollout_state(deployment);
+    if (state.message != last_line) {
+      last_line = state.message;
+      if (progress && !state.done && !state.failed)
+        progress(state.message);
+    }
+    if (state.done || state.failed)
+      return FollowResult{state.done, state.message, deployment};
+    return std::nullopt;
+  }
+
+  asio::awaitable<Result<FollowResult>> follow(const std::string& ns, const ProgressFn& progress) {
+    const auto started = SteadyClock::now();
+    const auto deadline = started + config.rollout_timeout;
+    const std::string step = "follow the rollout of " + where(ns);
+    const std::string list_path = "/apis/apps/v1/namespaces/" + ns + "/deployments?fieldSelector=" +
+                                  query_encode("metadata.name=" + config.deployment);
+    std::string last_line;
+    json::object last_seen;
+    bool watching = true;
+    int watch_failures = 0;  // in a row; a few 5xx or dropped connections are worth a re-list
+    for (;;) {
+      if (stopping)
+        co_return make_error("Kubernetes: " + step +
+                             ": Shipmate is shutting down; the rollout goes on in the cluster");
+      Request list_request{step, "GET", list_path};
+      Result<net::HttpResponse> listed = co_await send(std::move(list_request));
+      if (!listed)
+        co_return listed.error();
+      auto list = parse_object(listed->body, step);
+      if (!list)
+        co_return list.error();
+      const json::value* items = list->if_contains("items");
+      if (items == nullptr || !items->is_array() || items->as_array().empty() ||
+          !items->as_array().front().is_object())
+        co_return FollowResult{false, where(ns) + " was deleted during the rollout", last_seen};
+      last_seen = items->as_array().front().as_object();
+      if (auto decided = consider(last_seen, last_line, progress))
+        co_return *decided;
+      const std::string resource_version =
+          string_at(object_at(*list, "metadata"), "resourceVersion");
+
+      auto now = SteadyClock::now();
+      if (now >= deadline) {
+        co_return FollowResult{false,
+                               "the rollout did not finish within " +
+                                   format_duration(config.rollout_timeout) + ": " + last_line,
+                               last_seen};
+      }
+      const auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
+      if (!watching || resource_version.empty()) {
+        co_await sleep_for(std::min(config.poll_interval, left));
+        continue;
+      }
+
+      // A bounded watch: the API server ends it after timeoutSeconds, and its events are then
+      // judged in order. A watch that cannot be had (not 200/410) turns into polling.
+      auto window = std::min(config.watch_window, left);
+      auto seconds = std::max<long long>(
+          1, std::chrono::duration_cast<std::chrono::seconds>(window + milliseconds(999)).count());
+      std::string watch_url =
+          credentials.server + list_path + "&resourceVersion=" + query_encode(resource_version) +
+          "&timeoutSeconds=" + std::to_string(seconds) + "&allowWatchBookmarks=true&watch=true";
+      auto headers = auth_headers();
+      if (!headers)
+        co_return headers.error();
+      net::HttpRequest request;
+      request.method = "GET";
+      request.url = std::move(watch_url);
+      request.headers = std::move(*headers);
+      request.headers.emplace_back("Accept", "application/json");
+      request.timeout = std::chrono::seconds(seconds) + config.request_timeout;
+      const auto watch_started = SteadyClock::now();
+      Result<net::HttpResponse> watched = co_await http->send(std::move(request));
+      if (watched && watched->status == 401)
+        co_return make_error(rejected_message(step, 401, watched->body));
+      if (watched && watched->status == 410)
+        continue;  // expired resourceVersion: list again
+      if (!watched || watched->status != 200) {
+        const bool transient = !watched || watched->status >= 500 || watched->status == 429;
+        if (transient && ++watch_failures < kWatchFailuresBeforePolling) {
+          co_await sleep_for(std::min(config.poll_interval, left));
+          continue;
+        }
+        watching = false;
+        if (progress) {
+          std::string cause = watched ? net::describe_http_failure(watched->status, watched->body)
+                                      : watched.error().message;
+          progress("watching " + where(ns) + " failed (" + cause + "); polling every " +
+                   format_duration(config.poll_interval));
+        }
+        continue;
+      }
+      watch_failures = 0;
+      bool saw_event = false;
+      std::string_view rest = watched->body;
+      while (!rest.empty()) {
+        auto newline = rest.find('\n');
+        std::string_view line = rest.substr(0, newline);
+        rest = newline == std::string_view::npos ? std::string_view() : rest.substr(newline + 1);
+        if (trim(line).empty())
+          continue;
+        boost::system::error_code ec;
+        json::value event = json::parse(line, ec);
+        if (ec || !event.is_object())
+          break;  // a torn line: the list below catches up
+        const std::string type = string_at(&event.as_object(), "type");
+        const json::object* object = object_at(event.as_object(), "object");
+        if (object == nullptr)
+          continue;
+        saw_event = true;
+        if (type == "ADDED" || type == "MODIFIED") {
+          last_seen = *object;
+          if (auto decided = consider(last_seen, last_line, progress))
+            co_return *decided;
+        } else if (type == "DELETED") {
+          co_return FollowResult{false, where(ns) + " was deleted during the rollout", *object};
+        } else if (type == "ERROR") {
+          break;  // usually 410 Expired: list again for a fresh resourceVersion
+        }
+      }
+      // A server that ends watches at once would otherwise make this loop spin.
+      if (!saw_event && SteadyClock::now() - watch_started < window / 2)
+        co_await sleep_for(std::min(config.poll_interval, left));
+    }
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // Writes
+
+  // PATCHes with `content_type`; a 409 re-runs `build` on a fresh read, up to conflict_retries.
+  // `build` returns the patch body for the deployment it is given, or an error.
+  template <class Build>
+  asio::awaitable<Result<json::object>> patch_with_retries(const std::string& ns,
+                                                           const std::string& content_type,
+                                                           Build build,
+                                                           const ProgressFn& progress) {
+    const std::string step = "update " + where(ns);
+    const std::string path = deployment_path(ns);
+    for (int attempt = 0;; ++attempt) {
+      Result<json::object> current = co_await read_deployment(ns);
+      if (!current)
+        co_return current.error();
+      Result<std::string> body = build(*current);
+      if (!body)
+        co_return body.error();
+      if (body->empty())
+        co_return *current;  // nothing to change
+      Request request{step, "PATCH", path, std::move(*body), content_type, {409}};
+      Result<net::HttpResponse> patched = co_await send(std::move(request));
+      if (!patched)
+        co_return patched.error();
+      if (patched->status != 409)
+        co_return parse_object(patched->body, step);
+      if (attempt >= config.conflict_retries)
+        co_return make_error("Kubernetes: " + step + ": " +
+                             net::describe_http_failure(409, patched->body) + " (gave up after " +
+                             std::to_string(attempt + 1) + " tries; nothing was changed)");
+      if (progress)
+        progress(where(ns) +
+                 " changed while Shipmate was updating it (409 Conflict); reading "
+                 "it again");
+      co_await sleep_for(milliseconds(20 * (attempt + 1)));
+    }
+  }
+
+  std::string change_cause(const std::string& action) const { return "shipmate: " + action; }
+
+  // The strategic merge patch that points `container` at `image`. The resourceVersion makes it
+  // conditional on the state it was computed from.
+  std::string image_patch(const json::object& current, const std::string& container,
+                          const std::string& image, const std::string& version,
+                          const std::string& cause) const {
+    json::object patch{
+        {"metadata",
+         json::object{
+             {"resourceVersion", string_at(object_at(current, "metadata"), "resourceVersion")},
+             {"annotations", json::object{{kChangeCause, cause}, {kVersionAnnotation, version}}}}},
+        {"spec",
+         json::object{
+             {"template",
+              json::object{
+                  {"metadata",
+                   json::object{{"annotations", json::object{{kVersionAnnotation, version}}}}},
+                  {"spec",
+                   json::object{{"containers", json::array{json::object{{"name", container},
+                                                                        {"image", image}}}}}}}}}}};
+    return json::serialize(patch);
+  }
+
+  // A JSON patch that puts `pod_template` back (what `kubectl rollout undo` sends), with
+  // `annotations` for the Deployment and its resourceVersion as a precondition.
+  static std::string template_patch(const json::object& current, const json::object& pod_template,
+                                    const json::object& annotations) {
+    json::array operations{
+        json::object{{"op", "replace"},
+                     {"path", "/metadata/resourceVersion"},
+                     {"value", string_at(object_at(current, "metadata"), "resourceVersion")}},
+        json::object{{"op", "replace"}, {"path", "/spec/template"}, {"value", pod_template}},
+        json::object{{"op", "add"}, {"path", "/metadata/annotations"}, {"value", annotations}}};
+    return json::serialize(operations);
+  }
+
+  static json::object deployment_annotations(const json::object& deployment) {
+    const json::object* annotations = object_path(deployment, {"metadata", "annotations"});
+    return annotations != nullptr ? *annotations : json::object();
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // The operations
+
+  asio::awaitable<ApplyOutcome> apply(std::string environment, std::string version,
+                                      ProgressFn progress) {
+    auto ns = namespace_of(environment);
+    if (!ns)
+      co_return ApplyOutcome{false, no_namespace(environment), ""};
+    auto image = image_for_version(config.image_repository, version);
+    if (!image)
+      co_return ApplyOutcome{false, image.error().message, ""};
+    const std::string target = where(*ns);
+
+    std::optional<json::object> before;
+    std::optional<Container> previous;
+    bool changed = false;
+    auto build = [&](const json::object& current) -> Result<std::string> {
+      const json::object* pod_template = object_path(current, {"spec", "template"});
+      if (pod_template == nullptr)
+        return make_error(target + " has no pod template");
+      auto container = pick_container(*pod_template, config.container, target);
+      if (!container)
+        return container.error();
+      if (!before) {
+        before = current;
+        previous = *container;
+      }
+      if (container->image == *image) {
+        changed = false;
+        return std::string();
+      }
+      changed = true;
+      return image_patch(
+          current, container->name, *image, version,
+          change_cause("deploy " + config.service + " " + version + " to " + environment));
+    };
+    if (progress)
+      progress("setting " + target + " to " + *image);
+    const std::string content_type = "application/strategic-merge-patch+json";
+    Result<json::object> patched = co_await patch_with_retries(*ns, content_type, build, progress);
+    if (!patched)
+      co_return ApplyOutcome{false, patched.error().message, ""};
+    if (!changed && progress)
+      progress(target + " already runs " + *image + "; checking its rollout");
+
+    Result<FollowResult> followed = co_await follow(*ns, progress);
+    if (followed && followed->ok) {
+      remember(environment, followed->deployment, *ns);
+      const std::string what = changed ? " rolled out in " : " was already running in ";
+      co_return ApplyOutcome{
+          true, version + what + environment + ": " + summary(cache.at(environment)), target};
+    }
+    const std::string why = followed ? followed->message : followed.error().message;
+    if (stopping) {
+      // Shipmate is going down: it leaves the cluster to finish what it was asked to do.
+      co_return ApplyOutcome{false, version + " is not confirmed in " + environment + ": " + why,
+                             target};
+    }
+    if (!changed || !before) {
+      // Shipmate changed nothing, so there is nothing of its own to undo.
+      co_return ApplyOutcome{false, version + " is not rolled out in " + environment + ": " + why,
+                             target};
+    }
+    const std::string previous_version = version_of_image(previous->image);
+    if (progress)
+      progress("the rollout of " + version + " failed (" + why + "); putting " + previous_version +
+               " back");
+    const json::object previous_template = before->at("spec").at("template").as_object();
+    auto restore_build = [&](const json::object& current) -> Result<std::string> {
+      json::object annotations = deployment_annotations(current);
+      annotations[kChangeCause] =
+          change_cause("roll back " + config.service + " to " + previous_version + " in " +
+                       environment + " after a failed rollout of " + version);
+      annotations[kVersionAnnotation] = previous_version;
+      return template_patch(current, previous_template, annotations);
+    };
+    const std::string json_patch_type = "application/json-patch+json";
+    Result<json::object> restored =
+        co_await patch_with_retries(*ns, json_patch_type, restore_build, progress);
+    if (!restored)
+      co_return ApplyOutcome{false,
+                             version + " failed to roll out in " + environment + ": " + why +
+                                 "; putting " + previous_version +
+                                 " back failed too: " + restored.error().message,
+                             target};
+    Result<FollowResult> back = co_await follow(*ns, progress);
+    if (back && back->ok) {
+      remember(environment, back->deployment, *ns);
+      co_return ApplyOutcome{false,
+                             version + " failed to roll out in " + environment + ": " + why +
+                                 "; rolled back to " + previous_version + ", which is serving (" +
+                                 summary(cache.at(environment)) + ")",
+                             target};
+    }
+    const std::string back_why = back ? back->message : back.error().message;
+    co_return ApplyOutcome{false,
+                           version + " failed to roll out in " + environment + ": " + why +
+                               "; the rollback to " + previous_version +
+                               " did not finish either: " + back_why,
+                           target};
+  }
+
+  struct Candidate {
+    std::int64_t revision = 0;
+    std::string name;
+    json::object pod_template;
+    json::object annotations;
+    std::string image;
+  };
+
+  asio::awaitable<Result<std::vector<Candidate>>> owned_replicasets(const std::string& ns,
+                                                                    const json::object& deployment,
+                                                                    const std::string& container) {
+    const std::string target = where(ns);
+    auto selector = selector_string(deployment, target);
+    if (!selector)
+      co_return selector.error();
+    const std::string step = "list the ReplicaSets of " + target;
+    const std::string path =
+        "/apis/apps/v1/namespaces/" + ns + "/replicasets?labelSelector=" + query_encode(*selector);
+    Request request{step, "GET", path};
+    Result<net::HttpResponse> listed = co_await send(std::move(request));
+    if (!listed)
+      co_return listed.error();
+    auto list = parse_object(listed->body, step);
+    if (!list)
+      co_return list.error();
+    const std::string uid = string_at(object_at(deployment, "metadata"), "uid");
+    std::vector<Candidate> out;
+    const json::value* items = list->if_contains("items");
+    if (items == nullptr || !items->is_array())
+      co_return out;
+    for (const auto& item : items->as_array()) {
+      if (!item.is_object())
+        continue;
+      const json::object& rs = item.as_object();
+      const json::object* meta = object_at(rs, "metadata");
+      bool owned = false;
+      if (const json::value* owners =
+              meta != nullptr ? meta->if_contains("ownerReferences") : nullptr;
+          owners != nullptr && owners->is_array()) {
+        for (const auto& owner : owners->as_array()) {
+          if (owner.is_object() && string_at(&owner.as_object(), "uid") == uid &&
+              owner.as_object().if_contains("controller") &&
+              owner.as_object().at("controller") == json::value(true))
+            owned = true;
+        }
+      }
+      const json::object* pod_template = object_path(rs, {"spec", "template"});
+      if (!owned || pod_template == nullptr)
+        continue;
+      Candidate candidate;
+      const std::string revision = string_at(object_at(*meta, "annotations"), kRevisionAnnotation);
+      try {
+        candidate.revision = revision.empty() ? 0 : std::stoll(revision);
+      } catch (const std::exception&) {
+        candidate.revision = 0;
+      }
+      candidate.name = string_at(meta, "name");
+      candidate.pod_template = *pod_template;
+      if (const json::object* annotations = object_at(*meta, "annotations"))
+        candidate.annotations = *annotations;
+      for (const auto& c : containers_of(*pod_template)) {
+        if (c.name == container)
+          candidate.image = c.image;
+      }
+      out.push_back(std::move(candidate));
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Candidate& a, const Candidate& b) { return a.revision > b.revision; });
+    co_return out;
+  }
+
+  asio::awaitable<ApplyOutcome> roll_back(std::string environment, std::string version,
+                                          ProgressFn progress) {
+    auto ns = namespace_of(environment);
+    if (!ns)
+      co_return ApplyOutcome{false, no_namespace(environment), ""};
+    const std::string target = where(*ns);
+    std::optional<std::string> wanted_image;
+    if (!version.empty()) {
+      auto image = image_for_version(config.image_repository, version);
+      if (!image)
+        co_return ApplyOutcome{false, image.error().message, ""};
+      wanted_image = *image;
+    }
+    Result<json::object> deployment = co_await read_deployment(*ns);
+    if (!deployment)
+      co_return ApplyOutcome{false, deployment.error().message, ""};
+    if (const json::object* spec = object_at(*deployment, "spec");
+        spec != nullptr && spec->if_contains("paused") && spec->at("paused") == json::value(true))
+      co_return ApplyOutcome{false,
+                             target +
+                                 " is paused; resume it (kubectl rollout resume) before "
+                                 "rolling back",
+                             target};
+    const json::object& pod_template = deployment->at("spec").at("template").as_object();
+    auto container = pick_container(pod_template, config.container, target);
+    if (!container)
+      co_return ApplyOutcome{false, container.error().message, target};
+
+    Result<std::vector<Candidate>> candidates =
+        co_await owned_replicasets(*ns, *deployment, container->name);
+    if (!candidates)
+      co_return ApplyOutcome{false, candidates.error().message, target};
+    const Candidate* chosen = nullptr;
+    if (wanted_image) {
+      // The exact image first; then the same version from another repository (a registry move).
+      for (const auto& candidate : *candidates) {
+        if (chosen == nullptr && candidate.image == *wanted_image)
+          chosen = &candidate;
+      }
+      for (const auto& candidate : *candidates) {
+        if (chosen == nullptr && !candidate.image.empty() &&
+            version_of_image(candidate.image) == version)
+          chosen = &candidate;
+      }
+    } else if (candidates->size() >= 2) {
+      chosen = &(*candidates)[1];  // kubectl's default: the revision before the newest
+    }
+    std::string restored_version = version;
+    if (chosen != nullptr && version.empty())
+      restored_version = version_of_image(chosen->image);
+    if (restored_version.empty())
+      co_return ApplyOutcome{false, target + " has no earlier revision to roll back to", target};
+
+    const std::string cause = change_cause("roll back " + config.service + " to " +
+                                           restored_version + " in " + environment);
+    Result<json::object> patched = make_error("");
+    if (chosen != nullptr) {
+      json::object rs_template = chosen->pod_template;
+      if (auto* meta = rs_template.if_contains("metadata"); meta && meta->is_object()) {
+        if (auto* labels = meta->as_object().if_contains("labels"); labels && labels->is_object())
+          labels->as_object().erase(kHashLabel);
+      }
+      if (progress)
+        progress("restoring revision " + std::to_string(chosen->revision) + " (ReplicaSet " +
+                 chosen->name + ", " + chosen->image + ") of " + target);
+      const json::object rs_annotations = chosen->annotations;
+      auto build = [&](const json::object& current) -> Result<std::string> {
+        // kubectl rollout undo: the ReplicaSet's annotations, except those the Deployment owns.
+        static constexpr std::string_view kKeep[] = {
+            "kubectl.kubernetes.io/last-applied-configuration",
+            kRevisionAnnotation,
+            "deployment.kubernetes.io/revision-history",
+            "deployment.kubernetes.io/desired-replicas",
+            "deployment.kubernetes.io/max-replicas",
+            "deprecated.deployment.rollback.to"};
+        json::object own = deployment_annotations(current);
+        json::object annotations;
+        for (const auto& [key, value] : rs_annotations) {
+          if (std::find(std::begin(kKeep), std::end(kKeep), std::string_view(key)) ==
+              std::end(kKeep))
+            annotations[key] = value;
+        }
+        for (auto key : kKeep) {
+          if (const json::value* value = own.if_contains(key))
+            annotations[key] = *value;
+        }
+        annotations[kChangeCause] = cause;
+        annotations[kVersionAnnotation] = restored_version;
+        const json::object* current_template = object_path(current, {"spec", "template"});
+        if (current_template != nullptr &&
+            json::value(*current_template) == json::value(rs_template))
+          return std::string();  // kubectl: "skipped rollback (current template already matches)"
+        return template_patch(current, rs_template, annotations);
+      };
+      const std::string content_type = "application/json-patch+json";
+      patched = co_await patch_with_retries(*ns, content_type, build, progress);
+    } else {
+      if (progress)
+        progress("no ReplicaSet of " + target + " runs " + version +
+                 " any more; setting the image to " + *wanted_image);
+      const std::string container_name = container->name;
+      auto build = [&](const json::object& current) -> Result<std::string> {
+        const json::object* current_template = object_path(current, {"spec", "template"});
+        if (current_template == nullptr)
+          return make_error(target + " has no pod template");
+        auto picked = pick_container(*current_template, container_name, target);
+        if (!picked)
+          return picked.error();
+        if (picked->image == *wanted_image)
+          return std::string();
+        return image_patch(current, container_name, *wanted_image, version, cause);
+      };
+      const std::string content_type = "application/strategic-merge-patch+json";
+      patched = co_await patch_with_retries(*ns, content_type, build, progress);
+    }
+    if (!patched)
+      co_return ApplyOutcome{false, patched.error().message, target};
+    Result<FollowResult> followed = co_await follow(*ns, progress);
+    if (followed && followed->ok) {
+      remember(environment, followed->deployment, *ns);
+      co_return ApplyOutcome{true,
+                             "rolled back to " + restored_version + " in " + environment + ": " +
+                                 summary(cache.at(environment)),
+                             target};
+    }
+    const std::string why = followed ? followed->message : followed.error().message;
+    co_return ApplyOutcome{
+        false,
+        "the rollback to " + restored_version + " in " + environment + " did not finish: " + why,
+        target};
+  }
+
+  asio::awaitable<std::vector<ApplyOutcome>> restore() {
+    std::vector<ApplyOutcome> outcomes;
+    for (const auto& [environment, configured] : config.namespaces) {
+      const std::string ns = configured.empty() ? credentials.default_namespace : configured;
+      const std::string target = where(ns);
+      Result<json::object> deployment = co_await read_deployment(ns);
+      if (!deployment) {
+        outcomes.push_back({false, environment + ": " + deployment.error().message, target});
+        continue;
+      }
+      const json::object* pod_template = object_path(*deployment, {"spec", "template"});
+      if (pod_template == nullptr) {
+        outcomes.push_back({false, environment + ": " + target + " has no pod template", target});
+        continue;
+      }
+      auto container = pick_container(*pod_template, config.container, target);
+      if (!container) {
+        outcomes.push_back({false, environment + ": " + container.error().message, target});
+        continue;
+      }
+      cache[environment] = observe(*deployment, *container, target);
+      const Observed& observed = cache.at(environment);
+      outcomes.push_back(
+          {true, observed.version + " serving in " + environment + ": " + summary(observed),
+           target});
+    }
+    co_return outcomes;
+  }
+
+  void remember(const std::string& environment, const json::object& deployment,
+                const std::string& ns) {
+    const std::string target = where(ns);
+    const json::object* pod_template = object_path(deployment, {"spec", "template"});
+    if (pod_template == nullptr)
+      return;
+    auto container = pick_container(*pod_template, config.container, target);
+    if (!container)
+      return;
+    cache[environment] = observe(deployment, *container, target);
+  }
+
+  std::string no_namespace(const std::string& environment) const {
+    return "the Kubernetes target of " + config.service + " has no namespace for environment " +
+           environment;
+  }
+};
+
+KubernetesTarget::KubernetesTarget(asio::any_io_executor executor, KubernetesTargetConfig config,
+                                   KubeCredentials credentials)
+    : impl_(
+          std::make_shared<Impl>(std::move(executor), std::move(config), std::move(credentials))) {}
+
+KubernetesTarget::~KubernetesTarget() = default;
+
+Result<std::unique_ptr<KubernetesTarget>> KubernetesTarget::create(asio::any_io_executor executor,
+                                                                   KubernetesTargetConfig config) {
+  auto valid = validate_kubernetes_config(config);
+  if (!valid)
+    return valid.error();
+  auto credentials = load_kubernetes_credentials(config.credentials);
+  if (!credentials)
+    return make_error("Kubernetes target for " + config.service + ": " +
+                      credentials.error().message);
+  return std::make_unique<KubernetesTarget>(std::move(executor), std::move(config),
+                                            std::move(*credentials));
+}
+
+Status KubernetesTarget::validate(const std::string& environment,
+                                  const std::string& version) const {
+  if (!impl_->namespace_of(environment))
+    return make_error(impl_->no_namespace(environment));
+  auto image = image_for_version(impl_->config.image_repository, version);
+  if (!image)
+    return image.error();
+  return Ok{};
+}
+
+std::optional<std::string> KubernetesTarget::current_version(const std::string& environment) const {
+  auto it = impl_->cache.find(environment);
+  if (it == impl_->cache.end())
+    return std::nullopt;
+  return it->second.version;
+}
+
+std::string KubernetesTarget::describe(const std::string& environment) const {
+  auto it = impl_->cache.find(environment);
+  if (it == impl_->cache.end()) {
+    auto ns = impl_->namespace_of(environment);
+    return ns ? impl_->where(*ns) + ": not read yet" : impl_->no_namespace(environment);
+  }
+  return it->second.version + " (" + it->second.image + ") in " + summary(it->second);
+}
+
+std::string KubernetesTarget::namespace_for(const std::string& environment) const {
+  return impl_->namespace_of(environment).value_or("");
+}
+
+asio::awaitable<ApplyOutcome> KubernetesTarget::apply(std::string environment, std::string version,
+                                                      ProgressFn progress) {
+  std::shared_ptr<Impl> impl = impl_;
+  ApplyOutcome outcome =
+      co_await impl->apply(std::move(environment), std::move(version), std::move(progress));
+  co_return outcome;
+}
+
+asio::awaitable<ApplyOutcome> KubernetesTarget::roll_back(std::string environment,
+                                                          std::string version,
+                                                          ProgressFn progress) {
+  std::shared_ptr<Impl> impl = impl_;
+  ApplyOutcome outcome =
+      co_await impl->roll_back(std::move(environment), std::move(version), std::move(progress));
+  co_return outcome;
+}
+
+asio::awaitable<std::vector<ApplyOutcome>> KubernetesTarget::restore() {
+  std::shared_ptr<Impl> impl = impl_;
+  std::vector<ApplyOutcome> outcomes = co_await impl->restore();
+  co_return outcomes;
+}
+
+asio::awaitable<void> KubernetesTarget::shutdown() {
+  impl_->stopping = true;
+  co_return;
+}
+
+}  // namespace shipmate::integrations
