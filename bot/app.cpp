@@ -112,6 +112,29 @@ struct Directory final : commands::ConversationDirectory {
   slack::SlackTransport* slack = nullptr;
 };
 
+// Where work that outlives its conversation reports when no transport owns that conversation any
+// more (a `serve` without the terminal, a Slack workspace no longer configured): the log.
+struct LogConversation final : commands::Conversation {
+  commands::MessageRef post(const commands::Message& message) override {
+    spdlog::info("{}", message.text);
+    return "log";
+  }
+  void update(const commands::MessageRef&, const commands::Message& message) override {
+    spdlog::info("{}", message.text);
+  }
+  void thread_reply(const commands::MessageRef&, const commands::Message& message) override {
+    spdlog::info("  {}", message.text);
+  }
+  std::string address() const override { return "log"; }
+};
+
+// A deploy left building by an earlier process, carried on where it was requested.
+asio::awaitable<void> resume_in(commands::Services& services,
+                                std::unique_ptr<commands::Conversation> where,
+                                storage::DeployRecord deploy) {
+  co_await commands::resume_deploy(services, *where, std::move(deploy));
+}
+
 Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
   std::error_code ec;
   std::filesystem::create_directories(std::filesystem::path(config.database_path).parent_path(),
@@ -318,6 +341,15 @@ int run_app(const Config& config, const AppOptions& options) {
           directory.slack = slack_transport.get();
         }
         announce_reconciled();
+        for (auto& deploy : commands::resumable_deploys(services)) {
+          std::unique_ptr<commands::Conversation> where = directory.open(deploy.chat_ref);
+          if (!where && terminal)
+            where = std::make_unique<Directory::ForwardingConversation>(terminal->conversation());
+          if (!where)
+            where = std::make_unique<LogConversation>();
+          asio::co_spawn(io, resume_in(services, std::move(where), std::move(deploy)),
+                         asio::detached);
+        }
         watch_locks();
         spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                      config.catalog.services.size(), config.catalog.environments.size(),

@@ -9,8 +9,8 @@
 #include "bot/app.h"
 #include "bot/config.h"
 #include "bot/integrations_setup.h"
-#include "common/redact.h"
 #include "bot/logging.h"
+#include "common/redact.h"
 
 namespace {
 

@@ -441,6 +441,18 @@ class DeployRun {
 
   boost::asio::awaitable<void> run(DeployState from) {
     state_ = from;
+    if (from == DeployState::building) {
+      // Resumed after a restart: the build is the first thing left to do.
+      started_ = services_.clock.now_ms();
+      const bool built = co_await build();
+      if (!built)
+        co_return;
+      if (progressive())
+        co_await progressive_rollout();
+      else
+        co_await rolling_rollout();
+      co_return;
+    }
     // Policy checks and approvals are behind us: prepare_deploy() found the slot free, or
     // approve_deploy() found it unlocked, with no co_await since on this one thread. The machine
     // still decides where each answer leads; its self-steps write no events.
@@ -535,6 +547,14 @@ class DeployRun {
 
   boost::asio::awaitable<bool> build() {
     auto& ci = *services_.builds->at(plan_.service->name);
+    auto recorded = services_.deploys.get(id_);
+    if (recorded && !recorded->ci_run_id.empty()) {
+      // A run started before a restart: follow it rather than start another.
+      integrations::CiRunHandle existing{recorded->ci_run_id, recorded->ci_run_url};
+      final_.fields.push_back({"Build", existing.url});
+      progress_("following build " + existing.url + " again after a restart");
+      co_return co_await follow_build(ci, std::move(existing));
+    }
     integrations::CiRunRequest request;
     request.service = plan_.service->name;
     request.environment = plan_.environment->name;
@@ -553,6 +573,12 @@ class DeployRun {
     services_.deploys.set_ci_run(id_, handle->id, handle->url);
     final_.fields.push_back({"Build", handle->url});
     progress_("build started: " + handle->url);
+    integrations::CiRunHandle started = *handle;
+    co_return co_await follow_build(ci, std::move(started));
+  }
+
+  boost::asio::awaitable<bool> follow_build(integrations::CiProvider& ci,
+                                            integrations::CiRunHandle handle) {
     integrations::FollowOptions follow;
     follow.first_poll = plan_.service->build_poll;
     follow.max_poll = std::max(plan_.service->build_poll * 8, plan_.service->build_poll);
@@ -562,18 +588,18 @@ class DeployRun {
           progress_("build " + std::string(integrations::to_string(status.state)) +
                     (status.detail.empty() ? "" : ": " + status.detail));
         };
-    integrations::CiRunHandle run = *handle;
+    integrations::CiRunHandle run = handle;
     auto outcome = co_await integrations::follow_ci_run(ci, std::move(run), follow, report);
     if (!still_running())
       co_return false;
     if (!outcome) {
-      fail_build(outcome.error().message, handle->url);
+      fail_build(outcome.error().message, handle.url);
       co_return false;
     }
     if (outcome->state != integrations::CiRunState::succeeded) {
       fail_build("build " + std::string(integrations::to_string(outcome->state)) +
                      (outcome->detail.empty() ? "" : ": " + outcome->detail),
-                 outcome->url.empty() ? handle->url : outcome->url);
+                 outcome->url.empty() ? handle.url : outcome->url);
       co_return false;
     }
     co_return step(DeployInput::build_succeeded, "built; deploying " + plan_.version,
@@ -897,13 +923,77 @@ boost::asio::awaitable<void> run_deploy(Services& services, std::string requeste
   co_await deploy.run(from);
 }
 
+namespace {
+
+bool can_resume_build(const Services& services, const storage::DeployRecord& deploy) {
+  return deploy.state == DeployState::building && services.builds != nullptr &&
+         services.builds->count(deploy.service) > 0 &&
+         services.catalog.find_service(deploy.service) != nullptr &&
+         services.catalog.find_environment(deploy.environment) != nullptr;
+}
+
+}  // namespace
+
+std::vector<storage::DeployRecord> resumable_deploys(Services& services) {
+  std::vector<storage::DeployRecord> out;
+  for (const auto& deploy : services.deploys.in_flight()) {
+    if (services.running_deploys.count(deploy.id) == 0 && can_resume_build(services, deploy))
+      out.push_back(deploy);
+  }
+  return out;
+}
+
+boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& conversation,
+                                           storage::DeployRecord deploy) {
+  if (services.running_deploys.count(deploy.id) > 0 || !can_resume_build(services, deploy))
+    co_return;
+  Step step = advance(services, deploy.id, deploy.state, DeployInput::recovered, "",
+                      {DeployEffect::start_build}, Expect::exactly);
+  if (!step.ok)
+    co_return;
+  DeployPlan plan;
+  plan.service = services.catalog.find_service(deploy.service);
+  plan.environment = services.catalog.find_environment(deploy.environment);
+  plan.version = deploy.version;
+  plan.previous_version = deploy.previous_version;
+  plan.kind = deploy.kind;
+  plan.reason = deploy.reason;
+  record_audit(services, "shipmate", "deploy.resumed", deploy.service + "@" + deploy.environment,
+               "ok", "#" + std::to_string(deploy.id) + " build resumed after a restart");
+  Message status(Tone::progress,
+                 "Deploy #" + std::to_string(deploy.id) + ": " + deploy.service + " " +
+                     deploy.version + " in " + deploy.environment + " resumed after a restart; " +
+                     (deploy.ci_run_url.empty() ? std::string("starting its build again")
+                                                : "following its build " + deploy.ci_run_url));
+  const MessageRef ref = conversation.post(status);
+  std::string requester = deploy.requested_by;
+  co_await run_deploy(services, std::move(requester), conversation, ref, deploy.id, std::move(plan),
+                      DeployState::building);
+}
+
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {
   std::vector<storage::DeployRecord> reconciled;
   for (const auto& deploy : services.deploys.in_flight()) {
     // A deploy waiting for approval is not running anything; it keeps waiting across restarts.
+    // A build carries on in CI and is resumed (resume_deploy).
     if (services.running_deploys.count(deploy.id) > 0 ||
-        deploy.state == DeployState::awaiting_approval)
+        deploy.state == DeployState::awaiting_approval || can_resume_build(services, deploy))
       continue;
+    if (deploy.state == DeployState::building) {
+      // Its build is no longer configured: nothing can follow it, and nothing was deployed.
+      const std::string why = "interrupted while building, and " + deploy.service +
+                              " has no build configured any more; nothing was deployed";
+      Step step = advance(services, deploy.id, deploy.state, DeployInput::build_failed, why,
+                          {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
+      if (step.record) {
+        reconciled.push_back(*step.record);
+        record_audit(services, "shipmate", "deploy.reconciled",
+                     deploy.service + "@" + deploy.environment,
+                     std::string(storage::to_string(step.record->state)),
+                     "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
+      }
+      continue;
+    }
     const std::string why = "interrupted: Shipmate stopped while this deploy was " +
                             std::string(to_string(deploy.state)) +
                             "; the environment serves what it served before";

@@ -81,6 +81,14 @@ std::vector<std::string> blocking_scopes(const std::string& service,
 // start-up, before any command runs).
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services);
 
+// Deploys an earlier process left building whose service still has a build configured: their CI
+// run carries on without Shipmate, so they are resumed rather than failed.
+std::vector<storage::DeployRecord> resumable_deploys(Services& services);
+// Follows (or restarts) the build of `deploy` and carries it on to the end, reporting in a new
+// status message in `conversation`.
+boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& conversation,
+                                           storage::DeployRecord deploy);
+
 // Records that in-flight deploys were interrupted by shutdown (called on SIGINT/SIGTERM).
 std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
                                                           const std::string& why);

@@ -162,9 +162,10 @@ std::optional<Transition> building(I input) {
       return finish_stopping(DeployState::cancelled);
     case I::deadline_passed:
       return finish_stopping(DeployState::timed_out);
-    // The environment was not touched yet, so failing is safe; resuming is item 7's refinement.
+    // The environment was not touched yet and the CI run (if one started) carries on without
+    // Shipmate: a restarted Shipmate resumes by following the recorded run, or starting one.
     case I::recovered:
-      return finish(DeployState::failed);
+      return Transition{DeployState::building, {E::start_build}};
     case I::checks_passed:
     case I::approval_required:
     case I::approval_granted:

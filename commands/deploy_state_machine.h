@@ -68,7 +68,8 @@ enum class DeployInput {
   rollback_failed,            // the rollback itself failed
   cancel_requested,           // a person or shutdown cancelled the deploy
   deadline_passed,            // the deploy's overall deadline passed
-  recovered,                  // found in flight by a new process after a restart
+  recovered,                  // found in flight by a new process after a restart (a build is
+                              // resumed; anything further along is over)
 };
 
 // What to do next, carried out in the order given, after persisting the transition.

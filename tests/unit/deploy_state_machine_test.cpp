@@ -63,7 +63,7 @@ const std::map<std::pair<S, I>, Transition>& legal() {
       {{S::building, I::build_failed}, {S::failed, kEnd}},
       {{S::building, I::cancel_requested}, {S::cancelled, kEndStopping}},
       {{S::building, I::deadline_passed}, {S::timed_out, kEndStopping}},
-      {{S::building, I::recovered}, {S::failed, kEnd}},
+      {{S::building, I::recovered}, {S::building, {E::start_build}}},
 
       {{S::deploying, I::rollout_started}, {S::deploying, {}}},
       {{S::deploying, I::rollout_step_done}, {S::verifying, {E::start_verification}}},
@@ -189,6 +189,11 @@ TEST(DeployStateMachine, StepsThatKeepTheStateOnlyAskOrAnnounce) {
   for (const auto& [key, transition] : legal()) {
     if (transition.to != key.first)
       continue;
+    // The one exception: resuming a build after a restart. `building` was persisted when the
+    // build first started and the CI run id right after the trigger, so asking again after
+    // another crash follows the same run instead of starting a second one.
+    if (key == std::pair{S::building, I::recovered})
+      continue;
     for (auto effect : transition.effects) {
       EXPECT_TRUE(harmless.count(effect) > 0)
           << describe(key.first, key.second) << " keeps the state but asks for "
@@ -306,10 +311,14 @@ TEST(DeployStateMachine, CancelAndDeadlineEndEveryLiveStateAndStopRunningWork) {
   }
 }
 
-TEST(DeployStateMachine, RecoveryFromEveryNonTerminalStateFails) {
-  int recovered = 0;
+TEST(DeployStateMachine, RecoveryResumesABuildAndFailsEveryOtherNonTerminalState) {
+  auto resumed = next_step(S::building, I::recovered);
+  ASSERT_TRUE(resumed.ok());
+  EXPECT_EQ(resumed->to, S::building);
+  EXPECT_EQ(resumed->effects, std::vector<E>{E::start_build});
+  int recovered = 1;
   for (auto state : all_deploy_states()) {
-    if (storage::is_terminal(state))
+    if (storage::is_terminal(state) || state == S::building)
       continue;
     ++recovered;
     auto answer = next_step(state, I::recovered);

@@ -273,6 +273,76 @@ TEST_F(RolloutTest, ABuildThatCannotStartFailsWithTheProvidersMessage) {
   EXPECT_TRUE(h.target->calls.empty());
 }
 
+// A deploy an earlier process left building, as the database shows it after a crash.
+std::int64_t left_building(CommandHarness& h, const std::string& run_id) {
+  storage::NewDeploy request;
+  request.service = "hello";
+  request.environment = "staging";
+  request.version = "v2";
+  request.requested_by = "alice";
+  request.chat_ref = "test";
+  const auto id = h.deploys.create(request).id;
+  h.deploys.transition(id, DeployState::building, "building v2");
+  if (!run_id.empty())
+    h.deploys.set_ci_run(id, run_id, "https://ci.example/runs/" + run_id);
+  return id;
+}
+
+TEST_F(RolloutTest, ARestartResumesABuildByFollowingItsRecordedRun) {
+  auto ci = std::make_unique<ScriptedCi>();
+  ci->states = {CiRunState::running, CiRunState::succeeded};
+  auto* scripted = ci.get();
+  builds["hello"] = std::move(ci);
+  hello().has_build = true;
+  hello().build_poll = std::chrono::milliseconds(1);
+  const auto id = left_building(h, "77");
+  EXPECT_TRUE(commands::reconcile_interrupted_deploys(*h.services).empty());
+  auto resumable = commands::resumable_deploys(*h.services);
+  ASSERT_EQ(resumable.size(), 1u);
+  RecordingConversation conversation;
+  boost::asio::co_spawn(h.io, commands::resume_deploy(*h.services, conversation, resumable[0]),
+                        boost::asio::detached);
+  h.io.run();
+  h.io.restart();
+  EXPECT_TRUE(scripted->triggered.empty());  // followed, not started again
+  EXPECT_EQ(scripted->polls["77"], 2u);
+  EXPECT_EQ(h.deploys.get(id)->state, DeployState::succeeded);
+  EXPECT_EQ(h.target->current_version("staging"), "v2");
+  ASSERT_FALSE(conversation.posts.empty());
+  EXPECT_TRUE(has(conversation.posts[0].text,
+                  "resumed after a restart; following its build https://ci.example/runs/77"))
+      << conversation.posts[0].text;
+  EXPECT_TRUE(audited("deploy.resumed"));
+}
+
+TEST_F(RolloutTest, ARestartBeforeTheRunWasRecordedStartsTheBuildAgain) {
+  auto ci = std::make_unique<ScriptedCi>();
+  auto* scripted = ci.get();
+  builds["hello"] = std::move(ci);
+  hello().has_build = true;
+  hello().build_poll = std::chrono::milliseconds(1);
+  const auto id = left_building(h, "");
+  auto resumable = commands::resumable_deploys(*h.services);
+  ASSERT_EQ(resumable.size(), 1u);
+  RecordingConversation conversation;
+  boost::asio::co_spawn(h.io, commands::resume_deploy(*h.services, conversation, resumable[0]),
+                        boost::asio::detached);
+  h.io.run();
+  h.io.restart();
+  EXPECT_EQ(scripted->triggered.size(), 1u);
+  EXPECT_EQ(h.deploys.get(id)->state, DeployState::succeeded);
+}
+
+TEST_F(RolloutTest, ABuildNoLongerConfiguredIsReconciledAsFailed) {
+  const auto id = left_building(h, "5");
+  auto reconciled = commands::reconcile_interrupted_deploys(*h.services);
+  ASSERT_EQ(reconciled.size(), 1u);
+  EXPECT_EQ(h.deploys.get(id)->state, DeployState::failed);
+  EXPECT_TRUE(has(h.deploys.get(id)->detail, "has no build configured any more"))
+      << h.deploys.get(id)->detail;
+  EXPECT_TRUE(commands::resumable_deploys(*h.services).empty());
+}
+
 TEST_F(RolloutTest, ABadDeployNumberOrNothingToDecideIsAClearError) {
   EXPECT_TRUE(has(h.run("alice", "continue twelve"), "'twelve' is not a deploy number"));
   EXPECT_TRUE(has(h.run("alice", "abort 9"), "there is no deploy #9"));
