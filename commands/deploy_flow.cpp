@@ -351,6 +351,7 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   request.reason = plan.reason;
   request.chat_ref = conversation.address();
   request.committed_at = target.commit_time(plan.version);
+  request.overridden = plan.overridden;
   storage::DeployRecord record = services.deploys.create(request);
   notify_observers(services, record);
   const std::int64_t id = record.id;
@@ -1124,8 +1125,18 @@ boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& ca
     co_return;
   }
 
-  // Enough approvals: check that nothing now blocks the scope (a lock taken while it waited),
-  // then run it here, and tell the requester.
+  // Enough approvals: check that nothing now blocks the scope (a lock taken, or a freeze begun,
+  // while it waited), then run it here, and tell the requester.
+  if (auto freeze = active_freeze(environment->freezes, services.clock.now_ms());
+      freeze && deploy->overridden.empty()) {
+    const auto& window = environment->freezes[freeze->window_index];
+    conversation.post(warning("Deploy #" + std::to_string(id) + " is approved, but " +
+                              environment->name + " is frozen" +
+                              (freeze->reason.empty() ? "" : " (" + freeze->reason + ")") + " " +
+                              describe_until(window, freeze->ends_at_ms) +
+                              "; approve it again after the freeze, or deny it."));
+    co_return;
+  }
   for (const auto& scope : blocking_scopes(deploy->service, deploy->environment)) {
     if (auto lock = services.locks.get(scope)) {
       conversation.post(warning("Deploy #" + std::to_string(id) + " is approved, but " +

@@ -32,7 +32,7 @@ constexpr std::array<std::pair<DeployState, std::string_view>, 11> kStateNames =
 
 constexpr std::string_view kDeployColumns =
     "id, service, environment, version, previous_version, kind, requested_by, state, reason, "
-    "detail, chat_ref, requested_at, finished_at, committed_at, ci_run_id, ci_run_url";
+    "detail, chat_ref, requested_at, finished_at, committed_at, ci_run_id, ci_run_url, overridden";
 
 // "'requested', 'queued', ..." for every non-terminal state, so queries for live deploys can use
 // the index on state and stay correct when a state is added to the enum.
@@ -88,6 +88,7 @@ DeployRecord read_deploy(const Statement& row) {
   record.committed_at = row.column_optional_int64(13);
   record.ci_run_id = row.column_text(14);
   record.ci_run_url = row.column_text(15);
+  record.overridden = row.column_text(16);
   return record;
 }
 
@@ -166,7 +167,8 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
     db_.prepare(
            "INSERT INTO deploys (service, environment, version, previous_version, kind, "
            "requested_by, state, reason, detail, chat_ref, requested_at, finished_at, "
-           "committed_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, ?12)")
+           "committed_at, overridden) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, "
+           "?12, ?13)")
         .bind(1, request.service)
         .bind(2, request.environment)
         .bind(3, request.version)
@@ -179,6 +181,7 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
         .bind(10, request.chat_ref)
         .bind(11, now)
         .bind(12, request.committed_at)
+        .bind(13, redact(request.overridden))
         .run();
     const std::int64_t new_id = db_.last_insert_rowid();
     db_.prepare(
@@ -206,6 +209,7 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
   record.chat_ref = request.chat_ref;
   record.requested_at = now;
   record.committed_at = request.committed_at;
+  record.overridden = redact(request.overridden);
   return record;
 }
 

@@ -52,6 +52,7 @@ struct NewDeploy {
   std::string reason;
   std::string chat_ref;  // where to post updates (transport-specific, opaque here)
   std::optional<EpochMillis> committed_at = {};  // when the version was committed, if known
+  std::string overridden = {};                   // the policy refusal --override set aside, if any
 };
 
 struct DeployRecord {
@@ -71,6 +72,7 @@ struct DeployRecord {
   std::optional<EpochMillis> committed_at;
   std::string ci_run_id;  // the build's CI run, once one was started
   std::string ci_run_url;
+  std::string overridden;  // the policy refusal --override set aside at request time
 };
 
 struct DeployEvent {

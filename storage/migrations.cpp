@@ -125,10 +125,16 @@ ALTER TABLE deploys ADD COLUMN ci_run_id  TEXT NOT NULL DEFAULT '';
 ALTER TABLE deploys ADD COLUMN ci_run_url TEXT NOT NULL DEFAULT '';
 )sql";
 
+// The policy refusal a deploy's --override set aside, so checks made later (when approvals
+// arrive) know what was already overridden.
+constexpr std::string_view kMigration8 = R"sql(
+ALTER TABLE deploys ADD COLUMN overridden TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1}, Migration{2, kMigration2}, Migration{3, kMigration3},
     Migration{4, kMigration4}, Migration{5, kMigration5}, Migration{6, kMigration6},
-    Migration{7, kMigration7},
+    Migration{7, kMigration7}, Migration{8, kMigration8},
 };
 
 }  // namespace

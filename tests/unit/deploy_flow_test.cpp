@@ -407,6 +407,39 @@ class ApprovalTest : public DeployFlowTest {
   }
 };
 
+TEST_F(ApprovalTest, AFreezeThatBeganWhileWaitingHoldsTheApprovedDeploy) {
+  h.run("alice", "deploy hello v1 to staging");
+  h.run("alice", "deploy hello v1 to production");  // #2 waits
+  const EpochMillis now = h.clock.now_ms();
+  auto window =
+      commands::FreezeWindow::one_off(now + 60'000, now + 3'600'000, "launch freeze", "UTC");
+  ASSERT_TRUE(window.ok()) << window.error().message;
+  h.catalog.environments[1].freezes.push_back(*window);
+  h.clock.advance_ms(120'000);  // the freeze is in force now
+  std::string out = h.run("carol", "approve 2");
+  EXPECT_TRUE(has(out, "Deploy #2 is approved, but production is frozen (launch freeze)")) << out;
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::awaiting_approval);
+  EXPECT_EQ(h.target->current_version("production"), std::nullopt);
+  h.clock.advance_ms(3'600'000);  // the freeze is over
+  out = h.run("carol", "approve 2");
+  EXPECT_TRUE(has(out, "Deploy #2 succeeded")) << out;
+}
+
+TEST_F(ApprovalTest, AnOverriddenFreezeStaysOverriddenWhenTheApprovalArrives) {
+  h.run("alice", "deploy hello v1 to staging");
+  const EpochMillis now = h.clock.now_ms();
+  auto window = commands::FreezeWindow::one_off(now - 60'000, now + 3'600'000, "freeze", "UTC");
+  ASSERT_TRUE(window.ok());
+  h.catalog.environments[1].freezes.push_back(*window);
+  std::string out =
+      h.run("carol", "deploy hello v1 to production --override --reason \"security fix\"");
+  EXPECT_TRUE(has(out, "needs 1 approval")) << out;
+  EXPECT_EQ(h.deploys.get(2)->overridden.rfind("production is frozen", 0), 0u)
+      << h.deploys.get(2)->overridden;
+  out = h.run("alice", "approve 2");
+  EXPECT_TRUE(has(out, "Deploy #2 succeeded")) << out;
+}
+
 TEST_F(ApprovalTest, ProductionDeployWaitsForAnotherPersonsApprovalThenRuns) {
   std::string out = h.run("alice", "deploy hello v2 to production");
   EXPECT_TRUE(has(out, "needs 1 approval from sre (not Alice)")) << out;
