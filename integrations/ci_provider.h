@@ -18,6 +18,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -63,6 +64,13 @@ class CiProvider {
   virtual boost::asio::awaitable<Result<CiRunStatus>> status(CiRunHandle handle) = 0;
   virtual boost::asio::awaitable<Status> cancel(CiRunHandle handle) = 0;
 };
+
+// Fills "{version}", "{environment}", "{service}" and "{correlation_id}" in a configured input,
+// variable or parameter from `request`; anything else is kept as written.
+std::string fill_ci_template(std::string_view text, const CiRunRequest& request);
+// The first "{word}" in `text` that fill_ci_template does not know (with its braces), or "".
+// Non-word braces ("{ a: 1 }") are not placeholders and are ignored.
+std::string unknown_ci_placeholder(std::string_view text);
 
 struct FollowOptions {
   std::chrono::milliseconds first_poll{1000};

@@ -33,6 +33,61 @@ std::string_view to_string(CiRunState state) {
   return "unknown";
 }
 
+namespace {
+
+const std::string* placeholder_value(std::string_view name, const CiRunRequest& request) {
+  if (name == "version")
+    return &request.version;
+  if (name == "environment")
+    return &request.environment;
+  if (name == "service")
+    return &request.service;
+  if (name == "correlation_id")
+    return &request.correlation_id;
+  return nullptr;
+}
+
+bool is_word(std::string_view name) {
+  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
+  });
+}
+
+}  // namespace
+
+std::string fill_ci_template(std::string_view text, const CiRunRequest& request) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size();) {
+    if (text[i] == '{') {
+      const auto close = text.find('}', i);
+      if (close != std::string_view::npos) {
+        if (const std::string* value =
+                placeholder_value(text.substr(i + 1, close - i - 1), request)) {
+          out += *value;
+          i = close + 1;
+          continue;
+        }
+      }
+    }
+    out += text[i++];
+  }
+  return out;
+}
+
+std::string unknown_ci_placeholder(std::string_view text) {
+  const CiRunRequest probe;
+  for (std::size_t open = text.find('{'); open != std::string_view::npos;
+       open = text.find('{', open + 1)) {
+    const auto close = text.find('}', open);
+    if (close == std::string_view::npos)
+      break;
+    const std::string_view name = text.substr(open + 1, close - open - 1);
+    if (is_word(name) && !placeholder_value(name, probe))
+      return "{" + std::string(name) + "}";
+  }
+  return {};
+}
+
 asio::awaitable<Result<CiRunStatus>> follow_ci_run(
     CiProvider& provider, CiRunHandle handle, FollowOptions options,
     std::function<void(const CiRunStatus&)> progress) {

@@ -87,32 +87,7 @@ bool contains(std::string_view text, std::string_view needle) {
   return text.find(needle) != std::string_view::npos;
 }
 
-std::string fill_template(std::string_view text, const std::map<std::string, std::string>& values) {
-  std::string out;
-  while (!text.empty()) {
-    const auto open = text.find('{');
-    if (open == std::string_view::npos) {
-      out += text;
-      break;
-    }
-    const auto close = text.find('}', open);
-    if (close == std::string_view::npos) {
-      out += text;
-      break;
-    }
-    out += text.substr(0, open);
-    const std::string name(text.substr(open + 1, close - open - 1));
-    auto found = values.find(name);
-    if (found != values.end())
-      out += found->second;
-    else
-      out += text.substr(open, close - open + 1);
-    text.remove_prefix(close + 1);
-  }
-  return out;
-}
-
-// Placeholders in `text` that fill_template does not know.
+// Placeholders in `text` that fill_ci_template does not know.
 std::vector<std::string> unknown_placeholders(std::string_view text) {
   static const std::set<std::string, std::less<>> known = {"version", "environment", "service",
                                                            "correlation_id"};
@@ -260,13 +235,9 @@ struct RunSummary {
 
 std::map<std::string, std::string> github_workflow_inputs(const GithubActionsConfig& config,
                                                           const CiRunRequest& request) {
-  const std::map<std::string, std::string> values = {{"version", request.version},
-                                                     {"environment", request.environment},
-                                                     {"service", request.service},
-                                                     {"correlation_id", request.correlation_id}};
   std::map<std::string, std::string> inputs;
   for (const auto& [name, text] : config.inputs)
-    inputs[name] = fill_template(text, values);
+    inputs[name] = fill_ci_template(text, request);
   for (const auto& [name, value] : request.inputs)
     inputs[name] = value;
   if (!config.correlation_input.empty() && !request.correlation_id.empty())

@@ -22,58 +22,6 @@ namespace {
 
 constexpr std::string_view kService = "GitLab";
 
-const std::string* placeholder_value(std::string_view name, const CiRunRequest& request) {
-  if (name == "version")
-    return &request.version;
-  if (name == "environment")
-    return &request.environment;
-  if (name == "service")
-    return &request.service;
-  if (name == "correlation_id")
-    return &request.correlation_id;
-  return nullptr;
-}
-
-bool is_placeholder_name(std::string_view name) {
-  return !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-  });
-}
-
-std::string fill_template(std::string_view text, const CiRunRequest& request) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size();) {
-    if (text[i] == '{') {
-      const auto close = text.find('}', i);
-      if (close != std::string_view::npos) {
-        if (const std::string* value =
-                placeholder_value(text.substr(i + 1, close - i - 1), request)) {
-          out += *value;
-          i = close + 1;
-          continue;
-        }
-      }
-    }
-    out += text[i++];
-  }
-  return out;
-}
-
-// The first "{name}" in `text` that is not a known placeholder, or "".
-std::string unknown_placeholder(std::string_view text) {
-  const CiRunRequest probe;
-  for (std::size_t open = text.find('{'); open != std::string_view::npos;
-       open = text.find('{', open + 1)) {
-    const auto close = text.find('}', open);
-    if (close == std::string_view::npos)
-      break;
-    const std::string_view name = text.substr(open + 1, close - open - 1);
-    if (is_placeholder_name(name) && !placeholder_value(name, probe))
-      return "{" + std::string(name) + "}";
-  }
-  return {};
-}
-
 bool unreserved(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
          c == '.' || c == '_' || c == '~';
@@ -202,7 +150,7 @@ std::map<std::string, std::string> gitlab_pipeline_variables(const GitlabCiConfi
                                                              const CiRunRequest& request) {
   std::map<std::string, std::string> variables;
   for (const auto& [key, value] : config.variables)
-    variables[key] = fill_template(value, request);
+    variables[key] = fill_ci_template(value, request);
   for (const auto& [key, value] : request.inputs)
     variables[key] = value;
   return variables;
@@ -451,7 +399,7 @@ Status GitlabCi::validate() const {
     if (key.empty())
       return make_error(prefix + "a pipeline variable of project " + config.project +
                         " has an empty name");
-    const std::string unknown = unknown_placeholder(value);
+    const std::string unknown = unknown_ci_placeholder(value);
     if (!unknown.empty())
       return make_error(prefix + "variable " + key + " uses the unknown placeholder " + unknown +
                         " (known: {version}, {environment}, {service}, {correlation_id})");

@@ -26,55 +26,6 @@ namespace {
 
 constexpr std::string_view kService = "Jenkins";
 
-const std::string* placeholder_value(std::string_view name, const CiRunRequest& request) {
-  if (name == "version")
-    return &request.version;
-  if (name == "environment")
-    return &request.environment;
-  if (name == "service")
-    return &request.service;
-  if (name == "correlation_id")
-    return &request.correlation_id;
-  return nullptr;
-}
-
-std::string fill_template(std::string_view text, const CiRunRequest& request) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size();) {
-    if (text[i] == '{') {
-      const auto close = text.find('}', i);
-      if (close != std::string_view::npos) {
-        if (const std::string* value =
-                placeholder_value(text.substr(i + 1, close - i - 1), request)) {
-          out += *value;
-          i = close + 1;
-          continue;
-        }
-      }
-    }
-    out += text[i++];
-  }
-  return out;
-}
-
-// The first "{name}" in `text` that is not a known placeholder, or "".
-std::string unknown_placeholder(std::string_view text) {
-  const CiRunRequest probe;
-  for (std::size_t open = text.find('{'); open != std::string_view::npos;
-       open = text.find('{', open + 1)) {
-    const auto close = text.find('}', open);
-    if (close == std::string_view::npos)
-      break;
-    const std::string_view name = text.substr(open + 1, close - open - 1);
-    const bool word = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
-      return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_';
-    });
-    if (word && !placeholder_value(name, probe))
-      return "{" + std::string(name) + "}";
-  }
-  return {};
-}
-
 std::string percent_encode_segment(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
@@ -89,33 +40,6 @@ std::string percent_encode_segment(std::string_view text) {
       out += kHex[byte >> 4];
       out += kHex[byte & 0xF];
     }
-  }
-  return out;
-}
-
-std::string base64(std::string_view data) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < data.size(); i += 3) {
-    const std::uint32_t n = (std::uint32_t(std::uint8_t(data[i])) << 16) |
-                            (std::uint32_t(std::uint8_t(data[i + 1])) << 8) |
-                            std::uint32_t(std::uint8_t(data[i + 2]));
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  const std::size_t rest = data.size() - i;
-  if (rest > 0) {
-    std::uint32_t n = std::uint32_t(std::uint8_t(data[i])) << 16;
-    if (rest == 2)
-      n |= std::uint32_t(std::uint8_t(data[i + 1])) << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += rest == 2 ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
   }
   return out;
 }
@@ -229,7 +153,7 @@ std::map<std::string, std::string> jenkins_build_parameters(const JenkinsConfig&
                                                             const CiRunRequest& request) {
   std::map<std::string, std::string> parameters;
   for (const auto& [key, value] : config.parameters)
-    parameters[key] = fill_template(value, request);
+    parameters[key] = fill_ci_template(value, request);
   for (const auto& [key, value] : request.inputs)
     parameters[key] = value;
   return parameters;
@@ -263,8 +187,8 @@ struct Jenkins::Impl {
     options.retry = config.retry;
     options.timeout = config.timeout;
     options.default_headers.emplace_back("Accept", "application/json");
-    options.default_headers.emplace_back("Authorization",
-                                         "Basic " + base64(config.user + ":" + config.api_token));
+    options.default_headers.emplace_back(
+        "Authorization", "Basic " + shipmate::base64_encode(config.user + ":" + config.api_token));
     return options;
   }
 
@@ -510,7 +434,7 @@ Status Jenkins::validate() const {
   for (const auto& [key, value] : config.parameters) {
     if (key.empty())
       return make_error(prefix + "a build parameter of job " + config.job + " has an empty name");
-    const std::string unknown = unknown_placeholder(value);
+    const std::string unknown = unknown_ci_placeholder(value);
     if (!unknown.empty())
       return make_error(prefix + "parameter " + key + " uses the unknown placeholder " + unknown +
                         " (known: {version}, {environment}, {service}, {correlation_id})");

@@ -52,32 +52,6 @@ bool valid_name(std::string_view name, bool dots_allowed, std::size_t max_length
                      [&](char c) { return is_dns_char(c) && (dots_allowed || c != '.'); });
 }
 
-std::string base64_encode(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned n = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i < in.size()) {
-    unsigned n = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size())
-      n |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 // Percent-encoding for query values (RFC 3986 unreserved characters pass).
 std::string query_encode(std::string_view value) {
   static constexpr char kHex[] = "0123456789ABCDEF";
@@ -476,8 +450,9 @@ struct KubernetesTarget::Impl {
     } else if (!credentials.token.empty()) {
       headers.emplace_back("Authorization", "Bearer " + credentials.token);
     } else if (!credentials.username.empty()) {
-      headers.emplace_back("Authorization", "Basic " + base64_encode(credentials.username + ":" +
-                                                                     credentials.password));
+      headers.emplace_back(
+          "Authorization",
+          "Basic " + shipmate::base64_encode(credentials.username + ":" + credentials.password));
     }
     return headers;
   }

@@ -78,15 +78,6 @@ std::string one_line(std::string_view text) {
   return out;
 }
 
-std::string base64(std::string_view data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                      reinterpret_cast<const unsigned char*>(data.data()),
-                                      static_cast<int>(data.size()));
-  out.resize(static_cast<std::size_t>(std::max(written, 0)));
-  return out;
-}
-
 // Shortest text that reads back as the same double: "0.31", "1e-05", "120".
 std::string format_number(double value) {
   if (std::isnan(value))
@@ -381,7 +372,8 @@ asio::awaitable<CheckResult> PrometheusClient::evaluate(MetricCheck check,
     request.headers.emplace_back("Authorization", "Bearer " + options_.bearer_token);
   } else if (!options_.basic_user.empty()) {
     request.headers.emplace_back(
-        "Authorization", "Basic " + base64(options_.basic_user + ":" + options_.basic_password));
+        "Authorization",
+        "Basic " + shipmate::base64_encode(options_.basic_user + ":" + options_.basic_password));
   }
   request.timeout = options_.timeout;
 

@@ -52,32 +52,6 @@ struct Proxy {
   std::string authorization;  // "Basic ..." when the proxy URL carries credentials
 };
 
-std::string base64(std::string_view in) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::size_t i = 0;
-  for (; i + 2 < in.size(); i += 3) {
-    unsigned n = (static_cast<unsigned char>(in[i]) << 16) |
-                 (static_cast<unsigned char>(in[i + 1]) << 8) |
-                 static_cast<unsigned char>(in[i + 2]);
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += kAlphabet[(n >> 6) & 63];
-    out += kAlphabet[n & 63];
-  }
-  if (i < in.size()) {
-    unsigned n = static_cast<unsigned char>(in[i]) << 16;
-    if (i + 1 < in.size())
-      n |= static_cast<unsigned char>(in[i + 1]) << 8;
-    out += kAlphabet[(n >> 18) & 63];
-    out += kAlphabet[(n >> 12) & 63];
-    out += i + 1 < in.size() ? kAlphabet[(n >> 6) & 63] : '=';
-    out += '=';
-  }
-  return out;
-}
-
 Result<Proxy> parse_proxy(std::string text) {
   if (text.find("://") == std::string::npos)
     text = "http://" + text;
@@ -88,8 +62,8 @@ Result<Proxy> parse_proxy(std::string text) {
   proxy.host = to_lower(parsed->host_address());
   proxy.port = parsed->has_port() && !parsed->port().empty() ? std::string(parsed->port()) : "80";
   if (parsed->has_userinfo()) {
-    proxy.authorization =
-        "Basic " + base64(std::string(parsed->user()) + ":" + std::string(parsed->password()));
+    proxy.authorization = "Basic " + shipmate::base64_encode(std::string(parsed->user()) + ":" +
+                                                             std::string(parsed->password()));
   }
   return proxy;
 }

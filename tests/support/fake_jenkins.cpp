@@ -1,4 +1,5 @@
 #include "tests/support/fake_jenkins.h"
+#include "common/strings.h"
 
 #include <cstdint>
 #include <mutex>
@@ -13,27 +14,6 @@ namespace json = boost::json;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-std::string base64(std::string_view data) {
-  static constexpr char kAlphabet[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  std::uint32_t buffer = 0;
-  int bits = 0;
-  for (const char c : data) {
-    buffer = (buffer << 8) | static_cast<unsigned char>(c);
-    bits += 8;
-    while (bits >= 6) {
-      bits -= 6;
-      out += kAlphabet[(buffer >> bits) & 63];
-    }
-  }
-  if (bits > 0)
-    out += kAlphabet[(buffer << (6 - bits)) & 63];
-  while (out.size() % 4 != 0)
-    out += '=';
-  return out;
-}
 
 std::map<std::string, std::string> parse_form(std::string_view body) {
   std::map<std::string, std::string> fields;
@@ -301,7 +281,7 @@ struct FakeJenkins::State {
     const std::string authorization = request.header("Authorization");
     if (authorization.empty())
       return html_error(403, "Forbidden", "<p>Authentication required</p>");
-    if (authorization != "Basic " + base64(options.user + ":" + options.api_token))
+    if (authorization != "Basic " + shipmate::base64_encode(options.user + ":" + options.api_token))
       return html_error(401, "Unauthorized",
                         "<p>Invalid password/token for user: " + options.user + "</p>");
     advance();

@@ -1,4 +1,5 @@
 #include "tests/support/fake_prometheus.h"
+#include "common/strings.h"
 
 #include <openssl/evp.h>
 
@@ -12,15 +13,6 @@ namespace shipmate::testing {
 namespace json = boost::json;
 
 namespace {
-
-std::string base64(const std::string& data) {
-  std::string out(4 * ((data.size() + 2) / 3), '\0');
-  const int written = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                      reinterpret_cast<const unsigned char*>(data.data()),
-                                      static_cast<int>(data.size()));
-  out.resize(written > 0 ? static_cast<std::size_t>(written) : 0);
-  return out;
-}
 
 std::map<std::string, std::string> parse_form(std::string_view body) {
   std::map<std::string, std::string> fields;
@@ -232,7 +224,7 @@ void FakePrometheus::require_bearer(std::string token) {
 
 void FakePrometheus::require_basic(std::string user, std::string password) {
   std::lock_guard lock(state_->mutex);
-  state_->required_authorization = "Basic " + base64(user + ":" + password);
+  state_->required_authorization = "Basic " + shipmate::base64_encode(user + ":" + password);
 }
 
 std::vector<std::string> FakePrometheus::queries() const {
