@@ -260,6 +260,10 @@ int run_app(const Config& config, const AppOptions& options) {
       if (terminal)
         terminal->conversation().post(commands::warning(text));
     }
+    // Deploys waiting out a bake time or a decision are over (recorded as cancelled above):
+    // wake them so they see it and end.
+    for (auto& [id, wake] : std::map(services.wakers))
+      wake();
     asio::co_spawn(
         io,
         [&, why]() -> asio::awaitable<void> {

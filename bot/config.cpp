@@ -779,7 +779,7 @@ void parse_kubernetes_target(Checker& check, const YAML::Node& node, Config& con
   const std::string where = "kubernetes target of " + service.name;
   check.check_keys(node,
                    {"kind", "kubeconfig", "context", "in_cluster", "namespaces", "deployment",
-                    "container", "image", "timeout", "poll"},
+                    "container", "image", "timeout", "poll", "watch_window"},
                    where);
   integrations::KubernetesTargetConfig kube;
   kube.service = service.name;
@@ -824,6 +824,10 @@ void parse_kubernetes_target(Checker& check, const YAML::Node& node, Config& con
   if (node["poll"])
     kube.poll_interval =
         std::chrono::milliseconds(check.duration(node["poll"], "poll").value_or(2000));
+  if (node["watch_window"]) {
+    kube.watch_window = std::chrono::milliseconds(
+        check.duration(node["watch_window"], "watch_window").value_or(2000));
+  }
   if (!check.has_errors()) {
     if (auto valid = integrations::validate_kubernetes_config(kube); !valid)
       check.error(node, where + ": " + valid.error().message);
@@ -958,7 +962,8 @@ void parse_github_deployments(Checker& check, const YAML::Node& node, Config& co
   integrations::GithubActionsConfig github;
   const std::string repo = required(check, node, "repo", where, "owner/name");
   const auto slash = repo.find('/');
-  if (!repo.empty() && (slash == std::string::npos || slash == 0 || slash + 1 == repo.size())) {
+  if (!repo.empty() && (slash == std::string::npos || slash == 0 || slash + 1 == repo.size() ||
+                        repo.find('/', slash + 1) != std::string::npos)) {
     check.error(node["repo"], "repo must be owner/name, not '" + repo + "'");
   } else if (!repo.empty()) {
     github.owner = repo.substr(0, slash);

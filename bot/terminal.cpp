@@ -6,6 +6,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <condition_variable>
+#include <cstdint>
 #include <deque>
 #include <iostream>
 #include <mutex>
@@ -78,13 +79,19 @@ void TerminalConversation::write(const std::string& text) {
   std::fflush(out_);
 }
 
-commands::MessageRef TerminalConversation::post(const commands::Message& message) {
+void TerminalConversation::show(const commands::Message& message) {
   write(render(message, color_));
+  if (!message.buttons.empty() && on_buttons_shown_)
+    on_buttons_shown_();
+}
+
+commands::MessageRef TerminalConversation::post(const commands::Message& message) {
+  show(message);
   return std::to_string(next_ref_++);
 }
 
 void TerminalConversation::update(const commands::MessageRef&, const commands::Message& message) {
-  write(render(message, color_));
+  show(message);
 }
 
 void TerminalConversation::thread_reply(const commands::MessageRef&,
@@ -93,12 +100,29 @@ void TerminalConversation::thread_reply(const commands::MessageRef&,
 }
 
 // Lines cross from the reader thread to the event loop here. The reader waits for each command
-// to finish before reading on, so that a command's output never interleaves with the prompt.
+// to finish before reading on, so that a command's output never interleaves with the prompt,
+// unless the command asks a question: a deploy paused for "continue N" / "abort N" would
+// otherwise wait for an answer the reader never reads.
 struct TerminalTransport::Shared {
   std::mutex mutex;
   std::condition_variable done;
-  bool busy = false;
+  std::uint64_t latest = 0;  // the command the reader waits for
+  int running = 0;           // commands started and not finished
+  bool read_on = true;       // the reader may read the next line
   bool closing = false;
+
+  void finished(std::uint64_t command) {
+    std::lock_guard lock(mutex);
+    --running;
+    if (command == latest)
+      read_on = true;
+    done.notify_all();
+  }
+  void invite_answer() {
+    std::lock_guard lock(mutex);
+    read_on = true;
+    done.notify_all();
+  }
 };
 
 TerminalTransport::TerminalTransport(boost::asio::any_io_executor executor, Router& router,
@@ -107,7 +131,9 @@ TerminalTransport::TerminalTransport(boost::asio::any_io_executor executor, Rout
       router_(router),
       options_(std::move(options)),
       conversation_(stdout, options_.interactive),
-      shared_(std::make_shared<Shared>()) {}
+      shared_(std::make_shared<Shared>()) {
+  conversation_.on_buttons_shown([shared = shared_] { shared->invite_answer(); });
+}
 
 TerminalTransport::~TerminalTransport() {
   std::lock_guard lock(shared_->mutex);
@@ -134,15 +160,20 @@ void TerminalTransport::start(std::function<void()> on_end) {
       const std::string_view word = trim(line);
       if (word == "exit" || word == "quit")
         break;
+      std::uint64_t command = 0;
       {
         std::unique_lock lock(shared->mutex);
         if (shared->closing)
           return;
-        shared->busy = true;
+        command = ++shared->latest;
+        ++shared->running;
+        shared->read_on = false;
       }
-      boost::asio::post(executor, [this, shared, line] {
-        if (stopped_)
+      boost::asio::post(executor, [this, shared, line, command] {
+        if (stopped_) {
+          shared->finished(command);
           return;
+        }
         boost::asio::co_spawn(
             executor_,
             [this, line]() -> boost::asio::awaitable<void> {
@@ -157,20 +188,18 @@ void TerminalTransport::start(std::function<void()> on_end) {
               ChatEvent event{"terminal", "", options_.user_id, "terminal", "", line};
               co_await router_.dispatch(std::move(event), conversation_);
             },
-            [shared](std::exception_ptr) {
-              std::lock_guard lock(shared->mutex);
-              shared->busy = false;
-              shared->done.notify_all();
-            });
+            [shared, command](std::exception_ptr) { shared->finished(command); });
       });
       std::unique_lock lock(shared->mutex);
-      shared->done.wait(lock, [&] { return !shared->busy || shared->closing; });
+      shared->done.wait(lock, [&] { return shared->read_on || shared->closing; });
       if (shared->closing)
         return;
     }
     if (interactive)
       std::fputs("\n", stdout);
-    std::lock_guard lock(shared->mutex);
+    std::unique_lock lock(shared->mutex);
+    // A command still waiting for an answer finishes (or times out) before the session ends.
+    shared->done.wait(lock, [&] { return shared->running == 0 || shared->closing; });
     if (!shared->closing)
       boost::asio::post(executor, on_end);
   }).detach();

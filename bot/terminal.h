@@ -3,15 +3,18 @@
 //
 // Contract
 // - Lines are read on a helper thread and handed to the event loop; commands run one at a time
-//   in the order typed, so a scripted session is deterministic.
+//   in the order typed, so a scripted session is deterministic. The one exception: a message
+//   that offers buttons (such as "continue or roll back?") invites an answer, so the next line
+//   is read while the command that showed it waits for that answer.
 // - Replies are written to `out` (stdout), passed through redact() first. Logs go elsewhere.
-// - When input ends, `on_end` runs on the event loop after the last command has finished.
+// - When input ends, `on_end` runs on the event loop after every command has finished.
 #pragma once
 
 #include <cstdio>
 #include <functional>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <boost/asio/any_io_executor.hpp>
 
@@ -30,12 +33,16 @@ class TerminalConversation final : public commands::Conversation {
   std::string address() const override { return "terminal"; }
 
   static std::string render(const commands::Message& message, bool color);
+  // Called (on the event loop) whenever a message offering buttons is shown.
+  void on_buttons_shown(std::function<void()> callback) { on_buttons_shown_ = std::move(callback); }
 
  private:
   void write(const std::string& text);
+  void show(const commands::Message& message);
   std::FILE* out_;
   bool color_;
   int next_ref_ = 1;
+  std::function<void()> on_buttons_shown_;
 };
 
 class TerminalTransport {

@@ -6,6 +6,7 @@
 // escaping a handler is a bug and is reported by the router as an internal error.
 #pragma once
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -59,6 +60,9 @@ struct Services {
   MetricsSource* metrics = nullptr;
   // Deploys paused on an inconclusive check, waiting for `continue` or `abort`.
   std::map<std::int64_t, std::shared_ptr<PendingDecision>> decisions = {};
+  // Ends a deploy's current wait (a bake time, a decision) early; shutdown calls them all so
+  // that no deploy keeps the event loop alive once it is recorded as cancelled.
+  std::map<std::int64_t, std::function<void()>> wakers = {};
   // CI builds by service name (services with a build: pipeline); null when none is configured.
   std::map<std::string, std::unique_ptr<integrations::CiProvider>>* builds = nullptr;
   std::vector<DeployObserver*> observers = {};

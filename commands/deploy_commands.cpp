@@ -13,9 +13,10 @@ std::string ago(const Services& services, EpochMillis at) {
   return format_duration(services.clock.now_ms() - at) + " ago";
 }
 
+// Always leaves a space after the text, so a long value (an image digest) does not run into the
+// next column.
 std::string pad(std::string text, std::size_t width) {
-  if (text.size() < width)
-    text += std::string(width - text.size(), ' ');
+  text += std::string(text.size() < width ? width - text.size() : 1, ' ');
   return text;
 }
 

@@ -525,7 +525,10 @@ class DeployRun {
     // A rollback is the way out of trouble: it goes straight in, without steps or checks.
     if (is_rollback_ || !strategy.applies_to(plan_.environment->name))
       return RolloutStrategy{};
-    if (strategy.kind != StrategyKind::rolling && !target_.supports_traffic_split())
+    // A first deploy has no stable version to split traffic with: it goes in whole, and is
+    // still checked at 100%.
+    if (strategy.kind != StrategyKind::rolling &&
+        (!target_.supports_traffic_split() || plan_.previous_version.empty()))
       strategy.kind = StrategyKind::rolling;
     return strategy;
   }
@@ -783,6 +786,7 @@ class DeployRun {
                                     std::chrono::milliseconds(strategy_.decision_timeout_ms));
     pending->wake = [&timer] { timer.cancel(); };
     services_.decisions[id_] = pending;
+    services_.wakers[id_] = [&timer] { timer.cancel(); };
     Message question = final_;
     question.tone = Tone::warning;
     question.text = label_ + ": " + where + ", but the checks could not decide: " + why +
@@ -798,6 +802,7 @@ class DeployRun {
     co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
     pending->wake = nullptr;
     services_.decisions.erase(id_);
+    services_.wakers.erase(id_);
     PendingDecision decision = *pending;
     if (!decision.decided)
       decision.roll_back = true;  // the safe default when nobody answers
@@ -855,11 +860,17 @@ class DeployRun {
                  "failed", "#" + std::to_string(id_) + " " + why);
     final_.tone = Tone::error;
     final_.text = label_ + " failed: " + why;
-    final_.context =
-        plan_.previous_version.empty()
-            ? plan_.environment->name + " has no earlier version of " + plan_.service->name
-            : plan_.environment->name + " keeps serving " + plan_.service->name + " " +
-                  plan_.previous_version;
+    if (target_.kind().starts_with("pipeline")) {
+      // Shipmate cannot know what a failed pipeline changed before it stopped.
+      final_.context = "check what " + plan_.environment->name +
+                       " serves now: the pipeline may have changed it before it failed";
+    } else {
+      final_.context =
+          plan_.previous_version.empty()
+              ? plan_.environment->name + " has no earlier version of " + plan_.service->name
+              : plan_.environment->name + " keeps serving " + plan_.service->name + " " +
+                    plan_.previous_version;
+    }
     conversation_.update(ref_, final_);
   }
 
@@ -883,12 +894,14 @@ class DeployRun {
     conversation_.update(ref_, final_);
   }
 
-  static boost::asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
+  boost::asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
     if (duration.count() <= 0)
       co_return;
     boost::asio::steady_timer timer(co_await boost::asio::this_coro::executor, duration);
+    services_.wakers[id_] = [&timer] { timer.cancel(); };
     boost::system::error_code ignored;
     co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
+    services_.wakers.erase(id_);
   }
 
   Services& services_;

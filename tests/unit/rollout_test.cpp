@@ -217,11 +217,12 @@ TEST_F(RolloutTest, StrategyAppliesOnlyToItsEnvironmentsAndNeverToRollbacks) {
 
 TEST_F(RolloutTest, NoMetricsSourceMakesChecksInconclusiveNeverAPass) {
   h.services->metrics = nullptr;
+  h.run("alice", "deploy hello v1 to staging");
   use_canary({});
   hello().strategy.decision_timeout_ms = 20;
-  std::string out = h.run("alice", "deploy hello v1 to staging");
+  std::string out = h.run("alice", "deploy hello v2 to staging");
   EXPECT_TRUE(has(out, "error_rate: no metrics source is configured")) << out;
-  EXPECT_EQ(h.deploys.get(1)->state, DeployState::rolled_back);
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::rolled_back);
 }
 
 TEST_F(RolloutTest, ABuildRunsFirstAndItsRunIsRecorded) {
