@@ -97,6 +97,18 @@ CommandRegistry build_command_table() {
                   false,
                   handle_deny});
 
+  registry.add(CommandSpec{
+      "link",
+      {},
+      "Link a deploy to the incident it caused (DORA counts it as failed)",
+      {positional("deploy", true, "the deploy number"),
+       keyword("to", "incident", "incident", "the incident's id or URL; 'none' removes the link")},
+      {"link 12 to INC-42", "link 12 to none"},
+      "rollback in the deploy's environment",
+      true,
+      false,
+      handle_link});
+
   registry.add(CommandSpec{"continue",
                            {"proceed"},
                            "Let a deploy paused on inconclusive checks go on",

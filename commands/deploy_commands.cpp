@@ -141,6 +141,8 @@ boost::asio::awaitable<void> handle_history(CommandContext& ctx) {
         deploy.state == storage::DeployState::cancelled) {
       table += "      " + deploy.detail + "\n";
     }
+    if (!deploy.incident.empty())
+      table += "      caused incident " + deploy.incident + "\n";
   }
   Message message = info(std::string(trim(table)));
   message.preformatted = true;
@@ -212,6 +214,57 @@ boost::asio::awaitable<void> handle_metrics(CommandContext& ctx) {
                                 : "nothing to restore"});
     ctx.conversation.post(message);
   }
+  co_return;
+}
+
+}  // namespace shipmate::commands
+
+namespace shipmate::commands {
+
+boost::asio::awaitable<void> handle_link(CommandContext& ctx) {
+  auto& services = ctx.services;
+  std::string text = ctx.args.get("deploy");
+  if (!text.empty() && text[0] == '#')
+    text.erase(0, 1);
+  if (text.empty() || text.size() > 15 ||
+      text.find_first_not_of("0123456789") != std::string::npos) {
+    ctx.conversation.post(error_message("link: '" + ctx.args.get("deploy") +
+                                        "' is not a deploy number (e.g. link 12 to INC-42)"));
+    co_return;
+  }
+  const std::int64_t id = std::stoll(text);
+  auto deploy = services.deploys.get(id);
+  if (!deploy) {
+    ctx.conversation.post(error_message("link: there is no deploy #" + std::to_string(id)));
+    co_return;
+  }
+  const std::string incident = std::string(trim(ctx.args.get("incident")));
+  if (incident.empty() || incident.size() > 200) {
+    ctx.conversation.post(
+        error_message("link: name the incident, e.g. link 12 to INC-42 (or its URL)"));
+    co_return;
+  }
+  const auto* environment = services.catalog.find_environment(deploy->environment);
+  // Blaming a deploy is an operator's call in that environment: the rollback permission.
+  const auto decision =
+      environment == nullptr
+          ? PolicyDecision{false, "unknown environment " + deploy->environment}
+          : authorize(ctx.caller.user, ctx.caller.user_id, Action::rollback, *environment);
+  if (!decision.allowed) {
+    ctx.conversation.post(error_message("link refused: " + decision.reason));
+    co_return;
+  }
+  const std::string unlink = "none";
+  services.deploys.link_incident(id, incident == unlink ? "" : incident);
+  record_audit(services, ctx.caller.user_id, "deploy.incident_linked",
+               deploy->service + "@" + deploy->environment, "ok",
+               "#" + std::to_string(id) + " " + (incident == unlink ? "unlinked" : incident));
+  ctx.conversation.post(
+      incident == unlink
+          ? info("Deploy #" + std::to_string(id) + " is no longer linked to an incident.")
+          : success("Deploy #" + std::to_string(id) + " (" + deploy->service + " " +
+                    deploy->version + " in " + deploy->environment + ") is linked to incident " +
+                    incident + "; DORA counts it as a failed change."));
   co_return;
 }
 

@@ -80,6 +80,9 @@ DoraReport compute_dora(const std::vector<storage::DeployRecord>& history,
         restore_times.push_back(rollback->finished_at.value_or(rollback->requested_at) - finished);
       }
     }
+    // A change someone linked to an incident failed, whatever its state says.
+    if (!deploy.incident.empty())
+      failed = true;
     if (failed)
       ++report.failed_changes;
   }

@@ -7,8 +7,9 @@
 //   rolled_back or timed_out; cancelled ones never became a change.
 // - Deployment frequency counts changes that succeeded.
 // - Lead time is finished_at - committed_at for succeeded changes whose commit time is known.
-// - A change failed when it failed, timed out, was rolled back during its own verification, or
-//   succeeded and was later undone by a rollback away from its version.
+// - A change failed when it failed, timed out, was rolled back during its own verification,
+//   succeeded and was later undone by a rollback away from its version, or was linked to an
+//   incident (`link <deploy> to <incident>`).
 // - Time to restore covers failures that reached users: from a bad version going live to the
 //   rollback that replaced it finishing (or, for an automatic rollback, the change's own
 //   duration). A deploy that failed before serving caused no outage and is not counted.

@@ -20,6 +20,7 @@ boost::asio::awaitable<void> handle_help(CommandContext& ctx);
 boost::asio::awaitable<void> handle_ping(CommandContext& ctx);
 boost::asio::awaitable<void> handle_audit(CommandContext& ctx);
 boost::asio::awaitable<void> handle_metrics(CommandContext& ctx);
+boost::asio::awaitable<void> handle_link(CommandContext& ctx);
 boost::asio::awaitable<void> handle_approve(CommandContext& ctx);
 boost::asio::awaitable<void> handle_deny(CommandContext& ctx);
 boost::asio::awaitable<void> handle_continue(CommandContext& ctx);

@@ -32,7 +32,8 @@ constexpr std::array<std::pair<DeployState, std::string_view>, 11> kStateNames =
 
 constexpr std::string_view kDeployColumns =
     "id, service, environment, version, previous_version, kind, requested_by, state, reason, "
-    "detail, chat_ref, requested_at, finished_at, committed_at, ci_run_id, ci_run_url, overridden";
+    "detail, chat_ref, requested_at, finished_at, committed_at, ci_run_id, ci_run_url, overridden, "
+    "incident";
 
 // "'requested', 'queued', ..." for every non-terminal state, so queries for live deploys can use
 // the index on state and stay correct when a state is added to the enum.
@@ -89,6 +90,7 @@ DeployRecord read_deploy(const Statement& row) {
   record.ci_run_id = row.column_text(14);
   record.ci_run_url = row.column_text(15);
   record.overridden = row.column_text(16);
+  record.incident = row.column_text(17);
   return record;
 }
 
@@ -263,6 +265,16 @@ void DeployStore::set_ci_run(std::int64_t id, std::string_view run_id, std::stri
       .bind(1, id)
       .bind(2, run_id)
       .bind(3, redact(url))
+      .run();
+  if (sqlite3_changes(db_.handle()) == 0) {
+    throw StorageError("deploy #" + std::to_string(id) + " does not exist");
+  }
+}
+
+void DeployStore::link_incident(std::int64_t id, std::string_view incident) {
+  db_.prepare("UPDATE deploys SET incident = ?2 WHERE id = ?1")
+      .bind(1, id)
+      .bind(2, redact(incident))
       .run();
   if (sqlite3_changes(db_.handle()) == 0) {
     throw StorageError("deploy #" + std::to_string(id) + " does not exist");

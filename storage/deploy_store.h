@@ -73,6 +73,7 @@ struct DeployRecord {
   std::string ci_run_id;  // the build's CI run, once one was started
   std::string ci_run_url;
   std::string overridden;  // the policy refusal --override set aside at request time
+  std::string incident;    // the incident this deploy caused, once someone linked one
 };
 
 struct DeployEvent {
@@ -96,6 +97,8 @@ class DeployStore {
   void set_chat_ref(std::int64_t id, std::string_view chat_ref);
   // Records the CI run the deploy's build started (id for the provider, url for people).
   void set_ci_run(std::int64_t id, std::string_view run_id, std::string_view url);
+  // Records that the deploy caused `incident` (empty clears it).
+  void link_incident(std::int64_t id, std::string_view incident);
 
   std::optional<DeployRecord> get(std::int64_t id);
   // Newest first. An empty `environment` means every environment.

@@ -131,10 +131,16 @@ constexpr std::string_view kMigration8 = R"sql(
 ALTER TABLE deploys ADD COLUMN overridden TEXT NOT NULL DEFAULT '';
 )sql";
 
+// An incident a deploy caused (an id or URL from wherever incidents are tracked); DORA counts such
+// a deploy as a failed change.
+constexpr std::string_view kMigration9 = R"sql(
+ALTER TABLE deploys ADD COLUMN incident TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1}, Migration{2, kMigration2}, Migration{3, kMigration3},
     Migration{4, kMigration4}, Migration{5, kMigration5}, Migration{6, kMigration6},
-    Migration{7, kMigration7}, Migration{8, kMigration8},
+    Migration{7, kMigration7}, Migration{8, kMigration8}, Migration{9, kMigration9},
 };
 
 }  // namespace

@@ -400,6 +400,26 @@ TEST_F(DeployFlowTest, MetricsCommandReportsDoraForProduction) {
   EXPECT_TRUE(has(h.run("alice", "metrics --days 0"), "--days must be a number"));
 }
 
+TEST_F(DeployFlowTest, ADeployLinkedToAnIncidentCountsAsAFailedChange) {
+  h.run("alice", "deploy hello v1 to production");
+  h.run("alice", "deploy hello v2 to production");
+  h.run("alice", "metrics hello");
+  EXPECT_EQ(h.last.posts.at(0).fields.at(2).value, "0.0% (0 of 2 changes)");
+
+  EXPECT_TRUE(has(h.run("bob", "link 2 to INC-42"), "link refused: bob may not rollback"));
+  std::string out = h.run("alice", "link 2 to INC-42");
+  EXPECT_TRUE(has(out, "Deploy #2 (hello v2 in production) is linked to incident INC-42")) << out;
+  EXPECT_EQ(h.deploys.get(2)->incident, "INC-42");
+  h.run("alice", "metrics hello");
+  EXPECT_EQ(h.last.posts.at(0).fields.at(2).value, "50.0% (1 of 2 changes)");
+  EXPECT_TRUE(has(h.run("alice", "history hello"), "caused incident INC-42"));
+
+  h.run("alice", "link 2 to none");
+  EXPECT_EQ(h.deploys.get(2)->incident, "");
+  EXPECT_TRUE(has(h.run("alice", "link 9 to INC-1"), "there is no deploy #9"));
+  EXPECT_TRUE(has(h.run("alice", "link 2"), "name the incident"));
+}
+
 class ApprovalTest : public DeployFlowTest {
  protected:
   void SetUp() override {

@@ -98,6 +98,20 @@ TEST(Dora, FailuresRollbacksAndTimeToRestore) {
   EXPECT_EQ(*report.restore_median, 15 * kMinute + 30'000);
 }
 
+TEST(Dora, AChangeLinkedToAnIncidentFailedEvenThoughItSucceeded) {
+  History h;
+  h.add(DeployKind::deploy, "v1", DeployState::succeeded, kNow - 3 * kDay, kMinute);
+  h.add(DeployKind::deploy, "v2", DeployState::succeeded, kNow - 2 * kDay, kMinute, "v1")
+      .incident = "INC-7";
+  h.add(DeployKind::deploy, "v3", DeployState::succeeded, kNow - kDay, kMinute, "v2");
+  auto report = compute_dora(h.deploys, "production", kNow, 30);
+  EXPECT_EQ(report.deployments, 3);  // it did reach users
+  EXPECT_EQ(report.changes, 3);
+  EXPECT_EQ(report.failed_changes, 1);
+  ASSERT_TRUE(report.change_failure_rate);
+  EXPECT_NEAR(*report.change_failure_rate, 1.0 / 3, 1e-9);
+}
+
 TEST(Dora, ARollbackAfterALaterDeployDoesNotBlameTheEarlierChange) {
   History h;
   h.add(DeployKind::deploy, "v1", DeployState::succeeded, kNow - 5 * kDay, kMinute);
