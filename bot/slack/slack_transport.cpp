@@ -241,8 +241,9 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
           continue;
         fresh = *recorded;
       }
-      std::string ack = make_ack(envelope.envelope_id);
-      auto sent = co_await socket->send(std::move(ack));
+      // Queued, not awaited: the next envelope is read while this ack is written, and acks
+      // still leave in the order their envelopes arrived.
+      auto sent = socket->queue_send(make_ack(envelope.envelope_id));
       if (!sent) {
         spdlog::warn("slack: ack for {} not sent: {}", envelope.envelope_id, sent.error().message);
         // The command is in the inbox, so it runs now; Slack's redelivery will find it there.

@@ -144,6 +144,15 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
     co_return item->status;
   }
 
+  Status queue_send(std::string text) {
+    if (failure_)
+      return make_error(*failure_);
+    if (closing_)
+      return make_error("connection is closing");
+    enqueue(Outgoing::Kind::text, std::move(text));
+    return Ok{};
+  }
+
   asio::awaitable<void> close() {
     auto self = this->shared_from_this();
     if (failure_ || closing_)
@@ -313,6 +322,7 @@ class Connection final : public WebSocketConnection {
   asio::awaitable<Status> send(std::string text) override {
     return session_->send(std::move(text));
   }
+  Status queue_send(std::string text) override { return session_->queue_send(std::move(text)); }
   asio::awaitable<void> close() override { return session_->close(); }
   void abort() override { session_->abort(); }
 

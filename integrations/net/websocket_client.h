@@ -40,6 +40,11 @@ class WebSocketConnection {
   virtual ~WebSocketConnection() = default;
   virtual boost::asio::awaitable<Result<std::string>> read() = 0;
   virtual boost::asio::awaitable<Status> send(std::string text) = 0;
+  // Queues a text frame behind any others and returns at once, without waiting for the write:
+  // for frames whose delivery the caller does not need to confirm one by one (Socket Mode acks).
+  // An error here means the connection is already failed or closing; a write that fails later
+  // fails the connection, which the next read() reports.
+  virtual Status queue_send(std::string text) = 0;
   virtual boost::asio::awaitable<void> close() = 0;
   // Drops the TCP connection without a close handshake (tests, and giving up on a dead peer).
   virtual void abort() = 0;

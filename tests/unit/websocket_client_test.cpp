@@ -357,6 +357,30 @@ TEST(WebSocketClientTest, ConcurrentSendsArriveInCallOrder) {
   });
 }
 
+TEST(WebSocketClientTest, QueuedSendsGoOutInOrderWithoutWaiting) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestWsServer server(ioc, echo);
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    constexpr int kCount = 50;
+    for (int i = 0; i < kCount; ++i) {
+      // Returns before the frame is written: all 50 are queued in this loop, with no suspension.
+      EXPECT_TRUE(ws->queue_send(std::to_string(i) + ":" + std::string(20000, 'q')).ok());
+    }
+    for (int i = 0; i < kCount; ++i) {
+      auto reply = co_await ws->read();
+      EXPECT_TRUE(reply.ok());
+      if (!reply)
+        co_return;
+      EXPECT_EQ(reply->substr(0, reply->find(':')), std::to_string(i));
+    }
+    co_await ws->close();
+    auto refused = ws->queue_send("after close");
+    EXPECT_FALSE(refused.ok());
+  });
+}
+
 // Sends `message` from the server when the first control frame of `kind` arrives.
 void report_first(const std::shared_ptr<Peer>& peer, asio::any_io_executor executor,
                   websocket::frame_type kind, std::string message) {
