@@ -101,8 +101,8 @@ TEST(Dora, FailuresRollbacksAndTimeToRestore) {
 TEST(Dora, AChangeLinkedToAnIncidentFailedEvenThoughItSucceeded) {
   History h;
   h.add(DeployKind::deploy, "v1", DeployState::succeeded, kNow - 3 * kDay, kMinute);
-  h.add(DeployKind::deploy, "v2", DeployState::succeeded, kNow - 2 * kDay, kMinute, "v1")
-      .incident = "INC-7";
+  h.add(DeployKind::deploy, "v2", DeployState::succeeded, kNow - 2 * kDay, kMinute, "v1").incident =
+      "INC-7";
   h.add(DeployKind::deploy, "v3", DeployState::succeeded, kNow - kDay, kMinute, "v2");
   auto report = compute_dora(h.deploys, "production", kNow, 30);
   EXPECT_EQ(report.deployments, 3);  // it did reach users
