@@ -8,7 +8,6 @@
 // Commands are written to the chat's stdin as the session goes on, the way a person types.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <cmath>
@@ -16,6 +15,7 @@
 #include <memory>
 #include <thread>
 
+#include "tests/support/e2e_support.h"
 #include "tests/support/fake_prometheus.h"
 #include "tests/support/real_prometheus.h"
 #include "tests/support/test_support.h"
@@ -24,35 +24,6 @@ namespace shipmate::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool has(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-// Rows of a query against a database file, each row's columns joined by '|'.
-std::vector<std::string> query(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::vector<std::string> rows;
-  if (sqlite3_open(db_path.c_str(), &db) != SQLITE_OK) {
-    ADD_FAILURE() << "cannot open " << db_path;
-    return rows;
-  }
-  sqlite3_exec(
-      db, sql.c_str(),
-      [](void* out, int columns, char** values, char**) {
-        std::string row;
-        for (int i = 0; i < columns; ++i) {
-          if (i > 0)
-            row += "|";
-          row += values[i] ? values[i] : "NULL";
-        }
-        static_cast<std::vector<std::string>*>(out)->push_back(row);
-        return 0;
-      },
-      &rows, nullptr);
-  sqlite3_close(db);
-  return rows;
-}
 
 // The private port a release was started on, from "starting hello v1 on 127.0.0.1:PORT".
 int private_port(const std::string& output, const std::string& version) {
@@ -110,16 +81,6 @@ services:
   }
 
   // Sends one command and waits until `expect` shows up in the output that follows it.
-  std::string say(Subprocess& chat, const std::string& command, const std::string& expect,
-                  std::chrono::milliseconds timeout = 30s) {
-    const std::size_t before = chat.output().size();
-    chat.write(command + "\n");
-    const bool seen = chat.wait_for_output(expect, timeout, before);
-    EXPECT_TRUE(seen) << "after '" << command << "' expected '" << expect << "'; got:\n"
-                      << chat.output_since(before);
-    return chat.output_since(before);
-  }
-
   void finish(Subprocess& chat) {
     chat.close_stdin();
     EXPECT_EQ(chat.wait(), 0) << chat.output();

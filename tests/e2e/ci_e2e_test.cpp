@@ -3,7 +3,6 @@
 // process; the binary reaches them over loopback like any real server. Each test reads three
 // records afterwards: what the chat said, what the SQLite file holds, and what the fake saw.
 #include <gtest/gtest.h>
-#include <sqlite3.h>
 
 #include <chrono>
 #include <filesystem>
@@ -14,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/e2e_support.h"
 #include "tests/support/fake_github.h"
 #include "tests/support/fake_gitlab.h"
 #include "tests/support/fake_jenkins.h"
@@ -23,41 +23,6 @@ namespace shipmate::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool has(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-// Rows of a query against a database file, each row's columns joined by '|'.
-std::vector<std::string> query(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::vector<std::string> rows;
-  if (sqlite3_open(db_path.c_str(), &db) != SQLITE_OK) {
-    ADD_FAILURE() << "cannot open " << db_path;
-    sqlite3_close(db);
-    return rows;
-  }
-  char* error = nullptr;
-  sqlite3_exec(
-      db, sql.c_str(),
-      [](void* out, int columns, char** values, char**) {
-        std::string row;
-        for (int i = 0; i < columns; ++i) {
-          if (i > 0)
-            row += "|";
-          row += values[i] ? values[i] : "NULL";
-        }
-        static_cast<std::vector<std::string>*>(out)->push_back(row);
-        return 0;
-      },
-      &rows, &error);
-  if (error != nullptr) {
-    ADD_FAILURE() << sql << ": " << error;
-    sqlite3_free(error);
-  }
-  sqlite3_close(db);
-  return rows;
-}
 
 // Every text of every row of every table must be free of `secret`; returns how many rows were
 // read, so a caller can tell the scan looked at something.
@@ -185,16 +150,6 @@ class CiSession : public ::testing::Test {
   }
 
   // Sends one command and waits until `expect` shows up in the output that follows it.
-  std::string say(Subprocess& chat, const std::string& command, const std::string& expect,
-                  std::chrono::milliseconds timeout = 30s) {
-    const std::size_t before = chat.output().size();
-    chat.write(command + "\n");
-    const bool seen = chat.wait_for_output(expect, timeout, before);
-    EXPECT_TRUE(seen) << "after '" << command << "' expected '" << expect << "'; got:\n"
-                      << chat.output_since(before);
-    return chat.output_since(before);
-  }
-
   // Ends the session the way a person does (end of input) and returns its whole output.
   std::string finish(Subprocess& chat) {
     chat.close_stdin();

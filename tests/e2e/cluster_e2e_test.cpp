@@ -4,13 +4,13 @@
 // what chat said, what the fake now holds (and which requests it got), and the SQLite file.
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <sqlite3.h>
 
 #include <algorithm>
 #include <boost/json.hpp>
 #include <string>
 #include <vector>
 
+#include "tests/support/e2e_support.h"
 #include "tests/support/fake_argocd.h"
 #include "tests/support/fake_kubernetes.h"
 #include "tests/support/test_support.h"
@@ -20,41 +20,6 @@ namespace {
 
 using namespace std::chrono_literals;
 namespace json = boost::json;
-
-bool has(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
-
-// Rows of a query against a database file, each row's columns joined by '|'.
-std::vector<std::string> query(const std::string& db_path, const std::string& sql) {
-  sqlite3* db = nullptr;
-  std::vector<std::string> rows;
-  if (sqlite3_open(db_path.c_str(), &db) != SQLITE_OK) {
-    ADD_FAILURE() << "cannot open " << db_path;
-    sqlite3_close(db);
-    return rows;
-  }
-  char* error = nullptr;
-  sqlite3_exec(
-      db, sql.c_str(),
-      [](void* out, int columns, char** values, char**) {
-        std::string row;
-        for (int i = 0; i < columns; ++i) {
-          if (i > 0)
-            row += "|";
-          row += values[i] ? values[i] : "NULL";
-        }
-        static_cast<std::vector<std::string>*>(out)->push_back(row);
-        return 0;
-      },
-      &rows, &error);
-  if (error != nullptr) {
-    ADD_FAILURE() << sql << ": " << error;
-    sqlite3_free(error);
-  }
-  sqlite3_close(db);
-  return rows;
-}
 
 // Every text value stored in any table of the database, one per entry.
 std::vector<std::string> all_stored_text(const std::string& db_path) {
@@ -114,16 +79,6 @@ users:
   }
 
   // Sends one command and waits until `expect` shows up in the output that follows it.
-  std::string say(Subprocess& chat, const std::string& command, const std::string& expect,
-                  std::chrono::milliseconds timeout = 30s) {
-    const std::size_t before = chat.output().size();
-    chat.write(command + "\n");
-    const bool seen = chat.wait_for_output(expect, timeout, before);
-    EXPECT_TRUE(seen) << "after '" << command << "' expected '" << expect << "'; got:\n"
-                      << chat.output_since(before);
-    return chat.output_since(before);
-  }
-
   void finish(Subprocess& chat) {
     chat.close_stdin();
     EXPECT_EQ(chat.wait(), 0) << chat.output();

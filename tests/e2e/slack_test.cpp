@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "bot/slack/signing.h"
+#include "tests/support/e2e_support.h"
 #include "tests/support/fake_slack.h"
 #include "tests/support/test_support.h"
 
@@ -15,10 +16,6 @@ namespace shipmate::testing {
 namespace {
 
 using namespace std::chrono_literals;
-
-bool has(const std::string& haystack, const std::string& needle) {
-  return haystack.find(needle) != std::string::npos;
-}
 
 class SlackSession : public ::testing::Test {
  protected:
