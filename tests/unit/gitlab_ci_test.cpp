@@ -13,25 +13,19 @@
 
 #include "integrations/net/http_client.h"
 #include "tests/support/async_test.h"
+#include "tests/support/ci_test_support.h"
 #include "tests/support/fake_gitlab.h"
-
-// GoogleTest's ASSERT_* return from the enclosing function, which a coroutine cannot do.
-#define CO_ASSERT_TRUE(condition, message)                        \
-  do {                                                            \
-    if (!(condition)) {                                           \
-      ADD_FAILURE() << "expected " #condition << ". " << message; \
-      co_return;                                                  \
-    }                                                             \
-  } while (false)
-#define CO_ASSERT_OK(result) CO_ASSERT_TRUE((result).ok(), (result).error().message)
-#define CO_ASSERT_FAILS(result) CO_ASSERT_TRUE(!(result).ok(), "it succeeded")
 
 namespace shipmate::integrations {
 namespace {
 
 namespace asio = boost::asio;
 using namespace std::chrono_literals;
+using testing::client_options;
+using testing::deploy_request;
 using testing::FakeGitlab;
+using testing::fast_follow;
+using testing::follow;
 using testing::run_async_test;
 
 GitlabCiConfig config_for(const FakeGitlab& fake) {
@@ -48,45 +42,7 @@ GitlabCiConfig config_for(const FakeGitlab& fake) {
   return config;
 }
 
-FollowOptions fast_follow() {
-  FollowOptions options;
-  options.first_poll = 10ms;
-  options.max_poll = 25ms;
-  options.deadline = 3s;
-  options.max_consecutive_errors = 3;
-  return options;
-}
-
-// follow_ci_run with the callback named first: GCC 12 mishandles temporaries with destructors in
-// the arguments of an awaited call.
-asio::awaitable<Result<CiRunStatus>> follow(CiProvider& provider, CiRunHandle handle,
-                                            FollowOptions options = fast_follow(),
-                                            std::vector<CiRunStatus>* seen = nullptr) {
-  std::function<void(const CiRunStatus&)> progress = [seen](const CiRunStatus& status) {
-    if (seen)
-      seen->push_back(status);
-  };
-  auto result = co_await follow_ci_run(provider, std::move(handle), options, std::move(progress));
-  co_return result;
-}
-
-CiRunRequest deploy_request() {
-  CiRunRequest request;
-  request.service = "api";
-  request.environment = "staging";
-  request.version = "v2.3.1";
-  request.correlation_id = "shipmate-7-1700000000";
-  return request;
-}
-
 const CiRunRequest kDeployRequest = deploy_request();
-
-net::HttpClientOptions client_options(const FakeGitlab& fake) {
-  net::HttpClientOptions options;
-  options.ca_file = fake.ca_path();
-  options.proxy = "";  // never route the loopback fake through a proxy from the environment
-  return options;
-}
 
 boost::json::value parse(const std::string& text) {
   return boost::json::parse(text);
