@@ -596,6 +596,30 @@ std::string required(Checker& check, const YAML::Node& node, const std::string& 
   return check.scalar(node[key], key).value_or("");
 }
 
+// `repo: owner/name` read into a GitHub config; an error at `node` when it is not exactly that.
+void parse_github_repo(Checker& check, const YAML::Node& node, const std::string& where,
+                       integrations::GithubActionsConfig& github) {
+  const std::string repo = required(check, node, "repo", where, "owner/name");
+  const auto slash = repo.find('/');
+  if (!repo.empty() && (slash == std::string::npos || slash == 0 || slash + 1 == repo.size() ||
+                        repo.find('/', slash + 1) != std::string::npos)) {
+    check.error(node["repo"], "repo must be owner/name, not '" + repo + "'");
+  } else if (!repo.empty()) {
+    github.owner = repo.substr(0, slash);
+    github.repo = repo.substr(slash + 1);
+  }
+}
+
+// A per-environment setting must name an environment the service is deployed to.
+void check_service_environment(Checker& check, const YAML::Node& at, const std::string& where,
+                               const commands::ServiceSpec& service, const std::string& env) {
+  if (std::find(service.environments.begin(), service.environments.end(), env) ==
+      service.environments.end()) {
+    check.error(at, where + " names environment '" + env + "', which " + service.name +
+                        " is not deployed to");
+  }
+}
+
 // A CI block: `provider:` plus that provider's fields. Used for a service's build: and for
 // targets of kind pipeline (`provider_key` names the key that holds the provider there).
 std::optional<CiSpec> parse_ci(Checker& check, const YAML::Node& node, Config& config,
@@ -631,15 +655,7 @@ std::optional<CiSpec> parse_ci(Checker& check, const YAML::Node& node, Config& c
     auto& github = spec.github;
     if (node["api_url"])
       github.api_url = check.scalar(node["api_url"], "api_url").value_or("");
-    const std::string repo = required(check, node, "repo", where, "owner/name");
-    const auto slash = repo.find('/');
-    if (!repo.empty() && (slash == std::string::npos || slash == 0 || slash + 1 == repo.size() ||
-                          repo.find('/', slash + 1) != std::string::npos)) {
-      check.error(node["repo"], "repo must be owner/name, not '" + repo + "'");
-    } else if (!repo.empty()) {
-      github.owner = repo.substr(0, slash);
-      github.repo = repo.substr(slash + 1);
-    }
+    parse_github_repo(check, node, where, github);
     github.workflow = required(check, node, "workflow", where, "the file name, e.g. deploy.yml");
     if (node["ref"])
       github.ref = check.scalar(node["ref"], "ref").value_or("main");
@@ -724,11 +740,7 @@ void parse_argocd_target(Checker& check, const YAML::Node& node, Config& config,
     argo.project = check.scalar(node["project"], "project").value_or("");
   if (node["applications"]) {
     for (const auto& [env, app] : string_map(check, node["applications"], "applications")) {
-      if (std::find(service.environments.begin(), service.environments.end(), env) ==
-          service.environments.end()) {
-        check.error(node["applications"], where + " names environment '" + env + "', which " +
-                                              service.name + " is not deployed to");
-      }
+      check_service_environment(check, node["applications"], where, service, env);
       argo.environments[env].application = app;
     }
   }
@@ -803,11 +815,7 @@ void parse_kubernetes_target(Checker& check, const YAML::Node& node, Config& con
   if (node["namespaces"]) {
     kube.namespaces = string_map(check, node["namespaces"], "namespaces");
     for (const auto& [env, ns] : kube.namespaces) {
-      if (std::find(service.environments.begin(), service.environments.end(), env) ==
-          service.environments.end()) {
-        check.error(node["namespaces"], where + " names environment '" + env + "', which " +
-                                            service.name + " is not deployed to");
-      }
+      check_service_environment(check, node["namespaces"], where, service, env);
     }
   }
   for (const auto& env : service.environments)
@@ -883,11 +891,7 @@ void parse_strategy(Checker& check, const YAML::Node& node, Config& config,
   if (node["environments"]) {
     strategy.environments = check.string_list(node["environments"], "environments");
     for (const auto& env : strategy.environments) {
-      if (std::find(service.environments.begin(), service.environments.end(), env) ==
-          service.environments.end()) {
-        check.error(node["environments"], where + " names environment '" + env + "', which " +
-                                              service.name + " is not deployed to");
-      }
+      check_service_environment(check, node["environments"], where, service, env);
     }
   }
   if (const auto checks = node["checks"]) {
@@ -960,15 +964,7 @@ void parse_github_deployments(Checker& check, const YAML::Node& node, Config& co
     return;
   check.check_keys(node, {"repo", "token", "api_url", "ca_file"}, where);
   integrations::GithubActionsConfig github;
-  const std::string repo = required(check, node, "repo", where, "owner/name");
-  const auto slash = repo.find('/');
-  if (!repo.empty() && (slash == std::string::npos || slash == 0 || slash + 1 == repo.size() ||
-                        repo.find('/', slash + 1) != std::string::npos)) {
-    check.error(node["repo"], "repo must be owner/name, not '" + repo + "'");
-  } else if (!repo.empty()) {
-    github.owner = repo.substr(0, slash);
-    github.repo = repo.substr(slash + 1);
-  }
+  parse_github_repo(check, node, where, github);
   if (!node["token"])
     check.error(node, where + " needs token: {secret: name} (a token with deployments:write)");
   else
@@ -1059,9 +1055,7 @@ void parse_services(Checker& check, const YAML::Node& node, Config& config) {
       service.has_build = config.integrations[service.name].build.has_value();
       if (service.has_build) {
         const auto& spec = *config.integrations[service.name].build;
-        const auto& follow = spec.provider == "github"   ? spec.github.follow
-                             : spec.provider == "gitlab" ? spec.gitlab.follow
-                                                         : spec.jenkins.follow;
+        const auto& follow = spec.follow();
         service.build_poll = follow.first_poll;
         service.build_timeout_ms = follow.deadline.count();
       }

@@ -51,6 +51,15 @@ struct CiSpec {
   integrations::GitlabCiConfig gitlab;
   integrations::JenkinsConfig jenkins;
   std::string ca_file;  // extra trusted CA certificates (PEM) for this system
+
+  // How runs of the chosen provider are polled.
+  const integrations::FollowOptions& follow() const {
+    if (provider == "gitlab")
+      return gitlab.follow;
+    if (provider == "jenkins")
+      return jenkins.follow;
+    return github.follow;
+  }
 };
 
 // The external systems one service uses, by service name in Config::integrations.

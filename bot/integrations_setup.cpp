@@ -44,14 +44,6 @@ Result<std::unique_ptr<integrations::CiProvider>> make_ci(Integrations& out,
   return provider;
 }
 
-const integrations::FollowOptions& follow_of(const CiSpec& spec) {
-  if (spec.provider == "github")
-    return spec.github.follow;
-  if (spec.provider == "gitlab")
-    return spec.gitlab.follow;
-  return spec.jenkins.follow;
-}
-
 // Rollout checks through Prometheus instant queries.
 class PrometheusSource final : public commands::MetricsSource {
  public:
@@ -126,7 +118,7 @@ Result<std::unique_ptr<Integrations>> build_integrations(boost::asio::any_io_exe
         return provider.error();
       integrations::PipelineTargetConfig pipeline;
       pipeline.service = service.name;
-      pipeline.follow = follow_of(*extra.pipeline);
+      pipeline.follow = extra.pipeline->follow();
       out->targets[service.name] =
           integrations::make_pipeline_target(std::move(*provider), pipeline);
     } else {

@@ -1,23 +1,11 @@
 #include "commands/deploy_flow.h"
 #include "commands/handlers.h"
+#include "commands/resolve.h"
 
 namespace shipmate::commands {
-namespace {
-
-// "12" or "#12".
-std::optional<std::int64_t> deploy_id(const std::string& text) {
-  std::string digits = text.rfind("#", 0) == 0 ? text.substr(1) : text;
-  if (digits.empty() || digits.size() > 15 ||
-      digits.find_first_not_of("0123456789") != std::string::npos) {
-    return std::nullopt;
-  }
-  return std::stoll(digits);
-}
-
-}  // namespace
 
 boost::asio::awaitable<void> handle_approve(CommandContext& ctx) {
-  auto id = deploy_id(ctx.args.get("deploy"));
+  auto id = parse_deploy_id(ctx.args.get("deploy"));
   if (!id) {
     ctx.conversation.post(error_message("approve: '" + ctx.args.get("deploy") +
                                         "' is not a deploy number (e.g. approve 12)"));
@@ -27,7 +15,7 @@ boost::asio::awaitable<void> handle_approve(CommandContext& ctx) {
 }
 
 boost::asio::awaitable<void> handle_deny(CommandContext& ctx) {
-  auto id = deploy_id(ctx.args.get("deploy"));
+  auto id = parse_deploy_id(ctx.args.get("deploy"));
   if (!id) {
     ctx.conversation.post(error_message("deny: '" + ctx.args.get("deploy") +
                                         "' is not a deploy number (e.g. deny 12 not today)"));
@@ -38,7 +26,7 @@ boost::asio::awaitable<void> handle_deny(CommandContext& ctx) {
 }
 
 boost::asio::awaitable<void> handle_continue(CommandContext& ctx) {
-  auto id = deploy_id(ctx.args.get("deploy"));
+  auto id = parse_deploy_id(ctx.args.get("deploy"));
   if (!id) {
     ctx.conversation.post(error_message("continue: '" + ctx.args.get("deploy") +
                                         "' is not a deploy number (e.g. continue 12)"));
@@ -48,7 +36,7 @@ boost::asio::awaitable<void> handle_continue(CommandContext& ctx) {
 }
 
 boost::asio::awaitable<void> handle_abort(CommandContext& ctx) {
-  auto id = deploy_id(ctx.args.get("deploy"));
+  auto id = parse_deploy_id(ctx.args.get("deploy"));
   if (!id) {
     ctx.conversation.post(error_message("abort: '" + ctx.args.get("deploy") +
                                         "' is not a deploy number (e.g. abort 12)"));

@@ -223,16 +223,13 @@ namespace shipmate::commands {
 
 boost::asio::awaitable<void> handle_link(CommandContext& ctx) {
   auto& services = ctx.services;
-  std::string text = ctx.args.get("deploy");
-  if (!text.empty() && text[0] == '#')
-    text.erase(0, 1);
-  if (text.empty() || text.size() > 15 ||
-      text.find_first_not_of("0123456789") != std::string::npos) {
+  const auto parsed = parse_deploy_id(ctx.args.get("deploy"));
+  if (!parsed) {
     ctx.conversation.post(error_message("link: '" + ctx.args.get("deploy") +
                                         "' is not a deploy number (e.g. link 12 to INC-42)"));
     co_return;
   }
-  const std::int64_t id = std::stoll(text);
+  const std::int64_t id = *parsed;
   auto deploy = services.deploys.get(id);
   if (!deploy) {
     ctx.conversation.post(error_message("link: there is no deploy #" + std::to_string(id)));

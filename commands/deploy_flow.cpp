@@ -442,38 +442,32 @@ class DeployRun {
 
   boost::asio::awaitable<void> run(DeployState from) {
     state_ = from;
-    if (from == DeployState::building) {
-      // Resumed after a restart: the build is the first thing left to do.
-      started_ = services_.clock.now_ms();
-      const bool built = co_await build();
-      if (!built)
-        co_return;
-      if (progressive())
-        co_await progressive_rollout();
-      else
-        co_await rolling_rollout();
-      co_return;
-    }
-    // Policy checks and approvals are behind us: prepare_deploy() found the slot free, or
-    // approve_deploy() found it unlocked, with no co_await since on this one thread. The machine
-    // still decides where each answer leads; its self-steps write no events.
-    if (from == DeployState::requested &&
-        !step(DeployInput::checks_passed, "", {DeployEffect::claim_slot}))
-      co_return;
-    if (!step(DeployInput::slot_free, "", {DeployEffect::check_build}))
-      co_return;
     started_ = services_.clock.now_ms();
-    if (needs_build()) {
-      if (!step(DeployInput::build_required, "building " + plan_.version,
-                {DeployEffect::start_build}))
+    // A deploy resumed after a restart (from == building) has its build left to do, and nothing
+    // before it.
+    if (from != DeployState::building) {
+      // Policy checks and approvals are behind us: prepare_deploy() found the slot free, or
+      // approve_deploy() found it unlocked, with no co_await since on this one thread. The
+      // machine still decides where each answer leads; its self-steps write no events.
+      if (from == DeployState::requested &&
+          !step(DeployInput::checks_passed, "", {DeployEffect::claim_slot}))
         co_return;
+      if (!step(DeployInput::slot_free, "", {DeployEffect::check_build}))
+        co_return;
+      if (!needs_build()) {
+        if (!step(DeployInput::build_not_needed,
+                  (is_rollback_ ? "rolling back to " : "deploying ") + plan_.version,
+                  {DeployEffect::start_rollout}))
+          co_return;
+      } else if (!step(DeployInput::build_required, "building " + plan_.version,
+                       {DeployEffect::start_build})) {
+        co_return;
+      }
+    }
+    if (state_ == DeployState::building) {
       const bool built = co_await build();
       if (!built)
         co_return;
-    } else if (!step(DeployInput::build_not_needed,
-                     (is_rollback_ ? "rolling back to " : "deploying ") + plan_.version,
-                     {DeployEffect::start_rollout})) {
-      co_return;
     }
     if (progressive())
       co_await progressive_rollout();
@@ -564,7 +558,7 @@ class DeployRun {
     request.environment = plan_.environment->name;
     request.version = plan_.version;
     request.correlation_id = "shipmate-" + std::to_string(id_) + "-" +
-                             std::to_string(services_.deploys.get(id_)->requested_at);
+                             std::to_string(recorded ? recorded->requested_at : started_);
     show(Tone::progress,
          "building " + plan_.service->name + " " + plan_.version + " with " + ci.kind());
     auto handle = co_await ci.trigger(std::move(request));
@@ -784,7 +778,6 @@ class DeployRun {
     pending->environment = plan_.environment->name;
     boost::asio::steady_timer timer(services_.executor,
                                     std::chrono::milliseconds(strategy_.decision_timeout_ms));
-    pending->wake = [&timer] { timer.cancel(); };
     services_.decisions[id_] = pending;
     services_.wakers[id_] = [&timer] { timer.cancel(); };
     Message question = final_;
@@ -800,7 +793,6 @@ class DeployRun {
     conversation_.thread_reply(ref_, Message(Tone::warning, "waiting for a decision: " + why));
     boost::system::error_code ignored;
     co_await timer.async_wait(boost::asio::redirect_error(boost::asio::use_awaitable, ignored));
-    pending->wake = nullptr;
     services_.decisions.erase(id_);
     services_.wakers.erase(id_);
     PendingDecision decision = *pending;
@@ -993,25 +985,17 @@ std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& servi
     if (services.running_deploys.count(deploy.id) > 0 ||
         deploy.state == DeployState::awaiting_approval || can_resume_build(services, deploy))
       continue;
-    if (deploy.state == DeployState::building) {
-      // Its build is no longer configured: nothing can follow it, and nothing was deployed.
-      const std::string why = "interrupted while building, and " + deploy.service +
-                              " has no build configured any more; nothing was deployed";
-      Step step = advance(services, deploy.id, deploy.state, DeployInput::build_failed, why,
-                          {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
-      if (step.record) {
-        reconciled.push_back(*step.record);
-        record_audit(services, "shipmate", "deploy.reconciled",
-                     deploy.service + "@" + deploy.environment,
-                     std::string(storage::to_string(step.record->state)),
-                     "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
-      }
-      continue;
-    }
-    const std::string why = "interrupted: Shipmate stopped while this deploy was " +
-                            std::string(to_string(deploy.state)) +
-                            "; the environment serves what it served before";
-    Step step = advance(services, deploy.id, deploy.state, DeployInput::recovered, why,
+    // A build no longer configured cannot be followed; nothing was deployed, so it failed.
+    // Anything further along was cut off, and the target restored what served before.
+    const bool orphaned_build = deploy.state == DeployState::building;
+    const std::string why = orphaned_build
+                                ? "interrupted while building, and " + deploy.service +
+                                      " has no build configured any more; nothing was deployed"
+                                : "interrupted: Shipmate stopped while this deploy was " +
+                                      std::string(to_string(deploy.state)) +
+                                      "; the environment serves what it served before";
+    Step step = advance(services, deploy.id, deploy.state,
+                        orphaned_build ? DeployInput::build_failed : DeployInput::recovered, why,
                         {DeployEffect::release_slot, DeployEffect::announce}, Expect::any_of);
     if (!step.record)
       continue;  // the machine kept it in flight: nothing changed, nothing to announce
@@ -1255,8 +1239,9 @@ void decide_paused_deploy(Services& services, const Caller& caller, Conversation
                "#" + std::to_string(id), "ok", "answered the inconclusive checks");
   conversation.post(info((roll_back ? "Rolling back deploy #" : "Continuing deploy #") +
                          std::to_string(id) + " (" + caller.display() + ")"));
-  if (pending.wake)
-    pending.wake();
+  // The waiting deploy's timer is its waker (see DeployRun::ask_operator).
+  if (auto waker = services.wakers.find(id); waker != services.wakers.end())
+    waker->second();
 }
 
 int expire_approval_requests(Services& services) {

@@ -51,6 +51,15 @@ Result<int> parse_count(const ParsedArgs& args, const std::string& option, std::
   return count;
 }
 
+std::optional<std::int64_t> parse_deploy_id(const std::string& text) {
+  const std::string digits = text.rfind("#", 0) == 0 ? text.substr(1) : text;
+  if (digits.empty() || digits.size() > 15 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoll(digits);
+}
+
 Result<int> parse_limit(const ParsedArgs& args, std::string_view command, int fallback) {
   return parse_count(args, "limit", command, fallback, 1000);
 }

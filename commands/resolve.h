@@ -2,6 +2,8 @@
 // helper every command uses.
 #pragma once
 
+#include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,6 +25,9 @@ Result<int> parse_limit(const ParsedArgs& args, std::string_view command, int fa
 // The same for any numeric --option, from 1 to `most`.
 Result<int> parse_count(const ParsedArgs& args, const std::string& option, std::string_view command,
                         int fallback, int most);
+
+// A deploy number as people type it: "12" or "#12"; nullopt for anything else.
+std::optional<std::int64_t> parse_deploy_id(const std::string& text);
 
 // The "service" argument resolved, or every configured service when it is absent.
 Result<std::vector<const ServiceSpec*>> selected_services(const Catalog& catalog,

@@ -7,7 +7,6 @@
 // one-line reason, never `pass`: the flow then asks a person instead of guessing.
 #pragma once
 
-#include <functional>
 #include <map>
 #include <string>
 
@@ -33,13 +32,13 @@ class MetricsSource {
 };
 
 // An operator's answer to "the checks could not decide: continue or roll back?". The waiting
-// deploy registers one per deploy id; `continue` / `abort` commands fill it in and call wake().
+// deploy registers one per deploy id; `continue` / `abort` commands fill it in and end the
+// deploy's wait through Services::wakers.
 struct PendingDecision {
   bool decided = false;
   bool roll_back = false;
   std::string decided_by;
   std::string environment;  // for the permission check of whoever answers
-  std::function<void()> wake = {};
 };
 
 }  // namespace shipmate::commands
