@@ -3,7 +3,10 @@
 #include <sqlite3.h>
 
 #include <cctype>
+#include <condition_variable>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 #include <system_error>
 #include <utility>
 
@@ -202,7 +205,97 @@ std::optional<std::int64_t> Statement::column_optional_int64(int index) const {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Checkpointer
+
+// Runs PASSIVE checkpoints on its own thread and connection when asked. PASSIVE never waits
+// for a lock and never blocks the writer: it copies what it can, and SQLite restarts the WAL
+// from the beginning at the next commit once everything has been copied.
+class Checkpointer {
+ public:
+  explicit Checkpointer(std::string path) : path_(std::move(path)) {}
+  ~Checkpointer() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    if (thread_.joinable())
+      thread_.join();
+    sqlite3_close_v2(db_);
+  }
+  Checkpointer(const Checkpointer&) = delete;
+  Checkpointer& operator=(const Checkpointer&) = delete;
+
+  // Called from the writer's thread after a commit; returns at once.
+  void request() {
+    {
+      std::lock_guard lock(mutex_);
+      if (requested_ || stopping_)
+        return;
+      requested_ = true;
+      if (!thread_.joinable())
+        thread_ = std::thread([this] { run(); });
+    }
+    wake_.notify_one();
+  }
+
+  // sqlite3_wal_hook callback: `pages` is the WAL's size after the commit.
+  static int on_commit(void* self, sqlite3* db, const char*, int pages) {
+    if (pages >= Database::kCheckpointPages)
+      static_cast<Checkpointer*>(self)->request();
+    // The WAL starts over only once a checkpoint has copied all of it, which a background pass
+    // never manages while commits keep coming. Past this size the writer finishes the job
+    // itself (most pages are already copied), so sustained load cannot grow the WAL forever.
+    if (pages >= kWriterCheckpointPages)
+      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    return SQLITE_OK;
+  }
+  static constexpr int kWriterCheckpointPages = 10 * Database::kCheckpointPages;
+
+ private:
+  void run() {
+    for (;;) {
+      {
+        std::unique_lock lock(mutex_);
+        wake_.wait(lock, [this] { return requested_ || stopping_; });
+        if (stopping_)
+          return;
+        requested_ = false;
+      }
+      checkpoint();
+    }
+  }
+
+  void checkpoint() {
+    if (db_ == nullptr) {
+      // The schema read makes the new connection open the WAL; until something has been read,
+      // a checkpoint on it does nothing (and says so only through a -1 frame count).
+      if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                          nullptr) != SQLITE_OK ||
+          sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) !=
+              SQLITE_OK) {
+        // Nothing to report to: the WAL keeps growing and the next request tries again.
+        sqlite3_close_v2(db_);
+        db_ = nullptr;
+        return;
+      }
+    }
+    sqlite3_wal_checkpoint_v2(db_, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  }
+
+  std::string path_;
+  sqlite3* db_ = nullptr;  // used only on thread_
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  bool requested_ = false;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+// ---------------------------------------------------------------------------------------------
 // Database
+
+Database::Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
   sqlite3* handle = nullptr;
@@ -226,6 +319,9 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
       // The pragma answers with the resulting mode; the statement has to be stepped to apply it.
       Statement wal = db->prepare("PRAGMA journal_mode=WAL");
       wal.step();
+      // Replaces SQLite's automatic checkpoint, which would run inside a commit.
+      db->checkpointer_ = std::make_unique<Checkpointer>(path);
+      sqlite3_wal_hook(handle, &Checkpointer::on_commit, db->checkpointer_.get());
     }
     db->exec("PRAGMA synchronous=NORMAL");
     db->exec("PRAGMA foreign_keys=ON");
@@ -241,6 +337,10 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
 }
 
 Database::~Database() {
+  // The checkpointer's connection closes first, so this one is the last and SQLite checkpoints
+  // and removes the WAL as it closes.
+  sqlite3_wal_hook(db_, nullptr, nullptr);
+  checkpointer_.reset();
   sqlite3_close_v2(db_);
 }
 

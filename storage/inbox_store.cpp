@@ -28,6 +28,18 @@ bool InboxStore::accept(const InboxEntry& entry) {
   return db_.changes() > 0;
 }
 
+std::vector<bool> InboxStore::accept_all(const std::vector<InboxEntry>& entries) {
+  std::vector<bool> fresh;
+  fresh.reserve(entries.size());
+  if (entries.empty())
+    return fresh;
+  db_.transaction([&] {
+    for (const auto& entry : entries)
+      fresh.push_back(accept(entry));
+  });
+  return fresh;
+}
+
 void InboxStore::set_state(std::string_view key, std::string_view state,
                            std::optional<EpochMillis> finished_at) {
   auto& update = cached(set_state_, "UPDATE inbox SET state = ?, finished_at = ? WHERE key = ?");

@@ -38,6 +38,9 @@ class InboxStore {
 
   // Records a delivery in state "received"; false when the key is already there.
   bool accept(const InboxEntry& entry);
+  // Records many deliveries in one transaction (a transport's group commit): element i is
+  // accept(entries[i]). All or nothing: when it throws, none of them was recorded.
+  std::vector<bool> accept_all(const std::vector<InboxEntry>& entries);
   void mark_started(std::string_view key);
   void mark_done(std::string_view key);
   // Marks many entries done in one transaction (commands finish in bursts).

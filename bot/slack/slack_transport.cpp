@@ -87,6 +87,12 @@ net::HttpClientOptions http_options(const SlackOptions& options) {
 }  // namespace
 
 struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
+  // An envelope read off a socket, waiting for its batch to be recorded and acked.
+  struct Delivery {
+    std::shared_ptr<net::WebSocketConnection> socket;
+    std::string envelope_id;
+    std::optional<InboundCommand> command;  // empty: ack only (bot messages, malformed, ...)
+  };
   Impl(asio::any_io_executor executor_in, Router& router_in, storage::InboxStore& inbox_in,
        SlackOptions options_in)
       : executor(std::move(executor_in)),
@@ -233,37 +239,114 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         continue;
       ++self->stats.envelopes;
 
-      bool fresh = false;
-      if (decoded.command) {
-        auto recorded = self->record(*decoded.command);
-        // Not recorded means not acked: Slack redelivers, and by then the database may be back.
-        if (!recorded)
-          continue;
-        fresh = *recorded;
-      }
-      // Queued, not awaited: the next envelope is read while this ack is written, and acks
-      // still leave in the order their envelopes arrived.
-      auto sent = socket->queue_send(make_ack(envelope.envelope_id));
-      if (!sent) {
-        spdlog::warn("slack: ack for {} not sent: {}", envelope.envelope_id, sent.error().message);
-        // The command is in the inbox, so it runs now; Slack's redelivery will find it there.
-        if (decoded.command && fresh) {
-          asio::co_spawn(self->executor, handle(self, std::move(*decoded.command)), asio::detached);
-        }
-        co_return false;
-      }
-      ++self->stats.acks;
-      if (!decoded.command) {
-        ++self->stats.ignored;
-        continue;
-      }
-      if (!fresh) {
-        ++self->stats.duplicates;
-        continue;
-      }
-      asio::co_spawn(self->executor, handle(self, std::move(*decoded.command)), asio::detached);
+      self->intake.push_back(
+          Delivery{socket, std::move(decoded.envelope.envelope_id), std::move(decoded.command)});
+      self->gather_intake();
     }
     co_return false;
+  }
+
+  // Group commit. Envelopes that arrive together (already buffered on the socket, or read one
+  // after another without the event loop going idle) are recorded in one inbox transaction and
+  // then acked together, instead of paying a WAL commit and a socket write per envelope. Each
+  // ack still follows the commit of its envelope. The batch closes when a full turn of the event
+  // loop brings no new envelope: Asio posts the completion of a read that finds a frame already
+  // buffered, so gathering yields one turn at a time until the reads have to wait for the
+  // network.
+  void gather_intake() {
+    ++intake_arrivals;
+    if (intake_gathering)
+      return;
+    intake_gathering = true;
+    intake_seen = intake_arrivals;
+    intake_idle_turns = 0;
+    post_intake_turn();
+  }
+
+  void post_intake_turn() {
+    asio::post(executor, [weak = weak_from_this()] {
+      if (auto self = weak.lock())
+        self->intake_turn();
+    });
+  }
+
+  void intake_turn() {
+    if (intake_arrivals != intake_seen) {
+      intake_seen = intake_arrivals;
+      intake_idle_turns = 0;
+    } else {
+      ++intake_idle_turns;
+    }
+    if (intake_idle_turns < kIntakeIdleTurns && intake.size() < kMaxIntakeBatch && !stopping) {
+      post_intake_turn();
+      return;
+    }
+    intake_gathering = false;
+    ++stats.intake_batches;
+    commit_intake();
+  }
+
+  void commit_intake() {
+    std::vector<Delivery> batch;
+    batch.swap(intake);
+    // Not recorded means not acked: Slack redelivers when it hears nothing.
+    if (batch.empty() || stopping)
+      return;
+    std::vector<storage::InboxEntry> entries;
+    for (const auto& delivery : batch) {
+      if (delivery.command)
+        entries.push_back(inbox_entry(*delivery.command));
+    }
+    std::vector<bool> fresh;
+    try {
+      fresh = inbox.accept_all(entries);
+    } catch (const storage::StorageError& e) {
+      spdlog::error("slack: cannot record {} commands, leaving them for redelivery: {}",
+                    entries.size(), e.what());
+      return;
+    }
+    std::size_t recorded = 0;
+    std::vector<InboundCommand> to_run;
+    for (auto& delivery : batch) {
+      // Acks leave in the order their envelopes arrived, coalesced into as few writes as the
+      // connection allows; a failed send shows up as a lost connection on its next read.
+      auto sent = delivery.socket->queue_send(make_ack(delivery.envelope_id));
+      if (sent)
+        ++stats.acks;
+      else
+        spdlog::warn("slack: ack for {} not sent: {}", delivery.envelope_id, sent.error().message);
+      if (!delivery.command) {
+        ++stats.ignored;
+        continue;
+      }
+      // A command whose ack was lost still runs: it is in the inbox, where Slack's
+      // redelivery will find it.
+      if (!fresh[recorded++]) {
+        ++stats.duplicates;
+        continue;
+      }
+      to_run.push_back(std::move(*delivery.command));
+    }
+    if (!to_run.empty()) {
+      asio::co_spawn(executor,
+                     run_after_acks(shared_from_this(), std::move(batch), std::move(to_run)),
+                     asio::detached);
+    }
+  }
+
+  // The batch's commands start once its acks are out: started together with the acks, they
+  // would hold each ack back behind a command's work.
+  static asio::awaitable<void> run_after_acks(std::shared_ptr<Impl> self,
+                                              std::vector<Delivery> batch,
+                                              std::vector<InboundCommand> commands) {
+    net::WebSocketConnection* previous = nullptr;
+    for (const auto& delivery : batch) {
+      if (delivery.socket.get() != previous)
+        co_await delivery.socket->drained();
+      previous = delivery.socket.get();
+    }
+    for (auto& command : commands)
+      asio::co_spawn(self->executor, handle(self, std::move(command)), asio::detached);
   }
 
   // Opens the replacement connection for `slot` and waits (bounded) until it is ready, so the
@@ -295,13 +378,22 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   // nullopt when the database refused (the delivery must not be acknowledged).
   std::optional<bool> record(const InboundCommand& command) {
     try {
-      return inbox.accept(storage::InboxEntry{"slack:" + command.dedupe_key, "slack",
-                                              command.user_id, command.channel, command.thread_ts,
-                                              command.text, "", 0});
+      return inbox.accept(inbox_entry(command));
     } catch (const storage::StorageError& e) {
       spdlog::error("slack: cannot record command {}: {}", command.dedupe_key, e.what());
       return std::nullopt;
     }
+  }
+
+  static storage::InboxEntry inbox_entry(const InboundCommand& command) {
+    return storage::InboxEntry{"slack:" + command.dedupe_key,
+                               "slack",
+                               command.user_id,
+                               command.channel,
+                               command.thread_ts,
+                               command.text,
+                               "",
+                               0};
   }
 
   static asio::awaitable<void> handle(std::shared_ptr<Impl> self, InboundCommand command) {
@@ -357,6 +449,16 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       spdlog::error("slack: cannot mark {} commands done: {}", keys.size(), e.what());
     }
   }
+
+  static constexpr std::size_t kMaxIntakeBatch = 64;
+  // Turns of the event loop without a new envelope before a batch closes. One frame can take
+  // two read completions (Beast reads through a 1.5 KB buffer), hence more than one turn.
+  static constexpr int kIntakeIdleTurns = 3;
+  std::vector<Delivery> intake;
+  std::uint64_t intake_arrivals = 0;
+  std::uint64_t intake_seen = 0;
+  int intake_idle_turns = 0;
+  bool intake_gathering = false;
 
   static constexpr std::size_t kDoneBatch = 256;
   static constexpr std::chrono::milliseconds kDoneFlushDelay{5};
@@ -476,6 +578,8 @@ asio::awaitable<void> SlackTransport::stop(std::chrono::milliseconds grace) {
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
   self->web.shutdown();
+  spdlog::warn("slack: {} envelopes in {} batches", self->stats.envelopes,
+               self->stats.intake_batches);
 }
 
 void SlackTransport::on_fatal(std::function<void(std::string)> handler) {

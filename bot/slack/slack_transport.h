@@ -62,9 +62,10 @@ struct SlackStats {
   std::uint64_t frames = 0;
   std::uint64_t envelopes = 0;
   std::uint64_t acks = 0;
-  std::uint64_t commands = 0;    // dispatched to the router
-  std::uint64_t duplicates = 0;  // redeliveries dropped
-  std::uint64_t ignored = 0;     // envelopes with nothing to do (bot messages, edits, ...)
+  std::uint64_t intake_batches = 0;  // inbox transactions recording envelopes (group commit)
+  std::uint64_t commands = 0;        // dispatched to the router
+  std::uint64_t duplicates = 0;      // redeliveries dropped
+  std::uint64_t ignored = 0;         // envelopes with nothing to do (bot messages, edits, ...)
   std::uint64_t malformed = 0;
   std::uint64_t connects = 0;  // hellos received
   int open_connections = 0;

@@ -1,5 +1,6 @@
 #include "integrations/net/websocket_client.h"
 
+#include <netinet/tcp.h>
 #include <deque>
 #include <optional>
 
@@ -80,7 +81,8 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
         options_(std::move(options)),
         ws_(executor, std::forward<Args>(args)...),
         idle_timer_(executor),
-        ping_timer_(executor) {
+        ping_timer_(executor),
+        idle_(executor, Clock::time_point::max()) {
     ws_.read_message_max(options_.max_frame_bytes);
     ws_.auto_fragment(false);
   }
@@ -153,6 +155,14 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
     return Ok{};
   }
 
+  asio::awaitable<void> drained() {
+    auto self = this->shared_from_this();
+    while (writing_) {
+      auto [ec] = co_await idle_.async_wait(kTuple);
+      (void)ec;
+    }
+  }
+
   asio::awaitable<void> close() {
     auto self = this->shared_from_this();
     if (failure_ || closing_)
@@ -207,9 +217,18 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
   // The only place frames are written, so at most one write is ever in flight and frames leave
   // in the order they were queued.
   static asio::awaitable<void> writer(std::shared_ptr<Session> self) {
+    bool corked = false;
     while (!self->queue_.empty()) {
       std::shared_ptr<Outgoing> item = self->queue_.front();
       self->queue_.pop_front();
+      // Several text frames waiting (a batch of acks): hold them in the kernel and let them
+      // leave as one segment, so the peer is woken once rather than once per frame. Control
+      // frames go out at once: close waits for the peer's answer.
+      const bool batch = item->kind == Outgoing::Kind::text && (corked || !self->queue_.empty());
+      if (batch != corked && !self->failure_) {
+        self->cork(batch);
+        corked = batch;
+      }
       if (self->failure_) {
         finish(*item, make_error(*self->failure_));
         continue;
@@ -236,7 +255,20 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
       else
         finish(*item, Ok{});
     }
+    if (corked && !self->failure_)
+      self->cork(false);
     self->writing_ = false;
+    self->idle_.cancel();
+  }
+
+  void cork(bool on) {
+#ifdef TCP_CORK
+    boost::system::error_code ignored;
+    using Cork = asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_CORK>;
+    beast::get_lowest_layer(ws_).socket().set_option(Cork(on), ignored);
+#else
+    (void)on;
+#endif
   }
 
   static asio::awaitable<void> watchdog(std::shared_ptr<Session> self) {
@@ -310,6 +342,7 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
   Clock::time_point last_activity_;
   asio::steady_timer idle_timer_;
   asio::steady_timer ping_timer_;
+  asio::steady_timer idle_;  // never expires; cancelled to wake drained() when the queue empties
 };
 
 template <class Next>
@@ -323,6 +356,7 @@ class Connection final : public WebSocketConnection {
     return session_->send(std::move(text));
   }
   Status queue_send(std::string text) override { return session_->queue_send(std::move(text)); }
+  asio::awaitable<void> drained() override { return session_->drained(); }
   asio::awaitable<void> close() override { return session_->close(); }
   void abort() override { session_->abort(); }
 

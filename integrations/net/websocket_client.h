@@ -45,6 +45,8 @@ class WebSocketConnection {
   // An error here means the connection is already failed or closing; a write that fails later
   // fails the connection, which the next read() reports.
   virtual Status queue_send(std::string text) = 0;
+  // Completes once every frame queued so far has been handed to the socket (or failed).
+  virtual boost::asio::awaitable<void> drained() = 0;
   virtual boost::asio::awaitable<void> close() = 0;
   // Drops the TCP connection without a close handshake (tests, and giving up on a dead peer).
   virtual void abort() = 0;

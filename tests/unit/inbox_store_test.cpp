@@ -27,6 +27,27 @@ TEST_F(InboxStoreTest, SecondDeliveryOfTheSameKeyIsRecognised) {
   EXPECT_EQ(received[0].text, "deploy hello v1");
 }
 
+TEST_F(InboxStoreTest, AcceptAllRecordsABatchAndSpotsRedeliveriesInsideIt) {
+  EXPECT_TRUE(inbox.accept(entry("seen")));
+  const auto fresh =
+      inbox.accept_all({entry("a"), entry("seen"), entry("b"), entry("a", "redelivered")});
+  EXPECT_EQ(fresh, (std::vector<bool>{true, false, true, false}));
+  EXPECT_EQ(inbox.size(), 3u);
+  EXPECT_EQ(inbox.in_state("received").size(), 3u);
+  EXPECT_TRUE(inbox.accept_all({}).empty());
+}
+
+TEST_F(InboxStoreTest, AcceptAllRecordsNothingWhenOneEntryFails) {
+  db->exec(
+      "CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.text = 'boom' "
+      "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+  EXPECT_THROW(inbox.accept_all({entry("a"), entry("b", "boom"), entry("c")}), StorageError);
+  EXPECT_EQ(inbox.size(), 0u);
+  // The store is usable afterwards, and the batch can be delivered again.
+  db->exec("DROP TRIGGER refuse");
+  EXPECT_EQ(inbox.accept_all({entry("a"), entry("c")}), (std::vector<bool>{true, true}));
+}
+
 TEST_F(InboxStoreTest, StatesMoveReceivedStartedDone) {
   inbox.accept(entry("a"));
   clock.advance_ms(10);
