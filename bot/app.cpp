@@ -145,7 +145,9 @@ Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
 }  // namespace
 
 int run_app(const Config& config, const AppOptions& options) {
-  asio::io_context io(1);
+  // One thread runs the loop and does all I/O; other threads (the terminal's stdin reader)
+  // only post to it. So the scheduler keeps its lock and per-socket locking goes.
+  asio::io_context io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
 
   auto database = open_database(config);
   if (!database) {

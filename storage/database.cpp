@@ -6,8 +6,8 @@
 #include <condition_variable>
 #include <filesystem>
 #include <mutex>
-#include <thread>
 #include <system_error>
+#include <thread>
 #include <utility>
 
 #include "storage/migrations.h"

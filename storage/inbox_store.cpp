@@ -28,12 +28,16 @@ bool InboxStore::accept(const InboxEntry& entry) {
   return db_.changes() > 0;
 }
 
-std::vector<bool> InboxStore::accept_all(const std::vector<InboxEntry>& entries) {
+std::vector<bool> InboxStore::accept_all(const std::vector<InboxEntry>& entries,
+                                         const std::vector<std::string>& finished) {
   std::vector<bool> fresh;
   fresh.reserve(entries.size());
-  if (entries.empty())
+  if (entries.empty() && finished.empty())
     return fresh;
   db_.transaction([&] {
+    const EpochMillis now = clock_.now_ms();
+    for (const auto& key : finished)
+      set_state(key, "done", now);
     for (const auto& entry : entries)
       fresh.push_back(accept(entry));
   });

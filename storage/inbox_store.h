@@ -39,8 +39,10 @@ class InboxStore {
   // Records a delivery in state "received"; false when the key is already there.
   bool accept(const InboxEntry& entry);
   // Records many deliveries in one transaction (a transport's group commit): element i is
-  // accept(entries[i]). All or nothing: when it throws, none of them was recorded.
-  std::vector<bool> accept_all(const std::vector<InboxEntry>& entries);
+  // accept(entries[i]). Keys in `finished` are marked done in the same transaction, which saves
+  // the commit of their own. All or nothing: when it throws, nothing was written.
+  std::vector<bool> accept_all(const std::vector<InboxEntry>& entries,
+                               const std::vector<std::string>& finished = {});
   void mark_started(std::string_view key);
   void mark_done(std::string_view key);
   // Marks many entries done in one transaction (commands finish in bursts).

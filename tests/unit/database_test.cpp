@@ -8,10 +8,10 @@
 #include <chrono>
 #include <filesystem>
 #include <optional>
-#include <thread>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "storage/migrations.h"
 #include "tests/support/test_support.h"

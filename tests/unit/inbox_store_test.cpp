@@ -37,15 +37,31 @@ TEST_F(InboxStoreTest, AcceptAllRecordsABatchAndSpotsRedeliveriesInsideIt) {
   EXPECT_TRUE(inbox.accept_all({}).empty());
 }
 
+TEST_F(InboxStoreTest, AcceptAllMarksFinishedKeysDoneInTheSameTransaction) {
+  inbox.accept(entry("earlier"));
+  clock.advance_ms(5);
+  EXPECT_EQ(inbox.accept_all({entry("next")}, {"earlier"}), (std::vector<bool>{true}));
+  ASSERT_EQ(inbox.in_state("done").size(), 1u);
+  EXPECT_EQ(inbox.in_state("done").front().key, "earlier");
+  EXPECT_EQ(inbox.in_state("received").front().key, "next");
+  // Only finished keys, no new deliveries: still one transaction, nothing accepted.
+  EXPECT_TRUE(inbox.accept_all({}, {"next"}).empty());
+  EXPECT_TRUE(inbox.in_state("received").empty());
+}
+
 TEST_F(InboxStoreTest, AcceptAllRecordsNothingWhenOneEntryFails) {
   db->exec(
       "CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.text = 'boom' "
       "BEGIN SELECT RAISE(ABORT, 'refused'); END");
-  EXPECT_THROW(inbox.accept_all({entry("a"), entry("b", "boom"), entry("c")}), StorageError);
-  EXPECT_EQ(inbox.size(), 0u);
+  inbox.accept(entry("finished"));
+  EXPECT_THROW(inbox.accept_all({entry("a"), entry("b", "boom"), entry("c")}, {"finished"}),
+               StorageError);
+  EXPECT_EQ(inbox.size(), 1u);
+  EXPECT_EQ(inbox.in_state("received").size(), 1u);  // "finished" was not marked done either
   // The store is usable afterwards, and the batch can be delivered again.
   db->exec("DROP TRIGGER refuse");
   EXPECT_EQ(inbox.accept_all({entry("a"), entry("c")}), (std::vector<bool>{true, true}));
+  EXPECT_EQ(inbox.size(), 3u);
 }
 
 TEST_F(InboxStoreTest, StatesMoveReceivedStartedDone) {
