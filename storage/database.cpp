@@ -1,7 +1,9 @@
 #include "storage/database.h"
 
+#include <pthread.h>
 #include <sqlite3.h>
 
+#include <atomic>
 #include <cctype>
 #include <condition_variable>
 #include <filesystem>
@@ -212,7 +214,8 @@ std::optional<std::int64_t> Statement::column_optional_int64(int index) const {
 // from the beginning at the next commit once everything has been copied.
 class Checkpointer {
  public:
-  explicit Checkpointer(std::string path) : path_(std::move(path)) {}
+  Checkpointer(std::string path, int pages)
+      : path_(std::move(path)), pages_(pages), writer_pages_(kWriterFactor * pages) {}
   ~Checkpointer() {
     {
       std::lock_guard lock(mutex_);
@@ -234,23 +237,33 @@ class Checkpointer {
         return;
       requested_ = true;
       if (!thread_.joinable())
-        thread_ = std::thread([this] { run(); });
+        thread_ = std::thread([this] {
+          pthread_setname_np(pthread_self(), "sqlite-ckpt");  // as top -H and perf show it
+          run();
+        });
     }
     wake_.notify_one();
   }
 
   // sqlite3_wal_hook callback: `pages` is the WAL's size after the commit.
-  static int on_commit(void* self, sqlite3* db, const char*, int pages) {
-    if (pages >= Database::kCheckpointPages)
-      static_cast<Checkpointer*>(self)->request();
+  static int on_commit(void* self_pointer, sqlite3* db, const char*, int pages) {
+    auto* self = static_cast<Checkpointer*>(self_pointer);
     // The WAL starts over only once a checkpoint has copied all of it, which a background pass
     // never manages while commits keep coming. Past this size the writer finishes the job
     // itself (most pages are already copied), so sustained load cannot grow the WAL forever.
-    if (pages >= kWriterCheckpointPages)
+    // Background passes stand aside meanwhile: one in progress makes the writer's attempt
+    // return at once, and the next commit tries again.
+    if (pages >= self->writer_pages_) {
+      self->writer_turn_.store(true);
       sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      return SQLITE_OK;
+    }
+    self->writer_turn_.store(false);
+    if (pages >= self->pages_)
+      self->request();
     return SQLITE_OK;
   }
-  static constexpr int kWriterCheckpointPages = 10 * Database::kCheckpointPages;
+  static constexpr int kWriterFactor = 6;
 
  private:
   void run() {
@@ -262,7 +275,8 @@ class Checkpointer {
           return;
         requested_ = false;
       }
-      checkpoint();
+      if (!writer_turn_.load())
+        checkpoint();
     }
   }
 
@@ -284,6 +298,9 @@ class Checkpointer {
   }
 
   std::string path_;
+  int pages_;
+  int writer_pages_;
+  std::atomic<bool> writer_turn_{false};
   sqlite3* db_ = nullptr;  // used only on thread_
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -297,7 +314,7 @@ class Checkpointer {
 
 Database::Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
 
-Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
+Result<std::unique_ptr<Database>> Database::open(const std::string& path, int checkpoint_pages) {
   sqlite3* handle = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
@@ -320,7 +337,7 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path) {
       Statement wal = db->prepare("PRAGMA journal_mode=WAL");
       wal.step();
       // Replaces SQLite's automatic checkpoint, which would run inside a commit.
-      db->checkpointer_ = std::make_unique<Checkpointer>(path);
+      db->checkpointer_ = std::make_unique<Checkpointer>(path, checkpoint_pages);
       sqlite3_wal_hook(handle, &Checkpointer::on_commit, db->checkpointer_.get());
     }
     db->exec("PRAGMA synchronous=NORMAL");

@@ -77,12 +77,14 @@ class Statement {
 
 class Database {
  public:
-  // WAL size (in pages) at which a background checkpoint is requested; SQLite's own automatic
-  // checkpoint uses the same figure, but runs it inside the commit.
-  static constexpr int kCheckpointPages = 1000;
-
-  // Opens (creating if needed) and migrates to the latest schema.
-  static Result<std::unique_ptr<Database>> open(const std::string& path);
+  // WAL size (in pages, 16 MB) at which a background checkpoint is requested. SQLite's own
+  // automatic checkpoint runs at 1000 pages inside the commit; measured on the Slack benchmark,
+  // 4000 cut the checkpoints' CPU enough to raise throughput by about 5%.
+  static constexpr int kCheckpointPages = 4000;
+  // Opens (creating if needed) and migrates to the latest schema. `checkpoint_pages` replaces
+  // kCheckpointPages (tests use small values).
+  static Result<std::unique_ptr<Database>> open(const std::string& path,
+                                                int checkpoint_pages = kCheckpointPages);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -351,7 +351,9 @@ Decoded malformed(Decoded decoded, std::string why) {
 
 Decoded decode_frame(std::string_view frame, std::string_view bot_user_id) {
   Decoded decoded;
-  simdjson::dom::parser parser;
+  // Kept per thread: a parser allocates its buffers on first use, and every Socket Mode frame
+  // comes through here. Nothing returned refers into it.
+  thread_local simdjson::dom::parser parser;
   element root;
   if (const auto error = parser.parse(frame.data(), frame.size()).get(root);
       error != simdjson::SUCCESS) {

@@ -63,11 +63,12 @@ std::string close_code_name(std::uint16_t code) {
 
 struct Outgoing {
   enum class Kind { text, ping, close };
-  Outgoing(const asio::any_io_executor& executor, Kind k, std::string text)
-      : kind(k), payload(std::move(text)), done(executor, Clock::time_point::max()) {}
+  Outgoing(Kind k, std::string text) : kind(k), payload(std::move(text)) {}
   Kind kind;
   std::string payload;
-  asio::steady_timer done;  // cancelled to wake the sender once the frame is out (or failed)
+  // Set for a sender that waits (send(), close()); cancelled to wake it once the frame is out
+  // (or failed). Queued acks have none: there is one per envelope, and nobody waits on them.
+  std::unique_ptr<asio::steady_timer> done;
   bool finished = false;
   Status status = Ok{};
 };
@@ -138,9 +139,9 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
       co_return make_error(*failure_);
     if (closing_)
       co_return make_error("connection is closing");
-    auto item = enqueue(Outgoing::Kind::text, std::move(text));
+    auto item = enqueue(Outgoing::Kind::text, std::move(text), true);
     if (!item->finished) {
-      auto [ec] = co_await item->done.async_wait(kTuple);
+      auto [ec] = co_await item->done->async_wait(kTuple);
       (void)ec;
     }
     co_return item->status;
@@ -168,9 +169,9 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
     if (failure_ || closing_)
       co_return;
     closing_ = true;
-    auto item = enqueue(Outgoing::Kind::close, {});
+    auto item = enqueue(Outgoing::Kind::close, {}, true);
     if (!item->finished) {
-      auto [ec] = co_await item->done.async_wait(kTuple);
+      auto [ec] = co_await item->done->async_wait(kTuple);
       (void)ec;
     }
     fail("connection closed");
@@ -198,8 +199,11 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
   }
 
  private:
-  std::shared_ptr<Outgoing> enqueue(Outgoing::Kind kind, std::string payload) {
-    auto item = std::make_shared<Outgoing>(executor_, kind, std::move(payload));
+  std::shared_ptr<Outgoing> enqueue(Outgoing::Kind kind, std::string payload,
+                                    bool awaited = false) {
+    auto item = std::make_shared<Outgoing>(kind, std::move(payload));
+    if (awaited)
+      item->done = std::make_unique<asio::steady_timer>(executor_, Clock::time_point::max());
     queue_.push_back(item);
     if (!writing_) {
       writing_ = true;
@@ -211,7 +215,8 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
   static void finish(Outgoing& item, Status status) {
     item.status = std::move(status);
     item.finished = true;
-    item.done.cancel();
+    if (item.done)
+      item.done->cancel();
   }
 
   // The only place frames are written, so at most one write is ever in flight and frames leave

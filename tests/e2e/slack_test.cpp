@@ -281,6 +281,52 @@ TEST_F(SlackSession, ThousandCommandsWithRedeliveriesAndCutsAreEachAnsweredOnce)
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
 }
 
+// Group commit: envelopes that are already waiting when Shipmate reads are recorded in shared
+// inbox transactions and acked together, and every one is still answered exactly once. SIGSTOP
+// makes them wait: all forty are in the socket buffers when Shipmate resumes.
+TEST_F(SlackSession, EnvelopesArrivingTogetherShareInboxCommits) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s)) << shipmate->output();
+
+  constexpr int kEnvelopes = 40;
+  shipmate->send_signal(SIGSTOP);
+  for (int i = 0; i < kEnvelopes; ++i) {
+    char ts[32];
+    std::snprintf(ts, sizeof ts, "1700002000.%06d", i);
+    auto mention = ping_from_alice("EvBurst" + std::to_string(i), ts);
+    // A channel each: replies are paced per channel at about one a second.
+    mention.channel = "C" + std::to_string(3000 + i);
+    slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+  }
+  std::this_thread::sleep_for(100ms);
+  shipmate->send_signal(SIGCONT);
+
+  ASSERT_TRUE(wait_until([&] {
+    int pongs = 0;
+    for (const auto& message : slack.messages())
+      pongs += has(message.text, "pong") ? 1 : 0;
+    return pongs == kEnvelopes;
+  })) << dump(slack, *shipmate);
+  for (const auto& [envelope, count] : slack.ack_counts())
+    EXPECT_EQ(count, 1) << envelope;
+  shipmate->send_signal(SIGTERM);
+  ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+
+  // "slack: 40 envelopes recorded in N inbox commits", logged at shutdown.
+  const std::string output = shipmate->output();
+  const auto at = output.find(" envelopes recorded in ");
+  ASSERT_NE(at, std::string::npos) << output;
+  const auto line_start = output.rfind("slack: ", at);
+  ASSERT_NE(line_start, std::string::npos) << output;
+  const int envelopes = std::stoi(output.substr(line_start + 7));
+  const int commits = std::stoi(output.substr(at + std::string(" envelopes recorded in ").size()));
+  EXPECT_EQ(envelopes, kEnvelopes);
+  EXPECT_GE(commits, 1);
+  EXPECT_LE(commits, kEnvelopes / 4) << "envelopes read together were committed one by one";
+}
+
 TEST_F(SlackSession, RateLimitedRepliesWaitForRetryAfterAndAreNotLost) {
   FakeSlack slack;
   auto shipmate = start_shipmate(slack);
