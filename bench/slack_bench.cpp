@@ -320,20 +320,86 @@ std::string percentiles_json(const Percentiles& p) {
 
 // --- the fake and the driver ----------------------------------------------------------------
 
-// The Socket Mode connection: one websocket, one writer at a time (Beast allows a single
-// outstanding write), frames queued in order behind it.
+// The Socket Mode connection. Beast answers the opening handshake; after that the fake frames
+// and parses websocket messages itself on the raw socket. Frames queued together leave in one
+// write, and every ack that one read brings in is stamped in the same pass. Through Beast each
+// frame cost a turn of this loop, so acks waited behind the fake's own HTTP work and that wait
+// was counted as the bot's latency.
 struct Link {
   explicit Link(tcp::socket socket) : ws(std::move(socket)) {}
   struct Frame {
     std::string text;
     long index;  // the command it carries; kHello or kOther otherwise
+    std::uint8_t opcode = 0x1;
   };
   static constexpr long kHello = -2;
   static constexpr long kOther = -1;
-  websocket::stream<tcp::socket> ws;
+  websocket::stream<tcp::socket> ws;  // after the handshake only its socket is used
   std::deque<Frame> queue;
   bool writing = false;
+  bool closing = false;
 };
+
+// Appends one unmasked server frame (RFC 6455 section 5.2) to `out`.
+void append_frame(std::string& out, std::uint8_t opcode, std::string_view payload) {
+  out += static_cast<char>(0x80 | opcode);  // FIN
+  const std::size_t size = payload.size();
+  if (size < 126) {
+    out += static_cast<char>(size);
+  } else if (size <= 0xFFFF) {
+    out += static_cast<char>(126);
+    out += static_cast<char>(size >> 8);
+    out += static_cast<char>(size & 0xFF);
+  } else {
+    out += static_cast<char>(127);
+    for (int shift = 56; shift >= 0; shift -= 8)
+      out += static_cast<char>((static_cast<std::uint64_t>(size) >> shift) & 0xFF);
+  }
+  out += payload;
+}
+
+// One client frame parsed off the front of `in`: what it says and how many bytes it took;
+// consumed 0 means the frame is not complete yet. Client frames are always masked.
+struct ClientFrame {
+  std::size_t consumed = 0;
+  bool fin = true;
+  std::uint8_t opcode = 0;
+  std::string payload;
+  bool bad = false;
+};
+
+ClientFrame parse_client_frame(std::string_view in) {
+  ClientFrame frame;
+  if (in.size() < 2)
+    return frame;
+  const auto byte = [&](std::size_t i) { return static_cast<std::uint8_t>(in[i]); };
+  frame.fin = (byte(0) & 0x80) != 0;
+  frame.opcode = byte(0) & 0x0F;
+  if ((byte(1) & 0x80) == 0) {
+    frame.bad = true;  // an unmasked client frame is a protocol error
+    return frame;
+  }
+  std::uint64_t size = byte(1) & 0x7F;
+  std::size_t at = 2;
+  if (size == 126 || size == 127) {
+    const std::size_t width = size == 126 ? 2 : 8;
+    if (in.size() < at + width)
+      return frame;
+    size = 0;
+    for (std::size_t i = 0; i < width; ++i)
+      size = (size << 8) | byte(at + i);
+    at += width;
+  }
+  if (in.size() < at + 4 + size)
+    return frame;
+  const std::size_t key = at;
+  at += 4;
+  frame.payload.resize(static_cast<std::size_t>(size));
+  for (std::size_t i = 0; i < size; ++i)
+    frame.payload[i] = static_cast<char>(byte(at + i) ^ byte(key + i % 4));
+  frame.consumed = at + static_cast<std::size_t>(size);
+  return frame;
+}
 
 class Bench {
  public:
@@ -361,7 +427,7 @@ class Bench {
   asio::awaitable<void> write_frames(std::shared_ptr<Link> link);
   asio::awaitable<void> supervise();
   std::string answer(std::string_view method, std::string_view body);
-  void queue_frame(std::string text, long index);
+  void queue_frame(std::string text, long index, std::uint8_t opcode = 0x1);
   void send_command(long index);
   void on_connected();
   void on_ack(std::string_view frame);
@@ -574,12 +640,10 @@ std::string Bench::answer(std::string_view method, std::string_view body) {
 asio::awaitable<void> Bench::serve_link(tcp::socket socket,
                                         http::request<http::string_body> upgrade) {
   auto link = std::make_shared<Link>(std::move(socket));
-  link->ws.auto_fragment(false);
-  link->ws.read_message_max(1 << 20);
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = std::chrono::seconds(5);
-  // No idle timer and no keep-alive pings: the run is short and constantly busy, and timers
-  // on every frame would cost the fake CPU. Beast still answers the bot's pings while reading.
+  // No idle timer and no keep-alive pings: the run is short and constantly busy. The read loop
+  // below answers the bot's pings.
   timeouts.idle_timeout = websocket::stream_base::none();
   timeouts.keep_alive_pings = false;
   link->ws.set_option(timeouts);
@@ -597,15 +661,42 @@ asio::awaitable<void> Bench::serve_link(tcp::socket socket,
       "\"debug_info\":{\"host\":\"applink-bench\",\"build_number\":1,"
       "\"approximate_connection_time\":3600}}",
       Link::kHello);
-  beast::flat_buffer buffer;
-  for (;;) {
-    auto [ec, read] = co_await link->ws.async_read(buffer, kTuple);
-    (void)read;
+  auto& raw = link->ws.next_layer();
+  std::string in;
+  std::string message;  // a fragmented message being reassembled (Shipmate sends none)
+  char chunk[64 * 1024];
+  bool open = true;
+  while (open) {
+    auto [ec, read] = co_await raw.async_read_some(asio::buffer(chunk), kTuple);
     if (ec)
       break;
-    const auto data = buffer.cdata();
-    on_ack(std::string_view(static_cast<const char*>(data.data()), data.size()));
-    buffer.consume(buffer.size());
+    in.append(chunk, read);
+    std::size_t used = 0;
+    for (;;) {
+      ClientFrame frame = parse_client_frame(std::string_view(in).substr(used));
+      if (frame.bad) {
+        abort_run("shipmate sent an unmasked websocket frame");
+        open = false;
+        break;
+      }
+      if (frame.consumed == 0)
+        break;
+      used += frame.consumed;
+      if (frame.opcode == 0x9) {  // ping: answer with its payload
+        queue_frame(std::move(frame.payload), Link::kOther, 0xA);
+      } else if (frame.opcode == 0x8) {  // close: echo it, then stop reading
+        queue_frame(std::move(frame.payload), Link::kOther, 0x8);
+        open = false;
+        break;
+      } else if (frame.opcode == 0x1 || frame.opcode == 0x0) {
+        message += frame.payload;
+        if (frame.fin) {
+          on_ack(message);
+          message.clear();
+        }
+      }
+    }
+    in.erase(0, used);
   }
   if (link_ == link) {
     link_.reset();
@@ -614,10 +705,10 @@ asio::awaitable<void> Bench::serve_link(tcp::socket socket,
   }
 }
 
-void Bench::queue_frame(std::string text, long index) {
-  if (!link_)
+void Bench::queue_frame(std::string text, long index, std::uint8_t opcode) {
+  if (!link_ || link_->closing)
     return;
-  link_->queue.push_back(Link::Frame{std::move(text), index});
+  link_->queue.push_back(Link::Frame{std::move(text), index, opcode});
   if (!link_->writing) {
     link_->writing = true;
     asio::co_spawn(io_, write_frames(link_), asio::detached);
@@ -625,19 +716,27 @@ void Bench::queue_frame(std::string text, long index) {
 }
 
 asio::awaitable<void> Bench::write_frames(std::shared_ptr<Link> link) {
+  std::string out;
   while (!link->queue.empty()) {
-    Link::Frame& frame = link->queue.front();
-    // Stamped as the frame goes to the socket: time spent queued behind earlier frames is the
-    // fake's own delay, not the bot's.
-    if (frame.index >= 0)
-      sent_at_[static_cast<std::size_t>(frame.index)] = now_ns();
-    auto [ec, written] = co_await link->ws.async_write(asio::buffer(frame.text), kTuple);
+    // Everything queued so far goes out in one write. Stamped as it goes to the socket: time
+    // spent queued behind earlier frames is the fake's own delay, not the bot's.
+    out.clear();
+    bool hello = false;
+    const auto now = now_ns();
+    for (auto& frame : link->queue) {
+      if (frame.index >= 0)
+        sent_at_[static_cast<std::size_t>(frame.index)] = now;
+      hello = hello || frame.index == Link::kHello;
+      link->closing = link->closing || frame.opcode == 0x8;
+      append_frame(out, frame.opcode, frame.text);
+    }
+    link->queue.clear();
+    auto [ec, written] =
+        co_await asio::async_write(link->ws.next_layer(), asio::buffer(out), kTuple);
     (void)written;
     if (ec)
       break;
-    const long index = frame.index;
-    link->queue.pop_front();
-    if (index == Link::kHello)
+    if (hello)
       on_connected();
   }
   link->writing = false;
