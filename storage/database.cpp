@@ -1,6 +1,7 @@
 #include "storage/database.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <sqlite3.h>
 
 #include <atomic>
@@ -239,6 +240,10 @@ class Checkpointer {
       if (!thread_.joinable())
         thread_ = std::thread([this] {
           pthread_setname_np(pthread_self(), "sqlite-ckpt");  // as top -H and perf show it
+          // Idle priority: copying pages back can wait, and at normal priority the scheduler
+          // let it take time slices of several milliseconds from the event loop's core.
+          sched_param idle{};
+          pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
           run();
         });
     }
