@@ -1,7 +1,8 @@
 #include "storage/database.h"
 
 #include <pthread.h>
-#include <sched.h>
+#include <sys/resource.h>
+#include <unistd.h>
 #include <sqlite3.h>
 
 #include <atomic>
@@ -240,10 +241,11 @@ class Checkpointer {
       if (!thread_.joinable())
         thread_ = std::thread([this] {
           pthread_setname_np(pthread_self(), "sqlite-ckpt");  // as top -H and perf show it
-          // Idle priority: copying pages back can wait, and at normal priority the scheduler
-          // let it take time slices of several milliseconds from the event loop's core.
-          sched_param idle{};
-          pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
+          // Lowest priority: copying pages back can wait, and at normal priority the scheduler
+          // let it take time slices of several milliseconds from the event loop's core. Not
+          // SCHED_IDLE: starved on a busy core while holding the checkpoint lock, it kept the
+          // writer's own checkpoint from running and the WAL grew.
+          setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
           run();
         });
     }

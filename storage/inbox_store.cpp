@@ -13,19 +13,29 @@ Statement& InboxStore::cached(std::optional<Statement>& slot, std::string_view s
 }
 
 bool InboxStore::accept(const InboxEntry& entry) {
-  auto& insert = cached(
-      insert_,
-      "INSERT INTO inbox (key, platform, user_id, channel, thread, text, state, received_at) "
-      "VALUES (?, ?, ?, ?, ?, ?, 'received', ?) ON CONFLICT (key) DO NOTHING");
-  insert.bind(1, entry.key)
-      .bind(2, entry.platform)
-      .bind(3, entry.user_id)
-      .bind(4, entry.channel)
-      .bind(5, entry.thread)
-      .bind(6, redact(entry.text))
-      .bind(7, clock_.now_ms());
-  insert.run();
-  return db_.changes() > 0;
+  const EpochMillis now = clock_.now_ms();
+  auto& remember = cached(remember_,
+                          "INSERT INTO inbox_keys (key, received_at) VALUES (?, ?) "
+                          "ON CONFLICT (key) DO NOTHING");
+  remember.bind(1, entry.key).bind(2, now);
+  return db_.transaction([&] {
+    remember.run();
+    if (db_.changes() == 0)
+      return false;
+    auto& insert =
+        cached(insert_,
+               "INSERT INTO inbox_pending (key, platform, user_id, channel, thread, text, state, "
+               "received_at) VALUES (?, ?, ?, ?, ?, ?, 'received', ?)");
+    insert.bind(1, entry.key)
+        .bind(2, entry.platform)
+        .bind(3, entry.user_id)
+        .bind(4, entry.channel)
+        .bind(5, entry.thread)
+        .bind(6, redact(entry.text))
+        .bind(7, now);
+    insert.run();
+    return true;
+  });
 }
 
 std::vector<bool> InboxStore::accept_all(const std::vector<InboxEntry>& entries,
@@ -35,28 +45,26 @@ std::vector<bool> InboxStore::accept_all(const std::vector<InboxEntry>& entries,
   if (entries.empty() && finished.empty())
     return fresh;
   db_.transaction([&] {
-    const EpochMillis now = clock_.now_ms();
     for (const auto& key : finished)
-      set_state(key, "done", now);
+      mark_done(key);
     for (const auto& entry : entries)
       fresh.push_back(accept(entry));
   });
   return fresh;
 }
 
-void InboxStore::set_state(std::string_view key, std::string_view state,
-                           std::optional<EpochMillis> finished_at) {
-  auto& update = cached(set_state_, "UPDATE inbox SET state = ?, finished_at = ? WHERE key = ?");
-  update.bind(1, state).bind(2, finished_at).bind(3, key);
+// The pending table only holds unfinished commands (normally a handful), so finding one by key
+// is a short scan, cheaper than keeping an index on it up to date with every delivery.
+void InboxStore::mark_started(std::string_view key) {
+  auto& update = cached(set_started_, "UPDATE inbox_pending SET state = 'started' WHERE key = ?");
+  update.bind(1, key);
   update.run();
 }
 
-void InboxStore::mark_started(std::string_view key) {
-  set_state(key, "started", std::nullopt);
-}
-
 void InboxStore::mark_done(std::string_view key) {
-  set_state(key, "done", clock_.now_ms());
+  auto& remove = cached(remove_, "DELETE FROM inbox_pending WHERE key = ?");
+  remove.bind(1, key);
+  remove.run();
 }
 
 void InboxStore::mark_done(const std::vector<std::string>& keys) {
@@ -64,16 +72,27 @@ void InboxStore::mark_done(const std::vector<std::string>& keys) {
     return;
   db_.transaction([&] {
     for (const auto& key : keys)
-      set_state(key, "done", clock_.now_ms());
+      mark_done(key);
   });
 }
 
 std::vector<InboxEntry> InboxStore::in_state(std::string_view state) {
-  auto select = db_.prepare(
-      "SELECT key, platform, user_id, channel, thread, text, state, received_at FROM inbox "
-      "WHERE state = ? ORDER BY received_at, rowid");
-  select.bind(1, state);
   std::vector<InboxEntry> out;
+  if (state == "done") {
+    // Finished commands keep only their key (for deduplication), not what they said.
+    auto select = db_.prepare(
+        "SELECT key, received_at FROM inbox_keys WHERE key NOT IN (SELECT key FROM inbox_pending) "
+        "ORDER BY received_at, key");
+    while (select.step()) {
+      out.push_back(
+          InboxEntry{select.column_text(0), "", "", "", "", "", "done", select.column_int64(1)});
+    }
+    return out;
+  }
+  auto select = db_.prepare(
+      "SELECT key, platform, user_id, channel, thread, text, state, received_at FROM "
+      "inbox_pending WHERE state = ? ORDER BY received_at, id");
+  select.bind(1, state);
   while (select.step()) {
     out.push_back(InboxEntry{select.column_text(0), select.column_text(1), select.column_text(2),
                              select.column_text(3), select.column_text(4), select.column_text(5),
@@ -83,14 +102,16 @@ std::vector<InboxEntry> InboxStore::in_state(std::string_view state) {
 }
 
 int InboxStore::prune_done_before(EpochMillis cutoff) {
-  auto remove = db_.prepare("DELETE FROM inbox WHERE state = 'done' AND received_at < ?");
+  auto remove = db_.prepare(
+      "DELETE FROM inbox_keys WHERE received_at < ? AND key NOT IN (SELECT key FROM "
+      "inbox_pending)");
   remove.bind(1, cutoff);
   remove.run();
   return db_.changes();
 }
 
 std::size_t InboxStore::size() {
-  auto count = db_.prepare("SELECT COUNT(*) FROM inbox");
+  auto count = db_.prepare("SELECT COUNT(*) FROM inbox_keys");
   count.step();
   return static_cast<std::size_t>(count.column_int64(0));
 }

@@ -5,7 +5,8 @@
 // *before* acking the delivery. accept() returns false for a key it has seen (a redelivery),
 // which the transport acks and drops. After a restart, entries still `received` were acked but
 // never started (run them now); entries `started` were interrupted (say so, do not rerun: the
-// command may have had effects).
+// command may have had effects). A finished command keeps only its key and arrival time, for
+// deduplication; what it said is deleted.
 //
 // Contract: threading and errors as in database.h. Text passes through redact() before storage.
 #pragma once
@@ -36,7 +37,8 @@ class InboxStore {
  public:
   InboxStore(Database& db, const Clock& clock) : db_(db), clock_(clock) {}
 
-  // Records a delivery in state "received"; false when the key is already there.
+  // Records a delivery in state "received"; false when the key is already there (whether or not
+  // that command has finished).
   bool accept(const InboxEntry& entry);
   // Records many deliveries in one transaction (a transport's group commit): element i is
   // accept(entries[i]). Keys in `finished` are marked done in the same transaction, which saves
@@ -44,27 +46,28 @@ class InboxStore {
   std::vector<bool> accept_all(const std::vector<InboxEntry>& entries,
                                const std::vector<std::string>& finished = {});
   void mark_started(std::string_view key);
+  // Forgets the command's content, keeping its key.
   void mark_done(std::string_view key);
   // Marks many entries done in one transaction (commands finish in bursts).
   void mark_done(const std::vector<std::string>& keys);
-  // Entries in `state`, oldest first.
+  // Entries in `state`, oldest first. "done" entries carry only key, state and received_at.
   std::vector<InboxEntry> in_state(std::string_view state);
-  // Deletes finished entries received before `cutoff`; keys younger than the platform's
-  // redelivery window must stay so that redeliveries are still recognised.
+  // Forgets the keys of finished commands received before `cutoff`; keys younger than the
+  // platform's redelivery window must stay so that redeliveries are still recognised.
   int prune_done_before(EpochMillis cutoff);
   std::size_t size();
 
  private:
-  // accept() and the state changes run for every chat command (three per command); preparing
-  // their SQL each time cost about as much as executing it, so they are prepared once.
+  // accept() and the state changes run for every chat command; preparing their SQL each time
+  // cost about as much as executing it, so they are prepared once.
   Statement& cached(std::optional<Statement>& slot, std::string_view sql);
-  void set_state(std::string_view key, std::string_view state,
-                 std::optional<EpochMillis> finished_at);
 
   Database& db_;
   const Clock& clock_;
+  std::optional<Statement> remember_;
   std::optional<Statement> insert_;
-  std::optional<Statement> set_state_;
+  std::optional<Statement> set_started_;
+  std::optional<Statement> remove_;
 };
 
 }  // namespace shipmate::storage

@@ -1,8 +1,11 @@
 #include "storage/inbox_store.h"
 
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
 #include "common/redact.h"
+#include "storage/migrations.h"
+#include "tests/support/test_support.h"
 
 namespace shipmate::storage {
 namespace {
@@ -51,7 +54,7 @@ TEST_F(InboxStoreTest, AcceptAllMarksFinishedKeysDoneInTheSameTransaction) {
 
 TEST_F(InboxStoreTest, AcceptAllRecordsNothingWhenOneEntryFails) {
   db->exec(
-      "CREATE TRIGGER refuse BEFORE INSERT ON inbox WHEN NEW.text = 'boom' "
+      "CREATE TRIGGER refuse BEFORE INSERT ON inbox_pending WHEN NEW.text = 'boom' "
       "BEGIN SELECT RAISE(ABORT, 'refused'); END");
   inbox.accept(entry("finished"));
   EXPECT_THROW(inbox.accept_all({entry("a"), entry("b", "boom"), entry("c")}, {"finished"}),
@@ -62,6 +65,56 @@ TEST_F(InboxStoreTest, AcceptAllRecordsNothingWhenOneEntryFails) {
   db->exec("DROP TRIGGER refuse");
   EXPECT_EQ(inbox.accept_all({entry("a"), entry("c")}), (std::vector<bool>{true, true}));
   EXPECT_EQ(inbox.size(), 3u);
+}
+
+// Migration 10 split the inbox: every key is kept for deduplication, and only unfinished
+// commands keep their content.
+TEST(InboxMigrationTest, SplitKeepsEveryKeyAndOnlyUnfinishedCommands) {
+  shipmate::testing::TempDir dir;
+  const std::string path = dir.file("old.db");
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+    const std::string old_schema =
+        "CREATE TABLE inbox (key TEXT PRIMARY KEY, platform TEXT NOT NULL, user_id TEXT NOT "
+        "NULL, channel TEXT NOT NULL, thread TEXT NOT NULL DEFAULT '', text TEXT NOT NULL, "
+        "state TEXT NOT NULL, received_at INTEGER NOT NULL, finished_at INTEGER);"
+        "INSERT INTO inbox VALUES ('k-done', 'slack', 'U1', 'C1', '', 'ping', 'done', 1, 2);"
+        "INSERT INTO inbox VALUES ('k-started', 'slack', 'U1', 'C1', 't', 'deploy', 'started', "
+        "3, NULL);"
+        "INSERT INTO inbox VALUES ('k-received', 'slack', 'U2', 'C2', '', 'status', 'received', "
+        "4, NULL);";
+    ASSERT_EQ(sqlite3_exec(raw, old_schema.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  // Migration 10 alone, as an upgrade from version 9 runs it.
+  sqlite3* raw = nullptr;
+  ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
+  for (const auto& migration : detail::migrations()) {
+    if (migration.version == 10) {
+      ASSERT_EQ(sqlite3_exec(raw, std::string(migration.sql).c_str(), nullptr, nullptr, nullptr),
+                SQLITE_OK)
+          << sqlite3_errmsg(raw);
+    }
+  }
+  ASSERT_EQ(sqlite3_exec(raw, "PRAGMA user_version = 10", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(raw);
+
+  auto upgraded = Database::open(path);
+  ASSERT_TRUE(upgraded.ok()) << upgraded.error().message;
+  ManualClock clock;
+  InboxStore inbox(**upgraded, clock);
+  EXPECT_EQ(inbox.size(), 3u);
+  ASSERT_EQ(inbox.in_state("started").size(), 1u);
+  EXPECT_EQ(inbox.in_state("started").front().text, "deploy");
+  EXPECT_EQ(inbox.in_state("started").front().thread, "t");
+  ASSERT_EQ(inbox.in_state("received").size(), 1u);
+  EXPECT_EQ(inbox.in_state("received").front().user_id, "U2");
+  ASSERT_EQ(inbox.in_state("done").size(), 1u);
+  EXPECT_EQ(inbox.in_state("done").front().key, "k-done");
+  // Every key, finished or not, still stops a redelivery.
+  for (const char* key : {"k-done", "k-started", "k-received"})
+    EXPECT_FALSE(inbox.accept(InboxEntry{key, "slack", "U1", "C1", "", "again", "", 0})) << key;
 }
 
 TEST_F(InboxStoreTest, StatesMoveReceivedStartedDone) {
