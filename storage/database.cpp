@@ -1,9 +1,9 @@
 #include "storage/database.h"
 
 #include <pthread.h>
+#include <sqlite3.h>
 #include <sys/resource.h>
 #include <unistd.h>
-#include <sqlite3.h>
 
 #include <atomic>
 #include <cctype>
