@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "bot/allocator_tuning.h"
 #include "bot/app.h"
 #include "bot/config.h"
 #include "bot/integrations_setup.h"
@@ -36,6 +37,7 @@ void apply_overrides(Config& config, const std::string& database, const std::str
 }  // namespace
 
 int main(int argc, char** argv) {
+  shipmate::bot::tune_allocator(argv);
   CLI::App app{"Shipmate: deploy, roll back and coordinate incidents from chat."};
   app.require_subcommand(1);
   std::string log_format = "text";
