@@ -1,5 +1,7 @@
 #include "storage/inbox_store.h"
 
+#include <cstdio>
+
 #include "common/redact.h"
 
 namespace shipmate::storage {
@@ -45,8 +47,7 @@ std::vector<bool> InboxStore::accept_all(const std::vector<InboxEntry>& entries,
   if (entries.empty() && finished.empty())
     return fresh;
   db_.transaction([&] {
-    for (const auto& key : finished)
-      mark_done(key);
+    mark_done(finished);
     for (const auto& entry : entries)
       fresh.push_back(accept(entry));
   });
@@ -70,10 +71,31 @@ void InboxStore::mark_done(std::string_view key) {
 void InboxStore::mark_done(const std::vector<std::string>& keys) {
   if (keys.empty())
     return;
-  db_.transaction([&] {
-    for (const auto& key : keys)
-      mark_done(key);
-  });
+  // One statement and one pass over the pending table for the whole batch, the keys passed as
+  // a JSON array, instead of a statement and a pass per key.
+  std::string list = "[";
+  for (const auto& key : keys) {
+    if (list.size() > 1)
+      list += ',';
+    list += '"';
+    for (const char c : key) {
+      if (c == '"' || c == '\\')
+        list += '\\';
+      if (static_cast<unsigned char>(c) < 0x20) {
+        char escaped[8];
+        std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned char>(c));
+        list += escaped;
+        continue;
+      }
+      list += c;
+    }
+    list += '"';
+  }
+  list += ']';
+  auto& remove = cached(remove_all_,
+                        "DELETE FROM inbox_pending WHERE key IN (SELECT value FROM json_each(?))");
+  remove.bind(1, list);
+  remove.run();
 }
 
 std::vector<InboxEntry> InboxStore::in_state(std::string_view state) {

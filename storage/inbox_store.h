@@ -68,6 +68,7 @@ class InboxStore {
   std::optional<Statement> insert_;
   std::optional<Statement> set_started_;
   std::optional<Statement> remove_;
+  std::optional<Statement> remove_all_;
 };
 
 }  // namespace shipmate::storage

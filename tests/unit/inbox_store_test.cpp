@@ -52,6 +52,18 @@ TEST_F(InboxStoreTest, AcceptAllMarksFinishedKeysDoneInTheSameTransaction) {
   EXPECT_TRUE(inbox.in_state("received").empty());
 }
 
+TEST_F(InboxStoreTest, MarkingManyDoneFindsKeysWithAnyCharacters) {
+  const std::vector<std::string> odd{"quote\"d", "back\\slash", "new\nline", "t\tab", "ünï"};
+  for (const auto& key : odd)
+    inbox.accept(entry(key));
+  inbox.accept(entry("untouched"));
+  inbox.mark_done(odd);
+  ASSERT_EQ(inbox.in_state("received").size(), 1u);
+  EXPECT_EQ(inbox.in_state("received").front().key, "untouched");
+  EXPECT_EQ(inbox.in_state("done").size(), odd.size());
+  inbox.mark_done(std::vector<std::string>{});  // nothing to do, no error
+}
+
 TEST_F(InboxStoreTest, AcceptAllRecordsNothingWhenOneEntryFails) {
   db->exec(
       "CREATE TRIGGER refuse BEFORE INSERT ON inbox_pending WHEN NEW.text = 'boom' "
