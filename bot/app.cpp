@@ -145,8 +145,10 @@ Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
 }  // namespace
 
 int run_app(const Config& config, const AppOptions& options) {
-  // One thread runs the loop and does all I/O; other threads (the terminal's stdin reader)
-  // only post to it. So the scheduler keeps its lock and per-socket locking goes.
+  // One thread runs the loop and does all I/O; other threads (the terminal's stdin reader, and
+  // Asio's own resolver thread) only post to it. So the scheduler keeps its lock and per-socket
+  // locking goes. (Without the scheduler's lock, name resolution fails: "operation not
+  // supported".)
   asio::io_context io(BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO);
 
   auto database = open_database(config);
