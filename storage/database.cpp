@@ -2,8 +2,6 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 #include <atomic>
 #include <cctype>
@@ -241,11 +239,9 @@ class Checkpointer {
       if (!thread_.joinable())
         thread_ = std::thread([this] {
           pthread_setname_np(pthread_self(), "sqlite-ckpt");  // as top -H and perf show it
-          // Lowest priority: copying pages back can wait, and at normal priority the scheduler
-          // let it take time slices of several milliseconds from the event loop's core. Not
-          // SCHED_IDLE: starved on a busy core while holding the checkpoint lock, it kept the
-          // writer's own checkpoint from running and the WAL grew.
-          setpriority(PRIO_PROCESS, static_cast<id_t>(gettid()), 19);
+          // Normal priority on purpose. At nice 19 or SCHED_IDLE it was starved on a busy
+          // machine while holding the checkpoint lock, which kept the writer's own checkpoint
+          // (the valve below) from running, and the WAL grew.
           run();
         });
     }
