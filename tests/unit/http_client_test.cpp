@@ -499,6 +499,32 @@ TEST(HttpClientTest, InvalidUrlIsAnError) {
   });
 }
 
+// A header value with a line break would smuggle a header (or a request) onto the wire.
+TEST(HttpClientTest, HeadersWithLineBreaksAreRefusedBeforeAnythingIsSent) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, [](const Seen&, int, int) {
+      return Reply{Reply::Action::respond, 200, "ok", {}};
+    });
+    HttpClient client(ioc.get_executor(), direct());
+    for (const auto& header :
+         std::vector<std::pair<std::string, std::string>>{{"X-Test", "one\r\nX-Injected: yes"},
+                                                          {"X-Test", "one\nX-Injected: yes"},
+                                                          {"X-Bad\r\nX-Injected", "yes"},
+                                                          {"X Spaced", "yes"}}) {
+      HttpRequest request;
+      request.url = base_url(server) + "/items";
+      request.headers = {header};
+      auto response = co_await client.send(request);
+      EXPECT_FALSE(response.ok()) << header.first;
+      if (!response) {
+        EXPECT_NE(response.error().message.find("invalid header"), std::string::npos)
+            << response.error().message;
+      }
+    }
+    EXPECT_TRUE(server.requests().empty());
+  });
+}
+
 TEST(HttpClientTest, MalformedResponseIsNamed) {
   testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     tcp::acceptor acceptor(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
