@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/redact.h"
+#include "common/strings.h"
 
 namespace shipmate::bot {
 namespace {
@@ -36,38 +37,6 @@ class RedactingSink final : public spdlog::sinks::base_sink<std::mutex> {
  private:
   std::shared_ptr<spdlog::sinks::sink> inner_;
 };
-
-void append_json_string(spdlog::memory_buf_t& dest, std::string_view text) {
-  dest.push_back('"');
-  for (char c : text) {
-    switch (c) {
-      case '"':
-        dest.append(std::string_view("\\\""));
-        break;
-      case '\\':
-        dest.append(std::string_view("\\\\"));
-        break;
-      case '\n':
-        dest.append(std::string_view("\\n"));
-        break;
-      case '\r':
-        dest.append(std::string_view("\\r"));
-        break;
-      case '\t':
-        dest.append(std::string_view("\\t"));
-        break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buffer[8];
-          std::snprintf(buffer, sizeof buffer, "\\u%04x", static_cast<unsigned>(c));
-          dest.append(std::string_view(buffer));
-        } else {
-          dest.push_back(c);
-        }
-    }
-  }
-  dest.push_back('"');
-}
 
 class JsonFormatter final : public spdlog::formatter {
  public:

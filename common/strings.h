@@ -19,4 +19,43 @@ std::string base64_encode(std::string_view data);
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions).
 std::size_t edit_distance(std::string_view a, std::string_view b);
 
+// Appends `text` as a quoted JSON string (RFC 8259 escapes; UTF-8 passes through) to `out`, which
+// may be a std::string or any buffer with push_back(char) and append(std::string_view).
+template <class Out>
+void append_json_string(Out& out, std::string_view text) {
+  constexpr char kHex[] = "0123456789abcdef";
+  out.push_back('"');
+  std::size_t plain = 0;  // start of the run of characters that need no escape
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c >= 0x20 && c != '"' && c != '\\')
+      continue;
+    out.append(text.substr(plain, i - plain));
+    plain = i + 1;
+    switch (c) {
+      case '"':
+        out.append(std::string_view("\\\""));
+        break;
+      case '\\':
+        out.append(std::string_view("\\\\"));
+        break;
+      case '\n':
+        out.append(std::string_view("\\n"));
+        break;
+      case '\r':
+        out.append(std::string_view("\\r"));
+        break;
+      case '\t':
+        out.append(std::string_view("\\t"));
+        break;
+      default: {
+        const char escaped[] = {'\\', 'u', '0', '0', kHex[c >> 4], kHex[c & 0xF]};
+        out.append(std::string_view(escaped, sizeof escaped));
+      }
+    }
+  }
+  out.append(text.substr(plain));
+  out.push_back('"');
+}
+
 }  // namespace shipmate

@@ -1,8 +1,7 @@
 #include "storage/inbox_store.h"
 
-#include <cstdio>
-
 #include "common/redact.h"
+#include "common/strings.h"
 
 namespace shipmate::storage {
 
@@ -77,19 +76,7 @@ void InboxStore::mark_done(const std::vector<std::string>& keys) {
   for (const auto& key : keys) {
     if (list.size() > 1)
       list += ',';
-    list += '"';
-    for (const char c : key) {
-      if (c == '"' || c == '\\')
-        list += '\\';
-      if (static_cast<unsigned char>(c) < 0x20) {
-        char escaped[8];
-        std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned char>(c));
-        list += escaped;
-        continue;
-      }
-      list += c;
-    }
-    list += '"';
+    append_json_string(list, key);
   }
   list += ']';
   auto& remove = cached(remove_all_,

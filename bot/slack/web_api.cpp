@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <simdjson.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -14,6 +15,7 @@
 
 #include "bot/slack/block_kit.h"
 #include "common/redact.h"
+#include "common/strings.h"
 #include "integrations/net/http_client.h"
 
 namespace shipmate::bot::slack {
@@ -35,6 +37,30 @@ struct Attempt {
   bool retryable = false;                           // transport error or 5xx
   std::string error;
 };
+
+// A Web API answer: {"ok":true,...} gives its top-level string fields; anything else gives the
+// error to report after the method name (": the answer is not a JSON object", " failed: E").
+Result<ApiReply> parse_answer(const std::string& body, int status) {
+  // Kept per thread: every reply's answer comes through here.
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::object object;
+  if (parser.parse(body).get_object().get(object) != simdjson::SUCCESS)
+    return make_error(": the answer is not a JSON object (HTTP " + std::to_string(status) + ")");
+  bool ok = false;
+  if (object["ok"].get_bool().get(ok) != simdjson::SUCCESS || !ok) {
+    std::string_view error;
+    if (object["error"].get_string().get(error) != simdjson::SUCCESS)
+      error = "unknown";
+    return make_error(" failed: " + std::string(error));
+  }
+  ApiReply reply;
+  for (const auto field : object) {
+    std::string_view text;
+    if (field.value.get_string().get(text) == simdjson::SUCCESS)
+      reply.strings.emplace(std::string(field.key), std::string(text));
+  }
+  return reply;
+}
 
 }  // namespace
 
@@ -98,28 +124,13 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       result.error = method + ": HTTP " + std::to_string(response->status);
       co_return result;
     }
-    boost::system::error_code ec;
-    auto value = json::parse(response->body, ec);
-    if (ec || !value.is_object()) {
-      result.error = method + ": the answer is not a JSON object (HTTP " +
-                     std::to_string(response->status) + ")";
+    auto reply = parse_answer(response->body, response->status);
+    if (!reply) {
+      result.error = method + reply.error().message;
       co_return result;
     }
-    const auto& object = value.as_object();
-    const auto* ok = object.if_contains("ok");
-    if (ok == nullptr || !ok->is_bool() || !ok->as_bool()) {
-      const auto* error = object.if_contains("error");
-      result.error = method + " failed: " +
-                     (error && error->is_string() ? std::string(error->as_string()) : "unknown");
-      co_return result;
-    }
-    ApiReply reply;
-    for (const auto& [key, field] : object) {
-      if (field.is_string())
-        reply.strings.emplace(std::string(key), std::string(field.as_string()));
-    }
-    reply.body = std::move(response->body);
-    result.reply = std::move(reply);
+    reply->body = std::move(response->body);
+    result.reply = std::move(*reply);
     co_return result;
   }
 
@@ -157,9 +168,9 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       body += ",\"";
       body += name;
       body += "\":";
-      body += json::serialize(json::string(value));
+      append_json_string(body, value);
     };
-    body += json::serialize(json::string(job.channel));
+    append_json_string(body, job.channel);
     add("text", fallback_text(job.message));
     body += ",\"blocks\":";
     body += render_blocks(job.message);

@@ -85,3 +85,21 @@ TEST(Strings, Base64EncodesTheRfc4648Vectors) {
 }
 
 }  // namespace shipmate
+
+namespace shipmate {
+namespace {
+
+TEST(JsonString, EscapesWhatJsonRequiresAndPassesUtf8Through) {
+  std::string out = "x";
+  append_json_string(out, "plain");
+  EXPECT_EQ(out, "x\"plain\"");
+  out.clear();
+  append_json_string(out, std::string_view("q\"b\\n\nr\rt\tz\x01\x1f é\0", 17));
+  EXPECT_EQ(out, "\"q\\\"b\\\\n\\nr\\rt\\tz\\u0001\\u001f é\\u0000\"");
+  out.clear();
+  append_json_string(out, "");
+  EXPECT_EQ(out, "\"\"");
+}
+
+}  // namespace
+}  // namespace shipmate
