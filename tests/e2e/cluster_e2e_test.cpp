@@ -116,28 +116,7 @@ class KubernetesE2e : public ClusterSession {
   }
 
   void write_kubeconfig(const std::string& user = "") {
-    write_file(dir.file("kubeconfig"),
-               "apiVersion: v1\n"
-               "kind: Config\n"
-               "clusters:\n"
-               "- name: fake\n"
-               "  cluster:\n"
-               "    server: " +
-                   fake.base_url() +
-                   "\n"
-                   "    certificate-authority: " +
-                   fake.ca_path() +
-                   "\n"
-                   "users:\n"
-                   "- name: shipmate\n"
-                   "  user:\n" +
-                   (user.empty() ? "    token: " + fake.options().token + "\n" : user) +
-                   "contexts:\n"
-                   "- name: fake\n"
-                   "  context:\n"
-                   "    cluster: fake\n"
-                   "    user: shipmate\n"
-                   "current-context: fake\n");
+    write_file(dir.file("kubeconfig"), fake.kubeconfig(user));
   }
 
   // An empty `container` leaves the key out. The API server ends each watch after

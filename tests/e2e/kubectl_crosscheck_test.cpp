@@ -66,31 +66,7 @@ std::vector<std::string> kubectl_binaries() {
 // A kubeconfig for the fake with a bearer token and the fake's CA.
 std::string write_kubeconfig(const TempDir& dir, const FakeKubernetes& fake) {
   const std::string path = dir.file("kubeconfig");
-  write_file(path,
-             "apiVersion: v1\n"
-             "kind: Config\n"
-             "clusters:\n"
-             "- name: fake\n"
-             "  cluster:\n"
-             "    server: " +
-                 fake.base_url() +
-                 "\n"
-                 "    certificate-authority: " +
-                 fake.ca_path() +
-                 "\n"
-                 "users:\n"
-                 "- name: shipmate\n"
-                 "  user:\n"
-                 "    token: " +
-                 fake.options().token +
-                 "\n"
-                 "contexts:\n"
-                 "- name: fake\n"
-                 "  context:\n"
-                 "    cluster: fake\n"
-                 "    user: shipmate\n"
-                 "    namespace: default\n"
-                 "current-context: fake\n");
+  write_file(path, fake.kubeconfig("", "default"));
   return path;
 }
 

@@ -1515,6 +1515,20 @@ std::string FakeKubernetes::ca_path() const {
   return impl_->server->ca_path();
 }
 
+std::string FakeKubernetes::kubeconfig(const std::string& user_block,
+                                       const std::string& context_namespace) const {
+  std::string out = "apiVersion: v1\nkind: Config\nclusters:\n- name: fake\n  cluster:\n";
+  out += "    server: " + base_url() + "\n";
+  out += "    certificate-authority: " + ca_path() + "\n";
+  out += "users:\n- name: shipmate\n  user:\n";
+  out += user_block.empty() ? "    token: " + options().token + "\n" : user_block;
+  out += "contexts:\n- name: fake\n  context:\n    cluster: fake\n    user: shipmate\n";
+  if (!context_namespace.empty())
+    out += "    namespace: " + context_namespace + "\n";
+  out += "current-context: fake\n";
+  return out;
+}
+
 const FakeKubernetes::Options& FakeKubernetes::options() const {
   return impl_->options;
 }

@@ -79,6 +79,11 @@ class FakeKubernetes {
   std::string base_url() const;
   std::string ca_path() const;
   const Options& options() const;
+  // A kubeconfig for this server: its URL and CA, and the user "shipmate" with `user_block`
+  // (YAML under `user:`, indented four spaces) or, when empty, the bearer token. A non-empty
+  // `context_namespace` is written into the context.
+  std::string kubeconfig(const std::string& user_block = "",
+                         const std::string& context_namespace = "") const;
 
   // A Deployment with `replicas` pods of `containers`, already rolled out (revision 1, its
   // ReplicaSet fully available). Labels: app=<name>.
