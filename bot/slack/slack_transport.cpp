@@ -254,11 +254,10 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   // a frame already buffered, so gathering yields one turn at a time until the reads have to
   // wait for the network.
   void gather_intake() {
-    ++intake_arrivals;
     if (intake_gathering)
       return;
     intake_gathering = true;
-    intake_seen = intake_arrivals;
+    intake_seen = intake.size();
     intake_idle_turns = 0;
     post_intake_turn();
   }
@@ -271,8 +270,9 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void intake_turn() {
-    if (intake_arrivals != intake_seen) {
-      intake_seen = intake_arrivals;
+    // `intake` only grows while a batch gathers, so its size tells whether an envelope came.
+    if (intake.size() != intake_seen) {
+      intake_seen = intake.size();
       intake_idle_turns = 0;
     } else {
       ++intake_idle_turns;
@@ -463,8 +463,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   // 0.77-0.95 ms (5 was no better): a batch closed too early leaves stragglers for the next one.
   static constexpr int kIntakeIdleTurns = 4;
   std::vector<Delivery> intake;
-  std::uint64_t intake_arrivals = 0;
-  std::uint64_t intake_seen = 0;
+  std::size_t intake_seen = 0;  // intake.size() at the last turn
   int intake_idle_turns = 0;
   bool intake_gathering = false;
 

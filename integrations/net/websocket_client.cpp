@@ -83,7 +83,7 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
         ws_(executor, std::forward<Args>(args)...),
         idle_timer_(executor),
         ping_timer_(executor),
-        idle_(executor, Clock::time_point::max()) {
+        drained_signal_(executor, Clock::time_point::max()) {
     ws_.read_message_max(options_.max_frame_bytes);
     ws_.auto_fragment(false);
   }
@@ -159,7 +159,7 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
   asio::awaitable<void> drained() {
     auto self = this->shared_from_this();
     while (writing_) {
-      auto [ec] = co_await idle_.async_wait(kTuple);
+      auto [ec] = co_await drained_signal_.async_wait(kTuple);
       (void)ec;
     }
   }
@@ -263,7 +263,7 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
     if (corked && !self->failure_)
       self->cork(false);
     self->writing_ = false;
-    self->idle_.cancel();
+    self->drained_signal_.cancel();
   }
 
   void cork(bool on) {
@@ -347,7 +347,8 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
   Clock::time_point last_activity_;
   asio::steady_timer idle_timer_;
   asio::steady_timer ping_timer_;
-  asio::steady_timer idle_;  // never expires; cancelled to wake drained() when the queue empties
+  // Never expires; cancelled to wake drained() when the queue empties.
+  asio::steady_timer drained_signal_;
 };
 
 template <class Next>
