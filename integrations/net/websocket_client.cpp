@@ -1,70 +1,73 @@
 #include "integrations/net/websocket_client.h"
 
-#include <netinet/tcp.h>
+#include <sys/random.h>
+#include <algorithm>
+#include <array>
 #include <deque>
 #include <optional>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/ssl/context.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
+#include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket/error.hpp>
-#include <boost/beast/websocket/ssl.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/beast/http/empty_body.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
 
 #include "common/strings.h"
 #include "integrations/net/connect.h"
 #include "integrations/net/http_client.h"
+#include "integrations/net/websocket_codec.h"
 
 namespace shipmate::integrations::net {
 
 namespace {
 
-namespace websocket = boost::beast::websocket;
+namespace http = boost::beast::http;
 using namespace detail;
 
 // Bounds close(): a peer that never answers the close frame must not hold the caller long.
 constexpr auto kMaxCloseWait = std::chrono::milliseconds(2000);
+// One socket read takes up to this much: a burst of envelopes comes off the socket at once.
 constexpr std::size_t kReadChunk = 64 * 1024;
+// Frames queued together leave in one write of at most about this size.
+constexpr std::size_t kMaxWriteBatch = 256 * 1024;
 
-std::string close_code_name(std::uint16_t code) {
-  switch (code) {
-    case 1000:
-      return "normal";
-    case 1001:
-      return "going away";
-    case 1002:
-      return "protocol error";
-    case 1003:
-      return "unsupported data";
-    case 1005:
-      return "no status";
-    case 1006:
-      return "abnormal";
-    case 1007:
-      return "invalid payload";
-    case 1008:
-      return "policy violation";
-    case 1009:
-      return "message too big";
-    case 1010:
-      return "extension required";
-    case 1011:
-      return "internal error";
-    case 1012:
-      return "service restart";
-    case 1013:
-      return "try again later";
-    default:
-      return "unknown";
+// Masking keys (RFC 6455 5.3: unpredictable, from a strong source), fetched from the kernel 64
+// at a time so a burst of acks costs one getrandom.
+class MaskSource {
+ public:
+  WebSocketMask next() {
+    if (used_ == pool_.size()) {
+      fill(pool_.data(), pool_.size() * sizeof(WebSocketMask));
+      used_ = 0;
+    }
+    return pool_[used_++];
   }
-}
+
+  static void fill(void* data, std::size_t size) {
+    auto* bytes = static_cast<unsigned char*>(data);
+    std::size_t done = 0;
+    while (done < size) {
+      const ssize_t got = getrandom(bytes + done, size - done, 0);
+      if (got > 0)
+        done += static_cast<std::size_t>(got);
+      else if (errno != EINTR)
+        throw std::runtime_error("getrandom failed");
+    }
+  }
+
+ private:
+  std::array<WebSocketMask, 64> pool_{};
+  std::size_t used_ = 64;
+};
 
 struct Outgoing {
-  enum class Kind { text, ping, close };
-  Outgoing(Kind k, std::string text) : kind(k), payload(std::move(text)) {}
-  Kind kind;
+  Outgoing(WebSocketOpcode op, std::string text) : opcode(op), payload(std::move(text)) {}
+  WebSocketOpcode opcode;
   std::string payload;
   // Set for a sender that waits (send(), close()); cancelled to wake it once the frame is out
   // (or failed). Queued acks have none: there is one per envelope, and nobody waits on them.
@@ -73,36 +76,28 @@ struct Outgoing {
   Status status = Ok{};
 };
 
-template <class Next>
-class Session : public std::enable_shared_from_this<Session<Next>> {
+template <class Stream>
+class Session : public std::enable_shared_from_this<Session<Stream>> {
  public:
   template <class... Args>
   Session(asio::any_io_executor executor, WebSocketOptions options, Args&&... args)
       : executor_(executor),
         options_(std::move(options)),
-        ws_(executor, std::forward<Args>(args)...),
+        stream_(executor, std::forward<Args>(args)...),
+        decoder_(options_.max_frame_bytes),
         idle_timer_(executor),
         ping_timer_(executor),
-        drained_signal_(executor, Clock::time_point::max()) {
-    ws_.read_message_max(options_.max_frame_bytes);
-    ws_.auto_fragment(false);
-  }
+        drained_signal_(executor, Clock::time_point::max()),
+        peer_close_signal_(executor, Clock::time_point::max()) {}
 
-  websocket::stream<Next>& ws() { return ws_; }
+  Stream& stream() { return stream_; }
+  beast::flat_buffer& input() { return input_; }
   void hold(std::shared_ptr<asio::ssl::context> context) { tls_context_ = std::move(context); }
 
   // Called once the opening handshake succeeded.
   void start() {
     last_activity_ = Clock::now();
-    beast::get_lowest_layer(ws_).expires_never();
-    websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = std::min(kMaxCloseWait, options_.connect_timeout);
-    timeouts.idle_timeout = websocket::stream_base::none();
-    timeouts.keep_alive_pings = false;
-    ws_.set_option(timeouts);
-    // The callback lives inside ws_, which this session owns, so `this` cannot dangle.
-    ws_.control_callback(
-        [this](websocket::frame_type, beast::string_view) { last_activity_ = Clock::now(); });
+    beast::get_lowest_layer(stream_).expires_never();
     auto self = this->shared_from_this();
     if (options_.idle_timeout.count() > 0)
       asio::co_spawn(executor_, watchdog(self), asio::detached);
@@ -110,26 +105,31 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
       asio::co_spawn(executor_, pinger(self), asio::detached);
   }
 
+  // Returns the next text message. Messages already in the buffer come back without suspending,
+  // so a caller drains a whole burst in one turn of the event loop.
   asio::awaitable<Result<std::string>> read() {
     auto self = this->shared_from_this();
     for (;;) {
       if (failure_)
         co_return make_error(*failure_);
-      buffer_.clear();
-      do {
-        auto [ec, n] = co_await ws_.async_read_some(buffer_, kReadChunk, kTuple);
-        (void)n;
-        if (ec) {
-          fail(describe_read_error(ec));
-          co_return make_error(*failure_);
-        }
-        last_activity_ = Clock::now();
-      } while (!ws_.is_message_done());
-      if (ws_.got_binary())
+      auto message = take_buffered();
+      if (message)
+        co_return std::move(*message);
+      if (failure_)
         continue;
-      std::string text = beast::buffers_to_string(buffer_.data());
-      buffer_.clear();
-      co_return text;
+      // A frame larger than one chunk is read whole before it is decoded.
+      const std::size_t frame = WebSocketDecoder::frame_size(buffered());
+      const std::size_t wanted =
+          std::max(kReadChunk, frame > input_.size() ? frame - input_.size() : 0);
+      reading_ = true;
+      auto [ec, n] = co_await stream_.async_read_some(input_.prepare(wanted), kTuple);
+      reading_ = false;
+      if (ec) {
+        fail(describe_read_error(ec));
+        continue;
+      }
+      input_.commit(n);
+      last_activity_ = Clock::now();
     }
   }
 
@@ -139,7 +139,7 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
       co_return make_error(*failure_);
     if (closing_)
       co_return make_error("connection is closing");
-    auto item = enqueue(Outgoing::Kind::text, std::move(text), true);
+    auto item = enqueue(WebSocketOpcode::text, std::move(text), true);
     if (!item->finished) {
       auto [ec] = co_await item->done->async_wait(kTuple);
       (void)ec;
@@ -152,7 +152,7 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
       return make_error(*failure_);
     if (closing_)
       return make_error("connection is closing");
-    enqueue(Outgoing::Kind::text, std::move(text));
+    enqueue(WebSocketOpcode::text, std::move(text));
     return Ok{};
   }
 
@@ -164,15 +164,26 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
     }
   }
 
+  // Sends a normal closure, waits (bounded) for the peer's close frame, then drops the socket.
   asio::awaitable<void> close() {
     auto self = this->shared_from_this();
     if (failure_ || closing_)
       co_return;
     closing_ = true;
-    auto item = enqueue(Outgoing::Kind::close, {}, true);
+    auto item = enqueue(WebSocketOpcode::close, close_frame_payload(1000, ""), true);
     if (!item->finished) {
       auto [ec] = co_await item->done->async_wait(kTuple);
       (void)ec;
+    }
+    if (!failure_ && !peer_closed_) {
+      if (reading_) {
+        // The pending read sees the peer's answer and wakes us.
+        peer_close_signal_.expires_after(kMaxCloseWait);
+        auto [ec] = co_await peer_close_signal_.async_wait(kTuple);
+        (void)ec;
+      } else {
+        co_await await_peer_close();
+      }
     }
     fail("connection closed");
   }
@@ -182,7 +193,7 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
       return;
     boost::system::error_code ignored;
     // Linger 0 makes close() send a reset instead of a FIN: the peer learns at once.
-    beast::get_lowest_layer(ws_).socket().set_option(tcp::socket::linger(true, 0), ignored);
+    beast::get_lowest_layer(stream_).socket().set_option(tcp::socket::linger(true, 0), ignored);
     fail("connection aborted");
   }
 
@@ -193,15 +204,101 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
       failure_ = std::move(cause);
     idle_timer_.cancel();
     ping_timer_.cancel();
-    auto& lowest = beast::get_lowest_layer(ws_);
+    peer_close_signal_.cancel();
+    auto& lowest = beast::get_lowest_layer(stream_);
     if (lowest.socket().is_open())
       lowest.close();
   }
 
  private:
-  std::shared_ptr<Outgoing> enqueue(Outgoing::Kind kind, std::string payload,
+  std::string_view buffered() const {
+    return {static_cast<const char*>(input_.data().data()), input_.size()};
+  }
+
+  // Decodes what the buffer holds: the next text message, or nothing when more bytes are needed
+  // or the connection failed (failure_ set). Control frames are handled on the way.
+  std::optional<std::string> take_buffered() {
+    for (;;) {
+      std::string_view view = buffered();
+      const std::size_t before = view.size();
+      auto step = decoder_.next(view);
+      input_.consume(before - view.size());
+      if (step.violation) {
+        std::string cause = step.violation->code == 1009
+                                ? "message larger than " +
+                                      std::to_string(options_.max_frame_bytes) +
+                                      " bytes (max_frame_bytes)"
+                                : "protocol error: " + step.violation->reason;
+        fail_after_close_frame(std::move(cause), step.violation->code, "");
+        return std::nullopt;
+      }
+      if (!step.message)
+        return std::nullopt;
+      auto& message = *step.message;
+      switch (message.opcode) {
+        case WebSocketOpcode::text:
+          return std::move(message.payload);
+        case WebSocketOpcode::ping:
+          if (!closing_)
+            enqueue(WebSocketOpcode::pong, std::move(message.payload));
+          break;
+        case WebSocketOpcode::close:
+          on_peer_close(message);
+          return std::nullopt;
+        default:  // binary messages are skipped; a pong only proves the peer alive
+          break;
+      }
+    }
+  }
+
+  void on_peer_close(const WebSocketMessage& message) {
+    peer_closed_ = true;
+    if (closing_) {
+      // The answer to our own close: close() finishes the job.
+      peer_close_signal_.cancel();
+      return;
+    }
+    std::string cause = "closed by peer (" + std::to_string(message.close_code) + " " +
+                        std::string(close_code_name(message.close_code));
+    if (!message.payload.empty())
+      cause += ": " + message.payload;
+    cause += ")";
+    // RFC 6455 5.5.1: answer with a close frame echoing the code.
+    const std::uint16_t echo = message.close_code == 1005 ? 1000 : message.close_code;
+    fail_after_close_frame(std::move(cause), echo, "");
+  }
+
+  // Fails the connection for reads and sends now, but lets a close frame with `code` go out
+  // first; the socket is dropped once it is written (or at once if the writer cannot run).
+  void fail_after_close_frame(std::string cause, std::uint16_t code, std::string_view reason) {
+    if (failure_)
+      return;
+    failure_ = std::move(cause);
+    idle_timer_.cancel();
+    ping_timer_.cancel();
+    final_close_ = true;
+    enqueue(WebSocketOpcode::close, close_frame_payload(code, reason));
+  }
+
+  // Reads and discards frames until the peer's close frame, an error, or kMaxCloseWait.
+  asio::awaitable<void> await_peer_close() {
+    auto& lowest = beast::get_lowest_layer(stream_);
+    lowest.expires_after(kMaxCloseWait);
+    while (!failure_ && !peer_closed_) {
+      while (take_buffered()) {
+      }
+      if (failure_ || peer_closed_)
+        break;
+      auto [ec, n] = co_await stream_.async_read_some(input_.prepare(kReadChunk), kTuple);
+      if (ec)
+        break;
+      input_.commit(n);
+    }
+  }
+
+  std::shared_ptr<Outgoing> enqueue(WebSocketOpcode opcode, std::string payload,
                                     bool awaited = false) {
-    auto item = std::make_shared<Outgoing>(kind, std::move(payload));
+    auto item = std::make_shared<Outgoing>(opcode, std::move(payload));
     if (awaited)
       item->done = std::make_unique<asio::steady_timer>(executor_, Clock::time_point::max());
     queue_.push_back(item);
@@ -220,60 +317,53 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
   }
 
   // The only place frames are written, so at most one write is ever in flight and frames leave
-  // in the order they were queued.
+  // in the order they were queued. Everything queued when a write starts goes out in that one
+  // write (a batch of acks is one segment, and wakes the peer once).
   static asio::awaitable<void> writer(std::shared_ptr<Session> self) {
-    bool corked = false;
+    std::string out;
+    std::vector<std::shared_ptr<Outgoing>> batch;
     while (!self->queue_.empty()) {
-      std::shared_ptr<Outgoing> item = self->queue_.front();
-      self->queue_.pop_front();
-      // Several text frames waiting (a batch of acks): hold them in the kernel and let them
-      // leave as one segment, so the peer is woken once rather than once per frame. Control
-      // frames go out at once: close waits for the peer's answer.
-      const bool batch = item->kind == Outgoing::Kind::text && (corked || !self->queue_.empty());
-      if (batch != corked && !self->failure_) {
-        self->cork(batch);
-        corked = batch;
+      out.clear();
+      batch.clear();
+      bool drop_after = false;
+      while (!self->queue_.empty() && (out.empty() || out.size() < kMaxWriteBatch)) {
+        std::shared_ptr<Outgoing> item = std::move(self->queue_.front());
+        self->queue_.pop_front();
+        const bool final_close = self->final_close_ && item->opcode == WebSocketOpcode::close;
+        if (self->failure_ && !final_close) {
+          finish(*item, make_error(*self->failure_));
+          continue;
+        }
+        append_client_frame(out, item->opcode, item->payload, self->masks_.next());
+        batch.push_back(std::move(item));
+        if (final_close) {
+          drop_after = true;
+          break;
+        }
       }
-      if (self->failure_) {
-        finish(*item, make_error(*self->failure_));
+      if (batch.empty())
+        continue;
+      auto& lowest = beast::get_lowest_layer(self->stream_);
+      if (!lowest.socket().is_open()) {
+        for (auto& item : batch)
+          finish(*item, make_error(self->failure_ ? *self->failure_ : "connection closed"));
         continue;
       }
-      boost::system::error_code ec;
-      if (item->kind == Outgoing::Kind::text) {
-        self->ws_.text(true);
-        auto [write_ec, n] = co_await self->ws_.async_write(asio::buffer(item->payload), kTuple);
-        (void)n;
-        ec = write_ec;
-      } else if (item->kind == Outgoing::Kind::ping) {
-        auto [ping_ec] = co_await self->ws_.async_ping({}, kTuple);
-        ec = ping_ec;
-      } else {
-        auto [close_ec] = co_await self->ws_.async_close(websocket::close_code::normal, kTuple);
-        // A peer that does not answer the close frame changes nothing for the caller.
-        ec = {};
-        (void)close_ec;
-      }
+      if (drop_after)
+        lowest.expires_after(kMaxCloseWait);
+      auto [ec, n] = co_await asio::async_write(self->stream_, asio::buffer(out), kTuple);
+      (void)n;
       if (ec && !self->failure_)
         self->fail(self->describe_write_error(ec));
-      if (ec)
-        finish(*item, make_error(*self->failure_));
-      else
-        finish(*item, Ok{});
+      for (auto& item : batch)
+        finish(*item, ec ? make_error(*self->failure_) : Status(Ok{}));
+      if (drop_after) {
+        self->final_close_ = false;
+        self->fail(*self->failure_);
+      }
     }
-    if (corked && !self->failure_)
-      self->cork(false);
     self->writing_ = false;
     self->drained_signal_.cancel();
-  }
-
-  void cork(bool on) {
-#ifdef TCP_CORK
-    boost::system::error_code ignored;
-    using Cork = asio::detail::socket_option::boolean<IPPROTO_TCP, TCP_CORK>;
-    beast::get_lowest_layer(ws_).socket().set_option(Cork(on), ignored);
-#else
-    (void)on;
-#endif
   }
 
   static asio::awaitable<void> watchdog(std::shared_ptr<Session> self) {
@@ -297,64 +387,57 @@ class Session : public std::enable_shared_from_this<Session<Next>> {
       (void)ec;
       if (self->failure_ || self->closing_)
         break;
-      self->enqueue(Outgoing::Kind::ping, {});
+      self->enqueue(WebSocketOpcode::ping, {});
     }
   }
 
   std::string describe_read_error(const boost::system::error_code& ec) {
     if (failure_)
       return *failure_;
-    // Our own close() ends a pending read one way or another (Beast cancels it, or the peer's
-    // close reply completes it); either way the cause is the local close.
+    // Our own close() ends a pending read one way or another; the cause is the local close.
     if (closing_)
       return "connection closed";
-    if (ec == websocket::error::closed) {
-      const auto& reason = ws_.reason();
-      std::string out =
-          "closed by peer (" + std::to_string(reason.code) + " " + close_code_name(reason.code);
-      if (!reason.reason.empty())
-        out += ": " + std::string(reason.reason.data(), reason.reason.size());
-      return out + ")";
-    }
-    if (ec == websocket::error::message_too_big) {
-      return "message larger than " + std::to_string(options_.max_frame_bytes) +
-             " bytes (max_frame_bytes)";
-    }
     if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
       return "connection closed by peer without a close frame";
-    if (ec.category() == websocket::make_error_code(websocket::error::closed).category())
-      return "protocol error: " + to_lower(ec.message());
     if (ec.category() == asio::error::get_ssl_category())
       return "TLS error: " + describe_tls_error(ec, nullptr);
     return describe_network_error(ec);
   }
 
   std::string describe_write_error(const boost::system::error_code& ec) {
-    if (ec == websocket::error::closed)
+    if (ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor)
       return "connection closed";
     return "send failed: " + describe_network_error(ec);
   }
 
   asio::any_io_executor executor_;
   WebSocketOptions options_;
-  std::shared_ptr<asio::ssl::context> tls_context_;  // outlives ws_: declared before it
-  websocket::stream<Next> ws_;
-  beast::flat_buffer buffer_;
+  std::shared_ptr<asio::ssl::context> tls_context_;  // outlives stream_: declared before it
+  Stream stream_;
+  beast::flat_buffer input_;
+  WebSocketDecoder decoder_;
+  MaskSource masks_;
   std::deque<std::shared_ptr<Outgoing>> queue_;
   bool writing_ = false;
+  bool reading_ = false;
   bool closing_ = false;
+  bool peer_closed_ = false;
+  // A close frame is queued behind which the socket is dropped (a protocol failure or the answer
+  // to the peer's close); the writer still sends it although the connection has failed.
+  bool final_close_ = false;
   std::optional<std::string> failure_;
   Clock::time_point last_activity_;
   asio::steady_timer idle_timer_;
   asio::steady_timer ping_timer_;
-  // Never expires; cancelled to wake drained() when the queue empties.
+  // Never expire on their own; cancelled to wake drained() and close().
   asio::steady_timer drained_signal_;
+  asio::steady_timer peer_close_signal_;
 };
 
-template <class Next>
+template <class Stream>
 class Connection final : public WebSocketConnection {
  public:
-  explicit Connection(std::shared_ptr<Session<Next>> session) : session_(std::move(session)) {}
+  explicit Connection(std::shared_ptr<Session<Stream>> session) : session_(std::move(session)) {}
   ~Connection() override { session_->abort(); }
 
   asio::awaitable<Result<std::string>> read() override { return session_->read(); }
@@ -367,28 +450,56 @@ class Connection final : public WebSocketConnection {
   void abort() override { session_->abort(); }
 
  private:
-  std::shared_ptr<Session<Next>> session_;
+  std::shared_ptr<Session<Stream>> session_;
 };
 
-template <class Next>
-asio::awaitable<Status> handshake(Session<Next>& session, const ParsedUrl& url, bool secure,
+// The HTTP upgrade (RFC 6455 4.1) with Beast's HTTP parser. Bytes the server sends after its
+// response (often the first message) stay in the session's input buffer.
+template <class Stream>
+asio::awaitable<Status> handshake(Session<Stream>& session, const ParsedUrl& url, bool secure,
                                   Clock::time_point deadline, std::chrono::milliseconds budget) {
-  auto& ws = session.ws();
-  ws.set_option(websocket::stream_base::decorator(
-      [](websocket::request_type& request) { request.set("User-Agent", "shipmate/0.1"); }));
-  beast::get_lowest_layer(ws).expires_at(deadline);
-  websocket::response_type response;
-  auto [ec] = co_await ws.async_handshake(response, host_header(url.host, url.port, secure),
-                                          url.target, kTuple);
-  if (!ec)
-    co_return Ok{};
+  std::string key(16, '\0');
+  MaskSource::fill(key.data(), key.size());
+  key = base64_encode(key);
+  http::request<http::empty_body> request{http::verb::get, url.target, 11};
+  request.set(http::field::host, host_header(url.host, url.port, secure));
+  request.set(http::field::upgrade, "websocket");
+  request.set(http::field::connection, "Upgrade");
+  request.set(http::field::sec_websocket_key, key);
+  request.set(http::field::sec_websocket_version, "13");
+  request.set(http::field::user_agent, "shipmate/0.1");
+
+  auto& stream = session.stream();
+  beast::get_lowest_layer(stream).expires_at(deadline);
+  auto [write_ec, written] = co_await http::async_write(stream, request, kTuple);
+  (void)written;
+  http::response_parser<http::string_body> parser;
+  parser.body_limit(64 * 1024);
+  boost::system::error_code ec = write_ec;
+  if (!ec) {
+    auto [read_ec, read] =
+        co_await http::async_read_header(stream, session.input(), parser, kTuple);
+    (void)read;
+    ec = read_ec;
+  }
   if (ec == beast::error::timeout)
     co_return make_error(timeout_cause(budget, "in the WebSocket handshake"));
-  if (ec == websocket::error::upgrade_declined) {
+  if (ec)
+    co_return make_error("handshake failed: " + describe_network_error(ec));
+  const auto& response = parser.get();
+  if (response.result() != http::status::switching_protocols) {
     co_return make_error("handshake rejected: HTTP " + std::to_string(response.result_int()) + " " +
                          std::string(response.reason()));
   }
-  co_return make_error("handshake failed: " + describe_network_error(ec));
+  if (!beast::iequals(response[http::field::upgrade], "websocket") ||
+      !http::token_list{response[http::field::connection]}.exists("upgrade"))
+    co_return make_error("handshake failed: the server did not upgrade to WebSocket");
+  if (response[http::field::sec_websocket_accept] != websocket_accept_value(key))
+    co_return make_error("handshake failed: wrong Sec-WebSocket-Accept from the server");
+  if (response.count(http::field::sec_websocket_extensions) > 0 ||
+      response.count(http::field::sec_websocket_protocol) > 0)
+    co_return make_error("handshake failed: the server chose an extension or subprotocol");
+  co_return Ok{};
 }
 
 }  // namespace
@@ -407,7 +518,7 @@ asio::awaitable<Result<std::unique_ptr<WebSocketConnection>>> connect_websocket(
 
   if (!secure) {
     auto session = std::make_shared<Session<beast::tcp_stream>>(executor, options);
-    auto connected = co_await connect_tcp(beast::get_lowest_layer(session->ws()), url->host,
+    auto connected = co_await connect_tcp(beast::get_lowest_layer(session->stream()), url->host,
                                           url->port, deadline, budget);
     if (!connected)
       co_return make_error(what + connected.error().message);
@@ -425,12 +536,12 @@ asio::awaitable<Result<std::unique_ptr<WebSocketConnection>>> connect_websocket(
     co_return make_error(what + context.error().message);
   auto session = std::make_shared<Session<TlsStream>>(executor, options, **context);
   session->hold(*context);
-  auto connected = co_await connect_tcp(beast::get_lowest_layer(session->ws()), url->host,
+  auto connected = co_await connect_tcp(beast::get_lowest_layer(session->stream()), url->host,
                                         url->port, deadline, budget);
   if (!connected)
     co_return make_error(what + connected.error().message);
-  auto secured = co_await tls_handshake(session->ws().next_layer(), url->host, options.verify_peer,
-                                        deadline, budget);
+  auto secured =
+      co_await tls_handshake(session->stream(), url->host, options.verify_peer, deadline, budget);
   if (!secured) {
     session->fail("TLS handshake failed");
     co_return make_error(what + secured.error().message);

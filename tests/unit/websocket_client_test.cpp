@@ -19,6 +19,7 @@
 #include <boost/beast/websocket.hpp>
 #include <boost/beast/websocket/ssl.hpp>
 
+#include "integrations/net/websocket_codec.h"
 #include "tests/support/async_test.h"
 #include "tests/support/test_support.h"
 #include "tests/support/test_tls.h"
@@ -46,6 +47,8 @@ class Peer {
   virtual asio::awaitable<void> binary(std::string message) = 0;
   virtual asio::awaitable<void> ping() = 0;
   virtual asio::awaitable<void> close(websocket::close_reason reason) = 0;
+  // Splits every later outgoing message into frames of at most `bytes` payload.
+  virtual void fragment_writes(std::size_t bytes) = 0;
 
   // Called for every ping/pong the server receives (while a read is pending).
   std::function<void(websocket::frame_type)> on_control;
@@ -91,6 +94,10 @@ class PeerImpl final : public Peer, public std::enable_shared_from_this<PeerImpl
   asio::awaitable<void> ping() override { co_await ws_.async_ping({}, kTuple); }
   asio::awaitable<void> close(websocket::close_reason reason) override {
     co_await ws_.async_close(reason, kTuple);
+  }
+  void fragment_writes(std::size_t bytes) override {
+    ws_.auto_fragment(true);
+    ws_.write_buffer_bytes(bytes);
   }
 
  private:
@@ -640,6 +647,176 @@ TEST(WebSocketClientTest, BinaryFramesAreSkipped) {
       co_return;
     auto reply = co_await ws->read();
     EXPECT_EQ(message_of(reply), "(got text: after binary)");
+  });
+}
+
+TEST(WebSocketClientTest, FragmentedMessagesArriveWhole) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    const std::string big(10000, 'f');
+    TestWsServer server(ioc, [big](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
+      peer->fragment_writes(64);
+      co_await peer->text(big);
+      co_await peer->text("small after big");
+      co_await drain(peer);
+    });
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    auto first = co_await ws->read();
+    EXPECT_EQ(first ? first->size() : 0, big.size());
+    EXPECT_TRUE(first && *first == big);
+    auto second = co_await ws->read();
+    EXPECT_EQ(message_of(second), "(got text: small after big)");
+  });
+}
+
+TEST(WebSocketClientTest, BurstOfMessagesIsReadWithoutLosingAny) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    constexpr int kCount = 500;
+    TestWsServer server(ioc, [](std::shared_ptr<Peer> peer) -> asio::awaitable<void> {
+      for (int i = 0; i < kCount; ++i)
+        co_await peer->text(std::to_string(i) + ":" +
+                            std::string(static_cast<std::size_t>(i * 37 % 3000), 'b'));
+      co_await drain(peer);
+    });
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    for (int i = 0; i < kCount; ++i) {
+      auto message = co_await ws->read();
+      EXPECT_TRUE(message.ok()) << message.error().message;
+      if (!message)
+        co_return;
+      EXPECT_EQ(message->substr(0, message->find(':')), std::to_string(i));
+      EXPECT_EQ(message->size(),
+                std::to_string(i).size() + 1 + static_cast<std::size_t>(i * 37 % 3000));
+    }
+  });
+}
+
+// A server written by hand, for what Beast's server never does: it answers the upgrade with
+// `respond(key)` (and whatever bytes follow in the same write), then reads until the client goes.
+class RawServer {
+ public:
+  RawServer(asio::io_context& ioc, std::function<std::string(const std::string& key)> respond)
+      : acceptor_(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0)) {
+    asio::co_spawn(ioc, serve(std::move(respond)), asio::detached);
+  }
+  std::string url() const {
+    return "ws://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + "/";
+  }
+  // Everything the client sent after its upgrade request.
+  const std::string& received() const { return *received_; }
+
+ private:
+  asio::awaitable<void> serve(std::function<std::string(const std::string&)> respond) {
+    auto received = received_;
+    auto [ec, socket] = co_await acceptor_.async_accept(kTuple);
+    if (ec)
+      co_return;
+    std::string request;
+    char chunk[4096];
+    while (request.find("\r\n\r\n") == std::string::npos) {
+      auto [read_ec, n] = co_await socket.async_read_some(asio::buffer(chunk), kTuple);
+      if (read_ec)
+        co_return;
+      request.append(chunk, n);
+    }
+    const std::string header = "Sec-WebSocket-Key: ";
+    const auto at = request.find(header);
+    const std::string key =
+        at == std::string::npos
+            ? ""
+            : request.substr(at + header.size(), request.find("\r\n", at) - at - header.size());
+    received->assign(request.substr(request.find("\r\n\r\n") + 4));
+    const std::string response = respond(key);
+    co_await asio::async_write(socket, asio::buffer(response), kTuple);
+    for (;;) {
+      auto [read_ec, n] = co_await socket.async_read_some(asio::buffer(chunk), kTuple);
+      if (read_ec)
+        co_return;
+      received->append(chunk, n);
+    }
+  }
+
+  tcp::acceptor acceptor_;
+  std::shared_ptr<std::string> received_ = std::make_shared<std::string>();
+};
+
+std::string switching_protocols(const std::string& accept, const std::string& extra_headers = "") {
+  return "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+         "Sec-WebSocket-Accept: " +
+         accept + "\r\n" + extra_headers + "\r\n";
+}
+
+std::string unmasked_text_frame(std::string_view text) {
+  std::string frame{"\x81"};
+  frame.push_back(static_cast<char>(text.size()));
+  frame.append(text);
+  return frame;
+}
+
+TEST(WebSocketClientTest, MessagesSentWithTheUpgradeResponseAreKept) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    // Socket Mode's hello can share a segment with the 101 response.
+    RawServer server(ioc, [](const std::string& key) {
+      return switching_protocols(websocket_accept_value(key)) + unmasked_text_frame("hello") +
+             unmasked_text_frame("second");
+    });
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    EXPECT_EQ(message_of(co_await ws->read()), "(got text: hello)");
+    EXPECT_EQ(message_of(co_await ws->read()), "(got text: second)");
+  });
+}
+
+TEST(WebSocketClientTest, UpgradeResponsesThatBreakTheProtocolAreRefused) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    RawServer wrong_key(ioc, [](const std::string&) {
+      return switching_protocols(websocket_accept_value("some other key"));
+    });
+    auto refused = co_await connect_websocket(ioc.get_executor(), wrong_key.url(), test_options());
+    EXPECT_FALSE(refused.ok());
+    if (!refused) {
+      EXPECT_NE(refused.error().message.find("wrong Sec-WebSocket-Accept"), std::string::npos)
+          << refused.error().message;
+    }
+
+    RawServer extension(ioc, [](const std::string& key) {
+      return switching_protocols(websocket_accept_value(key),
+                                 "Sec-WebSocket-Extensions: permessage-deflate\r\n");
+    });
+    auto unasked = co_await connect_websocket(ioc.get_executor(), extension.url(), test_options());
+    EXPECT_FALSE(unasked.ok());
+    if (!unasked) {
+      EXPECT_NE(unasked.error().message.find("extension"), std::string::npos)
+          << unasked.error().message;
+    }
+  });
+}
+
+TEST(WebSocketClientTest, MaskedFrameFromTheServerFailsWithProtocolError) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    RawServer server(ioc, [](const std::string& key) {
+      // Masked with an all-zero key: legal bytes, but a server must never mask.
+      return switching_protocols(websocket_accept_value(key)) +
+             std::string("\x81\x82\0\0\0\0hi", 8);
+    });
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    EXPECT_EQ(message_of(co_await ws->read()), "protocol error: masked frame from the server");
+    // The client says why before it hangs up: a masked close frame with 1002.
+    bool told = co_await eventually([&server] { return server.received().size() >= 8; });
+    EXPECT_TRUE(told);
+    if (told) {
+      const std::string& frame = server.received();
+      EXPECT_EQ(static_cast<std::uint8_t>(frame[0]), 0x88);
+      const std::string code{static_cast<char>(frame[6] ^ frame[2]),
+                             static_cast<char>(frame[7] ^ frame[3])};
+      EXPECT_EQ(code, std::string("\x03\xEA", 2));
+    }
   });
 }
 
