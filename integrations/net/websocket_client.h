@@ -8,10 +8,15 @@
 // - Liveness: the client answers pings automatically, sends its own ping every
 //   `ping_interval`, and fails the connection (read() returns an Error) when nothing at all,
 //   pong included, has arrived for `idle_timeout`.
-// - read() returns the next text frame; binary frames are skipped. When the peer closes or the
-//   socket drops, read() returns an Error describing it ("closed by peer (1001 going away)",
-//   "connection reset", "no traffic for 30000 ms").
-// - Frames larger than `max_frame_bytes` fail the connection with a clear Error.
+// - Beast performs the HTTP upgrade; frames are encoded and decoded by websocket_codec.h (which
+//   says why). read() returns the next text message, without suspending when one is already
+//   buffered, so a caller drains a burst in one turn of the event loop; binary messages are
+//   skipped. Frames queued together (send, queue_send, pings, pongs) leave in one write.
+// - When the peer closes or the socket drops, read() returns an Error describing it ("closed by
+//   peer (1001 going away)", "connection reset", "no traffic for 30000 ms").
+// - A message larger than `max_frame_bytes` (after reassembly) fails the connection with close
+//   code 1009 and a clear Error; a protocol violation by the server fails it with 1002 or 1007
+//   ("protocol error: masked frame from the server").
 // - close() sends a close frame and waits briefly for the peer's; safe to call more than once.
 #pragma once
 
