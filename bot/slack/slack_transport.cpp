@@ -12,6 +12,7 @@
 
 #include "bot/slack/http_mode.h"
 #include "bot/slack/slack_protocol.h"
+#include "commands/reply.h"
 #include "common/redact.h"
 #include "integrations/net/http_client.h"
 #include "integrations/net/websocket_client.h"
@@ -408,6 +409,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         identity != self->options.identities.end() ? identity->second : "slack:" + command.user_id;
     SlackConversation conversation(self->web, command.channel, command.thread_ts);
     ++self->stats.commands;
+    std::string failure;
     try {
       // A command that changes things is marked started before it runs, so a crash mid-way is
       // reported instead of repeated. A read-only one may simply run again after a crash, which
@@ -418,9 +420,17 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       ChatEvent event{"slack", key, user, command.channel, command.thread_ts, command.text};
       co_await self->router.dispatch(std::move(event), conversation);
       self->finished(key);
+      co_return;
     } catch (const std::exception& e) {
-      spdlog::error("slack: command {} failed: {}", key, redact(e.what()));
+      spdlog::error("slack: command {} failed before it ran: {}", key, redact(e.what()));
+      failure = redact(e.what());
     }
+    // The Router answers for failures inside a command's handler; what reaches here failed before
+    // the handler ran (recording its start, its audit entry). The user hears that, and the
+    // command counts as finished: a restart must not run what the user was told did not run.
+    conversation.post(commands::error_message("Internal error: " + failure +
+                                              ". The command did not run; try again."));
+    self->finished(key);
   }
 
   // Finished commands are marked done in batches: one transaction per few milliseconds instead

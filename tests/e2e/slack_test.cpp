@@ -600,5 +600,53 @@ TEST_F(SlackSession, DeployCutOffByACrashIsReportedInItsThreadAfterRestart) {
   EXPECT_EQ(shipmate->wait(30s), 0);
 }
 
+TEST_F(SlackSession, CommandThatCannotRecordItsStartIsAnsweredAndNotRunAfterRestart) {
+  FakeSlack slack;
+  {
+    // A first start creates the database; the trigger then makes marking a command started fail
+    // the way a refusing disk would, while recording deliveries still works.
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0);
+  }
+  const std::string db = dir.file("state/shipmate.db");
+  query(db,
+        "CREATE TRIGGER refuse_start BEFORE UPDATE OF state ON inbox_pending "
+        "BEGIN SELECT RAISE(ABORT, 'disk is on fire'); END");
+  FakeSlack::MentionSpec mention;
+  mention.event_id = "EvNoStart";
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> deploy hello v1 to staging";
+  mention.ts = "1700010000.000001";
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+    slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+    ASSERT_TRUE(wait_until([&] {
+      for (const auto& message : replies_in(slack, mention.ts)) {
+        if (has(message.text, "disk is on fire") && has(message.text, "did not run"))
+          return true;
+      }
+      return false;
+    })) << dump(slack, *shipmate);
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0);
+  }
+  EXPECT_TRUE(query(db, "SELECT key FROM inbox_pending").empty());
+  EXPECT_TRUE(query(db, "SELECT id FROM deploys").empty());
+  query(db, "DROP TRIGGER refuse_start");
+  // Started again, Shipmate has nothing left over to run for that delivery.
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+  std::this_thread::sleep_for(500ms);
+  EXPECT_EQ(replies_in(slack, mention.ts).size(), 1u) << dump(slack, *shipmate);
+  EXPECT_TRUE(query(db, "SELECT id FROM deploys").empty());
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0);
+}
+
 }  // namespace
 }  // namespace shipmate::testing
