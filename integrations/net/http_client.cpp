@@ -21,6 +21,7 @@
 
 #include "common/strings.h"
 #include "integrations/net/connect.h"
+#include "integrations/net/proxy.h"
 
 namespace shipmate::integrations::net {
 
@@ -49,72 +50,6 @@ struct Connection {
   Clock::time_point idle_since;
 };
 using ConnectionPtr = std::shared_ptr<Connection>;
-
-struct Proxy {
-  std::string host;
-  std::string port;
-  std::string authorization;  // "Basic ..." when the proxy URL carries credentials
-};
-
-Result<Proxy> parse_proxy(std::string text) {
-  if (text.find("://") == std::string::npos)
-    text = "http://" + text;
-  auto parsed = boost::urls::parse_uri(text);
-  if (!parsed || to_lower(parsed->scheme()) != "http" || parsed->host_address().empty())
-    return make_error("invalid proxy URL (want http://host:port)");
-  Proxy proxy;
-  proxy.host = to_lower(parsed->host_address());
-  proxy.port = parsed->has_port() && !parsed->port().empty() ? std::string(parsed->port()) : "80";
-  if (parsed->has_userinfo()) {
-    proxy.authorization = "Basic " + shipmate::base64_encode(std::string(parsed->user()) + ":" +
-                                                             std::string(parsed->password()));
-  }
-  return proxy;
-}
-
-std::vector<std::string> parse_no_proxy(const char* value) {
-  std::vector<std::string> out;
-  if (value == nullptr)
-    return out;
-  std::string_view rest(value);
-  while (!rest.empty()) {
-    auto comma = rest.find(',');
-    std::string entry = to_lower(trim(rest.substr(0, comma)));
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    if (entry.starts_with("*."))
-      entry.erase(0, 1);
-    if (entry.starts_with("."))
-      entry.erase(0, 1);
-    // "host:port" entries are matched on the host alone; bracketed IPv6 keeps its colons.
-    auto colon = entry.rfind(':');
-    if (colon != std::string::npos && entry.find(']') == std::string::npos &&
-        entry.find(':') == colon)
-      entry.erase(colon);
-    if (entry.starts_with("[") && entry.ends_with("]"))
-      entry = entry.substr(1, entry.size() - 2);
-    if (!entry.empty())
-      out.push_back(entry);
-  }
-  return out;
-}
-
-bool bypasses_proxy(const std::vector<std::string>& no_proxy, const std::string& host) {
-  for (const auto& entry : no_proxy) {
-    if (entry == "*" || host == entry)
-      return true;
-    if (host.size() > entry.size() && host.ends_with(entry) &&
-        host[host.size() - entry.size() - 1] == '.')
-      return true;
-  }
-  return false;
-}
-
-const char* env_first(const char* upper, const char* lower) {
-  const char* value = std::getenv(upper);
-  if (value == nullptr || *value == '\0')
-    value = std::getenv(lower);
-  return value != nullptr && *value != '\0' ? value : nullptr;
-}
 
 // A pooled connection whose peer has closed (FIN or RST pending) or sent something unasked
 // (a late response, a TLS alert) must not carry the next request.
@@ -296,18 +231,12 @@ struct HttpClient::Impl {
   Result<Route> route_for(const ParsedUrl& url) {
     bool secure = url.scheme == "https";
     std::string origin = url.scheme + "://" + url.host + ":" + url.port;
-    std::optional<std::string> proxy_text = options.proxy;
-    if (!proxy_text) {
-      const char* env =
-          secure ? env_first("HTTPS_PROXY", "https_proxy") : env_first("HTTP_PROXY", "http_proxy");
-      if (env != nullptr)
-        proxy_text = env;
-    }
-    if (!proxy_text || proxy_text->empty() || bypasses_proxy(no_proxy, url.host))
+    auto chosen = proxy_for(options.proxy, secure, url.host, no_proxy);
+    if (!chosen)
+      return chosen.error();
+    if (!*chosen)
       return Route{origin, std::nullopt, false};
-    auto proxy = parse_proxy(*proxy_text);
-    if (!proxy)
-      return proxy.error();
+    const Proxy* proxy = &**chosen;
     if (secure)
       return Route{"tunnel " + proxy->host + ":" + proxy->port + " " + origin, *proxy, true};
     // Plain http through a proxy: one connection to the proxy serves every origin.
@@ -369,7 +298,9 @@ struct HttpClient::Impl {
       co_return connected;
     }
     if (route.tunnel) {
-      auto tunneled = co_await open_tunnel(connection, url, *route.proxy, deadline, budget);
+      auto tunneled =
+          co_await open_connect_tunnel(*connection.plain, connection.buffer, url.host, url.port,
+                                       *route.proxy, options.user_agent, deadline, budget);
       if (!tunneled)
         co_return tunneled;
     }
@@ -379,45 +310,6 @@ struct HttpClient::Impl {
     connection.plain.reset();
     co_return co_await tls_handshake(*connection.tls, url.host, options.verify_peer, deadline,
                                      budget);
-  }
-
-  asio::awaitable<Status> open_tunnel(Connection& connection, const ParsedUrl& url,
-                                      const Proxy& proxy, Clock::time_point deadline,
-                                      std::chrono::milliseconds budget) {
-    std::string authority = host_header(url.host, url.port, false);
-    if (url.port == "80")
-      authority += ":80";
-    http::request<http::empty_body> request{http::verb::connect, authority, 11};
-    request.set(http::field::host, authority);
-    request.set(http::field::user_agent, options.user_agent);
-    if (!proxy.authorization.empty())
-      request.set(http::field::proxy_authorization, proxy.authorization);
-    std::string where = "proxy " + proxy.host + ":" + proxy.port + ": ";
-    auto& stream = *connection.plain;
-    stream.expires_at(deadline);
-    auto [write_ec, written] = co_await http::async_write(stream, request, kTuple);
-    (void)written;
-    if (write_ec) {
-      co_return make_error(where + describe_exchange_error(write_ec, "sending CONNECT", budget, 0));
-    }
-    http::response_parser<http::empty_body> parser;
-    // A successful CONNECT response has no body; without skip() the parser would wait for EOF.
-    parser.skip(true);
-    parser.header_limit(kHeaderLimit);
-    auto [read_ec, read] = co_await http::async_read(stream, connection.buffer, parser, kTuple);
-    (void)read;
-    if (read_ec) {
-      co_return make_error(where +
-                           describe_exchange_error(read_ec, "waiting for CONNECT", budget, 0));
-    }
-    auto status = parser.get().result_int();
-    if (status < 200 || status >= 300) {
-      co_return make_error(where + "CONNECT refused with " + std::to_string(status) + " " +
-                           std::string(parser.get().reason()));
-    }
-    if (connection.buffer.size() != 0)
-      co_return make_error(where + "unexpected data after the CONNECT response");
-    co_return Ok{};
   }
 
   // Serialized by hand into one buffer: building Beast's header container and walking its

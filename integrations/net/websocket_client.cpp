@@ -5,6 +5,7 @@
 #include <array>
 #include <deque>
 #include <optional>
+#include <type_traits>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -20,6 +21,7 @@
 #include "common/strings.h"
 #include "integrations/net/connect.h"
 #include "integrations/net/http_client.h"
+#include "integrations/net/proxy.h"
 #include "integrations/net/websocket_codec.h"
 
 namespace shipmate::integrations::net {
@@ -35,6 +37,7 @@ constexpr auto kMaxCloseWait = std::chrono::milliseconds(2000);
 constexpr std::size_t kReadChunk = 64 * 1024;
 // Frames queued together leave in one write of at most about this size.
 constexpr std::size_t kMaxWriteBatch = 256 * 1024;
+const std::string kUserAgent = "shipmate/0.1";
 
 // Masking keys (RFC 6455 5.3: unpredictable, from a strong source), fetched from the kernel 64
 // at a time so a burst of acks costs one getrandom.
@@ -467,7 +470,7 @@ asio::awaitable<Status> handshake(Session<Stream>& session, const ParsedUrl& url
   request.set(http::field::connection, "Upgrade");
   request.set(http::field::sec_websocket_key, key);
   request.set(http::field::sec_websocket_version, "13");
-  request.set(http::field::user_agent, "shipmate/0.1");
+  request.set(http::field::user_agent, kUserAgent);
 
   auto& stream = session.stream();
   beast::get_lowest_layer(stream).expires_at(deadline);
@@ -502,6 +505,38 @@ asio::awaitable<Status> handshake(Session<Stream>& session, const ParsedUrl& url
   co_return Ok{};
 }
 
+// TCP (to the proxy when there is one, then a CONNECT tunnel through it), TLS for wss, and the
+// upgrade, all within the one connect deadline.
+template <class Stream>
+asio::awaitable<Status> open_session(Session<Stream>& session, const ParsedUrl& url,
+                                     const std::optional<Proxy>& proxy,
+                                     const WebSocketOptions& options, Clock::time_point deadline,
+                                     std::chrono::milliseconds budget) {
+  auto& lowest = beast::get_lowest_layer(session.stream());
+  const std::string& host = proxy ? proxy->host : url.host;
+  const std::string& port = proxy ? proxy->port : url.port;
+  auto connected = co_await connect_tcp(lowest, host, port, deadline, budget);
+  if (!connected) {
+    if (proxy)
+      co_return make_error("proxy " + host + ":" + port + ": " + connected.error().message);
+    co_return connected;
+  }
+  if (proxy) {
+    auto tunneled = co_await open_connect_tunnel(lowest, session.input(), url.host, url.port,
+                                                 *proxy, kUserAgent, deadline, budget);
+    if (!tunneled)
+      co_return tunneled;
+  }
+  const bool secure = std::is_same_v<Stream, TlsStream>;
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    auto secured =
+        co_await tls_handshake(session.stream(), url.host, options.verify_peer, deadline, budget);
+    if (!secured)
+      co_return secured;
+  }
+  co_return co_await handshake(session, url, secure, deadline, budget);
+}
+
 }  // namespace
 
 asio::awaitable<Result<std::unique_ptr<WebSocketConnection>>> connect_websocket(
@@ -513,43 +548,32 @@ asio::awaitable<Result<std::unique_ptr<WebSocketConnection>>> connect_websocket(
   // The query often carries a ticket or token; errors name only the path.
   std::string what = "websocket " + host_header(url->host, url->port, secure) +
                      url->target.substr(0, url->target.find('?')) + ": ";
-  auto budget = options.connect_timeout;
-  auto deadline = Clock::now() + budget;
+  auto proxy = proxy_for(options.proxy, secure, url->host,
+                         parse_no_proxy(env_first("NO_PROXY", "no_proxy")));
+  if (!proxy)
+    co_return make_error(what + proxy.error().message);
+  const auto budget = options.connect_timeout;
+  const auto deadline = Clock::now() + budget;
 
   if (!secure) {
     auto session = std::make_shared<Session<beast::tcp_stream>>(executor, options);
-    auto connected = co_await connect_tcp(beast::get_lowest_layer(session->stream()), url->host,
-                                          url->port, deadline, budget);
-    if (!connected)
-      co_return make_error(what + connected.error().message);
-    auto shaken = co_await handshake(*session, *url, secure, deadline, budget);
-    if (!shaken) {
-      session->fail("handshake failed");
-      co_return make_error(what + shaken.error().message);
+    auto opened = co_await open_session(*session, *url, *proxy, options, deadline, budget);
+    if (!opened) {
+      session->fail("could not connect");
+      co_return make_error(what + opened.error().message);
     }
     session->start();
     co_return std::make_unique<Connection<beast::tcp_stream>>(std::move(session));
   }
-
   auto context = make_client_tls_context(options.ca_file, options.verify_peer);
   if (!context)
     co_return make_error(what + context.error().message);
   auto session = std::make_shared<Session<TlsStream>>(executor, options, **context);
   session->hold(*context);
-  auto connected = co_await connect_tcp(beast::get_lowest_layer(session->stream()), url->host,
-                                        url->port, deadline, budget);
-  if (!connected)
-    co_return make_error(what + connected.error().message);
-  auto secured =
-      co_await tls_handshake(session->stream(), url->host, options.verify_peer, deadline, budget);
-  if (!secured) {
-    session->fail("TLS handshake failed");
-    co_return make_error(what + secured.error().message);
-  }
-  auto shaken = co_await handshake(*session, *url, secure, deadline, budget);
-  if (!shaken) {
-    session->fail("handshake failed");
-    co_return make_error(what + shaken.error().message);
+  auto opened = co_await open_session(*session, *url, *proxy, options, deadline, budget);
+  if (!opened) {
+    session->fail("could not connect");
+    co_return make_error(what + opened.error().message);
   }
   session->start();
   co_return std::make_unique<Connection<TlsStream>>(std::move(session));

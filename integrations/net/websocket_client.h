@@ -4,7 +4,8 @@
 // - Threading: a WebSocketConnection is used from one executor (the event loop). At most one
 //   read() at a time; send() may be called while a read is pending and while other sends are
 //   queued: frames go out in call order, one write in flight (an internal queue).
-// - TLS as in http_client.h (verification and SNI on; `ca_file`; `verify_peer` for tests).
+// - TLS as in http_client.h (verification and SNI on; `ca_file`; `verify_peer` for tests), and
+//   proxies too: through an HTTP CONNECT tunnel (`proxy`, or the environment).
 // - Liveness: the client answers pings automatically, sends its own ping every
 //   `ping_interval`, and fails the connection (read() returns an Error) when nothing at all,
 //   pong included, has arrived for `idle_timeout`.
@@ -22,6 +23,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -38,6 +40,9 @@ struct WebSocketOptions {
   std::chrono::milliseconds ping_interval{10000};
   std::chrono::milliseconds idle_timeout{30000};
   std::size_t max_frame_bytes = 1024 * 1024;
+  // "http://[user:pass@]host:port" to tunnel through (HTTP CONNECT); "" for none; nullopt: from
+  // HTTPS_PROXY (wss) or HTTP_PROXY (ws), honouring NO_PROXY, as the HTTP client does.
+  std::optional<std::string> proxy;
 };
 
 class WebSocketConnection {

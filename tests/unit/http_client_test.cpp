@@ -20,6 +20,7 @@
 #include <boost/beast/http.hpp>
 
 #include "tests/support/async_test.h"
+#include "tests/support/test_proxy.h"
 #include "tests/support/test_support.h"
 #include "tests/support/test_tls.h"
 
@@ -148,123 +149,6 @@ class TestServer {
 Reply ok_reply(const Seen& seen, int, int) {
   return Reply{Reply::Action::respond, 200, "hello " + seen.target, {}};
 }
-
-// A forward proxy: CONNECT opens a tunnel to the target; other methods with absolute URIs are
-// answered by the proxy itself so tests can see what it was asked.
-class TestProxy {
- public:
-  explicit TestProxy(asio::io_context& ioc) : state_(std::make_shared<State>(ioc)) {
-    tcp::endpoint endpoint(asio::ip::make_address("127.0.0.1"), 0);
-    state_->acceptor.open(endpoint.protocol());
-    state_->acceptor.bind(endpoint);
-    state_->acceptor.listen();
-    asio::co_spawn(ioc, accept_loop(state_), asio::detached);
-  }
-  ~TestProxy() {
-    boost::system::error_code ignored;
-    state_->acceptor.close(ignored);
-  }
-  std::string url() const {
-    return "http://127.0.0.1:" + std::to_string(state_->acceptor.local_endpoint().port());
-  }
-  const std::vector<std::string>& requests() const { return state_->requests; }
-
- private:
-  struct State {
-    explicit State(asio::io_context& ioc) : acceptor(ioc) {}
-    tcp::acceptor acceptor;
-    std::vector<std::string> requests;  // "METHOD target"
-  };
-
-  static asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
-    for (;;) {
-      auto [ec, socket] = co_await state->acceptor.async_accept(kTuple);
-      if (ec)
-        co_return;
-      asio::co_spawn(state->acceptor.get_executor(), session(state, std::move(socket)),
-                     asio::detached);
-    }
-  }
-
-  static asio::awaitable<void> pump(std::shared_ptr<tcp::socket> from,
-                                    std::shared_ptr<tcp::socket> to) {
-    std::vector<char> data(16 * 1024);
-    for (;;) {
-      auto [ec, n] = co_await from->async_read_some(asio::buffer(data), kTuple);
-      if (ec) {
-        boost::system::error_code ignored;
-        to->shutdown(tcp::socket::shutdown_send, ignored);
-        co_return;
-      }
-      auto [write_ec, written] = co_await asio::async_write(*to, asio::buffer(data, n), kTuple);
-      if (write_ec)
-        co_return;
-    }
-  }
-
-  static asio::awaitable<void> session(std::shared_ptr<State> state, tcp::socket socket) {
-    auto client = std::make_shared<tcp::socket>(std::move(socket));
-    beast::flat_buffer buffer;
-    http::request_parser<http::string_body> parser;
-    auto [ec, n] = co_await http::async_read(*client, buffer, parser, kTuple);
-    if (ec)
-      co_return;
-    auto& request = parser.get();
-    std::string target(request.target());
-    state->requests.push_back(std::string(request.method_string()) + " " + target);
-    if (request.method() != http::verb::connect) {
-      http::response<http::string_body> response{http::status::ok, 11};
-      response.body() = "proxied " + target;
-      response.keep_alive(false);
-      response.prepare_payload();
-      co_await http::async_write(*client, response, kTuple);
-      co_return;
-    }
-    auto colon = target.rfind(':');
-    tcp::resolver resolver(client->get_executor());
-    auto [resolve_ec, results] =
-        co_await resolver.async_resolve(target.substr(0, colon), target.substr(colon + 1), kTuple);
-    auto upstream = std::make_shared<tcp::socket>(client->get_executor());
-    boost::system::error_code connect_ec = resolve_ec;
-    if (!connect_ec) {
-      auto [e, endpoint] = co_await asio::async_connect(*upstream, results, kTuple);
-      connect_ec = e;
-    }
-    std::string answer = connect_ec ? "HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n"
-                                    : "HTTP/1.1 200 Connection established\r\n\r\n";
-    auto [write_ec, written] = co_await asio::async_write(*client, asio::buffer(answer), kTuple);
-    if (write_ec || connect_ec)
-      co_return;
-    auto executor = client->get_executor();
-    asio::co_spawn(executor, pump(client, upstream), asio::detached);
-    asio::co_spawn(executor, pump(upstream, client), asio::detached);
-  }
-
-  std::shared_ptr<State> state_;
-};
-
-// Sets an environment variable for one test and restores the previous value.
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name))
-      old_ = old;
-    if (value != nullptr)
-      ::setenv(name, value, 1);
-    else
-      ::unsetenv(name);
-  }
-  ~ScopedEnv() {
-    if (old_)
-      ::setenv(name_.c_str(), old_->c_str(), 1);
-    else
-      ::unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_;
-  std::optional<std::string> old_;
-};
 
 // Tests talk to loopback servers: a proxy configured on the build machine must not interfere.
 HttpClientOptions direct() {
@@ -639,7 +523,7 @@ TEST(HttpClientTest, VerifyPeerOffAcceptsUnknownCertificates) {
 TEST(HttpClientTest, HttpsGoesThroughConnectProxy) {
   testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, ok_reply, testing::test_server_tls_context());
-    TestProxy proxy(ioc);
+    testing::TestProxy proxy(ioc);
     auto options = direct();
     options.ca_file = testing::shared_test_certificates().ca_path;
     options.proxy = proxy.url();
@@ -660,10 +544,10 @@ TEST(HttpClientTest, HttpsGoesThroughConnectProxy) {
 TEST(HttpClientTest, ProxyFromEnvironmentAndNoProxyBypass) {
   testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, ok_reply, testing::test_server_tls_context());
-    TestProxy proxy(ioc);
-    ScopedEnv https_proxy("HTTPS_PROXY", proxy.url().c_str());
-    ScopedEnv no_proxy("NO_PROXY", "example.org, .localhost,localhost");
-    ScopedEnv no_proxy_lower("no_proxy", nullptr);
+    testing::TestProxy proxy(ioc);
+    testing::ScopedEnv https_proxy("HTTPS_PROXY", proxy.url().c_str());
+    testing::ScopedEnv no_proxy("NO_PROXY", "example.org, .localhost,localhost");
+    testing::ScopedEnv no_proxy_lower("no_proxy", nullptr);
     HttpClientOptions options;  // proxy from the environment
     options.ca_file = testing::shared_test_certificates().ca_path;
     HttpClient bypassing(ioc.get_executor(), options);
@@ -671,7 +555,7 @@ TEST(HttpClientTest, ProxyFromEnvironmentAndNoProxyBypass) {
     EXPECT_TRUE(direct_response.ok()) << (direct_response ? "" : direct_response.error().message);
     EXPECT_TRUE(proxy.requests().empty());
 
-    ScopedEnv other_no_proxy("NO_PROXY", "example.org");
+    testing::ScopedEnv other_no_proxy("NO_PROXY", "example.org");
     HttpClient proxied(ioc.get_executor(), options);
     auto via_proxy = co_await get(proxied, base_url(server, "localhost", "https") + "/");
     EXPECT_TRUE(via_proxy.ok()) << (via_proxy ? "" : via_proxy.error().message);
@@ -681,7 +565,7 @@ TEST(HttpClientTest, ProxyFromEnvironmentAndNoProxyBypass) {
 
 TEST(HttpClientTest, PlainHttpThroughProxyUsesAbsoluteUri) {
   testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
-    TestProxy proxy(ioc);
+    testing::TestProxy proxy(ioc);
     auto options = direct();
     options.proxy = proxy.url();
     HttpClient client(ioc.get_executor(), options);
@@ -695,7 +579,7 @@ TEST(HttpClientTest, PlainHttpThroughProxyUsesAbsoluteUri) {
 
 TEST(HttpClientTest, ProxyRefusingConnectIsNamed) {
   testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
-    TestProxy proxy(ioc);
+    testing::TestProxy proxy(ioc);
     int closed_port = 0;
     {
       tcp::acceptor closed(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));

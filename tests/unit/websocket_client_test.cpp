@@ -21,6 +21,7 @@
 
 #include "integrations/net/websocket_codec.h"
 #include "tests/support/async_test.h"
+#include "tests/support/test_proxy.h"
 #include "tests/support/test_support.h"
 #include "tests/support/test_tls.h"
 
@@ -224,6 +225,7 @@ asio::awaitable<void> silent(std::shared_ptr<Peer> peer) {
 
 WebSocketOptions test_options() {
   WebSocketOptions options;
+  options.proxy = "";  // a proxy configured on the build machine must not interfere
   options.connect_timeout = 2s;
   options.ca_file = testing::shared_test_certificates().ca_path;
   return options;
@@ -816,6 +818,68 @@ TEST(WebSocketClientTest, MaskedFrameFromTheServerFailsWithProtocolError) {
       const std::string code{static_cast<char>(frame[6] ^ frame[2]),
                              static_cast<char>(frame[7] ^ frame[3])};
       EXPECT_EQ(code, std::string("\x03\xEA", 2));
+    }
+  });
+}
+
+TEST(WebSocketClientTest, WssAndWsGoThroughAConnectProxy) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    testing::TestProxy proxy(ioc);
+    TestWsServer secure_server(ioc, echo, true);
+    TestWsServer plain_server(ioc, echo);
+    auto options = test_options();
+    options.proxy = proxy.url();
+    for (auto* server : {&secure_server, &plain_server}) {
+      auto ws = co_await connect_or_fail(ioc, server->url(), options);
+      if (!ws)
+        co_return;
+      EXPECT_TRUE((co_await ws->send("through the tunnel")).ok());
+      EXPECT_EQ(message_of(co_await ws->read()), "(got text: through the tunnel)");
+      co_await ws->close();
+    }
+    EXPECT_EQ(proxy.requests(), (std::vector<std::string>{
+                                    "CONNECT localhost:" + std::to_string(secure_server.port()),
+                                    "CONNECT localhost:" + std::to_string(plain_server.port())}));
+  });
+}
+
+TEST(WebSocketClientTest, ProxyFromTheEnvironmentUnlessNoProxyCoversTheHost) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    testing::TestProxy proxy(ioc);
+    TestWsServer server(ioc, echo, true);
+    testing::ScopedEnv https_proxy("HTTPS_PROXY", proxy.url().c_str());
+    testing::ScopedEnv no_proxy("NO_PROXY", "example.org");
+    testing::ScopedEnv no_proxy_lower("no_proxy", nullptr);
+    auto options = test_options();
+    options.proxy = std::nullopt;  // from the environment
+    auto via_proxy = co_await connect_or_fail(ioc, server.url(), options);
+    EXPECT_EQ(proxy.requests().size(), 1u);
+    testing::ScopedEnv bypass("NO_PROXY", "example.org,localhost");
+    auto direct = co_await connect_or_fail(ioc, server.url(), options);
+    EXPECT_TRUE(via_proxy && direct);
+    EXPECT_EQ(proxy.requests().size(), 1u) << "NO_PROXY covers localhost";
+  });
+}
+
+TEST(WebSocketClientTest, ProxyThatCannotReachTheServerIsNamed) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    testing::TestProxy proxy(ioc);
+    int port = 0;
+    {
+      tcp::acceptor closed(ioc, tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+      port = closed.local_endpoint().port();
+    }
+    auto options = test_options();
+    options.proxy = proxy.url();
+    auto refused = co_await connect_websocket(
+        ioc.get_executor(), "wss://127.0.0.1:" + std::to_string(port) + "/link?ticket=secret",
+        options);
+    EXPECT_FALSE(refused.ok());
+    if (!refused) {
+      EXPECT_EQ(refused.error().message,
+                "websocket 127.0.0.1:" + std::to_string(port) +
+                    "/link: proxy 127.0.0.1:" + proxy.url().substr(proxy.url().rfind(':') + 1) +
+                    ": CONNECT refused with 502 Bad Gateway");
     }
   });
 }
