@@ -1,5 +1,8 @@
 #include "integrations/net/websocket_codec.h"
 
+#include <random>
+#include <vector>
+
 #include <gtest/gtest.h>
 
 namespace shipmate::integrations::net {
@@ -242,6 +245,91 @@ TEST(WebSocketCodecTest, CloseReasonIsCutToTheControlFrameLimit) {
 TEST(WebSocketCodecTest, AcceptValueMatchesTheRfcExample) {
   // RFC 6455 section 1.3.
   EXPECT_EQ(websocket_accept_value("dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+}
+
+TEST(WebSocketCodecTest, RandomFragmentationAndChunkingDecodeToTheSameMessages) {
+  // Messages of random sizes, each split into random fragments with pings between some of them,
+  // fed to the decoder in random chunks as a socket might deliver them. Fixed seed: repeatable.
+  std::mt19937 random(20261122);
+  for (int round = 0; round < 50; ++round) {
+    std::vector<std::string> sent;
+    std::string wire;
+    int pings_sent = 0;
+    for (int m = 0; m < 20; ++m) {
+      std::string text(m % 4 == 0 ? random() % 70000 : random() % 300, 'a');
+      for (auto& c : text)
+        c = static_cast<char>('a' + random() % 26);
+      sent.push_back(text);
+      std::size_t at = 0;
+      bool first = true;
+      do {
+        const std::size_t piece = std::min<std::size_t>(text.size() - at, 1 + random() % 5000);
+        const bool last = at + piece == text.size();
+        wire += server_frame(
+            static_cast<std::uint8_t>((last ? kFin : 0) | (first ? kText : kContinuation)),
+            std::string_view(text).substr(at, piece));
+        at += piece;
+        first = false;
+        if (!last && random() % 3 == 0) {
+          wire += server_frame(kFin | kPing, "p");
+          ++pings_sent;
+        }
+      } while (at < text.size());
+    }
+    WebSocketDecoder decoder(1 << 20);
+    std::vector<std::string> received;
+    int pings_received = 0;
+    std::string buffer;
+    std::size_t fed = 0;
+    while (fed < wire.size() || !buffer.empty()) {
+      const std::size_t chunk = std::min<std::size_t>(wire.size() - fed, 1 + random() % 3000);
+      buffer.append(wire, fed, chunk);
+      fed += chunk;
+      std::string_view input = buffer;
+      for (;;) {
+        auto step = decoder.next(input);
+        ASSERT_FALSE(step.violation) << step.violation->reason;
+        if (!step.message)
+          break;
+        if (step.message->opcode == WebSocketOpcode::ping)
+          ++pings_received;
+        else
+          received.push_back(std::move(step.message->payload));
+      }
+      buffer.erase(0, buffer.size() - input.size());
+      if (chunk == 0)
+        break;
+    }
+    EXPECT_TRUE(buffer.empty()) << "round " << round;
+    EXPECT_EQ(received, sent) << "round " << round;
+    EXPECT_EQ(pings_received, pings_sent) << "round " << round;
+  }
+}
+
+TEST(WebSocketCodecTest, ArbitraryBytesNeverBreakTheDecoder) {
+  // Whatever a broken or hostile server sends, the decoder either waits, yields messages within
+  // the size limit, or reports a violation; it never reads past its input.
+  std::mt19937 random(7);
+  for (int round = 0; round < 2000; ++round) {
+    std::string bytes(random() % 200, '\0');
+    for (auto& c : bytes)
+      c = static_cast<char>(random());
+    if (!bytes.empty() && random() % 2 == 0)
+      bytes[0] = static_cast<char>(bytes[0] & 0x8F);  // clear RSV so more inputs get further
+    if (bytes.size() > 1 && random() % 2 == 0)
+      bytes[1] = static_cast<char>(bytes[1] & 0x7F);  // unmasked, as a server must send
+    WebSocketDecoder decoder(64);
+    std::string_view input = bytes;
+    for (int steps = 0; steps < 300; ++steps) {
+      const std::size_t before = input.size();
+      auto step = decoder.next(input);
+      EXPECT_LE(input.size(), before);
+      if (!step.message)
+        break;
+      const bool control = static_cast<int>(step.message->opcode) >= 0x8;
+      EXPECT_LE(step.message->payload.size(), control ? 125u : 64u);
+    }
+  }
 }
 
 }  // namespace
