@@ -76,6 +76,7 @@ struct Outgoing {
   // (or failed). Queued acks have none: there is one per envelope, and nobody waits on them.
   std::unique_ptr<asio::steady_timer> done;
   bool finished = false;
+  bool taken = false;  // the writer has it: its payload is no longer ours to change
   Status status = Ok{};
 };
 
@@ -242,8 +243,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         case WebSocketOpcode::text:
           return std::move(message.payload);
         case WebSocketOpcode::ping:
-          if (!closing_)
-            enqueue(WebSocketOpcode::pong, std::move(message.payload));
+          if (closing_)
+            break;
+          // A pong still waiting in the queue answers the newest ping instead (RFC 6455 5.5.3
+          // allows it), so a flood of pings cannot grow the queue.
+          if (pending_pong_ && !pending_pong_->taken)
+            pending_pong_->payload = std::move(message.payload);
+          else
+            pending_pong_ = enqueue(WebSocketOpcode::pong, std::move(message.payload));
           break;
         case WebSocketOpcode::close:
           on_peer_close(message);
@@ -332,6 +339,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
       while (!self->queue_.empty() && (out.empty() || out.size() < kMaxWriteBatch)) {
         std::shared_ptr<Outgoing> item = std::move(self->queue_.front());
         self->queue_.pop_front();
+        item->taken = true;
         const bool final_close = self->final_close_ && item->opcode == WebSocketOpcode::close;
         if (self->failure_ && !final_close) {
           finish(*item, make_error(*self->failure_));
@@ -421,6 +429,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   WebSocketDecoder decoder_;
   MaskSource masks_;
   std::deque<std::shared_ptr<Outgoing>> queue_;
+  std::shared_ptr<Outgoing> pending_pong_;  // the last pong queued, while it may still be changed
   bool writing_ = false;
   bool reading_ = false;
   bool closing_ = false;

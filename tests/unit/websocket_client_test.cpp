@@ -884,5 +884,55 @@ TEST(WebSocketClientTest, ProxyThatCannotReachTheServerIsNamed) {
   });
 }
 
+// (opcode, unmasked payload) of each whole client frame in `bytes`.
+std::vector<std::pair<int, std::string>> client_frames(std::string_view bytes) {
+  std::vector<std::pair<int, std::string>> out;
+  while (bytes.size() >= 6) {
+    std::size_t length = static_cast<std::uint8_t>(bytes[1]) & 0x7F;
+    std::size_t at = 2;
+    if (length == 126) {
+      length = (static_cast<std::uint8_t>(bytes[2]) << 8) | static_cast<std::uint8_t>(bytes[3]);
+      at = 4;
+    }
+    if (length == 127 || bytes.size() < at + 4 + length)
+      break;
+    const std::string_view key = bytes.substr(at, 4);
+    std::string payload(bytes.substr(at + 4, length));
+    for (std::size_t i = 0; i < payload.size(); ++i)
+      payload[i] = static_cast<char>(payload[i] ^ key[i % 4]);
+    out.emplace_back(static_cast<std::uint8_t>(bytes[0]) & 0x0F, std::move(payload));
+    bytes.remove_prefix(at + 4 + length);
+  }
+  return out;
+}
+
+TEST(WebSocketClientTest, AFloodOfPingsIsAnsweredByAPongToTheLatest) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    RawServer server(ioc, [](const std::string& key) {
+      std::string out = switching_protocols(websocket_accept_value(key));
+      for (int i = 0; i < 1000; ++i) {
+        const std::string payload = std::to_string(i);
+        out += '\x89';
+        out += static_cast<char>(payload.size());
+        out += payload;
+      }
+      return out + unmasked_text_frame("after the pings");
+    });
+    auto ws = co_await connect_or_fail(ioc, server.url());
+    if (!ws)
+      co_return;
+    EXPECT_EQ(message_of(co_await ws->read()), "(got text: after the pings)");
+    bool answered = co_await eventually([&server] {
+      auto frames = client_frames(server.received());
+      return !frames.empty() && frames.back().second == "999";
+    });
+    EXPECT_TRUE(answered);
+    const auto frames = client_frames(server.received());
+    EXPECT_LE(frames.size(), 10u) << "queued pongs were coalesced";
+    for (const auto& [opcode, payload] : frames)
+      EXPECT_EQ(opcode, 0xA) << payload;
+  });
+}
+
 }  // namespace
 }  // namespace shipmate::integrations::net
