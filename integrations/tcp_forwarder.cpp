@@ -101,7 +101,12 @@ struct TcpForwarder::Impl {
 
 namespace {
 
-int pick_backend(TcpForwarder::Impl& self) {
+struct Choice {
+  int port;
+  int fallback;  // the other side's port, 0 when there is none
+};
+
+Choice pick_backend(TcpForwarder::Impl& self) {
   const int percent = self.candidate_port != 0 ? self.candidate_percent : 0;
   bool to_candidate = false;
   if (percent >= 100) {
@@ -112,26 +117,42 @@ int pick_backend(TcpForwarder::Impl& self) {
     to_candidate = self.candidate_credit > self.stable_credit;
     (to_candidate ? self.candidate_credit : self.stable_credit) -= 100;
   }
+  const bool split = self.candidate_port != 0 && self.candidate_port != self.backend_port;
   if (to_candidate) {
     ++self.routed.candidate;
-    return self.candidate_port;
+    return Choice{self.candidate_port, split ? self.backend_port : 0};
   }
   ++self.routed.stable;
-  return self.backend_port;
+  return Choice{self.backend_port, split ? self.candidate_port : 0};
+}
+
+// Opens `socket` to 127.0.0.1:<port>; the socket is left closed on failure.
+asio::awaitable<boost::system::error_code> connect_backend(tcp::socket& socket, int port) {
+  boost::system::error_code error;
+  socket.open(tcp::v4(), error);
+  if (error)
+    co_return error;
+  set_cloexec(socket);
+  auto [connect_error] = co_await socket.async_connect(loopback(port), kTuple);
+  if (connect_error) {
+    boost::system::error_code ignored;
+    socket.close(ignored);
+  }
+  co_return connect_error;
 }
 
 asio::awaitable<void> serve(std::shared_ptr<TcpForwarder::Impl> self, tcp::socket client,
-                            int backend_port) {
+                            Choice choice) {
   auto connection = std::make_shared<Connection>(std::move(client));
   const std::uint64_t id = self->next_id++;
   self->connections.emplace(id, connection);
-  boost::system::error_code error;
-  connection->backend.open(tcp::v4(), error);
-  if (!error) {
-    set_cloexec(connection->backend);
-    auto [connect_error] =
-        co_await connection->backend.async_connect(loopback(backend_port), kTuple);
-    error = connect_error;
+  auto error = co_await connect_backend(connection->backend, choice.port);
+  // A side that refuses (a canary that died, a stable instance gone) hands its connection to the
+  // other side rather than dropping the user's request while the rollout notices.
+  if (error && choice.fallback != 0 && !self->stopped) {
+    error = co_await connect_backend(connection->backend, choice.fallback);
+    if (!error)
+      ++self->routed.failed_over;
   }
   if (!error && !self->stopped) {
     co_await (pump(*connection, connection->client, connection->backend) &&
@@ -156,8 +177,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<TcpForwarder::Impl> self) {
       continue;
     }
     set_cloexec(client);
-    const int backend = pick_backend(*self);
-    asio::co_spawn(self->executor, serve(self, std::move(client), backend), asio::detached);
+    const Choice choice = pick_backend(*self);
+    asio::co_spawn(self->executor, serve(self, std::move(client), choice), asio::detached);
   }
 }
 

@@ -13,9 +13,11 @@
 //   weighted round-robin, not random, so the split is exact over any run of connections: at 25%,
 //   exactly one of every four consecutive connections goes to the candidate (the third), at 50%
 //   every second one, at 10% one in ten. Every set_candidate()/clear_candidate() restarts that
-//   pattern. 0% keeps the candidate registered but idle; 100% sends everything to it. The
-//   forwarder does not know whether a backend is healthy: a dead candidate still gets its share
-//   (and those connections are closed), so the caller watches its processes.
+//   pattern. 0% keeps the candidate registered but idle; 100% sends everything to it.
+// - Failover: while a candidate is set, a connection whose chosen side refuses it (a dead
+//   candidate, or a stable instance that went away) is handed to the other side instead of being
+//   closed, and counted in routed().failed_over. The forwarder does not judge health beyond
+//   that: the caller still watches its processes and decides the rollout.
 // - stop() closes the listener and every open connection; it is idempotent and also run by the
 //   destructor. Coroutines still in flight keep the internals alive until they unwind.
 // - Threading: call everything from the executor's thread (the event loop).
@@ -56,6 +58,7 @@ class TcpForwarder {
   struct Routed {
     std::uint64_t stable = 0;
     std::uint64_t candidate = 0;
+    std::uint64_t failed_over = 0;  // of those, served by the other side after a refusal
   };
   Routed routed() const;
 

@@ -1040,6 +1040,64 @@ TEST(TcpForwarderTest, SplitsNewConnectionsByWeightInAFixedPattern) {
     ::close(fd);
 }
 
+TEST(TcpForwarderTest, ARefusingSideHandsItsConnectionsToTheOther) {
+  Loop loop;
+  const int public_port = free_port();
+  const int stable_port = free_port();
+  const int dead_port = free_port();  // nothing listens: a canary that crashed
+  const std::vector<int> backends = {listen_on(stable_port)};
+  ASSERT_GE(backends[0], 0);
+  std::unique_ptr<TcpForwarder> forwarder;
+  loop.call([&] {
+    auto started = TcpForwarder::start(loop.executor(), public_port, stable_port, "hello/staging");
+    ASSERT_TRUE(started.ok()) << started.error().message;
+    forwarder = std::move(*started);
+    forwarder->set_candidate(dead_port, 50);
+  });
+  ASSERT_TRUE(forwarder);
+  // Every connection reaches a live backend, and keeps working end to end.
+  for (int i = 0; i < 6; ++i) {
+    int client = connect_to(public_port);
+    ASSERT_GE(client, 0);
+    int served = accept_from(backends[0]);
+    ASSERT_GE(served, 0) << "connection " << i << " was dropped";
+    ASSERT_EQ(::send(client, "hi", 2, 0), 2);
+    EXPECT_EQ(read_some(served), "hi");
+    ::close(served);
+    ::close(client);
+  }
+  auto routed = loop.call([&] { return forwarder->routed(); });
+  EXPECT_EQ(routed.stable, 3u);
+  EXPECT_EQ(routed.candidate, 3u);
+  EXPECT_EQ(routed.failed_over, 3u);
+
+  // The other way round: the stable side is gone, the candidate serves everything.
+  loop.call([&] {
+    forwarder->set_backend(dead_port);
+    forwarder->set_candidate(stable_port, 25);
+  });
+  for (int i = 0; i < 4; ++i) {
+    int client = connect_to(public_port);
+    int served = accept_from(backends[0]);
+    ASSERT_GE(served, 0) << "connection " << i << " was dropped";
+    // Bytes through both hops mean the forwarder has finished connecting (and counting).
+    ASSERT_EQ(::send(client, "hi", 2, 0), 2);
+    EXPECT_EQ(read_some(served), "hi");
+    ::close(served);
+    ::close(client);
+  }
+  EXPECT_EQ(loop.call([&] { return forwarder->routed().failed_over; }), 3u);
+
+  // Without a candidate there is nowhere else to go: the connection is closed.
+  loop.call([&] { forwarder->clear_candidate(); });
+  int client = connect_to(public_port);
+  ASSERT_GE(client, 0);
+  EXPECT_EQ(read_some(client), "");
+  ::close(client);
+  loop.call([&] { forwarder.reset(); });
+  ::close(backends[0]);
+}
+
 TEST(HttpProbeTest, ReportsRefusalSilenceAndStatus) {
   Loop loop;
   auto probe = [&](int port) {
