@@ -900,6 +900,16 @@ std::string read_some(int fd) {
   return n <= 0 ? std::string() : std::string(buffer, static_cast<std::size_t>(n));
 }
 
+// A forwarder labelled hello/staging, started on the loop's thread; null (and a test failure)
+// when it cannot start.
+std::unique_ptr<TcpForwarder> start_forwarder(Loop& loop, int public_port, int backend_port) {
+  return loop.call([&]() -> std::unique_ptr<TcpForwarder> {
+    auto started = TcpForwarder::start(loop.executor(), public_port, backend_port, "hello/staging");
+    EXPECT_TRUE(started.ok()) << (started ? "" : started.error().message);
+    return started ? std::move(*started) : nullptr;
+  });
+}
+
 TEST(TcpForwarderTest, NewConnectionsFollowTheBackendWhileOpenOnesStay) {
   Loop loop;
   const int public_port = free_port();
@@ -909,12 +919,7 @@ TEST(TcpForwarderTest, NewConnectionsFollowTheBackendWhileOpenOnesStay) {
   int new_backend = listen_on(new_port);
   ASSERT_GE(old_backend, 0);
   ASSERT_GE(new_backend, 0);
-  std::unique_ptr<TcpForwarder> forwarder;
-  loop.call([&] {
-    auto started = TcpForwarder::start(loop.executor(), public_port, old_port, "hello/staging");
-    ASSERT_TRUE(started.ok()) << started.error().message;
-    forwarder = std::move(*started);
-  });
+  auto forwarder = start_forwarder(loop, public_port, old_port);
   ASSERT_TRUE(forwarder);
 
   int first = connect_to(public_port);
@@ -986,12 +991,7 @@ TEST(TcpForwarderTest, SplitsNewConnectionsByWeightInAFixedPattern) {
   const std::vector<int> backends = {listen_on(stable_port), listen_on(candidate_port)};
   ASSERT_GE(backends[0], 0);
   ASSERT_GE(backends[1], 0);
-  std::unique_ptr<TcpForwarder> forwarder;
-  loop.call([&] {
-    auto started = TcpForwarder::start(loop.executor(), public_port, stable_port, "hello/staging");
-    ASSERT_TRUE(started.ok()) << started.error().message;
-    forwarder = std::move(*started);
-  });
+  auto forwarder = start_forwarder(loop, public_port, stable_port);
   ASSERT_TRUE(forwarder);
 
   // "S" or "C" for each of `n` sequential connections.
@@ -1047,14 +1047,9 @@ TEST(TcpForwarderTest, ARefusingSideHandsItsConnectionsToTheOther) {
   const int dead_port = free_port();  // nothing listens: a canary that crashed
   const std::vector<int> backends = {listen_on(stable_port)};
   ASSERT_GE(backends[0], 0);
-  std::unique_ptr<TcpForwarder> forwarder;
-  loop.call([&] {
-    auto started = TcpForwarder::start(loop.executor(), public_port, stable_port, "hello/staging");
-    ASSERT_TRUE(started.ok()) << started.error().message;
-    forwarder = std::move(*started);
-    forwarder->set_candidate(dead_port, 50);
-  });
+  auto forwarder = start_forwarder(loop, public_port, stable_port);
   ASSERT_TRUE(forwarder);
+  loop.call([&] { forwarder->set_candidate(dead_port, 50); });
   // Every connection reaches a live backend, and keeps working end to end.
   for (int i = 0; i < 6; ++i) {
     int client = connect_to(public_port);
