@@ -10,7 +10,9 @@
 #include <mutex>
 #include <system_error>
 #include <thread>
+#include <unordered_map>
 #include <utility>
+#include <vector>
 
 #include "storage/migrations.h"
 
@@ -109,7 +111,38 @@ Error open_error(const std::string& path, std::string_view sqlite_message, int c
 // ---------------------------------------------------------------------------------------------
 // Statement
 
+// Idle prepared statements by SQL text. Bounded: SQL built at run time (IN lists and the like)
+// past kMaxDistinct texts is prepared and finalized as before.
+struct StatementCache {
+  static constexpr std::size_t kMaxDistinct = 256;
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle;
+  bool closed = false;
+
+  void close() {
+    closed = true;
+    for (auto& [sql, list] : idle) {
+      for (auto* statement : list)
+        sqlite3_finalize(statement);
+      list.clear();
+    }
+  }
+};
+
 Statement::Statement(Database& db, std::string_view sql) : db_(&db) {
+  if (auto& cache = db.statements_; cache && !cache->closed) {
+    auto found = cache->idle.find(std::string(sql));
+    if (found == cache->idle.end() && cache->idle.size() < StatementCache::kMaxDistinct)
+      found = cache->idle.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first;
+    if (found != cache->idle.end()) {
+      cache_ = cache;
+      idle_list_ = &found->second;
+      if (!found->second.empty()) {
+        stmt_ = found->second.back();
+        found->second.pop_back();
+        return;
+      }
+    }
+  }
   const char* tail = nullptr;
   int rc = sqlite3_prepare_v2(db.handle(), sql.data(), static_cast<int>(sql.size()), &stmt_, &tail);
   if (rc != SQLITE_OK) {
@@ -122,11 +155,22 @@ Statement::Statement(Database& db, std::string_view sql) : db_(&db) {
 }
 
 Statement::~Statement() {
+  if (stmt_ == nullptr)
+    return;
+  if (cache_ && !cache_->closed) {
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    static_cast<std::vector<sqlite3_stmt*>*>(idle_list_)->push_back(stmt_);
+    return;
+  }
   sqlite3_finalize(stmt_);
 }
 
 Statement::Statement(Statement&& other) noexcept
-    : db_(other.db_), stmt_(std::exchange(other.stmt_, nullptr)) {}
+    : db_(other.db_),
+      stmt_(std::exchange(other.stmt_, nullptr)),
+      cache_(std::move(other.cache_)),
+      idle_list_(other.idle_list_) {}
 
 Statement& Statement::bind(int index, std::int64_t value) {
   if (sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK) {
@@ -315,9 +359,15 @@ class Checkpointer {
 // ---------------------------------------------------------------------------------------------
 // Database
 
-Database::Database(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+Database::Database(sqlite3* db, std::string path)
+    : db_(db), path_(std::move(path)), statements_(std::make_shared<StatementCache>()) {}
 
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, int checkpoint_pages) {
+  // SQLite's memory statistics take a global mutex on every allocation it makes; nothing here
+  // reads them. Only possible before SQLite initializes, so the first open does it (a no-op
+  // later).
+  static std::once_flag no_memstatus;
+  std::call_once(no_memstatus, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* handle = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
@@ -361,6 +411,7 @@ Database::~Database() {
   // and removes the WAL as it closes.
   sqlite3_wal_hook(db_, nullptr, nullptr);
   checkpointer_.reset();
+  statements_->close();
   sqlite3_close_v2(db_);
 }
 
@@ -369,6 +420,10 @@ void Database::exec(std::string_view sql) {
   if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
     throw_error("SQLite failed on " + sql_excerpt(sql));
   }
+}
+
+void Database::run_prepared(std::string_view sql) {
+  Statement(*this, sql).run();
 }
 
 int Database::changes() const {

@@ -10,6 +10,8 @@
 //   boundary. `transaction()` rolls back when its body throws, so nothing is half-written.
 // - Files are opened in WAL mode with synchronous=NORMAL and foreign keys on; ":memory:" gives a
 //   private in-memory database (tests).
+// - Prepared statements are cached per Database and reused (see Statement); SQLite's memory
+//   statistics are off process-wide, which spares a global mutex per allocation.
 // - Checkpoints (copying the WAL back into the database file, with its fsyncs) run on a
 //   background thread with a connection of its own, started once the WAL passes
 //   kCheckpointPages. A commit on the event loop therefore never waits for one; before this, a
@@ -38,7 +40,12 @@ class StorageError : public std::runtime_error {
 
 class Database;
 class Checkpointer;
+struct StatementCache;
 
+// A prepared statement. Preparing parses and plans the SQL, which cost more than running most
+// of Shipmate's statements, so a Statement comes from its Database's cache of idle prepared
+// statements when one for the same SQL is there, and goes back to it (reset, bindings cleared)
+// when destroyed. Two live Statements never share one: a nested use of the same SQL gets its own.
 class Statement {
  public:
   Statement(Database& db, std::string_view sql);
@@ -73,6 +80,9 @@ class Statement {
  private:
   Database* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  // Where the statement goes back to; null when it is finalized instead.
+  std::shared_ptr<StatementCache> cache_;
+  void* idle_list_ = nullptr;  // the cache's list for this SQL (stable while the cache lives)
 };
 
 class Database {
@@ -103,18 +113,18 @@ class Database {
   decltype(auto) transaction(F&& body) {
     if (transaction_depth_ > 0)
       return body();
-    exec("BEGIN IMMEDIATE");
+    run_prepared("BEGIN IMMEDIATE");
     ++transaction_depth_;
     try {
       if constexpr (std::is_void_v<decltype(body())>) {
         body();
         --transaction_depth_;
-        exec("COMMIT");
+        run_prepared("COMMIT");
         return;
       } else {
         auto result = body();
         --transaction_depth_;
-        exec("COMMIT");
+        run_prepared("COMMIT");
         return result;
       }
     } catch (...) {
@@ -130,12 +140,17 @@ class Database {
  private:
   Database(sqlite3* db, std::string path);
   void rollback_quietly() noexcept;
+  // exec() for a statement run often: prepared once, from the statement cache.
+  void run_prepared(std::string_view sql);
   void migrate();
 
   sqlite3* db_;
   std::string path_;
   int transaction_depth_ = 0;
   std::unique_ptr<Checkpointer> checkpointer_;  // file databases only
+  // Shared with the Statements it lent out, so one that outlives the Database finds it closed.
+  std::shared_ptr<StatementCache> statements_;
+  friend class Statement;
 };
 
 }  // namespace shipmate::storage

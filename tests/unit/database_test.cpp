@@ -118,6 +118,54 @@ TEST(DatabaseTest, InMemoryDatabasesArePrivate) {
   EXPECT_EQ(count_rows(*second, "locks"), 0);
 }
 
+TEST(DatabaseTest, ReusedStatementsStartCleanAndNestedUsesStayApart) {
+  auto db = open_or_fail(":memory:");
+  db->exec("CREATE TABLE numbers (n INTEGER)");
+  for (int n = 1; n <= 3; ++n)
+    db->prepare("INSERT INTO numbers (n) VALUES (?)").bind(1, std::int64_t{n}).run();
+  // A statement back from the cache carries neither the last bindings nor a half-read result.
+  {
+    auto first = db->prepare("SELECT ?1, (SELECT count(*) FROM numbers)");
+    first.bind(1, std::int64_t{42});
+    ASSERT_TRUE(first.step());
+    EXPECT_EQ(first.column_int64(0), 42);
+  }
+  {
+    auto again = db->prepare("SELECT ?1, (SELECT count(*) FROM numbers)");
+    ASSERT_TRUE(again.step());
+    EXPECT_TRUE(again.column_is_null(0));
+    EXPECT_EQ(again.column_int64(1), 3);
+  }
+  // The same SQL inside a loop over its own results: each use is its own statement.
+  std::vector<std::string> pairs;
+  auto outer = db->prepare("SELECT n FROM numbers ORDER BY n");
+  while (outer.step()) {
+    auto inner = db->prepare("SELECT n FROM numbers ORDER BY n");
+    while (inner.step())
+      pairs.push_back(std::to_string(outer.column_int64(0)) +
+                      std::to_string(inner.column_int64(0)));
+  }
+  EXPECT_EQ(pairs,
+            (std::vector<std::string>{"11", "12", "13", "21", "22", "23", "31", "32", "33"}));
+  // More distinct texts than the cache keeps: the rest are prepared and finalized as before.
+  for (int i = 0; i < 400; ++i) {
+    auto query = db->prepare("SELECT " + std::to_string(i));
+    ASSERT_TRUE(query.step());
+    EXPECT_EQ(query.column_int64(0), i);
+  }
+}
+
+TEST(DatabaseTest, StatementOutlivingItsDatabaseIsFinalizedSafely) {
+  std::optional<Statement> survivor;
+  {
+    auto db = open_or_fail(":memory:");
+    survivor.emplace(db->prepare("SELECT 1"));
+    auto idle = db->prepare("SELECT 2");  // back in the cache when the database closes
+  }
+  survivor.reset();  // under ASan, a use of the closed cache would show here
+  SUCCEED();
+}
+
 TEST(DatabaseTest, FileDatabaseUsesWalAndNormalSync) {
   TempDir dir;
   const std::string path = dir.file("shipmate.db");
