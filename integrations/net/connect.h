@@ -25,8 +25,10 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/error.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/error.hpp>
 
 #include "common/result.h"
+#include "common/strings.h"
 #include "integrations/net/tls.h"
 
 namespace shipmate::integrations::net::detail {
@@ -41,6 +43,32 @@ inline constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 
 inline std::string timeout_cause(std::chrono::milliseconds budget, std::string_view phase) {
   return "timed out after " + std::to_string(budget.count()) + " ms while " + std::string(phase);
+}
+
+// Largest response header either client accepts (HTTP responses, the CONNECT answer).
+inline constexpr std::uint32_t kHeaderLimit = 64 * 1024;
+
+// One cause for a failed HTTP exchange (a request, a CONNECT), naming the `phase` it failed in.
+inline std::string describe_exchange_error(const boost::system::error_code& ec,
+                                           std::string_view phase, std::chrono::milliseconds budget,
+                                           std::size_t body_limit) {
+  if (ec == beast::error::timeout)
+    return timeout_cause(budget, phase);
+  if (ec == beast::http::error::body_limit)
+    return "response body larger than " + std::to_string(body_limit) + " bytes";
+  if (ec == beast::http::error::header_limit)
+    return "response header larger than " + std::to_string(kHeaderLimit) + " bytes";
+  if (ec == beast::http::error::end_of_stream)
+    return "connection closed before a response";
+  if (ec == beast::http::error::partial_message)
+    return "connection closed in the middle of the response";
+  if (ec.category() == beast::http::make_error_code(beast::http::error::bad_version).category())
+    return "malformed response: " + to_lower(ec.message());
+  if (ec == asio::ssl::error::stream_truncated)
+    return "connection closed without a TLS close_notify";
+  if (ec.category() == asio::error::get_ssl_category())
+    return "TLS error: " + describe_tls_error(ec, nullptr);
+  return describe_network_error(ec);
 }
 
 // "host" or "host:port" as it belongs in a Host header; the port is left out when it is the

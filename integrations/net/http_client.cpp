@@ -33,7 +33,6 @@ using namespace detail;
 // Servers drop idle keep-alive connections after anything from a few seconds to minutes; past
 // this age a pooled connection is more likely dead than worth the retry.
 constexpr auto kMaxIdleAge = std::chrono::seconds(30);
-constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 // A connection back in the pool for less than this is reused without asking the kernel whether
 // the server closed it meanwhile (a syscall per request under load). A server that did close it
 // in that moment costs one retry on a fresh connection: the request never reached it.
@@ -95,27 +94,6 @@ struct Attempt {
   bool retryable = false;
   std::string cause;
 };
-
-std::string describe_exchange_error(const boost::system::error_code& ec, std::string_view phase,
-                                    std::chrono::milliseconds budget, std::size_t body_limit) {
-  if (ec == beast::error::timeout)
-    return timeout_cause(budget, phase);
-  if (ec == http::error::body_limit)
-    return "response body larger than " + std::to_string(body_limit) + " bytes";
-  if (ec == http::error::header_limit)
-    return "response header larger than " + std::to_string(kHeaderLimit) + " bytes";
-  if (ec == http::error::end_of_stream)
-    return "connection closed before a response";
-  if (ec == http::error::partial_message)
-    return "connection closed in the middle of the response";
-  if (ec.category() == http::make_error_code(http::error::bad_version).category())
-    return "malformed response: " + to_lower(ec.message());
-  if (ec == asio::ssl::error::stream_truncated)
-    return "connection closed without a TLS close_notify";
-  if (ec.category() == asio::error::get_ssl_category())
-    return "TLS error: " + describe_tls_error(ec, nullptr);
-  return describe_network_error(ec);
-}
 
 // A request serialized once, ready for the wire (and for the one retry on a fresh connection).
 struct WireRequest {

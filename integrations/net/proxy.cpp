@@ -3,7 +3,6 @@
 #include <cstdlib>
 
 #include <boost/beast/http/empty_body.hpp>
-#include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
@@ -13,24 +12,7 @@
 
 namespace shipmate::integrations::net::detail {
 
-namespace {
-
 namespace http = boost::beast::http;
-
-constexpr std::uint32_t kHeaderLimit = 64 * 1024;
-
-std::string describe_tunnel_error(const boost::system::error_code& ec, std::string_view phase,
-                                  std::chrono::milliseconds budget) {
-  if (ec == beast::error::timeout)
-    return timeout_cause(budget, phase);
-  if (ec == http::error::end_of_stream || ec == http::error::partial_message)
-    return "connection closed " + std::string(phase);
-  if (ec.category() == http::make_error_code(http::error::bad_version).category())
-    return "malformed CONNECT response: " + to_lower(ec.message());
-  return describe_network_error(ec);
-}
-
-}  // namespace
 
 Result<Proxy> parse_proxy(std::string text) {
   if (text.find("://") == std::string::npos)
@@ -128,7 +110,7 @@ asio::awaitable<Status> open_connect_tunnel(beast::tcp_stream& stream, beast::fl
   auto [write_ec, written] = co_await http::async_write(stream, request, kTuple);
   (void)written;
   if (write_ec)
-    co_return make_error(where + describe_tunnel_error(write_ec, "sending CONNECT", budget));
+    co_return make_error(where + describe_exchange_error(write_ec, "sending CONNECT", budget, 0));
   http::response_parser<http::empty_body> parser;
   // A successful CONNECT response has no body; without skip() the parser would wait for EOF.
   parser.skip(true);
@@ -136,7 +118,8 @@ asio::awaitable<Status> open_connect_tunnel(beast::tcp_stream& stream, beast::fl
   auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kTuple);
   (void)read;
   if (read_ec)
-    co_return make_error(where + describe_tunnel_error(read_ec, "waiting for CONNECT", budget));
+    co_return make_error(where +
+                         describe_exchange_error(read_ec, "waiting for CONNECT", budget, 0));
   auto status = parser.get().result_int();
   if (status < 200 || status >= 300) {
     co_return make_error(where + "CONNECT refused with " + std::to_string(status) + " " +
