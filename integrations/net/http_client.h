@@ -52,6 +52,9 @@ struct HttpResponse {
   std::string header(std::string_view name) const;
 };
 
+// The User-Agent of every request and WebSocket upgrade unless a caller sets its own.
+inline constexpr const char* kDefaultUserAgent = "shipmate/0.1";
+
 struct HttpClientOptions {
   std::string ca_file;  // extra trusted CA certificates (PEM); empty: system store only
   bool verify_peer = true;
@@ -63,7 +66,7 @@ struct HttpClientOptions {
   std::optional<std::string> proxy;  // "http://host:port"; nullopt: from the environment
   std::size_t max_body_bytes = 16 * 1024 * 1024;
   std::size_t max_idle_per_host = 4;
-  std::string user_agent = "shipmate/0.1";
+  std::string user_agent = kDefaultUserAgent;
 };
 
 class HttpClient {

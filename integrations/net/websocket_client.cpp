@@ -37,7 +37,6 @@ constexpr auto kMaxCloseWait = std::chrono::milliseconds(2000);
 constexpr std::size_t kReadChunk = 64 * 1024;
 // Frames queued together leave in one write of at most about this size.
 constexpr std::size_t kMaxWriteBatch = 256 * 1024;
-const std::string kUserAgent = "shipmate/0.1";
 
 // Masking keys (RFC 6455 5.3: unpredictable, from a strong source), fetched from the kernel 64
 // at a time so a burst of acks costs one getrandom.
@@ -233,7 +232,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
                                       std::to_string(options_.max_frame_bytes) +
                                       " bytes (max_frame_bytes)"
                                 : "protocol error: " + step.violation->reason;
-        fail_after_close_frame(std::move(cause), step.violation->code, "");
+        fail_after_close_frame(std::move(cause), step.violation->code);
         return std::nullopt;
       }
       if (!step.message)
@@ -275,19 +274,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     cause += ")";
     // RFC 6455 5.5.1: answer with a close frame echoing the code.
     const std::uint16_t echo = message.close_code == 1005 ? 1000 : message.close_code;
-    fail_after_close_frame(std::move(cause), echo, "");
+    fail_after_close_frame(std::move(cause), echo);
   }
 
   // Fails the connection for reads and sends now, but lets a close frame with `code` go out
   // first; the socket is dropped once it is written (or at once if the writer cannot run).
-  void fail_after_close_frame(std::string cause, std::uint16_t code, std::string_view reason) {
+  void fail_after_close_frame(std::string cause, std::uint16_t code) {
     if (failure_)
       return;
     failure_ = std::move(cause);
     idle_timer_.cancel();
     ping_timer_.cancel();
     final_close_ = true;
-    enqueue(WebSocketOpcode::close, close_frame_payload(code, reason));
+    enqueue(WebSocketOpcode::close, close_frame_payload(code, ""));
   }
 
   // Reads and discards frames until the peer's close frame, an error, or kMaxCloseWait.
@@ -479,7 +478,7 @@ asio::awaitable<Status> handshake(Session<Stream>& session, const ParsedUrl& url
   request.set(http::field::connection, "Upgrade");
   request.set(http::field::sec_websocket_key, key);
   request.set(http::field::sec_websocket_version, "13");
-  request.set(http::field::user_agent, kUserAgent);
+  request.set(http::field::user_agent, kDefaultUserAgent);
 
   auto& stream = session.stream();
   beast::get_lowest_layer(stream).expires_at(deadline);
@@ -532,7 +531,7 @@ asio::awaitable<Status> open_session(Session<Stream>& session, const ParsedUrl& 
   }
   if (proxy) {
     auto tunneled = co_await open_connect_tunnel(lowest, session.input(), url.host, url.port,
-                                                 *proxy, kUserAgent, deadline, budget);
+                                                 *proxy, kDefaultUserAgent, deadline, budget);
     if (!tunneled)
       co_return tunneled;
   }
