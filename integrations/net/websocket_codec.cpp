@@ -77,7 +77,8 @@ std::optional<Header> parse_header(std::string_view input) {
   return h;
 }
 
-void unmask(char* data, std::size_t size, const std::uint8_t* key) {
+// XORs `data` with the 4-byte masking key (RFC 6455 5.3); the same operation masks and unmasks.
+void apply_mask(char* data, std::size_t size, const std::uint8_t* key) {
   for (std::size_t i = 0; i < size; ++i)
     data[i] = static_cast<char>(static_cast<std::uint8_t>(data[i]) ^ key[i & 3]);
 }
@@ -203,7 +204,7 @@ void append_client_frame(std::string& out, WebSocketOpcode opcode, std::string_v
   out.append(reinterpret_cast<const char*>(mask.data()), mask.size());
   const std::size_t start = out.size();
   out.append(payload);
-  unmask(out.data() + start, size, mask.data());
+  apply_mask(out.data() + start, size, mask.data());
 }
 
 std::string close_frame_payload(std::uint16_t code, std::string_view reason) {
