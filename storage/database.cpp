@@ -115,7 +115,14 @@ Error open_error(const std::string& path, std::string_view sqlite_message, int c
 // past kMaxDistinct texts is prepared and finalized as before.
 struct StatementCache {
   static constexpr std::size_t kMaxDistinct = 256;
-  std::unordered_map<std::string, std::vector<sqlite3_stmt*>> idle;
+  // Looked up by string_view, so finding a statement allocates nothing.
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view text) const {
+      return std::hash<std::string_view>{}(text);
+    }
+  };
+  std::unordered_map<std::string, std::vector<sqlite3_stmt*>, Hash, std::equal_to<>> idle;
   bool closed = false;
 
   void close() {
@@ -130,7 +137,7 @@ struct StatementCache {
 
 Statement::Statement(Database& db, std::string_view sql) : db_(&db) {
   if (auto& cache = db.statements_; cache && !cache->closed) {
-    auto found = cache->idle.find(std::string(sql));
+    auto found = cache->idle.find(sql);
     if (found == cache->idle.end() && cache->idle.size() < StatementCache::kMaxDistinct)
       found = cache->idle.emplace(std::string(sql), std::vector<sqlite3_stmt*>{}).first;
     if (found != cache->idle.end()) {
@@ -160,7 +167,7 @@ Statement::~Statement() {
   if (cache_ && !cache_->closed) {
     sqlite3_reset(stmt_);
     sqlite3_clear_bindings(stmt_);
-    static_cast<std::vector<sqlite3_stmt*>*>(idle_list_)->push_back(stmt_);
+    idle_list_->push_back(stmt_);
     return;
   }
   sqlite3_finalize(stmt_);

@@ -25,6 +25,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <vector>
 
 #include "common/result.h"
 
@@ -82,7 +83,7 @@ class Statement {
   sqlite3_stmt* stmt_ = nullptr;
   // Where the statement goes back to; null when it is finalized instead.
   std::shared_ptr<StatementCache> cache_;
-  void* idle_list_ = nullptr;  // the cache's list for this SQL (stable while the cache lives)
+  std::vector<sqlite3_stmt*>* idle_list_ = nullptr;  // the cache's list for this SQL
 };
 
 class Database {
