@@ -1050,17 +1050,22 @@ TEST(TcpForwarderTest, ARefusingSideHandsItsConnectionsToTheOther) {
   auto forwarder = start_forwarder(loop, public_port, stable_port);
   ASSERT_TRUE(forwarder);
   loop.call([&] { forwarder->set_candidate(dead_port, 50); });
-  // Every connection reaches a live backend, and keeps working end to end.
-  for (int i = 0; i < 6; ++i) {
-    int client = connect_to(public_port);
-    ASSERT_GE(client, 0);
-    int served = accept_from(backends[0]);
-    ASSERT_GE(served, 0) << "connection " << i << " was dropped";
-    ASSERT_EQ(::send(client, "hi", 2, 0), 2);
-    EXPECT_EQ(read_some(served), "hi");
-    ::close(served);
-    ::close(client);
-  }
+  // Opens `count` connections one after another: each must reach the live backend and carry
+  // bytes through both hops (which also means the forwarder has finished connecting, and
+  // counting).
+  auto each_reaches_the_live_backend = [&](int count) {
+    for (int i = 0; i < count; ++i) {
+      int client = connect_to(public_port);
+      ASSERT_GE(client, 0);
+      int served = accept_from(backends[0]);
+      ASSERT_GE(served, 0) << "connection " << i << " was dropped";
+      ASSERT_EQ(::send(client, "hi", 2, 0), 2);
+      EXPECT_EQ(read_some(served), "hi");
+      ::close(served);
+      ::close(client);
+    }
+  };
+  each_reaches_the_live_backend(6);
   auto routed = loop.call([&] { return forwarder->routed(); });
   EXPECT_EQ(routed.stable, 3u);
   EXPECT_EQ(routed.candidate, 3u);
@@ -1071,16 +1076,7 @@ TEST(TcpForwarderTest, ARefusingSideHandsItsConnectionsToTheOther) {
     forwarder->set_backend(dead_port);
     forwarder->set_candidate(stable_port, 25);
   });
-  for (int i = 0; i < 4; ++i) {
-    int client = connect_to(public_port);
-    int served = accept_from(backends[0]);
-    ASSERT_GE(served, 0) << "connection " << i << " was dropped";
-    // Bytes through both hops mean the forwarder has finished connecting (and counting).
-    ASSERT_EQ(::send(client, "hi", 2, 0), 2);
-    EXPECT_EQ(read_some(served), "hi");
-    ::close(served);
-    ::close(client);
-  }
+  each_reaches_the_live_backend(4);
   EXPECT_EQ(loop.call([&] { return forwarder->routed().failed_over; }), 3u);
 
   // Without a candidate there is nowhere else to go: the connection is closed.
