@@ -422,8 +422,8 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       self->finished(key);
       co_return;
     } catch (const std::exception& e) {
-      spdlog::error("slack: command {} failed before it ran: {}", key, redact(e.what()));
       failure = redact(e.what());
+      spdlog::error("slack: command {} failed before it ran: {}", key, failure);
     }
     // The Router answers for failures inside a command's handler; what reaches here failed before
     // the handler ran (recording its start, its audit entry). The user hears that, and the
