@@ -68,6 +68,12 @@ class CiProvider {
 // Fills "{version}", "{environment}", "{service}" and "{correlation_id}" in a configured input,
 // variable or parameter from `request`; anything else is kept as written.
 std::string fill_ci_template(std::string_view text, const CiRunRequest& request);
+// What a run for `request` is given, from a provider's configured templates (GitHub workflow
+// inputs, GitLab pipeline variables, Jenkins build parameters): every template filled in by
+// fill_ci_template, then the request's own inputs on top (they win over a template of the same
+// name). Providers add only what is theirs alone (GitHub: its correlation input).
+std::map<std::string, std::string> merge_ci_inputs(
+    const std::map<std::string, std::string>& templates, const CiRunRequest& request);
 // The first "{word}" in `text` that fill_ci_template does not know (with its braces), or "".
 // Non-word braces ("{ a: 1 }") are not placeholders and are ignored.
 std::string unknown_ci_placeholder(std::string_view text);

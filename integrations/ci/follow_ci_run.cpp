@@ -1,6 +1,8 @@
-// follow_ci_run(): the polling loop every CI provider shares (contract in ci_provider.h).
+// What every CI provider shares (contracts in ci_provider.h): run-state names, the template
+// filling and input merging, and follow_ci_run()'s polling loop.
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
 #include <string>
 #include <utility>
@@ -72,6 +74,16 @@ std::string fill_ci_template(std::string_view text, const CiRunRequest& request)
     out += text[i++];
   }
   return out;
+}
+
+std::map<std::string, std::string> merge_ci_inputs(
+    const std::map<std::string, std::string>& templates, const CiRunRequest& request) {
+  std::map<std::string, std::string> merged;
+  for (const auto& [name, text] : templates)
+    merged[name] = fill_ci_template(text, request);
+  for (const auto& [name, value] : request.inputs)
+    merged[name] = value;
+  return merged;
 }
 
 std::string unknown_ci_placeholder(std::string_view text) {

@@ -235,11 +235,7 @@ struct RunSummary {
 
 std::map<std::string, std::string> github_workflow_inputs(const GithubActionsConfig& config,
                                                           const CiRunRequest& request) {
-  std::map<std::string, std::string> inputs;
-  for (const auto& [name, text] : config.inputs)
-    inputs[name] = fill_ci_template(text, request);
-  for (const auto& [name, value] : request.inputs)
-    inputs[name] = value;
+  std::map<std::string, std::string> inputs = merge_ci_inputs(config.inputs, request);
   if (!config.correlation_input.empty() && !request.correlation_id.empty())
     inputs[config.correlation_input] = request.correlation_id;
   return inputs;

@@ -90,8 +90,9 @@ class GithubActions final : public CiProvider {
   std::unique_ptr<Impl> impl_;
 };
 
-// The workflow inputs a dispatch for `request` sends: the templates filled in, the request's own
-// inputs on top, and the correlation input.
+// The workflow inputs a dispatch for `request` sends: merge_ci_inputs() of the configured inputs,
+// plus the correlation input (GitHub's own: its REST API does not say which run a dispatch
+// started).
 std::map<std::string, std::string> github_workflow_inputs(const GithubActionsConfig& config,
                                                           const CiRunRequest& request);
 

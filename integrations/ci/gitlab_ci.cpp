@@ -146,16 +146,6 @@ std::string gitlab_project_segment(std::string_view project) {
   return is_number(project) ? std::string(project) : percent_encode(project);
 }
 
-std::map<std::string, std::string> gitlab_pipeline_variables(const GitlabCiConfig& config,
-                                                             const CiRunRequest& request) {
-  std::map<std::string, std::string> variables;
-  for (const auto& [key, value] : config.variables)
-    variables[key] = fill_ci_template(value, request);
-  for (const auto& [key, value] : request.inputs)
-    variables[key] = value;
-  return variables;
-}
-
 struct GitlabCi::Impl {
   GitlabCiConfig config;
   // Reads, cancels and (private-token mode) creates pipelines.
@@ -274,7 +264,7 @@ struct GitlabCi::Impl {
     json::object body;
     body["ref"] = ref;
     json::array variables;
-    for (const auto& [key, value] : gitlab_pipeline_variables(config, request)) {
+    for (const auto& [key, value] : merge_ci_inputs(config.variables, request)) {
       json::object variable;
       variable["key"] = key;
       variable["value"] = value;
@@ -302,7 +292,7 @@ struct GitlabCi::Impl {
                                                                  const std::string& ref) {
     const std::string step = "trigger pipeline for " + config.project + " on " + ref;
     std::string body = "token=" + net::form_encode(config.token) + "&ref=" + net::form_encode(ref);
-    for (const auto& [key, value] : gitlab_pipeline_variables(config, request))
+    for (const auto& [key, value] : merge_ci_inputs(config.variables, request))
       body += "&" + net::form_encode("variables[" + key + "]") + "=" + net::form_encode(value);
     net::ApiCall call;
     call.step = step;

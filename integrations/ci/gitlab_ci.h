@@ -74,11 +74,6 @@ class GitlabCi final : public CiProvider {
   std::unique_ptr<Impl> impl_;
 };
 
-// The variables a pipeline for `request` gets: the templates filled in, the request's inputs on
-// top.
-std::map<std::string, std::string> gitlab_pipeline_variables(const GitlabCiConfig& config,
-                                                             const CiRunRequest& request);
-
 // The project as a path segment: "group/sub/api" -> "group%2Fsub%2Fapi"; ids stay as they are.
 std::string gitlab_project_segment(std::string_view project);
 

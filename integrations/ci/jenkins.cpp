@@ -149,16 +149,6 @@ std::string jenkins_job_path(std::string_view job) {
   return path;
 }
 
-std::map<std::string, std::string> jenkins_build_parameters(const JenkinsConfig& config,
-                                                            const CiRunRequest& request) {
-  std::map<std::string, std::string> parameters;
-  for (const auto& [key, value] : config.parameters)
-    parameters[key] = fill_ci_template(value, request);
-  for (const auto& [key, value] : request.inputs)
-    parameters[key] = value;
-  return parameters;
-}
-
 struct Jenkins::Impl {
   JenkinsConfig config;
   net::ApiClient api;
@@ -386,7 +376,7 @@ struct Jenkins::Impl {
                               std::string_view body) const {
     if ((status == 400 || status == 500) && mentions(body, "not parameterized")) {
       std::vector<std::string> names;
-      for (const auto& [name, value] : jenkins_build_parameters(config, request))
+      for (const auto& [name, value] : merge_ci_inputs(config.parameters, request))
         names.push_back(name);
       std::string text = prefix(step) + "job " + config.job +
                          " takes no parameters ('This project is parameterized' is off)";
@@ -446,7 +436,7 @@ boost::asio::awaitable<Result<CiRunHandle>> Jenkins::trigger(CiRunRequest reques
   Impl& impl = *impl_;
   const std::string step = "trigger job " + impl.config.job;
   std::string body;
-  for (const auto& [key, value] : jenkins_build_parameters(impl.config, request)) {
+  for (const auto& [key, value] : merge_ci_inputs(impl.config.parameters, request)) {
     if (!body.empty())
       body += '&';
     body += net::form_encode(key) + "=" + net::form_encode(value);

@@ -73,10 +73,6 @@ class Jenkins final : public CiProvider {
   std::unique_ptr<Impl> impl_;
 };
 
-// The parameters a build for `request` gets: the templates filled in, the request's inputs on top.
-std::map<std::string, std::string> jenkins_build_parameters(const JenkinsConfig& config,
-                                                            const CiRunRequest& request);
-
 // "deploys/web/api" -> "/job/deploys/job/web/job/api" (each name percent-encoded).
 std::string jenkins_job_path(std::string_view job);
 

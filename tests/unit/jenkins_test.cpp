@@ -426,7 +426,7 @@ TEST(Jenkins, JobPathsAndParameters) {
   config.parameters = {{"IMAGE", "registry/{service}:{version}"}, {"LITERAL", "{not_a_field}"}};
   CiRunRequest request = deploy_request();
   request.inputs = {{"LITERAL", "given"}};
-  const auto parameters = jenkins_build_parameters(config, request);
+  const auto parameters = merge_ci_inputs(config.parameters, request);
   EXPECT_EQ(parameters.at("IMAGE"), "registry/api:v2.3.1");
   EXPECT_EQ(parameters.at("LITERAL"), "given");
 }
