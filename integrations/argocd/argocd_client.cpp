@@ -174,7 +174,7 @@ asio::awaitable<Status> Client::set_spec_version(const AppRef& app, const AppSta
                                                  std::optional<std::string> version) {
   json::object source;
   std::string step;
-  if (config_.version_mode == ArgoCdVersionMode::kHelmParameter) {
+  if (config_.version_mode == ArgoCdVersionMode::helm_parameter) {
     json::array parameters;
     bool replaced = false;
     for (const json::value& parameter : current.helm_parameters) {
@@ -210,7 +210,7 @@ asio::awaitable<Result<AppState>> Client::request_sync(const AppRef& app,
                                                        const std::string& version) {
   json::object body;
   add_scope(body, app);
-  if (config_.version_mode == ArgoCdVersionMode::kRevision)
+  if (config_.version_mode == ArgoCdVersionMode::revision)
     body["revision"] = version;
   body["prune"] = config_.prune;
   body["dryRun"] = false;

@@ -83,7 +83,7 @@ Status validate_argocd_config(const ArgoCdTargetConfig& config) {
       problems.push_back("app namespace \"" + settings.app_namespace + "\" for " + environment +
                          " is not a valid namespace name");
   }
-  if (config.version_mode == ArgoCdVersionMode::kHelmParameter && config.helm_parameter.empty())
+  if (config.version_mode == ArgoCdVersionMode::helm_parameter && config.helm_parameter.empty())
     problems.push_back("helm_parameter mode needs the parameter name (e.g. image.tag)");
   if (config.poll_interval <= milliseconds(0))
     problems.push_back("poll interval must be positive");
@@ -133,7 +133,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
   // What the spec names as the version (targetRevision, or the Helm parameter); nullopt when
   // it names none.
   std::optional<std::string> spec_version(const AppState& state) const {
-    if (config.version_mode == ArgoCdVersionMode::kHelmParameter)
+    if (config.version_mode == ArgoCdVersionMode::helm_parameter)
       return state.helm_value;
     if (state.target_revision.empty())
       return std::nullopt;
@@ -234,7 +234,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
 
   // How Shipmate names what a history entry deployed.
   std::optional<std::string> entry_version(const HistoryEntry& entry) const {
-    if (config.version_mode == ArgoCdVersionMode::kHelmParameter)
+    if (config.version_mode == ArgoCdVersionMode::helm_parameter)
       return entry.helm_value;
     if (!entry.target_revision.empty())
       return entry.target_revision;
@@ -247,7 +247,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
   // recorded.
   std::optional<std::string> live_version(const AppState& state) const {
     if (state.sync_status == "Synced") {
-      if (config.version_mode == ArgoCdVersionMode::kHelmParameter) {
+      if (config.version_mode == ArgoCdVersionMode::helm_parameter) {
         if (state.helm_value)
           return state.helm_value;
       } else if (!state.target_revision.empty()) {
@@ -262,7 +262,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
   }
 
   bool entry_matches(const HistoryEntry& entry, const std::string& version) const {
-    if (config.version_mode == ArgoCdVersionMode::kHelmParameter)
+    if (config.version_mode == ArgoCdVersionMode::helm_parameter)
       return entry.helm_value == version;
     if (entry.target_revision == version || entry.revision == version)
       return true;
@@ -319,7 +319,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
       const AppRef& app, const AppState& state, bool for_rollback, const ProgressFn& progress) {
     if (!state.automated)
       co_return std::optional<json::value>();
-    if (config.auto_sync == ArgoCdAutoSyncPolicy::kRefuse)
+    if (config.auto_sync == ArgoCdAutoSyncPolicy::refuse)
       co_return make_error(automated_refusal(app, for_rollback));
     std::optional<json::value> none;
     Status suspended = co_await client.set_automated(app, std::move(none));
@@ -414,7 +414,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
       }
       spec_changed = true;
       say("Argo CD " + app.name + ": " +
-          (config.version_mode == ArgoCdVersionMode::kHelmParameter
+          (config.version_mode == ArgoCdVersionMode::helm_parameter
                ? "Helm parameter " + config.helm_parameter + "=" + version
                : "targetRevision " + version) +
           " set in the app spec");
@@ -442,7 +442,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
     FollowGoal goal;
     goal.what = "sync to " + version;
     goal.helm_parameter = config.helm_parameter;
-    if (config.version_mode == ArgoCdVersionMode::kHelmParameter) {
+    if (config.version_mode == ArgoCdVersionMode::helm_parameter) {
       goal.expect_helm_value = version;
     } else {
       goal.expect_target_revision = version;
@@ -623,7 +623,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
     // The spec names the version being returned to, so the app ends Synced and a restored
     // automated sync keeps it.
     std::optional<std::string> wanted_spec =
-        config.version_mode == ArgoCdVersionMode::kHelmParameter
+        config.version_mode == ArgoCdVersionMode::helm_parameter
             ? target->helm_value
             : (target->target_revision.empty() ? std::nullopt
                                                : std::optional(target->target_revision));

@@ -51,13 +51,13 @@
 namespace shipmate::integrations {
 
 enum class ArgoCdVersionMode {
-  kRevision,       // the version is a git revision: tag, branch or commit SHA
-  kHelmParameter,  // the version is the value of one Helm parameter (e.g. image.tag)
+  revision,       // the version is a git revision: tag, branch or commit SHA
+  helm_parameter,  // the version is the value of one Helm parameter (e.g. image.tag)
 };
 
 enum class ArgoCdAutoSyncPolicy {
-  kRefuse,   // an app with automated sync on is not deployed by Shipmate
-  kSuspend,  // automated sync is removed during the deploy and restored afterwards
+  refuse,   // an app with automated sync on is not deployed by Shipmate
+  suspend,  // automated sync is removed during the deploy and restored afterwards
 };
 
 struct ArgoCdEnvironment {
@@ -71,9 +71,9 @@ struct ArgoCdTargetConfig {
   std::string token;       // the secret value itself (an Argo CD API token)
   std::string project;     // optional; with it a missing app is "not found", not "denied"
   std::map<std::string, ArgoCdEnvironment> environments;  // by Shipmate environment name
-  ArgoCdVersionMode version_mode = ArgoCdVersionMode::kRevision;
-  std::string helm_parameter;  // kHelmParameter: the parameter name, e.g. "image.tag"
-  ArgoCdAutoSyncPolicy auto_sync = ArgoCdAutoSyncPolicy::kRefuse;
+  ArgoCdVersionMode version_mode = ArgoCdVersionMode::revision;
+  std::string helm_parameter;  // helm_parameter mode: the parameter name, e.g. "image.tag"
+  ArgoCdAutoSyncPolicy auto_sync = ArgoCdAutoSyncPolicy::refuse;
   bool prune = false;  // passed to sync and rollback
   // From the sync request to Synced + Healthy (and again for a rollback).
   std::chrono::milliseconds sync_timeout{std::chrono::minutes(10)};

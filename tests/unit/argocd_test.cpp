@@ -172,7 +172,7 @@ TEST_F(ArgoCdTargetTest, HelmParameterModeSetsTheParameterAndKeepsTheOthers) {
   setup.helm_parameters = {{"replicaCount", "2"}, {"image.tag", "1.0.0"}};
   argo.add_application(setup);
   ArgoCdTargetConfig settings = config();
-  settings.version_mode = ArgoCdVersionMode::kHelmParameter;
+  settings.version_mode = ArgoCdVersionMode::helm_parameter;
   settings.helm_parameter = "image.tag";
   ArgoCdTarget target(io.get_executor(), settings);
 
@@ -196,7 +196,7 @@ TEST_F(ArgoCdTargetTest, HelmParameterModeSetsTheParameterAndKeepsTheOthers) {
 TEST_F(ArgoCdTargetTest, HelmParameterModeAddsAMissingParameter) {
   argo.add_application(app());
   ArgoCdTargetConfig settings = config();
-  settings.version_mode = ArgoCdVersionMode::kHelmParameter;
+  settings.version_mode = ArgoCdVersionMode::helm_parameter;
   settings.helm_parameter = "image.tag";
   ArgoCdTarget target(io.get_executor(), settings);
 
@@ -323,7 +323,7 @@ TEST_F(ArgoCdTargetTest, AutomatedSyncWithSuspendPolicyIsSuspendedAndRestored) {
   setup.automated = true;
   argo.add_application(setup);
   ArgoCdTargetConfig settings = config();
-  settings.auto_sync = ArgoCdAutoSyncPolicy::kSuspend;
+  settings.auto_sync = ArgoCdAutoSyncPolicy::suspend;
   ArgoCdTarget target(io.get_executor(), settings);
 
   ApplyOutcome outcome = apply(target, "v2");
@@ -350,7 +350,7 @@ TEST_F(ArgoCdTargetTest, SuspendPolicyRestoresAutomationOnlyAfterTheSpecIsBack) 
   argo.add_application(setup);
   argo.degrade_on("api-production", "v2", "Back-off restarting failed container");
   ArgoCdTargetConfig settings = config();
-  settings.auto_sync = ArgoCdAutoSyncPolicy::kSuspend;
+  settings.auto_sync = ArgoCdAutoSyncPolicy::suspend;
   ArgoCdTarget target(io.get_executor(), settings);
 
   ApplyOutcome outcome = apply(target, "v2");
@@ -412,7 +412,7 @@ TEST_F(ArgoCdTargetTest, RollbackWithSuspendPolicyTurnsAutomationOffAndBackOn) {
   FakeArgoCd::AppSetup setup = app();
   argo.add_application(setup);
   ArgoCdTargetConfig settings = config();
-  settings.auto_sync = ArgoCdAutoSyncPolicy::kSuspend;
+  settings.auto_sync = ArgoCdAutoSyncPolicy::suspend;
   ArgoCdTarget target(io.get_executor(), settings);
   ASSERT_TRUE(apply(target, "v2").ok);
   argo.set_automated("api-production", true);
@@ -450,7 +450,7 @@ TEST_F(ArgoCdTargetTest, RestoreReadsTheHelmParameter) {
   setup.helm_parameters = {{"image.tag", "4.2.0"}};
   argo.add_application(setup);
   ArgoCdTargetConfig settings = config();
-  settings.version_mode = ArgoCdVersionMode::kHelmParameter;
+  settings.version_mode = ArgoCdVersionMode::helm_parameter;
   settings.helm_parameter = "image.tag";
   ArgoCdTarget target(io.get_executor(), settings);
 
@@ -466,7 +466,7 @@ TEST_F(ArgoCdTargetTest, RestoreOfAnAppNeverDeployedReportsNoVersion) {
   setup.deployed = false;
   argo.add_application(setup);
   ArgoCdTargetConfig settings = config();
-  settings.version_mode = ArgoCdVersionMode::kHelmParameter;
+  settings.version_mode = ArgoCdVersionMode::helm_parameter;
   settings.helm_parameter = "image.tag";
   ArgoCdTarget target(io.get_executor(), settings);
 
@@ -725,7 +725,7 @@ TEST(ArgoCdConfigTest, ValidateConfigNamesEachProblem) {
   config.service = "Api";
   config.server_url = "argocd.example.com";
   config.environments["production"] = {};
-  config.version_mode = ArgoCdVersionMode::kHelmParameter;
+  config.version_mode = ArgoCdVersionMode::helm_parameter;
   Status status = validate_argocd_config(config);
   ASSERT_FALSE(status.ok());
   const std::string& message = status.error().message;

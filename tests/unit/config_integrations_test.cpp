@@ -329,9 +329,9 @@ TEST_F(ConfigIntegrationsTest, ArgoCdTargetIsRead) {
   EXPECT_EQ(argo->project, "shop");
   EXPECT_EQ(argo->environments.at("staging").application, "web-staging");
   EXPECT_EQ(argo->environments.at("production").application, "web-prod");
-  EXPECT_EQ(argo->version_mode, integrations::ArgoCdVersionMode::kHelmParameter);
+  EXPECT_EQ(argo->version_mode, integrations::ArgoCdVersionMode::helm_parameter);
   EXPECT_EQ(argo->helm_parameter, "image.tag");
-  EXPECT_EQ(argo->auto_sync, integrations::ArgoCdAutoSyncPolicy::kSuspend);
+  EXPECT_EQ(argo->auto_sync, integrations::ArgoCdAutoSyncPolicy::suspend);
   EXPECT_TRUE(argo->prune);
   EXPECT_EQ(argo->sync_timeout.count(), 5 * 60 * 1000);
   EXPECT_EQ(argo->poll_interval.count(), 1000);
