@@ -21,14 +21,14 @@
 #include "common/clock.h"
 #include "common/strings.h"
 #include "integrations/http_probe.h"
+#include "integrations/local_process_core.h"
 #include "integrations/process.h"
 #include "integrations/tcp_forwarder.h"
 
-namespace shipmate::integrations {
+namespace shipmate::integrations::local_process {
 
 namespace {
 
-namespace asio = boost::asio;
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
@@ -152,127 +152,7 @@ std::string attempts_text(int n) {
   return std::to_string(n) + (n == 1 ? " attempt" : " attempts");
 }
 
-enum class Mode { kDeploy, kRollBack, kRestore };
-
-struct Instance {
-  std::string version;
-  int port = 0;
-  std::shared_ptr<ChildProcess> process;
-  std::string log_path;
-};
-
-struct EnvState {
-  std::unique_ptr<TcpForwarder> forwarder;
-  std::shared_ptr<Instance> current;  // the stable version: where new connections go by default
-  // Progressive delivery: a healthy release beside `current` that gets `candidate_percent` of new
-  // connections. Never recorded on disk.
-  std::shared_ptr<Instance> candidate;
-  int candidate_percent = 0;
-  // Every process started for this environment and not yet known to be reaped (the serving one,
-  // a candidate under health check, an old one being stopped, a health-check command), so that
-  // shutdown() and the destructor can find them all.
-  std::vector<std::shared_ptr<ChildProcess>> live;
-  std::optional<std::string> busy;  // version being applied
-};
-
-void forget_exited(EnvState& env) {
-  std::erase_if(env.live, [](const std::shared_ptr<ChildProcess>& p) { return !p->running(); });
-}
-
-class Core {
- public:
-  Core(asio::any_io_executor executor, LocalTargetConfig config)
-      : executor_(std::move(executor)), config_(std::move(config)) {
-    for (const auto& [name, ignored] : config_.environments)
-      envs_[name];
-  }
-
-  Status validate(const std::string& environment, const std::string& version) const;
-  std::vector<std::string> available_versions() const;
-  std::optional<std::string> current_version(const std::string& environment) const;
-  std::string describe(const std::string& environment);
-
-  static asio::awaitable<ApplyOutcome> apply(std::shared_ptr<Core> self, std::string environment,
-                                             std::string version, ProgressFn progress, Mode mode);
-  static asio::awaitable<ApplyOutcome> start_candidate(std::shared_ptr<Core> self,
-                                                       std::string environment, std::string version,
-                                                       ProgressFn progress);
-  ApplyOutcome set_candidate_weight(const std::string& environment, int percent);
-  static asio::awaitable<ApplyOutcome> promote_candidate(std::shared_ptr<Core> self,
-                                                         std::string environment);
-  static asio::awaitable<ApplyOutcome> abort_candidate(std::shared_ptr<Core> self,
-                                                       std::string environment);
-  static asio::awaitable<std::vector<ApplyOutcome>> restore(std::shared_ptr<Core> self);
-  static asio::awaitable<void> shutdown(std::shared_ptr<Core> self);
-  // Synchronous last resort for the destructor.
-  void kill_everything_now();
-  // Stops routing traffic, forgets every process, sends each SIGTERM and returns them to be
-  // reaped; bumps the epoch so that applies in progress give up.
-  std::vector<std::shared_ptr<ChildProcess>> abandon_everything();
-
-  std::string release_dir(const std::string& version) const {
-    return config_.releases_dir + "/" + version;
-  }
-
- private:
-  std::string env_dir(const std::string& environment) const {
-    return config_.state_dir + "/" + config_.service + "/" + environment;
-  }
-  std::string label(const std::string& environment) const {
-    return config_.service + "/" + environment;
-  }
-  std::map<std::string, std::string> placeholders(const std::string& environment,
-                                                  const std::string& version, int port) const {
-    return {{"{port}", std::to_string(port)},
-            {"{version}", version},
-            {"{env}", environment},
-            {"{service}", config_.service}};
-  }
-  std::map<std::string, std::string> process_env(const std::string& environment,
-                                                 const std::string& version, int port) const {
-    std::map<std::string, std::string> env = config_.env;
-    env["PORT"] = std::to_string(port);
-    env["SHIPMATE_SERVICE"] = config_.service;
-    env["SHIPMATE_ENVIRONMENT"] = environment;
-    env["SHIPMATE_VERSION"] = version;
-    return env;
-  }
-  Status record_current(const std::string& environment, const std::string& version) const;
-
-  // A process started for `version` and not yet known to be healthy.
-  struct Starting {
-    std::string environment;
-    std::string version;
-    int port = 0;
-    std::shared_ptr<ChildProcess> process;
-    std::string log_path;
-    std::uintmax_t log_offset = 0;
-  };
-  // Ok with the number of attempts it took, or why the candidate is not healthy.
-  static asio::awaitable<Result<int>> check_health(std::shared_ptr<Core> self,
-                                                   const Starting& candidate,
-                                                   const ProgressFn& say);
-  static asio::awaitable<Status> run_check_command(std::shared_ptr<Core> self,
-                                                   const Starting& candidate);
-  // Starts `version` on a free private port and waits until it passes its health check. On
-  // failure the new process is stopped and the error says why, whether the stable version still
-  // serves, and where the log is; nothing else has changed. Gives up when `epoch` moves on.
-  static asio::awaitable<Result<Starting>> launch(std::shared_ptr<Core> self,
-                                                  const std::string& environment,
-                                                  const std::string& version,
-                                                  const ProgressFn& progress, std::uint64_t epoch);
-  // The state of an environment that has a candidate, or why `action` cannot be done there.
-  Result<EnvState*> candidate_env(const std::string& environment, const char* action);
-  std::string public_endpoint(const std::string& environment) const {
-    return "http://127.0.0.1:" + std::to_string(config_.environments.at(environment).port);
-  }
-
-  asio::any_io_executor executor_;
-  LocalTargetConfig config_;
-  std::map<std::string, EnvState> envs_;  // one per configured environment, never erased
-  // Bumped by shutdown() and the destructor; an apply that sees it change abandons its work.
-  std::uint64_t epoch_ = 0;
-};
+}  // namespace
 
 Status Core::validate(const std::string& environment, const std::string& version) const {
   if (version.empty())
@@ -579,7 +459,7 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
     co_return fail(self->label(environment) + " is busy deploying " + *env.busy +
                    "; try again when it finishes");
   }
-  if (env.candidate && mode == Mode::kDeploy) {
+  if (env.candidate && mode == Mode::deploy) {
     co_return fail(self->label(environment) + " has a candidate " + env.candidate->version +
                    " at " + std::to_string(env.candidate_percent) +
                    "%; promote or abort it before deploying " + version);
@@ -660,209 +540,19 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
   const std::string where =
       outcome.endpoint + " (pid " + std::to_string(candidate.process->pid()) + ")";
   switch (mode) {
-    case Mode::kDeploy:
+    case Mode::deploy:
       outcome.message = service + " " + version + " is serving " + environment + " at " + where;
       break;
-    case Mode::kRollBack:
+    case Mode::roll_back:
       outcome.message = "rolled back " + service + " in " + environment + " to " + version +
                         ", serving at " + where;
       break;
-    case Mode::kRestore:
+    case Mode::restore:
       outcome.message =
           "restored " + service + " " + version + " in " + environment + " at " + where;
       break;
   }
   co_return outcome;
-}
-
-Result<EnvState*> Core::candidate_env(const std::string& environment, const char* action) {
-  if (config_.environments.count(environment) == 0) {
-    return make_error("cannot " + std::string(action) + ": unknown environment '" + environment +
-                      "' for " + config_.service);
-  }
-  EnvState& env = envs_[environment];
-  if (!env.candidate) {
-    return make_error("cannot " + std::string(action) + ": " + label(environment) +
-                      " has no candidate (start one first)");
-  }
-  return &env;
-}
-
-asio::awaitable<ApplyOutcome> Core::start_candidate(std::shared_ptr<Core> self,
-                                                    std::string environment, std::string version,
-                                                    ProgressFn progress) {
-  auto say = [&progress](const std::string& line) {
-    if (progress)
-      progress(line);
-  };
-  auto fail = [](std::string message) { return ApplyOutcome{false, std::move(message), ""}; };
-  if (auto valid = self->validate(environment, version); !valid) {
-    co_return fail(valid.error().message);
-  }
-  const LocalTargetConfig& config = self->config_;
-  const std::string service = config.service;
-  EnvState& env = self->envs_[environment];
-  if (env.busy) {
-    co_return fail(self->label(environment) + " is busy deploying " + *env.busy +
-                   "; try again when it finishes");
-  }
-  if (env.candidate) {
-    co_return fail(self->label(environment) + " already has a candidate " + env.candidate->version +
-                   " at " + std::to_string(env.candidate_percent) + "%; promote or abort it first");
-  }
-  if (!env.current || !env.current->process->running() || !env.forwarder) {
-    co_return fail("no stable version of " + service + " is serving " + environment +
-                   ", so there is nothing to run " + version + " beside; deploy it instead");
-  }
-  if (env.current->version == version) {
-    co_return fail(service + " " + version + " is already the stable version in " + environment);
-  }
-  if (config.start_command.empty())
-    co_return fail("no start command configured for " + service);
-  env.busy = version;
-  struct BusyReset {
-    EnvState& env;
-    ~BusyReset() { env.busy.reset(); }
-  } busy_reset{env};
-  const std::uint64_t epoch = self->epoch_;
-  forget_exited(env);
-
-  auto launched = co_await launch(self, environment, version, progress, epoch);
-  if (!launched)
-    co_return fail(launched.error().message);
-  const Starting& started = *launched;
-  if (!env.forwarder) {
-    // Only shutdown removes the forwarder, and that bumps the epoch, which launch() checked.
-    co_await started.process->stop(config.stop_grace);
-    co_return fail("no stable version of " + service + " is serving " + environment +
-                   " any more; stopped " + version);
-  }
-  env.candidate = std::make_shared<Instance>(
-      Instance{version, started.port, started.process, started.log_path});
-  env.candidate_percent = 0;
-  env.forwarder->set_candidate(started.port, 0);
-  const std::string stable = env.current ? env.current->version : std::string("nothing");
-  say(version + " is ready beside " + stable + ", with no traffic yet");
-
-  ApplyOutcome outcome;
-  outcome.ok = true;
-  outcome.endpoint = "http://127.0.0.1:" + std::to_string(started.port);
-  outcome.message = service + " " + version + " is running beside " + stable + " in " +
-                    environment + " at " + outcome.endpoint + " (pid " +
-                    std::to_string(started.process->pid()) + "), with no traffic yet";
-  co_return outcome;
-}
-
-ApplyOutcome Core::set_candidate_weight(const std::string& environment, int percent) {
-  auto found = candidate_env(environment, "move traffic");
-  if (!found)
-    return ApplyOutcome{false, found.error().message, ""};
-  EnvState& env = **found;
-  if (percent < 0 || percent > 100) {
-    return ApplyOutcome{false,
-                        "cannot move traffic: a weight is a percentage from 0 to 100, not " +
-                            std::to_string(percent),
-                        ""};
-  }
-  const Instance& candidate = *env.candidate;
-  if (percent > 0) {
-    if (auto status = candidate.process->poll()) {
-      return ApplyOutcome{false,
-                          "cannot send traffic to " + config_.service + " " + candidate.version +
-                              " in " + environment + ": it is not running (" + status->describe() +
-                              "); abort it (log: " + candidate.log_path + ")",
-                          ""};
-    }
-  }
-  env.forwarder->set_candidate(candidate.port, percent);
-  env.candidate_percent = percent;
-  const std::string stable = env.current ? env.current->version : std::string("nothing");
-  return ApplyOutcome{true,
-                      label(environment) + ": " + std::to_string(percent) +
-                          "% of new connections go to " + candidate.version + " (candidate), " +
-                          std::to_string(100 - percent) + "% to " + stable + " (stable)",
-                      public_endpoint(environment)};
-}
-
-asio::awaitable<ApplyOutcome> Core::promote_candidate(std::shared_ptr<Core> self,
-                                                      std::string environment) {
-  auto found = self->candidate_env(environment, "promote");
-  if (!found)
-    co_return ApplyOutcome{false, found.error().message, ""};
-  EnvState& env = **found;
-  const std::string service = self->config_.service;
-  const std::string version = env.candidate->version;
-  if (auto status = env.candidate->process->poll()) {
-    co_return ApplyOutcome{false,
-                           "cannot promote " + service + " " + version + " in " + environment +
-                               ": it is not running (" + status->describe() +
-                               "); abort it (log: " + env.candidate->log_path + ")",
-                           ""};
-  }
-  if (auto recorded = self->record_current(environment, version); !recorded) {
-    co_return ApplyOutcome{false, "cannot promote: " + recorded.error().message, ""};
-  }
-  // From here on the state is final before anything is awaited: the candidate is the stable
-  // version, on disk and in the forwarder.
-  env.forwarder->set_backend(env.candidate->port);
-  env.forwarder->clear_candidate();
-  auto promoted = std::exchange(env.candidate, nullptr);
-  env.candidate_percent = 0;
-  auto previous = std::exchange(env.current, promoted);
-
-  std::string stopped;
-  if (previous && previous->process) {
-    const int old_pid = previous->process->pid();
-    if (auto status = previous->process->poll()) {
-      stopped = "; " + previous->version + " (pid " + std::to_string(old_pid) + ") had already " +
-                status->describe();
-    } else {
-      co_await previous->process->stop(self->config_.stop_grace);
-      stopped = "; stopped " + previous->version + " (pid " + std::to_string(old_pid) + ")";
-    }
-  }
-  forget_exited(env);
-  const std::string endpoint = self->public_endpoint(environment);
-  co_return ApplyOutcome{true,
-                         "promoted " + service + " " + version + " in " + environment +
-                             ": serving all traffic at " + endpoint + " (pid " +
-                             std::to_string(promoted->process->pid()) + ")" + stopped,
-                         endpoint};
-}
-
-asio::awaitable<ApplyOutcome> Core::abort_candidate(std::shared_ptr<Core> self,
-                                                    std::string environment) {
-  if (self->config_.environments.count(environment) == 0) {
-    co_return ApplyOutcome{
-        false,
-        "cannot abort: unknown environment '" + environment + "' for " + self->config_.service, ""};
-  }
-  EnvState& env = self->envs_[environment];
-  const std::string endpoint = self->public_endpoint(environment);
-  if (!env.candidate) {
-    co_return ApplyOutcome{true, self->label(environment) + " has no candidate; nothing to abort",
-                           endpoint};
-  }
-  if (env.forwarder)
-    env.forwarder->clear_candidate();
-  auto aborted = std::exchange(env.candidate, nullptr);
-  env.candidate_percent = 0;
-  const int pid = aborted->process->pid();
-  std::string stopped;
-  if (auto status = aborted->process->poll()) {
-    stopped = aborted->version + " was not running (" + status->describe() + ")";
-  } else {
-    co_await aborted->process->stop(self->config_.stop_grace);
-    stopped = "stopped " + aborted->version + " (pid " + std::to_string(pid) + ")";
-  }
-  forget_exited(env);
-  std::string serving = "nothing else is running";
-  if (env.current && env.current->process->running())
-    serving = "all traffic back to " + env.current->version;
-  co_return ApplyOutcome{true,
-                         "aborted candidate " + self->config_.service + " " + aborted->version +
-                             " in " + environment + ": " + serving + "; " + stopped,
-                         endpoint};
 }
 
 asio::awaitable<std::vector<ApplyOutcome>> Core::restore(std::shared_ptr<Core> self) {
@@ -882,7 +572,7 @@ asio::awaitable<std::vector<ApplyOutcome>> Core::restore(std::shared_ptr<Core> s
                                       endpoint});
       continue;
     }
-    outcomes.push_back(co_await apply(self, name, *version, nullptr, Mode::kRestore));
+    outcomes.push_back(co_await apply(self, name, *version, nullptr, Mode::restore));
   }
   co_return outcomes;
 }
@@ -920,6 +610,17 @@ void Core::kill_everything_now() {
     process->stop_now(std::max(left, milliseconds(0)));
   }
 }
+
+}  // namespace shipmate::integrations::local_process
+
+namespace shipmate::integrations {
+
+namespace {
+
+namespace asio = boost::asio;
+using local_process::Core;
+using local_process::Mode;
+using local_process::valid_version;
 
 class LocalProcessTarget final : public DeployTarget {
  public:
@@ -960,12 +661,12 @@ class LocalProcessTarget final : public DeployTarget {
   asio::awaitable<ApplyOutcome> apply(std::string environment, std::string version,
                                       ProgressFn progress) override {
     return Core::apply(core_, std::move(environment), std::move(version), std::move(progress),
-                       Mode::kDeploy);
+                       Mode::deploy);
   }
   asio::awaitable<ApplyOutcome> roll_back(std::string environment, std::string version,
                                           ProgressFn progress) override {
     return Core::apply(core_, std::move(environment), std::move(version), std::move(progress),
-                       Mode::kRollBack);
+                       Mode::roll_back);
   }
   bool supports_traffic_split() const override { return true; }
   asio::awaitable<ApplyOutcome> start_candidate(std::string environment, std::string version,
