@@ -1,12 +1,9 @@
 #include "bot/integrations_setup.h"
 
-#include "integrations/argocd/argocd_target.h"
+#include "bot/target_kinds.h"
 #include "integrations/ci/github_actions.h"
 #include "integrations/ci/gitlab_ci.h"
 #include "integrations/ci/jenkins.h"
-#include "integrations/ci/pipeline_target.h"
-#include "integrations/kubernetes/kubernetes_target.h"
-#include "integrations/local_process_target.h"
 #include "integrations/metrics/prometheus.h"
 
 namespace shipmate::bot {
@@ -22,26 +19,6 @@ integrations::net::HttpClient& http_for(Integrations& out, boost::asio::any_io_e
     slot = std::make_unique<integrations::net::HttpClient>(executor, options);
   }
   return *slot;
-}
-
-Result<std::unique_ptr<integrations::CiProvider>> make_ci(Integrations& out,
-                                                          boost::asio::any_io_executor executor,
-                                                          const CiSpec& spec,
-                                                          const std::string& where) {
-  auto& http = http_for(out, executor, spec.ca_file);
-  std::unique_ptr<integrations::CiProvider> provider;
-  if (spec.provider == "github") {
-    provider = std::make_unique<integrations::GithubActions>(http, spec.github);
-  } else if (spec.provider == "gitlab") {
-    provider = std::make_unique<integrations::GitlabCi>(http, spec.gitlab);
-  } else if (spec.provider == "jenkins") {
-    provider = std::make_unique<integrations::Jenkins>(http, spec.jenkins);
-  } else {
-    return make_error(where + ": unknown CI provider '" + spec.provider + "'");
-  }
-  if (auto valid = provider->validate(); !valid)
-    return make_error(where + ": " + valid.error().message);
-  return provider;
 }
 
 // Rollout checks through Prometheus instant queries.
@@ -91,6 +68,25 @@ class PrometheusSource final : public commands::MetricsSource {
 
 }  // namespace
 
+Result<std::unique_ptr<integrations::CiProvider>> make_ci_provider(
+    Integrations& out, boost::asio::any_io_executor executor, const CiSpec& spec,
+    const std::string& where) {
+  auto& http = http_for(out, executor, spec.ca_file);
+  std::unique_ptr<integrations::CiProvider> provider;
+  if (spec.provider == "github") {
+    provider = std::make_unique<integrations::GithubActions>(http, spec.github);
+  } else if (spec.provider == "gitlab") {
+    provider = std::make_unique<integrations::GitlabCi>(http, spec.gitlab);
+  } else if (spec.provider == "jenkins") {
+    provider = std::make_unique<integrations::Jenkins>(http, spec.jenkins);
+  } else {
+    return make_error(where + ": unknown CI provider '" + spec.provider + "'");
+  }
+  if (auto valid = provider->validate(); !valid)
+    return make_error(where + ": " + valid.error().message);
+  return provider;
+}
+
 Result<std::unique_ptr<Integrations>> build_integrations(boost::asio::any_io_executor executor,
                                                          const Config& config) {
   auto out = std::make_unique<Integrations>();
@@ -100,32 +96,15 @@ Result<std::unique_ptr<Integrations>> build_integrations(boost::asio::any_io_exe
     const auto found = config.integrations.find(service.name);
     const ServiceIntegrations none;
     const ServiceIntegrations& extra = found == config.integrations.end() ? none : found->second;
-    if (service.target_kind == "local") {
-      auto local = service.local;
-      local.state_dir = config.state_dir + "/local";
-      out->targets[service.name] = integrations::make_local_process_target(executor, local);
-    } else if (service.target_kind == "kubernetes" && extra.kubernetes) {
-      auto target = integrations::KubernetesTarget::create(executor, *extra.kubernetes);
-      if (!target)
-        return make_error(where + ": " + target.error().message);
-      out->targets[service.name] = std::move(*target);
-    } else if (service.target_kind == "argocd" && extra.argocd) {
-      out->targets[service.name] =
-          std::make_unique<integrations::ArgoCdTarget>(executor, *extra.argocd);
-    } else if (service.target_kind == "pipeline" && extra.pipeline) {
-      auto provider = make_ci(*out, executor, *extra.pipeline, where + " (pipeline target)");
-      if (!provider)
-        return provider.error();
-      integrations::PipelineTargetConfig pipeline;
-      pipeline.service = service.name;
-      pipeline.follow = extra.pipeline->follow();
-      out->targets[service.name] =
-          integrations::make_pipeline_target(std::move(*provider), pipeline);
-    } else {
+    const TargetKind* kind = find_target_kind(service.target_kind);
+    if (kind == nullptr)
       return make_error(where + ": target kind '" + service.target_kind + "' is not configured");
-    }
+    auto target = kind->build(TargetBuild{executor, config, service, extra, *out, where});
+    if (!target)
+      return target.error();
+    out->targets[service.name] = std::move(*target);
     if (extra.build) {
-      auto provider = make_ci(*out, executor, *extra.build, where + " (build)");
+      auto provider = make_ci_provider(*out, executor, *extra.build, where + " (build)");
       if (!provider)
         return provider.error();
       out->builds[service.name] = std::move(*provider);

@@ -1,5 +1,5 @@
 // Builds the external-system side of Shipmate from its configuration: each service's deploy
-// target (local, kubernetes, argocd or pipeline), its CI build, the metrics source for rollout
+// target (whichever kind bot/target_kinds.h lists), its CI build, the metrics source for rollout
 // checks, and the GitHub Deployments mirror.
 //
 // Contract
@@ -34,7 +34,15 @@ struct Integrations {
   std::unique_ptr<GithubDeploymentMirror> github_mirror;
 };
 
+// Every service's target (through the target-kind table, bot/target_kinds.h), build provider and
+// GitHub mirror, and the metrics source.
 Result<std::unique_ptr<Integrations>> build_integrations(boost::asio::any_io_executor executor,
                                                          const Config& config);
+
+// The CI provider `spec` names, on `out`'s shared HTTP client for its CA file, validated.
+// Errors start with `where` ("service api (build)").
+Result<std::unique_ptr<integrations::CiProvider>> make_ci_provider(
+    Integrations& out, boost::asio::any_io_executor executor, const CiSpec& spec,
+    const std::string& where);
 
 }  // namespace shipmate::bot

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "bot/config.h"
+#include "bot/target_kinds.h"
 #include "common/redact.h"
 #include "tests/support/test_support.h"
 
@@ -411,6 +412,36 @@ TEST_F(ConfigIntegrationsTest, UnknownProviderSuggestsTheClosest) {
 )");
   expect_error(load, "kind: pipeline",
                "pipeline target of api needs provider: github, gitlab or jenkins");
+}
+
+// The target kinds config accepts are the table's: an unknown one lists them all and suggests the
+// closest, and every kind in the table has both a parser and a builder.
+TEST_F(ConfigIntegrationsTest, UnknownTargetKindListsTheTableWithASuggestion) {
+  auto load = parse(kHead + R"(services:
+  - name: api
+    target:
+      kind: kubernets
+)");
+  expect_error(load, "kubernets",
+               "unknown target kind 'kubernets'; Shipmate supports local, kubernetes, argocd and "
+               "pipeline (did you mean 'kubernetes'?");
+
+  EXPECT_EQ(target_kind_names(),
+            (std::vector<std::string>{"local", "kubernetes", "argocd", "pipeline"}));
+  for (const TargetKind& kind : target_kinds()) {
+    SCOPED_TRACE(std::string(kind.name));
+    EXPECT_NE(kind.parse, nullptr);
+    EXPECT_NE(kind.build, nullptr);
+    EXPECT_EQ(find_target_kind(kind.name), &kind);
+  }
+  EXPECT_EQ(find_target_kind("kubernets"), nullptr);
+}
+
+// `owners:` was once accepted and silently dropped; now it is refused with the reason.
+TEST_F(ConfigIntegrationsTest, ServiceOwnersAreRefusedNotDropped) {
+  auto load = parse(kHead + kApiService + "    owners: [alice]\n");
+  expect_error(load, "[alice]",
+               "services have no owners: key: Shipmate does not record service owners");
 }
 
 TEST_F(ConfigIntegrationsTest, RepoMustBeOwnerSlashName) {
