@@ -1,5 +1,5 @@
-// Where a service runs: the interface every deploy target implements (the local-process target
-// now; Kubernetes and Argo CD later).
+// Where a service runs: the interface every deploy target implements (local processes,
+// Kubernetes, Argo CD, and CI pipelines; bot/target_kinds.h lists them).
 //
 // Contract
 // - One DeployTarget instance serves one service across all of its environments.

@@ -17,6 +17,7 @@
 #include "common/redact.h"
 #include "integrations/kubernetes/image_ref.h"
 #include "integrations/kubernetes/kube_config.h"
+#include "integrations/kubernetes/kubernetes_objects.h"
 #include "integrations/kubernetes/kubernetes_target.h"
 #include "integrations/net/http_client.h"
 #include "tests/support/async_test.h"
@@ -41,6 +42,67 @@ const std::string kDigest =
 
 bool contains(const std::string& text, const std::string& needle) {
   return text.find(needle) != std::string::npos;
+}
+
+// ---------------------------------------------------------------------------------------------
+// rollout_state: kubectl's rollout-status decision, one Deployment at a time
+
+TEST(RolloutState, EveryRow) {
+  struct Row {
+    const char* name;
+    const char* deployment;  // JSON
+    bool done;
+    bool failed;
+    const char* message;
+  };
+  const Row rows[] = {
+      {"spec change not yet observed",
+       R"({"metadata":{"name":"api","generation":3},"spec":{"replicas":2},
+           "status":{"observedGeneration":2,"replicas":2,"updatedReplicas":2,"availableReplicas":2}})",
+       false, false, "Waiting for deployment spec update to be observed..."},
+      {"progress deadline exceeded",
+       R"({"metadata":{"name":"api","generation":2},"spec":{"replicas":2},
+           "status":{"observedGeneration":2,"conditions":[{"type":"Available","reason":"x"},
+           {"type":"Progressing","reason":"ProgressDeadlineExceeded"}]}})",
+       false, true, "deployment \"api\" exceeded its progress deadline"},
+      {"new replicas still being updated",
+       R"({"metadata":{"name":"api","generation":2},"spec":{"replicas":3},
+           "status":{"observedGeneration":2,"replicas":3,"updatedReplicas":1,"availableReplicas":3}})",
+       false, false,
+       "Waiting for deployment \"api\" rollout to finish: 1 out of 3 new replicas have been "
+       "updated..."},
+      {"old replicas pending termination",
+       R"({"metadata":{"name":"api","generation":2},"spec":{"replicas":2},
+           "status":{"observedGeneration":2,"replicas":3,"updatedReplicas":2,"availableReplicas":2}})",
+       false, false,
+       "Waiting for deployment \"api\" rollout to finish: 1 old replicas are pending "
+       "termination..."},
+      {"updated replicas not yet available",
+       R"({"metadata":{"name":"api","generation":2},"spec":{"replicas":2},
+           "status":{"observedGeneration":2,"replicas":2,"updatedReplicas":2,"availableReplicas":1}})",
+       false, false,
+       "Waiting for deployment \"api\" rollout to finish: 1 of 2 updated replicas are "
+       "available..."},
+      {"rolled out",
+       R"({"metadata":{"name":"api","generation":2},"spec":{"replicas":2},
+           "status":{"observedGeneration":2,"replicas":2,"updatedReplicas":2,"availableReplicas":2}})",
+       true, false, "deployment \"api\" successfully rolled out"},
+      {"scaled to zero is rolled out",
+       R"({"metadata":{"name":"api","generation":2},"spec":{"replicas":0},
+           "status":{"observedGeneration":2}})",
+       true, false, "deployment \"api\" successfully rolled out"},
+      {"no status at all: generation 0 counts as observed",
+       R"({"metadata":{"name":"api"},"spec":{"replicas":1}})", false, false,
+       "Waiting for deployment \"api\" rollout to finish: 0 out of 1 new replicas have been "
+       "updated..."},
+  };
+  for (const Row& row : rows) {
+    SCOPED_TRACE(row.name);
+    const kube::RolloutState state = kube::rollout_state(json::parse(row.deployment).as_object());
+    EXPECT_EQ(state.done, row.done);
+    EXPECT_EQ(state.failed, row.failed);
+    EXPECT_EQ(state.message, row.message);
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
