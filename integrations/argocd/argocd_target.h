@@ -16,7 +16,8 @@
 //  4. POSTs .../sync and follows the Application until the operation Succeeded, sync is Synced at
 //     the operation's revision, and health is Healthy. Progressing (and Suspended, which waits for
 //     an outside resume such as a paused rollout) keep it waiting until `sync_timeout`;
-//     Degraded or Missing health, or an operation that Failed / Errored, fail it.
+//     Degraded or Missing health, or an operation that Failed / Errored, fail it. That decision
+//     is argocd::judge() (argocd_judge.h), a pure function of one reading of the Application.
 //  5. On failure it leaves the previous version serving: it terminates a still-running operation,
 //     puts the spec back, and POSTs .../rollback to the history id that was serving before the
 //     deploy, then follows that too. The outcome says what happened to each step.
