@@ -2,17 +2,56 @@
 //
 // A `Result<T>` holds either a value or an `Error` whose message is written for a person: it is
 // what a chat user or a terminal sees, so it names the thing that failed and why, in one line.
+//
+// An Error also carries a kind, so a caller can decide what to do (retry, ask for credentials,
+// re-read and try again) without searching the message text. The kind is set where the failure
+// is first known (the HTTP client, the API client); code that adds context to an error keeps
+// its kind (`prefix_error`). `internal` is the default: anything not classified.
 #pragma once
 
 #include <cassert>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <variant>
 
 namespace shipmate {
 
+enum class ErrorKind {
+  internal,     // a bug, or nothing more specific is known
+  invalid,      // the request or input was refused as malformed (HTTP 400/422, a bad URL)
+  not_found,    // the thing asked for does not exist (HTTP 404/410)
+  conflict,     // the state changed underneath; re-read and retry may work (HTTP 409/412)
+  auth,         // credentials missing, rejected, or lacking a permission (HTTP 401/403)
+  unavailable,  // the other side could not be reached or is overloaded (DNS, refused connection,
+                // timeouts, HTTP 5xx/429): trying again later may work
+  tls,          // TLS could not be established (certificate verification, client certificate)
+};
+
+// "auth", "not found", ...: for logs and tests.
+inline const char* to_string(ErrorKind kind) {
+  switch (kind) {
+    case ErrorKind::internal:
+      return "internal";
+    case ErrorKind::invalid:
+      return "invalid";
+    case ErrorKind::not_found:
+      return "not found";
+    case ErrorKind::conflict:
+      return "conflict";
+    case ErrorKind::auth:
+      return "auth";
+    case ErrorKind::unavailable:
+      return "unavailable";
+    case ErrorKind::tls:
+      return "tls";
+  }
+  return "internal";
+}
+
 struct Error {
   std::string message;
+  ErrorKind kind = ErrorKind::internal;
 };
 
 template <class T>
@@ -55,8 +94,15 @@ class [[nodiscard]] Result {
 struct Ok {};
 using Status = Result<Ok>;
 
-inline Error make_error(std::string message) {
-  return Error{std::move(message)};
+inline Error make_error(std::string message, ErrorKind kind = ErrorKind::internal) {
+  return Error{std::move(message), kind};
+}
+
+// The same error with context in front of its message ("GitHub: trigger workflow: " + ...); the
+// kind is kept.
+inline Error prefix_error(std::string_view prefix, Error error) {
+  error.message.insert(0, prefix);
+  return error;
 }
 
 }  // namespace shipmate
