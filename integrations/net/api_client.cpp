@@ -143,7 +143,7 @@ boost::asio::awaitable<Result<HttpResponse>> ApiClient::call(ApiCall call) {
       failure = result.error().message;
       const bool may_retry = call.idempotent || never_reached_server(failure);
       if (!may_retry || attempt >= attempts_allowed)
-        co_return make_error(prefix + failure);
+        co_return prefix_error(prefix, result.error());
     } else {
       const int status = result->status;
       const bool passes = std::find(call.pass_through.begin(), call.pass_through.end(), status) !=
@@ -153,7 +153,8 @@ boost::asio::awaitable<Result<HttpResponse>> ApiClient::call(ApiCall call) {
       const bool may_retry =
           retryable_status(status) && (call.idempotent || status == 429 || status == 503);
       if (!may_retry || attempt >= attempts_allowed)
-        co_return make_error(prefix + describe_http_failure(status, result->body));
+        co_return make_error(prefix + describe_http_failure(status, result->body),
+                             http_status_kind(status));
       const auto hinted = retry_after(*result, options_.retry.max_backoff);
       if (hinted.count() >= 0)
         wait = hinted;

@@ -17,6 +17,9 @@
 //     "Kubernetes: read deployment api: credentials rejected (401): Unauthorized"
 //   followed by the server's own message when the body carries one (`message`, `error`,
 //   `error_description` or Kubernetes' Status `message`).
+// - Error kinds: a refused status gets http_status_kind() (401/403 auth, 404 not_found, 409/412
+//   conflict, 5xx/429 unavailable, 400/422 invalid); a transport failure keeps the HttpClient's
+//   kind (unavailable for DNS, refused connections and timeouts; tls for certificate trouble).
 // - Secrets in default headers never appear in errors or logs.
 #pragma once
 

@@ -48,6 +48,17 @@ inline std::string timeout_cause(std::chrono::milliseconds budget, std::string_v
 // Largest response header either client accepts (HTTP responses, the CONNECT answer).
 inline constexpr std::uint32_t kHeaderLimit = 64 * 1024;
 
+// What kind of failure a socket error during an exchange is: a limit this client sets is
+// `internal` (the answer is too large for us), TLS trouble after the handshake is `tls`, and
+// everything else (timeouts, resets, closes, garbage) says the server is not answering properly.
+inline ErrorKind exchange_error_kind(const boost::system::error_code& ec) {
+  if (ec == beast::http::error::body_limit || ec == beast::http::error::header_limit)
+    return ErrorKind::internal;
+  if (ec != asio::ssl::error::stream_truncated && ec.category() == asio::error::get_ssl_category())
+    return ErrorKind::tls;
+  return ErrorKind::unavailable;
+}
+
 // One cause for a failed HTTP exchange (a request, a CONNECT), naming the `phase` it failed in.
 inline std::string describe_exchange_error(const boost::system::error_code& ec,
                                            std::string_view phase, std::chrono::milliseconds budget,
@@ -108,10 +119,11 @@ inline asio::awaitable<Result<tcp::resolver::results_type>> resolve(
   }
   if (!lookup->finished) {
     lookup->resolver.cancel();
-    co_return make_error(timeout_cause(budget, "resolving " + host));
+    co_return make_error(timeout_cause(budget, "resolving " + host), ErrorKind::unavailable);
   }
   if (lookup->ec)
-    co_return make_error("cannot resolve " + host + ": " + describe_network_error(lookup->ec));
+    co_return make_error("cannot resolve " + host + ": " + describe_network_error(lookup->ec),
+                         ErrorKind::unavailable);
   co_return std::move(lookup->results);
 }
 
@@ -125,9 +137,9 @@ inline asio::awaitable<Status> connect_tcp(beast::tcp_stream& stream, std::strin
   auto [ec, endpoint] = co_await stream.async_connect(*resolved, kTuple);
   (void)endpoint;
   if (ec == beast::error::timeout)
-    co_return make_error(timeout_cause(budget, "connecting"));
+    co_return make_error(timeout_cause(budget, "connecting"), ErrorKind::unavailable);
   if (ec)
-    co_return make_error(describe_network_error(ec));
+    co_return make_error(describe_network_error(ec), ErrorKind::unavailable);
   boost::system::error_code ignored;
   stream.socket().set_option(tcp::no_delay(true), ignored);
   co_return Ok{};
@@ -142,9 +154,12 @@ inline asio::awaitable<Status> tls_handshake(TlsStream& stream, std::string host
   beast::get_lowest_layer(stream).expires_at(deadline);
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kTuple);
   if (ec == beast::error::timeout)
-    co_return make_error(timeout_cause(budget, "in the TLS handshake"));
+    co_return make_error(timeout_cause(budget, "in the TLS handshake"), ErrorKind::unavailable);
+  // Certificate verification failures, and any other refusal to agree on TLS: a person has to
+  // fix trust or configuration; retrying will not help.
   if (ec)
-    co_return make_error("TLS handshake failed: " + describe_tls_error(ec, stream.native_handle()));
+    co_return make_error("TLS handshake failed: " + describe_tls_error(ec, stream.native_handle()),
+                         ErrorKind::tls);
   co_return Ok{};
 }
 

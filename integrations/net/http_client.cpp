@@ -93,6 +93,7 @@ struct Attempt {
   // have acted on a request it never answered; only then may a reused connection be retried.
   bool retryable = false;
   std::string cause;
+  ErrorKind kind = ErrorKind::unavailable;
 };
 
 // A request serialized once, ready for the wire (and for the one retry on a fresh connection).
@@ -113,6 +114,7 @@ asio::awaitable<Attempt> exchange(Stream& stream, Connection& connection,
   if (write_ec) {
     attempt.retryable = write_ec != beast::error::timeout;
     attempt.cause = describe_exchange_error(write_ec, "sending the request", budget, body_limit);
+    attempt.kind = exchange_error_kind(write_ec);
     co_return attempt;
   }
   const bool head = request.head;
@@ -129,6 +131,7 @@ asio::awaitable<Attempt> exchange(Stream& stream, Connection& connection,
           read_ec != beast::error::timeout && !parser.got_some() && connection.buffer.size() == 0;
       attempt.cause =
           describe_exchange_error(read_ec, "waiting for the response", budget, body_limit);
+      attempt.kind = exchange_error_kind(read_ec);
       co_return attempt;
     }
     auto& message = parser.get();
@@ -158,15 +161,19 @@ std::string openssl_reason() {
 Status load_client_certificate(asio::ssl::context& context, const std::string& cert_file,
                                const std::string& key_file) {
   if (cert_file.empty() || key_file.empty())
-    return make_error("client certificate: both a certificate and a key file are needed");
+    return make_error("client certificate: both a certificate and a key file are needed",
+                      ErrorKind::tls);
   SSL_CTX* native = context.native_handle();
   ERR_clear_error();
   if (SSL_CTX_use_certificate_chain_file(native, cert_file.c_str()) != 1)
-    return make_error("client certificate " + cert_file + " does not load: " + openssl_reason());
+    return make_error("client certificate " + cert_file + " does not load: " + openssl_reason(),
+                      ErrorKind::tls);
   if (SSL_CTX_use_PrivateKey_file(native, key_file.c_str(), SSL_FILETYPE_PEM) != 1)
-    return make_error("client key " + key_file + " does not load: " + openssl_reason());
+    return make_error("client key " + key_file + " does not load: " + openssl_reason(),
+                      ErrorKind::tls);
   if (SSL_CTX_check_private_key(native) != 1)
-    return make_error("client key " + key_file + " does not match certificate " + cert_file);
+    return make_error("client key " + key_file + " does not match certificate " + cert_file,
+                      ErrorKind::tls);
   return Ok{};
 }
 
@@ -272,7 +279,7 @@ struct HttpClient::Impl {
     auto connected = co_await connect_tcp(*connection.plain, host, port, deadline, budget);
     if (!connected) {
       if (route.proxy)
-        co_return make_error("proxy " + host + ":" + port + ": " + connected.error().message);
+        co_return prefix_error("proxy " + host + ":" + port + ": ", connected.error());
       co_return connected;
     }
     if (route.tunnel) {
@@ -339,26 +346,27 @@ struct HttpClient::Impl {
     auto url = parse_url(in.url);
     std::string method = in.method.empty() ? std::string("GET") : in.method;
     if (!url)
-      co_return make_error(method + " " + in.url + ": invalid URL (want http(s)://host/path)");
+      co_return make_error(method + " " + in.url + ": invalid URL (want http(s)://host/path)",
+                           ErrorKind::invalid);
     // The query may carry tokens; errors name only the path.
     std::string what = method + " " + host_header(url->host, url->port, url->scheme == "https") +
                        url->target.substr(0, url->target.find('?')) + ": ";
     if (url->scheme != "http" && url->scheme != "https")
-      co_return make_error(what + "unsupported scheme " + url->scheme);
+      co_return make_error(what + "unsupported scheme " + url->scheme, ErrorKind::invalid);
     for (char c : method) {
       if (!is_token_char(static_cast<unsigned char>(c)))
-        co_return make_error(what + "invalid method");
+        co_return make_error(what + "invalid method", ErrorKind::invalid);
     }
     in.method = method;
     // A line break in a header would let it smuggle in headers (or a second request).
     for (const auto& [name, value] : in.headers) {
       if (name.empty() || name.find_first_of("\r\n: ") != std::string::npos ||
           value.find_first_of("\r\n") != std::string::npos)
-        co_return make_error(what + "invalid header '" + name + "'");
+        co_return make_error(what + "invalid header '" + name + "'", ErrorKind::invalid);
     }
     auto route = route_for(*url);
     if (!route)
-      co_return make_error(what + route.error().message);
+      co_return prefix_error(what, route.error());
     auto request = build_request(in, *url, *route);
     auto budget = in.timeout;
     auto deadline = Clock::now() + budget;
@@ -371,7 +379,7 @@ struct HttpClient::Impl {
         auto opened_ok = co_await open(*connection, *url, *route, deadline, budget);
         if (!opened_ok) {
           close_quietly(*connection);
-          co_return make_error(what + opened_ok.error().message);
+          co_return prefix_error(what, opened_ok.error());
         }
       }
       Attempt attempt;
@@ -392,7 +400,7 @@ struct HttpClient::Impl {
       close_quietly(*connection);
       connection.reset();
       if (!(reused && attempt.retryable && Clock::now() < deadline))
-        co_return make_error(what + attempt.cause);
+        co_return make_error(what + attempt.cause, attempt.kind);
       reused = false;  // the retry gets a fresh connection, and only one retry
     }
   }
@@ -458,6 +466,32 @@ std::optional<ParsedUrl> parse_url(std::string_view text) {
   if (url.target.empty() || url.target.front() != '/')
     url.target.insert(0, "/");
   return url;
+}
+
+ErrorKind http_status_kind(int status) {
+  switch (status) {
+    case 400:
+    case 422:
+      return ErrorKind::invalid;
+    case 401:
+    case 403:
+    case 407:
+      return ErrorKind::auth;
+    case 404:
+    case 410:
+      return ErrorKind::not_found;
+    case 409:
+    case 412:
+      return ErrorKind::conflict;
+    case 408:
+    case 429:
+      return ErrorKind::unavailable;
+    default:
+      break;
+  }
+  if (status >= 500 && status < 600)
+    return ErrorKind::unavailable;
+  return ErrorKind::internal;
 }
 
 std::string form_encode(std::string_view value) {

@@ -15,6 +15,10 @@
 // - Errors: transport failures (DNS, connect, TLS, timeout, malformed response, body over
 //   `max_body_bytes`) come back as an Error with one line naming the method, host and cause, e.g.
 //   "POST slack.com/api/chat.postMessage: TLS handshake failed: certificate verify failed".
+//   Its kind: `unavailable` for DNS, connect, reset and timeout failures and malformed answers;
+//   `tls` for a failed handshake (certificate verification) or a client certificate that does not
+//   load; `invalid` for a request that cannot be sent (URL, method, header); `internal` for a
+//   response over this client's limits. A proxy's 407 is `auth`.
 //   Any HTTP status, 4xx and 5xx included, is a successful HttpResponse; callers decide.
 // - No retries here: callers own retry policy (they know what is idempotent).
 #pragma once
@@ -94,6 +98,10 @@ struct ParsedUrl {
   std::string target;  // path and query, at least "/"
 };
 std::optional<ParsedUrl> parse_url(std::string_view url);
+
+// The ErrorKind of a refusal with this HTTP status: 400/422 invalid, 401/403/407 auth, 404/410
+// not_found, 409/412 conflict, 408/429/5xx unavailable, anything else internal.
+ErrorKind http_status_kind(int status);
 
 // application/x-www-form-urlencoded encoding of one value.
 std::string form_encode(std::string_view value);

@@ -19,7 +19,7 @@ Result<Proxy> parse_proxy(std::string text) {
     text = "http://" + text;
   auto parsed = boost::urls::parse_uri(text);
   if (!parsed || to_lower(parsed->scheme()) != "http" || parsed->host_address().empty())
-    return make_error("invalid proxy URL (want http://host:port)");
+    return make_error("invalid proxy URL (want http://host:port)", ErrorKind::invalid);
   Proxy proxy;
   proxy.host = to_lower(parsed->host_address());
   proxy.port = parsed->has_port() && !parsed->port().empty() ? std::string(parsed->port()) : "80";
@@ -110,7 +110,8 @@ asio::awaitable<Status> open_connect_tunnel(beast::tcp_stream& stream, beast::fl
   auto [write_ec, written] = co_await http::async_write(stream, request, kTuple);
   (void)written;
   if (write_ec)
-    co_return make_error(where + describe_exchange_error(write_ec, "sending CONNECT", budget, 0));
+    co_return make_error(where + describe_exchange_error(write_ec, "sending CONNECT", budget, 0),
+                         exchange_error_kind(write_ec));
   http::response_parser<http::empty_body> parser;
   // A successful CONNECT response has no body; without skip() the parser would wait for EOF.
   parser.skip(true);
@@ -118,15 +119,18 @@ asio::awaitable<Status> open_connect_tunnel(beast::tcp_stream& stream, beast::fl
   auto [read_ec, read] = co_await http::async_read(stream, buffer, parser, kTuple);
   (void)read;
   if (read_ec)
-    co_return make_error(where +
-                         describe_exchange_error(read_ec, "waiting for CONNECT", budget, 0));
+    co_return make_error(where + describe_exchange_error(read_ec, "waiting for CONNECT", budget, 0),
+                         exchange_error_kind(read_ec));
   auto status = parser.get().result_int();
   if (status < 200 || status >= 300) {
+    // 407: the proxy wants (other) credentials; anything else: the tunnel is not available.
     co_return make_error(where + "CONNECT refused with " + std::to_string(status) + " " +
-                         std::string(parser.get().reason()));
+                             std::string(parser.get().reason()),
+                         status == 407 ? ErrorKind::auth : ErrorKind::unavailable);
   }
   if (buffer.size() != 0)
-    co_return make_error(where + "unexpected data after the CONNECT response");
+    co_return make_error(where + "unexpected data after the CONNECT response",
+                         ErrorKind::unavailable);
   co_return Ok{};
 }
 

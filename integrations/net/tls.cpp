@@ -39,7 +39,7 @@ Result<std::shared_ptr<ssl::context>> make_client_tls_context(const std::string&
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
   SSL_CTX* native = context->native_handle();
   if (SSL_CTX_set_min_proto_version(native, TLS1_2_VERSION) != 1)
-    return make_error("TLS setup failed: cannot require TLS 1.2");
+    return make_error("TLS setup failed: cannot require TLS 1.2", ErrorKind::tls);
   context->set_options(ssl::context::default_workarounds | ssl::context::no_compression);
 
   boost::system::error_code ec;
@@ -47,14 +47,16 @@ Result<std::shared_ptr<ssl::context>> make_client_tls_context(const std::string&
     // A machine without a system store still works when the caller brings its own CA bundle.
     context->set_default_verify_paths(ec);
     if (ec && ca_file.empty())
-      return make_error("TLS setup failed: cannot load the system trust store: " + ec.message());
+      return make_error("TLS setup failed: cannot load the system trust store: " + ec.message(),
+                        ErrorKind::tls);
     ec.clear();
   }
   if (!ca_file.empty()) {
     context->load_verify_file(ca_file, ec);
     if (ec) {
-      return make_error("TLS setup failed: cannot load CA file " + ca_file + ": " +
-                        to_lower(ec.message()));
+      return make_error(
+          "TLS setup failed: cannot load CA file " + ca_file + ": " + to_lower(ec.message()),
+          ErrorKind::tls);
     }
   }
   context->set_verify_mode(verify_peer ? ssl::verify_peer : ssl::verify_none);
@@ -65,7 +67,7 @@ Status prepare_tls_connection(SSL* ssl, const std::string& host, bool verify_pee
   bool ip = is_ip_literal(host);
   // RFC 6066 forbids IP literals in SNI.
   if (!ip && SSL_set_tlsext_host_name(ssl, host.c_str()) != 1)
-    return make_error("TLS setup failed: cannot set server name " + host);
+    return make_error("TLS setup failed: cannot set server name " + host, ErrorKind::tls);
   if (!verify_peer)
     return Ok{};
   // OpenSSL's own matching (RFC 6125): the mismatch then surfaces as a verify result that
@@ -75,7 +77,7 @@ Status prepare_tls_connection(SSL* ssl, const std::string& host, bool verify_pee
   int ok = ip ? X509_VERIFY_PARAM_set1_ip_asc(param, host.c_str())
               : X509_VERIFY_PARAM_set1_host(param, host.c_str(), host.size());
   if (ok != 1)
-    return make_error("TLS setup failed: cannot set expected peer name " + host);
+    return make_error("TLS setup failed: cannot set expected peer name " + host, ErrorKind::tls);
   return Ok{};
 }
 

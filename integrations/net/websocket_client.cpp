@@ -494,13 +494,16 @@ asio::awaitable<Status> handshake(Session<Stream>& session, const ParsedUrl& url
     ec = read_ec;
   }
   if (ec == beast::error::timeout)
-    co_return make_error(timeout_cause(budget, "in the WebSocket handshake"));
+    co_return make_error(timeout_cause(budget, "in the WebSocket handshake"),
+                         ErrorKind::unavailable);
   if (ec)
-    co_return make_error("handshake failed: " + describe_network_error(ec));
+    co_return make_error("handshake failed: " + describe_network_error(ec),
+                         exchange_error_kind(ec));
   const auto& response = parser.get();
   if (response.result() != http::status::switching_protocols) {
     co_return make_error("handshake rejected: HTTP " + std::to_string(response.result_int()) + " " +
-                         std::string(response.reason()));
+                             std::string(response.reason()),
+                         http_status_kind(static_cast<int>(response.result_int())));
   }
   if (!beast::iequals(response[http::field::upgrade], "websocket") ||
       !http::token_list{response[http::field::connection]}.exists("upgrade"))
@@ -526,7 +529,7 @@ asio::awaitable<Status> open_session(Session<Stream>& session, const ParsedUrl& 
   auto connected = co_await connect_tcp(lowest, host, port, deadline, budget);
   if (!connected) {
     if (proxy)
-      co_return make_error("proxy " + host + ":" + port + ": " + connected.error().message);
+      co_return prefix_error("proxy " + host + ":" + port + ": ", connected.error());
     co_return connected;
   }
   if (proxy) {
@@ -551,7 +554,8 @@ asio::awaitable<Result<std::unique_ptr<WebSocketConnection>>> connect_websocket(
     asio::any_io_executor executor, std::string url_text, WebSocketOptions options) {
   auto url = parse_url(url_text);
   if (!url || (url->scheme != "ws" && url->scheme != "wss"))
-    co_return make_error("websocket " + url_text + ": invalid URL (want ws(s)://host/path)");
+    co_return make_error("websocket " + url_text + ": invalid URL (want ws(s)://host/path)",
+                         ErrorKind::invalid);
   bool secure = url->scheme == "wss";
   // The query often carries a ticket or token; errors name only the path.
   std::string what = "websocket " + host_header(url->host, url->port, secure) +
@@ -559,7 +563,7 @@ asio::awaitable<Result<std::unique_ptr<WebSocketConnection>>> connect_websocket(
   auto proxy = proxy_for(options.proxy, secure, url->host,
                          parse_no_proxy(env_first("NO_PROXY", "no_proxy")));
   if (!proxy)
-    co_return make_error(what + proxy.error().message);
+    co_return prefix_error(what, proxy.error());
   const auto budget = options.connect_timeout;
   const auto deadline = Clock::now() + budget;
 
@@ -568,20 +572,20 @@ asio::awaitable<Result<std::unique_ptr<WebSocketConnection>>> connect_websocket(
     auto opened = co_await open_session(*session, *url, *proxy, options, deadline, budget);
     if (!opened) {
       session->fail("could not connect");
-      co_return make_error(what + opened.error().message);
+      co_return prefix_error(what, opened.error());
     }
     session->start();
     co_return std::make_unique<Connection<beast::tcp_stream>>(std::move(session));
   }
   auto context = make_client_tls_context(options.ca_file, options.verify_peer);
   if (!context)
-    co_return make_error(what + context.error().message);
+    co_return prefix_error(what, context.error());
   auto session = std::make_shared<Session<TlsStream>>(executor, options, **context);
   session->hold(*context);
   auto opened = co_await open_session(*session, *url, *proxy, options, deadline, budget);
   if (!opened) {
     session->fail("could not connect");
-    co_return make_error(what + opened.error().message);
+    co_return prefix_error(what, opened.error());
   }
   session->start();
   co_return std::make_unique<Connection<TlsStream>>(std::move(session));

@@ -69,6 +69,7 @@ TEST(ApiClient, GivesUpAfterMaxAttemptsNamingServiceAndStep) {
       co_return;
     }
     EXPECT_EQ(result.error().message, "Example: list runs: server error (500): database on fire");
+    EXPECT_EQ(result.error().kind, ErrorKind::unavailable);
     EXPECT_EQ(api.last_attempts(), 4);
   });
 }
@@ -116,15 +117,23 @@ TEST(ApiClient, ClientErrorsAreNotRetriedAndSayWhatTheyMean) {
     int status;
     std::string body;
     std::string expected;
+    ErrorKind kind;
   };
   const std::vector<Case> cases = {
       {401, R"({"message":"Bad credentials"})",
-       "Example: step: credentials rejected (401): Bad credentials"},
-      {403, "", "Example: step: forbidden (the credentials lack a permission or scope) (403)"},
-      {404, R"({"error":"app not found"})", "Example: step: not found (404): app not found"},
+       "Example: step: credentials rejected (401): Bad credentials", ErrorKind::auth},
+      {403, "", "Example: step: forbidden (the credentials lack a permission or scope) (403)",
+       ErrorKind::auth},
+      {404, R"({"error":"app not found"})", "Example: step: not found (404): app not found",
+       ErrorKind::not_found},
       {422, R"({"message":{"base":["Reference not found"]}})",
-       R"(Example: step: rejected as invalid (422): {"base":["Reference not found"]})"},
-      {404, "<html><body>Not Found</body></html>", "Example: step: not found (404)"},
+       R"(Example: step: rejected as invalid (422): {"base":["Reference not found"]})",
+       ErrorKind::invalid},
+      {404, "<html><body>Not Found</body></html>", "Example: step: not found (404)",
+       ErrorKind::not_found},
+      {400, "", "Example: step: bad request (400)", ErrorKind::invalid},
+      {409, "", "Example: step: conflict (409)", ErrorKind::conflict},
+      {412, "", "Example: step: unexpected answer (412)", ErrorKind::conflict},
   };
   for (const auto& c : cases) {
     FakeHttpServer server([&](const FakeRequest&) { return FakeResponse::json(c.status, c.body); });
@@ -138,6 +147,7 @@ TEST(ApiClient, ClientErrorsAreNotRetriedAndSayWhatTheyMean) {
         co_return;
       }
       EXPECT_EQ(result.error().message, c.expected);
+      EXPECT_EQ(result.error().kind, c.kind) << c.status;
       EXPECT_EQ(result.error().message.find("sekrit"), std::string::npos);
     });
     EXPECT_EQ(server.request_count(), 1u) << c.status;
@@ -201,6 +211,7 @@ TEST(ApiClient, ConnectionRefusedIsRetriedEvenForPostThenReported) {
     EXPECT_EQ(api.last_attempts(), 4);
     EXPECT_TRUE(result.error().message.starts_with("Example: start pipeline: "))
         << result.error().message;
+    EXPECT_EQ(result.error().kind, ErrorKind::unavailable);
   });
 }
 
@@ -248,7 +259,46 @@ TEST(ApiClient, WorksOverTlsWithACustomCa) {
     }
     EXPECT_NE(refused.error().message.find("certificate verify failed"), std::string::npos)
         << refused.error().message;
+    EXPECT_EQ(refused.error().kind, ErrorKind::tls);
   });
+}
+
+TEST(ApiClient, RateLimitAfterTheLastAttemptIsUnavailable) {
+  FakeHttpServer server([](const FakeRequest&) {
+    FakeResponse response = FakeResponse::json(429, R"({"message":"slow down"})");
+    response.headers.emplace_back("Retry-After", "0");
+    return response;
+  });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    auto options = fast_options(server.base_url());
+    options.retry.max_attempts = 2;
+    ApiClient api(http, options);
+    ApiCall result_call{.step = "read", .path = "/x"};
+    auto result = co_await api.call(std::move(result_call));
+    if (result.ok()) {
+      ADD_FAILURE() << "expected a failure";
+      co_return;
+    }
+    EXPECT_EQ(result.error().message, "Example: read: rate limited (429): slow down");
+    EXPECT_EQ(result.error().kind, ErrorKind::unavailable);
+  });
+}
+
+TEST(HttpStatusKind, MapsEachRefusalToWhatACallerDoesAboutIt) {
+  EXPECT_EQ(http_status_kind(400), ErrorKind::invalid);
+  EXPECT_EQ(http_status_kind(422), ErrorKind::invalid);
+  EXPECT_EQ(http_status_kind(401), ErrorKind::auth);
+  EXPECT_EQ(http_status_kind(403), ErrorKind::auth);
+  EXPECT_EQ(http_status_kind(404), ErrorKind::not_found);
+  EXPECT_EQ(http_status_kind(410), ErrorKind::not_found);
+  EXPECT_EQ(http_status_kind(409), ErrorKind::conflict);
+  EXPECT_EQ(http_status_kind(412), ErrorKind::conflict);
+  EXPECT_EQ(http_status_kind(429), ErrorKind::unavailable);
+  EXPECT_EQ(http_status_kind(500), ErrorKind::unavailable);
+  EXPECT_EQ(http_status_kind(503), ErrorKind::unavailable);
+  EXPECT_EQ(http_status_kind(418), ErrorKind::internal);
+  EXPECT_EQ(http_status_kind(302), ErrorKind::internal);
 }
 
 TEST(FakeHttpServer, DecodesPathsAndQueries) {

@@ -352,6 +352,7 @@ TEST(HttpClientTest, TimeoutCoversAServerThatNeverAnswers) {
       EXPECT_EQ(response.error().message,
                 "GET 127.0.0.1:" + std::to_string(server.port()) +
                     "/slow: timed out after 200 ms while waiting for the response");
+      EXPECT_EQ(response.error().kind, ErrorKind::unavailable);
     }
     EXPECT_GE(elapsed, 200ms);
     EXPECT_LT(elapsed, 1500ms);
@@ -374,6 +375,7 @@ TEST(HttpClientTest, ConnectionRefusedIsNamed) {
     if (!response) {
       EXPECT_EQ(response.error().message,
                 "POST 127.0.0.1:" + std::to_string(port) + "/api/x: connection refused");
+      EXPECT_EQ(response.error().kind, ErrorKind::unavailable);
     }
   });
 }
@@ -385,6 +387,7 @@ TEST(HttpClientTest, InvalidUrlIsAnError) {
     EXPECT_FALSE(response.ok());
     if (!response) {
       EXPECT_NE(response.error().message.find("invalid URL"), std::string::npos);
+      EXPECT_EQ(response.error().kind, ErrorKind::invalid);
     }
   });
 }
@@ -488,6 +491,7 @@ TEST(HttpClientTest, HttpsWithoutTheCaFailsVerification) {
                                                0),
                 0u)
           << response.error().message;
+      EXPECT_EQ(response.error().kind, ErrorKind::tls);
     }
   });
 }
@@ -505,6 +509,7 @@ TEST(HttpClientTest, HttpsWithWrongHostnameFailsVerification) {
       EXPECT_NE(response.error().message.find("certificate verify failed"), std::string::npos);
       EXPECT_NE(response.error().message.find("mismatch"), std::string::npos)
           << response.error().message;
+      EXPECT_EQ(response.error().kind, ErrorKind::tls);
     }
   });
 }
@@ -593,6 +598,7 @@ TEST(HttpClientTest, ProxyRefusingConnectIsNamed) {
     if (!response) {
       EXPECT_NE(response.error().message.find("CONNECT refused with 502"), std::string::npos)
           << response.error().message;
+      EXPECT_EQ(response.error().kind, ErrorKind::unavailable);
     }
   });
 }
