@@ -90,6 +90,7 @@ Result<std::unique_ptr<integrations::CiProvider>> make_ci_provider(
 Result<std::unique_ptr<Integrations>> build_integrations(boost::asio::any_io_executor executor,
                                                          const Config& config) {
   auto out = std::make_unique<Integrations>();
+  out->timers = std::make_shared<SteadyTimers>(executor);
   std::map<std::string, std::unique_ptr<integrations::GithubDeployments>> mirrors;
   for (const auto& service : config.catalog.services) {
     const std::string where = "service " + service.name;

@@ -20,6 +20,7 @@
 #include "bot/config.h"
 #include "bot/github_mirror.h"
 #include "commands/verification.h"
+#include "common/timer.h"
 #include "integrations/ci_provider.h"
 #include "integrations/deploy_target.h"
 #include "integrations/net/http_client.h"
@@ -27,6 +28,8 @@
 namespace shipmate::bot {
 
 struct Integrations {
+  // Paces every target's polling and retries (real time here; tests build targets with their own).
+  std::shared_ptr<Timers> timers;
   std::map<std::string, std::unique_ptr<integrations::net::HttpClient>> http;  // by CA file
   std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;  // by service
   std::map<std::string, std::unique_ptr<integrations::CiProvider>> builds;     // by service

@@ -242,7 +242,8 @@ void parse_kubernetes(const TargetParse& in) {
 Result<TargetPtr> build_kubernetes(const TargetBuild& in) {
   if (!in.extra.kubernetes)
     return not_configured(in);
-  auto target = integrations::KubernetesTarget::create(in.executor, *in.extra.kubernetes);
+  auto target =
+      integrations::KubernetesTarget::create(in.executor, *in.extra.kubernetes, in.out.timers);
   if (!target)
     return make_error(in.where + ": " + target.error().message);
   return TargetPtr(std::move(*target));
@@ -321,7 +322,8 @@ void parse_argocd(const TargetParse& in) {
 Result<TargetPtr> build_argocd(const TargetBuild& in) {
   if (!in.extra.argocd)
     return not_configured(in);
-  return TargetPtr(std::make_unique<integrations::ArgoCdTarget>(in.executor, *in.extra.argocd));
+  return TargetPtr(
+      std::make_unique<integrations::ArgoCdTarget>(in.executor, *in.extra.argocd, in.out.timers));
 }
 
 // ---- pipeline: a CI pipeline deploys (ci/pipeline_target.h)

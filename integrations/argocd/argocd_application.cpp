@@ -6,6 +6,8 @@
 
 #include <boost/json.hpp>
 
+#include "common/strings.h"
+
 namespace shipmate::integrations::argocd {
 
 namespace json = boost::json;
@@ -226,6 +228,81 @@ std::string argo_message(std::string_view body) {
     return {};
   std::string message = text_at(root, {"message"});
   return message.empty() ? text_at(root, {"error"}) : message;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Version labels
+
+// How Shipmate names what a history entry deployed.
+std::optional<std::string> entry_version(const HistoryEntry& entry, ArgoCdVersionMode mode) {
+  if (mode == ArgoCdVersionMode::helm_parameter)
+    return entry.helm_value;
+  if (!entry.target_revision.empty())
+    return entry.target_revision;
+  if (!entry.revision.empty())
+    return entry.revision;
+  return std::nullopt;
+}
+
+// What serves now: the spec when the app is Synced to it, else the last deployment Argo CD
+// recorded.
+std::optional<std::string> live_version(const AppState& state, ArgoCdVersionMode mode) {
+  if (state.sync_status == "Synced") {
+    if (mode == ArgoCdVersionMode::helm_parameter) {
+      if (state.helm_value)
+        return state.helm_value;
+    } else if (!state.target_revision.empty()) {
+      return state.target_revision;
+    } else if (!state.sync_revision.empty()) {
+      return state.sync_revision;
+    }
+  }
+  if (!state.history.empty())
+    return entry_version(state.history.back(), mode);
+  return std::nullopt;
+}
+
+bool entry_matches(const HistoryEntry& entry, const std::string& version, ArgoCdVersionMode mode) {
+  if (mode == ArgoCdVersionMode::helm_parameter)
+    return entry.helm_value == version;
+  if (entry.target_revision == version || entry.revision == version)
+    return true;
+  return looks_like_commit(version) && entry.revision.rfind(version, 0) == 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals
+
+std::string busy_refusal(const std::string& app, const AppState& state) {
+  std::string text = "Argo CD app " + app + " is already syncing";
+  std::vector<std::string> details;
+  if (!state.phase.empty())
+    details.push_back("operation " + state.phase);
+  else if (state.operation_requested)
+    details.push_back("an operation is requested");
+  if (!state.operation_initiator.empty())
+    details.push_back("by " + state.operation_initiator);
+  if (!state.operation_started_at.empty())
+    details.push_back("since " + state.operation_started_at);
+  if (!details.empty())
+    text += " (" + join(details, ", ") + ")";
+  if (!state.operation_message.empty())
+    text += ": " + state.operation_message;
+  text +=
+      "; Shipmate changed nothing. Wait for it to finish (or terminate it in Argo CD), then "
+      "try again.";
+  return text;
+}
+
+std::string automated_refusal(const std::string& app, bool for_rollback) {
+  std::string text = "Argo CD app " + app + " has automated sync on; Shipmate will not fight it: ";
+  text += for_rollback ? "Argo CD refuses rollbacks while automated sync is on, and automation "
+                         "would sync the app straight back to its source. "
+                       : "automation owns what this app runs. ";
+  text +=
+      "Change the version in the app's source instead, or set auto_sync: suspend for this "
+      "service so Shipmate turns automated sync off while it deploys and back on after.";
+  return text;
 }
 
 }  // namespace shipmate::integrations::argocd

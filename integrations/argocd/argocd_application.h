@@ -1,6 +1,7 @@
 // The Argo CD Application as the Argo CD target reads it: its status (argocd_judge.h), its
-// deployment history, its automated-sync policy and what its spec names as the version; and the
-// name and version checks the target applies before it sends anything.
+// deployment history, its automated-sync policy and what its spec names as the version; the
+// name and version checks the target applies before it sends anything; how versions are named
+// from history entries; and the refusals the target answers with.
 //
 // Contract
 // - Pure functions of their arguments; safe on any thread.
@@ -21,6 +22,7 @@
 
 #include "common/result.h"
 #include "integrations/argocd/argocd_judge.h"
+#include "integrations/argocd/argocd_target.h"
 
 namespace shipmate::integrations::argocd {
 
@@ -55,6 +57,20 @@ Result<AppState> parse_application(std::string_view body, const std::string& hel
 
 // The `message` (or `error`) of a grpc-gateway error body; "" when there is none.
 std::string argo_message(std::string_view body);
+
+// How Shipmate names what a history entry deployed (the Helm value, the targetRevision, or the
+// resolved revision); nullopt when it names none.
+std::optional<std::string> entry_version(const HistoryEntry& entry, ArgoCdVersionMode mode);
+// What serves now: the spec when the app is Synced to it, else the last deployment Argo CD
+// recorded.
+std::optional<std::string> live_version(const AppState& state, ArgoCdVersionMode mode);
+// Whether `entry` deployed `version` (a tag, branch, Helm value, or a commit SHA prefix).
+bool entry_matches(const HistoryEntry& entry, const std::string& version, ArgoCdVersionMode mode);
+
+// The refusal when someone else's operation runs on `app`: who, since when, and what to do.
+std::string busy_refusal(const std::string& app, const AppState& state);
+// The refusal when automated sync is on and the policy is `refuse`.
+std::string automated_refusal(const std::string& app, bool for_rollback);
 
 // The string at `path` in `root` ("" when absent or not a string).
 std::string text_at(const boost::json::value& root, std::initializer_list<std::string_view> path);

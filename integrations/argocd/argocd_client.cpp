@@ -122,9 +122,10 @@ asio::awaitable<Result<std::string>> Client::send(const AppRef& app, net::ApiCal
   const std::string step = call.step;
   Result<net::HttpResponse> response = co_await api_.call(std::move(call));
   if (!response)
-    co_return make_error(scrub(response.error().message));
+    co_return make_error(scrub(response.error().message), response.error().kind);
   if (response->status >= 400)
-    co_return make_error(explain_failure(app, step, response->status, response->body));
+    co_return make_error(explain_failure(app, step, response->status, response->body),
+                         net::http_status_kind(response->status));
   co_return std::move(response->body);
 }
 

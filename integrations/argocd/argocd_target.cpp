@@ -3,13 +3,11 @@
 #include <algorithm>
 #include <utility>
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include "common/clock.h"
 #include "common/strings.h"
+#include "common/timer.h"
 #include "integrations/argocd/argocd_application.h"
 #include "integrations/argocd/argocd_client.h"
 #include "integrations/argocd/argocd_judge.h"
@@ -27,8 +25,8 @@ using argocd::AppRef;
 using argocd::AppState;
 using argocd::FollowGoal;
 using argocd::health_summary;
-using argocd::looks_like_commit;
 using argocd::HistoryEntry;
+using argocd::looks_like_commit;
 using argocd::operation_summary;
 using argocd::short_revision;
 using argocd::valid_object_name;
@@ -97,14 +95,17 @@ Status validate_argocd_config(const ArgoCdTargetConfig& config) {
 // ---------------------------------------------------------------------------------------------
 
 struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
-  Impl(asio::any_io_executor executor_in, ArgoCdTargetConfig config_in)
+  Impl(asio::any_io_executor executor_in, ArgoCdTargetConfig config_in,
+       std::shared_ptr<Timers> timers_in)
       : executor(std::move(executor_in)),
         config(without_trailing_slash(std::move(config_in))),
-        client(executor, config) {}
+        client(executor, config),
+        timers(timers_in ? std::move(timers_in) : std::make_shared<SteadyTimers>(executor)) {}
 
   asio::any_io_executor executor;
   ArgoCdTargetConfig config;
   argocd::Client client;
+  std::shared_ptr<Timers> timers;
   std::map<std::string, CachedState> cache;
   bool stopping = false;
 
@@ -143,11 +144,23 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
   // Points the spec at `version` (nullopt: names none, i.e. removes the parameter or the
   // targetRevision). Merge patches replace arrays whole, so the Helm parameter list is rewritten
 
-  asio::awaitable<void> sleep_for(milliseconds duration) {
-    asio::steady_timer timer(executor);
-    timer.expires_after(duration);
-    boost::system::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+  // Time since a wait began, for its deadline: real time, or the time the Timers slept when that
+  // is more. With real timers the two agree (a sleep never ends early); with ManualTimers a test
+  // moves past a deadline by advancing manual time instead of waiting for it.
+  struct Stopwatch {
+    SteadyClock::time_point started = SteadyClock::now();
+    milliseconds slept{0};
+    milliseconds elapsed() const {
+      return std::max(std::chrono::duration_cast<milliseconds>(SteadyClock::now() - started),
+                      slept);
+    }
+  };
+
+  // Waits between polls; a cancelled wait just polls early (the loops check `stopping`).
+  asio::awaitable<void> sleep_for(milliseconds duration, Stopwatch& watch) {
+    const bool waited = co_await timers->sleep_for(duration);
+    if (waited)
+      watch.slept += duration;
   }
 
   // -------------------------------------------------------------------------------------------
@@ -160,7 +173,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
   asio::awaitable<FollowResult> follow(const AppRef& app, const FollowGoal& goal,
                                        const ProgressFn& progress) {
     FollowResult result;
-    const auto deadline = SteadyClock::now() + config.sync_timeout;
+    Stopwatch watch;
     std::string last_line;
     auto say = [&](const std::string& line) {
       if (line != last_line && progress)
@@ -198,8 +211,8 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
           break;
       }
 
-      auto now = SteadyClock::now();
-      if (now >= deadline) {
+      const milliseconds elapsed = watch.elapsed();
+      if (elapsed >= config.sync_timeout) {
         result.failure =
             goal.what + " timed out after " + format_timeout(config.sync_timeout) +
             " waiting for " + waiting_for + " (last: " +
@@ -208,65 +221,38 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
         result.operation_running = state.operation_in_progress();
         co_return result;
       }
-      auto left = std::chrono::duration_cast<milliseconds>(deadline - now);
-      co_await sleep_for(std::min(config.poll_interval, left));
+      const milliseconds left = config.sync_timeout - elapsed;
+      co_await sleep_for(std::min(config.poll_interval, left), watch);
     }
   }
 
   // After a terminate request: waits (bounded) until no operation runs, so a rollback can start.
   asio::awaitable<Status> wait_until_idle(const AppRef& app) {
-    const auto deadline = SteadyClock::now() + config.sync_timeout;
+    Stopwatch watch;
     while (true) {
       Result<AppState> state = co_await client.read_app(app);
       if (!state)
         co_return state.error();
       if (!state->operation_in_progress())
         co_return Ok{};
-      if (SteadyClock::now() >= deadline)
+      if (watch.elapsed() >= config.sync_timeout)
         co_return make_error("the operation on " + app.name + " is still " + state->phase +
                              " after " + format_timeout(config.sync_timeout));
-      co_await sleep_for(config.poll_interval);
+      co_await sleep_for(config.poll_interval, watch);
     }
   }
 
   // -------------------------------------------------------------------------------------------
   // Version labels
 
-  // How Shipmate names what a history entry deployed.
   std::optional<std::string> entry_version(const HistoryEntry& entry) const {
-    if (config.version_mode == ArgoCdVersionMode::helm_parameter)
-      return entry.helm_value;
-    if (!entry.target_revision.empty())
-      return entry.target_revision;
-    if (!entry.revision.empty())
-      return entry.revision;
-    return std::nullopt;
+    return argocd::entry_version(entry, config.version_mode);
   }
-
-  // What serves now: the spec when the app is Synced to it, else the last deployment Argo CD
-  // recorded.
   std::optional<std::string> live_version(const AppState& state) const {
-    if (state.sync_status == "Synced") {
-      if (config.version_mode == ArgoCdVersionMode::helm_parameter) {
-        if (state.helm_value)
-          return state.helm_value;
-      } else if (!state.target_revision.empty()) {
-        return state.target_revision;
-      } else if (!state.sync_revision.empty()) {
-        return state.sync_revision;
-      }
-    }
-    if (!state.history.empty())
-      return entry_version(state.history.back());
-    return std::nullopt;
+    return argocd::live_version(state, config.version_mode);
   }
-
   bool entry_matches(const HistoryEntry& entry, const std::string& version) const {
-    if (config.version_mode == ArgoCdVersionMode::helm_parameter)
-      return entry.helm_value == version;
-    if (entry.target_revision == version || entry.revision == version)
-      return true;
-    return looks_like_commit(version) && entry.revision.rfind(version, 0) == 0;
+    return argocd::entry_matches(entry, version, config.version_mode);
   }
 
   void remember(const AppRef& app, const AppState& state, std::optional<std::string> version,
@@ -281,46 +267,13 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
 
   std::string in_app(const AppRef& app) const { return " (Argo CD app " + app.name + ")"; }
 
-  std::string busy_refusal(const AppRef& app, const AppState& state) const {
-    std::string text = "Argo CD app " + app.name + " is already syncing";
-    std::vector<std::string> details;
-    if (!state.phase.empty())
-      details.push_back("operation " + state.phase);
-    else if (state.operation_requested)
-      details.push_back("an operation is requested");
-    if (!state.operation_initiator.empty())
-      details.push_back("by " + state.operation_initiator);
-    if (!state.operation_started_at.empty())
-      details.push_back("since " + state.operation_started_at);
-    if (!details.empty())
-      text += " (" + join(details, ", ") + ")";
-    if (!state.operation_message.empty())
-      text += ": " + state.operation_message;
-    text +=
-        "; Shipmate changed nothing. Wait for it to finish (or terminate it in Argo CD), then "
-        "try again.";
-    return text;
-  }
-
-  std::string automated_refusal(const AppRef& app, bool for_rollback) const {
-    std::string text =
-        "Argo CD app " + app.name + " has automated sync on; Shipmate will not fight it: ";
-    text += for_rollback ? "Argo CD refuses rollbacks while automated sync is on, and automation "
-                           "would sync the app straight back to its source. "
-                         : "automation owns what this app runs. ";
-    text +=
-        "Change the version in the app's source instead, or set auto_sync: suspend for this "
-        "service so Shipmate turns automated sync off while it deploys and back on after.";
-    return text;
-  }
-
   // Suspends automated sync when the policy allows; fills `saved` with what to put back.
   asio::awaitable<Result<std::optional<json::value>>> handle_automation(
       const AppRef& app, const AppState& state, bool for_rollback, const ProgressFn& progress) {
     if (!state.automated)
       co_return std::optional<json::value>();
     if (config.auto_sync == ArgoCdAutoSyncPolicy::refuse)
-      co_return make_error(automated_refusal(app, for_rollback));
+      co_return make_error(argocd::automated_refusal(app.name, for_rollback));
     std::optional<json::value> none;
     Status suspended = co_await client.set_automated(app, std::move(none));
     if (!suspended)
@@ -386,7 +339,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
       co_return outcome;
     }
     if (before->operation_in_progress()) {
-      outcome.message = busy_refusal(app, *before);
+      outcome.message = argocd::busy_refusal(app.name, *before);
       co_return outcome;
     }
     Result<std::optional<json::value>> automation =
@@ -586,7 +539,7 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
       co_return outcome;
     }
     if (before->operation_in_progress()) {
-      outcome.message = busy_refusal(app, *before);
+      outcome.message = argocd::busy_refusal(app.name, *before);
       co_return outcome;
     }
     const std::vector<HistoryEntry>& history = before->history;
@@ -719,8 +672,9 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
 
 // ---------------------------------------------------------------------------------------------
 
-ArgoCdTarget::ArgoCdTarget(boost::asio::any_io_executor executor, ArgoCdTargetConfig config)
-    : impl_(std::make_shared<Impl>(std::move(executor), std::move(config))) {}
+ArgoCdTarget::ArgoCdTarget(boost::asio::any_io_executor executor, ArgoCdTargetConfig config,
+                           std::shared_ptr<Timers> timers)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(config), std::move(timers))) {}
 
 ArgoCdTarget::~ArgoCdTarget() {
   impl_->stopping = true;

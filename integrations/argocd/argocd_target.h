@@ -49,10 +49,14 @@
 #include "integrations/deploy_target.h"
 #include "integrations/net/api_client.h"
 
+namespace shipmate {
+class Timers;
+}
+
 namespace shipmate::integrations {
 
 enum class ArgoCdVersionMode {
-  revision,       // the version is a git revision: tag, branch or commit SHA
+  revision,        // the version is a git revision: tag, branch or commit SHA
   helm_parameter,  // the version is the value of one Helm parameter (e.g. image.tag)
 };
 
@@ -91,7 +95,10 @@ Status validate_argocd_config(const ArgoCdTargetConfig& config);
 
 class ArgoCdTarget final : public DeployTarget {
  public:
-  ArgoCdTarget(boost::asio::any_io_executor executor, ArgoCdTargetConfig config);
+  // `timers` paces the polling of a sync or rollback (the setup passes one SteadyTimers for
+  // every target; tests pass ManualTimers); nullptr: real time, a SteadyTimers of its own.
+  ArgoCdTarget(boost::asio::any_io_executor executor, ArgoCdTargetConfig config,
+               std::shared_ptr<Timers> timers = nullptr);
   ~ArgoCdTarget() override;
   ArgoCdTarget(const ArgoCdTarget&) = delete;
   ArgoCdTarget& operator=(const ArgoCdTarget&) = delete;

@@ -5,12 +5,10 @@
 #include <string_view>
 #include <utility>
 
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 
 #include "common/strings.h"
+#include "common/timer.h"
 #include "integrations/kubernetes/image_ref.h"
 #include "integrations/kubernetes/kubernetes_objects.h"
 #include "integrations/net/http_client.h"
@@ -46,9 +44,14 @@ struct KubernetesTarget::Impl {
   bool stopping = false;
   std::string token;
   std::optional<SteadyClock::time_point> token_read_at;
+  std::shared_ptr<Timers> timers;
 
-  Impl(asio::any_io_executor ex, KubernetesTargetConfig cfg, KubeCredentials creds)
-      : executor(std::move(ex)), config(std::move(cfg)), credentials(std::move(creds)) {
+  Impl(asio::any_io_executor ex, KubernetesTargetConfig cfg, KubeCredentials creds,
+       std::shared_ptr<Timers> timers_in)
+      : executor(std::move(ex)),
+        config(std::move(cfg)),
+        credentials(std::move(creds)),
+        timers(timers_in ? std::move(timers_in) : std::make_shared<SteadyTimers>(executor)) {
     net::HttpClientOptions options;
     options.ca_file = credentials.ca_file;
     options.verify_peer = !credentials.insecure_skip_tls_verify;
@@ -147,7 +150,7 @@ struct KubernetesTarget::Impl {
     if (!response)
       co_return response;
     if (response->status == 401)
-      co_return make_error(rejected_message(request.step, 401, response->body));
+      co_return make_error(rejected_message(request.step, 401, response->body), ErrorKind::auth);
     co_return response;
   }
 
@@ -160,10 +163,11 @@ struct KubernetesTarget::Impl {
     co_return parse_object(response->body, step);
   }
 
+  // Waits between polls and retries; a cancelled wait just goes on early (the loops check
+  // `stopping`).
   asio::awaitable<void> sleep_for(milliseconds duration) {
-    asio::steady_timer timer(executor, duration);
-    boost::system::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    const bool waited = co_await timers->sleep_for(duration);
+    static_cast<void>(waited);
   }
 
   // -------------------------------------------------------------------------------------------
@@ -247,7 +251,7 @@ struct KubernetesTarget::Impl {
       const auto watch_started = SteadyClock::now();
       Result<net::HttpResponse> watched = co_await http->send(std::move(request));
       if (watched && watched->status == 401)
-        co_return make_error(rejected_message(step, 401, watched->body));
+        co_return make_error(rejected_message(step, 401, watched->body), ErrorKind::auth);
       if (watched && watched->status == 410)
         continue;  // expired resourceVersion: list again
       if (!watched || watched->status != 200) {
@@ -693,14 +697,15 @@ struct KubernetesTarget::Impl {
 };
 
 KubernetesTarget::KubernetesTarget(asio::any_io_executor executor, KubernetesTargetConfig config,
-                                   KubeCredentials credentials)
-    : impl_(
-          std::make_shared<Impl>(std::move(executor), std::move(config), std::move(credentials))) {}
+                                   KubeCredentials credentials, std::shared_ptr<Timers> timers)
+    : impl_(std::make_shared<Impl>(std::move(executor), std::move(config), std::move(credentials),
+                                   std::move(timers))) {}
 
 KubernetesTarget::~KubernetesTarget() = default;
 
 Result<std::unique_ptr<KubernetesTarget>> KubernetesTarget::create(asio::any_io_executor executor,
-                                                                   KubernetesTargetConfig config) {
+                                                                   KubernetesTargetConfig config,
+                                                                   std::shared_ptr<Timers> timers) {
   auto valid = validate_kubernetes_config(config);
   if (!valid)
     return valid.error();
@@ -709,7 +714,7 @@ Result<std::unique_ptr<KubernetesTarget>> KubernetesTarget::create(asio::any_io_
     return make_error("Kubernetes target for " + config.service + ": " +
                       credentials.error().message);
   return std::make_unique<KubernetesTarget>(std::move(executor), std::move(config),
-                                            std::move(*credentials));
+                                            std::move(*credentials), std::move(timers));
 }
 
 Status KubernetesTarget::validate(const std::string& environment,

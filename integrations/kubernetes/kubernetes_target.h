@@ -49,6 +49,10 @@
 #include "integrations/kubernetes/kube_config.h"
 #include "integrations/net/api_client.h"
 
+namespace shipmate {
+class Timers;
+}
+
 namespace shipmate::integrations {
 
 struct KubernetesCredentialsSource {
@@ -84,16 +88,19 @@ Result<KubeCredentials> load_kubernetes_credentials(const KubernetesCredentialsS
 
 class KubernetesTarget final : public DeployTarget {
  public:
-  // Uses `credentials` as they are (tests build them directly; see also create()).
+  // Uses `credentials` as they are (tests build them directly; see also create()). `timers`
+  // paces polling, conflict retries and watch restarts (the setup passes one SteadyTimers for
+  // every target; tests may pass ManualTimers); nullptr: real time, a SteadyTimers of its own.
   KubernetesTarget(boost::asio::any_io_executor executor, KubernetesTargetConfig config,
-                   KubeCredentials credentials);
+                   KubeCredentials credentials, std::shared_ptr<Timers> timers = nullptr);
   ~KubernetesTarget() override;
   KubernetesTarget(const KubernetesTarget&) = delete;
   KubernetesTarget& operator=(const KubernetesTarget&) = delete;
 
   // Validates `config`, loads its credentials and builds the target.
   static Result<std::unique_ptr<KubernetesTarget>> create(boost::asio::any_io_executor executor,
-                                                          KubernetesTargetConfig config);
+                                                          KubernetesTargetConfig config,
+                                                          std::shared_ptr<Timers> timers = nullptr);
 
   std::string kind() const override { return "kubernetes"; }
   Status validate(const std::string& environment, const std::string& version) const override;
