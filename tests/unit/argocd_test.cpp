@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/json.hpp>
 
+#include "common/timer.h"
 #include "integrations/net/http_client.h"
 #include "tests/support/fake_argocd.h"
 
@@ -86,6 +88,42 @@ class ArgoCdTargetTest : public ::testing::Test {
     const auto deadline = std::chrono::steady_clock::now() + 15s;
     while (!result && !failure && std::chrono::steady_clock::now() < deadline)
       io.run_one_for(50ms);
+    if (failure)
+      std::rethrow_exception(failure);
+    if (!result)
+      throw std::runtime_error("the target did not finish within 15 s");
+    return std::move(*result);
+  }
+
+  // Runs `task` with the target's waits on `timers`: whenever nothing is ready and the target
+  // sleeps, manual time moves on by `step` (and `after_step` runs); requests in flight still go
+  // over real sockets.
+  template <class T>
+  T run_in_manual_time(boost::asio::awaitable<T> task, ManualTimers& timers,
+                       std::chrono::milliseconds step,
+                       const std::function<void()>& after_step = nullptr) {
+    std::optional<T> result;
+    std::exception_ptr failure;
+    boost::asio::co_spawn(
+        io,
+        [&]() -> boost::asio::awaitable<void> {
+          T value = co_await std::move(task);
+          result.emplace(std::move(value));
+        },
+        [&](std::exception_ptr error) { failure = error; });
+    io.restart();
+    const auto deadline = std::chrono::steady_clock::now() + 15s;
+    while (!result && !failure && std::chrono::steady_clock::now() < deadline) {
+      if (io.poll() > 0)
+        continue;
+      if (timers.sleeping() > 0) {
+        timers.advance(step);
+        if (after_step)
+          after_step();
+      } else {
+        io.run_one_for(50ms);
+      }
+    }
     if (failure)
       std::rethrow_exception(failure);
     if (!result)
@@ -261,20 +299,30 @@ TEST_F(ArgoCdTargetTest, FailedSyncOperationRollsBack) {
   EXPECT_EQ(target.current_version("production"), "v1");
 }
 
+// The sync timeout passes in manual time: the fake's controller runs without delays, the target
+// polls on ManualTimers, and the test moves time one poll at a time while the target sleeps.
 TEST_F(ArgoCdTargetTest, SuspendedHealthWaitsUntilTheTimeoutThenRollsBack) {
-  argo.add_application(app());
-  argo.suspend_on("api-production", "v2");
-  ArgoCdTargetConfig settings = config();
-  settings.sync_timeout = 1s;
-  ArgoCdTarget target(io.get_executor(), settings);
+  FakeArgoCd::Options instant_options;
+  instant_options.operation_duration = 0ms;
+  instant_options.health_delay = 0ms;
+  FakeArgoCd instant(instant_options);
+  instant.add_application(app());
+  instant.suspend_on("api-production", "v2");
+  ArgoCdTargetConfig settings = config_for(instant);
+  settings.poll_interval = 2s;
+  settings.sync_timeout = 2min;
+  auto timers = std::make_shared<ManualTimers>(io.get_executor());
+  ArgoCdTarget target(io.get_executor(), settings, timers);
 
-  ApplyOutcome outcome = apply(target, "v2");
+  ApplyOutcome outcome =
+      run_in_manual_time(target.apply("production", "v2", record_progress()), *timers, 2s);
 
   EXPECT_FALSE(outcome.ok);
-  EXPECT_TRUE(contains(outcome.message, "timed out")) << outcome.message;
+  EXPECT_TRUE(contains(outcome.message, "timed out after")) << outcome.message;
   EXPECT_TRUE(contains(outcome.message, "Suspended")) << outcome.message;
   EXPECT_TRUE(contains(outcome.message, "rolled back to history id 0 (v1)")) << outcome.message;
   EXPECT_TRUE(progress_mentions("waiting for it to be resumed"));
+  EXPECT_GE(timers->now(), settings.sync_timeout);
 }
 
 TEST_F(ArgoCdTargetTest, AlreadySyncingIsRefusedAndNothingChanges) {
@@ -579,22 +627,38 @@ TEST_F(ArgoCdTargetTest, RefusedSyncPutsTheSpecBackAndRollsNothingBack) {
   EXPECT_EQ(argo.history_ids("api-production"), (std::vector<long long>{0}));
 }
 
+// Shutdown arrives while the target follows a sync that never gets Healthy (after 20 s of manual
+// time): it stops waiting and leaves Argo CD alone.
 TEST_F(ArgoCdTargetTest, ShutdownStopsFollowingAndLeavesArgoCdAlone) {
-  argo.add_application(app());
-  argo.suspend_on("api-production", "v2");
-  ArgoCdTarget target(io.get_executor(), config());
-  boost::asio::steady_timer timer(io, 150ms);
-  timer.async_wait([&](boost::system::error_code) {
-    boost::asio::co_spawn(io, target.shutdown(), boost::asio::detached);
-  });
+  FakeArgoCd::Options instant_options;
+  instant_options.operation_duration = 0ms;
+  instant_options.health_delay = 0ms;
+  FakeArgoCd instant(instant_options);
+  instant.add_application(app());
+  instant.suspend_on("api-production", "v2");
+  ArgoCdTargetConfig settings = config_for(instant);
+  settings.poll_interval = 2s;
+  settings.sync_timeout = 10min;
+  auto timers = std::make_shared<ManualTimers>(io.get_executor());
+  ArgoCdTarget target(io.get_executor(), settings, timers);
+  bool shut_down = false;
+  auto shut_down_after_20s = [&] {
+    if (!shut_down && timers->now() >= 20s) {
+      shut_down = true;
+      boost::asio::co_spawn(io, target.shutdown(), boost::asio::detached);
+    }
+  };
 
-  ApplyOutcome outcome = apply(target, "v2");
+  ApplyOutcome outcome = run_in_manual_time(target.apply("production", "v2", record_progress()),
+                                            *timers, 2s, shut_down_after_20s);
 
+  EXPECT_TRUE(shut_down);
+  EXPECT_TRUE(progress_mentions("waiting for it to be resumed"));
   EXPECT_FALSE(outcome.ok);
   EXPECT_TRUE(contains(outcome.message, "interrupted")) << outcome.message;
   EXPECT_TRUE(contains(outcome.message, "shutting down")) << outcome.message;
-  EXPECT_TRUE(argo.requests_to("POST", "/api/v1/applications/api-production/rollback").empty());
-  EXPECT_TRUE(argo.requests_to("DELETE", "/api/v1/applications/api-production").empty());
+  EXPECT_TRUE(instant.requests_to("POST", "/api/v1/applications/api-production/rollback").empty());
+  EXPECT_TRUE(instant.requests_to("DELETE", "/api/v1/applications/api-production").empty());
 }
 
 TEST_F(ArgoCdTargetTest, AppNamespaceIsSentWithEveryRequest) {
