@@ -18,6 +18,7 @@
 #include <boost/json.hpp>
 
 #include "common/timer.h"
+#include "integrations/argocd/argocd_client.h"
 #include "integrations/net/http_client.h"
 #include "tests/support/fake_argocd.h"
 
@@ -526,6 +527,34 @@ TEST_F(ArgoCdTargetTest, RestoreOfAnAppNeverDeployedReportsNoVersion) {
 
 // ---------------------------------------------------------------------------------------------
 // Errors
+
+// The REST client's errors carry a kind, so callers need not search the message: a rejected
+// token is auth, a missing application not_found, a server that keeps failing unavailable.
+TEST_F(ArgoCdTargetTest, ClientErrorsCarryTheirKind) {
+  argo.add_application(app());
+  ArgoCdTargetConfig settings = config();
+  settings.retry.max_attempts = 2;
+  const argocd::AppRef known{"production", "api-production", ""};
+  const argocd::AppRef missing{"production", "nothing-here", ""};
+
+  settings.token = "expired-token-9f8e7d6c";
+  argocd::Client rejected(io.get_executor(), settings);
+  Result<argocd::AppState> denied = run(rejected.read_app(known));
+  ASSERT_FALSE(denied);
+  EXPECT_EQ(denied.error().kind, ErrorKind::auth) << denied.error().message;
+
+  settings.token = argo.options().token;
+  settings.project = "default";  // with a project, a missing app is 404 rather than 403
+  argocd::Client client(io.get_executor(), settings);
+  Result<argocd::AppState> absent = run(client.read_app(missing));
+  ASSERT_FALSE(absent);
+  EXPECT_EQ(absent.error().kind, ErrorKind::not_found) << absent.error().message;
+
+  argo.fail_next_requests(100, 503, "GET");
+  Result<argocd::AppState> down = run(client.read_app(known));
+  ASSERT_FALSE(down);
+  EXPECT_EQ(down.error().kind, ErrorKind::unavailable) << down.error().message;
+}
 
 TEST_F(ArgoCdTargetTest, ExpiredTokenIsExplainedWithoutTheToken) {
   argo.add_application(app());
