@@ -6,7 +6,11 @@
 
 #include <sys/stat.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <chrono>
 #include <filesystem>
@@ -15,6 +19,7 @@
 #include <vector>
 
 #include "common/redact.h"
+#include "common/timer.h"
 #include "integrations/kubernetes/image_ref.h"
 #include "integrations/kubernetes/kube_config.h"
 #include "integrations/kubernetes/kubernetes_objects.h"
@@ -518,6 +523,38 @@ void with_target(const FakeKubernetes& fake, KubernetesTargetConfig config, Body
       limit);
 }
 
+// Like with_target, but the target waits on ManualTimers: while `body` runs, every sleep the
+// target starts is completed at once (manual time moves on by `step`), so its back-offs take no
+// real time. Requests still go to the fake over real sockets. Returns the manual time that passed.
+template <class Body>
+std::chrono::milliseconds with_manual_target(const FakeKubernetes& fake,
+                                             KubernetesTargetConfig config, Body body,
+                                             std::chrono::milliseconds step) {
+  std::chrono::milliseconds passed{0};
+  testing::run_async_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        auto timers = std::make_shared<ManualTimers>(ioc.get_executor());
+        auto target = std::make_unique<KubernetesTarget>(ioc.get_executor(), config,
+                                                         credentials_for(fake), timers);
+        bool finished = false;
+        asio::co_spawn(
+            ioc,
+            [&]() -> asio::awaitable<void> {
+              co_await body(*target);
+              finished = true;
+            },
+            asio::detached);
+        while (!finished) {
+          if (timers->sleeping() > 0)
+            timers->advance(step);
+          co_await asio::post(ioc, asio::use_awaitable);  // let the socket work run
+        }
+        passed = timers->now();
+      },
+      20s);
+  return passed;
+}
+
 json::value parse(const std::string& text) {
   return json::parse(text);
 }
@@ -692,14 +729,19 @@ TEST(KubernetesTarget, ConflictsAreRetriedOnAFreshRead) {
   fake.conflict_next_writes(2);
   ApplyOutcome outcome;
   std::vector<std::string> progress;
-  with_target(fake, test_config(), [&](KubernetesTarget& target) -> asio::awaitable<void> {
-    ProgressFn report = [&](const std::string& line) { progress.push_back(line); };
-    std::string env = "prod";
-    std::string version = "v2";
-    ProgressFn progress = report;
-    outcome = co_await target.apply(env, version, progress);
-  });
+  // The back-offs before each retry (20 ms, then 40 ms) pass in manual time.
+  const auto waited = with_manual_target(
+      fake, test_config(),
+      [&](KubernetesTarget& target) -> asio::awaitable<void> {
+        ProgressFn report = [&](const std::string& line) { progress.push_back(line); };
+        std::string env = "prod";
+        std::string version = "v2";
+        ProgressFn progress = report;
+        outcome = co_await target.apply(env, version, progress);
+      },
+      20ms);
   ASSERT_TRUE(outcome.ok) << outcome.message;
+  EXPECT_GE(waited, 60ms);
   EXPECT_EQ(patches(fake).size(), 3u);
   EXPECT_GE(fake.http().requests_to("GET", "/apis/apps/v1/namespaces/prod/deployments/api").size(),
             3u);
@@ -717,12 +759,16 @@ TEST(KubernetesTarget, EndlessConflictsGiveUpWithoutChanges) {
   KubernetesTargetConfig config = test_config();
   config.conflict_retries = 2;
   ApplyOutcome outcome;
-  with_target(fake, config, [&](KubernetesTarget& target) -> asio::awaitable<void> {
-    std::string env = "prod";
-    std::string version = "v2";
-    ProgressFn progress;
-    outcome = co_await target.apply(env, version, progress);
-  });
+  const auto waited = with_manual_target(
+      fake, config,
+      [&](KubernetesTarget& target) -> asio::awaitable<void> {
+        std::string env = "prod";
+        std::string version = "v2";
+        ProgressFn progress;
+        outcome = co_await target.apply(env, version, progress);
+      },
+      20ms);
+  EXPECT_EQ(waited, 60ms);  // 20 ms before the second try, 40 ms before the third
   EXPECT_FALSE(outcome.ok);
   EXPECT_TRUE(contains(outcome.message, "Kubernetes: update deployment prod/api: conflict (409)"))
       << outcome.message;
