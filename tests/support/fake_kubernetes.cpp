@@ -603,7 +603,7 @@ struct FakeKubernetes::Impl {
   int failure_status = 500;
   std::string failure_prefix;
   int expiries_left = 0;
-  WatchExpiry expiry = WatchExpiry::kErrorEvent;
+  WatchExpiry expiry = WatchExpiry::error_event;
   bool paused = false;
   bool watches_refused = false;
   bool stopping = false;
@@ -1393,7 +1393,7 @@ struct FakeKubernetes::Impl {
     bool expire_now = false;
     if (expiries_left > 0) {
       --expiries_left;
-      if (expiry == WatchExpiry::kHttpGone)
+      if (expiry == WatchExpiry::http_gone)
         return status_response(410, "Expired", expired_message);
       expire_now = true;
     }

@@ -65,8 +65,8 @@ class FakeKubernetes {
   };
 
   enum class WatchExpiry {
-    kHttpGone,    // the watch request itself answers 410 Gone
-    kErrorEvent,  // 200, then {"type":"ERROR","object":{Status code 410 Expired}} and the end
+    http_gone,    // the watch request itself answers 410 Gone
+    error_event,  // 200, then {"type":"ERROR","object":{Status code 410 Expired}} and the end
   };
 
   FakeKubernetes();

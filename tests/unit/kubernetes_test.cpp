@@ -780,8 +780,8 @@ TEST(KubernetesTarget, EndlessConflictsGiveUpWithoutChanges) {
 
 TEST(KubernetesTarget, ExpiredWatchesLeadToAFreshList) {
   for (auto how :
-       {FakeKubernetes::WatchExpiry::kHttpGone, FakeKubernetes::WatchExpiry::kErrorEvent}) {
-    SCOPED_TRACE(how == FakeKubernetes::WatchExpiry::kHttpGone ? "410 Gone" : "ERROR event");
+       {FakeKubernetes::WatchExpiry::http_gone, FakeKubernetes::WatchExpiry::error_event}) {
+    SCOPED_TRACE(how == FakeKubernetes::WatchExpiry::http_gone ? "410 Gone" : "ERROR event");
     FakeKubernetes fake(fake_options());
     fake.add_deployment("prod", "api", {{"app", kRepo + ":v1"}}, 2);
     // The rollout cannot finish before the first (expiring) watch has been asked for.
