@@ -1,11 +1,23 @@
 // The application: owns the event loop and wires configuration, storage, targets, the command
-// table, the router and the chat transports together.
+// table, the router, the command intake, the watcher and the chat transports together.
 //
-// Shutdown is two-stage: the first SIGINT/SIGTERM (or the end of terminal input) records every
-// in-flight deploy as cancelled, stops the processes the targets started and lets running
-// commands finish; a second signal exits at once.
+// Contract
+// - Threading: one thread runs the event loop and does all I/O; other threads (the terminal's
+//   stdin reader, Asio's resolver, the shutdown watchdog) only post to it.
+// - Chat platforms come from the table in bot/platforms.h; the App names none of them. The
+//   terminal (when AppOptions::terminal) is one more ChatTransport, started last, once the bot is
+//   ready.
+// - Periodic work (lock expiry announcements, approval expiry) is registered with the Watcher
+//   (bot/watcher.h): one loop for all of it.
+// - Shutdown is two-stage: the first SIGINT/SIGTERM (or the end of terminal input, or a transport
+//   failing for good) stops every transport from taking commands, records every in-flight deploy
+//   as cancelled, stops the processes the targets started and lets running commands finish; a
+//   second signal exits at once. A watchdog exits with status 1 if draining takes over 20 s.
+// - Errors: start-up failures (storage, state directory, integrations) are printed on stderr and
+//   give exit code 2; a chat platform that cannot join or fails for good gives exit code 1.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "bot/config.h"
@@ -17,10 +29,31 @@ struct AppOptions {
   bool terminal = true;         // attach the terminal transport
   bool interactive = false;     // prompt and colour
   bool echo = false;            // echo commands (scripted sessions)
-  bool chat_platforms = false;  // join Slack when SLACK_APP_TOKEN and SLACK_BOT_TOKEN are set
+  bool chat_platforms = false;  // join the chat platforms whose credentials are in the environment
 };
 
-// Runs until shutdown; returns the process exit code.
+class App {
+ public:
+  // `config` must outlive the App.
+  App(const Config& config, AppOptions options);
+  ~App();
+  App(const App&) = delete;
+  App& operator=(const App&) = delete;
+
+  // Opens storage, builds integrations and transports, and schedules start-up on the event loop.
+  // Returns 0, or the exit code of a failure it has already reported on stderr.
+  int start();
+  // Runs the event loop until shutdown has completed; returns the process exit code.
+  int run();
+  // The first stage of shutdown (drain); later calls do nothing. Event-loop thread only.
+  void shutdown(std::string why);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// start() then run(): returns the process exit code.
 int run_app(const Config& config, const AppOptions& options);
 
 // `shipmate audit verify`: 0 when the chain is intact, 1 when tampered, 2 when unreadable.

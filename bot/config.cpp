@@ -182,16 +182,57 @@ void check_promotions(Checker& check, const YAML::Node& node, const Config& conf
   }
 }
 
+// A user's id on each chat platform Shipmate knows: what it looks like, and how to say so. Roles
+// come from these ids, never from display names, so each is checked for the platform's id shape.
+struct PlatformIdFormat {
+  const char* platform;
+  const char* pattern;
+  const char* description;
+};
+constexpr PlatformIdFormat kPlatformIds[] = {
+    {"slack", "^[UW][A-Z0-9]{2,}$", "a Slack user id (U... or W...)"},
+    {"teams", "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+     "a Microsoft Entra (Azure AD) object id, a GUID like 00000000-0000-0000-0000-000000000000"},
+};
+
+// Checks and stores `value` as the user's id on `platform`.
+void add_platform_id(Checker& check, const YAML::Node& at, const std::string& platform,
+                     const std::string& value, commands::UserSpec& user) {
+  const PlatformIdFormat* format = nullptr;
+  std::vector<std::string> known;
+  for (const auto& candidate : kPlatformIds) {
+    known.emplace_back(candidate.platform);
+    if (platform == candidate.platform)
+      format = &candidate;
+  }
+  if (format == nullptr) {
+    check.error(at, "user '" + user.id + "': unknown chat platform '" + platform + "'" +
+                        commands::did_you_mean(platform, known) +
+                        "; ids can be given for: " + join(known, ", "));
+    return;
+  }
+  if (!std::regex_match(value, std::regex(format->pattern))) {
+    check.error(at, platform + ": '" + value + "' is not " + format->description +
+                        "; Shipmate maps ids, never display names");
+    return;
+  }
+  if (!user.ids.emplace(platform, value).second) {
+    check.error(at, "user '" + user.id + "' has two " + platform +
+                        " ids; give it once, under ids: (slack: is the same as ids: {slack: ...})");
+  }
+}
+
 void parse_users(Checker& check, const YAML::Node& node, Config& config) {
   if (!node)
     return;
   if (!check.expect_sequence(node, "users"))
     return;
   std::set<std::string> seen;
+  std::map<std::string, std::string> owner_of;  // "platform:id" -> the user it maps to
   for (const auto& item : node) {
     if (!check.expect_map(item, "a user"))
       continue;
-    check.check_keys(item, {"id", "name", "roles", "slack"}, "a user");
+    check.check_keys(item, {"id", "name", "roles", "ids", "slack"}, "a user");
     commands::UserSpec user;
     if (!item["id"]) {
       check.error(item, "user without an id");
@@ -208,13 +249,23 @@ void parse_users(Checker& check, const YAML::Node& node, Config& config) {
       user.name = check.scalar(item["name"], "user name").value_or("");
     if (item["roles"])
       user.roles = check.string_list(item["roles"], "roles");
+    // `slack: U123` is the older spelling of `ids: {slack: U123}`.
     if (item["slack"]) {
-      user.slack_id = check.scalar(item["slack"], "slack user id").value_or("");
-      static const std::regex slack_id("^[UW][A-Z0-9]{2,}$");
-      if (!std::regex_match(user.slack_id, slack_id)) {
-        check.error(item["slack"], "slack: '" + user.slack_id +
-                                       "' is not a Slack user id (U... or W...); Shipmate maps "
-                                       "ids, never display names");
+      if (auto id = check.scalar(item["slack"], "slack user id"))
+        add_platform_id(check, item["slack"], "slack", *id, user);
+    }
+    if (const YAML::Node ids = item["ids"]; ids && check.expect_map(ids, "ids")) {
+      for (const auto& entry : ids) {
+        const std::string platform = entry.first.as<std::string>("");
+        if (auto id = check.scalar(entry.second, platform + " user id"))
+          add_platform_id(check, entry.first, platform, *id, user);
+      }
+    }
+    for (const auto& [platform, id] : user.ids) {
+      auto [owner, fresh] = owner_of.emplace(platform + ":" + id, user.id);
+      if (!fresh && owner->second != user.id) {
+        check.error(item, platform + " id " + id + " is given to both '" + owner->second +
+                              "' and '" + user.id + "'; one person, one identity");
       }
     }
     config.catalog.users.push_back(std::move(user));

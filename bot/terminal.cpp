@@ -13,6 +13,7 @@
 #include <optional>
 #include <thread>
 
+#include "bot/command_intake.h"
 #include "common/redact.h"
 #include "common/strings.h"
 
@@ -125,14 +126,53 @@ struct TerminalTransport::Shared {
   }
 };
 
-TerminalTransport::TerminalTransport(boost::asio::any_io_executor executor, Router& router,
+namespace {
+
+// The terminal has one conversation for the whole session; this lends it out.
+struct LentConversation final : commands::Conversation {
+  explicit LentConversation(commands::Conversation& target) : target(target) {}
+  commands::MessageRef post(const commands::Message& message) override {
+    return target.post(message);
+  }
+  void update(const commands::MessageRef& ref, const commands::Message& message) override {
+    target.update(ref, message);
+  }
+  void thread_reply(const commands::MessageRef& ref, const commands::Message& message) override {
+    target.thread_reply(ref, message);
+  }
+  std::string address() const override { return target.address(); }
+  commands::Conversation& target;
+};
+
+}  // namespace
+
+TerminalTransport::TerminalTransport(boost::asio::any_io_executor executor, CommandIntake& intake,
                                      Options options)
     : executor_(std::move(executor)),
-      router_(router),
+      intake_(intake),
       options_(std::move(options)),
       conversation_(stdout, options_.interactive),
       shared_(std::make_shared<Shared>()) {
   conversation_.on_buttons_shown([shared = shared_] { shared->invite_answer(); });
+  IntakePlatform platform;
+  platform.name = "terminal";
+  platform.conversation = [this](const std::string&, const std::string&) {
+    return std::unique_ptr<commands::Conversation>(
+        std::make_unique<LentConversation>(conversation_));
+  };
+  platform.ids_are_identities = true;
+  intake_.attach(std::move(platform));
+}
+
+std::unique_ptr<commands::Conversation> TerminalTransport::open(const std::string& address) {
+  if (address != "terminal")
+    return nullptr;
+  return std::make_unique<LentConversation>(conversation_);
+}
+
+boost::asio::awaitable<void> TerminalTransport::stop(std::chrono::milliseconds) {
+  stopped_ = true;
+  return []() -> boost::asio::awaitable<void> { co_return; }();
 }
 
 TerminalTransport::~TerminalTransport() {
@@ -141,14 +181,17 @@ TerminalTransport::~TerminalTransport() {
   shared_->done.notify_all();
 }
 
-void TerminalTransport::start(std::function<void()> on_end) {
+boost::asio::awaitable<Status> TerminalTransport::start() {
   auto shared = shared_;
   auto executor = executor_;
   const bool interactive = options_.interactive;
+  std::function<void()> on_end = [] {};
+  if (options_.on_end)
+    on_end = options_.on_end;
   // The reader thread only touches `shared` and posts to the executor; everything else happens
   // on the event loop. It is detached because a blocking read cannot be interrupted portably;
   // the process exits without waiting for it.
-  std::thread([this, shared, executor, interactive, on_end = std::move(on_end)] {
+  std::thread([this, shared, executor, interactive, on_end] {
     std::string line;
     while (true) {
       if (interactive) {
@@ -185,8 +228,8 @@ void TerminalTransport::start(std::function<void()> on_end) {
                 std::fputs(redact(echoed).c_str(), stdout);
                 std::fflush(stdout);
               }
-              ChatEvent event{"terminal", "", options_.user_id, "terminal", "", line};
-              co_await router_.dispatch(std::move(event), conversation_);
+              IncomingCommand command{"", options_.user_id, "terminal", "", line};
+              co_await intake_.run_unrecorded("terminal", std::move(command), conversation_);
             },
             [shared, command](std::exception_ptr) { shared->finished(command); });
       });
@@ -203,6 +246,7 @@ void TerminalTransport::start(std::function<void()> on_end) {
     if (!shared->closing)
       boost::asio::post(executor, on_end);
   }).detach();
+  co_return Ok{};
 }
 
 }  // namespace shipmate::bot

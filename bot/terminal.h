@@ -8,6 +8,9 @@
 //   is read while the command that showed it waits for that answer.
 // - Replies are written to `out` (stdout), passed through redact() first. Logs go elsewhere.
 // - When input ends, `on_end` runs on the event loop after every command has finished.
+// - As a ChatTransport it is named "terminal" and owns the one address "terminal". It has no
+//   redelivery, so its commands skip the inbox: they go through CommandIntake::run_unrecorded,
+//   with the --as user as the identity. stop() refuses new commands as soon as it is called.
 #pragma once
 
 #include <cstdio>
@@ -18,10 +21,12 @@
 
 #include <boost/asio/any_io_executor.hpp>
 
-#include "bot/router.h"
+#include "bot/chat_transport.h"
 #include "commands/reply.h"
 
 namespace shipmate::bot {
+
+class CommandIntake;
 
 // Renders platform-neutral messages as plain text lines.
 class TerminalConversation final : public commands::Conversation {
@@ -45,26 +50,34 @@ class TerminalConversation final : public commands::Conversation {
   std::function<void()> on_buttons_shown_;
 };
 
-class TerminalTransport {
+class TerminalTransport final : public ChatTransport {
  public:
   struct Options {
     std::string user_id;
-    bool interactive = false;  // prompt and colour (stdin and stdout are TTYs)
-    bool echo = false;         // print each command before its reply (scripted sessions)
+    bool interactive = false;      // prompt and colour (stdin and stdout are TTYs)
+    bool echo = false;             // print each command before its reply (scripted sessions)
+    std::function<void()> on_end;  // input ended (EOF, "exit") and every command finished
   };
 
-  TerminalTransport(boost::asio::any_io_executor executor, Router& router, Options options);
-  ~TerminalTransport();
+  // Attaches itself to `intake` as platform "terminal"; `intake` must outlive it.
+  TerminalTransport(boost::asio::any_io_executor executor, CommandIntake& intake, Options options);
+  ~TerminalTransport() override;
 
-  void start(std::function<void()> on_end);
-  // Tells the transport that commands must no longer start (shutdown in progress).
-  void stop() { stopped_ = true; }
+  std::string_view name() const override { return "terminal"; }
+  // Starts reading lines.
+  boost::asio::awaitable<Status> start() override;
+  // Commands must no longer start (shutdown in progress); effective at the call.
+  boost::asio::awaitable<void> stop(std::chrono::milliseconds grace) override;
+  // The terminal never fails for good.
+  void on_fatal(std::function<void(std::string)>) override {}
+  std::unique_ptr<commands::Conversation> open(const std::string& address) override;
+
   TerminalConversation& conversation() { return conversation_; }
 
  private:
   struct Shared;
   boost::asio::any_io_executor executor_;
-  Router& router_;
+  CommandIntake& intake_;
   Options options_;
   TerminalConversation conversation_;
   std::shared_ptr<Shared> shared_;

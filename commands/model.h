@@ -53,7 +53,9 @@ struct UserSpec {
   std::string id;  // the identity commands run as ("alice"); platform ids map onto it
   std::string name;
   std::vector<std::string> roles;
-  std::string slack_id = {};  // Slack user id (U...) acting as this user; never a display name
+  // Platform -> this user's id there ({"slack": "U123"}, {"teams": "<AAD object id>"}): who may
+  // act as this user. Never a display name.
+  std::map<std::string, std::string, std::less<>> ids = {};
   bool has_role(std::string_view role) const;
 };
 

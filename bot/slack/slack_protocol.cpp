@@ -574,4 +574,14 @@ std::optional<std::string> form_field(std::string_view body, std::string_view na
   return std::nullopt;
 }
 
+std::string strip_mention_markup(std::string_view text) {
+  text = trim(text);
+  if (text.size() > 3 && text.starts_with("<@")) {
+    const auto close = text.find('>');
+    if (close != std::string_view::npos)
+      text = trim(text.substr(close + 1));
+  }
+  return std::string(text);
+}
+
 }  // namespace shipmate::bot::slack

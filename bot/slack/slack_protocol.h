@@ -82,6 +82,11 @@ Result<InboundCommand> decode_slash_command_form(std::string_view body);
 // An interactivity POST body: form field payload=<JSON>; only block_actions become commands.
 Result<std::optional<InboundCommand>> decode_interaction_form(std::string_view body);
 
+// The command text without Slack's mention markup in front: "<@U123> deploy" and
+// "<@U123|name> deploy" become "deploy" (any user id, as a mention of the bot reads when the
+// message is a DM to it). Text without markup is returned trimmed, otherwise unchanged.
+std::string strip_mention_markup(std::string_view text);
+
 // Decodes application/x-www-form-urlencoded "a=1&b=x+y" (percent escapes, '+' as space).
 std::optional<std::string> form_field(std::string_view body, std::string_view name);
 

@@ -2,21 +2,26 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <list>
 #include <random>
 #include <set>
 
+#include "bot/command_intake.h"
 #include "bot/slack/http_mode.h"
 #include "bot/slack/slack_protocol.h"
 #include "commands/reply.h"
 #include "common/redact.h"
+#include "common/strings.h"
 #include "integrations/net/http_client.h"
 #include "integrations/net/websocket_client.h"
-#include "storage/database.h"
 
 namespace shipmate::bot::slack {
 namespace asio = boost::asio;
@@ -85,36 +90,83 @@ net::HttpClientOptions http_options(const SlackOptions& options) {
   return http;
 }
 
+// Where a Socket Mode connection's acks go: queued behind its other frames.
+class SocketAcks final : public AckChannel {
+ public:
+  explicit SocketAcks(std::shared_ptr<net::WebSocketConnection> socket)
+      : socket_(std::move(socket)) {}
+  bool send_ack(const std::string& envelope_id) override {
+    auto sent = socket_->queue_send(make_ack(envelope_id));
+    if (!sent)
+      spdlog::warn("slack: ack for {} not sent: {}", envelope_id, sent.error().message);
+    return sent.ok();
+  }
+  asio::awaitable<void> acks_written() override { return socket_->drained(); }
+
+ private:
+  std::shared_ptr<net::WebSocketConnection> socket_;
+};
+
+IncomingCommand incoming(InboundCommand&& command) {
+  return IncomingCommand{std::move(command.dedupe_key), std::move(command.user_id),
+                         std::move(command.channel), std::move(command.thread_ts),
+                         std::move(command.text)};
+}
+
+// "slack:<channel>[:<thread ts>]" -> channel and thread; an empty channel when malformed.
+std::pair<std::string, std::string> parse_address(const std::string& address) {
+  if (address.rfind("slack:", 0) != 0)
+    return {};
+  const std::string rest = address.substr(6);
+  const auto colon = rest.find(':');
+  return {rest.substr(0, colon), colon == std::string::npos ? "" : rest.substr(colon + 1)};
+}
+
 }  // namespace
 
 struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
-  // An envelope read off a socket, waiting for its batch to be recorded and acked.
-  struct Delivery {
-    std::shared_ptr<net::WebSocketConnection> socket;
-    std::string envelope_id;
-    std::optional<InboundCommand> command;  // empty: ack only (bot messages, malformed, ...)
-  };
-  Impl(asio::any_io_executor executor_in, Router& router_in, storage::InboxStore& inbox_in,
-       SlackOptions options_in)
+  Impl(asio::any_io_executor executor_in, CommandIntake& intake_in, SlackOptions options_in)
       : executor(std::move(executor_in)),
-        router(router_in),
-        inbox(inbox_in),
+        intake(intake_in),
         options(std::move(options_in)),
         http(executor, http_options(options)),
         web(executor, http, options.bot_token, WebApiOptions{options.api_url, 5, options.pacing}),
-        random(std::random_device{}()),
-        done_timer(executor) {
+        random(std::random_device{}()) {
     register_secret(options.app_token);
     register_secret(options.bot_token);
     register_secret(options.signing_secret);
   }
 
+  // Waits `duration`, or less when the slot's cancellation signal is emitted (stop, fatal).
   asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
     asio::steady_timer timer(executor, duration);
-    timers.insert(&timer);
     boost::system::error_code ignored;
     co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-    timers.erase(&timer);
+  }
+
+  // Every connection slot (and a replacement opened by a hand-over) runs with a cancellation
+  // signal of its own; emitting them all ends every read, backoff sleep and hand-over wait.
+  void spawn_slot(int slot) {
+    auto signal = slot_signals.emplace(slot_signals.end());
+    asio::co_spawn(executor, run_slot(shared_from_this(), slot),
+                   asio::bind_cancellation_slot(
+                       signal->slot(), [weak = weak_from_this(), signal](std::exception_ptr) {
+                         // Erased from a later turn: the signal's slot is still attached here.
+                         auto self = weak.lock();
+                         if (!self)
+                           return;
+                         asio::post(self->executor, [weak = std::weak_ptr<Impl>(self), signal] {
+                           if (auto impl = weak.lock())
+                             impl->slot_signals.erase(signal);
+                         });
+                       }));
+  }
+
+  void cancel_slots() {
+    for (auto& signal : slot_signals)
+      signal.emit(asio::cancellation_type::terminal);
+    for (auto* connection : std::set<net::WebSocketConnection*>(connections))
+      connection->abort();
   }
 
   void fail(const std::string& why) {
@@ -122,10 +174,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       return;
     stopping = true;
     spdlog::error("slack: giving up: {}", why);
-    for (auto* connection : connections)
-      connection->abort();
-    for (auto* timer : timers)
-      timer->cancel();
+    cancel_slots();
     if (fatal_handler)
       fatal_handler(why);
   }
@@ -153,7 +202,8 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         }
         ++failures;
         spdlog::warn("slack: connection {}: {}", slot, opened.error().message);
-        co_await self->sleep_for(self->backoff(failures));
+        const auto delay = self->backoff(failures);
+        co_await self->sleep_for(delay);
         continue;
       }
       const std::string url = opened->field("url");
@@ -168,7 +218,8 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       if (!connection) {
         ++failures;
         spdlog::warn("slack: connection {}: {}", slot, redact(connection.error().message));
-        co_await self->sleep_for(self->backoff(failures));
+        const auto delay = self->backoff(failures);
+        co_await self->sleep_for(delay);
         continue;
       }
       std::shared_ptr<net::WebSocketConnection> socket(std::move(*connection));
@@ -176,7 +227,8 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       if (handed_over || self->stopping)
         break;
       ++failures;
-      co_await self->sleep_for(self->backoff(failures));
+      const auto delay = self->backoff(failures);
+      co_await self->sleep_for(delay);
     }
   }
 
@@ -195,6 +247,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
           --impl.stats.open_connections;
       }
     } forget{*self, socket.get()};
+    auto acks = std::make_shared<SocketAcks>(socket);
 
     while (!self->stopping) {
       auto frame = co_await socket->read();
@@ -216,6 +269,9 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
           ++self->stats.connects;
           failures = 0;
           spdlog::info("slack: connection {} ready ({} open)", slot, self->stats.open_connections);
+          // A hand-over waiting for this connection may close the old one now.
+          for (auto* waiter : self->hello_waiters)
+            waiter->cancel();
           continue;
         case Envelope::Kind::disconnect:
           if (envelope.disconnect_reason == "link_disabled") {
@@ -239,278 +295,78 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       if (envelope.envelope_id.empty())
         continue;
       ++self->stats.envelopes;
-
-      self->intake.push_back(
-          Delivery{socket, std::move(decoded.envelope.envelope_id), std::move(decoded.command)});
-      self->gather_intake();
+      std::optional<IncomingCommand> command;
+      if (decoded.command)
+        command = incoming(std::move(*decoded.command));
+      self->intake.submit(
+          "slack", Delivery{acks, std::move(decoded.envelope.envelope_id), std::move(command)});
     }
     co_return false;
   }
 
-  // Group commit. Envelopes that arrive together (already buffered on the socket, or read one
-  // after another without the event loop going idle) are recorded in one inbox transaction and
-  // then acked together, instead of paying a WAL commit and a socket write per envelope. Each
-  // ack still follows the commit of its envelope. Every envelope a socket read brought in is
-  // decoded at once; the batch then stays open until a few turns of the event loop bring no new
-  // envelope (kIntakeIdleTurns), so that stragglers of a burst join it.
-  void gather_intake() {
-    if (intake_gathering)
-      return;
-    intake_gathering = true;
-    intake_seen = intake.size();
-    intake_idle_turns = 0;
-    post_intake_turn();
-  }
-
-  void post_intake_turn() {
-    asio::post(executor, [weak = weak_from_this()] {
-      if (auto self = weak.lock())
-        self->intake_turn();
-    });
-  }
-
-  void intake_turn() {
-    // `intake` only grows while a batch gathers, so its size tells whether an envelope came.
-    if (intake.size() != intake_seen) {
-      intake_seen = intake.size();
-      intake_idle_turns = 0;
-    } else {
-      ++intake_idle_turns;
-    }
-    if (intake_idle_turns < kIntakeIdleTurns && intake.size() < kMaxIntakeBatch && !stopping) {
-      post_intake_turn();
-      return;
-    }
-    intake_gathering = false;
-    ++stats.intake_batches;
-    commit_intake();
-  }
-
-  void commit_intake() {
-    std::vector<Delivery> batch;
-    batch.swap(intake);
-    // Not recorded means not acked: Slack redelivers when it hears nothing.
-    if (batch.empty() || stopping)
-      return;
-    std::vector<storage::InboxEntry> entries;
-    for (const auto& delivery : batch) {
-      if (delivery.command)
-        entries.push_back(inbox_entry(*delivery.command));
-    }
-    // Commands finished since the last commit are marked done in the same transaction.
-    std::vector<std::string> finished_keys;
-    finished_keys.swap(done_keys);
-    std::vector<bool> fresh;
-    try {
-      fresh = inbox.accept_all(entries, finished_keys);
-    } catch (const storage::StorageError& e) {
-      spdlog::error("slack: cannot record {} commands, leaving them for redelivery: {}",
-                    entries.size(), e.what());
-      // The finished ones wait for the next commit.
-      done_keys.insert(done_keys.begin(), std::make_move_iterator(finished_keys.begin()),
-                       std::make_move_iterator(finished_keys.end()));
-      return;
-    }
-    std::size_t recorded = 0;
-    std::vector<InboundCommand> to_run;
-    for (auto& delivery : batch) {
-      // Acks leave in the order their envelopes arrived, coalesced into as few writes as the
-      // connection allows; a failed send shows up as a lost connection on its next read.
-      auto sent = delivery.socket->queue_send(make_ack(delivery.envelope_id));
-      if (sent)
-        ++stats.acks;
-      else
-        spdlog::warn("slack: ack for {} not sent: {}", delivery.envelope_id, sent.error().message);
-      if (!delivery.command) {
-        ++stats.ignored;
-        continue;
-      }
-      // A command whose ack was lost still runs: it is in the inbox, where Slack's
-      // redelivery will find it.
-      if (!fresh[recorded++]) {
-        ++stats.duplicates;
-        continue;
-      }
-      to_run.push_back(std::move(*delivery.command));
-    }
-    if (!to_run.empty()) {
-      asio::co_spawn(executor,
-                     run_after_acks(shared_from_this(), std::move(batch), std::move(to_run)),
-                     asio::detached);
-    }
-  }
-
-  // The batch's commands start once its acks are out: started together with the acks, they
-  // would hold each ack back behind a command's work.
-  static asio::awaitable<void> run_after_acks(std::shared_ptr<Impl> self,
-                                              std::vector<Delivery> batch,
-                                              std::vector<InboundCommand> commands) {
-    net::WebSocketConnection* previous = nullptr;
-    for (const auto& delivery : batch) {
-      if (delivery.socket.get() != previous)
-        co_await delivery.socket->drained();
-      previous = delivery.socket.get();
-    }
-    for (auto& command : commands)
-      asio::co_spawn(self->executor, handle(self, std::move(command)), asio::detached);
-  }
-
-  // Opens the replacement connection for `slot` and waits (bounded) until it is ready, so the
-  // old one can close without a gap.
+  // Opens the replacement connection for `slot` and waits (bounded) until one more connection is
+  // ready, so the old one can close without a gap. A hello cancels the wait.
   static asio::awaitable<void> hand_over(std::shared_ptr<Impl> self, int slot) {
     const auto connects_before = self->stats.connects;
-    asio::co_spawn(self->executor, run_slot(self, slot), asio::detached);
-    for (int waited = 0; waited < 200 && self->stats.connects == connects_before && !self->stopping;
-         ++waited) {
-      co_await self->sleep_for(std::chrono::milliseconds(50));
+    self->spawn_slot(slot);
+    asio::steady_timer ready(self->executor, kHandOverLimit);
+    self->hello_waiters.insert(&ready);
+    while (self->stats.connects == connects_before && !self->stopping &&
+           ready.expiry() > std::chrono::steady_clock::now()) {
+      boost::system::error_code ignored;
+      co_await ready.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
+    self->hello_waiters.erase(&ready);
   }
 
-  // Records a delivered command and schedules it; false when it cannot be recorded (the
-  // platform should deliver it again later). A redelivery is recorded as a duplicate only.
-  static bool accept(const std::shared_ptr<Impl>& self, InboundCommand command) {
-    auto fresh = self->record(command);
-    if (!fresh)
-      return false;
-    if (!*fresh) {
-      ++self->stats.duplicates;
-      return true;
-    }
-    asio::co_spawn(self->executor, handle(self, std::move(command)), asio::detached);
-    return true;
+  // The conversation a command from channel/thread is answered in (the intake's factory).
+  static std::unique_ptr<commands::Conversation> conversation_in(const std::weak_ptr<Impl>& weak,
+                                                                 const std::string& channel,
+                                                                 const std::string& thread) {
+    auto self = weak.lock();
+    if (!self || channel.empty())
+      return nullptr;
+    return std::make_unique<SlackConversation>(self->web, channel, thread);
   }
 
-  // Writes a delivered command to the inbox: true when it is new, false for a redelivery,
-  // nullopt when the database refused (the delivery must not be acknowledged).
-  std::optional<bool> record(const InboundCommand& command) {
-    try {
-      return inbox.accept(inbox_entry(command));
-    } catch (const storage::StorageError& e) {
-      spdlog::error("slack: cannot record command {}: {}", command.dedupe_key, e.what());
-      return std::nullopt;
-    }
-  }
+  static asio::awaitable<void> drain_replies(std::shared_ptr<Impl> self,
+                                             std::chrono::milliseconds grace);
 
-  static storage::InboxEntry inbox_entry(const InboundCommand& command) {
-    return storage::InboxEntry{"slack:" + command.dedupe_key,
-                               "slack",
-                               command.user_id,
-                               command.channel,
-                               command.thread_ts,
-                               command.text,
-                               "",
-                               0};
-  }
-
-  static asio::awaitable<void> handle(std::shared_ptr<Impl> self, InboundCommand command) {
-    const std::string key = "slack:" + command.dedupe_key;
-    auto identity = self->options.identities.find(command.user_id);
-    const std::string user =
-        identity != self->options.identities.end() ? identity->second : "slack:" + command.user_id;
-    SlackConversation conversation(self->web, command.channel, command.thread_ts);
-    ++self->stats.commands;
-    std::string failure;
-    try {
-      // A command that changes things is marked started before it runs, so a crash mid-way is
-      // reported instead of repeated. A read-only one may simply run again after a crash, which
-      // saves a write per command.
-      if (self->router.changes_state(command.text))
-        self->inbox.mark_started(key);
-      // A named event, not a temporary: GCC 12 destroys temporaries in co_await arguments twice.
-      ChatEvent event{"slack", key, user, command.channel, command.thread_ts, command.text};
-      co_await self->router.dispatch(std::move(event), conversation);
-      self->finished(key);
-      co_return;
-    } catch (const std::exception& e) {
-      failure = redact(e.what());
-      spdlog::error("slack: command {} failed before it ran: {}", key, failure);
-    }
-    // The Router answers for failures inside a command's handler; what reaches here failed before
-    // the handler ran (recording its start, its audit entry). The user hears that, and the
-    // command counts as finished: a restart must not run what the user was told did not run.
-    conversation.post(commands::error_message("Internal error: " + failure +
-                                              ". The command did not run; try again."));
-    self->finished(key);
-  }
-
-  // Finished commands are marked done in batches: one transaction per few milliseconds instead
-  // of one per command. Losing a batch in a crash only means a finished command is reported as
-  // interrupted (or a read-only one answered twice).
-  void finished(const std::string& key) {
-    done_keys.push_back(key);
-    if (done_keys.size() >= kDoneBatch) {
-      flush_done();
-      return;
-    }
-    if (flush_armed)
-      return;
-    flush_armed = true;
-    done_timer.expires_after(kDoneFlushDelay);
-    done_timer.async_wait([weak = weak_from_this()](boost::system::error_code) {
-      if (auto self = weak.lock())
-        self->flush_done();
-    });
-  }
-
-  void flush_done() {
-    flush_armed = false;
-    if (done_keys.empty())
-      return;
-    std::vector<std::string> keys;
-    keys.swap(done_keys);
-    try {
-      inbox.mark_done(keys);
-    } catch (const storage::StorageError& e) {
-      spdlog::error("slack: cannot mark {} commands done: {}", keys.size(), e.what());
-    }
-  }
-
-  static constexpr std::size_t kMaxIntakeBatch = 64;
-  // Turns of the event loop without a new envelope before a batch closes, so that envelopes
-  // arriving a moment apart share a commit. When each frame cost a read completion of its own,
-  // 4 turns measured best on the Slack benchmark (2: ack p99 1.0-1.5 ms, 3: 0.85-1.3 ms, 4:
-  // 0.77-0.95 ms). Since a read drains every buffered frame at once, 1, 2 and 4 measure the same
-  // within the host's noise (0.6-0.8 ms); 4 stayed.
-  static constexpr int kIntakeIdleTurns = 4;
-  std::vector<Delivery> intake;
-  std::size_t intake_seen = 0;  // intake.size() at the last turn
-  int intake_idle_turns = 0;
-  bool intake_gathering = false;
-
-  static constexpr std::size_t kDoneBatch = 256;
-  // Under load, finished commands ride along with the next intake commit; the timer only
-  // matters when no envelope arrives for a while.
-  static constexpr std::chrono::milliseconds kDoneFlushDelay{20};
-  std::vector<std::string> done_keys;
-  bool flush_armed = false;
+  static constexpr std::chrono::milliseconds kHandOverLimit{10000};
 
   asio::any_io_executor executor;
-  Router& router;
-  storage::InboxStore& inbox;
+  CommandIntake& intake;
   SlackOptions options;
   net::HttpClient http;
   WebApi web;
   std::mt19937_64 random;
-  asio::steady_timer done_timer;
   std::string bot_user;
   SlackStats stats;
   bool stopping = false;
   std::set<net::WebSocketConnection*> connections;
-  std::set<asio::steady_timer*> timers;
+  std::list<asio::cancellation_signal> slot_signals;
+  std::set<asio::steady_timer*> hello_waiters;
   std::function<void(std::string)> fatal_handler;
   std::unique_ptr<SlackHttpServer> http_server;
 };
 
-SlackTransport::SlackTransport(asio::any_io_executor executor, Router& router,
-                               storage::InboxStore& inbox, SlackOptions options)
-    : impl_(std::make_shared<Impl>(std::move(executor), router, inbox, std::move(options))) {}
+SlackTransport::SlackTransport(asio::any_io_executor executor, CommandIntake& intake,
+                               SlackOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), intake, std::move(options))) {
+  IntakePlatform platform;
+  platform.name = "slack";
+  platform.conversation = [weak = std::weak_ptr<Impl>(impl_)](const std::string& channel,
+                                                              const std::string& thread) {
+    return Impl::conversation_in(weak, channel, thread);
+  };
+  platform.identities = impl_->options.identities;
+  platform.clean_text = [](std::string_view text) { return strip_mention_markup(text); };
+  intake.attach(std::move(platform));
+}
 
 SlackTransport::~SlackTransport() {
   impl_->stopping = true;
-  for (auto* connection : impl_->connections)
-    connection->abort();
-  for (auto* timer : impl_->timers)
-    timer->cancel();
+  impl_->cancel_slots();
 }
 
 asio::awaitable<Status> SlackTransport::start() {
@@ -519,33 +375,24 @@ asio::awaitable<Status> SlackTransport::start() {
   std::string body = "{}";
   auto auth = co_await self->web.call(std::move(method), std::move(body));
   if (!auth) {
-    co_return make_error("Slack refused the bot token (" + auth.error().message +
-                         "); check SLACK_BOT_TOKEN");
+    const std::string& why = auth.error().message;
+    if (is_fatal_auth_error(why)) {
+      co_return make_error("Slack refused the bot token (" + why + "); check SLACK_BOT_TOKEN");
+    }
+    if (why.find("auth.test failed: ") == 0) {
+      co_return make_error("Slack's Web API at " + self->options.api_url +
+                           " answered the bot token check with an error (" + why + ")");
+    }
+    co_return make_error("Slack's Web API at " + self->options.api_url + " is unreachable (" + why +
+                         "); the bot token was not checked. Check the network, any proxy "
+                         "(HTTPS_PROXY, NO_PROXY) and SLACK_API_URL");
   }
   self->bot_user = auth->field("user_id");
   spdlog::info("slack: signed in as {} ({} connections)", self->bot_user,
                self->options.connections);
 
   // Commands acknowledged before a crash: run the ones that never started, report the rest.
-  for (const auto& entry : self->inbox.in_state("received")) {
-    if (entry.platform != "slack")
-      continue;
-    InboundCommand command;
-    command.dedupe_key = entry.key.substr(6);
-    command.user_id = entry.user_id;
-    command.channel = entry.channel;
-    command.thread_ts = entry.thread;
-    command.text = entry.text;
-    asio::co_spawn(self->executor, Impl::handle(self, std::move(command)), asio::detached);
-  }
-  for (const auto& entry : self->inbox.in_state("started")) {
-    if (entry.platform != "slack")
-      continue;
-    SlackConversation conversation(self->web, entry.channel, entry.thread);
-    conversation.post(commands::warning("Shipmate restarted while running '" + entry.text +
-                                        "'; check 'status' and 'history' before trying again."));
-    self->inbox.mark_done(entry.key);
-  }
+  self->intake.replay("slack");
 
   if (self->options.mode == "http") {
     std::weak_ptr<Impl> weak = self;
@@ -553,7 +400,11 @@ asio::awaitable<Status> SlackTransport::start() {
         self->options.signing_secret, self->bot_user,
         [weak](const InboundCommand& command) {
           auto impl = weak.lock();
-          return impl && Impl::accept(impl, command);
+          if (!impl)
+            return false;
+          InboundCommand copy = command;
+          return impl->intake.accept_now("slack", incoming(std::move(copy))) !=
+                 CommandIntake::Accepted::not_recorded;
         },
         [] {
           return std::chrono::duration_cast<std::chrono::seconds>(
@@ -571,24 +422,22 @@ asio::awaitable<Status> SlackTransport::start() {
     co_return Ok{};
   }
 
-  for (int slot = 0; slot < std::max(1, self->options.connections); ++slot) {
-    asio::co_spawn(self->executor, Impl::run_slot(self, slot), asio::detached);
-  }
+  for (int slot = 0; slot < std::max(1, self->options.connections); ++slot)
+    self->spawn_slot(slot);
   co_return Ok{};
 }
 
 asio::awaitable<void> SlackTransport::stop(std::chrono::milliseconds grace) {
-  auto self = impl_;
-  self->stopping = true;
-  for (auto* connection : std::set<net::WebSocketConnection*>(self->connections)) {
-    connection->abort();
-  }
-  for (auto* timer : self->timers)
-    timer->cancel();
-  if (self->http_server)
-    self->http_server->stop();
-  self->done_timer.cancel();
-  self->flush_done();
+  // No new envelope is read from here on; the rest is waiting for replies.
+  impl_->stopping = true;
+  impl_->cancel_slots();
+  if (impl_->http_server)
+    impl_->http_server->stop();
+  return Impl::drain_replies(impl_, grace);
+}
+
+asio::awaitable<void> SlackTransport::Impl::drain_replies(std::shared_ptr<Impl> self,
+                                                          std::chrono::milliseconds grace) {
   // Give queued replies a moment to go out, then drop the rest.
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (self->web.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
@@ -598,7 +447,7 @@ asio::awaitable<void> SlackTransport::stop(std::chrono::milliseconds grace) {
   }
   self->web.shutdown();
   spdlog::info("slack: {} envelopes recorded in {} inbox commits", self->stats.envelopes,
-               self->stats.intake_batches);
+               self->intake.stats().batches);
 }
 
 void SlackTransport::on_fatal(std::function<void(std::string)> handler) {
@@ -615,20 +464,80 @@ const std::string& SlackTransport::bot_user_id() const {
   return impl_->bot_user;
 }
 
-std::unique_ptr<commands::Conversation> SlackTransport::conversation_for(
-    const std::string& address) {
-  // "slack:<channel>:<thread ts>", the thread part possibly empty.
-  const std::string rest = address.substr(6);
-  const auto colon = rest.find(':');
-  const std::string channel = rest.substr(0, colon);
-  const std::string thread = colon == std::string::npos ? "" : rest.substr(colon + 1);
-  if (channel.empty())
-    return nullptr;
-  return std::make_unique<SlackConversation>(impl_->web, channel, thread);
+std::unique_ptr<commands::Conversation> SlackTransport::open(const std::string& address) {
+  auto [channel, thread] = parse_address(address);
+  return Impl::conversation_in(impl_, channel, thread);
 }
 
 int SlackTransport::http_port() const {
   return impl_->http_server ? impl_->http_server->port() : 0;
+}
+
+WorkspaceAbilities SlackTransport::abilities() const {
+  WorkspaceAbilities abilities;
+  abilities.create_room = true;
+  abilities.invite = true;
+  abilities.pin = true;
+  abilities.set_topic = true;
+  return abilities;
+}
+
+asio::awaitable<Result<std::string>> SlackTransport::create_room(std::string room_name,
+                                                                 bool is_private) {
+  auto self = impl_;
+  auto created = co_await self->web.create_channel(std::move(room_name), is_private);
+  if (!created)
+    co_return created.error();
+  co_return "slack:" + *created;
+}
+
+asio::awaitable<Status> SlackTransport::invite(std::string room_address,
+                                               std::vector<std::string> user_ids) {
+  auto self = impl_;
+  auto [channel, thread] = parse_address(room_address);
+  if (channel.empty())
+    co_return make_error("'" + room_address + "' is not a Slack channel address");
+  auto invited = co_await self->web.invite(std::move(channel), std::move(user_ids));
+  co_return invited;
+}
+
+asio::awaitable<Status> SlackTransport::pin(std::string room_address, commands::MessageRef ref) {
+  auto self = impl_;
+  auto [channel, thread] = parse_address(room_address);
+  if (channel.empty())
+    co_return make_error("'" + room_address + "' is not a Slack channel address");
+  // The message may still be queued: its ts is known once the queue has posted it.
+  co_await self->web.drain();
+  const auto ts = self->web.ts_of(std::stoull(ref));
+  if (!ts)
+    co_return make_error("the message to pin was never posted");
+  std::string body = "{\"channel\":";
+  append_json_string(body, channel);
+  body += ",\"timestamp\":";
+  append_json_string(body, *ts);
+  body += '}';
+  std::string method = "pins.add";
+  auto pinned = co_await self->web.call(std::move(method), std::move(body));
+  if (!pinned)
+    co_return pinned.error();
+  co_return Ok{};
+}
+
+asio::awaitable<Status> SlackTransport::set_topic(std::string room_address, std::string topic) {
+  auto self = impl_;
+  auto [channel, thread] = parse_address(room_address);
+  if (channel.empty())
+    co_return make_error("'" + room_address + "' is not a Slack channel address");
+  std::string body = "{\"channel\":";
+  append_json_string(body, channel);
+  body += ",\"topic\":";
+  append_json_string(body, topic);
+  body += '}';
+  std::string method = "conversations.setTopic";
+  auto set = co_await self->web.call(std::move(method), std::move(body));
+  if (!set)
+    co_return set.error();
+  co_return Ok{};
 }
 
 }  // namespace shipmate::bot::slack

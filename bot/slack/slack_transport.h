@@ -8,9 +8,16 @@
 //   before closing the old connection. Unrecoverable auth errors (invalid_auth, not_authed,
 //   account_inactive, team_disabled, link_disabled, ...) stop the transport and call on_fatal
 //   with a clear message instead of looping.
-// - Exactly once: each delivered command is recorded in the inbox under its platform key before
-//   its envelope is acked; a redelivery is acked and dropped. Every envelope with an id is acked
-//   before any work starts, whatever its content. Malformed frames are logged and ignored.
+// - Exactly once: every envelope with an id goes through the CommandIntake (bot/command_intake.h)
+//   as platform "slack", keyed by its dedupe key: recorded before its ack, a redelivery acked and
+//   dropped, acks written before any command starts, whatever the envelope holds. HTTP mode uses
+//   the intake's synchronous path (the HTTP answer is the ack). Malformed frames are logged and
+//   acked. Slack's own mention markup ("<@U123>") is removed here (strip_mention_markup), not
+//   in the router.
+// - start() fails with a message that says which of these it is: Slack's Web API could not be
+//   reached (the URL and the reason: refused, timed out, TLS), or Slack refused the bot token.
+// - Cancellation: each connection slot runs with its own cancellation signal; stop() and a fatal
+//   error emit them all, which ends every backoff sleep and hand-over wait at once.
 // - Replies go through WebApi's paced per-channel queue as a SlackConversation: one message per
 //   command, updated in place, details in its thread.
 #pragma once
@@ -25,13 +32,16 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
 
-#include "bot/router.h"
+#include "bot/chat_transport.h"
 #include "bot/slack/web_api.h"
 #include "common/result.h"
-#include "storage/inbox_store.h"
 
 namespace shipmate::integrations::net {
 class HttpClient;
+}
+
+namespace shipmate::bot {
+class CommandIntake;
 }
 
 namespace shipmate::bot::slack {
@@ -61,11 +71,6 @@ struct SlackOptions {
 struct SlackStats {
   std::uint64_t frames = 0;
   std::uint64_t envelopes = 0;
-  std::uint64_t acks = 0;
-  std::uint64_t intake_batches = 0;  // inbox transactions recording envelopes (group commit)
-  std::uint64_t commands = 0;        // dispatched to the router
-  std::uint64_t duplicates = 0;      // redeliveries dropped
-  std::uint64_t ignored = 0;         // envelopes with nothing to do (bot messages, edits, ...)
   std::uint64_t malformed = 0;
   std::uint64_t connects = 0;  // hellos received
   int open_connections = 0;
@@ -87,23 +92,31 @@ class SlackConversation final : public commands::Conversation {
   std::string thread_ts_;
 };
 
-class SlackTransport {
+class SlackTransport final : public ChatTransport {
  public:
-  SlackTransport(boost::asio::any_io_executor executor, Router& router, storage::InboxStore& inbox,
+  // Commands go through `intake`, which must outlive the transport; the transport attaches
+  // itself as platform "slack" with `options.identities`.
+  SlackTransport(boost::asio::any_io_executor executor, CommandIntake& intake,
                  SlackOptions options);
-  ~SlackTransport();
+  ~SlackTransport() override;
   SlackTransport(const SlackTransport&) = delete;
   SlackTransport& operator=(const SlackTransport&) = delete;
 
-  boost::asio::awaitable<Status> start();
+  std::string_view name() const override { return "slack"; }
+  boost::asio::awaitable<Status> start() override;
   // Closes every connection and waits for queued replies (bounded by `grace`).
-  boost::asio::awaitable<void> stop(std::chrono::milliseconds grace = std::chrono::seconds(5));
-
-  // Called once, on the event loop, when Slack refuses Shipmate for good.
-  void on_fatal(std::function<void(std::string)> handler);
-
+  boost::asio::awaitable<void> stop(std::chrono::milliseconds grace) override;
+  void on_fatal(std::function<void(std::string)> handler) override;
   // The conversation behind an address from SlackConversation::address() ("slack:C123:ts").
-  std::unique_ptr<commands::Conversation> conversation_for(const std::string& address);
+  std::unique_ptr<commands::Conversation> open(const std::string& address) override;
+
+  WorkspaceAbilities abilities() const override;
+  boost::asio::awaitable<Result<std::string>> create_room(std::string room_name,
+                                                          bool is_private) override;
+  boost::asio::awaitable<Status> invite(std::string room_address,
+                                        std::vector<std::string> user_ids) override;
+  boost::asio::awaitable<Status> pin(std::string room_address, commands::MessageRef ref) override;
+  boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic) override;
 
   const SlackStats& stats() const;
   WebApi& web_api();

@@ -1,0 +1,31 @@
+#include "bot/chat_transport.h"
+
+namespace shipmate::bot {
+namespace asio = boost::asio;
+
+Error ChatTransport::unsupported(std::string_view ability) const {
+  return make_error(std::string(name()) + " cannot " + std::string(ability) +
+                    "; Shipmate carries on in the conversation's thread instead");
+}
+
+asio::awaitable<Result<std::string>> ChatTransport::resolve_channel(std::string) {
+  co_return unsupported("look up channels by name");
+}
+
+asio::awaitable<Result<std::string>> ChatTransport::create_room(std::string, bool) {
+  co_return unsupported("create rooms");
+}
+
+asio::awaitable<Status> ChatTransport::invite(std::string, std::vector<std::string>) {
+  co_return unsupported("invite people");
+}
+
+asio::awaitable<Status> ChatTransport::pin(std::string, commands::MessageRef) {
+  co_return unsupported("pin messages");
+}
+
+asio::awaitable<Status> ChatTransport::set_topic(std::string, std::string) {
+  co_return unsupported("set a topic");
+}
+
+}  // namespace shipmate::bot

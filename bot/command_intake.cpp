@@ -1,0 +1,394 @@
+#include "bot/command_intake.h"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <deque>
+#include <vector>
+
+#include "common/redact.h"
+#include "storage/database.h"
+#include "storage/inbox_store.h"
+
+namespace shipmate::bot {
+namespace asio = boost::asio;
+
+struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
+  // A delivery waiting for its batch to be recorded and acknowledged.
+  struct Gathered {
+    const IntakePlatform* platform;
+    Delivery delivery;
+  };
+  // A recorded command, ready to run.
+  struct Command {
+    const IntakePlatform* platform;
+    std::string key;
+    IncomingCommand command;
+  };
+
+  Impl(asio::any_io_executor executor_in, storage::InboxStore& inbox_in,
+       CommandDispatcher& dispatcher_in, Options options_in)
+      : executor(std::move(executor_in)),
+        inbox(inbox_in),
+        dispatcher(dispatcher_in),
+        options(options_in),
+        done_timer(executor) {}
+
+  const IntakePlatform* platform_named(std::string_view name) const {
+    for (const auto& platform : platforms) {
+      if (platform.name == name)
+        return &platform;
+    }
+    return nullptr;
+  }
+
+  const IntakePlatform& attached(std::string_view name) const {
+    const auto* platform = platform_named(name);
+    if (platform == nullptr)
+      throw std::logic_error("command intake: platform " + std::string(name) + " is not attached");
+    return *platform;
+  }
+
+  static std::string key_of(const IntakePlatform& platform, const IncomingCommand& command) {
+    std::string key;
+    key.reserve(platform.name.size() + 1 + command.delivery_id.size());
+    key += platform.name;
+    key += ':';
+    key += command.delivery_id;
+    return key;
+  }
+
+  static storage::InboxEntry inbox_entry(const IntakePlatform& platform, std::string key,
+                                         const IncomingCommand& command) {
+    return storage::InboxEntry{std::move(key),
+                               platform.name,
+                               command.user_id,
+                               command.channel,
+                               command.thread,
+                               command.text,
+                               "",
+                               0};
+  }
+
+  // --- Group commit -----------------------------------------------------------------------
+
+  void gather(Gathered gathered) {
+    intake.push_back(std::move(gathered));
+    if (gathering)
+      return;
+    gathering = true;
+    intake_seen = intake.size();
+    idle_turns = 0;
+    post_turn();
+  }
+
+  void post_turn() {
+    asio::post(executor, [weak = weak_from_this()] {
+      if (auto self = weak.lock())
+        self->turn();
+    });
+  }
+
+  void turn() {
+    // `intake` only grows while a batch gathers, so its size tells whether a delivery came.
+    if (intake.size() != intake_seen) {
+      intake_seen = intake.size();
+      idle_turns = 0;
+    } else {
+      ++idle_turns;
+    }
+    if (idle_turns < kIdleTurns && intake.size() < kMaxBatch && !stopping) {
+      post_turn();
+      return;
+    }
+    gathering = false;
+    ++stats.batches;
+    commit();
+  }
+
+  void commit() {
+    std::vector<Gathered> batch;
+    batch.swap(intake);
+    // Not recorded means not acked: the platform redelivers when it hears nothing.
+    if (batch.empty() || stopping)
+      return;
+    std::vector<storage::InboxEntry> entries;
+    for (const auto& gathered : batch) {
+      if (gathered.delivery.command) {
+        const auto& command = *gathered.delivery.command;
+        entries.push_back(
+            inbox_entry(*gathered.platform, key_of(*gathered.platform, command), command));
+      }
+    }
+    // Commands finished since the last commit are marked done in the same transaction.
+    std::vector<std::string> finished_keys;
+    finished_keys.swap(done_keys);
+    std::vector<bool> fresh;
+    try {
+      fresh = inbox.accept_all(entries, finished_keys);
+    } catch (const storage::StorageError& e) {
+      spdlog::error("intake: cannot record {} commands, leaving them for redelivery: {}",
+                    entries.size(), e.what());
+      stats.not_recorded += batch.size();
+      // The finished ones wait for the next commit.
+      done_keys.insert(done_keys.begin(), std::make_move_iterator(finished_keys.begin()),
+                       std::make_move_iterator(finished_keys.end()));
+      return;
+    }
+    std::size_t recorded = 0;
+    std::vector<Command> to_run;
+    for (auto& gathered : batch) {
+      // Acks leave in the order their deliveries arrived, coalesced into as few writes as the
+      // connection allows; a failed send shows up as a lost connection on its next read.
+      if (gathered.delivery.acks->send_ack(gathered.delivery.ack_id)) {
+        ++stats.acks;
+      } else {
+        ++stats.ack_failures;
+        spdlog::warn("intake: ack for {} not sent", gathered.delivery.ack_id);
+      }
+      if (!gathered.delivery.command) {
+        ++stats.ignored;
+        continue;
+      }
+      // A command whose ack was lost still runs: it is in the inbox, where the platform's
+      // redelivery will find it.
+      if (!fresh[recorded]) {
+        ++recorded;
+        ++stats.duplicates;
+        continue;
+      }
+      to_run.push_back(Command{gathered.platform, std::move(entries[recorded].key),
+                               std::move(*gathered.delivery.command)});
+      ++recorded;
+    }
+    if (!to_run.empty()) {
+      asio::co_spawn(executor,
+                     run_after_acks(shared_from_this(), std::move(batch), std::move(to_run)),
+                     asio::detached);
+    }
+  }
+
+  // The batch's commands start once its acks are out: started together with the acks, they
+  // would hold each ack back behind a command's work.
+  static asio::awaitable<void> run_after_acks(std::shared_ptr<Impl> self,
+                                              std::vector<Gathered> batch,
+                                              std::vector<Command> commands) {
+    const AckChannel* previous = nullptr;
+    for (const auto& gathered : batch) {
+      AckChannel* channel = gathered.delivery.acks.get();
+      if (channel != previous)
+        co_await channel->acks_written();
+      previous = channel;
+    }
+    for (auto& command : commands)
+      asio::co_spawn(self->executor, handle(self, std::move(command)), asio::detached);
+  }
+
+  // --- Running --------------------------------------------------------------------------------
+
+  std::string identity_of(const IntakePlatform& platform, const std::string& user_id) const {
+    if (platform.ids_are_identities)
+      return user_id;
+    auto found = platform.identities.find(user_id);
+    if (found != platform.identities.end())
+      return found->second;
+    return platform.name + ":" + user_id;
+  }
+
+  static std::string text_of(const IntakePlatform& platform, const std::string& text) {
+    return platform.clean_text ? platform.clean_text(text) : text;
+  }
+
+  static asio::awaitable<void> handle(std::shared_ptr<Impl> self, Command command) {
+    const IntakePlatform& platform = *command.platform;
+    std::unique_ptr<commands::Conversation> conversation =
+        platform.conversation(command.command.channel, command.command.thread);
+    if (!conversation) {
+      spdlog::error("intake: {} has no conversation for {}; command {} dropped", platform.name,
+                    command.command.channel, command.key);
+      self->finished(command.key);
+      co_return;
+    }
+    ++self->stats.commands;
+    std::string failure;
+    try {
+      const std::string text = text_of(platform, command.command.text);
+      // A command that changes things is marked started before it runs, so a crash mid-way is
+      // reported instead of repeated. A read-only one may simply run again after a crash, which
+      // saves a write per command.
+      if (self->dispatcher.changes_state(text))
+        self->inbox.mark_started(command.key);
+      // A named event, not a temporary: GCC 12 destroys temporaries in co_await arguments twice.
+      ChatEvent event{platform.name,
+                      command.key,
+                      self->identity_of(platform, command.command.user_id),
+                      command.command.channel,
+                      command.command.thread,
+                      text};
+      co_await self->dispatcher.dispatch(std::move(event), *conversation);
+      self->finished(command.key);
+      co_return;
+    } catch (const std::exception& e) {
+      failure = redact(e.what());
+      spdlog::error("intake: command {} failed before it ran: {}", command.key, failure);
+    }
+    // What reaches here failed before the handler ran (recording its start, its audit entry).
+    // The user hears that, and the command counts as finished: a restart must not run what the
+    // user was told did not run.
+    conversation->post(commands::error_message("Internal error: " + failure +
+                                               ". The command did not run; try again."));
+    self->finished(command.key);
+  }
+
+  void finished(const std::string& key) {
+    done_keys.push_back(key);
+    if (done_keys.size() >= kDoneBatch) {
+      flush_done();
+      return;
+    }
+    if (flush_armed)
+      return;
+    flush_armed = true;
+    done_timer.expires_after(options.done_flush_delay);
+    done_timer.async_wait([weak = weak_from_this()](boost::system::error_code) {
+      if (auto self = weak.lock())
+        self->flush_done();
+    });
+  }
+
+  void flush_done() {
+    flush_armed = false;
+    if (done_keys.empty())
+      return;
+    std::vector<std::string> keys;
+    keys.swap(done_keys);
+    ++stats.done_flushes;
+    try {
+      inbox.mark_done(keys);
+    } catch (const storage::StorageError& e) {
+      spdlog::error("intake: cannot mark {} commands done: {}", keys.size(), e.what());
+    }
+  }
+
+  asio::any_io_executor executor;
+  storage::InboxStore& inbox;
+  CommandDispatcher& dispatcher;
+  Options options;
+  asio::steady_timer done_timer;
+  // Stable addresses: gathered deliveries and commands point at their platform.
+  std::deque<IntakePlatform> platforms;
+  IntakeStats stats;
+  bool stopping = false;
+
+  std::vector<Gathered> intake;
+  std::size_t intake_seen = 0;  // intake.size() at the last turn
+  int idle_turns = 0;
+  bool gathering = false;
+
+  std::vector<std::string> done_keys;
+  bool flush_armed = false;
+};
+
+CommandIntake::CommandIntake(asio::any_io_executor executor, storage::InboxStore& inbox,
+                             CommandDispatcher& dispatcher, Options options)
+    : impl_(std::make_shared<Impl>(std::move(executor), inbox, dispatcher, options)) {}
+
+CommandIntake::CommandIntake(asio::any_io_executor executor, storage::InboxStore& inbox,
+                             CommandDispatcher& dispatcher)
+    : CommandIntake(std::move(executor), inbox, dispatcher, Options{}) {}
+
+CommandIntake::~CommandIntake() {
+  impl_->stopping = true;
+  impl_->done_timer.cancel();
+}
+
+void CommandIntake::attach(IntakePlatform platform) {
+  for (auto& existing : impl_->platforms) {
+    if (existing.name == platform.name) {
+      existing = std::move(platform);
+      return;
+    }
+  }
+  impl_->platforms.push_back(std::move(platform));
+}
+
+void CommandIntake::submit(std::string_view platform, Delivery delivery) {
+  impl_->gather(Impl::Gathered{&impl_->attached(platform), std::move(delivery)});
+}
+
+CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name,
+                                                  IncomingCommand command) {
+  const IntakePlatform& platform = impl_->attached(platform_name);
+  std::string key = Impl::key_of(platform, command);
+  bool fresh = false;
+  try {
+    fresh = impl_->inbox.accept(Impl::inbox_entry(platform, key, command));
+  } catch (const storage::StorageError& e) {
+    spdlog::error("intake: cannot record command {}: {}", key, e.what());
+    ++impl_->stats.not_recorded;
+    return Accepted::not_recorded;
+  }
+  if (!fresh) {
+    ++impl_->stats.duplicates;
+    return Accepted::duplicate;
+  }
+  asio::co_spawn(impl_->executor,
+                 Impl::handle(impl_, Impl::Command{&platform, std::move(key), std::move(command)}),
+                 asio::detached);
+  return Accepted::fresh;
+}
+
+void CommandIntake::replay(std::string_view platform_name) {
+  const IntakePlatform& platform = impl_->attached(platform_name);
+  for (auto& entry : impl_->inbox.in_state("received")) {
+    if (entry.platform != platform.name)
+      continue;
+    ++impl_->stats.replayed;
+    IncomingCommand command{entry.key.substr(platform.name.size() + 1), std::move(entry.user_id),
+                            std::move(entry.channel), std::move(entry.thread),
+                            std::move(entry.text)};
+    asio::co_spawn(impl_->executor,
+                   Impl::handle(impl_, Impl::Command{&platform, entry.key, std::move(command)}),
+                   asio::detached);
+  }
+  for (const auto& entry : impl_->inbox.in_state("started")) {
+    if (entry.platform != platform.name)
+      continue;
+    ++impl_->stats.interrupted;
+    if (auto conversation = platform.conversation(entry.channel, entry.thread)) {
+      conversation->post(commands::warning("Shipmate restarted while running '" + entry.text +
+                                           "'; check 'status' and 'history' before trying again."));
+    }
+    impl_->inbox.mark_done(entry.key);
+  }
+}
+
+asio::awaitable<void> CommandIntake::run_unrecorded(std::string_view platform_name,
+                                                    IncomingCommand command,
+                                                    commands::Conversation& conversation) {
+  auto self = impl_;
+  const IntakePlatform& platform = self->attached(platform_name);
+  ++self->stats.commands;
+  ChatEvent event{platform.name,
+                  command.delivery_id,
+                  self->identity_of(platform, command.user_id),
+                  std::move(command.channel),
+                  std::move(command.thread),
+                  Impl::text_of(platform, command.text)};
+  co_await self->dispatcher.dispatch(std::move(event), conversation);
+}
+
+void CommandIntake::stop() {
+  impl_->stopping = true;
+  impl_->done_timer.cancel();
+  impl_->flush_done();
+}
+
+const IntakeStats& CommandIntake::stats() const {
+  return impl_->stats;
+}
+
+}  // namespace shipmate::bot
