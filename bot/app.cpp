@@ -162,8 +162,8 @@ struct App::Impl {
   std::optional<commands::Services> services;
   std::optional<Router> router;
   std::optional<RouterDispatcher> dispatcher;
-  std::optional<CommandIntake> intake;
   SteadyTimers timers{io.get_executor()};
+  std::optional<CommandIntake> intake;
   std::optional<Watcher> watcher;
   // Chat platforms from the table, in table order; the terminal is kept apart: it starts last.
   std::vector<std::unique_ptr<ChatTransport>> platforms;
@@ -217,7 +217,7 @@ int App::Impl::open() {
 
   inbox.emplace(*database, clock);
   inbox->prune_done_before(clock.now_ms() - kInboxMemory);
-  intake.emplace(io.get_executor(), *inbox, *dispatcher);
+  intake.emplace(io.get_executor(), *inbox, *dispatcher, timers);
 
   watcher.emplace(io.get_executor(), timers, clock);
   watcher->add("lock expiry", kExpiryPeriod,

@@ -5,11 +5,11 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <vector>
 
 #include "common/redact.h"
+#include "common/timer.h"
 #include "storage/database.h"
 #include "storage/inbox_store.h"
 
@@ -30,12 +30,12 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   };
 
   Impl(asio::any_io_executor executor_in, storage::InboxStore& inbox_in,
-       CommandDispatcher& dispatcher_in, Options options_in)
+       CommandDispatcher& dispatcher_in, Timers& timers_in, Options options_in)
       : executor(std::move(executor_in)),
         inbox(inbox_in),
         dispatcher(dispatcher_in),
-        options(options_in),
-        done_timer(executor) {}
+        timers(timers_in),
+        options(options_in) {}
 
   const IntakePlatform* platform_named(std::string_view name) const {
     for (const auto& platform : platforms) {
@@ -252,11 +252,15 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     if (flush_armed)
       return;
     flush_armed = true;
-    done_timer.expires_after(options.done_flush_delay);
-    done_timer.async_wait([weak = weak_from_this()](boost::system::error_code) {
-      if (auto self = weak.lock())
-        self->flush_done();
-    });
+    asio::co_spawn(executor, flush_later(weak_from_this(), timers, options.done_flush_delay),
+                   asio::detached);
+  }
+
+  static asio::awaitable<void> flush_later(std::weak_ptr<Impl> weak, Timers& timers,
+                                           std::chrono::milliseconds delay) {
+    co_await timers.sleep_for(delay);
+    if (auto self = weak.lock())
+      self->flush_done();
   }
 
   void flush_done() {
@@ -276,8 +280,8 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   asio::any_io_executor executor;
   storage::InboxStore& inbox;
   CommandDispatcher& dispatcher;
+  Timers& timers;
   Options options;
-  asio::steady_timer done_timer;
   // Stable addresses: gathered deliveries and commands point at their platform.
   std::deque<IntakePlatform> platforms;
   IntakeStats stats;
@@ -293,16 +297,15 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
 };
 
 CommandIntake::CommandIntake(asio::any_io_executor executor, storage::InboxStore& inbox,
-                             CommandDispatcher& dispatcher, Options options)
-    : impl_(std::make_shared<Impl>(std::move(executor), inbox, dispatcher, options)) {}
+                             CommandDispatcher& dispatcher, Timers& timers, Options options)
+    : impl_(std::make_shared<Impl>(std::move(executor), inbox, dispatcher, timers, options)) {}
 
 CommandIntake::CommandIntake(asio::any_io_executor executor, storage::InboxStore& inbox,
-                             CommandDispatcher& dispatcher)
-    : CommandIntake(std::move(executor), inbox, dispatcher, Options{}) {}
+                             CommandDispatcher& dispatcher, Timers& timers)
+    : CommandIntake(std::move(executor), inbox, dispatcher, timers, Options{}) {}
 
 CommandIntake::~CommandIntake() {
   impl_->stopping = true;
-  impl_->done_timer.cancel();
 }
 
 void CommandIntake::attach(IntakePlatform platform) {
@@ -383,7 +386,6 @@ asio::awaitable<void> CommandIntake::run_unrecorded(std::string_view platform_na
 
 void CommandIntake::stop() {
   impl_->stopping = true;
-  impl_->done_timer.cancel();
   impl_->flush_done();
 }
 

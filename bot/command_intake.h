@@ -53,6 +53,10 @@
 #include "bot/chat_event.h"
 #include "commands/reply.h"
 
+namespace shipmate {
+class Timers;
+}
+
 namespace shipmate::storage {
 class InboxStore;
 }
@@ -136,10 +140,11 @@ class CommandIntake {
     std::chrono::milliseconds done_flush_delay{20};
   };
 
+  // `timers` (common/timer.h) times the done flush; it must outlive the intake.
   CommandIntake(boost::asio::any_io_executor executor, storage::InboxStore& inbox,
-                CommandDispatcher& dispatcher, Options options);
+                CommandDispatcher& dispatcher, Timers& timers, Options options);
   CommandIntake(boost::asio::any_io_executor executor, storage::InboxStore& inbox,
-                CommandDispatcher& dispatcher);
+                CommandDispatcher& dispatcher, Timers& timers);
   ~CommandIntake();
   CommandIntake(const CommandIntake&) = delete;
   CommandIntake& operator=(const CommandIntake&) = delete;

@@ -125,6 +125,14 @@ std::pair<std::string, std::string> parse_address(const std::string& address) {
 }  // namespace
 
 struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
+  // A refresh waiting for its replacement connection: the replacement's hello sets `ready` and
+  // cancels `timer`, which otherwise bounds the wait.
+  struct HandOver {
+    explicit HandOver(asio::any_io_executor executor) : timer(std::move(executor)) {}
+    asio::steady_timer timer;
+    bool ready = false;
+  };
+
   Impl(asio::any_io_executor executor_in, CommandIntake& intake_in, SlackOptions options_in)
       : executor(std::move(executor_in)),
         intake(intake_in),
@@ -146,9 +154,9 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
 
   // Every connection slot (and a replacement opened by a hand-over) runs with a cancellation
   // signal of its own; emitting them all ends every read, backoff sleep and hand-over wait.
-  void spawn_slot(int slot) {
+  void spawn_slot(int slot, std::shared_ptr<HandOver> replacing = nullptr) {
     auto signal = slot_signals.emplace(slot_signals.end());
-    asio::co_spawn(executor, run_slot(shared_from_this(), slot),
+    asio::co_spawn(executor, run_slot(shared_from_this(), slot, std::move(replacing)),
                    asio::bind_cancellation_slot(
                        signal->slot(), [weak = weak_from_this(), signal](std::exception_ptr) {
                          // Erased from a later turn: the signal's slot is still attached here.
@@ -185,7 +193,9 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
                          unit(random));
   }
 
-  static asio::awaitable<void> run_slot(std::shared_ptr<Impl> self, int slot) {
+  // `replacing`, when set, is a hand-over waiting for this slot's first connection to be ready.
+  static asio::awaitable<void> run_slot(std::shared_ptr<Impl> self, int slot,
+                                        std::shared_ptr<HandOver> replacing) {
     int failures = 0;
     while (!self->stopping) {
       std::string method = "apps.connections.open";
@@ -223,7 +233,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         continue;
       }
       std::shared_ptr<net::WebSocketConnection> socket(std::move(*connection));
-      const bool handed_over = co_await serve(self, socket, slot, failures);
+      const bool handed_over = co_await serve(self, socket, slot, failures, replacing);
       if (handed_over || self->stopping)
         break;
       ++failures;
@@ -235,7 +245,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   // Reads one connection until it ends. Returns true when a replacement took over the slot.
   static asio::awaitable<bool> serve(std::shared_ptr<Impl> self,
                                      std::shared_ptr<net::WebSocketConnection> socket, int slot,
-                                     int& failures) {
+                                     int& failures, std::shared_ptr<HandOver>& replacing) {
     self->connections.insert(socket.get());
     struct Forget {
       Impl& impl;
@@ -270,8 +280,11 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
           failures = 0;
           spdlog::info("slack: connection {} ready ({} open)", slot, self->stats.open_connections);
           // A hand-over waiting for this connection may close the old one now.
-          for (auto* waiter : self->hello_waiters)
-            waiter->cancel();
+          if (replacing) {
+            replacing->ready = true;
+            replacing->timer.cancel();
+            replacing.reset();
+          }
           continue;
         case Envelope::Kind::disconnect:
           if (envelope.disconnect_reason == "link_disabled") {
@@ -304,19 +317,17 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
     co_return false;
   }
 
-  // Opens the replacement connection for `slot` and waits (bounded) until one more connection is
-  // ready, so the old one can close without a gap. A hello cancels the wait.
+  // Opens the replacement connection for `slot` and waits (bounded) until that very connection
+  // is ready, so the old one can close without a gap. Its hello ends the wait.
   static asio::awaitable<void> hand_over(std::shared_ptr<Impl> self, int slot) {
-    const auto connects_before = self->stats.connects;
-    self->spawn_slot(slot);
-    asio::steady_timer ready(self->executor, kHandOverLimit);
-    self->hello_waiters.insert(&ready);
-    while (self->stats.connects == connects_before && !self->stopping &&
-           ready.expiry() > std::chrono::steady_clock::now()) {
+    auto waiting = std::make_shared<HandOver>(self->executor);
+    waiting->timer.expires_after(kHandOverLimit);
+    self->spawn_slot(slot, waiting);
+    while (!waiting->ready && !self->stopping &&
+           waiting->timer.expiry() > std::chrono::steady_clock::now()) {
       boost::system::error_code ignored;
-      co_await ready.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+      co_await waiting->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
     }
-    self->hello_waiters.erase(&ready);
   }
 
   // The conversation a command from channel/thread is answered in (the intake's factory).
@@ -345,7 +356,6 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   bool stopping = false;
   std::set<net::WebSocketConnection*> connections;
   std::list<asio::cancellation_signal> slot_signals;
-  std::set<asio::steady_timer*> hello_waiters;
   std::function<void(std::string)> fatal_handler;
   std::unique_ptr<SlackHttpServer> http_server;
 };

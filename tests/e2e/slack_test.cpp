@@ -408,6 +408,7 @@ TEST_F(SlackSession, RevokedTokenStopsWithAClearMessageInsteadOfLooping) {
   EXPECT_TRUE(has(shipmate->output(), "Slack refused the bot token")) << shipmate->output();
   EXPECT_TRUE(has(shipmate->output(), "invalid_auth")) << shipmate->output();
   EXPECT_FALSE(has(shipmate->output(), "xoxb-revoked")) << shipmate->output();
+  EXPECT_FALSE(has(shipmate->output(), "unreachable")) << shipmate->output();
 
   FakeSlack disabled;
   disabled.set_connections_open_error("invalid_auth");
@@ -415,6 +416,26 @@ TEST_F(SlackSession, RevokedTokenStopsWithAClearMessageInsteadOfLooping) {
   EXPECT_EQ(again->wait(20s), 1) << again->output();
   EXPECT_TRUE(has(again->output(), "Slack refused the app-level token")) << again->output();
   EXPECT_LE(disabled.calls("apps.connections.open").size(), 2u);
+}
+
+// Issue 18 item 9: a Slack API that cannot be reached is not a refused token. (The Web API
+// client's retries make this take about 12 s.)
+TEST_F(SlackSession, UnreachableApiIsReportedAsUnreachableNotAsARefusedToken) {
+  FakeSlack slack;
+  const std::string url = "http://127.0.0.1:" + std::to_string(free_port()) + "/api/";
+  Subprocess shipmate({shipmate_binary(), "--log-level", "info", "serve", "--no-terminal",
+                       "--config", dir.file("shipmate.yaml")},
+                      {{"SLACK_APP_TOKEN", slack.options().app_token},
+                       {"SLACK_BOT_TOKEN", slack.options().bot_token},
+                       {"SLACK_API_URL", url}});
+  EXPECT_EQ(shipmate.wait(60s), 1) << shipmate.output();
+  const std::string output = shipmate.output();
+  EXPECT_TRUE(has(output, "Slack's Web API at " + url + " is unreachable (")) << output;
+  EXPECT_TRUE(has(output, "connection refused")) << output;
+  EXPECT_TRUE(has(output, "the bot token was not checked")) << output;
+  EXPECT_FALSE(has(output, "refused the bot token")) << output;
+  EXPECT_FALSE(has(output, "check SLACK_BOT_TOKEN")) << output;
+  EXPECT_TRUE(slack.calls("auth.test").empty());
 }
 
 TEST_F(SlackSession, LinkDisabledDisconnectStops) {

@@ -303,6 +303,74 @@ TEST_F(ConfigTest, ApprovalPoliciesAreRead) {
   EXPECT_FALSE(parse(yaml).ok());
 }
 
+// Users' chat ids, per platform: ids: {slack: U..., teams: <object id>}, `slack:` as the older
+// spelling. Roles attach to these ids, never to display names.
+std::string with_users(const std::string& users) {
+  std::string yaml = valid_yaml("releases");
+  const std::string original = R"(users:
+  - id: alice
+    name: Alice
+    roles: [developer, sre]
+)";
+  yaml.replace(yaml.find(original), original.size(), "users:\n" + users);
+  return yaml;
+}
+
+TEST_F(ConfigTest, UserIdsPerPlatformAreRead) {
+  auto load =
+      parse(with_users("  - {id: alice, roles: [sre], ids: {slack: UALICE, teams: "
+                       "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b}}\n"
+                       "  - {id: bob, roles: [developer], slack: WBOB}\n"));
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& users = load.config->catalog.users;
+  ASSERT_EQ(users.size(), 2u);
+  EXPECT_EQ(users[0].ids.at("slack"), "UALICE");
+  EXPECT_EQ(users[0].ids.at("teams"), "6f1c2a3b-4d5e-4f60-8a7b-9c0d1e2f3a4b");
+  EXPECT_EQ(users[1].ids.at("slack"), "WBOB");
+  EXPECT_EQ(users[1].ids.size(), 1u);
+}
+
+TEST_F(ConfigTest, UnknownChatPlatformInIdsSuggestsTheClosest) {
+  auto load = parse(with_users("  - {id: alice, ids: {slak: UALICE}}\n"));
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("user 'alice': unknown chat platform 'slak' (did you mean "
+                                   "'slack'?); ids can be given for: slack, teams"),
+            std::string::npos)
+      << first_error(load);
+}
+
+TEST_F(ConfigTest, PlatformIdsMustLookLikeIdsNotDisplayNames) {
+  auto slack = parse(with_users("  - {id: alice, ids: {slack: '@alice'}}\n"));
+  ASSERT_FALSE(slack.ok());
+  EXPECT_NE(first_error(slack).find("slack: '@alice' is not a Slack user id (U... or W...); "
+                                    "Shipmate maps ids, never display names"),
+            std::string::npos)
+      << first_error(slack);
+  auto alias = parse(with_users("  - {id: alice, slack: Alice Smith}\n"));
+  ASSERT_FALSE(alias.ok());
+  EXPECT_NE(first_error(alias).find("is not a Slack user id"), std::string::npos);
+  auto teams = parse(with_users("  - {id: alice, ids: {teams: Alice Smith}}\n"));
+  ASSERT_FALSE(teams.ok());
+  EXPECT_NE(first_error(teams).find("teams: 'Alice Smith' is not a Microsoft Entra (Azure AD) "
+                                    "object id"),
+            std::string::npos)
+      << first_error(teams);
+}
+
+TEST_F(ConfigTest, APlatformIdIsGivenOnceAndToOneUser) {
+  auto twice = parse(with_users("  - {id: alice, slack: UALICE, ids: {slack: UALICE2}}\n"));
+  ASSERT_FALSE(twice.ok());
+  EXPECT_NE(first_error(twice).find("user 'alice' has two slack ids"), std::string::npos)
+      << first_error(twice);
+  auto shared =
+      parse(with_users("  - {id: alice, slack: UALICE}\n"
+                       "  - {id: bob, ids: {slack: UALICE}}\n"));
+  ASSERT_FALSE(shared.ok());
+  EXPECT_NE(first_error(shared).find("slack id UALICE is given to both 'alice' and 'bob'"),
+            std::string::npos)
+      << first_error(shared);
+}
+
 TEST(Duration, Parses) {
   EXPECT_EQ(parse_duration_ms("500ms"), 500);
   EXPECT_EQ(parse_duration_ms("2s"), 2000);

@@ -459,5 +459,17 @@ TEST(FormField, MalformedEscapesStayLiteral) {
   EXPECT_EQ(form_field("a=%00b", "a"), std::string("\0b", 2));
 }
 
+// Slack's mention markup is the Slack transport's to remove; the router only knows the bot's name.
+TEST(StripMentionMarkup, RemovesALeadingMentionOfAnyUser) {
+  EXPECT_EQ(strip_mention_markup("<@U024BE7LH> status"), "status");
+  EXPECT_EQ(strip_mention_markup("  <@UBOT1|shipmate>   deploy api 1.2 to staging "),
+            "deploy api 1.2 to staging");
+  EXPECT_EQ(strip_mention_markup("<@UBOT1>"), "");
+  EXPECT_EQ(strip_mention_markup("status"), "status");
+  EXPECT_EQ(strip_mention_markup("ask <@UBOT1> later"), "ask <@UBOT1> later");
+  EXPECT_EQ(strip_mention_markup("@shipmate status"), "@shipmate status");
+  EXPECT_EQ(strip_mention_markup("<@U1 no close"), "<@U1 no close");
+}
+
 }  // namespace
 }  // namespace shipmate::bot::slack
