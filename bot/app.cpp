@@ -229,7 +229,8 @@ int App::Impl::open() {
 
 void App::Impl::build_transports() {
   if (options.chat_platforms) {
-    const PlatformContext context{io.get_executor(), config, *intake, &environment_variable};
+    const PlatformContext context{io.get_executor(), config, *intake, timers,
+                                  &environment_variable};
     for (const auto& platform : chat_platforms()) {
       auto transport = platform.make(context);
       if (!transport)

@@ -21,6 +21,10 @@
 #include "bot/chat_transport.h"
 #include "bot/config.h"
 
+namespace shipmate {
+class Timers;
+}
+
 namespace shipmate::bot {
 
 class CommandIntake;
@@ -29,6 +33,7 @@ struct PlatformContext {
   boost::asio::any_io_executor executor;
   const Config& config;
   CommandIntake& intake;
+  Timers& timers;  // every wait a transport makes (common/timer.h)
   // An environment variable's value; "" when unset.
   std::function<std::string(const char* name)> environment;
 };

@@ -36,7 +36,8 @@ std::unique_ptr<ChatTransport> make_slack_transport(const PlatformContext& conte
   auto options = slack_options(context);
   if (!options)
     return nullptr;
-  return std::make_unique<SlackTransport>(context.executor, context.intake, std::move(*options));
+  return std::make_unique<SlackTransport>(context.executor, context.intake, context.timers,
+                                          std::move(*options));
 }
 
 }  // namespace shipmate::bot::slack

@@ -20,6 +20,7 @@
 #include "commands/reply.h"
 #include "common/redact.h"
 #include "common/strings.h"
+#include "common/timer.h"
 #include "integrations/net/http_client.h"
 #include "integrations/net/websocket_client.h"
 
@@ -133,9 +134,11 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
     bool ready = false;
   };
 
-  Impl(asio::any_io_executor executor_in, CommandIntake& intake_in, SlackOptions options_in)
+  Impl(asio::any_io_executor executor_in, CommandIntake& intake_in, Timers& timers_in,
+       SlackOptions options_in)
       : executor(std::move(executor_in)),
         intake(intake_in),
+        timers(timers_in),
         options(std::move(options_in)),
         http(executor, http_options(options)),
         web(executor, http, options.bot_token, WebApiOptions{options.api_url, 5, options.pacing}),
@@ -143,13 +146,6 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
     register_secret(options.app_token);
     register_secret(options.bot_token);
     register_secret(options.signing_secret);
-  }
-
-  // Waits `duration`, or less when the slot's cancellation signal is emitted (stop, fatal).
-  asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
-    asio::steady_timer timer(executor, duration);
-    boost::system::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
   }
 
   // Every connection slot (and a replacement opened by a hand-over) runs with a cancellation
@@ -213,7 +209,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         ++failures;
         spdlog::warn("slack: connection {}: {}", slot, opened.error().message);
         const auto delay = self->backoff(failures);
-        co_await self->sleep_for(delay);
+        co_await self->timers.sleep_for(delay);
         continue;
       }
       const std::string url = opened->field("url");
@@ -229,7 +225,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         ++failures;
         spdlog::warn("slack: connection {}: {}", slot, redact(connection.error().message));
         const auto delay = self->backoff(failures);
-        co_await self->sleep_for(delay);
+        co_await self->timers.sleep_for(delay);
         continue;
       }
       std::shared_ptr<net::WebSocketConnection> socket(std::move(*connection));
@@ -238,7 +234,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         break;
       ++failures;
       const auto delay = self->backoff(failures);
-      co_await self->sleep_for(delay);
+      co_await self->timers.sleep_for(delay);
     }
   }
 
@@ -347,6 +343,9 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
 
   asio::any_io_executor executor;
   CommandIntake& intake;
+  // Backoff sleeps and the reply drain at stop; a backoff sleep ends early when its slot's
+  // cancellation signal is emitted.
+  Timers& timers;
   SlackOptions options;
   net::HttpClient http;
   WebApi web;
@@ -361,8 +360,8 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
 };
 
 SlackTransport::SlackTransport(asio::any_io_executor executor, CommandIntake& intake,
-                               SlackOptions options)
-    : impl_(std::make_shared<Impl>(std::move(executor), intake, std::move(options))) {
+                               Timers& timers, SlackOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), intake, timers, std::move(options))) {
   IntakePlatform platform;
   platform.name = "slack";
   platform.conversation = [weak = std::weak_ptr<Impl>(impl_)](const std::string& channel,
@@ -451,9 +450,8 @@ asio::awaitable<void> SlackTransport::Impl::drain_replies(std::shared_ptr<Impl> 
   // Give queued replies a moment to go out, then drop the rest.
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (self->web.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
-    asio::steady_timer timer(self->executor, std::chrono::milliseconds(20));
-    boost::system::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    const auto pause = std::chrono::milliseconds(20);
+    co_await self->timers.sleep_for(pause);
   }
   self->web.shutdown();
   spdlog::info("slack: {} envelopes recorded in {} inbox commits", self->stats.envelopes,

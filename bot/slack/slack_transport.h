@@ -40,6 +40,10 @@ namespace shipmate::integrations::net {
 class HttpClient;
 }
 
+namespace shipmate {
+class Timers;
+}
+
 namespace shipmate::bot {
 class CommandIntake;
 }
@@ -95,8 +99,9 @@ class SlackConversation final : public commands::Conversation {
 class SlackTransport final : public ChatTransport {
  public:
   // Commands go through `intake`, which must outlive the transport; the transport attaches
-  // itself as platform "slack" with `options.identities`.
-  SlackTransport(boost::asio::any_io_executor executor, CommandIntake& intake,
+  // itself as platform "slack" with `options.identities`. `timers` (common/timer.h) times the
+  // reconnect backoff and must outlive it too.
+  SlackTransport(boost::asio::any_io_executor executor, CommandIntake& intake, Timers& timers,
                  SlackOptions options);
   ~SlackTransport() override;
   SlackTransport(const SlackTransport&) = delete;
