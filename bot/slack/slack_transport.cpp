@@ -69,15 +69,10 @@ void SlackConversation::thread_reply(const commands::MessageRef& ref,
 
 namespace {
 
-// Errors after which reconnecting cannot help: the token or the app is not usable.
-bool is_fatal_auth_error(const std::string& message) {
-  for (const char* code :
-       {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "user_removed_from_team",
-        "team_disabled", "link_disabled", "no_permission", "missing_scope"}) {
-    if (message.find(code) != std::string::npos)
-      return true;
-  }
-  return false;
+// Errors after which reconnecting cannot help: the token or the app is not usable (WebApi gives
+// them ErrorKind::auth).
+bool is_fatal_auth_error(const Error& error) {
+  return error.kind == ErrorKind::auth;
 }
 
 net::HttpClientOptions http_options(const SlackOptions& options) {
@@ -201,7 +196,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       if (self->stopping)
         break;
       if (!opened) {
-        if (is_fatal_auth_error(opened.error().message)) {
+        if (is_fatal_auth_error(opened.error())) {
           self->fail("Slack refused the app-level token (" + opened.error().message +
                      "); check SLACK_APP_TOKEN and that Socket Mode is enabled");
           break;
@@ -384,17 +379,28 @@ asio::awaitable<Status> SlackTransport::start() {
   std::string body = "{}";
   auto auth = co_await self->web.call(std::move(method), std::move(body));
   if (!auth) {
-    const std::string& why = auth.error().message;
-    if (is_fatal_auth_error(why)) {
-      co_return make_error("Slack refused the bot token (" + why + "); check SLACK_BOT_TOKEN");
+    const Error& error = auth.error();
+    const std::string& why = error.message;
+    switch (error.kind) {
+      case ErrorKind::auth:
+        co_return make_error("Slack refused the bot token (" + why + "); check SLACK_BOT_TOKEN",
+                             ErrorKind::auth);
+      case ErrorKind::unavailable:
+      case ErrorKind::tls:
+        co_return make_error("Slack's Web API at " + self->options.api_url + " is unreachable (" +
+                                 why +
+                                 "); the bot token was not checked. Check the network, any proxy "
+                                 "(HTTPS_PROXY, NO_PROXY) and SLACK_API_URL",
+                             error.kind);
+      case ErrorKind::internal:
+      case ErrorKind::invalid:
+      case ErrorKind::not_found:
+      case ErrorKind::conflict:
+        break;
     }
-    if (why.find("auth.test failed: ") == 0) {
-      co_return make_error("Slack's Web API at " + self->options.api_url +
-                           " answered the bot token check with an error (" + why + ")");
-    }
-    co_return make_error("Slack's Web API at " + self->options.api_url + " is unreachable (" + why +
-                         "); the bot token was not checked. Check the network, any proxy "
-                         "(HTTPS_PROXY, NO_PROXY) and SLACK_API_URL");
+    co_return make_error("Slack's Web API at " + self->options.api_url +
+                             " answered the bot token check with an error (" + why + ")",
+                         error.kind);
   }
   self->bot_user = auth->field("user_id");
   spdlog::info("slack: signed in as {} ({} connections)", self->bot_user,

@@ -36,7 +36,20 @@ struct Attempt {
   std::optional<std::chrono::seconds> retry_after;  // 429
   bool retryable = false;                           // transport error or 5xx
   std::string error;
+  ErrorKind kind = ErrorKind::internal;
 };
+
+// Slack's error codes after which the token or the app is not usable: retrying or reconnecting
+// cannot help.
+bool is_auth_error_code(std::string_view code) {
+  for (std::string_view refused :
+       {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "user_removed_from_team",
+        "team_disabled", "link_disabled", "no_permission", "missing_scope"}) {
+    if (code == refused)
+      return true;
+  }
+  return false;
+}
 
 // A Web API answer: {"ok":true,...} gives its top-level string fields; anything else gives the
 // error to report after the method name (": the answer is not a JSON object", " failed: E").
@@ -51,7 +64,8 @@ Result<ApiReply> parse_answer(const std::string& body, int status) {
     std::string_view error;
     if (object["error"].get_string().get(error) != simdjson::SUCCESS)
       error = "unknown";
-    return make_error(" failed: " + std::string(error));
+    return make_error(" failed: " + std::string(error),
+                      is_auth_error_code(error) ? ErrorKind::auth : ErrorKind::internal);
   }
   ApiReply reply;
   for (const auto field : object) {
@@ -106,6 +120,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       // A certificate that does not verify will not start verifying on a retry.
       result.retryable = response.error().message.find("certificate") == std::string::npos;
       result.error = redact(response.error().message);
+      result.kind = response.error().kind;
       co_return result;
     }
     if (response->status == 429) {
@@ -117,16 +132,19 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       result.retry_after = std::chrono::seconds(std::clamp<long>(seconds, 0, 600));
       ++rate_limited;
       result.error = method + " was rate limited";
+      result.kind = ErrorKind::unavailable;
       co_return result;
     }
     if (response->status >= 500) {
       result.retryable = true;
       result.error = method + ": HTTP " + std::to_string(response->status);
+      result.kind = ErrorKind::unavailable;
       co_return result;
     }
     auto reply = parse_answer(response->body, response->status);
     if (!reply) {
       result.error = method + reply.error().message;
+      result.kind = reply.error().kind;
       co_return result;
     }
     reply->body = std::move(response->body);
@@ -142,12 +160,14 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
 
   asio::awaitable<Result<ApiReply>> call(std::string method, std::string body, std::string auth) {
     std::string last_error;
+    ErrorKind last_kind = ErrorKind::internal;
     for (int attempt_number = 1; attempt_number <= options.max_attempts; ++attempt_number) {
       const std::string& auth_token = auth.empty() ? token : auth;
       Attempt result = co_await attempt(method, body, auth_token);
       if (result.reply)
         co_return std::move(*result.reply);
       last_error = result.error;
+      last_kind = result.kind;
       if (result.retry_after) {
         spdlog::warn("slack: {}; retrying in {} s", result.error, result.retry_after->count());
         co_await sleep_for(*result.retry_after);
@@ -157,7 +177,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
         break;
       co_await sleep_for(std::chrono::milliseconds(200 << std::min(attempt_number, 5)));
     }
-    co_return make_error(last_error);
+    co_return make_error(last_error, last_kind);
   }
 
   // Written as text: the blocks are already JSON, and parsing them into a tree only to

@@ -6,7 +6,10 @@
 // - call(): POSTs JSON to <base_url><method> with "Authorization: Bearer <bot token>". An HTTP
 //   429 is honoured: the call waits Retry-After seconds and tries again (up to `max_attempts`);
 //   transport errors and 5xx are retried with backoff; {"ok":false,"error":E} becomes an Error
-//   "chat.postMessage failed: E". The token never appears in errors or logs.
+//   "chat.postMessage failed: E". The token never appears in errors or logs. Error kinds: `auth`
+//   for Slack's codes that mean the token or app is unusable (invalid_auth, not_authed,
+//   token_revoked, account_inactive, ...), the HTTP client's kind for transport failures
+//   (`unavailable`: refused, timed out; `tls`), `unavailable` for 5xx and rate limits.
 // - The message queue: post/update/thread-reply jobs are queued per channel (bounded; a full
 //   queue drops the job and logs it) and sent in order, one at a time per channel, paced by a
 //   SendScheduler. A reply's reference is resolved to Slack's ts when its post completes, so an
