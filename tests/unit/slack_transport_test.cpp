@@ -1,0 +1,202 @@
+// The Slack transport as a ChatTransport against the fake Slack: a mention goes through the
+// CommandIntake with Slack's markup removed and the user mapped by id; the workspace abilities
+// incidents will use; a refused bot token is an auth error.
+#include "bot/slack/slack_transport.h"
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <functional>
+
+#include "bot/command_intake.h"
+#include "common/timer.h"
+#include "storage/database.h"
+#include "storage/inbox_store.h"
+#include "tests/support/async_test.h"
+#include "tests/support/fake_slack.h"
+
+namespace shipmate::bot::slack {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using testing::FakeSlack;
+
+// Answers every command with "pong: <text>" and remembers what it was given.
+class Echo final : public CommandDispatcher {
+ public:
+  bool changes_state(std::string_view) const override { return false; }
+  asio::awaitable<void> dispatch(ChatEvent event, commands::Conversation& conversation) override {
+    conversation.post(commands::info("pong: " + event.text));
+    events.push_back(std::move(event));
+    co_return;
+  }
+  std::vector<ChatEvent> events;
+};
+
+// Polls `condition` on the event loop every 10 ms for up to `limit` (a generous deadline, not a
+// timing assertion).
+asio::awaitable<bool> eventually(std::function<bool()> condition,
+                                 std::chrono::milliseconds limit = 10s) {
+  auto executor = co_await asio::this_coro::executor;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      co_return false;
+    asio::steady_timer pause(executor, 10ms);
+    co_await pause.async_wait(asio::use_awaitable);
+  }
+  co_return true;
+}
+
+class SlackTransportTest : public ::testing::Test {
+ protected:
+  SlackOptions options_for(const FakeSlack& slack) {
+    SlackOptions options;
+    options.app_token = slack.options().app_token;
+    options.bot_token = slack.options().bot_token;
+    options.api_url = slack.api_url();
+    options.identities = {{"UALICE", "alice"}};
+    options.reconnect_base = 10ms;
+    return options;
+  }
+  FakeSlack slack{FakeSlack::Options{}};
+  std::unique_ptr<storage::Database> db = std::move(*storage::Database::open(":memory:"));
+  ManualClock clock;
+  storage::InboxStore inbox{*db, clock};
+  Echo echo;
+};
+
+TEST_F(SlackTransportTest, AMentionRunsThroughTheIntakeWithoutMarkupAsTheMappedUser) {
+  testing::run_async_test(
+      [&](asio::io_context& io) -> asio::awaitable<void> {
+        SteadyTimers timers(io.get_executor());
+        CommandIntake intake(io.get_executor(), inbox, echo, timers);
+        SlackTransport transport(io.get_executor(), intake, timers, options_for(slack));
+        EXPECT_EQ(transport.name(), "slack");
+        auto started = co_await transport.start();
+        EXPECT_TRUE(started.ok());
+        const bool connected = co_await eventually([&] { return transport.stats().connects >= 1; });
+        EXPECT_TRUE(connected);
+
+        FakeSlack::MentionSpec mention;
+        mention.event_id = "EvT1";
+        mention.user = "UALICE";
+        mention.text = "<@UBOT> ping";
+        mention.ts = "1700000001.000100";
+        const std::string envelope =
+            slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+        const bool answered = co_await eventually([&] {
+          for (const auto& message : slack.messages()) {
+            if (message.thread_ts == mention.ts &&
+                message.text.find("pong: ping") != std::string::npos)
+              return true;
+          }
+          return false;
+        });
+        EXPECT_TRUE(answered);
+        EXPECT_EQ(echo.events.size(), 1u);
+        if (!echo.events.empty()) {
+          EXPECT_EQ(echo.events[0].text, "ping");
+          EXPECT_EQ(echo.events[0].user_id, "alice");
+          EXPECT_EQ(echo.events[0].platform, "slack");
+          EXPECT_EQ(echo.events[0].event_id, "slack:event:EvT1");
+        }
+        EXPECT_EQ(slack.ack_count(envelope), 1);
+        // A conversation for a stored address answers in the same thread.
+        auto conversation = transport.open("slack:C1:" + mention.ts);
+        EXPECT_NE(conversation, nullptr);
+        if (conversation) {
+          EXPECT_EQ(conversation->address(), "slack:C1:" + mention.ts);
+        }
+        EXPECT_TRUE(transport.owns("slack:C1:1.2"));
+        EXPECT_FALSE(transport.owns("slackware:C1"));
+        EXPECT_EQ(transport.open("terminal"), nullptr);
+        intake.stop();
+        co_await transport.stop(1s);
+      },
+      20s);
+}
+
+TEST_F(SlackTransportTest, WorkspaceAbilitiesForIncidents) {
+  testing::run_async_test(
+      [&](asio::io_context& io) -> asio::awaitable<void> {
+        SteadyTimers timers(io.get_executor());
+        CommandIntake intake(io.get_executor(), inbox, echo, timers);
+        SlackOptions options = options_for(slack);
+        options.mode = "http";  // no sockets needed for the Web API
+        options.signing_secret = "secret-0123456789";
+        options.http_bind = "127.0.0.1";
+        options.http_port = 0;
+        SlackTransport transport(io.get_executor(), intake, timers, options);
+        auto started = co_await transport.start();
+        EXPECT_TRUE(started.ok());
+        const WorkspaceAbilities abilities = transport.abilities();
+        EXPECT_TRUE(abilities.create_room);
+        EXPECT_TRUE(abilities.invite);
+        EXPECT_TRUE(abilities.pin);
+        EXPECT_TRUE(abilities.set_topic);
+        EXPECT_FALSE(abilities.resolve_channel);
+
+        std::string room_name = "inc-42-payments";
+        auto room = co_await transport.create_room(std::move(room_name), false);
+        EXPECT_TRUE(room.ok());
+        const std::string address = room.ok() ? *room : "";
+        EXPECT_EQ(address.rfind("slack:C", 0), 0u) << address;
+        std::vector<std::string> users{"UALICE"};
+        std::string target = address;
+        auto invited = co_await transport.invite(std::move(target), std::move(users));
+        EXPECT_TRUE(invited.ok());
+        const auto members = slack.channel_members();
+        const auto room_members =
+            members.find(address.substr(std::min<std::size_t>(6, address.size())));
+        EXPECT_TRUE(room_members != members.end());
+        if (room_members != members.end()) {
+          EXPECT_NE(std::find(room_members->second.begin(), room_members->second.end(), "UALICE"),
+                    room_members->second.end());
+        }
+        // An ability the transport lacks says so, so the caller can fall back to a thread.
+        std::string wanted = "deploys";
+        auto found = co_await transport.resolve_channel(std::move(wanted));
+        EXPECT_FALSE(found.ok());
+        if (!found.ok()) {
+          EXPECT_NE(found.error().message.find("slack cannot look up channels by name"),
+                    std::string::npos)
+              << found.error().message;
+        }
+        std::vector<std::string> more{"UALICE"};
+        std::string elsewhere = "terminal";
+        auto bad = co_await transport.invite(std::move(elsewhere), std::move(more));
+        EXPECT_FALSE(bad.ok());
+        intake.stop();
+        co_await transport.stop(1s);
+      },
+      20s);
+}
+
+TEST_F(SlackTransportTest, ARefusedBotTokenIsAnAuthErrorThatNamesTheToken) {
+  testing::run_async_test(
+      [&](asio::io_context& io) -> asio::awaitable<void> {
+        SteadyTimers timers(io.get_executor());
+        CommandIntake intake(io.get_executor(), inbox, echo, timers);
+        SlackOptions options = options_for(slack);
+        options.bot_token = "xoxb-revoked";
+        SlackTransport transport(io.get_executor(), intake, timers, options);
+        auto started = co_await transport.start();
+        EXPECT_FALSE(started.ok());
+        if (!started.ok()) {
+          EXPECT_EQ(started.error().kind, ErrorKind::auth);
+          EXPECT_NE(started.error().message.find("Slack refused the bot token (auth.test failed: "
+                                                 "invalid_auth); check SLACK_BOT_TOKEN"),
+                    std::string::npos)
+              << started.error().message;
+        }
+        co_await transport.stop(0ms);
+      },
+      20s);
+}
+
+}  // namespace
+}  // namespace shipmate::bot::slack
