@@ -14,6 +14,8 @@
 
 #include "bot/router.h"
 #include "commands/command_table.h"
+#include "commands/deploy_runtime.h"
+#include "common/timer.h"
 #include "storage/audit_log.h"
 #include "storage/deploy_store.h"
 #include "storage/lock_store.h"
@@ -65,8 +67,10 @@ void BM_RouterDispatch(benchmark::State& state, const char* text) {
   catalog.users.push_back({"alice", "Alice", {"admin"}});
   std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;
   const auto registry = commands::build_command_table();
-  commands::Services services{io.get_executor(), catalog, clock, **db,
-                              deploys,           locks,   audit, targets};
+  SteadyTimers timers(io.get_executor());
+  commands::DeployRuntime runtime(timers);
+  commands::Services services{io.get_executor(), catalog, clock,  **db, deploys, locks, audit,
+                              targets,           timers,  runtime};
   services.registry = &registry;
   bot::Router router(services, registry, "shipmate");
   NullConversation conversation;

@@ -21,6 +21,8 @@
 
 #include "bot/router.h"
 #include "commands/command_table.h"
+#include "commands/deploy_runtime.h"
+#include "common/timer.h"
 #include "storage/audit_log.h"
 #include "storage/deploy_store.h"
 #include "storage/lock_store.h"
@@ -131,8 +133,10 @@ int main(int argc, char** argv) {
         std::make_unique<SlowTarget>(io.get_executor(), std::chrono::milliseconds(delay(random)));
   }
   const auto registry = commands::build_command_table();
-  commands::Services services{
-      io.get_executor(), catalog, clock, **db, store, locks, audit, targets};
+  SteadyTimers timers(io.get_executor());
+  commands::DeployRuntime runtime(timers);
+  commands::Services services{io.get_executor(), catalog, clock,  **db, store, locks, audit,
+                              targets,           timers,  runtime};
   services.registry = &registry;
   bot::Router router(services, registry, "shipmate");
   CountingConversation conversation;

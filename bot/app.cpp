@@ -25,6 +25,7 @@
 #include "bot/watcher.h"
 #include "commands/command_table.h"
 #include "commands/deploy_flow.h"
+#include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
 #include "commands/resolve.h"
 #include "common/redact.h"
@@ -163,6 +164,7 @@ struct App::Impl {
   std::optional<Router> router;
   std::optional<RouterDispatcher> dispatcher;
   SteadyTimers timers{io.get_executor()};
+  commands::DeployRuntime deploy_runtime{timers};
   std::optional<CommandIntake> intake;
   std::optional<Watcher> watcher;
   // Chat platforms from the table, in table order; the terminal is kept apart: it starts last.
@@ -204,7 +206,7 @@ int App::Impl::open() {
   connected = std::move(*built);
 
   services.emplace(commands::Services{io.get_executor(), config.catalog, clock, *database, *deploys,
-                                      *locks, *audit, connected->targets});
+                                      *locks, *audit, connected->targets, timers, deploy_runtime});
   services->registry = &registry;
   services->approvals = &*approvals;
   services->builds = &connected->builds;
@@ -357,9 +359,8 @@ void App::Impl::shutdown(std::string why) {
       terminal->conversation().post(commands::warning(text));
   }
   // Deploys waiting out a bake time or a decision are over (recorded as cancelled above):
-  // wake them so they see it and end.
-  for (auto& [id, wake] : std::map(services->wakers))
-    wake();
+  // their cancellation signals end those waits so they see it and end.
+  commands::cancel_all_deploy_waits(*services);
   asio::co_spawn(io, drain(std::move(stops), why), [this](std::exception_ptr error) {
     log_exception("shutdown", error);
     spdlog::debug("shutdown complete");

@@ -1,20 +1,23 @@
 // What a command handler gets to work with.
 //
 // Contract: everything here is owned by the running application (bot/app.cpp) and outlives every
-// command; handlers run on the event-loop thread and may co_await target operations. A handler
-// reports user-facing failures by posting an error Message, never by throwing; an exception
-// escaping a handler is a bug and is reported by the router as an internal error.
+// command; handlers run on the event-loop thread and may co_await target operations. Services is
+// wiring only: references to what the application owns. What changes while deploys run (which
+// run here, their cancellation signals, the questions they wait on) is DeployRuntime's
+// (deploy_runtime.h). A handler reports user-facing failures by posting an error Message, never
+// by throwing; an exception escaping a handler is a bug and is reported by the router as an
+// internal error.
 #pragma once
 
 #include <functional>
 #include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 
+#include "commands/caller.h"
 #include "commands/model.h"
 #include "commands/registry.h"
 #include "commands/reply.h"
@@ -28,7 +31,13 @@
 #include "storage/deploy_store.h"
 #include "storage/lock_store.h"
 
+namespace shipmate {
+class Timers;
+}
+
 namespace shipmate::commands {
+
+class DeployRuntime;
 
 // Told about every recorded change of a deploy (its creation included), after it is persisted.
 // Used to mirror deploys elsewhere (GitHub Deployments). Must not block: an observer that talks
@@ -39,7 +48,7 @@ class DeployObserver {
   virtual void deploy_changed(const storage::DeployRecord& deploy) = 0;
 };
 
-// Long-lived state shared by all commands.
+// What commands work with, wired by the application.
 struct Services {
   boost::asio::any_io_executor executor;
   const Catalog& catalog;
@@ -50,29 +59,18 @@ struct Services {
   storage::AuditLog& audit;
   // Deploy targets by service name.
   std::map<std::string, std::unique_ptr<integrations::DeployTarget>>& targets;
+  // Every sleep in the deploy flow (bake times, question timeouts) goes through these.
+  Timers& timers;
+  // Running deploys, their cancellation signals and open questions.
+  DeployRuntime& runtime;
   const CommandRegistry* registry = nullptr;       // for help
   ConversationDirectory* conversations = nullptr;  // to report work that outlives a command
   storage::ApprovalStore* approvals = nullptr;     // required when an environment asks for them
-  // Deploy ids whose coroutine is running in this process (the rest of in_flight() are orphans
-  // of an earlier process).
-  std::set<std::int64_t> running_deploys = {};
   // Where metric checks are evaluated; null when no metrics source is configured.
   MetricsSource* metrics = nullptr;
-  // Deploys paused on an inconclusive check, waiting for `continue` or `abort`.
-  std::map<std::int64_t, std::shared_ptr<PendingDecision>> decisions = {};
-  // Ends a deploy's current wait (a bake time, a decision) early; shutdown calls them all so
-  // that no deploy keeps the event loop alive once it is recorded as cancelled.
-  std::map<std::int64_t, std::function<void()>> wakers = {};
   // CI builds by service name (services with a build: pipeline); null when none is configured.
   std::map<std::string, std::unique_ptr<integrations::CiProvider>>* builds = nullptr;
   std::vector<DeployObserver*> observers = {};
-};
-
-// Who is asking.
-struct Caller {
-  std::string user_id;             // identity after platform mapping ("alice")
-  const UserSpec* user = nullptr;  // null when the identity is not configured
-  std::string display() const { return user && !user->name.empty() ? user->name : user_id; }
 };
 
 struct CommandContext {

@@ -31,14 +31,4 @@ class MetricsSource {
       const MetricCheckSpec& check, const std::map<std::string, std::string>& vars) = 0;
 };
 
-// An operator's answer to "the checks could not decide: continue or roll back?". The waiting
-// deploy registers one per deploy id; `continue` / `abort` commands fill it in and end the
-// deploy's wait through Services::wakers.
-struct PendingDecision {
-  bool decided = false;
-  bool roll_back = false;
-  std::string decided_by;
-  std::string environment;  // for the permission check of whoever answers
-};
-
 }  // namespace shipmate::commands

@@ -13,6 +13,8 @@
 
 #include "bot/router.h"
 #include "commands/command_table.h"
+#include "commands/deploy_runtime.h"
+#include "common/timer.h"
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
 #include "storage/deploy_store.h"
@@ -79,8 +81,8 @@ class CommandHarness {
     auto fake = std::make_unique<FakeTarget>(std::vector<std::string>{"v1", "v2", "v3"});
     target = fake.get();
     targets["hello"] = std::move(fake);
-    services = std::make_unique<commands::Services>(
-        commands::Services{io.get_executor(), catalog, clock, *db, deploys, locks, audit, targets});
+    services = std::make_unique<commands::Services>(commands::Services{
+        io.get_executor(), catalog, clock, *db, deploys, locks, audit, targets, timers, runtime});
     services->registry = &registry;
     services->approvals = &approvals;
     router = std::make_unique<bot::Router>(*services, registry, "shipmate");
@@ -138,6 +140,9 @@ class CommandHarness {
   boost::asio::io_context io;
   std::vector<std::unique_ptr<RecordingConversation>> background;
   ManualClock clock;
+  // Sleeps in the deploy flow (bake times, decision timeouts) wait for advance(), never for real.
+  ManualTimers timers{io.get_executor(), &clock};
+  commands::DeployRuntime runtime{timers};
   std::unique_ptr<storage::Database> db;
   storage::DeployStore deploys;
   storage::LockStore locks;

@@ -441,7 +441,7 @@ TEST(DeployFlowWithStateMachine, RecoveryAndCancelGoThroughTheMachine) {
 
   auto running = h.deploys.create(orphan);
   h.deploys.transition(running.id, S::deploying, "deploying v2");
-  h.services->running_deploys.insert(running.id);
+  const auto tracked = h.runtime.track(running.id);
   auto cancelled = cancel_running_deploys(*h.services, "cancelled: SIGTERM");
   ASSERT_EQ(cancelled.size(), 1u);
   EXPECT_EQ(cancelled[0].state, S::cancelled);

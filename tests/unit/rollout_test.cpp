@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "commands/deploy_flow.h"
+#include "commands/deploy_runtime.h"
 #include "tests/support/command_harness.h"
 #include "tests/support/scripted_fakes.h"
 
@@ -52,6 +53,22 @@ class RolloutTest : public ::testing::Test {
     std::vector<DeployState> out;
     for (const auto& event : h.deploys.events(id))
       out.push_back(event.to);
+    return out;
+  }
+
+  // Deploy `id` waits for an answer to "continue or roll back?".
+  bool asked(std::int64_t id) {
+    return h.runtime.questions().is_open(commands::DeployRuntime::question_key(id));
+  }
+  // Deploy `id` is over and its coroutine has returned.
+  bool settled(std::int64_t id) {
+    auto deploy = h.deploys.get(id);
+    return deploy && storage::is_terminal(deploy->state) && !h.runtime.is_running(id);
+  }
+  static std::string log_of(const RecordingConversation& conversation) {
+    std::string out;
+    for (const auto& line : conversation.log)
+      out += line + "\n";
     return out;
   }
 
@@ -112,7 +129,7 @@ TEST_F(RolloutTest, InconclusiveChecksAskAndContinueOnlyWhenSomeoneSaysSo) {
       {CheckVerdict::inconclusive, "error_rate: no data (query returned an empty vector)"},
       {CheckVerdict::pass, "error_rate: 0.0 within max 0.05"}};
   auto& conversation = h.start("alice", "deploy hello v2 to production");
-  ASSERT_TRUE(h.run_until([&] { return h.services->decisions.count(2) > 0; }));
+  ASSERT_TRUE(h.run_until([&] { return asked(2); }));
   ASSERT_FALSE(conversation.updates.empty());
   const auto& question = conversation.updates.back();
   EXPECT_TRUE(has(question.text, "the checks could not decide: error_rate: no data"))
@@ -143,7 +160,7 @@ TEST_F(RolloutTest, AbortAfterInconclusiveChecksRollsBack) {
   metrics.script["error_rate"] = {
       {CheckVerdict::inconclusive, "error_rate: Prometheus unreachable"}};
   h.start("alice", "deploy hello v2 to staging");
-  ASSERT_TRUE(h.run_until([&] { return h.services->decisions.count(2) > 0; }));
+  ASSERT_TRUE(h.run_until([&] { return asked(2); }));
   h.run("bob", "abort 2");
   auto deploy = h.deploys.get(2);
   EXPECT_EQ(deploy->state, DeployState::rolled_back);
@@ -155,12 +172,22 @@ TEST_F(RolloutTest, AbortAfterInconclusiveChecksRollsBack) {
 TEST_F(RolloutTest, NobodyAnsweringRollsBackAfterTheDecisionTimeout) {
   h.run("alice", "deploy hello v1 to staging");
   use_canary({50});
-  hello().strategy.decision_timeout_ms = 30;
+  hello().strategy.decision_timeout_ms = 10 * 60 * 1000;
   metrics.script["error_rate"] = {{CheckVerdict::inconclusive, "error_rate: no data"}};
-  std::string out = h.run("alice", "deploy hello v2 to staging");
-  EXPECT_TRUE(has(out, "Deploy #2 rolled back: nobody answered within")) << out;
+  auto& conversation = h.start("alice", "deploy hello v2 to staging");
+  ASSERT_TRUE(h.run_until([&] { return asked(2); }));
+  // Manual time: a millisecond short of the timeout, the deploy still waits.
+  h.timers.advance(std::chrono::minutes(10) - std::chrono::milliseconds(1));
+  h.io.poll();
+  EXPECT_TRUE(asked(2));
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::verifying);
+  h.timers.advance(std::chrono::milliseconds(1));
+  ASSERT_TRUE(h.run_until([&] { return settled(2); }));
+  const std::string out = log_of(conversation);
+  EXPECT_TRUE(has(out, "Deploy #2 rolled back: nobody answered within 10 min")) << out;
   EXPECT_EQ(h.deploys.get(2)->state, DeployState::rolled_back);
-  EXPECT_TRUE(h.services->decisions.empty());
+  EXPECT_EQ(h.runtime.questions().open_count(), 0u);
+  EXPECT_TRUE(h.runtime.running().empty());
 }
 
 TEST_F(RolloutTest, BlueGreenSwitchesOnceChecksThenStopsTheOldSlot) {
@@ -219,8 +246,12 @@ TEST_F(RolloutTest, NoMetricsSourceMakesChecksInconclusiveNeverAPass) {
   h.services->metrics = nullptr;
   h.run("alice", "deploy hello v1 to staging");
   use_canary({});
-  hello().strategy.decision_timeout_ms = 20;
-  std::string out = h.run("alice", "deploy hello v2 to staging");
+  hello().strategy.decision_timeout_ms = 20'000;
+  auto& conversation = h.start("alice", "deploy hello v2 to staging");
+  ASSERT_TRUE(h.run_until([&] { return asked(2); }));
+  h.timers.advance(std::chrono::seconds(20));
+  ASSERT_TRUE(h.run_until([&] { return settled(2); }));
+  const std::string out = log_of(conversation);
   EXPECT_TRUE(has(out, "error_rate: no metrics source is configured")) << out;
   EXPECT_EQ(h.deploys.get(2)->state, DeployState::rolled_back);
 }

@@ -1,0 +1,116 @@
+#include "commands/deploy_recovery.h"
+
+#include "commands/deploy_flow.h"
+#include "commands/deploy_runtime.h"
+#include "commands/deploy_steps.h"
+#include "commands/resolve.h"
+
+namespace shipmate::commands {
+
+using storage::DeployState;
+
+namespace {
+
+bool can_resume_build(const Services& services, const storage::DeployRecord& deploy) {
+  return deploy.state == DeployState::building && services.builds != nullptr &&
+         services.builds->count(deploy.service) > 0 &&
+         services.catalog.find_service(deploy.service) != nullptr &&
+         services.catalog.find_environment(deploy.environment) != nullptr;
+}
+
+}  // namespace
+
+std::vector<storage::DeployRecord> resumable_deploys(Services& services) {
+  std::vector<storage::DeployRecord> out;
+  for (const auto& deploy : services.deploys.in_flight()) {
+    if (!services.runtime.is_running(deploy.id) && can_resume_build(services, deploy))
+      out.push_back(deploy);
+  }
+  return out;
+}
+
+boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& conversation,
+                                           storage::DeployRecord deploy) {
+  if (services.runtime.is_running(deploy.id) || !can_resume_build(services, deploy))
+    co_return;
+  Step step = advance(services, deploy.id, deploy.state, DeployInput::recovered, "",
+                      {DeployEffect::start_build}, Expect::exactly);
+  if (!step.ok)
+    co_return;
+  DeployPlan plan;
+  plan.service = services.catalog.find_service(deploy.service);
+  plan.environment = services.catalog.find_environment(deploy.environment);
+  plan.version = deploy.version;
+  plan.previous_version = deploy.previous_version;
+  plan.kind = deploy.kind;
+  plan.reason = deploy.reason;
+  record_audit(services, "shipmate", "deploy.resumed", deploy.service + "@" + deploy.environment,
+               "ok", "#" + std::to_string(deploy.id) + " build resumed after a restart");
+  Message status(Tone::progress,
+                 "Deploy #" + std::to_string(deploy.id) + ": " + deploy.service + " " +
+                     deploy.version + " in " + deploy.environment + " resumed after a restart; " +
+                     (deploy.ci_run_url.empty() ? std::string("starting its build again")
+                                                : "following its build " + deploy.ci_run_url));
+  const MessageRef ref = conversation.post(status);
+  std::string requester = deploy.requested_by;
+  co_await run_deploy(services, std::move(requester), conversation, ref, deploy.id, std::move(plan),
+                      DeployState::building);
+}
+
+std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {
+  std::vector<storage::DeployRecord> reconciled;
+  for (const auto& deploy : services.deploys.in_flight()) {
+    // A deploy waiting for approval is not running anything; it keeps waiting across restarts.
+    // A build carries on in CI and is resumed (resume_deploy).
+    if (services.runtime.is_running(deploy.id) || deploy.state == DeployState::awaiting_approval ||
+        can_resume_build(services, deploy))
+      continue;
+    // A build no longer configured cannot be followed; nothing was deployed, so it failed.
+    // Anything further along was cut off, and the target restored what served before.
+    const bool orphaned_build = deploy.state == DeployState::building;
+    const std::string why = orphaned_build
+                                ? "interrupted while building, and " + deploy.service +
+                                      " has no build configured any more; nothing was deployed"
+                                : "interrupted: Shipmate stopped while this deploy was " +
+                                      std::string(to_string(deploy.state)) +
+                                      "; the environment serves what it served before";
+    Step step = advance(services, deploy.id, deploy.state,
+                        orphaned_build ? DeployInput::build_failed : DeployInput::recovered, why,
+                        {DeployEffect::release_slot, DeployEffect::announce}, Expect::any_of);
+    if (!step.record)
+      continue;  // the machine kept it in flight: nothing changed, nothing to announce
+    reconciled.push_back(*step.record);
+    record_audit(services, "shipmate", "deploy.reconciled",
+                 deploy.service + "@" + deploy.environment,
+                 std::string(storage::to_string(step.record->state)),
+                 "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
+  }
+  return reconciled;
+}
+
+std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
+                                                          const std::string& why) {
+  std::vector<storage::DeployRecord> cancelled;
+  for (const auto& deploy : services.deploys.in_flight()) {
+    if (!services.runtime.is_running(deploy.id))
+      continue;
+    Step step =
+        advance(services, deploy.id, deploy.state, DeployInput::cancel_requested, why,
+                {DeployEffect::stop_work, DeployEffect::release_slot, DeployEffect::announce},
+                Expect::any_of);
+    if (!step.record)
+      continue;
+    cancelled.push_back(*step.record);
+    record_audit(services, "shipmate", step.ok ? "deploy.cancelled" : "deploy.failed",
+                 deploy.service + "@" + deploy.environment,
+                 std::string(storage::to_string(step.record->state)),
+                 "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
+  }
+  return cancelled;
+}
+
+void cancel_all_deploy_waits(Services& services) {
+  services.runtime.cancel_all();
+}
+
+}  // namespace shipmate::commands

@@ -1,0 +1,46 @@
+// Deploy recovery: what happens to deploys at start-up (left behind by an earlier process) and at
+// shutdown (running in this one).
+//
+// Contract: event-loop thread only. Every change goes through the deploy state machine and is
+// persisted (and audited) before it is returned for announcing; nothing here posts to chat
+// except resume_deploy(), which reports in the conversation it is given.
+// - At start-up, before any command runs: reconcile_interrupted_deploys() first (marks orphans
+//   failed), then resumable_deploys() / resume_deploy() for builds that carry on in CI.
+// - At shutdown: cancel_running_deploys() records the deploys this process runs as cancelled;
+//   then DeployRuntime::cancel_all() (deploy_runtime.h) ends their current waits at once so
+//   their coroutines see it and return.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "commands/context.h"
+#include "storage/deploy_store.h"
+
+namespace shipmate::commands {
+
+// Marks deploys left non-terminal by an earlier process as failed and returns them (called at
+// start-up, before any command runs). Deploys waiting for approval keep waiting; resumable
+// builds are left for resume_deploy().
+std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services);
+
+// Deploys an earlier process left building whose service still has a build configured: their CI
+// run carries on without Shipmate, so they are resumed rather than failed.
+std::vector<storage::DeployRecord> resumable_deploys(Services& services);
+// Follows (or restarts) the build of `deploy` and carries it on to the end, reporting in a new
+// status message in `conversation`.
+boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& conversation,
+                                           storage::DeployRecord deploy);
+
+// Records that in-flight deploys were interrupted by shutdown (called on SIGINT/SIGTERM), and
+// returns them for announcing. It does not wake them: call cancel_all_deploy_waits() next.
+std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
+                                                          const std::string& why);
+
+// Emits every running deploy's cancellation signal: a bake time or a question it is waiting on
+// ends at once. The one call app shutdown makes after cancel_running_deploys().
+void cancel_all_deploy_waits(Services& services);
+
+}  // namespace shipmate::commands

@@ -1,0 +1,613 @@
+#include "commands/deploy_flow.h"
+
+#include <algorithm>
+#include <chrono>
+
+#include "commands/deploy_runtime.h"
+#include "commands/deploy_steps.h"
+#include "commands/resolve.h"
+#include "common/strings.h"
+
+namespace shipmate::commands {
+
+using storage::DeployKind;
+using storage::DeployState;
+
+boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Caller& caller,
+                                                    Conversation& conversation, DeployPlan plan) {
+  auto& target = *services.targets.at(plan.service->name);
+  const std::string scope = scope_of(plan);
+  const bool is_rollback = plan.kind == DeployKind::rollback;
+  const std::string verb = is_rollback ? "Rollback" : "Deploy";
+
+  storage::NewDeploy request;
+  request.service = plan.service->name;
+  request.environment = plan.environment->name;
+  request.version = plan.version;
+  request.previous_version = plan.previous_version;
+  request.kind = plan.kind;
+  request.requested_by = caller.user_id;
+  request.reason = plan.reason;
+  request.chat_ref = conversation.address();
+  request.committed_at = target.commit_time(plan.version);
+  request.overridden = plan.overridden;
+  storage::DeployRecord record = services.deploys.create(request);
+  notify_observers(services, record);
+  const std::int64_t id = record.id;
+
+  const std::string label = verb + " #" + std::to_string(id);
+  const std::string change =
+      plan.previous_version.empty() ? plan.version : plan.previous_version + " -> " + plan.version;
+  record_audit(services, caller.user_id, is_rollback ? "rollback.requested" : "deploy.requested",
+               scope, "ok",
+               "#" + std::to_string(id) + " " + change +
+                   (plan.reason.empty() ? "" : " reason: " + plan.reason));
+
+  if (!plan.overridden.empty()) {
+    record_audit(services, caller.user_id, "deploy.policy_overridden", scope, "ok",
+                 "#" + std::to_string(id) + " " + plan.overridden + "; reason: " + plan.reason);
+  }
+  Message status;
+  status.tone = Tone::progress;
+  status.text = label + ": " + plan.service->name + " " + change + " in " + plan.environment->name +
+                ", requested by " + caller.display();
+  if (!plan.reason.empty())
+    status.context = "Reason: " + plan.reason;
+  if (!plan.overridden.empty())
+    status.context += " | Policy overridden: " + plan.overridden;
+  const MessageRef ref = conversation.post(status);
+
+  // Environments that ask for approvals hold the deploy until enough people say yes (rollbacks
+  // are emergencies and go straight through).
+  if (plan.environment->approvals && !is_rollback) {
+    const auto& policy = *plan.environment->approvals;
+    Step step = advance(services, id, DeployState::requested, DeployInput::approval_required,
+                        "waiting for approval",
+                        {DeployEffect::request_approvals, DeployEffect::announce}, Expect::exactly);
+    Message waiting = status;
+    if (!step.ok) {
+      waiting.tone = Tone::error;
+      waiting.text = label + " failed: " + step.error;
+      conversation.update(ref, waiting);
+      co_return id;
+    }
+    waiting.tone = Tone::warning;
+    waiting.text = label + ": " + plan.service->name + " " + change + " in " +
+                   plan.environment->name + " needs " + std::to_string(policy.count) +
+                   (policy.count == 1 ? " approval" : " approvals") + " from " +
+                   (policy.roles.empty() ? std::string("an admin") : join(policy.roles, " or ")) +
+                   " (not " + caller.display() + ") by " +
+                   format_utc(record.requested_at + policy.expire_ms);
+    waiting.buttons = {Button{"Approve", "approve " + std::to_string(id), "primary"},
+                       Button{"Deny", "deny " + std::to_string(id), "danger"}};
+    conversation.update(ref, waiting);
+    co_return id;
+  }
+  std::string requester = caller.display();  // named: no temporaries in a co_await (GCC 12)
+  co_await run_deploy(services, std::move(requester), conversation, ref, id, plan,
+                      DeployState::requested);
+  co_return id;
+}
+
+namespace {
+
+// Drives one recorded deploy from its first step to its end: build, rollout (rolling, canary or
+// blue-green), metric checks, a question to a person when the checks cannot decide, and the
+// rollback a breach calls for. Every step goes through advance() before its effect happens.
+class DeployRun {
+ public:
+  DeployRun(Services& services, std::string requester, Conversation& conversation, MessageRef ref,
+            std::int64_t id, DeployPlan plan)
+      : services_(services),
+        conversation_(conversation),
+        ref_(std::move(ref)),
+        id_(id),
+        plan_(std::move(plan)),
+        target_(*services.targets.at(plan_.service->name)),
+        scope_(scope_of(plan_)),
+        is_rollback_(plan_.kind == DeployKind::rollback),
+        label_((is_rollback_ ? "Rollback #" : "Deploy #") + std::to_string(id)),
+        strategy_(effective_strategy()) {
+    final_.fields = {{"Service", plan_.service->name},
+                     {"Environment", plan_.environment->name},
+                     {"Version", plan_.version},
+                     {"Requested by", std::move(requester)}};
+    if (strategy_.kind != StrategyKind::rolling)
+      final_.fields.push_back({"Strategy", std::string(to_string(strategy_.kind))});
+    progress_ = [this](const std::string& line) {
+      conversation_.thread_reply(ref_, Message(Tone::progress, line));
+    };
+  }
+
+  boost::asio::awaitable<void> run(DeployState from) {
+    state_ = from;
+    started_ = services_.clock.now_ms();
+    // A deploy resumed after a restart (from == building) has its build left to do, and nothing
+    // before it.
+    if (from != DeployState::building) {
+      // Policy checks and approvals are behind us: prepare_deploy() found the slot free, or
+      // approve_deploy() found it unlocked, with no co_await since on this one thread. The
+      // machine still decides where each answer leads; its self-steps write no events.
+      if (from == DeployState::requested &&
+          !step(DeployInput::checks_passed, "", {DeployEffect::claim_slot}))
+        co_return;
+      if (!step(DeployInput::slot_free, "", {DeployEffect::check_build}))
+        co_return;
+      if (!needs_build()) {
+        if (!step(DeployInput::build_not_needed,
+                  (is_rollback_ ? "rolling back to " : "deploying ") + plan_.version,
+                  {DeployEffect::start_rollout}))
+          co_return;
+      } else if (!step(DeployInput::build_required, "building " + plan_.version,
+                       {DeployEffect::start_build})) {
+        co_return;
+      }
+    }
+    if (state_ == DeployState::building) {
+      const bool built = co_await build();
+      if (!built)
+        co_return;
+    }
+    if (progressive())
+      co_await progressive_rollout();
+    else
+      co_await rolling_rollout();
+  }
+
+ private:
+  // ---- steps ----
+
+  // Puts `input` to the machine from the current state and persists the answer. False when the
+  // deploy cannot go on (the failure is already recorded and announced).
+  bool step(DeployInput input, const std::string& message, std::vector<DeployEffect> effects) {
+    Step answer = advance(services_, id_, state_, input, message, effects, Expect::exactly);
+    state_ = answer.to;
+    if (!answer.ok) {
+      record_audit(services_, "shipmate", is_rollback_ ? "rollback.failed" : "deploy.failed",
+                   scope_, "failed", "#" + std::to_string(id_) + " " + answer.error);
+      final_.tone = Tone::error;
+      final_.text = label_ + " failed: " + answer.error;
+      final_.context = "this is a bug in Shipmate; check what " + plan_.environment->name +
+                       " serves before deploying again";
+      conversation_.update(ref_, final_);
+      return false;
+    }
+    return true;
+  }
+
+  // A shutdown while we awaited has already recorded the deploy as cancelled; then it is over.
+  bool still_running() {
+    auto current = services_.deploys.get(id_);
+    if (!current || storage::is_terminal(current->state))
+      return false;
+    state_ = current->state;
+    return true;
+  }
+
+  void show(Tone tone, const std::string& text) {
+    Message message = final_;
+    message.tone = tone;
+    message.text = label_ + ": " + text;
+    conversation_.update(ref_, message);
+  }
+
+  // ---- decisions about this deploy ----
+
+  RolloutStrategy effective_strategy() const {
+    RolloutStrategy strategy = plan_.service->strategy;
+    // A rollback is the way out of trouble: it goes straight in, without steps or checks.
+    if (is_rollback_ || !strategy.applies_to(plan_.environment->name))
+      return RolloutStrategy{};
+    // A first deploy has no stable version to split traffic with: it goes in whole, and is
+    // still checked at 100%.
+    if (strategy.kind != StrategyKind::rolling &&
+        (!target_.supports_traffic_split() || plan_.previous_version.empty()))
+      strategy.kind = StrategyKind::rolling;
+    return strategy;
+  }
+
+  bool needs_build() const {
+    return !is_rollback_ && plan_.service->has_build && services_.builds != nullptr &&
+           services_.builds->count(plan_.service->name) > 0;
+  }
+
+  bool progressive() const { return strategy_.kind != StrategyKind::rolling; }
+
+  std::map<std::string, std::string> check_vars() const {
+    return {{"service", plan_.service->name},
+            {"environment", plan_.environment->name},
+            {"version", plan_.version},
+            {"stable_version", plan_.previous_version}};
+  }
+
+  // ---- build ----
+
+  boost::asio::awaitable<bool> build() {
+    auto& ci = *services_.builds->at(plan_.service->name);
+    auto recorded = services_.deploys.get(id_);
+    if (recorded && !recorded->ci_run_id.empty()) {
+      // A run started before a restart: follow it rather than start another.
+      integrations::CiRunHandle existing{recorded->ci_run_id, recorded->ci_run_url};
+      final_.fields.push_back({"Build", existing.url});
+      progress_("following build " + existing.url + " again after a restart");
+      co_return co_await follow_build(ci, std::move(existing));
+    }
+    integrations::CiRunRequest request;
+    request.service = plan_.service->name;
+    request.environment = plan_.environment->name;
+    request.version = plan_.version;
+    request.correlation_id = "shipmate-" + std::to_string(id_) + "-" +
+                             std::to_string(recorded ? recorded->requested_at : started_);
+    show(Tone::progress,
+         "building " + plan_.service->name + " " + plan_.version + " with " + ci.kind());
+    auto handle = co_await ci.trigger(std::move(request));
+    if (!still_running())
+      co_return false;
+    if (!handle) {
+      fail_build(handle.error().message, "");
+      co_return false;
+    }
+    services_.deploys.set_ci_run(id_, handle->id, handle->url);
+    final_.fields.push_back({"Build", handle->url});
+    progress_("build started: " + handle->url);
+    integrations::CiRunHandle started = *handle;
+    co_return co_await follow_build(ci, std::move(started));
+  }
+
+  boost::asio::awaitable<bool> follow_build(integrations::CiProvider& ci,
+                                            integrations::CiRunHandle handle) {
+    integrations::FollowOptions follow;
+    follow.first_poll = plan_.service->build_poll;
+    follow.max_poll = std::max(plan_.service->build_poll * 8, plan_.service->build_poll);
+    follow.deadline = std::chrono::milliseconds(plan_.service->build_timeout_ms);
+    std::function<void(const integrations::CiRunStatus&)> report =
+        [this](const integrations::CiRunStatus& status) {
+          progress_("build " + std::string(integrations::to_string(status.state)) +
+                    (status.detail.empty() ? "" : ": " + status.detail));
+        };
+    integrations::CiRunHandle run = handle;
+    auto outcome = co_await integrations::follow_ci_run(ci, std::move(run), follow, report);
+    if (!still_running())
+      co_return false;
+    if (!outcome) {
+      fail_build(outcome.error().message, handle.url);
+      co_return false;
+    }
+    if (outcome->state != integrations::CiRunState::succeeded) {
+      fail_build("build " + std::string(integrations::to_string(outcome->state)) +
+                     (outcome->detail.empty() ? "" : ": " + outcome->detail),
+                 outcome->url.empty() ? handle.url : outcome->url);
+      co_return false;
+    }
+    co_return step(DeployInput::build_succeeded, "built; deploying " + plan_.version,
+                   {DeployEffect::start_rollout});
+  }
+
+  void fail_build(const std::string& why, const std::string& url) {
+    if (!step(DeployInput::build_failed, why, {DeployEffect::release_slot, DeployEffect::announce}))
+      return;
+    record_audit(services_, "shipmate", "deploy.failed", scope_, "failed",
+                 "#" + std::to_string(id_) + " " + why);
+    final_.tone = Tone::error;
+    final_.text = label_ + " failed: " + why;
+    final_.context =
+        (url.empty() ? "" : "Logs: " + url + " | ") + plan_.environment->name + " was not touched";
+    conversation_.update(ref_, final_);
+  }
+
+  // ---- rollouts ----
+
+  boost::asio::awaitable<void> rolling_rollout() {
+    integrations::ApplyOutcome outcome;
+    // GCC 12 miscompiles co_await inside a conditional expression (double destruction), so the
+    // two calls stay separate statements.
+    if (is_rollback_) {
+      outcome = co_await target_.roll_back(plan_.environment->name, plan_.version, progress_);
+    } else {
+      outcome = co_await target_.apply(plan_.environment->name, plan_.version, progress_);
+    }
+    if (!still_running())
+      co_return;
+    if (!outcome.ok) {
+      finish_failed(outcome.message);
+      co_return;
+    }
+    endpoint_ = outcome.endpoint;
+    if (!strategy_.checks.empty() || strategy_.bake_ms > 0) {
+      // The new version serves everything; hold it and check it like a final canary step.
+      const std::string where = "the new version serves everything";
+      const auto verdict = co_await verify_step(where, 100);
+      if (verdict != Verdict::passed)
+        co_return;
+    }
+    finish_succeeded(outcome.message);
+  }
+
+  boost::asio::awaitable<void> progressive_rollout() {
+    const std::string env = plan_.environment->name;
+    auto started = co_await target_.start_candidate(env, plan_.version, progress_);
+    if (!still_running()) {
+      co_await target_.abort_candidate(env);
+      co_return;
+    }
+    if (!started.ok) {
+      finish_failed(started.message);
+      co_return;
+    }
+    std::vector<int> weights = strategy_.steps;
+    if (strategy_.kind == StrategyKind::blue_green || weights.empty() || weights.back() != 100)
+      weights.push_back(100);
+    if (strategy_.kind == StrategyKind::blue_green)
+      weights = {100};
+    for (std::size_t i = 0; i < weights.size(); ++i) {
+      const int weight = weights[i];
+      auto moved = co_await target_.set_candidate_weight(env, weight);
+      if (!still_running()) {
+        co_await target_.abort_candidate(env);
+        co_return;
+      }
+      if (!moved.ok) {
+        co_await target_.abort_candidate(env);
+        finish_failed(moved.message);
+        co_return;
+      }
+      const std::string where =
+          strategy_.kind == StrategyKind::blue_green
+              ? "switched all traffic to " + plan_.version + " (the old slot stays up)"
+              : plan_.version + " takes " + std::to_string(weight) + "% of traffic (step " +
+                    std::to_string(i + 1) + " of " + std::to_string(weights.size()) + ")";
+      progress_(where);
+      const auto verdict = co_await verify_step(where, weight);
+      if (verdict != Verdict::passed)
+        co_return;
+    }
+    auto promoted = co_await target_.promote_candidate(env);
+    if (!still_running())
+      co_return;
+    if (!promoted.ok) {
+      co_await target_.abort_candidate(env);
+      finish_failed(promoted.message);
+      co_return;
+    }
+    endpoint_ = promoted.endpoint.empty() ? started.endpoint : promoted.endpoint;
+    finish_succeeded(promoted.message);
+  }
+
+  // ---- verification ----
+
+  enum class Verdict { passed, ended };
+
+  // Holds the current step for the bake time, runs the checks, and acts on the answer. `passed`
+  // means go on; `ended` means the deploy is over (rolled back, failed or cancelled).
+  boost::asio::awaitable<Verdict> verify_step(const std::string& where, int weight) {
+    if (!step(DeployInput::rollout_step_done, where, {DeployEffect::start_verification}))
+      co_return Verdict::ended;
+    show(Tone::progress, where + "; checking" +
+                             (strategy_.bake_ms > 0 ? " after " + format_duration(strategy_.bake_ms)
+                                                    : std::string()));
+    co_await sleep_for(std::chrono::milliseconds(strategy_.bake_ms));
+    if (!still_running())
+      co_return Verdict::ended;
+    CheckOutcome overall{CheckVerdict::pass, ""};
+    std::vector<std::string> inconclusive;
+    for (const auto& check : strategy_.checks) {
+      CheckOutcome outcome;
+      if (services_.metrics == nullptr) {
+        outcome = {CheckVerdict::inconclusive, check.name + ": no metrics source is configured"};
+      } else {
+        const auto vars = check_vars();
+        outcome = co_await services_.metrics->evaluate(check, vars);
+      }
+      if (!still_running())
+        co_return Verdict::ended;
+      progress_("check " + outcome.message);
+      if (outcome.verdict == CheckVerdict::breach) {
+        overall = outcome;
+        break;
+      }
+      if (outcome.verdict == CheckVerdict::inconclusive)
+        inconclusive.push_back(outcome.message);
+    }
+    (void)weight;
+    if (overall.verdict == CheckVerdict::breach) {
+      if (!step(DeployInput::verification_failed, "check failed: " + overall.message,
+                {DeployEffect::start_rollback}))
+        co_return Verdict::ended;
+      const std::string because = "check failed: " + overall.message;
+      co_await roll_back_after(because);
+      co_return Verdict::ended;
+    }
+    if (!inconclusive.empty()) {
+      const std::string why = join(inconclusive, "; ");
+      if (!step(DeployInput::verification_inconclusive, "inconclusive: " + why,
+                {DeployEffect::ask_operator}))
+        co_return Verdict::ended;
+      const auto decision = co_await ask_operator(where, why);
+      if (!still_running())
+        co_return Verdict::ended;
+      if (decision.roll_back) {
+        const std::string because =
+            decision.decided_by.empty()
+                ? "nobody answered within " + format_duration(strategy_.decision_timeout_ms) +
+                      " after inconclusive checks (" + why + ")"
+                : decision.decided_by + " chose to roll back after inconclusive checks (" + why +
+                      ")";
+        if (!step(DeployInput::operator_rolled_back, because, {DeployEffect::start_rollback}))
+          co_return Verdict::ended;
+        co_await roll_back_after(because);
+        co_return Verdict::ended;
+      }
+      record_audit(services_, decision.decided_by, "deploy.continued", scope_, "ok",
+                   "#" + std::to_string(id_) + " past inconclusive checks: " + why);
+      co_return step(DeployInput::operator_continued,
+                     decision.decided_by + " chose to continue past inconclusive checks",
+                     {DeployEffect::start_rollout})
+          ? Verdict::passed
+          : Verdict::ended;
+    }
+    co_return step(DeployInput::verification_passed, "checks passed: " + where,
+                   {DeployEffect::start_rollout})
+        ? Verdict::passed
+        : Verdict::ended;
+  }
+
+  // The operator's answer to inconclusive checks, through the pending-question registry: who
+  // decided (empty when nobody did in time) and whether to roll back.
+  struct Decision {
+    bool roll_back = true;  // the safe default when nobody answers
+    std::string decided_by;
+  };
+
+  boost::asio::awaitable<Decision> ask_operator(const std::string& where, const std::string& why) {
+    Message question = final_;
+    question.tone = Tone::warning;
+    question.text = label_ + ": " + where + ", but the checks could not decide: " + why +
+                    ". Continue or roll back?";
+    question.context =
+        "No answer by " + format_utc(services_.clock.now_ms() + strategy_.decision_timeout_ms) +
+        " rolls back. Type: continue " + std::to_string(id_) + "  or  abort " + std::to_string(id_);
+    question.buttons = {Button{"Continue", "continue " + std::to_string(id_), "primary"},
+                        Button{"Roll back", "abort " + std::to_string(id_), "danger"}};
+    conversation_.update(ref_, question);
+    conversation_.thread_reply(ref_, Message(Tone::warning, "waiting for a decision: " + why));
+    // Continuing is deploying further; aborting is rolling back. Each needs that permission in
+    // this deploy's environment.
+    const EnvironmentSpec* environment = plan_.environment;
+    MayAnswer may_answer = [environment](const std::string& choice,
+                                         const Caller& caller) -> Status {
+      const Action action = choice == kAbortChoice ? Action::rollback : Action::deploy;
+      const auto allowed = authorize(caller.user, caller.user_id, action, *environment);
+      if (!allowed.allowed)
+        return make_error(allowed.reason);
+      return Ok{};
+    };
+    std::vector<std::string> choices = {std::string(kContinueChoice), std::string(kAbortChoice)};
+    const auto timeout = std::chrono::milliseconds(strategy_.decision_timeout_ms);
+    const QuestionOutcome outcome =
+        co_await services_.runtime.ask(id_, std::move(choices), timeout, std::move(may_answer));
+    Decision decision;
+    if (outcome.kind == QuestionOutcome::Kind::answered) {
+      decision.roll_back = outcome.choice == kAbortChoice;
+      decision.decided_by = outcome.answered_by;
+    }
+    co_return decision;
+  }
+
+  // After a breach or an operator's "roll back": put the previous version back.
+  boost::asio::awaitable<void> roll_back_after(const std::string& why) {
+    integrations::ApplyOutcome outcome;
+    if (progressive()) {
+      outcome = co_await target_.abort_candidate(plan_.environment->name);
+    } else if (plan_.previous_version.empty()) {
+      outcome = {false, "there is no earlier version to return to", {}};
+    } else {
+      outcome =
+          co_await target_.roll_back(plan_.environment->name, plan_.previous_version, progress_);
+    }
+    if (!still_running())
+      co_return;
+    const std::string back_to =
+        plan_.previous_version.empty() ? "the previous version" : plan_.previous_version;
+    if (!outcome.ok) {
+      if (!step(DeployInput::rollback_failed, why + "; the rollback failed too: " + outcome.message,
+                {DeployEffect::release_slot, DeployEffect::announce}))
+        co_return;
+      record_audit(services_, "shipmate", "deploy.failed", scope_, "failed",
+                   "#" + std::to_string(id_) + " " + why + "; rollback failed: " + outcome.message);
+      final_.tone = Tone::error;
+      final_.text = label_ + " failed: " + why + "; rolling back failed too: " + outcome.message;
+      final_.context = "check what " + plan_.environment->name + " serves now";
+      conversation_.update(ref_, final_);
+      co_return;
+    }
+    if (!step(DeployInput::rollback_succeeded, why + "; " + back_to + " serves again",
+              {DeployEffect::release_slot, DeployEffect::announce}))
+      co_return;
+    record_audit(services_, "shipmate", "deploy.rolled_back", scope_, "rolled_back",
+                 "#" + std::to_string(id_) + " " + why);
+    final_.tone = Tone::error;
+    final_.text = label_ + " rolled back: " + why;
+    final_.context = plan_.environment->name + " serves " + plan_.service->name + " " + back_to +
+                     " again (took " + format_duration(services_.clock.now_ms() - started_) + ")";
+    conversation_.update(ref_, final_);
+  }
+
+  // ---- endings ----
+
+  void finish_failed(const std::string& why) {
+    // release_slot needs no action: the slot is this deploy's row being non-terminal (see
+    // check_scope_free), so persisting the outcome released it. announce is the update below.
+    if (!step(DeployInput::rollout_failed, why,
+              {DeployEffect::release_slot, DeployEffect::announce}))
+      return;
+    record_audit(services_, "shipmate", is_rollback_ ? "rollback.failed" : "deploy.failed", scope_,
+                 "failed", "#" + std::to_string(id_) + " " + why);
+    final_.tone = Tone::error;
+    final_.text = label_ + " failed: " + why;
+    if (target_.kind().starts_with("pipeline")) {
+      // Shipmate cannot know what a failed pipeline changed before it stopped.
+      final_.context = "check what " + plan_.environment->name +
+                       " serves now: the pipeline may have changed it before it failed";
+    } else {
+      final_.context =
+          plan_.previous_version.empty()
+              ? plan_.environment->name + " has no earlier version of " + plan_.service->name
+              : plan_.environment->name + " keeps serving " + plan_.service->name + " " +
+                    plan_.previous_version;
+    }
+    conversation_.update(ref_, final_);
+  }
+
+  void finish_succeeded(const std::string& message) {
+    if (!step(DeployInput::rollout_succeeded, message,
+              {DeployEffect::release_slot, DeployEffect::announce}))
+      return;
+    record_audit(services_, "shipmate", is_rollback_ ? "rollback.succeeded" : "deploy.succeeded",
+                 scope_, "ok", "#" + std::to_string(id_) + " " + plan_.version + " serving");
+    final_.tone = Tone::success;
+    final_.text = label_ + " succeeded: " + plan_.service->name + " " + plan_.version +
+                  " is live in " + plan_.environment->name +
+                  (endpoint_.empty() ? "" : " at " + endpoint_) + " (took " +
+                  format_duration(services_.clock.now_ms() - started_) + ")";
+    if (!plan_.previous_version.empty()) {
+      final_.buttons.push_back(Button{"Roll back to " + plan_.previous_version,
+                                      "rollback " + plan_.service->name + " in " +
+                                          plan_.environment->name + " to " + plan_.previous_version,
+                                      "danger"});
+    }
+    conversation_.update(ref_, final_);
+  }
+
+  // A bake time; ends early when the deploy is cancelled (the caller then finds it terminal).
+  boost::asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
+    co_await services_.runtime.sleep_for(id_, duration);
+  }
+
+  Services& services_;
+  Conversation& conversation_;
+  MessageRef ref_;
+  std::int64_t id_;
+  DeployPlan plan_;
+  integrations::DeployTarget& target_;
+  std::string scope_;
+  bool is_rollback_;
+  std::string label_;
+  RolloutStrategy strategy_;
+  Message final_;
+  integrations::ProgressFn progress_;
+  DeployState state_ = DeployState::requested;
+  EpochMillis started_ = 0;
+  std::string endpoint_;
+};
+
+}  // namespace
+
+boost::asio::awaitable<void> run_deploy(Services& services, std::string requester,
+                                        Conversation& conversation, MessageRef ref, std::int64_t id,
+                                        DeployPlan plan, DeployState from) {
+  const DeployRuntime::Registration running = services.runtime.track(id);
+  DeployRun deploy(services, std::move(requester), conversation, std::move(ref), id,
+                   std::move(plan));
+  co_await deploy.run(from);
+}
+}  // namespace shipmate::commands

@@ -1,0 +1,81 @@
+#include "commands/deploy_steps.h"
+
+#include <algorithm>
+
+#include <spdlog/spdlog.h>
+
+namespace shipmate::commands {
+
+using storage::DeployState;
+
+std::string scope_of(const DeployPlan& plan) {
+  return plan.service->name + "@" + plan.environment->name;
+}
+
+std::string current_version(Services& services, const std::string& service,
+                            const std::string& environment) {
+  if (auto last = services.deploys.last_succeeded(service, environment))
+    return last->version;
+  return "";
+}
+
+namespace {
+
+bool contains(const std::vector<DeployEffect>& effects, DeployEffect effect) {
+  return std::find(effects.begin(), effects.end(), effect) != effects.end();
+}
+
+}  // namespace
+
+void notify_observers(Services& services, const storage::DeployRecord& record) {
+  for (auto* observer : services.observers)
+    observer->deploy_changed(record);
+}
+
+Step advance(Services& services, std::int64_t id, DeployState from, DeployInput input,
+             const std::string& message, const std::vector<DeployEffect>& carried_out,
+             Expect expect) {
+  Step step;
+  auto answer = next_step(from, input);
+  std::string bug;
+  if (!answer) {
+    bug = answer.error().message;
+  } else if (expect == Expect::exactly && answer->effects != carried_out) {
+    bug = "the deploy state machine answered " + std::string(to_string(input)) + " in state " +
+          std::string(storage::to_string(from)) + " with effects this flow does not carry out";
+  } else {
+    for (auto effect : answer->effects) {
+      if (!contains(carried_out, effect)) {
+        bug = "the deploy state machine asked for " + std::string(to_string(effect)) + " after " +
+              std::string(to_string(input)) + ", which this flow does not carry out";
+        break;
+      }
+    }
+  }
+  if (!bug.empty()) {
+    spdlog::error("deploy #{}: {}", id, bug);
+    step.error = "internal error: " + bug;
+    if (!storage::is_terminal(from)) {
+      step.record = services.deploys.transition(id, DeployState::failed, step.error);
+      notify_observers(services, *step.record);
+      step.to = DeployState::failed;
+    } else {
+      step.to = from;
+    }
+    return step;
+  }
+  // A step that keeps the state changed nothing durable (see deploy_state_machine.h), so it
+  // writes no event; that keeps a plain deploy's history at requested, deploying, outcome.
+  if (answer->to != from) {
+    step.record = services.deploys.transition(id, answer->to, message);
+    notify_observers(services, *step.record);
+  }
+  step.ok = true;
+  step.to = answer->to;
+  step.effects = std::move(answer->effects);
+  return step;
+}
+
+// The promotion rule of `environment`, if it has one: `version` must have succeeded in the
+
+}  // namespace shipmate::commands

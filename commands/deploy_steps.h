@@ -1,0 +1,54 @@
+// Internal to the deploy flow (deploy_policy, deploy_run, deploy_recovery, deploy_approvals):
+// the one way a deploy changes state, and small helpers they share. Not for handlers; they use
+// deploy_flow.h.
+//
+// Contract: event-loop thread only. advance() is the only writer of deploy transitions in the
+// flow: it asks the state machine (deploy_state_machine.h), persists the answer, tells the
+// DeployObservers, and only then hands the effects back to be carried out. It never throws for
+// a refused transition; the refusal is a bug in the flow, logged and recorded as a failed deploy.
+// Storage errors propagate as exceptions, as everywhere in commands/.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "commands/context.h"
+#include "commands/deploy_policy.h"
+#include "commands/deploy_state_machine.h"
+
+namespace shipmate::commands {
+
+// "hello@staging": the scope a plan deploys to, for the audit log.
+std::string scope_of(const DeployPlan& plan);
+
+// The version that last succeeded in service@environment, or "" when none has.
+std::string current_version(Services& services, const std::string& service,
+                            const std::string& environment);
+
+void notify_observers(Services& services, const storage::DeployRecord& record);
+
+// How the effects a step may return are checked against what its caller carries out: a step in
+// the middle of execute_deploy does exactly one thing next, while cancellation and recovery
+// hand a mix of effects to their callers depending on the state the deploy was in.
+enum class Expect { exactly, any_of };
+
+struct Step {
+  bool ok = false;  // persisted; carry out `effects`
+  storage::DeployState to = storage::DeployState::requested;
+  std::vector<DeployEffect> effects;            // in order
+  std::optional<storage::DeployRecord> record;  // the row after this step, when one was written
+  std::string error;                            // when !ok: already logged and recorded
+};
+
+// One step of a deploy: ask the state machine what `input` means in state `from`, persist the
+// transition, and only then hand back the effects. An answer the caller cannot carry out (an
+// illegal transition, or an effect the flow does not implement) is a bug in the flow, not in the
+// deploy: it is logged and the deploy is recorded as failed with the reason, so it neither
+// crashes the bot nor stays in flight.
+Step advance(Services& services, std::int64_t id, storage::DeployState from, DeployInput input,
+             const std::string& message, const std::vector<DeployEffect>& carried_out,
+             Expect expect);
+
+}  // namespace shipmate::commands
