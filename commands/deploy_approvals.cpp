@@ -7,6 +7,7 @@
 #include "commands/deploy_steps.h"
 #include "commands/freeze_windows.h"
 #include "commands/resolve.h"
+#include "common/chat_input.h"
 #include "common/strings.h"
 
 namespace shipmate::commands {
@@ -153,6 +154,10 @@ boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& ca
 
 void deny_deploy(Services& services, const Caller& caller, Conversation& conversation,
                  std::int64_t id, const std::string& reason) {
+  if (auto bounded = validate_free_text("reason", reason); !bounded) {
+    conversation.post(error_message("Denial refused: " + bounded.error().message));
+    return;
+  }
   auto deploy = waiting_deploy(services, id);
   if (!deploy) {
     conversation.post(error_message("Denial refused: " + deploy.error().message));

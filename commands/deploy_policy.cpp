@@ -4,6 +4,7 @@
 
 #include "commands/deploy_steps.h"
 #include "commands/resolve.h"
+#include "common/chat_input.h"
 #include "common/strings.h"
 
 namespace shipmate::commands {
@@ -96,6 +97,8 @@ std::vector<std::string> blocking_scopes(const std::string& service,
 
 Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
                                   const DeployRequest& request) {
+  if (auto bounded = validate_free_text("reason", request.reason); !bounded)
+    return bounded.error();
   auto service = resolve_service(services.catalog, request.service);
   if (!service)
     return service.error();
@@ -134,6 +137,9 @@ Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
     }
     plan.version = promoted;
   }
+  // One allow-list for every target kind, before any target sees the version.
+  if (auto allowed = validate_version(plan.version); !allowed)
+    return allowed.error();
   if (auto valid = target.validate(env_name, plan.version); !valid)
     return valid.error();
 
@@ -177,6 +183,8 @@ Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
 Result<DeployPlan> prepare_rollback(Services& services, const Caller& caller,
                                     const std::string& service_name, const std::string& environment,
                                     const std::string& to_version, const std::string& reason) {
+  if (auto bounded = validate_free_text("reason", reason); !bounded)
+    return bounded.error();
   auto service = resolve_service(services.catalog, service_name);
   if (!service)
     return service.error();
@@ -228,6 +236,8 @@ Result<DeployPlan> prepare_rollback(Services& services, const Caller& caller,
   } else if (version == current) {
     return make_error((*service)->name + " " + version + " is already serving in " + env_name);
   }
+  if (auto allowed = validate_version(version); !allowed)
+    return allowed.error();
   if (auto valid = target_it->second->validate(env_name, version); !valid)
     return valid.error();
   if (auto free = check_scope_free(services, (*service)->name, env_name); !free) {

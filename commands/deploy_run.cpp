@@ -6,6 +6,7 @@
 #include "commands/deploy_runtime.h"
 #include "commands/deploy_steps.h"
 #include "commands/resolve.h"
+#include "common/chat_input.h"
 #include "common/strings.h"
 
 namespace shipmate::commands {
@@ -231,6 +232,12 @@ class DeployRun {
       final_.fields.push_back({"Build", existing.url});
       progress_("following build " + existing.url + " again after a restart");
       co_return co_await follow_build(ci, std::move(existing));
+    }
+    // Defence in depth: prepare_deploy() checked the version, but a resumed deploy comes from
+    // the database, and the version becomes a CI input.
+    if (auto allowed = validate_version(plan_.version); !allowed) {
+      fail_build(allowed.error().message, "");
+      co_return false;
     }
     integrations::CiRunRequest request;
     request.service = plan_.service->name;

@@ -1,5 +1,6 @@
 #include "commands/handlers.h"
 #include "commands/resolve.h"
+#include "common/chat_input.h"
 #include "common/strings.h"
 
 namespace shipmate::commands {
@@ -66,6 +67,10 @@ boost::asio::awaitable<void> handle_lock(CommandContext& ctx) {
     co_return;
   }
   const std::string reason = ctx.args.get("reason");
+  if (auto bounded = validate_free_text("reason", reason); !bounded) {
+    ctx.conversation.post(error_message("Lock refused: " + bounded.error().message));
+    co_return;
+  }
   const std::string label = describe_scope(scope->key);
   std::optional<EpochMillis> expires_at;
   if (ctx.args.has("for")) {

@@ -4,6 +4,8 @@
 
 #include <boost/asio/this_coro.hpp>
 
+#include "common/chat_input.h"
+
 namespace shipmate::integrations {
 namespace {
 
@@ -16,12 +18,10 @@ class PipelineTarget final : public DeployTarget {
 
   Status validate(const std::string& environment, const std::string& version) const override {
     (void)environment;
-    if (version.empty() || version.size() > 200)
-      return make_error("a version must be 1 to 200 characters");
-    for (char c : version) {
-      if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f)
-        return make_error("version '" + version + "' contains spaces or control characters");
-    }
+    // The shared allow-list again (prepare_deploy checked it first): the version becomes a
+    // workflow input, a pipeline variable or a build parameter.
+    if (auto allowed = validate_version(version); !allowed)
+      return allowed;
     return provider_->validate();
   }
 
@@ -67,6 +67,9 @@ class PipelineTarget final : public DeployTarget {
  private:
   boost::asio::awaitable<ApplyOutcome> run(std::string environment, std::string version,
                                            std::string action, ProgressFn progress) {
+    // Nothing reaches the provider unless the version passes the allow-list, whoever calls.
+    if (auto allowed = validate_version(version); !allowed)
+      co_return ApplyOutcome{false, allowed.error().message, {}};
     CiRunRequest request;
     request.service = config_.service;
     request.environment = environment;

@@ -16,7 +16,7 @@ class FakeTarget final : public integrations::DeployTarget {
  public:
   explicit FakeTarget(std::vector<std::string> versions) : versions_(std::move(versions)) {}
 
-  std::string kind() const override { return "fake"; }
+  std::string kind() const override { return kind_name; }
   Status validate(const std::string&, const std::string& version) const override {
     if (std::find(versions_.begin(), versions_.end(), version) == versions_.end()) {
       return make_error("no release " + version);
@@ -91,6 +91,7 @@ class FakeTarget final : public integrations::DeployTarget {
 
   std::set<std::string> failing;   // versions whose apply fails
   std::vector<std::string> calls;  // what was asked, in order
+  std::string kind_name = "fake";  // what kind() answers
   bool split = false;
   std::map<std::string, int> weights;
 

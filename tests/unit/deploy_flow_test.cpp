@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "commands/deploy_flow.h"
+#include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
+#include "common/chat_input.h"
 #include "tests/support/command_harness.h"
 
 namespace shipmate::testing {
@@ -516,6 +518,16 @@ TEST_F(ApprovalTest, DenyWithdrawAndExpiry) {
   EXPECT_TRUE(h.target->calls.empty());
 }
 
+TEST_F(ApprovalTest, AnOverlongDenyReasonIsRefusedAndTheDeployKeepsWaiting) {
+  h.run("alice", "deploy hello v2 to production");
+  const std::string essay(kMaxFreeTextLength + 1, 'x');
+  std::string out = h.run("carol", "deny 1 " + essay);
+  EXPECT_TRUE(has(out, "Denial refused: the reason is 501 characters long")) << out;
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::awaiting_approval);
+  EXPECT_TRUE(h.approvals.for_deploy(1).empty());
+  EXPECT_TRUE(has(h.run("carol", "deny 1 too risky today"), "was denied by carol: too risky"));
+}
+
 TEST_F(ApprovalTest, RollbacksSkipApprovalAndWaitingSurvivesARestart) {
   h.catalog.environments[1].approvals.reset();
   h.run("alice", "deploy hello v1 to production");
@@ -530,6 +542,128 @@ TEST_F(ApprovalTest, RollbacksSkipApprovalAndWaitingSurvivesARestart) {
   EXPECT_TRUE(has(h.run("carol", "approve 4"), "is approved, but hello@production is locked"));
   h.run("carol", "unlock hello@production");
   EXPECT_TRUE(has(h.run("carol", "approve 4"), "Deploy #4 succeeded"));
+}
+
+// Issue 18, item 5. Strings a workflow, a shell step, a path or a tool's options would misread,
+// and characters that only look like allowed ones.
+std::vector<std::string> injection_strings() {
+  return {"$(id)",
+          ";rm -rf /",
+          "`id`",
+          "../etc",
+          "-rf",
+          ".hidden",
+          "a..b",
+          "v1\nv2",
+          std::string(kMaxVersionLength + 1, 'v'),
+          "v1 && curl evil.example",
+          "v1\xe2\x80\xa4"
+          "2",  // U+2024 ONE DOT LEADER
+          "\xef\xbd\x96"
+          "1",           // U+FF56 FULLWIDTH v
+          "v\xd0\xb0"};  // Cyrillic a
+}
+
+// The refusal happens in prepare_deploy/prepare_rollback for every target kind, before the
+// target is asked anything: this target would accept every one of these strings.
+TEST_F(DeployFlowTest, VersionsOutsideTheAllowListAreRefusedBeforeAnyTargetSeesThem) {
+  auto versions = injection_strings();
+  versions.push_back("v1");
+  auto fake = std::make_unique<FakeTarget>(versions);
+  FakeTarget* target = fake.get();
+  h.targets["hello"] = std::move(fake);
+  const commands::Caller alice{"alice", h.catalog.find_user("alice")};
+  h.run("alice", "deploy hello v1 to staging");
+  for (const std::string kind : {"local", "kubernetes", "argocd"}) {
+    h.catalog.services.front().target_kind = kind;
+    target->kind_name = kind;
+    for (const auto& version : injection_strings()) {
+      commands::DeployRequest request;
+      request.service = "hello";
+      request.environment = "staging";
+      request.version = version;
+      auto plan = commands::prepare_deploy(*h.services, alice, request);
+      ASSERT_FALSE(plan.ok()) << kind << " accepted " << quote_for_message(version);
+      EXPECT_TRUE(has(plan.error().message, "invalid version")) << plan.error().message;
+      auto rollback =
+          commands::prepare_rollback(*h.services, alice, "hello", "staging", version, "");
+      ASSERT_FALSE(rollback.ok()) << kind << " rolls back to " << quote_for_message(version);
+      EXPECT_TRUE(has(rollback.error().message, "invalid version")) << rollback.error().message;
+    }
+  }
+  EXPECT_EQ(target->calls, std::vector<std::string>{"apply staging v1"});
+  EXPECT_EQ(h.deploys.history("hello", "", 10).size(), 1u);
+}
+
+TEST_F(DeployFlowTest, AnInjectedVersionTypedInChatIsRefusedWithTheRule) {
+  std::string out = h.run("alice", "deploy hello \"$(id)\" to staging");
+  EXPECT_TRUE(has(out, "Deploy refused: invalid version '$(id)': a version uses letters, digits"))
+      << out;
+  out = h.run("alice", "deploy hello ../etc to staging");
+  EXPECT_TRUE(has(out, "invalid version '../etc'")) << out;
+  EXPECT_TRUE(h.deploys.history("hello", "", 10).empty());
+  EXPECT_TRUE(h.target->calls.empty());
+}
+
+TEST_F(DeployFlowTest, OverlongReasonsAreRefusedEverywhereTheyAreTyped) {
+  const std::string essay(kMaxFreeTextLength + 1, 'x');
+  std::string out = h.run("alice", "deploy hello v1 to staging --reason \"" + essay + "\"");
+  EXPECT_TRUE(has(out, "Deploy refused: the reason is 501 characters long; keep it to 500")) << out;
+  EXPECT_TRUE(h.deploys.history("hello", "", 10).empty());
+  h.run("alice", "deploy hello v1 to staging");
+  h.run("alice", "deploy hello v2 to staging");
+  out = h.run("alice", "rollback hello in staging --reason \"" + essay + "\"");
+  EXPECT_TRUE(has(out, "the reason is 501 characters long")) << out;
+  EXPECT_EQ(h.deploys.history("hello", "", 10).size(), 2u);
+  out = h.run("alice", "lock hello " + essay);
+  EXPECT_TRUE(has(out, "Lock refused: the reason is 501 characters long")) << out;
+  EXPECT_FALSE(h.locks.get("service:hello").has_value());
+  // Exactly at the bound is fine.
+  const std::string just(kMaxFreeTextLength, 'y');
+  EXPECT_TRUE(has(h.run("alice", "lock hello " + just), "Locked hello"));
+}
+
+// Item 3 of issue 11: shutdown ends a deploy's bake time at once through its cancellation
+// signal; no time passes (manual timers) and the deploy is recorded as cancelled.
+TEST_F(DeployFlowTest, ShutdownEndsALongBakeTimeAtOnceAndTheDeployIsCancelled) {
+  h.run("alice", "deploy hello v1 to staging");
+  h.catalog.services.front().strategy.bake_ms = 60LL * 60 * 1000;  // an hour
+  auto& conversation = h.start("alice", "deploy hello v2 to staging");
+  ASSERT_TRUE(h.run_until([&] { return h.timers.sleeping() == 1; }));
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::verifying);
+  ASSERT_TRUE(h.runtime.is_running(2));
+
+  const EpochMillis before = h.clock.now_ms();
+  auto cancelled = commands::cancel_running_deploys(*h.services, "cancelled: SIGTERM");
+  ASSERT_EQ(cancelled.size(), 1u);
+  commands::cancel_all_deploy_waits(*h.services);
+  ASSERT_TRUE(h.run_until([&] { return !h.runtime.is_running(2); }));
+  EXPECT_EQ(h.clock.now_ms(), before);  // not a millisecond of the bake time passed
+  EXPECT_EQ(h.timers.sleeping(), 0u);
+  auto deploy = h.deploys.get(2);
+  EXPECT_EQ(deploy->state, DeployState::cancelled);
+  EXPECT_EQ(deploy->detail, "cancelled: SIGTERM");
+  // It ended where it was: no checks ran, nothing was promoted or rolled back.
+  EXPECT_EQ(h.target->calls, (std::vector<std::string>{"apply staging v1", "apply staging v2"}));
+  for (const auto& line : conversation.log)
+    EXPECT_FALSE(has(line, "succeeded")) << line;
+}
+
+TEST_F(DeployFlowTest, ShutdownEndsAWaitForAnOperatorsDecisionAtOnce) {
+  h.run("alice", "deploy hello v1 to staging");
+  auto& strategy = h.catalog.services.front().strategy;
+  strategy.checks = {{"error_rate", "q", 0.05, std::nullopt}};  // no metrics source: inconclusive
+  strategy.decision_timeout_ms = 24LL * 60 * 60 * 1000;
+  h.start("alice", "deploy hello v2 to staging");
+  const std::string key = commands::DeployRuntime::question_key(2);
+  ASSERT_TRUE(h.run_until([&] { return h.runtime.questions().is_open(key); }));
+  commands::cancel_running_deploys(*h.services, "cancelled: SIGINT");
+  commands::cancel_all_deploy_waits(*h.services);
+  ASSERT_TRUE(h.run_until([&] { return !h.runtime.is_running(2); }));
+  EXPECT_FALSE(h.runtime.questions().is_open(key));
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::cancelled);
+  EXPECT_EQ(h.target->calls.back(), "apply staging v2");  // no rollback after a cancel
+  EXPECT_TRUE(has(h.run("alice", "continue 2"), "is not waiting for a decision (it is cancelled)"));
 }
 
 }  // namespace
