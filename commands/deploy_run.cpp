@@ -8,6 +8,7 @@
 #include "commands/resolve.h"
 #include "common/chat_input.h"
 #include "common/strings.h"
+#include "common/timer.h"
 
 namespace shipmate::commands {
 
@@ -267,6 +268,10 @@ class DeployRun {
     follow.first_poll = plan_.service->build_poll;
     follow.max_poll = std::max(plan_.service->build_poll * 8, plan_.service->build_poll);
     follow.deadline = std::chrono::milliseconds(plan_.service->build_timeout_ms);
+    // Polls wait on this deploy's timers: manual time in tests, and a cancelled deploy stops
+    // following at once.
+    const std::unique_ptr<Timers> polls = services_.runtime.timers_for(id_);
+    follow.timers = polls.get();
     std::function<void(const integrations::CiRunStatus&)> report =
         [this](const integrations::CiRunStatus& status) {
           progress_("build " + std::string(integrations::to_string(status.state)) +

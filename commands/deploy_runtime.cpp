@@ -88,6 +88,28 @@ asio::awaitable<QuestionOutcome> DeployRuntime::ask(std::int64_t id,
   co_return outcome;
 }
 
+namespace {
+
+class OneDeployTimers final : public Timers {
+ public:
+  OneDeployTimers(DeployRuntime& runtime, std::int64_t id) : runtime_(runtime), id_(id) {}
+  asio::awaitable<bool> sleep_for(std::chrono::milliseconds duration) override {
+    const bool slept = co_await runtime_.sleep_for(id_, duration);
+    co_return slept;
+  }
+  void cancel_all() override { runtime_.cancel(id_); }
+
+ private:
+  DeployRuntime& runtime_;
+  std::int64_t id_;
+};
+
+}  // namespace
+
+std::unique_ptr<Timers> DeployRuntime::timers_for(std::int64_t id) {
+  return std::make_unique<OneDeployTimers>(*this, id);
+}
+
 std::string DeployRuntime::question_key(std::int64_t id) {
   return "deploy:" + std::to_string(id);
 }

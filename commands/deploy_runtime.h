@@ -14,7 +14,8 @@
 //   ends the current wait at once: sleep_for answers false, ask answers `cancelled`. A deploy
 //   cancelled between waits stays cancelled: its next wait ends at once. Target operations are
 //   not bound to the signal (the target's shutdown() stops those).
-// - Sleeping goes through the Timers given at construction, so tests use manual time.
+// - Sleeping goes through the Timers given at construction, so tests use manual time; the
+//   deploy's CI polling sleeps through timers_for(id), so it is bound to the signal too.
 // - cancel() records nothing: the caller records the cancellation in the database first
 //   (cancel_running_deploys in deploy_recovery.h), and the woken deploy, finding itself
 //   terminal, returns.
@@ -77,6 +78,9 @@ class DeployRuntime {
   boost::asio::awaitable<QuestionOutcome> ask(std::int64_t id, std::vector<std::string> choices,
                                               std::chrono::milliseconds timeout,
                                               MayAnswer may_answer);
+  // A Timers whose sleeps are deploy `id`'s own (sleep_for(id, ...) above), for code that takes
+  // a Timers, such as CI polling (FollowOptions::timers); its cancel_all() cancels the deploy.
+  std::unique_ptr<Timers> timers_for(std::int64_t id);
   // "deploy:12": the key deploy `id` asks its questions under.
   static std::string question_key(std::int64_t id);
 

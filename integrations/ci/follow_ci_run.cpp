@@ -12,6 +12,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/clock.h"
+#include "common/timer.h"
 #include "integrations/ci_provider.h"
 
 namespace shipmate::integrations {
@@ -152,8 +153,17 @@ asio::awaitable<Result<CiRunStatus>> follow_ci_run(
       co_return out;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    timer.expires_after(std::min(interval, left));
-    co_await timer.async_wait(asio::use_awaitable);
+    const auto wait = std::min(interval, left);
+    if (options.timers != nullptr) {
+      const bool waited = co_await options.timers->sleep_for(wait);
+      if (!waited) {
+        co_return make_error("stopped following " + provider.kind() + " run " + handle.id +
+                             ": the wait was cancelled");
+      }
+    } else {
+      timer.expires_after(wait);
+      co_await timer.async_wait(asio::use_awaitable);
+    }
     interval = std::min(std::chrono::milliseconds(interval.count() * 3 / 2), max_poll);
     if (interval < std::chrono::milliseconds(2))
       interval = std::chrono::milliseconds(2);

@@ -112,6 +112,37 @@ class CommandHarness {
     return out;
   }
 
+  // Runs one command to completion like run(), moving manual time on by `step` whenever
+  // everything left is asleep (a deploy polling its build): no real waiting.
+  std::string run_with_time(const std::string& user, const std::string& text,
+                            std::chrono::milliseconds step) {
+    RecordingConversation conversation;
+    bool finished = false;
+    boost::asio::co_spawn(
+        io, router->dispatch(bot::ChatEvent{"test", "", user, "c", "", text}, conversation),
+        [&finished](std::exception_ptr) { finished = true; });
+    drive([&] { return finished; }, step);
+    last = conversation;
+    std::string out;
+    for (const auto& line : conversation.log)
+      out += line + "\n";
+    return out;
+  }
+
+  // Runs ready handlers; when none is left and `done` does not hold, moves manual time on by
+  // `step`. Stops after 1000 steps, so a deploy that never ends fails the test.
+  bool drive(const std::function<bool()>& done, std::chrono::milliseconds step) {
+    for (int i = 0; i < 1000; ++i) {
+      io.restart();
+      while (io.poll() > 0) {
+      }
+      if (done())
+        return true;
+      timers.advance(step);
+    }
+    return done();
+  }
+
   // Starts a command without waiting for it to finish (a deploy that pauses for a decision);
   // drive the loop with run_until() or a later run().
   RecordingConversation& start(const std::string& user, const std::string& text) {

@@ -262,8 +262,8 @@ TEST_F(RolloutTest, ABuildRunsFirstAndItsRunIsRecorded) {
   auto* scripted = ci.get();
   builds["hello"] = std::move(ci);
   hello().has_build = true;
-  hello().build_poll = std::chrono::milliseconds(1);
-  std::string out = h.run("alice", "deploy hello v2 to staging");
+  hello().build_poll = std::chrono::seconds(10);
+  std::string out = h.run_with_time("alice", "deploy hello v2 to staging", hello().build_poll);
   EXPECT_TRUE(has(out, "build started: https://ci.example/runs/1")) << out;
   EXPECT_TRUE(has(out, "build running")) << out;
   EXPECT_TRUE(has(out, "Deploy #1 succeeded")) << out;
@@ -284,8 +284,8 @@ TEST_F(RolloutTest, AFailedBuildFailsTheDeployWithoutTouchingTheEnvironment) {
   ci->failure_detail = "job compile failed at step 'make'";
   builds["hello"] = std::move(ci);
   hello().has_build = true;
-  hello().build_poll = std::chrono::milliseconds(1);
-  std::string out = h.run("alice", "deploy hello v2 to staging");
+  hello().build_poll = std::chrono::seconds(10);
+  std::string out = h.run_with_time("alice", "deploy hello v2 to staging", hello().build_poll);
   EXPECT_TRUE(has(out, "Deploy #1 failed: build failed: job compile failed at step 'make'")) << out;
   ASSERT_FALSE(h.last.updates.empty());
   EXPECT_EQ(h.last.updates.back().context,
@@ -302,6 +302,26 @@ TEST_F(RolloutTest, ABuildThatCannotStartFailsWithTheProvidersMessage) {
   std::string out = h.run("alice", "deploy hello v2 to staging");
   EXPECT_TRUE(has(out, "Deploy #1 failed: GitHub: trigger workflow deploy.yml in o/r: not found"))
       << out;
+  EXPECT_TRUE(h.target->calls.empty());
+}
+
+TEST_F(RolloutTest, ShutdownWhileABuildIsFollowedStopsPollingAtOnce) {
+  auto ci = std::make_unique<ScriptedCi>();
+  ci->states = {CiRunState::running};  // never finishes
+  auto* scripted = ci.get();
+  builds["hello"] = std::move(ci);
+  hello().has_build = true;
+  hello().build_poll = std::chrono::minutes(1);
+  h.start("alice", "deploy hello v2 to staging");
+  ASSERT_TRUE(h.run_until([&] { return h.timers.sleeping() == 1; }));
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::building);
+  const auto polls = scripted->polls["1"];
+  commands::cancel_running_deploys(*h.services, "cancelled: SIGTERM");
+  commands::cancel_all_deploy_waits(*h.services);
+  ASSERT_TRUE(h.run_until([&] { return settled(1); }));
+  EXPECT_EQ(scripted->polls["1"], polls);  // no poll after the cancel, and no time passed
+  EXPECT_EQ(h.timers.sleeping(), 0u);
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::cancelled);
   EXPECT_TRUE(h.target->calls.empty());
 }
 
@@ -326,7 +346,7 @@ TEST_F(RolloutTest, ARestartResumesABuildByFollowingItsRecordedRun) {
   auto* scripted = ci.get();
   builds["hello"] = std::move(ci);
   hello().has_build = true;
-  hello().build_poll = std::chrono::milliseconds(1);
+  hello().build_poll = std::chrono::seconds(10);
   const auto id = left_building(h, "77");
   EXPECT_TRUE(commands::reconcile_interrupted_deploys(*h.services).empty());
   auto resumable = commands::resumable_deploys(*h.services);
@@ -334,8 +354,7 @@ TEST_F(RolloutTest, ARestartResumesABuildByFollowingItsRecordedRun) {
   RecordingConversation conversation;
   boost::asio::co_spawn(h.io, commands::resume_deploy(*h.services, conversation, resumable[0]),
                         boost::asio::detached);
-  h.io.run();
-  h.io.restart();
+  ASSERT_TRUE(h.drive([&] { return settled(id); }, hello().build_poll));
   EXPECT_TRUE(scripted->triggered.empty());  // followed, not started again
   EXPECT_EQ(scripted->polls["77"], 2u);
   EXPECT_EQ(h.deploys.get(id)->state, DeployState::succeeded);
@@ -352,15 +371,14 @@ TEST_F(RolloutTest, ARestartBeforeTheRunWasRecordedStartsTheBuildAgain) {
   auto* scripted = ci.get();
   builds["hello"] = std::move(ci);
   hello().has_build = true;
-  hello().build_poll = std::chrono::milliseconds(1);
+  hello().build_poll = std::chrono::seconds(10);
   const auto id = left_building(h, "");
   auto resumable = commands::resumable_deploys(*h.services);
   ASSERT_EQ(resumable.size(), 1u);
   RecordingConversation conversation;
   boost::asio::co_spawn(h.io, commands::resume_deploy(*h.services, conversation, resumable[0]),
                         boost::asio::detached);
-  h.io.run();
-  h.io.restart();
+  ASSERT_TRUE(h.drive([&] { return settled(id); }, hello().build_poll));
   EXPECT_EQ(scripted->triggered.size(), 1u);
   EXPECT_EQ(h.deploys.get(id)->state, DeployState::succeeded);
 }
