@@ -57,7 +57,7 @@ std::string quote_for_message(std::string_view text, std::size_t limit) {
 
 Status validate_version(std::string_view version) {
   if (version.empty())
-    return make_error("no version given");
+    return make_error("no version given", ErrorKind::invalid);
   const std::string rule =
       ": a version uses letters, digits, '.', '_', '-', '/' and '+' only, does not start with "
       "'-', '.' or '/', has no '..', and is at most " +
@@ -66,14 +66,15 @@ Status validate_version(std::string_view version) {
     return Ok{};
   if (version.size() > kMaxVersionLength) {
     return make_error("invalid version " + quote_for_message(version) + " (" +
-                      std::to_string(version.size()) + " characters)" + rule);
+                          std::to_string(version.size()) + " characters)" + rule,
+                      ErrorKind::invalid);
   }
   const bool allowed_chars = std::all_of(version.begin(), version.end(), [](char c) {
     return is_ascii_alnum(c) || c == '.' || c == '_' || c == '-' || c == '/' || c == '+';
   });
   if (!allowed_chars || version.front() == '-' || version.front() == '.' ||
       version.front() == '/' || version.find("..") != std::string_view::npos) {
-    return make_error("invalid version " + quote_for_message(version) + rule);
+    return make_error("invalid version " + quote_for_message(version) + rule, ErrorKind::invalid);
   }
   return Ok{};
 }
@@ -86,8 +87,9 @@ Status validate_free_text(std::string_view field, std::string_view text) {
   if (length <= kMaxFreeTextLength)
     return Ok{};
   return make_error("the " + std::string(field) + " is " + std::to_string(length) +
-                    " characters long; keep it to " + std::to_string(kMaxFreeTextLength) +
-                    " (link to a ticket or document for more)");
+                        " characters long; keep it to " + std::to_string(kMaxFreeTextLength) +
+                        " (link to a ticket or document for more)",
+                    ErrorKind::invalid);
 }
 
 }  // namespace shipmate

@@ -11,10 +11,10 @@
 // images are pinned that way: a content digest, `sha256:` (or sha384/sha512) and its lowercase
 // hex digits, nothing else.
 //
-// Contract: pure functions, any thread. They answer Ok or an Error written for the person who
-// typed the text; the error quotes the text made safe to show (control and non-ASCII bytes as
-// \xNN, cut after a few dozen characters). Targets may refuse more (a local release must exist,
-// an image tag has its own grammar); none may accept less.
+// Contract: pure functions, any thread. They answer Ok or an Error (kind `invalid`) written for
+// the person who typed the text; the error quotes the text made safe to show (control and non-ASCII
+// bytes as \xNN, cut after a few dozen characters). Targets may refuse more (a local release must
+// exist, an image tag has its own grammar); none may accept less.
 #pragma once
 
 #include <cstddef>

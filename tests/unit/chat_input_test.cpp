@@ -57,6 +57,7 @@ TEST(ValidateVersion, RefusesInjectionPathsOptionsAndLookalikes) {
 TEST(ValidateVersion, TheRefusalSaysWhatIsAllowedAndQuotesSafely) {
   auto refused = validate_version("v1\n$(id)");
   ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::invalid);
   EXPECT_EQ(refused.error().message,
             "invalid version 'v1\\x0a$(id)': a version uses letters, digits, '.', '_', '-', '/' "
             "and '+' only, does not start with '-', '.' or '/', has no '..', and is at most 128 "
