@@ -234,7 +234,19 @@ struct FakeGitlab::State {
     return FakeResponse::json(201, json::serialize(pipeline_json(pipelines[id])));
   }
 
+  // GitLab answers JSON as exactly "application/json" (python-gitlab compares the header with
+  // that string and hands back the raw response for anything else).
   FakeResponse handle(const FakeRequest& request) {
+    FakeResponse response = route(request);
+    bool has_type = false;
+    for (const auto& [name, value] : response.headers)
+      has_type = has_type || name == "Content-Type";
+    if (!has_type)
+      response.headers.emplace_back("Content-Type", "application/json");
+    return response;
+  }
+
+  FakeResponse route(const FakeRequest& request) {
     std::lock_guard lock(mu);
     if (failures_left > 0) {
       --failures_left;
@@ -307,7 +319,10 @@ struct FakeGitlab::State {
       if (request.method == "GET" && rest.size() == 2)
         return FakeResponse::json(200, json::serialize(pipeline_json(record)));
       if (request.method == "GET" && rest.size() == 3 && rest[2] == "jobs") {
-        const auto scope = request.query.find("scope[]");
+        // GitLab takes the scope as a string or an array (scope=failed or scope[]=failed).
+        auto scope = request.query.find("scope[]");
+        if (scope == request.query.end())
+          scope = request.query.find("scope");
         const bool failed_only = scope != request.query.end() && scope->second == "failed";
         return FakeResponse::json(200, json::serialize(jobs_json(record, failed_only)));
       }

@@ -9,9 +9,10 @@
 //                                                    or ref in the query; PRIVATE-TOKEN with api
 //     POST /projects/:id/trigger/pipeline            form or JSON: token, ref, variables[KEY]
 //     GET  /projects/:id/pipelines/:pid              PRIVATE-TOKEN with read_api or api
-//     GET  /projects/:id/pipelines/:pid/jobs         scope[]=failed filters
+//     GET  /projects/:id/pipelines/:pid/jobs         scope[]=failed or scope=failed filters
 //     POST /projects/:id/pipelines/:pid/cancel       PRIVATE-TOKEN with api
-// - Answers in GitLab's shapes: 401 {"message":"401 Unauthorized"}; 403 insufficient_scope for a
+// - Answers in GitLab's shapes, with Content-Type exactly "application/json": 401 {"message":"401
+// Unauthorized"}; 403 insufficient_scope for a
 //   read-only token on a write; 404 {"message":"404 Project Not Found"} (an unknown trigger token:
 //   {"message":"404 Not Found"}); 400 {"message":{"base":["Reference not found"]}} for an unknown
 //   ref and {"message":{"base":["No stages / jobs for this pipeline."]}} for a ref without jobs.

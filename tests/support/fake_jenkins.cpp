@@ -379,7 +379,7 @@ struct FakeJenkins::State {
       return response;
     }
 
-    if (rest.size() >= 2) {
+    if (!rest.empty()) {
       long long number = 0;
       try {
         number = std::stoll(rest[0]);
@@ -389,6 +389,13 @@ struct FakeJenkins::State {
       const auto build = builds.find({job, number});
       if (build == builds.end())
         return html_error(404, "Not Found");
+      // The build's page, where Jenkins' 302 after /stop leads (python-jenkins follows it).
+      if (request.method == "GET" && rest.size() == 1) {
+        FakeResponse page = FakeResponse::text(
+            200, "<html><body><h1>" + job + " #" + rest[0] + "</h1></body></html>");
+        page.headers = {{"Content-Type", "text/html;charset=utf-8"}};
+        return page;
+      }
       if (request.method == "GET" && rest.size() == 3 && rest[1] == "api" && rest[2] == "json")
         return FakeResponse::json(200, json::serialize(build_json(build->second)));
       if (request.method == "POST" && rest.size() == 2 && rest[1] == "stop") {

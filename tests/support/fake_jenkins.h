@@ -12,6 +12,7 @@
 //                                                (cancelled, executable {number,url})
 //     POST /queue/cancelItem?id=N                204; 404 when the item is not waiting
 //     GET  /job/A/job/B/N/api/json               building, result, number, url, ...
+//     GET  /job/A/job/B/N/                       the build's HTML page (where /stop redirects)
 //     POST /job/A/job/B/N/stop                   aborts a running build; 302 to the build
 // - Every request needs HTTP Basic user:api_token: none -> 403 "Authentication required", wrong ->
 //   401. With `require_crumb`, a POST without the crumb of a session it presents the cookie of gets

@@ -1,8 +1,10 @@
 #include "storage/database.h"
 
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -262,13 +264,56 @@ TEST(DatabaseTest, DirectoryInsteadOfFileIsAClearError) {
   EXPECT_TRUE(Contains(db.error().message, "that path is a directory"));
 }
 
+// Opens `path` in a child process running as `nobody` (65534) and returns {exit code, the error
+// message}: exit 0 when opening failed as it should, 1 when it succeeded, 2 when dropping
+// privileges failed, 3 when the directory is not even reachable. Root ignores directory
+// permissions, so the check below runs unprivileged instead of being skipped.
+std::pair<int, std::string> open_as_nobody(const std::string& directory, const std::string& path) {
+  int fds[2];
+  if (::pipe(fds) != 0)
+    return {-1, "pipe failed"};
+  const pid_t child = ::fork();
+  if (child == 0) {
+    ::close(fds[0]);
+    constexpr uid_t kNobody = 65534;
+    if (::setgroups(0, nullptr) != 0 || ::setgid(kNobody) != 0 || ::setuid(kNobody) != 0 ||
+        ::geteuid() == 0)
+      ::_exit(2);
+    struct stat info {};
+    if (::stat(directory.c_str(), &info) != 0)
+      ::_exit(3);
+    auto db = Database::open(path);
+    const std::string message = db.ok() ? "" : db.error().message;
+    [[maybe_unused]] auto written = ::write(fds[1], message.data(), message.size());
+    ::_exit(db.ok() ? 1 : 0);
+  }
+  ::close(fds[1]);
+  std::string message;
+  char buffer[512];
+  for (ssize_t n; (n = ::read(fds[0], buffer, sizeof buffer)) > 0;)
+    message.append(buffer, static_cast<std::size_t>(n));
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, message};
+}
+
 TEST(DatabaseTest, UnwritableDirectoryIsAClearError) {
-  if (::geteuid() == 0)
-    GTEST_SKIP() << "root ignores directory permissions";
   TempDir dir;
   const std::string locked_dir = dir.file("readonly");
   ASSERT_EQ(::mkdir(locked_dir.c_str(), 0500), 0);
   const std::string path = locked_dir + "/shipmate.db";
+  if (::geteuid() == 0) {
+    // Root: the unprivileged user owns the directories, as the person running the bot would.
+    ASSERT_EQ(::chown(dir.path().c_str(), 65534, 65534), 0);
+    ASSERT_EQ(::chown(locked_dir.c_str(), 65534, 65534), 0);
+    auto [code, message] = open_as_nobody(locked_dir, path);
+    ::chmod(locked_dir.c_str(), 0700);  // so TempDir can clean up
+    ASSERT_EQ(code, 0) << "1: opened anyway; 2: could not drop privileges; 3: " << dir.path()
+                       << " is not reachable for nobody (TMPDIR inside a private directory?)";
+    expect_one_line_naming(Error{message}, path);
+    return;
+  }
   auto db = Database::open(path);
   ::chmod(locked_dir.c_str(), 0700);  // so TempDir can clean up
   ASSERT_FALSE(db.ok());

@@ -15,6 +15,7 @@
 #include "tests/support/async_test.h"
 #include "tests/support/ci_test_support.h"
 #include "tests/support/fake_gitlab.h"
+#include "tests/support/test_support.h"
 
 namespace shipmate::integrations {
 namespace {
@@ -472,6 +473,63 @@ TEST(GitlabCi, ProjectSegmentsAndTokenKinds) {
   EXPECT_EQ(parse_gitlab_token_kind("private"), GitlabTokenKind::private_token);
   EXPECT_EQ(parse_gitlab_token_kind("trigger"), GitlabTokenKind::trigger);
   EXPECT_FALSE(parse_gitlab_token_kind("job").has_value());
+}
+
+// ---- a real client against the fake: Debian's python3-gitlab ----
+
+// Runs tests/python/gitlab_client_check.py (python3-gitlab, installed by scripts/install-deps)
+// against the fake. A missing module fails the test: the cross-check must not pass quietly.
+std::pair<int, std::string> run_python_gitlab(const FakeGitlab& fake, const std::string& mode) {
+  return testing::run_command({"/usr/bin/python3",
+                               testing::source_dir() + "/tests/python/gitlab_client_check.py",
+                               fake.api_url(), fake.options().project_path,
+                               fake.options().private_token, fake.options().trigger_token, mode});
+}
+
+TEST(PythonGitlabClient, CreatesTriggersAndFollowsPipelinesOnTheFake) {
+  FakeGitlab fake;
+  auto [code, output] = run_python_gitlab(fake, "success");
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("GITLAB OK"), std::string::npos) << output;
+  const auto pipelines = fake.pipelines();
+  ASSERT_EQ(pipelines.size(), 2u) << output;
+  EXPECT_EQ(pipelines[0].source, "api");
+  EXPECT_EQ(pipelines[0].ref, "main");
+  EXPECT_EQ(pipelines[0].variables,
+            (std::map<std::string, std::string>{{"SHIPMATE_ID", "py-1"}, {"VERSION", "1.2.3"}}));
+  EXPECT_EQ(pipelines[1].source, "trigger");
+  EXPECT_EQ(pipelines[1].ref, "release");
+  EXPECT_EQ(pipelines[1].variables, (std::map<std::string, std::string>{{"VERSION", "2.0.0"}}));
+  // The client saw the pipeline move through GitLab's statuses to success, and got GitLab's
+  // error codes: 400 for an unknown ref, 401 for a wrong token.
+  const std::string id = std::to_string(pipelines[0].id);
+  EXPECT_NE(output.find("CREATED " + id + " status=created ref=main"), std::string::npos) << output;
+  EXPECT_NE(output.find("STATUSES " + id + " "), std::string::npos) << output;
+  EXPECT_NE(output.find(" success\n"), std::string::npos) << output;
+  EXPECT_NE(output.find("UNKNOWN_REF 400 {'base': ['Reference not found']}"), std::string::npos)
+      << output;
+  EXPECT_NE(output.find("WRONG_TOKEN 401"), std::string::npos) << output;
+}
+
+TEST(PythonGitlabClient, ListsTheFailedJobOfAFailedPipeline) {
+  FakeGitlab fake;
+  fake.fail_next_pipeline({"smoke-test", "verify", "script_failure"});
+  auto [code, output] = run_python_gitlab(fake, "failure");
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("FAILED_JOB name=smoke-test stage=verify reason=script_failure"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find(" failed\n"), std::string::npos) << output;
+}
+
+TEST(PythonGitlabClient, CancelsAStuckPipeline) {
+  FakeGitlab fake;
+  fake.set_stuck(true);
+  auto [code, output] = run_python_gitlab(fake, "cancel");
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("BEFORE_CANCEL pending"), std::string::npos) << output;
+  ASSERT_EQ(fake.pipelines().size(), 1u);
+  EXPECT_EQ(fake.pipelines()[0].status, "canceled");
 }
 
 }  // namespace

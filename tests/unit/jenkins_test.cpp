@@ -12,6 +12,7 @@
 #include "tests/support/async_test.h"
 #include "tests/support/ci_test_support.h"
 #include "tests/support/fake_jenkins.h"
+#include "tests/support/test_support.h"
 
 namespace shipmate::integrations {
 namespace {
@@ -429,6 +430,53 @@ TEST(Jenkins, JobPathsAndParameters) {
   const auto parameters = merge_ci_inputs(config.parameters, request);
   EXPECT_EQ(parameters.at("IMAGE"), "registry/api:v2.3.1");
   EXPECT_EQ(parameters.at("LITERAL"), "given");
+}
+
+// ---- a real client against the fake: Debian's python3-jenkins ----
+
+// Runs tests/python/jenkins_client_check.py (python3-jenkins, installed by scripts/install-deps)
+// against the fake. A missing module fails the test: the cross-check must not pass quietly.
+std::pair<int, std::string> run_python_jenkins(const FakeJenkins& fake, const std::string& mode) {
+  return testing::run_command(
+      {"/usr/bin/python3", testing::source_dir() + "/tests/python/jenkins_client_check.py",
+       fake.url(), fake.options().user, fake.options().api_token, kJob, mode});
+}
+
+TEST(PythonJenkinsClient, BuildsWithParametersAndACrumbAndFollowsQueueItemToResult) {
+  FakeJenkins::Options options;
+  options.prefix = "/jenkins";
+  options.require_crumb = true;
+  FakeJenkins fake(options);
+  fake.add_job(kJob, true, 7);
+  fake.set_next_result("UNSTABLE");
+  auto [code, output] = run_python_jenkins(fake, "result");
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("JENKINS OK"), std::string::npos) << output;
+  EXPECT_GE(fake.crumbs_issued(), 1);  // the client fetched a crumb and the fake accepted it
+  const auto builds = fake.builds();
+  ASSERT_EQ(builds.size(), 1u) << output;
+  EXPECT_EQ(builds[0].number, 7);
+  EXPECT_EQ(builds[0].parameters,
+            (std::map<std::string, std::string>{{"SHIPMATE_ID", "py-1"}, {"VERSION", "1.2.3"}}));
+  EXPECT_NE(output.find("QUEUED " + std::to_string(builds[0].queue_id)), std::string::npos)
+      << output;
+  EXPECT_NE(output.find("EXECUTABLE 7 " + fake.url() + "/job/deploys/job/web/job/api/7/"),
+            std::string::npos)
+      << output;
+  EXPECT_NE(output.find("BUILD 7 result=UNSTABLE"), std::string::npos) << output;
+  EXPECT_NE(output.find("UNKNOWN_JOB"), std::string::npos) << output;
+}
+
+TEST(PythonJenkinsClient, StopsARunningBuild) {
+  FakeJenkins::Options options;
+  options.build_duration = 60s;  // runs until the client stops it
+  FakeJenkins fake(options);
+  fake.add_job(kJob);
+  auto [code, output] = run_python_jenkins(fake, "stop");
+  ASSERT_EQ(code, 0) << output;
+  EXPECT_NE(output.find("BUILD 1 result=ABORTED"), std::string::npos) << output;
+  ASSERT_EQ(fake.builds().size(), 1u);
+  EXPECT_EQ(fake.builds()[0].result, "ABORTED");
 }
 
 }  // namespace
