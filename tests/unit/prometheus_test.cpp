@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <map>
@@ -13,6 +14,7 @@
 
 #include <gtest/gtest.h>
 #include <boost/asio/io_context.hpp>
+#include <boost/json.hpp>
 
 #include "integrations/net/http_client.h"
 #include "tests/support/async_test.h"
@@ -509,6 +511,119 @@ TEST_F(RealPrometheusTest, MissingSeriesAndBadPromqlAreInconclusive) {
   auto scalar = check(constant);
   EXPECT_EQ(scalar.verdict, CheckVerdict::pass) << scalar.message;
   EXPECT_EQ(scalar.value, 0.02);
+}
+
+// The fake against the real thing: the same instant queries, at the same evaluation time, sent
+// to Debian's prometheus and to a FakePrometheus whose table holds what the exporter serves. The
+// answers must agree in HTTP status, envelope, result type, labels, value encoding and error type
+// (only the wording of an error message may differ), so the fake-based tests above mean
+// something.
+
+std::string percent_encode(const std::string& text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : text) {
+    if (std::isalnum(c) != 0 || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
+}
+
+struct Answer {
+  int status = 0;
+  boost::json::value body;
+};
+
+Answer instant_query(int port, const std::string& query, const std::string& time) {
+  auto response = testing::http_get(
+      port, "/api/v1/query?query=" + percent_encode(query) + "&time=" + time, 10s);
+  if (!response)
+    return {};
+  boost::system::error_code ec;
+  auto body = boost::json::parse(response->body, ec);
+  return {response->status, ec ? boost::json::value(response->body) : body};
+}
+
+// The answer with what may legitimately differ blanked: an error's wording.
+boost::json::value comparable(boost::json::value body) {
+  if (auto* object = body.if_object(); object != nullptr && object->contains("error"))
+    (*object)["error"] = "<message>";
+  return body;
+}
+
+TEST_F(RealPrometheusTest, FakeAnswersInstantQueriesAsTheRealOneDoes) {
+  ASSERT_TRUE(scraped("shipmate_test_error_ratio{version=\"v2\"}", 0.01));
+  ASSERT_TRUE(scraped("shipmate_test_error_ratio{version=\"v1\"}", 0.02));
+  FakePrometheus fake;
+  const std::map<std::string, std::string> v2_labels{{"__name__", "shipmate_test_error_ratio"},
+                                                     {"instance", exporter_.target()},
+                                                     {"job", "shipmate_test"},
+                                                     {"version", "v2"}};
+  std::map<std::string, std::string> v1_labels = v2_labels;
+  v1_labels["version"] = "v1";
+  const std::string one_series = "shipmate_test_error_ratio{version=\"v2\"}";
+  fake.set_vector(one_series, {{v2_labels, "0.01"}});
+  const std::string two_series = "sort_desc(shipmate_test_error_ratio)";
+  fake.set_vector(two_series, {{v1_labels, "0.02"}, {v2_labels, "0.01"}});
+  const std::string without_name = "shipmate_test_error_ratio{version=\"v2\"} * 2";
+  std::map<std::string, std::string> unnamed = v2_labels;
+  unnamed.erase("__name__");
+  fake.set_vector(without_name, {{unnamed, "0.02"}});
+  fake.set_vector("vector(0) / 0", {{{}, "NaN"}});
+  fake.set_vector("vector(1) / 0", {{{}, "+Inf"}});
+  fake.set_vector("vector(-1) / 0", {{{}, "-Inf"}});
+  fake.set_scalar("scalar(vector(0.02))", "0.02");
+  fake.set_string("\"hello\"", "hello");
+  // An empty result: the fake answers an empty vector for anything not in its table.
+  const std::string missing = "shipmate_test_no_such_metric{version=\"v2\"}";
+  const std::string bad = "sum(rate(shipmate_test_error_ratio[5m])";
+  fake.set_error(bad, 400, "bad_data", "1:40: parse error: unclosed left parenthesis");
+
+  // One evaluation time for both, a little in the past so that the real one has the samples.
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const std::string time =
+      std::to_string(now_ms / 1000) + "." + std::to_string(now_ms % 1000 + 1000).substr(1);
+  for (const std::string& query :
+       {one_series, two_series, without_name, std::string("vector(0) / 0"),
+        std::string("vector(1) / 0"), std::string("vector(-1) / 0"),
+        std::string("scalar(vector(0.02))"), std::string("\"hello\""), missing, bad}) {
+    SCOPED_TRACE(query);
+    const Answer real = instant_query(prometheus_->port(), query, time);
+    const Answer fake_answer = instant_query(fake.server().port(), query, time);
+    ASSERT_NE(real.status, 0) << "the real prometheus did not answer";
+    EXPECT_EQ(fake_answer.status, real.status);
+    EXPECT_EQ(boost::json::serialize(comparable(fake_answer.body)),
+              boost::json::serialize(comparable(real.body)));
+  }
+
+  // A range vector: the fake holds one point per series, the real one several; the shape agrees.
+  const std::string range = "shipmate_test_error_ratio{version=\"v2\"}[1m]";
+  fake.set_matrix(range, {{v2_labels, "0.01"}});
+  const Answer real = instant_query(prometheus_->port(), range, time);
+  const Answer fake_answer = instant_query(fake.server().port(), range, time);
+  ASSERT_EQ(real.status, 200) << boost::json::serialize(real.body);
+  EXPECT_EQ(fake_answer.status, 200);
+  for (const Answer* answer : {&real, &fake_answer}) {
+    const auto& data = answer->body.at("data");
+    EXPECT_EQ(data.at("resultType"), "matrix");
+    ASSERT_EQ(data.at("result").as_array().size(), 1u);
+    const auto& series = data.at("result").at(0).as_object();
+    EXPECT_EQ(series.size(), 2u);  // metric and values, nothing else
+    EXPECT_EQ(boost::json::serialize(series.at("metric")),
+              boost::json::serialize(real.body.at("data").at("result").at(0).at("metric")));
+    for (const auto& point : series.at("values").as_array()) {
+      ASSERT_EQ(point.as_array().size(), 2u);
+      EXPECT_TRUE(point.at(0).is_number());
+      EXPECT_EQ(point.at(1), "0.01");
+    }
+  }
 }
 
 TEST(RealPrometheusHarnessTest, StopsPrometheusForGood) {
