@@ -669,5 +669,164 @@ TEST_F(SlackSession, CommandThatCannotRecordItsStartIsAnsweredAndNotRunAfterRest
   EXPECT_EQ(shipmate->wait(30s), 0);
 }
 
+// ---- crash replay: SIGKILL between "acked" and "started", and between "started" and "done" ----
+//
+// A trigger that never finishes holds Shipmate at an exact point: the statement it fires on runs
+// a join of three 3000-row tables (27 billion rows), so that write never commits and Shipmate's
+// one thread stays inside it until the test kills the process. No timing is involved: whatever
+// moment the kill lands at, the database holds exactly what was committed before that statement.
+
+// Creates the spin table and a trigger `name` that fires `when` ("BEFORE UPDATE ON inbox_pending")
+// and spins. Shipmate must have created the database already.
+void install_spin_trigger(const std::string& db, const std::string& name, const std::string& when) {
+  query(db,
+        "CREATE TABLE IF NOT EXISTS spin (x INTEGER);"
+        "DELETE FROM spin;"
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000) "
+        "INSERT INTO spin SELECT x FROM n;"
+        "CREATE TRIGGER " +
+            name + " " + when + " BEGIN SELECT count(*) FROM spin a, spin b, spin c; END;");
+}
+
+// "@shipmate deploy hello <version> to staging" from Alice, in channel C90.
+FakeSlack::MentionSpec deploy_from_alice(const std::string& event_id, const std::string& version,
+                                         const std::string& ts) {
+  FakeSlack::MentionSpec mention;
+  mention.event_id = event_id;
+  mention.user = "UALICE";
+  mention.channel = "C90";
+  mention.text = "<@UBOT> deploy hello " + version + " to staging";
+  mention.ts = ts;
+  return mention;
+}
+
+TEST_F(SlackSession, CommandAckedButNotStartedBeforeASigkillRunsExactlyOnceAfterRestart) {
+  FakeSlack slack;
+  const std::string db = dir.file("state/shipmate.db");
+  {
+    auto shipmate = start_shipmate(slack);  // creates the database
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+  // Marking the command started (the first write after it was recorded and acked) never ends.
+  install_spin_trigger(db, "hold_before_start", "BEFORE UPDATE ON inbox_pending");
+  const auto mention = deploy_from_alice("EvReplay", "v1", "1700011000.000001");
+  const std::string key_sql = "SELECT state FROM inbox_pending WHERE key LIKE '%EvReplay%'";
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+    const std::string envelope =
+        slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+    ASSERT_TRUE(wait_until([&] { return slack.ack_count(envelope) == 1; }))
+        << dump(slack, *shipmate);
+    // Recorded, acked, not started, nothing deployed: the point this test is about.
+    ASSERT_EQ(query(db, key_sql), std::vector<std::string>{"received"});
+    ASSERT_TRUE(query(db, "SELECT id FROM deploys").empty());
+    shipmate->send_signal(SIGKILL);
+    EXPECT_EQ(shipmate->wait(30s), 128 + SIGKILL);
+  }
+  EXPECT_EQ(query(db, key_sql), std::vector<std::string>{"received"});
+  EXPECT_TRUE(query(db, "SELECT id FROM deploys").empty());
+  EXPECT_TRUE(replies_in(slack, mention.ts).empty()) << "answered before the crash";
+  query(db, "DROP TRIGGER hold_before_start");
+
+  auto deploy_replies = [&] {
+    int succeeded = 0;
+    for (const auto& message : slack.messages()) {
+      if (message.thread_ts == mention.ts && has(message.text, "succeeded"))
+        ++succeeded;
+    }
+    return succeeded;
+  };
+  {
+    // The restart runs it: once.
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    ASSERT_TRUE(wait_until([&] { return deploy_replies() == 1; })) << dump(slack, *shipmate);
+    ASSERT_TRUE(wait_until([&] { return query(db, key_sql).empty(); })) << dump(slack, *shipmate);
+    // Slack's redelivery of the same event (it may not have seen the ack) is not run again.
+    ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+    const std::string again =
+        slack.send_envelope("events_api", FakeSlack::app_mention_event(mention), 1, "timeout");
+    ASSERT_TRUE(wait_until([&] { return slack.ack_count(again) == 1; })) << dump(slack, *shipmate);
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+  {
+    // A second restart finds nothing left to run.
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+  EXPECT_EQ(query(db, "SELECT id, version, state FROM deploys"),
+            std::vector<std::string>{"1|v1|succeeded"});
+  EXPECT_EQ(deploy_replies(), 1) << dump(slack, *start_shipmate(slack));
+  EXPECT_TRUE(query(db, "SELECT key FROM inbox_pending").empty());
+}
+
+TEST_F(SlackSession, CommandStartedButUnfinishedAtASigkillIsReportedAndNotRerun) {
+  FakeSlack slack;
+  const std::string db = dir.file("state/shipmate.db");
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+  // The command is marked started, then recording its deploy (its first effect) never ends.
+  install_spin_trigger(db, "hold_in_deploy", "BEFORE INSERT ON deploys");
+  const auto mention = deploy_from_alice("EvStarted", "v2", "1700012000.000001");
+  const std::string key_sql = "SELECT state FROM inbox_pending WHERE key LIKE '%EvStarted%'";
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+    slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+    ASSERT_TRUE(wait_until([&] {
+      return query(db, key_sql) == std::vector<std::string>{"started"};
+    })) << dump(slack, *shipmate);
+    ASSERT_TRUE(query(db, "SELECT id FROM deploys").empty());
+    shipmate->send_signal(SIGKILL);
+    EXPECT_EQ(shipmate->wait(30s), 128 + SIGKILL);
+  }
+  EXPECT_EQ(query(db, key_sql), std::vector<std::string>{"started"});
+  query(db, "DROP TRIGGER hold_in_deploy");
+
+  auto reports = [&] {
+    int count = 0;
+    for (const auto& message : replies_in(slack, mention.ts)) {
+      if (message.channel == "C90" && has(message.text, "restarted while running") &&
+          has(message.text, "deploy hello v2 to staging"))
+        ++count;
+    }
+    return count;
+  };
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    ASSERT_TRUE(wait_until([&] { return reports() == 1; })) << dump(slack, *shipmate);
+    ASSERT_TRUE(wait_until([&] { return query(db, key_sql).empty(); })) << dump(slack, *shipmate);
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+  // Reported once, never run: no deploy was recorded, nothing serves staging.
+  EXPECT_EQ(reports(), 1);
+  EXPECT_TRUE(query(db, "SELECT id FROM deploys").empty());
+  EXPECT_FALSE(http_get(staging_port, "/", 300ms).has_value());
+  for (const auto& message : replies_in(slack, mention.ts))
+    EXPECT_FALSE(has(message.text, "succeeded")) << message.text;
+}
+
 }  // namespace
 }  // namespace shipmate::testing

@@ -294,40 +294,98 @@ TEST_F(TerminalSession, ExpiredLockIsAnnouncedAndNoLongerBlocks) {
 }
 
 // Kill -9 at many points of deploys and rollbacks; every restart must leave no deploy in flight
-// and an audit chain that still verifies.
+// and an audit chain that still verifies. Each kill waits until the command's deploy is in the
+// round's state (read from the database), and the state the dead process left behind is read
+// again: a round counts only if a deploy really was in flight when it died (a deploy that
+// finished before the kill landed is tried again), so an early or late kill cannot pass without
+// testing anything.
 TEST_F(TerminalSession, SigkillAtManyPointsAlwaysReconcilesAndKeepsTheAuditChain) {
-  const std::vector<std::string> commands{"deploy hello v1 to staging",
-                                          "deploy hello v2 to staging", "rollback hello",
-                                          "deploy hello v3 to staging"};
-  const std::vector<int> delays_ms{0, 15, 40, 80, 120, 200, 320, 500};
-  int round = 0;
-  for (int delay : delays_ms) {
-    const std::string& command = commands[round++ % commands.size()];
-    {
+  struct Point {
+    std::string command;
+    std::string state;  // kill once the deploy is in this state ("" for any non-terminal one)
+  };
+  const std::vector<Point> points{{"deploy hello v1 to staging --force", ""},
+                                  {"deploy hello v2 to staging --force", "deploying"},
+                                  {"rollback hello", ""},
+                                  {"deploy hello v3 to staging --force", "deploying"},
+                                  {"deploy hello v1 to staging --force", ""},
+                                  {"rollback hello", "deploying"},
+                                  {"deploy hello v2 to staging --force", ""},
+                                  {"deploy hello v3 to staging --force", "deploying"}};
+  const std::string terminal = "('succeeded','failed','rolled_back','cancelled','timed_out')";
+  // Health checks with room for a slow start on a loaded machine: the deploys run between the
+  // kills must succeed, and a killed one has a long in-flight phase to be caught in.
+  write_config(100, "100ms");
+  {
+    auto chat = start_chat();  // creates the database the rounds read
+    say(*chat, "ping", "pong");
+    chat->close_stdin();
+    ASSERT_EQ(chat->wait(), 0) << chat->output();
+  }
+  for (const Point& point : points) {
+    SCOPED_TRACE(point.command + " killed in state '" + point.state + "'");
+    if (point.command.starts_with("rollback")) {
+      // Something to roll back to: two good deploys since the last kill.
       auto chat = start_chat();
-      chat->write(command + "\n");
-      std::this_thread::sleep_for(std::chrono::milliseconds(delay));
-      chat->send_signal(SIGKILL);
-      chat->wait();
+      say(*chat, "deploy hello v1 to staging --force", "succeeded");
+      say(*chat, "deploy hello v2 to staging --force", "succeeded");
+      chat->close_stdin();
+      ASSERT_EQ(chat->wait(), 0) << chat->output();
     }
-    // The next start settles whatever the kill left behind, before reading any command.
-    auto again = start_chat();
-    say(*again, "ping", "pong");
-    again->close_stdin();
-    ASSERT_EQ(again->wait(), 0) << again->output();
-    auto in_flight = query(db(),
-                           "SELECT id, state FROM deploys WHERE state NOT IN "
-                           "('succeeded','failed','rolled_back','cancelled','timed_out')");
-    EXPECT_TRUE(in_flight.empty())
-        << "after '" << command << "' killed at " << delay << " ms: " << in_flight.front();
-    auto [code, verify] =
-        run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")});
-    EXPECT_EQ(code, 0) << "after '" << command << "' killed at " << delay << " ms: " << verify;
+    bool tested = false;
+    bool gave_up = false;
+    for (int attempt = 0; attempt < 5 && !tested && !gave_up; ++attempt) {
+      const auto last = query(db(), "SELECT COALESCE(MAX(id), 0) FROM deploys");
+      const std::string after = last.empty() ? "0" : last.front();
+      std::string id;
+      {
+        auto chat = start_chat();
+        chat->write(point.command + "\n");
+        const auto deadline = std::chrono::steady_clock::now() + 30s;
+        while (std::chrono::steady_clock::now() < deadline) {
+          auto rows = query(db(), "SELECT id, state FROM deploys WHERE id > " + after +
+                                      " AND state NOT IN " + terminal + " ORDER BY id LIMIT 1");
+          if (!rows.empty() && (point.state.empty() || rows.front().ends_with("|" + point.state))) {
+            id = rows.front().substr(0, rows.front().find('|'));
+            break;
+          }
+          if (!query(db(),
+                     "SELECT id FROM deploys WHERE id > " + after + " AND state IN " + terminal)
+                   .empty())
+            break;  // finished before it was seen in that state: try again
+          std::this_thread::sleep_for(2ms);
+        }
+        chat->send_signal(SIGKILL);
+        chat->wait();
+        if (id.empty() && query(db(), "SELECT id FROM deploys WHERE id > " + after).empty()) {
+          ADD_FAILURE() << "the command started no deploy: " << chat->output();
+          gave_up = true;
+        }
+      }
+      if (id.empty())
+        continue;
+      // What the dead process left: still in flight, or it finished before the kill landed.
+      auto left = query(
+          db(), "SELECT state FROM deploys WHERE id = " + id + " AND state NOT IN " + terminal);
+      tested = !left.empty();
+      // The next start settles whatever the kill left behind, before reading any command.
+      auto again = start_chat();
+      say(*again, "ping", "pong");
+      again->close_stdin();
+      ASSERT_EQ(again->wait(), 0) << again->output();
+      auto in_flight = query(db(), "SELECT id, state FROM deploys WHERE state NOT IN " + terminal);
+      EXPECT_TRUE(in_flight.empty()) << "after the kill: " << in_flight.front();
+      auto [code, verify] = run_command(
+          {shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")});
+      EXPECT_EQ(code, 0) << verify;
+    }
+    EXPECT_TRUE(tested) << "no kill in 5 attempts found the deploy in flight";
   }
   // The children of killed processes are gone too: nothing serves staging's port any more.
-  for (int i = 0; i < 50 && http_get(staging_port, "/", 100ms).has_value(); ++i) {
-    std::this_thread::sleep_for(100ms);
-  }
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (http_get(staging_port, "/", 100ms).has_value() &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(50ms);
   EXPECT_FALSE(http_get(staging_port, "/", 300ms).has_value());
 }
 

@@ -13,6 +13,9 @@ std::vector<std::string> query(const std::string& db_path, const std::string& sq
     sqlite3_close(db);
     return rows;
   }
+  // Shipmate may hold the write lock for a moment (migrations, WAL checkpoints) while a test
+  // reads; wait for it rather than fail.
+  sqlite3_busy_timeout(db, 10000);
   char* error = nullptr;
   sqlite3_exec(
       db, sql.c_str(),
