@@ -283,7 +283,7 @@ TEST_F(SlackSession, ThousandCommandsWithRedeliveriesAndCutsAreEachAnsweredOnce)
 
 // Group commit: envelopes that are already waiting when Shipmate reads are recorded in shared
 // inbox transactions and acked together, and every one is still answered exactly once. SIGSTOP
-// makes them wait: all forty are in the socket buffers when Shipmate resumes.
+// makes them wait: the fake reports all forty written to the sockets before Shipmate resumes.
 TEST_F(SlackSession, EnvelopesArrivingTogetherShareInboxCommits) {
   FakeSlack slack;
   auto shipmate = start_shipmate(slack);
@@ -300,6 +300,7 @@ TEST_F(SlackSession, EnvelopesArrivingTogetherShareInboxCommits) {
 
   constexpr int kEnvelopes = 40;
   shipmate->send_signal(SIGSTOP);
+  const int written_before = slack.texts_written();
   for (int i = 0; i < kEnvelopes; ++i) {
     char ts[32];
     std::snprintf(ts, sizeof ts, "1700002000.%06d", i);
@@ -308,7 +309,8 @@ TEST_F(SlackSession, EnvelopesArrivingTogetherShareInboxCommits) {
     mention.channel = "C" + std::to_string(3000 + i);
     slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
   }
-  std::this_thread::sleep_for(100ms);
+  // Every envelope is in the socket buffers (not just queued in the fake) before Shipmate wakes.
+  ASSERT_TRUE(slack.wait_for_texts_written(written_before + kEnvelopes)) << dump(slack, *shipmate);
   shipmate->send_signal(SIGCONT);
 
   ASSERT_TRUE(wait_until([&] {

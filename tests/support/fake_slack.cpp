@@ -280,6 +280,7 @@ struct FakeSlack::Impl {
   std::vector<ClientFrame> frames;
   int pings = 0;
   int pongs = 0;
+  int texts_written = 0;  // text frames handed to the kernel (async_write completed)
   std::mt19937_64 random;
 
   // I/O; everything below is touched only on the fake's thread (after construction).
@@ -967,6 +968,11 @@ struct FakeSlack::Impl {
         conn->ws.text(true);
         co_await conn->ws.async_write(net::buffer(out.text),
                                       net::redirect_error(net::use_awaitable, ec));
+        if (!ec) {
+          std::lock_guard lock(mu);
+          ++texts_written;
+          cv.notify_all();
+        }
       } else if (out.kind == Outbound::Kind::kPing) {
         websocket::ping_data payload("fake");
         co_await conn->ws.async_ping(payload, net::redirect_error(net::use_awaitable, ec));
@@ -1284,6 +1290,16 @@ int FakeSlack::pings_from_clients() const {
 int FakeSlack::pongs_from_clients() const {
   std::lock_guard lock(impl_->mu);
   return impl_->pongs;
+}
+
+int FakeSlack::texts_written() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->texts_written;
+}
+
+bool FakeSlack::wait_for_texts_written(int count, std::chrono::milliseconds timeout) const {
+  std::unique_lock lock(impl_->mu);
+  return impl_->cv.wait_for(lock, timeout, [&] { return impl_->texts_written >= count; });
 }
 
 // ---- payload builders ----

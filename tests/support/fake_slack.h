@@ -189,6 +189,11 @@ class FakeSlack {
   std::vector<ClientFrame> client_frames() const;
   int pings_from_clients() const;  // websocket pings received (answered automatically)
   int pongs_from_clients() const;  // answers to the fake's own pings
+  // Text frames (hello, envelopes, disconnects, raw) whose write to a socket completed, on all
+  // connections together: a frame counted here is in the kernel's buffers, not just queued.
+  int texts_written() const;
+  bool wait_for_texts_written(int count,
+                              std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
 
   // ---- Payload builders (JSON text, protocols.md §2) ----
   struct MentionSpec {

@@ -470,7 +470,9 @@ TEST(WebSocketClientTest, IdleWatchdogFailsASilentConnection) {
     auto elapsed = std::chrono::steady_clock::now() - started;
     EXPECT_EQ(message_of(reply), "no traffic for 300 ms");
     EXPECT_GE(elapsed, 250ms);
-    EXPECT_LT(elapsed, 1500ms);
+    // Generous on purpose (a loaded 2-core machine): it only catches a watchdog that never fires
+    // or fires on some much later timer; the message above names the 300 ms that did.
+    EXPECT_LT(elapsed, 10s);
     auto later = co_await ws->send("anything");
     EXPECT_FALSE(later.ok());
   });
@@ -587,7 +589,9 @@ TEST(WebSocketClientTest, CloseWhileAReadIsPending) {
     co_await wait_for(10ms);
     auto started = std::chrono::steady_clock::now();
     co_await ws->close();
-    EXPECT_LT(std::chrono::steady_clock::now() - started, 1000ms);
+    // A close that waited out the 2 s limit on the peer's answer (kMaxCloseWait) fails this; the
+    // bound is otherwise as loose as that allows, for a loaded machine.
+    EXPECT_LT(std::chrono::steady_clock::now() - started, 1900ms);
     if (outcome.empty()) {
       co_await read_done.async_wait(kTuple);
     }
