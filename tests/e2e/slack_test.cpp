@@ -43,7 +43,7 @@ services:
       kind: local
       releases: )" + source_dir() + R"(/examples/hello/releases
       start: [python3, server.py]
-      health: {http: /health, timeout: 1s, retries: 5, interval: 100ms}
+      health: {http: /health, timeout: 1s, retries: 50, interval: 100ms}
       ports: {staging: )" + std::to_string(staging_port) +
                                               ", production: " + std::to_string(production_port) +
                                               "}\n");
@@ -584,7 +584,7 @@ TEST_F(SlackSession, OversizedFrameDropsThatConnectionOnlyAndShipmateReconnects)
 
 TEST_F(SlackSession, DeployCutOffByACrashIsReportedInItsThreadAfterRestart) {
   std::string config = read_file(dir.file("shipmate.yaml"));
-  const std::string quick = "retries: 5";
+  const std::string quick = "retries: 50";
   config.replace(config.find(quick), quick.size(), "retries: 200");
   write_file(dir.file("shipmate.yaml"), config);
   FakeSlack slack;

@@ -21,7 +21,9 @@ class TerminalSession : public ::testing::Test {
     production_port = free_port();
     while (production_port == staging_port)
       production_port = free_port();
-    write_config(5, "100ms");
+    // 50 checks 100 ms apart: a healthy start on a loaded machine can take more than the
+    // half-second five would allow; a test about failing checks sets its own.
+    write_config(50, "100ms");
   }
 
   void write_config(int retries, const std::string& interval) {

@@ -807,6 +807,12 @@ TEST_F(LocalTargetTest, CandidateThatDiesGetsNoMoreTrafficAndCannotBePromoted) {
   ASSERT_TRUE(set_weight(25).ok);
   ::kill(v2_pid, SIGKILL);
   ASSERT_TRUE(wait_until_dead(v2_pid));
+  // The target hears of the exit on its own loop, a moment after the process is gone (on a
+  // loaded machine, more than a moment): wait for that, with a generous deadline.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!Contains(describe(), "candidate v2 not running") &&
+         std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(milliseconds(10));
 
   auto more = set_weight(50);
   EXPECT_FALSE(more.ok);
