@@ -830,5 +830,41 @@ TEST_F(SlackSession, CommandStartedButUnfinishedAtASigkillIsReportedAndNotRerun)
     EXPECT_FALSE(has(message.text, "succeeded")) << message.text;
 }
 
+// README: roles come from ids, never display names. Eve's Slack profile calls her "alice" (and
+// her message carries that name everywhere Slack puts one), but her id UEVE maps to no one: she
+// acts as slack:UEVE, an unconfigured user with no roles, and the deploy is refused.
+TEST_F(SlackSession, DisplayNameEqualToAnAdminsIdGrantsNothing) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s));
+  FakeSlack::MentionSpec mention;
+  mention.event_id = "EvEve";
+  mention.user = "UEVE";
+  mention.text = "<@UBOT> deploy hello v1 to production";
+  mention.ts = "1700013000.000001";
+  auto payload = boost::json::parse(FakeSlack::app_mention_event(mention)).as_object();
+  auto& event = payload["event"].as_object();
+  event["username"] = "alice";
+  event["user_profile"] = boost::json::object{{"name", "alice"},
+                                              {"display_name", "alice"},
+                                              {"real_name", "alice"},
+                                              {"first_name", "alice"}};
+  slack.send_envelope("events_api", boost::json::serialize(payload));
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : replies_in(slack, mention.ts)) {
+      if (has(message.text, "slack:UEVE is not a configured user and may not run 'deploy'"))
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  for (const auto& message : replies_in(slack, mention.ts))
+    EXPECT_FALSE(has(message.text, "alice")) << message.text;  // never taken for Alice
+  EXPECT_TRUE(query(dir.file("state/shipmate.db"), "SELECT id FROM deploys").empty());
+  EXPECT_FALSE(http_get(production_port, "/", 300ms).has_value());
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
 }  // namespace
 }  // namespace shipmate::testing
