@@ -11,8 +11,12 @@
 // - Refusals: bad or missing signature, stale timestamp (401, with the reason in the log, not in
 //   the body), malformed body (400). `accept` returning false (storage trouble) gives 500, so
 //   Slack retries later.
-// - SlackHttpServer: a Beast HTTP/1.1 server on the event loop with keep-alive, a body limit, and
-//   a read timeout per request. Threading: event-loop thread only.
+// - The endpoints are mounted on integrations/net's HttpServer (keep-alive, timeouts, a body
+//   limit per route). mount_slack_routes() puts them on a server shared with other owners;
+//   SlackHttpServer is a server of its own with only these routes. A body over the limit
+//   (default 1 MiB) is answered 413 with a one-line reason before the handler sees it; a path
+//   that is not Slack's is 404 and other methods 405, both decided by the server.
+//   Threading: event-loop thread only.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +28,10 @@
 
 #include "bot/slack/slack_protocol.h"
 #include "common/result.h"
+
+namespace shipmate::integrations::net {
+class HttpServer;
+}
 
 namespace shipmate::bot::slack {
 
@@ -57,6 +65,10 @@ class SlackHttpHandler {
   std::function<std::int64_t()> now_seconds_;
 };
 
+// Slack's three endpoints, POST only.
+inline constexpr const char* kSlackPaths[] = {"/slack/events", "/slack/commands",
+                                              "/slack/interactivity"};
+
 class SlackHttpServer {
  public:
   using Handler = std::function<SlackHttpResponse(const SlackHttpRequest&)>;
@@ -75,5 +87,10 @@ class SlackHttpServer {
   explicit SlackHttpServer(std::shared_ptr<Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<Impl> impl_;
 };
+
+// Mounts POST kSlackPaths on `server`, each handing a SlackHttpRequest to `handler`. Fails when
+// another owner already mounted one of them.
+Status mount_slack_routes(integrations::net::HttpServer& server, SlackHttpServer::Handler handler,
+                          std::size_t max_body_bytes = 1 << 20);
 
 }  // namespace shipmate::bot::slack

@@ -4,7 +4,12 @@
 
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+
 #include "bot/slack/signing.h"
+#include "integrations/net/http_client.h"
+#include "integrations/net/http_server.h"
+#include "tests/support/async_test.h"
 
 namespace shipmate::bot::slack {
 namespace {
@@ -127,6 +132,112 @@ TEST_F(SlackHttpTest, MalformedBodiesUnknownPathsAndStorageTrouble) {
   EXPECT_EQ(handler.handle(get).status, 405);
   accept_result = false;
   EXPECT_EQ(handler.handle(signed_request("/slack/events", kMention)).status, 500);
+}
+
+// The endpoints over real sockets, on integrations/net's HttpServer.
+namespace net = integrations::net;
+namespace asio = boost::asio;
+
+net::HttpRequest slack_post(int port, const std::string& path, const std::string& body,
+                            std::int64_t at = kNow) {
+  net::HttpRequest request;
+  request.method = "POST";
+  request.url = "http://127.0.0.1:" + std::to_string(port) + path;
+  const std::string timestamp = std::to_string(at);
+  request.headers = {{"Content-Type", "application/json"},
+                     {"X-Slack-Request-Timestamp", timestamp},
+                     {"x-slack-signature", compute_signature(kSecret, timestamp, body)}};
+  request.body = body;
+  request.timeout = std::chrono::seconds(4);
+  return request;
+}
+
+net::HttpClientOptions no_proxy() {
+  net::HttpClientOptions options;
+  options.proxy = "";
+  return options;
+}
+
+TEST_F(SlackHttpTest, ServerAnswersSignedEventsAndRefusesOtherPathsAndMethods) {
+  shipmate::testing::run_async_test([this](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto server = SlackHttpServer::start(
+        ioc.get_executor(), "127.0.0.1", 0,
+        [this](const SlackHttpRequest& request) { return handler.handle(request); });
+    if (!server) {
+      ADD_FAILURE() << server.error().message;
+      co_return;
+    }
+    const int port = (*server)->port();
+    net::HttpClient client(ioc.get_executor(), no_proxy());
+    net::HttpRequest event = slack_post(port, "/slack/events", kMention);
+    auto answered = co_await client.send(event);
+    EXPECT_TRUE(answered.ok() && answered->status == 200);
+    EXPECT_EQ(accepted.size(), 1u);
+
+    net::HttpRequest forged = slack_post(port, "/slack/events", kMention);
+    forged.headers.back().second = "v0=0000";
+    auto refused = co_await client.send(forged);
+    EXPECT_TRUE(refused.ok() && refused->status == 401);
+
+    net::HttpRequest elsewhere = slack_post(port, "/slack/other", kMention);
+    auto not_found = co_await client.send(elsewhere);
+    EXPECT_TRUE(not_found.ok() && not_found->status == 404);
+
+    net::HttpRequest get = slack_post(port, "/slack/commands", "");
+    get.method = "GET";
+    auto wrong_method = co_await client.send(get);
+    EXPECT_TRUE(wrong_method.ok() && wrong_method->status == 405);
+    EXPECT_EQ(accepted.size(), 1u);
+    (*server)->stop();
+  });
+}
+
+// Issue 18, item 10: a body over the limit used to reset the connection.
+TEST_F(SlackHttpTest, BodyOverTheLimitIsAnswered413WithAReasonNotAReset) {
+  shipmate::testing::run_async_test([this](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto server = SlackHttpServer::start(
+        ioc.get_executor(), "127.0.0.1", 0,
+        [this](const SlackHttpRequest& request) { return handler.handle(request); });
+    if (!server) {
+      ADD_FAILURE() << server.error().message;
+      co_return;
+    }
+    net::HttpClient client(ioc.get_executor(), no_proxy());
+    const std::string huge(1024 * 1024 + 1, 'x');
+    net::HttpRequest request = slack_post((*server)->port(), "/slack/commands", huge);
+    auto response = co_await client.send(request);
+    if (!response) {
+      ADD_FAILURE() << "no answer: " << response.error().message;
+      co_return;
+    }
+    EXPECT_EQ(response->status, 413);
+    EXPECT_EQ(response->body, "request body larger than 1 MiB\n");
+    EXPECT_TRUE(accepted.empty());
+  });
+}
+
+TEST_F(SlackHttpTest, RoutesMountOnAServerSharedWithOtherOwners) {
+  shipmate::testing::run_async_test([this](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto server = net::HttpServer::start(ioc.get_executor(), {});
+    if (!server) {
+      ADD_FAILURE() << server.error().message;
+      co_return;
+    }
+    EXPECT_TRUE((*server)
+                    ->mount("GET", "/healthz",
+                            [](net::ServerRequest) -> asio::awaitable<net::ServerResponse> {
+                              co_return net::ServerResponse::text(200, "ok");
+                            })
+                    .ok());
+    auto handle = [this](const SlackHttpRequest& request) { return handler.handle(request); };
+    EXPECT_TRUE(mount_slack_routes(**server, handle).ok());
+    EXPECT_FALSE(mount_slack_routes(**server, handle).ok());  // already mounted
+    net::HttpClient client(ioc.get_executor(), no_proxy());
+    net::HttpRequest event = slack_post((*server)->port(), "/slack/events", kMention);
+    auto answered = co_await client.send(event);
+    EXPECT_TRUE(answered.ok() && answered->status == 200);
+    EXPECT_EQ(accepted.size(), 1u);
+  });
 }
 
 }  // namespace
