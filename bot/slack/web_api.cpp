@@ -16,6 +16,7 @@
 #include "bot/slack/block_kit.h"
 #include "common/redact.h"
 #include "common/strings.h"
+#include "common/timer.h"
 #include "integrations/net/http_client.h"
 
 namespace shipmate::bot::slack {
@@ -39,13 +40,13 @@ struct Attempt {
   ErrorKind kind = ErrorKind::internal;
 };
 
-// Slack's error codes after which the token or the app is not usable: retrying or reconnecting
-// cannot help.
+// Slack's error codes that say the token or the app cannot be used as it is.
 bool is_auth_error_code(std::string_view code) {
-  for (std::string_view refused :
-       {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "user_removed_from_team",
-        "team_disabled", "link_disabled", "no_permission", "missing_scope"}) {
-    if (code == refused)
+  for (std::string_view auth :
+       {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+        "user_removed_from_team", "team_disabled", "link_disabled", "no_permission",
+        "missing_scope", "not_allowed_token_type"}) {
+    if (code == auth)
       return true;
   }
   return false;
@@ -58,14 +59,18 @@ Result<ApiReply> parse_answer(const std::string& body, int status) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::object object;
   if (parser.parse(body).get_object().get(object) != simdjson::SUCCESS)
-    return make_error(": the answer is not a JSON object (HTTP " + std::to_string(status) + ")");
+    return make_error(": the answer is not a JSON object (HTTP " + std::to_string(status) + ")",
+                      ErrorKind::unavailable);
   bool ok = false;
   if (object["ok"].get_bool().get(ok) != simdjson::SUCCESS || !ok) {
     std::string_view error;
     if (object["error"].get_string().get(error) != simdjson::SUCCESS)
       error = "unknown";
-    return make_error(" failed: " + std::string(error),
-                      is_auth_error_code(error) ? ErrorKind::auth : ErrorKind::internal);
+    const ErrorKind kind = is_auth_error_code(error)      ? ErrorKind::auth
+                           : error == "channel_not_found" ? ErrorKind::not_found
+                           : error == "name_taken"        ? ErrorKind::conflict
+                                                          : ErrorKind::internal;
+    return make_error(" failed: " + std::string(error), kind);
   }
   ApiReply reply;
   for (const auto field : object) {
@@ -94,8 +99,10 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   };
 
   Impl(asio::any_io_executor executor_in, integrations::net::HttpClient& http_in,
-       std::string token_in, WebApiOptions options_in)
+       std::string token_in, WebApiOptions options_in, Timers* injected_timers)
       : executor(std::move(executor_in)),
+        own_timers(injected_timers ? nullptr : std::make_unique<SteadyTimers>(executor)),
+        timers(injected_timers ? injected_timers : own_timers.get()),
         http(http_in),
         token(std::move(token_in)),
         options(std::move(options_in)),
@@ -117,8 +124,8 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     auto response = co_await http.send(std::move(request));
     Attempt result;
     if (!response) {
-      // A certificate that does not verify will not start verifying on a retry.
-      result.retryable = response.error().message.find("certificate") == std::string::npos;
+      // TLS trouble (a certificate that does not verify) will not clear up on a retry.
+      result.retryable = response.error().kind != ErrorKind::tls;
       result.error = redact(response.error().message);
       result.kind = response.error().kind;
       co_return result;
@@ -152,12 +159,6 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     co_return result;
   }
 
-  asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
-    asio::steady_timer timer(executor, duration);
-    boost::system::error_code ignored;
-    co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
-  }
-
   asio::awaitable<Result<ApiReply>> call(std::string method, std::string body, std::string auth) {
     std::string last_error;
     ErrorKind last_kind = ErrorKind::internal;
@@ -170,12 +171,14 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       last_kind = result.kind;
       if (result.retry_after) {
         spdlog::warn("slack: {}; retrying in {} s", result.error, result.retry_after->count());
-        co_await sleep_for(*result.retry_after);
+        const std::chrono::milliseconds wait = *result.retry_after;
+        co_await timers->sleep_for(wait);
         continue;
       }
       if (!result.retryable)
         break;
-      co_await sleep_for(std::chrono::milliseconds(200 << std::min(attempt_number, 5)));
+      const std::chrono::milliseconds backoff(200 << std::min(attempt_number, 5));
+      co_await timers->sleep_for(backoff);
     }
     co_return make_error(last_error, last_kind);
   }
@@ -348,6 +351,8 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   }
 
   asio::any_io_executor executor;
+  std::unique_ptr<SteadyTimers> own_timers;  // when none was injected
+  Timers* timers;                            // the retry waits (429 Retry-After, back-off)
   integrations::net::HttpClient& http;
   std::string token;
   WebApiOptions options;
@@ -387,7 +392,12 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
 WebApi::WebApi(asio::any_io_executor executor, integrations::net::HttpClient& http,
                std::string bot_token, WebApiOptions options)
     : impl_(std::make_shared<Impl>(std::move(executor), http, std::move(bot_token),
-                                   std::move(options))) {}
+                                   std::move(options), nullptr)) {}
+
+WebApi::WebApi(asio::any_io_executor executor, integrations::net::HttpClient& http,
+               std::string bot_token, WebApiOptions options, Timers& timers)
+    : impl_(std::make_shared<Impl>(std::move(executor), http, std::move(bot_token),
+                                   std::move(options), &timers)) {}
 
 WebApi::~WebApi() {
   impl_->wake.cancel();

@@ -6,10 +6,11 @@
 // - call(): POSTs JSON to <base_url><method> with "Authorization: Bearer <bot token>". An HTTP
 //   429 is honoured: the call waits Retry-After seconds and tries again (up to `max_attempts`);
 //   transport errors and 5xx are retried with backoff; {"ok":false,"error":E} becomes an Error
-//   "chat.postMessage failed: E". The token never appears in errors or logs. Error kinds: `auth`
-//   for Slack's codes that mean the token or app is unusable (invalid_auth, not_authed,
-//   token_revoked, account_inactive, ...), the HTTP client's kind for transport failures
-//   (`unavailable`: refused, timed out; `tls`), `unavailable` for 5xx and rate limits.
+//   "chat.postMessage failed: E". The token never appears in errors or logs. Waits between
+//   attempts go through a Timers (common/timer.h). Error kinds: Slack's token and permission
+//   codes (invalid_auth, not_authed, token_revoked, missing_scope, ...) are `auth`,
+//   channel_not_found `not_found`, name_taken `conflict`; transport errors keep the HTTP
+//   client's kind (unavailable, tls); 429 and 5xx after the last attempt are `unavailable`.
 // - The message queue: post/update/thread-reply jobs are queued per channel (bounded; a full
 //   queue drops the job and logs it) and sent in order, one at a time per channel, paced by a
 //   SendScheduler. A reply's reference is resolved to Slack's ts when its post completes, so an
@@ -32,6 +33,9 @@
 #include "commands/reply.h"
 #include "common/result.h"
 
+namespace shipmate {
+class Timers;
+}
 namespace shipmate::integrations::net {
 class HttpClient;
 }
@@ -53,8 +57,12 @@ struct ApiReply {
 
 class WebApi {
  public:
+  // The retry waits run on real time (a SteadyTimers the WebApi owns)...
   WebApi(boost::asio::any_io_executor executor, integrations::net::HttpClient& http,
          std::string bot_token, WebApiOptions options);
+  // ...or on `timers`, which must outlive the WebApi (tests pass ManualTimers).
+  WebApi(boost::asio::any_io_executor executor, integrations::net::HttpClient& http,
+         std::string bot_token, WebApiOptions options, Timers& timers);
   ~WebApi();
   WebApi(const WebApi&) = delete;
   WebApi& operator=(const WebApi&) = delete;

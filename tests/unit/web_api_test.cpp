@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <optional>
 
+#include "common/timer.h"
 #include "integrations/net/http_client.h"
 #include "tests/support/fake_slack.h"
 
@@ -118,10 +119,54 @@ TEST_F(WebApiTest, OkFalseBecomesAClearErrorWithoutTheToken) {
   auto result = run(api.call("chat.postMessage", R"({"channel":"C404","text":"x"})"));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.error().message, "chat.postMessage failed: channel_not_found");
+  EXPECT_EQ(result.error().kind, ErrorKind::not_found);
   auto bad_token = run(api.call("auth.test", "{}", "xoxb-wrong-token-123"));
   ASSERT_FALSE(bad_token.ok());
   EXPECT_EQ(bad_token.error().message.find("xoxb-wrong-token-123"), std::string::npos);
   EXPECT_NE(bad_token.error().message.find("invalid_auth"), std::string::npos);
+  EXPECT_EQ(bad_token.error().kind, ErrorKind::auth);
+}
+
+// The Retry-After wait of a 429 runs on the injected Timers: with manual time the call resumes
+// exactly when the test moves time past the hint, and never before.
+TEST_F(WebApiTest, RetryAfterWaitRunsOnManualTime) {
+  ManualTimers timers(io.get_executor());
+  WebApi api(io.get_executor(), http, slack.options().bot_token,
+             WebApiOptions{slack.api_url(), 5, {}}, timers);
+  slack.rate_limit_next("chat.postMessage", 30, 1);
+  std::optional<Result<ApiReply>> result;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        auto reply = co_await api.call("chat.postMessage", R"({"channel":"C9","text":"hi"})");
+        result.emplace(std::move(reply));
+      },
+      [](std::exception_ptr error) {
+        if (error)
+          std::rethrow_exception(error);
+      });
+  // Run until the call sleeps on the hint (the fake answers on its own thread).
+  const auto give_up = std::chrono::steady_clock::now() + 10s;
+  io.restart();
+  while (timers.sleeping() == 0 && !result && std::chrono::steady_clock::now() < give_up)
+    io.run_one_for(50ms);
+  ASSERT_EQ(timers.sleeping(), 1u);
+  EXPECT_FALSE(result.has_value());
+  EXPECT_EQ(api.rate_limited_count(), 1u);
+
+  timers.advance(29s);
+  io.restart();
+  io.poll();
+  EXPECT_FALSE(result.has_value());  // one second of the hint is left
+  EXPECT_EQ(timers.sleeping(), 1u);
+
+  timers.advance(1s);
+  io.restart();
+  while (!result && std::chrono::steady_clock::now() < give_up)
+    io.run_one_for(50ms);
+  ASSERT_TRUE(result.has_value());
+  EXPECT_TRUE(result->ok()) << (result->ok() ? "" : result->error().message);
+  EXPECT_EQ(slack.calls("chat.postMessage").size(), 2u);
 }
 
 TEST_F(WebApiTest, CreatesChannelsInvitesAndUploadsSnippets) {
