@@ -35,44 +35,13 @@
 #include <vector>
 
 #include "common/clock.h"
+#include "common/cron.h"
 #include "common/result.h"
-
-namespace date {
-class time_zone;  // date/tz.h stays out of this header, so only the .cpp needs USE_OS_TZDB
-}  // namespace date
 
 namespace shipmate::commands {
 
-// A standard 5-field cron expression: minute hour day-of-month month day-of-week.
-// Each field takes *, numbers, lists (1,3), ranges (1-5) and steps (*/15, 1-30/5); month and
-// day-of-week also take three-letter names (jan-dec, sun-sat, any case), and day-of-week takes
-// both 0 and 7 for Sunday (so "fri-sun" is Friday to Sunday). As in Vixie cron (what most crontabs
-// are written for), when both day-of-month and day-of-week are restricted a day matches if either
-// does; a field that starts with '*' (including "*/2") counts as unrestricted, and then both must
-// match.
-class CronSchedule {
- public:
-  static Result<CronSchedule> parse(std::string_view expression);
-
-  bool matches_day(std::chrono::year_month_day day) const;
-  bool matches(std::chrono::year_month_day day, unsigned hour, unsigned minute) const;
-
-  bool hour_matches(unsigned hour) const { return hour < 24 && hours_.test(hour); }
-  bool minute_matches(unsigned minute) const { return minute < 60 && minutes_.test(minute); }
-  const std::string& text() const { return text_; }
-
- private:
-  CronSchedule() = default;
-
-  std::string text_;
-  std::bitset<60> minutes_;
-  std::bitset<24> hours_;
-  std::bitset<32> days_of_month_;  // bits 1-31
-  std::bitset<13> months_;         // bits 1-12
-  std::bitset<7> days_of_week_;    // 0 = Sunday
-  bool day_of_month_star_ = false;
-  bool day_of_week_star_ = false;
-};
+// The cron parser and its wall-clock evaluation live in common/cron.h.
+using shipmate::CronSchedule;
 
 // One occurrence of a window: [start_ms, end_ms) in UTC epoch milliseconds.
 struct FreezeOccurrence {
@@ -97,11 +66,11 @@ class FreezeWindow {
   static Result<FreezeWindow> one_off(EpochMillis start_ms, EpochMillis end_ms, std::string reason,
                                       std::string_view time_zone = {});
 
-  bool recurring() const { return schedule_.has_value(); }
+  bool recurring() const { return cron_.has_value(); }
   const std::string& reason() const { return reason_; }
   // The IANA zone name; empty for a one-off window given without one (described in UTC).
-  const std::string& time_zone() const { return time_zone_; }
-  const CronSchedule* schedule() const { return schedule_ ? &*schedule_ : nullptr; }
+  const std::string& time_zone() const;
+  const CronSchedule* schedule() const { return cron_ ? &cron_->schedule() : nullptr; }
   EpochMillis duration_ms() const { return duration_ms_; }
 
   // The occurrence in force at `now`, if any. Occurrences of one recurring window may overlap
@@ -114,9 +83,8 @@ class FreezeWindow {
   FreezeWindow() = default;
 
   std::string reason_;
-  std::string time_zone_;
-  const date::time_zone* zone_ = nullptr;  // owned by the process-wide tz database; never freed
-  std::optional<CronSchedule> schedule_;
+  std::optional<TimeZone> zone_;  // recurring windows always; one-offs when given one
+  std::optional<ZonedCron> cron_;
   EpochMillis duration_ms_ = 0;
   EpochMillis start_ms_ = 0;  // one-off only
   EpochMillis end_ms_ = 0;    // one-off only
