@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "commands/permission.h"
 #include "commands/resolve.h"
 #include "common/redact.h"
 #include "common/strings.h"
@@ -13,7 +14,7 @@ Router::Router(commands::Services& services, const commands::CommandRegistry& re
                std::string bot_name)
     : services_(services), registry_(registry), bot_name_(to_lower(bot_name)) {}
 
-std::string Router::strip_address(std::string_view text) const {
+std::string_view Router::strip_address_view(std::string_view text) const {
   text = trim(text);
   // Slack-style mention of any user id: <@U123ABC>
   if (text.size() > 3 && text.substr(0, 2) == "<@") {
@@ -21,31 +22,35 @@ std::string Router::strip_address(std::string_view text) const {
     if (close != std::string_view::npos)
       text = trim(text.substr(close + 1));
   }
-  for (std::string prefix : {"@" + bot_name_, "/" + bot_name_, bot_name_}) {
-    if (starts_with_ci(text, prefix)) {
-      std::string_view rest = text.substr(prefix.size());
-      if (rest.empty() || rest.front() == ' ' || rest.front() == ':' || rest.front() == ',') {
-        if (!rest.empty() && (rest.front() == ':' || rest.front() == ','))
-          rest.remove_prefix(1);
-        text = trim(rest);
-        break;
-      }
-    }
-  }
-  return std::string(text);
+  // "@shipmate", "/shipmate" or "shipmate", then the end, a space, ':' or ','.
+  std::string_view rest = text;
+  if (!rest.empty() && (rest.front() == '@' || rest.front() == '/'))
+    rest.remove_prefix(1);
+  if (!starts_with_ci(rest, bot_name_))
+    return text;
+  rest.remove_prefix(bot_name_.size());
+  if (!rest.empty() && rest.front() != ' ' && rest.front() != ':' && rest.front() != ',')
+    return text;
+  if (!rest.empty() && (rest.front() == ':' || rest.front() == ','))
+    rest.remove_prefix(1);
+  return trim(rest);
+}
+
+std::string Router::strip_address(std::string_view text) const {
+  return std::string(strip_address_view(text));
 }
 
 bool Router::changes_state(std::string_view text) const {
-  auto tokens = commands::tokenize(strip_address(text));
-  if (!tokens || tokens->empty() || tokens->front().kind != commands::Token::Kind::word)
-    return false;
-  const auto* spec = registry_.find(tokens->front().text);
-  return spec != nullptr && spec->mutating;
+  const auto words = commands::leading_words(strip_address_view(text));
+  const auto found = registry_.lookup(words.first, words.second);
+  return found.kind == commands::Lookup::Kind::command && found.spec->changes_state();
 }
 
 boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
                                               commands::Conversation& conversation) {
   using commands::error_message;
+  using commands::Lookup;
+  using commands::Token;
   const std::string text = strip_address(event.text);
   if (text.empty()) {
     conversation.post(commands::info("Say 'help' to see what I can do."));
@@ -56,51 +61,83 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
     conversation.post(error_message(tokens.error().message));
     co_return;
   }
-  const std::string word = tokens->front().text;
-  const commands::CommandSpec* spec =
-      tokens->front().kind == commands::Token::Kind::word ? registry_.find(word) : nullptr;
-  if (spec == nullptr) {
-    auto suggestions = registry_.suggest(word);
-    std::string reply = "Unknown command '" + word + "'";
-    reply += suggestions.empty() ? "." : " - did you mean '" + suggestions.front() + "'?";
-    reply += " Type 'help' for the list.";
+  auto bare = [&](std::size_t i) -> std::string_view {
+    return i < tokens->size() && (*tokens)[i].kind == Token::Kind::word
+               ? std::string_view((*tokens)[i].text)
+               : std::string_view();
+  };
+  const std::string_view first = bare(0);
+  const std::string_view second = first.empty() ? std::string_view() : bare(1);
+  const Lookup found = registry_.lookup(first, second);
+  if (found.kind == Lookup::Kind::group) {
+    commands::Message listing = commands::info(registry_.describe_group(*found.group));
+    listing.preformatted = true;
+    conversation.post(listing);
+    co_return;
+  }
+  if (found.kind == Lookup::Kind::unknown) {
+    auto suggestions = registry_.suggest(first.empty() ? tokens->front().text : first, second);
+    // Echo both words when they were read as one path: a group's word and a word that is none
+    // of its commands, or a near miss of a two-word command.
+    const bool two = !second.empty() &&
+                     (found.group != nullptr ||
+                      (!suggestions.empty() && suggestions.front().find(' ') != std::string::npos));
+    const std::string typed =
+        two ? std::string(first) + " " + std::string(second) : tokens->front().text;
+    std::string reply = "Unknown command '" + typed + "'";
+    if (!suggestions.empty())
+      reply += " - did you mean '" + suggestions.front() + "'? Type 'help' for the list.";
+    else if (found.group != nullptr)
+      reply += ". Type 'help " + found.group->word + "' for its commands.";
+    else
+      reply += ". Type 'help' for the list.";
     conversation.post(error_message(reply));
     co_return;
   }
-  std::vector<commands::Token> arg_tokens(tokens->begin() + 1, tokens->end());
-  auto args = commands::CommandRegistry::parse(*spec, arg_tokens);
+  const commands::CommandSpec& spec = *found.spec;
+  std::vector<Token> arg_tokens(tokens->begin() + static_cast<std::ptrdiff_t>(found.words),
+                                tokens->end());
+  auto args = commands::CommandRegistry::parse(spec, arg_tokens);
   if (!args) {
     conversation.post(error_message(args.error().message));
     co_return;
   }
 
   commands::Caller caller{event.user_id, services_.catalog.find_user(event.user_id)};
-  if (spec->mutating && caller.user == nullptr) {
-    const std::string why = event.user_id + " is not a configured user and may not run '" +
-                            spec->name + "'; ask an admin to add them under users:";
-    commands::record_audit(services_, event.user_id, "command.refused", spec->name, "refused", why);
-    conversation.post(error_message(why));
+  auto refuse = [&](const commands::Refusal& refusal) {
+    if (!refusal.audit_action.empty()) {
+      commands::record_audit(services_, event.user_id, refusal.audit_action, refusal.audit_target,
+                             "refused", refusal.reason);
+    }
+    conversation.post(error_message(refusal.reply));
+  };
+  if (auto refusal = commands::check_identity(spec, caller)) {
+    refuse(*refusal);
     co_return;
   }
-  if (spec->mutating) {
-    commands::record_audit(services_, event.user_id, "command", spec->name, "received", text);
+  if (spec.changes_state()) {
+    commands::record_audit(services_, event.user_id, "command", spec.path, "received", text);
+  }
+  if (auto refusal = commands::check_scope(services_, spec, *args, caller)) {
+    refuse(*refusal);
+    co_return;
   }
   if (spdlog::should_log(spdlog::level::debug)) {
     spdlog::debug("{} ran '{}' via {}", event.user_id, redact(text), event.platform);
   }
 
-  commands::CommandContext ctx{services_, caller, conversation, *spec, std::move(*args), text};
+  commands::CommandContext ctx{services_, caller, conversation, spec, std::move(*args), text};
   try {
-    co_await spec->handler(ctx);
+    co_await spec.handler(ctx);
   } catch (const storage::StorageError& e) {
-    spdlog::error("storage failure in '{}': {}", spec->name, redact(e.what()));
-    conversation.post(error_message("Internal error while running " + spec->name +
+    spdlog::error("storage failure in '{}': {}", spec.path, redact(e.what()));
+    conversation.post(error_message("Internal error while running " + spec.path +
                                     ": the database refused a write (" + redact(e.what()) +
                                     "). Nothing was half-written; try again."));
   } catch (const std::exception& e) {
-    spdlog::error("'{}' failed: {}", spec->name, redact(e.what()));
+    spdlog::error("'{}' failed: {}", spec.path, redact(e.what()));
     conversation.post(
-        error_message("Internal error while running " + spec->name + ": " + redact(e.what())));
+        error_message("Internal error while running " + spec.path + ": " + redact(e.what())));
   }
 }
 

@@ -1,9 +1,12 @@
 // The router: from a ChatEvent to a command handler.
 //
-// It strips the bot's name from the front of the text, tokenizes, finds the command (or suggests
-// the closest), binds arguments, refuses changes from unknown identities, audits every command
-// that changes anything, and runs the handler. Every failure on the way is a one-line reply in
-// the same conversation; nothing is thrown at the transport.
+// It strips the bot's name from the front of the text, tokenizes, finds the command by its
+// longest path (two words, then one, then a group's default; a group word alone lists the
+// group), binds arguments, refuses what commands/permission.h decides before a handler (unknown
+// identities for commands that change state, a malformed deploy number, the spec's policy action
+// where its scope resolves from the arguments), audits every command that changes anything and
+// every refusal, and runs the handler. Every failure on the way is a one-line reply in the same
+// conversation; nothing is thrown at the transport.
 //
 // Threading: event-loop thread only. The Conversation must outlive the returned awaitable.
 #pragma once
@@ -24,14 +27,18 @@ class Router {
 
   boost::asio::awaitable<void> dispatch(ChatEvent event, commands::Conversation& conversation);
 
-  // Whether `text` names a command that changes anything (false for unknown or malformed text,
-  // which only gets an error reply).
+  // Whether `text` names a command that changes anything (false for unknown text). Called per
+  // command on the Slack intake's path, so it allocates nothing: it reads the first two words
+  // without tokenizing the rest, and so errs towards true for a state-changing command whose
+  // later arguments are malformed (it is then reported, not re-run, after a crash).
   bool changes_state(std::string_view text) const;
 
   // The command text with a leading "@shipmate", "shipmate:", "/shipmate" or "<@U123>" removed.
   std::string strip_address(std::string_view text) const;
 
  private:
+  std::string_view strip_address_view(std::string_view text) const;
+
   commands::Services& services_;
   const commands::CommandRegistry& registry_;
   std::string bot_name_;

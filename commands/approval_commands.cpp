@@ -1,48 +1,31 @@
 #include "commands/deploy_flow.h"
 #include "commands/handlers.h"
-#include "commands/resolve.h"
+#include "commands/permission.h"
 
+// The router has refused a malformed deploy number and, for continue and abort, a caller without
+// the deploy or rollback permission in the deploy's environment (Scope::deploy). Who may approve
+// or deny depends on the deploy's approval policy and requester, which the flow decides.
 namespace shipmate::commands {
 
 boost::asio::awaitable<void> handle_approve(CommandContext& ctx) {
-  auto id = parse_deploy_id(ctx.args.get("deploy"));
-  if (!id) {
-    ctx.conversation.post(error_message("approve: '" + ctx.args.get("deploy") +
-                                        "' is not a deploy number (e.g. approve 12)"));
-    co_return;
-  }
-  co_await approve_deploy(ctx.services, ctx.caller, ctx.conversation, *id);
+  co_await approve_deploy(ctx.services, ctx.caller, ctx.conversation, deploy_argument(ctx.args));
 }
 
 boost::asio::awaitable<void> handle_deny(CommandContext& ctx) {
-  auto id = parse_deploy_id(ctx.args.get("deploy"));
-  if (!id) {
-    ctx.conversation.post(error_message("deny: '" + ctx.args.get("deploy") +
-                                        "' is not a deploy number (e.g. deny 12 not today)"));
-    co_return;
-  }
-  deny_deploy(ctx.services, ctx.caller, ctx.conversation, *id, ctx.args.get("reason"));
+  deny_deploy(ctx.services, ctx.caller, ctx.conversation, deploy_argument(ctx.args),
+              ctx.args.get("reason"));
   co_return;
 }
 
 boost::asio::awaitable<void> handle_continue(CommandContext& ctx) {
-  auto id = parse_deploy_id(ctx.args.get("deploy"));
-  if (!id) {
-    ctx.conversation.post(error_message("continue: '" + ctx.args.get("deploy") +
-                                        "' is not a deploy number (e.g. continue 12)"));
-    co_return;
-  }
-  decide_paused_deploy(ctx.services, ctx.caller, ctx.conversation, *id, false);
+  decide_paused_deploy(ctx.services, ctx.caller, ctx.conversation, deploy_argument(ctx.args),
+                       false);
+  co_return;
 }
 
 boost::asio::awaitable<void> handle_abort(CommandContext& ctx) {
-  auto id = parse_deploy_id(ctx.args.get("deploy"));
-  if (!id) {
-    ctx.conversation.post(error_message("abort: '" + ctx.args.get("deploy") +
-                                        "' is not a deploy number (e.g. abort 12)"));
-    co_return;
-  }
-  decide_paused_deploy(ctx.services, ctx.caller, ctx.conversation, *id, true);
+  decide_paused_deploy(ctx.services, ctx.caller, ctx.conversation, deploy_argument(ctx.args), true);
+  co_return;
 }
 
 }  // namespace shipmate::commands

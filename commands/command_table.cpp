@@ -7,35 +7,17 @@ namespace {
 
 using Kind = ArgSpec::Kind;
 
-ArgSpec positional(std::string name, bool required, std::string help) {
-  ArgSpec arg;
-  arg.name = name;
-  arg.placeholder = std::move(name);
-  arg.kind = Kind::positional;
-  arg.required = required;
-  arg.help = std::move(help);
-  return arg;
+// Arguments several commands share.
+ArgSpec deploy_number() {
+  return {.name = "deploy", .required = true, .help = "the deploy number"};
 }
 
-ArgSpec keyword(std::string marker, std::string name, std::string placeholder, std::string help) {
-  return ArgSpec{std::move(name),        Kind::keyword,   false, std::move(marker),
-                 std::move(placeholder), std::move(help), {}};
+ArgSpec reason_option(std::string help) {
+  return {.name = "reason", .kind = Kind::option, .placeholder = "text", .help = std::move(help)};
 }
 
-ArgSpec option(std::string flag, std::string name, std::string placeholder, std::string help) {
-  return ArgSpec{std::move(name),        Kind::option,    false, std::move(flag),
-                 std::move(placeholder), std::move(help), {}};
-}
-
-ArgSpec flag(std::string flag, std::string help) {
-  std::string name = flag;
-  return ArgSpec{std::move(name), Kind::flag, false, std::move(flag), "", std::move(help), {}};
-}
-
-ArgSpec rest(std::string name, std::string help) {
-  std::string placeholder = name;
-  return ArgSpec{std::move(name),        Kind::rest,      false, "",
-                 std::move(placeholder), std::move(help), {}};
+ArgSpec limit_option(std::string help) {
+  return {.name = "limit", .kind = Kind::option, .placeholder = "n", .help = std::move(help)};
 }
 
 }  // namespace
@@ -44,194 +26,206 @@ CommandRegistry build_command_table() {
   CommandRegistry registry;
 
   registry.add(CommandSpec{
-      "deploy",
-      {"ship"},
-      "Deploy a version of a service to an environment",
-      {positional("service", true, "the service to deploy"),
-       positional("version", false,
-                  "release to deploy; default: what runs in the previous environment"),
-       keyword("to", "environment", "env", "target environment; default: the service's first"),
-       option("reason", "reason", "text", "why, for the audit log and the status message"),
-       flag("force", "deploy even if this version is already serving"),
-       flag("override", "deploy past the promotion rule (needs --reason and permission)")},
-      {"deploy hello v2 to staging", "deploy hello to production  (promotes staging's version)",
-       "deploy hello v2 to staging --reason \"hotfix for login\""},
-      "deploy in the target environment",
-      true,
-      false,
-      handle_deploy});
+      .path = "deploy",
+      .aliases = {"ship"},
+      .summary = "Deploy a version of a service to an environment",
+      .args = {{.name = "service", .required = true, .help = "the service to deploy"},
+               {.name = "version",
+                .help = "release to deploy; default: what runs in the previous environment"},
+               {.name = "environment",
+                .kind = Kind::keyword,
+                .marker = "to",
+                .placeholder = "env",
+                .help = "target environment; default: the service's first"},
+               reason_option("why, for the audit log and the status message"),
+               {.name = "force",
+                .kind = Kind::flag,
+                .help = "deploy even if this version is already serving"},
+               {.name = "override",
+                .kind = Kind::flag,
+                .help = "deploy past the promotion rule (needs --reason and permission)"}},
+      .examples = {"deploy hello v2 to staging",
+                   "deploy hello to production  (promotes staging's version)",
+                   "deploy hello v2 to staging --reason \"hotfix for login\""},
+      .action = CommandAction::deploy,
+      .scope = Scope::environment,
+      .handler = handle_deploy});
 
   registry.add(CommandSpec{
-      "rollback",
-      {"revert", "undo"},
-      "Roll a service back to its previous good version",
-      {positional("service", true, "the service to roll back"),
-       keyword("in", "environment", "env", "environment; default: the only one it runs in"),
-       keyword("to", "version", "version", "version to return to; default: the last good one"),
-       option("reason", "reason", "text", "why, for the audit log")},
-      {"rollback hello in staging", "rollback hello in production to v1 --reason \"errors\""},
-      "rollback in the environment",
-      true,
-      false,
-      handle_rollback});
+      .path = "rollback",
+      .aliases = {"revert", "undo"},
+      .summary = "Roll a service back to its previous good version",
+      .args = {{.name = "service", .required = true, .help = "the service to roll back"},
+               {.name = "environment",
+                .kind = Kind::keyword,
+                .marker = "in",
+                .placeholder = "env",
+                .help = "environment; default: the only one it runs in"},
+               {.name = "version",
+                .kind = Kind::keyword,
+                .marker = "to",
+                .help = "version to return to; default: the last good one"},
+               reason_option("why, for the audit log")},
+      .examples = {"rollback hello in staging",
+                   "rollback hello in production to v1 --reason \"errors\""},
+      .action = CommandAction::rollback,
+      .scope = Scope::environment,
+      .handler = handle_rollback});
 
-  registry.add(CommandSpec{"approve",
-                           {"lgtm"},
-                           "Approve a deploy that waits for approval (not your own)",
-                           {positional("deploy", true, "the deploy number")},
-                           {"approve 12"},
-                           "a role the environment's approvals: policy lists, or admin",
-                           true,
-                           false,
-                           handle_approve});
+  registry.add(CommandSpec{.path = "approve",
+                           .aliases = {"lgtm"},
+                           .summary = "Approve a deploy that waits for approval (not your own)",
+                           .args = {deploy_number()},
+                           .examples = {"approve 12"},
+                           .action = CommandAction::approve,
+                           .scope = Scope::deploy,
+                           .handler = handle_approve});
+
+  registry.add(CommandSpec{
+      .path = "deny",
+      .aliases = {"reject"},
+      .summary = "Deny a deploy that waits for approval, or withdraw your own",
+      .args = {deploy_number(),
+               {.name = "reason", .kind = Kind::rest, .help = "why, told to the requester"}},
+      .examples = {"deny 12 not during the incident"},
+      .action = CommandAction::approve,
+      .scope = Scope::deploy,
+      .handler = handle_deny});
+
+  registry.add(CommandSpec{
+      .path = "link",
+      .summary = "Link a deploy to the incident it caused (DORA counts it as failed)",
+      .args = {deploy_number(),
+               {.name = "incident",
+                .kind = Kind::keyword,
+                .marker = "to",
+                .help = "the incident's id or URL; 'none' removes the link"}},
+      .examples = {"link 12 to INC-42", "link 12 to none"},
+      // Blaming a deploy is an operator's call in that environment: the rollback permission.
+      .action = CommandAction::rollback,
+      .scope = Scope::deploy,
+      .handler = handle_link});
+
+  registry.add(CommandSpec{.path = "continue",
+                           .aliases = {"proceed"},
+                           .summary = "Let a deploy paused on inconclusive checks go on",
+                           .args = {deploy_number()},
+                           .examples = {"continue 12"},
+                           .action = CommandAction::deploy,
+                           .scope = Scope::deploy,
+                           .refusal_audit = "deploy.continue_refused",
+                           .handler = handle_continue});
+
+  registry.add(CommandSpec{.path = "abort",
+                           .summary = "Roll back a deploy paused on inconclusive checks",
+                           .args = {deploy_number()},
+                           .examples = {"abort 12"},
+                           .action = CommandAction::rollback,
+                           .scope = Scope::deploy,
+                           .refusal_audit = "deploy.abort_refused",
+                           .handler = handle_abort});
+
+  registry.add(CommandSpec{.path = "status",
+                           .aliases = {"st"},
+                           .summary = "What runs where, what is in progress, what is locked",
+                           .args = {{.name = "service", .help = "limit to one service"}},
+                           .examples = {"status", "status hello"},
+                           .handler = handle_status});
+
+  registry.add(CommandSpec{.path = "history",
+                           .aliases = {"log"},
+                           .summary = "Recent deploys and rollbacks of a service",
+                           .args = {{.name = "service", .required = true, .help = "the service"},
+                                    {.name = "environment",
+                                     .kind = Kind::keyword,
+                                     .marker = "in",
+                                     .placeholder = "env",
+                                     .help = "limit to one environment"},
+                                    limit_option("how many (default 10)")},
+                           .examples = {"history hello", "history hello in production --limit 20"},
+                           .handler = handle_history});
+
+  registry.add(CommandSpec{
+      .path = "lock",
+      .summary = "Block deploys and rollbacks of a service, an environment, or service@environment",
+      .args = {{.name = "scope",
+                .required = true,
+                .help = "service, environment, or service@environment"},
+               {.name = "reason",
+                .kind = Kind::rest,
+                .help = "why (shown to anyone who is blocked)"},
+               {.name = "for",
+                .kind = Kind::option,
+                .placeholder = "duration",
+                .help = "expire after this long: 30m, 2h, 1d"},
+               {.name = "take-over",
+                .kind = Kind::flag,
+                .help = "replace someone else's lock (needs a reason and permission)"}},
+      .examples = {"lock hello database migration running", "lock production --for 2h",
+                   "lock hello@staging", "lock production release train --take-over"},
+      .action = CommandAction::lock,
+      .scope = Scope::lock,
+      .handler = handle_lock});
+
+  registry.add(CommandSpec{.path = "unlock",
+                           .summary = "Release a lock you hold (admins may release any)",
+                           .args = {{.name = "scope", .required = true, .help = "what was locked"}},
+                           .examples = {"unlock hello", "unlock production"},
+                           .action = CommandAction::unlock,
+                           .scope = Scope::lock,
+                           .handler = handle_unlock});
+
+  registry.add(CommandSpec{.path = "locks",
+                           .summary = "List current locks",
+                           .examples = {"locks"},
+                           .handler = handle_locks});
+
+  registry.add(CommandSpec{
+      .path = "metrics",
+      .aliases = {"dora"},
+      .summary =
+          "DORA metrics: deployment frequency, lead time, change failure rate, time to restore",
+      .args = {{.name = "service", .help = "limit to one service"},
+               {.name = "days",
+                .kind = Kind::option,
+                .placeholder = "n",
+                .help = "how far back to look (default 30)"}},
+      .examples = {"metrics", "metrics hello --days 7"},
+      .handler = handle_metrics});
+
+  registry.add_group(GroupSpec{.word = "audit",
+                               .summary = "Read the audit log or verify its hash chain",
+                               .default_path = "audit tail"});
+  registry.add(CommandSpec{.path = "audit tail",
+                           .summary = "Show the newest audit records",
+                           .args = {limit_option("records to show (default 20)")},
+                           .examples = {"audit tail", "audit tail --limit 50"},
+                           .handler = handle_audit_tail});
+  registry.add(CommandSpec{.path = "audit verify",
+                           .summary = "Verify the audit log's hash chain",
+                           .examples = {"audit verify"},
+                           .handler = handle_audit_verify});
 
   registry.add(
-      CommandSpec{"deny",
-                  {"reject"},
-                  "Deny a deploy that waits for approval, or withdraw your own",
-                  {positional("deploy", true, "the deploy number"),
-                   rest("reason", "why, told to the requester")},
-                  {"deny 12 not during the incident"},
-                  "a role the environment's approvals: policy lists, admin, or the requester",
-                  true,
-                  false,
-                  handle_deny});
+      CommandSpec{.path = "whoami",
+                  .aliases = {"me"},
+                  .summary = "Your identity, roles and what you may do in each environment",
+                  .examples = {"whoami"},
+                  .handler = handle_whoami});
 
-  registry.add(CommandSpec{
-      "link",
-      {},
-      "Link a deploy to the incident it caused (DORA counts it as failed)",
-      {positional("deploy", true, "the deploy number"),
-       keyword("to", "incident", "incident", "the incident's id or URL; 'none' removes the link")},
-      {"link 12 to INC-42", "link 12 to none"},
-      "rollback in the deploy's environment",
-      true,
-      false,
-      handle_link});
+  registry.add(CommandSpec{.path = "help",
+                           .aliases = {"?"},
+                           .summary = "List commands, or explain one or a group",
+                           .args = {{.name = "command",
+                                     .kind = Kind::rest,
+                                     .help = "a command (one or two words) or a group"}},
+                           .examples = {"help", "help deploy", "help audit", "help audit verify"},
+                           .handler = handle_help});
 
-  registry.add(CommandSpec{"continue",
-                           {"proceed"},
-                           "Let a deploy paused on inconclusive checks go on",
-                           {positional("deploy", true, "the deploy number")},
-                           {"continue 12"},
-                           "deploy in the deploy's environment",
-                           true,
-                           false,
-                           handle_continue});
-
-  registry.add(CommandSpec{"abort",
-                           {},
-                           "Roll back a deploy paused on inconclusive checks",
-                           {positional("deploy", true, "the deploy number")},
-                           {"abort 12"},
-                           "rollback in the deploy's environment",
-                           true,
-                           false,
-                           handle_abort});
-
-  registry.add(CommandSpec{"status",
-                           {"st"},
-                           "What runs where, what is in progress, what is locked",
-                           {positional("service", false, "limit to one service")},
-                           {"status", "status hello"},
-                           "",
-                           false,
-                           false,
-                           handle_status});
-
-  registry.add(CommandSpec{"history",
-                           {"log"},
-                           "Recent deploys and rollbacks of a service",
-                           {positional("service", true, "the service"),
-                            keyword("in", "environment", "env", "limit to one environment"),
-                            option("limit", "limit", "n", "how many (default 10)")},
-                           {"history hello", "history hello in production --limit 20"},
-                           "",
-                           false,
-                           false,
-                           handle_history});
-
-  registry.add(CommandSpec{
-      "lock",
-      {},
-      "Block deploys and rollbacks of a service, an environment, or service@environment",
-      {positional("scope", true, "service, environment, or service@environment"),
-       rest("reason", "why (shown to anyone who is blocked)"),
-       option("for", "for", "duration", "expire after this long: 30m, 2h, 1d"),
-       flag("take-over", "replace someone else's lock (needs a reason and permission)")},
-      {"lock hello database migration running", "lock production --for 2h", "lock hello@staging",
-       "lock production release train --take-over"},
-      "lock in an environment the scope covers",
-      true,
-      false,
-      handle_lock});
-
-  registry.add(CommandSpec{"unlock",
-                           {},
-                           "Release a lock you hold (admins may release any)",
-                           {positional("scope", true, "what was locked")},
-                           {"unlock hello", "unlock production"},
-                           "the lock's holder, or admin",
-                           true,
-                           false,
-                           handle_unlock});
-
-  registry.add(CommandSpec{
-      "locks", {}, "List current locks", {}, {"locks"}, "", false, false, handle_locks});
-
-  registry.add(CommandSpec{
-      "metrics",
-      {"dora"},
-      "DORA metrics: deployment frequency, lead time, change failure rate, time to restore",
-      {positional("service", false, "limit to one service"),
-       option("days", "days", "n", "how far back to look (default 30)")},
-      {"metrics", "metrics hello --days 7"},
-      "",
-      false,
-      false,
-      handle_metrics});
-
-  ArgSpec audit_action = positional("action", false, "tail (default) or verify");
-  audit_action.choices = {"tail", "verify"};
-  registry.add(CommandSpec{"audit",
-                           {},
-                           "Show the audit log or verify its hash chain",
-                           {audit_action, option("limit", "limit", "n", "records to show (tail)")},
-                           {"audit", "audit verify", "audit tail --limit 50"},
-                           "",
-                           false,
-                           false,
-                           handle_audit});
-
-  registry.add(CommandSpec{"whoami",
-                           {"me"},
-                           "Your identity, roles and what you may do in each environment",
-                           {},
-                           {"whoami"},
-                           "",
-                           false,
-                           false,
-                           handle_whoami});
-
-  registry.add(CommandSpec{"help",
-                           {"?"},
-                           "List commands, or explain one",
-                           {positional("command", false, "a command name")},
-                           {"help", "help deploy"},
-                           "",
-                           false,
-                           false,
-                           handle_help});
-
-  registry.add(CommandSpec{"ping",
-                           {},
-                           "Check that Shipmate is listening (answers pong)",
-                           {},
-                           {"ping"},
-                           "",
-                           false,
-                           false,
-                           handle_ping});
+  registry.add(CommandSpec{.path = "ping",
+                           .summary = "Check that Shipmate is listening (answers pong)",
+                           .examples = {"ping"},
+                           .handler = handle_ping});
   return registry;
 }
 

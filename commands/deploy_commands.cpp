@@ -3,6 +3,7 @@
 #include "commands/deploy_flow.h"
 #include "commands/dora.h"
 #include "commands/handlers.h"
+#include "commands/permission.h"
 #include "commands/resolve.h"
 #include "common/strings.h"
 
@@ -10,7 +11,7 @@ namespace shipmate::commands {
 namespace {
 
 std::string ago(const Services& services, EpochMillis at) {
-  return format_duration(services.clock.now_ms() - at) + " ago";
+  return time_ago(services.clock.now_ms() - at);
 }
 
 // Always leaves a space after the text, so a long value (an image digest) does not run into the
@@ -188,29 +189,29 @@ boost::asio::awaitable<void> handle_metrics(CommandContext& ctx) {
     }
     const DoraReport report = compute_dora(history, environment, services.clock.now_ms(), days);
     Message message = info("DORA metrics for " + subject + " in " + environment + ", last " +
-                           std::to_string(days) + " days");
+                           (days == 1 ? std::string("day") : count_of(days, "day")));
     char buffer[64];
     std::snprintf(buffer, sizeof buffer, "%.2f per day", report.per_day);
     message.fields.push_back(
-        {"Deployment frequency", std::to_string(report.deployments) + " deploys (" + buffer + ")"});
+        {"Deployment frequency", count_of(report.deployments, "deploy") + " (" + buffer + ")"});
     message.fields.push_back(
         {"Lead time for changes", report.lead_time_median
                                       ? "median " + format_duration(*report.lead_time_median) +
-                                            " (" + std::to_string(report.lead_time_samples) +
-                                            " deploys with commit times)"
+                                            " (" + count_of(report.lead_time_samples, "deploy") +
+                                            " with commit times)"
                                       : "unknown (no deploy had a commit time)"});
     if (report.change_failure_rate) {
       std::snprintf(buffer, sizeof buffer, "%.1f%%", *report.change_failure_rate * 100.0);
       message.fields.push_back({"Change failure rate",
                                 std::string(buffer) + " (" + std::to_string(report.failed_changes) +
-                                    " of " + std::to_string(report.changes) + " changes)"});
+                                    " of " + count_of(report.changes, "change") + ")"});
     } else {
       message.fields.push_back({"Change failure rate", "no changes yet"});
     }
     message.fields.push_back(
         {"Time to restore", report.restore_median
                                 ? "median " + format_duration(*report.restore_median) + " (" +
-                                      std::to_string(report.restores) + " restores)"
+                                      count_of(report.restores, "restore") + ")"
                                 : "nothing to restore"});
     ctx.conversation.post(message);
   }
@@ -223,13 +224,9 @@ namespace shipmate::commands {
 
 boost::asio::awaitable<void> handle_link(CommandContext& ctx) {
   auto& services = ctx.services;
-  const auto parsed = parse_deploy_id(ctx.args.get("deploy"));
-  if (!parsed) {
-    ctx.conversation.post(error_message("link: '" + ctx.args.get("deploy") +
-                                        "' is not a deploy number (e.g. link 12 to INC-42)"));
-    co_return;
-  }
-  const std::int64_t id = *parsed;
+  // The router has checked the deploy number and the rollback permission in the deploy's
+  // environment (Scope::deploy): blaming a deploy is an operator's call there.
+  const std::int64_t id = deploy_argument(ctx.args);
   auto deploy = services.deploys.get(id);
   if (!deploy) {
     ctx.conversation.post(error_message("link: there is no deploy #" + std::to_string(id)));
@@ -239,16 +236,6 @@ boost::asio::awaitable<void> handle_link(CommandContext& ctx) {
   if (incident.empty() || incident.size() > 200) {
     ctx.conversation.post(
         error_message("link: name the incident, e.g. link 12 to INC-42 (or its URL)"));
-    co_return;
-  }
-  const auto* environment = services.catalog.find_environment(deploy->environment);
-  // Blaming a deploy is an operator's call in that environment: the rollback permission.
-  const auto decision =
-      environment == nullptr
-          ? PolicyDecision{false, "unknown environment " + deploy->environment}
-          : authorize(ctx.caller.user, ctx.caller.user_id, Action::rollback, *environment);
-  if (!decision.allowed) {
-    ctx.conversation.post(error_message("link refused: " + decision.reason));
     co_return;
   }
   const std::string unlink = "none";

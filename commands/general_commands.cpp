@@ -35,22 +35,34 @@ boost::asio::awaitable<void> handle_help(CommandContext& ctx) {
   const auto* registry = ctx.services.registry;
   Message message;
   message.preformatted = true;
-  if (!ctx.args.has("command")) {
+  const std::string asked = ctx.args.get("command");
+  if (asked.empty()) {
     message.text = registry->overview();
     ctx.conversation.post(message);
     co_return;
   }
-  const std::string word = ctx.args.get("command");
-  const auto* spec = registry->find(word);
-  if (spec == nullptr) {
-    auto suggestions = registry->suggest(word);
+  // "help audit" explains the group (even though 'audit' alone runs 'audit tail'); "help audit
+  // verify" and "help ship" one command.
+  const std::string_view words = asked;
+  const auto space = words.find(' ');
+  const std::string_view first = words.substr(0, space);
+  const std::string_view second =
+      space == std::string_view::npos ? std::string_view() : trim(words.substr(space + 1));
+  const Lookup found = registry->lookup(first, second);
+  if (found.group != nullptr && second.empty()) {
+    message.text = registry->describe_group(*found.group);
+    ctx.conversation.post(message);
+    co_return;
+  }
+  if (found.kind != Lookup::Kind::command || (found.words == 1 && !second.empty())) {
+    auto suggestions = registry->suggest(first, second);
     ctx.conversation.post(error_message(
-        "No command '" + word + "'" +
+        "No command '" + asked + "'" +
         (suggestions.empty() ? "" : " (did you mean '" + suggestions.front() + "'?)") +
         ". Type 'help' for the list."));
     co_return;
   }
-  message.text = CommandRegistry::describe(*spec);
+  message.text = CommandRegistry::describe(*found.spec);
   ctx.conversation.post(message);
   co_return;
 }
@@ -60,26 +72,26 @@ boost::asio::awaitable<void> handle_ping(CommandContext& ctx) {
   co_return;
 }
 
-boost::asio::awaitable<void> handle_audit(CommandContext& ctx) {
-  auto& audit = ctx.services.audit;
-  const std::string action = ctx.args.get("action", "tail");
-  if (action == "verify") {
-    auto report = audit.verify();
-    if (report.ok) {
-      ctx.conversation.post(success("Audit log intact: " + std::to_string(report.records_checked) +
-                                    " records, hash chain verified."));
-    } else {
-      ctx.conversation.post(error_message("Audit log TAMPERED: " + report.problem));
-    }
-    co_return;
+boost::asio::awaitable<void> handle_audit_verify(CommandContext& ctx) {
+  auto report = ctx.services.audit.verify();
+  if (report.ok) {
+    ctx.conversation.post(
+        success("Audit log intact: " + count_of(report.records_checked, "record") +
+                ", hash chain verified."));
+  } else {
+    ctx.conversation.post(error_message("Audit log TAMPERED: " + report.problem));
   }
-  auto limit = parse_limit(ctx.args, "audit", 20);
+  co_return;
+}
+
+boost::asio::awaitable<void> handle_audit_tail(CommandContext& ctx) {
+  auto limit = parse_limit(ctx.args, ctx.spec.path, 20);
   if (!limit) {
     ctx.conversation.post(error_message(limit.error().message));
     co_return;
   }
   std::string text;
-  for (const auto& record : audit.tail(*limit)) {
+  for (const auto& record : ctx.services.audit.tail(*limit)) {
     text += std::to_string(record.seq) + "  " + format_utc(record.at) + "  " + record.entry.actor +
             "  " + record.entry.action + "  " + record.entry.target + "  " + record.entry.outcome +
             (record.entry.details.empty() ? "" : "  " + record.entry.details) + "\n";

@@ -1,5 +1,11 @@
 // Handlers for the commands in command_table.cpp. Each one reads its arguments from the
 // context, does its work and reports in the context's conversation.
+//
+// Handlers run only through the Router, after the checks commands/permission.h describes: an
+// unknown identity never reaches a handler that changes state, a Scope::deploy handler's deploy
+// number is well formed, and the spec's policy action has been authorized wherever the scope
+// could be resolved from the arguments. A handler checks only what needs more than that (a
+// default environment, the holder of a lock, an approval policy).
 #pragma once
 
 #include <boost/asio/awaitable.hpp>
@@ -18,7 +24,8 @@ boost::asio::awaitable<void> handle_locks(CommandContext& ctx);
 boost::asio::awaitable<void> handle_whoami(CommandContext& ctx);
 boost::asio::awaitable<void> handle_help(CommandContext& ctx);
 boost::asio::awaitable<void> handle_ping(CommandContext& ctx);
-boost::asio::awaitable<void> handle_audit(CommandContext& ctx);
+boost::asio::awaitable<void> handle_audit_tail(CommandContext& ctx);
+boost::asio::awaitable<void> handle_audit_verify(CommandContext& ctx);
 boost::asio::awaitable<void> handle_metrics(CommandContext& ctx);
 boost::asio::awaitable<void> handle_link(CommandContext& ctx);
 boost::asio::awaitable<void> handle_approve(CommandContext& ctx);

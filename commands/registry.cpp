@@ -1,6 +1,7 @@
 #include "commands/registry.h"
 
 #include <algorithm>
+#include <cctype>
 #include <stdexcept>
 
 #include "common/strings.h"
@@ -46,46 +47,207 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
   return " (did you mean '" + matches[0] + "' or '" + matches[1] + "'?)";
 }
 
-void CommandRegistry::add(CommandSpec spec) {
-  auto taken = [&](const std::string& word) { return find(word) != nullptr; };
-  if (taken(spec.name))
-    throw std::logic_error("duplicate command " + spec.name);
-  for (const auto& alias : spec.aliases) {
-    if (taken(alias))
-      throw std::logic_error("duplicate command alias " + alias);
+namespace {
+
+// Case-insensitive equality of ASCII words; allocates nothing.
+bool iequals(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto x = static_cast<unsigned char>(a[i]);
+    const auto y = static_cast<unsigned char>(b[i]);
+    if (std::tolower(x) != std::tolower(y))
+      return false;
   }
+  return true;
+}
+
+// Whether `path` ("audit verify") is `first` and `second` ("AUDIT", "verify"), or `first` alone
+// when `second` is empty.
+bool path_is(std::string_view path, std::string_view first, std::string_view second) {
+  if (second.empty())
+    return iequals(path, first);
+  return path.size() == first.size() + 1 + second.size() && path[first.size()] == ' ' &&
+         iequals(path.substr(0, first.size()), first) &&
+         iequals(path.substr(first.size() + 1), second);
+}
+
+bool spec_named(const CommandSpec& spec, std::string_view first, std::string_view second) {
+  if (path_is(spec.path, first, second))
+    return true;
+  for (const auto& alias : spec.aliases) {
+    if (path_is(alias, first, second))
+      return true;
+  }
+  return false;
+}
+
+std::size_t word_count(std::string_view path) {
+  return path.find(' ') == std::string_view::npos ? 1 : 2;
+}
+
+// One or two lowercase words separated by one space.
+void check_path(const std::string& path, const char* what) {
+  const auto space = path.find(' ');
+  const bool ok = !path.empty() && path.front() != ' ' && path.back() != ' ' &&
+                  (space == std::string::npos || path.find(' ', space + 1) == std::string::npos) &&
+                  std::none_of(path.begin(), path.end(), [](char c) {
+                    return std::isupper(static_cast<unsigned char>(c)) != 0 || c == '\t';
+                  });
+  if (!ok)
+    throw std::logic_error(std::string(what) + " '" + path +
+                           "' must be one or two lowercase words");
+}
+
+}  // namespace
+
+std::string_view to_string(CommandAction action) {
+  switch (action) {
+    case CommandAction::read:
+      return "read";
+    case CommandAction::deploy:
+      return "deploy";
+    case CommandAction::rollback:
+      return "rollback";
+    case CommandAction::lock:
+      return "lock";
+    case CommandAction::unlock:
+      return "unlock";
+    case CommandAction::approve:
+      return "approve";
+  }
+  return "?";
+}
+
+std::string_view CommandSpec::group() const {
+  const auto space = path.find(' ');
+  return space == std::string::npos ? std::string_view() : std::string_view(path).substr(0, space);
+}
+
+void CommandRegistry::add_group(GroupSpec group) {
+  check_path(group.word, "group");
+  if (word_count(group.word) != 1)
+    throw std::logic_error("group '" + group.word + "' must be one word");
+  if (find_group(group.word) != nullptr || find(group.word) != nullptr)
+    throw std::logic_error("duplicate command or group " + group.word);
+  if (!group.default_path.empty() &&
+      (word_count(group.default_path) != 2 ||
+       group.default_path.compare(0, group.word.size() + 1, group.word + " ") != 0)) {
+    throw std::logic_error("group " + group.word + "'s default '" + group.default_path +
+                           "' is not one of its commands");
+  }
+  groups_.push_back(std::move(group));
+}
+
+void CommandRegistry::add(CommandSpec spec) {
+  auto check_new = [&](const std::string& path, const char* what) {
+    check_path(path, what);
+    if (find(path) != nullptr)
+      throw std::logic_error("duplicate command " + std::string(what) + " " + path);
+    if (word_count(path) == 1 && find_group(path) != nullptr)
+      throw std::logic_error("command " + std::string(what) + " " + path + " is a group's word");
+    if (word_count(path) == 2 && find_group(path.substr(0, path.find(' '))) == nullptr) {
+      throw std::logic_error("command " + path + ": declare its group '" +
+                             path.substr(0, path.find(' ')) + "' first (add_group)");
+    }
+  };
+  check_new(spec.path, "name");
+  for (const auto& alias : spec.aliases)
+    check_new(alias, "alias");
   specs_.push_back(std::move(spec));
 }
 
-const CommandSpec* CommandRegistry::find(std::string_view name) const {
-  const std::string lowered = to_lower(name);
-  for (const auto& spec : specs_) {
-    if (spec.name == lowered)
-      return &spec;
-    for (const auto& alias : spec.aliases) {
-      if (alias == lowered)
-        return &spec;
+Lookup CommandRegistry::lookup(std::string_view first, std::string_view second) const {
+  Lookup found;
+  if (first.empty())
+    return found;
+  found.group = find_group(first);
+  if (!second.empty()) {
+    for (const auto& spec : specs_) {
+      if (spec_named(spec, first, second))
+        return {Lookup::Kind::command, &spec, found.group, 2};
     }
+  }
+  for (const auto& spec : specs_) {
+    if (spec_named(spec, first, {}))
+      return {Lookup::Kind::command, &spec, found.group, 1};
+  }
+  if (found.group == nullptr || !second.empty())
+    return found;  // unknown; a word after a group's word that is none of its commands too
+  if (found.group->default_path.empty()) {
+    found.kind = Lookup::Kind::group;
+    return found;
+  }
+  found.spec = find(found.group->default_path);
+  found.kind = found.spec == nullptr ? Lookup::Kind::group : Lookup::Kind::command;
+  found.words = 1;
+  return found;
+}
+
+const CommandSpec* CommandRegistry::find(std::string_view path) const {
+  const auto space = path.find(' ');
+  const std::string_view first = path.substr(0, space);
+  const std::string_view second =
+      space == std::string_view::npos ? std::string_view() : path.substr(space + 1);
+  if (space != std::string_view::npos && second.empty())
+    return nullptr;
+  for (const auto& spec : specs_) {
+    if (spec_named(spec, first, second))
+      return &spec;
   }
   return nullptr;
 }
 
-std::vector<std::string> CommandRegistry::suggest(std::string_view word) const {
-  std::vector<std::string> names;
-  for (const auto& spec : specs_) {
-    names.push_back(spec.name);
-    for (const auto& alias : spec.aliases)
-      names.push_back(alias);
+const GroupSpec* CommandRegistry::find_group(std::string_view word) const {
+  for (const auto& group : groups_) {
+    if (iequals(group.word, word))
+      return &group;
   }
-  auto matches = closest_matches(word, names);
-  // Report aliases by the command they belong to.
-  std::vector<std::string> out;
-  for (const auto& match : matches) {
-    const std::string canonical = find(match)->name;
-    if (std::find(out.begin(), out.end(), canonical) == out.end())
-      out.push_back(canonical);
+  return nullptr;
+}
+
+std::vector<const CommandSpec*> CommandRegistry::commands_in(std::string_view group) const {
+  std::vector<const CommandSpec*> out;
+  for (const auto& spec : specs_) {
+    if (!spec.group().empty() && iequals(spec.group(), group))
+      out.push_back(&spec);
   }
   return out;
+}
+
+std::vector<std::string> CommandRegistry::suggest(std::string_view first,
+                                                  std::string_view second) const {
+  // Candidates by path, each mapped back to its command's path (aliases are reported by the
+  // command they belong to); group words stand for themselves.
+  auto suggest_among = [&](std::size_t words, const std::string& typed) {
+    std::vector<std::string> names;
+    for (const auto& spec : specs_) {
+      if (word_count(spec.path) == words)
+        names.push_back(spec.path);
+      for (const auto& alias : spec.aliases) {
+        if (word_count(alias) == words)
+          names.push_back(alias);
+      }
+    }
+    if (words == 1) {
+      for (const auto& group : groups_)
+        names.push_back(group.word);
+    }
+    std::vector<std::string> out;
+    for (const auto& match : closest_matches(typed, names)) {
+      const CommandSpec* spec = find(match);
+      std::string canonical = spec != nullptr ? spec->path : match;
+      if (std::find(out.begin(), out.end(), canonical) == out.end())
+        out.push_back(std::move(canonical));
+    }
+    return out;
+  };
+  if (!second.empty()) {
+    auto two = suggest_among(2, std::string(first) + " " + std::string(second));
+    if (!two.empty() || find_group(first) != nullptr)
+      return two;
+  }
+  return suggest_among(1, std::string(first));
 }
 
 namespace {
@@ -105,7 +267,7 @@ std::vector<std::string> flag_names(const CommandSpec& spec) {
   std::vector<std::string> names;
   for (const auto& arg : spec.args) {
     if (arg.kind == ArgSpec::Kind::option || arg.kind == ArgSpec::Kind::flag) {
-      names.push_back(arg.marker);
+      names.push_back(arg.flag_name());
     }
   }
   return names;
@@ -116,7 +278,7 @@ Status check_choice(const CommandSpec& spec, const ArgSpec& arg, const std::stri
     return Ok{};
   if (std::find(arg.choices.begin(), arg.choices.end(), value) != arg.choices.end())
     return Ok{};
-  return make_error(spec.name + ": '" + value + "' is not a valid " + arg.placeholder +
+  return make_error(spec.path + ": '" + value + "' is not a valid " + arg.shown_as() +
                     "; choose one of: " + join(arg.choices, ", ") +
                     did_you_mean(value, arg.choices));
 }
@@ -143,18 +305,18 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
     if (token.kind == Token::Kind::flag) {
       auto it = std::find_if(spec.args.begin(), spec.args.end(), [&](const ArgSpec& arg) {
         return (arg.kind == ArgSpec::Kind::option || arg.kind == ArgSpec::Kind::flag) &&
-               arg.marker == token.text;
+               arg.flag_name() == token.text;
       });
       if (it == spec.args.end()) {
-        return make_error(spec.name + ": unknown flag --" + token.text +
+        return make_error(spec.path + ": unknown flag --" + token.text +
                           did_you_mean(token.text, flag_names(spec)) + usage_hint);
       }
       if (parsed.has(it->name)) {
-        return make_error(spec.name + ": --" + token.text + " given twice" + usage_hint);
+        return make_error(spec.path + ": --" + token.text + " given twice" + usage_hint);
       }
       if (it->kind == ArgSpec::Kind::flag) {
         if (token.has_value) {
-          return make_error(spec.name + ": --" + token.text + " takes no value" + usage_hint);
+          return make_error(spec.path + ": --" + token.text + " takes no value" + usage_hint);
         }
         parsed.values[it->name] = "true";
         continue;
@@ -167,8 +329,8 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
         if (tokens[i].kind == Token::Kind::quoted)
           value = tokens[i].text;
       } else {
-        return make_error(spec.name + ": --" + token.text + " needs a value (--" + token.text +
-                          " <" + it->placeholder + ">)" + usage_hint);
+        return make_error(spec.path + ": --" + token.text + " needs a value (--" + token.text +
+                          " <" + it->shown_as() + ">)" + usage_hint);
       }
       if (auto ok = check_choice(spec, *it, value); !ok)
         return ok.error();
@@ -183,8 +345,8 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
       });
       if (it != spec.args.end()) {
         if (i + 1 >= tokens.size() || tokens[i + 1].kind == Token::Kind::flag) {
-          return make_error(spec.name + ": '" + it->marker + "' must be followed by <" +
-                            it->placeholder + ">" + usage_hint);
+          return make_error(spec.path + ": '" + it->marker + "' must be followed by <" +
+                            it->shown_as() + ">" + usage_hint);
         }
         const Token& value_token = tokens[++i];
         std::string value =
@@ -198,7 +360,7 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
 
     if (token.kind == Token::Kind::key_value && spec.accepts_params) {
       if (parsed.params.count(token.key) > 0) {
-        return make_error(spec.name + ": " + token.key + "= given twice" + usage_hint);
+        return make_error(spec.path + ": " + token.key + "= given twice" + usage_hint);
       }
       parsed.params[token.key] = token.value;
       continue;
@@ -220,39 +382,39 @@ Result<ParsedArgs> CommandRegistry::parse(const CommandSpec& spec,
       continue;
     }
 
-    return make_error(spec.name + ": unexpected '" + token_text(token) + "'" + usage_hint);
+    return make_error(spec.path + ": unexpected '" + token_text(token) + "'" + usage_hint);
   }
 
   if (rest != nullptr && !rest_words.empty())
     parsed.values[rest->name] = join(rest_words, " ");
   for (const auto& arg : spec.args) {
     if (arg.required && !parsed.has(arg.name)) {
-      return make_error(spec.name + ": missing <" + arg.placeholder + ">" + usage_hint);
+      return make_error(spec.path + ": missing <" + arg.shown_as() + ">" + usage_hint);
     }
   }
   return parsed;
 }
 
 std::string CommandRegistry::usage(const CommandSpec& spec) {
-  std::string out = spec.name;
+  std::string out = spec.path;
   for (const auto& arg : spec.args) {
     std::string piece;
     switch (arg.kind) {
       case ArgSpec::Kind::positional:
-        piece = arg.choices.empty() || arg.choices.size() > 4 ? "<" + arg.placeholder + ">"
+        piece = arg.choices.empty() || arg.choices.size() > 4 ? "<" + arg.shown_as() + ">"
                                                               : join(arg.choices, "|");
         break;
       case ArgSpec::Kind::keyword:
-        piece = arg.marker + " <" + arg.placeholder + ">";
+        piece = arg.marker + " <" + arg.shown_as() + ">";
         break;
       case ArgSpec::Kind::option:
-        piece = "--" + arg.marker + " <" + arg.placeholder + ">";
+        piece = "--" + arg.flag_name() + " <" + arg.shown_as() + ">";
         break;
       case ArgSpec::Kind::flag:
-        piece = "--" + arg.marker;
+        piece = "--" + arg.flag_name();
         break;
       case ArgSpec::Kind::rest:
-        piece = "<" + arg.placeholder + "...>";
+        piece = "<" + arg.shown_as() + "...>";
         break;
     }
     out += arg.required ? " " + piece : " [" + piece + "]";
@@ -278,13 +440,13 @@ std::string CommandRegistry::describe(const CommandSpec& spec) {
     switch (arg.kind) {
       case ArgSpec::Kind::option:
       case ArgSpec::Kind::flag:
-        name = "--" + arg.marker;
+        name = "--" + arg.flag_name();
         break;
       case ArgSpec::Kind::keyword:
-        name = arg.marker + " <" + arg.placeholder + ">";
+        name = arg.marker + " <" + arg.shown_as() + ">";
         break;
       default:
-        name = "<" + arg.placeholder + ">";
+        name = "<" + arg.shown_as() + ">";
     }
     out += "  " + name + std::string(name.size() < 18 ? 18 - name.size() : 1, ' ') + arg.help;
     if (!arg.choices.empty())
@@ -296,20 +458,98 @@ std::string CommandRegistry::describe(const CommandSpec& spec) {
     for (const auto& example : spec.examples)
       out += "  " + example + "\n";
   }
-  out += "Permission: " + (spec.permission.empty() ? std::string("none") : spec.permission);
+  out += "Permission: " + describe_permission(spec);
+  return out;
+}
+
+namespace {
+
+// "  name    summary\n" with the summary starting at column `width` + 4.
+std::string summary_line(std::string_view indent, std::string_view name, std::string_view summary,
+                         std::size_t width) {
+  std::string line(indent);
+  line += name;
+  line.append(width > name.size() ? width - name.size() + 2 : 2, ' ');
+  line += summary;
+  line += "\n";
+  return line;
+}
+
+std::string default_note(const GroupSpec& group) {
+  return group.default_path.empty() ? std::string()
+                                    : " ('" + group.word + "' alone: " + group.default_path + ")";
+}
+
+}  // namespace
+
+std::string CommandRegistry::describe_group(const GroupSpec& group) const {
+  std::string out = group.word + ": " + group.summary + default_note(group) + "\n";
+  const auto members = commands_in(group.word);
+  std::size_t width = 0;
+  for (const auto* spec : members)
+    width = std::max(width, usage(*spec).size());
+  for (const auto* spec : members)
+    out += summary_line("  ", usage(*spec), spec->summary, width);
+  out += "Type 'help " + group.word + " <command>' for arguments and examples.";
   return out;
 }
 
 std::string CommandRegistry::overview() const {
-  std::string out = "Commands:\n";
+  // One-word commands and groups in table order (a group where its first command is), each
+  // group's commands indented under it.
   std::size_t width = 0;
   for (const auto& spec : specs_)
-    width = std::max(width, spec.name.size());
+    width = std::max(width, spec.path.size() + (spec.group().empty() ? 0 : 2));
+  std::string out = "Commands:\n";
+  std::vector<std::string_view> shown;
   for (const auto& spec : specs_) {
-    out += "  " + spec.name + std::string(width - spec.name.size() + 2, ' ') + spec.summary + "\n";
+    const std::string_view word = spec.group();
+    if (word.empty()) {
+      out += summary_line("  ", spec.path, spec.summary, width);
+      continue;
+    }
+    if (std::find(shown.begin(), shown.end(), word) != shown.end())
+      continue;
+    shown.push_back(word);
+    const GroupSpec* group = find_group(word);
+    out += summary_line("  ", group->word, group->summary + default_note(*group), width);
+    for (const auto* member : commands_in(word))
+      out += summary_line("    ", member->path, member->summary, width - 2);
   }
-  out += "Type 'help <command>' for arguments and examples.";
+  out += "Type 'help <command>' for arguments and examples, 'help <group>' for a group.";
   return out;
+}
+
+std::string describe_permission(const CommandSpec& spec) {
+  std::string where;
+  switch (spec.scope) {
+    case Scope::none:
+      where = "";
+      break;
+    case Scope::environment:
+      where = " in the target environment";
+      break;
+    case Scope::deploy:
+      where = " in the deploy's environment";
+      break;
+    case Scope::lock:
+      where = " in an environment the scope covers";
+      break;
+  }
+  switch (spec.action) {
+    case CommandAction::read:
+      return "none (reads only; open to everyone)";
+    case CommandAction::deploy:
+    case CommandAction::rollback:
+    case CommandAction::lock:
+      return std::string(to_string(spec.action)) + where + " (a configured user; audited)";
+    case CommandAction::unlock:
+      return "the lock's holder, or admin (audited)";
+    case CommandAction::approve:
+      return "a role the approvals: policy" + where +
+             " lists, or admin; the requester may only withdraw (audited)";
+  }
+  return "?";
 }
 
 }  // namespace shipmate::commands

@@ -38,7 +38,43 @@ std::size_t opening_quote(std::string_view text, std::vector<std::string_view>& 
   return 0;
 }
 
+// Whether a quote opens at the start of `text` (the openers opening_quote() knows).
+bool opens_quote(std::string_view text) {
+  return !text.empty() && (text[0] == '"' || text[0] == '\'' || text.substr(0, 3) == kLeftDouble ||
+                           text.substr(0, 3) == kRightDouble || text.substr(0, 3) == kLeftSingle);
+}
+
+// Whether the whitespace-free run `token` is a bare word for tokenize(): no quote anywhere, not a
+// --flag, and no '=' after its first character (key=value).
+bool is_bare_word(std::string_view token) {
+  for (std::size_t i = 0; i < token.size(); ++i) {
+    if (opens_quote(token.substr(i)))
+      return false;
+  }
+  if (token.size() >= 2 && token[0] == '-' && token[1] == '-')
+    return false;
+  const auto eq = token.find('=');
+  return eq == std::string_view::npos || eq == 0;
+}
+
 }  // namespace
+
+LeadingWords leading_words(std::string_view text) {
+  std::string_view found[2];
+  std::size_t i = 0;
+  for (auto& word : found) {
+    while (i < text.size() && is_space(text[i]))
+      ++i;
+    const std::size_t start = i;
+    while (i < text.size() && !is_space(text[i]))
+      ++i;
+    const std::string_view token = text.substr(start, i - start);
+    if (token.empty() || !is_bare_word(token))
+      break;
+    word = token;
+  }
+  return {found[0], found[1]};
+}
 
 Result<std::vector<Token>> tokenize(std::string_view text) {
   std::vector<Token> tokens;

@@ -26,4 +26,13 @@ struct Token {
 // Fails on an unterminated quote or an empty flag name ("--").
 Result<std::vector<Token>> tokenize(std::string_view text);
 
+// The first two tokens of `text` when tokenize() would make them bare words (Token::Kind::word),
+// as views into `text`; a token that is not a bare word, and everything after it, is left empty.
+// Allocates nothing: it is how a command's name is found on hot paths that must not tokenize.
+struct LeadingWords {
+  std::string_view first;
+  std::string_view second;
+};
+LeadingWords leading_words(std::string_view text);
+
 }  // namespace shipmate::commands

@@ -102,4 +102,31 @@ std::string base64_encode(std::string_view data) {
   return out;
 }
 
+std::string count_of(long long count, std::string_view singular, std::string_view plural_form) {
+  std::string out = std::to_string(count);
+  out += ' ';
+  if (count == 1) {
+    out += singular;
+  } else if (!plural_form.empty()) {
+    out += plural_form;
+  } else {
+    out += singular;
+    out += 's';
+  }
+  return out;
+}
+
+std::string time_ago(long long elapsed_ms) {
+  constexpr long long kMinute = 60'000;
+  constexpr long long kHour = 60 * kMinute;
+  constexpr long long kDay = 24 * kHour;
+  if (elapsed_ms < kMinute)
+    return "just now";
+  if (elapsed_ms < kHour)
+    return std::to_string(elapsed_ms / kMinute) + " min ago";
+  if (elapsed_ms < kDay)
+    return std::to_string(elapsed_ms / kHour) + " h ago";
+  return count_of(elapsed_ms / kDay, "day") + " ago";
+}
+
 }  // namespace shipmate

@@ -16,6 +16,13 @@ std::string join(const std::vector<std::string>& parts, std::string_view separat
 int hex_digit_value(char c);
 // Standard base64 (RFC 4648, with padding): HTTP Basic credentials and the like.
 std::string base64_encode(std::string_view data);
+// Counts as a person writes them: "1 deploy", "0 deploys", "2 deploys"; `plural_form` for words
+// that do not take an "s" ("1 entry", "3 entries").
+std::string count_of(long long count, std::string_view singular, std::string_view plural_form = {});
+// How long ago something happened, for chat: "just now" (under a minute), "3 min ago",
+// "2 h ago", "1 day ago", "5 days ago" (whole units, rounded down). A negative span (a clock step)
+// reads "just now".
+std::string time_ago(long long elapsed_ms);
 // Optimal string alignment distance (Levenshtein plus adjacent transpositions).
 std::size_t edit_distance(std::string_view a, std::string_view b);
 

@@ -395,8 +395,8 @@ TEST_F(TerminalSession, MetricsUseCommitTimesFromReleaseFiles) {
   auto chat = start_chat();
   say(*chat, "deploy hello v1 to production", "Deploy #1 succeeded");
   std::string out = say(*chat, "metrics hello", "Time to restore");
-  EXPECT_TRUE(has(out, "Deployment frequency: 1 deploys (0.03 per day)")) << out;
-  EXPECT_TRUE(has(out, "(1 deploys with commit times)")) << out;
+  EXPECT_TRUE(has(out, "Deployment frequency: 1 deploy (0.03 per day)")) << out;
+  EXPECT_TRUE(has(out, "(1 deploy with commit times)")) << out;
   chat->close_stdin();
   EXPECT_EQ(chat->wait(), 0);
   // examples/hello/releases/v1/RELEASE: committed_at=2026-11-18T09:12:00Z

@@ -22,6 +22,30 @@ TEST(Strings, TrimLowerJoinPrefix) {
   EXPECT_FALSE(starts_with_ci("ship", "shipmate"));
 }
 
+TEST(Strings, CountsReadAsAPersonWritesThem) {
+  EXPECT_EQ(count_of(1, "deploy"), "1 deploy");
+  EXPECT_EQ(count_of(0, "deploy"), "0 deploys");
+  EXPECT_EQ(count_of(2, "deploy"), "2 deploys");
+  EXPECT_EQ(count_of(-1, "degree"), "-1 degrees");
+  EXPECT_EQ(count_of(1, "entry", "entries"), "1 entry");
+  EXPECT_EQ(count_of(3, "entry", "entries"), "3 entries");
+}
+
+TEST(Strings, TimeAgoReadsAsAPersonSaysIt) {
+  constexpr long long kMinute = 60'000;
+  EXPECT_EQ(time_ago(0), "just now");
+  EXPECT_EQ(time_ago(-5'000), "just now");  // a clock step backwards
+  EXPECT_EQ(time_ago(59'999), "just now");
+  EXPECT_EQ(time_ago(kMinute), "1 min ago");
+  EXPECT_EQ(time_ago(3 * kMinute + 59'000), "3 min ago");
+  EXPECT_EQ(time_ago(59 * kMinute), "59 min ago");
+  EXPECT_EQ(time_ago(60 * kMinute), "1 h ago");
+  EXPECT_EQ(time_ago(150 * kMinute), "2 h ago");
+  EXPECT_EQ(time_ago(24 * 60 * kMinute - 1), "23 h ago");
+  EXPECT_EQ(time_ago(24 * 60 * kMinute), "1 day ago");
+  EXPECT_EQ(time_ago(5 * 24 * 60 * kMinute + 1), "5 days ago");
+}
+
 TEST(Redact, ReplacesEveryRegisteredSecret) {
   clear_registered_secrets();
   register_secret("xoxb-123-secret");

@@ -398,7 +398,7 @@ TEST_F(DeployFlowTest, MetricsCommandReportsDoraForProduction) {
   EXPECT_EQ(message.fields[0].value, "2 deploys (0.29 per day)");
   EXPECT_EQ(message.fields[1].value, "unknown (no deploy had a commit time)");
   EXPECT_EQ(message.fields[2].value, "66.7% (2 of 3 changes)");
-  EXPECT_EQ(message.fields[3].value, "median 10 min 0 s (1 restores)");
+  EXPECT_EQ(message.fields[3].value, "median 10 min 0 s (1 restore)");
   EXPECT_TRUE(has(h.run("alice", "metrics --days 0"), "--days must be a number"));
 }
 
@@ -408,7 +408,7 @@ TEST_F(DeployFlowTest, ADeployLinkedToAnIncidentCountsAsAFailedChange) {
   h.run("alice", "metrics hello");
   EXPECT_EQ(h.last.posts.at(0).fields.at(2).value, "0.0% (0 of 2 changes)");
 
-  EXPECT_TRUE(has(h.run("bob", "link 2 to INC-42"), "link refused: bob may not rollback"));
+  EXPECT_TRUE(has(h.run("bob", "link 2 to INC-42"), "Link refused: bob may not rollback"));
   std::string out = h.run("alice", "link 2 to INC-42");
   EXPECT_TRUE(has(out, "Deploy #2 (hello v2 in production) is linked to incident INC-42")) << out;
   EXPECT_EQ(h.deploys.get(2)->incident, "INC-42");

@@ -141,7 +141,7 @@ TEST_F(RolloutTest, InconclusiveChecksAskAndContinueOnlyWhenSomeoneSaysSo) {
 
   // bob holds no role that may deploy to production, so his answer does not count.
   std::string refused = h.run("bob", "continue 2");
-  EXPECT_TRUE(has(refused, "continue refused: bob may not deploy in production")) << refused;
+  EXPECT_TRUE(has(refused, "Continue refused: bob may not deploy in production")) << refused;
   EXPECT_EQ(h.deploys.get(2)->state, DeployState::verifying);
 
   std::string answer = h.run("alice", "continue 2");

@@ -104,5 +104,52 @@ TEST(Tokenizer, ShellMetacharactersAreJustText) {
   EXPECT_EQ(tokens[5].text, "$(whoami)");
 }
 
+// leading_words() finds a command's name without tokenizing; it must agree with tokenize() on
+// which leading tokens are bare words, or the Slack intake would misjudge what changes state.
+TEST(LeadingWords, AgreeWithTokenize) {
+  const std::vector<std::string> inputs = {
+      "",
+      "   ",
+      "deploy",
+      "  audit   verify  --limit 5",
+      "deploy hello v1",
+      "deploy \"hello\" v1",
+      "\"deploy\" hello",
+      "de\"ploy\" hello",
+      "deploy key=value",
+      "=x word",
+      "--force deploy",
+      "-x deploy",
+      "deploy --force",
+      "audit \xE2\x80\x9Cverify\xE2\x80\x9D",
+      "audit ver\xE2\x80\x98ify\xE2\x80\x99",
+      "it\xE2\x80\x99s fine",
+      "lock hello@staging db\tmigration",
+      "deploy\thello",
+      "'lock' x",
+  };
+  for (const auto& input : inputs) {
+    auto tokens = tokenize(input);
+    ASSERT_TRUE(tokens.ok()) << input;
+    const LeadingWords words = leading_words(input);
+    auto expected = [&](std::size_t i) -> std::string {
+      for (std::size_t j = 0; j <= i; ++j) {
+        if (j >= tokens->size() || (*tokens)[j].kind != Kind::word)
+          return "";
+      }
+      return (*tokens)[i].text;
+    };
+    EXPECT_EQ(words.first, expected(0)) << input;
+    EXPECT_EQ(words.second, expected(1)) << input;
+  }
+}
+
+TEST(LeadingWords, AreViewsIntoTheText) {
+  const std::string text = "  audit verify --limit 5";
+  const LeadingWords words = leading_words(text);
+  EXPECT_EQ(words.first.data(), text.data() + 2);
+  EXPECT_EQ(words.second.data(), text.data() + 8);
+}
+
 }  // namespace
 }  // namespace shipmate::commands
