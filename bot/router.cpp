@@ -16,12 +16,6 @@ Router::Router(commands::Services& services, const commands::CommandRegistry& re
 
 std::string_view Router::strip_address_view(std::string_view text) const {
   text = trim(text);
-  // Slack-style mention of any user id: <@U123ABC>
-  if (text.size() > 3 && text.substr(0, 2) == "<@") {
-    auto close = text.find('>');
-    if (close != std::string_view::npos)
-      text = trim(text.substr(close + 1));
-  }
   // "@shipmate", "/shipmate" or "shipmate", then the end, a space, ':' or ','.
   std::string_view rest = text;
   if (!rest.empty() && (rest.front() == '@' || rest.front() == '/'))

@@ -33,7 +33,8 @@ class Router {
   // later arguments are malformed (it is then reported, not re-run, after a crash).
   bool changes_state(std::string_view text) const;
 
-  // The command text with a leading "@shipmate", "shipmate:", "/shipmate" or "<@U123>" removed.
+  // The command text with a leading "@shipmate", "shipmate:", "/shipmate" removed (platform markup
+  // such as Slack's <@U123> is the transport's to strip).
   std::string strip_address(std::string_view text) const;
 
  private:
