@@ -212,12 +212,14 @@ TEST(DatabaseTest, WalIsCheckpointedInTheBackground) {
   // before it can start over; the writer then checkpoints itself at four times the threshold
   // (as soon as a background pass in progress, with its fsync, lets it: commits here come far
   // faster than a real bot's, so the WAL overshoots by a few MB). Without that, these commits
-  // make a WAL of over 300 MB.
+  // make a WAL of over 300 MB. The overshoot is how fast this loop commits times how long a
+  // background pass sits in its fsync: a few MB on a quiet machine, 62 MB once in CI while
+  // another build loaded the disk. The bound sits between that and the 300 MB of no valve.
   for (int i = 0; i < 100 * kPages; ++i) {
     insert.reset();
     insert.run();
   }
-  EXPECT_LT(file_size_or_zero(path + "-wal"), 40u * kPages * 4096);
+  EXPECT_LT(file_size_or_zero(path + "-wal"), 120u * kPages * 4096);
 }
 
 TEST(DatabaseTest, ReopeningKeepsDataAndDoesNotRemigrate) {
