@@ -165,11 +165,44 @@ INSERT INTO inbox_pending (key, platform, user_id, channel, thread, text, state,
 DROP TABLE inbox;
 )sql";
 
+// Schedules (announcements, digests) and their occurrences, claimed before they run: the primary
+// key (schedule_id, nominal_at) is what makes an occurrence run at most once.
+constexpr std::string_view kMigration11 = R"sql(
+CREATE TABLE schedules (
+  id          INTEGER PRIMARY KEY,
+  name        TEXT    NOT NULL,
+  cron        TEXT    NOT NULL DEFAULT '',
+  timezone    TEXT    NOT NULL DEFAULT 'UTC',
+  once_at     INTEGER,
+  action      TEXT    NOT NULL,
+  payload     TEXT    NOT NULL DEFAULT '',
+  channel     TEXT    NOT NULL DEFAULT '',
+  misfire     TEXT    NOT NULL,
+  lateness_ms INTEGER NOT NULL,
+  state       TEXT    NOT NULL,
+  origin      TEXT    NOT NULL,
+  created_by  TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL,
+  watermark   INTEGER NOT NULL,
+  next_at     INTEGER
+);
+CREATE INDEX schedules_by_state ON schedules (state, name);
+CREATE TABLE schedule_runs (
+  schedule_id INTEGER NOT NULL REFERENCES schedules (id),
+  nominal_at  INTEGER NOT NULL,
+  outcome     TEXT    NOT NULL,
+  detail      TEXT    NOT NULL DEFAULT '',
+  at          INTEGER NOT NULL,
+  PRIMARY KEY (schedule_id, nominal_at)
+) WITHOUT ROWID;
+CREATE INDEX schedule_runs_by_outcome ON schedule_runs (outcome);
+)sql";
+
 constexpr std::array kMigrations = {
-    Migration{1, kMigration1},   Migration{2, kMigration2}, Migration{3, kMigration3},
-    Migration{4, kMigration4},   Migration{5, kMigration5}, Migration{6, kMigration6},
-    Migration{7, kMigration7},   Migration{8, kMigration8}, Migration{9, kMigration9},
-    Migration{10, kMigration10},
+    Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
+    Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
+    Migration{7, kMigration7},   Migration{8, kMigration8},   Migration{9, kMigration9},
+    Migration{10, kMigration10}, Migration{11, kMigration11},
 };
 
 }  // namespace

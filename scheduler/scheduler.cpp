@@ -1,0 +1,249 @@
+#include "scheduler/scheduler.h"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <set>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+#include "common/timer.h"
+
+namespace shipmate::scheduler {
+namespace asio = boost::asio;
+
+Result<Timing> timing_of(const storage::ScheduleRecord& record) {
+  if (record.cron.empty()) {
+    if (!record.once)
+      return make_error("schedule #" + std::to_string(record.id) + " has neither a cron nor a time",
+                        ErrorKind::invalid);
+    return Timing::once(*record.once);
+  }
+  return Timing::cron(record.cron, record.timezone);
+}
+
+MisfirePolicy misfire_of(const storage::ScheduleRecord& record) {
+  MisfirePolicy policy;
+  if (auto parsed = parse_misfire(record.misfire))
+    policy.policy = *parsed;
+  policy.lateness_limit_ms = record.lateness_ms;
+  return policy;
+}
+
+namespace {
+// The longest single sleep; the loop re-reads the clock at least this often, so a wall-clock
+// jump is noticed within it.
+constexpr EpochMillis kLongestSleepMs = 60'000;
+}  // namespace
+
+struct Scheduler::Impl {
+  Impl(asio::any_io_executor executor_in, Timers& timers_in, const Clock& clock_in,
+       storage::Database& database_in, storage::ScheduleStore& store_in, Job job_in)
+      : executor(std::move(executor_in)),
+        timers(timers_in),
+        clock(clock_in),
+        database(database_in),
+        store(store_in),
+        job(std::move(job_in)) {}
+
+  void unqueue(std::int64_t id) {
+    auto found = due_of.find(id);
+    if (found == due_of.end())
+      return;
+    queue.erase({found->second, id});
+    due_of.erase(found);
+  }
+
+  void enqueue(std::int64_t id, EpochMillis due) {
+    unqueue(id);
+    queue.emplace(due, id);
+    due_of.emplace(id, due);
+  }
+
+  // Puts an active schedule in the queue at its first occurrence after its watermark.
+  void load(const storage::ScheduleRecord& record) {
+    unqueue(record.id);
+    if (record.state != "active")
+      return;
+    auto timing = timing_of(record);
+    if (!timing) {
+      spdlog::error("schedule #{} '{}' cannot run: {}", record.id, record.name,
+                    timing.error().message);
+      return;
+    }
+    if (auto next = timing->next_after(record.watermark))
+      enqueue(record.id, *next);
+  }
+
+  void process(std::int64_t id, EpochMillis now) {
+    auto record = store.get(id);
+    if (!record || record->state != "active")
+      return;
+    auto timing = timing_of(*record);
+    if (!timing)
+      return;
+    const OccurrencePlan plan =
+        plan_occurrences(*timing, misfire_of(*record), record->watermark, now);
+    std::vector<EpochMillis> claimed;
+    database.transaction([&] {
+      for (const auto& skipped : plan.skipped)
+        store.record_skipped(id, skipped.nominal, skipped.why);
+      for (const EpochMillis nominal : plan.fire) {
+        if (store.claim(id, nominal))
+          claimed.push_back(nominal);
+        else
+          ++stats.lost_claims;
+      }
+      store.advance(id, plan.watermark, plan.next_due);
+      if (!plan.next_due && !timing->recurring())
+        store.set_state(id, "done");
+    });
+    if (plan.skipped_total > 0) {
+      stats.skipped += plan.skipped_total;
+      spdlog::warn(
+          "schedule #{} '{}': skipped {} occurrence(s){}{}", id, record->name, plan.skipped_total,
+          plan.skipped.empty() ? "" : ", first " + format_utc(plan.skipped.front().nominal),
+          plan.skipped.empty() ? "" : ": " + plan.skipped.front().why);
+    }
+    if (plan.next_due)
+      enqueue(id, *plan.next_due);
+    for (const EpochMillis nominal : claimed) {
+      ++stats.fired;
+      ++stats.running;
+      asio::co_spawn(executor, run(self.lock(), *record, nominal), asio::detached);
+    }
+  }
+
+  static asio::awaitable<void> run(std::shared_ptr<Impl> self, storage::ScheduleRecord record,
+                                   EpochMillis nominal) {
+    Result<std::string> outcome = make_error("the job did not report");
+    try {
+      auto work = self->job(record, nominal);
+      outcome = co_await std::move(work);
+    } catch (const std::exception& e) {
+      spdlog::error("schedule #{} '{}' at {}: {}", record.id, record.name, format_utc(nominal),
+                    e.what());
+      outcome = make_error(e.what());
+    }
+    --self->stats.running;
+    try {
+      if (outcome)
+        self->store.finish(record.id, nominal, "done", *outcome);
+      else
+        self->store.finish(record.id, nominal, "failed", outcome.error().message);
+    } catch (const std::exception& e) {
+      spdlog::error("schedule #{}: recording the run failed: {}", record.id, e.what());
+    }
+    if (!outcome) {
+      spdlog::warn("schedule #{} '{}' at {} failed: {}", record.id, record.name,
+                   format_utc(nominal), outcome.error().message);
+    }
+  }
+
+  static asio::awaitable<void> loop(std::shared_ptr<Impl> self) {
+    while (!self->stopped) {
+      const EpochMillis now = self->clock.now_ms();
+      while (!self->queue.empty() && self->queue.begin()->first <= now && !self->stopped) {
+        const std::int64_t id = self->queue.begin()->second;
+        self->unqueue(id);
+        try {
+          self->process(id, now);
+        } catch (const std::exception& e) {
+          // A storage failure: try this schedule again later instead of losing it.
+          spdlog::error("schedule #{}: {}", id, e.what());
+          self->enqueue(id, now + kLongestSleepMs);
+        }
+      }
+      if (self->stopped)
+        break;
+      EpochMillis wait = kLongestSleepMs;
+      if (!self->queue.empty())
+        wait = std::min(wait, self->queue.begin()->first - self->clock.now_ms());
+      if (wait <= 0)
+        continue;
+      auto sleeper = self->timers.sleep_for(std::chrono::milliseconds(wait));
+      auto token = asio::bind_cancellation_slot(self->wake.slot(), asio::use_awaitable);
+      try {
+        co_await asio::co_spawn(self->executor, std::move(sleeper), token);
+      } catch (const std::exception& e) {
+        spdlog::debug("scheduler: sleep ended: {}", e.what());
+      }
+      // The slot held co_spawn's cancellation handler for this sleep; nothing may reach it now.
+      self->wake.slot().clear();
+    }
+  }
+
+  asio::any_io_executor executor;
+  Timers& timers;
+  const Clock& clock;
+  storage::Database& database;
+  storage::ScheduleStore& store;
+  Job job;
+  std::weak_ptr<Impl> self;
+  std::set<std::pair<EpochMillis, std::int64_t>> queue;
+  std::unordered_map<std::int64_t, EpochMillis> due_of;
+  asio::cancellation_signal wake;
+  Stats stats;
+  bool started = false;
+  bool stopped = false;
+};
+
+Scheduler::Scheduler(asio::any_io_executor executor, Timers& timers, const Clock& clock,
+                     storage::Database& database, storage::ScheduleStore& store, Job job)
+    : impl_(std::make_shared<Impl>(std::move(executor), timers, clock, database, store,
+                                   std::move(job))) {
+  impl_->self = impl_;
+}
+
+Scheduler::~Scheduler() {
+  stop();
+}
+
+void Scheduler::start() {
+  if (impl_->started)
+    return;
+  impl_->started = true;
+  for (const auto& run : impl_->store.take_interrupted()) {
+    spdlog::warn("schedule #{}: the run for {} was cut off by a restart; it is not run again",
+                 run.schedule_id, format_utc(run.nominal_at));
+  }
+  for (const auto& record : impl_->store.active())
+    impl_->load(record);
+  asio::co_spawn(impl_->executor, Impl::loop(impl_), asio::detached);
+}
+
+void Scheduler::stop() {
+  if (impl_->stopped)
+    return;
+  impl_->stopped = true;
+  impl_->wake.emit(asio::cancellation_type::terminal);
+}
+
+void Scheduler::changed(std::int64_t id) {
+  if (auto record = impl_->store.get(id))
+    impl_->load(*record);
+  else
+    impl_->unqueue(id);
+  impl_->wake.emit(asio::cancellation_type::terminal);
+}
+
+Scheduler::Stats Scheduler::stats() const {
+  Stats out = impl_->stats;
+  out.scheduled = impl_->queue.size();
+  return out;
+}
+
+std::optional<EpochMillis> Scheduler::next_due() const {
+  if (impl_->queue.empty())
+    return std::nullopt;
+  return impl_->queue.begin()->first;
+}
+
+}  // namespace shipmate::scheduler
