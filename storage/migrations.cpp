@@ -198,11 +198,26 @@ CREATE TABLE schedule_runs (
 CREATE INDEX schedule_runs_by_outcome ON schedule_runs (outcome);
 )sql";
 
+// Conversation references (storage/conversation_refs.h): where a platform that cannot be
+// answered by address alone (Teams: the connector's service URL) posts proactive messages.
+constexpr std::string_view kMigration12 = R"sql(
+CREATE TABLE conversation_refs (
+  platform          TEXT    NOT NULL,
+  conversation_id   TEXT    NOT NULL,
+  service_url       TEXT    NOT NULL,
+  tenant_id         TEXT    NOT NULL DEFAULT '',
+  conversation_type TEXT    NOT NULL DEFAULT '',
+  bot_id            TEXT    NOT NULL DEFAULT '',
+  updated_at        INTEGER NOT NULL,
+  PRIMARY KEY (platform, conversation_id)
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
     Migration{7, kMigration7},   Migration{8, kMigration8},   Migration{9, kMigration9},
-    Migration{10, kMigration10}, Migration{11, kMigration11},
+    Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
 };
 
 }  // namespace

@@ -1,0 +1,208 @@
+#include "bot/teams/activity.h"
+
+#include <simdjson.h>
+
+#include <cstdint>
+
+#include "common/strings.h"
+
+namespace shipmate::bot::teams {
+namespace {
+
+// The string at a JSON pointer ("/conversation/id"); empty when absent or not a string.
+std::string string_at(simdjson::dom::element root, std::string_view pointer) {
+  std::string_view value;
+  if (root.at_pointer(pointer).get_string().get(value) == simdjson::SUCCESS)
+    return std::string(value);
+  return {};
+}
+
+void append_utf8(std::string& out, std::uint32_t code) {
+  if (code < 0x80) {
+    out += static_cast<char>(code);
+  } else if (code < 0x800) {
+    out += static_cast<char>(0xC0 | (code >> 6));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  } else if (code < 0x10000) {
+    out += static_cast<char>(0xE0 | (code >> 12));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  } else if (code < 0x110000) {
+    out += static_cast<char>(0xF0 | (code >> 18));
+    out += static_cast<char>(0x80 | ((code >> 12) & 0x3F));
+    out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
+    out += static_cast<char>(0x80 | (code & 0x3F));
+  }
+}
+
+// Decodes the entity starting at text[i] ('&'); returns the characters consumed (0: not one).
+std::size_t decode_entity(std::string_view text, std::size_t i, std::string& out) {
+  const auto end = text.find(';', i);
+  if (end == std::string_view::npos || end - i > 10)
+    return 0;
+  const std::string_view name = text.substr(i + 1, end - i - 1);
+  if (name == "amp") {
+    out += '&';
+  } else if (name == "lt") {
+    out += '<';
+  } else if (name == "gt") {
+    out += '>';
+  } else if (name == "quot") {
+    out += '"';
+  } else if (name == "apos" || name == "#39") {
+    out += '\'';
+  } else if (name == "nbsp") {
+    out += ' ';
+  } else if (name.size() > 1 && name[0] == '#') {
+    std::uint32_t code = 0;
+    const bool hex = name[1] == 'x' || name[1] == 'X';
+    const std::string_view digits = name.substr(hex ? 2 : 1);
+    if (digits.empty())
+      return 0;
+    for (char c : digits) {
+      const int digit = hex ? hex_digit_value(c) : (c >= '0' && c <= '9' ? c - '0' : -1);
+      if (digit < 0 || code > 0x10FFFF)
+        return 0;
+      code = code * (hex ? 16 : 10) + static_cast<std::uint32_t>(digit);
+    }
+    if (code == 0 || code > 0x10FFFF || (code >= 0xD800 && code <= 0xDFFF))
+      return 0;
+    append_utf8(out, code == 0xA0 ? ' ' : code);
+  } else {
+    return 0;
+  }
+  return end - i + 1;
+}
+
+}  // namespace
+
+std::string strip_teams_markup(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  bool leading = true;  // nothing but whitespace and tags so far
+  for (std::size_t i = 0; i < text.size();) {
+    const char c = text[i];
+    if (c == '<') {
+      const auto close = text.find('>', i);
+      if (close == std::string_view::npos) {
+        out.append(text.substr(i));
+        break;
+      }
+      const std::string tag = to_lower(text.substr(i + 1, close - i - 1));
+      if (tag == "at" || tag.starts_with("at ")) {
+        const auto end = to_lower(text.substr(close)).find("</at>");
+        const std::size_t name_end = end == std::string::npos ? text.size() : close + end;
+        if (!leading)
+          out.append(strip_teams_markup(text.substr(close + 1, name_end - close - 1)));
+        i = end == std::string::npos ? text.size() : name_end + 5;
+        continue;
+      }
+      // Block-level tags separate words; inline ones do not.
+      if (tag == "br" || tag == "br/" || tag == "br /" || tag.starts_with("p") ||
+          tag.starts_with("/p") || tag.starts_with("div") || tag.starts_with("/div")) {
+        if (!out.empty() && out.back() != ' ')
+          out += ' ';
+      }
+      i = close + 1;
+      continue;
+    }
+    if (c == '&') {
+      if (const auto used = decode_entity(text, i, out); used > 0) {
+        i += used;
+        leading = leading && out.back() == ' ';
+        continue;
+      }
+    }
+    out += c;
+    if (c != ' ' && c != '\n' && c != '\t' && c != '\r')
+      leading = false;
+    ++i;
+  }
+  return std::string(trim(out));
+}
+
+Result<Activity> decode_activity(std::string_view body) {
+  thread_local simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS || !root.is_object())
+    return make_error("the body is not a JSON object", ErrorKind::invalid);
+  Activity activity;
+  activity.type = string_at(root, "/type");
+  if (activity.type.empty())
+    return make_error("the activity has no type", ErrorKind::invalid);
+  activity.id = string_at(root, "/id");
+  activity.name = string_at(root, "/name");
+  activity.channel_id = string_at(root, "/channelId");
+  activity.service_url = string_at(root, "/serviceUrl");
+  activity.reply_to_id = string_at(root, "/replyToId");
+  activity.text = string_at(root, "/text");
+  activity.conversation_id = string_at(root, "/conversation/id");
+  activity.conversation_type = string_at(root, "/conversation/conversationType");
+  activity.tenant_id = string_at(root, "/conversation/tenantId");
+  if (activity.tenant_id.empty())
+    activity.tenant_id = string_at(root, "/channelData/tenant/id");
+  activity.from_id = string_at(root, "/from/id");
+  activity.from_aad_id = string_at(root, "/from/aadObjectId");
+  activity.from_name = string_at(root, "/from/name");
+  activity.recipient_id = string_at(root, "/recipient/id");
+  activity.recipient_name = string_at(root, "/recipient/name");
+  if (activity.type == "message")
+    activity.value_command = string_at(root, "/value/shipmate");
+  if (activity.type == "invoke") {
+    activity.action_type = string_at(root, "/value/action/type");
+    activity.action_verb = string_at(root, "/value/action/verb");
+    activity.action_command = string_at(root, "/value/action/data/shipmate");
+  }
+
+  if (activity.type == "message" || activity.type == "invoke") {
+    const char* missing = activity.id.empty()                ? "id"
+                          : activity.channel_id.empty()      ? "channelId"
+                          : activity.service_url.empty()     ? "serviceUrl"
+                          : activity.conversation_id.empty() ? "conversation.id"
+                          : activity.from_id.empty()         ? "from.id"
+                                                             : nullptr;
+    if (missing)
+      return make_error("the " + activity.type + " activity has no " + missing, ErrorKind::invalid);
+  }
+  return activity;
+}
+
+Classified classify(const Activity& activity) {
+  Classified result;
+  const std::string key_tail = activity.conversation_id + ":" + activity.id;
+  if (activity.type == "message") {
+    if (!activity.value_command.empty()) {
+      result.kind = Classified::Kind::command;
+      result.dedupe_key = "submit:" + key_tail;
+      result.text = std::string(trim(activity.value_command));
+      return result;
+    }
+    std::string text = strip_teams_markup(activity.text);
+    if (text.empty()) {
+      result.why = "a message without a command";
+      return result;
+    }
+    result.kind = Classified::Kind::command;
+    result.dedupe_key = "message:" + key_tail;
+    result.text = std::move(text);
+    return result;
+  }
+  if (activity.type == "invoke") {
+    if (activity.name != "adaptiveCard/action") {
+      result.why = "an invoke named '" + activity.name + "'";
+      return result;
+    }
+    if (activity.action_verb != kCommandVerb || trim(activity.action_command).empty()) {
+      result.why = "a card action that is not Shipmate's (verb '" + activity.action_verb + "')";
+      return result;
+    }
+    result.kind = Classified::Kind::card_action;
+    result.dedupe_key = "invoke:" + key_tail;
+    result.text = std::string(trim(activity.action_command));
+    return result;
+  }
+  result.why = activity.type.empty() ? "an activity without a type" : activity.type;
+  return result;
+}
+
+}  // namespace shipmate::bot::teams

@@ -1,0 +1,444 @@
+#include "bot/teams/connector.h"
+
+#include <spdlog/spdlog.h>
+
+#include <simdjson.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <deque>
+#include <map>
+#include <random>
+#include <set>
+#include <variant>
+
+#include "bot/teams/pacing.h"
+#include "bot/teams/teams_auth_api.h"
+#include "common/redact.h"
+#include "common/strings.h"
+#include "common/timer.h"
+#include "integrations/net/http_client.h"
+
+namespace shipmate::bot::teams {
+namespace asio = boost::asio;
+namespace net = integrations::net;
+
+std::string encode_path_segment(std::string_view text) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  out.reserve(text.size() + 16);
+  for (const char c : text) {
+    const auto byte = static_cast<unsigned char>(c);
+    if (std::isalnum(byte) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += c;
+    } else {
+      out += '%';
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0x0F];
+    }
+  }
+  return out;
+}
+
+namespace {
+
+// Messages whose Teams id is remembered for updates and thread replies.
+constexpr std::size_t kRememberedMessages = 50'000;
+
+bool retryable_status(int status) {
+  return status == 429 || status == 412 || status == 502 || status == 503 || status == 504;
+}
+
+std::string activities_url(const ConversationTarget& target, const std::string& activity_id) {
+  std::string url = target.service_url;
+  if (url.empty() || url.back() != '/')
+    url += '/';
+  url += "v3/conversations/" + encode_path_segment(target.conversation_id) + "/activities";
+  if (!activity_id.empty())
+    url += "/" + encode_path_segment(activity_id);
+  return url;
+}
+
+// What the connector said, shortened for a log line.
+std::string excerpt(const std::string& body) {
+  std::string text = redact(body.substr(0, 300));
+  for (char& c : text)
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  return text;
+}
+
+std::string id_of(const std::string& body) {
+  thread_local simdjson::dom::parser parser;
+  std::string_view id;
+  if (parser.parse(body).at_pointer("/id").get_string().get(id) == simdjson::SUCCESS)
+    return std::string(id);
+  return {};
+}
+
+}  // namespace
+
+struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
+  struct Job {
+    enum class Kind { post, update, reply, remove, update_known } kind;
+    LocalRef ref = 0;  // post: the ref it resolves; update/reply/remove: the ref they act on
+    ConversationTarget target;
+    std::string reply_to;     // post
+    std::string activity_id;  // update_known
+    commands::Message message;
+  };
+  struct Posted {
+    ConversationTarget target;
+    std::string activity_id;  // empty until posted (or when the post failed)
+  };
+
+  Impl(asio::any_io_executor executor_in, net::HttpClient& http_in,
+       ConnectorCredentials& credentials_in, Timers& timers_in, ConnectorOptions options_in)
+      : executor(std::move(executor_in)),
+        http(http_in),
+        credentials(credentials_in),
+        timers(timers_in),
+        options(std::move(options_in)),
+        random(std::random_device{}()) {}
+
+  asio::any_io_executor executor;
+  net::HttpClient& http;
+  ConnectorCredentials& credentials;
+  Timers& timers;
+  ConnectorOptions options;
+  std::mt19937_64 random;
+  std::set<std::string, std::less<>> allowed_urls;
+  ThreadPacer pacer;
+  ConnectorStats stats;
+  std::map<std::string, std::deque<Job>> queues;  // by conversation id
+  std::set<std::string> busy;                     // threads with a worker running
+  std::map<LocalRef, Posted> posted;
+  LocalRef next_ref = 1;
+  std::size_t queued = 0;
+  std::size_t in_flight = 0;
+  bool stopped = false;
+  // Completed (cancelled) whenever the queue becomes empty; drain() waits on it.
+  std::vector<std::shared_ptr<asio::steady_timer>> drain_waiters;
+
+  void job_finished() {
+    if (queued + in_flight > 0)
+      return;
+    for (auto& waiter : drain_waiters)
+      waiter->cancel();
+    drain_waiters.clear();
+  }
+
+  double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(random); }
+
+  // One call with retries. Returns the answer body.
+  static asio::awaitable<Result<std::string>> call(std::shared_ptr<Impl> self, std::string method,
+                                                   ConversationTarget target,
+                                                   std::string activity_id, std::string body) {
+    const std::string url = activities_url(target, activity_id);
+    const std::string what = method + " " + url;
+    if (!self->allowed(target.service_url)) {
+      ++self->stats.refused_urls;
+      co_return make_error(
+          "Teams: refusing " + what + ": no verified request came from " + target.service_url,
+          ErrorKind::invalid);
+    }
+    bool refreshed = false;
+    for (int attempt = 1;; ++attempt) {
+      auto bearer = co_await self->credentials.bearer();
+      if (!bearer)
+        co_return make_error("Teams: " + what + ": no connector token: " + bearer.error().message,
+                             bearer.error().kind);
+      net::HttpRequest request;
+      request.method = method;
+      request.url = url;
+      request.timeout = self->options.timeout;
+      request.headers.emplace_back("Authorization", *bearer);
+      if (method != "DELETE") {
+        request.headers.emplace_back("Content-Type", "application/json; charset=utf-8");
+        request.body = body;
+      }
+      ++self->stats.calls;
+      if (attempt > 1)
+        ++self->stats.retries;
+      auto response = co_await self->http.send(std::move(request));
+      std::optional<std::chrono::milliseconds> retry_after;
+      std::string failure;
+      ErrorKind kind = ErrorKind::unavailable;
+      bool retry = false;
+      if (!response) {
+        failure = response.error().message;
+        kind = response.error().kind;
+        retry = method != "POST" && kind == ErrorKind::unavailable;
+      } else {
+        const int status = response->status;
+        if (status >= 200 && status < 300)
+          co_return std::move(response->body);
+        if (status == 401 && !refreshed) {
+          // The token may have been revoked or rotated early: one more try with a fresh one.
+          self->credentials.invalidate();
+          refreshed = true;
+          --attempt;
+          continue;
+        }
+        failure = "HTTP " + std::to_string(status) + ": " + excerpt(response->body);
+        kind = net::http_status_kind(status);
+        retry = retryable_status(status);
+        if (status == 429) {
+          ++self->stats.rate_limited;
+          retry_after = parse_retry_after(response->header("Retry-After"));
+          const auto pause = retry_after.value_or(std::chrono::milliseconds(1000));
+          self->pacer.throttled(target.conversation_id, self->options.now(), pause);
+        } else if (status == 412 || status >= 500) {
+          retry_after = parse_retry_after(response->header("Retry-After"));
+        }
+      }
+      if (!retry || attempt >= self->options.max_attempts)
+        co_return make_error("Teams: " + what + ": " + failure, kind);
+      const auto wait = retry_delay(attempt, retry_after, self->options.backoff_base,
+                                    self->options.backoff_cap, self->random01());
+      spdlog::warn("teams: {}: {}; retrying in {} ms", what, failure, wait.count());
+      const bool slept = co_await self->timers.sleep_for(wait);
+      if (!slept)
+        co_return make_error("Teams: " + what + ": cancelled while waiting to retry",
+                             ErrorKind::unavailable);
+    }
+  }
+
+  bool allowed(const std::string& url) const { return allowed_urls.contains(url); }
+
+  void enqueue(Job job) {
+    if (stopped)
+      return;
+    if (queued >= options.max_queued) {
+      ++stats.dropped;
+      spdlog::error("teams: reply queue full ({} jobs); dropping a message for {}", queued,
+                    job.target.conversation_id);
+      return;
+    }
+    const std::string thread = job.target.conversation_id;
+    queues[thread].push_back(std::move(job));
+    ++queued;
+    if (busy.insert(thread).second)
+      asio::co_spawn(executor, work(shared_from_this(), thread), asio::detached);
+  }
+
+  // Sends one thread's jobs in order, paced, until its queue is empty.
+  static asio::awaitable<void> work(std::shared_ptr<Impl> self, std::string thread) {
+    while (!self->stopped) {
+      auto found = self->queues.find(thread);
+      if (found == self->queues.end() || found->second.empty())
+        break;
+      Job job = std::move(found->second.front());
+      found->second.pop_front();
+      --self->queued;
+      ++self->in_flight;
+      const auto now = self->options.now();
+      const auto at = self->pacer.allowed_at(thread, now);
+      if (at > now) {
+        const auto wait = std::chrono::ceil<std::chrono::milliseconds>(at - now);
+        co_await self->timers.sleep_for(wait);
+      }
+      self->pacer.sent(thread, self->options.now());
+      co_await run(self, std::move(job));
+      --self->in_flight;
+      self->job_finished();
+    }
+    self->queues.erase(thread);
+    self->busy.erase(thread);
+  }
+
+  static asio::awaitable<void> run(std::shared_ptr<Impl> self, Job job) {
+    const ButtonStyle buttons = self->options.buttons;
+    switch (job.kind) {
+      case Job::Kind::post:
+      case Job::Kind::reply: {
+        std::string reply_to = job.reply_to;
+        ConversationTarget target = job.target;
+        if (job.kind == Job::Kind::reply) {
+          auto known = self->posted.find(job.ref);
+          if (known == self->posted.end() || known->second.activity_id.empty()) {
+            ++self->stats.dropped;
+            spdlog::warn("teams: a thread reply's message was never posted; dropping it");
+            co_return;
+          }
+          reply_to = known->second.activity_id;
+          target = known->second.target;
+        }
+        std::string body = render_message_activity(job.message, buttons, reply_to);
+        std::string method = "POST";
+        auto sent = co_await call(self, std::move(method), target, reply_to, std::move(body));
+        if (!sent) {
+          ++self->stats.dropped;
+          spdlog::error("{}", sent.error().message);
+          co_return;
+        }
+        if (job.kind == Job::Kind::post)
+          self->posted[job.ref].activity_id = id_of(*sent);
+        co_return;
+      }
+      case Job::Kind::update:
+      case Job::Kind::remove:
+      case Job::Kind::update_known: {
+        ConversationTarget target = job.target;
+        std::string activity_id = job.activity_id;
+        if (job.kind != Job::Kind::update_known) {
+          auto known = self->posted.find(job.ref);
+          if (known == self->posted.end() || known->second.activity_id.empty()) {
+            ++self->stats.dropped;
+            spdlog::warn("teams: the message to {} was never posted; dropping the change",
+                         job.kind == Job::Kind::remove ? "delete" : "update");
+            co_return;
+          }
+          target = known->second.target;
+          activity_id = known->second.activity_id;
+        }
+        std::string method = job.kind == Job::Kind::remove ? "DELETE" : "PUT";
+        std::string body;
+        if (job.kind != Job::Kind::remove) {
+          body = render_message_activity(job.message, buttons);
+          // The connector wants the activity's id in the body of a PUT as well.
+          std::string id_member = "\"id\":";
+          append_json_string(id_member, activity_id);
+          id_member += ',';
+          body.insert(1, id_member);
+        }
+        auto done = co_await call(self, std::move(method), target, activity_id, std::move(body));
+        if (!done) {
+          ++self->stats.dropped;
+          spdlog::error("{}", done.error().message);
+        }
+        co_return;
+      }
+    }
+  }
+};
+
+ConnectorClient::ConnectorClient(asio::any_io_executor executor, net::HttpClient& http,
+                                 ConnectorCredentials& credentials, Timers& timers,
+                                 ConnectorOptions options)
+    : impl_(std::make_shared<Impl>(std::move(executor), http, credentials, timers,
+                                   std::move(options))) {}
+
+ConnectorClient::~ConnectorClient() {
+  impl_->stopped = true;
+}
+
+void ConnectorClient::allow(const std::string& service_url) {
+  impl_->allowed_urls.insert(service_url);
+}
+bool ConnectorClient::allowed(const std::string& service_url) const {
+  return impl_->allowed(service_url);
+}
+
+asio::awaitable<Result<std::string>> ConnectorClient::send(ConversationTarget target,
+                                                           std::string reply_to_id,
+                                                           std::string activity_json) {
+  auto self = impl_;
+  std::string method = "POST";
+  auto answer = co_await Impl::call(self, std::move(method), std::move(target),
+                                    std::move(reply_to_id), std::move(activity_json));
+  if (!answer)
+    co_return answer.error();
+  co_return id_of(*answer);
+}
+
+asio::awaitable<Status> ConnectorClient::update(ConversationTarget target, std::string activity_id,
+                                                std::string activity_json) {
+  auto self = impl_;
+  std::string method = "PUT";
+  auto answer = co_await Impl::call(self, std::move(method), std::move(target),
+                                    std::move(activity_id), std::move(activity_json));
+  if (!answer)
+    co_return answer.error();
+  co_return Ok{};
+}
+
+asio::awaitable<Status> ConnectorClient::remove(ConversationTarget target,
+                                                std::string activity_id) {
+  auto self = impl_;
+  std::string method = "DELETE";
+  std::string body;
+  auto answer = co_await Impl::call(self, std::move(method), std::move(target),
+                                    std::move(activity_id), std::move(body));
+  if (!answer)
+    co_return answer.error();
+  co_return Ok{};
+}
+
+ConnectorClient::LocalRef ConnectorClient::post(const ConversationTarget& target,
+                                                const std::string& reply_to,
+                                                const commands::Message& message) {
+  const LocalRef ref = impl_->next_ref++;
+  impl_->posted[ref] = Impl::Posted{target, {}};
+  // Refs of old messages are forgotten, oldest first, so memory stays bounded.
+  while (impl_->posted.size() > kRememberedMessages)
+    impl_->posted.erase(impl_->posted.begin());
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::post, ref, target, reply_to, {}, message});
+  return ref;
+}
+
+void ConnectorClient::update(LocalRef ref, const commands::Message& message) {
+  auto known = impl_->posted.find(ref);
+  if (known == impl_->posted.end())
+    return;
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::update, ref, known->second.target, {}, {}, message});
+}
+
+void ConnectorClient::thread_reply(LocalRef ref, const commands::Message& message) {
+  auto known = impl_->posted.find(ref);
+  if (known == impl_->posted.end())
+    return;
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::reply, ref, known->second.target, {}, {}, message});
+}
+
+void ConnectorClient::remove(LocalRef ref) {
+  auto known = impl_->posted.find(ref);
+  if (known == impl_->posted.end())
+    return;
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::remove, ref, known->second.target, {}, {}, {}});
+}
+
+void ConnectorClient::update_activity(const ConversationTarget& target,
+                                      const std::string& activity_id,
+                                      const commands::Message& message) {
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::update_known, 0, target, {}, activity_id, message});
+}
+
+std::optional<std::string> ConnectorClient::activity_id_of(LocalRef ref) const {
+  auto known = impl_->posted.find(ref);
+  if (known == impl_->posted.end() || known->second.activity_id.empty())
+    return std::nullopt;
+  return known->second.activity_id;
+}
+
+std::size_t ConnectorClient::pending() const {
+  return impl_->queued + impl_->in_flight;
+}
+
+asio::awaitable<void> ConnectorClient::drain() {
+  auto self = impl_;
+  if (self->queued + self->in_flight == 0)
+    co_return;
+  auto waiter =
+      std::make_shared<asio::steady_timer>(self->executor, asio::steady_timer::time_point::max());
+  self->drain_waiters.push_back(waiter);
+  boost::system::error_code ignored;
+  co_await waiter->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+}
+
+void ConnectorClient::shutdown() {
+  if (impl_->queued > 0)
+    spdlog::warn("teams: dropping {} queued replies at shutdown", impl_->queued);
+  impl_->stopped = true;
+  impl_->queues.clear();
+  impl_->queued = 0;
+  impl_->job_finished();
+}
+
+const ConnectorStats& ConnectorClient::stats() const {
+  return impl_->stats;
+}
+
+}  // namespace shipmate::bot::teams

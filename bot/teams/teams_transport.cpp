@@ -1,0 +1,376 @@
+#include "bot/teams/teams_transport.h"
+
+#include <spdlog/spdlog.h>
+
+#include <optional>
+
+#include "bot/command_intake.h"
+#include "bot/teams/activity.h"
+#include "bot/teams/teams_auth_api.h"
+#include "common/redact.h"
+#include "common/strings.h"
+#include "common/timer.h"
+#include "integrations/net/http_client.h"
+#include "integrations/net/http_server.h"
+#include "storage/conversation_refs.h"
+
+namespace shipmate::bot::teams {
+namespace asio = boost::asio;
+namespace net = integrations::net;
+
+namespace {
+
+std::string encode_address_part(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  for (const char c : text) {
+    if (c == '%')
+      out += "%25";
+    else if (c == ':')
+      out += "%3A";
+    else
+      out += c;
+  }
+  return out;
+}
+
+std::optional<std::string> decode_address_part(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] != '%') {
+      out += text[i];
+      continue;
+    }
+    if (i + 2 >= text.size())
+      return std::nullopt;
+    const int high = hex_digit_value(text[i + 1]);
+    const int low = hex_digit_value(text[i + 2]);
+    if (high < 0 || low < 0)
+      return std::nullopt;
+    out += static_cast<char>(high * 16 + low);
+    i += 2;
+  }
+  return out;
+}
+
+net::HttpClientOptions http_options(const TeamsOptions& options) {
+  net::HttpClientOptions http;
+  http.ca_file = options.ca_file;
+  http.verify_peer = options.verify_peer;
+  // Replies to many threads go out at once, mostly to one service URL: keep their connections.
+  http.max_idle_per_host = 64;
+  return http;
+}
+
+TeamsResponse text_response(int status, std::string body) {
+  return TeamsResponse{status, "text/plain", std::move(body)};
+}
+
+}  // namespace
+
+std::string teams_address(const std::string& conversation_id, const std::string& thread) {
+  return "teams:" + encode_address_part(conversation_id) + ":" + encode_address_part(thread);
+}
+
+bool parse_teams_address(const std::string& address, std::string& conversation_id,
+                         std::string& thread) {
+  constexpr std::string_view kPrefix = "teams:";
+  if (!address.starts_with(kPrefix))
+    return false;
+  const std::string_view rest = std::string_view(address).substr(kPrefix.size());
+  const auto colon = rest.find(':');
+  auto conversation = decode_address_part(rest.substr(0, colon));
+  auto thread_part = colon == std::string_view::npos ? std::optional<std::string>("")
+                                                     : decode_address_part(rest.substr(colon + 1));
+  if (!conversation || !thread_part || conversation->empty())
+    return false;
+  conversation_id = std::move(*conversation);
+  thread = std::move(*thread_part);
+  return true;
+}
+
+commands::MessageRef TeamsConversation::post(const commands::Message& message) {
+  return std::to_string(connector_.post(target_, thread_, message));
+}
+
+void TeamsConversation::update(const commands::MessageRef& ref, const commands::Message& message) {
+  connector_.update(std::stoull(ref), message);
+}
+
+void TeamsConversation::thread_reply(const commands::MessageRef& ref,
+                                     const commands::Message& message) {
+  connector_.thread_reply(std::stoull(ref), message);
+}
+
+std::string TeamsConversation::address() const {
+  return teams_address(target_.conversation_id, thread_);
+}
+
+struct TeamsTransport::Impl {
+  Impl(asio::any_io_executor executor_in, CommandIntake& intake_in, Timers& timers_in,
+       InboundVerifier& verifier_in, ConnectorCredentials& credentials_in,
+       storage::ConversationRefStore* refs_in, TeamsOptions options_in)
+      : executor(std::move(executor_in)),
+        intake(intake_in),
+        timers(timers_in),
+        verifier(verifier_in),
+        refs(refs_in),
+        options(std::move(options_in)),
+        http(executor, http_options(options)),
+        connector(executor, http, credentials_in, timers, options.connector) {}
+
+  asio::any_io_executor executor;
+  CommandIntake& intake;
+  Timers& timers;
+  InboundVerifier& verifier;
+  storage::ConversationRefStore* refs;
+  TeamsOptions options;
+  net::HttpClient http;
+  ConnectorClient connector;
+  std::unique_ptr<net::HttpServer> own_server;
+  std::map<std::string, storage::ConversationRef> conversations;  // by conversation id
+  TeamsStats stats;
+  bool stopping = false;
+  bool mounted_elsewhere = false;  // the route lives on a shared server
+  std::function<void(std::string)> fatal_handler;
+
+  static std::unique_ptr<commands::Conversation> conversation_in(const std::weak_ptr<Impl>& weak,
+                                                                 const std::string& channel,
+                                                                 const std::string& thread) {
+    auto self = weak.lock();
+    if (!self || channel.empty())
+      return nullptr;
+    auto known = self->conversations.find(channel);
+    if (known == self->conversations.end()) {
+      spdlog::warn("teams: no conversation reference for {}; cannot post there", channel);
+      return nullptr;
+    }
+    return std::make_unique<TeamsConversation>(
+        self->connector, ConversationTarget{known->second.service_url, channel}, thread);
+  }
+
+  // Remembers where a verified activity's conversation is served; stores it when new or changed.
+  void remember(const Activity& activity) {
+    connector.allow(activity.service_url);
+    auto& known = conversations[activity.conversation_id];
+    if (known.service_url == activity.service_url && known.bot_id == activity.recipient_id)
+      return;
+    known.platform = "teams";
+    known.conversation_id = activity.conversation_id;
+    known.service_url = activity.service_url;
+    known.tenant_id = activity.tenant_id;
+    known.conversation_type = activity.conversation_type;
+    known.bot_id = activity.recipient_id;
+    if (refs) {
+      try {
+        refs->save(known);
+      } catch (const std::exception& error) {
+        spdlog::error("teams: could not store the conversation reference for {}: {}",
+                      activity.conversation_id, error.what());
+      }
+    }
+  }
+
+  static net::RouteHandler route(const std::shared_ptr<Impl>& impl) {
+    return [weak = std::weak_ptr<Impl>(impl)](
+               net::ServerRequest request) -> asio::awaitable<net::ServerResponse> {
+      net::ServerResponse response;
+      auto self = weak.lock();
+      if (!self) {
+        response.status = 503;
+        co_return response;
+      }
+      TeamsRequest incoming{request.header("Authorization"), std::move(request.body)};
+      TeamsResponse answer = co_await handle(self, std::move(incoming));
+      response.status = answer.status;
+      response.headers.emplace_back("Content-Type", answer.content_type);
+      response.body = std::move(answer.body);
+      co_return response;
+    };
+  }
+
+  static asio::awaitable<TeamsResponse> handle(std::shared_ptr<Impl> self, TeamsRequest request) {
+    ++self->stats.requests;
+    if (self->stopping)
+      co_return text_response(503, "shutting down\n");
+    if (request.authorization.empty()) {
+      ++self->stats.refused;
+      spdlog::warn("teams: refused a request without an Authorization header");
+      co_return text_response(401, "unauthorized\n");
+    }
+    auto decoded = decode_activity(request.body);
+    if (!decoded) {
+      ++self->stats.malformed;
+      spdlog::warn("teams: malformed activity: {}", decoded.error().message);
+      co_return text_response(400, "malformed activity\n");
+    }
+    Activity activity = std::move(*decoded);
+    std::string authorization = std::move(request.authorization);
+    std::string channel_id = activity.channel_id;
+    std::string service_url = activity.service_url;
+    auto verified = co_await self->verifier.verify(std::move(authorization), std::move(channel_id),
+                                                   std::move(service_url));
+    if (!verified.ok()) {
+      ++self->stats.refused;
+      const int status = verified.status == 403 ? 403 : 401;
+      spdlog::warn("teams: refused a {} activity ({}): {}", activity.type, status,
+                   redact(verified.reason));
+      co_return text_response(status, "unauthorized\n");
+    }
+    if (!activity.service_url.empty() && verified.caller.service_url != activity.service_url) {
+      ++self->stats.refused;
+      spdlog::warn("teams: refused a {} activity (403): its serviceUrl {} is not the token's {}",
+                   activity.type, activity.service_url, verified.caller.service_url);
+      co_return text_response(403, "unauthorized\n");
+    }
+    if (!activity.service_url.empty() && !activity.conversation_id.empty())
+      self->remember(activity);
+
+    const Classified what = classify(activity);
+    if (what.kind == Classified::Kind::ignore) {
+      ++self->stats.ignored;
+      spdlog::debug("teams: ignored {}", what.why);
+      if (activity.type == "invoke")
+        co_return text_response(501, "");
+      co_return text_response(200, "");
+    }
+    // A button answers in the thread of the card it was on; a message in its own thread.
+    const std::string thread =
+        !activity.reply_to_id.empty() &&
+                (what.kind == Classified::Kind::card_action || !activity.value_command.empty())
+            ? activity.reply_to_id
+            : activity.id;
+    IncomingCommand command{what.dedupe_key,
+                            activity.from_aad_id.empty() ? activity.from_id : activity.from_aad_id,
+                            activity.conversation_id, thread, what.text};
+    const auto accepted = self->intake.accept_now("teams", std::move(command));
+    if (accepted == CommandIntake::Accepted::not_recorded) {
+      spdlog::error("teams: could not record activity {}; Teams will send it again",
+                    what.dedupe_key);
+      co_return text_response(503, "try again\n");
+    }
+    if (accepted == CommandIntake::Accepted::duplicate)
+      ++self->stats.duplicates;
+    else
+      ++self->stats.commands;
+    if (what.kind == Classified::Kind::card_action) {
+      commands::Message pressed(commands::Tone::progress, what.text);
+      pressed.context = "Pressed by " +
+                        (activity.from_name.empty() ? std::string("someone") : activity.from_name) +
+                        "; the outcome follows in the thread.";
+      co_return TeamsResponse{200, "application/json", render_invoke_card_response(pressed)};
+    }
+    co_return text_response(202, "");
+  }
+};
+
+TeamsTransport::TeamsTransport(asio::any_io_executor executor, CommandIntake& intake,
+                               Timers& timers, InboundVerifier& verifier,
+                               ConnectorCredentials& credentials,
+                               storage::ConversationRefStore* refs, TeamsOptions options,
+                               net::HttpServer* shared_server)
+    : impl_(std::make_shared<Impl>(std::move(executor), intake, timers, verifier, credentials, refs,
+                                   std::move(options))) {
+  IntakePlatform platform;
+  platform.name = "teams";
+  platform.conversation = [weak = std::weak_ptr<Impl>(impl_)](const std::string& channel,
+                                                              const std::string& thread) {
+    return Impl::conversation_in(weak, channel, thread);
+  };
+  platform.identities = impl_->options.identities;
+  platform.clean_text = [](std::string_view text) { return strip_teams_markup(text); };
+  intake.attach(std::move(platform));
+  if (shared_server) {
+    impl_->mounted_elsewhere = true;
+    auto mounted = shared_server->mount("POST", impl_->options.path, Impl::route(impl_),
+                                        net::RouteOptions{impl_->options.max_body_bytes});
+    if (!mounted)
+      spdlog::error("teams: {}", mounted.error().message);
+  }
+}
+
+TeamsTransport::~TeamsTransport() {
+  impl_->stopping = true;
+}
+
+asio::awaitable<Status> TeamsTransport::start() {
+  auto self = impl_;
+  if (self->refs) {
+    try {
+      for (auto& ref : self->refs->list("teams")) {
+        self->connector.allow(ref.service_url);
+        const std::string id = ref.conversation_id;
+        self->conversations.emplace(id, std::move(ref));
+      }
+    } catch (const std::exception& error) {
+      co_return make_error(std::string("teams: could not read the conversation references: ") +
+                           error.what());
+    }
+  }
+  // Commands recorded before a crash: run the ones that never started, report the rest.
+  self->intake.replay("teams");
+  if (!self->mounted_elsewhere) {
+    net::HttpServerOptions server;
+    server.name = "teams";
+    server.bind_address = self->options.bind_address;
+    server.port = self->options.port;
+    auto started = net::HttpServer::start(self->executor, std::move(server));
+    if (!started)
+      co_return started.error();
+    self->own_server = std::move(*started);
+    auto mounted = self->own_server->mount("POST", self->options.path, Impl::route(self),
+                                           net::RouteOptions{self->options.max_body_bytes});
+    if (!mounted)
+      co_return mounted.error();
+    spdlog::info("teams: receiving activities on {}:{}{} ({} known conversations)",
+                 self->options.bind_address, self->own_server->port(), self->options.path,
+                 self->conversations.size());
+  }
+  co_return Ok{};
+}
+
+asio::awaitable<void> TeamsTransport::stop(std::chrono::milliseconds grace) {
+  auto self = impl_;
+  self->stopping = true;
+  if (self->own_server)
+    self->own_server->stop();
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  while (self->connector.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
+    const auto pause = std::chrono::milliseconds(20);
+    co_await self->timers.sleep_for(pause);
+  }
+  self->connector.shutdown();
+  spdlog::info("teams: {} commands, {} redeliveries dropped, {} requests refused",
+               self->stats.commands, self->stats.duplicates, self->stats.refused);
+}
+
+void TeamsTransport::on_fatal(std::function<void(std::string)> handler) {
+  impl_->fatal_handler = std::move(handler);
+}
+
+std::unique_ptr<commands::Conversation> TeamsTransport::open(const std::string& address) {
+  std::string conversation;
+  std::string thread;
+  if (!parse_teams_address(address, conversation, thread))
+    return nullptr;
+  return Impl::conversation_in(impl_, conversation, thread);
+}
+
+asio::awaitable<TeamsResponse> TeamsTransport::handle(TeamsRequest request) {
+  return Impl::handle(impl_, std::move(request));
+}
+
+int TeamsTransport::port() const {
+  return impl_->own_server ? impl_->own_server->port() : 0;
+}
+
+ConnectorClient& TeamsTransport::connector() {
+  return impl_->connector;
+}
+
+const TeamsStats& TeamsTransport::stats() const {
+  return impl_->stats;
+}
+
+}  // namespace shipmate::bot::teams

@@ -1,0 +1,148 @@
+// The Microsoft Teams transport: Bot Framework activities in (POST /api/messages), connector
+// calls out, with no SDK.
+//
+// Contract
+// - Threading: everything runs on the executor given at construction (the event loop).
+// - Inbound (handle()): a request without an Authorization header is answered 401 at once; a
+//   body that is not an activity 400; then the InboundVerifier decides (401 or 403, see
+//   teams_auth_api.h), logging one line and making no outbound call on refusal. Only then is
+//   anything remembered (the serviceUrl is allowed for connector calls, the conversation
+//   reference stored) or run. A command is handed to the CommandIntake (accept_now: recorded
+//   before the answer, so a redelivered activity is answered and dropped), and the request is
+//   answered at once (202), before the command runs. An Action.Execute invoke is answered 200
+//   with an invoke response carrying the updated card (the command and who pressed it, buttons
+//   gone); its result follows in the thread. conversationUpdate and other activities are
+//   answered 200 and ignored; other invokes 501. Storage trouble answers 503 so Teams retries.
+// - Identity: the sender's AAD object id (from.aadObjectId) is the platform user id the intake
+//   maps through `ids: {teams: ...}`; display names never count. Mention markup is removed here.
+// - Replies: one TeamsConversation per command, answering in the activity's thread through the
+//   ConnectorClient's paced queue: one card per command, updated in place, details in its
+//   thread. Addresses are "teams:<conversation id>:<thread id>" with '%' and ':' percent-encoded,
+//   so open() finds the conversation (and, through the stored reference, its service URL) after
+//   a restart.
+// - start() loads the stored conversation references, replays the intake's unfinished commands
+//   and listens (unless the routes were mounted on a shared server). stop() closes the listener
+//   and gives queued replies up to `grace`.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/awaitable.hpp>
+
+#include "bot/chat_transport.h"
+#include "bot/teams/adaptive_card.h"
+#include "bot/teams/connector.h"
+#include "common/result.h"
+
+namespace shipmate {
+class Timers;
+}
+namespace shipmate::storage {
+class ConversationRefStore;
+}
+namespace shipmate::integrations::net {
+class HttpServer;
+}
+
+namespace shipmate::bot {
+class CommandIntake;
+}
+
+namespace shipmate::bot::teams {
+
+class InboundVerifier;
+class ConnectorCredentials;
+
+struct TeamsOptions {
+  std::string app_id;  // the bot's Microsoft app id
+  std::string bind_address = "0.0.0.0";
+  int port = 3978;  // PORT, as Bot Framework tooling uses it
+  std::string path = "/api/messages";
+  std::size_t max_body_bytes = 256 * 1024;
+  std::string ca_file;  // extra trusted CAs for the connector (tests, private proxies)
+  bool verify_peer = true;
+  // AAD object id -> Shipmate identity; unknown users act as "teams:<id>" (read only).
+  std::map<std::string, std::string> identities;
+  ConnectorOptions connector;
+};
+
+struct TeamsStats {
+  std::uint64_t requests = 0;
+  std::uint64_t refused = 0;    // 401/403 from verification
+  std::uint64_t malformed = 0;  // 400
+  std::uint64_t commands = 0;   // handed to the intake (fresh)
+  std::uint64_t duplicates = 0;
+  std::uint64_t ignored = 0;
+};
+
+// The raw request, as the HTTP server hands it over.
+struct TeamsRequest {
+  std::string authorization;
+  std::string body;
+};
+struct TeamsResponse {
+  int status = 200;
+  std::string content_type = "text/plain";
+  std::string body;
+};
+
+class TeamsConversation final : public commands::Conversation {
+ public:
+  TeamsConversation(ConnectorClient& connector, ConversationTarget target, std::string thread)
+      : connector_(connector), target_(std::move(target)), thread_(std::move(thread)) {}
+  commands::MessageRef post(const commands::Message& message) override;
+  void update(const commands::MessageRef& ref, const commands::Message& message) override;
+  void thread_reply(const commands::MessageRef& ref, const commands::Message& message) override;
+  std::string address() const override;
+
+ private:
+  ConnectorClient& connector_;
+  ConversationTarget target_;
+  std::string thread_;
+};
+
+// "teams:<conversation>:<thread>" and back ('%' and ':' percent-encoded inside the parts).
+std::string teams_address(const std::string& conversation_id, const std::string& thread);
+// False when `address` is not one of teams_address()'s.
+bool parse_teams_address(const std::string& address, std::string& conversation_id,
+                         std::string& thread);
+
+class TeamsTransport final : public ChatTransport {
+ public:
+  // `intake`, `timers`, `verifier`, `credentials` and `refs` (may be null: no proactive messages
+  // after a restart) must outlive the transport. With `shared_server`, the route is mounted there
+  // (at construction) instead of on a listener of its own.
+  TeamsTransport(boost::asio::any_io_executor executor, CommandIntake& intake, Timers& timers,
+                 InboundVerifier& verifier, ConnectorCredentials& credentials,
+                 storage::ConversationRefStore* refs, TeamsOptions options,
+                 integrations::net::HttpServer* shared_server = nullptr);
+  ~TeamsTransport() override;
+  TeamsTransport(const TeamsTransport&) = delete;
+  TeamsTransport& operator=(const TeamsTransport&) = delete;
+
+  std::string_view name() const override { return "teams"; }
+  boost::asio::awaitable<Status> start() override;
+  boost::asio::awaitable<void> stop(std::chrono::milliseconds grace) override;
+  void on_fatal(std::function<void(std::string)> handler) override;
+  std::unique_ptr<commands::Conversation> open(const std::string& address) override;
+
+  // One inbound request (what the route runs).
+  boost::asio::awaitable<TeamsResponse> handle(TeamsRequest request);
+
+  // The port listened on (0 before start() or with a shared server).
+  int port() const;
+  ConnectorClient& connector();
+  const TeamsStats& stats() const;
+
+ private:
+  struct Impl;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace shipmate::bot::teams

@@ -1,0 +1,110 @@
+// Adaptive Cards rendered from commands::Message: layout, both button styles, tone, redaction
+// and Teams' size limits.
+#include "bot/teams/adaptive_card.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+
+#include "common/redact.h"
+
+namespace shipmate::bot::teams {
+namespace {
+namespace json = boost::json;
+
+commands::Message deploy_status() {
+  commands::Message message(commands::Tone::progress, "Deploying hello v2 to staging\nstep 1 of 3");
+  message.fields = {{"Service", "hello"}, {"Version", "v2"}};
+  message.context = "deploy #12 by alice";
+  message.buttons = {{"Approve", "approve 12", "primary"}, {"Abort", "abort 12", "danger"}};
+  return message;
+}
+
+TEST(TeamsCard, RendersTitleTextFactsContextAndExecuteButtons) {
+  const json::value card = json::parse(render_card(deploy_status(), ButtonStyle::execute));
+  EXPECT_EQ(card.at("type"), "AdaptiveCard");
+  EXPECT_EQ(card.at("version"), "1.4");
+  const auto& body = card.at("body").as_array();
+  const auto& container = body.at(0).as_object();
+  EXPECT_EQ(container.at("style"), "accent");
+  EXPECT_EQ(container.at("items").at(0).at("text"), "Deploying hello v2 to staging");
+  EXPECT_EQ(container.at("items").at(0).at("weight"), "Bolder");
+  EXPECT_EQ(container.at("items").at(1).at("text"), "step 1 of 3");
+  EXPECT_EQ(body.at(1).at("type"), "FactSet");
+  EXPECT_EQ(body.at(1).at("facts").at(1).at("value"), "v2");
+  EXPECT_EQ(body.at(2).at("text"), "deploy #12 by alice");
+  EXPECT_EQ(body.at(2).at("isSubtle"), true);
+  const auto& actions = card.at("actions").as_array();
+  ASSERT_EQ(actions.size(), 2u);
+  EXPECT_EQ(actions.at(0).at("type"), "Action.Execute");
+  EXPECT_EQ(actions.at(0).at("verb"), "shipmate.command");
+  EXPECT_EQ(actions.at(0).at("data").at("shipmate"), "approve 12");
+  EXPECT_EQ(actions.at(0).at("style"), "positive");
+  EXPECT_EQ(actions.at(1).at("style"), "destructive");
+}
+
+TEST(TeamsCard, SubmitStyleButtonsCarryTheCommandAsData) {
+  const json::value card = json::parse(render_card(deploy_status(), ButtonStyle::submit));
+  const auto& action = card.at("actions").at(1);
+  EXPECT_EQ(action.at("type"), "Action.Submit");
+  EXPECT_FALSE(action.as_object().contains("verb"));
+  EXPECT_EQ(action.at("data").at("shipmate"), "abort 12");
+}
+
+TEST(TeamsCard, ToneColoursTheTitleAndPreformattedTextIsMonospace) {
+  commands::Message failed(commands::Tone::error, "Deploy failed");
+  json::value card = json::parse(render_card(failed, ButtonStyle::execute));
+  EXPECT_EQ(card.at("body").at(0).at("style"), "attention");
+  EXPECT_EQ(card.at("body").at(0).at("items").at(0).at("color"), "Attention");
+  commands::Message table(commands::Tone::info, "a  b\n1  2");
+  table.preformatted = true;
+  card = json::parse(render_card(table, ButtonStyle::execute));
+  EXPECT_EQ(card.at("body").at(0).at("items").at(0).at("fontType"), "Monospace");
+  EXPECT_EQ(card.at("body").at(0).at("items").at(0).at("text"), "a  b\n1  2");
+}
+
+TEST(TeamsCard, SecretsAreRedacted) {
+  register_secret("hunter2-secret-value");
+  commands::Message message(commands::Tone::info, "token hunter2-secret-value leaked");
+  message.fields = {{"key", "hunter2-secret-value"}};
+  const std::string rendered = render_message_activity(message, ButtonStyle::execute);
+  EXPECT_EQ(rendered.find("hunter2-secret-value"), std::string::npos);
+  clear_registered_secrets();
+}
+
+TEST(TeamsCard, HugeMessagesStayWithinTeamsLimits) {
+  commands::Message huge(commands::Tone::info, std::string(200'000, '"'));
+  huge.preformatted = true;
+  for (int i = 0; i < 50; ++i)
+    huge.fields.push_back({"field " + std::to_string(i), std::string(5000, 'x')});
+  for (int i = 0; i < 10; ++i)
+    huge.buttons.push_back({"b" + std::to_string(i), "status", ""});
+  const std::string rendered = render_message_activity(huge, ButtonStyle::execute, "1699");
+  EXPECT_LE(rendered.size(), kMaxActivityBytes);
+  const json::value activity = json::parse(rendered);
+  EXPECT_EQ(activity.at("replyToId"), "1699");
+  const auto& card = activity.at("attachments").at(0).at("content");
+  EXPECT_EQ(card.at("actions").as_array().size(), kMaxButtons);
+  EXPECT_EQ(card.at("body").at(1).at("facts").as_array().size(), kMaxFields);
+}
+
+TEST(TeamsCard, CuttingNeverSplitsAUtf8Character) {
+  commands::Message message(commands::Tone::info,
+                            "x\n" + std::string(kMaxTextChars, 'a') + "\u00e9\u00e9\u00e9");
+  const std::string rendered = render_card(message, ButtonStyle::execute);
+  EXPECT_NO_THROW(json::parse(rendered));
+  EXPECT_NE(rendered.find("\u2026"), std::string::npos);
+}
+
+TEST(TeamsCard, InvokeResponsesCarryACardOrAMessage) {
+  const json::value card = json::parse(render_invoke_card_response(deploy_status()));
+  EXPECT_EQ(card.at("statusCode"), 200);
+  EXPECT_EQ(card.at("type"), "application/vnd.microsoft.card.adaptive");
+  EXPECT_EQ(card.at("value").at("type"), "AdaptiveCard");
+  const json::value message = json::parse(render_invoke_message_response(400, "no such command"));
+  EXPECT_EQ(message.at("statusCode"), 400);
+  EXPECT_EQ(message.at("value"), "no such command");
+}
+
+}  // namespace
+}  // namespace shipmate::bot::teams
