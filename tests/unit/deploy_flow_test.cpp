@@ -520,6 +520,33 @@ TEST_F(ApprovalTest, DenyWithdrawAndExpiry) {
   EXPECT_TRUE(h.target->calls.empty());
 }
 
+// README: "someone else must approve"; with `count: 2` that is two different people besides
+// the requester. Approving twice counts once, and the requester's approval never counts.
+TEST_F(ApprovalTest, TwoApprovalsMeanTwoDistinctPeopleNeitherOfThemTheRequester) {
+  h.catalog.environments[1].approvals = commands::ApprovalPolicy{2, {"sre"}, 60 * 60 * 1000};
+  h.catalog.users.push_back({"dave", "Dave", {"sre"}});
+  std::string out = h.run("alice", "deploy hello v2 to production");
+  EXPECT_TRUE(has(out, "needs 2 approvals from sre (not Alice)")) << out;
+
+  EXPECT_TRUE(has(h.run("alice", "approve 1"), "separation of duties"));
+  out = h.run("carol", "approve 1");
+  EXPECT_TRUE(has(out, "Deploy #1 approved by Carol (1 of 2)")) << out;
+  out = h.run("carol", "approve 1");
+  EXPECT_TRUE(has(out, "Approval refused: carol already approved deploy #1")) << out;
+  EXPECT_TRUE(has(h.run("alice", "approve 1"), "separation of duties"));
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::awaiting_approval);
+  EXPECT_TRUE(h.target->calls.empty());
+  EXPECT_EQ(h.approvals.for_deploy(1).size(), 1u);
+
+  out = h.run("dave", "approve 1");
+  EXPECT_TRUE(has(out, "Deploy #1 succeeded: hello v2 is live in production")) << out;
+  std::vector<std::string> approvers;
+  for (const auto& decision : h.approvals.for_deploy(1))
+    approvers.push_back(decision.approver + " " + decision.decision);
+  EXPECT_EQ(approvers, (std::vector<std::string>{"carol approve", "dave approve"}));
+  EXPECT_EQ(h.target->calls, std::vector<std::string>{"apply production v2"});
+}
+
 TEST_F(ApprovalTest, AnOverlongDenyReasonIsRefusedAndTheDeployKeepsWaiting) {
   h.run("alice", "deploy hello v2 to production");
   const std::string essay(kMaxFreeTextLength + 1, 'x');

@@ -169,6 +169,51 @@ TEST_F(RolloutTest, AbortAfterInconclusiveChecksRollsBack) {
   EXPECT_EQ(h.target->current_version("staging"), "v1");
 }
 
+// README: "continuing needs the deploy permission, aborting the rollback one". Dora may deploy
+// to production but not roll back there: she may continue and may not abort; bob may do neither.
+TEST_F(RolloutTest, AbortNeedsTheRollbackPermissionInTheDeploysEnvironment) {
+  h.catalog.environments[1].allowed_roles[commands::Action::deploy] = {"sre", "deployer"};
+  h.catalog.users.push_back({"dora", "Dora", {"deployer"}});
+  h.run("alice", "deploy hello v1 to production");
+  use_canary({50});
+  metrics.script["error_rate"] = {{CheckVerdict::inconclusive, "error_rate: no data"}};
+  h.start("alice", "deploy hello v2 to production");
+  ASSERT_TRUE(h.run_until([&] { return asked(2); }));
+
+  std::string out = h.run("bob", "abort 2");
+  EXPECT_TRUE(has(out, "Abort refused: bob may not rollback in production")) << out;
+  out = h.run("dora", "abort 2");
+  EXPECT_TRUE(has(out, "Abort refused: dora may not rollback in production")) << out;
+  EXPECT_TRUE(asked(2));
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::verifying);
+  EXPECT_TRUE(audited("deploy.abort_refused"));
+  EXPECT_FALSE(audited("deploy.abort"));
+
+  out = h.run("alice", "abort 2");
+  EXPECT_TRUE(has(out, "Rolling back deploy #2 (Alice)")) << out;
+  ASSERT_TRUE(h.run_until([&] { return settled(2); }));
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::rolled_back);
+  EXPECT_TRUE(has(h.deploys.get(2)->detail, "alice chose to roll back")) << h.deploys.get(2)->detail;
+  EXPECT_EQ(h.target->current_version("production"), "v1");
+  EXPECT_TRUE(audited("deploy.abort"));
+}
+
+// The other half: the same person who may not abort may continue (the deploy permission).
+TEST_F(RolloutTest, ContinueNeedsOnlyTheDeployPermission) {
+  h.catalog.environments[1].allowed_roles[commands::Action::deploy] = {"sre", "deployer"};
+  h.catalog.users.push_back({"dora", "Dora", {"deployer"}});
+  h.run("alice", "deploy hello v1 to production");
+  use_canary({50});
+  metrics.script["error_rate"] = {{CheckVerdict::inconclusive, "error_rate: no data"},
+                                  {CheckVerdict::pass, "error_rate: 0.0 within max 0.05"}};
+  h.start("alice", "deploy hello v2 to production");
+  ASSERT_TRUE(h.run_until([&] { return asked(2); }));
+  std::string out = h.run("dora", "continue 2");
+  EXPECT_TRUE(has(out, "Continuing deploy #2 (Dora)")) << out;
+  ASSERT_TRUE(h.run_until([&] { return settled(2); }));
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::succeeded);
+}
+
 TEST_F(RolloutTest, NobodyAnsweringRollsBackAfterTheDecisionTimeout) {
   h.run("alice", "deploy hello v1 to staging");
   use_canary({50});
