@@ -452,6 +452,57 @@ TEST_F(CanaryE2e, SigkillWhilePausedIsReconciledOnRestartAndV1Serves) {
   EXPECT_TRUE(audit_intact());
 }
 
+// A crash while rolling back: v2's check breaches, the deploy records that it is rolling back,
+// and the kill lands before "rolled back" can be recorded (a trigger holds that write). After the
+// restart the deploy is reported as interrupted, v1 serves, and v2 is gone.
+TEST_F(CanaryE2e, SigkillWhileRollingBackIsReconciledOnRestartAndV1Serves) {
+  FakePrometheus fake;
+  fake.set_vector(series("rollingback", "v1"),
+                  {FakePrometheus::Sample{{{"__name__", "shipmate_test_error_ratio"}}, "0.01"}});
+  fake.set_vector(series("rollingback", "v2"),
+                  {FakePrometheus::Sample{{{"__name__", "shipmate_test_error_ratio"}}, "0.5"}});
+  write_config(strategy_for("rollingback", "kind: canary, steps: [50], bake: 200ms"), fake.url());
+  {
+    auto chat = start_chat();
+    say(*chat, "deploy hello v1 to staging", "Deploy #1 succeeded");
+    finish(*chat);
+  }
+  install_spin_trigger(db(), "hold_before_rolled_back",
+                       "BEFORE INSERT ON deploy_events WHEN NEW.to_state = 'rolled_back'");
+  {
+    auto chat = start_chat();
+    chat->write("deploy hello v2 to staging\n");
+    const auto rolling_back = [&] {
+      return !query(db(),
+                    "SELECT id FROM deploy_events WHERE deploy_id = 2 AND to_state = 'deploying' "
+                    "AND message LIKE 'check failed: %'")
+                  .empty();
+    };
+    const auto deadline = std::chrono::steady_clock::now() + 30s;
+    while (!rolling_back() && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(20ms);
+    ASSERT_TRUE(rolling_back()) << chat->output();
+    chat->send_signal(SIGKILL);
+    chat->wait();
+  }
+  EXPECT_EQ(query(db(), "SELECT state FROM deploys WHERE id = 2"),
+            std::vector<std::string>{"deploying"});
+  EXPECT_TRUE(stops_answering(port));
+  query(db(), "DROP TRIGGER hold_before_rolled_back");
+
+  auto again = start_chat();
+  std::string out = say(*again, "status hello", "v1 at http://127.0.0.1:" + std::to_string(port));
+  EXPECT_TRUE(has(again->output(), "Deploy #2 (hello v2 to staging) interrupted"))
+      << again->output();
+  EXPECT_EQ(body_at(port), "hello from v1\n");
+  EXPECT_EQ(answered_by_v2(4), 0);
+  finish(*again);
+  EXPECT_EQ(states(), (std::vector<std::string>{"1|deploy|v1|succeeded", "2|deploy|v2|failed"}));
+  EXPECT_EQ(events(2), (std::vector<std::string>{"requested", "deploying", "verifying", "deploying",
+                                                 "failed"}));
+  EXPECT_TRUE(audit_intact());
+}
+
 TEST_F(CanaryE2e, RollbackSkipsTheStrategyAndItsChecks) {
   FakePrometheus fake;
   for (const char* version : {"v1", "v2"}) {

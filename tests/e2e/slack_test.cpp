@@ -673,22 +673,9 @@ TEST_F(SlackSession, CommandThatCannotRecordItsStartIsAnsweredAndNotRunAfterRest
 
 // ---- crash replay: SIGKILL between "acked" and "started", and between "started" and "done" ----
 //
-// A trigger that never finishes holds Shipmate at an exact point: the statement it fires on runs
-// a join of three 3000-row tables (27 billion rows), so that write never commits and Shipmate's
-// one thread stays inside it until the test kills the process. No timing is involved: whatever
-// moment the kill lands at, the database holds exactly what was committed before that statement.
-
-// Creates the spin table and a trigger `name` that fires `when` ("BEFORE UPDATE ON inbox_pending")
-// and spins. Shipmate must have created the database already.
-void install_spin_trigger(const std::string& db, const std::string& name, const std::string& when) {
-  query(db,
-        "CREATE TABLE IF NOT EXISTS spin (x INTEGER);"
-        "DELETE FROM spin;"
-        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000) "
-        "INSERT INTO spin SELECT x FROM n;"
-        "CREATE TRIGGER " +
-            name + " " + when + " BEGIN SELECT count(*) FROM spin a, spin b, spin c; END;");
-}
+// A trigger that never finishes (install_spin_trigger, e2e_support.h) holds Shipmate at an exact
+// point: whatever moment the kill lands at, the database holds exactly what was committed before
+// that statement.
 
 // "@shipmate deploy hello <version> to staging" from Alice, in channel C90.
 FakeSlack::MentionSpec deploy_from_alice(const std::string& event_id, const std::string& version,

@@ -38,6 +38,17 @@ std::vector<std::string> query(const std::string& db_path, const std::string& sq
   return rows;
 }
 
+void install_spin_trigger(const std::string& db_path, const std::string& name,
+                          const std::string& when) {
+  query(db_path,
+        "CREATE TABLE IF NOT EXISTS spin (x INTEGER);"
+        "DELETE FROM spin;"
+        "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n WHERE x < 3000) "
+        "INSERT INTO spin SELECT x FROM n;"
+        "CREATE TRIGGER " +
+            name + " " + when + " BEGIN SELECT count(*) FROM spin a, spin b, spin c; END;");
+}
+
 std::string say(Subprocess& chat, const std::string& command, const std::string& expect,
                 std::chrono::milliseconds timeout) {
   const std::size_t before = chat.output().size();

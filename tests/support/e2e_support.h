@@ -18,6 +18,15 @@ inline bool has(const std::string& haystack, const std::string& needle) {
 // (NULL for null). A file that does not open or a statement that fails is a test failure.
 std::vector<std::string> query(const std::string& db_path, const std::string& sql);
 
+// Holds Shipmate at an exact write, with no timing: creates (if needed) a 3000-row table `spin`
+// and a trigger `name` that fires `when` (for example "BEFORE INSERT ON deploy_events WHEN
+// NEW.to_state = 'deploying'") and joins that table with itself three times (27 billion rows).
+// The statement it fires on never commits, and Shipmate's one thread stays inside it until the
+// test kills the process: the database then holds exactly what was committed before it.
+// Shipmate must have created the database already. Drop the trigger before the next start.
+void install_spin_trigger(const std::string& db_path, const std::string& name,
+                          const std::string& when);
+
 // Types `command` into a running `shipmate chat` and waits until `expect` appears in what it
 // writes after that; a test failure (with the output) when it does not within `timeout`.
 // Returns everything written since the command was typed.

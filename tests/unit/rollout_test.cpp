@@ -193,7 +193,8 @@ TEST_F(RolloutTest, AbortNeedsTheRollbackPermissionInTheDeploysEnvironment) {
   EXPECT_TRUE(has(out, "Rolling back deploy #2 (Alice)")) << out;
   ASSERT_TRUE(h.run_until([&] { return settled(2); }));
   EXPECT_EQ(h.deploys.get(2)->state, DeployState::rolled_back);
-  EXPECT_TRUE(has(h.deploys.get(2)->detail, "alice chose to roll back")) << h.deploys.get(2)->detail;
+  EXPECT_TRUE(has(h.deploys.get(2)->detail, "alice chose to roll back"))
+      << h.deploys.get(2)->detail;
   EXPECT_EQ(h.target->current_version("production"), "v1");
   EXPECT_TRUE(audited("deploy.abort"));
 }
