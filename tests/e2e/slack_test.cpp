@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
 #include <set>
 #include <thread>
@@ -102,6 +103,25 @@ services:
       std::this_thread::sleep_for(20ms);
     }
     return condition();
+  }
+
+  // "Nothing more is coming", as a condition instead of a sleep: Alice pings in `channel`, the
+  // ping delivered by `send` after whatever the test waits out. Commands start in the order they
+  // arrive and a channel's replies leave in order, so once the fence's pong is posted, anything an
+  // earlier delivery in that channel would have caused has been posted too.
+  static bool fence(const FakeSlack& slack, const std::string& name,
+                    const std::function<void(const std::string& event)>& send,
+                    const std::string& channel = "C1") {
+    FakeSlack::MentionSpec mention = ping_from_alice("EvFence" + name, "1799999999." + name);
+    mention.channel = channel;
+    send(FakeSlack::app_mention_event(mention));
+    return wait_until([&] {
+      for (const auto& message : replies_in(slack, mention.ts)) {
+        if (has(message.text, "pong"))
+          return true;
+      }
+      return false;
+    });
   }
 
   TempDir dir;
@@ -245,10 +265,16 @@ TEST_F(SlackSession, ThousandCommandsWithRedeliveriesAndCutsAreEachAnsweredOnce)
   // Slack redelivers what was never acked; so does this test, until everything is answered.
   for (int round = 0; round < 20; ++round) {
     ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
-    std::this_thread::sleep_for(500ms);
     std::set<std::string> answered;
-    for (const auto& message : slack.messages())
-      answered.insert(message.thread_ts);
+    const auto all_answered = [&] {
+      answered.clear();
+      for (const auto& message : slack.messages())
+        answered.insert(message.thread_ts);
+      return std::all_of(order.begin(), order.end(),
+                         [&](const std::string& ts) { return answered.count(ts) > 0; });
+    };
+    // What is still unanswered after a generous wait is redelivered, as Slack would.
+    wait_until(all_answered, 2s);
     int missing = 0;
     for (const auto& ts : order) {
       if (answered.count(ts) > 0)
@@ -450,25 +476,31 @@ TEST_F(SlackSession, LinkDisabledDisconnectStops) {
   EXPECT_TRUE(has(shipmate->output(), "Socket Mode was turned off")) << shipmate->output();
 }
 
-TEST_F(SlackSession, HttpModeVerifiesSignaturesAndRunsEachEventOnce) {
-  FakeSlack slack;
-  const int port = free_port();
-  std::string config = read_file(dir.file("shipmate.yaml"));
-  const std::string original = "slack:\n  connections: 2\n";
-  config.replace(
-      config.find(original), original.size(),
-      "slack:\n  mode: http\n  http_bind: 127.0.0.1\n  http_port: " + std::to_string(port) + "\n");
-  write_file(dir.file("shipmate.yaml"), config);
-  const std::string secret = "e2e-signing-secret-0123456789";
-  Subprocess shipmate({shipmate_binary(), "--log-level", "info", "serve", "--no-terminal",
-                       "--config", dir.file("shipmate.yaml")},
-                      {{"SLACK_BOT_TOKEN", slack.options().bot_token},
-                       {"SLACK_SIGNING_SECRET", secret},
-                       {"SLACK_API_URL", slack.api_url()}});
-  ASSERT_TRUE(shipmate.wait_for_output("shipmate ready", 20s)) << shipmate.output();
+// Slack HTTP mode on `port` instead of Socket Mode, signed with kSigningSecret.
+constexpr const char* kSigningSecret = "e2e-signing-secret-0123456789";
 
-  auto post = [&](const std::string& path, const std::string& body, std::int64_t age_seconds,
-                  const std::string& key, const std::vector<std::string>& extra = {}) {
+class SlackHttpSession : public SlackSession {
+ protected:
+  std::unique_ptr<Subprocess> start_http_shipmate(const FakeSlack& slack) {
+    std::string config = read_file(dir.file("shipmate.yaml"));
+    const std::string original = "slack:\n  connections: 2\n";
+    config.replace(config.find(original), original.size(),
+                   "slack:\n  mode: http\n  http_bind: 127.0.0.1\n  http_port: " +
+                       std::to_string(port) + "\n");
+    write_file(dir.file("shipmate.yaml"), config);
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{shipmate_binary(), "--log-level", "info", "serve", "--no-terminal",
+                                 "--config", dir.file("shipmate.yaml")},
+        std::map<std::string, std::string>{{"SLACK_BOT_TOKEN", slack.options().bot_token},
+                                           {"SLACK_SIGNING_SECRET", kSigningSecret},
+                                           {"SLACK_API_URL", slack.api_url()}});
+  }
+
+  // A POST signed with `key`, its timestamp `age_seconds` old, answered within `timeout`.
+  std::optional<HttpResponse> post(const std::string& path, const std::string& body,
+                                   std::int64_t age_seconds, const std::string& key,
+                                   const std::vector<std::string>& extra = {},
+                                   std::chrono::milliseconds timeout = 2s) const {
     const std::string timestamp =
         std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
                            std::chrono::system_clock::now().time_since_epoch())
@@ -478,8 +510,18 @@ TEST_F(SlackSession, HttpModeVerifiesSignaturesAndRunsEachEventOnce) {
         "Content-Type: application/json", "X-Slack-Request-Timestamp: " + timestamp,
         "X-Slack-Signature: " + bot::slack::compute_signature(key, timestamp, body)};
     headers.insert(headers.end(), extra.begin(), extra.end());
-    return http_post(port, path, headers, body);
-  };
+    return http_post(port, path, headers, body, timeout);
+  }
+
+  const int port = free_port();
+};
+
+TEST_F(SlackHttpSession, HttpModeVerifiesSignaturesAndRunsEachEventOnce) {
+  FakeSlack slack;
+  const std::string secret = kSigningSecret;
+  auto started = start_http_shipmate(slack);
+  Subprocess& shipmate = *started;
+  ASSERT_TRUE(shipmate.wait_for_output("shipmate ready", 20s)) << shipmate.output();
 
   auto challenge =
       post("/slack/events", R"({"type":"url_verification","challenge":"c-42"})", 0, secret);
@@ -500,7 +542,9 @@ TEST_F(SlackSession, HttpModeVerifiesSignaturesAndRunsEachEventOnce) {
             200);
   ASSERT_TRUE(wait_until([&] { return !replies_in(slack, mention.ts).empty(); }))
       << dump(slack, shipmate);
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(fence(slack, "000001", [&](const std::string& body) {
+    EXPECT_EQ(post("/slack/events", body, 0, secret)->status, 200);
+  })) << dump(slack, shipmate);
   EXPECT_EQ(replies_in(slack, mention.ts).size(), 1u) << dump(slack, shipmate);
 
   shipmate.send_signal(SIGTERM);
@@ -508,6 +552,77 @@ TEST_F(SlackSession, HttpModeVerifiesSignaturesAndRunsEachEventOnce) {
   EXPECT_TRUE(has(shipmate.output(), "signature mismatch")) << shipmate.output();
   EXPECT_TRUE(has(shipmate.output(), "stale request timestamp")) << shipmate.output();
   EXPECT_FALSE(has(shipmate.output(), secret)) << shipmate.output();
+}
+
+// README: "Shipmate answers within Slack's 3-second budget and runs the command afterwards". The
+// deploy below spends about five seconds failing v3's health checks; its event is answered
+// within Slack's budget (the client gives up after 3 s, as Slack does) while the deploy has not
+// even finished, and the command runs after the answer.
+TEST_F(SlackHttpSession, HttpModeAnswersWithinSlacksBudgetAndRunsTheCommandAfterwards) {
+  FakeSlack slack;
+  auto shipmate = start_http_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  const std::string db = dir.file("state/shipmate.db");
+  FakeSlack::MentionSpec mention = ping_from_alice("EvSlowDeploy", "1700005100.000001");
+  mention.text = "<@UBOT> deploy hello v3 to staging";
+  auto answer =
+      post("/slack/events", FakeSlack::app_mention_event(mention), 0, kSigningSecret, {}, 3s);
+  ASSERT_TRUE(answer.has_value()) << "no answer within 3 s\n" << dump(slack, *shipmate);
+  EXPECT_EQ(answer->status, 200);
+  // Answered before the command's work was done: v3's health checks fail for seconds.
+  const auto finished = query(db,
+                              "SELECT id FROM deploys WHERE state NOT IN ('requested', "
+                              "'deploying')");
+  EXPECT_TRUE(finished.empty()) << dump(slack, *shipmate);
+  // ... and the command ran after the answer.
+  ASSERT_TRUE(wait_until([&] {
+    return query(db, "SELECT state FROM deploys") == std::vector<std::string>{"deploying"};
+  })) << dump(slack, *shipmate);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  EXPECT_EQ(query(db, "SELECT state FROM deploys"), std::vector<std::string>{"cancelled"});
+}
+
+// README/http_mode.h: the body limit is 1 MiB. A signed event padded to exactly 1 MiB is taken
+// and run; one byte more is refused with 413 and a one-line reason, and never reaches the
+// handler (nothing is recorded for it).
+TEST_F(SlackHttpSession, HttpModeTakesOneMebibyteAndRefusesOneByteMoreWith413) {
+  FakeSlack slack;
+  auto shipmate = start_http_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  constexpr std::size_t kLimit = 1024 * 1024;
+  const auto padded = [](const FakeSlack::MentionSpec& mention, std::size_t size) {
+    std::string event = FakeSlack::app_mention_event(mention);
+    const std::size_t close = event.rfind('}');
+    event.insert(close, size - event.size(), ' ');  // JSON allows whitespace before the brace
+    return event;
+  };
+  const auto at_limit = ping_from_alice("EvAtLimit", "1700005200.000001");
+  const std::string fits = padded(at_limit, kLimit);
+  ASSERT_EQ(fits.size(), kLimit);
+  auto taken = post("/slack/events", fits, 0, kSigningSecret, {}, 10s);
+  ASSERT_TRUE(taken.has_value()) << dump(slack, *shipmate);
+  EXPECT_EQ(taken->status, 200) << taken->body;
+  ASSERT_TRUE(wait_until([&] { return !replies_in(slack, at_limit.ts).empty(); }))
+      << dump(slack, *shipmate);
+
+  const auto over = ping_from_alice("EvOverLimit", "1700005200.000002");
+  const std::string too_big = padded(over, kLimit + 1);
+  auto refused = post("/slack/events", too_big, 0, kSigningSecret, {}, 10s);
+  ASSERT_TRUE(refused.has_value()) << "the connection was reset instead of answered\n"
+                                   << dump(slack, *shipmate);
+  EXPECT_EQ(refused->status, 413);
+  EXPECT_EQ(refused->body, "request body larger than 1 MiB\n");
+  EXPECT_EQ(std::count(refused->body.begin(), refused->body.end(), '\n'), 1) << refused->body;
+  ASSERT_TRUE(fence(slack, "000004", [&](const std::string& body) {
+    EXPECT_EQ(post("/slack/events", body, 0, kSigningSecret)->status, 200);
+  })) << dump(slack, *shipmate);
+  EXPECT_TRUE(replies_in(slack, over.ts).empty()) << dump(slack, *shipmate);
+  EXPECT_EQ(query(dir.file("state/shipmate.db"),
+                  "SELECT COUNT(*) FROM inbox_keys WHERE key LIKE '%EvOverLimit%'"),
+            std::vector<std::string>{"0"});
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
 }
 
 TEST_F(SlackSession, RedeliveryAfterARestartIsStillRecognised) {
@@ -528,7 +643,9 @@ TEST_F(SlackSession, RedeliveryAfterARestartIsStillRecognised) {
   const std::string envelope =
       slack.send_envelope("events_api", FakeSlack::app_mention_event(mention), 1, "timeout");
   ASSERT_TRUE(wait_until([&] { return slack.ack_count(envelope) == 1; }));
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(fence(slack, "000002", [&](const std::string& body) {
+    slack.send_envelope("events_api", body);
+  })) << dump(slack, *shipmate);
   EXPECT_EQ(replies_in(slack, mention.ts).size(), 1u) << dump(slack, *shipmate);
   shipmate->send_signal(SIGTERM);
   EXPECT_EQ(shipmate->wait(30s), 0);
@@ -664,7 +781,10 @@ TEST_F(SlackSession, CommandThatCannotRecordItsStartIsAnsweredAndNotRunAfterRest
   auto shipmate = start_shipmate(slack);
   ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
   ASSERT_TRUE(slack.wait_for_connections(2, 20s));
-  std::this_thread::sleep_for(500ms);
+  // Replay runs in start(), before any delivery: the fence is answered after anything replayed.
+  ASSERT_TRUE(fence(slack, "000003", [&](const std::string& body) {
+    slack.send_envelope("events_api", body);
+  })) << dump(slack, *shipmate);
   EXPECT_EQ(replies_in(slack, mention.ts).size(), 1u) << dump(slack, *shipmate);
   EXPECT_TRUE(query(db, "SELECT id FROM deploys").empty());
   shipmate->send_signal(SIGTERM);

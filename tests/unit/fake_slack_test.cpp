@@ -655,9 +655,13 @@ TEST(FakeSlackSocketMode, PingsBothWaysAndRoundRobin) {
   a.ping();
   fake.send_raw(R"({"type":"marker"})", 0);
   EXPECT_EQ(str(a.read_json().at("type")), "marker");
-  std::this_thread::sleep_for(350ms);
-  fake.send_raw(R"({"type":"marker"})", 0);
-  EXPECT_EQ(str(a.read_json().at("type")), "marker");
+  // Markers until the server's 100 ms pings have arrived twice (a condition, not a sleep: the
+  // client sees pings only while it reads).
+  EXPECT_TRUE(eventually([&] {
+    fake.send_raw(R"({"type":"marker"})", 0);
+    EXPECT_EQ(str(a.read_json().at("type")), "marker");
+    return a.pings() >= 2;
+  }));
   EXPECT_GE(a.pings(), 2);
   EXPECT_GE(a.pongs(), 1);
   EXPECT_GE(fake.pings_from_clients(), 1);
