@@ -21,6 +21,7 @@
 #include "integrations/argocd/argocd_client.h"
 #include "integrations/net/http_client.h"
 #include "tests/support/fake_argocd.h"
+#include "tests/support/non_json_answers.h"
 
 namespace shipmate::integrations {
 namespace {
@@ -156,6 +157,28 @@ class ArgoCdTargetTest : public ::testing::Test {
 
 // ---------------------------------------------------------------------------------------------
 // Deploys
+
+// Bad input loses nothing: an answer that is not JSON fails the deploy (and restore) with an error
+// that names Argo CD, and nothing is written to the server.
+TEST_F(ArgoCdTargetTest, NonJsonAnswersAreClearErrorsNamingArgoCd) {
+  for (const auto& answer : testing::non_json_answers()) {
+    SCOPED_TRACE(answer.name);
+    auto server = testing::server_answering(answer.response);
+    ArgoCdTargetConfig settings = config();
+    settings.server_url = server->base_url();
+    settings.ca_file = "";
+    settings.retry.max_attempts = 2;
+    ArgoCdTarget target(io.get_executor(), settings);
+    const ApplyOutcome outcome = apply(target, "v2");
+    EXPECT_FALSE(outcome.ok);
+    EXPECT_EQ(testing::non_json_problem(outcome.message, "Argo CD"), "") << outcome.message;
+    for (const auto& one : run(target.restore())) {
+      EXPECT_FALSE(one.ok);
+      EXPECT_EQ(testing::non_json_problem(one.message, "Argo CD"), "") << one.message;
+    }
+    EXPECT_EQ(count_writes(server->requests()), 0u);
+  }
+}
 
 TEST_F(ArgoCdTargetTest, SyncsToRevisionAndWaitsForSyncedAndHealthy) {
   argo.add_application(app());

@@ -14,6 +14,7 @@
 
 #include "tests/support/async_test.h"
 #include "tests/support/fake_github.h"
+#include "tests/support/non_json_answers.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::integrations {
@@ -112,6 +113,36 @@ std::vector<FakeRequest> run_gets(const FakeGithub& fake, const std::string& id)
       out.push_back(request);
   }
   return out;
+}
+
+// Bad input loses nothing: an answer that is not JSON is an error naming GitHub, from trigger
+// (which reads the run back) and from status, never a crash or a run taken for a success.
+TEST(GithubActions, NonJsonAnswersAreClearErrorsNamingGithub) {
+  FakeGithub reference;
+  for (const auto& answer : shipmate::testing::non_json_answers()) {
+    SCOPED_TRACE(answer.name);
+    auto server = shipmate::testing::server_answering(answer.response);
+    std::string triggered_error;
+    std::string status_error;
+    run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+      net::HttpClientOptions http_options;
+      http_options.proxy = "";
+      net::HttpClient http(ioc.get_executor(), http_options);
+      GithubActionsConfig config = config_for(reference);
+      config.api_url = server->base_url();
+      config.retry.max_attempts = 2;
+      GithubActions github(http, config);
+      CiRunRequest request = deploy_request();
+      Result<CiRunHandle> triggered = co_await github.trigger(request);
+      triggered_error = triggered ? "" : triggered.error().message;
+      CiRunHandle existing{"4242", ""};
+      Result<CiRunStatus> status = co_await github.status(existing);
+      status_error = status ? "" : status.error().message;
+    });
+    EXPECT_EQ(shipmate::testing::non_json_problem(triggered_error, "GitHub"), "")
+        << triggered_error;
+    EXPECT_EQ(shipmate::testing::non_json_problem(status_error, "GitHub"), "") << status_error;
+  }
 }
 
 // ---- trigger and follow ----

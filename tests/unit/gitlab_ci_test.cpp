@@ -15,6 +15,7 @@
 #include "tests/support/async_test.h"
 #include "tests/support/ci_test_support.h"
 #include "tests/support/fake_gitlab.h"
+#include "tests/support/non_json_answers.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::integrations {
@@ -99,6 +100,34 @@ TEST(GitlabCi, PipelineIsCreatedWithVariablesAndFollowedToSuccess) {
   EXPECT_EQ(creates[0].target, "/api/v4/projects/group%2Fsub%2Fapi/pipeline");
   EXPECT_EQ(creates[0].header("PRIVATE-TOKEN"), fake.options().private_token);
   EXPECT_EQ(parse(creates[0].body).at("ref").as_string(), "main");
+}
+
+// Bad input loses nothing: an answer that is not JSON is an error naming GitLab, from trigger and
+// from status, never a crash or a pipeline taken for a success.
+TEST(GitlabCi, NonJsonAnswersAreClearErrorsNamingGitlab) {
+  FakeGitlab reference;
+  for (const auto& answer : testing::non_json_answers()) {
+    SCOPED_TRACE(answer.name);
+    auto server = testing::server_answering(answer.response);
+    std::string triggered_error;
+    std::string status_error;
+    run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+      net::HttpClientOptions http_options;
+      http_options.proxy = "";
+      net::HttpClient http(ioc.get_executor(), http_options);
+      GitlabCiConfig config = config_for(reference);
+      config.api_url = server->base_url() + "/api/v4";
+      config.retry = {2, 5ms, 20ms};
+      GitlabCi gitlab(http, config);
+      auto handle = co_await gitlab.trigger(kDeployRequest);
+      triggered_error = handle ? "" : handle.error().message;
+      CiRunHandle existing{"1001", ""};
+      auto status = co_await gitlab.status(existing);
+      status_error = status ? "" : status.error().message;
+    });
+    EXPECT_EQ(testing::non_json_problem(triggered_error, "GitLab"), "") << triggered_error;
+    EXPECT_EQ(testing::non_json_problem(status_error, "GitLab"), "") << status_error;
+  }
 }
 
 TEST(GitlabCi, NumericProjectIdAndRequestRefAndInputsWin) {

@@ -27,6 +27,7 @@
 #include "integrations/net/http_client.h"
 #include "tests/support/async_test.h"
 #include "tests/support/fake_kubernetes.h"
+#include "tests/support/non_json_answers.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::integrations {
@@ -873,6 +874,40 @@ TEST(KubernetesTarget, RejectedCredentialsSaySo) {
       << outcome.message;
   EXPECT_TRUE(contains(outcome.message, "expired")) << outcome.message;
   EXPECT_FALSE(contains(outcome.message, fake.options().token));
+}
+
+// Bad input loses nothing: whatever a proxy or a broken API server sends instead of JSON, the
+// deploy fails with an error that names Kubernetes and the step, and restore() says the same.
+TEST(KubernetesTarget, NonJsonAnswersAreClearErrorsNamingKubernetes) {
+  for (const auto& answer : testing::non_json_answers()) {
+    SCOPED_TRACE(answer.name);
+    auto server = testing::server_answering(answer.response);
+    KubernetesTargetConfig config = test_config();
+    config.retry.max_attempts = 2;
+    KubeCredentials credentials;
+    credentials.server = server->base_url();
+    credentials.token = "test-token";
+    credentials.source = "the test's credentials";
+    ApplyOutcome outcome;
+    std::vector<ApplyOutcome> restored;
+    testing::run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+      KubernetesTarget target(ioc.get_executor(), config, credentials);
+      std::string env = "prod";
+      std::string version = "v2";
+      ProgressFn progress;
+      outcome = co_await target.apply(env, version, progress);
+      restored = co_await target.restore();
+    });
+    EXPECT_FALSE(outcome.ok);
+    EXPECT_EQ(testing::non_json_problem(outcome.message, "Kubernetes: read deployment prod/api"),
+              "")
+        << outcome.message;
+    for (const auto& one : restored) {
+      EXPECT_FALSE(one.ok);
+      EXPECT_EQ(testing::non_json_problem(one.message, "Kubernetes"), "") << one.message;
+    }
+    EXPECT_TRUE(server->requests_to("PATCH", "/").empty()) << "nothing is changed on bad reads";
+  }
 }
 
 TEST(KubernetesTarget, ServerErrorsAreRetried) {
