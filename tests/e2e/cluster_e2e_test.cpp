@@ -8,11 +8,14 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "common/strings.h"
 #include "tests/support/e2e_support.h"
 #include "tests/support/fake_argocd.h"
 #include "tests/support/fake_kubernetes.h"
+#include "tests/support/test_proxy.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::testing {
@@ -68,11 +71,12 @@ users:
 )" + target);
   }
 
-  std::unique_ptr<Subprocess> start_chat(const std::vector<std::string>& extra = {}) {
+  std::unique_ptr<Subprocess> start_chat(const std::vector<std::string>& extra = {},
+                                         const std::map<std::string, std::string>& env = {}) {
     std::vector<std::string> argv{shipmate_binary()};
     argv.insert(argv.end(), extra.begin(), extra.end());
     argv.insert(argv.end(), {"chat", "--config", dir.file("shipmate.yaml"), "--as", "alice"});
-    auto chat = std::make_unique<Subprocess>(argv);
+    auto chat = std::make_unique<Subprocess>(argv, env);
     // Commands are read only after start-up has restored what serves, so this also waits for that.
     say(*chat, "ping", "pong");
     return chat;
@@ -302,6 +306,56 @@ TEST_F(KubernetesE2e, RejectedCredentialsNameKubernetesAndTheStepAndTheTokenStay
   for (const auto& row : stored)
     EXPECT_FALSE(has(row, token)) << row;
   EXPECT_EQ(deploys(), std::vector<std::string>{"1|deploy|staging|v1.4.2|failed"});
+}
+
+// README: the Kubernetes client uses its kubeconfig's `proxy-url` (instead of HTTPS_PROXY), and
+// credentials in a proxy URL are sent as Basic proxy authorization. Here HTTPS_PROXY names a
+// proxy nobody runs, and the kubeconfig names one that requires credentials: every API call of
+// a whole deploy goes through the kubeconfig's, with the header. Neither the password nor its
+// Basic form appears in debug logs, chat or the database.
+TEST_F(KubernetesE2e, KubeconfigProxyUrlWithCredentialsCarriesEveryCallAndNothingLogsThem) {
+  const std::string password = "Pr0xy-s3cret-pw";
+  const std::string basic = "Basic " + base64_encode("kube-proxy:" + password);
+  boost::asio::io_context proxy_io;
+  TestProxy proxy(proxy_io);
+  proxy.require_authorization(basic);
+  auto guard = boost::asio::make_work_guard(proxy_io);
+  std::thread proxy_thread([&] { proxy_io.run(); });
+  const std::string proxy_url =
+      "http://kube-proxy:" + password + "@" + proxy.url().substr(std::string("http://").size());
+  std::string kubeconfig = fake.kubeconfig();
+  const std::string ca_line = "    certificate-authority: " + fake.ca_path() + "\n";
+  kubeconfig.replace(kubeconfig.find(ca_line), ca_line.size(),
+                     ca_line + "    proxy-url: " + proxy_url + "\n");
+  write_file(dir.file("kubeconfig"), kubeconfig);
+  const int nobody = free_port();
+  auto chat = start_chat({"--log-level", "debug"},
+                         {{"HTTPS_PROXY", "http://127.0.0.1:" + std::to_string(nobody)},
+                          {"https_proxy", ""},
+                          {"NO_PROXY", ""},
+                          {"no_proxy", ""}});
+  std::string out = say(*chat, "deploy api v1.4.2 to staging", "Deploy #1 succeeded");
+  finish(*chat);
+  guard.reset();
+  proxy_io.stop();
+  proxy_thread.join();
+
+  EXPECT_EQ(image(), kRepo + ":v1.4.2");
+  const auto tunnels = proxy.requests();
+  ASSERT_FALSE(tunnels.empty());
+  const std::string server = fake.base_url().substr(std::string("https://").size());
+  for (const auto& request : tunnels)
+    EXPECT_EQ(request, "CONNECT " + server);
+  // Every connection the API calls used was a tunnel through this proxy (keep-alive reuses them).
+  EXPECT_GE(fake.http().request_count(), tunnels.size());
+  for (const auto& authorization : proxy.authorizations())
+    EXPECT_EQ(authorization, basic);
+  EXPECT_FALSE(has(chat->output(), password)) << chat->output();
+  EXPECT_FALSE(has(chat->output(), basic.substr(6))) << chat->output();
+  for (const auto& row : all_stored_text(db())) {
+    EXPECT_FALSE(has(row, password)) << row;
+    EXPECT_FALSE(has(row, basic.substr(6))) << row;
+  }
 }
 
 TEST_F(KubernetesE2e, ServeRestartReadsTheLiveImageAndPatchesNothing) {

@@ -1,9 +1,14 @@
 // A forward HTTP proxy on 127.0.0.1 for client tests, and a scoped environment variable to
 // point clients at it (header-only; Beast inside).
+//
+// Contract: the proxy serves on the io_context it is given (a test may run that context on a
+// thread of its own: what it records is read under a mutex). With require_authorization(), a
+// request whose Proxy-Authorization differs is answered 407, as a corporate proxy does.
 #pragma once
 
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,13 +47,29 @@ class TestProxy {
   std::string url() const {
     return "http://127.0.0.1:" + std::to_string(state_->acceptor.local_endpoint().port());
   }
-  const std::vector<std::string>& requests() const { return state_->requests; }
+  std::vector<std::string> requests() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->requests;
+  }
+  // The Proxy-Authorization header of each request, in order ("" when it had none).
+  std::vector<std::string> authorizations() const {
+    std::lock_guard lock(state_->mutex);
+    return state_->authorizations;
+  }
+  // From now on, answer 407 to any request that does not carry exactly this header value.
+  void require_authorization(std::string value) {
+    std::lock_guard lock(state_->mutex);
+    state_->required_authorization = std::move(value);
+  }
 
  private:
   struct State {
     explicit State(boost::asio::io_context& ioc) : acceptor(ioc) {}
     tcp::acceptor acceptor;
+    mutable std::mutex mutex;
     std::vector<std::string> requests;  // "METHOD target"
+    std::vector<std::string> authorizations;
+    std::optional<std::string> required_authorization;
   };
 
   static boost::asio::awaitable<void> accept_loop(std::shared_ptr<State> state) {
@@ -87,7 +108,24 @@ class TestProxy {
       co_return;
     auto& request = parser.get();
     std::string target(request.target());
-    state->requests.push_back(std::string(request.method_string()) + " " + target);
+    const std::string authorization(request[boost::beast::http::field::proxy_authorization]);
+    bool refused = false;
+    {
+      std::lock_guard lock(state->mutex);
+      state->requests.push_back(std::string(request.method_string()) + " " + target);
+      state->authorizations.push_back(authorization);
+      refused = state->required_authorization && *state->required_authorization != authorization;
+    }
+    if (refused) {
+      boost::beast::http::response<boost::beast::http::string_body> response{
+          boost::beast::http::status::proxy_authentication_required, 11};
+      response.set(boost::beast::http::field::proxy_authenticate, "Basic realm=\"test\"");
+      response.body() = "proxy authentication required";
+      response.keep_alive(false);
+      response.prepare_payload();
+      co_await boost::beast::http::async_write(*client, response, kTuple);
+      co_return;
+    }
     if (request.method() != boost::beast::http::verb::connect) {
       boost::beast::http::response<boost::beast::http::string_body> response{
           boost::beast::http::status::ok, 11};

@@ -605,6 +605,46 @@ TEST(HttpClientTest, ProxyRefusingConnectIsNamed) {
   });
 }
 
+// README: "Credentials in the proxy URL are sent as Basic proxy authorization". A proxy that
+// requires them tunnels HTTPS (CONNECT) and forwards plain HTTP (absolute URI) only with the
+// right header; wrong credentials are a clear auth error that never shows the password.
+TEST(HttpClientTest, ProxyCredentialsInTheUrlAreSentAsBasicProxyAuthorization) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, testing::test_server_tls_context());
+    testing::TestProxy proxy(ioc);
+    // base64("proxy user:pa:ss w0rd") -- a colon and a space in the password, percent-encoded
+    // in the URL as RFC 3986 asks.
+    proxy.require_authorization("Basic cHJveHkgdXNlcjpwYTpzcyB3MHJk");
+    const std::string authority = proxy.url().substr(std::string("http://").size());
+    auto options = direct();
+    options.ca_file = testing::shared_test_certificates().ca_path;
+    options.proxy = "http://proxy%20user:pa%3Ass%20w0rd@" + authority;
+    HttpClient client(ioc.get_executor(), options);
+    auto tunnelled = co_await get(client, base_url(server, "localhost", "https") + "/tunnel");
+    EXPECT_TRUE(tunnelled.ok()) << (tunnelled ? "" : tunnelled.error().message);
+    auto forwarded = co_await get(client, "http://ci.example.invalid:8080/jobs");
+    EXPECT_TRUE(forwarded.ok()) << (forwarded ? "" : forwarded.error().message);
+    EXPECT_EQ(proxy.authorizations(),
+              (std::vector<std::string>{"Basic cHJveHkgdXNlcjpwYTpzcyB3MHJk",
+                                        "Basic cHJveHkgdXNlcjpwYTpzcyB3MHJk"}));
+
+    auto wrong = direct();
+    wrong.ca_file = options.ca_file;
+    wrong.proxy = "http://proxy%20user:not-the-password@" + authority;
+    HttpClient refused_client(ioc.get_executor(), wrong);
+    auto refused = co_await get(refused_client, base_url(server, "localhost", "https") + "/x");
+    EXPECT_FALSE(refused.ok());
+    if (!refused) {
+      EXPECT_NE(refused.error().message.find("407"), std::string::npos) << refused.error().message;
+      EXPECT_EQ(refused.error().message.find("not-the-password"), std::string::npos)
+          << refused.error().message;
+      EXPECT_EQ(refused.error().kind, ErrorKind::auth);
+    }
+    auto forwarded_refused = co_await get(refused_client, "http://ci.example.invalid:8080/jobs");
+    EXPECT_TRUE(!forwarded_refused.ok() || forwarded_refused->status == 407);
+  });
+}
+
 TEST(ParseUrlTest, SplitsSchemeHostPortAndTarget) {
   auto url = parse_url("https://Slack.com/api/chat.postMessage?x=1#frag");
   ASSERT_TRUE(url);
