@@ -385,7 +385,8 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   }
   check.check_keys(
       root,
-      {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack", "metrics"},
+      {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack", "metrics",
+       "teams"},
       "the configuration");
 
   Config config;
@@ -457,6 +458,8 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   check_promotions(check, root["environments"], config);
   parse_users(check, root["users"], config);
   parse_secrets(check, root["secrets"], config);
+  if (root["teams"])
+    parse_teams_section(check, root["teams"], config, base);
   if (root["metrics"])
     parse_metrics(check, root["metrics"], config);
   parse_services(check, root["services"], config);

@@ -44,6 +44,23 @@ struct SlackConfig {
   int reply_burst = 3;
 };
 
+// Microsoft Teams (the `teams:` section; bot/teams/teams_auth.h's load_teams_settings() merges
+// it with the environment, which wins). Secrets are resolved values, registered for redaction.
+struct TeamsConfig {
+  bool present = false;  // the file has a teams: section
+  std::string app_id;
+  std::string app_password;  // from {secret: name}
+  std::string tenant_id;
+  std::string app_type;  // "MultiTenant", "SingleTenant" or "" (from the environment, or multi)
+  std::string openid_metadata_url;
+  std::string login_url;
+  std::string token_url;
+  std::string oauth_scope;
+  std::string token_issuer;
+  std::string ca_file;                  // absolute
+  std::string outgoing_webhook_secret;  // from {secret: name}; base64
+};
+
 // A CI system and what to run there: a service's build step, or its pipeline target.
 struct CiSpec {
   std::string provider;  // "github", "gitlab" or "jenkins"
@@ -90,6 +107,7 @@ struct Config {
   commands::Catalog catalog;
   std::map<std::string, SecretRef> secrets;
   SlackConfig slack;
+  TeamsConfig teams;
   std::map<std::string, ServiceIntegrations> integrations;  // by service name
   std::optional<MetricsConfig> metrics;
 };

@@ -170,4 +170,8 @@ std::string required(Checker& check, const YAML::Node& node, const std::string& 
 void check_service_environment(Checker& check, const YAML::Node& at, const std::string& where,
                                const commands::ServiceSpec& service, const std::string& env);
 
+// The `teams:` section (bot/config_teams.cpp), read after secrets: into config.teams.
+void parse_teams_section(Checker& check, const YAML::Node& node, Config& config,
+                         const std::filesystem::path& base);
+
 }  // namespace shipmate::bot

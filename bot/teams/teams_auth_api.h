@@ -1,5 +1,5 @@
-// The seam between the Teams transport and Bot Framework authentication (teams-auth's
-// bot/teams/teams_auth.h declares the same; this mirror goes away when both are on main).
+// The seam between the Teams transport and Bot Framework authentication: the types only, so the
+// transport needs no libjwt or OpenSSL. bot/teams/teams_auth.h makes the real implementations.
 //
 // Contract: see bot/teams/teams_auth.h. In short: verify() answers status 200 with the caller,
 // or 401/403 with one line to log (never the token), making no call other than fetching keys;
