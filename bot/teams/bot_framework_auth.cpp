@@ -364,14 +364,14 @@ Error describe_token_endpoint_error(int status, std::string_view body, std::stri
   const std::string in_tenant = "tenant '" + std::string(tenant) + "'";
   const std::string first_line =
       quoted_excerpt(description.substr(0, description.find(" Trace ID")));
+  if (has("AADSTS7000222"))
+    return make_error("the client secret of app " + app +
+                          " has expired (AADSTS7000222); create a new one in the Azure portal",
+                      ErrorKind::auth);
   if (has("AADSTS7000215") || (code == "invalid_client" && has("secret")))
     return make_error("Microsoft Entra refused the app password for app " + app +
                           ": the client secret is wrong (AADSTS7000215); check "
                           "MicrosoftAppPassword or the teams app_password secret",
-                      ErrorKind::auth);
-  if (has("AADSTS7000222"))
-    return make_error("the client secret of app " + app +
-                          " has expired (AADSTS7000222); create a new one in the Azure portal",
                       ErrorKind::auth);
   if (has("AADSTS700016") || code == "unauthorized_client")
     return make_error("Microsoft Entra does not know app id " + app + " in " + in_tenant +

@@ -170,6 +170,13 @@ class Verifier final : public InboundVerifier {
     }
     if (auto key = cached(kid))
       co_return *key;
+    if (keys_.empty() && !policy_.may_fetch_for_unknown_kid(clock_.now_ms())) {
+      const std::string why =
+          last_fetch_ ? std::string("no usable key") : last_fetch_.error().message;
+      co_return make_error(
+          "the Bot Framework signing keys are not loaded (" + why + "); not fetching again yet",
+          ErrorKind::auth);
+    }
     if (!policy_.may_fetch_for_unknown_kid(clock_.now_ms()))
       co_return make_error("unknown signing key '" + excerpt(kid) +
                                "' (key set fetched recently; not fetching again yet)",

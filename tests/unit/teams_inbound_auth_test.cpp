@@ -99,8 +99,8 @@ struct Bot {
       channel_id = value->as_string().c_str();
     if (auto* value = parsed.as_object().if_contains("serviceUrl"); value && value->is_string())
       service_url = value->as_string().c_str();
-    auto check =
-        co_await verifier->verify(request.header("Authorization"), channel_id, service_url);
+    std::string authorization = request.header("Authorization");
+    auto check = co_await verifier->verify(std::move(authorization), channel_id, service_url);
     if (!check.ok()) {
       ++refusals;
       last_reason = check.reason;
@@ -155,6 +155,16 @@ FakeBotFrameworkAuth::TokenSpec spec_at_start() {
   FakeBotFrameworkAuth::TokenSpec spec;
   spec.now_seconds = now_s();
   return spec;
+}
+
+// verify() for a msteams activity at kServiceUrl, every argument named first (GCC 12 mishandles
+// temporaries in a co_await's arguments).
+asio::awaitable<InboundCheck> verify_token(InboundVerifier& verifier, std::string authorization) {
+  std::string channel_id = "msteams";
+  std::string service_url = kServiceUrl;
+  auto check = co_await verifier.verify(std::move(authorization), std::move(channel_id),
+                                        std::move(service_url));
+  co_return check;
 }
 
 // --- The forged-request table --------------------------------------------------------------------
@@ -243,8 +253,8 @@ TEST(TeamsInboundAuth, ForgedRequestTableOverRealSockets) {
     testing::run_async_test(
         [&](asio::io_context& ioc) -> asio::awaitable<void> {
           Bot bot(ioc, fake, connector);
-          const int status =
-              co_await bot.post(authorization, activity(row.channel_id, row.service_url));
+          const std::string body = activity(row.channel_id, row.service_url);
+          const int status = co_await bot.post(authorization, body);
           EXPECT_EQ(status, row.expected_status) << bot.last_reason;
           if (row.expected_status != 200) {
             EXPECT_EQ(bot.refusals, 1);
@@ -270,8 +280,9 @@ TEST(TeamsInboundAuth, OversizedHeaderIsAnswered400ByTheServerNeverCallingOut) {
   FakeHttpServer connector(connector_answer);
   testing::run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
     Bot bot(ioc, fake, connector);
-    const int status = co_await bot.post("Bearer " + std::string(100 * 1024, 'A'),
-                                         activity("msteams", kServiceUrl));
+    const std::string huge = "Bearer " + std::string(100 * 1024, 'A');
+    const std::string body = activity("msteams", kServiceUrl);
+    const int status = co_await bot.post(huge, body);
     EXPECT_EQ(status, 400);
     EXPECT_EQ(bot.refusals, 0);  // the server refused it before the route
   });
@@ -284,8 +295,9 @@ TEST(TeamsInboundAuth, KeysAreFetchedOnceAndCachedAcrossRequests) {
   testing::run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
     Bot bot(ioc, fake, connector);
     for (int i = 0; i < 5; ++i) {
-      const int status =
-          co_await bot.post(bearer(fake.mint(spec_at_start())), activity("msteams", kServiceUrl));
+      const std::string token = bearer(fake.mint(spec_at_start()));
+      const std::string body = activity("msteams", kServiceUrl);
+      const int status = co_await bot.post(token, body);
       EXPECT_EQ(status, 200) << bot.last_reason;
     }
   });
@@ -308,7 +320,8 @@ TEST(TeamsInboundAuth, ConcurrentVerificationsOnAColdCacheShareOneFetch) {
       asio::co_spawn(
           ioc,
           [&, done, accepted]() -> asio::awaitable<void> {
-            auto check = co_await verifier->verify(token, "msteams", kServiceUrl);
+            const std::string check_token = token;
+            auto check = co_await verify_token(*verifier, check_token);
             *accepted += check.ok() ? 1 : 0;
             ++*done;
           },
@@ -341,7 +354,8 @@ TEST(TeamsInboundAuth, AFloodOfUnknownKidsFetchesTheKeySetAtMostAtTheRateLimit) 
         const std::string forged = bearer(fake.mint(spec));
         // The first request loads the keys; the next 200 within five minutes fetch nothing more.
         for (int i = 0; i < 200; ++i) {
-          auto check = co_await verifier->verify(forged, "msteams", kServiceUrl);
+          const std::string check_token = forged;
+          auto check = co_await verify_token(*verifier, check_token);
           EXPECT_EQ(check.status, 401);
           clock.advance_ms(1000);  // 200 s in all
         }
@@ -349,14 +363,16 @@ TEST(TeamsInboundAuth, AFloodOfUnknownKidsFetchesTheKeySetAtMostAtTheRateLimit) 
         // Past the limit, one more fetch is allowed, and again only one.
         clock.advance_ms(5 * 60 * 1000);
         for (int i = 0; i < 50; ++i) {
-          auto check = co_await verifier->verify(forged, "msteams", kServiceUrl);
+          const std::string check_token = forged;
+          auto check = co_await verify_token(*verifier, check_token);
           EXPECT_EQ(check.status, 401);
         }
         EXPECT_EQ(fake.jwks_requests(), 2u);
         // A valid token is still accepted from the cache meanwhile.
         auto good = spec_at_start();
         good.now_seconds = clock.now_ms() / 1000;
-        auto check = co_await verifier->verify(bearer(fake.mint(good)), "msteams", kServiceUrl);
+        const std::string check_token = bearer(fake.mint(good));
+        auto check = co_await verify_token(*verifier, check_token);
         EXPECT_TRUE(check.ok()) << check.reason;
         EXPECT_EQ(fake.jwks_requests(), 2u);
       },
@@ -371,14 +387,15 @@ TEST(TeamsInboundAuth, ARotatedKeyIsPickedUpOnItsFirstUseAndARetiredOneAfterRefr
         HttpClient http(ioc.get_executor());
         auto verifier = make_inbound_verifier(ioc.get_executor(), settings_for(fake), http, clock);
         const std::string old_kid = fake.current_kid();
-        auto first =
-            co_await verifier->verify(bearer(fake.mint(spec_at_start())), "msteams", kServiceUrl);
+        const std::string first_token = bearer(fake.mint(spec_at_start()));
+        auto first = co_await verify_token(*verifier, first_token);
         EXPECT_TRUE(first.ok()) << first.reason;
         clock.advance_ms(10 * 60 * 1000);  // past the unknown-kid rate limit
         const std::string new_kid = fake.rotate_key();
         auto spec = spec_at_start();
         spec.now_seconds = clock.now_ms() / 1000;
-        auto rotated = co_await verifier->verify(bearer(fake.mint(spec)), "msteams", kServiceUrl);
+        const std::string rotated_token = bearer(fake.mint(spec));
+        auto rotated = co_await verify_token(*verifier, rotated_token);
         EXPECT_TRUE(rotated.ok()) << rotated.reason;
         EXPECT_EQ(fake.jwks_requests(), 2u);
         // The old key is retired; after the daily refresh its tokens fail.
@@ -386,7 +403,8 @@ TEST(TeamsInboundAuth, ARotatedKeyIsPickedUpOnItsFirstUseAndARetiredOneAfterRefr
         clock.advance_ms(25LL * 3600 * 1000);
         spec.now_seconds = clock.now_ms() / 1000;
         spec.kid = old_kid;
-        auto retired = co_await verifier->verify(bearer(fake.mint(spec)), "msteams", kServiceUrl);
+        const std::string retired_token = bearer(fake.mint(spec));
+        auto retired = co_await verify_token(*verifier, retired_token);
         EXPECT_EQ(retired.status, 401);
         EXPECT_NE(retired.reason.find("unknown signing key"), std::string::npos) << retired.reason;
         EXPECT_EQ(fake.jwks_requests(), 3u);
@@ -403,13 +421,13 @@ TEST(TeamsInboundAuth, AnUnreachableKeyEndpointRefusesWith401AndSaysWhy) {
     settings.endpoints.openid_metadata_url =
         down.base_url() + "/v1/.well-known/openidconfiguration";
     auto verifier = make_inbound_verifier(ioc.get_executor(), settings, http, clock);
-    auto check = co_await verifier->verify(bearer(shared_fake().mint(spec_at_start())), "msteams",
-                                           kServiceUrl);
+    const std::string check_token = bearer(shared_fake().mint(spec_at_start()));
+    auto check = co_await verify_token(*verifier, check_token);
     EXPECT_EQ(check.status, 401);
     EXPECT_NE(check.reason.find("503"), std::string::npos) << check.reason;
     // A second request inside the rate limit does not hammer the endpoint.
-    auto again = co_await verifier->verify(bearer(shared_fake().mint(spec_at_start())), "msteams",
-                                           kServiceUrl);
+    const std::string again_token = bearer(shared_fake().mint(spec_at_start()));
+    auto again = co_await verify_token(*verifier, again_token);
     EXPECT_EQ(again.status, 401);
   });
   EXPECT_EQ(down.request_count(), 1u);
@@ -425,8 +443,8 @@ TEST(TeamsInboundAuth, TheVerifierWorksOverTls) {
     http_options.ca_file = fake.ca_path();
     HttpClient http(ioc.get_executor(), http_options);
     auto verifier = make_inbound_verifier(ioc.get_executor(), settings_for(fake), http, clock);
-    auto check =
-        co_await verifier->verify(bearer(fake.mint(spec_at_start())), "msteams", kServiceUrl);
+    const std::string check_token = bearer(fake.mint(spec_at_start()));
+    auto check = co_await verify_token(*verifier, check_token);
     EXPECT_TRUE(check.ok()) << check.reason;
     EXPECT_EQ(check.caller.service_url, kServiceUrl);
     EXPECT_EQ(check.caller.channel_id, "msteams");
