@@ -2,10 +2,17 @@
 
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <optional>
 
 #include "bot/command_intake.h"
 #include "bot/teams/activity.h"
+#include "bot/teams/outgoing_webhook.h"
 #include "bot/teams/teams_auth_api.h"
 #include "common/redact.h"
 #include "common/strings.h"
@@ -63,6 +70,22 @@ net::HttpClientOptions http_options(const TeamsOptions& options) {
   return http;
 }
 
+// Outgoing-webhook mode has no connector: connector calls fail with this.
+class NoCredentials final : public ConnectorCredentials {
+ public:
+  asio::awaitable<Result<std::string>> bearer() override {
+    co_return make_error("Teams: no app credentials (outgoing-webhook mode only)", ErrorKind::auth);
+  }
+  void invalidate() override {}
+  std::size_t token_requests() const override { return 0; }
+};
+
+// Waits until `signal` is cancelled (the work it stands for finished).
+asio::awaitable<void> wait_for_signal(std::shared_ptr<asio::steady_timer> signal) {
+  boost::system::error_code ignored;
+  co_await signal->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+}
+
 TeamsResponse text_response(int status, std::string body) {
   return TeamsResponse{status, "text/plain", std::move(body)};
 }
@@ -109,7 +132,7 @@ std::string TeamsConversation::address() const {
 
 struct TeamsTransport::Impl {
   Impl(asio::any_io_executor executor_in, CommandIntake& intake_in, Timers& timers_in,
-       InboundVerifier& verifier_in, ConnectorCredentials& credentials_in,
+       InboundVerifier* verifier_in, ConnectorCredentials* credentials_in,
        storage::ConversationRefStore* refs_in, TeamsOptions options_in)
       : executor(std::move(executor_in)),
         intake(intake_in),
@@ -118,14 +141,16 @@ struct TeamsTransport::Impl {
         refs(refs_in),
         options(std::move(options_in)),
         http(executor, http_options(options)),
-        connector(executor, http, credentials_in, timers, options.connector) {}
+        connector(executor, http, credentials_in ? *credentials_in : no_credentials, timers,
+                  options.connector) {}
 
   asio::any_io_executor executor;
   CommandIntake& intake;
   Timers& timers;
-  InboundVerifier& verifier;
+  InboundVerifier* verifier;
   storage::ConversationRefStore* refs;
   TeamsOptions options;
+  NoCredentials no_credentials;
   net::HttpClient http;
   ConnectorClient connector;
   std::unique_ptr<net::HttpServer> own_server;
@@ -172,9 +197,27 @@ struct TeamsTransport::Impl {
     }
   }
 
-  static net::RouteHandler route(const std::shared_ptr<Impl>& impl) {
-    return [weak = std::weak_ptr<Impl>(impl)](
-               net::ServerRequest request) -> asio::awaitable<net::ServerResponse> {
+  // The bot's route (with a verifier) and the outgoing webhook's (with its secret).
+  static Status mount(const std::shared_ptr<Impl>& self, net::HttpServer& server) {
+    const net::RouteOptions limits{self->options.max_body_bytes};
+    if (self->verifier) {
+      auto mounted = server.mount("POST", self->options.path, route(self, &Impl::handle), limits);
+      if (!mounted)
+        return mounted;
+    }
+    if (self->options.webhook_verify) {
+      auto mounted = server.mount("POST", self->options.webhook_path,
+                                  route(self, &Impl::handle_webhook), limits);
+      if (!mounted)
+        return mounted;
+    }
+    return Ok{};
+  }
+
+  using Handler = asio::awaitable<TeamsResponse> (*)(std::shared_ptr<Impl>, TeamsRequest);
+  static net::RouteHandler route(const std::shared_ptr<Impl>& impl, Handler handler) {
+    return [weak = std::weak_ptr<Impl>(impl),
+            handler](net::ServerRequest request) -> asio::awaitable<net::ServerResponse> {
       net::ServerResponse response;
       auto self = weak.lock();
       if (!self) {
@@ -182,7 +225,7 @@ struct TeamsTransport::Impl {
         co_return response;
       }
       TeamsRequest incoming{request.header("Authorization"), std::move(request.body)};
-      TeamsResponse answer = co_await handle(self, std::move(incoming));
+      TeamsResponse answer = co_await handler(self, std::move(incoming));
       response.status = answer.status;
       response.headers.emplace_back("Content-Type", answer.content_type);
       response.body = std::move(answer.body);
@@ -194,6 +237,8 @@ struct TeamsTransport::Impl {
     ++self->stats.requests;
     if (self->stopping)
       co_return text_response(503, "shutting down\n");
+    if (!self->verifier)
+      co_return text_response(404, "not found\n");
     if (request.authorization.empty()) {
       ++self->stats.refused;
       spdlog::warn("teams: refused a request without an Authorization header");
@@ -209,8 +254,8 @@ struct TeamsTransport::Impl {
     std::string authorization = std::move(request.authorization);
     std::string channel_id = activity.channel_id;
     std::string service_url = activity.service_url;
-    auto verified = co_await self->verifier.verify(std::move(authorization), std::move(channel_id),
-                                                   std::move(service_url));
+    auto verified = co_await self->verifier->verify(std::move(authorization), std::move(channel_id),
+                                                    std::move(service_url));
     if (!verified.ok()) {
       ++self->stats.refused;
       const int status = verified.status == 403 ? 403 : 401;
@@ -263,11 +308,64 @@ struct TeamsTransport::Impl {
     }
     co_return text_response(202, "");
   }
+
+  static asio::awaitable<TeamsResponse> handle_webhook(std::shared_ptr<Impl> self,
+                                                       TeamsRequest request) {
+    ++self->stats.requests;
+    if (self->stopping)
+      co_return text_response(503, "shutting down\n");
+    if (auto checked = self->options.webhook_verify(request.authorization, request.body);
+        !checked) {
+      ++self->stats.refused;
+      spdlog::warn("teams webhook: refused a request: {}", checked.error().message);
+      co_return text_response(401, "unauthorized\n");
+    }
+    auto decoded = decode_activity(request.body);
+    if (!decoded) {
+      ++self->stats.malformed;
+      spdlog::warn("teams webhook: malformed activity: {}", decoded.error().message);
+      co_return text_response(400, "malformed activity\n");
+    }
+    const Classified what = classify(*decoded);
+    if (what.kind != Classified::Kind::command) {
+      ++self->stats.ignored;
+      co_return TeamsResponse{200, "application/json", render_webhook_answer({}, true)};
+    }
+    ++self->stats.commands;
+    const Activity& activity = *decoded;
+    IncomingCommand command{what.dedupe_key,
+                            activity.from_aad_id.empty() ? activity.from_id : activity.from_aad_id,
+                            activity.conversation_id, activity.id, what.text};
+    auto replies =
+        std::make_shared<WebhookReplies>(teams_address(activity.conversation_id, activity.id));
+    auto finished = std::make_shared<bool>(false);
+    auto signal =
+        std::make_shared<asio::steady_timer>(self->executor, asio::steady_timer::time_point::max());
+    asio::co_spawn(
+        self->executor,
+        [self, command = std::move(command), replies, finished,
+         signal]() mutable -> asio::awaitable<void> {
+          co_await self->intake.run_unrecorded("teams", std::move(command), *replies);
+          *finished = true;
+          signal->cancel();
+        },
+        asio::detached);
+    if (!*finished) {
+      using namespace asio::experimental::awaitable_operators;
+      const auto deadline = self->options.webhook_deadline;
+      co_await (wait_for_signal(signal) || self->timers.sleep_for(deadline));
+    }
+    std::string answer = render_webhook_answer(replies->messages(), *finished);
+    replies->close();
+    if (!*finished)
+      spdlog::warn("teams webhook: '{}' still running at the answer deadline", what.text);
+    co_return TeamsResponse{200, "application/json", std::move(answer)};
+  }
 };
 
 TeamsTransport::TeamsTransport(asio::any_io_executor executor, CommandIntake& intake,
-                               Timers& timers, InboundVerifier& verifier,
-                               ConnectorCredentials& credentials,
+                               Timers& timers, InboundVerifier* verifier,
+                               ConnectorCredentials* credentials,
                                storage::ConversationRefStore* refs, TeamsOptions options,
                                net::HttpServer* shared_server)
     : impl_(std::make_shared<Impl>(std::move(executor), intake, timers, verifier, credentials, refs,
@@ -283,8 +381,7 @@ TeamsTransport::TeamsTransport(asio::any_io_executor executor, CommandIntake& in
   intake.attach(std::move(platform));
   if (shared_server) {
     impl_->mounted_elsewhere = true;
-    auto mounted = shared_server->mount("POST", impl_->options.path, Impl::route(impl_),
-                                        net::RouteOptions{impl_->options.max_body_bytes});
+    auto mounted = Impl::mount(impl_, *shared_server);
     if (!mounted)
       spdlog::error("teams: {}", mounted.error().message);
   }
@@ -319,13 +416,16 @@ asio::awaitable<Status> TeamsTransport::start() {
     if (!started)
       co_return started.error();
     self->own_server = std::move(*started);
-    auto mounted = self->own_server->mount("POST", self->options.path, Impl::route(self),
-                                           net::RouteOptions{self->options.max_body_bytes});
+    auto mounted = Impl::mount(self, *self->own_server);
     if (!mounted)
       co_return mounted.error();
-    spdlog::info("teams: receiving activities on {}:{}{} ({} known conversations)",
-                 self->options.bind_address, self->own_server->port(), self->options.path,
-                 self->conversations.size());
+    if (self->verifier)
+      spdlog::info("teams: receiving activities on {}:{}{} ({} known conversations)",
+                   self->options.bind_address, self->own_server->port(), self->options.path,
+                   self->conversations.size());
+    if (self->options.webhook_verify)
+      spdlog::info("teams: outgoing webhook on {}:{}{}", self->options.bind_address,
+                   self->own_server->port(), self->options.webhook_path);
   }
   co_return Ok{};
 }
@@ -359,6 +459,10 @@ std::unique_ptr<commands::Conversation> TeamsTransport::open(const std::string& 
 
 asio::awaitable<TeamsResponse> TeamsTransport::handle(TeamsRequest request) {
   return Impl::handle(impl_, std::move(request));
+}
+
+asio::awaitable<TeamsResponse> TeamsTransport::handle_webhook(TeamsRequest request) {
+  return Impl::handle_webhook(impl_, std::move(request));
 }
 
 int TeamsTransport::port() const {

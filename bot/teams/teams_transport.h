@@ -23,6 +23,10 @@
 // - start() loads the stored conversation references, replays the intake's unfinished commands
 //   and listens (unless the routes were mounted on a shared server). stop() closes the listener
 //   and gives queued replies up to `grace`.
+// - Outgoing-webhook mode (options.webhook_verify): POST /api/teams-webhook, HMAC-checked (401
+//   otherwise, nothing run), runs the command without the inbox (Teams does not redeliver these)
+//   and answers with its replies if it finishes within webhook_deadline (4.5 s of Teams' 5), or
+//   with what it has said so far and a note that it is still running.
 #pragma once
 
 #include <chrono>
@@ -70,6 +74,12 @@ struct TeamsOptions {
   // AAD object id -> Shipmate identity; unknown users act as "teams:<id>" (read only).
   std::map<std::string, std::string> identities;
   ConnectorOptions connector;
+  // Outgoing-webhook mode (outgoing_webhook.h): when set, POST `webhook_path` checks the HMAC
+  // with it (raw Authorization header, raw body) and answers with the command's replies within
+  // `webhook_deadline`.
+  std::function<Status(std::string_view authorization, std::string_view body)> webhook_verify;
+  std::string webhook_path = "/api/teams-webhook";
+  std::chrono::milliseconds webhook_deadline{4500};
 };
 
 struct TeamsStats {
@@ -115,11 +125,12 @@ bool parse_teams_address(const std::string& address, std::string& conversation_i
 
 class TeamsTransport final : public ChatTransport {
  public:
-  // `intake`, `timers`, `verifier`, `credentials` and `refs` (may be null: no proactive messages
-  // after a restart) must outlive the transport. With `shared_server`, the route is mounted there
-  // (at construction) instead of on a listener of its own.
+  // `intake`, `timers`, `verifier`, `credentials` and `refs` must outlive the transport.
+  // `verifier` and `credentials` null: outgoing-webhook mode only (no /api/messages). `refs` null:
+  // no proactive messages after a restart. With `shared_server`, the routes are mounted there (at
+  // construction) instead of on a listener of its own.
   TeamsTransport(boost::asio::any_io_executor executor, CommandIntake& intake, Timers& timers,
-                 InboundVerifier& verifier, ConnectorCredentials& credentials,
+                 InboundVerifier* verifier, ConnectorCredentials* credentials,
                  storage::ConversationRefStore* refs, TeamsOptions options,
                  integrations::net::HttpServer* shared_server = nullptr);
   ~TeamsTransport() override;
@@ -132,8 +143,9 @@ class TeamsTransport final : public ChatTransport {
   void on_fatal(std::function<void(std::string)> handler) override;
   std::unique_ptr<commands::Conversation> open(const std::string& address) override;
 
-  // One inbound request (what the route runs).
+  // One inbound request (what the routes run).
   boost::asio::awaitable<TeamsResponse> handle(TeamsRequest request);
+  boost::asio::awaitable<TeamsResponse> handle_webhook(TeamsRequest request);
 
   // The port listened on (0 before start() or with a shared server).
   int port() const;

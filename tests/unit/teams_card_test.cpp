@@ -1,6 +1,7 @@
 // Adaptive Cards rendered from commands::Message: layout, both button styles, tone, redaction
 // and Teams' size limits.
 #include "bot/teams/adaptive_card.h"
+#include "bot/teams/outgoing_webhook.h"
 
 #include <gtest/gtest.h>
 
@@ -104,6 +105,32 @@ TEST(TeamsCard, InvokeResponsesCarryACardOrAMessage) {
   const json::value message = json::parse(render_invoke_message_response(400, "no such command"));
   EXPECT_EQ(message.at("statusCode"), 400);
   EXPECT_EQ(message.at("value"), "no such command");
+}
+
+}  // namespace
+}  // namespace shipmate::bot::teams
+
+namespace shipmate::bot::teams {
+namespace {
+
+TEST(TeamsWebhookAnswer, CollectsUpdatesAndRendersFieldsWithoutButtons) {
+  WebhookReplies replies("teams:c:1");
+  const auto ref = replies.post(commands::info("Deploying"));
+  replies.update(ref, commands::success("Deployed"));
+  commands::Message details(commands::Tone::info, "details");
+  details.fields = {{"Version", "v2"}};
+  details.context = "deploy #12";
+  details.buttons = {{"Roll back", "rollback 12", "danger"}};
+  replies.thread_reply(ref, details);
+  const json::value answer = json::parse(render_webhook_answer(replies.messages(), true));
+  EXPECT_EQ(answer.at("type"), "message");
+  EXPECT_EQ(answer.at("text"), "Deployed\n\ndetails\n**Version**: v2\n_deploy #12_");
+  replies.close();
+  replies.post(commands::info("too late"));
+  EXPECT_EQ(replies.messages().size(), 2u);
+  const json::value unfinished = json::parse(render_webhook_answer({}, false));
+  EXPECT_NE(std::string(unfinished.at("text").as_string()).find("Still running"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -111,7 +111,7 @@ TEST_F(TeamsTransportTest, AMessageRunsAsTheMappedUserAndIsAnsweredInItsThreadOn
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
     CommandIntake intake(io.get_executor(), inbox, echo, timers);
-    TeamsTransport transport(io.get_executor(), intake, timers, verifier, credentials, &refs,
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              options());
     EXPECT_TRUE((co_await transport.start()).ok());
     const std::string body = activity(fake, "1700000000001", "<at>Shipmate</at> ping");
@@ -146,7 +146,7 @@ TEST_F(TeamsTransportTest, UnknownUsersActUnderTheirPlatformIdAndDisplayNamesNev
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
     CommandIntake intake(io.get_executor(), inbox, echo, timers);
-    TeamsTransport transport(io.get_executor(), intake, timers, verifier, credentials, &refs,
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              options());
     co_await transport.start();
     json::value body = json::parse(activity(fake, "2", "status", "19:g@thread.v2", "groupChat"));
@@ -167,7 +167,7 @@ TEST_F(TeamsTransportTest, AnExecuteButtonIsAnsweredWithTheUpdatedCardAndRunsAsT
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
     CommandIntake intake(io.get_executor(), inbox, echo, timers);
-    TeamsTransport transport(io.get_executor(), intake, timers, verifier, credentials, &refs,
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              options());
     co_await transport.start();
     const std::string body = execute_invoke(fake, "f:1", "approve 12", "1699");
@@ -202,7 +202,7 @@ TEST_F(TeamsTransportTest, ASubmitButtonRunsItsCommand) {
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
     CommandIntake intake(io.get_executor(), inbox, echo, timers);
-    TeamsTransport transport(io.get_executor(), intake, timers, verifier, credentials, &refs,
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              options());
     co_await transport.start();
     json::value body = json::parse(activity(fake, "3", ""));
@@ -225,7 +225,7 @@ TEST_F(TeamsTransportTest, RefusedRequestsMakeNoOutboundCallAndRunNothing) {
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
     CommandIntake intake(io.get_executor(), inbox, echo, timers);
-    TeamsTransport transport(io.get_executor(), intake, timers, verifier, credentials, &refs,
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              options());
     co_await transport.start();
     const std::string body = activity(fake, "4", "ping");
@@ -273,7 +273,7 @@ TEST_F(TeamsTransportTest, MalformedAndUninterestingActivities) {
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
     CommandIntake intake(io.get_executor(), inbox, echo, timers);
-    TeamsTransport transport(io.get_executor(), intake, timers, verifier, credentials, &refs,
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              options());
     co_await transport.start();
     {
@@ -310,7 +310,7 @@ TEST_F(TeamsTransportTest, TheRouteListensAndRefusesBodiesOverItsLimit) {
     CommandIntake intake(io.get_executor(), inbox, echo, timers);
     TeamsOptions small = options();
     small.max_body_bytes = 4096;
-    TeamsTransport transport(io.get_executor(), intake, timers, verifier, credentials, &refs,
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              small);
     EXPECT_TRUE((co_await transport.start()).ok());
     EXPECT_GT(transport.port(), 0);
@@ -349,7 +349,7 @@ TEST_F(TeamsTransportTest, AfterARestartStoredReferencesLetWorkReportWhereItWasA
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
     CommandIntake intake(io.get_executor(), inbox, echo, timers);
-    TeamsTransport transport(io.get_executor(), intake, timers, verifier, credentials, &refs,
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              options());
     co_await transport.start();
     TeamsRequest request{
@@ -364,7 +364,7 @@ TEST_F(TeamsTransportTest, AfterARestartStoredReferencesLetWorkReportWhereItWasA
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
     CommandIntake intake(io.get_executor(), inbox, echo, timers);
-    TeamsTransport transport(io.get_executor(), intake, timers, verifier, credentials, &refs,
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              options());
     co_await transport.start();
     EXPECT_TRUE(transport.owns(address));
@@ -385,6 +385,95 @@ TEST_F(TeamsTransportTest, AfterARestartStoredReferencesLetWorkReportWhereItWasA
     }
     intake.stop();
     co_await transport.stop(1s);
+  });
+}
+
+// Says "started", waits an hour on the test's Timers, then says "finished".
+class Slow final : public CommandDispatcher {
+ public:
+  explicit Slow(Timers& timers) : timers_(timers) {}
+  bool changes_state(std::string_view) const override { return false; }
+  asio::awaitable<void> dispatch(ChatEvent event, commands::Conversation& conversation) override {
+    const auto ref = conversation.post(commands::info("started " + event.text));
+    const auto hour = std::chrono::milliseconds(std::chrono::hours(1));
+    co_await timers_.sleep_for(hour);
+    conversation.update(ref, commands::success("finished " + event.text));
+  }
+
+ private:
+  Timers& timers_;
+};
+
+TeamsOptions webhook_options() {
+  TeamsOptions options;
+  options.bind_address = "127.0.0.1";
+  options.port = 0;
+  options.identities = {{kAlice, "alice"}};
+  options.webhook_verify = [](std::string_view authorization, std::string_view) -> Status {
+    if (authorization == "HMAC good")
+      return Ok{};
+    return make_error("the HMAC does not match");
+  };
+  return options;
+}
+
+TEST_F(TeamsTransportTest, AnOutgoingWebhookIsAnsweredWithTheCommandsReplies) {
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    SteadyTimers timers(io.get_executor());
+    CommandIntake intake(io.get_executor(), inbox, echo, timers);
+    TeamsTransport transport(io.get_executor(), intake, timers, nullptr, nullptr, nullptr,
+                             webhook_options());
+    EXPECT_TRUE((co_await transport.start()).ok());
+    TeamsRequest forged{"HMAC bad", activity(fake, "w1", "<at>Shipmate</at> ping")};
+    auto refused = co_await transport.handle_webhook(std::move(forged));
+    EXPECT_EQ(refused.status, 401);
+    EXPECT_TRUE(echo.events.empty());
+    TeamsRequest signed_request{"HMAC good", activity(fake, "w2", "<at>Shipmate</at> ping")};
+    auto answer = co_await transport.handle_webhook(std::move(signed_request));
+    EXPECT_EQ(answer.status, 200);
+    const json::value body = json::parse(answer.body);
+    EXPECT_EQ(body.at("type"), "message");
+    EXPECT_EQ(body.at("text"), "pong: ping");
+    EXPECT_EQ(echo.events.size(), 1u);
+    if (!echo.events.empty()) {
+      EXPECT_EQ(echo.events[0].user_id, "alice");
+    }
+    // No bot credentials: /api/messages is not served, and nothing calls a connector.
+    TeamsRequest bot_request{"Bearer good", activity(fake, "w3", "ping")};
+    auto not_served = co_await transport.handle(std::move(bot_request));
+    EXPECT_EQ(not_served.status, 404);
+    EXPECT_EQ(fake.call_count(), 0u);
+    intake.stop();
+    co_await transport.stop(1s);
+  });
+}
+
+TEST_F(TeamsTransportTest, AnOutgoingWebhookAnswersBeforeTeamsGivesUpOnASlowCommand) {
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    ManualTimers timers(io.get_executor());
+    Slow slow(timers);
+    CommandIntake intake(io.get_executor(), inbox, slow, timers);
+    TeamsTransport transport(io.get_executor(), intake, timers, nullptr, nullptr, nullptr,
+                             webhook_options());
+    std::optional<TeamsResponse> answer;
+    asio::co_spawn(
+        io,
+        transport.handle_webhook(TeamsRequest{"HMAC good", activity(fake, "w4", "deploy hello")}),
+        [&](std::exception_ptr, TeamsResponse response) { answer = std::move(response); });
+    EXPECT_TRUE(co_await eventually([&] { return timers.sleeping() == 2; }));
+    timers.advance(4499ms);
+    EXPECT_FALSE(co_await eventually([&] { return answer.has_value(); }, 50ms));
+    timers.advance(1ms);
+    EXPECT_TRUE(co_await eventually([&] { return answer.has_value(); }));
+    if (answer) {
+      const json::value body = json::parse(answer->body);
+      const std::string text(body.at("text").as_string());
+      EXPECT_NE(text.find("started deploy hello"), std::string::npos) << text;
+      EXPECT_NE(text.find("Still running"), std::string::npos) << text;
+    }
+    timers.advance(std::chrono::hours(1));
+    intake.stop();
+    co_await transport.stop(0ms);
   });
 }
 
