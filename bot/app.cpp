@@ -231,8 +231,8 @@ int App::Impl::open() {
 
 void App::Impl::build_transports() {
   if (options.chat_platforms) {
-    const PlatformContext context{io.get_executor(), config, *intake, timers,
-                                  &environment_variable};
+    const PlatformContext context{io.get_executor(),     config,        *intake, timers,
+                                  &environment_variable, database.get()};
     for (const auto& platform : chat_platforms()) {
       auto transport = platform.make(context);
       if (!transport)

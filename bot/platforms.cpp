@@ -1,12 +1,14 @@
 #include "bot/platforms.h"
 
 #include "bot/slack/slack_platform.h"
+#include "bot/teams/teams_platform.h"
 
 namespace shipmate::bot {
 
 const std::vector<ChatPlatform>& chat_platforms() {
   static const std::vector<ChatPlatform> platforms{
       {"slack", &slack::make_slack_transport},
+      {"teams", &teams::make_teams_transport},
   };
   return platforms;
 }

@@ -24,6 +24,9 @@
 namespace shipmate {
 class Timers;
 }
+namespace shipmate::storage {
+class Database;
+}
 
 namespace shipmate::bot {
 
@@ -36,6 +39,9 @@ struct PlatformContext {
   Timers& timers;  // every wait a transport makes (common/timer.h)
   // An environment variable's value; "" when unset.
   std::function<std::string(const char* name)> environment;
+  // The state database, for transports that remember where to post (Teams' conversation
+  // references); null in tests that do not need it.
+  storage::Database* database = nullptr;
 };
 
 struct ChatPlatform {

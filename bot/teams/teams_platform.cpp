@@ -1,0 +1,110 @@
+#include "bot/teams/teams_platform.h"
+
+#include <spdlog/spdlog.h>
+
+#include <charconv>
+
+#include "bot/teams/bot_framework_auth.h"
+#include "bot/teams/teams_auth.h"
+#include "bot/teams/teams_transport.h"
+#include "common/clock.h"
+#include "integrations/net/http_client.h"
+#include "storage/conversation_refs.h"
+
+namespace shipmate::bot::teams {
+namespace asio = boost::asio;
+namespace net = integrations::net;
+
+namespace {
+
+constexpr int kDefaultPort = 3978;
+
+// The transport together with everything it borrows: the auth clients, their HTTP client and
+// clock, and the conversation-reference store.
+class OwningTeamsTransport final : public ChatTransport {
+ public:
+  OwningTeamsTransport(const PlatformContext& context, TeamsSettings settings_in,
+                       TeamsOptions options)
+      : settings_(std::move(settings_in)), http_(context.executor, http_options(settings_)) {
+    if (!settings_.app_id.empty()) {
+      verifier_ = make_inbound_verifier(context.executor, settings_, http_, clock_);
+      credentials_ = make_connector_credentials(context.executor, settings_, http_, clock_);
+    }
+    if (context.database)
+      refs_ = std::make_unique<storage::ConversationRefStore>(*context.database, clock_);
+    transport_ = std::make_unique<TeamsTransport>(context.executor, context.intake, context.timers,
+                                                  verifier_.get(), credentials_.get(), refs_.get(),
+                                                  std::move(options));
+  }
+
+  std::string_view name() const override { return transport_->name(); }
+  asio::awaitable<Status> start() override { return transport_->start(); }
+  asio::awaitable<void> stop(std::chrono::milliseconds grace) override {
+    return transport_->stop(grace);
+  }
+  void on_fatal(std::function<void(std::string)> handler) override {
+    transport_->on_fatal(std::move(handler));
+  }
+  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
+    return transport_->open(address);
+  }
+
+ private:
+  static net::HttpClientOptions http_options(const TeamsSettings& settings) {
+    net::HttpClientOptions options;
+    options.ca_file = settings.ca_file;
+    return options;
+  }
+
+  TeamsSettings settings_;
+  SystemClock clock_;
+  net::HttpClient http_;
+  std::unique_ptr<InboundVerifier> verifier_;
+  std::unique_ptr<ConnectorCredentials> credentials_;
+  std::unique_ptr<storage::ConversationRefStore> refs_;
+  std::unique_ptr<TeamsTransport> transport_;
+};
+
+}  // namespace
+
+Result<std::optional<int>> port_from_environment(const std::string& value) {
+  if (value.empty())
+    return std::optional<int>();
+  int port = 0;
+  auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), port);
+  if (error != std::errc() || end != value.data() + value.size() || port < 1 || port > 65535)
+    return make_error("PORT must be a port number (1-65535), not '" + value + "'",
+                      ErrorKind::invalid);
+  return std::optional<int>(port);
+}
+
+std::unique_ptr<ChatTransport> make_teams_transport(const PlatformContext& context) {
+  auto loaded = load_teams_settings(context.config, context.environment);
+  if (!loaded) {
+    spdlog::error("teams: {}; not joining Teams", loaded.error().message);
+    return nullptr;
+  }
+  if (!*loaded)
+    return nullptr;
+  TeamsSettings settings = std::move(**loaded);
+
+  auto port = port_from_environment(context.environment("PORT"));
+  if (!port) {
+    spdlog::error("teams: {}; not joining Teams", port.error().message);
+    return nullptr;
+  }
+  TeamsOptions options;
+  options.app_id = settings.app_id;
+  options.port = port->value_or(kDefaultPort);
+  options.ca_file = settings.ca_file;
+  options.identities = identities_on(context.config.catalog, "teams");
+  if (!settings.outgoing_webhook_secret.empty()) {
+    options.webhook_verify = [secret = settings.outgoing_webhook_secret](
+                                 std::string_view authorization, std::string_view body) {
+      return verify_outgoing_webhook(authorization, body, secret);
+    };
+  }
+  return std::make_unique<OwningTeamsTransport>(context, std::move(settings), std::move(options));
+}
+
+}  // namespace shipmate::bot::teams
