@@ -17,6 +17,7 @@ struct FakeTeamsConnector::State {
   std::map<std::string, std::size_t> by_id;
   std::vector<ConnectorCall> calls;
   long long next_id = 1700000000000;
+  std::function<void(const ConnectorActivity&)> on_activity;
 
   FakeResponse handle(const FakeRequest& request) {
     std::lock_guard lock(mutex);
@@ -82,6 +83,8 @@ struct FakeTeamsConnector::State {
     created.versions.push_back(request.body);
     by_id[created.id] = activities.size();
     activities.push_back(created);
+    if (on_activity)
+      on_activity(activities.back());
     return answer(FakeResponse::json(201, "{\"id\":\"" + created.id + "\"}"));
   }
 };
@@ -111,6 +114,11 @@ void FakeTeamsConnector::fail_next(std::vector<Failure> failures) {
   std::lock_guard lock(state_->mutex);
   for (auto& failure : failures)
     state_->failures.push_back(std::move(failure));
+}
+
+void FakeTeamsConnector::on_activity(std::function<void(const ConnectorActivity&)> callback) {
+  std::lock_guard lock(state_->mutex);
+  state_->on_activity = std::move(callback);
 }
 
 std::vector<ConnectorActivity> FakeTeamsConnector::activities() const {

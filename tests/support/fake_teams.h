@@ -18,6 +18,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <cstddef>
 #include <memory>
 #include <mutex>
@@ -69,6 +70,10 @@ class FakeTeamsConnector {
   std::optional<ConnectorActivity> activity(const std::string& id) const;
   std::vector<ConnectorCall> calls() const;
   std::size_t call_count() const;
+
+  // Called on the server's thread (under the fake's lock: do not call back into the fake) for
+  // every activity created by a POST, after it is stored. For benchmarks.
+  void on_activity(std::function<void(const ConnectorActivity&)> callback);
 
   // Polls (real time, up to `limit`) until `done()` holds; false on timeout.
   bool wait_for(const std::function<bool()>& done,

@@ -1,0 +1,272 @@
+// The Teams path under load: the real `shipmate serve` binary (a child process) joins Teams
+// against the fake Bot Framework auth (OpenID metadata, JWKS, token endpoint) and the fake
+// connector from tests/support, and is driven closed-loop with "ping" activities POSTed to
+// /api/messages with RS256 tokens the fake signed.
+//
+// Each of --in-flight workers sends one activity, waits for both answers, then sends the next:
+//   inbound answer  POST written -> the HTTP answer (202) read back
+//   reply           POST written -> the connector receiving the reply threaded on that activity
+// Activities rotate over --conversations conversations so that Teams' per-thread pacing (7 per
+// second per thread) does not throttle the measurement; a real tenant spreads over threads too.
+// Warm-up activities run first; the measured window covers the rest. The bot's CPU comes from
+// /proc/<pid>/stat over the window, its peak RSS from VmHWM.
+//
+// Run: build-release/bench/shipmate_teams_bench [--activities N] [--in-flight N]
+//      [--conversations N] [--warmup N]
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <boost/json.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "tests/support/fake_bot_framework_auth.h"
+#include "tests/support/fake_teams.h"
+#include "tests/support/test_support.h"
+
+namespace {
+
+using namespace shipmate::testing;
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+double process_cpu_seconds(pid_t pid) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/stat");
+  std::string line;
+  std::getline(file, line);
+  const auto close = line.rfind(')');
+  if (close == std::string::npos)
+    return 0;
+  std::istringstream rest(line.substr(close + 2));
+  std::string skipped;
+  for (int field = 3; field <= 13; ++field)
+    rest >> skipped;
+  unsigned long long utime = 0;
+  unsigned long long stime = 0;
+  rest >> utime >> stime;
+  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+long status_kb(pid_t pid, const std::string& name) {
+  std::ifstream file("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(file, line)) {
+    if (line.starts_with(name + ":"))
+      return std::atol(line.c_str() + name.size() + 1);
+  }
+  return 0;
+}
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty())
+    return 0;
+  std::sort(values.begin(), values.end());
+  const auto index = static_cast<std::size_t>(p * static_cast<double>(values.size() - 1));
+  return values[index];
+}
+
+struct Options {
+  int activities = 3000;
+  int in_flight = 1;
+  int conversations = 1000;
+  int warmup = 300;
+};
+
+Options parse(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    const int value = std::atoi(argv[i + 1]);
+    if (flag == "--activities")
+      options.activities = value;
+    else if (flag == "--in-flight")
+      options.in_flight = std::max(1, value);
+    else if (flag == "--conversations")
+      options.conversations = std::max(1, value);
+    else if (flag == "--warmup")
+      options.warmup = value;
+    else {
+      std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
+      std::exit(64);
+    }
+  }
+  return options;
+}
+
+// What a worker waits for: the connector seeing the reply to its current activity.
+struct Slot {
+  std::mutex mutex;
+  std::condition_variable replied;
+  std::string waiting_for;
+  Clock::time_point reply_at{};
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options options = parse(argc, argv);
+  TempDir dir;
+  FakeBotFrameworkAuth auth;
+  FakeTeamsConnector connector;
+  const int bot_port = free_port();
+  write_file(dir.file("shipmate.yaml"), R"(shipmate:
+  database: state/shipmate.db
+  state_dir: state/run
+environments:
+  - name: staging
+users:
+  - {id: alice, roles: [developer]}
+services:
+  - name: hello
+    target:
+      kind: local
+      releases: )" + source_dir() + R"(/examples/hello/releases
+      start: [python3, server.py]
+      ports: {staging: )" + std::to_string(free_port()) +
+                                            "}\n");
+
+  std::vector<std::unique_ptr<Slot>> slots;
+  for (int i = 0; i < options.in_flight; ++i)
+    slots.push_back(std::make_unique<Slot>());
+  connector.on_activity([&](const ConnectorActivity& activity) {
+    // Activity ids are "w<worker>-<n>".
+    const std::string& to = activity.reply_to_id;
+    if (to.size() < 2 || to[0] != 'w')
+      return;
+    const int worker = std::atoi(to.c_str() + 1);
+    if (worker < 0 || worker >= static_cast<int>(slots.size()))
+      return;
+    Slot& slot = *slots[worker];
+    std::lock_guard lock(slot.mutex);
+    if (slot.waiting_for == to) {
+      slot.reply_at = Clock::now();
+      slot.waiting_for.clear();
+      slot.replied.notify_one();
+    }
+  });
+
+  Subprocess shipmate({shipmate_binary(), "--log-level", "warn", "serve", "--no-terminal",
+                       "--config", dir.file("shipmate.yaml")},
+                      {{"MicrosoftAppId", auth.options().app_id},
+                       {"MicrosoftAppPassword", auth.options().app_password},
+                       {"BOTFRAMEWORK_OPENID_METADATA_URL", auth.openid_metadata_url()},
+                       {"BOTFRAMEWORK_LOGIN_URL", auth.login_url()},
+                       {"PORT", std::to_string(bot_port)}});
+  // Wait for the listener.
+  for (int i = 0; i < 200 && !http_post(bot_port, "/api/messages", {}, "{}", 100ms); ++i)
+    std::this_thread::sleep_for(50ms);
+
+  FakeBotFrameworkAuth::TokenSpec spec;
+  spec.service_url = connector.service_url();
+  const std::string authorization = "Authorization: Bearer " + auth.mint(spec);
+
+  std::atomic<int> next{0};
+  std::atomic<int> failures{0};
+  std::mutex results_mutex;
+  std::vector<double> inbound_ms;
+  std::vector<double> reply_ms;
+  const int total = options.warmup + options.activities;
+  std::atomic<int> warm_done{0};
+  Clock::time_point window_start{};
+  double cpu_start = 0;
+  std::mutex window_mutex;
+  bool window_open = false;
+
+  auto worker = [&](int index) {
+    Slot& slot = *slots[index];
+    int n = 0;
+    while (true) {
+      const int sequence = next.fetch_add(1);
+      if (sequence >= total)
+        return;
+      if (sequence == options.warmup) {
+        // Every warm-up activity has been handed out; wait for them to finish before measuring.
+        while (warm_done.load() < options.warmup)
+          std::this_thread::sleep_for(1ms);
+        std::lock_guard lock(window_mutex);
+        window_start = Clock::now();
+        cpu_start = process_cpu_seconds(shipmate.pid());
+        window_open = true;
+      }
+      const std::string id = "w" + std::to_string(index) + "-" + std::to_string(n++);
+      boost::json::object activity{
+          {"type", "message"},
+          {"id", id},
+          {"channelId", "msteams"},
+          {"serviceUrl", connector.service_url()},
+          {"from", {{"id", "29:bench"}, {"aadObjectId", "00000000-0000-0000-0000-00000000beef"}}},
+          {"recipient", {{"id", "28:" + auth.options().app_id}}},
+          {"conversation",
+           {{"id", "a:bench-" + std::to_string(sequence % options.conversations)},
+            {"conversationType", "personal"}}},
+          {"text", "<at>Shipmate</at> ping"}};
+      {
+        std::lock_guard lock(slot.mutex);
+        slot.waiting_for = id;
+      }
+      const auto sent = Clock::now();
+      auto answer =
+          http_post(bot_port, "/api/messages", {authorization, "Content-Type: application/json"},
+                    boost::json::serialize(activity), 10s);
+      const auto answered = Clock::now();
+      bool ok = answer && answer->status == 202;
+      Clock::time_point reply_at{};
+      {
+        std::unique_lock lock(slot.mutex);
+        ok = ok && slot.replied.wait_for(lock, 10s, [&] { return slot.waiting_for.empty(); });
+        reply_at = slot.reply_at;
+      }
+      if (!ok)
+        failures.fetch_add(1);
+      if (sequence < options.warmup) {
+        warm_done.fetch_add(1);
+        continue;
+      }
+      std::lock_guard lock(results_mutex);
+      inbound_ms.push_back(std::chrono::duration<double, std::milli>(answered - sent).count());
+      if (ok)
+        reply_ms.push_back(std::chrono::duration<double, std::milli>(reply_at - sent).count());
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int i = 0; i < options.in_flight; ++i)
+    workers.emplace_back(worker, i);
+  for (auto& thread : workers)
+    thread.join();
+  const auto window_end = Clock::now();
+  const double cpu_end = process_cpu_seconds(shipmate.pid());
+  const long peak_rss_kb = status_kb(shipmate.pid(), "VmHWM");
+  shipmate.send_signal(SIGTERM);
+  shipmate.wait(30s);
+
+  const double seconds = std::chrono::duration<double>(window_end - window_start).count();
+  const double measured = static_cast<double>(inbound_ms.size());
+  std::printf("teams bench: %d activities (+%d warm-up), %d in flight, %d conversations\n",
+              options.activities, options.warmup, options.in_flight, options.conversations);
+  std::printf("throughput         %.0f activities/s\n", measured / seconds);
+  std::printf("inbound answer     p50 %.2f ms  p99 %.2f ms\n", percentile(inbound_ms, 0.50),
+              percentile(inbound_ms, 0.99));
+  std::printf("reply at connector p50 %.2f ms  p99 %.2f ms\n", percentile(reply_ms, 0.50),
+              percentile(reply_ms, 0.99));
+  std::printf("shipmate           CPU %.1f us/activity, peak RSS %.1f MB\n",
+              1e6 * (cpu_end - cpu_start) / measured, static_cast<double>(peak_rss_kb) / 1024.0);
+  std::printf("failures           %d\n", failures.load());
+  std::printf(
+      "{\"in_flight\":%d,\"activities_per_s\":%.0f,\"inbound_p50_ms\":%.3f,\"inbound_p99_ms\":%.3f,"
+      "\"reply_p50_ms\":%.3f,\"reply_p99_ms\":%.3f,\"cpu_us_per_activity\":%.1f,"
+      "\"peak_rss_kb\":%ld,\"failures\":%d}\n",
+      options.in_flight, measured / seconds, percentile(inbound_ms, 0.50),
+      percentile(inbound_ms, 0.99), percentile(reply_ms, 0.50), percentile(reply_ms, 0.99),
+      1e6 * (cpu_end - cpu_start) / measured, peak_rss_kb, failures.load());
+  return failures.load() == 0 ? 0 : 1;
+}
