@@ -352,5 +352,25 @@ TEST_F(TeamsSession, ForgedRequestsAreRefusedWithNoOutboundCall) {
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
 }
 
+TEST_F(TeamsSession, TheExampleConfigJoinsTeamsWithOnlyTheEnvironmentSet) {
+  Subprocess shipmate({shipmate_binary(), "--log-level", "info", "serve", "--no-terminal",
+                       "--config", source_dir() + "/examples/shipmate.yaml", "--database",
+                       dir.file("example.db"), "--state-dir", dir.file("example-state")},
+                      {{"MICROSOFT_APP_ID", auth.options().app_id},
+                       {"MICROSOFT_APP_PASSWORD", auth.options().app_password},
+                       {"BOTFRAMEWORK_OPENID_METADATA_URL", auth.openid_metadata_url()},
+                       {"BOTFRAMEWORK_LOGIN_URL", auth.login_url()},
+                       {"PORT", std::to_string(bot_port)}});
+  ASSERT_TRUE(shipmate.wait_for_output(
+      "teams: receiving activities on 0.0.0.0:" + std::to_string(bot_port) + "/api/messages", 20s))
+      << shipmate.output();
+  ASSERT_EQ(deliver(message("1700000000601", kAlice, "ping"))->status, 202);
+  ASSERT_TRUE(wait_for("pong")) << dump(shipmate);
+  // The secret never reaches the log.
+  EXPECT_FALSE(has(shipmate.output(), auth.options().app_password));
+  shipmate.send_signal(SIGTERM);
+  EXPECT_EQ(shipmate.wait(30s), 0) << shipmate.output();
+}
+
 }  // namespace
 }  // namespace shipmate::testing
