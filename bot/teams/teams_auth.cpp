@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -96,6 +97,18 @@ class Verifier final : public InboundVerifier {
       co_return refuse(401, "token is not a JWS in compact form");
     const std::string token_text(token);
 
+    // A token whose signature verified before skips the signature check (the Bot Framework
+    // sends one token for many activities); its key must still be in the key set, and its
+    // claims are checked against this activity as always.
+    if (auto hit = verified_tokens_.find(token_text); hit != verified_tokens_.end()) {
+      const std::string cached_kid = hit->second.kid;
+      const TokenClaims cached_claims = hit->second.claims;
+      auto key = co_await find_key(cached_kid);
+      if (!key)
+        co_return refuse(401, key.error().message);
+      co_return finish(cached_claims, *key, std::move(channel_id), service_url);
+    }
+
     // 2. Its header, parsed by libjwt without a key (nothing is trusted yet): the algorithm is
     // checked here, before any key is looked up, and again after verification below.
     std::string alg;
@@ -143,17 +156,39 @@ class Verifier final : public InboundVerifier {
     auto claims = parse_token_claims(payload.get());
     if (!claims)
       co_return refuse(401, claims.error().message);
-    ClaimExpectations expect{issuer_, app_id_, clock_.now_ms() / 1000, options_.skew.count()};
-    if (auto refusal = check_claims(*claims, expect, key->endorsements, channel_id, service_url))
-      co_return refuse(refusal->status, std::move(refusal->reason));
-
-    InboundCheck check;
-    check.status = 200;
-    check.caller = VerifiedActivityCaller{claims->service_url, std::move(channel_id), app_id_};
-    co_return check;
+    remember(token_text, kid, *claims);
+    co_return finish(*claims, *key, std::move(channel_id), service_url);
   }
 
  private:
+  InboundCheck finish(const TokenClaims& claims, const SigningKey& key, std::string channel_id,
+                      const std::string& service_url) const {
+    ClaimExpectations expect{issuer_, app_id_, clock_.now_ms() / 1000, options_.skew.count()};
+    if (auto refusal = check_claims(claims, expect, key.endorsements, channel_id, service_url))
+      return refuse(refusal->status, std::move(refusal->reason));
+    InboundCheck check;
+    check.status = 200;
+    check.caller = VerifiedActivityCaller{claims.service_url, std::move(channel_id), app_id_};
+    return check;
+  }
+
+  // Remembers a token whose signature verified. Bounded: when full, expired entries go, and if
+  // none has expired, all of them (only tokens Microsoft signed get here, so nobody can fill it
+  // on purpose faster than tokens are issued).
+  void remember(const std::string& token, const std::string& kid, const TokenClaims& claims) {
+    constexpr std::size_t kMaxRemembered = 1024;
+    if (verified_tokens_.size() >= kMaxRemembered) {
+      const std::int64_t now = clock_.now_ms() / 1000;
+      std::erase_if(verified_tokens_, [&](const auto& entry) {
+        const auto& expires = entry.second.claims.expires;
+        return !expires || *expires + options_.skew.count() < now;
+      });
+      if (verified_tokens_.size() >= kMaxRemembered)
+        verified_tokens_.clear();
+    }
+    verified_tokens_.emplace(token, VerifiedToken{kid, claims});
+  }
+
   std::optional<SigningKey> cached(const std::string& kid) const {
     auto found = keys_.find(kid);
     if (found == keys_.end())
@@ -253,6 +288,11 @@ class Verifier final : public InboundVerifier {
   InboundVerifierOptions options_;
   KeyFetchPolicy policy_;
   std::map<std::string, SigningKey> keys_;
+  struct VerifiedToken {
+    std::string kid;
+    TokenClaims claims;
+  };
+  std::unordered_map<std::string, VerifiedToken> verified_tokens_;
   std::shared_ptr<Flight> flight_;
   Status last_fetch_ = Ok{};
   std::size_t fetches_ = 0;
@@ -334,8 +374,10 @@ class Credentials final : public ConnectorCredentials {
     auto token = parse_token_response(response->body);
     if (!token)
       co_return prefix_error("Microsoft login endpoint " + token_url_ + ": ", token.error());
+    // The access token is not registered for redaction: it only travels in the Authorization
+    // header, which no log line or error carries, and a new one every hour would grow the
+    // redaction list (which every log line scans) for as long as the process runs.
     token_ = std::move(token->token);
-    register_secret(token_);
     const std::int64_t lifetime_ms = token->expires_in_seconds * 1000;
     const std::int64_t margin_ms =
         std::min<std::int64_t>(options_.refresh_margin.count() * 1000, lifetime_ms / 2);

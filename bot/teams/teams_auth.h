@@ -14,7 +14,10 @@
 //   verify an HS256 token keyed by the public key). Then iss, aud, exp/nbf (5 min skew), the
 //   key's endorsements (the activity's channelId) and the serviceurl claim (the activity's
 //   serviceUrl) are checked. A refusal says 401 or 403 and one line to log; it never contains the
-//   token. The verifier does not log and makes no call other than fetching keys: the caller
+//   token. A token whose signature verified is remembered (at most 1024, dropped once expired):
+//   the Bot Framework reuses one token for many activities, and libjwt's PEM-keyed check costs
+//   about half a millisecond of CPU, so a token seen before skips only the signature check; its
+//   key must still be published and its claims are checked against every activity. The verifier does not log and makes no call other than fetching keys: the caller
 //   logs the reason once and answers with the status, calling nothing else.
 // - Outbound (make_connector_credentials): client credentials against the login endpoint
 //   (`<login_url>/<tenant>/oauth2/v2.0/token`, tenant = botframework.com for multi-tenant apps,

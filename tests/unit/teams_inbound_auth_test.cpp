@@ -454,3 +454,69 @@ TEST(TeamsInboundAuth, TheVerifierWorksOverTls) {
 
 }  // namespace
 }  // namespace shipmate::bot::teams
+
+namespace shipmate::bot::teams {
+namespace {
+
+// The Bot Framework sends one token for many activities: a token seen before skips the signature
+// check, but its claims are checked against every activity, it expires, and it dies with its key.
+TEST(TeamsInboundAuth, ARememberedTokenIsStillCheckedAgainstEachActivityAndItsKey) {
+  FakeBotFrameworkAuth fake;
+  testing::run_async_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        ManualClock clock(kStartMs);
+        HttpClient http(ioc.get_executor());
+        auto verifier = make_inbound_verifier(ioc.get_executor(), settings_for(fake), http, clock);
+        const std::string token = bearer(fake.mint(spec_at_start()));
+        auto first = co_await verify_token(*verifier, token);
+        EXPECT_TRUE(first.ok()) << first.reason;
+        auto again = co_await verify_token(*verifier, token);
+        EXPECT_TRUE(again.ok()) << again.reason;
+        // Another activity's serviceUrl or channel: refused although the signature is known good.
+        std::string copy = token;
+        std::string channel = "msteams";
+        std::string other_url = "https://evil.example.com/teams/";
+        auto moved =
+            co_await verifier->verify(std::move(copy), std::move(channel), std::move(other_url));
+        EXPECT_EQ(moved.status, 403);
+        copy = token;
+        channel = "slack";
+        other_url = kServiceUrl;
+        auto other_channel =
+            co_await verifier->verify(std::move(copy), std::move(channel), std::move(other_url));
+        EXPECT_EQ(other_channel.status, 403);
+        // Past exp plus the skew it is refused.
+        clock.advance_ms((3600 + 301) * 1000LL);
+        auto expired = co_await verify_token(*verifier, token);
+        EXPECT_EQ(expired.status, 401);
+        EXPECT_NE(expired.reason.find("expired"), std::string::npos) << expired.reason;
+      },
+      std::chrono::seconds(20));
+}
+
+TEST(TeamsInboundAuth, ARememberedTokenDiesWithItsRetiredKey) {
+  FakeBotFrameworkAuth fake;
+  testing::run_async_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        ManualClock clock(kStartMs);
+        HttpClient http(ioc.get_executor());
+        auto verifier = make_inbound_verifier(ioc.get_executor(), settings_for(fake), http, clock);
+        const std::string old_kid = fake.current_kid();
+        auto spec = spec_at_start();
+        spec.lifetime_seconds = 3 * 24 * 3600;  // outlives the daily key refresh
+        const std::string token = bearer(fake.mint(spec));
+        auto first = co_await verify_token(*verifier, token);
+        EXPECT_TRUE(first.ok()) << first.reason;
+        fake.rotate_key();
+        fake.retire_key(old_kid);
+        clock.advance_ms(25LL * 3600 * 1000);
+        auto retired = co_await verify_token(*verifier, token);
+        EXPECT_EQ(retired.status, 401);
+        EXPECT_NE(retired.reason.find("unknown signing key"), std::string::npos) << retired.reason;
+        EXPECT_EQ(fake.jwks_requests(), 2u);  // the daily refresh happened
+      },
+      std::chrono::seconds(20));
+}
+
+}  // namespace
+}  // namespace shipmate::bot::teams
