@@ -40,6 +40,29 @@ struct Flight {
   asio::steady_timer wake;
 };
 
+// The flight in progress, if any. Shared with the fetch that runs it, so that fetch can end its
+// flight even when its frame outlives the verifier (destroyed with the event loop at shutdown).
+using FlightSlot = std::shared_ptr<std::shared_ptr<Flight>>;
+
+// Ends a flight however its fetch ends (a result, an exception, the frame destroyed): clears the
+// slot and wakes the waiters, so a fetch that never finished cannot leave them waiting.
+class FlightGuard {
+ public:
+  FlightGuard(FlightSlot slot, std::shared_ptr<Flight> flight)
+      : slot_(std::move(slot)), flight_(std::move(flight)) {}
+  ~FlightGuard() {
+    if (*slot_ == flight_)
+      slot_->reset();
+    flight_->wake.cancel();
+  }
+  FlightGuard(const FlightGuard&) = delete;
+  FlightGuard& operator=(const FlightGuard&) = delete;
+
+ private:
+  FlightSlot slot_;
+  std::shared_ptr<Flight> flight_;
+};
+
 asio::awaitable<void> wait_for(std::shared_ptr<Flight> flight) {
   co_await flight->wake.async_wait(asio::as_tuple(asio::use_awaitable));
 }
@@ -197,7 +220,7 @@ class Verifier final : public InboundVerifier {
   }
 
   asio::awaitable<Result<SigningKey>> find_key(std::string kid) {
-    if (policy_.should_refresh(clock_.now_ms()) || flight_) {
+    if (policy_.should_refresh(clock_.now_ms()) || *flight_) {
       auto refreshed = co_await fetch_shared();
       if (!refreshed && keys_.empty())
         co_return prefix_error("could not load the Bot Framework signing keys: ",
@@ -228,13 +251,14 @@ class Verifier final : public InboundVerifier {
 
   // Runs one fetch, or waits for the one already running.
   asio::awaitable<Status> fetch_shared() {
-    if (flight_) {
-      auto flight = flight_;
+    if (*flight_) {
+      auto flight = *flight_;
       co_await wait_for(flight);
       co_return last_fetch_;
     }
     auto flight = std::make_shared<Flight>(executor_);
-    flight_ = flight;
+    *flight_ = flight;
+    FlightGuard guard(flight_, flight);
     policy_.fetch_started(clock_.now_ms());
     auto result = co_await fetch_keys();
     if (result) {
@@ -246,9 +270,6 @@ class Verifier final : public InboundVerifier {
     } else {
       last_fetch_ = result.error();
     }
-    ++fetches_;
-    flight_.reset();
-    flight->wake.cancel();
     co_return last_fetch_;
   }
 
@@ -293,9 +314,8 @@ class Verifier final : public InboundVerifier {
     TokenClaims claims;
   };
   std::unordered_map<std::string, VerifiedToken> verified_tokens_;
-  std::shared_ptr<Flight> flight_;
+  FlightSlot flight_ = std::make_shared<std::shared_ptr<Flight>>();
   Status last_fetch_ = Ok{};
-  std::size_t fetches_ = 0;
 };
 
 class Credentials final : public ConnectorCredentials {
@@ -317,18 +337,20 @@ class Credentials final : public ConnectorCredentials {
   asio::awaitable<Result<std::string>> bearer() override {
     if (fresh())
       co_return "Bearer " + token_;
-    if (flight_) {
-      auto flight = flight_;
+    if (*flight_) {
+      auto flight = *flight_;
       co_await wait_for(flight);
       if (fresh())
         co_return "Bearer " + token_;
       co_return last_error_;
     }
-    auto flight = std::make_shared<Flight>(executor_);
-    flight_ = flight;
-    auto result = co_await request_token();
-    flight_.reset();
-    flight->wake.cancel();
+    Status result = Ok{};
+    {
+      auto flight = std::make_shared<Flight>(executor_);
+      *flight_ = flight;
+      FlightGuard guard(flight_, flight);
+      result = co_await request_token();
+    }
     if (!result) {
       last_error_ = result.error();
       co_return result.error();
@@ -396,7 +418,7 @@ class Credentials final : public ConnectorCredentials {
   ConnectorCredentialsOptions options_;
   std::string token_;
   EpochMillis refresh_at_ms_ = 0;
-  std::shared_ptr<Flight> flight_;
+  FlightSlot flight_ = std::make_shared<std::shared_ptr<Flight>>();
   Error last_error_;
   std::size_t requests_ = 0;
 };
