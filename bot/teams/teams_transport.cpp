@@ -138,6 +138,7 @@ struct TeamsTransport::Impl {
         intake(intake_in),
         timers(timers_in),
         verifier(verifier_in),
+        credentials(credentials_in),
         refs(refs_in),
         options(std::move(options_in)),
         http(executor, http_options(options)),
@@ -148,6 +149,7 @@ struct TeamsTransport::Impl {
   CommandIntake& intake;
   Timers& timers;
   InboundVerifier* verifier;
+  ConnectorCredentials* credentials;  // null in outgoing-webhook mode
   storage::ConversationRefStore* refs;
   TeamsOptions options;
   NoCredentials no_credentials;
@@ -403,6 +405,25 @@ asio::awaitable<Status> TeamsTransport::start() {
     } catch (const std::exception& error) {
       co_return make_error(std::string("teams: could not read the conversation references: ") +
                            error.what());
+    }
+  }
+  // Like Slack's token check: a refused app secret stops here with a sentence saying so, instead
+  // of every reply failing later. An unreachable login endpoint only warns: inbound still works.
+  if (self->credentials) {
+    auto token = co_await self->credentials->bearer();
+    if (!token) {
+      const Error& error = token.error();
+      if (error.kind == ErrorKind::unavailable || error.kind == ErrorKind::tls) {
+        spdlog::warn(
+            "teams: no connector token yet ({}); replies fail until the login endpoint "
+            "answers",
+            error.message);
+      } else {
+        co_return make_error("Teams refused the app's credentials (" + error.message +
+                                 "); check MicrosoftAppId, MicrosoftAppPassword and, for a "
+                                 "single-tenant app, MicrosoftAppTenantId",
+                             ErrorKind::auth);
+      }
     }
   }
   // Commands recorded before a crash: run the ones that never started, report the rest.

@@ -20,9 +20,11 @@
 //   thread. Addresses are "teams:<conversation id>:<thread id>" with '%' and ':' percent-encoded,
 //   so open() finds the conversation (and, through the stored reference, its service URL) after
 //   a restart.
-// - start() loads the stored conversation references, replays the intake's unfinished commands
-//   and listens (unless the routes were mounted on a shared server). stop() closes the listener
-//   and gives queued replies up to `grace`.
+// - start() checks the app's credentials once (a refused secret fails start() with a sentence
+//   naming the variables to check; an unreachable login endpoint only warns), loads the stored
+//   conversation references, replays the intake's unfinished commands and listens (unless the
+//   routes were mounted on a shared server). stop() closes the listener and gives queued replies up
+//   to `grace`.
 // - Outgoing-webhook mode (options.webhook_verify): POST /api/teams-webhook, HMAC-checked (401
 //   otherwise, nothing run), runs the command without the inbox (Teams does not redeliver these)
 //   and answers with its replies if it finishes within webhook_deadline (4.5 s of Teams' 5), or

@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 #include <thread>
 
+#include "bot/teams/bot_framework_auth.h"
 #include "tests/support/e2e_support.h"
 #include "tests/support/fake_bot_framework_auth.h"
 #include "tests/support/fake_teams.h"
@@ -368,6 +369,51 @@ TEST_F(TeamsSession, TheExampleConfigJoinsTeamsWithOnlyTheEnvironmentSet) {
   ASSERT_TRUE(wait_for("pong")) << dump(shipmate);
   // The secret never reaches the log.
   EXPECT_FALSE(has(shipmate.output(), auth.options().app_password));
+  shipmate.send_signal(SIGTERM);
+  EXPECT_EQ(shipmate.wait(30s), 0) << shipmate.output();
+}
+
+TEST_F(TeamsSession, AWrongAppPasswordStopsAtStartWithASentenceNotInEveryReply) {
+  Subprocess shipmate({shipmate_binary(), "--log-level", "info", "serve", "--no-terminal",
+                       "--config", dir.file("shipmate.yaml")},
+                      {{"MicrosoftAppId", auth.options().app_id},
+                       {"MicrosoftAppPassword", "not-the-password"},
+                       {"BOTFRAMEWORK_OPENID_METADATA_URL", auth.openid_metadata_url()},
+                       {"BOTFRAMEWORK_LOGIN_URL", auth.login_url()},
+                       {"PORT", std::to_string(bot_port)}});
+  EXPECT_EQ(shipmate.wait(30s), 1) << shipmate.output();
+  EXPECT_TRUE(has(shipmate.output(), "Teams refused the app's credentials")) << shipmate.output();
+  EXPECT_TRUE(has(shipmate.output(), "MicrosoftAppPassword")) << shipmate.output();
+  EXPECT_FALSE(has(shipmate.output(), "not-the-password")) << shipmate.output();
+}
+
+TEST_F(TeamsSession, AnOutgoingWebhookIsAnsweredWithTheReplyAndForgedOnesAreRefused) {
+  const std::string secret = "c2hpcG1hdGUtb3V0Z29pbmctd2ViaG9vay1zZWNyZXQ=";
+  Subprocess shipmate(
+      {shipmate_binary(), "--log-level", "info", "serve", "--no-terminal", "--config",
+       dir.file("shipmate.yaml")},
+      {{"TEAMS_OUTGOING_WEBHOOK_SECRET", secret}, {"PORT", std::to_string(bot_port)}});
+  ASSERT_TRUE(shipmate.wait_for_output("teams: outgoing webhook on", 20s)) << shipmate.output();
+  const std::string body = message("1700000000701", kAlice, "whoami");
+  auto forged =
+      http_post(bot_port, "/api/teams-webhook",
+                {"Authorization: HMAC AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}, body, 10s);
+  ASSERT_TRUE(forged.has_value());
+  EXPECT_EQ(forged->status, 401);
+  auto answered = http_post(bot_port, "/api/teams-webhook",
+                            {"Authorization: " + bot::teams::sign_outgoing_webhook(body, secret),
+                             "Content-Type: application/json"},
+                            body, 10s);
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->status, 200) << shipmate.output();
+  const json::value reply = json::parse(answered->body);
+  EXPECT_EQ(reply.at("type"), "message");
+  EXPECT_TRUE(has(std::string(reply.at("text").as_string()), "You are alice")) << answered->body;
+  // Without a bot registration there is no /api/messages and nothing calls a connector.
+  auto bot = http_post(bot_port, "/api/messages", {"Authorization: Bearer x"}, body, 10s);
+  ASSERT_TRUE(bot.has_value());
+  EXPECT_EQ(bot->status, 404);
+  EXPECT_EQ(connector.call_count(), 0u);
   shipmate.send_signal(SIGTERM);
   EXPECT_EQ(shipmate.wait(30s), 0) << shipmate.output();
 }

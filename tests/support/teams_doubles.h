@@ -3,6 +3,7 @@
 // credentials that hand out "Bearer <token>" and count invalidations.
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,8 @@ class CountingCredentials final : public bot::teams::ConnectorCredentials {
       : tokens(std::move(tokens_in)) {}
   boost::asio::awaitable<Result<std::string>> bearer() override {
     ++requested;
+    if (failure)
+      co_return *failure;
     co_return "Bearer " + tokens[std::min(invalidated, tokens.size() - 1)];
   }
   void invalidate() override { ++invalidated; }
@@ -44,6 +47,7 @@ class CountingCredentials final : public bot::teams::ConnectorCredentials {
   std::vector<std::string> tokens;
   std::size_t invalidated = 0;
   std::size_t requested = 0;
+  std::optional<Error> failure;  // when set, bearer() fails with it
 };
 
 }  // namespace shipmate::testing

@@ -228,6 +228,7 @@ TEST_F(TeamsTransportTest, RefusedRequestsMakeNoOutboundCallAndRunNothing) {
     TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
                              options());
     co_await transport.start();
+    const std::size_t tokens_after_start = credentials.requested;  // start() checks the secret
     const std::string body = activity(fake, "4", "ping");
     {
       TeamsRequest request{"", body};
@@ -260,7 +261,7 @@ TEST_F(TeamsTransportTest, RefusedRequestsMakeNoOutboundCallAndRunNothing) {
     }
     EXPECT_EQ(transport.stats().refused, 5u);
     EXPECT_EQ(fake.call_count(), 0u);
-    EXPECT_EQ(credentials.requested, 0u);
+    EXPECT_EQ(credentials.requested, tokens_after_start);
     EXPECT_TRUE(echo.events.empty());
     EXPECT_TRUE(refs.list("teams").empty());
     EXPECT_FALSE(transport.connector().allowed(fake.service_url()));
@@ -474,6 +475,32 @@ TEST_F(TeamsTransportTest, AnOutgoingWebhookAnswersBeforeTeamsGivesUpOnASlowComm
     timers.advance(std::chrono::hours(1));
     intake.stop();
     co_await transport.stop(0ms);
+  });
+}
+
+TEST_F(TeamsTransportTest, StartFailsClearlyWhenTheAppsCredentialsAreRefused) {
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    SteadyTimers timers(io.get_executor());
+    CommandIntake intake(io.get_executor(), inbox, echo, timers);
+    credentials.failure = make_error("the app password is wrong (AADSTS7000215)", ErrorKind::auth);
+    TeamsTransport refused(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
+                           options());
+    auto started = co_await refused.start();
+    EXPECT_FALSE(started.ok());
+    if (!started.ok()) {
+      EXPECT_EQ(started.error().kind, ErrorKind::auth);
+      EXPECT_NE(started.error().message.find("Teams refused the app's credentials"),
+                std::string::npos);
+      EXPECT_NE(started.error().message.find("MicrosoftAppPassword"), std::string::npos);
+    }
+    // An unreachable login endpoint is only a warning: inbound keeps working.
+    credentials.failure =
+        make_error("login.microsoftonline.com: connection refused", ErrorKind::unavailable);
+    TeamsTransport unreachable(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
+                               options());
+    EXPECT_TRUE((co_await unreachable.start()).ok());
+    intake.stop();
+    co_await unreachable.stop(0ms);
   });
 }
 
