@@ -46,6 +46,8 @@ namespace {
 
 // Messages whose Teams id is remembered for updates and thread replies.
 constexpr std::size_t kRememberedMessages = 50'000;
+// Cards with buttons whose content is remembered for answering presses (about 1 KB each).
+constexpr std::size_t kRememberedCards = 2'000;
 
 bool retryable_status(int status) {
   return status == 429 || status == 412 || status == 502 || status == 503 || status == 504;
@@ -128,6 +130,29 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
     for (auto& waiter : drain_waiters)
       waiter->cancel();
     drain_waiters.clear();
+  }
+
+  // The latest message shown by each recent card with buttons, by activity id, so that a press
+  // can be answered with that card (its buttons kept for whoever presses next).
+  std::map<std::string, commands::Message, std::less<>> cards;
+  std::deque<std::string> card_order;  // oldest first; may hold ids already replaced or erased
+
+  void remember_card(const std::string& activity_id, const commands::Message& message) {
+    if (activity_id.empty())
+      return;
+    if (message.buttons.empty()) {
+      cards.erase(activity_id);
+      return;
+    }
+    if (cards.insert_or_assign(activity_id, message).second)
+      card_order.push_back(activity_id);
+    while (cards.size() > kRememberedCards && !card_order.empty()) {
+      cards.erase(card_order.front());
+      card_order.pop_front();
+    }
+    if (card_order.size() > 4 * kRememberedCards) {
+      std::erase_if(card_order, [&](const std::string& id) { return !cards.contains(id); });
+    }
   }
 
   double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(random); }
@@ -276,6 +301,7 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         }
         if (job.kind == Job::Kind::post)
           self->posted[job.ref].activity_id = id_of(*sent);
+        self->remember_card(id_of(*sent), job.message);
         co_return;
       }
       case Job::Kind::update:
@@ -308,6 +334,10 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         if (!done) {
           ++self->stats.dropped;
           spdlog::error("{}", done.error().message);
+        } else if (job.kind == Job::Kind::remove) {
+          self->cards.erase(activity_id);
+        } else {
+          self->remember_card(activity_id, job.message);
         }
         co_return;
       }
@@ -411,6 +441,13 @@ std::optional<std::string> ConnectorClient::activity_id_of(LocalRef ref) const {
   if (known == impl_->posted.end() || known->second.activity_id.empty())
     return std::nullopt;
   return known->second.activity_id;
+}
+
+std::optional<commands::Message> ConnectorClient::card_of(std::string_view activity_id) const {
+  auto found = impl_->cards.find(activity_id);
+  if (found == impl_->cards.end())
+    return std::nullopt;
+  return found->second;
 }
 
 std::size_t ConnectorClient::pending() const {

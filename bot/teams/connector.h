@@ -36,6 +36,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -114,6 +115,9 @@ class ConnectorClient {
 
   // Teams' id for a message post() queued, once it was posted.
   std::optional<std::string> activity_id_of(LocalRef ref) const;
+  // What the card with this Teams id shows now, when it has buttons and is among the last 2,000
+  // such cards this client posted or updated; nullopt otherwise.
+  std::optional<commands::Message> card_of(std::string_view activity_id) const;
   // Jobs queued or in flight.
   std::size_t pending() const;
   // Completes when nothing is queued or in flight.

@@ -302,11 +302,21 @@ struct TeamsTransport::Impl {
     else
       ++self->stats.commands;
     if (what.kind == Classified::Kind::card_action) {
-      commands::Message pressed(commands::Tone::progress, what.text);
-      pressed.context = "Pressed by " +
-                        (activity.from_name.empty() ? std::string("someone") : activity.from_name) +
-                        "; the outcome follows in the thread.";
-      co_return TeamsResponse{200, "application/json", render_invoke_card_response(pressed)};
+      // The card stays as it is, buttons included (the next person may press one), with a note
+      // of the press; the command's outcome follows in the thread.
+      const std::string who =
+          activity.from_name.empty() ? std::string("someone") : activity.from_name;
+      const std::string note =
+          what.text + ": pressed by " + who + "; the outcome follows in the thread.";
+      commands::Message card;
+      if (auto shown = self->connector.card_of(activity.reply_to_id)) {
+        card = std::move(*shown);
+        card.context = card.context.empty() ? note : card.context + "\n" + note;
+      } else {
+        card = commands::Message(commands::Tone::progress, what.text);
+        card.context = note;
+      }
+      co_return TeamsResponse{200, "application/json", render_invoke_card_response(card)};
     }
     co_return text_response(202, "");
   }

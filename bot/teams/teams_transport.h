@@ -10,9 +10,11 @@
 //   reference stored) or run. A command is handed to the CommandIntake (accept_now: recorded
 //   before the answer, so a redelivered activity is answered and dropped), and the request is
 //   answered at once (202), before the command runs. An Action.Execute invoke is answered 200
-//   with an invoke response carrying the updated card (the command and who pressed it, buttons
-//   gone); its result follows in the thread. conversationUpdate and other activities are
-//   answered 200 and ignored; other invokes 501. Storage trouble answers 503 so Teams retries.
+//   with an invoke response carrying the updated card: the card as this process last showed it
+//   (buttons kept for whoever presses next) with a note of the press, or a plain card naming the
+//   command and who pressed it when the card is not remembered; the result follows in the thread.
+//   conversationUpdate and other activities are answered 200 and ignored; other invokes 501.
+//   Storage trouble answers 503 so Teams retries.
 // - Identity: the sender's AAD object id (from.aadObjectId) is the platform user id the intake
 //   maps through `ids: {teams: ...}`; display names never count. Mention markup is removed here.
 // - Replies: one TeamsConversation per command, answering in the activity's thread through the

@@ -212,6 +212,9 @@ TEST_F(TeamsSession, ApprovalByCardButtonInBothStylesAndAPresserWithoutThePermis
   auto refused = deliver(execute("f:dave", kDave, "Dave", "approve 1", card.id));
   ASSERT_TRUE(refused.has_value());
   EXPECT_EQ(refused->status, 200);
+  // The answer is the same card, its buttons kept for whoever may approve.
+  EXPECT_TRUE(has(refused->body, "\"shipmate\":\"approve 1\"")) << refused->body;
+  EXPECT_TRUE(has(refused->body, "approve 1: pressed by Dave")) << refused->body;
   ASSERT_TRUE(wait_for("dave may not approve deploys to production")) << dump(*shipmate);
   EXPECT_FALSE(http_get(production_port, "/", 300ms).has_value());
 
@@ -222,7 +225,8 @@ TEST_F(TeamsSession, ApprovalByCardButtonInBothStylesAndAPresserWithoutThePermis
   const json::value invoke = json::parse(approved->body);
   EXPECT_EQ(invoke.at("statusCode"), 200);
   EXPECT_EQ(invoke.at("type"), "application/vnd.microsoft.card.adaptive");
-  EXPECT_TRUE(has(approved->body, "Pressed by Alice"));
+  EXPECT_TRUE(has(approved->body, "approve 1: pressed by Alice")) << approved->body;
+  EXPECT_TRUE(has(approved->body, "Deploy #1")) << approved->body;
   ASSERT_TRUE(wait_for("hello v1 is live in production")) << dump(*shipmate);
 
   // Bob's next production deploy is approved with an Action.Submit press.

@@ -252,6 +252,24 @@ TEST(TeamsConnector, TheQueueUpdatesThePostedCardInPlaceAndThreadsDetails) {
       EXPECT_EQ(activities[1].reply_to_id, activities[0].id);
     }
     EXPECT_EQ(rig.connector.activity_id_of(ref), activities.at(0).id);
+    // Only cards with buttons are remembered, as they look now.
+    EXPECT_FALSE(rig.connector.card_of(activities.at(0).id).has_value());
+    commands::Message question(commands::Tone::warning, "Approve deploy #3?");
+    question.buttons = {{"Approve", "approve 3", "primary"}};
+    const auto asked = rig.connector.post(target, "1699", question);
+    co_await rig.connector.drain();
+    const auto asked_id = rig.connector.activity_id_of(asked);
+    EXPECT_TRUE(asked_id.has_value());
+    if (asked_id) {
+      auto card = rig.connector.card_of(*asked_id);
+      EXPECT_TRUE(card.has_value());
+      if (card) {
+        EXPECT_EQ(card->buttons.at(0).command, "approve 3");
+      }
+      rig.connector.update(asked, commands::success("Approved"));
+      co_await rig.connector.drain();
+      EXPECT_FALSE(rig.connector.card_of(*asked_id).has_value());
+    }
   });
 }
 
