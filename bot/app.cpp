@@ -27,6 +27,7 @@
 #include "commands/deploy_flow.h"
 #include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
+#include "commands/incidents.h"
 #include "commands/resolve.h"
 #include "common/redact.h"
 #include "common/timer.h"
@@ -158,6 +159,9 @@ struct App::Impl {
   std::optional<storage::AuditLog> audit;
   std::optional<storage::ApprovalStore> approvals;
   std::optional<storage::InboxStore> inbox;
+  commands::IncidentSettings incident_settings;
+  std::optional<storage::IncidentStore> incidents;
+  std::optional<commands::IncidentTimelineFeed> incident_feed;
   std::unique_ptr<Integrations> connected;
   commands::CommandRegistry registry = commands::build_command_table();
   std::optional<commands::Services> services;
@@ -214,6 +218,16 @@ int App::Impl::open() {
   if (connected->github_mirror)
     services->observers.push_back(connected->github_mirror.get());
   services->conversations = &directory;
+  // Incidents: the store, and the feed that puts the engine's audit records on timelines.
+  incident_settings = config.incidents;
+  if (incident_settings.postmortem_dir.empty())
+    incident_settings.postmortem_dir =
+        (std::filesystem::path(config.state_dir) / "incidents").string();
+  incidents.emplace(*database, clock);
+  incident_feed.emplace(*incidents, incident_settings);
+  audit->add_observer(&*incident_feed);
+  services->incidents = &*incidents;
+  services->incident_settings = &incident_settings;
   router.emplace(*services, registry, config.bot_name);
   dispatcher.emplace(*router);
 
@@ -226,6 +240,8 @@ int App::Impl::open() {
                [this] { commands::announce_expired_locks(*services); });
   watcher->add("approval expiry", kExpiryPeriod,
                [this] { commands::expire_approval_requests(*services); });
+  watcher->add("incident reminders", kExpiryPeriod,
+               [this] { commands::run_incident_watch(*services, &*incident_feed); });
   return 0;
 }
 

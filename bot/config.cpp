@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "bot/config_checker.h"
+#include "bot/config_incidents.h"
 #include "bot/config_integrations.h"
 #include "commands/registry.h"
 #include "common/redact.h"
@@ -386,7 +387,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   check.check_keys(
       root,
       {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack", "metrics",
-       "teams"},
+       "teams", "incidents"},
       "the configuration");
 
   Config config;
@@ -463,6 +464,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   if (root["metrics"])
     parse_metrics(check, root["metrics"], config);
   parse_services(check, root["services"], config);
+  parse_incidents(check, root["incidents"], config);
 
   // Roles named in permissions that nobody has are almost always typos.
   std::set<std::string> held;

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "commands/incident_model.h"
 #include "commands/model.h"
 #include "common/clock.h"
 #include "integrations/argocd/argocd_target.h"
@@ -110,6 +111,7 @@ struct Config {
   TeamsConfig teams;
   std::map<std::string, ServiceIntegrations> integrations;  // by service name
   std::optional<MetricsConfig> metrics;
+  commands::IncidentSettings incidents;  // incidents: (bot/config_incidents.h)
 };
 
 struct Diagnostic {

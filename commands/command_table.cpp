@@ -20,6 +20,118 @@ ArgSpec limit_option(std::string help) {
   return {.name = "limit", .kind = Kind::option, .placeholder = "n", .help = std::move(help)};
 }
 
+ArgSpec incident_option() {
+  return {.name = "id",
+          .kind = Kind::option,
+          .placeholder = "incident",
+          .help = "which incident (default: this room's, or the only open one)"};
+}
+
+ArgSpec at_option(std::string help) {
+  return {.name = "at", .kind = Kind::option, .placeholder = "time", .help = std::move(help)};
+}
+
+// Incidents (issue 14): declare, roles, status, timeline, resolve.
+void add_incident_commands(CommandRegistry& registry) {
+  registry.add_group(GroupSpec{.word = "incident",
+                               .summary = "Declare and run incidents: roles, status, timeline",
+                               .default_path = "incident list"});
+  registry.add(CommandSpec{
+      .path = "incident declare",
+      .summary = "Declare an incident (the declarer becomes its commander)",
+      .args = {{.name = "title", .required = true, .help = "what is wrong, in quotes"},
+               {.name = "more",
+                .kind = Kind::rest,
+                .placeholder = "sevN services",
+                .help = "severity sev1 (worst) to sev4 (default sev3), then affected services"},
+               at_option("when it was detected, if earlier: 14:05 (UTC), 20m ago, ISO 8601")},
+      .examples = {"incident declare \"checkout errors\" sev2 hello",
+                   "incident declare \"slow logins\" sev3 --at \"20m ago\""},
+      .action = CommandAction::incident,
+      .scope = Scope::incident,
+      .handler = handle_incident_declare});
+  registry.add(CommandSpec{
+      .path = "incident status",
+      .summary = "Post a status update: investigating, identified or monitoring",
+      .args = {{.name = "state", .required = true, .help = "investigating, identified, monitoring"},
+               {.name = "text", .kind = Kind::rest, .help = "what is known now"},
+               incident_option()},
+      .examples = {"incident status identified \"bad config in v2\"",
+                   "incident status monitoring rolled back, errors falling"},
+      .action = CommandAction::incident,
+      .scope = Scope::incident,
+      .handler = handle_incident_status});
+  registry.add(CommandSpec{
+      .path = "incident severity",
+      .summary = "Change an incident's severity",
+      .args = {{.name = "severity", .required = true, .help = "sev1 to sev4"}, incident_option()},
+      .examples = {"incident severity sev1"},
+      .action = CommandAction::incident,
+      .scope = Scope::incident,
+      .handler = handle_incident_severity});
+  registry.add(CommandSpec{
+      .path = "incident assign",
+      .summary = "Give someone an incident role (commander, comms, scribe, ...)",
+      .args = {{.name = "role", .required = true, .help = "the role"},
+               {.name = "user", .required = true, .help = "a configured user, or me"},
+               incident_option()},
+      .examples = {"incident assign comms bob", "incident assign commander me --id INC-3"},
+      .action = CommandAction::incident,
+      .scope = Scope::incident,
+      .handler = handle_incident_assign});
+  registry.add(CommandSpec{.path = "incident note",
+                           .summary = "Add a note to the incident's timeline",
+                           .args = {{.name = "text", .kind = Kind::rest, .help = "the note"},
+                                    at_option("when it happened, if earlier"),
+                                    incident_option()},
+                           .examples = {"incident note \"paged the database team\"",
+                                        "incident note failover started --at 14:02"},
+                           .action = CommandAction::incident,
+                           .scope = Scope::incident,
+                           .handler = handle_incident_note});
+  registry.add(CommandSpec{
+      .path = "incident milestone",
+      .summary = "Record when the incident was detected, acknowledged or mitigated",
+      .args = {{.name = "milestone", .required = true, .help = "detected, acknowledged, mitigated"},
+               at_option("when (default now): 14:05 (UTC), 20m ago, ISO 8601"),
+               incident_option()},
+      .examples = {"incident milestone detected --at 13:52", "incident milestone mitigated"},
+      .action = CommandAction::incident,
+      .scope = Scope::incident,
+      .handler = handle_incident_milestone});
+  registry.add(CommandSpec{
+      .path = "incident link",
+      .summary = "Link a deploy to the incident as its cause (DORA counts it as failed)",
+      .args = {deploy_number(), incident_option()},
+      .examples = {"incident link 12", "incident link 12 --id INC-3"},
+      .action = CommandAction::incident,
+      .scope = Scope::incident,
+      .handler = handle_incident_link});
+  registry.add(CommandSpec{
+      .path = "incident timeline",
+      .summary = "Show an incident's timeline (in chat, or as Markdown)",
+      .args = {{.name = "incident", .help = "its id; default: this room's, or the only open one"},
+               {.name = "markdown", .kind = Kind::flag, .help = "as a Markdown table"},
+               incident_option()},
+      .examples = {"incident timeline", "incident timeline INC-3 --markdown"},
+      .handler = handle_incident_timeline});
+  registry.add(CommandSpec{
+      .path = "incident resolve",
+      .summary = "Resolve an incident and write its postmortem skeleton",
+      .args = {{.name = "summary", .kind = Kind::rest, .help = "what happened, in a sentence"},
+               at_option("when it was resolved, if earlier"),
+               incident_option()},
+      .examples = {"incident resolve \"bad config in v2; rolled back\""},
+      .action = CommandAction::incident,
+      .scope = Scope::incident,
+      .handler = handle_incident_resolve});
+  registry.add(CommandSpec{.path = "incident list",
+                           .aliases = {"incidents"},
+                           .summary = "Open and recently resolved incidents",
+                           .examples = {"incidents", "incident list"},
+                           .handler = handle_incidents});
+}
+
 }  // namespace
 
 CommandRegistry build_command_table() {
@@ -192,6 +304,8 @@ CommandRegistry build_command_table() {
                 .help = "how far back to look (default 30)"}},
       .examples = {"metrics", "metrics hello --days 7"},
       .handler = handle_metrics});
+
+  add_incident_commands(registry);
 
   registry.add_group(GroupSpec{.word = "audit",
                                .summary = "Read the audit log or verify its hash chain",

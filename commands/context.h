@@ -29,6 +29,7 @@
 #include "storage/audit_log.h"
 #include "storage/database.h"
 #include "storage/deploy_store.h"
+#include "storage/incident_store.h"
 #include "storage/lock_store.h"
 
 namespace shipmate {
@@ -38,6 +39,8 @@ class Timers;
 namespace shipmate::commands {
 
 class DeployRuntime;
+struct IncidentSettings;
+class IncidentRooms;
 
 // Told about every recorded change of a deploy (its creation included), after it is persisted.
 // Used to mirror deploys elsewhere (GitHub Deployments). Must not block: an observer that talks
@@ -71,6 +74,11 @@ struct Services {
   // CI builds by service name (services with a build: pipeline); null when none is configured.
   std::map<std::string, std::unique_ptr<integrations::CiProvider>>* builds = nullptr;
   std::vector<DeployObserver*> observers = {};
+  // Incidents (commands/incident_commands.h); the incident commands answer that incidents are
+  // not set up when these are null.
+  storage::IncidentStore* incidents = nullptr;
+  const IncidentSettings* incident_settings = nullptr;
+  IncidentRooms* incident_rooms = nullptr;  // rooms, invites, pins; null: threads where declared
 };
 
 struct CommandContext {

@@ -33,6 +33,18 @@ boost::asio::awaitable<void> handle_deny(CommandContext& ctx);
 boost::asio::awaitable<void> handle_continue(CommandContext& ctx);
 boost::asio::awaitable<void> handle_abort(CommandContext& ctx);
 
+// Incidents (incident_commands.cpp).
+boost::asio::awaitable<void> handle_incident_declare(CommandContext& ctx);
+boost::asio::awaitable<void> handle_incident_status(CommandContext& ctx);
+boost::asio::awaitable<void> handle_incident_severity(CommandContext& ctx);
+boost::asio::awaitable<void> handle_incident_assign(CommandContext& ctx);
+boost::asio::awaitable<void> handle_incident_note(CommandContext& ctx);
+boost::asio::awaitable<void> handle_incident_milestone(CommandContext& ctx);
+boost::asio::awaitable<void> handle_incident_link(CommandContext& ctx);
+boost::asio::awaitable<void> handle_incident_timeline(CommandContext& ctx);
+boost::asio::awaitable<void> handle_incident_resolve(CommandContext& ctx);
+boost::asio::awaitable<void> handle_incidents(CommandContext& ctx);
+
 // Removes expired locks, audits each and says so where it was taken. Returns what expired.
 std::vector<storage::LockRecord> announce_expired_locks(Services& services);
 

@@ -2,6 +2,7 @@
 
 #include <cctype>
 
+#include "commands/incident_model.h"
 #include "commands/resolve.h"
 
 namespace shipmate::commands {
@@ -18,6 +19,7 @@ std::optional<Action> policy_action(CommandAction action) {
     case CommandAction::read:
     case CommandAction::unlock:
     case CommandAction::approve:
+    case CommandAction::incident:
       return std::nullopt;
   }
   return std::nullopt;
@@ -55,6 +57,7 @@ std::optional<Resolved> resolve_scope(Services& services, const CommandSpec& spe
   const Catalog& catalog = services.catalog;
   switch (spec.scope) {
     case Scope::none:
+    case Scope::incident:
       return std::nullopt;
     case Scope::environment: {
       if (!args.has("environment"))
@@ -91,6 +94,23 @@ std::optional<Resolved> resolve_scope(Services& services, const CommandSpec& spe
   return std::nullopt;
 }
 
+// incident.manage: open to every configured user unless incidents.manage lists roles.
+std::optional<Refusal> check_incident_manage(Services& services, const CommandSpec& spec,
+                                             const Caller& caller) {
+  const IncidentSettings* settings = services.incident_settings;
+  if (settings == nullptr || settings->manage_roles.empty() || caller.user == nullptr)
+    return std::nullopt;
+  if (caller.user->has_role(kAdminRole))
+    return std::nullopt;
+  for (const auto& role : settings->manage_roles) {
+    if (caller.user->has_role(role))
+      return std::nullopt;
+  }
+  const std::string why = caller.user_id + " may not manage incidents (incidents.manage allows " +
+                          join(settings->manage_roles, ", ") + ")";
+  return Refusal{refused_label(spec) + ": " + why, refusal_audit(spec), "incidents", why};
+}
+
 }  // namespace
 
 std::optional<Refusal> check_identity(const CommandSpec& spec, const Caller& caller) {
@@ -109,6 +129,8 @@ std::optional<Refusal> check_scope(Services& services, const CommandSpec& spec,
         spec.path + ": '" + args.get("deploy") + "' is not a deploy number (e.g. " + example + ")",
         "", "", ""};
   }
+  if (spec.action == CommandAction::incident)
+    return check_incident_manage(services, spec, caller);
   const auto action = policy_action(spec.action);
   if (!action)
     return std::nullopt;

@@ -115,6 +115,8 @@ std::string_view to_string(CommandAction action) {
       return "unlock";
     case CommandAction::approve:
       return "approve";
+    case CommandAction::incident:
+      return "incident.manage";
   }
   return "?";
 }
@@ -535,6 +537,9 @@ std::string describe_permission(const CommandSpec& spec) {
     case Scope::lock:
       where = " in an environment the scope covers";
       break;
+    case Scope::incident:
+      where = " on the incident";
+      break;
   }
   switch (spec.action) {
     case CommandAction::read:
@@ -548,6 +553,8 @@ std::string describe_permission(const CommandSpec& spec) {
     case CommandAction::approve:
       return "a role the approvals: policy" + where +
              " lists, or admin; the requester may only withdraw (audited)";
+    case CommandAction::incident:
+      return "incident.manage: a configured user, or a role incidents.manage lists (audited)";
   }
   return "?";
 }

@@ -78,6 +78,8 @@ enum class CommandAction : std::uint8_t {
   unlock,    // release a lock: its holder or an admin (the handler decides)
   approve,   // decide on an approval request: a role the environment's approvals: policy lists,
              // or admin; the requester may only withdraw (the handler decides)
+  incident,  // incident.manage: declare, update and resolve incidents; every configured user, or
+             // the roles incidents.manage lists (checked by the router)
 };
 
 // Where the environment an action is checked in comes from.
@@ -87,6 +89,8 @@ enum class Scope : std::uint8_t {
                 // handler picks the default environment and checks it
   deploy,       // the environment of the deploy the `deploy` argument numbers ("12" or "#12")
   lock,         // the `scope` argument: a service, an environment, or service@environment
+  incident,     // an incident: the --id option, else the room's, else the only open one (no
+                // environment; incident.manage is checked for the whole workspace)
 };
 
 std::string_view to_string(CommandAction action);

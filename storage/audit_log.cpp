@@ -2,6 +2,7 @@
 
 #include <openssl/evp.h>
 
+#include <algorithm>
 #include <array>
 #include <tuple>
 #include <utility>
@@ -133,7 +134,20 @@ std::string AuditLog::compute_hash(std::int64_t seq, EpochMillis at, const Audit
 
 AuditRecord AuditLog::append(const AuditEntry& entry) {
   const EpochMillis now = clock_.now_ms();
-  return db_.transaction([&] { return Appender(db_).append(now, entry); });
+  return db_.transaction([&] {
+    AuditRecord record = Appender(db_).append(now, entry);
+    notify(record);
+    return record;
+  });
+}
+
+void AuditLog::remove_observer(AuditObserver* observer) {
+  observers_.erase(std::remove(observers_.begin(), observers_.end(), observer), observers_.end());
+}
+
+void AuditLog::notify(const AuditRecord& record) {
+  for (AuditObserver* observer : observers_)
+    observer->audit_appended(record);
 }
 
 void AuditLog::append_batch(const std::vector<AuditEntry>& entries) {
@@ -142,8 +156,11 @@ void AuditLog::append_batch(const std::vector<AuditEntry>& entries) {
   const EpochMillis now = clock_.now_ms();
   db_.transaction([&] {
     Appender appender(db_);
-    for (const AuditEntry& entry : entries)
-      appender.append(now, entry);
+    for (const AuditEntry& entry : entries) {
+      const AuditRecord record = appender.append(now, entry);
+      if (!observers_.empty())
+        notify(record);
+    }
   });
 }
 

@@ -9,6 +9,10 @@
 // - append() writes one record durably (its own transaction, or the caller's if one is open)
 //   and returns it with seq and hash filled in. Text fields pass through redact() first.
 // - verify() walks every record in seq order and reports the first one that does not match.
+// - Observers (add_observer) hear of every appended record inside the appending transaction, in
+//   seq order, so what they write commits or rolls back with the record. An observer must not
+//   append to the audit log itself, must not throw for records it does not care about, and must
+//   outlive the AuditLog (or be removed first).
 // - Threading and errors as in database.h.
 #pragma once
 
@@ -46,6 +50,14 @@ struct AuditVerifyReport {
   std::string problem;                        // one line: what is wrong with it
 };
 
+// Told about each record as it is appended (incident timelines follow the engine this way, so
+// the deploy flow never needs to know incidents exist).
+class AuditObserver {
+ public:
+  virtual ~AuditObserver() = default;
+  virtual void audit_appended(const AuditRecord& record) = 0;
+};
+
 class AuditLog {
  public:
   AuditLog(Database& db, const Clock& clock) : db_(db), clock_(clock) {}
@@ -57,13 +69,19 @@ class AuditLog {
   std::vector<AuditRecord> tail(int limit);
   AuditVerifyReport verify();
 
+  void add_observer(AuditObserver* observer) { observers_.push_back(observer); }
+  void remove_observer(AuditObserver* observer);
+
   // Exposed for tests: the hash of a record given its fields and predecessor's hash.
   static std::string compute_hash(std::int64_t seq, EpochMillis at, const AuditEntry& entry,
                                   std::string_view prev_hash);
 
  private:
+  void notify(const AuditRecord& record);
+
   Database& db_;
   const Clock& clock_;
+  std::vector<AuditObserver*> observers_;
 };
 
 }  // namespace shipmate::storage

@@ -213,11 +213,71 @@ CREATE TABLE conversation_refs (
 ) WITHOUT ROWID;
 )sql";
 
+// Incidents (issue 14): the incident, its roles, its timeline (event time and ingest time, each
+// row naming the audit record that carries it), its status reminders' due time, and the alert
+// notifications already acted on.
+constexpr std::string_view kMigration13 = R"sql(
+CREATE TABLE incidents (
+  id               INTEGER PRIMARY KEY,
+  title            TEXT    NOT NULL,
+  severity         INTEGER NOT NULL,
+  status           TEXT    NOT NULL,
+  services         TEXT    NOT NULL DEFAULT '',
+  declared_by      TEXT    NOT NULL,
+  declared_at      INTEGER NOT NULL,
+  detected_at      INTEGER,
+  acknowledged_at  INTEGER,
+  mitigated_at     INTEGER,
+  resolved_at      INTEGER,
+  room             TEXT    NOT NULL DEFAULT '',
+  card_ref         TEXT    NOT NULL DEFAULT '',
+  latest_update    TEXT    NOT NULL DEFAULT '',
+  last_update_at   INTEGER NOT NULL,
+  summary          TEXT    NOT NULL DEFAULT '',
+  dedup_key        TEXT    NOT NULL DEFAULT '',
+  next_reminder_at INTEGER
+);
+CREATE INDEX incidents_by_status ON incidents (status, id);
+CREATE UNIQUE INDEX incidents_open_key ON incidents (dedup_key)
+  WHERE dedup_key != '' AND status != 'resolved';
+
+CREATE TABLE incident_roles (
+  incident_id INTEGER NOT NULL REFERENCES incidents (id),
+  role        TEXT    NOT NULL,
+  user_id     TEXT    NOT NULL,
+  assigned_at INTEGER NOT NULL,
+  PRIMARY KEY (incident_id, role)
+);
+
+CREATE TABLE incident_timeline (
+  id          INTEGER PRIMARY KEY,
+  incident_id INTEGER NOT NULL REFERENCES incidents (id),
+  event_at    INTEGER NOT NULL,
+  ingested_at INTEGER NOT NULL,
+  kind        TEXT    NOT NULL,
+  actor       TEXT    NOT NULL,
+  text        TEXT    NOT NULL,
+  audit_seq   INTEGER,
+  source_ref  TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX incident_timeline_by_incident ON incident_timeline (incident_id, event_at, id);
+CREATE UNIQUE INDEX incident_timeline_source ON incident_timeline (incident_id, source_ref)
+  WHERE source_ref != '';
+
+-- Alert notifications already acted on: (source, group key, fingerprint, startsAt, status).
+CREATE TABLE alert_events (
+  dedup_key   TEXT    PRIMARY KEY,
+  incident_id INTEGER,
+  received_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
     Migration{7, kMigration7},   Migration{8, kMigration8},   Migration{9, kMigration9},
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
+    Migration{13, kMigration13},
 };
 
 }  // namespace

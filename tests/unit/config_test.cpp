@@ -383,3 +383,67 @@ TEST(Duration, Parses) {
 
 }  // namespace
 }  // namespace shipmate::bot
+
+namespace shipmate::bot {
+namespace {
+
+class IncidentConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { std::filesystem::create_directories(dir.file("releases/v1")); }
+  ConfigLoad parse(const std::string& incidents) {
+    return parse_config(valid_yaml("releases") + incidents, dir.file("shipmate.yaml"));
+  }
+  static std::string first_error(const ConfigLoad& load) {
+    for (const auto& d : load.diagnostics) {
+      if (d.severity == Diagnostic::Severity::error)
+        return d.to_string();
+    }
+    return "";
+  }
+  TempDir dir;
+};
+
+TEST_F(IncidentConfigTest, DefaultsWithoutTheSection) {
+  auto load = parse("");
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& incidents = load.config->incidents;
+  EXPECT_EQ(incidents.roles, (std::vector<std::string>{"commander", "comms", "scribe"}));
+  EXPECT_EQ(incidents.cadence_ms[0], 30LL * 60 * 1000);
+  EXPECT_EQ(incidents.cadence_ms[2], 0);
+  EXPECT_TRUE(incidents.manage_roles.empty());
+}
+
+TEST_F(IncidentConfigTest, TheSectionIsRead) {
+  auto load = parse(R"(incidents:
+  roles: [commander, comms, scribe, liaison]
+  manage: [sre]
+  cadence: {sev1: 15m, sev2: off, sev3: 2h}
+  suspect_window: 2h
+  timeline: all
+  postmortem_dir: pm
+)");
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& incidents = load.config->incidents;
+  EXPECT_EQ(incidents.roles.back(), "liaison");
+  EXPECT_EQ(incidents.manage_roles, std::vector<std::string>{"sre"});
+  EXPECT_EQ(incidents.cadence_ms[0], 15LL * 60 * 1000);
+  EXPECT_EQ(incidents.cadence_ms[1], 0);
+  EXPECT_EQ(incidents.cadence_ms[2], 2LL * 60 * 60 * 1000);
+  EXPECT_EQ(incidents.suspect_window_ms, 2LL * 60 * 60 * 1000);
+  EXPECT_TRUE(incidents.timeline_all_services);
+  EXPECT_EQ(incidents.postmortem_dir, dir.file("pm"));
+}
+
+TEST_F(IncidentConfigTest, BadValuesAreNamed) {
+  EXPECT_NE(first_error(parse("incidents:\n  cadense: {}\n")).find("did you mean 'cadence'"),
+            std::string::npos);
+  EXPECT_NE(first_error(parse("incidents:\n  cadence: {sev1: 10s}\n")).find("at least 1m"),
+            std::string::npos);
+  EXPECT_NE(first_error(parse("incidents:\n  timeline: some\n")).find("affected or all"),
+            std::string::npos);
+  EXPECT_NE(first_error(parse("incidents:\n  roles: [a, a]\n")).find("distinct"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace shipmate::bot

@@ -1,0 +1,168 @@
+#include "commands/incidents.h"
+
+#include <algorithm>
+
+#include "common/redact.h"
+#include "common/strings.h"
+
+namespace shipmate::commands {
+
+void record_incident_event(Services& services, std::int64_t incident_id, std::string_view kind,
+                           std::string_view actor, std::string_view text,
+                           std::optional<EpochMillis> event_at) {
+  const EpochMillis now = services.clock.now_ms();
+  services.database.transaction([&] {
+    const storage::AuditRecord record = services.audit.append(
+        storage::AuditEntry{std::string(actor), "incident." + std::string(kind),
+                            storage::incident_label(incident_id), "ok", std::string(text)});
+    storage::TimelineEntry entry;
+    entry.incident_id = incident_id;
+    entry.event_at = event_at.value_or(now);
+    entry.ingested_at = now;
+    entry.kind = std::string(kind);
+    entry.actor = record.entry.actor;
+    entry.text = record.entry.details;  // as redacted and chained
+    entry.audit_seq = record.seq;
+    services.incidents->append(entry);
+  });
+}
+
+void post_incident_card(Services& services, std::int64_t incident_id, Conversation& room) {
+  auto incident = services.incidents->get(incident_id);
+  if (!incident)
+    return;
+  const auto roles = services.incidents->roles(incident_id);
+  const auto linked = services.incidents->linked_deploys(incident_id);
+  const MessageRef ref =
+      room.post(incident_card(IncidentView{*incident, roles, linked}, services.clock.now_ms()));
+  services.incidents->set_room(incident_id, room.address(), ref);
+}
+
+void refresh_incident_card(Services& services, std::int64_t incident_id, Conversation* here) {
+  if (services.incidents == nullptr)
+    return;
+  auto incident = services.incidents->get(incident_id);
+  if (!incident || incident->card_ref.empty())
+    return;
+  const auto roles = services.incidents->roles(incident_id);
+  const auto linked = services.incidents->linked_deploys(incident_id);
+  const Message card =
+      incident_card(IncidentView{*incident, roles, linked}, services.clock.now_ms());
+  if (here != nullptr && here->address() == incident->room) {
+    here->update(incident->card_ref, card);
+    return;
+  }
+  if (services.conversations == nullptr)
+    return;
+  if (auto conversation = services.conversations->open(incident->room))
+    conversation->update(incident->card_ref, card);
+}
+
+void replan_incident_reminder(Services& services, std::int64_t incident_id) {
+  if (services.incidents == nullptr || services.incident_settings == nullptr)
+    return;
+  auto incident = services.incidents->get(incident_id);
+  if (!incident)
+    return;
+  services.incidents->set_next_reminder(incident_id,
+                                        next_reminder_due(*incident, *services.incident_settings));
+}
+
+void run_incident_watch(Services& services, IncidentTimelineFeed* feed) {
+  if (services.incidents == nullptr || services.incident_settings == nullptr)
+    return;
+  const EpochMillis now = services.clock.now_ms();
+  const auto open = services.incidents->open_incidents();
+  for (const auto& step : plan_reminders(open, *services.incident_settings, now)) {
+    services.incidents->set_next_reminder(step.incident_id, step.next_due);
+    if (!step.remind)
+      continue;
+    auto incident = services.incidents->get(step.incident_id);
+    if (!incident || services.conversations == nullptr)
+      continue;
+    const auto& roles = services.incident_settings->roles;
+    std::string commander;
+    for (const auto& held : services.incidents->roles(incident->id)) {
+      if (!roles.empty() && held.role == roles.front())
+        commander = held.user_id;
+    }
+    record_incident_event(services, incident->id, "reminder", "shipmate",
+                          "no status update for " +
+                              format_duration(now - incident->last_update_at) +
+                              (commander.empty() ? "" : "; reminded " + commander));
+    if (auto conversation = services.conversations->open(incident->room)) {
+      conversation->post(warning(
+          (commander.empty() ? std::string("Nobody is commander of ") : commander + ": ") +
+          storage::incident_label(incident->id) + " (" + severity_label(incident->severity) +
+          ") has had no status update for " + format_duration(now - incident->last_update_at) +
+          ". Post one with: incident status <state> \"what we know\""));
+    }
+  }
+  if (feed != nullptr) {
+    for (const auto id : feed->take_touched())
+      refresh_incident_card(services, id);
+  }
+}
+
+Result<storage::IncidentRecord> incident_for_command(Services& services, const ParsedArgs& args,
+                                                     const Conversation& conversation) {
+  if (args.has("id")) {
+    const auto id = storage::parse_incident_id(args.get("id"));
+    if (!id)
+      return make_error("'" + args.get("id") + "' is not an incident id (e.g. INC-3 or 3)",
+                        ErrorKind::invalid);
+    auto incident = services.incidents->get(*id);
+    if (!incident)
+      return make_error("there is no incident " + storage::incident_label(*id),
+                        ErrorKind::not_found);
+    return *incident;
+  }
+  if (auto here = services.incidents->open_in_room(conversation.address()))
+    return *here;
+  const auto open = services.incidents->open_incidents();
+  if (open.size() == 1)
+    return open.front();
+  if (open.empty())
+    return make_error("no incident is open (declare one with: incident declare \"title\" sev2)",
+                      ErrorKind::not_found);
+  std::vector<std::string> ids;
+  for (const auto& incident : open)
+    ids.push_back(storage::incident_label(incident.id));
+  return make_error(count_of(static_cast<long long>(open.size()), "incident") + " are open (" +
+                        join(ids, ", ") + "): say which with --id",
+                    ErrorKind::invalid);
+}
+
+void IncidentTimelineFeed::audit_appended(const storage::AuditRecord& record) {
+  if (record.entry.action.starts_with("incident.")) {
+    open_.reset();
+    return;
+  }
+  const auto event = engine_event(record);
+  if (!event)
+    return;
+  if (!open_)
+    open_ = incidents_.open_incidents();
+  for (const auto& incident : *open_) {
+    if (!event_touches(*event, incident, settings_.timeline_all_services))
+      continue;
+    storage::TimelineEntry entry;
+    entry.incident_id = incident.id;
+    entry.event_at = record.at;
+    entry.ingested_at = record.at;
+    entry.kind = event->kind;
+    entry.actor = record.entry.actor;
+    entry.text = event->text;
+    entry.audit_seq = record.seq;
+    entry.source_ref = "audit:" + std::to_string(record.seq);
+    if (incidents_.append(entry) &&
+        std::find(touched_.begin(), touched_.end(), incident.id) == touched_.end())
+      touched_.push_back(incident.id);
+  }
+}
+
+std::vector<std::int64_t> IncidentTimelineFeed::take_touched() {
+  return std::exchange(touched_, {});
+}
+
+}  // namespace shipmate::commands

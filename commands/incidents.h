@@ -1,0 +1,76 @@
+// What every incident command and feed shares: recording an event on an incident's timeline
+// (with the audit record that carries it), refreshing the summary card in place, picking which
+// incident a command means, and the feed that puts the engine's own audit records (deploys,
+// rollbacks, canary verdicts, approvals, locks, freezes, runbook steps) on the timelines of the
+// open incidents they touch.
+//
+// Contract
+// - Event-loop thread only, like Services. Writes go through the Database's transactions; an
+//   event and its audit record commit together or not at all.
+// - The feed is an AuditObserver: it runs inside the appending transaction and writes only
+//   timeline rows (never audit records); it ignores records that are not engine events, and its
+//   own failures propagate like any storage failure (the caller's transaction rolls back).
+// - Chat side effects (card updates) never throw; a conversation that cannot be opened (its
+//   transport is not running) is skipped, and the card catches up on the next change.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "commands/context.h"
+#include "commands/incident_model.h"
+#include "storage/audit_log.h"
+#include "storage/incident_store.h"
+
+namespace shipmate::commands {
+
+class IncidentTimelineFeed;
+
+// Appends an audit record ("incident.<kind>", target INC-<id>, details `text`) and the timeline
+// entry it carries, in one transaction. `event_at` defaults to now.
+void record_incident_event(Services& services, std::int64_t incident_id, std::string_view kind,
+                           std::string_view actor, std::string_view text,
+                           std::optional<EpochMillis> event_at = std::nullopt);
+
+// Posts the incident's summary card in `room` and records it there (room, card_ref), so every
+// later change updates it in place.
+void post_incident_card(Services& services, std::int64_t incident_id, Conversation& room);
+
+// Rewrites the incident's summary card where it lives. `here` is used when it is the incident's
+// room (no directory lookup needed).
+void refresh_incident_card(Services& services, std::int64_t incident_id,
+                           Conversation* here = nullptr);
+
+// Re-plans the status reminder from the stored state (after any change that moves it).
+void replan_incident_reminder(Services& services, std::int64_t incident_id);
+
+// The watcher's step: sends the reminders plan_reminders() decides, each after its next due time
+// is stored (so a crash after storing and before posting loses one reminder rather than sending
+// two), and refreshes the cards of incidents whose timelines the feed touched.
+void run_incident_watch(Services& services, IncidentTimelineFeed* feed);
+
+// Which incident a command means: the --id option, else the open incident whose room this
+// conversation is, else the only open incident. The error says which ids are open.
+Result<storage::IncidentRecord> incident_for_command(Services& services, const ParsedArgs& args,
+                                                     const Conversation& conversation);
+
+// Puts engine events on the timelines of the open incidents they touch.
+class IncidentTimelineFeed final : public storage::AuditObserver {
+ public:
+  IncidentTimelineFeed(storage::IncidentStore& incidents, const IncidentSettings& settings)
+      : incidents_(incidents), settings_(settings) {}
+  void audit_appended(const storage::AuditRecord& record) override;
+
+  // Incidents whose timeline changed since the last call (their cards may want a refresh).
+  std::vector<std::int64_t> take_touched();
+
+ private:
+  storage::IncidentStore& incidents_;
+  const IncidentSettings& settings_;
+  // Open incidents, read once and re-read after an incident.* record (declare, resolve, ...).
+  std::optional<std::vector<storage::IncidentRecord>> open_;
+  std::vector<std::int64_t> touched_;
+};
+
+}  // namespace shipmate::commands

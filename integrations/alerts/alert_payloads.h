@@ -1,0 +1,69 @@
+// Alert notifications as the monitoring systems send them, decoded, and their signatures checked.
+//
+// - Alertmanager webhooks (`version: "4"`): each notification is a full snapshot of one alert
+//   group (`groupKey`), with every alert's `status`, `labels`, `annotations`, `startsAt`,
+//   `endsAt`, `generatorURL` and `fingerprint`. Unknown fields are ignored.
+// - PagerDuty v3 webhooks: `{"event": {"id", "event_type", "occurred_at", "data": {...}}}`,
+//   signed in `X-PagerDuty-Signature: v1=<hex>[,v1=<hex>...]` (HMAC-SHA256 of the raw body, one
+//   value per secret in rotation).
+// - A generic JSON form for anything else: `{"id", "status": "firing"|"resolved", "title",
+//   "labels": {...}, "annotations": {...}, "starts_at", "url"}`, signed in
+//   `X-Shipmate-Signature: sha256=<hex>`.
+//
+// Contract: pure and thread-safe; no I/O. Every parse error is one line naming what is wrong
+// (ErrorKind::invalid), for a 400 answer. Signature checks compare in constant time and answer
+// ErrorKind::auth.
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+namespace shipmate::integrations::alerts {
+
+using Labels = std::map<std::string, std::string>;
+
+struct Alert {
+  std::string status;  // "firing" or "resolved"
+  Labels labels;
+  Labels annotations;
+  std::string starts_at;  // RFC 3339, as sent
+  std::string ends_at;
+  std::string generator_url;
+  std::string fingerprint;  // identifies the alert within its source
+};
+
+struct AlertNotification {
+  std::string source;     // "alertmanager", "pagerduty", "generic:<name>"
+  std::string group_key;  // Alertmanager's groupKey; PagerDuty's incident id; generic: its id
+  std::string status;     // the group's: "firing" or "resolved"
+  std::string receiver;
+  Labels group_labels;
+  Labels common_labels;
+  Labels common_annotations;
+  std::string external_url;
+  std::string delivery_id;  // PagerDuty's webhook event id (deduplicated); "" otherwise
+  std::vector<Alert> alerts;
+};
+
+Result<AlertNotification> parse_alertmanager(std::string_view body);
+Result<AlertNotification> parse_pagerduty(std::string_view body);
+Result<AlertNotification> parse_generic(std::string_view body, std::string_view source_name);
+
+// HMAC-SHA256 of `body` under `key`, lowercase hex.
+std::string hmac_sha256_hex(std::string_view key, std::string_view body);
+// Ok when one of the header's `v1=` values is the HMAC of the body under one of `secrets`.
+Status verify_pagerduty_signature(std::string_view header, std::string_view body,
+                                  const std::vector<std::string>& secrets);
+// Ok when the header is `sha256=<hex>` of the body under one of `secrets`.
+Status verify_generic_signature(std::string_view header, std::string_view body,
+                                const std::vector<std::string>& secrets);
+// Ok when `authorization` is `Bearer <token>` or `Basic <base64(user:password)>` matching
+// (constant time). Both empty: no authentication configured, refused.
+Status verify_alertmanager_auth(std::string_view authorization, std::string_view bearer_token,
+                                std::string_view basic_user, std::string_view basic_password);
+
+}  // namespace shipmate::integrations::alerts
