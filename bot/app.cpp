@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "bot/alert_endpoints.h"
 #include "bot/chat_transport.h"
 #include "bot/command_intake.h"
 #include "bot/integrations_setup.h"
@@ -31,6 +32,7 @@
 #include "commands/resolve.h"
 #include "common/redact.h"
 #include "common/timer.h"
+#include "integrations/net/http_server.h"
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
 #include "storage/database.h"
@@ -162,6 +164,7 @@ struct App::Impl {
   commands::IncidentSettings incident_settings;
   std::optional<storage::IncidentStore> incidents;
   std::optional<commands::IncidentTimelineFeed> incident_feed;
+  std::unique_ptr<integrations::net::HttpServer> alert_server;
   std::unique_ptr<Integrations> connected;
   commands::CommandRegistry registry = commands::build_command_table();
   std::optional<commands::Services> services;
@@ -335,6 +338,24 @@ asio::awaitable<void> App::Impl::start_up() {
     }
     directory.running.push_back(transport.get());
   }
+  if (config.alerts.port >= 0) {
+    // Alert webhooks, once the transports they post to are running.
+    integrations::net::HttpServerOptions server_options;
+    server_options.name = "alerts http";
+    server_options.bind_address = config.alerts.bind;
+    server_options.port = config.alerts.port;
+    auto server = integrations::net::HttpServer::start(io.get_executor(), server_options);
+    Status mounted =
+        server ? mount_alert_routes(**server, *services, config.alerts) : Status(server.error());
+    if (!mounted) {
+      spdlog::error("{}", mounted.error().message);
+      exit_code = 1;
+      shutdown(mounted.error().message);
+      co_return;
+    }
+    alert_server = std::move(*server);
+    spdlog::info("alerts: listening on {}:{}", config.alerts.bind, alert_server->port());
+  }
   announce_reconciled();
   resume_deploys();
   watcher->start();
@@ -367,6 +388,8 @@ void App::Impl::shutdown(std::string why) {
     stops.push_back(transport->stop(kTransportGrace));
   intake->stop();
   watcher->stop();
+  if (alert_server)
+    alert_server->stop();
   for (const auto& deploy : commands::cancel_running_deploys(*services, "cancelled: " + why)) {
     const std::string text = "Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
                              " " + deploy.version + " was cancelled: " + why;

@@ -387,7 +387,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   check.check_keys(
       root,
       {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack", "metrics",
-       "teams", "incidents"},
+       "teams", "incidents", "alerts"},
       "the configuration");
 
   Config config;
@@ -465,6 +465,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
     parse_metrics(check, root["metrics"], config);
   parse_services(check, root["services"], config);
   parse_incidents(check, root["incidents"], config);
+  parse_alerts(check, root["alerts"], config);
 
   // Roles named in permissions that nobody has are almost always typos.
   std::set<std::string> held;

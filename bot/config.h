@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "commands/alert_intake.h"
 #include "commands/incident_model.h"
 #include "commands/model.h"
 #include "common/clock.h"
@@ -112,6 +113,7 @@ struct Config {
   std::map<std::string, ServiceIntegrations> integrations;  // by service name
   std::optional<MetricsConfig> metrics;
   commands::IncidentSettings incidents;  // incidents: (bot/config_incidents.h)
+  commands::AlertSettings alerts;        // alerts: (bot/config_incidents.h)
 };
 
 struct Diagnostic {

@@ -73,4 +73,125 @@ void parse_incidents(Checker& check, const YAML::Node& node, Config& config) {
   }
 }
 
+namespace {
+
+std::vector<std::string> secret_list(Checker& check, const YAML::Node& node, Config& config,
+                                     const std::string& what) {
+  std::vector<std::string> out;
+  if (!check.expect_sequence(node, what))
+    return out;
+  for (const auto& item : node) {
+    if (auto value = secret_value(check, item, config, what))
+      out.push_back(*value);
+  }
+  return out;
+}
+
+}  // namespace
+
+void parse_alerts(Checker& check, const YAML::Node& node, Config& config) {
+  if (!node || !check.expect_map(node, "alerts"))
+    return;
+  auto& alerts = config.alerts;
+  check.check_keys(node, {"listen", "channel", "alertmanager", "pagerduty", "generic", "routes"},
+                   "alerts");
+  if (const auto listen = node["listen"]; listen && check.expect_map(listen, "alerts listen")) {
+    check.check_keys(listen, {"bind", "port"}, "alerts listen");
+    if (listen["bind"])
+      alerts.bind = check.scalar(listen["bind"], "bind").value_or("127.0.0.1");
+    alerts.port = 0;
+    if (listen["port"])
+      alerts.port = static_cast<int>(check.integer(listen["port"], "port", 0, 65535).value_or(0));
+  }
+  if (node["channel"])
+    alerts.channel = check.scalar(node["channel"], "channel").value_or("");
+  if (const auto am = node["alertmanager"]; am && check.expect_map(am, "alerts alertmanager")) {
+    check.check_keys(am, {"token", "basic"}, "alerts alertmanager");
+    if (am["token"])
+      alerts.bearer_token = secret_value(check, am["token"], config, "token").value_or("");
+    if (const auto basic = am["basic"]; basic && check.expect_map(basic, "basic")) {
+      check.check_keys(basic, {"user", "password"}, "alertmanager basic");
+      alerts.basic_user = check.scalar(basic["user"], "user").value_or("");
+      if (basic["password"])
+        alerts.basic_password =
+            secret_value(check, basic["password"], config, "password").value_or("");
+    }
+  }
+  if (const auto pd = node["pagerduty"]; pd && check.expect_map(pd, "alerts pagerduty")) {
+    check.check_keys(pd, {"secrets"}, "alerts pagerduty");
+    if (pd["secrets"])
+      alerts.pagerduty_secrets = secret_list(check, pd["secrets"], config, "pagerduty secrets");
+    if (alerts.pagerduty_secrets.empty())
+      check.error(pd, "alerts pagerduty needs secrets: [{secret: name}, ...]");
+  }
+  if (const auto generic = node["generic"];
+      generic && check.expect_map(generic, "alerts generic")) {
+    for (const auto& entry : generic) {
+      const std::string name = entry.first.as<std::string>("");
+      bool ok = !name.empty() && name.size() <= 40;
+      for (char c : name)
+        ok = ok && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_');
+      if (!ok) {
+        check.error(entry.first,
+                    "generic alert source names are lowercase words, not '" + name + "'");
+        continue;
+      }
+      if (!check.expect_map(entry.second, "generic source " + name))
+        continue;
+      check.check_keys(entry.second, {"secrets"}, "generic source " + name);
+      auto secrets = entry.second["secrets"]
+                         ? secret_list(check, entry.second["secrets"], config, "secrets")
+                         : std::vector<std::string>{};
+      if (secrets.empty())
+        check.error(entry.second, "generic source " + name + " needs secrets: [{secret: name}]");
+      alerts.generic_secrets[name] = std::move(secrets);
+    }
+  }
+  if (const auto routes = node["routes"];
+      routes && check.expect_sequence(routes, "alerts routes")) {
+    for (const auto& item : routes) {
+      if (!check.expect_map(item, "an alert route"))
+        continue;
+      check.check_keys(item, {"match", "service", "severity", "channel", "action"},
+                       "an alert route");
+      commands::AlertRoute route;
+      if (const auto match = item["match"]; match && check.expect_map(match, "match")) {
+        for (const auto& label : match)
+          route.match[label.first.as<std::string>("")] = label.second.as<std::string>("");
+      }
+      if (item["service"]) {
+        route.service = check.scalar(item["service"], "service").value_or("");
+        if (config.catalog.find_service(route.service) == nullptr)
+          check.error(item["service"],
+                      "alert route service '" + route.service + "' is not a configured service");
+      }
+      if (item["severity"]) {
+        auto severity =
+            commands::parse_severity(check.scalar(item["severity"], "severity").value_or(""));
+        if (severity)
+          route.severity = *severity;
+        else
+          check.error(item["severity"], severity.error().message);
+      }
+      if (item["channel"])
+        route.channel = check.scalar(item["channel"], "channel").value_or("");
+      if (item["action"]) {
+        const auto action = check.scalar(item["action"], "action").value_or("post");
+        if (action == "open incident" || action == "open_incident")
+          route.open_incident = true;
+        else if (action != "post")
+          check.error(item["action"],
+                      "alert route action must be post or open incident, not '" + action + "'");
+      }
+      alerts.routes.push_back(std::move(route));
+    }
+  }
+  if (alerts.port >= 0 && alerts.bearer_token.empty() && alerts.basic_user.empty() &&
+      alerts.pagerduty_secrets.empty() && alerts.generic_secrets.empty()) {
+    check.error(node,
+                "alerts listen needs credentials: alertmanager token or basic, pagerduty "
+                "secrets, or generic sources");
+  }
+}
+
 }  // namespace shipmate::bot

@@ -26,4 +26,17 @@ class Checker;
 
 void parse_incidents(Checker& check, const YAML::Node& node, Config& config);
 
+// The `alerts:` section: where alert webhooks are received and what they do.
+//
+//   alerts:
+//     listen: {bind: 127.0.0.1, port: 9095}
+//     channel: terminal                        # a conversation address: where alerts post
+//     alertmanager: {token: {secret: am_token}}   # or basic: {user: am, password: {secret: ..}}
+//     pagerduty: {secrets: [{secret: pd_new}, {secret: pd_old}]}
+//     generic: {backups: {secrets: [{secret: backup_hmac}]}}
+//     routes:
+//       - {match: {severity: critical}, service: hello, severity: sev1, action: open incident}
+//       - {match: {team: infra}, channel: "slack:C0INFRA", action: post}
+void parse_alerts(Checker& check, const YAML::Node& node, Config& config);
+
 }  // namespace shipmate::bot

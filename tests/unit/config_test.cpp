@@ -447,3 +447,45 @@ TEST_F(IncidentConfigTest, BadValuesAreNamed) {
 
 }  // namespace
 }  // namespace shipmate::bot
+
+namespace shipmate::bot {
+namespace {
+
+TEST_F(IncidentConfigTest, AlertsSectionIsReadWithSecretsByReference) {
+  ::setenv("SHIPMATE_TEST_AM_TOKEN", "tok-123", 1);
+  auto load = parse(R"(secrets:
+  am: {env: SHIPMATE_TEST_AM_TOKEN}
+alerts:
+  listen: {port: 0}
+  channel: terminal
+  alertmanager: {token: {secret: am}}
+  pagerduty: {secrets: [{secret: am}]}
+  routes:
+    - {match: {severity: critical}, service: hello, severity: sev1, action: open incident}
+    - {match: {team: infra}, action: post}
+)");
+  ::unsetenv("SHIPMATE_TEST_AM_TOKEN");
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& alerts = load.config->alerts;
+  EXPECT_EQ(alerts.port, 0);
+  EXPECT_EQ(alerts.bearer_token, "tok-123");
+  EXPECT_EQ(alerts.pagerduty_secrets.size(), 1u);
+  ASSERT_EQ(alerts.routes.size(), 2u);
+  EXPECT_TRUE(alerts.routes[0].open_incident);
+  EXPECT_EQ(alerts.routes[0].severity, 1);
+  EXPECT_FALSE(alerts.routes[1].open_incident);
+}
+
+TEST_F(IncidentConfigTest, AlertsRefusesLiteralsAndOpenEndpoints) {
+  EXPECT_NE(first_error(parse("alerts:\n  listen: {port: 0}\n  alertmanager: {token: abc}\n"))
+                .find("token"),
+            std::string::npos);
+  EXPECT_NE(first_error(parse("alerts:\n  listen: {port: 0}\n")).find("needs credentials"),
+            std::string::npos);
+  EXPECT_NE(first_error(parse("alerts:\n  routes:\n    - {service: nope}\n"))
+                .find("not a configured service"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace shipmate::bot

@@ -1,0 +1,97 @@
+#include "bot/alert_endpoints.h"
+
+#include <spdlog/spdlog.h>
+
+#include "common/redact.h"
+#include "integrations/net/http_server.h"
+
+namespace shipmate::bot {
+namespace {
+
+namespace net = integrations::net;
+namespace alerts = integrations::alerts;
+
+// Alertmanager batches up to a few thousand alerts per notification; 4 MiB leaves room.
+constexpr std::size_t kMaxAlertBody = 4u << 20;
+
+net::ServerResponse refuse(const Error& error) {
+  const int status = error.kind == ErrorKind::auth ? 401 : 400;
+  return net::ServerResponse::text(status, redact(error.message) + "\n");
+}
+
+net::ServerResponse ingest(commands::Services& services, const commands::AlertSettings& settings,
+                           const alerts::AlertNotification& notification) {
+  const auto result = commands::ingest_alerts(services, settings, notification);
+  spdlog::info("alerts: {} from {}: {} new, {} duplicate, {} incident(s) opened",
+               notification.group_key, notification.source, result.accepted, result.duplicates,
+               result.incidents_opened.size());
+  return net::ServerResponse::text(200, "accepted " + std::to_string(result.accepted) +
+                                            ", duplicates " + std::to_string(result.duplicates) +
+                                            "\n");
+}
+
+}  // namespace
+
+Status mount_alert_routes(net::HttpServer& server, commands::Services& services,
+                          const commands::AlertSettings& settings) {
+  const net::RouteOptions options{.max_body_bytes = kMaxAlertBody};
+  if (!settings.bearer_token.empty() || !settings.basic_user.empty()) {
+    auto mounted = server.mount(
+        "POST", "/alerts/alertmanager",
+        [&services,
+         &settings](net::ServerRequest request) -> boost::asio::awaitable<net::ServerResponse> {
+          if (auto auth = alerts::verify_alertmanager_auth(
+                  request.header("Authorization"), settings.bearer_token, settings.basic_user,
+                  settings.basic_password);
+              !auth)
+            co_return refuse(auth.error());
+          auto notification = alerts::parse_alertmanager(request.body);
+          if (!notification)
+            co_return refuse(notification.error());
+          co_return ingest(services, settings, *notification);
+        },
+        options);
+    if (!mounted)
+      return mounted;
+  }
+  if (!settings.pagerduty_secrets.empty()) {
+    auto mounted = server.mount(
+        "POST", "/alerts/pagerduty",
+        [&services,
+         &settings](net::ServerRequest request) -> boost::asio::awaitable<net::ServerResponse> {
+          if (auto signature =
+                  alerts::verify_pagerduty_signature(request.header("X-PagerDuty-Signature"),
+                                                     request.body, settings.pagerduty_secrets);
+              !signature)
+            co_return refuse(signature.error());
+          auto notification = alerts::parse_pagerduty(request.body);
+          if (!notification)
+            co_return refuse(notification.error());
+          co_return ingest(services, settings, *notification);
+        },
+        options);
+    if (!mounted)
+      return mounted;
+  }
+  for (const auto& [name, secrets] : settings.generic_secrets) {
+    auto mounted = server.mount(
+        "POST", "/alerts/generic/" + name,
+        [&services, &settings, name = name, &secrets = secrets](
+            net::ServerRequest request) -> boost::asio::awaitable<net::ServerResponse> {
+          if (auto signature = alerts::verify_generic_signature(
+                  request.header("X-Shipmate-Signature"), request.body, secrets);
+              !signature)
+            co_return refuse(signature.error());
+          auto notification = alerts::parse_generic(request.body, name);
+          if (!notification)
+            co_return refuse(notification.error());
+          co_return ingest(services, settings, *notification);
+        },
+        options);
+    if (!mounted)
+      return mounted;
+  }
+  return Ok{};
+}
+
+}  // namespace shipmate::bot

@@ -1,0 +1,28 @@
+// The alert webhooks, mounted on an HttpServer (integrations/net/http_server.h):
+//
+//   POST /alerts/alertmanager     Alertmanager webhook v4; Authorization: Bearer or Basic
+//   POST /alerts/pagerduty        PagerDuty v3; X-PagerDuty-Signature (any configured secret)
+//   POST /alerts/generic/<name>   the generic JSON form; X-Shipmate-Signature: sha256=<hex>
+//
+// Only the endpoints whose credentials are configured are mounted. Each answers as soon as the
+// notification is recorded (commands/alert_intake.h: one transaction; chat posts are queued):
+// 200 "accepted N, duplicates M"; 401 with a one-line reason for missing or wrong credentials
+// or signatures; 400 with a one-line reason for a body that does not decode. A refused request
+// changes nothing.
+//
+// Contract: event-loop thread; `services` and `settings` outlive the server's routes.
+#pragma once
+
+#include "commands/alert_intake.h"
+#include "common/result.h"
+
+namespace shipmate::integrations::net {
+class HttpServer;
+}
+
+namespace shipmate::bot {
+
+Status mount_alert_routes(integrations::net::HttpServer& server, commands::Services& services,
+                          const commands::AlertSettings& settings);
+
+}  // namespace shipmate::bot
