@@ -50,6 +50,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 extern char** environ;
@@ -83,20 +84,24 @@ struct Options {
   int timeout_s = 300;
   std::string shipmate;
   bool keep = false;
+  bool syscalls = false;  // count the bot's system calls over the window with strace
 };
 
 void usage(std::FILE* out) {
   std::fprintf(out,
                "usage: shipmate_slack_bench [--commands N] [--warmup N] [--in-flight N]\n"
                "                            [--channels N] [--timeout SECONDS] [--shipmate PATH]\n"
-               "                            [--keep]\n"
+               "                            [--keep] [--syscalls]\n"
                "  --commands N     measured commands (default 50000)\n"
                "  --warmup N       commands run before measuring, excluded (default 5000)\n"
                "  --in-flight N    commands outstanding at any time (default 32)\n"
                "  --channels N     channels the commands are spread over (default 512)\n"
                "  --timeout S      give up after S seconds in total (default 300)\n"
                "  --shipmate PATH  the bot binary (default: ../shipmate next to this program)\n"
-               "  --keep           keep the temporary directory (config, database, bot log)\n");
+               "  --keep           keep the temporary directory (config, database, bot log)\n"
+               "  --syscalls       count the bot's system calls over the window (strace -f -c);\n"
+               "                   strace slows the bot, so that run's times and CPU are not\n"
+               "                   comparable with a run without it\n");
 }
 
 std::optional<long> parse_number(std::string_view text, long low, long high) {
@@ -117,6 +122,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
     }
     if (flag == "--keep") {
       options.keep = true;
+      continue;
+    }
+    if (flag == "--syscalls") {
+      options.syscalls = true;
       continue;
     }
     if (i + 1 >= argc) {
@@ -286,6 +295,108 @@ long status_kb(const std::string& pid, std::string_view name) {
   }
   return 0;
 }
+
+// --- system calls ----------------------------------------------------------------------------
+
+// Counts the bot's system calls over the measured window: `strace -f -c -p <pid>` attached to
+// every thread before the window opens and interrupted (which detaches it and writes the
+// summary) as it closes. Counts do not depend on the machine's load; strace's ptrace stops do
+// slow every call down, so a run with --syscalls reports counts, not speed.
+class SyscallCounter {
+ public:
+  // Starts strace on `pid` and waits until every thread of it is traced.
+  bool start(pid_t pid, const fs::path& out, std::string& why) {
+    out_ = out;
+    tracer_ = fork();
+    if (tracer_ < 0) {
+      why = "fork for strace failed";
+      return false;
+    }
+    if (tracer_ == 0) {
+      const int null_fd = open("/dev/null", O_WRONLY);
+      if (null_fd >= 0)
+        dup2(null_fd, 2);
+      const std::string target = std::to_string(pid);
+      const std::string file = out.string();
+      execlp("strace", "strace", "-f", "-c", "-q", "-o", file.c_str(), "-p", target.c_str(),
+             static_cast<char*>(nullptr));
+      _exit(127);
+    }
+    const auto deadline = Clock::now() + 10s;
+    while (Clock::now() < deadline) {
+      int status = 0;
+      if (waitpid(tracer_, &status, WNOHANG) == tracer_) {
+        tracer_ = -1;
+        why = "strace exited at once (is it installed? scripts/install-deps installs it)";
+        return false;
+      }
+      if (all_traced(pid))
+        return true;
+      std::this_thread::sleep_for(5ms);
+    }
+    why = "strace did not attach within 10 s";
+    return false;
+  }
+
+  // Detaches strace; returns {name, calls} for every system call seen, most frequent first.
+  std::vector<std::pair<std::string, long>> stop() {
+    std::vector<std::pair<std::string, long>> calls;
+    if (tracer_ <= 0)
+      return calls;
+    kill(tracer_, SIGINT);
+    int status = 0;
+    waitpid(tracer_, &status, 0);
+    tracer_ = -1;
+    // "% time  seconds  usecs/call  calls  [errors]  syscall" rows between two dashed lines.
+    std::ifstream file(out_);
+    std::string line;
+    int rules = 0;
+    while (std::getline(file, line)) {
+      if (line.starts_with("------")) {
+        if (++rules == 2)
+          break;
+        continue;
+      }
+      if (rules != 1)
+        continue;
+      std::istringstream fields(line);
+      std::vector<std::string> words;
+      for (std::string word; fields >> word;)
+        words.push_back(word);
+      if (words.size() < 5)
+        continue;
+      calls.emplace_back(words.back(), std::atol(words[3].c_str()));
+    }
+    std::sort(calls.begin(), calls.end(),
+              [](const auto& a, const auto& b) { return a.second > b.second; });
+    return calls;
+  }
+
+ private:
+  static bool all_traced(pid_t pid) {
+    std::error_code ec;
+    int tasks = 0;
+    for (const auto& task :
+         fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+      ++tasks;
+      std::ifstream status(task.path() / "status");
+      std::string line;
+      bool traced = false;
+      while (std::getline(status, line)) {
+        if (line.starts_with("TracerPid:")) {
+          traced = std::atol(line.c_str() + 10) != 0;
+          break;
+        }
+      }
+      if (!traced)
+        return false;
+    }
+    return tasks > 0 && !ec;
+  }
+
+  pid_t tracer_ = -1;
+  fs::path out_;
+};
 
 // --- results -------------------------------------------------------------------------------
 
@@ -485,6 +596,8 @@ class Bench {
   Sample window_end_;
   long bot_peak_rss_kb_ = 0;
   long bot_rss_kb_ = 0;
+  SyscallCounter syscalls_;
+  std::vector<std::pair<std::string, long>> syscall_counts_;
 
   Sample sample() {
     return Sample{Clock::now(), process_cpu_seconds(child_), own_cpu_seconds(), http_connections_,
@@ -813,6 +926,13 @@ void Bench::settle(long /*index*/) {
 
 void Bench::begin_measuring() {
   phase_ = Phase::measure;
+  if (options_.syscalls) {
+    std::string why;
+    if (!syscalls_.start(child_, dir_ / "strace.txt", why)) {
+      abort_run("cannot count system calls: " + why);
+      return;
+    }
+  }
   window_start_ = sample();
   const long end = std::min<long>(total_, next_ + options_.in_flight);
   while (next_ < end)
@@ -821,6 +941,8 @@ void Bench::begin_measuring() {
 
 void Bench::end_measuring() {
   window_end_ = sample();
+  if (options_.syscalls)
+    syscall_counts_ = syscalls_.stop();
   const std::string pid = std::to_string(child_);
   bot_peak_rss_kb_ = status_kb(pid, "VmHWM");
   bot_rss_kb_ = status_kb(pid, "VmRSS");
@@ -960,6 +1082,33 @@ int Bench::report() {
               (bot_cpu + own_cpu) * per_command, 50 * (bot_cpu + own_cpu) / wall);
   std::printf("web API            %ld requests on %ld new HTTP connections during the window\n",
               requests, connections);
+  long syscall_total = 0;
+  for (const auto& [name, calls] : syscall_counts_)
+    syscall_total += calls;
+  std::string syscalls_json = "null";
+  if (o.syscalls) {
+    std::string detail;
+    syscalls_json = "{";
+    for (const auto& [name, calls] : syscall_counts_) {
+      const double each = static_cast<double>(calls) / static_cast<double>(o.commands);
+      char part[96];
+      if (each >= 0.05) {
+        std::snprintf(part, sizeof part, "%s%s %.2f", detail.empty() ? "" : ", ", name.c_str(),
+                      each);
+        detail += part;
+      }
+      std::snprintf(part, sizeof part, "%s\"%s\":%.3f", syscalls_json.size() > 1 ? "," : "",
+                    name.c_str(), each);
+      syscalls_json += part;
+    }
+    syscalls_json += "}";
+    std::printf("system calls       %.2f per command (%s)\n",
+                static_cast<double>(syscall_total) / static_cast<double>(o.commands),
+                detail.c_str());
+    std::printf(
+        "                   counted under strace, which slows every call: this run's times and\n"
+        "                   CPU are not comparable with a run without --syscalls\n");
+  }
 
   const bool clean = failure_.empty() && duplicate_acks_ == 0 && stray_acks_ == 0 &&
                      stray_replies_ == 0 && wrong_replies_ == 0 && unknown_methods_ == 0 &&
@@ -987,10 +1136,16 @@ int Bench::report() {
       "{\"bench\":\"shipmate_slack\",\"commands\":%ld,\"warmup\":%ld,\"in_flight\":%d,"
       "\"channels\":%d,\"seconds\":%.3f,\"commands_per_s\":%.0f,\"ack_ms\":%s,\"reply_ms\":%s,"
       "\"shipmate_peak_rss_kb\":%ld,\"shipmate_cpu_us_per_command\":%.2f,"
-      "\"bench_cpu_us_per_command\":%.2f,\"http_connections\":%ld,\"clean\":%s}\n",
+      "\"bench_cpu_us_per_command\":%.2f,\"http_connections\":%ld,"
+      "\"syscalls_per_command\":%s,\"syscalls\":%s,\"clean\":%s}\n",
       o.commands, o.warmup, o.in_flight, o.channels, wall, rate, percentiles_json(ack).c_str(),
       percentiles_json(reply).c_str(), bot_peak_rss_kb_, bot_cpu * per_command,
-      own_cpu * per_command, connections, clean && shipmate_ok ? "true" : "false");
+      own_cpu * per_command, connections,
+      o.syscalls ? std::to_string(static_cast<double>(syscall_total) /
+                                  static_cast<double>(o.commands))
+                       .c_str()
+                 : "null",
+      syscalls_json.c_str(), clean && shipmate_ok ? "true" : "false");
   return clean && shipmate_ok ? 0 : 1;
 }
 
