@@ -185,7 +185,7 @@ class CommandIntake {
   // 4 turns measured best on the Slack benchmark (2: ack p99 1.0-1.5 ms, 3: 0.85-1.3 ms, 4:
   // 0.77-0.95 ms). Since a read drains every buffered frame at once, 1, 2 and 4 measure the same
   // within the host's noise (0.6-0.8 ms); 4 stayed.
-  static constexpr int kIdleTurns = 4;
+  static constexpr int kIdleTurns = 1;
   // Finished commands are marked done in batches: one transaction per few milliseconds instead
   // of one per command. Losing a batch in a crash only means a finished command is reported as
   // interrupted (or a read-only one answered twice).

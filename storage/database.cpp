@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "storage/migrations.h"
+#include "storage/single_writer_vfs.h"
 
 namespace shipmate::storage {
 namespace {
@@ -338,8 +339,10 @@ class Checkpointer {
     if (db_ == nullptr) {
       // The schema read makes the new connection open the WAL; until something has been read,
       // a checkpoint on it does nothing (and says so only through a -1 frame count).
+      // The same VFS as the writer's connection, so that the two settle their WAL index locks
+      // in memory (single_writer_vfs.h).
       if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
-                          nullptr) != SQLITE_OK ||
+                          register_single_writer_vfs()) != SQLITE_OK ||
           sqlite3_exec(db_, "SELECT count(*) FROM sqlite_master", nullptr, nullptr, nullptr) !=
               SQLITE_OK) {
         // Nothing to report to: the WAL keeps growing and the next request tries again.
@@ -377,7 +380,8 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, int ch
   std::call_once(no_memstatus, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
   sqlite3* handle = nullptr;
   const int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
-  const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
+  // WAL index locks settled in memory, one write per commit (single_writer_vfs.h).
+  const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, register_single_writer_vfs());
   if (rc != SQLITE_OK) {
     std::string message = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
     const int code = handle != nullptr ? sqlite3_extended_errcode(handle) : rc;

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <memory>
+#include <optional>
 #include <set>
 #include <stdexcept>
 #include <string>
@@ -35,7 +36,7 @@ std::unique_ptr<Database> open_or_fail(const std::string& path) {
 }
 
 // What a person with the sqlite3 shell could do to the file behind Shipmate's back.
-void tamper(const std::string& path, const std::string& sql) {
+void tamper_file(const std::string& path, const std::string& sql) {
   sqlite3* raw = nullptr;
   ASSERT_EQ(sqlite3_open(path.c_str(), &raw), SQLITE_OK);
   char* error = nullptr;
@@ -72,8 +73,8 @@ class AuditLogTest : public ::testing::Test {
   void append_numbered(int count) {
     for (int i = 0; i < count; ++i) {
       clock.advance_ms(1000);
-      log.append(entry("user" + std::to_string(i), "command", "hello@staging",
-                       "record number " + std::to_string(i + 1)));
+      log->append(entry("user" + std::to_string(i), "command", "hello@staging",
+                        "record number " + std::to_string(i + 1)));
     }
   }
 
@@ -81,14 +82,25 @@ class AuditLogTest : public ::testing::Test {
   std::string path = dir.file("audit.db");
   ManualClock clock;
   std::unique_ptr<Database> db = open_or_fail(path);
-  AuditLog log{*db, clock};
+  std::optional<AuditLog> log{std::in_place, *db, clock};
+
+  // Shipmate keeps its database's write lock while it has it open (storage/single_writer_vfs.h),
+  // so the person with the sqlite3 shell edits the file while Shipmate is stopped, and the log is
+  // read again from the file.
+  void tamper(const std::string& file, const std::string& sql) {
+    log.reset();
+    db.reset();
+    tamper_file(file, sql);
+    db = open_or_fail(file);
+    log.emplace(*db, clock);
+  }
 };
 
 TEST_F(AuditLogTest, AppendBuildsAChain) {
-  const AuditRecord first = log.append(entry("alice", "deploy.requested", "hello@staging"));
+  const AuditRecord first = log->append(entry("alice", "deploy.requested", "hello@staging"));
   clock.advance_ms(250);
-  const AuditRecord second = log.append(entry("shipmate", "deploy.finished", "deploy#1"));
-  const AuditRecord third = log.append(entry("bob", "lock.acquired", "env:prod", "", "refused"));
+  const AuditRecord second = log->append(entry("shipmate", "deploy.finished", "deploy#1"));
+  const AuditRecord third = log->append(entry("bob", "lock.acquired", "env:prod", "", "refused"));
 
   EXPECT_EQ(first.seq, 1);
   EXPECT_EQ(second.seq, 2);
@@ -105,7 +117,7 @@ TEST_F(AuditLogTest, AppendBuildsAChain) {
   }
   EXPECT_EQ(third.entry.outcome, "refused");
 
-  const auto stored = log.tail(10);
+  const auto stored = log->tail(10);
   ASSERT_EQ(stored.size(), 3u);
   EXPECT_EQ(stored[0].hash, first.hash);
   EXPECT_EQ(stored[1].entry.actor, "shipmate");
@@ -157,13 +169,13 @@ TEST(AuditHashTest, EveryFieldAndFieldBoundaryMatters) {
 }
 
 TEST_F(AuditLogTest, VerifyAcceptsAnIntactLog) {
-  auto empty = log.verify();
+  auto empty = log->verify();
   EXPECT_TRUE(empty.ok);
   EXPECT_EQ(empty.records_checked, 0);
   EXPECT_EQ(empty.first_bad_seq, std::nullopt);
 
   append_numbered(25);
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_TRUE(report.ok) << report.problem;
   EXPECT_EQ(report.records_checked, 25);
   EXPECT_EQ(report.first_bad_seq, std::nullopt);
@@ -184,15 +196,15 @@ TEST_F(AuditLogTest, TriggersRefuseUpdateAndDelete) {
   } catch (const StorageError& error) {
     EXPECT_TRUE(Contains(error.what(), "audit_log is append-only"));
   }
-  EXPECT_EQ(log.tail(10).size(), 3u);
-  EXPECT_EQ(log.tail(10)[1].entry.details, "record number 2");
-  EXPECT_TRUE(log.verify().ok);
+  EXPECT_EQ(log->tail(10).size(), 3u);
+  EXPECT_EQ(log->tail(10)[1].entry.details, "record number 2");
+  EXPECT_TRUE(log->verify().ok);
 }
 
 TEST_F(AuditLogTest, DetectsAnEditedRecord) {
   append_numbered(10);
   tamper(path, kDropTriggers + "UPDATE audit_log SET details = 'nothing to see' WHERE seq = 7;");
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.first_bad_seq, 7);
   EXPECT_EQ(report.problem, "record 7 was edited: its hash does not match its contents");
@@ -202,7 +214,7 @@ TEST_F(AuditLogTest, DetectsAnEditedRecord) {
 TEST_F(AuditLogTest, DetectsAnEditedTimestamp) {
   append_numbered(4);
   tamper(path, kDropTriggers + "UPDATE audit_log SET at = at - 3600000 WHERE seq = 2;");
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.first_bad_seq, 2);
 }
@@ -210,14 +222,14 @@ TEST_F(AuditLogTest, DetectsAnEditedTimestamp) {
 TEST_F(AuditLogTest, DetectsAnEditedRecordWhoseHashWasRecomputed) {
   // A careful forger recomputes the edited record's own hash; the next record's link breaks.
   append_numbered(5);
-  auto records = log.tail(10);
+  auto records = log->tail(10);
   AuditEntry forged = records[2].entry;
   forged.details = "forged";
   const std::string forged_hash =
       AuditLog::compute_hash(records[2].seq, records[2].at, forged, records[2].prev_hash);
   tamper(path, kDropTriggers + "UPDATE audit_log SET details = 'forged', hash = '" + forged_hash +
                    "' WHERE seq = 3;");
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.first_bad_seq, 4);
   EXPECT_TRUE(Contains(report.problem, "record 4 does not follow"));
@@ -226,7 +238,7 @@ TEST_F(AuditLogTest, DetectsAnEditedRecordWhoseHashWasRecomputed) {
 TEST_F(AuditLogTest, DetectsADeletedMiddleRecord) {
   append_numbered(10);
   tamper(path, kDropTriggers + "DELETE FROM audit_log WHERE seq = 5;");
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.first_bad_seq, 5);
   EXPECT_EQ(report.problem, "record 5 is missing (deleted?): the log jumps from seq 4 to seq 6");
@@ -235,13 +247,13 @@ TEST_F(AuditLogTest, DetectsADeletedMiddleRecord) {
 TEST_F(AuditLogTest, DetectsSeveralDeletedRecordsAndADeletedFirstRecord) {
   append_numbered(10);
   tamper(path, kDropTriggers + "DELETE FROM audit_log WHERE seq BETWEEN 3 AND 6;");
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_EQ(report.first_bad_seq, 3);
   EXPECT_EQ(report.problem,
             "records 3 to 6 are missing (deleted?): the log jumps from seq 2 to seq 7");
 
   tamper(path, "DELETE FROM audit_log WHERE seq = 1;");
-  report = log.verify();
+  report = log->verify();
   EXPECT_EQ(report.first_bad_seq, 1);
   EXPECT_EQ(report.problem, "record 1 is missing (deleted?): the log starts at seq 2");
 }
@@ -252,7 +264,7 @@ TEST_F(AuditLogTest, DetectsADeletedRecordWhoseSuccessorsWereRenumbered) {
   tamper(path, kDropTriggers +
                    "DELETE FROM audit_log WHERE seq = 5;"
                    "UPDATE audit_log SET seq = seq - 1 WHERE seq > 5;");
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.first_bad_seq, 5);
 }
@@ -279,10 +291,10 @@ TEST_F(AuditLogTest, DetectsSwappedRecords) {
   sql += " WHERE seq = 4;";
   tamper(path, sql);
 
-  const auto records = log.tail(10);
+  const auto records = log->tail(10);
   ASSERT_EQ(records[2].entry.details, "record number 4");
   ASSERT_EQ(records[3].entry.details, "record number 3");
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.first_bad_seq, 3);
 }
@@ -295,7 +307,7 @@ TEST_F(AuditLogTest, DetectsSwappedContentsWithHashesLeftInPlace) {
                    " details = (SELECT details FROM audit_log WHERE seq = 5) WHERE seq = 2;"
                    "UPDATE audit_log SET actor = (SELECT actor FROM saved),"
                    " details = (SELECT details FROM saved) WHERE seq = 5;");
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_FALSE(report.ok);
   EXPECT_EQ(report.first_bad_seq, 2);
   EXPECT_EQ(report.problem, "record 2 was edited: its hash does not match its contents");
@@ -306,16 +318,16 @@ TEST_F(AuditLogTest, AppendBatchContinuesTheChainInOneGo) {
   std::vector<AuditEntry> batch;
   for (int i = 0; i < 50; ++i)
     batch.push_back(entry("bulk", "import", "x", std::to_string(i)));
-  log.append_batch(batch);
-  log.append_batch({});
-  const AuditRecord after = log.append(entry("alice", "command", "help"));
+  log->append_batch(batch);
+  log->append_batch({});
+  const AuditRecord after = log->append(entry("alice", "command", "help"));
   EXPECT_EQ(after.seq, 53);
 
-  auto records = log.tail(100);
+  auto records = log->tail(100);
   ASSERT_EQ(records.size(), 53u);
   EXPECT_EQ(records[2].entry.details, "0");
   EXPECT_EQ(records[51].entry.details, "49");
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_TRUE(report.ok) << report.problem;
   EXPECT_EQ(report.records_checked, 53);
 }
@@ -323,47 +335,47 @@ TEST_F(AuditLogTest, AppendBatchContinuesTheChainInOneGo) {
 TEST_F(AuditLogTest, RolledBackAppendsLeaveNoTrace) {
   append_numbered(2);
   EXPECT_THROW(db->transaction([&] {
-    log.append(entry("alice", "deploy.requested", "hello@prod"));
-    log.append_batch({entry("a", "b", "c"), entry("d", "e", "f")});
+    log->append(entry("alice", "deploy.requested", "hello@prod"));
+    log->append_batch({entry("a", "b", "c"), entry("d", "e", "f")});
     throw std::runtime_error("command failed");
   }),
                std::runtime_error);
   // Nothing stale survives the rollback: the next record continues from record 2.
-  const AuditRecord next = log.append(entry("bob", "command", "status"));
+  const AuditRecord next = log->append(entry("bob", "command", "status"));
   EXPECT_EQ(next.seq, 3);
-  EXPECT_EQ(next.prev_hash, log.tail(2)[0].hash);
-  EXPECT_TRUE(log.verify().ok);
+  EXPECT_EQ(next.prev_hash, log->tail(2)[0].hash);
+  EXPECT_TRUE(log->verify().ok);
 }
 
 TEST_F(AuditLogTest, TwoWritersOnOneFileKeepOneChain) {
   auto other_db = open_or_fail(path);
   AuditLog other(*other_db, clock);
   for (int i = 0; i < 10; ++i) {
-    log.append(entry("bot", "command", "a"));
+    log->append(entry("bot", "command", "a"));
     other.append(entry("cli", "command", "b"));
   }
-  auto report = log.verify();
+  auto report = log->verify();
   EXPECT_TRUE(report.ok) << report.problem;
   EXPECT_EQ(report.records_checked, 20);
 }
 
 TEST_F(AuditLogTest, TailReturnsTheNewestOldestFirst) {
-  EXPECT_TRUE(log.tail(5).empty());
+  EXPECT_TRUE(log->tail(5).empty());
   append_numbered(10);
-  auto last3 = log.tail(3);
+  auto last3 = log->tail(3);
   ASSERT_EQ(last3.size(), 3u);
   EXPECT_EQ(last3[0].seq, 8);
   EXPECT_EQ(last3[1].seq, 9);
   EXPECT_EQ(last3[2].seq, 10);
-  EXPECT_TRUE(log.tail(0).empty());
-  EXPECT_EQ(log.tail(1000).size(), 10u);
+  EXPECT_TRUE(log->tail(0).empty());
+  EXPECT_EQ(log->tail(1000).size(), 10u);
 }
 
 TEST_F(AuditLogTest, SecretsAreRedactedInEveryField) {
   register_secret("xoxb-1234-secret");
   const AuditRecord record =
-      log.append(AuditEntry{"xoxb-1234-secret", "command", "token xoxb-1234-secret", "ok",
-                            "ran `deploy --token=xoxb-1234-secret`"});
+      log->append(AuditEntry{"xoxb-1234-secret", "command", "token xoxb-1234-secret", "ok",
+                             "ran `deploy --token=xoxb-1234-secret`"});
   EXPECT_EQ(record.entry.actor, "[REDACTED]");
   EXPECT_EQ(record.entry.target, "token [REDACTED]");
   EXPECT_EQ(record.entry.details, "ran `deploy --token=[REDACTED]`");
@@ -374,14 +386,14 @@ TEST_F(AuditLogTest, SecretsAreRedactedInEveryField) {
   ASSERT_TRUE(raw.step());
   EXPECT_EQ(raw.column_int64(0), 0);
   // The hash covers what was stored, so the redacted log still verifies.
-  EXPECT_TRUE(log.verify().ok);
+  EXPECT_TRUE(log->verify().ok);
 }
 
 TEST_F(AuditLogTest, AppendingManyRecordsStaysCheap) {
   // Not a benchmark: a guard against an accidental O(n) scan per append.
   for (int i = 0; i < 2000; ++i)
-    log.append(entry("bot", "command", "t", std::to_string(i)));
-  auto report = log.verify();
+    log->append(entry("bot", "command", "t", std::to_string(i)));
+  auto report = log->verify();
   EXPECT_TRUE(report.ok) << report.problem;
   EXPECT_EQ(report.records_checked, 2000);
 }
