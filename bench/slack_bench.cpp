@@ -376,8 +376,7 @@ class SyscallCounter {
   static bool all_traced(pid_t pid) {
     std::error_code ec;
     int tasks = 0;
-    for (const auto& task :
-         fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
       ++tasks;
       std::ifstream status(task.path() / "status");
       std::string line;
@@ -1141,10 +1140,10 @@ int Bench::report() {
       o.commands, o.warmup, o.in_flight, o.channels, wall, rate, percentiles_json(ack).c_str(),
       percentiles_json(reply).c_str(), bot_peak_rss_kb_, bot_cpu * per_command,
       own_cpu * per_command, connections,
-      o.syscalls ? std::to_string(static_cast<double>(syscall_total) /
-                                  static_cast<double>(o.commands))
-                       .c_str()
-                 : "null",
+      o.syscalls
+          ? std::to_string(static_cast<double>(syscall_total) / static_cast<double>(o.commands))
+                .c_str()
+          : "null",
       syscalls_json.c_str(), clean && shipmate_ok ? "true" : "false");
   return clean && shipmate_ok ? 0 : 1;
 }

@@ -181,10 +181,11 @@ class CommandIntake {
   // stragglers of a burst join it, or until it holds kMaxBatch.
   static constexpr std::size_t kMaxBatch = 64;
   // Turns of the event loop without a new envelope before a batch closes, so that envelopes
-  // arriving a moment apart share a commit. When each frame cost a read completion of its own,
-  // 4 turns measured best on the Slack benchmark (2: ack p99 1.0-1.5 ms, 3: 0.85-1.3 ms, 4:
-  // 0.77-0.95 ms). Since a read drains every buffered frame at once, 1, 2 and 4 measure the same
-  // within the host's noise (0.6-0.8 ms); 4 stayed.
+  // arriving a moment apart (on another connection, in the same wake-up) share a commit. When
+  // each frame cost a read completion of its own, 4 turns measured best on the Slack benchmark
+  // (2: ack p99 1.0-1.5 ms, 3: 0.85-1.3 ms, 4: 0.77-0.95 ms). Since a read drains every buffered
+  // frame at once, 1, 2 and 4 measure the same at 32 in flight, and each idle turn is an
+  // epoll_wait of its own at 1 in flight (3 of the 7.6 per command there): 1.
   static constexpr int kIdleTurns = 1;
   // Finished commands are marked done in batches: one transaction per few milliseconds instead
   // of one per command. Losing a batch in a crash only means a finished command is reported as
