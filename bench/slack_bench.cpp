@@ -85,23 +85,38 @@ struct Options {
   std::string shipmate;
   bool keep = false;
   bool syscalls = false;  // count the bot's system calls over the window with strace
+  int connections = 1;    // slack.connections, and the Socket Mode links the fake expects
+  bool faults = false;    // the fault profile (see usage)
 };
 
+// The fault profile: what a Socket Mode link and the Web API do to the bot under --faults.
+constexpr long kCutEvery = 500;         // envelope frames between cuts (a TCP reset)
+constexpr long kDuplicateEvery = 100;   // every 100th command is delivered a second time
+constexpr long kRateLimitEvery = 2000;  // every 2000th chat.postMessage answers 429
+constexpr int kRetryAfterSeconds = 1;
+
 void usage(std::FILE* out) {
-  std::fprintf(out,
-               "usage: shipmate_slack_bench [--commands N] [--warmup N] [--in-flight N]\n"
-               "                            [--channels N] [--timeout SECONDS] [--shipmate PATH]\n"
-               "                            [--keep] [--syscalls]\n"
-               "  --commands N     measured commands (default 50000)\n"
-               "  --warmup N       commands run before measuring, excluded (default 5000)\n"
-               "  --in-flight N    commands outstanding at any time (default 32)\n"
-               "  --channels N     channels the commands are spread over (default 512)\n"
-               "  --timeout S      give up after S seconds in total (default 300)\n"
-               "  --shipmate PATH  the bot binary (default: ../shipmate next to this program)\n"
-               "  --keep           keep the temporary directory (config, database, bot log)\n"
-               "  --syscalls       count the bot's system calls over the window (strace -f -c);\n"
-               "                   strace slows the bot, so that run's times and CPU are not\n"
-               "                   comparable with a run without it\n");
+  std::fprintf(
+      out,
+      "usage: shipmate_slack_bench [--commands N] [--warmup N] [--in-flight N]\n"
+      "                            [--channels N] [--timeout SECONDS] [--shipmate PATH]\n"
+      "                            [--keep] [--syscalls] [--connections N] [--faults]\n"
+      "  --commands N     measured commands (default 50000)\n"
+      "  --warmup N       commands run before measuring, excluded (default 5000)\n"
+      "  --in-flight N    commands outstanding at any time (default 32)\n"
+      "  --channels N     channels the commands are spread over (default 512)\n"
+      "  --timeout S      give up after S seconds in total (default 300)\n"
+      "  --shipmate PATH  the bot binary (default: ../shipmate next to this program)\n"
+      "  --keep           keep the temporary directory (config, database, bot log)\n"
+      "  --syscalls       count the bot's system calls over the window (strace -f -c);\n"
+      "                   strace slows the bot, so that run's times and CPU are not\n"
+      "                   comparable with a run without it\n"
+      "  --connections N  Socket Mode connections the bot keeps (default 1)\n"
+      "  --faults         the fault profile: the fake cuts a link (TCP reset) every 500\n"
+      "                   envelopes and redelivers what was not acked on another link,\n"
+      "                   delivers every 100th command a second time (as Slack's\n"
+      "                   retries do), and answers every 2000th chat.postMessage with\n"
+      "                   429 and Retry-After: 1; reports the time without an open link\n");
 }
 
 std::optional<long> parse_number(std::string_view text, long low, long high) {
@@ -128,6 +143,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
       options.syscalls = true;
       continue;
     }
+    if (flag == "--faults") {
+      options.faults = true;
+      continue;
+    }
     if (i + 1 >= argc) {
       std::fprintf(stderr, "shipmate_slack_bench: %s needs a value\n", argv[i]);
       return std::nullopt;
@@ -149,6 +168,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
     } else if (flag == "--channels") {
       number = parse_number(value, 1, 1'000'000);
       options.channels = static_cast<int>(number.value_or(0));
+    } else if (flag == "--connections") {
+      number = parse_number(value, 1, 10);
+      options.connections = static_cast<int>(number.value_or(0));
     } else if (flag == "--timeout") {
       number = parse_number(value, 1, 86'400);
       options.timeout_s = static_cast<int>(number.value_or(0));
@@ -212,7 +234,7 @@ std::string_view string_field(std::string_view json, std::string_view name) {
 
 // An events_api envelope as Slack sends it for "@shipmate ping" (field order and extras as in
 // real traffic, so the bot parses a realistically sized frame).
-std::string make_envelope(long index, int channels) {
+std::string make_envelope(long index, int channels, int retry_attempt = 0) {
   char channel[24];
   std::snprintf(channel, sizeof channel, "C%08ld", index % channels);
   const std::string ts = mention_ts(index);
@@ -222,6 +244,11 @@ std::string make_envelope(long index, int channels) {
   out += "{\"envelope_id\":\"";
   out += kEnvelopePrefix;
   out += id;
+  if (retry_attempt > 0) {
+    // A redelivery: a new envelope for the same event (same event_id), as Slack retries.
+    out += "-r";
+    out += std::to_string(retry_attempt);
+  }
   out +=
       "\",\"payload\":{\"token\":\"bench-verification-token\",\"team_id\":\"T1\","
       "\"context_team_id\":\"T1\",\"context_enterprise_id\":null,\"api_app_id\":\"A1\","
@@ -249,9 +276,9 @@ std::string make_envelope(long index, int channels) {
       "\"is_bot\":true,\"is_enterprise_install\":false}],\"is_ext_shared_channel\":false,"
       "\"event_context\":\"4-bench-";
   out += id;
-  out +=
-      "\"},\"type\":\"events_api\",\"accepts_response_payload\":false,\"retry_attempt\":0,"
-      "\"retry_reason\":\"\"}";
+  out += "\"},\"type\":\"events_api\",\"accepts_response_payload\":false,\"retry_attempt\":";
+  out += std::to_string(retry_attempt);
+  out += retry_attempt > 0 ? ",\"retry_reason\":\"timeout\"}" : ",\"retry_reason\":\"\"}";
   return out;
 }
 
@@ -436,7 +463,7 @@ std::string percentiles_json(const Percentiles& p) {
 // frame cost a turn of this loop, so acks waited behind the fake's own HTTP work and that wait
 // was counted as the bot's latency.
 struct Link {
-  explicit Link(tcp::socket socket) : ws(std::move(socket)) {}
+  explicit Link(tcp::socket socket, int id_in) : ws(std::move(socket)), id(id_in) {}
   struct Frame {
     std::string text;
     long index;  // the command it carries; kHello or kOther otherwise
@@ -445,9 +472,13 @@ struct Link {
   static constexpr long kHello = -2;
   static constexpr long kOther = -1;
   websocket::stream<tcp::socket> ws;  // after the handshake only its socket is used
+  int id;
   std::deque<Frame> queue;
   bool writing = false;
   bool closing = false;
+  bool ready = false;  // its hello is written
+  bool cut_after_write = false;
+  bool cut = false;  // the fake reset it (--faults)
 };
 
 // Appends one unmasked server frame (RFC 6455 section 5.2) to `out`.
@@ -521,6 +552,7 @@ class Bench {
         sent_at_(static_cast<std::size_t>(total_), 0),
         acked_at_(static_cast<std::size_t>(total_), 0),
         replied_at_(static_cast<std::size_t>(total_), 0) {
+    sent_on_.assign(static_cast<std::size_t>(total_), -1);
     port_ = acceptor_.local_endpoint().port();
   }
 
@@ -537,8 +569,13 @@ class Bench {
   asio::awaitable<void> write_frames(std::shared_ptr<Link> link);
   asio::awaitable<void> supervise();
   std::string answer(std::string_view method, std::string_view body);
-  void queue_frame(std::string text, long index, std::uint8_t opcode = 0x1);
-  void send_command(long index);
+  void queue_frame(const std::shared_ptr<Link>& link, std::string text, long index,
+                   std::uint8_t opcode = 0x1);
+  std::shared_ptr<Link> next_ready_link();
+  void send_command(long index, int retry_attempt = 0);
+  void cut_link(const std::shared_ptr<Link>& link);
+  void on_link_lost(const std::shared_ptr<Link>& link);
+  void ready_links_changed();
   void on_connected();
   void on_ack(std::string_view frame);
   void on_reply(std::string_view body);
@@ -562,9 +599,24 @@ class Bench {
   Clock::time_point started_ = Clock::now();
   Clock::time_point stop_sent_{};
 
-  std::shared_ptr<Link> link_;
+  std::vector<std::shared_ptr<Link>> links_;  // open ones
+  std::size_t round_robin_ = 0;
   long tickets_ = 0;
-  long links_ = 0;
+  long links_accepted_ = 0;
+  int next_link_id_ = 0;
+  // --faults
+  long envelope_frames_ = 0;
+  long cuts_ = 0;
+  long redelivered_ = 0;      // envelopes sent again after their link was cut
+  long duplicated_ = 0;       // commands delivered twice on purpose
+  long redelivery_acks_ = 0;  // acks of those second deliveries
+  long rate_limited_ = 0;
+  long post_messages_ = 0;
+  std::vector<int> sent_on_;  // per command: the link its last delivery went out on
+  std::deque<long> orphans_;  // commands waiting for a ready link to be delivered again
+  int ready_links_ = 0;
+  Clock::time_point no_link_since_{};
+  double no_link_ms_ = 0;  // in the measured window
 
   // Per command, in steady-clock nanoseconds; 0 = not yet.
   long total_;
@@ -614,7 +666,9 @@ bool Bench::write_config() {
           "  database: state/shipmate.db\n"
           "  state_dir: state/run\n"
           "slack:\n"
-          "  connections: 1\n"
+          "  connections: "
+       << options_.connections
+       << "\n"
           "  reply_interval: 0ms\n"
           "  reply_burst: 1000\n"
           "environments:\n"
@@ -713,10 +767,21 @@ asio::awaitable<void> Bench::serve_http(tcp::socket socket) {
     method = method.substr(0, method.find('?'));
     if (method.starts_with("/api/"))
       method.remove_prefix(5);
-    const std::string body = answer(method, request.body());
+    const bool limited =
+        options_.faults && method == "chat.postMessage" && ++post_messages_ % kRateLimitEvery == 0;
+    const std::string body = limited ? std::string("{\"ok\":false,\"error\":\"ratelimited\"}")
+                                     : answer(method, request.body());
     // Written by hand: one buffer, no header container to build per response.
     out.clear();
-    out += "HTTP/1.1 200 OK\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ";
+    if (limited) {
+      ++rate_limited_;
+      out += "HTTP/1.1 429 Too Many Requests\r\nRetry-After: ";
+      out += std::to_string(kRetryAfterSeconds);
+      out += "\r\n";
+    } else {
+      out += "HTTP/1.1 200 OK\r\n";
+    }
+    out += "Content-Type: application/json; charset=utf-8\r\nContent-Length: ";
     out += std::to_string(body.size());
     out += "\r\n\r\n";
     out += body;
@@ -751,7 +816,7 @@ std::string Bench::answer(std::string_view method, std::string_view body) {
 
 asio::awaitable<void> Bench::serve_link(tcp::socket socket,
                                         http::request<http::string_body> upgrade) {
-  auto link = std::make_shared<Link>(std::move(socket));
+  auto link = std::make_shared<Link>(std::move(socket), next_link_id_++);
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = std::chrono::seconds(5);
   // No idle timer and no keep-alive pings: the run is short and constantly busy. The read loop
@@ -762,17 +827,18 @@ asio::awaitable<void> Bench::serve_link(tcp::socket socket,
   auto [accept_ec] = co_await link->ws.async_accept(upgrade, kTuple);
   if (accept_ec)
     co_return;
-  ++links_;
-  if (link_ != nullptr) {
-    abort_run("shipmate opened a second Socket Mode connection (slack.connections is 1)");
+  ++links_accepted_;
+  if (!options_.faults && links_accepted_ > options_.connections) {
+    abort_run("shipmate opened more Socket Mode connections than slack.connections (" +
+              std::to_string(options_.connections) + ")");
     co_return;
   }
-  link_ = link;
-  queue_frame(
-      "{\"type\":\"hello\",\"num_connections\":1,\"connection_info\":{\"app_id\":\"A1\"},"
-      "\"debug_info\":{\"host\":\"applink-bench\",\"build_number\":1,"
-      "\"approximate_connection_time\":3600}}",
-      Link::kHello);
+  links_.push_back(link);
+  queue_frame(link,
+              "{\"type\":\"hello\",\"num_connections\":1,\"connection_info\":{\"app_id\":\"A1\"},"
+              "\"debug_info\":{\"host\":\"applink-bench\",\"build_number\":1,"
+              "\"approximate_connection_time\":3600}}",
+              Link::kHello);
   auto& raw = link->ws.next_layer();
   std::string in;
   std::string message;  // a fragmented message being reassembled (Shipmate sends none)
@@ -795,9 +861,9 @@ asio::awaitable<void> Bench::serve_link(tcp::socket socket,
         break;
       used += frame.consumed;
       if (frame.opcode == 0x9) {  // ping: answer with its payload
-        queue_frame(std::move(frame.payload), Link::kOther, 0xA);
+        queue_frame(link, std::move(frame.payload), Link::kOther, 0xA);
       } else if (frame.opcode == 0x8) {  // close: echo it, then stop reading
-        queue_frame(std::move(frame.payload), Link::kOther, 0x8);
+        queue_frame(link, std::move(frame.payload), Link::kOther, 0x8);
         open = false;
         break;
       } else if (frame.opcode == 0x1 || frame.opcode == 0x0) {
@@ -810,20 +876,85 @@ asio::awaitable<void> Bench::serve_link(tcp::socket socket,
     }
     in.erase(0, used);
   }
-  if (link_ == link) {
-    link_.reset();
-    if (phase_ == Phase::warmup || phase_ == Phase::measure)
-      abort_run("shipmate closed the Socket Mode connection mid-run");
+  on_link_lost(link);
+}
+
+void Bench::on_link_lost(const std::shared_ptr<Link>& link) {
+  const auto found = std::find(links_.begin(), links_.end(), link);
+  if (found == links_.end())
+    return;
+  links_.erase(found);
+  if (!link->cut && (phase_ == Phase::warmup || phase_ == Phase::measure))
+    abort_run("shipmate closed a Socket Mode connection mid-run");
+  ready_links_changed();
+  // What the bot never acknowledged on that link is delivered again on another one, as Slack
+  // does; the command's latency still counts from its first delivery.
+  for (long index = 0; index < next_; ++index) {
+    const auto at = static_cast<std::size_t>(index);
+    if (sent_on_[at] == link->id && acked_at_[at] == 0) {
+      sent_on_[at] = -1;
+      ++redelivered_;
+      send_command(index, 1);
+    }
+  }
+  for (const auto& frame : link->queue) {
+    if (frame.index >= 0 && acked_at_[static_cast<std::size_t>(frame.index)] == 0) {
+      ++redelivered_;
+      send_command(frame.index, 1);
+    }
+  }
+  link->queue.clear();
+}
+
+void Bench::cut_link(const std::shared_ptr<Link>& link) {
+  if (link->cut)
+    return;
+  link->cut = true;
+  ++cuts_;
+  boost::system::error_code ignored;
+  auto& socket = link->ws.next_layer();
+  socket.set_option(asio::socket_base::linger(true, 0), ignored);  // a reset, not a FIN
+  socket.close(ignored);
+  on_link_lost(link);
+}
+
+void Bench::ready_links_changed() {
+  int ready = 0;
+  for (const auto& link : links_)
+    ready += link->ready && !link->cut ? 1 : 0;
+  const auto now = Clock::now();
+  if (phase_ == Phase::measure) {
+    if (ready_links_ > 0 && ready == 0)
+      no_link_since_ = now;
+    if (ready_links_ == 0 && ready > 0)
+      no_link_ms_ += std::chrono::duration<double, std::milli>(now - no_link_since_).count();
+  }
+  ready_links_ = ready;
+  // Deliveries that found no link go out now.
+  while (ready > 0 && !orphans_.empty()) {
+    const long index = orphans_.front();
+    orphans_.pop_front();
+    send_command(index, 1);
   }
 }
 
-void Bench::queue_frame(std::string text, long index, std::uint8_t opcode) {
-  if (!link_ || link_->closing)
+std::shared_ptr<Link> Bench::next_ready_link() {
+  for (std::size_t tried = 0; tried < links_.size(); ++tried) {
+    auto& link = links_[round_robin_++ % links_.size()];
+    if (link->ready && !link->cut && !link->closing)
+      return link;
+  }
+  return nullptr;
+}
+
+void Bench::queue_frame(const std::shared_ptr<Link>& link, std::string text, long index,
+                        std::uint8_t opcode) {
+  if (!link || link->closing || link->cut)
     return;
-  link_->queue.push_back(Link::Frame{std::move(text), index, opcode});
-  if (!link_->writing) {
-    link_->writing = true;
-    asio::co_spawn(io_, write_frames(link_), asio::detached);
+  link->queue.push_back(Link::Frame{std::move(text), index, opcode});
+  if (!link->writing) {
+    link->writing = true;
+    asio::co_spawn(io_, write_frames(link), asio::detached);
   }
 }
 
@@ -836,8 +967,12 @@ asio::awaitable<void> Bench::write_frames(std::shared_ptr<Link> link) {
     bool hello = false;
     const auto now = now_ns();
     for (auto& frame : link->queue) {
-      if (frame.index >= 0)
-        sent_at_[static_cast<std::size_t>(frame.index)] = now;
+      if (frame.index >= 0) {
+        const auto at = static_cast<std::size_t>(frame.index);
+        if (sent_at_[at] == 0)
+          sent_at_[at] = now;
+        sent_on_[at] = link->id;
+      }
       hello = hello || frame.index == Link::kHello;
       link->closing = link->closing || frame.opcode == 0x8;
       append_frame(out, frame.opcode, frame.text);
@@ -848,14 +983,21 @@ asio::awaitable<void> Bench::write_frames(std::shared_ptr<Link> link) {
     (void)written;
     if (ec)
       break;
-    if (hello)
+    if (hello) {
+      link->ready = true;
+      ready_links_changed();
       on_connected();
+    }
+    if (link->cut_after_write) {
+      cut_link(link);
+      break;
+    }
   }
   link->writing = false;
 }
 
 void Bench::on_connected() {
-  if (phase_ != Phase::starting)
+  if (phase_ != Phase::starting || ready_links_ < options_.connections)
     return;
   if (options_.warmup == 0) {
     begin_measuring();
@@ -867,8 +1009,15 @@ void Bench::on_connected() {
     send_command(next_++);
 }
 
-void Bench::send_command(long index) {
-  queue_frame(make_envelope(index, options_.channels), index);
+void Bench::send_command(long index, int retry_attempt) {
+  auto link = next_ready_link();
+  if (!link) {
+    orphans_.push_back(index);
+    return;
+  }
+  queue_frame(link, make_envelope(index, options_.channels, retry_attempt), index);
+  if (options_.faults && ++envelope_frames_ % kCutEvery == 0)
+    link->cut_after_write = true;
 }
 
 void Bench::on_ack(std::string_view frame) {
@@ -883,12 +1032,21 @@ void Bench::on_ack(std::string_view frame) {
     ++stray_acks_;
     return;
   }
+  const bool second_delivery = id.find("-r") != std::string_view::npos;
   auto& acked = acked_at_[static_cast<std::size_t>(index)];
+  if (second_delivery)
+    ++redelivery_acks_;
   if (acked != 0) {
-    ++duplicate_acks_;
+    if (!second_delivery)
+      ++duplicate_acks_;
     return;
   }
   acked = now_ns();
+  if (options_.faults && !second_delivery && index % kDuplicateEvery == kDuplicateEvery / 2) {
+    // Slack delivers some events twice; the bot must ack the second and not answer it.
+    ++duplicated_;
+    send_command(index, 1);
+  }
   if (replied_at_[static_cast<std::size_t>(index)] != 0)
     settle(index);
 }
@@ -933,6 +1091,8 @@ void Bench::begin_measuring() {
     }
   }
   window_start_ = sample();
+  if (ready_links_ == 0)
+    no_link_since_ = Clock::now();
   const long end = std::min<long>(total_, next_ + options_.in_flight);
   while (next_ < end)
     send_command(next_++);
@@ -940,6 +1100,9 @@ void Bench::begin_measuring() {
 
 void Bench::end_measuring() {
   window_end_ = sample();
+  if (ready_links_ == 0)
+    no_link_ms_ +=
+        std::chrono::duration<double, std::milli>(window_end_.at - no_link_since_).count();
   if (options_.syscalls)
     syscall_counts_ = syscalls_.stop();
   const std::string pid = std::to_string(child_);
@@ -978,9 +1141,9 @@ asio::awaitable<void> Bench::supervise() {
         abort_run("shipmate exited before the run finished");
       phase_ = Phase::done;
       acceptor_.close();
-      if (link_) {
+      for (const auto& link : links_) {
         boost::system::error_code ignored;
-        link_->ws.next_layer().close(ignored);
+        link->ws.next_layer().close(ignored);
       }
       io_.stop();
       co_return;
@@ -1034,9 +1197,13 @@ int Bench::report() {
   std::printf("shipmate_slack_bench: %s\n", o.shipmate.c_str());
   std::printf(
       "  %ld commands measured after %ld warm-up, %d in flight, spread over %d channels\n"
-      "  (slack: connections 1, reply_interval 0ms, reply_burst 1000: per-channel reply pacing\n"
-      "  is opened up so that it does not throttle the run)\n",
-      o.commands, o.warmup, o.in_flight, o.channels);
+      "  (slack: connections %d, reply_interval 0ms, reply_burst 1000: per-channel reply pacing\n"
+      "  is opened up so that it does not throttle the run)%s\n",
+      o.commands, o.warmup, o.in_flight, o.channels, o.connections,
+      o.faults
+          ? "\n  fault profile: a cut every 500 envelopes, every 100th command delivered twice, "
+            "every 2000th chat.postMessage answered 429 (Retry-After: 1)"
+          : "");
   const bool shipmate_ok =
       child_exited_ && WIFEXITED(child_status_) && WEXITSTATUS(child_status_) == 0;
   if (settled_ != total_) {
@@ -1081,6 +1248,15 @@ int Bench::report() {
               (bot_cpu + own_cpu) * per_command, 50 * (bot_cpu + own_cpu) / wall);
   std::printf("web API            %ld requests on %ld new HTTP connections during the window\n",
               requests, connections);
+  if (o.faults) {
+    std::printf(
+        "faults             %ld cuts, %ld envelopes redelivered after them, %ld commands delivered "
+        "twice (%ld second deliveries acked), %ld replies answered 429; Socket Mode links "
+        "accepted %ld\n",
+        cuts_, redelivered_, duplicated_, redelivery_acks_, rate_limited_, links_accepted_);
+    std::printf("no open link       %.1f ms of the window without a ready Socket Mode link\n",
+                no_link_ms_);
+  }
   long syscall_total = 0;
   for (const auto& [name, calls] : syscall_counts_)
     syscall_total += calls;
@@ -1111,12 +1287,14 @@ int Bench::report() {
 
   const bool clean = failure_.empty() && duplicate_acks_ == 0 && stray_acks_ == 0 &&
                      stray_replies_ == 0 && wrong_replies_ == 0 && unknown_methods_ == 0 &&
-                     links_ == 1;
+                     (options_.faults ? links_accepted_ >= options_.connections
+                                      : links_accepted_ == options_.connections);
   if (!clean) {
     std::printf(
         "PROBLEMS: %ld duplicate acks, %ld stray acks, %ld stray replies, %ld replies "
         "without 'pong', %ld unknown methods, %ld Socket Mode connections\n",
-        duplicate_acks_, stray_acks_, stray_replies_, wrong_replies_, unknown_methods_, links_);
+        duplicate_acks_, stray_acks_, stray_replies_, wrong_replies_, unknown_methods_,
+        links_accepted_);
   }
   if (!failure_.empty())
     std::printf("PROBLEM: %s\n", failure_.c_str());
@@ -1136,7 +1314,8 @@ int Bench::report() {
       "\"channels\":%d,\"seconds\":%.3f,\"commands_per_s\":%.0f,\"ack_ms\":%s,\"reply_ms\":%s,"
       "\"shipmate_peak_rss_kb\":%ld,\"shipmate_cpu_us_per_command\":%.2f,"
       "\"bench_cpu_us_per_command\":%.2f,\"http_connections\":%ld,"
-      "\"syscalls_per_command\":%s,\"syscalls\":%s,\"clean\":%s}\n",
+      "\"syscalls_per_command\":%s,\"syscalls\":%s,\"connections\":%d,\"faults\":%s,"
+      "\"cuts\":%ld,\"no_link_ms\":%.1f,\"clean\":%s}\n",
       o.commands, o.warmup, o.in_flight, o.channels, wall, rate, percentiles_json(ack).c_str(),
       percentiles_json(reply).c_str(), bot_peak_rss_kb_, bot_cpu * per_command,
       own_cpu * per_command, connections,
@@ -1144,7 +1323,8 @@ int Bench::report() {
           ? std::to_string(static_cast<double>(syscall_total) / static_cast<double>(o.commands))
                 .c_str()
           : "null",
-      syscalls_json.c_str(), clean && shipmate_ok ? "true" : "false");
+      syscalls_json.c_str(), o.connections, o.faults ? "true" : "false", cuts_, no_link_ms_,
+      clean && shipmate_ok ? "true" : "false");
   return clean && shipmate_ok ? 0 : 1;
 }
 

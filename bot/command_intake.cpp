@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
@@ -86,10 +87,19 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   }
 
   void post_turn() {
-    asio::post(executor, [weak = weak_from_this()] {
-      if (auto self = weak.lock())
+    asio::post(executor, [weak = weak_from_this(), generation = batch_generation] {
+      auto self = weak.lock();
+      // A batch that flush() closed leaves its turn behind; that turn belongs to no batch.
+      if (self && self->gathering && self->batch_generation == generation)
         self->turn();
     });
+  }
+
+  void close_batch() {
+    gathering = false;
+    ++batch_generation;
+    ++stats.batches;
+    commit();
   }
 
   void turn() {
@@ -104,9 +114,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
       post_turn();
       return;
     }
-    gathering = false;
-    ++stats.batches;
-    commit();
+    close_batch();
   }
 
   void commit() {
@@ -164,15 +172,53 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
                                std::move(*gathered.delivery.command)});
       ++recorded;
     }
-    if (!to_run.empty()) {
-      asio::co_spawn(executor,
-                     run_after_acks(shared_from_this(), std::move(batch), std::move(to_run)),
-                     asio::detached);
-    }
+    if (!to_run.empty())
+      start_after_acks(std::move(batch), std::move(to_run));
   }
 
   // The batch's commands start once its acks are out: started together with the acks, they
-  // would hold each ack back behind a command's work.
+  // would hold each ack back behind a command's work. Channels that call back when written spare
+  // the event-loop turns of awaiting them.
+  void start_after_acks(std::vector<Gathered> batch, std::vector<Command> commands) {
+    std::vector<AckChannel*> channels;
+    for (const auto& gathered : batch) {
+      AckChannel* channel = gathered.delivery.acks.get();
+      if (std::find(channels.begin(), channels.end(), channel) == channels.end())
+        channels.push_back(channel);
+    }
+    struct Waiting {
+      std::shared_ptr<Impl> self;
+      std::vector<Command> commands;
+      std::size_t remaining;
+    };
+    auto waiting = std::make_shared<Waiting>(
+        Waiting{shared_from_this(), std::move(commands), channels.size()});
+    std::size_t asked = 0;
+    for (AckChannel* channel : channels) {
+      const bool accepted = channel->when_written([waiting] {
+        if (--waiting->remaining == 0)
+          waiting->self->start_all(std::move(waiting->commands));
+      });
+      if (!accepted)
+        break;
+      ++asked;
+    }
+    if (asked == channels.size())
+      return;
+    // A channel without callbacks: await every channel instead; the callbacks already given
+    // find `remaining` never reaching zero.
+    waiting->remaining = channels.size() + 1;
+    asio::co_spawn(
+        executor,
+        run_after_acks(shared_from_this(), std::move(batch), std::move(waiting->commands)),
+        asio::detached);
+  }
+
+  void start_all(std::vector<Command> commands) {
+    for (auto& command : commands)
+      asio::co_spawn(executor, handle(shared_from_this(), std::move(command)), asio::detached);
+  }
+
   static asio::awaitable<void> run_after_acks(std::shared_ptr<Impl> self,
                                               std::vector<Gathered> batch,
                                               std::vector<Command> commands) {
@@ -291,6 +337,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   std::size_t intake_seen = 0;  // intake.size() at the last turn
   int idle_turns = 0;
   bool gathering = false;
+  std::uint64_t batch_generation = 0;  // which batch a posted turn was for
 
   std::vector<std::string> done_keys;
   bool flush_armed = false;
@@ -320,6 +367,11 @@ void CommandIntake::attach(IntakePlatform platform) {
 
 void CommandIntake::submit(std::string_view platform, Delivery delivery) {
   impl_->gather(Impl::Gathered{&impl_->attached(platform), std::move(delivery)});
+}
+
+void CommandIntake::flush() {
+  if (impl_->gathering)
+    impl_->close_batch();
 }
 
 CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name,

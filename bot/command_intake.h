@@ -94,6 +94,14 @@ class AckChannel {
   virtual bool send_ack(const std::string& ack_id) = 0;
   // Completes once every acknowledgement queued so far is written (or the connection failed).
   virtual boost::asio::awaitable<void> acks_written() = 0;
+  // The same as a callback: calls `then` once every acknowledgement queued so far is written (or
+  // the connection failed), at once when nothing is being written, and returns true. A channel
+  // that cannot do this returns false without calling it; the intake then awaits acks_written(),
+  // which costs event-loop turns (two epoll_waits per command at one command in flight).
+  virtual bool when_written(std::function<void()> then) {
+    (void)then;
+    return false;
+  }
 };
 
 // One delivery for the group-commit path: an acknowledgement, and maybe a command.
@@ -156,6 +164,12 @@ class CommandIntake {
   // The group-commit path: the delivery joins the batch being gathered; it is recorded, then
   // acknowledged, then its command started. `platform` must be attached.
   void submit(std::string_view platform, Delivery delivery);
+
+  // Closes the batch being gathered now instead of after kIdleTurns turns of the event loop: the
+  // transport has submitted everything it has read and would otherwise wait for the network.
+  // Spares the idle turn (an epoll_wait) per command at one command in flight; deliveries from
+  // another connection that arrive in the same moment then make a commit of their own.
+  void flush();
 
   // The synchronous path, for platforms whose acknowledgement is the answer to a request (Slack's
   // HTTP mode, Teams): records now and starts the command unless it was delivered before.

@@ -447,7 +447,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
       }
       if (slack["connections"]) {
         config.slack.connections =
-            static_cast<int>(check.integer(slack["connections"], "connections", 1, 10).value_or(1));
+            static_cast<int>(check.integer(slack["connections"], "connections", 1, 10).value_or(2));
       }
       if (slack["ca_file"]) {
         config.slack.ca_file =

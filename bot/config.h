@@ -38,7 +38,9 @@ struct SlackConfig {
   std::string mode = "socket";  // or "http" (Events API over signed HTTP requests)
   std::string http_bind = "0.0.0.0";
   int http_port = 3000;
-  int connections = 1;  // parallel Socket Mode connections (Slack allows up to 10)
+  // Parallel Socket Mode connections (Slack allows up to 10); two, so that a cut or refresh of
+  // one never leaves the bot without a socket.
+  int connections = 2;
   std::string ca_file;  // extra trusted CA certificates (PEM), e.g. for a TLS-inspecting proxy
   // Reply pacing per channel: `reply_burst` messages back to back, then one per
   // `reply_interval_ms` (Slack allows about one per second per channel).

@@ -134,4 +134,12 @@ std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds b
   return delay - milliseconds(std::llround(cut));
 }
 
+std::chrono::milliseconds reconnect_delay(int failures, std::chrono::milliseconds base,
+                                          std::chrono::milliseconds cap, double jitter,
+                                          double random01) {
+  if (failures <= 1)
+    return std::chrono::milliseconds::zero();
+  return backoff_delay(failures - 1, base, cap, jitter, random01);
+}
+
 }  // namespace shipmate::bot::slack

@@ -85,4 +85,13 @@ std::chrono::milliseconds backoff_delay(int attempt, std::chrono::milliseconds b
                                         std::chrono::milliseconds cap, double jitter,
                                         double random01);
 
+// How long a Socket Mode slot waits before its next connection attempt, after `failures`
+// failures in a row since its last connection was ready (a cut or lost connection counts as
+// one). The first attempt goes at once: a cut is usually one dead socket, not an outage, and
+// every moment without a socket delays envelopes. From the second failure on, backoff_delay
+// with attempt = failures - 1 (base, 2 * base, ..., up to cap). Pure, like backoff_delay.
+std::chrono::milliseconds reconnect_delay(int failures, std::chrono::milliseconds base,
+                                          std::chrono::milliseconds cap, double jitter,
+                                          double random01);
+
 }  // namespace shipmate::bot::slack

@@ -98,6 +98,10 @@ class SocketAcks final : public AckChannel {
     return sent.ok();
   }
   asio::awaitable<void> acks_written() override { return socket_->drained(); }
+  bool when_written(std::function<void()> then) override {
+    socket_->when_drained(std::move(then));
+    return true;
+  }
 
  private:
   std::shared_ptr<net::WebSocketConnection> socket_;
@@ -178,10 +182,18 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       fatal_handler(why);
   }
 
+  // At once after the first failure (a cut), backing off from the second in a row.
   std::chrono::milliseconds backoff(int failures) {
     std::uniform_real_distribution<double> unit(0.0, 1.0);
-    return backoff_delay(failures, options.reconnect_base, options.reconnect_cap, 0.5,
-                         unit(random));
+    return reconnect_delay(failures, options.reconnect_base, options.reconnect_cap, 0.5,
+                           unit(random));
+  }
+
+  // Sleeps only when there is a delay: a zero sleep would still cost a turn of the loop.
+  static asio::awaitable<void> pause_before_retry(std::shared_ptr<Impl> self, int failures) {
+    const auto delay = self->backoff(failures);
+    if (delay.count() > 0)
+      co_await self->timers.sleep_for(delay);
   }
 
   // `replacing`, when set, is a hand-over waiting for this slot's first connection to be ready.
@@ -203,8 +215,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         }
         ++failures;
         spdlog::warn("slack: connection {}: {}", slot, opened.error().message);
-        const auto delay = self->backoff(failures);
-        co_await self->timers.sleep_for(delay);
+        co_await pause_before_retry(self, failures);
         continue;
       }
       const std::string url = opened->field("url");
@@ -219,17 +230,17 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       if (!connection) {
         ++failures;
         spdlog::warn("slack: connection {}: {}", slot, redact(connection.error().message));
-        const auto delay = self->backoff(failures);
-        co_await self->timers.sleep_for(delay);
+        co_await pause_before_retry(self, failures);
         continue;
       }
       std::shared_ptr<net::WebSocketConnection> socket(std::move(*connection));
       const bool handed_over = co_await serve(self, socket, slot, failures, replacing);
       if (handed_over || self->stopping)
         break;
+      // A connection that was ready and got cut is replaced at once (failures was reset by its
+      // hello); one that never got ready counts as another failure in a row.
       ++failures;
-      const auto delay = self->backoff(failures);
-      co_await self->timers.sleep_for(delay);
+      co_await pause_before_retry(self, failures);
     }
   }
 
@@ -304,6 +315,9 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         command = incoming(std::move(*decoded.command));
       self->intake.submit(
           "slack", Delivery{acks, std::move(decoded.envelope.envelope_id), std::move(command)});
+      // Everything read so far is submitted: record and ack it now rather than a turn later.
+      if (!socket->has_buffered())
+        self->intake.flush();
     }
     co_return false;
   }

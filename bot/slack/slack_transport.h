@@ -3,8 +3,10 @@
 // Contract
 // - Threading: everything runs on the executor given at construction (the event loop).
 // - start() checks the bot token (auth.test) and learns the bot's user id, then keeps
-//   `connections` Socket Mode connections open until stop(), reconnecting with jittered
-//   exponential backoff. A `disconnect` (refresh_requested, warning, ...) opens the replacement
+//   `connections` Socket Mode connections (2 by default, so that a cut or refresh of one never
+//   leaves the bot without a socket) open until stop(). A slot whose connection is lost
+//   reconnects at once; only a second failure in a row backs off (jittered, exponential:
+//   reconnect_delay in send_scheduler.h). A `disconnect` (refresh_requested, warning, ...) opens the replacement
 //   before closing the old connection. Unrecoverable auth errors (invalid_auth, not_authed,
 //   account_inactive, team_disabled, link_disabled, ...) stop the transport and call on_fatal
 //   with a clear message instead of looping.
@@ -60,7 +62,7 @@ struct SlackOptions {
   std::string app_token;  // xapp-...
   std::string bot_token;  // xoxb-...
   std::string api_url = "https://slack.com/api/";
-  int connections = 1;
+  int connections = 2;
   std::string ca_file;  // extra trusted CAs (tests, private proxies)
   bool verify_peer = true;
   // Slack user id -> Shipmate identity; unknown Slack users act as "slack:<id>" (read only).

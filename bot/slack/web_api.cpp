@@ -248,14 +248,24 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     return ref;
   }
 
+  // Jobs the scheduler lets go now start here at once; the pump runs only while some job waits
+  // for its channel or its pacing. (Starting every job from the pump cost two event-loop turns
+  // per reply, its start and its wake-up, each an epoll_wait at one command in flight.)
   void kick() {
-    if (!pump_running) {
+    if (pump_running) {
+      wake.cancel();
+      return;
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (auto next = scheduler.next(now); next.job; next = scheduler.next(now))
+      asio::co_spawn(executor, send(shared_from_this(), *next.job, next.channel), asio::detached);
+    if (scheduler.queued() > 0) {
       pump_running = true;
       asio::co_spawn(executor, pump(shared_from_this()), asio::detached);
-    } else {
-      wake.cancel();
     }
   }
+
+  bool busy() const { return pump_running || in_flight > 0 || scheduler.queued() > 0; }
 
   static asio::awaitable<void> pump(std::shared_ptr<Impl> self) {
     while (true) {
@@ -347,7 +357,15 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     }
     self->scheduler.done(channel);
     --self->in_flight;
-    self->wake.cancel();
+    if (self->pump_running) {
+      self->wake.cancel();
+      co_return;
+    }
+    // The channel's next job (if any) may go now.
+    if (!self->stopped)
+      self->kick();
+    if (!self->busy())
+      self->idle.cancel();
   }
 
   asio::any_io_executor executor;
@@ -471,7 +489,7 @@ std::optional<std::string> WebApi::ts_of(LocalRef ref) const {
 }
 
 asio::awaitable<void> WebApi::drain() {
-  while (impl_->pump_running) {
+  while (impl_->busy()) {
     impl_->idle.expires_after(std::chrono::hours(1));
     boost::system::error_code ignored;
     co_await impl_->idle.async_wait(asio::redirect_error(asio::use_awaitable, ignored));

@@ -159,6 +159,16 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     return Ok{};
   }
 
+  bool has_buffered() const { return input_.size() > 0; }
+
+  void when_drained(std::function<void()> then) {
+    if (!writing_) {
+      then();
+      return;
+    }
+    drained_callbacks_.push_back(std::move(then));
+  }
+
   asio::awaitable<void> drained() {
     auto self = this->shared_from_this();
     while (writing_) {
@@ -374,6 +384,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     }
     self->writing_ = false;
     self->drained_signal_.cancel();
+    std::vector<std::function<void()>> callbacks;
+    callbacks.swap(self->drained_callbacks_);
+    for (auto& callback : callbacks)
+      callback();
   }
 
   static asio::awaitable<void> watchdog(std::shared_ptr<Session> self) {
@@ -442,6 +456,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   asio::steady_timer ping_timer_;
   // Never expire on their own; cancelled to wake drained() and close().
   asio::steady_timer drained_signal_;
+  std::vector<std::function<void()>> drained_callbacks_;  // when_drained(), called by the writer
   asio::steady_timer peer_close_signal_;
 };
 
@@ -452,11 +467,15 @@ class Connection final : public WebSocketConnection {
   ~Connection() override { session_->abort(); }
 
   asio::awaitable<Result<std::string>> read() override { return session_->read(); }
+  bool has_buffered() const override { return session_->has_buffered(); }
   asio::awaitable<Status> send(std::string text) override {
     return session_->send(std::move(text));
   }
   Status queue_send(std::string text) override { return session_->queue_send(std::move(text)); }
   asio::awaitable<void> drained() override { return session_->drained(); }
+  void when_drained(std::function<void()> then) override {
+    session_->when_drained(std::move(then));
+  }
   asio::awaitable<void> close() override { return session_->close(); }
   void abort() override { session_->abort(); }
 

@@ -22,6 +22,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,9 @@ class WebSocketConnection {
  public:
   virtual ~WebSocketConnection() = default;
   virtual boost::asio::awaitable<Result<std::string>> read() = 0;
+  // Whether bytes read from the socket are waiting to be decoded: when false, the next read()
+  // waits for the network (a caller can finish its work on what it has read so far).
+  virtual bool has_buffered() const = 0;
   virtual boost::asio::awaitable<Status> send(std::string text) = 0;
   // Queues a text frame behind any others and returns at once, without waiting for the write:
   // for frames whose delivery the caller does not need to confirm one by one (Socket Mode acks).
@@ -57,6 +61,10 @@ class WebSocketConnection {
   virtual Status queue_send(std::string text) = 0;
   // Completes once every frame queued so far has been handed to the socket (or failed).
   virtual boost::asio::awaitable<void> drained() = 0;
+  // Calls `then` once every frame queued so far has been handed to the socket (or failed): at
+  // once when nothing is being written, else from the writer as its last write completes, with
+  // no event-loop turn of its own (drained() costs a timer wake-up).
+  virtual void when_drained(std::function<void()> then) = 0;
   virtual boost::asio::awaitable<void> close() = 0;
   // Drops the TCP connection without a close handshake (tests, and giving up on a dead peer).
   virtual void abort() = 0;

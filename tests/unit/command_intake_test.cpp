@@ -12,6 +12,7 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <functional>
 #include <optional>
 #include <stdexcept>
 
@@ -44,8 +45,31 @@ class FakeAcks final : public AckChannel {
     }
     journal_.push_back("written");
   }
+  // With `callbacks`, the channel also offers when_written(); with `hold` too, the callbacks wait
+  // in `held` until the test calls them.
+  bool when_written(std::function<void()> then) override {
+    if (!callbacks)
+      return false;
+    if (hold) {
+      held.push_back(std::move(then));
+      return true;
+    }
+    journal_.push_back("written");
+    then();
+    return true;
+  }
+  void release() {
+    auto waiting = std::move(held);
+    held.clear();
+    for (auto& then : waiting) {
+      journal_.push_back("written");
+      then();
+    }
+  }
   bool hold = false;
   bool broken = false;
+  bool callbacks = false;
+  std::vector<std::function<void()>> held;
 
  private:
   Journal& journal_;
@@ -177,6 +201,58 @@ TEST_F(CommandIntakeTest, RecordsBeforeAckingAndAcksBeforeRunning) {
   EXPECT_EQ(bot.dispatcher.events[0].event_id, "fake:a");
   ASSERT_EQ(bot.posted.size(), 2u);
   EXPECT_EQ(bot.posted[0].address, "fake:C1:");
+}
+
+TEST_F(CommandIntakeTest, AcksThatCallBackWhenWrittenStartTheBatchThen) {
+  Process bot(*db);
+  bot.acks->callbacks = true;
+  bot.acks->hold = true;
+  bot.deliver("a", "status");
+  bot.deliver("b", "deploy hello v1");
+  bot.settle();
+  // Recorded and acked, but the acks are not written yet: nothing runs.
+  EXPECT_EQ(bot.journal, (Journal{"ack:env-a", "ack:env-b"}));
+  ASSERT_EQ(bot.acks->held.size(), 1u);
+  bot.acks->release();
+  bot.settle();
+  EXPECT_EQ(bot.journal,
+            (Journal{"ack:env-a", "ack:env-b", "written", "run:status", "run:deploy hello v1"}));
+}
+
+TEST_F(CommandIntakeTest, ABatchOverTwoConnectionsWaitsForBothAcksWhateverKindTheyAre) {
+  Process bot(*db);
+  bot.acks->callbacks = true;
+  bot.acks->hold = true;
+  auto other = std::make_shared<FakeAcks>(bot.io, bot.journal);  // awaited, not called back
+  other->hold = true;
+  bot.deliver("a", "status");
+  bot.intake->submit("fake",
+                     Delivery{other, "env-b", IncomingCommand{"b", "U1", "C1", "", "ping"}});
+  bot.settle();
+  EXPECT_EQ(bot.journal, (Journal{"ack:env-a", "ack:env-b"}));
+  // The first connection's acks are written; the second's are not: still nothing runs.
+  bot.acks->release();
+  bot.settle();
+  EXPECT_EQ(bot.journal, (Journal{"ack:env-a", "ack:env-b", "written"}));
+  EXPECT_TRUE(bot.dispatcher.events.empty());
+}
+
+TEST_F(CommandIntakeTest, FlushRecordsAndAcksTheBatchWithoutWaitingForATurn) {
+  Process bot(*db);
+  bot.deliver("a", "status");
+  bot.deliver("b", "ping");
+  bot.intake->flush();
+  // Recorded and acked at once, in one transaction.
+  EXPECT_EQ(bot.journal, (Journal{"ack:env-a", "ack:env-b"}));
+  EXPECT_EQ(bot.intake->stats().batches, 1u);
+  EXPECT_EQ(bot.inbox.size(), 2u);
+  bot.deliver("c", "whoami");
+  bot.settle();
+  // The turn the first batch had posted closed nothing; the next batch closed by its own turn.
+  EXPECT_EQ(bot.intake->stats().batches, 2u);
+  EXPECT_EQ(bot.dispatcher.events.size(), 3u);
+  bot.intake->flush();  // nothing gathered: nothing to do
+  EXPECT_EQ(bot.intake->stats().batches, 2u);
 }
 
 TEST_F(CommandIntakeTest, UnknownPlatformUsersActUnderAPlatformScopedName) {

@@ -257,6 +257,21 @@ TEST(Backoff, GrowsExponentiallyAndCaps) {
             milliseconds::max());
 }
 
+TEST(Backoff, AReconnectGoesAtOnceAfterOneFailureAndBacksOffFromTheSecond) {
+  using std::chrono::milliseconds;
+  const milliseconds base(1000);
+  const milliseconds cap(30000);
+  // A cut (or the first failed attempt) is retried at once, whatever the jitter draws.
+  EXPECT_EQ(reconnect_delay(1, base, cap, 0.5, 0.0), milliseconds(0));
+  EXPECT_EQ(reconnect_delay(1, base, cap, 0.5, 0.99), milliseconds(0));
+  EXPECT_EQ(reconnect_delay(0, base, cap, 0.0, 0.0), milliseconds(0));
+  // Failures in a row then back off as before: base, 2 * base, ..., the cap.
+  EXPECT_EQ(reconnect_delay(2, base, cap, 0.0, 0.5), milliseconds(1000));
+  EXPECT_EQ(reconnect_delay(3, base, cap, 0.0, 0.5), milliseconds(2000));
+  EXPECT_EQ(reconnect_delay(7, base, cap, 0.0, 0.5), milliseconds(30000));
+  EXPECT_EQ(reconnect_delay(3, base, cap, 0.5, 0.5), milliseconds(1500));
+}
+
 TEST(Backoff, JitterStaysInBounds) {
   using std::chrono::milliseconds;
   const milliseconds base(1000);

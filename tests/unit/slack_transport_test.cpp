@@ -176,6 +176,61 @@ TEST_F(SlackTransportTest, WorkspaceAbilitiesForIncidents) {
       20s);
 }
 
+// Socket cuts against the manual-time seam: no sleep is ever completed unless the test moves
+// time, so "reconnected without advancing" means "reconnected without waiting".
+TEST_F(SlackTransportTest, TwoSocketsByDefaultACutOneIsReplacedAtOnceAndRepeatedFailuresBackOff) {
+  testing::run_async_test(
+      [&](asio::io_context& io) -> asio::awaitable<void> {
+        ManualTimers timers(io.get_executor());
+        CommandIntake intake(io.get_executor(), inbox, echo, timers);
+        SlackOptions options = options_for(slack);
+        options.connections = SlackOptions{}.connections;  // the default
+        EXPECT_EQ(options.connections, 2);
+        options.reconnect_base = 1s;
+        SlackTransport transport(io.get_executor(), intake, timers, options);
+        auto started = co_await transport.start();
+        EXPECT_TRUE(started.ok());
+        bool both = co_await eventually([&] { return transport.stats().open_connections == 2; });
+        EXPECT_TRUE(both);
+        EXPECT_EQ(slack.total_connections(), 2);
+
+        // A cut: the other socket stays open, and the cut slot connects again at once.
+        const auto open = slack.open_connections();
+        EXPECT_EQ(open.size(), 2u);
+        slack.cut(open.front());
+        const bool replaced = co_await eventually([&] {
+          return slack.total_connections() == 3 && transport.stats().open_connections == 2;
+        });
+        EXPECT_TRUE(replaced) << slack.total_connections() << " accepted";
+        EXPECT_EQ(timers.sleeping(), 0u);
+
+        // Cut again while Slack refuses new connections: the first retry goes at once and
+        // fails, the second waits for the backoff (manual time), the third after twice that.
+        const int opens_before = static_cast<int>(slack.calls("apps.connections.open").size());
+        slack.set_connections_open_error("internal_error");
+        slack.cut(slack.open_connections().front());
+        const bool backing_off = co_await eventually([&] { return timers.sleeping() == 1; });
+        EXPECT_TRUE(backing_off);
+        EXPECT_EQ(static_cast<int>(slack.calls("apps.connections.open").size()), opens_before + 1);
+        EXPECT_EQ(transport.stats().open_connections, 1);  // the other socket never went away
+        timers.advance(1s);  // at most base (jitter only shortens it)
+        const bool second_try = co_await eventually([&] {
+          return static_cast<int>(slack.calls("apps.connections.open").size()) == opens_before + 2 &&
+                 timers.sleeping() == 1;
+        });
+        EXPECT_TRUE(second_try);
+        slack.set_connections_open_error("");
+        timers.advance(2s);
+        const bool recovered = co_await eventually([&] {
+          return transport.stats().open_connections == 2 && slack.total_connections() == 4;
+        });
+        EXPECT_TRUE(recovered);
+        intake.stop();
+        co_await transport.stop(0ms);
+      },
+      20s);
+}
+
 TEST_F(SlackTransportTest, ARefusedBotTokenIsAnAuthErrorThatNamesTheToken) {
   testing::run_async_test(
       [&](asio::io_context& io) -> asio::awaitable<void> {
