@@ -17,8 +17,9 @@
 //   token. A token whose signature verified is remembered (at most 1024, dropped once expired):
 //   the Bot Framework reuses one token for many activities, and libjwt's PEM-keyed check costs
 //   about half a millisecond of CPU, so a token seen before skips only the signature check; its
-//   key must still be published and its claims are checked against every activity. The verifier does not log and makes no call other than fetching keys: the caller
-//   logs the reason once and answers with the status, calling nothing else.
+//   key must still be published and its claims are checked against every activity. The verifier
+//   does not log and makes no call other than fetching keys: the caller logs the reason once and
+//   answers with the status, calling nothing else.
 // - Outbound (make_connector_credentials): client credentials against the login endpoint
 //   (`<login_url>/<tenant>/oauth2/v2.0/token`, tenant = botframework.com for multi-tenant apps,
 //   the app's tenant for single-tenant ones; or the explicit token URL). The token is cached and

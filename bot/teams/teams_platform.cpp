@@ -97,6 +97,14 @@ std::unique_ptr<ChatTransport> make_teams_transport(const PlatformContext& conte
   options.app_id = settings.app_id;
   options.port = port->value_or(kDefaultPort);
   options.ca_file = settings.ca_file;
+  options.tls_cert_file = context.environment("TEAMS_TLS_CERT_FILE");
+  options.tls_key_file = context.environment("TEAMS_TLS_KEY_FILE");
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    spdlog::error(
+        "teams: TEAMS_TLS_CERT_FILE and TEAMS_TLS_KEY_FILE go together (set both for "
+        "HTTPS, neither for plain HTTP behind a proxy); not joining Teams");
+    return nullptr;
+  }
   options.identities = identities_on(context.config.catalog, "teams");
   if (!settings.outgoing_webhook_secret.empty()) {
     options.webhook_verify = [secret = settings.outgoing_webhook_secret](

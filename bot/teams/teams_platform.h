@@ -5,8 +5,9 @@
 // the rest) and returns null when Teams is not asked for. Asked for, it builds the token verifier,
 // the connector credentials, the conversation-reference store and the TeamsTransport, all owned
 // by the transport it returns. It listens on PORT when set (as Bot Framework tooling does), else
-// 3978, on every interface. With an outgoing-webhook secret it also serves /api/teams-webhook;
-// with only that secret (no app id) it runs in outgoing-webhook mode alone.
+// 3978, on every interface, over HTTPS when TEAMS_TLS_CERT_FILE and TEAMS_TLS_KEY_FILE are set.
+// With an outgoing-webhook secret it also serves /api/teams-webhook; with only that secret (no app
+// id) it runs in outgoing-webhook mode alone.
 //
 // Contract: event-loop thread, at start-up. Settings that are asked for but unusable (a missing
 // password, a bad PORT) are logged in one line naming what to fix, and Teams is not joined.

@@ -443,6 +443,8 @@ asio::awaitable<Status> TeamsTransport::start() {
     server.name = "teams";
     server.bind_address = self->options.bind_address;
     server.port = self->options.port;
+    server.tls_cert_file = self->options.tls_cert_file;
+    server.tls_key_file = self->options.tls_key_file;
     auto started = net::HttpServer::start(self->executor, std::move(server));
     if (!started)
       co_return started.error();
@@ -451,9 +453,9 @@ asio::awaitable<Status> TeamsTransport::start() {
     if (!mounted)
       co_return mounted.error();
     if (self->verifier)
-      spdlog::info("teams: receiving activities on {}:{}{} ({} known conversations)",
+      spdlog::info("teams: receiving activities on {}:{}{} ({}, {} known conversations)",
                    self->options.bind_address, self->own_server->port(), self->options.path,
-                   self->conversations.size());
+                   self->own_server->tls() ? "https" : "http", self->conversations.size());
     if (self->options.webhook_verify)
       spdlog::info("teams: outgoing webhook on {}:{}{}", self->options.bind_address,
                    self->own_server->port(), self->options.webhook_path);

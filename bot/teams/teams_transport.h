@@ -72,6 +72,9 @@ struct TeamsOptions {
   std::string bind_address = "0.0.0.0";
   int port = 3978;  // PORT, as Bot Framework tooling uses it
   std::string path = "/api/messages";
+  // HTTPS on the listener itself (PEM files); both empty: plain HTTP behind a reverse proxy.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   std::size_t max_body_bytes = 256 * 1024;
   std::string ca_file;  // extra trusted CAs for the connector (tests, private proxies)
   bool verify_peer = true;

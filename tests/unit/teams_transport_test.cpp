@@ -505,6 +505,35 @@ TEST_F(TeamsTransportTest, StartFailsClearlyWhenTheAppsCredentialsAreRefused) {
   });
 }
 
+TEST_F(TeamsTransportTest, TheListenerCanServeHttpsItself) {
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    SteadyTimers timers(io.get_executor());
+    CommandIntake intake(io.get_executor(), inbox, echo, timers);
+    TeamsOptions tls = options();
+    tls.tls_cert_file = testing::shared_test_certificates().cert_path;
+    tls.tls_key_file = testing::shared_test_certificates().key_path;
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
+                             tls);
+    EXPECT_TRUE((co_await transport.start()).ok());
+    integrations::net::HttpClientOptions trusting;
+    trusting.ca_file = testing::shared_test_certificates().ca_path;
+    integrations::net::HttpClient http(io.get_executor(), trusting);
+    integrations::net::HttpRequest post{
+        "POST",
+        "https://localhost:" + std::to_string(transport.port()) + "/api/messages",
+        {{"Authorization", "Bearer good"}, {"Content-Type", "application/json"}},
+        activity(fake, "t1", "ping")};
+    auto accepted = co_await http.send(post);
+    EXPECT_TRUE(accepted.ok()) << (accepted ? "" : accepted.error().message);
+    if (accepted) {
+      EXPECT_EQ(accepted->status, 202);
+    }
+    EXPECT_TRUE(co_await eventually([&] { return echo.events.size() == 1; }));
+    intake.stop();
+    co_await transport.stop(1s);
+  });
+}
+
 TEST(TeamsAddress, RoundTripsIdsWithColonsAndPercents) {
   const std::string address = teams_address("19:a%b@thread.tacv2;messageid=1", "f:2");
   EXPECT_EQ(address, "teams:19%3Aa%25b@thread.tacv2;messageid=1:f%3A2");
