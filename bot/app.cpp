@@ -22,6 +22,7 @@
 #include "bot/integrations_setup.h"
 #include "bot/platforms.h"
 #include "bot/router.h"
+#include "bot/runbook_config.h"
 #include "bot/terminal.h"
 #include "bot/watcher.h"
 #include "commands/command_table.h"
@@ -168,6 +169,7 @@ struct App::Impl {
   std::unique_ptr<Integrations> connected;
   commands::CommandRegistry registry = commands::build_command_table();
   std::optional<commands::Services> services;
+  std::optional<commands::RunbookLibrary> runbooks;
   std::optional<Router> router;
   std::optional<RouterDispatcher> dispatcher;
   SteadyTimers timers{io.get_executor()};
@@ -231,6 +233,8 @@ int App::Impl::open() {
   audit->add_observer(&*incident_feed);
   services->incidents = &*incidents;
   services->incident_settings = &incident_settings;
+  runbooks.emplace(make_runbook_library(config));
+  services->runbooks = &*runbooks;
   router.emplace(*services, registry, config.bot_name);
   dispatcher.emplace(*router);
 

@@ -13,6 +13,7 @@
 #include "bot/config_checker.h"
 #include "bot/config_incidents.h"
 #include "bot/config_integrations.h"
+#include "bot/runbook_config.h"
 #include "commands/registry.h"
 #include "common/redact.h"
 #include "common/strings.h"
@@ -387,7 +388,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   check.check_keys(
       root,
       {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack", "metrics",
-       "teams", "incidents", "alerts"},
+       "teams", "incidents", "alerts", "runbooks"},
       "the configuration");
 
   Config config;
@@ -489,8 +490,24 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
                   "terminal user '" + config.terminal_user + "' is not listed under users:");
   }
 
-  const bool failed = check.has_errors();
+  // Runbooks last: they name environments, services, roles and secrets.
+  if (const auto runbooks = root["runbooks"]) {
+    if (check.expect_map(runbooks, "runbooks")) {
+      check.check_keys(runbooks, {"directory"}, "runbooks");
+      if (runbooks["directory"]) {
+        config.runbooks_dir =
+            absolute_from(base, check.scalar(runbooks["directory"], "directory").value_or(""));
+      }
+    }
+  }
+  bool failed = check.has_errors();
   result.diagnostics = check.take();
+  if (!failed) {
+    load_runbooks(config, result.diagnostics);
+    failed =
+        std::any_of(result.diagnostics.begin(), result.diagnostics.end(),
+                    [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::error; });
+  }
   if (!failed)
     result.config = std::move(config);
   return result;

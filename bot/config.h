@@ -25,6 +25,7 @@
 #include "integrations/ci/gitlab_ci.h"
 #include "integrations/ci/jenkins.h"
 #include "integrations/kubernetes/kubernetes_target.h"
+#include "runbooks/definition.h"
 
 namespace shipmate::bot {
 
@@ -116,6 +117,9 @@ struct Config {
   std::optional<MetricsConfig> metrics;
   commands::IncidentSettings incidents;  // incidents: (bot/config_incidents.h)
   commands::AlertSettings alerts;        // alerts: (bot/config_incidents.h)
+  // Runbooks: the shipped ones and those of `runbooks_dir` (bot/runbook_config.h).
+  std::string runbooks_dir;  // absolute; empty: only the shipped runbooks
+  std::vector<runbooks::Definition> runbooks;
 };
 
 struct Diagnostic {

@@ -129,6 +129,13 @@ class Checker {
     return std::nullopt;
   }
 
+  // Errors reported so far (to tell whether one part of the document added any).
+  std::size_t error_count() const {
+    return static_cast<std::size_t>(std::count_if(
+        diagnostics_.begin(), diagnostics_.end(),
+        [](const Diagnostic& d) { return d.severity == Diagnostic::Severity::error; }));
+  }
+
   bool has_errors() const {
     return std::any_of(diagnostics_.begin(), diagnostics_.end(), [](const Diagnostic& d) {
       return d.severity == Diagnostic::Severity::error;

@@ -110,6 +110,11 @@ int main(int argc, char** argv) {
     const auto& catalog = load.config->catalog;
     std::printf("%s: OK (%zu services, %zu environments, %zu users)\n", check_path.c_str(),
                 catalog.services.size(), catalog.environments.size(), catalog.users.size());
+    std::string names;
+    for (const auto& runbook : load.config->runbooks)
+      names += (names.empty() ? "" : ", ") + runbook.name;
+    std::printf("%s: %zu runbooks valid (%s)\n", check_path.c_str(), load.config->runbooks.size(),
+                names.c_str());
     return 0;
   }
 

@@ -41,6 +41,7 @@ namespace shipmate::commands {
 class DeployRuntime;
 struct IncidentSettings;
 class IncidentRooms;
+class RunbookLibrary;
 
 // Told about every recorded change of a deploy (its creation included), after it is persisted.
 // Used to mirror deploys elsewhere (GitHub Deployments). Must not block: an observer that talks
@@ -79,6 +80,8 @@ struct Services {
   storage::IncidentStore* incidents = nullptr;
   const IncidentSettings* incident_settings = nullptr;
   IncidentRooms* incident_rooms = nullptr;  // rooms, invites, pins; null: threads where declared
+  // Runbook definitions and their runs; null when runbooks are not wired (some tests).
+  RunbookLibrary* runbooks = nullptr;
 };
 
 struct CommandContext {

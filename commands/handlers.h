@@ -44,6 +44,10 @@ boost::asio::awaitable<void> handle_incident_link(CommandContext& ctx);
 boost::asio::awaitable<void> handle_incident_timeline(CommandContext& ctx);
 boost::asio::awaitable<void> handle_incident_resolve(CommandContext& ctx);
 boost::asio::awaitable<void> handle_incidents(CommandContext& ctx);
+// runbook_commands.cpp
+boost::asio::awaitable<void> handle_runbook_list(CommandContext& ctx);
+boost::asio::awaitable<void> handle_runbook_show(CommandContext& ctx);
+boost::asio::awaitable<void> handle_runbook_run(CommandContext& ctx);
 
 // Removes expired locks, audits each and says so where it was taken. Returns what expired.
 std::vector<storage::LockRecord> announce_expired_locks(Services& services);

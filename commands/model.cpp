@@ -18,13 +18,15 @@ std::string_view to_string(Action action) {
       return "takeover";
     case Action::override:
       return "override";
+    case Action::runbook:
+      return "runbook";
   }
   return "?";
 }
 
 std::optional<Action> parse_action(std::string_view text) {
-  for (Action action :
-       {Action::deploy, Action::rollback, Action::lock, Action::takeover, Action::override}) {
+  for (Action action : {Action::deploy, Action::rollback, Action::lock, Action::takeover,
+                        Action::override, Action::runbook}) {
     if (to_string(action) == text)
       return action;
   }
@@ -84,6 +86,13 @@ std::optional<std::string> Catalog::previous_environment(const ServiceSpec& serv
   return *(it - 1);
 }
 
+namespace {
+// "deploy", "run runbooks": what a refusal says the user may not do.
+std::string verb(Action action) {
+  return action == Action::runbook ? "run runbooks" : std::string(to_string(action));
+}
+}  // namespace
+
 PolicyDecision authorize(const UserSpec* user, std::string_view user_id, Action action,
                          const EnvironmentSpec& environment) {
   if (user == nullptr) {
@@ -105,16 +114,16 @@ PolicyDecision authorize(const UserSpec* user, std::string_view user_id, Action 
   if (rule == environment.allowed_roles.end()) {
     if (!environment.production)
       return {true, {}};
-    return {false, user->id + " may not " + std::string(to_string(action)) + " in " +
-                       environment.name + ": production allows nobody but admins until the " +
+    return {false, user->id + " may not " + verb(action) + " in " + environment.name +
+                       ": production allows nobody but admins until the " +
                        "configuration lists roles for it"};
   }
   for (const auto& role : rule->second) {
     if (user->has_role(role))
       return {true, {}};
   }
-  return {false, user->id + " may not " + std::string(to_string(action)) + " in " +
-                     environment.name + " (needs role: " + join(rule->second, " or ") + ")"};
+  return {false, user->id + " may not " + verb(action) + " in " + environment.name +
+                     " (needs role: " + join(rule->second, " or ") + ")"};
 }
 
 }  // namespace shipmate::commands

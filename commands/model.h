@@ -17,7 +17,9 @@ namespace shipmate::commands {
 // What a user asks to do in an environment; each environment lists which roles may do each.
 // takeover: replace someone else's lock. override: deploy past a policy (promotion rule, and
 // later freezes) with a reason. Both are open only to admins unless an environment lists roles.
-enum class Action { deploy, rollback, lock, takeover, override };
+// runbook: run a runbook whose environment parameter names the environment (a runbook's own
+// allow: may narrow it further); like deploy, open outside production unless listed.
+enum class Action { deploy, rollback, lock, takeover, override, runbook };
 
 // Deploys to this environment wait for `count` approvals from people holding one of `roles`
 // (admins always qualify), never the requester; unanswered requests time out after `expire_ms`.

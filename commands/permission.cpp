@@ -4,6 +4,7 @@
 
 #include "commands/incident_model.h"
 #include "commands/resolve.h"
+#include "commands/runbook_library.h"
 
 namespace shipmate::commands {
 namespace {
@@ -16,6 +17,8 @@ std::optional<Action> policy_action(CommandAction action) {
       return Action::rollback;
     case CommandAction::lock:
       return Action::lock;
+    case CommandAction::runbook:
+      return Action::runbook;
     case CommandAction::read:
     case CommandAction::unlock:
     case CommandAction::approve:
@@ -89,6 +92,19 @@ std::optional<Resolved> resolve_scope(Services& services, const CommandSpec& spe
         return std::nullopt;
       const std::string target = describe_scope(scope->key);
       return Resolved{scope->environments, target, target + " covers no configured environment"};
+    }
+    case Scope::runbook: {
+      if (services.runbooks == nullptr)
+        return std::nullopt;
+      const auto* definition = services.runbooks->find(args.get("runbook"));
+      const auto environment =
+          definition ? services.runbooks->environment_of(*definition, args.params) : std::nullopt;
+      if (!environment)
+        return std::nullopt;
+      const auto* spec_env = catalog.find_environment(*environment);
+      if (spec_env == nullptr)
+        return std::nullopt;
+      return Resolved{{spec_env}, definition->name + "@" + spec_env->name, ""};
     }
   }
   return std::nullopt;

@@ -117,6 +117,8 @@ std::string_view to_string(CommandAction action) {
       return "approve";
     case CommandAction::incident:
       return "incident.manage";
+    case CommandAction::runbook:
+      return "runbook";
   }
   return "?";
 }
@@ -539,6 +541,8 @@ std::string describe_permission(const CommandSpec& spec) {
       break;
     case Scope::incident:
       where = " on the incident";
+    case Scope::runbook:
+      where = " in the runbook's environment, and a role its allow: lists";
       break;
   }
   switch (spec.action) {
@@ -547,6 +551,7 @@ std::string describe_permission(const CommandSpec& spec) {
     case CommandAction::deploy:
     case CommandAction::rollback:
     case CommandAction::lock:
+    case CommandAction::runbook:
       return std::string(to_string(spec.action)) + where + " (a configured user; audited)";
     case CommandAction::unlock:
       return "the lock's holder, or admin (audited)";

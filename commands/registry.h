@@ -80,6 +80,7 @@ enum class CommandAction : std::uint8_t {
              // or admin; the requester may only withdraw (the handler decides)
   incident,  // incident.manage: declare, update and resolve incidents; every configured user, or
              // the roles incidents.manage lists (checked by the router)
+  runbook,   // Action::runbook in the runbook's environment (and the runbook's own allow:)
 };
 
 // Where the environment an action is checked in comes from.
@@ -91,6 +92,8 @@ enum class Scope : std::uint8_t {
   lock,         // the `scope` argument: a service, an environment, or service@environment
   incident,     // an incident: the --id option, else the room's, else the only open one (no
                 // environment; incident.manage is checked for the whole workspace)
+  runbook,      // the environment parameter (key=value or its default) of the runbook the
+                // `runbook` argument names; a run number's environment is the handler's to check
 };
 
 std::string_view to_string(CommandAction action);

@@ -105,12 +105,12 @@ TEST_F(RegistryTest, MalformedPathsAndUndeclaredGroupsAreRejected) {
   EXPECT_THROW(registry.add(CommandSpec{.path = "one two three"}), std::logic_error);
   EXPECT_THROW(registry.add(CommandSpec{.path = "two  spaces"}), std::logic_error);
   EXPECT_THROW(registry.add(CommandSpec{.path = ""}), std::logic_error);
-  EXPECT_THROW(registry.add(CommandSpec{.path = "runbook run"}), std::logic_error);
-  EXPECT_THROW(registry.add_group(GroupSpec{.word = "runbook", .default_path = "incident list"}),
+  EXPECT_THROW(registry.add(CommandSpec{.path = "widget spin"}), std::logic_error);
+  EXPECT_THROW(registry.add_group(GroupSpec{.word = "widget", .default_path = "incident list"}),
                std::logic_error);
-  registry.add_group(GroupSpec{.word = "runbook", .default_path = "runbook list"});
-  registry.add(CommandSpec{.path = "runbook run"});
-  EXPECT_EQ(registry.find("runbook run")->group(), "runbook");
+  registry.add_group(GroupSpec{.word = "widget", .default_path = "widget spin"});
+  registry.add(CommandSpec{.path = "widget spin"});
+  EXPECT_EQ(registry.find("widget spin")->group(), "widget");
 }
 
 TEST_F(RegistryTest, EveryGroupDefaultIsOneOfItsCommands) {

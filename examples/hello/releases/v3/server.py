@@ -17,13 +17,22 @@ class Handler(BaseHTTPRequestHandler):
         elif self.path == "/health":
             # v3 started depending on a database that nobody provisioned.
             self.reply(500, "database connection failed\n")
+        elif self.path == "/version":
+            self.reply(200, f'{{"version": "{VERSION}"}}\n', "application/json")
         else:
             self.reply(404, "not found\n")
 
-    def reply(self, status, text):
+    def do_POST(self):
+        # A cache-flush style endpoint for the shipped runbook flush-hello-cache.
+        if self.path == "/cache/flush":
+            self.reply(200, '{"flushed": 3}\n', "application/json")
+        else:
+            self.reply(404, "not found\n")
+
+    def reply(self, status, text, content_type="text/plain; charset=utf-8"):
         body = text.encode()
         self.send_response(status)
-        self.send_header("Content-Type", "text/plain; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)

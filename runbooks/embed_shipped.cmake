@@ -1,0 +1,13 @@
+# Writes OUT: a C++ table of the shipped runbook files (path relative to the source tree, text).
+set(body "// Generated from runbooks/shipped/*.yaml by runbooks/embed_shipped.cmake.\n")
+string(APPEND body "#include \"runbooks/shipped.h\"\n\nnamespace shipmate::runbooks {\n")
+string(APPEND body "const std::vector<ShippedRunbook>& shipped_runbooks() {\n")
+string(APPEND body "  static const std::vector<ShippedRunbook> files = {\n")
+string(REPLACE "|" ";" FILES "${FILES}")
+foreach(file IN LISTS FILES)
+  file(READ ${file} text)
+  file(RELATIVE_PATH relative ${SOURCE_DIR} ${file})
+  string(APPEND body "      {\"${relative}\", R\"shipmate_yaml(${text})shipmate_yaml\"},\n")
+endforeach()
+string(APPEND body "  };\n  return files;\n}\n}  // namespace shipmate::runbooks\n")
+file(WRITE ${OUT} "${body}")
