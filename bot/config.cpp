@@ -149,7 +149,7 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
     }
     if (const auto allow = item["allow"]) {
       if (check.expect_map(allow, "allow")) {
-        check.check_keys(allow, {"deploy", "rollback", "lock", "takeover", "override"},
+        check.check_keys(allow, {"deploy", "rollback", "lock", "takeover", "override", "runbook"},
                          "allow of " + env.name);
         for (const auto& entry : allow) {
           auto action = commands::parse_action(entry.first.as<std::string>(""));

@@ -215,3 +215,35 @@ steps:
 
 }  // namespace
 }  // namespace shipmate::bot
+
+namespace shipmate::bot {
+namespace {
+
+TEST(ShippedRunbooks, AllLoadOnTheEmbeddedDefault) {
+  ConfigLoad loaded = load_config(std::string(SHIPMATE_SOURCE_DIR) + "/examples/shipmate.yaml");
+  for (const auto& d : loaded.diagnostics)
+    ADD_FAILURE() << d.to_string();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_EQ(loaded.config->runbooks.size(), 4u);
+}
+
+TEST(ShippedRunbooks, AConfigurationTheyDoNotFitLoadsWithoutThemAndWithoutNoise) {
+  shipmate::testing::TempDir dir;
+  shipmate::testing::write_file(dir.file("shipmate.yaml"), R"(environments:
+  - name: dev
+users:
+  - {id: alice, roles: [sre]}
+services:
+  - name: api
+    target: {kind: local, releases: rel, start: [python3, server.py], ports: {dev: 9001}}
+)");
+  std::filesystem::create_directories(dir.file("rel"));
+  ConfigLoad loaded = load_config(dir.file("shipmate.yaml"));
+  for (const auto& d : loaded.diagnostics)
+    ADD_FAILURE() << d.to_string();
+  ASSERT_TRUE(loaded.ok());
+  EXPECT_TRUE(loaded.config->runbooks.empty());
+}
+
+}  // namespace
+}  // namespace shipmate::bot
