@@ -130,38 +130,40 @@ void add_incident_commands(CommandRegistry& registry) {
                            .summary = "Open and recently resolved incidents",
                            .examples = {"incidents", "incident list"},
                            .handler = handle_incidents});
-  // The runbook group: definitions (list, show, run) and the runs' own commands.
-  void add_runbook_commands(CommandRegistry & registry) {
-    registry.add_group(GroupSpec{.word = "runbook",
-                                 .summary = "Run runbooks: declared, typed, journaled step by step",
-                                 .default_path = "runbook list"});
-    registry.add(CommandSpec{.path = "runbook list",
-                             .aliases = {"runbooks"},
-                             .summary = "List the runbooks with their parameters",
-                             .examples = {"runbook list"},
-                             .handler = handle_runbook_list});
-    registry.add(
-        CommandSpec{.path = "runbook show",
-                    .summary = "Explain a runbook: who may run it, its parameters and steps",
-                    .args = {{.name = "runbook", .required = true, .help = "the runbook's name"}},
-                    .examples = {"runbook show restart-hello"},
-                    .handler = handle_runbook_show});
-    registry.add(CommandSpec{
-        .path = "runbook run",
-        .summary = "Run a runbook (k=v parameters); --dry-run prints the plan and runs nothing",
-        .args = {{.name = "runbook", .required = true, .help = "the runbook's name"},
-                 {.name = "dry_run",
-                  .kind = Kind::flag,
-                  .marker = "dry-run",
-                  .help = "resolve the parameters and print the plan; run nothing"}},
-        .examples = {"runbook run restart-hello env=staging",
-                     "runbook run health-report env=production --dry-run"},
-        .action = CommandAction::runbook,
-        .scope = Scope::runbook,
-        .refusal_audit = "runbook.run.refused",
-        .accepts_params = true,
-        .handler = handle_runbook_run});
-  }
+}
+
+// The runbook group: definitions (list, show, run) and the runs' own commands.
+void add_runbook_commands(CommandRegistry& registry) {
+  registry.add_group(GroupSpec{.word = "runbook",
+                               .summary = "Run runbooks: declared, typed, journaled step by step",
+                               .default_path = "runbook list"});
+  registry.add(CommandSpec{.path = "runbook list",
+                           .aliases = {"runbooks"},
+                           .summary = "List the runbooks with their parameters",
+                           .examples = {"runbook list"},
+                           .handler = handle_runbook_list});
+  registry.add(
+      CommandSpec{.path = "runbook show",
+                  .summary = "Explain a runbook: who may run it, its parameters and steps",
+                  .args = {{.name = "runbook", .required = true, .help = "the runbook's name"}},
+                  .examples = {"runbook show restart-hello"},
+                  .handler = handle_runbook_show});
+  registry.add(CommandSpec{
+      .path = "runbook run",
+      .summary = "Run a runbook (k=v parameters); --dry-run prints the plan and runs nothing",
+      .args = {{.name = "runbook", .required = true, .help = "the runbook's name"},
+               {.name = "dry_run",
+                .kind = Kind::flag,
+                .marker = "dry-run",
+                .help = "resolve the parameters and print the plan; run nothing"}},
+      .examples = {"runbook run restart-hello env=staging",
+                   "runbook run health-report env=production --dry-run"},
+      .action = CommandAction::runbook,
+      .scope = Scope::runbook,
+      .refusal_audit = "runbook.run.refused",
+      .accepts_params = true,
+      .handler = handle_runbook_run});
+}
 
 }  // namespace
 

@@ -541,6 +541,7 @@ std::string describe_permission(const CommandSpec& spec) {
       break;
     case Scope::incident:
       where = " on the incident";
+      break;
     case Scope::runbook:
       where = " in the runbook's environment, and a role its allow: lists";
       break;
