@@ -31,6 +31,9 @@
 #include "commands/handlers.h"
 #include "commands/incidents.h"
 #include "commands/resolve.h"
+#include "commands/runbook_runner.h"
+#include "integrations/net/http_client.h"
+#include "storage/runbook_store.h"
 #include "common/redact.h"
 #include "common/timer.h"
 #include "integrations/net/http_server.h"
@@ -170,6 +173,9 @@ struct App::Impl {
   commands::CommandRegistry registry = commands::build_command_table();
   std::optional<commands::Services> services;
   std::optional<commands::RunbookLibrary> runbooks;
+  std::optional<storage::RunbookStore> runbook_store;
+  std::unique_ptr<integrations::net::HttpClient> runbook_http;
+  std::optional<commands::RunbookRunner> runbook_runner;
   std::optional<Router> router;
   std::optional<RouterDispatcher> dispatcher;
   SteadyTimers timers{io.get_executor()};
@@ -237,6 +243,20 @@ int App::Impl::open() {
   services->runbooks = &*runbooks;
   router.emplace(*services, registry, config.bot_name);
   dispatcher.emplace(*router);
+
+  // Runbook runs: command steps go through the router as the person who started the run.
+  runbook_store.emplace(*database, clock);
+  runbook_http = std::make_unique<integrations::net::HttpClient>(io.get_executor());
+  commands::RunbookPorts ports;
+  ports.run_command = [this](std::string user, std::string text,
+                             commands::Conversation& where) -> asio::awaitable<void> {
+    ChatEvent event{"runbook", "", std::move(user), "", "", std::move(text)};
+    co_await router->dispatch(std::move(event), where);
+  };
+  ports.http = runbook_http.get();
+  ports.work_dir = (std::filesystem::path(config.state_dir) / "runbooks").string();
+  runbook_runner.emplace(*services, *runbooks, *runbook_store, std::move(ports));
+  runbooks->set_runner(&*runbook_runner);
 
   inbox.emplace(*database, clock);
   inbox->prune_done_before(clock.now_ms() - kInboxMemory);
@@ -362,6 +382,7 @@ asio::awaitable<void> App::Impl::start_up() {
   }
   announce_reconciled();
   resume_deploys();
+  runbook_runner->recover();
   watcher->start();
   spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                config.catalog.services.size(), config.catalog.environments.size(),
@@ -404,6 +425,8 @@ void App::Impl::shutdown(std::string why) {
   // Deploys waiting out a bake time or a decision are over (recorded as cancelled above):
   // their cancellation signals end those waits so they see it and end.
   commands::cancel_all_deploy_waits(*services);
+  // Runbook runs stop where they are (journaled); the next start reconciles them.
+  runbook_runner->shutdown();
   asio::co_spawn(io, drain(std::move(stops), why), [this](std::exception_ptr error) {
     log_exception("shutdown", error);
     spdlog::debug("shutdown complete");

@@ -163,6 +163,38 @@ void add_runbook_commands(CommandRegistry& registry) {
       .refusal_audit = "runbook.run.refused",
       .accepts_params = true,
       .handler = handle_runbook_run});
+  const ArgSpec run_arg{.name = "run", .required = true, .help = "the run's number"};
+  registry.add(CommandSpec{
+      .path = "runbook status",
+      .summary = "Recent runbook runs, or one run step by step",
+      .args = {{.name = "run", .help = "a run's number; default: the recent runs"}},
+      .examples = {"runbook status", "runbook status 3"},
+      .handler = handle_runbook_status});
+  registry.add(CommandSpec{.path = "runbook abort",
+                           .summary = "Stop a run (its cleanup steps run when it has them)",
+                           .args = {run_arg},
+                           .examples = {"runbook abort 3"},
+                           .action = CommandAction::runbook,
+                           .scope = Scope::runbook,
+                           .handler = handle_runbook_abort});
+  registry.add(CommandSpec{
+      .path = "runbook resume",
+      .summary = "Go on with a run that waits after a restart: run the step again, or --skip it",
+      .args = {run_arg,
+               {.name = "skip",
+                .kind = Kind::flag,
+                .help = "count the interrupted step as done instead of running it again"}},
+      .examples = {"runbook resume 3", "runbook resume 3 --skip"},
+      .action = CommandAction::runbook,
+      .scope = Scope::runbook,
+      .handler = handle_runbook_resume});
+  registry.add(CommandSpec{.path = "runbook confirm",
+                           .summary = "Confirm a run's confirmation step (also its button)",
+                           .args = {run_arg},
+                           .examples = {"runbook confirm 3"},
+                           .action = CommandAction::runbook,
+                           .scope = Scope::runbook,
+                           .handler = handle_runbook_confirm});
 }
 
 }  // namespace

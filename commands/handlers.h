@@ -48,6 +48,10 @@ boost::asio::awaitable<void> handle_incidents(CommandContext& ctx);
 boost::asio::awaitable<void> handle_runbook_list(CommandContext& ctx);
 boost::asio::awaitable<void> handle_runbook_show(CommandContext& ctx);
 boost::asio::awaitable<void> handle_runbook_run(CommandContext& ctx);
+boost::asio::awaitable<void> handle_runbook_status(CommandContext& ctx);
+boost::asio::awaitable<void> handle_runbook_abort(CommandContext& ctx);
+boost::asio::awaitable<void> handle_runbook_resume(CommandContext& ctx);
+boost::asio::awaitable<void> handle_runbook_confirm(CommandContext& ctx);
 
 // Removes expired locks, audits each and says so where it was taken. Returns what expired.
 std::vector<storage::LockRecord> announce_expired_locks(Services& services);

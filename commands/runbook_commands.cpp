@@ -1,8 +1,12 @@
-// runbook list | show | run (the runs' own commands are in runbook_run_commands.cpp).
+// runbook list | show | run, and the runs' own commands (status, abort, resume, confirm), which
+// the RunbookRunner carries out.
 #include <algorithm>
+#include <charconv>
+#include <optional>
 
 #include "commands/handlers.h"
 #include "commands/runbook_library.h"
+#include "commands/runbook_runner.h"
 #include "common/strings.h"
 
 namespace shipmate::commands {
@@ -149,8 +153,75 @@ boost::asio::awaitable<void> handle_runbook_run(CommandContext& ctx) {
     ctx.conversation.post(message);
     co_return;
   }
-  ctx.conversation.post(
-      error_message("This Shipmate cannot run runbooks yet; add --dry-run to see the plan."));
+  if (library->runner() == nullptr) {
+    ctx.conversation.post(error_message(
+        "This Shipmate cannot run runbooks (no runner is set up); add --dry-run to see the plan."));
+    co_return;
+  }
+  co_await library->runner()->start(ctx, *definition, std::move(*params));
+}
+
+namespace {
+
+RunbookRunner* runner_or_explain(CommandContext& ctx) {
+  RunbookRunner* runner = ctx.services.runbooks ? ctx.services.runbooks->runner() : nullptr;
+  if (runner == nullptr)
+    ctx.conversation.post(error_message("Runbook runs are not set up in this Shipmate."));
+  return runner;
+}
+
+// "12" or "#12"; explains anything else.
+std::optional<std::int64_t> run_number(CommandContext& ctx, const std::string& text) {
+  std::string_view digits = text;
+  if (!digits.empty() && digits.front() == '#')
+    digits.remove_prefix(1);
+  std::int64_t id = 0;
+  auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
+  if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || id <= 0) {
+    ctx.conversation.post(error_message("'" + text + "' is not a run number (e.g. " +
+                                        ctx.spec.path + " 3)"));
+    return std::nullopt;
+  }
+  return id;
+}
+
+}  // namespace
+
+boost::asio::awaitable<void> handle_runbook_status(CommandContext& ctx) {
+  auto* runner = runner_or_explain(ctx);
+  if (runner == nullptr)
+    co_return;
+  std::optional<std::int64_t> id;
+  if (ctx.args.has("run")) {
+    id = run_number(ctx, ctx.args.get("run"));
+    if (!id)
+      co_return;
+  }
+  runner->status(ctx, id);
+}
+
+boost::asio::awaitable<void> handle_runbook_abort(CommandContext& ctx) {
+  auto* runner = runner_or_explain(ctx);
+  auto id = runner ? run_number(ctx, ctx.args.get("run")) : std::nullopt;
+  if (!id)
+    co_return;
+  co_await runner->abort(ctx, *id);
+}
+
+boost::asio::awaitable<void> handle_runbook_resume(CommandContext& ctx) {
+  auto* runner = runner_or_explain(ctx);
+  auto id = runner ? run_number(ctx, ctx.args.get("run")) : std::nullopt;
+  if (!id)
+    co_return;
+  co_await runner->resume(ctx, *id, ctx.args.has("skip"));
+}
+
+boost::asio::awaitable<void> handle_runbook_confirm(CommandContext& ctx) {
+  auto* runner = runner_or_explain(ctx);
+  auto id = runner ? run_number(ctx, ctx.args.get("run")) : std::nullopt;
+  if (!id)
+    co_return;
+  runner->confirm(ctx, *id);
 }
 
 }  // namespace shipmate::commands

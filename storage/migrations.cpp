@@ -270,6 +270,39 @@ CREATE TABLE alert_events (
   incident_id INTEGER,
   received_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+
+// The runbook journal (storage/runbook_store.h): runs with the engine's state, one row per step
+// attempt written before its effect and completed after it.
+constexpr std::string_view kMigration14 = R"sql(
+CREATE TABLE runbook_runs (
+  id          INTEGER PRIMARY KEY,
+  runbook     TEXT    NOT NULL,
+  hash        TEXT    NOT NULL,
+  params      TEXT    NOT NULL,
+  started_by  TEXT    NOT NULL,
+  chat_ref    TEXT    NOT NULL,
+  message_ref TEXT    NOT NULL DEFAULT '',
+  status      TEXT    NOT NULL,
+  state       TEXT    NOT NULL,
+  started_at  INTEGER NOT NULL,
+  updated_at  INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE INDEX runbook_runs_unfinished ON runbook_runs (finished_at, id);
+CREATE TABLE runbook_steps (
+  id          INTEGER PRIMARY KEY,
+  run_id      INTEGER NOT NULL REFERENCES runbook_runs (id),
+  phase       TEXT    NOT NULL,
+  idx         INTEGER NOT NULL,
+  name        TEXT    NOT NULL,
+  attempt     INTEGER NOT NULL,
+  status      TEXT    NOT NULL,
+  detail      TEXT    NOT NULL DEFAULT '',
+  log         TEXT    NOT NULL DEFAULT '',
+  started_at  INTEGER NOT NULL,
+  finished_at INTEGER
+);
+CREATE INDEX runbook_steps_by_run ON runbook_steps (run_id, id);
 )sql";
 
 constexpr std::array kMigrations = {
@@ -277,7 +310,7 @@ constexpr std::array kMigrations = {
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
     Migration{7, kMigration7},   Migration{8, kMigration8},   Migration{9, kMigration9},
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
-    Migration{13, kMigration13},
+    Migration{13, kMigration13}, Migration{14, kMigration14},
 };
 
 }  // namespace

@@ -1,0 +1,468 @@
+// Carrying out one runbook step: exec, http, command, confirm, wait, notify.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/this_coro.hpp>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "commands/pending_questions.h"
+#include "commands/deploy_runtime.h"
+#include "commands/runbook_run.h"
+#include "common/redact.h"
+#include "common/strings.h"
+#include "common/timer.h"
+#include "integrations/net/http_client.h"
+#include "integrations/process.h"
+#include "runbooks/json_capture.h"
+
+namespace shipmate::commands {
+namespace fs = std::filesystem;
+namespace asio = boost::asio;
+using runbooks::StepFailed;
+using runbooks::StepKind;
+using runbooks::StepSpec;
+using runbooks::StepSucceeded;
+
+std::string first_line(std::string_view text, std::size_t limit) {
+  text = trim(text);
+  const auto newline = text.find('\n');
+  std::string line(text.substr(0, newline));
+  if (line.size() > limit)
+    line = line.substr(0, limit) + "...";
+  return line;
+}
+
+std::string tail_of(std::string_view text, std::size_t limit) {
+  text = trim(text);
+  if (text.size() <= limit)
+    return std::string(text);
+  return "..." + std::string(text.substr(text.size() - limit));
+}
+
+namespace {
+
+RunbookRunner::Outcome failed(std::string detail, bool retryable = true, std::string log = {}) {
+  RunbookRunner::Outcome outcome;
+  outcome.event = StepFailed{detail, retryable};
+  outcome.detail = std::move(detail);
+  outcome.log = std::move(log);
+  return outcome;
+}
+
+RunbookRunner::Outcome succeeded(std::map<std::string, std::string> outputs, std::string detail,
+                                 std::string log = {}) {
+  RunbookRunner::Outcome outcome;
+  outcome.event = StepSucceeded{std::move(outputs)};
+  outcome.detail = std::move(detail);
+  outcome.log = std::move(log);
+  outcome.ok = true;
+  return outcome;
+}
+
+bool status_expected(const std::vector<int>& expected, int status) {
+  if (expected.empty())
+    return status >= 200 && status < 300;
+  return std::find(expected.begin(), expected.end(), status) != expected.end();
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  return buffer.str();
+}
+
+// Collects what a command step's command says, and passes it on to the run's thread.
+class CommandCapture final : public Conversation {
+ public:
+  CommandCapture(Conversation& run_conversation, MessageRef thread)
+      : target_(run_conversation), thread_(std::move(thread)) {}
+  MessageRef post(const Message& message) override {
+    note(message);
+    target_.thread_reply(thread_, message);
+    return std::to_string(++posts_);
+  }
+  void update(const MessageRef&, const Message& message) override {
+    note(message);
+    target_.thread_reply(thread_, message);
+  }
+  void thread_reply(const MessageRef&, const Message& message) override {
+    target_.thread_reply(thread_, message);
+  }
+  std::string address() const override { return target_.address(); }
+
+  bool failed = false;
+  std::string last;
+
+ private:
+  void note(const Message& message) {
+    if (message.tone == Tone::error)
+      failed = true;
+    last = message.text;
+  }
+  Conversation& target_;
+  MessageRef thread_;
+  int posts_ = 0;
+};
+
+}  // namespace
+
+asio::awaitable<RunbookRunner::Outcome> RunbookRunner::execute(Run& run, const StepSpec& step) {
+  switch (step.kind) {
+    case StepKind::exec:
+      co_return co_await run_exec(run, step);
+    case StepKind::http:
+      co_return co_await run_http(run, step);
+    case StepKind::command:
+      co_return co_await run_command(run, step);
+    case StepKind::confirm:
+      co_return co_await run_confirm(run, step);
+    case StepKind::wait:
+      co_return co_await run_wait(run, step);
+    case StepKind::notify:
+      co_return run_notify(run, step);
+  }
+  co_return failed("unknown step kind", false);
+}
+
+asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const StepSpec& step) {
+  const runbooks::TemplateScope plain{.definition = &run.definition,
+                                      .params = &run.params,
+                                      .outputs = &run.engine.state().outputs,
+                                      .run_id = std::to_string(run.id),
+                                      .run_by = run.starter.user_id};
+  runbooks::TemplateScope secret_scope = plain;
+  secret_scope.reveal_secret = [this, &run](const std::string& param) {
+    return reveal(run, param);
+  };
+  integrations::ProcessSpec spec;
+  for (const auto& arg : step.exec.argv) {
+    auto expanded = runbooks::expand(arg, plain);
+    if (!expanded)
+      co_return failed(expanded.error().message, false);
+    spec.argv.push_back(std::move(*expanded));  // one element, whatever it contains
+  }
+  const fs::path dir = fs::path(ports_.work_dir) / std::to_string(run.id);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  fs::permissions(dir, fs::perms::owner_all, ec);
+  if (!step.exec.cwd.empty()) {
+    auto cwd = runbooks::expand(step.exec.cwd, plain);
+    if (!cwd)
+      co_return failed(cwd.error().message, false);
+    spec.cwd = *cwd;
+  } else {
+    spec.cwd = ports_.work_dir;
+  }
+  for (const auto& [name, value] : step.exec.env) {
+    auto expanded = runbooks::expand(value, secret_scope);
+    if (!expanded)
+      co_return failed(expanded.error().message, false);
+    spec.env[name] = std::move(*expanded);
+  }
+  std::vector<fs::path> secret_files;
+  for (const auto& [name, value] : step.exec.files) {
+    auto expanded = runbooks::expand(value, secret_scope);
+    if (!expanded)
+      co_return failed(expanded.error().message, false);
+    const fs::path file = dir / (step.name + "." + name);
+    {
+      const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      if (fd < 0)
+        co_return failed("cannot write " + file.string(), false);
+      const ssize_t wrote = ::write(fd, expanded->data(), expanded->size());
+      ::close(fd);
+      if (wrote != static_cast<ssize_t>(expanded->size()))
+        co_return failed("cannot write " + file.string(), false);
+    }
+    secret_files.push_back(file);
+    spec.env[name] = file.string();
+  }
+  const fs::path log_path = dir / (step.name + "-" + std::to_string(run.engine.state().attempt) + ".log");
+  fs::remove(log_path, ec);
+  spec.log_path = log_path.string();
+  auto started = integrations::ChildProcess::start(spec);
+  if (!started) {
+    for (const auto& file : secret_files)
+      fs::remove(file, ec);
+    co_return failed(started.error().message);
+  }
+  auto child = std::move(*started);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(step.timeout_ms);
+  std::optional<integrations::ExitStatus> exit;
+  std::string stopped_because;
+  while (true) {
+    auto waited = co_await child->wait_for(std::chrono::milliseconds(50));
+    if (waited) {
+      exit = waited;
+      break;
+    }
+    const auto size = fs::file_size(log_path, ec);
+    if (!ec && size > ports_.output_cap) {
+      stopped_because = "its output passed " + std::to_string(ports_.output_cap / 1024) + " KiB";
+    } else if (std::chrono::steady_clock::now() >= deadline) {
+      stopped_because = "it ran past its timeout of " + format_duration(step.timeout_ms);
+    } else if (run.abort_by) {
+      stopped_because = "the run was aborted by " + *run.abort_by;
+    }
+    if (!stopped_because.empty()) {
+      auto stopped = co_await child->stop(std::chrono::milliseconds(2000));
+      exit = stopped;
+      break;
+    }
+  }
+  for (const auto& file : secret_files)
+    fs::remove(file, ec);
+  // The log on disk and in the journal holds only redacted text, at most the cap.
+  std::string raw = read_file(log_path);
+  if (raw.size() > ports_.output_cap)
+    raw = raw.substr(0, ports_.output_cap) + "\n[output cut at the cap]";
+  const std::string log = redact(raw);
+  {
+    std::ofstream out(log_path, std::ios::binary | std::ios::trunc);
+    out << log;
+  }
+  const int code = exit ? exit->code : -1;
+  std::map<std::string, std::string> outputs = {
+      {"stdout", tail_of(log, ports_.chat_tail)}, {"exit_code", std::to_string(code)}};
+  if (!stopped_because.empty())
+    co_return failed("stopped: " + stopped_because, run.abort_by.has_value() ? false : true, log);
+  const auto& expected = step.exec.expect_exit;
+  if (std::find(expected.begin(), expected.end(), code) == expected.end()) {
+    std::string why = exit ? exit->describe() : "ended without an exit status";
+    const std::string last = first_line(tail_of(log, 300));
+    co_return failed(spec.argv[0] + " " + why + (last.empty() ? "" : ": " + last), true, log);
+  }
+  co_return succeeded(std::move(outputs),
+                      spec.argv[0] + " exited with " + std::to_string(code), log);
+}
+
+asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_http(Run& run, const StepSpec& step) {
+  if (ports_.http == nullptr)
+    co_return failed("no HTTP client is set up", false);
+  const runbooks::TemplateScope plain{.definition = &run.definition,
+                                      .params = &run.params,
+                                      .outputs = &run.engine.state().outputs,
+                                      .run_id = std::to_string(run.id),
+                                      .run_by = run.starter.user_id};
+  runbooks::TemplateScope secret_scope = plain;
+  secret_scope.reveal_secret = [this, &run](const std::string& param) {
+    return reveal(run, param);
+  };
+  integrations::net::HttpRequest request;
+  request.method = step.http.method;
+  auto url = runbooks::expand(step.http.url, plain);
+  if (!url)
+    co_return failed(url.error().message, false);
+  request.url = *url;
+  for (const auto& [name, value] : step.http.headers) {
+    auto expanded = runbooks::expand(value, secret_scope);
+    if (!expanded)
+      co_return failed(expanded.error().message, false);
+    request.headers.emplace_back(name, std::move(*expanded));
+  }
+  auto body = runbooks::expand(step.http.body, secret_scope);
+  if (!body)
+    co_return failed(body.error().message, false);
+  request.body = std::move(*body);
+  request.timeout = std::chrono::milliseconds(step.timeout_ms);
+  const std::string what = request.method + " " + request.url;
+  auto answer = co_await ports_.http->send(std::move(request));
+  if (!answer)
+    co_return failed(redact(answer.error().message));
+  const std::string shown_body = redact(answer->body);
+  std::map<std::string, std::string> outputs = {{"status", std::to_string(answer->status)},
+                                                {"body", tail_of(shown_body, ports_.chat_tail)}};
+  if (!status_expected(step.http.expect_status, answer->status)) {
+    co_return failed(what + " answered " + std::to_string(answer->status) +
+                         (shown_body.empty() ? "" : ": " + first_line(shown_body, 200)),
+                     true, shown_body);
+  }
+  std::vector<std::string> captured;
+  for (const auto& [name, path] : step.http.captures) {
+    auto value = runbooks::json_capture(answer->body, path);
+    if (!value)
+      co_return failed(what + ": " + value.error().message, true, shown_body);
+    outputs[name] = redact(*value);
+    captured.push_back(name + "=" + first_line(outputs[name], 80));
+  }
+  co_return succeeded(std::move(outputs),
+                      what + " answered " + std::to_string(answer->status) +
+                          (captured.empty() ? "" : " (" + join(captured, ", ") + ")"),
+                      shown_body);
+}
+
+asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_command(Run& run,
+                                                                   const StepSpec& step) {
+  if (!ports_.run_command)
+    co_return failed("command steps are not set up", false);
+  const runbooks::TemplateScope plain{.definition = &run.definition,
+                                      .params = &run.params,
+                                      .outputs = &run.engine.state().outputs,
+                                      .run_id = std::to_string(run.id),
+                                      .run_by = run.starter.user_id};
+  auto text = runbooks::expand(step.command, plain);
+  if (!text)
+    co_return failed(text.error().message, false);
+  CommandCapture capture(*run.conversation, run.status_ref);
+  std::string user = run.starter.user_id;
+  std::string command = *text;
+  co_await ports_.run_command(std::move(user), std::move(command), capture);
+  if (capture.failed)
+    co_return failed(first_line(capture.last), true);
+  co_return succeeded({{"reply", first_line(capture.last)}}, first_line(capture.last));
+}
+
+asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_confirm(Run& run,
+                                                                   const StepSpec& step) {
+  const runbooks::TemplateScope plain{.definition = &run.definition,
+                                      .params = &run.params,
+                                      .outputs = &run.engine.state().outputs,
+                                      .run_id = std::to_string(run.id),
+                                      .run_by = run.starter.user_id};
+  auto prompt = runbooks::expand(step.prompt, plain);
+  if (!prompt)
+    co_return failed(prompt.error().message, false);
+  const std::string id = std::to_string(run.id);
+  Message ask(Tone::warning, *prompt);
+  ask.context = "Answer with the buttons, or type 'runbook confirm " + id + "' or 'runbook abort " +
+                id + "' (waits " + format_duration(step.timeout_ms) + ")";
+  ask.buttons = {{"Confirm", "runbook confirm " + id, "primary"},
+                 {"Abort", "runbook abort " + id, "danger"}};
+  run.conversation->thread_reply(run.status_ref, ask);
+  update_status(run, "waiting for confirmation: " + first_line(*prompt, 120));
+  const runbooks::Definition& definition = run.definition;
+  const Catalog& catalog = services_.catalog;
+  const std::string env_name = [&] {
+    const auto* param = definition.environment_param();
+    if (param == nullptr || !run.params.values.count(param->name))
+      return std::string();
+    return run.params.values.at(param->name);
+  }();
+  std::vector<std::string> roles = step.confirm_roles;
+  MayAnswer may_answer = [&definition, &catalog, env_name, roles](const std::string& choice,
+                                                                 const Caller& caller) -> Status {
+    const EnvironmentSpec* environment = catalog.find_environment(env_name);
+    if (choice == "confirm" && !roles.empty()) {
+      const bool allowed = caller.user != nullptr &&
+                           (caller.user->has_role(kAdminRole) ||
+                            std::any_of(roles.begin(), roles.end(), [&](const std::string& role) {
+                              return caller.user->has_role(role);
+                            }));
+      if (!allowed) {
+        return make_error(caller.user_id + " may not confirm this step; it needs: " +
+                          join(roles, ", "));
+      }
+      return Ok{};
+    }
+    auto decision = authorize_runbook(definition, environment, caller);
+    if (!decision.allowed)
+      return make_error(decision.reason);
+    return Ok{};
+  };
+  auto& questions = services_.runtime.questions();
+  std::vector<std::string> choices = {"confirm", "abort"};
+  auto asking = questions.ask(run.key(), std::move(choices),
+                              std::chrono::milliseconds(step.timeout_ms), std::move(may_answer));
+  const auto executor = co_await asio::this_coro::executor;
+  // Bound to the run's signal: an abort or a shutdown ends the wait at once.
+  auto outcome = co_await asio::co_spawn(
+      executor, std::move(asking), asio::bind_cancellation_slot(run.cancel.slot(), asio::use_awaitable));
+  switch (outcome.kind) {
+    case QuestionOutcome::Kind::answered:
+      if (outcome.choice == "confirm")
+        co_return succeeded({{"by", outcome.answered_by}}, "confirmed by " + outcome.answered_by);
+      run.abort_by = outcome.answered_by;
+      co_return failed("aborted by " + outcome.answered_by, false);
+    case QuestionOutcome::Kind::timed_out:
+      co_return failed("nobody confirmed within " + format_duration(step.timeout_ms), false);
+    case QuestionOutcome::Kind::cancelled:
+      break;
+  }
+  co_return failed("the confirmation was cancelled", false);
+}
+
+asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_wait(Run& run, const StepSpec& step) {
+  const auto& state = run.engine.state();
+  const std::pair<int, std::size_t> here{static_cast<int>(state.phase), state.cursor};
+  if (run.wait_of != here) {
+    run.wait_of = here;
+    run.wait_started = services_.clock.now_ms();
+  }
+  const runbooks::TemplateScope plain{.definition = &run.definition,
+                                      .params = &run.params,
+                                      .outputs = &state.outputs,
+                                      .run_id = std::to_string(run.id),
+                                      .run_by = run.starter.user_id};
+  bool satisfied = false;
+  std::string detail;
+  if (step.wait.probe == runbooks::WaitSpec::Probe::http) {
+    auto url = runbooks::expand(step.wait.http.url, plain);
+    if (!url)
+      co_return failed(url.error().message, false);
+    if (ports_.http == nullptr)
+      co_return failed("no HTTP client is set up", false);
+    integrations::net::HttpRequest request;
+    request.url = *url;
+    request.timeout = std::chrono::milliseconds(
+        std::min<long long>(std::max<long long>(step.wait.interval_ms, 1000), 10'000));
+    auto answer = co_await ports_.http->send(std::move(request));
+    if (!answer) {
+      detail = redact(answer.error().message);
+    } else {
+      satisfied = status_expected(step.wait.http.expect_status, answer->status);
+      detail = "GET " + *url + " answered " + std::to_string(answer->status);
+    }
+  } else {
+    if (services_.metrics == nullptr)
+      co_return failed("no Prometheus is configured (metrics:)", false);
+    auto query = runbooks::expand(step.wait.query, plain);
+    if (!query)
+      co_return failed(query.error().message, false);
+    MetricCheckSpec check{.name = step.name, .query = *query, .max = step.wait.max,
+                          .min = step.wait.min};
+    const std::map<std::string, std::string> vars;
+    auto verdict = co_await services_.metrics->evaluate(check, vars);
+    satisfied = verdict.verdict == CheckVerdict::pass;
+    detail = redact(verdict.message);
+  }
+  Outcome outcome;
+  outcome.event = runbooks::ProbeResult{satisfied, detail,
+                                        services_.clock.now_ms() - run.wait_started};
+  outcome.detail = detail;
+  outcome.ok = satisfied;
+  co_return outcome;
+}
+
+RunbookRunner::Outcome RunbookRunner::run_notify(Run& run, const StepSpec& step) {
+  const runbooks::TemplateScope plain{.definition = &run.definition,
+                                      .params = &run.params,
+                                      .outputs = &run.engine.state().outputs,
+                                      .run_id = std::to_string(run.id),
+                                      .run_by = run.starter.user_id};
+  auto text = runbooks::expand(step.text, plain);
+  if (!text)
+    return failed(text.error().message, false);
+  Message message = info(redact(*text));
+  if (step.channel.empty()) {
+    run.conversation->thread_reply(run.status_ref, message);
+    return succeeded({}, "posted in the run's thread");
+  }
+  std::unique_ptr<Conversation> where =
+      services_.conversations ? services_.conversations->open(step.channel) : nullptr;
+  if (!where)
+    return failed("no conversation " + step.channel + " is reachable now");
+  where->post(message);
+  return succeeded({}, "posted to " + step.channel);
+}
+
+}  // namespace shipmate::commands

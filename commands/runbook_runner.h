@@ -1,0 +1,115 @@
+// The runbook executor: carries out what the engine (runbooks/engine.h) answers, journals every
+// step before and after its effect (storage/runbook_store.h), reports in one status message per
+// run (updated in place, details in its thread) and audits every run and step.
+//
+// Contract
+// - Event-loop thread only. The runner must outlive every run it drives; shutdown() cancels
+//   their waits (a sleep, a confirmation) so the loop can drain.
+// - Effects, each bounded: exec runs an argv vector through integrations/process.h (no shell;
+//   secrets reach the process only through its environment or a 0600 file named in it, never
+//   argv), stopped at its timeout or when its output passes `output_cap`; the output is redacted
+//   and the full (redacted) log is stored, chat gets its tail. http goes through the shared
+//   HttpClient with the step's timeout. command runs through the Router as the person who started
+//   the run, so their permissions and every policy (locks, freezes, approvals) apply; it fails
+//   when the command answers with an error. confirm asks through PendingQuestions under
+//   "runbook:<id>" with buttons. wait probes HTTP or Prometheus (Services::metrics). notify posts.
+// - Every text that leaves (chat, journal, audit, logs) passes redact(); a secret's value is read
+//   from its reference right before the step that needs it and registered for redaction first.
+// - Crash safety: recover() at start-up reconciles every unfinished run through the engine's
+//   Recovered rule (re-run, check, or wait for `runbook resume|abort`). A run whose definition's
+//   hash changed since it began waits, and resume is refused; abort is always possible.
+// - Errors for people are posted in the run's conversation; nothing here throws at the caller.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/awaitable.hpp>
+
+#include "commands/context.h"
+#include "commands/permission.h"
+#include "commands/runbook_library.h"
+#include "runbooks/engine.h"
+#include "storage/runbook_store.h"
+
+namespace shipmate::integrations::net {
+class HttpClient;
+}
+
+namespace shipmate::commands {
+
+struct RunbookPorts {
+  // Runs `text` as `user` through the Router (every policy applies) and replies into
+  // `conversation`, which outlives the call.
+  std::function<boost::asio::awaitable<void>(std::string user, std::string text,
+                                             Conversation& conversation)>
+      run_command;
+  integrations::net::HttpClient* http = nullptr;
+  std::string work_dir;                   // step logs and secret files (state_dir/runbooks)
+  std::size_t output_cap = 4 * 1024 * 1024;  // bytes of output before an exec step is stopped
+  std::size_t chat_tail = 1500;              // characters of output shown in chat
+};
+
+class RunbookRunner {
+ public:
+  RunbookRunner(Services& services, RunbookLibrary& library, storage::RunbookStore& store,
+                RunbookPorts ports);
+  ~RunbookRunner();
+  RunbookRunner(const RunbookRunner&) = delete;
+  RunbookRunner& operator=(const RunbookRunner&) = delete;
+
+  // Starts a run of `definition` (parameters already bound and authorized) and drives it in the
+  // command's conversation until it finishes or waits for an operator.
+  boost::asio::awaitable<void> start(CommandContext& ctx, const runbooks::Definition& definition,
+                                     runbooks::BoundParams params);
+  // The runs' commands; each explains a refusal in ctx's conversation.
+  boost::asio::awaitable<void> resume(CommandContext& ctx, std::int64_t id, bool skip);
+  boost::asio::awaitable<void> abort(CommandContext& ctx, std::int64_t id);
+  void confirm(CommandContext& ctx, std::int64_t id);
+  void status(CommandContext& ctx, std::optional<std::int64_t> id);
+
+  // Start-up: reconciles every run an earlier process left unfinished (spawned on the executor).
+  void recover();
+  // Shutdown: ends every wait; runs stay journaled and are reconciled at the next start.
+  void shutdown();
+  std::size_t active() const { return runs_.size(); }
+
+  struct Run;
+  struct Outcome;
+
+ private:
+  boost::asio::awaitable<void> drive(std::shared_ptr<Run> run, runbooks::Event first);
+  boost::asio::awaitable<Outcome> execute(Run& run, const runbooks::StepSpec& step);
+  boost::asio::awaitable<Outcome> run_exec(Run& run, const runbooks::StepSpec& step);
+  boost::asio::awaitable<Outcome> run_http(Run& run, const runbooks::StepSpec& step);
+  boost::asio::awaitable<Outcome> run_command(Run& run, const runbooks::StepSpec& step);
+  boost::asio::awaitable<Outcome> run_confirm(Run& run, const runbooks::StepSpec& step);
+  boost::asio::awaitable<Outcome> run_wait(Run& run, const runbooks::StepSpec& step);
+  Outcome run_notify(Run& run, const runbooks::StepSpec& step);
+
+  Result<std::string> reveal(const Run& run, const std::string& param);
+  void update_status(Run& run, const std::string& doing);
+  void finish(Run& run, const runbooks::Finish& finish);
+  void audit(const Run& run, const std::string& actor, const std::string& action,
+             const std::string& outcome, const std::string& text);
+  std::optional<Refusal> may_act(const Run& run, const Caller& caller) const;
+  std::shared_ptr<Run> find_or_explain(CommandContext& ctx, std::int64_t id);
+
+  Services& services_;
+  RunbookLibrary& library_;
+  storage::RunbookStore& store_;
+  RunbookPorts ports_;
+  std::map<std::int64_t, std::shared_ptr<Run>> runs_;
+  bool stopping_ = false;  // shutdown: runs stop where they are, journaled for the next start
+};
+
+// "name=value" lines, the journal's form of a run's parameters, and back.
+std::string encode_params(const runbooks::BoundParams& params);
+runbooks::BoundParams decode_params(const runbooks::Definition* definition,
+                                    std::string_view text);
+
+}  // namespace shipmate::commands

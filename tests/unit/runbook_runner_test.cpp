@@ -1,0 +1,337 @@
+// The runbook executor through the real Router: exec, command, notify and confirm steps, the
+// journal before and after each effect, the audit trail, secrets and injection attempts, abort,
+// and reconciliation after a restart (re-run, operator decision, changed definition).
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "bot/runbook_config.h"
+#include "commands/runbook_runner.h"
+#include "common/redact.h"
+#include "storage/runbook_store.h"
+#include "tests/support/command_harness.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::commands {
+namespace {
+
+using shipmate::testing::CommandHarness;
+using shipmate::testing::TempDir;
+
+constexpr const char* kSecret = "s3cr3t-planted-7f2a";
+
+bool has(const std::string& text, const std::string& part) {
+  return text.find(part) != std::string::npos;
+}
+
+class RunbookRunnerTest : public ::testing::Test {
+ protected:
+  RunbookRunnerTest() { ::setenv("SHIPMATE_RB_TEST_SECRET", kSecret, 1); }
+  ~RunbookRunnerTest() override {
+    ::unsetenv("SHIPMATE_RB_TEST_SECRET");
+    clear_registered_secrets();
+  }
+
+  // Loads `yaml` as the only runbook and wires a runner.
+  void load(const std::string& yaml) {
+    bot::Config config;
+    config.path = dir.file("shipmate.yaml");
+    config.catalog = harness.catalog;
+    std::vector<bot::Diagnostic> diagnostics;
+    shipmate::testing::write_file(dir.file("rb/mine.yaml"), yaml);
+    config.runbooks_dir = dir.file("rb");
+    bot::load_runbooks(config, diagnostics);
+    for (const auto& d : diagnostics) {
+      if (d.severity == bot::Diagnostic::Severity::error)
+        ADD_FAILURE() << d.to_string();
+    }
+    library.emplace(bot::make_runbook_library(config));
+    harness.services->runbooks = &*library;
+    make_runner();
+  }
+
+  void make_runner() {
+    runner.reset();
+    RunbookPorts ports;
+    ports.run_command = [this](std::string user, std::string text,
+                               Conversation& where) -> boost::asio::awaitable<void> {
+      bot::ChatEvent event{"runbook", "", std::move(user), "", "", std::move(text)};
+      co_await harness.router->dispatch(std::move(event), where);
+    };
+    ports.work_dir = dir.file("work");
+    runner.emplace(*harness.services, *library, store, std::move(ports));
+    library->set_runner(&*runner);
+  }
+
+  // Everything stored anywhere: journal rows, audit records.
+  std::string everything_stored() {
+    std::string out;
+    for (const auto& run : store.recent(100)) {
+      out += run.params + run.state;
+      for (const auto& step : store.steps(run.id))
+        out += step.detail + step.log;
+    }
+    for (const auto& record : harness.audit.tail(1000))
+      out += record.entry.details + record.entry.target;
+    return out;
+  }
+
+  std::string all_chat(const shipmate::testing::RecordingConversation& c) {
+    std::string out;
+    for (const auto& line : c.log)
+      out += line + "\n";
+    for (const auto& m : c.updates)
+      out += m.text + "\n";
+    return out;
+  }
+
+  TempDir dir;
+  CommandHarness harness;
+  storage::RunbookStore store{*harness.db, harness.clock};
+  std::optional<RunbookLibrary> library;
+  std::optional<RunbookRunner> runner;
+};
+
+TEST_F(RunbookRunnerTest, RunsStepsJournalsAuditsAndReportsInOneStatusMessage) {
+  load(R"(runbook: mine
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - name: hello
+    safety: idempotent
+    exec: [echo, "hi from {env}"]
+  - name: lock
+    safety: unsafe
+    command: lock hello@{env} runbook run {run.id}
+  - name: tell
+    notify: "said {steps.hello.stdout}"
+)");
+  const std::string out = harness.run("alice", "runbook run mine");
+  const auto& chat = harness.last;
+  ASSERT_FALSE(chat.posts.empty());
+  EXPECT_TRUE(has(chat.posts.front().text, "Runbook mine #1 by Alice")) << out;
+  ASSERT_FALSE(chat.updates.empty());
+  EXPECT_EQ(chat.updates.back().tone, Tone::success);
+  EXPECT_TRUE(has(chat.updates.back().text, "Runbook mine #1 succeeded: all 3 steps succeeded"))
+      << chat.updates.back().text;
+  EXPECT_TRUE(has(out, "said hi from staging")) << out;
+  // The command step ran as alice through the router: the lock is hers.
+  auto lock = harness.locks.get("service:hello@staging");
+  ASSERT_TRUE(lock.has_value());
+  EXPECT_EQ(lock->holder, "alice");
+
+  auto run = store.get(1);
+  ASSERT_TRUE(run.has_value());
+  EXPECT_EQ(run->status, "succeeded");
+  EXPECT_TRUE(run->finished_at.has_value());
+  const auto steps = store.steps(1);
+  ASSERT_EQ(steps.size(), 3u);
+  for (const auto& step : steps) {
+    EXPECT_EQ(step.status, "succeeded") << step.name;
+    EXPECT_TRUE(step.finished_at.has_value());
+  }
+  EXPECT_EQ(steps[0].log, "hi from staging\n");
+
+  std::vector<std::string> actions;
+  for (const auto& record : harness.audit.tail(50)) {
+    if (record.entry.action.rfind("runbook.", 0) == 0) {
+      actions.push_back(record.entry.action);
+      EXPECT_EQ(record.entry.target, "hello@staging");
+      EXPECT_TRUE(has(record.entry.details,
+                      "runbook=mine run=1 service=hello environment=staging: "))
+          << record.entry.details;
+    }
+  }
+  EXPECT_EQ(actions, (std::vector<std::string>{"runbook.started", "runbook.step", "runbook.step",
+                                               "runbook.step", "runbook.succeeded"}));
+  EXPECT_TRUE(harness.audit.verify().ok);
+}
+
+TEST_F(RunbookRunnerTest, ACommandStepHasTheStartersPermissionsAndPolicies) {
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: ship, safety: idempotent, command: deploy hello v1 to production}
+)");
+  // bob may run the runbook in staging, but the deploy it asks for is production's: refused.
+  harness.run("bob", "runbook run mine");
+  EXPECT_TRUE(has(harness.last.updates.back().text, "Runbook mine #1 failed: step ship failed: "))
+      << harness.last.updates.back().text;
+  EXPECT_TRUE(has(harness.last.updates.back().text, "bob may not deploy in production"));
+  EXPECT_TRUE(harness.deploys.history("hello", "", 10).empty());
+}
+
+TEST_F(RunbookRunnerTest, ASecretPlantedInOutputAndErrorsAppearsNowhere) {
+  load(R"(runbook: mine
+params:
+  - {name: token, type: secret, default: {env: SHIPMATE_RB_TEST_SECRET}}
+steps:
+  - name: leak
+    safety: idempotent
+    exec:
+      argv: [sh, -c, 'echo "token is $TOKEN"; cat "$TOKEN_FILE"; echo; echo "fail $TOKEN" >&2; exit 3']
+      env: {TOKEN: "{token}"}
+      files: {TOKEN_FILE: "{token}"}
+)");
+  harness.run("alice", "runbook run mine");
+  const std::string chat = all_chat(harness.last);
+  EXPECT_TRUE(has(chat, "token is [REDACTED]")) << chat;
+  EXPECT_FALSE(has(chat, kSecret)) << chat;
+  const std::string stored = everything_stored();
+  EXPECT_TRUE(has(stored, "token is [REDACTED]")) << stored;
+  EXPECT_FALSE(has(stored, kSecret));
+  // The run's parameters hold the reference only.
+  EXPECT_TRUE(has(store.get(1)->params, "token=env:SHIPMATE_RB_TEST_SECRET"));
+  // The secret file is gone; the log on disk is redacted.
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(dir.file("work"))) {
+    if (!entry.is_regular_file())
+      continue;
+    EXPECT_EQ(entry.path().extension(), ".log") << entry.path();
+    EXPECT_FALSE(has(shipmate::testing::read_file(entry.path()), kSecret)) << entry.path();
+  }
+}
+
+TEST_F(RunbookRunnerTest, InjectionAttemptsArriveAsOneLiteralArgument) {
+  load(R"(runbook: mine
+params:
+  - {name: note, type: string}
+steps:
+  - name: say
+    safety: idempotent
+    exec: [printf, "[%s]", "{note}"]
+)");
+  const std::string marker = dir.file("pwned");
+  const std::string attack = "$(touch " + marker + "); `touch " + marker + "` ; ../x";
+  harness.run("alice", "runbook run mine note=\"" + attack + "\"");
+  const auto steps = store.steps(1);
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_EQ(steps[0].log, "[" + attack + "]");
+  EXPECT_FALSE(std::filesystem::exists(marker));
+}
+
+TEST_F(RunbookRunnerTest, AConfirmationWaitsForAnAllowedAnswer) {
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: ok, confirm: {prompt: "go on in {env}?", roles: [sre]}}
+  - {name: tell, notify: "confirmed by {steps.ok.by}"}
+)");
+  auto& conversation = harness.start("alice", "runbook run mine");
+  ASSERT_TRUE(harness.run_until([&] { return harness.runtime.questions().is_open("runbook:1"); }));
+  bool asked = false;
+  for (const auto& m : conversation.threads)
+    asked = asked || (m.text == "go on in staging?" && m.buttons.size() == 2 &&
+                      m.buttons[0].command == "runbook confirm 1");
+  EXPECT_TRUE(asked);
+  EXPECT_TRUE(has(harness.run("bob", "runbook confirm 1"),
+                  "Confirm refused: bob may not confirm this step; it needs: sre"));
+  EXPECT_TRUE(has(harness.run("alice", "runbook confirm #1"), "confirmed by Alice"));
+  ASSERT_TRUE(harness.run_until([&] { return store.get(1)->status == "succeeded"; }));
+  EXPECT_TRUE(has(all_chat(conversation), "confirmed by alice"));
+}
+
+TEST_F(RunbookRunnerTest, AbortEndsAWaitingRunAndRunsItsCleanup) {
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+on_failure: cleanup
+steps:
+  - {name: ok, confirm: "really?"}
+cleanup:
+  - {name: undo, notify: "cleaning up"}
+)");
+  auto& conversation = harness.start("alice", "runbook run mine");
+  ASSERT_TRUE(harness.run_until([&] { return harness.runtime.questions().is_open("runbook:1"); }));
+  EXPECT_TRUE(has(harness.run("alice", "runbook abort 1"), "aborting"));
+  ASSERT_TRUE(harness.run_until([&] { return store.get(1)->status == "aborted"; }));
+  EXPECT_TRUE(has(all_chat(conversation), "cleaning up"));
+  EXPECT_TRUE(has(conversation.updates.back().text,
+                  "Runbook mine #1 aborted: aborted by alice; cleanup ran"));
+  EXPECT_TRUE(has(harness.run("alice", "runbook abort 1"), "has already aborted"));
+}
+
+// A run journaled by an earlier process with step `index` in flight.
+std::int64_t journal_in_flight(storage::RunbookStore& store, const runbooks::Definition& d,
+                               std::size_t index, const std::string& hash) {
+  runbooks::Engine engine(d);
+  engine.resume(runbooks::Start{});
+  for (std::size_t i = 0; i < index; ++i)
+    engine.resume(runbooks::StepSucceeded{});
+  storage::RunbookRunRecord record{.runbook = d.name,
+                                   .hash = hash,
+                                   .params = "env=staging\n",
+                                   .started_by = "alice",
+                                   .chat_ref = "nowhere",
+                                   .status = "running",
+                                   .state = runbooks::encode_state(engine.state())};
+  const auto id = store.create_run(record);
+  store.step_started({.run_id = id, .phase = "main", .index = static_cast<int>(index),
+                      .name = d.steps[index].name, .attempt = 1},
+                     "running", runbooks::encode_state(engine.state()));
+  return id;
+}
+
+const char* kTwoSteps = R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: first, safety: idempotent, exec: [echo, one]}
+  - {name: second, safety: unsafe, exec: [echo, two]}
+)";
+
+TEST_F(RunbookRunnerTest, RecoveryRerunsAnIdempotentStepAndFinishes) {
+  load(kTwoSteps);
+  const auto& d = *library->find("mine");
+  const auto id = journal_in_flight(store, d, 0, d.hash);
+  runner->recover();
+  EXPECT_EQ(runner->active(), 1u);
+  ASSERT_TRUE(harness.run_until([&] { return store.get(id)->status != "running"; }));
+  // The second step is unsafe but it was not in flight: it just runs.
+  EXPECT_EQ(store.get(id)->status, "succeeded");
+  const auto steps = store.steps(id);
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].status, "interrupted");
+  EXPECT_EQ(steps[1].name, "first");
+  EXPECT_EQ(steps[1].attempt, 2);
+  EXPECT_EQ(steps[2].status, "succeeded");
+}
+
+TEST_F(RunbookRunnerTest, RecoveryOfAnUnsafeStepWaitsForResumeOrAbort) {
+  load(kTwoSteps);
+  const auto& d = *library->find("mine");
+  const auto id = journal_in_flight(store, d, 1, d.hash);
+  runner->recover();
+  ASSERT_TRUE(harness.run_until([&] { return store.get(id)->status == "waiting"; }));
+  const std::string ref = std::to_string(id);
+  EXPECT_TRUE(has(harness.run("bob", "runbook status " + ref), "waiting"));
+  EXPECT_TRUE(has(harness.run("alice", "runbook resume " + ref + " --skip"),
+                  "the step counts as done"));
+  ASSERT_TRUE(harness.run_until([&] { return store.get(id)->status == "succeeded"; }));
+  EXPECT_EQ(store.steps(id).size(), 1u);  // skipped: "second" never ran again
+}
+
+TEST_F(RunbookRunnerTest, ResumeIsRefusedWhenTheDefinitionChanged) {
+  load(kTwoSteps);
+  const auto& d = *library->find("mine");
+  const auto id = journal_in_flight(store, d, 1, std::string(64, '0'));
+  runner->recover();
+  const std::string ref = std::to_string(id);
+  EXPECT_TRUE(has(harness.run("alice", "runbook resume " + ref),
+                  "Resume refused: runbook mine changed since run #" + ref + " began"));
+  harness.run("alice", "runbook abort " + ref);
+  EXPECT_EQ(store.get(id)->status, "aborted");
+}
+
+TEST_F(RunbookRunnerTest, RunNumbersAreChecked) {
+  load(kTwoSteps);
+  EXPECT_EQ(harness.run("alice", "runbook abort x1"), "'x1' is not a run number (e.g. runbook abort 3)\n");
+  EXPECT_EQ(harness.run("alice", "runbook abort 99"),
+            "No runbook run #99; 'runbook status' lists the recent ones\n");
+}
+
+}  // namespace
+}  // namespace shipmate::commands
