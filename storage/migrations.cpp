@@ -270,6 +270,7 @@ CREATE TABLE alert_events (
   incident_id INTEGER,
   received_at INTEGER NOT NULL
 ) WITHOUT ROWID;
+)sql";
 
 // The runbook journal (storage/runbook_store.h): runs with the engine's state, one row per step
 // attempt written before its effect and completed after it.
