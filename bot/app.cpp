@@ -32,10 +32,9 @@
 #include "commands/incidents.h"
 #include "commands/resolve.h"
 #include "commands/runbook_runner.h"
-#include "integrations/net/http_client.h"
-#include "storage/runbook_store.h"
 #include "common/redact.h"
 #include "common/timer.h"
+#include "integrations/net/http_client.h"
 #include "integrations/net/http_server.h"
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
@@ -43,6 +42,7 @@
 #include "storage/deploy_store.h"
 #include "storage/inbox_store.h"
 #include "storage/lock_store.h"
+#include "storage/runbook_store.h"
 
 namespace shipmate::bot {
 namespace asio = boost::asio;

@@ -164,12 +164,12 @@ void add_runbook_commands(CommandRegistry& registry) {
       .accepts_params = true,
       .handler = handle_runbook_run});
   const ArgSpec run_arg{.name = "run", .required = true, .help = "the run's number"};
-  registry.add(CommandSpec{
-      .path = "runbook status",
-      .summary = "Recent runbook runs, or one run step by step",
-      .args = {{.name = "run", .help = "a run's number; default: the recent runs"}},
-      .examples = {"runbook status", "runbook status 3"},
-      .handler = handle_runbook_status});
+  registry.add(
+      CommandSpec{.path = "runbook status",
+                  .summary = "Recent runbook runs, or one run step by step",
+                  .args = {{.name = "run", .help = "a run's number; default: the recent runs"}},
+                  .examples = {"runbook status", "runbook status 3"},
+                  .handler = handle_runbook_status});
   registry.add(CommandSpec{.path = "runbook abort",
                            .summary = "Stop a run (its cleanup steps run when it has them)",
                            .args = {run_arg},

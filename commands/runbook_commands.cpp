@@ -178,8 +178,8 @@ std::optional<std::int64_t> run_number(CommandContext& ctx, const std::string& t
   std::int64_t id = 0;
   auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), id);
   if (digits.empty() || ec != std::errc() || ptr != digits.data() + digits.size() || id <= 0) {
-    ctx.conversation.post(error_message("'" + text + "' is not a run number (e.g. " +
-                                        ctx.spec.path + " 3)"));
+    ctx.conversation.post(
+        error_message("'" + text + "' is not a run number (e.g. " + ctx.spec.path + " 3)"));
     return std::nullopt;
   }
   return id;

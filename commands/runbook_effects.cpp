@@ -14,8 +14,8 @@
 #include <fstream>
 #include <sstream>
 
-#include "commands/pending_questions.h"
 #include "commands/deploy_runtime.h"
+#include "commands/pending_questions.h"
 #include "commands/runbook_run.h"
 #include "common/redact.h"
 #include "common/strings.h"
@@ -187,7 +187,8 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
     secret_files.push_back(file);
     spec.env[name] = file.string();
   }
-  const fs::path log_path = dir / (step.name + "-" + std::to_string(run.engine.state().attempt) + ".log");
+  const fs::path log_path =
+      dir / (step.name + "-" + std::to_string(run.engine.state().attempt) + ".log");
   fs::remove(log_path, ec);
   spec.log_path = log_path.string();
   auto started = integrations::ChildProcess::start(spec);
@@ -197,7 +198,8 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
     co_return failed(started.error().message);
   }
   auto child = std::move(*started);
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(step.timeout_ms);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::milliseconds(step.timeout_ms);
   std::optional<integrations::ExitStatus> exit;
   std::string stopped_because;
   while (true) {
@@ -232,8 +234,8 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
     out << log;
   }
   const int code = exit ? exit->code : -1;
-  std::map<std::string, std::string> outputs = {
-      {"stdout", tail_of(log, ports_.chat_tail)}, {"exit_code", std::to_string(code)}};
+  std::map<std::string, std::string> outputs = {{"stdout", tail_of(log, ports_.chat_tail)},
+                                                {"exit_code", std::to_string(code)}};
   if (!stopped_because.empty())
     co_return failed("stopped: " + stopped_because, run.abort_by.has_value() ? false : true, log);
   const auto& expected = step.exec.expect_exit;
@@ -242,8 +244,8 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
     const std::string last = first_line(tail_of(log, 300));
     co_return failed(spec.argv[0] + " " + why + (last.empty() ? "" : ": " + last), true, log);
   }
-  co_return succeeded(std::move(outputs),
-                      spec.argv[0] + " exited with " + std::to_string(code), log);
+  co_return succeeded(std::move(outputs), spec.argv[0] + " exited with " + std::to_string(code),
+                      log);
 }
 
 asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_http(Run& run, const StepSpec& step) {
@@ -301,8 +303,7 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_http(Run& run, const 
                       shown_body);
 }
 
-asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_command(Run& run,
-                                                                   const StepSpec& step) {
+asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_command(Run& run, const StepSpec& step) {
   if (!ports_.run_command)
     co_return failed("command steps are not set up", false);
   const runbooks::TemplateScope plain{.definition = &run.definition,
@@ -322,8 +323,7 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_command(Run& run,
   co_return succeeded({{"reply", first_line(capture.last)}}, first_line(capture.last));
 }
 
-asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_confirm(Run& run,
-                                                                   const StepSpec& step) {
+asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_confirm(Run& run, const StepSpec& step) {
   const runbooks::TemplateScope plain{.definition = &run.definition,
                                       .params = &run.params,
                                       .outputs = &run.engine.state().outputs,
@@ -350,7 +350,7 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_confirm(Run& run,
   }();
   std::vector<std::string> roles = step.confirm_roles;
   MayAnswer may_answer = [&definition, &catalog, env_name, roles](const std::string& choice,
-                                                                 const Caller& caller) -> Status {
+                                                                  const Caller& caller) -> Status {
     const EnvironmentSpec* environment = catalog.find_environment(env_name);
     if (choice == "confirm" && !roles.empty()) {
       const bool allowed = caller.user != nullptr &&
@@ -359,8 +359,8 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_confirm(Run& run,
                               return caller.user->has_role(role);
                             }));
       if (!allowed) {
-        return make_error(caller.user_id + " may not confirm this step; it needs: " +
-                          join(roles, ", "));
+        return make_error(caller.user_id +
+                          " may not confirm this step; it needs: " + join(roles, ", "));
       }
       return Ok{};
     }
@@ -375,8 +375,9 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_confirm(Run& run,
                               std::chrono::milliseconds(step.timeout_ms), std::move(may_answer));
   const auto executor = co_await asio::this_coro::executor;
   // Bound to the run's signal: an abort or a shutdown ends the wait at once.
-  auto outcome = co_await asio::co_spawn(
-      executor, std::move(asking), asio::bind_cancellation_slot(run.cancel.slot(), asio::use_awaitable));
+  auto outcome =
+      co_await asio::co_spawn(executor, std::move(asking),
+                              asio::bind_cancellation_slot(run.cancel.slot(), asio::use_awaitable));
   switch (outcome.kind) {
     case QuestionOutcome::Kind::answered:
       if (outcome.choice == "confirm")
@@ -428,16 +429,16 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_wait(Run& run, const 
     auto query = runbooks::expand(step.wait.query, plain);
     if (!query)
       co_return failed(query.error().message, false);
-    MetricCheckSpec check{.name = step.name, .query = *query, .max = step.wait.max,
-                          .min = step.wait.min};
+    MetricCheckSpec check{
+        .name = step.name, .query = *query, .max = step.wait.max, .min = step.wait.min};
     const std::map<std::string, std::string> vars;
     auto verdict = co_await services_.metrics->evaluate(check, vars);
     satisfied = verdict.verdict == CheckVerdict::pass;
     detail = redact(verdict.message);
   }
   Outcome outcome;
-  outcome.event = runbooks::ProbeResult{satisfied, detail,
-                                        services_.clock.now_ms() - run.wait_started};
+  outcome.event =
+      runbooks::ProbeResult{satisfied, detail, services_.clock.now_ms() - run.wait_started};
   outcome.detail = detail;
   outcome.ok = satisfied;
   co_return outcome;

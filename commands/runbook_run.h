@@ -23,12 +23,12 @@ struct RunbookRunner::Run {
   runbooks::BoundParams params;
   runbooks::Engine engine;
   Caller starter;
-  Conversation* conversation = nullptr;        // where it reports
-  std::unique_ptr<Conversation> owned;         // set when the runner opened the conversation
+  Conversation* conversation = nullptr;  // where it reports
+  std::unique_ptr<Conversation> owned;   // set when the runner opened the conversation
   MessageRef status_ref;
   EpochMillis started_at = 0;
-  boost::asio::cancellation_signal cancel;     // ends the current wait (sleep, confirmation)
-  std::optional<std::string> abort_by;         // set by `runbook abort` while a step runs
+  boost::asio::cancellation_signal cancel;  // ends the current wait (sleep, confirmation)
+  std::optional<std::string> abort_by;      // set by `runbook abort` while a step runs
   bool driving = false;
   bool hash_changed = false;  // the definition changed since the run began: only abort works
   // When the wait step at (phase, index) began probing, for its elapsed time.

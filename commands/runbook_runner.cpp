@@ -82,8 +82,7 @@ std::string encode_params(const runbooks::BoundParams& params) {
   return out;
 }
 
-runbooks::BoundParams decode_params(const runbooks::Definition* definition,
-                                    std::string_view text) {
+runbooks::BoundParams decode_params(const runbooks::Definition* definition, std::string_view text) {
   runbooks::BoundParams params;
   std::size_t start = 0;
   while (start < text.size()) {
@@ -152,8 +151,8 @@ void RunbookRunner::audit(const Run& run, const std::string& actor, const std::s
                           .action = action,
                           .target = audit_target(run),
                           .outcome = outcome,
-                          .details = runbooks::runbook_audit_details(
-                                         run.definition, run.params, std::to_string(run.id)) +
+                          .details = runbooks::runbook_audit_details(run.definition, run.params,
+                                                                     std::to_string(run.id)) +
                                      text});
 }
 
@@ -172,8 +171,7 @@ void RunbookRunner::update_status(Run& run, const std::string& doing) {
     message.fields.push_back({"Step", "cleanup " + std::to_string(state.cursor + 1) + " of " +
                                           std::to_string(run.definition.cleanup.size())});
   }
-  message.fields.push_back(
-      {"Elapsed", format_duration(services_.clock.now_ms() - run.started_at)});
+  message.fields.push_back({"Elapsed", format_duration(services_.clock.now_ms() - run.started_at)});
   const std::string id = std::to_string(run.id);
   message.buttons = {{"Abort", "runbook abort " + id, "danger"}};
   if (state.status == RunStatus::waiting_operator) {
@@ -193,8 +191,8 @@ void RunbookRunner::update_status(Run& run, const std::string& doing) {
 void RunbookRunner::finish(Run& run, const runbooks::Finish& finish) {
   const std::string took = format_duration(services_.clock.now_ms() - run.started_at);
   const Tone tone = finish.status == RunStatus::succeeded ? Tone::success : Tone::error;
-  Message message(tone, run.label() + " " + std::string(runbooks::to_string(finish.status)) +
-                            ": " + finish.summary + " (took " + took + ")");
+  Message message(tone, run.label() + " " + std::string(runbooks::to_string(finish.status)) + ": " +
+                            finish.summary + " (took " + took + ")");
   const std::string described = run.params.describe();
   if (!described.empty())
     message.fields.push_back({"Parameters", described});
@@ -204,7 +202,8 @@ void RunbookRunner::finish(Run& run, const runbooks::Finish& finish) {
   else
     run.conversation->update(run.status_ref, message);
   audit(run, "shipmate", "runbook." + std::string(runbooks::to_string(finish.status)),
-        finish.status == RunStatus::succeeded ? "ok" : std::string(runbooks::to_string(finish.status)),
+        finish.status == RunStatus::succeeded ? "ok"
+                                              : std::string(runbooks::to_string(finish.status)),
         finish.summary);
 }
 
@@ -237,13 +236,16 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
         co_return;
       }
       runbooks::Event event = outcome.event;
-      if (run->abort_by)
+      const bool aborted = run->abort_by.has_value();
+      if (aborted) {
+        // Told once: a cleanup the abort starts must not be aborted by the same request.
         event = runbooks::Abort{*run->abort_by};
+        run->abort_by.reset();
+      }
       action = run->engine.resume(event);
       const auto& after = run->engine.state();
       const bool finished = runbooks::is_finished(after.status);
-      const std::string step_status =
-          run->abort_by ? "aborted" : (outcome.ok ? "succeeded" : "failed");
+      const std::string step_status = aborted ? "aborted" : (outcome.ok ? "succeeded" : "failed");
       store_.step_finished(row, step_status, outcome.detail, outcome.log, run->id,
                            std::string(runbooks::to_string(after.status)),
                            runbooks::encode_state(after), finished);
@@ -283,8 +285,10 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
           run->status_ref, info(spec.name + ": " + (done ? "already happened" : "did not happen") +
                                 " (" + first_line(detail) + ")"));
       runbooks::Event event = runbooks::CheckResult{done, detail};
-      if (run->abort_by)
+      if (run->abort_by) {
         event = runbooks::Abort{*run->abort_by};
+        run->abort_by.reset();
+      }
       action = run->engine.resume(event);
       save(runbooks::is_finished(run->engine.state().status));
       continue;
@@ -296,15 +300,18 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
       update_status(*run, first_line(sleep->why, 160));
       const auto executor = co_await asio::this_coro::executor;
       auto waiting = services_.timers.sleep_for(std::chrono::milliseconds(sleep->ms));
-      co_await asio::co_spawn(executor, std::move(waiting),
-                              asio::bind_cancellation_slot(run->cancel.slot(), asio::use_awaitable));
+      co_await asio::co_spawn(
+          executor, std::move(waiting),
+          asio::bind_cancellation_slot(run->cancel.slot(), asio::use_awaitable));
       if (stopping_) {
         run->driving = false;
         co_return;
       }
       runbooks::Event event = runbooks::SleepElapsed{};
-      if (run->abort_by)
+      if (run->abort_by) {
         event = runbooks::Abort{*run->abort_by};
+        run->abort_by.reset();
+      }
       action = run->engine.resume(event);
       continue;
     }
@@ -398,8 +405,8 @@ asio::awaitable<void> RunbookRunner::resume(CommandContext& ctx, std::int64_t id
   }
   if (run->hash_changed) {
     ctx.conversation.post(error_message(
-        "Resume refused: runbook " + run->definition.name +
-        " changed since run #" + std::to_string(id) +
+        "Resume refused: runbook " + run->definition.name + " changed since run #" +
+        std::to_string(id) +
         " began, so its remaining steps are not the ones it started with; 'runbook abort " +
         std::to_string(id) + "' ends it, then start it again"));
     co_return;
@@ -408,9 +415,10 @@ asio::awaitable<void> RunbookRunner::resume(CommandContext& ctx, std::int64_t id
     ctx.conversation.post(error_message(run->label() + " is not waiting for an operator"));
     co_return;
   }
-  audit(*run, ctx.caller.user_id, "runbook.resumed", "ok", skip ? "counted the step done" : "run the step again");
-  ctx.conversation.post(info(run->label() + (skip ? ": the step counts as done; going on"
-                                                  : ": running the step again")));
+  audit(*run, ctx.caller.user_id, "runbook.resumed", "ok",
+        skip ? "counted the step done" : "run the step again");
+  ctx.conversation.post(info(
+      run->label() + (skip ? ": the step counts as done; going on" : ": running the step again")));
   co_await drive(run, runbooks::OperatorResume{skip});
 }
 
@@ -452,10 +460,10 @@ void RunbookRunner::confirm(CommandContext& ctx, std::int64_t id) {
     return;
   auto verdict = services_.runtime.questions().answer(run->key(), "confirm", ctx.caller);
   if (!verdict.accepted()) {
-    ctx.conversation.post(error_message(
-        "Confirm refused: " + (verdict.kind == AnswerVerdict::Kind::not_open
-                                   ? run->label() + " is not waiting for a confirmation"
-                                   : verdict.reason)));
+    ctx.conversation.post(error_message("Confirm refused: " +
+                                        (verdict.kind == AnswerVerdict::Kind::not_open
+                                             ? run->label() + " is not waiting for a confirmation"
+                                             : verdict.reason)));
     return;
   }
   audit(*run, ctx.caller.user_id, "runbook.confirmed", "ok", "confirmed");
@@ -488,8 +496,8 @@ void RunbookRunner::status(CommandContext& ctx, std::optional<std::int64_t> id) 
                      stored->status + ", started by " + stored->started_by + " " +
                      time_ago(services_.clock.now_ms() - stored->started_at) + "\n";
   for (const auto& step : store_.steps(*id)) {
-    text += "  " + step.name + (step.phase == "main" ? "" : " (" + step.phase + ")") +
-            " attempt " + std::to_string(step.attempt) + ": " + step.status +
+    text += "  " + step.name + (step.phase == "main" ? "" : " (" + step.phase + ")") + " attempt " +
+            std::to_string(step.attempt) + ": " + step.status +
             (step.detail.empty() ? "" : ": " + first_line(step.detail, 200)) + "\n";
   }
   auto state = runbooks::decode_state(stored->state);
@@ -518,8 +526,8 @@ void RunbookRunner::recover() {
       store_.interrupt_open_steps(stored.id, "cut off by a restart");
       store_.save_state(stored.id, "failed", runbooks::encode_state(failed_state), true);
       where->post(error_message("Runbook run #" + std::to_string(stored.id) + " (" +
-                                stored.runbook + ") was interrupted by a restart and cannot go on: " +
-                                why));
+                                stored.runbook +
+                                ") was interrupted by a restart and cannot go on: " + why));
       continue;
     }
     const bool hash_changed = definition->hash != stored.hash;

@@ -49,7 +49,7 @@ struct RunbookPorts {
                                              Conversation& conversation)>
       run_command;
   integrations::net::HttpClient* http = nullptr;
-  std::string work_dir;                   // step logs and secret files (state_dir/runbooks)
+  std::string work_dir;                      // step logs and secret files (state_dir/runbooks)
   std::size_t output_cap = 4 * 1024 * 1024;  // bytes of output before an exec step is stopped
   std::size_t chat_tail = 1500;              // characters of output shown in chat
 };
@@ -109,7 +109,6 @@ class RunbookRunner {
 
 // "name=value" lines, the journal's form of a run's parameters, and back.
 std::string encode_params(const runbooks::BoundParams& params);
-runbooks::BoundParams decode_params(const runbooks::Definition* definition,
-                                    std::string_view text);
+runbooks::BoundParams decode_params(const runbooks::Definition* definition, std::string_view text);
 
 }  // namespace shipmate::commands

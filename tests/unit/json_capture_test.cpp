@@ -7,7 +7,8 @@ namespace shipmate::runbooks {
 namespace {
 
 TEST(JsonCapture, FollowsKeysAndIndexes) {
-  const std::string json = R"({"version":"v2","n":3,"ok":true,"data":{"items":[{"id":"a"},{"id":"b"}]}})";
+  const std::string json =
+      R"({"version":"v2","n":3,"ok":true,"data":{"items":[{"id":"a"},{"id":"b"}]}})";
   EXPECT_EQ(*json_capture(json, "version"), "v2");
   EXPECT_EQ(*json_capture(json, "n"), "3");
   EXPECT_EQ(*json_capture(json, "ok"), "true");

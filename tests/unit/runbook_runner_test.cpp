@@ -139,8 +139,8 @@ steps:
     if (record.entry.action.rfind("runbook.", 0) == 0) {
       actions.push_back(record.entry.action);
       EXPECT_EQ(record.entry.target, "hello@staging");
-      EXPECT_TRUE(has(record.entry.details,
-                      "runbook=mine run=1 service=hello environment=staging: "))
+      EXPECT_TRUE(
+          has(record.entry.details, "runbook=mine run=1 service=hello environment=staging: "))
           << record.entry.details;
     }
   }
@@ -250,7 +250,8 @@ cleanup:
   ASSERT_TRUE(harness.run_until([&] { return store.get(1)->status == "aborted"; }));
   EXPECT_TRUE(has(all_chat(conversation), "cleaning up"));
   EXPECT_TRUE(has(conversation.updates.back().text,
-                  "Runbook mine #1 aborted: aborted by alice; cleanup ran"));
+                  "Runbook mine #1 aborted: aborted by alice; cleanup ran"))
+      << conversation.updates.back().text;
   EXPECT_TRUE(has(harness.run("alice", "runbook abort 1"), "has already aborted"));
 }
 
@@ -269,8 +270,11 @@ std::int64_t journal_in_flight(storage::RunbookStore& store, const runbooks::Def
                                    .status = "running",
                                    .state = runbooks::encode_state(engine.state())};
   const auto id = store.create_run(record);
-  store.step_started({.run_id = id, .phase = "main", .index = static_cast<int>(index),
-                      .name = d.steps[index].name, .attempt = 1},
+  store.step_started({.run_id = id,
+                      .phase = "main",
+                      .index = static_cast<int>(index),
+                      .name = d.steps[index].name,
+                      .attempt = 1},
                      "running", runbooks::encode_state(engine.state()));
   return id;
 }
@@ -308,8 +312,8 @@ TEST_F(RunbookRunnerTest, RecoveryOfAnUnsafeStepWaitsForResumeOrAbort) {
   ASSERT_TRUE(harness.run_until([&] { return store.get(id)->status == "waiting"; }));
   const std::string ref = std::to_string(id);
   EXPECT_TRUE(has(harness.run("bob", "runbook status " + ref), "waiting"));
-  EXPECT_TRUE(has(harness.run("alice", "runbook resume " + ref + " --skip"),
-                  "the step counts as done"));
+  EXPECT_TRUE(
+      has(harness.run("alice", "runbook resume " + ref + " --skip"), "the step counts as done"));
   ASSERT_TRUE(harness.run_until([&] { return store.get(id)->status == "succeeded"; }));
   EXPECT_EQ(store.steps(id).size(), 1u);  // skipped: "second" never ran again
 }
@@ -328,7 +332,8 @@ TEST_F(RunbookRunnerTest, ResumeIsRefusedWhenTheDefinitionChanged) {
 
 TEST_F(RunbookRunnerTest, RunNumbersAreChecked) {
   load(kTwoSteps);
-  EXPECT_EQ(harness.run("alice", "runbook abort x1"), "'x1' is not a run number (e.g. runbook abort 3)\n");
+  EXPECT_EQ(harness.run("alice", "runbook abort x1"),
+            "'x1' is not a run number (e.g. runbook abort 3)\n");
   EXPECT_EQ(harness.run("alice", "runbook abort 99"),
             "No runbook run #99; 'runbook status' lists the recent ones\n");
 }
