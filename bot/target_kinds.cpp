@@ -343,6 +343,7 @@ Result<TargetPtr> build_pipeline(const TargetBuild& in) {
   integrations::PipelineTargetConfig pipeline;
   pipeline.service = in.service.name;
   pipeline.follow = in.extra.pipeline->follow();
+  pipeline.timers = in.out.timers;
   return integrations::make_pipeline_target(std::move(*provider), pipeline);
 }
 

@@ -28,6 +28,18 @@ enum class ErrorKind {
   tls,          // TLS could not be established (certificate verification, client certificate)
 };
 
+// How far a request got before a transport failure ended it. The kind says what a caller may do
+// about a failure; this says whether the other side can have acted on the request, which a
+// caller needs before sending a non-idempotent request again, or to tell "too slow" from "not
+// there". The network clients set it where they know (integrations/net); it is `unknown`
+// everywhere else, and prefix_error keeps it.
+enum class Reach {
+  unknown,    // not a transport failure, or nothing is known
+  not_sent,   // failed before any byte of the request left: DNS, connect, proxy, TLS handshake
+  sent,       // (part of) the request left and no usable answer came: it may have been acted on
+  timed_out,  // sent, and no complete answer arrived within the deadline
+};
+
 // "auth", "not found", ...: for logs and tests.
 inline const char* to_string(ErrorKind kind) {
   switch (kind) {
@@ -52,6 +64,7 @@ inline const char* to_string(ErrorKind kind) {
 struct Error {
   std::string message;
   ErrorKind kind = ErrorKind::internal;
+  Reach reach = Reach::unknown;
 };
 
 template <class T>
@@ -94,12 +107,13 @@ class [[nodiscard]] Result {
 struct Ok {};
 using Status = Result<Ok>;
 
-inline Error make_error(std::string message, ErrorKind kind = ErrorKind::internal) {
-  return Error{std::move(message), kind};
+inline Error make_error(std::string message, ErrorKind kind = ErrorKind::internal,
+                        Reach reach = Reach::unknown) {
+  return Error{std::move(message), kind, reach};
 }
 
 // The same error with context in front of its message ("GitHub: trigger workflow: " + ...); the
-// kind is kept.
+// kind and the reach are kept.
 inline Error prefix_error(std::string_view prefix, Error error) {
   error.message.insert(0, prefix);
   return error;

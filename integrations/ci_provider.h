@@ -87,9 +87,10 @@ struct FollowOptions {
   std::chrono::milliseconds max_poll{15000};             // polls back off by 1.5x up to this
   std::chrono::milliseconds deadline{60LL * 60 * 1000};  // then timed_out, and the run is cancelled
   int max_consecutive_errors = 5;  // poll errors in a row before giving up (returned as Error)
-  // Where the waits between polls happen (common/timer.h); null: real time. A wait that ends
-  // cancelled stops the follow with an Error ("stopped following ..."). The deadline is still
-  // measured on the steady clock. Not owned.
+  // Where the waits between polls happen (common/timer.h); null: a SteadyTimers of the follow's
+  // own. A wait that ends cancelled stops the follow with an Error ("stopped following ...").
+  // The deadline counts real time or the time these Timers slept, whichever is more, so with
+  // ManualTimers a test moves past it by advancing manual time. Not owned.
   Timers* timers = nullptr;
 };
 

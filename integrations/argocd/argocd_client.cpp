@@ -21,8 +21,10 @@ net::HttpClientOptions make_http_options(const ArgoCdTargetConfig& config) {
   return options;
 }
 
-net::ApiClientOptions make_api_options(const ArgoCdTargetConfig& config) {
+net::ApiClientOptions make_api_options(const ArgoCdTargetConfig& config,
+                                       std::shared_ptr<Timers> timers) {
   net::ApiClientOptions options;
+  options.timers = std::move(timers);
   options.service = "Argo CD";
   options.base_url = config.server_url;
   while (!options.base_url.empty() && options.base_url.back() == '/')
@@ -36,10 +38,11 @@ net::ApiClientOptions make_api_options(const ArgoCdTargetConfig& config) {
 
 }  // namespace
 
-Client::Client(asio::any_io_executor executor, const ArgoCdTargetConfig& config)
+Client::Client(asio::any_io_executor executor, const ArgoCdTargetConfig& config,
+               std::shared_ptr<Timers> timers)
     : config_(config),
       http_(std::move(executor), make_http_options(config)),
-      api_(http_, make_api_options(config)) {}
+      api_(http_, make_api_options(config, std::move(timers))) {}
 
 std::string Client::app_url(const AppRef& app) const {
   return config_.server_url + "/applications/" +

@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 
@@ -21,6 +22,7 @@
 #include <boost/json/object.hpp>
 
 #include "common/result.h"
+#include "common/timer.h"
 #include "integrations/argocd/argocd_application.h"
 #include "integrations/argocd/argocd_target.h"
 #include "integrations/net/api_client.h"
@@ -38,7 +40,9 @@ struct AppRef {
 class Client {
  public:
   // `config.server_url` must have no trailing '/'.
-  Client(boost::asio::any_io_executor executor, const ArgoCdTargetConfig& config);
+  // Retry back-offs wait on `timers` (null: real time).
+  Client(boost::asio::any_io_executor executor, const ArgoCdTargetConfig& config,
+         std::shared_ptr<Timers> timers = nullptr);
 
   // The Application's page in the Argo CD UI.
   std::string app_url(const AppRef& app) const;

@@ -99,13 +99,13 @@ struct ArgoCdTarget::Impl : std::enable_shared_from_this<Impl> {
        std::shared_ptr<Timers> timers_in)
       : executor(std::move(executor_in)),
         config(without_trailing_slash(std::move(config_in))),
-        client(executor, config),
-        timers(timers_in ? std::move(timers_in) : std::make_shared<SteadyTimers>(executor)) {}
+        timers(timers_in ? std::move(timers_in) : std::make_shared<SteadyTimers>(executor)),
+        client(executor, config, timers) {}
 
   asio::any_io_executor executor;
   ArgoCdTargetConfig config;
+  std::shared_ptr<Timers> timers;  // before client, which waits out its retry back-offs on it
   argocd::Client client;
-  std::shared_ptr<Timers> timers;
   std::map<std::string, CachedState> cache;
   bool stopping = false;
 

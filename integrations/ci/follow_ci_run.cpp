@@ -3,13 +3,12 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
 
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
-#include <boost/asio/use_awaitable.hpp>
 
 #include "common/clock.h"
 #include "common/timer.h"
@@ -106,9 +105,21 @@ asio::awaitable<Result<CiRunStatus>> follow_ci_run(
     std::function<void(const CiRunStatus&)> progress) {
   using Clock = std::chrono::steady_clock;
   const auto started = Clock::now();
-  const auto deadline = started + options.deadline;
   auto executor = co_await asio::this_coro::executor;
-  asio::steady_timer timer(executor);
+  std::unique_ptr<SteadyTimers> own_timers;
+  Timers* timers = options.timers;
+  if (timers == nullptr) {
+    own_timers = std::make_unique<SteadyTimers>(executor);
+    timers = own_timers.get();
+  }
+  // Time since the follow began, for the deadline: real time, or the time the Timers slept when
+  // that is more. With real timers the two agree; with ManualTimers a test passes a deadline of
+  // an hour by advancing manual time.
+  std::chrono::milliseconds slept{0};
+  const auto elapsed = [&] {
+    return std::max(std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started),
+                    slept);
+  };
   auto interval = std::max(options.first_poll, std::chrono::milliseconds(1));
   const auto max_poll = std::max(options.max_poll, interval);
   std::optional<CiRunStatus> last;
@@ -137,33 +148,26 @@ asio::awaitable<Result<CiRunStatus>> follow_ci_run(
       }
     }
 
-    const auto now = Clock::now();
-    if (now >= deadline) {
+    const auto so_far = elapsed();
+    if (so_far >= options.deadline) {
       Status cancelled = co_await provider.cancel(handle);
       CiRunStatus out;
       out.state = CiRunState::timed_out;
       out.url = last ? last->url : handle.url;
-      const auto elapsed =
-          std::chrono::duration_cast<std::chrono::milliseconds>(now - started).count();
-      out.detail = "no result after " + format_duration(elapsed);
+      out.detail = "no result after " + format_duration(so_far.count());
       out.detail += cancelled ? "; the run was cancelled"
                               : "; cancelling the run failed: " + cancelled.error().message;
       if (progress)
         progress(out);
       co_return out;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    const auto wait = std::min(interval, left);
-    if (options.timers != nullptr) {
-      const bool waited = co_await options.timers->sleep_for(wait);
-      if (!waited) {
-        co_return make_error("stopped following " + provider.kind() + " run " + handle.id +
-                             ": the wait was cancelled");
-      }
-    } else {
-      timer.expires_after(wait);
-      co_await timer.async_wait(asio::use_awaitable);
+    const auto wait = std::min(interval, options.deadline - so_far);
+    const bool waited = co_await timers->sleep_for(wait);
+    if (!waited) {
+      co_return make_error("stopped following " + provider.kind() + " run " + handle.id +
+                           ": the wait was cancelled");
     }
+    slept += wait;
     interval = std::min(std::chrono::milliseconds(interval.count() * 3 / 2), max_poll);
     if (interval < std::chrono::milliseconds(2))
       interval = std::chrono::milliseconds(2);

@@ -90,7 +90,10 @@ class PipelineTarget final : public DeployTarget {
                (status.detail.empty() ? "" : ": " + status.detail));
     };
     CiRunHandle followed = *handle;
-    auto outcome = co_await follow_ci_run(*provider_, std::move(followed), config_.follow, report);
+    FollowOptions follow = config_.follow;
+    if (follow.timers == nullptr)
+      follow.timers = config_.timers.get();
+    auto outcome = co_await follow_ci_run(*provider_, std::move(followed), follow, report);
     if (!outcome) {
       co_return ApplyOutcome{false, outcome.error().message + " (run: " + handle->url + ")", {}};
     }

@@ -16,6 +16,7 @@
 #include <memory>
 #include <string>
 
+#include "common/timer.h"
 #include "integrations/ci_provider.h"
 #include "integrations/deploy_target.h"
 
@@ -24,6 +25,9 @@ namespace shipmate::integrations {
 struct PipelineTargetConfig {
   std::string service;
   FollowOptions follow;
+  // The waits between polls of a run (when follow.timers is null): the shared timers
+  // build_integrations() gives every target, ManualTimers in tests; null: real time.
+  std::shared_ptr<Timers> timers = {};
   // Input names the pipeline receives; empty names are not sent.
   std::string action_input = "action";  // "deploy" or "rollback"
 };

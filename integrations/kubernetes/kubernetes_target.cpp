@@ -65,6 +65,7 @@ struct KubernetesTarget::Impl {
     api_options.default_headers = {{"Accept", "application/json"}};
     api_options.retry = config.retry;
     api_options.timeout = config.request_timeout;
+    api_options.timers = timers;  // retry back-offs move with manual time in tests too
     api = std::make_unique<net::ApiClient>(*http, api_options);
   }
 

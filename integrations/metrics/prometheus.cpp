@@ -165,10 +165,6 @@ ServerError server_error(std::string_view body) {
   return out;
 }
 
-bool timed_out(const std::string& transport_error) {
-  return transport_error.find("timed out") != std::string::npos;
-}
-
 class Judge {
  public:
   Judge(const MetricCheck& check, std::string quoted_query)
@@ -386,7 +382,7 @@ asio::awaitable<CheckResult> PrometheusClient::evaluate(MetricCheck check,
     answer.emplace(std::move(sent));
     bool unanswered = false;
     if (!answer->ok())
-      unanswered = !timed_out(answer->error().message);
+      unanswered = answer->error().reach != Reach::timed_out;
     else
       unanswered = (*answer)->status == 502 || (*answer)->status == 503 || (*answer)->status == 504;
     if (!unanswered || attempt == 2)
@@ -401,7 +397,7 @@ asio::awaitable<CheckResult> PrometheusClient::evaluate(MetricCheck check,
   const std::string attempts = made > 1 ? " (tried twice)" : "";
   if (!answer->ok()) {
     const std::string& cause = answer->error().message;
-    if (timed_out(cause))
+    if (answer->error().reach == Reach::timed_out)
       co_return judge.inconclusive("Prometheus did not answer in time: " + cause, false);
     co_return judge.inconclusive("Prometheus unreachable: " + cause + attempts, false);
   }

@@ -4,7 +4,6 @@
 #include <charconv>
 #include <random>
 
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
@@ -80,17 +79,6 @@ bool retryable_status(int status) {
   return status == 429 || status == 502 || status == 503 || status == 504 || status == 500;
 }
 
-// Not being able to connect at all means the request never reached the server, so even a
-// non-idempotent call can be sent again.
-bool never_reached_server(const std::string& message) {
-  for (std::string_view marker :
-       {"connect", "resolve", "Connection refused", "TLS handshake", "proxy"}) {
-    if (message.find(marker) != std::string::npos)
-      return true;
-  }
-  return false;
-}
-
 std::chrono::milliseconds retry_after(const HttpResponse& response, std::chrono::milliseconds cap) {
   const std::string value = response.header("Retry-After");
   int seconds = 0;
@@ -111,7 +99,7 @@ std::string describe_http_failure(int status, std::string_view body) {
 }
 
 ApiClient::ApiClient(HttpClient& http, ApiClientOptions options)
-    : http_(http), options_(std::move(options)) {}
+    : http_(http), options_(std::move(options)), timers_(options_.timers) {}
 
 boost::asio::awaitable<Result<HttpResponse>> ApiClient::call(ApiCall call) {
   HttpRequest request;
@@ -138,10 +126,10 @@ boost::asio::awaitable<Result<HttpResponse>> ApiClient::call(ApiCall call) {
     HttpRequest attempt_request = request;
     Result<HttpResponse> result = co_await http_.send(std::move(attempt_request));
     std::chrono::milliseconds wait = backoff;
-    std::string failure;
     if (!result.ok()) {
-      failure = result.error().message;
-      const bool may_retry = call.idempotent || never_reached_server(failure);
+      // A request that never left (DNS, connect, proxy, TLS handshake) can be sent again even
+      // when it is not idempotent; one that left may have been acted on.
+      const bool may_retry = call.idempotent || result.error().reach == Reach::not_sent;
       if (!may_retry || attempt >= attempts_allowed)
         co_return prefix_error(prefix, result.error());
     } else {
@@ -164,8 +152,16 @@ boost::asio::awaitable<Result<HttpResponse>> ApiClient::call(ApiCall call) {
       std::uniform_int_distribution<long long> jitter(backoff.count() / 2, backoff.count());
       wait = std::chrono::milliseconds(jitter(random));
     }
-    boost::asio::steady_timer timer(executor, wait);
-    co_await timer.async_wait(boost::asio::use_awaitable);
+    if (!timers_)
+      timers_ = std::make_shared<SteadyTimers>(executor);
+    const std::shared_ptr<Timers> timers = timers_;
+    const bool waited = co_await timers->sleep_for(wait);
+    if (!waited) {
+      if (!result.ok())
+        co_return prefix_error(prefix, result.error());
+      co_return make_error(prefix + describe_http_failure(result->status, result->body),
+                           http_status_kind(result->status));
+    }
     backoff = std::min(backoff * 2, options_.retry.max_backoff);
   }
 }

@@ -20,10 +20,17 @@
 // - Error kinds: a refused status gets http_status_kind() (401/403 auth, 404 not_found, 409/412
 //   conflict, 5xx/429 unavailable, 400/422 invalid); a transport failure keeps the HttpClient's
 //   kind (unavailable for DNS, refused connections and timeouts; tls for certificate trouble).
+// - Back-off waits go through a Timers (common/timer.h): ApiClientOptions::timers when given (the
+//   targets pass theirs, so a test on ManualTimers moves time instead of waiting), otherwise a
+//   SteadyTimers on the executor of the first call that has to wait. A wait whose Timers is
+//   cancelled (cancel_all, the caller's cancellation slot) ends the call with the last failure.
+// - Whether a failed request may be sent again is decided on Error::reach (common/result.h),
+//   never on the message text: a non-idempotent call is retried only when it was not sent.
 // - Secrets in default headers never appear in errors or logs.
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -31,6 +38,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "common/result.h"
+#include "common/timer.h"
 #include "integrations/net/http_client.h"
 
 namespace shipmate::integrations::net {
@@ -47,6 +55,7 @@ struct ApiClientOptions {
   Headers default_headers;
   RetryPolicy retry;
   std::chrono::milliseconds timeout{15000};  // per attempt
+  std::shared_ptr<Timers> timers = {};       // back-off waits; null: real time
 };
 
 struct ApiCall {
@@ -73,6 +82,7 @@ class ApiClient {
   HttpClient& http_;
   ApiClientOptions options_;
   int last_attempts_ = 0;
+  std::shared_ptr<Timers> timers_;  // options_.timers, or made on the first wait
 };
 
 // "not found (404)", "credentials rejected (401)", ... plus the server's message from `body`.

@@ -119,11 +119,12 @@ inline asio::awaitable<Result<tcp::resolver::results_type>> resolve(
   }
   if (!lookup->finished) {
     lookup->resolver.cancel();
-    co_return make_error(timeout_cause(budget, "resolving " + host), ErrorKind::unavailable);
+    co_return make_error(timeout_cause(budget, "resolving " + host), ErrorKind::unavailable,
+                         Reach::not_sent);
   }
   if (lookup->ec)
     co_return make_error("cannot resolve " + host + ": " + describe_network_error(lookup->ec),
-                         ErrorKind::unavailable);
+                         ErrorKind::unavailable, Reach::not_sent);
   co_return std::move(lookup->results);
 }
 
@@ -137,9 +138,10 @@ inline asio::awaitable<Status> connect_tcp(beast::tcp_stream& stream, std::strin
   auto [ec, endpoint] = co_await stream.async_connect(*resolved, kTuple);
   (void)endpoint;
   if (ec == beast::error::timeout)
-    co_return make_error(timeout_cause(budget, "connecting"), ErrorKind::unavailable);
+    co_return make_error(timeout_cause(budget, "connecting"), ErrorKind::unavailable,
+                         Reach::not_sent);
   if (ec)
-    co_return make_error(describe_network_error(ec), ErrorKind::unavailable);
+    co_return make_error(describe_network_error(ec), ErrorKind::unavailable, Reach::not_sent);
   boost::system::error_code ignored;
   stream.socket().set_option(tcp::no_delay(true), ignored);
   co_return Ok{};
@@ -154,12 +156,13 @@ inline asio::awaitable<Status> tls_handshake(TlsStream& stream, std::string host
   beast::get_lowest_layer(stream).expires_at(deadline);
   auto [ec] = co_await stream.async_handshake(asio::ssl::stream_base::client, kTuple);
   if (ec == beast::error::timeout)
-    co_return make_error(timeout_cause(budget, "in the TLS handshake"), ErrorKind::unavailable);
+    co_return make_error(timeout_cause(budget, "in the TLS handshake"), ErrorKind::unavailable,
+                         Reach::not_sent);
   // Certificate verification failures, and any other refusal to agree on TLS: a person has to
   // fix trust or configuration; retrying will not help.
   if (ec)
     co_return make_error("TLS handshake failed: " + describe_tls_error(ec, stream.native_handle()),
-                         ErrorKind::tls);
+                         ErrorKind::tls, Reach::not_sent);
   co_return Ok{};
 }
 

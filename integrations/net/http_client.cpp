@@ -94,6 +94,9 @@ struct Attempt {
   bool retryable = false;
   std::string cause;
   ErrorKind kind = ErrorKind::unavailable;
+  // The request was written (or partly): the server may have acted on it. A deadline that passed
+  // first is timed_out.
+  Reach reach = Reach::sent;
 };
 
 // A request serialized once, ready for the wire (and for the one retry on a fresh connection).
@@ -115,6 +118,7 @@ asio::awaitable<Attempt> exchange(Stream& stream, Connection& connection,
     attempt.retryable = write_ec != beast::error::timeout;
     attempt.cause = describe_exchange_error(write_ec, "sending the request", budget, body_limit);
     attempt.kind = exchange_error_kind(write_ec);
+    attempt.reach = write_ec == beast::error::timeout ? Reach::timed_out : Reach::sent;
     co_return attempt;
   }
   const bool head = request.head;
@@ -132,6 +136,7 @@ asio::awaitable<Attempt> exchange(Stream& stream, Connection& connection,
       attempt.cause =
           describe_exchange_error(read_ec, "waiting for the response", budget, body_limit);
       attempt.kind = exchange_error_kind(read_ec);
+      attempt.reach = read_ec == beast::error::timeout ? Reach::timed_out : Reach::sent;
       co_return attempt;
     }
     auto& message = parser.get();
@@ -400,7 +405,7 @@ struct HttpClient::Impl {
       close_quietly(*connection);
       connection.reset();
       if (!(reused && attempt.retryable && Clock::now() < deadline))
-        co_return make_error(what + attempt.cause, attempt.kind);
+        co_return make_error(what + attempt.cause, attempt.kind, attempt.reach);
       reused = false;  // the retry gets a fresh connection, and only one retry
     }
   }

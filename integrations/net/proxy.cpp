@@ -92,6 +92,7 @@ Result<std::optional<Proxy>> proxy_for(const std::optional<std::string>& configu
   return std::optional<Proxy>(std::move(*proxy));
 }
 
+// Every failure here is Reach::not_sent: the request for the target has not left yet.
 asio::awaitable<Status> open_connect_tunnel(beast::tcp_stream& stream, beast::flat_buffer& buffer,
                                             const std::string& host, const std::string& port,
                                             const Proxy& proxy, const std::string& user_agent,
@@ -111,7 +112,7 @@ asio::awaitable<Status> open_connect_tunnel(beast::tcp_stream& stream, beast::fl
   (void)written;
   if (write_ec)
     co_return make_error(where + describe_exchange_error(write_ec, "sending CONNECT", budget, 0),
-                         exchange_error_kind(write_ec));
+                         exchange_error_kind(write_ec), Reach::not_sent);
   http::response_parser<http::empty_body> parser;
   // A successful CONNECT response has no body; without skip() the parser would wait for EOF.
   parser.skip(true);
@@ -120,17 +121,17 @@ asio::awaitable<Status> open_connect_tunnel(beast::tcp_stream& stream, beast::fl
   (void)read;
   if (read_ec)
     co_return make_error(where + describe_exchange_error(read_ec, "waiting for CONNECT", budget, 0),
-                         exchange_error_kind(read_ec));
+                         exchange_error_kind(read_ec), Reach::not_sent);
   auto status = parser.get().result_int();
   if (status < 200 || status >= 300) {
     // 407: the proxy wants (other) credentials; anything else: the tunnel is not available.
     co_return make_error(where + "CONNECT refused with " + std::to_string(status) + " " +
                              std::string(parser.get().reason()),
-                         status == 407 ? ErrorKind::auth : ErrorKind::unavailable);
+                         status == 407 ? ErrorKind::auth : ErrorKind::unavailable, Reach::not_sent);
   }
   if (buffer.size() != 0)
     co_return make_error(where + "unexpected data after the CONNECT response",
-                         ErrorKind::unavailable);
+                         ErrorKind::unavailable, Reach::not_sent);
   co_return Ok{};
 }
 

@@ -5,7 +5,11 @@
 
 #include <atomic>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "tests/support/async_test.h"
 #include "tests/support/fake_http_server.h"
@@ -212,6 +216,106 @@ TEST(ApiClient, ConnectionRefusedIsRetriedEvenForPostThenReported) {
     EXPECT_TRUE(result.error().message.starts_with("Example: start pipeline: "))
         << result.error().message;
     EXPECT_EQ(result.error().kind, ErrorKind::unavailable);
+    EXPECT_EQ(result.error().reach, Reach::not_sent);
+  });
+}
+
+// Regression: retrying a POST was decided by searching the error text for "connect", which
+// "connection closed before a response" contains, so a pipeline trigger the server had received
+// (and then dropped the connection on) was sent again, up to four times. The decision is made on
+// Error::reach now: the request left, so it is not sent again.
+TEST(ApiClient, PostWhoseConnectionClosesWithoutAnAnswerIsNotSentAgain) {
+  FakeHttpServer server([](const FakeRequest&) {
+    FakeResponse response = FakeResponse::json(201, R"({"id":7})");
+    response.close_connection = true;
+    return response;
+  });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClient api(http, fast_options(server.base_url()));
+    ApiCall result_call{
+        .step = "start pipeline", .method = "POST", .path = "/p", .idempotent = false};
+    auto result = co_await api.call(std::move(result_call));
+    if (result.ok()) {
+      ADD_FAILURE() << "expected a failure";
+      co_return;
+    }
+    EXPECT_EQ(api.last_attempts(), 1);
+    EXPECT_EQ(result.error().reach, Reach::sent);
+    EXPECT_TRUE(result.error().message.starts_with("Example: start pipeline: "))
+        << result.error().message;
+  });
+  EXPECT_EQ(server.request_count(), 1u);
+}
+
+// A server slower than the timeout: the error says so in its reach (Prometheus tells "did not
+// answer in time" from "unreachable" on it), and an idempotent call is tried again.
+TEST(ApiClient, SlowAnswersAreTimedOutInTheirReach) {
+  FakeHttpServer server([](const FakeRequest&) {
+    FakeResponse response = FakeResponse::json(200, "{}");
+    response.delay = std::chrono::milliseconds(1000);
+    return response;
+  });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    ApiClientOptions options = fast_options(server.base_url());
+    options.timeout = std::chrono::milliseconds(100);
+    options.retry.max_attempts = 2;
+    ApiClient api(http, options);
+    ApiCall result_call{.step = "read", .path = "/x"};
+    auto result = co_await api.call(std::move(result_call));
+    if (result.ok()) {
+      ADD_FAILURE() << "expected a failure";
+      co_return;
+    }
+    EXPECT_EQ(api.last_attempts(), 2);
+    EXPECT_EQ(result.error().reach, Reach::timed_out);
+    EXPECT_EQ(result.error().kind, ErrorKind::unavailable);
+  });
+}
+
+// Back-offs wait on the Timers in the options: on manual time, a 429's Retry-After of 2 s holds
+// the retry until exactly 2 s of manual time have passed, and nothing waits for real time.
+TEST(ApiClient, BackOffWaitsOnTheGivenTimersHonouringRetryAfterExactly) {
+  std::atomic<int> calls = 0;
+  FakeHttpServer server([&](const FakeRequest&) {
+    if (++calls == 1) {
+      FakeResponse limited = FakeResponse::json(429, R"({"message":"slow down"})");
+      limited.headers.emplace_back("Retry-After", "2");
+      return limited;
+    }
+    return FakeResponse::json(200, R"({"ok":true})");
+  });
+  run_async_test([&](boost::asio::io_context& ioc) -> boost::asio::awaitable<void> {
+    HttpClient http(ioc.get_executor());
+    auto timers = std::make_shared<ManualTimers>(ioc.get_executor());
+    ApiClientOptions options = fast_options(server.base_url());
+    options.retry.max_backoff = std::chrono::seconds(30);
+    options.timers = timers;
+    ApiClient api(http, options);
+    bool finished = false;
+    boost::asio::co_spawn(
+        ioc,
+        [&]() -> boost::asio::awaitable<void> {
+          ApiCall read{.step = "read", .path = "/x"};
+          auto result = co_await api.call(std::move(read));
+          EXPECT_TRUE(result.ok()) << (result ? "" : result.error().message);
+          finished = true;
+        },
+        boost::asio::detached);
+    while (timers->sleeping() == 0 && !finished)
+      co_await boost::asio::post(ioc, boost::asio::use_awaitable);
+    EXPECT_EQ(calls.load(), 1);
+    timers->advance(std::chrono::milliseconds(1999));
+    for (int i = 0; i < 10; ++i)
+      co_await boost::asio::post(ioc, boost::asio::use_awaitable);
+    EXPECT_EQ(timers->sleeping(), 1u) << "the retry left before Retry-After";
+    EXPECT_EQ(calls.load(), 1);
+    timers->advance(std::chrono::milliseconds(1));
+    while (!finished)
+      co_await boost::asio::post(ioc, boost::asio::use_awaitable);
+    EXPECT_EQ(calls.load(), 2);
+    EXPECT_EQ(api.last_attempts(), 2);
   });
 }
 
