@@ -32,17 +32,21 @@
 #include "commands/incidents.h"
 #include "commands/resolve.h"
 #include "commands/runbook_runner.h"
+#include "commands/schedules.h"
 #include "common/redact.h"
 #include "common/timer.h"
 #include "integrations/net/http_client.h"
 #include "integrations/net/http_server.h"
+#include "scheduler/scheduler.h"
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
 #include "storage/database.h"
 #include "storage/deploy_store.h"
+#include "storage/freeze_store.h"
 #include "storage/inbox_store.h"
 #include "storage/lock_store.h"
 #include "storage/runbook_store.h"
+#include "storage/schedule_store.h"
 
 namespace shipmate::bot {
 namespace asio = boost::asio;
@@ -182,6 +186,10 @@ struct App::Impl {
   commands::DeployRuntime deploy_runtime{timers};
   std::optional<CommandIntake> intake;
   std::optional<Watcher> watcher;
+  // Schedules (announcements, digests) and chat freezes; the scheduler runs the schedules.
+  std::optional<storage::ScheduleStore> schedules;
+  std::optional<storage::FreezeStore> freezes;
+  std::unique_ptr<scheduler::Scheduler> schedule_runner;
   // Chat platforms from the table, in table order; the terminal is kept apart: it starts last.
   std::vector<std::unique_ptr<ChatTransport>> platforms;
   std::unique_ptr<TerminalTransport> terminal;
@@ -261,6 +269,18 @@ int App::Impl::open() {
   inbox.emplace(*database, clock);
   inbox->prune_done_before(clock.now_ms() - kInboxMemory);
   intake.emplace(io.get_executor(), *inbox, *dispatcher, timers);
+
+  schedules.emplace(*database, clock);
+  freezes.emplace(*database, clock);
+  services->schedules = &*schedules;
+  services->freezes = &*freezes;
+  schedule_runner = std::make_unique<scheduler::Scheduler>(
+      io.get_executor(), timers, clock, *database, *schedules,
+      [this](const storage::ScheduleRecord& schedule, EpochMillis nominal) {
+        return commands::run_scheduled(*services, schedule, nominal);
+      });
+  services->scheduler = schedule_runner.get();
+  commands::sync_configured_schedules(*services, config.schedules);
 
   watcher.emplace(io.get_executor(), timers, clock);
   watcher->add("lock expiry", kExpiryPeriod,
@@ -384,6 +404,7 @@ asio::awaitable<void> App::Impl::start_up() {
   resume_deploys();
   runbook_runner->recover();
   watcher->start();
+  schedule_runner->start();
   spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                config.catalog.services.size(), config.catalog.environments.size(),
                config.database_path);
@@ -415,6 +436,7 @@ void App::Impl::shutdown(std::string why) {
   watcher->stop();
   if (alert_server)
     alert_server->stop();
+  schedule_runner->stop();
   for (const auto& deploy : commands::cancel_running_deploys(*services, "cancelled: " + why)) {
     const std::string text = "Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
                              " " + deploy.version + " was cancelled: " + why;

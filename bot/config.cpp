@@ -13,6 +13,7 @@
 #include "bot/config_checker.h"
 #include "bot/config_incidents.h"
 #include "bot/config_integrations.h"
+#include "bot/config_schedules.h"
 #include "bot/runbook_config.h"
 #include "commands/registry.h"
 #include "common/redact.h"
@@ -149,8 +150,9 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
     }
     if (const auto allow = item["allow"]) {
       if (check.expect_map(allow, "allow")) {
-        check.check_keys(allow, {"deploy", "rollback", "lock", "takeover", "override", "runbook"},
-                         "allow of " + env.name);
+        check.check_keys(
+            allow, {"deploy", "rollback", "lock", "takeover", "override", "runbook", "freeze"},
+            "allow of " + env.name);
         for (const auto& entry : allow) {
           auto action = commands::parse_action(entry.first.as<std::string>(""));
           if (!action)
@@ -385,11 +387,10 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
     result.diagnostics = check.take();
     return result;
   }
-  check.check_keys(
-      root,
-      {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack", "metrics",
-       "teams", "incidents", "alerts", "runbooks"},
-      "the configuration");
+  check.check_keys(root,
+                   {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack",
+                    "metrics", "teams", "incidents", "alerts", "runbooks", "schedules"},
+                   "the configuration");
 
   Config config;
   config.path = fs::absolute(path).lexically_normal().string();
@@ -467,6 +468,8 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   parse_services(check, root["services"], config);
   parse_incidents(check, root["incidents"], config);
   parse_alerts(check, root["alerts"], config);
+  if (root["schedules"])
+    parse_schedules(check, root["schedules"], config);
 
   // Roles named in permissions that nobody has are almost always typos.
   std::set<std::string> held;

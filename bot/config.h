@@ -26,6 +26,7 @@
 #include "integrations/ci/jenkins.h"
 #include "integrations/kubernetes/kubernetes_target.h"
 #include "runbooks/definition.h"
+#include "storage/schedule_store.h"
 
 namespace shipmate::bot {
 
@@ -120,6 +121,8 @@ struct Config {
   // Runbooks: the shipped ones and those of `runbooks_dir` (bot/runbook_config.h).
   std::string runbooks_dir;  // absolute; empty: only the shipped runbooks
   std::vector<runbooks::Definition> runbooks;
+  // Schedules declared under schedules: (bot/config_schedules.h), origin "config".
+  std::vector<storage::ScheduleRecord> schedules;
 };
 
 struct Diagnostic {

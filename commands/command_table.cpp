@@ -371,6 +371,107 @@ CommandRegistry build_command_table() {
       .handler = handle_metrics});
 
   add_incident_commands(registry);
+  // Scheduled announcements and digests, and freezes from chat (issue 15).
+  registry.add(CommandSpec{
+      .path = "announce",
+      .summary = "Post an announcement in a channel at a given time",
+      .args = {{.name = "channel", .required = true, .help = "#channel, a channel id, or here"},
+               {.name = "when",
+                .kind = Kind::rest,
+                .help = "at <when> \"text\": 17:00 Europe/Paris, tomorrow 09:00, "
+                        "2026-12-24T09:00Z, in 2h"}},
+      .examples = {"announce #releases at 17:00 Europe/Paris \"Release train leaves in 1 hour\"",
+                   "announce here at tomorrow 09:00 \"Deploy freeze starts now\""},
+      .action = CommandAction::schedule,
+      .scope = Scope::workspace,
+      .handler = handle_announce});
+  registry.add_group(GroupSpec{.word = "schedule",
+                               .summary = "Recurring announcements and digests",
+                               .default_path = "schedule list"});
+  registry.add(CommandSpec{
+      .path = "schedule add",
+      .summary = "Add a cron schedule: an announcement, a release digest or the DORA digest",
+      .args = {{.name = "name", .required = true, .help = "a short name: letters, digits, -"},
+               {.name = "cron", .required = true, .help = "5-field cron, in quotes"},
+               {.name = "what",
+                .kind = Kind::rest,
+                .help = "[zone] announce \"text\" | release-digest <env> | dora-digest"},
+               {.name = "channel",
+                .kind = Kind::option,
+                .placeholder = "channel",
+                .help = "where to post (default: here)"},
+               {.name = "misfire",
+                .kind = Kind::option,
+                .placeholder = "policy",
+                .help = "after downtime: skip, run-once (default) or run-all"},
+               {.name = "lateness",
+                .kind = Kind::option,
+                .placeholder = "duration",
+                .help = "how late a missed run may still run (default 1h, at most 7d)"}},
+      .examples =
+          {"schedule add weekly-prod \"0 9 * * mon\" Europe/Paris release-digest production",
+           "schedule add standup \"30 9 * * mon-fri\" America/New_York announce \"Standup\"",
+           "schedule add dora \"0 8 1 * *\" dora-digest --channel #eng --misfire skip"},
+      .action = CommandAction::schedule,
+      .scope = Scope::workspace,
+      .handler = handle_schedule_add});
+  registry.add(CommandSpec{.path = "schedule list",
+                           .summary = "List schedules and their next run",
+                           .examples = {"schedule list"},
+                           .handler = handle_schedule_list});
+  registry.add(
+      CommandSpec{.path = "schedule show",
+                  .summary = "A schedule's details, its next five runs and what it did lately",
+                  .args = {{.name = "id", .required = true, .help = "its number or name"}},
+                  .examples = {"schedule show 3", "schedule show weekly-prod"},
+                  .handler = handle_schedule_show});
+  registry.add(CommandSpec{.path = "schedule pause",
+                           .summary = "Stop a schedule from running until resumed",
+                           .args = {{.name = "id", .required = true, .help = "its number or name"}},
+                           .examples = {"schedule pause 3"},
+                           .action = CommandAction::schedule,
+                           .scope = Scope::workspace,
+                           .handler = handle_schedule_pause});
+  registry.add(
+      CommandSpec{.path = "schedule resume",
+                  .summary = "Resume a paused schedule (what it missed meanwhile is not run)",
+                  .args = {{.name = "id", .required = true, .help = "its number or name"}},
+                  .examples = {"schedule resume 3"},
+                  .action = CommandAction::schedule,
+                  .scope = Scope::workspace,
+                  .handler = handle_schedule_resume});
+  registry.add(CommandSpec{.path = "schedule cancel",
+                           .summary = "Cancel a schedule or a pending announcement",
+                           .args = {{.name = "id", .required = true, .help = "its number or name"}},
+                           .examples = {"schedule cancel 3"},
+                           .action = CommandAction::schedule,
+                           .scope = Scope::workspace,
+                           .handler = handle_schedule_cancel});
+
+  registry.add(CommandSpec{
+      .path = "freeze",
+      .summary = "Freeze an environment: deploys are refused (rollbacks are fine) until it ends",
+      .args = {{.name = "environment", .required = true, .help = "the environment"},
+               {.name = "rest",
+                .kind = Kind::rest,
+                .help = "[until <when>] \"reason\"; without until: until 'unfreeze'"}},
+      .examples = {"freeze production until monday 09:00 Europe/Paris \"holidays\"",
+                   "freeze staging \"incident INC-42\""},
+      .action = CommandAction::freeze,
+      .scope = Scope::environment,
+      .handler = handle_freeze});
+  registry.add(
+      CommandSpec{.path = "unfreeze",
+                  .summary = "Lift the freezes declared from chat on an environment",
+                  .args = {{.name = "environment", .required = true, .help = "the environment"}},
+                  .examples = {"unfreeze production"},
+                  .action = CommandAction::freeze,
+                  .scope = Scope::environment,
+                  .handler = handle_unfreeze});
+  registry.add(CommandSpec{.path = "freezes",
+                           .summary = "Freezes in force and coming (chat and configured windows)",
+                           .examples = {"freezes"},
+                           .handler = handle_freezes});
 
   registry.add_group(GroupSpec{.word = "audit",
                                .summary = "Read the audit log or verify its hash chain",

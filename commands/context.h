@@ -29,11 +29,17 @@
 #include "storage/audit_log.h"
 #include "storage/database.h"
 #include "storage/deploy_store.h"
+#include "storage/freeze_store.h"
 #include "storage/incident_store.h"
 #include "storage/lock_store.h"
+#include "storage/schedule_store.h"
 
 namespace shipmate {
 class Timers;
+}
+
+namespace shipmate::scheduler {
+class Scheduler;
 }
 
 namespace shipmate::commands {
@@ -82,6 +88,11 @@ struct Services {
   IncidentRooms* incident_rooms = nullptr;  // rooms, invites, pins; null: threads where declared
   // Runbook definitions and their runs; null when runbooks are not wired (some tests).
   RunbookLibrary* runbooks = nullptr;
+  // Schedules and chat freezes (issue 15). Null when not wired: the commands say so. The
+  // scheduler is told about every schedule a command adds or changes.
+  storage::ScheduleStore* schedules = nullptr;
+  scheduler::Scheduler* scheduler = nullptr;
+  storage::FreezeStore* freezes = nullptr;
 };
 
 struct CommandContext {

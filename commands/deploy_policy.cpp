@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "commands/deploy_steps.h"
+#include "commands/handlers.h"
 #include "commands/resolve.h"
 #include "common/chat_input.h"
 #include "common/strings.h"
@@ -155,6 +156,8 @@ Result<DeployPlan> prepare_deploy(Services& services, const Caller& caller,
                        (freeze->reason.empty() ? "" : " (" + freeze->reason + ")") + " " +
                        describe_until(window, freeze->ends_at_ms));
   }
+  if (auto frozen = chat_freeze_refusal(services, **environment))
+    refusals.push_back(*frozen);
   if (!refusals.empty()) {
     const std::string refused = join(refusals, "; ");
     if (!request.override_policy)

@@ -123,6 +123,18 @@ std::optional<FreezeOccurrence> FreezeWindow::occurrence_at(EpochMillis now) con
   return std::nullopt;
 }
 
+std::optional<FreezeOccurrence> FreezeWindow::next_occurrence_after(EpochMillis now) const {
+  if (!cron_) {
+    if (start_ms_ > now)
+      return FreezeOccurrence{start_ms_, end_ms_};
+    return std::nullopt;
+  }
+  const auto start = cron_->next_after(now);
+  if (!start)
+    return std::nullopt;
+  return FreezeOccurrence{start->at, cron_->zone().to_instant(start->wall + duration_ms_)};
+}
+
 // ---------------------------------------------------------------------------------------------
 
 std::optional<ActiveFreeze> active_freeze(const std::vector<FreezeWindow>& windows,

@@ -77,6 +77,8 @@ class FreezeWindow {
   // (a duration longer than the gap between starts); then the one that started last, which is
   // also the one that ends last, is returned.
   std::optional<FreezeOccurrence> occurrence_at(EpochMillis now) const;
+  // The first occurrence that starts strictly after `now` ("freezes" lists what is coming).
+  std::optional<FreezeOccurrence> next_occurrence_after(EpochMillis now) const;
 
  private:
   friend std::string describe_until(const FreezeWindow& window, EpochMillis end_ms);

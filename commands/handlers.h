@@ -52,6 +52,20 @@ boost::asio::awaitable<void> handle_runbook_status(CommandContext& ctx);
 boost::asio::awaitable<void> handle_runbook_abort(CommandContext& ctx);
 boost::asio::awaitable<void> handle_runbook_resume(CommandContext& ctx);
 boost::asio::awaitable<void> handle_runbook_confirm(CommandContext& ctx);
+// Schedules and announcements (schedule_commands.cpp), freezes from chat (freeze_commands.cpp).
+boost::asio::awaitable<void> handle_announce(CommandContext& ctx);
+boost::asio::awaitable<void> handle_schedule_add(CommandContext& ctx);
+boost::asio::awaitable<void> handle_schedule_list(CommandContext& ctx);
+boost::asio::awaitable<void> handle_schedule_show(CommandContext& ctx);
+boost::asio::awaitable<void> handle_schedule_pause(CommandContext& ctx);
+boost::asio::awaitable<void> handle_schedule_resume(CommandContext& ctx);
+boost::asio::awaitable<void> handle_schedule_cancel(CommandContext& ctx);
+boost::asio::awaitable<void> handle_freeze(CommandContext& ctx);
+boost::asio::awaitable<void> handle_unfreeze(CommandContext& ctx);
+boost::asio::awaitable<void> handle_freezes(CommandContext& ctx);
+
+// Why `env` refuses deploys because of a freeze declared from chat; nullopt when none holds.
+std::optional<std::string> chat_freeze_refusal(Services& services, const EnvironmentSpec& env);
 
 // Removes expired locks, audits each and says so where it was taken. Returns what expired.
 std::vector<storage::LockRecord> announce_expired_locks(Services& services);

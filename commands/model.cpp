@@ -20,13 +20,15 @@ std::string_view to_string(Action action) {
       return "override";
     case Action::runbook:
       return "runbook";
+    case Action::freeze:
+      return "freeze";
   }
   return "?";
 }
 
 std::optional<Action> parse_action(std::string_view text) {
   for (Action action : {Action::deploy, Action::rollback, Action::lock, Action::takeover,
-                        Action::override, Action::runbook}) {
+                        Action::override, Action::runbook, Action::freeze}) {
     if (to_string(action) == text)
       return action;
   }

@@ -19,7 +19,9 @@ namespace shipmate::commands {
 // later freezes) with a reason. Both are open only to admins unless an environment lists roles.
 // runbook: run a runbook whose environment parameter names the environment (a runbook's own
 // allow: may narrow it further); like deploy, open outside production unless listed.
-enum class Action { deploy, rollback, lock, takeover, override, runbook };
+// freeze: freeze or unfreeze the environment from chat (like deploy: open outside production,
+// closed in production unless roles are listed).
+enum class Action { deploy, rollback, lock, takeover, override, runbook, freeze };
 
 // Deploys to this environment wait for `count` approvals from people holding one of `roles`
 // (admins always qualify), never the requester; unanswered requests time out after `expire_ms`.

@@ -19,7 +19,10 @@ std::optional<Action> policy_action(CommandAction action) {
       return Action::lock;
     case CommandAction::runbook:
       return Action::runbook;
+    case CommandAction::freeze:
+      return Action::freeze;
     case CommandAction::read:
+    case CommandAction::schedule:
     case CommandAction::unlock:
     case CommandAction::approve:
     case CommandAction::incident:
@@ -61,6 +64,7 @@ std::optional<Resolved> resolve_scope(Services& services, const CommandSpec& spe
   switch (spec.scope) {
     case Scope::none:
     case Scope::incident:
+    case Scope::workspace:
       return std::nullopt;
     case Scope::environment: {
       if (!args.has("environment"))
@@ -68,7 +72,10 @@ std::optional<Resolved> resolve_scope(Services& services, const CommandSpec& spe
       const auto* environment = catalog.find_environment(args.get("environment"));
       if (environment == nullptr)
         return std::nullopt;
-      return Resolved{{environment}, args.get("service") + "@" + environment->name, ""};
+      const std::string service = args.get("service");
+      return Resolved{{environment},
+                      service.empty() ? environment->name : service + "@" + environment->name,
+                      ""};
     }
     case Scope::deploy: {
       const std::int64_t id = deploy_argument(args);

@@ -119,6 +119,10 @@ std::string_view to_string(CommandAction action) {
       return "incident.manage";
     case CommandAction::runbook:
       return "runbook";
+    case CommandAction::freeze:
+      return "freeze";
+    case CommandAction::schedule:
+      return "schedule.manage";
   }
   return "?";
 }
@@ -545,6 +549,9 @@ std::string describe_permission(const CommandSpec& spec) {
     case Scope::runbook:
       where = " in the runbook's environment, and a role its allow: lists";
       break;
+    case Scope::workspace:
+      where = "";
+      break;
   }
   switch (spec.action) {
     case CommandAction::read:
@@ -553,7 +560,11 @@ std::string describe_permission(const CommandSpec& spec) {
     case CommandAction::rollback:
     case CommandAction::lock:
     case CommandAction::runbook:
+    case CommandAction::freeze:
       return std::string(to_string(spec.action)) + where + " (a configured user; audited)";
+    case CommandAction::schedule:
+      return "schedule.manage: any configured user; someone else's schedule only its creator or "
+             "an admin (audited)";
     case CommandAction::unlock:
       return "the lock's holder, or admin (audited)";
     case CommandAction::approve:

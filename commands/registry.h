@@ -81,6 +81,9 @@ enum class CommandAction : std::uint8_t {
   incident,  // incident.manage: declare, update and resolve incidents; every configured user, or
              // the roles incidents.manage lists (checked by the router)
   runbook,   // Action::runbook in the runbook's environment (and the runbook's own allow:)
+  freeze,    // Action::freeze in the scope's environment (freeze, unfreeze)
+  schedule,  // schedule.manage: any configured user adds; pausing, resuming and cancelling
+             // someone else's schedule is for its creator or an admin (the handler decides)
 };
 
 // Where the environment an action is checked in comes from.
@@ -94,6 +97,7 @@ enum class Scope : std::uint8_t {
                 // environment; incident.manage is checked for the whole workspace)
   runbook,      // the environment parameter (key=value or its default) of the runbook the
                 // `runbook` argument names; a run number's environment is the handler's to check
+  workspace,    // no one environment: schedules and announcements; the handler decides who may
 };
 
 std::string_view to_string(CommandAction action);

@@ -306,12 +306,29 @@ CREATE TABLE runbook_steps (
 CREATE INDEX runbook_steps_by_run ON runbook_steps (run_id, id);
 )sql";
 
+// Freezes declared from chat ("freeze production until monday 09:00"), beside the configured
+// windows. Lifted ones stay, with who lifted them.
+constexpr std::string_view kMigration15 = R"sql(
+CREATE TABLE freezes (
+  id          INTEGER PRIMARY KEY,
+  environment TEXT    NOT NULL,
+  starts_at   INTEGER NOT NULL,
+  ends_at     INTEGER,
+  reason      TEXT    NOT NULL DEFAULT '',
+  created_by  TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL,
+  lifted_at   INTEGER,
+  lifted_by   TEXT
+);
+CREATE INDEX freezes_by_environment ON freezes (environment, lifted_at);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
     Migration{7, kMigration7},   Migration{8, kMigration8},   Migration{9, kMigration9},
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
-    Migration{13, kMigration13}, Migration{14, kMigration14},
+    Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
 };
 
 }  // namespace

@@ -973,5 +973,44 @@ TEST_F(SlackSession, DisplayNameEqualToAnAdminsIdGrantsNothing) {
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
 }
 
+// A one-off announcement set up from Slack fires in the channel it names, once, on a short real
+// schedule (two seconds), waited for by condition rather than by sleeping.
+TEST_F(SlackSession, AnAnnouncementSetUpFromSlackIsPostedInItsChannelOnce) {
+  FakeSlack slack;
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(2, 20s)) << shipmate->output();
+
+  FakeSlack::MentionSpec mention;
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> announce C2 at in 2s \"Release train leaves now\"";
+  mention.ts = "1700020000.000001";
+  slack.send_envelope("events_api", FakeSlack::app_mention_event(mention));
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : replies_in(slack, mention.ts)) {
+      if (has(message.text, "Announcement #1 will go to C2"))
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  const auto posted_in_c2 = [&] {
+    std::vector<FakeSlack::Message> out;
+    for (const auto& message : slack.messages()) {
+      if (message.channel == "C2" && has(message.text, "Release train leaves now"))
+        out.push_back(message);
+    }
+    return out;
+  };
+  ASSERT_TRUE(wait_until([&] { return !posted_in_c2().empty(); })) << dump(slack, *shipmate);
+  EXPECT_EQ(posted_in_c2().size(), 1u);
+  EXPECT_TRUE(posted_in_c2()[0].thread_ts.empty());
+  const auto runs =
+      query(dir.file("state/shipmate.db"), "SELECT outcome, detail FROM schedule_runs");
+  ASSERT_EQ(runs.size(), 1u);
+  EXPECT_EQ(runs[0], "done|posted to slack:C2");
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
 }  // namespace
 }  // namespace shipmate::testing

@@ -487,5 +487,42 @@ TEST(Cli, JsonLogsAreOneObjectPerLine) {
   EXPECT_TRUE(has(output, "pong")) << output;
 }
 
+// An announcement fires in the terminal on a short real schedule (waited for by condition), is
+// recorded once, and a restart does not post it again.
+TEST_F(TerminalSession, AnAnnouncementFiresInTheTerminalOnceAndNotAgainAfterARestart) {
+  {
+    auto chat = start_chat();
+    say(*chat, "announce here at in 2s \"Release train leaves now\"", "Announcement #1 will go to");
+    const std::size_t from = chat->output().size();
+    ASSERT_TRUE(chat->wait_for_output("Release train leaves now", std::chrono::seconds(30), from))
+        << chat->output();
+    say(*chat, "schedule show 1", "done");
+    chat->close_stdin();
+    EXPECT_EQ(chat->wait(), 0) << chat->output();
+  }
+  EXPECT_EQ(query(db(), "SELECT outcome, detail FROM schedule_runs"),
+            (std::vector<std::string>{"done|posted to terminal"}));
+  auto again = start_chat();
+  std::string out = say(*again, "schedule list", "No schedules");
+  out = say(*again, "audit tail", "schedule.fired");
+  again->close_stdin();
+  EXPECT_EQ(again->wait(), 0);
+  EXPECT_EQ(query(db(), "SELECT count(*) FROM schedule_runs"), (std::vector<std::string>{"1"}));
+  EXPECT_FALSE(has(again->output(), "Release train leaves now")) << again->output();
+}
+
+// A freeze declared in chat refuses deploys with its reason, and unfreeze lifts it.
+TEST_F(TerminalSession, AFreezeFromChatRefusesDeploysUntilLifted) {
+  auto chat = start_chat();
+  say(*chat, "freeze staging until tomorrow 09:00 \"db migration\"", "Froze staging");
+  std::string out = say(*chat, "deploy hello v1 to staging", "Deploy refused");
+  EXPECT_TRUE(has(out, "staging is frozen by alice (db migration)")) << out;
+  say(*chat, "freezes", "staging: frozen by alice");
+  say(*chat, "unfreeze staging", "Unfroze staging");
+  say(*chat, "deploy hello v1 to staging", "Deploy #1 succeeded");
+  chat->close_stdin();
+  EXPECT_EQ(chat->wait(), 0) << chat->output();
+}
+
 }  // namespace
 }  // namespace shipmate::testing

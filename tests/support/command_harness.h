@@ -18,7 +18,9 @@
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
 #include "storage/deploy_store.h"
+#include "storage/freeze_store.h"
 #include "storage/lock_store.h"
+#include "storage/schedule_store.h"
 #include "tests/support/fake_target.h"
 
 namespace shipmate::testing {
@@ -76,6 +78,8 @@ class CommandHarness {
         locks(*db, clock),
         audit(*db, clock),
         approvals(*db, clock),
+        schedules(*db, clock),
+        freezes(*db, clock),
         catalog(test_catalog()),
         registry(commands::build_command_table()) {
     auto fake = std::make_unique<FakeTarget>(std::vector<std::string>{"v1", "v2", "v3"});
@@ -85,6 +89,8 @@ class CommandHarness {
         io.get_executor(), catalog, clock, *db, deploys, locks, audit, targets, timers, runtime});
     services->registry = &registry;
     services->approvals = &approvals;
+    services->schedules = &schedules;
+    services->freezes = &freezes;
     router = std::make_unique<bot::Router>(*services, registry, "shipmate");
   }
 
@@ -179,6 +185,8 @@ class CommandHarness {
   storage::LockStore locks;
   storage::AuditLog audit;
   storage::ApprovalStore approvals;
+  storage::ScheduleStore schedules;
+  storage::FreezeStore freezes;
   commands::Catalog catalog;
   commands::CommandRegistry registry;
   std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;
