@@ -181,13 +181,25 @@ boost::asio::awaitable<void> handle_metrics(CommandContext& ctx) {
 
   const std::string subject =
       selected.size() == 1 ? selected.front()->name : std::string("all services");
+  // Incidents restore service too: detection to mitigation (else resolution).
+  std::map<std::string, EpochMillis> incident_restores;
+  if (services.incidents != nullptr) {
+    for (const auto& incident : services.incidents->list(1000)) {
+      const auto end = incident.mitigated_at ? incident.mitigated_at : incident.resolved_at;
+      if (end) {
+        incident_restores[storage::incident_label(incident.id)] =
+            std::max<EpochMillis>(0, *end - incident.detected_at.value_or(incident.declared_at));
+      }
+    }
+  }
   for (const auto& environment : environments) {
     std::vector<storage::DeployRecord> history;
     for (const auto* service : selected) {
       auto deploys = services.deploys.history(service->name, environment, 100000);
       history.insert(history.end(), deploys.begin(), deploys.end());
     }
-    const DoraReport report = compute_dora(history, environment, services.clock.now_ms(), days);
+    const DoraReport report =
+        compute_dora(history, environment, services.clock.now_ms(), days, incident_restores);
     Message message = info("DORA metrics for " + subject + " in " + environment + ", last " +
                            (days == 1 ? std::string("day") : count_of(days, "day")));
     char buffer[64];

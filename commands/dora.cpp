@@ -48,7 +48,9 @@ const storage::DeployRecord* undoing_rollback(const std::vector<storage::DeployR
 }  // namespace
 
 DoraReport compute_dora(const std::vector<storage::DeployRecord>& history,
-                        const std::string& environment, EpochMillis now, int days) {
+                        const std::string& environment, EpochMillis now, int days,
+                        const std::map<std::string, EpochMillis>& incident_restores) {
+  std::vector<std::string> incidents_counted;
   DoraReport report;
   report.environment = environment;
   report.days = days;
@@ -68,8 +70,10 @@ DoraReport compute_dora(const std::vector<storage::DeployRecord>& history,
     ++report.changes;
     const EpochMillis finished = deploy.finished_at.value_or(deploy.requested_at);
     bool failed = deploy.state != DeployState::succeeded;
+    bool restored = false;
     if (deploy.state == DeployState::rolled_back) {
       restore_times.push_back(finished - deploy.requested_at);
+      restored = true;
     }
     if (deploy.state == DeployState::succeeded) {
       ++report.deployments;
@@ -78,11 +82,20 @@ DoraReport compute_dora(const std::vector<storage::DeployRecord>& history,
       if (const auto* rollback = undoing_rollback(history, deploy)) {
         failed = true;
         restore_times.push_back(rollback->finished_at.value_or(rollback->requested_at) - finished);
+        restored = true;
       }
     }
     // A change someone linked to an incident failed, whatever its state says.
-    if (!deploy.incident.empty())
+    if (!deploy.incident.empty()) {
       failed = true;
+      const auto restore = incident_restores.find(deploy.incident);
+      if (!restored && restore != incident_restores.end() &&
+          std::find(incidents_counted.begin(), incidents_counted.end(), deploy.incident) ==
+              incidents_counted.end()) {
+        restore_times.push_back(restore->second);
+        incidents_counted.push_back(deploy.incident);
+      }
+    }
     if (failed)
       ++report.failed_changes;
   }

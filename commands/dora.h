@@ -12,9 +12,12 @@
 //   incident (`link <deploy> to <incident>`).
 // - Time to restore covers failures that reached users: from a bad version going live to the
 //   rollback that replaced it finishing (or, for an automatic rollback, the change's own
-//   duration). A deploy that failed before serving caused no outage and is not counted.
+//   duration). A deploy that failed before serving caused no outage and is not counted. A change
+//   linked to an incident that restored no other way counts the incident's restore time (from
+//   detection to mitigation, else to resolution), once per incident.
 #pragma once
 
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,7 +42,9 @@ struct DoraReport {
 };
 
 // `history` holds deploys (any order) of one or more services in `environment`.
+// `incident_restores`: restore time by incident label ("INC-3"), for incidents that have one.
 DoraReport compute_dora(const std::vector<storage::DeployRecord>& history,
-                        const std::string& environment, EpochMillis now, int days);
+                        const std::string& environment, EpochMillis now, int days,
+                        const std::map<std::string, EpochMillis>& incident_restores = {});
 
 }  // namespace shipmate::commands

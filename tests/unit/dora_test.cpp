@@ -112,6 +112,21 @@ TEST(Dora, AChangeLinkedToAnIncidentFailedEvenThoughItSucceeded) {
   EXPECT_NEAR(*report.change_failure_rate, 1.0 / 3, 1e-9);
 }
 
+TEST(Dora, AnIncidentsRestoreTimeCountsOnceForTheChangesLinkedToIt) {
+  History h;
+  h.add(DeployKind::deploy, "v1", DeployState::succeeded, kNow - 3 * kDay, kMinute);
+  h.add(DeployKind::deploy, "v2", DeployState::succeeded, kNow - 2 * kDay, kMinute, "v1").incident =
+      "INC-7";
+  h.add(DeployKind::deploy, "v3", DeployState::succeeded, kNow - kDay, kMinute, "v2").incident =
+      "INC-7";
+  h.add(DeployKind::deploy, "v4", DeployState::succeeded, kNow - kHour, kMinute, "v3").incident =
+      "INC-8";  // an incident still being worked on: no restore time yet
+  auto report = compute_dora(h.deploys, "production", kNow, 30, {{"INC-7", 42 * kMinute}});
+  EXPECT_EQ(report.failed_changes, 3);
+  EXPECT_EQ(report.restores, 1);
+  EXPECT_EQ(report.restore_median, 42 * kMinute);
+}
+
 TEST(Dora, ARollbackAfterALaterDeployDoesNotBlameTheEarlierChange) {
   History h;
   h.add(DeployKind::deploy, "v1", DeployState::succeeded, kNow - 5 * kDay, kMinute);

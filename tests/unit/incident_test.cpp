@@ -395,6 +395,21 @@ TEST_F(IncidentCommands, LinkingADeployMarksItForDora) {
   EXPECT_NE(timeline_text(1).find("link alice: deploy #1 hello v1 in staging"), std::string::npos);
 }
 
+TEST_F(IncidentCommands, AnIncidentsRestoreTimeFeedsDoraTimeToRestore) {
+  h.run("alice", "deploy hello v1 to production");
+  h.run("alice", "incident declare \"errors\" sev2 hello --at \"25m ago\"");
+  h.run("alice", "incident link 1");
+  h.run("alice", "incident milestone mitigated");
+  h.run("alice", "metrics hello");
+  ASSERT_FALSE(h.last.posts.empty());
+  std::string restore;
+  for (const auto& field : h.last.posts[0].fields) {
+    if (field.label == "Time to restore")
+      restore = field.value;
+  }
+  EXPECT_EQ(restore, "median 25 min 0 s (1 restore)");
+}
+
 TEST_F(IncidentCommands, RemindersGoToTheCommanderOncePerCadenceAndSurviveARestart) {
   h.run("alice", "incident declare \"checkout\" sev1 hello");
   auto& room = directory.rooms["test"];
