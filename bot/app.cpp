@@ -3,6 +3,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
@@ -20,6 +23,7 @@
 #include "bot/chat_transport.h"
 #include "bot/command_intake.h"
 #include "bot/integrations_setup.h"
+#include "bot/ops_server.h"
 #include "bot/platforms.h"
 #include "bot/router.h"
 #include "bot/runbook_config.h"
@@ -60,6 +64,8 @@ constexpr auto kTransportGrace = std::chrono::seconds(5);
 constexpr EpochMillis kInboxMemory = 24LL * 60 * 60 * 1000;
 // Locks expire on their own, and so do approval requests; the watcher notices within this.
 constexpr std::chrono::milliseconds kExpiryPeriod{1000};
+// The event loop's heartbeat, which /healthz reads: one timer wait per period.
+constexpr std::chrono::milliseconds kHeartbeatPeriod{1000};
 
 std::string environment_variable(const char* name) {
   const char* value = std::getenv(name);
@@ -129,6 +135,17 @@ Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
   return storage::Database::open(config.database_path);
 }
 
+// Whether a write transaction can begin: the readiness check "database". Empty when it can.
+std::string database_problem(storage::Database& database) {
+  try {
+    database.exec("BEGIN IMMEDIATE");
+    database.exec("ROLLBACK");
+    return {};
+  } catch (const std::exception& e) {
+    return std::string("the database cannot take writes: ") + e.what();
+  }
+}
+
 void log_exception(const char* what, std::exception_ptr error) {
   if (!error)
     return;
@@ -146,6 +163,9 @@ struct App::Impl {
       : config(config_in), options(std::move(options_in)) {}
 
   int open();
+  int start_ops();
+  HealthReport readiness();
+  asio::awaitable<void> heartbeat();
   void build_transports();
   void watch_signals();
   asio::awaitable<void> start_up();
@@ -195,6 +215,13 @@ struct App::Impl {
   std::unique_ptr<TerminalTransport> terminal;
   Directory directory;
   std::vector<storage::DeployRecord> reconciled;
+
+  // Operations (bot/ops_server.h): the listener, the loop's heartbeat and what readiness reads.
+  std::unique_ptr<OpsServer> ops;
+  asio::cancellation_signal heartbeat_stop;
+  EpochMillis started_ms = 0;
+  EpochMillis last_heartbeat = 0;
+  bool startup_done = false;
 
   std::optional<asio::signal_set> signals;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -290,6 +317,51 @@ int App::Impl::open() {
   watcher->add("incident reminders", kExpiryPeriod,
                [this] { commands::run_incident_watch(*services, &*incident_feed); });
   return 0;
+}
+
+int App::Impl::start_ops() {
+  started_ms = clock.now_ms();
+  if (!config.ops.enabled)
+    return 0;
+  OpsProbes probes;
+  probes.liveness = [this] {
+    return decide_liveness({clock.now_ms(), last_heartbeat, started_ms,
+                            std::chrono::milliseconds(config.ops.liveness_deadline_ms)});
+  };
+  probes.readiness = [this] { return readiness(); };
+  auto started = OpsServer::start(io.get_executor(), config.ops, std::move(probes));
+  if (!started) {
+    std::fprintf(stderr, "shipmate: %s\n", redact(started.error().message).c_str());
+    return 2;
+  }
+  ops = std::move(*started);
+  spdlog::info("ops http: listening on {}:{} (/healthz, /readyz)", config.ops.bind, ops->port());
+  asio::co_spawn(io, heartbeat(),
+                 asio::bind_cancellation_slot(heartbeat_stop.slot(), asio::detached));
+  return 0;
+}
+
+HealthReport App::Impl::readiness() {
+  ReadinessInputs in;
+  in.startup_done = startup_done;
+  in.stopping = stopping;
+  in.database_problem = database_problem(*database);
+  for (const auto& transport : platforms) {
+    const bool running = std::find(directory.running.begin(), directory.running.end(),
+                                   transport.get()) != directory.running.end();
+    in.chat.push_back({std::string(transport->name()),
+                       running ? transport->readiness_problem() : "not joined yet"});
+  }
+  return decide_readiness(in);
+}
+
+asio::awaitable<void> App::Impl::heartbeat() {
+  while (!stopping) {
+    const bool slept = co_await timers.sleep_for(kHeartbeatPeriod);
+    if (!slept)
+      co_return;
+    last_heartbeat = clock.now_ms();
+  }
 }
 
 void App::Impl::build_transports() {
@@ -405,6 +477,7 @@ asio::awaitable<void> App::Impl::start_up() {
   runbook_runner->recover();
   watcher->start();
   schedule_runner->start();
+  startup_done = true;
   spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                config.catalog.services.size(), config.catalog.environments.size(),
                config.database_path);
@@ -453,6 +526,9 @@ void App::Impl::shutdown(std::string why) {
     log_exception("shutdown", error);
     spdlog::debug("shutdown complete");
     signals->cancel();
+    heartbeat_stop.emit(asio::cancellation_type::terminal);
+    if (ops)
+      ops->stop();
     work.reset();
   });
   // A watchdog thread rather than a timer: a pending timer would itself keep the loop alive.
@@ -481,6 +557,8 @@ App::~App() = default;
 int App::start() {
   Impl& app = *impl_;
   if (const int failed = app.open(); failed != 0)
+    return failed;
+  if (const int failed = app.start_ops(); failed != 0)
     return failed;
   app.build_transports();
   app.reconciled = commands::reconcile_interrupted_deploys(*app.services);

@@ -69,6 +69,10 @@ class ChatTransport {
   // The conversation behind an address this transport made; null when it cannot serve it.
   virtual std::unique_ptr<commands::Conversation> open(const std::string& address) = 0;
 
+  // Why the transport cannot take commands right now ("no Socket Mode connection is open"), for
+  // /readyz (bot/ops_health.h); empty when it can. Asked only after start() succeeded.
+  virtual std::string readiness_problem() const { return {}; }
+
   // --- Optional workspace abilities ------------------------------------------------------------
   virtual WorkspaceAbilities abilities() const { return {}; }
   // The address of a channel for its name ("#deploys" or "deploys").

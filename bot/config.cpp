@@ -389,7 +389,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   }
   check.check_keys(root,
                    {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack",
-                    "metrics", "teams", "incidents", "alerts", "runbooks", "schedules"},
+                    "metrics", "teams", "incidents", "alerts", "runbooks", "schedules", "ops"},
                    "the configuration");
 
   Config config;
@@ -454,6 +454,22 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
       if (slack["ca_file"]) {
         config.slack.ca_file =
             absolute_from(base, check.scalar(slack["ca_file"], "ca_file").value_or(""));
+      }
+    }
+  }
+  if (const auto ops = root["ops"]) {
+    if (check.expect_map(ops, "ops")) {
+      check.check_keys(ops, {"bind", "port", "liveness_deadline"}, "ops");
+      config.ops.enabled = true;
+      if (ops["bind"])
+        config.ops.bind = check.scalar(ops["bind"], "bind").value_or("127.0.0.1");
+      if (ops["port"]) {
+        config.ops.port =
+            static_cast<int>(check.integer(ops["port"], "port", 0, 65535).value_or(9464));
+      }
+      if (ops["liveness_deadline"]) {
+        config.ops.liveness_deadline_ms =
+            check.duration(ops["liveness_deadline"], "liveness_deadline").value_or(10'000);
       }
     }
   }

@@ -50,6 +50,14 @@ struct SlackConfig {
   int reply_burst = 3;
 };
 
+// The operations listener (the `ops:` section; bot/ops_server.h): /healthz, /readyz, /metrics.
+struct OpsConfig {
+  bool enabled = false;  // the file has an ops: section
+  std::string bind = "127.0.0.1";
+  int port = 9464;
+  long long liveness_deadline_ms = 10'000;  // /healthz fails when the loop's heartbeat is older
+};
+
 // Microsoft Teams (the `teams:` section; bot/teams/teams_auth.h's load_teams_settings() merges
 // it with the environment, which wins). Secrets are resolved values, registered for redaction.
 struct TeamsConfig {
@@ -114,6 +122,7 @@ struct Config {
   std::map<std::string, SecretRef> secrets;
   SlackConfig slack;
   TeamsConfig teams;
+  OpsConfig ops;
   std::map<std::string, ServiceIntegrations> integrations;  // by service name
   std::optional<MetricsConfig> metrics;
   commands::IncidentSettings incidents;  // incidents: (bot/config_incidents.h)

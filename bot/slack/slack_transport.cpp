@@ -497,6 +497,17 @@ std::unique_ptr<commands::Conversation> SlackTransport::open(const std::string& 
   return Impl::conversation_in(impl_, channel, thread);
 }
 
+std::string SlackTransport::readiness_problem() const {
+  if (impl_->stopping)
+    return "stopping";
+  if (impl_->options.mode == "http")
+    return impl_->http_server ? "" : "the Slack HTTP endpoint is not listening";
+  if (impl_->stats.open_connections > 0)
+    return {};
+  return "no Socket Mode connection is open (0 of " + std::to_string(impl_->options.connections) +
+         "); reconnecting";
+}
+
 int SlackTransport::http_port() const {
   return impl_->http_server ? impl_->http_server->port() : 0;
 }

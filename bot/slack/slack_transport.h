@@ -116,6 +116,9 @@ class SlackTransport final : public ChatTransport {
   void on_fatal(std::function<void(std::string)> handler) override;
   // The conversation behind an address from SlackConversation::address() ("slack:C123:ts").
   std::unique_ptr<commands::Conversation> open(const std::string& address) override;
+  // Socket Mode: empty while at least one connection has said hello and not ended; HTTP mode:
+  // empty while listening.
+  std::string readiness_problem() const override;
 
   WorkspaceAbilities abilities() const override;
   boost::asio::awaitable<Result<std::string>> create_room(std::string room_name,
