@@ -23,6 +23,7 @@
 #include "bot/chat_transport.h"
 #include "bot/command_intake.h"
 #include "bot/integrations_setup.h"
+#include "bot/ops_metrics.h"
 #include "bot/ops_server.h"
 #include "bot/platforms.h"
 #include "bot/router.h"
@@ -183,6 +184,10 @@ struct App::Impl {
   asio::io_context io{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
 
   SystemClock clock;
+  // What /metrics renders (bot/ops_metrics.h); before the database, which keeps a histogram.
+  metrics::Registry meters;
+  metrics::Histogram* loop_lag = nullptr;
+  std::optional<DeployMetrics> deploy_meter;
   std::unique_ptr<storage::Database> database;
   std::optional<storage::DeployStore> deploys;
   std::optional<storage::LockStore> locks;
@@ -245,6 +250,14 @@ int App::Impl::open() {
   }
   deploys.emplace(*database, clock);
   locks.emplace(*database, clock);
+  database->set_commit_histogram(&meters.histogram("shipmate_sqlite_commit_seconds",
+                                                   "SQLite transaction COMMIT latency.",
+                                                   metrics::short_latency_buckets()));
+  loop_lag = &meters.histogram("shipmate_event_loop_lag_seconds",
+                               "How late the event loop's 1 s heartbeat timer fired.",
+                               metrics::short_latency_buckets());
+  register_app_metrics(meters, *database, *locks);
+  deploy_meter.emplace(meters);
   audit.emplace(*database, clock);
   approvals.emplace(*database, clock);
 
@@ -263,6 +276,7 @@ int App::Impl::open() {
   services->metrics = connected->metrics.get();
   if (connected->github_mirror)
     services->observers.push_back(connected->github_mirror.get());
+  services->observers.push_back(&*deploy_meter);
   services->conversations = &directory;
   // Incidents: the store, and the feed that puts the engine's audit records on timelines.
   incident_settings = config.incidents;
@@ -277,6 +291,7 @@ int App::Impl::open() {
   runbooks.emplace(make_runbook_library(config));
   services->runbooks = &*runbooks;
   router.emplace(*services, registry, config.bot_name);
+  router->count_commands(meters);
   dispatcher.emplace(*router);
 
   // Runbook runs: command steps go through the router as the person who started the run.
@@ -329,13 +344,15 @@ int App::Impl::start_ops() {
                             std::chrono::milliseconds(config.ops.liveness_deadline_ms)});
   };
   probes.readiness = [this] { return readiness(); };
+  probes.metrics = [this] { return meters.render(); };
   auto started = OpsServer::start(io.get_executor(), config.ops, std::move(probes));
   if (!started) {
     std::fprintf(stderr, "shipmate: %s\n", redact(started.error().message).c_str());
     return 2;
   }
   ops = std::move(*started);
-  spdlog::info("ops http: listening on {}:{} (/healthz, /readyz)", config.ops.bind, ops->port());
+  spdlog::info("ops http: listening on {}:{} (/healthz, /readyz, /metrics)", config.ops.bind,
+               ops->port());
   asio::co_spawn(io, heartbeat(),
                  asio::bind_cancellation_slot(heartbeat_stop.slot(), asio::detached));
   return 0;
@@ -357,9 +374,13 @@ HealthReport App::Impl::readiness() {
 
 asio::awaitable<void> App::Impl::heartbeat() {
   while (!stopping) {
+    const auto before = std::chrono::steady_clock::now();
     const bool slept = co_await timers.sleep_for(kHeartbeatPeriod);
     if (!slept)
       co_return;
+    const auto late = std::chrono::steady_clock::now() - before - kHeartbeatPeriod;
+    loop_lag->observe_nanoseconds(std::max<std::int64_t>(
+        0, std::chrono::duration_cast<std::chrono::nanoseconds>(late).count()));
     last_heartbeat = clock.now_ms();
   }
 }

@@ -86,6 +86,7 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
     else
       reply += ". Type 'help' for the list.";
     conversation.post(error_message(reply));
+    count(nullptr, kBadArguments);
     co_return;
   }
   const commands::CommandSpec& spec = *found.spec;
@@ -94,6 +95,7 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
   auto args = commands::CommandRegistry::parse(spec, arg_tokens);
   if (!args) {
     conversation.post(error_message(args.error().message));
+    count(&spec, kBadArguments);
     co_return;
   }
 
@@ -104,6 +106,7 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
                              "refused", refusal.reason);
     }
     conversation.post(error_message(refusal.reply));
+    count(&spec, kRefused);
   };
   if (auto refusal = commands::check_identity(spec, caller)) {
     refuse(*refusal);
@@ -123,16 +126,43 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
   commands::CommandContext ctx{services_, caller, conversation, spec, std::move(*args), text};
   try {
     co_await spec.handler(ctx);
+    count(&spec, kOk);
   } catch (const storage::StorageError& e) {
     spdlog::error("storage failure in '{}': {}", spec.path, redact(e.what()));
     conversation.post(error_message("Internal error while running " + spec.path +
                                     ": the database refused a write (" + redact(e.what()) +
                                     "). Nothing was half-written; try again."));
+    count(&spec, kError);
   } catch (const std::exception& e) {
     spdlog::error("'{}' failed: {}", spec.path, redact(e.what()));
     conversation.post(
         error_message("Internal error while running " + spec.path + ": " + redact(e.what())));
+    count(&spec, kError);
   }
+}
+
+void Router::count_commands(metrics::Registry& registry) {
+  static constexpr const char* kNames[kOutcomes] = {"ok", "error", "refused", "bad_arguments"};
+  const std::string help = "Commands dispatched, by command and outcome.";
+  const std::vector<std::string> labels = {"command", "outcome"};
+  for (const auto& spec : registry_.all()) {
+    auto& slots = counters_[&spec];
+    for (int i = 0; i < kOutcomes; ++i)
+      slots[i] = &registry.counter("shipmate_commands_total", help, labels, {spec.path, kNames[i]});
+  }
+  unknown_ =
+      &registry.counter("shipmate_commands_total", help, labels, {"unknown", "bad_arguments"});
+}
+
+void Router::count(const commands::CommandSpec* spec, Outcome outcome) {
+  if (spec == nullptr) {
+    if (unknown_ != nullptr)
+      unknown_->inc();
+    return;
+  }
+  const auto found = counters_.find(spec);
+  if (found != counters_.end())
+    found->second[outcome]->inc();
 }
 
 }  // namespace shipmate::bot

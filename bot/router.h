@@ -11,6 +11,11 @@
 // Threading: event-loop thread only. The Conversation must outlive the returned awaitable.
 #pragma once
 
+#include <array>
+#include <unordered_map>
+
+#include "common/metrics.h"
+
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -37,12 +42,23 @@ class Router {
   // such as Slack's <@U123> is the transport's to strip).
   std::string strip_address(std::string_view text) const;
 
+  // Counts every dispatched command in `registry` as shipmate_commands_total{command,outcome}
+  // (outcome: ok, error, refused, bad_arguments; command "unknown" for text that names none).
+  // Every series is made here, so counting allocates nothing. Call once, before dispatching.
+  void count_commands(metrics::Registry& registry);
+
  private:
+  enum Outcome { kOk, kError, kRefused, kBadArguments, kOutcomes };
+  void count(const commands::CommandSpec* spec, Outcome outcome);
+
   std::string_view strip_address_view(std::string_view text) const;
 
   commands::Services& services_;
   const commands::CommandRegistry& registry_;
   std::string bot_name_;
+  std::unordered_map<const commands::CommandSpec*, std::array<metrics::Counter*, kOutcomes>>
+      counters_;
+  metrics::Counter* unknown_ = nullptr;
 };
 
 }  // namespace shipmate::bot

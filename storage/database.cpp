@@ -1,5 +1,7 @@
 #include "storage/database.h"
 
+#include <chrono>
+
 #include <pthread.h>
 #include <sqlite3.h>
 
@@ -455,6 +457,18 @@ void Database::throw_error(std::string_view what) const {
   std::string message = sqlite3_errmsg(db_);
   throw SqliteFailure(one_line(std::string(what) + ": " + message), message,
                       sqlite3_extended_errcode(db_));
+}
+
+void Database::commit() {
+  if (commit_histogram_ == nullptr) {
+    run_prepared("COMMIT");
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  run_prepared("COMMIT");
+  commit_histogram_->observe_nanoseconds(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count());
 }
 
 void Database::rollback_quietly() noexcept {

@@ -8,10 +8,12 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <fstream>
 #include <thread>
 
 #include "tests/support/e2e_support.h"
 #include "tests/support/fake_slack.h"
+#include "tests/support/real_prometheus.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::testing {
@@ -133,6 +135,76 @@ TEST_F(OpsSession, OnlyGetIsServedAndUnknownPathsAre404) {
   ASSERT_TRUE(posted.has_value());
   EXPECT_EQ(posted->status, 405);
   shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
+// Runs `argv` (no shell) with `input` on stdin; the exit status and merged output.
+std::pair<int, std::string> run_tool(const std::vector<std::string>& argv,
+                                     const std::string& input) {
+  Subprocess tool(argv, {}, "", true);
+  tool.write(input);
+  tool.close_stdin();
+  const int status = tool.wait(30s);
+  return {status, tool.output()};
+}
+
+TEST_F(OpsSession, MetricsPassPromtoolAndAreScrapedByTheRealPrometheus) {
+  write_config("ops:\n  port: " + std::to_string(ops_port) + "\n");
+  // Terminal chat, its input kept open: two commands, then scrape.
+  auto shipmate = std::make_unique<Subprocess>(std::vector<std::string>{
+      shipmate_binary(), "chat", "--as", "alice", "--config", dir.file("shipmate.yaml")});
+  shipmate->write("ping\nfrobnicate\n");
+  ASSERT_TRUE(shipmate->wait_for_output("Unknown command", 20s)) << shipmate->output();
+  std::string body;
+  ASSERT_EQ(get("/metrics", &body), 200);
+  EXPECT_NE(body.find("shipmate_commands_total{command=\"ping\",outcome=\"ok\"} 1\n"),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("shipmate_commands_total{command=\"unknown\",outcome=\"bad_arguments\"} 1\n"),
+            std::string::npos)
+      << body;
+  for (const char* name :
+       {"# TYPE shipmate_sqlite_commit_seconds histogram",
+        "shipmate_sqlite_commit_seconds_bucket{le=\"+Inf\"}", "shipmate_sqlite_commit_seconds_sum",
+        "shipmate_sqlite_commit_seconds_count", "# TYPE shipmate_event_loop_lag_seconds histogram",
+        "# TYPE shipmate_locks_held gauge", "shipmate_locks_held 0", "shipmate_approvals_waiting 0",
+        "# TYPE process_resident_memory_bytes gauge"}) {
+    EXPECT_NE(body.find(name), std::string::npos) << name << "\n" << body;
+  }
+
+  const std::string promtool = "/usr/bin/promtool";
+  ASSERT_TRUE(std::ifstream(promtool).good())
+      << "promtool is missing: install Debian's prometheus package (scripts/install-deps)";
+  const auto [status, output] = run_tool({promtool, "check", "metrics"}, body);
+  EXPECT_EQ(status, 0) << output << body;
+  EXPECT_EQ(output, "") << output;
+
+  const std::string binary = RealPrometheus::find_binary();
+  ASSERT_FALSE(binary.empty())
+      << "no prometheus executable: install Debian's prometheus package (scripts/install-deps)";
+  RealPrometheus::Options options;
+  options.targets = {"127.0.0.1:" + std::to_string(ops_port)};
+  auto prometheus = RealPrometheus::start(options);
+  ASSERT_TRUE(prometheus) << prometheus.error().message;
+  // Prometheus parsed the scrape: the target is up and a histogram count arrived.
+  EXPECT_TRUE((*prometheus)
+                  ->wait_for_value(
+                      "up", [](double v) { return v == 1; }, 30s))
+      << (*prometheus)->log();
+  EXPECT_TRUE((*prometheus)
+                  ->wait_for_value(
+                      "shipmate_sqlite_commit_seconds_count", [](double v) { return v >= 1; }, 30s))
+      << (*prometheus)->log();
+  EXPECT_TRUE((*prometheus)
+                  ->wait_for_value(
+                      "process_resident_memory_bytes", [](double v) { return v > 1e6; }, 30s))
+      << (*prometheus)->log();
+  EXPECT_TRUE(
+      (*prometheus)
+          ->wait_for_value(
+              "shipmate_commands_total{command=\"ping\"}", [](double v) { return v == 1; }, 30s))
+      << (*prometheus)->log();
+  shipmate->close_stdin();
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
 }
 
