@@ -614,7 +614,9 @@ int run_app(const Config& config, const AppOptions& options) {
 }
 
 int run_audit_verify(const Config& config) {
-  auto database = storage::Database::open(config.database_path);
+  // Read-only: a running `serve` is the database's only writer, and verifying must not wait for
+  // it, migrate the file or create one where none is.
+  auto database = storage::Database::open_read_only(config.database_path);
   if (!database) {
     std::fprintf(stderr, "shipmate: %s\n", database.error().message.c_str());
     return 2;

@@ -419,6 +419,38 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, int ch
   return db;
 }
 
+Result<std::unique_ptr<Database>> Database::open_read_only(const std::string& path) {
+  sqlite3* handle = nullptr;
+  const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+  const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
+  if (rc != SQLITE_OK) {
+    std::string message = handle != nullptr ? sqlite3_errmsg(handle) : sqlite3_errstr(rc);
+    const int code = handle != nullptr ? sqlite3_extended_errcode(handle) : rc;
+    sqlite3_close_v2(handle);
+    return open_error(path, message, code);
+  }
+  sqlite3_extended_result_codes(handle, 1);
+  sqlite3_busy_timeout(handle, kBusyTimeoutMs);
+  std::unique_ptr<Database> db(new Database(handle, path));
+  try {
+    db->exec("SELECT count(*) FROM sqlite_master");
+    const int version = db->schema_version();
+    const int latest = detail::latest_schema_version();
+    if (version != latest) {
+      return Error{"cannot read the database " + path + ": its schema is version " +
+                   std::to_string(version) + " and this build reads version " +
+                   std::to_string(latest) +
+                   (version < latest ? "; start `shipmate serve` once to migrate it"
+                                     : "; it was written by a newer Shipmate")};
+    }
+  } catch (const SqliteFailure& failure) {
+    return open_error(path, failure.sqlite_message(), failure.code());
+  } catch (const StorageError& failure) {
+    return open_error(path, failure.what(), SQLITE_OK);
+  }
+  return db;
+}
+
 Database::~Database() {
   // The checkpointer's connection closes first, so this one is the last and SQLite checkpoints
   // and removes the WAL as it closes.

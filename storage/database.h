@@ -97,6 +97,11 @@ class Database {
   // kCheckpointPages (tests use small values).
   static Result<std::unique_ptr<Database>> open(const std::string& path,
                                                 int checkpoint_pages = kCheckpointPages);
+  // Opens an existing database for reading only, through SQLite's default file handling, so it
+  // works while a running Shipmate holds the file as its only writer (`shipmate audit verify`
+  // next to `serve`). Never creates or migrates: a missing file, or one whose schema is not this
+  // build's, is an Error naming the path. Every write through it fails with StorageError.
+  static Result<std::unique_ptr<Database>> open_read_only(const std::string& path);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
@@ -25,6 +26,10 @@ constexpr int kFrameHeader = 24;
 constexpr int kWalHeader = 32;
 // A very large transaction (a migration) should not gather without bound.
 constexpr std::size_t kMaxGathered = 4u << 20;
+// The unix VFS writes at most 0x1ffff bytes per call: it masks the length to 17 bits
+// (seekAndWriteFd), so a longer write comes back short and then reports SQLITE_FULL. Gathered
+// frames therefore leave in pieces of this size (one piece for any ordinary commit).
+constexpr std::size_t kMaxWrite = 64u << 10;
 
 enum class Held : unsigned char { none, shared, exclusive };
 
@@ -150,8 +155,14 @@ void detach_locks(File& file) {
 int flush(File& file) {
   if (file.gathered.empty())
     return SQLITE_OK;
-  const int rc = file.real->pMethods->xWrite(
-      file.real, file.gathered.data(), static_cast<int>(file.gathered.size()), file.gathered_at);
+  int rc = SQLITE_OK;
+  for (std::size_t done = 0; done < file.gathered.size() && rc == SQLITE_OK;) {
+    const std::size_t piece = std::min(kMaxWrite, file.gathered.size() - done);
+    rc =
+        file.real->pMethods->xWrite(file.real, file.gathered.data() + done, static_cast<int>(piece),
+                                    file.gathered_at + static_cast<sqlite3_int64>(done));
+    done += piece;
+  }
   file.gathered.clear();
   file.expect_page = false;
   file.commit_frame = false;

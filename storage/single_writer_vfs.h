@@ -28,7 +28,9 @@
 //   page), and before anything reads, syncs, truncates or sizes that file, and at every
 //   shared-memory barrier (SQLite publishes a commit's WAL index header only after one, so no
 //   reader can see frames that are still gathered here). A failed write is reported to SQLite
-//   from the write that completes the commit, as SQLite expects.
+//   from the write that completes the commit, as SQLite expects. "One call" holds up to 64 KiB
+//   (any commit of up to 15 pages); more leaves in 64 KiB pieces, because the unix VFS writes at
+//   most 128 KiB - 1 bytes per call and answers a longer write with SQLITE_FULL.
 //
 // Contract
 // - Threading: as SQLite's multi-thread mode: one connection per thread at a time. The shared

@@ -149,6 +149,20 @@ TEST_F(TerminalSession, ScriptedSessionFromAFileEchoesCommands) {
   EXPECT_FALSE(has(output, "a comment line")) << output;
 }
 
+TEST_F(TerminalSession, AuditVerifyRunsNextToARunningShipmate) {
+  // The running bot is the database's only writer; verifying only reads, so it must not be
+  // refused as "a second Shipmate" or wait for the bot to exit.
+  auto chat = start_chat();
+  say(*chat, "lock hello maintenance", "Locked hello");
+  auto [code, output] =
+      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")});
+  EXPECT_EQ(code, 0) << output;
+  EXPECT_TRUE(has(output, "audit log intact")) << output;
+  say(*chat, "unlock hello", "Unlocked hello");
+  chat->close_stdin();
+  ASSERT_EQ(chat->wait(), 0);
+}
+
 TEST_F(TerminalSession, EditedAuditRowIsDetectedByAuditVerify) {
   auto chat = start_chat();
   say(*chat, "lock hello maintenance", "Locked hello");

@@ -130,6 +130,127 @@ TEST(SingleWriterVfsTest, ASecondShipmateOnTheSameFileIsRefusedClearly) {
   EXPECT_EQ(open_in_another_process(path, [&] { first.reset(); }), "");
 }
 
+// What `shipmate audit verify` does next to a running `serve`: another process, forked before
+// Shipmate opens the file (so it inherits none of its files or locks), opens the file read-only
+// each time it is told to, counts the rows of `notes` and tries to write. Answers "rows=N
+// refused-write" (or the error) for each go.
+class Reader {
+ public:
+  explicit Reader(const std::string& path) {
+    if (pipe(go_) != 0 || pipe(answer_) != 0)
+      throw std::runtime_error("pipe failed");
+    child_ = fork();
+    if (child_ == 0) {
+      close(go_[1]);
+      close(answer_[0]);
+      char signal = 0;
+      while (read(go_[0], &signal, 1) == 1) {
+        std::string message;
+        auto db = Database::open_read_only(path);
+        if (!db.ok()) {
+          message = db.error().message;
+        } else {
+          auto count = (*db)->prepare("SELECT count(*) FROM notes");
+          message = count.step() ? "rows=" + std::to_string(count.column_int64(0)) : "no row";
+          try {
+            (*db)->exec("INSERT INTO notes VALUES ('from the reader')");
+            message += " wrote";
+          } catch (const StorageError&) {
+            message += " refused-write";
+          }
+        }
+        message += '\n';
+        [[maybe_unused]] auto written = write(answer_[1], message.data(), message.size());
+      }
+      _exit(0);
+    }
+    close(go_[0]);
+    close(answer_[1]);
+  }
+  ~Reader() {
+    close(go_[1]);
+    close(answer_[0]);
+    int status = 0;
+    waitpid(child_, &status, 0);
+  }
+  std::string read_once() {
+    [[maybe_unused]] auto sent = write(go_[1], "!", 1);
+    std::string line;
+    char c = 0;
+    while (read(answer_[0], &c, 1) == 1 && c != '\n')
+      line += c;
+    return line;
+  }
+
+ private:
+  int go_[2] = {-1, -1};
+  int answer_[2] = {-1, -1};
+  pid_t child_ = -1;
+};
+
+TEST(SingleWriterVfsTest, AReadOnlyOpenWorksWhileShipmateHoldsTheFile) {
+  TempDir dir;
+  const std::string path = dir.file("shipmate.db");
+  Reader reader(path);
+  auto db = open_or_fail(path);
+  db->exec("CREATE TABLE notes (text TEXT)");
+  db->exec("INSERT INTO notes VALUES ('one'), ('two')");
+  // Database::open would be refused here (the test above); the read-only open is not.
+  EXPECT_EQ(reader.read_once(), "rows=2 refused-write");
+  db->exec("INSERT INTO notes VALUES ('three')");
+  EXPECT_EQ(reader.read_once(), "rows=3 refused-write");
+}
+
+TEST(SingleWriterVfsTest, AReadOnlyOpenNeverCreatesOrMigrates) {
+  TempDir dir;
+  const std::string missing = dir.file("missing.db");
+  auto absent = Database::open_read_only(missing);
+  ASSERT_FALSE(absent.ok());
+  EXPECT_NE(absent.error().message.find(missing), std::string::npos) << absent.error().message;
+  EXPECT_NE(access(missing.c_str(), F_OK), 0) << "the read-only open created the file";
+
+  // A file from an older build is not migrated behind the running Shipmate's back.
+  const std::string old = dir.file("old.db");
+  {
+    sqlite3* raw = nullptr;
+    ASSERT_EQ(sqlite3_open(old.c_str(), &raw), SQLITE_OK);
+    ASSERT_EQ(
+        sqlite3_exec(raw, "CREATE TABLE t (x); PRAGMA user_version = 1", nullptr, nullptr, nullptr),
+        SQLITE_OK);
+    sqlite3_close(raw);
+  }
+  auto stale = Database::open_read_only(old);
+  ASSERT_FALSE(stale.ok());
+  EXPECT_NE(stale.error().message.find("version 1"), std::string::npos) << stale.error().message;
+  EXPECT_NE(stale.error().message.find("shipmate serve"), std::string::npos)
+      << stale.error().message;
+}
+
+TEST(SingleWriterVfsTest, ATransactionLargerThanTheGatherBufferCommits) {
+  // One commit's WAL frames are gathered into one write of at most a few MB; a transaction of
+  // many more pages than that must still commit whole, and be read back whole.
+  TempDir dir;
+  const std::string path = dir.file("shipmate.db");
+  auto db = open_or_fail(path);
+  db->exec("CREATE TABLE notes (text TEXT)");
+  db->transaction([&] {
+    auto insert = db->prepare("INSERT INTO notes VALUES (?)");
+    for (int i = 0; i < 40000; ++i) {
+      insert.bind(1, std::string(400, static_cast<char>('a' + i % 26)));
+      insert.run();
+      insert.reset();
+    }
+  });
+  Outsider outsider(path);
+  EXPECT_EQ(outsider.text("SELECT count(*) FROM notes"), "40000");
+  db.reset();
+  auto reopened = open_or_fail(path);
+  auto count = reopened->prepare("SELECT count(*), sum(length(text)) FROM notes");
+  ASSERT_TRUE(count.step());
+  EXPECT_EQ(count.column_int64(0), 40000);
+  EXPECT_EQ(count.column_int64(1), 40000 * 400);
+}
+
 TEST(SingleWriterVfsTest, AnOutsiderInTheMiddleOfAWriteKeepsShipmateOut) {
   TempDir dir;
   const std::string path = dir.file("shipmate.db");
