@@ -94,12 +94,12 @@ struct SkippedOccurrence {
 };
 
 struct OccurrencePlan {
-  std::vector<EpochMillis> fire;           // claim and run now, oldest first
-  std::vector<SkippedOccurrence> skipped;  // at most kListedSkips, oldest first
-  std::size_t skipped_total = 0;           // every skip, listed or not
+  std::vector<EpochMillis> fire;              // claim and run now, oldest first
+  std::vector<SkippedOccurrence> skipped;     // at most kListedSkips, oldest first
+  std::size_t skipped_total = 0;              // every skip, listed or not
   bool skipped_total_is_lower_bound = false;  // a long downtime was jumped over
-  EpochMillis watermark = 0;               // every occurrence at or before this is decided
-  std::optional<EpochMillis> next_due;     // the first occurrence after the watermark
+  EpochMillis watermark = 0;                  // every occurrence at or before this is decided
+  std::optional<EpochMillis> next_due;        // the first occurrence after the watermark
 };
 
 OccurrencePlan plan_occurrences(const Timing& timing, const MisfirePolicy& misfire,

@@ -6,10 +6,10 @@
 //   `connections` Socket Mode connections (2 by default, so that a cut or refresh of one never
 //   leaves the bot without a socket) open until stop(). A slot whose connection is lost
 //   reconnects at once; only a second failure in a row backs off (jittered, exponential:
-//   reconnect_delay in send_scheduler.h). A `disconnect` (refresh_requested, warning, ...) opens the replacement
-//   before closing the old connection. Unrecoverable auth errors (invalid_auth, not_authed,
-//   account_inactive, team_disabled, link_disabled, ...) stop the transport and call on_fatal
-//   with a clear message instead of looping.
+//   reconnect_delay in send_scheduler.h). A `disconnect` (refresh_requested, warning, ...) opens
+//   the replacement before closing the old connection. Unrecoverable auth errors (invalid_auth,
+//   not_authed, account_inactive, team_disabled, link_disabled, ...) stop the transport and call
+//   on_fatal with a clear message instead of looping.
 // - Exactly once: every envelope with an id goes through the CommandIntake (bot/command_intake.h)
 //   as platform "slack", keyed by its dedupe key: recorded before its ack, a redelivery acked and
 //   dropped, acks written before any command starts, whatever the envelope holds. HTTP mode uses

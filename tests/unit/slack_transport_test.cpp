@@ -213,9 +213,10 @@ TEST_F(SlackTransportTest, TwoSocketsByDefaultACutOneIsReplacedAtOnceAndRepeated
         EXPECT_TRUE(backing_off);
         EXPECT_EQ(static_cast<int>(slack.calls("apps.connections.open").size()), opens_before + 1);
         EXPECT_EQ(transport.stats().open_connections, 1);  // the other socket never went away
-        timers.advance(1s);  // at most base (jitter only shortens it)
+        timers.advance(1s);                                // at most base (jitter only shortens it)
         const bool second_try = co_await eventually([&] {
-          return static_cast<int>(slack.calls("apps.connections.open").size()) == opens_before + 2 &&
+          return static_cast<int>(slack.calls("apps.connections.open").size()) ==
+                     opens_before + 2 &&
                  timers.sleeping() == 1;
         });
         EXPECT_TRUE(second_try);
