@@ -134,16 +134,23 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::execute(Run& run, const S
   co_return failed("unknown step kind", false);
 }
 
+runbooks::TemplateScope RunbookRunner::scope_of(const Run& run) {
+  return {.definition = &run.definition,
+          .params = &run.params,
+          .outputs = &run.engine.state().outputs,
+          .run_id = std::to_string(run.id),
+          .run_by = run.starter.user_id};
+}
+
+runbooks::TemplateScope RunbookRunner::secret_scope_of(const Run& run) {
+  runbooks::TemplateScope scope = scope_of(run);
+  scope.reveal_secret = [this, &run](const std::string& param) { return reveal(run, param); };
+  return scope;
+}
+
 asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const StepSpec& step) {
-  const runbooks::TemplateScope plain{.definition = &run.definition,
-                                      .params = &run.params,
-                                      .outputs = &run.engine.state().outputs,
-                                      .run_id = std::to_string(run.id),
-                                      .run_by = run.starter.user_id};
-  runbooks::TemplateScope secret_scope = plain;
-  secret_scope.reveal_secret = [this, &run](const std::string& param) {
-    return reveal(run, param);
-  };
+  const runbooks::TemplateScope plain = scope_of(run);
+  const runbooks::TemplateScope secret_scope = secret_scope_of(run);
   integrations::ProcessSpec spec;
   for (const auto& arg : step.exec.argv) {
     auto expanded = runbooks::expand(arg, plain);
@@ -251,15 +258,8 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
 asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_http(Run& run, const StepSpec& step) {
   if (ports_.http == nullptr)
     co_return failed("no HTTP client is set up", false);
-  const runbooks::TemplateScope plain{.definition = &run.definition,
-                                      .params = &run.params,
-                                      .outputs = &run.engine.state().outputs,
-                                      .run_id = std::to_string(run.id),
-                                      .run_by = run.starter.user_id};
-  runbooks::TemplateScope secret_scope = plain;
-  secret_scope.reveal_secret = [this, &run](const std::string& param) {
-    return reveal(run, param);
-  };
+  const runbooks::TemplateScope plain = scope_of(run);
+  const runbooks::TemplateScope secret_scope = secret_scope_of(run);
   integrations::net::HttpRequest request;
   request.method = step.http.method;
   auto url = runbooks::expand(step.http.url, plain);
@@ -306,11 +306,7 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_http(Run& run, const 
 asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_command(Run& run, const StepSpec& step) {
   if (!ports_.run_command)
     co_return failed("command steps are not set up", false);
-  const runbooks::TemplateScope plain{.definition = &run.definition,
-                                      .params = &run.params,
-                                      .outputs = &run.engine.state().outputs,
-                                      .run_id = std::to_string(run.id),
-                                      .run_by = run.starter.user_id};
+  const runbooks::TemplateScope plain = scope_of(run);
   auto text = runbooks::expand(step.command, plain);
   if (!text)
     co_return failed(text.error().message, false);
@@ -324,11 +320,7 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_command(Run& run, con
 }
 
 asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_confirm(Run& run, const StepSpec& step) {
-  const runbooks::TemplateScope plain{.definition = &run.definition,
-                                      .params = &run.params,
-                                      .outputs = &run.engine.state().outputs,
-                                      .run_id = std::to_string(run.id),
-                                      .run_by = run.starter.user_id};
+  const runbooks::TemplateScope plain = scope_of(run);
   auto prompt = runbooks::expand(step.prompt, plain);
   if (!prompt)
     co_return failed(prompt.error().message, false);
@@ -399,11 +391,7 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_wait(Run& run, const 
     run.wait_of = here;
     run.wait_started = services_.clock.now_ms();
   }
-  const runbooks::TemplateScope plain{.definition = &run.definition,
-                                      .params = &run.params,
-                                      .outputs = &state.outputs,
-                                      .run_id = std::to_string(run.id),
-                                      .run_by = run.starter.user_id};
+  const runbooks::TemplateScope plain = scope_of(run);
   bool satisfied = false;
   std::string detail;
   if (step.wait.probe == runbooks::WaitSpec::Probe::http) {
@@ -445,11 +433,7 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_wait(Run& run, const 
 }
 
 RunbookRunner::Outcome RunbookRunner::run_notify(Run& run, const StepSpec& step) {
-  const runbooks::TemplateScope plain{.definition = &run.definition,
-                                      .params = &run.params,
-                                      .outputs = &run.engine.state().outputs,
-                                      .run_id = std::to_string(run.id),
-                                      .run_by = run.starter.user_id};
+  const runbooks::TemplateScope plain = scope_of(run);
   auto text = runbooks::expand(step.text, plain);
   if (!text)
     return failed(text.error().message, false);

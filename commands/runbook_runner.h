@@ -92,6 +92,10 @@ class RunbookRunner {
   Outcome run_notify(Run& run, const runbooks::StepSpec& step);
 
   Result<std::string> reveal(const Run& run, const std::string& param);
+  // Template scopes for a run's steps: the plain one, and one that may also reveal secrets
+  // (only where a step sends them to a process's environment or files, or an HTTP request).
+  static runbooks::TemplateScope scope_of(const Run& run);
+  runbooks::TemplateScope secret_scope_of(const Run& run);
   void update_status(Run& run, const std::string& doing);
   void finish(Run& run, const runbooks::Finish& finish);
   void audit(const Run& run, const std::string& actor, const std::string& action,
