@@ -566,6 +566,34 @@ json::object apps_group() {
       {"name", "apps"}, {"versions", json::array{version}}, {"preferredVersion", version}};
 }
 
+constexpr const char* kRbacGroup = "rbac.authorization.k8s.io";
+
+json::object rbac_group() {
+  json::object version{{"groupVersion", std::string(kRbacGroup) + "/v1"}, {"version", "v1"}};
+  return json::object{
+      {"name", kRbacGroup}, {"versions", json::array{version}}, {"preferredVersion", version}};
+}
+
+// A namespaced kind the fake only knows by name (so `kubectl apply --dry-run=client` can map a
+// manifest): it holds none, so every read of one is 404 NotFound.
+json::object known_resource(const char* name, const char* singular, const char* kind) {
+  return json::object{{"name", name},
+                      {"singularName", singular},
+                      {"namespaced", true},
+                      {"kind", kind},
+                      {"verbs", json::array{"create", "delete", "deletecollection", "get", "list",
+                                            "patch", "update", "watch"}}};
+}
+
+// {"pvc" ...} plural names of the kinds above per group, for the 404 answers.
+bool known_empty_resource(std::string_view group_version, std::string_view plural) {
+  if (group_version == "v1")
+    return plural == "serviceaccounts" || plural == "configmaps" || plural == "secrets" ||
+           plural == "persistentvolumeclaims" || plural == "services";
+  return group_version == "rbac.authorization.k8s.io/v1" &&
+         (plural == "roles" || plural == "rolebindings");
+}
+
 struct Key {
   std::string ns;
   std::string name;
@@ -1001,10 +1029,10 @@ struct FakeKubernetes::Impl {
                           {"serverAddress", "127.0.0.1:" + std::to_string(server->port())}}}}}));
       }
       if (path == "/apis") {
-        return FakeResponse::json(
-            200, json::serialize(json::object{{"kind", "APIGroupList"},
-                                              {"apiVersion", "v1"},
-                                              {"groups", json::array{apps_group()}}}));
+        return FakeResponse::json(200, json::serialize(json::object{
+                                           {"kind", "APIGroupList"},
+                                           {"apiVersion", "v1"},
+                                           {"groups", json::array{apps_group(), rbac_group()}}}));
       }
       if (path == "/apis/apps") {
         json::object group = apps_group();
@@ -1012,19 +1040,42 @@ struct FakeKubernetes::Impl {
         group["apiVersion"] = "v1";
         return FakeResponse::json(200, json::serialize(group));
       }
-      if (path == "/api/v1") {
+      if (path == std::string("/apis/") + kRbacGroup) {
+        json::object group = rbac_group();
+        group["kind"] = "APIGroup";
+        group["apiVersion"] = "v1";
+        return FakeResponse::json(200, json::serialize(group));
+      }
+      if (path == std::string("/apis/") + kRbacGroup + "/v1") {
         return FakeResponse::json(
             200, json::serialize(json::object{
                      {"kind", "APIResourceList"},
-                     {"groupVersion", "v1"},
-                     {"resources", json::array{json::object{
-                                       {"name", "namespaces"},
-                                       {"singularName", "namespace"},
-                                       {"namespaced", false},
-                                       {"kind", "Namespace"},
-                                       {"verbs", json::array{"create", "delete", "get", "list",
-                                                             "patch", "update", "watch"}},
-                                       {"shortNames", json::array{"ns"}}}}}}));
+                     {"apiVersion", "v1"},
+                     {"groupVersion", std::string(kRbacGroup) + "/v1"},
+                     {"resources",
+                      json::array{known_resource("roles", "role", "Role"),
+                                  known_resource("rolebindings", "rolebinding", "RoleBinding")}}}));
+      }
+      if (path == "/api/v1") {
+        return FakeResponse::json(
+            200,
+            json::serialize(json::object{
+                {"kind", "APIResourceList"},
+                {"groupVersion", "v1"},
+                {"resources",
+                 json::array{json::object{{"name", "namespaces"},
+                                          {"singularName", "namespace"},
+                                          {"namespaced", false},
+                                          {"kind", "Namespace"},
+                                          {"verbs", json::array{"create", "delete", "get", "list",
+                                                                "patch", "update", "watch"}},
+                                          {"shortNames", json::array{"ns"}}},
+                             known_resource("serviceaccounts", "serviceaccount", "ServiceAccount"),
+                             known_resource("configmaps", "configmap", "ConfigMap"),
+                             known_resource("secrets", "secret", "Secret"),
+                             known_resource("persistentvolumeclaims", "persistentvolumeclaim",
+                                            "PersistentVolumeClaim"),
+                             known_resource("services", "service", "Service")}}}));
       }
       if (path == "/apis/apps/v1") {
         return FakeResponse::json(
@@ -1067,6 +1118,26 @@ struct FakeKubernetes::Impl {
                                  {"labels", json::object{{"kubernetes.io/metadata.name", name}}}}},
                    {"spec", json::object{{"finalizers", json::array{"kubernetes"}}}},
                    {"status", json::object{{"phase", "Active"}}}}));
+    }
+
+    // The kinds known by name only: /api/v1/namespaces/{ns}/{plural}/{name} and the same under
+    // /apis/rbac.authorization.k8s.io/v1/. There are none, so a read is the API's NotFound.
+    for (const std::string_view group_version : {"v1", "rbac.authorization.k8s.io/v1"}) {
+      const std::string prefix = std::string(group_version == "v1" ? "/api/" : "/apis/") +
+                                 std::string(group_version) + "/namespaces/";
+      if (request.method != "GET" || !path.starts_with(prefix))
+        continue;
+      const std::string rest = path.substr(prefix.size());  // {ns}/{plural}/{name}
+      const auto first = rest.find('/');
+      const auto second = first == std::string::npos ? first : rest.find('/', first + 1);
+      if (second == std::string::npos)
+        continue;
+      const std::string plural = rest.substr(first + 1, second - first - 1);
+      const std::string name = rest.substr(second + 1);
+      if (!known_empty_resource(group_version, plural) || name.find('/') != std::string::npos)
+        continue;
+      return status_response(404, "NotFound", plural + " \"" + name + "\" not found",
+                             json::object{{"name", name}, {"kind", plural}});
     }
 
     // /apis/apps/v1/[namespaces/{ns}/]{resource}[/{name}]

@@ -7,7 +7,8 @@
 // - Built on FakeHttpServer: 127.0.0.1 on a free port, a background thread, every request recorded
 //   (http().requests(), requests_to()).
 // - Routes:
-//     GET  /version, /api, /api/v1, /apis, /apis/apps, /apis/apps/v1   (legacy JSON discovery; the
+//     GET  /version, /api, /api/v1, /apis, /apis/apps[/v1], /apis/rbac.authorization.k8s.io[/v1]
+//          (legacy JSON discovery; the
 //          aggregated-discovery Accept types get plain JSON, which clients take as "not supported")
 //     GET  /apis/apps/v1/[namespaces/{ns}/]deployments|replicasets      LIST with labelSelector,
 //          fieldSelector (metadata.name, metadata.namespace), or WATCH (watch=true|1) from
@@ -16,6 +17,11 @@
 //     PATCH .../deployments/{name}   strategic merge (containers/env/volumes/... keyed by name),
 //          JSON merge patch, JSON patch; other types get 415
 //     PUT  .../deployments/{name}    a whole Deployment
+//     GET  /api/v1/namespaces/{ns}/serviceaccounts|configmaps|secrets|persistentvolumeclaims|
+//          services/{name} and /apis/rbac.authorization.k8s.io/v1/namespaces/{ns}/roles|
+//          rolebindings/{name}: 404 NotFound. These kinds are in discovery so that
+//          `kubectl apply --dry-run=client` can map shipped manifests (deploy/kubernetes); the
+//          fake stores none of them.
 //   Every error body is a Kubernetes Status object with the real reasons and messages.
 // - Auth: `Authorization: Bearer <Options::token>`, or (with Options::client_ca_file) a client
 //   certificate the TLS handshake verified. Anything else is 401 Unauthorized.
