@@ -95,6 +95,18 @@ void check_template(RunbookParse& p, const YAML::Node& at, const std::string& te
   for (const auto& name : *names) {
     if (name == "run.id" || name == "run.by")
       continue;
+    if (name == "service.url") {
+      if (!p.definition.environment_param()) {
+        p.check.error(at, "{service.url} needs a parameter of type environment to choose by");
+      } else if (p.definition.service.empty()) {
+        p.check.error(at, "{service.url} needs the runbook's service: (whose address it is)");
+      } else if (p.definition.service_urls.empty()) {
+        p.check.error(at, "{service.url}: service " + p.definition.service +
+                              " has no address Shipmate knows (only a local target has one); "
+                              "give the address under vars: instead");
+      }
+      continue;
+    }
     if (name.rfind("vars.", 0) == 0) {
       const std::string key = name.substr(5);
       if (!p.definition.environment_param()) {
@@ -131,7 +143,7 @@ void check_template(RunbookParse& p, const YAML::Node& at, const std::string& te
       p.check.error(at, "unknown placeholder {" + name + "}" +
                             commands::did_you_mean(name, param_names) +
                             "; parameters are written {name}, and also {vars.key}, "
-                            "{steps.step.output}, {run.id}, {run.by}");
+                            "{service.url}, {steps.step.output}, {run.id}, {run.by}");
       continue;
     }
     if (param->type == ParamType::secret && !secrets_allowed(place)) {
@@ -618,9 +630,14 @@ void parse_runbook(Checker& check, std::string_view text, const std::string& dis
     std::vector<std::string> services;
     for (const auto& service : config.catalog.services)
       services.push_back(service.name);
-    if (!config.catalog.find_service(definition.service)) {
+    const auto* service = config.catalog.find_service(definition.service);
+    if (!service) {
       check.error(root["service"], "service '" + definition.service + "' is not configured" +
                                        commands::did_you_mean(definition.service, services));
+    } else if (service->target_kind == "local") {
+      // {service.url}: the address its local target serves each environment at.
+      for (const auto& [env, local] : service->local.environments)
+        definition.service_urls[env] = "http://127.0.0.1:" + std::to_string(local.port);
     }
   }
   if (root["owners"])

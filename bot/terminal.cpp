@@ -97,7 +97,14 @@ void TerminalConversation::update(const commands::MessageRef&, const commands::M
 
 void TerminalConversation::thread_reply(const commands::MessageRef&,
                                         const commands::Message& message) {
-  write("    | " + message.text + "\n");
+  std::string out = "    | " + message.text + "\n";
+  // A question asked in a thread (a runbook's confirmation) shows its buttons as the commands
+  // they type, like a top-level message does.
+  for (const auto& button : message.buttons)
+    out += "    |   [" + button.label + "] type: " + button.command + "\n";
+  write(out);
+  if (!message.buttons.empty() && on_buttons_shown_)
+    on_buttons_shown_();
 }
 
 // Lines cross from the reader thread to the event loop here. The reader waits for each command

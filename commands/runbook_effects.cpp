@@ -3,8 +3,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
 #include <algorithm>
+
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
@@ -81,27 +84,29 @@ std::string read_file(const fs::path& path) {
   return buffer.str();
 }
 
-// Collects what a command step's command says, and passes it on to the run's thread.
+// Collects what a command step's command says, and passes it on to the run's thread while the
+// run is there to take it (a command that outlived its step's timeout may outlive the run too;
+// what it says after that goes to the log).
 class CommandCapture final : public Conversation {
  public:
-  CommandCapture(Conversation& run_conversation, MessageRef thread)
-      : target_(run_conversation), thread_(std::move(thread)) {}
+  CommandCapture(std::weak_ptr<RunbookRunner::Run> run, MessageRef thread, std::string address)
+      : run_(std::move(run)), thread_(std::move(thread)), address_(std::move(address)) {}
   MessageRef post(const Message& message) override {
     note(message);
-    target_.thread_reply(thread_, message);
+    forward(message);
     return std::to_string(++posts_);
   }
   void update(const MessageRef&, const Message& message) override {
     note(message);
-    target_.thread_reply(thread_, message);
+    forward(message);
   }
-  void thread_reply(const MessageRef&, const Message& message) override {
-    target_.thread_reply(thread_, message);
-  }
-  std::string address() const override { return target_.address(); }
+  void thread_reply(const MessageRef&, const Message& message) override { forward(message); }
+  std::string address() const override { return address_; }
 
   bool failed = false;
   std::string last;
+  bool done = false;     // the command has returned
+  bool waiting = false;  // the step waits for it (its completion wakes the wait)
 
  private:
   void note(const Message& message) {
@@ -109,8 +114,16 @@ class CommandCapture final : public Conversation {
       failed = true;
     last = message.text;
   }
-  Conversation& target_;
+  void forward(const Message& message) {
+    if (auto run = run_.lock(); run && run->conversation) {
+      run->conversation->thread_reply(thread_, message);
+      return;
+    }
+    spdlog::info("runbook command (after its step ended): {}", redact(message.text));
+  }
+  std::weak_ptr<RunbookRunner::Run> run_;
   MessageRef thread_;
+  std::string address_;
   int posts_ = 0;
 };
 
@@ -310,13 +323,53 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_command(Run& run, con
   auto text = runbooks::expand(step.command, plain);
   if (!text)
     co_return failed(text.error().message, false);
-  CommandCapture capture(*run.conversation, run.status_ref);
-  std::string user = run.starter.user_id;
-  std::string command = *text;
-  co_await ports_.run_command(std::move(user), std::move(command), capture);
-  if (capture.failed)
-    co_return failed(first_line(capture.last), true);
-  co_return succeeded({{"reply", first_line(capture.last)}}, first_line(capture.last));
+  auto found = runs_.find(run.id);
+  std::weak_ptr<Run> weak_run;
+  if (found != runs_.end())
+    weak_run = found->second;
+  // The command runs on its own, so that the step's timeout can end the wait for it without
+  // cutting a deploy off half-way; its completion wakes the wait through the run's signal.
+  auto capture =
+      std::make_shared<CommandCapture>(weak_run, run.status_ref, run.conversation->address());
+  const auto executor = co_await asio::this_coro::executor;
+  auto command_port = ports_.run_command;
+  auto carry_out = [](decltype(command_port) port, std::string user, std::string command,
+                      std::shared_ptr<CommandCapture> into,
+                      std::weak_ptr<Run> owner) -> asio::awaitable<void> {
+    co_await port(std::move(user), std::move(command), *into);
+    into->done = true;
+    if (into->waiting) {
+      if (auto alive = owner.lock())
+        alive->cancel.emit(asio::cancellation_type::terminal);
+    }
+  };
+  asio::co_spawn(executor, carry_out(command_port, run.starter.user_id, *text, capture, weak_run),
+                 asio::detached);
+  const EpochMillis deadline = services_.clock.now_ms() + step.timeout_ms;
+  while (!capture->done) {
+    const long long left = deadline - services_.clock.now_ms();
+    if (left <= 0)
+      break;
+    capture->waiting = true;
+    auto sleeping = services_.timers.sleep_for(std::chrono::milliseconds(left));
+    co_await asio::co_spawn(executor, std::move(sleeping),
+                            asio::bind_cancellation_slot(run.cancel.slot(), asio::use_awaitable));
+    capture->waiting = false;
+    if (stopping_)
+      co_return failed("Shipmate is stopping", false);
+    // An abort wakes the wait too; the run still waits for the command, so that its cleanup
+    // does not race the command it would undo.
+  }
+  if (!capture->done) {
+    // Not retried: the command may still be at work, and running it again could do it twice.
+    co_return failed("'" + first_line(*text, 120) + "' did not finish within " +
+                         format_duration(step.timeout_ms) +
+                         "; it goes on by itself (its own status shows how it ends)",
+                     false);
+  }
+  if (capture->failed)
+    co_return failed(first_line(capture->last), true);
+  co_return succeeded({{"reply", first_line(capture->last)}}, first_line(capture->last));
 }
 
 asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_confirm(Run& run, const StepSpec& step) {

@@ -227,6 +227,10 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
       // Journal first: a crash from here on finds the step in flight.
       const std::int64_t row = store_.step_started(
           record, std::string(runbooks::to_string(state.status)), runbooks::encode_state(state));
+      // Audited as it starts, so an incident's timeline shows what is being done while it runs.
+      audit(*run, run->starter.user_id, "runbook.step.started", "started",
+            spec.name + " (" + std::string(runbooks::to_string(spec.kind)) + ", attempt " +
+                std::to_string(step->attempt) + ")");
       update_status(*run, spec.kind == runbooks::StepKind::wait ? "waiting on " + spec.name
                                                                 : "running " + spec.name);
       Outcome outcome = co_await execute(*run, spec);

@@ -411,6 +411,19 @@ Result<std::vector<std::string>> placeholders(std::string_view text) {
   return names;
 }
 
+namespace {
+
+// The value of the run's environment parameter ("" when it has none).
+std::string run_environment(const TemplateScope& scope) {
+  const auto* env_param = scope.definition ? scope.definition->environment_param() : nullptr;
+  if (env_param == nullptr || scope.params == nullptr)
+    return {};
+  auto it = scope.params->values.find(env_param->name);
+  return it == scope.params->values.end() ? std::string() : it->second;
+}
+
+}  // namespace
+
 Result<std::string> expand(std::string_view text, const TemplateScope& scope) {
   std::string out;
   out.reserve(text.size());
@@ -434,15 +447,15 @@ Result<std::string> expand(std::string_view text, const TemplateScope& scope) {
       out += scope.run_id;
     } else if (name == "run.by") {
       out += scope.run_by;
+    } else if (name == "service.url") {
+      const Definition* definition = scope.definition;
+      const std::string env = run_environment(scope);
+      if (!definition || !definition->service_urls.count(env))
+        return make_error("{service.url} has no value for environment '" + env + "'");
+      out += definition->service_urls.at(env);
     } else if (name.rfind("vars.", 0) == 0) {
       const Definition* definition = scope.definition;
-      const auto* env_param = definition ? definition->environment_param() : nullptr;
-      std::string env;
-      if (env_param && scope.params) {
-        auto it = scope.params->values.find(env_param->name);
-        if (it != scope.params->values.end())
-          env = it->second;
-      }
+      const std::string env = run_environment(scope);
       const std::string key = name.substr(5);
       if (!definition)
         return make_error("{" + name + "} has no value here");

@@ -10,7 +10,8 @@
 //   parameter is bound to a *reference* (a configured secret's name, or the definition's default
 //   {env: X} / {file: path}), and only the executor reads the value, right before the step that
 //   needs it, registering it for redaction (common/redact.h).
-// - Templates: "{name}" is a parameter, "{vars.key}" a per-environment value, "{steps.S.key}" an
+// - Templates: "{name}" is a parameter, "{vars.key}" a per-environment value, "{service.url}"
+//   where the runbook's service answers in the run's environment, "{steps.S.key}" an
 //   output of the earlier step S, "{run.id}" / "{run.by}" the run; "{{" and "}}" are literal
 //   braces. Substitution never splits or joins text: an argv element stays exactly one argv
 //   element whatever a value contains ($(...), ';', backticks, newlines, spaces), and no shell
@@ -149,6 +150,10 @@ struct Definition {
   FailurePolicy on_failure = FailurePolicy::stop;
   // Per-environment values, {vars.key}, chosen by the run's environment parameter.
   std::map<std::string, std::map<std::string, std::string>> vars;
+  // {service.url}: where `service` answers in each environment ("http://127.0.0.1:8081"), filled
+  // by the configuration loader from the service's target, so a runbook follows the configured
+  // ports instead of repeating them.
+  std::map<std::string, std::string> service_urls;
   std::string source;  // the file it came from ("runbooks/shipped/restart-hello.yaml")
   std::string hash;    // SHA-256 (hex) of that file's text: a resumed run needs the same one
 

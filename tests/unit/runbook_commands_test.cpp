@@ -18,6 +18,14 @@ class RunbookCommandsTest : public ::testing::Test {
   RunbookCommandsTest() {
     bot::Config config;
     config.catalog = harness.catalog;
+    // The embedded default's hello: a local target on 8081 and 8082 ({service.url}).
+    for (auto& service : config.catalog.services) {
+      if (service.name != "hello")
+        continue;
+      service.target_kind = "local";
+      service.local.environments["staging"].port = 8081;
+      service.local.environments["production"].port = 8082;
+    }
     std::vector<bot::Diagnostic> diagnostics;
     bot::load_runbooks(config, diagnostics);
     for (const auto& d : diagnostics)

@@ -107,7 +107,8 @@ steps: []
 }
 
 TEST_F(RunbookConfigTest, PlaceholdersMustNameSomethingKnown) {
-  EXPECT_EQ(load(R"(runbook: mine
+  EXPECT_EQ(
+      load(R"(runbook: mine
 params:
   - {name: env, type: environment}
 steps:
@@ -116,10 +117,11 @@ steps:
   - name: later
     notify: hi
 )"),
-            "mine.yaml:6:13: error: unknown placeholder {evn} (did you mean 'env'?); parameters "
-            "are written {name}, and also {vars.key}, {steps.step.output}, {run.id}, {run.by}\n"
-            "mine.yaml:6:13: error: {steps.later.x} refers to 'later', which is not an earlier "
-            "step\n");
+      "mine.yaml:6:13: error: unknown placeholder {evn} (did you mean 'env'?); parameters "
+      "are written {name}, and also {vars.key}, {service.url}, {steps.step.output}, {run.id}, "
+      "{run.by}\n"
+      "mine.yaml:6:13: error: {steps.later.x} refers to 'later', which is not an earlier "
+      "step\n");
 }
 
 TEST_F(RunbookConfigTest, SecretsMayNotReachArgvUrlsOrChat) {
@@ -200,6 +202,24 @@ steps:
             "mine.yaml:7:13: error: on_failure: cleanup needs a cleanup: list of steps\n");
 }
 
+TEST_F(RunbookConfigTest, ServiceUrlNeedsAServiceWithAnAddressAndAnEnvironment) {
+  EXPECT_EQ(load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: a, safety: idempotent, http: "{service.url}/x"}
+)"),
+            "mine.yaml:5:41: error: {service.url} needs the runbook's service: (whose address "
+            "it is)\n");
+  EXPECT_EQ(load(R"(runbook: mine
+service: hello
+steps:
+  - {name: a, safety: idempotent, http: "{service.url}/x"}
+)"),
+            "mine.yaml:4:41: error: {service.url} needs a parameter of type environment to "
+            "choose by\n");
+}
+
 TEST_F(RunbookConfigTest, AConfiguredRunbookReplacesAShippedOneOfTheSameName) {
   ConfigLoad loaded;
   EXPECT_EQ(load(R"(runbook: health-report
@@ -225,6 +245,36 @@ TEST(ShippedRunbooks, AllLoadOnTheEmbeddedDefault) {
     ADD_FAILURE() << d.to_string();
   ASSERT_TRUE(loaded.ok());
   EXPECT_EQ(loaded.config->runbooks.size(), 4u);
+}
+
+TEST(ShippedRunbooks, FollowTheServicesConfiguredPortsThroughServiceUrl) {
+  shipmate::testing::TempDir dir;
+  shipmate::testing::write_file(dir.file("shipmate.yaml"), R"(environments:
+  - name: staging
+  - name: production
+users:
+  - {id: alice, roles: [sre]}
+services:
+  - name: hello
+    target: {kind: local, releases: rel, start: [python3, server.py], ports: {staging: 18181, production: 18182}}
+)");
+  std::filesystem::create_directories(dir.file("rel"));
+  ConfigLoad loaded = load_config(dir.file("shipmate.yaml"));
+  for (const auto& d : loaded.diagnostics)
+    ADD_FAILURE() << d.to_string();
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded.config->runbooks.size(), 4u);
+  for (const auto& definition : loaded.config->runbooks) {
+    EXPECT_EQ(definition.service_urls,
+              (std::map<std::string, std::string>{{"staging", "http://127.0.0.1:18181"},
+                                                  {"production", "http://127.0.0.1:18182"}}))
+        << definition.name;
+  }
+  const auto& restart = loaded.config->runbooks.front();
+  runbooks::BoundParams params;
+  params.values["env"] = "production";
+  const std::string plan = runbooks::render_plan(restart, &params);
+  EXPECT_NE(plan.find("http://127.0.0.1:18182/"), std::string::npos) << plan;
 }
 
 TEST(ShippedRunbooks, AConfigurationTheyDoNotFitLoadsWithoutThemAndWithoutNoise) {

@@ -144,8 +144,10 @@ steps:
           << record.entry.details;
     }
   }
-  EXPECT_EQ(actions, (std::vector<std::string>{"runbook.started", "runbook.step", "runbook.step",
-                                               "runbook.step", "runbook.succeeded"}));
+  EXPECT_EQ(actions,
+            (std::vector<std::string>{
+                "runbook.started", "runbook.step.started", "runbook.step", "runbook.step.started",
+                "runbook.step", "runbook.step.started", "runbook.step", "runbook.succeeded"}));
   EXPECT_TRUE(harness.audit.verify().ok);
 }
 
@@ -328,6 +330,131 @@ TEST_F(RunbookRunnerTest, ResumeIsRefusedWhenTheDefinitionChanged) {
                   "Resume refused: runbook mine changed since run #" + ref + " began"));
   harness.run("alice", "runbook abort " + ref);
   EXPECT_EQ(store.get(id)->status, "aborted");
+}
+
+TEST_F(RunbookRunnerTest, ACheckableStepInFlightIsCheckedNotRerunWhenItsCheckPasses) {
+  const std::string applied = dir.file("applied");
+  const std::string marks = dir.file("marks");
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - name: apply
+    safety: checkable
+    exec:
+      argv: [sh, -c, 'echo apply >> "$MARKS"; touch "$DONE"']
+      env: {MARKS: ")" +
+       marks + R"(", DONE: ")" + applied + R"("}
+    check: {exec: [test, -f, ")" +
+       applied + R"("]}
+  - {name: tell, notify: "applied"}
+)");
+  const auto& d = *library->find("mine");
+  // Cut off after its effect: the check finds the file and the step counts as done.
+  shipmate::testing::write_file(applied, "");
+  const auto first = journal_in_flight(store, d, 0, d.hash);
+  runner->recover();
+  ASSERT_TRUE(harness.run_until([&] { return store.get(first)->status == "succeeded"; }));
+  EXPECT_FALSE(std::filesystem::exists(marks));  // the step itself never ran again
+  auto steps = store.steps(first);
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[0].status, "interrupted");
+  EXPECT_EQ(steps[1].name, "tell");
+
+  // Cut off before its effect: the check fails and the step runs again, once.
+  std::filesystem::remove(applied);
+  const auto second = journal_in_flight(store, d, 0, d.hash);
+  runner->recover();
+  ASSERT_TRUE(harness.run_until([&] { return store.get(second)->status == "succeeded"; }));
+  EXPECT_EQ(shipmate::testing::read_file(marks), "apply\n");
+  steps = store.steps(second);
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[1].name, "apply");
+  EXPECT_EQ(steps[1].attempt, 2);
+  EXPECT_EQ(steps[1].status, "succeeded");
+}
+
+TEST_F(RunbookRunnerTest, ACommandStepThatOutlivesItsTimeoutFailsAndIsNotRunTwice) {
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: slow, safety: idempotent, timeout: 30s, retries: 2, command: ping}
+)");
+  int started = 0;
+  bool finished_late = false;
+  runner.reset();
+  RunbookPorts ports;
+  // A command that answers after ten minutes (manual time), like a deploy that hangs.
+  ports.run_command = [this, &started, &finished_late](
+                          std::string, std::string,
+                          Conversation& where) -> boost::asio::awaitable<void> {
+    ++started;
+    where.post(info("working on it"));
+    co_await harness.timers.sleep_for(std::chrono::minutes(10));
+    where.post(success("finished late"));
+    finished_late = true;
+  };
+  ports.work_dir = dir.file("work");
+  runner.emplace(*harness.services, *library, store, std::move(ports));
+  library->set_runner(&*runner);
+
+  auto& conversation = harness.start("alice", "runbook run mine");
+  ASSERT_TRUE(harness.run_until([&] { return harness.timers.sleeping() >= 2; }));
+  harness.timers.advance(std::chrono::seconds(30));
+  ASSERT_TRUE(harness.run_until([&] { return store.get(1)->status == "failed"; }));
+  EXPECT_EQ(started, 1);  // not retried: the command may still be at work
+  const auto steps = store.steps(1);
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_TRUE(has(steps[0].detail, "'ping' did not finish within 30.0 s; it goes on by itself"))
+      << steps[0].detail;
+  EXPECT_TRUE(has(all_chat(conversation), "working on it"));
+  // The command ends later, after its run: nothing breaks, and the run stays failed.
+  harness.timers.advance(std::chrono::minutes(10));
+  ASSERT_TRUE(harness.run_until([&] { return finished_late; }));
+  EXPECT_EQ(store.get(1)->status, "failed");
+  EXPECT_EQ(runner->active(), 0u);
+}
+
+// Conversations by address, for notify steps that name a channel.
+class Channels final : public ConversationDirectory {
+ public:
+  std::unique_ptr<Conversation> open(const std::string& address) override {
+    if (address != "#ops")
+      return nullptr;
+    struct Forward final : Conversation {
+      explicit Forward(shipmate::testing::RecordingConversation& to) : to_(to) {}
+      MessageRef post(const Message& m) override { return to_.post(m); }
+      void update(const MessageRef& r, const Message& m) override { to_.update(r, m); }
+      void thread_reply(const MessageRef& r, const Message& m) override { to_.thread_reply(r, m); }
+      std::string address() const override { return "#ops"; }
+      shipmate::testing::RecordingConversation& to_;
+    };
+    return std::make_unique<Forward>(ops);
+  }
+  shipmate::testing::RecordingConversation ops;
+};
+
+TEST_F(RunbookRunnerTest, ANotifyStepPostsToANamedChannelAndSaysWhenItCannot) {
+  Channels channels;
+  harness.services->conversations = &channels;
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+on_failure: continue
+steps:
+  - {name: tell-ops, notify: {text: "run {run.id} in {env} by {run.by}", channel: "#ops"}}
+  - {name: tell-nobody, notify: {text: "lost", channel: "#gone"}}
+)");
+  harness.run("alice", "runbook run mine");
+  ASSERT_EQ(channels.ops.log.size(), 1u);
+  EXPECT_EQ(channels.ops.log[0], "run 1 in staging by alice");
+  const auto steps = store.steps(1);
+  ASSERT_EQ(steps.size(), 2u);
+  EXPECT_EQ(steps[0].detail, "posted to #ops");
+  EXPECT_EQ(steps[1].status, "failed");
+  EXPECT_EQ(steps[1].detail, "no conversation #gone is reachable now");
+  harness.services->conversations = nullptr;
 }
 
 TEST_F(RunbookRunnerTest, RunNumbersAreChecked) {

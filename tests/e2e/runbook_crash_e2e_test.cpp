@@ -1,0 +1,215 @@
+// End-to-end: SIGKILL at many points of a four-step run through the real binary, each time with a
+// step in flight (the journal shows it started and not finished), then a restart: an idempotent
+// step runs again, a checkable one is checked, an unsafe one waits for `runbook resume|abort`,
+// resume is refused when the runbook's file changed, and the audit chain verifies every time.
+//
+// The kill lands at an exact point with no timing: a trigger that never finishes holds Shipmate
+// inside the write that would record the step's end (install_spin_trigger), after the step's
+// effect happened; the test sees the effect (a line in a marks file, a chat line), kills, and
+// checks the journal before restarting.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <filesystem>
+
+#include "tests/e2e/runbook_e2e_support.h"
+
+namespace shipmate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class RunbookCrash : public RunbookE2e {
+ protected:
+  void SetUp() override {
+    RunbookE2e::SetUp();
+    write_crashy();
+  }
+
+  // prepare (idempotent) -> apply (checkable: its check looks for the file it makes; it waits
+  // for a "go" file first, so a test can kill it mid-effect) -> migrate (unsafe) -> tell (notify).
+  void write_crashy(const std::string& comment = "") {
+    const std::string marks = dir.file("marks");
+    write_runbook("crashy", R"(runbook: crashy
+description: four steps of every kind of safety)" +
+                                comment + R"(
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - name: prepare
+    safety: idempotent
+    exec:
+      argv: [sh, -c, 'echo prepare >> "$MARKS"']
+      env: {MARKS: ")" + marks + R"("}
+  - name: apply
+    safety: checkable
+    exec:
+      argv: [sh, -c, 'echo apply >> "$MARKS"; while [ ! -f "$GO" ]; do sleep 0.02; done; touch "$DONE"']
+      env: {MARKS: ")" + marks + R"(", GO: ")" +
+                                dir.file("go") + R"(", DONE: ")" + dir.file("applied") + R"("}
+    check: {exec: [test, -f, ")" +
+                                dir.file("applied") + R"("]}
+  - name: migrate
+    safety: unsafe
+    exec:
+      argv: [sh, -c, 'echo migrate >> "$MARKS"']
+      env: {MARKS: ")" + marks + R"("}
+  - name: tell
+    notify: "crashy run {run.id} is done"
+)");
+  }
+
+  std::string marks() const {
+    return std::filesystem::exists(dir.file("marks")) ? read_file(dir.file("marks")) : "";
+  }
+
+  // Starts run #1 and kills Shipmate once `effect_seen` holds, holding it (when `hold_step` is
+  // set) inside the write that would record that step's end. Then checks that `in_flight` was
+  // journaled as started and not finished.
+  void run_and_kill(const std::string& hold_step, const std::function<bool(Subprocess&)>& seen,
+                    const std::string& in_flight) {
+    {
+      // The database exists before the trigger goes in.
+      auto chat = start_chat();
+      say(*chat, "runbook list", "crashy");
+      finish(*chat);
+    }
+    if (!hold_step.empty()) {
+      install_spin_trigger(db(), "hold_step_end",
+                           "BEFORE UPDATE ON runbook_steps WHEN NEW.name = '" + hold_step +
+                               "' AND NEW.status <> 'started'");
+    }
+    auto chat = start_chat();
+    chat->write("runbook run crashy\n");
+    ASSERT_TRUE(eventually([&] { return seen(*chat); })) << chat->output() << "\nmarks:\n"
+                                                         << marks();
+    chat->send_signal(SIGKILL);
+    EXPECT_EQ(chat->wait(), 128 + SIGKILL);
+    if (!hold_step.empty())
+      query(db(), "DROP TRIGGER hold_step_end");
+    // The step really was in flight: started, never finished, and the run is unfinished.
+    EXPECT_EQ(query(db(), "SELECT name, status FROM runbook_steps ORDER BY id DESC LIMIT 1"),
+              std::vector<std::string>{in_flight + "|started"});
+    EXPECT_EQ(query(db(), "SELECT status, finished_at IS NULL FROM runbook_runs WHERE id = 1"),
+              std::vector<std::string>{"running|1"});
+  }
+
+  bool marked(const std::string& text) const { return marks() == text; }
+  std::vector<std::string> step_rows() const {
+    return query(db(), "SELECT name, attempt, status FROM runbook_steps ORDER BY id");
+  }
+};
+
+TEST_F(RunbookCrash, AnIdempotentStepCutOffAfterItsEffectRunsAgain) {
+  write_file(dir.file("go"), "");
+  run_and_kill(
+      "prepare", [&](Subprocess&) { return marked("prepare\n"); }, "prepare");
+  auto chat = start_chat();
+  ASSERT_TRUE(chat->wait_for_output("Runbook crashy #1 succeeded", 30s)) << chat->output();
+  finish(*chat);
+  EXPECT_EQ(marks(), "prepare\nprepare\napply\nmigrate\n");
+  EXPECT_EQ(step_rows(), (std::vector<std::string>{"prepare|1|interrupted", "prepare|2|succeeded",
+                                                   "apply|1|succeeded", "migrate|1|succeeded",
+                                                   "tell|1|succeeded"}));
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, ACheckableStepCutOffAfterItsEffectIsCheckedAndCountsAsDone) {
+  write_file(dir.file("go"), "");
+  run_and_kill(
+      "apply", [&](Subprocess&) { return std::filesystem::exists(dir.file("applied")); }, "apply");
+  auto chat = start_chat();
+  ASSERT_TRUE(chat->wait_for_output("Runbook crashy #1 succeeded", 30s)) << chat->output();
+  EXPECT_TRUE(has(chat->output(), "apply: already happened")) << chat->output();
+  finish(*chat);
+  EXPECT_EQ(marks(), "prepare\napply\nmigrate\n");  // apply's effect happened once
+  EXPECT_EQ(step_rows(), (std::vector<std::string>{"prepare|1|succeeded", "apply|1|interrupted",
+                                                   "migrate|1|succeeded", "tell|1|succeeded"}));
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, ACheckableStepKilledMidEffectIsCheckedAndRunsAgain) {
+  // No "go" file: apply starts, marks, and waits; the kill lands while its process runs.
+  run_and_kill(
+      "", [&](Subprocess&) { return marked("prepare\napply\n"); }, "apply");
+  write_file(dir.file("go"), "");
+  auto chat = start_chat();
+  ASSERT_TRUE(chat->wait_for_output("Runbook crashy #1 succeeded", 30s)) << chat->output();
+  EXPECT_TRUE(has(chat->output(), "apply: did not happen")) << chat->output();
+  finish(*chat);
+  EXPECT_EQ(marks(), "prepare\napply\napply\nmigrate\n");
+  EXPECT_EQ(step_rows(), (std::vector<std::string>{"prepare|1|succeeded", "apply|1|interrupted",
+                                                   "apply|2|succeeded", "migrate|1|succeeded",
+                                                   "tell|1|succeeded"}));
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, AnUnsafeStepCutOffWaitsForResumeWhichRunsItAgain) {
+  write_file(dir.file("go"), "");
+  run_and_kill(
+      "migrate", [&](Subprocess&) { return marked("prepare\napply\nmigrate\n"); }, "migrate");
+  auto chat = start_chat();
+  ASSERT_TRUE(chat->wait_for_output("[Run it again] type: runbook resume 1", 30s))
+      << chat->output();
+  EXPECT_EQ(query(db(), "SELECT status FROM runbook_runs"), std::vector<std::string>{"waiting"});
+  EXPECT_EQ(marks(), "prepare\napply\nmigrate\n");  // nothing ran again by itself
+  say(*chat, "runbook resume 1", "Runbook crashy #1 succeeded");
+  finish(*chat);
+  EXPECT_EQ(marks(), "prepare\napply\nmigrate\nmigrate\n");
+  EXPECT_EQ(count("SELECT COUNT(*) FROM audit_log WHERE action = 'runbook.resumed' AND actor = "
+                  "'alice'"),
+            1);
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, AnUnsafeStepCutOffCanBeCountedDoneByAnotherPermittedUser) {
+  write_file(dir.file("go"), "");
+  run_and_kill(
+      "migrate", [&](Subprocess&) { return marked("prepare\napply\nmigrate\n"); }, "migrate");
+  {
+    auto bob = start_chat("bob");
+    ASSERT_TRUE(bob->wait_for_output("[Run it again] type: runbook resume 1", 30s))
+        << bob->output();
+    say(*bob, "runbook resume 1 --skip", "the step counts as done");
+    ASSERT_TRUE(bob->wait_for_output("Runbook crashy #1 succeeded", 30s)) << bob->output();
+    finish(*bob);
+  }
+  EXPECT_EQ(marks(), "prepare\napply\nmigrate\n");
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, ANotifyStepCutOffIsPostedAgain) {
+  write_file(dir.file("go"), "");
+  run_and_kill(
+      "tell", [&](Subprocess& chat) { return chat.wait_for_output("crashy run 1 is done", 100ms); },
+      "tell");
+  auto chat = start_chat();
+  ASSERT_TRUE(chat->wait_for_output("Runbook crashy #1 succeeded", 30s)) << chat->output();
+  EXPECT_TRUE(has(chat->output(), "crashy run 1 is done")) << chat->output();
+  finish(*chat);
+  EXPECT_EQ(marks(), "prepare\napply\nmigrate\n");
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, ResumeIsRefusedWhenTheRunbookChangedAndAbortEndsTheRun) {
+  write_file(dir.file("go"), "");
+  run_and_kill(
+      "migrate", [&](Subprocess&) { return marked("prepare\napply\nmigrate\n"); }, "migrate");
+  write_crashy("\n# edited after the run began");
+  auto chat = start_chat();
+  ASSERT_TRUE(
+      chat->wait_for_output("cannot resume: runbook crashy changed since this run began", 30s))
+      << chat->output();
+  std::string out = say(*chat, "runbook resume 1", "Resume refused");
+  EXPECT_TRUE(has(out, "runbook crashy changed since run #1 began")) << out;
+  say(*chat, "runbook abort 1", "Runbook crashy #1 aborted");
+  finish(*chat);
+  EXPECT_EQ(marks(), "prepare\napply\nmigrate\n");
+  EXPECT_EQ(query(db(), "SELECT status, finished_at IS NOT NULL FROM runbook_runs"),
+            std::vector<std::string>{"aborted|1"});
+  EXPECT_TRUE(audit_intact());
+}
+
+}  // namespace
+}  // namespace shipmate::testing
