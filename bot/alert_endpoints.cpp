@@ -32,6 +32,26 @@ net::ServerResponse ingest(commands::Services& services, const commands::AlertSe
 
 }  // namespace
 
+bool wants_alert_routes(const commands::AlertSettings& settings) {
+  return !alert_paths(settings).empty();
+}
+
+std::vector<std::string> alert_paths(const commands::AlertSettings& settings) {
+  std::vector<std::string> paths;
+  if (!settings.bearer_token.empty() || !settings.basic_user.empty())
+    paths.push_back("/alerts/alertmanager");
+  if (!settings.pagerduty_secrets.empty())
+    paths.push_back("/alerts/pagerduty");
+  for (const auto& [name, secrets] : settings.generic_secrets)
+    paths.push_back("/alerts/generic/" + name);
+  return paths;
+}
+
+void withdraw_alert_routes(net::HttpServer& server, const commands::AlertSettings& settings) {
+  for (const auto& path : alert_paths(settings))
+    server.withdraw("POST", path);
+}
+
 Status mount_alert_routes(net::HttpServer& server, commands::Services& services,
                           const commands::AlertSettings& settings) {
   const net::RouteOptions options{.max_body_bytes = kMaxAlertBody};

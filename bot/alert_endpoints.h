@@ -10,8 +10,14 @@
 // or signatures; 400 with a one-line reason for a body that does not decode. A refused request
 // changes nothing.
 //
+// The routes go on the listener bot/listeners.h chooses: the shared http: listener, or the
+// address under alerts listen:. At shutdown the App withdraws them (503 from then on).
+//
 // Contract: event-loop thread; `services` and `settings` outlive the server's routes.
 #pragma once
+
+#include <string>
+#include <vector>
 
 #include "commands/alert_intake.h"
 #include "common/result.h"
@@ -24,5 +30,10 @@ namespace shipmate::bot {
 
 Status mount_alert_routes(integrations::net::HttpServer& server, commands::Services& services,
                           const commands::AlertSettings& settings);
+// The paths mount_alert_routes() serves for `settings`; empty when no credentials are set.
+std::vector<std::string> alert_paths(const commands::AlertSettings& settings);
+bool wants_alert_routes(const commands::AlertSettings& settings);
+void withdraw_alert_routes(integrations::net::HttpServer& server,
+                           const commands::AlertSettings& settings);
 
 }  // namespace shipmate::bot

@@ -23,6 +23,7 @@
 #include "bot/chat_transport.h"
 #include "bot/command_intake.h"
 #include "bot/integrations_setup.h"
+#include "bot/listeners.h"
 #include "bot/ops_metrics.h"
 #include "bot/ops_server.h"
 #include "bot/platforms.h"
@@ -39,8 +40,10 @@
 #include "commands/runbook_runner.h"
 #include "commands/schedules.h"
 #include "common/redact.h"
+#include "common/strings.h"
 #include "common/timer.h"
 #include "integrations/net/http_client.h"
+#include "integrations/net/http_listeners.h"
 #include "integrations/net/http_server.h"
 #include "scheduler/scheduler.h"
 #include "storage/approval_store.h"
@@ -197,7 +200,6 @@ struct App::Impl {
   commands::IncidentSettings incident_settings;
   std::optional<storage::IncidentStore> incidents;
   std::optional<commands::IncidentTimelineFeed> incident_feed;
-  std::unique_ptr<integrations::net::HttpServer> alert_server;
   std::unique_ptr<Integrations> connected;
   commands::CommandRegistry registry = commands::build_command_table();
   std::optional<commands::Services> services;
@@ -210,6 +212,10 @@ struct App::Impl {
   SteadyTimers timers{io.get_executor()};
   commands::DeployRuntime deploy_runtime{timers};
   std::optional<CommandIntake> intake;
+  // Every HTTP listener (bot/listeners.h): the shared http: one and any an owner asks for; after
+  // what their routes use, before the transports that mount on them.
+  std::unique_ptr<integrations::net::HttpListeners> listeners;
+  integrations::net::HttpServer* alert_server = nullptr;  // where the alert webhooks are mounted
   std::optional<Watcher> watcher;
   // Schedules (announcements, digests) and chat freezes; the scheduler runs the schedules.
   std::optional<storage::ScheduleStore> schedules;
@@ -221,8 +227,7 @@ struct App::Impl {
   Directory directory;
   std::vector<storage::DeployRecord> reconciled;
 
-  // Operations (bot/ops_server.h): the listener, the loop's heartbeat and what readiness reads.
-  std::unique_ptr<OpsServer> ops;
+  // Operations (bot/ops_server.h): the loop's heartbeat and what readiness reads.
   asio::cancellation_signal heartbeat_stop;
   EpochMillis started_ms = 0;
   EpochMillis last_heartbeat = 0;
@@ -311,6 +316,9 @@ int App::Impl::open() {
   inbox.emplace(*database, clock);
   inbox->prune_done_before(clock.now_ms() - kInboxMemory);
   intake.emplace(io.get_executor(), *inbox, *dispatcher, timers);
+  listeners = std::make_unique<integrations::net::HttpListeners>(io.get_executor());
+  if (config.http.enabled)
+    listeners->set_shared(shared_listener_options(config.http));
 
   schedules.emplace(*database, clock);
   freezes.emplace(*database, clock);
@@ -345,14 +353,21 @@ int App::Impl::start_ops() {
   };
   probes.readiness = [this] { return readiness(); };
   probes.metrics = [this] { return meters.render(); };
-  auto started = OpsServer::start(io.get_executor(), config.ops, std::move(probes));
-  if (!started) {
-    std::fprintf(stderr, "shipmate: %s\n", redact(started.error().message).c_str());
+  std::optional<ListenAddress> own;
+  if (config.ops.listen_set)
+    own = ListenAddress{config.ops.bind, config.ops.port};
+  const ListenerChoice choice =
+      choose_listener(config.http, own, ListenAddress{config.ops.bind, config.ops.port});
+  auto server = listener_for(*listeners, choice, "ops http");
+  Status mounted = server ? mount_ops_routes(**server, std::move(probes)) : Status(server.error());
+  if (!mounted) {
+    std::fprintf(stderr, "shipmate: %s\n", redact(mounted.error().message).c_str());
     return 2;
   }
-  ops = std::move(*started);
-  spdlog::info("ops http: listening on {}:{} (/healthz, /readyz, /metrics)", config.ops.bind,
-               ops->port());
+  const std::string& bind =
+      choice.kind == ListenerChoice::Kind::shared ? config.http.bind : choice.address.bind;
+  spdlog::info("ops http: listening on {}:{} (/healthz, /readyz, /metrics)", bind,
+               (*server)->port());
   asio::co_spawn(io, heartbeat(),
                  asio::bind_cancellation_slot(heartbeat_stop.slot(), asio::detached));
   return 0;
@@ -387,8 +402,8 @@ asio::awaitable<void> App::Impl::heartbeat() {
 
 void App::Impl::build_transports() {
   if (options.chat_platforms) {
-    const PlatformContext context{io.get_executor(),     config,        *intake, timers,
-                                  &environment_variable, database.get()};
+    const PlatformContext context{io.get_executor(),     config,         *intake,        timers,
+                                  &environment_variable, database.get(), listeners.get()};
     for (const auto& platform : chat_platforms()) {
       auto transport = platform.make(context);
       if (!transport)
@@ -475,13 +490,15 @@ asio::awaitable<void> App::Impl::start_up() {
     }
     directory.running.push_back(transport.get());
   }
-  if (config.alerts.port >= 0) {
+  std::optional<ListenAddress> alerts_own;
+  if (config.alerts.port >= 0)
+    alerts_own = ListenAddress{config.alerts.bind, config.alerts.port};
+  const ListenerChoice alerts_choice = wants_alert_routes(config.alerts)
+                                           ? choose_listener(config.http, alerts_own, std::nullopt)
+                                           : ListenerChoice{};
+  if (alerts_choice.kind != ListenerChoice::Kind::none) {
     // Alert webhooks, once the transports they post to are running.
-    integrations::net::HttpServerOptions server_options;
-    server_options.name = "alerts http";
-    server_options.bind_address = config.alerts.bind;
-    server_options.port = config.alerts.port;
-    auto server = integrations::net::HttpServer::start(io.get_executor(), server_options);
+    auto server = listener_for(*listeners, alerts_choice, "alerts http");
     Status mounted =
         server ? mount_alert_routes(**server, *services, config.alerts) : Status(server.error());
     if (!mounted) {
@@ -490,8 +507,15 @@ asio::awaitable<void> App::Impl::start_up() {
       shutdown(mounted.error().message);
       co_return;
     }
-    alert_server = std::move(*server);
-    spdlog::info("alerts: listening on {}:{}", config.alerts.bind, alert_server->port());
+    alert_server = *server;
+    const std::string& bind = alerts_choice.kind == ListenerChoice::Kind::shared
+                                  ? config.http.bind
+                                  : alerts_choice.address.bind;
+    spdlog::info("alerts: listening on {}:{}", bind, alert_server->port());
+  }
+  for (auto* listener : listeners->open()) {
+    spdlog::info("{}: port {} serves {}", listener->name(), listener->port(),
+                 join(listener->routes(), ", "));
   }
   announce_reconciled();
   resume_deploys();
@@ -529,7 +553,7 @@ void App::Impl::shutdown(std::string why) {
   intake->stop();
   watcher->stop();
   if (alert_server)
-    alert_server->stop();
+    withdraw_alert_routes(*alert_server, config.alerts);
   schedule_runner->stop();
   for (const auto& deploy : commands::cancel_running_deploys(*services, "cancelled: " + why)) {
     const std::string text = "Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
@@ -548,8 +572,7 @@ void App::Impl::shutdown(std::string why) {
     spdlog::debug("shutdown complete");
     signals->cancel();
     heartbeat_stop.emit(asio::cancellation_type::terminal);
-    if (ops)
-      ops->stop();
+    listeners->stop();
     work.reset();
   });
   // A watchdog thread rather than a timer: a pending timer would itself keep the loop alive.

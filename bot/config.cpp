@@ -387,10 +387,11 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
     result.diagnostics = check.take();
     return result;
   }
-  check.check_keys(root,
-                   {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack",
-                    "metrics", "teams", "incidents", "alerts", "runbooks", "schedules", "ops"},
-                   "the configuration");
+  check.check_keys(
+      root,
+      {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack", "metrics",
+       "teams", "incidents", "alerts", "runbooks", "schedules", "ops", "http"},
+      "the configuration");
 
   Config config;
   config.path = fs::absolute(path).lexically_normal().string();
@@ -419,10 +420,12 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
         config.terminal_user = check.scalar(terminal["user"], "user").value_or("");
     }
   }
+  if (const auto http = root["http"])
+    parse_http_section(check, http, config, base);
   if (const auto slack = root["slack"]) {
     if (check.expect_map(slack, "slack")) {
       check.check_keys(slack,
-                       {"mode", "http_bind", "http_port", "connections", "ca_file",
+                       {"mode", "listen", "http_bind", "http_port", "connections", "ca_file",
                         "reply_interval", "reply_burst"},
                        "slack");
       if (slack["mode"]) {
@@ -433,11 +436,24 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
         }
       }
       if (slack["http_bind"]) {
+        deprecated_listen_key(check, slack["http_bind"], "slack", "http_bind");
+        config.slack.listen_set = true;
         config.slack.http_bind = check.scalar(slack["http_bind"], "http_bind").value_or("");
       }
       if (slack["http_port"]) {
+        deprecated_listen_key(check, slack["http_port"], "slack", "http_port");
+        config.slack.listen_set = true;
         config.slack.http_port = static_cast<int>(
             check.integer(slack["http_port"], "http_port", 0, 65535).value_or(3000));
+      }
+      if (slack["listen"]) {
+        if (slack["http_bind"] || slack["http_port"])
+          check.error(slack["listen"], "slack listen replaces http_bind and http_port; keep one");
+        if (auto address = parse_listen(check, slack["listen"], "slack", "0.0.0.0")) {
+          config.slack.listen_set = true;
+          config.slack.http_bind = address->bind;
+          config.slack.http_port = address->port;
+        }
       }
       if (slack["reply_interval"]) {
         config.slack.reply_interval_ms =
@@ -459,13 +475,27 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   }
   if (const auto ops = root["ops"]) {
     if (check.expect_map(ops, "ops")) {
-      check.check_keys(ops, {"bind", "port", "liveness_deadline"}, "ops");
+      check.check_keys(ops, {"listen", "bind", "port", "liveness_deadline"}, "ops");
       config.ops.enabled = true;
-      if (ops["bind"])
+      if (ops["bind"]) {
+        deprecated_listen_key(check, ops["bind"], "ops", "bind");
+        config.ops.listen_set = true;
         config.ops.bind = check.scalar(ops["bind"], "bind").value_or("127.0.0.1");
+      }
       if (ops["port"]) {
+        deprecated_listen_key(check, ops["port"], "ops", "port");
+        config.ops.listen_set = true;
         config.ops.port =
             static_cast<int>(check.integer(ops["port"], "port", 0, 65535).value_or(9464));
+      }
+      if (ops["listen"]) {
+        if (ops["bind"] || ops["port"])
+          check.error(ops["listen"], "ops listen replaces bind and port; keep one");
+        if (auto address = parse_listen(check, ops["listen"], "ops", "127.0.0.1")) {
+          config.ops.listen_set = true;
+          config.ops.bind = address->bind;
+          config.ops.port = address->port;
+        }
       }
       if (ops["liveness_deadline"]) {
         config.ops.liveness_deadline_ms =

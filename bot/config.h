@@ -36,8 +36,32 @@ struct SecretRef {
   std::string file;  // or a file holding it (trailing newline trimmed)
 };
 
+// An address an HTTP owner listens on (port 0: any free port).
+struct ListenAddress {
+  std::string bind;
+  int port = 0;
+};
+
+// The `http:` section: the one HTTP listener that Slack's HTTP mode, Teams' /api/messages, the
+// alert webhooks and the ops endpoints share (integrations/net/http_listeners.h). An owner
+// mounts there unless its own section names an address (`listen:`, or an old alias); an owner
+// that names the same address shares it too.
+struct HttpConfig {
+  bool enabled = false;  // the file has an http: section
+  std::string bind = "127.0.0.1";
+  int port = 8080;
+  std::string tls_cert_file;  // absolute; with tls_key_file: HTTPS
+  std::string tls_key_file;
+  long long header_timeout_ms = 10'000;
+  long long body_timeout_ms = 30'000;
+  long long idle_timeout_ms = 60'000;
+};
+
 struct SlackConfig {
   std::string mode = "socket";  // or "http" (Events API over signed HTTP requests)
+  // HTTP mode's own address: `listen:` (or the deprecated http_bind/http_port). Without one,
+  // HTTP mode uses the shared http: listener when there is one, else 0.0.0.0:3000.
+  bool listen_set = false;
   std::string http_bind = "0.0.0.0";
   int http_port = 3000;
   // Parallel Socket Mode connections (Slack allows up to 10); two, so that a cut or refresh of
@@ -53,6 +77,9 @@ struct SlackConfig {
 // The operations listener (the `ops:` section; bot/ops_server.h): /healthz, /readyz, /metrics.
 struct OpsConfig {
   bool enabled = false;  // the file has an ops: section
+  // An address of its own (`listen:`, or the deprecated bind/port). Without one the endpoints
+  // go on the shared http: listener when there is one, else on 127.0.0.1:9464.
+  bool listen_set = false;
   std::string bind = "127.0.0.1";
   int port = 9464;
   long long liveness_deadline_ms = 10'000;  // /healthz fails when the loop's heartbeat is older
@@ -73,6 +100,10 @@ struct TeamsConfig {
   std::string token_issuer;
   std::string ca_file;                  // absolute
   std::string outgoing_webhook_secret;  // from {secret: name}; base64
+  // `listen:`: an address of its own for /api/messages. PORT in the environment also asks for
+  // one (as Bot Framework tooling does); without either, the shared http: listener when there is
+  // one, else 0.0.0.0:3978.
+  std::optional<ListenAddress> listen;
 };
 
 // A CI system and what to run there: a service's build step, or its pipeline target.
@@ -120,6 +151,7 @@ struct Config {
   std::string terminal_user;  // identity for terminal chat when --as is not given
   commands::Catalog catalog;
   std::map<std::string, SecretRef> secrets;
+  HttpConfig http;  // http: the shared listener
   SlackConfig slack;
   TeamsConfig teams;
   OpsConfig ops;

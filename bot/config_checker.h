@@ -177,6 +177,17 @@ std::string required(Checker& check, const YAML::Node& node, const std::string& 
 void check_service_environment(Checker& check, const YAML::Node& at, const std::string& where,
                                const commands::ServiceSpec& service, const std::string& env);
 
+// The `http:` section (bot/config_http.cpp): the shared listener, into config.http.
+void parse_http_section(Checker& check, const YAML::Node& node, Config& config,
+                        const std::filesystem::path& base);
+// An owner's `listen: {bind, port}` (port 0: any free port); nullopt after an error.
+std::optional<ListenAddress> parse_listen(Checker& check, const YAML::Node& node,
+                                          const std::string& where,
+                                          const std::string& default_bind);
+// The warning for a listen key kept as an alias (slack http_port, ops port, ...).
+void deprecated_listen_key(Checker& check, const YAML::Node& at, const std::string& where,
+                           const std::string& key);
+
 // The `teams:` section (bot/config_teams.cpp), read after secrets: into config.teams.
 void parse_teams_section(Checker& check, const YAML::Node& node, Config& config,
                          const std::filesystem::path& base);

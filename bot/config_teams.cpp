@@ -24,7 +24,7 @@ void parse_teams_section(Checker& check, const YAML::Node& node, Config& config,
   check.check_keys(
       node,
       {"app_id", "app_password", "tenant_id", "app_type", "openid_metadata_url", "login_url",
-       "token_url", "oauth_scope", "token_issuer", "ca_file", "outgoing_webhook_secret"},
+       "token_url", "oauth_scope", "token_issuer", "ca_file", "outgoing_webhook_secret", "listen"},
       "teams");
   if (node["app_id"])
     teams.app_id = check.scalar(node["app_id"], "teams app_id").value_or("");
@@ -71,6 +71,8 @@ void parse_teams_section(Checker& check, const YAML::Node& node, Config& config,
                                      " must be an http(s) URL, not '" + *url.target + "'");
     }
   }
+  if (node["listen"])
+    teams.listen = parse_listen(check, node["listen"], "teams", "0.0.0.0");
   if (node["oauth_scope"])
     teams.oauth_scope = check.scalar(node["oauth_scope"], "teams oauth_scope").value_or("");
   if (node["token_issuer"])

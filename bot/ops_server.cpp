@@ -20,40 +20,28 @@ net::ServerResponse json_answer(const HealthReport& report) {
 
 }  // namespace
 
-Result<std::unique_ptr<OpsServer>> OpsServer::start(asio::any_io_executor executor,
-                                                    const OpsConfig& config, OpsProbes probes) {
-  net::HttpServerOptions options;
-  options.name = "ops http";
-  options.bind_address = config.bind;
-  options.port = config.port;
-  // Probes and scrapers send a request and wait; a slow sender is not one of them.
-  options.header_timeout = std::chrono::seconds(5);
-  options.body_timeout = std::chrono::seconds(5);
-  auto started = net::HttpServer::start(std::move(executor), std::move(options));
-  if (!started)
-    return started.error();
-  std::unique_ptr<OpsServer> self(new OpsServer());
-  self->server_ = std::move(*started);
-  self->probes_ = std::make_shared<OpsProbes>(std::move(probes));
-  const net::RouteOptions small{1024};
-  auto probes_ref = self->probes_;
-  auto mounted = self->server_->mount(
+Status mount_ops_routes(net::HttpServer& server, OpsProbes probes) {
+  // Probes and scrapers send a small request and wait; a slow or crowding sender is not one.
+  const net::RouteOptions small{
+      .max_body_bytes = 1024, .max_in_flight = 16, .body_timeout = std::chrono::seconds(5)};
+  auto probes_ref = std::make_shared<OpsProbes>(std::move(probes));
+  auto mounted = server.mount(
       "GET", "/healthz",
       [probes_ref](net::ServerRequest) -> asio::awaitable<net::ServerResponse> {
         co_return json_answer(probes_ref->liveness());
       },
       small);
   if (!mounted)
-    return mounted.error();
-  mounted = self->server_->mount(
+    return mounted;
+  mounted = server.mount(
       "GET", "/readyz",
       [probes_ref](net::ServerRequest) -> asio::awaitable<net::ServerResponse> {
         co_return json_answer(probes_ref->readiness());
       },
       small);
   if (!mounted)
-    return mounted.error();
-  mounted = self->server_->mount(
+    return mounted;
+  mounted = server.mount(
       "GET", "/metrics",
       [probes_ref](net::ServerRequest) -> asio::awaitable<net::ServerResponse> {
         if (!probes_ref->metrics)
@@ -66,21 +54,8 @@ Result<std::unique_ptr<OpsServer>> OpsServer::start(asio::any_io_executor execut
       },
       small);
   if (!mounted)
-    return mounted.error();
-  return self;
-}
-
-OpsServer::~OpsServer() {
-  stop();
-}
-
-int OpsServer::port() const {
-  return server_ ? server_->port() : 0;
-}
-
-void OpsServer::stop() {
-  if (server_)
-    server_->stop();
+    return mounted;
+  return Ok{};
 }
 
 }  // namespace shipmate::bot

@@ -27,6 +27,9 @@ class Timers;
 namespace shipmate::storage {
 class Database;
 }
+namespace shipmate::integrations::net {
+class HttpListeners;
+}
 
 namespace shipmate::bot {
 
@@ -42,6 +45,9 @@ struct PlatformContext {
   // The state database, for transports that remember where to post (Teams' conversation
   // references); null in tests that do not need it.
   storage::Database* database = nullptr;
+  // The process's HTTP listeners (bot/listeners.h decides which one a platform's webhook routes
+  // go on); null in tests that give a transport a listener of its own.
+  integrations::net::HttpListeners* listeners = nullptr;
 };
 
 struct ChatPlatform {

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include "bot/listeners.h"
+
 namespace shipmate::bot::slack {
 
 std::optional<SlackOptions> slack_options(const PlatformContext& context) {
@@ -23,6 +25,18 @@ std::optional<SlackOptions> slack_options(const PlatformContext& context) {
   }
   if (auto url = context.environment("SLACK_API_URL"); !url.empty()) {
     options.api_url = url.back() == '/' ? url : url + "/";
+  }
+  if (options.mode == "http" && context.listeners != nullptr) {
+    std::optional<ListenAddress> own;
+    if (config.slack.listen_set)
+      own = ListenAddress{config.slack.http_bind, config.slack.http_port};
+    const ListenerChoice choice =
+        choose_listener(config.http, own, ListenAddress{config.slack.http_bind, 3000});
+    if (choice.kind == ListenerChoice::Kind::shared)
+      options.http_bind = config.http.bind;
+    options.listener = [listeners = context.listeners, choice] {
+      return listener_for(*listeners, choice, "slack http");
+    };
   }
   options.connections = config.slack.connections;
   options.ca_file = config.slack.ca_file;

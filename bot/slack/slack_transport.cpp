@@ -22,6 +22,7 @@
 #include "common/strings.h"
 #include "common/timer.h"
 #include "integrations/net/http_client.h"
+#include "integrations/net/http_server.h"
 #include "integrations/net/websocket_client.h"
 
 namespace shipmate::bot::slack {
@@ -366,6 +367,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   std::list<asio::cancellation_signal> slot_signals;
   std::function<void(std::string)> fatal_handler;
   std::unique_ptr<SlackHttpServer> http_server;
+  net::HttpServer* shared_server = nullptr;  // HTTP mode on a shared listener
 };
 
 SlackTransport::SlackTransport(asio::any_io_executor executor, CommandIntake& intake,
@@ -440,9 +442,23 @@ asio::awaitable<Status> SlackTransport::start() {
                      std::chrono::system_clock::now().time_since_epoch())
               .count();
         });
-    auto server = SlackHttpServer::start(
-        self->executor, self->options.http_bind, self->options.http_port,
-        [handler](const SlackHttpRequest& request) { return handler->handle(request); });
+    SlackHttpServer::Handler route = [handler](const SlackHttpRequest& request) {
+      return handler->handle(request);
+    };
+    if (self->options.listener) {
+      auto shared = self->options.listener();
+      if (!shared)
+        co_return shared.error();
+      auto mounted = mount_slack_routes(**shared, std::move(route));
+      if (!mounted)
+        co_return mounted.error();
+      self->shared_server = *shared;
+      spdlog::info("slack: receiving events over HTTP on {}:{}", self->options.http_bind,
+                   (*shared)->port());
+      co_return Ok{};
+    }
+    auto server = SlackHttpServer::start(self->executor, self->options.http_bind,
+                                         self->options.http_port, std::move(route));
     if (!server)
       co_return server.error();
     self->http_server = std::move(*server);
@@ -462,6 +478,10 @@ asio::awaitable<void> SlackTransport::stop(std::chrono::milliseconds grace) {
   impl_->cancel_slots();
   if (impl_->http_server)
     impl_->http_server->stop();
+  if (impl_->shared_server) {
+    for (const char* path : kSlackPaths)
+      impl_->shared_server->withdraw("POST", path);
+  }
   return Impl::drain_replies(impl_, grace);
 }
 
@@ -501,7 +521,8 @@ std::string SlackTransport::readiness_problem() const {
   if (impl_->stopping)
     return "stopping";
   if (impl_->options.mode == "http")
-    return impl_->http_server ? "" : "the Slack HTTP endpoint is not listening";
+    return impl_->http_server || impl_->shared_server ? ""
+                                                      : "the Slack HTTP endpoint is not listening";
   if (impl_->stats.open_connections > 0)
     return {};
   return "no Socket Mode connection is open (0 of " + std::to_string(impl_->options.connections) +
@@ -509,6 +530,8 @@ std::string SlackTransport::readiness_problem() const {
 }
 
 int SlackTransport::http_port() const {
+  if (impl_->shared_server)
+    return impl_->shared_server->port();
   return impl_->http_server ? impl_->http_server->port() : 0;
 }
 

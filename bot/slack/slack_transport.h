@@ -14,8 +14,9 @@
 //   as platform "slack", keyed by its dedupe key: recorded before its ack, a redelivery acked and
 //   dropped, acks written before any command starts, whatever the envelope holds. HTTP mode uses
 //   the intake's synchronous path (the HTTP answer is the ack). Malformed frames are logged and
-//   acked. Slack's own mention markup ("<@U123>") is removed here (strip_mention_markup), not
-//   in the router.
+//   acked. HTTP mode listens on its own address, or mounts on a shared listener
+//   (SlackOptions::listener). Slack's own mention markup ("<@U123>") is removed here
+//   (strip_mention_markup), not in the router.
 // - start() fails with a message that says which of these it is: Slack's Web API could not be
 //   reached (the URL and the reason: refused, timed out, TLS), or Slack refused the bot token.
 // - Cancellation: each connection slot runs with its own cancellation signal; stop() and a fatal
@@ -40,7 +41,8 @@
 
 namespace shipmate::integrations::net {
 class HttpClient;
-}
+class HttpServer;
+}  // namespace shipmate::integrations::net
 
 namespace shipmate {
 class Timers;
@@ -59,6 +61,10 @@ struct SlackOptions {
   std::string signing_secret;
   std::string http_bind = "0.0.0.0";
   int http_port = 3000;
+  // HTTP mode on a listener shared with other owners (integrations/net/http_listeners.h): when
+  // set, start() mounts Slack's routes on the server it returns instead of listening on
+  // http_bind:http_port itself, and stop() withdraws them (answered 503 from then on).
+  std::function<Result<integrations::net::HttpServer*>()> listener;
   std::string app_token;  // xapp-...
   std::string bot_token;  // xoxb-...
   std::string api_url = "https://slack.com/api/";

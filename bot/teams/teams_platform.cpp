@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "bot/listeners.h"
 #include "bot/teams/bot_framework_auth.h"
 #include "bot/teams/teams_auth.h"
 #include "bot/teams/teams_transport.h"
@@ -95,7 +96,14 @@ std::unique_ptr<ChatTransport> make_teams_transport(const PlatformContext& conte
   }
   TeamsOptions options;
   options.app_id = settings.app_id;
-  options.port = port->value_or(kDefaultPort);
+  // PORT (Bot Framework tooling's convention) or teams listen: ask for an address of its own;
+  // otherwise the shared http: listener when there is one (bot/listeners.h).
+  std::optional<ListenAddress> own = context.config.teams.listen;
+  if (*port)
+    own = ListenAddress{own ? own->bind : options.bind_address, **port};
+  if (own)
+    options.bind_address = own->bind;
+  options.port = own ? own->port : kDefaultPort;
   options.ca_file = settings.ca_file;
   options.tls_cert_file = context.environment("TEAMS_TLS_CERT_FILE");
   options.tls_key_file = context.environment("TEAMS_TLS_KEY_FILE");
@@ -104,6 +112,26 @@ std::unique_ptr<ChatTransport> make_teams_transport(const PlatformContext& conte
         "teams: TEAMS_TLS_CERT_FILE and TEAMS_TLS_KEY_FILE go together (set both for "
         "HTTPS, neither for plain HTTP behind a proxy); not joining Teams");
     return nullptr;
+  }
+  if (context.listeners != nullptr) {
+    const ListenerChoice choice = choose_listener(
+        context.config.http, own, ListenAddress{options.bind_address, options.port});
+    const bool tls = !options.tls_cert_file.empty();
+    if (tls && choice.kind == ListenerChoice::Kind::shared) {
+      spdlog::error(
+          "teams: TEAMS_TLS_CERT_FILE and TEAMS_TLS_KEY_FILE are for a listener of Teams' own, "
+          "but /api/messages is on the shared http: listener; set tls_cert_file and "
+          "tls_key_file under http: instead; not joining Teams");
+      return nullptr;
+    }
+    if (choice.kind == ListenerChoice::Kind::shared)
+      options.bind_address = context.config.http.bind;
+    // With TLS files of its own, Teams keeps its own listener, as before.
+    if (!tls) {
+      options.listener = [listeners = context.listeners, choice] {
+        return listener_for(*listeners, choice, "teams");
+      };
+    }
   }
   options.identities = identities_on(context.config.catalog, "teams");
   if (!settings.outgoing_webhook_secret.empty()) {

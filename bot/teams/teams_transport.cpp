@@ -159,7 +159,7 @@ struct TeamsTransport::Impl {
   std::map<std::string, storage::ConversationRef> conversations;  // by conversation id
   TeamsStats stats;
   bool stopping = false;
-  bool mounted_elsewhere = false;  // the route lives on a shared server
+  net::HttpServer* shared_server = nullptr;  // the routes live on a shared listener
   std::function<void(std::string)> fatal_handler;
 
   static std::unique_ptr<commands::Conversation> conversation_in(const std::weak_ptr<Impl>& weak,
@@ -378,8 +378,7 @@ struct TeamsTransport::Impl {
 TeamsTransport::TeamsTransport(asio::any_io_executor executor, CommandIntake& intake,
                                Timers& timers, InboundVerifier* verifier,
                                ConnectorCredentials* credentials,
-                               storage::ConversationRefStore* refs, TeamsOptions options,
-                               net::HttpServer* shared_server)
+                               storage::ConversationRefStore* refs, TeamsOptions options)
     : impl_(std::make_shared<Impl>(std::move(executor), intake, timers, verifier, credentials, refs,
                                    std::move(options))) {
   IntakePlatform platform;
@@ -391,12 +390,6 @@ TeamsTransport::TeamsTransport(asio::any_io_executor executor, CommandIntake& in
   platform.identities = impl_->options.identities;
   platform.clean_text = [](std::string_view text) { return strip_teams_markup(text); };
   intake.attach(std::move(platform));
-  if (shared_server) {
-    impl_->mounted_elsewhere = true;
-    auto mounted = Impl::mount(impl_, *shared_server);
-    if (!mounted)
-      spdlog::error("teams: {}", mounted.error().message);
-  }
 }
 
 TeamsTransport::~TeamsTransport() {
@@ -438,7 +431,22 @@ asio::awaitable<Status> TeamsTransport::start() {
   }
   // Commands recorded before a crash: run the ones that never started, report the rest.
   self->intake.replay("teams");
-  if (!self->mounted_elsewhere) {
+  if (self->options.listener) {
+    auto shared = self->options.listener();
+    if (!shared)
+      co_return shared.error();
+    auto mounted = Impl::mount(self, **shared);
+    if (!mounted)
+      co_return mounted.error();
+    self->shared_server = *shared;
+    if (self->verifier)
+      spdlog::info("teams: receiving activities on {}:{}{} ({}, {} known conversations)",
+                   self->options.bind_address, (*shared)->port(), self->options.path,
+                   (*shared)->tls() ? "https" : "http", self->conversations.size());
+    if (self->options.webhook_verify)
+      spdlog::info("teams: outgoing webhook on {}:{}{}", self->options.bind_address,
+                   (*shared)->port(), self->options.webhook_path);
+  } else {
     net::HttpServerOptions server;
     server.name = "teams";
     server.bind_address = self->options.bind_address;
@@ -468,6 +476,10 @@ asio::awaitable<void> TeamsTransport::stop(std::chrono::milliseconds grace) {
   self->stopping = true;
   if (self->own_server)
     self->own_server->stop();
+  if (self->shared_server) {
+    self->shared_server->withdraw("POST", self->options.path);
+    self->shared_server->withdraw("POST", self->options.webhook_path);
+  }
   const auto deadline = std::chrono::steady_clock::now() + grace;
   while (self->connector.pending() > 0 && std::chrono::steady_clock::now() < deadline) {
     const auto pause = std::chrono::milliseconds(20);
@@ -499,6 +511,8 @@ asio::awaitable<TeamsResponse> TeamsTransport::handle_webhook(TeamsRequest reque
 }
 
 int TeamsTransport::port() const {
+  if (impl_->shared_server)
+    return impl_->shared_server->port();
   return impl_->own_server ? impl_->own_server->port() : 0;
 }
 

@@ -24,8 +24,9 @@
 //   a restart.
 // - start() checks the app's credentials once (a refused secret fails start() with a sentence
 //   naming the variables to check; an unreachable login endpoint only warns), loads the stored
-//   conversation references, replays the intake's unfinished commands and listens (unless the
-//   routes were mounted on a shared server). stop() closes the listener and gives queued replies up
+//   conversation references, replays the intake's unfinished commands and listens (or mounts
+//   its routes on the shared listener, TeamsOptions::listener). stop() closes its own listener
+//   or withdraws its routes from the shared one and gives queued replies up
 //   to `grace`.
 // - Outgoing-webhook mode (options.webhook_verify): POST /api/teams-webhook, HMAC-checked (401
 //   otherwise, nothing run), runs the command without the inbox (Teams does not redeliver these)
@@ -72,6 +73,10 @@ struct TeamsOptions {
   std::string bind_address = "0.0.0.0";
   int port = 3978;  // PORT, as Bot Framework tooling uses it
   std::string path = "/api/messages";
+  // A listener shared with other owners (integrations/net/http_listeners.h): when set, start()
+  // mounts the routes on the server it returns instead of listening on bind_address:port, and
+  // stop() withdraws them (answered 503 from then on).
+  std::function<Result<integrations::net::HttpServer*>()> listener;
   // HTTPS on the listener itself (PEM files); both empty: plain HTTP behind a reverse proxy.
   std::string tls_cert_file;
   std::string tls_key_file;
@@ -134,12 +139,10 @@ class TeamsTransport final : public ChatTransport {
  public:
   // `intake`, `timers`, `verifier`, `credentials` and `refs` must outlive the transport.
   // `verifier` and `credentials` null: outgoing-webhook mode only (no /api/messages). `refs` null:
-  // no proactive messages after a restart. With `shared_server`, the routes are mounted there (at
-  // construction) instead of on a listener of its own.
+  // no proactive messages after a restart.
   TeamsTransport(boost::asio::any_io_executor executor, CommandIntake& intake, Timers& timers,
                  InboundVerifier* verifier, ConnectorCredentials* credentials,
-                 storage::ConversationRefStore* refs, TeamsOptions options,
-                 integrations::net::HttpServer* shared_server = nullptr);
+                 storage::ConversationRefStore* refs, TeamsOptions options);
   ~TeamsTransport() override;
   TeamsTransport(const TeamsTransport&) = delete;
   TeamsTransport& operator=(const TeamsTransport&) = delete;
@@ -154,7 +157,7 @@ class TeamsTransport final : public ChatTransport {
   boost::asio::awaitable<TeamsResponse> handle(TeamsRequest request);
   boost::asio::awaitable<TeamsResponse> handle_webhook(TeamsRequest request);
 
-  // The port listened on (0 before start() or with a shared server).
+  // The port listened on (the shared listener's when mounted there; 0 before start()).
   int port() const;
   ConnectorClient& connector();
   const TeamsStats& stats() const;

@@ -83,6 +83,21 @@ std::string too_large_reason(std::size_t limit) {
 struct Route {
   RouteHandler handler;
   RouteOptions options;
+  // Shared by the copies a request takes, so the count outlives a withdraw() or a new mount().
+  std::shared_ptr<std::size_t> in_flight = std::make_shared<std::size_t>(0);
+  bool withdrawn = false;
+};
+
+// Counts one request in its route for as long as its handler runs.
+class InFlight {
+ public:
+  explicit InFlight(std::shared_ptr<std::size_t> count) : count_(std::move(count)) { ++*count_; }
+  ~InFlight() { --*count_; }
+  InFlight(const InFlight&) = delete;
+  InFlight& operator=(const InFlight&) = delete;
+
+ private:
+  std::shared_ptr<std::size_t> count_;
 };
 
 }  // namespace
@@ -249,6 +264,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         allow += (allow.empty() ? "" : ", ") + method;
       outcome.response = ServerResponse::text(405, "method not allowed (use " + allow + ")\n");
       outcome.response.headers.emplace_back("Allow", allow);
+    } else if (by_method->second.withdrawn) {
+      outcome.response = ServerResponse::text(503, request.path + " is shutting down\n");
     } else {
       route = by_method->second;  // a copy: a mount() while the handler runs cannot disturb it
       limit = route->options.max_body_bytes;
@@ -268,7 +285,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         co_return false;
     }
     parser.body_limit(limit);
-    lowest.expires_after(self->options.body_timeout);
+    const bool own_timeout = route && route->options.body_timeout.count() > 0;
+    lowest.expires_after(own_timeout ? route->options.body_timeout : self->options.body_timeout);
     auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kTuple);
     (void)body_bytes;
     if (body_ec == http::error::body_limit) {
@@ -282,9 +300,18 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       co_return true;
     }
     if (!route)
-      co_return true;  // 404 or 405, decided above; the body was read, so keep-alive holds
+      co_return true;  // 404, 405 or 503, decided above; the body was read, so keep-alive holds
+    const std::size_t most = route->options.max_in_flight;
+    if (most > 0 && *route->in_flight >= most) {
+      outcome.response =
+          ServerResponse::text(503, std::to_string(most) + " requests to " + request.path +
+                                        " are already running; retry shortly\n");
+      outcome.response.headers.emplace_back("Retry-After", "1");
+      co_return true;
+    }
     request.body = std::move(parser.get().body());
     lowest.expires_never();  // the handler's time is its own
+    InFlight counted(route->in_flight);
     try {
       auto answer = route->handler(std::move(request));
       outcome.response = co_await std::move(answer);
@@ -425,12 +452,34 @@ Status HttpServer::mount(std::string method, std::string path, RouteHandler hand
                           "': want a method and a path starting with /",
                       ErrorKind::invalid);
   auto& methods = impl_->routes[path];
-  if (methods.contains(method)) {
+  if (auto it = methods.find(method); it != methods.end() && !it->second.withdrawn) {
     return make_error(impl_->options.name + ": " + method + " " + path + " is already mounted",
                       ErrorKind::conflict);
   }
-  methods.emplace(std::move(method), Route{std::move(handler), options});
+  methods.insert_or_assign(std::move(method), Route{std::move(handler), options});
   return Ok{};
+}
+
+void HttpServer::withdraw(std::string_view method, std::string_view path) {
+  auto by_path = impl_->routes.find(path);
+  if (by_path == impl_->routes.end())
+    return;
+  auto by_method = by_path->second.find(std::string(method));
+  if (by_method != by_path->second.end())
+    by_method->second.withdrawn = true;
+}
+
+const std::string& HttpServer::name() const {
+  return impl_->options.name;
+}
+
+std::vector<std::string> HttpServer::routes() const {
+  std::vector<std::string> out;
+  for (const auto& [path, methods] : impl_->routes) {
+    for (const auto& [method, route] : methods)
+      out.push_back(method + " " + path);
+  }
+  return out;
 }
 
 int HttpServer::port() const {

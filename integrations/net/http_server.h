@@ -1,5 +1,7 @@
 // HttpServer: one HTTP/1.1 listener (plain or TLS) that several owners mount routes on: Slack's
-// HTTP mode today; Teams' /api/messages, alert webhooks and health endpoints later.
+// HTTP mode, Teams' /api/messages, the alert webhooks and the ops endpoints (/healthz, /readyz,
+// /metrics). HttpListeners (http_listeners.h) hands the same listener to every owner configured
+// on one address.
 //
 // Contract
 // - Threading: an HttpServer belongs to one executor (the event loop). start(), mount(), port()
@@ -14,9 +16,12 @@
 //     - a body over the route's `max_body_bytes` (default 1 MiB): 413, decided from
 //       Content-Length before the body is read, or while reading a chunked one;
 //     - a request that does not parse (or a header over 16 KiB): 400.
+//   Answered without closing: a route already running `max_in_flight` requests answers 503 with
+//   Retry-After: 1 (the caller retries; nothing reached the handler); a withdrawn route (its
+//   owner is shutting down, see withdraw()) answers 503 too.
 //   A connection that does not deliver a request's header within `header_timeout`, or its body
-//   within `body_timeout`, or that stays idle between keep-alive requests past `idle_timeout`,
-//   is closed without an answer.
+//   within `body_timeout` (or the route's own body_timeout), or that stays idle between keep-alive
+//   requests past `idle_timeout`, is closed without an answer.
 // - Handlers are coroutines returning the response; they may co_await (say, to hand work to
 //   another coroutine) but should answer promptly: the client waits. An exception escaping a
 //   handler is answered 500 ("internal error") and the connection is closed.
@@ -84,6 +89,10 @@ using RouteHandler = std::function<boost::asio::awaitable<ServerResponse>(Server
 
 struct RouteOptions {
   std::size_t max_body_bytes = 1 << 20;
+  // Requests this route may run at once (0: no limit); more are answered 503, Retry-After: 1.
+  std::size_t max_in_flight = 0;
+  // How long the body may take to arrive (0: the server's body_timeout).
+  std::chrono::milliseconds body_timeout{0};
 };
 
 struct HttpServerOptions {
@@ -107,13 +116,21 @@ class HttpServer {
   HttpServer& operator=(const HttpServer&) = delete;
 
   // Routes `method` requests for exactly `path` to `handler`. Refused when that method and path
-  // are already mounted.
+  // are already mounted (a withdrawn route may be mounted again).
   Status mount(std::string method, std::string path, RouteHandler handler,
                RouteOptions options = {});
+  // Stops handing `method` requests for `path` to its handler: from now on they are answered 503
+  // ("<path> is shutting down"), so that an owner stopping on a listener others still use is
+  // told apart from a path nobody serves (404). Requests already in the handler finish. Does
+  // nothing for a route that is not mounted.
+  void withdraw(std::string_view method, std::string_view path);
 
   // The port actually listened on (the chosen one when started with port 0); 0 once stopped.
   int port() const;
   bool tls() const;
+  const std::string& name() const;
+  // The mounted routes as "METHOD /path", sorted, withdrawn ones included.
+  std::vector<std::string> routes() const;
   void stop();
 
   struct Impl;

@@ -489,3 +489,103 @@ TEST_F(IncidentConfigTest, AlertsRefusesLiteralsAndOpenEndpoints) {
 
 }  // namespace
 }  // namespace shipmate::bot
+
+namespace shipmate::bot {
+namespace {
+
+class HttpConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { std::filesystem::create_directories(dir.file("releases/v1")); }
+  ConfigLoad parse(const std::string& extra) {
+    return parse_config(valid_yaml("releases") + extra, dir.file("shipmate.yaml"));
+  }
+  static std::string all(const ConfigLoad& load) {
+    std::string out;
+    for (const auto& d : load.diagnostics)
+      out += d.to_string() + "\n";
+    return out;
+  }
+  TempDir dir;
+};
+
+TEST_F(HttpConfigTest, TheHttpBlockDescribesTheSharedListener) {
+  write_file(dir.file("cert.pem"), "x");
+  write_file(dir.file("key.pem"), "x");
+  auto load = parse(
+      "http:\n  bind: 0.0.0.0\n  port: 8443\n  tls_cert_file: cert.pem\n  tls_key_file: "
+      "key.pem\n  header_timeout: 2s\n  body_timeout: 20s\n  idle_timeout: 1m\n"
+      "slack:\n  mode: http\nops: {}\n");
+  ASSERT_TRUE(load.ok()) << all(load);
+  EXPECT_TRUE(load.diagnostics.empty()) << all(load);
+  const Config& config = *load.config;
+  EXPECT_TRUE(config.http.enabled);
+  EXPECT_EQ(config.http.bind, "0.0.0.0");
+  EXPECT_EQ(config.http.port, 8443);
+  EXPECT_EQ(config.http.tls_cert_file, dir.file("cert.pem"));
+  EXPECT_EQ(config.http.header_timeout_ms, 2000);
+  EXPECT_EQ(config.http.body_timeout_ms, 20'000);
+  EXPECT_EQ(config.http.idle_timeout_ms, 60'000);
+  // Neither Slack nor ops names an address: both go on the shared listener.
+  EXPECT_FALSE(config.slack.listen_set);
+  EXPECT_TRUE(config.ops.enabled);
+  EXPECT_FALSE(config.ops.listen_set);
+}
+
+TEST_F(HttpConfigTest, BadHttpBlocksAreErrorsNamingTheKey) {
+  auto load = parse("http:\n  prot: 80\n");
+  EXPECT_NE(all(load).find("unknown key 'prot' in http (did you mean 'port'?)"), std::string::npos)
+      << all(load);
+  load = parse("http:\n  tls_cert_file: missing.pem\n");
+  EXPECT_NE(all(load).find("http tls_cert_file " + dir.file("missing.pem") + " does not exist"),
+            std::string::npos)
+      << all(load);
+  EXPECT_NE(all(load).find("tls_cert_file and tls_key_file go together"), std::string::npos)
+      << all(load);
+  load = parse("http:\n  header_timeout: soon\n");
+  EXPECT_NE(all(load).find("http header_timeout 'soon' is not a duration"), std::string::npos)
+      << all(load);
+}
+
+// The old listen keys still work (an address of their own) and are called deprecated.
+TEST_F(HttpConfigTest, OldListenKeysAreAcceptedAliasesWithADeprecationNote) {
+  auto load = parse(
+      "slack:\n  mode: http\n  http_bind: 127.0.0.1\n  http_port: 3001\n"
+      "ops:\n  bind: 127.0.0.1\n  port: 9465\n");
+  ASSERT_TRUE(load.ok()) << all(load);
+  const Config& config = *load.config;
+  EXPECT_TRUE(config.slack.listen_set);
+  EXPECT_EQ(config.slack.http_bind, "127.0.0.1");
+  EXPECT_EQ(config.slack.http_port, 3001);
+  EXPECT_TRUE(config.ops.listen_set);
+  EXPECT_EQ(config.ops.port, 9465);
+  const std::string text = all(load);
+  for (const char* key : {"slack http_bind is deprecated", "slack http_port is deprecated",
+                          "ops bind is deprecated", "ops port is deprecated"}) {
+    EXPECT_NE(text.find(std::string("warning: ") + key), std::string::npos) << key << "\n" << text;
+  }
+  EXPECT_NE(text.find("write listen: {bind: ..., port: ...} under slack:"), std::string::npos)
+      << text;
+}
+
+TEST_F(HttpConfigTest, ListenGivesAnOwnerItsOwnAddressWithoutANote) {
+  auto load = parse(
+      "slack:\n  mode: http\n  listen: {port: 3002}\nops:\n  listen: {bind: 0.0.0.0, port: 9466}\n"
+      "teams:\n  listen: {port: 3979}\n");
+  ASSERT_TRUE(load.ok()) << all(load);
+  EXPECT_TRUE(load.diagnostics.empty()) << all(load);
+  const Config& config = *load.config;
+  EXPECT_TRUE(config.slack.listen_set);
+  EXPECT_EQ(config.slack.http_bind, "0.0.0.0");
+  EXPECT_EQ(config.slack.http_port, 3002);
+  EXPECT_EQ(config.ops.bind, "0.0.0.0");
+  EXPECT_EQ(config.ops.port, 9466);
+  ASSERT_TRUE(config.teams.listen.has_value());
+  EXPECT_EQ(config.teams.listen->port, 3979);
+  load = parse("slack:\n  listen: {port: 3002}\n  http_port: 3003\n");
+  EXPECT_NE(all(load).find("slack listen replaces http_bind and http_port; keep one"),
+            std::string::npos)
+      << all(load);
+}
+
+}  // namespace
+}  // namespace shipmate::bot

@@ -6,10 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
@@ -17,6 +20,7 @@
 #include <boost/beast/http.hpp>
 
 #include "integrations/net/http_client.h"
+#include "integrations/net/http_listeners.h"
 #include "tests/support/async_test.h"
 
 namespace shipmate::integrations::net {
@@ -171,6 +175,168 @@ TEST(HttpServer, SeveralOwnersMountOnOneServerButNotTheSameRouteTwice) {
     HttpRequest health_request = req("GET", url(*server, "/healthz"));
     auto health = co_await client.send(health_request);
     EXPECT_TRUE(health.ok() && health->body == "ok");
+  });
+}
+
+// An owner stopping on a listener others still use withdraws its routes: they answer 503 (not
+// the 404 of a path nobody serves), the other owners' routes keep answering, and the route may be
+// mounted again later.
+TEST(HttpServer, AWithdrawnRouteAnswers503WhileOthersKeepServing) {
+  run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto server = start_server(ioc);
+    EXPECT_TRUE(server->mount("POST", "/slack/events", answer(200, "slack")).ok());
+    EXPECT_TRUE(server->mount("GET", "/healthz", answer(200, "ok")).ok());
+    server->withdraw("POST", "/slack/events");
+    server->withdraw("POST", "/never-mounted");  // nothing happens
+    HttpClient client(ioc.get_executor(), direct());
+    HttpRequest slack_request = req("POST", url(*server, "/slack/events"), "{}");
+    auto slack = co_await client.send(slack_request);
+    EXPECT_TRUE(slack.ok() && slack->status == 503 &&
+                slack->body == "/slack/events is shutting down\n")
+        << (slack.ok() ? slack->body : slack.error().message);
+    HttpRequest health_request = req("GET", url(*server, "/healthz"));
+    auto health = co_await client.send(health_request);
+    EXPECT_TRUE(health.ok() && health->status == 200);
+    HttpRequest never_request = req("POST", url(*server, "/never-mounted"), "{}");
+    auto never = co_await client.send(never_request);
+    EXPECT_TRUE(never.ok() && never->status == 404);
+    EXPECT_EQ(server->routes(), (std::vector<std::string>{"GET /healthz", "POST /slack/events"}));
+    EXPECT_TRUE(server->mount("POST", "/slack/events", answer(200, "back")).ok());
+    HttpRequest back_request = req("POST", url(*server, "/slack/events"), "{}");
+    auto back = co_await client.send(back_request);
+    EXPECT_TRUE(back.ok() && back->body == "back");
+  });
+}
+
+// A route's max_in_flight: while its handler holds that many requests, one more is answered 503
+// with Retry-After and never reaches the handler; another route is not affected.
+TEST(HttpServer, ARouteOverItsInFlightLimitAnswers503WithRetryAfter) {
+  run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    auto server = start_server(ioc);
+    auto gate = std::make_shared<asio::steady_timer>(ioc, asio::steady_timer::time_point::max());
+    int entered = 0;
+    EXPECT_TRUE(server
+                    ->mount(
+                        "POST", "/alerts",
+                        [gate, &entered](ServerRequest) -> asio::awaitable<ServerResponse> {
+                          ++entered;
+                          auto [ignored] = co_await gate->async_wait(kTuple);
+                          (void)ignored;
+                          co_return ServerResponse::text(200, "done");
+                        },
+                        RouteOptions{.max_in_flight = 1})
+                    .ok());
+    EXPECT_TRUE(server->mount("GET", "/healthz", answer(200, "ok")).ok());
+    HttpClient client(ioc.get_executor(), direct());
+    // The first request parks in the handler.
+    HttpRequest first_request = req("POST", url(*server, "/alerts"), "1");
+    auto first = std::make_shared<std::optional<Result<HttpResponse>>>();
+    asio::co_spawn(
+        ioc,
+        [&client, first_request, first]() -> asio::awaitable<void> {
+          auto answer_in = co_await client.send(first_request);
+          first->emplace(std::move(answer_in));
+        },
+        asio::detached);
+    auto executor = co_await asio::this_coro::executor;
+    while (entered == 0)
+      co_await asio::post(executor, asio::use_awaitable);
+    const std::string second_bytes =
+        "POST /alerts HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nConnection: close\r\n\r\n2";
+    const int second_port = server->port();
+    const std::string second = co_await raw_exchange(second_port, second_bytes);
+    EXPECT_TRUE(second.starts_with("HTTP/1.1 503 ")) << second;
+    EXPECT_NE(second.find("Retry-After: 1"), std::string::npos) << second;
+    EXPECT_NE(second.find("1 requests to /alerts are already running"), std::string::npos)
+        << second;
+    EXPECT_EQ(entered, 1);
+    HttpRequest health_request = req("GET", url(*server, "/healthz"));
+    auto health = co_await client.send(health_request);
+    EXPECT_TRUE(health.ok() && health->status == 200);
+    gate->cancel();
+    while (!first->has_value())
+      co_await asio::post(executor, asio::use_awaitable);
+    EXPECT_TRUE(first->value().ok() && first->value()->body == "done");
+  });
+}
+
+// A route's own body_timeout replaces the server's for that route: a body that stalls is cut
+// off by it (the test waits for the close, never for a fixed time).
+TEST(HttpServer, ARouteBodyTimeoutClosesAStalledBody) {
+  run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    HttpServerOptions options;
+    options.body_timeout = std::chrono::hours(1);
+    auto server = start_server(ioc, options);
+    EXPECT_TRUE(
+        server->mount("POST", "/probe", answer(200, "ok"), RouteOptions{.body_timeout = 50ms})
+            .ok());
+    const std::string bytes = "POST /probe HTTP/1.1\r\nHost: x\r\nContent-Length: 10\r\n\r\nabc";
+    const int port = server->port();
+    const std::string received = co_await raw_exchange(port, bytes);
+    EXPECT_EQ(received, "");
+  });
+}
+
+// HttpListeners: owners on one address get one listener; port 0 always gets its own; the shared
+// (http:) listener is found by its configured address too; mismatched TLS is refused.
+TEST(HttpListeners, OneAddressOneListener) {
+  run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    HttpListeners listeners(ioc.get_executor());
+    EXPECT_FALSE(listeners.has_shared());
+    EXPECT_FALSE(listeners.shared().ok());
+    const int port = testing::free_port();
+    HttpServerOptions shared;
+    shared.name = "http";
+    shared.port = port;
+    listeners.set_shared(shared);
+    auto first = listeners.shared();
+    auto second = listeners.shared();
+    EXPECT_TRUE(first.ok() && second.ok() && *first == *second);
+    HttpServerOptions ops;
+    ops.name = "ops http";
+    ops.port = port;
+    auto same = listeners.listen(ops);
+    EXPECT_TRUE(same.ok() && *same == *first) << "the same address is the shared listener";
+    HttpServerOptions any;
+    any.name = "alerts http";
+    auto own_a = listeners.listen(any);
+    auto own_b = listeners.listen(any);
+    EXPECT_TRUE(own_a.ok() && own_b.ok() && *own_a != *own_b && *own_a != *first);
+    EXPECT_EQ(listeners.open().size(), 3u);
+    HttpServerOptions tls = ops;
+    tls.name = "teams";
+    tls.tls_cert_file = "/nonexistent/cert.pem";
+    tls.tls_key_file = "/nonexistent/key.pem";
+    auto mismatch = listeners.listen(tls);
+    if (mismatch.ok()) {
+      ADD_FAILURE() << "a listener with other TLS settings was shared";
+      co_return;
+    }
+    EXPECT_NE(mismatch.error().message.find("teams and http both listen on 127.0.0.1:" +
+                                            std::to_string(port) + " but ask for different TLS"),
+              std::string::npos)
+        << mismatch.error().message;
+    listeners.stop();
+    EXPECT_EQ((*first)->port(), 0);
+    co_return;
+  });
+}
+
+TEST(HttpListeners, ASharedListenerThatCannotStartKeepsSayingWhy) {
+  run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    HttpListeners listeners(ioc.get_executor());
+    HttpServerOptions shared;
+    shared.bind_address = "not-an-address";
+    listeners.set_shared(shared);
+    auto first = listeners.shared();
+    auto second = listeners.shared();
+    if (first.ok() || second.ok()) {
+      ADD_FAILURE() << "a listener on 'not-an-address' started";
+      co_return;
+    }
+    EXPECT_EQ(first.error().message, "http: 'not-an-address:0' is not an IP address and port");
+    EXPECT_EQ(second.error().message, first.error().message);
+    co_return;
   });
 }
 
