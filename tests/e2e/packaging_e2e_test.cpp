@@ -318,8 +318,9 @@ TEST(KubernetesManifests, ConfigMapConfigurationPassesCheckConfig) {
   auto [code, output] = run_command({shipmate_binary(), "check-config", dir.file("shipmate.yaml")});
   EXPECT_EQ(code, 0) << output;
   const YAML::Node config = YAML::LoadFile(dir.file("shipmate.yaml"));
-  EXPECT_EQ(config["ops"]["bind"].as<std::string>(), "0.0.0.0");
-  EXPECT_EQ(config["ops"]["port"].as<int>(), 9464);
+  EXPECT_EQ(config["ops"]["listen"]["bind"].as<std::string>(), "0.0.0.0");
+  EXPECT_EQ(config["ops"]["listen"]["port"].as<int>(), 9464);
+  EXPECT_EQ(output.find("deprecated"), std::string::npos) << output;
   EXPECT_TRUE(config["shipmate"]["database"].as<std::string>().starts_with("/var/lib/shipmate/"));
 }
 
