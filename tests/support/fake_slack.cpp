@@ -266,6 +266,9 @@ struct FakeSlack::Impl {
   std::vector<Upload> uploads;
   std::map<std::string, std::string> channel_names;         // name → id
   std::map<std::string, std::vector<std::string>> members;  // channel id → users
+  std::map<std::string, bool> private_channels;             // channel id → is_private
+  std::map<std::string, std::string> topics;                // channel id → topic
+  std::map<std::string, std::vector<std::string>> pins;     // channel id → pinned ts
   std::map<std::string, bool> tickets;                      // ticket → used
   std::int64_t last_ts_micros = 0;
   int next_channel = 1;
@@ -610,6 +613,10 @@ struct FakeSlack::Impl {
                                                    "chat.postEphemeral",
                                                    "conversations.create",
                                                    "conversations.invite",
+                                                   "conversations.setTopic",
+                                                   "conversations.list",
+                                                   "conversations.history",
+                                                   "pins.add",
                                                    "files.getUploadURLExternal",
                                                    "files.completeUploadExternal"};
     if (!kMethods.contains(call.method))
@@ -679,6 +686,14 @@ struct FakeSlack::Impl {
       return create_channel(p);
     if (call.method == "conversations.invite")
       return invite(p);
+    if (call.method == "conversations.setTopic")
+      return set_topic(p);
+    if (call.method == "conversations.list")
+      return list_channels(p);
+    if (call.method == "conversations.history")
+      return history(p);
+    if (call.method == "pins.add")
+      return pin(p);
     if (call.method == "files.getUploadURLExternal")
       return upload_url(p);
     return complete_upload(p);
@@ -780,6 +795,7 @@ struct FakeSlack::Impl {
     channel_names[name] = id;
     members[id] = {options.bot_user_id};
     bool is_private = param_text(p, "is_private") == "true";
+    private_channels[id] = is_private;
     return {{"ok", true},
             {"channel",
              {{"id", id},
@@ -835,6 +851,152 @@ struct FakeSlack::Impl {
       return out;
     }
     return {{"ok", true}, {"channel", {{"id", channel}, {"is_channel", true}}}};
+  }
+
+  bool known_channel(const std::string& id) const {  // under mu
+    return private_channels.contains(id);
+  }
+
+  json::object channel_json(const std::string& name, const std::string& id) const {  // under mu
+    const bool is_private = private_channels.at(id);
+    json::object topic{{"value", topics.contains(id) ? topics.at(id) : ""},
+                       {"creator", options.bot_user_id},
+                       {"last_set", 0}};
+    const auto& in = members.contains(id) ? members.at(id) : std::vector<std::string>{};
+    return {{"id", id},
+            {"name", name},
+            {"is_channel", !is_private},
+            {"is_group", is_private},
+            {"is_private", is_private},
+            {"is_archived", false},
+            {"is_member", std::find(in.begin(), in.end(), options.bot_user_id) != in.end()},
+            {"name_normalized", name},
+            {"topic", topic},
+            {"num_members", in.size()}};
+  }
+
+  // conversations.setTopic: at most 250 characters, on a channel the bot can see.
+  json::object set_topic(const json::object& p) {  // under mu
+    std::string channel = param_text(p, "channel");
+    if (channel.empty() || !known_channel(channel))
+      return error_object("channel_not_found");
+    if (!p.contains("topic"))
+      return missing_field("topic");
+    std::string topic = param_text(p, "topic");
+    if (topic.size() > 250)
+      return error_object("too_long");
+    topics[channel] = topic;
+    std::string name;
+    for (const auto& [n, id] : channel_names) {
+      if (id == channel)
+        name = n;
+    }
+    return {{"ok", true}, {"channel", channel_json(name, channel)}};
+  }
+
+  // conversations.list: cursor pagination (limit 1..1000, default 100); `types` filters public
+  // and private channels; archived channels do not exist here.
+  json::object list_channels(const json::object& p) {  // under mu
+    std::size_t limit = 100;
+    if (std::string text = param_text(p, "limit"); !text.empty()) {
+      try {
+        limit = static_cast<std::size_t>(std::clamp(std::stoll(text), 1LL, 1000LL));
+      } catch (const std::exception&) {
+        return error_object("invalid_limit");
+      }
+    }
+    const std::string types = param_text(p, "types");
+    const bool want_public = types.empty() || types.find("public_channel") != std::string::npos;
+    const bool want_private = types.find("private_channel") != std::string::npos;
+    std::size_t start = 0;
+    if (std::string cursor = param_text(p, "cursor"); !cursor.empty()) {
+      if (!starts_with(cursor, "dGVhbTpD"))
+        return error_object("invalid_cursor");
+      try {
+        start = static_cast<std::size_t>(std::stoull(cursor.substr(8)));
+      } catch (const std::exception&) {
+        return error_object("invalid_cursor");
+      }
+    }
+    std::vector<std::pair<std::string, std::string>> all;  // in creation order (ids sort so)
+    for (const auto& [name, id] : channel_names) {
+      const bool is_private = private_channels.at(id);
+      if ((is_private && want_private) || (!is_private && want_public))
+        all.emplace_back(id, name);
+    }
+    // Creation order: the number after the id's letter (C public, G private).
+    std::sort(all.begin(), all.end(),
+              [](const auto& a, const auto& b) { return a.first.substr(1) < b.first.substr(1); });
+    json::array channels;
+    std::size_t index = start;
+    for (; index < all.size() && channels.size() < limit; ++index)
+      channels.push_back(channel_json(all[index].second, all[index].first));
+    const std::string next = index < all.size() ? "dGVhbTpD" + std::to_string(index) : "";
+    return {{"ok", true},
+            {"channels", std::move(channels)},
+            {"response_metadata", {{"next_cursor", next}}}};
+  }
+
+  // conversations.history: newest first; `latest`/`oldest` bound it (exclusive unless
+  // `inclusive`), `limit` caps it (default 100).
+  json::object history(const json::object& p) {  // under mu
+    std::string channel = param_text(p, "channel");
+    if (channel.empty() || (!known_channel(channel) && !members.contains(channel)))
+      return error_object("channel_not_found");
+    const std::string latest = param_text(p, "latest");
+    const std::string oldest = param_text(p, "oldest");
+    const std::string inclusive_text = param_text(p, "inclusive");
+    const bool inclusive = inclusive_text == "true" || inclusive_text == "1";
+    std::size_t limit = 100;
+    if (std::string text = param_text(p, "limit"); !text.empty())
+      limit = static_cast<std::size_t>(std::clamp(std::atoll(text.c_str()), 1LL, 999LL));
+    auto before = [](const std::string& a, const std::string& b) {
+      return ts_seconds(a) < ts_seconds(b) || (ts_seconds(a) == ts_seconds(b) && a < b);
+    };
+    json::array out;
+    bool more = false;
+    for (auto it = messages.rbegin(); it != messages.rend(); ++it) {
+      if (it->channel != channel || !it->ephemeral_user.empty() || !it->thread_ts.empty())
+        continue;
+      if (!latest.empty() && (inclusive ? before(latest, it->ts) : !before(it->ts, latest)))
+        continue;
+      if (!oldest.empty() && (inclusive ? before(it->ts, oldest) : !before(oldest, it->ts)))
+        continue;
+      if (out.size() == limit) {
+        more = true;
+        break;
+      }
+      json::object message = message_json(*it);
+      if (!it->user.empty()) {
+        message.erase("bot_id");
+        message.erase("app_id");
+        message["user"] = it->user;
+      }
+      out.push_back(std::move(message));
+    }
+    return {{"ok", true}, {"messages", std::move(out)}, {"has_more", more}};
+  }
+
+  // pins.add: the message must exist in the channel; at most 100 pins per channel.
+  json::object pin(const json::object& p) {  // under mu
+    std::string channel = param_text(p, "channel");
+    if (channel.empty() || (!known_channel(channel) && !members.contains(channel)))
+      return error_object("channel_not_found");
+    std::string ts = param_text(p, "timestamp");
+    if (ts.empty())
+      return error_object("no_item_specified");
+    auto it = std::find_if(messages.begin(), messages.end(), [&](const Message& message) {
+      return message.channel == channel && message.ts == ts && message.ephemeral_user.empty();
+    });
+    if (it == messages.end())
+      return error_object("message_not_found");
+    auto& pinned = pins[channel];
+    if (std::find(pinned.begin(), pinned.end(), ts) != pinned.end())
+      return error_object("already_pinned");
+    if (pinned.size() >= 100)
+      return error_object("too_many_pins");
+    pinned.push_back(ts);
+    return {{"ok", true}};
   }
 
   json::object upload_url(const json::object& p) {  // under mu
@@ -1163,6 +1325,39 @@ std::map<std::string, std::vector<std::string>> FakeSlack::channel_members() con
   return impl_->members;
 }
 
+std::map<std::string, std::string> FakeSlack::channel_topics() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->topics;
+}
+
+std::map<std::string, std::vector<std::string>> FakeSlack::channel_pins() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->pins;
+}
+
+std::string FakeSlack::add_channel(const std::string& name, bool is_private) {
+  std::lock_guard lock(impl_->mu);
+  char id[16];
+  std::snprintf(id, sizeof id, "%c%08X", is_private ? 'G' : 'C',
+                0xFA000000u + static_cast<unsigned>(impl_->next_channel++));
+  impl_->channel_names[name] = id;
+  impl_->private_channels[id] = is_private;
+  impl_->members[id] = {impl_->options.bot_user_id};
+  return id;
+}
+
+std::string FakeSlack::add_user_message(const std::string& channel, const std::string& user,
+                                        const std::string& text) {
+  std::lock_guard lock(impl_->mu);
+  Message message;
+  message.channel = channel;
+  message.text = text;
+  message.user = user;
+  message.ts = impl_->next_ts();
+  impl_->messages.push_back(message);
+  return message.ts;
+}
+
 std::string FakeSlack::send_envelope(const std::string& type, const std::string& payload_json,
                                      int retry_attempt, const std::string& retry_reason,
                                      const std::string& envelope_id, int connection) {
@@ -1337,6 +1532,18 @@ std::string FakeSlack::app_mention_event(const MentionSpec& spec) {
     event["thread_ts"] = spec.thread_ts;
   return json::serialize(event_callback(spec.team_id, spec.app_id, spec.bot_user_id, spec.event_id,
                                         spec.ts, std::move(event)));
+}
+
+std::string FakeSlack::reaction_added_event(const ReactionSpec& spec) {
+  json::object event{
+      {"type", "reaction_added"},
+      {"user", spec.user},
+      {"reaction", spec.reaction},
+      {"item_user", spec.item_user},
+      {"item", {{"type", "message"}, {"channel", spec.channel}, {"ts", spec.item_ts}}},
+      {"event_ts", spec.event_ts}};
+  return json::serialize(event_callback(spec.team_id, spec.app_id, spec.bot_user_id, spec.event_id,
+                                        spec.event_ts, std::move(event)));
 }
 
 std::string FakeSlack::message_event(const MessageSpec& spec) {

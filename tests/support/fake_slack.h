@@ -81,6 +81,7 @@ class FakeSlack {
     std::string thread_ts;       // "" when not in a thread
     std::string ephemeral_user;  // set for chat.postEphemeral
     int updates = 0;             // times chat.update changed it
+    std::string user;            // a person's message (add_user_message); "" for the bot's
   };
 
   struct Upload {
@@ -153,6 +154,16 @@ class FakeSlack {
   // Channel id → members, for channels made by conversations.create (the bot is a member) or
   // given to conversations.invite.
   std::map<std::string, std::vector<std::string>> channel_members() const;
+  // Channel id → topic set by conversations.setTopic.
+  std::map<std::string, std::string> channel_topics() const;
+  // Channel id → ts of the messages pinned there (pins.add), in pin order.
+  std::map<std::string, std::vector<std::string>> channel_pins() const;
+  // A channel that exists before the test (conversations.list shows it, conversations.history,
+  // pins.add and setTopic accept it); returns its id.
+  std::string add_channel(const std::string& name, bool is_private = false);
+  // A message a person posted (conversations.history returns it); returns its ts.
+  std::string add_user_message(const std::string& channel, const std::string& user,
+                               const std::string& text);
 
   // ---- Socket Mode ----
   // Sends {"envelope_id","type","payload","accepts_response_payload","retry_attempt",
@@ -226,6 +237,21 @@ class FakeSlack {
   };
   // An event_callback body whose event is a message (a DM by default).
   static std::string message_event(const MessageSpec& spec);
+
+  struct ReactionSpec {
+    std::string event_id = "Ev0004";
+    std::string user = "U1";
+    std::string reaction = "pushpin";
+    std::string channel = "C1";
+    std::string item_ts = "1700000000.000100";  // the message reacted to
+    std::string item_user = "U2";               // its author
+    std::string event_ts = "1700000001.000100";
+    std::string team_id = "T1";
+    std::string app_id = "A1";
+    std::string bot_user_id = "UBOT";
+  };
+  // An event_callback body whose event is reaction_added on a message.
+  static std::string reaction_added_event(const ReactionSpec& spec);
 
   struct SlashSpec {
     std::string user_id = "U1";

@@ -878,5 +878,57 @@ TEST(OfficialClient, ReconnectsAfterDisconnectFrameWithAFreshTicket) {
   EXPECT_EQ(fake.acks().at(0).connection, 1);
 }
 
+// Incident rooms: the methods Shipmate's Slack transport calls for a room, made by Slack's own
+// WebClient against the fake. A machine without the client fails here instead of skipping.
+TEST(OfficialClient, WebClientCreatesInvitesSetsTopicPinsListsAndReadsHistory) {
+  const std::string missing = official_client_missing();
+  ASSERT_EQ(missing, "") << "the @slack/web-api cross-check cannot run: " << missing;
+  FakeSlack fake;
+  const std::string existing = fake.add_channel("incidents");
+  const std::string node_dir = source_dir() + "/tests/node";
+  Subprocess node(
+      std::vector<std::string>{"/usr/bin/env", "node", node_dir + "/slack_rooms_check.mjs",
+                               fake.api_url(), fake.options().bot_token,
+                               "inc-20261206-checkout-errors", "U1,U2", existing},
+      std::map<std::string, std::string>{}, node_dir);
+  ASSERT_TRUE(node.wait_for_output("RESULT ok=true", 60s)) << node.output();
+  EXPECT_EQ(node.wait(30s), 0) << node.output();
+  const std::string out = node.output();
+
+  auto created = fake.calls("conversations.create");
+  ASSERT_EQ(created.size(), 2u);
+  EXPECT_EQ(created[0].param("name"), "inc-20261206-checkout-errors");
+  EXPECT_NE(out.find("SECOND CREATE name_taken"), std::string::npos) << out;
+  const auto members = fake.channel_members();
+  std::string room;
+  for (const auto& [id, users] : members) {
+    if (id != existing)
+      room = id;
+  }
+  ASSERT_FALSE(room.empty());
+  EXPECT_NE(out.find("CREATED " + room + " inc-20261206-checkout-errors"), std::string::npos);
+  EXPECT_EQ(members.at(room), (std::vector<std::string>{"UBOT", "U1", "U2"}));
+  EXPECT_NE(out.find("INVITED ok=true"), std::string::npos) << out;
+  EXPECT_NE(out.find("INVITE AGAIN already_in_channel"), std::string::npos) << out;
+  EXPECT_EQ(fake.channel_topics().at(room), "INC-1 sev2 investigating");
+  EXPECT_NE(out.find("TOPIC INC-1 sev2 investigating"), std::string::npos) << out;
+  ASSERT_EQ(fake.channel_pins().at(room).size(), 1u);
+  const std::string pinned = fake.channel_pins().at(room)[0];
+  EXPECT_NE(out.find("PINNED ok=true ts=" + pinned), std::string::npos) << out;
+  EXPECT_NE(out.find("PIN AGAIN already_pinned"), std::string::npos) << out;
+  // One channel per page: the client followed next_cursor until it was empty.
+  EXPECT_NE(
+      out.find("LISTED pages=2 incidents=" + existing + " inc-20261206-checkout-errors=" + room),
+      std::string::npos)
+      << out;
+  EXPECT_EQ(fake.calls("conversations.list").size(), 2u);
+  EXPECT_NE(out.find("HISTORY 1 " + pinned + " summary card"), std::string::npos) << out;
+  // The client sends forms with the bot token in the header, as Shipmate must be ready for.
+  for (const auto& call : fake.calls()) {
+    EXPECT_EQ(call.authorization, "Bearer " + fake.options().bot_token) << call.method;
+    EXPECT_EQ(call.content_type, "application/x-www-form-urlencoded") << call.method;
+  }
+}
+
 }  // namespace
 }  // namespace shipmate::testing

@@ -1,0 +1,72 @@
+// Runs Slack's official WebClient against the fake Slack's incident-room methods
+// (tests/support/fake_slack.h), the ones Shipmate's Slack transport calls for an incident room.
+// Usage: node slack_rooms_check.mjs <api_url> <bot_token> <room_name> <user_ids> <existing_channel>
+// Creates the room (and again, expecting name_taken), invites the users, sets the topic, posts
+// and pins a message, pages through conversations.list one channel at a time until it has seen
+// the room and the existing channel, reads the pinned message back with conversations.history,
+// prints one line per step and exits 0. Any failure exits non-zero.
+import { LogLevel, WebClient } from '@slack/web-api';
+
+const [apiUrl, botToken, roomName, users, existing] = process.argv.slice(2);
+if (!apiUrl || !botToken || !roomName || !users || !existing) {
+  console.error('usage: node slack_rooms_check.mjs <api_url> <bot_token> <room> <users> <existing>');
+  process.exit(64);
+}
+const web = new WebClient(botToken, {
+  slackApiUrl: apiUrl,
+  logLevel: LogLevel.WARN,
+  retryConfig: { retries: 0 },
+});
+
+try {
+  const created = await web.conversations.create({ name: roomName });
+  const room = created.channel.id;
+  console.log(`CREATED ${room} ${created.channel.name}`);
+  try {
+    await web.conversations.create({ name: roomName });
+    console.log('SECOND CREATE SUCCEEDED');
+    process.exit(1);
+  } catch (error) {
+    console.log(`SECOND CREATE ${error?.data?.error}`);
+  }
+  const invited = await web.conversations.invite({ channel: room, users });
+  console.log(`INVITED ok=${invited.ok}`);
+  try {
+    await web.conversations.invite({ channel: room, users });
+  } catch (error) {
+    console.log(`INVITE AGAIN ${error?.data?.error}`);
+  }
+  const topic = await web.conversations.setTopic({ channel: room, topic: 'INC-1 sev2 investigating' });
+  console.log(`TOPIC ${topic.channel.topic.value}`);
+  const posted = await web.chat.postMessage({ channel: room, text: 'summary card' });
+  const pinned = await web.pins.add({ channel: room, timestamp: posted.ts });
+  console.log(`PINNED ok=${pinned.ok} ts=${posted.ts}`);
+  try {
+    await web.pins.add({ channel: room, timestamp: posted.ts });
+  } catch (error) {
+    console.log(`PIN AGAIN ${error?.data?.error}`);
+  }
+  const seen = [];
+  let pages = 0;
+  for await (const page of web.paginate('conversations.list', {
+    limit: 1,
+    types: 'public_channel,private_channel',
+    exclude_archived: true,
+  })) {
+    pages += 1;
+    for (const channel of page.channels) seen.push(`${channel.name}=${channel.id}`);
+  }
+  console.log(`LISTED pages=${pages} ${seen.join(' ')}`);
+  const history = await web.conversations.history({
+    channel: room,
+    latest: posted.ts,
+    inclusive: true,
+    limit: 1,
+  });
+  console.log(`HISTORY ${history.messages.length} ${history.messages[0]?.ts} ${history.messages[0]?.text}`);
+  console.log(`RESULT ok=true room=${room}`);
+  process.exit(0);
+} catch (error) {
+  console.error(`FAILED ${error?.data?.error ?? ''} ${error?.stack ?? error}`);
+  process.exit(1);
+}
