@@ -22,6 +22,7 @@
 #include "bot/alert_endpoints.h"
 #include "bot/chat_transport.h"
 #include "bot/command_intake.h"
+#include "bot/incident_rooms.h"
 #include "bot/integrations_setup.h"
 #include "bot/listeners.h"
 #include "bot/ops_metrics.h"
@@ -35,6 +36,7 @@
 #include "commands/deploy_flow.h"
 #include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
+#include "commands/incident_rooms.h"
 #include "commands/incidents.h"
 #include "commands/resolve.h"
 #include "commands/runbook_runner.h"
@@ -200,6 +202,8 @@ struct App::Impl {
   commands::IncidentSettings incident_settings;
   std::optional<storage::IncidentStore> incidents;
   std::optional<commands::IncidentTimelineFeed> incident_feed;
+  std::optional<TransportRooms> incident_rooms;  // rooms over the running transports
+  commands::AlertSettings alert_settings;        // config.alerts, channel names resolved
   std::unique_ptr<Integrations> connected;
   commands::CommandRegistry registry = commands::build_command_table();
   std::optional<commands::Services> services;
@@ -293,6 +297,8 @@ int App::Impl::open() {
   audit->add_observer(&*incident_feed);
   services->incidents = &*incidents;
   services->incident_settings = &incident_settings;
+  incident_rooms.emplace(directory.running);
+  services->incident_rooms = &*incident_rooms;
   runbooks.emplace(make_runbook_library(config));
   services->runbooks = &*runbooks;
   router.emplace(*services, registry, config.bot_name);
@@ -413,6 +419,23 @@ void App::Impl::build_transports() {
         exit_code = 1;
         shutdown(name + ": " + why);
       });
+      // A :pushpin: on a message in an incident's room puts it on the timeline.
+      transport->on_reaction([this](ReactionAdded reaction) {
+        commands::ReactionNote note;
+        note.room = std::move(reaction.room);
+        note.user = std::move(reaction.user);
+        note.emoji = std::move(reaction.emoji);
+        note.message_id = std::move(reaction.message_id);
+        note.message_at = reaction.message_at;
+        note.author = std::move(reaction.author);
+        note.text = std::move(reaction.text);
+        note.problem = std::move(reaction.problem);
+        try {
+          commands::note_reaction(*services, note);
+        } catch (const std::exception& e) {
+          spdlog::error("incidents: a reaction could not be recorded: {}", redact(e.what()));
+        }
+      });
       platforms.push_back(std::move(transport));
     }
   }
@@ -497,10 +520,29 @@ asio::awaitable<void> App::Impl::start_up() {
                                            ? choose_listener(config.http, alerts_own, std::nullopt)
                                            : ListenerChoice{};
   if (alerts_choice.kind != ListenerChoice::Kind::none) {
+    // Channels named rather than addressed ("slack:#incidents") are looked up once, now.
+    alert_settings = config.alerts;
+    std::vector<std::string*> addresses{&alert_settings.channel};
+    for (auto& route : alert_settings.routes)
+      addresses.push_back(&route.channel);
+    for (std::string* address : addresses) {
+      std::string named = *address;
+      auto resolved = co_await resolve_channel_address(directory.running, std::move(named));
+      if (!resolved) {
+        const std::string why = "alerts: " + resolved.error().message;
+        spdlog::error("{}", why);
+        exit_code = 1;
+        shutdown(why);
+        co_return;
+      }
+      if (*resolved != *address)
+        spdlog::info("alerts: {} is {}", *address, *resolved);
+      *address = *resolved;
+    }
     // Alert webhooks, once the transports they post to are running.
     auto server = listener_for(*listeners, alerts_choice, "alerts http");
     Status mounted =
-        server ? mount_alert_routes(**server, *services, config.alerts) : Status(server.error());
+        server ? mount_alert_routes(**server, *services, alert_settings) : Status(server.error());
     if (!mounted) {
       spdlog::error("{}", mounted.error().message);
       exit_code = 1;
@@ -519,6 +561,11 @@ asio::awaitable<void> App::Impl::start_up() {
   }
   announce_reconciled();
   resume_deploys();
+  // Incident announcements a crash left pending go out now, and cards catch up with changes
+  // committed before it.
+  commands::deliver_announcements(*services);
+  for (const auto& incident : incidents->open_incidents())
+    commands::refresh_incident_card(*services, incident.id);
   runbook_runner->recover();
   watcher->start();
   schedule_runner->start();

@@ -46,6 +46,19 @@ struct WorkspaceAbilities {
   bool resolve_channel = false;  // find a channel by its name
 };
 
+// A reaction someone added to a message (an incident room's :pushpin: puts it on the timeline).
+struct ReactionAdded {
+  std::string room;          // the message's conversation, as open() accepts it (no thread)
+  std::string user;          // who reacted: a Shipmate identity, else "<platform>:<id>"
+  std::string emoji;         // without colons: "pushpin"
+  std::string message_id;    // the platform's id for the message (Slack: its ts)
+  long long message_at = 0;  // when it was posted, Unix ms (0: unknown)
+  std::string author;        // who wrote it (identity as for `user`); "" when unknown
+  std::string text;          // what it says; "" when it could not be read (`problem` says why)
+  std::string problem;
+  std::string delivery_id;  // the platform's id for this event (redeliveries repeat it)
+};
+
 class ChatTransport {
  public:
   virtual ~ChatTransport() = default;
@@ -86,6 +99,12 @@ class ChatTransport {
   // Pins a message that a conversation for `room_address` posted (its MessageRef).
   virtual boost::asio::awaitable<Status> pin(std::string room_address, commands::MessageRef ref);
   virtual boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic);
+  // Reactions added to messages, delivered on the event loop (at least once: a platform's
+  // redelivery repeats `delivery_id`). Transports that see none never call it.
+  virtual void on_reaction(std::function<void(ReactionAdded)> handler) { (void)handler; }
+  // How a person sees a room's address in a message ("<#C123>" in Slack); the address itself by
+  // default.
+  virtual std::string mention(const std::string& room_address) const { return room_address; }
 
  protected:
   // The Error an ability the transport lacks answers with.

@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -16,7 +17,8 @@ void parse_incidents(Checker& check, const YAML::Node& node, Config& config) {
   if (!check.expect_map(node, "incidents"))
     return;
   check.check_keys(node,
-                   {"roles", "manage", "cadence", "suspect_window", "timeline", "postmortem_dir"},
+                   {"roles", "manage", "cadence", "suspect_window", "timeline", "postmortem_dir",
+                    "rooms", "room_prefix", "invite", "pin_emoji"},
                    "incidents");
   if (node["roles"]) {
     auto roles = check.string_list(node["roles"], "incidents roles");
@@ -65,6 +67,34 @@ void parse_incidents(Checker& check, const YAML::Node& node, Config& config) {
     else if (scope != "affected")
       check.error(node["timeline"],
                   "incidents timeline must be affected or all, not '" + scope + "'");
+  }
+  if (node["rooms"]) {
+    const auto rooms = check.scalar(node["rooms"], "rooms").value_or("true");
+    if (rooms == "true" || rooms == "false")
+      settings.create_rooms = rooms == "true";
+    else
+      check.error(node["rooms"], "incidents rooms must be true or false, not '" + rooms + "'");
+  }
+  if (node["room_prefix"]) {
+    const auto prefix = check.scalar(node["room_prefix"], "room_prefix").value_or("inc");
+    const bool clean = !prefix.empty() && prefix.size() <= 20 &&
+                       std::all_of(prefix.begin(), prefix.end(), [](char c) {
+                         return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+                       });
+    if (clean)
+      settings.room_prefix = prefix;
+    else
+      check.error(node["room_prefix"],
+                  "incidents room_prefix must be 1 to 20 lowercase letters, digits or '-', not '" +
+                      prefix + "'");
+  }
+  if (node["invite"])
+    settings.invite_roles = check.string_list(node["invite"], "incidents invite");
+  if (node["pin_emoji"]) {
+    std::string emoji = check.scalar(node["pin_emoji"], "pin_emoji").value_or("pushpin");
+    if (emoji.size() > 2 && emoji.front() == ':' && emoji.back() == ':')
+      emoji = emoji.substr(1, emoji.size() - 2);
+    settings.pin_emoji = emoji;
   }
   if (node["postmortem_dir"]) {
     const auto dir = check.scalar(node["postmortem_dir"], "postmortem_dir").value_or("");

@@ -4,11 +4,13 @@
 //     roles: [commander, comms, scribe, liaison]   # the first receives status reminders
 //     manage: [sre, developer]                     # incident.manage; default every configured user
 //     cadence: {sev1: 30m, sev2: 1h, sev3: off, sev4: off}
-//     suspect_window: 4h                           # deploys this long before detection are
-//     suspects timeline: affected                           # or all: engine events of every
-//     service rooms: true                                  # a room per incident where the platform
-//     can room_prefix: inc postmortem_dir: .shipmate/postmortems        # default
-//     <state_dir>/incidents (set by the App)
+//     suspect_window: 4h            # deploys this long before detection are suspects
+//     timeline: affected            # or all: engine events of every service
+//     rooms: true                   # a room per incident where the platform can (Slack)
+//     room_prefix: inc              # rooms are named <prefix>-<UTC date>-<title words>
+//     invite: [oncall]              # users with these roles are invited into every new room
+//     pin_emoji: pushpin            # this reaction on a message in a room puts it on the timeline
+//     postmortem_dir: .shipmate/postmortems        # default <state_dir>/incidents (set by the App)
 //
 // Contract: private to bot/ (the configuration parser calls it); nothing throws, every problem
 // is a diagnostic on `check`; the result goes into `config.incidents`.

@@ -2,12 +2,17 @@
 
 #include <algorithm>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 #include "commands/incident_model.h"
+#include "commands/incident_rooms.h"
 #include "commands/incidents.h"
 #include "common/redact.h"
 #include "common/strings.h"
 
 namespace shipmate::commands {
+namespace asio = boost::asio;
 namespace {
 
 using integrations::alerts::Alert;
@@ -116,6 +121,21 @@ RoutedAlert route_alert(const AlertSettings& settings, const Catalog& catalog,
   }
   return routed;
 }
+
+namespace {
+
+bool wants_room(Services& services, const std::string& address) {
+  return services.incident_rooms != nullptr && services.incident_settings != nullptr &&
+         services.incident_settings->create_rooms && services.incident_rooms->can_create(address);
+}
+
+asio::awaitable<void> settle_in_background(Services& services, std::int64_t id,
+                                           std::unique_ptr<Conversation> where) {
+  std::string declarer = "alerts";
+  co_await settle_incident_room(services, id, *where, std::move(declarer));
+}
+
+}  // namespace
 
 AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
                           const AlertNotification& notification) {
@@ -229,8 +249,17 @@ AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
     auto incident = store.get(id);
     if (!incident || incident->room.empty())
       continue;
-    if (auto room = services.conversations->open(incident->room))
+    auto room = services.conversations->open(incident->room);
+    if (!room)
+      continue;
+    // Where the platform makes rooms, the incident gets one (in the background: the webhook is
+    // answered first); elsewhere its card goes where the alert posts.
+    if (wants_room(services, incident->room)) {
+      asio::co_spawn(services.executor, settle_in_background(services, id, std::move(room)),
+                     asio::detached);
+    } else {
       post_incident_card(services, id, *room);
+    }
   }
   for (const auto id : result.incidents_touched) {
     if (std::find(result.incidents_opened.begin(), result.incidents_opened.end(), id) ==

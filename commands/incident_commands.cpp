@@ -4,7 +4,11 @@
 #include <filesystem>
 #include <fstream>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+
 #include "commands/handlers.h"
+#include "commands/incident_rooms.h"
 #include "commands/incidents.h"
 #include "commands/resolve.h"
 #include "common/chat_input.h"
@@ -80,14 +84,20 @@ std::string label_of(const storage::IncidentRecord& incident) {
   return storage::incident_label(incident.id);
 }
 
-void after_change(CommandContext& ctx, std::int64_t id) {
+// `topic`: the change shows in a room's topic (status, severity, roles), which is then rewritten
+// in the background (Slack announces every topic change in the channel, so notes do not).
+void after_change(CommandContext& ctx, std::int64_t id, bool topic = false) {
   replan_incident_reminder(ctx.services, id);
   refresh_incident_card(ctx.services, id, &ctx.conversation);
+  if (topic && ctx.services.incident_rooms != nullptr)
+    boost::asio::co_spawn(ctx.services.executor, refresh_room_topic(ctx.services, id),
+                          boost::asio::detached);
 }
 
 // Suspected changes: deploys of the affected services (all, when none is named) from the
 // suspect window before detection until now, each with a one-click link.
-void post_suspects(CommandContext& ctx, const storage::IncidentRecord& incident) {
+void post_suspects(CommandContext& ctx, const storage::IncidentRecord& incident,
+                   Conversation& home) {
   auto& services = ctx.services;
   std::vector<std::string> names = incident.services;
   if (names.empty()) {
@@ -113,7 +123,7 @@ void post_suspects(CommandContext& ctx, const storage::IncidentRecord& incident)
     }
   }
   message.context = "Typed: incident link <deploy> (DORA counts a linked deploy as failed)";
-  ctx.conversation.post(message);
+  home.post(message);
 }
 
 std::string write_postmortem(const IncidentSettings& settings, std::int64_t id,
@@ -220,15 +230,21 @@ boost::asio::awaitable<void> handle_incident_declare(CommandContext& ctx) {
                                "); nothing new was declared."));
     co_return;
   }
-  // The summary card, updated in place from now on.
-  post_incident_card(services, incident.id, ctx.conversation);
+  // Its room (or this conversation), and the summary card there, updated in place from now on.
+  const std::string declarer = ctx.caller.user_id;
+  const std::string home_address =
+      co_await settle_incident_room(services, incident.id, ctx.conversation, declarer);
+  std::unique_ptr<Conversation> room;
+  if (home_address != ctx.conversation.address() && services.conversations != nullptr)
+    room = services.conversations->open(home_address);
+  Conversation& home = room ? *room : ctx.conversation;
   const MessageRef ref = services.incidents->get(incident.id)->card_ref;
   replan_incident_reminder(services, incident.id);
-  ctx.conversation.thread_reply(ref, info("Declared " + label_of(incident) +
-                                          ". Update it with: incident status "
-                                          "identified \"what we know\", incident note "
-                                          "\"...\", incident assign comms <user>."));
-  post_suspects(ctx, incident);
+  home.thread_reply(ref, info("Declared " + label_of(incident) +
+                              ". Update it with: incident status "
+                              "identified \"what we know\", incident note "
+                              "\"...\", incident assign comms <user>."));
+  post_suspects(ctx, incident, home);
   co_return;
 }
 
@@ -254,10 +270,15 @@ boost::asio::awaitable<void> handle_incident_status(CommandContext& ctx) {
     co_return;
   auto& services = ctx.services;
   const EpochMillis now = services.clock.now_ms();
+  const std::string update =
+      label_of(*incident) + " is " + *status + (text.empty() ? "" : ": " + text);
   services.database.transaction([&] {
     services.incidents->set_status(incident->id, *status, text, now);
-    record_incident_event(services, incident->id, "status", ctx.caller.user_id,
-                          *status + (text.empty() ? "" : ": " + text));
+    const auto seq = record_incident_event(services, incident->id, "status", ctx.caller.user_id,
+                                           *status + (text.empty() ? "" : ": " + text));
+    // The update is announced in the incident's room, durably (after a crash it still goes out).
+    announce(services, incident->id, "status", "status:" + std::to_string(seq),
+             success(update + " (" + ctx.caller.user_id + ")"));
     if (*status == "monitoring" && !incident->mitigated_at) {
       services.incidents->set_milestone(incident->id, "mitigated", now);
       record_incident_event(services, incident->id, "milestone", ctx.caller.user_id, "mitigated");
@@ -268,9 +289,13 @@ boost::asio::awaitable<void> handle_incident_status(CommandContext& ctx) {
                             "acknowledged");
     }
   });
-  after_change(ctx, incident->id);
-  ctx.conversation.post(
-      success(label_of(*incident) + " is " + *status + (text.empty() ? "" : ": " + text)));
+  after_change(ctx, incident->id, true);
+  deliver_announcements(services, &ctx.conversation);
+  const std::string room = services.incidents->get(incident->id)->room;
+  const std::string here = ctx.conversation.address();
+  const bool in_room = here == room || (room.ends_with(':') && here.starts_with(room));
+  if (!in_room)
+    ctx.conversation.post(success(update + " (announced in its room)"));
   co_return;
 }
 
@@ -296,7 +321,7 @@ boost::asio::awaitable<void> handle_incident_severity(CommandContext& ctx) {
     record_incident_event(services, incident->id, "severity", ctx.caller.user_id,
                           severity_label(incident->severity) + " -> " + severity_label(*severity));
   });
-  after_change(ctx, incident->id);
+  after_change(ctx, incident->id, true);
   ctx.conversation.post(success(label_of(*incident) + " is now " + severity_label(*severity) +
                                 " (was " + severity_label(incident->severity) + ")"));
   co_return;
@@ -340,7 +365,9 @@ boost::asio::awaitable<void> handle_incident_assign(CommandContext& ctx) {
                             "acknowledged");
     }
   });
-  after_change(ctx, incident->id);
+  after_change(ctx, incident->id, true);
+  std::vector<std::string> invitees{user};
+  co_await invite_to_incident_room(services, incident->id, std::move(invitees));
   ctx.conversation.post(success(user + " is " + role + " of " + label_of(*incident) + "."));
   co_return;
 }

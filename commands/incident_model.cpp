@@ -133,14 +133,12 @@ Result<EpochMillis> parse_event_time(std::string_view text, EpochMillis now) {
   return *at;
 }
 
-std::string incident_room_name(std::string_view prefix, std::int64_t id, std::string_view title,
-                               int suffix) {
-  std::string name = to_lower(prefix) + "-" + std::to_string(id);
-  const std::string tail = suffix > 0 ? "-" + std::to_string(suffix) : "";
-  const std::size_t budget = 80 - tail.size();
+namespace {
+// Lowercase ASCII letters and digits, runs of anything else as one '-', no '-' at either end.
+std::string slug(std::string_view text) {
   std::string words;
   bool dash = true;
-  for (char c : title) {
+  for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
     if (std::isalnum(u) && u < 0x80) {
       words.push_back(static_cast<char>(std::tolower(u)));
@@ -152,13 +150,40 @@ std::string incident_room_name(std::string_view prefix, std::int64_t id, std::st
   }
   while (!words.empty() && words.back() == '-')
     words.pop_back();
-  if (!words.empty())
+  return words;
+}
+}  // namespace
+
+std::string incident_room_name(std::string_view prefix, EpochMillis declared_at,
+                               std::string_view title, int suffix) {
+  std::string name = slug(prefix);
+  if (name.empty())
+    name = "inc";
+  // "2026-12-06 10:15:00Z" -> "2026-12-06"
+  name += "-" + format_utc(declared_at).substr(0, 10);
+  const std::string tail = suffix > 0 ? "-" + std::to_string(suffix) : "";
+  const std::size_t budget = 80 - tail.size();
+  if (const std::string words = slug(title); !words.empty())
     name += "-" + words;
   if (name.size() > budget)
     name.resize(budget);
   while (!name.empty() && name.back() == '-')
     name.pop_back();
   return name + tail;
+}
+
+RoomFallback judge_room_failure(const Error& error, int suffix_tried) {
+  RoomFallback decision;
+  const int next = suffix_tried == 0 ? 2 : suffix_tried + 1;
+  if (error.kind == ErrorKind::conflict && next <= kMaxRoomSuffix) {
+    decision.retry_with_suffix = next;
+    return decision;
+  }
+  decision.message =
+      error.kind == ErrorKind::conflict
+          ? "every room name up to suffix -" + std::to_string(kMaxRoomSuffix) + " is taken"
+          : error.message;
+  return decision;
 }
 
 std::optional<EngineEvent> engine_event(const storage::AuditRecord& record) {

@@ -40,6 +40,11 @@ struct IncidentSettings {
   // Slack and other platforms that can: a room per incident (else a thread where it was declared).
   bool create_rooms = true;
   std::string room_prefix = "inc";
+  // Shipmate roles (users' `roles:`) whose holders are invited into every new room, besides the
+  // declarer: the on-call rotation, for example.
+  std::vector<std::string> invite_roles = {};
+  // The reaction that puts a message in an incident's room on its timeline.
+  std::string pin_emoji = "pushpin";
   // Where resolve writes postmortem skeletons (<dir>/INC-<id>-postmortem.md); "" for chat only.
   // The application sets <state_dir>/incidents unless the configuration names one.
   std::string postmortem_dir = "";
@@ -61,10 +66,22 @@ Result<std::string> parse_milestone(std::string_view word);
 // future (beyond a minute of clock skew) are refused.
 Result<EpochMillis> parse_event_time(std::string_view text, EpochMillis now);
 
-// The room name for an incident: "<prefix>-<id>-<title words>", lowercase letters, digits and
-// '-', at most 80 characters; `suffix` > 0 appends "-<suffix>" (for a name already taken).
-std::string incident_room_name(std::string_view prefix, std::int64_t id, std::string_view title,
-                               int suffix = 0);
+// The room name for an incident: "<prefix>-<UTC date>-<title words>" ("inc-2026-12-06-checkout-
+// errors"), lowercase letters, digits and '-', at most 80 characters; `suffix` > 0 appends
+// "-<suffix>" (for a name already taken).
+std::string incident_room_name(std::string_view prefix, EpochMillis declared_at,
+                               std::string_view title, int suffix = 0);
+
+// What to do when making an incident's room failed: a taken name (ErrorKind::conflict) is tried
+// again with the next suffix (none, then -2, -3, ... up to kMaxRoomSuffix; `suffix_tried` is the
+// one that failed, 0 for none); anything else (a missing scope, a platform that cannot) falls
+// back to a thread, with `message` saying why.
+inline constexpr int kMaxRoomSuffix = 9;
+struct RoomFallback {
+  int retry_with_suffix = 0;  // > 0: try this suffix next
+  std::string message;        // why the incident runs in a thread instead
+};
+RoomFallback judge_room_failure(const Error& error, int suffix_tried);
 
 // An engine event an audit record describes, for the timelines of the incidents it touches.
 struct EngineEvent {

@@ -7,11 +7,12 @@
 
 namespace shipmate::commands {
 
-void record_incident_event(Services& services, std::int64_t incident_id, std::string_view kind,
-                           std::string_view actor, std::string_view text,
-                           std::optional<EpochMillis> event_at) {
+std::int64_t record_incident_event(Services& services, std::int64_t incident_id,
+                                   std::string_view kind, std::string_view actor,
+                                   std::string_view text, std::optional<EpochMillis> event_at,
+                                   std::string_view source_ref) {
   const EpochMillis now = services.clock.now_ms();
-  services.database.transaction([&] {
+  return services.database.transaction([&] {
     const storage::AuditRecord record = services.audit.append(
         storage::AuditEntry{std::string(actor), "incident." + std::string(kind),
                             storage::incident_label(incident_id), "ok", std::string(text)});
@@ -23,8 +24,49 @@ void record_incident_event(Services& services, std::int64_t incident_id, std::st
     entry.actor = record.entry.actor;
     entry.text = record.entry.details;  // as redacted and chained
     entry.audit_seq = record.seq;
+    entry.source_ref = std::string(source_ref);
     services.incidents->append(entry);
+    return record.seq;
   });
+}
+
+void announce(Services& services, std::int64_t incident_id, std::string_view kind, std::string key,
+              const Message& message) {
+  const auto incident = services.incidents->get(incident_id);
+  if (!incident)
+    return;
+  storage::Announcement announcement;
+  announcement.key = std::move(key);
+  announcement.incident_id = incident_id;
+  announcement.kind = std::string(kind);
+  announcement.room = incident->room;
+  announcement.tone = static_cast<int>(message.tone);
+  announcement.text = message.text;
+  announcement.created_at = services.clock.now_ms();
+  services.incidents->add_announcement(announcement);
+}
+
+int deliver_announcements(Services& services, Conversation* here) {
+  if (services.incidents == nullptr)
+    return 0;
+  int delivered = 0;
+  for (const auto& pending : services.incidents->pending_announcements()) {
+    std::unique_ptr<Conversation> opened;
+    Conversation* room = nullptr;
+    if (here != nullptr && here->address() == pending.room) {
+      room = here;
+    } else if (services.conversations != nullptr) {
+      opened = services.conversations->open(pending.room);
+      room = opened.get();
+    }
+    if (room == nullptr)
+      continue;  // its transport is not running now: it stays pending
+    services.database.transaction(
+        [&] { services.incidents->mark_announced(pending.id, "", services.clock.now_ms()); });
+    room->post(Message(static_cast<Tone>(pending.tone), pending.text));
+    ++delivered;
+  }
+  return delivered;
 }
 
 void post_incident_card(Services& services, std::int64_t incident_id, Conversation& room) {
@@ -74,11 +116,12 @@ void run_incident_watch(Services& services, IncidentTimelineFeed* feed) {
   const EpochMillis now = services.clock.now_ms();
   const auto open = services.incidents->open_incidents();
   for (const auto& step : plan_reminders(open, *services.incident_settings, now)) {
-    services.incidents->set_next_reminder(step.incident_id, step.next_due);
-    if (!step.remind)
+    if (!step.remind) {
+      services.incidents->set_next_reminder(step.incident_id, step.next_due);
       continue;
+    }
     auto incident = services.incidents->get(step.incident_id);
-    if (!incident || services.conversations == nullptr)
+    if (!incident)
       continue;
     const auto& roles = services.incident_settings->roles;
     std::string commander;
@@ -86,18 +129,26 @@ void run_incident_watch(Services& services, IncidentTimelineFeed* feed) {
       if (!roles.empty() && held.role == roles.front())
         commander = held.user_id;
     }
-    record_incident_event(services, incident->id, "reminder", "shipmate",
-                          "no status update for " +
-                              format_duration(now - incident->last_update_at) +
-                              (commander.empty() ? "" : "; reminded " + commander));
-    if (auto conversation = services.conversations->open(incident->room)) {
-      conversation->post(warning(
-          (commander.empty() ? std::string("Nobody is commander of ") : commander + ": ") +
-          storage::incident_label(incident->id) + " (" + severity_label(incident->severity) +
-          ") has had no status update for " + format_duration(now - incident->last_update_at) +
-          ". Post one with: incident status <state> \"what we know\""));
-    }
+    // The next due time, the timeline record and the reminder itself commit together; the
+    // reminder is keyed by the due time it answers, so it exists once.
+    const std::string key = "reminder:" + storage::incident_label(incident->id) + ":" +
+                            std::to_string(incident->next_reminder_at.value_or(now));
+    services.database.transaction([&] {
+      services.incidents->set_next_reminder(step.incident_id, step.next_due);
+      record_incident_event(services, incident->id, "reminder", "shipmate",
+                            "no status update for " +
+                                format_duration(now - incident->last_update_at) +
+                                (commander.empty() ? "" : "; reminded " + commander));
+      announce(
+          services, incident->id, "reminder", key,
+          warning((commander.empty() ? std::string("Nobody is commander of ") : commander + ": ") +
+                  storage::incident_label(incident->id) + " (" +
+                  severity_label(incident->severity) + ") has had no status update for " +
+                  format_duration(now - incident->last_update_at) +
+                  ". Post one with: incident status <state> \"what we know\""));
+    });
   }
+  deliver_announcements(services);
   if (feed != nullptr) {
     for (const auto id : feed->take_touched())
       refresh_incident_card(services, id);

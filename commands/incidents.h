@@ -29,9 +29,24 @@ class IncidentTimelineFeed;
 
 // Appends an audit record ("incident.<kind>", target INC-<id>, details `text`) and the timeline
 // entry it carries, in one transaction. `event_at` defaults to now.
-void record_incident_event(Services& services, std::int64_t incident_id, std::string_view kind,
-                           std::string_view actor, std::string_view text,
-                           std::optional<EpochMillis> event_at = std::nullopt);
+// A non-empty `source_ref` is stored with the entry (an event that may arrive twice, e.g. a
+// redelivered reaction, checks has_entry() first). Returns the audit record's sequence number.
+std::int64_t record_incident_event(Services& services, std::int64_t incident_id,
+                                   std::string_view kind, std::string_view actor,
+                                   std::string_view text,
+                                   std::optional<EpochMillis> event_at = std::nullopt,
+                                   std::string_view source_ref = {});
+
+// Durable announcements (reminders, status updates): announce() records one for the incident's
+// room, inside the caller's transaction, under a unique key (a second call with the same key adds
+// nothing); deliver_announcements() posts every pending one whose room a running transport
+// serves, oldest first, each marked sent in its own commit just before it is handed to the
+// transport. So a crash before that commit leaves it pending and the next start delivers it, and
+// a crash after it never sends it twice. `here` is used for its own address (no directory
+// needed). Returns how many were delivered.
+void announce(Services& services, std::int64_t incident_id, std::string_view kind, std::string key,
+              const Message& message);
+int deliver_announcements(Services& services, Conversation* here = nullptr);
 
 // Posts the incident's summary card in `room` and records it there (room, card_ref), so every
 // later change updates it in place.

@@ -182,7 +182,9 @@ std::vector<IncidentRecord> IncidentStore::open_incidents() {
 
 std::optional<IncidentRecord> IncidentStore::open_in_room(std::string_view room) {
   Statement query = db_.prepare(
-      select_incidents("WHERE status != 'resolved' AND room = ?1 ORDER BY id DESC LIMIT 1"));
+      select_incidents("WHERE status != 'resolved' AND (room = ?1 OR (room <> '' AND "
+                       "substr(room, length(room)) = ':' AND substr(?1, 1, length(room)) = room)) "
+                       "ORDER BY id DESC LIMIT 1"));
   query.bind(1, room);
   if (!query.step())
     return std::nullopt;
@@ -313,6 +315,80 @@ std::vector<IncidentRole> IncidentStore::roles(std::int64_t id) {
 
 bool IncidentStore::append(const TimelineEntry& entry) {
   return insert_entry(db_, entry);
+}
+
+namespace {
+Announcement read_announcement(Statement& query) {
+  Announcement out;
+  out.id = query.column_int64(0);
+  out.key = query.column_text(1);
+  out.incident_id = query.column_int64(2);
+  out.kind = query.column_text(3);
+  out.room = query.column_text(4);
+  out.tone = static_cast<int>(query.column_int64(5));
+  out.text = query.column_text(6);
+  out.created_at = query.column_int64(7);
+  if (!query.column_is_null(8))
+    out.sent_at = query.column_int64(8);
+  out.message_ref = query.column_text(9);
+  return out;
+}
+constexpr const char* kAnnouncementColumns =
+    "SELECT id, key, incident_id, kind, room, tone, text, created_at, sent_at, message_ref "
+    "FROM incident_announcements ";
+}  // namespace
+
+bool IncidentStore::add_announcement(const Announcement& announcement) {
+  Statement insert = db_.prepare(
+      "INSERT INTO incident_announcements (key, incident_id, kind, room, tone, text, created_at) "
+      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING");
+  insert.bind(1, announcement.key);
+  insert.bind(2, announcement.incident_id);
+  insert.bind(3, announcement.kind);
+  insert.bind(4, announcement.room);
+  insert.bind(5, static_cast<std::int64_t>(announcement.tone));
+  insert.bind(6, redact(announcement.text));
+  insert.bind(7, announcement.created_at);
+  insert.run();
+  return db_.changes() > 0;
+}
+
+std::vector<Announcement> IncidentStore::pending_announcements(int limit) {
+  Statement query =
+      db_.prepare(std::string(kAnnouncementColumns) + "WHERE sent_at IS NULL ORDER BY id LIMIT ?1");
+  query.bind(1, static_cast<std::int64_t>(limit));
+  std::vector<Announcement> out;
+  while (query.step())
+    out.push_back(read_announcement(query));
+  return out;
+}
+
+std::vector<Announcement> IncidentStore::announcements(std::int64_t incident_id) {
+  Statement query =
+      db_.prepare(std::string(kAnnouncementColumns) + "WHERE incident_id = ?1 ORDER BY id");
+  query.bind(1, incident_id);
+  std::vector<Announcement> out;
+  while (query.step())
+    out.push_back(read_announcement(query));
+  return out;
+}
+
+void IncidentStore::mark_announced(std::int64_t announcement_id, std::string_view message_ref,
+                                   EpochMillis at) {
+  Statement update =
+      db_.prepare("UPDATE incident_announcements SET sent_at = ?2, message_ref = ?3 WHERE id = ?1");
+  update.bind(1, announcement_id);
+  update.bind(2, at);
+  update.bind(3, message_ref);
+  update.run();
+}
+
+bool IncidentStore::has_entry(std::int64_t id, std::string_view source_ref) {
+  Statement query = db_.prepare(
+      "SELECT 1 FROM incident_timeline WHERE incident_id = ?1 AND source_ref = ?2 LIMIT 1");
+  query.bind(1, id);
+  query.bind(2, source_ref);
+  return query.step();
 }
 
 std::size_t IncidentStore::append_batch(const std::vector<TimelineEntry>& entries) {

@@ -78,6 +78,21 @@ struct LinkedDeploy {
   std::optional<EpochMillis> finished_at;
 };
 
+// A message an incident owes its room (a status reminder, a status update), recorded with the
+// change that causes it and delivered after.
+struct Announcement {
+  std::int64_t id = 0;
+  std::string key = {};  // unique: "reminder:INC-3:<due ms>", "status:<audit seq>"
+  std::int64_t incident_id = 0;
+  std::string kind = {};  // reminder, status
+  std::string room = {};  // the conversation address it goes to
+  int tone = 0;           // commands::Tone, as a number
+  std::string text = {};
+  EpochMillis created_at = 0;
+  std::optional<EpochMillis> sent_at = {};
+  std::string message_ref = {};
+};
+
 struct DeclareRequest {
   std::string title = {};
   int severity = 3;
@@ -104,6 +119,8 @@ class IncidentStore {
   // Open incidents first (newest first), then the `recent` most recently resolved.
   std::vector<IncidentRecord> list(int recent = 5);
   std::vector<IncidentRecord> open_incidents();
+  // The open incident living in `room`, or in the room a conversation address belongs to: a room
+  // stored as a whole channel ("slack:C1:") also holds the threads in it ("slack:C1:1700.1").
   std::optional<IncidentRecord> open_in_room(std::string_view room);
   std::optional<IncidentRecord> open_with_key(std::string_view dedup_key);
 
@@ -123,6 +140,8 @@ class IncidentStore {
 
   // Appends one entry; false when `source_ref` was already on this incident's timeline.
   bool append(const TimelineEntry& entry);
+  // Whether the incident's timeline holds an entry with this `source_ref`.
+  bool has_entry(std::int64_t id, std::string_view source_ref);
   // Many entries in one transaction (the batched path); returns how many were new.
   std::size_t append_batch(const std::vector<TimelineEntry>& entries);
   // Ordered by event time, then by when it was recorded.
@@ -133,6 +152,13 @@ class IncidentStore {
   // Deploys of `services` requested in [from, to], newest first (suspected changes).
   std::vector<LinkedDeploy> deploys_between(const std::vector<std::string>& services,
                                             EpochMillis from, EpochMillis to, int limit = 10);
+
+  // Announcements: add() is idempotent on `key` (false when it was recorded before); pending()
+  // lists the unsent ones, oldest first; mark_announced() records the delivery.
+  bool add_announcement(const Announcement& announcement);
+  std::vector<Announcement> pending_announcements(int limit = 100);
+  void mark_announced(std::int64_t announcement_id, std::string_view message_ref, EpochMillis at);
+  std::vector<Announcement> announcements(std::int64_t incident_id);
 
   // Records an alert notification's dedup key; false when it was recorded before.
   bool remember_alert(std::string_view key, std::optional<std::int64_t> incident_id);

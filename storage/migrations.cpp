@@ -323,12 +323,31 @@ CREATE TABLE freezes (
 CREATE INDEX freezes_by_environment ON freezes (environment, lifted_at);
 )sql";
 
+// Incident announcements (status reminders, status updates): recorded in the transaction that
+// decides them, delivered after, marked sent; a restart delivers the pending ones (issue 14).
+constexpr std::string_view kMigration16 = R"sql(
+CREATE TABLE incident_announcements (
+  id          INTEGER PRIMARY KEY,
+  key         TEXT    NOT NULL UNIQUE,
+  incident_id INTEGER NOT NULL,
+  kind        TEXT    NOT NULL,
+  room        TEXT    NOT NULL,
+  tone        INTEGER NOT NULL,
+  text        TEXT    NOT NULL,
+  created_at  INTEGER NOT NULL,
+  sent_at     INTEGER,
+  message_ref TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX incident_announcements_pending ON incident_announcements (sent_at, id);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
     Migration{7, kMigration7},   Migration{8, kMigration8},   Migration{9, kMigration9},
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
+    Migration{16, kMigration16},
 };
 
 }  // namespace

@@ -95,13 +95,36 @@ std::string truncate(std::string_view text, std::size_t max_units, bool escaped)
   return std::string(kept) + std::string(kEllipsis);
 }
 
+// A channel link, "<#C0123ABCD>" (public) or "<#G…>" (private): it pings nobody, and an incident
+// room is linked this way (SlackTransport::mention), so it is the one markup left as it is.
+std::size_t channel_link_length(std::string_view text) {
+  if (text.size() < 5 || text[0] != '<' || text[1] != '#' || (text[2] != 'C' && text[2] != 'G'))
+    return 0;
+  for (std::size_t i = 3; i < text.size() && i < 40; ++i) {
+    const char c = text[i];
+    if (c == '>')
+      return i >= 4 ? i + 1 : 0;
+    if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')))
+      return 0;
+  }
+  return 0;
+}
+
 // Slack's three control characters. Escaping them keeps text that came from users or
 // external systems from turning into links or pings ("<!channel>") when echoed back; nothing
-// else needs escaping, so *bold* and `code` from commands still render.
+// else needs escaping, so *bold* and `code` from commands still render, and channel links stay.
 std::string escape_mrkdwn(std::string_view text) {
   std::string out;
   out.reserve(text.size());
-  for (const char c : text) {
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '<') {
+      if (const std::size_t link = channel_link_length(text.substr(i)); link > 0) {
+        out += text.substr(i, link);
+        i += link - 1;
+        continue;
+      }
+    }
     switch (c) {
       case '&':
         out += "&amp;";

@@ -48,6 +48,8 @@ SlackHttpResponse SlackHttpHandler::handle(const SlackHttpRequest& request) cons
       return {200, "text/plain", decoded->challenge};
     }
     command = decoded->command;
+    if (decoded->reaction && reaction_)
+      reaction_(*decoded->reaction);
   } else if (commands) {
     auto decoded = decode_slash_command_form(request.body);
     if (!decoded) {

@@ -57,8 +57,13 @@ class SlackHttpHandler {
                    std::function<bool(const InboundCommand&)> accept,
                    std::function<std::int64_t()> now_seconds);
   SlackHttpResponse handle(const SlackHttpRequest& request) const;
+  // reaction_added events (after the signature check) go here; none: they are ignored.
+  void on_reaction(std::function<void(const InboundReaction&)> handler) {
+    reaction_ = std::move(handler);
+  }
 
  private:
+  std::function<void(const InboundReaction&)> reaction_;
   std::string signing_secret_;
   std::string bot_user_id_;
   std::function<bool(const InboundCommand&)> accept_;

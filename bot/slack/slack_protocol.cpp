@@ -89,6 +89,7 @@ int clamp_to_int(std::int64_t value) {
 // the payload lacks fields its type requires; `ignored` means it is valid but asks for nothing.
 struct PayloadOutcome {
   std::optional<InboundCommand> command;
+  std::optional<InboundReaction> reaction;
   std::string ignored;
   std::string error;
 };
@@ -132,11 +133,45 @@ bool addressed_to(std::string_view text, std::string_view bot_user_id) {
   return text.starts_with('>') || text.starts_with('|');
 }
 
+PayloadOutcome decode_reaction(const object& event, std::string event_id,
+                               std::string_view bot_user_id) {
+  const std::string user = nonempty_string_at(event, "user");
+  if (user.empty()) {
+    return ignored("reaction has no user");
+  }
+  if (user == bot_user_id) {
+    return ignored("reaction by Shipmate itself");
+  }
+  const auto item = object_at(event, "item");
+  if (!item) {
+    return failed("reaction_added has no item");
+  }
+  if (string_at(*item, "type").value_or("") != "message") {
+    return ignored("reaction on something other than a message");
+  }
+  InboundReaction reaction;
+  reaction.dedupe_key = "event:" + std::move(event_id);
+  reaction.user_id = user;
+  reaction.reaction = nonempty_string_at(event, "reaction");
+  reaction.channel = nonempty_string_at(*item, "channel");
+  reaction.message_ts = nonempty_string_at(*item, "ts");
+  reaction.item_user = nonempty_string_at(event, "item_user");
+  if (reaction.reaction.empty() || reaction.channel.empty() || reaction.message_ts.empty()) {
+    return failed("reaction_added lacks reaction, item.channel or item.ts");
+  }
+  PayloadOutcome outcome;
+  outcome.reaction = std::move(reaction);
+  return outcome;
+}
+
 PayloadOutcome decode_inner_event(const object& event, std::string event_id,
                                   std::string_view bot_user_id) {
   const auto type = string_at(event, "type");
   if (!type) {
     return failed("event has no type");
+  }
+  if (*type == "reaction_added") {
+    return decode_reaction(event, std::move(event_id), bot_user_id);
   }
   if (*type != "app_mention" && *type != "message") {
     return ignored("event type " + std::string(*type) + " is not handled");
@@ -418,6 +453,7 @@ Decoded decode_frame(std::string_view frame, std::string_view bot_user_id) {
     return malformed(std::move(decoded), std::move(outcome.error));
   }
   decoded.command = std::move(outcome.command);
+  decoded.reaction = std::move(outcome.reaction);
   decoded.ignored_because = std::move(outcome.ignored);
   return decoded;
 }
@@ -519,6 +555,7 @@ Result<EventCallback> decode_event_callback(std::string_view body, std::string_v
       return make_error("Events API request: " + outcome.error);
     }
     callback.command = std::move(outcome.command);
+    callback.reaction = std::move(outcome.reaction);
     callback.ignored_because = std::move(outcome.ignored);
     return callback;
   } catch (const std::exception& e) {

@@ -7,6 +7,8 @@
 //   type requires decodes to Kind::malformed with a one-line reason; a type Shipmate does not
 //   know decodes to Kind::unknown. Both still carry the envelope_id when one could be read, so
 //   a well-formed envelope is always acked.
+// - reaction_added on a message becomes an InboundReaction (not a command: it changes nothing
+//   but an incident's timeline, which deduplicates it). Other reaction items are ignored.
 // - Only things a person asked Shipmate to do become an InboundCommand: app_mention events,
 //   message events in a DM (channel_type "im") or starting with "<@BOTID>", /slash commands, and
 //   block_actions button clicks. Bot messages (bot_id, bot_profile, subtype bot_message), edits,
@@ -35,6 +37,17 @@ struct InboundCommand {
   std::string response_url;
 };
 
+// A reaction_added event on a message (an incident room's :pushpin: puts the message on the
+// timeline). Shipmate's own reactions are ignored like its messages.
+struct InboundReaction {
+  std::string dedupe_key;  // "event:<event_id>"
+  std::string user_id;     // who reacted
+  std::string reaction;    // emoji name without colons: "pushpin"
+  std::string channel;     // the message's channel
+  std::string message_ts;  // the message's ts
+  std::string item_user;   // the message's author ("" when Slack did not say)
+};
+
 struct Envelope {
   enum class Kind {
     hello,
@@ -57,8 +70,9 @@ struct Envelope {
 
 struct Decoded {
   Envelope envelope;
-  std::optional<InboundCommand> command;  // set when the envelope asks Shipmate to do something
-  std::string ignored_because;            // set when a valid envelope carries nothing to do
+  std::optional<InboundCommand> command;    // set when the envelope asks Shipmate to do something
+  std::optional<InboundReaction> reaction;  // set for reaction_added on a message
+  std::string ignored_because;              // set when a valid envelope carries nothing to do
 };
 
 // One Socket Mode text frame. `bot_user_id` is the bot's own user id (to strip/recognise
@@ -73,6 +87,7 @@ std::string make_ack(std::string_view envelope_id, std::string_view payload_json
 // challenge is returned in `challenge`.
 struct EventCallback {
   std::optional<InboundCommand> command;
+  std::optional<InboundReaction> reaction;
   std::string challenge;  // url_verification
   std::string ignored_because;
 };

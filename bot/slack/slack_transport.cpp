@@ -10,7 +10,10 @@
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <boost/json.hpp>
+#include <cctype>
 #include <list>
+#include <map>
 #include <random>
 #include <set>
 
@@ -112,6 +115,14 @@ IncomingCommand incoming(InboundCommand&& command) {
   return IncomingCommand{std::move(command.dedupe_key), std::move(command.user_id),
                          std::move(command.channel), std::move(command.thread_ts),
                          std::move(command.text)};
+}
+
+// A refused Web API call (missing_scope, not_allowed_token_type, ...) says which scopes the app
+// needs for it, so the person reading the fallback warning knows what to add.
+Error needing_scopes(Error error, std::string_view scopes) {
+  if (error.kind == ErrorKind::auth)
+    error.message += " (the Slack app needs the " + std::string(scopes) + " scope)";
+  return error;
 }
 
 // "slack:<channel>[:<thread ts>]" -> channel and thread; an empty channel when malformed.
@@ -314,6 +325,8 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       std::optional<IncomingCommand> command;
       if (decoded.command)
         command = incoming(std::move(*decoded.command));
+      if (decoded.reaction)
+        self->reaction(std::move(*decoded.reaction));
       self->intake.submit(
           "slack", Delivery{acks, std::move(decoded.envelope.envelope_id), std::move(command)});
       // Everything read so far is submitted: record and ack it now rather than a turn later.
@@ -368,6 +381,68 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   std::function<void(std::string)> fatal_handler;
   std::unique_ptr<SlackHttpServer> http_server;
   net::HttpServer* shared_server = nullptr;  // HTTP mode on a shared listener
+  std::function<void(ReactionAdded)> reaction_handler;
+  std::map<std::string, std::string, std::less<>> channel_ids;  // resolve_channel: name -> id
+
+  std::string identity_of(const std::string& slack_user) const {
+    if (slack_user.empty())
+      return {};
+    auto found = options.identities.find(slack_user);
+    return found != options.identities.end() ? found->second : "slack:" + slack_user;
+  }
+
+  // A reaction: the message's text is read back (conversations.history, the one message at its
+  // ts) before the handler hears of it; a message that cannot be read is reported without text.
+  void reaction(InboundReaction inbound) {
+    if (!reaction_handler)
+      return;
+    asio::co_spawn(executor, read_reacted(shared_from_this(), std::move(inbound)), asio::detached);
+  }
+
+  static asio::awaitable<void> read_reacted(std::shared_ptr<Impl> self, InboundReaction inbound) {
+    ReactionAdded event;
+    event.room = "slack:" + inbound.channel + ":";
+    event.user = self->identity_of(inbound.user_id);
+    event.emoji = inbound.reaction;
+    event.message_id = inbound.message_ts;
+    try {  // Slack's ts is the posting time: "<unix seconds>.<sequence>"
+      event.message_at = static_cast<long long>(std::stod(inbound.message_ts) * 1000.0);
+    } catch (const std::exception&) {
+      event.message_at = 0;
+    }
+    event.author = self->identity_of(inbound.item_user);
+    event.delivery_id = inbound.dedupe_key;
+    using integrations::net::form_encode;
+    std::string form = "channel=" + form_encode(inbound.channel) +
+                       "&latest=" + form_encode(inbound.message_ts) + "&inclusive=true&limit=1";
+    std::string method = "conversations.history";
+    auto read = co_await self->web.call_form(std::move(method), std::move(form));
+    if (!read) {
+      event.problem = "its text could not be read (" +
+                      needing_scopes(read.error(), "channels:history").message + ")";
+    } else {
+      boost::system::error_code ec;
+      auto value = boost::json::parse(read->body, ec);
+      const boost::json::array* messages = nullptr;
+      if (!ec && value.is_object()) {
+        if (auto* found = value.as_object().if_contains("messages"); found && found->is_array())
+          messages = &found->as_array();
+      }
+      if (messages != nullptr && !messages->empty() && messages->front().is_object()) {
+        const auto& message = messages->front().as_object();
+        const auto* ts = message.if_contains("ts");
+        const auto* text = message.if_contains("text");
+        if (ts && ts->is_string() && ts->as_string() == inbound.message_ts && text &&
+            text->is_string())
+          event.text = std::string(text->as_string());
+      }
+      if (event.text.empty())
+        event.problem = "its text could not be read (a thread reply, or deleted)";
+    }
+    if (self->stopping || !self->reaction_handler)
+      co_return;
+    self->reaction_handler(std::move(event));
+  }
 };
 
 SlackTransport::SlackTransport(asio::any_io_executor executor, CommandIntake& intake,
@@ -442,6 +517,10 @@ asio::awaitable<Status> SlackTransport::start() {
                      std::chrono::system_clock::now().time_since_epoch())
               .count();
         });
+    handler->on_reaction([weak](const InboundReaction& reaction) {
+      if (auto impl = weak.lock())
+        impl->reaction(reaction);
+    });
     SlackHttpServer::Handler route = [handler](const SlackHttpRequest& request) {
       return handler->handle(request);
     };
@@ -541,15 +620,88 @@ WorkspaceAbilities SlackTransport::abilities() const {
   abilities.invite = true;
   abilities.pin = true;
   abilities.set_topic = true;
+  abilities.resolve_channel = true;
   return abilities;
+}
+
+void SlackTransport::on_reaction(std::function<void(ReactionAdded)> handler) {
+  impl_->reaction_handler = std::move(handler);
+}
+
+std::string SlackTransport::mention(const std::string& room_address) const {
+  auto [channel, thread] = parse_address(room_address);
+  return channel.empty() ? room_address : "<#" + channel + ">";
+}
+
+asio::awaitable<Result<std::string>> SlackTransport::resolve_channel(std::string channel_name) {
+  auto self = impl_;
+  std::string name = channel_name;
+  if (name.starts_with('#'))
+    name.erase(0, 1);
+  for (auto& c : name)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (name.empty() || name.size() > 80)
+    co_return make_error("'" + channel_name + "' is not a Slack channel name", ErrorKind::invalid);
+  if (auto known = self->channel_ids.find(name); known != self->channel_ids.end())
+    co_return "slack:" + known->second;
+  // conversations.list, page by page (Slack's cursor), public and private channels the app can
+  // see; every name seen is remembered.
+  std::string cursor;
+  for (int page = 0; page < 100; ++page) {
+    using integrations::net::form_encode;
+    std::string form = "types=public_channel%2Cprivate_channel&exclude_archived=true&limit=200";
+    if (!cursor.empty())
+      form += "&cursor=" + form_encode(cursor);
+    std::string method = "conversations.list";
+    auto listed = co_await self->web.call_form(std::move(method), std::move(form));
+    if (!listed)
+      co_return make_error("could not look up Slack channel #" + name + ": " +
+                               listed.error().message +
+                               (listed.error().kind == ErrorKind::auth
+                                    ? " (the Slack app needs the channels:read and groups:read "
+                                      "scopes)"
+                                    : ""),
+                           listed.error().kind);
+    boost::system::error_code ec;
+    auto value = boost::json::parse(listed->body, ec);
+    if (ec || !value.is_object())
+      co_return make_error("conversations.list: the answer is not a JSON object");
+    const auto& root = value.as_object();
+    if (const auto* channels = root.if_contains("channels"); channels && channels->is_array()) {
+      for (const auto& channel : channels->as_array()) {
+        if (!channel.is_object())
+          continue;
+        const auto* id = channel.as_object().if_contains("id");
+        const auto* seen = channel.as_object().if_contains("name");
+        if (id && id->is_string() && seen && seen->is_string())
+          self->channel_ids[std::string(seen->as_string())] = std::string(id->as_string());
+      }
+    }
+    if (auto known = self->channel_ids.find(name); known != self->channel_ids.end())
+      co_return "slack:" + known->second;
+    cursor.clear();
+    if (const auto* meta = root.if_contains("response_metadata"); meta && meta->is_object()) {
+      if (const auto* next = meta->as_object().if_contains("next_cursor");
+          next && next->is_string())
+        cursor = std::string(next->as_string());
+    }
+    if (cursor.empty())
+      break;
+  }
+  co_return make_error("no Slack channel named #" + name +
+                           " is visible to Shipmate (check the name; for a private channel, "
+                           "invite the app first)",
+                       ErrorKind::not_found);
 }
 
 asio::awaitable<Result<std::string>> SlackTransport::create_room(std::string room_name,
                                                                  bool is_private) {
   auto self = impl_;
+  std::string name = room_name;
   auto created = co_await self->web.create_channel(std::move(room_name), is_private);
   if (!created)
-    co_return created.error();
+    co_return needing_scopes(created.error(), is_private ? "groups:write" : "channels:manage");
+  self->channel_ids[name] = *created;
   co_return "slack:" + *created;
 }
 
@@ -560,7 +712,9 @@ asio::awaitable<Status> SlackTransport::invite(std::string room_address,
   if (channel.empty())
     co_return make_error("'" + room_address + "' is not a Slack channel address");
   auto invited = co_await self->web.invite(std::move(channel), std::move(user_ids));
-  co_return invited;
+  if (!invited)
+    co_return needing_scopes(invited.error(), "channels:manage");
+  co_return Ok{};
 }
 
 asio::awaitable<Status> SlackTransport::pin(std::string room_address, commands::MessageRef ref) {
@@ -580,8 +734,10 @@ asio::awaitable<Status> SlackTransport::pin(std::string room_address, commands::
   body += '}';
   std::string method = "pins.add";
   auto pinned = co_await self->web.call(std::move(method), std::move(body));
+  if (!pinned && pinned.error().message.ends_with("already_pinned"))
+    co_return Ok{};
   if (!pinned)
-    co_return pinned.error();
+    co_return needing_scopes(pinned.error(), "pins:write");
   co_return Ok{};
 }
 
@@ -598,7 +754,7 @@ asio::awaitable<Status> SlackTransport::set_topic(std::string room_address, std:
   std::string method = "conversations.setTopic";
   auto set = co_await self->web.call(std::move(method), std::move(body));
   if (!set)
-    co_return set.error();
+    co_return needing_scopes(set.error(), "channels:manage");
   co_return Ok{};
 }
 

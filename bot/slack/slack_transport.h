@@ -133,6 +133,12 @@ class SlackTransport final : public ChatTransport {
                                         std::vector<std::string> user_ids) override;
   boost::asio::awaitable<Status> pin(std::string room_address, commands::MessageRef ref) override;
   boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic) override;
+  // "#deploys", "deploys" -> "slack:C…" through conversations.list (cursor pages; names seen
+  // are remembered for the life of the transport).
+  boost::asio::awaitable<Result<std::string>> resolve_channel(std::string channel_name) override;
+  // reaction_added: the reacted-to message's text is read (conversations.history) first.
+  void on_reaction(std::function<void(ReactionAdded)> handler) override;
+  std::string mention(const std::string& room_address) const override;
 
   const SlackStats& stats() const;
   WebApi& web_api();

@@ -159,12 +159,13 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     co_return result;
   }
 
-  asio::awaitable<Result<ApiReply>> call(std::string method, std::string body, std::string auth) {
+  asio::awaitable<Result<ApiReply>> call(std::string method, std::string body, std::string auth,
+                                         const char* content_type = kJson) {
     std::string last_error;
     ErrorKind last_kind = ErrorKind::internal;
     for (int attempt_number = 1; attempt_number <= options.max_attempts; ++attempt_number) {
       const std::string& auth_token = auth.empty() ? token : auth;
-      Attempt result = co_await attempt(method, body, auth_token);
+      Attempt result = co_await attempt(method, body, auth_token, content_type);
       if (result.reply)
         co_return std::move(*result.reply);
       last_error = result.error;
@@ -427,6 +428,10 @@ asio::awaitable<Result<ApiReply>> WebApi::call(std::string method, std::string j
   return impl_->call(std::move(method), std::move(json_body), std::move(token));
 }
 
+asio::awaitable<Result<ApiReply>> WebApi::call_form(std::string method, std::string form_body) {
+  return impl_->call(std::move(method), std::move(form_body), "", kForm);
+}
+
 WebApi::LocalRef WebApi::post(const std::string& channel, const std::string& thread_ts,
                               const commands::Message& message) {
   const LocalRef ref = impl_->next_ref++;
@@ -476,6 +481,10 @@ asio::awaitable<Status> WebApi::invite(std::string channel, std::vector<std::str
     joined += (joined.empty() ? "" : ",") + user;
   json::object body{{"channel", channel}, {"users", joined}};
   auto reply = co_await impl_->call("conversations.invite", json::serialize(body), "");
+  // Someone already in the room (the declarer who made it, a second invite) is not a failure.
+  if (!reply && (reply.error().message.ends_with("already_in_channel") ||
+                 reply.error().message.ends_with("cant_invite_self")))
+    co_return Ok{};
   if (!reply)
     co_return reply.error();
   co_return Ok{};

@@ -72,6 +72,10 @@ class WebApi {
   boost::asio::awaitable<Result<ApiReply>> call(std::string method, std::string json_body,
                                                 std::string token = "");
 
+  // The same with an application/x-www-form-urlencoded body (integrations::net::form_encode the
+  // values): Slack's read methods (conversations.list, conversations.history) take forms.
+  boost::asio::awaitable<Result<ApiReply>> call_form(std::string method, std::string form_body);
+
   // Queued, paced chat operations. `ref` names a message this queue posted (see post()).
   using LocalRef = std::uint64_t;
   LocalRef post(const std::string& channel, const std::string& thread_ts,
@@ -89,6 +93,7 @@ class WebApi {
 
   // Creates a channel (incident rooms); returns its id. Errors as in call(), e.g. name_taken.
   boost::asio::awaitable<Result<std::string>> create_channel(std::string name, bool is_private);
+  // Invites users into a channel; users already there (already_in_channel) count as invited.
   boost::asio::awaitable<Status> invite(std::string channel, std::vector<std::string> users);
 
   // Slack's ts for a posted message once known.

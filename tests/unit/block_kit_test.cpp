@@ -118,6 +118,15 @@ TEST(BlockKit, EscapesSlackControlCharacters) {
   EXPECT_EQ(str(quoted[0].at("text").at("text")), "say \"hi\"\\ \n\ttab \x01");
 }
 
+// An incident room's link, "<#C0123ABCD>", pings nobody and stays a link; anything that only
+// looks like one is escaped as before.
+TEST(BlockKit, ChannelLinksAreTheOneMarkupKept) {
+  const auto blocks = parse_blocks(
+      Message(Tone::info, "room: <#CFA000002> and <#G0ABC> but not <#c12> <#C12|x> <#C <#>"));
+  EXPECT_EQ(str(blocks[0].at("text").at("text")),
+            "room: <#CFA000002> and <#G0ABC> but not &lt;#c12&gt; &lt;#C12|x&gt; &lt;#C &lt;#&gt;");
+}
+
 TEST(BlockKit, PreformattedUsesFence) {
   Message message(Tone::error, "NAME   STATE\napi    failed <oom>");
   message.preformatted = true;

@@ -443,6 +443,30 @@ TEST_F(IncidentConfigTest, BadValuesAreNamed) {
             std::string::npos);
   EXPECT_NE(first_error(parse("incidents:\n  roles: [a, a]\n")).find("distinct"),
             std::string::npos);
+  EXPECT_NE(first_error(parse("incidents:\n  rooms: maybe\n")).find("true or false"),
+            std::string::npos);
+  EXPECT_NE(first_error(parse("incidents:\n  room_prefix: Inc Room\n")).find("lowercase"),
+            std::string::npos);
+}
+
+TEST_F(IncidentConfigTest, RoomsInvitesAndThePinEmojiAreRead) {
+  auto load = parse(R"(incidents:
+  rooms: false
+  room_prefix: sev
+  invite: [oncall, sre]
+  pin_emoji: ":round_pushpin:"
+)");
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  const auto& incidents = load.config->incidents;
+  EXPECT_FALSE(incidents.create_rooms);
+  EXPECT_EQ(incidents.room_prefix, "sev");
+  EXPECT_EQ(incidents.invite_roles, (std::vector<std::string>{"oncall", "sre"}));
+  EXPECT_EQ(incidents.pin_emoji, "round_pushpin");
+  auto defaults = parse("incidents: {}\n");
+  ASSERT_TRUE(defaults.ok()) << first_error(defaults);
+  EXPECT_TRUE(defaults.config->incidents.create_rooms);
+  EXPECT_EQ(defaults.config->incidents.room_prefix, "inc");
+  EXPECT_EQ(defaults.config->incidents.pin_emoji, "pushpin");
 }
 
 }  // namespace

@@ -54,17 +54,36 @@ TEST(IncidentModel, EventTimesAsPeopleTypeThem) {
             std::string::npos);
 }
 
-TEST(IncidentModel, RoomNamesAreLowercaseAndAtMost80Characters) {
-  EXPECT_EQ(commands::incident_room_name("inc", 7, "Checkout errors: 50% of EU!"),
-            "inc-7-checkout-errors-50-of-eu");
-  EXPECT_EQ(commands::incident_room_name("inc", 7, "Checkout errors", 2),
-            "inc-7-checkout-errors-2");
+TEST(IncidentModel, RoomNamesArePrefixDateSlugLowercaseAndAtMost80Characters) {
+  const EpochMillis day = *parse_iso8601("2026-12-06T23:59:00Z");
+  EXPECT_EQ(commands::incident_room_name("inc", day, "Checkout errors: 50% of EU!"),
+            "inc-2026-12-06-checkout-errors-50-of-eu");
+  EXPECT_EQ(commands::incident_room_name("inc", day, "Checkout errors", 2),
+            "inc-2026-12-06-checkout-errors-2");
   const std::string long_title(200, 'A');
-  const auto name = commands::incident_room_name("inc", 12345, long_title, 3);
+  const auto name = commands::incident_room_name("inc", day, long_title, 3);
   EXPECT_EQ(name.size(), 80u);
   EXPECT_TRUE(name.ends_with("-3"));
   EXPECT_EQ(name, to_lower(name));
-  EXPECT_EQ(commands::incident_room_name("inc", 1, "日本語"), "inc-1");
+  EXPECT_EQ(commands::incident_room_name("inc", day, "日本語"), "inc-2026-12-06");
+  // The prefix is cleaned like the title; an empty one becomes "inc".
+  EXPECT_EQ(commands::incident_room_name("Sev Room!", day, "db"), "sev-room-2026-12-06-db");
+  EXPECT_EQ(commands::incident_room_name("", day, "db"), "inc-2026-12-06-db");
+}
+
+TEST(IncidentModel, ATakenRoomNameIsRetriedWithASuffixAndOtherFailuresFallBackToAThread) {
+  const Error taken = make_error("conversations.create failed: name_taken", ErrorKind::conflict);
+  EXPECT_EQ(commands::judge_room_failure(taken, 0).retry_with_suffix, 2);
+  EXPECT_EQ(commands::judge_room_failure(taken, 2).retry_with_suffix, 3);
+  const auto exhausted = commands::judge_room_failure(taken, commands::kMaxRoomSuffix);
+  EXPECT_EQ(exhausted.retry_with_suffix, 0);
+  EXPECT_NE(exhausted.message.find("taken"), std::string::npos);
+  const Error scope =
+      make_error("conversations.create failed: missing_scope (the Slack app needs channels:manage)",
+                 ErrorKind::auth);
+  const auto fallback = commands::judge_room_failure(scope, 0);
+  EXPECT_EQ(fallback.retry_with_suffix, 0);
+  EXPECT_NE(fallback.message.find("channels:manage"), std::string::npos);
 }
 
 storage::AuditRecord audit_record(std::string action, std::string target, std::string details,

@@ -156,8 +156,10 @@ TEST(SocketFrame, IgnoresBotsEditsDeletesNoticesAndSelf) {
                       R"("ts":"1.8","channel_type":"im"})"},
       {"own mention", R"({"type":"app_mention","channel":"C1","user":"UBOT1",)"
                       R"("text":"<@UBOT1> deploy","ts":"1.9"})"},
-      {"reaction", R"({"type":"reaction_added","user":"U2","reaction":"thumbsup",)"
-                   R"("item":{"type":"message","channel":"C1","ts":"1.1"},"event_ts":"1.2"})"},
+      {"reaction on a file", R"({"type":"reaction_added","user":"U2","reaction":"thumbsup",)"
+                             R"("item":{"type":"file","file":"F1"},"event_ts":"1.2"})"},
+      {"own reaction", R"({"type":"reaction_added","user":"UBOT1","reaction":"pushpin",)"
+                       R"("item":{"type":"message","channel":"C1","ts":"1.1"},"event_ts":"1.2"})"},
       {"no user", R"({"type":"message","channel":"D1","text":"deploy","ts":"2.0",)"
                   R"("channel_type":"im"})"},
   };
@@ -169,6 +171,42 @@ TEST(SocketFrame, IgnoresBotsEditsDeletesNoticesAndSelf) {
     EXPECT_FALSE(decoded.ignored_because.empty()) << c.name;
     EXPECT_FALSE(decoded.envelope.envelope_id.empty()) << c.name;
   }
+}
+
+// A reaction on a message is not a command but a reaction (an incident room's :pushpin:), keyed
+// by its event id like a command so a redelivery is recognisable.
+TEST(SocketFrame, ReactionAddedOnAMessageIsAReactionNotACommand) {
+  const auto decoded = decode_socket_frame(
+      events_frame(R"({"type":"reaction_added","user":"U2","reaction":"pushpin",)"
+                   R"("item_user":"U3","item":{"type":"message","channel":"C9",)"
+                   R"("ts":"1700000000.000100"},"event_ts":"1700000001.000200"})",
+                   "EvPin", "env-pin"),
+      kBot);
+  EXPECT_EQ(decoded.envelope.kind, Envelope::Kind::events_api);
+  EXPECT_EQ(decoded.envelope.envelope_id, "env-pin");
+  EXPECT_FALSE(decoded.command);
+  ASSERT_TRUE(decoded.reaction);
+  EXPECT_EQ(decoded.reaction->dedupe_key, "event:EvPin");
+  EXPECT_EQ(decoded.reaction->user_id, "U2");
+  EXPECT_EQ(decoded.reaction->reaction, "pushpin");
+  EXPECT_EQ(decoded.reaction->channel, "C9");
+  EXPECT_EQ(decoded.reaction->message_ts, "1700000000.000100");
+  EXPECT_EQ(decoded.reaction->item_user, "U3");
+  // Without the item's channel or ts it is malformed (and still acked).
+  const auto broken = decode_socket_frame(
+      events_frame(R"({"type":"reaction_added","user":"U2","reaction":"pushpin",)"
+                   R"("item":{"type":"message"}})"),
+      kBot);
+  EXPECT_EQ(broken.envelope.kind, Envelope::Kind::malformed);
+  EXPECT_FALSE(broken.envelope.envelope_id.empty());
+  // HTTP mode decodes the same.
+  auto callback = decode_event_callback(
+      R"({"type":"event_callback","event_id":"EvPin2","event":{"type":"reaction_added",)"
+      R"("user":"U2","reaction":"pushpin","item":{"type":"message","channel":"C9","ts":"1.5"}}})",
+      kBot);
+  ASSERT_TRUE(callback.ok());
+  ASSERT_TRUE(callback->reaction);
+  EXPECT_EQ(callback->reaction->dedupe_key, "event:EvPin2");
 }
 
 TEST(SocketFrame, IgnoreReasonsNameTheRule) {

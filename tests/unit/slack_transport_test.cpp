@@ -138,7 +138,7 @@ TEST_F(SlackTransportTest, WorkspaceAbilitiesForIncidents) {
         EXPECT_TRUE(abilities.invite);
         EXPECT_TRUE(abilities.pin);
         EXPECT_TRUE(abilities.set_topic);
-        EXPECT_FALSE(abilities.resolve_channel);
+        EXPECT_TRUE(abilities.resolve_channel);
 
         std::string room_name = "inc-42-payments";
         auto room = co_await transport.create_room(std::move(room_name), false);
@@ -157,14 +157,51 @@ TEST_F(SlackTransportTest, WorkspaceAbilitiesForIncidents) {
           EXPECT_NE(std::find(room_members->second.begin(), room_members->second.end(), "UALICE"),
                     room_members->second.end());
         }
-        // An ability the transport lacks says so, so the caller can fall back to a thread.
-        std::string wanted = "deploys";
+        // Channels by name: conversations.list, page by page; an unknown name says so.
+        const std::string deploys = slack.add_channel("deploys");
+        std::string wanted = "#Deploys";
         auto found = co_await transport.resolve_channel(std::move(wanted));
-        EXPECT_FALSE(found.ok());
-        if (!found.ok()) {
-          EXPECT_NE(found.error().message.find("slack cannot look up channels by name"),
+        EXPECT_TRUE(found.ok());
+        EXPECT_EQ(found.ok() ? *found : found.error().message, "slack:" + deploys);
+        std::string room_by_name = "inc-42-payments";  // made above: remembered, no lookup
+        const auto lists = slack.calls("conversations.list").size();
+        auto room_again = co_await transport.resolve_channel(std::move(room_by_name));
+        EXPECT_EQ(room_again.ok() ? *room_again : "", address);
+        EXPECT_EQ(slack.calls("conversations.list").size(), lists);
+        std::string unknown = "nowhere";
+        auto missing = co_await transport.resolve_channel(std::move(unknown));
+        EXPECT_FALSE(missing.ok());
+        if (!missing.ok()) {
+          EXPECT_NE(missing.error().message.find("no Slack channel named #nowhere is visible"),
                     std::string::npos)
-              << found.error().message;
+              << missing.error().message;
+        }
+        EXPECT_EQ(transport.mention(address), "<#" + address.substr(6) + ">");
+        // Topic and pin on the room; a second pin of the same message is not an error.
+        std::string topic_room = address;
+        std::string topic_text = "INC-42 | sev1";
+        auto topic = co_await transport.set_topic(std::move(topic_room), std::move(topic_text));
+        EXPECT_TRUE(topic.ok());
+        EXPECT_EQ(slack.channel_topics()[address.substr(6)], "INC-42 | sev1");
+        auto room_conversation = transport.open(address);
+        const auto card = room_conversation->post(commands::info("INC-42 card"));
+        for (int i = 0; i < 2; ++i) {
+          std::string pin_room = address;
+          auto pinned = co_await transport.pin(std::move(pin_room), card);
+          EXPECT_TRUE(pinned.ok()) << (pinned.ok() ? "" : pinned.error().message);
+        }
+        EXPECT_EQ(slack.channel_pins()[address.substr(6)].size(), 1u);
+        // A refused scope names the scope the app needs.
+        slack.fail_next("conversations.create", "missing_scope");
+        std::string refused_name = "inc-43-x";
+        auto refused = co_await transport.create_room(std::move(refused_name), false);
+        EXPECT_FALSE(refused.ok());
+        if (!refused.ok()) {
+          EXPECT_EQ(refused.error().kind, ErrorKind::auth);
+          EXPECT_NE(refused.error().message.find("missing_scope (the Slack app needs the "
+                                                 "channels:manage scope)"),
+                    std::string::npos)
+              << refused.error().message;
         }
         std::vector<std::string> more{"UALICE"};
         std::string elsewhere = "terminal";

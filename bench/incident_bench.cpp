@@ -1,0 +1,256 @@
+// Incidents on SQLite (a file in WAL mode, as in production), without sockets:
+//  1. timeline write cost per event: `incident note` commands through the real Router (parse,
+//     policy, one transaction holding the audit record and its timeline row, the card refreshed
+//     in place) with 1 and with 32 commands in flight, each in-flight slot a coroutine that
+//     sends its next note as soon as the previous one finished; reported as events per second and
+//     the per-command latency p50/p99. Then the engine's own path: deploy audit records appended
+//     while N incidents are open on that service, each record fanned out by the timeline feed
+//     (IncidentTimelineFeed) inside the appending transaction.
+//  2. the reminder sweep with 1,000 open incidents (run_incident_watch, the watcher's step): when
+//     none is due (the steady state, once a second) and when all 1,000 are due at once (each a
+//     transaction with the next due time, the timeline row and the durable announcement, then its
+//     delivery).
+//
+// Run: build-release/bench/shipmate_incident_bench [--notes N] [--incidents N]
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "bot/router.h"
+#include "commands/command_table.h"
+#include "commands/deploy_runtime.h"
+#include "commands/incident_model.h"
+#include "commands/incidents.h"
+#include "common/timer.h"
+#include "storage/audit_log.h"
+#include "storage/deploy_store.h"
+#include "storage/incident_store.h"
+#include "storage/lock_store.h"
+
+namespace {
+
+using namespace shipmate;
+namespace asio = boost::asio;
+using Steady = std::chrono::steady_clock;
+
+class CountingConversation final : public commands::Conversation {
+ public:
+  explicit CountingConversation(std::string address) : address_(std::move(address)) {}
+  commands::MessageRef post(const commands::Message&) override {
+    ++messages;
+    return std::to_string(messages);
+  }
+  void update(const commands::MessageRef&, const commands::Message&) override { ++messages; }
+  void thread_reply(const commands::MessageRef&, const commands::Message&) override { ++messages; }
+  std::string address() const override { return address_; }
+  long long messages = 0;
+
+ private:
+  std::string address_;
+};
+
+// Every address answers with a counting conversation (the chat side costs nothing here).
+struct CountingDirectory final : commands::ConversationDirectory {
+  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
+    ++opened;
+    return std::make_unique<CountingConversation>(address);
+  }
+  long long opened = 0;
+};
+
+double percentile(std::vector<double> values, double p) {
+  if (values.empty())
+    return 0;
+  std::sort(values.begin(), values.end());
+  return values[std::min(values.size() - 1, static_cast<std::size_t>(p * values.size()))];
+}
+
+double seconds_since(Steady::time_point start) {
+  return std::chrono::duration<double>(Steady::now() - start).count();
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  spdlog::set_level(spdlog::level::off);
+  int notes = 20000;
+  int open_incidents = 1000;
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == "--notes")
+      notes = std::max(32, std::atoi(argv[i + 1]));
+    if (std::string(argv[i]) == "--incidents")
+      open_incidents = std::max(1, std::atoi(argv[i + 1]));
+  }
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("shipmate-incident-bench-" + std::to_string(getpid()) + ".db"));
+  auto remove_files = [&] {
+    for (const char* suffix : {"", "-wal", "-shm"})
+      std::filesystem::remove(path + suffix);
+  };
+  remove_files();
+
+  asio::io_context io(1);
+  auto opened = storage::Database::open(path);
+  if (!opened) {
+    std::fprintf(stderr, "%s\n", opened.error().message.c_str());
+    return 1;
+  }
+  storage::Database& db = **opened;
+  SystemClock clock;
+  storage::DeployStore deploys(db, clock);
+  storage::LockStore locks(db, clock);
+  storage::AuditLog audit(db, clock);
+  storage::IncidentStore incidents(db, clock);
+  commands::IncidentSettings settings;
+  settings.postmortem_dir = "";
+  commands::IncidentTimelineFeed feed(incidents, settings);
+  audit.add_observer(&feed);
+  commands::Catalog catalog;
+  catalog.environments.push_back({"staging", false, {}});
+  catalog.users.push_back({"alice", "Alice", {"admin"}});
+  commands::ServiceSpec hello;
+  hello.name = "hello";
+  hello.environments = {"staging"};
+  hello.target_kind = "bench";
+  catalog.services.push_back(hello);
+  std::map<std::string, std::unique_ptr<integrations::DeployTarget>> targets;
+  const auto registry = commands::build_command_table();
+  SteadyTimers timers(io.get_executor());
+  commands::DeployRuntime runtime(timers);
+  CountingDirectory directory;
+  commands::Services services{io.get_executor(), catalog, clock,  db, deploys, locks, audit,
+                              targets,           timers,  runtime};
+  services.registry = &registry;
+  services.conversations = &directory;
+  services.incidents = &incidents;
+  services.incident_settings = &settings;
+  bot::Router router(services, registry, "shipmate");
+
+  // 32 open incidents to write notes on (one per in-flight slot), each with its own room.
+  auto declare = [&](int i) {
+    CountingConversation room("bench:room" + std::to_string(i));
+    bool done = false;
+    asio::co_spawn(
+        io,
+        router.dispatch(bot::ChatEvent{"bench", "", "alice", "c", "",
+                                       "incident declare \"bench " + std::to_string(i) + "\" sev3"},
+                        room),
+        [&done](std::exception_ptr) { done = true; });
+    while (!done)
+      io.run_one();
+  };
+  for (int i = 0; i < 32; ++i)
+    declare(i);
+
+  std::printf("incident bench: SQLite file in WAL mode (%s)\n", path.c_str());
+  for (const int in_flight : {1, 32}) {
+    std::vector<double> latencies;
+    latencies.reserve(static_cast<std::size_t>(notes));
+    int sent = 0;
+    int finished = 0;
+    const auto start = Steady::now();
+    for (int slot = 0; slot < in_flight; ++slot) {
+      asio::co_spawn(
+          io,
+          [&, slot]() -> asio::awaitable<void> {
+            CountingConversation room("bench:room" + std::to_string(slot));
+            while (sent < notes) {
+              ++sent;
+              const auto began = Steady::now();
+              std::string text = "incident note \"progress report number " + std::to_string(sent) +
+                                 " from slot " + std::to_string(slot) + "\"";
+              bot::ChatEvent event{"bench", "", "alice", "c", "", std::move(text)};
+              co_await router.dispatch(std::move(event), room);
+              latencies.push_back(
+                  std::chrono::duration<double, std::micro>(Steady::now() - began).count());
+              ++finished;
+            }
+          },
+          asio::detached);
+    }
+    io.run();
+    io.restart();
+    const double elapsed = seconds_since(start);
+    std::printf(
+        "  incident note through the Router, %2d in flight: %d events in %.2f s = %.0f events/s "
+        "(%.1f us each); latency p50 %.0f us, p99 %.0f us\n",
+        in_flight, finished, elapsed, finished / elapsed, elapsed * 1e6 / finished,
+        percentile(latencies, 0.5), percentile(latencies, 0.99));
+  }
+
+  // The engine's path: deploy records appended, fanned out by the feed to every open incident
+  // of the service. The 32 incidents above are on no service; open `fanout` on hello.
+  for (const int fanout : {1, 10}) {
+    for (int i = 0; i < fanout; ++i) {
+      storage::DeclareRequest request;
+      request.title = "hello trouble " + std::to_string(fanout) + "-" + std::to_string(i);
+      request.severity = 3;
+      request.services = {"hello"};
+      request.declared_by = "alice";
+      request.room = "bench:feed";
+      incidents.declare(request);
+    }
+    audit.append({"alice", "incident.declared", "INC-0", "ok", "reload the feed"});
+    const int records = notes / 2;
+    const auto start = Steady::now();
+    for (int i = 0; i < records; ++i) {
+      audit.append({"alice", "deploy.succeeded", "hello@staging", "ok",
+                    "#" + std::to_string(i) + " hello v" + std::to_string(i) + " is live"});
+    }
+    const double elapsed = seconds_since(start);
+    std::printf(
+        "  deploy audit records fed to %2d open incident(s) of the service: %d records in %.2f s "
+        "= %.1f us per record (%.1f us per timeline row)\n",
+        fanout, records, elapsed, elapsed * 1e6 / records, elapsed * 1e6 / (records * fanout));
+    // Resolve them so the next round counts its own fan-out.
+    for (const auto& incident : incidents.open_incidents()) {
+      if (incident.room == "bench:feed")
+        incidents.set_status(incident.id, "resolved", "", clock.now_ms());
+    }
+    audit.append({"alice", "incident.resolved", "INC-0", "ok", "reload the feed"});
+  }
+
+  // The reminder sweep with `open_incidents` open incidents (sev1: 30 min cadence).
+  for (const auto& incident : incidents.open_incidents())
+    incidents.set_status(incident.id, "resolved", "", clock.now_ms());
+  db.transaction([&] {
+    for (int i = 0; i < open_incidents; ++i) {
+      storage::DeclareRequest request;
+      request.title = "sweep " + std::to_string(i);
+      request.severity = 1;
+      request.declared_by = "alice";
+      request.room = "bench:sweep" + std::to_string(i);
+      const auto id = incidents.declare(request).incident.id;
+      incidents.assign(id, "commander", "alice");
+    }
+  });
+  commands::run_incident_watch(services, &feed);  // plans each one's first due time
+  std::vector<double> quiet;
+  for (int round = 0; round < 20; ++round) {
+    const auto start = Steady::now();
+    commands::run_incident_watch(services, &feed);
+    quiet.push_back(seconds_since(start) * 1e3);
+  }
+  std::printf("  reminder sweep, %d open incidents, none due: p50 %.2f ms, max %.2f ms\n",
+              open_incidents, percentile(quiet, 0.5), percentile(quiet, 1.0));
+  db.exec("UPDATE incidents SET next_reminder_at = 1 WHERE status != 'resolved'");
+  const long long before = directory.opened;
+  const auto start = Steady::now();
+  commands::run_incident_watch(services, &feed);
+  const double due_ms = seconds_since(start) * 1e3;
+  std::printf(
+      "  reminder sweep, %d open incidents, all due: %.1f ms (%.0f us per reminder: decided, "
+      "recorded with its timeline row and announcement, delivered); %lld delivered\n",
+      open_incidents, due_ms, due_ms * 1e3 / open_incidents, directory.opened - before);
+  audit.remove_observer(&feed);
+  remove_files();
+  return 0;
+}

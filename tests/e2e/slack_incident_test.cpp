@@ -1,0 +1,307 @@
+// End-to-end: incident rooms in Slack. The real shipmate binary joins a fake Slack (Socket Mode
+// + Web API on loopback); a declare in a channel makes a room of its own (conversations.create,
+// a taken name retried with a suffix), invites the declarer and the on-call role, sets the topic,
+// posts and pins the summary card; a :pushpin: reaction in the room puts the message on the
+// timeline once; a missing scope falls back to the declaring thread with a clear message; and
+// alerts.channel given by name is looked up with conversations.list.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <algorithm>
+#include <functional>
+#include <thread>
+
+#include "common/clock.h"
+#include "tests/support/e2e_support.h"
+#include "tests/support/fake_slack.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+class SlackIncidentSession : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    alerts_port = free_port();
+    write_file(dir.file("shipmate.yaml"), R"(shipmate:
+  database: state/shipmate.db
+  state_dir: state/run
+slack:
+  connections: 1
+environments:
+  - name: staging
+users:
+  - {id: alice, roles: [developer, sre], slack: UALICE}
+  - {id: bob, roles: [developer], slack: UBOB}
+  - {id: carol, roles: [oncall], slack: UCAROL}
+  - {id: dave, roles: [oncall]}
+services:
+  - name: hello
+    target:
+      kind: local
+      releases: )" + source_dir() + R"(/examples/hello/releases
+      start: [python3, server.py]
+      health: {http: /health, timeout: 1s, retries: 50, interval: 100ms}
+      ports: {staging: )" + std::to_string(free_port()) +
+                                              R"(}
+incidents:
+  invite: [oncall]
+alerts:
+  listen: {bind: 127.0.0.1, port: )" + std::to_string(alerts_port) +
+                                              R"(}
+  channel: "slack:#incidents"
+  alertmanager: {token: {secret: am_token}}
+secrets:
+  am_token: {env: SHIPMATE_E2E_AM_TOKEN}
+)");
+  }
+
+  std::unique_ptr<Subprocess> start_shipmate(FakeSlack& slack) {
+    std::map<std::string, std::string> env{{"SLACK_APP_TOKEN", slack.options().app_token},
+                                           {"SLACK_BOT_TOKEN", slack.options().bot_token},
+                                           {"SLACK_API_URL", slack.api_url()},
+                                           {"SHIPMATE_E2E_AM_TOKEN", "am-token-52d1e07b"}};
+    return std::make_unique<Subprocess>(
+        std::vector<std::string>{shipmate_binary(), "--log-level", "info", "serve", "--no-terminal",
+                                 "--config", dir.file("shipmate.yaml")},
+        env);
+  }
+
+  static bool wait_until(const std::function<bool()>& condition,
+                         std::chrono::milliseconds timeout = 30s) {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (condition())
+        return true;
+      std::this_thread::sleep_for(20ms);
+    }
+    return condition();
+  }
+
+  static std::string dump(const FakeSlack& slack, Subprocess& shipmate) {
+    shipmate.wait_for_output("\x01never\x01", 200ms);
+    std::string out = "messages:\n";
+    for (const auto& message : slack.messages()) {
+      out += "  [" + message.channel + " " + message.ts + " thread " + message.thread_ts +
+             " updates " + std::to_string(message.updates) + "] " + message.text + "\n";
+    }
+    out += "calls:";
+    for (const auto& call : slack.calls())
+      out += " " + call.method;
+    return out + "\nshipmate output:\n" + shipmate.output();
+  }
+
+  // A mention of the bot by `user` in `channel`, with its own event id and ts.
+  static std::string mention(FakeSlack& slack, const std::string& event_id, const std::string& ts,
+                             const std::string& channel, const std::string& user,
+                             const std::string& text) {
+    FakeSlack::MentionSpec spec;
+    spec.event_id = event_id;
+    spec.ts = ts;
+    spec.channel = channel;
+    spec.user = user;
+    spec.text = "<@UBOT> " + text;
+    return slack.send_envelope("events_api", FakeSlack::app_mention_event(spec));
+  }
+
+  static std::vector<FakeSlack::Message> in_channel(const FakeSlack& slack,
+                                                    const std::string& channel) {
+    std::vector<FakeSlack::Message> out;
+    for (const auto& message : slack.messages()) {
+      if (message.channel == channel)
+        out.push_back(message);
+    }
+    return out;
+  }
+
+  static int count(const std::string& text, const std::string& part) {
+    int found = 0;
+    for (auto at = text.find(part); at != std::string::npos; at = text.find(part, at + 1))
+      ++found;
+    return found;
+  }
+
+  TempDir dir;
+  int alerts_port = 0;
+};
+
+TEST_F(SlackIncidentSession, DeclareMakesARoomInvitesSetsTheTopicAndPinsTheCard) {
+  FakeSlack slack;
+  const std::string alerts_channel = slack.add_channel("incidents");
+  const std::string today = format_utc(SystemClock().now_ms()).substr(0, 10);
+  // The plain name is taken: the room gets the next suffix.
+  slack.add_channel("inc-" + today + "-checkout-errors");
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
+  // alerts.channel by name, looked up once at start.
+  EXPECT_TRUE(has(shipmate->output(), "alerts: slack:#incidents is slack:" + alerts_channel))
+      << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+
+  mention(slack, "EvDeclare", "1700000001.000100", "C1", "UALICE",
+          "incident declare \"Checkout errors\" sev2 hello");
+  ASSERT_TRUE(wait_until([&] { return !slack.calls("pins.add").empty(); }))
+      << dump(slack, *shipmate);
+  ASSERT_TRUE(wait_until([&] { return !slack.calls("conversations.invite").empty(); }))
+      << dump(slack, *shipmate);
+
+  const auto creates = slack.calls("conversations.create");
+  ASSERT_EQ(creates.size(), 2u) << dump(slack, *shipmate);
+  EXPECT_EQ(creates[0].param("name"), "inc-" + today + "-checkout-errors");
+  EXPECT_EQ(creates[1].param("name"), "inc-" + today + "-checkout-errors-2");
+  std::string room;
+  for (const auto& [id, members] : slack.channel_members()) {
+    if (std::find(members.begin(), members.end(), "UALICE") != members.end())
+      room = id;
+  }
+  ASSERT_FALSE(room.empty()) << dump(slack, *shipmate);
+  // The declarer and the on-call role (dave has no Slack id: named in a warning instead).
+  const auto members = slack.channel_members().at(room);
+  EXPECT_NE(std::find(members.begin(), members.end(), "UCAROL"), members.end());
+  EXPECT_EQ(std::find(members.begin(), members.end(), "UBOB"), members.end());
+  ASSERT_TRUE(wait_until([&] { return slack.channel_topics().contains(room); }));
+  EXPECT_EQ(slack.channel_topics().at(room),
+            "INC-1 | sev2 | investigating | commander alice | Checkout errors");
+  // The card lives in the room and is what got pinned.
+  const auto pins = slack.channel_pins().at(room);
+  ASSERT_EQ(pins.size(), 1u);
+  auto card = slack.message(room, pins[0]);
+  ASSERT_TRUE(card.has_value());
+  EXPECT_TRUE(has(card->text, "INC-1")) << card->text;
+  EXPECT_TRUE(card->thread_ts.empty());
+  // The declaring thread points at the room.
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : in_channel(slack, "C1")) {
+      if (has(message.text, "has its own room: <#" + room + ">"))
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : in_channel(slack, room)) {
+      if (has(message.text, "could not invite dave"))
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+
+  // A status update in the room updates the card in place and the topic.
+  mention(slack, "EvStatus", "1700000002.000100", room, "UALICE",
+          "incident status identified \"bad config in v2\"");
+  ASSERT_TRUE(wait_until([&] {
+    auto now = slack.message(room, pins[0]);
+    return now && has(now->text, "identified") && now->updates > 0;
+  })) << dump(slack, *shipmate);
+  ASSERT_TRUE(wait_until([&] {
+    return has(slack.channel_topics().at(room), "INC-1 | sev2 | identified");
+  })) << dump(slack, *shipmate);
+
+  // Assigning comms to bob invites him.
+  mention(slack, "EvAssign", "1700000003.000100", room, "UALICE", "incident assign comms bob");
+  ASSERT_TRUE(wait_until([&] {
+    const auto now = slack.channel_members().at(room);
+    return std::find(now.begin(), now.end(), "UBOB") != now.end();
+  })) << dump(slack, *shipmate);
+
+  // A :pushpin: on someone's message in the room puts it on the timeline, once, however often
+  // Slack delivers the reaction; other reactions do nothing.
+  const std::string said = slack.add_user_message(room, "UBOB", "error rate is 40% since 10:02");
+  FakeSlack::ReactionSpec pin;
+  pin.event_id = "EvPin1";
+  pin.user = "UBOB";
+  pin.channel = room;
+  pin.item_ts = said;
+  pin.item_user = "UBOB";
+  slack.send_envelope("events_api", FakeSlack::reaction_added_event(pin));
+  slack.send_envelope("events_api", FakeSlack::reaction_added_event(pin), 1, "timeout");
+  pin.event_id = "EvPin2";  // alice pins the same message too
+  pin.user = "UALICE";
+  slack.send_envelope("events_api", FakeSlack::reaction_added_event(pin));
+  pin.event_id = "EvEyes";
+  pin.reaction = "eyes";
+  slack.send_envelope("events_api", FakeSlack::reaction_added_event(pin));
+  ASSERT_TRUE(wait_until([&] { return slack.calls("conversations.history").size() >= 4; }))
+      << dump(slack, *shipmate);
+
+  mention(slack, "EvTimeline", "1700000004.000100", room, "UALICE", "incident timeline");
+  std::string timeline;
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : slack.messages()) {
+      if (message.thread_ts == "1700000004.000100" && has(message.text, "declared")) {
+        timeline = message.text;
+        return true;
+      }
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  EXPECT_EQ(count(timeline, "error rate is 40% since 10:02"), 1) << timeline;
+  EXPECT_TRUE(has(timeline, "pinned")) << timeline;
+  EXPECT_TRUE(has(timeline, "room slack:" + room)) << timeline;
+
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  // The audit chain (which carries every timeline row) verifies.
+  auto verify =
+      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")});
+  EXPECT_EQ(verify.first, 0) << verify.second;
+}
+
+TEST_F(SlackIncidentSession, AMissingScopeFallsBackToTheThreadAndSaysWhichScope) {
+  FakeSlack slack;
+  slack.add_channel("incidents");
+  slack.fail_next("conversations.create", "missing_scope");
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+
+  mention(slack, "EvDeclare", "1700000001.000100", "C1", "UALICE",
+          "incident declare \"db latency\" sev1");
+  std::string warning;
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : slack.messages()) {
+      if (has(message.text, "No room of its own for INC-1")) {
+        warning = message.text;
+        return true;
+      }
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  EXPECT_TRUE(has(warning, "missing_scope")) << warning;
+  EXPECT_TRUE(has(warning, "channels:manage")) << warning;
+  EXPECT_TRUE(has(warning, "It runs here instead")) << warning;
+  // The card is in the declaring thread; nothing was pinned, invited or topiced.
+  bool card_in_thread = false;
+  for (const auto& message : slack.messages()) {
+    if (message.channel == "C1" && message.thread_ts == "1700000001.000100" &&
+        has(message.text, "INC-1 db latency"))
+      card_in_thread = true;
+  }
+  EXPECT_TRUE(card_in_thread) << dump(slack, *shipmate);
+  EXPECT_TRUE(slack.calls("pins.add").empty());
+  EXPECT_TRUE(slack.calls("conversations.invite").empty());
+  EXPECT_TRUE(slack.calls("conversations.setTopic").empty());
+  // Commands in that thread find the incident.
+  mention(slack, "EvNote", "1700000002.000100", "C1", "UALICE", "incident note \"looking\"");
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : slack.messages()) {
+      if (message.thread_ts == "1700000002.000100" && has(message.text, "INC-1"))
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
+TEST_F(SlackIncidentSession, AnAlertChannelNameNoOneCanSeeStopsStartUpWithTheName) {
+  FakeSlack slack;  // no #incidents channel
+  auto shipmate = start_shipmate(slack);
+  EXPECT_NE(shipmate->wait(30s), 0) << shipmate->output();
+  EXPECT_TRUE(has(shipmate->output(), "no Slack channel named #incidents is visible"))
+      << shipmate->output();
+}
+
+}  // namespace
+}  // namespace shipmate::testing

@@ -1,0 +1,283 @@
+// Incident rooms and durable announcements through the real Router: a fake IncidentRooms (the
+// platform side) and conversations recorded per address. Rooms: created under a suffix when the
+// name is taken, card posted and pinned there, topic set and kept current, the declarer, the
+// on-call role and later assignees invited, a refused permission falling back to the declaring
+// conversation with the reason. Reactions: a :pushpin: on a message in the room is put on the
+// timeline once. Announcements: reminders and status updates wait, pending, for a room nobody
+// serves right now and go out once when it is back, also after a restart.
+#include <gtest/gtest.h>
+
+#include <map>
+#include <set>
+
+#include "commands/incident_model.h"
+#include "commands/incident_rooms.h"
+#include "commands/incidents.h"
+#include "tests/support/command_harness.h"
+
+namespace shipmate {
+namespace {
+
+namespace asio = boost::asio;
+using commands::IncidentSettings;
+
+constexpr EpochMillis kMinute = 60 * 1000;
+
+// Conversations by address, each recording into one log per address; `offline` addresses are
+// not served (their transport is down).
+struct Rooms final : commands::ConversationDirectory {
+  struct At final : commands::Conversation {
+    At(testing::RecordingConversation& target, std::string address)
+        : target(target), where(std::move(address)) {}
+    commands::MessageRef post(const commands::Message& m) override { return target.post(m); }
+    void update(const commands::MessageRef& ref, const commands::Message& m) override {
+      target.update(ref, m);
+    }
+    void thread_reply(const commands::MessageRef& ref, const commands::Message& m) override {
+      target.thread_reply(ref, m);
+    }
+    std::string address() const override { return where; }
+    testing::RecordingConversation& target;
+    std::string where;
+  };
+  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
+    if (offline.contains(address))
+      return nullptr;
+    return std::make_unique<At>(log[address], address);
+  }
+  std::map<std::string, testing::RecordingConversation> log;
+  std::set<std::string> offline;
+};
+
+// The platform: rooms "chat:R<n>:" (conversations there have addresses "chat:R<n>:<thread>").
+struct FakePlatform final : commands::IncidentRooms {
+  bool can_create(const std::string& address) const override {
+    return address.starts_with("chat:");
+  }
+  asio::awaitable<Result<commands::OpenedRoom>> create(std::string from,
+                                                       std::string name) override {
+    created_from.push_back(from);
+    names.push_back(name);
+    if (!refuse.empty())
+      co_return make_error(refuse, ErrorKind::auth);
+    if (taken.contains(name))
+      co_return make_error("name_taken", ErrorKind::conflict);
+    taken.insert(name);
+    const std::string id = "R" + std::to_string(names.size());
+    co_return commands::OpenedRoom{"chat:" + id + ":", "<#" + id + ">"};
+  }
+  asio::awaitable<Status> invite(std::string room, std::vector<std::string> ids) override {
+    for (auto& id : ids)
+      invited[room].push_back(id);
+    co_return Ok{};
+  }
+  asio::awaitable<Status> set_topic(std::string room, std::string topic) override {
+    topics[room] = topic;
+    co_return Ok{};
+  }
+  asio::awaitable<Status> pin(std::string room, commands::MessageRef ref) override {
+    pins[room].push_back(ref);
+    co_return Ok{};
+  }
+  std::vector<std::string> created_from, names;
+  std::set<std::string> taken;
+  std::string refuse;  // set: create() answers this auth error
+  std::map<std::string, std::vector<std::string>> invited, pins;
+  std::map<std::string, std::string> topics;
+};
+
+class IncidentRooms : public ::testing::Test {
+ protected:
+  IncidentRooms() : incidents(*h.db, h.clock), feed(incidents, settings) {
+    settings.postmortem_dir = "";
+    settings.invite_roles = {"oncall"};
+    h.audit.add_observer(&feed);
+    h.services->incidents = &incidents;
+    h.services->incident_settings = &settings;
+    h.services->conversations = &rooms;
+    h.services->incident_rooms = &platform;
+    h.catalog.users[0].ids["chat"] = "UALICE";
+    h.catalog.users[1].ids["chat"] = "UBOB";
+    h.catalog.users.push_back({"olga", "Olga", {"oncall"}, {{"chat", "UOLGA"}}});
+    h.catalog.users.push_back({"omar", "Omar", {"oncall"}});  // no chat id
+    h.clock.set_ms(*parse_iso8601("2026-12-06T10:00:00Z"));
+  }
+  ~IncidentRooms() override { h.audit.remove_observer(&feed); }
+
+  // Runs a command as `user` in the conversation at `address`; returns what it said there.
+  std::string run_in(const std::string& address, const std::string& user, const std::string& text) {
+    auto conversation = rooms.open(address);
+    bool finished = false;
+    asio::co_spawn(
+        h.io, h.router->dispatch(bot::ChatEvent{"chat", "", user, "c", "", text}, *conversation),
+        [&finished](std::exception_ptr) { finished = true; });
+    while (!finished) {
+      h.io.run();
+      h.io.restart();
+    }
+    std::string out;
+    for (const auto& line : rooms.log[address].log)
+      out += line + "\n";
+    return out;
+  }
+
+  std::string timeline_text(std::int64_t id) {
+    std::string out;
+    for (const auto& entry : incidents.timeline(id))
+      out += entry.kind + " " + entry.actor + ": " + entry.text + "\n";
+    return out;
+  }
+
+  testing::CommandHarness h;
+  IncidentSettings settings;
+  storage::IncidentStore incidents;
+  commands::IncidentTimelineFeed feed;
+  Rooms rooms;
+  FakePlatform platform;
+};
+
+TEST_F(IncidentRooms, DeclareMakesARoomUnderTheNextFreeNamePinsTheCardAndInvites) {
+  platform.taken.insert("inc-2026-12-06-checkout-errors");
+  const auto said =
+      run_in("chat:C1:100", "alice", "incident declare \"Checkout errors\" sev2 hello");
+  ASSERT_EQ(platform.names.size(), 2u);
+  EXPECT_EQ(platform.names[1], "inc-2026-12-06-checkout-errors-2");
+  EXPECT_EQ(platform.created_from[0], "chat:C1:100");
+  const std::string room = "chat:R2:";
+  const auto incident = *incidents.get(1);
+  EXPECT_EQ(incident.room, room);
+  // The card is in the room, pinned; the declaring thread points there.
+  ASSERT_EQ(rooms.log[room].posts.size(), 2u) << said;  // the card, then the invite warning
+  EXPECT_NE(rooms.log[room].posts[0].text.find("INC-1 Checkout errors"), std::string::npos);
+  EXPECT_EQ(platform.pins[room], (std::vector<std::string>{incident.card_ref}));
+  EXPECT_NE(said.find("INC-1 \"Checkout errors\" has its own room: <#R2>"), std::string::npos)
+      << said;
+  EXPECT_EQ(platform.topics[room],
+            "INC-1 | sev2 | investigating | commander alice | Checkout errors");
+  EXPECT_EQ(platform.invited[room], (std::vector<std::string>{"UALICE", "UOLGA"}));
+  EXPECT_NE(rooms.log[room].posts[1].text.find("could not invite omar (no chat id"),
+            std::string::npos)
+      << rooms.log[room].posts[1].text;
+  EXPECT_NE(timeline_text(1).find("room alice: room chat:R2: opened"), std::string::npos);
+
+  // In the room (any thread of it), commands find the incident by themselves; the card updates
+  // in place, the topic follows, an assignee is invited.
+  run_in("chat:R2:200", "alice", "incident status identified \"bad config\"");
+  std::string in_room;
+  for (const auto& line : rooms.log[room].log)
+    in_room += line + "\n";
+  EXPECT_NE(in_room.find("INC-1 is identified: bad config (alice)"), std::string::npos) << in_room;
+  EXPECT_FALSE(rooms.log[room].updates.empty());
+  h.io.run();
+  h.io.restart();
+  EXPECT_EQ(platform.topics[room].rfind("INC-1 | sev2 | identified", 0), 0u)
+      << platform.topics[room];
+  run_in("chat:R2:300", "alice", "incident assign comms bob");
+  EXPECT_EQ(platform.invited[room].back(), "UBOB");
+}
+
+TEST_F(IncidentRooms, ARefusedPermissionFallsBackToTheDeclaringConversationAndSaysWhy) {
+  platform.refuse =
+      "conversations.create failed: missing_scope (the Slack app needs the "
+      "channels:manage scope)";
+  const auto said = run_in("chat:C1:100", "alice", "incident declare \"db slow\" sev1");
+  EXPECT_EQ(platform.names.size(), 1u);  // not retried: only a taken name is
+  EXPECT_EQ(incidents.get(1)->room, "chat:C1:100");
+  EXPECT_NE(said.find("INC-1 db slow"), std::string::npos) << said;
+  EXPECT_NE(said.find("No room of its own for INC-1: conversations.create failed: missing_scope "
+                      "(the Slack app needs the channels:manage scope). It runs here instead."),
+            std::string::npos)
+      << said;
+  EXPECT_TRUE(platform.pins.empty());
+  EXPECT_TRUE(platform.invited.empty());
+  // A platform that cannot make rooms (the terminal) and rooms switched off: no attempt at all.
+  settings.create_rooms = false;
+  run_in("chat:C2:100", "alice", "incident declare \"other\" sev3");
+  EXPECT_EQ(platform.names.size(), 1u);
+  EXPECT_EQ(incidents.get(2)->room, "chat:C2:100");
+}
+
+TEST_F(IncidentRooms, APushpinPutsTheMessageOnTheTimelineOnce) {
+  run_in("chat:C1:100", "alice", "incident declare \"Checkout errors\" sev2 hello");
+  commands::ReactionNote pin;
+  pin.room = "chat:R1:";
+  pin.user = "bob";
+  pin.emoji = "pushpin";
+  pin.message_id = "1765015200.000100";
+  pin.message_at = 1765015200000;  // when the message was posted
+  pin.author = "alice";
+  pin.text = "error rate 40% since 09:58";
+  EXPECT_TRUE(commands::note_reaction(*h.services, pin));
+  EXPECT_FALSE(commands::note_reaction(*h.services, pin));  // redelivered
+  pin.user = "carol";                                       // a second person pins it too
+  EXPECT_FALSE(commands::note_reaction(*h.services, pin));
+  auto eyes = pin;
+  eyes.emoji = "eyes";
+  eyes.message_id = "2";
+  EXPECT_FALSE(commands::note_reaction(*h.services, eyes));
+  auto elsewhere = pin;
+  elsewhere.room = "chat:C9:";
+  elsewhere.message_id = "3";
+  EXPECT_FALSE(commands::note_reaction(*h.services, elsewhere));
+  const auto timeline = incidents.timeline(1);
+  int pinned = 0;
+  for (const auto& entry : timeline) {
+    if (entry.kind != "pinned")
+      continue;
+    ++pinned;
+    EXPECT_EQ(entry.text, "alice: error rate 40% since 09:58");
+    EXPECT_EQ(entry.actor, "bob");
+    EXPECT_EQ(entry.event_at, 1765015200000);  // when it was said, not when it was pinned
+    EXPECT_TRUE(entry.audit_seq.has_value());
+  }
+  EXPECT_EQ(pinned, 1);
+  EXPECT_FALSE(incidents.verify_timeline(1).has_value());
+  // Unreadable text: recorded with the reason.
+  auto unreadable = pin;
+  unreadable.message_id = "4";
+  unreadable.text = "";
+  unreadable.problem = "its text could not be read (missing_scope)";
+  EXPECT_TRUE(commands::note_reaction(*h.services, unreadable));
+  EXPECT_NE(timeline_text(1).find("alice (its text could not be read (missing_scope))"),
+            std::string::npos);
+}
+
+TEST_F(IncidentRooms, AnnouncementsWaitForTheirRoomAndGoOutOnceAlsoAfterARestart) {
+  settings.create_rooms = false;
+  run_in("chat:C1:100", "alice", "incident declare \"Checkout\" sev1 hello");
+  const std::string room = "chat:C1:100";
+  const auto before = rooms.log[room].posts.size();
+  rooms.offline.insert(room);  // its transport is down
+  h.clock.advance_ms(31 * kMinute);
+  commands::run_incident_watch(*h.services, &feed);
+  EXPECT_EQ(rooms.log[room].posts.size(), before);
+  ASSERT_EQ(incidents.pending_announcements().size(), 1u);
+  EXPECT_EQ(incidents.pending_announcements()[0].kind, "reminder");
+  commands::run_incident_watch(*h.services, &feed);  // the same instant: no second reminder
+  EXPECT_EQ(incidents.announcements(1).size(), 1u);
+
+  // "A restart": a new store on the same database, the room served again.
+  storage::IncidentStore reopened(*h.db, h.clock);
+  h.services->incidents = &reopened;
+  rooms.offline.clear();
+  EXPECT_EQ(commands::deliver_announcements(*h.services), 1);
+  ASSERT_EQ(rooms.log[room].posts.size(), before + 1);
+  EXPECT_NE(rooms.log[room].posts.back().text.find("alice: INC-1 (sev1) has had no status update"),
+            std::string::npos);
+  EXPECT_EQ(commands::deliver_announcements(*h.services), 0);
+  commands::run_incident_watch(*h.services, &feed);
+  EXPECT_EQ(rooms.log[room].posts.size(), before + 1);
+  EXPECT_TRUE(reopened.announcements(1)[0].sent_at.has_value());
+
+  // A status update typed elsewhere is announced in the room, and the typing conversation is
+  // told where it went.
+  const auto said = run_in("chat:C7:1", "alice", "incident status identified \"found it\" --id 1");
+  EXPECT_NE(said.find("INC-1 is identified: found it (announced in its room)"), std::string::npos)
+      << said;
+  EXPECT_NE(rooms.log[room].posts.back().text.find("INC-1 is identified: found it (alice)"),
+            std::string::npos);
+  EXPECT_EQ(reopened.announcements(1).size(), 2u);
+}
+
+}  // namespace
+}  // namespace shipmate
