@@ -144,12 +144,15 @@ int main(int argc, char** argv) {
                                        "incident declare \"bench " + std::to_string(i) + "\" sev3"},
                         room),
         [&done](std::exception_ptr) { done = true; });
-    while (!done)
-      io.run_one();
+    while (!done) {
+      if (io.run_one() == 0)
+        io.restart();
+    }
   };
   for (int i = 0; i < 32; ++i)
     declare(i);
 
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
   std::printf("incident bench: SQLite file in WAL mode (%s)\n", path.c_str());
   for (const int in_flight : {1, 32}) {
     std::vector<double> latencies;

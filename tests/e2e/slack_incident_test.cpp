@@ -244,7 +244,8 @@ TEST_F(SlackIncidentSession, DeclareMakesARoomInvitesSetsTheTopicAndPinsTheCard)
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
   // The audit chain (which carries every timeline row) verifies.
   auto verify =
-      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")});
+      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")}, "",
+                  {{"SHIPMATE_E2E_AM_TOKEN", "am-token-52d1e07b"}});
   EXPECT_EQ(verify.first, 0) << verify.second;
 }
 
