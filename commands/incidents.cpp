@@ -1,6 +1,7 @@
 #include "commands/incidents.h"
 
 #include <algorithm>
+#include <set>
 
 #include "common/redact.h"
 #include "common/strings.h"
@@ -50,21 +51,33 @@ int deliver_announcements(Services& services, Conversation* here) {
   if (services.incidents == nullptr)
     return 0;
   int delivered = 0;
-  for (const auto& pending : services.incidents->pending_announcements()) {
-    std::unique_ptr<Conversation> opened;
-    Conversation* room = nullptr;
-    if (here != nullptr && here->address() == pending.room) {
-      room = here;
-    } else if (services.conversations != nullptr) {
-      opened = services.conversations->open(pending.room);
-      room = opened.get();
+  // Pages of pending announcements until a page delivers nothing new; those whose room no
+  // running transport serves stay pending (and are skipped on later pages).
+  std::set<std::int64_t> waiting;
+  for (bool progressed = true; progressed;) {
+    progressed = false;
+    const int page = 100 + static_cast<int>(waiting.size());
+    for (const auto& pending : services.incidents->pending_announcements(page)) {
+      if (waiting.contains(pending.id))
+        continue;
+      std::unique_ptr<Conversation> opened;
+      Conversation* room = nullptr;
+      if (here != nullptr && here->address() == pending.room) {
+        room = here;
+      } else if (services.conversations != nullptr) {
+        opened = services.conversations->open(pending.room);
+        room = opened.get();
+      }
+      if (room == nullptr) {
+        waiting.insert(pending.id);  // its transport is not running now: it stays pending
+        continue;
+      }
+      services.database.transaction(
+          [&] { services.incidents->mark_announced(pending.id, "", services.clock.now_ms()); });
+      room->post(Message(static_cast<Tone>(pending.tone), pending.text));
+      ++delivered;
+      progressed = true;
     }
-    if (room == nullptr)
-      continue;  // its transport is not running now: it stays pending
-    services.database.transaction(
-        [&] { services.incidents->mark_announced(pending.id, "", services.clock.now_ms()); });
-    room->post(Message(static_cast<Tone>(pending.tone), pending.text));
-    ++delivered;
   }
   return delivered;
 }
