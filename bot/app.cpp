@@ -32,6 +32,7 @@
 #include "bot/runbook_config.h"
 #include "bot/terminal.h"
 #include "bot/watcher.h"
+#include "bot/web_view.h"
 #include "commands/command_table.h"
 #include "commands/deploy_flow.h"
 #include "commands/deploy_runtime.h"
@@ -57,6 +58,7 @@
 #include "storage/lock_store.h"
 #include "storage/runbook_store.h"
 #include "storage/schedule_store.h"
+#include "web/site.h"
 
 namespace shipmate::bot {
 namespace asio = boost::asio;
@@ -170,6 +172,7 @@ struct App::Impl {
 
   int open();
   int start_ops();
+  int start_web_view(integrations::net::HttpServer& server, const std::string& bind);
   HealthReport readiness();
   asio::awaitable<void> heartbeat();
   void build_transports();
@@ -348,6 +351,39 @@ int App::Impl::open() {
   return 0;
 }
 
+// The read-only web view on the ops listener (bot/web_view.h), when `ops: web:` turns it on.
+int App::Impl::start_web_view(integrations::net::HttpServer& server, const std::string& bind) {
+  if (!config.web.enabled)
+    return 0;
+  web::WebSources sources;
+  sources.catalog = &config.catalog;
+  sources.clock = &clock;
+  sources.deploys = &*deploys;
+  sources.locks = &*locks;
+  sources.approvals = &*approvals;
+  sources.incidents = &*incidents;
+  sources.runbook_runs = &*runbook_store;
+  sources.freezes = &*freezes;
+  sources.targets = &connected->targets;
+  sources.runbooks = runbooks->names();
+  web::WebSettings settings;
+  settings.access = {config.web.token, config.web.basic_user, config.web.basic_password};
+  settings.name = config.bot_name.empty() ? std::string("Shipmate") : config.bot_name;
+  settings.page_size = config.web.page_size;
+  settings.max_page_size = config.web.max_page_size;
+  settings.dora_weeks = config.web.dora_weeks;
+  auto view = std::make_shared<web::WebView>(std::move(sources), std::move(settings));
+  if (auto mounted = mount_web_view(server, std::move(view)); !mounted) {
+    std::fprintf(stderr, "shipmate: %s\n", redact(mounted.error().message).c_str());
+    return 2;
+  }
+  spdlog::info("web view: {}://{}:{}/ ({})", server.tls() ? "https" : "http", bind, server.port(),
+               config.web.token.empty() && config.web.basic_user.empty()
+                   ? "this host only, no credentials"
+                   : "credentials required");
+  return 0;
+}
+
 int App::Impl::start_ops() {
   started_ms = clock.now_ms();
   if (!config.ops.enabled)
@@ -374,6 +410,8 @@ int App::Impl::start_ops() {
       choice.kind == ListenerChoice::Kind::shared ? config.http.bind : choice.address.bind;
   spdlog::info("ops http: listening on {}:{} (/healthz, /readyz, /metrics)", bind,
                (*server)->port());
+  if (const int failed = start_web_view(**server, bind); failed != 0)
+    return failed;
   asio::co_spawn(io, heartbeat(),
                  asio::bind_cancellation_slot(heartbeat_stop.slot(), asio::detached));
   return 0;

@@ -475,7 +475,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   }
   if (const auto ops = root["ops"]) {
     if (check.expect_map(ops, "ops")) {
-      check.check_keys(ops, {"listen", "bind", "port", "liveness_deadline"}, "ops");
+      check.check_keys(ops, {"listen", "bind", "port", "liveness_deadline", "web"}, "ops");
       config.ops.enabled = true;
       if (ops["bind"]) {
         deprecated_listen_key(check, ops["bind"], "ops", "bind");
@@ -507,6 +507,8 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   check_promotions(check, root["environments"], config);
   parse_users(check, root["users"], config);
   parse_secrets(check, root["secrets"], config);
+  if (const auto ops = root["ops"]; ops && ops.IsMap() && ops["web"])
+    parse_web_view(check, ops["web"], config);
   if (root["teams"])
     parse_teams_section(check, root["teams"], config, base);
   if (root["metrics"])

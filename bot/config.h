@@ -85,6 +85,18 @@ struct OpsConfig {
   long long liveness_deadline_ms = 10'000;  // /healthz fails when the loop's heartbeat is older
 };
 
+// The read-only web view on the ops listener (`ops: web:`, web/site.h). Off unless configured.
+// Credentials are resolved values from secret references, registered for redaction.
+struct WebViewConfig {
+  bool enabled = false;
+  std::string token;       // Authorization: Bearer
+  std::string basic_user;  // Authorization: Basic, with basic_password
+  std::string basic_password;
+  int page_size = 50;
+  int max_page_size = 500;
+  int dora_weeks = 12;
+};
+
 // Microsoft Teams (the `teams:` section; bot/teams/teams_auth.h's load_teams_settings() merges
 // it with the environment, which wins). Secrets are resolved values, registered for redaction.
 struct TeamsConfig {
@@ -164,6 +176,7 @@ struct Config {
   std::vector<runbooks::Definition> runbooks;
   // Schedules declared under schedules: (bot/config_schedules.h), origin "config".
   std::vector<storage::ScheduleRecord> schedules;
+  WebViewConfig web;  // ops: web: (bot/config_web.cpp)
 };
 
 struct Diagnostic {

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
 
@@ -361,6 +362,81 @@ std::vector<DeployEvent> DeployStore::events(std::int64_t deploy_id) {
     out.push_back(std::move(event));
   }
   return out;
+}
+
+namespace {
+
+// The filters of a DeploySearch as a WHERE clause over fixed parameters ?1..?7; `extra` adds an
+// id bound with ?8.
+std::string search_where(std::string_view extra) {
+  std::string where =
+      " WHERE (?1 = '' OR service = ?1) AND (?2 = '' OR environment = ?2)"
+      " AND (?3 = '' OR state = ?3) AND (?4 = '' OR kind = ?4) AND (?5 = '' OR requested_by = ?5)"
+      " AND (?6 IS NULL OR requested_at >= ?6) AND (?7 IS NULL OR requested_at < ?7)";
+  where += extra;
+  return where;
+}
+
+void bind_search(Statement& query, const DeploySearch& search) {
+  query.bind(1, search.service)
+      .bind(2, search.environment)
+      .bind(3, search.state)
+      .bind(4, search.kind)
+      .bind(5, search.requested_by)
+      .bind(6, search.since)
+      .bind(7, search.until);
+}
+
+bool any_matching(Database& db, const DeploySearch& search, std::string_view id_bound,
+                  std::int64_t id) {
+  Statement query = db.prepare("SELECT 1 FROM deploys" + search_where(id_bound) + " LIMIT 1");
+  bind_search(query, search);
+  query.bind(8, id);
+  return query.step();
+}
+
+}  // namespace
+
+DeploySearchPage DeployStore::search(const DeploySearch& search) {
+  DeploySearchPage page;
+  const std::int64_t limit = std::max(1, search.limit);
+  if (search.after_id) {
+    Statement query = db_.prepare("SELECT " + std::string(kDeployColumns) + " FROM deploys" +
+                                  search_where(" AND id > ?8") + " ORDER BY id ASC LIMIT ?9");
+    bind_search(query, search);
+    query.bind(8, *search.after_id).bind(9, limit);
+    page.rows = all_deploys(query);
+    std::reverse(page.rows.begin(), page.rows.end());
+  } else {
+    Statement query =
+        db_.prepare("SELECT " + std::string(kDeployColumns) + " FROM deploys" +
+                    search_where(" AND (?8 IS NULL OR id < ?8)") + " ORDER BY id DESC LIMIT ?9");
+    bind_search(query, search);
+    query.bind(8, search.before_id).bind(9, limit);
+    page.rows = all_deploys(query);
+  }
+  Statement count = db_.prepare("SELECT count(*) FROM deploys" + search_where(""));
+  bind_search(count, search);
+  if (count.step())
+    page.total = count.column_int64(0);
+  if (!page.rows.empty()) {
+    page.has_older = any_matching(db_, search, " AND id < ?8", page.rows.back().id);
+    page.has_newer = any_matching(db_, search, " AND id > ?8", page.rows.front().id);
+  } else if (search.after_id) {
+    page.has_older = any_matching(db_, search, " AND id <= ?8", *search.after_id);
+  } else if (search.before_id) {
+    page.has_newer = any_matching(db_, search, " AND id >= ?8", *search.before_id);
+  }
+  return page;
+}
+
+std::vector<DeployRecord> DeployStore::requested_since(std::string_view environment,
+                                                       EpochMillis since, int limit) {
+  Statement query = db_.prepare("SELECT " + std::string(kDeployColumns) +
+                                " FROM deploys WHERE environment = ?1 AND requested_at >= ?2"
+                                " ORDER BY id LIMIT ?3");
+  query.bind(1, environment).bind(2, since).bind(3, static_cast<std::int64_t>(limit));
+  return all_deploys(query);
 }
 
 }  // namespace shipmate::storage
