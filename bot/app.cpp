@@ -357,6 +357,7 @@ int App::Impl::start_web_view(integrations::net::HttpServer& server, const std::
     return 0;
   web::WebSources sources;
   sources.catalog = &config.catalog;
+  sources.database = database.get();
   sources.clock = &clock;
   sources.deploys = &*deploys;
   sources.locks = &*locks;

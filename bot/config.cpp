@@ -14,6 +14,7 @@
 #include "bot/config_incidents.h"
 #include "bot/config_integrations.h"
 #include "bot/config_schedules.h"
+#include "bot/config_web.h"
 #include "bot/runbook_config.h"
 #include "commands/registry.h"
 #include "common/redact.h"

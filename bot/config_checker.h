@@ -192,7 +192,4 @@ void deprecated_listen_key(Checker& check, const YAML::Node& at, const std::stri
 void parse_teams_section(Checker& check, const YAML::Node& node, Config& config,
                          const std::filesystem::path& base);
 
-// `ops: web:` (bot/config_web.cpp), read after secrets and after ops: into config.web.
-void parse_web_view(Checker& check, const YAML::Node& node, Config& config);
-
 }  // namespace shipmate::bot

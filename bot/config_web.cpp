@@ -11,7 +11,7 @@
 // `web: true` (or an empty map) turns it on with the defaults; `enabled: false` keeps the section
 // but turns it off. Without credentials it answers loopback peers only, and a non-loopback
 // `bind` without credentials is an error: the view would be open to the network.
-#include "bot/config_checker.h"
+#include "bot/config_web.h"
 #include "web/request.h"
 
 namespace shipmate::bot {

@@ -1,5 +1,7 @@
 #include "commands/dora.h"
 
+#include "commands/dora_weeks.h"
+
 #include <algorithm>
 
 namespace shipmate::commands {

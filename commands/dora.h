@@ -47,23 +47,4 @@ DoraReport compute_dora(const std::vector<storage::DeployRecord>& history,
                         const std::string& environment, EpochMillis now, int days,
                         const std::map<std::string, EpochMillis>& incident_restores = {});
 
-// One calendar week (Monday 00:00 UTC to the next Monday) of DORA numbers.
-struct DoraWeek {
-  EpochMillis start = 0;
-  EpochMillis end = 0;  // exclusive
-  DoraReport report;    // days = 7; the numbers compute_dora gives for that week alone
-};
-
-// The last `weeks` weeks up to the one containing `now` (partial), oldest first: for each, what
-// compute_dora(history requested before the week's end, environment, week end, 7) reports, with
-// the same definitions. Rollbacks requested after a week still undo that week's changes. Runs
-// in O(n log n) for n deploys (the web view's charts over 10,000 deploys), where calling
-// compute_dora per week would look for undoing rollbacks pairwise.
-std::vector<DoraWeek> compute_dora_weeks(
-    const std::vector<storage::DeployRecord>& history, const std::string& environment,
-    EpochMillis now, int weeks, const std::map<std::string, EpochMillis>& incident_restores = {});
-
-// Monday 00:00 UTC of the week containing `at`.
-EpochMillis week_start_utc(EpochMillis at);
-
 }  // namespace shipmate::commands

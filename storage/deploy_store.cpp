@@ -7,6 +7,7 @@
 #include <utility>
 
 #include "common/redact.h"
+#include "storage/history_pages.h"
 
 namespace shipmate::storage {
 namespace {
@@ -397,44 +398,44 @@ bool any_matching(Database& db, const DeploySearch& search, std::string_view id_
 
 }  // namespace
 
-DeploySearchPage DeployStore::search(const DeploySearch& search) {
+DeploySearchPage search_deploys(Database& db, const DeploySearch& search) {
   DeploySearchPage page;
   const std::int64_t limit = std::max(1, search.limit);
   if (search.after_id) {
-    Statement query = db_.prepare("SELECT " + std::string(kDeployColumns) + " FROM deploys" +
-                                  search_where(" AND id > ?8") + " ORDER BY id ASC LIMIT ?9");
+    Statement query = db.prepare("SELECT " + std::string(kDeployColumns) + " FROM deploys" +
+                                 search_where(" AND id > ?8") + " ORDER BY id ASC LIMIT ?9");
     bind_search(query, search);
     query.bind(8, *search.after_id).bind(9, limit);
     page.rows = all_deploys(query);
     std::reverse(page.rows.begin(), page.rows.end());
   } else {
     Statement query =
-        db_.prepare("SELECT " + std::string(kDeployColumns) + " FROM deploys" +
-                    search_where(" AND (?8 IS NULL OR id < ?8)") + " ORDER BY id DESC LIMIT ?9");
+        db.prepare("SELECT " + std::string(kDeployColumns) + " FROM deploys" +
+                   search_where(" AND (?8 IS NULL OR id < ?8)") + " ORDER BY id DESC LIMIT ?9");
     bind_search(query, search);
     query.bind(8, search.before_id).bind(9, limit);
     page.rows = all_deploys(query);
   }
-  Statement count = db_.prepare("SELECT count(*) FROM deploys" + search_where(""));
+  Statement count = db.prepare("SELECT count(*) FROM deploys" + search_where(""));
   bind_search(count, search);
   if (count.step())
     page.total = count.column_int64(0);
   if (!page.rows.empty()) {
-    page.has_older = any_matching(db_, search, " AND id < ?8", page.rows.back().id);
-    page.has_newer = any_matching(db_, search, " AND id > ?8", page.rows.front().id);
+    page.has_older = any_matching(db, search, " AND id < ?8", page.rows.back().id);
+    page.has_newer = any_matching(db, search, " AND id > ?8", page.rows.front().id);
   } else if (search.after_id) {
-    page.has_older = any_matching(db_, search, " AND id <= ?8", *search.after_id);
+    page.has_older = any_matching(db, search, " AND id <= ?8", *search.after_id);
   } else if (search.before_id) {
-    page.has_newer = any_matching(db_, search, " AND id >= ?8", *search.before_id);
+    page.has_newer = any_matching(db, search, " AND id >= ?8", *search.before_id);
   }
   return page;
 }
 
-std::vector<DeployRecord> DeployStore::requested_since(std::string_view environment,
-                                                       EpochMillis since, int limit) {
-  Statement query = db_.prepare("SELECT " + std::string(kDeployColumns) +
-                                " FROM deploys WHERE environment = ?1 AND requested_at >= ?2"
-                                " ORDER BY id LIMIT ?3");
+std::vector<DeployRecord> deploys_requested_since(Database& db, std::string_view environment,
+                                                  EpochMillis since, int limit) {
+  Statement query = db.prepare("SELECT " + std::string(kDeployColumns) +
+                               " FROM deploys WHERE environment = ?1 AND requested_at >= ?2"
+                               " ORDER BY id LIMIT ?3");
   query.bind(1, environment).bind(2, since).bind(3, static_cast<std::int64_t>(limit));
   return all_deploys(query);
 }

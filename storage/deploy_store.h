@@ -85,28 +85,6 @@ struct DeployEvent {
   std::string message;
 };
 
-// One page of the deploy ledger, as the web view asks for it (web/pages.h): newest first, each
-// filter optional ("" or none: any), paged by id so a page stays correct while deploys are added.
-struct DeploySearch {
-  std::string service = {};
-  std::string environment = {};
-  std::string state = {};  // a to_string(DeployState) name
-  std::string kind = {};   // a to_string(DeployKind) name
-  std::string requested_by = {};
-  std::optional<EpochMillis> since = {};       // requested_at >= since
-  std::optional<EpochMillis> until = {};       // requested_at < until
-  std::optional<std::int64_t> before_id = {};  // an older page: ids below this one
-  std::optional<std::int64_t> after_id = {};  // a newer page: ids above this one (wins over before)
-  int limit = 50;
-};
-
-struct DeploySearchPage {
-  std::vector<DeployRecord> rows;  // newest first, at most `limit`
-  std::int64_t total = 0;          // every deploy matching the filters, on any page
-  bool has_older = false;          // a matching deploy older than the last row exists
-  bool has_newer = false;          // a matching deploy newer than the first row exists
-};
-
 class DeployStore {
  public:
   DeployStore(Database& db, const Clock& clock) : db_(db), clock_(clock) {}
@@ -138,13 +116,6 @@ class DeployStore {
   // Every deploy not in a terminal state, oldest first.
   std::vector<DeployRecord> in_flight();
   std::vector<DeployEvent> events(std::int64_t deploy_id);
-  // A filtered page of the ledger (four short queries, each bounded by the page's limit or a
-  // count over the deploys table).
-  DeploySearchPage search(const DeploySearch& search);
-  // Every deploy of `environment` (all kinds and states) requested at or after `since`, oldest
-  // first, at most `limit`: the input of DORA over weeks.
-  std::vector<DeployRecord> requested_since(std::string_view environment, EpochMillis since,
-                                            int limit);
 
  private:
   Database& db_;

@@ -1,5 +1,7 @@
 #include "storage/incident_store.h"
 
+#include "storage/history_pages.h"
+
 #include <algorithm>
 #include <charconv>
 #include <utility>
@@ -478,9 +480,9 @@ std::optional<std::string> IncidentStore::verify_timeline(std::int64_t id) {
   return std::nullopt;
 }
 
-std::vector<IncidentRecord> IncidentStore::page(std::optional<std::int64_t> before_id, int limit,
-                                                std::string_view status, bool* has_older) {
-  Statement query = db_.prepare(select_incidents(
+std::vector<IncidentRecord> incident_page(Database& db, std::optional<std::int64_t> before_id,
+                                          int limit, std::string_view status, bool* has_older) {
+  Statement query = db.prepare(select_incidents(
       "WHERE (?1 IS NULL OR id < ?1) AND (?2 = '' OR (?2 = 'open' AND status != 'resolved')"
       " OR (?2 = 'resolved' AND status = 'resolved')) ORDER BY id DESC LIMIT ?3"));
   query.bind(1, before_id).bind(2, status).bind(3, static_cast<std::int64_t>(limit) + 1);

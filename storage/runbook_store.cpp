@@ -1,5 +1,7 @@
 #include "storage/runbook_store.h"
 
+#include "storage/history_pages.h"
+
 #include "common/redact.h"
 
 namespace shipmate::storage {
@@ -171,13 +173,13 @@ std::vector<RunbookStepRecord> RunbookStore::steps(std::int64_t run_id) {
   return out;
 }
 
-std::vector<RunbookRunRecord> RunbookStore::page(std::optional<std::int64_t> before_id, int limit,
-                                                 std::string_view runbook, std::string_view status,
-                                                 bool* has_older) {
-  auto statement = db_.prepare("SELECT " + std::string(kRunColumns) +
-                               " FROM runbook_runs WHERE (?1 IS NULL OR id < ?1)"
-                               " AND (?2 = '' OR runbook = ?2) AND (?3 = '' OR status = ?3)"
-                               " ORDER BY id DESC LIMIT ?4");
+std::vector<RunbookRunRecord> runbook_run_page(Database& db, std::optional<std::int64_t> before_id,
+                                               int limit, std::string_view runbook,
+                                               std::string_view status, bool* has_older) {
+  auto statement = db.prepare("SELECT " + std::string(kRunColumns) +
+                              " FROM runbook_runs WHERE (?1 IS NULL OR id < ?1)"
+                              " AND (?2 = '' OR runbook = ?2) AND (?3 = '' OR status = ?3)"
+                              " ORDER BY id DESC LIMIT ?4");
   statement.bind(1, before_id)
       .bind(2, runbook)
       .bind(3, status)

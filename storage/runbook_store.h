@@ -14,7 +14,6 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-#include <string_view>
 #include <vector>
 
 #include "common/clock.h"
@@ -75,11 +74,6 @@ class RunbookStore {
   std::vector<RunbookRunRecord> unfinished();
   // The newest runs, newest first.
   std::vector<RunbookRunRecord> recent(int limit);
-  // A page for the web view, newest first: ids below `before_id` (none: from the newest), at most
-  // `limit`, of one runbook ("" any) and one status ("" any). `has_older` says whether more follow.
-  std::vector<RunbookRunRecord> page(std::optional<std::int64_t> before_id, int limit,
-                                     std::string_view runbook, std::string_view status,
-                                     bool* has_older = nullptr);
   std::vector<RunbookStepRecord> steps(std::int64_t run_id);
 
  private:

@@ -21,9 +21,10 @@
 #include <string_view>
 #include <vector>
 
-#include "commands/dora.h"
+#include "commands/dora_weeks.h"
 #include "storage/approval_store.h"
 #include "storage/deploy_store.h"
+#include "storage/history_pages.h"
 #include "storage/incident_store.h"
 #include "storage/lock_store.h"
 #include "storage/runbook_store.h"

@@ -5,12 +5,13 @@
 #include <algorithm>
 #include <charconv>
 
-#include "commands/dora.h"
+#include "commands/dora_weeks.h"
 #include "common/strings.h"
 #include "integrations/deploy_target.h"
 #include "storage/approval_store.h"
 #include "storage/deploy_store.h"
 #include "storage/freeze_store.h"
+#include "storage/history_pages.h"
 #include "storage/incident_store.h"
 #include "storage/lock_store.h"
 #include "storage/runbook_store.h"
@@ -335,7 +336,7 @@ WebResponse WebView::handle(const WebRequest& request) {
         if (*after >= 0)
           search.after_id = *after;
         search.limit = static_cast<int>(*limit);
-        page.page = sources_.deploys->search(search);
+        page.page = storage::search_deploys(*sources_.database, search);
         return render(page);
       }
       case PageKind::deploy: {
@@ -368,9 +369,9 @@ WebResponse WebView::handle(const WebRequest& request) {
           return fail(limit.error());
         page.limit = static_cast<int>(*limit);
         if (sources_.incidents != nullptr) {
-          page.rows = sources_.incidents->page(
-              *before > 0 ? std::optional<std::int64_t>(*before) : std::nullopt, page.limit,
-              page.status, &page.has_older);
+          page.rows = storage::incident_page(
+              *sources_.database, *before > 0 ? std::optional<std::int64_t>(*before) : std::nullopt,
+              page.limit, page.status, &page.has_older);
         }
         return render(page);
       }
@@ -411,9 +412,9 @@ WebResponse WebView::handle(const WebRequest& request) {
           return fail(limit.error());
         page.limit = static_cast<int>(*limit);
         if (sources_.runbook_runs != nullptr) {
-          page.rows = sources_.runbook_runs->page(
-              *before > 0 ? std::optional<std::int64_t>(*before) : std::nullopt, page.limit,
-              page.runbook, page.status, &page.has_older);
+          page.rows = storage::runbook_run_page(
+              *sources_.database, *before > 0 ? std::optional<std::int64_t>(*before) : std::nullopt,
+              page.limit, page.runbook, page.status, &page.has_older);
         }
         return render(page);
       }
@@ -452,8 +453,8 @@ WebResponse WebView::handle(const WebRequest& request) {
           return fail(weeks.error());
         page.weeks = static_cast<int>(*weeks);
         const EpochMillis first = commands::week_start_utc(site.now) - (page.weeks - 1) * 7 * kDay;
-        auto history =
-            sources_.deploys->requested_since(page.environment, first, settings_.dora_max_deploys);
+        auto history = storage::deploys_requested_since(*sources_.database, page.environment, first,
+                                                        settings_.dora_max_deploys);
         if (!page.service.empty()) {
           std::erase_if(history, [&](const storage::DeployRecord& deploy) {
             return deploy.service != page.service;

@@ -36,6 +36,7 @@ namespace shipmate::integrations {
 class DeployTarget;
 }
 namespace shipmate::storage {
+class Database;
 class DeployStore;
 class LockStore;
 class ApprovalStore;
@@ -58,6 +59,7 @@ struct WebSettings {
 // What the pages read. Null stores leave their sections empty.
 struct WebSources {
   const commands::Catalog* catalog = nullptr;
+  storage::Database* database = nullptr;  // for the pages' own bounded queries
   const Clock* clock = nullptr;
   storage::DeployStore* deploys = nullptr;
   storage::LockStore* locks = nullptr;

@@ -27,6 +27,13 @@ std::string px(double value) {
   return buffer;
 }
 
+// A grid value with three significant digits: "0.005", "2.5", "250".
+std::string tick(double value) {
+  char buffer[32];
+  std::snprintf(buffer, sizeof buffer, "%.3g", value);
+  return buffer;
+}
+
 }  // namespace
 
 std::string format_number(double value) {
@@ -72,7 +79,7 @@ std::string render_bar_chart(const ChartSpec& spec) {
     out += "<line class=\"grid\" x1=\"" + px(left) + "\" x2=\"" + px(left + plot_w) + "\" y1=\"" +
            px(y) + "\" y2=\"" + px(y) + "\"/>";
     out += "<text class=\"tick\" x=\"" + px(left - 6) + "\" y=\"" + px(y + 4) +
-           "\" text-anchor=\"end\">" + format_number(max * i / 4.0) + "</text>";
+           "\" text-anchor=\"end\">" + tick(max * i / 4.0) + "</text>";
   }
   const std::size_t n = spec.points.size();
   const double slot = n > 0 ? plot_w / static_cast<double>(n) : plot_w;

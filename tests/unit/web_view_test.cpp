@@ -9,6 +9,7 @@
 
 #include "bot/config.h"
 #include "commands/dora.h"
+#include "commands/dora_weeks.h"
 #include "common/redact.h"
 #include "common/strings.h"
 #include "storage/approval_store.h"
@@ -356,6 +357,7 @@ class WebViewTest : public ::testing::Test {
   WebView view(AccessPolicy access = {}) {
     WebSources sources;
     sources.catalog = &catalog;
+    sources.database = db.get();
     sources.clock = &clock;
     sources.deploys = &*deploys;
     sources.locks = &*locks;
@@ -754,11 +756,11 @@ services:
     return std::string();
   };
   ::setenv("SHIPMATE_TEST_WEB_TOKEN", "tok-from-env-77", 1);
-  auto none = parse("ops:\n  port: 0\n");
+  auto none = parse("ops:\n  listen: {bind: 127.0.0.1, port: 0}\n");
   ASSERT_TRUE(none.ok()) << first_error(none);
   EXPECT_FALSE(none.config->web.enabled);
 
-  auto bare = parse("ops:\n  port: 0\n  web:\n");
+  auto bare = parse("ops:\n  listen: {bind: 127.0.0.1, port: 0}\n  web:\n");
   ASSERT_TRUE(bare.ok()) << first_error(bare);
   EXPECT_TRUE(bare.config->web.enabled);
   EXPECT_EQ(bare.config->web.page_size, 50);
@@ -767,7 +769,7 @@ services:
   ASSERT_TRUE(off.ok()) << first_error(off);
   EXPECT_FALSE(off.config->web.enabled);
 
-  auto open_to_network = parse("ops:\n  bind: 0.0.0.0\n  web: {}\n");
+  auto open_to_network = parse("ops:\n  listen: {bind: 0.0.0.0, port: 9464}\n  web: {}\n");
   ASSERT_FALSE(open_to_network.ok());
   EXPECT_NE(first_error(open_to_network)
                 .find("which other hosts can reach; give the web view "
