@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <sys/time.h>
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/co_spawn.hpp>
@@ -133,6 +134,44 @@ long get_once(int port, const std::string& path) {
   return ok ? total : -1;
 }
 
+// GET from Chromium's DevTools HTTP endpoint, whose headers have no space after the colon: the
+// body, read up to its Content-Length; "" on failure.
+std::string devtools_get(int port, const std::string& path) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  timeval timeout{2, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    ::close(fd);
+    return "";
+  }
+  // Chromium builds the webSocketDebuggerUrl from the Host header: give it the port.
+  const std::string request =
+      "GET " + path + " HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(port) + "\r\n\r\n";
+  (void)!::write(fd, request.data(), request.size());
+  std::string answer;
+  char buffer[65536];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;) {
+    answer.append(buffer, static_cast<std::size_t>(n));
+    const auto end = answer.find("\r\n\r\n");
+    if (end == std::string::npos)
+      continue;
+    std::string head = answer.substr(0, end);
+    std::transform(head.begin(), head.end(), head.begin(), ::tolower);
+    const auto at = head.find("content-length:");
+    if (at != std::string::npos &&
+        answer.size() >= end + 4 + std::strtoul(head.c_str() + at + 15, nullptr, 10)) {
+      ::close(fd);
+      return answer.substr(end + 4);
+    }
+  }
+  ::close(fd);
+  return "";
+}
+
 double percentile(std::vector<double> values, double p) {
   if (values.empty())
     return 0;
@@ -179,11 +218,15 @@ struct DevTools {
   std::unique_ptr<integrations::net::WebSocketConnection> ws;
   int next_id = 1;
 
-  boost::asio::awaitable<boost::json::object> call(std::string method, boost::json::object params,
-                                                   std::string wait_event = "") {
+  // Arguments by reference to the caller's named locals (GCC 12: no temporaries in a co_await
+  // call's arguments).
+  boost::asio::awaitable<boost::json::object> call(const std::string& method,
+                                                   const boost::json::object& params,
+                                                   const std::string& wait_event) {
     const int id = next_id++;
-    boost::json::object message{{"id", id}, {"method", method}, {"params", std::move(params)}};
-    auto sent = co_await ws->send(boost::json::serialize(message));
+    boost::json::object message{{"id", id}, {"method", method}, {"params", params}};
+    std::string text_out = boost::json::serialize(message);
+    auto sent = co_await ws->send(std::move(text_out));
     if (!sent)
       throw std::runtime_error("devtools send: " + sent.error().message);
     boost::json::object result;
@@ -213,28 +256,33 @@ boost::asio::awaitable<void> browse(boost::asio::any_io_executor executor, std::
   integrations::net::WebSocketOptions options;
   options.max_frame_bytes = 64 * 1024 * 1024;
   options.proxy = "";
-  auto connected = co_await integrations::net::connect_websocket(executor, ws_url, options);
+  auto connected =
+      co_await integrations::net::connect_websocket(std::move(executor), ws_url, options);
   if (!connected)
     throw std::runtime_error("devtools connect: " + connected.error().message);
   DevTools tools{std::move(*connected)};
-  co_await tools.call("Page.enable", {});
+  const std::string enable = "Page.enable", navigate = "Page.navigate",
+                    evaluate = "Runtime.evaluate", loaded = "Page.loadEventFired", none;
+  const boost::json::object no_params;
+  const boost::json::object blank{{"url", "about:blank"}};
+  const boost::json::object probe{
+      {"expression",
+       "JSON.stringify({d: performance.getEntriesByType('navigation')[0].loadEventEnd, "
+       "rows: document.querySelectorAll('tbody tr').length, "
+       "charts: document.querySelectorAll('svg.chart').length, "
+       "footer: !!document.querySelector('footer')})"},
+      {"returnByValue", true}};
+  co_await tools.call(enable, no_params, none);
   for (const auto& path : paths) {
-    const std::string url = "http://127.0.0.1:" + std::to_string(port) + path;
+    const boost::json::object target{{"url", "http://127.0.0.1:" + std::to_string(port) + path}};
     std::vector<double> durations, wall;
     long rows = 0, charts = 0;
     for (int i = 0; i < loads; ++i) {
-      co_await tools.call("Page.navigate", {{"url", "about:blank"}}, "Page.loadEventFired");
+      co_await tools.call(navigate, blank, loaded);
       const auto t0 = SteadyClock::now();
-      co_await tools.call("Page.navigate", {{"url", url}}, "Page.loadEventFired");
+      co_await tools.call(navigate, target, loaded);
       wall.push_back(std::chrono::duration<double, std::milli>(SteadyClock::now() - t0).count());
-      auto timing = co_await tools.call(
-          "Runtime.evaluate",
-          {{"expression",
-            "JSON.stringify({d: performance.getEntriesByType('navigation')[0].loadEventEnd, "
-            "rows: document.querySelectorAll('tbody tr').length, "
-            "charts: document.querySelectorAll('svg.chart').length, "
-            "footer: !!document.querySelector('footer')})"},
-           {"returnByValue", true}});
+      auto timing = co_await tools.call(evaluate, probe, none);
       auto parsed =
           boost::json::parse(std::string(timing.at("result").at("value").as_string())).as_object();
       durations.push_back(parsed.at("d").to_number<double>());
@@ -326,9 +374,10 @@ services:
   const int devtools_port = std::atoi(out.c_str() + at);
   std::string page_ws;
   for (int attempt = 0; attempt < 100 && page_ws.empty(); ++attempt) {
-    auto list = http_get(devtools_port, "/json/list");
-    if (list && list->status == 200) {
-      for (const auto& target : boost::json::parse(list->body).as_array()) {
+    const std::string list = devtools_get(devtools_port, "/json/list");
+    if (!list.empty()) {
+      const boost::json::value targets = boost::json::parse(list);
+      for (const auto& target : targets.as_array()) {
         if (target.at("type").as_string() == "page")
           page_ws = std::string(target.at("webSocketDebuggerUrl").as_string());
       }
