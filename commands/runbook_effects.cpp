@@ -467,7 +467,12 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_wait(Run& run, const 
   } else {
     if (services_.metrics == nullptr)
       co_return failed("no Prometheus is configured (metrics:)", false);
-    auto query = runbooks::expand(step.wait.query, plain);
+    // Values go into the query as PromQL string content: one cannot close its quotes.
+    runbooks::TemplateScope quoted = plain;
+    quoted.escape_value = [](std::string_view value) {
+      return runbooks::escape_promql_string(value);
+    };
+    auto query = runbooks::expand(step.wait.query, quoted);
     if (!query)
       co_return failed(query.error().message, false);
     MetricCheckSpec check{

@@ -411,6 +411,22 @@ Result<std::vector<std::string>> placeholders(std::string_view text) {
   return names;
 }
 
+std::string escape_promql_string(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (const char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
 namespace {
 
 // The value of the run's environment parameter ("" when it has none).
@@ -443,6 +459,7 @@ Result<std::string> expand(std::string_view text, const TemplateScope& scope) {
       return make_error("unclosed '{' in \"" + std::string(text) + "\"");
     const std::string name(trim(text.substr(i + 1, close - i - 1)));
     i = close;
+    const std::size_t value_at = out.size();
     if (name == "run.id") {
       out += scope.run_id;
     } else if (name == "run.by") {
@@ -490,6 +507,11 @@ Result<std::string> expand(std::string_view text, const TemplateScope& scope) {
       } else {
         out += it->second;
       }
+    }
+    if (scope.escape_value && out.size() > value_at) {
+      const std::string value = out.substr(value_at);
+      out.resize(value_at);
+      out += scope.escape_value(value);
     }
   }
   return out;

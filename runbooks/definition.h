@@ -210,7 +210,14 @@ struct TemplateScope {
   // The value of a secret parameter, for the executor only (it reads the reference and registers
   // the value for redaction). When empty, secret parameters expand to "[secret]".
   std::function<Result<std::string>(const std::string& param)> reveal_secret = {};
+  // Applied to every substituted value (not to the template's own text), for a template whose
+  // result another language reads: a Prometheus query quotes values as PromQL strings, so a value
+  // cannot end its string and add to the query.
+  std::function<std::string(std::string_view value)> escape_value = {};
 };
+
+// A value made safe inside a PromQL double-quoted string: backslash, quote and newline escaped.
+std::string escape_promql_string(std::string_view value);
 
 // Fills `text`. Unknown names are errors ("unknown placeholder {foo}").
 Result<std::string> expand(std::string_view text, const TemplateScope& scope);

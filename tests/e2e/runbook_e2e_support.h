@@ -39,9 +39,9 @@ environments:
     production: true
     allow: {deploy: [sre], rollback: [sre], lock: [sre], runbook: [sre]}
 users:
-  - {id: alice, name: Alice, roles: [developer, sre]}
-  - {id: bob, name: Bob, roles: [developer]}
-  - {id: carol, name: Carol, roles: [admin]}
+  - {id: alice, name: Alice, roles: [developer, sre], slack: UALICE}
+  - {id: bob, name: Bob, roles: [developer], slack: UBOB}
+  - {id: carol, name: Carol, roles: [admin], slack: UCAROL}
 runbooks:
   directory: runbooks
 services:

@@ -138,6 +138,18 @@ TEST(RunbookTemplates, AValueStaysExactlyWhatWasTyped) {
   EXPECT_EQ(*expand("{note}", scope), "$(reboot); `id` ../x \"quoted\" {env}");
 }
 
+TEST(RunbookTemplates, AValueInAPrometheusQueryCannotCloseItsString) {
+  const Definition d = with_params();
+  auto bound = bind_parameters(d, {{"env", "staging"}}, context());
+  std::map<std::string, std::string> outputs = {
+      {"steps.s.job", "api\"} or vector(1) or up{job=\"x"}, {"steps.s.path", "a\\b\nc"}};
+  TemplateScope scope{.definition = &d, .params = &*bound, .outputs = &outputs};
+  scope.escape_value = [](std::string_view value) { return escape_promql_string(value); };
+  EXPECT_EQ(*expand(R"(up{{job="{steps.s.job}", env="{env}"}})", scope),
+            R"(up{job="api\"} or vector(1) or up{job=\"x", env="staging"})");
+  EXPECT_EQ(*expand(R"(x{{p="{steps.s.path}"}})", scope), R"(x{p="a\\b\nc"})");
+}
+
 TEST(RunbookTemplates, PlaceholdersAreListedAndBracesChecked) {
   auto names = placeholders("{a} {{b}} {steps.x.y} {vars.url}");
   ASSERT_TRUE(names.ok());
