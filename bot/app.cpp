@@ -12,9 +12,11 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <vector>
@@ -66,8 +68,6 @@ namespace asio = boost::asio;
 namespace {
 
 constexpr auto kShutdownDeadline = std::chrono::seconds(20);
-// How long a stopping transport may take to send the replies it has queued.
-constexpr auto kTransportGrace = std::chrono::seconds(5);
 // Platforms redeliver within minutes; a day of remembered keys is ample.
 constexpr EpochMillis kInboxMemory = 24LL * 60 * 60 * 1000;
 // Locks expire on their own, and so do approval requests; the watcher notices within this.
@@ -153,6 +153,13 @@ std::string database_problem(storage::Database& database) {
     return std::string("the database cannot take writes: ") + e.what();
   }
 }
+
+// The drain's deadline, shared by the event loop and the watchdog thread.
+struct Watchdog {
+  std::mutex mutex;
+  std::condition_variable done;
+  bool drained = false;
+};
 
 void log_exception(const char* what, std::exception_ptr error) {
   if (!error)
@@ -449,7 +456,8 @@ void App::Impl::build_transports() {
   if (options.chat_platforms) {
     const PlatformContext context{io.get_executor(),     config,         *intake,        timers,
                                   &environment_variable, database.get(), listeners.get()};
-    for (const auto& platform : chat_platforms()) {
+    const auto& table = options.platforms != nullptr ? *options.platforms : chat_platforms();
+    for (const auto& platform : table) {
       auto transport = platform.make(context);
       if (!transport)
         continue;
@@ -633,9 +641,9 @@ void App::Impl::shutdown(std::string why) {
   // Every transport refuses new commands from here on; the terminal first, as it always did.
   std::vector<asio::awaitable<void>> stops;
   if (terminal)
-    stops.push_back(terminal->stop(kTransportGrace));
+    stops.push_back(terminal->stop(options.transport_grace));
   for (auto& transport : platforms)
-    stops.push_back(transport->stop(kTransportGrace));
+    stops.push_back(transport->stop(options.transport_grace));
   intake->stop();
   watcher->stop();
   if (alert_server)
@@ -653,7 +661,22 @@ void App::Impl::shutdown(std::string why) {
   commands::cancel_all_deploy_waits(*services);
   // Runbook runs stop where they are (journaled); the next start reconciles them.
   runbook_runner->shutdown();
-  asio::co_spawn(io, drain(std::move(stops), why), [this](std::exception_ptr error) {
+  // A watchdog thread rather than a timer: a pending timer would itself keep the loop alive. It
+  // stands down when draining is over (so an App in a longer-lived process, a test, leaves none).
+  auto watchdog = std::make_shared<Watchdog>();
+  std::thread([watchdog] {
+    std::unique_lock lock(watchdog->mutex);
+    if (watchdog->done.wait_for(lock, kShutdownDeadline, [&] { return watchdog->drained; }))
+      return;
+    spdlog::error("shutdown took too long; exiting now");
+    std::_Exit(1);
+  }).detach();
+  asio::co_spawn(io, drain(std::move(stops), why), [this, watchdog](std::exception_ptr error) {
+    {
+      std::lock_guard lock(watchdog->mutex);
+      watchdog->drained = true;
+    }
+    watchdog->done.notify_all();
     log_exception("shutdown", error);
     spdlog::debug("shutdown complete");
     signals->cancel();
@@ -661,12 +684,6 @@ void App::Impl::shutdown(std::string why) {
     listeners->stop();
     work.reset();
   });
-  // A watchdog thread rather than a timer: a pending timer would itself keep the loop alive.
-  std::thread([] {
-    std::this_thread::sleep_for(kShutdownDeadline);
-    spdlog::error("shutdown took too long; exiting now");
-    std::_Exit(1);
-  }).detach();
 }
 
 asio::awaitable<void> App::Impl::drain(std::vector<asio::awaitable<void>> stops, std::string why) {
@@ -713,6 +730,12 @@ int App::run() {
 
 void App::shutdown(std::string why) {
   impl_->shutdown(std::move(why));
+}
+
+std::vector<std::pair<std::string, std::chrono::milliseconds>> App::watcher_jobs() const {
+  if (!impl_->watcher)
+    return {};
+  return impl_->watcher->jobs();
 }
 
 int run_app(const Config& config, const AppOptions& options) {

@@ -10,19 +10,26 @@
 // - Periodic work (lock expiry announcements, approval expiry) is registered with the Watcher
 //   (bot/watcher.h): one loop for all of it.
 // - Shutdown is two-stage: the first SIGINT/SIGTERM (or the end of terminal input, or a transport
-//   failing for good) stops every transport from taking commands, records every in-flight deploy
-//   as cancelled, stops the processes the targets started and lets running commands finish; a
-//   second signal exits at once. A watchdog exits with status 1 if draining takes over 20 s.
+//   failing for good) stops every transport from taking commands (each gets
+//   AppOptions::transport_grace to send what it has queued), records every in-flight deploy as
+//   cancelled, stops the processes the targets started and lets running commands finish; a
+//   second signal exits at once. A watchdog exits with status 1 if draining takes over 20 s; it
+//   stands down once draining is over.
 // - Errors: start-up failures (storage, state directory, integrations) are printed on stderr and
 //   give exit code 2; a chat platform that cannot join or fails for good gives exit code 1.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "bot/config.h"
 
 namespace shipmate::bot {
+
+struct ChatPlatform;  // bot/platforms.h
 
 struct AppOptions {
   std::string user;             // identity for the terminal transport
@@ -30,6 +37,11 @@ struct AppOptions {
   bool interactive = false;     // prompt and colour
   bool echo = false;            // echo commands (scripted sessions)
   bool chat_platforms = false;  // join the chat platforms whose credentials are in the environment
+  // The platform table to use instead of chat_platforms() (tests: fake transports); must outlive
+  // the App.
+  const std::vector<ChatPlatform>* platforms = nullptr;
+  // How long a stopping transport may take to send the replies it has queued.
+  std::chrono::milliseconds transport_grace{5000};
 };
 
 class App {
@@ -47,6 +59,9 @@ class App {
   int run();
   // The first stage of shutdown (drain); later calls do nothing. Event-loop thread only.
   void shutdown(std::string why);
+
+  // The periodic jobs registered with the watcher, by name and period (after start()).
+  std::vector<std::pair<std::string, std::chrono::milliseconds>> watcher_jobs() const;
 
  private:
   struct Impl;

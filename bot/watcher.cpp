@@ -91,6 +91,13 @@ void Watcher::add(std::string name, std::chrono::milliseconds period, std::funct
   impl_->timings.push_back(JobTiming{period, 0});
 }
 
+std::vector<std::pair<std::string, std::chrono::milliseconds>> Watcher::jobs() const {
+  std::vector<std::pair<std::string, std::chrono::milliseconds>> out;
+  for (std::size_t i = 0; i < impl_->jobs.size(); ++i)
+    out.emplace_back(impl_->jobs[i].name, impl_->timings[i].period);
+  return out;
+}
+
 void Watcher::start() {
   if (impl_->started)
     return;

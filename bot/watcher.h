@@ -63,6 +63,8 @@ class Watcher {
   void stop();
   // Times each job has run (tests, logs).
   std::vector<std::size_t> runs() const;
+  // Each job's name and period, in registration order (tests, logs).
+  std::vector<std::pair<std::string, std::chrono::milliseconds>> jobs() const;
 
  private:
   struct Impl;

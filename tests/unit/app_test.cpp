@@ -1,0 +1,161 @@
+// The App (bot/app.h) with a fake chat platform in place of the real table: start-up starts the
+// transport, shutdown stops it with the configured grace and exits 0, a transport failing for good
+// exits 1, one that cannot start exits 1 without running anything else, and the watcher has its
+// periodic jobs. No sockets to a chat platform; the real event loop, storage and targets.
+#include "bot/app.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <functional>
+
+#include "bot/chat_transport.h"
+#include "bot/platforms.h"
+#include "storage/database.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::bot {
+namespace {
+
+namespace asio = boost::asio;
+using namespace std::chrono_literals;
+using shipmate::testing::TempDir;
+using shipmate::testing::write_file;
+
+// What the fake platform saw, and what it does once started.
+struct Script {
+  std::vector<std::string> events;
+  std::function<void()> after_start;  // posted to the loop once start() has answered
+  Status start_result = Ok{};
+  std::function<void(std::string)> fatal;
+};
+Script* script = nullptr;  // the running test's
+
+class FakeTransport final : public ChatTransport {
+ public:
+  explicit FakeTransport(asio::any_io_executor executor) : executor_(std::move(executor)) {}
+  std::string_view name() const override { return "fake"; }
+  asio::awaitable<Status> start() override {
+    script->events.push_back("start");
+    if (script->start_result.ok() && script->after_start)
+      asio::post(executor_, script->after_start);
+    co_return script->start_result;
+  }
+  asio::awaitable<void> stop(std::chrono::milliseconds grace) override {
+    script->events.push_back("stop " + std::to_string(grace.count()) + "ms");
+    co_return;
+  }
+  void on_fatal(std::function<void(std::string)> handler) override {
+    script->fatal = std::move(handler);
+  }
+  std::unique_ptr<commands::Conversation> open(const std::string&) override { return nullptr; }
+
+ private:
+  asio::any_io_executor executor_;
+};
+
+std::unique_ptr<ChatTransport> make_fake(const PlatformContext& context) {
+  script->events.push_back("made");
+  return std::make_unique<FakeTransport>(context.executor);
+}
+
+const std::vector<ChatPlatform> kFakeTable = {{"fake", &make_fake}};
+
+class AppTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    script = &fake;
+    write_file(dir.file("shipmate.yaml"), R"(shipmate:
+  database: state/shipmate.db
+  state_dir: state/run
+environments:
+  - name: staging
+users:
+  - {id: alice, roles: [developer]}
+services:
+  - name: hello
+    target:
+      kind: local
+      releases: )" + shipmate::testing::source_dir() +
+                                              R"(/examples/hello/releases
+      start: [python3, server.py]
+      ports: {staging: )" + std::to_string(shipmate::testing::free_port()) +
+                                              "}\n");
+    auto load = load_config(dir.file("shipmate.yaml"));
+    ASSERT_TRUE(load.ok());
+    config = std::move(*load.config);
+    options.terminal = false;
+    options.chat_platforms = true;
+    options.platforms = &kFakeTable;
+    options.transport_grace = 1234ms;
+  }
+  void TearDown() override { script = nullptr; }
+
+  // The audit actions recorded, in order.
+  std::vector<std::string> audit_actions() {
+    auto database = storage::Database::open_read_only(config.database_path);
+    EXPECT_TRUE(database.ok());
+    std::vector<std::string> out;
+    if (!database.ok())
+      return out;
+    storage::Statement statement(**database, "SELECT action FROM audit_log ORDER BY seq");
+    while (statement.step())
+      out.push_back(statement.column_text(0));
+    return out;
+  }
+
+  TempDir dir;
+  Script fake;
+  Config config;
+  AppOptions options;
+};
+
+TEST_F(AppTest, StartsTheTransportAndShutsDownWithItsGrace) {
+  App app(config, options);
+  fake.after_start = [&app] { app.shutdown("test over"); };
+  ASSERT_EQ(app.start(), 0);
+  // The periodic jobs, each on the one watcher loop once a second (others may follow these).
+  const auto jobs = app.watcher_jobs();
+  ASSERT_GE(jobs.size(), 3u);
+  EXPECT_EQ(jobs[0].first, "lock expiry");
+  EXPECT_EQ(jobs[1].first, "approval expiry");
+  EXPECT_EQ(jobs[2].first, "incident reminders");
+  for (std::size_t i = 0; i < 3; ++i)
+    EXPECT_EQ(jobs[i].second, 1000ms) << jobs[i].first;
+  EXPECT_EQ(app.run(), 0);
+  EXPECT_EQ(fake.events, (std::vector<std::string>{"made", "start", "stop 1234ms"}));
+  const auto actions = audit_actions();
+  ASSERT_GE(actions.size(), 2u);
+  EXPECT_EQ(actions.front(), "shipmate.started");
+  EXPECT_EQ(actions.back(), "shipmate.stopped");
+}
+
+TEST_F(AppTest, ATransportFailingForGoodStopsEverythingWithExitCode1) {
+  App app(config, options);
+  fake.after_start = [] { script->fatal("the token was revoked"); };
+  ASSERT_EQ(app.start(), 0);
+  EXPECT_EQ(app.run(), 1);
+  EXPECT_EQ(fake.events, (std::vector<std::string>{"made", "start", "stop 1234ms"}));
+  EXPECT_EQ(audit_actions().back(), "shipmate.stopped");
+}
+
+TEST_F(AppTest, ATransportThatCannotStartEndsStartUpWithExitCode1) {
+  fake.start_result = make_error("the credentials were refused", ErrorKind::auth);
+  App app(config, options);
+  ASSERT_EQ(app.start(), 0);
+  EXPECT_EQ(app.run(), 1);
+  EXPECT_EQ(fake.events, (std::vector<std::string>{"made", "start", "stop 1234ms"}));
+}
+
+TEST_F(AppTest, WithoutChatPlatformsNothingIsMade) {
+  options.chat_platforms = false;
+  App app(config, options);
+  ASSERT_EQ(app.start(), 0);
+  app.shutdown("nothing to do");
+  EXPECT_EQ(app.run(), 0);
+  EXPECT_TRUE(fake.events.empty());
+}
+
+}  // namespace
+}  // namespace shipmate::bot
