@@ -28,36 +28,26 @@ asio::awaitable<ApplyOutcome> Core::start_candidate(std::shared_ptr<Core> self,
       progress(line);
   };
   auto fail = [](std::string message) { return ApplyOutcome{false, std::move(message), ""}; };
-  if (auto valid = self->validate(environment, version); !valid) {
-    co_return fail(valid.error().message);
-  }
   const LocalTargetConfig& config = self->config_;
   const std::string service = config.service;
-  EnvState& env = self->envs_[environment];
-  if (env.busy) {
-    co_return fail(self->label(environment) + " is busy deploying " + *env.busy +
-                   "; try again when it finishes");
-  }
-  if (env.candidate) {
-    co_return fail(self->label(environment) + " already has a candidate " + env.candidate->version +
-                   " at " + std::to_string(env.candidate_percent) + "%; promote or abort it first");
-  }
-  if (!env.current || !env.current->process->running() || !env.forwarder) {
-    co_return fail("no stable version of " + service + " is serving " + environment +
-                   ", so there is nothing to run " + version + " beside; deploy it instead");
-  }
-  if (env.current->version == version) {
-    co_return fail(service + " " + version + " is already the stable version in " + environment);
-  }
-  if (config.start_command.empty())
-    co_return fail("no start command configured for " + service);
-  env.busy = version;
-  struct BusyReset {
-    EnvState& env;
-    ~BusyReset() { env.busy.reset(); }
-  } busy_reset{env};
-  const std::uint64_t epoch = self->epoch_;
-  forget_exited(env);
+  auto claimed = self->claim(environment, version, [&](EnvState& state) -> std::string {
+    if (state.candidate) {
+      return self->label(environment) + " already has a candidate " + state.candidate->version +
+             " at " + std::to_string(state.candidate_percent) + "%; promote or abort it first";
+    }
+    if (!state.current || !state.current->process->running() || !state.forwarder) {
+      return "no stable version of " + service + " is serving " + environment +
+             ", so there is nothing to run " + version + " beside; deploy it instead";
+    }
+    if (state.current->version == version)
+      return service + " " + version + " is already the stable version in " + environment;
+    return "";
+  });
+  if (!claimed)
+    co_return fail(claimed.error().message);
+  const std::unique_ptr<EnvClaim> claim = std::move(*claimed);
+  EnvState& env = claim->env();
+  const std::uint64_t epoch = claim->epoch();
 
   auto launched = co_await launch(self, environment, version, progress, epoch);
   if (!launched)

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -118,6 +119,29 @@ class Core {
     return env;
   }
   Status record_current(const std::string& environment, const std::string& version) const;
+
+  // The environment marked busy with a version until the claim ends (RAII), with the epoch at
+  // the time it was claimed (an apply gives up when shutdown has bumped it since).
+  class EnvClaim {
+   public:
+    EnvClaim(EnvState& env, std::uint64_t epoch) : env_(env), epoch_(epoch) {}
+    ~EnvClaim() { env_.busy.reset(); }
+    EnvClaim(const EnvClaim&) = delete;
+    EnvClaim& operator=(const EnvClaim&) = delete;
+    EnvState& env() const { return env_; }
+    std::uint64_t epoch() const { return epoch_; }
+
+   private:
+    EnvState& env_;
+    std::uint64_t epoch_;
+  };
+  // The checks apply() and start_candidate() share, in this order: the version is valid, the
+  // environment is not busy, `refuse` (the caller's own check of the environment; "" to go on)
+  // has nothing to say, a start command is configured. Then the environment is claimed for
+  // `version` and its reaped processes forgotten. An Error carries the sentence for the person.
+  Result<std::unique_ptr<EnvClaim>> claim(const std::string& environment,
+                                          const std::string& version,
+                                          const std::function<std::string(EnvState&)>& refuse);
 
   // A process started for `version` and not yet known to be healthy.
   struct Starting {

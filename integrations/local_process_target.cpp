@@ -442,6 +442,27 @@ asio::awaitable<Result<Core::Starting>> Core::launch(std::shared_ptr<Core> self,
   co_return std::move(candidate);
 }
 
+Result<std::unique_ptr<Core::EnvClaim>> Core::claim(
+    const std::string& environment, const std::string& version,
+    const std::function<std::string(EnvState&)>& refuse) {
+  if (auto valid = validate(environment, version); !valid)
+    return valid.error();
+  EnvState& env = envs_[environment];
+  if (env.busy) {
+    return make_error(
+        label(environment) + " is busy deploying " + *env.busy + "; try again when it finishes",
+        ErrorKind::conflict);
+  }
+  if (std::string refused = refuse(env); !refused.empty())
+    return make_error(std::move(refused), ErrorKind::conflict);
+  if (config_.start_command.empty())
+    return make_error("no start command configured for " + config_.service, ErrorKind::invalid);
+  env.busy = version;
+  auto claimed = std::make_unique<EnvClaim>(env, epoch_);
+  forget_exited(env);
+  return claimed;
+}
+
 asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::string environment,
                                           std::string version, ProgressFn progress, Mode mode) {
   auto say = [&progress](const std::string& line) {
@@ -449,30 +470,21 @@ asio::awaitable<ApplyOutcome> Core::apply(std::shared_ptr<Core> self, std::strin
       progress(line);
   };
   auto fail = [](std::string message) { return ApplyOutcome{false, std::move(message), ""}; };
-  if (auto valid = self->validate(environment, version); !valid) {
-    co_return fail(valid.error().message);
-  }
   const LocalTargetConfig& config = self->config_;
   const std::string service = config.service;
-  EnvState& env = self->envs_[environment];
-  if (env.busy) {
-    co_return fail(self->label(environment) + " is busy deploying " + *env.busy +
-                   "; try again when it finishes");
-  }
-  if (env.candidate && mode == Mode::deploy) {
-    co_return fail(self->label(environment) + " has a candidate " + env.candidate->version +
-                   " at " + std::to_string(env.candidate_percent) +
-                   "%; promote or abort it before deploying " + version);
-  }
-  if (config.start_command.empty())
-    co_return fail("no start command configured for " + service);
-  env.busy = version;
-  struct BusyReset {
-    EnvState& env;
-    ~BusyReset() { env.busy.reset(); }
-  } busy_reset{env};
-  const std::uint64_t epoch = self->epoch_;
-  forget_exited(env);
+  auto claimed = self->claim(environment, version, [&](EnvState& state) -> std::string {
+    if (state.candidate && mode == Mode::deploy) {
+      return self->label(environment) + " has a candidate " + state.candidate->version + " at " +
+             std::to_string(state.candidate_percent) + "%; promote or abort it before deploying " +
+             version;
+    }
+    return "";
+  });
+  if (!claimed)
+    co_return fail(claimed.error().message);
+  const std::unique_ptr<EnvClaim> claim = std::move(*claimed);
+  EnvState& env = claim->env();
+  const std::uint64_t epoch = claim->epoch();
 
   if (env.candidate) {
     // A rollback (or a restore) must not wait for whoever runs the canary.
