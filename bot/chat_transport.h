@@ -58,6 +58,7 @@ struct ReactionAdded {
   std::string problem;
   std::string delivery_id;  // the platform's id for this event (redeliveries repeat it)
 };
+struct RoomOrThread;
 
 class ChatTransport {
  public:
@@ -105,10 +106,28 @@ class ChatTransport {
   // How a person sees a room's address in a message ("<#C123>" in Slack); the address itself by
   // default.
   virtual std::string mention(const std::string& room_address) const { return room_address; }
+  // The Error create_room() answers when the transport cannot create rooms (a transport may say
+  // more precisely why, as Teams does).
+  virtual Error unsupported_create_room() const;
 
  protected:
   // The Error an ability the transport lacks answers with.
   Error unsupported(std::string_view ability) const;
 };
+
+// Where work that wants a room of its own (an incident) goes: the room, or the thread it fell back
+// to, and why.
+struct RoomOrThread {
+  std::string address;   // the new room's address, or `thread_address`
+  bool room = false;     // a room was created
+  std::string fallback;  // why not (the transport's sentence), when room is false
+};
+
+// Creates `room_name` through `transport` when it can, else falls back to `thread_address` (the
+// thread of the conversation the work started in): when the transport lacks the ability
+// (terminal, Teams without Microsoft Graph permissions) or the platform refuses this time. Never
+// fails: the fallback is always a place to post.
+boost::asio::awaitable<RoomOrThread> room_or_thread(ChatTransport& transport, std::string room_name,
+                                                    bool is_private, std::string thread_address);
 
 }  // namespace shipmate::bot

@@ -159,6 +159,62 @@ json::object message_activity(const commands::Message& message, ButtonStyle styl
 
 }  // namespace
 
+std::vector<std::string> split_text(std::string_view text, std::size_t max_bytes) {
+  std::vector<std::string> parts;
+  if (max_bytes < 8)
+    max_bytes = 8;
+  while (!text.empty()) {
+    if (text.size() <= max_bytes) {
+      parts.emplace_back(text);
+      break;
+    }
+    std::size_t end = text.rfind('\n', max_bytes - 1);
+    if (end != std::string_view::npos) {
+      end += 1;  // the line break stays with the part it ends
+    } else {
+      end = max_bytes;
+      while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80)
+        --end;
+      if (end == 0)
+        end = max_bytes;  // not UTF-8 at all: cut where the limit is
+    }
+    parts.emplace_back(text.substr(0, end));
+    text.remove_prefix(end);
+  }
+  return parts;
+}
+
+std::vector<commands::Message> split_long_message(const commands::Message& message) {
+  const std::string text = redact(message.text);
+  if (text.size() <= kMaxTextChars)
+    return {message};
+  std::vector<std::string> parts = split_text(text, kPartBytes);
+  std::size_t left_out = 0;
+  if (parts.size() > kMaxParts) {
+    for (std::size_t i = kMaxParts; i < parts.size(); ++i)
+      left_out += parts[i].size();
+    parts.resize(kMaxParts);
+  }
+  const std::size_t count = parts.size();
+  std::vector<commands::Message> out;
+  commands::Message first = message;
+  first.text = std::move(parts[0]);
+  const std::string continues =
+      "The output (" + std::to_string(text.size()) + " characters) continues in this thread, in " +
+      std::to_string(count - 1) + " more message" + (count == 2 ? "" : "s") + ".";
+  first.context = first.context.empty() ? continues : first.context + " " + continues;
+  out.push_back(std::move(first));
+  for (std::size_t i = 1; i < count; ++i) {
+    commands::Message part(message.tone, std::move(parts[i]));
+    part.preformatted = message.preformatted;
+    part.context = "Part " + std::to_string(i + 1) + " of " + std::to_string(count);
+    if (i + 1 == count && left_out > 0)
+      part.context += "; the last " + std::to_string(left_out) + " characters are not shown";
+    out.push_back(std::move(part));
+  }
+  return out;
+}
+
 std::string render_card(const commands::Message& message, ButtonStyle style) {
   return json::serialize(build_card(message, style, kMaxTextChars));
 }

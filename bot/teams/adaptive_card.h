@@ -16,6 +16,8 @@
 
 #include <cstddef>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "commands/reply.h"
 
@@ -28,6 +30,25 @@ inline constexpr std::size_t kMaxFieldChars = 1000;
 inline constexpr std::size_t kMaxFields = 20;
 inline constexpr std::size_t kMaxButtons = 6;
 inline constexpr std::size_t kMaxActivityBytes = 26 * 1024;
+
+// Long output (a log, a long table): Teams has no snippet upload for bots in channels, so a text
+// over kMaxTextChars is sent as the message itself carrying the first part, then follow-up
+// messages in its thread, each one part. Parts end at the last line break that fits (a single
+// line longer than a part is cut at a UTF-8 boundary), at most kPartBytes each so that every
+// activity stays under kMaxActivityBytes even with JSON escaping; at most kMaxParts, the last
+// saying how many characters were left out. The text is redacted before it is split, so a secret
+// cut in two is still caught.
+inline constexpr std::size_t kPartBytes = 8000;
+inline constexpr std::size_t kMaxParts = 25;
+
+// `text` in parts of at most `max_bytes`, split at line breaks where possible (the break stays
+// with the part it ends); concatenated they give `text` back.
+std::vector<std::string> split_text(std::string_view text, std::size_t max_bytes);
+
+// The messages `message` is sent as: itself when its text fits one card, else the first part
+// with the title, fields and buttons and a note that the output continues in the thread, then
+// one preformatted message per further part ("Part 2 of 5").
+std::vector<commands::Message> split_long_message(const commands::Message& message);
 
 // The Adaptive Card (a JSON object).
 std::string render_card(const commands::Message& message, ButtonStyle style);

@@ -114,6 +114,7 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
   std::set<std::string, std::less<>> allowed_urls;
   ThreadPacer pacer;
   ConnectorStats stats;
+  std::function<void(const Error&)> credentials_refused;
   std::map<std::string, std::deque<Job>> queues;  // by conversation id
   std::set<std::string> busy;                     // threads with a worker running
   std::map<LocalRef, Posted> posted;
@@ -172,9 +173,12 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
     bool refreshed = false;
     for (int attempt = 1;; ++attempt) {
       auto bearer = co_await self->credentials.bearer();
-      if (!bearer)
+      if (!bearer) {
+        if (bearer.error().kind == ErrorKind::auth && self->credentials_refused)
+          self->credentials_refused(bearer.error());
         co_return make_error("Teams: " + what + ": no connector token: " + bearer.error().message,
                              bearer.error().kind);
+      }
       net::HttpRequest request;
       request.method = method;
       request.url = url;
@@ -472,6 +476,10 @@ void ConnectorClient::shutdown() {
   impl_->queues.clear();
   impl_->queued = 0;
   impl_->job_finished();
+}
+
+void ConnectorClient::on_credentials_refused(std::function<void(const Error&)> handler) {
+  impl_->credentials_refused = std::move(handler);
 }
 
 const ConnectorStats& ConnectorClient::stats() const {

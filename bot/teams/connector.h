@@ -127,6 +127,11 @@ class ConnectorClient {
 
   const ConnectorStats& stats() const;
 
+  // Called (on the event loop, each time) when a call cannot get a token because the login
+  // endpoint refused the app's credentials (ErrorKind::auth: a revoked or wrong client secret,
+  // invalid_client, an unknown app id). The transport treats it as fatal.
+  void on_credentials_refused(std::function<void(const Error&)> handler);
+
  private:
   struct Impl;
   std::shared_ptr<Impl> impl_;

@@ -49,6 +49,26 @@ class OwningTeamsTransport final : public ChatTransport {
   std::unique_ptr<commands::Conversation> open(const std::string& address) override {
     return transport_->open(address);
   }
+  std::string readiness_problem() const override { return transport_->readiness_problem(); }
+  WorkspaceAbilities abilities() const override { return transport_->abilities(); }
+  Error unsupported_create_room() const override { return transport_->unsupported_create_room(); }
+  asio::awaitable<Result<std::string>> resolve_channel(std::string channel_name) override {
+    return transport_->resolve_channel(std::move(channel_name));
+  }
+  asio::awaitable<Result<std::string>> create_room(std::string room_name,
+                                                   bool is_private) override {
+    return transport_->create_room(std::move(room_name), is_private);
+  }
+  asio::awaitable<Status> invite(std::string room_address,
+                                 std::vector<std::string> user_ids) override {
+    return transport_->invite(std::move(room_address), std::move(user_ids));
+  }
+  asio::awaitable<Status> pin(std::string room_address, commands::MessageRef ref) override {
+    return transport_->pin(std::move(room_address), std::move(ref));
+  }
+  asio::awaitable<Status> set_topic(std::string room_address, std::string topic) override {
+    return transport_->set_topic(std::move(room_address), std::move(topic));
+  }
 
  private:
   static net::HttpClientOptions http_options(const TeamsSettings& settings) {

@@ -114,7 +114,11 @@ bool parse_teams_address(const std::string& address, std::string& conversation_i
 }
 
 commands::MessageRef TeamsConversation::post(const commands::Message& message) {
-  return std::to_string(connector_.post(target_, thread_, message));
+  std::vector<commands::Message> parts = split_long_message(message);
+  const auto ref = connector_.post(target_, thread_, parts[0]);
+  for (std::size_t i = 1; i < parts.size(); ++i)
+    connector_.thread_reply(ref, parts[i]);
+  return std::to_string(ref);
 }
 
 void TeamsConversation::update(const commands::MessageRef& ref, const commands::Message& message) {
@@ -123,7 +127,8 @@ void TeamsConversation::update(const commands::MessageRef& ref, const commands::
 
 void TeamsConversation::thread_reply(const commands::MessageRef& ref,
                                      const commands::Message& message) {
-  connector_.thread_reply(std::stoull(ref), message);
+  for (const auto& part : split_long_message(message))
+    connector_.thread_reply(std::stoull(ref), part);
 }
 
 std::string TeamsConversation::address() const {
@@ -161,6 +166,23 @@ struct TeamsTransport::Impl {
   bool stopping = false;
   net::HttpServer* shared_server = nullptr;  // the routes live on a shared listener
   std::function<void(std::string)> fatal_handler;
+  bool failed = false;  // the fatal handler was called (at most once)
+
+  // The app's credentials were refused while running (a revoked or changed client secret):
+  // every reply would fail from now on, so the App is told once and shuts down.
+  void credentials_refused(const Error& error) {
+    if (failed || stopping)
+      return;
+    failed = true;
+    const std::string why = "Microsoft refused the app's credentials while running (" +
+                            error.message +
+                            "); replies cannot be sent. Check MicrosoftAppId, "
+                            "MicrosoftAppPassword and, for a single-tenant app, "
+                            "MicrosoftAppTenantId";
+    spdlog::error("teams: giving up: {}", why);
+    if (fatal_handler)
+      fatal_handler(why);
+  }
 
   static std::unique_ptr<commands::Conversation> conversation_in(const std::weak_ptr<Impl>& weak,
                                                                  const std::string& channel,
@@ -390,6 +412,10 @@ TeamsTransport::TeamsTransport(asio::any_io_executor executor, CommandIntake& in
   platform.identities = impl_->options.identities;
   platform.clean_text = [](std::string_view text) { return strip_teams_markup(text); };
   intake.attach(std::move(platform));
+  impl_->connector.on_credentials_refused([weak = std::weak_ptr<Impl>(impl_)](const Error& error) {
+    if (auto self = weak.lock())
+      self->credentials_refused(error);
+  });
 }
 
 TeamsTransport::~TeamsTransport() {
@@ -500,6 +526,22 @@ std::unique_ptr<commands::Conversation> TeamsTransport::open(const std::string& 
   if (!parse_teams_address(address, conversation, thread))
     return nullptr;
   return Impl::conversation_in(impl_, conversation, thread);
+}
+
+WorkspaceAbilities TeamsTransport::abilities() const {
+  return {};
+}
+
+Error TeamsTransport::unsupported_create_room() const {
+  return make_error(
+      "teams cannot create rooms: creating a Teams channel needs Microsoft Graph permissions "
+      "(Channel.Create) that the bot's registration does not have; Shipmate carries on in the "
+      "conversation's thread instead",
+      ErrorKind::invalid);
+}
+
+asio::awaitable<Result<std::string>> TeamsTransport::create_room(std::string, bool) {
+  co_return unsupported_create_room();
 }
 
 asio::awaitable<TeamsResponse> TeamsTransport::handle(TeamsRequest request) {

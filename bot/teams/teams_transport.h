@@ -19,15 +19,19 @@
 //   maps through `ids: {teams: ...}`; display names never count. Mention markup is removed here.
 // - Replies: one TeamsConversation per command, answering in the activity's thread through the
 //   ConnectorClient's paced queue: one card per command, updated in place, details in its
-//   thread. Addresses are "teams:<conversation id>:<thread id>" with '%' and ':' percent-encoded,
-//   so open() finds the conversation (and, through the stored reference, its service URL) after
-//   a restart.
+//   thread; an output too long for one card continues in follow-up messages in that thread
+//   (split_long_message, adaptive_card.h). Addresses are "teams:<conversation id>:<thread id>" with
+//   '%' and ':' percent-encoded, so open() finds the conversation (and, through the stored
+//   reference, its service URL) after a restart.
 // - start() checks the app's credentials once (a refused secret fails start() with a sentence
 //   naming the variables to check; an unreachable login endpoint only warns), loads the stored
 //   conversation references, replays the intake's unfinished commands and listens (or mounts
 //   its routes on the shared listener, TeamsOptions::listener). stop() closes its own listener
 //   or withdraws its routes from the shared one and gives queued replies up
 //   to `grace`.
+// - Fatal errors: when the login endpoint refuses the app's credentials while running (a client
+//   secret revoked or rotated away: invalid_client), the on_fatal handler is called once with a
+//   sentence naming the variables to check; the App then shuts down with exit code 1.
 // - Outgoing-webhook mode (options.webhook_verify): POST /api/teams-webhook, HMAC-checked (401
 //   otherwise, nothing run), runs the command without the inbox (Teams does not redeliver these)
 //   and answers with its replies if it finishes within webhook_deadline (4.5 s of Teams' 5), or
@@ -152,6 +156,14 @@ class TeamsTransport final : public ChatTransport {
   boost::asio::awaitable<void> stop(std::chrono::milliseconds grace) override;
   void on_fatal(std::function<void(std::string)> handler) override;
   std::unique_ptr<commands::Conversation> open(const std::string& address) override;
+  // Workspace abilities: none. Creating a channel, adding members, pinning and topics need
+  // Microsoft Graph application permissions (Channel.Create, ChannelMember.ReadWrite.All, ...)
+  // that a Bot Framework registration does not carry; Shipmate does not call Graph, so callers
+  // fall back to the conversation's thread (room_or_thread()).
+  WorkspaceAbilities abilities() const override;
+  Error unsupported_create_room() const override;
+  boost::asio::awaitable<Result<std::string>> create_room(std::string room_name,
+                                                          bool is_private) override;
 
   // One inbound request (what the routes run).
   boost::asio::awaitable<TeamsResponse> handle(TeamsRequest request);

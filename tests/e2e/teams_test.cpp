@@ -357,6 +357,26 @@ TEST_F(TeamsSession, ForgedRequestsAreRefusedWithNoOutboundCall) {
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
 }
 
+// The client secret is revoked while Shipmate runs: the connector refuses the cached token (401),
+// the login endpoint refuses the secret (invalid_client), and serve exits 1 naming it.
+TEST_F(TeamsSession, ASecretRevokedWhileRunningStopsServeWithExitCode1NamingIt) {
+  auto shipmate = start_shipmate();
+  connector.fail_next({{401, ""}});
+  auth.fail_token_requests(
+      10, 401,
+      R"({"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret )"
+      R"(provided. Trace ID: 0000 Correlation ID: 0000 Timestamp: 2026-12-06 00:00:00Z"})");
+  auto answered = deliver(message("1700000000801", kAlice, "ping"));
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->status, 202);
+  EXPECT_EQ(shipmate->wait(30s), 1) << shipmate->output();
+  const std::string output = shipmate->output();
+  EXPECT_TRUE(has(output, "Microsoft refused the app's credentials while running")) << output;
+  EXPECT_TRUE(has(output, "AADSTS7000215")) << output;
+  EXPECT_TRUE(has(output, "shutting down: Teams:")) << output;
+  EXPECT_FALSE(has(output, auth.options().app_password)) << output;
+}
+
 TEST_F(TeamsSession, TheExampleConfigJoinsTeamsWithOnlyTheEnvironmentSet) {
   Subprocess shipmate({shipmate_binary(), "--log-level", "info", "serve", "--no-terminal",
                        "--config", source_dir() + "/examples/shipmate.yaml", "--database",

@@ -135,3 +135,92 @@ TEST(TeamsWebhookAnswer, CollectsUpdatesAndRendersFieldsWithoutButtons) {
 
 }  // namespace
 }  // namespace shipmate::bot::teams
+
+namespace shipmate::bot::teams {
+namespace {
+
+// split_text() row by row: at line breaks, a long line cut at a UTF-8 boundary, nothing lost.
+TEST(TeamsLongOutput, SplitTextBreaksAtLinesAndLosesNothing) {
+  struct Row {
+    std::string text;
+    std::size_t max;
+    std::vector<std::string> parts;
+  };
+  const std::string e_acute = "\xC3\xA9";  // two bytes
+  const std::vector<Row> rows = {
+      {"", 10, {}},
+      {"short", 10, {"short"}},
+      {"aaaa\nbbbb\ncccc\n", 10, {"aaaa\nbbbb\n", "cccc\n"}},
+      {"aaaa\nbbbbbbbbbbbbbb\ncc", 10, {"aaaa\n", "bbbbbbbbbb", "bbbb\ncc"}},
+      {"abcdefghi" + e_acute + "xyz", 10, {"abcdefghi", e_acute + "xyz"}},
+  };
+  for (const auto& row : rows) {
+    EXPECT_EQ(split_text(row.text, row.max), row.parts) << row.text;
+    std::string joined;
+    for (const auto& part : split_text(row.text, row.max)) {
+      EXPECT_LE(part.size(), row.max) << row.text;
+      joined += part;
+    }
+    EXPECT_EQ(joined, row.text);
+  }
+}
+
+TEST(TeamsLongOutput, ALongMessageContinuesInTheThreadEveryActivityUnderTheLimit) {
+  commands::Message short_one(commands::Tone::info, "fits");
+  EXPECT_EQ(split_long_message(short_one).size(), 1u);
+
+  std::string log = "Deploy log\n";
+  for (int i = 0; i < 1000; ++i)
+    log += "line " + std::to_string(100000 + i) + ": health check passed on 127.0.0.1\n";
+  commands::Message message(commands::Tone::success, log);
+  message.buttons.push_back({"Roll back", "rollback hello staging", "danger"});
+  message.preformatted = true;
+  const auto parts = split_long_message(message);
+  ASSERT_GE(parts.size(), 6u);
+  EXPECT_EQ(parts[0].buttons.size(), 1u);
+  EXPECT_NE(parts[0].context.find("continues in this thread, in " +
+                                  std::to_string(parts.size() - 1) + " more messages"),
+            std::string::npos)
+      << parts[0].context;
+  std::string joined;
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    joined += parts[i].text;
+    if (i > 0) {
+      EXPECT_TRUE(parts[i].buttons.empty());
+      EXPECT_TRUE(parts[i].preformatted);
+      EXPECT_EQ(parts[i].context,
+                "Part " + std::to_string(i + 1) + " of " + std::to_string(parts.size()));
+    }
+    const std::string activity = render_message_activity(parts[i], ButtonStyle::execute, "1");
+    EXPECT_LE(activity.size(), kMaxActivityBytes);
+    EXPECT_EQ(activity.find("\u2026"), std::string::npos) << "part " << i << " was cut";
+  }
+  EXPECT_EQ(joined, log);
+}
+
+TEST(TeamsLongOutput, AnEnormousOutputStopsAfterTheLastPartAndSaysHowMuchIsLeftOut) {
+  std::string text;
+  while (text.size() < (kMaxParts + 3) * kPartBytes)
+    text += "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n";
+  const auto parts = split_long_message(commands::Message(commands::Tone::info, text));
+  ASSERT_EQ(parts.size(), kMaxParts);
+  EXPECT_NE(parts.back().context.find("characters are not shown"), std::string::npos)
+      << parts.back().context;
+}
+
+// A secret that a split would cut in two is redacted first.
+TEST(TeamsLongOutput, SecretsAreRedactedBeforeTheSplit) {
+  const std::string secret = "split-secret-value-0123456789";
+  register_secret(secret);
+  std::string text(kPartBytes - 10, 'x');
+  text += secret;
+  text += std::string(kMaxTextChars, 'y');
+  for (const auto& part : split_long_message(commands::Message(commands::Tone::info, text))) {
+    EXPECT_EQ(part.text.find("split-secret"), std::string::npos);
+    EXPECT_EQ(part.text.find("0123456789"), std::string::npos);
+  }
+  clear_registered_secrets();
+}
+
+}  // namespace
+}  // namespace shipmate::bot::teams

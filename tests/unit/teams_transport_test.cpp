@@ -505,6 +505,84 @@ TEST_F(TeamsTransportTest, StartFailsClearlyWhenTheAppsCredentialsAreRefused) {
   });
 }
 
+// A client secret revoked while running: the next reply cannot get a token (the login endpoint
+// answers invalid_client, an auth error), and the transport reports it as fatal, once, with a
+// sentence naming what to check; a transient failure (unreachable login endpoint) is not fatal.
+TEST_F(TeamsTransportTest, CredentialsRefusedWhileRunningAreFatalOnce) {
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    SteadyTimers timers(io.get_executor());
+    CommandIntake intake(io.get_executor(), inbox, echo, timers);
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
+                             options());
+    std::vector<std::string> fatal;
+    transport.on_fatal([&fatal](std::string why) { fatal.push_back(std::move(why)); });
+    EXPECT_TRUE((co_await transport.start()).ok());
+
+    credentials.failure =
+        make_error("login.microsoftonline.com: connection refused", ErrorKind::unavailable);
+    TeamsRequest transient{"Bearer good", activity(fake, "1700000000701", "ping")};
+    EXPECT_EQ((co_await transport.handle(std::move(transient))).status, 202);
+    EXPECT_TRUE(co_await eventually([&] { return echo.events.size() == 1; }));
+    co_await transport.connector().drain();
+    EXPECT_TRUE(fatal.empty());
+
+    credentials.failure = make_error(
+        "Microsoft Entra refused the app password for app 'app-id': the client secret is wrong "
+        "(AADSTS7000215)",
+        ErrorKind::auth);
+    for (const char* id : {"1700000000702", "1700000000703"}) {
+      TeamsRequest request{"Bearer good", activity(fake, id, "ping")};
+      EXPECT_EQ((co_await transport.handle(std::move(request))).status, 202);
+    }
+    EXPECT_TRUE(co_await eventually([&] { return echo.events.size() == 3; }));
+    co_await transport.connector().drain();
+    EXPECT_EQ(fatal.size(), 1u);
+    if (!fatal.empty()) {
+      EXPECT_NE(fatal[0].find("Microsoft refused the app's credentials while running"),
+                std::string::npos)
+          << fatal[0];
+      EXPECT_NE(fatal[0].find("AADSTS7000215"), std::string::npos) << fatal[0];
+      EXPECT_NE(fatal[0].find("MicrosoftAppPassword"), std::string::npos) << fatal[0];
+    }
+    EXPECT_TRUE(fake.activities().empty());
+    intake.stop();
+    co_await transport.stop(0ms);
+  });
+}
+
+// Teams has no workspace abilities without Microsoft Graph permissions; a caller that wants a
+// room (an incident) falls back to the thread it started in, told why.
+TEST_F(TeamsTransportTest, WithoutGraphPermissionsRoomsFallBackToTheThread) {
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    SteadyTimers timers(io.get_executor());
+    CommandIntake intake(io.get_executor(), inbox, echo, timers);
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
+                             options());
+    const WorkspaceAbilities abilities = transport.abilities();
+    EXPECT_FALSE(abilities.create_room || abilities.invite || abilities.pin ||
+                 abilities.set_topic || abilities.resolve_channel);
+    std::string name = "inc-7-checkout";
+    auto created = co_await transport.create_room(std::move(name), false);
+    EXPECT_FALSE(created.ok());
+    if (!created.ok()) {
+      EXPECT_NE(created.error().message.find("Microsoft Graph"), std::string::npos);
+    }
+    const std::string thread = teams_address("19:chan@thread.tacv2", "1700000000001");
+    auto placed = co_await room_or_thread(transport, "inc-7-checkout", false, thread);
+    EXPECT_FALSE(placed.room);
+    EXPECT_EQ(placed.address, thread);
+    EXPECT_NE(placed.fallback.find("teams cannot create rooms"), std::string::npos)
+        << placed.fallback;
+    EXPECT_NE(placed.fallback.find("Channel.Create"), std::string::npos) << placed.fallback;
+    std::string topic_room = thread;
+    auto topic = co_await transport.set_topic(std::move(topic_room), "sev2");
+    EXPECT_FALSE(topic.ok());
+    EXPECT_TRUE(fake.calls().empty()) << "nothing was asked of the connector";
+    intake.stop();
+    co_await transport.stop(0ms);
+  });
+}
+
 TEST_F(TeamsTransportTest, TheListenerCanServeHttpsItself) {
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
