@@ -65,6 +65,11 @@ AuditRecord read_record(const Statement& row) {
 // cache could go stale when a caller's transaction rolls back or another connection appends, and
 // the lookup is a single rowid seek.
 std::pair<std::int64_t, std::string> chain_tip(Database& db) {
+  // PostgreSQL: appends from several connections serialize on the chain's head row (held to the
+  // end of the transaction); the tip read after it is the one the last committed append left.
+  // SQLite's BEGIN IMMEDIATE already lets one writer in at a time.
+  if (db.dialect() == Dialect::postgresql)
+    db.prepare("SELECT id FROM audit_chain_head WHERE id = 1 FOR UPDATE").run();
   Statement query = db.prepare("SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1");
   if (!query.step())
     return {0, kGenesisHash};
@@ -167,9 +172,9 @@ void AuditLog::append_batch(const std::vector<AuditEntry>& entries) {
 std::vector<AuditRecord> AuditLog::tail(int limit) {
   if (limit <= 0)
     return {};
-  Statement query = db_.prepare("SELECT " + std::string(kRecordColumns) + " FROM (SELECT " +
-                                std::string(kRecordColumns) +
-                                " FROM audit_log ORDER BY seq DESC LIMIT ?1) ORDER BY seq ASC");
+  Statement query = db_.prepare(
+      "SELECT " + std::string(kRecordColumns) + " FROM (SELECT " + std::string(kRecordColumns) +
+      " FROM audit_log ORDER BY seq DESC LIMIT ?1) AS newest ORDER BY seq ASC");
   query.bind(1, static_cast<std::int64_t>(limit));
   std::vector<AuditRecord> out;
   while (query.step())

@@ -21,8 +21,12 @@ ConversationRef read_ref(const Statement& row) {
 }  // namespace
 
 void ConversationRefStore::save(const ConversationRef& ref) {
-  auto statement = db_.prepare("INSERT OR REPLACE INTO conversation_refs (" +
-                               std::string(kColumns) + ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+  auto statement = db_.prepare(
+      "INSERT INTO conversation_refs (" + std::string(kColumns) +
+      ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (platform, conversation_id) DO UPDATE SET "
+      "service_url = excluded.service_url, tenant_id = excluded.tenant_id, "
+      "conversation_type = excluded.conversation_type, bot_id = excluded.bot_id, "
+      "updated_at = excluded.updated_at");
   statement.bind(1, ref.platform)
       .bind(2, ref.conversation_id)
       .bind(3, ref.service_url)

@@ -17,10 +17,14 @@
 #include <vector>
 
 #include "storage/migrations.h"
+#include "storage/postgres.h"
 #include "storage/single_writer_vfs.h"
 
 namespace shipmate::storage {
 namespace {
+
+using detail::one_line;
+using detail::sql_excerpt;
 
 constexpr int kBusyTimeoutMs = 2000;
 constexpr std::size_t kSqlExcerptLength = 60;
@@ -38,35 +42,6 @@ class SqliteFailure : public StorageError {
   std::string sqlite_message_;
   int code_;
 };
-
-// Error messages are one line, and SQL in this code base is written over many lines.
-std::string sql_excerpt(std::string_view sql) {
-  std::string out;
-  bool pending_space = false;
-  for (char c : sql) {
-    if (std::isspace(static_cast<unsigned char>(c))) {
-      pending_space = !out.empty();
-      continue;
-    }
-    if (pending_space)
-      out += ' ';
-    pending_space = false;
-    out += c;
-    if (out.size() >= kSqlExcerptLength) {
-      out += "...";
-      break;
-    }
-  }
-  return "\"" + out + "\"";
-}
-
-std::string one_line(std::string text) {
-  for (char& c : text) {
-    if (c == '\n' || c == '\r')
-      c = ' ';
-  }
-  return text;
-}
 
 std::string_view hint_for(int code) {
   switch (code & 0xff) {
@@ -139,6 +114,10 @@ struct StatementCache {
 };
 
 Statement::Statement(Database& db, std::string_view sql) : db_(&db) {
+  if (db.pg_) {
+    pg_ = std::make_unique<detail::PgStatement>(*db.pg_, sql);
+    return;
+  }
   if (auto& cache = db.statements_; cache && !cache->closed) {
     auto found = cache->idle.find(sql);
     if (found == cache->idle.end() && cache->idle.size() < StatementCache::kMaxDistinct)
@@ -180,9 +159,14 @@ Statement::Statement(Statement&& other) noexcept
     : db_(other.db_),
       stmt_(std::exchange(other.stmt_, nullptr)),
       cache_(std::move(other.cache_)),
-      idle_list_(other.idle_list_) {}
+      idle_list_(other.idle_list_),
+      pg_(std::move(other.pg_)) {}
 
 Statement& Statement::bind(int index, std::int64_t value) {
+  if (pg_) {
+    pg_->bind(index, value);
+    return *this;
+  }
   if (sqlite3_bind_int64(stmt_, index, value) != SQLITE_OK) {
     db_->throw_error("cannot bind parameter " + std::to_string(index) + " of " +
                      sql_excerpt(sqlite3_sql(stmt_)));
@@ -191,6 +175,10 @@ Statement& Statement::bind(int index, std::int64_t value) {
 }
 
 Statement& Statement::bind(int index, std::string_view value) {
+  if (pg_) {
+    pg_->bind(index, value);
+    return *this;
+  }
   // An empty view may have a null data pointer, which SQLite would bind as NULL rather than ''.
   const char* data = value.data() != nullptr ? value.data() : "";
   if (sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8) !=
@@ -202,6 +190,10 @@ Statement& Statement::bind(int index, std::string_view value) {
 }
 
 Statement& Statement::bind_null(int index) {
+  if (pg_) {
+    pg_->bind_null(index);
+    return *this;
+  }
   if (sqlite3_bind_null(stmt_, index) != SQLITE_OK) {
     db_->throw_error("cannot bind parameter " + std::to_string(index) + " of " +
                      sql_excerpt(sqlite3_sql(stmt_)));
@@ -218,6 +210,8 @@ Statement& Statement::bind(int index, const std::optional<std::string>& value) {
 }
 
 bool Statement::step() {
+  if (pg_)
+    return pg_->step();
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW)
     return true;
@@ -227,21 +221,35 @@ bool Statement::step() {
 }
 
 void Statement::run() {
+  if (pg_)
+    return pg_->run();
   while (step()) {
   }
   // Resetting releases the statement's hold on the database and readies it for new bindings.
   sqlite3_reset(stmt_);
 }
 
+std::int64_t Statement::scalar() {
+  const std::int64_t value = step() ? column_int64(0) : 0;
+  reset();
+  return value;
+}
+
 void Statement::reset() {
+  if (pg_)
+    return pg_->reset();
   sqlite3_reset(stmt_);
 }
 
 std::int64_t Statement::column_int64(int index) const {
+  if (pg_)
+    return pg_->column_int64(index);
   return sqlite3_column_int64(stmt_, index);
 }
 
 std::string Statement::column_text(int index) const {
+  if (pg_)
+    return pg_->column_text(index);
   const unsigned char* text = sqlite3_column_text(stmt_, index);
   if (text == nullptr)
     return {};
@@ -251,6 +259,8 @@ std::string Statement::column_text(int index) const {
 }
 
 bool Statement::column_is_null(int index) const {
+  if (pg_)
+    return pg_->column_is_null(index);
   return sqlite3_column_type(stmt_, index) == SQLITE_NULL;
 }
 
@@ -374,7 +384,43 @@ class Checkpointer {
 Database::Database(sqlite3* db, std::string path)
     : db_(db), path_(std::move(path)), statements_(std::make_shared<StatementCache>()) {}
 
+Database::Database(std::unique_ptr<detail::PgConnection> pg)
+    : db_(nullptr), path_(pg->description()), pg_(std::move(pg)) {}
+
+bool Database::is_postgresql(std::string_view location) {
+  return location.starts_with("postgresql://") || location.starts_with("postgres://");
+}
+
+Result<std::unique_ptr<Database>> Database::open_postgresql(const std::string& uri,
+                                                            bool read_only) {
+  auto connection = detail::PgConnection::connect(uri);
+  if (!connection)
+    return connection.error();
+  std::unique_ptr<Database> db(new Database(std::move(connection).value()));
+  try {
+    if (read_only) {
+      db->exec("SET default_transaction_read_only = on");
+      const int version = db->schema_version();
+      const int latest = detail::latest_postgresql_schema_version();
+      if (version != latest) {
+        return Error{"cannot read the database " + db->path() + ": its schema is version " +
+                     std::to_string(version) + " and this build reads version " +
+                     std::to_string(latest) +
+                     (version < latest ? "; start `shipmate serve` once to migrate it"
+                                       : "; it was written by a newer Shipmate")};
+      }
+    } else {
+      db->migrate();
+    }
+  } catch (const StorageError& failure) {
+    return make_error("cannot open database " + db->path() + ": " + failure.what());
+  }
+  return db;
+}
+
 Result<std::unique_ptr<Database>> Database::open(const std::string& path, int checkpoint_pages) {
+  if (is_postgresql(path))
+    return open_postgresql(path, false);
   // SQLite's memory statistics take a global mutex on every allocation it makes; nothing here
   // reads them. Only possible before SQLite initializes, so the first open does it (a no-op
   // later).
@@ -420,6 +466,8 @@ Result<std::unique_ptr<Database>> Database::open(const std::string& path, int ch
 }
 
 Result<std::unique_ptr<Database>> Database::open_read_only(const std::string& path) {
+  if (is_postgresql(path))
+    return open_postgresql(path, true);
   sqlite3* handle = nullptr;
   const int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
   const int rc = sqlite3_open_v2(path.c_str(), &handle, flags, nullptr);
@@ -452,6 +500,10 @@ Result<std::unique_ptr<Database>> Database::open_read_only(const std::string& pa
 }
 
 Database::~Database() {
+  if (pg_) {
+    statements_.reset();
+    return;  // pg_ closes the connection
+  }
   // The checkpointer's connection closes first, so this one is the last and SQLite checkpoints
   // and removes the WAL as it closes.
   sqlite3_wal_hook(db_, nullptr, nullptr);
@@ -461,6 +513,8 @@ Database::~Database() {
 }
 
 void Database::exec(std::string_view sql) {
+  if (pg_)
+    return pg_->exec(sql);
   const std::string text(sql);
   if (sqlite3_exec(db_, text.c_str(), nullptr, nullptr, nullptr) != SQLITE_OK) {
     throw_error("SQLite failed on " + sql_excerpt(sql));
@@ -472,14 +526,26 @@ void Database::run_prepared(std::string_view sql) {
 }
 
 int Database::changes() const {
+  if (pg_)
+    return pg_->changes();
   return sqlite3_changes(db_);
 }
 
 std::int64_t Database::last_insert_rowid() const {
+  if (pg_)
+    throw StorageError("last_insert_rowid() is SQLite-only; use INSERT ... RETURNING id");
   return sqlite3_last_insert_rowid(db_);
 }
 
 int Database::schema_version() {
+  if (pg_) {
+    Statement exists = prepare("SELECT to_regclass('shipmate_schema') IS NOT NULL");
+    if (!exists.step() || exists.column_int64(0) == 0)
+      return 0;
+    Statement query = prepare("SELECT COALESCE(MAX(version), 0) FROM shipmate_schema");
+    query.step();
+    return static_cast<int>(query.column_int64(0));
+  }
   Statement query = prepare("PRAGMA user_version");
   query.step();
   return static_cast<int>(query.column_int64(0));
@@ -491,19 +557,32 @@ void Database::throw_error(std::string_view what) const {
                       sqlite3_extended_errcode(db_));
 }
 
+void Database::begin() {
+  if (pg_)
+    return pg_->exec("BEGIN");
+  run_prepared("BEGIN IMMEDIATE");
+}
+
 void Database::commit() {
   if (commit_histogram_ == nullptr) {
+    if (pg_)
+      return pg_->exec("COMMIT");
     run_prepared("COMMIT");
     return;
   }
   const auto start = std::chrono::steady_clock::now();
-  run_prepared("COMMIT");
+  if (pg_)
+    pg_->exec("COMMIT");
+  else
+    run_prepared("COMMIT");
   commit_histogram_->observe_nanoseconds(
       std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
           .count());
 }
 
 void Database::rollback_quietly() noexcept {
+  if (pg_)
+    return pg_->rollback_quietly();
   // SQLite may already have rolled back on its own (e.g. after SQLITE_FULL); a second ROLLBACK
   // would only produce an error nobody can act on.
   if (sqlite3_get_autocommit(db_) == 0) {

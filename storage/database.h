@@ -1,4 +1,16 @@
-// SQLite access: one connection, prepared statements, transactions, versioned migrations.
+// The database: one connection, prepared statements, transactions, versioned migrations, on
+// one of two backends.
+//
+// Backends (the seam)
+// - SQLite (the default; a file path or ":memory:") is described by everything below.
+// - PostgreSQL (a location that starts with postgresql:// or postgres://) goes through libpq
+//   (storage/postgres.h): the same Database and Statement, one connection owned by the same
+//   thread, used synchronously. Stores write their SQL once, with SQLite's `?NNN` placeholders
+//   and in the dialect both accept (ON CONFLICT, RETURNING, explicit column lists); where the
+//   two differ they ask dialect(). Transactions begin with BEGIN IMMEDIATE on SQLite (one writer
+//   at a time) and plain BEGIN (READ COMMITTED) on PostgreSQL, where each invariant that several
+//   writers could break has its own constraint or row lock (see migrations_postgres.cpp).
+//   last_insert_rowid() is SQLite-only; stores use RETURNING instead.
 //
 // Contract
 // - Threading: a Database and its Statements belong to one thread at a time (Shipmate uses them
@@ -40,6 +52,20 @@ class StorageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
+// A constraint refused the write (PostgreSQL SQLSTATE class 23: unique, foreign key, check).
+// SQLite reports these as plain StorageError.
+class ConstraintError : public StorageError {
+ public:
+  using StorageError::StorageError;
+};
+
+enum class Dialect { sqlite, postgresql };
+
+namespace detail {
+class PgConnection;
+class PgStatement;
+}  // namespace detail
+
 class Database;
 class Checkpointer;
 struct StatementCache;
@@ -72,6 +98,9 @@ class Statement {
   bool step();
   // Runs a statement that returns no rows.
   void run();
+  // Runs a statement and returns the first column of its first row as an integer (0 when there
+  // is no row), then resets it: `INSERT ... RETURNING id`, on both backends.
+  std::int64_t scalar();
   void reset();
 
   std::int64_t column_int64(int index) const;
@@ -85,6 +114,7 @@ class Statement {
   // Where the statement goes back to; null when it is finalized instead.
   std::shared_ptr<StatementCache> cache_;
   std::vector<sqlite3_stmt*>* idle_list_ = nullptr;  // the cache's list for this SQL
+  std::unique_ptr<detail::PgStatement> pg_;          // PostgreSQL only; stmt_ is then null
 };
 
 class Database {
@@ -94,7 +124,8 @@ class Database {
   // 4000 cut the checkpoints' CPU enough to raise throughput by about 5%.
   static constexpr int kCheckpointPages = 4000;
   // Opens (creating if needed) and migrates to the latest schema. `checkpoint_pages` replaces
-  // kCheckpointPages (tests use small values).
+  // kCheckpointPages (tests use small values). A postgresql:// location connects to that server
+  // instead and migrates its schema (the database itself must exist).
   static Result<std::unique_ptr<Database>> open(const std::string& path,
                                                 int checkpoint_pages = kCheckpointPages);
   // Opens an existing database for reading only, through SQLite's default file handling, so it
@@ -102,17 +133,22 @@ class Database {
   // next to `serve`). Never creates or migrates: a missing file, or one whose schema is not this
   // build's, is an Error naming the path. Every write through it fails with StorageError.
   static Result<std::unique_ptr<Database>> open_read_only(const std::string& path);
+  // Whether `location` names a PostgreSQL database rather than an SQLite file.
+  static bool is_postgresql(std::string_view location);
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;
 
   void exec(std::string_view sql);
   Statement prepare(std::string_view sql) { return Statement(*this, sql); }
+  // SQLite only (throws StorageError on PostgreSQL): write `INSERT ... RETURNING id` instead.
   std::int64_t last_insert_rowid() const;
   // Rows changed by the most recent INSERT, UPDATE or DELETE.
   int changes() const;
   int schema_version();
+  // The file, or for PostgreSQL the server and database without the password.
   const std::string& path() const { return path_; }
+  Dialect dialect() const { return pg_ ? Dialect::postgresql : Dialect::sqlite; }
 
   // Runs `body` inside BEGIN IMMEDIATE ... COMMIT; rolls back and rethrows if it throws.
   // Nested calls join the outer transaction.
@@ -120,7 +156,7 @@ class Database {
   decltype(auto) transaction(F&& body) {
     if (transaction_depth_ > 0)
       return body();
-    run_prepared("BEGIN IMMEDIATE");
+    begin();
     ++transaction_depth_;
     try {
       if constexpr (std::is_void_v<decltype(body())>) {
@@ -145,11 +181,15 @@ class Database {
   // The histogram must outlive the Database.
   void set_commit_histogram(metrics::Histogram* histogram) { commit_histogram_ = histogram; }
 
+  // SQLite's handle; null on PostgreSQL.
   sqlite3* handle() const { return db_; }
   [[noreturn]] void throw_error(std::string_view what) const;
 
  private:
   Database(sqlite3* db, std::string path);
+  explicit Database(std::unique_ptr<detail::PgConnection> pg);
+  static Result<std::unique_ptr<Database>> open_postgresql(const std::string& uri, bool read_only);
+  void begin();
   void rollback_quietly() noexcept;
   void commit();
   // exec() for a statement run often: prepared once, from the statement cache.
@@ -163,6 +203,7 @@ class Database {
   std::unique_ptr<Checkpointer> checkpointer_;  // file databases only
   // Shared with the Statements it lent out, so one that outlives the Database finds it closed.
   std::shared_ptr<StatementCache> statements_;
+  std::unique_ptr<detail::PgConnection> pg_;  // PostgreSQL only; db_ is then null
   friend class Statement;
 };
 

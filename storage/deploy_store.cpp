@@ -1,7 +1,5 @@
 #include "storage/deploy_store.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <array>
 #include <utility>
@@ -167,37 +165,54 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
   const std::string reason = redact(request.reason);
   const std::string message = redact(std::string(to_string(request.kind)) + " of " +
                                      request.version + " requested by " + request.requested_by);
-  const std::int64_t id = db_.transaction([&] {
-    db_.prepare(
-           "INSERT INTO deploys (service, environment, version, previous_version, kind, "
-           "requested_by, state, reason, detail, chat_ref, requested_at, finished_at, "
-           "committed_at, overridden) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, NULL, "
-           "?12, ?13)")
-        .bind(1, request.service)
-        .bind(2, request.environment)
-        .bind(3, request.version)
-        .bind(4, request.previous_version)
-        .bind(5, to_string(request.kind))
-        .bind(6, request.requested_by)
-        .bind(7, to_string(DeployState::requested))
-        .bind(8, reason)
-        .bind(9, message)
-        .bind(10, request.chat_ref)
-        .bind(11, now)
-        .bind(12, request.committed_at)
-        .bind(13, redact(request.overridden))
-        .run();
-    const std::int64_t new_id = db_.last_insert_rowid();
-    db_.prepare(
-           "INSERT INTO deploy_events (deploy_id, at, from_state, to_state, message) "
-           "VALUES (?1, ?2, NULL, ?3, ?4)")
-        .bind(1, new_id)
-        .bind(2, now)
-        .bind(3, to_string(DeployState::requested))
-        .bind(4, message)
-        .run();
-    return new_id;
-  });
+  // On PostgreSQL a unique index allows one live deploy per service and environment, whoever
+  // writes it; SQLite has one writer, and the deploy policy checks active_for() first.
+  const auto insert = [&] {
+    return db_.transaction([&] {
+      const std::int64_t new_id =
+          db_.prepare(
+                 "INSERT INTO deploys (service, environment, version, previous_version, kind, "
+                 "requested_by, state, reason, detail, chat_ref, requested_at, finished_at, "
+                 "committed_at, overridden) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
+                 "NULL, ?12, ?13) RETURNING id")
+              .bind(1, request.service)
+              .bind(2, request.environment)
+              .bind(3, request.version)
+              .bind(4, request.previous_version)
+              .bind(5, to_string(request.kind))
+              .bind(6, request.requested_by)
+              .bind(7, to_string(DeployState::requested))
+              .bind(8, reason)
+              .bind(9, message)
+              .bind(10, request.chat_ref)
+              .bind(11, now)
+              .bind(12, request.committed_at)
+              .bind(13, redact(request.overridden))
+              .scalar();
+      db_.prepare(
+             "INSERT INTO deploy_events (deploy_id, at, from_state, to_state, message) "
+             "VALUES (?1, ?2, NULL, ?3, ?4)")
+          .bind(1, new_id)
+          .bind(2, now)
+          .bind(3, to_string(DeployState::requested))
+          .bind(4, message)
+          .run();
+      return new_id;
+    });
+  };
+  std::int64_t id = 0;
+  try {
+    id = insert();
+  } catch (const ConstraintError&) {
+    std::string message =
+        "another deploy of " + request.service + " to " + request.environment + " is still live";
+    if (auto active = active_for(request.service, request.environment)) {
+      message = "deploy #" + std::to_string(active->id) + " (" + request.service + " " +
+                active->version + " to " + request.environment + ") is still " +
+                std::string(to_string(active->state));
+    }
+    throw StorageError(message + "; only one deploy per service and environment can be live");
+  }
 
   DeployRecord record;
   record.id = id;
@@ -257,7 +272,7 @@ DeployRecord DeployStore::transition(std::int64_t id, DeployState to, std::strin
 void DeployStore::set_chat_ref(std::int64_t id, std::string_view chat_ref) {
   db_.prepare("UPDATE deploys SET chat_ref = ?2 WHERE id = ?1").bind(1, id).bind(2, chat_ref).run();
   // A missing deploy here is a caller bug (the id came from create()); saying so beats a no-op.
-  if (sqlite3_changes(db_.handle()) == 0) {
+  if (db_.changes() == 0) {
     throw StorageError("deploy #" + std::to_string(id) + " does not exist");
   }
 }
@@ -268,7 +283,7 @@ void DeployStore::set_ci_run(std::int64_t id, std::string_view run_id, std::stri
       .bind(2, run_id)
       .bind(3, redact(url))
       .run();
-  if (sqlite3_changes(db_.handle()) == 0) {
+  if (db_.changes() == 0) {
     throw StorageError("deploy #" + std::to_string(id) + " does not exist");
   }
 }
@@ -278,7 +293,7 @@ void DeployStore::link_incident(std::int64_t id, std::string_view incident) {
       .bind(1, id)
       .bind(2, redact(incident))
       .run();
-  if (sqlite3_changes(db_.handle()) == 0) {
+  if (db_.changes() == 0) {
     throw StorageError("deploy #" + std::to_string(id) + " does not exist");
   }
 }

@@ -26,17 +26,17 @@ FreezeRecord FreezeStore::add(std::string_view environment, EpochMillis starts_a
                    redact(reason),
                    std::string(created_by),
                    clock_.now_ms()};
-  db_.prepare(
-         "INSERT INTO freezes (environment, starts_at, ends_at, reason, created_by, created_at) "
-         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
-      .bind(1, out.environment)
-      .bind(2, out.starts_at)
-      .bind(3, out.ends_at)
-      .bind(4, out.reason)
-      .bind(5, out.created_by)
-      .bind(6, out.created_at)
-      .run();
-  out.id = db_.last_insert_rowid();
+  out.id = db_.prepare(
+                  "INSERT INTO freezes (environment, starts_at, ends_at, reason, created_by, "
+                  "created_at) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6) RETURNING id")
+               .bind(1, out.environment)
+               .bind(2, out.starts_at)
+               .bind(3, out.ends_at)
+               .bind(4, out.reason)
+               .bind(5, out.created_by)
+               .bind(6, out.created_at)
+               .scalar();
   return out;
 }
 

@@ -79,8 +79,11 @@ void InboxStore::mark_done(const std::vector<std::string>& keys) {
     append_json_string(list, key);
   }
   list += ']';
-  auto& remove = cached(remove_all_,
-                        "DELETE FROM inbox_pending WHERE key IN (SELECT value FROM json_each(?))");
+  auto& remove = cached(
+      remove_all_,
+      db_.dialect() == Dialect::sqlite
+          ? "DELETE FROM inbox_pending WHERE key IN (SELECT value FROM json_each(?))"
+          : "DELETE FROM inbox_pending WHERE key IN (SELECT json_array_elements_text(?::json))");
   remove.bind(1, list);
   remove.run();
 }

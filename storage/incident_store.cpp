@@ -88,8 +88,8 @@ LinkedDeploy read_deploy(const Statement& row) {
 
 bool insert_entry(Database& db, const TimelineEntry& entry) {
   db.prepare(
-        "INSERT OR IGNORE INTO incident_timeline (incident_id, event_at, ingested_at, kind, "
-        "actor, text, audit_seq, source_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
+        "INSERT INTO incident_timeline (incident_id, event_at, ingested_at, kind, actor, text, "
+        "audit_seq, source_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING")
       .bind(1, entry.incident_id)
       .bind(2, entry.event_at)
       .bind(3, entry.ingested_at)
@@ -137,21 +137,22 @@ DeclareResult IncidentStore::declare(const DeclareRequest& request) {
       if (same.step())
         return {read_incident(same), false};
     }
-    db_.prepare(
-           "INSERT INTO incidents (title, severity, status, services, declared_by, declared_at, "
-           "detected_at, acknowledged_at, room, last_update_at, dedup_key) "
-           "VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6, ?7, ?8, ?5, ?9)")
-        .bind(1, redact(request.title))
-        .bind(2, static_cast<std::int64_t>(request.severity))
-        .bind(3, join(request.services, " "))
-        .bind(4, request.declared_by)
-        .bind(5, now)
-        .bind(6, std::optional<std::int64_t>(request.detected_at.value_or(now)))
-        .bind(7, request.acknowledged_at)
-        .bind(8, request.room)
-        .bind(9, request.dedup_key)
-        .run();
-    const std::int64_t id = db_.last_insert_rowid();
+    const std::int64_t id =
+        db_.prepare(
+               "INSERT INTO incidents (title, severity, status, services, declared_by, "
+               "declared_at, "
+               "detected_at, acknowledged_at, room, last_update_at, dedup_key) "
+               "VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6, ?7, ?8, ?5, ?9) RETURNING id")
+            .bind(1, redact(request.title))
+            .bind(2, static_cast<std::int64_t>(request.severity))
+            .bind(3, join(request.services, " "))
+            .bind(4, request.declared_by)
+            .bind(5, now)
+            .bind(6, std::optional<std::int64_t>(request.detected_at.value_or(now)))
+            .bind(7, request.acknowledged_at)
+            .bind(8, request.room)
+            .bind(9, request.dedup_key)
+            .scalar();
     return {*get(id), true};
   });
 }
@@ -295,8 +296,9 @@ void IncidentStore::set_next_reminder(std::int64_t id, std::optional<EpochMillis
 
 void IncidentStore::assign(std::int64_t id, std::string_view role, std::string_view user_id) {
   db_.prepare(
-         "INSERT OR REPLACE INTO incident_roles (incident_id, role, user_id, assigned_at) "
-         "VALUES (?1, ?2, ?3, ?4)")
+         "INSERT INTO incident_roles (incident_id, role, user_id, assigned_at) "
+         "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (incident_id, role) DO UPDATE SET "
+         "user_id = excluded.user_id, assigned_at = excluded.assigned_at")
       .bind(1, id)
       .bind(2, role)
       .bind(3, user_id)
@@ -449,8 +451,8 @@ std::vector<LinkedDeploy> IncidentStore::deploys_between(const std::vector<std::
 
 bool IncidentStore::remember_alert(std::string_view key, std::optional<std::int64_t> incident_id) {
   db_.prepare(
-         "INSERT OR IGNORE INTO alert_events (dedup_key, incident_id, received_at) "
-         "VALUES (?1, ?2, ?3)")
+         "INSERT INTO alert_events (dedup_key, incident_id, received_at) "
+         "VALUES (?1, ?2, ?3) ON CONFLICT DO NOTHING")
       .bind(1, key)
       .bind(2, incident_id)
       .bind(3, clock_.now_ms())

@@ -1,5 +1,7 @@
 #include "storage/lock_store.h"
 
+#include <algorithm>
+#include <tuple>
 #include <utility>
 
 #include "common/redact.h"
@@ -39,16 +41,18 @@ Result<LockRecord> LockStore::acquire(std::string_view scope, std::string_view h
                                       std::optional<EpochMillis> expires_at,
                                       std::string_view chat_ref) {
   const EpochMillis now = clock_.now_ms();
+  auto refusal = [&](const LockRecord& existing) -> Result<LockRecord> {
+    std::string message = describe_scope(scope) + " is already locked by " + existing.holder +
+                          " since " + format_utc(existing.since);
+    if (existing.expires_at)
+      message += " (until " + format_utc(*existing.expires_at) + ")";
+    if (!existing.reason.empty())
+      message += ": " + existing.reason;
+    return make_error(std::move(message));
+  };
   return db_.transaction([&]() -> Result<LockRecord> {
-    if (auto existing = get(scope)) {
-      std::string message = describe_scope(scope) + " is already locked by " + existing->holder +
-                            " since " + format_utc(existing->since);
-      if (existing->expires_at)
-        message += " (until " + format_utc(*existing->expires_at) + ")";
-      if (!existing->reason.empty())
-        message += ": " + existing->reason;
-      return make_error(std::move(message));
-    }
+    if (auto existing = get(scope))
+      return refusal(*existing);
 
     LockRecord record;
     record.scope = std::string(scope);
@@ -57,10 +61,15 @@ Result<LockRecord> LockStore::acquire(std::string_view scope, std::string_view h
     record.since = now;
     record.expires_at = expires_at;
     record.chat_ref = std::string(chat_ref);
-    // REPLACE: an expired lock on the scope may still be waiting for take_expired().
+    // An expired lock on the scope may still be waiting for take_expired(): it is replaced. A
+    // live one is not, even if another writer took it since get() (PostgreSQL, several
+    // replicas): the update's condition fails, nothing changes, and its holder is named.
     db_.prepare(
-           "INSERT OR REPLACE INTO locks (scope, holder, reason, since, expires_at, chat_ref) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
+           "INSERT INTO locks (scope, holder, reason, since, expires_at, chat_ref) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT (scope) DO UPDATE SET "
+           "holder = excluded.holder, reason = excluded.reason, since = excluded.since, "
+           "expires_at = excluded.expires_at, chat_ref = excluded.chat_ref "
+           "WHERE locks.expires_at IS NOT NULL AND locks.expires_at <= ?4")
         .bind(1, record.scope)
         .bind(2, record.holder)
         .bind(3, record.reason)
@@ -68,6 +77,12 @@ Result<LockRecord> LockStore::acquire(std::string_view scope, std::string_view h
         .bind(5, record.expires_at)
         .bind(6, record.chat_ref)
         .run();
+    if (db_.changes() == 0) {
+      if (auto existing = get(scope))
+        return refusal(*existing);
+      throw StorageError("the lock on " + describe_scope(scope) +
+                         " changed while it was being taken; try again");
+    }
     return record;
   });
 }
@@ -92,19 +107,21 @@ std::optional<LockRecord> LockStore::get(std::string_view scope) {
 }
 
 std::vector<LockRecord> LockStore::take_expired() {
-  return db_.transaction([&] {
-    Statement query = db_.prepare(
-        "SELECT scope, holder, reason, since, expires_at, chat_ref FROM locks "
-        "WHERE expires_at IS NOT NULL AND expires_at <= ?1 ORDER BY expires_at ASC, scope ASC");
-    query.bind(1, clock_.now_ms());
-    std::vector<LockRecord> expired;
-    while (query.step())
-      expired.push_back(read_lock(query));
-    for (const auto& lock : expired) {
-      db_.prepare("DELETE FROM locks WHERE scope = ?1").bind(1, lock.scope).run();
-    }
-    return expired;
+  // One statement claims and removes them, so with several writers each expired lock is taken
+  // (and announced) by exactly one.
+  Statement query = db_.prepare(
+      "DELETE FROM locks WHERE expires_at IS NOT NULL AND expires_at <= ?1 "
+      "RETURNING scope, holder, reason, since, expires_at, chat_ref");
+  query.bind(1, clock_.now_ms());
+  std::vector<LockRecord> expired;
+  while (query.step())
+    expired.push_back(read_lock(query));
+  query.reset();
+  // RETURNING gives no order; callers announce the oldest expiry first.
+  std::sort(expired.begin(), expired.end(), [](const LockRecord& a, const LockRecord& b) {
+    return std::tie(*a.expires_at, a.scope) < std::tie(*b.expires_at, b.scope);
   });
+  return expired;
 }
 
 std::vector<LockRecord> LockStore::list() {

@@ -361,6 +361,8 @@ int latest_schema_version() {
 }
 
 void apply_migrations(Database& db) {
+  if (db.dialect() == Dialect::postgresql)
+    return apply_postgresql_migrations(db);
   const int latest = latest_schema_version();
   while (true) {
     // Reading the version inside the write transaction means two processes opening the same

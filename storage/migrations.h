@@ -25,8 +25,16 @@ std::span<const Migration> migrations();
 int latest_schema_version();
 
 // Applies every migration newer than the database's user_version. Throws StorageError when the
-// file's schema is newer than this build knows, or when SQLite fails.
+// file's schema is newer than this build knows, or when SQLite fails. On PostgreSQL, hands over
+// to apply_postgresql_migrations().
 void apply_migrations(Database& db);
+
+// PostgreSQL has a schema history of its own (migrations_postgres.cpp), numbered from 1, with
+// the version in the table shipmate_schema; migrations run under an advisory lock, so replicas
+// starting together apply each one once.
+std::span<const Migration> postgresql_migrations();
+int latest_postgresql_schema_version();
+void apply_postgresql_migrations(Database& db);
 
 }  // namespace detail
 }  // namespace shipmate::storage

@@ -33,9 +33,12 @@ RunbookRunRecord read_run(const Statement& row) {
 std::int64_t RunbookStore::create_run(const RunbookRunRecord& run) {
   const EpochMillis now = clock_.now_ms();
   return db_.transaction([&] {
-    db_.prepare(
-           "INSERT INTO runbook_runs (runbook, hash, params, started_by, chat_ref, message_ref, "
-           "status, state, started_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)")
+    return db_
+        .prepare(
+            "INSERT INTO runbook_runs (runbook, hash, params, started_by, chat_ref, message_ref, "
+            "status, state, started_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+            "?9) "
+            "RETURNING id")
         .bind(1, run.runbook)
         .bind(2, run.hash)
         .bind(3, redact(run.params))
@@ -45,8 +48,7 @@ std::int64_t RunbookStore::create_run(const RunbookRunRecord& run) {
         .bind(7, run.status)
         .bind(8, redact(run.state))
         .bind(9, static_cast<std::int64_t>(now))
-        .run();
-    return db_.last_insert_rowid();
+        .scalar();
   });
 }
 
@@ -75,17 +77,17 @@ std::int64_t RunbookStore::step_started(const RunbookStepRecord& step, const std
                                         const std::string& state) {
   const EpochMillis now = clock_.now_ms();
   return db_.transaction([&] {
-    db_.prepare(
-           "INSERT INTO runbook_steps (run_id, phase, idx, name, attempt, status, started_at) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6)")
-        .bind(1, step.run_id)
-        .bind(2, step.phase)
-        .bind(3, static_cast<std::int64_t>(step.index))
-        .bind(4, step.name)
-        .bind(5, static_cast<std::int64_t>(step.attempt))
-        .bind(6, static_cast<std::int64_t>(now))
-        .run();
-    const std::int64_t id = db_.last_insert_rowid();
+    const std::int64_t id =
+        db_.prepare(
+               "INSERT INTO runbook_steps (run_id, phase, idx, name, attempt, status, started_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6) RETURNING id")
+            .bind(1, step.run_id)
+            .bind(2, step.phase)
+            .bind(3, static_cast<std::int64_t>(step.index))
+            .bind(4, step.name)
+            .bind(5, static_cast<std::int64_t>(step.attempt))
+            .bind(6, static_cast<std::int64_t>(now))
+            .scalar();
     save_state(step.run_id, status, state);
     return id;
   });

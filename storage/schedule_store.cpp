@@ -46,27 +46,28 @@ Result<ScheduleRecord> ScheduleStore::add(ScheduleRecord record) {
     record.payload = redact(record.payload);
     if (record.created_at == 0)
       record.created_at = clock_.now_ms();
-    db_.prepare(
-           "INSERT INTO schedules (name, cron, timezone, once_at, action, payload, channel, "
-           "misfire, lateness_ms, state, origin, created_by, created_at, watermark, next_at) "
-           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)")
-        .bind(1, record.name)
-        .bind(2, record.cron)
-        .bind(3, record.timezone)
-        .bind(4, record.once)
-        .bind(5, record.action)
-        .bind(6, record.payload)
-        .bind(7, record.channel)
-        .bind(8, record.misfire)
-        .bind(9, record.lateness_ms)
-        .bind(10, record.state)
-        .bind(11, record.origin)
-        .bind(12, record.created_by)
-        .bind(13, record.created_at)
-        .bind(14, record.watermark)
-        .bind(15, record.next_at)
-        .run();
-    record.id = db_.last_insert_rowid();
+    record.id =
+        db_.prepare(
+               "INSERT INTO schedules (name, cron, timezone, once_at, action, payload, channel, "
+               "misfire, lateness_ms, state, origin, created_by, created_at, watermark, next_at) "
+               "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15) "
+               "RETURNING id")
+            .bind(1, record.name)
+            .bind(2, record.cron)
+            .bind(3, record.timezone)
+            .bind(4, record.once)
+            .bind(5, record.action)
+            .bind(6, record.payload)
+            .bind(7, record.channel)
+            .bind(8, record.misfire)
+            .bind(9, record.lateness_ms)
+            .bind(10, record.state)
+            .bind(11, record.origin)
+            .bind(12, record.created_by)
+            .bind(13, record.created_at)
+            .bind(14, record.watermark)
+            .bind(15, record.next_at)
+            .scalar();
     return record;
   });
 }
@@ -137,8 +138,8 @@ void ScheduleStore::advance(std::int64_t id, EpochMillis watermark,
 
 bool ScheduleStore::claim(std::int64_t schedule_id, EpochMillis nominal_at) {
   db_.prepare(
-         "INSERT OR IGNORE INTO schedule_runs (schedule_id, nominal_at, outcome, detail, at) "
-         "VALUES (?1, ?2, 'claimed', '', ?3)")
+         "INSERT INTO schedule_runs (schedule_id, nominal_at, outcome, detail, at) "
+         "VALUES (?1, ?2, 'claimed', '', ?3) ON CONFLICT DO NOTHING")
       .bind(1, schedule_id)
       .bind(2, nominal_at)
       .bind(3, clock_.now_ms())
@@ -162,8 +163,8 @@ void ScheduleStore::finish(std::int64_t schedule_id, EpochMillis nominal_at,
 void ScheduleStore::record_skipped(std::int64_t schedule_id, EpochMillis nominal_at,
                                    std::string_view why) {
   db_.prepare(
-         "INSERT OR IGNORE INTO schedule_runs (schedule_id, nominal_at, outcome, detail, at) "
-         "VALUES (?1, ?2, 'skipped', ?3, ?4)")
+         "INSERT INTO schedule_runs (schedule_id, nominal_at, outcome, detail, at) "
+         "VALUES (?1, ?2, 'skipped', ?3, ?4) ON CONFLICT DO NOTHING")
       .bind(1, schedule_id)
       .bind(2, nominal_at)
       .bind(3, redact(why))

@@ -5,22 +5,48 @@
 
 #include "common/redact.h"
 #include "storage/migrations.h"
+#include "tests/support/backends.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::storage {
 namespace {
 
-class InboxStoreTest : public ::testing::Test {
+using shipmate::testing::Backend;
+using shipmate::testing::fresh_location;
+
+class InboxStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
   InboxEntry entry(const std::string& key, const std::string& text = "deploy hello v1") {
     return InboxEntry{key, "slack", "U1", "C1", "", text, "", 0};
   }
+  // A trigger that refuses to record the text "boom", on either backend.
+  void refuse_boom() {
+    if (GetParam() == Backend::sqlite) {
+      db->exec(
+          "CREATE TRIGGER refuse BEFORE INSERT ON inbox_pending WHEN NEW.text = 'boom' "
+          "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+      return;
+    }
+    db->exec(
+        "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.text = 'boom' THEN RAISE EXCEPTION 'refused'; END IF; RETURN NEW; END $$;"
+        "CREATE TRIGGER refuse BEFORE INSERT ON inbox_pending FOR EACH ROW "
+        "EXECUTE FUNCTION refuse()");
+  }
+  void allow_boom() {
+    db->exec(GetParam() == Backend::sqlite ? "DROP TRIGGER refuse"
+                                           : "DROP TRIGGER refuse ON inbox_pending");
+  }
+
   ManualClock clock;
-  std::unique_ptr<Database> db = std::move(*Database::open(":memory:"));
+  shipmate::testing::TempDir dir;
+  std::unique_ptr<Database> db =
+      shipmate::testing::open_or_throw(fresh_location(GetParam(), dir, ":memory:"));
   InboxStore inbox{*db, clock};
 };
+SHIPMATE_ON_BOTH_BACKENDS(InboxStoreTest);
 
-TEST_F(InboxStoreTest, SecondDeliveryOfTheSameKeyIsRecognised) {
+TEST_P(InboxStoreTest, SecondDeliveryOfTheSameKeyIsRecognised) {
   EXPECT_TRUE(inbox.accept(entry("slack:event:Ev1")));
   EXPECT_FALSE(inbox.accept(entry("slack:event:Ev1", "something else")));
   EXPECT_TRUE(inbox.accept(entry("slack:event:Ev2")));
@@ -30,7 +56,7 @@ TEST_F(InboxStoreTest, SecondDeliveryOfTheSameKeyIsRecognised) {
   EXPECT_EQ(received[0].text, "deploy hello v1");
 }
 
-TEST_F(InboxStoreTest, AcceptAllRecordsABatchAndSpotsRedeliveriesInsideIt) {
+TEST_P(InboxStoreTest, AcceptAllRecordsABatchAndSpotsRedeliveriesInsideIt) {
   EXPECT_TRUE(inbox.accept(entry("seen")));
   const auto fresh =
       inbox.accept_all({entry("a"), entry("seen"), entry("b"), entry("a", "redelivered")});
@@ -40,7 +66,7 @@ TEST_F(InboxStoreTest, AcceptAllRecordsABatchAndSpotsRedeliveriesInsideIt) {
   EXPECT_TRUE(inbox.accept_all({}).empty());
 }
 
-TEST_F(InboxStoreTest, AcceptAllMarksFinishedKeysDoneInTheSameTransaction) {
+TEST_P(InboxStoreTest, AcceptAllMarksFinishedKeysDoneInTheSameTransaction) {
   inbox.accept(entry("earlier"));
   clock.advance_ms(5);
   EXPECT_EQ(inbox.accept_all({entry("next")}, {"earlier"}), (std::vector<bool>{true}));
@@ -52,7 +78,7 @@ TEST_F(InboxStoreTest, AcceptAllMarksFinishedKeysDoneInTheSameTransaction) {
   EXPECT_TRUE(inbox.in_state("received").empty());
 }
 
-TEST_F(InboxStoreTest, MarkingManyDoneFindsKeysWithAnyCharacters) {
+TEST_P(InboxStoreTest, MarkingManyDoneFindsKeysWithAnyCharacters) {
   const std::vector<std::string> odd{"quote\"d", "back\\slash", "new\nline", "t\tab", "ünï"};
   for (const auto& key : odd)
     inbox.accept(entry(key));
@@ -64,17 +90,15 @@ TEST_F(InboxStoreTest, MarkingManyDoneFindsKeysWithAnyCharacters) {
   inbox.mark_done(std::vector<std::string>{});  // nothing to do, no error
 }
 
-TEST_F(InboxStoreTest, AcceptAllRecordsNothingWhenOneEntryFails) {
-  db->exec(
-      "CREATE TRIGGER refuse BEFORE INSERT ON inbox_pending WHEN NEW.text = 'boom' "
-      "BEGIN SELECT RAISE(ABORT, 'refused'); END");
+TEST_P(InboxStoreTest, AcceptAllRecordsNothingWhenOneEntryFails) {
+  refuse_boom();
   inbox.accept(entry("finished"));
   EXPECT_THROW(inbox.accept_all({entry("a"), entry("b", "boom"), entry("c")}, {"finished"}),
                StorageError);
   EXPECT_EQ(inbox.size(), 1u);
   EXPECT_EQ(inbox.in_state("received").size(), 1u);  // "finished" was not marked done either
   // The store is usable afterwards, and the batch can be delivered again.
-  db->exec("DROP TRIGGER refuse");
+  allow_boom();
   EXPECT_EQ(inbox.accept_all({entry("a"), entry("c")}), (std::vector<bool>{true, true}));
   EXPECT_EQ(inbox.size(), 3u);
 }
@@ -129,7 +153,7 @@ TEST(InboxMigrationTest, SplitKeepsEveryKeyAndOnlyUnfinishedCommands) {
     EXPECT_FALSE(inbox.accept(InboxEntry{key, "slack", "U1", "C1", "", "again", "", 0})) << key;
 }
 
-TEST_F(InboxStoreTest, StatesMoveReceivedStartedDone) {
+TEST_P(InboxStoreTest, StatesMoveReceivedStartedDone) {
   inbox.accept(entry("a"));
   clock.advance_ms(10);
   inbox.accept(entry("b"));
@@ -143,7 +167,7 @@ TEST_F(InboxStoreTest, StatesMoveReceivedStartedDone) {
   EXPECT_FALSE(inbox.accept(entry("a")));
 }
 
-TEST_F(InboxStoreTest, PruneForgetsOnlyOldFinishedEntries) {
+TEST_P(InboxStoreTest, PruneForgetsOnlyOldFinishedEntries) {
   inbox.accept(entry("old"));
   inbox.mark_done("old");
   inbox.accept(entry("old-unfinished"));
@@ -155,7 +179,7 @@ TEST_F(InboxStoreTest, PruneForgetsOnlyOldFinishedEntries) {
   EXPECT_TRUE(inbox.accept(entry("old")));  // forgotten, so accepted again
 }
 
-TEST_F(InboxStoreTest, SecretsAreRedactedBeforeStorage) {
+TEST_P(InboxStoreTest, SecretsAreRedactedBeforeStorage) {
   register_secret("xoxb-inbox-secret");
   inbox.accept(entry("s", "lock hello xoxb-inbox-secret"));
   EXPECT_EQ(inbox.in_state("received").front().text, "lock hello [REDACTED]");

@@ -1,0 +1,297 @@
+#include "storage/postgres.h"
+
+#include <libpq-fe.h>
+
+#include <cctype>
+#include <charconv>
+#include <utility>
+
+#include "common/redact.h"
+#include "storage/database.h"
+
+namespace shipmate::storage::detail {
+namespace {
+
+// Type OIDs from PostgreSQL's pg_type catalogue (stable across versions).
+constexpr Oid kInt8 = 20;
+constexpr Oid kUntyped = 0;
+
+// The URI's parts, for a description without the password; the password is registered as a
+// secret so no message can carry it.
+std::string describe(const std::string& uri) {
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(uri.c_str(), &parse_error);
+  if (options == nullptr) {
+    PQfreemem(parse_error);
+    return "postgresql://(unparsable URI)";
+  }
+  std::string user, host, port, dbname;
+  for (PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (option->val == nullptr)
+      continue;
+    const std::string_view keyword = option->keyword;
+    if (keyword == "password")
+      register_secret(option->val);
+    else if (keyword == "user")
+      user = option->val;
+    else if (keyword == "host")
+      host = option->val;
+    else if (keyword == "port")
+      port = option->val;
+    else if (keyword == "dbname")
+      dbname = option->val;
+  }
+  PQconninfoFree(options);
+  std::string out = "postgresql://";
+  if (!user.empty())
+    out += user + "@";
+  out += host;
+  if (!port.empty())
+    out += ":" + port;
+  out += "/" + dbname;
+  return out;
+}
+
+void ignore_notice(void*, const char*) {}
+
+}  // namespace
+
+std::string sql_excerpt(std::string_view sql) {
+  constexpr std::size_t kLength = 60;
+  std::string out;
+  bool pending_space = false;
+  for (char c : sql) {
+    if (std::isspace(static_cast<unsigned char>(c))) {
+      pending_space = !out.empty();
+      continue;
+    }
+    if (pending_space)
+      out += ' ';
+    pending_space = false;
+    out += c;
+    if (out.size() >= kLength) {
+      out += "...";
+      break;
+    }
+  }
+  return "\"" + out + "\"";
+}
+
+std::string one_line(std::string text) {
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r'))
+    text.pop_back();
+  for (char& c : text) {
+    if (c == '\n' || c == '\r')
+      c = ' ';
+  }
+  return text;
+}
+
+std::string postgres_placeholders(std::string_view sql) {
+  std::string out;
+  out.reserve(sql.size() + 8);
+  int highest = 0;
+  std::size_t i = 0;
+  while (i < sql.size()) {
+    const char c = sql[i];
+    if (c == '\'' || c == '"') {
+      // A quoted string or identifier; a doubled quote inside it is an escaped quote.
+      const std::size_t close = sql.find(c, i + 1);
+      const std::size_t end = close == std::string_view::npos ? sql.size() : close + 1;
+      out.append(sql.substr(i, end - i));
+      i = end;
+      continue;
+    }
+    if (c == '-' && i + 1 < sql.size() && sql[i + 1] == '-') {
+      const std::size_t newline = sql.find('\n', i);
+      const std::size_t end = newline == std::string_view::npos ? sql.size() : newline;
+      out.append(sql.substr(i, end - i));
+      i = end;
+      continue;
+    }
+    if (c != '?') {
+      out += c;
+      ++i;
+      continue;
+    }
+    std::size_t digits = i + 1;
+    while (digits < sql.size() && std::isdigit(static_cast<unsigned char>(sql[digits])))
+      ++digits;
+    int number = highest + 1;
+    if (digits > i + 1)
+      std::from_chars(sql.data() + i + 1, sql.data() + digits, number);
+    highest = std::max(highest, number);
+    out += '$';
+    out += std::to_string(number);
+    i = digits;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// PgConnection
+
+Result<std::unique_ptr<PgConnection>> PgConnection::connect(const std::string& uri) {
+  std::string description = describe(uri);
+  PGconn* conn = PQconnectdb(uri.c_str());
+  if (conn == nullptr)
+    return make_error("cannot connect to " + description + ": libpq is out of memory");
+  if (PQstatus(conn) != CONNECTION_OK) {
+    std::string message = one_line(PQerrorMessage(conn));
+    PQfinish(conn);
+    return make_error(redact("cannot connect to " + description + ": " + message));
+  }
+  PQsetNoticeProcessor(conn, &ignore_notice, nullptr);
+  return std::unique_ptr<PgConnection>(new PgConnection(conn, std::move(description)));
+}
+
+PgConnection::~PgConnection() {
+  PQfinish(conn_);
+}
+
+void PgConnection::exec(std::string_view sql) {
+  const std::string text(sql);
+  PGresult* result = PQexec(conn_, text.c_str());
+  const ExecStatusType status = PQresultStatus(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    throw_error("PostgreSQL failed on " + sql_excerpt(sql), result);
+  PQclear(result);
+}
+
+bool PgConnection::in_transaction() const {
+  const PGTransactionStatusType status = PQtransactionStatus(conn_);
+  return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+}
+
+void PgConnection::rollback_quietly() noexcept {
+  if (!in_transaction())
+    return;
+  PQclear(PQexec(conn_, "ROLLBACK"));
+}
+
+void PgConnection::throw_error(std::string_view what, PGresult* result) const {
+  std::string message = result != nullptr ? PQresultErrorMessage(result) : "";
+  if (message.empty())
+    message = PQerrorMessage(conn_);
+  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+  const bool constraint = state != nullptr && state[0] == '2' && state[1] == '3';
+  PQclear(result);
+  if (PQstatus(conn_) == CONNECTION_BAD)
+    message += " (the connection to " + description_ + " is lost)";
+  message = redact(one_line(std::string(what) + ": " + message));
+  if (constraint)
+    throw ConstraintError(message);
+  throw StorageError(message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// PgStatement
+
+PgStatement::PgStatement(PgConnection& connection, std::string_view sql)
+    : connection_(&connection), sql_(postgres_placeholders(sql)) {}
+
+PgStatement::~PgStatement() {
+  PQclear(result_);
+}
+
+void PgStatement::set(int index, std::optional<std::string> value, unsigned int type) {
+  if (index < 1)
+    throw StorageError("parameter " + std::to_string(index) + " of " + sql_excerpt(sql_) +
+                       " is out of range (they start at 1)");
+  const auto slot = static_cast<std::size_t>(index);
+  if (values_.size() < slot) {
+    values_.resize(slot);
+    types_.resize(slot, kUntyped);
+  }
+  values_[slot - 1] = std::move(value);
+  types_[slot - 1] = type;
+}
+
+void PgStatement::bind(int index, std::int64_t value) {
+  set(index, std::to_string(value), kInt8);
+}
+
+void PgStatement::bind(int index, std::string_view value) {
+  set(index, std::string(value), kUntyped);
+}
+
+void PgStatement::bind_null(int index) {
+  set(index, std::nullopt, kUntyped);
+}
+
+void PgStatement::execute() {
+  std::vector<const char*> values(values_.size());
+  for (std::size_t i = 0; i < values_.size(); ++i)
+    values[i] = values_[i] ? values_[i]->c_str() : nullptr;
+  PQclear(result_);
+  result_ = PQexecParams(connection_->conn_, sql_.c_str(), static_cast<int>(values_.size()),
+                         types_.data(), values.data(), nullptr, nullptr, 0);
+  const ExecStatusType status = PQresultStatus(result_);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
+    PGresult* failed = std::exchange(result_, nullptr);
+    connection_->throw_error("PostgreSQL failed on " + sql_excerpt(sql_), failed);
+  }
+  rows_ = PQntuples(result_);
+  // As SQLite's changes(): only statements that write rows change the count.
+  const std::string_view command = PQcmdStatus(result_);
+  const char* affected = PQcmdTuples(result_);
+  if ((command.starts_with("INSERT") || command.starts_with("UPDATE") ||
+       command.starts_with("DELETE")) &&
+      affected != nullptr && *affected != '\0') {
+    int count = 0;
+    std::from_chars(affected, affected + std::char_traits<char>::length(affected), count);
+    connection_->changes_ = count;
+  }
+  row_ = -1;
+}
+
+bool PgStatement::step() {
+  if (result_ == nullptr)
+    execute();
+  if (row_ + 1 >= rows_) {
+    row_ = rows_;
+    return false;
+  }
+  ++row_;
+  return true;
+}
+
+void PgStatement::run() {
+  execute();
+  reset();
+}
+
+void PgStatement::reset() {
+  PQclear(result_);
+  result_ = nullptr;
+  row_ = -1;
+  rows_ = 0;
+}
+
+std::int64_t PgStatement::column_int64(int index) const {
+  if (result_ == nullptr || row_ < 0 || row_ >= rows_ || PQgetisnull(result_, row_, index))
+    return 0;
+  const char* text = PQgetvalue(result_, row_, index);
+  const std::size_t size = static_cast<std::size_t>(PQgetlength(result_, row_, index));
+  // Booleans come as t/f; SQLite gives 1/0 for the same expressions.
+  if (size == 1 && (text[0] == 't' || text[0] == 'f'))
+    return text[0] == 't' ? 1 : 0;
+  std::int64_t value = 0;
+  std::from_chars(text, text + size, value);
+  return value;
+}
+
+std::string PgStatement::column_text(int index) const {
+  if (result_ == nullptr || row_ < 0 || row_ >= rows_)
+    return {};
+  return std::string(PQgetvalue(result_, row_, index),
+                     static_cast<std::size_t>(PQgetlength(result_, row_, index)));
+}
+
+bool PgStatement::column_is_null(int index) const {
+  if (result_ == nullptr || row_ < 0 || row_ >= rows_)
+    return true;
+  return PQgetisnull(result_, row_, index) == 1;
+}
+
+}  // namespace shipmate::storage::detail

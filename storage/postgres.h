@@ -1,0 +1,107 @@
+// Internal to storage/: PostgreSQL through libpq, the second backend behind Database and
+// Statement (database.h). Stores never see these classes; they write SQL once, in the dialect
+// both backends accept, and ask Database::dialect() only where the two differ.
+//
+// Contract
+// - Threading: a PgConnection and its PgStatements belong to the thread that owns their
+//   Database, like the SQLite connection. libpq is used synchronously for now (PQexecParams
+//   blocks that thread for one round trip per statement); the non-blocking API is for later.
+// - Ownership: a PgStatement borrows its PgConnection and must not outlive it; it owns its
+//   result.
+// - SQL: `?NNN` and `?` placeholders (SQLite's) are rewritten to `$NNN` when a statement is
+//   made; integers are sent as int8, text as untyped literals for the server to resolve from
+//   context, NULL as NULL. Results are read in text form.
+// - Errors: connection failures come back from connect() as an Error whose text names the
+//   database without its password (the password is registered with redact()). SQL failures
+//   throw StorageError (ConstraintError for SQLSTATE class 23) with the server's message and an
+//   excerpt of the SQL.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/result.h"
+
+struct pg_conn;
+struct pg_result;
+
+namespace shipmate::storage::detail {
+
+// "?1" -> "$1", "?" -> "$N" (one past the highest number so far, as SQLite numbers them);
+// quoted strings, quoted identifiers and comments are left alone.
+std::string postgres_placeholders(std::string_view sql);
+// For error messages: SQL on one line, cut at 60 characters, in quotes.
+std::string sql_excerpt(std::string_view sql);
+std::string one_line(std::string text);
+
+class PgConnection {
+ public:
+  // `uri` is a libpq connection URI (postgresql://...); its query parameters (sslmode,
+  // sslrootcert, sslcert, sslkey, connect_timeout, ...) reach libpq unchanged.
+  static Result<std::unique_ptr<PgConnection>> connect(const std::string& uri);
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // Runs one or more statements with no parameters (migrations, BEGIN, COMMIT).
+  void exec(std::string_view sql);
+  // Whether a transaction is open (or failed and not yet rolled back).
+  bool in_transaction() const;
+  void rollback_quietly() noexcept;
+  // Rows changed by the most recent INSERT, UPDATE or DELETE run through a PgStatement.
+  int changes() const { return changes_; }
+  // postgresql://user@host:port/db, without the password: for messages and Database::path().
+  const std::string& description() const { return description_; }
+
+  pg_conn* handle() const { return conn_; }
+  // Throws StorageError (or ConstraintError) for a failed `result`, which it clears.
+  [[noreturn]] void throw_error(std::string_view what, pg_result* result) const;
+
+ private:
+  PgConnection(pg_conn* conn, std::string description)
+      : conn_(conn), description_(std::move(description)) {}
+  pg_conn* conn_;
+  std::string description_;
+  int changes_ = 0;
+  friend class PgStatement;
+};
+
+class PgStatement {
+ public:
+  PgStatement(PgConnection& connection, std::string_view sql);
+  ~PgStatement();
+  PgStatement(const PgStatement&) = delete;
+  PgStatement& operator=(const PgStatement&) = delete;
+
+  void bind(int index, std::int64_t value);
+  void bind(int index, std::string_view value);
+  void bind_null(int index);
+
+  // The first call runs the statement; each call moves to the next row.
+  bool step();
+  void run();
+  // Forgets the result; bindings stay, as in SQLite.
+  void reset();
+
+  std::int64_t column_int64(int index) const;
+  std::string column_text(int index) const;
+  bool column_is_null(int index) const;
+
+ private:
+  void execute();
+  void set(int index, std::optional<std::string> value, unsigned int type);
+
+  PgConnection* connection_;
+  std::string sql_;
+  std::vector<std::optional<std::string>> values_;
+  std::vector<unsigned int> types_;
+  pg_result* result_ = nullptr;
+  int row_ = -1;
+  int rows_ = 0;
+};
+
+}  // namespace shipmate::storage::detail
