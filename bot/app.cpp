@@ -137,15 +137,31 @@ asio::awaitable<void> resume_in(commands::Services& services,
 }
 
 Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
-  std::error_code ec;
-  std::filesystem::create_directories(std::filesystem::path(config.database_path).parent_path(),
-                                      ec);
-  return storage::Database::open(config.database_path);
+  if (!storage::Database::is_postgresql(config.database_path)) {
+    std::error_code ec;
+    std::filesystem::create_directories(std::filesystem::path(config.database_path).parent_path(),
+                                        ec);
+  }
+  auto database = storage::Database::open(config.database_path);
+  // Everything here assumes one Shipmate per database, as SQLite's file lock ensures; on
+  // PostgreSQL an advisory lock does, until replicas are supported.
+  if (database && !(*database)->claim_sole_writer()) {
+    return make_error("cannot use database " + (*database)->path() +
+                      ": another Shipmate is using it, and running several against one "
+                      "database is not supported yet");
+  }
+  return database;
 }
 
 // Whether a write transaction can begin: the readiness check "database". Empty when it can.
 std::string database_problem(storage::Database& database) {
   try {
+    if (database.dialect() == storage::Dialect::postgresql) {
+      // A hot standby (or a read-only default) refuses a read-write transaction here.
+      database.exec("BEGIN READ WRITE");
+      database.exec("ROLLBACK");
+      return {};
+    }
     database.exec("BEGIN IMMEDIATE");
     database.exec("ROLLBACK");
     return {};

@@ -19,6 +19,7 @@
 #include "commands/registry.h"
 #include "common/redact.h"
 #include "common/strings.h"
+#include "storage/database.h"
 
 namespace shipmate::bot {
 namespace fs = std::filesystem;
@@ -277,6 +278,61 @@ void parse_users(Checker& check, const YAML::Node& node, Config& config) {
   }
 }
 
+// shipmate.database given as {secret: name} (a postgresql:// URI with its password), and
+// shipmate.database_tls, whose options reach libpq as URI parameters.
+void parse_database_reference(Checker& check, const std::optional<YAML::Node>& secret_node,
+                              const std::optional<YAML::Node>& tls_node, Config& config,
+                              const fs::path& base) {
+  if (secret_node) {
+    const YAML::Node& secret = *secret_node;
+    if (auto uri = secret_value(check, secret, config, "database")) {
+      if (!storage::Database::is_postgresql(*uri)) {
+        check.error(secret,
+                    "the secret behind database must hold a postgresql:// URI; an SQLite "
+                    "file is named directly (database: path)");
+      } else if (auto problem = storage::Database::postgresql_uri_problem(*uri, true);
+                 !problem.empty()) {
+        check.error(secret, problem);
+      } else {
+        config.database_path = *uri;
+      }
+    }
+  }
+  if (!tls_node || !check.expect_map(*tls_node, "database_tls"))
+    return;
+  const YAML::Node& tls = *tls_node;
+  check.check_keys(tls, {"mode", "ca_file", "cert_file", "key_file"}, "database_tls");
+  if (!storage::Database::is_postgresql(config.database_path)) {
+    check.error(tls, "database_tls applies to a PostgreSQL database (database: postgresql://...)");
+    return;
+  }
+  std::vector<std::pair<std::string, std::string>> parameters;
+  if (tls["mode"]) {
+    const std::string mode = check.scalar(tls["mode"], "mode").value_or("");
+    static const std::vector<std::string> kModes = {"disable", "allow",     "prefer",
+                                                    "require", "verify-ca", "verify-full"};
+    if (std::find(kModes.begin(), kModes.end(), mode) == kModes.end()) {
+      check.error(tls["mode"],
+                  "database_tls mode must be one of disable, allow, prefer, require, "
+                  "verify-ca, verify-full (libpq's sslmode)");
+    } else {
+      parameters.emplace_back("sslmode", mode);
+    }
+  }
+  for (const auto& [key, parameter] :
+       {std::pair{"ca_file", "sslrootcert"}, std::pair{"cert_file", "sslcert"},
+        std::pair{"key_file", "sslkey"}}) {
+    if (!tls[key])
+      continue;
+    const std::string path = absolute_from(base, check.scalar(tls[key], key).value_or(""));
+    std::error_code ec;
+    if (!fs::is_regular_file(path, ec))
+      check.error(tls[key], std::string("database_tls ") + key + ": no such file " + path);
+    parameters.emplace_back(parameter, path);
+  }
+  config.database_path = storage::Database::with_uri_parameters(config.database_path, parameters);
+}
+
 void parse_secrets(Checker& check, const YAML::Node& node, Config& config) {
   if (!node)
     return;
@@ -399,15 +455,29 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   const fs::path base = fs::path(config.path).parent_path();
   config.database_path = absolute_from(base, ".shipmate/shipmate.db");
   config.state_dir = absolute_from(base, ".shipmate/state");
+  // database: {secret: name}, resolved once secrets: is read; and database_tls.
+  std::optional<YAML::Node> database_secret;
+  std::optional<YAML::Node> database_tls;
   if (const auto bot = root["shipmate"]) {
     if (check.expect_map(bot, "shipmate")) {
-      check.check_keys(bot, {"name", "database", "state_dir"}, "shipmate");
+      check.check_keys(bot, {"name", "database", "database_tls", "state_dir"}, "shipmate");
       if (bot["name"])
         config.bot_name = check.scalar(bot["name"], "name").value_or("shipmate");
-      if (bot["database"]) {
-        config.database_path =
-            absolute_from(base, check.scalar(bot["database"], "database").value_or(""));
+      if (bot["database"] && bot["database"].IsMap()) {
+        database_secret = bot["database"];
+      } else if (bot["database"]) {
+        const std::string value = check.scalar(bot["database"], "database").value_or("");
+        if (storage::Database::is_postgresql(value)) {
+          if (auto problem = storage::Database::postgresql_uri_problem(value, false);
+              !problem.empty())
+            check.error(bot["database"], problem);
+          config.database_path = value;
+        } else {
+          config.database_path = absolute_from(base, value);
+        }
       }
+      if (bot["database_tls"])
+        database_tls = bot["database_tls"];
       if (bot["state_dir"]) {
         config.state_dir =
             absolute_from(base, check.scalar(bot["state_dir"], "state_dir").value_or(""));
@@ -510,6 +580,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   parse_secrets(check, root["secrets"], config);
   if (const auto ops = root["ops"]; ops && ops.IsMap() && ops["web"])
     parse_web_view(check, ops["web"], config);
+  parse_database_reference(check, database_secret, database_tls, config, base);
   if (root["teams"])
     parse_teams_section(check, root["teams"], config, base);
   if (root["metrics"])

@@ -12,6 +12,8 @@
 #include "bot/integrations_setup.h"
 #include "bot/logging.h"
 #include "common/redact.h"
+#include "storage/copy.h"
+#include "storage/database.h"
 
 namespace {
 
@@ -28,10 +30,34 @@ std::optional<Config> load_or_report(const std::string& path) {
 }
 
 void apply_overrides(Config& config, const std::string& database, const std::string& state_dir) {
-  if (!database.empty())
+  if (!database.empty()) {
     config.database_path = database;
+    // A password in a URI given on the command line is still kept out of every message.
+    if (shipmate::storage::Database::is_postgresql(database))
+      shipmate::storage::Database::postgresql_uri_problem(database, true);
+  }
   if (!state_dir.empty())
     config.state_dir = state_dir;
+}
+
+// `shipmate storage copy`: prints what was copied and whether the copy's audit chain verifies.
+int run_storage_copy(const std::string& from, const std::string& to) {
+  auto copied = shipmate::storage::copy_database(from, to);
+  if (!copied) {
+    std::fprintf(stderr, "shipmate: %s\n", shipmate::redact(copied.error().message).c_str());
+    return 2;
+  }
+  std::printf("copied %s to %s:\n", copied->from.c_str(), copied->to.c_str());
+  for (const auto& [table, rows] : copied->rows)
+    std::printf("  %-18s %lld rows\n", table.c_str(), static_cast<long long>(rows));
+  if (!copied->audit.ok) {
+    std::printf("audit log on the copy FAILED verification: %s\n",
+                shipmate::redact(copied->audit.problem).c_str());
+    return 1;
+  }
+  std::printf("audit log intact on the copy (%lld records)\n",
+              static_cast<long long>(copied->audit.records_checked));
+  return 0;
 }
 
 }  // namespace
@@ -56,7 +82,8 @@ int main(int argc, char** argv) {
   auto* serve = app.add_subcommand(
       "serve", "Run Shipmate: chat transports, deploy targets and schedules, until stopped");
   serve->add_option("--config", config_path, "Configuration file")->required();
-  serve->add_option("--database", database, "SQLite file (overrides shipmate.database)");
+  serve->add_option("--database", database,
+                    "SQLite file or postgresql:// URI (overrides shipmate.database)");
   serve->add_option("--state-dir", state_dir, "State directory (overrides shipmate.state_dir)");
   serve->add_option("--as", as_user, "Identity for terminal chat (default: terminal.user)");
   bool no_terminal = false;
@@ -66,7 +93,8 @@ int main(int argc, char** argv) {
       "chat", "Terminal chat: read commands from standard input (a TTY or a script) until it ends");
   chat->add_option("--config", config_path, "Configuration file")->required();
   chat->add_option("--as", as_user, "Identity to act as (default: terminal.user)");
-  chat->add_option("--database", database, "SQLite file (overrides shipmate.database)");
+  chat->add_option("--database", database,
+                   "SQLite file or postgresql:// URI (overrides shipmate.database)");
   chat->add_option("--state-dir", state_dir, "State directory (overrides shipmate.state_dir)");
 
   std::string check_path;
@@ -77,7 +105,18 @@ int main(int argc, char** argv) {
   audit->require_subcommand(1);
   auto* verify = audit->add_subcommand("verify", "Verify the audit log's hash chain");
   verify->add_option("--config", config_path, "Configuration file")->required();
-  verify->add_option("--database", database, "SQLite file (overrides shipmate.database)");
+  verify->add_option("--database", database,
+                     "SQLite file or postgresql:// URI (overrides shipmate.database)");
+
+  auto* storage_command = app.add_subcommand("storage", "Database maintenance");
+  storage_command->require_subcommand(1);
+  auto* copy = storage_command->add_subcommand(
+      "copy", "Copy every table into a new, empty database (SQLite <-> PostgreSQL)");
+  std::string copy_from;
+  std::string copy_to;
+  copy->add_option("--from", copy_from, "sqlite:PATH, PATH or postgresql://...")->required();
+  copy->add_option("--to", copy_to, "sqlite:PATH, PATH or postgresql://... (must be empty)")
+      ->required();
 
   CLI11_PARSE(app, argc, argv);
 
@@ -117,6 +156,9 @@ int main(int argc, char** argv) {
                 names.c_str());
     return 0;
   }
+
+  if (copy->parsed())
+    return run_storage_copy(copy_from, copy_to);
 
   auto config = load_or_report(config_path);
   if (!config)

@@ -391,6 +391,40 @@ bool Database::is_postgresql(std::string_view location) {
   return location.starts_with("postgresql://") || location.starts_with("postgres://");
 }
 
+std::string Database::postgresql_uri_problem(const std::string& uri, bool password_allowed) {
+  return detail::PgConnection::uri_problem(uri, password_allowed);
+}
+
+std::string Database::with_uri_parameters(
+    std::string uri, const std::vector<std::pair<std::string, std::string>>& parameters) {
+  constexpr std::string_view kUnreserved = "-._~/";
+  for (const auto& [key, value] : parameters) {
+    uri += uri.find('?') == std::string::npos ? '?' : '&';
+    uri += key;
+    uri += '=';
+    for (unsigned char c : value) {
+      if (std::isalnum(c) || kUnreserved.find(static_cast<char>(c)) != std::string_view::npos) {
+        uri += static_cast<char>(c);
+      } else {
+        constexpr std::string_view kHex = "0123456789ABCDEF";
+        uri += '%';
+        uri += kHex[c >> 4];
+        uri += kHex[c & 0x0f];
+      }
+    }
+  }
+  return uri;
+}
+
+bool Database::claim_sole_writer() {
+  if (!pg_)
+    return true;
+  // Any constant every Shipmate agrees on ("SHIPSOLE").
+  Statement claim = prepare("SELECT pg_try_advisory_lock(?1)");
+  claim.bind(1, std::int64_t{0x5348'4950'534f'4c45});
+  return claim.step() && claim.column_int64(0) == 1;
+}
+
 Result<std::unique_ptr<Database>> Database::open_postgresql(const std::string& uri,
                                                             bool read_only) {
   auto connection = detail::PgConnection::connect(uri);

@@ -37,6 +37,7 @@
 #include <string>
 #include <string_view>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "common/metrics.h"
@@ -135,6 +136,19 @@ class Database {
   static Result<std::unique_ptr<Database>> open_read_only(const std::string& path);
   // Whether `location` names a PostgreSQL database rather than an SQLite file.
   static bool is_postgresql(std::string_view location);
+  // Why a postgresql:// URI cannot be used, or empty: libpq cannot parse it, or (when
+  // `password_allowed` is false: the URI was written in the configuration file) it carries a
+  // password. Never repeats the password.
+  static std::string postgresql_uri_problem(const std::string& uri, bool password_allowed);
+  // `uri` with `key=value` query parameters added (percent-encoded), for TLS options that reach
+  // libpq unchanged: sslmode, sslrootcert, sslcert, sslkey.
+  static std::string with_uri_parameters(
+      std::string uri, const std::vector<std::pair<std::string, std::string>>& parameters);
+  // PostgreSQL only: holds a session-level advisory lock for as long as this connection lives,
+  // so that a second `shipmate serve` or `chat` on the same database is refused while replicas
+  // are not supported. Returns false when another connection holds it. No-op (true) on SQLite,
+  // whose file lock does the same (single_writer_vfs.h).
+  bool claim_sole_writer();
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

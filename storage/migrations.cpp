@@ -341,13 +341,24 @@ CREATE TABLE incident_announcements (
 CREATE INDEX incident_announcements_pending ON incident_announcements (sent_at, id);
 )sql";
 
+// Leases (storage/lease.h): which replica owns what, with the epoch that fences a former owner.
+// Unused by a single replica on SQLite, but the store is the same on both backends.
+constexpr std::string_view kMigration17 = R"sql(
+CREATE TABLE leases (
+  name       TEXT    PRIMARY KEY,
+  holder     TEXT    NOT NULL,
+  epoch      INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
     Migration{7, kMigration7},   Migration{8, kMigration8},   Migration{9, kMigration9},
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
-    Migration{16, kMigration16},
+    Migration{16, kMigration16}, Migration{17, kMigration17},
 };
 
 }  // namespace

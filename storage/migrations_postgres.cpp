@@ -1,5 +1,5 @@
 // The PostgreSQL schema history (migrations.h). Version 1 is the SQLite schema at its version
-// 15, translated: BIGINT times and ids, identity columns, C collation on text (so ordering is
+// 16, translated: BIGINT times and ids, identity columns, C collation on text (so ordering is
 // byte order, as in SQLite, whatever the database's locale), and an explicit constraint or lock
 // at each invariant that several writers could otherwise break:
 // - one live deploy per service and environment: a unique partial index;
@@ -252,6 +252,13 @@ CREATE TABLE freezes (
   lifted_by   ctext
 );
 CREATE INDEX freezes_by_environment ON freezes (environment, lifted_at);
+
+CREATE TABLE leases (
+  name       ctext  PRIMARY KEY,
+  holder     ctext  NOT NULL,
+  epoch      BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL
+);
 )sql";
 
 constexpr std::array kPostgresMigrations = {

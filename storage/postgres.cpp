@@ -14,6 +14,7 @@ namespace {
 
 // Type OIDs from PostgreSQL's pg_type catalogue (stable across versions).
 constexpr Oid kInt8 = 20;
+constexpr Oid kText = 25;
 constexpr Oid kUntyped = 0;
 
 // The URI's parts, for a description without the password; the password is registered as a
@@ -131,6 +132,31 @@ std::string postgres_placeholders(std::string_view sql) {
 // ---------------------------------------------------------------------------------------------
 // PgConnection
 
+std::string PgConnection::uri_problem(const std::string& uri, bool password_allowed) {
+  char* parse_error = nullptr;
+  PQconninfoOption* options = PQconninfoParse(uri.c_str(), &parse_error);
+  if (options == nullptr) {
+    std::string message = parse_error != nullptr ? one_line(parse_error) : "out of memory";
+    PQfreemem(parse_error);
+    return redact("the PostgreSQL URI is not one libpq understands: " + message);
+  }
+  bool has_password = false;
+  for (PQconninfoOption* option = options; option->keyword != nullptr; ++option) {
+    if (option->val != nullptr && std::string_view(option->keyword) == "password" &&
+        *option->val != '\0') {
+      register_secret(option->val);
+      has_password = true;
+    }
+  }
+  PQconninfoFree(options);
+  if (has_password && !password_allowed) {
+    return "the PostgreSQL URI carries a password, and credentials are never written in the "
+           "file: give the whole URI by reference (database: {secret: name}), or leave the "
+           "password out and let libpq find it (PGPASSFILE, ~/.pgpass)";
+  }
+  return {};
+}
+
 Result<std::unique_ptr<PgConnection>> PgConnection::connect(const std::string& uri) {
   std::string description = describe(uri);
   PGconn* conn = PQconnectdb(uri.c_str());
@@ -212,7 +238,7 @@ void PgStatement::bind(int index, std::int64_t value) {
 }
 
 void PgStatement::bind(int index, std::string_view value) {
-  set(index, std::string(value), kUntyped);
+  set(index, std::string(value), kText);
 }
 
 void PgStatement::bind_null(int index) {

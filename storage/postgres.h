@@ -9,8 +9,8 @@
 // - Ownership: a PgStatement borrows its PgConnection and must not outlive it; it owns its
 //   result.
 // - SQL: `?NNN` and `?` placeholders (SQLite's) are rewritten to `$NNN` when a statement is
-//   made; integers are sent as int8, text as untyped literals for the server to resolve from
-//   context, NULL as NULL. Results are read in text form.
+//   made; integers are sent as int8, text as text, NULL as a NULL of no stated type (the server
+//   takes the type from context). Results are read in text form.
 // - Errors: connection failures come back from connect() as an Error whose text names the
 //   database without its password (the password is registered with redact()). SQL failures
 //   throw StorageError (ConstraintError for SQLSTATE class 23) with the server's message and an
@@ -43,6 +43,8 @@ class PgConnection {
   // `uri` is a libpq connection URI (postgresql://...); its query parameters (sslmode,
   // sslrootcert, sslcert, sslkey, connect_timeout, ...) reach libpq unchanged.
   static Result<std::unique_ptr<PgConnection>> connect(const std::string& uri);
+  // Database::postgresql_uri_problem().
+  static std::string uri_problem(const std::string& uri, bool password_allowed);
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;

@@ -64,7 +64,7 @@ void RunbookStore::save_state(std::int64_t id, const std::string& status, const 
   const EpochMillis now = clock_.now_ms();
   db_.prepare(
          "UPDATE runbook_runs SET status = ?2, state = ?3, updated_at = ?4, "
-         "finished_at = CASE WHEN ?5 THEN ?4 ELSE finished_at END WHERE id = ?1")
+         "finished_at = CASE WHEN ?5 <> 0 THEN ?4 ELSE finished_at END WHERE id = ?1")
       .bind(1, id)
       .bind(2, status)
       .bind(3, redact(state))

@@ -1,0 +1,147 @@
+// The schedule, incident, runbook, freeze and conversation-reference stores on both backends:
+// each statement they run, once, with the outcomes that differ between a first and a repeated
+// write (claims, upserts, dedupe). Their behaviour in depth is covered through the commands'
+// tests on SQLite.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "storage/conversation_refs.h"
+#include "storage/freeze_store.h"
+#include "storage/incident_store.h"
+#include "storage/runbook_store.h"
+#include "storage/schedule_store.h"
+#include "tests/support/backends.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::storage {
+namespace {
+
+using shipmate::testing::Backend;
+using shipmate::testing::fresh_location;
+
+class OtherStoresTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  ManualClock clock;
+  shipmate::testing::TempDir dir;
+  std::unique_ptr<Database> db =
+      shipmate::testing::open_or_throw(fresh_location(GetParam(), dir, ":memory:"));
+};
+SHIPMATE_ON_BOTH_BACKENDS(OtherStoresTest);
+
+TEST_P(OtherStoresTest, Schedules) {
+  ScheduleStore schedules(*db, clock);
+  ScheduleRecord record;
+  record.name = "weekly";
+  record.cron = "0 9 * * mon";
+  record.action = "announce";
+  record.payload = "hello";
+  record.created_by = "alice";
+  auto added = schedules.add(record);
+  ASSERT_TRUE(added.ok()) << added.error().message;
+  EXPECT_GT(added->id, 0);
+  EXPECT_EQ(schedules.find_by_name("weekly")->id, added->id);
+  EXPECT_EQ(schedules.active().size(), 1u);
+  EXPECT_TRUE(schedules.claim(added->id, 1000));
+  EXPECT_FALSE(schedules.claim(added->id, 1000));                // one claim per occurrence
+  schedules.record_skipped(added->id, 1000, "already claimed");  // no-op on a claimed one
+  schedules.record_skipped(added->id, 2000, "too late");
+  EXPECT_EQ(schedules.take_interrupted().size(), 1u);
+  schedules.finish(added->id, 1000, "done", "");
+  schedules.advance(added->id, 1000, 5000);
+  EXPECT_EQ(schedules.get(added->id)->next_at, 5000);
+  const auto runs = schedules.runs(added->id, 10);
+  ASSERT_EQ(runs.size(), 2u);
+  EXPECT_EQ(runs[0].outcome, "skipped");
+  EXPECT_EQ(runs[1].outcome, "done");
+  EXPECT_TRUE(schedules.set_state(added->id, "paused"));
+  EXPECT_FALSE(schedules.set_state(added->id + 100, "paused"));
+  EXPECT_EQ(schedules.list(false).size(), 1u);
+}
+
+TEST_P(OtherStoresTest, Incidents) {
+  IncidentStore incidents(*db, clock);
+  DeclareRequest request;
+  request.title = "Checkout Errors";
+  request.declared_by = "alice";
+  request.services = {"checkout"};
+  request.room = "C1";
+  const auto first = incidents.declare(request);
+  EXPECT_TRUE(first.created);
+  request.title = "checkout errors";  // the same declarer and title, differently cased
+  const auto again = incidents.declare(request);
+  EXPECT_FALSE(again.created);
+  EXPECT_EQ(again.incident.id, first.incident.id);
+  const auto id = first.incident.id;
+
+  incidents.assign(id, "commander", "alice");
+  incidents.assign(id, "commander", "bob");  // replaces
+  ASSERT_EQ(incidents.roles(id).size(), 1u);
+  EXPECT_EQ(incidents.roles(id)[0].user_id, "bob");
+
+  TimelineEntry entry{0, id, clock.now_ms(), clock.now_ms(), "note", "alice", "looking", {}, "x"};
+  EXPECT_TRUE(incidents.append(entry));
+  EXPECT_FALSE(incidents.append(entry));  // the same source_ref again
+  EXPECT_EQ(incidents.timeline(id).size(), 1u);
+
+  EXPECT_TRUE(incidents.remember_alert("am:group:fp:1", id));
+  EXPECT_FALSE(incidents.remember_alert("am:group:fp:1", id));
+  incidents.set_status(id, "mitigated", "", clock.now_ms());
+  EXPECT_EQ(incidents.get(id)->status, "mitigated");
+  EXPECT_EQ(incidents.open_in_room("C1")->id, id);
+  incidents.set_status(id, "resolved", "fixed", clock.now_ms());
+  EXPECT_EQ(incidents.list(5).size(), 1u);
+  EXPECT_TRUE(incidents.open_incidents().empty());
+}
+
+TEST_P(OtherStoresTest, RunbookJournal) {
+  RunbookStore runbooks(*db, clock);
+  RunbookRunRecord run;
+  run.runbook = "restart";
+  run.hash = "abc";
+  run.started_by = "alice";
+  run.chat_ref = "C1";
+  run.status = "running";
+  const auto run_id = runbooks.create_run(run);
+  EXPECT_GT(run_id, 0);
+  RunbookStepRecord step;
+  step.run_id = run_id;
+  step.phase = "main";
+  step.name = "check";
+  step.attempt = 1;
+  const auto step_id = runbooks.step_started(step, "running", "state-1");
+  EXPECT_GT(step_id, 0);
+  EXPECT_EQ(runbooks.unfinished().size(), 1u);
+  runbooks.save_state(run_id, "succeeded", "state-2", true);
+  EXPECT_TRUE(runbooks.unfinished().empty());
+  EXPECT_TRUE(runbooks.get(run_id)->finished_at.has_value());
+  runbooks.interrupt_open_steps(run_id, "stopped");
+  ASSERT_EQ(runbooks.steps(run_id).size(), 1u);
+  EXPECT_EQ(runbooks.steps(run_id)[0].status, "interrupted");
+  EXPECT_EQ(runbooks.recent(5).size(), 1u);
+}
+
+TEST_P(OtherStoresTest, FreezesAndConversationRefs) {
+  FreezeStore freezes(*db, clock);
+  const auto open_ended =
+      freezes.add("production", clock.now_ms(), std::nullopt, "incident", "bob");
+  const auto bounded =
+      freezes.add("production", clock.now_ms(), clock.now_ms() + 60'000, "release", "bob");
+  EXPECT_NE(open_ended.id, bounded.id);
+  EXPECT_EQ(freezes.in_force("production")->id, open_ended.id);  // the open-ended one first
+  EXPECT_EQ(freezes.current_and_coming().size(), 2u);
+  EXPECT_EQ(freezes.lift("production", "carol").size(), 2u);
+  EXPECT_EQ(freezes.in_force("production"), std::nullopt);
+
+  ConversationRefStore refs(*db, clock);
+  refs.save(ConversationRef{"teams", "19:abc", "https://one.example", "t1", "channel", "28:b", 0});
+  clock.advance_ms(1000);
+  refs.save(ConversationRef{"teams", "19:abc", "https://two.example", "t1", "channel", "28:b", 0});
+  EXPECT_EQ(refs.get("teams", "19:abc")->service_url, "https://two.example");
+  EXPECT_EQ(refs.list("teams").size(), 1u);
+}
+
+}  // namespace
+}  // namespace shipmate::storage

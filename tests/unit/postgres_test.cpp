@@ -1,0 +1,243 @@
+// The PostgreSQL side of the storage seam: placeholders, connection errors, the schema history,
+// the sole-writer claim, URI checks, and copying whole databases between the two backends.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+
+#include "common/clock.h"
+#include "common/redact.h"
+#include "storage/audit_log.h"
+#include "storage/copy.h"
+#include "storage/database.h"
+#include "storage/deploy_store.h"
+#include "storage/lock_store.h"
+#include "storage/migrations.h"
+#include "storage/postgres.h"
+#include "tests/support/backends.h"
+#include "tests/support/postgres_server.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::storage {
+namespace {
+
+using shipmate::testing::open_or_throw;
+using shipmate::testing::postgres_server;
+using shipmate::testing::TempDir;
+
+bool contains(const std::string& text, const std::string& needle) {
+  return text.find(needle) != std::string::npos;
+}
+
+TEST(PostgresPlaceholdersTest, NumberedAndBareBecomeDollarNumbers) {
+  EXPECT_EQ(detail::postgres_placeholders("SELECT a FROM t WHERE b = ?1 AND c > ?12"),
+            "SELECT a FROM t WHERE b = $1 AND c > $12");
+  // Bare ones count on from the highest number so far, as SQLite numbers them.
+  EXPECT_EQ(detail::postgres_placeholders("VALUES (?, ?, ?5, ?)"), "VALUES ($1, $2, $5, $6)");
+  EXPECT_EQ(detail::postgres_placeholders("WHERE key IN (SELECT x(?::json))"),
+            "WHERE key IN (SELECT x($1::json))");
+}
+
+TEST(PostgresPlaceholdersTest, QuotesAndCommentsAreLeftAlone) {
+  EXPECT_EQ(detail::postgres_placeholders("SELECT 'what?', \"odd?col\" FROM t WHERE x = ?"),
+            "SELECT 'what?', \"odd?col\" FROM t WHERE x = $1");
+  EXPECT_EQ(detail::postgres_placeholders("SELECT 'it''s ?' -- really?\n, ?2"),
+            "SELECT 'it''s ?' -- really?\n, $2");
+}
+
+TEST(PostgresDatabaseTest, OpensMigratesAndReopensWithoutRemigrating) {
+  const std::string uri = postgres_server().fresh_database();
+  {
+    auto db = open_or_throw(uri);
+    EXPECT_EQ(db->dialect(), Dialect::postgresql);
+    EXPECT_EQ(db->schema_version(), detail::latest_postgresql_schema_version());
+    EXPECT_TRUE(contains(db->path(), "postgresql://postgres@")) << db->path();
+    db->exec("INSERT INTO locks (scope, holder, since) VALUES ('env:prod', 'alice', 1)");
+  }
+  auto again = open_or_throw(uri);
+  EXPECT_EQ(again->prepare("SELECT COUNT(*) FROM locks").scalar(), 1);
+  EXPECT_EQ(again->prepare("SELECT COUNT(*) FROM shipmate_schema").scalar(), 1);
+  EXPECT_THROW(again->last_insert_rowid(), StorageError);
+}
+
+TEST(PostgresDatabaseTest, AnUnreachableServerIsOneLineWithoutThePassword) {
+  TempDir dir;
+  const std::string uri =
+      "postgresql:///shipmate?host=" + dir.path() + "&user=bot&password=hunter2-pg-secret";
+  auto db = Database::open(uri);
+  ASSERT_FALSE(db.ok());
+  EXPECT_TRUE(contains(db.error().message,
+                       "cannot connect to postgresql://bot@" + dir.path() + "/shipmate: "))
+      << db.error().message;
+  EXPECT_FALSE(contains(db.error().message, "hunter2")) << db.error().message;
+  EXPECT_FALSE(contains(db.error().message, "\n"));
+  EXPECT_TRUE(contains_secret("hunter2-pg-secret"));  // registered, so logs redact it too
+  clear_registered_secrets();
+}
+
+TEST(PostgresDatabaseTest, ANewerSchemaIsRefused) {
+  const std::string uri = postgres_server().fresh_database();
+  open_or_throw(uri)->exec("UPDATE shipmate_schema SET version = 99");
+  auto db = Database::open(uri);
+  ASSERT_FALSE(db.ok());
+  EXPECT_TRUE(contains(db.error().message, "its schema version 99 is newer than this build"))
+      << db.error().message;
+}
+
+TEST(PostgresDatabaseTest, ReadOnlyOpenReadsButNeverWrites) {
+  const std::string uri = postgres_server().fresh_database();
+  {
+    ManualClock clock;
+    auto db = open_or_throw(uri);
+    AuditLog(*db, clock).append(AuditEntry{"alice", "lock", "hello", "ok", ""});
+  }
+  auto reader = Database::open_read_only(uri);
+  ASSERT_TRUE(reader.ok()) << reader.error().message;
+  ManualClock clock;
+  EXPECT_TRUE(AuditLog(**reader, clock).verify().ok);
+  EXPECT_THROW((*reader)->exec("DELETE FROM locks"), StorageError);
+  // A database Shipmate never migrated is named, with what to do.
+  auto empty = Database::open_read_only(postgres_server().fresh_database());
+  ASSERT_FALSE(empty.ok());
+  EXPECT_TRUE(contains(empty.error().message, "start `shipmate serve` once to migrate it"))
+      << empty.error().message;
+}
+
+TEST(PostgresDatabaseTest, OnlyOneConnectionClaimsToBeTheSoleWriter) {
+  const std::string uri = postgres_server().fresh_database();
+  auto first = open_or_throw(uri);
+  auto second = open_or_throw(uri);
+  EXPECT_TRUE(first->claim_sole_writer());
+  EXPECT_FALSE(second->claim_sole_writer());
+  first.reset();  // the claim ends with its connection (a crash included)
+  EXPECT_TRUE(second->claim_sole_writer());
+  auto sqlite = open_or_throw(":memory:");
+  EXPECT_TRUE(sqlite->claim_sole_writer());  // SQLite's file lock already does this
+}
+
+TEST(PostgresDatabaseTest, UriChecks) {
+  EXPECT_TRUE(Database::is_postgresql("postgresql://h/db"));
+  EXPECT_TRUE(Database::is_postgresql("postgres://h/db"));
+  EXPECT_FALSE(Database::is_postgresql("/var/lib/shipmate.db"));
+  EXPECT_EQ(Database::postgresql_uri_problem("postgresql://bot@db/shipmate", false), "");
+  const std::string with_password = "postgresql://bot:pw-3f9a1c@db/shipmate";
+  EXPECT_EQ(Database::postgresql_uri_problem(with_password, true), "");
+  const auto problem = Database::postgresql_uri_problem(with_password, false);
+  EXPECT_TRUE(contains(problem, "carries a password")) << problem;
+  EXPECT_FALSE(contains(problem, "pw-3f9a1c"));
+  EXPECT_TRUE(contains(Database::postgresql_uri_problem("postgresql://db/x?nonsense=1", true),
+                       "not one libpq understands"));
+  EXPECT_EQ(
+      Database::with_uri_parameters(
+          "postgresql://db/x", {{"sslmode", "verify-full"}, {"sslrootcert", "/etc/my ca&.pem"}}),
+      "postgresql://db/x?sslmode=verify-full&sslrootcert=/etc/my%20ca%26.pem");
+  EXPECT_EQ(Database::with_uri_parameters("postgresql://db/x?connect_timeout=5", {{"a", "b"}}),
+            "postgresql://db/x?connect_timeout=5&a=b");
+  clear_registered_secrets();
+}
+
+// ---------------------------------------------------------------------------------------------
+// storage copy
+
+NewDeploy deploy_of(const std::string& version) {
+  NewDeploy request;
+  request.service = "hello";
+  request.environment = "staging";
+  request.version = version;
+  request.requested_by = "alice";
+  return request;
+}
+
+void fill(Database& db, ManualClock& clock) {
+  DeployStore deploys(db, clock);
+  AuditLog audit(db, clock);
+  LockStore locks(db, clock);
+  for (const char* version : {"v1", "v2", "v3"}) {
+    clock.advance_ms(1000);
+    const auto created = deploys.create(deploy_of(version));
+    deploys.transition(created.id, DeployState::succeeded, "ok");
+    audit.append(AuditEntry{"alice", "deploy", std::string("hello ") + version, "ok", ""});
+  }
+  ASSERT_TRUE(locks.acquire("env:prod", "bob", "freeze", std::nullopt).ok());
+}
+
+TEST(StorageCopyTest, SQLiteToPostgreSQLAndBackKeepsEverything) {
+  TempDir dir;
+  ManualClock clock;
+  const std::string sqlite_path = dir.file("from.db");
+  fill(*open_or_throw(sqlite_path), clock);
+
+  const std::string uri = postgres_server().fresh_database();
+  auto copied = copy_database("sqlite:" + sqlite_path, uri);
+  ASSERT_TRUE(copied.ok()) << copied.error().message;
+  EXPECT_TRUE(copied->audit.ok) << copied->audit.problem;
+  EXPECT_EQ(copied->audit.records_checked, 3);
+  EXPECT_EQ(copied->rows.front(), (std::pair<std::string, std::int64_t>{"deploys", 3}));
+
+  {
+    auto pg = open_or_throw(uri);
+    DeployStore deploys(*pg, clock);
+    EXPECT_EQ(deploys.last_succeeded("hello", "staging")->version, "v3");
+    EXPECT_EQ(deploys.events(2).size(), 2u);
+    EXPECT_EQ(LockStore(*pg, clock).get("env:prod")->holder, "bob");
+    // Ids carry on after the copied ones.
+    EXPECT_EQ(deploys.create(deploy_of("v4")).id, 4);
+  }
+
+  // And back into a new SQLite file.
+  const std::string back = dir.file("back.db");
+  auto returned = copy_database(uri, back);
+  ASSERT_TRUE(returned.ok()) << returned.error().message;
+  EXPECT_TRUE(returned->audit.ok);
+  auto sqlite = open_or_throw(back);
+  EXPECT_EQ(DeployStore(*sqlite, clock).get(4)->version, "v4");
+  EXPECT_EQ(DeployStore(*sqlite, clock).create(deploy_of("v5")).id, 5);
+}
+
+TEST(StorageCopyTest, RefusesADestinationWithDataOrAnExistingFile) {
+  TempDir dir;
+  ManualClock clock;
+  const std::string sqlite_path = dir.file("from.db");
+  fill(*open_or_throw(sqlite_path), clock);
+  const std::string uri = postgres_server().fresh_database();
+  fill(*open_or_throw(uri), clock);
+  auto copied = copy_database(sqlite_path, uri);
+  ASSERT_FALSE(copied.ok());
+  EXPECT_TRUE(contains(copied.error().message,
+                       "it already holds data (3 in deploys, 6 in deploy_events, 1 in locks, 3 "
+                       "in audit_log); copy into an empty database"))
+      << copied.error().message;
+
+  auto onto_file = copy_database(uri, sqlite_path);
+  ASSERT_FALSE(onto_file.ok());
+  EXPECT_TRUE(contains(onto_file.error().message, "the file exists; name a new SQLite file"))
+      << onto_file.error().message;
+  EXPECT_FALSE(copy_database(sqlite_path, "sqlite:" + sqlite_path).ok());
+}
+
+TEST(StorageCopyTest, AFailureCopiesNothing) {
+  // Two live deploys of one target can sit in an SQLite file (one writer, the policy checks);
+  // PostgreSQL's unique index refuses the second, and the whole copy is rolled back.
+  TempDir dir;
+  ManualClock clock;
+  const std::string sqlite_path = dir.file("from.db");
+  {
+    auto db = open_or_throw(sqlite_path);
+    DeployStore deploys(*db, clock);
+    AuditLog(*db, clock).append(AuditEntry{"alice", "deploy", "hello", "ok", ""});
+    deploys.create(deploy_of("v1"));
+    deploys.create(deploy_of("v2"));
+  }
+  const std::string uri = postgres_server().fresh_database();
+  auto copied = copy_database(sqlite_path, uri);
+  ASSERT_FALSE(copied.ok());
+  EXPECT_TRUE(contains(copied.error().message, "failed, and nothing was copied"))
+      << copied.error().message;
+  EXPECT_TRUE(contains(copied.error().message, "deploys_one_live")) << copied.error().message;
+  auto pg = open_or_throw(uri);
+  EXPECT_EQ(pg->prepare("SELECT COUNT(*) FROM deploys").scalar(), 0);
+  EXPECT_EQ(pg->prepare("SELECT COUNT(*) FROM audit_log").scalar(), 0);
+}
+
+}  // namespace
+}  // namespace shipmate::storage
