@@ -48,6 +48,8 @@ constexpr TableSpec kTables[] = {
     {"incident_timeline",
      "#id #incident_id #event_at #ingested_at kind actor text #audit_seq source_ref", "id", true},
     {"alert_events", "dedup_key #incident_id #received_at", "dedup_key", false},
+    {"incident_announcements",
+     "#id key #incident_id kind room #tone text #created_at #sent_at message_ref", "id", true},
     {"runbook_runs",
      "#id runbook hash params started_by chat_ref message_ref status state #started_at "
      "#updated_at #finished_at",
