@@ -12,6 +12,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
@@ -144,8 +145,16 @@ Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
   }
   auto database = storage::Database::open(config.database_path);
   // Everything here assumes one Shipmate per database, as SQLite's file lock ensures; on
-  // PostgreSQL an advisory lock does, until replicas are supported.
-  if (database && !(*database)->claim_sole_writer()) {
+  // PostgreSQL an advisory lock does, until replicas are supported. A Shipmate that has just
+  // exited (a restart) holds it until the server notices its connection closed, so the claim is
+  // retried for a few seconds before a second Shipmate is refused.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  bool claimed = !database || (*database)->claim_sole_writer();
+  while (!claimed && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    claimed = (*database)->claim_sole_writer();
+  }
+  if (!claimed) {
     return make_error("cannot use database " + (*database)->path() +
                       ": another Shipmate is using it, and running several against one "
                       "database is not supported yet");
