@@ -2,6 +2,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/metrics.h"
 #include "common/redact.h"
 #include "integrations/net/http_server.h"
 
@@ -22,6 +23,19 @@ net::ServerResponse refuse(const Error& error) {
 net::ServerResponse ingest(commands::Services& services, const commands::AlertSettings& settings,
                            const alerts::AlertNotification& notification) {
   const auto result = commands::ingest_alerts(services, settings, notification);
+  if (services.meters != nullptr) {
+    // Alert notifications are rare next to commands: the series are looked up per notification.
+    const std::vector<std::string> label{"source"};
+    services.meters
+        ->counter("shipmate_alerts_received_total",
+                  "Alerts received in notifications, by source (alertmanager, pagerduty, ...).",
+                  label, {notification.source})
+        .inc(static_cast<std::uint64_t>(result.accepted + result.duplicates));
+    services.meters
+        ->counter("shipmate_alerts_deduplicated_total",
+                  "Alerts recognised as already acted on, by source.", label, {notification.source})
+        .inc(static_cast<std::uint64_t>(result.duplicates));
+  }
   spdlog::info("alerts: {} from {}: {} new, {} duplicate, {} incident(s) opened",
                notification.group_key, notification.source, result.accepted, result.duplicates,
                result.incidents_opened.size());

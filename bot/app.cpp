@@ -301,7 +301,17 @@ int App::Impl::open() {
                                "How late the event loop's 1 s heartbeat timer fired.",
                                metrics::short_latency_buckets());
   register_app_metrics(meters, *database, *locks);
-  deploy_meter.emplace(meters);
+  register_store_metrics(meters, *database, config.catalog, clock);
+  register_transport_metrics(meters, [this] {
+    std::vector<const ChatTransport*> running;
+    for (const auto& transport : platforms) {
+      if (std::find(directory.running.begin(), directory.running.end(), transport.get()) !=
+          directory.running.end())
+        running.push_back(transport.get());
+    }
+    return running;
+  });
+  deploy_meter.emplace(meters, &config.catalog);
   audit.emplace(*database, clock);
   approvals.emplace(*database, clock);
 
@@ -321,6 +331,7 @@ int App::Impl::open() {
   if (connected->github_mirror)
     services->observers.push_back(connected->github_mirror.get());
   services->observers.push_back(&*deploy_meter);
+  services->meters = &meters;
   services->conversations = &directory;
   // Incidents: the store, and the feed that puts the engine's audit records on timelines.
   incident_settings = config.incidents;
@@ -360,6 +371,9 @@ int App::Impl::open() {
   listeners = std::make_unique<integrations::net::HttpListeners>(io.get_executor());
   if (config.http.enabled)
     listeners->set_shared(shared_listener_options(config.http));
+  // Per-delivery timing only when something can scrape it (the ops listener is configured).
+  if (config.ops.enabled)
+    intake->count_in(meters);
 
   schedules.emplace(*database, clock);
   freezes.emplace(*database, clock);

@@ -33,6 +33,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "commands/reply.h"
+#include "common/metrics.h"
 #include "common/result.h"
 
 namespace shipmate::bot {
@@ -86,6 +87,15 @@ class ChatTransport {
   // Why the transport cannot take commands right now ("no Socket Mode connection is open"), for
   // /readyz (bot/ops_health.h); empty when it can. Asked only after start() succeeded.
   virtual std::string readiness_problem() const { return {}; }
+
+  // What /metrics reports about the platform connection (bot/ops_metrics.h), read at scrape time
+  // on the event loop from counters the transport keeps anyway; zeros for a platform without them.
+  struct Counters {
+    std::uint64_t reconnects = 0;               // connections opened after the first one
+    std::uint64_t rate_limit_pauses = 0;        // 429 answers that made it hold its sends
+    std::vector<metrics::CallCount> api_calls;  // Web API / connector calls by method and status
+  };
+  virtual Counters counters() const { return {}; }
 
   // --- Optional workspace abilities ------------------------------------------------------------
   virtual WorkspaceAbilities abilities() const { return {}; }

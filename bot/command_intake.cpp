@@ -7,8 +7,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <deque>
+#include <unordered_map>
 #include <vector>
 
+#include "common/metrics.h"
 #include "common/redact.h"
 #include "common/timer.h"
 #include "storage/database.h"
@@ -19,16 +21,81 @@ namespace asio = boost::asio;
 
 struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   // A delivery waiting for its batch to be recorded and acknowledged.
+  using Clock = std::chrono::steady_clock;
   struct Gathered {
     const IntakePlatform* platform;
     Delivery delivery;
+    Clock::time_point received;
   };
   // A recorded command, ready to run.
   struct Command {
     const IntakePlatform* platform;
     std::string key;
     IncomingCommand command;
+    Clock::time_point received{};  // none for a command replayed after a restart
   };
+  // A platform's series in the registry given to count_in(); looked up once per platform.
+  struct PlatformMeters {
+    metrics::Histogram* ack = nullptr;
+    metrics::Histogram* reply = nullptr;
+    metrics::Counter* duplicates = nullptr;
+  };
+
+  // Answers the conversation it wraps, timing the first message posted for a command.
+  class FirstReplyTimer final : public commands::Conversation {
+   public:
+    FirstReplyTimer(commands::Conversation& inner, metrics::Histogram* histogram,
+                    Clock::time_point received)
+        : inner_(inner), histogram_(histogram), received_(received) {}
+    commands::MessageRef post(const commands::Message& message) override {
+      seen();
+      return inner_.post(message);
+    }
+    void update(const commands::MessageRef& ref, const commands::Message& message) override {
+      seen();
+      inner_.update(ref, message);
+    }
+    void thread_reply(const commands::MessageRef& ref, const commands::Message& message) override {
+      seen();
+      inner_.thread_reply(ref, message);
+    }
+    std::string address() const override { return inner_.address(); }
+
+   private:
+    void seen() {
+      if (histogram_ == nullptr)
+        return;
+      histogram_->observe_nanoseconds(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received_).count());
+      histogram_ = nullptr;
+    }
+    commands::Conversation& inner_;
+    metrics::Histogram* histogram_;
+    Clock::time_point received_;
+  };
+
+  PlatformMeters meters_of(const IntakePlatform* platform) const {
+    const auto found = meters.find(platform);
+    return found == meters.end() ? PlatformMeters{} : found->second;
+  }
+
+  void add_meters(const IntakePlatform& platform) {
+    if (registry == nullptr)
+      return;
+    const std::vector<std::string> label{"platform"};
+    const metrics::Registry::Labels value{platform.name};
+    meters[&platform] = PlatformMeters{
+        &registry->histogram("shipmate_ack_latency_seconds",
+                             "From a delivery's arrival to its acknowledgement being sent (after "
+                             "it is recorded).",
+                             metrics::short_latency_buckets(), label, value),
+        &registry->histogram("shipmate_reply_latency_seconds",
+                             "From a command's arrival to the first message Shipmate posts for it.",
+                             metrics::latency_buckets(), label, value),
+        &registry->counter("shipmate_deliveries_deduplicated_total",
+                           "Redelivered commands (envelopes, activities) recognised and dropped.",
+                           label, value)};
+  }
 
   Impl(asio::any_io_executor executor_in, storage::InboxStore& inbox_in,
        CommandDispatcher& dispatcher_in, Timers& timers_in, Options options_in)
@@ -148,11 +215,17 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     }
     std::size_t recorded = 0;
     std::vector<Command> to_run;
+    const Clock::time_point acked_at = registry != nullptr ? Clock::now() : Clock::time_point{};
     for (auto& gathered : batch) {
+      const PlatformMeters platform_meters = meters_of(gathered.platform);
       // Acks leave in the order their deliveries arrived, coalesced into as few writes as the
       // connection allows; a failed send shows up as a lost connection on its next read.
       if (gathered.delivery.acks->send_ack(gathered.delivery.ack_id)) {
         ++stats.acks;
+        if (platform_meters.ack != nullptr)
+          platform_meters.ack->observe_nanoseconds(
+              std::chrono::duration_cast<std::chrono::nanoseconds>(acked_at - gathered.received)
+                  .count());
       } else {
         ++stats.ack_failures;
         spdlog::warn("intake: ack for {} not sent", gathered.delivery.ack_id);
@@ -166,10 +239,12 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
       if (!fresh[recorded]) {
         ++recorded;
         ++stats.duplicates;
+        if (platform_meters.duplicates != nullptr)
+          platform_meters.duplicates->inc();
         continue;
       }
       to_run.push_back(Command{gathered.platform, std::move(entries[recorded].key),
-                               std::move(*gathered.delivery.command)});
+                               std::move(*gathered.delivery.command), gathered.received});
       ++recorded;
     }
     if (!to_run.empty())
@@ -250,14 +325,20 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
 
   static asio::awaitable<void> handle(std::shared_ptr<Impl> self, Command command) {
     const IntakePlatform& platform = *command.platform;
-    std::unique_ptr<commands::Conversation> conversation =
+    std::unique_ptr<commands::Conversation> platform_conversation =
         platform.conversation(command.command.channel, command.command.thread);
-    if (!conversation) {
+    if (!platform_conversation) {
       spdlog::error("intake: {} has no conversation for {}; command {} dropped", platform.name,
                     command.command.channel, command.key);
       self->finished(command.key);
       co_return;
     }
+    // Times the first reply (not for a replayed command: its arrival was before the restart).
+    const bool timed = command.received != Clock::time_point{};
+    FirstReplyTimer first_reply(*platform_conversation,
+                                timed ? self->meters_of(&platform).reply : nullptr,
+                                command.received);
+    commands::Conversation* conversation = &first_reply;
     ++self->stats.commands;
     std::string failure;
     try {
@@ -331,6 +412,8 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   // Stable addresses: gathered deliveries and commands point at their platform.
   std::deque<IntakePlatform> platforms;
   IntakeStats stats;
+  metrics::Registry* registry = nullptr;
+  std::unordered_map<const IntakePlatform*, PlatformMeters> meters;
   bool stopping = false;
 
   std::vector<Gathered> intake;
@@ -359,14 +442,24 @@ void CommandIntake::attach(IntakePlatform platform) {
   for (auto& existing : impl_->platforms) {
     if (existing.name == platform.name) {
       existing = std::move(platform);
+      impl_->add_meters(existing);
       return;
     }
   }
   impl_->platforms.push_back(std::move(platform));
+  impl_->add_meters(impl_->platforms.back());
+}
+
+void CommandIntake::count_in(metrics::Registry& registry) {
+  impl_->registry = &registry;
+  for (const auto& platform : impl_->platforms)
+    impl_->add_meters(platform);
 }
 
 void CommandIntake::submit(std::string_view platform, Delivery delivery) {
-  impl_->gather(Impl::Gathered{&impl_->attached(platform), std::move(delivery)});
+  const Impl::Clock::time_point received =
+      impl_->registry != nullptr ? Impl::Clock::now() : Impl::Clock::time_point{};
+  impl_->gather(Impl::Gathered{&impl_->attached(platform), std::move(delivery), received});
 }
 
 void CommandIntake::flush() {
@@ -388,11 +481,16 @@ CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name
   }
   if (!fresh) {
     ++impl_->stats.duplicates;
+    if (auto* duplicates = impl_->meters_of(&platform).duplicates)
+      duplicates->inc();
     return Accepted::duplicate;
   }
-  asio::co_spawn(impl_->executor,
-                 Impl::handle(impl_, Impl::Command{&platform, std::move(key), std::move(command)}),
-                 asio::detached);
+  const Impl::Clock::time_point received =
+      impl_->registry != nullptr ? Impl::Clock::now() : Impl::Clock::time_point{};
+  asio::co_spawn(
+      impl_->executor,
+      Impl::handle(impl_, Impl::Command{&platform, std::move(key), std::move(command), received}),
+      asio::detached);
   return Accepted::fresh;
 }
 

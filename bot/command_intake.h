@@ -60,6 +60,9 @@ class Timers;
 namespace shipmate::storage {
 class InboxStore;
 }
+namespace shipmate::metrics {
+class Registry;
+}
 
 namespace shipmate::bot {
 
@@ -160,6 +163,16 @@ class CommandIntake {
   // Registers a platform; its commands may be submitted from now on. A second attach of the same
   // name replaces the first.
   void attach(IntakePlatform platform);
+
+  // Exports, per platform, into `registry` (which must outlive the intake):
+  //   shipmate_ack_latency_seconds{platform}    a delivery's arrival to its ack being sent
+  //                                             (recorded first, so it includes the commit);
+  //   shipmate_reply_latency_seconds{platform}  a command's arrival to the first message posted
+  //                                             for it (replayed commands are not timed);
+  //   shipmate_deliveries_deduplicated_total{platform}  redeliveries recognised and dropped.
+  // Series are looked up once per platform; each delivery then reads the steady clock and
+  // updates atomics, with no allocation. Without count_in() nothing is timed.
+  void count_in(metrics::Registry& registry);
 
   // The group-commit path: the delivery joins the batch being gathered; it is recorded, then
   // acknowledged, then its command started. `platform` must be attached.

@@ -9,6 +9,7 @@
 #include "bot/allocator_tuning.h"
 #include "bot/app.h"
 #include "bot/config.h"
+#include "bot/doctor.h"
 #include "bot/integrations_setup.h"
 #include "bot/logging.h"
 #include "common/redact.h"
@@ -101,6 +102,10 @@ int main(int argc, char** argv) {
   auto* check = app.add_subcommand("check-config", "Validate a configuration file and exit");
   check->add_option("file", check_path, "Configuration file")->required();
 
+  auto* doctor = app.add_subcommand(
+      "doctor", "Check that chat, deploy targets, CI and Prometheus accept the credentials");
+  doctor->add_option("--config", config_path, "Configuration file")->required();
+
   auto* audit = app.add_subcommand("audit", "Audit log tools");
   audit->require_subcommand(1);
   auto* verify = audit->add_subcommand("verify", "Verify the audit log's hash chain");
@@ -167,6 +172,8 @@ int main(int argc, char** argv) {
 
   if (verify->parsed())
     return shipmate::bot::run_audit_verify(*config);
+  if (doctor->parsed())
+    return shipmate::bot::run_doctor(*config, stdout);
 
   shipmate::bot::AppOptions options;
   options.user = as_user.empty() ? config->terminal_user : as_user;

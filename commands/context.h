@@ -42,6 +42,10 @@ namespace shipmate::scheduler {
 class Scheduler;
 }
 
+namespace shipmate::metrics {
+class Registry;
+}
+
 namespace shipmate::commands {
 
 class DeployRuntime;
@@ -81,6 +85,8 @@ struct Services {
   // CI builds by service name (services with a build: pipeline); null when none is configured.
   std::map<std::string, std::unique_ptr<integrations::CiProvider>>* builds = nullptr;
   std::vector<DeployObserver*> observers = {};
+  // What GET /metrics renders (common/metrics.h); null when nothing counts (tests).
+  metrics::Registry* meters = nullptr;
   // Incidents (commands/incident_commands.h); the incident commands answer that incidents are
   // not set up when these are null.
   storage::IncidentStore* incidents = nullptr;

@@ -8,11 +8,12 @@ namespace shipmate::metrics {
 
 namespace {
 
-enum Type { kCounter, kGauge, kHistogram, kGaugeFunction };
+enum Type { kCounter, kGauge, kHistogram, kGaugeFunction, kCounterFamily, kGaugeFamily };
 
 const char* type_name(int type) {
   switch (type) {
     case kCounter:
+    case kCounterFamily:
       return "counter";
     case kHistogram:
       return "histogram";
@@ -127,6 +128,7 @@ struct Registry::Family {
   };
   std::deque<Series> series;
   std::function<double()> read;
+  std::function<std::vector<Sample>()> read_all;
 
   Series& find(const Labels& values) {
     if (values.size() != label_names.size()) {
@@ -220,19 +222,44 @@ void Registry::gauge_function(const std::string& name, const std::string& help,
   family(name, help, kGaugeFunction, {}).read = std::move(read);
 }
 
+void Registry::function_family(const std::string& name, const std::string& help, Kind kind,
+                               const std::vector<std::string>& label_names,
+                               std::function<std::vector<Sample>()> read) {
+  std::lock_guard lock(mutex_);
+  family(name, help, kind == Kind::counter ? kCounterFamily : kGaugeFamily, label_names).read_all =
+      std::move(read);
+}
+
 std::string Registry::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
   out.reserve(4096);
   for (const auto& family : families_) {
-    if (family->type != kGaugeFunction && family->series.empty())
+    std::vector<Sample> samples;
+    if (family->type == kCounterFamily || family->type == kGaugeFamily) {
+      if (family->read_all)
+        samples = family->read_all();
+      if (samples.empty())
+        continue;
+    } else if (family->type != kGaugeFunction && family->series.empty()) {
       continue;
+    }
     out += "# HELP " + family->name + ' ' + escape_help(family->help) + '\n';
     out += "# TYPE " + family->name + ' ' + type_name(family->type) + '\n';
     if (family->type == kGaugeFunction) {
       out += family->name + ' ';
       append_number(out, family->read ? family->read() : 0.0);
       out += '\n';
+      continue;
+    }
+    if (family->type == kCounterFamily || family->type == kGaugeFamily) {
+      for (const auto& [values, value] : samples) {
+        if (values.size() != family->label_names.size())
+          throw std::logic_error("metric " + family->name + " read the wrong number of labels");
+        out += family->name + family->labels(values) + ' ';
+        append_number(out, value);
+        out += '\n';
+      }
       continue;
     }
     for (const auto& series : family->series) {

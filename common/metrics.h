@@ -10,8 +10,9 @@
 //   name with another type or other label names throws std::logic_error (a programming error).
 //   Names must match [a-zA-Z_:][a-zA-Z0-9_:]*, label names [a-zA-Z_][a-zA-Z0-9_]* and not start
 //   with "__"; both are checked at registration (std::invalid_argument).
-// - Gauge functions are called at render time, on the rendering thread (the event loop for
-//   /metrics); they must be quick.
+// - Gauge functions and function families are called at render time, on the rendering thread
+//   (the event loop for /metrics); they must be quick. A family function answering label values
+//   of the wrong arity is a programming error (std::logic_error from render()).
 // - render(): families in registration order, each with `# HELP` (backslash and newline escaped)
 //   and `# TYPE`, then its series in creation order; label values escaped (\\, \", \n);
 //   histograms as cumulative `_bucket{le="..."}` series ending at le="+Inf", then `_sum` and
@@ -72,6 +73,31 @@ class Histogram {
   std::atomic<std::int64_t> sum_ns_{0};
 };
 
+// Calls to an outside API by method and HTTP status (0: no answer: a transport error), kept by
+// the client that makes them and read at scrape time. One thread (the client's); a pair's first
+// call allocates its method name, later calls only search the few pairs there are.
+struct CallCount {
+  std::string method;
+  int status = 0;
+  std::uint64_t count = 0;
+};
+class CallCounts {
+ public:
+  void count(std::string_view method, int status) {
+    for (auto& one : counts_) {
+      if (one.status == status && one.method == method) {
+        ++one.count;
+        return;
+      }
+    }
+    counts_.push_back(CallCount{std::string(method), status, 1});
+  }
+  const std::vector<CallCount>& all() const { return counts_; }
+
+ private:
+  std::vector<CallCount> counts_;
+};
+
 // Bounds for latencies from 1 ms to 60 s, and for short ones from 50 µs to 1 s.
 std::vector<double> latency_buckets();
 std::vector<double> short_latency_buckets();
@@ -97,6 +123,15 @@ class Registry {
   // A gauge whose value is read at render time.
   void gauge_function(const std::string& name, const std::string& help,
                       std::function<double()> read);
+  // A labelled family whose series are read at render time, for state that is already counted or
+  // kept elsewhere (open incidents by severity, an intake's own counters): `read` answers every
+  // series now, each with its label values in `label_names` order. Registering the same name
+  // again replaces `read`.
+  enum class Kind { counter, gauge };
+  using Sample = std::pair<Labels, double>;
+  void function_family(const std::string& name, const std::string& help, Kind kind,
+                       const std::vector<std::string>& label_names,
+                       std::function<std::vector<Sample>()> read);
 
   std::string render() const;
 

@@ -67,6 +67,10 @@ class CiProvider {
   virtual boost::asio::awaitable<Result<CiRunHandle>> trigger(CiRunRequest request) = 0;
   virtual boost::asio::awaitable<Result<CiRunStatus>> status(CiRunHandle handle) = 0;
   virtual boost::asio::awaitable<Status> cancel(CiRunHandle handle) = 0;
+  // For `shipmate doctor`: one read-only call that only succeeds when the provider accepts the
+  // configured credentials for what Shipmate will trigger; answers what it read ("repository
+  // acme/api") or the refusal as an error. Nothing is triggered or changed.
+  virtual boost::asio::awaitable<Result<std::string>> check_access() = 0;
 };
 
 // Fills "{version}", "{environment}", "{service}" and "{correlation_id}" in a configured input,

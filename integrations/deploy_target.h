@@ -76,12 +76,21 @@ class DeployTarget {
   virtual boost::asio::awaitable<ApplyOutcome> promote_candidate(std::string environment);
   virtual boost::asio::awaitable<ApplyOutcome> abort_candidate(std::string environment);
 
+  // For `shipmate doctor`: read-only calls that only succeed when the target's system accepts
+  // the credentials it holds (Kubernetes: read the Deployment in each namespace); answers what it
+  // read, or the refusal as an error. A target with no remote system answers nullopt.
+  virtual boost::asio::awaitable<Result<std::optional<std::string>>> check_access();
+
   // Brings back what was serving before Shipmate last stopped (a supervisor's restart). Returns
   // one outcome per environment that had a current version.
   virtual boost::asio::awaitable<std::vector<ApplyOutcome>> restore() = 0;
   // Stops everything this target started. Idempotent.
   virtual boost::asio::awaitable<void> shutdown() = 0;
 };
+
+inline boost::asio::awaitable<Result<std::optional<std::string>>> DeployTarget::check_access() {
+  co_return std::optional<std::string>();
+}
 
 // The defaults for targets without traffic splitting: each says so.
 inline boost::asio::awaitable<ApplyOutcome> DeployTarget::start_candidate(std::string environment,

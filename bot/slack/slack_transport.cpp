@@ -212,7 +212,12 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   static asio::awaitable<void> run_slot(std::shared_ptr<Impl> self, int slot,
                                         std::shared_ptr<HandOver> replacing) {
     int failures = 0;
+    // A slot's first connection is a connect; every later one, and a hand-over's, a reconnect.
+    bool first = !replacing;
     while (!self->stopping) {
+      if (!first)
+        ++self->stats.reconnects;
+      first = false;
       std::string method = "apps.connections.open";
       std::string body = "{}";
       std::string token = self->options.app_token;
@@ -579,6 +584,14 @@ asio::awaitable<void> SlackTransport::Impl::drain_replies(std::shared_ptr<Impl> 
 
 void SlackTransport::on_fatal(std::function<void(std::string)> handler) {
   impl_->fatal_handler = std::move(handler);
+}
+
+ChatTransport::Counters SlackTransport::counters() const {
+  Counters out;
+  out.reconnects = impl_->stats.reconnects;
+  out.rate_limit_pauses = impl_->web.rate_limited_count();
+  out.api_calls = impl_->web.call_counts();
+  return out;
 }
 
 const SlackStats& SlackTransport::stats() const {

@@ -84,7 +84,8 @@ struct SlackStats {
   std::uint64_t frames = 0;
   std::uint64_t envelopes = 0;
   std::uint64_t malformed = 0;
-  std::uint64_t connects = 0;  // hellos received
+  std::uint64_t connects = 0;    // hellos received
+  std::uint64_t reconnects = 0;  // connections opened after a slot's first (or for a hand-over)
   int open_connections = 0;
 };
 
@@ -125,6 +126,7 @@ class SlackTransport final : public ChatTransport {
   // Socket Mode: empty while at least one connection has said hello and not ended; HTTP mode:
   // empty while listening.
   std::string readiness_problem() const override;
+  Counters counters() const override;
 
   WorkspaceAbilities abilities() const override;
   boost::asio::awaitable<Result<std::string>> create_room(std::string room_name,

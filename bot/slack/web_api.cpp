@@ -122,6 +122,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     request.body = body;
     ++calls_made;
     auto response = co_await http.send(std::move(request));
+    call_counts.count(method, response ? response->status : 0);
     Attempt result;
     if (!response) {
       // TLS trouble (a certificate that does not verify) will not clear up on a retry.
@@ -406,6 +407,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   bool stopped = false;
   std::uint64_t calls_made = 0;
   std::uint64_t rate_limited = 0;
+  metrics::CallCounts call_counts;
 };
 
 WebApi::WebApi(asio::any_io_executor executor, integrations::net::HttpClient& http,
@@ -522,6 +524,9 @@ std::size_t WebApi::pending() const {
 }
 std::uint64_t WebApi::calls_made() const {
   return impl_->calls_made;
+}
+const std::vector<metrics::CallCount>& WebApi::call_counts() const {
+  return impl_->call_counts.all();
 }
 std::uint64_t WebApi::rate_limited_count() const {
   return impl_->rate_limited;

@@ -31,6 +31,7 @@
 
 #include "bot/slack/send_scheduler.h"
 #include "commands/reply.h"
+#include "common/metrics.h"
 #include "common/result.h"
 
 namespace shipmate {
@@ -107,6 +108,8 @@ class WebApi {
   // Counters (benchmarks, tests).
   std::uint64_t calls_made() const;
   std::uint64_t rate_limited_count() const;
+  // Every call by method and HTTP status (0: no answer), for /metrics.
+  const std::vector<metrics::CallCount>& call_counts() const;
 
  private:
   struct Impl;

@@ -192,6 +192,7 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
       if (attempt > 1)
         ++self->stats.retries;
       auto response = co_await self->http.send(std::move(request));
+      self->stats.by_method.count(method, response ? response->status : 0);
       std::optional<std::chrono::milliseconds> retry_after;
       std::string failure;
       ErrorKind kind = ErrorKind::unavailable;

@@ -43,6 +43,7 @@
 
 #include "bot/teams/adaptive_card.h"
 #include "commands/reply.h"
+#include "common/metrics.h"
 #include "common/result.h"
 
 namespace shipmate {
@@ -81,6 +82,8 @@ struct ConnectorStats {
   std::uint64_t retries = 0;       // attempts after the first
   std::uint64_t refused_urls = 0;  // calls refused because the service URL was not allowed
   std::uint64_t dropped = 0;       // jobs dropped (queue full, failed)
+  // Every HTTP request by method (POST, PUT, DELETE) and status (0: no answer), for /metrics.
+  metrics::CallCounts by_method;
 };
 
 class ConnectorClient {

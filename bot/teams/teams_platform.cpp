@@ -69,6 +69,7 @@ class OwningTeamsTransport final : public ChatTransport {
   asio::awaitable<Status> set_topic(std::string room_address, std::string topic) override {
     return transport_->set_topic(std::move(room_address), std::move(topic));
   }
+  Counters counters() const override { return transport_->counters(); }
 
  private:
   static net::HttpClientOptions http_options(const TeamsSettings& settings) {

@@ -558,6 +558,14 @@ int TeamsTransport::port() const {
   return impl_->own_server ? impl_->own_server->port() : 0;
 }
 
+ChatTransport::Counters TeamsTransport::counters() const {
+  Counters out;
+  const ConnectorStats& stats = impl_->connector.stats();
+  out.rate_limit_pauses = stats.rate_limited;
+  out.api_calls = stats.by_method.all();
+  return out;
+}
+
 ConnectorClient& TeamsTransport::connector() {
   return impl_->connector;
 }

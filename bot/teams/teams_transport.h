@@ -164,6 +164,8 @@ class TeamsTransport final : public ChatTransport {
   Error unsupported_create_room() const override;
   boost::asio::awaitable<Result<std::string>> create_room(std::string room_name,
                                                           bool is_private) override;
+  // Connector calls by method and status, and its 429 pauses (Teams has no connection to redo).
+  Counters counters() const override;
 
   // One inbound request (what the routes run).
   boost::asio::awaitable<TeamsResponse> handle(TeamsRequest request);

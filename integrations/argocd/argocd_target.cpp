@@ -744,6 +744,21 @@ boost::asio::awaitable<std::vector<ApplyOutcome>> ArgoCdTarget::restore() {
   co_return co_await impl->restore();
 }
 
+boost::asio::awaitable<Result<std::optional<std::string>>> ArgoCdTarget::check_access() {
+  std::shared_ptr<Impl> impl = impl_;
+  std::string read;
+  for (const auto& [environment, configured] : impl->config.environments) {
+    const std::optional<AppRef> app = impl->app_for(environment);
+    if (!app)
+      continue;
+    Result<AppState> state = co_await impl->client.read_app(*app);
+    if (!state)
+      co_return state.error();
+    read += (read.empty() ? "application " : ", ") + app->name;
+  }
+  co_return std::optional<std::string>("read " + read);
+}
+
 boost::asio::awaitable<void> ArgoCdTarget::shutdown() {
   impl_->stopping = true;
   co_return;

@@ -115,6 +115,8 @@ class ArgoCdTarget final : public DeployTarget {
                                                  ProgressFn progress) override;
   boost::asio::awaitable<std::vector<ApplyOutcome>> restore() override;
   // Nothing runs inside Shipmate; a follow loop in progress stops waiting (Argo CD carries on).
+  // Reads the Application of every configured environment.
+  boost::asio::awaitable<Result<std::optional<std::string>>> check_access() override;
   boost::asio::awaitable<void> shutdown() override;
 
   // The Application name used for `environment` ("" when it is not configured).

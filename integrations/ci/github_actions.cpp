@@ -610,6 +610,17 @@ asio::awaitable<Result<CiRunStatus>> GithubActions::status(CiRunHandle handle) {
   co_return mapped;
 }
 
+asio::awaitable<Result<std::string>> GithubActions::check_access() {
+  Impl& impl = *impl_;
+  ApiCall call;
+  call.step = "read workflow " + impl.config.workflow + " in " + impl.api.repository();
+  call.path = impl.workflow_path;
+  Result<HttpResponse> response = co_await impl.api.call(std::move(call));
+  if (!response)
+    co_return response.error();
+  co_return "workflow " + impl.config.workflow + " in " + impl.api.repository();
+}
+
 asio::awaitable<Status> GithubActions::cancel(CiRunHandle handle) {
   Impl& impl = *impl_;
   ApiCall call;

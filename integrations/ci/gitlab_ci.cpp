@@ -466,6 +466,16 @@ boost::asio::awaitable<Result<CiRunStatus>> GitlabCi::status(CiRunHandle handle)
   co_return status;
 }
 
+boost::asio::awaitable<Result<std::string>> GitlabCi::check_access() {
+  net::ApiCall call;
+  call.step = "read project " + impl_->config.project;
+  call.path = impl_->project_path;
+  auto response = co_await impl_->api.call(std::move(call));
+  if (!response)
+    co_return response.error();
+  co_return "project " + impl_->config.project;
+}
+
 boost::asio::awaitable<Status> GitlabCi::cancel(CiRunHandle handle) {
   const std::string step = "cancel pipeline " + handle.id + " of " + impl_->config.project;
   if (!is_number(handle.id))

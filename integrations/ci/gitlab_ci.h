@@ -66,6 +66,7 @@ class GitlabCi final : public CiProvider {
   boost::asio::awaitable<Result<CiRunHandle>> trigger(CiRunRequest request) override;
   boost::asio::awaitable<Result<CiRunStatus>> status(CiRunHandle handle) override;
   boost::asio::awaitable<Status> cancel(CiRunHandle handle) override;
+  boost::asio::awaitable<Result<std::string>> check_access() override;
 
   const GitlabCiConfig& config() const;
 

@@ -510,6 +510,17 @@ boost::asio::awaitable<Result<CiRunStatus>> Jenkins::status(CiRunHandle handle) 
   co_return status;
 }
 
+boost::asio::awaitable<Result<std::string>> Jenkins::check_access() {
+  Impl& impl = *impl_;
+  net::ApiCall call;
+  call.step = "read job " + impl.config.job;
+  call.path = impl.job_path + "/api/json?tree=name";
+  auto response = co_await impl.api.call(std::move(call));
+  if (!response)
+    co_return response.error();
+  co_return "job " + impl.config.job;
+}
+
 boost::asio::awaitable<Status> Jenkins::cancel(CiRunHandle handle) {
   Impl& impl = *impl_;
   const auto run = parse_run_id(handle.id);

@@ -65,6 +65,7 @@ class Jenkins final : public CiProvider {
   boost::asio::awaitable<Result<CiRunHandle>> trigger(CiRunRequest request) override;
   boost::asio::awaitable<Result<CiRunStatus>> status(CiRunHandle handle) override;
   boost::asio::awaitable<Status> cancel(CiRunHandle handle) override;
+  boost::asio::awaitable<Result<std::string>> check_access() override;
 
   const JenkinsConfig& config() const;
 

@@ -64,6 +64,14 @@ class PipelineTarget final : public DeployTarget {
 
   boost::asio::awaitable<void> shutdown() override { co_return; }
 
+  // The pipeline's provider accepts the credentials for what it would run.
+  boost::asio::awaitable<Result<std::optional<std::string>>> check_access() override {
+    Result<std::string> read = co_await provider_->check_access();
+    if (!read)
+      co_return read.error();
+    co_return std::optional<std::string>("read " + *read);
+  }
+
  private:
   boost::asio::awaitable<ApplyOutcome> run(std::string environment, std::string version,
                                            std::string action, ProgressFn progress) {

@@ -771,6 +771,21 @@ asio::awaitable<std::vector<ApplyOutcome>> KubernetesTarget::restore() {
   co_return outcomes;
 }
 
+asio::awaitable<Result<std::optional<std::string>>> KubernetesTarget::check_access() {
+  std::shared_ptr<Impl> impl = impl_;
+  std::string read;
+  for (const auto& [environment, configured] : impl->config.namespaces) {
+    const std::optional<std::string> ns = impl->namespace_of(environment);
+    if (!ns)
+      continue;
+    Result<json::object> deployment = co_await impl->read_deployment(*ns);
+    if (!deployment)
+      co_return deployment.error();
+    read += (read.empty() ? "" : ", ") + impl->where(*ns);
+  }
+  co_return std::optional<std::string>("read " + read);
+}
+
 asio::awaitable<void> KubernetesTarget::shutdown() {
   impl_->stopping = true;
   co_return;

@@ -114,6 +114,8 @@ class KubernetesTarget final : public DeployTarget {
                                                  ProgressFn progress) override;
   boost::asio::awaitable<std::vector<ApplyOutcome>> restore() override;
   // Nothing runs inside Shipmate; a rollout being followed stops being waited for.
+  // Reads the Deployment in every configured namespace (`get` is all it needs).
+  boost::asio::awaitable<Result<std::optional<std::string>>> check_access() override;
   boost::asio::awaitable<void> shutdown() override;
 
   // The namespace `environment` deploys to.

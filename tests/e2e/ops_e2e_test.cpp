@@ -31,8 +31,9 @@ class OpsSession : public ::testing::Test {
   state_dir: state/run
 )" + ops_block + R"(environments:
   - name: staging
+  - name: production
 users:
-  - {id: alice, roles: [developer], slack: UALICE}
+  - {id: alice, roles: [developer, admin], slack: UALICE}
 services:
   - name: hello
     target:
@@ -40,6 +41,7 @@ services:
       releases: )" + source_dir() + R"(/examples/hello/releases
       start: [python3, server.py]
       ports: {staging: )" + std::to_string(free_port()) +
+                                              ", production: " + std::to_string(free_port()) +
                                               "}\n");
   }
 
@@ -205,6 +207,146 @@ TEST_F(OpsSession, MetricsPassPromtoolAndAreScrapedByTheRealPrometheus) {
               "shipmate_commands_total{command=\"ping\"}", [](double v) { return v == 1; }, 30s))
       << (*prometheus)->log();
   shipmate->close_stdin();
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
+// The value of the series `line_prefix` (a name with its labels, up to the space) in `body`; -1
+// when absent.
+double sample(const std::string& body, const std::string& line_prefix) {
+  const auto at = body.find("\n" + line_prefix + " ");
+  if (at == std::string::npos)
+    return -1;
+  return std::stod(body.substr(at + line_prefix.size() + 2));
+}
+
+// The families read from the database and the deploy observer, after real commands: a deploy, a
+// chat freeze, an incident and a runbook run; then promtool on the whole text.
+TEST_F(OpsSession, MetricsCountDeploysFreezesIncidentsAndRunbooks) {
+  write_config("ops:\n  port: " + std::to_string(ops_port) + "\n");
+  auto shipmate = std::make_unique<Subprocess>(std::vector<std::string>{
+      shipmate_binary(), "chat", "--as", "alice", "--config", dir.file("shipmate.yaml")});
+  shipmate->write("deploy hello v1 to staging\n");
+  ASSERT_TRUE(shipmate->wait_for_output("succeeded", 60s)) << shipmate->output();
+  shipmate->write("freeze staging \"release week\"\n");
+  ASSERT_TRUE(shipmate->wait_for_output("release week", 20s)) << shipmate->output();
+  shipmate->write("incident declare \"checkout errors\" sev2 hello\n");
+  ASSERT_TRUE(shipmate->wait_for_output("INC-1", 20s)) << shipmate->output();
+  shipmate->write("runbook run health-report\n");
+  ASSERT_TRUE(shipmate->wait_for_output("Runbook health-report #1 succeeded", 60s))
+      << shipmate->output();
+
+  // The run's last words and its journal's final write are a moment apart: poll the scrape.
+  std::string body;
+  ASSERT_TRUE(wait_until([&] {
+    return get("/metrics", &body) == 200 &&
+           body.find("shipmate_runbook_runs_total{runbook=\"health-report\",outcome=\"") !=
+               std::string::npos;
+  })) << body;
+  EXPECT_EQ(sample(body,
+                   "shipmate_deploys_total{service=\"hello\",environment=\"staging\","
+                   "kind=\"deploy\",strategy=\"rolling\",outcome=\"succeeded\"}"),
+            1)
+      << body;
+  EXPECT_EQ(sample(body,
+                   "shipmate_deploy_duration_seconds_count{service=\"hello\","
+                   "environment=\"staging\"}"),
+            1)
+      << body;
+  EXPECT_EQ(sample(body, "shipmate_freezes_in_force{environment=\"staging\",source=\"chat\"}"), 1)
+      << body;
+  EXPECT_EQ(sample(body, "shipmate_incidents_open{severity=\"sev2\"}"), 1) << body;
+  EXPECT_NE(body.find("shipmate_runbook_runs_total{runbook=\"health-report\",outcome=\""),
+            std::string::npos)
+      << body;
+  EXPECT_NE(body.find("shipmate_runbook_steps_total{runbook=\"health-report\",outcome=\""),
+            std::string::npos)
+      << body;
+  EXPECT_EQ(sample(body, "shipmate_schedule_misfires_total"), 0) << body;
+  EXPECT_EQ(sample(body, "shipmate_commands_total{command=\"deploy\",outcome=\"ok\"}"), 1) << body;
+
+  const auto [status, output] = run_tool({"/usr/bin/promtool", "check", "metrics"}, body);
+  EXPECT_EQ(status, 0) << output << body;
+  EXPECT_EQ(output, "") << output;
+  shipmate->close_stdin();
+  EXPECT_EQ(shipmate->wait(60s), 0) << shipmate->output();
+}
+
+// The chat families over a real Socket Mode connection to the fake Slack: ack and reply latency,
+// a redelivered envelope, a reconnect, Web API calls by method and status, and a 429 pause; the
+// real Prometheus scrapes them.
+TEST_F(OpsSession, ChatMetricsFollowSlackTrafficAndArePromtoolClean) {
+  write_config("ops:\n  port: " + std::to_string(ops_port) + "\nslack:\n  connections: 1\n");
+  FakeSlack slack;
+  auto shipmate = start_shipmate(&slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+
+  slack.rate_limit_next("chat.postMessage", 1);
+  FakeSlack::MentionSpec mention;
+  mention.user = "UALICE";
+  mention.text = "<@UBOT> ping";
+  mention.ts = "1700000001.000100";
+  const std::string payload = FakeSlack::app_mention_event(mention);
+  const std::string envelope = slack.send_envelope("events_api", payload);
+  ASSERT_TRUE(slack.wait_for_acks(1));
+  // The same envelope again (Slack retries when it thinks the ack was lost).
+  slack.send_envelope("events_api", payload, 1, "timeout", envelope);
+  ASSERT_TRUE(slack.wait_for_acks(2));
+  ASSERT_TRUE(slack.wait_for_calls("chat.postMessage", 2, 30s)) << shipmate->output();
+
+  // The connection drops and comes back: one reconnect.
+  slack.cut();
+  ASSERT_TRUE(wait_until([&] { return slack.total_connections() >= 2; })) << shipmate->output();
+  ASSERT_TRUE(wait_until([&] { return get("/readyz") == 200; })) << shipmate->output();
+
+  std::string body;
+  ASSERT_TRUE(wait_until([&] {
+    return get("/metrics", &body) == 200 &&
+           sample(body, "shipmate_chat_reconnects_total{platform=\"slack\"}") >= 1;
+  })) << body;
+  EXPECT_EQ(sample(body, "shipmate_ack_latency_seconds_count{platform=\"slack\"}"), 2) << body;
+  EXPECT_EQ(sample(body, "shipmate_reply_latency_seconds_count{platform=\"slack\"}"), 1) << body;
+  EXPECT_EQ(sample(body, "shipmate_deliveries_deduplicated_total{platform=\"slack\"}"), 1) << body;
+  EXPECT_EQ(sample(body, "shipmate_chat_rate_limit_pauses_total{platform=\"slack\"}"), 1) << body;
+  EXPECT_EQ(sample(body,
+                   "shipmate_chat_api_calls_total{platform=\"slack\",method=\"chat."
+                   "postMessage\",status=\"429\"}"),
+            1)
+      << body;
+  EXPECT_GE(sample(body,
+                   "shipmate_chat_api_calls_total{platform=\"slack\",method=\"chat."
+                   "postMessage\",status=\"200\"}"),
+            1)
+      << body;
+  EXPECT_GE(sample(body,
+                   "shipmate_chat_api_calls_total{platform=\"slack\",method=\"apps."
+                   "connections.open\",status=\"200\"}"),
+            2)
+      << body;
+
+  const auto [status, output] = run_tool({"/usr/bin/promtool", "check", "metrics"}, body);
+  EXPECT_EQ(status, 0) << output << body;
+  EXPECT_EQ(output, "") << output;
+
+  const std::string binary = RealPrometheus::find_binary();
+  ASSERT_FALSE(binary.empty())
+      << "no prometheus executable: install Debian's prometheus package (scripts/install-deps)";
+  RealPrometheus::Options options;
+  options.targets = {"127.0.0.1:" + std::to_string(ops_port)};
+  auto prometheus = RealPrometheus::start(options);
+  ASSERT_TRUE(prometheus) << prometheus.error().message;
+  EXPECT_TRUE((*prometheus)
+                  ->wait_for_value(
+                      "shipmate_ack_latency_seconds_count{platform=\"slack\"}",
+                      [](double v) { return v == 2; }, 30s))
+      << (*prometheus)->log();
+  EXPECT_TRUE((*prometheus)
+                  ->wait_for_value(
+                      "shipmate_chat_api_calls_total{method=\"chat.postMessage\",status=\"429\"}",
+                      [](double v) { return v == 1; }, 30s))
+      << (*prometheus)->log();
+
+  shipmate->send_signal(SIGTERM);
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
 }
 

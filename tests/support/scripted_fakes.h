@@ -62,6 +62,9 @@ class ScriptedCi final : public integrations::CiProvider {
     cancelled.push_back(handle.id);
     co_return Ok{};
   }
+  boost::asio::awaitable<Result<std::string>> check_access() override {
+    co_return std::string("scripted pipeline");
+  }
 
   std::vector<integrations::CiRunState> states;
   std::string failure_detail = "job build failed";

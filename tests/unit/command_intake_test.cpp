@@ -3,6 +3,8 @@
 // over the same database after a simulated crash), and the "failed before it ran" reply.
 #include "bot/command_intake.h"
 
+#include "common/metrics.h"
+
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
@@ -444,6 +446,66 @@ TEST_F(CommandIntakeTest, AcceptNowRecordsAtOnceAndRecognisesRedeliveries) {
             CommandIntake::Accepted::duplicate);
   bot.settle();
   EXPECT_EQ(bot.dispatcher.events.size(), 1u);
+}
+
+// count_in(): per platform, every ack and every command's first reply is timed once, and every
+// recognised redelivery counted; the conversation a command sees still answers where it should.
+TEST_F(CommandIntakeTest, CountsAckAndFirstReplyLatencyAndRedeliveriesPerPlatform) {
+  metrics::Registry registry;
+  Process bot(*db);
+  bot.intake->count_in(registry);
+  auto& acks = registry.histogram("shipmate_ack_latency_seconds", "",
+                                  metrics::short_latency_buckets(), {"platform"}, {"fake"});
+  auto& replies = registry.histogram("shipmate_reply_latency_seconds", "",
+                                     metrics::latency_buckets(), {"platform"}, {"fake"});
+  auto& duplicates =
+      registry.counter("shipmate_deliveries_deduplicated_total", "", {"platform"}, {"fake"});
+  bot.deliver("a", "status");
+  bot.deliver_ack_only("b");
+  bot.deliver("a", "status");  // a redelivery inside the batch
+  bot.settle();
+  EXPECT_EQ(acks.count(), 3u);     // every acknowledgement sent
+  EXPECT_EQ(replies.count(), 1u);  // one command ran and answered
+  EXPECT_EQ(duplicates.value(), 1u);
+  ASSERT_EQ(bot.posted.size(), 1u);
+  EXPECT_EQ(bot.posted[0].address, "fake:C1:");
+
+  // The synchronous path counts its redeliveries and times its replies too.
+  EXPECT_EQ(bot.intake->accept_now("fake", IncomingCommand{"c", "U1", "C1", "", "ping"}),
+            CommandIntake::Accepted::fresh);
+  EXPECT_EQ(bot.intake->accept_now("fake", IncomingCommand{"c", "U1", "C1", "", "ping"}),
+            CommandIntake::Accepted::duplicate);
+  bot.settle();
+  EXPECT_EQ(duplicates.value(), 2u);
+  EXPECT_EQ(replies.count(), 2u);
+  // One series per platform, in the registry's text.
+  const std::string text = registry.render();
+  EXPECT_NE(text.find("shipmate_ack_latency_seconds_count{platform=\"fake\"} 3\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("shipmate_deliveries_deduplicated_total{platform=\"fake\"} 2\n"),
+            std::string::npos)
+      << text;
+}
+
+TEST_F(CommandIntakeTest, ACommandReplayedAfterARestartIsNotTimed) {
+  {
+    Process crashed(*db);
+    crashed.acks->hold = true;  // acked and recorded, but never started
+    crashed.deliver("a", "status");
+    crashed.settle();
+  }
+  metrics::Registry registry;
+  Process restarted(*db);
+  restarted.intake->count_in(registry);
+  restarted.intake->replay("fake");
+  restarted.settle();
+  ASSERT_EQ(restarted.dispatcher.events.size(), 1u);
+  EXPECT_EQ(registry
+                .histogram("shipmate_reply_latency_seconds", "", metrics::latency_buckets(),
+                           {"platform"}, {"fake"})
+                .count(),
+            0u);
 }
 
 TEST_F(CommandIntakeTest, RunUnrecordedSkipsTheInbox) {

@@ -75,6 +75,52 @@ TEST(Metrics, TheSameSeriesIsOneObjectAndShapesCannotChange) {
   EXPECT_THROW(registry.counter("y_total", "Y.", {"__x"}, {"1"}), std::invalid_argument);
 }
 
+TEST(Metrics, FunctionFamiliesAreReadAtRenderTimeWithTheirLabels) {
+  Registry registry;
+  std::vector<Registry::Sample> open{{{"sev1"}, 1}, {{"sev3"}, 2}};
+  registry.function_family("shipmate_incidents_open", "Open incidents.", Registry::Kind::gauge,
+                           {"severity"}, [&] { return open; });
+  registry.function_family("shipmate_x_total", "X \"quoted\".", Registry::Kind::counter,
+                           {"platform", "method"}, [] {
+                             return std::vector<Registry::Sample>{{{"slack", "a\"b"}, 7}};
+                           });
+  std::string text = registry.render();
+  EXPECT_NE(text.find("# HELP shipmate_incidents_open Open incidents.\n"
+                      "# TYPE shipmate_incidents_open gauge\n"
+                      "shipmate_incidents_open{severity=\"sev1\"} 1\n"
+                      "shipmate_incidents_open{severity=\"sev3\"} 2\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("# TYPE shipmate_x_total counter\n"
+                      "shipmate_x_total{platform=\"slack\",method=\"a\\\"b\"} 7\n"),
+            std::string::npos)
+      << text;
+  // A family with no series now is left out entirely (no HELP/TYPE without samples).
+  open.clear();
+  text = registry.render();
+  EXPECT_EQ(text.find("shipmate_incidents_open"), std::string::npos) << text;
+  // Read values of the wrong arity are a programming error.
+  registry.function_family("shipmate_bad", "Bad.", Registry::Kind::gauge, {"a"}, [] {
+    return std::vector<Registry::Sample>{{{"1", "2"}, 1}};
+  });
+  EXPECT_THROW(registry.render(), std::logic_error);
+}
+
+TEST(Metrics, CallCountsKeepOneEntryPerMethodAndStatus) {
+  CallCounts counts;
+  counts.count("chat.postMessage", 200);
+  counts.count("chat.postMessage", 200);
+  counts.count("chat.postMessage", 429);
+  counts.count("chat.update", 0);
+  ASSERT_EQ(counts.all().size(), 3u);
+  EXPECT_EQ(counts.all()[0].method, "chat.postMessage");
+  EXPECT_EQ(counts.all()[0].status, 200);
+  EXPECT_EQ(counts.all()[0].count, 2u);
+  EXPECT_EQ(counts.all()[1].status, 429);
+  EXPECT_EQ(counts.all()[2].method, "chat.update");
+  EXPECT_EQ(counts.all()[2].status, 0);
+}
+
 TEST(Metrics, PromtoolAcceptsTheExposition) {
   const std::string promtool = "/usr/bin/promtool";
   ASSERT_TRUE(std::ifstream(promtool).good())
@@ -90,6 +136,16 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
       .observe_seconds(0.0002);
   registry.gauge("shipmate_locks_held", "Locks held now.").set(1);
   registry.gauge_function("process_resident_memory_bytes", "Resident memory.", [] { return 1e6; });
+  registry.function_family("shipmate_chat_api_calls_total", "Calls by platform, method, status.",
+                           Registry::Kind::counter, {"platform", "method", "status"}, [] {
+                             return std::vector<Registry::Sample>{
+                                 {{"slack", "chat.postMessage", "200"}, 3},
+                                 {{"slack", "chat.postMessage", "429"}, 1}};
+                           });
+  registry.function_family("shipmate_incidents_open", "Open incidents.", Registry::Kind::gauge,
+                           {"severity"}, [] {
+                             return std::vector<Registry::Sample>{{{"sev2"}, 1}};
+                           });
   shipmate::testing::Subprocess tool({promtool, "check", "metrics"});
   tool.write(registry.render());
   tool.close_stdin();
