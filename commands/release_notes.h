@@ -29,15 +29,12 @@
 #include <string_view>
 #include <vector>
 
+#include "integrations/commit_source.h"
+
 namespace shipmate::commands {
 
-struct CommitInfo {
-  std::string sha;
-  std::string subject;
-  std::string body;
-  std::string author;
-  int parents = 1;
-};
+// What a range source (integrations/commit_source.h) gives: sha, subject, body, author, parents.
+using CommitInfo = integrations::SourceCommit;
 
 struct NoteEntry {
   std::string type;  // "feat", "fix", ...; "" for non-conventional

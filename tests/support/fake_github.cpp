@@ -1,4 +1,5 @@
 #include "tests/support/fake_github.h"
+#include "tests/support/fake_github_git.h"
 
 #include <algorithm>
 #include <cctype>
@@ -593,6 +594,8 @@ struct FakeGithub::State {
     }
     if (!rest.empty() && rest[0] == "deployments")
       return deployments_route(request, rest);
+    if (!options.git_dir.empty() && !rest.empty() && (rest[0] == "commits" || rest[0] == "compare"))
+      return fake_github_git_route(options.git_dir, options.tls, request, rest);
     return not_found();
   }
 

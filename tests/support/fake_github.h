@@ -74,6 +74,9 @@ struct FakeGithubOptions {
   std::vector<std::string> refs = {};  // known branches/tags; empty: every ref exists
   // A deployment request with auto_merge true (GitHub's default) answers 202 "Auto-merged ...".
   bool deployments_auto_merge = false;
+  // A git repository (built by the test) behind /commits/{ref} and /compare/{base}...{head};
+  // empty: those answer 404 (fake_github_git.h).
+  std::string git_dir = {};
 };
 
 // What a planned run does instead of succeeding.

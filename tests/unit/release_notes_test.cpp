@@ -6,12 +6,13 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/git_repo.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::commands {
 namespace {
 
-using shipmate::testing::Subprocess;
+using shipmate::testing::GitRepo;
 using shipmate::testing::TempDir;
 
 std::vector<std::string> descriptions(const std::vector<NoteEntry>& entries) {
@@ -95,69 +96,6 @@ TEST(GroupCommits, AReversionInsideTheRangePairsAndOneOutsideIsListed) {
   ASSERT_EQ(notes.reverts.size(), 1u);
   EXPECT_EQ(notes.reverts[0].description, "Revert \"fix: old bug\"");
 }
-
-// A repository built with the git CLI in a temporary directory.
-class GitRepo {
- public:
-  GitRepo() {
-    git({"init", "-q", "-b", "main"});
-    git({"config", "user.email", "t@example.com"});
-    git({"config", "commit.gpgsign", "false"});
-  }
-  std::string git(const std::vector<std::string>& args, const std::string& author = "alice") {
-    std::vector<std::string> argv = {"/usr/bin/git", "-C", dir.path(), "-c", "user.name=" + author};
-    argv.insert(argv.end(), args.begin(), args.end());
-    Subprocess process(argv,
-                       {{"GIT_AUTHOR_DATE", "2026-12-01T00:00:00Z"},
-                        {"GIT_COMMITTER_DATE", "2026-12-01T00:00:00Z"}},
-                       "", false);
-    const int code = process.wait();
-    EXPECT_EQ(code, 0) << "git " << args[0] << ": " << process.output();
-    return process.output();
-  }
-  // Each commit changes its own file, so that it can be reverted.
-  void commit(const std::string& message, const std::string& author = "alice") {
-    const std::string name = "change" + std::to_string(++changes_) + ".txt";
-    shipmate::testing::write_file(dir.file(name), message + "\n");
-    git({"add", name});
-    git({"commit", "-q", "-m", message}, author);
-  }
-  std::string head() {
-    std::string sha = git({"rev-parse", "HEAD"});
-    return sha.substr(0, sha.find('\n'));
-  }
-  // The commits reachable from `to` and not from `from`, newest first (ancestry, not dates).
-  std::vector<CommitInfo> range(const std::string& from, const std::string& to) {
-    const std::string out =
-        git({"log", "--format=%H%x1f%an%x1f%P%x1f%s%x1f%b%x1e", from + ".." + to});
-    std::vector<CommitInfo> commits;
-    std::size_t start = 0;
-    while (true) {
-      const auto end = out.find('\x1e', start);
-      if (end == std::string::npos)
-        break;
-      std::string record = out.substr(start, end - start);
-      start = end + 1;
-      while (!record.empty() && record.front() == '\n')
-        record.erase(0, 1);
-      std::vector<std::string> fields;
-      std::size_t pos = 0;
-      for (int i = 0; i < 4; ++i) {
-        const auto sep = record.find('\x1f', pos);
-        fields.push_back(record.substr(pos, sep - pos));
-        pos = sep + 1;
-      }
-      fields.push_back(record.substr(pos));
-      const int parents = static_cast<int>(std::count(fields[2].begin(), fields[2].end(), ' ')) + 1;
-      commits.push_back(CommitInfo{fields[0], fields[3], fields[4], fields[1], parents});
-    }
-    return commits;
-  }
-  TempDir dir;
-
- private:
-  int changes_ = 0;
-};
 
 TEST(ReleaseNotesFromGit, AHotfixMergedBackBringsOnlyItsOwnCommitsNotAllHistory) {
   GitRepo repo;
