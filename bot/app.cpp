@@ -59,6 +59,7 @@
 #include "storage/freeze_store.h"
 #include "storage/inbox_store.h"
 #include "storage/lock_store.h"
+#include "storage/release_notes_store.h"
 #include "storage/runbook_store.h"
 #include "storage/schedule_store.h"
 #include "web/site.h"
@@ -259,6 +260,9 @@ struct App::Impl {
   // Schedules (announcements, digests) and chat freezes; the scheduler runs the schedules.
   std::optional<storage::ScheduleStore> schedules;
   std::optional<storage::FreezeStore> freezes;
+  // Release notes: stored notes and the services' commit sources (moved out of `connected`).
+  std::optional<storage::ReleaseNotesStore> notes_store;
+  std::optional<commands::ReleaseNotesBook> notes_book;
   std::unique_ptr<scheduler::Scheduler> schedule_runner;
   // Chat platforms from the table, in table order; the terminal is kept apart: it starts last.
   std::vector<std::unique_ptr<ChatTransport>> platforms;
@@ -379,6 +383,9 @@ int App::Impl::open() {
   freezes.emplace(*database, clock);
   services->schedules = &*schedules;
   services->freezes = &*freezes;
+  notes_store.emplace(*database, clock);
+  notes_book.emplace(*notes_store, std::move(connected->notes));
+  services->notes = &*notes_book;
   schedule_runner = std::make_unique<scheduler::Scheduler>(
       io.get_executor(), timers, clock, *database, *schedules,
       [this](const storage::ScheduleRecord& schedule, EpochMillis nominal) {

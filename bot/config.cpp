@@ -391,7 +391,7 @@ void parse_services(Checker& check, const YAML::Node& node, Config& config) {
     }
     check.check_keys(item,
                      {"name", "description", "environments", "target", "owners", "build",
-                      "strategy", "github_deployments"},
+                      "strategy", "github_deployments", "notes"},
                      "a service");
     commands::ServiceSpec service;
     if (!item["name"]) {

@@ -22,8 +22,10 @@
 #include "common/clock.h"
 #include "integrations/argocd/argocd_target.h"
 #include "integrations/ci/github_actions.h"
+#include "integrations/ci/github_compare.h"
 #include "integrations/ci/gitlab_ci.h"
 #include "integrations/ci/jenkins.h"
+#include "integrations/git/git_commit_source.h"
 #include "integrations/kubernetes/kubernetes_target.h"
 #include "runbooks/definition.h"
 #include "storage/schedule_store.h"
@@ -145,6 +147,12 @@ struct ServiceIntegrations {
   // Mirror this service's deploys into GitHub Deployments (owner, repo, token, api_url).
   std::optional<integrations::GithubActionsConfig> github_deployments;
   std::string github_deployments_ca_file;
+  // Release notes (notes:): the service's commits from a clone (libgit2) or from GitHub's
+  // compare API; at most one of the two. `paths` (monorepo globs) are in either config.
+  std::optional<integrations::GitSourceConfig> notes_git;
+  std::optional<integrations::GithubCompareConfig> notes_github;
+  std::string notes_ca_file;   // GitHub: extra trusted CA certificates
+  std::string notes_pull_url;  // prefix of pull request links ("https://github.com/o/r/pull/")
 };
 
 // Where metric checks are evaluated.

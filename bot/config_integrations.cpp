@@ -141,6 +141,70 @@ void parse_github_deployments(Checker& check, const YAML::Node& node, Config& co
   entry.github_deployments = std::move(github);
 }
 
+// notes: {git: {path, remote, fetch, proxy, ca_file, token} | github: {repo, token, api_url,
+// ca_file}, paths: [globs], pull_url}
+void parse_notes(Checker& check, const YAML::Node& node, Config& config,
+                 const commands::ServiceSpec& service) {
+  const std::string where = "notes of " + service.name;
+  if (!check.expect_map(node, where))
+    return;
+  check.check_keys(node, {"git", "github", "paths", "pull_url"}, where);
+  const fs::path base = fs::path(config.path).parent_path();
+  auto& entry = config.integrations[service.name];
+  std::vector<std::string> paths;
+  if (const auto list = node["paths"]; list && check.expect_sequence(list, "paths of " + where)) {
+    for (const auto& glob : list) {
+      auto text = check.scalar(glob, "a path glob");
+      if (text && !text->empty())
+        paths.push_back(*text);
+    }
+  }
+  if (node["git"] && node["github"])
+    check.error(node, where + ": choose git: (a clone) or github: (the compare API), not both");
+  if (const auto git = node["git"]; git && check.expect_map(git, "git of " + where)) {
+    check.check_keys(git, {"path", "remote", "fetch", "proxy", "ca_file", "token"},
+                     "git of " + where);
+    integrations::GitSourceConfig source;
+    const std::string path = required(check, git, "path", "git of " + where, "a clone's path");
+    source.path = path.empty() ? "" : absolute_from(base, path);
+    if (git["remote"])
+      source.remote = check.scalar(git["remote"], "remote").value_or("origin");
+    if (git["fetch"])
+      source.fetch = check.boolean(git["fetch"], "fetch").value_or(true);
+    if (git["proxy"])
+      source.proxy = check.scalar(git["proxy"], "proxy").value_or("");
+    if (git["ca_file"])
+      source.ca_file = absolute_from(base, check.scalar(git["ca_file"], "ca_file").value_or(""));
+    if (git["token"])
+      source.token = secret_value(check, git["token"], config, "token").value_or("");
+    source.paths = paths;
+    entry.notes_git = std::move(source);
+  } else if (const auto github = node["github"];
+             github && check.expect_map(github, "github of " + where)) {
+    check.check_keys(github, {"repo", "token", "api_url", "ca_file"}, "github of " + where);
+    integrations::GithubCompareConfig source;
+    parse_github_repo(check, github, "github of " + where, source.api);
+    if (!github["token"])
+      check.error(github, "github of " + where + " needs token: {secret: name} (contents:read)");
+    else
+      source.api.token = secret_value(check, github["token"], config, "token").value_or("");
+    if (github["api_url"])
+      source.api.api_url = check.scalar(github["api_url"], "api_url").value_or("");
+    if (github["ca_file"])
+      entry.notes_ca_file =
+          absolute_from(base, check.scalar(github["ca_file"], "ca_file").value_or(""));
+    source.paths = paths;
+    if (!source.api.owner.empty())
+      entry.notes_pull_url =
+          "https://github.com/" + source.api.owner + "/" + source.api.repo + "/pull/";
+    entry.notes_github = std::move(source);
+  } else if (!node["git"] && !node["github"]) {
+    check.error(node, where + " needs git: {path: ...} or github: {repo: owner/name, token: ...}");
+  }
+  if (node["pull_url"])
+    entry.notes_pull_url = check.scalar(node["pull_url"], "pull_url").value_or("");
+}
+
 // "a, b, c and d".
 std::string listed(const std::vector<std::string>& names) {
   std::string out;
@@ -315,6 +379,8 @@ void parse_service_integrations(Checker& check, const YAML::Node& item, Config& 
     parse_strategy(check, strategy, config, service);
   if (const auto mirror = item["github_deployments"])
     parse_github_deployments(check, mirror, config, service);
+  if (const auto notes = item["notes"])
+    parse_notes(check, notes, config, service);
 }
 
 }  // namespace shipmate::bot

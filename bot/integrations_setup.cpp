@@ -110,6 +110,15 @@ Result<std::unique_ptr<Integrations>> build_integrations(boost::asio::any_io_exe
         return provider.error();
       out->builds[service.name] = std::move(*provider);
     }
+    if (extra.notes_git) {
+      out->notes[service.name] = commands::NotesSource{
+          std::make_unique<integrations::GitCommitSource>(*extra.notes_git), extra.notes_pull_url};
+    } else if (extra.notes_github) {
+      auto& http = http_for(*out, executor, extra.notes_ca_file);
+      out->notes[service.name] = commands::NotesSource{
+          std::make_unique<integrations::GithubCompare>(http, *extra.notes_github),
+          extra.notes_pull_url};
+    }
     if (extra.github_deployments) {
       auto& http = http_for(*out, executor, extra.github_deployments_ca_file);
       mirrors[service.name] =

@@ -19,6 +19,7 @@
 
 #include "bot/config.h"
 #include "bot/github_mirror.h"
+#include "commands/release_notes_book.h"
 #include "commands/verification.h"
 #include "common/timer.h"
 #include "integrations/ci_provider.h"
@@ -35,6 +36,9 @@ struct Integrations {
   std::map<std::string, std::unique_ptr<integrations::CiProvider>> builds;     // by service
   std::unique_ptr<commands::MetricsSource> metrics;
   std::unique_ptr<GithubDeploymentMirror> github_mirror;
+  // Release-note commit sources by service (notes: in the configuration); the App hands them to
+  // its ReleaseNotesBook.
+  std::map<std::string, commands::NotesSource> notes;
 };
 
 // Every service's target (through the target-kind table, bot/target_kinds.h), build provider and

@@ -473,6 +473,38 @@ CommandRegistry build_command_table() {
                            .examples = {"freezes"},
                            .handler = handle_freezes});
 
+  registry.add_group(GroupSpec{.word = "notes",
+                               .summary = "Release notes of a service's releases",
+                               .default_path = "notes show",
+                               .default_takes_words = true});
+  registry.add(CommandSpec{
+      .path = "notes show",
+      .summary = "Release notes of a version (what its deploy brought), or of a range",
+      .args = {{.name = "service", .required = true, .help = "the service"},
+               {.name = "version",
+                .placeholder = "version|from..to",
+                .help = "a version, or two versions, tags or commits as from..to (default: what "
+                        "the environment serves)"},
+               {.name = "environment",
+                .kind = Kind::keyword,
+                .marker = "in",
+                .placeholder = "env",
+                .help = "where to look for the deploy"},
+               {.name = "full", .kind = Kind::flag, .help = "every part of long notes"}},
+      .examples = {"notes hello v2", "notes hello v1..v3", "notes hello in production",
+                   "notes show hello v2 --full"},
+      .handler = handle_notes_show});
+  registry.add(CommandSpec{
+      .path = "notes edit",
+      .summary = "Replace a release's notes (regeneration keeps your text)",
+      .args = {{.name = "service", .required = true, .help = "the service"},
+               {.name = "version", .required = true, .help = "the release"},
+               {.name = "text", .kind = Kind::rest, .help = "the new notes, in quotes"}},
+      .examples = {"notes edit hello v2 \"Faster checkout; see the migration guide\""},
+      .action = CommandAction::notes,
+      .scope = Scope::workspace,
+      .handler = handle_notes_edit});
+
   registry.add_group(GroupSpec{.word = "audit",
                                .summary = "Read the audit log or verify its hash chain",
                                .default_path = "audit tail"});

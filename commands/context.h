@@ -52,6 +52,7 @@ class DeployRuntime;
 struct IncidentSettings;
 class IncidentRooms;
 class RunbookLibrary;
+class ReleaseNotesBook;
 
 // Told about every recorded change of a deploy (its creation included), after it is persisted.
 // Used to mirror deploys elsewhere (GitHub Deployments). Must not block: an observer that talks
@@ -99,6 +100,9 @@ struct Services {
   storage::ScheduleStore* schedules = nullptr;
   scheduler::Scheduler* scheduler = nullptr;
   storage::FreezeStore* freezes = nullptr;
+  // Release notes (issue 15): commit sources per service and the stored notes. Null: deploys
+  // post no notes and the notes commands say they are not set up.
+  ReleaseNotesBook* notes = nullptr;
 };
 
 struct CommandContext {

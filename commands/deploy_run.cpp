@@ -1,4 +1,5 @@
 #include "commands/deploy_flow.h"
+#include "commands/release_notes_book.h"
 
 #include <algorithm>
 #include <chrono>
@@ -154,6 +155,9 @@ class DeployRun {
       co_await progressive_rollout();
     else
       co_await rolling_rollout();
+    if (state_ == DeployState::succeeded && services_.notes != nullptr &&
+        services_.notes->covers(plan_.service->name))
+      co_await post_release_notes();
   }
 
  private:
@@ -588,6 +592,54 @@ class DeployRun {
                                       "danger"});
     }
     conversation_.update(ref_, final_);
+  }
+
+  // Release notes for exactly (what served before, what serves now], in the deploy's thread, and
+  // their summary on the status message. A rollback lists what it takes out; a first deploy says
+  // it has nothing to compare with. Notes never change the deploy's outcome.
+  boost::asio::awaitable<void> post_release_notes() {
+    const std::string service = plan_.service->name;
+    const std::string env = plan_.environment->name;
+    if (plan_.previous_version.empty()) {
+      conversation_.thread_reply(
+          ref_, info("First deploy of " + service + " to " + env +
+                     ": no earlier release here to compare with, so no release notes (`notes " +
+                     service + " <from>.." + plan_.version + "` lists a range)"));
+      co_return;
+    }
+    // Forward: the commits in the new version and not in the old. A rollback: the commits of
+    // the version leaving and not in the one coming back, i.e. what is taken out.
+    const std::string from = is_rollback_ ? plan_.version : plan_.previous_version;
+    const std::string to = is_rollback_ ? plan_.previous_version : plan_.version;
+    Result<GeneratedNotes> notes =
+        co_await services_.notes->generate(service, from, to, &target_, !is_rollback_);
+    if (!notes) {
+      conversation_.thread_reply(ref_, warning("No release notes for " + service + " " +
+                                               plan_.version + ": " + notes.error().message));
+      co_return;
+    }
+    const std::string& summary = notes->record.summary;
+    const std::string range = plan_.previous_version + " \u2192 " + plan_.version;
+    final_.context += std::string(final_.context.empty() ? "" : " \u00b7 ") +
+                      (is_rollback_ ? "taken out: " : "") + summary;
+    conversation_.update(ref_, final_);
+    std::string header =
+        is_rollback_
+            ? "Taken out of " + env + " by this rollback (" + range + ", " +
+                  std::to_string(notes->commits) + " commits): " + summary
+            : "Release notes for " + service + " " + plan_.version + " in " + env + " (" + range +
+                  ", " + std::to_string(notes->commits) + " commits" +
+                  (notes->edited ? ", edited by " + notes->record.edited_by : "") + "): " + summary;
+    const std::string text = is_rollback_ ? notes->record.generated : notes->record.text();
+    const std::size_t room =
+        kNotesPieceLimit > header.size() + 200 ? kNotesPieceLimit - header.size() - 200 : 500;
+    auto pieces = split_at_lines(text, room);
+    Message message(Tone::info, header + "\n\n" + pieces.front());
+    if (pieces.size() > 1) {
+      message.text += "\n\u2026 cut here; the full notes: `notes " + service + " " +
+                      (is_rollback_ ? from + ".." + to : plan_.version) + " --full`";
+    }
+    conversation_.thread_reply(ref_, message);
   }
 
   // A bake time; ends early when the deploy is cancelled (the caller then finds it terminal).

@@ -63,6 +63,9 @@ boost::asio::awaitable<void> handle_schedule_cancel(CommandContext& ctx);
 boost::asio::awaitable<void> handle_freeze(CommandContext& ctx);
 boost::asio::awaitable<void> handle_unfreeze(CommandContext& ctx);
 boost::asio::awaitable<void> handle_freezes(CommandContext& ctx);
+// Release notes (notes_commands.cpp).
+boost::asio::awaitable<void> handle_notes_show(CommandContext& ctx);
+boost::asio::awaitable<void> handle_notes_edit(CommandContext& ctx);
 
 // Why `env` refuses deploys because of a freeze declared from chat; nullopt when none holds.
 std::optional<std::string> chat_freeze_refusal(Services& services, const EnvironmentSpec& env);

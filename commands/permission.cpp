@@ -26,6 +26,7 @@ std::optional<Action> policy_action(CommandAction action) {
     case CommandAction::unlock:
     case CommandAction::approve:
     case CommandAction::incident:
+    case CommandAction::notes:
       return std::nullopt;
   }
   return std::nullopt;

@@ -123,6 +123,8 @@ std::string_view to_string(CommandAction action) {
       return "freeze";
     case CommandAction::schedule:
       return "schedule.manage";
+    case CommandAction::notes:
+      return "notes.edit";
   }
   return "?";
 }
@@ -180,7 +182,7 @@ Lookup CommandRegistry::lookup(std::string_view first, std::string_view second) 
     if (spec_named(spec, first, {}))
       return {Lookup::Kind::command, &spec, found.group, 1};
   }
-  if (found.group == nullptr || !second.empty())
+  if (found.group == nullptr || (!second.empty() && !found.group->default_takes_words))
     return found;  // unknown; a word after a group's word that is none of its commands too
   if (found.group->default_path.empty()) {
     found.kind = Lookup::Kind::group;
@@ -572,6 +574,9 @@ std::string describe_permission(const CommandSpec& spec) {
              " lists, or admin; the requester may only withdraw (audited)";
     case CommandAction::incident:
       return "incident.manage: a configured user, or a role incidents.manage lists (audited)";
+    case CommandAction::notes:
+      return "notes.edit: someone who may deploy the service in one of its environments, or "
+             "admin (audited)";
   }
   return "?";
 }

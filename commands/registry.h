@@ -84,6 +84,8 @@ enum class CommandAction : std::uint8_t {
   freeze,    // Action::freeze in the scope's environment (freeze, unfreeze)
   schedule,  // schedule.manage: any configured user adds; pausing, resuming and cancelling
              // someone else's schedule is for its creator or an admin (the handler decides)
+  notes,     // notes.edit: replace a release's notes; someone who may deploy the service in one
+             // of its environments, or admin (the handler decides)
 };
 
 // Where the environment an action is checked in comes from.
@@ -126,6 +128,9 @@ struct GroupSpec {
   std::string word;  // "audit"
   std::string summary = {};
   std::string default_path = {};  // what the word alone runs ("audit tail"); empty: list the group
+  // When set, a word after the group's word that is none of its commands is the default's first
+  // argument (`notes hello v2` runs `notes show hello v2`) instead of an unknown command.
+  bool default_takes_words = false;
 };
 
 // What the first words of a command name.

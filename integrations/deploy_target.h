@@ -47,6 +47,12 @@ class DeployTarget {
     (void)version;
     return std::nullopt;
   }
+  // The commit a release was built from, when the release names it (the local target's RELEASE
+  // file: `commit=<sha>`); release notes then need no tag or branch lookup.
+  virtual std::optional<std::string> release_commit(const std::string& version) const {
+    (void)version;
+    return std::nullopt;
+  }
   // One line describing the running state ("v2 at http://127.0.0.1:8081, pid 4242, up 3 min").
   virtual std::string describe(const std::string& environment) const = 0;
 

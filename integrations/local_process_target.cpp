@@ -662,6 +662,25 @@ class LocalProcessTarget final : public DeployTarget {
     }
     return std::nullopt;
   }
+  // `commit=<sha>` in the same file names the commit the release was built from.
+  std::optional<std::string> release_commit(const std::string& version) const override {
+    if (!valid_version(version))
+      return std::nullopt;
+    std::ifstream in(core_->release_dir(version) + "/RELEASE");
+    std::string line;
+    while (std::getline(in, line)) {
+      if (line.rfind("commit=", 0) == 0) {
+        std::string sha = line.substr(7);
+        while (!sha.empty() && (sha.back() == '\r' || sha.back() == ' '))
+          sha.pop_back();
+        if (sha.size() >= 7 && sha.size() <= 64 &&
+            sha.find_first_not_of("0123456789abcdefABCDEF") == std::string::npos)
+          return sha;
+        return std::nullopt;
+      }
+    }
+    return std::nullopt;
+  }
   std::optional<std::string> current_version(const std::string& environment) const override {
     return core_->current_version(environment);
   }

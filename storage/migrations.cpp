@@ -352,6 +352,26 @@ CREATE TABLE leases (
 ) WITHOUT ROWID;
 )sql";
 
+// Release notes (issue 15): the generated text of each release of a service (keyed by service and
+// version, with the commit range it covers), and a person's replacement for it, which
+// regeneration keeps.
+constexpr std::string_view kMigration18 = R"sql(
+CREATE TABLE release_notes (
+  service      TEXT    NOT NULL,
+  version      TEXT    NOT NULL,
+  from_version TEXT    NOT NULL DEFAULT '',
+  from_sha     TEXT    NOT NULL DEFAULT '',
+  to_sha       TEXT    NOT NULL DEFAULT '',
+  summary      TEXT    NOT NULL DEFAULT '',
+  generated    TEXT    NOT NULL DEFAULT '',
+  edited       TEXT,
+  edited_by    TEXT,
+  edited_at    INTEGER,
+  updated_at   INTEGER NOT NULL,
+  PRIMARY KEY (service, version)
+);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -359,6 +379,7 @@ constexpr std::array kMigrations = {
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
     Migration{16, kMigration16}, Migration{17, kMigration17},
+    Migration{18, kMigration18},
 };
 
 }  // namespace

@@ -24,6 +24,7 @@ class FakeTarget final : public integrations::DeployTarget {
     return Ok{};
   }
   std::vector<std::string> available_versions() const override { return versions_; }
+  void add_version(std::string version) { versions_.push_back(std::move(version)); }
   std::optional<std::string> current_version(const std::string& env) const override {
     auto it = current_.find(env);
     if (it == current_.end())

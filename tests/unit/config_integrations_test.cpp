@@ -303,6 +303,57 @@ TEST_F(ConfigIntegrationsTest, GithubDeploymentsMirrorIsRead) {
   EXPECT_EQ(extra.github_deployments_ca_file, dir.file("certs/ghe.pem"));
 }
 
+TEST_F(ConfigIntegrationsTest, ReleaseNotesFromAClonedRepositoryAreRead) {
+  auto load = parse(kHead + kApiService + R"(    notes:
+      git: {path: clones/api, remote: upstream, fetch: false, proxy: "http://proxy:3128",
+            ca_file: certs/git.pem, token: {secret: gh}}
+      paths: [services/api/**, "**/*.proto"]
+      pull_url: https://git.example.com/api/pulls/
+)");
+  ASSERT_TRUE(load.ok()) << errors(load);
+  const auto& extra = load.config->integrations.at("api");
+  ASSERT_TRUE(extra.notes_git.has_value());
+  EXPECT_FALSE(extra.notes_github.has_value());
+  EXPECT_EQ(extra.notes_git->path, dir.file("clones/api"));
+  EXPECT_EQ(extra.notes_git->remote, "upstream");
+  EXPECT_FALSE(extra.notes_git->fetch);
+  EXPECT_EQ(extra.notes_git->proxy, "http://proxy:3128");
+  EXPECT_EQ(extra.notes_git->ca_file, dir.file("certs/git.pem"));
+  EXPECT_EQ(extra.notes_git->token, kGithubToken);
+  EXPECT_EQ(extra.notes_git->paths, (std::vector<std::string>{"services/api/**", "**/*.proto"}));
+  EXPECT_EQ(extra.notes_pull_url, "https://git.example.com/api/pulls/");
+}
+
+TEST_F(ConfigIntegrationsTest, ReleaseNotesFromGithubAreReadAndMistakesNamed) {
+  auto load = parse(kHead + kApiService + R"(    notes:
+      github: {repo: acme/api, token: {secret: gh}, api_url: https://ghe.example.com/api/v3}
+      paths: [services/api]
+)");
+  ASSERT_TRUE(load.ok()) << errors(load);
+  const auto& extra = load.config->integrations.at("api");
+  ASSERT_TRUE(extra.notes_github.has_value());
+  EXPECT_EQ(extra.notes_github->api.owner, "acme");
+  EXPECT_EQ(extra.notes_github->api.repo, "api");
+  EXPECT_EQ(extra.notes_github->api.token, kGithubToken);
+  EXPECT_EQ(extra.notes_github->paths, (std::vector<std::string>{"services/api"}));
+  EXPECT_EQ(extra.notes_pull_url, "https://github.com/acme/api/pull/");
+
+  auto both = parse(kHead + kApiService + R"(    notes:
+      git: {path: clones/api}
+      github: {repo: acme/api, token: {secret: gh}}
+)");
+  expect_error(both, "git: {path", "notes of api: choose git: (a clone) or github:");
+  auto neither = parse(kHead + kApiService + R"(    notes:
+      paths: [x]
+)");
+  expect_error(neither, "paths: [x]", "notes of api needs git: {path: ...} or github:");
+  auto typo = parse(kHead + kApiService + R"(    notes:
+      git: {path: clones/api, fetsh: true}
+)");
+  EXPECT_FALSE(typo.ok());
+  EXPECT_NE(errors(typo).find("fetsh"), std::string::npos) << errors(typo);
+}
+
 TEST_F(ConfigIntegrationsTest, ArgoCdTargetIsRead) {
   auto load = parse(kHead + R"(services:
   - name: web
