@@ -79,7 +79,8 @@ bool build_repository(const std::string& dir, int commits) {
     if (i > 0 && i % 100 == 0) {
       // A side branch with one commit, merged back with --no-ff.
       std::fprintf(out, "commit refs/heads/side\nmark :%d\n", ++mark);
-      std::fprintf(out, "author Bob <b@example.com> %d +0000\ncommitter Bob <b@example.com> %d +0000\n",
+      std::fprintf(out,
+                   "author Bob <b@example.com> %d +0000\ncommitter Bob <b@example.com> %d +0000\n",
                    1700000000 + i, 1700000000 + i);
       data(out, "fix(side): side change " + std::to_string(i) + "\n");
       std::fprintf(out, "from :%d\n", main_tip);
@@ -87,8 +88,9 @@ bool build_repository(const std::string& dir, int commits) {
       data(out, "side " + std::to_string(i));
       const int side = mark;
       std::fprintf(out, "commit refs/heads/main\nmark :%d\n", ++mark);
-      std::fprintf(out, "author Alice <a@example.com> %d +0000\ncommitter Alice <a@example.com> %d +0000\n",
-                   1700000000 + i, 1700000000 + i);
+      std::fprintf(
+          out, "author Alice <a@example.com> %d +0000\ncommitter Alice <a@example.com> %d +0000\n",
+          1700000000 + i, 1700000000 + i);
       data(out, "Merge pull request #" + std::to_string(i) + " from acme/side\n");
       std::fprintf(out, "from :%d\nmerge :%d\n", main_tip, side);
       main_tip = mark;
@@ -96,7 +98,8 @@ bool build_repository(const std::string& dir, int commits) {
     }
     std::fprintf(out, "commit refs/heads/main\nmark :%d\n", ++mark);
     const char* author = kAuthors[i % 5];
-    std::fprintf(out, "author %s <%s@example.com> %d +0000\ncommitter %s <%s@example.com> %d +0000\n",
+    std::fprintf(out,
+                 "author %s <%s@example.com> %d +0000\ncommitter %s <%s@example.com> %d +0000\n",
                  author, author, 1700000000 + i, author, author, 1700000000 + i);
     data(out, message_for(i));
     if (main_tip != 0)
@@ -148,7 +151,8 @@ int main(int argc, char** argv) {
     const long rss_walk = peak_rss_kb();
     start = Clock::now();
     const auto notes = shipmate::commands::group_commits(*range);
-    const std::string text = shipmate::commands::render_notes(notes, "https://github.com/acme/api/pull/");
+    const std::string text =
+        shipmate::commands::render_notes(notes, "https://github.com/acme/api/pull/");
     const double group_ms = ms_since(start);
     const long rss_group = peak_rss_kb();
     shipmate::integrations::GitCommitSource filtered(
@@ -162,8 +166,8 @@ int main(int argc, char** argv) {
         "Markdown, %s (peak RSS %ld kB); with paths services/api/** %zu commits %.1f ms (peak RSS "
         "%ld kB)\n",
         run + 1, range->size(), walk_ms, rss_walk, group_ms, text.size(),
-        shipmate::commands::summary_line(notes).c_str(), rss_group,
-        api_only ? api_only->size() : 0, paths_ms, rss_paths);
+        shipmate::commands::summary_line(notes).c_str(), rss_group, api_only ? api_only->size() : 0,
+        paths_ms, rss_paths);
   }
   std::filesystem::remove_all(dir);
   return 0;
