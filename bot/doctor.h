@@ -11,8 +11,9 @@
 //   token (apps.connections.open, which only issues a Socket Mode URL), the Teams app's
 //   credentials (a connector token from the login endpoint), every service's deploy target
 //   (DeployTarget::check_access(): Kubernetes reads each Deployment, Argo CD each Application;
-//   targets with no remote system are not listed), every CI build provider (CiProvider::check_access(): the workflow,
-//   project or job Shipmate triggers), and Prometheus (an instant query of vector(1)).
+//   targets with no remote system are not listed), every CI build provider
+//   (CiProvider::check_access(): the workflow, project or job Shipmate triggers), and Prometheus
+//   (an instant query of vector(1)).
 // - Read-only: nothing is deployed, triggered, posted or written, and the database is not opened
 //   (a running Shipmate holds it).
 // - Each check has its own deadline (`timeout`); a check that runs out fails with "no answer

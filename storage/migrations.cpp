@@ -378,8 +378,7 @@ constexpr std::array kMigrations = {
     Migration{7, kMigration7},   Migration{8, kMigration8},   Migration{9, kMigration9},
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
-    Migration{16, kMigration16}, Migration{17, kMigration17},
-    Migration{18, kMigration18},
+    Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
 };
 
 }  // namespace

@@ -153,7 +153,8 @@ class WebViewE2E : public ::testing::Test {
   database: state/shipmate.db
   state_dir: state/run
 ops:
-  listen: {bind: 127.0.0.1, port: )" + std::to_string(ops_port) + "}\n" + web_block +
+  listen: {bind: 127.0.0.1, port: )" + std::to_string(ops_port) +
+                                              "}\n" + web_block +
                                               R"(environments:
   - name: staging
   - name: production
