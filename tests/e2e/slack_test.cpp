@@ -386,6 +386,9 @@ TEST_F(SlackSession, RateLimitedRepliesWaitForRetryAfterAndAreNotLost) {
   })) << shipmate->output();
   // Two 429s with Retry-After: 1 were honoured before the replies went out.
   EXPECT_GE(std::chrono::steady_clock::now() - started, 900ms);
+  // The fake stores a message before it records the call that posted it, so the last call can
+  // still be on its way into the record when the third pong is visible: wait for it.
+  EXPECT_TRUE(wait_until([&] { return slack.calls("chat.postMessage").size() >= 5u; }));
   EXPECT_EQ(slack.calls("chat.postMessage").size(), 5u);
   shipmate->send_signal(SIGTERM);
   EXPECT_EQ(shipmate->wait(30s), 0);
