@@ -672,6 +672,15 @@ asio::awaitable<void> App::Impl::start_up() {
           "Shipmate terminal chat as %s. Type 'help' for commands, 'exit' or Ctrl-D to "
           "quit.\n",
           options.user.c_str());
+      // The first minute: how to open an incident (it runs in this conversation: the terminal
+      // cannot make rooms), and what to do with it next.
+      const std::string service =
+          config.catalog.services.empty() ? std::string() : " " + config.catalog.services[0].name;
+      std::printf(
+          "Try an incident: incident declare \"checkout errors\" sev2%s, then incident status "
+          "identified \"what we know\", incident timeline, incident resolve \"summary\" (writes "
+          "a postmortem skeleton).\n",
+          service.c_str());
       std::fflush(stdout);
     }
     auto started = co_await terminal->start();

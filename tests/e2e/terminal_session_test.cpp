@@ -543,3 +543,59 @@ TEST_F(TerminalSession, AFreezeFromChatRefusesDeploysUntilLifted) {
 
 }  // namespace
 }  // namespace shipmate::testing
+
+namespace shipmate::testing {
+namespace {
+
+// The demo's first minute (README "A five-minute tour"): `./scripts/demo` runs `shipmate chat`
+// on examples/shipmate.yaml. Here that very file (copied next to a temporary state directory,
+// with the sample releases' absolute path and free ports) drives the incident part of the tour
+// in the terminal: the banner says how to open one, and declare, status, timeline and resolve
+// work there, the incident living in the terminal's own conversation (no rooms there).
+TEST(DemoTour, TheBannerSaysHowToOpenAnIncidentAndTheTourRunsInTheTerminal) {
+  TempDir dir;
+  std::string config = read_file(source_dir() + "/examples/shipmate.yaml");
+  const auto replace = [&](const std::string& from, const std::string& to) {
+    const auto at = config.find(from);
+    ASSERT_NE(at, std::string::npos) << from;
+    config.replace(at, from.size(), to);
+  };
+  replace("releases: hello/releases", "releases: " + source_dir() + "/examples/hello/releases");
+  replace("staging: 8081", "staging: " + std::to_string(free_port()));
+  replace("production: 8082", "production: " + std::to_string(free_port()));
+  write_file(dir.file("shipmate.yaml"), config);
+
+  // What a person sees at a keyboard (script(1) gives the child a pseudo-terminal).
+  auto [code, banner] =
+      run_command({"/usr/bin/script", "-qec",
+                   shipmate_binary() + " chat --config " + dir.file("shipmate.yaml"), "/dev/null"},
+                  "exit\n");
+  EXPECT_EQ(code, 0) << banner;
+  EXPECT_TRUE(has(banner, "incident declare \"checkout errors\" sev2 hello")) << banner;
+  EXPECT_TRUE(has(banner, "incident status")) << banner;
+  EXPECT_TRUE(has(banner, "incident timeline")) << banner;
+  EXPECT_TRUE(has(banner, "incident resolve")) << banner;
+
+  Subprocess chat({shipmate_binary(), "chat", "--config", dir.file("shipmate.yaml")});
+  const std::string declared =
+      say(chat, "incident declare \"checkout errors\" sev2 hello", "Declared INC-1");
+  EXPECT_TRUE(has(declared, "INC-1 checkout errors")) << declared;  // the card, here
+  EXPECT_FALSE(has(declared, "No room of its own")) << "the terminal never tries to make one";
+  say(chat, "incident status identified \"bad config in v1\"", "INC-1 is identified");
+  const std::string timeline = say(chat, "incident timeline", "bad config in v1");
+  EXPECT_TRUE(has(timeline, "declared")) << timeline;
+  const std::string resolved =
+      say(chat, "incident resolve \"rolled back\"", "postmortem skeleton written to");
+  EXPECT_TRUE(has(resolved, "Resolved INC-1")) << resolved;
+  const std::string listed = say(chat, "incidents", "INC-1");
+  EXPECT_TRUE(has(listed, "resolved")) << listed;
+  chat.close_stdin();
+  EXPECT_EQ(chat.wait(30s), 0) << chat.output();
+  const std::string postmortem =
+      read_file(dir.file(".shipmate/state/incidents/INC-1-postmortem.md"));
+  EXPECT_TRUE(has(postmortem, "rolled back")) << postmortem;
+  EXPECT_TRUE(has(postmortem, "bad config in v1")) << postmortem;
+}
+
+}  // namespace
+}  // namespace shipmate::testing
