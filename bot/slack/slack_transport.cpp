@@ -5,15 +5,16 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
-#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
 #include <cctype>
 #include <list>
 #include <map>
+#include <optional>
 #include <random>
 #include <set>
 
@@ -21,6 +22,7 @@
 #include "bot/slack/http_mode.h"
 #include "bot/slack/slack_protocol.h"
 #include "commands/reply.h"
+#include "common/clock.h"
 #include "common/redact.h"
 #include "common/strings.h"
 #include "common/timer.h"
@@ -152,18 +154,23 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         timers(timers_in),
         options(std::move(options_in)),
         http(executor, http_options(options)),
-        web(executor, http, options.bot_token, WebApiOptions{options.api_url, 5, options.pacing}),
+        web(executor, http, options.bot_token, WebApiOptions{options.api_url, 5, options.pacing},
+            timers),
         random(std::random_device{}()) {
     register_secret(options.app_token);
     register_secret(options.bot_token);
     register_secret(options.signing_secret);
   }
 
-  // Every connection slot (and a replacement opened by a hand-over) runs with a cancellation
-  // signal of its own; emitting them all ends every read, backoff sleep and hand-over wait.
-  void spawn_slot(int slot, std::shared_ptr<HandOver> replacing = nullptr) {
-    auto signal = slot_signals.emplace(slot_signals.end());
-    asio::co_spawn(executor, run_slot(shared_from_this(), slot, std::move(replacing)),
+  // Every long-running operation (a connection slot, a replacement opened by a hand-over, the
+  // read-back of a reacted-to message) runs under a cancellation signal of its own, kept in
+  // `operations` until it completes; end() emits them all, which ends every socket read, backoff
+  // sleep, rate-limit pause and hand-over wait. Nothing starts once the transport has ended.
+  void spawn(asio::awaitable<void> work) {
+    if (ended)
+      return;
+    auto signal = operations.emplace(operations.end());
+    asio::co_spawn(executor, std::move(work),
                    asio::bind_cancellation_slot(
                        signal->slot(), [weak = weak_from_this(), signal](std::exception_ptr) {
                          // Erased from a later turn: the signal's slot is still attached here.
@@ -172,26 +179,41 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
                            return;
                          asio::post(self->executor, [weak = std::weak_ptr<Impl>(self), signal] {
                            if (auto impl = weak.lock())
-                             impl->slot_signals.erase(signal);
+                             impl->operations.erase(signal);
                          });
                        }));
   }
 
-  void cancel_slots() {
-    for (auto& signal : slot_signals)
+  void spawn_slot(int slot, std::shared_ptr<HandOver> replacing = nullptr) {
+    spawn(run_slot(shared_from_this(), slot, std::move(replacing)));
+  }
+
+  // Stop, fatal error or destruction: records why (readiness reports it), cancels every
+  // operation and drops every socket. Only the first call does anything.
+  bool end(std::string why) {
+    if (ended)
+      return false;
+    ended = std::move(why);
+    for (auto& signal : operations)
       signal.emit(asio::cancellation_type::terminal);
     for (auto* connection : std::set<net::WebSocketConnection*>(connections))
       connection->abort();
+    return true;
   }
 
   void fail(const std::string& why) {
-    if (stopping)
+    if (!end(why))
       return;
-    stopping = true;
     spdlog::error("slack: giving up: {}", why);
-    cancel_slots();
     if (fatal_handler)
       fatal_handler(why);
+  }
+
+  // A long-running operation's coroutines ask their own cancellation state (not a flag of the
+  // transport's) whether to go on. Cancellation is observed, never thrown: each operation turns
+  // off asio's throw_if_cancelled at its start.
+  static bool cancelled(const asio::cancellation_state& state) {
+    return state.cancelled() != asio::cancellation_type::none;
   }
 
   // At once after the first failure (a cut), backing off from the second in a row.
@@ -211,10 +233,12 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   // `replacing`, when set, is a hand-over waiting for this slot's first connection to be ready.
   static asio::awaitable<void> run_slot(std::shared_ptr<Impl> self, int slot,
                                         std::shared_ptr<HandOver> replacing) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
     int failures = 0;
     // A slot's first connection is a connect; every later one, and a hand-over's, a reconnect.
     bool first = !replacing;
-    while (!self->stopping) {
+    while (!cancelled(state)) {
       if (!first)
         ++self->stats.reconnects;
       first = false;
@@ -222,7 +246,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       std::string body = "{}";
       std::string token = self->options.app_token;
       auto opened = co_await self->web.call(std::move(method), std::move(body), std::move(token));
-      if (self->stopping)
+      if (cancelled(state))
         break;
       if (!opened) {
         if (is_fatal_auth_error(opened.error())) {
@@ -242,7 +266,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       ws_options.ping_interval = self->options.ping_interval;
       ws_options.idle_timeout = self->options.idle_timeout;
       auto connection = co_await net::connect_websocket(self->executor, url, ws_options);
-      if (self->stopping)
+      if (cancelled(state))
         break;
       if (!connection) {
         ++failures;
@@ -252,7 +276,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       }
       std::shared_ptr<net::WebSocketConnection> socket(std::move(*connection));
       const bool handed_over = co_await serve(self, socket, slot, failures, replacing);
-      if (handed_over || self->stopping)
+      if (handed_over || cancelled(state))
         break;
       // A connection that was ready and got cut is replaced at once (failures was reset by its
       // hello); one that never got ready counts as another failure in a row.
@@ -277,13 +301,14 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       }
     } forget{*self, socket.get()};
     auto acks = std::make_shared<SocketAcks>(socket);
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
 
-    while (!self->stopping) {
+    while (!cancelled(state)) {
       auto frame = co_await socket->read();
+      if (cancelled(state))
+        co_return false;  // a frame read as the transport stopped is left unacked, as before
       if (!frame) {
-        if (!self->stopping) {
-          spdlog::warn("slack: connection {} lost: {}", slot, redact(frame.error().message));
-        }
+        spdlog::warn("slack: connection {} lost: {}", slot, redact(frame.error().message));
         co_return false;
       }
       ++self->stats.frames;
@@ -344,10 +369,11 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   // Opens the replacement connection for `slot` and waits (bounded) until that very connection
   // is ready, so the old one can close without a gap. Its hello ends the wait.
   static asio::awaitable<void> hand_over(std::shared_ptr<Impl> self, int slot) {
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
     auto waiting = std::make_shared<HandOver>(self->executor);
     waiting->timer.expires_after(kHandOverLimit);
     self->spawn_slot(slot, waiting);
-    while (!waiting->ready && !self->stopping &&
+    while (!waiting->ready && !cancelled(state) &&
            waiting->timer.expiry() > std::chrono::steady_clock::now()) {
       boost::system::error_code ignored;
       co_await waiting->timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
@@ -371,8 +397,8 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
 
   asio::any_io_executor executor;
   CommandIntake& intake;
-  // Backoff sleeps and the reply drain at stop; a backoff sleep ends early when its slot's
-  // cancellation signal is emitted.
+  // Backoff sleeps, the Web API's retry waits and the reply drain at stop; a sleep ends early
+  // when its operation's cancellation signal is emitted.
   Timers& timers;
   SlackOptions options;
   net::HttpClient http;
@@ -380,14 +406,20 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   std::mt19937_64 random;
   std::string bot_user;
   SlackStats stats;
-  bool stopping = false;
+  // Why the transport ended (stop, a fatal error), once it has: readiness reports it and no
+  // operation starts after it. The operations themselves watch their cancellation state.
+  std::optional<std::string> ended;
   std::set<net::WebSocketConnection*> connections;
-  std::list<asio::cancellation_signal> slot_signals;
+  std::list<asio::cancellation_signal> operations;  // one per operation in flight (spawn())
   std::function<void(std::string)> fatal_handler;
   std::unique_ptr<SlackHttpServer> http_server;
   net::HttpServer* shared_server = nullptr;  // HTTP mode on a shared listener
   std::function<void(ReactionAdded)> reaction_handler;
   std::map<std::string, std::string, std::less<>> channel_ids;  // resolve_channel: name -> id
+  // When the last full conversations.list pass (every page, the name not among them) ended.
+  std::optional<EpochMillis> last_full_listing;
+  SystemClock system_clock;
+  const Clock& clock() const { return options.clock ? *options.clock : system_clock; }
 
   std::string identity_of(const std::string& slack_user) const {
     if (slack_user.empty())
@@ -401,10 +433,12 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   void reaction(InboundReaction inbound) {
     if (!reaction_handler)
       return;
-    asio::co_spawn(executor, read_reacted(shared_from_this(), std::move(inbound)), asio::detached);
+    spawn(read_reacted(shared_from_this(), std::move(inbound)));
   }
 
   static asio::awaitable<void> read_reacted(std::shared_ptr<Impl> self, InboundReaction inbound) {
+    co_await asio::this_coro::throw_if_cancelled(false);
+    const asio::cancellation_state state = co_await asio::this_coro::cancellation_state;
     ReactionAdded event;
     event.room = "slack:" + inbound.channel + ":";
     event.user = self->identity_of(inbound.user_id);
@@ -444,7 +478,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       if (event.text.empty())
         event.problem = "its text could not be read (a thread reply, or deleted)";
     }
-    if (self->stopping || !self->reaction_handler)
+    if (cancelled(state) || !self->reaction_handler)
       co_return;
     self->reaction_handler(std::move(event));
   }
@@ -465,8 +499,7 @@ SlackTransport::SlackTransport(asio::any_io_executor executor, CommandIntake& in
 }
 
 SlackTransport::~SlackTransport() {
-  impl_->stopping = true;
-  impl_->cancel_slots();
+  impl_->end("stopping");
 }
 
 asio::awaitable<Status> SlackTransport::start() {
@@ -558,8 +591,7 @@ asio::awaitable<Status> SlackTransport::start() {
 
 asio::awaitable<void> SlackTransport::stop(std::chrono::milliseconds grace) {
   // No new envelope is read from here on; the rest is waiting for replies.
-  impl_->stopping = true;
-  impl_->cancel_slots();
+  impl_->end("stopping");
   if (impl_->http_server)
     impl_->http_server->stop();
   if (impl_->shared_server) {
@@ -594,6 +626,10 @@ ChatTransport::Counters SlackTransport::counters() const {
   return out;
 }
 
+std::size_t SlackTransport::operations_in_flight() const {
+  return impl_->operations.size();
+}
+
 const SlackStats& SlackTransport::stats() const {
   return impl_->stats;
 }
@@ -610,7 +646,7 @@ std::unique_ptr<commands::Conversation> SlackTransport::open(const std::string& 
 }
 
 std::string SlackTransport::readiness_problem() const {
-  if (impl_->stopping)
+  if (impl_->ended)
     return "stopping";
   if (impl_->options.mode == "http")
     return impl_->http_server || impl_->shared_server ? ""
@@ -657,6 +693,21 @@ asio::awaitable<Result<std::string>> SlackTransport::resolve_channel(std::string
     co_return make_error("'" + channel_name + "' is not a Slack channel name", ErrorKind::invalid);
   if (auto known = self->channel_ids.find(name); known != self->channel_ids.end())
     co_return "slack:" + known->second;
+  const std::string not_visible = "no Slack channel named #" + name +
+                                  " is visible to Shipmate (check the name; for a private "
+                                  "channel, invite the app first)";
+  const EpochMillis interval_ms =
+      std::chrono::duration_cast<std::chrono::milliseconds>(self->options.channel_relist_interval)
+          .count();
+  const EpochMillis started_at = self->clock().now_ms();
+  if (self->last_full_listing && started_at - *self->last_full_listing < interval_ms) {
+    const EpochMillis ago_s = (started_at - *self->last_full_listing) / 1000;
+    co_return make_error(not_visible + "; Slack's channels were listed " + std::to_string(ago_s) +
+                             " s ago and are listed again at most once every " +
+                             std::to_string(self->options.channel_relist_interval.count()) +
+                             " s, so a channel made since then is found after that",
+                         ErrorKind::not_found);
+  }
   // conversations.list, page by page (Slack's cursor), public and private channels the app can
   // see; every name seen is remembered.
   std::string cursor;
@@ -698,13 +749,12 @@ asio::awaitable<Result<std::string>> SlackTransport::resolve_channel(std::string
           next && next->is_string())
         cursor = std::string(next->as_string());
     }
-    if (cursor.empty())
+    if (cursor.empty()) {
+      self->last_full_listing = self->clock().now_ms();
       break;
+    }
   }
-  co_return make_error("no Slack channel named #" + name +
-                           " is visible to Shipmate (check the name; for a private channel, "
-                           "invite the app first)",
-                       ErrorKind::not_found);
+  co_return make_error(not_visible, ErrorKind::not_found);
 }
 
 asio::awaitable<Result<std::string>> SlackTransport::create_room(std::string room_name,

@@ -19,8 +19,12 @@
 //   (strip_mention_markup), not in the router.
 // - start() fails with a message that says which of these it is: Slack's Web API could not be
 //   reached (the URL and the reason: refused, timed out, TLS), or Slack refused the bot token.
-// - Cancellation: each connection slot runs with its own cancellation signal; stop() and a fatal
-//   error emit them all, which ends every backoff sleep and hand-over wait at once.
+// - Cancellation: every long-running operation (each connection slot, a hand-over's replacement,
+//   the read-back of a reacted-to message) runs with its own asio cancellation signal; stop(), a
+//   fatal error and the destructor emit them all, which ends every socket read, reconnect
+//   backoff, rate-limit pause (Web API Retry-After, on the same Timers) and hand-over wait at
+//   once, with no further call. The operations watch their own cancellation state; there is no
+//   transport-wide "stopping" flag for them to poll. Nothing new starts after stop().
 // - Replies go through WebApi's paced per-channel queue as a SlackConversation: one message per
 //   command, updated in place, details in its thread.
 #pragma once
@@ -45,8 +49,9 @@ class HttpServer;
 }  // namespace shipmate::integrations::net
 
 namespace shipmate {
+class Clock;
 class Timers;
-}
+}  // namespace shipmate
 
 namespace shipmate::bot {
 class CommandIntake;
@@ -78,6 +83,13 @@ struct SlackOptions {
   std::chrono::milliseconds reconnect_cap{30000};
   std::chrono::milliseconds ping_interval{10000};
   std::chrono::milliseconds idle_timeout{30000};
+  // resolve_channel: after a full conversations.list pass that did not find a name, another
+  // name missing from the cache is answered "not found" without listing again until this much
+  // time has passed, so a stream of unknown names cannot make Shipmate page through every
+  // channel of a large workspace each time.
+  std::chrono::seconds channel_relist_interval{60};
+  // What resolve_channel reads the time from; null: the system clock. Must outlive the transport.
+  const Clock* clock = nullptr;
 };
 
 struct SlackStats {
@@ -109,7 +121,7 @@ class SlackTransport final : public ChatTransport {
  public:
   // Commands go through `intake`, which must outlive the transport; the transport attaches
   // itself as platform "slack" with `options.identities`. `timers` (common/timer.h) times the
-  // reconnect backoff and must outlive it too.
+  // reconnect backoff and the Web API's retry waits, and must outlive it too.
   SlackTransport(boost::asio::any_io_executor executor, CommandIntake& intake, Timers& timers,
                  SlackOptions options);
   ~SlackTransport() override;
@@ -136,11 +148,17 @@ class SlackTransport final : public ChatTransport {
   boost::asio::awaitable<Status> pin(std::string room_address, commands::MessageRef ref) override;
   boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic) override;
   // "#deploys", "deploys" -> "slack:C…" through conversations.list (cursor pages; names seen
-  // are remembered for the life of the transport).
+  // are remembered for the life of the transport). A name not remembered lists again, at most
+  // once per options.channel_relist_interval after a full pass that missed; a refused listing
+  // (missing_scope, ...) names the channels:read and groups:read scopes.
   boost::asio::awaitable<Result<std::string>> resolve_channel(std::string channel_name) override;
   // reaction_added: the reacted-to message's text is read (conversations.history) first.
   void on_reaction(std::function<void(ReactionAdded)> handler) override;
   std::string mention(const std::string& room_address) const override;
+
+  // Long-running operations not yet finished (connection slots, reaction read-backs); 0 soon
+  // after stop() (tests).
+  std::size_t operations_in_flight() const;
 
   const SlackStats& stats() const;
   WebApi& web_api();

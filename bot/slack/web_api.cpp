@@ -174,13 +174,17 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       if (result.retry_after) {
         spdlog::warn("slack: {}; retrying in {} s", result.error, result.retry_after->count());
         const std::chrono::milliseconds wait = *result.retry_after;
-        co_await timers->sleep_for(wait);
+        const bool waited = co_await timers->sleep_for(wait);
+        if (!waited)
+          break;  // cancelled (the caller stopped): no further attempt
         continue;
       }
       if (!result.retryable)
         break;
       const std::chrono::milliseconds backoff(200 << std::min(attempt_number, 5));
-      co_await timers->sleep_for(backoff);
+      const bool waited = co_await timers->sleep_for(backoff);
+      if (!waited)
+        break;
     }
     co_return make_error(last_error, last_kind);
   }

@@ -7,7 +7,9 @@
 //   429 is honoured: the call waits Retry-After seconds and tries again (up to `max_attempts`);
 //   transport errors and 5xx are retried with backoff; {"ok":false,"error":E} becomes an Error
 //   "chat.postMessage failed: E". The token never appears in errors or logs. Waits between
-//   attempts go through a Timers (common/timer.h). Error kinds: Slack's token and permission
+//   attempts go through a Timers (common/timer.h); a wait that is cancelled (the calling
+//   coroutine's cancellation slot, or Timers::cancel_all) ends the call with the last failure,
+//   without another attempt. Error kinds: Slack's token and permission
 //   codes (invalid_auth, not_authed, token_revoked, missing_scope, ...) are `auth`,
 //   channel_not_found `not_found`, name_taken `conflict`; transport errors keep the HTTP
 //   client's kind (unavailable, tls); 429 and 5xx after the last attempt are `unavailable`.

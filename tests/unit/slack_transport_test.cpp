@@ -269,6 +269,165 @@ TEST_F(SlackTransportTest, TwoSocketsByDefaultACutOneIsReplacedAtOnceAndRepeated
       20s);
 }
 
+// A name missing from the cache lists conversations again, but at most once per
+// channel_relist_interval after a full pass that missed (manual clock); a listing refused for a
+// scope names the scopes a person has to add.
+TEST_F(SlackTransportTest, ResolveChannelRelistsAtMostOncePerIntervalAndNamesMissingScopes) {
+  testing::run_async_test(
+      [&](asio::io_context& io) -> asio::awaitable<void> {
+        SteadyTimers timers(io.get_executor());
+        CommandIntake intake(io.get_executor(), inbox, echo, timers);
+        SlackOptions options = options_for(slack);
+        options.mode = "http";  // no sockets needed for the Web API
+        options.signing_secret = "secret-0123456789";
+        options.http_bind = "127.0.0.1";
+        options.http_port = 0;
+        options.channel_relist_interval = 60s;
+        options.clock = &clock;
+        SlackTransport transport(io.get_executor(), intake, timers, options);
+        auto started = co_await transport.start();
+        EXPECT_TRUE(started.ok());
+        auto lists = [&] { return slack.calls("conversations.list").size(); };
+        // Named locals before every co_await (GCC 12 and temporaries in a co_await's arguments).
+        std::string deploys_name = "#deploys", nowhere_name = "#nowhere",
+                    deploys_again = "#deploys", later_name = "#made-later",
+                    later_again = "#made-later";
+
+        // A refused listing names the scopes, and does not hold back the next listing.
+        slack.fail_next("conversations.list", "missing_scope");
+        auto refused = co_await transport.resolve_channel(std::move(deploys_name));
+        EXPECT_FALSE(refused.ok());
+        if (!refused.ok()) {
+          EXPECT_EQ(refused.error().kind, ErrorKind::auth);
+          EXPECT_NE(refused.error().message.find("missing_scope"), std::string::npos);
+          EXPECT_NE(refused.error().message.find(
+                        "the Slack app needs the channels:read and groups:read scopes"),
+                    std::string::npos)
+              << refused.error().message;
+        }
+        EXPECT_EQ(lists(), 1u);
+
+        const std::string deploys = slack.add_channel("deploys");
+        auto missing =
+            co_await transport.resolve_channel(std::move(nowhere_name));  // a full pass that misses
+        EXPECT_FALSE(missing.ok());
+        EXPECT_EQ(lists(), 2u);
+        auto found = co_await transport.resolve_channel(
+            std::move(deploys_again));  // seen by that pass: no listing
+        EXPECT_EQ(found.ok() ? *found : found.error().message, "slack:" + deploys);
+        EXPECT_EQ(lists(), 2u);
+
+        // Within the interval another unknown name is not listed for, and says why.
+        const std::string later = slack.add_channel("made-later");
+        clock.advance_ms(59'000);
+        auto held = co_await transport.resolve_channel(std::move(later_name));
+        EXPECT_FALSE(held.ok());
+        EXPECT_EQ(lists(), 2u);
+        if (!held.ok()) {
+          EXPECT_EQ(held.error().kind, ErrorKind::not_found);
+          EXPECT_NE(held.error().message.find("no Slack channel named #made-later is visible"),
+                    std::string::npos);
+          EXPECT_NE(held.error().message.find(
+                        "listed 59 s ago and are listed again at most once every 60 s"),
+                    std::string::npos)
+              << held.error().message;
+        }
+        // Once the interval has passed, the next miss lists again and finds the new channel.
+        clock.advance_ms(1'000);
+        auto now_found = co_await transport.resolve_channel(std::move(later_again));
+        EXPECT_EQ(now_found.ok() ? *now_found : now_found.error().message, "slack:" + later);
+        EXPECT_EQ(lists(), 3u);
+        intake.stop();
+        co_await transport.stop(1s);
+      },
+      20s);
+}
+
+// stop() during each wait the transport can be in ends that wait through the operation's
+// cancellation signal: manual time never moves, so an operation that ended did not wait for
+// time, and no Web API call is made after stop().
+class SlackTransportStopTest : public SlackTransportTest {
+ protected:
+  // Starts a one-connection transport on manual time, lets `reach` bring it into a wait, stops
+  // it, and checks that every operation ended without time passing and nothing was called after.
+  void stop_while(const std::function<asio::awaitable<bool>(SlackTransport&, ManualTimers&)>& reach,
+                  int connections = 1) {
+    testing::run_async_test(
+        [&](asio::io_context& io) -> asio::awaitable<void> {
+          ManualTimers timers(io.get_executor());
+          CommandIntake intake(io.get_executor(), inbox, echo, timers);
+          SlackOptions options = options_for(slack);
+          options.connections = connections;
+          options.reconnect_base = 1s;
+          SlackTransport transport(io.get_executor(), intake, timers, options);
+          auto started = co_await transport.start();
+          EXPECT_TRUE(started.ok());
+          const bool waiting = co_await reach(transport, timers);
+          EXPECT_TRUE(waiting) << "the transport never reached the wait under test";
+          EXPECT_GT(transport.operations_in_flight(), 0u);
+          const auto calls_before = slack.calls().size();
+
+          intake.stop();
+          co_await transport.stop(0ms);
+          EXPECT_EQ(transport.readiness_problem(), "stopping");
+          const bool ended = co_await eventually(
+              [&] { return transport.operations_in_flight() == 0 && timers.sleeping() == 0; });
+          EXPECT_TRUE(ended) << transport.operations_in_flight() << " operations, "
+                             << timers.sleeping() << " sleeps left";
+          EXPECT_EQ(timers.now(), 0ms);  // nothing waited for time
+          EXPECT_EQ(slack.calls().size(), calls_before);
+          EXPECT_EQ(transport.stats().open_connections, 0);
+        },
+        20s);
+  }
+};
+
+TEST_F(SlackTransportStopTest, StopDuringASocketReadEndsItAtOnce) {
+  stop_while([&](SlackTransport& transport, ManualTimers&) -> asio::awaitable<bool> {
+    co_return co_await eventually([&] { return transport.stats().open_connections == 1; });
+  });
+  EXPECT_TRUE(slack.wait_for_closed(0));
+}
+
+TEST_F(SlackTransportStopTest, StopDuringTheReconnectBackOffEndsIt) {
+  stop_while([&](SlackTransport& transport, ManualTimers& timers) -> asio::awaitable<bool> {
+    const bool open = co_await eventually([&] { return transport.stats().open_connections == 1; });
+    if (!open)
+      co_return false;
+    // The retry after a cut goes at once and fails; the next one waits for the backoff.
+    slack.set_connections_open_error("internal_error");
+    slack.cut(0);
+    co_return co_await eventually(
+        [&] { return timers.sleeping() == 1 && slack.calls("apps.connections.open").size() == 2; });
+  });
+}
+
+TEST_F(SlackTransportStopTest, StopDuringARateLimitPauseEndsItWithoutAnotherCall) {
+  // apps.connections.open answers 429 with Retry-After: 30; the Web API waits on manual time.
+  slack.rate_limit_next("apps.connections.open", 30);
+  stop_while([&](SlackTransport&, ManualTimers& timers) -> asio::awaitable<bool> {
+    co_return co_await eventually(
+        [&] { return timers.sleeping() == 1 && slack.calls("apps.connections.open").size() == 1; });
+  });
+  EXPECT_EQ(slack.calls("apps.connections.open").size(), 1u);
+}
+
+TEST_F(SlackTransportStopTest, StopDuringAHandOverEndsTheWaitAndTheReplacement) {
+  // A disconnect asks for a replacement; Slack refuses new connections, so the old connection
+  // waits for a hand-over that does not come while the replacement backs off.
+  stop_while([&](SlackTransport& transport, ManualTimers& timers) -> asio::awaitable<bool> {
+    const bool open = co_await eventually([&] { return transport.stats().open_connections == 1; });
+    if (!open)
+      co_return false;
+    slack.set_connections_open_error("internal_error");
+    slack.send_disconnect("refresh_requested", 0);
+    co_return co_await eventually([&] {
+      return transport.operations_in_flight() == 2 && timers.sleeping() == 1 &&
+             slack.calls("apps.connections.open").size() == 3;
+    });
+  });
+}
+
 TEST_F(SlackTransportTest, ARefusedBotTokenIsAnAuthErrorThatNamesTheToken) {
   testing::run_async_test(
       [&](asio::io_context& io) -> asio::awaitable<void> {
