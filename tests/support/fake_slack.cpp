@@ -548,12 +548,22 @@ struct FakeSlack::Impl {
       response.set(http::field::content_type, "text/plain");
       response.body() = "not found";
     }
-    call.status = static_cast<int>(response.result_int());
-    call.response = response.body();
-    std::lock_guard lock(mu);
-    calls.push_back(std::move(call));
-    cv.notify_all();
+    if (call.status == 0) {  // not yet recorded with an effect (dispatch, handle_upload)
+      std::lock_guard lock(mu);
+      record_locked(call, static_cast<int>(response.result_int()), response.body());
+    }
     return response;
+  }
+
+  // Records `call` with its answer; the caller holds mu. A call that has an effect (a message
+  // stored, an upload's bytes, a channel made) is recorded in the same critical section as that
+  // effect, so a test that saw the effect also sees the call: never a message whose
+  // chat.postMessage is not in calls() yet.
+  void record_locked(ApiCall& call, int status, std::string response) {
+    call.status = status;
+    call.response = std::move(response);
+    calls.push_back(call);
+    cv.notify_all();
   }
 
   Response handle_upload(const Request& request, const std::string& file_id, ApiCall& call) {
@@ -572,11 +582,12 @@ struct FakeSlack::Impl {
     if (it == uploads.end() || it->completed) {
       response.result(http::status::not_found);
       response.body() = "file_not_found";
-      return response;
+    } else {
+      it->bytes = bytes;
+      it->uploaded = true;
+      response.body() = "OK - " + std::to_string(bytes.size());
     }
-    it->bytes = bytes;
-    it->uploaded = true;
-    response.body() = "OK - " + std::to_string(bytes.size());
+    record_locked(call, static_cast<int>(response.result_int()), response.body());
     return response;
   }
 
@@ -657,9 +668,16 @@ struct FakeSlack::Impl {
     return json_response(request, http::status::ok, dispatch(call));
   }
 
-  json::object dispatch(const ApiCall& call) {
-    const json::object& p = call.params;
+  // Performs an authorized call and records it, both under mu (see record_locked).
+  json::object dispatch(ApiCall& call) {
     std::lock_guard lock(mu);
+    json::object result = dispatch_locked(call);
+    record_locked(call, 200, json::serialize(result));
+    return result;
+  }
+
+  json::object dispatch_locked(const ApiCall& call) {  // under mu
+    const json::object& p = call.params;
     if (call.method == "apps.connections.open") {
       std::string ticket = uuid();
       tickets[ticket] = false;

@@ -18,7 +18,10 @@
 //   not_authed; the other kind of token (xapp for a bot method or xoxb for
 //   apps.connections.open) → not_allowed_token_type; anything else wrong → invalid_auth. The token
 //   is the Bearer header, or a `token` form field (not for JSON bodies, nor for
-//   apps.connections.open). Every request is recorded, whatever the answer.
+//   apps.connections.open). Every request is recorded, whatever the answer. A call is recorded
+//   no later than its effect: the message it stored, the upload it filled or the channel it made
+//   becomes visible in the same critical section as the call, so a test that waited for an effect
+//   may count calls at once.
 // - Every public method is thread-safe and may be called from any thread while the fake runs.
 //   Recorded data is returned as copies. Socket Mode controls run on the fake's thread and return
 //   once the frame is queued (not yet written); they throw std::out_of_range for a connection index
@@ -139,7 +142,7 @@ class FakeSlack {
   std::vector<ApiCall> calls(const std::string& method) const;
   // Waits until at least `count` calls of `method` ("" = any) were recorded.
   bool wait_for_calls(const std::string& method, std::size_t count,
-                      std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+                      std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
   // The next `times` calls of `method` answer {"ok":false,"error":error_code}.
   void fail_next(const std::string& method, const std::string& error_code, int times = 1);
   // The next `times` calls of `method` answer HTTP 429, Retry-After,
@@ -186,15 +189,15 @@ class FakeSlack {
   int total_connections() const;  // accepted websockets, ever
   std::vector<int> open_connections() const;
   bool wait_for_connections(int count,
-                            std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+                            std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
   bool wait_for_closed(int connection,
-                       std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+                       std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
   int rejected_upgrades() const;  // websocket upgrades refused (unknown or reused ticket)
 
   std::vector<Envelope> envelopes() const;
   std::vector<Ack> acks() const;
   bool wait_for_acks(std::size_t count,
-                     std::chrono::milliseconds timeout = std::chrono::seconds(5)) const;
+                     std::chrono::milliseconds timeout = std::chrono::seconds(20)) const;
   int ack_count(const std::string& envelope_id) const;
   std::map<std::string, int> ack_counts() const;  // envelope id → acks received
   std::vector<ClientFrame> client_frames() const;

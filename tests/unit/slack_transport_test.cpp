@@ -104,6 +104,10 @@ TEST_F(SlackTransportTest, AMentionRunsThroughTheIntakeWithoutMarkupAsTheMappedU
           EXPECT_EQ(echo.events[0].platform, "slack");
           EXPECT_EQ(echo.events[0].event_id, "slack:event:EvT1");
         }
+        // The ack and the reply travel on different sockets, so the fake may read the reply
+        // first: wait for the ack itself.
+        const bool acked = co_await eventually([&] { return slack.ack_count(envelope) >= 1; });
+        EXPECT_TRUE(acked);
         EXPECT_EQ(slack.ack_count(envelope), 1);
         // A conversation for a stored address answers in the same thread.
         auto conversation = transport.open("slack:C1:" + mention.ts);

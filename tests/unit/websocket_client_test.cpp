@@ -413,7 +413,7 @@ asio::awaitable<void> drain(std::shared_ptr<Peer> peer) {
 
 // Polls `condition` (state the other side updates) until it holds or `limit` passes.
 asio::awaitable<bool> eventually(std::function<bool()> condition,
-                                 std::chrono::milliseconds limit = 1000ms) {
+                                 std::chrono::milliseconds limit = 20s) {
   auto deadline = std::chrono::steady_clock::now() + limit;
   while (!condition()) {
     if (std::chrono::steady_clock::now() > deadline)
