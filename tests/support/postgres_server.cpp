@@ -10,12 +10,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <stdexcept>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -96,6 +100,11 @@ std::string read_log(const std::string& path) {
   return text;
 }
 
+std::string temp_root() {
+  const char* tmp = std::getenv("TMPDIR");
+  return tmp != nullptr && *tmp != '\0' ? tmp : "/tmp";
+}
+
 int wait_exit(pid_t pid) {
   int status = 0;
   while (waitpid(pid, &status, 0) < 0) {
@@ -108,12 +117,45 @@ int wait_exit(pid_t pid) {
 }  // namespace
 
 PostgresServer::PostgresServer() {
+  std::string pattern = temp_root() + "/pg-XXXXXX";
+  if (mkdtemp(pattern.data()) == nullptr)
+    throw std::runtime_error("cannot create a directory for PostgreSQL under " + pattern);
+  dir_ = pattern;
   try {
     start();
   } catch (...) {
     stop();
     throw;
   }
+}
+
+PostgresServer::PostgresServer(const std::string& dir) {
+  if (mkdir(dir.c_str(), 0700) != 0) {
+    throw std::runtime_error("cannot create " + dir +
+                             " for the shared test PostgreSQL: " + std::strerror(errno));
+  }
+  dir_ = dir;
+  try {
+    start();
+  } catch (...) {
+    stop();
+    throw;
+  }
+}
+
+PostgresServer::PostgresServer(Attached, std::string dir) : dir_(std::move(dir)), owned_(false) {}
+
+std::unique_ptr<PostgresServer> PostgresServer::attach(const std::string& dir) {
+  std::unique_ptr<PostgresServer> server(new PostgresServer(Attached{}, dir));
+  const std::string probe = "host=" + dir + " port=" + std::to_string(kPort) +
+                            " user=postgres dbname=postgres connect_timeout=10";
+  if (PQping(probe.c_str()) != PQPING_OK)
+    return nullptr;
+  return server;
+}
+
+std::string PostgresServer::shared_dir(int run) {
+  return temp_root() + "/shipmate-test-pg-" + std::to_string(run);
 }
 
 void PostgresServer::start() {
@@ -125,11 +167,6 @@ void PostgresServer::start() {
                              "postgresql-15; these tests fail rather than skip without it");
   }
   const Account who = account();
-  const char* tmp = std::getenv("TMPDIR");
-  std::string pattern = std::string(tmp != nullptr && *tmp != '\0' ? tmp : "/tmp") + "/pg-XXXXXX";
-  if (mkdtemp(pattern.data()) == nullptr)
-    throw std::runtime_error("cannot create a directory for PostgreSQL under " + pattern);
-  dir_ = pattern;
   if (who.drop && chown(dir_.c_str(), who.uid, who.gid) != 0)
     throw std::runtime_error("cannot hand " + dir_ + " to the postgres user");
   const std::string data = dir_ + "/data";
@@ -168,6 +205,21 @@ PostgresServer::~PostgresServer() {
 }
 
 void PostgresServer::stop() {
+  if (!owned_) {
+    // The shared server stays up for other processes; take away only what this one made.
+    if (made_.empty())
+      return;
+    PGconn* admin = PQconnectdb(uri("postgres").c_str());
+    if (PQstatus(admin) == CONNECTION_OK) {
+      for (const auto& name : made_) {
+        const std::string sql = "DROP DATABASE IF EXISTS " + name + " WITH (FORCE)";
+        PQclear(PQexec(admin, sql.c_str()));
+      }
+    }
+    PQfinish(admin);
+    made_.clear();
+    return;
+  }
   if (pid_ > 0) {
     kill(pid_, SIGINT);  // fast shutdown: ends sessions, no checkpoint wait worth having
     wait_exit(pid_);
@@ -187,8 +239,10 @@ std::string PostgresServer::uri(const std::string& database) const {
 std::string PostgresServer::fresh_database() {
   static std::mutex mutex;
   std::lock_guard lock(mutex);
-  const std::string name =
-      "test_" + std::to_string(getpid()) + "_" + std::to_string(++next_database_);
+  // Unique across processes sharing a server, even when a pid is reused within one run.
+  static const unsigned salt = std::random_device{}();
+  const std::string name = "test_" + std::to_string(getpid()) + "_" + std::to_string(salt) + "_" +
+                           std::to_string(++next_database_);
   PGconn* admin = PQconnectdb(uri("postgres").c_str());
   if (PQstatus(admin) != CONNECTION_OK) {
     std::string message = PQerrorMessage(admin);
@@ -204,6 +258,8 @@ std::string PostgresServer::fresh_database() {
   PQfinish(admin);
   if (!ok)
     throw std::runtime_error("cannot create test database " + name + ": " + message);
+  if (!owned_)
+    made_.push_back(name);
   return uri(name);
 }
 
@@ -218,6 +274,13 @@ PostgresServer& postgres_server() {
     return *server;
   if (!failure.empty())
     throw std::runtime_error(failure);
+  // Under ctest, the run's shared server (postgres_fixture_main.cpp) when it answers.
+  if (const char* mode = std::getenv("SHIPMATE_TEST_POSTGRES");
+      mode != nullptr && std::string_view(mode) == "shared") {
+    server = PostgresServer::attach(PostgresServer::shared_dir(getppid()));
+    if (server)
+      return *server;
+  }
   try {
     server = std::make_unique<PostgresServer>();
   } catch (const std::exception& e) {
