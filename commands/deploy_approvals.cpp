@@ -123,9 +123,13 @@ boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& ca
       co_return;
     }
   }
-  Step step = advance(services, id, DeployState::awaiting_approval, DeployInput::approval_granted,
-                      "approved by " + who, {DeployEffect::announce, DeployEffect::claim_slot},
-                      Expect::exactly);
+  Step step = advance(services, id, DeployState::awaiting_approval, deploy->epoch,
+                      DeployInput::approval_granted, "approved by " + who,
+                      {DeployEffect::announce, DeployEffect::claim_slot}, Expect::exactly);
+  if (step.lost) {
+    conversation.post(error_message("Approval not recorded: " + step.error));
+    co_return;
+  }
   if (!step.ok) {
     conversation.post(error_message("Deploy #" + std::to_string(id) + " failed: " + step.error));
     co_return;
@@ -148,8 +152,9 @@ boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& ca
                                      caller.display());
   const MessageRef ref = conversation.post(status);
   std::string requester = deploy->requested_by;
+  const std::int64_t epoch = deploy->epoch;
   co_await run_deploy(services, std::move(requester), conversation, ref, id, std::move(plan),
-                      DeployState::queued);
+                      DeployState::queued, epoch);
 }
 
 void deny_deploy(Services& services, const Caller& caller, Conversation& conversation,
@@ -171,16 +176,23 @@ void deny_deploy(Services& services, const Caller& caller, Conversation& convers
                                     " may not decide on deploys to " + deploy->environment));
     return;
   }
-  if (services.approvals != nullptr)
-    services.approvals->record(id, caller.user_id, "deny", reason);
   const std::string why = (own ? "withdrawn by " : "denied by ") + caller.user_id +
                           (reason.empty() ? "" : ": " + reason);
-  Step step = advance(services, id, DeployState::awaiting_approval, DeployInput::approval_denied,
-                      why, {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
+  Step step = advance(services, id, DeployState::awaiting_approval, deploy->epoch,
+                      DeployInput::approval_denied, why,
+                      {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
+  if (step.lost) {
+    conversation.post(error_message((own ? "Withdrawal" : "Denial") +
+                                    std::string(" not recorded: ") + step.error));
+    return;
+  }
   if (!step.ok) {
     conversation.post(error_message("Deploy #" + std::to_string(id) + ": " + step.error));
     return;
   }
+  // Recorded once the denial won: a denial that lost to an approval or the expiry left nothing.
+  if (services.approvals != nullptr)
+    services.approvals->record(id, caller.user_id, "deny", reason);
   record_audit(services, caller.user_id, own ? "deploy.withdrawn" : "deploy.denied",
                deploy->service + "@" + deploy->environment, "ok",
                "#" + std::to_string(id) + (reason.empty() ? "" : " " + reason));
@@ -233,9 +245,9 @@ int expire_approval_requests(Services& services) {
     if (deploy.requested_at + expire_ms > services.clock.now_ms())
       continue;
     const std::string why = "nobody approved it within " + format_duration(expire_ms);
-    Step step =
-        advance(services, deploy.id, DeployState::awaiting_approval, DeployInput::approval_expired,
-                why, {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
+    Step step = advance(services, deploy.id, DeployState::awaiting_approval, deploy.epoch,
+                        DeployInput::approval_expired, why,
+                        {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
     if (!step.ok)
       continue;
     ++expired;

@@ -41,9 +41,12 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
 
 // Carries a recorded deploy from `from` (requested, queued once approved, or building when
 // resumed) through its rollout, reporting in `conversation` by updating message `ref`. The deploy
-// is registered with Services::runtime while this runs.
+// is registered with Services::runtime while this runs. `epoch` is the deploy's epoch when this
+// replica took it (every step is fenced by it); when another writer moves the deploy first, the
+// run stops and says what happened instead.
 boost::asio::awaitable<void> run_deploy(Services& services, std::string requester,
                                         Conversation& conversation, MessageRef ref, std::int64_t id,
-                                        DeployPlan plan, storage::DeployState from);
+                                        DeployPlan plan, storage::DeployState from,
+                                        std::int64_t epoch);
 
 }  // namespace shipmate::commands

@@ -33,7 +33,7 @@ boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& con
                                            storage::DeployRecord deploy) {
   if (services.runtime.is_running(deploy.id) || !can_resume_build(services, deploy))
     co_return;
-  Step step = advance(services, deploy.id, deploy.state, DeployInput::recovered, "",
+  Step step = advance(services, deploy.id, deploy.state, deploy.epoch, DeployInput::recovered, "",
                       {DeployEffect::start_build}, Expect::exactly);
   if (!step.ok)
     co_return;
@@ -53,8 +53,9 @@ boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& con
                                                 : "following its build " + deploy.ci_run_url));
   const MessageRef ref = conversation.post(status);
   std::string requester = deploy.requested_by;
+  const std::int64_t epoch = deploy.epoch;
   co_await run_deploy(services, std::move(requester), conversation, ref, deploy.id, std::move(plan),
-                      DeployState::building);
+                      DeployState::building, epoch);
 }
 
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {
@@ -74,11 +75,11 @@ std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& servi
                                 : "interrupted: Shipmate stopped while this deploy was " +
                                       std::string(to_string(deploy.state)) +
                                       "; the environment serves what it served before";
-    Step step = advance(services, deploy.id, deploy.state,
+    Step step = advance(services, deploy.id, deploy.state, deploy.epoch,
                         orphaned_build ? DeployInput::build_failed : DeployInput::recovered, why,
                         {DeployEffect::release_slot, DeployEffect::announce}, Expect::any_of);
-    if (!step.record)
-      continue;  // the machine kept it in flight: nothing changed, nothing to announce
+    if (!step.record || step.lost)
+      continue;  // kept in flight (nothing changed), or another writer settled it first
     reconciled.push_back(*step.record);
     record_audit(services, "shipmate", "deploy.reconciled",
                  deploy.service + "@" + deploy.environment,
@@ -95,10 +96,10 @@ std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
     if (!services.runtime.is_running(deploy.id))
       continue;
     Step step =
-        advance(services, deploy.id, deploy.state, DeployInput::cancel_requested, why,
+        advance(services, deploy.id, deploy.state, deploy.epoch, DeployInput::cancel_requested, why,
                 {DeployEffect::stop_work, DeployEffect::release_slot, DeployEffect::announce},
                 Expect::any_of);
-    if (!step.record)
+    if (!step.record || step.lost)
       continue;
     cancelled.push_back(*step.record);
     record_audit(services, "shipmate", step.ok ? "deploy.cancelled" : "deploy.failed",

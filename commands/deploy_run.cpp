@@ -64,8 +64,8 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   // are emergencies and go straight through).
   if (plan.environment->approvals && !is_rollback) {
     const auto& policy = *plan.environment->approvals;
-    Step step = advance(services, id, DeployState::requested, DeployInput::approval_required,
-                        "waiting for approval",
+    Step step = advance(services, id, DeployState::requested, record.epoch,
+                        DeployInput::approval_required, "waiting for approval",
                         {DeployEffect::request_approvals, DeployEffect::announce}, Expect::exactly);
     Message waiting = status;
     if (!step.ok) {
@@ -87,8 +87,9 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
     co_return id;
   }
   std::string requester = caller.display();  // named: no temporaries in a co_await (GCC 12)
+  const std::int64_t epoch = record.epoch;
   co_await run_deploy(services, std::move(requester), conversation, ref, id, plan,
-                      DeployState::requested);
+                      DeployState::requested, epoch);
   co_return id;
 }
 
@@ -100,11 +101,12 @@ namespace {
 class DeployRun {
  public:
   DeployRun(Services& services, std::string requester, Conversation& conversation, MessageRef ref,
-            std::int64_t id, DeployPlan plan)
+            std::int64_t id, DeployPlan plan, std::int64_t epoch)
       : services_(services),
         conversation_(conversation),
         ref_(std::move(ref)),
         id_(id),
+        epoch_(epoch),
         plan_(std::move(plan)),
         target_(*services.targets.at(plan_.service->name)),
         scope_(scope_of(plan_)),
@@ -166,8 +168,16 @@ class DeployRun {
   // Puts `input` to the machine from the current state and persists the answer. False when the
   // deploy cannot go on (the failure is already recorded and announced).
   bool step(DeployInput input, const std::string& message, std::vector<DeployEffect> effects) {
-    Step answer = advance(services_, id_, state_, input, message, effects, Expect::exactly);
+    Step answer = advance(services_, id_, state_, epoch_, input, message, effects, Expect::exactly);
     state_ = answer.to;
+    if (answer.lost) {
+      // Another writer (a shutdown's cancellation, another replica) finished or took it; its
+      // outcome is recorded and announced by whoever wrote it.
+      final_.tone = storage::is_terminal(answer.to) ? Tone::warning : Tone::progress;
+      final_.text = label_ + ": " + answer.error;
+      conversation_.update(ref_, final_);
+      return false;
+    }
     if (!answer.ok) {
       record_audit(services_, "shipmate", is_rollback_ ? "rollback.failed" : "deploy.failed",
                    scope_, "failed", "#" + std::to_string(id_) + " " + answer.error);
@@ -651,6 +661,7 @@ class DeployRun {
   Conversation& conversation_;
   MessageRef ref_;
   std::int64_t id_;
+  std::int64_t epoch_;
   DeployPlan plan_;
   integrations::DeployTarget& target_;
   std::string scope_;
@@ -668,10 +679,10 @@ class DeployRun {
 
 boost::asio::awaitable<void> run_deploy(Services& services, std::string requester,
                                         Conversation& conversation, MessageRef ref, std::int64_t id,
-                                        DeployPlan plan, DeployState from) {
+                                        DeployPlan plan, DeployState from, std::int64_t epoch) {
   const DeployRuntime::Registration running = services.runtime.track(id);
   DeployRun deploy(services, std::move(requester), conversation, std::move(ref), id,
-                   std::move(plan));
+                   std::move(plan), epoch);
   co_await deploy.run(from);
 }
 }  // namespace shipmate::commands

@@ -32,9 +32,42 @@ void notify_observers(Services& services, const storage::DeployRecord& record) {
     observer->deploy_changed(record);
 }
 
-Step advance(Services& services, std::int64_t id, DeployState from, DeployInput input,
-             const std::string& message, const std::vector<DeployEffect>& carried_out,
-             Expect expect) {
+std::string lost_race_message(const storage::DeployRecord& record) {
+  std::string text = "deploy #" + std::to_string(record.id) +
+                     " changed in the meantime: it is now " +
+                     std::string(storage::to_string(record.state));
+  if (!record.detail.empty())
+    text += " (" + record.detail + ")";
+  return text + "; nothing was recorded";
+}
+
+namespace {
+
+// Writes from -> to unless another writer got there first; fills `step` either way.
+void write_transition(Services& services, Step& step, std::int64_t id, DeployState from,
+                      std::int64_t epoch, DeployState to, const std::string& message) {
+  storage::TransitionOutcome outcome = services.deploys.transition_if(id, from, epoch, to, message);
+  if (!outcome.applied) {
+    step.ok = false;
+    step.lost = true;
+    step.to = outcome.record.state;
+    step.error = outcome.record.epoch != epoch
+                     ? "deploy #" + std::to_string(id) + " was taken over by another replica"
+                     : lost_race_message(outcome.record);
+    spdlog::info("deploy #{}: {}", id, step.error);
+    step.record = std::move(outcome.record);
+    return;
+  }
+  step.record = std::move(outcome.record);
+  notify_observers(services, *step.record);
+  step.to = to;
+}
+
+}  // namespace
+
+Step advance(Services& services, std::int64_t id, DeployState from, std::int64_t epoch,
+             DeployInput input, const std::string& message,
+             const std::vector<DeployEffect>& carried_out, Expect expect) {
   Step step;
   auto answer = next_step(from, input);
   std::string bug;
@@ -56,9 +89,10 @@ Step advance(Services& services, std::int64_t id, DeployState from, DeployInput 
     spdlog::error("deploy #{}: {}", id, bug);
     step.error = "internal error: " + bug;
     if (!storage::is_terminal(from)) {
-      step.record = services.deploys.transition(id, DeployState::failed, step.error);
-      notify_observers(services, *step.record);
-      step.to = DeployState::failed;
+      const std::string why = step.error;
+      write_transition(services, step, id, from, epoch, DeployState::failed, why);
+      if (!step.lost)
+        step.error = why;
     } else {
       step.to = from;
     }
@@ -67,8 +101,9 @@ Step advance(Services& services, std::int64_t id, DeployState from, DeployInput 
   // A step that keeps the state changed nothing durable (see deploy_state_machine.h), so it
   // writes no event; that keeps a plain deploy's history at requested, deploying, outcome.
   if (answer->to != from) {
-    step.record = services.deploys.transition(id, answer->to, message);
-    notify_observers(services, *step.record);
+    write_transition(services, step, id, from, epoch, answer->to, message);
+    if (step.lost)
+      return step;
   }
   step.ok = true;
   step.to = answer->to;

@@ -21,7 +21,8 @@ struct TableSpec {
 constexpr TableSpec kTables[] = {
     {"deploys",
      "#id service environment version previous_version kind requested_by state reason detail "
-     "chat_ref #requested_at #finished_at #committed_at ci_run_id ci_run_url overridden incident",
+     "chat_ref #requested_at #finished_at #committed_at ci_run_id ci_run_url overridden incident "
+     "owner #epoch",
      "id", true},
     {"deploy_events", "#id #deploy_id #at from_state to_state message", "id", true},
     {"approvals", "#id #deploy_id approver decision reason #at", "id", true},

@@ -201,12 +201,25 @@ Statement& Statement::bind_null(int index) {
   return *this;
 }
 
+// An absent value is a NULL of the value's type on PostgreSQL (see postgres.h).
 Statement& Statement::bind(int index, const std::optional<std::int64_t>& value) {
-  return value ? bind(index, *value) : bind_null(index);
+  if (value)
+    return bind(index, *value);
+  if (pg_) {
+    pg_->bind_null_int8(index);
+    return *this;
+  }
+  return bind_null(index);
 }
 
 Statement& Statement::bind(int index, const std::optional<std::string>& value) {
-  return value ? bind(index, std::string_view(*value)) : bind_null(index);
+  if (value)
+    return bind(index, std::string_view(*value));
+  if (pg_) {
+    pg_->bind_null_text(index);
+    return *this;
+  }
+  return bind_null(index);
 }
 
 bool Statement::step() {
@@ -587,6 +600,10 @@ int Database::schema_version() {
 
 void Database::throw_error(std::string_view what) const {
   std::string message = sqlite3_errmsg(db_);
+  // Refused by a constraint: the same error type PostgreSQL's class 23 gives, so stores handle
+  // a lost race (a second live deploy, say) once for both backends.
+  if ((sqlite3_extended_errcode(db_) & 0xff) == SQLITE_CONSTRAINT)
+    throw ConstraintError(one_line(std::string(what) + ": " + message));
   throw SqliteFailure(one_line(std::string(what) + ": " + message), message,
                       sqlite3_extended_errcode(db_));
 }

@@ -53,8 +53,8 @@ class StorageError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// A constraint refused the write (PostgreSQL SQLSTATE class 23: unique, foreign key, check).
-// SQLite reports these as plain StorageError.
+// A constraint refused the write (PostgreSQL SQLSTATE class 23, SQLite's SQLITE_CONSTRAINT:
+// unique, foreign key, check, not null).
 class ConstraintError : public StorageError {
  public:
   using StorageError::StorageError;

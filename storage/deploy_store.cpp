@@ -33,7 +33,7 @@ constexpr std::array<std::pair<DeployState, std::string_view>, 11> kStateNames =
 constexpr std::string_view kDeployColumns =
     "id, service, environment, version, previous_version, kind, requested_by, state, reason, "
     "detail, chat_ref, requested_at, finished_at, committed_at, ci_run_id, ci_run_url, overridden, "
-    "incident";
+    "incident, owner, epoch";
 
 // "'requested', 'queued', ..." for every non-terminal state, so queries for live deploys can use
 // the index on state and stay correct when a state is added to the enum.
@@ -91,6 +91,8 @@ DeployRecord read_deploy(const Statement& row) {
   record.ci_run_url = row.column_text(15);
   record.overridden = row.column_text(16);
   record.incident = row.column_text(17);
+  record.owner = row.column_text(18);
+  record.epoch = row.column_int64(19);
   return record;
 }
 
@@ -165,8 +167,8 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
   const std::string reason = redact(request.reason);
   const std::string message = redact(std::string(to_string(request.kind)) + " of " +
                                      request.version + " requested by " + request.requested_by);
-  // On PostgreSQL a unique index allows one live deploy per service and environment, whoever
-  // writes it; SQLite has one writer, and the deploy policy checks active_for() first.
+  // A unique partial index allows one live deploy per service and environment, whoever writes
+  // it; the deploy policy checks active_for() first, so this refusal is for racing writers.
   const auto insert = [&] {
     return db_.transaction([&] {
       const std::int64_t new_id =
@@ -232,40 +234,57 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
   return record;
 }
 
-DeployRecord DeployStore::transition(std::int64_t id, DeployState to, std::string_view message) {
+TransitionOutcome DeployStore::transition_if(std::int64_t id, DeployState expected,
+                                             std::int64_t epoch, DeployState to,
+                                             std::string_view message) {
   const EpochMillis now = clock_.now_ms();
   const std::string text = redact(message);
   return db_.transaction([&] {
-    Statement current = db_.prepare("SELECT state FROM deploys WHERE id = ?1");
-    current.bind(1, id);
-    if (!current.step()) {
-      throw StorageError("deploy #" + std::to_string(id) + " does not exist");
-    }
-    const DeployState from = state_from_column(current.column_text(0), id);
-    current.reset();
-
-    db_.prepare(
-           "INSERT INTO deploy_events (deploy_id, at, from_state, to_state, message) "
-           "VALUES (?1, ?2, ?3, ?4, ?5)")
-        .bind(1, id)
-        .bind(2, now)
-        .bind(3, to_string(from))
-        .bind(4, to_string(to))
-        .bind(5, text)
-        .run();
+    // The condition is the compare-and-set: on PostgreSQL a second writer's UPDATE waits for the
+    // first one's row lock and then finds the condition false; SQLite's writers take turns.
     // finished_at is kept consistent with the state (set exactly when terminal), even if the
     // state machine ever moves a deploy out of a terminal state.
-    db_.prepare("UPDATE deploys SET state = ?2, detail = ?3, finished_at = ?4 WHERE id = ?1")
+    db_.prepare(
+           "UPDATE deploys SET state = ?4, detail = ?5, finished_at = ?6 "
+           "WHERE id = ?1 AND state = ?2 AND epoch = ?3")
         .bind(1, id)
-        .bind(2, to_string(to))
-        .bind(3, text)
-        .bind(4, is_terminal(to) ? std::optional<EpochMillis>(now) : std::nullopt)
+        .bind(2, to_string(expected))
+        .bind(3, epoch)
+        .bind(4, to_string(to))
+        .bind(5, text)
+        .bind(6, is_terminal(to) ? std::optional<EpochMillis>(now) : std::nullopt)
         .run();
-
+    const bool applied = db_.changes() == 1;
+    if (applied) {
+      db_.prepare(
+             "INSERT INTO deploy_events (deploy_id, at, from_state, to_state, message) "
+             "VALUES (?1, ?2, ?3, ?4, ?5)")
+          .bind(1, id)
+          .bind(2, now)
+          .bind(3, to_string(expected))
+          .bind(4, to_string(to))
+          .bind(5, text)
+          .run();
+    }
     auto record = get(id);
     if (!record)
-      throw StorageError("deploy #" + std::to_string(id) + " vanished mid-update");
-    return std::move(*record);
+      throw StorageError("deploy #" + std::to_string(id) + " does not exist");
+    return TransitionOutcome{applied, std::move(*record)};
+  });
+}
+
+DeployRecord DeployStore::transition(std::int64_t id, DeployState to, std::string_view message) {
+  return db_.transaction([&] {
+    auto current = get(id);
+    if (!current)
+      throw StorageError("deploy #" + std::to_string(id) + " does not exist");
+    TransitionOutcome outcome = transition_if(id, current->state, current->epoch, to, message);
+    if (!outcome.applied) {
+      throw StorageError("deploy #" + std::to_string(id) + " changed while it was being moved to " +
+                         std::string(to_string(to)) + "; it is now " +
+                         std::string(to_string(outcome.record.state)));
+    }
+    return std::move(outcome.record);
   });
 }
 

@@ -5,6 +5,15 @@
 //   the deploy's state, so the history is never out of step with the current state.
 // - The store does not judge whether a transition is legal; the deploy state machine in
 //   commands/ does, before asking the store to record it.
+// - Several writers (replicas sharing PostgreSQL, or two connections to one SQLite file): every
+//   transition the flow makes is a compare-and-set (transition_if): it names the state and epoch
+//   it believes the deploy is in, and the row changes only if both still hold. Exactly one of two
+//   racing writers (approve against deny, against expiry, against a second approve) wins; the
+//   other gets the row as the winner left it and writes nothing. One live deploy per service and
+//   environment is a unique partial index on both backends (create() turns its refusal into a
+//   sentence naming the live deploy).
+// - owner and epoch fence a deploy's work: owner names the replica running it (empty for a
+//   single replica), epoch counts takeovers. Nothing here bumps them yet.
 // - Text is passed through redact() before it is written.
 // - Threading and errors as in database.h.
 #pragma once
@@ -74,6 +83,16 @@ struct DeployRecord {
   std::string ci_run_url;
   std::string overridden;  // the policy refusal --override set aside at request time
   std::string incident;    // the incident this deploy caused, once someone linked one
+  std::string owner;       // the replica running it; empty for a single replica
+  std::int64_t epoch = 0;  // bumped when another replica takes it over
+};
+
+// What transition_if() did. `applied`: the row moved and `record` is the row after the change.
+// Otherwise another writer moved it first (or a takeover bumped its epoch): nothing was written
+// and `record` is the row as that writer left it, so the caller can say who won and how.
+struct TransitionOutcome {
+  bool applied = false;
+  DeployRecord record;
 };
 
 struct DeployEvent {
@@ -91,8 +110,15 @@ class DeployStore {
 
   // Inserts a deploy in state `requested` with its first event.
   DeployRecord create(const NewDeploy& request);
-  // Records a state change and its message; sets finished_at when `to` is terminal.
-  // Throws StorageError when the deploy does not exist.
+  // Compare-and-set: moves deploy `id` from `expected` (at `epoch`) to `to` with its event, and
+  // sets finished_at exactly when `to` is terminal; changes nothing when the row is no longer in
+  // `expected` or at `epoch` (see TransitionOutcome). Throws StorageError when the deploy does not
+  // exist.
+  TransitionOutcome transition_if(std::int64_t id, DeployState expected, std::int64_t epoch,
+                                  DeployState to, std::string_view message);
+  // Moves deploy `id` from whatever state it is in now (read in the same transaction) to `to`.
+  // For tests and tools; the deploy flow uses transition_if(). Throws StorageError when the
+  // deploy does not exist.
   DeployRecord transition(std::int64_t id, DeployState to, std::string_view message);
   void set_chat_ref(std::int64_t id, std::string_view chat_ref);
   // Records the CI run the deploy's build started (id for the provider, url for people).

@@ -372,6 +372,35 @@ CREATE TABLE release_notes (
 );
 )sql";
 
+// Several writers (issue 17): a deploy's owner and epoch, which fence its transitions
+// (DeployStore::transition_if), and one live deploy per service and environment as a unique
+// partial index, as on PostgreSQL. One writer never left two live deploys of a target, but if
+// a database has them anyway, the older ones are recorded as failed first so the index can exist.
+constexpr std::string_view kMigration19 = R"sql(
+ALTER TABLE deploys ADD COLUMN owner TEXT    NOT NULL DEFAULT '';
+ALTER TABLE deploys ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+CREATE TEMP TABLE superseded_live_deploys AS
+  SELECT id, state FROM deploys AS older
+  WHERE state IN ('requested', 'awaiting_approval', 'queued', 'building', 'deploying', 'verifying')
+    AND EXISTS (SELECT 1 FROM deploys AS newer
+                WHERE newer.service = older.service AND newer.environment = older.environment
+                  AND newer.id > older.id
+                  AND newer.state IN ('requested', 'awaiting_approval', 'queued', 'building',
+                                      'deploying', 'verifying'));
+INSERT INTO deploy_events (deploy_id, at, from_state, to_state, message)
+  SELECT id, CAST(strftime('%s', 'now') AS INTEGER) * 1000, state, 'failed',
+         'a newer deploy of the same service and environment was live at the upgrade'
+  FROM superseded_live_deploys;
+UPDATE deploys SET state = 'failed',
+                   detail = 'a newer deploy of the same service and environment was live at the upgrade',
+                   finished_at = CAST(strftime('%s', 'now') AS INTEGER) * 1000
+  WHERE id IN (SELECT id FROM superseded_live_deploys);
+DROP TABLE superseded_live_deploys;
+CREATE UNIQUE INDEX deploys_one_live ON deploys (service, environment)
+  WHERE state IN ('requested', 'awaiting_approval', 'queued', 'building', 'deploying',
+                  'verifying');
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -379,6 +408,7 @@ constexpr std::array kMigrations = {
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
     Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
+    Migration{19, kMigration19},
 };
 
 }  // namespace

@@ -275,8 +275,16 @@ CREATE TABLE leases (
 );
 )sql";
 
+// A deploy's owner and epoch, which fence its transitions (DeployStore::transition_if); SQLite's
+// migration 19.
+constexpr std::string_view kPostgres2 = R"sql(
+ALTER TABLE deploys ADD COLUMN owner ctext  NOT NULL DEFAULT '';
+ALTER TABLE deploys ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+)sql";
+
 constexpr std::array kPostgresMigrations = {
     Migration{1, kPostgres1},
+    Migration{2, kPostgres2},
 };
 
 // Any constant both replicas agree on: the advisory lock migrations take.

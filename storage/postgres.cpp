@@ -245,6 +245,14 @@ void PgStatement::bind_null(int index) {
   set(index, std::nullopt, kUntyped);
 }
 
+void PgStatement::bind_null_int8(int index) {
+  set(index, std::nullopt, kInt8);
+}
+
+void PgStatement::bind_null_text(int index) {
+  set(index, std::nullopt, kText);
+}
+
 void PgStatement::execute() {
   std::vector<const char*> values(values_.size());
   for (std::size_t i = 0; i < values_.size(); ++i)

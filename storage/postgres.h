@@ -9,8 +9,11 @@
 // - Ownership: a PgStatement borrows its PgConnection and must not outlive it; it owns its
 //   result.
 // - SQL: `?NNN` and `?` placeholders (SQLite's) are rewritten to `$NNN` when a statement is
-//   made; integers are sent as int8, text as text, NULL as a NULL of no stated type (the server
-//   takes the type from context). Results are read in text form.
+//   made; integers are sent as int8, text as text. An absent optional value is a NULL of its
+//   type (int8 or text), so `?1 IS NULL OR id < ?1` works when ?1 is absent: the server cannot
+//   infer a type from IS NULL and refused such a query with an untyped NULL ("could not
+//   determine data type of parameter"). bind_null() alone sends a NULL of no stated type, for
+//   places where the context gives the type. Results are read in text form.
 // - Errors: connection failures come back from connect() as an Error whose text names the
 //   database without its password (the password is registered with redact()). SQL failures
 //   throw StorageError (ConstraintError for SQLSTATE class 23) with the server's message and an
@@ -82,6 +85,8 @@ class PgStatement {
   void bind(int index, std::int64_t value);
   void bind(int index, std::string_view value);
   void bind_null(int index);
+  void bind_null_int8(int index);
+  void bind_null_text(int index);
 
   // The first call runs the statement; each call moves to the next row.
   bool step();

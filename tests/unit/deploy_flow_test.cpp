@@ -2,6 +2,8 @@
 // storage and a fake target.
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include "commands/deploy_flow.h"
 #include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
@@ -499,6 +501,77 @@ TEST_F(ApprovalTest, ProductionDeployWaitsForAnotherPersonsApprovalThenRuns) {
   for (const auto& record : h.audit.tail(100))
     audited |= record.entry.action == "deploy.approved";
   EXPECT_TRUE(audited);
+}
+
+// Stands in for another writer (a second replica on the same database): when deploy `watch`
+// reaches `when`, it runs `act` once, as if that had happened between this writer's read and its
+// write.
+class InterleavedWriter final : public commands::DeployObserver {
+ public:
+  void deploy_changed(const storage::DeployRecord& deploy) override {
+    if (done_ || deploy.id != watch || deploy.state != when)
+      return;
+    done_ = true;
+    act();
+  }
+  std::int64_t watch = 0;
+  DeployState when = DeployState::requested;
+  std::function<void()> act;
+
+ private:
+  bool done_ = false;
+};
+
+// Expiry against a denial written by another replica after the sweep read its list: the denial
+// stands, the sweep writes nothing for that deploy and neither counts nor audits it, so the
+// outcome is recorded (and would be announced) once.
+TEST_F(ApprovalTest, ExpiryThatLosesToADenialWritesAndAuditsNothing) {
+  h.catalog.environments[0].approvals = commands::ApprovalPolicy{1, {"sre"}, 60 * 60 * 1000};
+  h.run("alice", "deploy hello v1 to staging");     // #1 waits
+  h.run("alice", "deploy hello v1 to production");  // #2 waits
+  storage::DeployStore other_store(*h.db, h.clock);
+  InterleavedWriter other;
+  other.watch = 1;
+  other.when = DeployState::timed_out;
+  other.act = [&] {
+    EXPECT_TRUE(other_store
+                    .transition_if(2, DeployState::awaiting_approval, 0, DeployState::cancelled,
+                                   "denied by carol: not today")
+                    .applied);
+  };
+  h.services->observers.push_back(&other);
+  h.clock.advance_ms(61 * 60 * 1000);
+  EXPECT_EQ(commands::expire_approval_requests(*h.services), 1);
+  h.services->observers.clear();
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::timed_out);
+  EXPECT_EQ(h.deploys.get(2)->state, DeployState::cancelled);
+  EXPECT_EQ(h.deploys.get(2)->detail, "denied by carol: not today");
+  EXPECT_EQ(h.deploys.events(2).size(), 3u);  // requested, awaiting_approval, cancelled
+  int expiries = 0;
+  for (const auto& record : h.audit.tail(100))
+    expiries += record.entry.action == "deploy.approval_expired" ? 1 : 0;
+  EXPECT_EQ(expiries, 1);
+}
+
+// Another replica takes the deploy over (bumps its epoch) while the rollout runs here: the run's
+// next step fails the epoch check, writes nothing, does not call it a bug, and says so.
+TEST_F(DeployFlowTest, ARunWhoseDeployWasTakenOverStopsWritingAndSaysSo) {
+  InterleavedWriter other;
+  other.watch = 1;
+  other.when = DeployState::deploying;
+  other.act = [&] {
+    h.db->prepare("UPDATE deploys SET owner = 'replica-b', epoch = epoch + 1 WHERE id = 1").run();
+  };
+  h.services->observers.push_back(&other);
+  std::string out = h.run("alice", "deploy hello v1 to staging");
+  h.services->observers.clear();
+  EXPECT_TRUE(has(out, "Deploy #1: deploy #1 was taken over by another replica")) << out;
+  EXPECT_FALSE(has(out, "bug in Shipmate")) << out;
+  EXPECT_FALSE(has(out, "succeeded")) << out;
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::deploying);
+  EXPECT_EQ(h.deploys.events(1).size(), 2u);  // requested, deploying: nothing after the takeover
+  for (const auto& action : audit_actions())
+    EXPECT_NE(action, "deploy.succeeded");
 }
 
 TEST_F(ApprovalTest, DenyWithdrawAndExpiry) {
