@@ -439,6 +439,8 @@ TEST(DeployFlowWithStateMachine, RecoveryAndCancelGoThroughTheMachine) {
     EXPECT_EQ(events.back().to, S::failed);
   }
 
+  // One live deploy per target: production's is still waiting, staging's was reconciled.
+  orphan.environment = "staging";
   auto running = h.deploys.create(orphan);
   h.deploys.transition(running.id, S::deploying, "deploying v2");
   const auto tracked = h.runtime.track(running.id);
