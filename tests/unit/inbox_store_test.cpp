@@ -115,6 +115,12 @@ TEST(InboxMigrationTest, SplitKeepsEveryKeyAndOnlyUnfinishedCommands) {
         "CREATE TABLE inbox (key TEXT PRIMARY KEY, platform TEXT NOT NULL, user_id TEXT NOT "
         "NULL, channel TEXT NOT NULL, thread TEXT NOT NULL DEFAULT '', text TEXT NOT NULL, "
         "state TEXT NOT NULL, received_at INTEGER NOT NULL, finished_at INTEGER);"
+        // The tables later migrations change (19: owner, epoch and an index on deploys).
+        "CREATE TABLE deploys (id INTEGER PRIMARY KEY, service TEXT NOT NULL, environment TEXT "
+        "NOT NULL, state TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '', requested_at INTEGER "
+        "NOT NULL, finished_at INTEGER);"
+        "CREATE TABLE deploy_events (id INTEGER PRIMARY KEY, deploy_id INTEGER NOT NULL, at "
+        "INTEGER NOT NULL, from_state TEXT, to_state TEXT NOT NULL, message TEXT NOT NULL);"
         "INSERT INTO inbox VALUES ('k-done', 'slack', 'U1', 'C1', '', 'ping', 'done', 1, 2);"
         "INSERT INTO inbox VALUES ('k-started', 'slack', 'U1', 'C1', 't', 'deploy', 'started', "
         "3, NULL);"

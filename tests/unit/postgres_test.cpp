@@ -198,6 +198,7 @@ TEST(StorageCopyTest, SQLiteToPostgreSQLAndBackKeepsEverything) {
   EXPECT_TRUE(returned->audit.ok);
   auto sqlite = open_or_throw(back);
   EXPECT_EQ(DeployStore(*sqlite, clock).get(4)->version, "v4");
+  DeployStore(*sqlite, clock).transition(4, DeployState::succeeded, "ok");  // one live per target
   EXPECT_EQ(DeployStore(*sqlite, clock).create(deploy_of("v5")).id, 5);
 }
 
@@ -223,7 +224,7 @@ TEST(StorageCopyTest, RefusesADestinationWithDataOrAnExistingFile) {
 }
 
 TEST(StorageCopyTest, AFailureCopiesNothing) {
-  // Two live deploys of one target can sit in an SQLite file (one writer, the policy checks);
+  // Two live deploys of one target in an SQLite file whose unique index was dropped by hand:
   // PostgreSQL's unique index refuses the second, and the whole copy is rolled back.
   TempDir dir;
   ManualClock clock;
@@ -232,6 +233,7 @@ TEST(StorageCopyTest, AFailureCopiesNothing) {
     auto db = open_or_throw(sqlite_path);
     DeployStore deploys(*db, clock);
     AuditLog(*db, clock).append(AuditEntry{"alice", "deploy", "hello", "ok", ""});
+    db->exec("DROP INDEX deploys_one_live");
     deploys.create(deploy_of("v1"));
     deploys.create(deploy_of("v2"));
   }
