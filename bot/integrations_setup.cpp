@@ -35,6 +35,7 @@ class PrometheusSource final : public commands::MetricsSource {
     metric.query = check.query;
     metric.max = check.max;
     metric.min = check.min;
+    metric.expanded = check.expanded;
     std::map<std::string, std::string> values = vars;
     const integrations::CheckResult result =
         co_await client_.evaluate(std::move(metric), std::move(values));

@@ -70,6 +70,9 @@ struct MetricCheckSpec {
   std::string query;
   std::optional<double> max = {};
   std::optional<double> min = {};
+  // The query's values are already in it (a runbook's wait step): it is sent as it is, and a
+  // "{name}" that a value brought in is never expanded again.
+  bool expanded = false;
 };
 
 // How a new version reaches users.

@@ -211,7 +211,9 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
       dir / (step.name + "-" + std::to_string(run.engine.state().attempt) + ".log");
   fs::remove(log_path, ec);
   spec.log_path = log_path.string();
-  auto started = integrations::ChildProcess::start(spec);
+  // The fork and exec happen on the spawner thread: the loop goes on with other runs meanwhile.
+  auto starting = integrations::ChildProcess::start_off_loop(spec);
+  auto started = co_await std::move(starting);
   if (!started) {
     for (const auto& file : secret_files)
       fs::remove(file, ec);
@@ -475,8 +477,11 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_wait(Run& run, const 
     auto query = runbooks::expand(step.wait.query, quoted);
     if (!query)
       co_return failed(query.error().message, false);
-    MetricCheckSpec check{
-        .name = step.name, .query = *query, .max = step.wait.max, .min = step.wait.min};
+    MetricCheckSpec check{.name = step.name,
+                          .query = *query,
+                          .max = step.wait.max,
+                          .min = step.wait.min,
+                          .expanded = true};
     const std::map<std::string, std::string> vars;
     auto verdict = co_await services_.metrics->evaluate(check, vars);
     satisfied = verdict.verdict == CheckVerdict::pass;

@@ -107,7 +107,11 @@ runbooks::BoundParams decode_params(const runbooks::Definition* definition, std:
 
 RunbookRunner::RunbookRunner(Services& services, RunbookLibrary& library,
                              storage::RunbookStore& store, RunbookPorts ports)
-    : services_(services), library_(library), store_(store), ports_(std::move(ports)) {}
+    : services_(services),
+      library_(library),
+      store_(store),
+      ports_(std::move(ports)),
+      journal_(services.executor, services.database) {}
 
 RunbookRunner::~RunbookRunner() = default;
 
@@ -147,13 +151,15 @@ Result<std::string> RunbookRunner::reveal(const Run& run, const std::string& par
 
 void RunbookRunner::audit(const Run& run, const std::string& actor, const std::string& action,
                           const std::string& outcome, const std::string& text) {
-  services_.audit.append({.actor = actor,
-                          .action = action,
-                          .target = audit_target(run),
-                          .outcome = outcome,
-                          .details = runbooks::runbook_audit_details(run.definition, run.params,
-                                                                     std::to_string(run.id)) +
-                                     text});
+  storage::AuditEntry record{.actor = actor,
+                             .action = action,
+                             .target = audit_target(run),
+                             .outcome = outcome,
+                             .details = runbooks::runbook_audit_details(run.definition, run.params,
+                                                                        std::to_string(run.id)) +
+                                        text};
+  // Joins this turn's journal transaction, after the writes queued before it.
+  journal_.later([this, record = std::move(record)] { services_.audit.append(record); });
 }
 
 void RunbookRunner::update_status(Run& run, const std::string& doing) {
@@ -182,7 +188,7 @@ void RunbookRunner::update_status(Run& run, const std::string& doing) {
   }
   if (run.status_ref.empty()) {
     run.status_ref = run.conversation->post(message);
-    store_.set_message_ref(run.id, run.status_ref);
+    journal_.later([this, id = run.id, ref = run.status_ref] { store_.set_message_ref(id, ref); });
   } else {
     run.conversation->update(run.status_ref, message);
   }
@@ -207,16 +213,21 @@ void RunbookRunner::finish(Run& run, const runbooks::Finish& finish) {
         finish.summary);
 }
 
+asio::awaitable<void> RunbookRunner::save(const Run& run, bool finished) {
+  const auto& state = run.engine.state();
+  std::string status(runbooks::to_string(state.status));
+  std::string encoded = runbooks::encode_state(state);
+  const std::int64_t id = run.id;
+  auto writing = journal_.write([&] { store_.save_state(id, status, encoded, finished); });
+  co_await std::move(writing);
+}
+
 asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::Event first) {
   run->driving = true;
   Action action = run->engine.resume(first);
-  auto save = [&](bool finished = false) {
-    const auto& state = run->engine.state();
-    store_.save_state(run->id, std::string(runbooks::to_string(state.status)),
-                      runbooks::encode_state(state), finished);
-  };
   while (true) {
     if (auto* step = std::get_if<runbooks::RunStep>(&action)) {
+      // `step` points into `action`, which the engine's next answer replaces: copy what is needed.
       const auto& spec = steps_of(run->definition, step->phase)[step->index];
       const auto& state = run->engine.state();
       storage::RunbookStepRecord record{.run_id = run->id,
@@ -224,13 +235,20 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
                                         .index = static_cast<int>(step->index),
                                         .name = spec.name,
                                         .attempt = step->attempt};
-      // Journal first: a crash from here on finds the step in flight.
-      const std::int64_t row = store_.step_started(
-          record, std::string(runbooks::to_string(state.status)), runbooks::encode_state(state));
-      // Audited as it starts, so an incident's timeline shows what is being done while it runs.
+      // Audited as it starts, so an incident's timeline shows what is being done while it runs;
+      // the record commits with the step's row.
       audit(*run, run->starter.user_id, "runbook.step.started", "started",
             spec.name + " (" + std::string(runbooks::to_string(spec.kind)) + ", attempt " +
                 std::to_string(step->attempt) + ")");
+      // Journal first: once this has committed, a crash finds the step in flight.
+      std::int64_t row = 0;
+      {
+        const std::string status(runbooks::to_string(state.status));
+        const std::string encoded = runbooks::encode_state(state);
+        auto journaling =
+            journal_.write([&] { row = store_.step_started(record, status, encoded); });
+        co_await std::move(journaling);
+      }
       update_status(*run, spec.kind == runbooks::StepKind::wait ? "waiting on " + spec.name
                                                                 : "running " + spec.name);
       Outcome outcome = co_await execute(*run, spec);
@@ -250,9 +268,15 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
       const auto& after = run->engine.state();
       const bool finished = runbooks::is_finished(after.status);
       const std::string step_status = aborted ? "aborted" : (outcome.ok ? "succeeded" : "failed");
-      store_.step_finished(row, step_status, outcome.detail, outcome.log, run->id,
-                           std::string(runbooks::to_string(after.status)),
-                           runbooks::encode_state(after), finished);
+      {
+        const std::string status(runbooks::to_string(after.status));
+        const std::string encoded = runbooks::encode_state(after);
+        auto journaling = journal_.write([&] {
+          store_.step_finished(row, step_status, outcome.detail, outcome.log, run->id, status,
+                               encoded, finished);
+        });
+        co_await std::move(journaling);
+      }
       // A wait's unsatisfied probes are not news; everything else goes in the thread.
       const bool probing = spec.kind == runbooks::StepKind::wait && !outcome.ok &&
                            std::holds_alternative<runbooks::Sleep>(action);
@@ -266,13 +290,14 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
         run->conversation->thread_reply(run->status_ref, line);
         audit(*run, run->starter.user_id, "runbook.step", step_status,
               spec.name + " (" + std::string(runbooks::to_string(spec.kind)) + ", attempt " +
-                  std::to_string(step->attempt) + "): " + first_line(outcome.detail));
+                  std::to_string(record.attempt) + "): " + first_line(outcome.detail));
       }
       continue;
     }
     if (auto* check = std::get_if<runbooks::RunCheck>(&action)) {
       const auto& spec = steps_of(run->definition, check->phase)[check->index];
-      save();
+      auto saving = save(*run, false);
+      co_await std::move(saving);
       update_status(*run, "checking whether " + spec.name + " already happened");
       bool done = false;
       std::string detail = "no check";
@@ -294,11 +319,13 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
         run->abort_by.reset();
       }
       action = run->engine.resume(event);
-      save(runbooks::is_finished(run->engine.state().status));
+      auto saving_after = save(*run, runbooks::is_finished(run->engine.state().status));
+      co_await std::move(saving_after);
       continue;
     }
     if (auto* sleep = std::get_if<runbooks::Sleep>(&action)) {
-      save();
+      auto saving = save(*run, false);
+      co_await std::move(saving);
       if (sleep->why.rfind("retry", 0) == 0)
         run->conversation->thread_reply(run->status_ref, info(first_line(sleep->why)));
       update_status(*run, first_line(sleep->why, 160));
@@ -320,7 +347,8 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
       continue;
     }
     if (auto* ask = std::get_if<runbooks::AskOperator>(&action)) {
-      save();
+      auto saving = save(*run, false);
+      co_await std::move(saving);
       const std::string id = std::to_string(run->id);
       Message message(Tone::warning, run->label() + " waits: " + ask->reason + ".");
       message.context = "'runbook resume " + id + "' runs the step again, 'runbook resume " + id +
@@ -332,7 +360,14 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
       co_return;
     }
     if (auto* done = std::get_if<runbooks::Finish>(&action)) {
-      save(true);
+      // Queued, not awaited: after a step the finished state has already committed with the
+      // step's end, and the run leaves runs_ in this same turn, as it always has.
+      const auto& final_state = run->engine.state();
+      journal_.later([this, id = run->id,
+                      status = std::string(runbooks::to_string(final_state.status)),
+                      encoded = runbooks::encode_state(final_state)] {
+        store_.save_state(id, status, encoded, true);
+      });
       finish(*run, *done);
       run->driving = false;
       runs_.erase(run->id);
@@ -357,7 +392,11 @@ asio::awaitable<void> RunbookRunner::start(CommandContext& ctx,
                                    .chat_ref = ctx.conversation.address(),
                                    .status = "running",
                                    .state = runbooks::encode_state(initial)};
-  const std::int64_t id = store_.create_run(record);
+  std::int64_t id = 0;
+  {
+    auto creating = journal_.write([&] { id = store_.create_run(record); });
+    co_await std::move(creating);
+  }
   auto run = std::make_shared<Run>(definition, initial);
   run->id = id;
   run->params = std::move(params);
@@ -385,6 +424,7 @@ std::optional<Refusal> RunbookRunner::may_act(const Run& run, const Caller& call
 
 std::shared_ptr<RunbookRunner::Run> RunbookRunner::find_or_explain(CommandContext& ctx,
                                                                    std::int64_t id) {
+  journal_.flush();  // what the runs wrote this turn, before reading
   auto it = runs_.find(id);
   if (it != runs_.end())
     return it->second;
@@ -450,7 +490,9 @@ asio::awaitable<void> RunbookRunner::abort(CommandContext& ctx, std::int64_t id)
     runbooks::RunState state = run->engine.state();
     state.status = RunStatus::aborted;
     state.error = "aborted by " + ctx.caller.user_id;
-    store_.save_state(run->id, "aborted", runbooks::encode_state(state), true);
+    journal_.later([this, id = run->id, encoded = runbooks::encode_state(state)] {
+      store_.save_state(id, "aborted", encoded, true);
+    });
     finish(*run, runbooks::Finish{RunStatus::aborted, state.error + " (definition had changed)"});
     runs_.erase(id);
     co_return;
@@ -475,6 +517,7 @@ void RunbookRunner::confirm(CommandContext& ctx, std::int64_t id) {
 }
 
 void RunbookRunner::status(CommandContext& ctx, std::optional<std::int64_t> id) {
+  journal_.flush();  // what the runs wrote this turn, before reading
   if (!id) {
     auto runs = store_.recent(10);
     if (runs.empty()) {
@@ -570,6 +613,7 @@ void RunbookRunner::recover() {
 
 void RunbookRunner::shutdown() {
   stopping_ = true;
+  journal_.flush();
   for (auto& [id, run] : runs_)
     run->cancel.emit(asio::cancellation_type::terminal);
 }

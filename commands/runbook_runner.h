@@ -15,6 +15,9 @@
 //   "runbook:<id>" with buttons. wait probes HTTP or Prometheus (Services::metrics). notify posts.
 // - Every text that leaves (chat, journal, audit, logs) passes redact(); a secret's value is read
 //   from its reference right before the step that needs it and registered for redaction first.
+// - Journal writes go through one GroupCommit (commands/group_commit.h): all runs' writes of one
+//   loop turn share a transaction, and a step's effect starts only once its "started" row has
+//   committed. Audit records join the same transactions.
 // - Crash safety: recover() at start-up reconciles every unfinished run through the engine's
 //   Recovered rule (re-run, check, or wait for `runbook resume|abort`). A run whose definition's
 //   hash changed since it began waits, and resume is refused; abort is always possible.
@@ -31,6 +34,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "commands/context.h"
+#include "commands/group_commit.h"
 #include "commands/permission.h"
 #include "commands/runbook_library.h"
 #include "runbooks/engine.h"
@@ -96,6 +100,8 @@ class RunbookRunner {
   // (only where a step sends them to a process's environment or files, or an HTTP request).
   static runbooks::TemplateScope scope_of(const Run& run);
   runbooks::TemplateScope secret_scope_of(const Run& run);
+  // The run's engine state into the journal, committed when this completes.
+  boost::asio::awaitable<void> save(const Run& run, bool finished);
   void update_status(Run& run, const std::string& doing);
   void finish(Run& run, const runbooks::Finish& finish);
   void audit(const Run& run, const std::string& actor, const std::string& action,
@@ -107,6 +113,7 @@ class RunbookRunner {
   RunbookLibrary& library_;
   storage::RunbookStore& store_;
   RunbookPorts ports_;
+  GroupCommit journal_;  // every journal and audit write of the runs, one commit per loop turn
   std::map<std::int64_t, std::shared_ptr<Run>> runs_;
   bool stopping_ = false;  // shutdown: runs stop where they are, journaled for the next start
 };

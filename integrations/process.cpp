@@ -14,8 +14,10 @@
 #include <filesystem>
 #include <utility>
 
+#include <boost/asio/co_spawn.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 extern char** environ;
@@ -210,7 +212,38 @@ void sleep_briefly(milliseconds duration) {
   }
 }
 
+// The spawner thread: one for the whole process, alive until exit (see the header).
+asio::thread_pool& spawner() {
+  static asio::thread_pool pool(1);
+  return pool;
+}
+
+struct Spawned {
+  std::unique_ptr<ChildProcess> child;
+  std::string error;
+};
+
+// Runs on the spawner thread; the caller's coroutine, which owns both, waits meanwhile.
+asio::awaitable<void> spawn_there(const ProcessSpec* spec, Spawned* out) {
+  auto started = ChildProcess::start(*spec);
+  if (started)
+    out->child = std::move(*started);
+  else
+    out->error = started.error().message;
+  co_return;
+}
+
 }  // namespace
+
+asio::awaitable<Result<std::unique_ptr<ChildProcess>>> ChildProcess::start_off_loop(
+    ProcessSpec spec) {
+  Spawned spawned;
+  auto task = spawn_there(&spec, &spawned);
+  co_await asio::co_spawn(spawner(), std::move(task), asio::use_awaitable);
+  if (!spawned.child)
+    co_return make_error(spawned.error);
+  co_return std::move(spawned.child);
+}
 
 std::string ExitStatus::describe() const {
   if (signal != 0) {

@@ -14,6 +14,11 @@
 //   is still running (blocking, best effort).
 // - Threading: not thread-safe; use each ChildProcess from one thread (the event loop). The
 //   awaitable members poll with a short steady_timer, so no SIGCHLD handler is installed.
+// - start_off_loop() does what start() does on one spawner thread that Shipmate starts on first
+//   use and keeps until it exits (so PR_SET_PDEATHSIG still fires only when Shipmate dies): the
+//   fork, and the wait until the child has exec'd, which on a loaded machine means waiting for
+//   the child to be scheduled, then block that thread and not the caller's event loop. Starts
+//   from many coroutines queue there, one at a time. It completes on the caller's executor.
 #pragma once
 
 #include <chrono>
@@ -47,6 +52,9 @@ struct ExitStatus {
 class ChildProcess {
  public:
   static Result<std::unique_ptr<ChildProcess>> start(const ProcessSpec& spec);
+  // As start(), carried out on the spawner thread (see the contract above).
+  static boost::asio::awaitable<Result<std::unique_ptr<ChildProcess>>> start_off_loop(
+      ProcessSpec spec);
 
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;

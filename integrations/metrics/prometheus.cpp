@@ -350,7 +350,7 @@ PrometheusClient::PrometheusClient(net::HttpClient& http, PrometheusOptions opti
 asio::awaitable<CheckResult> PrometheusClient::evaluate(MetricCheck check,
                                                         std::map<std::string, std::string> vars) {
   last_attempts_ = 0;
-  auto query = expand_query(check.query, vars);
+  auto query = check.expanded ? Result<std::string>(check.query) : expand_query(check.query, vars);
   Judge judge(check, one_line(query ? *query : check.query));
   if (!query)
     co_return judge.inconclusive(query.error().message + " (a configuration error)", true);

@@ -47,6 +47,9 @@ struct MetricCheck {
   std::string query;               // PromQL with placeholders, see expand_query()
   std::optional<double> max = {};  // a value above it breaches
   std::optional<double> min = {};  // a value below it breaches
+  // The query is final (its caller substituted and escaped the values): expand_query() is not
+  // applied, so text a value brought in is never taken for a placeholder.
+  bool expanded = false;
 };
 
 enum class CheckVerdict { pass, breach, inconclusive };

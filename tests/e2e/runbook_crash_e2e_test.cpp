@@ -10,9 +10,12 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <atomic>
 #include <filesystem>
+#include <thread>
 
 #include "tests/e2e/runbook_e2e_support.h"
+#include "tests/support/fake_http_server.h"
 
 namespace shipmate::testing {
 namespace {
@@ -68,7 +71,8 @@ steps:
   // set) inside the write that would record that step's end. Then checks that `in_flight` was
   // journaled as started and not finished.
   void run_and_kill(const std::string& hold_step, const std::function<bool(Subprocess&)>& seen,
-                    const std::string& in_flight) {
+                    const std::string& in_flight,
+                    const std::string& command = "runbook run crashy") {
     {
       // The database exists before the trigger goes in.
       auto chat = start_chat();
@@ -81,7 +85,7 @@ steps:
                                "' AND NEW.status <> 'started'");
     }
     auto chat = start_chat();
-    chat->write("runbook run crashy\n");
+    chat->write(command + "\n");
     ASSERT_TRUE(eventually([&] { return seen(*chat); })) << chat->output() << "\nmarks:\n"
                                                          << marks();
     chat->send_signal(SIGKILL);
@@ -208,6 +212,141 @@ TEST_F(RunbookCrash, ResumeIsRefusedWhenTheRunbookChangedAndAbortEndsTheRun) {
   EXPECT_EQ(marks(), "prepare\napply\nmigrate\n");
   EXPECT_EQ(query(db(), "SELECT status, finished_at IS NOT NULL FROM runbook_runs"),
             std::vector<std::string>{"aborted|1"});
+  EXPECT_TRUE(audit_intact());
+}
+
+// The other step kinds, each killed while it is in flight (the journal says started, not ended).
+
+TEST_F(RunbookCrash, AConfirmationCutOffIsAskedAgainAfterTheRestart) {
+  write_runbook("ask", R"(runbook: ask
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: sure, confirm: "go on in {env}?"}
+  - {name: tell, notify: "ask run {run.id} confirmed by {steps.sure.by}"}
+)");
+  run_and_kill(
+      "",
+      [&](Subprocess& chat) {
+        return chat.wait_for_output("[Confirm] type: runbook confirm 1", 100ms);
+      },
+      "sure", "runbook run ask");
+  auto chat = start_chat();
+  // Confirmations can always be asked again: the question comes back by itself.
+  ASSERT_TRUE(chat->wait_for_output("[Confirm] type: runbook confirm 1", 30s)) << chat->output();
+  say(*chat, "runbook confirm 1", "Runbook ask #1 succeeded");
+  finish(*chat);
+  EXPECT_EQ(step_rows(), (std::vector<std::string>{"sure|1|interrupted", "sure|2|succeeded",
+                                                   "tell|1|succeeded"}));
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, AWaitCutOffProbesAgainAfterTheRestart) {
+  // The second probe is held until the test lets go, so the kill lands while it is in flight.
+  std::atomic<bool> hold{true};
+  std::atomic<bool> ready{false};
+  std::atomic<int> probes{0};
+  FakeHttpServer probe([&](const FakeRequest&) {
+    if (++probes == 2) {
+      while (hold)
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    return ready ? FakeResponse::json(200, "{}") : FakeResponse::json(503, "{}");
+  });
+  write_runbook("settle", R"(runbook: settle
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - name: up
+    timeout: 5m
+    wait: {http: ")" + probe.base_url() +
+                              R"(/ready", interval: 100ms}
+  - {name: tell, notify: "settled"}
+)");
+  run_and_kill(
+      "", [&](Subprocess&) { return probe.requests().size() == 2; }, "up", "runbook run settle");
+  hold = false;
+  auto chat = start_chat();
+  // Waits can always be repeated: it probes again by itself.
+  ASSERT_TRUE(eventually([&] { return probe.requests().size() >= 3; })) << chat->output();
+  ready = true;
+  ASSERT_TRUE(chat->wait_for_output("Runbook settle #1 succeeded", 30s)) << chat->output();
+  finish(*chat);
+  const auto rows = step_rows();
+  ASSERT_GE(rows.size(), 4u);
+  EXPECT_EQ(rows[0].substr(0, 3), "up|");
+  EXPECT_EQ(rows[0].substr(rows[0].rfind('|')), "|failed");  // the first probe: not yet
+  EXPECT_EQ(rows[1].substr(rows[1].rfind('|')), "|interrupted");
+  EXPECT_EQ(rows[rows.size() - 2].substr(rows[rows.size() - 2].rfind('|')), "|succeeded");
+  EXPECT_EQ(rows.back(), "tell|1|succeeded");
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, AnUnsafeHttpCallCutOffWaitsForAnOperator) {
+  // The service holds the first call until the test lets go, so the kill lands mid-request.
+  std::atomic<bool> hold{true};
+  FakeHttpServer service([&](const FakeRequest&) {
+    while (hold)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return FakeResponse::json(200, R"({"flushed":true})");
+  });
+  write_runbook("flush", R"(runbook: flush
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - name: call
+    safety: unsafe
+    http: {method: POST, url: ")" +
+                             service.base_url() + R"(/flush"}
+  - {name: tell, notify: "flushed"}
+)");
+  run_and_kill(
+      "", [&](Subprocess&) { return service.requests().size() == 1; }, "call", "runbook run flush");
+  hold = false;
+  auto chat = start_chat();
+  ASSERT_TRUE(chat->wait_for_output("[Run it again] type: runbook resume 1", 30s))
+      << chat->output();
+  EXPECT_EQ(query(db(), "SELECT status FROM runbook_runs"), std::vector<std::string>{"waiting"});
+  EXPECT_EQ(service.requests().size(), 1u);  // nothing was sent again by itself
+  say(*chat, "runbook resume 1", "Runbook flush #1 succeeded");
+  finish(*chat);
+  EXPECT_EQ(service.requests_to("POST", "/flush").size(), 2u);
+  EXPECT_EQ(step_rows(), (std::vector<std::string>{"call|1|interrupted", "call|2|succeeded",
+                                                   "tell|1|succeeded"}));
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, ACommandStepCutOffAfterItsEffectWaitsAndCanBeCountedDone) {
+  write_runbook("hold", R"(runbook: hold
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: take-lock, command: "lock hello@{env} maintenance by runbook"}
+  - {name: tell, notify: "locked"}
+)");
+  // The lock is taken (the command's effect), and Shipmate is held in the write of the step's end.
+  run_and_kill(
+      "take-lock",
+      [&](Subprocess&) {
+        return count(
+                   "SELECT COUNT(*) FROM audit_log WHERE action = 'lock.acquired' AND actor = "
+                   "'alice'") == 1;
+      },
+      "take-lock", "runbook run hold");
+  auto chat = start_chat();
+  ASSERT_TRUE(chat->wait_for_output("[Run it again] type: runbook resume 1", 30s))
+      << chat->output();
+  say(*chat, "locks", "hello@staging");
+  say(*chat, "runbook resume 1 --skip", "Runbook hold #1 succeeded");
+  finish(*chat);
+  EXPECT_EQ(step_rows(), (std::vector<std::string>{"take-lock|1|interrupted", "tell|1|succeeded"}));
+  EXPECT_EQ(
+      count("SELECT COUNT(*) FROM audit_log WHERE action = 'lock.acquired' AND actor = 'alice'"),
+      1);
   EXPECT_TRUE(audit_intact());
 }
 

@@ -112,5 +112,52 @@ TEST_F(RunbookSession, AbortingAWaitingDrainRunsItsCleanupAndReleasesTheLock) {
   EXPECT_TRUE(audit_intact());
 }
 
+TEST_F(RunbookSession, StepStartsAndEndsLandOnTheTimelineOfAnOpenIncidentForTheService) {
+  write_runbook("poke-hello", R"(runbook: poke-hello
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: poke, safety: idempotent, exec: ["true"]}
+  - {name: tell, notify: "poked hello in {env}"}
+)");
+  // No service: its records name the runbook, and stay off an incident about hello.
+  write_runbook("poke-nothing", R"(runbook: poke-nothing
+steps:
+  - {name: elsewhere, notify: "nothing here"}
+)");
+  auto chat = start_chat();
+  say(*chat, "incident declare \"checkout errors\" sev2 hello", "INC-1");
+  say(*chat, "runbook run poke-hello env=staging", "Runbook poke-hello #1 succeeded");
+  say(*chat, "runbook run poke-nothing", "Runbook poke-nothing #2 succeeded");
+  std::string out = say(*chat, "incident timeline", "tell (notify, attempt 1)");
+  finish(*chat);
+  // Each step's start and its end, in order, as runbook events about hello in staging.
+  const auto rows = query(db(),
+                          "SELECT kind, text FROM incident_timeline WHERE incident_id = 1 AND "
+                          "kind = 'runbook' ORDER BY id");
+  std::vector<std::string> steps;
+  for (const auto& row : rows) {
+    EXPECT_TRUE(has(row, "runbook|hello@staging: runbook=poke-hello run=1")) << row;
+    for (const char* needle :
+         {"poke (exec, attempt 1)", "poke (exec, attempt 1): true exited with 0",
+          "tell (notify, attempt 1)", "tell (notify, attempt 1): posted in the run's thread"}) {
+      if (row.size() >= std::string(needle).size() &&
+          row.compare(row.size() - std::string(needle).size(), std::string::npos, needle) == 0) {
+        steps.push_back(needle);
+        break;
+      }
+    }
+  }
+  EXPECT_EQ(steps, (std::vector<std::string>{
+                       "poke (exec, attempt 1)", "poke (exec, attempt 1): true exited with 0",
+                       "tell (notify, attempt 1)",
+                       "tell (notify, attempt 1): posted in the run's thread"}))
+      << out;
+  EXPECT_EQ(count("SELECT COUNT(*) FROM incident_timeline WHERE text LIKE '%poke-nothing%'"), 0);
+  EXPECT_TRUE(has(out, "poke (exec, attempt 1)")) << out;
+  EXPECT_TRUE(audit_intact());
+}
+
 }  // namespace
 }  // namespace shipmate::testing

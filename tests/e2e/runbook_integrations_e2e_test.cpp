@@ -177,6 +177,31 @@ steps:
             (std::vector<std::string>{"1|succeeded", "2|failed"}));
 }
 
+TEST_F(RunbookIntegrations, APlaceholderInsideAValueReachesPrometheusAsText) {
+  // The value "a{env}b" is substituted once, escaped for a PromQL string, and never expanded
+  // again: Prometheus gets exactly up{job="a{env}b"}, and the wait passes.
+  FakePrometheus prometheus;
+  const std::string query_text = R"(up{job="a{env}b"})";
+  prometheus.set_vector(query_text, {{{{"job", "a{env}b"}}, "1"}});
+  write_config("metrics: {prometheus: \"" + prometheus.url() + "\"}\n");
+  write_runbook("up", R"(runbook: up
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+  - {name: job, type: string}
+steps:
+  - name: is-up
+    timeout: 1m
+    wait: {prometheus: 'up{{job="{job}"}}', min: 1, interval: 100ms}
+)");
+  auto chat = start_chat();
+  std::string out = say(*chat, "runbook run up job=a{env}b", "Runbook up #1 succeeded");
+  EXPECT_FALSE(has(out, "has no value")) << out;
+  finish(*chat);
+  ASSERT_FALSE(prometheus.queries().empty());
+  EXPECT_EQ(prometheus.queries().front(), query_text);
+}
+
 TEST_F(RunbookIntegrations, AConfirmationIsAnsweredByAButtonClickedInSlack) {
   FakeSlack slack;
   write_config("slack: {connections: 1}\n");

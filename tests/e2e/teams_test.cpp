@@ -4,7 +4,9 @@
 // a fake connector (tests/support/fake_teams.h). Activities are POSTed to /api/messages on PORT
 // with tokens the fake signs, or forges.
 #include <gtest/gtest.h>
+
 #include <signal.h>
+#include <filesystem>
 
 #include <boost/json.hpp>
 #include <thread>
@@ -240,6 +242,47 @@ TEST_F(TeamsSession, ApprovalByCardButtonInBothStylesAndAPresserWithoutThePermis
   EXPECT_EQ(response->body, "hello from v2\n");
   shipmate->send_signal(SIGTERM);
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
+TEST_F(TeamsSession, ARunbookConfirmationIsAnsweredByACardButtonReAuthorizedForThePresser) {
+  write_file(dir.file("shipmate.yaml"),
+             read_file(dir.file("shipmate.yaml")) + "runbooks:\n  directory: runbooks\n");
+  std::filesystem::create_directories(dir.file("runbooks"));
+  write_file(dir.file("runbooks/ask.yaml"), R"(runbook: ask
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: sure, confirm: {prompt: "go on in {env}?", roles: [sre]}}
+  - {name: tell, notify: "confirmed by {steps.sure.by}"}
+)");
+  auto shipmate = start_shipmate();
+  ASSERT_EQ(deliver(message("1700000000251", kBob, "runbook run ask"))->status, 202);
+  // The question is a card whose Confirm button carries the command text.
+  ASSERT_TRUE(wait_for("\"shipmate\":\"runbook confirm 1\"")) << dump(*shipmate);
+  const auto card = *find("\"shipmate\":\"runbook confirm 1\"");
+  EXPECT_TRUE(has(card.body(), "go on in staging?")) << card.body();
+
+  // Each press runs as the presser: Dave and Bob are no sre, so theirs are refused (Action.Submit
+  // and Action.Execute) and the run still waits.
+  ASSERT_EQ(deliver(submit("1700000000252", kDave, "runbook confirm 1", card.id))->status, 202);
+  ASSERT_TRUE(wait_for("dave may not confirm this step; it needs: sre")) << dump(*shipmate);
+  auto refused = deliver(execute("f:bob", kBob, "Bob", "runbook confirm 1", card.id));
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->status, 200);
+  ASSERT_TRUE(wait_for("bob may not confirm this step; it needs: sre")) << dump(*shipmate);
+  EXPECT_EQ(query(dir.file("state/shipmate.db"), "SELECT status FROM runbook_runs"),
+            std::vector<std::string>{"running"});
+
+  // Alice's Action.Submit press confirms it.
+  ASSERT_EQ(deliver(submit("1700000000253", kAlice, "runbook confirm 1", card.id))->status, 202);
+  ASSERT_TRUE(wait_for("Runbook ask #1 succeeded")) << dump(*shipmate);
+  EXPECT_TRUE(find("confirmed by alice").has_value()) << dump(*shipmate);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  EXPECT_EQ(query(dir.file("state/shipmate.db"),
+                  "SELECT actor FROM audit_log WHERE action = 'runbook.confirmed'"),
+            std::vector<std::string>{"alice"});
 }
 
 TEST_F(TeamsSession, ADeployCutOffByACrashIsReportedInItsThreadAfterRestartWithoutBeingAsked) {

@@ -160,6 +160,30 @@ TEST(PrometheusFakeTest, ValueBelowMaxPassesAndTheRequestIsAnInstantQuery) {
   EXPECT_EQ(requests[0].header("Authorization"), "");
 }
 
+TEST(PrometheusFakeTest, AnExpandedQueryIsSentAsItIsAndBracesFromAValueStayText) {
+  // A runbook's wait step substitutes (and escapes) its values itself; a value such as
+  // "{version}" that it brought in is text, not a placeholder to expand a second time.
+  const std::string query = "up{job=\"a{version}b\\\"c\"}";
+  FakePrometheus fake;
+  fake.set_vector(query, {sample({}, "1")});
+  MetricCheck check;
+  check.name = "up";
+  check.query = query;
+  check.min = 1;
+  check.expanded = true;
+  auto [result, attempts] = evaluate(options_for(fake.url()), check, Vars{});
+  EXPECT_EQ(result.verdict, CheckVerdict::pass) << result.message;
+  auto requests = fake.server().requests();
+  ASSERT_EQ(requests.size(), 1u);
+  EXPECT_EQ(requests[0].query.at("query"), query);
+
+  // The same text as a template names the placeholder that has no value.
+  check.expanded = false;
+  auto [template_result, template_attempts] = evaluate(options_for(fake.url()), check, Vars{});
+  EXPECT_EQ(template_result.verdict, CheckVerdict::inconclusive);
+  EXPECT_TRUE(Contains(template_result.message, "query uses {version}, which has no value here"));
+}
+
 TEST(PrometheusFakeTest, ValueAboveMaxBreachesWithValueAndQuery) {
   FakePrometheus fake;
   fake.set_vector(kErrorRateQuery, {sample({{"job", "hello"}}, "0.31")});
