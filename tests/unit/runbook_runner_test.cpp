@@ -6,9 +6,15 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+
 #include "bot/runbook_config.h"
+#include "commands/group_commit.h"
 #include "commands/runbook_runner.h"
 #include "common/redact.h"
+#include "storage/database.h"
 #include "storage/runbook_store.h"
 #include "tests/support/command_harness.h"
 #include "tests/support/test_support.h"
@@ -463,6 +469,81 @@ TEST_F(RunbookRunnerTest, RunNumbersAreChecked) {
             "'x1' is not a run number (e.g. runbook abort 3)\n");
   EXPECT_EQ(harness.run("alice", "runbook abort 99"),
             "No runbook run #99; 'runbook status' lists the recent ones\n");
+}
+
+}  // namespace
+}  // namespace shipmate::commands
+
+namespace shipmate::commands {
+namespace {
+
+// The journal's group commit, on its own loop and an in-memory database.
+class GroupCommitTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    auto opened = storage::Database::open(":memory:");
+    ASSERT_TRUE(opened) << opened.error().message;
+    db = std::move(*opened);
+    db->exec("CREATE TABLE t (x INTEGER)");
+  }
+  long long rows() {
+    auto statement = db->prepare("SELECT COUNT(*) FROM t");
+    return statement.step() ? statement.column_int64(0) : -1;
+  }
+  boost::asio::awaitable<void> insert(GroupCommit& journal, int x, std::vector<int>& done) {
+    auto writing = journal.write(
+        [this, x] { db->prepare("INSERT INTO t (x) VALUES (?1)").bind(1, std::int64_t{x}).run(); });
+    co_await std::move(writing);
+    done.push_back(x);
+  }
+  boost::asio::io_context io;
+  std::unique_ptr<storage::Database> db;
+};
+
+TEST_F(GroupCommitTest, WritesOfOneTurnShareOneCommitAndEachWaitsForIt) {
+  GroupCommit journal(io.get_executor(), *db);
+  std::vector<int> done;
+  for (int i = 0; i < 5; ++i)
+    boost::asio::co_spawn(io, insert(journal, i, done), boost::asio::detached);
+  journal.later([this] { db->exec("INSERT INTO t (x) VALUES (99)"); });
+  io.poll_one();  // the first writer queues its write; nothing is committed yet
+  EXPECT_EQ(journal.commits(), 0u);
+  EXPECT_TRUE(done.empty());
+  io.run();
+  EXPECT_EQ(journal.commits(), 1u);
+  EXPECT_EQ(journal.writes(), 6u);
+  EXPECT_EQ(rows(), 6);
+  EXPECT_EQ(done, (std::vector<int>{0, 1, 2, 3, 4}));  // each resumed after the commit, in order
+
+  // A later turn makes a commit of its own; flush() commits what is queued at once.
+  journal.later([this] { db->exec("INSERT INTO t (x) VALUES (100)"); });
+  journal.flush();
+  EXPECT_EQ(journal.commits(), 2u);
+  EXPECT_EQ(rows(), 7);
+  io.restart();
+  io.run();  // the posted commit finds nothing left to do
+  EXPECT_EQ(journal.commits(), 2u);
+}
+
+TEST_F(GroupCommitTest, AFailingWriteRollsTheBatchBackAndEveryWaiterHearsOfIt) {
+  GroupCommit journal(io.get_executor(), *db);
+  std::vector<std::string> heard;
+  auto writer = [&](std::string sql) -> boost::asio::awaitable<void> {
+    try {
+      auto writing = journal.write([this, sql] { db->exec(sql); });
+      co_await std::move(writing);
+      heard.push_back("committed");
+    } catch (const storage::StorageError&) {
+      heard.push_back("rolled back");
+    }
+  };
+  boost::asio::co_spawn(io, writer("INSERT INTO t (x) VALUES (1)"), boost::asio::detached);
+  boost::asio::co_spawn(io, writer("INSERT INTO no_such_table (x) VALUES (2)"),
+                        boost::asio::detached);
+  io.run();
+  EXPECT_EQ(heard, (std::vector<std::string>{"rolled back", "rolled back"}));
+  EXPECT_EQ(rows(), 0);  // the good write went with the batch: nothing half-written
+  EXPECT_EQ(journal.commits(), 0u);
 }
 
 }  // namespace
