@@ -128,7 +128,7 @@ class CiSession : public ::testing::Test {
       releases: )" +
            source_dir() + R"(/examples/hello/releases
       start: [python3, server.py]
-      health: {http: /health, timeout: 1s, retries: 20, interval: 100ms}
+      health: {http: /health, timeout: 1s, retries: 100, interval: 100ms}
       stop_grace: 2s
       ports: {staging: )" +
            std::to_string(staging_port) + ", production: " + std::to_string(production_port) +
