@@ -278,29 +278,33 @@ TEST(TeamsInboundAuth, ForgedRequestTableOverRealSockets) {
 TEST(TeamsInboundAuth, OversizedHeaderIsAnswered400ByTheServerNeverCallingOut) {
   auto& fake = shared_fake();
   FakeHttpServer connector(connector_answer);
-  testing::run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
-    Bot bot(ioc, fake, connector);
-    const std::string huge = "Bearer " + std::string(100 * 1024, 'A');
-    const std::string body = activity("msteams", kServiceUrl);
-    const int status = co_await bot.post(huge, body);
-    EXPECT_EQ(status, 400);
-    EXPECT_EQ(bot.refusals, 0);  // the server refused it before the route
-  });
+  testing::run_async_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        Bot bot(ioc, fake, connector);
+        const std::string huge = "Bearer " + std::string(100 * 1024, 'A');
+        const std::string body = activity("msteams", kServiceUrl);
+        const int status = co_await bot.post(huge, body);
+        EXPECT_EQ(status, 400);
+        EXPECT_EQ(bot.refusals, 0);  // the server refused it before the route
+      },
+      std::chrono::seconds(30));
   EXPECT_EQ(connector.request_count(), 0u);
 }
 
 TEST(TeamsInboundAuth, KeysAreFetchedOnceAndCachedAcrossRequests) {
   FakeBotFrameworkAuth fake;
   FakeHttpServer connector(connector_answer);
-  testing::run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
-    Bot bot(ioc, fake, connector);
-    for (int i = 0; i < 5; ++i) {
-      const std::string token = bearer(fake.mint(spec_at_start()));
-      const std::string body = activity("msteams", kServiceUrl);
-      const int status = co_await bot.post(token, body);
-      EXPECT_EQ(status, 200) << bot.last_reason;
-    }
-  });
+  testing::run_async_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        Bot bot(ioc, fake, connector);
+        for (int i = 0; i < 5; ++i) {
+          const std::string token = bearer(fake.mint(spec_at_start()));
+          const std::string body = activity("msteams", kServiceUrl);
+          const int status = co_await bot.post(token, body);
+          EXPECT_EQ(status, 200) << bot.last_reason;
+        }
+      },
+      std::chrono::seconds(30));
   EXPECT_EQ(fake.metadata_requests(), 1u);
   EXPECT_EQ(fake.jwks_requests(), 1u);
   EXPECT_EQ(connector.request_count(), 5u);
@@ -309,31 +313,33 @@ TEST(TeamsInboundAuth, KeysAreFetchedOnceAndCachedAcrossRequests) {
 
 TEST(TeamsInboundAuth, ConcurrentVerificationsOnAColdCacheShareOneFetch) {
   FakeBotFrameworkAuth fake;
-  testing::run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
-    ManualClock clock(kStartMs);
-    HttpClient http(ioc.get_executor());
-    auto verifier = make_inbound_verifier(ioc.get_executor(), settings_for(fake), http, clock);
-    const std::string token = bearer(fake.mint(spec_at_start()));
-    auto done = std::make_shared<int>(0);
-    auto accepted = std::make_shared<int>(0);
-    for (int i = 0; i < 32; ++i) {
-      asio::co_spawn(
-          ioc,
-          [&, done, accepted]() -> asio::awaitable<void> {
-            const std::string check_token = token;
-            auto check = co_await verify_token(*verifier, check_token);
-            *accepted += check.ok() ? 1 : 0;
-            ++*done;
-          },
-          asio::detached);
-    }
-    asio::steady_timer poll(ioc);
-    while (*done < 32) {
-      poll.expires_after(std::chrono::milliseconds(1));
-      co_await poll.async_wait(asio::use_awaitable);
-    }
-    EXPECT_EQ(*accepted, 32);
-  });
+  testing::run_async_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        ManualClock clock(kStartMs);
+        HttpClient http(ioc.get_executor());
+        auto verifier = make_inbound_verifier(ioc.get_executor(), settings_for(fake), http, clock);
+        const std::string token = bearer(fake.mint(spec_at_start()));
+        auto done = std::make_shared<int>(0);
+        auto accepted = std::make_shared<int>(0);
+        for (int i = 0; i < 32; ++i) {
+          asio::co_spawn(
+              ioc,
+              [&, done, accepted]() -> asio::awaitable<void> {
+                const std::string check_token = token;
+                auto check = co_await verify_token(*verifier, check_token);
+                *accepted += check.ok() ? 1 : 0;
+                ++*done;
+              },
+              asio::detached);
+        }
+        asio::steady_timer poll(ioc);
+        while (*done < 32) {
+          poll.expires_after(std::chrono::milliseconds(1));
+          co_await poll.async_wait(asio::use_awaitable);
+        }
+        EXPECT_EQ(*accepted, 32);
+      },
+      std::chrono::seconds(30));
   EXPECT_EQ(fake.metadata_requests(), 1u);
   EXPECT_EQ(fake.jwks_requests(), 1u);
 }
@@ -414,22 +420,26 @@ TEST(TeamsInboundAuth, ARotatedKeyIsPickedUpOnItsFirstUseAndARetiredOneAfterRefr
 
 TEST(TeamsInboundAuth, AnUnreachableKeyEndpointRefusesWith401AndSaysWhy) {
   FakeHttpServer down([](const FakeRequest&) { return FakeResponse::json(503, "{}"); });
-  testing::run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
-    ManualClock clock(kStartMs);
-    HttpClient http(ioc.get_executor());
-    TeamsSettings settings = settings_for(shared_fake());
-    settings.endpoints.openid_metadata_url =
-        down.base_url() + "/v1/.well-known/openidconfiguration";
-    auto verifier = make_inbound_verifier(ioc.get_executor(), settings, http, clock);
-    const std::string check_token = bearer(shared_fake().mint(spec_at_start()));
-    auto check = co_await verify_token(*verifier, check_token);
-    EXPECT_EQ(check.status, 401);
-    EXPECT_NE(check.reason.find("503"), std::string::npos) << check.reason;
-    // A second request inside the rate limit does not hammer the endpoint.
-    const std::string again_token = bearer(shared_fake().mint(spec_at_start()));
-    auto again = co_await verify_token(*verifier, again_token);
-    EXPECT_EQ(again.status, 401);
-  });
+  testing::run_async_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        ManualClock clock(kStartMs);
+        HttpClient http(ioc.get_executor());
+        TeamsSettings settings = settings_for(shared_fake());
+        settings.endpoints.openid_metadata_url =
+            down.base_url() + "/v1/.well-known/openidconfiguration";
+        auto verifier = make_inbound_verifier(ioc.get_executor(), settings, http, clock);
+        const std::string check_token = bearer(shared_fake().mint(spec_at_start()));
+        auto check = co_await verify_token(*verifier, check_token);
+        EXPECT_EQ(check.status, 401);
+        EXPECT_NE(check.reason.find("503"), std::string::npos) << check.reason;
+        // A second request inside the rate limit does not hammer the endpoint.
+        const std::string again_token = bearer(shared_fake().mint(spec_at_start()));
+        auto again = co_await verify_token(*verifier, again_token);
+        EXPECT_EQ(again.status, 401);
+      },
+      // A bound for a hung test, not a timing assertion: minting and verifying RSA tokens took over
+      // the 5 s default with two CPU hogs on a loaded 2-core machine.
+      std::chrono::seconds(30));
   EXPECT_EQ(down.request_count(), 1u);
 }
 
@@ -437,19 +447,21 @@ TEST(TeamsInboundAuth, TheVerifierWorksOverTls) {
   FakeBotFrameworkAuth::Options options;
   options.tls = true;
   FakeBotFrameworkAuth fake(options);
-  testing::run_async_test([&](asio::io_context& ioc) -> asio::awaitable<void> {
-    ManualClock clock(kStartMs);
-    HttpClientOptions http_options;
-    http_options.ca_file = fake.ca_path();
-    HttpClient http(ioc.get_executor(), http_options);
-    auto verifier = make_inbound_verifier(ioc.get_executor(), settings_for(fake), http, clock);
-    const std::string check_token = bearer(fake.mint(spec_at_start()));
-    auto check = co_await verify_token(*verifier, check_token);
-    EXPECT_TRUE(check.ok()) << check.reason;
-    EXPECT_EQ(check.caller.service_url, kServiceUrl);
-    EXPECT_EQ(check.caller.channel_id, "msteams");
-    EXPECT_EQ(check.caller.app_id, fake.options().app_id);
-  });
+  testing::run_async_test(
+      [&](asio::io_context& ioc) -> asio::awaitable<void> {
+        ManualClock clock(kStartMs);
+        HttpClientOptions http_options;
+        http_options.ca_file = fake.ca_path();
+        HttpClient http(ioc.get_executor(), http_options);
+        auto verifier = make_inbound_verifier(ioc.get_executor(), settings_for(fake), http, clock);
+        const std::string check_token = bearer(fake.mint(spec_at_start()));
+        auto check = co_await verify_token(*verifier, check_token);
+        EXPECT_TRUE(check.ok()) << check.reason;
+        EXPECT_EQ(check.caller.service_url, kServiceUrl);
+        EXPECT_EQ(check.caller.channel_id, "msteams");
+        EXPECT_EQ(check.caller.app_id, fake.options().app_id);
+      },
+      std::chrono::seconds(30));
 }
 
 }  // namespace
