@@ -482,21 +482,13 @@ std::optional<std::string> IncidentStore::verify_timeline(std::int64_t id) {
   return std::nullopt;
 }
 
-std::vector<IncidentRecord> incident_page(Database& db, std::optional<std::int64_t> before_id,
-                                          int limit, std::string_view status, bool* has_older) {
-  Statement query = db.prepare(select_incidents(
-      "WHERE (?1 IS NULL OR id < ?1) AND (?2 = '' OR (?2 = 'open' AND status != 'resolved')"
-      " OR (?2 = 'resolved' AND status = 'resolved')) ORDER BY id DESC LIMIT ?3"));
-  query.bind(1, before_id).bind(2, status).bind(3, static_cast<std::int64_t>(limit) + 1);
-  std::vector<IncidentRecord> out;
-  while (query.step())
-    out.push_back(read_incident(query));
-  const bool more = static_cast<int>(out.size()) > limit;
-  if (more)
-    out.pop_back();
-  if (has_older != nullptr)
-    *has_older = more;
-  return out;
+IdPage<IncidentRecord> incident_page(Database& db, const PageWindow& window,
+                                     std::string_view status) {
+  return page_by_id<IncidentRecord>(
+      db, kColumns, "incidents",
+      "?1 = '' OR (?1 = 'open' AND status != 'resolved') OR (?1 = 'resolved' AND status = "
+      "'resolved')",
+      1, window, [&](Statement& query) { query.bind(1, status); }, read_incident);
 }
 
 }  // namespace shipmate::storage

@@ -175,26 +175,11 @@ std::vector<RunbookStepRecord> RunbookStore::steps(std::int64_t run_id) {
   return out;
 }
 
-std::vector<RunbookRunRecord> runbook_run_page(Database& db, std::optional<std::int64_t> before_id,
-                                               int limit, std::string_view runbook,
-                                               std::string_view status, bool* has_older) {
-  auto statement = db.prepare("SELECT " + std::string(kRunColumns) +
-                              " FROM runbook_runs WHERE (?1 IS NULL OR id < ?1)"
-                              " AND (?2 = '' OR runbook = ?2) AND (?3 = '' OR status = ?3)"
-                              " ORDER BY id DESC LIMIT ?4");
-  statement.bind(1, before_id)
-      .bind(2, runbook)
-      .bind(3, status)
-      .bind(4, static_cast<std::int64_t>(limit) + 1);
-  std::vector<RunbookRunRecord> out;
-  while (statement.step())
-    out.push_back(read_run(statement));
-  const bool more = static_cast<int>(out.size()) > limit;
-  if (more)
-    out.pop_back();
-  if (has_older != nullptr)
-    *has_older = more;
-  return out;
+IdPage<RunbookRunRecord> runbook_run_page(Database& db, const PageWindow& window,
+                                          std::string_view runbook, std::string_view status) {
+  return page_by_id<RunbookRunRecord>(
+      db, kRunColumns, "runbook_runs", "(?1 = '' OR runbook = ?1) AND (?2 = '' OR status = ?2)", 2,
+      window, [&](Statement& query) { query.bind(1, runbook).bind(2, status); }, read_run);
 }
 
 }  // namespace shipmate::storage

@@ -94,8 +94,8 @@ struct IncidentsPage {
   QueryParams query = {};
   std::string status;  // "open", "resolved" or ""
   int limit = 50;
-  std::vector<storage::IncidentRecord> rows = {};
-  bool has_older = false;
+  storage::PageWindow window = {};  // the page asked for (?before= / ?after=)
+  storage::IdPage<storage::IncidentRecord> page = {};
 };
 
 struct IncidentPage {
@@ -110,8 +110,8 @@ struct RunsPage {
   std::string runbook = {};
   std::string status = {};
   int limit = 50;
-  std::vector<storage::RunbookRunRecord> rows = {};
-  bool has_older = false;
+  storage::PageWindow window = {};  // the page asked for (?before= / ?after=)
+  storage::IdPage<storage::RunbookRunRecord> page = {};
   std::vector<std::string> runbooks;  // the known names, for the filter
 };
 

@@ -247,6 +247,24 @@ std::string pager(const QueryParams& query, std::string_view path, bool newer,
   return out + "</nav>";
 }
 
+// The pager of a list keyed by id (incidents, runbook runs): links to the newest page, the
+// newer page (?after= the first row) and the older one (?before= the last row); an empty page
+// links back from the window it was asked for.
+template <class Row>
+std::string id_pager(const QueryParams& query, std::string_view path,
+                     const storage::PageWindow& window, const storage::IdPage<Row>& page) {
+  std::optional<std::int64_t> newest, oldest;
+  if (!page.rows.empty()) {
+    newest = page.rows.front().id;
+    oldest = page.rows.back().id;
+  } else if (window.after_id) {
+    oldest = *window.after_id + 1;
+  } else if (window.before_id) {
+    newest = *window.before_id - 1;
+  }
+  return pager(query, path, page.has_newer, newest, page.has_older, oldest);
+}
+
 std::string incidents_table(const std::vector<storage::IncidentRecord>& rows) {
   if (rows.empty())
     return "<p class=\"empty\">No incidents.</p>";
@@ -475,11 +493,8 @@ std::string render_html(const Site& site, const DeployPage& page) {
 }
 
 std::string render_html(const Site& site, const IncidentsPage& page) {
-  std::string body = incidents_form(page.query) + incidents_table(page.rows);
-  std::optional<std::int64_t> oldest;
-  if (!page.rows.empty())
-    oldest = page.rows.back().id;
-  body += pager(page.query, "/incidents", false, std::nullopt, page.has_older, oldest);
+  std::string body = incidents_form(page.query) + incidents_table(page.page.rows);
+  body += id_pager(page.query, "/incidents", page.window, page.page);
   return layout(site, "Incidents", "Incidents", body);
 }
 
@@ -527,11 +542,8 @@ std::string render_html(const Site& site, const IncidentPage& page) {
 }
 
 std::string render_html(const Site& site, const RunsPage& page) {
-  std::string body = runs_form(page.query, page.runbooks) + runs_table(page.rows);
-  std::optional<std::int64_t> oldest;
-  if (!page.rows.empty())
-    oldest = page.rows.back().id;
-  body += pager(page.query, "/runbooks", false, std::nullopt, page.has_older, oldest);
+  std::string body = runs_form(page.query, page.runbooks) + runs_table(page.page.rows);
+  body += id_pager(page.query, "/runbooks", page.window, page.page);
   return layout(site, "Runbook runs", "Runbooks", body);
 }
 

@@ -182,6 +182,20 @@ std::string paging(const QueryParams& query, std::string_view path, std::string_
   return std::string(path) + with_param(base, key, std::to_string(id));
 }
 
+// "older" and "newer" of a list keyed by id: the URL of the next page each way, or null.
+template <class Row>
+void paging_links(Json& json, const QueryParams& query, std::string_view path,
+                  const storage::IdPage<Row>& page) {
+  if (page.has_older && !page.rows.empty())
+    json.str("older", paging(query, path, "before", page.rows.back().id));
+  else
+    json.null("older");
+  if (page.has_newer && !page.rows.empty())
+    json.str("newer", paging(query, path, "after", page.rows.front().id));
+  else
+    json.null("newer");
+}
+
 }  // namespace
 
 std::string with_param(const QueryParams& query, std::string_view key, std::string_view value) {
@@ -343,13 +357,10 @@ std::string render_json(const Site& site, const DeployPage& page) {
 std::string render_json(const Site& site, const IncidentsPage& page) {
   Json json = start(site, "incidents");
   json.str("status", page.status).num("limit", page.limit).open_array("incidents");
-  for (const auto& incident : page.rows)
+  for (const auto& incident : page.page.rows)
     incident_object(json, incident);
   json.close_array();
-  if (page.has_older && !page.rows.empty())
-    json.str("older", paging(page.query, "/incidents", "before", page.rows.back().id));
-  else
-    json.null("older");
+  paging_links(json, page.query, "/incidents", page.page);
   return json.close().take();
 }
 
@@ -390,13 +401,10 @@ std::string render_json(const Site& site, const RunsPage& page) {
   Json json = start(site, "runbook_runs");
   json.str("runbook", page.runbook).str("status", page.status).num("limit", page.limit);
   json.open_array("runs");
-  for (const auto& run : page.rows)
+  for (const auto& run : page.page.rows)
     run_object(json, run);
   json.close_array();
-  if (page.has_older && !page.rows.empty())
-    json.str("older", paging(page.query, "/runbooks", "before", page.rows.back().id));
-  else
-    json.null("older");
+  paging_links(json, page.query, "/runbooks", page.page);
   return json.close().take();
 }
 

@@ -322,20 +322,12 @@ WebResponse WebView::handle(const WebRequest& request) {
         search.until = *until;
         if (search.since && search.until && *search.since >= *search.until)
           return fail(invalid("'since' must come before 'until'"));
-        auto before = integer(query, "before", 1, 1LL << 62, 0);
-        auto after = integer(query, "after", 0, 1LL << 62, -1);
-        auto limit = integer(query, "limit", 1, settings_.max_page_size, settings_.page_size);
-        for (const auto* number : {&before, &after, &limit}) {
-          if (!*number)
-            return fail(number->error());
-        }
-        if (*before > 0 && *after >= 0)
-          return fail(invalid("give 'before' or 'after', not both"));
-        if (*before > 0)
-          search.before_id = *before;
-        if (*after >= 0)
-          search.after_id = *after;
-        search.limit = static_cast<int>(*limit);
+        auto window = paging_params(query);
+        if (!window)
+          return fail(window.error());
+        search.before_id = window->before_id;
+        search.after_id = window->after_id;
+        search.limit = window->limit;
         page.page = storage::search_deploys(*sources_.database, search);
         return render(page);
       }
@@ -354,25 +346,22 @@ WebResponse WebView::handle(const WebRequest& request) {
         return render(page);
       }
       case PageKind::incidents: {
-        if (auto known = check_known(query, {"status", "before", "limit", "format"}); !known)
+        if (auto known = check_known(query, {"status", "before", "after", "limit", "format"});
+            !known) {
           return fail(known.error());
+        }
         IncidentsPage page;
         page.query = query;
         page.status = query.value("status");
         if (auto ok = one_of("status", page.status, {"open", "resolved"}); !ok)
           return fail(ok.error());
-        auto before = integer(query, "before", 1, 1LL << 62, 0);
-        auto limit = integer(query, "limit", 1, settings_.max_page_size, settings_.page_size);
-        if (!before)
-          return fail(before.error());
-        if (!limit)
-          return fail(limit.error());
-        page.limit = static_cast<int>(*limit);
-        if (sources_.incidents != nullptr) {
-          page.rows = storage::incident_page(
-              *sources_.database, *before > 0 ? std::optional<std::int64_t>(*before) : std::nullopt,
-              page.limit, page.status, &page.has_older);
-        }
+        auto window = paging_params(query);
+        if (!window)
+          return fail(window.error());
+        page.window = *window;
+        page.limit = window->limit;
+        if (sources_.incidents != nullptr)
+          page.page = storage::incident_page(*sources_.database, page.window, page.status);
         return render(page);
       }
       case PageKind::incident: {
@@ -391,7 +380,8 @@ WebResponse WebView::handle(const WebRequest& request) {
         return render(page);
       }
       case PageKind::runs: {
-        if (auto known = check_known(query, {"runbook", "status", "before", "limit", "format"});
+        if (auto known =
+                check_known(query, {"runbook", "status", "before", "after", "limit", "format"});
             !known) {
           return fail(known.error());
         }
@@ -404,17 +394,14 @@ WebResponse WebView::handle(const WebRequest& request) {
           return fail(ok.error());
         if (auto ok = one_of("status", page.status, kRunStatuses); !ok)
           return fail(ok.error());
-        auto before = integer(query, "before", 1, 1LL << 62, 0);
-        auto limit = integer(query, "limit", 1, settings_.max_page_size, settings_.page_size);
-        if (!before)
-          return fail(before.error());
-        if (!limit)
-          return fail(limit.error());
-        page.limit = static_cast<int>(*limit);
+        auto window = paging_params(query);
+        if (!window)
+          return fail(window.error());
+        page.window = *window;
+        page.limit = window->limit;
         if (sources_.runbook_runs != nullptr) {
-          page.rows = storage::runbook_run_page(
-              *sources_.database, *before > 0 ? std::optional<std::int64_t>(*before) : std::nullopt,
-              page.limit, page.runbook, page.status, &page.has_older);
+          page.page =
+              storage::runbook_run_page(*sources_.database, page.window, page.runbook, page.status);
         }
         return render(page);
       }
@@ -485,6 +472,25 @@ WebResponse WebView::handle(const WebRequest& request) {
     return response;
   }
   return fail(not_found("no page at " + request.path));
+}
+
+Result<storage::PageWindow> WebView::paging_params(const QueryParams& query) const {
+  auto before = integer(query, "before", 1, 1LL << 62, 0);
+  auto after = integer(query, "after", 0, 1LL << 62, -1);
+  auto limit = integer(query, "limit", 1, settings_.max_page_size, settings_.page_size);
+  for (const auto* number : {&before, &after, &limit}) {
+    if (!*number)
+      return number->error();
+  }
+  if (*before > 0 && *after >= 0)
+    return invalid("give 'before' or 'after', not both");
+  storage::PageWindow window;
+  if (*before > 0)
+    window.before_id = *before;
+  if (*after >= 0)
+    window.after_id = *after;
+  window.limit = static_cast<int>(*limit);
+  return window;
 }
 
 }  // namespace shipmate::web

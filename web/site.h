@@ -5,10 +5,10 @@
 // - Threading: a WebView belongs to the event loop, like the stores it reads; handle() is called
 //   there and returns at once. It never writes.
 // - Cost on the loop: every read is bounded. Lists are pages of at most `max_page_size` rows
-//   (a count and two existence checks beside them); detail pages read one record and its
-//   children; the DORA page reads the chosen environment's deploys since the first week shown
-//   (at most `dora_max_deploys`, default 50,000) and computes the weeks in O(n log n). bench/
-//   web_bench.cpp measures the pages over 10,000 deploys.
+//   (a count and two existence checks beside them), paged older (?before=) and newer (?after=);
+//   detail pages read one record and its children; the DORA page reads the chosen environment's
+//   deploys since the first week shown (at most `dora_max_deploys`, default 50,000) and computes
+//   the weeks in O(n log n). bench/ web_bench.cpp measures the pages over 10,000 deploys.
 // - Requests: handle() takes the path, raw query, Accept, Authorization and peer. Access is
 //   decided first (web/request.h decide_access); a refused request reads nothing. Then the
 //   query is parsed and validated for its page; a bad one is answered 400 with the reason (and
@@ -36,6 +36,7 @@ namespace shipmate::integrations {
 class DeployTarget;
 }
 namespace shipmate::storage {
+struct PageWindow;
 class Database;
 class DeployStore;
 class LockStore;
@@ -94,6 +95,11 @@ class WebView {
   static const std::vector<std::string>& paths();
 
  private:
+  // The paging parameters every list page takes: ?before=<id> (older), ?after=<id> (newer; not
+  // with before) and ?limit= (1..max_page_size, default page_size). A bad value is `invalid`
+  // with the reason a person reads.
+  Result<storage::PageWindow> paging_params(const QueryParams& query) const;
+
   WebSources sources_;
   WebSettings settings_;
 };

@@ -241,13 +241,13 @@ TEST(WebPages, HostileTextIsEscapedOnEveryPageAndTheJsonStaysValid) {
                     {{1, 6, kNow, DeployState::queued, DeployState::failed, kHostile}},
                     {{6, kHostile, "deny", kHostile, kNow}}};
   IncidentsPage incidents;
-  incidents.rows = {incident};
+  incidents.page.rows = {incident};
   IncidentPage incident_page{incident,
                              {{kHostile, kHostile, kNow}},
                              {{1, 7, kNow, kNow, kHostile, kHostile, kHostile}},
                              {{6, kHostile, kHostile, kHostile, kHostile, kNow, kNow}}};
   RunsPage runs;
-  runs.rows = {run};
+  runs.page.rows = {run};
   runs.runbooks = {kHostile};
   storage::RunbookStepRecord step;
   step.name = kHostile;
@@ -604,6 +604,103 @@ TEST_F(WebViewTest, IncidentAndRunbookPagesShowTimelinesAndSteps) {
   auto filtered =
       boost::json::parse(get(web, "/runbooks", "runbook=health-report", "application/json").body);
   EXPECT_EQ(filtered.at("runs").as_array().size(), 0u);
+}
+
+// Incidents and runbook runs page both ways through the same paging_params as deploys: older
+// (?before= the last row) and newer (?after= the first row), newest first on every page.
+TEST_F(WebViewTest, IncidentAndRunbookListsPageOlderAndNewer) {
+  for (int i = 1; i <= 8; ++i)
+    incidents->declare({"incident number " + std::to_string(i), 2, {"hello"}, "alice"});
+  for (int i = 1; i <= 7; ++i) {
+    storage::RunbookRunRecord run;
+    run.runbook = i % 2 == 1 ? "restart-hello" : "health-report";
+    run.status = "finished";
+    run.started_by = "alice";
+    runs->create_run(run);
+  }
+  auto web = view();
+  struct Page {
+    std::vector<std::int64_t> ids;
+    std::string older;  // "" for null
+    std::string newer;
+  };
+  auto page = [&](const std::string& path, const std::string& query, const char* rows) {
+    auto response = get(web, path, query, "application/json");
+    EXPECT_EQ(response.status, 200) << path << "?" << query << ": " << response.body;
+    Page out;
+    auto json = boost::json::parse(response.body).as_object();
+    for (const auto& row : json.at(rows).as_array())
+      out.ids.push_back(row.at("id").as_int64());
+    if (json.at("older").is_string())
+      out.older = std::string(json.at("older").as_string());
+    if (json.at("newer").is_string())
+      out.newer = std::string(json.at("newer").as_string());
+    return out;
+  };
+  using Ids = std::vector<std::int64_t>;
+  auto first = page("/incidents", "", "incidents");  // page_size 3
+  EXPECT_EQ(first.ids, (Ids{8, 7, 6}));
+  EXPECT_EQ(first.older, "/incidents?before=6");
+  EXPECT_EQ(first.newer, "");
+  auto second = page("/incidents", "before=6", "incidents");
+  EXPECT_EQ(second.ids, (Ids{5, 4, 3}));
+  EXPECT_EQ(second.older, "/incidents?before=3");
+  EXPECT_EQ(second.newer, "/incidents?after=5");
+  auto last = page("/incidents", "before=3", "incidents");
+  EXPECT_EQ(last.ids, (Ids{2, 1}));
+  EXPECT_EQ(last.older, "");
+  EXPECT_EQ(last.newer, "/incidents?after=2");
+  auto back = page("/incidents", "after=2", "incidents");
+  EXPECT_EQ(back.ids, (Ids{5, 4, 3}));
+  EXPECT_EQ(back.older, "/incidents?before=3");
+  EXPECT_EQ(back.newer, "/incidents?after=5");
+  auto newest = page("/incidents", "after=5", "incidents");
+  EXPECT_EQ(newest.ids, (Ids{8, 7, 6}));
+  EXPECT_EQ(newest.newer, "");
+  EXPECT_EQ(page("/incidents", "status=open&limit=2&before=8", "incidents").newer,
+            "/incidents?status=open&limit=2&after=7");
+
+  // The HTML pager links both ways, keeping the filters.
+  auto html = get(web, "/incidents", "status=open&before=6");
+  ASSERT_EQ(html.status, 200) << html.body;
+  EXPECT_NE(html.body.find("href=\"/incidents?status=open&amp;after=5\">Newer</a>"),
+            std::string::npos)
+      << html.body;
+  EXPECT_NE(html.body.find("href=\"/incidents?status=open&amp;before=3\">Older</a>"),
+            std::string::npos);
+
+  // Runbook runs of one runbook: ids 7, 5, 3, 1.
+  auto runs_first = page("/runbooks", "runbook=restart-hello", "runs");
+  EXPECT_EQ(runs_first.ids, (Ids{7, 5, 3}));
+  EXPECT_EQ(runs_first.older, "/runbooks?runbook=restart-hello&before=3");
+  EXPECT_EQ(runs_first.newer, "");
+  auto runs_older = page("/runbooks", "runbook=restart-hello&before=3", "runs");
+  EXPECT_EQ(runs_older.ids, (Ids{1}));
+  EXPECT_EQ(runs_older.older, "");
+  EXPECT_EQ(runs_older.newer, "/runbooks?runbook=restart-hello&after=1");
+  auto runs_newer = page("/runbooks", "runbook=restart-hello&after=1", "runs");
+  EXPECT_EQ(runs_newer.ids, (Ids{7, 5, 3}));
+  EXPECT_EQ(runs_newer.newer, "");
+  EXPECT_EQ(runs_newer.older, "/runbooks?runbook=restart-hello&before=3");
+  auto runs_html = get(web, "/runbooks", "runbook=restart-hello&before=3");
+  EXPECT_NE(runs_html.body.find("href=\"/runbooks?runbook=restart-hello&amp;after=1\">Newer</a>"),
+            std::string::npos)
+      << runs_html.body;
+
+  // An empty page past either end still links back.
+  auto beyond = get(web, "/incidents", "after=8");
+  EXPECT_NE(beyond.body.find("href=\"/incidents?before=9\">Older</a>"), std::string::npos)
+      << beyond.body;
+
+  // The same parameter checks as the deploy history.
+  for (const std::string path : {"/incidents", "/runbooks"}) {
+    auto both = get(web, path, "before=5&after=2", "application/json");
+    EXPECT_EQ(both.status, 400) << path;
+    EXPECT_EQ(boost::json::parse(both.body).at("error").as_string(),
+              "give 'before' or 'after', not both");
+    EXPECT_EQ(get(web, path, "after=-1").status, 400) << path;
+    EXPECT_EQ(get(web, path, "limit=21").status, 400) << path;
+  }
 }
 
 TEST_F(WebViewTest, CredentialsAreRequiredWhenConfiguredAndNeverShown) {
