@@ -12,6 +12,7 @@
 
 #include "common/metrics.h"
 #include "common/redact.h"
+#include "common/request_id.h"
 #include "common/timer.h"
 #include "storage/database.h"
 #include "storage/inbox_store.h"
@@ -291,7 +292,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
 
   void start_all(std::vector<Command> commands) {
     for (auto& command : commands)
-      asio::co_spawn(executor, handle(shared_from_this(), std::move(command)), asio::detached);
+      spawn_handle(shared_from_this(), std::move(command));
   }
 
   static asio::awaitable<void> run_after_acks(std::shared_ptr<Impl> self,
@@ -305,7 +306,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
       previous = channel;
     }
     for (auto& command : commands)
-      asio::co_spawn(self->executor, handle(self, std::move(command)), asio::detached);
+      spawn_handle(self, std::move(command));
   }
 
   // --- Running --------------------------------------------------------------------------------
@@ -321,6 +322,14 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
 
   static std::string text_of(const IntakePlatform& platform, const std::string& text) {
     return platform.clean_text ? platform.clean_text(text) : text;
+  }
+
+  // Every command runs as a request of its own: what its coroutine logs (the router, a deploy,
+  // the deploy's integration calls) carries a fresh request id (common/request_id.h).
+  static void spawn_handle(const std::shared_ptr<Impl>& self, Command command) {
+    std::string id = new_request_id();
+    asio::co_spawn(with_request_id(self->executor, std::move(id)), handle(self, std::move(command)),
+                   asio::detached);
   }
 
   static asio::awaitable<void> handle(std::shared_ptr<Impl> self, Command command) {
@@ -340,6 +349,8 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
                                 command.received);
     commands::Conversation* conversation = &first_reply;
     ++self->stats.commands;
+    if (spdlog::should_log(spdlog::level::debug))
+      spdlog::debug("intake: {} runs {}", command.key, platform.name);
     std::string failure;
     try {
       const std::string text = text_of(platform, command.command.text);
@@ -487,10 +498,7 @@ CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name
   }
   const Impl::Clock::time_point received =
       impl_->registry != nullptr ? Impl::Clock::now() : Impl::Clock::time_point{};
-  asio::co_spawn(
-      impl_->executor,
-      Impl::handle(impl_, Impl::Command{&platform, std::move(key), std::move(command), received}),
-      asio::detached);
+  Impl::spawn_handle(impl_, Impl::Command{&platform, std::move(key), std::move(command), received});
   return Accepted::fresh;
 }
 
@@ -503,9 +511,7 @@ void CommandIntake::replay(std::string_view platform_name) {
     IncomingCommand command{entry.key.substr(platform.name.size() + 1), std::move(entry.user_id),
                             std::move(entry.channel), std::move(entry.thread),
                             std::move(entry.text)};
-    asio::co_spawn(impl_->executor,
-                   Impl::handle(impl_, Impl::Command{&platform, entry.key, std::move(command)}),
-                   asio::detached);
+    Impl::spawn_handle(impl_, Impl::Command{&platform, entry.key, std::move(command)});
   }
   for (const auto& entry : impl_->inbox.in_state("started")) {
     if (entry.platform != platform.name)

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "common/redact.h"
+#include "common/request_id.h"
 #include "common/strings.h"
 
 namespace shipmate::bot {
@@ -54,6 +55,10 @@ class JsonFormatter final : public spdlog::formatter {
     append_json_string(dest, std::string_view(level.data(), level.size()));
     dest.append(std::string_view(",\"logger\":"));
     append_json_string(dest, std::string_view(msg.logger_name.data(), msg.logger_name.size()));
+    if (const std::string_view request = current_request_id(); !request.empty()) {
+      dest.append(std::string_view(",\"request\":"));
+      append_json_string(dest, request);
+    }
     dest.append(std::string_view(",\"msg\":"));
     append_json_string(dest, std::string_view(msg.payload.data(), msg.payload.size()));
     dest.append(std::string_view("}\n"));
@@ -63,7 +68,30 @@ class JsonFormatter final : public spdlog::formatter {
   }
 };
 
+// %Q: "req=<id> " inside a request, nothing outside one.
+class RequestFlag final : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg&, const std::tm&,
+              spdlog::memory_buf_t& dest) override {
+    const std::string_view request = current_request_id();
+    if (request.empty())
+      return;
+    dest.append(std::string_view("req="));
+    dest.append(request);
+    dest.push_back(' ');
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override {
+    return std::make_unique<RequestFlag>();
+  }
+};
+
 }  // namespace
+
+std::unique_ptr<spdlog::formatter> make_text_formatter(const std::string& pattern) {
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  formatter->add_flag<RequestFlag>('Q').set_pattern(pattern);
+  return formatter;
+}
 
 std::shared_ptr<spdlog::sinks::sink> make_redacting_sink(
     std::shared_ptr<spdlog::sinks::sink> inner) {
@@ -81,7 +109,7 @@ void setup_logging(LogFormat format, const std::string& level) {
   if (format == LogFormat::json) {
     logger->set_formatter(make_json_formatter());
   } else {
-    logger->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+    logger->set_formatter(make_text_formatter());
   }
   logger->set_level(spdlog::level::from_str(level));
   logger->flush_on(spdlog::level::info);

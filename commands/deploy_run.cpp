@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <chrono>
 
+#include <spdlog/spdlog.h>
+
 #include "commands/deploy_runtime.h"
 #include "commands/deploy_steps.h"
 #include "commands/resolve.h"
@@ -37,6 +39,8 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   storage::DeployRecord record = services.deploys.create(request);
   notify_observers(services, record);
   const std::int64_t id = record.id;
+  spdlog::info("deploy #{} {} {} to {}: requested by {} from {}", id, record.service,
+               record.version, record.environment, record.requested_by, record.chat_ref);
 
   const std::string label = verb + " #" + std::to_string(id);
   const std::string change =

@@ -61,6 +61,11 @@ void write_transition(Services& services, Step& step, std::int64_t id, DeploySta
   step.record = std::move(outcome.record);
   notify_observers(services, *step.record);
   step.to = to;
+  // One line per state change: with the request id (bot/logging.h) this ties the deploy to the
+  // chat request that drove it and to that request's integration calls.
+  spdlog::info("deploy #{} {} {} to {}: {} -> {}: {}", id, step.record->service,
+               step.record->version, step.record->environment, storage::to_string(from),
+               storage::to_string(to), message);
 }
 
 }  // namespace

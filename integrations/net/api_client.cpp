@@ -4,6 +4,8 @@
 #include <charconv>
 #include <random>
 
+#include <spdlog/spdlog.h>
+
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json/parse.hpp>
@@ -98,6 +100,27 @@ std::string describe_http_failure(int status, std::string_view body) {
   return text;
 }
 
+// One line per attempt, inside the calling request (its id is added by the logger): calls that
+// change something at info, reads (polls) at debug, failures at warn. The path is logged without
+// its query string; the logger redacts registered secrets from whatever remains.
+void ApiClient::log_attempt(const ApiCall& call, const Result<HttpResponse>& result, int attempt,
+                            std::chrono::steady_clock::time_point started) const {
+  const bool reads = call.method == "GET" || call.method == "HEAD";
+  const bool failed = !result.ok() || result->status >= 400;
+  const auto level =
+      failed ? spdlog::level::warn : (reads ? spdlog::level::debug : spdlog::level::info);
+  if (!spdlog::should_log(level))
+    return;
+  const std::string_view path = std::string_view(call.path).substr(0, call.path.find('?'));
+  const auto millis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now() - started)
+                          .count();
+  const std::string outcome =
+      result.ok() ? std::to_string(result->status) : "failed: " + result.error().message;
+  spdlog::log(level, "{}: {}: {} {} -> {} ({} ms, attempt {})", options_.service, call.step,
+              call.method, path, outcome, millis, attempt);
+}
+
 ApiClient::ApiClient(HttpClient& http, ApiClientOptions options)
     : http_(http), options_(std::move(options)), timers_(options_.timers) {}
 
@@ -121,10 +144,12 @@ boost::asio::awaitable<Result<HttpResponse>> ApiClient::call(ApiCall call) {
   std::chrono::milliseconds backoff = options_.retry.first_backoff;
   const int attempts_allowed = std::max(1, options_.retry.max_attempts);
 
+  const auto started = std::chrono::steady_clock::now();
   for (int attempt = 1;; ++attempt) {
     last_attempts_ = attempt;
     HttpRequest attempt_request = request;
     Result<HttpResponse> result = co_await http_.send(std::move(attempt_request));
+    log_attempt(call, result, attempt, started);
     std::chrono::milliseconds wait = backoff;
     if (!result.ok()) {
       // A request that never left (DNS, connect, proxy, TLS handshake) can be sent again even

@@ -27,6 +27,10 @@
 // - Whether a failed request may be sent again is decided on Error::reach (common/result.h),
 //   never on the message text: a non-idempotent call is retried only when it was not sent.
 // - Secrets in default headers never appear in errors or logs.
+// - Logging: one line per attempt (service, step, method, path without its query, status or
+//   failure, time, attempt): calls that change something at info, reads at debug, failures at
+//   warn. Inside a chat request the logger adds its request id (common/request_id.h), so a
+//   deploy's integration calls can be pulled out of the log with the deploy's other lines.
 #pragma once
 
 #include <chrono>
@@ -81,6 +85,9 @@ class ApiClient {
  private:
   HttpClient& http_;
   ApiClientOptions options_;
+  void log_attempt(const ApiCall& call, const Result<HttpResponse>& result, int attempt,
+                   std::chrono::steady_clock::time_point started) const;
+
   int last_attempts_ = 0;
   std::shared_ptr<Timers> timers_;  // options_.timers, or made on the first wait
 };
