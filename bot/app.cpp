@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "bot/alert_endpoints.h"
+#include "bot/app_database.h"
 #include "bot/chat_transport.h"
 #include "bot/command_intake.h"
 #include "bot/incident_rooms.h"
@@ -46,6 +47,7 @@
 #include "commands/runbook_runner.h"
 #include "commands/schedules.h"
 #include "common/redact.h"
+#include "common/request_id.h"
 #include "common/strings.h"
 #include "common/timer.h"
 #include "integrations/net/http_client.h"
@@ -136,48 +138,6 @@ asio::awaitable<void> resume_in(commands::Services& services,
                                 std::unique_ptr<commands::Conversation> where,
                                 storage::DeployRecord deploy) {
   co_await commands::resume_deploy(services, *where, std::move(deploy));
-}
-
-Result<std::unique_ptr<storage::Database>> open_database(const Config& config) {
-  if (!storage::Database::is_postgresql(config.database_path)) {
-    std::error_code ec;
-    std::filesystem::create_directories(std::filesystem::path(config.database_path).parent_path(),
-                                        ec);
-  }
-  auto database = storage::Database::open(config.database_path);
-  // Everything here assumes one Shipmate per database, as SQLite's file lock ensures; on
-  // PostgreSQL an advisory lock does, until replicas are supported. A Shipmate that has just
-  // exited (a restart) holds it until the server notices its connection closed, so the claim is
-  // retried for a few seconds before a second Shipmate is refused.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  bool claimed = !database || (*database)->claim_sole_writer();
-  while (!claimed && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    claimed = (*database)->claim_sole_writer();
-  }
-  if (!claimed) {
-    return make_error("cannot use database " + (*database)->path() +
-                      ": another Shipmate is using it, and running several against one "
-                      "database is not supported yet");
-  }
-  return database;
-}
-
-// Whether a write transaction can begin: the readiness check "database". Empty when it can.
-std::string database_problem(storage::Database& database) {
-  try {
-    if (database.dialect() == storage::Dialect::postgresql) {
-      // A hot standby (or a read-only default) refuses a read-write transaction here.
-      database.exec("BEGIN READ WRITE");
-      database.exec("ROLLBACK");
-      return {};
-    }
-    database.exec("BEGIN IMMEDIATE");
-    database.exec("ROLLBACK");
-    return {};
-  } catch (const std::exception& e) {
-    return std::string("the database cannot take writes: ") + e.what();
-  }
 }
 
 // The drain's deadline, shared by the event loop and the watchdog thread.
@@ -283,7 +243,7 @@ struct App::Impl {
 };
 
 int App::Impl::open() {
-  auto opened = open_database(config);
+  auto opened = open_app_database(config);
   if (!opened) {
     std::fprintf(stderr, "shipmate: %s\n", redact(opened.error().message).c_str());
     return 2;
@@ -475,7 +435,7 @@ HealthReport App::Impl::readiness() {
   ReadinessInputs in;
   in.startup_done = startup_done;
   in.stopping = stopping;
-  in.database_problem = database_problem(*database);
+  in.database_problem = database_write_problem(*database);
   for (const auto& transport : platforms) {
     const bool running = std::find(directory.running.begin(), directory.running.end(),
                                    transport.get()) != directory.running.end();
@@ -575,7 +535,11 @@ void App::Impl::resume_deploys() {
       where = terminal->open("terminal");
     if (!where)
       where = std::make_unique<LogConversation>();
-    asio::co_spawn(io, resume_in(*services, std::move(where), std::move(deploy)), asio::detached);
+    // A resumed deploy runs as a request of its own (its lines say "resuming").
+    std::string request = new_request_id();
+    spdlog::info("deploy #{}: resuming after a restart as request {}", deploy.id, request);
+    asio::co_spawn(with_request_id(io.get_executor(), std::move(request)),
+                   resume_in(*services, std::move(where), std::move(deploy)), asio::detached);
   }
 }
 
@@ -798,26 +762,6 @@ int run_app(const Config& config, const AppOptions& options) {
   if (const int failed = app.start(); failed != 0)
     return failed;
   return app.run();
-}
-
-int run_audit_verify(const Config& config) {
-  // Read-only: a running `serve` is the database's only writer, and verifying must not wait for
-  // it, migrate the file or create one where none is.
-  auto database = storage::Database::open_read_only(config.database_path);
-  if (!database) {
-    std::fprintf(stderr, "shipmate: %s\n", database.error().message.c_str());
-    return 2;
-  }
-  SystemClock clock;
-  storage::AuditLog audit(**database, clock);
-  auto report = audit.verify();
-  if (report.ok) {
-    std::printf("audit log intact: %lld records, hash chain verified\n",
-                static_cast<long long>(report.records_checked));
-    return 0;
-  }
-  std::printf("audit log TAMPERED: %s\n", report.problem.c_str());
-  return 1;
 }
 
 }  // namespace shipmate::bot

@@ -57,8 +57,9 @@ class Conversation {
 };
 
 // Finds the conversation behind an address that Conversation::address() produced earlier, so
-// work that outlives a command (a restart's reconciliation, later: approvals, lock expiry,
-// schedules) can report where the request came from. Transports register themselves by prefix.
+// work that outlives a command (a restart's reconciliation, approvals, lock expiry, schedules,
+// incident reminders) can report where the request came from. Transports register themselves by
+// prefix.
 class ConversationDirectory {
  public:
   virtual ~ConversationDirectory() = default;

@@ -36,45 +36,6 @@ namespace net = integrations::net;
 
 namespace {
 
-// Longer preformatted output (history, audit) goes out as a file rather than a cut message.
-constexpr std::size_t kSnippetThreshold = 2800;
-
-bool wants_snippet(const commands::Message& message) {
-  return message.preformatted && message.text.size() > kSnippetThreshold;
-}
-
-// The first lines of a long output, for the message that announces the snippet.
-commands::Message summary_of(const commands::Message& message) {
-  commands::Message summary = message;
-  std::size_t cut = message.text.rfind('\n', 1200);
-  summary.text = message.text.substr(0, cut == std::string::npos ? 1200 : cut) + "\n...";
-  summary.context = "Full output (" + std::to_string(message.text.size()) +
-                    " characters) is attached as a snippet.";
-  return summary;
-}
-
-}  // namespace
-
-commands::MessageRef SlackConversation::post(const commands::Message& message) {
-  if (wants_snippet(message)) {
-    const auto ref = api_.post(channel_, thread_ts_, summary_of(message));
-    api_.upload_snippet(channel_, thread_ts_, "Shipmate output", message.text, "");
-    return std::to_string(ref);
-  }
-  return std::to_string(api_.post(channel_, thread_ts_, message));
-}
-
-void SlackConversation::update(const commands::MessageRef& ref, const commands::Message& message) {
-  api_.update(std::stoull(ref), message);
-}
-
-void SlackConversation::thread_reply(const commands::MessageRef& ref,
-                                     const commands::Message& message) {
-  api_.thread_reply(std::stoull(ref), message);
-}
-
-namespace {
-
 // Errors after which reconnecting cannot help: the token or the app is not usable (WebApi gives
 // them ErrorKind::auth).
 bool is_fatal_auth_error(const Error& error) {
