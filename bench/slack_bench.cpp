@@ -87,6 +87,7 @@ struct Options {
   bool syscalls = false;  // count the bot's system calls over the window with strace
   int connections = 1;    // slack.connections, and the Socket Mode links the fake expects
   bool faults = false;    // the fault profile (see usage)
+  bool metrics = false;   // an ops: section, so the bot keeps its per-delivery metrics
 };
 
 // The fault profile: what a Socket Mode link and the Web API do to the bot under --faults.
@@ -101,6 +102,7 @@ void usage(std::FILE* out) {
       "usage: shipmate_slack_bench [--commands N] [--warmup N] [--in-flight N]\n"
       "                            [--channels N] [--timeout SECONDS] [--shipmate PATH]\n"
       "                            [--keep] [--syscalls] [--connections N] [--faults]\n"
+      "                            [--metrics]\n"
       "  --commands N     measured commands (default 50000)\n"
       "  --warmup N       commands run before measuring, excluded (default 5000)\n"
       "  --in-flight N    commands outstanding at any time (default 32)\n"
@@ -116,7 +118,10 @@ void usage(std::FILE* out) {
       "                   envelopes and redelivers what was not acked on another link,\n"
       "                   delivers every 100th command a second time (as Slack's\n"
       "                   retries do), and answers every 2000th chat.postMessage with\n"
-      "                   429 and Retry-After: 1; reports the time without an open link\n");
+      "                   429 and Retry-After: 1; reports the time without an open link\n"
+      "  --metrics        give the bot an ops: section (its own listener on 127.0.0.1, a free\n"
+      "                   port), which turns on the per-delivery ack and reply latency\n"
+      "                   histograms: the run then costs what /metrics costs\n");
 }
 
 std::optional<long> parse_number(std::string_view text, long low, long high) {
@@ -145,6 +150,10 @@ std::optional<Options> parse_options(int argc, char** argv) {
     }
     if (flag == "--faults") {
       options.faults = true;
+      continue;
+    }
+    if (flag == "--metrics") {
+      options.metrics = true;
       continue;
     }
     if (i + 1 >= argc) {
@@ -676,6 +685,8 @@ bool Bench::write_config() {
           "users:\n"
           "  - {id: bench, name: Bench, roles: [developer], slack: UBENCH}\n"
           "services: []\n";
+  if (options_.metrics)
+    file << "ops:\n  listen: {bind: 127.0.0.1, port: 0}\n";
   return static_cast<bool>(file);
 }
 
