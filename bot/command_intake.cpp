@@ -6,6 +6,8 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <deque>
 #include <unordered_map>
 #include <vector>
@@ -537,7 +539,12 @@ asio::awaitable<void> CommandIntake::run_unrecorded(std::string_view platform_na
                   std::move(command.channel),
                   std::move(command.thread),
                   Impl::text_of(platform, command.text)};
-  co_await self->dispatcher.dispatch(std::move(event), conversation);
+  // A command without redelivery (the terminal's) is a request too: it is dispatched on an
+  // executor that carries a fresh request id (common/request_id.h) and awaited here.
+  auto executor = co_await asio::this_coro::executor;
+  auto tagged = with_request_id(executor, new_request_id());
+  auto dispatched = self->dispatcher.dispatch(std::move(event), conversation);
+  co_await asio::co_spawn(tagged, std::move(dispatched), asio::use_awaitable);
 }
 
 void CommandIntake::stop() {

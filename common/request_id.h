@@ -1,6 +1,7 @@
 // Request ids: which chat request a log line belongs to.
 //
-// A command gets a request id when the intake starts it (bot/command_intake.h); everything that
+// A command gets a request id when the intake starts it (bot/command_intake.h; the terminal's
+// commands too, through run_unrecorded); everything that
 // command's coroutine does afterwards (the router, a deploy it runs, the integration calls of
 // that deploy, the questions it waits on) logs with that id, so one request's lines can be
 // pulled out of the log with grep or jq (bot/logging.h puts it in every line).

@@ -3,10 +3,9 @@
 // over the same database after a simulated crash), and the "failed before it ran" reply.
 #include "bot/command_intake.h"
 
-#include "common/metrics.h"
-
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
@@ -18,6 +17,8 @@
 #include <optional>
 #include <stdexcept>
 
+#include "common/metrics.h"
+#include "common/request_id.h"
 #include "common/timer.h"
 #include "storage/database.h"
 #include "storage/inbox_store.h"
@@ -114,6 +115,7 @@ class FakeDispatcher final : public CommandDispatcher {
   asio::awaitable<void> dispatch(ChatEvent event, commands::Conversation& conversation) override {
     journal_.push_back("run:" + event.text);
     events.push_back(event);
+    request_ids.emplace_back(current_request_id());
     bool started = false;
     for (const auto& entry : inbox_.in_state("started"))
       started = started || entry.key == event.event_id;
@@ -129,6 +131,7 @@ class FakeDispatcher final : public CommandDispatcher {
   }
   std::vector<ChatEvent> events;
   std::vector<bool> started_when_run;
+  std::vector<std::string> request_ids;  // the log's request id while each command ran
 
  private:
   Journal& journal_;
@@ -527,6 +530,49 @@ TEST_F(CommandIntakeTest, RunUnrecordedSkipsTheInbox) {
   EXPECT_EQ(bot.dispatcher.events[0].user_id, "bob");
   EXPECT_EQ(bot.inbox.size(), 0u);
   ASSERT_EQ(posted.size(), 1u);
+}
+
+// Every command runs as a request of its own (common/request_id.h): grouped deliveries, the
+// synchronous path, a replay after a restart and the terminal's unrecorded path each log with a
+// fresh id, and code outside a command has none.
+TEST_F(CommandIntakeTest, EveryCommandRunsWithARequestIdOfItsOwn) {
+  {
+    Process bot(*db);
+    bot.deliver("a", "status");
+    bot.deliver("b", "deploy hang");  // started, never finishes: reported after the restart
+    bot.settle();
+    EXPECT_EQ(bot.intake->accept_now("fake", IncomingCommand{"c", "U1", "C1", "", "ping"}),
+              CommandIntake::Accepted::fresh);
+    bot.settle();
+    IntakePlatform terminal;
+    terminal.name = "terminal";
+    terminal.conversation = [](const std::string&, const std::string&) { return nullptr; };
+    terminal.ids_are_identities = true;
+    bot.intake->attach(std::move(terminal));
+    std::vector<Posted> posted;
+    FakeConversation conversation(posted, "terminal");
+    asio::co_spawn(
+        bot.io,
+        bot.intake->run_unrecorded("terminal", IncomingCommand{"", "bob", "terminal", "", "ping"},
+                                   conversation),
+        asio::detached);
+    bot.settle();
+    const auto& ids = bot.dispatcher.request_ids;
+    ASSERT_EQ(ids.size(), 4u);
+    for (const auto& id : ids) {
+      EXPECT_EQ(id.size(), 12u) << id;
+      EXPECT_EQ(std::count(ids.begin(), ids.end(), id), 1) << id << " was used twice";
+    }
+    EXPECT_EQ(current_request_id(), "");
+  }
+  Process restarted(*db);
+  restarted.deliver("d", "status");
+  restarted.settle();
+  restarted.intake->replay("fake");
+  restarted.settle();
+  ASSERT_FALSE(restarted.dispatcher.request_ids.empty());
+  for (const auto& id : restarted.dispatcher.request_ids)
+    EXPECT_EQ(id.size(), 12u);
 }
 
 }  // namespace
