@@ -88,15 +88,22 @@ TEST_P(HistoryPagesTest, IncidentPageWithAndWithoutABeforeId) {
     clock.advance_ms(10 * 60 * 1000);
     incidents.declare(request);
   }
-  bool has_older = false;
-  auto page = incident_page(*db, std::nullopt, 2, "", &has_older);
-  ASSERT_EQ(page.size(), 2u);
-  EXPECT_EQ(page[0].id, 3);
-  EXPECT_TRUE(has_older);
-  page = incident_page(*db, 2, 2, "open", &has_older);
-  ASSERT_EQ(page.size(), 1u);
-  EXPECT_EQ(page[0].id, 1);
-  EXPECT_FALSE(has_older);
+  auto page = incident_page(*db, PageWindow{std::nullopt, std::nullopt, 2}, "");
+  ASSERT_EQ(page.rows.size(), 2u);
+  EXPECT_EQ(page.rows[0].id, 3);
+  EXPECT_TRUE(page.has_older);
+  EXPECT_FALSE(page.has_newer);
+  page = incident_page(*db, PageWindow{2, std::nullopt, 2}, "open");
+  ASSERT_EQ(page.rows.size(), 1u);
+  EXPECT_EQ(page.rows[0].id, 1);
+  EXPECT_FALSE(page.has_older);
+  EXPECT_TRUE(page.has_newer);
+  // Newer: ids above the bound, still newest first.
+  page = incident_page(*db, PageWindow{std::nullopt, 1, 1}, "open");
+  ASSERT_EQ(page.rows.size(), 1u);
+  EXPECT_EQ(page.rows[0].id, 2);
+  EXPECT_TRUE(page.has_older);
+  EXPECT_TRUE(page.has_newer);
 }
 
 TEST_P(HistoryPagesTest, RunbookRunPageWithAndWithoutABeforeId) {
@@ -110,13 +117,19 @@ TEST_P(HistoryPagesTest, RunbookRunPageWithAndWithoutABeforeId) {
     run.updated_at = clock.now_ms();
     runs.create_run(run);
   }
-  bool has_older = false;
-  auto page = runbook_run_page(*db, std::nullopt, 2, "", "", &has_older);
-  ASSERT_EQ(page.size(), 2u);
-  EXPECT_TRUE(has_older);
-  page = runbook_run_page(*db, page.back().id, 5, "restart", "running", &has_older);
-  ASSERT_EQ(page.size(), 1u);
-  EXPECT_FALSE(has_older);
+  auto page = runbook_run_page(*db, PageWindow{std::nullopt, std::nullopt, 2}, "", "");
+  ASSERT_EQ(page.rows.size(), 2u);
+  EXPECT_TRUE(page.has_older);
+  page =
+      runbook_run_page(*db, PageWindow{page.rows.back().id, std::nullopt, 5}, "restart", "running");
+  ASSERT_EQ(page.rows.size(), 1u);
+  EXPECT_FALSE(page.has_older);
+  EXPECT_TRUE(page.has_newer);
+  page = runbook_run_page(*db, PageWindow{std::nullopt, 1, 5}, "restart", "running");
+  ASSERT_EQ(page.rows.size(), 2u);
+  EXPECT_EQ(page.rows[0].id, 3);
+  EXPECT_FALSE(page.has_newer);
+  EXPECT_TRUE(page.has_older);
 }
 
 }  // namespace
