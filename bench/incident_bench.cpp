@@ -6,10 +6,12 @@
 //     the per-command latency p50/p99. Then the engine's own path: deploy audit records appended
 //     while N incidents are open on that service, each record fanned out by the timeline feed
 //     (IncidentTimelineFeed) inside the appending transaction.
-//  2. the reminder sweep with 1,000 open incidents (run_incident_watch, the watcher's step): when
-//     none is due (the steady state, once a second) and when all 1,000 are due at once (each a
-//     transaction with the next due time, the timeline row and the durable announcement, then its
-//     delivery).
+//  2. reminders with 1,000 open incidents: before, the watcher read and planned every open
+//     incident each second (reproduced for comparison); after, the watcher's step each second is
+//     only the upkeep (pending announcements, touched cards) and the incident alarm reads the
+//     earliest deadline through an index when it wakes; and when all 1,000 are due at once (each
+//     a transaction with the next due time, the timeline row and the durable announcement, then
+//     its delivery).
 //
 // Run: build-release/bench/shipmate_incident_bench [--notes N] [--incidents N]
 #include <spdlog/spdlog.h>
@@ -27,6 +29,7 @@
 #include "bot/router.h"
 #include "commands/command_table.h"
 #include "commands/deploy_runtime.h"
+#include "commands/incident_alarm.h"
 #include "commands/incident_model.h"
 #include "commands/incidents.h"
 #include "common/timer.h"
@@ -239,24 +242,51 @@ int main(int argc, char** argv) {
       incidents.assign(id, "commander", "alice");
     }
   });
-  commands::run_incident_watch(services, &feed);  // plans each one's first due time
-  std::vector<double> quiet;
+  commands::plan_missing_reminders(services);  // each one's first due time, as at start
+  // Before: the watcher read every open incident each second and planned them all (what
+  // run_incident_watch did until the incident alarm); reproduced here for the comparison.
+  std::vector<double> sweep;
   for (int round = 0; round < 20; ++round) {
     const auto start = Steady::now();
-    commands::run_incident_watch(services, &feed);
-    quiet.push_back(seconds_since(start) * 1e3);
+    const auto open = incidents.open_incidents();
+    const auto steps = commands::plan_reminders(open, settings, clock.now_ms());
+    sweep.push_back(seconds_since(start) * 1e3);
+    if (!steps.empty())
+      std::printf("  (unexpected: %zu reminder steps)\n", steps.size());
   }
-  std::printf("  reminder sweep, %d open incidents, none due: p50 %.2f ms, max %.2f ms\n",
-              open_incidents, percentile(quiet, 0.5), percentile(quiet, 1.0));
+  std::printf(
+      "  before: reading and planning all %d open incidents each second: p50 %.2f ms, max %.2f "
+      "ms\n",
+      open_incidents, percentile(sweep, 0.5), percentile(sweep, 1.0));
+  // After: each second only the upkeep (pending announcements, touched cards); the alarm reads
+  // the earliest deadline when it wakes (at that deadline, or on a change), and then only the
+  // incidents that are due.
+  std::vector<double> quiet, deadline;
+  for (int round = 0; round < 20; ++round) {
+    auto start = Steady::now();
+    commands::run_incident_upkeep(services, &feed);
+    quiet.push_back(seconds_since(start) * 1e3);
+    start = Steady::now();
+    const auto next = incidents.next_deadline();
+    deadline.push_back(seconds_since(start) * 1e3);
+    if (!next)
+      std::printf("  (unexpected: no deadline)\n");
+  }
+  std::printf(
+      "  after: the watcher's upkeep each second p50 %.3f ms, max %.3f ms; the alarm's "
+      "next-deadline read p50 %.3f ms, max %.3f ms; due reminders read: %zu\n",
+      percentile(quiet, 0.5), percentile(quiet, 1.0), percentile(deadline, 0.5),
+      percentile(deadline, 1.0), incidents.due_reminders(clock.now_ms(), 1000).size());
   db.exec("UPDATE incidents SET next_reminder_at = 1 WHERE status != 'resolved'");
   const long long before = directory.opened;
   const auto start = Steady::now();
-  commands::run_incident_watch(services, &feed);
+  const int reminded = commands::send_due_reminders(services);
   const double due_ms = seconds_since(start) * 1e3;
   std::printf(
-      "  reminder sweep, %d open incidents, all due: %.1f ms (%.0f us per reminder: decided, "
-      "recorded with its timeline row and announcement, delivered); %lld delivered\n",
-      open_incidents, due_ms, due_ms * 1e3 / open_incidents, directory.opened - before);
+      "  all %d open incidents due at once: %.1f ms (%.0f us per reminder: decided, "
+      "recorded with its timeline row and announcement, delivered); %d decided, %lld "
+      "delivered\n",
+      open_incidents, due_ms, due_ms * 1e3 / open_incidents, reminded, directory.opened - before);
   audit.remove_observer(&feed);
   remove_files();
   return 0;

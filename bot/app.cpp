@@ -41,6 +41,7 @@
 #include "commands/deploy_flow.h"
 #include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
+#include "commands/incident_alarm.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
 #include "commands/resolve.h"
@@ -203,6 +204,8 @@ struct App::Impl {
   std::unique_ptr<Integrations> connected;
   commands::CommandRegistry registry = commands::build_command_table();
   std::optional<commands::Services> services;
+  std::optional<commands::IncidentAlarm>
+      incident_alarm;  // reminders and room archiving (after services)
   std::optional<commands::RunbookLibrary> runbooks;
   std::optional<storage::RunbookStore> runbook_store;
   std::unique_ptr<integrations::net::HttpClient> runbook_http;
@@ -309,6 +312,8 @@ int App::Impl::open() {
   services->incident_settings = &incident_settings;
   incident_rooms.emplace(directory.running);
   services->incident_rooms = &*incident_rooms;
+  incident_alarm.emplace(*services);
+  services->incident_alarm = &*incident_alarm;
   runbooks.emplace(make_runbook_library(config));
   services->runbooks = &*runbooks;
   router.emplace(*services, registry, config.bot_name);
@@ -359,8 +364,10 @@ int App::Impl::open() {
                [this] { commands::announce_expired_locks(*services); });
   watcher->add("approval expiry", kExpiryPeriod,
                [this] { commands::expire_approval_requests(*services); });
-  watcher->add("incident reminders", kExpiryPeriod,
-               [this] { commands::run_incident_watch(*services, &*incident_feed); });
+  // Reminders and room archiving wake at their due times (the incident alarm); each second only
+  // pending announcements and cards the timeline feed touched.
+  watcher->add("incident upkeep", kExpiryPeriod,
+               [this] { commands::run_incident_upkeep(*services, &*incident_feed); });
   return 0;
 }
 
@@ -626,6 +633,7 @@ asio::awaitable<void> App::Impl::start_up() {
   runbook_runner->recover();
   watcher->start();
   schedule_runner->start();
+  incident_alarm->start();
   startup_done = true;
   spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                config.catalog.services.size(), config.catalog.environments.size(),
@@ -668,6 +676,7 @@ void App::Impl::shutdown(std::string why) {
   if (alert_server)
     withdraw_alert_routes(*alert_server, config.alerts);
   schedule_runner->stop();
+  incident_alarm->stop();
   for (const auto& deploy : commands::cancel_running_deploys(*services, "cancelled: " + why)) {
     const std::string text = "Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
                              " " + deploy.version + " was cancelled: " + why;

@@ -32,6 +32,10 @@ asio::awaitable<Status> ChatTransport::set_topic(std::string, std::string) {
   co_return unsupported("set a topic");
 }
 
+asio::awaitable<Status> ChatTransport::archive_room(std::string) {
+  co_return unsupported("archive a room");
+}
+
 asio::awaitable<RoomOrThread> room_or_thread(ChatTransport& transport, std::string room_name,
                                              bool is_private, std::string thread_address) {
   RoomOrThread out;

@@ -45,6 +45,7 @@ struct WorkspaceAbilities {
   bool pin = false;              // pin a message in its room
   bool set_topic = false;        // set a room's topic
   bool resolve_channel = false;  // find a channel by its name
+  bool archive_room = false;     // archive a room (an incident's, after it is resolved)
 };
 
 // A reaction someone added to a message (an incident room's :pushpin: puts it on the timeline).
@@ -110,6 +111,8 @@ class ChatTransport {
   // Pins a message that a conversation for `room_address` posted (its MessageRef).
   virtual boost::asio::awaitable<Status> pin(std::string room_address, commands::MessageRef ref);
   virtual boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic);
+  // Archives the room at `room_address`; one already archived counts as archived.
+  virtual boost::asio::awaitable<Status> archive_room(std::string room_address);
   // Reactions added to messages, delivered on the event loop (at least once: a platform's
   // redelivery repeats `delivery_id`). Transports that see none never call it.
   virtual void on_reaction(std::function<void(ReactionAdded)> handler) { (void)handler; }

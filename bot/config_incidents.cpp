@@ -18,7 +18,7 @@ void parse_incidents(Checker& check, const YAML::Node& node, Config& config) {
     return;
   check.check_keys(node,
                    {"roles", "manage", "cadence", "suspect_window", "timeline", "postmortem_dir",
-                    "rooms", "room_prefix", "invite", "pin_emoji"},
+                    "rooms", "room_prefix", "invite", "pin_emoji", "archive_after"},
                    "incidents");
   if (node["roles"]) {
     auto roles = check.string_list(node["roles"], "incidents roles");
@@ -87,6 +87,16 @@ void parse_incidents(Checker& check, const YAML::Node& node, Config& config) {
       check.error(node["room_prefix"],
                   "incidents room_prefix must be 1 to 20 lowercase letters, digits or '-', not '" +
                       prefix + "'");
+  }
+  if (const auto archive = node["archive_after"]) {
+    if (archive.IsScalar() && (archive.Scalar() == "never" || archive.Scalar() == "off")) {
+      settings.archive_after_ms = 0;
+    } else if (auto ms = check.duration(archive, "archive_after")) {
+      if (*ms < 60 * 1000)
+        check.error(archive, "incidents archive_after must be at least 1m (or never)");
+      else
+        settings.archive_after_ms = *ms;
+    }
   }
   if (node["invite"])
     settings.invite_roles = check.string_list(node["invite"], "incidents invite");

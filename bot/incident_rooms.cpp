@@ -17,11 +17,12 @@ bool TransportRooms::can_create(const std::string& address) const {
 }
 
 asio::awaitable<Result<commands::OpenedRoom>> TransportRooms::create(std::string from_address,
-                                                                     std::string name) {
+                                                                     std::string name,
+                                                                     bool is_private) {
   ChatTransport* transport = owner(from_address);
   if (transport == nullptr)
     co_return make_error("no running chat platform serves " + from_address);
-  auto created = co_await transport->create_room(std::move(name), false);
+  auto created = co_await transport->create_room(std::move(name), is_private);
   if (!created)
     co_return created.error();
   commands::OpenedRoom room;
@@ -53,6 +54,20 @@ asio::awaitable<Status> TransportRooms::pin(std::string room, commands::MessageR
     co_return make_error("no running chat platform serves " + room);
   auto pinned = co_await transport->pin(std::move(room), std::move(ref));
   co_return pinned;
+}
+
+bool TransportRooms::can_archive(const std::string& room) const {
+  const ChatTransport* transport = owner(room);
+  return transport != nullptr && transport->abilities().archive_room;
+}
+
+asio::awaitable<Status> TransportRooms::archive(std::string room) {
+  ChatTransport* transport = owner(room);
+  // Its platform is not running now (reconnecting, or not configured this time): try later.
+  if (transport == nullptr)
+    co_return make_error("no running chat platform serves " + room, ErrorKind::unavailable);
+  auto archived = co_await transport->archive_room(std::move(room));
+  co_return archived;
 }
 
 asio::awaitable<Result<std::string>> resolve_channel_address(

@@ -22,11 +22,14 @@ class TransportRooms final : public commands::IncidentRooms {
 
   bool can_create(const std::string& address) const override;
   boost::asio::awaitable<Result<commands::OpenedRoom>> create(std::string from_address,
-                                                              std::string name) override;
+                                                              std::string name,
+                                                              bool is_private) override;
   boost::asio::awaitable<Status> invite(std::string room,
                                         std::vector<std::string> platform_ids) override;
   boost::asio::awaitable<Status> set_topic(std::string room, std::string topic) override;
   boost::asio::awaitable<Status> pin(std::string room, commands::MessageRef ref) override;
+  bool can_archive(const std::string& room) const override;
+  boost::asio::awaitable<Status> archive(std::string room) override;
 
  private:
   ChatTransport* owner(const std::string& address) const;

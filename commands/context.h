@@ -51,6 +51,7 @@ namespace shipmate::commands {
 class DeployRuntime;
 struct IncidentSettings;
 class IncidentRooms;
+class IncidentAlarm;
 class RunbookLibrary;
 class ReleaseNotesBook;
 
@@ -93,6 +94,9 @@ struct Services {
   storage::IncidentStore* incidents = nullptr;
   const IncidentSettings* incident_settings = nullptr;
   IncidentRooms* incident_rooms = nullptr;  // rooms, invites, pins; null: threads where declared
+  // Told whenever a reminder or archive deadline moves (commands/incident_alarm.h); null: none
+  // runs (tests drive run_incident_watch() by hand).
+  IncidentAlarm* incident_alarm = nullptr;
   // Runbook definitions and their runs; null when runbooks are not wired (some tests).
   RunbookLibrary* runbooks = nullptr;
   // Schedules and chat freezes (issue 15). Null when not wired: the commands say so. The

@@ -8,6 +8,7 @@
 #include <boost/asio/detached.hpp>
 
 #include "commands/handlers.h"
+#include "commands/incident_alarm.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
 #include "commands/resolve.h"
@@ -48,6 +49,13 @@ std::optional<storage::IncidentRecord> target_incident(CommandContext& ctx, bool
   auto incident = incident_for_command(ctx.services, ctx.args, ctx.conversation);
   if (!incident) {
     ctx.conversation.post(error_message(ctx.spec.path + ": " + incident.error().message));
+    return std::nullopt;
+  }
+  if (!can_see_incident(ctx.services, *incident, ctx.caller)) {
+    ctx.conversation.post(error_message(
+        ctx.spec.path + ": " + storage::incident_label(incident->id) +
+        " is private: only its declarer, the people holding its roles, the invited on-call "
+        "roles and admins may see or change it"));
     return std::nullopt;
   }
   if (must_be_open && !incident->open()) {
@@ -193,6 +201,18 @@ boost::asio::awaitable<void> handle_incident_declare(CommandContext& ctx) {
   const auto detected = event_time(ctx, ok);
   if (!ok)
     co_return;
+  // A private incident needs an invite-only room: where none can be made, it would run in this
+  // conversation for everyone to read, so nothing is declared.
+  const bool is_private = ctx.args.has("private");
+  if (is_private &&
+      (services.incident_rooms == nullptr || !services.incident_settings->create_rooms ||
+       !services.incident_rooms->can_create(ctx.conversation.address()))) {
+    ctx.conversation.post(error_message(
+        "incident declare --private: this chat cannot make an invite-only room (rooms need "
+        "Slack and incidents.rooms on), so a private incident would be read by everyone here; "
+        "nothing was declared. Declare it from Slack, or without --private."));
+    co_return;
+  }
 
   storage::DeclareRequest request;
   request.title = title;
@@ -202,6 +222,7 @@ boost::asio::awaitable<void> handle_incident_declare(CommandContext& ctx) {
   request.detected_at = detected;
   request.acknowledged_at = services.clock.now_ms();  // a person declared it
   request.room = ctx.conversation.address();
+  request.is_private = is_private;
   const auto declared = services.database.transaction([&] {
     auto result = services.incidents->declare(request);
     if (result.created) {
@@ -503,6 +524,13 @@ boost::asio::awaitable<void> handle_incident_resolve(CommandContext& ctx) {
   auto& services = ctx.services;
   const EpochMillis now = services.clock.now_ms();
   const EpochMillis when = at.value_or(now);
+  // A room of its own is archived `archive_after` from now (durably: the alarm does it, also
+  // after a restart).
+  const long long archive_after = services.incident_settings->archive_after_ms;
+  std::optional<EpochMillis> archive_at;
+  if (archive_after > 0 && incident->room.ends_with(':') && services.incident_rooms != nullptr &&
+      services.incident_rooms->can_archive(incident->room))
+    archive_at = now + archive_after;
   services.database.transaction([&] {
     services.incidents->set_status(incident->id, "resolved", summary, now);
     services.incidents->set_summary(incident->id, summary);
@@ -515,7 +543,11 @@ boost::asio::awaitable<void> handle_incident_resolve(CommandContext& ctx) {
     services.incidents->set_next_reminder(incident->id, std::nullopt);
     record_incident_event(services, incident->id, "resolved", ctx.caller.user_id,
                           summary.empty() ? "resolved" : summary, when);
+    if (archive_at)
+      services.incidents->set_archive(incident->id, archive_at, std::nullopt);
   });
+  if (services.incident_alarm != nullptr)
+    services.incident_alarm->changed();
   refresh_incident_card(services, incident->id, &ctx.conversation);
 
   const auto resolved = *services.incidents->get(incident->id);
@@ -527,10 +559,12 @@ boost::asio::awaitable<void> handle_incident_resolve(CommandContext& ctx) {
   const std::string path =
       write_postmortem(*services.incident_settings, incident->id, markdown, problem);
   const EpochMillis start = resolved.detected_at.value_or(resolved.declared_at);
-  ctx.conversation.post(success("Resolved " + label_of(resolved) + " after " +
-                                format_duration(std::max<EpochMillis>(0, when - start)) +
-                                (path.empty() ? "" : "; postmortem skeleton written to " + path) +
-                                (problem.empty() ? "" : " (" + problem + ")")));
+  ctx.conversation.post(
+      success("Resolved " + label_of(resolved) + " after " +
+              format_duration(std::max<EpochMillis>(0, when - start)) +
+              (path.empty() ? "" : "; postmortem skeleton written to " + path) +
+              (problem.empty() ? "" : " (" + problem + ")") +
+              (archive_at ? "; its room is archived in " + format_duration(archive_after) : "")));
   Message skeleton(Tone::info, markdown);
   skeleton.preformatted = true;
   ctx.conversation.post(skeleton);
@@ -550,8 +584,11 @@ boost::asio::awaitable<void> handle_incidents(CommandContext& ctx) {
   std::string text;
   for (const auto& incident : all) {
     const EpochMillis start = incident.detected_at.value_or(incident.declared_at);
+    // A private incident shows only that it exists to people outside it.
+    const std::string title =
+        can_see_incident(services, incident, ctx.caller) ? incident.title : "(private)";
     text += (text.empty() ? "" : "\n") + label_of(incident) + "  " +
-            severity_label(incident.severity) + "  " + incident.status + "  " + incident.title;
+            severity_label(incident.severity) + "  " + incident.status + "  " + title;
     if (incident.open()) {
       text += "  (open " + format_duration(std::max<EpochMillis>(0, now - start)) + ")";
     } else if (incident.resolved_at) {

@@ -43,6 +43,8 @@ struct IncidentSettings {
   // Shipmate roles (users' `roles:`) whose holders are invited into every new room, besides the
   // declarer: the on-call rotation, for example.
   std::vector<std::string> invite_roles = {};
+  // How long after resolve an incident's room of its own is archived; 0: never.
+  long long archive_after_ms = 24LL * 60 * 60 * 1000;
   // The reaction that puts a message in an incident's room on its timeline.
   std::string pin_emoji = "pushpin";
   // Where resolve writes postmortem skeletons (<dir>/INC-<id>-postmortem.md); "" for chat only.

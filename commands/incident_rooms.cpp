@@ -118,6 +118,7 @@ asio::awaitable<std::string> settle_incident_room(Services& services, std::int64
   if (rooms == nullptr || !settings.create_rooms || services.conversations == nullptr ||
       !rooms->can_create(from))
     co_return fall_back(services, incident_id, declared_in, "");
+  const bool is_private = incident->is_private;
 
   std::optional<OpenedRoom> opened;
   std::string problem;
@@ -126,7 +127,7 @@ asio::awaitable<std::string> settle_incident_room(Services& services, std::int64
     std::string name =
         incident_room_name(settings.room_prefix, incident->declared_at, incident->title, suffix);
     std::string from_address = from;
-    auto created = co_await rooms->create(std::move(from_address), std::move(name));
+    auto created = co_await rooms->create(std::move(from_address), std::move(name), is_private);
     if (created) {
       opened = *created;
       break;
@@ -138,8 +139,10 @@ asio::awaitable<std::string> settle_incident_room(Services& services, std::int64
     }
     suffix = decision.retry_with_suffix;
   }
-  if (!opened)
-    co_return fall_back(services, incident_id, declared_in, problem);
+  if (!opened) {
+    co_return fall_back(services, incident_id, declared_in,
+                        is_private ? problem + "; this conversation is not private" : problem);
+  }
   auto room = services.conversations->open(opened->address);
   if (!room) {
     co_return fall_back(services, incident_id, declared_in,
@@ -147,10 +150,17 @@ asio::awaitable<std::string> settle_incident_room(Services& services, std::int64
   }
   const std::string room_address = room->address();
   post_incident_card(services, incident_id, *room);
-  record_incident_event(services, incident_id, "room", declarer,
-                        "room " + opened->address + " opened");
-  declared_in.post(info(storage::incident_label(incident_id) + " \"" + incident->title +
-                        "\" has its own room: " + opened->mention));
+  record_incident_event(
+      services, incident_id, "room", declarer,
+      std::string(is_private ? "private room " : "room ") + opened->address + " opened");
+  if (is_private) {
+    // The declaring conversation may be public: it learns no more than the id and the room.
+    declared_in.post(info(storage::incident_label(incident_id) +
+                          " is private: its invite-only room is " + opened->mention));
+  } else {
+    declared_in.post(info(storage::incident_label(incident_id) + " \"" + incident->title +
+                          "\" has its own room: " + opened->mention));
+  }
 
   std::vector<std::string> problems;
   const MessageRef card = services.incidents->get(incident_id)->card_ref;
@@ -222,6 +232,31 @@ asio::awaitable<void> refresh_room_topic(Services& services, std::int64_t incide
     spdlog::warn("incidents: could not set the topic of {}'s room: {}",
                  storage::incident_label(incident_id), set.error().message);
   }
+}
+
+bool can_see_incident(Services& services, const storage::IncidentRecord& incident,
+                      const Caller& caller) {
+  if (!incident.is_private)
+    return true;
+  if (caller.user_id == incident.declared_by)
+    return true;
+  if (caller.user != nullptr) {
+    if (caller.user->has_role(kAdminRole))
+      return true;
+    if (services.incident_settings != nullptr) {
+      for (const auto& role : services.incident_settings->invite_roles) {
+        if (caller.user->has_role(role))
+          return true;
+      }
+    }
+  }
+  if (services.incidents == nullptr)
+    return false;
+  for (const auto& held : services.incidents->roles(incident.id)) {
+    if (held.user_id == caller.user_id)
+      return true;
+  }
+  return false;
 }
 
 bool note_reaction(Services& services, const ReactionNote& reaction) {

@@ -43,16 +43,21 @@ class IncidentRooms {
   virtual ~IncidentRooms() = default;
   // Whether the platform of the conversation at `address` can create rooms.
   virtual bool can_create(const std::string& address) const = 0;
-  // Creates a room next to the conversation at `from_address`; a taken name is
-  // ErrorKind::conflict, a refused permission ErrorKind::auth with the scope it needs.
+  // Creates a room next to the conversation at `from_address` (invite-only when `is_private`); a
+  // taken name is ErrorKind::conflict, a refused permission ErrorKind::auth with the scope it
+  // needs.
   virtual boost::asio::awaitable<Result<OpenedRoom>> create(std::string from_address,
-                                                            std::string name) = 0;
+                                                            std::string name, bool is_private) = 0;
   // Platform user ids into the room; people already there count as invited.
   virtual boost::asio::awaitable<Status> invite(std::string room,
                                                 std::vector<std::string> platform_ids) = 0;
   virtual boost::asio::awaitable<Status> set_topic(std::string room, std::string topic) = 0;
   // Pins a message the room's conversation posted.
   virtual boost::asio::awaitable<Status> pin(std::string room, MessageRef ref) = 0;
+  // Whether the room's platform can archive rooms, and archiving it (one already archived
+  // counts as done; a platform that is not running answers ErrorKind::unavailable).
+  virtual bool can_archive(const std::string& room) const = 0;
+  virtual boost::asio::awaitable<Status> archive(std::string room) = 0;
 };
 
 // After a declare: makes the incident's room (or falls back), posts the summary card where the
@@ -71,6 +76,12 @@ boost::asio::awaitable<void> invite_to_incident_room(Services& services, std::in
 // Sets the room's topic from the incident (after a status, severity or role change). Only for
 // rooms of their own; a failure is logged.
 boost::asio::awaitable<void> refresh_room_topic(Services& services, std::int64_t incident_id);
+
+// Whether `caller` may see the incident: anyone for an incident that is not private; for a
+// private one its declarer, the people holding its roles, the holders of `incidents.invite` roles
+// (invited into its room) and admins.
+bool can_see_incident(Services& services, const storage::IncidentRecord& incident,
+                      const Caller& caller);
 
 // The topic line: "INC-3 | sev2 | identified | commander alice | checkout errors" (at most 250
 // characters).

@@ -1,5 +1,7 @@
 #include "commands/incidents.h"
 
+#include "commands/incident_alarm.h"
+
 #include <algorithm>
 #include <set>
 
@@ -121,51 +123,72 @@ void replan_incident_reminder(Services& services, std::int64_t incident_id) {
     return;
   services.incidents->set_next_reminder(incident_id,
                                         next_reminder_due(*incident, *services.incident_settings));
+  if (services.incident_alarm != nullptr)
+    services.incident_alarm->changed();
 }
 
-void run_incident_watch(Services& services, IncidentTimelineFeed* feed) {
+int send_due_reminders(Services& services) {
+  if (services.incidents == nullptr || services.incident_settings == nullptr)
+    return 0;
+  constexpr int kPage = 200;
+  int reminded = 0;
+  for (bool more = true; more;) {
+    const EpochMillis now = services.clock.now_ms();
+    const auto due = services.incidents->due_reminders(now, kPage);
+    more = static_cast<int>(due.size()) == kPage;
+    for (const auto& step : plan_reminders(due, *services.incident_settings, now)) {
+      const auto incident = std::find_if(due.begin(), due.end(), [&](const auto& candidate) {
+        return candidate.id == step.incident_id;
+      });
+      if (!step.remind || incident == due.end()) {
+        services.incidents->set_next_reminder(step.incident_id, step.next_due);
+        continue;
+      }
+      const auto& roles = services.incident_settings->roles;
+      std::string commander;
+      for (const auto& held : services.incidents->roles(incident->id)) {
+        if (!roles.empty() && held.role == roles.front())
+          commander = held.user_id;
+      }
+      // The next due time, the timeline record and the reminder itself commit together; the
+      // reminder is keyed by the due time it answers, so it exists once.
+      const std::string key = "reminder:" + storage::incident_label(incident->id) + ":" +
+                              std::to_string(incident->next_reminder_at.value_or(now));
+      services.database.transaction([&] {
+        services.incidents->set_next_reminder(step.incident_id, step.next_due);
+        record_incident_event(services, incident->id, "reminder", "shipmate",
+                              "no status update for " +
+                                  format_duration(now - incident->last_update_at) +
+                                  (commander.empty() ? "" : "; reminded " + commander));
+        announce(services, incident->id, "reminder", key,
+                 warning((commander.empty() ? std::string("Nobody is commander of ")
+                                            : commander + ": ") +
+                         storage::incident_label(incident->id) + " (" +
+                         severity_label(incident->severity) + ") has had no status update for " +
+                         format_duration(now - incident->last_update_at) +
+                         ". Post one with: incident status <state> \"what we know\""));
+      });
+      ++reminded;
+    }
+  }
+  if (reminded > 0)
+    deliver_announcements(services);
+  return reminded;
+}
+
+void run_incident_upkeep(Services& services, IncidentTimelineFeed* feed) {
   if (services.incidents == nullptr || services.incident_settings == nullptr)
     return;
-  const EpochMillis now = services.clock.now_ms();
-  const auto open = services.incidents->open_incidents();
-  for (const auto& step : plan_reminders(open, *services.incident_settings, now)) {
-    if (!step.remind) {
-      services.incidents->set_next_reminder(step.incident_id, step.next_due);
-      continue;
-    }
-    auto incident = services.incidents->get(step.incident_id);
-    if (!incident)
-      continue;
-    const auto& roles = services.incident_settings->roles;
-    std::string commander;
-    for (const auto& held : services.incidents->roles(incident->id)) {
-      if (!roles.empty() && held.role == roles.front())
-        commander = held.user_id;
-    }
-    // The next due time, the timeline record and the reminder itself commit together; the
-    // reminder is keyed by the due time it answers, so it exists once.
-    const std::string key = "reminder:" + storage::incident_label(incident->id) + ":" +
-                            std::to_string(incident->next_reminder_at.value_or(now));
-    services.database.transaction([&] {
-      services.incidents->set_next_reminder(step.incident_id, step.next_due);
-      record_incident_event(services, incident->id, "reminder", "shipmate",
-                            "no status update for " +
-                                format_duration(now - incident->last_update_at) +
-                                (commander.empty() ? "" : "; reminded " + commander));
-      announce(
-          services, incident->id, "reminder", key,
-          warning((commander.empty() ? std::string("Nobody is commander of ") : commander + ": ") +
-                  storage::incident_label(incident->id) + " (" +
-                  severity_label(incident->severity) + ") has had no status update for " +
-                  format_duration(now - incident->last_update_at) +
-                  ". Post one with: incident status <state> \"what we know\""));
-    });
-  }
   deliver_announcements(services);
   if (feed != nullptr) {
     for (const auto id : feed->take_touched())
       refresh_incident_card(services, id);
   }
+}
+
+void run_incident_watch(Services& services, IncidentTimelineFeed* feed) {
+  send_due_reminders(services);
+  run_incident_upkeep(services, feed);
 }
 
 Result<storage::IncidentRecord> incident_for_command(Services& services, const ParsedArgs& args,

@@ -57,12 +57,22 @@ void post_incident_card(Services& services, std::int64_t incident_id, Conversati
 void refresh_incident_card(Services& services, std::int64_t incident_id,
                            Conversation* here = nullptr);
 
-// Re-plans the status reminder from the stored state (after any change that moves it).
+// Re-plans the status reminder from the stored state (after any change that moves it), and tells
+// the incident alarm (the deadline moved).
 void replan_incident_reminder(Services& services, std::int64_t incident_id);
 
-// The watcher's step: sends the reminders plan_reminders() decides, each after its next due time
-// is stored (so a crash after storing and before posting loses one reminder rather than sending
-// two), and refreshes the cards of incidents whose timelines the feed touched.
+// Sends the status reminders due now, read through the store's due index (only the incidents
+// that are due, never every open one): for each, plan_reminders() decides; its next due time,
+// timeline row and durable announcement (keyed by the due time it answers) commit together, and
+// the announcements are then delivered. Returns how many reminders were decided.
+int send_due_reminders(Services& services);
+
+// The watcher's step each second: delivers pending announcements (a room whose transport was
+// reconnecting) and refreshes the cards of incidents whose timelines the feed touched.
+// Reminders are the IncidentAlarm's (incident_alarm.h), at their due time.
+void run_incident_upkeep(Services& services, IncidentTimelineFeed* feed);
+
+// Both, by hand: send_due_reminders() then run_incident_upkeep() (tests and the bench).
 void run_incident_watch(Services& services, IncidentTimelineFeed* feed);
 
 // Which incident a command means: the --id option, else the open incident whose room this

@@ -43,7 +43,7 @@ constexpr TableSpec kTables[] = {
     {"incidents",
      "#id title #severity status services declared_by #declared_at #detected_at "
      "#acknowledged_at #mitigated_at #resolved_at room card_ref latest_update #last_update_at "
-     "summary dedup_key #next_reminder_at",
+     "summary dedup_key #next_reminder_at #private #archive_at #archived_at",
      "id", true},
     {"incident_roles", "#incident_id role user_id #assigned_at", "incident_id, role", false},
     {"incident_timeline",

@@ -15,7 +15,7 @@ namespace {
 constexpr std::string_view kColumns =
     "id, title, severity, status, services, declared_by, declared_at, detected_at, "
     "acknowledged_at, mitigated_at, resolved_at, room, card_ref, latest_update, last_update_at, "
-    "summary, dedup_key, next_reminder_at";
+    "summary, dedup_key, next_reminder_at, private, archive_at, archived_at";
 
 std::vector<std::string> split_words(std::string_view text) {
   std::vector<std::string> out;
@@ -53,6 +53,9 @@ IncidentRecord read_incident(const Statement& row) {
   record.summary = row.column_text(15);
   record.dedup_key = row.column_text(16);
   record.next_reminder_at = row.column_optional_int64(17);
+  record.is_private = row.column_int64(18) != 0;
+  record.archive_at = row.column_optional_int64(19);
+  record.archived_at = row.column_optional_int64(20);
   return record;
 }
 
@@ -141,8 +144,9 @@ DeclareResult IncidentStore::declare(const DeclareRequest& request) {
         db_.prepare(
                "INSERT INTO incidents (title, severity, status, services, declared_by, "
                "declared_at, "
-               "detected_at, acknowledged_at, room, last_update_at, dedup_key) "
-               "VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6, ?7, ?8, ?5, ?9) RETURNING id")
+               "detected_at, acknowledged_at, room, last_update_at, dedup_key, private) "
+               "VALUES (?1, ?2, 'investigating', ?3, ?4, ?5, ?6, ?7, ?8, ?5, ?9, ?10) "
+               "RETURNING id")
             .bind(1, redact(request.title))
             .bind(2, static_cast<std::int64_t>(request.severity))
             .bind(3, join(request.services, " "))
@@ -152,6 +156,7 @@ DeclareResult IncidentStore::declare(const DeclareRequest& request) {
             .bind(7, request.acknowledged_at)
             .bind(8, request.room)
             .bind(9, request.dedup_key)
+            .bind(10, static_cast<std::int64_t>(request.is_private ? 1 : 0))
             .scalar();
     return {*get(id), true};
   });
@@ -292,6 +297,51 @@ void IncidentStore::set_next_reminder(std::int64_t id, std::optional<EpochMillis
       .bind(1, id)
       .bind(2, at)
       .run();
+}
+
+void IncidentStore::set_archive(std::int64_t id, std::optional<EpochMillis> archive_at,
+                                std::optional<EpochMillis> archived_at) {
+  db_.prepare("UPDATE incidents SET archive_at = ?2, archived_at = ?3 WHERE id = ?1")
+      .bind(1, id)
+      .bind(2, archive_at)
+      .bind(3, archived_at)
+      .run();
+}
+
+std::vector<IncidentRecord> IncidentStore::due_reminders(EpochMillis now, int limit) {
+  Statement query = db_.prepare(select_incidents(
+      "WHERE next_reminder_at IS NOT NULL AND next_reminder_at <= ?1 AND status != 'resolved' "
+      "ORDER BY next_reminder_at, id LIMIT ?2"));
+  query.bind(1, now).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<IncidentRecord> out;
+  while (query.step())
+    out.push_back(read_incident(query));
+  return out;
+}
+
+std::vector<IncidentRecord> IncidentStore::due_archives(EpochMillis now, int limit) {
+  Statement query = db_.prepare(
+      select_incidents("WHERE archive_at IS NOT NULL AND archive_at <= ?1 AND status = 'resolved' "
+                       "ORDER BY archive_at, id LIMIT ?2"));
+  query.bind(1, now).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<IncidentRecord> out;
+  while (query.step())
+    out.push_back(read_incident(query));
+  return out;
+}
+
+std::optional<EpochMillis> IncidentStore::next_deadline() {
+  // Two MINs, each answered by its partial index alone.
+  Statement query = db_.prepare(
+      "SELECT (SELECT MIN(next_reminder_at) FROM incidents WHERE next_reminder_at IS NOT NULL), "
+      "(SELECT MIN(archive_at) FROM incidents WHERE archive_at IS NOT NULL)");
+  if (!query.step())
+    return std::nullopt;
+  const auto reminder = query.column_optional_int64(0);
+  const auto archive = query.column_optional_int64(1);
+  if (reminder && archive)
+    return std::min(*reminder, *archive);
+  return reminder ? reminder : archive;
 }
 
 void IncidentStore::assign(std::int64_t id, std::string_view role, std::string_view user_id) {

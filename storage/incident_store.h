@@ -46,6 +46,9 @@ struct IncidentRecord {
   std::string summary;             // set on resolve
   std::string dedup_key;           // "" for incidents declared by people
   std::optional<EpochMillis> next_reminder_at;
+  bool is_private = false;                 // `incident declare --private`: seen by its people only
+  std::optional<EpochMillis> archive_at;   // when its room is to be archived (resolved, pending)
+  std::optional<EpochMillis> archived_at;  // when its room was archived
   bool open() const { return status != "resolved"; }
 };
 
@@ -102,6 +105,7 @@ struct DeclareRequest {
   std::optional<EpochMillis> acknowledged_at = {};
   std::string room = {};
   std::string dedup_key = {};
+  bool is_private = false;
   EpochMillis window_ms = 5 * 60 * 1000;  // same declarer + same title within this: the same one
 };
 
@@ -134,6 +138,16 @@ class IncidentStore {
   void set_summary(std::int64_t id, std::string_view summary);
   void add_services(std::int64_t id, const std::vector<std::string>& services);
   void set_next_reminder(std::int64_t id, std::optional<EpochMillis> at);
+  // The room's archiving: when it is due (nullopt: not, or no longer) and when it was done.
+  void set_archive(std::int64_t id, std::optional<EpochMillis> archive_at,
+                   std::optional<EpochMillis> archived_at);
+
+  // Deadlines, read through their partial indexes (no scan of the open incidents): open
+  // incidents whose next reminder is due at `now`, earliest first; resolved incidents whose room
+  // is due to be archived; and the earliest of either deadline (nullopt: none at all).
+  std::vector<IncidentRecord> due_reminders(EpochMillis now, int limit);
+  std::vector<IncidentRecord> due_archives(EpochMillis now, int limit);
+  std::optional<EpochMillis> next_deadline();
 
   void assign(std::int64_t id, std::string_view role, std::string_view user_id);
   std::vector<IncidentRole> roles(std::int64_t id);

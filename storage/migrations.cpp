@@ -401,6 +401,19 @@ CREATE UNIQUE INDEX deploys_one_live ON deploys (service, environment)
                   'verifying');
 )sql";
 
+// Incident rooms (issue 14): private incidents, and the archiving of a resolved incident's room
+// after a delay (`archive_at` until it is done, then `archived_at`); the incident alarm
+// (commands/incident_alarm.h) reads only the earliest reminder or archive deadline, through these
+// partial indexes.
+constexpr std::string_view kMigration20 = R"sql(
+ALTER TABLE incidents ADD COLUMN private INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN archive_at INTEGER;
+ALTER TABLE incidents ADD COLUMN archived_at INTEGER;
+CREATE INDEX incidents_reminder_due ON incidents (next_reminder_at)
+  WHERE next_reminder_at IS NOT NULL;
+CREATE INDEX incidents_archive_due ON incidents (archive_at) WHERE archive_at IS NOT NULL;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -408,7 +421,7 @@ constexpr std::array kMigrations = {
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
     Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
-    Migration{19, kMigration19},
+    Migration{19, kMigration19}, Migration{20, kMigration20},
 };
 
 }  // namespace

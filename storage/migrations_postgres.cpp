@@ -282,9 +282,20 @@ ALTER TABLE deploys ADD COLUMN owner ctext  NOT NULL DEFAULT '';
 ALTER TABLE deploys ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
 )sql";
 
+// SQLite migration 20: private incidents and room archiving, with the deadline indexes.
+constexpr std::string_view kPostgres3 = R"sql(
+ALTER TABLE incidents ADD COLUMN private BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE incidents ADD COLUMN archive_at BIGINT;
+ALTER TABLE incidents ADD COLUMN archived_at BIGINT;
+CREATE INDEX incidents_reminder_due ON incidents (next_reminder_at)
+  WHERE next_reminder_at IS NOT NULL;
+CREATE INDEX incidents_archive_due ON incidents (archive_at) WHERE archive_at IS NOT NULL;
+)sql";
+
 constexpr std::array kPostgresMigrations = {
     Migration{1, kPostgres1},
     Migration{2, kPostgres2},
+    Migration{3, kPostgres3},
 };
 
 // Any constant both replicas agree on: the advisory lock migrations take.

@@ -29,6 +29,19 @@ Error not_found(std::string message) {
   return Error{std::move(message), ErrorKind::not_found};
 }
 
+// The web view has no idea who reads it: a private incident shows only that it exists.
+std::vector<storage::IncidentRecord> masked(std::vector<storage::IncidentRecord> incidents) {
+  for (auto& incident : incidents) {
+    if (!incident.is_private)
+      continue;
+    incident.title = "(private incident)";
+    incident.latest_update.clear();
+    incident.summary.clear();
+    incident.services.clear();
+  }
+  return incidents;
+}
+
 Result<long long> integer(const QueryParams& query, std::string_view name, long long min,
                           long long max, long long fallback) {
   const auto* text = query.get(name);
@@ -281,7 +294,7 @@ WebResponse WebView::handle(const WebRequest& request) {
           page.in_flight.push_back(std::move(deploy));
         }
         if (sources_.incidents != nullptr)
-          page.open_incidents = sources_.incidents->open_incidents();
+          page.open_incidents = masked(sources_.incidents->open_incidents());
         if (sources_.runbook_runs != nullptr)
           page.unfinished_runs = sources_.runbook_runs->unfinished();
         return render(page);
@@ -360,8 +373,10 @@ WebResponse WebView::handle(const WebRequest& request) {
           return fail(window.error());
         page.window = *window;
         page.limit = window->limit;
-        if (sources_.incidents != nullptr)
+        if (sources_.incidents != nullptr) {
           page.page = storage::incident_page(*sources_.database, page.window, page.status);
+          page.page.rows = masked(std::move(page.page.rows));
+        }
         return render(page);
       }
       case PageKind::incident: {
@@ -374,6 +389,10 @@ WebResponse WebView::handle(const WebRequest& request) {
                                                       : std::optional<storage::IncidentRecord>();
         if (!incident)
           return fail(not_found("there is no incident " + storage::incident_label(*id)));
+        if (incident->is_private) {
+          return fail(not_found(storage::incident_label(*id) +
+                                " is private: its people read it in chat, in its room"));
+        }
         IncidentPage page{*incident, sources_.incidents->roles(*id),
                           sources_.incidents->timeline(*id),
                           sources_.incidents->linked_deploys(*id)};

@@ -631,6 +631,7 @@ WorkspaceAbilities SlackTransport::abilities() const {
   abilities.pin = true;
   abilities.set_topic = true;
   abilities.resolve_channel = true;
+  abilities.archive_room = true;
   return abilities;
 }
 
@@ -779,6 +780,23 @@ asio::awaitable<Status> SlackTransport::set_topic(std::string room_address, std:
   auto set = co_await self->web.call(std::move(method), std::move(body));
   if (!set)
     co_return needing_scopes(set.error(), "channels:manage");
+  co_return Ok{};
+}
+
+asio::awaitable<Status> SlackTransport::archive_room(std::string room_address) {
+  auto self = impl_;
+  auto [channel, thread] = parse_address(room_address);
+  if (channel.empty())
+    co_return make_error("'" + room_address + "' is not a Slack channel address");
+  std::string body = "{\"channel\":";
+  append_json_string(body, channel);
+  body += '}';
+  std::string method = "conversations.archive";
+  auto archived = co_await self->web.call(std::move(method), std::move(body));
+  if (!archived && archived.error().message.ends_with("already_archived"))
+    co_return Ok{};
+  if (!archived)
+    co_return needing_scopes(archived.error(), "channels:manage (groups:write for a private room)");
   co_return Ok{};
 }
 

@@ -147,6 +147,8 @@ class SlackTransport final : public ChatTransport {
                                         std::vector<std::string> user_ids) override;
   boost::asio::awaitable<Status> pin(std::string room_address, commands::MessageRef ref) override;
   boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic) override;
+  // conversations.archive; already_archived counts as done.
+  boost::asio::awaitable<Status> archive_room(std::string room_address) override;
   // "#deploys", "deploys" -> "slack:C…" through conversations.list (cursor pages; names seen
   // are remembered for the life of the transport). A name not remembered lists again, at most
   // once per options.channel_relist_interval after a full pass that missed; a refused listing

@@ -4,7 +4,9 @@
 // Creates the room (and again, expecting name_taken), invites the users, sets the topic, posts
 // and pins a message, pages through conversations.list one channel at a time until it has seen
 // the room and the existing channel, reads the pinned message back with conversations.history,
-// prints one line per step and exits 0. Any failure exits non-zero.
+// creates a private room, archives the first room (and again, expecting already_archived; a post
+// there then fails with is_archived; conversations.list leaves it out), prints one line per step
+// and exits 0. Any failure exits non-zero.
 import { LogLevel, WebClient } from '@slack/web-api';
 
 const [apiUrl, botToken, roomName, users, existing] = process.argv.slice(2);
@@ -64,6 +66,29 @@ try {
     limit: 1,
   });
   console.log(`HISTORY ${history.messages.length} ${history.messages[0]?.ts} ${history.messages[0]?.text}`);
+  // A private incident room, then the first room archived once the incident is over.
+  const secret = await web.conversations.create({ name: `${roomName}-private`, is_private: true });
+  console.log(`PRIVATE ${secret.channel.id} is_private=${secret.channel.is_private}`);
+  const archived = await web.conversations.archive({ channel: room });
+  console.log(`ARCHIVED ok=${archived.ok}`);
+  try {
+    await web.conversations.archive({ channel: room });
+  } catch (error) {
+    console.log(`ARCHIVE AGAIN ${error?.data?.error}`);
+  }
+  try {
+    await web.chat.postMessage({ channel: room, text: 'too late' });
+  } catch (error) {
+    console.log(`POST ARCHIVED ${error?.data?.error}`);
+  }
+  const left = [];
+  for await (const page of web.paginate('conversations.list', {
+    types: 'public_channel,private_channel',
+    exclude_archived: true,
+  })) {
+    for (const channel of page.channels) left.push(channel.name);
+  }
+  console.log(`LISTED AFTER ARCHIVE ${left.join(' ')}`);
   console.log(`RESULT ok=true room=${room}`);
   process.exit(0);
 } catch (error) {

@@ -267,6 +267,7 @@ struct FakeSlack::Impl {
   std::map<std::string, std::string> channel_names;         // name → id
   std::map<std::string, std::vector<std::string>> members;  // channel id → users
   std::map<std::string, bool> private_channels;             // channel id → is_private
+  std::set<std::string> archived;                           // channel ids archived
   std::map<std::string, std::string> topics;                // channel id → topic
   std::map<std::string, std::vector<std::string>> pins;     // channel id → pinned ts
   std::map<std::string, bool> tickets;                      // ticket → used
@@ -617,19 +618,14 @@ struct FakeSlack::Impl {
     else if (!is_json && call.method != "apps.connections.open")
       call.token = param_text(call.params, "token");
 
-    static const std::set<std::string> kMethods = {"apps.connections.open",
-                                                   "auth.test",
-                                                   "chat.postMessage",
-                                                   "chat.update",
-                                                   "chat.postEphemeral",
-                                                   "conversations.create",
-                                                   "conversations.invite",
-                                                   "conversations.setTopic",
-                                                   "conversations.list",
-                                                   "conversations.history",
-                                                   "pins.add",
-                                                   "files.getUploadURLExternal",
-                                                   "files.completeUploadExternal"};
+    static const std::set<std::string> kMethods = {
+        "apps.connections.open",      "auth.test",
+        "chat.postMessage",           "chat.update",
+        "chat.postEphemeral",         "conversations.create",
+        "conversations.archive",      "conversations.invite",
+        "conversations.setTopic",     "conversations.list",
+        "conversations.history",      "pins.add",
+        "files.getUploadURLExternal", "files.completeUploadExternal"};
     if (!kMethods.contains(call.method))
       return json_response(request, http::status::ok, error_object("unknown_method"));
 
@@ -704,6 +700,8 @@ struct FakeSlack::Impl {
       return create_channel(p);
     if (call.method == "conversations.invite")
       return invite(p);
+    if (call.method == "conversations.archive")
+      return archive(p);
     if (call.method == "conversations.setTopic")
       return set_topic(p);
     if (call.method == "conversations.list")
@@ -744,6 +742,8 @@ struct FakeSlack::Impl {
     message.channel = param_text(p, "channel");
     if (message.channel.empty())
       return error_object("channel_not_found");
+    if (archived.contains(message.channel))
+      return error_object("is_archived");
     if (ephemeral) {
       message.ephemeral_user = param_text(p, "user");
       if (message.ephemeral_user.empty())
@@ -871,6 +871,20 @@ struct FakeSlack::Impl {
     return {{"ok", true}, {"channel", {{"id", channel}, {"is_channel", true}}}};
   }
 
+  // conversations.archive: a channel the bot is in; archiving twice is already_archived.
+  json::object archive(const json::object& p) {  // under mu
+    std::string channel = param_text(p, "channel");
+    if (channel.empty() || !private_channels.contains(channel))
+      return error_object("channel_not_found");
+    if (archived.contains(channel))
+      return error_object("already_archived");
+    const auto& in = members.contains(channel) ? members.at(channel) : std::vector<std::string>{};
+    if (std::find(in.begin(), in.end(), options.bot_user_id) == in.end())
+      return error_object("not_in_channel");
+    archived.insert(channel);
+    return {{"ok", true}};
+  }
+
   bool known_channel(const std::string& id) const {  // under mu
     return private_channels.contains(id);
   }
@@ -886,7 +900,7 @@ struct FakeSlack::Impl {
             {"is_channel", !is_private},
             {"is_group", is_private},
             {"is_private", is_private},
-            {"is_archived", false},
+            {"is_archived", archived.contains(id)},
             {"is_member", std::find(in.begin(), in.end(), options.bot_user_id) != in.end()},
             {"name_normalized", name},
             {"topic", topic},
@@ -926,6 +940,7 @@ struct FakeSlack::Impl {
     const std::string types = param_text(p, "types");
     const bool want_public = types.empty() || types.find("public_channel") != std::string::npos;
     const bool want_private = types.find("private_channel") != std::string::npos;
+    const bool exclude_archived = param_text(p, "exclude_archived") == "true";
     std::size_t start = 0;
     if (std::string cursor = param_text(p, "cursor"); !cursor.empty()) {
       if (!starts_with(cursor, "dGVhbTpD"))
@@ -939,6 +954,8 @@ struct FakeSlack::Impl {
     std::vector<std::pair<std::string, std::string>> all;  // in creation order (ids sort so)
     for (const auto& [name, id] : channel_names) {
       const bool is_private = private_channels.at(id);
+      if (exclude_archived && archived.contains(id))
+        continue;
       if ((is_private && want_private) || (!is_private && want_public))
         all.emplace_back(id, name);
     }
@@ -1341,6 +1358,11 @@ std::vector<FakeSlack::Upload> FakeSlack::uploads() const {
 std::map<std::string, std::vector<std::string>> FakeSlack::channel_members() const {
   std::lock_guard lock(impl_->mu);
   return impl_->members;
+}
+
+std::set<std::string> FakeSlack::archived_channels() const {
+  std::lock_guard lock(impl_->mu);
+  return impl_->archived;
 }
 
 std::map<std::string, std::string> FakeSlack::channel_topics() const {

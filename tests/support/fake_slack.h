@@ -34,6 +34,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -157,6 +158,8 @@ class FakeSlack {
   // Channel id → members, for channels made by conversations.create (the bot is a member) or
   // given to conversations.invite.
   std::map<std::string, std::vector<std::string>> channel_members() const;
+  // Channel ids archived by conversations.archive.
+  std::set<std::string> archived_channels() const;
   // Channel id → topic set by conversations.setTopic.
   std::map<std::string, std::string> channel_topics() const;
   // Channel id → ts of the messages pinned there (pins.add), in pin order.

@@ -467,6 +467,18 @@ TEST_F(IncidentConfigTest, RoomsInvitesAndThePinEmojiAreRead) {
   EXPECT_TRUE(defaults.config->incidents.create_rooms);
   EXPECT_EQ(defaults.config->incidents.room_prefix, "inc");
   EXPECT_EQ(defaults.config->incidents.pin_emoji, "pushpin");
+  EXPECT_EQ(defaults.config->incidents.archive_after_ms, 24LL * 60 * 60 * 1000);
+}
+
+TEST_F(IncidentConfigTest, ArchiveAfterTakesADurationOrNever) {
+  auto later = parse("incidents:\n  archive_after: 3h\n");
+  ASSERT_TRUE(later.ok()) << first_error(later);
+  EXPECT_EQ(later.config->incidents.archive_after_ms, 3LL * 60 * 60 * 1000);
+  auto never = parse("incidents:\n  archive_after: never\n");
+  ASSERT_TRUE(never.ok()) << first_error(never);
+  EXPECT_EQ(never.config->incidents.archive_after_ms, 0);
+  EXPECT_NE(first_error(parse("incidents:\n  archive_after: 5s\n")).find("at least 1m"),
+            std::string::npos);
 }
 
 }  // namespace

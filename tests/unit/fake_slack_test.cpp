@@ -896,13 +896,13 @@ TEST(OfficialClient, WebClientCreatesInvitesSetsTopicPinsListsAndReadsHistory) {
   const std::string out = node.output();
 
   auto created = fake.calls("conversations.create");
-  ASSERT_EQ(created.size(), 2u);
+  ASSERT_EQ(created.size(), 3u);  // the room, the name_taken retry, the private room
   EXPECT_EQ(created[0].param("name"), "inc-20261206-checkout-errors");
   EXPECT_NE(out.find("SECOND CREATE name_taken"), std::string::npos) << out;
   const auto members = fake.channel_members();
   std::string room;
   for (const auto& [id, users] : members) {
-    if (id != existing)
+    if (std::find(users.begin(), users.end(), "U1") != users.end())
       room = id;
   }
   ASSERT_FALSE(room.empty());
@@ -923,6 +923,16 @@ TEST(OfficialClient, WebClientCreatesInvitesSetsTopicPinsListsAndReadsHistory) {
       << out;
   EXPECT_EQ(fake.calls("conversations.list").size(), 2u);
   EXPECT_NE(out.find("HISTORY 1 " + pinned + " summary card"), std::string::npos) << out;
+  // A private room, and the first room archived.
+  EXPECT_EQ(created[2].param("is_private"), "true");
+  EXPECT_NE(out.find(" is_private=true"), std::string::npos) << out;
+  EXPECT_NE(out.find("ARCHIVED ok=true"), std::string::npos) << out;
+  EXPECT_NE(out.find("ARCHIVE AGAIN already_archived"), std::string::npos) << out;
+  EXPECT_NE(out.find("POST ARCHIVED is_archived"), std::string::npos) << out;
+  EXPECT_NE(out.find("LISTED AFTER ARCHIVE incidents inc-20261206-checkout-errors-private"),
+            std::string::npos)
+      << out;
+  EXPECT_EQ(fake.archived_channels(), (std::set<std::string>{room}));
   // The client sends forms with the bot token in the header, as Shipmate must be ready for.
   for (const auto& call : fake.calls()) {
     EXPECT_EQ(call.authorization, "Bearer " + fake.options().bot_token) << call.method;

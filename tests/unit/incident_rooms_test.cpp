@@ -10,6 +10,7 @@
 #include <map>
 #include <set>
 
+#include "commands/incident_alarm.h"
 #include "commands/incident_model.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
@@ -54,10 +55,12 @@ struct FakePlatform final : commands::IncidentRooms {
   bool can_create(const std::string& address) const override {
     return address.starts_with("chat:");
   }
-  asio::awaitable<Result<commands::OpenedRoom>> create(std::string from,
-                                                       std::string name) override {
+  asio::awaitable<Result<commands::OpenedRoom>> create(std::string from, std::string name,
+                                                       bool is_private) override {
     created_from.push_back(from);
     names.push_back(name);
+    if (is_private)
+      private_names.insert(name);
     if (!refuse.empty())
       co_return make_error(refuse, ErrorKind::auth);
     if (taken.contains(name))
@@ -79,9 +82,18 @@ struct FakePlatform final : commands::IncidentRooms {
     pins[room].push_back(ref);
     co_return Ok{};
   }
-  std::vector<std::string> created_from, names;
-  std::set<std::string> taken;
-  std::string refuse;  // set: create() answers this auth error
+  bool can_archive(const std::string& room) const override { return room.starts_with("chat:"); }
+  asio::awaitable<Status> archive(std::string room) override {
+    archive_calls.push_back(room);
+    if (auto failing = archive_errors.find(room); failing != archive_errors.end())
+      co_return failing->second;
+    archived.insert(room);
+    co_return Ok{};
+  }
+  std::vector<std::string> created_from, names, archive_calls;
+  std::set<std::string> taken, private_names, archived;
+  std::map<std::string, Error> archive_errors;  // room -> what archive() answers
+  std::string refuse;                           // set: create() answers this auth error
   std::map<std::string, std::vector<std::string>> invited, pins;
   std::map<std::string, std::string> topics;
 };
@@ -277,6 +289,157 @@ TEST_F(IncidentRooms, AnnouncementsWaitForTheirRoomAndGoOutOnceAlsoAfterARestart
   EXPECT_NE(rooms.log[room].posts.back().text.find("INC-1 is identified: found it (alice)"),
             std::string::npos);
   EXPECT_EQ(reopened.announcements(1).size(), 2u);
+}
+
+// The alarm's loop on manual time: runs whatever the event loop has ready, without waiting.
+void settle(testing::CommandHarness& h) {
+  h.io.restart();
+  while (h.io.poll() > 0) {
+  }
+}
+
+TEST_F(IncidentRooms, APrivateIncidentGetsAnInviteOnlyRoomAndOnlyItsPeopleSeeIt) {
+  const auto said =
+      run_in("chat:C1:100", "alice", "incident declare \"leaked deploy token\" sev1 --private");
+  ASSERT_EQ(platform.names.size(), 1u);
+  EXPECT_TRUE(platform.private_names.contains(platform.names[0]));
+  EXPECT_TRUE(incidents.get(1)->is_private);
+  // The declaring conversation learns the id and the room, not the title.
+  EXPECT_NE(said.find("INC-1 is private: its invite-only room is <#R1>"), std::string::npos)
+      << said;
+  EXPECT_EQ(said.find("leaked deploy token"), std::string::npos) << said;
+  EXPECT_NE(timeline_text(1).find("private room chat:R1: opened"), std::string::npos);
+
+  // bob holds no role in it: the list hides its title, and its commands refuse him.
+  const auto listed = h.run("bob", "incidents");
+  EXPECT_NE(listed.find("INC-1  sev1  investigating  (private)"), std::string::npos) << listed;
+  EXPECT_EQ(listed.find("leaked"), std::string::npos) << listed;
+  const auto refused = h.run("bob", "incident timeline 1");
+  EXPECT_NE(refused.find("INC-1 is private"), std::string::npos) << refused;
+  EXPECT_EQ(refused.find("leaked"), std::string::npos) << refused;
+  EXPECT_NE(h.run("bob", "incident note \"me too\" --id 1").find("is private"), std::string::npos);
+  // The invited on-call role (olga) and the declarer see it; an assignee does from then on.
+  EXPECT_NE(h.run("olga", "incident timeline 1").find("leaked deploy token"), std::string::npos);
+  run_in("chat:R1:5", "alice", "incident assign comms bob");
+  EXPECT_NE(h.run("bob", "incident timeline 1").find("leaked deploy token"), std::string::npos);
+
+  // Where no invite-only room can be made, nothing is declared.
+  settings.create_rooms = false;
+  const auto nowhere =
+      run_in("chat:C2:100", "alice", "incident declare \"another secret\" sev2 --private");
+  EXPECT_NE(nowhere.find("cannot make an invite-only room"), std::string::npos) << nowhere;
+  EXPECT_FALSE(incidents.get(2).has_value());
+}
+
+TEST_F(IncidentRooms, AResolvedRoomIsArchivedAfterTheDelayOnceAlsoAcrossARestart) {
+  settings.archive_after_ms = 2 * 60 * kMinute;
+  run_in("chat:C1:100", "alice", "incident declare \"Checkout\" sev2 hello");
+  const std::string room = "chat:R1:";
+  const auto resolved = run_in(room + "7", "alice", "incident resolve \"rolled back\"");
+  EXPECT_NE(resolved.find("its room is archived in 2 h"), std::string::npos) << resolved;
+  ASSERT_TRUE(incidents.get(1)->archive_at.has_value());
+
+  auto alarm = std::make_unique<commands::IncidentAlarm>(*h.services);
+  alarm->start();
+  settle(h);
+  EXPECT_TRUE(platform.archive_calls.empty());
+  h.timers.advance(std::chrono::minutes(119));
+  settle(h);
+  EXPECT_TRUE(platform.archive_calls.empty());
+  h.timers.advance(std::chrono::minutes(1));
+  settle(h);
+  EXPECT_EQ(platform.archived, (std::set<std::string>{room}));
+  EXPECT_FALSE(incidents.get(1)->archive_at.has_value());
+  EXPECT_TRUE(incidents.get(1)->archived_at.has_value());
+  EXPECT_NE(timeline_text(1).find("room shipmate: room chat:R1: archived"), std::string::npos);
+  EXPECT_FALSE(incidents.verify_timeline(1));
+
+  // "A restart": a new alarm on the same database archives nothing again.
+  alarm->stop();
+  settle(h);
+  alarm = std::make_unique<commands::IncidentAlarm>(*h.services);
+  alarm->start();
+  h.timers.advance(std::chrono::hours(5));
+  settle(h);
+  EXPECT_EQ(platform.archive_calls.size(), 1u);
+  alarm->stop();
+  settle(h);
+}
+
+TEST_F(IncidentRooms, AnArchiveThatMayPassIsRetriedAndARefusalIsRecordedOnce) {
+  settings.archive_after_ms = 60 * kMinute;
+  for (const std::string title : {"Checkout", "Billing", "Search"}) {
+    const std::string n = std::to_string(platform.names.size() + 1);
+    run_in("chat:C" + n + ":100", "alice", "incident declare \"" + title + "\" sev2");
+    run_in("chat:R" + n + ":7", "alice", "incident resolve \"fixed\"");
+  }
+  const Error down = make_error("no running chat platform serves it", ErrorKind::unavailable);
+  for (const char* room : {"chat:R1:", "chat:R2:", "chat:R3:"})
+    platform.archive_errors[room] = down;
+  commands::IncidentAlarm alarm(*h.services);
+  alarm.start();
+  h.timers.advance(std::chrono::minutes(60));
+  settle(h);
+  EXPECT_EQ(platform.archive_calls.size(), 3u);  // all due, all failed for now
+  EXPECT_EQ(incidents.get(1)->archive_at, h.clock.now_ms() + commands::kArchiveRetry.count());
+  EXPECT_EQ(timeline_text(1).find("archived"), std::string::npos);
+  // Ten minutes later two go through and one is refused for good.
+  platform.archive_errors.clear();
+  platform.archive_errors["chat:R3:"] = make_error(
+      "conversations.archive failed: missing_scope (the Slack app needs the channels:manage "
+      "scope)",
+      ErrorKind::auth);
+  h.timers.advance(commands::kArchiveRetry);
+  settle(h);
+  EXPECT_EQ(platform.archive_calls.size(), 6u);
+  EXPECT_EQ(platform.archived, (std::set<std::string>{"chat:R1:", "chat:R2:"}));
+  EXPECT_FALSE(incidents.get(3)->archive_at.has_value());
+  EXPECT_NE(timeline_text(3).find("could not be archived: conversations.archive failed: "
+                                  "missing_scope"),
+            std::string::npos)
+      << timeline_text(3);
+  h.timers.advance(std::chrono::hours(3));
+  settle(h);
+  EXPECT_EQ(platform.archive_calls.size(), 6u);  // the refusal is not retried
+  alarm.stop();
+  settle(h);
+}
+
+TEST_F(IncidentRooms, TheAlarmRemindsAtTheDueTimeAndIsReArmedWhenTheDueTimeMoves) {
+  settings.create_rooms = false;
+  run_in("chat:C1:100", "alice", "incident declare \"Checkout\" sev1 hello");  // every 30 min
+  const std::string room = "chat:C1:100";
+  const auto before = rooms.log[room].posts.size();
+  commands::IncidentAlarm alarm(*h.services);
+  h.services->incident_alarm = &alarm;
+  alarm.start();
+  settle(h);
+  // The due time moves sooner (as a status update or severity change would move it): the
+  // alarm wakes at the new time, not the old one.
+  incidents.set_next_reminder(1, h.clock.now_ms() + 5 * kMinute);
+  alarm.changed();
+  settle(h);
+  h.timers.advance(std::chrono::minutes(4));
+  settle(h);
+  EXPECT_EQ(rooms.log[room].posts.size(), before);
+  h.timers.advance(std::chrono::minutes(1));
+  settle(h);
+  ASSERT_EQ(rooms.log[room].posts.size(), before + 1);
+  EXPECT_NE(rooms.log[room].posts.back().text.find("alice: INC-1 (sev1) has had no status update"),
+            std::string::npos);
+  // The next one a whole cadence later, once.
+  h.timers.advance(std::chrono::minutes(29));
+  settle(h);
+  EXPECT_EQ(rooms.log[room].posts.size(), before + 1);
+  h.timers.advance(std::chrono::minutes(1));
+  settle(h);
+  EXPECT_EQ(rooms.log[room].posts.size(), before + 2);
+  EXPECT_EQ(incidents.announcements(1).size(), 2u);
+  // The loop woke for deadlines and changes only, never once a second.
+  EXPECT_LE(alarm.stats().wakeups, 8);
+  alarm.stop();
+  settle(h);
+  h.services->incident_alarm = nullptr;
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <functional>
+#include <set>
 
 #include "bot/command_intake.h"
 #include "common/timer.h"
@@ -143,6 +144,7 @@ TEST_F(SlackTransportTest, WorkspaceAbilitiesForIncidents) {
         EXPECT_TRUE(abilities.pin);
         EXPECT_TRUE(abilities.set_topic);
         EXPECT_TRUE(abilities.resolve_channel);
+        EXPECT_TRUE(abilities.archive_room);
 
         std::string room_name = "inc-42-payments";
         auto room = co_await transport.create_room(std::move(room_name), false);
@@ -207,6 +209,19 @@ TEST_F(SlackTransportTest, WorkspaceAbilitiesForIncidents) {
                     std::string::npos)
               << refused.error().message;
         }
+        // A private room is created invite-only; archiving twice is done once.
+        std::string private_name = "inc-44-secret";
+        auto secret = co_await transport.create_room(std::move(private_name), true);
+        EXPECT_TRUE(secret.ok());
+        const auto creates = slack.calls("conversations.create");
+        EXPECT_EQ(creates.back().param("is_private"), "true");
+        for (int i = 0; i < 2; ++i) {
+          std::string archive_room = address;
+          auto archived = co_await transport.archive_room(std::move(archive_room));
+          EXPECT_TRUE(archived.ok()) << (archived.ok() ? "" : archived.error().message);
+        }
+        EXPECT_EQ(slack.archived_channels(), (std::set<std::string>{address.substr(6)}));
+        EXPECT_EQ(slack.calls("conversations.archive").size(), 2u);
         std::vector<std::string> more{"UALICE"};
         std::string elsewhere = "terminal";
         auto bad = co_await transport.invite(std::move(elsewhere), std::move(more));
