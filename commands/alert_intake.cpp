@@ -242,6 +242,9 @@ AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
     }
   });
 
+  // New incidents' first status reminders (the incident alarm is told).
+  for (const auto id : result.incidents_opened)
+    replan_incident_reminder(services, id);
   // Chat, after everything is recorded: new incidents' cards, then one message per place.
   if (services.conversations == nullptr)
     return result;

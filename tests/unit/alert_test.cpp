@@ -177,6 +177,8 @@ TEST_F(AlertIngestTest, FiringOpensOneIncidentAndRepeatsAreNotDuplicated) {
   auto incident = *incidents.get(first.incidents_opened[0]);
   EXPECT_EQ(incident.title, "HighErrors is high");
   EXPECT_EQ(incident.severity, 1);  // severity=critical
+  // Its first status reminder is planned at once (sev1: 30 min), as for a declared one.
+  EXPECT_EQ(incident.next_reminder_at, h.clock.now_ms() + incident_settings.cadence_ms[0]);
   EXPECT_EQ(incident.services, std::vector<std::string>{"hello"});
   EXPECT_EQ(incident.room, "ops");
   EXPECT_FALSE(incident.acknowledged_at);           // nobody has looked yet
