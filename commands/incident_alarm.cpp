@@ -123,7 +123,8 @@ struct IncidentAlarm::Impl {
       const EpochMillis now = services.clock.now_ms();
       EpochMillis wait = kLongestSleepMs;
       try {
-        if (const auto next = services.incidents->next_deadline())
+        if (const auto next =
+                services.incidents != nullptr ? services.incidents->next_deadline() : std::nullopt)
           wait = std::min(wait, *next - now);
       } catch (const std::exception& e) {
         spdlog::error("incidents: reading the next deadline failed: {}", redact(e.what()));
