@@ -12,6 +12,12 @@
 //     earliest deadline through an index when it wakes; and when all 1,000 are due at once (each
 //     a transaction with the next due time, the timeline row and the durable announcement, then
 //     its delivery).
+//  3. timeline appends in batches of 1,000 per transaction (IncidentStore::append_batch).
+//  4. Alertmanager notifications of 10 alerts each through parse_alertmanager() and
+//     ingest_alerts() (dedup keys, routing, timeline rows, one grouped post): new ones, then the
+//     same again, all duplicates.
+//  5. a firing alert whose route opens an incident, to the incident's first chat message (its
+//     card), in process (no HTTP; the webhook's own cost is in the alerts e2e).
 //
 // Run: build-release/bench/shipmate_incident_bench [--notes N] [--incidents N]
 #include <spdlog/spdlog.h>
@@ -27,12 +33,14 @@
 #include <vector>
 
 #include "bot/router.h"
+#include "commands/alert_intake.h"
 #include "commands/command_table.h"
 #include "commands/deploy_runtime.h"
 #include "commands/incident_alarm.h"
 #include "commands/incident_model.h"
 #include "commands/incidents.h"
 #include "common/timer.h"
+#include "integrations/alerts/alert_payloads.h"
 #include "storage/audit_log.h"
 #include "storage/deploy_store.h"
 #include "storage/incident_store.h"
@@ -287,6 +295,104 @@ int main(int argc, char** argv) {
       "recorded with its timeline row and announcement, delivered); %d decided, %lld "
       "delivered\n",
       open_incidents, due_ms, due_ms * 1e3 / open_incidents, reminded, directory.opened - before);
+
+  // 3. Timeline appends, batched: 1,000 entries per transaction on one open incident.
+  for (const auto& incident : incidents.open_incidents())
+    incidents.set_status(incident.id, "resolved", "", clock.now_ms());
+  audit.append({"alice", "incident.resolved", "INC-0", "ok", "reload the feed"});
+  storage::DeclareRequest target;
+  target.title = "timeline target";
+  target.declared_by = "alice";
+  target.services = {"hello"};
+  const auto target_id = incidents.declare(target).incident.id;
+  {
+    constexpr int kBatches = 50, kBatch = 1000;
+    const auto start = Steady::now();
+    for (int b = 0; b < kBatches; ++b) {
+      std::vector<storage::TimelineEntry> batch(kBatch);
+      for (int i = 0; i < kBatch; ++i) {
+        auto& entry = batch[static_cast<std::size_t>(i)];
+        entry.incident_id = target_id;
+        entry.event_at = entry.ingested_at = clock.now_ms();
+        entry.kind = "alert";
+        entry.actor = "alertmanager";
+        entry.text = "HighErrors firing on hello (batch " + std::to_string(b) + ")";
+        entry.source_ref = "bench:" + std::to_string(b) + ":" + std::to_string(i);
+      }
+      incidents.append_batch(batch);
+    }
+    const double took = seconds_since(start);
+    std::printf("  timeline appends, batches of %d: %.0f entries/s\n", kBatch,
+                kBatches * kBatch / took);
+  }
+
+  // 4. Alertmanager notifications of 10 alerts each (parsed, deduplicated, routed, put on the
+  // open incident's timeline, one grouped post): new ones, then the same again (all duplicates).
+  commands::AlertSettings alert_settings;
+  alert_settings.channel = "bench:alerts";
+  const auto payload = [](int n, const std::string& status) {
+    std::string body = R"({"version":"4","groupKey":"{}:{alertname=\"G)" + std::to_string(n) +
+                       R"(\"}","status":")" + status +
+                       R"(","receiver":"shipmate","groupLabels":{},"commonLabels":{},)"
+                       R"("commonAnnotations":{},"externalURL":"http://am","alerts":[)";
+    for (int a = 0; a < 10; ++a) {
+      body += std::string(a ? "," : "") + R"({"status":")" + status +
+              R"(","labels":{"alertname":"G)" + std::to_string(n) +
+              R"(","service":"hello","severity":"warning","instance":"i)" + std::to_string(a) +
+              R"("},"annotations":{"summary":"high"},"startsAt":"2026-12-06T10:00:00Z",)"
+              R"("endsAt":"0001-01-01T00:00:00Z","generatorURL":"http://prom",)"
+              R"("fingerprint":"f)" +
+              std::to_string(n) + "-" + std::to_string(a) + R"("})";
+    }
+    return body + "]}";
+  };
+  constexpr int kNotifications = 2000;
+  std::vector<std::string> bodies;
+  for (int n = 0; n < kNotifications; ++n)
+    bodies.push_back(payload(n, "firing"));
+  for (const bool repeat : {false, true}) {
+    int accepted = 0, duplicates = 0;
+    const auto start = Steady::now();
+    for (const auto& body : bodies) {
+      auto notification = integrations::alerts::parse_alertmanager(body);
+      if (!notification)
+        continue;
+      const auto ingested = commands::ingest_alerts(services, alert_settings, *notification);
+      accepted += ingested.accepted;
+      duplicates += ingested.duplicates;
+    }
+    const double took = seconds_since(start);
+    std::printf(
+        "  Alertmanager notifications of 10 alerts, %s: %.0f notifications/s (%d alerts "
+        "accepted, %d duplicates)\n",
+        repeat ? "the same again (duplicates)" : "new", kNotifications / took, accepted,
+        duplicates);
+  }
+
+  // 5. A firing alert whose route opens an incident, to the incident's first chat message (its
+  // card; no room platform here, so it is posted where the alert posts), in process.
+  commands::AlertRoute opens;
+  opens.match = {{"severity", "critical"}};
+  opens.open_incident = true;
+  alert_settings.routes.push_back(opens);
+  std::vector<double> first_message;
+  for (int n = 0; n < 50; ++n) {
+    std::string body = payload(100000 + n, "firing");
+    for (auto at = body.find("warning"); at != std::string::npos; at = body.find("warning"))
+      body.replace(at, 7, "critical");
+    const long long before_posts = directory.opened;
+    const auto start = Steady::now();
+    auto notification = integrations::alerts::parse_alertmanager(body);
+    const auto ingested = commands::ingest_alerts(services, alert_settings, *notification);
+    first_message.push_back(seconds_since(start) * 1e3);
+    if (ingested.incidents_opened.size() != 1 || directory.opened == before_posts)
+      std::printf("  (unexpected: %zu opened)\n", ingested.incidents_opened.size());
+    for (const auto id : ingested.incidents_opened)
+      incidents.set_status(id, "resolved", "", clock.now_ms());
+    audit.append({"alice", "incident.resolved", "INC-0", "ok", "reload the feed"});
+  }
+  std::printf("  firing alert to the incident's first chat message: p50 %.2f ms, max %.2f ms\n",
+              percentile(first_message, 0.5), percentile(first_message, 1.0));
   audit.remove_observer(&feed);
   remove_files();
   return 0;
