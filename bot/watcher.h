@@ -1,5 +1,5 @@
 // The watcher: one loop for every periodic job the running bot has (lock expiry announcements
-// and approval expiry today; schedules and incident reminders later).
+// and approval expiry today; incident upkeep too; incident reminders run on their own alarm).
 //
 // plan_watch() is the decision, without I/O: given each job's period and next due time and the
 // current time, which jobs are due now, when each is due next, and when to wake to ask again.

@@ -120,7 +120,7 @@ TEST_F(AppTest, StartsTheTransportAndShutsDownWithItsGrace) {
   ASSERT_GE(jobs.size(), 3u);
   EXPECT_EQ(jobs[0].first, "lock expiry");
   EXPECT_EQ(jobs[1].first, "approval expiry");
-  EXPECT_EQ(jobs[2].first, "incident reminders");
+  EXPECT_EQ(jobs[2].first, "incident upkeep");  // reminders: the incident alarm
   for (std::size_t i = 0; i < 3; ++i)
     EXPECT_EQ(jobs[i].second, 1000ms) << jobs[i].first;
   EXPECT_EQ(app.run(), 0);
