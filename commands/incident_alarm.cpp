@@ -7,6 +7,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include "commands/incident_model.h"
@@ -107,6 +108,9 @@ struct IncidentAlarm::Impl {
 
   static asio::awaitable<void> loop(std::shared_ptr<Impl> self) {
     Services& services = self->services;
+    // co_spawn runs a coroutine inline when called on the loop: the first step waits for the
+    // start-up that called start() to finish (and say it is ready) first.
+    co_await asio::post(services.executor, asio::use_awaitable);
     while (!self->stopped) {
       ++self->stats.wakeups;
       EpochMillis retry_at = 0;

@@ -18,7 +18,8 @@
 // changed(), which re-arms the timer at once; changed() costs one wake-up, not a scan.
 //
 // start() makes up, once, the reminder times a crash or an older version left unplanned (one
-// pass over the open incidents), then starts the loop. A deadline already past at start fires at
+// pass over the open incidents), then starts the loop, whose first step runs on a later turn of
+// the event loop (never inside the caller). A deadline already past at start fires at
 // once (late, never twice).
 //
 // Contract: event-loop thread only, for every member. The alarm must outlive its loop: the App
