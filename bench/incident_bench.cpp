@@ -375,6 +375,8 @@ int main(int argc, char** argv) {
   opens.match = {{"severity", "critical"}};
   opens.open_incident = true;
   alert_settings.routes.push_back(opens);
+  incidents.set_status(target_id, "resolved", "", clock.now_ms());  // else alerts join it
+  audit.append({"alice", "incident.resolved", "INC-0", "ok", "reload the feed"});
   std::vector<double> first_message;
   for (int n = 0; n < 50; ++n) {
     std::string body = payload(100000 + n, "firing");

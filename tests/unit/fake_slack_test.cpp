@@ -921,7 +921,8 @@ TEST(OfficialClient, WebClientCreatesInvitesSetsTopicPinsListsAndReadsHistory) {
       out.find("LISTED pages=2 incidents=" + existing + " inc-20261206-checkout-errors=" + room),
       std::string::npos)
       << out;
-  EXPECT_EQ(fake.calls("conversations.list").size(), 2u);
+  // Two pages, then one listing after the archive.
+  EXPECT_EQ(fake.calls("conversations.list").size(), 3u);
   EXPECT_NE(out.find("HISTORY 1 " + pinned + " summary card"), std::string::npos) << out;
   // A private room, and the first room archived.
   EXPECT_EQ(created[2].param("is_private"), "true");
