@@ -61,6 +61,10 @@ constexpr TableSpec kTables[] = {
      "#id environment #starts_at #ends_at reason created_by #created_at #lifted_at lifted_by", "id",
      true},
     {"leases", "name holder #epoch #expires_at", "name", false},
+    {"release_notes",
+     "service version from_version from_sha to_sha summary generated edited edited_by #edited_at "
+     "#updated_at",
+     "service, version", false},
 };
 
 struct Column {

@@ -7,6 +7,7 @@
 //   from several connections follow one another (the chain's tip is read after the lock);
 // - inbox deduplication: the primary key of inbox_keys with INSERT ... ON CONFLICT DO NOTHING;
 // - locks: the primary key of locks, with an upsert that only replaces an expired row.
+// Version 4 is SQLite's migration 18, the release notes (keyed by service and version).
 #include <array>
 #include <cstdint>
 #include <string>
@@ -292,10 +293,31 @@ CREATE INDEX incidents_reminder_due ON incidents (next_reminder_at)
 CREATE INDEX incidents_archive_due ON incidents (archive_at) WHERE archive_at IS NOT NULL;
 )sql";
 
+// SQLite's migration 18: the release notes of each release of a service, generated and edited.
+// An edit needs its author and time; a row always names its release.
+constexpr std::string_view kPostgres4 = R"sql(
+CREATE TABLE release_notes (
+  service      ctext  NOT NULL CHECK (service <> ''),
+  version      ctext  NOT NULL CHECK (version <> ''),
+  from_version ctext  NOT NULL DEFAULT '',
+  from_sha     ctext  NOT NULL DEFAULT '',
+  to_sha       ctext  NOT NULL DEFAULT '',
+  summary      ctext  NOT NULL DEFAULT '',
+  generated    ctext  NOT NULL DEFAULT '',
+  edited       ctext,
+  edited_by    ctext,
+  edited_at    BIGINT,
+  updated_at   BIGINT NOT NULL,
+  PRIMARY KEY (service, version),
+  CHECK (edited IS NULL OR (edited_by IS NOT NULL AND edited_at IS NOT NULL))
+);
+)sql";
+
 constexpr std::array kPostgresMigrations = {
     Migration{1, kPostgres1},
     Migration{2, kPostgres2},
     Migration{3, kPostgres3},
+    Migration{4, kPostgres4},
 };
 
 // Any constant both replicas agree on: the advisory lock migrations take.

@@ -1,7 +1,7 @@
-// The schedule, incident, runbook, freeze and conversation-reference stores on both backends:
-// each statement they run, once, with the outcomes that differ between a first and a repeated
-// write (claims, upserts, dedupe). Their behaviour in depth is covered through the commands'
-// tests on SQLite.
+// The schedule, incident, runbook, freeze, release-notes and conversation-reference stores on both
+// backends: each statement they run, once, with the outcomes that differ between a first and a
+// repeated write (claims, upserts, dedupe). Their behaviour in depth is covered through the
+// commands' tests on SQLite.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -11,6 +11,7 @@
 #include "storage/conversation_refs.h"
 #include "storage/freeze_store.h"
 #include "storage/incident_store.h"
+#include "storage/release_notes_store.h"
 #include "storage/runbook_store.h"
 #include "storage/schedule_store.h"
 #include "tests/support/backends.h"
@@ -141,6 +142,47 @@ TEST_P(OtherStoresTest, FreezesAndConversationRefs) {
   refs.save(ConversationRef{"teams", "19:abc", "https://two.example", "t1", "channel", "28:b", 0});
   EXPECT_EQ(refs.get("teams", "19:abc")->service_url, "https://two.example");
   EXPECT_EQ(refs.list("teams").size(), 1u);
+}
+
+TEST_P(OtherStoresTest, ReleaseNotes) {
+  ReleaseNotesStore notes(*db, clock);
+  EXPECT_EQ(notes.find("hello", "v2"), std::nullopt);
+  // An edit may come first: the row holds the edit alone.
+  clock.advance_ms(1000);
+  notes.edit("hello", "v2", "Hand-written notes", "alice");
+  auto edited = notes.find("hello", "v2");
+  ASSERT_TRUE(edited);
+  EXPECT_EQ(edited->text(), "Hand-written notes");
+  EXPECT_EQ(edited->generated, "");
+  EXPECT_EQ(edited->edited_by, "alice");
+  EXPECT_EQ(edited->edited_at, clock.now_ms());
+
+  // Generated notes fill in the row and keep the edit; regenerating replaces only them.
+  ReleaseNotesRecord record;
+  record.service = "hello";
+  record.version = "v2";
+  record.from_version = "v1";
+  record.from_sha = std::string(40, 'a');
+  record.to_sha = std::string(40, 'b');
+  record.summary = "1 feature";
+  record.generated = "### Features\n- greet";
+  for (int i = 0; i < 2; ++i) {
+    clock.advance_ms(1000);
+    notes.save(record);
+  }
+  auto saved = notes.find("hello", "v2");
+  ASSERT_TRUE(saved);
+  EXPECT_EQ(saved->from_version, "v1");
+  EXPECT_EQ(saved->to_sha, std::string(40, 'b'));
+  EXPECT_EQ(saved->generated, record.generated);
+  EXPECT_EQ(saved->text(), "Hand-written notes");
+  EXPECT_EQ(saved->updated_at, clock.now_ms());
+
+  // Another release of the same service is its own row.
+  record.version = "v3";
+  notes.save(record);
+  EXPECT_EQ(notes.find("hello", "v3")->text(), record.generated);
+  EXPECT_EQ(db->prepare("SELECT COUNT(*) FROM release_notes").scalar(), 2);
 }
 
 }  // namespace

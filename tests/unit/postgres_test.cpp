@@ -16,6 +16,7 @@
 #include "storage/lock_store.h"
 #include "storage/migrations.h"
 #include "storage/postgres.h"
+#include "storage/release_notes_store.h"
 #include "tests/support/backends.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/test_support.h"
@@ -166,6 +167,15 @@ void fill(Database& db, ManualClock& clock) {
     audit.append(AuditEntry{"alice", "deploy", std::string("hello ") + version, "ok", ""});
   }
   ASSERT_TRUE(locks.acquire("env:prod", "bob", "freeze", std::nullopt).ok());
+  ReleaseNotesStore notes(db, clock);
+  ReleaseNotesRecord record;
+  record.service = "hello";
+  record.version = "v3";
+  record.from_version = "v2";
+  record.summary = "1 fix";
+  record.generated = "### Fixes\n- a fix";
+  notes.save(record);
+  notes.edit("hello", "v3", "Edited by hand", "carol");
 }
 
 TEST(StorageCopyTest, SQLiteToPostgreSQLAndBackKeepsEverything) {
@@ -187,6 +197,12 @@ TEST(StorageCopyTest, SQLiteToPostgreSQLAndBackKeepsEverything) {
     EXPECT_EQ(deploys.last_succeeded("hello", "staging")->version, "v3");
     EXPECT_EQ(deploys.events(2).size(), 2u);
     EXPECT_EQ(LockStore(*pg, clock).get("env:prod")->holder, "bob");
+    // Release notes come along, the edit beside the generated text.
+    const auto notes = ReleaseNotesStore(*pg, clock).find("hello", "v3");
+    ASSERT_TRUE(notes);
+    EXPECT_EQ(notes->generated, "### Fixes\n- a fix");
+    EXPECT_EQ(notes->text(), "Edited by hand");
+    EXPECT_EQ(notes->edited_by, "carol");
     // Ids carry on after the copied ones.
     EXPECT_EQ(deploys.create(deploy_of("v4")).id, 4);
   }
@@ -200,6 +216,8 @@ TEST(StorageCopyTest, SQLiteToPostgreSQLAndBackKeepsEverything) {
   EXPECT_EQ(DeployStore(*sqlite, clock).get(4)->version, "v4");
   DeployStore(*sqlite, clock).transition(4, DeployState::succeeded, "ok");  // one live per target
   EXPECT_EQ(DeployStore(*sqlite, clock).create(deploy_of("v5")).id, 5);
+  EXPECT_EQ(ReleaseNotesStore(*sqlite, clock).find("hello", "v3")->text(), "Edited by hand");
+  EXPECT_EQ(returned->rows.back(), (std::pair<std::string, std::int64_t>{"release_notes", 1}));
 }
 
 TEST(StorageCopyTest, RefusesADestinationWithDataOrAnExistingFile) {
@@ -213,7 +231,7 @@ TEST(StorageCopyTest, RefusesADestinationWithDataOrAnExistingFile) {
   ASSERT_FALSE(copied.ok());
   EXPECT_TRUE(contains(copied.error().message,
                        "it already holds data (3 in deploys, 6 in deploy_events, 1 in locks, 3 "
-                       "in audit_log); copy into an empty database"))
+                       "in audit_log, 1 in release_notes); copy into an empty database"))
       << copied.error().message;
 
   auto onto_file = copy_database(uri, sqlite_path);
