@@ -9,7 +9,11 @@
 // each commit changes one file under services/api, services/web or libs. Tags v0 (the root) and
 // vN (the tip).
 //
-// Run: build-release/bench/shipmate_notes_bench [--commits N] [--runs R]
+// With --fetches F it measures instead what a long-running serve does to memory: a clone whose
+// remote is a second repository on disk, F resolves of a tag (each one a libgit2 fetch, as for
+// every deploy's notes), and the resident set (VmRSS) after 1, 10, 100, ... F of them.
+//
+// Run: build-release/bench/shipmate_notes_bench [--commits N] [--runs R] [--fetches F]
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -27,6 +31,56 @@
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+bool build_repository(const std::string& dir, int commits);
+double ms_since(Clock::time_point start);
+
+long status_kb(const char* field) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  const std::size_t length = std::strlen(field);
+  while (std::getline(status, line)) {
+    if (line.compare(0, length, field) == 0)
+      return std::atol(line.c_str() + length);
+  }
+  return -1;
+}
+
+// F fetches through one GitCommitSource (as the serve keeps one per service), RSS along the way.
+int fetch_rss(int fetches) {
+  char tmpl[] = "/tmp/shipmate-fetch-bench-XXXXXX";
+  const char* dir = mkdtemp(tmpl);
+  if (dir == nullptr)
+    return 1;
+  const std::string origin = std::string(dir) + "/origin";
+  const std::string clone = std::string(dir) + "/clone";
+  if (!build_repository(origin, 200)) {
+    std::fprintf(stderr, "could not build the origin repository\n");
+    return 1;
+  }
+  const std::string command = "git clone -q '" + origin + "' '" + clone + "'";
+  if (std::system(command.c_str()) != 0)
+    return 1;
+  shipmate::integrations::GitCommitSource source({.path = clone});
+  std::printf("fetches: RSS before any %ld kB\n", status_kb("VmRSS:"));
+  const auto start = Clock::now();
+  int next_report = 1;
+  for (int i = 1; i <= fetches; ++i) {
+    auto sha = source.resolve_now("vN");  // a name: fetched first, every time
+    if (!sha) {
+      std::fprintf(stderr, "%s\n", sha.error().message.c_str());
+      return 1;
+    }
+    if (i == next_report || i == fetches) {
+      std::printf("fetches: after %d: RSS %ld kB (peak %ld kB), %.1f ms per fetch so far\n", i,
+                  status_kb("VmRSS:"), status_kb("VmHWM:"), ms_since(start) / i);
+      next_report *= 10;
+    }
+  }
+  std::printf("fetches: %d counted by the source\n", source.fetches());
+  std::filesystem::remove_all(dir);
+  return 0;
+}
 
 long peak_rss_kb() {
   std::ifstream status("/proc/self/status");
@@ -119,12 +173,17 @@ bool build_repository(const std::string& dir, int commits) {
 int main(int argc, char** argv) {
   int commits = 10000;
   int runs = 3;
+  int fetches = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     if (std::strcmp(argv[i], "--commits") == 0)
       commits = std::atoi(argv[i + 1]);
     else if (std::strcmp(argv[i], "--runs") == 0)
       runs = std::atoi(argv[i + 1]);
+    else if (std::strcmp(argv[i], "--fetches") == 0)
+      fetches = std::atoi(argv[i + 1]);
   }
+  if (fetches > 0)
+    return fetch_rss(fetches);
   char tmpl[] = "/tmp/shipmate-notes-bench-XXXXXX";
   const char* dir = mkdtemp(tmpl);
   if (dir == nullptr)

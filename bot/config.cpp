@@ -17,6 +17,7 @@
 #include "bot/config_web.h"
 #include "bot/runbook_config.h"
 #include "commands/registry.h"
+#include "common/cron.h"
 #include "common/redact.h"
 #include "common/strings.h"
 #include "storage/database.h"
@@ -39,25 +40,25 @@ const std::regex kNamePattern("^[A-Za-z0-9][A-Za-z0-9_.-]*$");
 
 // One freeze window: recurring {cron, duration, timezone, reason} or one-off {from, until,
 // [timezone], reason}.
-void parse_freeze(Checker& check, const YAML::Node& node, commands::EnvironmentSpec& env) {
+void parse_freeze(Checker& check, const YAML::Node& node, commands::EnvironmentSpec& env,
+                  const std::string& default_zone) {
   if (!check.expect_map(node, "a freeze window"))
     return;
   check.check_keys(node, {"cron", "duration", "timezone", "from", "until", "reason"},
                    "a freeze window of " + env.name);
   const std::string reason =
       node["reason"] ? check.scalar(node["reason"], "reason").value_or("") : "";
+  // Without timezone: the configuration's (UTC unless timezone: says otherwise).
   const std::string zone =
-      node["timezone"] ? check.scalar(node["timezone"], "timezone").value_or("") : "";
+      node["timezone"] ? check.scalar(node["timezone"], "timezone").value_or("") : default_zone;
   Result<commands::FreezeWindow> window = make_error("");
   if (node["cron"]) {
     if (node["from"] || node["until"]) {
       check.error(node, "a freeze window takes cron + duration, or from + until, not both");
       return;
     }
-    if (!node["duration"] || zone.empty()) {
-      check.error(node,
-                  "a recurring freeze window needs duration: and timezone: (e.g. 64h and "
-                  "America/New_York)");
+    if (!node["duration"]) {
+      check.error(node, "a recurring freeze window needs duration: (e.g. 64h)");
       return;
     }
     auto duration = check.duration(node["duration"], "duration");
@@ -147,7 +148,7 @@ void parse_environments(Checker& check, const YAML::Node& node, Config& config) 
     if (const auto freezes = item["freeze"]) {
       if (check.expect_sequence(freezes, "freeze")) {
         for (const auto& freeze : freezes)
-          parse_freeze(check, freeze, env);
+          parse_freeze(check, freeze, env, config.catalog.time_zone);
       }
     }
     if (const auto allow = item["allow"]) {
@@ -447,7 +448,7 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   check.check_keys(
       root,
       {"shipmate", "terminal", "environments", "users", "services", "secrets", "slack", "metrics",
-       "teams", "incidents", "alerts", "runbooks", "schedules", "ops", "http"},
+       "teams", "incidents", "alerts", "runbooks", "schedules", "ops", "http", "timezone"},
       "the configuration");
 
   Config config;
@@ -455,6 +456,14 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   const fs::path base = fs::path(config.path).parent_path();
   config.database_path = absolute_from(base, ".shipmate/shipmate.db");
   config.state_dir = absolute_from(base, ".shipmate/state");
+  // timezone: the zone for times written without one (schedules, freezes, announcements).
+  if (const auto zone = root["timezone"]) {
+    const std::string name = check.scalar(zone, "timezone").value_or("");
+    if (auto found = TimeZone::find(name); !found)
+      check.error(zone, "timezone: " + found.error().message);
+    else
+      config.catalog.time_zone = name;
+  }
   // database: {secret: name}, resolved once secrets: is read; and database_tls.
   std::optional<YAML::Node> database_secret;
   std::optional<YAML::Node> database_tls;

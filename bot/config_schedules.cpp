@@ -29,6 +29,7 @@ void parse_schedules(Checker& check, const YAML::Node& node, Config& config) {
       check.error(item, "schedule '" + record.name + "' needs cron: (5 fields, in quotes)");
       continue;
     }
+    record.timezone = config.catalog.time_zone;  // timezone: at the top, else UTC
     if (item["timezone"])
       record.timezone = check.scalar(item["timezone"], "timezone").value_or("UTC");
     int kinds = 0;

@@ -508,6 +508,18 @@ CommandRegistry build_command_table() {
       .action = CommandAction::notes,
       .scope = Scope::workspace,
       .handler = handle_notes_edit});
+  registry.add(CommandSpec{
+      .path = "whats-new",
+      .summary = "What reached an environment: each service's net change with its release notes",
+      .args = {{.name = "environment", .required = true, .help = "the environment"},
+               {.name = "since",
+                .kind = Kind::rest,
+                .help = "since <when> (monday 09:00, 2026-12-01, 3d) or since #<deploy>; "
+                        "default: the last 7 days"},
+               {.name = "full", .kind = Kind::flag, .help = "every part of a long answer"}},
+      .examples = {"whats-new production", "whats-new production since monday 09:00",
+                   "whats-new staging since #42", "whats-new production since 2d --full"},
+      .handler = handle_whats_new});
 
   registry.add_group(GroupSpec{.word = "audit",
                                .summary = "Read the audit log or verify its hash chain",

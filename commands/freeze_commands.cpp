@@ -44,8 +44,9 @@ std::optional<std::string> chat_freeze_refusal(Services& services, const Environ
     return std::nullopt;
   return env.name + " is frozen by " + freeze->created_by +
          (freeze->reason.empty() ? "" : " (" + freeze->reason + ")") + " " +
-         (freeze->ends_at ? "until " + describe_instant(*freeze->ends_at, "UTC")
-                          : "until someone runs 'unfreeze " + env.name + "'");
+         (freeze->ends_at
+              ? "until " + describe_instant(*freeze->ends_at, services.catalog.time_zone)
+              : "until someone runs 'unfreeze " + env.name + "'");
 }
 
 boost::asio::awaitable<void> handle_freeze(CommandContext& ctx) {
@@ -72,6 +73,7 @@ boost::asio::awaitable<void> handle_freeze(CommandContext& ctx) {
     head.clear();
   }
   std::optional<EpochMillis> until;
+  std::string zone = services.catalog.time_zone;
   const EpochMillis now = services.clock.now_ms();
   if (!head.empty()) {
     if (!starts_with_ci(head, "until ")) {
@@ -80,7 +82,9 @@ boost::asio::awaitable<void> handle_freeze(CommandContext& ctx) {
                                           " [until <when>] \"reason\" (put the reason in quotes)"));
       co_return;
     }
-    auto parsed = parse_when(std::string_view(head).substr(6), now);
+    const std::string_view when = std::string_view(head).substr(6);
+    zone = written_zone(when, services.catalog.time_zone);
+    auto parsed = parse_when(when, now, services.catalog.time_zone);
     if (!parsed) {
       ctx.conversation.post(error_message(
           "Freeze refused: " + parsed.error().message +
@@ -91,7 +95,7 @@ boost::asio::awaitable<void> handle_freeze(CommandContext& ctx) {
       ctx.conversation.post(
           error_message("Freeze refused: the end must be in the next 366 days, "
                         "not " +
-                        describe_instant(*parsed, "UTC")));
+                        describe_instant(*parsed, zone)));
       co_return;
     }
     until = *parsed;
@@ -111,7 +115,7 @@ boost::asio::awaitable<void> handle_freeze(CommandContext& ctx) {
                reason + (until ? " (until " + format_utc(*until) + ")" : " (until unfrozen)"));
   ctx.conversation.post(
       warning("Froze " + (*environment)->name + " " +
-              (until ? "until " + describe_instant(*until, "UTC") : std::string("until unfrozen")) +
+              (until ? "until " + describe_instant(*until, zone) : std::string("until unfrozen")) +
               ": " + record.reason +
               ". Deploys there are refused (rollbacks are fine) unless someone allowed to adds "
               "--override --reason; 'unfreeze " +
@@ -155,14 +159,15 @@ boost::asio::awaitable<void> handle_freezes(CommandContext& ctx) {
   std::vector<std::string> lines;
   if (services.freezes != nullptr) {
     for (const auto& freeze : services.freezes->current_and_coming()) {
-      lines.push_back(freeze.environment + ": " +
-                      (freeze.starts_at <= now
-                           ? "frozen"
-                           : "frozen from " + describe_instant(freeze.starts_at, "UTC")) +
-                      " by " + freeze.created_by + " " +
-                      (freeze.ends_at ? "until " + describe_instant(*freeze.ends_at, "UTC")
-                                      : std::string("until unfrozen")) +
-                      " (" + freeze.reason + ")");
+      lines.push_back(
+          freeze.environment + ": " +
+          (freeze.starts_at <= now
+               ? "frozen"
+               : "frozen from " + describe_instant(freeze.starts_at, services.catalog.time_zone)) +
+          " by " + freeze.created_by + " " +
+          (freeze.ends_at ? "until " + describe_instant(*freeze.ends_at, services.catalog.time_zone)
+                          : std::string("until unfrozen")) +
+          " (" + freeze.reason + ")");
     }
   }
   for (const auto& env : services.catalog.environments) {

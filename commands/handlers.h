@@ -66,6 +66,7 @@ boost::asio::awaitable<void> handle_freezes(CommandContext& ctx);
 // Release notes (notes_commands.cpp).
 boost::asio::awaitable<void> handle_notes_show(CommandContext& ctx);
 boost::asio::awaitable<void> handle_notes_edit(CommandContext& ctx);
+boost::asio::awaitable<void> handle_whats_new(CommandContext& ctx);
 
 // Why `env` refuses deploys because of a freeze declared from chat; nullopt when none holds.
 std::optional<std::string> chat_freeze_refusal(Services& services, const EnvironmentSpec& env);

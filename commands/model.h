@@ -115,6 +115,9 @@ struct Catalog {
   std::vector<EnvironmentSpec> environments;  // ordered: dev -> staging -> production
   std::vector<ServiceSpec> services;
   std::vector<UserSpec> users;
+  // The IANA zone for times a command writes without one (announce, freeze, schedule add,
+  // whats-new since) and for showing them back: `timezone:` in the configuration, else UTC.
+  std::string time_zone = "UTC";
 
   const EnvironmentSpec* find_environment(std::string_view name) const;
   const ServiceSpec* find_service(std::string_view name) const;

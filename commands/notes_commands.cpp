@@ -1,10 +1,13 @@
-// `notes <service> [<version> | <from>..<to>] [in <env>] [--full]` and
-// `notes edit <service> <version> "text"` (commands/release_notes_book.h).
+// `notes <service> [<version> | <from>..<to>] [in <env>] [--full]`,
+// `notes edit <service> <version> "text"` (commands/release_notes_book.h) and
+// `whats-new <env> [since <when> | since #<deploy>] [--full]` (commands/whats_new.h).
 #include <algorithm>
 
 #include "commands/handlers.h"
 #include "commands/release_notes_book.h"
 #include "commands/resolve.h"
+#include "commands/whats_new.h"
+#include "commands/when.h"
 #include "common/chat_input.h"
 #include "common/strings.h"
 
@@ -12,6 +15,7 @@ namespace shipmate::commands {
 namespace {
 
 constexpr std::size_t kLongestEdit = 20000;
+constexpr EpochMillis kWhatsNewDefaultWindow = 7LL * 24 * 60 * 60 * 1000;
 
 bool wired(CommandContext& ctx, const std::string& service) {
   if (ctx.services.notes == nullptr) {
@@ -228,6 +232,61 @@ boost::asio::awaitable<void> handle_notes_edit(CommandContext& ctx) {
   ctx.conversation.post(success("Release notes for " + target +
                                 " replaced; regenerating them keeps your text (`notes " + name +
                                 " " + version + "` shows it)"));
+}
+
+// whats-new <env> [since <when> | since #<deploy> | since <duration>] [--full]
+boost::asio::awaitable<void> handle_whats_new(CommandContext& ctx) {
+  auto& services = ctx.services;
+  auto environment = resolve_environment(services.catalog, ctx.args.get("environment"));
+  if (!environment) {
+    ctx.conversation.post(error_message("Whats-new: " + environment.error().message));
+    co_return;
+  }
+  const std::string env = (*environment)->name;
+  const EpochMillis now = services.clock.now_ms();
+  EpochMillis since = now - kWhatsNewDefaultWindow;
+  std::string rest(trim(ctx.args.get("since")));
+  if (!rest.empty()) {
+    if (!starts_with_ci(rest, "since ")) {
+      ctx.conversation.post(error_message("Whats-new: write whats-new " + env +
+                                          " since <when>, e.g. since monday 09:00, since "
+                                          "2026-12-01, since 3d or since #<deploy>"));
+      co_return;
+    }
+    const std::string when(trim(std::string_view(rest).substr(6)));
+    if (when.starts_with("#")) {
+      const std::string digits = when.substr(1);
+      const bool numeric = !digits.empty() && digits.size() < 18 &&
+                           std::all_of(digits.begin(), digits.end(), ::isdigit);
+      auto deploy = numeric ? services.deploys.get(std::stoll(digits)) : std::nullopt;
+      if (!deploy || deploy->environment != env || !deploy->finished_at) {
+        ctx.conversation.post(error_message(
+            "Whats-new: " + when + " is not a finished deploy to " + env +
+            (deploy && deploy->environment != env ? " (it went to " + deploy->environment + ")"
+                                                  : std::string()) +
+            "; 'history <service> in " + env + "' lists them"));
+        co_return;
+      }
+      since = *deploy->finished_at;
+    } else {
+      auto parsed = parse_since(when, now, services.catalog.time_zone);
+      if (!parsed) {
+        ctx.conversation.post(
+            error_message("Whats-new: " + parsed.error().message + "; or since #<deploy>"));
+        co_return;
+      }
+      since = *parsed;
+    }
+  }
+  const bool full = ctx.args.has("full");
+  std::string title = "What's new in " + env;
+  WhatsNew answer = co_await compose_whats_new(services, env, since, now, title);
+  if (answer.body.empty()) {
+    ctx.conversation.post(info(answer.header));
+    co_return;
+  }
+  show(ctx, answer.header, answer.body, "whats-new " + env + (rest.empty() ? "" : " " + rest),
+       full);
 }
 
 }  // namespace shipmate::commands

@@ -3,8 +3,10 @@
 
 #include "commands/dora.h"
 #include "commands/handlers.h"
+#include "commands/release_notes_book.h"
 #include "commands/resolve.h"
 #include "commands/schedules.h"
+#include "commands/whats_new.h"
 #include "commands/when.h"
 #include "common/chat_input.h"
 #include "common/strings.h"
@@ -90,32 +92,6 @@ bool wired(CommandContext& ctx) {
 void notify_scheduler(Services& services, std::int64_t id) {
   if (services.scheduler != nullptr)
     services.scheduler->changed(id);
-}
-
-std::string release_digest(Services& services, const std::string& environment, EpochMillis since,
-                           EpochMillis until) {
-  std::vector<std::string> lines;
-  for (const auto& service : services.catalog.services) {
-    if (std::find(service.environments.begin(), service.environments.end(), environment) ==
-        service.environments.end())
-      continue;
-    auto history = services.deploys.history(service.name, environment, 1000);
-    std::reverse(history.begin(), history.end());
-    for (const auto& deploy : history) {
-      if (deploy.state != storage::DeployState::succeeded || !deploy.finished_at ||
-          *deploy.finished_at <= since || *deploy.finished_at > until)
-        continue;
-      lines.push_back("• " + service.name + " " + deploy.version +
-                      (deploy.kind == storage::DeployKind::rollback ? " (rollback)" : "") + " by " +
-                      deploy.requested_by + ", " + format_utc(*deploy.finished_at) + " (#" +
-                      std::to_string(deploy.id) + ")");
-    }
-  }
-  const std::string header = "What shipped to " + environment + " since " + format_utc(since);
-  if (lines.empty())
-    return header + ": nothing.";
-  return header + " (" + count_of(static_cast<long long>(lines.size()), "deploy") + "):\n" +
-         join(lines, "\n");
 }
 
 std::string dora_digest(Services& services, EpochMillis now) {
@@ -204,6 +180,7 @@ boost::asio::awaitable<Result<std::string>> run_scheduled(Services& services,
                                                           const storage::ScheduleRecord& schedule,
                                                           EpochMillis nominal) {
   Message message;
+  std::vector<std::string> more;  // the rest of a long digest, threaded under the first piece
   if (schedule.action == kAnnounce) {
     message = info(schedule.payload);
   } else if (schedule.action == kReleaseDigest) {
@@ -212,8 +189,19 @@ boost::asio::awaitable<Result<std::string>> run_scheduled(Services& services,
     const EpochMillis since = schedule.watermark > 0 && schedule.watermark < nominal
                                   ? schedule.watermark
                                   : nominal - 7 * kDayMs;
-    message = info(release_digest(services, schedule.payload, since, services.clock.now_ms()));
-    message.preformatted = true;
+    // What shipped, per service with its release notes (commands/whats_new.h).
+    const std::string environment = schedule.payload;
+    const EpochMillis until = services.clock.now_ms();
+    std::string title = "What shipped to " + environment;
+    WhatsNew digest = co_await compose_whats_new(services, environment, since, until, title);
+    if (digest.body.empty()) {
+      message = info(digest.header);
+    } else {
+      auto pieces = split_at_lines(digest.body, kNotesPieceLimit - 200);
+      message = info(digest.header + "\n\n" + pieces.front());
+      more.assign(std::make_move_iterator(pieces.begin() + 1),
+                  std::make_move_iterator(pieces.end()));
+    }
   } else if (schedule.action == kDoraDigest) {
     message = info(dora_digest(services, services.clock.now_ms()));
     message.preformatted = true;
@@ -229,7 +217,9 @@ boost::asio::awaitable<Result<std::string>> run_scheduled(Services& services,
   auto conversation = services.conversations->open(schedule.channel);
   if (!conversation)
     co_return make_error("no running chat platform serves " + schedule.channel);
-  conversation->post(message);
+  const MessageRef posted = conversation->post(message);
+  for (const auto& piece : more)
+    conversation->thread_reply(posted, info(piece));
   record_audit(services, "shipmate", "schedule.fired",
                "#" + std::to_string(schedule.id) + " " + schedule.name, "ok",
                "due " + format_utc(nominal) + ", posted to " + schedule.channel);
@@ -287,14 +277,16 @@ boost::asio::awaitable<void> handle_announce(CommandContext& ctx) {
   }
   when = std::string(trim(std::string_view(when).substr(3)));
   const EpochMillis now = services.clock.now_ms();
-  auto at = parse_when(when, now);
+  // The zone the time was written in (else the configured default), to show it back that way.
+  const std::string zone = written_zone(when, services.catalog.time_zone);
+  auto at = parse_when(when, now, services.catalog.time_zone);
   if (!at) {
     ctx.conversation.post(error_message("Announce: " + at.error().message));
     co_return;
   }
   if (*at <= now) {
     ctx.conversation.post(
-        error_message("Announce: " + describe_instant(*at, "UTC") + " has already passed"));
+        error_message("Announce: " + describe_instant(*at, zone) + " has already passed"));
     co_return;
   }
   if (*at > now + kFurthestOneOff) {
@@ -305,13 +297,6 @@ boost::asio::awaitable<void> handle_announce(CommandContext& ctx) {
   if (!address) {
     ctx.conversation.post(error_message("Announce: " + address.error().message));
     co_return;
-  }
-  // The zone the time was written in, to show it back the same way.
-  std::string zone = "UTC";
-  if (const auto space = when.rfind(' '); space != std::string::npos) {
-    const std::string last = when.substr(space + 1);
-    if (last.find('/') != std::string::npos)
-      zone = last;
   }
   storage::ScheduleRecord record;
   record.name = "announce-" + std::to_string(services.schedules->list(true).size() + 1);
@@ -348,6 +333,7 @@ boost::asio::awaitable<void> handle_schedule_add(CommandContext& ctx) {
   storage::ScheduleRecord record;
   record.name = ctx.args.get("name");
   record.cron = ctx.args.get("cron");
+  record.timezone = services.catalog.time_zone;  // unless the command names a zone
   std::vector<std::string> words;
   {
     std::string current;

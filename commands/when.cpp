@@ -4,6 +4,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <optional>
 #include <vector>
 
 #include "common/cron.h"
@@ -170,6 +171,51 @@ Result<EpochMillis> parse_when(std::string_view raw, EpochMillis now, std::strin
     }
   }
   return not_understood(text);
+}
+
+Result<EpochMillis> parse_since(std::string_view raw, EpochMillis now, std::string_view zone_name) {
+  const std::string_view text = trim(raw);
+  if (auto back = parse_duration_ms(text); back && *back > 0)
+    return now - *back;
+  auto candidate = parse_when(text, now, zone_name);
+  if (!candidate)
+    return candidate;
+  if (*candidate <= now)
+    return *candidate;
+  // A clock time or a weekday names a future instant from now; the same words read from a day
+  // or a week earlier name the recent past. The latest such instant at or before now wins.
+  const std::vector<std::string_view> parts = words(text);
+  const std::string first = parts.empty() ? std::string() : to_lower(parts[0]);
+  EpochMillis clock = 0;
+  bool repeats = !parts.empty() && parse_clock(parts[0], clock);
+  for (const char* name : kWeekdays) {
+    const std::string full(name);
+    if (first == full || (first.size() == 3 && full.compare(0, 3, first) == 0))
+      repeats = true;
+  }
+  std::optional<EpochMillis> best;
+  if (repeats) {
+    for (const EpochMillis back : {kDayMs, 7 * kDayMs, 8 * kDayMs}) {
+      auto earlier = parse_when(text, now - back, zone_name);
+      if (earlier && *earlier <= now && (!best || *earlier > *best))
+        best = *earlier;
+    }
+  }
+  if (best)
+    return *best;
+  return make_error("'" + std::string(text) +
+                        "' is in the future; name a time before now (monday 09:00, "
+                        "2026-12-01, 3d)",
+                    ErrorKind::invalid);
+}
+
+std::string written_zone(std::string_view text, std::string_view fallback) {
+  text = trim(text);
+  const auto space = text.rfind(' ');
+  const std::string_view last = space == std::string_view::npos ? text : text.substr(space + 1);
+  if ((last.find('/') != std::string_view::npos || last == "UTC") && TimeZone::find(last))
+    return std::string(last);
+  return std::string(fallback);
 }
 
 std::string describe_instant(EpochMillis at, std::string_view zone_name) {

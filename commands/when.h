@@ -28,6 +28,18 @@ namespace shipmate::commands {
 Result<EpochMillis> parse_when(std::string_view text, EpochMillis now,
                                std::string_view zone = "UTC");
 
+// A point in the past, for "since <when>" (whats-new): the latest instant at or before `now`
+// that the text names. `3d`, `12h`, `90m` count back from now; `monday 09:00` is the most recent
+// Monday 09:00 (today's when it has passed), `17:00` the most recent 17:00; dates and ISO 8601
+// instants name themselves. A time that can only be in the future ("tomorrow 09:00", "in 2h",
+// next year's date) is an error that says so.
+Result<EpochMillis> parse_since(std::string_view text, EpochMillis now,
+                                std::string_view zone = "UTC");
+
+// The zone a time was written in, to show it back the same way: the trailing IANA name of `text`
+// ("tomorrow 09:00 Europe/Paris" -> "Europe/Paris"), else `fallback`.
+std::string written_zone(std::string_view text, std::string_view fallback);
+
 // "Mon 2026-12-07 17:00 Europe/Paris (16:00Z)", or "Mon 2026-12-07 16:00Z" in UTC.
 std::string describe_instant(EpochMillis at, std::string_view zone);
 

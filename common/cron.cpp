@@ -10,6 +10,8 @@
 #include <exception>
 #include <utility>
 
+#include "common/strings.h"
+
 namespace shipmate {
 namespace {
 
@@ -303,8 +305,21 @@ Result<TimeZone> TimeZone::find(std::string_view name) {
           "cannot read the time zone database (is tzdata installed?): " + std::string(error.what()),
           ErrorKind::unavailable);
     }
-    return make_error("unknown time zone '" + std::string(name) +
-                          "'; expected an IANA name such as Europe/Berlin or America/New_York",
+    // The closest name in the database (case aside), for a typo.
+    std::string best;
+    std::size_t best_distance = 4;
+    const auto consider = [&](std::string_view candidate) {
+      const std::size_t distance = edit_distance(to_lower(name), to_lower(candidate));
+      if (distance < best_distance) {
+        best_distance = distance;
+        best = std::string(candidate);
+      }
+    };
+    for (const auto& known : date::get_tzdb().zones)
+      consider(known.name());
+    return make_error("unknown time zone '" + std::string(name) + "'" +
+                          (best.empty() ? "" : " (did you mean " + best + "?)") +
+                          "; expected an IANA name such as Europe/Berlin or America/New_York",
                       ErrorKind::invalid);
   }
   zone.name_ = std::string(name);

@@ -1,11 +1,19 @@
 #include "integrations/git/git_commit_source.h"
 
 #include <git2.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <optional>
+#include <set>
+#include <sstream>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
@@ -13,6 +21,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/redact.h"
+#include "integrations/net/proxy_env.h"
 
 namespace shipmate::integrations {
 namespace asio = boost::asio;
@@ -43,6 +52,7 @@ using DiffPtr = Owned<git_diff, git_diff_free>;
 using WalkPtr = Owned<git_revwalk, git_revwalk_free>;
 using RemotePtr = Owned<git_remote, git_remote_free>;
 using ReferencePtr = Owned<git_reference, git_reference_free>;
+using EntryPtr = Owned<git_tree_entry, git_tree_entry_free>;
 
 std::string last_git_error() {
   const git_error* error = git_error_last();
@@ -66,6 +76,106 @@ bool is_hex(const std::string& text) {
   return !text.empty();
 }
 
+// The part of a glob before its first wildcard segment: the directory (or, for a glob without
+// wildcards, the file or directory) every path it matches lies in or is. "services/api/**" ->
+// "services/api", "libs/*.txt" -> "libs", "**/*.proto" -> "" (anywhere: nothing to prune by).
+std::string literal_prefix(std::string_view glob) {
+  while (glob.starts_with("./"))
+    glob.remove_prefix(2);
+  while (glob.starts_with("/"))
+    glob.remove_prefix(1);
+  while (glob.ends_with("/") && !glob.empty())
+    glob.remove_suffix(1);
+  std::string out;
+  while (!glob.empty()) {
+    const std::size_t slash = glob.find('/');
+    const std::string_view segment = glob.substr(0, slash);
+    if (segment.find_first_of("*?") != std::string_view::npos)
+      break;
+    out += (out.empty() ? "" : "/") + std::string(segment);
+    if (slash == std::string_view::npos)
+      break;
+    glob.remove_prefix(slash + 1);
+  }
+  return out;
+}
+
+// The host of an http(s) URL ("https://user@git.example.com:8443/x.git" -> "git.example.com").
+std::string url_host(std::string_view url) {
+  const auto scheme_end = url.find("://");
+  if (scheme_end == std::string_view::npos)
+    return "";
+  std::string_view authority = url.substr(scheme_end + 3);
+  authority = authority.substr(0, authority.find_first_of("/?#"));
+  if (const auto at = authority.rfind('@'); at != std::string_view::npos)
+    authority.remove_prefix(at + 1);
+  if (authority.starts_with("[")) {
+    const auto close = authority.find(']');
+    return std::string(authority.substr(1, close == std::string_view::npos ? close : close - 1));
+  }
+  return std::string(authority.substr(0, authority.find(':')));
+}
+
+// libgit2 (with mbedTLS, as Debian builds it) replaces its trusted certificates when told of a
+// CA file, and the setting is per process. So every configured ca_file is trusted together with
+// the system's bundle: one PEM file holding all of them, rewritten when a new one is added.
+class TrustedBundle {
+ public:
+  static TrustedBundle& instance() {
+    static TrustedBundle bundle;
+    return bundle;
+  }
+  ~TrustedBundle() {
+    if (!path_.empty()) {
+      std::error_code ignored;
+      std::filesystem::remove(path_, ignored);
+    }
+  }
+  // Adds `ca_file` (once) and points libgit2 at the bundle; an error names the unreadable file.
+  std::optional<std::string> trust(const std::string& ca_file) {
+    std::lock_guard lock(mu_);
+    if (!files_.insert(ca_file).second)
+      return std::nullopt;
+    std::ifstream probe(ca_file);
+    if (!probe) {
+      files_.erase(ca_file);
+      return "cannot read ca_file " + ca_file;
+    }
+    if (path_.empty()) {
+      std::string pattern =
+          (std::filesystem::temp_directory_path() / "shipmate-git-ca-XXXXXX").string();
+      const int fd = mkstemp(pattern.data());
+      if (fd < 0)
+        return "cannot create a CA bundle in " + std::filesystem::temp_directory_path().string();
+      close(fd);
+      path_ = pattern;
+    }
+    std::ostringstream all;
+    for (const char* system :
+         {"/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt"}) {
+      if (std::ifstream in(system); in) {
+        all << in.rdbuf() << "\n";
+        break;
+      }
+    }
+    for (const auto& file : files_) {
+      std::ifstream in(file);
+      all << in.rdbuf() << "\n";
+    }
+    std::ofstream(path_, std::ios::trunc) << all.str();
+    if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, path_.c_str(), nullptr) != 0) {
+      files_.erase(ca_file);
+      return "cannot use ca_file " + ca_file + ": " + last_git_error();
+    }
+    return std::nullopt;
+  }
+
+ private:
+  std::mutex mu_;
+  std::set<std::string> files_;
+  std::string path_;
+};
+
 struct CredentialPayload {
   const std::string* token;
   int attempts = 0;
@@ -87,6 +197,17 @@ struct GitCommitSource::Impl {
     init_libgit2();
     if (!config.token.empty())
       register_secret(config.token);
+    // Path pruning: when every glob lies under a literal directory, a commit that leaves those
+    // directories' tree ids unchanged touches none of them, and needs no diff at all.
+    for (const auto& glob : config.paths) {
+      const std::string prefix = literal_prefix(glob);
+      if (prefix.empty()) {
+        prefixes.clear();
+        break;
+      }
+      if (std::find(prefixes.begin(), prefixes.end(), prefix) == prefixes.end())
+        prefixes.push_back(prefix);
+    }
   }
 
   GitSourceConfig config;
@@ -94,6 +215,7 @@ struct GitCommitSource::Impl {
   std::mutex mu;  // one libgit2 conversation at a time
   RepoPtr repo;
   std::atomic<int> fetch_count{0};
+  std::vector<std::string> prefixes;  // empty: some glob can match anywhere (no pruning)
 
   std::string label() const { return "git " + config.path; }
 
@@ -130,14 +252,33 @@ struct GitCommitSource::Impl {
       remote.reset(raw);
     }
     ++fetch_count;
-    if (!config.ca_file.empty() &&
-        git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, config.ca_file.c_str(), nullptr) != 0)
-      return fail("fetch", "cannot use ca_file " + config.ca_file + ": " + last_git_error());
+    if (!config.ca_file.empty()) {
+      if (auto problem = TrustedBundle::instance().trust(config.ca_file))
+        return fail("fetch", *problem);
+    }
     git_fetch_options options = GIT_FETCH_OPTIONS_INIT;
     options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
-    options.proxy_opts.type = config.proxy.empty() ? GIT_PROXY_AUTO : GIT_PROXY_SPECIFIED;
-    if (!config.proxy.empty())
-      options.proxy_opts.url = config.proxy.c_str();
+    // The proxy as every other client picks it (integrations/net/proxy_env.h): the configured
+    // one, else HTTPS_PROXY / HTTP_PROXY, unless NO_PROXY names the host; none for ssh and paths.
+    const char* url = git_remote_url(remote.get());
+    const std::string remote_url = url != nullptr ? url : "";
+    const bool secure = remote_url.starts_with("https://");
+    const bool web = secure || remote_url.starts_with("http://");
+    const std::optional<std::string> configured =
+        config.proxy.empty() ? std::nullopt : std::optional<std::string>(config.proxy);
+    const std::optional<std::string> proxy =
+        web ? net::detail::proxy_text_for(configured, secure, url_host(remote_url)) : std::nullopt;
+    if (proxy) {
+      // A password in the proxy URL never reaches a log or a message.
+      const std::string host_part = proxy->substr(0, proxy->rfind('@'));
+      if (const auto colon = host_part.rfind(':'); proxy->find('@') != std::string::npos &&
+                                                   colon != std::string::npos &&
+                                                   colon > host_part.find("://") + 2)
+        register_secret(host_part.substr(colon + 1));
+    }
+    options.proxy_opts.type = proxy ? GIT_PROXY_SPECIFIED : GIT_PROXY_NONE;
+    if (proxy)
+      options.proxy_opts.url = proxy->c_str();
     CredentialPayload payload{&config.token};
     options.callbacks.credentials = credentials;
     options.callbacks.payload = &payload;
@@ -219,7 +360,77 @@ struct GitCommitSource::Impl {
     return true;
   }
 
-  // Does `commit` change a path that one of the globs matches?
+  // Does any of the deltas of `diff` (paths below `prefix`, or whole paths when it is empty)
+  // match a glob?
+  bool diff_matches(git_diff* diff, const std::string& prefix) const {
+    const std::size_t deltas = git_diff_num_deltas(diff);
+    std::string path;
+    for (std::size_t i = 0; i < deltas; ++i) {
+      const git_diff_delta* delta = git_diff_get_delta(diff, i);
+      for (const char* side : {delta->new_file.path, delta->old_file.path}) {
+        if (side == nullptr)
+          continue;
+        path = prefix.empty() ? std::string(side) : prefix + "/" + side;
+        if (any_glob_matches(config.paths, path))
+          return true;
+      }
+    }
+    return false;
+  }
+
+  Result<bool> diff_trees(git_tree* old_tree, git_tree* new_tree, const std::string& prefix) {
+    git_diff_options options = GIT_DIFF_OPTIONS_INIT;
+    options.flags = GIT_DIFF_SKIP_BINARY_CHECK;
+    git_diff* raw = nullptr;
+    if (git_diff_tree_to_tree(&raw, repo.get(), old_tree, new_tree, &options) != 0)
+      return fail("diff", last_git_error());
+    DiffPtr diff(raw);
+    return diff_matches(diff.get(), prefix);
+  }
+
+  // The entry at `path` in `tree` (null when there is none).
+  EntryPtr entry_at(git_tree* tree, const std::string& path) {
+    git_tree_entry* raw = nullptr;
+    if (tree == nullptr || git_tree_entry_bypath(&raw, tree, path.c_str()) != 0)
+      return EntryPtr();
+    return EntryPtr(raw);
+  }
+
+  // What changed below `prefix` between the two trees, matched against the globs. Equal ids
+  // (or none on both sides) mean nothing changed there: no diff is computed.
+  Result<bool> touches_below(git_tree* old_root, git_tree* new_root, const std::string& prefix) {
+    const EntryPtr old_entry = entry_at(old_root, prefix);
+    const EntryPtr new_entry = entry_at(new_root, prefix);
+    if (!old_entry && !new_entry)
+      return false;
+    if (old_entry && new_entry &&
+        git_oid_equal(git_tree_entry_id(old_entry.get()), git_tree_entry_id(new_entry.get())))
+      return false;
+    const bool old_is_tree = !old_entry || git_tree_entry_type(old_entry.get()) == GIT_OBJECT_TREE;
+    const bool new_is_tree = !new_entry || git_tree_entry_type(new_entry.get()) == GIT_OBJECT_TREE;
+    if (!old_is_tree || !new_is_tree) {
+      // A file at the prefix itself (a glob naming a file, or a directory replaced by one).
+      if (any_glob_matches(config.paths, prefix))
+        return true;
+      if (old_is_tree && new_is_tree)
+        return false;
+    }
+    TreePtr old_tree;
+    TreePtr new_tree;
+    for (auto [entry, out] :
+         {std::pair{old_entry.get(), &old_tree}, std::pair{new_entry.get(), &new_tree}}) {
+      if (entry == nullptr || git_tree_entry_type(entry) != GIT_OBJECT_TREE)
+        continue;
+      git_tree* raw = nullptr;
+      if (git_tree_lookup(&raw, repo.get(), git_tree_entry_id(entry)) != 0)
+        return fail("read tree", last_git_error());
+      out->reset(raw);
+    }
+    return diff_trees(old_tree.get(), new_tree.get(), prefix);
+  }
+
+  // Does `commit` change a path that one of the globs matches? Against its first parent (the
+  // empty tree for a root commit); pruned to the globs' literal directories when they have them.
   Result<bool> touches_paths(git_commit* commit) {
     TreePtr tree;
     TreePtr parent_tree;
@@ -239,18 +450,12 @@ struct GitCommitSource::Impl {
         return fail("read tree", last_git_error());
       parent_tree.reset(raw);
     }
-    git_diff_options options = GIT_DIFF_OPTIONS_INIT;
-    options.flags = GIT_DIFF_SKIP_BINARY_CHECK;
-    git_diff* raw = nullptr;
-    if (git_diff_tree_to_tree(&raw, repo.get(), parent_tree.get(), tree.get(), &options) != 0)
-      return fail("diff", last_git_error());
-    DiffPtr diff(raw);
-    const std::size_t deltas = git_diff_num_deltas(diff.get());
-    for (std::size_t i = 0; i < deltas; ++i) {
-      const git_diff_delta* delta = git_diff_get_delta(diff.get(), i);
-      if ((delta->new_file.path && any_glob_matches(config.paths, delta->new_file.path)) ||
-          (delta->old_file.path && any_glob_matches(config.paths, delta->old_file.path)))
-        return true;
+    if (prefixes.empty())
+      return diff_trees(parent_tree.get(), tree.get(), "");
+    for (const auto& prefix : prefixes) {
+      auto touched = touches_below(parent_tree.get(), tree.get(), prefix);
+      if (!touched || *touched)
+        return touched;
     }
     return false;
   }

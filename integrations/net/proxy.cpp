@@ -74,6 +74,21 @@ const char* env_first(const char* upper, const char* lower) {
   return value != nullptr && *value != '\0' ? value : nullptr;
 }
 
+std::optional<std::string> proxy_text_for(const std::optional<std::string>& configured, bool secure,
+                                          const std::string& host) {
+  std::optional<std::string> text = configured;
+  if (!text) {
+    const char* env =
+        secure ? env_first("HTTPS_PROXY", "https_proxy") : env_first("HTTP_PROXY", "http_proxy");
+    if (env != nullptr)
+      text = env;
+  }
+  if (!text || text->empty() ||
+      bypasses_proxy(parse_no_proxy(env_first("NO_PROXY", "no_proxy")), host))
+    return std::nullopt;
+  return text;
+}
+
 Result<std::optional<Proxy>> proxy_for(const std::optional<std::string>& configured, bool secure,
                                        const std::string& host,
                                        const std::vector<std::string>& no_proxy) {

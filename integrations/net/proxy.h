@@ -21,6 +21,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 
 #include "integrations/net/connect.h"
+#include "integrations/net/proxy_env.h"
 
 namespace shipmate::integrations::net::detail {
 
@@ -29,13 +30,6 @@ struct Proxy {
   std::string port;
   std::string authorization;  // "Basic ..." when the proxy URL carries credentials
 };
-
-// The first of two environment variables that is set and not empty, or nullptr.
-const char* env_first(const char* upper, const char* lower);
-
-// NO_PROXY's entries, normalised for bypasses_proxy().
-std::vector<std::string> parse_no_proxy(const char* value);
-bool bypasses_proxy(const std::vector<std::string>& no_proxy, const std::string& host);
 
 // "http://[user:pass@]host[:port]" (the scheme may be left out).
 Result<Proxy> parse_proxy(std::string text);

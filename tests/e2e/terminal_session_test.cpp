@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "tests/support/e2e_support.h"
+#include "tests/support/git_repo.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::testing {
@@ -109,6 +110,58 @@ TEST_F(TerminalSession, DeployFailRollbackAndHistory) {
                                             "3|deploy|v3|failed", "4|rollback|v1|succeeded"}));
   auto events = query(db(), "SELECT to_state FROM deploy_events WHERE deploy_id = 3 ORDER BY id");
   EXPECT_EQ(events, (std::vector<std::string>{"requested", "deploying", "failed"}));
+}
+
+TEST_F(TerminalSession, ReleaseNotesInTheDeploysThreadAreExactlyTheCommitsBetweenTheTwo) {
+  // A repository made with the git CLI, and the sample's releases naming their commits in their
+  // RELEASE files, as a build would write them.
+  GitRepo repo;
+  repo.commit("chore: initial import");
+  repo.commit("feat: greet in French");
+  const std::string v1 = repo.head();
+  repo.commit("feat(api): greet by name (#4)");
+  repo.commit("Merge-free cleanup of the greeting table", "bob");
+  repo.commit("fix: trailing newline", "bob");
+  const std::string v2 = repo.head();
+  repo.commit("feat!: drop the v0 endpoint", "carol");  // after v2: not in its notes
+  for (const auto& [version, sha] : {std::pair{"v1", v1}, std::pair{"v2", v2}}) {
+    const std::string to = dir.file(std::string("releases/") + version);
+    std::filesystem::create_directories(to);
+    std::filesystem::copy_file(source_dir() + "/examples/hello/releases/" + version + "/server.py",
+                               to + "/server.py");
+    write_file(to + "/RELEASE", "commit=" + sha + "\n");
+  }
+  std::string config = read_file(dir.file("shipmate.yaml"));
+  const std::string releases = source_dir() + "/examples/hello/releases";
+  config.replace(config.find(releases), releases.size(), dir.file("releases"));
+  config += "    notes:\n      git: {path: " + repo.dir.path() + ", fetch: false}\n";
+  write_file(dir.file("shipmate.yaml"), config);
+
+  auto chat = start_chat();
+  std::string out = say(*chat, "deploy hello v1 to staging", "First deploy of hello to staging");
+  out = say(*chat, "deploy hello v2 to staging", "Release notes for hello v2 in staging");
+  EXPECT_TRUE(has(out, "Deploy #2 succeeded")) << out;
+  out = say(*chat, "whats-new staging since #1", "*hello* v1");
+  EXPECT_TRUE(has(out, "*hello* v1 \u2192 v2: 1 feature, 1 fix, 1 other change")) << out;
+  chat->close_stdin();
+  ASSERT_EQ(chat->wait(), 0) << chat->output();
+  const std::string all = chat->output();
+  // The thread of deploy #2: (v1, v2] by ancestry, nothing before or after.
+  EXPECT_TRUE(has(all,
+                  "Release notes for hello v2 in staging (v1 \u2192 v2, 3 commits): "
+                  "1 feature, 1 fix, 1 other change"))
+      << all;
+  EXPECT_TRUE(has(all, "greet by name")) << all;
+  EXPECT_TRUE(has(all, "Merge-free cleanup of the greeting table")) << all;
+  EXPECT_TRUE(has(all, "trailing newline")) << all;
+  EXPECT_FALSE(has(all, "greet in French")) << all;
+  EXPECT_FALSE(has(all, "initial import")) << all;
+  EXPECT_FALSE(has(all, "drop the v0 endpoint")) << all;
+  // Stored under the release, with the commits the RELEASE files named.
+  EXPECT_EQ(query(db(),
+                  "SELECT from_version, from_sha, to_sha FROM release_notes WHERE "
+                  "service = 'hello' AND version = 'v2'"),
+            (std::vector<std::string>{"v1|" + v1 + "|" + v2}));
 }
 
 TEST_F(TerminalSession, LockBlocksDeployAndUnauthorizedUserIsRefused) {

@@ -17,6 +17,7 @@
 #include "tests/support/async_test.h"
 #include "tests/support/fake_github.h"
 #include "tests/support/git_repo.h"
+#include "tests/support/test_proxy.h"
 
 namespace shipmate::integrations {
 namespace {
@@ -157,6 +158,122 @@ TEST(GitCommitSource, MonorepoPathGlobsKeepOnlyCommitsTouchingThem) {
   // git's own pathspec agrees (`git log v1..v2 -- services/api '*.proto'`).
   expect_same(*got, repo.range("v1", "v2", {"services/api", ":(glob)**/*.proto"}));
   EXPECT_EQ(got->size(), 3u);
+}
+
+TEST(GitCommitSource, PathPruningByLiteralDirectoriesAgreesWithGitsPathspec) {
+  // Every glob lies under a literal directory or names a file, so the source compares those
+  // subtrees' ids instead of diffing whole trees; what it keeps must not change.
+  GitRepo repo;
+  repo.commit("chore: root", "alice", "README.md");
+  repo.git({"tag", "v1"});
+  repo.commit("feat(api): endpoint", "alice", "services/api/main.cc");
+  repo.commit("feat(api): deep handler", "alice", "services/api/v2/handlers/x.cc");
+  repo.commit("feat(web): page", "bob", "services/web/page.tsx");
+  repo.commit("feat(web): style", "bob", "services/web/style.css");
+  repo.commit("build: make", "carol", "Makefile");
+  repo.commit("chore: a sibling with the same start", "carol", "services/apix/main.cc");
+  repo.commit("chore: a deeper file of the same name", "carol", "libs/Makefile");
+  repo.git({"rm", "-q", "-r", "services/api"});
+  repo.git({"commit", "-q", "-m", "refactor(api): remove the service"});
+  shipmate::testing::write_file(repo.dir.file("services/api"), "now a file\n");
+  repo.git({"add", "services/api"});
+  repo.git({"commit", "-q", "-m", "chore: services/api is a file now"});
+  repo.git({"tag", "v2"});
+  GitCommitSource pruned(
+      {.path = repo.dir.path(), .paths = {"services/api/**", "services/web/*.tsx", "Makefile"}});
+  auto got = pruned.range_now(repo.rev("v1"), repo.rev("v2"));
+  ASSERT_TRUE(got) << got.error().message;
+  expect_same(
+      *got,
+      repo.range("v1", "v2", {":(glob)services/api/**", ":(glob)services/web/*.tsx", "Makefile"}));
+  EXPECT_EQ(got->size(), 5u);  // endpoint, deep handler, page, make, remove
+  // A glob naming a directory without wildcards keeps the same commits plus the file it became.
+  GitCommitSource directory({.path = repo.dir.path(), .paths = {"services/api"}});
+  auto dir_range = directory.range_now(repo.rev("v1"), repo.rev("v2"));
+  ASSERT_TRUE(dir_range) << dir_range.error().message;
+  expect_same(*dir_range, repo.range("v1", "v2", {"services/api"}));
+  EXPECT_EQ(dir_range->size(), 4u);
+}
+
+std::string host_port_url(unsigned short port) {
+  return "https://localhost:" + std::to_string(port);
+}
+
+// Waits (with a generous deadline, never a fixed sleep) until `done` holds.
+bool eventually(const std::function<bool()>& done) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline)
+      return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  return true;
+}
+
+TEST(GitCommitSource, FetchGoesThroughTheProxyAsOtherClientsDoAndTrustsTheCaFile) {
+  // An HTTPS "remote" that answers 404 to everything: enough to see whether libgit2's TLS
+  // handshake succeeded (the request arrives) and which way the connection went.
+  shipmate::testing::FakeHttpServer server(
+      [](const shipmate::testing::FakeRequest&) {
+        shipmate::testing::FakeResponse response;
+        response.status = 404;
+        response.body = "no such repository";
+        return response;
+      },
+      {.tls = true});
+  const std::string host_port = "localhost:" + std::to_string(server.port());
+  GitRepo repo;
+  repo.commit("feat: one");
+  // By name: the test certificate is for "localhost" (and mbedTLS matches names, not addresses).
+  repo.git({"remote", "add", "origin", host_port_url(server.port()) + "/acme/api.git"});
+  boost::asio::io_context proxy_io;
+  shipmate::testing::TestProxy proxy(proxy_io);
+  std::thread proxy_thread([&] { proxy_io.run(); });
+  const auto arrived = [&] { return server.requests_to("GET", "/acme/api.git/info/refs").size(); };
+  {
+    shipmate::testing::ScopedEnv https_proxy("HTTPS_PROXY", proxy.url().c_str());
+    shipmate::testing::ScopedEnv no_proxy("NO_PROXY", nullptr);
+    shipmate::testing::ScopedEnv no_proxy_lower("no_proxy", nullptr);
+
+    // Without the CA file the handshake fails: through the proxy, and nothing reaches the server.
+    GitCommitSource untrusted({.path = repo.dir.path()});
+    auto refused = untrusted.resolve_now("v9");
+    ASSERT_FALSE(refused);
+    EXPECT_NE(refused.error().message.find("fetch from origin"), std::string::npos)
+        << refused.error().message;
+    ASSERT_TRUE(eventually([&] { return proxy.requests().size() == 1; }));
+    EXPECT_EQ(proxy.requests()[0], "CONNECT " + host_port);
+    EXPECT_EQ(arrived(), 0u);
+
+    // With it, the request arrives (and the 404 is the error).
+    GitCommitSource trusted({.path = repo.dir.path(), .ca_file = server.ca_path()});
+    auto answered = trusted.resolve_now("v9");
+    ASSERT_FALSE(answered);
+    EXPECT_NE(answered.error().message.find("404"), std::string::npos) << answered.error().message;
+    ASSERT_TRUE(eventually([&] { return arrived() == 1; }));
+    ASSERT_TRUE(eventually([&] { return proxy.requests().size() == 2; }));
+
+    // NO_PROXY naming the host: straight to the server.
+    {
+      shipmate::testing::ScopedEnv bypass("NO_PROXY", "example.org,localhost");
+      EXPECT_FALSE(trusted.resolve_now("v9"));
+      ASSERT_TRUE(eventually([&] { return arrived() == 2; }));
+      EXPECT_EQ(proxy.requests().size(), 2u);
+    }
+  }
+  // No proxy in the environment: a configured one is used; none at all means direct.
+  GitCommitSource direct({.path = repo.dir.path(), .ca_file = server.ca_path()});
+  EXPECT_FALSE(direct.resolve_now("v9"));
+  ASSERT_TRUE(eventually([&] { return arrived() == 3; }));
+  EXPECT_EQ(proxy.requests().size(), 2u);
+  GitCommitSource configured(
+      {.path = repo.dir.path(), .proxy = proxy.url(), .ca_file = server.ca_path()});
+  EXPECT_FALSE(configured.resolve_now("v9"));
+  ASSERT_TRUE(eventually([&] { return arrived() == 4; }));
+  ASSERT_TRUE(eventually([&] { return proxy.requests().size() == 3; }));
+  EXPECT_EQ(proxy.requests()[2], "CONNECT " + host_port);
+  proxy_io.stop();
+  proxy_thread.join();
 }
 
 TEST(GitCommitSource, FetchesOnDemandAndFollowsAForcePushedTag) {

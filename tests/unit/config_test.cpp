@@ -288,6 +288,44 @@ TEST_F(ConfigTest, FreezeWindowsAreReadAndChecked) {
   EXPECT_NE(first_error(load).find("freeze times are written like"), std::string::npos);
 }
 
+TEST_F(ConfigTest, TheDefaultTimeZoneIsCheckedAndUsedByFreezeWindowsAndSchedules) {
+  // Without timezone: UTC.
+  auto load = parse(valid_yaml("releases"));
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  EXPECT_EQ(load.config->catalog.time_zone, "UTC");
+
+  std::string yaml = "timezone: Europe/Paris\n" + valid_yaml("releases");
+  yaml.replace(yaml.find("    production: true\n"), 21,
+               "    production: true\n"
+               "    freeze:\n"
+               "      - {cron: \"0 17 * * fri\", duration: 64h, reason: weekend}\n"
+               "      - {cron: \"0 9 * * mon\", duration: 1h, timezone: Asia/Tokyo}\n");
+  yaml +=
+      "schedules:\n"
+      "  - {name: weekly, cron: \"0 9 * * mon\", dora_digest: true, channel: terminal}\n"
+      "  - {name: tokyo, cron: \"0 9 * * mon\", timezone: Asia/Tokyo, dora_digest: true, "
+      "channel: terminal}\n";
+  load = parse(yaml);
+  ASSERT_TRUE(load.ok()) << first_error(load);
+  EXPECT_EQ(load.config->catalog.time_zone, "Europe/Paris");
+  const auto& windows = load.config->catalog.environments[1].freezes;
+  ASSERT_EQ(windows.size(), 2u);
+  EXPECT_EQ(windows[0].time_zone(), "Europe/Paris");  // none written: the default
+  EXPECT_EQ(windows[1].time_zone(), "Asia/Tokyo");    // its own wins
+  ASSERT_EQ(load.config->schedules.size(), 2u);
+  EXPECT_EQ(load.config->schedules[0].timezone, "Europe/Paris");
+  EXPECT_EQ(load.config->schedules[1].timezone, "Asia/Tokyo");
+
+  // A typo is an error at its line, with the closest name.
+  std::string bad = "timezone: Europe/Pari\n" + valid_yaml("releases");
+  load = parse(bad);
+  ASSERT_FALSE(load.ok());
+  EXPECT_NE(first_error(load).find("shipmate.yaml:1:11: error: timezone: unknown time zone "
+                                   "'Europe/Pari' (did you mean Europe/Paris?)"),
+            std::string::npos)
+      << first_error(load);
+}
+
 TEST_F(ConfigTest, ApprovalPoliciesAreRead) {
   std::string yaml = valid_yaml("releases");
   yaml.replace(yaml.find("    production: true\n"), 21,

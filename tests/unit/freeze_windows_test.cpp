@@ -463,8 +463,8 @@ TEST(FreezeRecurring, RefusesBadZonesAndDurations) {
   auto unknown = FreezeWindow::recurring("0 17 * * fri", kHour, "Europe/Berln", "x");
   ASSERT_FALSE(unknown.ok());
   EXPECT_EQ(unknown.error().message,
-            "unknown time zone 'Europe/Berln'; expected an IANA name such as Europe/Berlin or "
-            "America/New_York");
+            "unknown time zone 'Europe/Berln' (did you mean Europe/Berlin?); expected an IANA name "
+            "such as Europe/Berlin or America/New_York");
   auto empty = FreezeWindow::recurring("0 17 * * fri", kHour, "", "x");
   ASSERT_FALSE(empty.ok());
   EXPECT_EQ(empty.error().message,

@@ -3,10 +3,12 @@
 // here with the git CLI: notes for exactly (previous, new] in the deploy's thread and their
 // summary on the status message, a first deploy that says so, a rollback listing what it takes
 // out, `notes` and `notes edit` (permission, audit, kept by regeneration), long notes cut at a
-// line with the whole text stored and shown by --full.
+// line with the whole text stored and shown by --full; `whats-new` (its plan step by step, then
+// through the Router: net change per service since a time or a deploy, rollbacks, edits).
 #include <gtest/gtest.h>
 
 #include "commands/release_notes_book.h"
+#include "commands/whats_new.h"
 #include "integrations/git/git_commit_source.h"
 #include "storage/release_notes_store.h"
 #include "tests/support/command_harness.h"
@@ -180,6 +182,157 @@ TEST(ReleaseNotesFlow, WithoutASourceDeploysPostNoNotesAndTheCommandSaysWhy) {
   EXPECT_FALSE(has(deploy, "notes")) << deploy;
   EXPECT_TRUE(has(h.run("alice", "notes hello v1"), "Release notes are not set up"));
   EXPECT_TRUE(has(h.run("alice", "notes hllo v1"), "hello")) << "did you mean";
+}
+
+// ---------------------------------------------------------------------------------------------
+// whats-new
+
+constexpr EpochMillis kHour = 60 * 60 * 1000;
+
+storage::DeployRecord served(std::int64_t id, const std::string& service,
+                             const std::string& version, EpochMillis at,
+                             storage::DeployState state = storage::DeployState::succeeded) {
+  storage::DeployRecord deploy;
+  deploy.id = id;
+  deploy.service = service;
+  deploy.environment = "production";
+  deploy.version = version;
+  deploy.state = state;
+  deploy.requested_by = "alice";
+  deploy.requested_at = at - 1000;
+  deploy.finished_at = at;
+  return deploy;
+}
+
+TEST(PlanWhatsNew, NetChangePerServiceFromWhatServedAtTheStartOfTheWindow) {
+  const EpochMillis since = 10 * kHour;
+  const EpochMillis until = 20 * kHour;
+  std::vector<storage::DeployRecord> deploys = {
+      served(6, "api", "v7", 15 * kHour),
+      served(1, "api", "v5", 2 * kHour),
+      served(2, "api", "v6", 9 * kHour),  // what served at `since`
+      served(3, "web", "w2", 11 * kHour),
+      served(4, "api", "v9", 12 * kHour, storage::DeployState::failed),  // changed nothing
+      served(5, "api", "v8", 13 * kHour, storage::DeployState::rolled_back),
+      served(7, "db", "d1", 21 * kHour),    // after the window
+      served(8, "cache", "c1", 3 * kHour),  // no deploy inside the window
+  };
+  const auto plan = plan_whats_new(deploys, since, until);
+  ASSERT_EQ(plan.size(), 2u);
+  EXPECT_EQ(plan[0].service, "web");  // its deploy came first in the window
+  EXPECT_EQ(plan[0].before, "");      // first deployed inside the window
+  EXPECT_EQ(plan[0].after, "w2");
+  EXPECT_EQ(plan[1].service, "api");
+  EXPECT_EQ(plan[1].before, "v6");
+  EXPECT_EQ(plan[1].after, "v7");
+  ASSERT_EQ(plan[1].deploys.size(), 1u);
+  EXPECT_EQ(plan[1].deploys[0].id, 6);
+  // A deploy finished exactly at `since` served before the window; one at `until` is inside.
+  const auto edges =
+      plan_whats_new({served(1, "api", "v1", since), served(2, "api", "v2", until)}, since, until);
+  ASSERT_EQ(edges.size(), 1u);
+  EXPECT_EQ(edges[0].before, "v1");
+  EXPECT_EQ(edges[0].after, "v2");
+  EXPECT_TRUE(plan_whats_new({}, since, until).empty());
+}
+
+EpochMillis utc(const char* text) {
+  return parse_iso8601(text).value();
+}
+
+TEST(ReleaseNotesFlow, WhatsNewShowsEachServicesNetChangeSinceATimeOrADeploy) {
+  NotesFixture f;
+  f.h.clock.set_ms(utc("2026-12-07T08:00Z"));      // a Monday
+  f.h.run("alice", "deploy hello v1 to staging");  // #1
+  f.h.clock.advance_ms(2 * kHour);
+  f.h.run("alice", "deploy hello v2 to staging");  // #2, 10:00
+  f.h.clock.advance_ms(2 * kHour);
+  f.h.run("alice", "deploy hello v3 to staging");  // #3, 12:00
+  f.h.clock.advance_ms(kHour);
+
+  // Since 09:00 today: v1 -> v3, exactly the commits between them, and both deploys.
+  std::string out = f.h.run("bob", "whats-new staging since 09:00");
+  EXPECT_TRUE(has(out,
+                  "What's new in staging since Mon 2026-12-07 09:00Z (2 deploys of 1 "
+                  "service):"))
+      << out;
+  EXPECT_TRUE(has(out, "*hello* v1 \u2192 v3: 1 feature, 1 fix, 1 breaking (3 commits)")) << out;
+  EXPECT_TRUE(has(out, "\u2022 hello v2 by alice, 2026-12-07 10:00:00Z (#2)")) << out;
+  EXPECT_TRUE(has(out, "\u2022 hello v3 by alice, 2026-12-07 12:00:00Z (#3)")) << out;
+  EXPECT_TRUE(has(out, "greet by name")) << out;
+  EXPECT_TRUE(has(out, "drop the v0 endpoint")) << out;
+  EXPECT_FALSE(has(out, "greet in French")) << out;
+
+  // Since deploy #2: what came after it, one release, from its stored notes.
+  out = f.h.run("bob", "whats-new staging since #2");
+  EXPECT_TRUE(has(out, "*hello* v2 \u2192 v3: 1 breaking")) << out;
+  EXPECT_FALSE(has(out, "greet by name")) << out;
+
+  // The default window (7 days) starts before the first deploy: it says so, no history dump.
+  out = f.h.run("bob", "whats-new staging");
+  EXPECT_TRUE(has(out,
+                  "*hello* v3: first deployed here in this window, so there is no earlier "
+                  "release to compare with"))
+      << out;
+  EXPECT_FALSE(has(out, "greet")) << out;
+
+  EXPECT_TRUE(has(f.h.run("bob", "whats-new staging since 30m"),
+                  "What's new in staging since Mon 2026-12-07 12:30Z: nothing."));
+  EXPECT_TRUE(has(f.h.run("bob", "whats-new production"), "nothing."));
+}
+
+TEST(ReleaseNotesFlow, WhatsNewAfterARollbackListsWhatWasTakenOutAndShowsEdits) {
+  NotesFixture f;
+  f.h.clock.set_ms(utc("2026-12-07T08:00Z"));
+  f.h.run("alice", "deploy hello v1 to staging");  // #1
+  f.h.clock.advance_ms(kHour);
+  f.h.run("alice", "deploy hello v2 to staging");  // #2
+  f.h.clock.advance_ms(kHour);
+  // A person's edit of v2's notes is what whats-new shows for that one release.
+  f.h.run("bob", "notes edit hello v2 \"Greetings by name, hand-written.\"");
+  std::string out = f.h.run("bob", "whats-new staging since #1");
+  EXPECT_TRUE(has(out, "*hello* v1 \u2192 v2: 1 feature, 1 fix \u00b7 edited by bob")) << out;
+  EXPECT_TRUE(has(out, "Greetings by name, hand-written.")) << out;
+  EXPECT_FALSE(has(out, "trailing newline")) << out;
+
+  f.h.run("alice", "deploy hello v3 to staging");  // #3
+  f.h.clock.advance_ms(kHour);
+  f.h.run("alice", "rollback hello in staging");  // #4: back to v2
+  f.h.clock.advance_ms(kHour);
+  out = f.h.run("bob", "whats-new staging since #3");
+  EXPECT_TRUE(has(out,
+                  "*hello* v3 \u2192 v2 (back to an earlier release): takes out 1 breaking "
+                  "(1 commit)"))
+      << out;
+  EXPECT_TRUE(has(out, "hello v2 (rollback) by alice")) << out;
+  EXPECT_TRUE(has(out, "drop the v0 endpoint")) << out;
+  out = f.h.run("bob", "whats-new staging since #2");
+  EXPECT_TRUE(has(out, "*hello* v2 again: no net change (v2 served before as well)")) << out;
+}
+
+TEST(ReleaseNotesFlow, WhatsNewExplainsWhatItCannotUse) {
+  NotesFixture f;
+  f.h.run("alice", "deploy hello v1 to staging");
+  EXPECT_TRUE(has(f.h.run("bob", "whats-new staging since tomorrow 09:00"), "is in the future"));
+  EXPECT_TRUE(has(f.h.run("bob", "whats-new staging since teatime"), "'teatime' is not a time"));
+  EXPECT_TRUE(has(f.h.run("bob", "whats-new staging since #99"),
+                  "#99 is not a finished deploy to staging"));
+  EXPECT_TRUE(has(f.h.run("bob", "whats-new production since #1"),
+                  "#1 is not a finished deploy to production (it went to staging)"));
+  EXPECT_TRUE(has(f.h.run("bob", "whats-new staging since #$(reboot)"), "is not a finished"));
+  EXPECT_TRUE(
+      has(f.h.run("bob", "whats-new staging yesterday"), "write whats-new staging since <when>"));
+  EXPECT_TRUE(has(f.h.run("bob", "whats-new stagin"), "staging")) << "did you mean";
+}
+
+TEST(ReleaseNotesFlow, WithoutASourceWhatsNewStillListsTheDeploys) {
+  CommandHarness h;
+  h.clock.set_ms(utc("2026-12-07T08:00Z"));
+  h.run("alice", "deploy hello v1 to staging");
+  h.clock.advance_ms(kHour);
+  h.run("alice", "deploy hello v2 to staging");
+  const std::string out = h.run("alice", "whats-new staging since #1");
+  EXPECT_TRUE(has(out, "*hello* v1 \u2192 v2\n\u2022 hello v2 by alice")) << out;
 }
 
 TEST(SplitAtLines, PiecesStayWithinTheLimitCutAfterNewlinesAndJoinBack) {

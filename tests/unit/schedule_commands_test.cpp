@@ -107,6 +107,33 @@ TEST_F(ScheduleCommandsTest, AnAnnouncementFiresOnceAtItsTimeInItsChannel) {
   EXPECT_NE(audit_actions().find("schedule.added schedule.fired"), std::string::npos);
 }
 
+TEST_F(ScheduleCommandsTest, TimesWithoutAZoneUseTheConfiguredOne) {
+  h.catalog.time_zone = "America/New_York";  // 15:30Z is 10:30 there
+  const std::string announced = h.run("alice", "announce here at 17:00 \"Release at five\"");
+  EXPECT_NE(announced.find("Mon 2026-12-07 17:00 America/New_York (22:00Z)"), std::string::npos)
+      << announced;
+  EXPECT_EQ(h.schedules.get(1)->once, utc("2026-12-07T22:00Z"));
+  EXPECT_EQ(h.schedules.get(1)->timezone, "America/New_York");
+  // A zone written in the command still wins.
+  h.run("alice", "announce here at 17:00 Europe/Paris \"Paris\"");
+  EXPECT_EQ(h.schedules.get(2)->once, utc("2026-12-07T16:00Z"));
+  EXPECT_EQ(h.schedules.get(2)->timezone, "Europe/Paris");
+
+  const std::string added =
+      h.run("alice", "schedule add standup \"30 9 * * mon-fri\" announce \"Standup\"");
+  EXPECT_NE(added.find("first Tue 2026-12-08 09:30 America/New_York (14:30Z)"), std::string::npos)
+      << added;
+  const auto standup = h.schedules.find_by_name("standup");
+  ASSERT_TRUE(standup);
+  EXPECT_EQ(standup->timezone, "America/New_York");
+
+  const std::string frozen = h.run("bob", "freeze staging until tomorrow 09:00 \"holiday\"");
+  EXPECT_NE(frozen.find("until Tue 2026-12-08 09:00 America/New_York (14:00Z)"), std::string::npos)
+      << frozen;
+  EXPECT_NE(h.run("alice", "freezes").find("until Tue 2026-12-08 09:00 America/New_York"),
+            std::string::npos);
+}
+
 TEST_F(ScheduleCommandsTest, AnnounceExplainsWhatIsWrong) {
   EXPECT_NE(h.run("alice", "announce here at 17:00 no quotes").find("put the text in quotes"),
             std::string::npos);

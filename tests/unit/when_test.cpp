@@ -81,3 +81,49 @@ TEST(DescribeInstant, LocalThenUtc) {
 
 }  // namespace
 }  // namespace shipmate::commands
+
+namespace shipmate::commands {
+namespace {
+
+EpochMillis since(const char* text, std::string_view zone = "UTC") {
+  auto parsed = parse_since(text, utc("2026-12-07T15:30Z"), zone);  // a Monday
+  EXPECT_TRUE(parsed) << text << ": " << (parsed ? "" : parsed.error().message);
+  return parsed ? *parsed : 0;
+}
+
+TEST(ParseSince, TheLatestInstantAtOrBeforeNowThatTheWordsName) {
+  EXPECT_EQ(since("3d"), utc("2026-12-04T15:30Z"));
+  EXPECT_EQ(since("90m"), utc("2026-12-07T14:00Z"));
+  EXPECT_EQ(since("2026-12-01"), utc("2026-12-01T00:00Z"));
+  EXPECT_EQ(since("2026-12-01T09:00+01:00"), utc("2026-12-01T08:00Z"));
+  EXPECT_EQ(since("09:00"), utc("2026-12-07T09:00Z"));  // passed today
+  EXPECT_EQ(since("17:00"), utc("2026-12-06T17:00Z"));  // yesterday's
+  EXPECT_EQ(since("17:00 Europe/Paris"), utc("2026-12-06T16:00Z"));
+  EXPECT_EQ(since("monday 09:00"), utc("2026-12-07T09:00Z"));  // this morning
+  EXPECT_EQ(since("monday 16:00"), utc("2026-11-30T16:00Z"));  // not yet today: last week
+  EXPECT_EQ(since("fri 17:00"), utc("2026-12-04T17:00Z"));
+  EXPECT_EQ(since("09:00", "America/New_York"), utc("2026-12-07T14:00Z"));
+}
+
+TEST(ParseSince, TheFutureAndNonsenseAreRefused) {
+  const EpochMillis now = utc("2026-12-07T15:30Z");
+  for (const char* text : {"tomorrow 09:00", "in 2h", "2027-01-01", "today 18:00"}) {
+    auto parsed = parse_since(text, now);
+    ASSERT_FALSE(parsed) << text;
+    EXPECT_NE(parsed.error().message.find("is in the future"), std::string::npos)
+        << parsed.error().message;
+  }
+  auto nonsense = parse_since("teatime", now);
+  ASSERT_FALSE(nonsense);
+  EXPECT_NE(nonsense.error().message.find("'teatime' is not a time"), std::string::npos);
+}
+
+TEST(WrittenZone, TheTrailingZoneElseTheFallback) {
+  EXPECT_EQ(written_zone("tomorrow 09:00 Europe/Paris", "UTC"), "Europe/Paris");
+  EXPECT_EQ(written_zone("17:00", "America/New_York"), "America/New_York");
+  EXPECT_EQ(written_zone("17:00 Mars/Base", "UTC"), "UTC");
+  EXPECT_EQ(written_zone("2026-12-24T09:00Z", "Asia/Tokyo"), "Asia/Tokyo");
+}
+
+}  // namespace
+}  // namespace shipmate::commands
