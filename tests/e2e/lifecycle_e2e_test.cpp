@@ -185,11 +185,14 @@ TEST_F(Lifecycle, SigkillWhileQueuedIsReportedAsInterruptedAndNothingWasDeployed
   EXPECT_EQ(states(), std::vector<std::string>{"1|queued"});
   query(db(), "DROP TRIGGER hold_before_deploying");
   auto again = start_chat("carol");
-  std::string out = say(*again, "history hello", "v1");
-  EXPECT_TRUE(has(again->output(),
-                  "Deploy #1 (hello v1 to production) interrupted: Shipmate "
-                  "stopped while this deploy was queued"))
+  // Wait for the chat announcement itself: the deploy's log line ("deploy #1 hello v1 to
+  // production: queued -> failed ...") is printed before it and also mentions v1.
+  EXPECT_TRUE(
+      again->wait_for_output("Deploy #1 (hello v1 to production) interrupted: Shipmate "
+                             "stopped while this deploy was queued",
+                             30s))
       << again->output();
+  say(*again, "history hello", "failed");
   EXPECT_FALSE(http_get(production_port, "/", 300ms).has_value());
   finish(*again);
   EXPECT_EQ(states(), std::vector<std::string>{"1|failed"});
