@@ -12,9 +12,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <future>
 #include <utility>
 
 #include <boost/asio/co_spawn.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -234,6 +236,13 @@ asio::awaitable<void> spawn_there(const ProcessSpec* spec, Spawned* out) {
 }
 
 }  // namespace
+
+void ChildProcess::wait_for_spawner() {
+  std::promise<void> idle;
+  auto done = idle.get_future();
+  asio::post(spawner(), [&idle] { idle.set_value(); });
+  done.wait();
+}
 
 asio::awaitable<Result<std::unique_ptr<ChildProcess>>> ChildProcess::start_off_loop(
     ProcessSpec spec) {

@@ -53,6 +53,11 @@ class ChildProcess {
  public:
   static Result<std::unique_ptr<ChildProcess>> start(const ProcessSpec& spec);
   // As start(), carried out on the spawner thread (see the contract above).
+  // Blocks until the spawner thread has finished everything queued on it so far, including the
+  // clean-up that follows each start_off_loop() after its caller has resumed (that clean-up still
+  // holds a copy of the caller's executor). Call it before destroying an io_context that used
+  // start_off_loop() (tests stop and destroy theirs; the process's own lives until exit).
+  static void wait_for_spawner();
   static boost::asio::awaitable<Result<std::unique_ptr<ChildProcess>>> start_off_loop(
       ProcessSpec spec);
 
