@@ -1,7 +1,7 @@
 // `shipmate doctor` through the binary against the fake servers, over real sockets: the fake Slack
 // (auth.test, apps.connections.open), the fake Kubernetes API (TLS, bearer token), the fake GitHub
 // (the workflow a build dispatches) and the fake Prometheus; then the Teams login endpoint (the
-// fake Bot Framework auth) and Argo CD (TLS, bearer token).
+// fake Bot Framework auth), Argo CD (TLS, bearer token), a GitLab build and a Jenkins pipeline.
 // With good credentials every line is "ok" and the exit status 0; with bad ones the refused checks
 // are FAIL lines naming what was refused, the status is 1, and no secret is printed.
 #include <gtest/gtest.h>
@@ -13,6 +13,8 @@
 #include "tests/support/fake_argocd.h"
 #include "tests/support/fake_bot_framework_auth.h"
 #include "tests/support/fake_github.h"
+#include "tests/support/fake_gitlab.h"
+#include "tests/support/fake_jenkins.h"
 #include "tests/support/fake_kubernetes.h"
 #include "tests/support/fake_prometheus.h"
 #include "tests/support/fake_slack.h"
@@ -167,11 +169,11 @@ TEST_F(Doctor, APrometheusThatDoesNotAnswerFails) {
   EXPECT_NE(output.find("doctor: 1 check(s) failed"), std::string::npos) << output;
 }
 
-// ---- The Teams login endpoint and Argo CD ----
-// (GitLab builds and Jenkins pipelines are not here yet: their fakes do not serve the read that
-// doctor makes, GET /projects/:id and GET /job/<name>/api/json, and answer 404.)
+// ---- Teams, Argo CD, GitLab and Jenkins ----
 
 constexpr const char* kArgoTokenVar = "SHIPMATE_DOCTOR_ARGOCD_TOKEN";
+constexpr const char* kGitlabTokenVar = "SHIPMATE_DOCTOR_GITLAB_TOKEN";
+constexpr const char* kJenkinsTokenVar = "SHIPMATE_DOCTOR_JENKINS_TOKEN";
 
 FakeArgoCd::Options argo_options() {
   FakeArgoCd::Options options;
@@ -179,14 +181,15 @@ FakeArgoCd::Options argo_options() {
   return options;
 }
 
-class DoctorTeamsArgo : public ::testing::Test {
+class DoctorMore : public ::testing::Test {
  protected:
-  DoctorTeamsArgo() : argocd(argo_options()) {
+  DoctorMore() : argocd(argo_options()) {
     for (const char* name : {"api-staging", "api-production"}) {
       FakeArgoCd::AppSetup app;
       app.name = name;
       argocd.add_application(app);
     }
+    jenkins.add_job("deploys/worker");
     write_file(dir.file("shipmate.yaml"), R"(shipmate:
   database: state/shipmate.db
   state_dir: state/run
@@ -198,9 +201,20 @@ users:
 secrets:
   argocd: {env: )" + std::string(kArgoTokenVar) +
                                               R"(}
+  gl: {env: )" + std::string(kGitlabTokenVar) +
+                                              R"(}
+  jk: {env: )" + std::string(kJenkinsTokenVar) +
+                                              R"(}
 services:
   - name: api
     environments: [staging, production]
+    build:
+      provider: gitlab
+      api_url: )" + gitlab.api_url() +
+                                              R"(
+      project: group/sub/api
+      token: {secret: gl}
+      variables: {VERSION: "{version}"}
     target:
       kind: argocd
       server: )" + argocd.base_url() +
@@ -210,17 +224,40 @@ services:
       auto_sync: refuse
       ca_file: )" + argocd.ca_path() +
                                               R"(
+  - name: worker
+    environments: [staging, production]
+    target:
+      kind: pipeline
+      provider: jenkins
+      url: )" + jenkins.url() + R"(
+      job: deploys/worker
+      user: shipmate
+      token: {secret: jk}
+      parameters: {VERSION: "{version}"}
 )");
   }
 
-  std::pair<int, std::string> doctor(const std::string& teams_password,
-                                     const std::string& argocd_token) {
+  struct Credentials {
+    std::string teams_password;
+    std::string argocd_token;
+    std::string gitlab_token;
+    std::string jenkins_token;
+  };
+
+  Credentials good() const {
+    return {auth.options().app_password, argocd.options().token, gitlab.options().private_token,
+            jenkins.options().api_token};
+  }
+
+  std::pair<int, std::string> doctor(const Credentials& credentials) {
     const std::map<std::string, std::string> env{
         {"MicrosoftAppId", auth.options().app_id},
-        {"MicrosoftAppPassword", teams_password},
+        {"MicrosoftAppPassword", credentials.teams_password},
         {"BOTFRAMEWORK_OPENID_METADATA_URL", auth.openid_metadata_url()},
         {"BOTFRAMEWORK_LOGIN_URL", auth.login_url()},
-        {kArgoTokenVar, argocd_token}};
+        {kArgoTokenVar, credentials.argocd_token},
+        {kGitlabTokenVar, credentials.gitlab_token},
+        {kJenkinsTokenVar, credentials.jenkins_token}};
     Subprocess child({shipmate_binary(), "doctor", "--config", dir.file("shipmate.yaml")}, env);
     child.close_stdin();
     const int status = child.wait(std::chrono::seconds(60));
@@ -230,35 +267,46 @@ services:
   TempDir dir;
   FakeBotFrameworkAuth auth;
   FakeArgoCd argocd;
+  FakeGitlab gitlab;
+  FakeJenkins jenkins;
 };
 
-TEST_F(DoctorTeamsArgo, TheTeamsLoginAndArgoCdAcceptGoodCredentials) {
-  const auto [status, output] = doctor(auth.options().app_password, argocd.options().token);
+TEST_F(DoctorMore, TeamsArgoCdGitlabAndJenkinsAcceptGoodCredentials) {
+  const auto [status, output] = doctor(good());
   EXPECT_EQ(status, 0) << output;
   EXPECT_NE(output.find("ok    teams app credentials: "), std::string::npos) << output;
   EXPECT_NE(output.find("issued a connector token"), std::string::npos) << output;
   EXPECT_GE(auth.token_requests(), 1u);
-  EXPECT_NE(output.find("ok    argocd (service api): read application api-production, "
-                        "api-staging"),
-            std::string::npos)
+  EXPECT_NE(output.find("ok    argocd (service api): "), std::string::npos) << output;
+  EXPECT_NE(output.find("api-staging"), std::string::npos) << output;
+  EXPECT_NE(output.find("ok    gitlab build (service api): read "), std::string::npos) << output;
+  EXPECT_NE(output.find("ok    pipeline (jenkins) (service worker): "), std::string::npos)
       << output;
   EXPECT_NE(output.find("skip  slack: "), std::string::npos) << output;
   EXPECT_NE(output.find("doctor: every check passed"), std::string::npos) << output;
-  // Read-only: nothing synced or patched.
+  // Read-only: no sync, no pipeline, no build.
   for (const auto& request : argocd.server().requests())
     EXPECT_EQ(request.method, "GET") << request.target;
+  EXPECT_TRUE(gitlab.pipelines().empty());
+  EXPECT_TRUE(jenkins.builds().empty());
 }
 
-TEST_F(DoctorTeamsArgo, RefusedCredentialsAreOneFailLineEachWithoutTheSecret) {
-  const std::string teams_password = "wrong-teams-password-7c2e";
-  const std::string argocd_token = "argocd-wrong-token-91ab";
-  const auto [status, output] = doctor(teams_password, argocd_token);
+TEST_F(DoctorMore, RefusedCredentialsAreOneFailLineEachWithoutTheSecret) {
+  const Credentials wrong{"wrong-teams-password-7c2e", "argocd-wrong-token-91ab",
+                          "glpat-wrong-token-for-doctor", "00ff00ff00ff00ff00ff00ff00ff00ff00"};
+  const auto [status, output] = doctor(wrong);
   EXPECT_EQ(status, 1) << output;
   EXPECT_NE(output.find("FAIL  teams app credentials: "), std::string::npos) << output;
   EXPECT_NE(output.find("FAIL  argocd (service api): "), std::string::npos) << output;
-  EXPECT_NE(output.find("doctor: 2 check(s) failed"), std::string::npos) << output;
-  EXPECT_EQ(output.find(teams_password), std::string::npos) << output;
-  EXPECT_EQ(output.find(argocd_token), std::string::npos) << output;
+  EXPECT_NE(output.find("FAIL  gitlab build (service api): "), std::string::npos) << output;
+  EXPECT_NE(output.find("FAIL  pipeline (jenkins) (service worker): "), std::string::npos)
+      << output;
+  EXPECT_NE(output.find("doctor: 4 check(s) failed"), std::string::npos) << output;
+  for (const std::string& secret :
+       {wrong.teams_password, wrong.argocd_token, wrong.gitlab_token, wrong.jenkins_token}) {
+    EXPECT_EQ(output.find(secret), std::string::npos) << secret << " reached the output\n"
+                                                      << output;
+  }
 }
 
 }  // namespace

@@ -35,6 +35,10 @@ def main():
     api_url, project_path, private_token, trigger_token, mode = sys.argv[1:6]
     assert api_url.endswith(API_SUFFIX), api_url
     gl = gitlab.Gitlab(api_url[: -len(API_SUFFIX)], private_token=private_token, retry_transient_errors=False)
+    # The project itself, read as shipmate doctor reads it (GET /projects/group%2Fsub%2Fapi).
+    full = gl.projects.get(project_path)
+    print(f"PROJECT {full.id} {full.path_with_namespace} default={full.default_branch}")
+    assert full.path_with_namespace == project_path, full.path_with_namespace
     # lazy: no GET of the project itself; python-gitlab URL-encodes the path (group%2Fsub%2Fapi).
     project = gl.projects.get(project_path, lazy=True)
 

@@ -27,6 +27,10 @@ def poll(what, fetch, done, deadline_s=30.0):
 def main():
     url, user, token, job, mode = sys.argv[1:6]
     server = jenkins.Jenkins(url, username=user, password=token, timeout=10)
+    # The job read as shipmate doctor reads it (GET /job/a/job/b/api/json?tree=name), then whole.
+    print(f"JOB_NAME {server.get_job_name(job)}")
+    info = server.get_job_info(job)
+    print(f"JOB {info['fullName']} next={info['nextBuildNumber']}")
     queue_id = server.build_job(job, parameters={"VERSION": "1.2.3", "SHIPMATE_ID": "py-1"})
     print(f"QUEUED {queue_id}")
     item = poll("queue item", lambda: server.get_queue_item(queue_id),

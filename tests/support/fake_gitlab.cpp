@@ -207,6 +207,26 @@ struct FakeGitlab::State {
     return FakeResponse::json(403, json::serialize(body));
   }
 
+  // The fields of GET /projects/:id that clients read first (a real answer has many more).
+  json::object project_json() const {
+    const std::string path = options.project_path;
+    const auto slash = path.rfind('/');
+    const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+    const std::string space = slash == std::string::npos ? std::string() : path.substr(0, slash);
+    json::object out;
+    out["id"] = options.project_id;
+    out["name"] = name;
+    out["path"] = name;
+    out["path_with_namespace"] = path;
+    out["name_with_namespace"] = path;
+    out["default_branch"] = "main";
+    out["visibility"] = "private";
+    out["web_url"] = web_base();
+    out["namespace"] = json::object{{"full_path", space}, {"kind", "group"}};
+    out["archived"] = false;
+    return out;
+  }
+
   bool project_matches(const std::string& id) const {
     return id == std::to_string(options.project_id) || id == options.project_path;
   }
@@ -256,7 +276,7 @@ struct FakeGitlab::State {
     }
     const std::vector<std::string> parts = split_raw_path(request.target);
     // api / v4 / projects / :id / ...
-    if (parts.size() < 5 || parts[0] != "api" || parts[1] != "v4" || parts[2] != "projects")
+    if (parts.size() < 4 || parts[0] != "api" || parts[1] != "v4" || parts[2] != "projects")
       return message(404, "404 Not Found");
     const std::string project = percent_decode(parts[3], false);
     const std::vector<std::string> rest(parts.begin() + 4, parts.end());
@@ -270,6 +290,11 @@ struct FakeGitlab::State {
       return message(401, "401 Unauthorized");
     if (!project_matches(project))
       return message(404, "404 Project Not Found");
+
+    // The project itself: what a read-only check (shipmate doctor, python-gitlab's
+    // projects.get) reads. read_api is enough.
+    if (request.method == "GET" && rest.empty())
+      return FakeResponse::json(200, json::serialize(project_json()));
 
     if (request.method == "POST" && rest.size() == 1 && rest[0] == "pipeline") {
       if (access != Access::write)

@@ -123,6 +123,47 @@ struct FakeJenkins::State {
     return job_url(job) + std::to_string(number) + "/";
   }
 
+  // Caller holds mu. GET /job/<...>/api/json: the job's fields, cut to `tree=a,b[...]` when the
+  // request names some (Jenkins keeps `_class` and the named top-level fields only).
+  json::object job_json(const std::string& full_name, const Job& job,
+                        const FakeRequest& request) const {
+    const auto names = split_path(full_name);
+    json::object all;
+    all["_class"] = job.parameterized ? "hudson.model.FreeStyleProject"
+                                      : "org.jenkinsci.plugins.workflow.job.WorkflowJob";
+    all["name"] = names.empty() ? full_name : names.back();
+    all["fullName"] = full_name;
+    all["displayName"] = all["name"];
+    all["url"] = job_url(full_name);
+    all["buildable"] = true;
+    all["inQueue"] = false;
+    all["nextBuildNumber"] = job.next_build;
+    all["color"] = "blue";
+    const auto tree = request.query.find("tree");
+    if (tree == request.query.end())
+      return all;
+    json::object cut{{"_class", all["_class"]}};
+    std::string field;
+    int depth = 0;
+    auto keep = [&] {
+      if (!field.empty() && all.contains(field))
+        cut[field] = all[field];
+      field.clear();
+    };
+    for (const char c : tree->second) {
+      if (c == '[' || c == '{')
+        ++depth;
+      else if (c == ']' || c == '}')
+        --depth;
+      else if (depth == 0 && c == ',')
+        keep();
+      else if (depth == 0)
+        field += c;
+    }
+    keep();
+    return cut;
+  }
+
   // Caller holds mu. Moves queue items and builds along with the clock.
   void advance() {
     const auto now = Clock::now();
@@ -351,6 +392,11 @@ struct FakeJenkins::State {
     const auto job_it = jobs.find(job);
     if (job.empty() || job_it == jobs.end())
       return html_error(404, "Not Found");
+
+    // The job's own page as JSON: what a read-only check (shipmate doctor's ?tree=name,
+    // python-jenkins' get_job_name and get_job_info) reads.
+    if (request.method == "GET" && rest == std::vector<std::string>{"api", "json"})
+      return FakeResponse::json(200, json::serialize(job_json(job, job_it->second, request)));
 
     if (request.method == "POST" && rest == std::vector<std::string>{"buildWithParameters"}) {
       if (!job_it->second.parameterized) {

@@ -538,6 +538,8 @@ TEST(PythonGitlabClient, CreatesTriggersAndFollowsPipelinesOnTheFake) {
   EXPECT_NE(output.find("UNKNOWN_REF 400 {'base': ['Reference not found']}"), std::string::npos)
       << output;
   EXPECT_NE(output.find("WRONG_TOKEN 401"), std::string::npos) << output;
+  // The project read (shipmate doctor's check) by its URL-encoded path.
+  EXPECT_NE(output.find("PROJECT 42 group/sub/api default=main\n"), std::string::npos) << output;
 }
 
 TEST(PythonGitlabClient, ListsTheFailedJobOfAFailedPipeline) {

@@ -464,6 +464,9 @@ TEST(PythonJenkinsClient, BuildsWithParametersAndACrumbAndFollowsQueueItemToResu
             std::string::npos)
       << output;
   EXPECT_NE(output.find("BUILD 7 result=UNSTABLE"), std::string::npos) << output;
+  // The job read (shipmate doctor's check): its short name, its full name and next build number.
+  EXPECT_NE(output.find("JOB_NAME api\n"), std::string::npos) << output;
+  EXPECT_NE(output.find("JOB deploys/web/api next=7\n"), std::string::npos) << output;
   EXPECT_NE(output.find("UNKNOWN_JOB"), std::string::npos) << output;
 }
 
