@@ -62,6 +62,7 @@
 #include "storage/freeze_store.h"
 #include "storage/inbox_store.h"
 #include "storage/lock_store.h"
+#include "storage/outbox_store.h"
 #include "storage/release_notes_store.h"
 #include "storage/runbook_store.h"
 #include "storage/schedule_store.h"
@@ -196,6 +197,7 @@ struct App::Impl {
   std::optional<storage::AuditLog> audit;
   std::optional<storage::ApprovalStore> approvals;
   std::optional<storage::InboxStore> inbox;
+  std::optional<storage::OutboxStore> outbox;  // replies recorded before they are posted
   commands::IncidentSettings incident_settings;
   std::optional<storage::IncidentStore> incidents;
   std::optional<commands::IncidentTimelineFeed> incident_feed;
@@ -336,7 +338,11 @@ int App::Impl::open() {
 
   inbox.emplace(*database, clock);
   inbox->prune_done_before(clock.now_ms() - kInboxMemory);
-  intake.emplace(io.get_executor(), *inbox, *dispatcher, timers);
+  outbox.emplace(*database, *inbox, clock);
+  outbox->prune_sent_before(clock.now_ms() - kInboxMemory);
+  CommandIntake::Options intake_options;
+  intake_options.outbox = &*outbox;
+  intake.emplace(io.get_executor(), *inbox, *dispatcher, timers, intake_options);
   listeners = std::make_unique<integrations::net::HttpListeners>(io.get_executor());
   if (config.http.enabled)
     listeners->set_shared(shared_listener_options(config.http));

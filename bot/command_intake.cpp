@@ -18,6 +18,7 @@
 #include "common/timer.h"
 #include "storage/database.h"
 #include "storage/inbox_store.h"
+#include "storage/outbox_store.h"
 
 namespace shipmate::bot {
 namespace asio = boost::asio;
@@ -45,6 +46,39 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   };
 
   // Answers the conversation it wraps, timing the first message posted for a command.
+  // A conversation someone else owns, for the outbox to wrap (it takes ownership of what it
+  // wraps).
+  class BorrowedConversation final : public commands::Conversation {
+   public:
+    explicit BorrowedConversation(commands::Conversation& inner) : inner_(inner) {}
+    commands::MessageRef post(const commands::Message& message) override {
+      return inner_.post(message);
+    }
+    void update(const commands::MessageRef& ref, const commands::Message& message) override {
+      inner_.update(ref, message);
+    }
+    void thread_reply(const commands::MessageRef& ref, const commands::Message& message) override {
+      inner_.thread_reply(ref, message);
+    }
+    bool holds_messages() const override { return inner_.holds_messages(); }
+    commands::MessageRef post_held(const commands::Message& message,
+                                   std::shared_ptr<commands::OutboxTicket> ticket) override {
+      return inner_.post_held(message, std::move(ticket));
+    }
+    void update_held(const commands::MessageRef& ref, const commands::Message& message,
+                     std::shared_ptr<commands::OutboxTicket> ticket) override {
+      inner_.update_held(ref, message, std::move(ticket));
+    }
+    void thread_reply_held(const commands::MessageRef& ref, const commands::Message& message,
+                           std::shared_ptr<commands::OutboxTicket> ticket) override {
+      inner_.thread_reply_held(ref, message, std::move(ticket));
+    }
+    std::string address() const override { return inner_.address(); }
+
+   private:
+    commands::Conversation& inner_;
+  };
+
   class FirstReplyTimer final : public commands::Conversation {
    public:
     FirstReplyTimer(commands::Conversation& inner, metrics::Histogram* histogram,
@@ -106,7 +140,11 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
         inbox(inbox_in),
         dispatcher(dispatcher_in),
         timers(timers_in),
-        options(options_in) {}
+        options(options_in) {
+    if (options.outbox != nullptr)
+      outbox.emplace(executor, *options.outbox, timers,
+                     ReplyOutbox::Options{options.done_flush_delay});
+  }
 
   const IntakePlatform* platform_named(std::string_view name) const {
     for (const auto& platform : platforms) {
@@ -338,6 +376,11 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     const IntakePlatform& platform = *command.platform;
     std::unique_ptr<commands::Conversation> platform_conversation =
         platform.conversation(command.command.channel, command.command.thread);
+    if (platform_conversation && self->outbox) {
+      platform_conversation =
+          self->outbox->wrap(platform.name, command.key, command.command.channel,
+                             command.command.thread, std::move(platform_conversation));
+    }
     if (!platform_conversation) {
       spdlog::error("intake: {} has no conversation for {}; command {} dropped", platform.name,
                     command.command.channel, command.key);
@@ -383,7 +426,16 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     self->finished(command.key);
   }
 
+  static asio::awaitable<void> replay_after_outbox(std::shared_ptr<Impl> self,
+                                                   std::string platform_name);
+  void replay_now(const IntakePlatform& platform);
+
   void finished(const std::string& key) {
+    if (outbox) {
+      // Marked done in the commit that records the command's last replies.
+      outbox->finished(key);
+      return;
+    }
     done_keys.push_back(key);
     if (done_keys.size() >= kDoneBatch) {
       flush_done();
@@ -437,6 +489,13 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
 
   std::vector<std::string> done_keys;
   bool flush_armed = false;
+  std::optional<ReplyOutbox> outbox;
+  // Keys of commands outside the inbox: "<platform>:local:<session>:<n>".
+  std::string local_session =
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                         std::chrono::system_clock::now().time_since_epoch())
+                         .count());
+  std::uint64_t local_commands = 0;
 };
 
 CommandIntake::CommandIntake(asio::any_io_executor executor, storage::InboxStore& inbox,
@@ -452,6 +511,8 @@ CommandIntake::~CommandIntake() {
 }
 
 void CommandIntake::attach(IntakePlatform platform) {
+  if (impl_->outbox)
+    impl_->outbox->attach(OutboxPlatform{platform.name, platform.conversation, platform.outbox});
   for (auto& existing : impl_->platforms) {
     if (existing.name == platform.name) {
       existing = std::move(platform);
@@ -506,6 +567,29 @@ CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name
 
 void CommandIntake::replay(std::string_view platform_name) {
   const IntakePlatform& platform = impl_->attached(platform_name);
+  if (impl_->outbox && impl_->outbox->has_unsent(platform.name)) {
+    // Replies left unconfirmed by the crash are settled first: a command run again then finds
+    // its replies recorded and does not send them twice. (With none, replay runs now, before any
+    // new delivery, as it always did.)
+    asio::co_spawn(impl_->executor, Impl::replay_after_outbox(impl_, platform.name),
+                   asio::detached);
+    return;
+  }
+  impl_->replay_now(platform);
+}
+
+asio::awaitable<void> CommandIntake::Impl::replay_after_outbox(std::shared_ptr<Impl> self,
+                                                               std::string platform_name) {
+  std::string name = platform_name;
+  co_await self->outbox->recover(std::move(name));
+  if (self->stopping)
+    co_return;
+  if (const auto* platform = self->platform_named(platform_name))
+    self->replay_now(*platform);
+}
+
+void CommandIntake::Impl::replay_now(const IntakePlatform& platform) {
+  auto* impl_ = this;
   for (auto& entry : impl_->inbox.in_state("received")) {
     if (entry.platform != platform.name)
       continue;
@@ -513,16 +597,22 @@ void CommandIntake::replay(std::string_view platform_name) {
     IncomingCommand command{entry.key.substr(platform.name.size() + 1), std::move(entry.user_id),
                             std::move(entry.channel), std::move(entry.thread),
                             std::move(entry.text)};
-    Impl::spawn_handle(impl_, Impl::Command{&platform, entry.key, std::move(command)});
+    Impl::spawn_handle(shared_from_this(), Impl::Command{&platform, entry.key, std::move(command)});
   }
   for (const auto& entry : impl_->inbox.in_state("started")) {
     if (entry.platform != platform.name)
       continue;
     ++impl_->stats.interrupted;
-    if (auto conversation = platform.conversation(entry.channel, entry.thread)) {
-      conversation->post(commands::warning("Shipmate restarted while running '" + entry.text +
-                                           "'; check 'status' and 'history' before trying again."));
+    const auto notice = commands::warning("Shipmate restarted while running '" + entry.text +
+                                          "'; check 'status' and 'history' before trying again.");
+    if (impl_->outbox) {
+      // Recorded with the command's "done" in one commit: told once, across further crashes.
+      impl_->outbox->notify(platform.name, entry.key + "#restart", entry.channel, entry.thread,
+                            notice, entry.key);
+      continue;
     }
+    if (auto conversation = platform.conversation(entry.channel, entry.thread))
+      conversation->post(notice);
     impl_->inbox.mark_done(entry.key);
   }
 }
@@ -533,6 +623,18 @@ asio::awaitable<void> CommandIntake::run_unrecorded(std::string_view platform_na
   auto self = impl_;
   const IntakePlatform& platform = self->attached(platform_name);
   ++self->stats.commands;
+  // Its replies are recorded too (bot/reply_outbox.h), under a key no other run of any process
+  // makes: this intake's start time and a count.
+  std::unique_ptr<commands::Conversation> recorded;
+  commands::Conversation* replies = &conversation;
+  if (self->outbox) {
+    std::string key = platform.name + ":local:" + self->local_session + ":" +
+                      std::to_string(++self->local_commands);
+    recorded = self->outbox->wrap_unrecorded(
+        platform.name, std::move(key), command.channel, command.thread,
+        std::make_unique<Impl::BorrowedConversation>(conversation));
+    replies = recorded.get();
+  }
   ChatEvent event{platform.name,
                   command.delivery_id,
                   self->identity_of(platform, command.user_id),
@@ -543,13 +645,19 @@ asio::awaitable<void> CommandIntake::run_unrecorded(std::string_view platform_na
   // executor that carries a fresh request id (common/request_id.h) and awaited here.
   auto executor = co_await asio::this_coro::executor;
   auto tagged = with_request_id(executor, new_request_id());
-  auto dispatched = self->dispatcher.dispatch(std::move(event), conversation);
+  auto dispatched = self->dispatcher.dispatch(std::move(event), *replies);
   co_await asio::co_spawn(tagged, std::move(dispatched), asio::use_awaitable);
 }
 
 void CommandIntake::stop() {
   impl_->stopping = true;
   impl_->flush_done();
+  if (impl_->outbox)
+    impl_->outbox->flush();
+}
+
+const ReplyOutbox* CommandIntake::outbox() const {
+  return impl_->outbox ? &*impl_->outbox : nullptr;
 }
 
 const IntakeStats& CommandIntake::stats() const {

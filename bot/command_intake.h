@@ -18,6 +18,9 @@
 //    intake commit or a short timer.
 // 6. Restart. replay() runs a platform's commands that were acknowledged but never started,
 //    once, and reports those that started but did not finish, each in its own conversation.
+//    With the reply outbox (Options::outbox, bot/reply_outbox.h), every reply is recorded before
+//    it leaves and carries an idempotency key, so a reply that left just before a crash is found
+//    on the platform after the restart instead of being sent again; replay() waits for that.
 // 7. "Failed before it ran". The router answers failures inside a handler; a command that fails
 //    before its handler runs (its start cannot be recorded, its audit entry fails) is answered
 //    with the error and counted as finished, so a restart does not run what the user was told
@@ -35,7 +38,8 @@
 //   failures while marking done are logged (the command may be reported as interrupted after a
 //   restart). Nothing is thrown at the transport.
 // - A transport without redelivery (the terminal) runs commands through run_unrecorded(), the
-//   same identity mapping and dispatch without the inbox.
+//   same identity mapping and dispatch without the inbox; with the outbox, its replies are still
+//   recorded (as sent, since nothing replays them: ReplyOutbox::wrap_unrecorded).
 #pragma once
 
 #include <chrono>
@@ -51,6 +55,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "bot/chat_event.h"
+#include "bot/reply_outbox.h"
 #include "commands/reply.h"
 
 namespace shipmate {
@@ -59,7 +64,8 @@ class Timers;
 
 namespace shipmate::storage {
 class InboxStore;
-}
+class OutboxStore;
+}  // namespace shipmate::storage
 namespace shipmate::metrics {
 class Registry;
 }
@@ -128,6 +134,9 @@ struct IntakePlatform {
   // Removes the platform's mention markup from the front of a command ("<@U123> deploy ...");
   // none when the platform has none.
   std::function<std::string(std::string_view)> clean_text;
+  // What the reply outbox needs beyond conversations (looking for the bot's own replies, sending
+  // a recorded reply after a restart); see bot/reply_outbox.h. Used only with an outbox.
+  OutboxHooks outbox;
 };
 
 struct IntakeStats {
@@ -149,6 +158,11 @@ class CommandIntake {
     // Under load, finished commands ride along with the next intake commit; this delay only
     // matters when no delivery arrives for a while.
     std::chrono::milliseconds done_flush_delay{20};
+    // The reply outbox's table (bot/reply_outbox.h). With it, every reply of a recorded command
+    // is recorded before it is posted and "done" is marked in the commit that records the last
+    // replies; replay() first settles the replies left unconfirmed by the crash. Without it (some
+    // tests), replies go straight to the platform and done rides along with intake commits.
+    storage::OutboxStore* outbox = nullptr;
   };
 
   // `timers` (common/timer.h) times the done flush; it must outlive the intake.
@@ -194,6 +208,7 @@ class CommandIntake {
   void replay(std::string_view platform);
 
   // Without the inbox (a transport that has no redelivery): maps the identity and dispatches.
+  // With the outbox, each reply is recorded (and marked sent) before `conversation` shows it.
   // Completes when the command has finished.
   boost::asio::awaitable<void> run_unrecorded(std::string_view platform, IncomingCommand command,
                                               commands::Conversation& conversation);
@@ -202,6 +217,8 @@ class CommandIntake {
   void stop();
 
   const IntakeStats& stats() const;
+  // The reply outbox; null without Options::outbox.
+  const ReplyOutbox* outbox() const;
 
   // The group-commit rule. Every delivery a socket read brought in is submitted at once; the
   // batch then stays open until a few turns of the event loop bring no new delivery, so that

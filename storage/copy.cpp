@@ -14,7 +14,9 @@ struct TableSpec {
   // Column names; a leading '#' marks an integer column (everything else is text).
   std::string_view columns;
   std::string_view order;
-  bool identity;  // an `id` column PostgreSQL generates: its sequence follows the copied ids
+  // The column PostgreSQL generates (an identity), whose sequence follows the copied values;
+  // empty when there is none.
+  std::string_view identity;
 };
 
 // Parents before children (foreign keys); every table of the schema, by name.
@@ -23,48 +25,51 @@ constexpr TableSpec kTables[] = {
      "#id service environment version previous_version kind requested_by state reason detail "
      "chat_ref #requested_at #finished_at #committed_at ci_run_id ci_run_url overridden incident "
      "owner #epoch",
-     "id", true},
-    {"deploy_events", "#id #deploy_id #at from_state to_state message", "id", true},
-    {"approvals", "#id #deploy_id approver decision reason #at", "id", true},
-    {"locks", "scope holder reason #since #expires_at chat_ref", "scope", false},
-    {"audit_log", "#seq #at actor action target outcome details prev_hash hash", "seq", false},
-    {"inbox_keys", "key #received_at", "key", false},
+     "id", "id"},
+    {"deploy_events", "#id #deploy_id #at from_state to_state message", "id", "id"},
+    {"approvals", "#id #deploy_id approver decision reason #at", "id", "id"},
+    {"locks", "scope holder reason #since #expires_at chat_ref", "scope", ""},
+    {"audit_log", "#seq #at actor action target outcome details prev_hash hash", "seq", ""},
+    {"inbox_keys", "key #received_at", "key", ""},
     {"inbox_pending", "#id key platform user_id channel thread text state #received_at", "id",
-     true},
+     "id"},
     {"schedules",
      "#id name cron timezone #once_at action payload channel misfire #lateness_ms state origin "
      "created_by #created_at #watermark #next_at",
-     "id", true},
-    {"schedule_runs", "#schedule_id #nominal_at outcome detail #at", "schedule_id, nominal_at",
-     false},
+     "id", "id"},
+    {"schedule_runs", "#schedule_id #nominal_at outcome detail #at", "schedule_id, nominal_at", ""},
     {"conversation_refs",
      "platform conversation_id service_url tenant_id conversation_type bot_id #updated_at",
-     "platform, conversation_id", false},
+     "platform, conversation_id", ""},
     {"incidents",
      "#id title #severity status services declared_by #declared_at #detected_at "
      "#acknowledged_at #mitigated_at #resolved_at room card_ref latest_update #last_update_at "
      "summary dedup_key #next_reminder_at #private #archive_at #archived_at",
-     "id", true},
-    {"incident_roles", "#incident_id role user_id #assigned_at", "incident_id, role", false},
+     "id", "id"},
+    {"incident_roles", "#incident_id role user_id #assigned_at", "incident_id, role", ""},
     {"incident_timeline",
-     "#id #incident_id #event_at #ingested_at kind actor text #audit_seq source_ref", "id", true},
-    {"alert_events", "dedup_key #incident_id #received_at", "dedup_key", false},
+     "#id #incident_id #event_at #ingested_at kind actor text #audit_seq source_ref", "id", "id"},
+    {"alert_events", "dedup_key #incident_id #received_at", "dedup_key", ""},
     {"incident_announcements",
-     "#id key #incident_id kind room #tone text #created_at #sent_at message_ref", "id", true},
+     "#id key #incident_id kind room #tone text #created_at #sent_at message_ref", "id", "id"},
     {"runbook_runs",
      "#id runbook hash params started_by chat_ref message_ref status state #started_at "
      "#updated_at #finished_at",
-     "id", true},
+     "id", "id"},
     {"runbook_steps",
-     "#id #run_id phase #idx name #attempt status detail log #started_at #finished_at", "id", true},
+     "#id #run_id phase #idx name #attempt status detail log #started_at #finished_at", "id", "id"},
     {"freezes",
      "#id environment #starts_at #ends_at reason created_by #created_at #lifted_at lifted_by", "id",
-     true},
-    {"leases", "name holder #epoch #expires_at", "name", false},
+     "id"},
+    {"leases", "name holder #epoch #expires_at", "name", ""},
     {"release_notes",
      "service version from_version from_sha to_sha summary generated edited edited_by #edited_at "
      "#updated_at",
-     "service, version", false},
+     "service, version", ""},
+    {"outbox",
+     "#seq idem_key platform channel thread intent target_key body state platform_id #created_at "
+     "#sent_at",
+     "seq", "seq"},
 };
 
 struct Column {
@@ -124,10 +129,11 @@ std::int64_t copy_table(Database& from, Database& to, const TableSpec& table) {
     insert.run();
     ++copied;
   }
-  if (table.identity && to.dialect() == Dialect::postgresql) {
+  if (!table.identity.empty() && to.dialect() == Dialect::postgresql) {
     const std::string name(table.name);
-    to.exec("SELECT setval(pg_get_serial_sequence('" + name + "', 'id'), COALESCE(MAX(id), 1), " +
-            "MAX(id) IS NOT NULL) FROM " + name);
+    const std::string column(table.identity);
+    to.exec("SELECT setval(pg_get_serial_sequence('" + name + "', '" + column +
+            "'), COALESCE(MAX(" + column + "), 1), MAX(" + column + ") IS NOT NULL) FROM " + name);
   }
   return copied;
 }

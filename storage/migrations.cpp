@@ -414,6 +414,29 @@ CREATE INDEX incidents_reminder_due ON incidents (next_reminder_at)
 CREATE INDEX incidents_archive_due ON incidents (archive_at) WHERE archive_at IS NOT NULL;
 )sql";
 
+// The reply outbox (bot/reply_outbox.h): every reply a chat command produces, recorded before it
+// is posted, in the transaction that marks the command's state. `idem_key` is the inbox key and
+// the reply's index ("slack:event:Ev1#0"); a command run again after a crash makes the same keys,
+// so a reply recorded once is never recorded (or posted) twice. PostgreSQL's
+// table (migrations_postgres.cpp) is the same but for `seq`, an identity column there.
+constexpr std::string_view kMigration21 = R"sql(
+CREATE TABLE outbox (
+  seq         INTEGER PRIMARY KEY,
+  idem_key    TEXT    NOT NULL UNIQUE,
+  platform    TEXT    NOT NULL,
+  channel     TEXT    NOT NULL,
+  thread      TEXT    NOT NULL DEFAULT '',
+  intent      TEXT    NOT NULL,
+  target_key  TEXT    NOT NULL DEFAULT '',
+  body        TEXT    NOT NULL,
+  state       TEXT    NOT NULL DEFAULT 'pending',
+  platform_id TEXT    NOT NULL DEFAULT '',
+  created_at  BIGINT  NOT NULL,
+  sent_at     BIGINT
+);
+CREATE INDEX outbox_unsent ON outbox (platform, seq) WHERE state = 'pending';
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -421,7 +444,7 @@ constexpr std::array kMigrations = {
     Migration{10, kMigration10}, Migration{11, kMigration11}, Migration{12, kMigration12},
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
     Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
-    Migration{19, kMigration19}, Migration{20, kMigration20},
+    Migration{19, kMigration19}, Migration{20, kMigration20}, Migration{21, kMigration21},
 };
 
 }  // namespace

@@ -45,4 +45,26 @@ void SlackConversation::thread_reply(const commands::MessageRef& ref,
   api_.thread_reply(std::stoull(ref), message);
 }
 
+commands::MessageRef SlackConversation::post_held(const commands::Message& message,
+                                                  std::shared_ptr<commands::OutboxTicket> ticket) {
+  if (wants_snippet(message)) {
+    const auto ref = api_.post_held(channel_, thread_ts_, summary_of(message), std::move(ticket));
+    api_.upload_snippet(channel_, thread_ts_, "Shipmate output", message.text, "");
+    return std::to_string(ref);
+  }
+  return std::to_string(api_.post_held(channel_, thread_ts_, message, std::move(ticket)));
+}
+
+void SlackConversation::update_held(const commands::MessageRef& ref,
+                                    const commands::Message& message,
+                                    std::shared_ptr<commands::OutboxTicket> ticket) {
+  api_.update_held(std::stoull(ref), message, std::move(ticket));
+}
+
+void SlackConversation::thread_reply_held(const commands::MessageRef& ref,
+                                          const commands::Message& message,
+                                          std::shared_ptr<commands::OutboxTicket> ticket) {
+  api_.thread_reply_held(std::stoull(ref), message, std::move(ticket));
+}
+
 }  // namespace shipmate::bot::slack

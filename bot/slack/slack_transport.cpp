@@ -456,6 +456,30 @@ SlackTransport::SlackTransport(asio::any_io_executor executor, CommandIntake& in
   };
   platform.identities = impl_->options.identities;
   platform.clean_text = [](std::string_view text) { return strip_mention_markup(text); };
+  // The reply outbox looks for the bot's own replies by their metadata after a restart, and
+  // sends recorded ones through the same queue.
+  platform.outbox.find_sent =
+      [weak = std::weak_ptr<Impl>(impl_)](
+          std::string channel, std::string thread,
+          EpochMillis since) -> asio::awaitable<Result<std::map<std::string, std::string>>> {
+    auto self = weak.lock();
+    if (!self)
+      co_return make_error("the Slack transport is gone");
+    auto found = co_await self->web.find_keyed(std::move(channel), std::move(thread), since);
+    co_return found;
+  };
+  platform.outbox.send = [weak = std::weak_ptr<Impl>(impl_)](
+                             const std::string& intent, const std::string& channel,
+                             const std::string& thread, const std::string& target_id,
+                             const commands::Message& message,
+                             std::shared_ptr<commands::OutboxTicket> ticket) {
+    auto self = weak.lock();
+    if (!self) {
+      ticket->done(make_error("the Slack transport is gone"));
+      return;
+    }
+    self->web.send_recorded(intent, channel, thread, target_id, message, std::move(ticket));
+  };
   intake.attach(std::move(platform));
 }
 

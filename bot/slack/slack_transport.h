@@ -109,6 +109,14 @@ class SlackConversation final : public commands::Conversation {
   commands::MessageRef post(const commands::Message& message) override;
   void update(const commands::MessageRef& ref, const commands::Message& message) override;
   void thread_reply(const commands::MessageRef& ref, const commands::Message& message) override;
+  // Held by the Web API queue until the reply outbox has recorded them (web_api.h).
+  bool holds_messages() const override { return true; }
+  commands::MessageRef post_held(const commands::Message& message,
+                                 std::shared_ptr<commands::OutboxTicket> ticket) override;
+  void update_held(const commands::MessageRef& ref, const commands::Message& message,
+                   std::shared_ptr<commands::OutboxTicket> ticket) override;
+  void thread_reply_held(const commands::MessageRef& ref, const commands::Message& message,
+                         std::shared_ptr<commands::OutboxTicket> ticket) override;
   std::string address() const override { return "slack:" + channel_ + ":" + thread_ts_; }
 
  private:

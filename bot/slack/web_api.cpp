@@ -38,6 +38,7 @@ struct Attempt {
   bool retryable = false;                           // transport error or 5xx
   std::string error;
   ErrorKind kind = ErrorKind::internal;
+  Reach reach = Reach::unknown;
 };
 
 // Slack's error codes that say the token or the app cannot be used as it is.
@@ -96,6 +97,10 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     std::string user;
     commands::Message message;
     std::string title = {};  // upload: the snippet's title; message.text is its content
+    // The reply outbox's hold (bot/reply_outbox.h): sent only once released, its key carried as
+    // message metadata, the answer reported to it.
+    std::shared_ptr<commands::OutboxTicket> ticket = {};
+    std::string target_ts = {};  // update / thread_reply of a message known only by its ts
   };
 
   Impl(asio::any_io_executor executor_in, integrations::net::HttpClient& http_in,
@@ -129,6 +134,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       result.retryable = response.error().kind != ErrorKind::tls;
       result.error = redact(response.error().message);
       result.kind = response.error().kind;
+      result.reach = response.error().reach;
       co_return result;
     }
     if (response->status == 429) {
@@ -147,6 +153,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       result.retryable = true;
       result.error = method + ": HTTP " + std::to_string(response->status);
       result.kind = ErrorKind::unavailable;
+      result.reach = Reach::sent;
       co_return result;
     }
     auto reply = parse_answer(response->body, response->status);
@@ -209,6 +216,14 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       add("thread_ts", job.thread_ts);
     if (!job.user.empty())
       add("user", job.user);
+    if (job.ticket) {
+      // Looked for after a restart (find_keyed): did this reply leave before the crash?
+      body += ",\"metadata\":{\"event_type\":";
+      append_json_string(body, kOutboxEventType);
+      body += ",\"event_payload\":{\"key\":";
+      append_json_string(body, job.ticket->key);
+      body += "}}";
+    }
     body += '}';
     return body;
   }
@@ -217,6 +232,8 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   std::pair<std::string, std::string> request_for(Job& job) {
     switch (job.kind) {
       case Kind::update: {
+        if (!job.target_ts.empty())
+          return {"chat.update", message_body(job, job.target_ts)};
         auto ts = posted.find(job.ref);
         if (ts != posted.end())
           return {"chat.update", message_body(job, ts->second)};
@@ -225,7 +242,9 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       }
       case Kind::thread_reply: {
         auto ts = posted.find(job.ref);
-        if (ts != posted.end())
+        if (!job.target_ts.empty())
+          job.thread_ts = job.target_ts;
+        else if (ts != posted.end())
           job.thread_ts = ts->second;
         return {"chat.postMessage", message_body(job, "")};
       }
@@ -332,7 +351,29 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   static asio::awaitable<void> send(std::shared_ptr<Impl> self, std::uint64_t id,
                                     std::string channel) {
     ++self->in_flight;
+    auto held = self->jobs.find(id);
+    if (held != self->jobs.end() && held->second.ticket &&
+        held->second.ticket->hold == commands::OutboxTicket::Hold::waiting) {
+      // Not recorded yet: the channel waits (its order kept) until the outbox releases it.
+      held->second.ticket->on_hold_ended.push_back([self, id, channel] {
+        asio::co_spawn(self->executor, send_now(self, id, channel), asio::detached);
+      });
+      co_return;
+    }
+    co_await send_now(self, id, std::move(channel));
+  }
+
+  static asio::awaitable<void> send_now(std::shared_ptr<Impl> self, std::uint64_t id,
+                                        std::string channel) {
     auto found = self->jobs.find(id);
+    if (found != self->jobs.end() && found->second.ticket &&
+        found->second.ticket->hold == commands::OutboxTicket::Hold::cancelled) {
+      // Recorded by an earlier run and sent then: its ts stands in for this post.
+      if (found->second.kind == Kind::post && !found->second.ticket->existing_id.empty())
+        self->posted[found->second.ref] = found->second.ticket->existing_id;
+      self->jobs.erase(found);
+      found = self->jobs.end();
+    }
     if (found != self->jobs.end()) {
       Attempt result;
       if (found->second.kind == Kind::upload) {
@@ -351,14 +392,23 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
         self->scheduler.rate_limited(channel, id, std::chrono::steady_clock::now(),
                                      *result.retry_after);
       } else {
+        auto ticket = std::move(found->second.ticket);
+        std::string ts;
         if (result.reply) {
-          if (found->second.kind == Kind::post) {
-            self->posted[found->second.ref] = result.reply->field("ts");
-          }
-        } else {
+          ts = result.reply->field("ts");
+          if (found->second.kind == Kind::post)
+            self->posted[found->second.ref] = ts;
+        } else if (!ticket) {
           spdlog::error("slack: reply to {} lost: {}", channel, result.error);
         }
         self->jobs.erase(found);
+        // The outbox retries (or looks for it first) what failed here.
+        if (ticket) {
+          if (result.reply)
+            ticket->done(std::move(ts));
+          else
+            ticket->done(make_error(result.error, result.kind, result.reach));
+        }
       }
     }
     self->scheduler.done(channel);
@@ -452,6 +502,111 @@ void WebApi::update(LocalRef ref, const commands::Message& message) {
 
 void WebApi::thread_reply(LocalRef ref, const commands::Message& message) {
   impl_->enqueue(Impl::Job{Impl::Kind::thread_reply, ref, impl_->channel_of(ref), "", "", message});
+}
+
+WebApi::LocalRef WebApi::post_held(const std::string& channel, const std::string& thread_ts,
+                                   const commands::Message& message,
+                                   std::shared_ptr<commands::OutboxTicket> ticket) {
+  const LocalRef ref = impl_->next_ref++;
+  impl_->remember(ref, channel);
+  Impl::Job job{Impl::Kind::post, ref, channel, thread_ts, "", message};
+  job.ticket = std::move(ticket);
+  return impl_->enqueue(std::move(job));
+}
+
+void WebApi::update_held(LocalRef ref, const commands::Message& message,
+                         std::shared_ptr<commands::OutboxTicket> ticket) {
+  Impl::Job job{Impl::Kind::update, ref, impl_->channel_of(ref), "", "", message};
+  job.ticket = std::move(ticket);
+  impl_->enqueue(std::move(job));
+}
+
+void WebApi::thread_reply_held(LocalRef ref, const commands::Message& message,
+                               std::shared_ptr<commands::OutboxTicket> ticket) {
+  Impl::Job job{Impl::Kind::thread_reply, ref, impl_->channel_of(ref), "", "", message};
+  job.ticket = std::move(ticket);
+  impl_->enqueue(std::move(job));
+}
+
+void WebApi::send_recorded(const std::string& intent, const std::string& channel,
+                           const std::string& thread_ts, const std::string& target_ts,
+                           const commands::Message& message,
+                           std::shared_ptr<commands::OutboxTicket> ticket) {
+  Impl::Job job{Impl::Kind::post, 0, channel, thread_ts, "", message};
+  if (!target_ts.empty() && intent == "update") {
+    job.kind = Impl::Kind::update;
+    job.target_ts = target_ts;
+  } else if (!target_ts.empty() && intent == "thread_reply") {
+    job.kind = Impl::Kind::thread_reply;
+    job.target_ts = target_ts;
+  }
+  job.ticket = std::move(ticket);
+  impl_->enqueue(std::move(job));
+}
+
+asio::awaitable<Result<std::map<std::string, std::string>>> WebApi::find_keyed(
+    std::string channel, std::string thread_ts, EpochMillis since) {
+  auto self = impl_;
+  std::map<std::string, std::string> found;
+  std::string cursor;
+  // A few pages: the replies looked for were posted moments before a crash.
+  for (int page = 0; page < 5; ++page) {
+    using integrations::net::form_encode;
+    std::string body = "channel=" + form_encode(channel) + "&include_all_metadata=true&limit=200";
+    std::string method = "conversations.history";
+    if (!thread_ts.empty()) {
+      method = "conversations.replies";
+      body += "&ts=" + form_encode(thread_ts);
+    } else {
+      char oldest[32];
+      std::snprintf(oldest, sizeof oldest, "%lld.%06lld",
+                    static_cast<long long>(std::max<EpochMillis>(since, 0) / 1000),
+                    static_cast<long long>(std::max<EpochMillis>(since, 0) % 1000) * 1000);
+      body += "&oldest=";
+      body += oldest;
+    }
+    if (!cursor.empty())
+      body += "&cursor=" + form_encode(cursor);
+    Attempt result = co_await self->attempt(method, body, self->token, kForm);
+    // No such thread (its parent was deleted, or nothing was ever posted in it): nothing there.
+    if (!result.reply && result.error.ends_with("failed: thread_not_found"))
+      break;
+    if (!result.reply)
+      co_return make_error(result.error, result.kind, result.reach);
+    boost::system::error_code ec;
+    json::value value = json::parse(result.reply->body, ec);
+    if (ec || !value.is_object())
+      co_return make_error(method + ": the answer is not a JSON object", ErrorKind::unavailable);
+    const auto& object = value.as_object();
+    if (const auto* messages = object.if_contains("messages"); messages && messages->is_array()) {
+      for (const auto& entry : messages->as_array()) {
+        if (!entry.is_object())
+          continue;
+        const auto& message = entry.as_object();
+        const auto* metadata = message.if_contains("metadata");
+        const auto* ts = message.if_contains("ts");
+        if (metadata == nullptr || !metadata->is_object() || ts == nullptr || !ts->is_string())
+          continue;
+        const auto* type = metadata->as_object().if_contains("event_type");
+        const auto* payload = metadata->as_object().if_contains("event_payload");
+        if (type == nullptr || !type->is_string() || type->as_string() != kOutboxEventType ||
+            payload == nullptr || !payload->is_object())
+          continue;
+        const auto* key = payload->as_object().if_contains("key");
+        if (key != nullptr && key->is_string())
+          found[std::string(key->as_string())] = std::string(ts->as_string());
+      }
+    }
+    cursor.clear();
+    if (const auto* meta = object.if_contains("response_metadata"); meta && meta->is_object()) {
+      if (const auto* next = meta->as_object().if_contains("next_cursor");
+          next && next->is_string())
+        cursor = std::string(next->as_string());
+    }
+    if (cursor.empty())
+      break;
+  }
+  co_return found;
 }
 
 void WebApi::post_ephemeral(const std::string& channel, const std::string& user,

@@ -33,6 +33,7 @@
 
 #include "bot/slack/send_scheduler.h"
 #include "commands/reply.h"
+#include "common/clock.h"
 #include "common/metrics.h"
 #include "common/result.h"
 
@@ -87,6 +88,32 @@ class WebApi {
   void thread_reply(LocalRef ref, const commands::Message& message);
   void post_ephemeral(const std::string& channel, const std::string& user,
                       const commands::Message& message);
+
+  // The reply outbox's variants (bot/reply_outbox.h): queued like the above, but a job waits in
+  // its channel's queue until ticket->release() (dropped on cancel(), its existing_id then
+  // standing in for a post's ts), carries the ticket's key as message metadata (event type
+  // kOutboxEventType, payload {"key": ...}), is sent once (a failure is reported, not retried
+  // here; a 429 still holds the channel and retries) and reports ts or the Error to the ticket.
+  static constexpr const char* kOutboxEventType = "shipmate_reply";
+  LocalRef post_held(const std::string& channel, const std::string& thread_ts,
+                     const commands::Message& message,
+                     std::shared_ptr<commands::OutboxTicket> ticket);
+  void update_held(LocalRef ref, const commands::Message& message,
+                   std::shared_ptr<commands::OutboxTicket> ticket);
+  void thread_reply_held(LocalRef ref, const commands::Message& message,
+                         std::shared_ptr<commands::OutboxTicket> ticket);
+  // A recorded reply sent again after a restart or a failure: `intent` "post" into
+  // channel/thread_ts, "update" of the message `target_ts`, "thread_reply" in its thread (with no
+  // target_ts both are posts into channel/thread_ts).
+  void send_recorded(const std::string& intent, const std::string& channel,
+                     const std::string& thread_ts, const std::string& target_ts,
+                     const commands::Message& message,
+                     std::shared_ptr<commands::OutboxTicket> ticket);
+  // The bot's messages that carry an outbox key: conversations.replies of the thread
+  // `thread_ts`, or conversations.history of the channel since `since`, with
+  // include_all_metadata; key -> ts. Up to 5 pages of 200.
+  boost::asio::awaitable<Result<std::map<std::string, std::string>>> find_keyed(
+      std::string channel, std::string thread_ts, EpochMillis since);
 
   // Queues a file upload of `content` (output too long for a message) into channel/thread,
   // with `comment` as the message that introduces it.

@@ -88,8 +88,13 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
     LocalRef ref = 0;  // post: the ref it resolves; update/reply/remove: the ref they act on
     ConversationTarget target;
     std::string reply_to;     // post
-    std::string activity_id;  // update_known
+    std::string activity_id;  // update_known; reply: a thread known by its activity id
     commands::Message message;
+    // The reply outbox's hold (bot/reply_outbox.h): sent only once released, dropped once
+    // cancelled. `reports` false: a follow-up part of a long message, which goes with its
+    // ticket's message but does not answer for it.
+    std::shared_ptr<commands::OutboxTicket> ticket = {};
+    bool reports = true;
   };
   struct Posted {
     ConversationTarget target;
@@ -124,6 +129,13 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
   bool stopped = false;
   // Completed (cancelled) whenever the queue becomes empty; drain() waits on it.
   std::vector<std::shared_ptr<asio::steady_timer>> drain_waiters;
+  // Jobs waiting for the outbox to release them; shutdown() wakes them.
+  std::set<std::shared_ptr<asio::steady_timer>> hold_waiters;
+
+  void wake_held() {
+    for (const auto& waiter : hold_waiters)
+      waiter->cancel();
+  }
 
   void job_finished() {
     if (queued + in_flight > 0)
@@ -196,10 +208,12 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
       std::optional<std::chrono::milliseconds> retry_after;
       std::string failure;
       ErrorKind kind = ErrorKind::unavailable;
+      Reach reach = Reach::unknown;
       bool retry = false;
       if (!response) {
         failure = response.error().message;
         kind = response.error().kind;
+        reach = response.error().reach;
         retry = method != "POST" && kind == ErrorKind::unavailable;
       } else {
         const int status = response->status;
@@ -214,6 +228,8 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         }
         failure = "HTTP " + std::to_string(status) + ": " + excerpt(response->body);
         kind = net::http_status_kind(status);
+        // Throttled: Teams did not act on it. A server error may have come after it did.
+        reach = status == 429 ? Reach::not_sent : Reach::sent;
         retry = retryable_status(status);
         if (status == 429) {
           ++self->stats.rate_limited;
@@ -225,7 +241,7 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         }
       }
       if (!retry || attempt >= self->options.max_attempts)
-        co_return make_error("Teams: " + what + ": " + failure, kind);
+        co_return make_error("Teams: " + what + ": " + failure, kind, reach);
       const auto wait = retry_delay(attempt, retry_after, self->options.backoff_base,
                                     self->options.backoff_cap, self->random01());
       spdlog::warn("teams: {}: {}; retrying in {} ms", what, failure, wait.count());
@@ -264,6 +280,30 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
       found->second.pop_front();
       --self->queued;
       ++self->in_flight;
+      if (job.ticket && job.ticket->hold == commands::OutboxTicket::Hold::waiting) {
+        // Not recorded yet: the thread waits (its order kept) until the outbox releases it.
+        auto wake = std::make_shared<asio::steady_timer>(self->executor,
+                                                         asio::steady_timer::time_point::max());
+        self->hold_waiters.insert(wake);
+        job.ticket->on_hold_ended.push_back([wake] { wake->cancel(); });
+        boost::system::error_code ignored;
+        co_await wake->async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+        self->hold_waiters.erase(wake);
+        if (self->stopped) {
+          if (job.reports)
+            job.ticket->done(make_error("Teams: shutting down before the message was sent",
+                                        ErrorKind::unavailable, Reach::not_sent));
+          --self->in_flight;
+          self->job_finished();
+          break;
+        }
+      }
+      if (job.ticket && job.ticket->hold == commands::OutboxTicket::Hold::cancelled) {
+        co_await run(self, std::move(job));  // dropped, unpaced: nothing is sent
+        --self->in_flight;
+        self->job_finished();
+        continue;
+      }
       const auto now = self->options.now();
       const auto at = self->pacer.allowed_at(thread, now);
       if (at > now) {
@@ -279,18 +319,36 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
     self->busy.erase(thread);
   }
 
+  // The outbox's answer for a job's ticket (none for a job without one, or a follow-up part).
+  static void report(const Job& job, const Result<std::string>& answer) {
+    if (job.ticket && job.reports)
+      job.ticket->done(answer);
+  }
+
   static asio::awaitable<void> run(std::shared_ptr<Impl> self, Job job) {
     const ButtonStyle buttons = self->options.buttons;
+    if (job.ticket && job.ticket->hold == commands::OutboxTicket::Hold::cancelled) {
+      // Recorded and sent by an earlier run of the command: its activity id stands in for this
+      // post, so the command's later updates edit that message.
+      if (job.kind == Job::Kind::post && job.ref != 0 && job.reports &&
+          !job.ticket->existing_id.empty())
+        self->posted[job.ref].activity_id = job.ticket->existing_id;
+      co_return;
+    }
     switch (job.kind) {
       case Job::Kind::post:
       case Job::Kind::reply: {
         std::string reply_to = job.reply_to;
         ConversationTarget target = job.target;
-        if (job.kind == Job::Kind::reply) {
+        if (job.kind == Job::Kind::reply && !job.activity_id.empty()) {
+          reply_to = job.activity_id;  // a recorded reply in a thread from before a restart
+        } else if (job.kind == Job::Kind::reply) {
           auto known = self->posted.find(job.ref);
           if (known == self->posted.end() || known->second.activity_id.empty()) {
             ++self->stats.dropped;
             spdlog::warn("teams: a thread reply's message was never posted; dropping it");
+            report(job, make_error("Teams: the message this replies to was never posted",
+                                   ErrorKind::not_found));
             co_return;
           }
           reply_to = known->second.activity_id;
@@ -301,12 +359,16 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         auto sent = co_await call(self, std::move(method), target, reply_to, std::move(body));
         if (!sent) {
           ++self->stats.dropped;
-          spdlog::error("{}", sent.error().message);
+          if (!job.ticket || !job.reports)  // else the outbox decides, and logs
+            spdlog::error("{}", sent.error().message);
+          report(job, sent.error());
           co_return;
         }
-        if (job.kind == Job::Kind::post)
-          self->posted[job.ref].activity_id = id_of(*sent);
-        self->remember_card(id_of(*sent), job.message);
+        const std::string activity_id = id_of(*sent);
+        if (job.kind == Job::Kind::post && job.ref != 0)
+          self->posted[job.ref].activity_id = activity_id;
+        self->remember_card(activity_id, job.message);
+        report(job, activity_id);
         co_return;
       }
       case Job::Kind::update:
@@ -320,6 +382,8 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
             ++self->stats.dropped;
             spdlog::warn("teams: the message to {} was never posted; dropping the change",
                          job.kind == Job::Kind::remove ? "delete" : "update");
+            report(job, make_error("Teams: the message to update was never posted",
+                                   ErrorKind::not_found));
             co_return;
           }
           target = known->second.target;
@@ -338,11 +402,14 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         auto done = co_await call(self, std::move(method), target, activity_id, std::move(body));
         if (!done) {
           ++self->stats.dropped;
-          spdlog::error("{}", done.error().message);
+          if (!job.ticket || !job.reports)  // else the outbox decides, and logs
+            spdlog::error("{}", done.error().message);
+          report(job, done.error());
         } else if (job.kind == Job::Kind::remove) {
           self->cards.erase(activity_id);
         } else {
           self->remember_card(activity_id, job.message);
+          report(job, activity_id);
         }
         co_return;
       }
@@ -358,6 +425,7 @@ ConnectorClient::ConnectorClient(asio::any_io_executor executor, net::HttpClient
 
 ConnectorClient::~ConnectorClient() {
   impl_->stopped = true;
+  impl_->wake_held();
 }
 
 void ConnectorClient::allow(const std::string& service_url) {
@@ -412,6 +480,76 @@ ConnectorClient::LocalRef ConnectorClient::post(const ConversationTarget& target
     impl_->posted.erase(impl_->posted.begin());
   impl_->enqueue(Impl::Job{Impl::Job::Kind::post, ref, target, reply_to, {}, message});
   return ref;
+}
+
+ConnectorClient::LocalRef ConnectorClient::post_held(
+    const ConversationTarget& target, const std::string& reply_to,
+    const std::vector<commands::Message>& parts, std::shared_ptr<commands::OutboxTicket> ticket) {
+  const LocalRef ref = impl_->next_ref++;
+  impl_->posted[ref] = Impl::Posted{target, {}};
+  while (impl_->posted.size() > kRememberedMessages)
+    impl_->posted.erase(impl_->posted.begin());
+  Impl::Job job{Impl::Job::Kind::post, ref, target, reply_to, {}, parts.front()};
+  job.ticket = ticket;
+  impl_->enqueue(std::move(job));
+  for (std::size_t i = 1; i < parts.size(); ++i) {
+    Impl::Job follow_up{Impl::Job::Kind::reply, ref, target, {}, {}, parts[i]};
+    follow_up.ticket = ticket;
+    follow_up.reports = false;
+    impl_->enqueue(std::move(follow_up));
+  }
+  return ref;
+}
+
+void ConnectorClient::update_held(LocalRef ref, const commands::Message& message,
+                                  std::shared_ptr<commands::OutboxTicket> ticket) {
+  auto known = impl_->posted.find(ref);
+  if (known == impl_->posted.end()) {
+    ticket->done(
+        make_error("Teams: the message to update is no longer known", ErrorKind::not_found));
+    return;
+  }
+  Impl::Job job{Impl::Job::Kind::update, ref, known->second.target, {}, {}, message};
+  job.ticket = std::move(ticket);
+  impl_->enqueue(std::move(job));
+}
+
+void ConnectorClient::thread_reply_held(LocalRef ref, const std::vector<commands::Message>& parts,
+                                        std::shared_ptr<commands::OutboxTicket> ticket) {
+  auto known = impl_->posted.find(ref);
+  if (known == impl_->posted.end()) {
+    ticket->done(
+        make_error("Teams: the message this replies to is no longer known", ErrorKind::not_found));
+    return;
+  }
+  for (std::size_t i = 0; i < parts.size(); ++i) {
+    Impl::Job job{Impl::Job::Kind::reply, ref, known->second.target, {}, {}, parts[i]};
+    job.ticket = ticket;
+    job.reports = i == 0;
+    impl_->enqueue(std::move(job));
+  }
+}
+
+void ConnectorClient::send_recorded(const std::string& intent, const ConversationTarget& target,
+                                    const std::string& reply_to, const std::string& activity_id,
+                                    const commands::Message& message,
+                                    std::shared_ptr<commands::OutboxTicket> ticket) {
+  if (intent == "update" && !activity_id.empty()) {
+    Impl::Job job{Impl::Job::Kind::update_known, 0, target, {}, activity_id, message};
+    job.ticket = std::move(ticket);
+    impl_->enqueue(std::move(job));
+    return;
+  }
+  if (intent == "thread_reply" && !activity_id.empty()) {
+    Impl::Job job{Impl::Job::Kind::reply, 0, target, {}, activity_id, message};
+    job.ticket = std::move(ticket);
+    impl_->enqueue(std::move(job));
+    return;
+  }
+  // A post, or a change of a message whose id was never learned: posted anew.
+  Impl::Job job{Impl::Job::Kind::post, 0, target, reply_to, {}, message};
+  job.ticket = std::move(ticket);
+  impl_->enqueue(std::move(job));
 }
 
 void ConnectorClient::update(LocalRef ref, const commands::Message& message) {
@@ -476,6 +614,7 @@ void ConnectorClient::shutdown() {
   impl_->stopped = true;
   impl_->queues.clear();
   impl_->queued = 0;
+  impl_->wake_held();
   impl_->job_finished();
 }
 

@@ -23,7 +23,8 @@
 // Teams' limits; a 429 pauses that thread. A LocalRef names a message a post() queued; it
 // resolves to Teams' activity id when that post completes, so an update queued right after a
 // post edits that very message. The queue is bounded (max_queued); a full queue drops the job
-// and logs it. Failed jobs are logged (with the connector's answer, redacted) and dropped.
+// and logs it. Failed jobs are logged (with the connector's answer, redacted) and dropped; a job
+// the reply outbox holds a ticket for reports its failure to the outbox instead, which decides.
 //
 // Contract: event-loop thread only. The HttpClient, ConnectorCredentials and Timers must outlive
 // the client. Error kinds: auth (401 twice, 403), not_found (404), conflict (409/412 after
@@ -37,6 +38,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/awaitable.hpp>
@@ -112,6 +114,27 @@ class ConnectorClient {
   void update(LocalRef ref, const commands::Message& message);
   void thread_reply(LocalRef ref, const commands::Message& message);
   void remove(LocalRef ref);
+  // The reply outbox's held variants (bot/reply_outbox.h, commands::OutboxTicket): queued in
+  // order like the calls above, but a job waits in its thread's queue until ticket->release()
+  // and is dropped after ticket->cancel() (a cancelled post's ref then stands for
+  // ticket->existing_id, the activity an earlier run posted). The answer goes to ticket->done():
+  // the activity id Teams gave, or the Error, whose kind and reach say whether Teams may have
+  // acted on it. `parts` is a message split by split_long_message(): the first answers for the
+  // ticket, the others follow it in its thread (or after it) and are dropped with it.
+  LocalRef post_held(const ConversationTarget& target, const std::string& reply_to,
+                     const std::vector<commands::Message>& parts,
+                     std::shared_ptr<commands::OutboxTicket> ticket);
+  void update_held(LocalRef ref, const commands::Message& message,
+                   std::shared_ptr<commands::OutboxTicket> ticket);
+  void thread_reply_held(LocalRef ref, const std::vector<commands::Message>& parts,
+                         std::shared_ptr<commands::OutboxTicket> ticket);
+  // A recorded reply sent outside its command (a retry, or after a restart): intent "post" into
+  // `target` (threaded under `reply_to` when not empty), "update" of the activity `activity_id`
+  // (PUT), "thread_reply" under it; with no activity id known, the message is posted anew.
+  void send_recorded(const std::string& intent, const ConversationTarget& target,
+                     const std::string& reply_to, const std::string& activity_id,
+                     const commands::Message& message,
+                     std::shared_ptr<commands::OutboxTicket> ticket);
   // Queues an update of an activity known by its Teams id (a card a button was pressed on).
   void update_activity(const ConversationTarget& target, const std::string& activity_id,
                        const commands::Message& message);

@@ -131,6 +131,24 @@ void TeamsConversation::thread_reply(const commands::MessageRef& ref,
     connector_.thread_reply(std::stoull(ref), part);
 }
 
+commands::MessageRef TeamsConversation::post_held(const commands::Message& message,
+                                                  std::shared_ptr<commands::OutboxTicket> ticket) {
+  return std::to_string(
+      connector_.post_held(target_, thread_, split_long_message(message), std::move(ticket)));
+}
+
+void TeamsConversation::update_held(const commands::MessageRef& ref,
+                                    const commands::Message& message,
+                                    std::shared_ptr<commands::OutboxTicket> ticket) {
+  connector_.update_held(std::stoull(ref), message, std::move(ticket));
+}
+
+void TeamsConversation::thread_reply_held(const commands::MessageRef& ref,
+                                          const commands::Message& message,
+                                          std::shared_ptr<commands::OutboxTicket> ticket) {
+  connector_.thread_reply_held(std::stoull(ref), split_long_message(message), std::move(ticket));
+}
+
 std::string TeamsConversation::address() const {
   return teams_address(target_.conversation_id, thread_);
 }
@@ -411,6 +429,35 @@ TeamsTransport::TeamsTransport(asio::any_io_executor executor, CommandIntake& in
   };
   platform.identities = impl_->options.identities;
   platform.clean_text = [](std::string_view text) { return strip_teams_markup(text); };
+  // The reply outbox (bot/reply_outbox.h). What Teams lets a bot look up: nothing that says
+  // whether a message was posted. The connector has no call that lists a conversation's
+  // activities or finds one by a key of ours (reading a chat or channel needs Microsoft Graph
+  // permissions that a bot registration does not carry), so find_sent stays null: a post whose
+  // answer was lost (killed or cut off after the request left) is posted again, which may show it
+  // twice but never loses it. What it can do by id: an update (PUT of a known activity) is simply
+  // sent again, and a reply goes under the thread's known activity. Recorded replies leave through
+  // the same paced queue, to the conversation's stored service URL.
+  platform.outbox.send = [weak = std::weak_ptr<Impl>(impl_)](
+                             const std::string& intent, const std::string& channel,
+                             const std::string& thread, const std::string& target_id,
+                             const commands::Message& message,
+                             std::shared_ptr<commands::OutboxTicket> ticket) {
+    auto self = weak.lock();
+    if (!self) {
+      ticket->done(
+          make_error("the Teams transport is gone", ErrorKind::unavailable, Reach::not_sent));
+      return;
+    }
+    auto known = self->conversations.find(channel);
+    if (known == self->conversations.end()) {
+      ticket->done(make_error("Teams: no conversation reference for " + channel +
+                                  " (no activity from it was ever verified)",
+                              ErrorKind::not_found));
+      return;
+    }
+    self->connector.send_recorded(intent, ConversationTarget{known->second.service_url, channel},
+                                  thread, target_id, message, std::move(ticket));
+  };
   intake.attach(std::move(platform));
   impl_->connector.on_credentials_refused([weak = std::weak_ptr<Impl>(impl_)](const Error& error) {
     if (auto self = weak.lock())

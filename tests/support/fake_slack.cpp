@@ -624,8 +624,9 @@ struct FakeSlack::Impl {
         "chat.postEphemeral",         "conversations.create",
         "conversations.archive",      "conversations.invite",
         "conversations.setTopic",     "conversations.list",
-        "conversations.history",      "pins.add",
-        "files.getUploadURLExternal", "files.completeUploadExternal"};
+        "conversations.history",      "conversations.replies",
+        "pins.add",                   "files.getUploadURLExternal",
+        "files.completeUploadExternal"};
     if (!kMethods.contains(call.method))
       return json_response(request, http::status::ok, error_object("unknown_method"));
 
@@ -710,6 +711,8 @@ struct FakeSlack::Impl {
       return history(p);
     if (call.method == "pins.add")
       return pin(p);
+    if (call.method == "conversations.replies")
+      return replies(p);
     if (call.method == "files.getUploadURLExternal")
       return upload_url(p);
     return complete_upload(p);
@@ -725,7 +728,76 @@ struct FakeSlack::Impl {
     return json::serialize(*value);
   }
 
-  json::object message_json(const Message& message) {
+  static bool flag(const json::object& p, const std::string& key) {
+    const std::string value = param_text(p, key);
+    return value == "true" || value == "1";
+  }
+
+  // One page of `list` from the cursor's offset; adds has_more and response_metadata.
+  static json::object page_of(const json::object& p, json::array list) {
+    std::size_t offset = 0;
+    if (std::string cursor = param_text(p, "cursor"); !cursor.empty()) {
+      try {
+        offset = std::stoul(cursor);
+      } catch (const std::exception&) {
+        return error_object("invalid_cursor");
+      }
+    }
+    long limit = 100;
+    if (std::string text = param_text(p, "limit"); !text.empty()) {
+      try {
+        limit = std::clamp(std::stol(text), 1L, 999L);
+      } catch (const std::exception&) {
+      }
+    }
+    json::array page;
+    for (std::size_t i = offset; i < list.size() && page.size() < static_cast<std::size_t>(limit);
+         ++i)
+      page.push_back(list[i]);
+    const std::size_t next = offset + page.size();
+    const bool more = next < list.size();
+    return {{"ok", true},
+            {"messages", std::move(page)},
+            {"has_more", more},
+            {"response_metadata",
+             json::object{{"next_cursor", more ? std::to_string(next) : std::string()}}}};
+  }
+
+  static bool ts_before(const std::string& a, const std::string& b) {
+    return std::stold(a) < std::stold(b);
+  }
+
+  json::object replies(const json::object& p) {  // under mu
+    const std::string channel = param_text(p, "channel");
+    const std::string ts = param_text(p, "ts");
+    if (channel.empty())
+      return error_object("channel_not_found");
+    if (ts.empty())
+      return missing_field("ts");
+    const bool with_metadata = flag(p, "include_all_metadata");
+    std::optional<json::object> parent;
+    json::array thread;
+    for (const auto& message : messages) {
+      if (message.channel != channel || !message.ephemeral_user.empty())
+        continue;
+      if (message.ts == ts)
+        parent = message_json(message, with_metadata);
+      else if (message.thread_ts == ts)
+        thread.push_back(message_json(message, with_metadata));
+    }
+    if (!parent && thread.empty())
+      return error_object("thread_not_found");
+    if (!parent)
+      parent = json::object{{"type", "message"}, {"ts", ts}, {"thread_ts", ts}};
+    (*parent)["reply_count"] = thread.size();
+    json::array list;
+    list.push_back(std::move(*parent));
+    for (auto& reply : thread)
+      list.push_back(std::move(reply));
+    return page_of(p, std::move(list));
+  }
+
+  json::object message_json(const Message& message, bool with_metadata = false) {
     json::object out{
         {"type", "message"},        {"text", message.text},     {"user", options.bot_user_id},
         {"bot_id", options.bot_id}, {"app_id", options.app_id}, {"team", options.team_id},
@@ -734,7 +806,25 @@ struct FakeSlack::Impl {
       out["blocks"] = json::parse(message.blocks);
     if (!message.thread_ts.empty())
       out["thread_ts"] = message.thread_ts;
+    if (with_metadata && !message.metadata.empty())
+      out["metadata"] = json::parse(message.metadata);
     return out;
+  }
+
+  // Message metadata: absent → "" (ok); an object with a string event_type and an object
+  // event_payload → its JSON; anything else → nullopt (invalid_metadata_format).
+  static std::optional<std::string> read_metadata(const json::object& p) {
+    if (!p.contains("metadata"))
+      return std::string();
+    auto value = param_value(p, "metadata");
+    if (!value || !value->is_object())
+      return std::nullopt;
+    const auto& object = value->as_object();
+    const auto* type = object.if_contains("event_type");
+    const auto* payload = object.if_contains("event_payload");
+    if (type == nullptr || !type->is_string() || payload == nullptr || !payload->is_object())
+      return std::nullopt;
+    return json::serialize(*value);
   }
 
   json::object post_message(const json::object& p, bool ephemeral) {  // under mu
@@ -757,6 +847,10 @@ struct FakeSlack::Impl {
     if (message.text.empty() && message.blocks.empty() && !p.contains("attachments"))
       return error_object("no_text");
     message.thread_ts = param_text(p, "thread_ts");
+    auto metadata = read_metadata(p);
+    if (!metadata)
+      return error_object("invalid_metadata_format");
+    message.metadata = *metadata;
     message.ts = next_ts();
     messages.push_back(message);
     if (ephemeral)
@@ -787,6 +881,8 @@ struct FakeSlack::Impl {
     // Sending text without blocks removes the blocks (as Slack does).
     if (p.contains("blocks") || p.contains("text"))
       it->blocks = *blocks;
+    if (auto metadata = read_metadata(p); metadata && !metadata->empty())
+      it->metadata = *metadata;
     ++it->updates;
     return {{"ok", true},
             {"channel", channel},
@@ -976,8 +1072,11 @@ struct FakeSlack::Impl {
   // `inclusive`), `limit` caps it (default 100).
   json::object history(const json::object& p) {  // under mu
     std::string channel = param_text(p, "channel");
-    if (channel.empty() || (!known_channel(channel) && !members.contains(channel)))
+    const bool posted_in = std::any_of(messages.begin(), messages.end(),
+                                       [&](const Message& m) { return m.channel == channel; });
+    if (channel.empty() || (!known_channel(channel) && !members.contains(channel) && !posted_in))
       return error_object("channel_not_found");
+    const bool with_metadata = flag(p, "include_all_metadata");
     const std::string latest = param_text(p, "latest");
     const std::string oldest = param_text(p, "oldest");
     const std::string inclusive_text = param_text(p, "inclusive");
@@ -1001,7 +1100,7 @@ struct FakeSlack::Impl {
         more = true;
         break;
       }
-      json::object message = message_json(*it);
+      json::object message = message_json(*it, with_metadata);
       if (!it->user.empty()) {
         message.erase("bot_id");
         message.erase("app_id");

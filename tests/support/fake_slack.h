@@ -13,6 +13,13 @@
 //                                gets HTTP 401, a reused one 403)
 //     POST /upload/<file_id>     upload URLs handed out by files.getUploadURLExternal
 //     POST /response/<n>         response_url() targets (recorded as method "response_url")
+// - conversations.history (channel, oldest, latest, inclusive, limit, cursor) lists a channel's
+//   messages newest first, without thread replies; conversations.replies (channel, ts, limit,
+//   cursor) lists a thread oldest first, its parent first. Both include a message's `metadata`
+//   only with include_all_metadata=true, as Slack does. The fake holds only messages posted
+//   through it, so a thread whose parent is a user's message (never posted here) gets a stub
+//   parent {type, ts, thread_ts, reply_count}; a ts with neither parent nor replies is
+//   thread_not_found. A cursor is the next offset as text.
 // - Web API checks, in order: invalid_json / json_not_object (JSON bodies), unknown_method,
 //   injected 429s, injected failures, set_connections_open_error, then the token: missing →
 //   not_authed; the other kind of token (xapp for a bot method or xoxb for
@@ -86,6 +93,7 @@ class FakeSlack {
     std::string ephemeral_user;  // set for chat.postEphemeral
     int updates = 0;             // times chat.update changed it
     std::string user;            // a person's message (add_user_message); "" for the bot's
+    std::string metadata;        // message metadata as JSON object text, "" when none
   };
 
   struct Upload {

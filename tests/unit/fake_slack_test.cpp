@@ -943,3 +943,37 @@ TEST(OfficialClient, WebClientCreatesInvitesSetsTopicPinsListsAndReadsHistory) {
 
 }  // namespace
 }  // namespace shipmate::testing
+
+namespace shipmate::testing {
+namespace {
+
+// What the reply outbox relies on (message metadata listed by conversations.history/replies),
+// checked with Slack's own WebClient so the fake cannot drift from Slack.
+TEST(OfficialClient, MessageMetadataIsListedByHistoryAndRepliesOnlyWhenAskedFor) {
+  if (auto missing = official_client_missing(); !missing.empty())
+    GTEST_SKIP() << missing;
+  FakeSlack fake;
+  const std::string node_dir = source_dir() + "/tests/node";
+  Subprocess node({"/usr/bin/env", "node", node_dir + "/outbox_metadata_check.mjs", fake.api_url(),
+                   fake.options().bot_token, "C9"},
+                  {}, node_dir);
+  ASSERT_TRUE(node.wait_for_output("RESULT ok", 60s)) << node.output();
+  EXPECT_EQ(node.wait(30s), 0) << node.output();
+  const std::string out = node.output();
+  const auto messages = fake.messages();
+  ASSERT_EQ(messages.size(), 2u);
+  const std::string top = messages[0].ts;
+  const std::string reply = messages[1].ts;
+  // History: the channel's message with its key, not the thread reply.
+  EXPECT_NE(out.find("HISTORY " + top + " k#0"), std::string::npos) << out;
+  EXPECT_EQ(out.find("HISTORY " + reply), std::string::npos) << out;
+  // Replies: the parent, then the reply, both with their keys.
+  EXPECT_NE(out.find("REPLIES " + top + " k#0"), std::string::npos) << out;
+  EXPECT_NE(out.find("REPLIES " + reply + " k#1"), std::string::npos) << out;
+  // Without include_all_metadata, no metadata.
+  EXPECT_NE(out.find("PLAIN " + top + " -"), std::string::npos) << out;
+  EXPECT_NE(messages[0].metadata.find("shipmate_reply"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shipmate::testing

@@ -1,0 +1,76 @@
+// The reply outbox's table: every reply a chat command produces, recorded before it is posted.
+//
+// A row is one message a command asked for (a post, an update of one of its posts, a reply in a
+// post's thread), keyed by an idempotency key that a run of the command computes the same way
+// every time (the inbox key and the reply's index, bot/reply_outbox.h). Rows are written in the
+// transaction that also marks their command's inbox state (commit()), so after a crash either
+// the command is unfinished and nothing of its reply was recorded (nor posted), or the reply is
+// here, and it is posted from here at most once: a key that is already present is skipped. A row
+// is `pending` until the platform confirmed it, then `sent` with the platform's id for it
+// (Slack's ts, a Teams activity id). What a row says is opaque here (bot/ encodes it).
+//
+// Contract: threading and errors as in database.h (StorageError on SQL failures; commit() is all
+// or nothing). Callers redact text before it reaches a row. The queries are plain SQL that
+// PostgreSQL accepts too (ON CONFLICT DO NOTHING, a partial index), so a second backend can share
+// them; only the schema's rowid alias differs.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "storage/database.h"
+
+namespace shipmate::storage {
+
+class InboxStore;
+
+struct OutboxRow {
+  std::int64_t seq = 0;     // recording order; assigned by the store
+  std::string key;          // idempotency key: "<inbox key>#<index>"
+  std::string platform;     // "slack", "teams", "terminal"
+  std::string channel;      // the conversation the command came from
+  std::string thread;       // and its thread; may be empty
+  std::string intent;       // "post", "update", "thread_reply"
+  std::string target_key;   // update / thread_reply: the key of the post it refers to
+  std::string body;         // the message, encoded by bot/reply_outbox.h
+  std::string state;        // "pending", "sent"
+  std::string platform_id;  // once sent: the platform's id for the message
+  EpochMillis created_at = 0;
+};
+
+// Keeps its prepared statements for its lifetime, so it must be destroyed before `db`.
+class OutboxStore {
+ public:
+  OutboxStore(Database& db, InboxStore& inbox, const Clock& clock)
+      : db_(db), inbox_(inbox), clock_(clock) {}
+
+  // One transaction: inserts `rows` (element i of the result is false when row i's key was
+  // already there, so the row must not be sent again), marks the inbox keys in `finished` done,
+  // and records `sent` confirmations (key, platform id). All or nothing.
+  std::vector<bool> commit(const std::vector<OutboxRow>& rows,
+                           const std::vector<std::string>& finished,
+                           const std::vector<std::pair<std::string, std::string>>& sent);
+  // Unsent rows of a platform, in recording order.
+  std::vector<OutboxRow> unsent(std::string_view platform);
+  std::optional<OutboxRow> find(std::string_view key);
+  // Forgets sent rows recorded before `cutoff` whose command has finished (a command still in
+  // the inbox may run again after a crash and must find its keys).
+  int prune_sent_before(EpochMillis cutoff);
+  std::size_t size();
+
+ private:
+  Statement& cached(std::optional<Statement>& slot, std::string_view sql);
+  static OutboxRow row_of(const Statement& select);
+
+  Database& db_;
+  InboxStore& inbox_;
+  const Clock& clock_;
+  std::optional<Statement> insert_;
+  std::optional<Statement> mark_sent_;
+};
+
+}  // namespace shipmate::storage

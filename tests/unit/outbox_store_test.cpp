@@ -1,0 +1,225 @@
+// The reply outbox's table (storage/outbox_store.h) on both backends: each statement the store
+// runs, the outcomes that differ between a first and a repeated write, the commit that marks a
+// command done with its replies, and PostgreSQL's constraints. The outbox's behaviour around it
+// (holding, sending, recovering) is covered by tests/unit/reply_outbox_test.cpp on SQLite.
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "common/clock.h"
+#include "storage/copy.h"
+#include "storage/inbox_store.h"
+#include "storage/outbox_store.h"
+#include "tests/support/backends.h"
+#include "tests/support/test_support.h"
+
+namespace shipmate::storage {
+namespace {
+
+using shipmate::testing::Backend;
+using shipmate::testing::fresh_location;
+
+OutboxRow reply_row(const std::string& key, const std::string& platform = "slack",
+                    const std::string& intent = "post", const std::string& target = "") {
+  OutboxRow row;
+  row.key = key;
+  row.platform = platform;
+  row.channel = "C1";
+  row.thread = "1700000000.000100";
+  row.intent = intent;
+  row.target_key = target;
+  row.body = R"({"text":"pong"})";
+  return row;
+}
+
+InboxEntry command(const std::string& key) {
+  InboxEntry entry;
+  entry.key = key;
+  entry.platform = "slack";
+  entry.user_id = "U1";
+  entry.channel = "C1";
+  entry.text = "ping";
+  return entry;
+}
+
+class OutboxStoreTest : public ::testing::TestWithParam<Backend> {
+ protected:
+  ManualClock clock;
+  shipmate::testing::TempDir dir;
+  std::unique_ptr<Database> db =
+      shipmate::testing::open_or_throw(fresh_location(GetParam(), dir, ":memory:"));
+  InboxStore inbox{*db, clock};
+  OutboxStore outbox{*db, inbox, clock};
+};
+SHIPMATE_ON_BOTH_BACKENDS(OutboxStoreTest);
+
+TEST_P(OutboxStoreTest, ARowIsRecordedOnceAndARepeatedKeyIsReportedAsNotFresh) {
+  clock.set_ms(5000);
+  const auto first =
+      outbox.commit({reply_row("slack:event:E1#0"), reply_row("slack:event:E1#1")}, {}, {});
+  EXPECT_EQ(first, (std::vector<bool>{true, true}));
+  // A command run again after a crash makes the same keys: not recorded, not to be sent again.
+  const auto again =
+      outbox.commit({reply_row("slack:event:E1#1"), reply_row("slack:event:E1#2")}, {}, {});
+  EXPECT_EQ(again, (std::vector<bool>{false, true}));
+  EXPECT_EQ(outbox.size(), 3u);
+  const auto row = outbox.find("slack:event:E1#0");
+  ASSERT_TRUE(row);
+  EXPECT_EQ(row->platform, "slack");
+  EXPECT_EQ(row->channel, "C1");
+  EXPECT_EQ(row->thread, "1700000000.000100");
+  EXPECT_EQ(row->intent, "post");
+  EXPECT_EQ(row->body, R"({"text":"pong"})");
+  EXPECT_EQ(row->state, "pending");
+  EXPECT_EQ(row->platform_id, "");
+  EXPECT_EQ(row->created_at, 5000);
+  EXPECT_FALSE(outbox.find("slack:event:E9#0"));
+}
+
+TEST_P(OutboxStoreTest, UnsentRowsComeInRecordingOrderPerPlatformAndLeaveOnceSent) {
+  outbox.commit({reply_row("slack:event:E1#0"), reply_row("teams:message:c:1#0", "teams"),
+                 reply_row("slack:event:E1#1", "slack", "update", "slack:event:E1#0"),
+                 reply_row("slack:event:E2#0")},
+                {}, {});
+  auto unsent = outbox.unsent("slack");
+  ASSERT_EQ(unsent.size(), 3u);
+  EXPECT_EQ(unsent[0].key, "slack:event:E1#0");
+  EXPECT_EQ(unsent[1].key, "slack:event:E1#1");
+  EXPECT_EQ(unsent[1].target_key, "slack:event:E1#0");
+  EXPECT_EQ(unsent[2].key, "slack:event:E2#0");
+  EXPECT_LT(unsent[0].seq, unsent[1].seq);
+  EXPECT_LT(unsent[1].seq, unsent[2].seq);
+  EXPECT_EQ(outbox.unsent("teams").size(), 1u);
+
+  clock.set_ms(9000);
+  outbox.commit({}, {}, {{"slack:event:E1#0", "1700000001.000200"}, {"slack:event:E1#1", ""}});
+  unsent = outbox.unsent("slack");
+  ASSERT_EQ(unsent.size(), 1u);
+  EXPECT_EQ(unsent[0].key, "slack:event:E2#0");
+  const auto sent = outbox.find("slack:event:E1#0");
+  EXPECT_EQ(sent->state, "sent");
+  EXPECT_EQ(sent->platform_id, "1700000001.000200");
+  // Confirming a key twice (a late answer) changes nothing more.
+  outbox.commit({}, {}, {{"slack:event:E1#0", "1700000001.000200"}});
+  EXPECT_EQ(outbox.find("slack:event:E1#0")->platform_id, "1700000001.000200");
+}
+
+TEST_P(OutboxStoreTest, ACommandIsMarkedDoneInTheCommitThatRecordsItsLastReply) {
+  ASSERT_TRUE(inbox.accept(command("slack:event:E1")));
+  ASSERT_TRUE(inbox.accept(command("slack:event:E2")));
+  outbox.commit({reply_row("slack:event:E1#0")}, {"slack:event:E1"}, {});
+  EXPECT_EQ(inbox.in_state("received").size(), 1u);
+  EXPECT_EQ(inbox.in_state("done").size(), 1u);
+  EXPECT_EQ(inbox.in_state("done")[0].key, "slack:event:E1");
+  // Only finished keys: no row to write, the inbox still moves.
+  const auto none = outbox.commit({}, {"slack:event:E2"}, {});
+  EXPECT_TRUE(none.empty());
+  EXPECT_TRUE(inbox.in_state("received").empty());
+}
+
+TEST_P(OutboxStoreTest, AFailedCommitWritesNoRowAndMarksNothingDone) {
+  ASSERT_TRUE(inbox.accept(command("slack:event:E1")));
+  db->exec("DROP TABLE inbox_pending");  // the inbox half of the commit fails
+  EXPECT_THROW(outbox.commit({reply_row("slack:event:E1#0")}, {"slack:event:E1"}, {}),
+               StorageError);
+  EXPECT_EQ(outbox.size(), 0u);
+}
+
+TEST_P(OutboxStoreTest, SentRowsOfFinishedCommandsArePrunedOthersStay) {
+  ASSERT_TRUE(inbox.accept(command("slack:event:E2")));  // still running: may run again
+  clock.set_ms(1000);
+  outbox.commit(
+      {reply_row("slack:event:E1#0"), reply_row("slack:event:E2#0"), reply_row("slack:event:E3#0")},
+      {}, {});
+  outbox.commit({}, {}, {{"slack:event:E1#0", "1.1"}, {"slack:event:E2#0", "1.2"}});
+  clock.set_ms(2000);
+  outbox.commit({reply_row("slack:event:E4#0")}, {}, {{"slack:event:E4#0", "1.4"}});
+  // E1: sent, finished, old: gone. E2: its command is pending. E3: unsent. E4: too young.
+  EXPECT_EQ(outbox.prune_sent_before(1500), 1);
+  EXPECT_FALSE(outbox.find("slack:event:E1#0"));
+  EXPECT_TRUE(outbox.find("slack:event:E2#0"));
+  EXPECT_TRUE(outbox.find("slack:event:E3#0"));
+  EXPECT_TRUE(outbox.find("slack:event:E4#0"));
+}
+
+TEST_P(OutboxStoreTest, RowsSurviveReopen) {
+  const std::string location = fresh_location(GetParam(), dir, "outbox.db");
+  {
+    auto first = shipmate::testing::open_or_throw(location);
+    InboxStore first_inbox(*first, clock);
+    OutboxStore first_outbox(*first, first_inbox, clock);
+    first_outbox.commit({reply_row("slack:event:E1#0")}, {}, {});
+  }
+  auto second = shipmate::testing::open_or_throw(location);
+  InboxStore second_inbox(*second, clock);
+  OutboxStore second_outbox(*second, second_inbox, clock);
+  ASSERT_EQ(second_outbox.unsent("slack").size(), 1u);
+  EXPECT_EQ(second_outbox.commit({reply_row("slack:event:E1#0")}, {}, {}),
+            (std::vector<bool>{false}));
+}
+
+// SQLite's table has no such checks (the store is its only writer); PostgreSQL may have several.
+TEST(OutboxPostgresTest, PostgreSQLRefusesRowsTheStoreNeverWrites) {
+  ManualClock clock;
+  auto db = shipmate::testing::open_or_throw(shipmate::testing::postgres_server().fresh_database());
+  InboxStore inbox(*db, clock);
+  OutboxStore outbox(*db, inbox, clock);
+  EXPECT_THROW(db->exec("INSERT INTO outbox (idem_key, platform, channel, intent, body, "
+                        "created_at) VALUES ('k#0', 'slack', 'C1', 'delete', '{}', 1)"),
+               ConstraintError);
+  EXPECT_THROW(db->exec("INSERT INTO outbox (idem_key, platform, channel, intent, body, state, "
+                        "created_at) VALUES ('k#0', 'slack', 'C1', 'post', '{}', 'sent', 1)"),
+               ConstraintError);
+  EXPECT_THROW(db->exec("INSERT INTO outbox (idem_key, platform, channel, intent, body, state, "
+                        "created_at) VALUES ('k#0', 'slack', 'C1', 'post', '{}', 'lost', 1)"),
+               ConstraintError);
+  outbox.commit({reply_row("k#0")}, {}, {});
+  // Two writers recording one reply: the second is refused by the key, so it is posted once.
+  EXPECT_THROW(db->exec("INSERT INTO outbox (idem_key, platform, channel, intent, body, "
+                        "created_at) VALUES ('k#0', 'slack', 'C1', 'post', '{}', 1)"),
+               ConstraintError);
+  EXPECT_EQ(outbox.commit({reply_row("k#0")}, {}, {}), (std::vector<bool>{false}));
+}
+
+TEST(OutboxCopyTest, StorageCopyCarriesTheOutboxBothWaysAndItsSequenceCarriesOn) {
+  shipmate::testing::TempDir dir;
+  ManualClock clock;
+  const std::string sqlite_path = dir.file("from.db");
+  {
+    auto db = shipmate::testing::open_or_throw(sqlite_path);
+    InboxStore inbox(*db, clock);
+    OutboxStore outbox(*db, inbox, clock);
+    outbox.commit({reply_row("slack:event:E1#0"), reply_row("slack:event:E2#0")}, {},
+                  {{"slack:event:E1#0", "1.1"}});
+  }
+  const std::string uri = shipmate::testing::postgres_server().fresh_database();
+  auto copied = copy_database(sqlite_path, uri);
+  ASSERT_TRUE(copied.ok()) << copied.error().message;
+  EXPECT_EQ(copied->rows.back(), (std::pair<std::string, std::int64_t>{"outbox", 2}));
+  {
+    auto pg = shipmate::testing::open_or_throw(uri);
+    InboxStore inbox(*pg, clock);
+    OutboxStore outbox(*pg, inbox, clock);
+    EXPECT_EQ(outbox.find("slack:event:E1#0")->platform_id, "1.1");
+    const auto unsent = outbox.unsent("slack");
+    ASSERT_EQ(unsent.size(), 1u);
+    EXPECT_EQ(unsent[0].key, "slack:event:E2#0");
+    // New rows follow the copied ones.
+    outbox.commit({reply_row("slack:event:E3#0")}, {}, {});
+    EXPECT_GT(outbox.find("slack:event:E3#0")->seq, unsent[0].seq);
+  }
+  const std::string back = dir.file("back.db");
+  auto returned = copy_database(uri, back);
+  ASSERT_TRUE(returned.ok()) << returned.error().message;
+  auto sqlite = shipmate::testing::open_or_throw(back);
+  InboxStore inbox(*sqlite, clock);
+  OutboxStore outbox(*sqlite, inbox, clock);
+  EXPECT_EQ(outbox.size(), 3u);
+  EXPECT_EQ(outbox.unsent("slack").size(), 2u);
+}
+
+}  // namespace
+}  // namespace shipmate::storage
