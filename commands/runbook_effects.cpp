@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 #include <algorithm>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/asio/this_coro.hpp>
@@ -77,12 +78,17 @@ bool status_expected(const std::vector<int>& expected, int status) {
   return std::find(expected.begin(), expected.end(), status) != expected.end();
 }
 
-std::string read_file(const fs::path& path) {
+// At most `limit` bytes from the start of the file (a step may have written far past the cap).
+std::string read_file(const fs::path& path, std::size_t limit) {
   std::ifstream in(path, std::ios::binary);
-  std::stringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
+  std::string out(limit, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(limit));
+  out.resize(static_cast<std::size_t>(std::max<std::streamsize>(in.gcount(), 0)));
+  return out;
 }
+
+// How often a running exec step's output is measured against the cap.
+constexpr std::chrono::milliseconds kOutputCheck{250};
 
 // Collects what a command step's command says, and passes it on to the run's thread while the
 // run is there to take it (a command that outlived its step's timeout may outlive the run too;
@@ -172,9 +178,6 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
     spec.argv.push_back(std::move(*expanded));  // one element, whatever it contains
   }
   const fs::path dir = fs::path(ports_.work_dir) / std::to_string(run.id);
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  fs::permissions(dir, fs::perms::owner_all, ec);
   if (!step.exec.cwd.empty()) {
     auto cwd = runbooks::expand(step.exec.cwd, plain);
     if (!cwd)
@@ -189,51 +192,59 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
       co_return failed(expanded.error().message, false);
     spec.env[name] = std::move(*expanded);
   }
-  std::vector<fs::path> secret_files;
+  std::vector<std::pair<fs::path, std::string>> secret_files;
   for (const auto& [name, value] : step.exec.files) {
     auto expanded = runbooks::expand(value, secret_scope);
     if (!expanded)
       co_return failed(expanded.error().message, false);
     const fs::path file = dir / (step.name + "." + name);
-    {
-      const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-      if (fd < 0)
-        co_return failed("cannot write " + file.string(), false);
-      const ssize_t wrote = ::write(fd, expanded->data(), expanded->size());
-      ::close(fd);
-      if (wrote != static_cast<ssize_t>(expanded->size()))
-        co_return failed("cannot write " + file.string(), false);
-    }
-    secret_files.push_back(file);
     spec.env[name] = file.string();
+    secret_files.emplace_back(file, std::move(*expanded));
   }
   const fs::path log_path =
       dir / (step.name + "-" + std::to_string(run.engine.state().attempt) + ".log");
-  fs::remove(log_path, ec);
   spec.log_path = log_path.string();
-  // The fork and exec happen on the spawner thread: the loop goes on with other runs meanwhile.
-  auto starting = integrations::ChildProcess::start_off_loop(spec);
+  // The file-system work (the run's directory, secret files, a stale log) and the fork and exec
+  // happen on the spawner thread: with many runs at once, a thousand mkdirs on the loop stalled
+  // it for seconds. The loop goes on with other runs meanwhile.
+  auto cannot_write = std::make_shared<bool>(false);
+  auto prepare = [dir, files = secret_files, log_path, cannot_write]() -> Status {
+    std::error_code ignored;
+    fs::create_directories(dir, ignored);
+    fs::permissions(dir, fs::perms::owner_all, ignored);
+    for (const auto& [file, value] : files) {
+      const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+      const ssize_t wrote = fd < 0 ? -1 : ::write(fd, value.data(), value.size());
+      if (fd >= 0)
+        ::close(fd);
+      if (wrote != static_cast<ssize_t>(value.size())) {
+        *cannot_write = true;
+        return make_error("cannot write " + file.string());
+      }
+    }
+    fs::remove(log_path, ignored);
+    return Ok{};
+  };
+  auto starting = integrations::ChildProcess::start_off_loop(spec, std::move(prepare));
   auto started = co_await std::move(starting);
+  std::error_code ec;
   if (!started) {
     for (const auto& file : secret_files)
-      fs::remove(file, ec);
-    co_return failed(started.error().message);
+      fs::remove(file.first, ec);
+    co_return failed(started.error().message, !*cannot_write);
   }
   auto child = std::move(*started);
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(step.timeout_ms);
   std::optional<integrations::ExitStatus> exit;
   std::string stopped_because;
+  const auto executor = co_await asio::this_coro::executor;
   while (true) {
-    auto waited = co_await child->wait_for(std::chrono::milliseconds(50));
-    if (waited) {
-      exit = waited;
-      break;
-    }
+    const auto now = std::chrono::steady_clock::now();
     const auto size = fs::file_size(log_path, ec);
     if (!ec && size > ports_.output_cap) {
       stopped_because = "its output passed " + std::to_string(ports_.output_cap / 1024) + " KiB";
-    } else if (std::chrono::steady_clock::now() >= deadline) {
+    } else if (now >= deadline) {
       stopped_because = "it ran past its timeout of " + format_duration(step.timeout_ms);
     } else if (run.abort_by) {
       stopped_because = "the run was aborted by " + *run.abort_by;
@@ -243,11 +254,25 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
       exit = stopped;
       break;
     }
+    // The exit wakes this at once (a pidfd, see integrations/process.h); so do an abort (the
+    // run's cancellation signal) and the deadline. The output's size is looked at every
+    // kOutputCheck while the child runs.
+    const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
+    const auto slice = std::min<std::chrono::milliseconds>(kOutputCheck, left);
+    auto waiting = asio::co_spawn(
+        executor, child->wait_for(slice),
+        asio::bind_cancellation_slot(run.cancel.slot(), asio::as_tuple(asio::use_awaitable)));
+    auto waited_or_error = co_await std::move(waiting);
+    auto waited = std::get<1>(std::move(waited_or_error));  // an exception: cancelled early
+    if (waited) {
+      exit = waited;
+      break;
+    }
   }
   for (const auto& file : secret_files)
-    fs::remove(file, ec);
+    fs::remove(file.first, ec);
   // The log on disk and in the journal holds only redacted text, at most the cap.
-  std::string raw = read_file(log_path);
+  std::string raw = read_file(log_path, ports_.output_cap + 1);
   if (raw.size() > ports_.output_cap)
     raw = raw.substr(0, ports_.output_cap) + "\n[output cut at the cap]";
   const std::string log = redact(raw);

@@ -309,7 +309,8 @@ asio::awaitable<Status> Core::run_check_command(std::shared_ptr<Core> self,
   spec.cwd = self->release_dir(candidate.version);
   spec.env = self->process_env(candidate.environment, candidate.version, candidate.port);
   spec.log_path = candidate.log_path;
-  auto started = ChildProcess::start(spec);
+  auto starting = ChildProcess::start_off_loop(spec);
+  auto started = co_await std::move(starting);
   if (!started)
     co_return make_error("cannot run the check command: " + started.error().message);
   std::shared_ptr<ChildProcess> check = std::move(*started);
@@ -405,18 +406,26 @@ asio::awaitable<Result<Core::Starting>> Core::launch(std::shared_ptr<Core> self,
   spec.cwd = self->release_dir(version);
   spec.env = self->process_env(environment, version, *port);
   spec.log_path = candidate.log_path;
-  {
-    // A banner per start keeps runs apart in the appended log and marks where this run's output
-    // begins, for the tail quoted when it crashes.
+  // A banner per start keeps runs apart in the appended log and marks where this run's output
+  // begins, for the tail quoted when it crashes. Written on the spawner thread with the fork
+  // (integrations/process.h), so neither blocks the event loop.
+  const std::string banner = "=== shipmate: starting " + service + " " + version + " for " +
+                             environment + " on 127.0.0.1:" + std::to_string(*port) + " at " +
+                             format_utc(SystemClock().now_ms()) + " ===\n";
+  auto log_offset = std::make_shared<std::uintmax_t>(0);
+  auto write_banner = [log_path = candidate.log_path, banner, log_offset]() -> Status {
     std::error_code ignored;
-    fs::create_directories(fs::path(candidate.log_path).parent_path(), ignored);
-    std::ofstream log(candidate.log_path, std::ios::app);
-    log << "=== shipmate: starting " << service << " " << version << " for " << environment
-        << " on 127.0.0.1:" << *port << " at " << format_utc(SystemClock().now_ms()) << " ===\n";
-  }
-  candidate.log_offset = file_size_or_zero(candidate.log_path);
-
-  auto started = ChildProcess::start(spec);
+    fs::create_directories(fs::path(log_path).parent_path(), ignored);
+    {
+      std::ofstream log(log_path, std::ios::app);
+      log << banner;
+    }
+    *log_offset = file_size_or_zero(log_path);
+    return Ok{};
+  };
+  auto starting = ChildProcess::start_off_loop(spec, std::move(write_banner));
+  auto started = co_await std::move(starting);
+  candidate.log_offset = *log_offset;
   if (!started) {
     co_return make_error("cannot start " + service + " " + version + ": " +
                          started.error().message + still_serving());

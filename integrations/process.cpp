@@ -3,20 +3,29 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <climits>
+#include <condition_variable>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
-#include <future>
+#include <mutex>
 #include <utility>
 
-#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/execution.hpp>
+#include <boost/asio/execution_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/prefer.hpp>
+#include <boost/asio/query.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/thread_pool.hpp>
@@ -220,38 +229,120 @@ asio::thread_pool& spawner() {
   return pool;
 }
 
-struct Spawned {
-  std::unique_ptr<ChildProcess> child;
-  std::string error;
+std::atomic<bool> pidfd_enabled{true};
+std::atomic<std::uint64_t> fallback_check_count{0};
+
+// A pidfd for `pid`, or -1 when the kernel refuses one (then the caller falls back to checking).
+int open_pidfd(int pid) {
+  if (!pidfd_enabled.load(std::memory_order_relaxed))
+    return -1;
+#ifdef SYS_pidfd_open
+  const long fd = ::syscall(SYS_pidfd_open, pid, 0);
+  if (fd >= 0)
+    return above_stdio(static_cast<int>(fd));
+#else
+  (void)pid;
+#endif
+  return -1;
+}
+
+using Started = Result<std::unique_ptr<ChildProcess>>;
+
+// One per io_context that has used start_off_loop(): counts the starts that have not been handed
+// back yet, so the io_context's destruction (which shuts this service down first, while its
+// scheduler still exists) can wait for them instead of leaving the spawner thread holding it.
+class SpawnerLink final : public asio::execution_context::service {
+ public:
+  struct State {
+    std::mutex mutex;
+    std::condition_variable idle;
+    int outstanding = 0;
+    bool closing = false;
+  };
+  static inline asio::execution_context::id id;
+
+  explicit SpawnerLink(asio::execution_context& context)
+      : asio::execution_context::service(context), state_(std::make_shared<State>()) {}
+  std::shared_ptr<State> state() const { return state_; }
+
+ private:
+  void shutdown() override {
+    std::unique_lock lock(state_->mutex);
+    state_->closing = true;
+    state_->idle.wait(lock, [&] { return state_->outstanding == 0; });
+  }
+  std::shared_ptr<State> state_;
 };
 
-// Runs on the spawner thread; the caller's coroutine, which owns both, waits meanwhile.
-asio::awaitable<void> spawn_there(const ProcessSpec* spec, Spawned* out) {
-  auto started = ChildProcess::start(*spec);
-  if (started)
-    out->child = std::move(*started);
-  else
-    out->error = started.error().message;
-  co_return;
-}
+// Spawns on the spawner thread and hands the result back through the caller's executor.
+struct SpawnOp {
+  template <typename Handler>
+  void operator()(Handler handler, ProcessSpec spec, std::function<Status()> prepare) const {
+    auto caller = asio::get_associated_executor(handler);
+    auto link =
+        asio::use_service<SpawnerLink>(asio::query(caller, asio::execution::context)).state();
+    {
+      std::lock_guard lock(link->mutex);
+      ++link->outstanding;
+    }
+    // Everything of the caller's the spawner touches lives in here, and leaves it in one piece.
+    struct Handoff {
+      Handler handler;
+      decltype(asio::prefer(caller, asio::execution::outstanding_work.tracked)) work;
+      std::optional<Started> result;
+    };
+    auto handoff = std::make_unique<Handoff>(
+        Handoff{std::move(handler), asio::prefer(caller, asio::execution::outstanding_work.tracked),
+                std::nullopt});
+    asio::post(spawner(), [handoff = std::move(handoff), link, spec = std::move(spec),
+                           prepare = std::move(prepare)]() mutable {
+      bool closing = false;
+      {
+        std::lock_guard lock(link->mutex);
+        closing = link->closing;
+      }
+      if (closing) {
+        handoff->result.emplace(make_error("not started: Shipmate is shutting down"));
+      } else {
+        Status prepared = prepare ? prepare() : Status(Ok{});
+        if (!prepared)
+          handoff->result.emplace(prepared.error());
+        else
+          handoff->result.emplace(ChildProcess::start(spec));
+      }
+      {
+        // A plain (untracked) copy to post through; the tracked one travels in the completion
+        // and is released on the caller's thread, after which the caller may go at any moment.
+        auto target = asio::prefer(handoff->work, asio::execution::outstanding_work.untracked);
+        asio::post(target, [done = std::move(handoff)]() mutable {
+          Handler resume = std::move(done->handler);
+          Started result = std::move(*done->result);
+          done.reset();
+          std::move(resume)(std::move(result));
+        });
+      }
+      // Nothing of the caller is left here; the io_context's destruction may go on.
+      std::lock_guard lock(link->mutex);
+      if (--link->outstanding == 0)
+        link->idle.notify_all();
+    });
+  }
+};
 
 }  // namespace
 
-void ChildProcess::wait_for_spawner() {
-  std::promise<void> idle;
-  auto done = idle.get_future();
-  asio::post(spawner(), [&idle] { idle.set_value(); });
-  done.wait();
+void ChildProcess::use_pidfd(bool enabled) {
+  pidfd_enabled.store(enabled, std::memory_order_relaxed);
+}
+
+std::uint64_t ChildProcess::fallback_checks() {
+  return fallback_check_count.load(std::memory_order_relaxed);
 }
 
 asio::awaitable<Result<std::unique_ptr<ChildProcess>>> ChildProcess::start_off_loop(
-    ProcessSpec spec) {
-  Spawned spawned;
-  auto task = spawn_there(&spec, &spawned);
-  co_await asio::co_spawn(spawner(), std::move(task), asio::use_awaitable);
-  if (!spawned.child)
-    co_return make_error(spawned.error);
-  co_return std::move(spawned.child);
+    ProcessSpec spec, std::function<Status()> prepare) {
+  return asio::async_initiate<const asio::use_awaitable_t<>, void(Started)>(
+      SpawnOp{}, asio::use_awaitable, std::move(spec), std::move(prepare));
 }
 
 std::string ExitStatus::describe() const {
@@ -393,27 +484,51 @@ void ChildProcess::signal_group(int signal) {
 }
 
 asio::awaitable<ExitStatus> ChildProcess::wait() {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
   while (true) {
-    if (auto status = poll())
+    auto waited = wait_for(std::chrono::hours(24));
+    auto status = co_await std::move(waited);
+    if (status)
       co_return *status;
-    timer.expires_after(kPollInterval);
-    co_await timer.async_wait(asio::use_awaitable);
+    // A day passed, or the caller was cancelled: then the next wait throws operation_aborted, as
+    // any awaited operation of a cancelled coroutine does.
   }
 }
 
 asio::awaitable<std::optional<ExitStatus>> ChildProcess::wait_for(milliseconds timeout) {
-  asio::steady_timer timer(co_await asio::this_coro::executor);
+  if (auto status = poll())
+    co_return status;
+  const auto executor = co_await asio::this_coro::executor;
+  const int fd = open_pidfd(pid_);
+  if (fd >= 0) {
+    // Readable once the child has exited. The timer cancels the watch; it holds the watch, so a
+    // timer that fires as the watch completes still finds it.
+    auto watch = std::make_shared<asio::posix::stream_descriptor>(executor, fd);
+    asio::steady_timer timer(executor, timeout);
+    timer.async_wait([watch](boost::system::error_code ec) {
+      if (!ec)
+        watch->cancel();
+    });
+    auto watching = watch->async_wait(asio::posix::stream_descriptor::wait_read,
+                                      asio::as_tuple(asio::use_awaitable));
+    co_await std::move(watching);
+    timer.cancel();
+    co_return poll();
+  }
+  asio::steady_timer timer(executor);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (true) {
-    if (auto status = poll())
-      co_return status;
     const auto now = std::chrono::steady_clock::now();
     if (now >= deadline)
       co_return std::nullopt;
     timer.expires_after(
         std::min<std::chrono::steady_clock::duration>(kPollInterval, deadline - now));
-    co_await timer.async_wait(asio::use_awaitable);
+    auto ticking = timer.async_wait(asio::as_tuple(asio::use_awaitable));
+    auto [ec] = co_await std::move(ticking);
+    fallback_check_count.fetch_add(1, std::memory_order_relaxed);
+    if (auto status = poll())
+      co_return status;
+    if (ec == asio::error::operation_aborted)
+      co_return std::nullopt;
   }
 }
 

@@ -12,16 +12,29 @@
 //   child exits, the rest of its process group is killed before the reap (the pgid cannot be
 //   reused while the leader is an unreaped zombie). The destructor kills and reaps a child that
 //   is still running (blocking, best effort).
-// - Threading: not thread-safe; use each ChildProcess from one thread (the event loop). The
-//   awaitable members poll with a short steady_timer, so no SIGCHLD handler is installed.
+// - Threading: not thread-safe; use each ChildProcess from one thread (the event loop).
+// - Waiting: wait(), wait_for() and stop() install no SIGCHLD handler and do not poll. They watch
+//   a pidfd (pidfd_open, Linux >= 5.3) for the child's exit through the caller's executor, so a
+//   waiting step costs the loop nothing until the child exits. Where pidfd_open is refused
+//   (an older kernel, a seccomp filter, no descriptors left) they fall back to checking with
+//   waitid(WNOHANG) every 20 ms on a timer; use_pidfd(false) forces that fallback (tests).
 // - start_off_loop() does what start() does on one spawner thread that Shipmate starts on first
 //   use and keeps until it exits (so PR_SET_PDEATHSIG still fires only when Shipmate dies): the
+//   optional `prepare` (file-system work that must come first: directories, secret files), the
 //   fork, and the wait until the child has exec'd, which on a loaded machine means waiting for
 //   the child to be scheduled, then block that thread and not the caller's event loop. Starts
-//   from many coroutines queue there, one at a time. It completes on the caller's executor.
+//   from many coroutines queue there, one at a time.
+//   Hand-back: it completes through the caller's executor, and the spawner thread keeps nothing
+//   of the caller once it has posted that completion: the caller's work guard travels inside the
+//   completion and is released on the caller's thread. An io_context may be destroyed while a
+//   start for it is queued or running: its destruction waits for that start to be handed back
+//   (a queued start is not carried out, the child of a running one is stopped with the
+//   completion it never ran), so no barrier is needed before an io_context goes.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,14 +65,17 @@ struct ExitStatus {
 class ChildProcess {
  public:
   static Result<std::unique_ptr<ChildProcess>> start(const ProcessSpec& spec);
-  // As start(), carried out on the spawner thread (see the contract above).
-  // Blocks until the spawner thread has finished everything queued on it so far, including the
-  // clean-up that follows each start_off_loop() after its caller has resumed (that clean-up still
-  // holds a copy of the caller's executor). Call it before destroying an io_context that used
-  // start_off_loop() (tests stop and destroy theirs; the process's own lives until exit).
-  static void wait_for_spawner();
+  // As start(), carried out on the spawner thread (see the contract above). `prepare`, when set,
+  // runs there first; its error is returned and nothing is started.
   static boost::asio::awaitable<Result<std::unique_ptr<ChildProcess>>> start_off_loop(
-      ProcessSpec spec);
+      ProcessSpec spec, std::function<Status()> prepare = {});
+
+  // Waiting through a pidfd (true, the default where the kernel allows it) or by the 20 ms
+  // fallback check (false). Process-wide; tests switch it to cover the fallback.
+  static void use_pidfd(bool enabled);
+  // How many times a wait so far woke on the fallback timer to check a child (tests: a wait
+  // through a pidfd adds none).
+  static std::uint64_t fallback_checks();
 
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
@@ -77,7 +93,8 @@ class ChildProcess {
 
   // Completes when the child has exited (and been reaped).
   boost::asio::awaitable<ExitStatus> wait();
-  // As wait(), but gives up after `timeout` and returns nullopt (the child keeps running).
+  // As wait(), but gives up after `timeout` and returns nullopt (the child keeps running). A
+  // cancellation of the awaiting coroutine (its cancellation slot) also ends it with nullopt.
   boost::asio::awaitable<std::optional<ExitStatus>> wait_for(std::chrono::milliseconds timeout);
   // SIGTERM to the group, up to `grace` for the child to exit, then SIGKILL; always reaps.
   boost::asio::awaitable<ExitStatus> stop(std::chrono::milliseconds grace);

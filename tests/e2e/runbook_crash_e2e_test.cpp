@@ -6,7 +6,8 @@
 // The kill lands at an exact point with no timing: a trigger that never finishes holds Shipmate
 // inside the write that would record the step's end (install_spin_trigger), after the step's
 // effect happened; the test sees the effect (a line in a marks file, a chat line), kills, and
-// checks the journal before restarting.
+// checks the journal before restarting. A probe of a wait step (HTTP or Prometheus) is held by
+// the fake answering it instead.
 #include <gtest/gtest.h>
 #include <signal.h>
 
@@ -16,6 +17,7 @@
 
 #include "tests/e2e/runbook_e2e_support.h"
 #include "tests/support/fake_http_server.h"
+#include "tests/support/fake_prometheus.h"
 
 namespace shipmate::testing {
 namespace {
@@ -279,6 +281,50 @@ steps:
   EXPECT_EQ(rows[0].substr(0, 3), "up|");
   EXPECT_EQ(rows[0].substr(rows[0].rfind('|')), "|failed");  // the first probe: not yet
   EXPECT_EQ(rows[1].substr(rows[1].rfind('|')), "|interrupted");
+  EXPECT_EQ(rows[rows.size() - 2].substr(rows[rows.size() - 2].rfind('|')), "|succeeded");
+  EXPECT_EQ(rows.back(), "tell|1|succeeded");
+  EXPECT_TRUE(audit_intact());
+}
+
+TEST_F(RunbookCrash, APrometheusWaitCutOffMidQueryProbesAgainAfterTheRestart) {
+  // The first query's answer is held back far longer than the test runs, so the kill lands while
+  // that probe is in flight; the restarted Shipmate gets answers at once.
+  FakePrometheus prometheus;
+  const std::string query_text = R"(sum(rate(http_errors_total{env="staging"}[1m])))";
+  prometheus.set_vector(query_text, {{{{"env", "staging"}}, "0.4"}});
+  prometheus.delay_next(1, 10min);
+  write_config("metrics: {prometheus: \"" + prometheus.url() + "\"}\n");
+  write_runbook("calm", R"(runbook: calm
+service: hello
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - name: errors-low
+    timeout: 5m
+    wait: {prometheus: 'sum(rate(http_errors_total{{env="{env}"}}[1m]))', max: 0.05, interval: 100ms}
+  - {name: tell, notify: "errors are down in {env}"}
+)");
+  run_and_kill(
+      "", [&](Subprocess&) { return prometheus.queries().size() == 1; }, "errors-low",
+      "runbook run calm");
+  auto chat = start_chat();
+  // Waits can always be repeated: it queries again by itself, and keeps waiting while the
+  // answer is out of bounds.
+  ASSERT_TRUE(eventually([&] { return prometheus.queries().size() >= 3; })) << chat->output();
+  for (const auto& sent : prometheus.queries())
+    EXPECT_EQ(sent, query_text);
+  EXPECT_EQ(query(db(), "SELECT status FROM runbook_runs WHERE id = 1"),
+            std::vector<std::string>{"running"});
+  prometheus.set_vector(query_text, {{{{"env", "staging"}}, "0.01"}});
+  ASSERT_TRUE(chat->wait_for_output("Runbook calm #1 succeeded", 30s)) << chat->output();
+  EXPECT_TRUE(has(chat->output(), "errors are down in staging")) << chat->output();
+  finish(*chat);
+  const auto rows = step_rows();
+  ASSERT_GE(rows.size(), 4u);
+  EXPECT_EQ(rows[0], "errors-low|1|interrupted");  // the probe the kill cut off
+  for (std::size_t i = 1; i + 2 < rows.size(); ++i)
+    EXPECT_EQ(rows[i].substr(rows[i].rfind('|')), "|failed") << rows[i];  // not yet
+  EXPECT_EQ(rows[rows.size() - 2].substr(0, 11), "errors-low|");
   EXPECT_EQ(rows[rows.size() - 2].substr(rows[rows.size() - 2].rfind('|')), "|succeeded");
   EXPECT_EQ(rows.back(), "tell|1|succeeded");
   EXPECT_TRUE(audit_intact());

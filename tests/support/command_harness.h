@@ -15,7 +15,6 @@
 #include "commands/command_table.h"
 #include "commands/deploy_runtime.h"
 #include "common/timer.h"
-#include "integrations/process.h"
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
 #include "storage/deploy_store.h"
@@ -73,9 +72,6 @@ inline commands::Catalog test_catalog() {
 
 class CommandHarness {
  public:
-  // Runbook steps start processes on the shared spawner thread, whose clean-up after each start
-  // still holds this harness's executor: let it finish before the io_context below goes away.
-  ~CommandHarness() { integrations::ChildProcess::wait_for_spawner(); }
   CommandHarness()
       : db(std::move(*storage::Database::open(":memory:"))),
         deploys(*db, clock),

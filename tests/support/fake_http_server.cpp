@@ -155,9 +155,13 @@ struct FakeHttpServer::Impl {
   template <class Stream>
   net::awaitable<void> serve(Stream stream) {
     const std::uint64_t id = next_id++;
-    closers[id] = [&stream] {
+    // A held answer (delay) ends when the server stops too, not only when it is due: otherwise
+    // the connection would outlive the server's loop (and the map this closer lives in).
+    net::steady_timer delay_timer(ioc);
+    closers[id] = [&stream, &delay_timer] {
       error_code ignored;
       beast::get_lowest_layer(stream).socket().close(ignored);
+      delay_timer.cancel();
     };
     struct Unregister {
       Impl* impl;
@@ -183,8 +187,8 @@ struct FakeHttpServer::Impl {
         }
         FakeResponse answer = handler(fake);
         if (answer.delay.count() > 0) {
-          net::steady_timer timer(ioc, answer.delay);
-          co_await timer.async_wait(net::use_awaitable);
+          delay_timer.expires_after(answer.delay);
+          co_await delay_timer.async_wait(net::use_awaitable);
         }
         if (answer.close_connection || stopping)
           break;
