@@ -10,8 +10,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/json.hpp>
-#include <cctype>
 #include <list>
 #include <map>
 #include <optional>
@@ -21,10 +19,10 @@
 #include "bot/command_intake.h"
 #include "bot/slack/http_mode.h"
 #include "bot/slack/slack_protocol.h"
+#include "bot/slack/slack_workspace.h"
 #include "commands/reply.h"
 #include "common/clock.h"
 #include "common/redact.h"
-#include "common/strings.h"
 #include "common/timer.h"
 #include "integrations/net/http_client.h"
 #include "integrations/net/http_server.h"
@@ -80,23 +78,6 @@ IncomingCommand incoming(InboundCommand&& command) {
                          std::move(command.text)};
 }
 
-// A refused Web API call (missing_scope, not_allowed_token_type, ...) says which scopes the app
-// needs for it, so the person reading the fallback warning knows what to add.
-Error needing_scopes(Error error, std::string_view scopes) {
-  if (error.kind == ErrorKind::auth)
-    error.message += " (the Slack app needs the " + std::string(scopes) + " scope)";
-  return error;
-}
-
-// "slack:<channel>[:<thread ts>]" -> channel and thread; an empty channel when malformed.
-std::pair<std::string, std::string> parse_address(const std::string& address) {
-  if (address.rfind("slack:", 0) != 0)
-    return {};
-  const std::string rest = address.substr(6);
-  const auto colon = rest.find(':');
-  return {rest.substr(0, colon), colon == std::string::npos ? "" : rest.substr(colon + 1)};
-}
-
 }  // namespace
 
 struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
@@ -117,7 +98,9 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
         http(executor, http_options(options)),
         web(executor, http, options.bot_token, WebApiOptions{options.api_url, 5, options.pacing},
             timers),
-        random(std::random_device{}()) {
+        random(std::random_device{}()),
+        workspace(web, options.clock ? *options.clock : system_clock,
+                  options.channel_relist_interval) {
     register_secret(options.app_token);
     register_secret(options.bot_token);
     register_secret(options.signing_secret);
@@ -376,11 +359,9 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
   std::unique_ptr<SlackHttpServer> http_server;
   net::HttpServer* shared_server = nullptr;  // HTTP mode on a shared listener
   std::function<void(ReactionAdded)> reaction_handler;
-  std::map<std::string, std::string, std::less<>> channel_ids;  // resolve_channel: name -> id
-  // When the last full conversations.list pass (every page, the name not among them) ended.
-  std::optional<EpochMillis> last_full_listing;
   SystemClock system_clock;
-  const Clock& clock() const { return options.clock ? *options.clock : system_clock; }
+  // Rooms, channel names and reacted-to messages (slack_workspace.h), over `web`.
+  SlackWorkspace workspace;
 
   std::string identity_of(const std::string& slack_user) const {
     if (slack_user.empty())
@@ -412,33 +393,13 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
     }
     event.author = self->identity_of(inbound.item_user);
     event.delivery_id = inbound.dedupe_key;
-    using integrations::net::form_encode;
-    std::string form = "channel=" + form_encode(inbound.channel) +
-                       "&latest=" + form_encode(inbound.message_ts) + "&inclusive=true&limit=1";
-    std::string method = "conversations.history";
-    auto read = co_await self->web.call_form(std::move(method), std::move(form));
-    if (!read) {
-      event.problem = "its text could not be read (" +
-                      needing_scopes(read.error(), "channels:history").message + ")";
-    } else {
-      boost::system::error_code ec;
-      auto value = boost::json::parse(read->body, ec);
-      const boost::json::array* messages = nullptr;
-      if (!ec && value.is_object()) {
-        if (auto* found = value.as_object().if_contains("messages"); found && found->is_array())
-          messages = &found->as_array();
-      }
-      if (messages != nullptr && !messages->empty() && messages->front().is_object()) {
-        const auto& message = messages->front().as_object();
-        const auto* ts = message.if_contains("ts");
-        const auto* text = message.if_contains("text");
-        if (ts && ts->is_string() && ts->as_string() == inbound.message_ts && text &&
-            text->is_string())
-          event.text = std::string(text->as_string());
-      }
-      if (event.text.empty())
-        event.problem = "its text could not be read (a thread reply, or deleted)";
-    }
+    std::string channel = inbound.channel;
+    std::string ts = inbound.message_ts;
+    auto text = co_await self->workspace.read_message_text(std::move(channel), std::move(ts));
+    if (text)
+      event.text = std::move(*text);
+    else
+      event.problem = "its text could not be read (" + text.error().message + ")";
     if (cancelled(state) || !self->reaction_handler)
       co_return;
     self->reaction_handler(std::move(event));
@@ -626,7 +587,7 @@ const std::string& SlackTransport::bot_user_id() const {
 }
 
 std::unique_ptr<commands::Conversation> SlackTransport::open(const std::string& address) {
-  auto [channel, thread] = parse_address(address);
+  auto [channel, thread] = split_slack_address(address);
   return Impl::conversation_in(impl_, channel, thread);
 }
 
@@ -664,164 +625,41 @@ void SlackTransport::on_reaction(std::function<void(ReactionAdded)> handler) {
 }
 
 std::string SlackTransport::mention(const std::string& room_address) const {
-  auto [channel, thread] = parse_address(room_address);
-  return channel.empty() ? room_address : "<#" + channel + ">";
+  return SlackWorkspace::mention(room_address);
 }
 
+// The workspace abilities are SlackWorkspace's (slack_workspace.h); each call holds the Impl
+// (and so the workspace and the Web API) until it completes.
 asio::awaitable<Result<std::string>> SlackTransport::resolve_channel(std::string channel_name) {
   auto self = impl_;
-  std::string name = channel_name;
-  if (name.starts_with('#'))
-    name.erase(0, 1);
-  for (auto& c : name)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (name.empty() || name.size() > 80)
-    co_return make_error("'" + channel_name + "' is not a Slack channel name", ErrorKind::invalid);
-  if (auto known = self->channel_ids.find(name); known != self->channel_ids.end())
-    co_return "slack:" + known->second;
-  const std::string not_visible = "no Slack channel named #" + name +
-                                  " is visible to Shipmate (check the name; for a private "
-                                  "channel, invite the app first)";
-  const EpochMillis interval_ms =
-      std::chrono::duration_cast<std::chrono::milliseconds>(self->options.channel_relist_interval)
-          .count();
-  const EpochMillis started_at = self->clock().now_ms();
-  if (self->last_full_listing && started_at - *self->last_full_listing < interval_ms) {
-    const EpochMillis ago_s = (started_at - *self->last_full_listing) / 1000;
-    co_return make_error(not_visible + "; Slack's channels were listed " + std::to_string(ago_s) +
-                             " s ago and are listed again at most once every " +
-                             std::to_string(self->options.channel_relist_interval.count()) +
-                             " s, so a channel made since then is found after that",
-                         ErrorKind::not_found);
-  }
-  // conversations.list, page by page (Slack's cursor), public and private channels the app can
-  // see; every name seen is remembered.
-  std::string cursor;
-  for (int page = 0; page < 100; ++page) {
-    using integrations::net::form_encode;
-    std::string form = "types=public_channel%2Cprivate_channel&exclude_archived=true&limit=200";
-    if (!cursor.empty())
-      form += "&cursor=" + form_encode(cursor);
-    std::string method = "conversations.list";
-    auto listed = co_await self->web.call_form(std::move(method), std::move(form));
-    if (!listed)
-      co_return make_error("could not look up Slack channel #" + name + ": " +
-                               listed.error().message +
-                               (listed.error().kind == ErrorKind::auth
-                                    ? " (the Slack app needs the channels:read and groups:read "
-                                      "scopes)"
-                                    : ""),
-                           listed.error().kind);
-    boost::system::error_code ec;
-    auto value = boost::json::parse(listed->body, ec);
-    if (ec || !value.is_object())
-      co_return make_error("conversations.list: the answer is not a JSON object");
-    const auto& root = value.as_object();
-    if (const auto* channels = root.if_contains("channels"); channels && channels->is_array()) {
-      for (const auto& channel : channels->as_array()) {
-        if (!channel.is_object())
-          continue;
-        const auto* id = channel.as_object().if_contains("id");
-        const auto* seen = channel.as_object().if_contains("name");
-        if (id && id->is_string() && seen && seen->is_string())
-          self->channel_ids[std::string(seen->as_string())] = std::string(id->as_string());
-      }
-    }
-    if (auto known = self->channel_ids.find(name); known != self->channel_ids.end())
-      co_return "slack:" + known->second;
-    cursor.clear();
-    if (const auto* meta = root.if_contains("response_metadata"); meta && meta->is_object()) {
-      if (const auto* next = meta->as_object().if_contains("next_cursor");
-          next && next->is_string())
-        cursor = std::string(next->as_string());
-    }
-    if (cursor.empty()) {
-      self->last_full_listing = self->clock().now_ms();
-      break;
-    }
-  }
-  co_return make_error(not_visible, ErrorKind::not_found);
+  co_return co_await self->workspace.resolve_channel(std::move(channel_name));
 }
 
 asio::awaitable<Result<std::string>> SlackTransport::create_room(std::string room_name,
                                                                  bool is_private) {
   auto self = impl_;
-  std::string name = room_name;
-  auto created = co_await self->web.create_channel(std::move(room_name), is_private);
-  if (!created)
-    co_return needing_scopes(created.error(), is_private ? "groups:write" : "channels:manage");
-  self->channel_ids[name] = *created;
-  co_return "slack:" + *created;
+  co_return co_await self->workspace.create_room(std::move(room_name), is_private);
 }
 
 asio::awaitable<Status> SlackTransport::invite(std::string room_address,
                                                std::vector<std::string> user_ids) {
   auto self = impl_;
-  auto [channel, thread] = parse_address(room_address);
-  if (channel.empty())
-    co_return make_error("'" + room_address + "' is not a Slack channel address");
-  auto invited = co_await self->web.invite(std::move(channel), std::move(user_ids));
-  if (!invited)
-    co_return needing_scopes(invited.error(), "channels:manage");
-  co_return Ok{};
+  co_return co_await self->workspace.invite(std::move(room_address), std::move(user_ids));
 }
 
 asio::awaitable<Status> SlackTransport::pin(std::string room_address, commands::MessageRef ref) {
   auto self = impl_;
-  auto [channel, thread] = parse_address(room_address);
-  if (channel.empty())
-    co_return make_error("'" + room_address + "' is not a Slack channel address");
-  // The message may still be queued: its ts is known once the queue has posted it.
-  co_await self->web.drain();
-  const auto ts = self->web.ts_of(std::stoull(ref));
-  if (!ts)
-    co_return make_error("the message to pin was never posted");
-  std::string body = "{\"channel\":";
-  append_json_string(body, channel);
-  body += ",\"timestamp\":";
-  append_json_string(body, *ts);
-  body += '}';
-  std::string method = "pins.add";
-  auto pinned = co_await self->web.call(std::move(method), std::move(body));
-  if (!pinned && pinned.error().message.ends_with("already_pinned"))
-    co_return Ok{};
-  if (!pinned)
-    co_return needing_scopes(pinned.error(), "pins:write");
-  co_return Ok{};
+  co_return co_await self->workspace.pin(std::move(room_address), std::move(ref));
 }
 
 asio::awaitable<Status> SlackTransport::set_topic(std::string room_address, std::string topic) {
   auto self = impl_;
-  auto [channel, thread] = parse_address(room_address);
-  if (channel.empty())
-    co_return make_error("'" + room_address + "' is not a Slack channel address");
-  std::string body = "{\"channel\":";
-  append_json_string(body, channel);
-  body += ",\"topic\":";
-  append_json_string(body, topic);
-  body += '}';
-  std::string method = "conversations.setTopic";
-  auto set = co_await self->web.call(std::move(method), std::move(body));
-  if (!set)
-    co_return needing_scopes(set.error(), "channels:manage");
-  co_return Ok{};
+  co_return co_await self->workspace.set_topic(std::move(room_address), std::move(topic));
 }
 
 asio::awaitable<Status> SlackTransport::archive_room(std::string room_address) {
   auto self = impl_;
-  auto [channel, thread] = parse_address(room_address);
-  if (channel.empty())
-    co_return make_error("'" + room_address + "' is not a Slack channel address");
-  std::string body = "{\"channel\":";
-  append_json_string(body, channel);
-  body += '}';
-  std::string method = "conversations.archive";
-  auto archived = co_await self->web.call(std::move(method), std::move(body));
-  if (!archived && archived.error().message.ends_with("already_archived"))
-    co_return Ok{};
-  if (!archived)
-    co_return needing_scopes(archived.error(), "channels:manage (groups:write for a private room)");
-  co_return Ok{};
+  co_return co_await self->workspace.archive_room(std::move(room_address));
 }
 
 }  // namespace shipmate::bot::slack

@@ -27,6 +27,9 @@
 //   transport-wide "stopping" flag for them to poll. Nothing new starts after stop().
 // - Replies go through WebApi's paced per-channel queue as a SlackConversation: one message per
 //   command, updated in place, details in its thread.
+// - The workspace abilities (rooms, invites, pins, topics, archiving, channel names) and the
+//   read-back of a reacted-to message are SlackWorkspace's (slack_workspace.h); this class keeps
+//   the connections and forwards those calls, holding itself alive until each completes.
 #pragma once
 
 #include <chrono>

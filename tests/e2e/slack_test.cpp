@@ -1183,8 +1183,9 @@ TEST_F(SlackSession, RepeatedSigkillsDuringBurstsLoseNoReplyAndAnswerNoneTwice) 
   RecordProperty("restarts_with_unconfirmed_replies", recovered);
   std::printf(
       "kill burst: %zu commands, %d kills, %d unanswered at the kills, %d restarts found "
-      "unconfirmed replies (%ld found posted, %ld sent again), 0 lost, %d answered twice\n",
-      sent.size(), kKills, in_flight_at_kills, recovered, found_posted, sent_again, twice);
+      "unconfirmed replies (%ld found posted, %ld sent again), %zu lost, %d answered twice\n",
+      sent.size(), kKills, in_flight_at_kills, recovered, found_posted, sent_again,
+      sent.size() - answers().size(), twice);
 }
 
 }  // namespace
