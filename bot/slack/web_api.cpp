@@ -178,6 +178,10 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
         co_return std::move(*result.reply);
       last_error = result.error;
       last_kind = result.kind;
+      // No wait after the last attempt: nothing follows it (an unreachable API used to be
+      // reported 6.4 s after its last refusal).
+      if (attempt_number == options.max_attempts)
+        break;
       if (result.retry_after) {
         spdlog::warn("slack: {}; retrying in {} s", result.error, result.retry_after->count());
         const std::chrono::milliseconds wait = *result.retry_after;

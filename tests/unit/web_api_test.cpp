@@ -11,6 +11,7 @@
 #include "common/timer.h"
 #include "integrations/net/http_client.h"
 #include "tests/support/fake_slack.h"
+#include "tests/support/test_support.h"
 
 namespace shipmate::bot::slack {
 namespace {
@@ -167,6 +168,52 @@ TEST_F(WebApiTest, RetryAfterWaitRunsOnManualTime) {
   ASSERT_TRUE(result.has_value());
   EXPECT_TRUE(result->ok()) << (result->ok() ? "" : result->error().message);
   EXPECT_EQ(slack.calls("chat.postMessage").size(), 2u);
+}
+
+// A call to an API nobody listens on is tried max_attempts times, backing off 400, 800, 1600
+// and 3200 ms between attempts (on manual time), and is reported as unreachable right after the
+// last attempt, without another wait.
+TEST_F(WebApiTest, AnUnreachableApiIsReportedRightAfterTheLastAttempt) {
+  ManualTimers timers(io.get_executor());
+  const std::string url = "http://127.0.0.1:" + std::to_string(testing::free_port()) + "/api/";
+  WebApi api(io.get_executor(), http, slack.options().bot_token, WebApiOptions{url, 5, {}}, timers);
+  std::optional<Result<ApiReply>> result;
+  boost::asio::co_spawn(
+      io,
+      [&]() -> boost::asio::awaitable<void> {
+        auto reply = co_await api.call("auth.test", "{}");
+        result.emplace(std::move(reply));
+      },
+      [](std::exception_ptr error) {
+        if (error)
+          std::rethrow_exception(error);
+      });
+  const auto give_up = std::chrono::steady_clock::now() + 20s;
+  // Runs the loop until the call sleeps or has finished.
+  auto settle = [&] {
+    io.restart();
+    while (timers.sleeping() == 0 && !result && std::chrono::steady_clock::now() < give_up)
+      io.run_one_for(50ms);
+  };
+  for (const auto backoff : {400ms, 800ms, 1600ms, 3200ms}) {
+    settle();
+    ASSERT_EQ(timers.sleeping(), 1u) << "no back-off before " << backoff.count() << " ms";
+    ASSERT_FALSE(result.has_value());
+    const auto before = timers.now();
+    timers.advance(backoff - 1ms);
+    io.restart();
+    io.poll();
+    EXPECT_EQ(timers.sleeping(), 1u);  // not a millisecond early
+    timers.advance(1ms);
+    EXPECT_EQ(timers.now() - before, backoff);
+  }
+  settle();
+  ASSERT_TRUE(result.has_value()) << timers.sleeping() << " sleeps after the fifth attempt";
+  EXPECT_EQ(timers.now(), 6000ms);
+  ASSERT_FALSE(result->ok());
+  EXPECT_EQ(result->error().kind, ErrorKind::unavailable);
+  EXPECT_NE(result->error().message.find("connection refused"), std::string::npos)
+      << result->error().message;
 }
 
 TEST_F(WebApiTest, CreatesChannelsInvitesAndUploadsSnippets) {
