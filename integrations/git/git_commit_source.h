@@ -17,7 +17,9 @@
 //   touches a matching path; merge commits are kept (the grouper skips them).
 // - Fetching: refspecs `+refs/heads/*:refs/remotes/<remote>/*` and `+refs/tags/*:refs/tags/*`
 //   (moved tags are updated), through `proxy` when set (else libgit2 follows the HTTPS_PROXY
-//   environment as git does), trusting `ca_file` in addition to the system store. A token is
+//   environment as git does), trusting `ca_file` in addition to the system store. The remote's
+//   URL is read from the config at each fetch (insteadOf rules applied); memory stays flat over
+//   any number of fetches. A token is
 //   sent as HTTP basic credentials (`x-access-token`) and registered with redact(); libgit2's
 //   error text passes through redact() before it leaves.
 // - Errors: "git /srv/api: resolve v9: no tag, branch or commit named v9" and the like.

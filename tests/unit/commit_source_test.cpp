@@ -313,6 +313,34 @@ TEST(GitCommitSource, FetchesOnDemandAndFollowsAForcePushedTag) {
   EXPECT_NE(unknown.error().message.find("fetch"), std::string::npos) << unknown.error().message;
 }
 
+// The fetch builds its remote from the configured URL each time (libgit2 1.5.1 leaks in every
+// remote lookup, see remote_url()), so insteadOf rules and a changed URL must still be honoured.
+TEST(GitCommitSource, FetchHonoursInsteadOfRulesAndAChangedRemoteUrl) {
+  GitRepo origin;
+  origin.commit("feat: one");
+  origin.git({"tag", "v1"});
+  GitRepo clone(false);
+  clone.git({"clone", "-q", origin.dir.path(), clone.dir.path()});
+  clone.git({"config", "url." + origin.dir.path() + "/.insteadOf", "mirror:"});
+  clone.git({"remote", "set-url", "origin", "mirror:"});
+  origin.commit("fix: two");
+  origin.git({"tag", "v2"});
+  GitCommitSource source({.path = clone.dir.path()});
+  auto v2 = source.resolve_now("v2");
+  ASSERT_TRUE(v2) << v2.error().message;
+  EXPECT_EQ(*v2, origin.rev("v2"));
+  EXPECT_EQ(clone.rev("refs/remotes/origin/main^{commit}"), origin.rev("v2"));
+  // A second origin, then the remote pointed at it: the next fetch reads the new URL.
+  GitRepo other;
+  other.commit("feat: elsewhere");
+  other.git({"tag", "v3"});
+  clone.git({"remote", "set-url", "origin", other.dir.path()});
+  auto v3 = source.resolve_now("v3");
+  ASSERT_TRUE(v3) << v3.error().message;
+  EXPECT_EQ(*v3, other.rev("v3"));
+  EXPECT_EQ(source.fetches(), 2);
+}
+
 TEST(GitCommitSource, RunsOffTheEventLoopAndResumesOnIt) {
   GitRepo repo;
   build_history(repo);
