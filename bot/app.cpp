@@ -393,8 +393,11 @@ int App::Impl::start_web_view(integrations::net::HttpServer& server, const std::
   sources.freezes = &*freezes;
   sources.targets = &connected->targets;
   sources.runbooks = runbooks->names();
+  sources.incident_invite_roles = config.incidents.invite_roles;
   web::WebSettings settings;
   settings.access = {config.web.token, config.web.basic_user, config.web.basic_password};
+  for (const auto& [user, password] : config.web.readers)
+    settings.access.readers.push_back({user, password});
   settings.name = config.bot_name.empty() ? std::string("Shipmate") : config.bot_name;
   settings.page_size = config.web.page_size;
   settings.max_page_size = config.web.max_page_size;

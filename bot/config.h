@@ -94,6 +94,9 @@ struct WebViewConfig {
   std::string token;       // Authorization: Bearer
   std::string basic_user;  // Authorization: Basic, with basic_password
   std::string basic_password;
+  // People who sign in as themselves (Basic: their user id, their own password), so the view
+  // shows them the private incidents they belong to.
+  std::vector<std::pair<std::string, std::string>> readers;  // user id, password
   int page_size = 50;
   int max_page_size = 500;
   int dora_weeks = 12;

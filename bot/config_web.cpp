@@ -5,6 +5,8 @@
 //     web:
 //       token: {secret: web_token}                          # Authorization: Bearer ...
 //       basic: {user: viewer, password: {secret: web_pw}}   # or Basic, or both
+//       readers:                # people who sign in as themselves (Basic, their user id):
+//         - {user: alice, password: {secret: web_alice}}   # private incidents they belong to
 //       page_size: 50        # rows per list page (the largest ?limit= is max_page_size)
 //       dora_weeks: 12
 //
@@ -24,7 +26,8 @@ void parse_web_view(Checker& check, const YAML::Node& node, Config& config) {
     web.enabled = true;
   } else if (check.expect_map(node, "ops web")) {
     check.check_keys(
-        node, {"enabled", "token", "basic", "page_size", "max_page_size", "dora_weeks"}, "ops web");
+        node, {"enabled", "token", "basic", "readers", "page_size", "max_page_size", "dora_weeks"},
+        "ops web");
     web.enabled =
         node["enabled"] ? check.boolean(node["enabled"], "enabled").value_or(false) : true;
     if (node["token"])
@@ -39,6 +42,42 @@ void parse_web_view(Checker& check, const YAML::Node& node, Config& config) {
         check.error(basic, "ops web basic needs both user: and password: {secret: name}");
       if (web.basic_user.find(':') != std::string::npos)
         check.error(basic["user"], "ops web basic user cannot contain ':'");
+    }
+    if (const auto readers = node["readers"]; readers) {
+      if (!readers.IsSequence()) {
+        check.error(readers,
+                    "ops web readers must be a list of {user: id, password: {secret: "
+                    "name}}");
+      } else {
+        for (const auto& reader : readers) {
+          if (!check.expect_map(reader, "ops web reader"))
+            continue;
+          check.check_keys(reader, {"user", "password"}, "ops web reader");
+          const std::string user = check.scalar(reader["user"], "user").value_or("");
+          const std::string password =
+              reader["password"]
+                  ? secret_value(check, reader["password"], config, "password").value_or("")
+                  : std::string();
+          if (user.empty() || password.empty()) {
+            check.error(reader,
+                        "an ops web reader needs user: (a user id) and password: "
+                        "{secret: name}");
+            continue;
+          }
+          if (user.find(':') != std::string::npos)
+            check.error(reader["user"], "ops web reader user cannot contain ':'");
+          else if (config.catalog.find_user(user) == nullptr)
+            check.error(reader["user"], "ops web reader " + user + " is not one of users:");
+          for (const auto& [known, ignored] : web.readers) {
+            if (known == user)
+              check.error(reader["user"], "ops web reader " + user + " is listed twice");
+          }
+          if (user == web.basic_user)
+            check.error(reader["user"],
+                        "ops web reader " + user + " is also the shared basic: user");
+          web.readers.emplace_back(user, password);
+        }
+      }
     }
     if (node["max_page_size"]) {
       web.max_page_size = static_cast<int>(
@@ -57,7 +96,7 @@ void parse_web_view(Checker& check, const YAML::Node& node, Config& config) {
   // listener, else ops' default.
   const std::string& bind =
       !config.ops.listen_set && config.http.enabled ? config.http.bind : config.ops.bind;
-  if (web.enabled && web.token.empty() && web.basic_user.empty() &&
+  if (web.enabled && web.token.empty() && web.basic_user.empty() && web.readers.empty() &&
       !web::is_loopback_address(bind)) {
     check.error(node, "ops web: the ops endpoints listen on " + bind +
                           ", which other hosts can reach; give the web view credentials "

@@ -381,4 +381,25 @@ std::string postmortem_markdown(const IncidentView& view,
   return out;
 }
 
+bool incident_visible_to(const storage::IncidentRecord& incident, std::string_view identity,
+                         const UserSpec* user, const std::vector<std::string>& invite_roles,
+                         const std::vector<storage::IncidentRole>& holders) {
+  if (!incident.is_private)
+    return true;
+  if (identity.empty())
+    return false;
+  if (identity == incident.declared_by)
+    return true;
+  if (user != nullptr) {
+    if (user->has_role(kAdminRole))
+      return true;
+    for (const auto& role : invite_roles) {
+      if (user->has_role(role))
+        return true;
+    }
+  }
+  return std::any_of(holders.begin(), holders.end(),
+                     [&](const storage::IncidentRole& held) { return held.user_id == identity; });
+}
+
 }  // namespace shipmate::commands

@@ -16,6 +16,7 @@
 #include <string_view>
 #include <vector>
 
+#include "commands/model.h"
 #include "commands/reply.h"
 #include "common/clock.h"
 #include "common/result.h"
@@ -84,6 +85,16 @@ struct RoomFallback {
   std::string message;        // why the incident runs in a thread instead
 };
 RoomFallback judge_room_failure(const Error& error, int suffix_tried);
+
+// Who may read a private incident, decided from what is known of the reader: anyone for an
+// incident that is not private; for a private one its declarer, the people holding one of its
+// roles (`holders`), the holders of an `incidents.invite` role (invited into its room) and
+// admins. `identity` is the reader's Shipmate id ("" for an unknown reader, who sees no private
+// incident); `user` their catalog entry (nullptr when they have none). Chat commands and the web
+// view both ask this (commands::can_see_incident reads the pieces from Services).
+bool incident_visible_to(const storage::IncidentRecord& incident, std::string_view identity,
+                         const UserSpec* user, const std::vector<std::string>& invite_roles,
+                         const std::vector<storage::IncidentRole>& holders);
 
 // An engine event an audit record describes, for the timelines of the incidents it touches.
 struct EngineEvent {

@@ -238,25 +238,13 @@ bool can_see_incident(Services& services, const storage::IncidentRecord& inciden
                       const Caller& caller) {
   if (!incident.is_private)
     return true;
-  if (caller.user_id == incident.declared_by)
-    return true;
-  if (caller.user != nullptr) {
-    if (caller.user->has_role(kAdminRole))
-      return true;
-    if (services.incident_settings != nullptr) {
-      for (const auto& role : services.incident_settings->invite_roles) {
-        if (caller.user->has_role(role))
-          return true;
-      }
-    }
-  }
-  if (services.incidents == nullptr)
-    return false;
-  for (const auto& held : services.incidents->roles(incident.id)) {
-    if (held.user_id == caller.user_id)
-      return true;
-  }
-  return false;
+  static const std::vector<std::string> kNoRoles;
+  const auto& invite_roles =
+      services.incident_settings != nullptr ? services.incident_settings->invite_roles : kNoRoles;
+  const std::vector<storage::IncidentRole> holders = services.incidents != nullptr
+                                                         ? services.incidents->roles(incident.id)
+                                                         : std::vector<storage::IncidentRole>{};
+  return incident_visible_to(incident, caller.user_id, caller.user, invite_roles, holders);
 }
 
 bool note_reaction(Services& services, const ReactionNote& reaction) {

@@ -88,7 +88,7 @@ std::optional<std::string> base64_decode(std::string_view text) {
 
 std::string challenge_for(const AccessPolicy& policy) {
   std::string out;
-  if (!policy.basic_user.empty())
+  if (!policy.basic_user.empty() || !policy.readers.empty())
     out = "Basic realm=\"Shipmate\", charset=\"UTF-8\"";
   if (!policy.bearer_token.empty())
     out += std::string(out.empty() ? "" : ", ") + "Bearer realm=\"Shipmate\"";
@@ -210,16 +210,32 @@ AccessDecision decide_access(const AccessPolicy& policy, std::string_view author
   if (starts_with_ci(given, "bearer ") && !policy.bearer_token.empty()) {
     understood = true;
     ok = same_secret(trim(given.substr(7)), policy.bearer_token);
-  } else if (starts_with_ci(given, "basic ") && !policy.basic_user.empty()) {
+  } else if (starts_with_ci(given, "basic ") &&
+             (!policy.basic_user.empty() || !policy.readers.empty())) {
     understood = true;
     if (const auto decoded = base64_decode(trim(given.substr(6)))) {
       const std::size_t colon = decoded->find(':');
       if (colon != std::string::npos) {
-        const bool user =
-            same_secret(std::string_view(*decoded).substr(0, colon), policy.basic_user);
-        const bool password =
-            same_secret(std::string_view(*decoded).substr(colon + 1), policy.basic_password);
-        ok = user && password;
+        const std::string_view user = std::string_view(*decoded).substr(0, colon);
+        const std::string_view password = std::string_view(*decoded).substr(colon + 1);
+        if (!policy.basic_user.empty()) {
+          const bool user_ok = same_secret(user, policy.basic_user);
+          const bool password_ok = same_secret(password, policy.basic_password);
+          ok = user_ok && password_ok;
+        }
+        // Every reader is compared (no early exit), so timing does not say which names exist.
+        std::string reader;
+        for (const auto& candidate : policy.readers) {
+          const bool user_ok = same_secret(user, candidate.user);
+          const bool password_ok = same_secret(password, candidate.password);
+          if (user_ok && password_ok && reader.empty())
+            reader = candidate.user;
+        }
+        if (!reader.empty()) {
+          AccessDecision signed_in;
+          signed_in.reader = std::move(reader);
+          return signed_in;
+        }
       }
     }
   }
@@ -227,6 +243,10 @@ AccessDecision decide_access(const AccessPolicy& policy, std::string_view author
     return {};
   return {Access::unauthorized, challenge_for(policy),
           understood ? "wrong credentials" : "an authorization scheme that is not configured"};
+}
+
+std::string reader_challenge() {
+  return "Basic realm=\"Shipmate\", charset=\"UTF-8\"";
 }
 
 }  // namespace shipmate::web

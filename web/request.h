@@ -17,8 +17,14 @@
 //     - A bearer token and/or Basic credentials configured: every request must present one of
 //       them, from any peer, loopback included. Comparisons are constant-time over SHA-256
 //       digests, so neither content nor length leaks through timing.
+//     - Readers (`readers:`) are Basic credentials of their own: a reader who signs in with
+//       their Shipmate id and password is allowed and named in the decision (`reader`), so the
+//       pages can show them the private incidents they belong to; the shared token or Basic
+//       pair reads as no one in particular. Every reader's pair is compared, whichever matches.
 //   A refusal carries the WWW-Authenticate challenge to send (401) and a reason for the log;
 //   neither ever contains what the client sent or what is configured.
+// - reader_challenge(): the Basic challenge a page answers (401) when only a reader signed in as
+//   themselves may read it.
 #pragma once
 
 #include <string>
@@ -50,11 +56,21 @@ Status check_known(const QueryParams& params, const std::vector<std::string_view
 
 bool wants_json(std::string_view accept, const QueryParams& params);
 
+// A person who signs in to the web view as themselves (Basic, their Shipmate id and their own
+// password), so the pages can show them the private incidents they belong to.
+struct WebReader {
+  std::string user;  // a Shipmate user id
+  std::string password;
+};
+
 struct AccessPolicy {
   std::string bearer_token = {};    // empty: no bearer token
   std::string basic_user = {};      // empty: no Basic credentials
   std::string basic_password = {};  // with basic_user
-  bool has_credentials() const { return !bearer_token.empty() || !basic_user.empty(); }
+  std::vector<WebReader> readers = {};
+  bool has_credentials() const {
+    return !bearer_token.empty() || !basic_user.empty() || !readers.empty();
+  }
 };
 
 enum class Access { allow, unauthorized, forbidden };
@@ -63,10 +79,12 @@ struct AccessDecision {
   Access access = Access::allow;
   std::string challenge = {};  // the WWW-Authenticate value for a 401
   std::string reason = {};     // for the log: "no credentials", "wrong credentials", ...
+  std::string reader = {};     // the reader who signed in as themselves; "" for anyone else
 };
 
 AccessDecision decide_access(const AccessPolicy& policy, std::string_view authorization,
                              std::string_view peer);
+std::string reader_challenge();
 // "127.0.0.1:5555", "[::1]:5555", "[::ffff:127.0.0.1]:5555" (HttpServer's ServerRequest::peer).
 bool is_loopback_peer(std::string_view peer);
 // A bind address only this host can reach: 127.x.y.z, ::1, localhost.

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
 
 #include "commands/dora_weeks.h"
+#include "commands/incident_model.h"
 #include "common/strings.h"
 #include "integrations/deploy_target.h"
 #include "storage/approval_store.h"
@@ -29,10 +31,12 @@ Error not_found(std::string message) {
   return Error{std::move(message), ErrorKind::not_found};
 }
 
-// The web view has no idea who reads it: a private incident shows only that it exists.
-std::vector<storage::IncidentRecord> masked(std::vector<storage::IncidentRecord> incidents) {
+// A private incident that the reader may not see shows only that it exists.
+std::vector<storage::IncidentRecord> masked(
+    std::vector<storage::IncidentRecord> incidents,
+    const std::function<bool(const storage::IncidentRecord&)>& visible) {
   for (auto& incident : incidents) {
-    if (!incident.is_private)
+    if (!incident.is_private || visible(incident))
       continue;
     incident.title = "(private incident)";
     incident.latest_update.clear();
@@ -221,6 +225,18 @@ WebResponse WebView::handle(const WebRequest& request) {
   const bool json = wants_json(request.accept, parsed ? *parsed : empty);
   common_headers(response, json);
   const auto& catalog = *sources_.catalog;
+  // Private incidents: shown to a reader signed in as one of their people, masked for anyone
+  // else (commands/incident_model.h decides, as it does for chat).
+  const std::function<bool(const storage::IncidentRecord&)> visible =
+      [&](const storage::IncidentRecord& incident) {
+        if (!incident.is_private)
+          return true;
+        if (access.reader.empty() || sources_.incidents == nullptr)
+          return false;
+        return commands::incident_visible_to(
+            incident, access.reader, catalog.find_user(access.reader),
+            sources_.incident_invite_roles, sources_.incidents->roles(incident.id));
+      };
   auto fail = [&](const Error& error) {
     response.status = error.kind == ErrorKind::not_found ? 404 : 400;
     if (json) {
@@ -294,7 +310,7 @@ WebResponse WebView::handle(const WebRequest& request) {
           page.in_flight.push_back(std::move(deploy));
         }
         if (sources_.incidents != nullptr)
-          page.open_incidents = masked(sources_.incidents->open_incidents());
+          page.open_incidents = masked(sources_.incidents->open_incidents(), visible);
         if (sources_.runbook_runs != nullptr)
           page.unfinished_runs = sources_.runbook_runs->unfinished();
         return render(page);
@@ -375,7 +391,7 @@ WebResponse WebView::handle(const WebRequest& request) {
         page.limit = window->limit;
         if (sources_.incidents != nullptr) {
           page.page = storage::incident_page(*sources_.database, page.window, page.status);
-          page.page.rows = masked(std::move(page.page.rows));
+          page.page.rows = masked(std::move(page.page.rows), visible);
         }
         return render(page);
       }
@@ -389,7 +405,22 @@ WebResponse WebView::handle(const WebRequest& request) {
                                                       : std::optional<storage::IncidentRecord>();
         if (!incident)
           return fail(not_found("there is no incident " + storage::incident_label(*id)));
-        if (incident->is_private) {
+        if (!visible(*incident)) {
+          if (access.reader.empty() && !settings_.access.readers.empty()) {
+            // Whoever this is may be one of its people: the browser asks them to sign in.
+            response.status = 401;
+            response.headers.emplace_back("WWW-Authenticate", reader_challenge());
+            response.body = json ? render_error_json(401, storage::incident_label(*id) +
+                                                              " is private: sign in as one of "
+                                                              "its people to read it")
+                                 : render_error_html(site, 401,
+                                                     storage::incident_label(*id) +
+                                                         " is private: sign in as one of its "
+                                                         "people to read it",
+                                                     kind, query, service_names(catalog),
+                                                     environment_names(catalog));
+            return response;
+          }
           return fail(not_found(storage::incident_label(*id) +
                                 " is private: its people read it in chat, in its room"));
         }

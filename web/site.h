@@ -16,6 +16,10 @@
 // - Answers carry Cache-Control: no-store, Vary: Accept, and a Content-Security-Policy that
 //   allows nothing but this origin's stylesheet (no script at all), plus nosniff, no referrer
 //   and no framing. /style.css is the stylesheet.
+// - Private incidents: shown in full to a reader signed in as one of their people (readers:,
+//   web/request.h; commands::incident_visible_to decides), masked in lists for anyone else; an
+//   anonymous request for one answers 401 with a Basic challenge when readers are configured (so
+//   a browser asks its person to sign in), else 404 saying it is private.
 // - Secrets: the configured token and password are only ever compared (web/request.h); every text
 //   on every page is redacted (web/html.h).
 // - Errors: a StorageError from a read is answered 500 with a one-line reason, after logging it
@@ -70,6 +74,8 @@ struct WebSources {
   storage::FreezeStore* freezes = nullptr;
   const std::map<std::string, std::unique_ptr<integrations::DeployTarget>>* targets = nullptr;
   std::vector<std::string> runbooks = {};  // runbook names, for the filter
+  // incidents.invite: holders of these roles may read every private incident (as in chat).
+  std::vector<std::string> incident_invite_roles = {};
 };
 
 struct WebRequest {

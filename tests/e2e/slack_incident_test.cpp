@@ -3,12 +3,16 @@
 // a taken name retried with a suffix), invites the declarer and the on-call role, sets the topic,
 // posts and pins the summary card; a :pushpin: reaction in the room puts the message on the
 // timeline once; a missing scope falls back to the declaring thread with a clear message; and
-// alerts.channel given by name is looked up with conversations.list.
+// alerts.channel given by name is looked up with conversations.list; a resolved incident's room
+// is archived after incidents.archive_after, once, through a Slack failure and a kill -9.
 #include <gtest/gtest.h>
 #include <signal.h>
 
 #include <algorithm>
+#include <fstream>
 #include <functional>
+#include <iterator>
+#include <set>
 #include <thread>
 
 #include "common/clock.h"
@@ -243,6 +247,107 @@ TEST_F(SlackIncidentSession, DeclareMakesARoomInvitesSetsTheTopicAndPinsTheCard)
   shipmate->send_signal(SIGTERM);
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
   // The audit chain (which carries every timeline row) verifies.
+  auto verify =
+      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")}, "",
+                  {{"SHIPMATE_E2E_AM_TOKEN", "am-token-52d1e07b"}});
+  EXPECT_EQ(verify.first, 0) << verify.second;
+}
+
+// incidents.archive_after through the binary: a resolve sets the room's archive time; the time
+// passing while Shipmate is down (the row's deadline moved into the past, as a restart a day later
+// finds it) archives the room at start. A Slack failure that may pass is retried later; a kill -9
+// after Slack archived but before Shipmate recorded it archives again on restart, Slack's
+// already_archived counts as done, and the timeline says "archived" once.
+TEST_F(SlackIncidentSession, AResolvedIncidentsRoomIsArchivedOnceThroughOutagesAndAKill) {
+  {
+    std::ifstream in(dir.file("shipmate.yaml"));
+    std::string config((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    const std::string incidents = "incidents:\n  invite: [oncall]\n";
+    ASSERT_TRUE(has(config, incidents));
+    config.replace(config.find(incidents), incidents.size(), incidents + "  archive_after: 1h\n");
+    write_file(dir.file("shipmate.yaml"), config);
+  }
+  const std::string db = dir.file("state/shipmate.db");
+  auto archive_rows = [&] {
+    return query(db,
+                 "SELECT COUNT(*) FROM incident_timeline WHERE incident_id = 1 AND kind = 'room' "
+                 "AND text LIKE '%archived%'")
+        .at(0);
+  };
+  FakeSlack slack;
+  slack.add_channel("incidents");
+  std::string room;
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+    mention(slack, "EvDeclare", "1700000001.000100", "C1", "UALICE",
+            "incident declare \"Checkout errors\" sev2 hello");
+    ASSERT_TRUE(wait_until([&] { return !slack.calls("pins.add").empty(); }))
+        << dump(slack, *shipmate);
+    room = slack.calls("pins.add").at(0).param("channel");
+    ASSERT_FALSE(room.empty()) << dump(slack, *shipmate);
+    mention(slack, "EvResolve", "1700000002.000100", room, "UALICE",
+            "incident resolve \"bad config reverted\"");
+    ASSERT_TRUE(wait_until([&] {
+      for (const auto& message : in_channel(slack, room)) {
+        if (has(message.text, "its room is archived in 1 h"))
+          return true;
+      }
+      return false;
+    })) << dump(slack, *shipmate);
+    EXPECT_EQ(query(db, "SELECT archive_at IS NOT NULL, archived_at IS NULL FROM incidents"),
+              std::vector<std::string>{"1|1"});
+    EXPECT_TRUE(slack.calls("conversations.archive").empty());
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+
+  // The hour passes while Shipmate is down, and Slack fails the first archive (its servers).
+  query(db, "UPDATE incidents SET archive_at = 1 WHERE id = 1");
+  slack.fail_next("conversations.archive", "fatal_error");
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("trying again in 10 min", 30s)) << shipmate->output();
+    EXPECT_EQ(slack.calls("conversations.archive").size(), 1u);
+    EXPECT_TRUE(slack.archived_channels().empty());
+    EXPECT_EQ(query(db, "SELECT archive_at > 1, archived_at IS NULL FROM incidents"),
+              std::vector<std::string>{"1|1"});
+    EXPECT_EQ(archive_rows(), "0");
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+
+  // The retry is due; Shipmate is killed after Slack archived the room but before it recorded
+  // that (held at the write, then SIGKILL).
+  query(db, "UPDATE incidents SET archive_at = 1 WHERE id = 1");
+  install_spin_trigger(db, "hold_archive_record",
+                       "BEFORE UPDATE ON incidents WHEN NEW.archived_at IS NOT NULL");
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(wait_until([&] { return slack.archived_channels().contains(room); }))
+        << dump(slack, *shipmate);
+    shipmate->send_signal(SIGKILL);
+    EXPECT_EQ(shipmate->wait(30s), 128 + SIGKILL);
+  }
+  query(db, "DROP TRIGGER hold_archive_record");
+  EXPECT_EQ(query(db, "SELECT archive_at IS NOT NULL, archived_at IS NULL FROM incidents"),
+            std::vector<std::string>{"1|1"});
+  EXPECT_EQ(archive_rows(), "0");
+
+  // The restart archives again; Slack answers already_archived, which is done: recorded once.
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(wait_until([&] {
+      return query(db, "SELECT archived_at IS NOT NULL FROM incidents WHERE id = 1").at(0) == "1";
+    })) << dump(slack, *shipmate);
+    EXPECT_EQ(slack.calls("conversations.archive").size(), 3u);
+    EXPECT_EQ(slack.archived_channels(), std::set<std::string>{room});
+    EXPECT_EQ(archive_rows(), "1");
+    EXPECT_EQ(query(db, "SELECT archive_at IS NULL FROM incidents"), std::vector<std::string>{"1"});
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
   auto verify =
       run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")}, "",
                   {{"SHIPMATE_E2E_AM_TOKEN", "am-token-52d1e07b"}});

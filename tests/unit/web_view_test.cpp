@@ -606,6 +606,94 @@ TEST_F(WebViewTest, IncidentAndRunbookPagesShowTimelinesAndSteps) {
   EXPECT_EQ(filtered.at("runs").as_array().size(), 0u);
 }
 
+// A private incident: shown in full to its people when they sign in as themselves (declarer,
+// a role holder, an incidents.invite role, an admin), masked in lists and refused on its page
+// for everyone else; an anonymous reader of its page is asked to sign in (401, Basic).
+TEST_F(WebViewTest, APrivateIncidentIsShownToItsPeopleWhoSignInAndMaskedForAnyoneElse) {
+  for (const auto& [id, role] :
+       std::vector<std::pair<std::string, std::string>>{{"alice", "developer"},
+                                                        {"bob", "developer"},
+                                                        {"carol", "oncall"},
+                                                        {"dave", "admin"},
+                                                        {"erin", "developer"}}) {
+    commands::UserSpec user;
+    user.id = id;
+    user.roles = {role};
+    catalog.users.push_back(user);
+  }
+  storage::DeclareRequest request{"db credentials leaked", 1, {"api"}, "alice"};
+  request.is_private = true;
+  const auto secret = incidents->declare(request).incident.id;
+  incidents->assign(secret, "comms", "bob");
+  incidents->append({0, secret, kNow - kHour, kNow, "note", "alice", "rotated the key"});
+  const auto open = incidents->declare({"checkout errors", 2, {"hello"}, "erin"}).incident.id;
+  AccessPolicy access;
+  access.bearer_token = "shared-tok-3141";
+  for (const char* who : {"alice", "bob", "carol", "dave", "erin"})
+    access.readers.push_back({who, std::string("pw-") + who});
+  WebSources sources;
+  sources.catalog = &catalog;
+  sources.database = db.get();
+  sources.clock = &clock;
+  sources.deploys = &*deploys;
+  sources.incidents = &*incidents;
+  sources.incident_invite_roles = {"oncall"};
+  WebSettings settings;
+  settings.access = access;
+  WebView web(std::move(sources), std::move(settings));
+  auto as = [&](const std::string& authorization, const std::string& path, const std::string& query,
+                const std::string& accept = "text/html") {
+    return web.handle({path, query, accept, authorization, "127.0.0.1:5000"});
+  };
+  auto basic = [](const std::string& user, const std::string& password) {
+    return "Basic " + base64_encode(user + ":" + password);
+  };
+  const std::string page = "id=INC-" + std::to_string(secret);
+  auto titles = [&](const std::string& authorization) {
+    auto list =
+        boost::json::parse(as(authorization, "/incidents", "status=open", "application/json").body);
+    std::vector<std::string> out;
+    for (const auto& row : list.at("incidents").as_array())
+      out.emplace_back(row.at("title").as_string());
+    return out;
+  };
+  for (const char* member : {"alice", "bob", "carol", "dave"}) {
+    const std::string signed_in = basic(member, std::string("pw-") + member);
+    auto shown = as(signed_in, "/incident", page);
+    ASSERT_EQ(shown.status, 200) << member << ": " << shown.body;
+    EXPECT_NE(shown.body.find("db credentials leaked"), std::string::npos) << member;
+    EXPECT_NE(shown.body.find("rotated the key"), std::string::npos) << member;
+    EXPECT_EQ(titles(signed_in),
+              (std::vector<std::string>{"checkout errors", "db credentials leaked"}))
+        << member;
+  }
+  // erin is signed in but none of its people: masked, and its page is not found.
+  const std::string erin = basic("erin", "pw-erin");
+  EXPECT_EQ(titles(erin), (std::vector<std::string>{"checkout errors", "(private incident)"}));
+  auto refused = as(erin, "/incident", page);
+  EXPECT_EQ(refused.status, 404);
+  EXPECT_NE(refused.body.find("is private"), std::string::npos) << refused.body;
+  EXPECT_EQ(refused.body.find("db credentials leaked"), std::string::npos) << refused.body;
+  EXPECT_EQ(refused.body.find("rotated the key"), std::string::npos) << refused.body;
+  EXPECT_EQ(as(erin, "/incident", "id=INC-" + std::to_string(open)).status, 200);
+  // The shared token reads as no one: masked, and the private page asks its people to sign in.
+  const std::string shared = "Bearer shared-tok-3141";
+  EXPECT_EQ(titles(shared), (std::vector<std::string>{"checkout errors", "(private incident)"}));
+  auto sign_in = as(shared, "/incident", page);
+  EXPECT_EQ(sign_in.status, 401);
+  EXPECT_EQ(header(sign_in, "WWW-Authenticate"), "Basic realm=\"Shipmate\", charset=\"UTF-8\"");
+  EXPECT_NE(sign_in.body.find("sign in as one of its people"), std::string::npos) << sign_in.body;
+  EXPECT_EQ(sign_in.body.find("db credentials leaked"), std::string::npos);
+  auto home = as(shared, "/", "", "application/json");
+  EXPECT_EQ(home.body.find("db credentials leaked"), std::string::npos) << home.body;
+  EXPECT_NE(as(basic("alice", "pw-alice"), "/", "", "application/json")
+                .body.find("db credentials leaked"),
+            std::string::npos);
+  // A wrong password is no one at all.
+  EXPECT_EQ(as(basic("alice", "pw-bob"), "/incident", page).status, 401);
+  EXPECT_EQ(as("", "/incidents", "").status, 401);
+}
+
 // Incidents and runbook runs page both ways through the same paging_params as deploys: older
 // (?before= the last row) and newer (?after= the first row), newest first on every page.
 TEST_F(WebViewTest, IncidentAndRunbookListsPageOlderAndNewer) {
@@ -890,6 +978,22 @@ services:
   EXPECT_NE(first_error(typo).find("page_size"), std::string::npos) << first_error(typo);
   auto half_basic = parse("ops:\n  web: {basic: {user: viewer}}\n");
   EXPECT_FALSE(half_basic.ok());
+
+  // Readers sign in as themselves: each a user of users:, the password by reference.
+  auto readers = parse(
+      "ops:\n  bind: 0.0.0.0\n  web: {readers: [{user: alice, password: {secret: "
+      "web_token}}]}\n");
+  ASSERT_TRUE(readers.ok()) << first_error(readers);
+  ASSERT_EQ(readers.config->web.readers.size(), 1u);
+  EXPECT_EQ(readers.config->web.readers[0].first, "alice");
+  EXPECT_EQ(readers.config->web.readers[0].second, "tok-from-env-77");
+  auto stranger =
+      parse("ops:\n  web: {readers: [{user: mallory, password: {secret: web_token}}]}\n");
+  ASSERT_FALSE(stranger.ok());
+  EXPECT_NE(first_error(stranger).find("mallory is not one of users:"), std::string::npos)
+      << first_error(stranger);
+  auto plain = parse("ops:\n  web: {readers: [{user: alice, password: hunter2}]}\n");
+  EXPECT_FALSE(plain.ok());
   ::unsetenv("SHIPMATE_TEST_WEB_TOKEN");
   clear_registered_secrets();
 }
