@@ -200,6 +200,7 @@ struct App::Impl {
   std::optional<storage::OutboxStore> outbox;  // replies recorded before they are posted
   commands::IncidentSettings incident_settings;
   std::optional<storage::IncidentStore> incidents;
+  std::optional<storage::RoomOpStore> room_ops;
   std::optional<commands::IncidentTimelineFeed> incident_feed;
   std::optional<TransportRooms> incident_rooms;  // rooms over the running transports
   commands::AlertSettings alert_settings;        // config.alerts, channel names resolved
@@ -314,6 +315,11 @@ int App::Impl::open() {
   services->incident_settings = &incident_settings;
   incident_rooms.emplace(directory.running);
   services->incident_rooms = &*incident_rooms;
+  // Room operations a stop cut off are claimed by no one now: due at the first upkeep step.
+  room_ops.emplace(*database);
+  if (const int released = room_ops->release_claims(); released > 0)
+    spdlog::info("incidents: {} room operation(s) a stop cut off will be carried out", released);
+  services->room_ops = &*room_ops;
   incident_alarm.emplace(*services);
   services->incident_alarm = &*incident_alarm;
   runbooks.emplace(make_runbook_library(config));

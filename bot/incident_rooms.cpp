@@ -35,7 +35,7 @@ asio::awaitable<Status> TransportRooms::invite(std::string room,
                                                std::vector<std::string> platform_ids) {
   ChatTransport* transport = owner(room);
   if (transport == nullptr)
-    co_return make_error("no running chat platform serves " + room);
+    co_return make_error("no running chat platform serves " + room, ErrorKind::unavailable);
   auto invited = co_await transport->invite(std::move(room), std::move(platform_ids));
   co_return invited;
 }
@@ -43,7 +43,7 @@ asio::awaitable<Status> TransportRooms::invite(std::string room,
 asio::awaitable<Status> TransportRooms::set_topic(std::string room, std::string topic) {
   ChatTransport* transport = owner(room);
   if (transport == nullptr)
-    co_return make_error("no running chat platform serves " + room);
+    co_return make_error("no running chat platform serves " + room, ErrorKind::unavailable);
   auto set = co_await transport->set_topic(std::move(room), std::move(topic));
   co_return set;
 }
@@ -51,9 +51,23 @@ asio::awaitable<Status> TransportRooms::set_topic(std::string room, std::string 
 asio::awaitable<Status> TransportRooms::pin(std::string room, commands::MessageRef ref) {
   ChatTransport* transport = owner(room);
   if (transport == nullptr)
-    co_return make_error("no running chat platform serves " + room);
+    co_return make_error("no running chat platform serves " + room, ErrorKind::unavailable);
   auto pinned = co_await transport->pin(std::move(room), std::move(ref));
   co_return pinned;
+}
+
+asio::awaitable<Result<commands::OpenedRoom>> TransportRooms::find(std::string from_address,
+                                                                   std::string name) {
+  ChatTransport* transport = owner(from_address);
+  if (transport == nullptr)
+    co_return make_error("no running chat platform serves " + from_address, ErrorKind::unavailable);
+  auto found = co_await transport->resolve_channel("#" + name);
+  if (!found)
+    co_return make_error(found.error().message, ErrorKind::not_found);
+  commands::OpenedRoom room;
+  room.address = *found;
+  room.mention = transport->mention(*found);
+  co_return room;
 }
 
 bool TransportRooms::can_archive(const std::string& room) const {

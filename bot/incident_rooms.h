@@ -30,6 +30,8 @@ class TransportRooms final : public commands::IncidentRooms {
   boost::asio::awaitable<Status> pin(std::string room, commands::MessageRef ref) override;
   bool can_archive(const std::string& room) const override;
   boost::asio::awaitable<Status> archive(std::string room) override;
+  boost::asio::awaitable<Result<commands::OpenedRoom>> find(std::string from_address,
+                                                            std::string name) override;
 
  private:
   ChatTransport* owner(const std::string& address) const;

@@ -32,6 +32,7 @@
 #include "storage/freeze_store.h"
 #include "storage/incident_store.h"
 #include "storage/lock_store.h"
+#include "storage/room_op_store.h"
 #include "storage/schedule_store.h"
 
 namespace shipmate {
@@ -94,6 +95,9 @@ struct Services {
   storage::IncidentStore* incidents = nullptr;
   const IncidentSettings* incident_settings = nullptr;
   IncidentRooms* incident_rooms = nullptr;  // rooms, invites, pins; null: threads where declared
+  // The durable queue of room operations (commands/incident_room_ops.h); null: each operation is
+  // asked once, unrecorded (tests without a database of their own).
+  storage::RoomOpStore* room_ops = nullptr;
   // Told whenever a reminder or archive deadline moves (commands/incident_alarm.h); null: none
   // runs (tests drive run_incident_watch() by hand).
   IncidentAlarm* incident_alarm = nullptr;

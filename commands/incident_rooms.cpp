@@ -5,6 +5,7 @@
 #include <spdlog/spdlog.h>
 
 #include "commands/incident_model.h"
+#include "commands/incident_room_ops.h"
 #include "commands/incidents.h"
 #include "common/redact.h"
 #include "common/strings.h"
@@ -107,6 +108,178 @@ std::string room_topic(const storage::IncidentRecord& incident, std::string_view
   return cut(std::move(topic), kMaxTopic);
 }
 
+asio::awaitable<Result<OpenedRoom>> IncidentRooms::find(std::string from_address,
+                                                        std::string name) {
+  co_return make_error("no room named " + name + " next to " + from_address, ErrorKind::not_found);
+}
+
+std::string current_room_topic(Services& services, std::int64_t incident_id) {
+  const auto incident = services.incidents->get(incident_id);
+  if (!incident)
+    return {};
+  return room_topic(*incident, commander_of(services, incident_id));
+}
+
+namespace {
+
+int op_counter = 0;  // event-loop thread only: keys of operations recorded in the same ms
+
+std::string fresh_key(Services& services, std::string_view kind, std::int64_t id) {
+  return std::string(kind) + ":" + storage::incident_label(id) + ":" +
+         std::to_string(services.clock.now_ms()) + "." + std::to_string(++op_counter);
+}
+
+storage::RoomOp room_op(std::string key, std::int64_t id, std::string kind, std::string room,
+                        std::string payload = {}) {
+  storage::RoomOp op;
+  op.key = std::move(key);
+  op.incident_id = id;
+  op.kind = std::move(kind);
+  op.room = std::move(room);
+  op.payload = std::move(payload);
+  return op;
+}
+
+std::string joined_lines(const std::vector<std::string>& ids) {
+  std::string out;
+  for (const auto& id : ids)
+    out += (out.empty() ? "" : "\n") + id;
+  return out;
+}
+
+// "address\nmention" as a create operation records the room it made.
+std::optional<OpenedRoom> recorded_room(const storage::RoomOp& op) {
+  const auto newline = op.result.find('\n');
+  if (op.result.empty() || newline == std::string::npos)
+    return std::nullopt;
+  return OpenedRoom{op.result.substr(0, newline), op.result.substr(newline + 1)};
+}
+
+// The settling of a room, from a declare or resumed after a crash (`op` is the claimed create
+// operation; absent without a store). `resuming`: the platform may already have made the room.
+asio::awaitable<std::string> settle_room(Services& services, std::int64_t incident_id,
+                                         Conversation& declared_in, std::string declarer,
+                                         std::optional<storage::RoomOp> op, bool resuming) {
+  const auto incident = services.incidents->get(incident_id);
+  if (!incident)
+    co_return declared_in.address();
+  const IncidentSettings& settings = *services.incident_settings;
+  IncidentRooms* rooms = services.incident_rooms;
+  const std::string from = declared_in.address();
+  const bool is_private = incident->is_private;
+  storage::RoomOpStore* store = services.room_ops;
+  auto finish = [&](std::string_view state, std::string_view result) {
+    if (op && store != nullptr)
+      store->finish(op->id, state, result, services.clock.now_ms());
+  };
+
+  std::optional<OpenedRoom> opened = op ? recorded_room(*op) : std::nullopt;
+  std::string problem;
+  int suffix = 0;
+  bool first = true;
+  while (!opened) {
+    std::string name = first && op && !op->payload.empty()
+                           ? op->payload
+                           : incident_room_name(settings.room_prefix, incident->declared_at,
+                                                incident->title, suffix);
+    first = false;
+    if (op && store != nullptr)
+      store->set_payload(op->id, name);  // recorded before the platform is asked
+    std::string from_address = from;
+    std::string create_name = name;
+    auto created =
+        co_await rooms->create(std::move(from_address), std::move(create_name), is_private);
+    if (created) {
+      opened = *created;
+      break;
+    }
+    if (resuming && created.error().kind == ErrorKind::conflict) {
+      // Made before the crash, under the name recorded then: that room is this incident's.
+      std::string find_from = from;
+      std::string find_name = name;
+      auto found = co_await rooms->find(std::move(find_from), std::move(find_name));
+      if (found) {
+        opened = *found;
+        break;
+      }
+    }
+    const RoomFallback decision = judge_room_failure(created.error(), suffix);
+    if (decision.retry_with_suffix == 0) {
+      problem = decision.message;
+      break;
+    }
+    suffix = decision.retry_with_suffix;
+  }
+  if (!opened) {
+    finish("failed", problem);
+    co_return fall_back(services, incident_id, declared_in,
+                        is_private ? problem + "; this conversation is not private" : problem);
+  }
+  const std::string made = opened->address + "\n" + opened->mention;
+  if (op && store != nullptr)  // the room exists: remembered before anything is done in it
+    store->retry(op->id, services.clock.now_ms() + kRoomOpLease.count(), made);
+  auto room = services.conversations->open(opened->address);
+  if (!room) {
+    finish("failed", "the room cannot be posted to");
+    co_return fall_back(services, incident_id, declared_in,
+                        "the room " + opened->address + " was made but cannot be posted to");
+  }
+  const std::string room_address = room->address();
+  const auto now_incident = services.incidents->get(incident_id);
+  if (now_incident->room != room_address || now_incident->card_ref.empty()) {
+    post_incident_card(services, incident_id, *room);
+    if (!services.incidents->has_entry(incident_id, "room-opened")) {
+      record_incident_event(
+          services, incident_id, "room", declarer,
+          std::string(is_private ? "private room " : "room ") + opened->address + " opened",
+          std::nullopt, "room-opened");
+    }
+    if (is_private) {
+      // The declaring conversation may be public: it learns no more than the id and the room.
+      declared_in.post(info(storage::incident_label(incident_id) +
+                            " is private: its invite-only room is " + opened->mention));
+    } else {
+      declared_in.post(info(storage::incident_label(incident_id) + " \"" + incident->title +
+                            "\" has its own room: " + opened->mention));
+    }
+  }
+
+  std::vector<std::string> problems;
+  auto note = [&](const RoomOpOutcome& outcome, const std::string& what) {
+    if (!outcome.answer)
+      problems.push_back(what + " (" + outcome.answer.error().message +
+                         (outcome.later ? "; trying again later" : "") + ")");
+  };
+  const std::string label = storage::incident_label(incident_id);
+  const MessageRef card = services.incidents->get(incident_id)->card_ref;
+  const RoomOpOutcome pinned = co_await perform_room_op(
+      services, room_op("pin:" + label + ":" + card, incident_id, "pin", room_address, card));
+  note(pinned, "pin the summary");
+  const RoomOpOutcome topic_set = co_await perform_room_op(
+      services, room_op("topic:" + label + ":first", incident_id, "topic", room_address));
+  note(topic_set, "set the topic");
+  std::vector<std::string> missing;
+  const std::vector<std::string> people = first_invitees(services, declarer);
+  std::vector<std::string> ids =
+      platform_ids(services.catalog, platform_of(room_address), people, missing);
+  if (!ids.empty()) {
+    const RoomOpOutcome invited =
+        co_await perform_room_op(services, room_op("invite:" + label + ":first", incident_id,
+                                                   "invite", room_address, joined_lines(ids)));
+    note(invited, "invite " + join(people, ", "));
+  }
+  if (!missing.empty()) {
+    problems.push_back("invite " + join(missing, ", ") + " (no " + platform_of(room_address) +
+                       " id under their ids:)");
+  }
+  finish("done", made);
+  if (!problems.empty())
+    room->post(warning("Shipmate could not " + redact(join(problems, "; ")) + "."));
+  co_return room_address;
+}
+
+}  // namespace
+
 asio::awaitable<std::string> settle_incident_room(Services& services, std::int64_t incident_id,
                                                   Conversation& declared_in, std::string declarer) {
   const auto incident = services.incidents->get(incident_id);
@@ -118,78 +291,48 @@ asio::awaitable<std::string> settle_incident_room(Services& services, std::int64
   if (rooms == nullptr || !settings.create_rooms || services.conversations == nullptr ||
       !rooms->can_create(from))
     co_return fall_back(services, incident_id, declared_in, "");
-  const bool is_private = incident->is_private;
+  std::optional<storage::RoomOp> op;
+  if (services.room_ops != nullptr) {
+    // Recorded before the platform is asked; claimed by this settling.
+    const EpochMillis now = services.clock.now_ms();
+    storage::RoomOp create =
+        room_op("create:" + storage::incident_label(incident_id), incident_id, "create", from);
+    create.created_at = now;
+    create.next_at = now;
+    op = services.room_ops->add(create);
+    if (!services.room_ops->claim(op->id, now, now + kRoomOpLease.count()))
+      co_return declared_in.address();  // settled (or being settled) already
+    op = services.room_ops->get(op->id);
+  }
+  auto home = co_await settle_room(services, incident_id, declared_in, std::move(declarer),
+                                   std::move(op), false);
+  co_return home;
+}
 
-  std::optional<OpenedRoom> opened;
-  std::string problem;
-  int suffix = 0;
-  for (;;) {
-    std::string name =
-        incident_room_name(settings.room_prefix, incident->declared_at, incident->title, suffix);
-    std::string from_address = from;
-    auto created = co_await rooms->create(std::move(from_address), std::move(name), is_private);
-    if (created) {
-      opened = *created;
-      break;
-    }
-    const RoomFallback decision = judge_room_failure(created.error(), suffix);
-    if (decision.retry_with_suffix == 0) {
-      problem = decision.message;
-      break;
-    }
-    suffix = decision.retry_with_suffix;
+asio::awaitable<bool> resume_incident_room(Services& services, storage::RoomOp op) {
+  if (services.room_ops == nullptr || services.incidents == nullptr ||
+      services.incident_rooms == nullptr || services.conversations == nullptr)
+    co_return false;
+  // Its platform is not running yet (reconnecting after the restart): left for a later turn, so
+  // a room is never given up for a thread only because the chat was not back yet.
+  if (!services.incident_rooms->can_create(op.room))
+    co_return false;
+  const EpochMillis now = services.clock.now_ms();
+  if (!services.room_ops->claim(op.id, now, now + kRoomOpLease.count()))
+    co_return false;
+  const auto incident = services.incidents->get(op.incident_id);
+  auto declared_in = services.conversations->open(op.room);
+  if (!incident || !declared_in) {
+    services.room_ops->finish(op.id, "failed", "the declaring conversation " + op.room + " is gone",
+                              now);
+    co_return true;
   }
-  if (!opened) {
-    co_return fall_back(services, incident_id, declared_in,
-                        is_private ? problem + "; this conversation is not private" : problem);
-  }
-  auto room = services.conversations->open(opened->address);
-  if (!room) {
-    co_return fall_back(services, incident_id, declared_in,
-                        "the room " + opened->address + " was made but cannot be posted to");
-  }
-  const std::string room_address = room->address();
-  post_incident_card(services, incident_id, *room);
-  record_incident_event(
-      services, incident_id, "room", declarer,
-      std::string(is_private ? "private room " : "room ") + opened->address + " opened");
-  if (is_private) {
-    // The declaring conversation may be public: it learns no more than the id and the room.
-    declared_in.post(info(storage::incident_label(incident_id) +
-                          " is private: its invite-only room is " + opened->mention));
-  } else {
-    declared_in.post(info(storage::incident_label(incident_id) + " \"" + incident->title +
-                          "\" has its own room: " + opened->mention));
-  }
-
-  std::vector<std::string> problems;
-  const MessageRef card = services.incidents->get(incident_id)->card_ref;
-  std::string pin_room = room_address;
-  auto pinned = co_await rooms->pin(std::move(pin_room), card);
-  if (!pinned)
-    problems.push_back("pin the summary (" + pinned.error().message + ")");
-  std::string topic_room = room_address;
-  std::string topic = room_topic(*incident, commander_of(services, incident_id));
-  auto topic_set = co_await rooms->set_topic(std::move(topic_room), std::move(topic));
-  if (!topic_set)
-    problems.push_back("set the topic (" + topic_set.error().message + ")");
-  std::vector<std::string> missing;
-  const std::vector<std::string> people = first_invitees(services, declarer);
-  std::vector<std::string> ids =
-      platform_ids(services.catalog, platform_of(room_address), people, missing);
-  if (!ids.empty()) {
-    std::string invite_room = room_address;
-    auto invited = co_await rooms->invite(std::move(invite_room), std::move(ids));
-    if (!invited)
-      problems.push_back("invite " + join(people, ", ") + " (" + invited.error().message + ")");
-  }
-  if (!missing.empty()) {
-    problems.push_back("invite " + join(missing, ", ") + " (no " + platform_of(room_address) +
-                       " id under their ids:)");
-  }
-  if (!problems.empty())
-    room->post(warning("Shipmate could not " + redact(join(problems, "; ")) + "."));
-  co_return room_address;
+  spdlog::info("incidents: settling {}'s room, which a stop cut off",
+               storage::incident_label(op.incident_id));
+  auto claimed = services.room_ops->get(op.id);
+  co_await settle_room(services, op.incident_id, *declared_in, incident->declared_by,
+                       std::move(claimed), true);
+  co_return true;
 }
 
 asio::awaitable<void> invite_to_incident_room(Services& services, std::int64_t incident_id,
@@ -204,10 +347,13 @@ asio::awaitable<void> invite_to_incident_room(Services& services, std::int64_t i
       platform_ids(services.catalog, platform_of(incident->room), identities, missing);
   std::string problem;
   if (!ids.empty()) {
-    std::string room = incident->room;
-    auto invited = co_await services.incident_rooms->invite(std::move(room), std::move(ids));
-    if (!invited)
-      problem = "invite " + join(identities, ", ") + " (" + invited.error().message + ")";
+    const RoomOpOutcome invited = co_await perform_room_op(
+        services, room_op(fresh_key(services, "invite", incident_id), incident_id, "invite",
+                          incident->room, joined_lines(ids)));
+    if (!invited.answer) {
+      problem = "invite " + join(identities, ", ") + " (" + invited.answer.error().message +
+                (invited.later ? "; trying again later" : "") + ")";
+    }
   }
   if (!missing.empty()) {
     problem += (problem.empty() ? "" : "; ") + std::string("invite ") + join(missing, ", ") +
@@ -225,12 +371,12 @@ asio::awaitable<void> refresh_room_topic(Services& services, std::int64_t incide
   const auto incident = services.incidents->get(incident_id);
   if (!incident || !is_own_room(incident->room))
     co_return;
-  std::string room = incident->room;
-  std::string topic = room_topic(*incident, commander_of(services, incident_id));
-  auto set = co_await services.incident_rooms->set_topic(std::move(room), std::move(topic));
-  if (!set) {
+  const RoomOpOutcome set = co_await perform_room_op(
+      services,
+      room_op(fresh_key(services, "topic", incident_id), incident_id, "topic", incident->room));
+  if (!set.answer) {
     spdlog::warn("incidents: could not set the topic of {}'s room: {}",
-                 storage::incident_label(incident_id), set.error().message);
+                 storage::incident_label(incident_id), set.answer.error().message);
   }
 }
 

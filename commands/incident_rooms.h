@@ -19,6 +19,11 @@
 // - Failures after the room exists (pin, topic, invite) never undo it: each is reported once in
 //   the room as a warning, and the incident goes on. Nothing here throws for a platform error.
 // - A room's creation is recorded on the timeline (kind "room") with its audit record.
+// - Every room operation (create, pin, topic, invite) goes through the durable queue of
+//   commands/incident_room_ops.h: recorded before the platform is asked, retried after a crash
+//   or an outage, never carried out twice. A create's room name is recorded before each attempt
+//   and the room's address as soon as the platform answered, so a crash in between finds the
+//   room by that name instead of making a second one.
 #pragma once
 
 #include <cstdint>
@@ -29,6 +34,7 @@
 
 #include "commands/context.h"
 #include "common/result.h"
+#include "storage/room_op_store.h"
 
 namespace shipmate::commands {
 
@@ -58,6 +64,10 @@ class IncidentRooms {
   // counts as done; a platform that is not running answers ErrorKind::unavailable).
   virtual bool can_archive(const std::string& room) const = 0;
   virtual boost::asio::awaitable<Status> archive(std::string room) = 0;
+  // The room named `name` next to the conversation at `from_address`, when the app can see it
+  // (a room created before a crash cut off its recording); ErrorKind::not_found otherwise.
+  virtual boost::asio::awaitable<Result<OpenedRoom>> find(std::string from_address,
+                                                          std::string name);
 };
 
 // After a declare: makes the incident's room (or falls back), posts the summary card where the
@@ -76,6 +86,16 @@ boost::asio::awaitable<void> invite_to_incident_room(Services& services, std::in
 // Sets the room's topic from the incident (after a status, severity or role change). Only for
 // rooms of their own; a failure is logged.
 boost::asio::awaitable<void> refresh_room_topic(Services& services, std::int64_t incident_id);
+
+// The topic the incident's room should have now (room_topic() with its commander).
+std::string current_room_topic(Services& services, std::int64_t incident_id);
+
+// Settles a room whose create operation a crash (or a lost answer) left pending: the room made
+// before the crash (recorded with the operation, or found by the name recorded before the
+// platform was asked) is used, never made again; the card is posted there unless it already is,
+// and the pin, topic and invites are recorded and carried out. Returns false when another attempt
+// holds the operation.
+boost::asio::awaitable<bool> resume_incident_room(Services& services, storage::RoomOp op);
 
 // Whether `caller` may see the incident: anyone for an incident that is not private; for a
 // private one its declarer, the people holding its roles, the holders of `incidents.invite` roles

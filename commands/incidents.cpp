@@ -1,9 +1,14 @@
 #include "commands/incidents.h"
 
 #include "commands/incident_alarm.h"
+#include "commands/incident_room_ops.h"
 
 #include <algorithm>
 #include <set>
+
+#include <spdlog/spdlog.h>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 
 #include "common/redact.h"
 #include "common/strings.h"
@@ -183,6 +188,18 @@ void run_incident_upkeep(Services& services, IncidentTimelineFeed* feed) {
   if (feed != nullptr) {
     for (const auto id : feed->take_touched())
       refresh_incident_card(services, id);
+  }
+  if (services.room_ops != nullptr && !services.room_ops->due(services.clock.now_ms(), 1).empty()) {
+    boost::asio::co_spawn(
+        services.executor,
+        [&services]() -> boost::asio::awaitable<void> {
+          try {
+            co_await retry_room_ops(services);
+          } catch (const std::exception& e) {
+            spdlog::error("incidents: room operations failed: {}", redact(e.what()));
+          }
+        },
+        boost::asio::detached);
   }
 }
 

@@ -68,7 +68,8 @@ void replan_incident_reminder(Services& services, std::int64_t incident_id);
 int send_due_reminders(Services& services);
 
 // The watcher's step each second: delivers pending announcements (a room whose transport was
-// reconnecting) and refreshes the cards of incidents whose timelines the feed touched.
+// reconnecting), refreshes the cards of incidents whose timelines the feed touched, and starts
+// the room operations that are due (incident_room_ops.h: retries, and what a crash left).
 // Reminders are the IncidentAlarm's (incident_alarm.h), at their due time.
 void run_incident_upkeep(Services& services, IncidentTimelineFeed* feed);
 

@@ -52,6 +52,9 @@ constexpr TableSpec kTables[] = {
     {"alert_events", "dedup_key #incident_id #received_at", "dedup_key", ""},
     {"incident_announcements",
      "#id key #incident_id kind room #tone text #created_at #sent_at message_ref", "id", "id"},
+    {"incident_room_ops",
+     "#id key #incident_id kind room payload state #attempts #created_at #next_at #done_at result",
+     "id", "id"},
     {"runbook_runs",
      "#id runbook hash params started_by chat_ref message_ref status state #started_at "
      "#updated_at #finished_at",

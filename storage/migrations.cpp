@@ -437,6 +437,28 @@ CREATE TABLE outbox (
 CREATE INDEX outbox_unsent ON outbox (platform, seq) WHERE state = 'pending';
 )sql";
 
+// Incident rooms, issue 14: every room operation (create, pin, topic, invite) is recorded before
+// the platform is asked and marked after it answered (storage/room_op_store.h), so a crash or an
+// outage retries it and a confirmed one is never asked again.
+constexpr std::string_view kMigration22 = R"sql(
+CREATE TABLE incident_room_ops (
+  id          INTEGER PRIMARY KEY,
+  key         TEXT    NOT NULL UNIQUE,
+  incident_id INTEGER NOT NULL,
+  kind        TEXT    NOT NULL CHECK (kind IN ('create', 'pin', 'topic', 'invite')),
+  room        TEXT    NOT NULL,
+  payload     TEXT    NOT NULL DEFAULT '',
+  state       TEXT    NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'done', 'failed')),
+  attempts    INTEGER NOT NULL DEFAULT 0,
+  created_at  INTEGER NOT NULL,
+  next_at     INTEGER NOT NULL,
+  done_at     INTEGER,
+  result      TEXT    NOT NULL DEFAULT ''
+);
+CREATE INDEX incident_room_ops_due ON incident_room_ops (next_at) WHERE state = 'pending';
+CREATE INDEX incident_room_ops_by_incident ON incident_room_ops (incident_id, id);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -445,6 +467,7 @@ constexpr std::array kMigrations = {
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
     Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
     Migration{19, kMigration19}, Migration{20, kMigration20}, Migration{21, kMigration21},
+    Migration{22, kMigration22},
 };
 
 }  // namespace

@@ -354,6 +354,90 @@ TEST_F(SlackIncidentSession, AResolvedIncidentsRoomIsArchivedOnceThroughOutagesA
   EXPECT_EQ(verify.first, 0) << verify.second;
 }
 
+// Room operations are durable (commands/incident_room_ops.h): Shipmate is killed (-9) after
+// Slack made the room but before Shipmate recorded it. The restart finds the room by the name it
+// recorded before asking, makes no second one, and carries out the rest once: the card posted
+// and pinned there, the topic set, the people invited, the declaring thread pointed at it.
+TEST_F(SlackIncidentSession, KilledAfterSlackMadeTheRoomTheRestartUsesThatRoomAndMakesNoOther) {
+  FakeSlack slack;
+  const std::string alerts_channel = slack.add_channel("incidents");
+  // Channels Slack made for Shipmate (conversations.create), by id.
+  auto rooms_made = [&] {
+    std::vector<std::string> out;
+    for (const auto& [id, members] : slack.channel_members()) {
+      if (id != alerts_channel)
+        out.push_back(id);
+    }
+    return out;
+  };
+  const std::string today = format_utc(SystemClock().now_ms()).substr(0, 10);
+  const std::string name = "inc-" + today + "-checkout-errors";
+  const std::string db = dir.file("state/shipmate.db");
+  {
+    auto shipmate = start_shipmate(slack);  // creates the database
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+  // Held at the write that records the room Slack made.
+  install_spin_trigger(db, "hold_room_record",
+                       "BEFORE UPDATE ON incident_room_ops WHEN OLD.kind = 'create' AND "
+                       "NEW.result != ''");
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+    mention(slack, "EvDeclare", "1700000001.000100", "C1", "UALICE",
+            "incident declare \"Checkout errors\" sev2 hello");
+    ASSERT_TRUE(slack.wait_for_calls("conversations.create", 1, 30s)) << dump(slack, *shipmate);
+    shipmate->send_signal(SIGKILL);
+    EXPECT_EQ(shipmate->wait(30s), 128 + SIGKILL);
+  }
+  query(db, "DROP TRIGGER hold_room_record");
+  EXPECT_EQ(query(db, "SELECT kind, state, payload, result FROM incident_room_ops"),
+            std::vector<std::string>{"create|pending|" + name + "|"});
+  EXPECT_TRUE(slack.calls("pins.add").empty());
+  ASSERT_EQ(rooms_made().size(), 1u);
+  const std::string room = rooms_made().front();
+
+  {
+    auto shipmate = start_shipmate(slack);
+    ASSERT_TRUE(wait_until([&] {
+      return query(db, "SELECT COUNT(*) FROM incident_room_ops WHERE state != 'done'").at(0) ==
+                 "0" &&
+             query(db, "SELECT COUNT(*) FROM incident_room_ops").at(0) == "4";
+    })) << dump(slack, *shipmate);
+    // Asked once more under the recorded name (taken: by this very room), then found by it.
+    const auto creates = slack.calls("conversations.create");
+    ASSERT_EQ(creates.size(), 2u) << dump(slack, *shipmate);
+    EXPECT_EQ(creates[1].param("name"), name);
+    EXPECT_EQ(rooms_made(), std::vector<std::string>{room}) << dump(slack, *shipmate);
+    ASSERT_EQ(slack.channel_pins().at(room).size(), 1u);
+    auto card = slack.message(room, slack.channel_pins().at(room)[0]);
+    ASSERT_TRUE(card.has_value());
+    EXPECT_TRUE(has(card->text, "INC-1")) << card->text;
+    const auto members = slack.channel_members().at(room);
+    EXPECT_NE(std::find(members.begin(), members.end(), "UALICE"), members.end());
+    EXPECT_NE(std::find(members.begin(), members.end(), "UCAROL"), members.end());
+    ASSERT_TRUE(wait_until([&] { return slack.channel_topics().contains(room); }));
+    EXPECT_TRUE(has(slack.channel_topics().at(room), "INC-1 | sev2 | investigating"));
+    int pointers = 0;
+    for (const auto& message : in_channel(slack, "C1"))
+      pointers += has(message.text, "has its own room: <#" + room + ">") ? 1 : 0;
+    EXPECT_EQ(pointers, 1) << dump(slack, *shipmate);
+    EXPECT_EQ(query(db, "SELECT kind, state FROM incident_room_ops ORDER BY id"),
+              (std::vector<std::string>{"create|done", "pin|done", "topic|done", "invite|done"}));
+    EXPECT_EQ(query(db, "SELECT room FROM incidents WHERE id = 1").at(0).rfind("slack:" + room, 0),
+              0u);
+    shipmate->send_signal(SIGTERM);
+    ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  }
+  auto verify =
+      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")}, "",
+                  {{"SHIPMATE_E2E_AM_TOKEN", "am-token-52d1e07b"}});
+  EXPECT_EQ(verify.first, 0) << verify.second;
+}
+
 TEST_F(SlackIncidentSession, AMissingScopeFallsBackToTheThreadAndSaysWhichScope) {
   FakeSlack slack;
   slack.add_channel("incidents");

@@ -7,13 +7,16 @@
 // serves right now and go out once when it is back, also after a restart.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <set>
 
 #include "commands/incident_alarm.h"
 #include "commands/incident_model.h"
+#include "commands/incident_room_ops.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
+#include "storage/room_op_store.h"
 #include "tests/support/command_harness.h"
 
 namespace shipmate {
@@ -67,7 +70,14 @@ struct FakePlatform final : commands::IncidentRooms {
       co_return make_error("name_taken", ErrorKind::conflict);
     taken.insert(name);
     const std::string id = "R" + std::to_string(names.size());
-    co_return commands::OpenedRoom{"chat:" + id + ":", "<#" + id + ">"};
+    made[name] = commands::OpenedRoom{"chat:" + id + ":", "<#" + id + ">"};
+    co_return made[name];
+  }
+  asio::awaitable<Result<commands::OpenedRoom>> find(std::string, std::string name) override {
+    finds.push_back(name);
+    if (auto room = made.find(name); room != made.end())
+      co_return room->second;
+    co_return make_error("no room named " + name, ErrorKind::not_found);
   }
   asio::awaitable<Status> invite(std::string room, std::vector<std::string> ids) override {
     for (auto& id : ids)
@@ -79,9 +89,20 @@ struct FakePlatform final : commands::IncidentRooms {
     co_return Ok{};
   }
   asio::awaitable<Status> pin(std::string room, commands::MessageRef ref) override {
-    pins[room].push_back(ref);
+    ++pin_calls;
+    if (pin_outages > 0) {
+      --pin_outages;
+      co_return make_error("pins.add: HTTP 503", ErrorKind::unavailable);
+    }
+    auto& pinned = pins[room];
+    if (std::find(pinned.begin(), pinned.end(), ref) == pinned.end())  // already_pinned: done
+      pinned.push_back(ref);
     co_return Ok{};
   }
+  int pin_outages = 0;  // the next pins fail as an outage would
+  int pin_calls = 0;
+  std::map<std::string, commands::OpenedRoom> made;  // rooms by name
+  std::vector<std::string> finds;
   bool can_archive(const std::string& room) const override { return room.starts_with("chat:"); }
   asio::awaitable<Status> archive(std::string room) override {
     archive_calls.push_back(room);
@@ -440,6 +461,113 @@ TEST_F(IncidentRooms, TheAlarmRemindsAtTheDueTimeAndIsReArmedWhenTheDueTimeMoves
   alarm.stop();
   settle(h);
   h.services->incident_alarm = nullptr;
+}
+
+// Room operations through the durable queue: a pin that fails as an outage would is recorded,
+// retried when its time comes, and done once; an operation done is never asked again.
+TEST_F(IncidentRooms, ARoomOperationThatFailsInAnOutageIsRetriedLaterAndDoneOnce) {
+  storage::RoomOpStore ops(*h.db);
+  h.services->room_ops = &ops;
+  platform.pin_outages = 1;
+  run_in("chat:C1:100", "alice", "incident declare \"Checkout errors\" sev2 hello");
+  const std::string room = "chat:R1:";
+  EXPECT_TRUE(platform.pins[room].empty());
+  std::string in_room;
+  for (const auto& post : rooms.log[room].posts)
+    in_room += post.text + "\n";
+  EXPECT_NE(in_room.find("could not pin the summary (pins.add: HTTP 503; trying again later)"),
+            std::string::npos)
+      << in_room;
+  auto states = [&] {
+    std::string out;
+    for (const auto& op : ops.for_incident(1))
+      out += op.kind + ":" + op.state + ":" + std::to_string(op.attempts) + " ";
+    return out;
+  };
+  EXPECT_EQ(states(), "create:done:1 pin:pending:1 topic:done:1 invite:done:1 ");
+  auto retry = [&] {
+    int ran = -1;
+    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
+                   [&ran](std::exception_ptr, int n) { ran = n; });
+    while (ran < 0) {
+      h.io.run();
+      h.io.restart();
+    }
+    return ran;
+  };
+  // Not yet due: nothing is asked.
+  h.clock.advance_ms(commands::kRoomOpFirstRetry.count() - 1);
+  EXPECT_EQ(retry(), 0);
+  EXPECT_EQ(platform.pin_calls, 1);
+  h.clock.advance_ms(1);
+  EXPECT_EQ(retry(), 1);
+  EXPECT_EQ(platform.pins[room], (std::vector<std::string>{incidents.get(1)->card_ref}));
+  EXPECT_EQ(states(), "create:done:1 pin:done:2 topic:done:1 invite:done:1 ");
+  h.clock.advance_ms(commands::kRoomOpLongestRetry.count());
+  EXPECT_EQ(retry(), 0);
+  EXPECT_EQ(platform.pin_calls, 2);
+  h.services->room_ops = nullptr;
+}
+
+// A stop after the platform made the room but before Shipmate recorded it: the create is still
+// pending with the name it was asked under; the resumed settling finds that room (the name is
+// taken now) instead of making another, posts the card there and pins, sets the topic, invites.
+TEST_F(IncidentRooms, AStopAfterThePlatformMadeTheRoomResumesInThatRoomAndMakesNoOther) {
+  storage::RoomOpStore ops(*h.db);
+  h.services->room_ops = &ops;
+  const auto declared = incidents.declare({"Checkout errors", 2, {"hello"}, "alice"});
+  const std::int64_t id = declared.incident.id;
+  const std::string name = "inc-2026-12-06-checkout-errors";
+  // What the stopped process had done: the operation recorded and claimed, the name recorded,
+  // the platform asked (it made the room), and then nothing more.
+  storage::RoomOp create;
+  create.key = "create:INC-1";
+  create.incident_id = id;
+  create.kind = "create";
+  create.room = "chat:C1:100";
+  create.payload = name;
+  create.created_at = h.clock.now_ms();
+  create.next_at = h.clock.now_ms();
+  const auto recorded = ops.add(create);
+  ASSERT_TRUE(ops.claim(recorded.id, h.clock.now_ms(), h.clock.now_ms() + 60'000));
+  platform.taken.insert(name);
+  platform.made[name] = commands::OpenedRoom{"chat:R9:", "<#R9>"};
+  // The restart releases the claim; the upkeep resumes the settling.
+  EXPECT_EQ(ops.release_claims(), 1);
+  int ran = -1;
+  asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
+                 [&ran](std::exception_ptr, int n) { ran = n; });
+  while (ran < 0) {
+    h.io.run();
+    h.io.restart();
+  }
+  EXPECT_EQ(ran, 1);
+  EXPECT_EQ(platform.names, (std::vector<std::string>{name}));  // asked once more: name_taken
+  EXPECT_EQ(platform.finds, (std::vector<std::string>{name}));
+  const std::string room = "chat:R9:";
+  EXPECT_EQ(incidents.get(id)->room, room);
+  ASSERT_FALSE(rooms.log[room].posts.empty());
+  EXPECT_NE(rooms.log[room].posts[0].text.find("INC-1 Checkout errors"), std::string::npos);
+  EXPECT_EQ(platform.pins[room], (std::vector<std::string>{incidents.get(id)->card_ref}));
+  EXPECT_EQ(platform.invited[room], (std::vector<std::string>{"UALICE", "UOLGA"}));
+  EXPECT_FALSE(platform.topics[room].empty());
+  EXPECT_NE(rooms.log["chat:C1:100"].log.empty(), true);
+  const auto all = ops.for_incident(id);
+  ASSERT_EQ(all.size(), 4u);
+  for (const auto& op : all)
+    EXPECT_EQ(op.state, "done") << op.kind;
+  EXPECT_EQ(all[0].result, "chat:R9:\n<#R9>");
+  // Nothing is left to do, and a second run makes no room.
+  ran = -1;
+  asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
+                 [&ran](std::exception_ptr, int n) { ran = n; });
+  while (ran < 0) {
+    h.io.run();
+    h.io.restart();
+  }
+  EXPECT_EQ(ran, 0);
+  EXPECT_EQ(platform.names.size(), 1u);
+  h.services->room_ops = nullptr;
 }
 
 }  // namespace

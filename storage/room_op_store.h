@@ -1,0 +1,64 @@
+// The durable queue of incident room operations (commands/incident_room_ops.h): every change an
+// incident makes to its chat room (create it, pin its card, set its topic, invite people) is a
+// row here, recorded before the platform is asked and marked after it answered.
+//
+// Contract
+// - Same thread as the Database it is given (the event loop). Calls throw StorageError.
+// - add() is idempotent on `key` (the operation's idempotency key, "pin:INC-3:<card>"): the
+//   second add of a key changes nothing and returns the row already there.
+// - claim() is the one way to start an attempt: it takes a pending row whose `next_at` has come,
+//   counts the attempt and moves `next_at` to the claim's end (a lease), in one statement; a row
+//   claimed by another attempt is not taken again until that lease ends. release_claims() (at
+//   start-up) makes every pending row due now: a crash left its claims behind.
+// - finish() records the answer (state `done` or `failed`, with the result: the room's address for
+//   a create, the reason for a failure); retry() puts a row back for later with the last error.
+// - due() is an indexed read of the pending rows whose time has come (a partial index on
+//   `next_at`), oldest first.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+
+namespace shipmate::storage {
+
+class Database;
+
+struct RoomOp {
+  std::int64_t id = 0;
+  std::string key = {};  // unique idempotency key
+  std::int64_t incident_id = 0;
+  std::string kind = {};     // create, pin, topic, invite
+  std::string room = {};     // the room it acts on (a create: the declaring conversation)
+  std::string payload = {};  // create: the room name; pin: the message; invite: ids, one a line
+  std::string state = "pending";  // pending, done, failed
+  int attempts = 0;
+  EpochMillis created_at = 0;
+  EpochMillis next_at = 0;
+  std::optional<EpochMillis> done_at = {};
+  std::string result = {};  // create: "<address>\n<mention>"; failed or retried: the reason
+};
+
+class RoomOpStore {
+ public:
+  explicit RoomOpStore(Database& db) : db_(db) {}
+
+  RoomOp add(const RoomOp& op);
+  std::optional<RoomOp> get(std::int64_t id);
+  bool claim(std::int64_t id, EpochMillis now, EpochMillis lease_until);
+  void set_payload(std::int64_t id, std::string_view payload);
+  void finish(std::int64_t id, std::string_view state, std::string_view result, EpochMillis at);
+  void retry(std::int64_t id, EpochMillis at, std::string_view why);
+  std::vector<RoomOp> due(EpochMillis now, int limit = 100);
+  std::vector<RoomOp> for_incident(std::int64_t incident_id);
+  int release_claims();
+
+ private:
+  Database& db_;
+};
+
+}  // namespace shipmate::storage
