@@ -161,6 +161,7 @@ ops:
     production: true
 users:
   - {id: alice, roles: [sre]}
+  - {id: erin, roles: [developer]}
 secrets:
   web_token: {env: SHIPMATE_E2E_WEB_TOKEN}
 services:
@@ -324,6 +325,59 @@ TEST_F(WebViewE2E, WithCredentialsEveryRequestNeedsThemAndNoSecretIsShown) {
   EXPECT_EQ(shipmate->output().find(kSecret), std::string::npos) << "the log shows the secret";
   EXPECT_NE(shipmate->output().find("web view: refused GET / from 127.0.0.1"), std::string::npos)
       << shipmate->output();
+}
+
+// A private incident in Chromium: its declarer, signed in as herself (Basic in the URL), reads
+// it in full; erin, signed in but none of its people, sees it masked and its page refused; the
+// shared token reads as no one, so its page asks for a sign-in (401, Basic).
+TEST_F(WebViewE2E, APrivateIncidentIsShownInChromiumToItsPeopleOnly) {
+  {
+    auto opened = storage::Database::open(dir.file("state/shipmate.db"));
+    ASSERT_TRUE(opened) << opened.error().message;
+    SystemClock clock;
+    storage::IncidentStore incidents(**opened, clock);
+    storage::DeclareRequest request{"db credentials leaked", 1, {"api"}, "alice"};
+    request.is_private = true;
+    ASSERT_EQ(incidents.declare(request).incident.id, 2);
+  }
+  write_config(
+      "  web:\n    token: {secret: web_token}\n    readers:\n"
+      "      - {user: alice, password: {secret: web_token}}\n"
+      "      - {user: erin, password: {secret: web_token}}\n");
+  auto shipmate = start();
+  const std::string chromium = find_chromium();
+  ASSERT_FALSE(chromium.empty()) << "chromium is not installed";
+  auto as = [&](const std::string& user, const std::string& path, const std::string& name) {
+    TempDir profile;
+    auto [code, dom] = run_command(
+        {chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+         "--disable-dev-shm-usage", "--user-data-dir=" + profile.path(), "--window-size=1280,900",
+         "--screenshot=" + output_dir() + "/" + name + ".png", "--dump-dom",
+         "http://" + user + ":" + kSecret + "@127.0.0.1:" + std::to_string(ops_port) + path},
+        "", {}, "");
+    EXPECT_EQ(code, 0) << dom;
+    return dom;
+  };
+  const std::string alice_page = as("alice", "/incident?id=INC-2", "private-incident-alice");
+  EXPECT_NE(alice_page.find("db credentials leaked"), std::string::npos)
+      << alice_page.substr(0, 3000);
+  EXPECT_NE(alice_page.find("<footer>Read-only."), std::string::npos);
+  const std::string alice_list = as("alice", "/incidents", "private-incidents-alice");
+  EXPECT_NE(alice_list.find("db credentials leaked"), std::string::npos)
+      << alice_list.substr(0, 3000);
+  const std::string erin_page = as("erin", "/incident?id=INC-2", "private-incident-erin");
+  EXPECT_NE(erin_page.find("is private"), std::string::npos) << erin_page.substr(0, 3000);
+  EXPECT_EQ(erin_page.find("db credentials leaked"), std::string::npos);
+  const std::string erin_list = as("erin", "/incidents", "private-incidents-erin");
+  EXPECT_NE(erin_list.find("(private incident)"), std::string::npos) << erin_list.substr(0, 3000);
+  EXPECT_EQ(erin_list.find("db credentials leaked"), std::string::npos);
+  auto [status, answer] =
+      raw_get(ops_port, "/incident?id=INC-2", {"Authorization: Bearer " + kSecret});
+  EXPECT_EQ(status, 401) << answer;
+  EXPECT_NE(answer.find("WWW-Authenticate: Basic realm=\"Shipmate\""), std::string::npos) << answer;
+  EXPECT_EQ(answer.find("db credentials leaked"), std::string::npos);
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
 }
 
 }  // namespace
