@@ -16,11 +16,39 @@
 namespace shipmate::commands {
 namespace asio = boost::asio;
 
+namespace {
+// Waiters woken per loop turn after a commit. Waking all of a burst's writers at once (1,000 runs
+// started together) ran all of their next steps in one sweep of the loop; in slices, timers and
+// I/O get their turn between them.
+constexpr std::size_t kWakeSlice = 64;
+}  // namespace
+
 struct GroupCommit::Batch {
-  explicit Batch(const asio::any_io_executor& executor)
-      : wake(executor, asio::steady_timer::time_point::max()) {}
+  explicit Batch(asio::any_io_executor executor) : executor(std::move(executor)) {}
+  // The timer that write() number `waiter` of this batch waits on: one per slice of waiters.
+  asio::steady_timer& wake_for(std::size_t waiter) {
+    const std::size_t slice = waiter / kWakeSlice;
+    while (wakes.size() <= slice) {
+      // Never expires by itself: cancelled once the batch has committed, slice by slice.
+      wakes.push_back(
+          std::make_unique<asio::steady_timer>(executor, asio::steady_timer::time_point::max()));
+    }
+    return *wakes[slice];
+  }
+  // Wakes slice `from`, and posts the waking of the next one behind what that slice does.
+  static void wake_from(std::shared_ptr<Batch> batch, std::size_t from) {
+    if (from >= batch->wakes.size())
+      return;
+    batch->wakes[from]->cancel();
+    if (from + 1 < batch->wakes.size()) {
+      const asio::any_io_executor executor = batch->executor;
+      asio::post(executor, [batch = std::move(batch), from] { wake_from(batch, from + 1); });
+    }
+  }
+  asio::any_io_executor executor;
   std::vector<std::function<void()>> writes;
-  asio::steady_timer wake;  // never expires by itself: cancelled once the batch has committed
+  std::vector<std::unique_ptr<asio::steady_timer>> wakes;
+  std::size_t waiters = 0;
   bool done = false;
   std::exception_ptr error;
 };
@@ -52,12 +80,15 @@ void GroupCommit::later(std::function<void()> fn) {
 asio::awaitable<void> GroupCommit::write(std::function<void()> fn) {
   std::shared_ptr<Batch> batch = open_batch();
   batch->writes.push_back(std::move(fn));
-  while (!batch->done) {
+  asio::steady_timer& wake = batch->wake_for(batch->waiters++);
+  bool woken_up = false;
+  while (!woken_up) {
     // Not cancellable from outside: the write is queued and will commit (or fail) regardless,
     // and the caller must not go on believing it did before it has.
-    auto woken = batch->wake.async_wait(asio::bind_cancellation_slot(
-        asio::cancellation_slot(), asio::as_tuple(asio::use_awaitable)));
-    co_await std::move(woken);
+    auto woken = wake.async_wait(asio::bind_cancellation_slot(asio::cancellation_slot(),
+                                                              asio::as_tuple(asio::use_awaitable)));
+    auto [ec] = co_await std::move(woken);
+    woken_up = batch->done && ec == asio::error::operation_aborted;
   }
   if (batch->error)
     std::rethrow_exception(batch->error);
@@ -81,7 +112,7 @@ void GroupCommit::flush() {
                   e.what());
   }
   batch->done = true;
-  batch->wake.cancel();
+  Batch::wake_from(batch, 0);
 }
 
 }  // namespace shipmate::commands

@@ -1,7 +1,7 @@
 // Group commit for the runbook journal: every write that runs ask for in one turn of the event
 // loop goes into one transaction, committed at the end of that turn, instead of one transaction
-// (and one WAL append) per write. With 1,000 runs in flight that is one commit where there were
-// a few thousand.
+// (and one WAL append) per write. With 1,000 runs in flight that is a few dozen commits where
+// there were a few thousand.
 //
 // Contract
 // - Threading: event-loop thread only (the Database's thread). The commit is posted to the
@@ -9,7 +9,9 @@
 //   ready in that turn.
 // - write(fn) queues `fn` and completes once the transaction that ran it has committed: a step
 //   that awaits its "started" row is journaled before its effect, exactly as with a transaction
-//   of its own. later(fn) queues without waiting (audit records, a status message's reference);
+//   of its own. The writers of a batch are woken 64 per loop turn, in the order they wrote, so a
+//   burst (1,000 runs at once) does not run all of their next steps in one sweep of the loop.
+//   later(fn) queues without waiting (audit records, a status message's reference);
 //   writes run in the order they were queued, so a later write of a run commits no earlier than
 //   the writes it queued before.
 // - flush() commits what is queued now (before a read that must see it).

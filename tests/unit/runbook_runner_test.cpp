@@ -525,6 +525,29 @@ TEST_F(GroupCommitTest, WritesOfOneTurnShareOneCommitAndEachWaitsForIt) {
   EXPECT_EQ(journal.commits(), 2u);
 }
 
+TEST_F(GroupCommitTest, ABurstOfWritersIsWokenInSlicesInTheOrderTheyWrote) {
+  GroupCommit journal(io.get_executor(), *db);
+  std::vector<int> done;
+  for (int i = 0; i < 200; ++i)
+    boost::asio::co_spawn(io, insert(journal, i, done), boost::asio::detached);
+  while (journal.commits() == 0)
+    ASSERT_EQ(io.run_one(), 1u);
+  EXPECT_EQ(rows(), 200);  // all 200 in the one commit
+  EXPECT_TRUE(done.empty());
+  // The commit woke the first 64 and queued the next slice's wake behind them: the handler after
+  // the 64th resumes nobody.
+  while (done.size() < 64)
+    ASSERT_EQ(io.poll_one(), 1u);
+  ASSERT_EQ(io.poll_one(), 1u);
+  EXPECT_EQ(done.size(), 64u);
+  io.run();
+  std::vector<int> expected(200);
+  for (int i = 0; i < 200; ++i)
+    expected[i] = i;
+  EXPECT_EQ(done, expected);
+  EXPECT_EQ(journal.commits(), 1u);
+}
+
 TEST_F(GroupCommitTest, AFailingWriteRollsTheBatchBackAndEveryWaiterHearsOfIt) {
   GroupCommit journal(io.get_executor(), *db);
   std::vector<std::string> heard;
