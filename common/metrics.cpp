@@ -99,9 +99,9 @@ std::vector<double> short_latency_buckets() {
   return {0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1};
 }
 
-std::string escape_label_value(std::string_view value) {
-  std::string out;
-  out.reserve(value.size());
+namespace {
+
+void append_escaped_label_value(std::string& out, std::string_view value) {
   for (const char c : value) {
     if (c == '\\')
       out += "\\\\";
@@ -112,6 +112,21 @@ std::string escape_label_value(std::string_view value) {
     else
       out += c;
   }
+}
+
+template <typename Integer>
+void append_integer(std::string& out, Integer value) {
+  char buffer[24];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
+  out.append(buffer, end);
+}
+
+}  // namespace
+
+std::string escape_label_value(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  append_escaped_label_value(out, value);
   return out;
 }
 
@@ -143,21 +158,27 @@ struct Registry::Family {
     return series.back();
   }
 
-  std::string labels(const Labels& values, std::string_view extra = {}) const {
-    if (values.empty() && extra.empty())
-      return {};
-    std::string out = "{";
+  // Appends `{a="x",b="y"` (no closing brace; nothing at all without labels) to out: the
+  // caller closes it, after adding a histogram's `le` where there is one. Written straight into
+  // the exposition, so a scrape makes no string per sample.
+  void append_labels(std::string& out, const Labels& values) const {
     for (std::size_t i = 0; i < values.size(); ++i) {
-      if (i > 0)
-        out += ',';
-      out += label_names[i] + "=\"" + escape_label_value(values[i]) + '"';
+      out += i == 0 ? '{' : ',';
+      out += label_names[i];
+      out += "=\"";
+      append_escaped_label_value(out, values[i]);
+      out += '"';
     }
-    if (!extra.empty()) {
-      if (!values.empty())
-        out += ',';
-      out += extra;
-    }
-    return out + "}";
+  }
+
+  // name + labels + ' ', the start of one sample line.
+  void append_series(std::string& out, std::string_view suffix, const Labels& values) const {
+    out += name;
+    out += suffix;
+    append_labels(out, values);
+    if (!values.empty())
+      out += '}';
+    out += ' ';
   }
 };
 
@@ -233,7 +254,7 @@ void Registry::function_family(const std::string& name, const std::string& help,
 std::string Registry::render() const {
   std::lock_guard lock(mutex_);
   std::string out;
-  out.reserve(4096);
+  out.reserve(last_render_size_ + last_render_size_ / 8 + 4096);
   for (const auto& family : families_) {
     std::vector<Sample> samples;
     if (family->type == kCounterFamily || family->type == kGaugeFamily) {
@@ -244,10 +265,18 @@ std::string Registry::render() const {
     } else if (family->type != kGaugeFunction && family->series.empty()) {
       continue;
     }
-    out += "# HELP " + family->name + ' ' + escape_help(family->help) + '\n';
-    out += "# TYPE " + family->name + ' ' + type_name(family->type) + '\n';
+    out += "# HELP ";
+    out += family->name;
+    out += ' ';
+    out += escape_help(family->help);
+    out += "\n# TYPE ";
+    out += family->name;
+    out += ' ';
+    out += type_name(family->type);
+    out += '\n';
     if (family->type == kGaugeFunction) {
-      out += family->name + ' ';
+      out += family->name;
+      out += ' ';
       append_number(out, family->read ? family->read() : 0.0);
       out += '\n';
       continue;
@@ -256,7 +285,7 @@ std::string Registry::render() const {
       for (const auto& [values, value] : samples) {
         if (values.size() != family->label_names.size())
           throw std::logic_error("metric " + family->name + " read the wrong number of labels");
-        out += family->name + family->labels(values) + ' ';
+        family->append_series(out, {}, values);
         append_number(out, value);
         out += '\n';
       }
@@ -264,33 +293,40 @@ std::string Registry::render() const {
     }
     for (const auto& series : family->series) {
       if (family->type == kCounter) {
-        out += family->name + family->labels(series.values) + ' ' +
-               std::to_string(series.counter->value()) + '\n';
+        family->append_series(out, {}, series.values);
+        append_integer(out, series.counter->value());
+        out += '\n';
       } else if (family->type == kGauge) {
-        out += family->name + family->labels(series.values) + ' ' +
-               std::to_string(series.gauge->value()) + '\n';
+        family->append_series(out, {}, series.values);
+        append_integer(out, series.gauge->value());
+        out += '\n';
       } else {
         const Histogram& h = *series.histogram;
         std::uint64_t cumulative = 0;
         for (std::size_t i = 0; i <= h.bounds().size(); ++i) {
           cumulative += h.bucket(i);
-          std::string le = "le=\"";
+          out += family->name;
+          out += "_bucket";
+          family->append_labels(out, series.values);
+          out += series.values.empty() ? "{le=\"" : ",le=\"";
           if (i < h.bounds().size())
-            append_number(le, h.bounds()[i]);
+            append_number(out, h.bounds()[i]);
           else
-            le += "+Inf";
-          le += '"';
-          out += family->name + "_bucket" + family->labels(series.values, le) + ' ' +
-                 std::to_string(cumulative) + '\n';
+            out += "+Inf";
+          out += "\"} ";
+          append_integer(out, cumulative);
+          out += '\n';
         }
-        out += family->name + "_sum" + family->labels(series.values) + ' ';
+        family->append_series(out, "_sum", series.values);
         append_number(out, h.sum_seconds());
         out += '\n';
-        out += family->name + "_count" + family->labels(series.values) + ' ' +
-               std::to_string(h.count()) + '\n';
+        family->append_series(out, "_count", series.values);
+        append_integer(out, h.count());
+        out += '\n';
       }
     }
   }
+  last_render_size_ = out.size();
   return out;
 }
 

@@ -141,6 +141,7 @@ class Registry {
   Family& family(const std::string& name, const std::string& help, int type,
                  const std::vector<std::string>& label_names);
   mutable std::mutex mutex_;
+  mutable std::size_t last_render_size_ = 0;  // under mutex_: the next render reserves as much
   std::deque<std::unique_ptr<Family>> families_;
 };
 

@@ -155,5 +155,38 @@ TEST(Metrics, PromtoolAcceptsTheExposition) {
   EXPECT_EQ(output, "") << output;
 }
 
+// The whole exposition of one registry, byte for byte: every kind of line the renderer writes
+// (labelled and unlabelled counters, gauges, histograms, function families, escapes), so a
+// change in how it is written cannot change what is written.
+TEST(Metrics, TheWholeExpositionIsExactlyThePrometheusText) {
+  Registry registry;
+  registry.counter("a_total", "A.").inc(7);
+  registry.counter("b_total", "B.", {"k", "v"}, {"x\"y", "a\\b\nc"}).inc(2);
+  registry.gauge("c", "C.", {"zone"}, {"eu"}).set(-4);
+  auto& plain = registry.histogram("d_seconds", "D.", {0.5, 1});
+  plain.observe_seconds(0.25);
+  plain.observe_seconds(2);
+  registry.histogram("e_seconds", "E.", {0.001}, {"platform"}, {"slack"}).observe_seconds(0.0005);
+  registry.gauge_function("f", "F.", [] { return 1.5; });
+  registry.function_family("g_total", "G.", Registry::Kind::counter, {"m"}, [] {
+    return std::vector<Registry::Sample>{{{"p"}, 3}};
+  });
+  const std::string expected =
+      "# HELP a_total A.\n# TYPE a_total counter\na_total 7\n"
+      "# HELP b_total B.\n# TYPE b_total counter\nb_total{k=\"x\\\"y\",v=\"a\\\\b\\nc\"} 2\n"
+      "# HELP c C.\n# TYPE c gauge\nc{zone=\"eu\"} -4\n"
+      "# HELP d_seconds D.\n# TYPE d_seconds histogram\n"
+      "d_seconds_bucket{le=\"0.5\"} 1\nd_seconds_bucket{le=\"1\"} 1\n"
+      "d_seconds_bucket{le=\"+Inf\"} 2\nd_seconds_sum 2.25\nd_seconds_count 2\n"
+      "# HELP e_seconds E.\n# TYPE e_seconds histogram\n"
+      "e_seconds_bucket{platform=\"slack\",le=\"0.001\"} 1\n"
+      "e_seconds_bucket{platform=\"slack\",le=\"+Inf\"} 1\n"
+      "e_seconds_sum{platform=\"slack\"} 5e-04\ne_seconds_count{platform=\"slack\"} 1\n"
+      "# HELP f F.\n# TYPE f gauge\nf 1.5\n"
+      "# HELP g_total G.\n# TYPE g_total counter\ng_total{m=\"p\"} 3\n";
+  EXPECT_EQ(registry.render(), expected);
+  EXPECT_EQ(registry.render(), expected);  // a second render (reserved from the first) is the same
+}
+
 }  // namespace
 }  // namespace shipmate::metrics
