@@ -308,7 +308,11 @@ TEST_F(SlackIncidentSession, AResolvedIncidentsRoomIsArchivedOnceThroughOutagesA
   slack.fail_next("conversations.archive", "fatal_error");
   {
     auto shipmate = start_shipmate(slack);
-    ASSERT_TRUE(shipmate->wait_for_output("trying again in 10 min", 30s)) << shipmate->output();
+    // The retry time is stored after the failure is logged: wait for the row itself.
+    ASSERT_TRUE(wait_until([&] {
+      return query(db, "SELECT archive_at > 1 FROM incidents WHERE id = 1").at(0) == "1";
+    })) << dump(slack, *shipmate);
+    EXPECT_TRUE(shipmate->wait_for_output("trying again in 10 min", 30s)) << shipmate->output();
     EXPECT_EQ(slack.calls("conversations.archive").size(), 1u);
     EXPECT_TRUE(slack.archived_channels().empty());
     EXPECT_EQ(query(db, "SELECT archive_at > 1, archived_at IS NULL FROM incidents"),
