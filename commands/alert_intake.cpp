@@ -1,6 +1,7 @@
 #include "commands/alert_intake.h"
 
 #include <algorithm>
+#include <map>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
@@ -166,20 +167,29 @@ AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
       result.duplicates = static_cast<int>(notification.alerts.size());
       return;
     }
+    // Which incident an alert joins: the one its group opened, else the newest open one for its
+    // service. Both are read once per notification (an alert-opened incident updates the
+    // first), so a notification of many alerts costs a few indexed reads, not a scan per alert.
+    std::optional<std::optional<storage::IncidentRecord>> group_incident;
+    std::map<std::string, std::optional<storage::IncidentRecord>, std::less<>> service_incident;
     for (const auto& alert : notification.alerts) {
       const std::string key =
           group_key + "|" + alert.fingerprint + "|" + alert.starts_at + "|" + alert.status;
+      // A key seen before is a duplicate whatever it would route to: skip the routing.
+      if (store.alert_seen(key)) {
+        ++result.duplicates;
+        continue;
+      }
       const RoutedAlert routed = route_alert(settings, services.catalog, notification, alert);
-      // Which incident: the one this group opened, else an open one for the service.
-      std::optional<storage::IncidentRecord> incident = store.open_with_key(group_key);
+      if (!group_incident)
+        group_incident = store.open_with_key(group_key);
+      std::optional<storage::IncidentRecord> incident = *group_incident;
       if (!incident && !routed.service.empty()) {
-        for (auto& open : store.open_incidents()) {
-          if (std::find(open.services.begin(), open.services.end(), routed.service) !=
-              open.services.end()) {
-            incident = std::move(open);
-            break;
-          }
-        }
+        auto cached = service_incident.find(routed.service);
+        if (cached == service_incident.end())
+          cached = service_incident.emplace(routed.service, store.open_for_service(routed.service))
+                       .first;
+        incident = cached->second;
       }
       if (!store.remember_alert(key, incident ? std::optional(incident->id) : std::nullopt)) {
         ++result.duplicates;
@@ -206,6 +216,7 @@ AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
         request.dedup_key = group_key;
         auto declared = store.declare(request);
         incident = declared.incident;
+        group_incident = incident;  // later alerts of this group join it
         if (declared.created) {
           result.incidents_opened.push_back(incident->id);
           record_incident_event(

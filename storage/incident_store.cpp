@@ -208,6 +208,24 @@ std::optional<IncidentRecord> IncidentStore::open_with_key(std::string_view dedu
   return read_incident(query);
 }
 
+std::optional<IncidentRecord> IncidentStore::open_for_service(std::string_view service) {
+  if (service.empty() || service.find(' ') != std::string_view::npos)
+    return std::nullopt;  // services are stored as words joined by spaces
+  // The services column is words joined by spaces: padded with one on each side, it holds
+  // " service " exactly when the service is one of them.
+  Statement query = db_.prepare(select_incidents(
+      db_.dialect() == Dialect::postgresql
+          ? "WHERE status != 'resolved' AND strpos(' ' || services || ' ', ' ' || CAST(?1 AS TEXT) "
+            "|| ' ') > 0 "
+            "ORDER BY id DESC LIMIT 1"
+          : "WHERE status != 'resolved' AND instr(' ' || services || ' ', ' ' || ?1 || ' ') > 0 "
+            "ORDER BY id DESC LIMIT 1"));
+  query.bind(1, service);
+  if (!query.step())
+    return std::nullopt;
+  return read_incident(query);
+}
+
 void IncidentStore::set_status(std::int64_t id, std::string_view status, std::string_view text,
                                EpochMillis at) {
   db_.prepare(
@@ -508,6 +526,12 @@ bool IncidentStore::remember_alert(std::string_view key, std::optional<std::int6
       .bind(3, clock_.now_ms())
       .run();
   return db_.changes() > 0;
+}
+
+bool IncidentStore::alert_seen(std::string_view key) {
+  Statement query = db_.prepare("SELECT 1 FROM alert_events WHERE dedup_key = ?1");
+  query.bind(1, key);
+  return query.step();
 }
 
 std::optional<std::string> IncidentStore::verify_timeline(std::int64_t id) {

@@ -127,6 +127,9 @@ class IncidentStore {
   // stored as a whole channel ("slack:C1:") also holds the threads in it ("slack:C1:1700.1").
   std::optional<IncidentRecord> open_in_room(std::string_view room);
   std::optional<IncidentRecord> open_with_key(std::string_view dedup_key);
+  // The newest open incident that names `service` among its services (what open_incidents()
+  // would find first), matched in the query: no open incident is read into memory but that one.
+  std::optional<IncidentRecord> open_for_service(std::string_view service);
 
   // Field updates; each writes only its columns.
   void set_status(std::int64_t id, std::string_view status, std::string_view text, EpochMillis at);
@@ -176,6 +179,8 @@ class IncidentStore {
 
   // Records an alert notification's dedup key; false when it was recorded before.
   bool remember_alert(std::string_view key, std::optional<std::int64_t> incident_id);
+  // Whether remember_alert() has recorded this key (one read of its unique index).
+  bool alert_seen(std::string_view key);
 
   // Checks every timeline row that names an audit record against it: the record exists, its
   // action starts with the row's incident or source, and its details contain the row's text.

@@ -231,6 +231,48 @@ TEST_F(AlertIngestTest, AlertsForAServiceJoinItsOpenIncident) {
   EXPECT_NE(incidents.timeline(1).front().text.find("firing: Latency (hello)"), std::string::npos);
 }
 
+TEST_F(AlertIngestTest, ManyAlertsOfOneGroupOpenOneIncidentAndAllJoinIt) {
+  // Several firing alerts of one group in one notification, the route opening incidents: the
+  // first opens it, the rest join that one (not a second incident, not the older one below).
+  settings.routes.clear();
+  h.run("alice", "incident declare \"older\" sev3 hello");
+  settings.routes.push_back(commands::AlertRoute{
+      .match = {{"alertname", "Burst"}}, .severity = 1, .open_incident = true});
+  std::vector<std::string> burst;
+  for (int i = 0; i < 12; ++i)
+    burst.push_back(am_alert("Burst", "firing", "fpB" + std::to_string(i)));
+  // The group already has an open incident of its service (INC-1, declared by a person): the
+  // alerts join it; no incident is opened.
+  auto joined = ingest(am_payload("firing", burst));
+  EXPECT_EQ(joined.accepted, 12);
+  EXPECT_TRUE(joined.incidents_opened.empty());
+  EXPECT_EQ(joined.incidents_touched, std::vector<std::int64_t>{1});
+  // Resolve it; a new burst of the same group opens exactly one incident and all join it.
+  incidents.set_status(1, "resolved", "done", h.clock.now_ms());
+  std::vector<std::string> next;
+  for (int i = 0; i < 12; ++i)
+    next.push_back(am_alert("Burst", "firing", "fpN" + std::to_string(i)));
+  auto opened = ingest(am_payload("firing", next));
+  EXPECT_EQ(opened.accepted, 12);
+  ASSERT_EQ(opened.incidents_opened.size(), 1u);
+  EXPECT_EQ(opened.incidents_touched, opened.incidents_opened);
+  std::size_t alert_rows = 0;
+  for (const auto& entry : incidents.timeline(opened.incidents_opened[0]))
+    alert_rows += entry.kind == "alert";
+  EXPECT_EQ(alert_rows, 12u);
+  // The whole notification again is 12 duplicates, and a mix adds only the new alert.
+  auto again = ingest(am_payload("firing", next));
+  EXPECT_EQ(again.accepted, 0);
+  EXPECT_EQ(again.duplicates, 12);
+  next.push_back(am_alert("Burst", "firing", "fpLate"));
+  auto mixed = ingest(am_payload("firing", next));
+  EXPECT_EQ(mixed.accepted, 1);
+  EXPECT_EQ(mixed.duplicates, 12);
+  EXPECT_EQ(incidents.open_incidents().size(), 1u);
+  EXPECT_FALSE(incidents.verify_timeline(opened.incidents_opened[0]));
+  EXPECT_TRUE(h.audit.verify().ok);
+}
+
 TEST_F(AlertIngestTest, PagerDutyRedeliveriesAreDroppedByWebhookId) {
   auto parsed = alerts::parse_pagerduty(std::string(kPagerDutyBody));
   ASSERT_TRUE(parsed);

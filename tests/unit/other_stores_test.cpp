@@ -97,6 +97,38 @@ TEST_P(OtherStoresTest, Incidents) {
   EXPECT_TRUE(incidents.open_incidents().empty());
 }
 
+TEST_P(OtherStoresTest, OpenIncidentForAServiceMatchesWholeNamesNewestFirst) {
+  IncidentStore incidents(*db, clock);
+  auto declare = [&](std::string title, std::vector<std::string> services) {
+    DeclareRequest request;
+    request.title = std::move(title);
+    request.declared_by = "alice";
+    request.services = std::move(services);
+    return incidents.declare(request).incident.id;
+  };
+  const auto gateway = declare("gateway down", {"api-gateway"});
+  EXPECT_FALSE(incidents.open_for_service("api"));  // a whole name, not a part of one
+  EXPECT_FALSE(incidents.open_for_service("gateway"));
+  EXPECT_EQ(incidents.open_for_service("api-gateway")->id, gateway);
+  const auto older = declare("checkout slow", {"web", "checkout", "api"});
+  const auto newer = declare("api errors", {"api"});
+  EXPECT_EQ(incidents.open_for_service("api")->id, newer);  // what open_incidents() lists first
+  EXPECT_EQ(incidents.open_for_service("checkout")->id, older);
+  EXPECT_EQ(incidents.open_for_service("web")->id, older);
+  EXPECT_FALSE(incidents.open_for_service("%"));  // no pattern characters
+  EXPECT_FALSE(incidents.open_for_service(""));
+  EXPECT_FALSE(incidents.open_for_service("web checkout"));
+  incidents.set_status(newer, "resolved", "fixed", clock.now_ms());
+  EXPECT_EQ(incidents.open_for_service("api")->id, older);  // resolved ones are not open
+  incidents.set_status(older, "resolved", "fixed", clock.now_ms());
+  EXPECT_FALSE(incidents.open_for_service("api"));
+
+  EXPECT_FALSE(incidents.alert_seen("am|g|fp|t|firing"));
+  EXPECT_TRUE(incidents.remember_alert("am|g|fp|t|firing", std::nullopt));
+  EXPECT_TRUE(incidents.alert_seen("am|g|fp|t|firing"));
+  EXPECT_FALSE(incidents.alert_seen("am|g|fp|t|resolved"));
+}
+
 TEST_P(OtherStoresTest, RunbookJournal) {
   RunbookStore runbooks(*db, clock);
   RunbookRunRecord run;
