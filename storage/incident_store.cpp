@@ -201,7 +201,10 @@ std::optional<IncidentRecord> IncidentStore::open_in_room(std::string_view room)
 
 std::optional<IncidentRecord> IncidentStore::open_with_key(std::string_view dedup_key) {
   Statement query = db_.prepare(
-      select_incidents("WHERE status != 'resolved' AND dedup_key = ?1 ORDER BY id DESC LIMIT 1"));
+      // `dedup_key != ''` repeats the partial unique index's condition, so the index answers
+      // (without it SQLite scanned every incident).
+      select_incidents("WHERE status != 'resolved' AND dedup_key != '' AND dedup_key = ?1 "
+                       "ORDER BY id DESC LIMIT 1"));
   query.bind(1, dedup_key);
   if (!query.step())
     return std::nullopt;
