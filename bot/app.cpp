@@ -16,6 +16,7 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <optional>
@@ -24,6 +25,7 @@
 
 #include "bot/alert_endpoints.h"
 #include "bot/app_database.h"
+#include "bot/app_parts.h"
 #include "bot/chat_transport.h"
 #include "bot/command_intake.h"
 #include "bot/incident_rooms.h"
@@ -32,6 +34,7 @@
 #include "bot/ops_metrics.h"
 #include "bot/ops_server.h"
 #include "bot/platforms.h"
+#include "bot/replica.h"
 #include "bot/router.h"
 #include "bot/runbook_config.h"
 #include "bot/terminal.h"
@@ -39,6 +42,7 @@
 #include "bot/web_view.h"
 #include "commands/command_table.h"
 #include "commands/deploy_flow.h"
+#include "commands/deploy_recovery.h"
 #include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
 #include "commands/incident_alarm.h"
@@ -58,6 +62,7 @@
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
 #include "storage/database.h"
+#include "storage/deploy_ownership.h"
 #include "storage/deploy_store.h"
 #include "storage/freeze_store.h"
 #include "storage/inbox_store.h"
@@ -93,47 +98,6 @@ std::string display_name(std::string_view platform) {
     name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
   return name;
 }
-
-// The Router as the intake's dispatcher.
-class RouterDispatcher final : public CommandDispatcher {
- public:
-  explicit RouterDispatcher(Router& router) : router_(router) {}
-  bool changes_state(std::string_view text) const override { return router_.changes_state(text); }
-  asio::awaitable<void> dispatch(ChatEvent event, commands::Conversation& conversation) override {
-    return router_.dispatch(std::move(event), conversation);
-  }
-
- private:
-  Router& router_;
-};
-
-// Conversations by address, for the transports that are running now.
-struct Directory final : commands::ConversationDirectory {
-  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
-    for (auto* transport : running) {
-      if (transport->owns(address))
-        return transport->open(address);
-    }
-    return nullptr;
-  }
-  std::vector<ChatTransport*> running;
-};
-
-// Where work that outlives its conversation reports when no transport owns that conversation any
-// more (a `serve` without the terminal, a platform no longer configured): the log.
-struct LogConversation final : commands::Conversation {
-  commands::MessageRef post(const commands::Message& message) override {
-    spdlog::info("{}", message.text);
-    return "log";
-  }
-  void update(const commands::MessageRef&, const commands::Message& message) override {
-    spdlog::info("{}", message.text);
-  }
-  void thread_reply(const commands::MessageRef&, const commands::Message& message) override {
-    spdlog::info("  {}", message.text);
-  }
-  std::string address() const override { return "log"; }
-};
 
 // A deploy left building by an earlier process, carried on where it was requested.
 asio::awaitable<void> resume_in(commands::Services& services,
@@ -175,6 +139,7 @@ struct App::Impl {
   asio::awaitable<void> start_up();
   void announce_reconciled();
   void resume_deploys();
+  void take_over_dead_replicas();
   void shutdown(std::string why);
   asio::awaitable<void> drain(std::vector<asio::awaitable<void>> stops, std::string why);
 
@@ -192,6 +157,8 @@ struct App::Impl {
   metrics::Histogram* loop_lag = nullptr;
   std::optional<DeployMetrics> deploy_meter;
   std::unique_ptr<storage::Database> database;
+  std::optional<ReplicaLease> replica;  // PostgreSQL only (bot/replica.h)
+  asio::cancellation_signal replica_stop;
   std::optional<storage::DeployStore> deploys;
   std::optional<storage::LockStore> locks;
   std::optional<storage::AuditLog> audit;
@@ -255,6 +222,21 @@ int App::Impl::open() {
     return 2;
   }
   database = std::move(*opened);
+  if (auto name = replica_name(config.replica, database->dialect() == storage::Dialect::postgresql,
+                               std::getenv("SHIPMATE_REPLICA"));
+      !name) {
+    std::fprintf(stderr, "shipmate: %s\n", name.error().message.c_str());
+    return 2;
+  } else if (!name->empty()) {
+    replica.emplace(*database, clock, *name, replica_lease_timing(config.replica_lease_ms));
+    auto claimed =
+        replica->claim([](std::chrono::milliseconds d) { std::this_thread::sleep_for(d); });
+    if (!claimed) {
+      std::fprintf(stderr, "shipmate: cannot use database %s: %s\n",
+                   redact(database->path()).c_str(), claimed.error().message.c_str());
+      return 2;
+    }
+  }
   std::error_code ec;
   std::filesystem::create_directories(config.state_dir, ec);
   if (ec) {
@@ -303,6 +285,10 @@ int App::Impl::open() {
   services->observers.push_back(&*deploy_meter);
   services->meters = &meters;
   services->conversations = &directory;
+  if (replica) {
+    services->replica = replica->name();
+    services->takeover_grace_ms = replica_takeover_grace(config.replica_lease_ms);
+  }
   // Incidents: the store, and the feed that puts the engine's audit records on timelines.
   incident_settings = config.incidents;
   if (incident_settings.postmortem_dir.empty())
@@ -342,7 +328,7 @@ int App::Impl::open() {
   runbook_runner.emplace(*services, *runbooks, *runbook_store, std::move(ports));
   runbooks->set_runner(&*runbook_runner);
 
-  inbox.emplace(*database, clock);
+  inbox.emplace(*database, clock, replica ? replica->name() : std::string());
   inbox->prune_done_before(clock.now_ms() - kInboxMemory);
   outbox.emplace(*database, *inbox, clock);
   outbox->prune_sent_before(clock.now_ms() - kInboxMemory);
@@ -565,6 +551,27 @@ void App::Impl::resume_deploys() {
   }
 }
 
+// Every lease renewal: a dead replica's deploys and commands are taken over (each by one
+// survivor: compare-and-set), announced once where they were requested, and carried on.
+void App::Impl::take_over_dead_replicas() {
+  if (stopping || !startup_done || !replica || !replica->may_act())
+    return;
+  auto found = commands::take_over_orphaned_deploys(*services);
+  for (const auto& deploy : found.taken_over) {
+    if (deploy.state == storage::DeployState::awaiting_approval)
+      spdlog::warn("deploy #{}: replica {} took it over; it still waits for approval", deploy.id,
+                   replica->name());
+  }
+  reconciled = std::move(found.settled);
+  announce_reconciled();
+  resume_deploys();
+  intake->take_over([this](const std::string& owner) {
+    return storage::decide_takeover(*database, owner, replica->name(), clock.now_ms(),
+                                    services->takeover_grace_ms)
+               .verdict == storage::TakeoverVerdict::orphaned;
+  });
+}
+
 asio::awaitable<void> App::Impl::start_up() {
   for (auto& [name, target] : connected->targets) {
     const auto outcomes = co_await target->restore();
@@ -646,6 +653,16 @@ asio::awaitable<void> App::Impl::start_up() {
   for (const auto& incident : incidents->open_incidents())
     commands::refresh_incident_card(*services, incident.id);
   runbook_runner->recover();
+  if (replica) {
+    asio::co_spawn(io,
+                   replica->keep(
+                       timers, [this] { take_over_dead_replicas(); },
+                       [this](std::string why) {
+                         exit_code = 1;
+                         shutdown(std::move(why));
+                       }),
+                   asio::bind_cancellation_slot(replica_stop.slot(), asio::detached));
+  }
   watcher->start();
   schedule_runner->start();
   incident_alarm->start();
@@ -687,6 +704,10 @@ void App::Impl::shutdown(std::string why) {
   for (auto& transport : platforms)
     stops.push_back(transport->stop(options.transport_grace));
   intake->stop();
+  if (replica) {
+    replica->stop();
+    replica_stop.emit(asio::cancellation_type::terminal);
+  }
   watcher->stop();
   if (alert_server)
     withdraw_alert_routes(*alert_server, config.alerts);
@@ -737,6 +758,8 @@ asio::awaitable<void> App::Impl::drain(std::vector<asio::awaitable<void>> stops,
     co_await target->shutdown();
   }
   commands::record_audit(*services, "shipmate", "shipmate.stopped", config.bot_name, "ok", why);
+  if (replica)
+    replica->release();  // the others need not wait for it to expire
 }
 
 App::App(const Config& config, AppOptions options)

@@ -429,6 +429,8 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   static asio::awaitable<void> replay_after_outbox(std::shared_ptr<Impl> self,
                                                    std::string platform_name);
   void replay_now(const IntakePlatform& platform);
+  void resume_pending(const IntakePlatform& platform, storage::InboxEntry entry,
+                      const std::string& who);
 
   void finished(const std::string& key) {
     if (outbox) {
@@ -588,33 +590,67 @@ asio::awaitable<void> CommandIntake::Impl::replay_after_outbox(std::shared_ptr<I
     self->replay_now(*platform);
 }
 
+// This replica's own rows only (the inbox's replica tag): another replica's are its own to
+// replay, or a survivor's to take over (take_over()).
 void CommandIntake::Impl::replay_now(const IntakePlatform& platform) {
-  auto* impl_ = this;
-  for (auto& entry : impl_->inbox.in_state("received")) {
-    if (entry.platform != platform.name)
+  const std::string& self = inbox.replica();
+  for (auto& entry : inbox.in_state("received")) {
+    if (entry.platform != platform.name || entry.replica != self)
       continue;
-    ++impl_->stats.replayed;
+    resume_pending(platform, std::move(entry), "Shipmate restarted");
+  }
+  for (auto& entry : inbox.in_state("started")) {
+    if (entry.platform != platform.name || entry.replica != self)
+      continue;
+    resume_pending(platform, std::move(entry), "Shipmate restarted");
+  }
+}
+
+std::size_t CommandIntake::take_over(
+    const std::function<bool(const std::string& replica)>& orphaned) {
+  std::size_t adopted = 0;
+  std::map<std::string, bool> verdicts;  // one lease read per replica
+  for (auto& entry : impl_->inbox.others_pending()) {
+    const IntakePlatform* platform = impl_->platform_named(entry.platform);
+    if (platform == nullptr)
+      continue;  // answered by the transport of that platform, where it runs
+    auto [verdict, fresh] = verdicts.try_emplace(entry.replica, false);
+    if (fresh)
+      verdict->second = orphaned(entry.replica);
+    if (!verdict->second || !impl_->inbox.adopt(entry.key, entry.replica))
+      continue;  // alive, or another survivor adopted it first
+    ++adopted;
+    spdlog::warn("inbox {}: adopted from replica {} ({})", entry.key, entry.replica, entry.state);
+    const std::string who = "Shipmate replica " + entry.replica + " stopped";
+    impl_->resume_pending(*platform, std::move(entry), who);
+  }
+  return adopted;
+}
+
+// A received row runs now; a started one is reported (`who` stopped while running it) and
+// forgotten.
+void CommandIntake::Impl::resume_pending(const IntakePlatform& platform, storage::InboxEntry entry,
+                                         const std::string& who) {
+  if (entry.state == "received") {
+    ++stats.replayed;
     IncomingCommand command{entry.key.substr(platform.name.size() + 1), std::move(entry.user_id),
                             std::move(entry.channel), std::move(entry.thread),
                             std::move(entry.text)};
     Impl::spawn_handle(shared_from_this(), Impl::Command{&platform, entry.key, std::move(command)});
+    return;
   }
-  for (const auto& entry : impl_->inbox.in_state("started")) {
-    if (entry.platform != platform.name)
-      continue;
-    ++impl_->stats.interrupted;
-    const auto notice = commands::warning("Shipmate restarted while running '" + entry.text +
-                                          "'; check 'status' and 'history' before trying again.");
-    if (impl_->outbox) {
-      // Recorded with the command's "done" in one commit: told once, across further crashes.
-      impl_->outbox->notify(platform.name, entry.key + "#restart", entry.channel, entry.thread,
-                            notice, entry.key);
-      continue;
-    }
-    if (auto conversation = platform.conversation(entry.channel, entry.thread))
-      conversation->post(notice);
-    impl_->inbox.mark_done(entry.key);
+  ++stats.interrupted;
+  const auto notice = commands::warning(who + " while running '" + entry.text +
+                                        "'; check 'status' and 'history' before trying again.");
+  if (outbox) {
+    // Recorded with the command's "done" in one commit: told once, across further crashes.
+    outbox->notify(platform.name, entry.key + "#restart", entry.channel, entry.thread, notice,
+                   entry.key);
+    return;
   }
+  if (auto conversation = platform.conversation(entry.channel, entry.thread))
+    conversation->post(notice);
+  inbox.mark_done(entry.key);
 }
 
 asio::awaitable<void> CommandIntake::run_unrecorded(std::string_view platform_name,

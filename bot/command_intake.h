@@ -65,6 +65,7 @@ class Timers;
 namespace shipmate::storage {
 class InboxStore;
 class OutboxStore;
+struct InboxEntry;
 }  // namespace shipmate::storage
 namespace shipmate::metrics {
 class Registry;
@@ -204,8 +205,16 @@ class CommandIntake {
   Accepted accept_now(std::string_view platform, IncomingCommand command);
 
   // After a restart, once the platform's transport can answer: runs its commands acknowledged
-  // but never started, and reports (and forgets) those that started but did not finish.
+  // but never started, and reports (and forgets) those that started but did not finish. With
+  // replicas, only this replica's own (the inbox's replica tag); another replica's are left to it.
   void replay(std::string_view platform);
+
+  // Replicas (issue 17): adopts the pending commands of every replica `orphaned` calls dead
+  // (asked once per replica name), one compare-and-set per row (storage::InboxStore::adopt: of
+  // two survivors exactly one wins it), then runs those never started and reports those that
+  // started, as replay() does. Rows of platforms not attached here stay where they are. Returns
+  // how many rows this replica adopted.
+  std::size_t take_over(const std::function<bool(const std::string& replica)>& orphaned);
 
   // Without the inbox (a transport that has no redelivery): maps the identity and dispatches.
   // With the outbox, each reply is recorded (and marked sent) before `conversation` shows it.

@@ -469,7 +469,19 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   std::optional<YAML::Node> database_tls;
   if (const auto bot = root["shipmate"]) {
     if (check.expect_map(bot, "shipmate")) {
-      check.check_keys(bot, {"name", "database", "database_tls", "state_dir"}, "shipmate");
+      check.check_keys(
+          bot, {"name", "database", "database_tls", "state_dir", "replica", "replica_lease"},
+          "shipmate");
+      if (bot["replica"])
+        config.replica = check.scalar(bot["replica"], "replica").value_or("");
+      if (bot["replica_lease"]) {
+        if (auto lease = check.duration(bot["replica_lease"], "replica_lease")) {
+          if (*lease < 1000)
+            check.error(bot["replica_lease"], "replica_lease must be at least 1s");
+          else
+            config.replica_lease_ms = *lease;
+        }
+      }
       if (bot["name"])
         config.bot_name = check.scalar(bot["name"], "name").value_or("shipmate");
       if (bot["database"] && bot["database"].IsMap()) {
@@ -590,6 +602,19 @@ ConfigLoad parse_config(std::string_view yaml, const std::string& path) {
   if (const auto ops = root["ops"]; ops && ops.IsMap() && ops["web"])
     parse_web_view(check, ops["web"], config);
   parse_database_reference(check, database_secret, database_tls, config, base);
+  if (const auto bot = root["shipmate"]; bot && bot.IsMap() && bot["replica"]) {
+    const auto bad = std::find_if_not(config.replica.begin(), config.replica.end(), [](char c) {
+      return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    });
+    if (config.replica.empty() || config.replica.size() > 64 || bad != config.replica.end()) {
+      check.error(bot["replica"],
+                  "replica must be 1-64 letters, digits, '.', '-' or '_' (e.g. the host name)");
+    } else if (!storage::Database::is_postgresql(config.database_path)) {
+      check.error(bot["replica"],
+                  "replica: names one of several Shipmates sharing a PostgreSQL database; an "
+                  "SQLite file serves one Shipmate (database: postgresql://...)");
+    }
+  }
   if (root["teams"])
     parse_teams_section(check, root["teams"], config, base);
   if (root["metrics"])

@@ -171,6 +171,11 @@ struct Config {
   std::string bot_name = "shipmate";
   std::string database_path;  // absolute
   std::string state_dir;      // absolute
+  // Replicas on one PostgreSQL (issue 17): this process's name among them (shipmate: replica:,
+  // or SHIPMATE_REPLICA at start), and how long its lease lasts (shipmate: replica_lease:).
+  // Empty on SQLite (one process per file); "default" on PostgreSQL when none is given.
+  std::string replica;
+  long long replica_lease_ms = 10'000;
   std::string terminal_user;  // identity for terminal chat when --as is not given
   commands::Catalog catalog;
   std::map<std::string, SecretRef> secrets;

@@ -111,6 +111,11 @@ struct Services {
   // Release notes (issue 15): commit sources per service and the stored notes. Null: deploys
   // post no notes and the notes commands say they are not set up.
   ReleaseNotesBook* notes = nullptr;
+  // Replicas on one PostgreSQL (issue 17): this process's replica name (empty for a single
+  // replica), recorded as the owner of every deploy it creates, and the grace added to another
+  // replica's lease before its work counts as orphaned (storage/deploy_ownership.h).
+  std::string replica = {};
+  EpochMillis takeover_grace_ms = 2'000;
 };
 
 struct CommandContext {

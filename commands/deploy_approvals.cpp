@@ -9,6 +9,7 @@
 #include "commands/resolve.h"
 #include "common/chat_input.h"
 #include "common/strings.h"
+#include "storage/deploy_ownership.h"
 
 namespace shipmate::commands {
 
@@ -90,13 +91,29 @@ boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& ca
     co_return;
   }
 
-  if (!already) {
-    services.approvals->record(id, who, "approve", "");
+  // The approval row is written only while the deploy still waits at the epoch read above: an
+  // approval that loses a race (to a denial, the expiry, another approval) leaves no row.
+  const auto record_approval = [&]() -> bool {
+    if (already)
+      return true;
+    if (!services.approvals->record_while_waiting(id, deploy->epoch, who, "approve", ""))
+      return false;
     record_audit(services, who, "deploy.approved", deploy->service + "@" + deploy->environment,
                  "ok", "#" + std::to_string(id));
+    return true;
+  };
+  const auto moved_on = [&] {
+    const auto now = services.deploys.get(id);
+    conversation.post(error_message(
+        "Approval not recorded: deploy #" + std::to_string(id) +
+        (now ? " is " + std::string(storage::to_string(now->state)) + " now" : " is gone")));
+  };
+  if (approvals + (already ? 0 : 1) < policy.count) {
+    if (!record_approval()) {
+      moved_on();
+      co_return;
+    }
     ++approvals;
-  }
-  if (approvals < policy.count) {
     conversation.post(info("Deploy #" + std::to_string(id) + " approved by " + caller.display() +
                            " (" + std::to_string(approvals) + " of " +
                            std::to_string(policy.count) + ")."));
@@ -108,6 +125,10 @@ boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& ca
   if (auto freeze = active_freeze(environment->freezes, services.clock.now_ms());
       freeze && deploy->overridden.empty()) {
     const auto& window = environment->freezes[freeze->window_index];
+    if (!record_approval()) {
+      moved_on();
+      co_return;
+    }
     conversation.post(warning("Deploy #" + std::to_string(id) + " is approved, but " +
                               environment->name + " is frozen" +
                               (freeze->reason.empty() ? "" : " (" + freeze->reason + ")") + " " +
@@ -117,15 +138,44 @@ boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& ca
   }
   for (const auto& scope : blocking_scopes(deploy->service, deploy->environment)) {
     if (auto lock = services.locks.get(scope)) {
+      if (!record_approval()) {
+        moved_on();
+        co_return;
+      }
       conversation.post(warning("Deploy #" + std::to_string(id) + " is approved, but " +
                                 describe_scope(scope) + " is locked by " + lock->holder +
                                 "; approve it again once the lock is released."));
       co_return;
     }
   }
-  Step step = advance(services, id, DeployState::awaiting_approval, deploy->epoch,
-                      DeployInput::approval_granted, "approved by " + who,
-                      {DeployEffect::announce, DeployEffect::claim_slot}, Expect::exactly);
+  // With replicas, the deploy runs where it is approved: a deploy another replica created is
+  // taken over first (nothing runs a deploy that waits for approval), which moves its epoch.
+  std::int64_t epoch = deploy->epoch;
+  if (deploy->owner != services.replica) {
+    const auto taken =
+        storage::take_over_deploy(services.database, id, deploy->owner, epoch, services.replica);
+    if (!taken) {
+      moved_on();
+      co_return;
+    }
+    epoch = *taken;
+    deploy->epoch = epoch;
+    deploy->owner = services.replica;
+  }
+  // The transition and the approval row commit together: an approval that loses the
+  // compare-and-set writes neither.
+  Step step;
+  services.database.transaction([&] {
+    step = advance(services, id, DeployState::awaiting_approval, epoch,
+                   DeployInput::approval_granted, "approved by " + who,
+                   {DeployEffect::announce, DeployEffect::claim_slot}, Expect::exactly);
+    if (step.ok && !already)
+      services.approvals->record(id, who, "approve", "");
+  });
+  if (step.ok && !already) {
+    record_audit(services, who, "deploy.approved", deploy->service + "@" + deploy->environment,
+                 "ok", "#" + std::to_string(id));
+  }
   if (step.lost) {
     conversation.post(error_message("Approval not recorded: " + step.error));
     co_return;
@@ -152,7 +202,6 @@ boost::asio::awaitable<void> approve_deploy(Services& services, const Caller& ca
                                      caller.display());
   const MessageRef ref = conversation.post(status);
   std::string requester = deploy->requested_by;
-  const std::int64_t epoch = deploy->epoch;
   co_await run_deploy(services, std::move(requester), conversation, ref, id, std::move(plan),
                       DeployState::queued, epoch);
 }

@@ -1,9 +1,12 @@
 #include "commands/deploy_recovery.h"
 
+#include <spdlog/spdlog.h>
+
 #include "commands/deploy_flow.h"
 #include "commands/deploy_runtime.h"
 #include "commands/deploy_steps.h"
 #include "commands/resolve.h"
+#include "storage/deploy_ownership.h"
 
 namespace shipmate::commands {
 
@@ -18,12 +21,82 @@ bool can_resume_build(const Services& services, const storage::DeployRecord& dep
          services.catalog.find_environment(deploy.environment) != nullptr;
 }
 
+// Whether this replica may settle `deploy`: its own (when `own_too`), or one whose owner is a
+// dead replica, which it takes over here first (one compare-and-set: of two survivors one wins),
+// updating `deploy` to the new owner and epoch. A live replica's deploy is never touched.
+bool mine_or_taken_over(Services& services, storage::DeployRecord& deploy, bool own_too,
+                        std::vector<storage::DeployRecord>& taken_over) {
+  if (deploy.owner == services.replica)
+    return own_too;
+  const storage::TakeoverDecision decision =
+      storage::decide_takeover(services.database, deploy.owner, services.replica,
+                               services.clock.now_ms(), services.takeover_grace_ms);
+  if (decision.verdict != storage::TakeoverVerdict::orphaned)
+    return false;
+  const auto epoch = storage::take_over_deploy(services.database, deploy.id, deploy.owner,
+                                               deploy.epoch, services.replica);
+  if (!epoch)
+    return false;  // another survivor took it first, or it finished meanwhile
+  record_audit(
+      services, "shipmate", "deploy.taken_over", deploy.service + "@" + deploy.environment, "ok",
+      "#" + std::to_string(deploy.id) + " by replica " + services.replica + ": " + decision.why);
+  spdlog::warn("deploy #{}: taken over by replica {}: {}", deploy.id, services.replica,
+               decision.why);
+  deploy.owner = services.replica;
+  deploy.epoch = *epoch;
+  taken_over.push_back(deploy);
+  return true;
+}
+
+// Settles deploys left non-terminal by a process that is gone (see reconcile_interrupted_deploys).
+std::vector<storage::DeployRecord> settle(Services& services, bool own_too,
+                                          std::vector<storage::DeployRecord>& taken_over) {
+  std::vector<storage::DeployRecord> reconciled;
+  for (auto deploy : services.deploys.in_flight()) {
+    if (services.runtime.is_running(deploy.id))
+      continue;
+    const std::string previous_owner = deploy.owner;
+    if (!mine_or_taken_over(services, deploy, own_too, taken_over))
+      continue;
+    // A deploy waiting for approval is not running anything; it keeps waiting across restarts.
+    // A build carries on in CI and is resumed (resume_deploy).
+    if (deploy.state == DeployState::awaiting_approval || can_resume_build(services, deploy))
+      continue;
+    // A build no longer configured cannot be followed; nothing was deployed, so it failed.
+    // Anything further along was cut off, and the target restored what served before.
+    const bool orphaned_build = deploy.state == DeployState::building;
+    const std::string stopped =
+        previous_owner == services.replica
+            ? std::string("Shipmate stopped")
+            : "replica " + (previous_owner.empty() ? std::string("(unnamed)") : previous_owner) +
+                  " stopped";
+    const std::string why = orphaned_build
+                                ? "interrupted while building, and " + deploy.service +
+                                      " has no build configured any more; nothing was deployed"
+                                : "interrupted: " + stopped + " while this deploy was " +
+                                      std::string(to_string(deploy.state)) +
+                                      "; the environment serves what it served before";
+    Step step = advance(services, deploy.id, deploy.state, deploy.epoch,
+                        orphaned_build ? DeployInput::build_failed : DeployInput::recovered, why,
+                        {DeployEffect::release_slot, DeployEffect::announce}, Expect::any_of);
+    if (!step.record || step.lost)
+      continue;  // kept in flight (nothing changed), or another writer settled it first
+    reconciled.push_back(*step.record);
+    record_audit(services, "shipmate", "deploy.reconciled",
+                 deploy.service + "@" + deploy.environment,
+                 std::string(storage::to_string(step.record->state)),
+                 "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
+  }
+  return reconciled;
+}
+
 }  // namespace
 
 std::vector<storage::DeployRecord> resumable_deploys(Services& services) {
   std::vector<storage::DeployRecord> out;
   for (const auto& deploy : services.deploys.in_flight()) {
-    if (!services.runtime.is_running(deploy.id) && can_resume_build(services, deploy))
+    if (deploy.owner == services.replica && !services.runtime.is_running(deploy.id) &&
+        can_resume_build(services, deploy))
       out.push_back(deploy);
   }
   return out;
@@ -59,34 +132,18 @@ boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& con
 }
 
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {
-  std::vector<storage::DeployRecord> reconciled;
-  for (const auto& deploy : services.deploys.in_flight()) {
-    // A deploy waiting for approval is not running anything; it keeps waiting across restarts.
-    // A build carries on in CI and is resumed (resume_deploy).
-    if (services.runtime.is_running(deploy.id) || deploy.state == DeployState::awaiting_approval ||
-        can_resume_build(services, deploy))
-      continue;
-    // A build no longer configured cannot be followed; nothing was deployed, so it failed.
-    // Anything further along was cut off, and the target restored what served before.
-    const bool orphaned_build = deploy.state == DeployState::building;
-    const std::string why = orphaned_build
-                                ? "interrupted while building, and " + deploy.service +
-                                      " has no build configured any more; nothing was deployed"
-                                : "interrupted: Shipmate stopped while this deploy was " +
-                                      std::string(to_string(deploy.state)) +
-                                      "; the environment serves what it served before";
-    Step step = advance(services, deploy.id, deploy.state, deploy.epoch,
-                        orphaned_build ? DeployInput::build_failed : DeployInput::recovered, why,
-                        {DeployEffect::release_slot, DeployEffect::announce}, Expect::any_of);
-    if (!step.record || step.lost)
-      continue;  // kept in flight (nothing changed), or another writer settled it first
-    reconciled.push_back(*step.record);
-    record_audit(services, "shipmate", "deploy.reconciled",
-                 deploy.service + "@" + deploy.environment,
-                 std::string(storage::to_string(step.record->state)),
-                 "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
+  std::vector<storage::DeployRecord> taken_over;
+  return settle(services, true, taken_over);
+}
+
+OrphanTakeover take_over_orphaned_deploys(Services& services) {
+  OrphanTakeover out;
+  out.settled = settle(services, false, out.taken_over);
+  for (const auto& deploy : out.taken_over) {
+    if (!services.runtime.is_running(deploy.id) && can_resume_build(services, deploy))
+      out.resumable.push_back(deploy);
   }
-  return reconciled;
+  return out;
 }
 
 std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,

@@ -23,11 +23,24 @@ namespace shipmate::commands {
 
 // Marks deploys left non-terminal by an earlier process as failed and returns them (called at
 // start-up, before any command runs). Deploys waiting for approval keep waiting; resumable
-// builds are left for resume_deploy().
+// builds are left for resume_deploy(). With replicas (Services::replica set), "an earlier
+// process" is this replica's earlier run (deploys it owns) or a dead replica (one whose lease
+// ended, storage/deploy_ownership.h), whose deploys are taken over first (owner and epoch move,
+// audited as deploy.taken_over); a live replica's deploys are left alone.
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services);
 
+// The periodic half (each lease renewal): only dead replicas' deploys, taken over as above.
+struct OrphanTakeover {
+  std::vector<storage::DeployRecord> taken_over;  // every deploy taken over, at its new epoch
+  std::vector<storage::DeployRecord> settled;     // of those, the ones marked failed (announce)
+  std::vector<storage::DeployRecord> resumable;   // of those, builds to follow (resume_deploy)
+};
+OrphanTakeover take_over_orphaned_deploys(Services& services);
+
 // Deploys an earlier process left building whose service still has a build configured: their CI
-// run carries on without Shipmate, so they are resumed rather than failed.
+// run carries on without Shipmate, so they are resumed rather than failed (this replica's own,
+// including those it took over; never another live replica's). A resumed build is followed,
+// never triggered again, when its CI run was recorded.
 std::vector<storage::DeployRecord> resumable_deploys(Services& services);
 // Follows (or restarts) the build of `deploy` and carries it on to the end, reporting in a new
 // status message in `conversation`.

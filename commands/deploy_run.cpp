@@ -36,6 +36,7 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
   request.chat_ref = conversation.address();
   request.committed_at = target.commit_time(plan.version);
   request.overridden = plan.overridden;
+  request.owner = services.replica;
   storage::DeployRecord record = services.deploys.create(request);
   notify_observers(services, record);
   const std::int64_t id = record.id;

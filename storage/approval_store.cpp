@@ -20,6 +20,27 @@ ApprovalRecord ApprovalStore::record(std::int64_t deploy_id, std::string_view ap
   return out;
 }
 
+std::optional<ApprovalRecord> ApprovalStore::record_while_waiting(std::int64_t deploy_id,
+                                                                  std::int64_t epoch,
+                                                                  std::string_view approver,
+                                                                  std::string_view decision,
+                                                                  std::string_view reason) {
+  return db_.transaction([&]() -> std::optional<ApprovalRecord> {
+    // SQLite's transaction already holds the write lock; PostgreSQL locks the deploy's row, and
+    // re-reads it once a concurrent writer of that row commits.
+    const std::string check = std::string(
+                                  "SELECT 1 FROM deploys WHERE id = ?1 AND state = "
+                                  "'awaiting_approval' AND epoch = ?2") +
+                              (db_.dialect() == Dialect::postgresql ? " FOR UPDATE" : "");
+    auto waiting = db_.prepare(check);
+    waiting.bind(1, deploy_id).bind(2, epoch);
+    if (!waiting.step())
+      return std::nullopt;
+    waiting.reset();
+    return record(deploy_id, approver, decision, reason);
+  });
+}
+
 std::vector<ApprovalRecord> ApprovalStore::for_deploy(std::int64_t deploy_id) {
   auto query = db_.prepare(
       "SELECT deploy_id, approver, decision, reason, at FROM approvals WHERE deploy_id = ?1 "

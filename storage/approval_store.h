@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +28,14 @@ class ApprovalStore {
 
   ApprovalRecord record(std::int64_t deploy_id, std::string_view approver,
                         std::string_view decision, std::string_view reason);
+  // record(), but only while deploy `deploy_id` is still awaiting approval at `epoch`, checked
+  // and written in one transaction that holds the deploy's row (so a denial, expiry or takeover
+  // that moves it either happens before, and nothing is written, or waits for this). Empty when
+  // the deploy moved on: an approval that lost the race leaves no row.
+  std::optional<ApprovalRecord> record_while_waiting(std::int64_t deploy_id, std::int64_t epoch,
+                                                     std::string_view approver,
+                                                     std::string_view decision,
+                                                     std::string_view reason);
   // Oldest first.
   std::vector<ApprovalRecord> for_deploy(std::int64_t deploy_id);
 

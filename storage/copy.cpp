@@ -31,8 +31,8 @@ constexpr TableSpec kTables[] = {
     {"locks", "scope holder reason #since #expires_at chat_ref", "scope", ""},
     {"audit_log", "#seq #at actor action target outcome details prev_hash hash", "seq", ""},
     {"inbox_keys", "key #received_at", "key", ""},
-    {"inbox_pending", "#id key platform user_id channel thread text state #received_at", "id",
-     "id"},
+    {"inbox_pending", "#id key platform user_id channel thread text state #received_at replica",
+     "id", "id"},
     {"schedules",
      "#id name cron timezone #once_at action payload channel misfire #lateness_ms state origin "
      "created_by #created_at #watermark #next_at",

@@ -33,6 +33,14 @@ TakeoverDecision takeover_decision(std::string_view owner, std::string_view self
                                          " and was not renewed"};
 }
 
+TakeoverDecision decide_takeover(Database& db, std::string_view owner, std::string_view self,
+                                 EpochMillis now, EpochMillis grace_ms) {
+  if (owner == self)
+    return takeover_decision(owner, self, std::nullopt, now, grace_ms);
+  LeaseStore leases(db);
+  return takeover_decision(owner, self, leases.get(replica_lease_name(owner)), now, grace_ms);
+}
+
 bool claim_deploy(Database& db, std::int64_t id, std::string_view owner, std::int64_t epoch) {
   db.prepare(
         "UPDATE deploys SET owner = ?2 WHERE id = ?1 AND epoch = ?3 AND (owner = '' OR "

@@ -50,6 +50,11 @@ TakeoverDecision takeover_decision(std::string_view owner, std::string_view self
                                    const std::optional<LeaseRecord>& owner_lease, EpochMillis now,
                                    EpochMillis grace_ms);
 
+// takeover_decision() with the owner's lease read from `db` now: the one question every takeover
+// (deploys, inbox rows) asks about a replica's work.
+TakeoverDecision decide_takeover(Database& db, std::string_view owner, std::string_view self,
+                                 EpochMillis now, EpochMillis grace_ms);
+
 // Records `owner` as the replica running live deploy `id`, if it is still at `epoch` and has no
 // other owner. False when another replica owns it or its epoch moved.
 bool claim_deploy(Database& db, std::int64_t id, std::string_view owner, std::int64_t epoch);

@@ -175,8 +175,8 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
           db_.prepare(
                  "INSERT INTO deploys (service, environment, version, previous_version, kind, "
                  "requested_by, state, reason, detail, chat_ref, requested_at, finished_at, "
-                 "committed_at, overridden) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, "
-                 "NULL, ?12, ?13) RETURNING id")
+                 "committed_at, overridden, owner) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
+                 "?10, ?11, NULL, ?12, ?13, ?14) RETURNING id")
               .bind(1, request.service)
               .bind(2, request.environment)
               .bind(3, request.version)
@@ -190,6 +190,7 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
               .bind(11, now)
               .bind(12, request.committed_at)
               .bind(13, redact(request.overridden))
+              .bind(14, request.owner)
               .scalar();
       db_.prepare(
              "INSERT INTO deploy_events (deploy_id, at, from_state, to_state, message) "

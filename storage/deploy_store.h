@@ -13,7 +13,9 @@
 //   environment is a unique partial index on both backends (create() turns its refusal into a
 //   sentence naming the live deploy).
 // - owner and epoch fence a deploy's work: owner names the replica running it (empty for a
-//   single replica), epoch counts takeovers. Nothing here bumps them yet.
+//   single replica), set when the deploy is created; epoch counts takeovers
+//   (storage/deploy_ownership.h bumps it). Every transition_if names the epoch, and every change
+//   of owner bumps it, so a former owner's late writes fail.
 // - Text is passed through redact() before it is written.
 // - Threading and errors as in database.h.
 #pragma once
@@ -62,6 +64,7 @@ struct NewDeploy {
   std::string chat_ref;  // where to post updates (transport-specific, opaque here)
   std::optional<EpochMillis> committed_at = {};  // when the version was committed, if known
   std::string overridden = {};                   // the policy refusal --override set aside, if any
+  std::string owner = {};  // the replica that will run it (empty for a single replica)
 };
 
 struct DeployRecord {

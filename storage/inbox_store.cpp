@@ -26,14 +26,15 @@ bool InboxStore::accept(const InboxEntry& entry) {
     auto& insert =
         cached(insert_,
                "INSERT INTO inbox_pending (key, platform, user_id, channel, thread, text, state, "
-               "received_at) VALUES (?, ?, ?, ?, ?, ?, 'received', ?)");
+               "received_at, replica) VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?)");
     insert.bind(1, entry.key)
         .bind(2, entry.platform)
         .bind(3, entry.user_id)
         .bind(4, entry.channel)
         .bind(5, entry.thread)
         .bind(6, redact(entry.text))
-        .bind(7, now);
+        .bind(7, now)
+        .bind(8, replica_);
     insert.run();
     return true;
   });
@@ -102,15 +103,36 @@ std::vector<InboxEntry> InboxStore::in_state(std::string_view state) {
     return out;
   }
   auto select = db_.prepare(
-      "SELECT key, platform, user_id, channel, thread, text, state, received_at FROM "
+      "SELECT key, platform, user_id, channel, thread, text, state, received_at, replica FROM "
       "inbox_pending WHERE state = ? ORDER BY received_at, id");
   select.bind(1, state);
   while (select.step()) {
     out.push_back(InboxEntry{select.column_text(0), select.column_text(1), select.column_text(2),
                              select.column_text(3), select.column_text(4), select.column_text(5),
-                             select.column_text(6), select.column_int64(7)});
+                             select.column_text(6), select.column_int64(7), select.column_text(8)});
   }
   return out;
+}
+
+std::vector<InboxEntry> InboxStore::others_pending() {
+  std::vector<InboxEntry> out;
+  auto select = db_.prepare(
+      "SELECT key, platform, user_id, channel, thread, text, state, received_at, replica FROM "
+      "inbox_pending WHERE replica <> ? ORDER BY received_at, id");
+  select.bind(1, replica_);
+  while (select.step()) {
+    out.push_back(InboxEntry{select.column_text(0), select.column_text(1), select.column_text(2),
+                             select.column_text(3), select.column_text(4), select.column_text(5),
+                             select.column_text(6), select.column_int64(7), select.column_text(8)});
+  }
+  return out;
+}
+
+bool InboxStore::adopt(std::string_view key, std::string_view from) {
+  auto update = db_.prepare("UPDATE inbox_pending SET replica = ? WHERE key = ? AND replica = ?");
+  update.bind(1, replica_).bind(2, key).bind(3, from);
+  update.run();
+  return db_.changes() > 0;
 }
 
 int InboxStore::prune_done_before(EpochMillis cutoff) {

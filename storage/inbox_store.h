@@ -8,12 +8,18 @@
 // command may have had effects). A finished command keeps only its key and arrival time, for
 // deduplication; what it said is deleted.
 //
+// Replicas (issue 17): each pending row carries the replica that received it (empty for a single
+// replica). A replica replays only its own rows; a dead replica's rows are adopted by a survivor
+// with adopt(), a compare-and-set on the tag, so of two survivors exactly one runs (or reports)
+// each command.
+//
 // Contract: threading and errors as in database.h. Text passes through redact() before storage.
 #pragma once
 
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -30,12 +36,17 @@ struct InboxEntry {
   std::string text;
   std::string state;  // "received", "started", "done"
   EpochMillis received_at = 0;
+  std::string replica = {};  // the replica that received it (or adopted it); empty: single
 };
 
 // Keeps its prepared statements for its lifetime, so it must be destroyed before `db`.
 class InboxStore {
  public:
-  InboxStore(Database& db, const Clock& clock) : db_(db), clock_(clock) {}
+  // `replica` tags every row this store accepts (empty for a single replica).
+  InboxStore(Database& db, const Clock& clock, std::string replica = {})
+      : db_(db), clock_(clock), replica_(std::move(replica)) {}
+
+  const std::string& replica() const { return replica_; }
 
   // Records a delivery in state "received"; false when the key is already there (whether or not
   // that command has finished).
@@ -50,8 +61,14 @@ class InboxStore {
   void mark_done(std::string_view key);
   // Marks many entries done in one transaction (commands finish in bursts).
   void mark_done(const std::vector<std::string>& keys);
-  // Entries in `state`, oldest first. "done" entries carry only key, state and received_at.
+  // Entries in `state` (of every replica), oldest first. "done" entries carry only key, state
+  // and received_at.
   std::vector<InboxEntry> in_state(std::string_view state);
+  // Pending entries of replicas other than this one (received or started), oldest first.
+  std::vector<InboxEntry> others_pending();
+  // Moves pending entry `key` from replica `from` to this one; false when it is no longer
+  // `from`'s (another survivor adopted it first) or no longer pending.
+  bool adopt(std::string_view key, std::string_view from);
   // Forgets the keys of finished commands received before `cutoff`; keys younger than the
   // platform's redelivery window must stay so that redeliveries are still recognised.
   int prune_done_before(EpochMillis cutoff);
@@ -64,6 +81,7 @@ class InboxStore {
 
   Database& db_;
   const Clock& clock_;
+  std::string replica_;
   std::optional<Statement> remember_;
   std::optional<Statement> insert_;
   std::optional<Statement> set_started_;

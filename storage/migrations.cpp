@@ -459,6 +459,13 @@ CREATE INDEX incident_room_ops_due ON incident_room_ops (next_at) WHERE state = 
 CREATE INDEX incident_room_ops_by_incident ON incident_room_ops (incident_id, id);
 )sql";
 
+// Replicas (issue 17): each pending inbox row names the replica that received it, so a replica
+// replays only its own commands, and a survivor adopts a dead replica's (compare-and-set on the
+// tag). Empty for a single replica.
+constexpr std::string_view kMigration23 = R"sql(
+ALTER TABLE inbox_pending ADD COLUMN replica TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -467,7 +474,7 @@ constexpr std::array kMigrations = {
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
     Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
     Migration{19, kMigration19}, Migration{20, kMigration20}, Migration{21, kMigration21},
-    Migration{22, kMigration22},
+    Migration{22, kMigration22}, Migration{23, kMigration23},
 };
 
 }  // namespace

@@ -358,9 +358,15 @@ CREATE INDEX incident_room_ops_due ON incident_room_ops (next_at) WHERE state = 
 CREATE INDEX incident_room_ops_by_incident ON incident_room_ops (incident_id, id);
 )sql";
 
+// SQLite's migration 23: the replica that received each pending inbox row (issue 17).
+constexpr std::string_view kPostgres7 = R"sql(
+ALTER TABLE inbox_pending ADD COLUMN replica ctext NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kPostgresMigrations = {
     Migration{1, kPostgres1}, Migration{2, kPostgres2}, Migration{3, kPostgres3},
     Migration{4, kPostgres4}, Migration{5, kPostgres5}, Migration{6, kPostgres6},
+    Migration{7, kPostgres7},
 };
 
 // Any constant both replicas agree on: the advisory lock migrations take.

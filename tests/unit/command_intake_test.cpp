@@ -142,7 +142,8 @@ class FakeDispatcher final : public CommandDispatcher {
 // One run of the bot over the shared database: an event loop, an inbox, an intake with the fake
 // platform attached. Destroying it without stop() is a crash.
 struct Process {
-  explicit Process(storage::Database& db) : inbox(db, clock), dispatcher(io, journal, inbox) {
+  explicit Process(storage::Database& db, std::string replica = {})
+      : inbox(db, clock, std::move(replica)), dispatcher(io, journal, inbox) {
     intake.emplace(io.get_executor(), inbox, dispatcher, timers);
     IntakePlatform platform;
     platform.name = "fake";
@@ -421,6 +422,72 @@ TEST_F(CommandIntakeTest, ReplayLeavesOtherPlatformsCommandsToTheirOwnTransport)
   restarted.intake->replay("fake");
   restarted.settle();
   EXPECT_EQ(restarted.dispatcher.events.size(), 1u);
+}
+
+// Replicas (issue 17): each inbox row carries the replica that received it. A replica's replay
+// leaves another's rows alone (a new replica never re-runs or reports a live one's commands); a
+// dead replica's rows are adopted by one survivor, which runs the unstarted ones once and reports
+// the started ones.
+TEST_F(CommandIntakeTest, AReplicaReplaysOnlyItsOwnAndOneSurvivorTakesADeadOnesOver) {
+  {
+    Process a(*db, "a");
+    a.deliver("x", "deploy hang");  // started, never finishes
+    a.settle();
+    a.acks->hold = true;
+    a.deliver("y", "deploy hello v1");  // acked, never started
+    a.deliver("z", "status");
+    a.settle();
+    ASSERT_EQ(a.dispatcher.events.size(), 1u);
+  }
+  ManualClock clock;
+  storage::InboxStore reader(*db, clock);
+  for (const auto& entry : reader.others_pending())
+    EXPECT_EQ(entry.replica, "a") << entry.key;
+  ASSERT_EQ(reader.others_pending().size(), 3u);
+
+  Process b(*db, "b");
+  Process c(*db, "c");
+  b.intake->replay("fake");
+  c.intake->replay("fake");
+  b.settle();
+  c.settle();
+  EXPECT_TRUE(b.dispatcher.events.empty());
+  EXPECT_TRUE(c.dispatcher.events.empty());
+  EXPECT_TRUE(b.posted.empty());
+  // While a is alive, nobody touches its commands.
+  std::vector<std::string> asked;
+  EXPECT_EQ(b.intake->take_over([&](const std::string& replica) {
+    asked.push_back(replica);
+    return false;
+  }),
+            0u);
+  EXPECT_EQ(asked, (std::vector<std::string>{"a"}));  // asked once per replica, not per row
+  b.settle();
+  EXPECT_TRUE(b.dispatcher.events.empty());
+  EXPECT_EQ(reader.others_pending().size(), 3u);
+
+  // a is dead: b adopts all three; c, asking next, finds none left.
+  const auto dead = [](const std::string& replica) { return replica == "a"; };
+  EXPECT_EQ(b.intake->take_over(dead), 3u);
+  EXPECT_EQ(c.intake->take_over(dead), 0u);
+  b.settle();
+  c.settle();
+  EXPECT_EQ(b.journal, (Journal{"run:deploy hello v1", "run:status"}));
+  EXPECT_TRUE(c.dispatcher.events.empty());
+  EXPECT_TRUE(c.posted.empty());
+  ASSERT_EQ(b.posted.size(), 3u);
+  EXPECT_EQ(b.posted[0].text,
+            "Shipmate replica a stopped while running 'deploy hang'; check 'status' and 'history' "
+            "before trying again.");
+  EXPECT_EQ(b.posted[1].text, "done: deploy hello v1");
+  EXPECT_EQ(b.posted[2].text, "done: status");
+  b.intake->stop();
+  EXPECT_TRUE(reader.in_state("received").empty());
+  EXPECT_TRUE(reader.in_state("started").empty());
+  // Redelivered to any replica: recognised, acked, dropped.
+  c.deliver("y", "deploy hello v1");
+  c.settle();
+  EXPECT_TRUE(c.dispatcher.events.empty());
 }
 
 TEST_F(CommandIntakeTest, ACommandThatFailsBeforeItRunsIsAnsweredAndCountsAsFinished) {

@@ -5,9 +5,12 @@
 #include <functional>
 
 #include "commands/deploy_flow.h"
+#include "commands/deploy_recovery.h"
 #include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
 #include "common/chat_input.h"
+#include "storage/deploy_ownership.h"
+#include "storage/lease.h"
 #include "tests/support/command_harness.h"
 #include "tests/support/injection_strings.h"
 
@@ -191,6 +194,50 @@ TEST_F(DeployFlowTest, RestartReconcilesDeploysLeftRunning) {
   EXPECT_TRUE(has(h.deploys.get(record.id)->detail, "interrupted"));
   EXPECT_TRUE(h.deploys.in_flight().empty());
   EXPECT_EQ(audit_actions().back(), "deploy.reconciled");
+}
+
+// Replicas (issue 17): a deploy records the replica that runs it. Start-up reconciliation on
+// another replica leaves a live replica's deploys alone; once the owner's lease has ended (and
+// the grace after it), exactly one survivor takes each deploy over, settles it and audits both.
+TEST_F(DeployFlowTest, AReplicaLeavesALiveReplicasDeploysAloneAndOneSurvivorTakesADeadOnesOver) {
+  h.services->replica = "a";
+  h.run("alice", "deploy hello v1 to staging");
+  EXPECT_EQ(h.deploys.get(1)->owner, "a");  // recorded as it runs
+  storage::NewDeploy orphan{"hello", "staging", "v2", "v1", DeployKind::deploy, "bob", "", "test"};
+  orphan.owner = "a";
+  const auto id = h.deploys.create(orphan).id;
+  h.deploys.transition(id, DeployState::deploying, "deploying v2");
+  storage::LeaseStore leases(*h.db);
+  ASSERT_TRUE(leases.acquire(storage::replica_lease_name("a"), "a", h.clock.now_ms(), 10'000));
+
+  h.services->replica = "b";  // a second replica starts
+  h.services->takeover_grace_ms = 2'000;
+  EXPECT_TRUE(commands::reconcile_interrupted_deploys(*h.services).empty());
+  EXPECT_TRUE(commands::take_over_orphaned_deploys(*h.services).taken_over.empty());
+  h.clock.advance_ms(11'000);  // the lease ended 1 s ago: still within the grace
+  EXPECT_TRUE(commands::take_over_orphaned_deploys(*h.services).taken_over.empty());
+  EXPECT_EQ(h.deploys.get(id)->state, DeployState::deploying);
+  EXPECT_EQ(h.deploys.get(id)->owner, "a");
+
+  h.clock.advance_ms(1'000);
+  auto found = commands::take_over_orphaned_deploys(*h.services);
+  ASSERT_EQ(found.taken_over.size(), 1u);
+  ASSERT_EQ(found.settled.size(), 1u);
+  const auto after = h.deploys.get(id);
+  EXPECT_EQ(after->state, DeployState::failed);
+  EXPECT_EQ(after->owner, "b");
+  EXPECT_EQ(after->epoch, 1);
+  EXPECT_EQ(after->detail,
+            "interrupted: replica a stopped while this deploy was deploying; the environment "
+            "serves what it served before");
+  const auto actions = audit_actions();
+  ASSERT_GE(actions.size(), 2u);
+  EXPECT_EQ(actions[actions.size() - 2], "deploy.taken_over");
+  EXPECT_EQ(actions.back(), "deploy.reconciled");
+  // A third replica (or b again) finds nothing left: the takeover is announced once.
+  h.services->replica = "c";
+  EXPECT_TRUE(commands::take_over_orphaned_deploys(*h.services).taken_over.empty());
+  EXPECT_TRUE(h.audit.verify().ok);
 }
 
 TEST_F(DeployFlowTest, HistoryAndStatusShowWhatHappened) {
@@ -572,6 +619,56 @@ TEST_F(DeployFlowTest, ARunWhoseDeployWasTakenOverStopsWritingAndSaysSo) {
   EXPECT_EQ(h.deploys.events(1).size(), 2u);  // requested, deploying: nothing after the takeover
   for (const auto& action : audit_actions())
     EXPECT_NE(action, "deploy.succeeded");
+}
+
+// Replicas: a deploy waits for approval on the replica that created it, and runs where it is
+// approved: that replica takes it over first (owner and epoch move), so the creator, alive or
+// not, can write nothing more to it.
+TEST_F(ApprovalTest, ApprovingAnotherReplicasDeployTakesItOverAndRunsItHere) {
+  h.services->replica = "a";
+  h.run("alice", "deploy hello v1 to production");
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::awaiting_approval);
+  h.services->replica = "b";
+  std::string out = h.run("carol", "approve 1");
+  EXPECT_TRUE(has(out, "succeeded")) << out;
+  const auto deploy = h.deploys.get(1);
+  EXPECT_EQ(deploy->state, DeployState::succeeded);
+  EXPECT_EQ(deploy->owner, "b");
+  EXPECT_EQ(deploy->epoch, 1);
+  // a's stale view (epoch 0) can no longer move it.
+  EXPECT_FALSE(
+      h.deploys.transition_if(1, DeployState::succeeded, 0, DeployState::failed, "stale").applied);
+}
+
+// The approval that loses a race (here a denial lands between the approval's read and its
+// compare-and-set, the way another replica's would) writes no approve row and audits nothing.
+TEST_F(ApprovalTest, AnApprovalThatLosesTheRaceLeavesNoApproveRow) {
+  h.run("alice", "deploy hello v1 to production");  // #1 waits
+  // Another replica denies it at the moment this one takes the deploy over to run it.
+  h.services->replica = "b";
+  h.db->exec(
+      "CREATE TEMP TRIGGER deny_meanwhile AFTER UPDATE OF owner ON deploys "
+      "BEGIN UPDATE deploys SET state = 'cancelled', detail = 'denied by bob' "
+      "WHERE id = NEW.id; END");
+  std::string out = h.run("carol", "approve 1");
+  EXPECT_TRUE(has(out, "Approval not recorded")) << out;
+  EXPECT_FALSE(has(out, "succeeded")) << out;
+  EXPECT_EQ(h.deploys.get(1)->state, DeployState::cancelled);
+  EXPECT_TRUE(h.approvals.for_deploy(1).empty());
+  for (const auto& action : audit_actions())
+    EXPECT_NE(action, "deploy.approved");
+  EXPECT_TRUE(h.target->calls.empty());
+
+  // A partial approval (two needed) that arrives after a denial records nothing either.
+  h.db->exec("DROP TRIGGER deny_meanwhile");
+  h.catalog.environments[1].approvals = commands::ApprovalPolicy{2, {"sre"}, 60 * 60 * 1000};
+  h.run("alice", "deploy hello v2 to production");                               // #2 waits
+  EXPECT_FALSE(h.approvals.record_while_waiting(2, 1, "carol", "approve", ""));  // wrong epoch
+  ASSERT_TRUE(
+      h.deploys.transition_if(2, DeployState::awaiting_approval, 0, DeployState::cancelled, "no")
+          .applied);
+  EXPECT_FALSE(h.approvals.record_while_waiting(2, 0, "carol", "approve", ""));
+  EXPECT_TRUE(h.approvals.for_deploy(2).empty());
 }
 
 TEST_F(ApprovalTest, DenyWithdrawAndExpiry) {

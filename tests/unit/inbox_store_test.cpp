@@ -185,6 +185,32 @@ TEST_P(InboxStoreTest, PruneForgetsOnlyOldFinishedEntries) {
   EXPECT_TRUE(inbox.accept(entry("old")));  // forgotten, so accepted again
 }
 
+// Replicas: each row names the replica that received it; a survivor adopts a dead replica's row
+// with a compare-and-set on that tag, so of two survivors exactly one gets each row.
+TEST_P(InboxStoreTest, RowsCarryTheirReplicaAndExactlyOneSurvivorAdoptsEach) {
+  InboxStore a(*db, clock, "a");
+  InboxStore b(*db, clock, "b");
+  InboxStore c(*db, clock, "c");
+  ASSERT_TRUE(a.accept(entry("k1")));
+  ASSERT_TRUE(a.accept(entry("k2")));
+  a.mark_started("k2");
+  EXPECT_FALSE(b.accept(entry("k1")));  // a redelivery to another replica is still recognised
+  EXPECT_TRUE(a.others_pending().empty());
+  const auto seen = b.others_pending();
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[0].replica, "a");
+  EXPECT_EQ(seen[1].state, "started");
+  EXPECT_TRUE(b.adopt("k1", "a"));
+  EXPECT_FALSE(c.adopt("k1", "a"));  // b got there first
+  EXPECT_TRUE(c.adopt("k2", "a"));
+  EXPECT_FALSE(b.adopt("k2", "a"));
+  EXPECT_EQ(inbox.in_state("received").front().replica, "b");
+  EXPECT_EQ(inbox.in_state("started").front().replica, "c");
+  EXPECT_TRUE(b.others_pending().size() == 1u && b.others_pending()[0].key == "k2");
+  b.mark_done("k1");
+  EXPECT_FALSE(c.adopt("k1", "b"));  // finished: nothing left to adopt
+}
+
 TEST_P(InboxStoreTest, SecretsAreRedactedBeforeStorage) {
   register_secret("xoxb-inbox-secret");
   inbox.accept(entry("s", "lock hello xoxb-inbox-secret"));

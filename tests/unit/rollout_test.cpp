@@ -4,6 +4,8 @@
 
 #include "commands/deploy_flow.h"
 #include "commands/deploy_runtime.h"
+#include "storage/deploy_ownership.h"
+#include "storage/lease.h"
 #include "tests/support/command_harness.h"
 #include "tests/support/scripted_fakes.h"
 
@@ -427,6 +429,50 @@ TEST_F(RolloutTest, ARestartBeforeTheRunWasRecordedStartsTheBuildAgain) {
   ASSERT_TRUE(h.drive([&] { return settled(id); }, hello().build_poll));
   EXPECT_EQ(scripted->triggered.size(), 1u);
   EXPECT_EQ(h.deploys.get(id)->state, DeployState::succeeded);
+}
+
+// Replicas (issue 17): a build that a replica triggered carries on in CI after that replica dies.
+// A survivor leaves it alone while the owner's lease runs, then takes it over (owner and epoch
+// move) and follows the recorded run: the build is never triggered twice.
+TEST_F(RolloutTest, ADeadReplicasBuildIsTakenOverAndFollowedNotTriggeredAgain) {
+  auto ci = std::make_unique<ScriptedCi>();
+  ci->states = {CiRunState::running, CiRunState::succeeded};
+  auto* scripted = ci.get();
+  builds["hello"] = std::move(ci);
+  hello().has_build = true;
+  hello().build_poll = std::chrono::seconds(10);
+  const auto id = left_building(h, "77");
+  h.db->prepare("UPDATE deploys SET owner = 'a' WHERE id = ?1").bind(1, id).run();
+  storage::LeaseStore leases(*h.db);
+  ASSERT_TRUE(leases.acquire(storage::replica_lease_name("a"), "a", h.clock.now_ms(), 10'000));
+  h.services->replica = "b";
+  h.services->takeover_grace_ms = 2'000;
+
+  EXPECT_TRUE(commands::reconcile_interrupted_deploys(*h.services).empty());
+  EXPECT_TRUE(commands::take_over_orphaned_deploys(*h.services).taken_over.empty());
+  EXPECT_TRUE(commands::resumable_deploys(*h.services).empty());  // a's, and a is alive
+  EXPECT_EQ(h.deploys.get(id)->owner, "a");
+
+  h.clock.advance_ms(12'000);  // a's lease and the grace are over
+  auto found = commands::take_over_orphaned_deploys(*h.services);
+  ASSERT_EQ(found.taken_over.size(), 1u);
+  EXPECT_TRUE(found.settled.empty());
+  ASSERT_EQ(found.resumable.size(), 1u);
+  EXPECT_EQ(found.resumable[0].owner, "b");
+  EXPECT_EQ(found.resumable[0].epoch, 1);
+  EXPECT_TRUE(audited("deploy.taken_over"));
+  RecordingConversation conversation;
+  boost::asio::co_spawn(h.io,
+                        commands::resume_deploy(*h.services, conversation, found.resumable[0]),
+                        boost::asio::detached);
+  ASSERT_TRUE(h.drive([&] { return settled(id); }, hello().build_poll));
+  EXPECT_TRUE(scripted->triggered.empty());  // followed, not started again
+  EXPECT_EQ(h.deploys.get(id)->state, DeployState::succeeded);
+  EXPECT_EQ(h.deploys.get(id)->owner, "b");
+  EXPECT_EQ(h.target->current_version("staging"), "v2");
+  // Another survivor asking afterwards finds nothing to take.
+  h.services->replica = "c";
+  EXPECT_TRUE(commands::take_over_orphaned_deploys(*h.services).taken_over.empty());
 }
 
 TEST_F(RolloutTest, ABuildNoLongerConfiguredIsReconciledAsFailed) {
