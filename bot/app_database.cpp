@@ -1,9 +1,7 @@
 #include "bot/app_database.h"
 
-#include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <thread>
 
 #include "bot/app.h"
 #include "common/clock.h"
@@ -18,21 +16,8 @@ Result<std::unique_ptr<storage::Database>> open_app_database(const Config& confi
                                         ec);
   }
   auto database = storage::Database::open(config.database_path);
-  // Everything here assumes one Shipmate per database, as SQLite's file lock ensures; on
-  // PostgreSQL an advisory lock does, until replicas are supported. A Shipmate that has just
-  // exited (a restart) holds it until the server notices its connection closed, so the claim is
-  // retried for a few seconds before a second Shipmate is refused.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-  bool claimed = !database || (*database)->claim_sole_writer();
-  while (!claimed && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    claimed = (*database)->claim_sole_writer();
-  }
-  if (!claimed) {
-    return make_error("cannot use database " + (*database)->path() +
-                      ": another Shipmate is using it, and running several against one "
-                      "database is not supported yet");
-  }
+  // One process per SQLite file (its file lock, single_writer_vfs.h); on PostgreSQL every
+  // process is a replica that holds a lease of its own (bot/replica.h, claimed by the App).
   return database;
 }
 

@@ -2,10 +2,10 @@
 // (bot/app.h), kept apart from the App's wiring.
 //
 // Contract
-// - open_app_database(): opens (and on SQLite creates the directory of) the configured database
-//   and claims it as its sole writer, retrying the claim for up to 5 s so that a Shipmate that
-//   has just exited can let go; a second Shipmate is refused with an Error naming the database.
-//   Blocking; called on the main thread before the event loop runs.
+// - open_app_database(): opens (and on SQLite creates the directory of) the configured database.
+//   On SQLite the file lock refuses a second Shipmate; on PostgreSQL several may share it, each
+//   as a replica holding its own lease (bot/replica.h, claimed by the App next). Blocking; called
+//   on the main thread before the event loop runs.
 // - database_write_problem(): whether a write transaction can begin now ("" when it can, else one
 //   line for /readyz). Event-loop thread; never throws.
 #pragma once

@@ -429,15 +429,6 @@ std::string Database::with_uri_parameters(
   return uri;
 }
 
-bool Database::claim_sole_writer() {
-  if (!pg_)
-    return true;
-  // Any constant every Shipmate agrees on ("SHIPSOLE").
-  Statement claim = prepare("SELECT pg_try_advisory_lock(?1)");
-  claim.bind(1, std::int64_t{0x5348'4950'534f'4c45});
-  return claim.step() && claim.column_int64(0) == 1;
-}
-
 Result<std::unique_ptr<Database>> Database::open_postgresql(const std::string& uri,
                                                             bool read_only) {
   auto connection = detail::PgConnection::connect(uri);

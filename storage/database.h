@@ -144,11 +144,6 @@ class Database {
   // libpq unchanged: sslmode, sslrootcert, sslcert, sslkey.
   static std::string with_uri_parameters(
       std::string uri, const std::vector<std::pair<std::string, std::string>>& parameters);
-  // PostgreSQL only: holds a session-level advisory lock for as long as this connection lives,
-  // so that a second `shipmate serve` or `chat` on the same database is refused while replicas
-  // are not supported. Returns false when another connection holds it. No-op (true) on SQLite,
-  // whose file lock does the same (single_writer_vfs.h).
-  bool claim_sole_writer();
   ~Database();
   Database(const Database&) = delete;
   Database& operator=(const Database&) = delete;

@@ -107,23 +107,6 @@ TEST(PostgresDatabaseTest, ReadOnlyOpenReadsButNeverWrites) {
       << empty.error().message;
 }
 
-TEST(PostgresDatabaseTest, OnlyOneConnectionClaimsToBeTheSoleWriter) {
-  const std::string uri = postgres_server().fresh_database();
-  auto first = open_or_throw(uri);
-  auto second = open_or_throw(uri);
-  EXPECT_TRUE(first->claim_sole_writer());
-  EXPECT_FALSE(second->claim_sole_writer());
-  first.reset();  // the claim ends with its connection (a crash included)
-  // The server lets go once the first connection's backend has exited, just after the close.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-  bool claimed = false;
-  while (!(claimed = second->claim_sole_writer()) && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  EXPECT_TRUE(claimed);
-  auto sqlite = open_or_throw(":memory:");
-  EXPECT_TRUE(sqlite->claim_sole_writer());  // SQLite's file lock already does this
-}
-
 TEST(PostgresDatabaseTest, UriChecks) {
   EXPECT_TRUE(Database::is_postgresql("postgresql://h/db"));
   EXPECT_TRUE(Database::is_postgresql("postgres://h/db"));
