@@ -439,6 +439,12 @@ void FakeGitlab::fail_next_pipeline(JobFailure failure) {
   state_->next_failure = std::move(failure);
 }
 
+void FakeGitlab::release_stuck() {
+  std::lock_guard lock(state_->mu);
+  for (auto& [id, record] : state_->pipelines)
+    record.stuck = false;
+}
+
 void FakeGitlab::set_stuck(bool stuck) {
   std::lock_guard lock(state_->mu);
   state_->stuck = stuck;

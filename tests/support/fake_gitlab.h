@@ -78,6 +78,7 @@ class FakeGitlab {
   // Injections; each applies to pipelines created after the call.
   void fail_next_pipeline(JobFailure failure);  // the next pipeline fails at this job
   void set_stuck(bool stuck);                   // new pipelines stay pending until canceled
+  void release_stuck();                         // stuck pipelines carry on running now
   void fail_next_requests(int count, int status = 500);
 
   std::vector<Pipeline> pipelines() const;
