@@ -91,14 +91,6 @@ std::string environment_variable(const char* name) {
   return value == nullptr ? "" : value;
 }
 
-// "slack" -> "Slack", for messages.
-std::string display_name(std::string_view platform) {
-  std::string name(platform);
-  if (!name.empty())
-    name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
-  return name;
-}
-
 // A deploy left building by an earlier process, carried on where it was requested.
 asio::awaitable<void> resume_in(commands::Services& services,
                                 std::unique_ptr<commands::Conversation> where,
@@ -112,16 +104,6 @@ struct Watchdog {
   std::condition_variable done;
   bool drained = false;
 };
-
-void log_exception(const char* what, std::exception_ptr error) {
-  if (!error)
-    return;
-  try {
-    std::rethrow_exception(error);
-  } catch (const std::exception& e) {
-    spdlog::error("{}: {}", what, e.what());
-  }
-}
 
 }  // namespace
 

@@ -1,6 +1,7 @@
-// Small pieces of the App (bot/app.h) that other parts of bot/ may reuse: the Router as the
-// intake's dispatcher, the directory of conversations by address over the running transports,
-// and the log as the conversation of last resort.
+// Small pieces of the App (bot/app.h) that other parts of bot/ may reuse: a platform's display
+// name, logging a coroutine's exception, the Router as the intake's dispatcher, the directory of
+// conversations by address over the running transports, and the log as the conversation of last
+// resort.
 //
 // Contract: event-loop thread only, like the App. Directory holds non-owning pointers to
 // transports the App owns and removes before destroying them; RouterDispatcher refers to a
@@ -9,6 +10,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cctype>
+#include <exception>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -22,6 +25,25 @@
 #include "commands/context.h"
 
 namespace shipmate::bot {
+
+// "slack" -> "Slack", for messages.
+inline std::string display_name(std::string_view platform) {
+  std::string name(platform);
+  if (!name.empty())
+    name[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(name[0])));
+  return name;
+}
+
+// Logs what ended a coroutine with an exception (none: nothing).
+inline void log_exception(const char* what, std::exception_ptr error) {
+  if (!error)
+    return;
+  try {
+    std::rethrow_exception(error);
+  } catch (const std::exception& e) {
+    spdlog::error("{}: {}", what, e.what());
+  }
+}
 
 // The Router as the intake's dispatcher.
 class RouterDispatcher final : public CommandDispatcher {
