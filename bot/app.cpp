@@ -58,6 +58,7 @@
 #include "integrations/net/http_client.h"
 #include "integrations/net/http_listeners.h"
 #include "integrations/net/http_server.h"
+#include "integrations/process.h"
 #include "scheduler/scheduler.h"
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
@@ -497,6 +498,8 @@ void App::Impl::watch_signals() {
       return;
     if (stopping) {
       spdlog::warn("second signal: exiting immediately");
+      // Without the drain, nothing else would stop a release that ignores SIGTERM.
+      integrations::ChildProcess::kill_all_now();
       std::_Exit(128 + signal_number);
     }
     shutdown(signal_number == SIGINT ? "SIGINT" : "SIGTERM");

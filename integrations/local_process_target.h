@@ -11,6 +11,8 @@
 // - Processes run in their own process group with their output appended to
 //   `<state_dir>/<service>/<env>/logs/<version>.log`; they receive SIGTERM if Shipmate dies
 //   (PR_SET_PDEATHSIG) and are stopped by shutdown(): SIGTERM, then SIGKILL after the grace time.
+//   A second signal ends Shipmate without shutdown(); its groups then get SIGKILL at once
+//   (ChildProcess::kill_all_now), so a release that ignores SIGTERM does not outlive it.
 // - Versions must match [A-Za-z0-9._-]+ and not start with '.', so a version never escapes the
 //   releases directory.
 // - The current release of each environment is recorded on disk (`current` symlink) so that

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <set>
 #include <utility>
 
 #include <boost/asio/as_tuple.hpp>
@@ -34,6 +35,26 @@
 extern char** environ;
 
 namespace shipmate::integrations {
+
+namespace {
+
+// The process groups of children started and not yet reaped, for kill_all_now(). Children are
+// started on the event loop and on the spawner thread, so the set has a lock. A group leaves the
+// set while its leader is still an unreaped zombie, so a group id in the set is never reused.
+std::mutex live_groups_mutex;
+std::set<int> live_groups;
+
+void add_live_group(int pgid) {
+  std::lock_guard lock(live_groups_mutex);
+  live_groups.insert(pgid);
+}
+
+void remove_live_group(int pgid) {
+  std::lock_guard lock(live_groups_mutex);
+  live_groups.erase(pgid);
+}
+
+}  // namespace
 
 namespace {
 
@@ -444,7 +465,14 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spe
     }
     return make_error(spec.argv.front() + ": " + why);
   }
+  add_live_group(pid);
   return std::unique_ptr<ChildProcess>(new ChildProcess(pid, started_at));
+}
+
+void ChildProcess::kill_all_now() {
+  std::lock_guard lock(live_groups_mutex);
+  for (const int pgid : live_groups)
+    ::kill(-pgid, SIGKILL);
 }
 
 ChildProcess::~ChildProcess() {
@@ -462,6 +490,7 @@ std::optional<ExitStatus> ChildProcess::poll() {
   } while (rc < 0 && errno == EINTR);
   if (rc < 0) {
     // ECHILD: someone else reaped our child (SIGCHLD ignored, or a stray waitpid(-1)).
+    remove_live_group(pid_);
     exit_ = ExitStatus{};
     return exit_;
   }
@@ -469,6 +498,7 @@ std::optional<ExitStatus> ChildProcess::poll() {
     return std::nullopt;
   // The leader is a zombie, so its pgid cannot be reused yet: safe to sweep what it left behind.
   ::kill(-pid_, SIGKILL);
+  remove_live_group(pid_);
   int status = 0;
   pid_t reaped;
   do {

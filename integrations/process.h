@@ -77,6 +77,11 @@ class ChildProcess {
   // through a pidfd adds none).
   static std::uint64_t fallback_checks();
 
+  // SIGKILL to the process group of every child started and not yet reaped, from any thread:
+  // for a process about to end without its shutdown (a second SIGINT), where PR_SET_PDEATHSIG's
+  // SIGTERM would not stop a child that ignores SIGTERM.
+  static void kill_all_now();
+
   ~ChildProcess();
   ChildProcess(const ChildProcess&) = delete;
   ChildProcess& operator=(const ChildProcess&) = delete;

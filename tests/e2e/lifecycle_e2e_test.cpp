@@ -5,9 +5,15 @@
 // No test waits a fixed time for something to happen: each waits for the line or the database
 // row that shows it, with a generous deadline, and crashes land at exact writes through a
 // trigger that never finishes (install_spin_trigger).
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstdint>
 #include <filesystem>
 #include <thread>
 
@@ -101,8 +107,42 @@ services:
     return condition();
   }
 
+  // Nothing listens on the port any more: a connection is refused. (An HTTP answer that is only
+  // slow on a loaded machine must not count as stopped, nor may a listener whose process lives
+  // on.)
+  static bool refuses_connections(int port) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+      return false;
+    sockaddr_in address{};
+    address.sin_family = AF_INET;
+    address.sin_port = htons(static_cast<std::uint16_t>(port));
+    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    const bool refused =
+        ::connect(fd, reinterpret_cast<const sockaddr*>(&address), sizeof address) != 0 &&
+        errno == ECONNREFUSED;
+    ::close(fd);
+    return refused;
+  }
+
+  // No process runs in a directory under `root` any more (a release's working directory is its
+  // release directory; the staging port itself is Shipmate's, so it closes with Shipmate even
+  // when the release lives on).
+  static bool no_process_under(const std::string& root) {
+    for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
+      const std::string name = entry.path().filename();
+      if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+        continue;
+      std::error_code error;
+      const auto cwd = std::filesystem::read_symlink(entry.path() / "cwd", error);
+      if (!error && cwd.string().rfind(root, 0) == 0)
+        return false;
+    }
+    return true;
+  }
+
   static bool stops_answering(int port) {
-    return eventually([&] { return !http_get(port, "/", 200ms).has_value(); });
+    return eventually([&] { return refuses_connections(port); });
   }
 
   bool audit_intact() {
@@ -206,7 +246,7 @@ TEST_F(Lifecycle, SigkillWhileQueuedIsReportedAsInterruptedAndNothingWasDeployed
 // README: "When you quit (Ctrl-D, Ctrl-C or SIGTERM), Shipmate stops the services it started";
 // docs: "a second one exits at once". The release ignores SIGTERM, so the first SIGINT's drain
 // waits out its 15 s stop_grace; the second SIGINT ends the process without waiting for it, and
-// the release dies with it (PR_SET_PDEATHSIG).
+// the release dies with it: SIGKILL to its group (the SIGTERM of PR_SET_PDEATHSIG it ignores).
 TEST_F(Lifecycle, FirstSigintDrainsWithGraceAndASecondOneExitsAtOnce) {
   write_config("", stubborn_release("stubborn"), "15s");
   auto chat = start_chat();
@@ -222,6 +262,8 @@ TEST_F(Lifecycle, FirstSigintDrainsWithGraceAndASecondOneExitsAtOnce) {
   EXPECT_TRUE(has(chat->output(), "second signal: exiting immediately")) << chat->output();
   EXPECT_FALSE(has(chat->output(), "shutdown took too long")) << chat->output();
   EXPECT_TRUE(stops_answering(staging_port));
+  // The release itself is gone too, although it ignores SIGTERM.
+  EXPECT_TRUE(eventually([&] { return no_process_under(dir.file("releases")); }));
 }
 
 // The first SIGINT alone: the drain gives the release its grace, then SIGKILL, and the process

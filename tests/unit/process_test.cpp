@@ -134,6 +134,37 @@ TEST(ChildProcessWait, AChildThatHasAlreadyExitedIsReportedAtOnce) {
   EXPECT_EQ(status->code, 3);
 }
 
+// The second SIGINT's exit: every child still running gets SIGKILL to its group, one that ignores
+// SIGTERM (which is all PR_SET_PDEATHSIG would send it) included; a reaped child is not touched.
+TEST(ChildProcessKillAll, EveryRunningChildsGroupGetsSigkillEvenOneIgnoringSigterm) {
+  ProcessSpec stubborn;
+  // An ignored signal stays ignored across exec, so sleep itself ignores SIGTERM.
+  stubborn.argv = {"sh", "-c", "trap '' TERM; exec sleep 30"};
+  auto ignoring = ChildProcess::start(stubborn);
+  ASSERT_TRUE(ignoring.ok()) << ignoring.error().message;
+  auto plain = sleeper();
+  ASSERT_TRUE(plain);
+  ProcessSpec quick;
+  quick.argv = {"true"};
+  auto done = ChildProcess::start(quick);
+  ASSERT_TRUE(done.ok()) << done.error().message;
+  asio::io_context io;
+  std::optional<ExitStatus> finished;
+  asio::co_spawn(
+      io, [&]() -> asio::awaitable<void> { finished = co_await (*done)->wait(); }, asio::detached);
+  ASSERT_TRUE(run_until(io, [&] { return finished.has_value(); }));
+  EXPECT_EQ(finished->code, 0);
+
+  ChildProcess::kill_all_now();
+  for (ChildProcess* child : {ignoring->get(), plain.get()}) {
+    std::optional<ExitStatus> status;
+    asio::co_spawn(
+        io, [&]() -> asio::awaitable<void> { status = co_await child->wait(); }, asio::detached);
+    ASSERT_TRUE(run_until(io, [&] { return status.has_value(); }));
+    EXPECT_EQ(status->signal, SIGKILL);
+  }
+}
+
 // Each round: start off the loop, take the child, and destroy the io_context as soon as run()
 // returns. A spawner thread that still held the caller's executor or work guard would touch the
 // freed io_context after that (ASan: heap-use-after-free).
