@@ -247,6 +247,9 @@ struct ReplyOutbox::Impl : std::enable_shared_from_this<Impl> {
       existing = earlier->platform_id;
     row->ticket->existing_id = existing;
     row->ticket->cancel();
+    // The row no longer needs its ticket; whoever still holds the ticket keeps the row through
+    // its on_done, and nothing keeps the pair alive once they let go.
+    row->ticket.reset();
   }
 
   // --- Sending ---------------------------------------------------------------------------------
@@ -628,6 +631,16 @@ ReplyOutbox::ReplyOutbox(asio::any_io_executor executor, storage::OutboxStore& s
 ReplyOutbox::~ReplyOutbox() {
   impl_->stopped = true;
   impl_->wake_settle_waiters();
+  // A row and its ticket refer to each other (the ticket's on_done holds the row) until the
+  // platform confirms it; rows still unconfirmed when the outbox goes (a stop or a crash in a
+  // test) would keep each other alive. Their records stay in the store for the next start.
+  for (auto& [key, row] : impl_->active) {
+    if (row->ticket) {
+      row->ticket->on_done = nullptr;
+      row->ticket.reset();
+    }
+  }
+  impl_->active.clear();
 }
 
 void ReplyOutbox::attach(OutboxPlatform platform) {
