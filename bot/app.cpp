@@ -550,6 +550,7 @@ void App::Impl::take_over_dead_replicas() {
   reconciled = std::move(found.settled);
   announce_reconciled();
   resume_deploys();
+  runbook_runner->take_over_orphans();
   intake->take_over([this](const std::string& owner) {
     return storage::decide_takeover(*database, owner, replica->name(), clock.now_ms(),
                                     services->takeover_grace_ms)

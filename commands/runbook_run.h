@@ -31,6 +31,7 @@ struct RunbookRunner::Run {
   std::optional<std::string> abort_by;      // set by `runbook abort` while a step runs
   bool driving = false;
   bool hash_changed = false;  // the definition changed since the run began: only abort works
+  storage::RunFence fence;    // its owner replica and epoch: every journal write checks both
   // When the wait step at (phase, index) began probing, for its elapsed time.
   std::optional<std::pair<int, std::size_t>> wait_of;
   EpochMillis wait_started = 0;

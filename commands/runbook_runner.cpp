@@ -18,6 +18,7 @@
 #include "common/redact.h"
 #include "common/strings.h"
 #include "common/timer.h"
+#include "storage/deploy_ownership.h"
 
 namespace shipmate::commands {
 namespace asio = boost::asio;
@@ -188,7 +189,9 @@ void RunbookRunner::update_status(Run& run, const std::string& doing) {
   }
   if (run.status_ref.empty()) {
     run.status_ref = run.conversation->post(message);
-    journal_.later([this, id = run.id, ref = run.status_ref] { store_.set_message_ref(id, ref); });
+    journal_.later([this, id = run.id, ref = run.status_ref, fence = run.fence] {
+      store_.set_message_ref(id, ref, fence);
+    });
   } else {
     run.conversation->update(run.status_ref, message);
   }
@@ -213,13 +216,29 @@ void RunbookRunner::finish(Run& run, const runbooks::Finish& finish) {
         finish.summary);
 }
 
-asio::awaitable<void> RunbookRunner::save(const Run& run, bool finished) {
+asio::awaitable<bool> RunbookRunner::save(const Run& run, bool finished) {
   const auto& state = run.engine.state();
   std::string status(runbooks::to_string(state.status));
   std::string encoded = runbooks::encode_state(state);
   const std::int64_t id = run.id;
-  auto writing = journal_.write([&] { store_.save_state(id, status, encoded, finished); });
+  const storage::RunFence fence = run.fence;
+  bool saved = false;
+  auto writing =
+      journal_.write([&] { saved = store_.save_state(id, status, encoded, finished, fence); });
   co_await std::move(writing);
+  co_return saved;
+}
+
+void RunbookRunner::fenced_out(Run& run) {
+  spdlog::warn(
+      "runbook run {}: another replica has taken it over (this replica's epoch {} is stale); "
+      "stopping here without acting",
+      run.id, run.fence.epoch);
+  run.driving = false;
+  run.cancel.emit(asio::cancellation_type::terminal);
+  auto it = runs_.find(run.id);
+  if (it != runs_.end() && it->second.get() == &run)
+    runs_.erase(it);
 }
 
 asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::Event first) {
@@ -245,9 +264,14 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
       {
         const std::string status(runbooks::to_string(state.status));
         const std::string encoded = runbooks::encode_state(state);
+        const storage::RunFence fence = run->fence;
         auto journaling =
-            journal_.write([&] { row = store_.step_started(record, status, encoded); });
+            journal_.write([&] { row = store_.step_started(record, status, encoded, fence); });
         co_await std::move(journaling);
+      }
+      if (row == 0) {
+        fenced_out(*run);  // taken over: the effect is the new owner's to run, not this one's
+        co_return;
       }
       update_status(*run, spec.kind == runbooks::StepKind::wait ? "waiting on " + spec.name
                                                                 : "running " + spec.name);
@@ -271,11 +295,17 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
       {
         const std::string status(runbooks::to_string(after.status));
         const std::string encoded = runbooks::encode_state(after);
+        const storage::RunFence fence = run->fence;
+        bool recorded = false;
         auto journaling = journal_.write([&] {
-          store_.step_finished(row, step_status, outcome.detail, outcome.log, run->id, status,
-                               encoded, finished);
+          recorded = store_.step_finished(row, step_status, outcome.detail, outcome.log, run->id,
+                                          status, encoded, finished, fence);
         });
         co_await std::move(journaling);
+        if (!recorded) {
+          fenced_out(*run);
+          co_return;
+        }
       }
       // A wait's unsatisfied probes are not news; everything else goes in the thread.
       const bool probing = spec.kind == runbooks::StepKind::wait && !outcome.ok &&
@@ -297,7 +327,10 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
     if (auto* check = std::get_if<runbooks::RunCheck>(&action)) {
       const auto& spec = steps_of(run->definition, check->phase)[check->index];
       auto saving = save(*run, false);
-      co_await std::move(saving);
+      if (!co_await std::move(saving)) {
+        fenced_out(*run);
+        co_return;
+      }
       update_status(*run, "checking whether " + spec.name + " already happened");
       bool done = false;
       std::string detail = "no check";
@@ -320,12 +353,18 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
       }
       action = run->engine.resume(event);
       auto saving_after = save(*run, runbooks::is_finished(run->engine.state().status));
-      co_await std::move(saving_after);
+      if (!co_await std::move(saving_after)) {
+        fenced_out(*run);
+        co_return;
+      }
       continue;
     }
     if (auto* sleep = std::get_if<runbooks::Sleep>(&action)) {
       auto saving = save(*run, false);
-      co_await std::move(saving);
+      if (!co_await std::move(saving)) {
+        fenced_out(*run);
+        co_return;
+      }
       if (sleep->why.rfind("retry", 0) == 0)
         run->conversation->thread_reply(run->status_ref, info(first_line(sleep->why)));
       update_status(*run, first_line(sleep->why, 160));
@@ -348,7 +387,10 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
     }
     if (auto* ask = std::get_if<runbooks::AskOperator>(&action)) {
       auto saving = save(*run, false);
-      co_await std::move(saving);
+      if (!co_await std::move(saving)) {
+        fenced_out(*run);
+        co_return;
+      }
       const std::string id = std::to_string(run->id);
       Message message(Tone::warning, run->label() + " waits: " + ask->reason + ".");
       message.context = "'runbook resume " + id + "' runs the step again, 'runbook resume " + id +
@@ -365,9 +407,8 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
       const auto& final_state = run->engine.state();
       journal_.later([this, id = run->id,
                       status = std::string(runbooks::to_string(final_state.status)),
-                      encoded = runbooks::encode_state(final_state)] {
-        store_.save_state(id, status, encoded, true);
-      });
+                      encoded = runbooks::encode_state(final_state),
+                      fence = run->fence] { store_.save_state(id, status, encoded, true, fence); });
       finish(*run, *done);
       run->driving = false;
       runs_.erase(run->id);
@@ -391,7 +432,8 @@ asio::awaitable<void> RunbookRunner::start(CommandContext& ctx,
                                    .started_by = ctx.caller.user_id,
                                    .chat_ref = ctx.conversation.address(),
                                    .status = "running",
-                                   .state = runbooks::encode_state(initial)};
+                                   .state = runbooks::encode_state(initial),
+                                   .owner = services_.replica};
   std::int64_t id = 0;
   {
     auto creating = journal_.write([&] { id = store_.create_run(record); });
@@ -403,6 +445,7 @@ asio::awaitable<void> RunbookRunner::start(CommandContext& ctx,
   run->starter = ctx.caller;
   run->conversation = &ctx.conversation;
   run->started_at = services_.clock.now_ms();
+  run->fence = storage::RunFence{services_.replica, 0};
   runs_[id] = run;
   audit(*run, ctx.caller.user_id, "runbook.started", "ok", "started");
   update_status(*run, "starting");
@@ -432,6 +475,13 @@ std::shared_ptr<RunbookRunner::Run> RunbookRunner::find_or_explain(CommandContex
   if (!stored) {
     ctx.conversation.post(error_message("No runbook run #" + std::to_string(id) +
                                         "; 'runbook status' lists the recent ones"));
+  } else if (!stored->finished_at && stored->owner != services_.replica) {
+    ctx.conversation.post(error_message(
+        "Runbook run #" + std::to_string(id) + " (" + stored->runbook + ") is driven by replica " +
+        (stored->owner.empty() ? std::string("(unnamed)") : stored->owner) + ", not this one (" +
+        services_.replica +
+        "), and only its owner resumes, aborts or confirms it; send the command again (it may "
+        "reach that replica)"));
   } else {
     ctx.conversation.post(error_message("Runbook run #" + std::to_string(id) + " (" +
                                         stored->runbook + ") has already " + stored->status));
@@ -490,9 +540,10 @@ asio::awaitable<void> RunbookRunner::abort(CommandContext& ctx, std::int64_t id)
     runbooks::RunState state = run->engine.state();
     state.status = RunStatus::aborted;
     state.error = "aborted by " + ctx.caller.user_id;
-    journal_.later([this, id = run->id, encoded = runbooks::encode_state(state)] {
-      store_.save_state(id, "aborted", encoded, true);
-    });
+    journal_.later(
+        [this, id = run->id, encoded = runbooks::encode_state(state), fence = run->fence] {
+          store_.save_state(id, "aborted", encoded, true, fence);
+        });
     finish(*run, runbooks::Finish{RunStatus::aborted, state.error + " (definition had changed)"});
     runs_.erase(id);
     co_return;
@@ -557,58 +608,113 @@ void RunbookRunner::status(CommandContext& ctx, std::optional<std::int64_t> id) 
 
 void RunbookRunner::recover() {
   for (auto& stored : store_.unfinished()) {
-    const runbooks::Definition* definition = library_.find(stored.runbook);
-    std::unique_ptr<Conversation> where =
-        services_.conversations ? services_.conversations->open(stored.chat_ref) : nullptr;
-    if (!where)
-      where = std::make_unique<LogConversation>(stored.chat_ref);
-    auto state = runbooks::decode_state(stored.state);
-    if (definition == nullptr || !state) {
-      const std::string why = definition == nullptr
-                                  ? "runbook " + stored.runbook + " no longer exists"
-                                  : state.error().message;
-      runbooks::RunState failed_state;
-      failed_state.status = RunStatus::failed;
-      failed_state.error = why;
-      store_.interrupt_open_steps(stored.id, "cut off by a restart");
-      store_.save_state(stored.id, "failed", runbooks::encode_state(failed_state), true);
-      where->post(error_message("Runbook run #" + std::to_string(stored.id) + " (" +
-                                stored.runbook +
-                                ") was interrupted by a restart and cannot go on: " + why));
+    if (stored.owner == services_.replica) {
+      reconcile(std::move(stored), "was interrupted by a restart");
       continue;
     }
-    const bool hash_changed = definition->hash != stored.hash;
-    const std::string reason = "runbook " + definition->name +
-                               " changed since this run began (hash " + stored.hash.substr(0, 12) +
-                               " then, " + definition->hash.substr(0, 12) + " now)";
-    if (hash_changed) {
-      state->status = RunStatus::waiting_operator;
-      state->operator_reason = reason;
-    }
-    auto run = std::make_shared<Run>(*definition, *state);
-    run->id = stored.id;
-    run->params = decode_params(definition, stored.params);
-    run->starter = Caller{stored.started_by, services_.catalog.find_user(stored.started_by)};
-    run->owned = std::move(where);
-    run->conversation = run->owned.get();
-    run->status_ref = stored.message_ref;
-    run->started_at = stored.started_at;
-    runs_[run->id] = run;
-    store_.interrupt_open_steps(stored.id, "cut off by a restart");
-    audit(*run, "shipmate", "runbook.recovered", "ok", "reconciled after a restart");
-    if (hash_changed) {
-      run->hash_changed = true;
-      store_.save_state(run->id, "waiting", runbooks::encode_state(*state));
-      Message message(Tone::warning, run->label() + " was interrupted by a restart and cannot " +
-                                         "resume: " + reason + ".");
-      message.context = "'runbook abort " + std::to_string(run->id) + "' ends it.";
-      run->conversation->post(message);
-      continue;
-    }
-    run->conversation->thread_reply(
-        run->status_ref, warning(run->label() + " was interrupted by a restart; reconciling"));
-    asio::co_spawn(services_.executor, drive(run, runbooks::Recovered{}), asio::detached);
+    // Another replica's run: a live one's is left alone; a dead one's is taken over first.
+    take_over(std::move(stored));
   }
+}
+
+std::size_t RunbookRunner::take_over_orphans() {
+  if (stopping_)
+    return 0;
+  journal_.flush();
+  std::size_t won = 0;
+  for (auto& stored : store_.unfinished()) {
+    if (stored.owner == services_.replica || runs_.count(stored.id) > 0)
+      continue;
+    won += take_over(std::move(stored)) ? 1 : 0;
+  }
+  return won;
+}
+
+bool RunbookRunner::take_over(storage::RunbookRunRecord stored) {
+  const storage::TakeoverDecision decision =
+      storage::decide_takeover(services_.database, stored.owner, services_.replica,
+                               services_.clock.now_ms(), services_.takeover_grace_ms);
+  if (decision.verdict != storage::TakeoverVerdict::orphaned)
+    return false;
+  const auto epoch = store_.take_over(stored.id, {stored.owner, stored.epoch}, services_.replica);
+  if (!epoch)
+    return false;  // another survivor won it, or it finished meanwhile
+  spdlog::warn("runbook run {}: taken over by replica {}: {}", stored.id, services_.replica,
+               decision.why);
+  stored.owner = services_.replica;
+  stored.epoch = *epoch;
+  reconcile(std::move(stored),
+            "was taken over by replica " + services_.replica + " (" + decision.why + ")");
+  return true;
+}
+
+void RunbookRunner::reconcile(storage::RunbookRunRecord stored, const std::string& how) {
+  const storage::RunFence fence{stored.owner, stored.epoch};
+  const bool taken_over = how.rfind("was taken over", 0) == 0;
+  const std::string cut_off = taken_over ? "cut off: it " + how : "cut off by a restart";
+  const runbooks::Definition* definition = library_.find(stored.runbook);
+  std::unique_ptr<Conversation> where =
+      services_.conversations ? services_.conversations->open(stored.chat_ref) : nullptr;
+  if (!where)
+    where = std::make_unique<LogConversation>(stored.chat_ref);
+  auto state = runbooks::decode_state(stored.state);
+  if (definition == nullptr || !state) {
+    const std::string why = definition == nullptr
+                                ? "runbook " + stored.runbook + " no longer exists"
+                                : state.error().message;
+    runbooks::RunState failed_state;
+    failed_state.status = RunStatus::failed;
+    failed_state.error = why;
+    if (!store_.interrupt_open_steps(stored.id, cut_off, fence) ||
+        !store_.save_state(stored.id, "failed", runbooks::encode_state(failed_state), true, fence))
+      return;
+    where->post(error_message("Runbook run #" + std::to_string(stored.id) + " (" + stored.runbook +
+                              ") " + how + " and cannot go on: " + why));
+    return;
+  }
+  const bool hash_changed = definition->hash != stored.hash;
+  const std::string reason = "runbook " + definition->name +
+                             " changed since this run began (hash " + stored.hash.substr(0, 12) +
+                             " then, " + definition->hash.substr(0, 12) + " now)";
+  if (hash_changed) {
+    state->status = RunStatus::waiting_operator;
+    state->operator_reason = reason;
+  }
+  auto run = std::make_shared<Run>(*definition, *state);
+  run->id = stored.id;
+  run->params = decode_params(definition, stored.params);
+  run->starter = Caller{stored.started_by, services_.catalog.find_user(stored.started_by)};
+  run->owned = std::move(where);
+  run->conversation = run->owned.get();
+  run->status_ref = stored.message_ref;
+  run->started_at = stored.started_at;
+  run->fence = fence;
+  if (!store_.interrupt_open_steps(stored.id, cut_off, fence))
+    return;  // taken over again meanwhile
+  runs_[run->id] = run;
+  if (taken_over) {
+    audit(*run, "shipmate", "runbook.taken_over", "ok",
+          "by replica " + services_.replica + ": " + how);
+  }
+  audit(*run, "shipmate", "runbook.recovered", "ok",
+        taken_over ? "reconciled after a takeover" : "reconciled after a restart");
+  if (hash_changed) {
+    run->hash_changed = true;
+    if (!store_.save_state(run->id, "waiting", runbooks::encode_state(*state), false, fence)) {
+      runs_.erase(run->id);
+      return;
+    }
+    Message message(Tone::warning,
+                    run->label() + " " + how + " and cannot resume: " + reason + ".");
+    message.context = "'runbook abort " + std::to_string(run->id) + "' ends it.";
+    run->conversation->post(message);
+    return;
+  }
+  // A new message, and a new status message from here on: the old one's reference belonged to
+  // the process that posted it (a Slack reply's reference is local to its process's queue).
+  run->status_ref.clear();
+  run->conversation->post(warning(run->label() + " " + how + "; reconciling"));
+  asio::co_spawn(services_.executor, drive(run, runbooks::Recovered{}), asio::detached);
 }
 
 void RunbookRunner::shutdown() {

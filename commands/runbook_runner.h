@@ -21,6 +21,14 @@
 // - Crash safety: recover() at start-up reconciles every unfinished run through the engine's
 //   Recovered rule (re-run, check, or wait for `runbook resume|abort`). A run whose definition's
 //   hash changed since it began waits, and resume is refused; abort is always possible.
+// - Replicas (issue 17): a run records its owner (Services::replica) and an epoch, and every
+//   journal write is fenced on both (storage/runbook_store.h). recover() takes this replica's own
+//   runs and dead replicas' (storage::decide_takeover), never a live replica's;
+//   take_over_orphans() (each lease renewal) takes dead replicas' runs. Each takeover is one
+//   compare-and-set that bumps the epoch, audited (runbook.taken_over) and announced once in the
+//   run's thread by the one winner, then the run is reconciled exactly as after a restart. A run
+//   whose write is refused by the fence (another replica took it over: this one was frozen or
+//   cut off) stops at once, starts no further effect and says nothing more in chat.
 // - Errors for people are posted in the run's conversation; nothing here throws at the caller.
 #pragma once
 
@@ -76,8 +84,12 @@ class RunbookRunner {
   void confirm(CommandContext& ctx, std::int64_t id);
   void status(CommandContext& ctx, std::optional<std::int64_t> id);
 
-  // Start-up: reconciles every run an earlier process left unfinished (spawned on the executor).
+  // Start-up: reconciles every run an earlier process of this replica (or a dead replica) left
+  // unfinished (spawned on the executor).
   void recover();
+  // Each lease renewal: takes over and reconciles the unfinished runs of dead replicas. Returns
+  // how many this replica won.
+  std::size_t take_over_orphans();
   // Shutdown: ends every wait; runs stay journaled and are reconciled at the next start.
   void shutdown();
   std::size_t active() const { return runs_.size(); }
@@ -100,8 +112,17 @@ class RunbookRunner {
   // (only where a step sends them to a process's environment or files, or an HTTP request).
   static runbooks::TemplateScope scope_of(const Run& run);
   runbooks::TemplateScope secret_scope_of(const Run& run);
-  // The run's engine state into the journal, committed when this completes.
-  boost::asio::awaitable<void> save(const Run& run, bool finished);
+  // The run's engine state into the journal, committed when this completes; false when the
+  // fence refused it (the run was taken over: stop driving it).
+  boost::asio::awaitable<bool> save(const Run& run, bool finished);
+  // A write of `run` was refused by its fence: forget the run here (its new owner drives it).
+  void fenced_out(Run& run);
+  // Reconciles one unfinished stored run this replica now owns at `fence`; `how` says why in the
+  // run's thread ("interrupted by a restart", "taken over by replica b: ...").
+  void reconcile(storage::RunbookRunRecord stored, const std::string& how);
+  // Takes another replica's unfinished run over when that replica is dead, then reconciles it;
+  // false when its owner is alive or another survivor won it.
+  bool take_over(storage::RunbookRunRecord stored);
   void update_status(Run& run, const std::string& doing);
   void finish(Run& run, const runbooks::Finish& finish);
   void audit(const Run& run, const std::string& actor, const std::string& action,

@@ -57,7 +57,7 @@ constexpr TableSpec kTables[] = {
      "id", "id"},
     {"runbook_runs",
      "#id runbook hash params started_by chat_ref message_ref status state #started_at "
-     "#updated_at #finished_at",
+     "#updated_at #finished_at owner #epoch",
      "id", "id"},
     {"runbook_steps",
      "#id #run_id phase #idx name #attempt status detail log #started_at #finished_at", "id", "id"},

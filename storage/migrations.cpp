@@ -466,6 +466,13 @@ constexpr std::string_view kMigration23 = R"sql(
 ALTER TABLE inbox_pending ADD COLUMN replica TEXT NOT NULL DEFAULT '';
 )sql";
 
+// Replicas (issue 17): each runbook run names the replica driving it and an epoch that each
+// takeover bumps; every journal write checks both (storage/runbook_store.h).
+constexpr std::string_view kMigration24 = R"sql(
+ALTER TABLE runbook_runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
+ALTER TABLE runbook_runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -474,7 +481,7 @@ constexpr std::array kMigrations = {
     Migration{13, kMigration13}, Migration{14, kMigration14}, Migration{15, kMigration15},
     Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
     Migration{19, kMigration19}, Migration{20, kMigration20}, Migration{21, kMigration21},
-    Migration{22, kMigration22}, Migration{23, kMigration23},
+    Migration{22, kMigration22}, Migration{23, kMigration23}, Migration{24, kMigration24},
 };
 
 }  // namespace

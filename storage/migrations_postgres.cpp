@@ -363,10 +363,16 @@ constexpr std::string_view kPostgres7 = R"sql(
 ALTER TABLE inbox_pending ADD COLUMN replica ctext NOT NULL DEFAULT '';
 )sql";
 
+// SQLite's migration 24: runbook runs' owner replica and epoch (issue 17).
+constexpr std::string_view kPostgres8 = R"sql(
+ALTER TABLE runbook_runs ADD COLUMN owner ctext NOT NULL DEFAULT '';
+ALTER TABLE runbook_runs ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
+)sql";
+
 constexpr std::array kPostgresMigrations = {
     Migration{1, kPostgres1}, Migration{2, kPostgres2}, Migration{3, kPostgres3},
     Migration{4, kPostgres4}, Migration{5, kPostgres5}, Migration{6, kPostgres6},
-    Migration{7, kPostgres7},
+    Migration{7, kPostgres7}, Migration{8, kPostgres8},
 };
 
 // Any constant both replicas agree on: the advisory lock migrations take.

@@ -9,7 +9,7 @@ namespace {
 
 constexpr std::string_view kRunColumns =
     "id, runbook, hash, params, started_by, chat_ref, message_ref, status, state, started_at, "
-    "updated_at, finished_at";
+    "updated_at, finished_at, owner, epoch";
 
 RunbookRunRecord read_run(const Statement& row) {
   RunbookRunRecord run;
@@ -25,6 +25,8 @@ RunbookRunRecord read_run(const Statement& row) {
   run.started_at = row.column_int64(9);
   run.updated_at = row.column_int64(10);
   run.finished_at = row.column_optional_int64(11);
+  run.owner = row.column_text(12);
+  run.epoch = row.column_int64(13);
   return run;
 }
 
@@ -36,8 +38,8 @@ std::int64_t RunbookStore::create_run(const RunbookRunRecord& run) {
     return db_
         .prepare(
             "INSERT INTO runbook_runs (runbook, hash, params, started_by, chat_ref, message_ref, "
-            "status, state, started_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, "
-            "?9) "
+            "status, state, started_at, updated_at, owner, epoch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, "
+            "?7, ?8, ?9, ?9, ?10, 0) "
             "RETURNING id")
         .bind(1, run.runbook)
         .bind(2, run.hash)
@@ -48,57 +50,70 @@ std::int64_t RunbookStore::create_run(const RunbookRunRecord& run) {
         .bind(7, run.status)
         .bind(8, redact(run.state))
         .bind(9, static_cast<std::int64_t>(now))
+        .bind(10, run.owner)
         .scalar();
   });
 }
 
-void RunbookStore::set_message_ref(std::int64_t id, const std::string& message_ref) {
-  db_.prepare("UPDATE runbook_runs SET message_ref = ?2 WHERE id = ?1")
+bool RunbookStore::set_message_ref(std::int64_t id, const std::string& message_ref,
+                                   const RunFence& fence) {
+  db_.prepare(
+         "UPDATE runbook_runs SET message_ref = ?2 WHERE id = ?1 AND owner = ?3 AND epoch = ?4")
       .bind(1, id)
       .bind(2, message_ref)
+      .bind(3, fence.owner)
+      .bind(4, fence.epoch)
       .run();
+  return db_.changes() == 1;
 }
 
-void RunbookStore::save_state(std::int64_t id, const std::string& status, const std::string& state,
-                              bool finished) {
+bool RunbookStore::save_state(std::int64_t id, const std::string& status, const std::string& state,
+                              bool finished, const RunFence& fence) {
   const EpochMillis now = clock_.now_ms();
   db_.prepare(
          "UPDATE runbook_runs SET status = ?2, state = ?3, updated_at = ?4, "
-         "finished_at = CASE WHEN ?5 <> 0 THEN ?4 ELSE finished_at END WHERE id = ?1")
+         "finished_at = CASE WHEN ?5 <> 0 THEN ?4 ELSE finished_at END "
+         "WHERE id = ?1 AND owner = ?6 AND epoch = ?7")
       .bind(1, id)
       .bind(2, status)
       .bind(3, redact(state))
       .bind(4, static_cast<std::int64_t>(now))
       .bind(5, static_cast<std::int64_t>(finished ? 1 : 0))
+      .bind(6, fence.owner)
+      .bind(7, fence.epoch)
       .run();
+  return db_.changes() == 1;
 }
 
 std::int64_t RunbookStore::step_started(const RunbookStepRecord& step, const std::string& status,
-                                        const std::string& state) {
+                                        const std::string& state, const RunFence& fence) {
   const EpochMillis now = clock_.now_ms();
-  return db_.transaction([&] {
-    const std::int64_t id =
-        db_.prepare(
-               "INSERT INTO runbook_steps (run_id, phase, idx, name, attempt, status, started_at) "
-               "VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6) RETURNING id")
-            .bind(1, step.run_id)
-            .bind(2, step.phase)
-            .bind(3, static_cast<std::int64_t>(step.index))
-            .bind(4, step.name)
-            .bind(5, static_cast<std::int64_t>(step.attempt))
-            .bind(6, static_cast<std::int64_t>(now))
-            .scalar();
-    save_state(step.run_id, status, state);
-    return id;
+  return db_.transaction([&]() -> std::int64_t {
+    // The fenced state first: a run taken over gets no step row either.
+    if (!save_state(step.run_id, status, state, false, fence))
+      return 0;
+    return db_
+        .prepare(
+            "INSERT INTO runbook_steps (run_id, phase, idx, name, attempt, status, started_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, 'started', ?6) RETURNING id")
+        .bind(1, step.run_id)
+        .bind(2, step.phase)
+        .bind(3, static_cast<std::int64_t>(step.index))
+        .bind(4, step.name)
+        .bind(5, static_cast<std::int64_t>(step.attempt))
+        .bind(6, static_cast<std::int64_t>(now))
+        .scalar();
   });
 }
 
-void RunbookStore::step_finished(std::int64_t step_id, const std::string& step_status,
+bool RunbookStore::step_finished(std::int64_t step_id, const std::string& step_status,
                                  const std::string& detail, const std::string& log,
                                  std::int64_t run_id, const std::string& status,
-                                 const std::string& state, bool finished) {
+                                 const std::string& state, bool finished, const RunFence& fence) {
   const EpochMillis now = clock_.now_ms();
-  db_.transaction([&] {
+  return db_.transaction([&] {
+    if (!save_state(run_id, status, state, finished, fence))
+      return false;
     db_.prepare(
            "UPDATE runbook_steps SET status = ?2, detail = ?3, log = ?4, finished_at = ?5 "
            "WHERE id = ?1")
@@ -108,19 +123,51 @@ void RunbookStore::step_finished(std::int64_t step_id, const std::string& step_s
         .bind(4, redact(log))
         .bind(5, static_cast<std::int64_t>(now))
         .run();
-    save_state(run_id, status, state, finished);
+    return true;
   });
 }
 
-void RunbookStore::interrupt_open_steps(std::int64_t run_id, const std::string& detail) {
+bool RunbookStore::interrupt_open_steps(std::int64_t run_id, const std::string& detail,
+                                        const RunFence& fence) {
   const EpochMillis now = clock_.now_ms();
-  db_.prepare(
-         "UPDATE runbook_steps SET status = 'interrupted', detail = ?2, finished_at = ?3 "
-         "WHERE run_id = ?1 AND status = 'started'")
-      .bind(1, run_id)
-      .bind(2, redact(detail))
-      .bind(3, static_cast<std::int64_t>(now))
-      .run();
+  return db_.transaction([&] {
+    // Locks the run's row (PostgreSQL) so a takeover cannot slip between the check and the
+    // update; SQLite has one writer.
+    if (db_.dialect() == Dialect::postgresql) {
+      auto locked = db_.prepare(
+          "SELECT id FROM runbook_runs WHERE id = ?1 AND owner = ?2 AND epoch = ?3 FOR UPDATE");
+      locked.bind(1, run_id).bind(2, fence.owner).bind(3, fence.epoch);
+      if (!locked.step())
+        return false;
+    } else {
+      auto owned =
+          db_.prepare("SELECT id FROM runbook_runs WHERE id = ?1 AND owner = ?2 AND epoch = ?3");
+      owned.bind(1, run_id).bind(2, fence.owner).bind(3, fence.epoch);
+      if (!owned.step())
+        return false;
+    }
+    db_.prepare(
+           "UPDATE runbook_steps SET status = 'interrupted', detail = ?2, finished_at = ?3 "
+           "WHERE run_id = ?1 AND status = 'started'")
+        .bind(1, run_id)
+        .bind(2, redact(detail))
+        .bind(3, static_cast<std::int64_t>(now))
+        .run();
+    return true;
+  });
+}
+
+std::optional<std::int64_t> RunbookStore::take_over(std::int64_t id, const RunFence& from,
+                                                    const std::string& new_owner) {
+  Statement take = db_.prepare(
+      "UPDATE runbook_runs SET owner = ?4, epoch = epoch + 1 WHERE id = ?1 AND owner = ?2 AND "
+      "epoch = ?3 AND finished_at IS NULL RETURNING epoch");
+  take.bind(1, id).bind(2, from.owner).bind(3, from.epoch).bind(4, new_owner);
+  if (!take.step())
+    return std::nullopt;
+  const std::int64_t epoch = take.column_int64(0);
+  take.reset();
+  return epoch;
 }
 
 std::optional<RunbookRunRecord> RunbookStore::get(std::int64_t id) {

@@ -43,11 +43,30 @@ class TwoReplicas : public ::testing::Test {
     uri = postgres_server().fresh_database();
     port = free_port();
     gitlab.set_stuck(true);  // the build runs until the test lets it finish
+    // A runbook whose only real step holds until the test creates the gate file: idempotent, so a
+    // survivor that takes the run over runs it again.
+    write_file(dir.file("hold.py"),
+               "import os, sys, time\nwhile not os.path.exists(sys.argv[1]):\n    "
+               "time.sleep(0.05)\n");
+    write_file(dir.file("runbooks/hold.yaml"), R"(runbook: hold
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - name: hold
+    safety: idempotent
+    timeout: 2m
+    exec: [python3, )" + dir.file("hold.py") + ", " +
+                                                   dir.file("gate") + R"(]
+  - name: tell
+    notify: "released in {env}"
+)");
     for (const std::string name : {"a", "b"}) {
       write_file(dir.file(name + ".yaml"), R"(shipmate:
   database: {secret: database}
   state_dir: )" + name + R"(-state
   replica_lease: 2s
+runbooks:
+  directory: )" + dir.file("runbooks") + R"(
 slack:
   connections: 1
 environments:
@@ -133,6 +152,8 @@ services:
     a.wait_for_output("\x01never\x01", 200ms);
     b.wait_for_output("\x01never\x01", 200ms);
     std::string out = "messages:\n";
+    for (const auto& run : rows("SELECT id, chat_ref, message_ref FROM runbook_runs", 3))
+      out += "  run " + run + "\n";
     for (const auto& message : slack.messages())
       out += "  [" + message.ts + " thread " + message.thread_ts + "] " + message.text + "\n";
     return out + "replica a:\n" + a.output() + "\nreplica b:\n" + b.output();
@@ -243,6 +264,66 @@ TEST_F(TwoReplicas, CommandsRunOnceAcrossBothAndAKilledReplicasDeployIsTakenOver
   EXPECT_TRUE(has(verified, "audit log intact")) << verified;
   EXPECT_EQ(rows("SELECT holder, expires_at FROM leases WHERE name = 'replica:b'", 2),
             (std::vector<std::string>{"b|0"}));
+}
+
+// Issue 17, runbooks: the replica driving a run is killed with SIGKILL while a step runs; the
+// other takes the run over once the dead one's lease has lapsed (one compare-and-set that bumps
+// the epoch), says so once in the run's thread, reconciles it as a restart would (the idempotent
+// step runs again) and finishes it; the chain verifies.
+TEST_F(TwoReplicas, AKilledReplicasRunbookRunIsTakenOverReconciledAndFinishedOnce) {
+  auto a = start_replica("a");
+  ASSERT_TRUE(slack.wait_for_connections(1)) << a->output();
+  ASSERT_TRUE(a->wait_for_output("ready:")) << a->output();
+  auto b = start_replica("b");
+  ASSERT_TRUE(slack.wait_for_connections(2)) << b->output();
+  ASSERT_TRUE(b->wait_for_output("ready:")) << b->output();
+  const auto open = slack.open_connections();
+  ASSERT_EQ(open.size(), 2u);
+
+  mention("EvRun", "1700000003.000001", "runbook run hold env=staging", open[0]);
+  ASSERT_TRUE(eventually([&] {
+    return rows(
+               "SELECT r.owner, s.status FROM runbook_runs r JOIN runbook_steps s ON "
+               "s.run_id = r.id WHERE r.id = 1 AND s.name = 'hold'",
+               2) == std::vector<std::string>{"a|started"};
+  })) << dump(*a, *b);
+  a->send_signal(SIGKILL);
+  EXPECT_EQ(a->wait(), 128 + SIGKILL);
+  write_file(dir.file("gate"), "open\n");
+
+  ASSERT_TRUE(eventually([&] {
+    const auto status = rows("SELECT status FROM runbook_runs WHERE id = 1");
+    return !status.empty() && status[0] == "succeeded";
+  })) << dump(*a, *b);
+  EXPECT_EQ(rows("SELECT owner, epoch FROM runbook_runs WHERE id = 1", 2),
+            (std::vector<std::string>{"b|1"}));
+  // a's attempt was cut off by the takeover; b ran the idempotent step again, then the rest.
+  EXPECT_EQ(
+      rows("SELECT name, attempt, status FROM runbook_steps WHERE run_id = 1 ORDER BY id", 3),
+      (std::vector<std::string>{"hold|1|interrupted", "hold|2|succeeded", "tell|1|succeeded"}));
+  int taken = 0, succeeded = 0;
+  for (const auto& row : rows("SELECT action, details FROM audit_log ORDER BY seq", 2)) {
+    taken += has(row, "runbook.taken_over|") ? 1 : 0;
+    succeeded += has(row, "runbook.succeeded|") ? 1 : 0;
+  }
+  EXPECT_EQ(taken, 1);
+  EXPECT_EQ(succeeded, 1);
+  const auto posts_with = [&](const std::string& text) {
+    int count = 0;
+    for (const auto& message : slack.messages())
+      count += has(message.text, text) ? 1 : 0;
+    return count;
+  };
+  EXPECT_TRUE(eventually([&] { return posts_with("released in staging") >= 1; })) << dump(*a, *b);
+  EXPECT_EQ(posts_with("was taken over by replica b"), 1) << dump(*a, *b);
+  EXPECT_EQ(posts_with("released in staging"), 1) << dump(*a, *b);
+
+  b->send_signal(SIGTERM);
+  EXPECT_EQ(b->wait(), 0) << b->output();
+  auto [code, verified] =
+      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("b.yaml")}, "",
+                  {{"SHIPMATE_TEST_DATABASE", uri}, {"SHIPMATE_TEST_GITLAB", "x"}});
+  EXPECT_EQ(code, 0) << verified;
 }
 
 }  // namespace

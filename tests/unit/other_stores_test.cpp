@@ -156,6 +156,56 @@ TEST_P(OtherStoresTest, RunbookJournal) {
   EXPECT_EQ(runbooks.recent(5).size(), 1u);
 }
 
+// Replicas (issue 17): a run's owner and epoch fence every write after its creation, and a
+// takeover is one compare-and-set that only one survivor wins.
+TEST_P(OtherStoresTest, RunbookWritesAreFencedOnOwnerAndEpoch) {
+  RunbookStore runbooks(*db, clock);
+  RunbookRunRecord run;
+  run.runbook = "restart";
+  run.hash = "abc";
+  run.started_by = "alice";
+  run.chat_ref = "C1";
+  run.status = "running";
+  run.owner = "a";
+  const auto run_id = runbooks.create_run(run);
+  EXPECT_EQ(runbooks.get(run_id)->owner, "a");
+  EXPECT_EQ(runbooks.get(run_id)->epoch, 0);
+  const RunFence a{"a", 0};
+  RunbookStepRecord step{.run_id = run_id, .phase = "main", .name = "first", .attempt = 1};
+  EXPECT_FALSE(runbooks.step_started(step, "running", "wrong-owner", RunFence{"b", 0}) > 0);
+  const auto first = runbooks.step_started(step, "running", "state-1", a);
+  ASSERT_GT(first, 0);
+  EXPECT_TRUE(runbooks.set_message_ref(run_id, "msg-1", a));
+
+  // b takes it over from a at epoch 0; c, late with the same view, loses.
+  EXPECT_EQ(runbooks.take_over(run_id, a, "b"), std::optional<std::int64_t>(1));
+  EXPECT_EQ(runbooks.take_over(run_id, a, "c"), std::nullopt);
+  EXPECT_EQ(runbooks.get(run_id)->owner, "b");
+  EXPECT_EQ(runbooks.get(run_id)->epoch, 1);
+
+  // Every late write of a's is refused and changes nothing.
+  EXPECT_FALSE(runbooks.save_state(run_id, "failed", "stale", true, a));
+  EXPECT_FALSE(runbooks.step_finished(first, "succeeded", "late", "", run_id, "succeeded", "stale",
+                                      true, a));
+  EXPECT_EQ(runbooks.step_started(step, "running", "stale", a), 0);
+  EXPECT_FALSE(runbooks.set_message_ref(run_id, "msg-stale", a));
+  EXPECT_FALSE(runbooks.interrupt_open_steps(run_id, "stale", a));
+  auto stored = runbooks.get(run_id);
+  EXPECT_EQ(stored->state, "state-1");
+  EXPECT_EQ(stored->message_ref, "msg-1");
+  EXPECT_FALSE(stored->finished_at.has_value());
+  ASSERT_EQ(runbooks.steps(run_id).size(), 1u);
+  EXPECT_EQ(runbooks.steps(run_id)[0].status, "started");
+
+  // b, at epoch 1, writes.
+  const RunFence b{"b", 1};
+  EXPECT_TRUE(runbooks.interrupt_open_steps(run_id, "cut off: taken over", b));
+  EXPECT_EQ(runbooks.steps(run_id)[0].status, "interrupted");
+  EXPECT_TRUE(runbooks.save_state(run_id, "succeeded", "state-2", true, b));
+  // A finished run is not taken over.
+  EXPECT_EQ(runbooks.take_over(run_id, b, "c"), std::nullopt);
+}
+
 TEST_P(OtherStoresTest, FreezesAndConversationRefs) {
   FreezeStore freezes(*db, clock);
   const auto open_ended =

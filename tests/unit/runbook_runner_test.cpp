@@ -15,6 +15,8 @@
 #include "commands/runbook_runner.h"
 #include "common/redact.h"
 #include "storage/database.h"
+#include "storage/deploy_ownership.h"
+#include "storage/lease.h"
 #include "storage/runbook_store.h"
 #include "tests/support/command_harness.h"
 #include "tests/support/test_support.h"
@@ -265,7 +267,9 @@ cleanup:
 
 // A run journaled by an earlier process with step `index` in flight.
 std::int64_t journal_in_flight(storage::RunbookStore& store, const runbooks::Definition& d,
-                               std::size_t index, const std::string& hash) {
+                               std::size_t index, const std::string& hash,
+                               const std::string& owner = "",
+                               const std::string& chat_ref = "nowhere") {
   runbooks::Engine engine(d);
   engine.resume(runbooks::Start{});
   for (std::size_t i = 0; i < index; ++i)
@@ -274,16 +278,18 @@ std::int64_t journal_in_flight(storage::RunbookStore& store, const runbooks::Def
                                    .hash = hash,
                                    .params = "env=staging\n",
                                    .started_by = "alice",
-                                   .chat_ref = "nowhere",
+                                   .chat_ref = chat_ref,
                                    .status = "running",
-                                   .state = runbooks::encode_state(engine.state())};
+                                   .state = runbooks::encode_state(engine.state()),
+                                   .owner = owner};
   const auto id = store.create_run(record);
   store.step_started({.run_id = id,
                       .phase = "main",
                       .index = static_cast<int>(index),
                       .name = d.steps[index].name,
                       .attempt = 1},
-                     "running", runbooks::encode_state(engine.state()));
+                     "running", runbooks::encode_state(engine.state()),
+                     storage::RunFence{owner, 0});
   return id;
 }
 
@@ -469,6 +475,81 @@ TEST_F(RunbookRunnerTest, RunNumbersAreChecked) {
             "'x1' is not a run number (e.g. runbook abort 3)\n");
   EXPECT_EQ(harness.run("alice", "runbook abort 99"),
             "No runbook run #99; 'runbook status' lists the recent ones\n");
+}
+
+// Replicas (issue 17): replica b finds a run replica a left with a step in flight. While a's
+// lease is live the run is left alone; once it has lapsed (plus the grace) b takes it over once,
+// reconciles it exactly as a restart does (the idempotent step runs again), and says so once.
+TEST_F(RunbookRunnerTest, ADeadReplicasRunIsTakenOverOnceReconciledAndAnnouncedOnce) {
+  Channels channels;
+  harness.services->conversations = &channels;
+  harness.services->replica = "b";
+  harness.services->takeover_grace_ms = 500;
+  load(kTwoSteps);
+  const auto& d = *library->find("mine");
+  const auto id = journal_in_flight(store, d, 0, d.hash, "a", "#ops");
+  storage::LeaseStore leases(*harness.db);
+  ASSERT_TRUE(leases.acquire(storage::replica_lease_name("a"), "a", harness.clock.now_ms(), 2000));
+
+  runner->recover();  // a is alive: not b's to touch
+  EXPECT_EQ(runner->active(), 0u);
+  EXPECT_EQ(runner->take_over_orphans(), 0u);
+  EXPECT_EQ(store.get(id)->owner, "a");
+  EXPECT_EQ(store.steps(id)[0].status, "started");
+  EXPECT_TRUE(has(harness.run("alice", "runbook abort " + std::to_string(id)),
+                  "is driven by replica a, not this one (b)"));
+
+  harness.clock.advance_ms(2000 + 500 + 1);  // a's lease and the grace are over
+  EXPECT_EQ(runner->take_over_orphans(), 1u);
+  EXPECT_EQ(runner->take_over_orphans(), 0u);  // b's own now
+  ASSERT_TRUE(harness.run_until([&] { return store.get(id)->status == "succeeded"; }));
+  const auto stored = store.get(id);
+  EXPECT_EQ(stored->owner, "b");
+  EXPECT_EQ(stored->epoch, 1);
+  const auto steps = store.steps(id);
+  ASSERT_EQ(steps.size(), 3u);
+  EXPECT_EQ(steps[0].status, "interrupted");
+  EXPECT_TRUE(has(steps[0].detail, "taken over by replica b")) << steps[0].detail;
+  EXPECT_EQ(steps[1].name, "first");
+  EXPECT_EQ(steps[1].attempt, 2);
+  EXPECT_EQ(steps[2].status, "succeeded");
+  int taken = 0;
+  for (const auto& record : harness.audit.tail(100))
+    taken += record.entry.action == "runbook.taken_over" ? 1 : 0;
+  EXPECT_EQ(taken, 1);
+  int announced = 0;
+  for (const auto& line : channels.ops.log)
+    announced += has(line, "was taken over by replica b (replica a's lease ended") ? 1 : 0;
+  EXPECT_EQ(announced, 1) << all_chat(channels.ops);
+  harness.services->conversations = nullptr;
+}
+
+// The other half: replica a's run is taken over behind its back (a was frozen). a's next journal
+// write is refused by the fence, so the run stops there and its next step never starts.
+TEST_F(RunbookRunnerTest, ARunTakenOverElsewhereStopsAtItsNextWriteAndStartsNothingMore) {
+  harness.services->replica = "a";
+  const std::string marker = dir.file("second-ran");
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: ok, confirm: {prompt: "go on?", roles: [sre]}}
+  - {name: second, safety: idempotent, exec: [touch, ")" +
+       marker + R"("]}
+)");
+  harness.start("alice", "runbook run mine");
+  ASSERT_TRUE(harness.run_until([&] { return harness.runtime.questions().is_open("runbook:1"); }));
+  EXPECT_EQ(store.get(1)->owner, "a");
+  ASSERT_EQ(store.take_over(1, storage::RunFence{"a", 0}, "b"), std::optional<std::int64_t>(1));
+  harness.run("alice", "runbook confirm 1");
+  ASSERT_TRUE(harness.run_until([&] { return runner->active() == 0; }));
+  EXPECT_FALSE(std::filesystem::exists(marker));
+  const auto stored = store.get(1);
+  EXPECT_EQ(stored->owner, "b");
+  EXPECT_FALSE(stored->finished_at.has_value());
+  const auto steps = store.steps(1);
+  ASSERT_EQ(steps.size(), 1u);  // a wrote neither the confirm's end nor the next step's start
+  EXPECT_EQ(steps[0].status, "started");
 }
 
 }  // namespace
