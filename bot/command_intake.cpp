@@ -37,6 +37,10 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     std::string key;
     IncomingCommand command;
     Clock::time_point received{};  // none for a command replayed after a restart
+    // A read-only command run before its delivery is recorded (one commit per command, see
+    // commit()), with the conversation made for it then.
+    std::shared_ptr<TentativeCommand> tentative{};
+    std::unique_ptr<commands::Conversation> conversation{};
   };
   // A platform's series in the registry given to count_in(); looked up once per platform.
   struct PlatformMeters {
@@ -239,21 +243,83 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
             inbox_entry(*gathered.platform, key_of(*gathered.platform, command), command));
       }
     }
-    // Commands finished since the last commit are marked done in the same transaction.
-    std::vector<std::string> finished_keys;
-    finished_keys.swap(done_keys);
     std::vector<bool> fresh;
-    try {
-      fresh = inbox.accept_all(entries, finished_keys);
-    } catch (const storage::StorageError& e) {
-      spdlog::error("intake: cannot record {} commands, leaving them for redelivery: {}",
-                    entries.size(), e.what());
-      stats.not_recorded += batch.size();
-      // The finished ones wait for the next commit.
-      done_keys.insert(done_keys.begin(), std::make_move_iterator(finished_keys.begin()),
-                       std::make_move_iterator(finished_keys.end()));
+    if (!outbox) {
+      // Commands finished since the last commit are marked done in the same transaction.
+      std::vector<std::string> finished_keys;
+      finished_keys.swap(done_keys);
+      try {
+        fresh = inbox.accept_all(entries, finished_keys);
+      } catch (const storage::StorageError& e) {
+        spdlog::error("intake: cannot record {} commands, leaving them for redelivery: {}",
+                      entries.size(), e.what());
+        stats.not_recorded += batch.size();
+        // The finished ones wait for the next commit.
+        done_keys.insert(done_keys.begin(), std::make_move_iterator(finished_keys.begin()),
+                         std::make_move_iterator(finished_keys.end()));
+        return;
+      }
+      acknowledge(batch, entries, fresh, {});
       return;
     }
+    // With the outbox: one commit per command. A read-only command runs now, before its
+    // delivery is recorded, its messages held by the platform; the outbox then writes the
+    // deliveries, those messages and the "done" of the commands that finished in one
+    // transaction, the acks go out, and only then are the messages released. A redelivery's
+    // tentative run is dropped (nothing of it is recorded or sent); a command that changes
+    // anything still starts only once its ack is written.
+    std::vector<std::shared_ptr<TentativeCommand>> tentative = start_tentative(batch, entries);
+    const bool recorded = outbox->commit_with(
+        [&] {
+          fresh = inbox.accept_all(entries, {});
+          for (std::size_t i = 0; i < tentative.size(); ++i) {
+            if (tentative[i])
+              tentative[i]->state =
+                  fresh[i] ? TentativeCommand::State::recorded : TentativeCommand::State::dropped;
+          }
+        },
+        [&] { acknowledge(batch, entries, fresh, tentative); });
+    if (!recorded) {
+      spdlog::error("intake: cannot record {} commands, leaving them for redelivery",
+                    entries.size());
+      stats.not_recorded += batch.size();
+      for (auto& command : tentative) {
+        if (command)
+          command->state = TentativeCommand::State::dropped;
+      }
+    }
+  }
+
+  // The read-only commands of a batch whose platform holds messages, started now (each runs up
+  // to its first wait); one entry per inbox entry, null where none was started.
+  std::vector<std::shared_ptr<TentativeCommand>> start_tentative(
+      std::vector<Gathered>& batch, const std::vector<storage::InboxEntry>& entries) {
+    std::vector<std::shared_ptr<TentativeCommand>> tentative(entries.size());
+    std::size_t index = 0;
+    for (auto& gathered : batch) {
+      if (!gathered.delivery.command)
+        continue;
+      const std::size_t at = index++;
+      const IntakePlatform& platform = *gathered.platform;
+      const IncomingCommand& command = *gathered.delivery.command;
+      if (dispatcher.changes_state(text_of(platform, command.text)))
+        continue;
+      auto conversation = platform.conversation(command.channel, command.thread);
+      // A platform that cannot hold a message would show it before it is recorded.
+      if (!conversation || !conversation->holds_messages())
+        continue;
+      tentative[at] = std::make_shared<TentativeCommand>();
+      spawn_handle(shared_from_this(),
+                   Command{gathered.platform, entries[at].key, command, gathered.received,
+                           tentative[at], std::move(conversation)});
+    }
+    return tentative;
+  }
+
+  // A recorded batch: its acks, in arrival order, then its commands not yet started.
+  void acknowledge(std::vector<Gathered>& batch, std::vector<storage::InboxEntry>& entries,
+                   const std::vector<bool>& fresh,
+                   const std::vector<std::shared_ptr<TentativeCommand>>& tentative) {
     std::size_t recorded = 0;
     std::vector<Command> to_run;
     const Clock::time_point acked_at = registry != nullptr ? Clock::now() : Clock::time_point{};
@@ -275,18 +341,21 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
         ++stats.ignored;
         continue;
       }
+      const std::size_t at = recorded++;
       // A command whose ack was lost still runs: it is in the inbox, where the platform's
       // redelivery will find it.
-      if (!fresh[recorded]) {
-        ++recorded;
+      if (!fresh[at]) {
         ++stats.duplicates;
         if (platform_meters.duplicates != nullptr)
           platform_meters.duplicates->inc();
         continue;
       }
-      to_run.push_back(Command{gathered.platform, std::move(entries[recorded].key),
+      if (at < tentative.size() && tentative[at]) {
+        ++stats.commands;  // already running
+        continue;
+      }
+      to_run.push_back(Command{gathered.platform, std::move(entries[at].key),
                                std::move(*gathered.delivery.command), gathered.received});
-      ++recorded;
     }
     if (!to_run.empty())
       start_after_acks(std::move(batch), std::move(to_run));
@@ -374,17 +443,23 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
 
   static asio::awaitable<void> handle(std::shared_ptr<Impl> self, Command command) {
     const IntakePlatform& platform = *command.platform;
+    const std::shared_ptr<TentativeCommand> tentative = command.tentative;
+    // Started after its batch turned out a redelivery (or unrecorded): nothing to do.
+    if (tentative && tentative->dropped())
+      co_return;
     std::unique_ptr<commands::Conversation> platform_conversation =
-        platform.conversation(command.command.channel, command.command.thread);
+        command.conversation
+            ? std::move(command.conversation)
+            : platform.conversation(command.command.channel, command.command.thread);
     if (platform_conversation && self->outbox) {
       platform_conversation =
           self->outbox->wrap(platform.name, command.key, command.command.channel,
-                             command.command.thread, std::move(platform_conversation));
+                             command.command.thread, std::move(platform_conversation), tentative);
     }
     if (!platform_conversation) {
       spdlog::error("intake: {} has no conversation for {}; command {} dropped", platform.name,
                     command.command.channel, command.key);
-      self->finished(command.key);
+      self->finished(command.key, tentative);
       co_return;
     }
     // Times the first reply (not for a replayed command: its arrival was before the restart).
@@ -393,7 +468,8 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
                                 timed ? self->meters_of(&platform).reply : nullptr,
                                 command.received);
     commands::Conversation* conversation = &first_reply;
-    ++self->stats.commands;
+    if (!tentative)
+      ++self->stats.commands;  // a tentative one counts once recorded (acknowledge())
     if (spdlog::should_log(spdlog::level::debug))
       spdlog::debug("intake: {} runs {}", command.key, platform.name);
     std::string failure;
@@ -412,7 +488,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
                       command.command.thread,
                       text};
       co_await self->dispatcher.dispatch(std::move(event), *conversation);
-      self->finished(command.key);
+      self->finished(command.key, tentative);
       co_return;
     } catch (const std::exception& e) {
       failure = redact(e.what());
@@ -423,7 +499,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     // user was told did not run.
     conversation->post(commands::error_message("Internal error: " + failure +
                                                ". The command did not run; try again."));
-    self->finished(command.key);
+    self->finished(command.key, tentative);
   }
 
   static asio::awaitable<void> replay_after_outbox(std::shared_ptr<Impl> self,
@@ -432,10 +508,11 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   void resume_pending(const IntakePlatform& platform, storage::InboxEntry entry,
                       const std::string& who);
 
-  void finished(const std::string& key) {
+  void finished(const std::string& key,
+                const std::shared_ptr<TentativeCommand>& tentative = nullptr) {
     if (outbox) {
       // Marked done in the commit that records the command's last replies.
-      outbox->finished(key);
+      outbox->finished(key, tentative);
       return;
     }
     done_keys.push_back(key);
@@ -547,13 +624,43 @@ CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name
                                                   IncomingCommand command) {
   const IntakePlatform& platform = impl_->attached(platform_name);
   std::string key = Impl::key_of(platform, command);
+  const Impl::Clock::time_point received =
+      impl_->registry != nullptr ? Impl::Clock::now() : Impl::Clock::time_point{};
   bool fresh = false;
-  try {
-    fresh = impl_->inbox.accept(Impl::inbox_entry(platform, key, command));
-  } catch (const storage::StorageError& e) {
-    spdlog::error("intake: cannot record command {}: {}", key, e.what());
-    ++impl_->stats.not_recorded;
-    return Accepted::not_recorded;
+  if (impl_->outbox) {
+    // One commit per command, as for a batch (Impl::commit()): a read-only command runs first,
+    // and its delivery, replies and "done" are recorded together.
+    std::vector<Impl::Gathered> batch;
+    batch.push_back(Impl::Gathered{&platform, Delivery{nullptr, "", command}, received});
+    std::vector<storage::InboxEntry> entries{Impl::inbox_entry(platform, key, command)};
+    auto tentative = impl_->start_tentative(batch, entries);
+    const bool recorded = impl_->outbox->commit_with(
+        [&] {
+          fresh = impl_->inbox.accept(entries[0]);
+          if (tentative[0])
+            tentative[0]->state =
+                fresh ? TentativeCommand::State::recorded : TentativeCommand::State::dropped;
+        },
+        nullptr);
+    if (!recorded) {
+      spdlog::error("intake: cannot record command {}", key);
+      ++impl_->stats.not_recorded;
+      if (tentative[0])
+        tentative[0]->state = TentativeCommand::State::dropped;
+      return Accepted::not_recorded;
+    }
+    if (fresh && tentative[0]) {
+      ++impl_->stats.commands;  // already running
+      return Accepted::fresh;
+    }
+  } else {
+    try {
+      fresh = impl_->inbox.accept(Impl::inbox_entry(platform, key, command));
+    } catch (const storage::StorageError& e) {
+      spdlog::error("intake: cannot record command {}: {}", key, e.what());
+      ++impl_->stats.not_recorded;
+      return Accepted::not_recorded;
+    }
   }
   if (!fresh) {
     ++impl_->stats.duplicates;
@@ -561,8 +668,6 @@ CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name
       duplicates->inc();
     return Accepted::duplicate;
   }
-  const Impl::Clock::time_point received =
-      impl_->registry != nullptr ? Impl::Clock::now() : Impl::Clock::time_point{};
   Impl::spawn_handle(impl_, Impl::Command{&platform, std::move(key), std::move(command), received});
   return Accepted::fresh;
 }

@@ -11,11 +11,15 @@
 // 2. Group commit. Deliveries submitted together (see submit()) are recorded in one inbox
 //    transaction and acknowledged together, in the order they arrived.
 // 3. Acks before work. A batch's commands start only once its acknowledgements are written.
+//    With the reply outbox, a read-only command whose platform holds messages is the exception:
+//    it runs (up to its first wait) before its batch is recorded, so that its delivery, its
+//    replies and its "done" take one commit (ReplyOutbox::commit_with); its messages leave only
+//    after the acks are queued, and a redelivery's run is dropped unsent (TentativeCommand).
 // 4. Mark started. A command that changes anything is marked `started` before it runs, so a
 //    crash mid-way is reported after the restart instead of repeated. Read-only commands skip
 //    that write and may run again after a crash.
 // 5. Batched done. Finished commands are marked done a few at a time, riding along with the next
-//    intake commit or a short timer.
+//    intake commit or a short timer (with the outbox: with the commit of their last replies).
 // 6. Restart. replay() runs a platform's commands that were acknowledged but never started,
 //    once, and reports those that started but did not finish, each in its own conversation.
 //    With the reply outbox (Options::outbox, bot/reply_outbox.h), every reply is recorded before
@@ -200,7 +204,8 @@ class CommandIntake {
   void flush();
 
   // The synchronous path, for platforms whose acknowledgement is the answer to a request (Slack's
-  // HTTP mode, Teams): records now and starts the command unless it was delivered before.
+  // HTTP mode, Teams): records now and starts the command unless it was delivered before. With
+  // the outbox, a read-only command runs first and is recorded with its replies (point 3).
   enum class Accepted { fresh, duplicate, not_recorded };
   Accepted accept_now(std::string_view platform, IncomingCommand command);
 

@@ -148,10 +148,19 @@ struct ReplyOutbox::Impl : std::enable_shared_from_this<Impl> {
     storage::OutboxRow stored;
     Message message;
     OutboxRowProgress progress;
-    std::shared_ptr<OutboxTicket> ticket;  // live rows: the ticket the platform holds
-    bool held = false;                     // its message waits in the platform's queue
-    bool sent_on_record = false;           // recorded as sent (a command nothing replays)
+    std::shared_ptr<OutboxTicket> ticket;         // live rows: the ticket the platform holds
+    bool held = false;                            // its message waits in the platform's queue
+    bool sent_on_record = false;                  // recorded as sent (a command nothing replays)
+    std::shared_ptr<TentativeCommand> tentative;  // its command runs before being recorded
   };
+  struct Finished {
+    std::string key;
+    std::shared_ptr<TentativeCommand> tentative;
+  };
+
+  static bool is_dropped(const std::shared_ptr<TentativeCommand>& tentative) {
+    return tentative && tentative->dropped();
+  }
 
   Impl(asio::any_io_executor executor_in, storage::OutboxStore& store_in, Timers& timers_in,
        Options options_in)
@@ -168,8 +177,11 @@ struct ReplyOutbox::Impl : std::enable_shared_from_this<Impl> {
   // --- Recording -------------------------------------------------------------------------------
 
   void queue(std::shared_ptr<Row> row) {
+    const bool undecided =
+        row->tentative && row->tentative->state == TentativeCommand::State::undecided;
     to_record.push_back(std::move(row));
-    if (flush_posted)
+    // The intake's commit_with() takes a tentative command's rows in this very turn.
+    if (flush_posted || undecided)
       return;
     flush_posted = true;
     // The rest of this turn (the command finishing, other commands' replies) joins the commit.
@@ -198,38 +210,105 @@ struct ReplyOutbox::Impl : std::enable_shared_from_this<Impl> {
     }
   }
 
-  void commit() {
-    std::vector<std::shared_ptr<Row>> rows;
-    rows.swap(to_record);
-    std::vector<std::string> done;
-    done.swap(finished_keys);
+  void commit() { commit_with(nullptr, nullptr); }
+
+  bool commit_with(const std::function<void()>& record, const std::function<void()>& then) {
+    std::vector<std::shared_ptr<Row>> queued;
+    queued.swap(to_record);
+    std::vector<Finished> finishing;
+    finishing.swap(finished_keys);
     std::vector<std::pair<std::string, std::string>> confirmed;
     confirmed.swap(sent_marks);
-    if (rows.empty() && done.empty() && confirmed.empty())
-      return;
-    std::vector<storage::OutboxRow> stored;
-    stored.reserve(rows.size());
-    for (const auto& row : rows)
-      stored.push_back(row->stored);
+    if (queued.empty() && finishing.empty() && confirmed.empty() && !record) {
+      if (then)
+        then();
+      return true;
+    }
+    // Decided inside the transaction, once `record` has told the tentative commands apart.
+    std::vector<std::shared_ptr<Row>> rows;
+    std::vector<std::shared_ptr<Row>> dropped;
+    std::vector<std::string> done;
     std::vector<bool> fresh;
     try {
-      fresh = store.commit(stored, done, confirmed);
+      store.transaction([&] {
+        if (record)
+          record();
+        rows.clear();
+        dropped.clear();
+        done.clear();
+        for (auto& row : queued)
+          (is_dropped(row->tentative) ? dropped : rows).push_back(row);
+        for (const auto& finish : finishing) {
+          if (!is_dropped(finish.tentative))
+            done.push_back(finish.key);
+        }
+        if (rows.empty() && done.empty() && confirmed.empty())
+          return;
+        std::vector<storage::OutboxRow> stored;
+        stored.reserve(rows.size());
+        for (const auto& row : rows)
+          stored.push_back(row->stored);
+        fresh = store.commit(stored, done, confirmed);
+      });
       ++stats.commits;
     } catch (const storage::StorageError& e) {
-      spdlog::error(
-          "outbox: cannot record {} replies ({} finished commands): {}; sending them unrecorded",
-          rows.size(), done.size(), e.what());
-      finished_keys.insert(finished_keys.end(), done.begin(), done.end());
+      // Not recorded: a tentative command's delivery stays unacknowledged and comes again, so
+      // none of its messages may leave now.
+      rows.clear();
+      dropped.clear();
+      done.clear();
+      for (auto& row : queued) {
+        if (row->tentative)
+          row->tentative->state = TentativeCommand::State::dropped;
+        (is_dropped(row->tentative) ? dropped : rows).push_back(row);
+      }
+      for (auto& finish : finishing) {
+        if (finish.tentative)
+          finish.tentative->state = TentativeCommand::State::dropped;
+        else
+          finished_keys.push_back(std::move(finish));
+      }
+      if (record)
+        spdlog::error(
+            "outbox: cannot record a batch of deliveries with {} replies and {} finished "
+            "commands: {}; the deliveries stay unacknowledged, the other replies leave unrecorded",
+            queued.size(), finishing.size(), e.what());
+      else
+        spdlog::error(
+            "outbox: cannot record {} replies ({} finished commands): {}; sending them unrecorded",
+            rows.size(), finishing.size(), e.what());
       sent_marks.insert(sent_marks.end(), confirmed.begin(), confirmed.end());
       fresh.assign(rows.size(), true);
       flush_soon();
+      cancel_dropped(dropped);
+      release_committed(rows, fresh);
+      return false;
     }
+    if (then)
+      then();
+    cancel_dropped(dropped);
+    release_committed(rows, fresh);
+    return true;
+  }
+
+  // Rows of a tentative command that was dropped: never recorded, never sent.
+  void cancel_dropped(std::vector<std::shared_ptr<Row>>& dropped) {
+    for (auto& row : dropped) {
+      if (!row->ticket)
+        continue;
+      row->ticket->cancel();
+      row->ticket.reset();
+    }
+  }
+
+  void release_committed(std::vector<std::shared_ptr<Row>>& rows, const std::vector<bool>& fresh) {
     for (std::size_t i = 0; i < rows.size(); ++i) {
       auto& row = rows[i];
       if (!fresh[i]) {
         skip_recorded(row);
         continue;
       }
+      active[row->stored.key] = row;
       ++stats.recorded;
       step(row, OutboxInput::committed);
     }
@@ -239,7 +318,8 @@ struct ReplyOutbox::Impl : std::enable_shared_from_this<Impl> {
   // sent again; its platform id (when known) stands in for it, so later updates edit it.
   void skip_recorded(const std::shared_ptr<Row>& row) {
     ++stats.skipped;
-    active.erase(row->stored.key);
+    if (auto it = active.find(row->stored.key); it != active.end() && it->second == row)
+      active.erase(it);
     if (!row->ticket)
       return;
     std::string existing;
@@ -510,7 +590,7 @@ struct ReplyOutbox::Impl : std::enable_shared_from_this<Impl> {
   bool stopped = false;
 
   std::vector<std::shared_ptr<Row>> to_record;
-  std::vector<std::string> finished_keys;
+  std::vector<Finished> finished_keys;
   std::vector<std::pair<std::string, std::string>> sent_marks;
   bool flush_posted = false;
   bool flush_armed = false;
@@ -526,16 +606,24 @@ class OutboxConversation final : public commands::Conversation {
  public:
   OutboxConversation(std::shared_ptr<ReplyOutbox::Impl> outbox, std::string platform,
                      std::string inbox_key, std::string channel, std::string thread,
-                     std::unique_ptr<commands::Conversation> inner, bool sent_on_record)
+                     std::unique_ptr<commands::Conversation> inner, bool sent_on_record,
+                     std::shared_ptr<TentativeCommand> tentative)
       : outbox_(std::move(outbox)),
         platform_(std::move(platform)),
         inbox_key_(std::move(inbox_key)),
         channel_(std::move(channel)),
         thread_(std::move(thread)),
         inner_(std::move(inner)),
-        sent_on_record_(sent_on_record) {}
+        sent_on_record_(sent_on_record),
+        tentative_(std::move(tentative)) {}
+
+  // A dropped tentative command (a redelivery, or a delivery that could not be recorded) runs on
+  // but sends nothing.
+  bool muted() const { return tentative_ && tentative_->dropped(); }
 
   MessageRef post(const Message& message) override {
+    if (muted())
+      return {};
     auto row = make_row("post", {}, message);
     MessageRef ref;
     if (inner_->holds_messages()) {
@@ -553,6 +641,8 @@ class OutboxConversation final : public commands::Conversation {
   }
 
   void update(const MessageRef& ref, const Message& message) override {
+    if (muted())
+      return;
     auto row = make_row("update", key_of(ref), message);
     row->progress.idempotent = true;
     if (inner_->holds_messages()) {
@@ -566,6 +656,8 @@ class OutboxConversation final : public commands::Conversation {
   }
 
   void thread_reply(const MessageRef& ref, const Message& message) override {
+    if (muted())
+      return;
     auto row = make_row("thread_reply", key_of(ref), message);
     if (inner_->holds_messages()) {
       inner_->thread_reply_held(ref, message, row->ticket);
@@ -597,8 +689,9 @@ class OutboxConversation final : public commands::Conversation {
     row->stored.body = encode_message(message);
     row->message = message;
     row->held = true;
+    row->tentative = tentative_;
     row->ticket = outbox_->ticket_for(row);
-    outbox_->active[row->stored.key] = row;
+    // Registered as active once committed (a dropped tentative row never is).
     return row;
   }
 
@@ -620,6 +713,7 @@ class OutboxConversation final : public commands::Conversation {
   std::string thread_;
   std::unique_ptr<commands::Conversation> inner_;
   bool sent_on_record_ = false;
+  std::shared_ptr<TentativeCommand> tentative_;
   int next_index_ = 0;
   std::map<MessageRef, std::string> keys_;  // the platform's ref -> the post's key
 };
@@ -641,6 +735,13 @@ ReplyOutbox::~ReplyOutbox() {
     }
   }
   impl_->active.clear();
+  for (auto& row : impl_->to_record) {
+    if (row->ticket) {
+      row->ticket->on_done = nullptr;
+      row->ticket.reset();
+    }
+  }
+  impl_->to_record.clear();
 }
 
 void ReplyOutbox::attach(OutboxPlatform platform) {
@@ -655,10 +756,10 @@ void ReplyOutbox::attach(OutboxPlatform platform) {
 
 std::unique_ptr<commands::Conversation> ReplyOutbox::wrap(
     std::string_view platform, std::string inbox_key, std::string channel, std::string thread,
-    std::unique_ptr<commands::Conversation> inner) {
+    std::unique_ptr<commands::Conversation> inner, std::shared_ptr<TentativeCommand> tentative) {
   return std::make_unique<OutboxConversation>(impl_, std::string(platform), std::move(inbox_key),
                                               std::move(channel), std::move(thread),
-                                              std::move(inner), false);
+                                              std::move(inner), false, std::move(tentative));
 }
 
 std::unique_ptr<commands::Conversation> ReplyOutbox::wrap_unrecorded(
@@ -667,13 +768,18 @@ std::unique_ptr<commands::Conversation> ReplyOutbox::wrap_unrecorded(
   const bool shown_at_once = !inner->holds_messages();
   return std::make_unique<OutboxConversation>(impl_, std::string(platform), std::move(key),
                                               std::move(channel), std::move(thread),
-                                              std::move(inner), shown_at_once);
+                                              std::move(inner), shown_at_once, nullptr);
 }
 
-void ReplyOutbox::finished(std::string inbox_key) {
-  impl_->finished_keys.push_back(std::move(inbox_key));
-  // With replies waiting to be recorded, it joins their commit (already posted).
-  impl_->flush_soon();
+void ReplyOutbox::finished(std::string inbox_key, std::shared_ptr<TentativeCommand> tentative) {
+  if (tentative && tentative->dropped())
+    return;
+  const bool undecided = tentative && tentative->state == TentativeCommand::State::undecided;
+  impl_->finished_keys.push_back({std::move(inbox_key), std::move(tentative)});
+  // With replies waiting to be recorded, it joins their commit (already posted); a tentative
+  // command's joins the intake's commit_with() in this very turn.
+  if (!undecided)
+    impl_->flush_soon();
 }
 
 void ReplyOutbox::notify(std::string_view platform_name, std::string key, std::string channel,
@@ -687,8 +793,7 @@ void ReplyOutbox::notify(std::string_view platform_name, std::string key, std::s
   row->stored.intent = "post";
   row->stored.body = encode_message(message);
   row->message = message;
-  impl_->active[row->stored.key] = row;
-  impl_->finished_keys.push_back(std::move(finished_key));
+  impl_->finished_keys.push_back({std::move(finished_key), nullptr});
   impl_->queue(std::move(row));
 }
 
@@ -699,6 +804,11 @@ asio::awaitable<void> ReplyOutbox::recover(std::string platform) {
 
 bool ReplyOutbox::has_unsent(std::string_view platform) const {
   return !impl_->store.unsent(platform).empty();
+}
+
+bool ReplyOutbox::commit_with(const std::function<void()>& record,
+                              const std::function<void()>& then) {
+  return impl_->commit_with(record, then);
 }
 
 void ReplyOutbox::flush() {

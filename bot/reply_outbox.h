@@ -15,6 +15,12 @@
 //    whose key was already recorded (a command run again after a crash) is not sent again; its
 //    platform id, when known, stands in for it so later updates edit that message. A platform
 //    that cannot hold messages (holds_messages() false) gets each row recorded on its own first.
+//    One commit per command (commit_with()): the intake runs a read-only command of a batch
+//    before it records the batch (TentativeCommand), so the command's inbox entry, its replies
+//    and its "done" are written in that one transaction, and the acks go out before the replies
+//    are released. Should the delivery turn out to be a redelivery (or the transaction fail, and
+//    the delivery stay unacknowledged), the tentative command is dropped: its held messages are
+//    cancelled, it records nothing, and whatever it still asks for later is not sent.
 // 3. Sent. The platform's answer (Slack's ts) marks the row sent, batched into the next commit.
 //    Failures are decided by bot/outbox_policy.h: back off and resend when the request cannot
 //    have been acted on, look on the platform first when it may have been (a dropped connection
@@ -90,6 +96,14 @@ struct OutboxHooks {
       send;
 };
 
+// A command the intake started before recording its delivery (commit_with()). Its replies are
+// held and recorded only if the delivery is recorded as new in that same transaction.
+struct TentativeCommand {
+  enum class State { undecided, recorded, dropped };
+  State state = State::undecided;
+  bool dropped() const { return state == State::dropped; }
+};
+
 struct OutboxPlatform {
   std::string name;
   std::function<std::unique_ptr<commands::Conversation>(const std::string& channel,
@@ -130,9 +144,12 @@ class ReplyOutbox {
 
   // The conversation a command with inbox key `inbox_key` answers in: every message goes through
   // the outbox into `inner` (the platform's conversation for channel/thread).
-  std::unique_ptr<commands::Conversation> wrap(std::string_view platform, std::string inbox_key,
-                                               std::string channel, std::string thread,
-                                               std::unique_ptr<commands::Conversation> inner);
+  // `tentative`: the command runs before its delivery is recorded (see commit_with()); once it
+  // is dropped, the conversation sends nothing more.
+  std::unique_ptr<commands::Conversation> wrap(
+      std::string_view platform, std::string inbox_key, std::string channel, std::string thread,
+      std::unique_ptr<commands::Conversation> inner,
+      std::shared_ptr<TentativeCommand> tentative = nullptr);
 
   // The conversation of a command that is not in the inbox (the terminal, Teams' outgoing
   // webhook): nothing redelivers or replays it, so there is nothing to recover either. Its
@@ -144,8 +161,18 @@ class ReplyOutbox {
       std::unique_ptr<commands::Conversation> inner);
 
   // The command with this inbox key has finished: marked done in the commit that records its last
-  // replies (or the next one).
-  void finished(std::string inbox_key);
+  // replies (or the next one). A dropped tentative command is not marked (its delivery is
+  // another's, or unrecorded).
+  void finished(std::string inbox_key, std::shared_ptr<TentativeCommand> tentative = nullptr);
+
+  // Commits what waits now, in one transaction that first runs `record` (the intake recording a
+  // batch of deliveries, which decides each TentativeCommand: recorded or dropped). Rows and
+  // finished keys of dropped tentative commands are left out and their held messages cancelled.
+  // After the commit and before any held message is released, runs `then` (the acks). When the
+  // transaction fails (StorageError, logged), every tentative command with rows or a finished key
+  // waiting is dropped, the others' messages are released unrecorded as after any failed commit,
+  // `then` is not run, and false is returned.
+  bool commit_with(const std::function<void()>& record, const std::function<void()>& then);
 
   // Records one message that belongs to no running command (the notice for an interrupted one)
   // under `key`, marks `finished_key` done in the same commit, and sends it.

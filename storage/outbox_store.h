@@ -54,6 +54,12 @@ class OutboxStore {
   std::vector<bool> commit(const std::vector<OutboxRow>& rows,
                            const std::vector<std::string>& finished,
                            const std::vector<std::pair<std::string, std::string>>& sent);
+  // Runs `body` in one transaction; commit() calls and other stores' writes on the same database
+  // inside it join it (the intake records deliveries and their replies together this way).
+  template <typename F>
+  decltype(auto) transaction(F&& body) {
+    return db_.transaction(std::forward<F>(body));
+  }
   // Unsent rows of a platform, in recording order.
   std::vector<OutboxRow> unsent(std::string_view platform);
   std::optional<OutboxRow> find(std::string_view key);

@@ -17,6 +17,7 @@
 #include <optional>
 
 #include "bot/command_intake.h"
+#include "common/metrics.h"
 #include "common/timer.h"
 #include "storage/database.h"
 #include "storage/inbox_store.h"
@@ -136,11 +137,15 @@ class HoldingConversation final : public commands::Conversation {
   std::vector<std::shared_ptr<OutboxTicket>> held_;
 };
 
-// Nothing acked is ever lost here: acks are written at once.
+// Nothing acked is ever lost here: acks are written at once. Each is noted in `log`.
 class InstantAcks final : public AckChannel {
  public:
-  bool send_ack(const std::string&) override { return true; }
+  bool send_ack(const std::string& id) override {
+    log.push_back("ack " + id);
+    return true;
+  }
   asio::awaitable<void> acks_written() override { co_return; }
+  std::vector<std::string> log;
 };
 
 // "status": one reply. "slow": a reply, then waits forever. "card": a post, an update of it and a
@@ -247,6 +252,8 @@ struct Process {
 
 class ReplyOutboxTest : public ::testing::Test {
  protected:
+  // Counts the database's commits (the seam bot/app.cpp uses for its commit-time histogram).
+  metrics::Histogram commits{std::vector<double>{1.0}};
   std::unique_ptr<storage::Database> db = std::move(*storage::Database::open(":memory:"));
   FakeServer server;
 };
@@ -497,6 +504,103 @@ TEST_F(ReplyOutboxTest, ATerminalCommandsRepliesAreRecordedAsSentBeforeEachIsSho
   // One commit per message, and no later commit to mark them sent.
   bot.advance(std::chrono::milliseconds(100));
   EXPECT_EQ(bot.intake->outbox()->stats().commits, 6u);
+}
+
+// One commit per command: a read-only command runs before its delivery is recorded, and the
+// delivery, its reply and its "done" are written together; the reply leaves after the ack.
+TEST_F(ReplyOutboxTest, AReadOnlyCommandTakesOneCommitForItsDeliveryItsReplyAndItsDone) {
+  Process bot(*db, server);
+  db->set_commit_histogram(&commits);
+  std::vector<std::string> order;
+  auto inspect = server.inspect;
+  server.inspect = [&](const std::string& key) {
+    order.push_back("post " + key);
+    return inspect(key);
+  };
+  for (int i = 0; i < 10; ++i) {
+    const std::string id = "c" + std::to_string(i);
+    bot.deliver(id, "status");
+    bot.settle();
+    ASSERT_EQ(server.messages.size(), static_cast<std::size_t>(i + 1));
+    // The previous reply's sent mark rode along with this commit.
+    EXPECT_EQ(commits.count(), static_cast<std::uint64_t>(i + 1)) << "after command " << i;
+  }
+  for (const auto& seen : server.seen_at_release)
+    EXPECT_EQ(seen, std::make_pair(true, true));
+  EXPECT_EQ(bot.intake->stats().commands, 10u);
+  EXPECT_TRUE(bot.inbox.in_state("received").empty());  // each marked done in its one commit
+  // The ack of each delivery was queued before its reply was released.
+  ASSERT_EQ(bot.acks->log.size(), 10u);
+  std::vector<std::string> merged;
+  for (std::size_t i = 0; i < 10; ++i) {
+    merged.push_back(bot.acks->log[i]);
+    merged.push_back(order.at(i));
+  }
+  EXPECT_EQ(merged[0], "ack env-c0");
+  EXPECT_EQ(merged[1], "post fake:c0#0");
+  // The last sent mark waits for the flush delay: one more commit, and every row is sent.
+  bot.advance(std::chrono::milliseconds(20));
+  EXPECT_EQ(commits.count(), 11u);
+  EXPECT_TRUE(bot.outbox.unsent("fake").empty());
+  db->set_commit_histogram(nullptr);
+}
+
+TEST_F(ReplyOutboxTest, ACommandThatChangesThingsStillStartsAfterItsAckInACommitOfItsOwn) {
+  Process bot(*db, server);
+  db->set_commit_histogram(&commits);
+  bot.deliver("d", "deploy now");
+  bot.settle();
+  ASSERT_EQ(server.messages.size(), 1u);
+  EXPECT_EQ(server.messages[0].text, "done: deploy now");
+  // Recorded; then, after its ack, marked started (one statement, outside these transactions);
+  // then its reply and "done".
+  EXPECT_EQ(commits.count(), 2u);
+  EXPECT_EQ(bot.acks->log, (std::vector<std::string>{"ack env-d"}));
+  EXPECT_EQ(server.seen_at_release.at(0), std::make_pair(true, true));
+  db->set_commit_histogram(nullptr);
+}
+
+TEST_F(ReplyOutboxTest, ARedeliveryOfAReadOnlyCommandIsRunTentativelyButNeitherRecordedNorSent) {
+  Process bot(*db, server);
+  bot.deliver("a", "status");
+  bot.settle();
+  bot.deliver("a", "status");  // Slack's retry, after the first was answered
+  bot.settle();
+  // Both in one batch: the second is the redelivery.
+  bot.deliver("b", "card");
+  bot.deliver("b", "card");
+  bot.settle();
+  EXPECT_EQ(server.posts_with("fake:a#0"), 1);
+  EXPECT_EQ(server.posts_with("fake:b#0"), 1);
+  EXPECT_EQ(server.posts_with("fake:b#2"), 1);
+  EXPECT_EQ(server.messages.size(), 3u);  // a's reply; b's card (updated in place) and detail
+  EXPECT_EQ(bot.dispatcher.runs, 4);      // each redelivery ran, tentatively
+  EXPECT_EQ(bot.intake->stats().commands, 2u);
+  EXPECT_EQ(bot.intake->stats().duplicates, 2u);
+  EXPECT_EQ(bot.acks->log.size(), 4u);  // every delivery acknowledged
+  bot.advance(std::chrono::milliseconds(20));
+  EXPECT_TRUE(bot.outbox.unsent("fake").empty());
+  EXPECT_EQ(bot.outbox.size(), 4u);
+}
+
+TEST_F(ReplyOutboxTest, ATentativeCommandWhoseDeliveryCannotBeRecordedSendsNothingAndIsNotAcked) {
+  Process bot(*db, server);
+  db->exec(
+      "CREATE TEMP TRIGGER refuse BEFORE INSERT ON inbox_pending "
+      "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END");
+  bot.deliver("a", "slow");  // replies, then waits: what it asks for later must not leave either
+  bot.settle();
+  EXPECT_TRUE(server.messages.empty());
+  EXPECT_TRUE(bot.acks->log.empty());
+  EXPECT_EQ(bot.intake->stats().not_recorded, 1u);
+  EXPECT_EQ(bot.outbox.size(), 0u);
+  // The platform delivers it again once the database takes writes: answered once.
+  db->exec("DROP TRIGGER refuse");
+  bot.deliver("a", "status");
+  bot.settle();
+  EXPECT_EQ(bot.acks->log, (std::vector<std::string>{"ack env-a"}));
+  EXPECT_EQ(server.posts_with("fake:a#0"), 1);
+  EXPECT_EQ(server.messages.at(0).text, "done: status");
 }
 
 }  // namespace
