@@ -86,8 +86,11 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   class FirstReplyTimer final : public commands::Conversation {
    public:
     FirstReplyTimer(commands::Conversation& inner, metrics::Histogram* histogram,
-                    Clock::time_point received)
-        : inner_(inner), histogram_(histogram), received_(received) {}
+                    Clock::time_point received, std::shared_ptr<TentativeCommand> tentative)
+        : inner_(inner),
+          histogram_(histogram),
+          received_(received),
+          tentative_(std::move(tentative)) {}
     commands::MessageRef post(const commands::Message& message) override {
       seen();
       return inner_.post(message);
@@ -106,6 +109,13 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     void seen() {
       if (histogram_ == nullptr)
         return;
+      if (tentative_ && tentative_->state != TentativeCommand::State::recorded) {
+        // Undecided: the intake times it once the delivery is recorded (acknowledge()).
+        if (!tentative_->dropped() && tentative_->first_message == Clock::time_point{})
+          tentative_->first_message = Clock::now();
+        histogram_ = nullptr;
+        return;
+      }
       histogram_->observe_nanoseconds(
           std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - received_).count());
       histogram_ = nullptr;
@@ -113,6 +123,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     commands::Conversation& inner_;
     metrics::Histogram* histogram_;
     Clock::time_point received_;
+    std::shared_ptr<TentativeCommand> tentative_;
   };
 
   PlatformMeters meters_of(const IntakePlatform* platform) const {
@@ -316,6 +327,17 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     return tentative;
   }
 
+  // A recorded tentative command's first message, asked for before it was recorded.
+  static void observe_first_reply(const PlatformMeters& platform_meters,
+                                  const TentativeCommand& command, Clock::time_point received) {
+    if (platform_meters.reply == nullptr || command.first_message == Clock::time_point{} ||
+        received == Clock::time_point{})
+      return;
+    platform_meters.reply->observe_nanoseconds(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(command.first_message - received)
+            .count());
+  }
+
   // A recorded batch: its acks, in arrival order, then its commands not yet started.
   void acknowledge(std::vector<Gathered>& batch, std::vector<storage::InboxEntry>& entries,
                    const std::vector<bool>& fresh,
@@ -352,6 +374,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
       }
       if (at < tentative.size() && tentative[at]) {
         ++stats.commands;  // already running
+        observe_first_reply(platform_meters, *tentative[at], gathered.received);
         continue;
       }
       to_run.push_back(Command{gathered.platform, std::move(entries[at].key),
@@ -466,7 +489,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     const bool timed = command.received != Clock::time_point{};
     FirstReplyTimer first_reply(*platform_conversation,
                                 timed ? self->meters_of(&platform).reply : nullptr,
-                                command.received);
+                                command.received, tentative);
     commands::Conversation* conversation = &first_reply;
     if (!tentative)
       ++self->stats.commands;  // a tentative one counts once recorded (acknowledge())
@@ -651,6 +674,7 @@ CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name
     }
     if (fresh && tentative[0]) {
       ++impl_->stats.commands;  // already running
+      Impl::observe_first_reply(impl_->meters_of(&platform), *tentative[0], received);
       return Accepted::fresh;
     }
   } else {

@@ -101,6 +101,9 @@ struct OutboxHooks {
 struct TentativeCommand {
   enum class State { undecided, recorded, dropped };
   State state = State::undecided;
+  // When it first asked for a message while undecided: its reply is timed only once it is
+  // recorded (a dropped redelivery's is not a reply anyone sees).
+  std::chrono::steady_clock::time_point first_message{};
   bool dropped() const { return state == State::dropped; }
 };
 

@@ -603,5 +603,32 @@ TEST_F(ReplyOutboxTest, ATentativeCommandWhoseDeliveryCannotBeRecordedSendsNothi
   EXPECT_EQ(server.messages.at(0).text, "done: status");
 }
 
+// A tentative run's first message is timed as a reply only once its delivery is recorded: a
+// redelivery's dropped run is not a reply anyone saw (the e2e metrics test found it counted).
+TEST_F(ReplyOutboxTest, OnlyRecordedTentativeCommandsAreTimedAsReplies) {
+  metrics::Registry registry;
+  Process bot(*db, server);
+  bot.intake->count_in(registry);
+  auto& replies = registry.histogram("shipmate_reply_latency_seconds", "",
+                                     metrics::latency_buckets(), {"platform"}, {"fake"});
+  bot.deliver("a", "status");
+  bot.settle();
+  EXPECT_EQ(replies.count(), 1u);
+  bot.deliver("a", "status");  // a redelivery: runs tentatively, dropped
+  bot.deliver("b", "status");
+  bot.deliver("b", "status");  // and one inside a batch
+  bot.settle();
+  EXPECT_EQ(replies.count(), 2u);
+  EXPECT_EQ(server.messages.size(), 2u);
+  // The synchronous path too.
+  EXPECT_EQ(bot.intake->accept_now("fake", IncomingCommand{"c", "U1", "C1", "", "status"}),
+            CommandIntake::Accepted::fresh);
+  EXPECT_EQ(bot.intake->accept_now("fake", IncomingCommand{"c", "U1", "C1", "", "status"}),
+            CommandIntake::Accepted::duplicate);
+  bot.settle();
+  EXPECT_EQ(replies.count(), 3u);
+  EXPECT_EQ(server.posts_with("fake:c#0"), 1);
+}
+
 }  // namespace
 }  // namespace shipmate::bot
