@@ -8,6 +8,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
+#include <deque>
 #include <exception>
 #include <vector>
 
@@ -21,6 +22,9 @@ namespace {
 // started together) ran all of their next steps in one sweep of the loop; in slices, timers and
 // I/O get their turn between them.
 constexpr std::size_t kWakeSlice = 64;
+// Writes per transaction. A turn that queues more (1,000 runs started at once) fills several
+// batches, committed one per loop turn, so no single commit holds the loop for all of them.
+constexpr std::size_t kMaxBatch = 128;
 }  // namespace
 
 struct GroupCommit::Batch {
@@ -62,15 +66,41 @@ GroupCommit::~GroupCommit() {
 }
 
 std::shared_ptr<GroupCommit::Batch> GroupCommit::open_batch() {
-  if (!pending_) {
+  if (pending_ && pending_->writes.size() >= kMaxBatch)
+    full_.push_back(std::move(pending_));  // closed; it commits in its turn, before the next
+  if (!pending_)
     pending_ = std::make_shared<Batch>(executor_);
-    // Posted, so it runs after every handler ready in this turn: their writes join the batch.
-    asio::post(executor_, [this, alive = alive_, batch = pending_] {
-      if (*alive && pending_ == batch)
-        flush();
-    });
-  }
+  schedule_commit();
   return pending_;
+}
+
+void GroupCommit::schedule_commit() {
+  if (commit_posted_)
+    return;
+  commit_posted_ = true;
+  // Posted, so it runs after every handler ready in this turn: their writes join the batch.
+  asio::post(executor_, [this, alive = alive_] {
+    if (!*alive)
+      return;
+    commit_posted_ = false;
+    commit_one();
+    // Each further batch in a turn of its own: timers and I/O run between the commits.
+    if (!full_.empty() || pending_)
+      schedule_commit();
+  });
+}
+
+void GroupCommit::commit_one() {
+  std::shared_ptr<Batch> batch;
+  if (!full_.empty()) {
+    batch = std::move(full_.front());
+    full_.pop_front();
+  } else {
+    batch = std::move(pending_);
+    pending_.reset();
+  }
+  if (batch)
+    commit(std::move(batch));
 }
 
 void GroupCommit::later(std::function<void()> fn) {
@@ -95,10 +125,11 @@ asio::awaitable<void> GroupCommit::write(std::function<void()> fn) {
 }
 
 void GroupCommit::flush() {
-  std::shared_ptr<Batch> batch = std::move(pending_);
-  pending_.reset();
-  if (!batch)
-    return;
+  while (!full_.empty() || pending_)
+    commit_one();
+}
+
+void GroupCommit::commit(std::shared_ptr<Batch> batch) {
   try {
     db_.transaction([&] {
       for (auto& fn : batch->writes)

@@ -7,6 +7,8 @@
 // - Threading: event-loop thread only (the Database's thread). The commit is posted to the
 //   executor when the first write of a turn arrives, so it runs after every handler that was
 //   ready in that turn.
+// - A batch holds at most 128 writes: a turn that queues more (1,000 runs started at once) fills
+//   several, committed in order, one per loop turn, so timers and I/O run between the commits.
 // - write(fn) queues `fn` and completes once the transaction that ran it has committed: a step
 //   that awaits its "started" row is journaled before its effect, exactly as with a transaction
 //   of its own. The writers of a batch are woken 64 per loop turn, in the order they wrote, so a
@@ -14,7 +16,8 @@
 //   later(fn) queues without waiting (audit records, a status message's reference);
 //   writes run in the order they were queued, so a later write of a run commits no earlier than
 //   the writes it queued before.
-// - flush() commits what is queued now (before a read that must see it).
+// - flush() commits everything queued now, every batch in order (before a read that must see
+//   it).
 // - Errors: when a write throws (StorageError: disk full, a broken database), the whole batch
 //   rolls back; each write() of that batch then throws the same exception to its caller, and a
 //   later() write is logged. Nothing is retried.
@@ -23,6 +26,7 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 
@@ -53,10 +57,15 @@ class GroupCommit {
 
  private:
   std::shared_ptr<Batch> open_batch();
+  void schedule_commit();  // posts the commit of the oldest batch, once
+  void commit_one();       // commits the oldest batch
+  void commit(std::shared_ptr<Batch> batch);
 
   boost::asio::any_io_executor executor_;
   storage::Database& db_;
-  std::shared_ptr<Batch> pending_;
+  std::deque<std::shared_ptr<Batch>> full_;  // closed batches, oldest first, all before pending_
+  std::shared_ptr<Batch> pending_;           // the batch new writes join
+  bool commit_posted_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // the posted commit checks it
   std::uint64_t commits_ = 0;
   std::uint64_t writes_ = 0;

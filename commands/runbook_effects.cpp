@@ -25,6 +25,7 @@
 #include "common/strings.h"
 #include "common/timer.h"
 #include "integrations/net/http_client.h"
+#include "integrations/output_pump.h"
 #include "integrations/process.h"
 #include "runbooks/json_capture.h"
 
@@ -209,6 +210,7 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
   const fs::path log_path =
       dir / (step.name + "-" + std::to_string(run.engine.state().attempt) + ".log");
   spec.log_path = log_path.string();
+  spec.log_cap = ports_.output_cap;  // output through a pipe: never more than the cap on disk
   // The file-system work (the run's directory, secret files, a stale log) and the fork and exec
   // happen on the spawner thread: with many runs at once, a thousand mkdirs on the loop stalled
   // it for seconds. The loop goes on with other runs meanwhile.
@@ -239,16 +241,19 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
     co_return failed(started.error().message, !*cannot_write);
   }
   auto child = std::move(*started);
+  const auto executor = co_await asio::this_coro::executor;
+  const std::shared_ptr<integrations::OutputPump> pump = integrations::OutputPump::start(
+      executor, child->take_output(), log_path.string(), ports_.output_cap);
+  const std::string past_the_cap =
+      "its output passed " + std::to_string(ports_.output_cap / 1024) + " KiB";
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(step.timeout_ms);
   std::optional<integrations::ExitStatus> exit;
   std::string stopped_because;
-  const auto executor = co_await asio::this_coro::executor;
   while (true) {
     const auto now = std::chrono::steady_clock::now();
-    const auto size = fs::file_size(log_path, ec);
-    if (!ec && size > ports_.output_cap) {
-      stopped_because = "its output passed " + std::to_string(ports_.output_cap / 1024) + " KiB";
+    if (pump->capped()) {
+      stopped_because = past_the_cap;
     } else if (now >= deadline) {
       stopped_because = "it ran past its timeout of " + format_duration(step.timeout_ms);
     } else if (run.abort_by) {
@@ -260,8 +265,9 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
       break;
     }
     // The exit wakes this at once (a pidfd, see integrations/process.h); so do an abort (the
-    // run's cancellation signal) and the deadline. The output's size is looked at every
-    // kOutputCheck while the child runs.
+    // run's cancellation signal) and the deadline. Whether the output passed the cap is looked
+    // at every kOutputCheck while the child runs (past the cap the pump has closed the pipe, so
+    // a child that goes on writing usually dies of SIGPIPE first, and writes nothing more).
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
     const auto slice = std::min<std::chrono::milliseconds>(kOutputCheck, left);
     auto waiting = asio::co_spawn(
@@ -276,10 +282,19 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
   }
   for (const auto& file : secret_files)
     fs::remove(file.first, ec);
+  // Everything the pump will write is in the file once it is finished: the pipe's end comes with
+  // the exit of the child's group; a descendant that left the group and holds it is not waited
+  // for past a moment.
+  auto draining = pump->finish(std::chrono::milliseconds(2000));
+  co_await std::move(draining);
+  if (pump->capped() && stopped_because.empty())
+    stopped_because = past_the_cap;
   // The log on disk and in the journal holds only redacted text, at most the cap.
-  std::string raw = read_file(log_path, ports_.output_cap + 1);
-  if (raw.size() > ports_.output_cap)
-    raw = raw.substr(0, ports_.output_cap) + "\n[output cut at the cap]";
+  std::string raw = read_file(log_path, ports_.output_cap);
+  if (pump->capped())
+    raw += "\n[output cut at the cap]";
+  if (pump->failed())
+    raw += "\n[" + pump->error() + "]";
   const std::string log = redact(raw);
   {
     std::ofstream out(log_path, std::ios::binary | std::ios::trunc);

@@ -7,12 +7,14 @@
 //   their waits (a sleep, a confirmation) so the loop can drain.
 // - Effects, each bounded: exec runs an argv vector through integrations/process.h (no shell;
 //   secrets reach the process only through its environment or a 0600 file named in it, never
-//   argv), stopped at its timeout or when its output passes `output_cap`; the output is redacted
-//   and the full (redacted) log is stored, chat gets its tail. http goes through the shared
-//   HttpClient with the step's timeout. command runs through the Router as the person who started
-//   the run, so their permissions and every policy (locks, freezes, approvals) apply; it fails
-//   when the command answers with an error. confirm asks through PendingQuestions under
-//   "runbook:<id>" with buttons. wait probes HTTP or Prometheus (Services::metrics). notify posts.
+//   argv), stopped at its timeout or when its output passes `output_cap` (the output reaches its
+//   log through a pipe and integrations/output_pump.h, so no more than the cap is ever written);
+//   the output is redacted and the full (redacted) log is stored, chat gets its tail. http goes
+//   through the shared HttpClient with the step's timeout. command runs through the Router as the
+//   person who started the run, so their permissions and every policy (locks, freezes, approvals)
+//   apply; it fails when the command answers with an error. confirm asks through PendingQuestions
+//   under "runbook:<id>" with buttons. wait probes HTTP or Prometheus (Services::metrics). notify
+//   posts.
 // - Every text that leaves (chat, journal, audit, logs) passes redact(); a secret's value is read
 //   from its reference right before the step that needs it and registered for redaction first.
 // - Journal writes go through one GroupCommit (commands/group_commit.h): all runs' writes of one

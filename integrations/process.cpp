@@ -381,16 +381,27 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spe
   if (spec.argv.empty() || spec.argv.front().empty())
     return make_error("empty command");
 
-  Fd output;
-  if (spec.log_path.empty()) {
-    output.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-  } else {
+  if (!spec.log_path.empty()) {
     std::error_code ec;
     std::filesystem::create_directories(std::filesystem::path(spec.log_path).parent_path(), ec);
     if (ec) {
       return make_error("cannot create the log directory for " + spec.log_path + ": " +
                         ec.message());
     }
+  }
+  Fd output;
+  Fd output_read;  // with a log cap: the parent's end of the output pipe
+  if (spec.log_cap > 0) {
+    int output_pipe[2];
+    if (::pipe2(output_pipe, O_CLOEXEC) != 0)
+      return make_error("cannot create a pipe: " + errno_text(errno));
+    output_read.reset(above_stdio(output_pipe[0]));
+    output.reset(output_pipe[1]);
+    if (output_read.get() < 0 || ::fcntl(output_read.get(), F_SETFL, O_NONBLOCK) != 0)
+      return make_error("cannot create a pipe: " + errno_text(errno));
+  } else if (spec.log_path.empty()) {
+    output.reset(::open("/dev/null", O_WRONLY | O_CLOEXEC));
+  } else {
     output.reset(::open(spec.log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644));
   }
   output.reset(above_stdio(output.release()));
@@ -466,7 +477,7 @@ Result<std::unique_ptr<ChildProcess>> ChildProcess::start(const ProcessSpec& spe
     return make_error(spec.argv.front() + ": " + why);
   }
   add_live_group(pid);
-  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, started_at));
+  return std::unique_ptr<ChildProcess>(new ChildProcess(pid, started_at, output_read.release()));
 }
 
 void ChildProcess::kill_all_now() {
@@ -476,6 +487,8 @@ void ChildProcess::kill_all_now() {
 }
 
 ChildProcess::~ChildProcess() {
+  if (output_fd_ >= 0)
+    ::close(output_fd_);
   if (!exit_)
     stop_now(milliseconds(0));
 }

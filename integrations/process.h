@@ -3,10 +3,11 @@
 // Contract
 // - start() forks and execs an argv vector directly (PATH is searched, /bin/sh never runs). The
 //   child gets its own process group, the given working directory and extra environment, stdin
-//   from /dev/null, stdout+stderr appended to a log file, and SIGTERM when the thread that started
-//   it dies (PR_SET_PDEATHSIG). start() returns only after the exec succeeded or failed; a failure
-//   (missing executable, bad directory) comes back as an Error such as
-//   "python3: No such file or directory".
+//   from /dev/null, stdout+stderr appended to a log file (or, with a log cap, into a pipe whose
+//   read end the caller takes and drains with an OutputPump), and SIGTERM when the thread that
+//   started it dies (PR_SET_PDEATHSIG). start() returns only after the exec succeeded or failed; a
+//   failure (missing executable, bad directory) comes back as an Error such as "python3: No such
+//   file or directory".
 // - Ownership: a ChildProcess owns its child. Every exit is reaped with waitpid on that specific
 //   pid, never waitpid(-1), so processes started elsewhere in Shipmate are left alone. When the
 //   child exits, the rest of its process group is killed before the reap (the pgid cannot be
@@ -39,6 +40,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <boost/asio/any_io_executor.hpp>
@@ -53,6 +55,10 @@ struct ProcessSpec {
   std::string cwd;                         // empty: inherit
   std::map<std::string, std::string> env;  // added to (and overriding) the inherited environment
   std::string log_path;  // stdout+stderr appended here (parents created); empty: /dev/null
+  // > 0: stdout+stderr go into a pipe instead, and at most this many bytes of it reach log_path
+  // through an OutputPump (integrations/output_pump.h) the caller starts on the pipe it takes
+  // with take_output(). The child never writes the file itself, so the cap is a hard one.
+  std::size_t log_cap = 0;
 };
 
 struct ExitStatus {
@@ -87,6 +93,9 @@ class ChildProcess {
   ChildProcess& operator=(const ChildProcess&) = delete;
 
   int pid() const { return pid_; }
+  // With ProcessSpec::log_cap: the read end of the child's output pipe (non-blocking,
+  // close-on-exec), handed over once; -1 otherwise or when already taken.
+  int take_output() { return std::exchange(output_fd_, -1); }
   std::chrono::steady_clock::time_point started_at() const { return started_at_; }
 
   // Non-blocking: reaps the child if it has exited. nullopt while it runs.
@@ -107,12 +116,13 @@ class ChildProcess {
   ExitStatus stop_now(std::chrono::milliseconds grace);
 
  private:
-  ChildProcess(int pid, std::chrono::steady_clock::time_point started_at)
-      : pid_(pid), started_at_(started_at) {}
+  ChildProcess(int pid, std::chrono::steady_clock::time_point started_at, int output_fd)
+      : pid_(pid), started_at_(started_at), output_fd_(output_fd) {}
 
   int pid_;
   std::chrono::steady_clock::time_point started_at_;
   std::optional<ExitStatus> exit_;
+  int output_fd_ = -1;
 };
 
 }  // namespace shipmate::integrations

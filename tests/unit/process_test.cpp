@@ -19,6 +19,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/io_context.hpp>
 
+#include "integrations/output_pump.h"
 #include "integrations/process.h"
 #include "tests/support/test_support.h"
 
@@ -67,6 +68,101 @@ ExitStatus wait_for_signalled_exit(asio::io_context& io, ChildProcess& child) {
   child.signal_group(SIGTERM);
   EXPECT_TRUE(run_until(io, [&] { return status.has_value(); }));
   return status.value_or(ExitStatus{});
+}
+
+// A child started with a log cap writes into a pipe; the pump copies it into the log file.
+struct Pumped {
+  std::unique_ptr<ChildProcess> child;
+  std::shared_ptr<OutputPump> pump;
+};
+Pumped start_pumped(asio::io_context& io, std::vector<std::string> argv, const std::string& log,
+                    std::size_t cap) {
+  ProcessSpec spec;
+  spec.argv = std::move(argv);
+  spec.log_path = log;
+  spec.log_cap = cap;
+  auto child = ChildProcess::start(spec);
+  EXPECT_TRUE(child.ok()) << child.error().message;
+  if (!child)
+    return {};
+  const int fd = (*child)->take_output();
+  EXPECT_GE(fd, 0);
+  EXPECT_EQ((*child)->take_output(), -1);  // handed over once
+  auto pump = OutputPump::start(io.get_executor(), fd, log, cap);
+  return {std::move(*child), std::move(pump)};
+}
+
+// Waits for the child's exit and then the pump's end, as a runbook step does.
+void finish(asio::io_context& io, Pumped& p, std::optional<ExitStatus>& status) {
+  bool done = false;
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto waiting = p.child->wait();
+        status = co_await std::move(waiting);
+        auto draining = p.pump->finish(30s);
+        co_await std::move(draining);
+        done = true;
+      },
+      asio::detached);
+  EXPECT_TRUE(run_until(io, [&] { return done; }));
+}
+
+TEST(OutputPump, EverythingUnderTheCapReachesTheLogFile) {
+  shipmate::testing::TempDir dir;
+  asio::io_context io;
+  const std::string log = dir.file("out/step.log");  // the directory is created for it
+  auto p = start_pumped(io, {"sh", "-c", "echo one; echo two >&2; printf three"}, log, 1024);
+  ASSERT_TRUE(p.child);
+  std::optional<ExitStatus> status;
+  finish(io, p, status);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->code, 0);
+  EXPECT_FALSE(p.pump->capped());
+  EXPECT_EQ(p.pump->written(), 13u);
+  EXPECT_EQ(shipmate::testing::read_file(log), "one\ntwo\nthree");
+}
+
+TEST(OutputPump, PastTheCapNothingMoreIsWrittenAndTheWriterLosesItsPipe) {
+  shipmate::testing::TempDir dir;
+  asio::io_context io;
+  const std::string log = dir.file("step.log");
+  // `yes` writes for ever; with the pipe closed under it, it dies of SIGPIPE.
+  auto p = start_pumped(io, {"yes", "0123456789"}, log, 100'000);
+  ASSERT_TRUE(p.child);
+  std::optional<ExitStatus> status;
+  finish(io, p, status);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->signal, SIGPIPE) << status->describe();
+  EXPECT_TRUE(p.pump->capped());
+  EXPECT_EQ(p.pump->written(), 100'000u);
+  const std::string kept = shipmate::testing::read_file(log);
+  ASSERT_EQ(kept.size(), 100'000u);
+  EXPECT_EQ(kept.substr(0, 22), "0123456789\n0123456789\n");
+}
+
+TEST(OutputPump, ALogFileThatCannotBeOpenedIsReportedAndTheOutputDrained) {
+  shipmate::testing::TempDir dir;
+  asio::io_context io;
+  const std::string log = dir.file("step.log");
+  ProcessSpec spec;
+  spec.argv = {"sh", "-c", "head -c 300000 /dev/zero"};
+  spec.log_path = log;
+  spec.log_cap = 1024;
+  auto child = ChildProcess::start(spec);
+  ASSERT_TRUE(child.ok());
+  // The pump is pointed at a directory: it cannot open it, says so, and still drains the pipe
+  // (the child is not left blocked on a full pipe) without counting anything as written.
+  const int fd = (*child)->take_output();
+  Pumped p{std::move(*child), OutputPump::start(io.get_executor(), fd, dir.path(), 1024)};
+  std::optional<ExitStatus> status;
+  finish(io, p, status);
+  ASSERT_TRUE(status);
+  EXPECT_EQ(status->code, 0);
+  EXPECT_TRUE(p.pump->failed());
+  EXPECT_NE(p.pump->error().find("cannot open the step's log"), std::string::npos)
+      << p.pump->error();
+  EXPECT_EQ(p.pump->written(), 0u);
 }
 
 TEST(ChildProcessWait, ThroughAPidfdTheExitWakesTheWaitWithNoTimerChecks) {

@@ -68,6 +68,8 @@ class RunbookRunnerTest : public ::testing::Test {
       co_await harness.router->dispatch(std::move(event), where);
     };
     ports.work_dir = dir.file("work");
+    if (output_cap != 0)
+      ports.output_cap = output_cap;
     runner.emplace(*harness.services, *library, store, std::move(ports));
     library->set_runner(&*runner);
   }
@@ -95,6 +97,7 @@ class RunbookRunnerTest : public ::testing::Test {
   }
 
   TempDir dir;
+  std::size_t output_cap = 0;  // 0: the runner's default
   CommandHarness harness;
   storage::RunbookStore store{*harness.db, harness.clock};
   std::optional<RunbookLibrary> library;
@@ -157,6 +160,47 @@ steps:
                 "runbook.started", "runbook.step.started", "runbook.step", "runbook.step.started",
                 "runbook.step", "runbook.step.started", "runbook.step", "runbook.succeeded"}));
   EXPECT_TRUE(harness.audit.verify().ok);
+}
+
+TEST_F(RunbookRunnerTest, AStepThatPrintsWithoutEndIsStoppedAtTheOutputCapAndNoMoreIsWritten) {
+  // The step writes 16 KiB at a time for as long as it can, and notes after each write how much
+  // it has written so far. The cap is 64 KiB: what the step manages to write past it is what a
+  // runbook printing gigabytes would put on the disk before it is stopped.
+  const std::string progress = dir.file("progress");
+  shipmate::testing::write_file(dir.file("flood.py"), R"(import os, sys
+chunk = b"x" * 16384
+total = 0
+while True:
+    try:
+        total += os.write(1, chunk)
+    except BrokenPipeError:
+        sys.exit(3)
+    with open(sys.argv[1], "w") as f:
+        f.write(str(total))
+)");
+  output_cap = 64 * 1024;
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: flood, safety: idempotent, timeout: 10m, exec: [python3, ")" +
+       dir.file("flood.py") + R"(", ")" + progress + R"("]}
+  - {name: after, notify: "not reached"}
+)");
+  harness.run("alice", "runbook run mine");
+  ASSERT_TRUE(harness.run_until([&] { return store.get(1)->status != "running"; }));
+  EXPECT_EQ(store.get(1)->status, "failed");
+  const auto steps = store.steps(1);
+  ASSERT_EQ(steps.size(), 1u);  // the run stopped at the step: "after" never ran
+  EXPECT_TRUE(has(steps[0].detail, "stopped: its output passed 64 KiB")) << steps[0].detail;
+  // What is kept is the cap's worth and a line that says it was cut.
+  EXPECT_TRUE(has(steps[0].log, "[output cut at the cap]"));
+  EXPECT_LE(steps[0].log.size(), output_cap + 64);
+  EXPECT_EQ(steps[0].log.substr(0, 16), std::string(16, 'x'));
+  // The step could write no more than the cap plus what a pipe holds before it was stopped.
+  const long long written = std::stoll(shipmate::testing::read_file(progress));
+  EXPECT_GE(written, static_cast<long long>(output_cap));
+  EXPECT_LE(written, static_cast<long long>(output_cap + 256 * 1024)) << written;
 }
 
 TEST_F(RunbookRunnerTest, ACommandStepHasTheStartersPermissionsAndPolicies) {
@@ -609,11 +653,11 @@ TEST_F(GroupCommitTest, WritesOfOneTurnShareOneCommitAndEachWaitsForIt) {
 TEST_F(GroupCommitTest, ABurstOfWritersIsWokenInSlicesInTheOrderTheyWrote) {
   GroupCommit journal(io.get_executor(), *db);
   std::vector<int> done;
-  for (int i = 0; i < 200; ++i)
+  for (int i = 0; i < 120; ++i)
     boost::asio::co_spawn(io, insert(journal, i, done), boost::asio::detached);
   while (journal.commits() == 0)
     ASSERT_EQ(io.run_one(), 1u);
-  EXPECT_EQ(rows(), 200);  // all 200 in the one commit
+  EXPECT_EQ(rows(), 120);  // all 120 in the one commit
   EXPECT_TRUE(done.empty());
   // The commit woke the first 64 and queued the next slice's wake behind them: the handler after
   // the 64th resumes nobody.
@@ -622,11 +666,42 @@ TEST_F(GroupCommitTest, ABurstOfWritersIsWokenInSlicesInTheOrderTheyWrote) {
   ASSERT_EQ(io.poll_one(), 1u);
   EXPECT_EQ(done.size(), 64u);
   io.run();
-  std::vector<int> expected(200);
-  for (int i = 0; i < 200; ++i)
+  std::vector<int> expected(120);
+  for (int i = 0; i < 120; ++i)
     expected[i] = i;
   EXPECT_EQ(done, expected);
   EXPECT_EQ(journal.commits(), 1u);
+}
+
+TEST_F(GroupCommitTest, ATurnOfMoreWritesThanABatchHoldsCommitsThemOneTurnApartInOrder) {
+  GroupCommit journal(io.get_executor(), *db);
+  std::vector<int> done;
+  for (int i = 0; i < 300; ++i)
+    boost::asio::co_spawn(io, insert(journal, i, done), boost::asio::detached);
+  while (journal.commits() == 0)
+    ASSERT_EQ(io.run_one(), 1u);
+  EXPECT_EQ(rows(), 128);  // one batch's worth, not the whole turn's
+  EXPECT_TRUE(done.empty());
+  // The next batch commits in a later handler: the first batch's first slice of writers goes on
+  // before it (a timer or a socket ready meanwhile would too).
+  while (journal.commits() == 1)
+    ASSERT_EQ(io.run_one(), 1u);
+  EXPECT_EQ(rows(), 256);
+  EXPECT_GE(done.size(), 64u);
+  io.run();
+  EXPECT_EQ(journal.commits(), 3u);
+  EXPECT_EQ(rows(), 300);
+  std::vector<int> expected(300);
+  for (int i = 0; i < 300; ++i)
+    expected[i] = i;
+  EXPECT_EQ(done, expected);  // every writer resumed after its own batch, in the order they wrote
+
+  // flush() commits every batch still queued, in order, at once.
+  for (int i = 0; i < 300; ++i)
+    journal.later([this, i] { db->exec("INSERT INTO t (x) VALUES (" + std::to_string(i) + ")"); });
+  journal.flush();
+  EXPECT_EQ(journal.commits(), 6u);
+  EXPECT_EQ(rows(), 600);
 }
 
 TEST_F(GroupCommitTest, AFailingWriteRollsTheBatchBackAndEveryWaiterHearsOfIt) {
