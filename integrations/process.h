@@ -1,7 +1,9 @@
 // Child processes started without a shell and supervised from the event loop.
 //
 // Contract
-// - start() forks and execs an argv vector directly (PATH is searched, /bin/sh never runs). The
+// - start() starts a child and execs an argv vector directly (PATH is searched, /bin/sh never
+//   runs); the child shares Shipmate's memory until its exec, as with posix_spawn, so starting it
+//   copies no page tables (sanitized builds fork instead). The
 //   child gets its own process group, the given working directory and extra environment, stdin
 //   from /dev/null, stdout+stderr appended to a log file (or, with a log cap, into a pipe whose
 //   read end the caller takes and drains with an OutputPump), and SIGTERM when the thread that
