@@ -12,6 +12,7 @@
 #include <boost/asio/this_coro.hpp>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
 #include <filesystem>
@@ -173,6 +174,50 @@ runbooks::TemplateScope RunbookRunner::secret_scope_of(const Run& run) {
   return scope;
 }
 
+struct RunbookRunner::ProcessWaiter {
+  explicit ProcessWaiter(asio::any_io_executor executor)
+      : wake(std::move(executor), asio::steady_timer::time_point::max()) {}
+  asio::steady_timer wake;  // cancelled when the turn is handed over
+  bool granted = false;
+  bool gone = false;  // cancelled while waiting: passed by
+};
+
+asio::awaitable<bool> RunbookRunner::take_process_slot(Run& run) {
+  const std::size_t limit = std::max<std::size_t>(1, ports_.max_processes);
+  if (processes_running_ < limit && process_waiters_.empty()) {
+    ++processes_running_;
+    co_return true;
+  }
+  const auto executor = co_await asio::this_coro::executor;
+  auto waiter = std::make_shared<ProcessWaiter>(executor);
+  process_waiters_.push_back(waiter);
+  auto waiting = waiter->wake.async_wait(
+      asio::bind_cancellation_slot(run.cancel.slot(), asio::as_tuple(asio::use_awaitable)));
+  co_await std::move(waiting);
+  if (waiter->granted)
+    co_return true;
+  waiter->gone = true;
+  co_return false;
+}
+
+void RunbookRunner::release_process_slot() {
+  while (!process_waiters_.empty()) {
+    std::shared_ptr<ProcessWaiter> next = std::move(process_waiters_.front());
+    process_waiters_.pop_front();
+    if (next->gone)
+      continue;
+    next->granted = true;  // the turn passes on; the count of running processes stays
+    next->wake.cancel();
+    return;
+  }
+  --processes_running_;
+}
+
+std::size_t RunbookRunner::processes_waiting() const {
+  return static_cast<std::size_t>(std::count_if(process_waiters_.begin(), process_waiters_.end(),
+                                                [](const auto& w) { return !w->gone; }));
+}
+
 asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const StepSpec& step) {
   const runbooks::TemplateScope plain = scope_of(run);
   const runbooks::TemplateScope secret_scope = secret_scope_of(run);
@@ -232,6 +277,17 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
     fs::remove(log_path, ignored);
     return Ok{};
   };
+  // Waits for a turn among the processes running now (RunbookPorts::max_processes).
+  auto taking = take_process_slot(run);
+  if (!co_await std::move(taking)) {
+    co_return failed(run.abort_by ? "stopped: the run was aborted by " + *run.abort_by
+                                  : std::string("not started: Shipmate is stopping"),
+                     false);
+  }
+  struct TurnBack {
+    RunbookRunner* runner;
+    ~TurnBack() { runner->release_process_slot(); }
+  } turn_back{this};
   auto starting = integrations::ChildProcess::start_off_loop(spec, std::move(prepare));
   auto started = co_await std::move(starting);
   std::error_code ec;

@@ -31,10 +31,14 @@
 //   run's thread by the one winner, then the run is reconciled exactly as after a restart. A run
 //   whose write is refused by the fence (another replica took it over: this one was frozen or
 //   cut off) stops at once, starts no further effect and says nothing more in chat.
+// - Processes: at most `max_processes` exec steps' processes run at once (default 32); more wait
+//   their turn in the order they asked (an abort or shutdown ends the wait). 1,000 runs started
+//   together would otherwise start 1,000 processes, and hand each back to the loop in one sweep.
 // - Errors for people are posted in the run's conversation; nothing here throws at the caller.
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -66,6 +70,7 @@ struct RunbookPorts {
   std::string work_dir;                      // step logs and secret files (state_dir/runbooks)
   std::size_t output_cap = 4 * 1024 * 1024;  // bytes of output before an exec step is stopped
   std::size_t chat_tail = 1500;              // characters of output shown in chat
+  std::size_t max_processes = 32;  // exec steps' processes running at once; more wait their turn
 };
 
 class RunbookRunner {
@@ -95,6 +100,8 @@ class RunbookRunner {
   // Shutdown: ends every wait; runs stay journaled and are reconciled at the next start.
   void shutdown();
   std::size_t active() const { return runs_.size(); }
+  std::size_t processes_running() const { return processes_running_; }
+  std::size_t processes_waiting() const;  // exec steps waiting for their turn
 
   struct Run;
   struct Outcome;
@@ -132,6 +139,12 @@ class RunbookRunner {
   std::optional<Refusal> may_act(const Run& run, const Caller& caller) const;
   std::shared_ptr<Run> find_or_explain(CommandContext& ctx, std::int64_t id);
 
+  struct ProcessWaiter;
+  // A turn to run an exec step's process: at most ports_.max_processes at once, the others in
+  // the order they asked. False when the run was cancelled (abort, shutdown) while it waited.
+  boost::asio::awaitable<bool> take_process_slot(Run& run);
+  void release_process_slot();  // hands the turn to the next waiter, or frees it
+
   Services& services_;
   RunbookLibrary& library_;
   storage::RunbookStore& store_;
@@ -139,6 +152,8 @@ class RunbookRunner {
   GroupCommit journal_;  // every journal and audit write of the runs, one commit per loop turn
   std::map<std::int64_t, std::shared_ptr<Run>> runs_;
   bool stopping_ = false;  // shutdown: runs stop where they are, journaled for the next start
+  std::size_t processes_running_ = 0;
+  std::deque<std::shared_ptr<ProcessWaiter>> process_waiters_;
 };
 
 // "name=value" lines, the journal's form of a run's parameters, and back.

@@ -70,6 +70,8 @@ class RunbookRunnerTest : public ::testing::Test {
     ports.work_dir = dir.file("work");
     if (output_cap != 0)
       ports.output_cap = output_cap;
+    if (max_processes != 0)
+      ports.max_processes = max_processes;
     runner.emplace(*harness.services, *library, store, std::move(ports));
     library->set_runner(&*runner);
   }
@@ -97,7 +99,8 @@ class RunbookRunnerTest : public ::testing::Test {
   }
 
   TempDir dir;
-  std::size_t output_cap = 0;  // 0: the runner's default
+  std::size_t output_cap = 0;     // 0: the runner's default
+  std::size_t max_processes = 0;  // 0: the runner's default
   CommandHarness harness;
   storage::RunbookStore store{*harness.db, harness.clock};
   std::optional<RunbookLibrary> library;
@@ -201,6 +204,49 @@ steps:
   const long long written = std::stoll(shipmate::testing::read_file(progress));
   EXPECT_GE(written, static_cast<long long>(output_cap));
   EXPECT_LE(written, static_cast<long long>(output_cap + 256 * 1024)) << written;
+}
+
+TEST_F(RunbookRunnerTest, ExecStepsPastMaxProcessesWaitTheirTurnAndAnAbortGivesItUp) {
+  const std::string go = dir.file("go");
+  const std::string starts = dir.file("starts");
+  max_processes = 1;
+  // The step notes its start, then holds until the test creates `go`.
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - name: hold
+    safety: idempotent
+    exec:
+      argv: [sh, -c, 'echo start >> "$STARTS"; while [ ! -f "$GO" ]; do sleep 0.01; done']
+      env: {STARTS: ")" +
+       starts + R"(", GO: ")" + go + R"("}
+)");
+  harness.start("alice", "runbook run mine");
+  harness.start("alice", "runbook run mine");
+  // One process runs; the second run's step waits for its turn and starts nothing.
+  ASSERT_TRUE(harness.run_until(
+      [&] { return runner->processes_waiting() == 1 && std::filesystem::exists(starts); },
+      std::chrono::seconds(30)));
+  EXPECT_EQ(runner->processes_running(), 1u);
+  EXPECT_EQ(shipmate::testing::read_file(starts), "start\n");
+  // A third run waits too; aborted while it waits, it gives its turn up and never starts one.
+  harness.start("alice", "runbook run mine");
+  ASSERT_TRUE(harness.run_until([&] { return runner->processes_waiting() == 2; },
+                                std::chrono::seconds(30)));
+  harness.run("alice", "runbook abort 3");
+  ASSERT_TRUE(harness.run_until([&] { return store.get(3)->status != "running"; },
+                                std::chrono::seconds(30)));
+  EXPECT_EQ(store.get(3)->status, "aborted");
+  EXPECT_EQ(runner->processes_waiting(), 1u);
+  // The first process ends; the second run gets the turn, starts, and both succeed.
+  shipmate::testing::write_file(go, "");
+  ASSERT_TRUE(harness.run_until(
+      [&] { return store.get(1)->status == "succeeded" && store.get(2)->status == "succeeded"; },
+      std::chrono::seconds(30)));
+  EXPECT_EQ(shipmate::testing::read_file(starts), "start\nstart\n");
+  EXPECT_EQ(runner->processes_running(), 0u);
+  EXPECT_EQ(runner->processes_waiting(), 0u);
 }
 
 TEST_F(RunbookRunnerTest, ACommandStepHasTheStartersPermissionsAndPolicies) {
