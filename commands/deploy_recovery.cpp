@@ -21,6 +21,42 @@ bool can_resume_build(const Services& services, const storage::DeployRecord& dep
          services.catalog.find_environment(deploy.environment) != nullptr;
 }
 
+// A straight rollout cut off before any check began: `deploying` was persisted before the first
+// apply, and applying (or rolling back to) the same version again is idempotent on every target,
+// so a new owner carries it on. Not once a verification began (its bake time and verdicts lived
+// in the stopped process), nor for a canary or blue-green rollout (its traffic split and step
+// are not recorded): those are failed, and the target restores what it recorded.
+bool can_resume_rollout(Services& services, const storage::DeployRecord& deploy) {
+  if (deploy.state != DeployState::deploying || services.targets.count(deploy.service) == 0)
+    return false;
+  const ServiceSpec* service = services.catalog.find_service(deploy.service);
+  if (service == nullptr || services.catalog.find_environment(deploy.environment) == nullptr)
+    return false;
+  const bool straight = deploy.kind == storage::DeployKind::rollback ||
+                        service->strategy.kind == StrategyKind::rolling ||
+                        !service->strategy.applies_to(deploy.environment);
+  if (!straight)
+    return false;
+  for (const auto& event : services.deploys.events(deploy.id)) {
+    if (event.to == DeployState::verifying)
+      return false;
+  }
+  return true;
+}
+
+bool can_resume(Services& services, const storage::DeployRecord& deploy) {
+  return can_resume_build(services, deploy) || can_resume_rollout(services, deploy);
+}
+
+// Why a deploy cut off in `state` is not carried on (for the announcement).
+std::string why_not_resumed(const storage::DeployRecord& deploy) {
+  if (deploy.state == DeployState::verifying || deploy.state == DeployState::deploying)
+    return "; its rollout was past the point where it can be carried on (a metric check or a "
+           "canary / blue-green step was under way, and its bake time and traffic split lived "
+           "in the stopped process)";
+  return "";
+}
+
 // Whether this replica may settle `deploy`: its own (when `own_too`), or one whose owner is a
 // dead replica, which it takes over here first (one compare-and-set: of two survivors one wins),
 // updating `deploy` to the new owner and epoch. A live replica's deploy is never touched.
@@ -60,7 +96,7 @@ std::vector<storage::DeployRecord> settle(Services& services, bool own_too,
       continue;
     // A deploy waiting for approval is not running anything; it keeps waiting across restarts.
     // A build carries on in CI and is resumed (resume_deploy).
-    if (deploy.state == DeployState::awaiting_approval || can_resume_build(services, deploy))
+    if (deploy.state == DeployState::awaiting_approval || can_resume(services, deploy))
       continue;
     // A build no longer configured cannot be followed; nothing was deployed, so it failed.
     // Anything further along was cut off, and the target restored what served before.
@@ -70,12 +106,12 @@ std::vector<storage::DeployRecord> settle(Services& services, bool own_too,
             ? std::string("Shipmate stopped")
             : "replica " + (previous_owner.empty() ? std::string("(unnamed)") : previous_owner) +
                   " stopped";
-    const std::string why = orphaned_build
-                                ? "interrupted while building, and " + deploy.service +
-                                      " has no build configured any more; nothing was deployed"
-                                : "interrupted: " + stopped + " while this deploy was " +
-                                      std::string(to_string(deploy.state)) +
-                                      "; the environment serves what it served before";
+    const std::string why =
+        orphaned_build ? "interrupted while building, and " + deploy.service +
+                             " has no build configured any more; nothing was deployed"
+                       : "interrupted: " + stopped + " while this deploy was " +
+                             std::string(to_string(deploy.state)) + why_not_resumed(deploy) +
+                             "; the environment serves what it served before";
     Step step = advance(services, deploy.id, deploy.state, deploy.epoch,
                         orphaned_build ? DeployInput::build_failed : DeployInput::recovered, why,
                         {DeployEffect::release_slot, DeployEffect::announce}, Expect::any_of);
@@ -96,7 +132,7 @@ std::vector<storage::DeployRecord> resumable_deploys(Services& services) {
   std::vector<storage::DeployRecord> out;
   for (const auto& deploy : services.deploys.in_flight()) {
     if (deploy.owner == services.replica && !services.runtime.is_running(deploy.id) &&
-        can_resume_build(services, deploy))
+        can_resume(services, deploy))
       out.push_back(deploy);
   }
   return out;
@@ -104,10 +140,15 @@ std::vector<storage::DeployRecord> resumable_deploys(Services& services) {
 
 boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& conversation,
                                            storage::DeployRecord deploy) {
-  if (services.runtime.is_running(deploy.id) || !can_resume_build(services, deploy))
+  if (services.runtime.is_running(deploy.id) || !can_resume(services, deploy))
     co_return;
-  Step step = advance(services, deploy.id, deploy.state, deploy.epoch, DeployInput::recovered, "",
-                      {DeployEffect::start_build}, Expect::exactly);
+  const bool rollout = deploy.state == DeployState::deploying;
+  Step step =
+      rollout
+          ? advance(services, deploy.id, deploy.state, deploy.epoch, DeployInput::rollout_resumed,
+                    "", {DeployEffect::start_rollout}, Expect::exactly)
+          : advance(services, deploy.id, deploy.state, deploy.epoch, DeployInput::recovered, "",
+                    {DeployEffect::start_build}, Expect::exactly);
   if (!step.ok)
     co_return;
   DeployPlan plan;
@@ -118,17 +159,26 @@ boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& con
   plan.kind = deploy.kind;
   plan.reason = deploy.reason;
   record_audit(services, "shipmate", "deploy.resumed", deploy.service + "@" + deploy.environment,
-               "ok", "#" + std::to_string(deploy.id) + " build resumed after a restart");
-  Message status(Tone::progress,
-                 "Deploy #" + std::to_string(deploy.id) + ": " + deploy.service + " " +
-                     deploy.version + " in " + deploy.environment + " resumed after a restart; " +
-                     (deploy.ci_run_url.empty() ? std::string("starting its build again")
-                                                : "following its build " + deploy.ci_run_url));
+               "ok",
+               "#" + std::to_string(deploy.id) +
+                   (rollout ? " rollout resumed (" + deploy.version + " applied again)"
+                            : std::string(" build resumed")) +
+                   " after a restart");
+  std::string doing;
+  if (rollout) {
+    doing = "applying " + deploy.version + " again and following its rollout";
+  } else {
+    doing = deploy.ci_run_url.empty() ? std::string("starting its build again")
+                                      : "following its build " + deploy.ci_run_url;
+  }
+  Message status(Tone::progress, "Deploy #" + std::to_string(deploy.id) + ": " + deploy.service +
+                                     " " + deploy.version + " in " + deploy.environment +
+                                     " resumed after a restart; " + doing);
   const MessageRef ref = conversation.post(status);
   std::string requester = deploy.requested_by;
   const std::int64_t epoch = deploy.epoch;
   co_await run_deploy(services, std::move(requester), conversation, ref, deploy.id, std::move(plan),
-                      DeployState::building, epoch);
+                      rollout ? DeployState::deploying : DeployState::building, epoch);
 }
 
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {
@@ -140,7 +190,7 @@ OrphanTakeover take_over_orphaned_deploys(Services& services) {
   OrphanTakeover out;
   out.settled = settle(services, false, out.taken_over);
   for (const auto& deploy : out.taken_over) {
-    if (!services.runtime.is_running(deploy.id) && can_resume_build(services, deploy))
+    if (!services.runtime.is_running(deploy.id) && can_resume(services, deploy))
       out.resumable.push_back(deploy);
   }
   return out;

@@ -37,13 +37,16 @@ struct OrphanTakeover {
 };
 OrphanTakeover take_over_orphaned_deploys(Services& services);
 
-// Deploys an earlier process left building whose service still has a build configured: their CI
-// run carries on without Shipmate, so they are resumed rather than failed (this replica's own,
+// Deploys an earlier process left building whose service still has a build configured (their CI
+// run carries on without Shipmate), and straight rollouts cut off in deploying before any check
+// began (no verifying event; rolling strategy or a rollback: applying the same version again is
+// idempotent on every target): they are resumed rather than failed (this replica's own,
 // including those it took over; never another live replica's). A resumed build is followed,
-// never triggered again, when its CI run was recorded.
+// never triggered again, when its CI run was recorded. Checks under way and canary / blue-green
+// steps are not resumable (their bake time and traffic split lived in the stopped process).
 std::vector<storage::DeployRecord> resumable_deploys(Services& services);
-// Follows (or restarts) the build of `deploy` and carries it on to the end, reporting in a new
-// status message in `conversation`.
+// Follows (or restarts) the build of `deploy`, or applies its version again, and carries it on
+// to the end, reporting in a new status message in `conversation`.
 boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& conversation,
                                            storage::DeployRecord deploy);
 

@@ -132,9 +132,10 @@ class DeployRun {
   boost::asio::awaitable<void> run(DeployState from) {
     state_ = from;
     started_ = services_.clock.now_ms();
-    // A deploy resumed after a restart (from == building) has its build left to do, and nothing
-    // before it.
-    if (from != DeployState::building) {
+    // A deploy resumed after a restart or a takeover (from == building, or deploying for a
+    // straight rollout cut off: deploy_recovery.h) has its build or its rollout left to do, and
+    // nothing before it.
+    if (from != DeployState::building && from != DeployState::deploying) {
       // Policy checks and approvals are behind us: prepare_deploy() found the slot free, or
       // approve_deploy() found it unlocked, with no co_await since on this one thread. The
       // machine still decides where each answer leads; its self-steps write no events.

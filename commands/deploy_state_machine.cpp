@@ -44,6 +44,7 @@ std::optional<Transition> requested(I input) {
     // Nothing was started yet; the new process knows none of the answers already given.
     case I::recovered:
       return finish(DeployState::failed);
+    case I::rollout_resumed:
     case I::approval_granted:
     case I::approval_denied:
     case I::approval_expired:
@@ -83,6 +84,7 @@ std::optional<Transition> awaiting_approval(I input) {
       return finish(DeployState::timed_out);
     case I::recovered:
       return finish(DeployState::failed);
+    case I::rollout_resumed:
     case I::checks_passed:
     case I::approval_required:
     case I::slot_free:
@@ -125,6 +127,7 @@ std::optional<Transition> queued(I input) {
       return finish(DeployState::timed_out);
     case I::recovered:
       return finish(DeployState::failed);
+    case I::rollout_resumed:
     case I::checks_passed:
     case I::approval_required:
     case I::approval_granted:
@@ -166,6 +169,7 @@ std::optional<Transition> building(I input) {
     // Shipmate: a restarted Shipmate resumes by following the recorded run, or starting one.
     case I::recovered:
       return Transition{DeployState::building, {E::start_build}};
+    case I::rollout_resumed:
     case I::checks_passed:
     case I::approval_required:
     case I::approval_granted:
@@ -216,6 +220,11 @@ std::optional<Transition> deploying(I input) {
     // The old process's work died with it; the target restores its recorded release on start.
     case I::recovered:
       return finish(DeployState::failed);
+    // A new owner found the first rollout of a straight (rolling) deploy in progress: applying
+    // the same version again is idempotent on every target, so it carries the rollout on
+    // (deploy_recovery.h says when this applies instead of `recovered`).
+    case I::rollout_resumed:
+      return Transition{DeployState::deploying, {E::start_rollout}};
     case I::checks_passed:
     case I::approval_required:
     case I::approval_granted:
@@ -260,6 +269,7 @@ std::optional<Transition> verifying(I input) {
       return finish_stopping(DeployState::timed_out);
     case I::recovered:
       return finish(DeployState::failed);
+    case I::rollout_resumed:
     case I::checks_passed:
     case I::approval_required:
     case I::approval_granted:
@@ -364,6 +374,8 @@ std::string_view to_string(DeployInput input) {
       return "deadline_passed";
     case I::recovered:
       return "recovered";
+    case I::rollout_resumed:
+      return "rollout_resumed";
   }
   return "unknown";
 }

@@ -70,6 +70,7 @@ enum class DeployInput {
   deadline_passed,            // the deploy's overall deadline passed
   recovered,                  // found in flight by a new process after a restart (a build is
                               // resumed; anything further along is over)
+  rollout_resumed,            // a new owner carries on a straight rollout cut off in deploying
 };
 
 // What to do next, carried out in the order given, after persisting the transition.

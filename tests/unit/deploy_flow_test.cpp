@@ -184,10 +184,13 @@ TEST_F(DeployFlowTest, OneActiveDeployPerServiceAndEnvironment) {
   EXPECT_TRUE(has(h.run("alice", "status hello"), "in progress: #1 v2 (deploying)"));
 }
 
+// A deploy whose checks had begun cannot be carried on (its bake time and verdicts lived in the
+// stopped process): it is failed, and says why.
 TEST_F(DeployFlowTest, RestartReconcilesDeploysLeftRunning) {
   storage::NewDeploy orphan{"hello", "staging", "v2", "v1", DeployKind::deploy, "bob", "", "test"};
   auto record = h.deploys.create(orphan);
   h.deploys.transition(record.id, DeployState::deploying, "deploying v2");
+  h.deploys.transition(record.id, DeployState::verifying, "checking v2");
   auto reconciled = commands::reconcile_interrupted_deploys(*h.services);
   ASSERT_EQ(reconciled.size(), 1u);
   EXPECT_EQ(h.deploys.get(record.id)->state, DeployState::failed);
@@ -207,6 +210,7 @@ TEST_F(DeployFlowTest, AReplicaLeavesALiveReplicasDeploysAloneAndOneSurvivorTake
   orphan.owner = "a";
   const auto id = h.deploys.create(orphan).id;
   h.deploys.transition(id, DeployState::deploying, "deploying v2");
+  h.deploys.transition(id, DeployState::verifying, "checking v2");
   storage::LeaseStore leases(*h.db);
   ASSERT_TRUE(leases.acquire(storage::replica_lease_name("a"), "a", h.clock.now_ms(), 10'000));
 
@@ -216,7 +220,7 @@ TEST_F(DeployFlowTest, AReplicaLeavesALiveReplicasDeploysAloneAndOneSurvivorTake
   EXPECT_TRUE(commands::take_over_orphaned_deploys(*h.services).taken_over.empty());
   h.clock.advance_ms(11'000);  // the lease ended 1 s ago: still within the grace
   EXPECT_TRUE(commands::take_over_orphaned_deploys(*h.services).taken_over.empty());
-  EXPECT_EQ(h.deploys.get(id)->state, DeployState::deploying);
+  EXPECT_EQ(h.deploys.get(id)->state, DeployState::verifying);
   EXPECT_EQ(h.deploys.get(id)->owner, "a");
 
   h.clock.advance_ms(1'000);
@@ -228,8 +232,10 @@ TEST_F(DeployFlowTest, AReplicaLeavesALiveReplicasDeploysAloneAndOneSurvivorTake
   EXPECT_EQ(after->owner, "b");
   EXPECT_EQ(after->epoch, 1);
   EXPECT_EQ(after->detail,
-            "interrupted: replica a stopped while this deploy was deploying; the environment "
-            "serves what it served before");
+            "interrupted: replica a stopped while this deploy was verifying; its rollout was "
+            "past the point where it can be carried on (a metric check or a canary / blue-green "
+            "step was under way, and its bake time and traffic split lived in the stopped "
+            "process); the environment serves what it served before");
   const auto actions = audit_actions();
   ASSERT_GE(actions.size(), 2u);
   EXPECT_EQ(actions[actions.size() - 2], "deploy.taken_over");

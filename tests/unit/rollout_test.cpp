@@ -475,6 +475,74 @@ TEST_F(RolloutTest, ADeadReplicasBuildIsTakenOverAndFollowedNotTriggeredAgain) {
   EXPECT_TRUE(commands::take_over_orphaned_deploys(*h.services).taken_over.empty());
 }
 
+// Issue 17: a straight rollout cut off before its checks began (state deploying, no verifying
+// event) is carried on by whoever finds it, a restart or a survivor: the same version is applied
+// again (idempotent on every target) and the deploy ends once, succeeded, serving that version.
+TEST_F(RolloutTest, AStraightRolloutCutOffIsAppliedAgainAndFinishedByADeadReplicasSurvivor) {
+  storage::NewDeploy request;
+  request.service = "hello";
+  request.environment = "staging";
+  request.version = "v2";
+  request.requested_by = "alice";
+  request.chat_ref = "test";
+  request.owner = "a";
+  const auto id = h.deploys.create(request).id;
+  h.deploys.transition(id, DeployState::deploying, "deploying v2");
+  storage::LeaseStore leases(*h.db);
+  ASSERT_TRUE(leases.acquire(storage::replica_lease_name("a"), "a", h.clock.now_ms(), 10'000));
+  h.services->replica = "b";
+  h.services->takeover_grace_ms = 2'000;
+  EXPECT_TRUE(commands::reconcile_interrupted_deploys(*h.services).empty());  // a is alive
+  EXPECT_TRUE(commands::resumable_deploys(*h.services).empty());
+
+  h.clock.advance_ms(12'000);
+  auto found = commands::take_over_orphaned_deploys(*h.services);
+  ASSERT_EQ(found.taken_over.size(), 1u);
+  EXPECT_TRUE(found.settled.empty());  // not failed: carried on
+  ASSERT_EQ(found.resumable.size(), 1u);
+  RecordingConversation conversation;
+  boost::asio::co_spawn(h.io,
+                        commands::resume_deploy(*h.services, conversation, found.resumable[0]),
+                        boost::asio::detached);
+  ASSERT_TRUE(h.drive([&] { return settled(id); }, std::chrono::seconds(1)));
+  const auto after = h.deploys.get(id);
+  EXPECT_EQ(after->state, DeployState::succeeded);
+  EXPECT_EQ(after->owner, "b");
+  EXPECT_EQ(h.target->current_version("staging"), "v2");
+  ASSERT_FALSE(conversation.posts.empty());
+  EXPECT_TRUE(has(conversation.posts[0].text,
+                  "resumed after a restart; applying v2 again and following its rollout"))
+      << conversation.posts[0].text;
+  EXPECT_TRUE(audited("deploy.resumed"));
+  // One succeeded event: requested, deploying, succeeded (the resumption writes no event).
+  std::vector<DeployState> states;
+  for (const auto& event : h.deploys.events(id))
+    states.push_back(event.to);
+  EXPECT_EQ(states, (std::vector<DeployState>{DeployState::requested, DeployState::deploying,
+                                              DeployState::succeeded}));
+}
+
+// A canary rollout cut off mid-way is not carried on: its step and traffic split are not
+// recorded. It is failed, and the announcement says why.
+TEST_F(RolloutTest, ACanaryCutOffMidRolloutIsFailedWithTheReason) {
+  use_canary({10, 50});
+  storage::NewDeploy request;
+  request.service = "hello";
+  request.environment = "staging";
+  request.version = "v2";
+  request.previous_version = "v1";
+  request.requested_by = "alice";
+  request.chat_ref = "test";
+  const auto id = h.deploys.create(request).id;
+  h.deploys.transition(id, DeployState::deploying, "deploying v2");
+  auto reconciled = commands::reconcile_interrupted_deploys(*h.services);
+  ASSERT_EQ(reconciled.size(), 1u);
+  EXPECT_EQ(h.deploys.get(id)->state, DeployState::failed);
+  EXPECT_TRUE(has(h.deploys.get(id)->detail, "past the point where it can be carried on"))
+      << h.deploys.get(id)->detail;
+  EXPECT_TRUE(commands::resumable_deploys(*h.services).empty());
+}
+
 TEST_F(RolloutTest, ABuildNoLongerConfiguredIsReconciledAsFailed) {
   const auto id = left_building(h, "5");
   auto reconciled = commands::reconcile_interrupted_deploys(*h.services);
