@@ -96,7 +96,12 @@ std::vector<storage::DeployRecord> settle(Services& services, bool own_too,
       continue;
     // A deploy waiting for approval is not running anything; it keeps waiting across restarts.
     // A build carries on in CI and is resumed (resume_deploy).
-    if (deploy.state == DeployState::awaiting_approval || can_resume(services, deploy))
+    // A dead replica's straight rollout is carried on by the survivor (its target holds none of
+    // the dead replica's processes); this replica's own, found after its restart, is failed as
+    // before: its target restored at start what it recorded as serving, which is what it reports.
+    const bool taken = previous_owner != services.replica;
+    if (deploy.state == DeployState::awaiting_approval || can_resume_build(services, deploy) ||
+        (taken && can_resume_rollout(services, deploy)))
       continue;
     // A build no longer configured cannot be followed; nothing was deployed, so it failed.
     // Anything further along was cut off, and the target restored what served before.
@@ -106,12 +111,13 @@ std::vector<storage::DeployRecord> settle(Services& services, bool own_too,
             ? std::string("Shipmate stopped")
             : "replica " + (previous_owner.empty() ? std::string("(unnamed)") : previous_owner) +
                   " stopped";
-    const std::string why =
-        orphaned_build ? "interrupted while building, and " + deploy.service +
-                             " has no build configured any more; nothing was deployed"
-                       : "interrupted: " + stopped + " while this deploy was " +
-                             std::string(to_string(deploy.state)) + why_not_resumed(deploy) +
-                             "; the environment serves what it served before";
+    const std::string why = orphaned_build
+                                ? "interrupted while building, and " + deploy.service +
+                                      " has no build configured any more; nothing was deployed"
+                                : "interrupted: " + stopped + " while this deploy was " +
+                                      std::string(to_string(deploy.state)) +
+                                      (taken ? why_not_resumed(deploy) : std::string()) +
+                                      "; the environment serves what it served before";
     Step step = advance(services, deploy.id, deploy.state, deploy.epoch,
                         orphaned_build ? DeployInput::build_failed : DeployInput::recovered, why,
                         {DeployEffect::release_slot, DeployEffect::announce}, Expect::any_of);

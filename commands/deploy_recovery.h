@@ -38,9 +38,11 @@ struct OrphanTakeover {
 OrphanTakeover take_over_orphaned_deploys(Services& services);
 
 // Deploys an earlier process left building whose service still has a build configured (their CI
-// run carries on without Shipmate), and straight rollouts cut off in deploying before any check
-// began (no verifying event; rolling strategy or a rollback: applying the same version again is
-// idempotent on every target): they are resumed rather than failed (this replica's own,
+// run carries on without Shipmate), and a dead replica's straight rollouts cut off in deploying
+// before any check began (no verifying event; rolling strategy or a rollback: applying the same
+// version again is idempotent on every target; this replica's own, after its restart, are
+// failed as before, its target having restored what it recorded): they are resumed rather than
+// failed (this replica's own,
 // including those it took over; never another live replica's). A resumed build is followed,
 // never triggered again, when its CI run was recorded. Checks under way and canary / blue-green
 // steps are not resumable (their bake time and traffic split lived in the stopped process).

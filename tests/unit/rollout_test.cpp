@@ -475,9 +475,9 @@ TEST_F(RolloutTest, ADeadReplicasBuildIsTakenOverAndFollowedNotTriggeredAgain) {
   EXPECT_TRUE(commands::take_over_orphaned_deploys(*h.services).taken_over.empty());
 }
 
-// Issue 17: a straight rollout cut off before its checks began (state deploying, no verifying
-// event) is carried on by whoever finds it, a restart or a survivor: the same version is applied
-// again (idempotent on every target) and the deploy ends once, succeeded, serving that version.
+// Issue 17: a dead replica's straight rollout cut off before its checks began (state deploying,
+// no verifying event) is carried on by the survivor: the same version is applied again
+// (idempotent on every target) and the deploy ends once, succeeded, serving that version.
 TEST_F(RolloutTest, AStraightRolloutCutOffIsAppliedAgainAndFinishedByADeadReplicasSurvivor) {
   storage::NewDeploy request;
   request.service = "hello";
@@ -522,9 +522,9 @@ TEST_F(RolloutTest, AStraightRolloutCutOffIsAppliedAgainAndFinishedByADeadReplic
                                               DeployState::succeeded}));
 }
 
-// A canary rollout cut off mid-way is not carried on: its step and traffic split are not
-// recorded. It is failed, and the announcement says why.
-TEST_F(RolloutTest, ACanaryCutOffMidRolloutIsFailedWithTheReason) {
+// A dead replica's canary rollout cut off mid-way is not carried on: its step and traffic split
+// are not recorded. The survivor fails it, and the announcement says why.
+TEST_F(RolloutTest, ADeadReplicasCanaryCutOffMidRolloutIsFailedWithTheReason) {
   use_canary({10, 50});
   storage::NewDeploy request;
   request.service = "hello";
@@ -533,8 +533,10 @@ TEST_F(RolloutTest, ACanaryCutOffMidRolloutIsFailedWithTheReason) {
   request.previous_version = "v1";
   request.requested_by = "alice";
   request.chat_ref = "test";
+  request.owner = "a";  // a holds no lease: it is gone
   const auto id = h.deploys.create(request).id;
   h.deploys.transition(id, DeployState::deploying, "deploying v2");
+  h.services->replica = "b";
   auto reconciled = commands::reconcile_interrupted_deploys(*h.services);
   ASSERT_EQ(reconciled.size(), 1u);
   EXPECT_EQ(h.deploys.get(id)->state, DeployState::failed);
