@@ -326,5 +326,66 @@ TEST_F(TwoReplicas, AKilledReplicasRunbookRunIsTakenOverReconciledAndFinishedOnc
   EXPECT_EQ(code, 0) << verified;
 }
 
+// Issue 17, a frozen replica: a is stopped (SIGSTOP) while it runs a runbook step, past its
+// lease. b takes the run over and finishes it. When a wakes (SIGCONT) its lease has lapsed by its
+// own clock: it stops acting and exits with status 1, and nothing it would still write lands
+// (its step's end is refused by the epoch check, and it posts no second outcome).
+TEST_F(TwoReplicas, AReplicaFrozenPastItsLeaseIsFencedOutAndExitsWhenItWakes) {
+  auto a = start_replica("a");
+  ASSERT_TRUE(slack.wait_for_connections(1)) << a->output();
+  ASSERT_TRUE(a->wait_for_output("ready:")) << a->output();
+  auto b = start_replica("b");
+  ASSERT_TRUE(slack.wait_for_connections(2)) << b->output();
+  ASSERT_TRUE(b->wait_for_output("ready:")) << b->output();
+  const auto open = slack.open_connections();
+  ASSERT_EQ(open.size(), 2u);
+
+  mention("EvRun", "1700000004.000001", "runbook run hold env=staging", open[0]);
+  ASSERT_TRUE(eventually([&] {
+    return rows(
+               "SELECT r.owner, s.status FROM runbook_runs r JOIN runbook_steps s ON "
+               "s.run_id = r.id WHERE r.id = 1 AND s.name = 'hold'",
+               2) == std::vector<std::string>{"a|started"};
+  })) << dump(*a, *b);
+  a->send_signal(SIGSTOP);
+  // b takes the run over once a's lease (2 s) and the grace have passed, and runs the step again.
+  ASSERT_TRUE(eventually([&] {
+    return rows("SELECT owner, epoch FROM runbook_runs WHERE id = 1", 2) ==
+               std::vector<std::string>{"b|1"} &&
+           rows("SELECT attempt FROM runbook_steps WHERE run_id = 1 AND status = 'started'") ==
+               std::vector<std::string>{"2"};
+  })) << dump(*a, *b);
+  write_file(dir.file("gate"), "open\n");  // both attempts' processes may finish now
+  ASSERT_TRUE(eventually([&] {
+    const auto status = rows("SELECT status FROM runbook_runs WHERE id = 1");
+    return !status.empty() && status[0] == "succeeded";
+  })) << dump(*a, *b);
+
+  a->send_signal(SIGCONT);
+  EXPECT_EQ(a->wait(), 1) << a->output();
+  EXPECT_TRUE(has(a->output(), "replica a lost its lease")) << a->output();
+  EXPECT_EQ(rows("SELECT owner, epoch FROM runbook_runs WHERE id = 1", 2),
+            (std::vector<std::string>{"b|1"}));
+  EXPECT_EQ(
+      rows("SELECT name, attempt, status FROM runbook_steps WHERE run_id = 1 ORDER BY id", 3),
+      (std::vector<std::string>{"hold|1|interrupted", "hold|2|succeeded", "tell|1|succeeded"}));
+  const auto posts_with = [&](const std::string& text) {
+    int count = 0;
+    for (const auto& message : slack.messages())
+      count += has(message.text, text) ? 1 : 0;
+    return count;
+  };
+  EXPECT_TRUE(eventually([&] { return posts_with("released in staging") >= 1; })) << dump(*a, *b);
+  EXPECT_EQ(posts_with("released in staging"), 1) << dump(*a, *b);
+  EXPECT_EQ(posts_with("was taken over by replica b"), 1) << dump(*a, *b);
+
+  b->send_signal(SIGTERM);
+  EXPECT_EQ(b->wait(), 0) << b->output();
+  auto [code, verified] =
+      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("b.yaml")}, "",
+                  {{"SHIPMATE_TEST_DATABASE", uri}, {"SHIPMATE_TEST_GITLAB", "x"}});
+  EXPECT_EQ(code, 0) << verified;
+}
+
 }  // namespace
 }  // namespace shipmate::testing
