@@ -285,7 +285,7 @@ int App::Impl::open() {
   incident_rooms.emplace(directory.running);
   services->incident_rooms = &*incident_rooms;
   // Room operations a stop cut off are claimed by no one now: due at the first upkeep step.
-  room_ops.emplace(*database);
+  room_ops.emplace(*database, replica ? replica->name() : std::string());
   if (const int released = room_ops->release_claims(); released > 0)
     spdlog::info("incidents: {} room operation(s) a stop cut off will be carried out", released);
   services->room_ops = &*room_ops;

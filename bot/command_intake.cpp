@@ -739,14 +739,35 @@ std::size_t CommandIntake::take_over(
     const std::function<bool(const std::string& replica)>& orphaned) {
   std::size_t adopted = 0;
   std::map<std::string, bool> verdicts;  // one lease read per replica
+  const auto dead = [&](const std::string& replica) {
+    auto [verdict, fresh] = verdicts.try_emplace(replica, false);
+    if (fresh)
+      verdict->second = orphaned(replica);
+    return verdict->second;
+  };
+  // A dead replica's replies recorded but never confirmed: adopted (one UPDATE per replica: of
+  // two survivors one gets them) and settled as after a restart, before its commands are.
+  if (impl_->outbox) {
+    for (const auto& platform : impl_->platforms) {
+      for (const auto& replica : impl_->options.outbox->others_with_unsent(platform.name)) {
+        if (!dead(replica))
+          continue;
+        auto rows = impl_->options.outbox->adopt_unsent(platform.name, replica);
+        if (rows.empty())
+          continue;
+        spdlog::warn("outbox: {} unsent replies to {} adopted from replica {}", rows.size(),
+                     platform.name, replica);
+        asio::co_spawn(impl_->executor,
+                       impl_->outbox->recover_adopted(platform.name, std::move(rows)),
+                       asio::detached);
+      }
+    }
+  }
   for (auto& entry : impl_->inbox.others_pending()) {
     const IntakePlatform* platform = impl_->platform_named(entry.platform);
     if (platform == nullptr)
       continue;  // answered by the transport of that platform, where it runs
-    auto [verdict, fresh] = verdicts.try_emplace(entry.replica, false);
-    if (fresh)
-      verdict->second = orphaned(entry.replica);
-    if (!verdict->second || !impl_->inbox.adopt(entry.key, entry.replica))
+    if (!dead(entry.replica) || !impl_->inbox.adopt(entry.key, entry.replica))
       continue;  // alive, or another survivor adopted it first
     ++adopted;
     spdlog::warn("inbox {}: adopted from replica {} ({})", entry.key, entry.replica, entry.state);

@@ -509,13 +509,19 @@ struct ReplyOutbox::Impl : std::enable_shared_from_this<Impl> {
       waiter->cancel();
   }
 
-  static asio::awaitable<void> recover(std::shared_ptr<Impl> self, std::string platform_name) {
+  // `adopted`: a dead replica's rows just adopted; otherwise this replica's own unsent rows.
+  static asio::awaitable<void> recover(std::shared_ptr<Impl> self, std::string platform_name,
+                                       std::optional<std::vector<storage::OutboxRow>> adopted) {
     std::vector<storage::OutboxRow> unsent;
-    try {
-      unsent = self->store.unsent(platform_name);
-    } catch (const storage::StorageError& e) {
-      spdlog::error("outbox: cannot read unsent replies of {}: {}", platform_name, e.what());
-      co_return;
+    if (adopted) {
+      unsent = std::move(*adopted);
+    } else {
+      try {
+        unsent = self->store.unsent(platform_name);
+      } catch (const storage::StorageError& e) {
+        spdlog::error("outbox: cannot read unsent replies of {}: {}", platform_name, e.what());
+        co_return;
+      }
     }
     const OutboxPlatform* platform = self->platform_named(platform_name);
     if (unsent.empty() || platform == nullptr)
@@ -799,7 +805,14 @@ void ReplyOutbox::notify(std::string_view platform_name, std::string key, std::s
 
 asio::awaitable<void> ReplyOutbox::recover(std::string platform) {
   auto self = impl_;
-  co_await Impl::recover(self, std::move(platform));
+  co_await Impl::recover(self, std::move(platform), std::nullopt);
+}
+
+asio::awaitable<void> ReplyOutbox::recover_adopted(std::string platform,
+                                                   std::vector<storage::OutboxRow> rows) {
+  auto self = impl_;
+  std::optional<std::vector<storage::OutboxRow>> adopted(std::move(rows));
+  co_await Impl::recover(self, std::move(platform), std::move(adopted));
 }
 
 bool ReplyOutbox::has_unsent(std::string_view platform) const {

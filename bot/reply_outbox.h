@@ -185,6 +185,10 @@ class ReplyOutbox {
   // After a restart: every unsent row of the platform is looked for and marked sent, or sent.
   // Completes when each has been confirmed, parked, or handed over (its answer may come later).
   boost::asio::awaitable<void> recover(std::string platform);
+  // Replicas (issue 17): the same for `rows` only, a dead replica's unsent rows this replica has
+  // just adopted (storage::OutboxStore::adopt_unsent), while its own replies keep flowing.
+  boost::asio::awaitable<void> recover_adopted(std::string platform,
+                                               std::vector<storage::OutboxRow> rows);
 
   // Whether the platform has rows left unconfirmed (read from the database).
   bool has_unsent(std::string_view platform) const;

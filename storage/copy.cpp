@@ -53,7 +53,8 @@ constexpr TableSpec kTables[] = {
     {"incident_announcements",
      "#id key #incident_id kind room #tone text #created_at #sent_at message_ref", "id", "id"},
     {"incident_room_ops",
-     "#id key #incident_id kind room payload state #attempts #created_at #next_at #done_at result",
+     "#id key #incident_id kind room payload state #attempts #created_at #next_at #done_at result "
+     "replica",
      "id", "id"},
     {"runbook_runs",
      "#id runbook hash params started_by chat_ref message_ref status state #started_at "
@@ -71,7 +72,7 @@ constexpr TableSpec kTables[] = {
      "service, version", ""},
     {"outbox",
      "#seq idem_key platform channel thread intent target_key body state platform_id #created_at "
-     "#sent_at",
+     "#sent_at replica",
      "seq", "seq"},
 };
 

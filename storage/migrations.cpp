@@ -473,6 +473,14 @@ ALTER TABLE runbook_runs ADD COLUMN owner TEXT NOT NULL DEFAULT '';
 ALTER TABLE runbook_runs ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0;
 )sql";
 
+// Replicas (issue 17): each reply-outbox row and each incident room operation names the replica
+// that recorded it, so a starting replica recovers only its own (and a survivor adopts a dead
+// replica's), never a live replica's unsent rows.
+constexpr std::string_view kMigration25 = R"sql(
+ALTER TABLE outbox ADD COLUMN replica TEXT NOT NULL DEFAULT '';
+ALTER TABLE incident_room_ops ADD COLUMN replica TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -482,6 +490,7 @@ constexpr std::array kMigrations = {
     Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
     Migration{19, kMigration19}, Migration{20, kMigration20}, Migration{21, kMigration21},
     Migration{22, kMigration22}, Migration{23, kMigration23}, Migration{24, kMigration24},
+    Migration{25, kMigration25},
 };
 
 }  // namespace

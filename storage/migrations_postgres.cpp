@@ -369,10 +369,16 @@ ALTER TABLE runbook_runs ADD COLUMN owner ctext NOT NULL DEFAULT '';
 ALTER TABLE runbook_runs ADD COLUMN epoch BIGINT NOT NULL DEFAULT 0;
 )sql";
 
+// SQLite's migration 25: the replica of each reply-outbox row and room operation (issue 17).
+constexpr std::string_view kPostgres9 = R"sql(
+ALTER TABLE outbox ADD COLUMN replica ctext NOT NULL DEFAULT '';
+ALTER TABLE incident_room_ops ADD COLUMN replica ctext NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kPostgresMigrations = {
     Migration{1, kPostgres1}, Migration{2, kPostgres2}, Migration{3, kPostgres3},
     Migration{4, kPostgres4}, Migration{5, kPostgres5}, Migration{6, kPostgres6},
-    Migration{7, kPostgres7}, Migration{8, kPostgres8},
+    Migration{7, kPostgres7}, Migration{8, kPostgres8}, Migration{9, kPostgres9},
 };
 
 // Any constant both replicas agree on: the advisory lock migrations take.

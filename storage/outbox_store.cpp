@@ -1,5 +1,7 @@
 #include "storage/outbox_store.h"
 
+#include <algorithm>
+
 #include "storage/inbox_store.h"
 
 namespace shipmate::storage {
@@ -7,7 +9,7 @@ namespace shipmate::storage {
 namespace {
 constexpr const char* kColumns =
     "seq, idem_key, platform, channel, thread, intent, target_key, body, state, platform_id, "
-    "created_at";
+    "created_at, replica";
 }  // namespace
 
 Statement& OutboxStore::cached(std::optional<Statement>& slot, std::string_view sql) {
@@ -30,6 +32,7 @@ OutboxRow OutboxStore::row_of(const Statement& select) {
   row.state = select.column_text(8);
   row.platform_id = select.column_text(9);
   row.created_at = select.column_int64(10);
+  row.replica = select.column_text(11);
   return row;
 }
 
@@ -45,8 +48,8 @@ std::vector<bool> OutboxStore::commit(
     for (const auto& row : rows) {
       auto& insert = cached(insert_,
                             "INSERT INTO outbox (idem_key, platform, channel, thread, intent, "
-                            "target_key, body, state, created_at) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?) "
+                            "target_key, body, state, created_at, replica) "
+                            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
                             "ON CONFLICT (idem_key) DO NOTHING");
       insert.bind(1, row.key)
           .bind(2, row.platform)
@@ -55,7 +58,8 @@ std::vector<bool> OutboxStore::commit(
           .bind(5, row.intent)
           .bind(6, row.target_key)
           .bind(7, row.body)
-          .bind(8, row.created_at != 0 ? row.created_at : now);
+          .bind(8, row.created_at != 0 ? row.created_at : now)
+          .bind(9, inbox_.replica());
       insert.run();
       fresh.push_back(db_.changes() > 0);
     }
@@ -72,12 +76,37 @@ std::vector<bool> OutboxStore::commit(
 }
 
 std::vector<OutboxRow> OutboxStore::unsent(std::string_view platform) {
-  auto select = db_.prepare(std::string("SELECT ") + kColumns +
-                            " FROM outbox WHERE state = 'pending' AND platform = ? ORDER BY seq");
-  select.bind(1, platform);
+  auto select = db_.prepare(
+      std::string("SELECT ") + kColumns +
+      " FROM outbox WHERE state = 'pending' AND platform = ? AND replica = ? ORDER BY seq");
+  select.bind(1, platform).bind(2, inbox_.replica());
   std::vector<OutboxRow> out;
   while (select.step())
     out.push_back(row_of(select));
+  return out;
+}
+
+std::vector<std::string> OutboxStore::others_with_unsent(std::string_view platform) {
+  auto select = db_.prepare(
+      "SELECT DISTINCT replica FROM outbox WHERE state = 'pending' AND platform = ? AND "
+      "replica <> ? ORDER BY replica");
+  select.bind(1, platform).bind(2, inbox_.replica());
+  std::vector<std::string> out;
+  while (select.step())
+    out.push_back(select.column_text(0));
+  return out;
+}
+
+std::vector<OutboxRow> OutboxStore::adopt_unsent(std::string_view platform, std::string_view from) {
+  auto adopt = db_.prepare(std::string("UPDATE outbox SET replica = ? WHERE state = 'pending' AND "
+                                       "platform = ? AND replica = ? RETURNING ") +
+                           kColumns);
+  adopt.bind(1, inbox_.replica()).bind(2, platform).bind(3, from);
+  std::vector<OutboxRow> out;
+  while (adopt.step())
+    out.push_back(row_of(adopt));
+  std::sort(out.begin(), out.end(),
+            [](const OutboxRow& a, const OutboxRow& b) { return a.seq < b.seq; });
   return out;
 }
 

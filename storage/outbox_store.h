@@ -9,6 +9,11 @@
 // is `pending` until the platform confirmed it, then `sent` with the platform's id for it
 // (Slack's ts, a Teams activity id). What a row says is opaque here (bot/ encodes it).
 //
+// Replicas (issue 17): each row records the replica that recorded it (the inbox's replica tag,
+// empty for a single replica). unsent() is this replica's own rows only, so a starting replica
+// never touches a live replica's unsent replies; adopt_unsent() moves a dead replica's unsent
+// rows to this one in one compare-and-set UPDATE (of two survivors, one gets them).
+//
 // Contract: threading and errors as in database.h (StorageError on SQL failures; commit() is all
 // or nothing). Callers redact text before it reaches a row. The queries are plain SQL that
 // PostgreSQL accepts too (ON CONFLICT DO NOTHING, a partial index), so a second backend can share
@@ -40,6 +45,7 @@ struct OutboxRow {
   std::string state;        // "pending", "sent"
   std::string platform_id;  // once sent: the platform's id for the message
   EpochMillis created_at = 0;
+  std::string replica;  // the replica that recorded it (or adopted it)
 };
 
 // Keeps its prepared statements for its lifetime, so it must be destroyed before `db`.
@@ -60,8 +66,14 @@ class OutboxStore {
   decltype(auto) transaction(F&& body) {
     return db_.transaction(std::forward<F>(body));
   }
-  // Unsent rows of a platform, in recording order.
+  // This replica's unsent rows of a platform, in recording order.
   std::vector<OutboxRow> unsent(std::string_view platform);
+  // The other replicas that have unsent rows of a platform.
+  std::vector<std::string> others_with_unsent(std::string_view platform);
+  // Takes `from`'s unsent rows of `platform` for this replica (a dead replica's, decided by the
+  // caller); returns the rows this call moved, in recording order (none when another survivor
+  // took them first).
+  std::vector<OutboxRow> adopt_unsent(std::string_view platform, std::string_view from);
   std::optional<OutboxRow> find(std::string_view key);
   // Forgets sent rows recorded before `cutoff` whose command has finished (a command still in
   // the inbox may run again after a crash and must find its keys).

@@ -8,7 +8,7 @@ namespace {
 
 constexpr const char* kColumns =
     "SELECT id, key, incident_id, kind, room, payload, state, attempts, created_at, next_at, "
-    "done_at, result FROM incident_room_ops ";
+    "done_at, result, replica FROM incident_room_ops ";
 
 RoomOp read_op(Statement& query) {
   RoomOp out;
@@ -25,6 +25,7 @@ RoomOp read_op(Statement& query) {
   if (!query.column_is_null(10))
     out.done_at = query.column_int64(10);
   out.result = query.column_text(11);
+  out.replica = query.column_text(12);
   return out;
 }
 
@@ -32,8 +33,8 @@ RoomOp read_op(Statement& query) {
 
 RoomOp RoomOpStore::add(const RoomOp& op) {
   Statement insert = db_.prepare(
-      "INSERT INTO incident_room_ops (key, incident_id, kind, room, payload, created_at, next_at) "
-      "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT (key) DO NOTHING");
+      "INSERT INTO incident_room_ops (key, incident_id, kind, room, payload, created_at, next_at, "
+      "replica) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (key) DO NOTHING");
   insert.bind(1, op.key);
   insert.bind(2, op.incident_id);
   insert.bind(3, op.kind);
@@ -41,6 +42,7 @@ RoomOp RoomOpStore::add(const RoomOp& op) {
   insert.bind(5, op.payload);
   insert.bind(6, op.created_at);
   insert.bind(7, op.next_at);
+  insert.bind(8, replica_);
   insert.run();
   Statement query = db_.prepare(std::string(kColumns) + "WHERE key = ?1");
   query.bind(1, op.key);
@@ -59,11 +61,12 @@ std::optional<RoomOp> RoomOpStore::get(std::int64_t id) {
 
 bool RoomOpStore::claim(std::int64_t id, EpochMillis now, EpochMillis lease_until) {
   Statement update = db_.prepare(
-      "UPDATE incident_room_ops SET attempts = attempts + 1, next_at = ?3 "
+      "UPDATE incident_room_ops SET attempts = attempts + 1, next_at = ?3, replica = ?4 "
       "WHERE id = ?1 AND state = 'pending' AND next_at <= ?2");
   update.bind(1, id);
   update.bind(2, now);
   update.bind(3, lease_until);
+  update.bind(4, replica_);
   update.run();
   return db_.changes() > 0;
 }
@@ -117,7 +120,13 @@ std::vector<RoomOp> RoomOpStore::for_incident(std::int64_t incident_id) {
 }
 
 int RoomOpStore::release_claims() {
-  db_.exec("UPDATE incident_room_ops SET next_at = 0 WHERE state = 'pending' AND next_at > 0");
+  // Only this replica's own claims: a live replica's in-flight claim stays its own until its
+  // lease ends (then any replica's upkeep may claim it again).
+  Statement update = db_.prepare(
+      "UPDATE incident_room_ops SET next_at = 0 WHERE state = 'pending' AND next_at > 0 AND "
+      "replica = ?1");
+  update.bind(1, replica_);
+  update.run();
   return static_cast<int>(db_.changes());
 }
 

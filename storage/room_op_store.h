@@ -9,7 +9,11 @@
 // - claim() is the one way to start an attempt: it takes a pending row whose `next_at` has come,
 //   counts the attempt and moves `next_at` to the claim's end (a lease), in one statement; a row
 //   claimed by another attempt is not taken again until that lease ends. release_claims() (at
-//   start-up) makes every pending row due now: a crash left its claims behind.
+//   start-up) makes this replica's own claimed rows due now: a crash left its claims behind.
+// - Replicas (issue 17): a row records the replica that added it and, from each claim on, the
+//   replica that claimed it last (`replica`, empty for a single replica). release_claims() frees
+//   only this replica's claims, never a live replica's in-flight one; a dead replica's claims
+//   end by themselves when their lease (`next_at`) passes, and any replica's upkeep retries them.
 // - finish() records the answer (state `done` or `failed`, with the result: the room's address for
 //   a create, the reason for a failure); retry() puts a row back for later with the last error.
 // - due() is an indexed read of the pending rows whose time has come (a partial index on
@@ -40,12 +44,14 @@ struct RoomOp {
   EpochMillis created_at = 0;
   EpochMillis next_at = 0;
   std::optional<EpochMillis> done_at = {};
-  std::string result = {};  // create: "<address>\n<mention>"; failed or retried: the reason
+  std::string result = {};   // create: "<address>\n<mention>"; failed or retried: the reason
+  std::string replica = {};  // the replica that added it, then the one that claimed it last
 };
 
 class RoomOpStore {
  public:
-  explicit RoomOpStore(Database& db) : db_(db) {}
+  explicit RoomOpStore(Database& db, std::string replica = {})
+      : db_(db), replica_(std::move(replica)) {}
 
   RoomOp add(const RoomOp& op);
   std::optional<RoomOp> get(std::int64_t id);
@@ -59,6 +65,7 @@ class RoomOpStore {
 
  private:
   Database& db_;
+  std::string replica_;
 };
 
 }  // namespace shipmate::storage

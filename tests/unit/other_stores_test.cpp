@@ -12,6 +12,7 @@
 #include "storage/freeze_store.h"
 #include "storage/incident_store.h"
 #include "storage/release_notes_store.h"
+#include "storage/room_op_store.h"
 #include "storage/runbook_store.h"
 #include "storage/schedule_store.h"
 #include "tests/support/backends.h"
@@ -204,6 +205,32 @@ TEST_P(OtherStoresTest, RunbookWritesAreFencedOnOwnerAndEpoch) {
   EXPECT_TRUE(runbooks.save_state(run_id, "succeeded", "state-2", true, b));
   // A finished run is not taken over.
   EXPECT_EQ(runbooks.take_over(run_id, b, "c"), std::nullopt);
+}
+
+// Replicas (issue 17): a starting replica frees only its own claimed room operations; a live
+// replica's in-flight claim stays its own until its lease passes.
+TEST_P(OtherStoresTest, RoomOperationClaimsAreFreedOnlyByTheReplicaThatHoldsThem) {
+  RoomOpStore a(*db, "a");
+  RoomOpStore b(*db, "b");
+  RoomOp op;
+  op.key = "pin:INC-1:card";
+  op.incident_id = 1;
+  op.kind = "pin";
+  op.room = "slack:C1";
+  op.created_at = 1000;
+  op.next_at = 1000;
+  const auto added = a.add(op);
+  EXPECT_EQ(added.replica, "a");
+  ASSERT_TRUE(a.claim(added.id, 1000, 31'000));
+  EXPECT_EQ(b.release_claims(), 0);  // b starting leaves a's claim alone
+  EXPECT_EQ(b.get(added.id)->next_at, 31'000);
+  EXPECT_FALSE(b.claim(added.id, 2000, 32'000));
+  // Once a's claim has run out, b may claim it, and then it is b's.
+  ASSERT_TRUE(b.claim(added.id, 31'000, 61'000));
+  EXPECT_EQ(b.get(added.id)->replica, "b");
+  EXPECT_EQ(a.release_claims(), 0);
+  EXPECT_EQ(b.release_claims(), 1);
+  EXPECT_EQ(a.get(added.id)->next_at, 0);
 }
 
 TEST_P(OtherStoresTest, FreezesAndConversationRefs) {

@@ -107,6 +107,40 @@ TEST_P(OutboxStoreTest, UnsentRowsComeInRecordingOrderPerPlatformAndLeaveOnceSen
   EXPECT_EQ(outbox.find("slack:event:E1#0")->platform_id, "1700000001.000200");
 }
 
+// Replicas (issue 17): a replica's recovery sees only its own unsent rows, never a live
+// replica's; a dead replica's are adopted by one survivor in one UPDATE.
+TEST_P(OutboxStoreTest, EachReplicaRecoversOnlyItsOwnRowsAndOneSurvivorAdoptsADeadOnes) {
+  InboxStore inbox_a{*db, clock, "a"};
+  InboxStore inbox_b{*db, clock, "b"};
+  InboxStore inbox_c{*db, clock, "c"};
+  OutboxStore a{*db, inbox_a, clock};
+  OutboxStore b{*db, inbox_b, clock};
+  OutboxStore c{*db, inbox_c, clock};
+  a.commit(
+      {reply_row("slack:E1#0"), reply_row("slack:E1#1", "slack", "thread_reply", "slack:E1#0")}, {},
+      {});
+  b.commit({reply_row("slack:E2#0")}, {}, {});
+  ASSERT_EQ(a.unsent("slack").size(), 2u);
+  EXPECT_EQ(a.unsent("slack")[0].replica, "a");
+  ASSERT_EQ(b.unsent("slack").size(), 1u);  // a's rows are not b's to recover
+  EXPECT_EQ(b.unsent("slack")[0].key, "slack:E2#0");
+  EXPECT_EQ(b.others_with_unsent("slack"), std::vector<std::string>{"a"});
+  EXPECT_TRUE(b.others_with_unsent("teams").empty());
+
+  // a died: b adopts its rows (in recording order); c, late, finds none.
+  const auto adopted = b.adopt_unsent("slack", "a");
+  ASSERT_EQ(adopted.size(), 2u);
+  EXPECT_EQ(adopted[0].key, "slack:E1#0");
+  EXPECT_EQ(adopted[1].key, "slack:E1#1");
+  EXPECT_EQ(adopted[0].replica, "b");
+  EXPECT_TRUE(c.adopt_unsent("slack", "a").empty());
+  EXPECT_TRUE(a.unsent("slack").empty());
+  EXPECT_EQ(b.unsent("slack").size(), 3u);
+  // Sent rows are not adopted.
+  b.commit({}, {}, {{"slack:E2#0", "1700.1"}});
+  EXPECT_TRUE(c.adopt_unsent("slack", "b").size() == 2u);
+}
+
 TEST_P(OutboxStoreTest, ACommandIsMarkedDoneInTheCommitThatRecordsItsLastReply) {
   ASSERT_TRUE(inbox.accept(command("slack:event:E1")));
   ASSERT_TRUE(inbox.accept(command("slack:event:E2")));
