@@ -12,8 +12,12 @@
 // /proc/<pid>/stat over the window, its peak RSS from VmHWM.
 //
 // Run: build-release/bench/shipmate_teams_bench [--activities N] [--in-flight N]
-//      [--conversations N] [--warmup N]
+//      [--conversations N] [--warmup N] [--keep-alive 1: each worker keeps one connection open
+//      instead of opening one per activity]
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -22,9 +26,11 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -80,6 +86,7 @@ struct Options {
   int in_flight = 1;
   int conversations = 1000;
   int warmup = 300;
+  bool keep_alive = false;  // one kept-alive connection per worker instead of one per activity
 };
 
 Options parse(int argc, char** argv) {
@@ -95,6 +102,8 @@ Options parse(int argc, char** argv) {
       options.conversations = std::max(1, value);
     else if (flag == "--warmup")
       options.warmup = value;
+    else if (flag == "--keep-alive")
+      options.keep_alive = value != 0;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       std::exit(64);
@@ -102,6 +111,92 @@ Options parse(int argc, char** argv) {
   }
   return options;
 }
+
+// One HTTP/1.1 connection to the bot, kept alive across requests (a worker's own); reconnects
+// once when the bot closed it. Answers only what the bench needs: the status code.
+class KeptConnection {
+ public:
+  explicit KeptConnection(int port) : port_(port) {}
+  ~KeptConnection() { drop(); }
+  std::optional<int> post(const std::string& path, const std::vector<std::string>& headers,
+                          const std::string& body) {
+    std::string request = "POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\n";
+    for (const auto& header : headers)
+      request += header + "\r\n";
+    request += "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (fd_ < 0 && !open())
+        return std::nullopt;
+      if (auto status = exchange(request))
+        return status;
+      drop();
+    }
+    return std::nullopt;
+  }
+
+ private:
+  bool open() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (fd_ < 0)
+      return false;
+    timeval timeout{10, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
+    int one = 1;
+    ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<uint16_t>(port_));
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      drop();
+      return false;
+    }
+    return true;
+  }
+  void drop() {
+    if (fd_ >= 0)
+      ::close(fd_);
+    fd_ = -1;
+    buffer_.clear();
+  }
+  std::optional<int> exchange(const std::string& request) {
+    if (::send(fd_, request.data(), request.size(), MSG_NOSIGNAL) !=
+        static_cast<ssize_t>(request.size()))
+      return std::nullopt;
+    std::size_t head_end;
+    while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
+      if (!fill())
+        return std::nullopt;
+    }
+    const std::string head = buffer_.substr(0, head_end);
+    std::size_t length = 0;
+    for (const char* name : {"Content-Length:", "content-length:"}) {
+      if (const auto at = head.find(name); at != std::string::npos)
+        length = static_cast<std::size_t>(std::atol(head.c_str() + at + std::strlen(name)));
+    }
+    while (buffer_.size() < head_end + 4 + length) {
+      if (!fill())
+        return std::nullopt;
+    }
+    buffer_.erase(0, head_end + 4 + length);
+    const int status = head.size() > 12 ? std::atoi(head.c_str() + 9) : 0;
+    if (head.find("Connection: close") != std::string::npos ||
+        head.find("connection: close") != std::string::npos)
+      drop();
+    return status;
+  }
+  bool fill() {
+    char chunk[4096];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0)
+      return false;
+    buffer_.append(chunk, static_cast<std::size_t>(n));
+    return true;
+  }
+  int port_;
+  int fd_ = -1;
+  std::string buffer_;
+};
 
 // What a worker waits for: the connector seeing the reply to its current activity.
 struct Slot {
@@ -184,6 +279,7 @@ services:
 
   auto worker = [&](int index) {
     Slot& slot = *slots[index];
+    KeptConnection kept(bot_port);
     int n = 0;
     while (true) {
       const int sequence = next.fetch_add(1);
@@ -215,11 +311,16 @@ services:
         slot.waiting_for = id;
       }
       const auto sent = Clock::now();
-      auto answer =
-          http_post(bot_port, "/api/messages", {authorization, "Content-Type: application/json"},
-                    boost::json::serialize(activity), 10s);
+      const std::vector<std::string> headers = {authorization, "Content-Type: application/json"};
+      const std::string body = boost::json::serialize(activity);
+      std::optional<int> status;
+      if (options.keep_alive) {
+        status = kept.post("/api/messages", headers, body);
+      } else if (auto answer = http_post(bot_port, "/api/messages", headers, body, 10s)) {
+        status = answer->status;
+      }
       const auto answered = Clock::now();
-      bool ok = answer && answer->status == 202;
+      bool ok = status && *status == 202;
       Clock::time_point reply_at{};
       {
         std::unique_lock lock(slot.mutex);
@@ -251,8 +352,10 @@ services:
 
   const double seconds = std::chrono::duration<double>(window_end - window_start).count();
   const double measured = static_cast<double>(inbound_ms.size());
-  std::printf("teams bench: %d activities (+%d warm-up), %d in flight, %d conversations\n",
-              options.activities, options.warmup, options.in_flight, options.conversations);
+  std::printf("teams bench: %d activities (+%d warm-up), %d in flight, %d conversations, %s\n",
+              options.activities, options.warmup, options.in_flight, options.conversations,
+              options.keep_alive ? "one kept-alive connection per worker"
+                                 : "a new connection per activity");
   std::printf("throughput         %.0f activities/s\n", measured / seconds);
   std::printf("inbound answer     p50 %.2f ms  p99 %.2f ms\n", percentile(inbound_ms, 0.50),
               percentile(inbound_ms, 0.99));
