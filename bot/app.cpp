@@ -45,12 +45,12 @@
 #include "commands/deploy_recovery.h"
 #include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
-#include "commands/incident_alarm.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
 #include "commands/resolve.h"
 #include "commands/runbook_runner.h"
 #include "commands/schedules.h"
+#include "commands/timed_jobs.h"
 #include "common/redact.h"
 #include "common/request_id.h"
 #include "common/strings.h"
@@ -82,8 +82,8 @@ namespace {
 constexpr auto kShutdownDeadline = std::chrono::seconds(20);
 // Platforms redeliver within minutes; a day of remembered keys is ample.
 constexpr EpochMillis kInboxMemory = 24LL * 60 * 60 * 1000;
-// Locks expire on their own, and so do approval requests; the watcher notices within this.
-constexpr std::chrono::milliseconds kExpiryPeriod{1000};
+// Pending incident announcements and touched cards are looked at this often (the watcher).
+constexpr std::chrono::milliseconds kUpkeepPeriod{1000};
 // The event loop's heartbeat, which /healthz reads: one timer wait per period.
 constexpr std::chrono::milliseconds kHeartbeatPeriod{1000};
 
@@ -157,8 +157,6 @@ struct App::Impl {
   std::unique_ptr<Integrations> connected;
   commands::CommandRegistry registry = commands::build_command_table();
   std::optional<commands::Services> services;
-  std::optional<commands::IncidentAlarm>
-      incident_alarm;  // reminders and room archiving (after services)
   std::optional<commands::RunbookLibrary> runbooks;
   std::optional<storage::RunbookStore> runbook_store;
   std::unique_ptr<integrations::net::HttpClient> runbook_http;
@@ -289,8 +287,6 @@ int App::Impl::open() {
   if (const int released = room_ops->release_claims(); released > 0)
     spdlog::info("incidents: {} room operation(s) a stop cut off will be carried out", released);
   services->room_ops = &*room_ops;
-  incident_alarm.emplace(*services);
-  services->incident_alarm = &*incident_alarm;
   runbooks.emplace(make_runbook_library(config));
   services->runbooks = &*runbooks;
   router.emplace(*services, registry, config.bot_name);
@@ -338,16 +334,15 @@ int App::Impl::open() {
         return commands::run_scheduled(*services, schedule, nominal);
       });
   services->scheduler = schedule_runner.get();
+  // Lock expiry, approval timeouts, incident reminders and room archiving: the scheduler's timed
+  // jobs, claimed per occurrence under this replica's name (commands/timed_jobs.h).
+  commands::add_timed_jobs(*schedule_runner, *services);
+  schedule_runner->set_claim_holder(replica ? replica->name() : std::string());
   commands::sync_configured_schedules(*services, config.schedules);
 
+  // What is not timed: pending announcements (waiting for a platform), touched cards, room ops.
   watcher.emplace(io.get_executor(), timers, clock);
-  watcher->add("lock expiry", kExpiryPeriod,
-               [this] { commands::announce_expired_locks(*services); });
-  watcher->add("approval expiry", kExpiryPeriod,
-               [this] { commands::expire_approval_requests(*services); });
-  // Reminders and room archiving wake at their due times (the incident alarm); each second only
-  // pending announcements and cards the timeline feed touched.
-  watcher->add("incident upkeep", kExpiryPeriod,
+  watcher->add("incident upkeep", kUpkeepPeriod,
                [this] { commands::run_incident_upkeep(*services, &*incident_feed); });
   return 0;
 }
@@ -650,8 +645,8 @@ asio::awaitable<void> App::Impl::start_up() {
                    asio::bind_cancellation_slot(replica_stop.slot(), asio::detached));
   }
   watcher->start();
+  commands::plan_missing_reminders(*services);
   schedule_runner->start();
-  incident_alarm->start();
   startup_done = true;
   spdlog::info("{} ready: {} services, {} environments, database {}", config.bot_name,
                config.catalog.services.size(), config.catalog.environments.size(),
@@ -698,7 +693,6 @@ void App::Impl::shutdown(std::string why) {
   if (alert_server)
     withdraw_alert_routes(*alert_server, config.alerts);
   schedule_runner->stop();
-  incident_alarm->stop();
   for (const auto& deploy : commands::cancel_running_deploys(*services, "cancelled: " + why)) {
     const std::string text = "Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
                              " " + deploy.version + " was cancelled: " + why;
@@ -782,6 +776,10 @@ int App::run() {
 
 void App::shutdown(std::string why) {
   impl_->shutdown(std::move(why));
+}
+
+std::vector<std::string> App::timed_jobs() const {
+  return impl_->schedule_runner ? impl_->schedule_runner->job_names() : std::vector<std::string>{};
 }
 
 std::vector<std::pair<std::string, std::chrono::milliseconds>> App::watcher_jobs() const {

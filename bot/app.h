@@ -7,8 +7,9 @@
 // - Chat platforms come from the table in bot/platforms.h; the App names none of them. The
 //   terminal (when AppOptions::terminal) is one more ChatTransport, started last, once the bot is
 //   ready.
-// - Periodic work (lock expiry announcements, approval expiry) is registered with the Watcher
-//   (bot/watcher.h): one loop for all of it.
+// - Timed work (lock expiry, approval timeouts, incident reminders and room archiving) runs on the
+//   one scheduler (scheduler/scheduler.h, commands/timed_jobs.h) beside the stored schedules; the
+//   Watcher (bot/watcher.h) keeps only the incident upkeep, which is not timed.
 // - Shutdown is two-stage: the first SIGINT/SIGTERM (or the end of terminal input, or a transport
 //   failing for good) stops every transport from taking commands (each gets
 //   AppOptions::transport_grace to send what it has queued), records every in-flight deploy as
@@ -62,6 +63,8 @@ class App {
 
   // The periodic jobs registered with the watcher, by name and period (after start()).
   std::vector<std::pair<std::string, std::chrono::milliseconds>> watcher_jobs() const;
+  // The scheduler's timed jobs (lock expiry, approval timeouts, reminders, archiving), by name.
+  std::vector<std::string> timed_jobs() const;
 
  private:
   struct Impl;

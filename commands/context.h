@@ -52,7 +52,6 @@ namespace shipmate::commands {
 class DeployRuntime;
 struct IncidentSettings;
 class IncidentRooms;
-class IncidentAlarm;
 class RunbookLibrary;
 class ReleaseNotesBook;
 
@@ -98,13 +97,12 @@ struct Services {
   // The durable queue of room operations (commands/incident_room_ops.h); null: each operation is
   // asked once, unrecorded (tests without a database of their own).
   storage::RoomOpStore* room_ops = nullptr;
-  // Told whenever a reminder or archive deadline moves (commands/incident_alarm.h); null: none
-  // runs (tests drive run_incident_watch() by hand).
-  IncidentAlarm* incident_alarm = nullptr;
   // Runbook definitions and their runs; null when runbooks are not wired (some tests).
   RunbookLibrary* runbooks = nullptr;
   // Schedules and chat freezes (issue 15). Null when not wired: the commands say so. The
-  // scheduler is told about every schedule a command adds or changes.
+  // scheduler is told about every schedule a command adds or changes, and about every deadline
+  // of its timed jobs a command moves (commands/timed_jobs.h: locks, approval requests, incident
+  // reminders and room archiving); null: nothing runs them (tests call them by hand).
   storage::ScheduleStore* schedules = nullptr;
   scheduler::Scheduler* scheduler = nullptr;
   storage::FreezeStore* freezes = nullptr;

@@ -283,35 +283,59 @@ void decide_paused_deploy(Services& services, const Caller& caller, Conversation
                          std::to_string(id) + " (" + caller.display() + ")"));
 }
 
+std::optional<EpochMillis> approval_deadline(const Services& services,
+                                             const storage::DeployRecord& deploy) {
+  if (deploy.state != DeployState::awaiting_approval)
+    return std::nullopt;
+  const auto* environment = services.catalog.find_environment(deploy.environment);
+  const long long expire_ms =
+      environment && environment->approvals ? environment->approvals->expire_ms : 0;
+  return deploy.requested_at + expire_ms;
+}
+
+namespace {
+
+// Times out one deploy waiting for approvals whose deadline has passed.
+bool expire_one(Services& services, const storage::DeployRecord& deploy) {
+  const auto deadline = approval_deadline(services, deploy);
+  if (!deadline || *deadline > services.clock.now_ms())
+    return false;
+  const auto* environment = services.catalog.find_environment(deploy.environment);
+  const long long expire_ms =
+      environment && environment->approvals ? environment->approvals->expire_ms : 0;
+  const std::string why = "nobody approved it within " + format_duration(expire_ms);
+  Step step = advance(services, deploy.id, DeployState::awaiting_approval, deploy.epoch,
+                      DeployInput::approval_expired, why,
+                      {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
+  if (!step.ok)
+    return false;
+  record_audit(services, "shipmate", "deploy.approval_expired",
+               deploy.service + "@" + deploy.environment, "timed_out",
+               "#" + std::to_string(deploy.id));
+  if (services.conversations != nullptr) {
+    if (auto conversation = services.conversations->open(deploy.chat_ref)) {
+      conversation->post(warning("Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
+                                 " " + deploy.version + " to " + deploy.environment +
+                                 " timed out: " + why + "."));
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 int expire_approval_requests(Services& services) {
   int expired = 0;
   for (const auto& deploy : services.deploys.in_flight()) {
-    if (deploy.state != DeployState::awaiting_approval)
-      continue;
-    const auto* environment = services.catalog.find_environment(deploy.environment);
-    const long long expire_ms =
-        environment && environment->approvals ? environment->approvals->expire_ms : 0;
-    if (deploy.requested_at + expire_ms > services.clock.now_ms())
-      continue;
-    const std::string why = "nobody approved it within " + format_duration(expire_ms);
-    Step step = advance(services, deploy.id, DeployState::awaiting_approval, deploy.epoch,
-                        DeployInput::approval_expired, why,
-                        {DeployEffect::release_slot, DeployEffect::announce}, Expect::exactly);
-    if (!step.ok)
-      continue;
-    ++expired;
-    record_audit(services, "shipmate", "deploy.approval_expired",
-                 deploy.service + "@" + deploy.environment, "timed_out",
-                 "#" + std::to_string(deploy.id));
-    if (services.conversations != nullptr) {
-      if (auto conversation = services.conversations->open(deploy.chat_ref)) {
-        conversation->post(warning("Deploy #" + std::to_string(deploy.id) + " of " +
-                                   deploy.service + " " + deploy.version + " to " +
-                                   deploy.environment + " timed out: " + why + "."));
-      }
-    }
+    if (expire_one(services, deploy))
+      ++expired;
   }
   return expired;
+}
+
+bool expire_approval_request(Services& services, std::int64_t id) {
+  const auto deploy = services.deploys.get(id);
+  return deploy && expire_one(services, *deploy);
 }
 
 }  // namespace shipmate::commands

@@ -15,6 +15,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -35,5 +36,12 @@ void decide_paused_deploy(Services& services, const Caller& caller, Conversation
                           std::int64_t id, bool roll_back);
 // Times out approval requests past their policy's expiry; returns how many.
 int expire_approval_requests(Services& services);
+// When the approval request of `deploy` times out (its environment's approvals.expire after it
+// was requested); nullopt when it is not waiting for approvals.
+std::optional<EpochMillis> approval_deadline(const Services& services,
+                                             const storage::DeployRecord& deploy);
+// Times out deploy `id` if it is still waiting for approvals and its deadline has passed (the
+// approval timeout job's run, commands/timed_jobs.h); false when it was decided since.
+bool expire_approval_request(Services& services, std::int64_t id);
 
 }  // namespace shipmate::commands

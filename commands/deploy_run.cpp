@@ -9,6 +9,7 @@
 #include "commands/deploy_runtime.h"
 #include "commands/deploy_steps.h"
 #include "commands/resolve.h"
+#include "commands/timed_jobs.h"
 #include "common/chat_input.h"
 #include "common/strings.h"
 #include "common/timer.h"
@@ -79,6 +80,7 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
       conversation.update(ref, waiting);
       co_return id;
     }
+    timed_deadlines_changed(services);  // the approval timeout job's new deadline
     waiting.tone = Tone::warning;
     waiting.text = label + ": " + plan.service->name + " " + change + " in " +
                    plan.environment->name + " needs " + std::to_string(policy.count) +

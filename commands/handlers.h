@@ -73,5 +73,9 @@ std::optional<std::string> chat_freeze_refusal(Services& services, const Environ
 
 // Removes expired locks, audits each and says so where it was taken. Returns what expired.
 std::vector<storage::LockRecord> announce_expired_locks(Services& services);
+// The lock expiry job's run (commands/timed_jobs.h): removes the lock on `scope` if it still
+// expires at `expires_at` and that has passed, audits and announces it; false when the lock was
+// released, re-taken or extended since.
+bool expire_lock(Services& services, const std::string& scope, EpochMillis expires_at);
 
 }  // namespace shipmate::commands

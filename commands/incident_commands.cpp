@@ -8,10 +8,10 @@
 #include <boost/asio/detached.hpp>
 
 #include "commands/handlers.h"
-#include "commands/incident_alarm.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
 #include "commands/resolve.h"
+#include "commands/timed_jobs.h"
 #include "common/chat_input.h"
 #include "common/redact.h"
 #include "common/strings.h"
@@ -546,8 +546,7 @@ boost::asio::awaitable<void> handle_incident_resolve(CommandContext& ctx) {
     if (archive_at)
       services.incidents->set_archive(incident->id, archive_at, std::nullopt);
   });
-  if (services.incident_alarm != nullptr)
-    services.incident_alarm->changed();
+  timed_deadlines_changed(services);
   refresh_incident_card(services, incident->id, &ctx.conversation);
 
   const auto resolved = *services.incidents->get(incident->id);

@@ -19,7 +19,7 @@
 //   topic already set count as done (bot/slack), and a room created before the crash is found by
 //   the name recorded before the platform was asked (commands/incident_rooms.h), never made twice.
 // - Room archiving is not on this queue: it has its own durable deadline on the incident
-//   (commands/incident_alarm.h), with the same rules.
+//   (a timed job of the scheduler, commands/timed_jobs.h), with the same rules.
 //
 // Contract: event-loop thread only. Without a store (Services::room_ops null, some tests) an
 // operation is asked once, unrecorded. Storage errors propagate (StorageError).

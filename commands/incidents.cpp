@@ -1,7 +1,7 @@
 #include "commands/incidents.h"
 
-#include "commands/incident_alarm.h"
 #include "commands/incident_room_ops.h"
+#include "commands/timed_jobs.h"
 
 #include <algorithm>
 #include <set>
@@ -128,9 +128,44 @@ void replan_incident_reminder(Services& services, std::int64_t incident_id) {
     return;
   services.incidents->set_next_reminder(incident_id,
                                         next_reminder_due(*incident, *services.incident_settings));
-  if (services.incident_alarm != nullptr)
-    services.incident_alarm->changed();
+  timed_deadlines_changed(services);
 }
+
+namespace {
+
+// Carries out one reminder decision for `incident`; true when a reminder was recorded.
+bool apply_reminder_step(Services& services, const storage::IncidentRecord& incident,
+                         const ReminderStep& step, EpochMillis now) {
+  if (!step.remind) {
+    services.incidents->set_next_reminder(step.incident_id, step.next_due);
+    return false;
+  }
+  const auto& roles = services.incident_settings->roles;
+  std::string commander;
+  for (const auto& held : services.incidents->roles(incident.id)) {
+    if (!roles.empty() && held.role == roles.front())
+      commander = held.user_id;
+  }
+  // The next due time, the timeline record and the reminder itself commit together; the
+  // reminder is keyed by the due time it answers, so it exists once.
+  const std::string key = "reminder:" + storage::incident_label(incident.id) + ":" +
+                          std::to_string(incident.next_reminder_at.value_or(now));
+  services.database.transaction([&] {
+    services.incidents->set_next_reminder(step.incident_id, step.next_due);
+    record_incident_event(services, incident.id, "reminder", "shipmate",
+                          "no status update for " + format_duration(now - incident.last_update_at) +
+                              (commander.empty() ? "" : "; reminded " + commander));
+    announce(
+        services, incident.id, "reminder", key,
+        warning((commander.empty() ? std::string("Nobody is commander of ") : commander + ": ") +
+                storage::incident_label(incident.id) + " (" + severity_label(incident.severity) +
+                ") has had no status update for " + format_duration(now - incident.last_update_at) +
+                ". Post one with: incident status <state> \"what we know\""));
+  });
+  return true;
+}
+
+}  // namespace
 
 int send_due_reminders(Services& services) {
   if (services.incidents == nullptr || services.incident_settings == nullptr)
@@ -145,38 +180,31 @@ int send_due_reminders(Services& services) {
       const auto incident = std::find_if(due.begin(), due.end(), [&](const auto& candidate) {
         return candidate.id == step.incident_id;
       });
-      if (!step.remind || incident == due.end()) {
+      if (incident == due.end()) {
         services.incidents->set_next_reminder(step.incident_id, step.next_due);
         continue;
       }
-      const auto& roles = services.incident_settings->roles;
-      std::string commander;
-      for (const auto& held : services.incidents->roles(incident->id)) {
-        if (!roles.empty() && held.role == roles.front())
-          commander = held.user_id;
-      }
-      // The next due time, the timeline record and the reminder itself commit together; the
-      // reminder is keyed by the due time it answers, so it exists once.
-      const std::string key = "reminder:" + storage::incident_label(incident->id) + ":" +
-                              std::to_string(incident->next_reminder_at.value_or(now));
-      services.database.transaction([&] {
-        services.incidents->set_next_reminder(step.incident_id, step.next_due);
-        record_incident_event(services, incident->id, "reminder", "shipmate",
-                              "no status update for " +
-                                  format_duration(now - incident->last_update_at) +
-                                  (commander.empty() ? "" : "; reminded " + commander));
-        announce(services, incident->id, "reminder", key,
-                 warning((commander.empty() ? std::string("Nobody is commander of ")
-                                            : commander + ": ") +
-                         storage::incident_label(incident->id) + " (" +
-                         severity_label(incident->severity) + ") has had no status update for " +
-                         format_duration(now - incident->last_update_at) +
-                         ". Post one with: incident status <state> \"what we know\""));
-      });
-      ++reminded;
+      if (apply_reminder_step(services, *incident, step, now))
+        ++reminded;
     }
   }
   if (reminded > 0)
+    deliver_announcements(services);
+  return reminded;
+}
+
+bool remind_incident(Services& services, std::int64_t incident_id, EpochMillis due_at) {
+  if (services.incidents == nullptr || services.incident_settings == nullptr)
+    return false;
+  const EpochMillis now = services.clock.now_ms();
+  const auto incident = services.incidents->get(incident_id);
+  if (!incident || incident->status == "resolved" || incident->next_reminder_at != due_at ||
+      due_at > now)
+    return false;
+  bool reminded = false;
+  for (const auto& step : plan_reminders({*incident}, *services.incident_settings, now))
+    reminded = apply_reminder_step(services, *incident, step, now) || reminded;
+  if (reminded)
     deliver_announcements(services);
   return reminded;
 }

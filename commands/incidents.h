@@ -58,7 +58,7 @@ void refresh_incident_card(Services& services, std::int64_t incident_id,
                            Conversation* here = nullptr);
 
 // Re-plans the status reminder from the stored state (after any change that moves it), and tells
-// the incident alarm (the deadline moved).
+// the scheduler (the deadline moved).
 void replan_incident_reminder(Services& services, std::int64_t incident_id);
 
 // Sends the status reminders due now, read through the store's due index (only the incidents
@@ -66,11 +66,15 @@ void replan_incident_reminder(Services& services, std::int64_t incident_id);
 // timeline row and durable announcement (keyed by the due time it answers) commit together, and
 // the announcements are then delivered. Returns how many reminders were decided.
 int send_due_reminders(Services& services);
+// The reminder job's run (commands/timed_jobs.h): the reminder of one incident whose stored due
+// time is still `due_at` (and has come), decided and committed as above, then delivered; false
+// when the incident was updated, resolved or reminded since (its due time moved).
+bool remind_incident(Services& services, std::int64_t incident_id, EpochMillis due_at);
 
 // The watcher's step each second: delivers pending announcements (a room whose transport was
 // reconnecting), refreshes the cards of incidents whose timelines the feed touched, and starts
 // the room operations that are due (incident_room_ops.h: retries, and what a crash left).
-// Reminders are the IncidentAlarm's (incident_alarm.h), at their due time.
+// Reminders and room archiving are timed jobs of the scheduler (timed_jobs.h), at their due time.
 void run_incident_upkeep(Services& services, IncidentTimelineFeed* feed);
 
 // Both, by hand: send_due_reminders() then run_incident_upkeep() (tests and the bench).

@@ -1,6 +1,7 @@
 #include "commands/handlers.h"
 #include "commands/permission.h"
 #include "commands/resolve.h"
+#include "commands/timed_jobs.h"
 #include "common/chat_input.h"
 #include "common/strings.h"
 
@@ -71,6 +72,8 @@ boost::asio::awaitable<void> handle_lock(CommandContext& ctx) {
                       (ctx.args.has("take-over") ? "" : " (--take-over replaces it)")));
     co_return;
   }
+  // A new expiry, or a take-over that replaced one: the lock expiry job re-reads its deadline.
+  timed_deadlines_changed(services);
   const std::string until = expires_at ? " until " + format_utc(*expires_at) : "";
   if (!taken_from.empty()) {
     record_audit(services, ctx.caller.user_id, "lock.taken_over", label, "ok",
@@ -88,20 +91,35 @@ boost::asio::awaitable<void> handle_lock(CommandContext& ctx) {
   co_return;
 }
 
+namespace {
+
+void announce_expired_lock(Services& services, const storage::LockRecord& lock) {
+  const std::string label = describe_scope(lock.scope);
+  record_audit(services, "shipmate", "lock.expired", label, "ok", "held by " + lock.holder);
+  if (services.conversations == nullptr)
+    return;
+  if (auto conversation = services.conversations->open(lock.chat_ref)) {
+    conversation->post(info("The lock on " + label + " held by " + lock.holder +
+                            (lock.reason.empty() ? "" : " (" + lock.reason + ")") +
+                            " has expired; deploys there may go ahead."));
+  }
+}
+
+}  // namespace
+
 std::vector<storage::LockRecord> announce_expired_locks(Services& services) {
   auto expired = services.locks.take_expired();
-  for (const auto& lock : expired) {
-    const std::string label = describe_scope(lock.scope);
-    record_audit(services, "shipmate", "lock.expired", label, "ok", "held by " + lock.holder);
-    if (services.conversations == nullptr)
-      continue;
-    if (auto conversation = services.conversations->open(lock.chat_ref)) {
-      conversation->post(info("The lock on " + label + " held by " + lock.holder +
-                              (lock.reason.empty() ? "" : " (" + lock.reason + ")") +
-                              " has expired; deploys there may go ahead."));
-    }
-  }
+  for (const auto& lock : expired)
+    announce_expired_lock(services, lock);
   return expired;
+}
+
+bool expire_lock(Services& services, const std::string& scope, EpochMillis expires_at) {
+  auto lock = services.locks.take_expired(scope, expires_at);
+  if (!lock)
+    return false;
+  announce_expired_lock(services, *lock);
+  return true;
 }
 
 boost::asio::awaitable<void> handle_unlock(CommandContext& ctx) {

@@ -174,4 +174,12 @@ OccurrencePlan plan_occurrences(const Timing& timing, const MisfirePolicy& misfi
   return plan;
 }
 
+EpochMillis next_job_wake(std::optional<EpochMillis> next_due, EpochMillis now, bool more) {
+  if (!next_due)
+    return kNever;
+  if (*next_due > now)
+    return *next_due;
+  return more ? now : now + kContendedRetryMs;
+}
+
 }  // namespace shipmate::scheduler

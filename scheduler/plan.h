@@ -38,6 +38,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -104,5 +105,16 @@ struct OccurrencePlan {
 
 OccurrencePlan plan_occurrences(const Timing& timing, const MisfirePolicy& misfire,
                                 EpochMillis watermark, EpochMillis now);
+
+// Timed jobs (timed_job.h): when the loop looks at a job again after a pass at `now`.
+// - `next_due` is the job's earliest standing deadline read after the pass (nullopt: none, and
+//   the job is looked at again only when told a deadline moved).
+// - A deadline still in the future: at that deadline.
+// - One already due: when the pass stopped at a full page (`more`), at once; otherwise it is an
+//   occurrence already running here or claimed by another process, so again kContendedRetryMs
+//   later (a run finishing here wakes the loop sooner). Never a busy loop.
+inline constexpr EpochMillis kContendedRetryMs = 5'000;
+inline constexpr EpochMillis kNever = INT64_MAX;
+EpochMillis next_job_wake(std::optional<EpochMillis> next_due, EpochMillis now, bool more);
 
 }  // namespace shipmate::scheduler

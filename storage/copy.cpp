@@ -66,6 +66,8 @@ constexpr TableSpec kTables[] = {
      "#id environment #starts_at #ends_at reason created_by #created_at #lifted_at lifted_by", "id",
      "id"},
     {"leases", "name holder #epoch #expires_at", "name", ""},
+    {"timed_claims", "job key #nominal_at holder state #claimed_at #lease_until",
+     "job, key, nominal_at", ""},
     {"release_notes",
      "service version from_version from_sha to_sha summary generated edited edited_by #edited_at "
      "#updated_at",

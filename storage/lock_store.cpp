@@ -124,6 +124,37 @@ std::vector<LockRecord> LockStore::take_expired() {
   return expired;
 }
 
+std::optional<EpochMillis> LockStore::next_expiry() {
+  Statement query = db_.prepare("SELECT MIN(expires_at) FROM locks WHERE expires_at IS NOT NULL");
+  if (!query.step())
+    return std::nullopt;
+  return query.column_optional_int64(0);
+}
+
+std::vector<std::pair<std::string, EpochMillis>> LockStore::expired_by(EpochMillis now, int limit) {
+  Statement query = db_.prepare(
+      "SELECT scope, expires_at FROM locks WHERE expires_at IS NOT NULL AND expires_at <= ?1 "
+      "ORDER BY expires_at, scope LIMIT ?2");
+  query.bind(1, now).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<std::pair<std::string, EpochMillis>> out;
+  while (query.step())
+    out.emplace_back(query.column_text(0), query.column_int64(1));
+  return out;
+}
+
+std::optional<LockRecord> LockStore::take_expired(std::string_view scope, EpochMillis expires_at) {
+  Statement query = db_.prepare(
+      "DELETE FROM locks WHERE scope = ?1 AND expires_at = ?2 AND expires_at <= ?3 "
+      "RETURNING scope, holder, reason, since, expires_at, chat_ref");
+  query.bind(1, scope).bind(2, expires_at).bind(3, clock_.now_ms());
+  std::optional<LockRecord> out;
+  if (query.step())
+    out = read_lock(query);
+  while (query.step()) {
+  }
+  return out;
+}
+
 std::vector<LockRecord> LockStore::list() {
   Statement query =
       db_.prepare("SELECT scope, holder, reason, since, expires_at, chat_ref FROM locks WHERE " +

@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "common/clock.h"
@@ -38,6 +39,13 @@ class LockStore {
                              std::string_view chat_ref = "");
   // Removes and returns every lock whose expiry has passed, oldest expiry first (to announce).
   std::vector<LockRecord> take_expired();
+  // The lock expiry job's reads (scheduler/timed_job.h): the earliest expiry of any lock (expired
+  // or not; an indexed MIN), and the (scope, expiry) of locks expired by `now`, oldest first.
+  std::optional<EpochMillis> next_expiry();
+  std::vector<std::pair<std::string, EpochMillis>> expired_by(EpochMillis now, int limit);
+  // Removes and returns the lock on `scope` if it still expires at `expires_at` and that has
+  // passed; nullopt when it was released, re-taken or extended since (one DELETE ... RETURNING).
+  std::optional<LockRecord> take_expired(std::string_view scope, EpochMillis expires_at);
   // Returns false when there was no (unexpired) lock on the scope.
   bool release(std::string_view scope);
   std::optional<LockRecord> get(std::string_view scope);

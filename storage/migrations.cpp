@@ -481,6 +481,23 @@ ALTER TABLE outbox ADD COLUMN replica TEXT NOT NULL DEFAULT '';
 ALTER TABLE incident_room_ops ADD COLUMN replica TEXT NOT NULL DEFAULT '';
 )sql";
 
+// The one scheduler (issue 15): each occurrence of a timed job kept in other rows (lock expiry,
+// approval deadline, incident reminder, room archive) is claimed here before it runs
+// (storage/timed_claims.h); locks get an index for the earliest expiry.
+constexpr std::string_view kMigration26 = R"sql(
+CREATE TABLE timed_claims (
+  job         TEXT    NOT NULL,
+  key         TEXT    NOT NULL,
+  nominal_at  INTEGER NOT NULL,
+  holder      TEXT    NOT NULL DEFAULT '',
+  state       TEXT    NOT NULL DEFAULT 'claimed' CHECK (state IN ('claimed', 'done')),
+  claimed_at  INTEGER NOT NULL,
+  lease_until INTEGER NOT NULL,
+  PRIMARY KEY (job, key, nominal_at)
+);
+CREATE INDEX locks_expiry ON locks (expires_at) WHERE expires_at IS NOT NULL;
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -490,7 +507,7 @@ constexpr std::array kMigrations = {
     Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
     Migration{19, kMigration19}, Migration{20, kMigration20}, Migration{21, kMigration21},
     Migration{22, kMigration22}, Migration{23, kMigration23}, Migration{24, kMigration24},
-    Migration{25, kMigration25},
+    Migration{25, kMigration25}, Migration{26, kMigration26},
 };
 
 }  // namespace

@@ -9,7 +9,7 @@
 // - locks: the primary key of locks, with an upsert that only replaces an expired row.
 // Version 4 is SQLite's migration 18, the release notes (keyed by service and version).
 // Version 5 adds the reply outbox (SQLite's 21), version 6 the incident room operations (SQLite's
-// 22); later versions follow SQLite's as they come.
+// 22), version 10 the timed-job claims (SQLite's 26); later versions follow SQLite's as they come.
 #include <array>
 #include <cstdint>
 #include <string>
@@ -375,10 +375,26 @@ ALTER TABLE outbox ADD COLUMN replica ctext NOT NULL DEFAULT '';
 ALTER TABLE incident_room_ops ADD COLUMN replica ctext NOT NULL DEFAULT '';
 )sql";
 
+// SQLite's migration 26: claims on timed-job occurrences (storage/timed_claims.h).
+constexpr std::string_view kPostgres10 = R"sql(
+CREATE TABLE timed_claims (
+  job         ctext  NOT NULL,
+  key         ctext  NOT NULL,
+  nominal_at  BIGINT NOT NULL,
+  holder      ctext  NOT NULL DEFAULT '',
+  state       ctext  NOT NULL DEFAULT 'claimed' CHECK (state IN ('claimed', 'done')),
+  claimed_at  BIGINT NOT NULL,
+  lease_until BIGINT NOT NULL,
+  PRIMARY KEY (job, key, nominal_at)
+);
+CREATE INDEX locks_expiry ON locks (expires_at) WHERE expires_at IS NOT NULL;
+)sql";
+
 constexpr std::array kPostgresMigrations = {
     Migration{1, kPostgres1}, Migration{2, kPostgres2}, Migration{3, kPostgres3},
     Migration{4, kPostgres4}, Migration{5, kPostgres5}, Migration{6, kPostgres6},
     Migration{7, kPostgres7}, Migration{8, kPostgres8}, Migration{9, kPostgres9},
+    Migration{10, kPostgres10},
 };
 
 // Any constant both replicas agree on: the advisory lock migrations take.

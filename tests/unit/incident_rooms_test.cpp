@@ -11,11 +11,12 @@
 #include <map>
 #include <set>
 
-#include "commands/incident_alarm.h"
 #include "commands/incident_model.h"
 #include "commands/incident_room_ops.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
+#include "commands/timed_jobs.h"
+#include "scheduler/scheduler.h"
 #include "storage/room_op_store.h"
 #include "tests/support/command_harness.h"
 
@@ -312,12 +313,37 @@ TEST_F(IncidentRooms, AnnouncementsWaitForTheirRoomAndGoOutOnceAlsoAfterARestart
   EXPECT_EQ(reopened.announcements(1).size(), 2u);
 }
 
-// The alarm's loop on manual time: runs whatever the event loop has ready, without waiting.
+// The scheduler's loop on manual time: runs whatever the event loop has ready, without waiting.
 void settle(testing::CommandHarness& h) {
   h.io.restart();
   while (h.io.poll() > 0) {
   }
 }
+
+// The one scheduler with the timed jobs (commands/timed_jobs.h) on the harness's database and
+// manual time; no stored schedules. Told of moved deadlines through Services::scheduler.
+struct TimedJobs {
+  explicit TimedJobs(testing::CommandHarness& h)
+      : services(*h.services),
+        scheduler(h.io.get_executor(), h.timers, h.clock, *h.db, h.schedules,
+                  [](const storage::ScheduleRecord&,
+                     EpochMillis) -> asio::awaitable<Result<std::string>> {
+                    co_return std::string("unused");
+                  }) {
+    commands::add_timed_jobs(scheduler, services);
+    services.scheduler = &scheduler;
+  }
+  ~TimedJobs() {
+    scheduler.stop();
+    services.scheduler = nullptr;
+  }
+  void start() { scheduler.start(); }
+  void stop() { scheduler.stop(); }
+  void changed() { scheduler.jobs_changed(); }
+  scheduler::Scheduler::Stats stats() const { return scheduler.stats(); }
+  commands::Services& services;
+  scheduler::Scheduler scheduler;
+};
 
 TEST_F(IncidentRooms, APrivateIncidentGetsAnInviteOnlyRoomAndOnlyItsPeopleSeeIt) {
   const auto said =
@@ -360,7 +386,7 @@ TEST_F(IncidentRooms, AResolvedRoomIsArchivedAfterTheDelayOnceAlsoAcrossARestart
   EXPECT_NE(resolved.find("its room is archived in 2 h"), std::string::npos) << resolved;
   ASSERT_TRUE(incidents.get(1)->archive_at.has_value());
 
-  auto alarm = std::make_unique<commands::IncidentAlarm>(*h.services);
+  auto alarm = std::make_unique<TimedJobs>(h);
   alarm->start();
   settle(h);
   EXPECT_TRUE(platform.archive_calls.empty());
@@ -378,7 +404,8 @@ TEST_F(IncidentRooms, AResolvedRoomIsArchivedAfterTheDelayOnceAlsoAcrossARestart
   // "A restart": a new alarm on the same database archives nothing again.
   alarm->stop();
   settle(h);
-  alarm = std::make_unique<commands::IncidentAlarm>(*h.services);
+  alarm.reset();
+  alarm = std::make_unique<TimedJobs>(h);
   alarm->start();
   h.timers.advance(std::chrono::hours(5));
   settle(h);
@@ -397,7 +424,7 @@ TEST_F(IncidentRooms, AnArchiveThatMayPassIsRetriedAndARefusalIsRecordedOnce) {
   const Error down = make_error("no running chat platform serves it", ErrorKind::unavailable);
   for (const char* room : {"chat:R1:", "chat:R2:", "chat:R3:"})
     platform.archive_errors[room] = down;
-  commands::IncidentAlarm alarm(*h.services);
+  TimedJobs alarm(h);
   alarm.start();
   h.timers.advance(std::chrono::minutes(60));
   settle(h);
@@ -431,8 +458,7 @@ TEST_F(IncidentRooms, TheAlarmRemindsAtTheDueTimeAndIsReArmedWhenTheDueTimeMoves
   run_in("chat:C1:100", "alice", "incident declare \"Checkout\" sev1 hello");  // every 30 min
   const std::string room = "chat:C1:100";
   const auto before = rooms.log[room].posts.size();
-  commands::IncidentAlarm alarm(*h.services);
-  h.services->incident_alarm = &alarm;
+  TimedJobs alarm(h);
   alarm.start();
   settle(h);
   // The due time moves sooner (as a status update or severity change would move it): the
@@ -456,11 +482,56 @@ TEST_F(IncidentRooms, TheAlarmRemindsAtTheDueTimeAndIsReArmedWhenTheDueTimeMoves
   settle(h);
   EXPECT_EQ(rooms.log[room].posts.size(), before + 2);
   EXPECT_EQ(incidents.announcements(1).size(), 2u);
-  // The loop woke for deadlines and changes only, never once a second.
-  EXPECT_LE(alarm.stats().wakeups, 8);
+  // The loop woke for deadlines and changes, and for its idle once-a-minute clock check
+  // (scheduler.h), never once a second: 35 minutes passed (2,100 seconds).
+  EXPECT_LE(alarm.stats().wakeups, 8u + 35u);
   alarm.stop();
   settle(h);
-  h.services->incident_alarm = nullptr;
+}
+
+// The restart rule of the reminder job (misfire: run-once, however late): a reminder that fell due
+// while Shipmate was down is sent once at start, the next is planned a cadence from then, and a
+// second restart right after sends nothing again.
+TEST_F(IncidentRooms, AReminderDueWhileDownFiresOnceAfterStartAndARestartNeverRepeatsIt) {
+  settings.create_rooms = false;
+  run_in("chat:C1:100", "alice", "incident declare \"Checkout\" sev1 hello");  // every 30 min
+  const std::string room = "chat:C1:100";
+  const auto before = rooms.log[room].posts.size();
+  auto running = std::make_unique<TimedJobs>(h);
+  running->start();
+  settle(h);
+  h.timers.advance(std::chrono::minutes(10));
+  settle(h);
+  running->stop();
+  settle(h);
+  running.reset();
+  EXPECT_EQ(rooms.log[room].posts.size(), before);
+  h.clock.advance_ms(2 * 60 * kMinute);  // down for two hours: four cadences passed unseen
+  running = std::make_unique<TimedJobs>(h);
+  running->start();
+  settle(h);
+  ASSERT_EQ(rooms.log[room].posts.size(), before + 1);
+  EXPECT_NE(rooms.log[room].posts.back().text.find("has had no status update for 2 h 10 min"),
+            std::string::npos)
+      << rooms.log[room].posts.back().text;
+  EXPECT_EQ(incidents.get(1)->next_reminder_at, h.clock.now_ms() + 30 * kMinute);
+  h.timers.advance(std::chrono::minutes(29));
+  settle(h);
+  EXPECT_EQ(rooms.log[room].posts.size(), before + 1);
+  // Restarted again at once: nothing is sent twice, and the next reminder keeps its time.
+  running->stop();
+  settle(h);
+  running.reset();
+  running = std::make_unique<TimedJobs>(h);
+  running->start();
+  settle(h);
+  EXPECT_EQ(rooms.log[room].posts.size(), before + 1);
+  h.timers.advance(std::chrono::minutes(1));
+  settle(h);
+  EXPECT_EQ(rooms.log[room].posts.size(), before + 2);
+  EXPECT_EQ(incidents.announcements(1).size(), 2u);
+  running->stop();
+  settle(h);
 }
 
 // Room operations through the durable queue: a pin that fails as an outage would is recorded,

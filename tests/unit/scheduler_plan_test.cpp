@@ -222,5 +222,24 @@ TEST(PlanOccurrencesDst, LordHoweHalfHourShiftRepeatsAndSkipsHalfAnHour) {
             (std::vector<EpochMillis>{utc("2026-10-03T15:30Z")}));
 }
 
+// Timed jobs: when the loop looks at a job again after a pass, step by step.
+TEST(NextJobWake, AFutureDeadlineIsWaitedForAndNoDeadlineIsNeverLookedAtUntilTold) {
+  const EpochMillis now = 1'000'000;
+  EXPECT_EQ(next_job_wake(std::nullopt, now, false), kNever);
+  EXPECT_EQ(next_job_wake(std::nullopt, now, true), kNever);
+  EXPECT_EQ(next_job_wake(now + 1, now, false), now + 1);
+  EXPECT_EQ(next_job_wake(now + 3'600'000, now, true), now + 3'600'000);
+}
+
+TEST(NextJobWake, ADeadlineStillStandingAfterAPassIsLookedAtAgainLaterNeverInABusyLoop) {
+  const EpochMillis now = 1'000'000;
+  // Running here or claimed elsewhere: again after the contention retry (a run finishing here
+  // wakes the loop sooner).
+  EXPECT_EQ(next_job_wake(now, now, false), now + kContendedRetryMs);
+  EXPECT_EQ(next_job_wake(now - 60'000, now, false), now + kContendedRetryMs);
+  // The pass stopped at a full page: the next page at once.
+  EXPECT_EQ(next_job_wake(now - 60'000, now, true), now);
+}
+
 }  // namespace
 }  // namespace shipmate::scheduler
