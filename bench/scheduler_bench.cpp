@@ -9,9 +9,10 @@
 //     instant and with 32 sharing each instant.
 //  3. the timed jobs (scheduler/timed_job.h) on the same loop: N locks whose expiries are
 //     spread over the same 10 s as the one-offs, run by a lock-expiry job over the real
-//     LockStore reads (indexed MIN, due page, DELETE ... RETURNING per lock), each occurrence
-//     claimed in timed_claims before it runs; its lag is reported apart from the schedules'. And
-//     the next-due read of the job with N locks stored (LockStore::next_expiry, an indexed MIN).
+//     LockStore reads (MIN over the locks, due page, DELETE ... RETURNING per lock), each
+//     occurrence claimed in timed_claims before it runs; its lag is reported apart from the
+//     schedules'. And the next-due read of the job with N locks stored (LockStore::next_expiry: a
+//     MIN over the table, which has no index on expires_at).
 //     `--jobs 0` runs the schedules alone (the workload an older build measures).
 //
 // Run: build-release/bench/shipmate_scheduler_bench [--schedules N] [--jobs N]
@@ -146,7 +147,7 @@ void next_due_bench(int schedules) {
   std::filesystem::remove_all(dir);
 }
 
-// Next-due read of the lock-expiry job with `locks` locks stored (an indexed MIN).
+// Next-due read of the lock-expiry job with `locks` locks stored (a MIN over the table).
 void job_next_due_bench(int locks) {
   if (locks <= 0)
     return;
@@ -167,7 +168,7 @@ void job_next_due_bench(int locks) {
   for (int i = 0; i < kReads; ++i)
     sum += store.next_expiry().value_or(0);
   const double seconds = std::chrono::duration<double>(Steady::now() - start).count();
-  std::printf("lock-expiry job next_due() with %d locks stored (indexed MIN): %.2f us each%s\n",
+  std::printf("lock-expiry job next_due() with %d locks stored (MIN, no index): %.2f us each%s\n",
               locks, seconds * 1e6 / kReads, sum == 0 ? " (none?)" : "");
   std::filesystem::remove_all(dir);
 }

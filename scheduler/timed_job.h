@@ -11,11 +11,13 @@
 //   time) is seen at once and an old one never fires.
 // - due(now): the occurrences due at `now`, oldest first, at most `limit`. Each is named by a key
 //   inside the job and its nominal instant (the deadline as stored), which is what the scheduler
-//   claims (storage/timed_claims.h) before it runs it: one run per occurrence per database.
+//   claims (storage/timed_claims.h) before it runs it: one run at a time per occurrence per
+//   database, and with run()'s re-read below, one run that acts.
 // - run(occurrence): settles one claimed occurrence (announces the expiry and removes the lock,
 //   times the request out, reminds and plans the next reminder, archives the room). It re-reads
 //   its row first and does nothing when the deadline moved in between (a released lock, an
-//   approved deploy). It must be safe to run again after a crash cut it off (the scheduler's
+//   approved deploy, or the same occurrence settled by an earlier claimant): the row, not the
+//   claim, is what keeps a settled occurrence from acting twice. It must be safe to run again after a crash cut it off (the scheduler's
 //   successor re-runs an unfinished claim): each job settles its row in one transaction.
 //   Errors are reported in the Result (logged by the scheduler); the claim is finished either
 //   way, and a job that wants another try moves its deadline (a new occurrence).

@@ -40,7 +40,8 @@ class LockStore {
   // Removes and returns every lock whose expiry has passed, oldest expiry first (to announce).
   std::vector<LockRecord> take_expired();
   // The lock expiry job's reads (scheduler/timed_job.h): the earliest expiry of any lock (expired
-  // or not; an indexed MIN), and the (scope, expiry) of locks expired by `now`, oldest first.
+  // or not), and the (scope, expiry) of locks expired by `now`, oldest first. Both read the whole
+  // table: there is at most one lock per scope (services x environments), a few dozen rows.
   std::optional<EpochMillis> next_expiry();
   std::vector<std::pair<std::string, EpochMillis>> expired_by(EpochMillis now, int limit);
   // Removes and returns the lock on `scope` if it still expires at `expires_at` and that has

@@ -483,7 +483,7 @@ ALTER TABLE incident_room_ops ADD COLUMN replica TEXT NOT NULL DEFAULT '';
 
 // The one scheduler (issue 15): each occurrence of a timed job kept in other rows (lock expiry,
 // approval deadline, incident reminder, room archive) is claimed here before it runs
-// (storage/timed_claims.h); locks get an index for the earliest expiry.
+// (storage/timed_claims.h).
 constexpr std::string_view kMigration26 = R"sql(
 CREATE TABLE timed_claims (
   job         TEXT    NOT NULL,
@@ -495,7 +495,6 @@ CREATE TABLE timed_claims (
   lease_until INTEGER NOT NULL,
   PRIMARY KEY (job, key, nominal_at)
 );
-CREATE INDEX locks_expiry ON locks (expires_at) WHERE expires_at IS NOT NULL;
 )sql";
 
 constexpr std::array kMigrations = {

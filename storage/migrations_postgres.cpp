@@ -387,7 +387,6 @@ CREATE TABLE timed_claims (
   lease_until BIGINT NOT NULL,
   PRIMARY KEY (job, key, nominal_at)
 );
-CREATE INDEX locks_expiry ON locks (expires_at) WHERE expires_at IS NOT NULL;
 )sql";
 
 constexpr std::array kPostgresMigrations = {

@@ -7,14 +7,16 @@ namespace shipmate::storage {
 bool TimedClaimStore::claim(std::string_view job, std::string_view key, EpochMillis nominal,
                             EpochMillis lease_ms) {
   const EpochMillis now = clock_.now_ms();
-  // Insert, or take over a claim whose lease ended: one statement, so two claimants on the same
-  // database (SQLite's single writer, PostgreSQL's row lock on the conflict) never both win.
+  // Insert, or take over a finished claim or one whose lease ended: one statement, so two
+  // claimants on the same database (SQLite's single writer, PostgreSQL's row lock on the
+  // conflict) never both win.
   db_.prepare(
          "INSERT INTO timed_claims (job, key, nominal_at, holder, state, claimed_at, "
          "lease_until) VALUES (?1, ?2, ?3, ?4, 'claimed', ?5, ?6) "
-         "ON CONFLICT (job, key, nominal_at) DO UPDATE SET holder = excluded.holder, "
+         "ON CONFLICT (job, key, nominal_at) DO UPDATE SET state = 'claimed', holder = "
+         "excluded.holder, "
          "claimed_at = excluded.claimed_at, lease_until = excluded.lease_until "
-         "WHERE timed_claims.state = 'claimed' AND timed_claims.lease_until <= ?5")
+         "WHERE timed_claims.state = 'done' OR timed_claims.lease_until <= ?5")
       .bind(1, job)
       .bind(2, key)
       .bind(3, nominal)

@@ -9,8 +9,11 @@
 // - Threading and errors as in database.h (same thread as the Database; SQL failures throw
 //   StorageError). Works on both backends (SQLite migration 26, PostgreSQL schema 10).
 // - claim() is one statement: it inserts the occurrence as `claimed` by this store's holder with
-//   a lease, or takes over a row still `claimed` whose lease has ended (its claimant died), and
-//   says whether this call now holds it. A `done` row is never claimed again.
+//   a lease, or takes over a row whose lease has ended (its claimant died) or that is `done`, and
+//   says whether this call now holds it. So a claim keeps an occurrence from running twice at
+//   once (a slow post, a second replica); what keeps a finished one from running again is its
+//   own row: each job re-reads its deadline after claiming and acts only if it still stands
+//   (timed_job.h). A deadline set back to an instant already run (by hand) therefore runs again.
 // - finish() marks an occurrence done (only when this holder holds it).
 // - release_mine() (at start-up) gives up every unfinished claim of this holder: the process
 //   that made them was this one's predecessor (same replica name, or the single process), so a
