@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
+#include <map>
 #include <set>
 #include <unordered_map>
 #include <utility>
@@ -70,6 +71,10 @@ struct Scheduler::Impl {
     std::unique_ptr<TimedJob> job;
     EpochMillis wake_at = kNever;
     std::set<std::pair<std::string, EpochMillis>> running;  // occurrences running here
+    // Occurrences run here in the last kContendedRetryMs, by when they finished: one whose row
+    // still stands after its run (a storage failure) waits that long before it runs again, so a
+    // job that cannot settle never spins.
+    std::map<std::pair<std::string, EpochMillis>, EpochMillis> finished;
   };
 
   static std::string_view job_name(const JobSlot& slot) { return slot.job->name(); }
@@ -92,9 +97,12 @@ struct Scheduler::Impl {
   // One pass over a job whose wake-up has come: claim and start what is due.
   void pass(std::size_t index, EpochMillis now) {
     JobSlot& slot = jobs[index];
+    std::erase_if(slot.finished,
+                  [now](const auto& entry) { return entry.second + kContendedRetryMs <= now; });
     const auto due = slot.job->due(now, kJobPage);
     for (const auto& occurrence : due) {
-      if (slot.running.contains({occurrence.key, occurrence.nominal}))
+      if (slot.running.contains({occurrence.key, occurrence.nominal}) ||
+          slot.finished.contains({occurrence.key, occurrence.nominal}))
         continue;
       if (!claims->claim(slot.job->name(), occurrence.key, occurrence.nominal, kClaimLeaseMs)) {
         ++stats.timed_lost;
@@ -133,6 +141,7 @@ struct Scheduler::Impl {
                     format_utc(occurrence.nominal), *outcome);
     }
     slot.running.erase({occurrence.key, occurrence.nominal});
+    slot.finished[{occurrence.key, occurrence.nominal}] = self->clock.now_ms();
     self->jobs_dirty = true;
     self->wake.emit(asio::cancellation_type::terminal);
   }

@@ -66,6 +66,8 @@ class FakeJob final : public TimedJob {
       auto wait = timers_.sleep_for(hold);
       co_await std::move(wait);
     }
+    if (!settles)
+      co_return make_error("database is locked");  // as a storage failure would leave it
     const auto found = rows_.deadlines.find(occurrence.key);
     if (found == rows_.deadlines.end() || found->second != occurrence.nominal)
       co_return std::string("moved");
@@ -74,6 +76,7 @@ class FakeJob final : public TimedJob {
     co_return std::string("settled");
   }
   milliseconds hold{0};  // how long a run takes before it settles (a slow post)
+  bool settles = true;   // false: the run fails and its deadline keeps standing
 
  private:
   Rows& rows_;
@@ -249,6 +252,26 @@ TEST_F(SchedulerJobsTest, AnotherHoldersLiveClaimIsLeftAloneUntilItsLeaseEnds) {
   run_for(2 * kMinute);
   EXPECT_EQ(rows.started, 1);
   ASSERT_EQ(rows.settled.size(), 1u);
+}
+
+TEST_F(SchedulerJobsTest, ARunThatCannotSettleItsRowIsRetriedEveryFewSecondsNeverInABurst) {
+  rows.deadlines["#3"] = kStart;
+  FakeJob* job = nullptr;
+  auto scheduler = make("", &job);
+  job->settles = false;
+  scheduler->start();
+  settle();
+  EXPECT_EQ(rows.started, 1);
+  run_for(60'000);
+  // Once at start, then once per kContendedRetryMs: 13 runs in a minute, not thousands.
+  EXPECT_GE(rows.started, 12);
+  EXPECT_LE(rows.started, 14);
+  job->settles = true;
+  run_for(10'000);
+  EXPECT_EQ(rows.settled.size(), 1u);
+  const int runs = rows.started;
+  run_for(60'000);
+  EXPECT_EQ(rows.started, runs);
 }
 
 TEST_F(SchedulerJobsTest, TwoSchedulersOnOneDatabaseRunEachOccurrenceOnce) {
