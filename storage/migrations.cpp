@@ -497,6 +497,13 @@ CREATE TABLE timed_claims (
 );
 )sql";
 
+// The lock-expiry job reads the earliest expiry and the locks expired by now
+// (storage/lock_store.h): without an index each read scanned every lock (4.5-8.8 ms at 10,000
+// locks).
+constexpr std::string_view kMigration27 = R"sql(
+CREATE INDEX locks_by_expiry ON locks (expires_at, scope);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -506,7 +513,7 @@ constexpr std::array kMigrations = {
     Migration{16, kMigration16}, Migration{17, kMigration17}, Migration{18, kMigration18},
     Migration{19, kMigration19}, Migration{20, kMigration20}, Migration{21, kMigration21},
     Migration{22, kMigration22}, Migration{23, kMigration23}, Migration{24, kMigration24},
-    Migration{25, kMigration25}, Migration{26, kMigration26},
+    Migration{25, kMigration25}, Migration{26, kMigration26}, Migration{27, kMigration27},
 };
 
 }  // namespace

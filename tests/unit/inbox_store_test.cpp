@@ -121,6 +121,9 @@ TEST(InboxMigrationTest, SplitKeepsEveryKeyAndOnlyUnfinishedCommands) {
         "NOT NULL, finished_at INTEGER);"
         "CREATE TABLE deploy_events (id INTEGER PRIMARY KEY, deploy_id INTEGER NOT NULL, at "
         "INTEGER NOT NULL, from_state TEXT, to_state TEXT NOT NULL, message TEXT NOT NULL);"
+        // (27: an index on the locks' expiry.)
+        "CREATE TABLE locks (scope TEXT PRIMARY KEY, holder TEXT NOT NULL, reason TEXT NOT NULL "
+        "DEFAULT '', since INTEGER NOT NULL, expires_at INTEGER);"
         "INSERT INTO inbox VALUES ('k-done', 'slack', 'U1', 'C1', '', 'ping', 'done', 1, 2);"
         "INSERT INTO inbox VALUES ('k-started', 'slack', 'U1', 'C1', 't', 'deploy', 'started', "
         "3, NULL);"
