@@ -36,6 +36,10 @@ asio::awaitable<Status> ChatTransport::archive_room(std::string) {
   co_return unsupported("archive a room");
 }
 
+asio::awaitable<Result<RoomOrigin>> ChatTransport::room_origin(std::string) {
+  co_return unsupported("tell who made a room");
+}
+
 asio::awaitable<RoomOrThread> room_or_thread(ChatTransport& transport, std::string room_name,
                                              bool is_private, std::string thread_address) {
   RoomOrThread out;

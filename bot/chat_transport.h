@@ -60,6 +60,13 @@ struct ReactionAdded {
   std::string problem;
   std::string delivery_id;  // the platform's id for this event (redeliveries repeat it)
 };
+// Who made a room and when: a room found by name after a crash is taken as Shipmate's only when
+// Shipmate's own user made it while the create was under way (commands/incident_model.h).
+struct RoomOrigin {
+  bool made_by_me = false;   // the platform names this app's own user as its creator
+  long long created_at = 0;  // Unix ms (the platform's clock; Slack's is in whole seconds)
+};
+
 struct RoomOrThread;
 
 class ChatTransport {
@@ -113,6 +120,8 @@ class ChatTransport {
   virtual boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic);
   // Archives the room at `room_address`; one already archived counts as archived.
   virtual boost::asio::awaitable<Status> archive_room(std::string room_address);
+  // Who made the room at `room_address`, and when.
+  virtual boost::asio::awaitable<Result<RoomOrigin>> room_origin(std::string room_address);
   // Reactions added to messages, delivered on the event loop (at least once: a platform's
   // redelivery repeats `delivery_id`). Transports that see none never call it.
   virtual void on_reaction(std::function<void(ReactionAdded)> handler) { (void)handler; }

@@ -61,12 +61,22 @@ asio::awaitable<Result<commands::OpenedRoom>> TransportRooms::find(std::string f
   ChatTransport* transport = owner(from_address);
   if (transport == nullptr)
     co_return make_error("no running chat platform serves " + from_address, ErrorKind::unavailable);
-  auto found = co_await transport->resolve_channel("#" + name);
-  if (!found)
-    co_return make_error(found.error().message, ErrorKind::not_found);
+  std::string channel = "#" + name;
+  auto found = co_await transport->resolve_channel(std::move(channel));
+  if (!found) {
+    co_return make_error(found.error().message, found.error().kind == ErrorKind::unavailable
+                                                    ? ErrorKind::unavailable
+                                                    : ErrorKind::not_found);
+  }
+  std::string address = *found;
+  auto origin = co_await transport->room_origin(std::move(address));
+  if (!origin)
+    co_return origin.error();
   commands::OpenedRoom room;
   room.address = *found;
   room.mention = transport->mention(*found);
+  room.made_by_shipmate = origin->made_by_me;
+  room.created_at = origin->created_at;
   co_return room;
 }
 

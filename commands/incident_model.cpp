@@ -186,6 +186,12 @@ RoomFallback judge_room_failure(const Error& error, int suffix_tried) {
   return decision;
 }
 
+bool may_adopt_room(bool made_by_shipmate, EpochMillis created_at, EpochMillis asked_from,
+                    bool another_incident_lives_there) {
+  return made_by_shipmate && !another_incident_lives_there && created_at > 0 &&
+         created_at >= asked_from - kRoomClockSkew;
+}
+
 std::optional<EngineEvent> engine_event(const storage::AuditRecord& record) {
   const std::string& action = record.entry.action;
   if (record.entry.outcome == "refused" || action.ends_with(".refused") ||

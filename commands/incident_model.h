@@ -86,6 +86,15 @@ struct RoomFallback {
 };
 RoomFallback judge_room_failure(const Error& error, int suffix_tried);
 
+// A resumed create is told its recorded name is taken: the room of that name is the incident's
+// only when Shipmate made it (`made_by_shipmate`) no earlier than the create was recorded
+// (`asked_from`, less kRoomClockSkew for the platform's clock, which Slack gives in whole
+// seconds) and no other open incident lives in it. Anything else is a stranger's room (or an
+// older one of Shipmate's): the next name is tried.
+inline constexpr EpochMillis kRoomClockSkew = 60 * 1000;
+bool may_adopt_room(bool made_by_shipmate, EpochMillis created_at, EpochMillis asked_from,
+                    bool another_incident_lives_there);
+
 // Who may read a private incident, decided from what is known of the reader: anyone for an
 // incident that is not private; for a private one its declarer, the people holding one of its
 // roles (`holders`), the holders of an `incidents.invite` role (invited into its room) and

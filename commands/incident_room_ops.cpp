@@ -110,6 +110,10 @@ RoomOpVerdict judge_room_op(const Status& answer) {
   }
 }
 
+bool keeps_trying_room(const Error& failure, int attempts) {
+  return judge_room_op(Status(failure)) == RoomOpVerdict::retry && attempts < kRoomOpMostAttempts;
+}
+
 EpochMillis room_op_retry_at(int attempts, EpochMillis now) {
   EpochMillis wait = kRoomOpFirstRetry.count();
   for (int i = 1; i < attempts && wait < kRoomOpLongestRetry.count(); ++i)

@@ -45,6 +45,10 @@ inline constexpr int kRoomOpMostAttempts = 10;
 
 enum class RoomOpVerdict { done, retry, failed };
 RoomOpVerdict judge_room_op(const Status& answer);
+// Whether a room create that failed with `failure` on its `attempts`th attempt stays on the queue
+// (an outage: the incident runs in the declaring thread meanwhile and moves into the room once it
+// is made) rather than leaving the incident in that thread for good.
+bool keeps_trying_room(const Error& failure, int attempts);
 // When an operation that has been tried `attempts` times (1 or more) is tried again.
 EpochMillis room_op_retry_at(int attempts, EpochMillis now);
 

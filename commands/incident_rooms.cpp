@@ -88,11 +88,11 @@ std::vector<std::string> first_invitees(Services& services, const std::string& d
 
 // The declaring conversation keeps the incident; `why` says why it has no room of its own.
 std::string fall_back(Services& services, std::int64_t id, Conversation& declared_in,
-                      const std::string& why) {
+                      const std::string& why, std::string_view then = "It runs here instead.") {
   post_incident_card(services, id, declared_in);
   if (!why.empty()) {
     declared_in.post(warning("No room of its own for " + storage::incident_label(id) + ": " +
-                             redact(why) + ". It runs here instead."));
+                             redact(why) + ". " + std::string(then)));
   }
   return declared_in.address();
 }
@@ -175,6 +175,7 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
 
   std::optional<OpenedRoom> opened = op ? recorded_room(*op) : std::nullopt;
   std::string problem;
+  std::optional<Error> failure;
   int suffix = 0;
   bool first = true;
   while (!opened) {
@@ -194,26 +195,73 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
       break;
     }
     if (resuming && created.error().kind == ErrorKind::conflict) {
-      // Made before the crash, under the name recorded then: that room is this incident's.
+      // Made before the crash under the name recorded then? Only a room Shipmate made since the
+      // create was recorded is this incident's; a stranger's of that name is passed over.
       std::string find_from = from;
       std::string find_name = name;
       auto found = co_await rooms->find(std::move(find_from), std::move(find_name));
       if (found) {
-        opened = *found;
+        const auto living = services.incidents->open_in_room(found->address + ":");
+        const auto living_bare = services.incidents->open_in_room(found->address);
+        const bool taken_by_other = (living && living->id != incident_id) ||
+                                    (living_bare && living_bare->id != incident_id);
+        const EpochMillis asked_from = op ? op->created_at : incident->declared_at;
+        if (may_adopt_room(found->made_by_shipmate, found->created_at, asked_from,
+                           taken_by_other)) {
+          opened = *found;
+          break;
+        }
+        spdlog::warn("incidents: {} is taken by a room Shipmate did not make for {}; trying the "
+                     "next name",
+                     name, storage::incident_label(incident_id));
+      } else if (judge_room_op(Status(found.error())) == RoomOpVerdict::retry) {
+        // Cannot tell whose room it is now: asked again later, never a second room meanwhile.
+        problem = found.error().message;
+        failure = found.error();
         break;
       }
     }
     const RoomFallback decision = judge_room_failure(created.error(), suffix);
     if (decision.retry_with_suffix == 0) {
       problem = decision.message;
+      failure = created.error();
       break;
     }
     suffix = decision.retry_with_suffix;
+    spdlog::info("incidents: room name {} is taken; trying {}", name,
+                 incident_room_name(settings.room_prefix, incident->declared_at, incident->title,
+                                    suffix));
   }
   if (!opened) {
+    const auto before = services.incidents->get(incident_id);
+    // Already running in the declaring conversation (an earlier attempt fell back there).
+    const bool lives_here = before && before->room == from && !before->card_ref.empty();
+    const std::string reason = is_private ? problem + "; this conversation is not private" : problem;
+    if (op && store != nullptr && failure && keeps_trying_room(*failure, op->attempts)) {
+      // An outage: the incident runs in the thread for now, and the create stays on the queue
+      // (under the name last tried) until the room is made, then the incident moves there.
+      const EpochMillis now = services.clock.now_ms();
+      std::string why = problem;  // one line: a result with a newline is a room's address
+      std::replace(why.begin(), why.end(), '\n', ' ');
+      store->retry(op->id, room_op_retry_at(op->attempts, now), why);
+      spdlog::warn("incidents: could not make {}'s room ({}); trying again in {}",
+                   storage::incident_label(incident_id), redact(problem),
+                   format_duration(room_op_retry_at(op->attempts, now) - now));
+      if (lives_here)
+        co_return from;
+      co_return fall_back(services, incident_id, declared_in,
+                          reason + "; Shipmate keeps trying to make the room and moves the "
+                                   "incident there when it can",
+                          "It runs here until then.");
+    }
     finish("failed", problem);
-    co_return fall_back(services, incident_id, declared_in,
-                        is_private ? problem + "; this conversation is not private" : problem);
+    if (lives_here) {
+      declared_in.post(warning("Shipmate gave up making a room for " +
+                               storage::incident_label(incident_id) + " (" + redact(reason) +
+                               "): it stays here."));
+      co_return from;
+    }
+    co_return fall_back(services, incident_id, declared_in, reason);
   }
   const std::string made = opened->address + "\n" + opened->mention;
   if (op && store != nullptr)  // the room exists: remembered before anything is done in it
@@ -227,7 +275,15 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
   const std::string room_address = room->address();
   const auto now_incident = services.incidents->get(incident_id);
   if (now_incident->room != room_address || now_incident->card_ref.empty()) {
+    // It ran in the declaring thread while the room could not be made: that card now points on.
+    const bool moving = now_incident->room == from && !now_incident->card_ref.empty();
+    const MessageRef old_card = now_incident->card_ref;
     post_incident_card(services, incident_id, *room);
+    if (moving) {
+      declared_in.update(old_card, info(storage::incident_label(incident_id) + " \"" +
+                                        incident->title + "\" moved to its own room: " +
+                                        opened->mention));
+    }
     if (!services.incidents->has_entry(incident_id, "room-opened")) {
       record_incident_event(
           services, incident_id, "room", declarer,
@@ -327,7 +383,7 @@ asio::awaitable<bool> resume_incident_room(Services& services, storage::RoomOp o
                               now);
     co_return true;
   }
-  spdlog::info("incidents: settling {}'s room, which a stop cut off",
+  spdlog::info("incidents: settling {}'s room again (a stop or an outage cut it off)",
                storage::incident_label(op.incident_id));
   auto claimed = services.room_ops->get(op.id);
   co_await settle_room(services, op.incident_id, *declared_in, incident->declared_by,

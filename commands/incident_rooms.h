@@ -23,7 +23,13 @@
 //   commands/incident_room_ops.h: recorded before the platform is asked, retried after a crash
 //   or an outage, never carried out twice. A create's room name is recorded before each attempt
 //   and the room's address as soon as the platform answered, so a crash in between finds the
-//   room by that name instead of making a second one.
+//   room by that name instead of making a second one; a room of that name is taken only when
+//   Shipmate made it after the create was recorded (a stranger's room, or one left by a crash
+//   between a "name taken" answer and the next name's recording, makes it try the next name).
+// - A create that fails in an outage (ErrorKind unavailable, tls, internal) leaves the incident
+//   in the declaring thread for now and stays on the queue: when the room is made, the incident
+//   moves there (card, pin, topic, invites), the thread's card points there and the thread is
+//   told. Given up after kRoomOpMostAttempts, which the thread is told once.
 #pragma once
 
 #include <cstdint>
@@ -41,6 +47,10 @@ namespace shipmate::commands {
 struct OpenedRoom {
   std::string address;  // where the transport serves it ("slack:C0123")
   std::string mention;  // how a message links to it ("<#C0123>")
+  // Filled by find(): whether the platform names Shipmate as the room's maker, and when it was
+  // made (Unix ms, the platform's clock).
+  bool made_by_shipmate = false;
+  EpochMillis created_at = 0;
 };
 
 // What a chat platform can do for incident rooms (bot/ implements it over ChatTransport).
@@ -65,7 +75,9 @@ class IncidentRooms {
   virtual bool can_archive(const std::string& room) const = 0;
   virtual boost::asio::awaitable<Status> archive(std::string room) = 0;
   // The room named `name` next to the conversation at `from_address`, when the app can see it
-  // (a room created before a crash cut off its recording); ErrorKind::not_found otherwise.
+  // (a room created before a crash cut off its recording), with who made it and when;
+  // ErrorKind::not_found otherwise, ErrorKind::unavailable when the platform could not be asked.
+  // The caller decides whether it is the incident's (may_adopt_room in incident_model.h).
   virtual boost::asio::awaitable<Result<OpenedRoom>> find(std::string from_address,
                                                           std::string name);
 };

@@ -662,4 +662,11 @@ asio::awaitable<Status> SlackTransport::archive_room(std::string room_address) {
   co_return co_await self->workspace.archive_room(std::move(room_address));
 }
 
+asio::awaitable<Result<RoomOrigin>> SlackTransport::room_origin(std::string room_address) {
+  auto self = impl_;
+  std::string me = bot_user_id();
+  auto origin = co_await self->workspace.room_origin(std::move(room_address), std::move(me));
+  co_return origin;
+}
+
 }  // namespace shipmate::bot::slack

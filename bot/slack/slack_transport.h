@@ -160,6 +160,7 @@ class SlackTransport final : public ChatTransport {
   boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic) override;
   // conversations.archive; already_archived counts as done.
   boost::asio::awaitable<Status> archive_room(std::string room_address) override;
+  boost::asio::awaitable<Result<RoomOrigin>> room_origin(std::string room_address) override;
   // "#deploys", "deploys" -> "slack:C…" through conversations.list (cursor pages; names seen
   // are remembered for the life of the transport). A name not remembered lists again, at most
   // once per options.channel_relist_interval after a full pass that missed; a refused listing

@@ -184,6 +184,34 @@ asio::awaitable<Status> SlackWorkspace::archive_room(std::string room_address) {
   co_return Ok{};
 }
 
+asio::awaitable<Result<RoomOrigin>> SlackWorkspace::room_origin(std::string room_address,
+                                                                std::string bot_user_id) {
+  auto [channel, thread] = split_slack_address(room_address);
+  if (channel.empty())
+    co_return make_error("'" + room_address + "' is not a Slack channel address");
+  std::string form = "channel=" + integrations::net::form_encode(channel);
+  std::string method = "conversations.info";
+  auto info = co_await web_.call_form(std::move(method), std::move(form));
+  if (!info)
+    co_return needing_scopes(info.error(), "channels:read and groups:read");
+  boost::system::error_code ec;
+  auto value = boost::json::parse(info->body, ec);
+  const boost::json::object* found = nullptr;
+  if (!ec && value.is_object()) {
+    if (const auto* object = value.as_object().if_contains("channel"); object && object->is_object())
+      found = &object->as_object();
+  }
+  if (found == nullptr)
+    co_return make_error("conversations.info: the answer has no channel object",
+                         ErrorKind::unavailable);
+  RoomOrigin origin;
+  if (const auto* creator = found->if_contains("creator"); creator && creator->is_string())
+    origin.made_by_me = !bot_user_id.empty() && creator->as_string() == bot_user_id;
+  if (const auto* created = found->if_contains("created"); created && created->is_int64())
+    origin.created_at = created->as_int64() * 1000;
+  co_return origin;
+}
+
 asio::awaitable<Result<std::string>> SlackWorkspace::read_message_text(std::string channel,
                                                                        std::string ts) {
   using integrations::net::form_encode;

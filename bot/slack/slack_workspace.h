@@ -27,6 +27,7 @@
 
 #include <boost/asio/awaitable.hpp>
 
+#include "bot/chat_transport.h"
 #include "commands/reply.h"
 #include "common/clock.h"
 #include "common/result.h"
@@ -59,6 +60,10 @@ class SlackWorkspace {
   boost::asio::awaitable<Status> pin(std::string room_address, commands::MessageRef ref);
   boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic);
   boost::asio::awaitable<Status> archive_room(std::string room_address);
+  // conversations.info: the channel's `creator` (`made_by_me` when it is `bot_user_id`) and
+  // `created` (Unix seconds, as ms).
+  boost::asio::awaitable<Result<RoomOrigin>> room_origin(std::string room_address,
+                                                         std::string bot_user_id);
   // The text of the top-level message at `ts` in `channel` (conversations.history, one message,
   // inclusive). The error says, for a person, why it could not be read.
   boost::asio::awaitable<Result<std::string>> read_message_text(std::string channel,

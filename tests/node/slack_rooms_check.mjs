@@ -4,6 +4,7 @@
 // Creates the room (and again, expecting name_taken), invites the users, sets the topic, posts
 // and pins a message, pages through conversations.list one channel at a time until it has seen
 // the room and the existing channel, reads the pinned message back with conversations.history,
+// reads who made the room and the existing channel (conversations.info),
 // creates a private room, archives the first room (and again, expecting already_archived; a post
 // there then fails with is_archived; conversations.list leaves it out), prints one line per step
 // and exits 0. Any failure exits non-zero.
@@ -66,6 +67,16 @@ try {
     limit: 1,
   });
   console.log(`HISTORY ${history.messages.length} ${history.messages[0]?.ts} ${history.messages[0]?.text}`);
+  // Who made each channel and when (what a resumed room create checks before adopting one).
+  const mine = await web.conversations.info({ channel: room });
+  const theirs = await web.conversations.info({ channel: existing });
+  console.log(`INFO ${mine.channel.id} creator=${mine.channel.creator} created=${mine.channel.created > 0} ` +
+              `${theirs.channel.id} creator=${theirs.channel.creator}`);
+  try {
+    await web.conversations.info({ channel: 'CNOSUCH' });
+  } catch (error) {
+    console.log(`INFO MISSING ${error?.data?.error}`);
+  }
   // A private incident room, then the first room archived once the incident is over.
   const secret = await web.conversations.create({ name: `${roomName}-private`, is_private: true });
   console.log(`PRIVATE ${secret.channel.id} is_private=${secret.channel.is_private}`);

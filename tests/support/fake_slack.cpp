@@ -267,6 +267,8 @@ struct FakeSlack::Impl {
   std::map<std::string, std::string> channel_names;         // name → id
   std::map<std::string, std::vector<std::string>> members;  // channel id → users
   std::map<std::string, bool> private_channels;             // channel id → is_private
+  std::map<std::string, std::string> creators;              // channel id → who made it
+  std::map<std::string, std::int64_t> created;              // channel id → when (Unix seconds)
   std::set<std::string> archived;                           // channel ids archived
   std::map<std::string, std::string> topics;                // channel id → topic
   std::map<std::string, std::vector<std::string>> pins;     // channel id → pinned ts
@@ -628,6 +630,7 @@ struct FakeSlack::Impl {
                                                    "conversations.invite",
                                                    "conversations.setTopic",
                                                    "conversations.list",
+                                                   "conversations.info",
                                                    "conversations.history",
                                                    "conversations.replies",
                                                    "pins.add",
@@ -713,6 +716,8 @@ struct FakeSlack::Impl {
       return set_topic(p);
     if (call.method == "conversations.list")
       return list_channels(p);
+    if (call.method == "conversations.info")
+      return channel_info(p);
     if (call.method == "conversations.history")
       return history(p);
     if (call.method == "pins.add")
@@ -916,6 +921,10 @@ struct FakeSlack::Impl {
     members[id] = {options.bot_user_id};
     bool is_private = param_text(p, "is_private") == "true";
     private_channels[id] = is_private;
+    creators[id] = options.bot_user_id;
+    created[id] = std::chrono::duration_cast<std::chrono::seconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
     return {{"ok", true},
             {"channel",
              {{"id", id},
@@ -1005,8 +1014,23 @@ struct FakeSlack::Impl {
             {"is_archived", archived.contains(id)},
             {"is_member", std::find(in.begin(), in.end(), options.bot_user_id) != in.end()},
             {"name_normalized", name},
+            {"created", created.contains(id) ? created.at(id) : 0},
+            {"creator", creators.contains(id) ? creators.at(id) : ""},
             {"topic", topic},
             {"num_members", in.size()}};
+  }
+
+  // conversations.info: one channel the bot can see, as conversations.list shows it.
+  json::object channel_info(const json::object& p) {  // under mu
+    std::string channel = param_text(p, "channel");
+    if (channel.empty() || !known_channel(channel))
+      return error_object("channel_not_found");
+    std::string name;
+    for (const auto& [n, id] : channel_names) {
+      if (id == channel)
+        name = n;
+    }
+    return {{"ok", true}, {"channel", channel_json(name, channel)}};
   }
 
   // conversations.setTopic: at most 250 characters, on a channel the bot can see.
@@ -1480,7 +1504,8 @@ std::map<std::string, std::vector<std::string>> FakeSlack::channel_pins() const 
   return impl_->pins;
 }
 
-std::string FakeSlack::add_channel(const std::string& name, bool is_private) {
+std::string FakeSlack::add_channel(const std::string& name, bool is_private,
+                                   const std::string& creator) {
   std::lock_guard lock(impl_->mu);
   char id[16];
   std::snprintf(id, sizeof id, "%c%08X", is_private ? 'G' : 'C',
@@ -1488,6 +1513,10 @@ std::string FakeSlack::add_channel(const std::string& name, bool is_private) {
   impl_->channel_names[name] = id;
   impl_->private_channels[id] = is_private;
   impl_->members[id] = {impl_->options.bot_user_id};
+  impl_->creators[id] = creator;
+  impl_->created[id] = std::chrono::duration_cast<std::chrono::seconds>(
+                           std::chrono::system_clock::now().time_since_epoch())
+                           .count();
   return id;
 }
 

@@ -172,9 +172,11 @@ class FakeSlack {
   std::map<std::string, std::string> channel_topics() const;
   // Channel id → ts of the messages pinned there (pins.add), in pin order.
   std::map<std::string, std::vector<std::string>> channel_pins() const;
-  // A channel that exists before the test (conversations.list shows it, conversations.history,
-  // pins.add and setTopic accept it); returns its id.
-  std::string add_channel(const std::string& name, bool is_private = false);
+  // A channel that exists before the test (conversations.list and conversations.info show it,
+  // made by `creator` now; conversations.history, pins.add and setTopic accept it); returns its
+  // id.
+  std::string add_channel(const std::string& name, bool is_private = false,
+                          const std::string& creator = "U0PERSON");
   // A message a person posted (conversations.history returns it); returns its ts.
   std::string add_user_message(const std::string& channel, const std::string& user,
                                const std::string& text);

@@ -67,11 +67,15 @@ struct FakePlatform final : commands::IncidentRooms {
       private_names.insert(name);
     if (!refuse.empty())
       co_return make_error(refuse, ErrorKind::auth);
+    if (create_outages > 0) {
+      --create_outages;
+      co_return make_error("conversations.create: HTTP 503", ErrorKind::unavailable);
+    }
     if (taken.contains(name))
       co_return make_error("name_taken", ErrorKind::conflict);
     taken.insert(name);
     const std::string id = "R" + std::to_string(names.size());
-    made[name] = commands::OpenedRoom{"chat:" + id + ":", "<#" + id + ">"};
+    made[name] = commands::OpenedRoom{"chat:" + id + ":", "<#" + id + ">", true, made_at};
     co_return made[name];
   }
   asio::awaitable<Result<commands::OpenedRoom>> find(std::string, std::string name) override {
@@ -100,7 +104,9 @@ struct FakePlatform final : commands::IncidentRooms {
       pinned.push_back(ref);
     co_return Ok{};
   }
-  int pin_outages = 0;  // the next pins fail as an outage would
+  EpochMillis made_at = 0;  // when the platform says a room create() makes was made
+  int pin_outages = 0;     // the next pins fail as an outage would
+  int create_outages = 0;  // the next creates fail as an outage would
   int pin_calls = 0;
   std::map<std::string, commands::OpenedRoom> made;  // rooms by name
   std::vector<std::string> finds;
@@ -602,7 +608,7 @@ TEST_F(IncidentRooms, AStopAfterThePlatformMadeTheRoomResumesInThatRoomAndMakesN
   const auto recorded = ops.add(create);
   ASSERT_TRUE(ops.claim(recorded.id, h.clock.now_ms(), h.clock.now_ms() + 60'000));
   platform.taken.insert(name);
-  platform.made[name] = commands::OpenedRoom{"chat:R9:", "<#R9>"};
+  platform.made[name] = commands::OpenedRoom{"chat:R9:", "<#R9>", true, h.clock.now_ms() + 1000};
   // The restart releases the claim; the upkeep resumes the settling.
   EXPECT_EQ(ops.release_claims(), 1);
   int ran = -1;
@@ -639,6 +645,176 @@ TEST_F(IncidentRooms, AStopAfterThePlatformMadeTheRoomResumesInThatRoomAndMakesN
   EXPECT_EQ(ran, 0);
   EXPECT_EQ(platform.names.size(), 1u);
   h.services->room_ops = nullptr;
+}
+
+// A create that fails in an outage at declare: the incident runs in the declaring thread for
+// now, the create stays on the queue, and once the room is made the incident moves there (card
+// posted and pinned, topic, invites, the thread's card and a message pointing at the room).
+TEST_F(IncidentRooms, ARoomCreateFailingInAnOutageKeepsTheThreadThenMovesIntoTheRoom) {
+  storage::RoomOpStore ops(*h.db);
+  h.services->room_ops = &ops;
+  platform.create_outages = 2;
+  const std::string thread = "chat:C1:100";
+  const auto said = run_in(thread, "alice", "incident declare \"Checkout errors\" sev2 hello");
+  EXPECT_EQ(incidents.get(1)->room, thread);
+  const std::string thread_card = incidents.get(1)->card_ref;
+  EXPECT_NE(said.find("No room of its own for INC-1: conversations.create: HTTP 503; Shipmate "
+                      "keeps trying to make the room and moves the incident there when it can"),
+            std::string::npos)
+      << said;
+  auto create_op = [&] { return ops.for_incident(1).at(0); };
+  EXPECT_EQ(create_op().state, "pending");
+  EXPECT_EQ(create_op().attempts, 1);
+  EXPECT_EQ(create_op().payload, "inc-2026-12-06-checkout-errors");
+  auto retry = [&] {
+    int ran = -1;
+    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
+                   [&ran](std::exception_ptr, int n) { ran = n; });
+    while (ran < 0) {
+      h.io.run();
+      h.io.restart();
+    }
+    return ran;
+  };
+  // Not due yet; then due, and still failing: retried later again, nothing said twice.
+  h.clock.advance_ms(commands::kRoomOpFirstRetry.count() - 1);
+  EXPECT_EQ(retry(), 0);
+  EXPECT_EQ(platform.names.size(), 1u);
+  h.clock.advance_ms(1);
+  EXPECT_EQ(retry(), 1);
+  EXPECT_EQ(platform.names.size(), 2u);
+  EXPECT_EQ(create_op().state, "pending");
+  EXPECT_EQ(create_op().next_at, h.clock.now_ms() + 2 * commands::kRoomOpFirstRetry.count());
+  EXPECT_EQ(rooms.log[thread].posts.size(), 2u);  // the card and the first warning only
+  EXPECT_EQ(incidents.get(1)->room, thread);
+  // The platform is back: the room is made under the recorded name and the incident moves.
+  h.clock.advance_ms(2 * commands::kRoomOpFirstRetry.count());
+  EXPECT_EQ(retry(), 1);
+  ASSERT_EQ(platform.names.size(), 3u);
+  EXPECT_EQ(platform.names[2], "inc-2026-12-06-checkout-errors");
+  const std::string room = "chat:R3:";
+  const auto moved = *incidents.get(1);
+  EXPECT_EQ(moved.room, room);
+  ASSERT_FALSE(rooms.log[room].posts.empty());
+  EXPECT_NE(rooms.log[room].posts[0].text.find("INC-1 Checkout errors"), std::string::npos);
+  EXPECT_EQ(platform.pins[room], (std::vector<std::string>{moved.card_ref}));
+  EXPECT_EQ(platform.topics[room],
+            "INC-1 | sev2 | investigating | commander alice | Checkout errors");
+  EXPECT_EQ(platform.invited[room], (std::vector<std::string>{"UALICE", "UOLGA"}));
+  std::string in_thread;
+  for (const auto& line : rooms.log[thread].log)
+    in_thread += line + "\n";
+  EXPECT_NE(in_thread.find("INC-1 \"Checkout errors\" has its own room: <#R3>"),
+            std::string::npos)
+      << in_thread;
+  EXPECT_NE(in_thread.find("moved to its own room: <#R3>"), std::string::npos) << in_thread;
+  EXPECT_NE(timeline_text(1).find("room alice: room chat:R3: opened"), std::string::npos);
+  for (const auto& op : ops.for_incident(1))
+    EXPECT_EQ(op.state, "done") << op.kind;
+  // Commands in the room find the incident; the thread's card is no longer updated.
+  const std::size_t thread_lines = rooms.log[thread].log.size();
+  run_in(room + "5", "alice", "incident status identified \"bad config\"");
+  EXPECT_EQ(incidents.get(1)->status, "identified");
+  EXPECT_EQ(rooms.log[thread].log.size(), thread_lines);
+  h.services->room_ops = nullptr;
+}
+
+// A create that keeps failing is given up after kRoomOpMostAttempts: the incident stays in the
+// thread, which is told once.
+TEST_F(IncidentRooms, ARoomCreateThatNeverPassesIsGivenUpAndTheThreadIsTold) {
+  storage::RoomOpStore ops(*h.db);
+  h.services->room_ops = &ops;
+  platform.create_outages = 1000;
+  const std::string thread = "chat:C1:100";
+  run_in(thread, "alice", "incident declare \"Checkout errors\" sev2 hello");
+  for (int i = 0; i < commands::kRoomOpMostAttempts + 2; ++i) {
+    h.clock.advance_ms(commands::kRoomOpLongestRetry.count());
+    int ran = -1;
+    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
+                   [&ran](std::exception_ptr, int n) { ran = n; });
+    while (ran < 0) {
+      h.io.run();
+      h.io.restart();
+    }
+  }
+  EXPECT_EQ(platform.names.size(), static_cast<std::size_t>(commands::kRoomOpMostAttempts));
+  EXPECT_EQ(ops.for_incident(1).at(0).state, "failed");
+  EXPECT_EQ(incidents.get(1)->room, thread);
+  int gave_up = 0;
+  for (const auto& post : rooms.log[thread].posts)
+    gave_up += post.text.find("gave up making a room for INC-1") != std::string::npos ? 1 : 0;
+  EXPECT_EQ(gave_up, 1);
+  h.services->room_ops = nullptr;
+}
+
+// The adoption window: a crash after the platform answered "name taken" for the recorded name
+// (a stranger's channel) and before the next name was recorded. The resumed create is told that
+// name is taken again; the room of that name is not Shipmate's (or is Shipmate's but older than
+// the create), so it is passed over and the next name is made.
+TEST_F(IncidentRooms, AResumedCreateNeverAdoptsARoomShipmateDidNotMakeForIt) {
+  storage::RoomOpStore ops(*h.db);
+  h.services->room_ops = &ops;
+  const std::string name = "inc-2026-12-06-checkout-errors";
+  struct Case {
+    const char* what;
+    commands::OpenedRoom theirs;
+  };
+  const EpochMillis now = h.clock.now_ms();
+  const std::vector<Case> cases = {
+      {"a person's room", {"chat:R90:", "<#R90>", false, now + 1000}},
+      {"Shipmate's older room", {"chat:R91:", "<#R91>", true, now - 2 * commands::kRoomClockSkew}},
+  };
+  std::int64_t id = 0;
+  for (const auto& c : cases) {
+    SCOPED_TRACE(c.what);
+    platform.names.clear();
+    platform.finds.clear();
+    platform.taken = {name};
+    platform.made = {{name, c.theirs}};
+    platform.made_at = h.clock.now_ms();
+    const auto declared = incidents.declare({"Checkout errors", 2, {"hello"}, "alice"});
+    ASSERT_TRUE(declared.created);
+    id = declared.incident.id;
+    storage::RoomOp create;
+    create.key = "create:" + storage::incident_label(id);
+    create.incident_id = id;
+    create.kind = "create";
+    create.room = "chat:C1:" + std::to_string(id);
+    create.payload = name;  // recorded; the platform said name_taken; then the stop
+    create.created_at = h.clock.now_ms();
+    create.next_at = h.clock.now_ms();
+    ops.add(create);
+    int ran = -1;
+    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
+                   [&ran](std::exception_ptr, int n) { ran = n; });
+    while (ran < 0) {
+      h.io.run();
+      h.io.restart();
+    }
+    EXPECT_EQ(ran, 1);
+    EXPECT_EQ(platform.names, (std::vector<std::string>{name, name + "-2"}));
+    EXPECT_EQ(platform.finds, (std::vector<std::string>{name}));
+    const std::string made = platform.made[name + "-2"].address;
+    EXPECT_EQ(incidents.get(id)->room, made);
+    EXPECT_NE(made, c.theirs.address);
+    EXPECT_TRUE(rooms.log[c.theirs.address].posts.empty());
+    EXPECT_TRUE(platform.pins[c.theirs.address].empty());
+    EXPECT_EQ(ops.for_incident(id).at(0).state, "done");
+    h.clock.advance_ms(10 * kMinute);  // past the double-click window: the next is a new incident
+  }
+  h.services->room_ops = nullptr;
+}
+
+TEST(IncidentRoomAdoption, OnlyARoomShipmateMadeSinceTheCreateWasRecordedIsAdopted) {
+  const EpochMillis asked = 1'000'000'000;
+  using commands::kRoomClockSkew;
+  using commands::may_adopt_room;
+  EXPECT_TRUE(may_adopt_room(true, asked + 5, asked, false));
+  EXPECT_TRUE(may_adopt_room(true, asked - kRoomClockSkew, asked, false));  // the platform's clock
+  EXPECT_FALSE(may_adopt_room(true, asked - kRoomClockSkew - 1, asked, false));  // older
+  EXPECT_FALSE(may_adopt_room(false, asked + 5, asked, false));                  // a stranger's
+  EXPECT_FALSE(may_adopt_room(true, asked + 5, asked, true));   // another incident lives there
+  EXPECT_FALSE(may_adopt_room(true, 0, asked, false));          // the platform did not say when
 }
 
 }  // namespace
