@@ -6,6 +6,7 @@
 
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
+#include "common/rate_limit.h"
 #include "common/redact.h"
 
 namespace shipmate::commands {
@@ -67,12 +68,33 @@ asio::awaitable<Status> ask(Services& services, const storage::RoomOp& op) {
 asio::awaitable<RoomOpOutcome> attempt(Services& services, storage::RoomOp op) {
   RoomOpOutcome outcome;
   const EpochMillis now = services.clock.now_ms();
+  RoomOpPacer* pacer =
+      services.incident_rooms != nullptr ? &services.incident_rooms->pacer() : nullptr;
+  if (pacer != nullptr) {
+    // Not its turn (its channel is held, or its method's calls are spent): moved to when it is,
+    // and the caller goes on with the next operation.
+    if (const EpochMillis ready = pacer->ready_at(op.room, op.kind, now); ready > now) {
+      services.room_ops->defer(op.id, ready, now);
+      outcome.later = true;
+      co_return outcome;
+    }
+  }
   if (!services.room_ops->claim(op.id, now, now + kRoomOpLease.count()))
     co_return outcome;
+  if (pacer != nullptr)
+    pacer->spend(op.kind, now);
   outcome.ran = true;
   outcome.answer = co_await ask(services, op);
   const EpochMillis at = services.clock.now_ms();
   RoomOpVerdict verdict = judge_room_op(outcome.answer);
+  // Rate limited: this channel waits for the time the platform gave; the others go on.
+  std::optional<EpochMillis> held_until;
+  if (!outcome.answer) {
+    if (const auto wait = rate_limit_wait(outcome.answer.error()); wait && pacer != nullptr) {
+      held_until = at + wait->count();
+      pacer->hold_channel(op.room, *held_until);
+    }
+  }
   if (verdict == RoomOpVerdict::retry && op.attempts + 1 >= kRoomOpMostAttempts)
     verdict = RoomOpVerdict::failed;
   switch (verdict) {
@@ -81,7 +103,7 @@ asio::awaitable<RoomOpOutcome> attempt(Services& services, storage::RoomOp op) {
       break;
     case RoomOpVerdict::retry: {
       outcome.later = true;
-      const EpochMillis next = room_op_retry_at(op.attempts + 1, at);
+      const EpochMillis next = held_until.value_or(room_op_retry_at(op.attempts + 1, at));
       services.room_ops->retry(op.id, next, outcome.answer.error().message);
       spdlog::warn("incidents: {} of {}'s room {} failed ({}); trying again in {}",
                    what_it_does(op), storage::incident_label(op.incident_id), op.room,
@@ -141,8 +163,19 @@ asio::awaitable<int> retry_room_ops(Services& services) {
     co_return 0;
   const std::vector<storage::RoomOp> due = services.room_ops->due(services.clock.now_ms(), 50);
   int ran = 0;
+  RoomOpPacer* pacer =
+      services.incident_rooms != nullptr ? &services.incident_rooms->pacer() : nullptr;
   for (const auto& op : due) {
     if (op.kind == "create") {
+      // Paced by its method (conversations.create) only: its room is the declaring thread.
+      const EpochMillis now = services.clock.now_ms();
+      if (pacer != nullptr) {
+        if (const EpochMillis ready = pacer->ready_at("", op.kind, now); ready > now) {
+          services.room_ops->defer(op.id, ready, now);
+          continue;
+        }
+        pacer->spend(op.kind, now);
+      }
       const bool resumed = co_await resume_incident_room(services, op);
       ran += resumed ? 1 : 0;
       continue;

@@ -10,6 +10,12 @@
 //   again at room_op_retry_at() (30 s, doubling, at most 10 min; given up after
 //   kRoomOpMostAttempts, then it fails as below); anything else (a missing scope,
 //   a room that is gone) fails for good and the caller says so in the room.
+// - Pacing (commands/room_op_pacing.h, the platform's IncidentRooms::pacer()): an operation is
+//   asked only when its method's tier has a call left and its room's channel is not held; one
+//   that is not allowed yet is moved to when it will be (RoomOpStore::defer, no attempt
+//   counted) and the next one goes on. A rate-limited answer (common/rate_limit.h) holds that
+//   channel until the time the platform gave and retries the operation then; other channels
+//   go on at once. Nothing here waits on a timer: the upkeep's next turn picks the rest up.
 // - A crash leaves its claimed operations pending: at start the App releases their claims, and
 //   retry_room_ops() (run on the watcher's incident upkeep, every second) runs every operation
 //   whose time has come, the ones a crash or an outage left included.

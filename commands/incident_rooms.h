@@ -39,6 +39,7 @@
 #include <boost/asio/awaitable.hpp>
 
 #include "commands/context.h"
+#include "commands/room_op_pacing.h"
 #include "common/result.h"
 #include "storage/room_op_store.h"
 
@@ -80,6 +81,12 @@ class IncidentRooms {
   // The caller decides whether it is the incident's (may_adopt_room in incident_model.h).
   virtual boost::asio::awaitable<Result<OpenedRoom>> find(std::string from_address,
                                                           std::string name);
+
+  // How fast the room-operation queue may ask this platform (commands/room_op_pacing.h).
+  RoomOpPacer& pacer() { return pacer_; }
+
+ private:
+  RoomOpPacer pacer_;
 };
 
 // After a declare: makes the incident's room (or falls back), posts the summary card where the

@@ -98,6 +98,17 @@ void RoomOpStore::retry(std::int64_t id, EpochMillis at, std::string_view why) {
   update.run();
 }
 
+bool RoomOpStore::defer(std::int64_t id, EpochMillis at, EpochMillis now) {
+  Statement update = db_.prepare(
+      "UPDATE incident_room_ops SET next_at = ?2 WHERE id = ?1 AND state = 'pending' AND "
+      "next_at <= ?3");
+  update.bind(1, id);
+  update.bind(2, at);
+  update.bind(3, now);
+  update.run();
+  return db_.changes() > 0;
+}
+
 std::vector<RoomOp> RoomOpStore::due(EpochMillis now, int limit) {
   Statement query = db_.prepare(std::string(kColumns) +
                                 "WHERE state = 'pending' AND next_at <= ?1 ORDER BY next_at, id "

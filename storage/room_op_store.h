@@ -14,6 +14,8 @@
 //   replica that claimed it last (`replica`, empty for a single replica). release_claims() frees
 //   only this replica's claims, never a live replica's in-flight one; a dead replica's claims
 //   end by themselves when their lease (`next_at`) passes, and any replica's upkeep retries them.
+// - defer() moves a pending row that is due and unclaimed (next_at <= now) to a later time,
+//   without counting an attempt: the queue's pacing said it is not its turn yet.
 // - finish() records the answer (state `done` or `failed`, with the result: the room's address for
 //   a create, the reason for a failure); retry() puts a row back for later with the last error.
 // - due() is an indexed read of the pending rows whose time has come (a partial index on
@@ -59,6 +61,9 @@ class RoomOpStore {
   void set_payload(std::int64_t id, std::string_view payload);
   void finish(std::int64_t id, std::string_view state, std::string_view result, EpochMillis at);
   void retry(std::int64_t id, EpochMillis at, std::string_view why);
+  // Moves a due, unclaimed row to `at` without counting an attempt (paced: not its turn yet);
+  // false when another attempt claimed it meanwhile.
+  bool defer(std::int64_t id, EpochMillis at, EpochMillis now);
   std::vector<RoomOp> due(EpochMillis now, int limit = 100);
   std::vector<RoomOp> for_incident(std::int64_t incident_id);
   int release_claims();

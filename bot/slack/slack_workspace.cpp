@@ -144,7 +144,7 @@ asio::awaitable<Status> SlackWorkspace::pin(std::string room_address, commands::
   append_json_string(body, *ts);
   body += '}';
   std::string method = "pins.add";
-  auto pinned = co_await web_.call(std::move(method), std::move(body));
+  auto pinned = co_await web_.call_unheld(std::move(method), std::move(body));
   if (!pinned && pinned.error().message.ends_with("already_pinned"))
     co_return Ok{};
   if (!pinned)
@@ -162,7 +162,7 @@ asio::awaitable<Status> SlackWorkspace::set_topic(std::string room_address, std:
   append_json_string(body, topic);
   body += '}';
   std::string method = "conversations.setTopic";
-  auto set = co_await web_.call(std::move(method), std::move(body));
+  auto set = co_await web_.call_unheld(std::move(method), std::move(body));
   if (!set)
     co_return needing_scopes(set.error(), "channels:manage");
   co_return Ok{};
@@ -198,7 +198,8 @@ asio::awaitable<Result<RoomOrigin>> SlackWorkspace::room_origin(std::string room
   auto value = boost::json::parse(info->body, ec);
   const boost::json::object* found = nullptr;
   if (!ec && value.is_object()) {
-    if (const auto* object = value.as_object().if_contains("channel"); object && object->is_object())
+    if (const auto* object = value.as_object().if_contains("channel");
+        object && object->is_object())
       found = &object->as_object();
   }
   if (found == nullptr)

@@ -56,6 +56,8 @@ class SlackWorkspace {
   boost::asio::awaitable<Result<std::string>> create_room(std::string room_name, bool is_private);
   boost::asio::awaitable<Status> invite(std::string room_address,
                                         std::vector<std::string> user_ids);
+  // invite, pin and set_topic do not wait out a 429: it comes back at once as
+  // rate_limited_error() (common/rate_limit.h), for the room-operation queue to pace.
   // Waits for the Web API queue to post the message first (its ts is known only then).
   boost::asio::awaitable<Status> pin(std::string room_address, commands::MessageRef ref);
   boost::asio::awaitable<Status> set_topic(std::string room_address, std::string topic);

@@ -14,6 +14,7 @@
 #include <set>
 
 #include "bot/slack/block_kit.h"
+#include "common/rate_limit.h"
 #include "common/redact.h"
 #include "common/strings.h"
 #include "common/timer.h"
@@ -168,7 +169,8 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   }
 
   asio::awaitable<Result<ApiReply>> call(std::string method, std::string body, std::string auth,
-                                         const char* content_type = kJson) {
+                                         const char* content_type = kJson,
+                                         bool hold_on_rate_limit = true) {
     std::string last_error;
     ErrorKind last_kind = ErrorKind::internal;
     for (int attempt_number = 1; attempt_number <= options.max_attempts; ++attempt_number) {
@@ -178,6 +180,9 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
         co_return std::move(*result.reply);
       last_error = result.error;
       last_kind = result.kind;
+      // An unheld call leaves a 429 to its caller, with the wait Slack asked for.
+      if (result.retry_after && !hold_on_rate_limit)
+        co_return rate_limited_error(result.error, *result.retry_after);
       // No wait after the last attempt: nothing follows it (an unreachable API used to be
       // reported 6.4 s after its last refusal).
       if (attempt_number == options.max_attempts)
@@ -488,6 +493,10 @@ asio::awaitable<Result<ApiReply>> WebApi::call(std::string method, std::string j
   return impl_->call(std::move(method), std::move(json_body), std::move(token));
 }
 
+asio::awaitable<Result<ApiReply>> WebApi::call_unheld(std::string method, std::string json_body) {
+  return impl_->call(std::move(method), std::move(json_body), "", kJson, false);
+}
+
 asio::awaitable<Result<ApiReply>> WebApi::call_form(std::string method, std::string form_body) {
   return impl_->call(std::move(method), std::move(form_body), "", kForm);
 }
@@ -645,7 +654,9 @@ asio::awaitable<Status> WebApi::invite(std::string channel, std::vector<std::str
   for (const auto& user : users)
     joined += (joined.empty() ? "" : ",") + user;
   json::object body{{"channel", channel}, {"users", joined}};
-  auto reply = co_await impl_->call("conversations.invite", json::serialize(body), "");
+  // Unheld: a 429 comes back at once with its wait (the room-operation queue paces itself).
+  auto reply =
+      co_await impl_->call("conversations.invite", json::serialize(body), "", kJson, false);
   // Someone already in the room (the declarer who made it, a second invite) is not a failure.
   if (!reply && (reply.error().message.ends_with("already_in_channel") ||
                  reply.error().message.ends_with("cant_invite_self")))

@@ -76,6 +76,11 @@ class WebApi {
   boost::asio::awaitable<Result<ApiReply>> call(std::string method, std::string json_body,
                                                 std::string token = "");
 
+  // The same, except that a 429 is not waited out: it ends the call at once with
+  // rate_limited_error() (common/rate_limit.h) carrying Slack's Retry-After, for callers that
+  // pace themselves (the incident room-operation queue). invite() calls this way too.
+  boost::asio::awaitable<Result<ApiReply>> call_unheld(std::string method, std::string json_body);
+
   // The same with an application/x-www-form-urlencoded body (integrations::net::form_encode the
   // values): Slack's read methods (conversations.list, conversations.history) take forms.
   boost::asio::awaitable<Result<ApiReply>> call_form(std::string method, std::string form_body);

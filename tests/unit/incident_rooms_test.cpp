@@ -17,6 +17,8 @@
 #include "commands/incidents.h"
 #include "commands/timed_jobs.h"
 #include "scheduler/scheduler.h"
+#include "commands/room_op_pacing.h"
+#include "common/rate_limit.h"
 #include "storage/room_op_store.h"
 #include "tests/support/command_harness.h"
 
@@ -95,6 +97,12 @@ struct FakePlatform final : commands::IncidentRooms {
   }
   asio::awaitable<Status> pin(std::string room, commands::MessageRef ref) override {
     ++pin_calls;
+    pin_rooms.push_back(room);
+    if (auto limited = rate_limits.find(room);
+        limited != rate_limits.end() && limited->second > 0) {
+      --limited->second;
+      co_return rate_limited_error("pins.add was rate limited", std::chrono::seconds(30));
+    }
     if (pin_outages > 0) {
       --pin_outages;
       co_return make_error("pins.add: HTTP 503", ErrorKind::unavailable);
@@ -105,9 +113,11 @@ struct FakePlatform final : commands::IncidentRooms {
     co_return Ok{};
   }
   EpochMillis made_at = 0;  // when the platform says a room create() makes was made
-  int pin_outages = 0;     // the next pins fail as an outage would
-  int create_outages = 0;  // the next creates fail as an outage would
+  int pin_outages = 0;      // the next pins fail as an outage would
+  int create_outages = 0;   // the next creates fail as an outage would
   int pin_calls = 0;
+  std::vector<std::string> pin_rooms;      // the room of each pin asked, in order
+  std::map<std::string, int> rate_limits;  // room -> the next pins there answer 429 (30 s)
   std::map<std::string, commands::OpenedRoom> made;  // rooms by name
   std::vector<std::string> finds;
   bool can_archive(const std::string& room) const override { return room.starts_with("chat:"); }
@@ -704,8 +714,7 @@ TEST_F(IncidentRooms, ARoomCreateFailingInAnOutageKeepsTheThreadThenMovesIntoThe
   std::string in_thread;
   for (const auto& line : rooms.log[thread].log)
     in_thread += line + "\n";
-  EXPECT_NE(in_thread.find("INC-1 \"Checkout errors\" has its own room: <#R3>"),
-            std::string::npos)
+  EXPECT_NE(in_thread.find("INC-1 \"Checkout errors\" has its own room: <#R3>"), std::string::npos)
       << in_thread;
   EXPECT_NE(in_thread.find("moved to its own room: <#R3>"), std::string::npos) << in_thread;
   EXPECT_NE(timeline_text(1).find("room alice: room chat:R3: opened"), std::string::npos);
@@ -813,8 +822,98 @@ TEST(IncidentRoomAdoption, OnlyARoomShipmateMadeSinceTheCreateWasRecordedIsAdopt
   EXPECT_TRUE(may_adopt_room(true, asked - kRoomClockSkew, asked, false));  // the platform's clock
   EXPECT_FALSE(may_adopt_room(true, asked - kRoomClockSkew - 1, asked, false));  // older
   EXPECT_FALSE(may_adopt_room(false, asked + 5, asked, false));                  // a stranger's
-  EXPECT_FALSE(may_adopt_room(true, asked + 5, asked, true));   // another incident lives there
-  EXPECT_FALSE(may_adopt_room(true, 0, asked, false));          // the platform did not say when
+  EXPECT_FALSE(may_adopt_room(true, asked + 5, asked, true));  // another incident lives there
+  EXPECT_FALSE(may_adopt_room(true, 0, asked, false));         // the platform did not say when
+}
+
+// Per-channel pacing: a 429 on one room's pin holds that room until Slack's time; another room's
+// pin in the same turn goes at once, and nothing is asked in the held room before its time.
+TEST_F(IncidentRooms, ARateLimitedRoomWaitsForItsTimeWhileAnotherRoomGoesOn) {
+  storage::RoomOpStore ops(*h.db);
+  h.services->room_ops = &ops;
+  // Two incidents in rooms of their own, their first pins failing in an outage.
+  platform.pin_outages = 2;
+  run_in("chat:C1:100", "alice", "incident declare \"Checkout errors\" sev2 hello");
+  h.clock.advance_ms(10 * kMinute);
+  run_in("chat:C2:100", "alice", "incident declare \"Search slow\" sev3 hello");
+  const std::string a = incidents.get(1)->room;
+  const std::string b = incidents.get(2)->room;
+  ASSERT_NE(a, b);
+  ASSERT_TRUE(platform.pins[a].empty());
+  ASSERT_TRUE(platform.pins[b].empty());
+  platform.pin_rooms.clear();
+  auto retry = [&] {
+    int ran = -1;
+    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
+                   [&ran](std::exception_ptr, int n) { ran = n; });
+    while (ran < 0) {
+      h.io.run();
+      h.io.restart();
+    }
+    return ran;
+  };
+  // Both retries are due; a's pin is answered 429 (wait 30 s), b's goes through in the same turn.
+  platform.rate_limits[a] = 1;
+  h.clock.advance_ms(commands::kRoomOpLongestRetry.count());
+  EXPECT_EQ(retry(), 2);
+  EXPECT_EQ(platform.pin_rooms, (std::vector<std::string>{a, b}));
+  EXPECT_TRUE(platform.pins[a].empty());
+  EXPECT_EQ(platform.pins[b].size(), 1u);
+  // a waits exactly until Slack's time; a topic change in a meanwhile waits with it, one in b
+  // goes at once.
+  run_in(a + "7", "alice", "incident status identified \"found it\"");
+  run_in(b + "7", "alice", "incident status identified \"found it too\"");
+  EXPECT_NE(platform.topics[b].find("identified"), std::string::npos);
+  EXPECT_EQ(platform.topics[a].find("identified"), std::string::npos) << platform.topics[a];
+  h.clock.advance_ms(30'000 - 1);
+  EXPECT_EQ(retry(), 0);
+  EXPECT_EQ(platform.pin_rooms.size(), 2u);
+  h.clock.advance_ms(1);
+  EXPECT_EQ(retry(), 2);  // a's pin and a's topic
+  EXPECT_EQ(platform.pins[a].size(), 1u);
+  EXPECT_NE(platform.topics[a].find("identified"), std::string::npos);
+  for (const auto& op : ops.for_incident(1))
+    EXPECT_EQ(op.state, "done") << op.kind << " " << op.key;
+  h.services->room_ops = nullptr;
+}
+
+// Per method tier: a burst goes at once, then one call per refill interval; a held channel and a
+// spent tier both answer with the time the call may go.
+TEST(RoomOpPacing, ABurstGoesAtOnceThenOneCallPerIntervalAndAHeldChannelWaits) {
+  commands::RoomOpPacer pacer;
+  const EpochMillis t0 = 1'000'000;
+  const commands::RoomOpTier tier2 = commands::room_op_tier("pin");
+  EXPECT_EQ(tier2.burst, 20);
+  EXPECT_EQ(commands::room_op_tier("invite").burst, 50);
+  for (int i = 0; i < tier2.burst; ++i) {
+    ASSERT_EQ(pacer.ready_at("slack:C1:", "pin", t0), t0) << i;
+    pacer.spend("pin", t0);
+  }
+  EXPECT_EQ(pacer.ready_at("slack:C1:", "pin", t0), t0 + tier2.refill_every_ms);
+  EXPECT_EQ(pacer.ready_at("slack:C1:", "topic", t0), t0);  // another method: its own calls
+  EXPECT_EQ(pacer.ready_at("slack:C1:", "pin", t0 + tier2.refill_every_ms),
+            t0 + tier2.refill_every_ms);
+  pacer.spend("pin", t0 + tier2.refill_every_ms);
+  EXPECT_EQ(pacer.ready_at("slack:C1:", "pin", t0 + tier2.refill_every_ms),
+            t0 + 2 * tier2.refill_every_ms);
+  // A held channel: its calls wait, another channel's do not; a shorter hold never shortens it.
+  pacer.hold_channel("slack:C2:", t0 + 30'000);
+  pacer.hold_channel("slack:C2:", t0 + 10'000);
+  EXPECT_EQ(pacer.ready_at("slack:C2:", "topic", t0), t0 + 30'000);
+  EXPECT_EQ(pacer.ready_at("slack:C3:", "topic", t0), t0);
+  EXPECT_EQ(pacer.ready_at("slack:C2:", "topic", t0 + 30'000), t0 + 30'000);
+}
+
+TEST(RateLimitError, CarriesItsWaitInWordsAPersonReads) {
+  const Error error = rate_limited_error("pins.add was rate limited", std::chrono::seconds(30));
+  EXPECT_EQ(error.message, "pins.add was rate limited (asked to wait 30 s)");
+  EXPECT_EQ(error.kind, ErrorKind::unavailable);
+  EXPECT_EQ(rate_limit_wait(error), std::chrono::milliseconds(30'000));
+  EXPECT_EQ(rate_limit_wait(make_error("pins.add: HTTP 503", ErrorKind::unavailable)),
+            std::nullopt);
+  EXPECT_EQ(rate_limit_wait(make_error("x (asked to wait 3 s)", ErrorKind::auth)), std::nullopt);
+  EXPECT_EQ(rate_limit_wait(make_error("x (asked to wait -3 s)", ErrorKind::unavailable)),
+            std::nullopt);
 }
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <optional>
 
+#include "common/rate_limit.h"
 #include "common/timer.h"
 #include "integrations/net/http_client.h"
 #include "tests/support/fake_slack.h"
@@ -112,6 +113,26 @@ TEST_F(WebApiTest, PacingSpacesMessagesInOneChannel) {
   drain(api);
   EXPECT_GE(std::chrono::steady_clock::now() - started, 550ms);
   EXPECT_EQ(slack.messages().size(), 4u);
+}
+
+// An unheld call (the room-operation queue's) does not wait out a 429: it answers at once with
+// the wait Slack asked for, after one request.
+TEST_F(WebApiTest, AnUnheldCallAnswersARateLimitAtOnceWithTheWait) {
+  auto api = make_api();
+  slack.rate_limit_next("pins.add", 42, 1);
+  auto result = run(api.call_unheld("pins.add", R"({"channel":"C1","timestamp":"1.2"})"));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.error().kind, ErrorKind::unavailable);
+  EXPECT_EQ(rate_limit_wait(result.error()), std::chrono::milliseconds(42'000))
+      << result.error().message;
+  EXPECT_EQ(slack.calls("pins.add").size(), 1u);
+  EXPECT_EQ(api.rate_limited_count(), 1u);
+  // Invites are unheld too.
+  slack.rate_limit_next("conversations.invite", 7, 1);
+  auto invited = run(api.invite("C1", {"U1"}));
+  ASSERT_FALSE(invited.ok());
+  EXPECT_EQ(rate_limit_wait(invited.error()), std::chrono::milliseconds(7'000));
+  EXPECT_EQ(slack.calls("conversations.invite").size(), 1u);
 }
 
 TEST_F(WebApiTest, OkFalseBecomesAClearErrorWithoutTheToken) {
