@@ -187,33 +187,8 @@ std::uintmax_t file_size_or_zero(const std::string& path) {
 
 // Commits never checkpoint themselves; the background checkpointer copies the WAL back once it
 // passes the threshold, so the database file fills while the connection stays open.
-// A directory in memory (tmpfs) where there is one: there a checkpoint's fsync costs nothing, so
-// what bounds the WAL below is the writer's valve, not how long a loaded disk takes to sync (the
-// bound failed on /tmp while other builds loaded the disk: the background pass held the
-// checkpoint lock through its fsync, and the valve had to stand aside meanwhile).
-TempDir memory_backed_dir() {
-  struct stat shm {};
-  if (::stat("/dev/shm", &shm) != 0 || !S_ISDIR(shm.st_mode) || ::access("/dev/shm", W_OK) != 0)
-    return TempDir();
-  // TempDir makes its directory under TMPDIR: point that at /dev/shm for this one, then put it
-  // back as it was (the restore runs after the TempDir is made).
-  struct Restore {
-    std::optional<std::string> previous;
-    ~Restore() {
-      if (previous)
-        ::setenv("TMPDIR", previous->c_str(), 1);
-      else
-        ::unsetenv("TMPDIR");
-    }
-  } restore;
-  if (const char* previous = std::getenv("TMPDIR"))
-    restore.previous = previous;
-  ::setenv("TMPDIR", "/dev/shm", 1);
-  return TempDir();
-}
-
 TEST(DatabaseTest, WalIsCheckpointedInTheBackground) {
-  TempDir dir = memory_backed_dir();
+  TempDir dir;
   const std::string path = dir.file("shipmate.db");
   constexpr int kPages = 250;
   auto opened = Database::open(path, kPages);
