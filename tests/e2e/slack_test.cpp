@@ -1010,8 +1010,12 @@ TEST_F(SlackSession, AnAnnouncementSetUpFromSlackIsPostedInItsChannelOnce) {
   ASSERT_TRUE(wait_until([&] { return !posted_in_c2().empty(); })) << dump(slack, *shipmate);
   EXPECT_EQ(posted_in_c2().size(), 1u);
   EXPECT_TRUE(posted_in_c2()[0].thread_ts.empty());
-  const auto runs =
-      query(dir.file("state/shipmate.db"), "SELECT outcome, detail FROM schedule_runs");
+  // The run is recorded done after Slack has the message: wait for that record itself.
+  std::vector<std::string> runs;
+  ASSERT_TRUE(wait_until([&] {
+    runs = query(dir.file("state/shipmate.db"), "SELECT outcome, detail FROM schedule_runs");
+    return runs.size() != 1 || runs[0] != "claimed|";
+  })) << dump(slack, *shipmate);
   ASSERT_EQ(runs.size(), 1u);
   EXPECT_EQ(runs[0], "done|posted to slack:C2");
   shipmate->send_signal(SIGTERM);
