@@ -211,9 +211,10 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
           opened = *found;
           break;
         }
-        spdlog::warn("incidents: {} is taken by a room Shipmate did not make for {}; trying the "
-                     "next name",
-                     name, storage::incident_label(incident_id));
+        spdlog::warn(
+            "incidents: {} is taken by a room Shipmate did not make for {}; trying the "
+            "next name",
+            name, storage::incident_label(incident_id));
       } else if (judge_room_op(Status(found.error())) == RoomOpVerdict::retry) {
         // Cannot tell whose room it is now: asked again later, never a second room meanwhile.
         problem = found.error().message;
@@ -228,15 +229,16 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
       break;
     }
     suffix = decision.retry_with_suffix;
-    spdlog::info("incidents: room name {} is taken; trying {}", name,
-                 incident_room_name(settings.room_prefix, incident->declared_at, incident->title,
-                                    suffix));
+    spdlog::info(
+        "incidents: room name {} is taken; trying {}", name,
+        incident_room_name(settings.room_prefix, incident->declared_at, incident->title, suffix));
   }
   if (!opened) {
     const auto before = services.incidents->get(incident_id);
     // Already running in the declaring conversation (an earlier attempt fell back there).
     const bool lives_here = before && before->room == from && !before->card_ref.empty();
-    const std::string reason = is_private ? problem + "; this conversation is not private" : problem;
+    const std::string reason =
+        is_private ? problem + "; this conversation is not private" : problem;
     if (op && store != nullptr && failure && keeps_trying_room(*failure, op->attempts)) {
       // An outage: the incident runs in the thread for now, and the create stays on the queue
       // (under the name last tried) until the room is made, then the incident moves there.
@@ -250,8 +252,9 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
       if (lives_here)
         co_return from;
       co_return fall_back(services, incident_id, declared_in,
-                          reason + "; Shipmate keeps trying to make the room and moves the "
-                                   "incident there when it can",
+                          reason +
+                              "; Shipmate keeps trying to make the room and moves the "
+                              "incident there when it can",
                           "It runs here until then.");
     }
     finish("failed", problem);
@@ -280,9 +283,9 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
     const MessageRef old_card = now_incident->card_ref;
     post_incident_card(services, incident_id, *room);
     if (moving) {
-      declared_in.update(old_card, info(storage::incident_label(incident_id) + " \"" +
-                                        incident->title + "\" moved to its own room: " +
-                                        opened->mention));
+      declared_in.update(old_card,
+                         info(storage::incident_label(incident_id) + " \"" + incident->title +
+                              "\" moved to its own room: " + opened->mention));
     }
     if (!services.incidents->has_entry(incident_id, "room-opened")) {
       record_incident_event(

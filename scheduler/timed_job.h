@@ -17,10 +17,11 @@
 //   times the request out, reminds and plans the next reminder, archives the room). It re-reads
 //   its row first and does nothing when the deadline moved in between (a released lock, an
 //   approved deploy, or the same occurrence settled by an earlier claimant): the row, not the
-//   claim, is what keeps a settled occurrence from acting twice. It must be safe to run again after a crash cut it off (the scheduler's
-//   successor re-runs an unfinished claim): each job settles its row in one transaction.
-//   Errors are reported in the Result (logged by the scheduler); the claim is finished either
-//   way, and a job that wants another try moves its deadline (a new occurrence).
+//   claim, is what keeps a settled occurrence from acting twice. It must be safe to run again after
+//   a crash cut it off (the scheduler's successor re-runs an unfinished claim): each job settles
+//   its row in one transaction. Errors are reported in the Result (logged by the scheduler); the
+//   claim is finished either way, and a job that wants another try moves its deadline (a new
+//   occurrence).
 // - Misfire rule: run-once, with no lateness limit. An occurrence due while Shipmate was down runs
 //   once after start, however late (a lock that expired during downtime is announced once, a
 //   reminder missed during downtime is sent once and the next one is planned from then): each of

@@ -468,11 +468,10 @@ TEST_F(SlackIncidentSession, ARoomSlackFailedToMakeAtDeclareIsMadeLaterAndTheInc
     })) << dump(slack, *shipmate);
     // The retry time is stored after the warning is posted: wait for the row itself.
     ASSERT_TRUE(wait_until([&] {
-      return query(db, "SELECT state, attempts, result != '' FROM incident_room_ops")
-                 .at(0) == "pending|1|1";
+      return query(db, "SELECT state, attempts, result != '' FROM incident_room_ops").at(0) ==
+             "pending|1|1";
     })) << dump(slack, *shipmate);
-    EXPECT_EQ(query(db, "SELECT room FROM incidents WHERE id = 1").at(0),
-              "slack:C1:" + thread_ts);
+    EXPECT_EQ(query(db, "SELECT room FROM incidents WHERE id = 1").at(0), "slack:C1:" + thread_ts);
     EXPECT_TRUE(slack.calls("pins.add").empty());
     shipmate->send_signal(SIGTERM);
     ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
@@ -559,9 +558,8 @@ TEST_F(SlackIncidentSession, AKillAfterNameTakenNeverAdoptsTheStrangersChannelOf
             "incident declare \"Checkout errors\" sev2 hello");
     ASSERT_TRUE(slack.wait_for_calls("conversations.create", 1, 30s)) << dump(slack, *shipmate);
     // Logged when the answer is in, right before the write the trigger holds.
-    ASSERT_TRUE(shipmate->wait_for_output("room name " + name + " is taken; trying " + name +
-                                              "-2",
-                                          30s))
+    ASSERT_TRUE(
+        shipmate->wait_for_output("room name " + name + " is taken; trying " + name + "-2", 30s))
         << dump(slack, *shipmate);
     shipmate->send_signal(SIGKILL);
     EXPECT_EQ(shipmate->wait(30s), 128 + SIGKILL);

@@ -620,22 +620,15 @@ struct FakeSlack::Impl {
     else if (!is_json && call.method != "apps.connections.open")
       call.token = param_text(call.params, "token");
 
-    static const std::set<std::string> kMethods = {"apps.connections.open",
-                                                   "auth.test",
-                                                   "chat.postMessage",
-                                                   "chat.update",
-                                                   "chat.postEphemeral",
-                                                   "conversations.create",
-                                                   "conversations.archive",
-                                                   "conversations.invite",
-                                                   "conversations.setTopic",
-                                                   "conversations.list",
-                                                   "conversations.info",
-                                                   "conversations.history",
-                                                   "conversations.replies",
-                                                   "pins.add",
-                                                   "files.getUploadURLExternal",
-                                                   "files.completeUploadExternal"};
+    static const std::set<std::string> kMethods = {
+        "apps.connections.open",      "auth.test",
+        "chat.postMessage",           "chat.update",
+        "chat.postEphemeral",         "conversations.create",
+        "conversations.archive",      "conversations.invite",
+        "conversations.setTopic",     "conversations.list",
+        "conversations.info",         "conversations.history",
+        "conversations.replies",      "pins.add",
+        "files.getUploadURLExternal", "files.completeUploadExternal"};
     if (!kMethods.contains(call.method))
       return json_response(request, http::status::ok, error_object("unknown_method"));
 

@@ -924,9 +924,9 @@ TEST(OfficialClient, WebClientCreatesInvitesSetsTopicPinsListsAndReadsHistory) {
   // Two pages, then one listing after the archive.
   EXPECT_EQ(fake.calls("conversations.list").size(), 3u);
   EXPECT_NE(out.find("HISTORY 1 " + pinned + " summary card"), std::string::npos) << out;
-  EXPECT_NE(out.find("INFO " + room + " creator=UBOT created=true " + existing +
-                     " creator=U0PERSON"),
-            std::string::npos)
+  EXPECT_NE(
+      out.find("INFO " + room + " creator=UBOT created=true " + existing + " creator=U0PERSON"),
+      std::string::npos)
       << out;
   EXPECT_NE(out.find("INFO MISSING channel_not_found"), std::string::npos) << out;
   // A private room, and the first room archived.

@@ -15,10 +15,10 @@
 #include "commands/incident_room_ops.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
-#include "commands/timed_jobs.h"
-#include "scheduler/scheduler.h"
 #include "commands/room_op_pacing.h"
+#include "commands/timed_jobs.h"
 #include "common/rate_limit.h"
+#include "scheduler/scheduler.h"
 #include "storage/room_op_store.h"
 #include "tests/support/command_harness.h"
 
