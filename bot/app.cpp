@@ -40,11 +40,13 @@
 #include "bot/terminal.h"
 #include "bot/watcher.h"
 #include "bot/web_view.h"
+#include "bot/work_in_hand.h"
 #include "commands/command_table.h"
 #include "commands/deploy_flow.h"
 #include "commands/deploy_recovery.h"
 #include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
+#include "commands/handover.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
 #include "commands/resolve.h"
@@ -92,7 +94,7 @@ std::string environment_variable(const char* name) {
   return value == nullptr ? "" : value;
 }
 
-// A deploy left building by an earlier process, carried on where it was requested.
+// A deploy left building by an earlier process (or a replica), carried on where it was asked for.
 asio::awaitable<void> resume_in(commands::Services& services,
                                 std::unique_ptr<commands::Conversation> where,
                                 storage::DeployRecord deploy) {
@@ -161,6 +163,7 @@ struct App::Impl {
   std::optional<storage::RunbookStore> runbook_store;
   std::unique_ptr<integrations::net::HttpClient> runbook_http;
   std::optional<commands::RunbookRunner> runbook_runner;
+  std::optional<WorkInHand> work_in_hand;  // what a stop does with deploys and runs
   std::optional<Router> router;
   std::optional<RouterDispatcher> dispatcher;
   SteadyTimers timers{io.get_executor()};
@@ -193,6 +196,7 @@ struct App::Impl {
   std::optional<asio::signal_set> signals;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   bool stopping = false;
+  bool asked_to_stop = false;  // by a signal: with replicas, the work is handed over
   int exit_code = 0;
 };
 
@@ -314,6 +318,11 @@ int App::Impl::open() {
   CommandIntake::Options intake_options;
   intake_options.outbox = &*outbox;
   intake.emplace(io.get_executor(), *inbox, *dispatcher, timers, intake_options);
+  work_in_hand.emplace(*services, *runbook_runner, *intake, [this](const std::string& text) {
+    spdlog::warn("{}", text);
+    if (terminal)  // a stop that cancels deploys says so where the operator is
+      terminal->conversation().post(commands::warning(text));
+  });
   listeners = std::make_unique<integrations::net::HttpListeners>(io.get_executor());
   if (config.http.enabled)
     listeners->set_shared(shared_listener_options(config.http));
@@ -497,6 +506,7 @@ void App::Impl::watch_signals() {
       integrations::ChildProcess::kill_all_now();
       std::_Exit(128 + signal_number);
     }
+    asked_to_stop = true;
     shutdown(signal_number == SIGINT ? "SIGINT" : "SIGTERM");
     watch_signals();
   });
@@ -684,8 +694,9 @@ void App::Impl::shutdown(std::string why) {
     stops.push_back(terminal->stop(options.transport_grace));
   for (auto& transport : platforms)
     stops.push_back(transport->stop(options.transport_grace));
-  intake->stop();
-  if (replica) {
+  const auto mode = commands::stop_mode(replica.has_value(), asked_to_stop,
+                                        replica.has_value() && replica->may_act());
+  if (replica && mode == commands::StopMode::cancel) {  // one handing over renews to the end
     replica->stop();
     replica_stop.emit(asio::cancellation_type::terminal);
   }
@@ -693,18 +704,7 @@ void App::Impl::shutdown(std::string why) {
   if (alert_server)
     withdraw_alert_routes(*alert_server, config.alerts);
   schedule_runner->stop();
-  for (const auto& deploy : commands::cancel_running_deploys(*services, "cancelled: " + why)) {
-    const std::string text = "Deploy #" + std::to_string(deploy.id) + " of " + deploy.service +
-                             " " + deploy.version + " was cancelled: " + why;
-    spdlog::warn("{}", text);
-    if (terminal)
-      terminal->conversation().post(commands::warning(text));
-  }
-  // Deploys waiting out a bake time or a decision are over (recorded as cancelled above):
-  // their cancellation signals end those waits so they see it and end.
-  commands::cancel_all_deploy_waits(*services);
-  // Runbook runs stop where they are (journaled); the next start reconciles them.
-  runbook_runner->shutdown();
+  work_in_hand->stop(mode, why);  // cancel, or hand over (commands/handover.h)
   // A watchdog thread rather than a timer: a pending timer would itself keep the loop alive. It
   // stands down when draining is over (so an App in a longer-lived process, a test, leaves none).
   auto watchdog = std::make_shared<Watchdog>();
@@ -725,12 +725,14 @@ void App::Impl::shutdown(std::string why) {
     spdlog::debug("shutdown complete");
     signals->cancel();
     heartbeat_stop.emit(asio::cancellation_type::terminal);
+    replica_stop.emit(asio::cancellation_type::terminal);  // released (or past releasing)
     listeners->stop();
     work.reset();
   });
 }
 
 asio::awaitable<void> App::Impl::drain(std::vector<asio::awaitable<void>> stops, std::string why) {
+  co_await work_in_hand->settle(why);  // deploys a replica finishes before it lets go
   for (std::size_t i = 0; i < stops.size(); ++i)
     co_await std::move(stops[i]);
   for (auto& [name, target] : connected->targets) {

@@ -14,8 +14,10 @@
 //   failing for good) stops every transport from taking commands (each gets
 //   AppOptions::transport_grace to send what it has queued), records every in-flight deploy as
 //   cancelled, stops the processes the targets started and lets running commands finish; a
-//   second signal exits at once. A watchdog exits with status 1 if draining takes over 20 s; it
-//   stands down once draining is over.
+//   second signal exits at once. A replica on PostgreSQL stopped by a signal hands its deploys
+//   and runbook runs over instead of cancelling them, and releases its lease last, so survivors
+//   take everything over at once (bot/work_in_hand.h, commands/handover.h). A watchdog exits with
+//   status 1 if draining takes over 20 s; it stands down once draining is over.
 // - Errors: start-up failures (storage, state directory, integrations) are printed on stderr and
 //   give exit code 2; a chat platform that cannot join or fails for good gives exit code 1.
 #pragma once

@@ -465,6 +465,11 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   }
 
   static asio::awaitable<void> handle(std::shared_ptr<Impl> self, Command command) {
+    ++self->running;
+    struct Ended {
+      Impl& impl;
+      ~Ended() { --impl.running; }
+    } ended{*self};
     const IntakePlatform& platform = *command.platform;
     const std::shared_ptr<TentativeCommand> tentative = command.tentative;
     // Started after its batch turned out a redelivery (or unrecorded): nothing to do.
@@ -582,6 +587,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
   metrics::Registry* registry = nullptr;
   std::unordered_map<const IntakePlatform*, PlatformMeters> meters;
   bool stopping = false;
+  std::size_t running = 0;  // commands whose handler has not returned yet
 
   std::vector<Gathered> intake;
   std::size_t intake_seen = 0;  // intake.size() at the last turn
@@ -840,6 +846,10 @@ void CommandIntake::stop() {
   impl_->flush_done();
   if (impl_->outbox)
     impl_->outbox->flush();
+}
+
+std::size_t CommandIntake::running() const {
+  return impl_->running;
 }
 
 const ReplyOutbox* CommandIntake::outbox() const {

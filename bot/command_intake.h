@@ -229,6 +229,9 @@ class CommandIntake {
 
   // No more commits; marks finished commands done now. Commands already running continue.
   void stop();
+  // Commands whose handler is still running (a stop that hands work over waits for them first,
+  // so that their replies are recorded and released: bot/work_in_hand.h).
+  std::size_t running() const;
 
   const IntakeStats& stats() const;
   // The reply outbox; null without Options::outbox.

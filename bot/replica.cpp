@@ -6,6 +6,7 @@
 #include <cctype>
 #include <optional>
 
+#include "common/redact.h"
 #include "common/timer.h"
 #include "storage/database.h"
 #include "storage/deploy_ownership.h"
@@ -111,8 +112,16 @@ boost::asio::awaitable<void> ReplicaLease::keep(Timers& timers, std::function<vo
     }
     if (keeper_.lost(clock_.now_ms()))
       break;
-    if (on_held)
-      on_held();
+    if (on_held) {
+      // A failure there (the database out of reach) must not end the renewals: they are what
+      // notices the lease lapsing.
+      try {
+        on_held();
+      } catch (const std::exception& failure) {
+        spdlog::warn("replica {}: could not look for dead replicas' work: {}", name_,
+                     redact(failure.what()));
+      }
+    }
   }
   if (stopped_)
     co_return;

@@ -5,6 +5,7 @@
 #include "commands/deploy_flow.h"
 #include "commands/deploy_runtime.h"
 #include "commands/deploy_steps.h"
+#include "commands/handover.h"
 #include "commands/resolve.h"
 #include "storage/deploy_ownership.h"
 
@@ -221,6 +222,37 @@ std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
                  "#" + std::to_string(deploy.id) + " " + (step.ok ? why : step.error));
   }
   return cancelled;
+}
+
+DeployHandover hand_over_running_deploys(Services& services, const std::string& why) {
+  DeployHandover out;
+  for (auto deploy : services.deploys.in_flight()) {
+    if (!services.runtime.is_running(deploy.id) || deploy.owner != services.replica)
+      continue;
+    if (deploy_exit(can_resume(services, deploy)) == DeployExit::finish) {
+      out.finishing.push_back(deploy.id);
+      continue;
+    }
+    // Persisted before its effect: from here on the running coroutine's writes are refused.
+    const auto epoch =
+        storage::take_over_deploy(services.database, deploy.id, deploy.owner, deploy.epoch, "");
+    if (!epoch) {
+      out.finishing.push_back(deploy.id);  // it moved meanwhile: let it end as it would
+      continue;
+    }
+    record_audit(services, "shipmate", "deploy.handed_over",
+                 deploy.service + "@" + deploy.environment, "ok",
+                 "#" + std::to_string(deploy.id) + " by replica " + services.replica + " (" + why +
+                     ") while " + std::string(storage::to_string(deploy.state)) +
+                     "; another replica carries it on");
+    spdlog::info("deploy #{}: handed over while {} ({})", deploy.id,
+                 storage::to_string(deploy.state), why);
+    deploy.owner.clear();
+    deploy.epoch = *epoch;
+    services.runtime.cancel(deploy.id);
+    out.parked.push_back(std::move(deploy));
+  }
+  return out;
 }
 
 void cancel_all_deploy_waits(Services& services) {

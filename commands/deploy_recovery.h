@@ -57,6 +57,18 @@ boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& con
 std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
                                                           const std::string& why);
 
+// A rolling restart with replicas (commands/handover.h): each deploy this process runs that a
+// survivor can carry on (the rule resumable_deploys() applies) is parked: one compare-and-set
+// moves it from this replica at its epoch to no owner at the next epoch, audited as
+// deploy.handed_over, and only then is its coroutine woken (DeployRuntime::cancel), so anything
+// it would still write fails the fence. A survivor takes it over at its next lease renewal.
+// The others keep running; their ids are returned for the drain to wait on.
+struct DeployHandover {
+  std::vector<storage::DeployRecord> parked;  // at their new epoch, owner empty
+  std::vector<std::int64_t> finishing;        // running here until they end (or are cancelled)
+};
+DeployHandover hand_over_running_deploys(Services& services, const std::string& why);
+
 // Emits every running deploy's cancellation signal: a bake time or a question it is waiting on
 // ends at once. The one call app shutdown makes after cancel_running_deploys().
 void cancel_all_deploy_waits(Services& services);

@@ -314,6 +314,9 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
       stopped_because = "it ran past its timeout of " + format_duration(step.timeout_ms);
     } else if (run.abort_by) {
       stopped_because = "the run was aborted by " + *run.abort_by;
+    } else if (stopping_) {
+      // Shipmate stops: the journal keeps the step in flight for whoever reconciles the run.
+      stopped_because = "Shipmate is stopping";
     }
     if (!stopped_because.empty()) {
       auto stopped = co_await child->stop(std::chrono::milliseconds(2000));

@@ -273,6 +273,10 @@ asio::awaitable<void> RunbookRunner::drive(std::shared_ptr<Run> run, runbooks::E
         fenced_out(*run);  // taken over: the effect is the new owner's to run, not this one's
         co_return;
       }
+      if (stopping_) {  // stopped while the row committed: no effect starts after a stop
+        run->driving = false;
+        co_return;
+      }
       update_status(*run, spec.kind == runbooks::StepKind::wait ? "waiting on " + spec.name
                                                                 : "running " + spec.name);
       Outcome outcome = co_await execute(*run, spec);
@@ -717,11 +721,31 @@ void RunbookRunner::reconcile(storage::RunbookRunRecord stored, const std::strin
   asio::co_spawn(services_.executor, drive(run, runbooks::Recovered{}), asio::detached);
 }
 
+std::size_t RunbookRunner::driving() const {
+  std::size_t count = 0;
+  for (const auto& [id, run] : runs_)
+    count += run->driving ? 1 : 0;
+  return count;
+}
+
+void RunbookRunner::hand_over(const std::string& why) {
+  journal_.flush();
+  for (auto& [id, run] : runs_) {
+    const auto epoch = store_.take_over(id, run->fence, "");
+    if (!epoch)
+      continue;  // taken over already (this replica was frozen or cut off)
+    spdlog::info("runbook run {}: handed over ({})", id, why);
+    audit(*run, "shipmate", "runbook.handed_over", "ok",
+          "by replica " + services_.replica + " (" + why + "); another replica carries it on");
+  }
+  journal_.flush();
+}
+
 void RunbookRunner::shutdown() {
   stopping_ = true;
-  journal_.flush();
   for (auto& [id, run] : runs_)
     run->cancel.emit(asio::cancellation_type::terminal);
+  journal_.flush();  // last: it throws when the database is out of reach
 }
 
 }  // namespace shipmate::commands

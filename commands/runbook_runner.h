@@ -97,9 +97,16 @@ class RunbookRunner {
   // Each lease renewal: takes over and reconciles the unfinished runs of dead replicas. Returns
   // how many this replica won.
   std::size_t take_over_orphans();
-  // Shutdown: ends every wait; runs stay journaled and are reconciled at the next start.
+  // Shutdown: ends every wait; runs stay journaled and are reconciled at the next start. No
+  // effect starts after it (a step whose journal row commits afterwards is left in flight).
   void shutdown();
+  // After shutdown(), a rolling restart with replicas (commands/handover.h): each unfinished run
+  // of this process is parked (one compare-and-set to no owner at the next epoch, audited as
+  // runbook.handed_over), so a survivor takes it over at its next lease renewal and reconciles
+  // it as a restart would, and anything this process would still write is fenced out.
+  void hand_over(const std::string& why);
   std::size_t active() const { return runs_.size(); }
+  std::size_t driving() const;  // runs whose coroutine is still under way (a stop waits for them)
   std::size_t processes_running() const { return processes_running_; }
   std::size_t processes_waiting() const;  // exec steps waiting for their turn
 

@@ -19,6 +19,11 @@ TakeoverDecision takeover_decision(std::string_view owner, std::string_view self
                                    EpochMillis grace_ms) {
   if (owner == self)
     return {TakeoverVerdict::own, "it is this replica's own deploy"};
+  // No owner while replicas run: a stopping replica handed it over (commands/handover.h).
+  if (owner.empty() && !self.empty())
+    return {TakeoverVerdict::orphaned,
+            "it has no owner (a stopping replica handed it over, or it dates from before replicas "
+            "had names)"};
   const std::string name =
       owner.empty() ? std::string("a replica with no name") : "replica " + std::string(owner);
   if (!owner_lease || owner_lease->holder != owner) {
@@ -28,6 +33,8 @@ TakeoverDecision takeover_decision(std::string_view owner, std::string_view self
     return {TakeoverVerdict::owner_live, name + " is alive (its lease runs until " +
                                              std::to_string(owner_lease->expires_at) + ")"};
   }
+  if (owner_lease->expires_at == 0)  // LeaseStore::release(): a clean stop
+    return {TakeoverVerdict::orphaned, name + " stopped and released its lease"};
   return {TakeoverVerdict::orphaned, name + "'s lease ended at " +
                                          std::to_string(owner_lease->expires_at) +
                                          " and was not renewed"};

@@ -11,7 +11,8 @@
 //   owner's lease as read from the database, may this replica touch it (reconcile, resume or
 //   fail it), and why not when it may not. A live replica's deploys are never touched; an
 //   owner's lease that ended (expired by the reader's clock, with `grace` more for clock skew)
-//   or that was never there makes its deploys orphans.
+//   or that was never there makes its deploys orphans. So does an empty owner seen by a named
+//   replica: a stopping replica parked the deploy for a survivor (commands/handover.h).
 // - claim_deploy() / take_over_deploy(): one compare-and-set UPDATE each, on either backend.
 //   Of two survivors taking the same deploy over, exactly one wins; the epoch only grows.
 //

@@ -65,6 +65,18 @@ TEST(TakeoverDecisionTest, NoLeaseOrAnotherHoldersLeaseMeansOrphaned) {
   EXPECT_EQ(takeover_decision("a", "b", other, kNow, kGrace).verdict, TakeoverVerdict::orphaned);
 }
 
+// A rolling restart (commands/handover.h): a parked deploy has no owner, and a released lease
+// (expires_at 0) ends its holder's claim at once; both say so for the takeover announcement.
+TEST(TakeoverDecisionTest, AParkedDeployAndAReleasedLeaseAreOrphansAtOnce) {
+  const auto parked = takeover_decision("", "b", std::nullopt, kNow, kGrace);
+  EXPECT_EQ(parked.verdict, TakeoverVerdict::orphaned);
+  EXPECT_NE(parked.why.find("handed it over"), std::string::npos) << parked.why;
+  const auto released = takeover_decision("a", "b", lease("a", 0), kNow, kGrace);
+  EXPECT_EQ(released.verdict, TakeoverVerdict::orphaned);
+  EXPECT_NE(released.why.find("replica a stopped and released its lease"), std::string::npos)
+      << released.why;
+}
+
 class DeployOwnershipTest : public ::testing::TestWithParam<Backend> {
  protected:
   DeployRecord live_deploy(const std::string& service) {
@@ -113,6 +125,24 @@ TEST_P(DeployOwnershipTest, TakeoverBumpsTheEpochAndFencesTheFormerOwner) {
                   .applied);
   // A finished deploy is not taken over.
   EXPECT_FALSE(take_over_deploy(*db, deploy.id, "b", *epoch, "c"));
+}
+
+// Parking (hand_over_running_deploys): the owner moves its deploy to no owner at the next epoch;
+// its own late write is refused, and one survivor takes it over from there.
+TEST_P(DeployOwnershipTest, AParkedDeployFencesItsFormerOwnerAndIsTakenOverOnce) {
+  const DeployRecord deploy = live_deploy("hello");
+  ASSERT_TRUE(claim_deploy(*db, deploy.id, "a", 0));
+  const auto parked = take_over_deploy(*db, deploy.id, "a", 0, "");
+  ASSERT_TRUE(parked);
+  EXPECT_EQ(deploys.get(deploy.id)->owner, "");
+  EXPECT_FALSE(
+      deploys.transition_if(deploy.id, DeployState::deploying, 0, DeployState::failed, "late")
+          .applied);
+  const auto taken = take_over_deploy(*db, deploy.id, "", *parked, "b");
+  ASSERT_TRUE(taken);
+  EXPECT_EQ(*taken, 2);
+  EXPECT_FALSE(take_over_deploy(*db, deploy.id, "", *parked, "c"));
+  EXPECT_EQ(deploys.get(deploy.id)->owner, "b");
 }
 
 TEST_P(DeployOwnershipTest, RacingSurvivorsTakeADeployOverOnce) {
