@@ -94,9 +94,6 @@ std::string read_file(const fs::path& path, std::size_t limit) {
   return out;
 }
 
-// How often a running exec step's output is measured against the cap.
-constexpr std::chrono::milliseconds kOutputCheck{250};
-
 // Collects what a command step's command says, and passes it on to the run's thread while the
 // run is there to take it (a command that outlived its step's timeout may outlive the run too;
 // what it says after that goes to the log).
@@ -302,6 +299,15 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
       executor, child->take_output(), log_path.string(), ports_.output_cap);
   const std::string past_the_cap =
       "its output passed " + std::to_string(ports_.output_cap / 1024) + " KiB";
+  // Passing the cap ends the wait for the child at once, through the run's signal (as an abort
+  // does); the loop below then sees capped() and stops the child.
+  std::weak_ptr<Run> weak_run;
+  if (auto found = runs_.find(run.id); found != runs_.end())
+    weak_run = found->second;
+  pump->on_capped([weak_run] {
+    if (auto alive = weak_run.lock())
+      alive->cancel.emit(asio::cancellation_type::terminal);
+  });
   const auto deadline =
       std::chrono::steady_clock::now() + std::chrono::milliseconds(step.timeout_ms);
   std::optional<integrations::ExitStatus> exit;
@@ -323,14 +329,13 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
       exit = stopped;
       break;
     }
-    // The exit wakes this at once (a pidfd, see integrations/process.h); so do an abort (the
-    // run's cancellation signal) and the deadline. Whether the output passed the cap is looked
-    // at every kOutputCheck while the child runs (past the cap the pump has closed the pipe, so
-    // a child that goes on writing usually dies of SIGPIPE first, and writes nothing more).
+    // The exit wakes this at once (a pidfd, see integrations/process.h); so do an abort and the
+    // output passing its cap (both through the run's cancellation signal), and the deadline.
+    // Past the cap the pump has closed the pipe, so a child that goes on writing usually dies of
+    // SIGPIPE first; one that ignores it is stopped here.
     const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - now);
-    const auto slice = std::min<std::chrono::milliseconds>(kOutputCheck, left);
     auto waiting = asio::co_spawn(
-        executor, child->wait_for(slice),
+        executor, child->wait_for(left),
         asio::bind_cancellation_slot(run.cancel.slot(), asio::as_tuple(asio::use_awaitable)));
     auto waited_or_error = co_await std::move(waiting);
     auto waited = std::get<1>(std::move(waited_or_error));  // an exception: cancelled early
@@ -339,6 +344,7 @@ asio::awaitable<RunbookRunner::Outcome> RunbookRunner::run_exec(Run& run, const 
       break;
     }
   }
+  pump->on_capped({});
   for (const auto& file : secret_files)
     fs::remove(file.first, ec);
   // Everything the pump will write is in the file once it is finished: the pipe's end comes with

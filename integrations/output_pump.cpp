@@ -3,9 +3,9 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <array>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -66,6 +66,7 @@ struct OutputPump::State {
   std::size_t written = 0;
   bool capped = false;
   bool ended = false;
+  std::function<void()> wake_on_cap;
   std::string error;
 };
 
@@ -73,11 +74,15 @@ namespace {
 
 // One buffer for every pump of the thread: a pump waits for its pipe to be readable and then
 // reads it at once, so no pump needs a buffer of its own across a wait (1,000 steps at once would
-// otherwise hold 64 MiB).
+// otherwise hold 64 MiB). Allocated on the first read, so only a thread that pumps (the loop)
+// holds it; every other thread's TLS holds a null pointer.
+constexpr std::size_t kReadBuffer = 64 * 1024;
 char* read_buffer(std::size_t& size) {
-  static thread_local std::array<char, 64 * 1024> buffer;
-  size = buffer.size();
-  return buffer.data();
+  static thread_local std::unique_ptr<char[]> buffer;
+  if (!buffer)
+    buffer = std::make_unique_for_overwrite<char[]>(kReadBuffer);
+  size = kReadBuffer;
+  return buffer.get();
 }
 
 asio::awaitable<void> pump(std::shared_ptr<OutputPump::State> state) {
@@ -103,9 +108,15 @@ asio::awaitable<void> pump(std::shared_ptr<OutputPump::State> state) {
         break;
       }
     }
+    if (state->capped && state->wake_on_cap) {
+      auto wake = std::move(state->wake_on_cap);
+      state->wake_on_cap = nullptr;
+      wake();
+    }
   }
   state->close_pipe();
   state->ended = true;
+  state->wake_on_cap = nullptr;
   state->done.cancel();
 }
 
@@ -130,6 +141,9 @@ bool OutputPump::capped() const {
 }
 std::size_t OutputPump::written() const {
   return state_->written;
+}
+void OutputPump::on_capped(std::function<void()> wake) {
+  state_->wake_on_cap = state_->ended ? nullptr : std::move(wake);
 }
 bool OutputPump::failed() const {
   return !state_->error.empty();

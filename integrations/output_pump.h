@@ -17,12 +17,16 @@
 //   timeout (a grandchild that left the group still holds the pipe) the pump stops reading and
 //   closes the pipe. Once finish() completes the log file holds everything the pump will write.
 //   One finish() at a time.
+// - on_capped(f): f runs once, on the executor, the moment the cap is passed (so a caller
+//   waiting for the child can stop it at once instead of looking at capped() now and then). The
+//   pump drops f when it ends; the caller drops it with on_capped({}) before what f refers to goes.
 // - Errors: a log file that cannot be opened or written makes the pump drain and discard the
 //   rest, so the child never blocks on it; failed() says so and error() says why, in a sentence.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -43,6 +47,7 @@ class OutputPump {
   std::size_t written() const;  // bytes appended to the log so far
   bool failed() const;          // the log file could not be written
   const std::string& error() const;
+  void on_capped(std::function<void()> wake);
 
   boost::asio::awaitable<void> finish(std::chrono::milliseconds timeout);
 

@@ -16,6 +16,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
 #include <sstream>
 #include <stdexcept>
@@ -71,10 +72,18 @@ int free_port() {
     range >> ephemeral_low;
   const int low = 10000;
   const int high = std::max(low + 1000, ephemeral_low);  // [low, high)
+  // One generator per process, shared by every thread that asks for a port: the lock keeps
+  // two threads from racing on its state.
+  static std::mutex pick_lock;
   static std::mt19937 pick(static_cast<std::mt19937::result_type>(
       ::getpid() ^ std::chrono::steady_clock::now().time_since_epoch().count()));
   for (int attempt = 0; attempt < 200; ++attempt) {
-    const int port = low + static_cast<int>(pick() % static_cast<unsigned>(high - low));
+    unsigned drawn = 0;
+    {
+      const std::lock_guard hold(pick_lock);
+      drawn = static_cast<unsigned>(pick());
+    }
+    const int port = low + static_cast<int>(drawn % static_cast<unsigned>(high - low));
     const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
       break;

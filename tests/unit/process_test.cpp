@@ -130,12 +130,21 @@ TEST(OutputPump, PastTheCapNothingMoreIsWrittenAndTheWriterLosesItsPipe) {
   // `yes` writes for ever; with the pipe closed under it, it dies of SIGPIPE.
   auto p = start_pumped(io, {"yes", "0123456789"}, log, 100'000);
   ASSERT_TRUE(p.child);
+  // The caller hears of the cap once, as it is passed.
+  int woken = 0;
+  std::size_t written_when_woken = 0;
+  p.pump->on_capped([&] {
+    ++woken;
+    written_when_woken = p.pump->written();
+  });
   std::optional<ExitStatus> status;
   finish(io, p, status);
   ASSERT_TRUE(status);
   EXPECT_EQ(status->signal, SIGPIPE) << status->describe();
   EXPECT_TRUE(p.pump->capped());
   EXPECT_EQ(p.pump->written(), 100'000u);
+  EXPECT_EQ(woken, 1);
+  EXPECT_EQ(written_when_woken, 100'000u);
   const std::string kept = shipmate::testing::read_file(log);
   ASSERT_EQ(kept.size(), 100'000u);
   EXPECT_EQ(kept.substr(0, 22), "0123456789\n0123456789\n");

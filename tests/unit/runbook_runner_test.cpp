@@ -2,6 +2,7 @@
 // journal before and after each effect, the audit trail, secrets and injection attempts, abort,
 // and reconciliation after a restart (re-run, operator decision, changed definition).
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -178,8 +179,10 @@ while True:
         total += os.write(1, chunk)
     except BrokenPipeError:
         sys.exit(3)
-    with open(sys.argv[1], "w") as f:
+    # Written aside and renamed, so a stop between two writes never leaves it empty.
+    with open(sys.argv[1] + ".new", "w") as f:
         f.write(str(total))
+    os.replace(sys.argv[1] + ".new", sys.argv[1])
 )");
   output_cap = 64 * 1024;
   load(R"(runbook: mine
@@ -204,6 +207,43 @@ steps:
   const long long written = std::stoll(shipmate::testing::read_file(progress));
   EXPECT_GE(written, static_cast<long long>(output_cap));
   EXPECT_LE(written, static_cast<long long>(output_cap + 256 * 1024)) << written;
+}
+
+TEST_F(RunbookRunnerTest, AStepThatIgnoresTheClosedPipeIsStoppedTheMomentItsOutputPassesTheCap) {
+  // The step writes past the cap, shrugs off the broken pipe and then sleeps for ten minutes
+  // without another write. Only the pump's word that the cap was passed can end its wait before
+  // the step's timeout of two minutes (which, without that word, fails the test in two minutes
+  // with "ran past its timeout").
+  const std::string pid_file = dir.file("pid");
+  shipmate::testing::write_file(dir.file("stubborn.py"), R"(import os, signal, sys, time
+signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+with open(sys.argv[1], "w") as f:
+    f.write(str(os.getpid()))
+try:
+    os.write(1, b"y" * (128 * 1024))
+except OSError:
+    pass
+time.sleep(600)
+)");
+  output_cap = 16 * 1024;
+  load(R"(runbook: mine
+params:
+  - {name: env, type: environment, default: staging}
+steps:
+  - {name: stubborn, safety: idempotent, timeout: 2m, exec: [python3, ")" +
+       dir.file("stubborn.py") + R"(", ")" + pid_file + R"("]}
+)");
+  harness.run("alice", "runbook run mine");
+  ASSERT_TRUE(harness.run_until([&] { return store.get(1)->status != "running"; },
+                                std::chrono::seconds(60)));
+  EXPECT_EQ(store.get(1)->status, "failed");
+  const auto steps = store.steps(1);
+  ASSERT_EQ(steps.size(), 1u);
+  EXPECT_TRUE(has(steps[0].detail, "stopped: its output passed 16 KiB")) << steps[0].detail;
+  EXPECT_TRUE(has(steps[0].log, "[output cut at the cap]"));
+  // The sleeper is gone: it was stopped, not left behind.
+  const int pid = std::stoi(shipmate::testing::read_file(pid_file));
+  EXPECT_NE(::kill(pid, 0), 0);
 }
 
 TEST_F(RunbookRunnerTest, ExecStepsPastMaxProcessesWaitTheirTurnAndAnAbortGivesItUp) {
