@@ -46,6 +46,29 @@ class RecordingConversation final : public commands::Conversation {
   std::vector<std::string> log;
 };
 
+// A ConversationDirectory whose every address opens the one conversation the test watches
+// (`target`); `opened` lists the addresses asked for, in order.
+struct OneRoomDirectory final : commands::ConversationDirectory {
+  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
+    opened.push_back(address);
+    return std::make_unique<Forward>(target);
+  }
+  struct Forward final : commands::Conversation {
+    explicit Forward(RecordingConversation& to) : target(to) {}
+    commands::MessageRef post(const commands::Message& m) override { return target.post(m); }
+    void update(const commands::MessageRef& r, const commands::Message& m) override {
+      target.update(r, m);
+    }
+    void thread_reply(const commands::MessageRef& r, const commands::Message& m) override {
+      target.thread_reply(r, m);
+    }
+    std::string address() const override { return target.address(); }
+    RecordingConversation& target;
+  };
+  RecordingConversation target;
+  std::vector<std::string> opened;
+};
+
 // Catalog: environments staging (open to developers) and production (sre only); users alice
 // (developer, sre), bob (developer), carol (admin); service hello in both environments with
 // versions v1..v3.

@@ -294,28 +294,6 @@ TEST_F(DeployFlowTest, StorageFailureIsReportedAndNothingIsHalfWritten) {
   EXPECT_TRUE(h.target->calls.empty());
 }
 
-// A directory that hands out the conversation the test is watching, whatever the address.
-struct WatchedDirectory final : commands::ConversationDirectory {
-  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
-    opened.push_back(address);
-    return std::make_unique<Forward>(target);
-  }
-  struct Forward final : commands::Conversation {
-    explicit Forward(RecordingConversation& t) : target(t) {}
-    commands::MessageRef post(const commands::Message& m) override { return target.post(m); }
-    void update(const commands::MessageRef& r, const commands::Message& m) override {
-      target.update(r, m);
-    }
-    void thread_reply(const commands::MessageRef& r, const commands::Message& m) override {
-      target.thread_reply(r, m);
-    }
-    std::string address() const override { return target.address(); }
-    RecordingConversation& target;
-  };
-  RecordingConversation target;
-  std::vector<std::string> opened;
-};
-
 TEST_F(DeployFlowTest, LocksExpireOnTheirOwnAndTheExpiryIsAnnouncedWhereTheyWereTaken) {
   std::string out = h.run("bob", "lock hello@staging db migration --for 30m");
   EXPECT_TRUE(has(out, "Locked hello@staging for Bob until ")) << out;
@@ -324,7 +302,7 @@ TEST_F(DeployFlowTest, LocksExpireOnTheirOwnAndTheExpiryIsAnnouncedWhereTheyWere
   EXPECT_TRUE(has(h.run("alice", "locks"), "hello@staging: locked by bob since"));
   EXPECT_TRUE(has(h.run("alice", "deploy hello v1 to staging"), "is locked by bob"));
 
-  WatchedDirectory directory;
+  testing::OneRoomDirectory directory;
   h.services->conversations = &directory;
   EXPECT_TRUE(commands::announce_expired_locks(*h.services).empty());
   h.clock.advance_ms(31 * 60 * 1000);

@@ -16,29 +16,6 @@ EpochMillis utc(const char* text) {
   return parse_iso8601(text).value();
 }
 
-// Every address opens the same recording conversation.
-class RecordingDirectory final : public commands::ConversationDirectory {
- public:
-  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
-    opened.push_back(address);
-    struct Forward final : commands::Conversation {
-      explicit Forward(RecordingConversation& to_in) : to(to_in) {}
-      commands::MessageRef post(const commands::Message& m) override { return to.post(m); }
-      void update(const commands::MessageRef& r, const commands::Message& m) override {
-        to.update(r, m);
-      }
-      void thread_reply(const commands::MessageRef& r, const commands::Message& m) override {
-        to.thread_reply(r, m);
-      }
-      std::string address() const override { return "test"; }
-      RecordingConversation& to;
-    };
-    return std::make_unique<Forward>(channel);
-  }
-  RecordingConversation channel;
-  std::vector<std::string> opened;
-};
-
 class ScheduleCommandsTest : public ::testing::Test {
  protected:
   ScheduleCommandsTest() {
@@ -79,7 +56,7 @@ class ScheduleCommandsTest : public ::testing::Test {
   }
 
   CommandHarness h;
-  RecordingDirectory directory;
+  testing::OneRoomDirectory directory;
   std::unique_ptr<scheduler::Scheduler> runner;
 };
 
@@ -96,13 +73,13 @@ TEST_F(ScheduleCommandsTest, AnAnnouncementFiresOnceAtItsTimeInItsChannel) {
   EXPECT_EQ(stored->payload, "Release train leaves in 1 hour");
   EXPECT_EQ(stored->created_by, "alice");
   pass(std::chrono::minutes(29));
-  EXPECT_TRUE(directory.channel.posts.empty());
+  EXPECT_TRUE(directory.target.posts.empty());
   pass(std::chrono::minutes(1));
-  ASSERT_EQ(directory.channel.posts.size(), 1u);
-  EXPECT_EQ(directory.channel.posts[0].text, "Release train leaves in 1 hour");
-  EXPECT_NE(directory.channel.posts[0].context.find("set up by alice"), std::string::npos);
+  ASSERT_EQ(directory.target.posts.size(), 1u);
+  EXPECT_EQ(directory.target.posts[0].text, "Release train leaves in 1 hour");
+  EXPECT_NE(directory.target.posts[0].context.find("set up by alice"), std::string::npos);
   pass(std::chrono::minutes(60));
-  EXPECT_EQ(directory.channel.posts.size(), 1u);
+  EXPECT_EQ(directory.target.posts.size(), 1u);
   EXPECT_EQ(h.schedules.get(1)->state, "done");
   EXPECT_NE(audit_actions().find("schedule.added schedule.fired"), std::string::npos);
 }
@@ -175,11 +152,11 @@ TEST_F(ScheduleCommandsTest, ARecurringDigestIsListedShownWithItsNextFiveRunsAnd
   pass(std::chrono::minutes(1));
   EXPECT_NE(h.run("alice", "deploy hello v1 to production").find("succeeded"), std::string::npos);
   pass(std::chrono::minutes(17 * 60));
-  ASSERT_EQ(directory.channel.posts.size(), 1u);
-  EXPECT_NE(directory.channel.posts[0].text.find("What shipped to production since"),
+  ASSERT_EQ(directory.target.posts.size(), 1u);
+  EXPECT_NE(directory.target.posts[0].text.find("What shipped to production since"),
             std::string::npos);
-  EXPECT_NE(directory.channel.posts[0].text.find("hello v1 by alice"), std::string::npos)
-      << directory.channel.posts[0].text;
+  EXPECT_NE(directory.target.posts[0].text.find("hello v1 by alice"), std::string::npos)
+      << directory.target.posts[0].text;
 }
 
 TEST_F(ScheduleCommandsTest, ScheduleAddRefusesWhatCannotRun) {
@@ -208,13 +185,13 @@ TEST_F(ScheduleCommandsTest, OnlyTheCreatorOrAnAdminMayPauseResumeOrCancel) {
   EXPECT_NE(h.run("bob", "schedule pause tick").find("only alice or an admin"), std::string::npos);
   EXPECT_NE(h.run("alice", "schedule pause 1").find("Paused #1 tick"), std::string::npos);
   pass(std::chrono::minutes(30));
-  EXPECT_TRUE(directory.channel.posts.empty());
+  EXPECT_TRUE(directory.target.posts.empty());
   EXPECT_NE(h.run("carol", "schedule resume tick").find("Resumed #1 tick"), std::string::npos);
   pass(std::chrono::minutes(10));
-  EXPECT_EQ(directory.channel.posts.size(), 1u);  // 16:10 only; paused ones are not caught up
+  EXPECT_EQ(directory.target.posts.size(), 1u);  // 16:10 only; paused ones are not caught up
   EXPECT_NE(h.run("alice", "schedule cancel tick").find("Cancelled #1 tick"), std::string::npos);
   pass(std::chrono::minutes(30));
-  EXPECT_EQ(directory.channel.posts.size(), 1u);
+  EXPECT_EQ(directory.target.posts.size(), 1u);
   const std::string actions = audit_actions();
   EXPECT_NE(actions.find("schedule.pause_refused"), std::string::npos);
   EXPECT_NE(actions.find("schedule.resume"), std::string::npos);

@@ -21,27 +21,6 @@ using storage::DeployState;
 using testing::RecordingConversation;
 constexpr EpochMillis kMinute = 60'000;
 
-struct Directory final : commands::ConversationDirectory {
-  std::unique_ptr<commands::Conversation> open(const std::string& address) override {
-    opened.push_back(address);
-    return std::make_unique<Forward>(target);
-  }
-  struct Forward final : commands::Conversation {
-    explicit Forward(RecordingConversation& t) : target(t) {}
-    commands::MessageRef post(const commands::Message& m) override { return target.post(m); }
-    void update(const commands::MessageRef& r, const commands::Message& m) override {
-      target.update(r, m);
-    }
-    void thread_reply(const commands::MessageRef& r, const commands::Message& m) override {
-      target.thread_reply(r, m);
-    }
-    std::string address() const override { return target.address(); }
-    RecordingConversation& target;
-  };
-  RecordingConversation target;
-  std::vector<std::string> opened;
-};
-
 class TimedJobsTest : public ::testing::Test {
  protected:
   TimedJobsTest()
@@ -101,7 +80,7 @@ class TimedJobsTest : public ::testing::Test {
   }
 
   testing::CommandHarness h;
-  Directory directory;
+  testing::OneRoomDirectory directory;
   scheduler::Scheduler scheduler;
 };
 
