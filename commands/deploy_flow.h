@@ -22,6 +22,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <boost/asio/awaitable.hpp>
@@ -30,6 +31,7 @@
 #include "commands/deploy_approvals.h"
 #include "commands/deploy_policy.h"
 #include "commands/deploy_recovery.h"
+#include "commands/rollout_progress.h"
 #include "storage/deploy_store.h"
 
 namespace shipmate::commands {
@@ -43,10 +45,13 @@ boost::asio::awaitable<std::int64_t> execute_deploy(Services& services, const Ca
 // resumed) through its rollout, reporting in `conversation` by updating message `ref`. The deploy
 // is registered with Services::runtime while this runs. `epoch` is the deploy's epoch when this
 // replica took it (every step is fenced by it); when another writer moves the deploy first, the
-// run stops and says what happened instead.
+// run stops and says what happened instead. `resume` is set when this replica took the deploy
+// over in deploying (deploy_recovery.h): carry the rollout on from the recorded step, or roll
+// back to the stable version, as decide_resume() said.
 boost::asio::awaitable<void> run_deploy(Services& services, std::string requester,
                                         Conversation& conversation, MessageRef ref, std::int64_t id,
                                         DeployPlan plan, storage::DeployState from,
-                                        std::int64_t epoch);
+                                        std::int64_t epoch,
+                                        std::optional<ResumeDecision> resume = std::nullopt);
 
 }  // namespace shipmate::commands

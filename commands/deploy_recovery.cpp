@@ -7,6 +7,7 @@
 #include "commands/deploy_steps.h"
 #include "commands/handover.h"
 #include "commands/resolve.h"
+#include "commands/rollout_progress.h"
 #include "storage/deploy_ownership.h"
 
 namespace shipmate::commands {
@@ -22,27 +23,38 @@ bool can_resume_build(const Services& services, const storage::DeployRecord& dep
          services.catalog.find_environment(deploy.environment) != nullptr;
 }
 
-// A straight rollout cut off before any check began: `deploying` was persisted before the first
-// apply, and applying (or rolling back to) the same version again is idempotent on every target,
-// so a new owner carries it on. Not once a verification began (its bake time and verdicts lived
-// in the stopped process), nor for a canary or blue-green rollout (its traffic split and step
-// are not recorded): those are failed, and the target restores what it recorded.
-bool can_resume_rollout(Services& services, const storage::DeployRecord& deploy) {
-  if (deploy.state != DeployState::deploying || services.targets.count(deploy.service) == 0)
-    return false;
+// What a new owner does with a rollout cut off in deploying or verifying (rollout_progress.h,
+// decide_resume): carry it on from its recorded step, roll back to the stable version, or fail
+// it. Nothing when the deploy is not such a rollout, or its service, environment or target is
+// no longer configured (then it is failed as before).
+std::optional<ResumeDecision> rollout_resume(Services& services,
+                                             const storage::DeployRecord& deploy) {
+  if (deploy.state != DeployState::deploying && deploy.state != DeployState::verifying)
+    return std::nullopt;
+  const auto target = services.targets.find(deploy.service);
+  if (target == services.targets.end() || target->second == nullptr)
+    return std::nullopt;
   const ServiceSpec* service = services.catalog.find_service(deploy.service);
   if (service == nullptr || services.catalog.find_environment(deploy.environment) == nullptr)
-    return false;
-  const bool straight = deploy.kind == storage::DeployKind::rollback ||
-                        service->strategy.kind == StrategyKind::rolling ||
-                        !service->strategy.applies_to(deploy.environment);
-  if (!straight)
-    return false;
-  for (const auto& event : services.deploys.events(deploy.id)) {
-    if (event.to == DeployState::verifying)
-      return false;
-  }
-  return true;
+    return std::nullopt;
+  ResumeFacts facts;
+  facts.state = deploy.state;
+  facts.recorded = deploy.rollout;
+  facts.version = deploy.version;
+  facts.previous_version = deploy.previous_version;
+  // The strategy as configured for this deploy, before the target's abilities are weighed:
+  // decide_resume() weighs them itself and says so when they changed.
+  facts.strategy = effective_strategy(service->strategy, deploy.environment, deploy.kind,
+                                      deploy.previous_version, true);
+  facts.supports_traffic_split = target->second->supports_traffic_split();
+  for (const auto& event : services.deploys.events(deploy.id))
+    facts.checks_began = facts.checks_began || event.to == DeployState::verifying;
+  return decide_resume(facts);
+}
+
+bool can_resume_rollout(Services& services, const storage::DeployRecord& deploy) {
+  const auto decision = rollout_resume(services, deploy);
+  return decision && decision->verdict != ResumeVerdict::fail;
 }
 
 bool can_resume(Services& services, const storage::DeployRecord& deploy) {
@@ -50,11 +62,10 @@ bool can_resume(Services& services, const storage::DeployRecord& deploy) {
 }
 
 // Why a deploy cut off in `state` is not carried on (for the announcement).
-std::string why_not_resumed(const storage::DeployRecord& deploy) {
-  if (deploy.state == DeployState::verifying || deploy.state == DeployState::deploying)
-    return "; its rollout was past the point where it can be carried on (a metric check or a "
-           "canary / blue-green step was under way, and its bake time and traffic split lived "
-           "in the stopped process)";
+std::string why_not_resumed(Services& services, const storage::DeployRecord& deploy) {
+  const auto decision = rollout_resume(services, deploy);
+  if (decision && decision->verdict == ResumeVerdict::fail)
+    return "; it cannot be carried on or rolled back: " + decision->why;
   return "";
 }
 
@@ -97,8 +108,8 @@ std::vector<storage::DeployRecord> settle(Services& services, bool own_too,
       continue;
     // A deploy waiting for approval is not running anything; it keeps waiting across restarts.
     // A build carries on in CI and is resumed (resume_deploy).
-    // A dead replica's straight rollout is carried on by the survivor (its target holds none of
-    // the dead replica's processes); this replica's own, found after its restart, is failed as
+    // A dead replica's rollout is carried on (or rolled back) by the survivor from the progress
+    // it recorded (resume_deploy); this replica's own, found after its restart, is failed as
     // before: its target restored at start what it recorded as serving, which is what it reports.
     const bool taken = previous_owner != services.replica;
     if (deploy.state == DeployState::awaiting_approval || can_resume_build(services, deploy) ||
@@ -117,7 +128,7 @@ std::vector<storage::DeployRecord> settle(Services& services, bool own_too,
                                       " has no build configured any more; nothing was deployed"
                                 : "interrupted: " + stopped + " while this deploy was " +
                                       std::string(to_string(deploy.state)) +
-                                      (taken ? why_not_resumed(deploy) : std::string()) +
+                                      (taken ? why_not_resumed(services, deploy) : std::string()) +
                                       "; the environment serves what it served before";
     Step step = advance(services, deploy.id, deploy.state, deploy.epoch,
                         orphaned_build ? DeployInput::build_failed : DeployInput::recovered, why,
@@ -149,13 +160,26 @@ boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& con
                                            storage::DeployRecord deploy) {
   if (services.runtime.is_running(deploy.id) || !can_resume(services, deploy))
     co_return;
-  const bool rollout = deploy.state == DeployState::deploying;
-  Step step =
-      rollout
-          ? advance(services, deploy.id, deploy.state, deploy.epoch, DeployInput::rollout_resumed,
-                    "", {DeployEffect::start_rollout}, Expect::exactly)
-          : advance(services, deploy.id, deploy.state, deploy.epoch, DeployInput::recovered, "",
-                    {DeployEffect::start_build}, Expect::exactly);
+  const bool rollout =
+      deploy.state == DeployState::deploying || deploy.state == DeployState::verifying;
+  std::optional<ResumeDecision> decision;
+  Step step;
+  if (rollout) {
+    decision = rollout_resume(services, deploy);
+    const bool back = decision->verdict == ResumeVerdict::roll_back;
+    // The progress it carries on from (or the rollback and its reason) is recorded before the
+    // target is touched, so a third replica taking over from this one reads the same.
+    step = advance(
+        services, deploy.id, deploy.state, deploy.epoch,
+        back ? DeployInput::rollback_resumed : DeployInput::rollout_resumed,
+        back ? "taken over; rolling back to " + deploy.previous_version + ": " + decision->why
+             : "taken over; " + decision->why,
+        {back ? DeployEffect::start_rollback : DeployEffect::start_rollout}, Expect::exactly,
+        format_rollout(decision->progress));
+  } else {
+    step = advance(services, deploy.id, deploy.state, deploy.epoch, DeployInput::recovered, "",
+                   {DeployEffect::start_build}, Expect::exactly);
+  }
   if (!step.ok)
     co_return;
   DeployPlan plan;
@@ -165,19 +189,22 @@ boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& con
   plan.previous_version = deploy.previous_version;
   plan.kind = deploy.kind;
   plan.reason = deploy.reason;
+  std::string doing;
+  if (!rollout) {
+    doing = deploy.ci_run_url.empty() ? std::string("starting its build again")
+                                      : "following its build " + deploy.ci_run_url;
+  } else if (decision->verdict == ResumeVerdict::roll_back) {
+    doing = "rolling back to " + deploy.previous_version + " because " + decision->why;
+  } else if (decision->progress.strategy == StrategyKind::rolling) {
+    doing = decision->why + " and following its rollout";
+  } else {
+    doing = decision->why;
+  }
   record_audit(services, "shipmate", "deploy.resumed", deploy.service + "@" + deploy.environment,
                "ok",
                "#" + std::to_string(deploy.id) +
-                   (rollout ? " rollout resumed (" + deploy.version + " applied again)"
-                            : std::string(" build resumed")) +
+                   (rollout ? " rollout resumed: " + doing : std::string(" build resumed")) +
                    " after a restart");
-  std::string doing;
-  if (rollout) {
-    doing = "applying " + deploy.version + " again and following its rollout";
-  } else {
-    doing = deploy.ci_run_url.empty() ? std::string("starting its build again")
-                                      : "following its build " + deploy.ci_run_url;
-  }
   Message status(Tone::progress, "Deploy #" + std::to_string(deploy.id) + ": " + deploy.service +
                                      " " + deploy.version + " in " + deploy.environment +
                                      " resumed after a restart; " + doing);
@@ -185,7 +212,8 @@ boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& con
   std::string requester = deploy.requested_by;
   const std::int64_t epoch = deploy.epoch;
   co_await run_deploy(services, std::move(requester), conversation, ref, deploy.id, std::move(plan),
-                      rollout ? DeployState::deploying : DeployState::building, epoch);
+                      rollout ? DeployState::deploying : DeployState::building, epoch,
+                      std::move(decision));
 }
 
 std::vector<storage::DeployRecord> reconcile_interrupted_deploys(Services& services) {

@@ -38,17 +38,21 @@ struct OrphanTakeover {
 OrphanTakeover take_over_orphaned_deploys(Services& services);
 
 // Deploys an earlier process left building whose service still has a build configured (their CI
-// run carries on without Shipmate), and a dead replica's straight rollouts cut off in deploying
-// before any check began (no verifying event; rolling strategy or a rollback: applying the same
-// version again is idempotent on every target; this replica's own, after its restart, are
-// failed as before, its target having restored what it recorded): they are resumed rather than
-// failed (this replica's own,
-// including those it took over; never another live replica's). A resumed build is followed,
-// never triggered again, when its CI run was recorded. Checks under way and canary / blue-green
-// steps are not resumable (their bake time and traffic split lived in the stopped process).
+// run carries on without Shipmate), and a dead replica's rollouts cut off in deploying or
+// verifying: they are resumed rather than failed (this replica's own, including those it took
+// over; never another live replica's). A resumed build is followed, never triggered again, when
+// its CI run was recorded. A rollout is carried on from the progress its owner recorded with each
+// transition (rollout_progress.h, decide_resume: a straight rollout is applied again, a canary or
+// blue-green restarts its candidate at the recorded step, steps already checked stay passed), or
+// rolled back to the stable version through the normal rollback where carrying on is unsafe (it
+// was rolling back, its progress is unknown or no longer matches the configuration). This
+// replica's own rollouts found after its restart are failed as before: its target restored what
+// it recorded as serving.
 std::vector<storage::DeployRecord> resumable_deploys(Services& services);
-// Follows (or restarts) the build of `deploy`, or applies its version again, and carries it on
-// to the end, reporting in a new status message in `conversation`.
+// Follows (or restarts) the build of `deploy`, or carries its rollout on (or rolls it back) as
+// above, to exactly one end, reporting in a new status message in `conversation`. The decision
+// and its progress are recorded (inputs rollout_resumed / rollback_resumed) before the target is
+// touched.
 boost::asio::awaitable<void> resume_deploy(Services& services, Conversation& conversation,
                                            storage::DeployRecord deploy);
 

@@ -9,6 +9,7 @@
 #include "commands/deploy_runtime.h"
 #include "commands/deploy_steps.h"
 #include "commands/resolve.h"
+#include "commands/rollout_progress.h"
 #include "commands/timed_jobs.h"
 #include "common/chat_input.h"
 #include "common/strings.h"
@@ -108,7 +109,8 @@ namespace {
 class DeployRun {
  public:
   DeployRun(Services& services, std::string requester, Conversation& conversation, MessageRef ref,
-            std::int64_t id, DeployPlan plan, std::int64_t epoch)
+            std::int64_t id, DeployPlan plan, std::int64_t epoch,
+            std::optional<ResumeDecision> resume)
       : services_(services),
         conversation_(conversation),
         ref_(std::move(ref)),
@@ -119,7 +121,10 @@ class DeployRun {
         scope_(scope_of(plan_)),
         is_rollback_(plan_.kind == DeployKind::rollback),
         label_((is_rollback_ ? "Rollback #" : "Deploy #") + std::to_string(id)),
-        strategy_(effective_strategy()) {
+        strategy_(effective_strategy(plan_.service->strategy, plan_.environment->name, plan_.kind,
+                                     plan_.previous_version, target_.supports_traffic_split())),
+        weights_(rollout_weights(strategy_)),
+        resume_(std::move(resume)) {
     final_.fields = {{"Service", plan_.service->name},
                      {"Environment", plan_.environment->name},
                      {"Version", plan_.version},
@@ -149,7 +154,7 @@ class DeployRun {
       if (!needs_build()) {
         if (!step(DeployInput::build_not_needed,
                   (is_rollback_ ? "rolling back to " : "deploying ") + plan_.version,
-                  {DeployEffect::start_rollout}))
+                  {DeployEffect::start_rollout}, progress_at(RolloutPhase::starting, 0)))
           co_return;
       } else if (!step(DeployInput::build_required, "building " + plan_.version,
                        {DeployEffect::start_build})) {
@@ -161,10 +166,19 @@ class DeployRun {
       if (!built)
         co_return;
     }
-    if (progressive())
-      co_await progressive_rollout();
-    else
+    if (resume_ && resume_->verdict == ResumeVerdict::roll_back) {
+      // Taken over where carrying on is unsafe, or while rolling back: the stable version goes
+      // back through the normal rollback (rollout_progress.h, decide_resume).
+      const std::string why = "taken over from a stopped replica: " + resume_->why;
+      co_await roll_back_after(why);
+      co_return;
+    }
+    if (progressive()) {
+      const int first = resume_ ? resume_->progress.step : 0;
+      co_await progressive_rollout(first, resume_.has_value());
+    } else {
       co_await rolling_rollout();
+    }
     if (state_ == DeployState::succeeded && services_.notes != nullptr &&
         services_.notes->covers(plan_.service->name))
       co_await post_release_notes();
@@ -175,8 +189,14 @@ class DeployRun {
 
   // Puts `input` to the machine from the current state and persists the answer. False when the
   // deploy cannot go on (the failure is already recorded and announced).
-  bool step(DeployInput input, const std::string& message, std::vector<DeployEffect> effects) {
-    Step answer = advance(services_, id_, state_, epoch_, input, message, effects, Expect::exactly);
+  // `progress`, when given, is recorded with the transition (before its effect).
+  bool step(DeployInput input, const std::string& message, std::vector<DeployEffect> effects,
+            std::optional<RolloutProgress> progress = std::nullopt) {
+    std::optional<std::string> rollout;
+    if (progress)
+      rollout = format_rollout(*progress);
+    Step answer = advance(services_, id_, state_, epoch_, input, message, effects, Expect::exactly,
+                          std::move(rollout));
     state_ = answer.to;
     if (answer.lost) {
       // Another writer (a shutdown's cancellation, another replica) finished or took it; its
@@ -217,25 +237,29 @@ class DeployRun {
 
   // ---- decisions about this deploy ----
 
-  RolloutStrategy effective_strategy() const {
-    RolloutStrategy strategy = plan_.service->strategy;
-    // A rollback is the way out of trouble: it goes straight in, without steps or checks.
-    if (is_rollback_ || !strategy.applies_to(plan_.environment->name))
-      return RolloutStrategy{};
-    // A first deploy has no stable version to split traffic with: it goes in whole, and is
-    // still checked at 100%.
-    if (strategy.kind != StrategyKind::rolling &&
-        (!target_.supports_traffic_split() || plan_.previous_version.empty()))
-      strategy.kind = StrategyKind::rolling;
-    return strategy;
-  }
-
   bool needs_build() const {
     return !is_rollback_ && plan_.service->has_build && services_.builds != nullptr &&
            services_.builds->count(plan_.service->name) > 0;
   }
 
   bool progressive() const { return strategy_.kind != StrategyKind::rolling; }
+
+  // The rollout progress at step `index` in `phase` (rollout_progress.h): what a replica taking
+  // this deploy over reads to carry it on from here.
+  RolloutProgress progress_at(RolloutPhase phase, std::size_t index) const {
+    RolloutProgress progress;
+    progress.strategy = strategy_.kind;
+    progress.phase = phase;
+    progress.stable = plan_.previous_version;
+    progress.candidate = plan_.version;
+    progress.steps = static_cast<int>(weights_.size());
+    progress.step = static_cast<int>(std::min(index, weights_.size() - 1));
+    progress.weight = weights_[static_cast<std::size_t>(progress.step)];
+    progress.passed = static_cast<int>(std::min(index, weights_.size()));
+    if (phase == RolloutPhase::baking)
+      progress.bake_started_at = services_.clock.now_ms();
+    return progress;
+  }
 
   std::map<std::string, std::string> check_vars() const {
     return {{"service", plan_.service->name},
@@ -314,7 +338,7 @@ class DeployRun {
       co_return false;
     }
     co_return step(DeployInput::build_succeeded, "built; deploying " + plan_.version,
-                   {DeployEffect::start_rollout});
+                   {DeployEffect::start_rollout}, progress_at(RolloutPhase::starting, 0));
   }
 
   void fail_build(const std::string& why, const std::string& url) {
@@ -350,15 +374,35 @@ class DeployRun {
     if (!strategy_.checks.empty() || strategy_.bake_ms > 0) {
       // The new version serves everything; hold it and check it like a final canary step.
       const std::string where = "the new version serves everything";
-      const auto verdict = co_await verify_step(where, 100);
+      const auto verdict = co_await verify_step(where, 0);
       if (verdict != Verdict::passed)
         co_return;
     }
     finish_succeeded(outcome.message);
   }
 
-  boost::asio::awaitable<void> progressive_rollout() {
+  // From step `first` (0, or the step a taken-over deploy had reached). A taken-over deploy's
+  // candidate stopped with the replica that ran it: the stable version is brought back first if
+  // this replica's target does not serve it, then the candidate starts again.
+  boost::asio::awaitable<void> progressive_rollout(int first, bool taken_over) {
     const std::string env = plan_.environment->name;
+    if (taken_over) {
+      const auto serving = target_.current_version(env);
+      if (!serving || *serving != plan_.previous_version) {
+        progress_("bringing " + plan_.previous_version + " back as the stable version first");
+        auto back = co_await target_.roll_back(env, plan_.previous_version, progress_);
+        if (!still_running())
+          co_return;
+        if (!back.ok) {
+          finish_failed("could not bring the stable version " + plan_.previous_version +
+                        " back before carrying the rollout on: " + back.message);
+          co_return;
+        }
+      }
+      co_await target_.abort_candidate(env);  // a no-op unless this target still has one
+      if (!still_running())
+        co_return;
+    }
     auto started = co_await target_.start_candidate(env, plan_.version, progress_);
     if (!still_running()) {
       co_await target_.abort_candidate(env);
@@ -368,12 +412,9 @@ class DeployRun {
       finish_failed(started.message);
       co_return;
     }
-    std::vector<int> weights = strategy_.steps;
-    if (strategy_.kind == StrategyKind::blue_green || weights.empty() || weights.back() != 100)
-      weights.push_back(100);
-    if (strategy_.kind == StrategyKind::blue_green)
-      weights = {100};
-    for (std::size_t i = 0; i < weights.size(); ++i) {
+    candidate_here_ = true;
+    const std::vector<int>& weights = weights_;
+    for (auto i = static_cast<std::size_t>(std::max(first, 0)); i < weights.size(); ++i) {
       const int weight = weights[i];
       auto moved = co_await target_.set_candidate_weight(env, weight);
       if (!still_running()) {
@@ -391,7 +432,7 @@ class DeployRun {
               : plan_.version + " takes " + std::to_string(weight) + "% of traffic (step " +
                     std::to_string(i + 1) + " of " + std::to_string(weights.size()) + ")";
       progress_(where);
-      const auto verdict = co_await verify_step(where, weight);
+      const auto verdict = co_await verify_step(where, i);
       if (verdict != Verdict::passed)
         co_return;
     }
@@ -413,8 +454,10 @@ class DeployRun {
 
   // Holds the current step for the bake time, runs the checks, and acts on the answer. `passed`
   // means go on; `ended` means the deploy is over (rolled back, failed or cancelled).
-  boost::asio::awaitable<Verdict> verify_step(const std::string& where, int weight) {
-    if (!step(DeployInput::rollout_step_done, where, {DeployEffect::start_verification}))
+  // `index` is the step's place in weights_ (0 for a straight rollout's single check).
+  boost::asio::awaitable<Verdict> verify_step(const std::string& where, std::size_t index) {
+    if (!step(DeployInput::rollout_step_done, where, {DeployEffect::start_verification},
+              progress_at(RolloutPhase::baking, index)))
       co_return Verdict::ended;
     show(Tone::progress, where + "; checking" +
                              (strategy_.bake_ms > 0 ? " after " + format_duration(strategy_.bake_ms)
@@ -442,10 +485,14 @@ class DeployRun {
       if (outcome.verdict == CheckVerdict::inconclusive)
         inconclusive.push_back(outcome.message);
     }
-    (void)weight;
+    // Passing moves the recorded progress to the next step before its weight moves (the last
+    // step stays last: a new owner would check it again rather than promote unchecked).
+    RolloutProgress next = progress_at(RolloutPhase::stepping, index + 1);
+    next.passed = static_cast<int>(index) + 1;
     if (overall.verdict == CheckVerdict::breach) {
       if (!step(DeployInput::verification_failed, "check failed: " + overall.message,
-                {DeployEffect::start_rollback}))
+                {DeployEffect::start_rollback},
+                rolling_back_progress(index, "check failed: " + overall.message)))
         co_return Verdict::ended;
       const std::string because = "check failed: " + overall.message;
       co_await roll_back_after(because);
@@ -466,7 +513,8 @@ class DeployRun {
                       " after inconclusive checks (" + why + ")"
                 : decision.decided_by + " chose to roll back after inconclusive checks (" + why +
                       ")";
-        if (!step(DeployInput::operator_rolled_back, because, {DeployEffect::start_rollback}))
+        if (!step(DeployInput::operator_rolled_back, because, {DeployEffect::start_rollback},
+                  rolling_back_progress(index, because)))
           co_return Verdict::ended;
         co_await roll_back_after(because);
         co_return Verdict::ended;
@@ -475,14 +523,20 @@ class DeployRun {
                    "#" + std::to_string(id_) + " past inconclusive checks: " + why);
       co_return step(DeployInput::operator_continued,
                      decision.decided_by + " chose to continue past inconclusive checks",
-                     {DeployEffect::start_rollout})
+                     {DeployEffect::start_rollout}, next)
           ? Verdict::passed
           : Verdict::ended;
     }
     co_return step(DeployInput::verification_passed, "checks passed: " + where,
-                   {DeployEffect::start_rollout})
+                   {DeployEffect::start_rollout}, next)
         ? Verdict::passed
         : Verdict::ended;
+  }
+
+  RolloutProgress rolling_back_progress(std::size_t index, const std::string& why) const {
+    RolloutProgress progress = progress_at(RolloutPhase::rolling_back, index);
+    progress.why = why;
+    return progress;
   }
 
   // The operator's answer to inconclusive checks, through the pending-question registry: who
@@ -530,7 +584,9 @@ class DeployRun {
   // After a breach or an operator's "roll back": put the previous version back.
   boost::asio::awaitable<void> roll_back_after(const std::string& why) {
     integrations::ApplyOutcome outcome;
-    if (progressive()) {
+    // The candidate is this process's only if it started it here; a deploy taken over before
+    // that rolls back by applying the stable version (which also stops any candidate).
+    if (progressive() && candidate_here_) {
       outcome = co_await target_.abort_candidate(plan_.environment->name);
     } else if (plan_.previous_version.empty()) {
       outcome = {false, "there is no earlier version to return to", {}};
@@ -676,6 +732,9 @@ class DeployRun {
   bool is_rollback_;
   std::string label_;
   RolloutStrategy strategy_;
+  std::vector<int> weights_;              // the steps' weights, ending at 100
+  std::optional<ResumeDecision> resume_;  // set when carrying on a taken-over deploy
+  bool candidate_here_ = false;           // this process started the candidate
   Message final_;
   integrations::ProgressFn progress_;
   DeployState state_ = DeployState::requested;
@@ -687,10 +746,11 @@ class DeployRun {
 
 boost::asio::awaitable<void> run_deploy(Services& services, std::string requester,
                                         Conversation& conversation, MessageRef ref, std::int64_t id,
-                                        DeployPlan plan, DeployState from, std::int64_t epoch) {
+                                        DeployPlan plan, DeployState from, std::int64_t epoch,
+                                        std::optional<ResumeDecision> resume) {
   const DeployRuntime::Registration running = services.runtime.track(id);
   DeployRun deploy(services, std::move(requester), conversation, std::move(ref), id,
-                   std::move(plan), epoch);
+                   std::move(plan), epoch, std::move(resume));
   co_await deploy.run(from);
 }
 }  // namespace shipmate::commands

@@ -45,6 +45,7 @@ std::optional<Transition> requested(I input) {
     case I::recovered:
       return finish(DeployState::failed);
     case I::rollout_resumed:
+    case I::rollback_resumed:
     case I::approval_granted:
     case I::approval_denied:
     case I::approval_expired:
@@ -85,6 +86,7 @@ std::optional<Transition> awaiting_approval(I input) {
     case I::recovered:
       return finish(DeployState::failed);
     case I::rollout_resumed:
+    case I::rollback_resumed:
     case I::checks_passed:
     case I::approval_required:
     case I::slot_free:
@@ -128,6 +130,7 @@ std::optional<Transition> queued(I input) {
     case I::recovered:
       return finish(DeployState::failed);
     case I::rollout_resumed:
+    case I::rollback_resumed:
     case I::checks_passed:
     case I::approval_required:
     case I::approval_granted:
@@ -170,6 +173,7 @@ std::optional<Transition> building(I input) {
     case I::recovered:
       return Transition{DeployState::building, {E::start_build}};
     case I::rollout_resumed:
+    case I::rollback_resumed:
     case I::checks_passed:
     case I::approval_required:
     case I::approval_granted:
@@ -225,6 +229,10 @@ std::optional<Transition> deploying(I input) {
     // (deploy_recovery.h says when this applies instead of `recovered`).
     case I::rollout_resumed:
       return Transition{DeployState::deploying, {E::start_rollout}};
+    // A new owner found the rollout past the point where carrying it on is safe (or found it
+    // already rolling back): it puts the stable version back through the normal rollback.
+    case I::rollback_resumed:
+      return Transition{DeployState::deploying, {E::start_rollback}};
     case I::checks_passed:
     case I::approval_required:
     case I::approval_granted:
@@ -269,7 +277,13 @@ std::optional<Transition> verifying(I input) {
       return finish_stopping(DeployState::timed_out);
     case I::recovered:
       return finish(DeployState::failed);
+    // A new owner found a step being checked (its bake time and the checks' verdicts lived in
+    // the stopped process): it re-establishes the recorded step and checks it again from the
+    // start, back in deploying; or, where carrying on is unsafe, rolls back.
     case I::rollout_resumed:
+      return Transition{DeployState::deploying, {E::start_rollout}};
+    case I::rollback_resumed:
+      return Transition{DeployState::deploying, {E::start_rollback}};
     case I::checks_passed:
     case I::approval_required:
     case I::approval_granted:
@@ -376,6 +390,8 @@ std::string_view to_string(DeployInput input) {
       return "recovered";
     case I::rollout_resumed:
       return "rollout_resumed";
+    case I::rollback_resumed:
+      return "rollback_resumed";
   }
   return "unknown";
 }

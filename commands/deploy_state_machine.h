@@ -70,7 +70,10 @@ enum class DeployInput {
   deadline_passed,            // the deploy's overall deadline passed
   recovered,                  // found in flight by a new process after a restart (a build is
                               // resumed; anything further along is over)
-  rollout_resumed,            // a new owner carries on a straight rollout cut off in deploying
+  rollout_resumed,            // a new owner carries on a rollout cut off in deploying or
+                              // verifying, from the step its recorded progress names
+  rollback_resumed,           // a new owner carries on (or starts) the rollback to the stable
+                              // version of a deploy cut off in deploying or verifying
 };
 
 // What to do next, carried out in the order given, after persisting the transition.

@@ -45,8 +45,14 @@ namespace {
 
 // Writes from -> to unless another writer got there first; fills `step` either way.
 void write_transition(Services& services, Step& step, std::int64_t id, DeployState from,
-                      std::int64_t epoch, DeployState to, const std::string& message) {
-  storage::TransitionOutcome outcome = services.deploys.transition_if(id, from, epoch, to, message);
+                      std::int64_t epoch, DeployState to, const std::string& message,
+                      const std::optional<std::string>& rollout = std::nullopt) {
+  const std::optional<std::string_view> progress =
+      rollout ? std::optional<std::string_view>(*rollout) : std::nullopt;
+  storage::TransitionOutcome outcome =
+      to == from && rollout
+          ? services.deploys.set_rollout_if(id, from, epoch, *rollout)
+          : services.deploys.transition_if(id, from, epoch, to, message, progress);
   if (!outcome.applied) {
     step.ok = false;
     step.lost = true;
@@ -72,7 +78,8 @@ void write_transition(Services& services, Step& step, std::int64_t id, DeploySta
 
 Step advance(Services& services, std::int64_t id, DeployState from, std::int64_t epoch,
              DeployInput input, const std::string& message,
-             const std::vector<DeployEffect>& carried_out, Expect expect) {
+             const std::vector<DeployEffect>& carried_out, Expect expect,
+             std::optional<std::string> rollout) {
   Step step;
   auto answer = next_step(from, input);
   std::string bug;
@@ -105,8 +112,9 @@ Step advance(Services& services, std::int64_t id, DeployState from, std::int64_t
   }
   // A step that keeps the state changed nothing durable (see deploy_state_machine.h), so it
   // writes no event; that keeps a plain deploy's history at requested, deploying, outcome.
-  if (answer->to != from) {
-    write_transition(services, step, id, from, epoch, answer->to, message);
+  // Its rollout progress, if it has one, is still written (fenced) before the effects.
+  if (answer->to != from || rollout) {
+    write_transition(services, step, id, from, epoch, answer->to, message, rollout);
     if (step.lost)
       return step;
   }

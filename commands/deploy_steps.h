@@ -59,8 +59,12 @@ std::string lost_race_message(const storage::DeployRecord& record);
 // deploy: it is logged and the deploy is recorded as failed with the reason, so it neither
 // crashes the bot nor stays in flight.
 // `from` and `epoch` are what the caller holds: the step writes only if the row still has both.
+// `rollout`, when given, is the deploy's new rollout progress (rollout_progress.h), written in
+// the same compare-and-set as the state, or on its own (still fenced) by a step that keeps the
+// state: either way before the effects are handed back.
 Step advance(Services& services, std::int64_t id, storage::DeployState from, std::int64_t epoch,
              DeployInput input, const std::string& message,
-             const std::vector<DeployEffect>& carried_out, Expect expect);
+             const std::vector<DeployEffect>& carried_out, Expect expect,
+             std::optional<std::string> rollout = std::nullopt);
 
 }  // namespace shipmate::commands

@@ -24,7 +24,7 @@ constexpr TableSpec kTables[] = {
     {"deploys",
      "#id service environment version previous_version kind requested_by state reason detail "
      "chat_ref #requested_at #finished_at #committed_at ci_run_id ci_run_url overridden incident "
-     "owner #epoch",
+     "owner #epoch rollout",
      "id", "id"},
     {"deploy_events", "#id #deploy_id #at from_state to_state message", "id", "id"},
     {"approvals", "#id #deploy_id approver decision reason #at", "id", "id"},

@@ -33,7 +33,7 @@ constexpr std::array<std::pair<DeployState, std::string_view>, 11> kStateNames =
 constexpr std::string_view kDeployColumns =
     "id, service, environment, version, previous_version, kind, requested_by, state, reason, "
     "detail, chat_ref, requested_at, finished_at, committed_at, ci_run_id, ci_run_url, overridden, "
-    "incident, owner, epoch";
+    "incident, owner, epoch, rollout";
 
 // "'requested', 'queued', ..." for every non-terminal state, so queries for live deploys can use
 // the index on state and stay correct when a state is added to the enum.
@@ -93,6 +93,7 @@ DeployRecord read_deploy(const Statement& row) {
   record.incident = row.column_text(17);
   record.owner = row.column_text(18);
   record.epoch = row.column_int64(19);
+  record.rollout = row.column_text(20);
   return record;
 }
 
@@ -237,23 +238,26 @@ DeployRecord DeployStore::create(const NewDeploy& request) {
 
 TransitionOutcome DeployStore::transition_if(std::int64_t id, DeployState expected,
                                              std::int64_t epoch, DeployState to,
-                                             std::string_view message) {
+                                             std::string_view message,
+                                             std::optional<std::string_view> rollout) {
   const EpochMillis now = clock_.now_ms();
   const std::string text = redact(message);
   return db_.transaction([&] {
     // The condition is the compare-and-set: on PostgreSQL a second writer's UPDATE waits for the
     // first one's row lock and then finds the condition false; SQLite's writers take turns.
     // finished_at is kept consistent with the state (set exactly when terminal), even if the
-    // state machine ever moves a deploy out of a terminal state.
+    // state machine ever moves a deploy out of a terminal state. The rollout progress changes
+    // in the same statement when one is given (NULL keeps the recorded one).
     db_.prepare(
-           "UPDATE deploys SET state = ?4, detail = ?5, finished_at = ?6 "
-           "WHERE id = ?1 AND state = ?2 AND epoch = ?3")
+           "UPDATE deploys SET state = ?4, detail = ?5, finished_at = ?6, "
+           "rollout = COALESCE(?7, rollout) WHERE id = ?1 AND state = ?2 AND epoch = ?3")
         .bind(1, id)
         .bind(2, to_string(expected))
         .bind(3, epoch)
         .bind(4, to_string(to))
         .bind(5, text)
         .bind(6, is_terminal(to) ? std::optional<EpochMillis>(now) : std::nullopt)
+        .bind(7, rollout ? std::optional<std::string>(redact(*rollout)) : std::nullopt)
         .run();
     const bool applied = db_.changes() == 1;
     if (applied) {
@@ -286,6 +290,23 @@ DeployRecord DeployStore::transition(std::int64_t id, DeployState to, std::strin
                          std::string(to_string(outcome.record.state)));
     }
     return std::move(outcome.record);
+  });
+}
+
+TransitionOutcome DeployStore::set_rollout_if(std::int64_t id, DeployState expected,
+                                              std::int64_t epoch, std::string_view rollout) {
+  return db_.transaction([&] {
+    db_.prepare("UPDATE deploys SET rollout = ?4 WHERE id = ?1 AND state = ?2 AND epoch = ?3")
+        .bind(1, id)
+        .bind(2, to_string(expected))
+        .bind(3, epoch)
+        .bind(4, redact(rollout))
+        .run();
+    const bool applied = db_.changes() == 1;
+    auto record = get(id);
+    if (!record)
+      throw StorageError("deploy #" + std::to_string(id) + " does not exist");
+    return TransitionOutcome{applied, std::move(*record)};
   });
 }
 

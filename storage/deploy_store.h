@@ -88,6 +88,10 @@ struct DeployRecord {
   std::string incident;    // the incident this deploy caused, once someone linked one
   std::string owner;       // the replica running it; empty for a single replica
   std::int64_t epoch = 0;  // bumped when another replica takes it over
+  // Where its rollout had got to (canary step and weight, bake start, steps passed, versions,
+  // colour), written with each transition of the rollout; opaque here, its format is
+  // commands/rollout_progress.h's. Empty before the rollout began (and for older rows).
+  std::string rollout;
 };
 
 // What transition_if() did. `applied`: the row moved and `record` is the row after the change.
@@ -117,8 +121,15 @@ class DeployStore {
   // sets finished_at exactly when `to` is terminal; changes nothing when the row is no longer in
   // `expected` or at `epoch` (see TransitionOutcome). Throws StorageError when the deploy does not
   // exist.
+  // `rollout`, when given, replaces the recorded rollout progress in the same write.
   TransitionOutcome transition_if(std::int64_t id, DeployState expected, std::int64_t epoch,
-                                  DeployState to, std::string_view message);
+                                  DeployState to, std::string_view message,
+                                  std::optional<std::string_view> rollout = std::nullopt);
+  // Compare-and-set of the rollout progress alone (a step that keeps the state, such as a new
+  // owner rolling back from deploying): written only if the row is still in `expected` at
+  // `epoch`; otherwise nothing changes and `record` is the row as the other writer left it.
+  TransitionOutcome set_rollout_if(std::int64_t id, DeployState expected, std::int64_t epoch,
+                                   std::string_view rollout);
   // Moves deploy `id` from whatever state it is in now (read in the same transaction) to `to`.
   // For tests and tools; the deploy flow uses transition_if(). Throws StorageError when the
   // deploy does not exist.

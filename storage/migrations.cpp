@@ -504,6 +504,14 @@ constexpr std::string_view kMigration27 = R"sql(
 CREATE INDEX locks_by_expiry ON locks (expires_at, scope);
 )sql";
 
+// Issue 17: a deploy's rollout progress (canary step and weight, when the bake began, the steps
+// whose checks passed, the stable and candidate versions, which colour serves), written with
+// each transition so a replica taking the deploy over carries it on from there
+// (commands/rollout_progress.h owns the text's format; the store keeps it opaque).
+constexpr std::string_view kMigration28 = R"sql(
+ALTER TABLE deploys ADD COLUMN rollout TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -514,6 +522,7 @@ constexpr std::array kMigrations = {
     Migration{19, kMigration19}, Migration{20, kMigration20}, Migration{21, kMigration21},
     Migration{22, kMigration22}, Migration{23, kMigration23}, Migration{24, kMigration24},
     Migration{25, kMigration25}, Migration{26, kMigration26}, Migration{27, kMigration27},
+    Migration{28, kMigration28},
 };
 
 }  // namespace

@@ -394,11 +394,16 @@ constexpr std::string_view kPostgres11 = R"sql(
 CREATE INDEX locks_by_expiry ON locks (expires_at, scope);
 )sql";
 
+// SQLite 28: the deploy's rollout progress, written with each transition.
+constexpr std::string_view kPostgres12 = R"sql(
+ALTER TABLE deploys ADD COLUMN rollout TEXT NOT NULL DEFAULT '';
+)sql";
+
 constexpr std::array kPostgresMigrations = {
     Migration{1, kPostgres1},   Migration{2, kPostgres2},   Migration{3, kPostgres3},
     Migration{4, kPostgres4},   Migration{5, kPostgres5},   Migration{6, kPostgres6},
     Migration{7, kPostgres7},   Migration{8, kPostgres8},   Migration{9, kPostgres9},
-    Migration{10, kPostgres10}, Migration{11, kPostgres11},
+    Migration{10, kPostgres10}, Migration{11, kPostgres11}, Migration{12, kPostgres12},
 };
 
 // Any constant both replicas agree on: the advisory lock migrations take.

@@ -95,8 +95,10 @@ inline commands::Catalog test_catalog() {
 
 class CommandHarness {
  public:
-  CommandHarness()
-      : db(std::move(*storage::Database::open(":memory:"))),
+  // `location`: the database (":memory:" by default; a file or a PostgreSQL URI lets two
+  // harnesses share one, as two replicas do).
+  explicit CommandHarness(const std::string& location = ":memory:")
+      : db(std::move(*storage::Database::open(location))),
         deploys(*db, clock),
         locks(*db, clock),
         audit(*db, clock),

@@ -203,7 +203,10 @@ TEST_F(DeployFlowTest, AReplicaLeavesALiveReplicasDeploysAloneAndOneSurvivorTake
   h.services->replica = "a";
   h.run("alice", "deploy hello v1 to staging");
   EXPECT_EQ(h.deploys.get(1)->owner, "a");  // recorded as it runs
-  storage::NewDeploy orphan{"hello", "staging", "v2", "v1", DeployKind::deploy, "bob", "", "test"};
+  // A first deploy whose checks began: with no stable version to roll back to and no recorded
+  // progress, the survivor cannot carry it on or roll it back (rollout_test.cpp and
+  // deploy_takeover_test.cpp cover the rollouts it carries on or rolls back).
+  storage::NewDeploy orphan{"hello", "staging", "v2", "", DeployKind::deploy, "bob", "", "test"};
   orphan.owner = "a";
   const auto id = h.deploys.create(orphan).id;
   h.deploys.transition(id, DeployState::deploying, "deploying v2");
@@ -229,10 +232,10 @@ TEST_F(DeployFlowTest, AReplicaLeavesALiveReplicasDeploysAloneAndOneSurvivorTake
   EXPECT_EQ(after->owner, "b");
   EXPECT_EQ(after->epoch, 1);
   EXPECT_EQ(after->detail,
-            "interrupted: replica a stopped while this deploy was verifying; its rollout was "
-            "past the point where it can be carried on (a metric check or a canary / blue-green "
-            "step was under way, and its bake time and traffic split lived in the stopped "
-            "process); the environment serves what it served before");
+            "interrupted: replica a stopped while this deploy was verifying; it cannot be "
+            "carried on or rolled back: its rollout progress was not recorded (an older Shipmate "
+            "ran it), so how far traffic had moved is unknown, and there is no earlier version "
+            "to roll back to; the environment serves what it served before");
   const auto actions = audit_actions();
   ASSERT_GE(actions.size(), 2u);
   EXPECT_EQ(actions[actions.size() - 2], "deploy.taken_over");

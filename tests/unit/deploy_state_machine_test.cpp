@@ -23,7 +23,7 @@ using S = DeployState;
 // Sizes of the enums this file was written against. When one grows, every row of the table
 // below has to be reconsidered for the new value, so the test says so instead of passing.
 constexpr std::size_t kStates = 11;
-constexpr std::size_t kInputs = 27;
+constexpr std::size_t kInputs = 28;
 
 const std::vector<E> kEnd = {E::release_slot, E::announce};
 const std::vector<E> kEndStopping = {E::stop_work, E::release_slot, E::announce};
@@ -75,6 +75,7 @@ const std::map<std::pair<S, I>, Transition>& legal() {
       {{S::deploying, I::deadline_passed}, {S::timed_out, kEndStopping}},
       {{S::deploying, I::recovered}, {S::failed, kEnd}},
       {{S::deploying, I::rollout_resumed}, {S::deploying, {E::start_rollout}}},
+      {{S::deploying, I::rollback_resumed}, {S::deploying, {E::start_rollback}}},
 
       {{S::verifying, I::verification_passed}, {S::deploying, {E::start_rollout}}},
       {{S::verifying, I::verification_failed}, {S::deploying, {E::start_rollback}}},
@@ -84,6 +85,8 @@ const std::map<std::pair<S, I>, Transition>& legal() {
       {{S::verifying, I::cancel_requested}, {S::cancelled, kEndStopping}},
       {{S::verifying, I::deadline_passed}, {S::timed_out, kEndStopping}},
       {{S::verifying, I::recovered}, {S::failed, kEnd}},
+      {{S::verifying, I::rollout_resumed}, {S::deploying, {E::start_rollout}}},
+      {{S::verifying, I::rollback_resumed}, {S::deploying, {E::start_rollback}}},
   };
   return table;
 }
@@ -198,6 +201,11 @@ TEST(DeployStateMachine, StepsThatKeepTheStateOnlyAskOrAnnounce) {
     // And its sibling for a straight rollout a new owner carries on: `deploying` was persisted
     // before the first apply, and applying the same version again is idempotent on every target.
     if (key == std::pair{S::deploying, I::rollout_resumed})
+      continue;
+    // And a new owner rolling back from deploying: the step writes the deploy's rollout progress
+    // (phase rolling_back and why) in a fenced write before the rollback starts, so a third
+    // owner reads the same decision (deploy_steps.h, advance's `rollout`).
+    if (key == std::pair{S::deploying, I::rollback_resumed})
       continue;
     for (auto effect : transition.effects) {
       EXPECT_TRUE(harmless.count(effect) > 0)

@@ -522,9 +522,10 @@ TEST_F(RolloutTest, AStraightRolloutCutOffIsAppliedAgainAndFinishedByADeadReplic
                                               DeployState::succeeded}));
 }
 
-// A dead replica's canary rollout cut off mid-way is not carried on: its step and traffic split
-// are not recorded. The survivor fails it, and the announcement says why.
-TEST_F(RolloutTest, ADeadReplicasCanaryCutOffMidRolloutIsFailedWithTheReason) {
+// A dead replica's canary cut off mid-way with no recorded progress (an older Shipmate ran it):
+// how far traffic had moved is unknown, so the survivor rolls it back to the stable version
+// through the normal rollback, says why, and the deploy ends rolled back, naming v1.
+TEST_F(RolloutTest, ADeadReplicasCanaryWithoutRecordedProgressIsRolledBackWithTheReason) {
   use_canary({10, 50});
   storage::NewDeploy request;
   request.service = "hello";
@@ -537,12 +538,23 @@ TEST_F(RolloutTest, ADeadReplicasCanaryCutOffMidRolloutIsFailedWithTheReason) {
   const auto id = h.deploys.create(request).id;
   h.deploys.transition(id, DeployState::deploying, "deploying v2");
   h.services->replica = "b";
-  auto reconciled = commands::reconcile_interrupted_deploys(*h.services);
-  ASSERT_EQ(reconciled.size(), 1u);
-  EXPECT_EQ(h.deploys.get(id)->state, DeployState::failed);
-  EXPECT_TRUE(has(h.deploys.get(id)->detail, "past the point where it can be carried on"))
-      << h.deploys.get(id)->detail;
-  EXPECT_TRUE(commands::resumable_deploys(*h.services).empty());
+  EXPECT_TRUE(commands::reconcile_interrupted_deploys(*h.services).empty());  // not failed
+  auto resumable = commands::resumable_deploys(*h.services);
+  ASSERT_EQ(resumable.size(), 1u);
+  RecordingConversation conversation;
+  boost::asio::co_spawn(h.io, commands::resume_deploy(*h.services, conversation, resumable[0]),
+                        boost::asio::detached);
+  ASSERT_TRUE(h.drive([&] { return settled(id); }, std::chrono::seconds(1)));
+  const auto after = h.deploys.get(id);
+  EXPECT_EQ(after->state, DeployState::rolled_back);
+  EXPECT_TRUE(has(after->detail, "its rollout progress was not recorded")) << after->detail;
+  EXPECT_EQ(h.target->calls, (std::vector<std::string>{"roll_back staging v1"}));
+  EXPECT_EQ(h.target->current_version("staging"), "v1");
+  ASSERT_FALSE(conversation.updates.empty());
+  EXPECT_TRUE(has(conversation.updates.back().text, "Deploy #1 rolled back: taken over"))
+      << conversation.updates.back().text;
+  EXPECT_TRUE(has(conversation.updates.back().context, "staging serves hello v1 again"))
+      << conversation.updates.back().context;
 }
 
 TEST_F(RolloutTest, ABuildNoLongerConfiguredIsReconciledAsFailed) {

@@ -134,6 +134,32 @@ TEST_P(DeployStoreTest, CreateStoresEveryFieldAndAFirstEvent) {
   EXPECT_TRUE(Contains(created.detail, "alice"));
 }
 
+// Issue 17: the rollout progress is written with the transition, in the same compare-and-set
+// (a lost one writes neither), or alone, fenced the same way; a transition without one keeps it.
+TEST_P(DeployStoreTest, RolloutProgressIsWrittenWithTheTransitionAndFenced) {
+  auto d = store.create(new_deploy("hello", "staging", "v2"));
+  EXPECT_EQ(d.rollout, "");
+  auto moved = store.transition_if(d.id, DeployState::requested, 0, DeployState::deploying,
+                                   "deploying", std::string_view("v1;step=0"));
+  ASSERT_TRUE(moved.applied);
+  EXPECT_EQ(moved.record.rollout, "v1;step=0");
+  // Lost (wrong state, then wrong epoch): nothing is written.
+  EXPECT_FALSE(store
+                   .transition_if(d.id, DeployState::requested, 0, DeployState::failed, "x",
+                                  std::string_view("v1;lost"))
+                   .applied);
+  EXPECT_FALSE(store.set_rollout_if(d.id, DeployState::deploying, 7, "v1;stale").applied);
+  EXPECT_EQ(store.get(d.id)->rollout, "v1;step=0");
+  // Alone, fenced on state and epoch; then a transition without progress keeps it.
+  auto alone = store.set_rollout_if(d.id, DeployState::deploying, 0, "v1;step=1");
+  ASSERT_TRUE(alone.applied);
+  EXPECT_EQ(alone.record.rollout, "v1;step=1");
+  EXPECT_EQ(store.events(d.id).size(), 2u);  // requested, deploying: no event for progress
+  auto done = store.transition_if(d.id, DeployState::deploying, 0, DeployState::succeeded, "done");
+  ASSERT_TRUE(done.applied);
+  EXPECT_EQ(done.record.rollout, "v1;step=1");
+}
+
 TEST_P(DeployStoreTest, GetOfUnknownIdIsEmpty) {
   EXPECT_EQ(store.get(12345), std::nullopt);
 }
