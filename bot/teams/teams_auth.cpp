@@ -161,6 +161,7 @@ class Verifier final : public InboundVerifier {
     JwtPtr verified;
     {
       jwt_t* raw = nullptr;
+      ++signature_checks_;
       const auto& pem = key->public_key_pem;
       const int rc =
           jwt_decode(&raw, token_text.c_str(), reinterpret_cast<const unsigned char*>(pem.data()),
@@ -182,6 +183,8 @@ class Verifier final : public InboundVerifier {
     remember(token_text, kid, *claims);
     co_return finish(*claims, *key, std::move(channel_id), service_url);
   }
+
+  std::size_t signature_checks() const override { return signature_checks_; }
 
  private:
   InboundCheck finish(const TokenClaims& claims, const SigningKey& key, std::string channel_id,
@@ -314,6 +317,7 @@ class Verifier final : public InboundVerifier {
     TokenClaims claims;
   };
   std::unordered_map<std::string, VerifiedToken> verified_tokens_;
+  std::size_t signature_checks_ = 0;
   FlightSlot flight_ = std::make_shared<std::shared_ptr<Flight>>();
   Status last_fetch_ = Ok{};
 };

@@ -482,8 +482,19 @@ TEST(TeamsInboundAuth, ARememberedTokenIsStillCheckedAgainstEachActivityAndItsKe
         const std::string token = bearer(fake.mint(spec_at_start()));
         auto first = co_await verify_token(*verifier, token);
         EXPECT_TRUE(first.ok()) << first.reason;
+        EXPECT_EQ(verifier->signature_checks(), 1u);
         auto again = co_await verify_token(*verifier, token);
         EXPECT_TRUE(again.ok()) << again.reason;
+        EXPECT_EQ(verifier->signature_checks(), 1u);  // remembered: not verified twice
+        // The same claims with one signature byte changed are other bytes: checked, and refused.
+        auto forged_spec = spec_at_start();
+        forged_spec.forge = Forge::bad_signature;
+        auto forged = co_await verify_token(*verifier, bearer(fake.mint(forged_spec)));
+        EXPECT_EQ(forged.status, 401);
+        EXPECT_EQ(verifier->signature_checks(), 2u);
+        auto forged_again = co_await verify_token(*verifier, bearer(fake.mint(forged_spec)));
+        EXPECT_EQ(forged_again.status, 401);  // a refused token is never remembered
+        EXPECT_EQ(verifier->signature_checks(), 3u);
         // Another activity's serviceUrl or channel: refused although the signature is known good.
         std::string copy = token;
         std::string channel = "msteams";
@@ -502,6 +513,8 @@ TEST(TeamsInboundAuth, ARememberedTokenIsStillCheckedAgainstEachActivityAndItsKe
         auto expired = co_await verify_token(*verifier, token);
         EXPECT_EQ(expired.status, 401);
         EXPECT_NE(expired.reason.find("expired"), std::string::npos) << expired.reason;
+        // Every refusal of the remembered token came from its remembered claims, not a new check.
+        EXPECT_EQ(verifier->signature_checks(), 3u);
       },
       std::chrono::seconds(20));
 }
