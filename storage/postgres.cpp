@@ -1,13 +1,12 @@
 #include "storage/postgres.h"
 
-#include <libpq-fe.h>
-
 #include <cctype>
 #include <charconv>
 #include <utility>
 
 #include "common/redact.h"
 #include "storage/database.h"
+#include "storage/libpq_loader.h"
 
 namespace shipmate::storage::detail {
 namespace {
@@ -17,13 +16,21 @@ constexpr Oid kInt8 = 20;
 constexpr Oid kText = 25;
 constexpr Oid kUntyped = 0;
 
+// libpq's functions. Reached only after connect() or uri_problem() found the library loaded
+// (a PgConnection exists only when it is).
+const LibPq& api() {
+  return *libpq();
+}
+
 // The URI's parts, for a description without the password; the password is registered as a
 // secret so no message can carry it.
 std::string describe(const std::string& uri) {
+  if (libpq() == nullptr)
+    return "postgresql://(libpq not loaded)";
   char* parse_error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(uri.c_str(), &parse_error);
+  PQconninfoOption* options = api().conninfo_parse(uri.c_str(), &parse_error);
   if (options == nullptr) {
-    PQfreemem(parse_error);
+    api().freemem(parse_error);
     return "postgresql://(unparsable URI)";
   }
   std::string user, host, port, dbname;
@@ -42,7 +49,7 @@ std::string describe(const std::string& uri) {
     else if (keyword == "dbname")
       dbname = option->val;
   }
-  PQconninfoFree(options);
+  api().conninfo_free(options);
   std::string out = "postgresql://";
   if (!user.empty())
     out += user + "@";
@@ -133,11 +140,14 @@ std::string postgres_placeholders(std::string_view sql) {
 // PgConnection
 
 std::string PgConnection::uri_problem(const std::string& uri, bool password_allowed) {
+  std::string why;
+  if (libpq(&why) == nullptr)
+    return why;
   char* parse_error = nullptr;
-  PQconninfoOption* options = PQconninfoParse(uri.c_str(), &parse_error);
+  PQconninfoOption* options = api().conninfo_parse(uri.c_str(), &parse_error);
   if (options == nullptr) {
     std::string message = parse_error != nullptr ? one_line(parse_error) : "out of memory";
-    PQfreemem(parse_error);
+    api().freemem(parse_error);
     return redact("the PostgreSQL URI is not one libpq understands: " + message);
   }
   bool has_password = false;
@@ -148,7 +158,7 @@ std::string PgConnection::uri_problem(const std::string& uri, bool password_allo
       has_password = true;
     }
   }
-  PQconninfoFree(options);
+  api().conninfo_free(options);
   if (has_password && !password_allowed) {
     return "the PostgreSQL URI carries a password, and credentials are never written in the "
            "file: give the whole URI by reference (database: {secret: name}), or leave the "
@@ -158,51 +168,55 @@ std::string PgConnection::uri_problem(const std::string& uri, bool password_allo
 }
 
 Result<std::unique_ptr<PgConnection>> PgConnection::connect(const std::string& uri) {
+  std::string why;
+  if (libpq(&why) == nullptr)
+    return make_error(why);
   std::string description = describe(uri);
-  PGconn* conn = PQconnectdb(uri.c_str());
+  PGconn* conn = api().connectdb(uri.c_str());
   if (conn == nullptr)
     return make_error("cannot connect to " + description + ": libpq is out of memory");
-  if (PQstatus(conn) != CONNECTION_OK) {
-    std::string message = one_line(PQerrorMessage(conn));
-    PQfinish(conn);
+  if (api().status(conn) != CONNECTION_OK) {
+    std::string message = one_line(api().error_message(conn));
+    api().finish(conn);
     return make_error(redact("cannot connect to " + description + ": " + message));
   }
-  PQsetNoticeProcessor(conn, &ignore_notice, nullptr);
+  api().set_notice_processor(conn, &ignore_notice, nullptr);
   return std::unique_ptr<PgConnection>(new PgConnection(conn, std::move(description)));
 }
 
 PgConnection::~PgConnection() {
-  PQfinish(conn_);
+  api().finish(conn_);
 }
 
 void PgConnection::exec(std::string_view sql) {
   const std::string text(sql);
-  PGresult* result = PQexec(conn_, text.c_str());
-  const ExecStatusType status = PQresultStatus(result);
+  PGresult* result = api().exec(conn_, text.c_str());
+  const ExecStatusType status = api().result_status(result);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
     throw_error("PostgreSQL failed on " + sql_excerpt(sql), result);
-  PQclear(result);
+  api().clear(result);
 }
 
 bool PgConnection::in_transaction() const {
-  const PGTransactionStatusType status = PQtransactionStatus(conn_);
+  const PGTransactionStatusType status = api().transaction_status(conn_);
   return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
 }
 
 void PgConnection::rollback_quietly() noexcept {
   if (!in_transaction())
     return;
-  PQclear(PQexec(conn_, "ROLLBACK"));
+  api().clear(api().exec(conn_, "ROLLBACK"));
 }
 
 void PgConnection::throw_error(std::string_view what, PGresult* result) const {
-  std::string message = result != nullptr ? PQresultErrorMessage(result) : "";
+  std::string message = result != nullptr ? api().result_error_message(result) : "";
   if (message.empty())
-    message = PQerrorMessage(conn_);
-  const char* state = result != nullptr ? PQresultErrorField(result, PG_DIAG_SQLSTATE) : nullptr;
+    message = api().error_message(conn_);
+  const char* state =
+      result != nullptr ? api().result_error_field(result, PG_DIAG_SQLSTATE) : nullptr;
   const bool constraint = state != nullptr && state[0] == '2' && state[1] == '3';
-  PQclear(result);
-  if (PQstatus(conn_) == CONNECTION_BAD)
+  api().clear(result);
+  if (api().status(conn_) == CONNECTION_BAD)
     message += " (the connection to " + description_ + " is lost)";
   message = redact(one_line(std::string(what) + ": " + message));
   if (constraint)
@@ -217,7 +231,7 @@ PgStatement::PgStatement(PgConnection& connection, std::string_view sql)
     : connection_(&connection), sql_(postgres_placeholders(sql)) {}
 
 PgStatement::~PgStatement() {
-  PQclear(result_);
+  api().clear(result_);
 }
 
 void PgStatement::set(int index, std::optional<std::string> value, unsigned int type) {
@@ -257,18 +271,18 @@ void PgStatement::execute() {
   std::vector<const char*> values(values_.size());
   for (std::size_t i = 0; i < values_.size(); ++i)
     values[i] = values_[i] ? values_[i]->c_str() : nullptr;
-  PQclear(result_);
-  result_ = PQexecParams(connection_->conn_, sql_.c_str(), static_cast<int>(values_.size()),
-                         types_.data(), values.data(), nullptr, nullptr, 0);
-  const ExecStatusType status = PQresultStatus(result_);
+  api().clear(result_);
+  result_ = api().exec_params(connection_->conn_, sql_.c_str(), static_cast<int>(values_.size()),
+                              types_.data(), values.data(), nullptr, nullptr, 0);
+  const ExecStatusType status = api().result_status(result_);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     PGresult* failed = std::exchange(result_, nullptr);
     connection_->throw_error("PostgreSQL failed on " + sql_excerpt(sql_), failed);
   }
-  rows_ = PQntuples(result_);
+  rows_ = api().ntuples(result_);
   // As SQLite's changes(): only statements that write rows change the count.
-  const std::string_view command = PQcmdStatus(result_);
-  const char* affected = PQcmdTuples(result_);
+  const std::string_view command = api().cmd_status(result_);
+  const char* affected = api().cmd_tuples(result_);
   if ((command.starts_with("INSERT") || command.starts_with("UPDATE") ||
        command.starts_with("DELETE")) &&
       affected != nullptr && *affected != '\0') {
@@ -296,17 +310,17 @@ void PgStatement::run() {
 }
 
 void PgStatement::reset() {
-  PQclear(result_);
+  api().clear(result_);
   result_ = nullptr;
   row_ = -1;
   rows_ = 0;
 }
 
 std::int64_t PgStatement::column_int64(int index) const {
-  if (result_ == nullptr || row_ < 0 || row_ >= rows_ || PQgetisnull(result_, row_, index))
+  if (result_ == nullptr || row_ < 0 || row_ >= rows_ || api().getisnull(result_, row_, index))
     return 0;
-  const char* text = PQgetvalue(result_, row_, index);
-  const std::size_t size = static_cast<std::size_t>(PQgetlength(result_, row_, index));
+  const char* text = api().getvalue(result_, row_, index);
+  const std::size_t size = static_cast<std::size_t>(api().getlength(result_, row_, index));
   // Booleans come as t/f; SQLite gives 1/0 for the same expressions.
   if (size == 1 && (text[0] == 't' || text[0] == 'f'))
     return text[0] == 't' ? 1 : 0;
@@ -318,14 +332,14 @@ std::int64_t PgStatement::column_int64(int index) const {
 std::string PgStatement::column_text(int index) const {
   if (result_ == nullptr || row_ < 0 || row_ >= rows_)
     return {};
-  return std::string(PQgetvalue(result_, row_, index),
-                     static_cast<std::size_t>(PQgetlength(result_, row_, index)));
+  return std::string(api().getvalue(result_, row_, index),
+                     static_cast<std::size_t>(api().getlength(result_, row_, index)));
 }
 
 bool PgStatement::column_is_null(int index) const {
   if (result_ == nullptr || row_ < 0 || row_ >= rows_)
     return true;
-  return PQgetisnull(result_, row_, index) == 1;
+  return api().getisnull(result_, row_, index) == 1;
 }
 
 }  // namespace shipmate::storage::detail

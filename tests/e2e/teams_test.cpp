@@ -7,6 +7,7 @@
 
 #include <signal.h>
 #include <filesystem>
+#include <fstream>
 
 #include <boost/json.hpp>
 #include <thread>
@@ -199,6 +200,28 @@ TEST_F(TeamsSession, DeployStatusCardIsUpdatedInPlaceAndARedeliveryIsAnsweredOnc
                 issued.end())
         << call.authorization;
   }
+  shipmate->send_signal(SIGTERM);
+  EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+}
+
+// libpq (and the Kerberos, LDAP and GnuTLS libraries it needs, about 3.4 MB resident) is loaded
+// only when a PostgreSQL database is asked for: a bot on SQLite never maps it.
+TEST_F(TeamsSession, ABotOnSqliteNeverLoadsLibpq) {
+  auto shipmate = start_shipmate();
+  auto answered = deliver(message("1700000000151", kAlice, "ping"));
+  ASSERT_TRUE(answered.has_value());
+  EXPECT_EQ(answered->status, 202);
+  ASSERT_TRUE(wait_for("pong")) << dump(*shipmate);
+  std::ifstream maps("/proc/" + std::to_string(shipmate->pid()) + "/maps");
+  ASSERT_TRUE(maps.good());
+  std::string line;
+  int mappings = 0;
+  while (std::getline(maps, line)) {
+    ++mappings;
+    EXPECT_EQ(line.find("/libpq.so"), std::string::npos) << line;
+    EXPECT_EQ(line.find("/libgnutls.so"), std::string::npos) << line;
+  }
+  EXPECT_GT(mappings, 10);
   shipmate->send_signal(SIGTERM);
   EXPECT_EQ(shipmate->wait(30s), 0) << shipmate->output();
 }
