@@ -96,8 +96,11 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
     std::shared_ptr<commands::OutboxTicket> ticket = {};
     bool reports = true;
   };
+  // One per message handed out (up to kRememberedMessages): the target is shared by every
+  // message of its conversation (targets below), so an entry costs about 100 bytes, not 300+
+  // (a service URL and a Teams conversation id are 40-100 characters each).
   struct Posted {
-    ConversationTarget target;
+    std::shared_ptr<const ConversationTarget> target;
     std::string activity_id;  // empty until posted (or when the post failed)
   };
 
@@ -123,6 +126,9 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::string, std::deque<Job>> queues;  // by conversation id
   std::set<std::string> busy;                     // threads with a worker running
   std::map<LocalRef, Posted> posted;
+  // The current target of each conversation posted to (one per conversation, as the transport's
+  // conversation references); messages posted before a serviceUrl changed keep the old one.
+  std::map<std::string, std::shared_ptr<const ConversationTarget>, std::less<>> targets;
   LocalRef next_ref = 1;
   std::size_t queued = 0;
   std::size_t in_flight = 0;
@@ -166,6 +172,26 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
     if (card_order.size() > 4 * kRememberedCards) {
       std::erase_if(card_order, [&](const std::string& id) { return !cards.contains(id); });
     }
+  }
+
+  std::shared_ptr<const ConversationTarget> intern(const ConversationTarget& target) {
+    auto& shared = targets[target.conversation_id];
+    if (!shared || shared->service_url != target.service_url)
+      shared = std::make_shared<const ConversationTarget>(target);
+    return shared;
+  }
+
+  // Remembers a new message's handle; the oldest are forgotten so memory stays bounded.
+  void remember_posted(LocalRef ref, const ConversationTarget& target) {
+    posted[ref] = Posted{intern(target), {}};
+    while (posted.size() > kRememberedMessages)
+      posted.erase(posted.begin());
+  }
+
+  // Records the Teams id of a message still remembered (one forgotten meanwhile stays so).
+  void set_posted_id(LocalRef ref, const std::string& activity_id) {
+    if (auto known = posted.find(ref); known != posted.end())
+      known->second.activity_id = activity_id;
   }
 
   double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(random); }
@@ -332,7 +358,7 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
       // post, so the command's later updates edit that message.
       if (job.kind == Job::Kind::post && job.ref != 0 && job.reports &&
           !job.ticket->existing_id.empty())
-        self->posted[job.ref].activity_id = job.ticket->existing_id;
+        self->set_posted_id(job.ref, job.ticket->existing_id);
       co_return;
     }
     switch (job.kind) {
@@ -352,7 +378,7 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
             co_return;
           }
           reply_to = known->second.activity_id;
-          target = known->second.target;
+          target = *known->second.target;
         }
         std::string body = render_message_activity(job.message, buttons, reply_to);
         std::string method = "POST";
@@ -366,7 +392,7 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         }
         const std::string activity_id = id_of(*sent);
         if (job.kind == Job::Kind::post && job.ref != 0)
-          self->posted[job.ref].activity_id = activity_id;
+          self->set_posted_id(job.ref, activity_id);
         self->remember_card(activity_id, job.message);
         report(job, activity_id);
         co_return;
@@ -386,7 +412,7 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
                                    ErrorKind::not_found));
             co_return;
           }
-          target = known->second.target;
+          target = *known->second.target;
           activity_id = known->second.activity_id;
         }
         std::string method = job.kind == Job::Kind::remove ? "DELETE" : "PUT";
@@ -474,10 +500,7 @@ ConnectorClient::LocalRef ConnectorClient::post(const ConversationTarget& target
                                                 const std::string& reply_to,
                                                 const commands::Message& message) {
   const LocalRef ref = impl_->next_ref++;
-  impl_->posted[ref] = Impl::Posted{target, {}};
-  // Refs of old messages are forgotten, oldest first, so memory stays bounded.
-  while (impl_->posted.size() > kRememberedMessages)
-    impl_->posted.erase(impl_->posted.begin());
+  impl_->remember_posted(ref, target);
   impl_->enqueue(Impl::Job{Impl::Job::Kind::post, ref, target, reply_to, {}, message});
   return ref;
 }
@@ -486,9 +509,7 @@ ConnectorClient::LocalRef ConnectorClient::post_held(
     const ConversationTarget& target, const std::string& reply_to,
     const std::vector<commands::Message>& parts, std::shared_ptr<commands::OutboxTicket> ticket) {
   const LocalRef ref = impl_->next_ref++;
-  impl_->posted[ref] = Impl::Posted{target, {}};
-  while (impl_->posted.size() > kRememberedMessages)
-    impl_->posted.erase(impl_->posted.begin());
+  impl_->remember_posted(ref, target);
   Impl::Job job{Impl::Job::Kind::post, ref, target, reply_to, {}, parts.front()};
   job.ticket = ticket;
   impl_->enqueue(std::move(job));
@@ -509,7 +530,7 @@ void ConnectorClient::update_held(LocalRef ref, const commands::Message& message
         make_error("Teams: the message to update is no longer known", ErrorKind::not_found));
     return;
   }
-  Impl::Job job{Impl::Job::Kind::update, ref, known->second.target, {}, {}, message};
+  Impl::Job job{Impl::Job::Kind::update, ref, *known->second.target, {}, {}, message};
   job.ticket = std::move(ticket);
   impl_->enqueue(std::move(job));
 }
@@ -523,7 +544,7 @@ void ConnectorClient::thread_reply_held(LocalRef ref, const std::vector<commands
     return;
   }
   for (std::size_t i = 0; i < parts.size(); ++i) {
-    Impl::Job job{Impl::Job::Kind::reply, ref, known->second.target, {}, {}, parts[i]};
+    Impl::Job job{Impl::Job::Kind::reply, ref, *known->second.target, {}, {}, parts[i]};
     job.ticket = ticket;
     job.reports = i == 0;
     impl_->enqueue(std::move(job));
@@ -556,21 +577,21 @@ void ConnectorClient::update(LocalRef ref, const commands::Message& message) {
   auto known = impl_->posted.find(ref);
   if (known == impl_->posted.end())
     return;
-  impl_->enqueue(Impl::Job{Impl::Job::Kind::update, ref, known->second.target, {}, {}, message});
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::update, ref, *known->second.target, {}, {}, message});
 }
 
 void ConnectorClient::thread_reply(LocalRef ref, const commands::Message& message) {
   auto known = impl_->posted.find(ref);
   if (known == impl_->posted.end())
     return;
-  impl_->enqueue(Impl::Job{Impl::Job::Kind::reply, ref, known->second.target, {}, {}, message});
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::reply, ref, *known->second.target, {}, {}, message});
 }
 
 void ConnectorClient::remove(LocalRef ref) {
   auto known = impl_->posted.find(ref);
   if (known == impl_->posted.end())
     return;
-  impl_->enqueue(Impl::Job{Impl::Job::Kind::remove, ref, known->second.target, {}, {}, {}});
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::remove, ref, *known->second.target, {}, {}, {}});
 }
 
 void ConnectorClient::update_activity(const ConversationTarget& target,
