@@ -13,7 +13,7 @@
 //
 // Run: build-release/bench/shipmate_teams_bench [--activities N] [--in-flight N]
 //      [--conversations N] [--warmup N] [--keep-alive 1: each worker keeps one connection open
-//      instead of opening one per activity]
+//      instead of opening one per activity] [--memory 1: where the bot's resident memory lives]
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -73,6 +73,44 @@ long status_kb(pid_t pid, const std::string& name) {
   return 0;
 }
 
+// Where a process's resident memory lives: /proc/<pid>/smaps summed by mapping kind (the binary,
+// each shared library, the heap, anonymous mappings such as thread stacks and malloc arenas),
+// largest first, and the thread count.
+void print_memory(pid_t pid) {
+  std::ifstream smaps("/proc/" + std::to_string(pid) + "/smaps");
+  std::map<std::string, std::pair<long, int>> by_name;  // name -> (Rss kB, mappings)
+  std::string line;
+  std::string current;
+  while (std::getline(smaps, line)) {
+    const auto colon = line.find(':');
+    const bool field = colon != std::string::npos && line.find(' ') > colon;
+    if (!field) {  // a mapping's header: address perms offset dev inode [path]
+      std::istringstream header(line);
+      std::string address, perms, offset, device, inode, path;
+      header >> address >> perms >> offset >> device >> inode;
+      std::getline(header >> std::ws, path);
+      current = path.empty() ? "[anonymous]" : path.substr(path.rfind('/') + 1);
+      ++by_name[current].second;
+    } else if (line.starts_with("Rss:")) {
+      by_name[current].first += std::atol(line.c_str() + 4);
+    }
+  }
+  std::vector<std::pair<long, std::string>> sorted;
+  for (const auto& [name, totals] : by_name)
+    sorted.emplace_back(totals.first, name + " (" + std::to_string(totals.second) + " mappings)");
+  std::sort(sorted.rbegin(), sorted.rend());
+  std::printf("resident memory by mapping (kB), threads %ld, VmRSS %ld kB:\n",
+              status_kb(pid, "Threads"), status_kb(pid, "VmRSS"));
+  for (std::size_t i = 0; i < sorted.size() && i < 60; ++i)
+    std::printf("  %7ld  %s\n", sorted[i].first, sorted[i].second.c_str());
+  std::ifstream rollup("/proc/" + std::to_string(pid) + "/smaps_rollup");
+  while (std::getline(rollup, line)) {
+    if (line.starts_with("Rss") || line.starts_with("Pss_") || line.starts_with("Anonymous") ||
+        line.starts_with("Private_") || line.starts_with("Shared_"))
+      std::printf("  %s\n", line.c_str());
+  }
+}
+
 double percentile(std::vector<double> values, double p) {
   if (values.empty())
     return 0;
@@ -87,6 +125,7 @@ struct Options {
   int conversations = 1000;
   int warmup = 300;
   bool keep_alive = false;  // one kept-alive connection per worker instead of one per activity
+  bool memory = false;      // print where the bot's resident memory lives at the window's end
 };
 
 Options parse(int argc, char** argv) {
@@ -104,6 +143,8 @@ Options parse(int argc, char** argv) {
       options.warmup = value;
     else if (flag == "--keep-alive")
       options.keep_alive = value != 0;
+    else if (flag == "--memory")
+      options.memory = value != 0;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       std::exit(64);
@@ -347,6 +388,8 @@ services:
   const auto window_end = Clock::now();
   const double cpu_end = process_cpu_seconds(shipmate.pid());
   const long peak_rss_kb = status_kb(shipmate.pid(), "VmHWM");
+  if (options.memory)
+    print_memory(shipmate.pid());
   shipmate.send_signal(SIGTERM);
   shipmate.wait(30s);
 
