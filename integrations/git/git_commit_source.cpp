@@ -1,6 +1,5 @@
 #include "integrations/git/git_commit_source.h"
 
-#include <git2.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +20,7 @@
 #include <boost/asio/use_awaitable.hpp>
 
 #include "common/redact.h"
+#include "integrations/git/libgit2_loader.h"
 #include "integrations/net/proxy_env.h"
 
 namespace shipmate::integrations {
@@ -28,34 +28,43 @@ namespace asio = boost::asio;
 
 namespace {
 
-// libgit2 is initialised once per process and never shut down (other sources may live on).
-void init_libgit2() {
-  static std::once_flag once;
-  std::call_once(once, [] { git_libgit2_init(); });
+// libgit2's functions. Reached only after open() found the library loaded.
+const LibGit2& git2() {
+  return *libgit2();
 }
 
-template <class T, void (*Free)(T*)>
+// libgit2 is loaded and initialised once per process and never shut down (other sources may
+// live on). When it cannot be loaded, open() says why.
+void init_libgit2() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (const LibGit2* lib = libgit2())
+      lib->git_libgit2_init();
+  });
+}
+
+template <class T, auto Free>
 struct Freer {
   void operator()(T* p) const {
     if (p != nullptr)
-      Free(p);
+      (git2().*Free)(p);
   }
 };
-template <class T, void (*Free)(T*)>
+template <class T, auto Free>
 using Owned = std::unique_ptr<T, Freer<T, Free>>;
 
-using RepoPtr = Owned<git_repository, git_repository_free>;
-using ObjectPtr = Owned<git_object, git_object_free>;
-using CommitPtr = Owned<git_commit, git_commit_free>;
-using TreePtr = Owned<git_tree, git_tree_free>;
-using DiffPtr = Owned<git_diff, git_diff_free>;
-using WalkPtr = Owned<git_revwalk, git_revwalk_free>;
-using RemotePtr = Owned<git_remote, git_remote_free>;
-using ReferencePtr = Owned<git_reference, git_reference_free>;
-using EntryPtr = Owned<git_tree_entry, git_tree_entry_free>;
+using RepoPtr = Owned<git_repository, &LibGit2::git_repository_free>;
+using ObjectPtr = Owned<git_object, &LibGit2::git_object_free>;
+using CommitPtr = Owned<git_commit, &LibGit2::git_commit_free>;
+using TreePtr = Owned<git_tree, &LibGit2::git_tree_free>;
+using DiffPtr = Owned<git_diff, &LibGit2::git_diff_free>;
+using WalkPtr = Owned<git_revwalk, &LibGit2::git_revwalk_free>;
+using RemotePtr = Owned<git_remote, &LibGit2::git_remote_free>;
+using ReferencePtr = Owned<git_reference, &LibGit2::git_reference_free>;
+using EntryPtr = Owned<git_tree_entry, &LibGit2::git_tree_entry_free>;
 
 std::string last_git_error() {
-  const git_error* error = git_error_last();
+  const git_error* error = git2().git_error_last();
   std::string text = error != nullptr && error->message != nullptr ? error->message : "unknown";
   while (!text.empty() && (text.back() == '\n' || text.back() == '.'))
     text.pop_back();
@@ -64,7 +73,7 @@ std::string last_git_error() {
 
 std::string sha_of(const git_oid& oid) {
   char text[GIT_OID_HEXSZ + 1];
-  git_oid_tostr(text, sizeof text, &oid);
+  git2().git_oid_tostr(text, sizeof text, &oid);
   return text;
 }
 
@@ -163,7 +172,7 @@ class TrustedBundle {
       all << in.rdbuf() << "\n";
     }
     std::ofstream(path_, std::ios::trunc) << all.str();
-    if (git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, path_.c_str(), nullptr) != 0) {
+    if (git2().git_libgit2_opts(GIT_OPT_SET_SSL_CERT_LOCATIONS, path_.c_str(), nullptr) != 0) {
       files_.erase(ca_file);
       return "cannot use ca_file " + ca_file + ": " + last_git_error();
     }
@@ -187,7 +196,7 @@ int credentials(git_credential** out, const char* /*url*/, const char* /*user*/,
   if (state->token->empty() || (allowed & GIT_CREDENTIAL_USERPASS_PLAINTEXT) == 0 ||
       ++state->attempts > 1)
     return GIT_PASSTHROUGH;
-  return git_credential_userpass_plaintext_new(out, "x-access-token", state->token->c_str());
+  return git2().git_credential_userpass_plaintext_new(out, "x-access-token", state->token->c_str());
 }
 
 }  // namespace
@@ -229,9 +238,12 @@ struct GitCommitSource::Impl {
   Status open() {
     if (repo)
       return Ok{};
+    std::string why;
+    if (libgit2(&why) == nullptr)
+      return fail("open", why);
     git_repository* raw = nullptr;
-    if (git_repository_open_ext(&raw, config.path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH,
-                                nullptr) != 0)
+    if (git2().git_repository_open_ext(&raw, config.path.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH,
+                                       nullptr) != 0)
       return fail("open", last_git_error(), ErrorKind::not_found);
     repo.reset(raw);
     return Ok{};
@@ -239,28 +251,28 @@ struct GitCommitSource::Impl {
 
   // The remote's URL, insteadOf rules applied, or nothing when the repository has no such remote.
   // libgit2 1.5.1 leaks about 20 KB in every regular-expression match that fails (its pcre2
-  // wrapper returns before freeing the match data), and git_remote_lookup() matches each config
-  // entry against the insteadOf patterns: a lookup per fetch grew a serve by 0.5 MB per fetch.
-  // So the configured URL is read with a plain config read (no pattern) each time, and the full
-  // lookup (which applies insteadOf) runs only when that URL is new or changed.
+  // wrapper returns before freeing the match data), and git2().git_remote_lookup() matches each
+  // config entry against the insteadOf patterns: a lookup per fetch grew a serve by 0.5 MB per
+  // fetch. So the configured URL is read with a plain config read (no pattern) each time, and the
+  // full lookup (which applies insteadOf) runs only when that URL is new or changed.
   std::optional<std::string> remote_url() {
     git_config* raw_config = nullptr;
-    if (git_repository_config_snapshot(&raw_config, repo.get()) != 0)
+    if (git2().git_repository_config_snapshot(&raw_config, repo.get()) != 0)
       return std::nullopt;
-    const Owned<git_config, git_config_free> snapshot(raw_config);
+    const Owned<git_config, &LibGit2::git_config_free> snapshot(raw_config);
     const char* configured = nullptr;
     const std::string key = "remote." + config.remote + ".url";
-    if (git_config_get_string(&configured, snapshot.get(), key.c_str()) != 0 ||
+    if (git2().git_config_get_string(&configured, snapshot.get(), key.c_str()) != 0 ||
         configured == nullptr) {
-      git_error_clear();
+      git2().git_error_clear();
       return std::nullopt;
     }
     if (configured_url != configured || !effective_url) {
       git_remote* raw = nullptr;
-      if (git_remote_lookup(&raw, repo.get(), config.remote.c_str()) != 0)
+      if (git2().git_remote_lookup(&raw, repo.get(), config.remote.c_str()) != 0)
         return std::nullopt;
       const RemotePtr remote(raw);
-      const char* url = git_remote_url(remote.get());
+      const char* url = git2().git_remote_url(remote.get());
       configured_url = configured;
       effective_url = url != nullptr ? url : configured;
     }
@@ -281,7 +293,7 @@ struct GitCommitSource::Impl {
       create.repository = repo.get();
       create.flags = GIT_REMOTE_CREATE_SKIP_INSTEADOF | GIT_REMOTE_CREATE_SKIP_DEFAULT_FETCHSPEC;
       git_remote* raw = nullptr;
-      if (git_remote_create_with_opts(&raw, resolved_url->c_str(), &create) != 0)
+      if (git2().git_remote_create_with_opts(&raw, resolved_url->c_str(), &create) != 0)
         return fail("fetch", last_git_error());
       remote.reset(raw);
     }
@@ -294,7 +306,7 @@ struct GitCommitSource::Impl {
     options.download_tags = GIT_REMOTE_DOWNLOAD_TAGS_ALL;
     // The proxy as every other client picks it (integrations/net/proxy_env.h): the configured
     // one, else HTTPS_PROXY / HTTP_PROXY, unless NO_PROXY names the host; none for ssh and paths.
-    const char* url = git_remote_url(remote.get());
+    const char* url = git2().git_remote_url(remote.get());
     const std::string remote_url = url != nullptr ? url : "";
     const bool secure = remote_url.starts_with("https://");
     const bool web = secure || remote_url.starts_with("http://");
@@ -320,8 +332,8 @@ struct GitCommitSource::Impl {
     const std::string tags = "+refs/tags/*:refs/tags/*";
     char* specs[] = {const_cast<char*>(heads.c_str()), const_cast<char*>(tags.c_str())};
     const git_strarray refspecs{specs, 2};
-    if (git_remote_fetch(remote.get(), &refspecs, &options, "shipmate: fetch for release notes") !=
-        0)
+    if (git2().git_remote_fetch(remote.get(), &refspecs, &options,
+                                "shipmate: fetch for release notes") != 0)
       return fail("fetch from " + config.remote, last_git_error());
     return Ok{};
   }
@@ -332,28 +344,29 @@ struct GitCommitSource::Impl {
          {"refs/tags/" + version, "refs/remotes/" + config.remote + "/" + version,
           "refs/heads/" + version}) {
       git_reference* raw = nullptr;
-      if (git_reference_lookup(&raw, repo.get(), name.c_str()) != 0)
+      if (git2().git_reference_lookup(&raw, repo.get(), name.c_str()) != 0)
         continue;
       ReferencePtr ref(raw);
       git_object* peeled = nullptr;
-      if (git_reference_peel(&peeled, ref.get(), GIT_OBJECT_COMMIT) != 0)
+      if (git2().git_reference_peel(&peeled, ref.get(), GIT_OBJECT_COMMIT) != 0)
         continue;
       ObjectPtr object(peeled);
-      return sha_of(*git_object_id(object.get()));
+      return sha_of(*git2().git_object_id(object.get()));
     }
     if (version.size() >= 7 && version.size() <= GIT_OID_HEXSZ && is_hex(version)) {
       git_oid oid;
-      if (git_oid_fromstrn(&oid, version.c_str(), version.size()) != 0)
+      if (git2().git_oid_fromstrn(&oid, version.c_str(), version.size()) != 0)
         return std::nullopt;
       git_object* raw = nullptr;
-      if (git_object_lookup_prefix(&raw, repo.get(), &oid, version.size(), GIT_OBJECT_ANY) != 0)
+      if (git2().git_object_lookup_prefix(&raw, repo.get(), &oid, version.size(), GIT_OBJECT_ANY) !=
+          0)
         return std::nullopt;
       ObjectPtr object(raw);
       git_object* peeled = nullptr;
-      if (git_object_peel(&peeled, object.get(), GIT_OBJECT_COMMIT) != 0)
+      if (git2().git_object_peel(&peeled, object.get(), GIT_OBJECT_COMMIT) != 0)
         return std::nullopt;
       ObjectPtr commit(peeled);
-      return sha_of(*git_object_id(commit.get()));
+      return sha_of(*git2().git_object_id(commit.get()));
     }
     return std::nullopt;
   }
@@ -385,22 +398,22 @@ struct GitCommitSource::Impl {
 
   bool has_commit(const std::string& sha) {
     git_oid oid;
-    if (git_oid_fromstr(&oid, sha.c_str()) != 0)
+    if (git2().git_oid_fromstr(&oid, sha.c_str()) != 0)
       return false;
     git_commit* raw = nullptr;
-    if (git_commit_lookup(&raw, repo.get(), &oid) != 0)
+    if (git2().git_commit_lookup(&raw, repo.get(), &oid) != 0)
       return false;
-    git_commit_free(raw);
+    git2().git_commit_free(raw);
     return true;
   }
 
   // Does any of the deltas of `diff` (paths below `prefix`, or whole paths when it is empty)
   // match a glob?
   bool diff_matches(git_diff* diff, const std::string& prefix) const {
-    const std::size_t deltas = git_diff_num_deltas(diff);
+    const std::size_t deltas = git2().git_diff_num_deltas(diff);
     std::string path;
     for (std::size_t i = 0; i < deltas; ++i) {
-      const git_diff_delta* delta = git_diff_get_delta(diff, i);
+      const git_diff_delta* delta = git2().git_diff_get_delta(diff, i);
       for (const char* side : {delta->new_file.path, delta->old_file.path}) {
         if (side == nullptr)
           continue;
@@ -416,7 +429,7 @@ struct GitCommitSource::Impl {
     git_diff_options options = GIT_DIFF_OPTIONS_INIT;
     options.flags = GIT_DIFF_SKIP_BINARY_CHECK;
     git_diff* raw = nullptr;
-    if (git_diff_tree_to_tree(&raw, repo.get(), old_tree, new_tree, &options) != 0)
+    if (git2().git_diff_tree_to_tree(&raw, repo.get(), old_tree, new_tree, &options) != 0)
       return fail("diff", last_git_error());
     DiffPtr diff(raw);
     return diff_matches(diff.get(), prefix);
@@ -425,7 +438,7 @@ struct GitCommitSource::Impl {
   // The entry at `path` in `tree` (null when there is none).
   EntryPtr entry_at(git_tree* tree, const std::string& path) {
     git_tree_entry* raw = nullptr;
-    if (tree == nullptr || git_tree_entry_bypath(&raw, tree, path.c_str()) != 0)
+    if (tree == nullptr || git2().git_tree_entry_bypath(&raw, tree, path.c_str()) != 0)
       return EntryPtr();
     return EntryPtr(raw);
   }
@@ -438,10 +451,13 @@ struct GitCommitSource::Impl {
     if (!old_entry && !new_entry)
       return false;
     if (old_entry && new_entry &&
-        git_oid_equal(git_tree_entry_id(old_entry.get()), git_tree_entry_id(new_entry.get())))
+        git2().git_oid_equal(git2().git_tree_entry_id(old_entry.get()),
+                             git2().git_tree_entry_id(new_entry.get())))
       return false;
-    const bool old_is_tree = !old_entry || git_tree_entry_type(old_entry.get()) == GIT_OBJECT_TREE;
-    const bool new_is_tree = !new_entry || git_tree_entry_type(new_entry.get()) == GIT_OBJECT_TREE;
+    const bool old_is_tree =
+        !old_entry || git2().git_tree_entry_type(old_entry.get()) == GIT_OBJECT_TREE;
+    const bool new_is_tree =
+        !new_entry || git2().git_tree_entry_type(new_entry.get()) == GIT_OBJECT_TREE;
     if (!old_is_tree || !new_is_tree) {
       // A file at the prefix itself (a glob naming a file, or a directory replaced by one).
       if (any_glob_matches(config.paths, prefix))
@@ -453,10 +469,10 @@ struct GitCommitSource::Impl {
     TreePtr new_tree;
     for (auto [entry, out] :
          {std::pair{old_entry.get(), &old_tree}, std::pair{new_entry.get(), &new_tree}}) {
-      if (entry == nullptr || git_tree_entry_type(entry) != GIT_OBJECT_TREE)
+      if (entry == nullptr || git2().git_tree_entry_type(entry) != GIT_OBJECT_TREE)
         continue;
       git_tree* raw = nullptr;
-      if (git_tree_lookup(&raw, repo.get(), git_tree_entry_id(entry)) != 0)
+      if (git2().git_tree_lookup(&raw, repo.get(), git2().git_tree_entry_id(entry)) != 0)
         return fail("read tree", last_git_error());
       out->reset(raw);
     }
@@ -470,17 +486,17 @@ struct GitCommitSource::Impl {
     TreePtr parent_tree;
     {
       git_tree* raw = nullptr;
-      if (git_commit_tree(&raw, commit) != 0)
+      if (git2().git_commit_tree(&raw, commit) != 0)
         return fail("read tree", last_git_error());
       tree.reset(raw);
     }
-    if (git_commit_parentcount(commit) > 0) {
+    if (git2().git_commit_parentcount(commit) > 0) {
       git_commit* parent = nullptr;
-      if (git_commit_parent(&parent, commit, 0) != 0)
+      if (git2().git_commit_parent(&parent, commit, 0) != 0)
         return fail("read parent", last_git_error());
       CommitPtr owned_parent(parent);
       git_tree* raw = nullptr;
-      if (git_commit_tree(&raw, parent) != 0)
+      if (git2().git_commit_tree(&raw, parent) != 0)
         return fail("read tree", last_git_error());
       parent_tree.reset(raw);
     }
@@ -511,26 +527,27 @@ struct GitCommitSource::Impl {
     }
     git_oid from_oid;
     git_oid to_oid;
-    git_oid_fromstr(&from_oid, from.c_str());
-    git_oid_fromstr(&to_oid, to.c_str());
+    git2().git_oid_fromstr(&from_oid, from.c_str());
+    git2().git_oid_fromstr(&to_oid, to.c_str());
     WalkPtr walk;
     {
       git_revwalk* raw = nullptr;
-      if (git_revwalk_new(&raw, repo.get()) != 0)
+      if (git2().git_revwalk_new(&raw, repo.get()) != 0)
         return fail("walk", last_git_error());
       walk.reset(raw);
     }
-    git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
-    if (git_revwalk_push(walk.get(), &to_oid) != 0 || git_revwalk_hide(walk.get(), &from_oid) != 0)
+    git2().git_revwalk_sorting(walk.get(), GIT_SORT_TOPOLOGICAL | GIT_SORT_TIME);
+    if (git2().git_revwalk_push(walk.get(), &to_oid) != 0 ||
+        git2().git_revwalk_hide(walk.get(), &from_oid) != 0)
       return fail("walk", last_git_error());
     std::vector<SourceCommit> commits;
     git_oid oid;
-    while (git_revwalk_next(&oid, walk.get()) == 0) {
+    while (git2().git_revwalk_next(&oid, walk.get()) == 0) {
       git_commit* raw = nullptr;
-      if (git_commit_lookup(&raw, repo.get(), &oid) != 0)
+      if (git2().git_commit_lookup(&raw, repo.get(), &oid) != 0)
         return fail("read commit " + sha_of(oid), last_git_error());
       CommitPtr commit(raw);
-      const int parents = static_cast<int>(git_commit_parentcount(commit.get()));
+      const int parents = static_cast<int>(git2().git_commit_parentcount(commit.get()));
       if (!config.paths.empty() && parents <= 1) {
         auto touches = touches_paths(commit.get());
         if (!touches)
@@ -540,9 +557,9 @@ struct GitCommitSource::Impl {
       }
       SourceCommit out;
       out.sha = sha_of(oid);
-      const char* message = git_commit_message(commit.get());
+      const char* message = git2().git_commit_message(commit.get());
       split_commit_message(message != nullptr ? message : "", out.subject, out.body);
-      const git_signature* author = git_commit_author(commit.get());
+      const git_signature* author = git2().git_commit_author(commit.get());
       out.author = author != nullptr && author->name != nullptr ? author->name : "";
       out.parents = parents;
       commits.push_back(std::move(out));

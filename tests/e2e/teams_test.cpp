@@ -205,8 +205,9 @@ TEST_F(TeamsSession, DeployStatusCardIsUpdatedInPlaceAndARedeliveryIsAnsweredOnc
 }
 
 // libpq (and the Kerberos, LDAP and GnuTLS libraries it needs, about 3.4 MB resident) is loaded
-// only when a PostgreSQL database is asked for: a bot on SQLite never maps it.
-TEST_F(TeamsSession, ABotOnSqliteNeverLoadsLibpq) {
+// only when a PostgreSQL database is asked for, libgit2 (mbedTLS, libssh2, pcre2) only when
+// release notes first open a clone: a bot on SQLite without such notes maps neither.
+TEST_F(TeamsSession, ABotOnSqliteWithoutReleaseNotesLoadsNeitherLibpqNorLibgit2) {
   auto shipmate = start_shipmate();
   auto answered = deliver(message("1700000000151", kAlice, "ping"));
   ASSERT_TRUE(answered.has_value());
@@ -220,6 +221,7 @@ TEST_F(TeamsSession, ABotOnSqliteNeverLoadsLibpq) {
     ++mappings;
     EXPECT_EQ(line.find("/libpq.so"), std::string::npos) << line;
     EXPECT_EQ(line.find("/libgnutls.so"), std::string::npos) << line;
+    EXPECT_EQ(line.find("/libgit2.so"), std::string::npos) << line;
   }
   EXPECT_GT(mappings, 10);
   shipmate->send_signal(SIGTERM);
