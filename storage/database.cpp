@@ -333,9 +333,19 @@ class Checkpointer {
     // itself (most pages are already copied), so sustained load cannot grow the WAL forever.
     // Background passes stand aside meanwhile: one in progress makes the writer's attempt
     // return at once, and the next commit tries again.
+    // A WAL that starts over begins again at its first frame, so a commit that leaves it
+    // shorter than the one before came right after a restart.
+    if (pages < self->last_pages_)
+      self->restarts_.fetch_add(1, std::memory_order_relaxed);
+    self->last_pages_ = pages;
     if (pages >= self->writer_pages_) {
       self->writer_turn_.store(true);
-      sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+      int wal_frames = -1;
+      int copied = -1;
+      const int rc =
+          sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
+      if (rc == SQLITE_OK && wal_frames >= 0 && copied == wal_frames)
+        self->writer_checkpoints_.fetch_add(1, std::memory_order_relaxed);
       return SQLITE_OK;
     }
     self->writer_turn_.store(false);
@@ -344,6 +354,11 @@ class Checkpointer {
     return SQLITE_OK;
   }
   static constexpr int kWriterFactor = 6;
+
+  WalCounters counters() const {
+    return {restarts_.load(std::memory_order_relaxed),
+            writer_checkpoints_.load(std::memory_order_relaxed)};
+  }
 
  private:
   void run() {
@@ -383,6 +398,10 @@ class Checkpointer {
   int pages_;
   int writer_pages_;
   std::atomic<bool> writer_turn_{false};
+  int last_pages_ = 0;  // the writer's thread only
+  // Atomic so that a test may read them from any thread; written by the writer's thread only.
+  std::atomic<std::uint64_t> restarts_{0};
+  std::atomic<std::uint64_t> writer_checkpoints_{0};
   sqlite3* db_ = nullptr;  // used only on thread_
   std::mutex mutex_;
   std::condition_variable wake_;
@@ -548,6 +567,10 @@ Database::~Database() {
   checkpointer_.reset();
   statements_->close();
   sqlite3_close_v2(db_);
+}
+
+WalCounters Database::wal_counters() const {
+  return checkpointer_ ? checkpointer_->counters() : WalCounters{};
 }
 
 void Database::exec(std::string_view sql) {

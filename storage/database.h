@@ -69,6 +69,16 @@ class PgStatement;
 
 class Database;
 class Checkpointer;
+
+// What the WAL has done since the database was opened, counted by the writer's commits (a
+// counter seam for tests and benchmarks; SQLite file databases only, zeros otherwise).
+struct WalCounters {
+  // Commits that found the WAL started over from its first frame.
+  std::uint64_t restarts = 0;
+  // Checkpoints the writer ran itself (the WAL had passed six times the background threshold,
+  // so background passes could not keep up) that copied the whole WAL back.
+  std::uint64_t writer_checkpoints = 0;
+};
 struct StatementCache;
 
 // A prepared statement. Preparing parses and plans the SQL, which cost more than running most
@@ -189,6 +199,9 @@ class Database {
   // Where each transaction's COMMIT time goes (shipmate_sqlite_commit_seconds); null: nowhere.
   // The histogram must outlive the Database.
   void set_commit_histogram(metrics::Histogram* histogram) { commit_histogram_ = histogram; }
+
+  // Read from any thread (the counters are atomic); see WalCounters.
+  WalCounters wal_counters() const;
 
   // SQLite's handle; null on PostgreSQL.
   sqlite3* handle() const { return db_; }
