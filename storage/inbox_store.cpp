@@ -71,6 +71,11 @@ void InboxStore::mark_done(std::string_view key) {
 void InboxStore::mark_done(const std::vector<std::string>& keys) {
   if (keys.empty())
     return;
+  // One command at a time (the usual case at one command in flight): the plain statement. The
+  // JSON list below costs about six times the instructions for a single key (json_each's virtual
+  // table and the IN list's temporary index: 32,000 against 5,000, callgrind, Release).
+  if (keys.size() == 1)
+    return mark_done(std::string_view(keys.front()));
   // One statement and one pass over the pending table for the whole batch, the keys passed as
   // a JSON array, instead of a statement and a pass per key.
   std::string list = "[";
