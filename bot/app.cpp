@@ -80,7 +80,6 @@ namespace shipmate::bot {
 namespace asio = boost::asio;
 
 namespace {
-
 constexpr auto kShutdownDeadline = std::chrono::seconds(20);
 // Platforms redeliver within minutes; a day of remembered keys is ample.
 constexpr EpochMillis kInboxMemory = 24LL * 60 * 60 * 1000;
@@ -273,6 +272,7 @@ int App::Impl::open() {
   if (replica) {
     services->replica = replica->name();
     services->takeover_grace_ms = replica_takeover_grace(config.replica_lease_ms);
+    services->may_act = [this] { return replica->may_act(); };
   }
   // Incidents: the store, and the feed that puts the engine's audit records on timelines.
   incident_settings = config.incidents;
@@ -319,8 +319,8 @@ int App::Impl::open() {
   intake_options.outbox = &*outbox;
   intake.emplace(io.get_executor(), *inbox, *dispatcher, timers, intake_options);
   work_in_hand.emplace(*services, *runbook_runner, *intake, [this](const std::string& text) {
-    spdlog::warn("{}", text);
-    if (terminal)  // a stop that cancels deploys says so where the operator is
+    spdlog::warn("{}", text);  // and where the operator is:
+    if (terminal)
       terminal->conversation().post(commands::warning(text));
   });
   listeners = std::make_unique<integrations::net::HttpListeners>(io.get_executor());

@@ -129,9 +129,13 @@ boost::asio::awaitable<void> Router::dispatch(ChatEvent event,
     count(&spec, kOk);
   } catch (const storage::StorageError& e) {
     spdlog::error("storage failure in '{}': {}", spec.path, redact(e.what()));
-    conversation.post(error_message("Internal error while running " + spec.path +
-                                    ": the database refused a write (" + redact(e.what()) +
-                                    "). Nothing was half-written; try again."));
+    // A replica that lost its lease (cut off from the database) stays quiet: whoever takes its
+    // work over reports on it, and "try again" would be wrong advice.
+    if (!services_.may_act || services_.may_act()) {
+      conversation.post(error_message("Internal error while running " + spec.path +
+                                      ": the database refused a write (" + redact(e.what()) +
+                                      "). Nothing was half-written; try again."));
+    }
     count(&spec, kError);
   } catch (const std::exception& e) {
     spdlog::error("'{}' failed: {}", spec.path, redact(e.what()));

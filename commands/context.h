@@ -114,6 +114,10 @@ struct Services {
   // replica's lease before its work counts as orphaned (storage/deploy_ownership.h).
   std::string replica = {};
   EpochMillis takeover_grace_ms = 2'000;
+  // Whether this replica may still act (its lease, bot/replica.h); empty: always (one process).
+  // A replica that may not (cut off from the database, or frozen past its lease) says nothing
+  // more in chat about work another replica takes over.
+  std::function<bool()> may_act = {};
 };
 
 struct CommandContext {

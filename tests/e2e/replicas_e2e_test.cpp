@@ -617,6 +617,8 @@ TEST_F(TwoReplicas, AReplicaCutOffFromTheDatabaseExitsAndItsDeployIsTakenOver) {
             (std::vector<std::string>{"requested", "building", "deploying", "succeeded"}));
   EXPECT_TRUE(eventually([&] { return posts_with("Deploy #1 succeeded") >= 1; })) << dump();
   EXPECT_EQ(posts_with("Deploy #1 succeeded"), 1) << dump();
+  // a, its lease lost, said nothing about the deploy b took over (no "internal error, try again").
+  EXPECT_EQ(posts_with("Internal error"), 0) << dump();
 
   EXPECT_EQ(stop("b"), 0) << dump();
   expect_chain_verifies();
