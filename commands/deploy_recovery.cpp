@@ -257,7 +257,12 @@ DeployHandover hand_over_running_deploys(Services& services, const std::string& 
   for (auto deploy : services.deploys.in_flight()) {
     if (!services.runtime.is_running(deploy.id) || deploy.owner != services.replica)
       continue;
-    if (deploy_exit(can_resume(services, deploy)) == DeployExit::finish) {
+    // Parked only when a survivor would carry it on from where it is; a deploy it would roll
+    // back (or fail) is finished here instead.
+    const auto rollout = rollout_resume(services, deploy);
+    const bool carried_on = can_resume_build(services, deploy) ||
+                            (rollout && rollout->verdict == ResumeVerdict::carry_on);
+    if (deploy_exit(carried_on) == DeployExit::finish) {
       out.finishing.push_back(deploy.id);
       continue;
     }

@@ -62,7 +62,8 @@ std::vector<storage::DeployRecord> cancel_running_deploys(Services& services,
                                                           const std::string& why);
 
 // A rolling restart with replicas (commands/handover.h): each deploy this process runs that a
-// survivor can carry on (the rule resumable_deploys() applies) is parked: one compare-and-set
+// survivor would carry on from where it is (a build to follow, or a rollout whose recorded
+// progress decide_resume() carries on; not one it would roll back) is parked: one compare-and-set
 // moves it from this replica at its epoch to no owner at the next epoch, audited as
 // deploy.handed_over, and only then is its coroutine woken (DeployRuntime::cancel), so anything
 // it would still write fails the fence. A survivor takes it over at its next lease renewal.
