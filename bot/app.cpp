@@ -47,6 +47,7 @@
 #include "commands/deploy_runtime.h"
 #include "commands/handlers.h"
 #include "commands/handover.h"
+#include "commands/incident_room_ops.h"
 #include "commands/incident_rooms.h"
 #include "commands/incidents.h"
 #include "commands/resolve.h"
@@ -291,6 +292,8 @@ int App::Impl::open() {
   if (const int released = room_ops->release_claims(); released > 0)
     spdlog::info("incidents: {} room operation(s) a stop cut off will be carried out", released);
   services->room_ops = &*room_ops;
+  // The pacing the last run stored (holds a rate-limited answer set, spent calls) holds again.
+  commands::restore_room_pacing(*services);
   runbooks.emplace(make_runbook_library(config));
   services->runbooks = &*runbooks;
   router.emplace(*services, registry, config.bot_name);

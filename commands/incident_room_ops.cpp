@@ -81,8 +81,7 @@ asio::awaitable<RoomOpOutcome> attempt(Services& services, storage::RoomOp op) {
   }
   if (!services.room_ops->claim(op.id, now, now + kRoomOpLease.count()))
     co_return outcome;
-  if (pacer != nullptr)
-    pacer->spend(op.kind, now);
+  spend_room_call(services, op.kind, now);
   outcome.ran = true;
   outcome.answer = co_await ask(services, op);
   const EpochMillis at = services.clock.now_ms();
@@ -92,7 +91,7 @@ asio::awaitable<RoomOpOutcome> attempt(Services& services, storage::RoomOp op) {
   if (!outcome.answer) {
     if (const auto wait = rate_limit_wait(outcome.answer.error()); wait && pacer != nullptr) {
       held_until = at + wait->count();
-      pacer->hold_channel(op.room, *held_until);
+      hold_room_calls(services, op.room, op.kind, *held_until, at);
     }
   }
   if (verdict == RoomOpVerdict::retry && op.attempts + 1 >= kRoomOpMostAttempts)
@@ -158,6 +157,32 @@ asio::awaitable<RoomOpOutcome> perform_room_op(Services& services, storage::Room
   co_return outcome;
 }
 
+void spend_room_call(Services& services, std::string_view kind, EpochMillis now) {
+  if (services.incident_rooms == nullptr)
+    return;
+  const storage::RoomOpPace line = services.incident_rooms->pacer().spend(kind, now);
+  if (services.room_ops != nullptr)
+    services.room_ops->save_pace(line);
+}
+
+void hold_room_calls(Services& services, std::string_view channel, std::string_view kind,
+                     EpochMillis until, EpochMillis now) {
+  if (services.incident_rooms == nullptr)
+    return;
+  RoomOpPacer& pacer = services.incident_rooms->pacer();
+  const storage::RoomOpPace line =
+      channel.empty() ? pacer.hold_kind(kind, until, now) : pacer.hold_channel(channel, until);
+  if (services.room_ops != nullptr)
+    services.room_ops->save_pace(line);
+}
+
+void restore_room_pacing(Services& services) {
+  if (services.incident_rooms == nullptr || services.room_ops == nullptr)
+    return;
+  services.incident_rooms->pacer().restore(
+      services.room_ops->paces(services.clock.now_ms(), kRoomOpTiersRefillMs));
+}
+
 asio::awaitable<int> retry_room_ops(Services& services) {
   if (services.room_ops == nullptr || services.incidents == nullptr)
     co_return 0;
@@ -174,8 +199,8 @@ asio::awaitable<int> retry_room_ops(Services& services) {
           services.room_ops->defer(op.id, ready, now);
           continue;
         }
-        pacer->spend(op.kind, now);
       }
+      // Each create asked spends its call (settle_room in incident_rooms.cpp).
       const bool resumed = co_await resume_incident_room(services, op);
       ran += resumed ? 1 : 0;
       continue;

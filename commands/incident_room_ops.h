@@ -15,7 +15,11 @@
 //   that is not allowed yet is moved to when it will be (RoomOpStore::defer, no attempt
 //   counted) and the next one goes on. A rate-limited answer (common/rate_limit.h) holds that
 //   channel until the time the platform gave and retries the operation then; other channels
-//   go on at once. Nothing here waits on a timer: the upkeep's next turn picks the rest up.
+//   go on at once. A rate-limited create (its room is no channel yet) holds the create tier
+//   only: the incident runs in its thread meanwhile, other rooms' operations go on. Nothing
+//   here waits on a timer: the upkeep's next turn picks the rest up.
+// - The pacing survives a restart: every spent call and every hold is stored with the queue
+//   (RoomOpStore::save_pace) and restore_room_pacing() puts it back at start-up.
 // - A crash leaves its claimed operations pending: at start the App releases their claims, and
 //   retry_room_ops() (run on the watcher's incident upkeep, every second) runs every operation
 //   whose time has come, the ones a crash or an outage left included.
@@ -34,6 +38,7 @@
 #include <chrono>
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include <boost/asio/awaitable.hpp>
 
@@ -68,6 +73,16 @@ struct RoomOpOutcome {
 
 // Records a pin, topic or invite operation and carries it out now.
 boost::asio::awaitable<RoomOpOutcome> perform_room_op(Services& services, storage::RoomOp op);
+
+// Pacing through the platform's pacer, each change stored with the queue (nothing without a
+// pacer; unstored without a store). spend_room_call(): one call of `kind`'s tier is asked now.
+// hold_room_calls(): a rate-limited answer; `channel` is held until `until`, or, when it is
+// empty (a create), the whole tier of `kind`.
+void spend_room_call(Services& services, std::string_view kind, EpochMillis now);
+void hold_room_calls(Services& services, std::string_view channel, std::string_view kind,
+                     EpochMillis until, EpochMillis now);
+// At start-up: the pacing the last run stored is put back into the platform's pacer.
+void restore_room_pacing(Services& services);
 
 // Runs every recorded operation that is due (retries, and the ones a crash left); returns how
 // many it ran. A create left by a crash resumes the room's settling (incident_rooms.h).

@@ -7,6 +7,7 @@
 #include "commands/incident_model.h"
 #include "commands/incident_room_ops.h"
 #include "commands/incidents.h"
+#include "common/rate_limit.h"
 #include "common/redact.h"
 #include "common/strings.h"
 
@@ -174,6 +175,7 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
   };
 
   std::optional<OpenedRoom> opened = op ? recorded_room(*op) : std::nullopt;
+  std::optional<EpochMillis> held_until;  // a rate-limited create: asked again then
   std::string problem;
   std::optional<Error> failure;
   int suffix = 0;
@@ -188,11 +190,19 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
       store->set_payload(op->id, name);  // recorded before the platform is asked
     std::string from_address = from;
     std::string create_name = name;
+    spend_room_call(services, "create", services.clock.now_ms());
     auto created =
         co_await rooms->create(std::move(from_address), std::move(create_name), is_private);
     if (created) {
       opened = *created;
       break;
+    }
+    if (const auto wait = rate_limit_wait(created.error())) {
+      // Rate limited (Slack limits creates per workspace): every create waits until Slack's
+      // time, nothing else does; this one is asked again then.
+      const EpochMillis at = services.clock.now_ms();
+      held_until = at + wait->count();
+      hold_room_calls(services, "", "create", *held_until, at);
     }
     if (resuming && created.error().kind == ErrorKind::conflict) {
       // Made before the crash under the name recorded then? Only a room Shipmate made since the
@@ -245,10 +255,11 @@ asio::awaitable<std::string> settle_room(Services& services, std::int64_t incide
       const EpochMillis now = services.clock.now_ms();
       std::string why = problem;  // one line: a result with a newline is a room's address
       std::replace(why.begin(), why.end(), '\n', ' ');
-      store->retry(op->id, room_op_retry_at(op->attempts, now), why);
+      const EpochMillis next = held_until.value_or(room_op_retry_at(op->attempts, now));
+      store->retry(op->id, next, why);
       spdlog::warn("incidents: could not make {}'s room ({}); trying again in {}",
                    storage::incident_label(incident_id), redact(problem),
-                   format_duration(room_op_retry_at(op->attempts, now) - now));
+                   format_duration(next - now));
       if (lives_here)
         co_return from;
       co_return fall_back(services, incident_id, declared_in,
@@ -359,6 +370,17 @@ asio::awaitable<std::string> settle_incident_room(Services& services, std::int64
     create.created_at = now;
     create.next_at = now;
     op = services.room_ops->add(create);
+    // Creates are held (Slack rate-limited one) or their calls are spent: the incident runs
+    // in this thread at once and the create waits on the queue for its time, then moves it.
+    if (const EpochMillis ready = rooms->pacer().ready_at("", "create", now);
+        ready > now && op->state == "pending" && op->attempts == 0 && op->next_at <= now) {
+      services.room_ops->defer(op->id, ready, now);
+      co_return fall_back(services, incident_id, declared_in,
+                          "Slack asked Shipmate to make rooms more slowly; Shipmate makes this "
+                          "one in " +
+                              format_duration(ready - now) + " and moves the incident there",
+                          "It runs here until then.");
+    }
     if (!services.room_ops->claim(op->id, now, now + kRoomOpLease.count()))
       co_return declared_in.address();  // settled (or being settled) already
     op = services.room_ops->get(op->id);

@@ -56,6 +56,7 @@ constexpr TableSpec kTables[] = {
      "#id key #incident_id kind room payload state #attempts #created_at #next_at #done_at result "
      "replica",
      "id", "id"},
+    {"incident_room_pacing", "scope #held_until #milli_tokens #counted_at", "scope", ""},
     {"runbook_runs",
      "#id runbook hash params started_by chat_ref message_ref status state #started_at "
      "#updated_at #finished_at owner #epoch",

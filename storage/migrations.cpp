@@ -512,6 +512,18 @@ constexpr std::string_view kMigration28 = R"sql(
 ALTER TABLE deploys ADD COLUMN rollout TEXT NOT NULL DEFAULT '';
 )sql";
 
+// The room-operation queue's pacing (commands/room_op_pacing.h), kept across restarts: one line
+// per held channel ("channel:<address>") and per operation kind ("kind:create": its spent calls
+// in thousandths, when they were counted, and a rate-limited hold of the whole tier).
+constexpr std::string_view kMigration29 = R"sql(
+CREATE TABLE incident_room_pacing (
+  scope       TEXT    NOT NULL PRIMARY KEY,
+  held_until  INTEGER NOT NULL DEFAULT 0,
+  milli_tokens INTEGER NOT NULL DEFAULT 0,
+  counted_at  INTEGER NOT NULL DEFAULT 0
+);
+)sql";
+
 constexpr std::array kMigrations = {
     Migration{1, kMigration1},   Migration{2, kMigration2},   Migration{3, kMigration3},
     Migration{4, kMigration4},   Migration{5, kMigration5},   Migration{6, kMigration6},
@@ -522,7 +534,7 @@ constexpr std::array kMigrations = {
     Migration{19, kMigration19}, Migration{20, kMigration20}, Migration{21, kMigration21},
     Migration{22, kMigration22}, Migration{23, kMigration23}, Migration{24, kMigration24},
     Migration{25, kMigration25}, Migration{26, kMigration26}, Migration{27, kMigration27},
-    Migration{28, kMigration28},
+    Migration{28, kMigration28}, Migration{29, kMigration29},
 };
 
 }  // namespace

@@ -399,11 +399,22 @@ constexpr std::string_view kPostgres12 = R"sql(
 ALTER TABLE deploys ADD COLUMN rollout TEXT NOT NULL DEFAULT '';
 )sql";
 
+// As SQLite's 29: the room-operation queue's pacing, kept across restarts.
+constexpr std::string_view kPostgres13 = R"sql(
+CREATE TABLE incident_room_pacing (
+  scope        ctext  NOT NULL PRIMARY KEY,
+  held_until   BIGINT NOT NULL DEFAULT 0,
+  milli_tokens BIGINT NOT NULL DEFAULT 0,
+  counted_at   BIGINT NOT NULL DEFAULT 0
+);
+)sql";
+
 constexpr std::array kPostgresMigrations = {
     Migration{1, kPostgres1},   Migration{2, kPostgres2},   Migration{3, kPostgres3},
     Migration{4, kPostgres4},   Migration{5, kPostgres5},   Migration{6, kPostgres6},
     Migration{7, kPostgres7},   Migration{8, kPostgres8},   Migration{9, kPostgres9},
     Migration{10, kPostgres10}, Migration{11, kPostgres11}, Migration{12, kPostgres12},
+    Migration{13, kPostgres13},
 };
 
 // Any constant both replicas agree on: the advisory lock migrations take.

@@ -141,4 +141,37 @@ int RoomOpStore::release_claims() {
   return static_cast<int>(db_.changes());
 }
 
+void RoomOpStore::save_pace(const RoomOpPace& line) {
+  Statement upsert = db_.prepare(
+      "INSERT INTO incident_room_pacing (scope, held_until, milli_tokens, counted_at) "
+      "VALUES (?1, ?2, ?3, ?4) ON CONFLICT (scope) DO UPDATE SET held_until = excluded.held_until, "
+      "milli_tokens = excluded.milli_tokens, counted_at = excluded.counted_at");
+  upsert.bind(1, line.scope);
+  upsert.bind(2, line.held_until);
+  upsert.bind(3, static_cast<std::int64_t>(line.tokens * 1000.0 + 0.5));
+  upsert.bind(4, line.counted_at);
+  upsert.run();
+}
+
+std::vector<RoomOpPace> RoomOpStore::paces(EpochMillis now, EpochMillis full_after_ms) {
+  Statement stale =
+      db_.prepare("DELETE FROM incident_room_pacing WHERE held_until <= ?1 AND counted_at <= ?2");
+  stale.bind(1, now);
+  stale.bind(2, now - full_after_ms);
+  stale.run();
+  Statement query = db_.prepare(
+      "SELECT scope, held_until, milli_tokens, counted_at FROM incident_room_pacing "
+      "ORDER BY scope");
+  std::vector<RoomOpPace> out;
+  while (query.step()) {
+    RoomOpPace line;
+    line.scope = query.column_text(0);
+    line.held_until = query.column_int64(1);
+    line.tokens = static_cast<double>(query.column_int64(2)) / 1000.0;
+    line.counted_at = query.column_int64(3);
+    out.push_back(std::move(line));
+  }
+  return out;
+}
+
 }  // namespace shipmate::storage

@@ -18,6 +18,9 @@
 //   without counting an attempt: the queue's pacing said it is not its turn yet.
 // - finish() records the answer (state `done` or `failed`, with the result: the room's address for
 //   a create, the reason for a failure); retry() puts a row back for later with the last error.
+// - Pacing (commands/room_op_pacing.h) is kept here too, one line per scope: save_pace()
+//   replaces a scope's line, paces() reads them all back at start-up (lines whose hold has
+//   passed and whose tier is full again are dropped there).
 // - due() is an indexed read of the pending rows whose time has come (a partial index on
 //   `next_at`), oldest first.
 #pragma once
@@ -50,6 +53,15 @@ struct RoomOp {
   std::string replica = {};  // the replica that added it, then the one that claimed it last
 };
 
+// One line of the queue's pacing: a channel held by a rate-limited answer, or an operation
+// kind's calls (tokens left when counted_at was, 0: never counted) and its tier's hold.
+struct RoomOpPace {
+  std::string scope = {};  // "channel:<address>" or "kind:<kind>"
+  EpochMillis held_until = 0;
+  double tokens = 0;
+  EpochMillis counted_at = 0;
+};
+
 class RoomOpStore {
  public:
   explicit RoomOpStore(Database& db, std::string replica = {})
@@ -67,6 +79,10 @@ class RoomOpStore {
   std::vector<RoomOp> due(EpochMillis now, int limit = 100);
   std::vector<RoomOp> for_incident(std::int64_t incident_id);
   int release_claims();
+  void save_pace(const RoomOpPace& line);
+  // Every stored line still in force at `now` (a line that no longer limits anything is
+  // removed: its hold has passed and, for a kind, its tier has refilled by `full_after_ms`).
+  std::vector<RoomOpPace> paces(EpochMillis now, EpochMillis full_after_ms);
 
  private:
   Database& db_;

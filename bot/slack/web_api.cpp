@@ -637,7 +637,10 @@ void WebApi::upload_snippet(const std::string& channel, const std::string& threa
 
 asio::awaitable<Result<std::string>> WebApi::create_channel(std::string name, bool is_private) {
   json::object body{{"name", name}, {"is_private", is_private}};
-  auto reply = co_await impl_->call("conversations.create", json::serialize(body), "");
+  // Unheld: a 429 comes back at once with its wait; the room-operation queue holds the create
+  // tier until then while the incident runs in its thread.
+  auto reply =
+      co_await impl_->call("conversations.create", json::serialize(body), "", kJson, false);
   if (!reply)
     co_return reply.error();
   boost::system::error_code ec;

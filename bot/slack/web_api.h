@@ -78,7 +78,8 @@ class WebApi {
 
   // The same, except that a 429 is not waited out: it ends the call at once with
   // rate_limited_error() (common/rate_limit.h) carrying Slack's Retry-After, for callers that
-  // pace themselves (the incident room-operation queue). invite() calls this way too.
+  // pace themselves (the incident room-operation queue). invite() and create_channel() call
+  // this way too.
   boost::asio::awaitable<Result<ApiReply>> call_unheld(std::string method, std::string json_body);
 
   // The same with an application/x-www-form-urlencoded body (integrations::net::form_encode the

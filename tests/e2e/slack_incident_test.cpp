@@ -528,6 +528,103 @@ TEST_F(SlackIncidentSession, ARoomSlackFailedToMakeAtDeclareIsMadeLaterAndTheInc
   EXPECT_EQ(verify.first, 0) << verify.second;
 }
 
+// Slack rate-limits conversations.create (429, Retry-After 3 s) during a declare, and then the
+// new room's pins.add: the incident is declared at once in its thread, its room is made after
+// Slack's time and it moves there; an incident that already has its room goes on meanwhile
+// (its status reaches the topic); every room is made once and pinned once; the audit verifies.
+TEST_F(SlackIncidentSession, ARateLimitedCreateKeepsTheIncidentInItsThreadAndHoldsNoOtherRoom) {
+  FakeSlack slack;
+  slack.add_channel("incidents");
+  const std::string db = dir.file("state/shipmate.db");
+  auto shipmate = start_shipmate(slack);
+  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
+  ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+  // INC-1 gets its room as usual.
+  mention(slack, "EvFirst", "1700000001.000100", "C1", "UALICE",
+          "incident declare \"Search slow\" sev3 hello");
+  ASSERT_TRUE(wait_until([&] {
+    return query(db, "SELECT COUNT(*) FROM incident_room_ops WHERE state = 'done'").at(0) == "4";
+  })) << dump(slack, *shipmate);
+  const std::string first_room = query(db, "SELECT room FROM incidents WHERE id = 1").at(0);
+  ASSERT_TRUE(first_room.starts_with("slack:C")) << first_room;
+  const std::string first_channel = first_room.substr(6, first_room.size() - 7);
+
+  // Slack now answers the next create and the next pin with 429.
+  slack.rate_limit_next("conversations.create", 3, 1);
+  slack.rate_limit_next("pins.add", 3, 1);
+  const std::string thread_ts = "1700000002.000100";
+  mention(slack, "EvDeclare", thread_ts, "C2", "UBOB",
+          "incident declare \"Checkout errors\" sev2 hello");
+  // Declared at once in the thread: its card and the reason are there.
+  ASSERT_TRUE(wait_until([&] {
+    bool card = false, reason = false;
+    for (const auto& message : in_channel(slack, "C2")) {
+      if (message.thread_ts != thread_ts)
+        continue;
+      card = card || has(message.text, "INC-2 Checkout errors");
+      reason = reason || has(message.text, "(asked to wait 3 s)");
+    }
+    return card && reason;
+  })) << dump(slack, *shipmate);
+  // INC-1 is not held: a status change in its room reaches its topic.
+  mention(slack, "EvStatus", "1700000003.000100", first_channel, "UALICE",
+          "incident status identified \"cache cold\"");
+  ASSERT_TRUE(wait_until([&] {
+    const auto topics = slack.channel_topics();
+    return topics.contains(first_channel) && has(topics.at(first_channel), "identified");
+  })) << dump(slack, *shipmate);
+  // After Slack's time INC-2's room is made and it moves there; everything is done once.
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return query(db, "SELECT COUNT(*) FROM incident_room_ops WHERE state = 'done'").at(0) ==
+                   "8" &&
+               query(db, "SELECT room LIKE 'slack:C%:' FROM incidents WHERE id = 2").at(0) == "1";
+      },
+      60s))
+      << dump(slack, *shipmate);
+  const std::string second_room = query(db, "SELECT room FROM incidents WHERE id = 2").at(0);
+  const std::string second_channel = second_room.substr(6, second_room.size() - 7);
+  EXPECT_NE(second_channel, "C2");
+  EXPECT_EQ(query(db, "SELECT COUNT(*) FROM incident_room_ops WHERE state != 'done'").at(0), "0");
+  // conversations.create: INC-1's, INC-2's rate-limited one, INC-2's under the same name.
+  const auto creates = slack.calls("conversations.create");
+  ASSERT_EQ(creates.size(), 3u) << dump(slack, *shipmate);
+  EXPECT_EQ(creates[1].status, 429);
+  EXPECT_EQ(creates[1].param("name"), creates[2].param("name"));
+  // The thread had the card before the room was asked for again.
+  const auto calls = slack.calls();
+  std::size_t thread_card = calls.size(), second_create = calls.size(), seen = 0;
+  for (std::size_t i = 0; i < calls.size(); ++i) {
+    if (calls[i].method == "conversations.create" && ++seen == 3)
+      second_create = i;
+    if (calls[i].method == "chat.postMessage" && calls[i].param("channel") == "C2" &&
+        has(calls[i].param("text") + calls[i].body, "INC-2") && thread_card == calls.size())
+      thread_card = i;
+  }
+  EXPECT_LT(thread_card, second_create) << dump(slack, *shipmate);
+  // One pin per room (the rate-limited one was asked again, once).
+  const auto pins = slack.channel_pins();
+  ASSERT_TRUE(pins.contains(second_channel)) << dump(slack, *shipmate);
+  EXPECT_EQ(pins.at(first_channel).size(), 1u);
+  EXPECT_EQ(pins.at(second_channel).size(), 1u);
+  EXPECT_EQ(slack.calls("pins.add").size(), 3u);
+  EXPECT_EQ(query(db, "SELECT COUNT(*) FROM incidents").at(0), "2");
+  ASSERT_TRUE(wait_until([&] {
+    for (const auto& message : in_channel(slack, "C2")) {
+      if (message.thread_ts == thread_ts &&
+          has(message.text, "has its own room: <#" + second_channel + ">"))
+        return true;
+    }
+    return false;
+  })) << dump(slack, *shipmate);
+  shipmate->send_signal(SIGTERM);
+  ASSERT_EQ(shipmate->wait(30s), 0) << shipmate->output();
+  auto verify =
+      run_command({shipmate_binary(), "audit", "verify", "--config", dir.file("shipmate.yaml")}, "",
+                  {{"SHIPMATE_E2E_AM_TOKEN", "am-token-52d1e07b"}});
+  EXPECT_EQ(verify.first, 0) << verify.second;
+}
+
 // The adoption window: someone already has a channel under the incident's room name; Slack
 // answers name_taken, and Shipmate is killed (-9) before it records the next name. The restart
 // asks under the recorded name again (taken), looks that channel up (conversations.info: made by

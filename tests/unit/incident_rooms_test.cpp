@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 #include <set>
 
 #include "commands/incident_model.h"
@@ -69,6 +70,11 @@ struct FakePlatform final : commands::IncidentRooms {
       private_names.insert(name);
     if (!refuse.empty())
       co_return make_error(refuse, ErrorKind::auth);
+    if (create_rate_limits > 0) {
+      --create_rate_limits;
+      co_return rate_limited_error("conversations.create was rate limited",
+                                   std::chrono::seconds(40));
+    }
     if (create_outages > 0) {
       --create_outages;
       co_return make_error("conversations.create: HTTP 503", ErrorKind::unavailable);
@@ -112,9 +118,10 @@ struct FakePlatform final : commands::IncidentRooms {
       pinned.push_back(ref);
     co_return Ok{};
   }
-  EpochMillis made_at = 0;  // when the platform says a room create() makes was made
-  int pin_outages = 0;      // the next pins fail as an outage would
-  int create_outages = 0;   // the next creates fail as an outage would
+  EpochMillis made_at = 0;     // when the platform says a room create() makes was made
+  int pin_outages = 0;         // the next pins fail as an outage would
+  int create_outages = 0;      // the next creates fail as an outage would
+  int create_rate_limits = 0;  // the next creates answer 429 (40 s)
   int pin_calls = 0;
   std::vector<std::string> pin_rooms;      // the room of each pin asked, in order
   std::map<std::string, int> rate_limits;  // room -> the next pins there answer 429 (30 s)
@@ -152,7 +159,10 @@ class IncidentRooms : public ::testing::Test {
     h.catalog.users.push_back({"omar", "Omar", {"oncall"}});  // no chat id
     h.clock.set_ms(*parse_iso8601("2026-12-06T10:00:00Z"));
   }
-  ~IncidentRooms() override { h.audit.remove_observer(&feed); }
+  ~IncidentRooms() override {
+    h.services->room_ops = nullptr;
+    h.audit.remove_observer(&feed);
+  }
 
   // Runs a command as `user` in the conversation at `address`; returns what it said there.
   std::string run_in(const std::string& address, const std::string& user, const std::string& text) {
@@ -171,6 +181,33 @@ class IncidentRooms : public ::testing::Test {
     return out;
   }
 
+  // The durable room-operation queue on the harness's database, as the App sets it up (a
+  // second call stands for a restart: a new store over the same rows).
+  storage::RoomOpStore& use_queue() {
+    queue.emplace(*h.db);
+    h.services->room_ops = &*queue;
+    return *queue;
+  }
+
+  // One turn of the upkeep's room-operation retries; returns how many it ran.
+  int retry() {
+    int ran = -1;
+    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
+                   [&ran](std::exception_ptr, int n) { ran = n; });
+    while (ran < 0) {
+      h.io.run();
+      h.io.restart();
+    }
+    return ran;
+  }
+
+  std::string posts_in(const std::string& address) {
+    std::string out;
+    for (const auto& post : rooms.log[address].posts)
+      out += post.text + "\n";
+    return out;
+  }
+
   std::string timeline_text(std::int64_t id) {
     std::string out;
     for (const auto& entry : incidents.timeline(id))
@@ -184,6 +221,7 @@ class IncidentRooms : public ::testing::Test {
   commands::IncidentTimelineFeed feed;
   Rooms rooms;
   FakePlatform platform;
+  std::optional<storage::RoomOpStore> queue;
 };
 
 TEST_F(IncidentRooms, DeclareMakesARoomUnderTheNextFreeNamePinsTheCardAndInvites) {
@@ -553,8 +591,7 @@ TEST_F(IncidentRooms, AReminderDueWhileDownFiresOnceAfterStartAndARestartNeverRe
 // Room operations through the durable queue: a pin that fails as an outage would is recorded,
 // retried when its time comes, and done once; an operation done is never asked again.
 TEST_F(IncidentRooms, ARoomOperationThatFailsInAnOutageIsRetriedLaterAndDoneOnce) {
-  storage::RoomOpStore ops(*h.db);
-  h.services->room_ops = &ops;
+  storage::RoomOpStore& ops = use_queue();
   platform.pin_outages = 1;
   run_in("chat:C1:100", "alice", "incident declare \"Checkout errors\" sev2 hello");
   const std::string room = "chat:R1:";
@@ -572,16 +609,6 @@ TEST_F(IncidentRooms, ARoomOperationThatFailsInAnOutageIsRetriedLaterAndDoneOnce
     return out;
   };
   EXPECT_EQ(states(), "create:done:1 pin:pending:1 topic:done:1 invite:done:1 ");
-  auto retry = [&] {
-    int ran = -1;
-    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
-                   [&ran](std::exception_ptr, int n) { ran = n; });
-    while (ran < 0) {
-      h.io.run();
-      h.io.restart();
-    }
-    return ran;
-  };
   // Not yet due: nothing is asked.
   h.clock.advance_ms(commands::kRoomOpFirstRetry.count() - 1);
   EXPECT_EQ(retry(), 0);
@@ -593,15 +620,13 @@ TEST_F(IncidentRooms, ARoomOperationThatFailsInAnOutageIsRetriedLaterAndDoneOnce
   h.clock.advance_ms(commands::kRoomOpLongestRetry.count());
   EXPECT_EQ(retry(), 0);
   EXPECT_EQ(platform.pin_calls, 2);
-  h.services->room_ops = nullptr;
 }
 
 // A stop after the platform made the room but before Shipmate recorded it: the create is still
 // pending with the name it was asked under; the resumed settling finds that room (the name is
 // taken now) instead of making another, posts the card there and pins, sets the topic, invites.
 TEST_F(IncidentRooms, AStopAfterThePlatformMadeTheRoomResumesInThatRoomAndMakesNoOther) {
-  storage::RoomOpStore ops(*h.db);
-  h.services->room_ops = &ops;
+  storage::RoomOpStore& ops = use_queue();
   const auto declared = incidents.declare({"Checkout errors", 2, {"hello"}, "alice"});
   const std::int64_t id = declared.incident.id;
   const std::string name = "inc-2026-12-06-checkout-errors";
@@ -621,14 +646,7 @@ TEST_F(IncidentRooms, AStopAfterThePlatformMadeTheRoomResumesInThatRoomAndMakesN
   platform.made[name] = commands::OpenedRoom{"chat:R9:", "<#R9>", true, h.clock.now_ms() + 1000};
   // The restart releases the claim; the upkeep resumes the settling.
   EXPECT_EQ(ops.release_claims(), 1);
-  int ran = -1;
-  asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
-                 [&ran](std::exception_ptr, int n) { ran = n; });
-  while (ran < 0) {
-    h.io.run();
-    h.io.restart();
-  }
-  EXPECT_EQ(ran, 1);
+  EXPECT_EQ(retry(), 1);
   EXPECT_EQ(platform.names, (std::vector<std::string>{name}));  // asked once more: name_taken
   EXPECT_EQ(platform.finds, (std::vector<std::string>{name}));
   const std::string room = "chat:R9:";
@@ -645,24 +663,15 @@ TEST_F(IncidentRooms, AStopAfterThePlatformMadeTheRoomResumesInThatRoomAndMakesN
     EXPECT_EQ(op.state, "done") << op.kind;
   EXPECT_EQ(all[0].result, "chat:R9:\n<#R9>");
   // Nothing is left to do, and a second run makes no room.
-  ran = -1;
-  asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
-                 [&ran](std::exception_ptr, int n) { ran = n; });
-  while (ran < 0) {
-    h.io.run();
-    h.io.restart();
-  }
-  EXPECT_EQ(ran, 0);
+  EXPECT_EQ(retry(), 0);
   EXPECT_EQ(platform.names.size(), 1u);
-  h.services->room_ops = nullptr;
 }
 
 // A create that fails in an outage at declare: the incident runs in the declaring thread for
 // now, the create stays on the queue, and once the room is made the incident moves there (card
 // posted and pinned, topic, invites, the thread's card and a message pointing at the room).
 TEST_F(IncidentRooms, ARoomCreateFailingInAnOutageKeepsTheThreadThenMovesIntoTheRoom) {
-  storage::RoomOpStore ops(*h.db);
-  h.services->room_ops = &ops;
+  storage::RoomOpStore& ops = use_queue();
   platform.create_outages = 2;
   const std::string thread = "chat:C1:100";
   const auto said = run_in(thread, "alice", "incident declare \"Checkout errors\" sev2 hello");
@@ -676,16 +685,6 @@ TEST_F(IncidentRooms, ARoomCreateFailingInAnOutageKeepsTheThreadThenMovesIntoThe
   EXPECT_EQ(create_op().state, "pending");
   EXPECT_EQ(create_op().attempts, 1);
   EXPECT_EQ(create_op().payload, "inc-2026-12-06-checkout-errors");
-  auto retry = [&] {
-    int ran = -1;
-    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
-                   [&ran](std::exception_ptr, int n) { ran = n; });
-    while (ran < 0) {
-      h.io.run();
-      h.io.restart();
-    }
-    return ran;
-  };
   // Not due yet; then due, and still failing: retried later again, nothing said twice.
   h.clock.advance_ms(commands::kRoomOpFirstRetry.count() - 1);
   EXPECT_EQ(retry(), 0);
@@ -725,26 +724,18 @@ TEST_F(IncidentRooms, ARoomCreateFailingInAnOutageKeepsTheThreadThenMovesIntoThe
   run_in(room + "5", "alice", "incident status identified \"bad config\"");
   EXPECT_EQ(incidents.get(1)->status, "identified");
   EXPECT_EQ(rooms.log[thread].log.size(), thread_lines);
-  h.services->room_ops = nullptr;
 }
 
 // A create that keeps failing is given up after kRoomOpMostAttempts: the incident stays in the
 // thread, which is told once.
 TEST_F(IncidentRooms, ARoomCreateThatNeverPassesIsGivenUpAndTheThreadIsTold) {
-  storage::RoomOpStore ops(*h.db);
-  h.services->room_ops = &ops;
+  storage::RoomOpStore& ops = use_queue();
   platform.create_outages = 1000;
   const std::string thread = "chat:C1:100";
   run_in(thread, "alice", "incident declare \"Checkout errors\" sev2 hello");
   for (int i = 0; i < commands::kRoomOpMostAttempts + 2; ++i) {
     h.clock.advance_ms(commands::kRoomOpLongestRetry.count());
-    int ran = -1;
-    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
-                   [&ran](std::exception_ptr, int n) { ran = n; });
-    while (ran < 0) {
-      h.io.run();
-      h.io.restart();
-    }
+    retry();
   }
   EXPECT_EQ(platform.names.size(), static_cast<std::size_t>(commands::kRoomOpMostAttempts));
   EXPECT_EQ(ops.for_incident(1).at(0).state, "failed");
@@ -753,7 +744,6 @@ TEST_F(IncidentRooms, ARoomCreateThatNeverPassesIsGivenUpAndTheThreadIsTold) {
   for (const auto& post : rooms.log[thread].posts)
     gave_up += post.text.find("gave up making a room for INC-1") != std::string::npos ? 1 : 0;
   EXPECT_EQ(gave_up, 1);
-  h.services->room_ops = nullptr;
 }
 
 // The adoption window: a crash after the platform answered "name taken" for the recorded name
@@ -761,8 +751,7 @@ TEST_F(IncidentRooms, ARoomCreateThatNeverPassesIsGivenUpAndTheThreadIsTold) {
 // name is taken again; the room of that name is not Shipmate's (or is Shipmate's but older than
 // the create), so it is passed over and the next name is made.
 TEST_F(IncidentRooms, AResumedCreateNeverAdoptsARoomShipmateDidNotMakeForIt) {
-  storage::RoomOpStore ops(*h.db);
-  h.services->room_ops = &ops;
+  storage::RoomOpStore& ops = use_queue();
   const std::string name = "inc-2026-12-06-checkout-errors";
   struct Case {
     const char* what;
@@ -793,14 +782,7 @@ TEST_F(IncidentRooms, AResumedCreateNeverAdoptsARoomShipmateDidNotMakeForIt) {
     create.created_at = h.clock.now_ms();
     create.next_at = h.clock.now_ms();
     ops.add(create);
-    int ran = -1;
-    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
-                   [&ran](std::exception_ptr, int n) { ran = n; });
-    while (ran < 0) {
-      h.io.run();
-      h.io.restart();
-    }
-    EXPECT_EQ(ran, 1);
+    EXPECT_EQ(retry(), 1);
     EXPECT_EQ(platform.names, (std::vector<std::string>{name, name + "-2"}));
     EXPECT_EQ(platform.finds, (std::vector<std::string>{name}));
     const std::string made = platform.made[name + "-2"].address;
@@ -811,7 +793,6 @@ TEST_F(IncidentRooms, AResumedCreateNeverAdoptsARoomShipmateDidNotMakeForIt) {
     EXPECT_EQ(ops.for_incident(id).at(0).state, "done");
     h.clock.advance_ms(10 * kMinute);  // past the double-click window: the next is a new incident
   }
-  h.services->room_ops = nullptr;
 }
 
 TEST(IncidentRoomAdoption, OnlyARoomShipmateMadeSinceTheCreateWasRecordedIsAdopted) {
@@ -829,8 +810,7 @@ TEST(IncidentRoomAdoption, OnlyARoomShipmateMadeSinceTheCreateWasRecordedIsAdopt
 // Per-channel pacing: a 429 on one room's pin holds that room until Slack's time; another room's
 // pin in the same turn goes at once, and nothing is asked in the held room before its time.
 TEST_F(IncidentRooms, ARateLimitedRoomWaitsForItsTimeWhileAnotherRoomGoesOn) {
-  storage::RoomOpStore ops(*h.db);
-  h.services->room_ops = &ops;
+  storage::RoomOpStore& ops = use_queue();
   // Two incidents in rooms of their own, their first pins failing in an outage.
   platform.pin_outages = 2;
   run_in("chat:C1:100", "alice", "incident declare \"Checkout errors\" sev2 hello");
@@ -842,16 +822,6 @@ TEST_F(IncidentRooms, ARateLimitedRoomWaitsForItsTimeWhileAnotherRoomGoesOn) {
   ASSERT_TRUE(platform.pins[a].empty());
   ASSERT_TRUE(platform.pins[b].empty());
   platform.pin_rooms.clear();
-  auto retry = [&] {
-    int ran = -1;
-    asio::co_spawn(h.io, commands::retry_room_ops(*h.services),
-                   [&ran](std::exception_ptr, int n) { ran = n; });
-    while (ran < 0) {
-      h.io.run();
-      h.io.restart();
-    }
-    return ran;
-  };
   // Both retries are due; a's pin is answered 429 (wait 30 s), b's goes through in the same turn.
   platform.rate_limits[a] = 1;
   h.clock.advance_ms(commands::kRoomOpLongestRetry.count());
@@ -874,7 +844,124 @@ TEST_F(IncidentRooms, ARateLimitedRoomWaitsForItsTimeWhileAnotherRoomGoesOn) {
   EXPECT_NE(platform.topics[a].find("identified"), std::string::npos);
   for (const auto& op : ops.for_incident(1))
     EXPECT_EQ(op.state, "done") << op.kind << " " << op.key;
-  h.services->room_ops = nullptr;
+}
+
+// A 429 on conversations.create holds the create tier only: the incident is declared at once in
+// its thread (the create waits on the queue for Slack's time, and a second incident's create
+// waits with it without being asked), while another incident's room operations and the thread
+// incidents' own posts go on; after the wait each room is made once and its incident moves in.
+TEST_F(IncidentRooms, ARateLimitedCreateHoldsOnlyCreatesAndTheIncidentRunsInItsThreadMeanwhile) {
+  storage::RoomOpStore& ops = use_queue();
+  run_in("chat:C0:100", "alice", "incident declare \"Search slow\" sev3 hello");
+  const std::string earlier_room = incidents.get(1)->room;
+  ASSERT_EQ(earlier_room, "chat:R1:");
+  platform.create_rate_limits = 1;
+  const std::string thread = "chat:C1:100";
+  const auto said = run_in(thread, "alice", "incident declare \"Checkout errors\" sev2 hello");
+  EXPECT_EQ(incidents.get(2)->room, thread);
+  EXPECT_NE(said.find("No room of its own for INC-2: conversations.create was rate limited "
+                      "(asked to wait 40 s); Shipmate keeps trying"),
+            std::string::npos)
+      << said;
+  EXPECT_EQ(ops.for_incident(2).at(0).next_at, h.clock.now_ms() + 40'000);
+  // A third declare in the same second: its create is not asked at all, it waits for the time.
+  const std::string other_thread = "chat:C2:100";
+  const auto third = run_in(other_thread, "bob", "incident declare \"Login fails\" sev2 hello");
+  EXPECT_EQ(incidents.get(3)->room, other_thread);
+  EXPECT_NE(third.find("Slack asked Shipmate to make rooms more slowly; Shipmate makes this one "
+                       "in 40.0 s and moves the incident there"),
+            std::string::npos)
+      << third;
+  EXPECT_EQ(platform.names.size(), 2u);
+  EXPECT_EQ(ops.for_incident(3).at(0).attempts, 0);
+  // Meanwhile the earlier incident's room operations go on, and so do the thread's posts.
+  run_in(earlier_room + "7", "alice", "incident status identified \"found it\"");
+  EXPECT_NE(platform.topics[earlier_room].find("identified"), std::string::npos);
+  run_in(thread, "alice", "incident status identified \"bad config\"");
+  EXPECT_EQ(incidents.get(2)->status, "identified");
+  // Not before Slack's time; then both rooms are made, once each, and the incidents move.
+  h.clock.advance_ms(40'000 - 1);
+  EXPECT_EQ(retry(), 0);
+  EXPECT_EQ(platform.names.size(), 2u);
+  h.clock.advance_ms(1);
+  EXPECT_EQ(retry(), 2);
+  ASSERT_EQ(platform.names.size(), 4u);
+  EXPECT_EQ(platform.names[2], "inc-2026-12-06-checkout-errors");
+  EXPECT_EQ(platform.names[3], "inc-2026-12-06-login-fails");
+  EXPECT_EQ(incidents.get(2)->room, "chat:R3:");
+  EXPECT_EQ(incidents.get(3)->room, "chat:R4:");
+  EXPECT_NE(posts_in(thread).find("has its own room: <#R3>"), std::string::npos);
+  EXPECT_NE(posts_in(other_thread).find("has its own room: <#R4>"), std::string::npos);
+  for (std::int64_t id = 2; id <= 3; ++id) {
+    for (const auto& op : ops.for_incident(id))
+      EXPECT_EQ(op.state, "done") << id << " " << op.kind;
+  }
+  h.clock.advance_ms(commands::kRoomOpLongestRetry.count());
+  EXPECT_EQ(retry(), 0);
+  EXPECT_EQ(platform.names.size(), 4u);
+}
+
+// The pacing survives a restart: a channel held by a 429, the create tier held by a 429 and a
+// tier's spent calls are stored with the queue and hold again after start-up, where a restart
+// used to start unpaced.
+TEST_F(IncidentRooms, PacingHoldsAndSpentCallsHoldAgainAfterARestart) {
+  use_queue();
+  platform.pin_outages = 1;
+  run_in("chat:C1:100", "alice", "incident declare \"Checkout errors\" sev2 hello");
+  const std::string a = incidents.get(1)->room;
+  // a's pin retry is answered 429 (30 s); then a create is answered 429 (40 s).
+  platform.rate_limits[a] = 1;
+  h.clock.advance_ms(commands::kRoomOpFirstRetry.count());
+  EXPECT_EQ(retry(), 1);
+  const EpochMillis limited_at = h.clock.now_ms();
+  platform.create_rate_limits = 1;
+  run_in("chat:C2:100", "alice", "incident declare \"Search slow\" sev3 hello");
+  ASSERT_EQ(incidents.get(2)->room, "chat:C2:100");
+  // The process stops; the new one starts with an empty pacer, a new store, the same rows.
+  h.clock.advance_ms(5'000);
+  platform.pacer() = commands::RoomOpPacer{};
+  ASSERT_EQ(platform.pacer().ready_at(a, "pin", h.clock.now_ms()), h.clock.now_ms());
+  storage::RoomOpStore& ops = use_queue();
+  ops.release_claims();
+  commands::restore_room_pacing(*h.services);
+  EXPECT_EQ(platform.pacer().ready_at(a, "pin", h.clock.now_ms()), limited_at + 30'000);
+  EXPECT_EQ(platform.pacer().ready_at("", "create", h.clock.now_ms()), limited_at + 40'000);
+  // A declare now goes to its thread without asking for a room; nothing runs before its time.
+  const std::size_t creates = platform.names.size();
+  run_in("chat:C3:100", "bob", "incident declare \"Login fails\" sev2 hello");
+  EXPECT_EQ(incidents.get(3)->room, "chat:C3:100");
+  EXPECT_EQ(platform.names.size(), creates);
+  const int pins = platform.pin_calls;
+  h.clock.set_ms(limited_at + 30'000 - 1);
+  EXPECT_EQ(retry(), 0);
+  EXPECT_EQ(platform.pin_calls, pins);
+  h.clock.set_ms(limited_at + 30'000);
+  EXPECT_EQ(retry(), 1);  // a's pin
+  EXPECT_EQ(platform.pins[a].size(), 1u);
+  EXPECT_EQ(platform.names.size(), creates);
+  h.clock.set_ms(limited_at + 40'000);
+  EXPECT_EQ(retry(), 2);  // both creates
+  EXPECT_EQ(platform.names.size(), creates + 2);
+  EXPECT_NE(incidents.get(2)->room, "chat:C2:100");
+  EXPECT_NE(incidents.get(3)->room, "chat:C3:100");
+}
+
+// A tier's spent calls are stored as they are spent and count again after a restart.
+TEST_F(IncidentRooms, SpentCallsOfATierCountAgainAfterARestart) {
+  use_queue();
+  const EpochMillis t0 = h.clock.now_ms();
+  const commands::RoomOpTier tier = commands::room_op_tier("pin");
+  for (int i = 0; i < tier.burst; ++i)
+    commands::spend_room_call(*h.services, "pin", t0);
+  platform.pacer() = commands::RoomOpPacer{};
+  use_queue();
+  commands::restore_room_pacing(*h.services);
+  EXPECT_EQ(platform.pacer().ready_at("chat:R1:", "pin", t0), t0 + tier.refill_every_ms);
+  EXPECT_EQ(platform.pacer().ready_at("chat:R1:", "invite", t0), t0);
+  // Once the tier has refilled, its line limits nothing and is dropped at start-up.
+  h.clock.set_ms(t0 + commands::kRoomOpTiersRefillMs);
+  use_queue();
+  EXPECT_TRUE(queue->paces(h.clock.now_ms(), commands::kRoomOpTiersRefillMs).empty());
 }
 
 // Per method tier: a burst goes at once, then one call per refill interval; a held channel and a

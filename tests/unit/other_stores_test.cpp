@@ -233,6 +233,26 @@ TEST_P(OtherStoresTest, RoomOperationClaimsAreFreedOnlyByTheReplicaThatHoldsThem
   EXPECT_EQ(a.get(added.id)->next_at, 0);
 }
 
+// The room-operation queue's pacing lines (commands/room_op_pacing.h): replaced per scope, read
+// back at start-up, and dropped there once they limit nothing.
+TEST_P(OtherStoresTest, RoomPacingLinesAreKeptPerScopeUntilTheyLimitNothing) {
+  RoomOpStore store(*db);
+  store.save_pace(RoomOpPace{"channel:slack:C1", 31'000, 0, 0});
+  store.save_pace(RoomOpPace{"channel:slack:C1", 41'000, 0, 0});  // replaced, not added
+  store.save_pace(RoomOpPace{"kind:create", 0, 2.5, 1'000});
+  store.save_pace(RoomOpPace{"kind:pin", 0, 19, 500});
+  auto lines = store.paces(1'000, 60'000);
+  ASSERT_EQ(lines.size(), 3u);
+  EXPECT_EQ(lines[0].scope, "channel:slack:C1");
+  EXPECT_EQ(lines[0].held_until, 41'000);
+  EXPECT_EQ(lines[1].scope, "kind:create");
+  EXPECT_DOUBLE_EQ(lines[1].tokens, 2.5);
+  EXPECT_EQ(lines[1].counted_at, 1'000);
+  // Later: the hold has passed and both tiers have refilled: nothing is left.
+  EXPECT_EQ(store.paces(61'000, 60'000).size(), 0u);
+  EXPECT_EQ(db->prepare("SELECT COUNT(*) FROM incident_room_pacing").scalar(), 0);
+}
+
 TEST_P(OtherStoresTest, FreezesAndConversationRefs) {
   FreezeStore freezes(*db, clock);
   const auto open_ended =
