@@ -408,7 +408,7 @@ asio::awaitable<bool> resume_incident_room(Services& services, storage::RoomOp o
                               now);
     co_return true;
   }
-  spdlog::info("incidents: settling {}'s room again (a stop or an outage cut it off)",
+  spdlog::info("incidents: settling {}'s room again (a stop, an outage or a rate limit cut it off)",
                storage::incident_label(op.incident_id));
   auto claimed = services.room_ops->get(op.id);
   co_await settle_room(services, op.incident_id, *declared_in, incident->declared_by,

@@ -576,8 +576,10 @@ TEST_F(SlackIncidentSession, ARateLimitedCreateKeepsTheIncidentInItsThreadAndHol
   // After Slack's time INC-2's room is made and it moves there; everything is done once.
   ASSERT_TRUE(wait_until(
       [&] {
-        return query(db, "SELECT COUNT(*) FROM incident_room_ops WHERE state = 'done'").at(0) ==
-                   "8" &&
+        return query(db,
+                     "SELECT COUNT(*) FROM incident_room_ops WHERE incident_id = 2 AND "
+                     "state = 'done'")
+                       .at(0) == "4" &&
                query(db, "SELECT room LIKE 'slack:C%:' FROM incidents WHERE id = 2").at(0) == "1";
       },
       60s))
@@ -586,6 +588,8 @@ TEST_F(SlackIncidentSession, ARateLimitedCreateKeepsTheIncidentInItsThreadAndHol
   const std::string second_channel = second_room.substr(6, second_room.size() - 7);
   EXPECT_NE(second_channel, "C2");
   EXPECT_EQ(query(db, "SELECT COUNT(*) FROM incident_room_ops WHERE state != 'done'").at(0), "0");
+  EXPECT_EQ(query(db, "SELECT COUNT(*) FROM incident_room_ops").at(0),
+            "9");  // INC-1's status topic
   // conversations.create: INC-1's, INC-2's rate-limited one, INC-2's under the same name.
   const auto creates = slack.calls("conversations.create");
   ASSERT_EQ(creates.size(), 3u) << dump(slack, *shipmate);

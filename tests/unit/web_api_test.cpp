@@ -133,6 +133,12 @@ TEST_F(WebApiTest, AnUnheldCallAnswersARateLimitAtOnceWithTheWait) {
   ASSERT_FALSE(invited.ok());
   EXPECT_EQ(rate_limit_wait(invited.error()), std::chrono::milliseconds(7'000));
   EXPECT_EQ(slack.calls("conversations.invite").size(), 1u);
+  // And creates: the incident waits in its thread, not the declare in the client.
+  slack.rate_limit_next("conversations.create", 9, 1);
+  auto created = run(api.create_channel("inc-1-db-down", false));
+  ASSERT_FALSE(created.ok());
+  EXPECT_EQ(rate_limit_wait(created.error()), std::chrono::milliseconds(9'000));
+  EXPECT_EQ(slack.calls("conversations.create").size(), 1u);
 }
 
 TEST_F(WebApiTest, OkFalseBecomesAClearErrorWithoutTheToken) {
