@@ -11,6 +11,11 @@
 // exactly --in-flight commands are outstanding. Warm-up commands run and drain first; the
 // measured window starts with an idle bot and ends when the last measured command completes.
 //
+// With --postgres the bot's database is a throwaway PostgreSQL 15 (tests/support/postgres_server.h,
+// a Unix socket in a temporary directory); --replicas 2 starts two `serve` processes on it, each
+// with its own Socket Mode link(s) to the one fake, and --kill-after N SIGKILLs the first replica
+// once N measured commands are done (the failover gap; see bench/README.md).
+//
 // Run: build-release/bench/shipmate_slack_bench [--commands N] [--in-flight N] ...
 // (see bench/README.md for what each number means).
 #include <fcntl.h>
@@ -42,6 +47,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 #include <deque>
 #include <filesystem>
 #include <fstream>
@@ -52,6 +58,10 @@
 #include <string_view>
 #include <thread>
 #include <vector>
+
+#include <libpq-fe.h>
+
+#include "tests/support/postgres_server.h"
 
 extern char** environ;
 
@@ -75,6 +85,8 @@ constexpr std::string_view kEnvelopePrefix = "env-";
 constexpr auto kStartupLimit = 30s;   // shipmate must connect within this
 constexpr auto kShutdownLimit = 25s;  // shipmate's own shutdown deadline is 20 s
 constexpr auto kPollInterval = 20ms;
+// --kill-after: how long after the kill the run waits for a survivor to take the work over.
+constexpr auto kTakeoverLimit = 60s;
 
 struct Options {
   long commands = 50000;
@@ -88,6 +100,11 @@ struct Options {
   int connections = 1;    // slack.connections, and the Socket Mode links the fake expects
   bool faults = false;    // the fault profile (see usage)
   bool metrics = false;   // an ops: section, so the bot keeps its per-delivery metrics
+  bool postgres = false;  // the database is a throwaway PostgreSQL instead of SQLite
+  bool durable = false;   // that PostgreSQL with fsync, synchronous_commit and full pages on
+  int replicas = 1;       // `serve` processes (more than one needs --postgres)
+  long kill_after = -1;   // SIGKILL replica 0 after this many measured commands (-1: never)
+  std::string lease;      // shipmate.replica_lease ("" = the bot's default, 10s)
 };
 
 // The fault profile: what a Socket Mode link and the Web API do to the bot under --faults.
@@ -121,7 +138,18 @@ void usage(std::FILE* out) {
       "                   429 and Retry-After: 1; reports the time without an open link\n"
       "  --metrics        give the bot an ops: section (its own listener on 127.0.0.1, a free\n"
       "                   port), which turns on the per-delivery ack and reply latency\n"
-      "                   histograms: the run then costs what /metrics costs\n");
+      "                   histograms: the run then costs what /metrics costs\n"
+      "  --postgres       the database is a throwaway PostgreSQL 15 on a Unix socket\n"
+      "                   (started and removed by this program) instead of SQLite\n"
+      "  --replicas N     `serve` processes on that one database (default 1; >1 needs\n"
+      "                   --postgres); the fake spreads envelopes over all their links\n"
+      "  --kill-after N   SIGKILL the first replica after N measured commands and report\n"
+      "                   the failover gap (needs --replicas 2 or more)\n"
+      "  --lease D        shipmate.replica_lease for the replicas (e.g. 5s; default the\n"
+      "                   bot's own, 10s)\n"
+      "  --durable        with --postgres: turn fsync, synchronous_commit and\n"
+      "                   full_page_writes back on (the test server has them off), so a\n"
+      "                   commit waits for its WAL to reach the disk\n");
 }
 
 std::optional<long> parse_number(std::string_view text, long low, long high) {
@@ -152,6 +180,14 @@ std::optional<Options> parse_options(int argc, char** argv) {
       options.faults = true;
       continue;
     }
+    if (flag == "--postgres") {
+      options.postgres = true;
+      continue;
+    }
+    if (flag == "--durable") {
+      options.durable = true;
+      continue;
+    }
     if (flag == "--metrics") {
       options.metrics = true;
       continue;
@@ -180,6 +216,15 @@ std::optional<Options> parse_options(int argc, char** argv) {
     } else if (flag == "--connections") {
       number = parse_number(value, 1, 10);
       options.connections = static_cast<int>(number.value_or(0));
+    } else if (flag == "--replicas") {
+      number = parse_number(value, 1, 8);
+      options.replicas = static_cast<int>(number.value_or(0));
+    } else if (flag == "--kill-after") {
+      number = parse_number(value, 0, 100'000'000);
+      options.kill_after = number.value_or(-1);
+    } else if (flag == "--lease") {
+      options.lease = std::string(value);
+      continue;
     } else if (flag == "--timeout") {
       number = parse_number(value, 1, 86'400);
       options.timeout_s = static_cast<int>(number.value_or(0));
@@ -192,6 +237,22 @@ std::optional<Options> parse_options(int argc, char** argv) {
       std::fprintf(stderr, "shipmate_slack_bench: bad value '%s' for %s\n", argv[i], argv[i - 1]);
       return std::nullopt;
     }
+  }
+  if (options.durable && !options.postgres) {
+    std::fprintf(stderr, "shipmate_slack_bench: --durable needs --postgres\n");
+    return std::nullopt;
+  }
+  if (options.replicas > 1 && !options.postgres) {
+    std::fprintf(stderr,
+                 "shipmate_slack_bench: --replicas above 1 needs --postgres (SQLite "
+                 "admits one process)\n");
+    return std::nullopt;
+  }
+  if (options.kill_after >= 0 && (options.replicas < 2 || options.kill_after >= options.commands)) {
+    std::fprintf(stderr,
+                 "shipmate_slack_bench: --kill-after needs --replicas 2 or more and a "
+                 "count below --commands\n");
+    return std::nullopt;
   }
   return options;
 }
@@ -310,6 +371,85 @@ double process_cpu_seconds(pid_t pid) {
   unsigned long long stime = 0;
   rest >> utime >> stime;
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// CPU of a PostgreSQL server: the postmaster's own utime+stime and its reaped children's
+// (cutime+cstime, fields 16 and 17: backends that ended), plus every live child's utime+stime.
+double postgres_tree_cpu_seconds(pid_t postmaster) {
+  auto fields = [](const std::string& pid, long long& ppid, double& own, double& reaped) {
+    std::ifstream file("/proc/" + pid + "/stat");
+    std::string line;
+    std::getline(file, line);
+    const auto close = line.rfind(')');
+    if (close == std::string::npos)
+      return false;
+    std::istringstream rest(line.substr(close + 2));
+    std::string state;
+    unsigned long long skipped = 0;
+    unsigned long long utime = 0;
+    unsigned long long stime = 0;
+    unsigned long long cutime = 0;
+    unsigned long long cstime = 0;
+    rest >> state >> ppid;
+    for (int field = 5; field <= 13; ++field)
+      rest >> skipped;
+    rest >> utime >> stime >> cutime >> cstime;
+    const auto tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+    own = static_cast<double>(utime + stime) / tick;
+    reaped = static_cast<double>(cutime + cstime) / tick;
+    return true;
+  };
+  double total = 0;
+  long long ppid = 0;
+  double own = 0;
+  double reaped = 0;
+  if (fields(std::to_string(postmaster), ppid, own, reaped))
+    total += own + reaped;
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator("/proc", ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.empty() || name.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    if (fields(name, ppid, own, reaped) && ppid == postmaster)
+      total += own;
+  }
+  return total;
+}
+
+// pg_stat_database.xact_commit of the database `uri` names (counts every transaction that
+// committed in it, the bench's own query included); -1 when it cannot be read. PostgreSQL
+// publishes these counters with a short delay, so read them around a window of seconds.
+long long database_commits(const std::string& uri) {
+  PGconn* conn = PQconnectdb(uri.c_str());
+  long long out = -1;
+  if (PQstatus(conn) == CONNECTION_OK) {
+    PGresult* result = PQexec(conn,
+                              "SELECT pg_stat_clear_snapshot(); SELECT xact_commit FROM "
+                              "pg_stat_database WHERE datname = current_database()");
+    if (PQresultStatus(result) == PGRES_TUPLES_OK && PQntuples(result) == 1)
+      out = std::atoll(PQgetvalue(result, 0, 0));
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return out;
+}
+
+// The throwaway server runs with fsync, synchronous_commit and full_page_writes off (tests do
+// not need to survive a power cut). All three take effect on a reload, so --durable turns them
+// back on for the whole server, as a production one has them.
+bool make_durable(const std::string& uri) {
+  PGconn* conn = PQconnectdb(uri.c_str());
+  bool ok = PQstatus(conn) == CONNECTION_OK;
+  for (const char* sql : {"ALTER SYSTEM SET fsync = on", "ALTER SYSTEM SET synchronous_commit = on",
+                          "ALTER SYSTEM SET full_page_writes = on", "SELECT pg_reload_conf()"}) {
+    if (!ok)
+      break;
+    PGresult* result = PQexec(conn, sql);
+    ok = PQresultStatus(result) == PGRES_COMMAND_OK || PQresultStatus(result) == PGRES_TUPLES_OK;
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return ok;
 }
 
 double own_cpu_seconds() {
@@ -568,10 +708,11 @@ class Bench {
   int run();
 
  private:
-  enum class Phase { starting, warmup, measure, stopping, done };
+  enum class Phase { starting, warmup, measure, awaiting_takeover, stopping, done };
 
-  bool write_config();
-  bool spawn_shipmate();
+  bool write_config(int replica);
+  bool spawn_shipmate(int replica);
+  void kill_replica();
   asio::awaitable<void> accept_loop();
   asio::awaitable<void> serve_http(tcp::socket socket);
   asio::awaitable<void> serve_link(tcp::socket socket, http::request<http::string_body> upgrade);
@@ -588,21 +729,40 @@ class Bench {
   void on_connected();
   void on_ack(std::string_view frame);
   void on_reply(std::string_view body);
+  void remember_reply(std::string_view body, const std::string& ts);
+  std::string thread_replies(std::string_view form);
   void settle(long index);
   void begin_measuring();
   void end_measuring();
   void abort_run(const std::string& why);
+  void signal_replicas(int signal);
+  void stop_replicas();
+  bool all_exited() const;
   int report();
   std::string bot_log_tail() const;
+  std::string log_tail(int replica) const;
+  double first_log_line_after_kill(std::string_view needle) const;
 
   Options options_;
   fs::path dir_;
   asio::io_context io_{1};
   tcp::acceptor acceptor_;
   unsigned short port_ = 0;
-  pid_t child_ = -1;
-  int child_status_ = 0;
-  bool child_exited_ = false;
+  // The replicas, in the order started; replica 0 is the one --kill-after kills.
+  std::vector<pid_t> children_;
+  std::vector<int> child_status_;
+  std::vector<bool> child_exited_;
+  std::unique_ptr<shipmate::testing::PostgresServer> postgres_;
+  std::string database_uri_;
+  // --kill-after: when replica 0 got SIGKILL, and the commands outstanding at that moment.
+  bool killed_ = false;
+  Clock::time_point killed_at_{};
+  std::int64_t killed_ns_ = 0;
+  std::chrono::system_clock::time_point killed_wall_{};  // to compare with the logs' times
+  std::vector<long> outstanding_at_kill_;
+  // --kill-after: every reply posted in command i's thread, as ts and outbox key, for
+  // conversations.replies (the survivor looks before it sends a dead replica's unconfirmed rows).
+  std::vector<std::vector<std::pair<std::string, std::string>>> thread_replies_;
   Phase phase_ = Phase::starting;
   std::string failure_;
   Clock::time_point started_ = Clock::now();
@@ -647,8 +807,10 @@ class Bench {
 
   struct Sample {
     Clock::time_point at;
-    double bot_cpu = 0;
+    double bot_cpu = 0;  // all replicas still running (a killed one counts up to its kill)
     double own_cpu = 0;
+    double postgres_cpu = 0;  // the postmaster, its children and its reaped children
+    long long commits = -1;   // pg_stat_database.xact_commit of the bot's database
     long http_connections = 0;
     long http_requests = 0;
   };
@@ -659,22 +821,56 @@ class Bench {
   SyscallCounter syscalls_;
   std::vector<std::pair<std::string, long>> syscall_counts_;
 
+  double replicas_cpu() {
+    double total = 0;
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      if (!child_exited_[i] && !(killed_ && i == 0))
+        total += process_cpu_seconds(children_[i]);
+    }
+    // A killed replica's CPU up to its kill stays in the sum (read just before the kill).
+    if (killed_)
+      total += killed_replica_cpu_;
+    return total;
+  }
   Sample sample() {
-    return Sample{Clock::now(), process_cpu_seconds(child_), own_cpu_seconds(), http_connections_,
-                  http_requests_};
+    Sample out{Clock::now(), replicas_cpu(),    own_cpu_seconds(), 0,
+               -1,           http_connections_, http_requests_};
+    if (postgres_) {
+      out.postgres_cpu = postgres_tree_cpu_seconds(postgres_->pid());
+      out.commits = database_commits(database_uri_);
+    }
+    return out;
+  }
+  double killed_replica_cpu_ = 0;
+  int links_wanted() const { return options_.connections * options_.replicas; }
+  static std::string config_name(int replica) {
+    return replica == 0 ? "shipmate.yaml" : "shipmate-" + std::to_string(replica) + ".yaml";
+  }
+  static std::string log_name(int replica) {
+    return replica == 0 ? "shipmate.log" : "shipmate-" + std::to_string(replica) + ".log";
   }
 };
 
-bool Bench::write_config() {
+bool Bench::write_config(int replica) {
   // No services: `ping` touches no deploy target, so the run measures the Slack path (socket,
   // inbox, router, Web API) and nothing else. Pacing is opened up because Slack's real limit
   // (about one message per second per channel) would otherwise be the only thing measured.
-  std::ofstream file(dir_ / "shipmate.yaml");
+  // On PostgreSQL the database comes by reference (the URI is in the environment); each replica
+  // has its own name (SHIPMATE_REPLICA) and state directory.
+  std::ofstream file(dir_ / config_name(replica));
   file << "shipmate:\n"
-          "  name: shipmate\n"
-          "  database: state/shipmate.db\n"
-          "  state_dir: state/run\n"
-          "slack:\n"
+          "  name: shipmate\n";
+  if (options_.postgres) {
+    file << "  database: {secret: database}\n"
+            "  state_dir: state/run-"
+         << replica << "\n";
+    if (!options_.lease.empty())
+      file << "  replica_lease: " << options_.lease << "\n";
+  } else {
+    file << "  database: state/shipmate.db\n"
+            "  state_dir: state/run\n";
+  }
+  file << "slack:\n"
           "  connections: "
        << options_.connections
        << "\n"
@@ -685,14 +881,16 @@ bool Bench::write_config() {
           "users:\n"
           "  - {id: bench, name: Bench, roles: [developer], slack: UBENCH}\n"
           "services: []\n";
+  if (options_.postgres)
+    file << "secrets:\n  database: {env: SHIPMATE_BENCH_DATABASE}\n";
   if (options_.metrics)
     file << "ops:\n  listen: {bind: 127.0.0.1, port: 0}\n";
   return static_cast<bool>(file);
 }
 
-bool Bench::spawn_shipmate() {
-  const std::string config = (dir_ / "shipmate.yaml").string();
-  const std::string log = (dir_ / "shipmate.log").string();
+bool Bench::spawn_shipmate(int replica) {
+  const std::string config = (dir_ / config_name(replica)).string();
+  const std::string log = (dir_ / log_name(replica)).string();
   const std::string api_url = "http://127.0.0.1:" + std::to_string(port_) + "/api/";
   std::vector<std::string> args{options_.shipmate, "--log-level", "warn", "serve",
                                 "--no-terminal",   "--config",    config};
@@ -708,6 +906,10 @@ bool Bench::spawn_shipmate() {
   env.push_back("SLACK_APP_TOKEN=xapp-bench");
   env.push_back("SLACK_BOT_TOKEN=xoxb-bench");
   env.push_back("SLACK_API_URL=" + api_url);
+  if (options_.postgres) {
+    env.push_back("SHIPMATE_BENCH_DATABASE=" + database_uri_);
+    env.push_back("SHIPMATE_REPLICA=r" + std::to_string(replica));
+  }
   std::vector<char*> argv;
   for (auto& arg : args)
     argv.push_back(arg.data());
@@ -718,12 +920,17 @@ bool Bench::spawn_shipmate() {
   envp.push_back(nullptr);
 
   const pid_t parent = getpid();
-  child_ = fork();
-  if (child_ < 0) {
+  const pid_t child = fork();
+  if (child < 0) {
     std::perror("shipmate_slack_bench: fork");
     return false;
   }
-  if (child_ == 0) {
+  if (child > 0) {
+    children_.push_back(child);
+    child_status_.push_back(0);
+    child_exited_.push_back(false);
+  }
+  if (child == 0) {
     // The bot must not outlive a benchmark that was killed.
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
@@ -741,6 +948,22 @@ bool Bench::spawn_shipmate() {
     _exit(127);
   }
   return true;
+}
+
+// Replica 0 dies without warning; what it had taken and not answered must come from the survivor
+// (Slack's redelivery of unacked envelopes, the survivor adopting its unsent replies).
+void Bench::kill_replica() {
+  killed_replica_cpu_ = process_cpu_seconds(children_[0]);
+  kill(children_[0], SIGKILL);
+  killed_ = true;
+  killed_at_ = Clock::now();
+  killed_ns_ = now_ns();
+  killed_wall_ = std::chrono::system_clock::now();
+  for (long index = 0; index < next_; ++index) {
+    const auto at = static_cast<std::size_t>(index);
+    if (acked_at_[at] == 0 || replied_at_[at] == 0)
+      outstanding_at_kill_.push_back(index);
+  }
 }
 
 asio::awaitable<void> Bench::accept_loop() {
@@ -811,8 +1034,13 @@ std::string Bench::answer(std::string_view method, std::string_view body) {
     const std::string channel(string_field(body, "channel"));
     char ts[40];
     std::snprintf(ts, sizeof ts, "1800000000.%06ld", ++posted_ts_ % 1'000'000);
+    if (method == "chat.postMessage" && options_.kill_after >= 0)
+      remember_reply(body, ts);
     return "{\"ok\":true,\"channel\":\"" + channel + "\",\"ts\":\"" + ts + "\"}";
   }
+  // A survivor adopting a dead replica's unconfirmed replies looks for each in its thread.
+  if (method == "conversations.replies" && options_.kill_after >= 0)
+    return thread_replies(body);
   if (method == "auth.test") {
     return "{\"ok\":true,\"url\":\"https://bench.slack.com/\",\"team\":\"Bench\",\"user\":"
            "\"shipmate\",\"team_id\":\"T1\",\"user_id\":\"UBOT\",\"bot_id\":\"B1\"}";
@@ -839,9 +1067,9 @@ asio::awaitable<void> Bench::serve_link(tcp::socket socket,
   if (accept_ec)
     co_return;
   ++links_accepted_;
-  if (!options_.faults && links_accepted_ > options_.connections) {
+  if (!options_.faults && links_accepted_ > links_wanted()) {
     abort_run("shipmate opened more Socket Mode connections than slack.connections (" +
-              std::to_string(options_.connections) + ")");
+              std::to_string(options_.connections) + ") times the replicas");
     co_return;
   }
   links_.push_back(link);
@@ -895,7 +1123,8 @@ void Bench::on_link_lost(const std::shared_ptr<Link>& link) {
   if (found == links_.end())
     return;
   links_.erase(found);
-  if (!link->cut && (phase_ == Phase::warmup || phase_ == Phase::measure))
+  // After --kill-after's SIGKILL the dead replica's links close: expected, not a failure.
+  if (!link->cut && !killed_ && (phase_ == Phase::warmup || phase_ == Phase::measure))
     abort_run("shipmate closed a Socket Mode connection mid-run");
   ready_links_changed();
   // What the bot never acknowledged on that link is delivered again on another one, as Slack
@@ -1008,7 +1237,15 @@ asio::awaitable<void> Bench::write_frames(std::shared_ptr<Link> link) {
 }
 
 void Bench::on_connected() {
-  if (phase_ != Phase::starting || ready_links_ < options_.connections)
+  if (phase_ != Phase::starting)
+    return;
+  const int started = static_cast<int>(children_.size());
+  if (started < options_.replicas && ready_links_ >= options_.connections * started) {
+    if (!spawn_shipmate(started))
+      abort_run("cannot start replica " + std::to_string(started));
+    return;
+  }
+  if (ready_links_ < links_wanted())
     return;
   if (options_.warmup == 0) {
     begin_measuring();
@@ -1076,6 +1313,57 @@ void Bench::on_reply(std::string_view body) {
     settle(index);
 }
 
+void Bench::remember_reply(std::string_view body, const std::string& ts) {
+  const long index = index_of_ts(string_field(body, "thread_ts"));
+  if (index < 0 || index >= total_)
+    return;
+  if (thread_replies_.empty())
+    thread_replies_.resize(static_cast<std::size_t>(total_));
+  // The metadata's payload: {"event_type":"shipmate_reply","event_payload":{"key":"..."}}.
+  const auto payload = body.find("\"event_payload\"");
+  const std::string key(payload == std::string_view::npos
+                            ? std::string_view()
+                            : string_field(body.substr(payload), "key"));
+  thread_replies_[static_cast<std::size_t>(index)].emplace_back(ts, key);
+}
+
+// conversations.replies of a command's thread (form-encoded `ts=`): the mention and the replies
+// posted in it, each with its metadata, in one page.
+std::string Bench::thread_replies(std::string_view form) {
+  std::string thread;
+  for (std::size_t at = 0; at < form.size();) {
+    const std::size_t end = std::min(form.find('&', at), form.size());
+    const std::string_view pair = form.substr(at, end - at);
+    if (pair.starts_with("ts=")) {
+      for (std::size_t i = 3; i < pair.size(); ++i) {
+        if (pair[i] == '%' && i + 2 < pair.size()) {
+          thread += static_cast<char>(std::stoi(std::string(pair.substr(i + 1, 2)), nullptr, 16));
+          i += 2;
+        } else {
+          thread += pair[i];
+        }
+      }
+    }
+    at = end + 1;
+  }
+  const long index = index_of_ts(thread);
+  if (index < 0 || index >= total_)
+    return "{\"ok\":false,\"error\":\"thread_not_found\"}";
+  std::string out =
+      "{\"ok\":true,\"has_more\":false,\"messages\":[{\"type\":\"message\",\"ts\":\"" + thread +
+      "\",\"user\":\"UBENCH\",\"text\":\"<@UBOT> ping\"}";
+  if (!thread_replies_.empty()) {
+    for (const auto& [ts, key] : thread_replies_[static_cast<std::size_t>(index)]) {
+      out += ",{\"type\":\"message\",\"ts\":\"" + ts + "\",\"thread_ts\":\"" + thread +
+             "\",\"bot_id\":\"B1\",\"text\":\"pong\",\"metadata\":{\"event_type\":"
+             "\"shipmate_reply\",\"event_payload\":{\"key\":\"" +
+             key + "\"}}}";
+    }
+  }
+  out += "]}";
+  return out;
+}
+
 // Both the ack and the reply are in: the command is done and its slot goes to the next one.
 void Bench::settle(long /*index*/) {
   ++settled_;
@@ -1085,6 +1373,8 @@ void Bench::settle(long /*index*/) {
     else if (settled_ == options_.warmup)
       begin_measuring();
   } else if (phase_ == Phase::measure) {
+    if (!killed_ && options_.kill_after >= 0 && settled_ - options_.warmup >= options_.kill_after)
+      kill_replica();
     if (next_ < total_)
       send_command(next_++);
     else if (settled_ == total_)
@@ -1096,7 +1386,7 @@ void Bench::begin_measuring() {
   phase_ = Phase::measure;
   if (options_.syscalls) {
     std::string why;
-    if (!syscalls_.start(child_, dir_ / "strace.txt", why)) {
+    if (!syscalls_.start(children_[0], dir_ / "strace.txt", why)) {
       abort_run("cannot count system calls: " + why);
       return;
     }
@@ -1116,22 +1406,49 @@ void Bench::end_measuring() {
         std::chrono::duration<double, std::milli>(window_end_.at - no_link_since_).count();
   if (options_.syscalls)
     syscall_counts_ = syscalls_.stop();
-  const std::string pid = std::to_string(child_);
-  bot_peak_rss_kb_ = status_kb(pid, "VmHWM");
-  bot_rss_kb_ = status_kb(pid, "VmRSS");
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    if (killed_ && i == 0)
+      continue;
+    const std::string pid = std::to_string(children_[i]);
+    bot_peak_rss_kb_ = std::max(bot_peak_rss_kb_, status_kb(pid, "VmHWM"));
+    bot_rss_kb_ = std::max(bot_rss_kb_, status_kb(pid, "VmRSS"));
+  }
+  // After a kill the survivors run on until one has taken r0's work over (it waits for r0's
+  // lease and the grace to pass), so that the takeover is part of the run.
+  if (killed_ && failure_.empty() && first_log_line_after_kill("from replica r0") < 0 &&
+      Clock::now() - killed_at_ < kTakeoverLimit) {
+    phase_ = Phase::awaiting_takeover;
+    return;
+  }
+  stop_replicas();
+}
+
+void Bench::stop_replicas() {
   phase_ = Phase::stopping;
   stop_sent_ = Clock::now();
-  kill(child_, SIGTERM);
+  signal_replicas(SIGTERM);
+}
+
+void Bench::signal_replicas(int signal) {
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    if (!child_exited_[i])
+      kill(children_[i], signal);
+  }
+}
+
+bool Bench::all_exited() const {
+  return std::all_of(child_exited_.begin(), child_exited_.end(),
+                     [](bool exited) { return exited; });
 }
 
 void Bench::abort_run(const std::string& why) {
   if (!failure_.empty() || phase_ == Phase::done)
     return;
   failure_ = why;
-  if (child_ > 0 && !child_exited_) {
+  if (!children_.empty() && !all_exited()) {
     phase_ = Phase::stopping;
     stop_sent_ = Clock::now();
-    kill(child_, SIGTERM);
+    signal_replicas(SIGTERM);
   } else {
     phase_ = Phase::done;
     io_.stop();
@@ -1146,10 +1463,14 @@ asio::awaitable<void> Bench::supervise() {
     timer.expires_after(kPollInterval);
     auto [ec] = co_await timer.async_wait(kTuple);
     (void)ec;
-    if (!child_exited_ && waitpid(child_, &child_status_, WNOHANG) == child_) {
-      child_exited_ = true;
-      if (phase_ != Phase::stopping)
-        abort_run("shipmate exited before the run finished");
+    for (std::size_t i = 0; i < children_.size(); ++i) {
+      if (!child_exited_[i] && waitpid(children_[i], &child_status_[i], WNOHANG) == children_[i]) {
+        child_exited_[i] = true;
+        if (phase_ != Phase::stopping && !(killed_ && i == 0))
+          abort_run("shipmate exited before the run finished");
+      }
+    }
+    if (all_exited()) {
       phase_ = Phase::done;
       acceptor_.close();
       for (const auto& link : links_) {
@@ -1167,8 +1488,12 @@ asio::awaitable<void> Bench::supervise() {
       std::snprintf(why, sizeof why, "timed out after %d s with %ld of %ld commands done",
                     options_.timeout_s, settled_, total_);
       abort_run(why);
+    } else if (phase_ == Phase::awaiting_takeover &&
+               (now - killed_at_ > kTakeoverLimit ||
+                first_log_line_after_kill("from replica r0") >= 0)) {
+      stop_replicas();
     } else if (phase_ == Phase::stopping && now - stop_sent_ > kShutdownLimit) {
-      kill(child_, SIGKILL);
+      signal_replicas(SIGKILL);
       if (failure_.empty())
         failure_ = "shipmate did not stop within 25 s of SIGTERM (killed)";
     }
@@ -1176,7 +1501,47 @@ asio::awaitable<void> Bench::supervise() {
 }
 
 std::string Bench::bot_log_tail() const {
-  std::ifstream file(dir_ / "shipmate.log");
+  std::string all;
+  for (int replica = 0; replica < options_.replicas; ++replica) {
+    if (options_.replicas > 1)
+      all += "  replica r" + std::to_string(replica) + ":\n";
+    all += log_tail(replica);
+  }
+  return all;
+}
+
+// Milliseconds from the kill to the first line of a surviving replica's log that contains
+// `needle`, by the line's time stamp (spdlog's "2026-12-07 09:06:25.101", local time); -1 when
+// no survivor logged one.
+double Bench::first_log_line_after_kill(std::string_view needle) const {
+  double first = -1;
+  for (int replica = 1; replica < options_.replicas; ++replica) {
+    std::ifstream file(dir_ / log_name(replica));
+    std::string line;
+    while (std::getline(file, line)) {
+      if (line.find(needle) == std::string::npos)
+        continue;
+      std::tm parts{};
+      int millis = 0;
+      if (std::sscanf(line.c_str(), "%d-%d-%d %d:%d:%d.%d", &parts.tm_year, &parts.tm_mon,
+                      &parts.tm_mday, &parts.tm_hour, &parts.tm_min, &parts.tm_sec, &millis) != 7)
+        continue;
+      parts.tm_year -= 1900;
+      parts.tm_mon -= 1;
+      parts.tm_isdst = -1;
+      const auto at = std::chrono::system_clock::from_time_t(std::mktime(&parts)) +
+                      std::chrono::milliseconds(millis);
+      const double ms = std::chrono::duration<double, std::milli>(at - killed_wall_).count();
+      if (first < 0 || ms < first)
+        first = ms;
+      break;
+    }
+  }
+  return first;
+}
+
+std::string Bench::log_tail(int replica) const {
+  std::ifstream file(dir_ / log_name(replica));
   std::deque<std::string> lines;
   std::string line;
   while (std::getline(file, line)) {
@@ -1191,11 +1556,27 @@ std::string Bench::bot_log_tail() const {
 }
 
 int Bench::run() {
-  if (!write_config()) {
-    std::fprintf(stderr, "shipmate_slack_bench: cannot write %s\n", dir_.c_str());
-    return 2;
+  if (options_.postgres) {
+    try {
+      postgres_ = std::make_unique<shipmate::testing::PostgresServer>();
+      database_uri_ = postgres_->fresh_database();
+      if (options_.durable && !make_durable(database_uri_))
+        throw std::runtime_error("cannot turn fsync and synchronous_commit on");
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "shipmate_slack_bench: cannot start PostgreSQL: %s\n", e.what());
+      return 2;
+    }
   }
-  if (!spawn_shipmate())
+  for (int replica = 0; replica < options_.replicas; ++replica) {
+    if (!write_config(replica)) {
+      std::fprintf(stderr, "shipmate_slack_bench: cannot write %s\n", dir_.c_str());
+      return 2;
+    }
+  }
+  // Replica 0 first: on a fresh database it applies the schema; the next one starts once the
+  // previous one's links are ready (on_connected).
+  started_ = Clock::now();  // the start-up limit counts from the first replica, not initdb
+  if (!spawn_shipmate(0))
     return 2;
   asio::co_spawn(io_, accept_loop(), asio::detached);
   asio::co_spawn(io_, supervise(), asio::detached);
@@ -1215,8 +1596,24 @@ int Bench::report() {
           ? "\n  fault profile: a cut every 500 envelopes, every 100th command delivered twice, "
             "every 2000th chat.postMessage answered 429 (Retry-After: 1)"
           : "");
-  const bool shipmate_ok =
-      child_exited_ && WIFEXITED(child_status_) && WEXITSTATUS(child_status_) == 0;
+  std::printf("  database: %s, %d replica(s)%s\n",
+              !o.postgres ? "SQLite"
+              : o.durable ? "PostgreSQL 15 (throwaway: Unix socket, fsync, synchronous_commit and "
+                            "full_page_writes on)"
+                          : "PostgreSQL 15 (throwaway: Unix socket, fsync, synchronous_commit and "
+                            "full_page_writes off)",
+              o.replicas, o.lease.empty() ? "" : (", replica_lease " + o.lease).c_str());
+  bool shipmate_ok = all_exited();
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    if (killed_ && i == 0)
+      continue;
+    shipmate_ok = shipmate_ok && WIFEXITED(child_status_[i]) && WEXITSTATUS(child_status_[i]) == 0;
+  }
+  int shown_status = 0;
+  for (std::size_t i = 0; i < children_.size(); ++i) {
+    if (!(killed_ && i == 0) && child_status_[i] != 0)
+      shown_status = child_status_[i];
+  }
   if (settled_ != total_) {
     std::printf("FAILED: %s (%ld of %ld commands done)\nshipmate log (last lines):\n%s",
                 failure_.empty() ? "incomplete run" : failure_.c_str(), settled_, total_,
@@ -1259,6 +1656,56 @@ int Bench::report() {
               (bot_cpu + own_cpu) * per_command, 50 * (bot_cpu + own_cpu) / wall);
   std::printf("web API            %ld requests on %ld new HTTP connections during the window\n",
               requests, connections);
+  // Commits: read again once every replica has exited, because each PostgreSQL backend
+  // publishes its counters at most about once a second and at the latest when it ends.
+  long long commits = -1;
+  double postgres_cpu = 0;
+  if (postgres_) {
+    const long long final_commits = database_commits(database_uri_);
+    if (window_start_.commits >= 0 && final_commits >= 0)
+      commits = final_commits - window_start_.commits;
+    postgres_cpu = window_end_.postgres_cpu - window_start_.postgres_cpu;
+    std::printf("PostgreSQL CPU     %.1f us/command (%.0f%% of a core)\n",
+                postgres_cpu * per_command, 100 * postgres_cpu / wall);
+    std::printf(
+        "commits            %.2f per command, %.0f/s (xact_commit from the window's start "
+        "until every replica exited)\n",
+        static_cast<double>(commits) / static_cast<double>(o.commands),
+        static_cast<double>(commits) / wall);
+    std::printf("replicas + PostgreSQL CPU %.1f us/command\n",
+                (bot_cpu + postgres_cpu) * per_command);
+  }
+  double takeover_ms = -1;
+  double answered_ms = -1;
+  double slowest_near_kill_ms = -1;
+  if (killed_) {
+    // Kill to takeover: until a survivor logged that it adopted work of r0 (its unconfirmed
+    // replies or pending commands: "... adopted from replica r0"), which it does once r0's lease
+    // and the grace have passed. Kill to answered: until the last command that was outstanding
+    // at the kill was answered (acked and replied), by the survivor. The slowest reply around the
+    // kill: the longest envelope -> reply of any command sent within a second either side of it.
+    takeover_ms = first_log_line_after_kill("from replica r0");
+    std::int64_t last = killed_ns_;
+    for (const long index : outstanding_at_kill_) {
+      const auto at = static_cast<std::size_t>(index);
+      last = std::max({last, acked_at_[at], replied_at_[at]});
+    }
+    answered_ms = static_cast<double>(last - killed_ns_) / 1e6;
+    std::int64_t slowest = 0;
+    for (long i = o.warmup; i < total_; ++i) {
+      const auto at = static_cast<std::size_t>(i);
+      if (std::llabs(sent_at_[at] - killed_ns_) <= 1'000'000'000LL)
+        slowest = std::max(slowest, replied_at_[at] - sent_at_[at]);
+    }
+    slowest_near_kill_ms = static_cast<double>(slowest) / 1e6;
+    std::printf(
+        "failover           replica r0 SIGKILLed after %ld measured commands; a survivor took "
+        "its work over %.0f ms after the kill (-1: it left none); %zu commands were outstanding "
+        "then, the last of them answered %.0f ms after the kill; slowest reply of a command sent "
+        "within 1 s of the kill %.0f ms; %ld envelopes redelivered to the survivor\n",
+        o.kill_after, takeover_ms, outstanding_at_kill_.size(), answered_ms, slowest_near_kill_ms,
+        redelivered_);
+  }
   if (o.faults) {
     std::printf(
         "faults             %ld cuts, %ld envelopes redelivered after them, %ld commands delivered "
@@ -1296,10 +1743,10 @@ int Bench::report() {
         "                   CPU are not comparable with a run without --syscalls\n");
   }
 
-  const bool clean = failure_.empty() && duplicate_acks_ == 0 && stray_acks_ == 0 &&
-                     stray_replies_ == 0 && wrong_replies_ == 0 && unknown_methods_ == 0 &&
-                     (options_.faults ? links_accepted_ >= options_.connections
-                                      : links_accepted_ == options_.connections);
+  const bool clean =
+      failure_.empty() && duplicate_acks_ == 0 && stray_acks_ == 0 && stray_replies_ == 0 &&
+      wrong_replies_ == 0 && unknown_methods_ == 0 &&
+      (options_.faults ? links_accepted_ >= links_wanted() : links_accepted_ == links_wanted());
   if (!clean) {
     std::printf(
         "PROBLEMS: %ld duplicate acks, %ld stray acks, %ld stray replies, %ld replies "
@@ -1311,7 +1758,7 @@ int Bench::report() {
     std::printf("PROBLEM: %s\n", failure_.c_str());
   if (!shipmate_ok) {
     std::printf("PROBLEM: shipmate did not exit cleanly after SIGTERM (status %d)\n%s",
-                child_status_, bot_log_tail().c_str());
+                shown_status, bot_log_tail().c_str());
   }
 
   std::printf(
@@ -1319,6 +1766,13 @@ int Bench::report() {
       "peak RSS <20 MB %s\n",
       rate >= 30000 ? "met" : "MISSED", ack.p99 < 1 ? "met" : "MISSED",
       reply.p99 < 5 ? "met" : "MISSED", bot_peak_rss_kb_ < 20 * 1024 ? "met" : "MISSED");
+  if (o.replicas > 1) {
+    std::printf("HA targets         >=5000/s %s, p99 ack <5 ms %s%s\n",
+                rate >= 5000 ? "met" : "MISSED", ack.p99 < 5 ? "met" : "MISSED",
+                killed_ ? (takeover_ms >= 0 && takeover_ms < 10000 ? ", takeover <10 s met"
+                                                                   : ", takeover <10 s MISSED")
+                        : "");
+  }
 
   std::printf(
       "{\"bench\":\"shipmate_slack\",\"commands\":%ld,\"warmup\":%ld,\"in_flight\":%d,"
@@ -1326,7 +1780,10 @@ int Bench::report() {
       "\"shipmate_peak_rss_kb\":%ld,\"shipmate_cpu_us_per_command\":%.2f,"
       "\"bench_cpu_us_per_command\":%.2f,\"http_connections\":%ld,"
       "\"syscalls_per_command\":%s,\"syscalls\":%s,\"connections\":%d,\"faults\":%s,"
-      "\"cuts\":%ld,\"no_link_ms\":%.1f,\"clean\":%s}\n",
+      "\"cuts\":%ld,\"no_link_ms\":%.1f,\"database\":\"%s%s\",\"replicas\":%d,"
+      "\"postgres_cpu_us_per_command\":%.2f,\"commits_per_command\":%.3f,\"takeover_ms\":%.0f,"
+      "\"answered_after_kill_ms\":%.0f,"
+      "\"slowest_reply_near_kill_ms\":%.0f,\"clean\":%s}\n",
       o.commands, o.warmup, o.in_flight, o.channels, wall, rate, percentiles_json(ack).c_str(),
       percentiles_json(reply).c_str(), bot_peak_rss_kb_, bot_cpu * per_command,
       own_cpu * per_command, connections,
@@ -1335,7 +1792,9 @@ int Bench::report() {
                 .c_str()
           : "null",
       syscalls_json.c_str(), o.connections, o.faults ? "true" : "false", cuts_, no_link_ms_,
-      clean && shipmate_ok ? "true" : "false");
+      o.postgres ? "postgresql" : "sqlite", o.durable ? "-durable" : "", o.replicas,
+      postgres_cpu * per_command, static_cast<double>(commits) / static_cast<double>(o.commands),
+      takeover_ms, answered_ms, slowest_near_kill_ms, clean && shipmate_ok ? "true" : "false");
   return clean && shipmate_ok ? 0 : 1;
 }
 

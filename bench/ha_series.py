@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""The HA benchmark: shipmate_slack_bench on SQLite and PostgreSQL, alternating, as a table.
+
+    bench/ha_series.py [--runs 5] [--in-flight 1,32] [--configs sqlite,pg1,pg2]
+                       [--kill-runs 3] [--lease 5s] [BUILD ...]
+
+Configurations: `sqlite` (one replica on SQLite, the default store), `pg1` (one replica on a
+throwaway PostgreSQL 15, which runs with fsync and synchronous_commit off), `pg2` (two replicas
+sharing one); `pg1d` and `pg2d` the same with --durable (fsync and synchronous_commit on). Round r runs every in-flight level,
+and at each level every configuration against every BUILD (a `shipmate` binary; default
+build-release/shipmate) in turn, so a drift of the shared host hits all of them alike. The load
+average (1 minute) is read before each run and printed with it and in the table.
+
+Then --kill-runs runs of two replicas on PostgreSQL where the first is SIGKILLed half-way through
+the window (at 32 in flight): kill to takeover (the survivor logs that it adopted the dead
+replica's work), kill until the last command outstanding at the kill was answered, and the
+slowest reply of a command sent within 1 s of the kill.
+"""
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONFIGS = {
+    "sqlite": [],
+    "pg1": ["--postgres"],
+    "pg2": ["--postgres", "--replicas", "2"],
+    "pg1d": ["--postgres", "--durable"],
+    "pg2d": ["--postgres", "--durable", "--replicas", "2"],
+}
+
+
+def run_bench(bench, build, extra, in_flight, commands, warmup):
+    args = [bench, "--shipmate", build, "--in-flight", str(in_flight), "--commands",
+            str(commands), "--warmup", str(warmup)] + extra
+    load = os.getloadavg()[0]
+    out = subprocess.run(args, capture_output=True, text=True, check=False).stdout
+    lines = [line for line in out.splitlines() if line.startswith("{")]
+    if not lines:
+        sys.stderr.write(out)
+        raise SystemExit(f"ha_series: {' '.join(args)} failed")
+    result = json.loads(lines[-1])
+    if not result.get("clean"):
+        sys.stderr.write(out)
+        raise SystemExit(f"ha_series: {' '.join(args)} was not clean")
+    result["load"] = load
+    result["commits_per_s"] = result["commits_per_command"] * result["commands_per_s"]
+    return result
+
+
+def spread(values, digits):
+    return (f"{statistics.median(values):.{digits}f} "
+            f"({min(values):.{digits}f}-{max(values):.{digits}f})")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("builds", nargs="*")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--in-flight", default="1,32")
+    parser.add_argument("--configs", default="sqlite,pg1,pg2")
+    parser.add_argument("--commands", type=int, default=0,
+                        help="per run; default 5000 at 1 in flight, 20000 otherwise")
+    parser.add_argument("--warmup", type=int, default=2000)
+    parser.add_argument("--kill-runs", type=int, default=3)
+    parser.add_argument("--lease", default="5s", help="replica_lease of the kill runs")
+    parser.add_argument("--bench", default=os.path.join(HERE, "..", "build-release", "bench",
+                                                        "shipmate_slack_bench"))
+    options = parser.parse_args()
+    builds = options.builds or [os.path.join(HERE, "..", "build-release", "shipmate")]
+    levels = [int(level) for level in options.in_flight.split(",")]
+    configs = options.configs.split(",")
+    for config in configs:
+        if config not in CONFIGS:
+            raise SystemExit(f"ha_series: unknown configuration {config} ({', '.join(CONFIGS)})")
+    results = {}
+    for round_number in range(options.runs):
+        for level in levels:
+            commands = options.commands or (5000 if level == 1 else 20000)
+            for config in configs:
+                for build in builds:
+                    result = run_bench(options.bench, build, CONFIGS[config], level, commands,
+                                       options.warmup)
+                    results.setdefault((config, build, level), []).append(result)
+                    print(f"round {round_number + 1} {level:>2} in flight {config} {build}: "
+                          f"{result['commands_per_s']:.0f}/s, ack p50 "
+                          f"{result['ack_ms']['p50']:.2f} p99 {result['ack_ms']['p99']:.2f} ms, "
+                          f"replicas {result['shipmate_cpu_us_per_command']:.1f} us/command, "
+                          f"PostgreSQL {result['postgres_cpu_us_per_command']:.1f} us/command, "
+                          f"{result['commits_per_s']:.0f} commits/s, load {result['load']:.2f}",
+                          flush=True)
+    kills = []
+    for run in range(options.kill_runs):
+        for build in builds:
+            commands = options.commands or 20000
+            result = run_bench(options.bench, build,
+                               CONFIGS["pg2"] + ["--kill-after", str(commands // 2), "--lease",
+                                                 options.lease], 32, commands, options.warmup)
+            kills.append((build, result))
+            print(f"kill run {run + 1} {build}: takeover {result['takeover_ms']:.0f} ms, "
+                  f"last outstanding answered {result['answered_after_kill_ms']:.0f} ms, "
+                  f"slowest reply near the kill {result['slowest_reply_near_kill_ms']:.0f} ms, "
+                  f"load {result['load']:.2f}", flush=True)
+    print()
+    print("| configuration | build | in flight | commands/s | ack p50 ms | ack p99 ms "
+          "| replicas CPU µs/command | PostgreSQL CPU µs/command | commits/s | load (1 min) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for level in levels:
+        for config in configs:
+            for build in builds:
+                runs = results[(config, build, level)]
+                print(f"| {config} | {build} | {level} "
+                      f"| {spread([r['commands_per_s'] for r in runs], 0)} "
+                      f"| {spread([r['ack_ms']['p50'] for r in runs], 2)} "
+                      f"| {spread([r['ack_ms']['p99'] for r in runs], 2)} "
+                      f"| {spread([r['shipmate_cpu_us_per_command'] for r in runs], 0)} "
+                      f"| {spread([r['postgres_cpu_us_per_command'] for r in runs], 0)} "
+                      f"| {spread([r['commits_per_s'] for r in runs], 0)} "
+                      f"| {spread([r['load'] for r in runs], 1)} |")
+    for build in builds:
+        mine = [r for b, r in kills if b == build]
+        if mine:
+            print(f"failover ({build}, lease {options.lease}, {len(mine)} runs): kill to takeover "
+                  f"{spread([r['takeover_ms'] for r in mine], 0)} ms, last outstanding answered "
+                  f"{spread([r['answered_after_kill_ms'] for r in mine], 0)} ms, slowest reply near the "
+                  f"kill {spread([r['slowest_reply_near_kill_ms'] for r in mine], 0)} ms, load "
+                  f"{spread([r['load'] for r in mine], 1)}")
+
+
+if __name__ == "__main__":
+    main()
