@@ -14,6 +14,8 @@
 // Run: build-release/bench/shipmate_teams_bench [--activities N] [--in-flight N]
 //      [--conversations N] [--warmup N] [--keep-alive 1: each worker keeps one connection open
 //      instead of opening one per activity] [--memory 1: where the bot's resident memory lives]
+//      [--shipmate PATH: another bot binary, e.g. the build before a change for alternating runs,
+//      or a wrapper that runs it under valgrind]
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -126,6 +128,7 @@ struct Options {
   int warmup = 300;
   bool keep_alive = false;  // one kept-alive connection per worker instead of one per activity
   bool memory = false;      // print where the bot's resident memory lives at the window's end
+  std::string shipmate;     // the bot binary (or a wrapper running it); empty: the one built here
 };
 
 Options parse(int argc, char** argv) {
@@ -133,7 +136,9 @@ Options parse(int argc, char** argv) {
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     const int value = std::atoi(argv[i + 1]);
-    if (flag == "--activities")
+    if (flag == "--shipmate")
+      options.shipmate = argv[i + 1];
+    else if (flag == "--activities")
       options.activities = value;
     else if (flag == "--in-flight")
       options.in_flight = std::max(1, value);
@@ -291,15 +296,16 @@ services:
     }
   });
 
-  Subprocess shipmate({shipmate_binary(), "--log-level", "warn", "serve", "--no-terminal",
-                       "--config", dir.file("shipmate.yaml")},
+  const std::string binary = options.shipmate.empty() ? shipmate_binary() : options.shipmate;
+  Subprocess shipmate({binary, "--log-level", "warn", "serve", "--no-terminal", "--config",
+                       dir.file("shipmate.yaml")},
                       {{"MicrosoftAppId", auth.options().app_id},
                        {"MicrosoftAppPassword", auth.options().app_password},
                        {"BOTFRAMEWORK_OPENID_METADATA_URL", auth.openid_metadata_url()},
                        {"BOTFRAMEWORK_LOGIN_URL", auth.login_url()},
                        {"PORT", std::to_string(bot_port)}});
   // Wait for the listener.
-  for (int i = 0; i < 200 && !http_post(bot_port, "/api/messages", {}, "{}", 100ms); ++i)
+  for (int i = 0; i < 600 && !http_post(bot_port, "/api/messages", {}, "{}", 100ms); ++i)
     std::this_thread::sleep_for(50ms);
 
   FakeBotFrameworkAuth::TokenSpec spec;

@@ -79,6 +79,13 @@ bool is_token_char(unsigned char c) {
          std::string_view("!#$%&'*+-.^_`|~").find(static_cast<char>(c)) != std::string_view::npos;
 }
 
+// Whether `text` holds a CR or an LF. Two vectorised scans: std::string::find_first_of with a
+// set calls memchr on the set once per byte of `text`, which for a bearer token of 1-2 KB cost
+// more than the rest of building the request.
+bool has_line_break(std::string_view text) {
+  return text.find('\r') != std::string_view::npos || text.find('\n') != std::string_view::npos;
+}
+
 bool is_reserved_header(std::string_view name) {
   std::string lower = to_lower(name);
   return lower == "host" || lower == "content-length" || lower == "connection" ||
@@ -365,8 +372,8 @@ struct HttpClient::Impl {
     in.method = method;
     // A line break in a header would let it smuggle in headers (or a second request).
     for (const auto& [name, value] : in.headers) {
-      if (name.empty() || name.find_first_of("\r\n: ") != std::string::npos ||
-          value.find_first_of("\r\n") != std::string::npos)
+      if (name.empty() || has_line_break(name) || name.find_first_of(": ") != std::string::npos ||
+          has_line_break(value))
         co_return make_error(what + "invalid header '" + name + "'", ErrorKind::invalid);
     }
     auto route = route_for(*url);

@@ -404,6 +404,8 @@ TEST(HttpClientTest, HeadersWithLineBreaksAreRefusedBeforeAnythingIsSent) {
     for (const auto& header :
          std::vector<std::pair<std::string, std::string>>{{"X-Test", "one\r\nX-Injected: yes"},
                                                           {"X-Test", "one\nX-Injected: yes"},
+                                                          {"X-Test", "a long value\r"},
+                                                          {"X-Colon:", "yes"},
                                                           {"X-Bad\r\nX-Injected", "yes"},
                                                           {"X Spaced", "yes"}}) {
       HttpRequest request;
