@@ -97,6 +97,35 @@ TEST(TeamsCard, CuttingNeverSplitsAUtf8Character) {
   EXPECT_NE(rendered.find("\u2026"), std::string::npos);
 }
 
+// The card is written as text, not through a JSON library: every character that JSON must escape
+// comes back unchanged, and a message with no text, fields or buttons is still a valid card.
+TEST(TeamsCard, TextThatJsonMustEscapeRoundTripsAndEmptyPartsStayValid) {
+  const std::string tricky = "say \"hi\" \\ back\tslash \x01\x1f end \u00e9";
+  commands::Message message(commands::Tone::warning, tricky + "\nsecond \"line\"");
+  message.fields = {{tricky, tricky}};
+  message.context = tricky;
+  message.buttons = {{tricky, "status " + tricky, ""}};
+  const json::value activity = json::parse(render_message_activity(message, ButtonStyle::submit));
+  EXPECT_EQ(activity.at("type"), "message");
+  EXPECT_EQ(std::string(activity.at("summary").as_string()), tricky);
+  EXPECT_FALSE(activity.as_object().contains("replyToId"));
+  const auto& card = activity.at("attachments").at(0).at("content");
+  EXPECT_EQ(std::string(card.at("body").at(0).at("items").at(0).at("text").as_string()), tricky);
+  EXPECT_EQ(card.at("body").at(0).at("items").at(1).at("text"), "second \"line\"");
+  EXPECT_EQ(std::string(card.at("body").at(1).at("facts").at(0).at("title").as_string()), tricky);
+  EXPECT_EQ(std::string(card.at("body").at(1).at("facts").at(0).at("value").as_string()), tricky);
+  EXPECT_EQ(std::string(card.at("body").at(2).at("text").as_string()), tricky);
+  EXPECT_EQ(std::string(card.at("actions").at(0).at("title").as_string()), tricky);
+  EXPECT_EQ(std::string(card.at("actions").at(0).at("data").at("shipmate").as_string()),
+            "status " + tricky);
+
+  const json::value empty =
+      json::parse(render_card(commands::Message(commands::Tone::info, ""), ButtonStyle::execute));
+  EXPECT_TRUE(empty.at("body").at(0).at("items").as_array().empty());
+  EXPECT_EQ(empty.at("body").as_array().size(), 1u);
+  EXPECT_FALSE(empty.as_object().contains("actions"));
+}
+
 TEST(TeamsCard, InvokeResponsesCarryACardOrAMessage) {
   const json::value card = json::parse(render_invoke_card_response(deploy_status()));
   EXPECT_EQ(card.at("statusCode"), 200);
