@@ -271,6 +271,62 @@ services:
     EXPECT_TRUE(has(verified, "audit log intact")) << verified;
   }
 
+  // The state of deploy 1 and the status of runbook run 1 ("" before they exist).
+  std::string deploy_state() {
+    const auto state = rows("SELECT state FROM deploys WHERE id = 1");
+    return state.empty() ? "" : state[0];
+  }
+  std::string run_status() {
+    const auto status = rows("SELECT status FROM runbook_runs WHERE id = 1");
+    return status.empty() ? "" : status[0];
+  }
+
+  // Alice asks replica `name` for `text` (a deploy) and waits until that replica owns deploy 1
+  // and its CI build has started.
+  void deploy_building_on(const std::string& name, const std::string& event, const std::string& ts,
+                          const std::string& text) {
+    mention(event, ts, text, connection_of[name]);
+    ASSERT_TRUE(eventually([&] {
+      const auto deploy = rows("SELECT ci_run_id, owner, state FROM deploys WHERE id = 1", 3);
+      return !deploy.empty() && has(deploy[0], "|" + name + "|building") &&
+             deploy[0].front() != '|';
+    })) << dump();
+  }
+
+  // Alice starts runbook `hold` on replica `name`, which waits until its step runs there.
+  void hold_running_on(const std::string& name, const std::string& event, const std::string& ts) {
+    mention(event, ts, "runbook run hold env=staging", connection_of[name]);
+    ASSERT_TRUE(eventually([&] { return hold_step() == name + "|1|started"; })) << dump();
+  }
+
+  // Once it has appeared, `text` was posted exactly once.
+  void expect_posted_once(const std::string& text) {
+    EXPECT_TRUE(eventually([&] { return posts_with(text) >= 1; })) << dump();
+    EXPECT_EQ(posts_with(text), 1) << dump();
+  }
+
+  // Run 1 of `hold`, taken over by b from a (epoch 1) and finished there: a's attempt was cut off
+  // by the takeover, b ran the idempotent step again and the rest; the takeover and the outcome
+  // were each recorded and told once.
+  void expect_hold_taken_over_by_b_and_finished_once() {
+    ASSERT_TRUE(eventually([&] { return run_status() == "succeeded"; })) << dump();
+    EXPECT_EQ(rows("SELECT owner, epoch FROM runbook_runs WHERE id = 1", 2),
+              (std::vector<std::string>{"b|1"}));
+    EXPECT_EQ(
+        rows("SELECT name, attempt, status FROM runbook_steps WHERE run_id = 1 ORDER BY id", 3),
+        (std::vector<std::string>{"hold|1|interrupted", "hold|2|succeeded", "tell|1|succeeded"}));
+    EXPECT_EQ(audited("runbook.taken_over"), 1);
+    EXPECT_EQ(audited("runbook.succeeded"), 1);
+    expect_posted_once("released in staging");
+    EXPECT_EQ(posts_with("was taken over by replica b"), 1) << dump();
+  }
+
+  // The last replica running, `name`, stops cleanly (status 0); the chain verifies.
+  void stop_last_and_verify_chain(const std::string& name) {
+    EXPECT_EQ(stop(name), 0) << dump();
+    expect_chain_verifies();
+  }
+
   static constexpr const char* kImage = "registry.local:5000/team/api";
   TempDir dir;
   FakeSlack slack;
@@ -313,21 +369,15 @@ TEST_F(TwoReplicas, CommandsRunOnceAcrossBothAndAKilledReplicasDeployIsTakenOver
   }
 
   // A deploy on replica a: its build starts, then a is killed while the build runs.
-  mention("EvDeploy", "1700000002.000001", "deploy hello v1 to staging", to_a);
-  ASSERT_TRUE(eventually([&] {
-    const auto run = rows("SELECT ci_run_id, owner, state FROM deploys WHERE id = 1", 3);
-    return !run.empty() && run[0].find("|a|building") != std::string::npos && run[0].front() != '|';
-  })) << dump();
+  ASSERT_NO_FATAL_FAILURE(
+      deploy_building_on("a", "EvDeploy", "1700000002.000001", "deploy hello v1 to staging"));
   ASSERT_EQ(gitlab.pipelines().size(), 1u);
   EXPECT_EQ(kill("a"), 128 + SIGKILL);
   gitlab.release_stuck();
 
   // b takes it over once a's lease (2 s) and the grace have passed, follows the same pipeline
   // and finishes the deploy.
-  ASSERT_TRUE(eventually([&] {
-    const auto state = rows("SELECT state FROM deploys WHERE id = 1");
-    return !state.empty() && state[0] == "succeeded";
-  })) << dump();
+  ASSERT_TRUE(eventually([&] { return deploy_state() == "succeeded"; })) << dump();
   EXPECT_EQ(rows("SELECT owner, epoch FROM deploys WHERE id = 1", 2),
             (std::vector<std::string>{"b|1"}));
   EXPECT_EQ(gitlab.pipelines().size(), 1u);  // followed, never triggered again
@@ -347,15 +397,13 @@ TEST_F(TwoReplicas, CommandsRunOnceAcrossBothAndAKilledReplicasDeployIsTakenOver
   EXPECT_EQ(events, (std::vector<std::string>{"requested", "building", "deploying", "succeeded"}));
   // In the chat: b announced the takeover where the deploy was asked for, and its outcome.
   // The outcome reaches the chat after the database: wait for it, then count.
-  EXPECT_TRUE(eventually([&] { return posts_with("Deploy #1 succeeded") >= 1; })) << dump();
-  EXPECT_EQ(posts_with("Deploy #1 succeeded"), 1) << dump();
+  expect_posted_once("Deploy #1 succeeded");
   // (b's status message, "resumed after a restart; following its build", became that outcome.)
   EXPECT_TRUE(replica("b").wait_for_output("taken over by replica b")) << dump();
   EXPECT_TRUE(rows("SELECT key FROM inbox_pending").empty());
 
   // A clean stop releases b's lease; the chain verifies.
-  EXPECT_EQ(stop("b"), 0) << dump();
-  expect_chain_verifies();
+  stop_last_and_verify_chain("b");
   EXPECT_EQ(rows("SELECT holder, expires_at FROM leases WHERE name = 'replica:b'", 2),
             (std::vector<std::string>{"b|0"}));
 }
@@ -366,29 +414,12 @@ TEST_F(TwoReplicas, CommandsRunOnceAcrossBothAndAKilledReplicasDeployIsTakenOver
 // step runs again) and finishes it; the chain verifies.
 TEST_F(TwoReplicas, AKilledReplicasRunbookRunIsTakenOverReconciledAndFinishedOnce) {
   start_both();
-  mention("EvRun", "1700000003.000001", "runbook run hold env=staging", connection_of["a"]);
-  ASSERT_TRUE(eventually([&] { return hold_step() == "a|1|started"; })) << dump();
+  ASSERT_NO_FATAL_FAILURE(hold_running_on("a", "EvRun", "1700000003.000001"));
   EXPECT_EQ(kill("a"), 128 + SIGKILL);
   write_file(dir.file("gate"), "open\n");
 
-  ASSERT_TRUE(eventually([&] {
-    const auto status = rows("SELECT status FROM runbook_runs WHERE id = 1");
-    return !status.empty() && status[0] == "succeeded";
-  })) << dump();
-  EXPECT_EQ(rows("SELECT owner, epoch FROM runbook_runs WHERE id = 1", 2),
-            (std::vector<std::string>{"b|1"}));
-  // a's attempt was cut off by the takeover; b ran the idempotent step again, then the rest.
-  EXPECT_EQ(
-      rows("SELECT name, attempt, status FROM runbook_steps WHERE run_id = 1 ORDER BY id", 3),
-      (std::vector<std::string>{"hold|1|interrupted", "hold|2|succeeded", "tell|1|succeeded"}));
-  EXPECT_EQ(audited("runbook.taken_over"), 1);
-  EXPECT_EQ(audited("runbook.succeeded"), 1);
-  EXPECT_TRUE(eventually([&] { return posts_with("released in staging") >= 1; })) << dump();
-  EXPECT_EQ(posts_with("was taken over by replica b"), 1) << dump();
-  EXPECT_EQ(posts_with("released in staging"), 1) << dump();
-
-  EXPECT_EQ(stop("b"), 0) << dump();
-  expect_chain_verifies();
+  ASSERT_NO_FATAL_FAILURE(expect_hold_taken_over_by_b_and_finished_once());
+  stop_last_and_verify_chain("b");
 }
 
 // Issue 17, a frozen replica: a is stopped (SIGSTOP) while it runs a runbook step, past its
@@ -397,8 +428,7 @@ TEST_F(TwoReplicas, AKilledReplicasRunbookRunIsTakenOverReconciledAndFinishedOnc
 // (its step's end is refused by the epoch check, and it posts no second outcome).
 TEST_F(TwoReplicas, AReplicaFrozenPastItsLeaseIsFencedOutAndExitsWhenItWakes) {
   start_both();
-  mention("EvRun", "1700000004.000001", "runbook run hold env=staging", connection_of["a"]);
-  ASSERT_TRUE(eventually([&] { return hold_step() == "a|1|started"; })) << dump();
+  ASSERT_NO_FATAL_FAILURE(hold_running_on("a", "EvRun", "1700000004.000001"));
   replica("a").send_signal(SIGSTOP);
   // b takes the run over once a's lease (2 s) and the grace have passed, and runs the step again.
   ASSERT_TRUE(eventually([&] {
@@ -407,24 +437,13 @@ TEST_F(TwoReplicas, AReplicaFrozenPastItsLeaseIsFencedOutAndExitsWhenItWakes) {
            hold_step() == "b|2|started";
   })) << dump();
   write_file(dir.file("gate"), "open\n");  // both attempts' processes may finish now
-  ASSERT_TRUE(eventually([&] {
-    const auto status = rows("SELECT status FROM runbook_runs WHERE id = 1");
-    return !status.empty() && status[0] == "succeeded";
-  })) << dump();
+  ASSERT_TRUE(eventually([&] { return run_status() == "succeeded"; })) << dump();
 
+  // a wakes: it stops acting and exits; none of its late writes landed.
   EXPECT_EQ(end("a", SIGCONT), 1) << dump();
   EXPECT_TRUE(has(ended["a"], "replica a lost its lease")) << dump();
-  EXPECT_EQ(rows("SELECT owner, epoch FROM runbook_runs WHERE id = 1", 2),
-            (std::vector<std::string>{"b|1"}));
-  EXPECT_EQ(
-      rows("SELECT name, attempt, status FROM runbook_steps WHERE run_id = 1 ORDER BY id", 3),
-      (std::vector<std::string>{"hold|1|interrupted", "hold|2|succeeded", "tell|1|succeeded"}));
-  EXPECT_TRUE(eventually([&] { return posts_with("released in staging") >= 1; })) << dump();
-  EXPECT_EQ(posts_with("released in staging"), 1) << dump();
-  EXPECT_EQ(posts_with("was taken over by replica b"), 1) << dump();
-
-  EXPECT_EQ(stop("b"), 0) << dump();
-  expect_chain_verifies();
+  ASSERT_NO_FATAL_FAILURE(expect_hold_taken_over_by_b_and_finished_once());
+  stop_last_and_verify_chain("b");
 }
 
 // Issue 17, replies left behind: a records its answers to three commands, but Slack rate-limits
@@ -463,8 +482,7 @@ TEST_F(TwoReplicas, ASurvivorSendsADeadReplicasUnsentRepliesExactlyOnce) {
   EXPECT_TRUE(replica("b").wait_for_output("unsent replies to slack adopted from replica a"))
       << dump();
   EXPECT_TRUE(rows("SELECT key FROM inbox_pending").empty());
-  EXPECT_EQ(stop("b"), 0) << dump();
-  expect_chain_verifies();
+  stop_last_and_verify_chain("b");
 }
 
 // Issue 17, a rolling restart: SIGTERM to one replica at a time, each started again before the
@@ -476,13 +494,9 @@ TEST_F(TwoReplicas, ASurvivorSendsADeadReplicasUnsentRepliesExactlyOnce) {
 // each outcome is announced once, the pipeline ran once, and the chain verifies.
 TEST_F(TwoReplicas, ARollingRestartHandsTheWorkOverAndCancelsNothing) {
   start_both();
-  mention("EvDeploy", "1700000006.000001", "deploy api v2 to staging", connection_of["a"]);
-  ASSERT_TRUE(eventually([&] {
-    const auto deploy = rows("SELECT ci_run_id, owner, state FROM deploys WHERE id = 1", 3);
-    return !deploy.empty() && has(deploy[0], "|a|building") && deploy[0].front() != '|';
-  })) << dump();
-  mention("EvRun", "1700000006.000002", "runbook run hold env=staging", connection_of["a"]);
-  ASSERT_TRUE(eventually([&] { return hold_step() == "a|1|started"; })) << dump();
+  ASSERT_NO_FATAL_FAILURE(
+      deploy_building_on("a", "EvDeploy", "1700000006.000001", "deploy api v2 to staging"));
+  ASSERT_NO_FATAL_FAILURE(hold_running_on("a", "EvRun", "1700000006.000002"));
   kube.pause_controller(true);  // the rollout, once it starts, waits for the test
 
   // a stops: it parks both (no owner, next epoch) and releases its lease; b takes both over.
@@ -518,10 +532,7 @@ TEST_F(TwoReplicas, ARollingRestartHandsTheWorkOverAndCancelsNothing) {
   write_file(dir.file("gate"), "open\n");
 
   ASSERT_TRUE(eventually([&] {
-    return rows("SELECT state FROM deploys WHERE id = 1") ==
-               std::vector<std::string>{"succeeded"} &&
-           rows("SELECT status FROM runbook_runs WHERE id = 1") ==
-               std::vector<std::string>{"succeeded"};
+    return deploy_state() == "succeeded" && run_status() == "succeeded";
   })) << dump();
   EXPECT_EQ(kube.image_of("stg", "api", "app"), std::string(kImage) + ":v2");
   EXPECT_EQ(gitlab.pipelines().size(), 1u);  // followed by each owner, never triggered again
@@ -551,8 +562,7 @@ TEST_F(TwoReplicas, ARollingRestartHandsTheWorkOverAndCancelsNothing) {
   EXPECT_TRUE(rows("SELECT key FROM inbox_pending").empty());
 
   EXPECT_EQ(stop("a"), 0) << dump();
-  EXPECT_EQ(stop("b"), 0) << dump();
-  expect_chain_verifies();
+  stop_last_and_verify_chain("b");
 }
 
 // Issue 17, a replica cut off from the database (not frozen): a reaches PostgreSQL through a
@@ -570,11 +580,8 @@ TEST_F(TwoReplicas, AReplicaCutOffFromTheDatabaseExitsAndItsDeployIsTakenOver) {
   start("a", through_proxy);
   start("b");
 
-  mention("EvDeploy", "1700000007.000001", "deploy api v2 to staging", connection_of["a"]);
-  ASSERT_TRUE(eventually([&] {
-    const auto deploy = rows("SELECT ci_run_id, owner, state FROM deploys WHERE id = 1", 3);
-    return !deploy.empty() && has(deploy[0], "|a|building") && deploy[0].front() != '|';
-  })) << dump();
+  ASSERT_NO_FATAL_FAILURE(
+      deploy_building_on("a", "EvDeploy", "1700000007.000001", "deploy api v2 to staging"));
   const auto audit_before = rows("SELECT seq FROM audit_log").size();
   const auto cut_at = std::chrono::steady_clock::now();
   proxy.cut();
@@ -600,9 +607,7 @@ TEST_F(TwoReplicas, AReplicaCutOffFromTheDatabaseExitsAndItsDeployIsTakenOver) {
   // the cut, and b adds the grace (0.4 s): 2 - 0.67 + 0.4 s. (Load only makes it later.)
   EXPECT_GE(gap, std::chrono::milliseconds(1'700));
   gitlab.release_stuck();
-  ASSERT_TRUE(eventually([&] {
-    return rows("SELECT state FROM deploys WHERE id = 1") == std::vector<std::string>{"succeeded"};
-  })) << dump();
+  ASSERT_TRUE(eventually([&] { return deploy_state() == "succeeded"; })) << dump();
   EXPECT_EQ(kube.image_of("stg", "api", "app"), std::string(kImage) + ":v2");
   EXPECT_EQ(gitlab.pipelines().size(), 1u);
 
@@ -615,13 +620,11 @@ TEST_F(TwoReplicas, AReplicaCutOffFromTheDatabaseExitsAndItsDeployIsTakenOver) {
   EXPECT_EQ(audited("deploy.cancelled"), 0);
   EXPECT_EQ(rows("SELECT to_state FROM deploy_events WHERE deploy_id = 1 ORDER BY id"),
             (std::vector<std::string>{"requested", "building", "deploying", "succeeded"}));
-  EXPECT_TRUE(eventually([&] { return posts_with("Deploy #1 succeeded") >= 1; })) << dump();
-  EXPECT_EQ(posts_with("Deploy #1 succeeded"), 1) << dump();
+  expect_posted_once("Deploy #1 succeeded");
   // a, its lease lost, said nothing about the deploy b took over (no "internal error, try again").
   EXPECT_EQ(posts_with("Internal error"), 0) << dump();
 
-  EXPECT_EQ(stop("b"), 0) << dump();
-  expect_chain_verifies();
+  stop_last_and_verify_chain("b");
 }
 
 }  // namespace
