@@ -50,6 +50,8 @@ Loaded load() {
                   bind(handle, "PQsetNoticeProcessor", table.set_notice_processor, why) &&
                   bind(handle, "PQexec", table.exec, why) &&
                   bind(handle, "PQexecParams", table.exec_params, why) &&
+                  bind(handle, "PQprepare", table.prepare, why) &&
+                  bind(handle, "PQexecPrepared", table.exec_prepared, why) &&
                   bind(handle, "PQresultStatus", table.result_status, why) &&
                   bind(handle, "PQclear", table.clear, why) &&
                   bind(handle, "PQtransactionStatus", table.transaction_status, why) &&

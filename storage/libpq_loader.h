@@ -31,6 +31,8 @@ struct LibPq {
   decltype(&::PQsetNoticeProcessor) set_notice_processor;
   decltype(&::PQexec) exec;
   decltype(&::PQexecParams) exec_params;
+  decltype(&::PQprepare) prepare;
+  decltype(&::PQexecPrepared) exec_prepared;
   decltype(&::PQresultStatus) result_status;
   decltype(&::PQclear) clear;
   decltype(&::PQtransactionStatus) transaction_status;

@@ -1,7 +1,10 @@
 #include "storage/outbox_store.h"
 
 #include <algorithm>
+#include <unordered_map>
+#include <unordered_set>
 
+#include "common/strings.h"
 #include "storage/inbox_store.h"
 
 namespace shipmate::storage {
@@ -44,24 +47,36 @@ std::vector<bool> OutboxStore::commit(
   if (rows.empty() && finished.empty() && sent.empty())
     return fresh;
   const EpochMillis now = clock_.now_ms();
+  // On PostgreSQL each statement is a round trip to the server: two or more rows, or marks, go
+  // as one JSON array in one statement each.
+  const bool batched = db_.dialect() == Dialect::postgresql;
   db_.transaction([&] {
-    for (const auto& row : rows) {
-      auto& insert = cached(insert_,
-                            "INSERT INTO outbox (idem_key, platform, channel, thread, intent, "
-                            "target_key, body, state, created_at, replica) "
-                            "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
-                            "ON CONFLICT (idem_key) DO NOTHING");
-      insert.bind(1, row.key)
-          .bind(2, row.platform)
-          .bind(3, row.channel)
-          .bind(4, row.thread)
-          .bind(5, row.intent)
-          .bind(6, row.target_key)
-          .bind(7, row.body)
-          .bind(8, row.created_at != 0 ? row.created_at : now)
-          .bind(9, inbox_.replica());
-      insert.run();
-      fresh.push_back(db_.changes() > 0);
+    if (batched && rows.size() >= 2) {
+      fresh = insert_batch(rows, now);
+    } else {
+      for (const auto& row : rows) {
+        auto& insert = cached(insert_,
+                              "INSERT INTO outbox (idem_key, platform, channel, thread, intent, "
+                              "target_key, body, state, created_at, replica) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
+                              "ON CONFLICT (idem_key) DO NOTHING");
+        insert.bind(1, row.key)
+            .bind(2, row.platform)
+            .bind(3, row.channel)
+            .bind(4, row.thread)
+            .bind(5, row.intent)
+            .bind(6, row.target_key)
+            .bind(7, row.body)
+            .bind(8, row.created_at != 0 ? row.created_at : now)
+            .bind(9, inbox_.replica());
+        insert.run();
+        fresh.push_back(db_.changes() > 0);
+      }
+    }
+    if (batched && sent.size() >= 2) {
+      mark_sent_batch(sent, now);
+      inbox_.mark_done(finished);
+      return;
     }
     for (const auto& [key, platform_id] : sent) {
       auto& mark = cached(mark_sent_,
@@ -73,6 +88,71 @@ std::vector<bool> OutboxStore::commit(
     inbox_.mark_done(finished);
   });
   return fresh;
+}
+
+std::vector<bool> OutboxStore::insert_batch(const std::vector<OutboxRow>& rows, EpochMillis now) {
+  std::string batch = "[";
+  for (const auto& row : rows) {
+    if (batch.size() > 1)
+      batch += ',';
+    batch += '[';
+    for (const std::string* field : {&row.key, &row.platform, &row.channel, &row.thread,
+                                     &row.intent, &row.target_key, &row.body}) {
+      append_json_string(batch, *field);
+      batch += ',';
+    }
+    batch += std::to_string(row.created_at != 0 ? row.created_at : now);
+    batch += ']';
+  }
+  batch += ']';
+  // In the array's order, so `seq` follows the order the rows were queued in.
+  auto& insert = cached(
+      insert_batch_,
+      "INSERT INTO outbox (idem_key, platform, channel, thread, intent, target_key, body, state, "
+      "created_at, replica) "
+      "SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6, 'pending', (r->>7)::bigint, ?2 "
+      "FROM json_array_elements(?1::json) WITH ORDINALITY AS t(r, n) ORDER BY n "
+      "ON CONFLICT (idem_key) DO NOTHING RETURNING idem_key");
+  insert.bind(1, batch).bind(2, inbox_.replica());
+  std::unordered_set<std::string> added;
+  while (insert.step())
+    added.insert(insert.column_text(0));
+  std::vector<bool> fresh;
+  fresh.reserve(rows.size());
+  for (const auto& row : rows)
+    fresh.push_back(added.erase(row.key) > 0);
+  return fresh;
+}
+
+void OutboxStore::mark_sent_batch(const std::vector<std::pair<std::string, std::string>>& sent,
+                                  EpochMillis now) {
+  // A key marked twice keeps its last platform id, as the one-by-one updates did.
+  std::unordered_map<std::string_view, std::size_t> last;
+  for (std::size_t i = 0; i < sent.size(); ++i)
+    last[sent[i].first] = i;
+  std::string batch = "[";
+  for (std::size_t i = 0; i < sent.size(); ++i) {
+    if (last[sent[i].first] != i)
+      continue;
+    if (batch.size() > 1)
+      batch += ',';
+    batch += '[';
+    append_json_string(batch, sent[i].first);
+    batch += ',';
+    append_json_string(batch, sent[i].second);
+    batch += ']';
+  }
+  batch += ']';
+  // The `= ANY` on the keys lets the server find the rows through the unique index on
+  // idem_key whatever its statistics say; the join alone was planned as a hash join over a
+  // sequential scan of the whole outbox while the table had not been analysed yet.
+  auto& mark = cached(mark_sent_batch_,
+                      "UPDATE outbox SET state = 'sent', platform_id = s.e->>1, sent_at = ?2 "
+                      "FROM json_array_elements(?1::json) AS s(e) WHERE idem_key = s.e->>0 AND "
+                      "idem_key = ANY (ARRAY(SELECT m->>0 FROM json_array_elements(?1::json) "
+                      "AS m))");
+  mark.bind(1, batch).bind(2, now);
+  mark.run();
 }
 
 std::vector<OutboxRow> OutboxStore::unsent(std::string_view platform) {

@@ -83,12 +83,18 @@ class OutboxStore {
  private:
   Statement& cached(std::optional<Statement>& slot, std::string_view sql);
   static OutboxRow row_of(const Statement& select);
+  // PostgreSQL: what commit() does row by row, in one statement each.
+  std::vector<bool> insert_batch(const std::vector<OutboxRow>& rows, EpochMillis now);
+  void mark_sent_batch(const std::vector<std::pair<std::string, std::string>>& sent,
+                       EpochMillis now);
 
   Database& db_;
   InboxStore& inbox_;
   const Clock& clock_;
   std::optional<Statement> insert_;
   std::optional<Statement> mark_sent_;
+  std::optional<Statement> insert_batch_;
+  std::optional<Statement> mark_sent_batch_;
 };
 
 }  // namespace shipmate::storage

@@ -181,6 +181,17 @@ Result<std::unique_ptr<PgConnection>> PgConnection::connect(const std::string& u
     return make_error(redact("cannot connect to " + description + ": " + message));
   }
   api().set_notice_processor(conn, &ignore_notice, nullptr);
+  // Prepared statements (see prepared()) are planned at every execution with its parameters and
+  // the tables as they are then: a generic plan made once, when a table was still empty, would
+  // keep scanning it sequentially long after it has grown.
+  PGresult* set = api().exec(conn, "SET plan_cache_mode = force_custom_plan");
+  const bool set_ok = api().result_status(set) == PGRES_COMMAND_OK;
+  api().clear(set);
+  if (!set_ok) {
+    const std::string message = one_line(api().error_message(conn));
+    api().finish(conn);
+    return make_error(redact("cannot set up the connection to " + description + ": " + message));
+  }
   return std::unique_ptr<PgConnection>(new PgConnection(conn, std::move(description)));
 }
 
@@ -206,6 +217,24 @@ void PgConnection::rollback_quietly() noexcept {
   if (!in_transaction())
     return;
   api().clear(api().exec(conn_, "ROLLBACK"));
+}
+
+const std::string* PgConnection::prepared(const std::string& sql,
+                                          const std::vector<unsigned int>& types) {
+  std::string key(reinterpret_cast<const char*>(types.data()), types.size() * sizeof(Oid));
+  key += '\0';
+  key += sql;
+  if (const auto found = prepared_.find(key); found != prepared_.end())
+    return &found->second;
+  if (prepared_.size() >= kMaxPrepared)
+    return nullptr;
+  std::string name = "shipmate_" + std::to_string(prepared_.size() + 1);
+  PGresult* result =
+      api().prepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()), types.data());
+  if (api().result_status(result) != PGRES_COMMAND_OK)
+    throw_error("PostgreSQL failed on " + sql_excerpt(sql), result);
+  api().clear(result);
+  return &prepared_.emplace(std::move(key), std::move(name)).first->second;
 }
 
 void PgConnection::throw_error(std::string_view what, PGresult* result) const {
@@ -272,8 +301,15 @@ void PgStatement::execute() {
   for (std::size_t i = 0; i < values_.size(); ++i)
     values[i] = values_[i] ? values_[i]->c_str() : nullptr;
   api().clear(result_);
-  result_ = api().exec_params(connection_->conn_, sql_.c_str(), static_cast<int>(values_.size()),
-                              types_.data(), values.data(), nullptr, nullptr, 0);
+  result_ = nullptr;
+  const int count = static_cast<int>(values_.size());
+  if (const std::string* name = connection_->prepared(sql_, types_); name != nullptr) {
+    result_ = api().exec_prepared(connection_->conn_, name->c_str(), count, values.data(), nullptr,
+                                  nullptr, 0);
+  } else {
+    result_ = api().exec_params(connection_->conn_, sql_.c_str(), count, types_.data(),
+                                values.data(), nullptr, nullptr, 0);
+  }
   const ExecStatusType status = api().result_status(result_);
   if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
     PGresult* failed = std::exchange(result_, nullptr);

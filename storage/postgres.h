@@ -9,11 +9,15 @@
 // - Ownership: a PgStatement borrows its PgConnection and must not outlive it; it owns its
 //   result.
 // - SQL: `?NNN` and `?` placeholders (SQLite's) are rewritten to `$NNN` when a statement is
-//   made; integers are sent as int8, text as text. An absent optional value is a NULL of its
-//   type (int8 or text), so `?1 IS NULL OR id < ?1` works when ?1 is absent: the server cannot
-//   infer a type from IS NULL and refused such a query with an untyped NULL ("could not
-//   determine data type of parameter"). bind_null() alone sends a NULL of no stated type, for
-//   places where the context gives the type. Results are read in text form.
+//   made; integers are sent as int8, text as text. Each distinct SQL text (with its parameter
+//   types) is prepared on the server the first time it runs on a connection (one extra round
+//   trip, once) and executed by name after that, so the server parses and plans it once, not at
+//   every execution; past kMaxPrepared distinct texts (SQL built at run time) statements run
+//   unnamed, as before. Protocol-level prepared statements outlive a rolled-back transaction. An
+//   absent optional value is a NULL of its type (int8 or text), so `?1 IS NULL OR id < ?1` works
+//   when ?1 is absent: the server cannot infer a type from IS NULL and refused such a query with an
+//   untyped NULL ("could not determine data type of parameter"). bind_null() alone sends a NULL of
+//   no stated type, for places where the context gives the type. Results are read in text form.
 // - Errors: connection failures come back from connect() as an Error whose text names the
 //   database without its password (the password is registered with redact()). SQL failures
 //   throw StorageError (ConstraintError for SQLSTATE class 23) with the server's message and an
@@ -25,6 +29,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/result.h"
@@ -63,6 +68,11 @@ class PgConnection {
   const std::string& description() const { return description_; }
 
   pg_conn* handle() const { return conn_; }
+  // The name of the server-side prepared statement for `sql` with parameter `types`, preparing
+  // it first if this is its first use; null once kMaxPrepared statements exist. Throws
+  // StorageError when the server refuses the statement.
+  static constexpr std::size_t kMaxPrepared = 256;
+  const std::string* prepared(const std::string& sql, const std::vector<unsigned int>& types);
   // Throws StorageError (or ConstraintError) for a failed `result`, which it clears.
   [[noreturn]] void throw_error(std::string_view what, pg_result* result) const;
 
@@ -72,6 +82,8 @@ class PgConnection {
   pg_conn* conn_;
   std::string description_;
   int changes_ = 0;
+  // Prepared statement names by parameter types and SQL text (see prepared()).
+  std::unordered_map<std::string, std::string> prepared_;
   friend class PgStatement;
 };
 

@@ -107,6 +107,40 @@ TEST(PostgresDatabaseTest, ReadOnlyOpenReadsButNeverWrites) {
       << empty.error().message;
 }
 
+// Each SQL text (with its parameter types) is prepared on the server the first time it runs on a
+// connection and executed by name after that, so the server parses it once; a rolled-back
+// transaction keeps it; a statement the server refuses is an error and leaves no name behind.
+TEST(PostgresDatabaseTest, AStatementIsPreparedOnceAndThenRunByName) {
+  auto db = open_or_throw(postgres_server().fresh_database());
+  const std::string insert = "INSERT INTO locks (scope, holder, since) VALUES (?, ?, ?)";
+  for (int i = 0; i < 3; ++i)
+    db->prepare(insert).bind(1, "env:" + std::to_string(i)).bind(2, "alice").bind(3, i).run();
+  EXPECT_THROW(db->transaction([&] {
+    db->prepare(insert).bind(1, "env:gone").bind(2, "bob").bind(3, 9).run();
+    throw StorageError("roll back");
+  }),
+               StorageError);
+  EXPECT_THROW(db->prepare("SELECT no_such_column FROM locks").step(), StorageError);
+
+  auto prepared = db->prepare(
+      "SELECT COUNT(*), COALESCE(SUM(generic_plans + custom_plans), 0) FROM pg_prepared_statements "
+      "WHERE statement LIKE ?");
+  prepared.bind(1, "INSERT INTO locks %");
+  ASSERT_TRUE(prepared.step());
+  EXPECT_EQ(prepared.column_int64(0), 1);  // one statement on the server...
+  EXPECT_EQ(prepared.column_int64(1), 4);  // ...executed four times by name
+  prepared.reset();
+  prepared.bind(1, "%no_such_column%");
+  ASSERT_TRUE(prepared.step());
+  EXPECT_EQ(prepared.column_int64(0), 0);
+  EXPECT_EQ(db->prepare("SELECT COUNT(*) FROM locks").scalar(), 3);
+  // Still planned at each execution: a generic plan made while a table was empty would go on
+  // scanning it sequentially after it had grown.
+  auto mode = db->prepare("SELECT current_setting('plan_cache_mode')");
+  ASSERT_TRUE(mode.step());
+  EXPECT_EQ(mode.column_text(0), "force_custom_plan");
+}
+
 TEST(PostgresDatabaseTest, UriChecks) {
   EXPECT_TRUE(Database::is_postgresql("postgresql://h/db"));
   EXPECT_TRUE(Database::is_postgresql("postgres://h/db"));
