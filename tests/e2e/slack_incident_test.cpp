@@ -73,6 +73,13 @@ secrets:
         env);
   }
 
+  // Starts the bot and waits until it is ready and holds its Socket Mode link.
+  void start_connected(FakeSlack& slack, std::unique_ptr<Subprocess>& shipmate) {
+    shipmate = start_shipmate(slack);
+    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
+    ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+  }
+
   static bool wait_until(const std::function<bool()>& condition,
                          std::chrono::milliseconds timeout = 30s) {
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -278,9 +285,8 @@ TEST_F(SlackIncidentSession, AResolvedIncidentsRoomIsArchivedOnceThroughOutagesA
   slack.add_channel("incidents");
   std::string room;
   {
-    auto shipmate = start_shipmate(slack);
-    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
-    ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+    std::unique_ptr<Subprocess> shipmate;
+    ASSERT_NO_FATAL_FAILURE(start_connected(slack, shipmate));
     mention(slack, "EvDeclare", "1700000001.000100", "C1", "UALICE",
             "incident declare \"Checkout errors\" sev2 hello");
     ASSERT_TRUE(wait_until([&] { return !slack.calls("pins.add").empty(); }))
@@ -388,9 +394,8 @@ TEST_F(SlackIncidentSession, KilledAfterSlackMadeTheRoomTheRestartUsesThatRoomAn
                        "BEFORE UPDATE ON incident_room_ops WHEN OLD.kind = 'create' AND "
                        "NEW.result != ''");
   {
-    auto shipmate = start_shipmate(slack);
-    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
-    ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+    std::unique_ptr<Subprocess> shipmate;
+    ASSERT_NO_FATAL_FAILURE(start_connected(slack, shipmate));
     mention(slack, "EvDeclare", "1700000001.000100", "C1", "UALICE",
             "incident declare \"Checkout errors\" sev2 hello");
     ASSERT_TRUE(slack.wait_for_calls("conversations.create", 1, 30s)) << dump(slack, *shipmate);
@@ -453,9 +458,8 @@ TEST_F(SlackIncidentSession, ARoomSlackFailedToMakeAtDeclareIsMadeLaterAndTheInc
   const std::string db = dir.file("state/shipmate.db");
   const std::string thread_ts = "1700000001.000100";
   {
-    auto shipmate = start_shipmate(slack);
-    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
-    ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+    std::unique_ptr<Subprocess> shipmate;
+    ASSERT_NO_FATAL_FAILURE(start_connected(slack, shipmate));
     mention(slack, "EvDeclare", thread_ts, "C1", "UALICE",
             "incident declare \"Checkout errors\" sev2 hello");
     ASSERT_TRUE(wait_until([&] {
@@ -536,9 +540,8 @@ TEST_F(SlackIncidentSession, ARateLimitedCreateKeepsTheIncidentInItsThreadAndHol
   FakeSlack slack;
   slack.add_channel("incidents");
   const std::string db = dir.file("state/shipmate.db");
-  auto shipmate = start_shipmate(slack);
-  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
-  ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+  std::unique_ptr<Subprocess> shipmate;
+  ASSERT_NO_FATAL_FAILURE(start_connected(slack, shipmate));
   // INC-1 gets its room as usual.
   mention(slack, "EvFirst", "1700000001.000100", "C1", "UALICE",
           "incident declare \"Search slow\" sev3 hello");
@@ -652,9 +655,8 @@ TEST_F(SlackIncidentSession, AKillAfterNameTakenNeverAdoptsTheStrangersChannelOf
                        "BEFORE UPDATE ON incident_room_ops WHEN OLD.kind = 'create' AND "
                        "NEW.payload LIKE '%-2'");
   {
-    auto shipmate = start_shipmate(slack);
-    ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
-    ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+    std::unique_ptr<Subprocess> shipmate;
+    ASSERT_NO_FATAL_FAILURE(start_connected(slack, shipmate));
     mention(slack, "EvDeclare", "1700000001.000100", "C1", "UALICE",
             "incident declare \"Checkout errors\" sev2 hello");
     ASSERT_TRUE(slack.wait_for_calls("conversations.create", 1, 30s)) << dump(slack, *shipmate);
@@ -698,9 +700,8 @@ TEST_F(SlackIncidentSession, AMissingScopeFallsBackToTheThreadAndSaysWhichScope)
   FakeSlack slack;
   slack.add_channel("incidents");
   slack.fail_next("conversations.create", "missing_scope");
-  auto shipmate = start_shipmate(slack);
-  ASSERT_TRUE(shipmate->wait_for_output("shipmate ready", 30s)) << shipmate->output();
-  ASSERT_TRUE(slack.wait_for_connections(1, 20s)) << shipmate->output();
+  std::unique_ptr<Subprocess> shipmate;
+  ASSERT_NO_FATAL_FAILURE(start_connected(slack, shipmate));
 
   mention(slack, "EvDeclare", "1700000001.000100", "C1", "UALICE",
           "incident declare \"db latency\" sev1");

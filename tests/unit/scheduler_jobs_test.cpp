@@ -17,6 +17,7 @@
 #include "common/timer.h"
 #include "scheduler/scheduler.h"
 #include "storage/timed_claims.h"
+#include "tests/support/scheduler_fixture.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::scheduler {
@@ -83,25 +84,9 @@ class FakeJob final : public TimedJob {
   Timers& timers_;
 };
 
-class SchedulerJobsTest : public ::testing::Test {
+class SchedulerJobsTest : public shipmate::testing::SchedulerFixture {
  protected:
-  SchedulerJobsTest() : clock(kStart) {
-    db = std::move(storage::Database::open(":memory:")).value();
-    store.emplace(*db, clock);
-  }
-
-  void settle() {
-    while (io.poll() > 0) {
-    }
-    io.restart();
-  }
-
-  void run_for(EpochMillis millis) {
-    for (EpochMillis done = 0; done < millis; done += 1000) {
-      timers.advance(milliseconds(1000));
-      settle();
-    }
-  }
+  SchedulerJobsTest() : SchedulerFixture(kStart) {}
 
   // A scheduler with no stored schedules and one FakeJob over `rows`.
   std::unique_ptr<Scheduler> make(std::string holder = "", FakeJob** job_out = nullptr) {
@@ -118,11 +103,6 @@ class SchedulerJobsTest : public ::testing::Test {
     return scheduler;
   }
 
-  asio::io_context io;
-  ManualClock clock;
-  ManualTimers timers{io.get_executor(), &clock};
-  std::unique_ptr<storage::Database> db;
-  std::optional<storage::ScheduleStore> store;
   Rows rows;
 };
 

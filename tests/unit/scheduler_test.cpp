@@ -11,6 +11,7 @@
 #include <map>
 
 #include "common/timer.h"
+#include "tests/support/scheduler_fixture.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::scheduler {
@@ -25,28 +26,9 @@ EpochMillis utc(const char* text) {
 
 constexpr EpochMillis kMinute = 60'000;
 
-class SchedulerTest : public ::testing::Test {
+class SchedulerTest : public shipmate::testing::SchedulerFixture {
  protected:
-  SchedulerTest() : clock(utc("2026-12-07T08:00Z")) {
-    auto opened = storage::Database::open(":memory:");
-    db = std::move(opened).value();
-    store.emplace(*db, clock);
-  }
-
-  // Lets every ready handler run (sleeps that advance() completed resume on later turns).
-  void settle() {
-    while (io.poll() > 0) {
-    }
-    io.restart();
-  }
-
-  // Moves manual time forward in one-second steps, settling after each, as real time would.
-  void run_for(EpochMillis millis) {
-    for (EpochMillis done = 0; done < millis; done += 1000) {
-      timers.advance(milliseconds(1000));
-      settle();
-    }
-  }
+  SchedulerTest() : SchedulerFixture(utc("2026-12-07T08:00Z")) {}
 
   Scheduler::Job recording_job() {
     return [this](const storage::ScheduleRecord& schedule,
@@ -78,11 +60,6 @@ class SchedulerTest : public ::testing::Test {
     return *added;
   }
 
-  asio::io_context io;
-  ManualClock clock;
-  ManualTimers timers{io.get_executor(), &clock};
-  std::unique_ptr<storage::Database> db;
-  std::optional<storage::ScheduleStore> store;
   std::vector<std::pair<std::string, EpochMillis>> fired;
   std::vector<EpochMillis> fired_at;
 };
