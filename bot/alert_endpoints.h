@@ -5,7 +5,10 @@
 //   POST /alerts/generic/<name>   the generic JSON form; X-Shipmate-Signature: sha256=<hex>
 //
 // Only the endpoints whose credentials are configured are mounted. Each answers as soon as the
-// notification is recorded (commands/alert_intake.h: one transaction; chat posts are queued):
+// notification is recorded (commands/alert_intake.h; chat posts are queued). With `commits`, the
+// notifications that arrive together share one transaction (storage/commit_batcher.h) and each is
+// answered after it committed; 503 with the reason when it failed (nothing of it was written, so
+// the sender's retry loses nothing). Without, each notification commits on its own.
 // 200 "accepted N, duplicates M"; 401 with a one-line reason for missing or wrong credentials
 // or signatures; 400 with a one-line reason for a body that does not decode. A refused request
 // changes nothing.
@@ -29,7 +32,8 @@ class HttpServer;
 namespace shipmate::bot {
 
 Status mount_alert_routes(integrations::net::HttpServer& server, commands::Services& services,
-                          const commands::AlertSettings& settings);
+                          const commands::AlertSettings& settings,
+                          storage::CommitBatcher* commits = nullptr);
 // The paths mount_alert_routes() serves for `settings`; empty when no credentials are set.
 std::vector<std::string> alert_paths(const commands::AlertSettings& settings);
 bool wants_alert_routes(const commands::AlertSettings& settings);

@@ -10,6 +10,7 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <chrono>
@@ -69,6 +70,7 @@
 #include "storage/deploy_ownership.h"
 #include "storage/deploy_store.h"
 #include "storage/freeze_store.h"
+#include "storage/commit_batcher.h"
 #include "storage/inbox_store.h"
 #include "storage/lock_store.h"
 #include "storage/outbox_store.h"
@@ -156,6 +158,8 @@ struct App::Impl {
   std::optional<commands::IncidentTimelineFeed> incident_feed;
   std::optional<TransportRooms> incident_rooms;  // rooms over the running transports
   commands::AlertSettings alert_settings;        // config.alerts, channel names resolved
+  // The alert webhooks' shared transactions (one per event-loop turn's notifications).
+  std::optional<storage::CommitBatcher> alert_commits;
   std::unique_ptr<Integrations> connected;
   commands::CommandRegistry registry = commands::build_command_table();
   std::optional<commands::Services> services;
@@ -621,8 +625,12 @@ asio::awaitable<void> App::Impl::start_up() {
     }
     // Alert webhooks, once the transports they post to are running.
     auto server = listener_for(*listeners, alerts_choice, "alerts http");
-    Status mounted =
-        server ? mount_alert_routes(**server, *services, alert_settings) : Status(server.error());
+    alert_commits.emplace(*database, [executor = io.get_executor()](std::function<void()> flush) {
+      asio::post(executor, std::move(flush));
+    });
+    Status mounted = server
+                         ? mount_alert_routes(**server, *services, alert_settings, &*alert_commits)
+                         : Status(server.error());
     if (!mounted) {
       spdlog::error("{}", mounted.error().message);
       exit_code = 1;

@@ -2,9 +2,14 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
+#include <optional>
 
+#include <boost/asio/async_result.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/use_awaitable.hpp>
 
 #include "commands/incident_model.h"
 #include "commands/incident_rooms.h"
@@ -136,18 +141,23 @@ asio::awaitable<void> settle_in_background(Services& services, std::int64_t id,
   co_await settle_incident_room(services, id, *where, std::move(declarer));
 }
 
-}  // namespace
-
-AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
-                          const AlertNotification& notification) {
+// What a notification wrote, and what it says in chat once that is committed.
+struct AlertPlan {
   AlertIngest result;
-  if (services.incidents == nullptr)
-    return result;
+  // Lines to post, per conversation address, in arrival order.
+  std::vector<std::pair<std::string, std::vector<std::string>>> posts;
+};
+
+// Everything the notification writes (dedup keys, audit records, timeline rows, incidents),
+// inside the caller's transaction. Runs again from scratch when a shared transaction is retried.
+AlertPlan record_alerts(Services& services, const AlertSettings& settings,
+                        const AlertNotification& notification) {
+  AlertPlan plan;
+  AlertIngest& result = plan.result;
   auto& store = *services.incidents;
   const EpochMillis now = services.clock.now_ms();
   const std::string group_key = notification.source + "|" + notification.group_key;
-  // Lines to post, per conversation address, in arrival order.
-  std::vector<std::pair<std::string, std::vector<std::string>>> posts;
+  auto& posts = plan.posts;
   auto post_line = [&posts](const std::string& channel, std::string line) {
     if (channel.empty())
       return;
@@ -252,13 +262,20 @@ AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
       }
     }
   });
+  return plan;
+}
 
+// After the commit: reminders planned, new incidents' cards, one message per place.
+void publish_alerts(Services& services, const AlertNotification& notification,
+                    const AlertPlan& plan) {
+  const AlertIngest& result = plan.result;
+  auto& store = *services.incidents;
   // New incidents' first status reminders (the incident alarm is told).
   for (const auto id : result.incidents_opened)
     replan_incident_reminder(services, id);
   // Chat, after everything is recorded: new incidents' cards, then one message per place.
   if (services.conversations == nullptr)
-    return result;
+    return;
   for (const auto id : result.incidents_opened) {
     auto incident = store.get(id);
     if (!incident || incident->room.empty())
@@ -280,7 +297,7 @@ AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
         result.incidents_opened.end())
       refresh_incident_card(services, id);
   }
-  for (const auto& [channel, lines] : posts) {
+  for (const auto& [channel, lines] : plan.posts) {
     auto conversation = services.conversations->open(channel);
     if (!conversation)
       continue;
@@ -297,7 +314,57 @@ AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
       message.context = notification.external_url;
     conversation->post(message);
   }
-  return result;
+}
+
+}  // namespace
+
+AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
+                          const AlertNotification& notification) {
+  if (services.incidents == nullptr)
+    return {};
+  AlertPlan plan;
+  services.database.transaction([&] { plan = record_alerts(services, settings, notification); });
+  publish_alerts(services, notification, plan);
+  return plan.result;
+}
+
+asio::awaitable<Result<AlertIngest>> ingest_alerts_grouped(Services& services,
+                                                           storage::CommitBatcher& commits,
+                                                           const AlertSettings& settings,
+                                                           AlertNotification notification) {
+  if (services.incidents == nullptr)
+    co_return AlertIngest{};
+  struct State {
+    AlertNotification notification;
+    AlertPlan plan;
+  };
+  auto state = std::make_shared<State>(State{std::move(notification), {}});
+  auto initiation = [&services, &commits, &settings, state](auto handler) {
+    using Handler = decltype(handler);
+    // std::function wants a copyable callable: the one-shot handler is shared.
+    auto waiter = std::make_shared<std::optional<Handler>>(std::move(handler));
+    storage::CommitBatcher::Work work;
+    work.write = [&services, &settings, state] {
+      state->plan = record_alerts(services, settings, state->notification);
+    };
+    work.done = [&services, state, waiter](const Status& committed) {
+      Result<AlertIngest> outcome = committed ? Result<AlertIngest>(state->plan.result)
+                                              : Result<AlertIngest>(committed.error());
+      if (committed)
+        publish_alerts(services, state->notification, state->plan);
+      // Resumed from the loop, not inside the flush that answers the rest of its batch.
+      asio::post(services.executor, [waiter, outcome = std::move(outcome)]() mutable {
+        Handler resume = std::move(**waiter);
+        waiter->reset();
+        std::move(resume)(std::move(outcome));
+      });
+    };
+    commits.submit(std::move(work));
+  };
+  auto ingested =
+      co_await asio::async_initiate<const asio::use_awaitable_t<>, void(Result<AlertIngest>)>(
+          std::move(initiation), asio::use_awaitable);
+  co_return ingested;
 }
 
 }  // namespace shipmate::commands

@@ -19,6 +19,12 @@
 // Contract: event-loop thread (Services). ingest_alerts() writes everything (dedup keys, audit
 // records, timeline rows, incidents) in one transaction before it posts anything; posting only
 // queues (Conversation never blocks), so a webhook handler answers as soon as it returns.
+// ingest_alerts_grouped() (the webhooks' path) writes the same into the next transaction of a
+// storage::CommitBatcher, shared with the notifications that arrived with it, and resumes once that
+// committed and the chat work is queued; a second copy of an alert in the same transaction is a
+// duplicate there too (the writes run one after another on one connection). When the shared
+// transaction fails it resumes with the Error (nothing of the notification was written: answer
+// 503 and the sender delivers it again).
 // Routing is pure (route_alert) and tested row by row.
 #pragma once
 
@@ -27,8 +33,12 @@
 #include <string>
 #include <vector>
 
+#include <boost/asio/awaitable.hpp>
+
 #include "commands/context.h"
+#include "common/result.h"
 #include "integrations/alerts/alert_payloads.h"
+#include "storage/commit_batcher.h"
 
 namespace shipmate::commands {
 
@@ -72,5 +82,10 @@ struct AlertIngest {
 
 AlertIngest ingest_alerts(Services& services, const AlertSettings& settings,
                           const integrations::alerts::AlertNotification& notification);
+
+// The same through `commits`: answered after the shared transaction committed (see above).
+boost::asio::awaitable<Result<AlertIngest>> ingest_alerts_grouped(
+    Services& services, storage::CommitBatcher& commits, const AlertSettings& settings,
+    integrations::alerts::AlertNotification notification);
 
 }  // namespace shipmate::commands

@@ -5,11 +5,69 @@
 #include <openssl/hmac.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
+#include <stdexcept>
 
 #include "common/strings.h"
 
 namespace shipmate::integrations::alerts {
+
+namespace {
+bool name_less(const Labels::value_type& entry, std::string_view name) {
+  return std::string_view(entry.first) < name;
+}
+}  // namespace
+
+Labels::Labels(std::initializer_list<value_type> entries)
+    : Labels(from_unsorted(std::vector<value_type>(entries))) {}
+
+Labels Labels::from_unsorted(std::vector<value_type> entries) {
+  Labels out;
+  out.entries_ = std::move(entries);
+  auto& list = out.entries_;
+  if (!std::is_sorted(list.begin(), list.end(),
+                      [](const value_type& a, const value_type& b) { return a.first < b.first; }))
+    std::stable_sort(list.begin(), list.end(),
+                     [](const value_type& a, const value_type& b) { return a.first < b.first; });
+  list.erase(
+      std::unique(list.begin(), list.end(),
+                  [](const value_type& a, const value_type& b) { return a.first == b.first; }),
+      list.end());
+  return out;
+}
+
+std::vector<Labels::value_type>::iterator Labels::lower_bound(std::string_view name) {
+  return std::lower_bound(entries_.begin(), entries_.end(), name, name_less);
+}
+
+Labels::const_iterator Labels::find(std::string_view name) const {
+  auto it = std::lower_bound(entries_.begin(), entries_.end(), name, name_less);
+  return it != entries_.end() && it->first == name ? it : entries_.end();
+}
+
+const std::string& Labels::at(std::string_view name) const {
+  auto it = find(name);
+  if (it == end())
+    throw std::out_of_range("no label " + std::string(name));
+  return it->second;
+}
+
+std::string& Labels::operator[](std::string_view name) {
+  auto it = lower_bound(name);
+  if (it == entries_.end() || it->first != name)
+    it = entries_.insert(it, value_type(std::string(name), std::string()));
+  return it->second;
+}
+
+bool Labels::emplace(std::string name, std::string value) {
+  auto it = lower_bound(name);
+  if (it != entries_.end() && it->first == name)
+    return false;
+  entries_.insert(it, value_type(std::move(name), std::move(value)));
+  return true;
+}
+
 namespace {
 
 using simdjson::dom::element;
@@ -34,22 +92,23 @@ bool has_string(const object& obj, std::string_view key) {
 // A map of strings; a missing key is an empty map, anything else that is not an object of
 // strings is an error.
 Result<Labels> labels_field(const object& obj, std::string_view key, std::string_view where) {
-  Labels out;
   element value;
   if (obj.at_key(key).get(value) != simdjson::SUCCESS || value.is_null())
-    return out;
+    return Labels();
   object map;
   if (value.get_object().get(map) != simdjson::SUCCESS)
     return invalid(std::string(where) + "." + std::string(key) + " must be an object of strings");
+  std::vector<Labels::value_type> out;
+  out.reserve(map.size());
   for (auto field : map) {
     std::string_view text;
     if (field.value.get_string().get(text) != simdjson::SUCCESS) {
       return invalid(std::string(where) + "." + std::string(key) + "." + std::string(field.key) +
                      " must be a string");
     }
-    out.emplace(std::string(field.key), std::string(text));
+    out.emplace_back(std::string(field.key), std::string(text));
   }
-  return out;
+  return Labels::from_unsorted(std::move(out));
 }
 
 bool valid_status(std::string_view status) {

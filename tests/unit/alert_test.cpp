@@ -3,13 +3,20 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <stdexcept>
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/post.hpp>
 
 #include "commands/alert_intake.h"
 #include "commands/incident_model.h"
 #include "commands/incidents.h"
 #include "common/strings.h"
 #include "integrations/alerts/alert_payloads.h"
+#include "storage/commit_batcher.h"
 #include "tests/support/command_harness.h"
+#include "tests/support/test_support.h"
 
 namespace shipmate {
 namespace {
@@ -54,6 +61,33 @@ TEST(AlertPayloads, AlertmanagerV4IsDecoded) {
   EXPECT_EQ(parsed->alerts[0].fingerprint, "fp1");
   EXPECT_EQ(parsed->alerts[0].labels.at("service"), "hello");
   EXPECT_EQ(parsed->alerts[0].annotations.at("summary"), "HighErrors is high");
+}
+
+// Labels is a sorted vector standing in for a map: it must answer as the map did.
+TEST(AlertPayloads, LabelSetsAnswerAsAMapWould) {
+  alerts::Labels labels = {{"zone", "b"}, {"alertname", "X"}, {"zone", "ignored"}, {"job", "api"}};
+  std::string order;
+  for (const auto& [name, value] : labels)
+    order += name + "=" + value + ",";
+  EXPECT_EQ(order, "alertname=X,job=api,zone=b,");  // by name; a repeated name keeps the first
+  EXPECT_EQ(labels.at("job"), "api");
+  EXPECT_THROW((void)labels.at("absent"), std::out_of_range);
+  EXPECT_EQ(labels.find("absent"), labels.end());
+  EXPECT_EQ(labels.find("zon"), labels.end());  // a prefix is not a match
+  EXPECT_FALSE(labels.emplace("job", "other"));
+  EXPECT_EQ(labels.at("job"), "api");
+  EXPECT_TRUE(labels.emplace("instance", "i1"));
+  labels["severity"] = "critical";
+  order.clear();
+  for (const auto& [name, value] : labels)
+    order += name + ",";
+  EXPECT_EQ(order, "alertname,instance,job,severity,zone,");
+  // From the wire: any order in, name order out, and the first of a repeated key counts.
+  auto parsed = alerts::parse_alertmanager(am_payload(
+      "firing",
+      {R"({"status":"firing","labels":{"b":"2","a":"1","b":"3"},"startsAt":"2023-11-14T22:00:00Z","fingerprint":"f"})"}));
+  ASSERT_TRUE(parsed) << parsed.error().message;
+  EXPECT_EQ(parsed->alerts[0].labels, (alerts::Labels{{"a", "1"}, {"b", "2"}}));
 }
 
 TEST(AlertPayloads, BadAlertmanagerBodiesSayWhatIsWrong) {
@@ -283,6 +317,76 @@ TEST_F(AlertIngestTest, PagerDutyRedeliveriesAreDroppedByWebhookId) {
   auto replay = commands::ingest_alerts(*h.services, settings, *parsed);
   EXPECT_EQ(replay.accepted, 0);
   EXPECT_EQ(incidents.get(1)->severity, 2);
+}
+
+// The webhooks' path: notifications that arrive in one loop turn share one transaction
+// (storage/commit_batcher.h); each sender is resumed only once it is committed (seen here from a
+// second connection), and an HA peer's copy in the same transaction is a duplicate there.
+TEST(AlertIngestShared, NotificationsOfOneTurnShareOneCommitAndAreDeduplicatedWithinIt) {
+  testing::TempDir dir;
+  const std::string location = dir.file("shipmate.db");
+  testing::CommandHarness h(location);
+  commands::IncidentSettings incident_settings;
+  storage::IncidentStore incidents(*h.db, h.clock);
+  Rooms rooms;
+  h.services->incidents = &incidents;
+  h.services->incident_settings = &incident_settings;
+  h.services->conversations = &rooms;
+  commands::AlertSettings settings;
+  settings.channel = "ops";
+  settings.routes.push_back(
+      commands::AlertRoute{.match = {{"severity", "critical"}}, .open_incident = true});
+  auto other = storage::Database::open(location);
+  ASSERT_TRUE(other) << other.error().message;
+  storage::IncidentStore seen_from_outside(**other, h.clock);
+  storage::CommitBatcher commits(
+      *h.db, [&h](std::function<void()> flush) { boost::asio::post(h.io, std::move(flush)); });
+
+  struct Sent {
+    std::string body;
+    std::string key;  // one of its alert keys
+    std::optional<Result<commands::AlertIngest>> answer;
+    bool durable = false;  // its key was committed when it was answered
+  };
+  const std::string group = "{}:{alertname=\"HighErrors\"}";
+  auto key = [&](const std::string& fingerprint) {
+    return "alertmanager|" + group + "|" + fingerprint + "|2023-11-14T22:00:00.123456789Z|firing";
+  };
+  const std::string first = am_payload(
+      "firing", {am_alert("HighErrors", "firing", "fp1"), am_alert("HighErrors", "firing", "fp2")});
+  std::vector<Sent> sent = {
+      {first, key("fp1"), {}, false},
+      {first, key("fp2"), {}, false},  // the HA peer's copy
+      {am_payload("firing", {am_alert("HighErrors", "firing", "fp3")}), key("fp3"), {}, false}};
+  for (auto& one : sent) {
+    boost::asio::co_spawn(
+        h.io,
+        [&, &one = one]() -> boost::asio::awaitable<void> {
+          auto parsed = alerts::parse_alertmanager(one.body);
+          EXPECT_TRUE(parsed);
+          alerts::AlertNotification decoded = std::move(*parsed);
+          auto answer = co_await commands::ingest_alerts_grouped(*h.services, commits, settings,
+                                                                 std::move(decoded));
+          one.durable = seen_from_outside.alert_seen(one.key);
+          one.answer = std::move(answer);
+        },
+        boost::asio::detached);
+  }
+  h.io.run();
+  for (const auto& one : sent) {
+    ASSERT_TRUE(one.answer && *one.answer) << (one.answer ? one.answer->error().message : "");
+    EXPECT_TRUE(one.durable) << one.key << ": answered before its commit";
+  }
+  EXPECT_EQ(commits.counters().transactions, 1u);
+  EXPECT_EQ((*sent[0].answer)->accepted, 2);
+  EXPECT_EQ((*sent[1].answer)->accepted, 0);
+  EXPECT_EQ((*sent[1].answer)->duplicates, 2);
+  EXPECT_EQ((*sent[2].answer)->accepted, 1);
+  ASSERT_EQ((*sent[0].answer)->incidents_opened.size(), 1u);
+  EXPECT_TRUE((*sent[2].answer)->incidents_opened.empty());  // it joined the group's incident
+  const auto id = (*sent[0].answer)->incidents_opened[0];
+  EXPECT_EQ(seen_from_outside.timeline(id).size(), 4u);  // declared + three alerts, once each
+  EXPECT_EQ(seen_from_outside.list().size(), 1u);
 }
 
 TEST(AlertRouting, FirstMatchingRouteDecides) {
