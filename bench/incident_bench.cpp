@@ -22,6 +22,7 @@
 //
 // Run: build-release/bench/shipmate_incident_bench [--notes N] [--incidents N]
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 
 #include <algorithm>
 #include <boost/asio/co_spawn.hpp>
@@ -86,6 +87,15 @@ double percentile(std::vector<double> values, double p) {
     return 0;
   std::sort(values.begin(), values.end());
   return values[std::min(values.size() - 1, static_cast<std::size_t>(p * values.size()))];
+}
+
+// User and system CPU time of this process so far: what a notification costs, whatever the
+// machine's load (its wall-clock rate depends on the CPU share it gets).
+double cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) +
+         static_cast<double>(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6;
 }
 
 double seconds_since(Steady::time_point start) {
@@ -371,6 +381,7 @@ int main(int argc, char** argv) {
         latencies.reserve(bodies.size());
         const auto transactions = alert_commits.counters().transactions;
         io.restart();
+        const double cpu_before = cpu_seconds();
         const auto start = Steady::now();
         for (int slot = 0; slot < in_flight; ++slot) {
           asio::co_spawn(
@@ -411,15 +422,17 @@ int main(int argc, char** argv) {
         io.run();
         io.restart();
         const double took = seconds_since(start);
+        const double cpu = cpu_seconds() - cpu_before;
         const auto commits = alert_commits.counters().transactions - transactions;
         std::printf(
             "  Alertmanager notifications of 10 alerts, %2d in flight, %s commit, %s: %.0f "
             "notifications/s (%d alerts accepted, %d duplicates, %d failed; latency p50 %.0f us, "
-            "p99 %.0f us; %s)\n",
+            "p99 %.0f us; %s; CPU %.0f us each, user+system)\n",
             in_flight, shared ? "shared" : "own", repeat ? "the same again (duplicates)" : "new",
             static_cast<double>(bodies.size()) / took, accepted, duplicates, failed,
             percentile(latencies, 0.5), percentile(latencies, 0.99),
-            shared ? (std::to_string(commits) + " shared commits").c_str() : "one commit each");
+            shared ? (std::to_string(commits) + " shared commits").c_str() : "one commit each",
+            cpu * 1e6 / static_cast<double>(bodies.size()));
       }
     }
   }

@@ -90,6 +90,27 @@ TEST(AlertPayloads, LabelSetsAnswerAsAMapWould) {
   EXPECT_EQ(parsed->alerts[0].labels, (alerts::Labels{{"a", "1"}, {"b", "2"}}));
 }
 
+// Bodies up to 64 KiB reuse one parser per thread; a larger one gets its own. Either way, each
+// parse sees only its own body, whatever came before it.
+TEST(AlertPayloads, BodiesOfAnySizeParseOneAfterAnother) {
+  std::vector<std::string> many;
+  for (int i = 0; i < 400; ++i)
+    many.push_back(am_alert("HighErrors", "firing", "fp" + std::to_string(i)));
+  const std::string big = am_payload("firing", many);
+  ASSERT_GT(big.size(), 64u * 1024);
+  const std::string small = am_payload("firing", {am_alert("Small", "resolved", "s1")});
+  for (const auto* body : {&small, &big, &small, &big}) {
+    auto parsed = alerts::parse_alertmanager(*body);
+    ASSERT_TRUE(parsed) << parsed.error().message;
+    EXPECT_EQ(parsed->alerts.size(), body == &big ? 400u : 1u);
+    EXPECT_EQ(parsed->alerts.back().fingerprint, body == &big ? "fp399" : "s1");
+  }
+  // A truncated body after a longer one is not completed by what the longer one left behind.
+  EXPECT_EQ(alerts::parse_alertmanager(small.substr(0, small.size() - 2)).error().message,
+            "the body is not JSON");
+  EXPECT_TRUE(alerts::parse_alertmanager(small));
+}
+
 TEST(AlertPayloads, BadAlertmanagerBodiesSayWhatIsWrong) {
   EXPECT_EQ(alerts::parse_alertmanager("not json").error().message, "the body is not JSON");
   EXPECT_NE(alerts::parse_alertmanager(R"({"version":"3"})").error().message.find("\"3\""),
