@@ -2,6 +2,7 @@
 // routing, and what ingesting them does to incidents (dedup, snapshot diffs, grouping).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
 #include <stdexcept>
 
@@ -82,6 +83,16 @@ TEST(AlertPayloads, LabelSetsAnswerAsAMapWould) {
   for (const auto& [name, value] : labels)
     order += name + ",";
   EXPECT_EQ(order, "alertname,instance,job,severity,zone,");
+  // A large set (past the insertion sort) orders the same way, first of a repeated name kept.
+  std::vector<alerts::Labels::value_type> many;
+  for (int i = 99; i >= 0; --i)
+    many.emplace_back("l" + std::to_string(100 + i), std::to_string(i));
+  many.emplace_back("l150", "second");
+  const auto large = alerts::Labels::from_unsorted(many);
+  ASSERT_EQ(large.size(), 100u);
+  EXPECT_EQ(large.begin()->first, "l100");
+  EXPECT_EQ(large.at("l150"), "50");
+  EXPECT_TRUE(std::is_sorted(large.begin(), large.end()));
   // From the wire: any order in, name order out, and the first of a repeated key counts.
   auto parsed = alerts::parse_alertmanager(am_payload(
       "firing",
