@@ -244,8 +244,12 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     std::vector<Gathered> batch;
     batch.swap(intake);
     // Not recorded means not acked: the platform redelivers when it hears nothing.
-    if (batch.empty() || stopping)
+    if (batch.empty())
       return;
+    if (stopping) {
+      tell_not_recorded(batch);
+      return;
+    }
     std::vector<storage::InboxEntry> entries;
     for (const auto& gathered : batch) {
       if (gathered.delivery.command) {
@@ -265,6 +269,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
         spdlog::error("intake: cannot record {} commands, leaving them for redelivery: {}",
                       entries.size(), e.what());
         stats.not_recorded += batch.size();
+        tell_not_recorded(batch);
         // The finished ones wait for the next commit.
         done_keys.insert(done_keys.begin(), std::make_move_iterator(finished_keys.begin()),
                          std::make_move_iterator(finished_keys.end()));
@@ -298,6 +303,14 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
         if (command)
           command->state = TentativeCommand::State::dropped;
       }
+      tell_not_recorded(batch);
+    }
+  }
+
+  static void tell_not_recorded(const std::vector<Gathered>& batch) {
+    for (const auto& gathered : batch) {
+      if (gathered.delivery.acks)
+        gathered.delivery.acks->not_recorded(gathered.delivery.ack_id);
     }
   }
 
@@ -367,6 +380,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
       // A command whose ack was lost still runs: it is in the inbox, where the platform's
       // redelivery will find it.
       if (!fresh[at]) {
+        gathered.delivery.acks->redelivered(gathered.delivery.ack_id);
         ++stats.duplicates;
         if (platform_meters.duplicates != nullptr)
           platform_meters.duplicates->inc();

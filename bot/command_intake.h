@@ -116,6 +116,13 @@ class AckChannel {
     (void)then;
     return false;
   }
+  // The delivery `ack_id` was recorded before (a redelivery): it is acknowledged all the same
+  // (send_ack), and this is said right after. For channels that count redeliveries.
+  virtual void redelivered(const std::string& ack_id) { (void)ack_id; }
+  // The batch holding `ack_id` could not be recorded (or the intake is stopping): it is not
+  // acknowledged. A channel that answers each delivery (an HTTP request) answers "try again";
+  // one whose platform redelivers what it hears nothing about may ignore it.
+  virtual void not_recorded(const std::string& ack_id) { (void)ack_id; }
 };
 
 // One delivery for the group-commit path: an acknowledgement, and maybe a command.
@@ -204,8 +211,9 @@ class CommandIntake {
   void flush();
 
   // The synchronous path, for platforms whose acknowledgement is the answer to a request (Slack's
-  // HTTP mode, Teams): records now and starts the command unless it was delivered before. With
-  // the outbox, a read-only command runs first and is recorded with its replies (point 3).
+  // HTTP mode): records now and starts the command unless it was delivered before. With the
+  // outbox, a read-only command runs first and is recorded with its replies (point 3). (Teams
+  // waits for an AckChannel's ack through submit() instead, so that requests share commits.)
   enum class Accepted { fresh, duplicate, not_recorded };
   Accepted accept_now(std::string_view platform, IncomingCommand command);
 

@@ -90,6 +90,63 @@ TeamsResponse text_response(int status, std::string body) {
   return TeamsResponse{status, "text/plain", std::move(body)};
 }
 
+// How an inbound POST waits for its activity to be recorded: the activity goes through the
+// intake's group commit (CommandIntake::submit), so activities that arrive together (many
+// conversations, many connections) share one transaction, and each request is answered once the
+// transaction holding its activity committed. The intake's acknowledgement of a delivery wakes
+// its request; a batch that could not be recorded wakes it with "not recorded".
+class PendingAnswers final : public AckChannel {
+ public:
+  struct Waiter {
+    explicit Waiter(const asio::any_io_executor& executor)
+        : wake(executor, asio::steady_timer::time_point::max()) {}
+    asio::steady_timer wake;
+    bool answered = false;
+    bool recorded = false;
+    bool duplicate = false;
+  };
+
+  // A request's own id for its delivery: two requests carrying one activity (a redelivery that
+  // overtook the first) each wait for their own answer.
+  std::string add(Waiter& waiter) {
+    std::string id = std::to_string(next_id_++);
+    waiting_.emplace(id, &waiter);
+    return id;
+  }
+  void remove(const std::string& id) { waiting_.erase(id); }
+
+  bool send_ack(const std::string& ack_id) override {
+    wake(ack_id, true);
+    return true;
+  }
+  asio::awaitable<void> acks_written() override { co_return; }
+  // The 202 is written when the request's handler resumes; commands need not wait for it (as
+  // with accept_now, a reply may reach the connector before the answer reaches Teams).
+  bool when_written(std::function<void()> then) override {
+    then();
+    return true;
+  }
+  void redelivered(const std::string& ack_id) override {
+    if (auto found = waiting_.find(ack_id); found != waiting_.end())
+      found->second->duplicate = true;
+  }
+  void not_recorded(const std::string& ack_id) override { wake(ack_id, false); }
+
+ private:
+  void wake(const std::string& ack_id, bool recorded) {
+    auto found = waiting_.find(ack_id);
+    if (found == waiting_.end())
+      return;
+    Waiter& waiter = *found->second;
+    waiter.answered = true;
+    waiter.recorded = recorded;
+    waiter.wake.cancel();
+  }
+
+  std::map<std::string, Waiter*> waiting_;
+  std::uint64_t next_id_ = 1;
+};
+
 }  // namespace
 
 std::string teams_address(const std::string& conversation_id, const std::string& thread) {
@@ -180,6 +237,7 @@ struct TeamsTransport::Impl {
   ConnectorClient connector;
   std::unique_ptr<net::HttpServer> own_server;
   std::map<std::string, storage::ConversationRef> conversations;  // by conversation id
+  std::shared_ptr<PendingAnswers> answers = std::make_shared<PendingAnswers>();
   TeamsStats stats;
   bool stopping = false;
   net::HttpServer* shared_server = nullptr;  // the routes live on a shared listener
@@ -331,13 +389,29 @@ struct TeamsTransport::Impl {
     IncomingCommand command{what.dedupe_key,
                             activity.from_aad_id.empty() ? activity.from_id : activity.from_aad_id,
                             activity.conversation_id, thread, what.text};
-    const auto accepted = self->intake.accept_now("teams", std::move(command));
-    if (accepted == CommandIntake::Accepted::not_recorded) {
+    // Recorded (with the activities that arrive together) before the answer; a read-only
+    // command runs first and its replies share that commit (bot/command_intake.h, points 2-3).
+    PendingAnswers::Waiter waiter(self->executor);
+    const std::string ack_id = self->answers->add(waiter);
+    // Forgotten however this coroutine ends (a frame destroyed at shutdown included).
+    struct Forget {
+      PendingAnswers& answers;
+      const std::string& id;
+      ~Forget() { answers.remove(id); }
+    } forget{*self->answers, ack_id};
+    self->intake.submit("teams", Delivery{self->answers, ack_id, std::move(command)});
+    if (!waiter.answered) {
+      // Woken by the intake either way (recorded, or not: a failed or stopped commit). The timer
+      // never expires: arming a deadline here would cost two timerfd_settime calls per activity.
+      boost::system::error_code ignored;
+      co_await waiter.wake.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+    }
+    if (!waiter.recorded) {
       spdlog::error("teams: could not record activity {}; Teams will send it again",
                     what.dedupe_key);
       co_return text_response(503, "try again\n");
     }
-    if (accepted == CommandIntake::Accepted::duplicate)
+    if (waiter.duplicate)
       ++self->stats.duplicates;
     else
       ++self->stats.commands;

@@ -7,6 +7,8 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
@@ -106,6 +108,62 @@ class TeamsTransportTest : public ::testing::Test {
   testing::CountingCredentials credentials;
   Echo echo;
 };
+
+// Activities that arrive together (many connections, many conversations) are recorded in one
+// inbox transaction, and each request is answered only once that transaction committed.
+TEST_F(TeamsTransportTest, ActivitiesArrivingTogetherShareOneCommitAndAreEachAnsweredAfterIt) {
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    SteadyTimers timers(io.get_executor());
+    CommandIntake intake(io.get_executor(), inbox, echo, timers);
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
+                             options());
+    EXPECT_TRUE((co_await transport.start()).ok());
+    constexpr int kActivities = 5;
+    std::vector<int> statuses;
+    for (int i = 0; i < kActivities; ++i) {
+      const std::string id = "17000000001" + std::to_string(i);
+      const std::string conversation = "a:together" + std::to_string(i);
+      asio::co_spawn(
+          io,
+          [&transport, &statuses, &intake, body = activity(fake, id, "ping", conversation),
+           kActivities]() -> asio::awaitable<void> {
+            TeamsRequest request{"Bearer good", body};
+            auto answer = co_await transport.handle(std::move(request));
+            // Answered after the one commit that recorded all of them.
+            EXPECT_EQ(intake.stats().batches, 1u);
+            EXPECT_EQ(intake.stats().acks, static_cast<std::uint64_t>(kActivities));
+            statuses.push_back(answer.status);
+          },
+          asio::detached);
+    }
+    EXPECT_TRUE(co_await eventually([&] { return statuses.size() == kActivities; }));
+    EXPECT_EQ(statuses, std::vector<int>(kActivities, 202));
+    EXPECT_EQ(intake.stats().batches, 1u);
+    EXPECT_TRUE(co_await eventually([&] { return fake.activities().size() == kActivities; }));
+    EXPECT_EQ(echo.events.size(), static_cast<std::size_t>(kActivities));
+    EXPECT_EQ(transport.stats().commands, static_cast<std::uint64_t>(kActivities));
+    intake.stop();
+    co_await transport.stop(1s);
+  });
+}
+
+// An activity the intake cannot record (here: stopped) is answered 503 at once, so Teams sends it
+// again; nothing else would wake its request.
+TEST_F(TeamsTransportTest, AnActivityThatCannotBeRecordedIsAnswered503) {
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    SteadyTimers timers(io.get_executor());
+    CommandIntake intake(io.get_executor(), inbox, echo, timers);
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
+                             options());
+    EXPECT_TRUE((co_await transport.start()).ok());
+    intake.stop();
+    TeamsRequest request{"Bearer good", activity(fake, "1700000000099", "ping")};
+    auto answer = co_await transport.handle(std::move(request));  // never answered: a hang
+    EXPECT_EQ(answer.status, 503);
+    EXPECT_TRUE(echo.events.empty());
+    co_await transport.stop(1s);
+  });
+}
 
 TEST_F(TeamsTransportTest, AMessageRunsAsTheMappedUserAndIsAnsweredInItsThreadOnce) {
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
