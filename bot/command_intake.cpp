@@ -287,6 +287,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     std::vector<std::shared_ptr<TentativeCommand>> tentative = start_tentative(batch, entries);
     const bool recorded = outbox->commit_with(
         [&] {
+          record_finished(entries, tentative);
           fresh = inbox.accept_all(entries, {});
           for (std::size_t i = 0; i < tentative.size(); ++i) {
             if (tentative[i])
@@ -311,6 +312,16 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     for (const auto& gathered : batch) {
       if (gathered.delivery.acks)
         gathered.delivery.acks->not_recorded(gathered.delivery.ack_id);
+    }
+  }
+
+  // A tentative command that already finished is recorded as done (its key only): its replies
+  // and its delivery share the transaction, so there is nothing to replay or report.
+  static void record_finished(std::vector<storage::InboxEntry>& entries,
+                              const std::vector<std::shared_ptr<TentativeCommand>>& tentative) {
+    for (std::size_t i = 0; i < entries.size() && i < tentative.size(); ++i) {
+      if (tentative[i] && tentative[i]->finished)
+        entries[i].state = "done";
     }
   }
 
@@ -679,6 +690,7 @@ CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name
     auto tentative = impl_->start_tentative(batch, entries);
     const bool recorded = impl_->outbox->commit_with(
         [&] {
+          Impl::record_finished(entries, tentative);
           fresh = impl_->inbox.accept(entries[0]);
           if (tentative[0])
             tentative[0]->state =

@@ -780,12 +780,16 @@ std::unique_ptr<commands::Conversation> ReplyOutbox::wrap_unrecorded(
 void ReplyOutbox::finished(std::string inbox_key, std::shared_ptr<TentativeCommand> tentative) {
   if (tentative && tentative->dropped())
     return;
-  const bool undecided = tentative && tentative->state == TentativeCommand::State::undecided;
+  if (tentative && tentative->state == TentativeCommand::State::undecided) {
+    // Finished before its delivery was recorded (the intake's commit_with() in this very turn):
+    // the delivery is recorded as done, so no pending entry is written only to be deleted in
+    // the same commit (one B-tree page and two statements fewer per command).
+    tentative->finished = true;
+    return;
+  }
   impl_->finished_keys.push_back({std::move(inbox_key), std::move(tentative)});
-  // With replies waiting to be recorded, it joins their commit (already posted); a tentative
-  // command's joins the intake's commit_with() in this very turn.
-  if (!undecided)
-    impl_->flush_soon();
+  // With replies waiting to be recorded, it joins their commit (already posted).
+  impl_->flush_soon();
 }
 
 void ReplyOutbox::notify(std::string_view platform_name, std::string key, std::string channel,

@@ -104,6 +104,10 @@ struct TentativeCommand {
   // When it first asked for a message while undecided: its reply is timed only once it is
   // recorded (a dropped redelivery's is not a reply anyone sees).
   std::chrono::steady_clock::time_point first_message{};
+  // It finished before its delivery was recorded (finished() while undecided): the intake
+  // records the delivery as done at once (its key only, storage::InboxStore::accept), so nothing
+  // marks it done later.
+  bool finished = false;
   bool dropped() const { return state == State::dropped; }
 };
 
@@ -165,7 +169,8 @@ class ReplyOutbox {
 
   // The command with this inbox key has finished: marked done in the commit that records its last
   // replies (or the next one). A dropped tentative command is not marked (its delivery is
-  // another's, or unrecorded).
+  // another's, or unrecorded); an undecided one is only flagged (TentativeCommand::finished),
+  // and its delivery is recorded as done in commit_with().
   void finished(std::string inbox_key, std::shared_ptr<TentativeCommand> tentative = nullptr);
 
   // Commits what waits now, in one transaction that first runs `record` (the intake recording a

@@ -25,6 +25,8 @@ bool InboxStore::accept(const InboxEntry& entry) {
     remember.run();
     if (db_.changes() == 0)
       return false;
+    if (entry.state == "done")
+      return true;  // finished already: nothing to replay or report after a restart
     auto& insert =
         cached(insert_,
                "INSERT INTO inbox_pending (key, platform, user_id, channel, thread, text, state, "
@@ -62,7 +64,8 @@ std::vector<bool> InboxStore::accept_all(const std::vector<InboxEntry>& entries,
 
 // What accept() does for each entry, in one statement: every statement is a round trip to the
 // server, so the batch is sent as one JSON array. The keys are inserted first; the entries whose
-// key was new go to inbox_pending in arrival order (a key twice in one batch: its first entry).
+// key was new go to inbox_pending in arrival order (a key twice in one batch: its first entry),
+// but for those recorded "done" (accept(): the key only).
 std::vector<bool> InboxStore::accept_batch(const std::vector<InboxEntry>& entries) {
   std::string batch = "[";
   for (const auto& entry : entries) {
@@ -75,21 +78,24 @@ std::vector<bool> InboxStore::accept_batch(const std::vector<InboxEntry>& entrie
       batch += ',';
     }
     append_json_string(batch, redact(entry.text));
+    batch += ',';
+    append_json_string(batch, entry.state);
     batch += ']';
   }
   batch += ']';
   auto& insert = cached(
       accept_batch_,
       "WITH batch AS (SELECT e->>0 AS key, e->>1 AS platform, e->>2 AS user_id, "
-      "e->>3 AS channel, e->>4 AS thread, e->>5 AS text, n "
+      "e->>3 AS channel, e->>4 AS thread, e->>5 AS text, e->>6 AS state, n "
       "FROM json_array_elements(?1::json) WITH ORDINALITY AS b(e, n)), "
       "fresh AS (INSERT INTO inbox_keys (key, received_at) SELECT DISTINCT key, ?2 FROM batch "
-      "ON CONFLICT (key) DO NOTHING RETURNING key) "
-      "INSERT INTO inbox_pending (key, platform, user_id, channel, thread, text, state, "
-      "received_at, replica) "
+      "ON CONFLICT (key) DO NOTHING RETURNING key), "
+      "pending AS (INSERT INTO inbox_pending (key, platform, user_id, channel, thread, text, "
+      "state, received_at, replica) "
       "SELECT key, platform, user_id, channel, thread, text, 'received', ?2, ?3 FROM "
       "(SELECT DISTINCT ON (b.key) b.* FROM batch b JOIN fresh f ON f.key = b.key "
-      "ORDER BY b.key, b.n) first ORDER BY n RETURNING key");
+      "ORDER BY b.key, b.n) first WHERE state <> 'done' ORDER BY n) "
+      "SELECT key FROM fresh");
   insert.bind(1, batch).bind(2, clock_.now_ms()).bind(3, replica_);
   std::unordered_set<std::string> added;
   while (insert.step())

@@ -49,7 +49,8 @@ class InboxStore {
   const std::string& replica() const { return replica_; }
 
   // Records a delivery in state "received"; false when the key is already there (whether or not
-  // that command has finished).
+  // that command has finished). An entry whose `state` is "done" (a command that already ran and
+  // finished, its replies recorded in the same transaction) is recorded finished: its key only.
   bool accept(const InboxEntry& entry);
   // Records many deliveries in one transaction (a transport's group commit): element i is
   // accept(entries[i]). Keys in `finished` are marked done in the same transaction, which saves

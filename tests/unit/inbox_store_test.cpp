@@ -78,6 +78,23 @@ TEST_P(InboxStoreTest, AcceptAllMarksFinishedKeysDoneInTheSameTransaction) {
   EXPECT_TRUE(inbox.in_state("received").empty());
 }
 
+// A command that already ran and finished (its replies recorded in the same transaction) is
+// recorded done: its key is remembered for redeliveries, and no pending row is written (the
+// trigger refuses any, so writing one would throw).
+TEST_P(InboxStoreTest, AnEntryAcceptedDoneKeepsOnlyItsKey) {
+  refuse_boom();
+  auto finished = entry("ran", "boom");
+  finished.state = "done";
+  EXPECT_EQ(inbox.accept_all({finished, entry("next")}), (std::vector<bool>{true, true}));
+  ASSERT_EQ(inbox.in_state("done").size(), 1u);
+  EXPECT_EQ(inbox.in_state("done").front().key, "ran");
+  ASSERT_EQ(inbox.in_state("received").size(), 1u);
+  EXPECT_EQ(inbox.in_state("received").front().key, "next");
+  EXPECT_FALSE(inbox.accept(entry("ran")));  // a redelivery is still recognised
+  EXPECT_FALSE(inbox.accept(finished));
+  EXPECT_EQ(inbox.size(), 2u);
+}
+
 TEST_P(InboxStoreTest, MarkingManyDoneFindsKeysWithAnyCharacters) {
   const std::vector<std::string> odd{"quote\"d", "back\\slash", "new\nline", "t\tab", "ünï"};
   for (const auto& key : odd)

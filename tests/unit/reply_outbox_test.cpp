@@ -545,6 +545,59 @@ TEST_F(ReplyOutboxTest, AReadOnlyCommandTakesOneCommitForItsDeliveryItsReplyAndI
   db->set_commit_histogram(nullptr);
 }
 
+// A read-only command that finished before its commit leaves only its key: no pending entry is
+// written only to be deleted in the same transaction. One that is still running when its delivery
+// is recorded gets its pending entry, as before. Either way a restart neither runs the finished
+// one again nor sends its reply twice.
+TEST_F(ReplyOutboxTest, ACommandFinishedBeforeItsCommitIsRecordedDoneWithoutAPendingEntry) {
+  db->exec("CREATE TEMP TABLE pending_inserts (key TEXT)");
+  db->exec(
+      "CREATE TEMP TRIGGER count_pending AFTER INSERT ON inbox_pending "
+      "BEGIN INSERT INTO pending_inserts VALUES (NEW.key); END");
+  const auto pending_inserts = [&] {
+    std::vector<std::string> keys;
+    auto select = db->prepare("SELECT key FROM pending_inserts ORDER BY rowid");
+    while (select.step())
+      keys.push_back(select.column_text(0));
+    return keys;
+  };
+  {
+    Process bot(*db, server);
+    db->set_commit_histogram(&commits);
+    bot.deliver("a", "status");
+    bot.settle();
+    bot.deliver("b", "status");
+    bot.deliver("s", "slow");  // in the same batch: replies, then waits
+    bot.settle();
+    EXPECT_EQ(commits.count(), 2u);
+    db->set_commit_histogram(nullptr);
+    EXPECT_EQ(pending_inserts(), (std::vector<std::string>{"fake:s"}));
+    ASSERT_EQ(bot.inbox.in_state("received").size(), 1u);
+    EXPECT_EQ(bot.inbox.in_state("received")[0].key, "fake:s");
+    std::vector<std::string> done;
+    for (const auto& entry : bot.inbox.in_state("done"))
+      done.push_back(entry.key);
+    EXPECT_EQ(done, (std::vector<std::string>{"fake:a", "fake:b"}));
+    // Each reply was recorded when it left; a's and b's commands were done, s's still running.
+    EXPECT_EQ(server.seen_at_release,
+              (std::vector<std::pair<bool, bool>>{{true, true}, {true, true}, {true, false}}));
+    EXPECT_EQ(bot.intake->stats().commands, 3u);
+    // Killed now: the last replies' sent marks were never written.
+  }
+  Process again(*db, server);
+  again.intake->replay("fake");
+  again.settle();
+  EXPECT_EQ(again.dispatcher.runs, 1);  // only "slow" ran again
+  EXPECT_EQ(server.posts_with("fake:a#0"), 1);
+  EXPECT_EQ(server.posts_with("fake:b#0"), 1);
+  EXPECT_EQ(server.posts_with("fake:s#0"), 1);
+  // A redelivery of a finished one is recognised by its key.
+  again.deliver("a", "status");
+  again.settle();
+  EXPECT_EQ(server.posts_with("fake:a#0"), 1);
+  EXPECT_EQ(again.intake->stats().duplicates, 1u);
+}
+
 TEST_F(ReplyOutboxTest, ACommandThatChangesThingsStillStartsAfterItsAckInACommitOfItsOwn) {
   Process bot(*db, server);
   db->set_commit_histogram(&commits);
