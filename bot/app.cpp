@@ -66,11 +66,11 @@
 #include "scheduler/scheduler.h"
 #include "storage/approval_store.h"
 #include "storage/audit_log.h"
+#include "storage/commit_batcher.h"
 #include "storage/database.h"
 #include "storage/deploy_ownership.h"
 #include "storage/deploy_store.h"
 #include "storage/freeze_store.h"
-#include "storage/commit_batcher.h"
 #include "storage/inbox_store.h"
 #include "storage/lock_store.h"
 #include "storage/outbox_store.h"
@@ -88,6 +88,10 @@ constexpr auto kShutdownDeadline = std::chrono::seconds(20);
 constexpr EpochMillis kInboxMemory = 24LL * 60 * 60 * 1000;
 // Pending incident announcements and touched cards are looked at this often (the watcher).
 constexpr std::chrono::milliseconds kUpkeepPeriod{1000};
+// Finished inbox keys and sent replies older than kInboxMemory are forgotten at start-up and
+// then this often, so a bot that runs for months keeps about a day of them, and each pass
+// deletes about ten minutes' worth (a short write on the event loop).
+constexpr std::chrono::milliseconds kPrunePeriod{10 * 60 * 1000};
 // The event loop's heartbeat, which /healthz reads: one timer wait per period.
 constexpr std::chrono::milliseconds kHeartbeatPeriod{1000};
 
@@ -121,6 +125,8 @@ struct App::Impl {
   int start_web_view(integrations::net::HttpServer& server, const std::string& bind);
   HealthReport readiness();
   asio::awaitable<void> heartbeat();
+  // Forgets finished inbox keys, then sent replies, older than kInboxMemory.
+  void prune_inbox();
   void build_transports();
   void watch_signals();
   asio::awaitable<void> start_up();
@@ -319,9 +325,8 @@ int App::Impl::open() {
   runbooks->set_runner(&*runbook_runner);
 
   inbox.emplace(*database, clock, replica ? replica->name() : std::string());
-  inbox->prune_done_before(clock.now_ms() - kInboxMemory);
   outbox.emplace(*database, *inbox, clock);
-  outbox->prune_sent_before(clock.now_ms() - kInboxMemory);
+  prune_inbox();
   CommandIntake::Options intake_options;
   intake_options.outbox = &*outbox;
   intake.emplace(io.get_executor(), *inbox, *dispatcher, timers, intake_options);
@@ -360,6 +365,7 @@ int App::Impl::open() {
   watcher.emplace(io.get_executor(), timers, clock);
   watcher->add("incident upkeep", kUpkeepPeriod,
                [this] { commands::run_incident_upkeep(*services, &*incident_feed); });
+  watcher->add("inbox pruning", kPrunePeriod, [this] { prune_inbox(); });
   return 0;
 }
 
@@ -458,6 +464,15 @@ asio::awaitable<void> App::Impl::heartbeat() {
         0, std::chrono::duration_cast<std::chrono::nanoseconds>(late).count()));
     last_heartbeat = clock.now_ms();
   }
+}
+
+void App::Impl::prune_inbox() {
+  const EpochMillis cutoff = clock.now_ms() - kInboxMemory;
+  const int keys = inbox->prune_done_before(cutoff);
+  const int replies = outbox->prune_sent_before(cutoff);
+  if (keys > 0 || replies > 0)
+    spdlog::debug("forgot {} finished inbox key(s) and {} sent reply row(s) older than a day", keys,
+                  replies);
 }
 
 void App::Impl::build_transports() {

@@ -115,14 +115,17 @@ TEST_F(AppTest, StartsTheTransportAndShutsDownWithItsGrace) {
   App app(config, options);
   fake.after_start = [&app] { app.shutdown("test over"); };
   ASSERT_EQ(app.start(), 0);
-  // Timed work is on the one scheduler, at its deadlines; the watcher keeps only the incident
-  // upkeep (pending announcements, touched cards, due room operations), once a second.
+  // Timed work is on the one scheduler, at its deadlines; the watcher keeps the incident upkeep
+  // (pending announcements, touched cards, due room operations), once a second, and forgets
+  // day-old inbox keys and sent replies every ten minutes (not only at start-up).
   EXPECT_EQ(app.timed_jobs(), (std::vector<std::string>{"lock-expiry", "approval-timeout",
                                                         "incident-reminder", "room-archive"}));
   const auto jobs = app.watcher_jobs();
-  ASSERT_EQ(jobs.size(), 1u);
+  ASSERT_EQ(jobs.size(), 2u);
   EXPECT_EQ(jobs[0].first, "incident upkeep");
   EXPECT_EQ(jobs[0].second, 1000ms);
+  EXPECT_EQ(jobs[1].first, "inbox pruning");
+  EXPECT_EQ(jobs[1].second, 10min);
   EXPECT_EQ(app.run(), 0);
   EXPECT_EQ(fake.events, (std::vector<std::string>{"made", "start", "stop 1234ms"}));
   const auto actions = audit_actions();
