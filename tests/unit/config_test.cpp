@@ -77,6 +77,8 @@ TEST_F(ConfigTest, ValidConfigurationLoads) {
   EXPECT_EQ(service.local.environments.at("production").port, 18082);
   EXPECT_EQ(config.database_path, dir.file("state/db.sqlite"));
   EXPECT_EQ(config.state_dir, dir.file(".shipmate/state"));
+  // Unless set, a replica's lease lasts 6 s: a takeover within 10 s of a death (issue 17).
+  EXPECT_EQ(config.replica_lease_ms, 6'000);
 }
 
 TEST_F(ConfigTest, TheShippedExampleIsValid) {
