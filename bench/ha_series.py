@@ -2,7 +2,7 @@
 """The HA benchmark: shipmate_slack_bench on SQLite and PostgreSQL, alternating, as a table.
 
     bench/ha_series.py [--runs 5] [--in-flight 1,32] [--configs sqlite,pg1,pg2]
-                       [--kill-runs 3] [--lease 5s] [BUILD ...]
+                       [--kill-runs 3] [--lease 6s] [BUILD ...]
 
 Configurations: `sqlite` (one replica on SQLite, the default store), `pg1` (one replica on a
 throwaway PostgreSQL 15, which runs with fsync and synchronous_commit off), `pg2` (two replicas
@@ -17,11 +17,10 @@ replica's work), kill until the last command outstanding at the kill was answere
 slowest reply of a command sent within 1 s of the kill.
 """
 import argparse
-import json
 import os
-import statistics
-import subprocess
-import sys
+
+import slack_series
+from slack_series import spread
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = {
@@ -34,27 +33,13 @@ CONFIGS = {
 
 
 def run_bench(bench, build, extra, in_flight, commands, warmup):
-    args = [bench, "--shipmate", build, "--in-flight", str(in_flight), "--commands",
-            str(commands), "--warmup", str(warmup)] + extra
+    """slack_series' run, with the load average read before it and commits per second."""
     load = os.getloadavg()[0]
-    out = subprocess.run(args, capture_output=True, text=True, check=False).stdout
-    lines = [line for line in out.splitlines() if line.startswith("{")]
-    if not lines:
-        sys.stderr.write(out)
-        raise SystemExit(f"ha_series: {' '.join(args)} failed")
-    result = json.loads(lines[-1])
-    if not result.get("clean"):
-        sys.stderr.write(out)
-        raise SystemExit(f"ha_series: {' '.join(args)} was not clean")
+    result = slack_series.run_bench(bench, build, in_flight, commands, warmup, extra)
     result["load"] = load
     # SQLite has no commit counter here (the bench reports -1): 0 in the table.
     result["commits_per_s"] = max(result["commits_per_command"], 0) * result["commands_per_s"]
     return result
-
-
-def spread(values, digits):
-    return (f"{statistics.median(values):.{digits}f} "
-            f"({min(values):.{digits}f}-{max(values):.{digits}f})")
 
 
 def main():
@@ -67,7 +52,7 @@ def main():
                         help="per run; default 5000 at 1 in flight, 20000 otherwise")
     parser.add_argument("--warmup", type=int, default=2000)
     parser.add_argument("--kill-runs", type=int, default=3)
-    parser.add_argument("--lease", default="5s", help="replica_lease of the kill runs")
+    parser.add_argument("--lease", default="6s", help="replica_lease of the kill runs (the bot's default)")
     parser.add_argument("--bench", default=os.path.join(HERE, "..", "build-release", "bench",
                                                         "shipmate_slack_bench"))
     options = parser.parse_args()

@@ -20,20 +20,19 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run_bench(bench, build, in_flight, commands, warmup, syscalls):
+def run_bench(bench, build, in_flight, commands, warmup, extra=()):
+    """One run of the bench (`extra`: more of its options); its JSON line, or exit saying why."""
     args = [bench, "--shipmate", build, "--in-flight", str(in_flight), "--commands",
-            str(commands), "--warmup", str(warmup)]
-    if syscalls:
-        args.append("--syscalls")
+            str(commands), "--warmup", str(warmup)] + list(extra)
     out = subprocess.run(args, capture_output=True, text=True, check=False).stdout
     lines = [line for line in out.splitlines() if line.startswith("{")]
     if not lines:
         sys.stderr.write(out)
-        raise SystemExit(f"slack_series: {build} at {in_flight} in flight failed")
+        raise SystemExit(f"{' '.join(args)} failed")
     result = json.loads(lines[-1])
     if not result.get("clean"):
         sys.stderr.write(out)
-        raise SystemExit(f"slack_series: {build} at {in_flight} in flight was not clean")
+        raise SystemExit(f"{' '.join(args)} was not clean")
     return result
 
 
@@ -61,7 +60,7 @@ def main():
         for level in levels:
             commands = options.commands or (10000 if level == 1 else 30000)
             for build in options.builds:
-                result = run_bench(options.bench, build, level, commands, options.warmup, False)
+                result = run_bench(options.bench, build, level, commands, options.warmup)
                 results[(build, level)].append(result)
                 print(f"round {round_number + 1} {level:>2} in flight {build}: "
                       f"{result['commands_per_s']:.0f}/s, "
@@ -71,7 +70,7 @@ def main():
     if options.syscalls:
         for level in levels:
             for build in options.builds:
-                result = run_bench(options.bench, build, level, 5000, options.warmup, True)
+                result = run_bench(options.bench, build, level, 5000, options.warmup, ["--syscalls"])
                 counts[(build, level)] = result
     print()
     print("| build | in flight | commands/s | bot CPU µs/command | ack p99 ms | reply p99 ms "
