@@ -81,6 +81,20 @@ class DeployTakeoverTest : public ::testing::TestWithParam<Backend> {
     return deploy && storage::is_terminal(deploy->state) && !h.runtime.is_running(id);
   }
 
+  // a dies; b takes its one deploy over as resumable (carried on, not failed) and carries it on,
+  // posting in `conversation`, until deploy `id` settles.
+  void b_takes_over_and_settles(std::int64_t id, RecordingConversation& conversation) {
+    ASSERT_NO_FATAL_FAILURE(a_dies());
+    auto found = commands::take_over_orphaned_deploys(*b.services);
+    ASSERT_EQ(found.taken_over.size(), 1u);
+    EXPECT_TRUE(found.settled.empty());
+    ASSERT_EQ(found.resumable.size(), 1u);
+    boost::asio::co_spawn(b.io,
+                          commands::resume_deploy(*b.services, conversation, found.resumable[0]),
+                          boost::asio::detached);
+    ASSERT_TRUE(b.drive([&] { return settled(b, id); }, std::chrono::seconds(1)));
+  }
+
   int count(const std::vector<std::string>& actions, const std::string& action) {
     return static_cast<int>(std::count(actions.begin(), actions.end(), action));
   }
@@ -138,17 +152,8 @@ TEST_P(DeployTakeoverTest, ACanaryTakenOverMidBakeIsCarriedOnFromTheRecordedStep
   EXPECT_EQ(at_kill.passed, 1);
   EXPECT_EQ(at_kill.bake_started_at, a.clock.now_ms());
   EXPECT_EQ(metrics_a.asked.size(), 1u);  // step 1's check; step 2 bakes
-  a_dies();
-
-  auto found = commands::take_over_orphaned_deploys(*b.services);
-  ASSERT_EQ(found.taken_over.size(), 1u);
-  EXPECT_TRUE(found.settled.empty());  // carried on, not failed
-  ASSERT_EQ(found.resumable.size(), 1u);
   RecordingConversation conversation;
-  boost::asio::co_spawn(b.io,
-                        commands::resume_deploy(*b.services, conversation, found.resumable[0]),
-                        boost::asio::detached);
-  ASSERT_TRUE(b.drive([&] { return settled(b, 2); }, std::chrono::seconds(1)));
+  ASSERT_NO_FATAL_FAILURE(b_takes_over_and_settles(2, conversation));
 
   const auto after = b.deploys.get(2);
   EXPECT_EQ(after->state, DeployState::succeeded);
@@ -204,14 +209,8 @@ TEST_P(DeployTakeoverTest, ARollbackCutOffIsFinishedByTheSurvivor) {
   progress.passed = 1;
   progress.why = "check failed: error_rate: 0.31 > max 0.05";
   const auto id = left_by_a(DeployState::deploying, commands::format_rollout(progress));
-  a_dies();
-  auto found = commands::take_over_orphaned_deploys(*b.services);
-  ASSERT_EQ(found.resumable.size(), 1u);
   RecordingConversation conversation;
-  boost::asio::co_spawn(b.io,
-                        commands::resume_deploy(*b.services, conversation, found.resumable[0]),
-                        boost::asio::detached);
-  ASSERT_TRUE(b.drive([&] { return settled(b, id); }, std::chrono::seconds(1)));
+  ASSERT_NO_FATAL_FAILURE(b_takes_over_and_settles(id, conversation));
   const auto after = b.deploys.get(id);
   EXPECT_EQ(after->state, DeployState::rolled_back);
   EXPECT_TRUE(has(after->detail, "check failed: error_rate: 0.31 > max 0.05")) << after->detail;
@@ -238,14 +237,8 @@ TEST_P(DeployTakeoverTest, ProgressThatNoLongerMatchesTheStrategyRollsBackAndSay
   progress.step = 1;
   progress.weight = 50;
   const auto id = left_by_a(DeployState::verifying, commands::format_rollout(progress));
-  a_dies();
-  auto found = commands::take_over_orphaned_deploys(*b.services);
-  ASSERT_EQ(found.resumable.size(), 1u);
   RecordingConversation conversation;
-  boost::asio::co_spawn(b.io,
-                        commands::resume_deploy(*b.services, conversation, found.resumable[0]),
-                        boost::asio::detached);
-  ASSERT_TRUE(b.drive([&] { return settled(b, id); }, std::chrono::seconds(1)));
+  ASSERT_NO_FATAL_FAILURE(b_takes_over_and_settles(id, conversation));
   const auto after = b.deploys.get(id);
   EXPECT_EQ(after->state, DeployState::rolled_back);
   EXPECT_TRUE(has(after->detail, "the service's rollout strategy changed since the rollout began"))
@@ -268,14 +261,8 @@ TEST_P(DeployTakeoverTest, ABlueGreenTakenOverWhileBakingIsCarriedOn) {
   const auto text = commands::format_rollout(progress);
   EXPECT_TRUE(has(text, "serving=green")) << text;
   const auto id = left_by_a(DeployState::verifying, text);
-  a_dies();
-  auto found = commands::take_over_orphaned_deploys(*b.services);
-  ASSERT_EQ(found.resumable.size(), 1u);
   RecordingConversation conversation;
-  boost::asio::co_spawn(b.io,
-                        commands::resume_deploy(*b.services, conversation, found.resumable[0]),
-                        boost::asio::detached);
-  ASSERT_TRUE(b.drive([&] { return settled(b, id); }, std::chrono::seconds(1)));
+  ASSERT_NO_FATAL_FAILURE(b_takes_over_and_settles(id, conversation));
   EXPECT_EQ(b.deploys.get(id)->state, DeployState::succeeded);
   EXPECT_EQ(b.target->calls, (std::vector<std::string>{"roll_back staging v1", "abort staging",
                                                        "start_candidate staging v2",
