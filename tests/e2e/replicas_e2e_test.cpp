@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "storage/database.h"
+#include "tests/support/database_rows.h"
 #include "tests/support/e2e_support.h"
 #include "tests/support/fake_gitlab.h"
 #include "tests/support/fake_kubernetes.h"
@@ -184,19 +185,7 @@ services:
 
   // The first `columns` columns of each row, joined by '|'.
   std::vector<std::string> rows(const std::string& sql, int columns = 1) {
-    auto db = storage::Database::open(uri);
-    EXPECT_TRUE(db.ok()) << db.error().message;
-    std::vector<std::string> out;
-    if (!db)
-      return out;
-    auto select = (*db)->prepare(sql);
-    while (select.step()) {
-      std::string row = select.column_text(0);
-      for (int i = 1; i < columns; ++i)
-        row += "|" + select.column_text(i);
-      out.push_back(row);
-    }
-    return out;
+    return database_rows(uri, sql, columns);
   }
 
   // Alice mentions the bot in C1 with `text`, as event `event_id` at `ts`, on `connection`.

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "storage/database.h"
+#include "tests/support/database_rows.h"
 #include "tests/support/e2e_support.h"
 #include "tests/support/fake_slack.h"
 #include "tests/support/postgres_server.h"
@@ -86,19 +87,7 @@ services:
   }
 
   std::vector<std::string> rows(const std::string& sql, int columns = 1) {
-    auto db = storage::Database::open(uri);
-    EXPECT_TRUE(db.ok()) << db.error().message;
-    std::vector<std::string> out;
-    if (!db)
-      return out;
-    auto select = (*db)->prepare(sql);
-    while (select.step()) {
-      std::string row = select.column_text(0);
-      for (int i = 1; i < columns; ++i)
-        row += "|" + select.column_text(i);
-      out.push_back(row);
-    }
-    return out;
+    return database_rows(uri, sql, columns);
   }
 
   void mention(const std::string& event_id, const std::string& ts, const std::string& text,
