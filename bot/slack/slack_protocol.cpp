@@ -458,40 +458,6 @@ Decoded decode_frame(std::string_view frame, std::string_view bot_user_id) {
   return decoded;
 }
 
-// JSON string body (without quotes); ids are normally plain ASCII, but the ack must stay valid
-// JSON whatever the server sent.
-void append_json_escaped(std::string& out, std::string_view text) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (byte < 0x20) {
-          out += "\\u00";
-          out += kHex[byte >> 4];
-          out += kHex[byte & 0xf];
-        } else {
-          out += c;
-        }
-    }
-  }
-}
-
 // A malformed escape ("%", "%4", "%zz") is kept literally, as browsers do, rather than
 // rejecting the whole body over one character.
 std::string form_decode(std::string_view text) {
@@ -526,9 +492,10 @@ Decoded decode_socket_frame(std::string_view frame, std::string_view bot_user_id
 }
 
 std::string make_ack(std::string_view envelope_id, std::string_view payload_json) {
-  std::string ack = R"({"envelope_id":")";
-  append_json_escaped(ack, envelope_id);
-  ack += R"(","payload":)";
+  // Ids are normally plain ASCII, but the ack stays valid JSON whatever the server sent.
+  std::string ack = R"({"envelope_id":)";
+  append_json_string(ack, envelope_id);
+  ack += R"(,"payload":)";
   ack += payload_json.empty() ? std::string_view("{}") : payload_json;
   ack += '}';
   return ack;
