@@ -338,6 +338,7 @@ class Checkpointer {
     if (pages < self->last_pages_)
       self->restarts_.fetch_add(1, std::memory_order_relaxed);
     self->last_pages_ = pages;
+    self->commits_.fetch_add(1, std::memory_order_relaxed);
     if (pages >= self->writer_pages_) {
       self->writer_turn_.store(true);
       int wal_frames = -1;
@@ -346,6 +347,10 @@ class Checkpointer {
           sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &wal_frames, &copied);
       if (rc == SQLITE_OK && wal_frames >= 0 && copied == wal_frames)
         self->writer_checkpoints_.fetch_add(1, std::memory_order_relaxed);
+      else
+        // Unfinished (a background pass held the lock, or a reader pinned old frames). The next
+        // commit tries again; if none comes, the background finishes it after a quiet spell.
+        self->request();
       return SQLITE_OK;
     }
     self->writer_turn_.store(false);
@@ -369,11 +374,22 @@ class Checkpointer {
         if (stopping_)
           return;
         requested_ = false;
+        if (writer_turn_.load()) {
+          // The writer checkpoints at its own commits now; a pass here would only make its
+          // attempt return busy. Once commits stop, though, nothing would copy the rest (the
+          // WAL would stay long and the database file short until the next write), so the
+          // pass runs when no commit came for a quiet spell.
+          const std::uint64_t seen = commits_.load(std::memory_order_relaxed);
+          if (wake_.wait_for(lock, kQuietSpell, [this] { return stopping_; }))
+            return;
+          if (commits_.load(std::memory_order_relaxed) != seen)
+            continue;
+        }
       }
-      if (!writer_turn_.load())
-        checkpoint();
+      checkpoint();
     }
   }
+  static constexpr std::chrono::milliseconds kQuietSpell{100};
 
   void checkpoint() {
     if (db_ == nullptr) {
@@ -402,6 +418,7 @@ class Checkpointer {
   // Atomic so that a test may read them from any thread; written by the writer's thread only.
   std::atomic<std::uint64_t> restarts_{0};
   std::atomic<std::uint64_t> writer_checkpoints_{0};
+  std::atomic<std::uint64_t> commits_{0};
   sqlite3* db_ = nullptr;  // used only on thread_
   std::mutex mutex_;
   std::condition_variable wake_;
