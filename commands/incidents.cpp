@@ -275,6 +275,7 @@ void IncidentTimelineFeed::audit_appended(const storage::AuditRecord& record) {
     return;
   if (!open_)
     open_ = incidents_.open_incidents();
+  bool stale = false;
   for (const auto& incident : *open_) {
     if (!event_touches(*event, incident, settings_.timeline_all_services))
       continue;
@@ -287,10 +288,13 @@ void IncidentTimelineFeed::audit_appended(const storage::AuditRecord& record) {
     entry.text = event->text;
     entry.audit_seq = record.seq;
     entry.source_ref = "audit:" + std::to_string(record.seq);
-    if (incidents_.append(entry) &&
-        std::find(touched_.begin(), touched_.end(), incident.id) == touched_.end())
+    if (!incidents_.append(entry))
+      stale = true;  // a repeat, or an incident whose declare rolled back: read the list anew
+    else if (std::find(touched_.begin(), touched_.end(), incident.id) == touched_.end())
       touched_.push_back(incident.id);
   }
+  if (stale)
+    open_.reset();
 }
 
 std::vector<std::int64_t> IncidentTimelineFeed::take_touched() {

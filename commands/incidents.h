@@ -98,7 +98,9 @@ class IncidentTimelineFeed final : public storage::AuditObserver {
  private:
   storage::IncidentStore& incidents_;
   const IncidentSettings& settings_;
-  // Open incidents, read once and re-read after an incident.* record (declare, resolve, ...).
+  // Open incidents, read once and re-read after an incident.* record (declare, resolve, ...) or
+  // an entry the store did not add (a read inside a transaction that rolled back can hold an
+  // incident that never existed; the store skips it without failing the event's transaction).
   std::optional<std::vector<storage::IncidentRecord>> open_;
   std::vector<std::int64_t> touched_;
 };

@@ -89,10 +89,14 @@ LinkedDeploy read_deploy(const Statement& row) {
   return deploy;
 }
 
+// An entry for an incident that is not there (its declare rolled back after a reader saw it) is
+// left out in the statement itself: a foreign-key failure would fail the caller's transaction,
+// and on PostgreSQL any failed statement aborts all of it.
 bool insert_entry(Database& db, const TimelineEntry& entry) {
   db.prepare(
         "INSERT INTO incident_timeline (incident_id, event_at, ingested_at, kind, actor, text, "
-        "audit_seq, source_ref) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT DO NOTHING")
+        "audit_seq, source_ref) SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8 "
+        "WHERE EXISTS (SELECT 1 FROM incidents WHERE id = ?1) ON CONFLICT DO NOTHING")
       .bind(1, entry.incident_id)
       .bind(2, entry.event_at)
       .bind(3, entry.ingested_at)

@@ -155,7 +155,8 @@ class IncidentStore {
   void assign(std::int64_t id, std::string_view role, std::string_view user_id);
   std::vector<IncidentRole> roles(std::int64_t id);
 
-  // Appends one entry; false when `source_ref` was already on this incident's timeline.
+  // Appends one entry; false when `source_ref` was already on this incident's timeline, or when
+  // the incident does not exist (then nothing fails: the caller's transaction carries on).
   bool append(const TimelineEntry& entry);
   // Whether the incident's timeline holds an entry with this `source_ref`.
   bool has_entry(std::int64_t id, std::string_view source_ref);

@@ -392,6 +392,30 @@ TEST_F(IncidentCommands, DeploysAndLocksLandOnTheTimelineByThemselves) {
   EXPECT_FALSE(incidents.verify_timeline(1));
 }
 
+// Regression: the feed re-read the open incidents inside a declare's transaction that then
+// rolled back, and kept the incident that never existed; the next engine event's timeline row
+// for it broke the foreign key and failed that event's own transaction (here: the deploy).
+TEST_F(IncidentCommands, AnIncidentWhoseDeclareRolledBackNeverFailsTheNextEvent) {
+  h.run("alice", "incident declare \"errors\" sev2 hello");
+  EXPECT_THROW(h.db->transaction([&] {
+    const auto ghost = incidents.declare({.title = "ghost", .declared_by = "alice"});
+    h.audit.append(
+        {"alice", "incident.declared", storage::incident_label(ghost.incident.id), "ok", "ghost"});
+    // An engine event in the same transaction: the feed reads the open incidents, ghost included.
+    h.audit.append({"alice", "lock.acquired", "hello@staging", "ok", "before the rollback"});
+    throw std::runtime_error("the declare fails after its event");
+  }),
+               std::runtime_error);
+  ASSERT_EQ(incidents.open_incidents().size(), 1u);
+
+  const auto out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_NE(out.find("#1"), std::string::npos) << out;
+  const auto timeline = timeline_text(1);
+  EXPECT_NE(timeline.find("deploy alice: hello@staging: #1"), std::string::npos) << timeline;
+  EXPECT_EQ(timeline.find("before the rollback"), std::string::npos) << timeline;
+  EXPECT_FALSE(incidents.verify_timeline(1));
+}
+
 TEST_F(IncidentCommands, EventsOnOtherServicesStayOffUnlessConfigured) {
   h.run("alice", "incident declare \"billing is down\" sev2");
   incidents.add_services(1, {"billing"});

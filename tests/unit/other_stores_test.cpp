@@ -98,6 +98,26 @@ TEST_P(OtherStoresTest, Incidents) {
   EXPECT_TRUE(incidents.open_incidents().empty());
 }
 
+// A timeline entry for an incident that does not exist (a declare that rolled back after a
+// reader saw it) is left out, and the transaction it is part of carries on and commits: the
+// foreign key never fails the caller's transaction (on PostgreSQL a failed statement would
+// abort all of it).
+TEST_P(OtherStoresTest, TimelineEntryForAVanishedIncidentIsSkippedWithoutFailingTheTransaction) {
+  IncidentStore incidents(*db, clock);
+  const auto id = incidents.declare({.title = "x", .declared_by = "alice"}).incident.id;
+  TimelineEntry ghost{0,    id + 1, clock.now_ms(), clock.now_ms(), "deploy", "alice",
+                      "v2", {},     "audit:7"};
+  TimelineEntry real = ghost;
+  real.incident_id = id;
+  db->transaction([&] {
+    EXPECT_FALSE(incidents.append(ghost));
+    EXPECT_TRUE(incidents.append(real));
+  });
+  EXPECT_EQ(incidents.timeline(id).size(), 1u);
+  EXPECT_TRUE(incidents.timeline(id + 1).empty());
+  EXPECT_EQ(incidents.append_batch({ghost, real, ghost}), 0u);
+}
+
 TEST_P(OtherStoresTest, OpenIncidentForAServiceMatchesWholeNamesNewestFirst) {
   IncidentStore incidents(*db, clock);
   auto declare = [&](std::string title, std::vector<std::string> services) {
