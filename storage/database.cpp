@@ -641,20 +641,20 @@ void Database::throw_error(std::string_view what) const {
 
 void Database::begin() {
   if (pg_)
-    return pg_->exec("BEGIN");
+    return pg_->begin();
   run_prepared("BEGIN IMMEDIATE");
 }
 
 void Database::commit() {
   if (commit_histogram_ == nullptr) {
     if (pg_)
-      return pg_->exec("COMMIT");
+      return pg_->commit();
     run_prepared("COMMIT");
     return;
   }
   const auto start = std::chrono::steady_clock::now();
   if (pg_)
-    pg_->exec("COMMIT");
+    pg_->commit();
   else
     run_prepared("COMMIT");
   commit_histogram_->observe_nanoseconds(

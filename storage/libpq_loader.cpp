@@ -63,8 +63,20 @@ Loaded load() {
                   bind(handle, "PQgetisnull", table.getisnull, why) &&
                   bind(handle, "PQgetvalue", table.getvalue, why) &&
                   bind(handle, "PQgetlength", table.getlength, why);
-  if (ok)
+  if (ok) {
+    // Optional: pipeline mode only when every one of its functions is there.
+    std::string absent;
+    const bool pipeline = bind(handle, "PQenterPipelineMode", table.enter_pipeline_mode, absent) &&
+                          bind(handle, "PQexitPipelineMode", table.exit_pipeline_mode, absent) &&
+                          bind(handle, "PQpipelineSync", table.pipeline_sync, absent) &&
+                          bind(handle, "PQsendQueryParams", table.send_query_params, absent) &&
+                          bind(handle, "PQsendPrepare", table.send_prepare, absent) &&
+                          bind(handle, "PQsendQueryPrepared", table.send_query_prepared, absent) &&
+                          bind(handle, "PQgetResult", table.get_result, absent);
+    if (!pipeline)
+      table.enter_pipeline_mode = nullptr;
     loaded.table = table;
+  }
   return loaded;
 }
 

@@ -44,6 +44,15 @@ struct LibPq {
   decltype(&::PQgetisnull) getisnull;
   decltype(&::PQgetvalue) getvalue;
   decltype(&::PQgetlength) getlength;
+  // Pipeline mode (libpq 14 and later); all null with an older libpq, which then runs every
+  // statement as its own round trip.
+  decltype(&::PQenterPipelineMode) enter_pipeline_mode;
+  decltype(&::PQexitPipelineMode) exit_pipeline_mode;
+  decltype(&::PQpipelineSync) pipeline_sync;
+  decltype(&::PQsendQueryParams) send_query_params;
+  decltype(&::PQsendPrepare) send_prepare;
+  decltype(&::PQsendQueryPrepared) send_query_prepared;
+  decltype(&::PQgetResult) get_result;
 };
 
 // The loaded library's functions, or nullptr (and `why`) when it cannot be loaded.

@@ -200,6 +200,12 @@ PgConnection::~PgConnection() {
 }
 
 void PgConnection::exec(std::string_view sql) {
+  if (pipelined_) {
+    // Several statements in one string need the simple protocol, which pipeline mode refuses:
+    // the rest of this transaction runs outside it.
+    settle();
+    leave_pipeline();
+  }
   const std::string text(sql);
   PGresult* result = api().exec(conn_, text.c_str());
   const ExecStatusType status = api().result_status(result);
@@ -208,12 +214,135 @@ void PgConnection::exec(std::string_view sql) {
   api().clear(result);
 }
 
+void PgConnection::begin() {
+  if (pipelined_ || api().enter_pipeline_mode == nullptr || api().enter_pipeline_mode(conn_) != 1) {
+    exec("BEGIN");
+    return;
+  }
+  pipelined_ = true;
+  try {
+    send_command("BEGIN");
+  } catch (...) {
+    // Database::transaction() does not roll back a BEGIN that threw.
+    rollback_quietly();
+    throw;
+  }
+}
+
+void PgConnection::commit() {
+  if (!pipelined_) {
+    exec("COMMIT");
+    return;
+  }
+  send_command("COMMIT");
+  settle();
+  leave_pipeline();
+}
+
+int PgConnection::changes() {
+  settle();
+  return changes_;
+}
+
+void PgConnection::send_command(const char* sql) {
+  if (api().send_query_params(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
+    throw_error("PostgreSQL failed on " + sql_excerpt(sql), nullptr);
+  pending_.push_back({nullptr, "PostgreSQL failed on " + sql_excerpt(sql), {}});
+}
+
+void PgConnection::count_changes(PGresult* result) {
+  // As SQLite's changes(): only statements that write rows change the count.
+  const std::string_view command = api().cmd_status(result);
+  const char* affected = api().cmd_tuples(result);
+  if ((command.starts_with("INSERT") || command.starts_with("UPDATE") ||
+       command.starts_with("DELETE")) &&
+      affected != nullptr && *affected != '\0') {
+    int count = 0;
+    std::from_chars(affected, affected + std::char_traits<char>::length(affected), count);
+    changes_ = count;
+  }
+}
+
+void PgConnection::settle() {
+  if (pending_.empty())
+    return;
+  std::vector<Pending> pending;
+  pending.swap(pending_);
+  // The first failure, thrown once every answer before the Sync has been read; the statements
+  // after it come back "aborted" (the server skipped them).
+  PGresult* failed = nullptr;
+  const std::string* failed_what = nullptr;
+  bool lost = api().pipeline_sync(conn_) != 1;
+  for (auto& entry : pending) {
+    PGresult* result = lost ? nullptr : api().get_result(conn_);
+    if (result == nullptr) {
+      // No answer at all: the connection is gone (a Sync that could not be sent, or a read that
+      // found the socket closed).
+      lost = true;
+      if (!entry.prepared_key.empty())
+        prepared_.erase(entry.prepared_key);
+      if (failed_what == nullptr)
+        failed_what = &entry.what;
+      continue;
+    }
+    // Each statement's answers end with a null.
+    while (PGresult* extra = api().get_result(conn_))
+      api().clear(extra);
+    const ExecStatusType status = api().result_status(result);
+    if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+      count_changes(result);
+      if (entry.statement != nullptr)
+        entry.statement->take(result);
+      else
+        api().clear(result);
+      continue;
+    }
+    if (!entry.prepared_key.empty())
+      prepared_.erase(entry.prepared_key);
+    if (failed_what == nullptr && status != PGRES_PIPELINE_ABORTED) {
+      failed = result;
+      failed_what = &entry.what;
+    } else {
+      api().clear(result);
+    }
+    if (api().status(conn_) == CONNECTION_BAD)
+      lost = true;
+  }
+  if (!lost) {
+    PGresult* sync = api().get_result(conn_);
+    if (sync == nullptr || api().result_status(sync) != PGRES_PIPELINE_SYNC)
+      lost = true;
+    api().clear(sync);
+  }
+  if (failed_what != nullptr) {
+    const std::string what = *failed_what;
+    throw_error(what, failed);
+  }
+  if (lost)
+    throw_error("PostgreSQL failed on a pipeline's Sync", nullptr);
+}
+
+void PgConnection::leave_pipeline() noexcept {
+  pending_.clear();
+  if (pipelined_)
+    api().exit_pipeline_mode(conn_);
+  pipelined_ = false;
+}
+
 bool PgConnection::in_transaction() const {
   const PGTransactionStatusType status = api().transaction_status(conn_);
   return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
 }
 
 void PgConnection::rollback_quietly() noexcept {
+  if (pipelined_) {
+    // What is still queued is read and dropped (it ran in the transaction rolled back now).
+    try {
+      settle();
+    } catch (...) {
+    }
+    leave_pipeline();
+  }
   if (!in_transaction())
     return;
   api().clear(api().exec(conn_, "ROLLBACK"));
@@ -229,6 +358,15 @@ const std::string* PgConnection::prepared(const std::string& sql,
   if (prepared_.size() >= kMaxPrepared)
     return nullptr;
   std::string name = "shipmate_" + std::to_string(prepared_.size() + 1);
+  if (pipelined_) {
+    // Parsed in the same pipeline, just before its first execution; forgotten again if the
+    // server refuses it or skips it (settle()).
+    if (api().send_prepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()),
+                           types.data()) != 1)
+      throw_error("PostgreSQL failed on " + sql_excerpt(sql), nullptr);
+    pending_.push_back({nullptr, "PostgreSQL failed on " + sql_excerpt(sql), key});
+    return &prepared_.emplace(std::move(key), std::move(name)).first->second;
+  }
   PGresult* result =
       api().prepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()), types.data());
   if (api().result_status(result) != PGRES_COMMAND_OK)
@@ -296,42 +434,54 @@ void PgStatement::bind_null_text(int index) {
   set(index, std::nullopt, kText);
 }
 
-void PgStatement::execute() {
+void PgStatement::execute(bool wanted) {
   std::vector<const char*> values(values_.size());
   for (std::size_t i = 0; i < values_.size(); ++i)
     values[i] = values_[i] ? values_[i]->c_str() : nullptr;
   api().clear(result_);
   result_ = nullptr;
+  row_ = -1;
+  rows_ = 0;
   const int count = static_cast<int>(values_.size());
-  if (const std::string* name = connection_->prepared(sql_, types_); name != nullptr) {
-    result_ = api().exec_prepared(connection_->conn_, name->c_str(), count, values.data(), nullptr,
-                                  nullptr, 0);
-  } else {
-    result_ = api().exec_params(connection_->conn_, sql_.c_str(), count, types_.data(),
-                                values.data(), nullptr, nullptr, 0);
+  PgConnection& connection = *connection_;
+  const std::string* name = connection.prepared(sql_, types_);
+  if (connection.pipelined_) {
+    const int sent =
+        name != nullptr
+            ? api().send_query_prepared(connection.conn_, name->c_str(), count, values.data(),
+                                        nullptr, nullptr, 0)
+            : api().send_query_params(connection.conn_, sql_.c_str(), count, types_.data(),
+                                      values.data(), nullptr, nullptr, 0);
+    if (sent != 1)
+      connection.throw_error("PostgreSQL failed on " + sql_excerpt(sql_), nullptr);
+    connection.pending_.push_back(
+        {wanted ? this : nullptr, "PostgreSQL failed on " + sql_excerpt(sql_), {}});
+    if (wanted)
+      connection.settle();
+    return;
   }
-  const ExecStatusType status = api().result_status(result_);
-  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK) {
-    PGresult* failed = std::exchange(result_, nullptr);
-    connection_->throw_error("PostgreSQL failed on " + sql_excerpt(sql_), failed);
-  }
+  PGresult* result = name != nullptr
+                         ? api().exec_prepared(connection.conn_, name->c_str(), count,
+                                               values.data(), nullptr, nullptr, 0)
+                         : api().exec_params(connection.conn_, sql_.c_str(), count, types_.data(),
+                                             values.data(), nullptr, nullptr, 0);
+  const ExecStatusType status = api().result_status(result);
+  if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+    connection.throw_error("PostgreSQL failed on " + sql_excerpt(sql_), result);
+  connection.count_changes(result);
+  take(result);
+}
+
+void PgStatement::take(PGresult* result) {
+  api().clear(result_);
+  result_ = result;
   rows_ = api().ntuples(result_);
-  // As SQLite's changes(): only statements that write rows change the count.
-  const std::string_view command = api().cmd_status(result_);
-  const char* affected = api().cmd_tuples(result_);
-  if ((command.starts_with("INSERT") || command.starts_with("UPDATE") ||
-       command.starts_with("DELETE")) &&
-      affected != nullptr && *affected != '\0') {
-    int count = 0;
-    std::from_chars(affected, affected + std::char_traits<char>::length(affected), count);
-    connection_->changes_ = count;
-  }
   row_ = -1;
 }
 
 bool PgStatement::step() {
   if (result_ == nullptr)
-    execute();
+    execute(true);
   if (row_ + 1 >= rows_) {
     row_ = rows_;
     return false;
@@ -341,7 +491,7 @@ bool PgStatement::step() {
 }
 
 void PgStatement::run() {
-  execute();
+  execute(false);
   reset();
 }
 

@@ -4,8 +4,27 @@
 //
 // Contract
 // - Threading: a PgConnection and its PgStatements belong to the thread that owns their
-//   Database, like the SQLite connection. libpq is used synchronously for now (PQexecParams
-//   blocks that thread for one round trip per statement); the non-blocking API is for later.
+//   Database, like the SQLite connection. libpq is used synchronously (a wait blocks that
+//   thread); the non-blocking API is for later.
+// - Round trips: outside a transaction each statement is one round trip. A transaction (begin()
+//   to commit()) runs in libpq's pipeline mode (libpq 14 and later; an older libpq runs it as
+//   outside): BEGIN and every statement whose rows nobody reads (run()) are sent without waiting;
+//   the connection waits only when something needs an answer: a statement whose rows are read
+//   (step()), changes(), exec(), and COMMIT. Each wait sends a Sync and reads every answer
+//   queued before it, so a transaction of writes only costs one round trip, and one more for
+//   each statement whose rows it reads. Prepared statements are prepared inside the same
+//   pipeline.
+// - Errors in a pipeline: the server skips everything after a failed statement until the Sync,
+//   and the wait that reads its answer throws the error the statement would have thrown on its
+//   own (same type, same message naming that statement's SQL), before anything after it could
+//   commit: a statement's failure still rolls the whole transaction back
+//   (Database::transaction() calls rollback_quietly(), which reads what is still queued, leaves
+//   pipeline mode and sends ROLLBACK). What moves is only WHERE it is thrown: at the next wait of
+//   the same transaction (at the latest its COMMIT), not in run() itself. So a caller must not
+//   catch a run()'s error inside a transaction to carry on (PostgreSQL refuses every statement
+//   of a failed transaction anyway); catching it around the transaction, as every store does,
+//   is unchanged. A connection lost mid-pipeline fails that wait the same way, its message
+//   saying the connection is lost.
 // - Ownership: a PgStatement borrows its PgConnection and must not outlive it; it owns its
 //   result.
 // - SQL: `?NNN` and `?` placeholders (SQLite's) are rewritten to `$NNN` when a statement is
@@ -46,6 +65,8 @@ std::string postgres_placeholders(std::string_view sql);
 std::string sql_excerpt(std::string_view sql);
 std::string one_line(std::string text);
 
+class PgStatement;
+
 class PgConnection {
  public:
   // `uri` is a libpq connection URI (postgresql://...); its query parameters (sslmode,
@@ -57,13 +78,19 @@ class PgConnection {
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
 
-  // Runs one or more statements with no parameters (migrations, BEGIN, COMMIT).
+  // Runs one or more statements with no parameters (migrations). Inside a pipelined
+  // transaction it waits for what is queued and runs the rest of the transaction outside
+  // pipeline mode.
   void exec(std::string_view sql);
+  // A transaction: BEGIN (sent, not waited for, in pipeline mode) and COMMIT (which waits).
+  void begin();
+  void commit();
   // Whether a transaction is open (or failed and not yet rolled back).
   bool in_transaction() const;
   void rollback_quietly() noexcept;
-  // Rows changed by the most recent INSERT, UPDATE or DELETE run through a PgStatement.
-  int changes() const { return changes_; }
+  // Rows changed by the most recent INSERT, UPDATE or DELETE run through a PgStatement (waits
+  // for the answers still queued first).
+  int changes();
   // postgresql://user@host:port/db, without the password: for messages and Database::path().
   const std::string& description() const { return description_; }
 
@@ -79,9 +106,25 @@ class PgConnection {
  private:
   PgConnection(pg_conn* conn, std::string description)
       : conn_(conn), description_(std::move(description)) {}
+  // A statement sent in pipeline mode whose answer is not read yet: `statement` takes its result
+  // (null: nobody reads it); `prepared_key` is set for a Parse, forgotten if it fails.
+  struct Pending {
+    PgStatement* statement = nullptr;
+    std::string what;
+    std::string prepared_key;
+  };
+  void send_command(const char* sql);
+  // Waits for every pending answer (one Sync); throws the first failure among them.
+  void settle();
+  // Leaves pipeline mode (nothing may be pending).
+  void leave_pipeline() noexcept;
+  void count_changes(pg_result* result);
+
   pg_conn* conn_;
   std::string description_;
   int changes_ = 0;
+  bool pipelined_ = false;
+  std::vector<Pending> pending_;
   // Prepared statement names by parameter types and SQL text (see prepared()).
   std::unordered_map<std::string, std::string> prepared_;
   friend class PgStatement;
@@ -102,6 +145,7 @@ class PgStatement {
 
   // The first call runs the statement; each call moves to the next row.
   bool step();
+  // Runs it; in a pipelined transaction it is only sent (see the contract above).
   void run();
   // Forgets the result; bindings stay, as in SQLite.
   void reset();
@@ -111,7 +155,9 @@ class PgStatement {
   bool column_is_null(int index) const;
 
  private:
-  void execute();
+  // Sends the statement; `wanted`: waits for its result (always, outside pipeline mode).
+  void execute(bool wanted);
+  void take(pg_result* result);
   void set(int index, std::optional<std::string> value, unsigned int type);
 
   PgConnection* connection_;
@@ -121,6 +167,7 @@ class PgStatement {
   pg_result* result_ = nullptr;
   int row_ = -1;
   int rows_ = 0;
+  friend class PgConnection;
 };
 
 }  // namespace shipmate::storage::detail

@@ -40,6 +40,16 @@ bool write_all(int fd, const char* data, std::size_t size) {
 
 }  // namespace
 
+std::string through_proxy(const std::string& uri, const std::string& server_dir,
+                          const std::string& proxy_dir) {
+  std::string out = uri;
+  const auto at = out.find("host=" + server_dir);
+  if (at == std::string::npos)
+    throw std::runtime_error("through_proxy: " + uri + " has no host=" + server_dir);
+  out.replace(at + 5, server_dir.size(), proxy_dir);
+  return out;
+}
+
 UnixSocketProxy::UnixSocketProxy(std::string upstream_path, std::string listen_path)
     : upstream_path_(std::move(upstream_path)), listen_path_(std::move(listen_path)) {
   if (::pipe2(wake_, O_CLOEXEC) != 0)
@@ -125,8 +135,10 @@ void UnixSocketProxy::pump(int client, int upstream) {
         open = false;
         break;
       }
-      if (side == 0)
+      if (side == 0) {
         upstream_bytes_.fetch_add(static_cast<std::uint64_t>(got));
+        client_writes_.fetch_add(1);
+      }
     }
     if (!open)
       break;

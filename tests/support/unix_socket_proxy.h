@@ -22,6 +22,11 @@
 
 namespace shipmate::testing {
 
+// `uri` (a test PostgreSQL's, with host=<server_dir>) reaching the server through a proxy
+// listening in `proxy_dir` instead.
+std::string through_proxy(const std::string& uri, const std::string& server_dir,
+                          const std::string& proxy_dir);
+
 class UnixSocketProxy {
  public:
   UnixSocketProxy(std::string upstream_path, std::string listen_path);
@@ -34,6 +39,10 @@ class UnixSocketProxy {
   int connections_accepted() const { return accepted_.load(); }
   // Bytes copied towards the upstream (what the clients wrote), ever.
   std::uint64_t bytes_upstream() const { return upstream_bytes_.load(); }
+  // Reads from the clients, ever: one per client write, unless a client wrote again before this
+  // proxy read (which a client waiting for each answer never does), so for a client that waits
+  // after each write this counts its round trips.
+  std::uint64_t client_writes() const { return client_writes_.load(); }
   bool is_cut() const { return cut_.load(); }
 
  private:
@@ -47,6 +56,7 @@ class UnixSocketProxy {
   std::atomic<bool> cut_{false};
   std::atomic<int> accepted_{0};
   std::atomic<std::uint64_t> upstream_bytes_{0};
+  std::atomic<std::uint64_t> client_writes_{0};
   std::mutex mutex_;
   std::vector<int> open_;  // both fds of every live pair
   std::vector<std::thread> threads_;

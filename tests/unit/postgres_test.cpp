@@ -21,6 +21,7 @@
 #include "tests/support/backends.h"
 #include "tests/support/postgres_server.h"
 #include "tests/support/test_support.h"
+#include "tests/support/unix_socket_proxy.h"
 
 namespace shipmate::storage {
 namespace {
@@ -28,6 +29,8 @@ namespace {
 using shipmate::testing::open_or_throw;
 using shipmate::testing::postgres_server;
 using shipmate::testing::TempDir;
+using shipmate::testing::through_proxy;
+using shipmate::testing::UnixSocketProxy;
 
 bool contains(const std::string& text, const std::string& needle) {
   return text.find(needle) != std::string::npos;
@@ -139,6 +142,173 @@ TEST(PostgresDatabaseTest, AStatementIsPreparedOnceAndThenRunByName) {
   auto mode = db->prepare("SELECT current_setting('plan_cache_mode')");
   ASSERT_TRUE(mode.step());
   EXPECT_EQ(mode.column_text(0), "force_custom_plan");
+}
+
+// A fresh database on the test server reached through a proxy that counts the client's writes
+// (its round trips) and can cut the connection.
+struct ProxiedDatabase {
+  TempDir dir;
+  std::string direct_uri = postgres_server().fresh_database();
+  UnixSocketProxy proxy{postgres_server().socket_dir() + "/.s.PGSQL.5432",
+                        dir.path() + "/.s.PGSQL.5432"};
+  std::unique_ptr<Database> db =
+      open_or_throw(through_proxy(direct_uri, postgres_server().socket_dir(), dir.path()));
+
+  std::int64_t count_direct(const std::string& where) {
+    auto direct = open_or_throw(direct_uri);
+    return direct->prepare("SELECT COUNT(*) FROM pipe WHERE " + where).scalar();
+  }
+};
+
+void insert(Database& db, const std::string& key, std::int64_t value) {
+  db.prepare("INSERT INTO pipe (k, v) VALUES (?, ?)").bind(1, key).bind(2, value).run();
+}
+
+// Inside a transaction, BEGIN, the statements whose rows nobody reads and COMMIT travel in one
+// pipeline: the transaction waits once, plus once for each statement whose rows it reads (or
+// changes()), and the read sees what was sent before it. Before pipelining, each statement was
+// its own round trip (five for the first transaction here).
+TEST(PostgresPipelineTest, ATransactionOfWritesIsOneRoundTripAndEachReadOneMore) {
+  ProxiedDatabase p;
+  Database& db = *p.db;
+  db.exec("CREATE TABLE pipe (k TEXT PRIMARY KEY, v BIGINT NOT NULL)");
+  // Every statement prepared once (a statement's first use adds its Parse to the same pipeline).
+  db.transaction([&] {
+    insert(db, "warm", 0);
+    db.prepare("SELECT COUNT(*) FROM pipe").scalar();
+    db.prepare("UPDATE pipe SET v = v + 1 WHERE v >= ?").bind(1, 100).run();
+    db.changes();
+  });
+
+  auto before = p.proxy.client_writes();
+  db.transaction([&] {
+    insert(db, "a", 1);
+    insert(db, "b", 2);
+    insert(db, "c", 3);
+  });
+  EXPECT_EQ(p.proxy.client_writes() - before, 1u);
+  EXPECT_EQ(p.count_direct("k IN ('a', 'b', 'c')"), 3);
+
+  before = p.proxy.client_writes();
+  std::int64_t seen = 0;
+  int changed = 0;
+  db.transaction([&] {
+    insert(db, "d", 100);
+    seen = db.prepare("SELECT COUNT(*) FROM pipe").scalar();  // waits: sees "d"
+    insert(db, "e", 200);
+    db.prepare("UPDATE pipe SET v = v + 1 WHERE v >= ?").bind(1, 100).run();
+    changed = db.changes();  // waits: both rows
+  });
+  EXPECT_EQ(seen, 5);
+  EXPECT_EQ(changed, 2);
+  EXPECT_EQ(p.proxy.client_writes() - before, 3u);  // the read, changes(), COMMIT
+  EXPECT_EQ(p.count_direct("v IN (101, 201)"), 2);
+
+  // Outside a transaction a statement is still its own round trip.
+  before = p.proxy.client_writes();
+  insert(db, "f", 4);
+  insert(db, "g", 5);
+  EXPECT_EQ(p.proxy.client_writes() - before, 2u);
+}
+
+// A statement failing mid-pipeline fails the transaction with the error it fails with on its own
+// (same type, same message); nothing of the transaction stays, what the server skipped after it
+// (including a statement's first Parse) is forgotten, and the connection carries on.
+TEST(PostgresPipelineTest, AFailingStatementMidPipelineRollsBackAndReportsAsAlone) {
+  ProxiedDatabase p;
+  Database& db = *p.db;
+  db.exec("CREATE TABLE pipe (k TEXT PRIMARY KEY, v BIGINT NOT NULL)");
+  insert(db, "taken", 0);
+  std::string alone;
+  try {
+    insert(db, "taken", 1);
+  } catch (const ConstraintError& e) {
+    alone = e.what();
+  }
+  ASSERT_TRUE(contains(alone, "duplicate key")) << alone;
+
+  const std::string first_use = "INSERT INTO pipe (k, v) VALUES (?, 7)";
+  std::string in_pipeline;
+  bool ran_past = false;
+  try {
+    db.transaction([&] {
+      insert(db, "b", 1);
+      insert(db, "taken", 1);  // refused by the server; reported at the next wait
+      insert(db, "c", 2);
+      db.prepare(first_use).bind(1, "d").run();  // Parse and execution skipped
+      ran_past = true;
+    });
+  } catch (const ConstraintError& e) {
+    in_pipeline = e.what();
+  }
+  EXPECT_TRUE(ran_past);
+  EXPECT_EQ(in_pipeline, alone);
+  EXPECT_EQ(p.count_direct("TRUE"), 1);  // only "taken"
+
+  // A read waits, so a failure before it is thrown there, before the read's own result.
+  std::string at_read;
+  try {
+    db.transaction([&] {
+      insert(db, "taken", 2);
+      db.prepare("SELECT COUNT(*) FROM pipe").scalar();
+      ADD_FAILURE() << "the read returned after a failed statement";
+    });
+  } catch (const ConstraintError& e) {
+    at_read = e.what();
+  }
+  EXPECT_EQ(at_read, alone);
+
+  // SQL the server refuses: the same StorageError as outside a transaction.
+  std::string refused_alone, refused_in_pipeline;
+  try {
+    db.prepare("UPDATE pipe SET no_such_column = 1").run();
+  } catch (const StorageError& e) {
+    refused_alone = e.what();
+  }
+  try {
+    db.transaction([&] {
+      insert(db, "e", 3);
+      db.prepare("UPDATE pipe SET no_such_column = 1").run();
+    });
+  } catch (const StorageError& e) {
+    refused_in_pipeline = e.what();
+  }
+  EXPECT_TRUE(contains(refused_alone, "no_such_column")) << refused_alone;
+  EXPECT_EQ(refused_in_pipeline, refused_alone);
+  EXPECT_EQ(p.count_direct("TRUE"), 1);
+
+  // The connection goes on, and the statement whose Parse was skipped is prepared anew.
+  db.transaction([&] {
+    db.prepare(first_use).bind(1, "d").run();
+    insert(db, "f", 4);
+  });
+  EXPECT_EQ(p.count_direct("k IN ('d', 'f')"), 2);
+}
+
+// The connection cut while a transaction's statements are queued: the wait fails with an error
+// saying the connection is lost, nothing of the transaction is written, and later calls fail
+// instead of hanging.
+TEST(PostgresPipelineTest, AConnectionLostMidPipelineFailsTheCommitAndWritesNothing) {
+  ProxiedDatabase p;
+  Database& db = *p.db;
+  db.exec("CREATE TABLE pipe (k TEXT PRIMARY KEY, v BIGINT NOT NULL)");
+  insert(db, "before", 0);
+  std::string message;
+  try {
+    db.transaction([&] {
+      insert(db, "a", 1);
+      insert(db, "b", 2);
+      p.proxy.cut();
+      insert(db, "c", 3);
+    });
+  } catch (const StorageError& e) {
+    message = e.what();
+  }
+  EXPECT_TRUE(contains(message, "is lost")) << message;
+  EXPECT_EQ(p.count_direct("TRUE"), 1);
+  EXPECT_THROW(db.transaction([&] { insert(db, "d", 4); }), StorageError);
+  EXPECT_THROW(insert(db, "e", 5), StorageError);
+  EXPECT_EQ(p.count_direct("TRUE"), 1);
 }
 
 TEST(PostgresDatabaseTest, UriChecks) {

@@ -13,24 +13,13 @@
 namespace shipmate::testing {
 namespace {
 
-// The URI of `database` on the test server, reached through the proxy's directory instead.
-std::string through(const std::string& uri, const std::string& server_dir,
-                    const std::string& proxy_dir) {
-  std::string out = uri;
-  const auto at = out.find("host=" + server_dir);
-  EXPECT_NE(at, std::string::npos) << uri;
-  if (at != std::string::npos)
-    out.replace(at + 5, server_dir.size(), proxy_dir);
-  return out;
-}
-
 TEST(UnixSocketProxyTest, CarriesQueriesUntilCutThenEndsAndRefusesConnections) {
   auto& server = postgres_server();
   const std::string uri = server.fresh_database();
   TempDir dir;
   const std::string socket = "/.s.PGSQL.5432";
   UnixSocketProxy proxy(server.socket_dir() + socket, dir.path() + socket);
-  const std::string proxied = through(uri, server.socket_dir(), dir.path());
+  const std::string proxied = through_proxy(uri, server.socket_dir(), dir.path());
 
   auto db = storage::Database::open(proxied);
   ASSERT_TRUE(db.ok()) << db.error().message;
