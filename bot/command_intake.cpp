@@ -264,7 +264,10 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
       std::vector<std::string> finished_keys;
       finished_keys.swap(done_keys);
       try {
-        fresh = inbox.accept_all(entries, finished_keys);
+        inbox.transaction([&] {
+          record_carried(batch);
+          fresh = inbox.accept_all(entries, finished_keys);
+        });
       } catch (const storage::StorageError& e) {
         spdlog::error("intake: cannot record {} commands, leaving them for redelivery: {}",
                       entries.size(), e.what());
@@ -287,6 +290,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
     std::vector<std::shared_ptr<TentativeCommand>> tentative = start_tentative(batch, entries);
     const bool recorded = outbox->commit_with(
         [&] {
+          record_carried(batch);
           record_finished(entries, tentative);
           fresh = inbox.accept_all(entries, {});
           for (std::size_t i = 0; i < tentative.size(); ++i) {
@@ -305,6 +309,14 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
           command->state = TentativeCommand::State::dropped;
       }
       tell_not_recorded(batch);
+    }
+  }
+
+  // The writes the batch's deliveries carry (Delivery::record), in the batch's transaction.
+  static void record_carried(const std::vector<Gathered>& batch) {
+    for (const auto& gathered : batch) {
+      if (gathered.delivery.record)
+        gathered.delivery.record();
     }
   }
 
@@ -685,7 +697,7 @@ CommandIntake::Accepted CommandIntake::accept_now(std::string_view platform_name
     // One commit per command, as for a batch (Impl::commit()): a read-only command runs first,
     // and its delivery, replies and "done" are recorded together.
     std::vector<Impl::Gathered> batch;
-    batch.push_back(Impl::Gathered{&platform, Delivery{nullptr, "", command}, received});
+    batch.push_back(Impl::Gathered{&platform, Delivery{nullptr, "", command, {}}, received});
     std::vector<storage::InboxEntry> entries{Impl::inbox_entry(platform, key, command)};
     auto tentative = impl_->start_tentative(batch, entries);
     const bool recorded = impl_->outbox->commit_with(

@@ -130,6 +130,12 @@ struct Delivery {
   std::shared_ptr<AckChannel> acks;
   std::string ack_id;                      // what the platform wants acknowledged
   std::optional<IncomingCommand> command;  // empty: acknowledge only (bot messages, malformed)
+  // A write of the transport's own that belongs with this delivery (Teams: the reference of a
+  // conversation not stored yet); run inside the transaction that records the delivery's batch,
+  // before its inbox entries, so that both are stored or neither. It may throw (StorageError):
+  // the batch is then not recorded, as when the inbox write fails. Not run for a batch that is
+  // not recorded (stopping).
+  std::function<void()> record;
 };
 
 // What a transport tells the intake about its platform, once, before submitting.

@@ -59,6 +59,12 @@ class InboxStore {
   // costs the server the round trips of a single delivery.
   std::vector<bool> accept_all(const std::vector<InboxEntry>& entries,
                                const std::vector<std::string>& finished = {});
+  // Runs `body` in one transaction; accept_all() and other stores' writes on the same database
+  // inside it join it (the intake records a batch with the writes its deliveries carry this way).
+  template <typename F>
+  decltype(auto) transaction(F&& body) {
+    return db_.transaction(std::forward<F>(body));
+  }
   void mark_started(std::string_view key);
   // Forgets the command's content, keeping its key.
   void mark_done(std::string_view key);

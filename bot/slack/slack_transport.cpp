@@ -302,7 +302,7 @@ struct SlackTransport::Impl : std::enable_shared_from_this<Impl> {
       if (decoded.reaction)
         self->reaction(std::move(*decoded.reaction));
       self->intake.submit(
-          "slack", Delivery{acks, std::move(decoded.envelope.envelope_id), std::move(command)});
+          "slack", Delivery{acks, std::move(decoded.envelope.envelope_id), std::move(command), {}});
       // Everything read so far is submitted: record and ack it now rather than a turn later.
       if (!socket->has_buffered())
         self->intake.flush();

@@ -236,7 +236,13 @@ struct TeamsTransport::Impl {
   net::HttpClient http;
   ConnectorClient connector;
   std::unique_ptr<net::HttpServer> own_server;
-  std::map<std::string, storage::ConversationRef> conversations;  // by conversation id
+  // Where each conversation is served, by conversation id; `stored` once the reference as it is
+  // now is in the database (an activity that brought it was recorded).
+  struct Known {
+    storage::ConversationRef ref;
+    bool stored = false;
+  };
+  std::map<std::string, Known> conversations;
   std::shared_ptr<PendingAnswers> answers = std::make_shared<PendingAnswers>();
   TeamsStats stats;
   bool stopping = false;
@@ -272,28 +278,47 @@ struct TeamsTransport::Impl {
       return nullptr;
     }
     return std::make_unique<TeamsConversation>(
-        self->connector, ConversationTarget{known->second.service_url, channel}, thread);
+        self->connector, ConversationTarget{known->second.ref.service_url, channel}, thread);
   }
 
-  // Remembers where a verified activity's conversation is served; stores it when new or changed.
-  void remember(const Activity& activity) {
+  // Remembers where a verified activity's conversation is served. Returns the reference to
+  // store when it is new, changed or not stored yet (none without a store): the caller stores it
+  // with the activity's record (Delivery::record), or at once for an activity that records none.
+  std::optional<storage::ConversationRef> remember(const Activity& activity) {
     connector.allow(activity.service_url);
     auto& known = conversations[activity.conversation_id];
-    if (known.service_url == activity.service_url && known.bot_id == activity.recipient_id)
-      return;
-    known.platform = "teams";
-    known.conversation_id = activity.conversation_id;
-    known.service_url = activity.service_url;
-    known.tenant_id = activity.tenant_id;
-    known.conversation_type = activity.conversation_type;
-    known.bot_id = activity.recipient_id;
-    if (refs) {
-      try {
-        refs->save(known);
-      } catch (const std::exception& error) {
-        spdlog::error("teams: could not store the conversation reference for {}: {}",
-                      activity.conversation_id, error.what());
-      }
+    storage::ConversationRef& ref = known.ref;
+    if (ref.service_url != activity.service_url || ref.bot_id != activity.recipient_id) {
+      ref.platform = "teams";
+      ref.conversation_id = activity.conversation_id;
+      ref.service_url = activity.service_url;
+      ref.tenant_id = activity.tenant_id;
+      ref.conversation_type = activity.conversation_type;
+      ref.bot_id = activity.recipient_id;
+      known.stored = false;
+    }
+    if (known.stored || !refs)
+      return std::nullopt;
+    return ref;
+  }
+
+  // `ref` is in the database now: its conversation needs no store until it changes.
+  void stored(const storage::ConversationRef& ref) {
+    auto known = conversations.find(ref.conversation_id);
+    if (known != conversations.end() && known->second.ref.service_url == ref.service_url &&
+        known->second.ref.bot_id == ref.bot_id)
+      known->second.stored = true;
+  }
+
+  // For an activity that is not recorded (ignored: a conversationUpdate, a reaction): its own
+  // transaction.
+  void store_now(const storage::ConversationRef& ref) {
+    try {
+      refs->save(ref);
+      stored(ref);
+    } catch (const std::exception& error) {
+      spdlog::error("teams: could not store the conversation reference for {}: {}",
+                    ref.conversation_id, error.what());
     }
   }
 
@@ -369,11 +394,14 @@ struct TeamsTransport::Impl {
                    activity.type, activity.service_url, verified.caller.service_url);
       co_return text_response(403, "unauthorized\n");
     }
+    std::optional<storage::ConversationRef> to_store;
     if (!activity.service_url.empty() && !activity.conversation_id.empty())
-      self->remember(activity);
+      to_store = self->remember(activity);
 
     const Classified what = classify(activity);
     if (what.kind == Classified::Kind::ignore) {
+      if (to_store)
+        self->store_now(*to_store);
       ++self->stats.ignored;
       spdlog::debug("teams: ignored {}", what.why);
       if (activity.type == "invoke")
@@ -399,7 +427,16 @@ struct TeamsTransport::Impl {
       const std::string& id;
       ~Forget() { answers.remove(id); }
     } forget{*self->answers, ack_id};
-    self->intake.submit("teams", Delivery{self->answers, ack_id, std::move(command)});
+    Delivery delivery{self->answers, ack_id, std::move(command), {}};
+    if (to_store) {
+      // A conversation not stored yet: its reference commits with the activity (and the replies
+      // that go to it), not in a transaction of its own.
+      delivery.record = [weak = std::weak_ptr<Impl>(self), ref = *to_store] {
+        if (auto owner = weak.lock(); owner && owner->refs)
+          owner->refs->save(ref);
+      };
+    }
+    self->intake.submit("teams", std::move(delivery));
     if (!waiter.answered) {
       // Woken by the intake either way (recorded, or not: a failed or stopped commit). The timer
       // never expires: arming a deadline here would cost two timerfd_settime calls per activity.
@@ -411,6 +448,8 @@ struct TeamsTransport::Impl {
                     what.dedupe_key);
       co_return text_response(503, "try again\n");
     }
+    if (to_store)
+      self->stored(*to_store);
     if (waiter.duplicate)
       ++self->stats.duplicates;
     else
@@ -529,7 +568,8 @@ TeamsTransport::TeamsTransport(asio::any_io_executor executor, CommandIntake& in
                               ErrorKind::not_found));
       return;
     }
-    self->connector.send_recorded(intent, ConversationTarget{known->second.service_url, channel},
+    self->connector.send_recorded(intent,
+                                  ConversationTarget{known->second.ref.service_url, channel},
                                   thread, target_id, message, std::move(ticket));
   };
   intake.attach(std::move(platform));
@@ -550,7 +590,7 @@ asio::awaitable<Status> TeamsTransport::start() {
       for (auto& ref : self->refs->list("teams")) {
         self->connector.allow(ref.service_url);
         const std::string id = ref.conversation_id;
-        self->conversations.emplace(id, std::move(ref));
+        self->conversations.emplace(id, Impl::Known{std::move(ref), true});
       }
     } catch (const std::exception& error) {
       co_return make_error(std::string("teams: could not read the conversation references: ") +

@@ -159,10 +159,11 @@ struct Process {
   }
 
   void deliver(const std::string& id, const std::string& text, const std::string& user = "U1") {
-    intake->submit("fake", Delivery{acks, "env-" + id, IncomingCommand{id, user, "C1", "", text}});
+    intake->submit("fake",
+                   Delivery{acks, "env-" + id, IncomingCommand{id, user, "C1", "", text}, {}});
   }
   void deliver_ack_only(const std::string& id) {
-    intake->submit("fake", Delivery{acks, "env-" + id, std::nullopt});
+    intake->submit("fake", Delivery{acks, "env-" + id, std::nullopt, {}});
   }
   // Runs whatever is ready, without waiting for timers.
   void settle() {
@@ -233,7 +234,7 @@ TEST_F(CommandIntakeTest, ABatchOverTwoConnectionsWaitsForBothAcksWhateverKindTh
   other->hold = true;
   bot.deliver("a", "status");
   bot.intake->submit("fake",
-                     Delivery{other, "env-b", IncomingCommand{"b", "U1", "C1", "", "ping"}});
+                     Delivery{other, "env-b", IncomingCommand{"b", "U1", "C1", "", "ping"}, {}});
   bot.settle();
   EXPECT_EQ(bot.journal, (Journal{"ack:env-a", "ack:env-b"}));
   // The first connection's acks are written; the second's are not: still nothing runs.

@@ -225,7 +225,8 @@ struct Process {
   ~Process() { server.inspect = nullptr; }
 
   void deliver(const std::string& id, const std::string& text) {
-    intake->submit("fake", Delivery{acks, "env-" + id, IncomingCommand{id, "U1", "C1", "", text}});
+    intake->submit("fake",
+                   Delivery{acks, "env-" + id, IncomingCommand{id, "U1", "C1", "", text}, {}});
   }
   void settle() {
     while (io.poll() > 0) {

@@ -165,6 +165,44 @@ TEST_F(TeamsTransportTest, AnActivityThatCannotBeRecordedIsAnswered503) {
   });
 }
 
+// A conversation's reference is stored in the transaction that records the activity that brought
+// it (not in one of its own): an activity that cannot be recorded leaves none behind, and its
+// redelivery stores it with its record.
+TEST_F(TeamsTransportTest, ANewConversationsReferenceIsStoredOnlyWithItsActivitysRecord) {
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    SteadyTimers timers(io.get_executor());
+    const std::string body = activity(fake, "1700000000098", "ping", "a:new");
+    {
+      CommandIntake intake(io.get_executor(), inbox, echo, timers);
+      TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
+                               options());
+      EXPECT_TRUE((co_await transport.start()).ok());
+      intake.stop();
+      TeamsRequest request{"Bearer good", body};
+      auto answer = co_await transport.handle(std::move(request));
+      EXPECT_EQ(answer.status, 503);
+      EXPECT_FALSE(refs.get("teams", "a:new").has_value());
+      co_await transport.stop(1s);
+    }
+    CommandIntake intake(io.get_executor(), inbox, echo, timers);
+    TeamsTransport transport(io.get_executor(), intake, timers, &verifier, &credentials, &refs,
+                             options());
+    EXPECT_TRUE((co_await transport.start()).ok());
+    TeamsRequest again{"Bearer good", body};  // Teams sends it again
+    auto answer = co_await transport.handle(std::move(again));
+    EXPECT_EQ(answer.status, 202);
+    EXPECT_EQ(intake.stats().batches, 1u);
+    const auto stored = refs.get("teams", "a:new");
+    EXPECT_TRUE(stored.has_value());
+    if (stored) {
+      EXPECT_EQ(stored->service_url, fake.service_url());
+    }
+    EXPECT_TRUE(co_await eventually([&] { return fake.activities_in("a:new").size() == 1; }));
+    intake.stop();
+    co_await transport.stop(1s);
+  });
+}
+
 TEST_F(TeamsTransportTest, AMessageRunsAsTheMappedUserAndIsAnsweredInItsThreadOnce) {
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
     SteadyTimers timers(io.get_executor());
@@ -357,6 +395,8 @@ TEST_F(TeamsTransportTest, MalformedAndUninterestingActivities) {
     }
     EXPECT_EQ(transport.stats().malformed, 2u);
     EXPECT_EQ(transport.stats().ignored, 1u);
+    // An ignored activity records nothing: its conversation's reference is stored on its own.
+    EXPECT_TRUE(refs.get("teams", "a:1").has_value());
     EXPECT_TRUE(echo.events.empty());
     EXPECT_EQ(fake.call_count(), 0u);
     intake.stop();
