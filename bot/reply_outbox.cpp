@@ -372,11 +372,13 @@ struct ReplyOutbox::Impl : std::enable_shared_from_this<Impl> {
 
   void confirm(const std::shared_ptr<Row>& row, const std::string& platform_id) {
     ++stats.sent;
-    sent_ids[row->stored.key] = platform_id;
-    remembered.push_back(row->stored.key);
-    while (remembered.size() > kRemembered) {
-      sent_ids.erase(remembered.front());
-      remembered.pop_front();
+    const auto [entry, added] = sent_ids.insert_or_assign(row->stored.key, platform_id);
+    if (added) {
+      remembered.push_back(entry);
+      while (remembered.size() > kRemembered) {
+        sent_ids.erase(remembered.front());
+        remembered.pop_front();
+      }
     }
     active.erase(row->stored.key);
     if (row->sent_on_record)
@@ -602,7 +604,8 @@ struct ReplyOutbox::Impl : std::enable_shared_from_this<Impl> {
   bool flush_armed = false;
   std::map<std::string, std::shared_ptr<Row>> active;  // key -> row not yet confirmed
   std::map<std::string, std::string> sent_ids;         // key -> platform id, recent ones
-  std::deque<std::string> remembered;
+  // sent_ids' entries, oldest first (iterators, not copies of the 60-100 byte keys).
+  std::deque<std::map<std::string, std::string>::iterator> remembered;
   static constexpr std::size_t kRemembered = 4096;
   std::vector<asio::steady_timer*> settle_waiters;
 };

@@ -125,7 +125,11 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
   std::function<void(const Error&)> credentials_refused;
   std::map<std::string, std::deque<Job>> queues;  // by conversation id
   std::set<std::string> busy;                     // threads with a worker running
-  std::map<LocalRef, Posted> posted;
+  // The handles of the last kRememberedMessages messages, by LocalRef: refs are handed out in
+  // order and each is remembered as it is handed out, so entry i is ref first_posted + i (a
+  // deque of 48-byte entries, where a map costs a 96-byte node per entry).
+  std::deque<Posted> posted;
+  LocalRef first_posted = 1;
   // The current target of each conversation posted to (one per conversation, as the transport's
   // conversation references); messages posted before a serviceUrl changed keep the old one.
   std::map<std::string, std::shared_ptr<const ConversationTarget>, std::less<>> targets;
@@ -181,17 +185,31 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
     return shared;
   }
 
-  // Remembers a new message's handle; the oldest are forgotten so memory stays bounded.
-  void remember_posted(LocalRef ref, const ConversationTarget& target) {
-    posted[ref] = Posted{intern(target), {}};
-    while (posted.size() > kRememberedMessages)
-      posted.erase(posted.begin());
+  // Hands out the next LocalRef and remembers its message's handle; the oldest are forgotten so
+  // memory stays bounded.
+  LocalRef remember_posted(const ConversationTarget& target) {
+    const LocalRef ref = next_ref++;
+    if (posted.empty())
+      first_posted = ref;
+    posted.push_back(Posted{intern(target), {}});
+    while (posted.size() > kRememberedMessages) {
+      posted.pop_front();
+      ++first_posted;
+    }
+    return ref;
+  }
+
+  // The handle of `ref`; null once forgotten (or never handed out).
+  Posted* posted_of(LocalRef ref) {
+    if (ref < first_posted || ref - first_posted >= posted.size())
+      return nullptr;
+    return &posted[ref - first_posted];
   }
 
   // Records the Teams id of a message still remembered (one forgotten meanwhile stays so).
   void set_posted_id(LocalRef ref, const std::string& activity_id) {
-    if (auto known = posted.find(ref); known != posted.end())
-      known->second.activity_id = activity_id;
+    if (Posted* known = posted_of(ref))
+      known->activity_id = activity_id;
   }
 
   double random01() { return std::uniform_real_distribution<double>(0.0, 1.0)(random); }
@@ -369,16 +387,16 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         if (job.kind == Job::Kind::reply && !job.activity_id.empty()) {
           reply_to = job.activity_id;  // a recorded reply in a thread from before a restart
         } else if (job.kind == Job::Kind::reply) {
-          auto known = self->posted.find(job.ref);
-          if (known == self->posted.end() || known->second.activity_id.empty()) {
+          const Posted* known = self->posted_of(job.ref);
+          if (!known || known->activity_id.empty()) {
             ++self->stats.dropped;
             spdlog::warn("teams: a thread reply's message was never posted; dropping it");
             report(job, make_error("Teams: the message this replies to was never posted",
                                    ErrorKind::not_found));
             co_return;
           }
-          reply_to = known->second.activity_id;
-          target = *known->second.target;
+          reply_to = known->activity_id;
+          target = *known->target;
         }
         std::string body = render_message_activity(job.message, buttons, reply_to);
         std::string method = "POST";
@@ -403,8 +421,8 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         ConversationTarget target = job.target;
         std::string activity_id = job.activity_id;
         if (job.kind != Job::Kind::update_known) {
-          auto known = self->posted.find(job.ref);
-          if (known == self->posted.end() || known->second.activity_id.empty()) {
+          const Posted* known = self->posted_of(job.ref);
+          if (!known || known->activity_id.empty()) {
             ++self->stats.dropped;
             spdlog::warn("teams: the message to {} was never posted; dropping the change",
                          job.kind == Job::Kind::remove ? "delete" : "update");
@@ -412,8 +430,8 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
                                    ErrorKind::not_found));
             co_return;
           }
-          target = *known->second.target;
-          activity_id = known->second.activity_id;
+          target = *known->target;
+          activity_id = known->activity_id;
         }
         std::string method = job.kind == Job::Kind::remove ? "DELETE" : "PUT";
         std::string body;
@@ -499,8 +517,7 @@ asio::awaitable<Status> ConnectorClient::remove(ConversationTarget target,
 ConnectorClient::LocalRef ConnectorClient::post(const ConversationTarget& target,
                                                 const std::string& reply_to,
                                                 const commands::Message& message) {
-  const LocalRef ref = impl_->next_ref++;
-  impl_->remember_posted(ref, target);
+  const LocalRef ref = impl_->remember_posted(target);
   impl_->enqueue(Impl::Job{Impl::Job::Kind::post, ref, target, reply_to, {}, message});
   return ref;
 }
@@ -508,8 +525,7 @@ ConnectorClient::LocalRef ConnectorClient::post(const ConversationTarget& target
 ConnectorClient::LocalRef ConnectorClient::post_held(
     const ConversationTarget& target, const std::string& reply_to,
     const std::vector<commands::Message>& parts, std::shared_ptr<commands::OutboxTicket> ticket) {
-  const LocalRef ref = impl_->next_ref++;
-  impl_->remember_posted(ref, target);
+  const LocalRef ref = impl_->remember_posted(target);
   Impl::Job job{Impl::Job::Kind::post, ref, target, reply_to, {}, parts.front()};
   job.ticket = ticket;
   impl_->enqueue(std::move(job));
@@ -524,27 +540,27 @@ ConnectorClient::LocalRef ConnectorClient::post_held(
 
 void ConnectorClient::update_held(LocalRef ref, const commands::Message& message,
                                   std::shared_ptr<commands::OutboxTicket> ticket) {
-  auto known = impl_->posted.find(ref);
-  if (known == impl_->posted.end()) {
+  const Impl::Posted* known = impl_->posted_of(ref);
+  if (!known) {
     ticket->done(
         make_error("Teams: the message to update is no longer known", ErrorKind::not_found));
     return;
   }
-  Impl::Job job{Impl::Job::Kind::update, ref, *known->second.target, {}, {}, message};
+  Impl::Job job{Impl::Job::Kind::update, ref, *known->target, {}, {}, message};
   job.ticket = std::move(ticket);
   impl_->enqueue(std::move(job));
 }
 
 void ConnectorClient::thread_reply_held(LocalRef ref, const std::vector<commands::Message>& parts,
                                         std::shared_ptr<commands::OutboxTicket> ticket) {
-  auto known = impl_->posted.find(ref);
-  if (known == impl_->posted.end()) {
+  const Impl::Posted* known = impl_->posted_of(ref);
+  if (!known) {
     ticket->done(
         make_error("Teams: the message this replies to is no longer known", ErrorKind::not_found));
     return;
   }
   for (std::size_t i = 0; i < parts.size(); ++i) {
-    Impl::Job job{Impl::Job::Kind::reply, ref, *known->second.target, {}, {}, parts[i]};
+    Impl::Job job{Impl::Job::Kind::reply, ref, *known->target, {}, {}, parts[i]};
     job.ticket = ticket;
     job.reports = i == 0;
     impl_->enqueue(std::move(job));
@@ -574,24 +590,24 @@ void ConnectorClient::send_recorded(const std::string& intent, const Conversatio
 }
 
 void ConnectorClient::update(LocalRef ref, const commands::Message& message) {
-  auto known = impl_->posted.find(ref);
-  if (known == impl_->posted.end())
+  const Impl::Posted* known = impl_->posted_of(ref);
+  if (!known)
     return;
-  impl_->enqueue(Impl::Job{Impl::Job::Kind::update, ref, *known->second.target, {}, {}, message});
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::update, ref, *known->target, {}, {}, message});
 }
 
 void ConnectorClient::thread_reply(LocalRef ref, const commands::Message& message) {
-  auto known = impl_->posted.find(ref);
-  if (known == impl_->posted.end())
+  const Impl::Posted* known = impl_->posted_of(ref);
+  if (!known)
     return;
-  impl_->enqueue(Impl::Job{Impl::Job::Kind::reply, ref, *known->second.target, {}, {}, message});
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::reply, ref, *known->target, {}, {}, message});
 }
 
 void ConnectorClient::remove(LocalRef ref) {
-  auto known = impl_->posted.find(ref);
-  if (known == impl_->posted.end())
+  const Impl::Posted* known = impl_->posted_of(ref);
+  if (!known)
     return;
-  impl_->enqueue(Impl::Job{Impl::Job::Kind::remove, ref, *known->second.target, {}, {}, {}});
+  impl_->enqueue(Impl::Job{Impl::Job::Kind::remove, ref, *known->target, {}, {}, {}});
 }
 
 void ConnectorClient::update_activity(const ConversationTarget& target,
@@ -601,10 +617,10 @@ void ConnectorClient::update_activity(const ConversationTarget& target,
 }
 
 std::optional<std::string> ConnectorClient::activity_id_of(LocalRef ref) const {
-  auto known = impl_->posted.find(ref);
-  if (known == impl_->posted.end() || known->second.activity_id.empty())
+  const Impl::Posted* known = impl_->posted_of(ref);
+  if (!known || known->activity_id.empty())
     return std::nullopt;
-  return known->second.activity_id;
+  return known->activity_id;
 }
 
 std::optional<commands::Message> ConnectorClient::card_of(std::string_view activity_id) const {

@@ -8,8 +8,21 @@ namespace shipmate::bot::teams {
 
 void ThreadPacer::forget_old(Thread& thread, TimePoint now) const {
   const Duration longest = kLimits[std::size(kLimits) - 1].length;
-  while (!thread.sends.empty() && thread.sends.front() + longest <= now)
-    thread.sends.pop_front();
+  auto kept = thread.sends.begin();
+  while (kept != thread.sends.end() && *kept + longest <= now)
+    ++kept;
+  thread.sends.erase(thread.sends.begin(), kept);
+}
+
+void ThreadPacer::sweep(TimePoint now) {
+  for (auto entry = threads_.begin(); entry != threads_.end();) {
+    forget_old(entry->second, now);
+    if (entry->second.sends.empty() && entry->second.paused_until <= now)
+      entry = threads_.erase(entry);
+    else
+      ++entry;
+  }
+  next_sweep_ = now + kLimits[std::size(kLimits) - 1].length;
 }
 
 ThreadPacer::TimePoint ThreadPacer::allowed_at(const std::string& key, TimePoint now) {
@@ -35,6 +48,9 @@ ThreadPacer::TimePoint ThreadPacer::allowed_at(const std::string& key, TimePoint
 }
 
 void ThreadPacer::sent(const std::string& key, TimePoint now) {
+  // Threads that are never asked about again (a conversation that went quiet) go here.
+  if (now >= next_sweep_)
+    sweep(now);
   Thread& thread = threads_[key];
   forget_old(thread, now);
   thread.sends.push_back(now);

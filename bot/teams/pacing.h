@@ -4,8 +4,9 @@
 // messages in any second, 8 in any 2 seconds and 60 in any 30 seconds; past that it answers 429.
 // ThreadPacer remembers each thread's recent sends (sliding windows, so the limits hold over
 // every window, not just aligned ones) and says when a send is allowed. A 429 pauses the thread
-// until its Retry-After. Threads idle for a full 30 s are forgotten, so memory follows the
-// number of busy threads.
+// until its Retry-After. Threads idle for a full 30 s are forgotten (when next asked about, and
+// by a sweep of every thread at most once per 30 s of sends), so memory follows the number of
+// busy threads. A thread costs its key and 8 bytes per send in the last 30 s.
 //
 // retry_delay() is the back-off between attempts of one call: the Retry-After when the answer
 // had one, else exponential from `base` (doubling per attempt, capped) with jitter, so many
@@ -16,10 +17,10 @@
 
 #include <chrono>
 #include <cstddef>
-#include <deque>
 #include <map>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace shipmate::bot::teams {
 
@@ -47,12 +48,17 @@ class ThreadPacer {
 
  private:
   struct Thread {
-    std::deque<TimePoint> sends;  // within the longest window, oldest first
+    // Within the longest window, oldest first; at most 60 (a vector: a few sends cost a few
+    // words, where a deque's first block alone is 512 bytes).
+    std::vector<TimePoint> sends;
     TimePoint paused_until{};
   };
   void forget_old(Thread& thread, TimePoint now) const;
+  // Forgets every thread idle for the longest window (no send in it, no pause left).
+  void sweep(TimePoint now);
 
   std::map<std::string, Thread> threads_;
+  TimePoint next_sweep_{};
 };
 
 // The wait before attempt `attempt` + 1 (attempt counts from 1). `retry_after` wins when set

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace shipmate::bot::teams {
 namespace {
 using namespace std::chrono_literals;
@@ -65,6 +67,22 @@ TEST(TeamsPacing, ThreadsArePacedIndependentlyAndForgottenWhenIdle) {
   EXPECT_GT(pacer.allowed_at("c1", t0), t0);
   EXPECT_EQ(pacer.allowed_at("c1", t0 + 31s), t0 + 31s);
   EXPECT_EQ(pacer.threads(), 0u);  // c1 was forgotten; c2 never sent
+}
+
+// A thread that is never asked about again (a conversation that went quiet) is forgotten too:
+// a send 30 s after the last sweep sweeps every thread idle for 30 s.
+TEST(TeamsPacing, ThreadsThatGoQuietAreSweptAwayByLaterSends) {
+  ThreadPacer pacer;
+  const TimePoint t0{};
+  for (int i = 0; i < 100; ++i)
+    pacer.sent("quiet" + std::to_string(i), t0);
+  pacer.sent("busy", t0 + 10s);
+  pacer.throttled("paused", t0 + 10s, 60s);
+  EXPECT_EQ(pacer.threads(), 102u);
+  pacer.sent("busy", t0 + 31s);
+  EXPECT_EQ(pacer.threads(), 2u);  // busy sent within 30 s; paused is still paused
+  EXPECT_EQ(pacer.allowed_at("paused", t0 + 31s), t0 + 70s);
+  EXPECT_EQ(pacer.allowed_at("quiet0", t0 + 31s), t0 + 31s);
 }
 
 TEST(TeamsPacing, A429PausesTheThreadUntilRetryAfter) {
