@@ -179,6 +179,32 @@ TEST(DatabaseTest, FileDatabaseUsesWalAndNormalSync) {
   EXPECT_EQ(pragma_text(*db, "busy_timeout"), "2000");
 }
 
+// Each page a commit changes is a WAL frame written and checksummed whole, so a new database
+// is made with smaller pages than SQLite's 4096; a database made before keeps its own.
+TEST(DatabaseTest, NewDatabaseGetsSmallPagesAndAnExistingOneKeepsItsOwn) {
+  TempDir dir;
+  const std::string fresh = dir.file("fresh.db");
+  {
+    auto db = open_or_fail(fresh);
+    EXPECT_EQ(pragma_text(*db, "page_size"), "1024");
+  }
+  RawConnection reopened(fresh);
+  EXPECT_EQ(reopened.query_text("PRAGMA page_size"), "1024");
+
+  const std::string older = dir.file("older.db");
+  {
+    RawConnection raw(older);
+    raw.exec("PRAGMA page_size=4096");
+    raw.exec("PRAGMA journal_mode=WAL");
+    raw.exec("CREATE TABLE kept (x INTEGER)");
+    raw.exec("INSERT INTO kept VALUES (7)");
+  }
+  auto db = open_or_fail(older);
+  EXPECT_EQ(pragma_text(*db, "page_size"), "4096");
+  EXPECT_EQ(count_rows(*db, "kept"), 1);
+  EXPECT_EQ(db->schema_version(), detail::latest_schema_version());
+}
+
 std::uintmax_t file_size_or_zero(const std::string& path) {
   std::error_code ignored;
   const auto size = std::filesystem::file_size(path, ignored);
