@@ -49,14 +49,19 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 
 namespace {
 
+// ASCII lower case, as std::tolower in the "C" locale (the bot never sets another), without a
+// library call per byte: every command's lookup compares its words with each command's names.
+constexpr unsigned char ascii_lower(unsigned char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c | 0x20) : c;
+}
+
 // Case-insensitive equality of ASCII words; allocates nothing.
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size())
     return false;
   for (std::size_t i = 0; i < a.size(); ++i) {
-    const auto x = static_cast<unsigned char>(a[i]);
-    const auto y = static_cast<unsigned char>(b[i]);
-    if (std::tolower(x) != std::tolower(y))
+    if (ascii_lower(static_cast<unsigned char>(a[i])) !=
+        ascii_lower(static_cast<unsigned char>(b[i])))
       return false;
   }
   return true;
