@@ -255,8 +255,8 @@ struct HttpClient::Impl {
       else
         close_quietly(*candidate);
     }
-    if (list.empty())
-      idle.erase(it);
+    // An emptied list stays: the connection is put back after its exchange, and a list made
+    // anew each time would allocate a deque (and its map entry) per request.
     return found;
   }
 
@@ -354,31 +354,45 @@ struct HttpClient::Impl {
     return out;
   }
 
+  // The last URL parsed: a client mostly calls one API over and over (Slack's chat.postMessage
+  // for every reply), so each request after the first skips the URL parser.
+  std::optional<ParsedUrl> parsed(const std::string& text) {
+    if (!last_url || last_url->first != text) {
+      auto url = parse_url(text);
+      if (!url)
+        return std::nullopt;
+      last_url.emplace(text, std::move(*url));
+    }
+    return last_url->second;
+  }
+
   asio::awaitable<Result<HttpResponse>> send(HttpRequest in) {
-    auto url = parse_url(in.url);
+    auto url = parsed(in.url);
     std::string method = in.method.empty() ? std::string("GET") : in.method;
     if (!url)
       co_return make_error(method + " " + in.url + ": invalid URL (want http(s)://host/path)",
                            ErrorKind::invalid);
-    // The query may carry tokens; errors name only the path.
-    std::string what = method + " " + host_header(url->host, url->port, url->scheme == "https") +
-                       url->target.substr(0, url->target.find('?')) + ": ";
+    // The query may carry tokens; errors name only the path. Made only for an error.
+    auto what = [&method, &url] {
+      return method + " " + host_header(url->host, url->port, url->scheme == "https") +
+             url->target.substr(0, url->target.find('?')) + ": ";
+    };
     if (url->scheme != "http" && url->scheme != "https")
-      co_return make_error(what + "unsupported scheme " + url->scheme, ErrorKind::invalid);
+      co_return make_error(what() + "unsupported scheme " + url->scheme, ErrorKind::invalid);
     for (char c : method) {
       if (!is_token_char(static_cast<unsigned char>(c)))
-        co_return make_error(what + "invalid method", ErrorKind::invalid);
+        co_return make_error(what() + "invalid method", ErrorKind::invalid);
     }
     in.method = method;
     // A line break in a header would let it smuggle in headers (or a second request).
     for (const auto& [name, value] : in.headers) {
       if (name.empty() || has_line_break(name) || name.find_first_of(": ") != std::string::npos ||
           has_line_break(value))
-        co_return make_error(what + "invalid header '" + name + "'", ErrorKind::invalid);
+        co_return make_error(what() + "invalid header '" + name + "'", ErrorKind::invalid);
     }
     auto route = route_for(*url);
     if (!route)
-      co_return prefix_error(what, route.error());
+      co_return prefix_error(what(), route.error());
     auto request = build_request(in, *url, *route);
     auto budget = in.timeout;
     auto deadline = Clock::now() + budget;
@@ -391,7 +405,7 @@ struct HttpClient::Impl {
         auto opened_ok = co_await open(*connection, *url, *route, deadline, budget);
         if (!opened_ok) {
           close_quietly(*connection);
-          co_return prefix_error(what, opened_ok.error());
+          co_return prefix_error(what(), opened_ok.error());
         }
       }
       Attempt attempt;
@@ -412,7 +426,7 @@ struct HttpClient::Impl {
       close_quietly(*connection);
       connection.reset();
       if (!(reused && attempt.retryable && Clock::now() < deadline))
-        co_return make_error(what + attempt.cause, attempt.kind, attempt.reach);
+        co_return make_error(what() + attempt.cause, attempt.kind, attempt.reach);
       reused = false;  // the retry gets a fresh connection, and only one retry
     }
   }
@@ -422,6 +436,7 @@ struct HttpClient::Impl {
   std::vector<std::string> no_proxy;
   std::optional<Result<std::shared_ptr<asio::ssl::context>>> tls;
   std::map<std::string, std::deque<ConnectionPtr>> idle;
+  std::optional<std::pair<std::string, ParsedUrl>> last_url;
   std::size_t opened = 0;
 };
 
