@@ -13,6 +13,7 @@
 
 #include "bot/outbox_policy.h"
 #include "common/redact.h"
+#include "common/strings.h"
 #include "common/timer.h"
 #include "storage/database.h"
 #include "storage/outbox_store.h"
@@ -83,29 +84,52 @@ OutboxInput input_for(const Result<std::string>& answer) {
 }  // namespace
 
 std::string encode_message(const Message& message) {
-  json::object out;
-  out["tone"] = tone_name(message.tone);
-  out["text"] = redact(message.text);
+  // Written straight into one string: a Boost.JSON object allocated a node per member and hashed
+  // each name, for every reply. decode_message() reads it back (any valid escapes will do).
+  std::string out;
+  out.reserve(48 + message.text.size());
+  auto member = [&out](std::string_view name, std::string_view value) {
+    out += '"';
+    out += name;
+    out += "\":";
+    append_json_string(out, value);
+  };
+  out += '{';
+  member("tone", tone_name(message.tone));
+  out += ',';
+  member("text", redact(message.text));
   if (!message.fields.empty()) {
-    json::array fields;
-    for (const auto& field : message.fields)
-      fields.push_back(
-          json::object{{"label", redact(field.label)}, {"value", redact(field.value)}});
-    out["fields"] = std::move(fields);
+    out += ",\"fields\":[";
+    for (std::size_t i = 0; i < message.fields.size(); ++i) {
+      out += i == 0 ? "{" : ",{";
+      member("label", redact(message.fields[i].label));
+      out += ',';
+      member("value", redact(message.fields[i].value));
+      out += '}';
+    }
+    out += ']';
   }
-  if (!message.context.empty())
-    out["context"] = redact(message.context);
+  if (!message.context.empty()) {
+    out += ',';
+    member("context", redact(message.context));
+  }
   if (!message.buttons.empty()) {
-    json::array buttons;
-    for (const auto& button : message.buttons)
-      buttons.push_back(json::object{{"label", redact(button.label)},
-                                     {"command", redact(button.command)},
-                                     {"style", button.style}});
-    out["buttons"] = std::move(buttons);
+    out += ",\"buttons\":[";
+    for (std::size_t i = 0; i < message.buttons.size(); ++i) {
+      out += i == 0 ? "{" : ",{";
+      member("label", redact(message.buttons[i].label));
+      out += ',';
+      member("command", redact(message.buttons[i].command));
+      out += ',';
+      member("style", message.buttons[i].style);
+      out += '}';
+    }
+    out += ']';
   }
   if (message.preformatted)
-    out["preformatted"] = true;
-  return json::serialize(out);
+    out += ",\"preformatted\":true";
+  out += '}';
+  return out;
 }
 
 Result<Message> decode_message(std::string_view body) {

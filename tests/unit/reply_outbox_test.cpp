@@ -428,6 +428,23 @@ TEST_F(ReplyOutboxTest, MessagesRoundTripThroughTheirStoredFormWithSecretsRedact
   EXPECT_EQ(back->buttons[0].command, "rollback hello");
   EXPECT_TRUE(back->preformatted);
   EXPECT_FALSE(decode_message("not json"));
+
+  // Quotes, backslashes, line breaks, control bytes and UTF-8 come back as they were.
+  const std::string awkward = "say \"hi\" \\ to\nyou\t\x01 caf\xc3\xa9 \xe2\x9c\x85";
+  commands::Message plain(commands::Tone::info, awkward);
+  plain.fields = {{awkward, "a"}, {"b", awkward}};
+  plain.buttons = {{"x", awkward, ""}};
+  auto again = decode_message(encode_message(plain));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->tone, commands::Tone::info);
+  EXPECT_EQ(again->text, awkward);
+  ASSERT_EQ(again->fields.size(), 2u);
+  EXPECT_EQ(again->fields[0].label, awkward);
+  EXPECT_EQ(again->fields[1].value, awkward);
+  ASSERT_EQ(again->buttons.size(), 1u);
+  EXPECT_EQ(again->buttons[0].command, awkward);
+  EXPECT_FALSE(again->preformatted);
+  EXPECT_TRUE(again->context.empty());
 }
 
 TEST_F(ReplyOutboxTest, SentRowsOfFinishedCommandsArePrunedOthersStay) {
