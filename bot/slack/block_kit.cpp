@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include "common/strings.h"
+
 namespace shipmate::bot::slack {
 namespace {
 
@@ -234,8 +236,18 @@ json::object button(const commands::Button& source, std::size_t index) {
 }  // namespace
 
 std::string render_blocks(const commands::Message& message) {
-  json::array blocks;
   const std::string text = main_text(message);
+  // Most replies are text alone ("pong", a status line): written straight out as the JSON below
+  // would serialize it, without building a tree of Boost.JSON values for every reply.
+  if (message.fields.empty() && message.buttons.empty() && message.context.empty()) {
+    if (text.empty())
+      return "[]";
+    std::string out = R"([{"type":"section","text":{"type":"mrkdwn","text":)";
+    append_json_string(out, text);
+    out += "}}]";
+    return out;
+  }
+  json::array blocks;
   if (!text.empty()) {
     blocks.push_back(json::object{{"type", "section"}, {"text", mrkdwn(text)}});
   }

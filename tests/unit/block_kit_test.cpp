@@ -251,6 +251,13 @@ TEST(BlockKit, ContextIsTruncated) {
   EXPECT_LE(chars(str(blocks.back().at("elements").at(0).at("text"))), 3000u);
 }
 
+// Text alone, the commonest reply, is one section; a message with nothing to show, no block.
+TEST(BlockKit, TextAloneIsOneSectionAndNothingIsNoBlock) {
+  EXPECT_EQ(render_blocks(Message(Tone::info, "pong")),
+            R"([{"type":"section","text":{"type":"mrkdwn","text":"pong"}}])");
+  EXPECT_EQ(render_blocks(Message()), "[]");
+}
+
 TEST(BlockKit, EmptyTextOmitsSectionForInfo) {
   Message message;
   message.fields = {{"a", "b"}};
