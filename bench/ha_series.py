@@ -8,7 +8,8 @@ Configurations: `sqlite` (one replica on SQLite, the default store), `pg1` (one 
 throwaway PostgreSQL 15, which runs with fsync and synchronous_commit off), `pg2` (two replicas
 sharing one); `pg1d` and `pg2d` the same with --durable (fsync and synchronous_commit on). Round r runs every in-flight level,
 and at each level every configuration against every BUILD (a `shipmate` binary; default
-build-release/shipmate) in turn, so a drift of the shared host hits all of them alike. The load
+build-release/shipmate) in turn, the builds' order reversed every other round, so a drift of the
+shared host (or a run's effect on the next) hits all of them alike. The load
 average (1 minute) is read before each run and printed with it and in the table.
 
 Then --kill-runs runs of two replicas on PostgreSQL where the first is SIGKILLed half-way through
@@ -20,7 +21,7 @@ import argparse
 import os
 
 import slack_series
-from slack_series import spread
+from slack_series import in_turn, spread
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONFIGS = {
@@ -67,7 +68,7 @@ def main():
         for level in levels:
             commands = options.commands or (5000 if level == 1 else 20000)
             for config in configs:
-                for build in builds:
+                for build in in_turn(builds, round_number):
                     result = run_bench(options.bench, build, CONFIGS[config], level, commands,
                                        options.warmup)
                     results.setdefault((config, build, level), []).append(result)
@@ -80,7 +81,7 @@ def main():
                           flush=True)
     kills = []
     for run in range(options.kill_runs):
-        for build in builds:
+        for build in in_turn(builds, run):
             commands = options.commands or 20000
             result = run_bench(options.bench, build,
                                CONFIGS["pg2"] + ["--kill-after", str(commands // 2), "--lease",

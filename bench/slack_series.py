@@ -5,7 +5,8 @@
                           BUILD [BUILD ...]
 
 Each BUILD is a `shipmate` binary. Round r runs every in-flight level against every build in
-turn (A, B, A, B, ...), so a drift of the shared host hits all of them alike. The medians of
+turn, in reverse order every other round (A, B, B, A, A, B, ...), so a drift of the shared host
+and a run's effect on the next hit all of them alike. The medians of
 bot CPU per command are the figure to compare on a busy machine; throughput moves with the
 host. With --syscalls one extra run per build and level counts system calls under strace
 (load-independent; that run's times are not used).
@@ -36,6 +37,14 @@ def run_bench(bench, build, in_flight, commands, warmup, extra=()):
     return result
 
 
+def in_turn(builds, round_number):
+    """The builds in this round's order: the first goes first in even rounds, last in odd ones.
+
+    A run's neighbour moves its numbers (caches, the disk's write-back, the load a previous run
+    left), so a fixed order would favour one build in every round."""
+    return list(builds) if round_number % 2 == 0 else list(reversed(builds))
+
+
 def spread(values, digits):
     return (f"{statistics.median(values):.{digits}f} "
             f"({min(values):.{digits}f}-{max(values):.{digits}f})")
@@ -59,7 +68,7 @@ def main():
     for round_number in range(options.runs):
         for level in levels:
             commands = options.commands or (10000 if level == 1 else 30000)
-            for build in options.builds:
+            for build in in_turn(options.builds, round_number):
                 result = run_bench(options.bench, build, level, commands, options.warmup)
                 results[(build, level)].append(result)
                 print(f"round {round_number + 1} {level:>2} in flight {build}: "
