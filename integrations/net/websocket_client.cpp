@@ -31,8 +31,6 @@ namespace {
 namespace http = boost::beast::http;
 using namespace detail;
 
-// Bounds close(): a peer that never answers the close frame must not hold the caller long.
-constexpr auto kMaxCloseWait = std::chrono::milliseconds(2000);
 // One socket read takes up to this much: a burst of envelopes comes off the socket at once.
 constexpr std::size_t kReadChunk = 64 * 1024;
 // Frames queued together leave in one write of at most about this size.
@@ -191,7 +189,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     if (!failure_ && !peer_closed_) {
       if (reading_) {
         // The pending read sees the peer's answer and wakes us.
-        peer_close_signal_.expires_after(kMaxCloseWait);
+        peer_close_signal_.expires_after(options_.close_wait);
         auto [ec] = co_await peer_close_signal_.async_wait(kTuple);
         (void)ec;
       } else {
@@ -299,10 +297,10 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     enqueue(WebSocketOpcode::close, close_frame_payload(code, ""));
   }
 
-  // Reads and discards frames until the peer's close frame, an error, or kMaxCloseWait.
+  // Reads and discards frames until the peer's close frame, an error, or options_.close_wait.
   asio::awaitable<void> await_peer_close() {
     auto& lowest = beast::get_lowest_layer(stream_);
-    lowest.expires_after(kMaxCloseWait);
+    lowest.expires_after(options_.close_wait);
     while (!failure_ && !peer_closed_) {
       while (take_buffered()) {
       }
@@ -370,7 +368,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         continue;
       }
       if (drop_after)
-        lowest.expires_after(kMaxCloseWait);
+        lowest.expires_after(self->options_.close_wait);
       auto [ec, n] = co_await asio::async_write(self->stream_, asio::buffer(out), kTuple);
       (void)n;
       if (ec && !self->failure_)

@@ -18,7 +18,8 @@
 // - A message larger than `max_frame_bytes` (after reassembly) fails the connection with close
 //   code 1009 and a clear Error; a protocol violation by the server fails it with 1002 or 1007
 //   ("protocol error: masked frame from the server").
-// - close() sends a close frame and waits briefly for the peer's; safe to call more than once.
+// - close() sends a close frame and waits for the peer's, at most `close_wait` (a peer that never
+//   answers must not hold the caller long); safe to call more than once.
 #pragma once
 
 #include <chrono>
@@ -41,6 +42,7 @@ struct WebSocketOptions {
   std::chrono::milliseconds ping_interval{10000};
   std::chrono::milliseconds idle_timeout{30000};
   std::size_t max_frame_bytes = 1024 * 1024;
+  std::chrono::milliseconds close_wait{2000};
   // "http://[user:pass@]host:port" to tunnel through (HTTP CONNECT); "" for none; nullopt: from
   // HTTPS_PROXY (wss) or HTTP_PROXY (ws), honouring NO_PROXY, as the HTTP client does.
   std::optional<std::string> proxy;
