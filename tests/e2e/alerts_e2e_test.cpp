@@ -161,7 +161,7 @@ TEST_F(AlertsE2E, FiringOpensAnIncidentRepeatsAreDroppedAndResolutionLandsOnTheT
   })) << shipmate->output()
       << am->output();
   EXPECT_TRUE(
-      shipmate->wait_for_output("INC-1 checkout errors above 5% [sev1, investigating]", 10s))
+      shipmate->wait_for_output("INC-1 checkout errors above 5% [sev1, investigating]", 30s))
       << shipmate->output();
   EXPECT_EQ(query(dir.file("state/shipmate.db"),
                   "SELECT title, severity, services, declared_by, room FROM incidents"),

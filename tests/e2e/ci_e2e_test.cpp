@@ -55,7 +55,7 @@ std::string position_of(const std::string& text, const std::string& needle) {
 }
 
 // Polls `done` until it holds or `limit` passes (a guard against hanging, not a timing assert).
-bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 15s) {
+bool eventually(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!done()) {
     if (std::chrono::steady_clock::now() > deadline)

@@ -182,7 +182,7 @@ alerts:
 TEST_F(SharedListener, OnePortAnswersSlackTeamsAlertmanagerAndHealth) {
   write_config("");
   auto shipmate = start_shipmate();
-  ASSERT_TRUE(shipmate->wait_for_output("http: port " + std::to_string(port) + " serves", 10s))
+  ASSERT_TRUE(shipmate->wait_for_output("http: port " + std::to_string(port) + " serves", 30s))
       << shipmate->output();
   // One listener holds every owner's routes.
   const std::string routes = shipmate->output();
@@ -304,7 +304,7 @@ TEST_F(SharedListener, OwnersThatAskForTheirOwnPortKeepIt) {
   EXPECT_TRUE(has(check.output(), "ops port is deprecated")) << check.output();
 
   auto shipmate = start_shipmate({{"PORT", std::to_string(teams_port)}});
-  ASSERT_TRUE(shipmate->wait_for_output("ops http: port " + std::to_string(ops_port), 10s))
+  ASSERT_TRUE(shipmate->wait_for_output("ops http: port " + std::to_string(ops_port), 30s))
       << shipmate->output();
   EXPECT_EQ(http_get(ops_port, "/healthz")->status, 200);
   EXPECT_EQ(http_get(port, "/healthz")->status, 404) << "ops asked for a port of its own";

@@ -79,7 +79,8 @@ services:
                                  "--config", dir.file("shipmate.yaml")},
         env);
     EXPECT_TRUE(shipmate->wait_for_output("shipmate ready", 20s)) << shipmate->output();
-    EXPECT_TRUE(shipmate->wait_for_output("teams: receiving activities", 5s)) << shipmate->output();
+    EXPECT_TRUE(shipmate->wait_for_output("teams: receiving activities", 30s))
+        << shipmate->output();
     return shipmate;
   }
 

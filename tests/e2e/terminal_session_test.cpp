@@ -249,7 +249,7 @@ TEST_F(TerminalSession, TakenPortFailsTheDeployClearlyAndLeavesNothingRunning) {
                        "import socket,time\ns=socket.socket()\ns.bind(('127.0.0.1'," +
                            std::to_string(staging_port) +
                            "))\ns.listen()\nprint('bound',flush=True)\ntime.sleep(60)"});
-  ASSERT_TRUE(squatter.wait_for_output("bound", 10s)) << squatter.output();
+  ASSERT_TRUE(squatter.wait_for_output("bound", 30s)) << squatter.output();
   auto chat = start_chat();
   std::string out = say(*chat, "deploy hello v1 to staging", "Deploy #1 failed");
   EXPECT_TRUE(has(out, "port " + std::to_string(staging_port))) << out;

@@ -109,7 +109,7 @@ class FakeKubernetes {
   bool rollout_complete(const std::string& ns, const std::string& name) const;
   // Polls `condition` until true or `timeout`; true when it became true.
   static bool wait_until(const std::function<bool()>& condition,
-                         std::chrono::milliseconds timeout = std::chrono::seconds(5));
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
   // Faults.
   void set_broken_image(const std::string& image);  // its pods never become ready

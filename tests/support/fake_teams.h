@@ -77,7 +77,7 @@ class FakeTeamsConnector {
 
   // Polls (real time, up to `limit`) until `done()` holds; false on timeout.
   bool wait_for(const std::function<bool()>& done,
-                std::chrono::milliseconds limit = std::chrono::seconds(10)) const;
+                std::chrono::milliseconds limit = std::chrono::seconds(30)) const;
 
   FakeHttpServer& server();
 

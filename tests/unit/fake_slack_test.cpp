@@ -154,7 +154,7 @@ class WsClient {
 
   // The next text frame, or the error that ended the read (in `error`).
   std::optional<std::string> read(beast::error_code* error = nullptr,
-                                  std::chrono::milliseconds timeout = 5s) {
+                                  std::chrono::milliseconds timeout = 30s) {
     beast::flat_buffer buffer;
     std::optional<beast::error_code> result;
     auto done = [&](beast::error_code ec, std::size_t) { result = ec; };
@@ -229,7 +229,7 @@ class WsClient {
   std::atomic<int> pongs_{0};
 };
 
-bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 5s) {
+bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds timeout = 30s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (!condition()) {
     if (std::chrono::steady_clock::now() > deadline)
@@ -862,8 +862,8 @@ TEST(OfficialClient, ReconnectsAfterDisconnectFrameWithAFreshTicket) {
 
   // The client closes on "disconnect", waits clientPingTimeout (1.5 s), and opens a new link.
   fake.send_disconnect("refresh_requested", 0);
-  EXPECT_TRUE(fake.wait_for_closed(0, 10s)) << node->output();
-  ASSERT_TRUE(eventually([&] { return fake.total_connections() == 2; }, 15s)) << node->output();
+  EXPECT_TRUE(fake.wait_for_closed(0, 30s)) << node->output();
+  ASSERT_TRUE(eventually([&] { return fake.total_connections() == 2; }, 30s)) << node->output();
   ASSERT_TRUE(fake.wait_for_connections(1));
   EXPECT_EQ(fake.open_connections(), (std::vector<int>{1}));
   auto opens = fake.calls("apps.connections.open");

@@ -58,11 +58,11 @@ GithubActionsConfig config_for(const FakeGithub& fake) {
   config.correlation_attempts = 8;
   config.retry.first_backoff = 5ms;
   config.retry.max_backoff = 40ms;
-  config.timeout = 2000ms;
+  config.timeout = 20s;  // a guard for a loaded machine, not a timing claim
   config.max_rate_limit_wait = 5s;
   config.follow.first_poll = 10ms;
   config.follow.max_poll = 40ms;
-  config.follow.deadline = 3s;
+  config.follow.deadline = 30s;  // a guard (the fake's runs end in ~100 ms); see fast_follow()
   config.follow.max_consecutive_errors = 3;
   return config;
 }
@@ -96,7 +96,9 @@ asio::awaitable<void> sleep_for(std::chrono::milliseconds duration) {
 // Polls until the run reaches `state` (the fake moves runs by wall clock).
 asio::awaitable<CiRunStatus> wait_for_state(GithubActions& github, CiRunHandle handle,
                                             CiRunState state) {
-  for (int i = 0; i < 300; ++i) {
+  // A deadline, not a count of polls: each poll is a request that a loaded machine may slow.
+  const auto deadline = std::chrono::steady_clock::now() + 30s;
+  while (std::chrono::steady_clock::now() < deadline) {
     Result<CiRunStatus> current = co_await github.status(handle);
     if (current && current->state == state)
       co_return *current;

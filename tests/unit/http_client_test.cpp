@@ -163,7 +163,7 @@ std::string base_url(const TestServer& server, const std::string& host = "127.0.
 }
 
 asio::awaitable<Result<HttpResponse>> get(HttpClient& client, std::string url,
-                                          std::chrono::milliseconds timeout = 2s) {
+                                          std::chrono::milliseconds timeout = 20s) {  // a guard
   HttpRequest request;
   request.url = std::move(url);
   request.timeout = timeout;

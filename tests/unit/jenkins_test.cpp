@@ -37,10 +37,12 @@ JenkinsConfig config_for(const FakeJenkins& fake) {
   config.parameters = {{"VERSION", "{version}"},
                        {"TARGET_ENV", "{environment}"},
                        {"SHIPMATE_ID", "{correlation_id}"}};
-  config.queue_wait = 2s;
+  // Guards for a loaded machine (the fake's queue and builds move in tens of ms); the tests of a
+  // held queue set a short queue_wait of their own.
+  config.queue_wait = 20s;
   config.queue_poll = 10ms;
   config.retry = {4, 5ms, 20ms};
-  config.timeout = 2s;
+  config.timeout = 20s;
   return config;
 }
 

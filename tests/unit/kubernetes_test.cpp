@@ -489,10 +489,10 @@ KubernetesTargetConfig test_config() {
   config.namespaces = {{"staging", "staging"}, {"prod", "prod"}};
   config.deployment = "api";
   config.image_repository = kRepo;
-  config.rollout_timeout = 8s;
+  config.rollout_timeout = 30s;  // a guard: rollouts here take tens of ms of the fake's ticks
   config.poll_interval = 50ms;
   config.watch_window = 1s;
-  config.request_timeout = 5s;
+  config.request_timeout = 20s;
   config.retry.max_attempts = 3;
   config.retry.first_backoff = 10ms;
   config.retry.max_backoff = 40ms;
@@ -789,7 +789,7 @@ TEST(KubernetesTarget, ExpiredWatchesLeadToAFreshList) {
     fake.pause_controller(true);
     fake.expire_next_watches(1, how);
     std::thread resume([&] {
-      FakeKubernetes::wait_until([&] { return fake.watch_requests() >= 1; }, 10s);
+      FakeKubernetes::wait_until([&] { return fake.watch_requests() >= 1; }, 30s);
       fake.pause_controller(false);
     });
     ApplyOutcome outcome;

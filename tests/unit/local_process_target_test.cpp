@@ -122,7 +122,7 @@ std::string answer(int port, const std::string& path = "/") {
 
 // For checks that do not prove the server is listening yet. Waiting, not a speed assertion.
 std::string eventual_answer(int port) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (true) {
     auto response = http_get(port, "/", milliseconds(500));
     if (response || std::chrono::steady_clock::now() > deadline) {
@@ -560,7 +560,7 @@ std::size_t count_of(const std::vector<std::string>& versions, const std::string
 
 // Waits until `pid` (a child of this process) has died, so a poll() afterwards sees the exit.
 bool wait_until_dead(int pid) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (std::chrono::steady_clock::now() < deadline) {
     std::string stat = testing::read_file("/proc/" + std::to_string(pid) + "/stat");
     auto close = stat.rfind(')');
@@ -1170,7 +1170,7 @@ TEST(ChildProcessTest, ChildGetsSigtermWhenItsParentDies) {
     return stat.empty() ||
            (close != std::string::npos && stat.size() > close + 2 && stat[close + 2] == 'Z');
   };
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (!dead() && std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(10));
   }

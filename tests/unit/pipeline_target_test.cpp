@@ -81,7 +81,7 @@ TEST(PipelineTargetInjection, GithubActionsReceivesNoRequestForAnyInjectionStrin
     config.token = fake.options().token;
     config.inputs = {{"version", "{version}"}, {"environment", "{environment}"}};
     config.retry.first_backoff = 5ms;
-    config.timeout = 2000ms;
+    config.timeout = 20s;
     auto target =
         make_pipeline_target(std::make_unique<GithubActions>(http, config), pipeline_config());
     co_await expect_all_refused(*target, "github");
@@ -117,7 +117,7 @@ TEST(PipelineTargetTimers, AStuckRunReachesItsDeadlineOnManualTimeAndIsCancelled
     config.token = fake.options().token;
     config.inputs = {{"version", "{version}"}, {"environment", "{environment}"}};
     config.retry.first_backoff = 5ms;
-    config.timeout = 2000ms;
+    config.timeout = 20s;
     auto timers = std::make_shared<ManualTimers>(ioc.get_executor());
     PipelineTargetConfig pipeline = pipeline_config();
     pipeline.follow.first_poll = 30s;
@@ -167,7 +167,7 @@ TEST(PipelineTargetInjection, GitlabCiReceivesNoRequestForAnyInjectionString) {
     config.token = fake.options().private_token;
     config.variables = {{"VERSION", "{version}"}, {"DEPLOY_ENV", "{environment}"}};
     config.retry = {4, 5ms, 20ms};
-    config.timeout = 2s;
+    config.timeout = 20s;
     auto target = make_pipeline_target(std::make_unique<GitlabCi>(http, config), pipeline_config());
     co_await expect_all_refused(*target, "gitlab");
     EXPECT_EQ(fake.server().requests().size(), 0u);
@@ -192,10 +192,10 @@ TEST(PipelineTargetInjection, JenkinsReceivesNoRequestForAnyInjectionString) {
     config.user = fake.options().user;
     config.api_token = fake.options().api_token;
     config.parameters = {{"VERSION", "{version}"}, {"TARGET_ENV", "{environment}"}};
-    config.queue_wait = 2s;
+    config.queue_wait = 20s;
     config.queue_poll = 10ms;
     config.retry = {4, 5ms, 20ms};
-    config.timeout = 2s;
+    config.timeout = 20s;
     auto target = make_pipeline_target(std::make_unique<Jenkins>(http, config), pipeline_config());
     co_await expect_all_refused(*target, "jenkins");
     EXPECT_EQ(fake.server().requests().size(), 0u);

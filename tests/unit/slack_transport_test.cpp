@@ -40,7 +40,7 @@ class Echo final : public CommandDispatcher {
 // Polls `condition` on the event loop every 10 ms for up to `limit` (a generous deadline, not a
 // timing assertion).
 asio::awaitable<bool> eventually(std::function<bool()> condition,
-                                 std::chrono::milliseconds limit = 10s) {
+                                 std::chrono::milliseconds limit = 30s) {
   auto executor = co_await asio::this_coro::executor;
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!condition()) {

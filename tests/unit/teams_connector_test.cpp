@@ -28,7 +28,7 @@ using testing::FakeTeamsConnector;
 
 // Polls on the event loop (10 ms steps, generous deadline; not a timing assertion).
 asio::awaitable<bool> eventually(std::function<bool()> condition,
-                                 std::chrono::milliseconds limit = 10s) {
+                                 std::chrono::milliseconds limit = 30s) {
   auto executor = co_await asio::this_coro::executor;
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!condition()) {

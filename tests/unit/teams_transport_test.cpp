@@ -42,7 +42,7 @@ class Echo final : public CommandDispatcher {
 };
 
 asio::awaitable<bool> eventually(std::function<bool()> condition,
-                                 std::chrono::milliseconds limit = 10s) {
+                                 std::chrono::milliseconds limit = 30s) {
   auto executor = co_await asio::this_coro::executor;
   const auto deadline = std::chrono::steady_clock::now() + limit;
   while (!condition()) {
