@@ -152,10 +152,11 @@ class Core {
     std::string log_path;
     std::uintmax_t log_offset = 0;
   };
-  // Ok with the number of attempts it took, or why the candidate is not healthy.
+  // Ok with the number of attempts it took, or why the candidate is not healthy; ends early
+  // once shutdown() has bumped the epoch from `epoch` (the one its apply claimed at).
   static asio::awaitable<Result<int>> check_health(std::shared_ptr<Core> self,
-                                                   const Starting& candidate,
-                                                   const ProgressFn& say);
+                                                   const Starting& candidate, const ProgressFn& say,
+                                                   std::uint64_t epoch);
   static asio::awaitable<Status> run_check_command(std::shared_ptr<Core> self,
                                                    const Starting& candidate);
   // Starts `version` on a free private port and waits until it passes its health check. On

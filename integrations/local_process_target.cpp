@@ -327,7 +327,8 @@ asio::awaitable<Status> Core::run_check_command(std::shared_ptr<Core> self,
 }
 
 asio::awaitable<Result<int>> Core::check_health(std::shared_ptr<Core> self,
-                                                const Starting& candidate, const ProgressFn& say) {
+                                                const Starting& candidate, const ProgressFn& say,
+                                                std::uint64_t epoch) {
   const auto& health = self->config_.health;
   const int attempts = std::max(1, health.retries);
   const std::string name = self->config_.service + " " + candidate.version;
@@ -343,6 +344,9 @@ asio::awaitable<Result<int>> Core::check_health(std::shared_ptr<Core> self,
     if (auto status = co_await candidate.process->wait_for(health.interval)) {
       co_return exited(*status);
     }
+    // A stop (shutdown()) ends the checks between two attempts, whatever is left of them.
+    if (self->epoch_ != epoch)
+      co_return make_error(name + ": health check stopped: Shipmate is shutting down");
     Status verdict = Ok{};
     if (!health.http_path.empty()) {
       auto answer = co_await http_probe(candidate.port, health.http_path, health.timeout);
@@ -431,11 +435,18 @@ asio::awaitable<Result<Core::Starting>> Core::launch(std::shared_ptr<Core> self,
                          started.error().message + still_serving());
   }
   candidate.process = std::move(*started);
+  if (self->epoch_ != epoch) {
+    // shutdown() came while the process was being started, so it did not see this one: left
+    // alone, it would run every health check before the stop could end.
+    co_await candidate.process->stop(config.stop_grace);
+    co_return make_error("deploy of " + service + " " + version + " to " + environment +
+                         " was interrupted: Shipmate is shutting down" + still_serving());
+  }
   env.live.push_back(candidate.process);
   say("starting " + service + " " + version + " on 127.0.0.1:" + std::to_string(*port) + " (pid " +
       std::to_string(candidate.process->pid()) + ")");
 
-  auto healthy = co_await check_health(self, candidate, progress);
+  auto healthy = co_await check_health(self, candidate, progress, epoch);
   std::string failure;
   if (self->epoch_ != epoch) {
     failure = "deploy of " + service + " " + version + " to " + environment +

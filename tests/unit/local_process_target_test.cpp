@@ -547,6 +547,33 @@ TEST_F(LocalTargetTest, ShutdownDuringAHealthCheckAbandonsTheDeploy) {
   EXPECT_EQ(current(), std::nullopt);
 }
 
+// A stop that lands while the release's process is being started (the fork runs off the loop)
+// cannot see that process. Before, the deploy then ran all of its health checks (v3 fails them:
+// 100 attempts) and the bot's shutdown waited for them; seen in the Slack HTTP-mode e2e as a
+// SIGTERM that did not end the process within 30 s. Both coroutines are spawned in one handler,
+// so the apply is suspended in its start when the shutdown runs, on any machine.
+TEST_F(LocalTargetTest, ShutdownWhileTheProcessIsBeingStartedStopsItWithoutHealthChecks) {
+  make_target(config());
+  std::vector<std::string> said;
+  auto futures = loop_.call([this, &said] {
+    auto applied = asio::co_spawn(
+        loop_.executor(),
+        target_->apply("staging", "v3", [&said](const std::string& line) { said.push_back(line); }),
+        asio::use_future);
+    auto stopped = asio::co_spawn(loop_.executor(), target_->shutdown(), asio::use_future);
+    return std::make_pair(std::move(applied), std::move(stopped));
+  });
+  futures.second.get();
+  auto result = futures.first.get();
+  EXPECT_FALSE(result.ok);
+  EXPECT_TRUE(Contains(result.message, "was interrupted: Shipmate is shutting down"))
+      << result.message;
+  EXPECT_EQ(loop_.call([&said] { return join(said, " / "); }).find("health check"),
+            std::string::npos);
+  EXPECT_TRUE(child_pids().empty());
+  EXPECT_EQ(current(), std::nullopt);
+}
+
 // Progressive delivery: a candidate beside the stable version, traffic split by the forwarder.
 
 int port_of(const std::string& endpoint) {
