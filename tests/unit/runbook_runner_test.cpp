@@ -264,9 +264,14 @@ steps:
 )");
   harness.start("alice", "runbook run mine");
   harness.start("alice", "runbook run mine");
-  // One process runs; the second run's step waits for its turn and starts nothing.
+  // One process runs; the second run's step waits for its turn and starts nothing. (The shell
+  // creates `starts` before echo writes to it: wait for a whole line, not for the file, which
+  // failed once under ASan reading "".)
   ASSERT_TRUE(harness.run_until(
-      [&] { return runner->processes_waiting() == 1 && std::filesystem::exists(starts); },
+      [&] {
+        return runner->processes_waiting() == 1 &&
+               shipmate::testing::read_file(starts).find('\n') != std::string::npos;
+      },
       std::chrono::seconds(30)));
   EXPECT_EQ(runner->processes_running(), 1u);
   EXPECT_EQ(shipmate::testing::read_file(starts), "start\n");
