@@ -211,6 +211,15 @@ std::uintmax_t file_size_or_zero(const std::string& path) {
   return ignored ? 0 : size;
 }
 
+// Waits (up to a generous 20 s: the copy runs on the checkpointer's thread) until the database
+// file holds at least `bytes`; returns its size then.
+std::uintmax_t wait_for_file_size(const std::string& path, std::uintmax_t bytes) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (file_size_or_zero(path) < bytes && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  return file_size_or_zero(path);
+}
+
 // Commits never checkpoint themselves; the background checkpointer copies the WAL back once it
 // passes the threshold, so the database file fills while the connection stays open.
 TEST(DatabaseTest, WalIsCheckpointedInTheBackground) {
@@ -229,10 +238,7 @@ TEST(DatabaseTest, WalIsCheckpointedInTheBackground) {
     insert.run();
   }
   const auto filled = static_cast<std::uintmax_t>(3 * kPages) * 3000;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (file_size_or_zero(path) < filled && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  EXPECT_GE(file_size_or_zero(path), filled) << "database file was " << before << " bytes";
+  EXPECT_GE(wait_for_file_size(path, filled), filled) << "database file was " << before << " bytes";
   EXPECT_EQ(count_rows(*db, "filler"), 4 * kPages);
   // Commits without a pause never let a background pass copy everything, which the WAL needs
   // before it can start over; past six times the threshold the writer checkpoints itself (as
@@ -286,11 +292,8 @@ TEST(DatabaseTest, ABurstLeftPastTheWritersThresholdIsCopiedOnceWritesStop) {
   const auto pinned = file_size_or_zero(path);
   reader.exec("COMMIT");
   const auto filled = static_cast<std::uintmax_t>(kRows) * 3000;
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (file_size_or_zero(path) < filled && std::chrono::steady_clock::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   EXPECT_LT(pinned, filled) << "the reader did not pin the WAL: the test proves nothing";
-  EXPECT_GE(file_size_or_zero(path), filled);
+  EXPECT_GE(wait_for_file_size(path, filled), filled);
   EXPECT_EQ(count_rows(*db, "filler"), kRows);
 }
 
