@@ -675,13 +675,19 @@ void Database::commit() {
 }
 
 void Database::rollback_quietly() noexcept {
-  if (pg_)
-    return pg_->rollback_quietly();
-  // SQLite may already have rolled back on its own (e.g. after SQLITE_FULL); a second ROLLBACK
-  // would only produce an error nobody can act on.
-  if (sqlite3_get_autocommit(db_) == 0) {
+  if (pg_) {
+    pg_->rollback_quietly();
+  } else if (sqlite3_get_autocommit(db_) == 0) {
+    // SQLite may already have rolled back on its own (e.g. after SQLITE_FULL); a second ROLLBACK
+    // would only produce an error nobody can act on.
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
   }
+  for (auto* observer : rollback_observers_)
+    observer->rolled_back();
+}
+
+void Database::remove_rollback_observer(RollbackObserver* observer) {
+  std::erase(rollback_observers_, observer);
 }
 
 void Database::migrate() {

@@ -20,6 +20,9 @@
 //   one-line message naming the path. After a successful open, SQL failures are programming or
 //   environment errors and throw StorageError; callers that face users catch it at the command
 //   boundary. `transaction()` rolls back when its body throws, so nothing is half-written.
+// - Rollbacks are announced: a RollbackObserver is told after each transaction() that rolled
+//   back, so a cache filled inside it (from rows that were never committed) can drop what it
+//   read. Nothing is announced for a commit.
 // - Files are opened in WAL mode with synchronous=NORMAL and foreign keys on; ":memory:" gives a
 //   private in-memory database (tests).
 // - Prepared statements are cached per Database and reused (see Statement); SQLite's memory
@@ -80,6 +83,15 @@ struct WalCounters {
   std::uint64_t writer_checkpoints = 0;
 };
 struct StatementCache;
+
+// Told after a transaction rolled back (its writes are gone), on the database's thread. It must
+// not throw and must not use the database from inside the call: it only marks what it holds as
+// stale, to be read again later.
+class RollbackObserver {
+ public:
+  virtual ~RollbackObserver() = default;
+  virtual void rolled_back() noexcept = 0;
+};
 
 // A prepared statement. Preparing parses and plans the SQL, which cost more than running most
 // of Shipmate's statements, so a Statement comes from its Database's cache of idle prepared
@@ -197,6 +209,13 @@ class Database {
     }
   }
 
+  // Observers are told in the order added; each must be removed before it is destroyed (or
+  // outlive the Database). Adding one twice tells it twice.
+  void add_rollback_observer(RollbackObserver* observer) {
+    rollback_observers_.push_back(observer);
+  }
+  void remove_rollback_observer(RollbackObserver* observer);
+
   // Where each transaction's COMMIT time goes (shipmate_sqlite_commit_seconds); null: nowhere.
   // The histogram must outlive the Database.
   void set_commit_histogram(metrics::Histogram* histogram) { commit_histogram_ = histogram; }
@@ -222,6 +241,7 @@ class Database {
   sqlite3* db_;
   std::string path_;
   int transaction_depth_ = 0;
+  std::vector<RollbackObserver*> rollback_observers_;
   metrics::Histogram* commit_histogram_ = nullptr;
   std::unique_ptr<Checkpointer> checkpointer_;  // file databases only
   // Shared with the Statements it lent out, so one that outlives the Database finds it closed.

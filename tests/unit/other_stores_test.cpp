@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "common/clock.h"
@@ -116,6 +117,35 @@ TEST_P(OtherStoresTest, TimelineEntryForAVanishedIncidentIsSkippedWithoutFailing
   EXPECT_EQ(incidents.timeline(id).size(), 1u);
   EXPECT_TRUE(incidents.timeline(id + 1).empty());
   EXPECT_EQ(incidents.append_batch({ghost, real, ghost}), 0u);
+}
+
+// The Database's rollback announcement (what IncidentTimelineFeed relies on): once per
+// transaction() that rolled back, after its writes are gone, never for a commit or a nested body.
+TEST_P(OtherStoresTest, RollbackObserversAreToldAfterEachRollbackOnly) {
+  struct Counter : RollbackObserver {
+    int told = 0;
+    void rolled_back() noexcept override { ++told; }
+  } counter;
+  db->add_rollback_observer(&counter);
+  IncidentStore incidents(*db, clock);
+  db->transaction([&] { incidents.declare({.title = "kept", .declared_by = "alice"}); });
+  EXPECT_EQ(counter.told, 0);
+  EXPECT_THROW(db->transaction([&] {
+    db->transaction([&] { incidents.declare({.title = "gone", .declared_by = "alice"}); });
+    EXPECT_EQ(counter.told, 0);  // the nested body joined the outer transaction
+    throw std::runtime_error("after the declare");
+  }),
+               std::runtime_error);
+  EXPECT_EQ(counter.told, 1);
+  EXPECT_EQ(incidents.open_incidents().size(), 1u);
+  // A statement the server refuses rolls back too (on PostgreSQL it is thrown at COMMIT's wait).
+  EXPECT_THROW(db->transaction([&] { db->exec("INSERT INTO no_such_table VALUES (1)"); }),
+               StorageError);
+  EXPECT_EQ(counter.told, 2);
+  db->remove_rollback_observer(&counter);
+  EXPECT_THROW(db->transaction([&] { throw std::runtime_error("unobserved"); }),
+               std::runtime_error);
+  EXPECT_EQ(counter.told, 2);
 }
 
 TEST_P(OtherStoresTest, OpenIncidentForAServiceMatchesWholeNamesNewestFirst) {
