@@ -322,6 +322,7 @@ class Checkpointer {
       if (requested_ || stopping_)
         return;
       requested_ = true;
+      requests_.fetch_add(1, std::memory_order_relaxed);
       if (!thread_.joinable())
         thread_ = std::thread([this] {
           pthread_setname_np(pthread_self(), "sqlite-ckpt");  // as top -H and perf show it
@@ -344,9 +345,12 @@ class Checkpointer {
     // return at once, and the next commit tries again.
     // A WAL that starts over begins again at its first frame, so a commit that leaves it
     // shorter than the one before came right after a restart.
-    if (pages < self->last_pages_)
+    if (pages < self->last_pages_) {
       self->restarts_.fetch_add(1, std::memory_order_relaxed);
+      self->next_request_pages_ = self->pages_;
+    }
     self->last_pages_ = pages;
+    self->frames_.store(static_cast<std::uint64_t>(pages), std::memory_order_relaxed);
     self->commits_.fetch_add(1, std::memory_order_relaxed);
     if (pages >= self->writer_pages_) {
       self->writer_turn_.store(true);
@@ -363,15 +367,24 @@ class Checkpointer {
       return SQLITE_OK;
     }
     self->writer_turn_.store(false);
-    if (pages >= self->pages_)
+    // Past the threshold, a pass is asked for again only after the WAL grew by another quarter
+    // of it. While commits keep coming, a pass rarely finishes between two of them, so the WAL
+    // cannot start over and every commit stays past the threshold: asking after each one kept
+    // the background thread copying a few frames and syncing two files per commit (at one
+    // command in flight a quarter of the bot's CPU and 5.8 of its 14.7 system calls per command).
+    if (pages >= self->next_request_pages_) {
+      self->next_request_pages_ = pages + std::max(1, self->pages_ / 4);
       self->request();
+    }
     return SQLITE_OK;
   }
   static constexpr int kWriterFactor = 6;
 
   WalCounters counters() const {
     return {restarts_.load(std::memory_order_relaxed),
-            writer_checkpoints_.load(std::memory_order_relaxed)};
+            writer_checkpoints_.load(std::memory_order_relaxed),
+            requests_.load(std::memory_order_relaxed), passes_.load(std::memory_order_relaxed),
+            frames_.load(std::memory_order_relaxed)};
   }
 
  private:
@@ -396,6 +409,7 @@ class Checkpointer {
         }
       }
       checkpoint();
+      passes_.fetch_add(1, std::memory_order_relaxed);
     }
   }
   static constexpr std::chrono::milliseconds kQuietSpell{100};
@@ -423,11 +437,15 @@ class Checkpointer {
   int pages_;
   int writer_pages_;
   std::atomic<bool> writer_turn_{false};
-  int last_pages_ = 0;  // the writer's thread only
+  int last_pages_ = 0;               // the writer's thread only
+  int next_request_pages_ = pages_;  // the writer's thread only
   // Atomic so that a test may read them from any thread; written by the writer's thread only.
   std::atomic<std::uint64_t> restarts_{0};
   std::atomic<std::uint64_t> writer_checkpoints_{0};
   std::atomic<std::uint64_t> commits_{0};
+  std::atomic<std::uint64_t> requests_{0};  // written under mutex_
+  std::atomic<std::uint64_t> passes_{0};    // written by thread_
+  std::atomic<std::uint64_t> frames_{0};
   sqlite3* db_ = nullptr;  // used only on thread_
   std::mutex mutex_;
   std::condition_variable wake_;

@@ -81,6 +81,11 @@ struct WalCounters {
   // Checkpoints the writer ran itself (the WAL had passed six times the background threshold,
   // so background passes could not keep up) that copied the whole WAL back.
   std::uint64_t writer_checkpoints = 0;
+  // Background passes asked for by commits, and passes the background thread finished.
+  std::uint64_t background_requests = 0;
+  std::uint64_t background_passes = 0;
+  // The WAL's length in frames after the last commit.
+  std::uint64_t wal_frames = 0;
 };
 struct StatementCache;
 

@@ -297,6 +297,73 @@ TEST(DatabaseTest, ABurstLeftPastTheWritersThresholdIsCopiedOnceWritesStop) {
   EXPECT_EQ(count_rows(*db, "filler"), kRows);
 }
 
+// While the WAL cannot start over (commits keep coming, so a pass rarely finishes between two
+// of them; here a reader pins its frames, which has the same effect deterministically), the
+// background is asked for a pass each time the WAL grew by a quarter of the threshold, not after
+// every commit: each pass costs the process two fsyncs. The test lets every pass finish before
+// the next commit and counts them. Before the change a pass followed every commit past the
+// threshold.
+TEST(DatabaseTest, BackgroundPassesAreSpacedOutWhileTheWalCannotStartOver) {
+  TempDir dir;
+  const std::string path = dir.file("shipmate.db");
+  constexpr int kPages = 40;  // the writer's own turn comes at 6 x 40 = 240 frames
+  auto opened = Database::open(path, kPages);
+  ASSERT_TRUE(opened.ok());
+  auto db = std::move(*opened);
+  db->exec("CREATE TABLE filler (id INTEGER PRIMARY KEY, payload BLOB)");
+  auto insert = db->prepare("INSERT INTO filler (payload) VALUES (zeroblob(100))");
+  const auto wal_frames = [&] { return db->wal_counters().wal_frames; };
+  // Lets every pass asked for finish (each is quick: there is little to copy).
+  const auto wait_for_passes = [&] {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+    for (;;) {
+      const WalCounters counters = db->wal_counters();
+      if (counters.background_passes == counters.background_requests ||
+          std::chrono::steady_clock::now() > deadline)
+        return;
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    }
+  };
+  int commits = 0;
+  const auto commit = [&] {
+    insert.reset();
+    insert.run();
+    ++commits;
+    wait_for_passes();
+  };
+  // The migrations filled the WAL past the threshold; commit until it has started over.
+  while (wal_frames() >= kPages && commits < 1000) {
+    wait_for_passes();
+    commit();
+  }
+  ASSERT_LT(wal_frames(), static_cast<std::uint64_t>(kPages));
+  RawConnection reader(path);
+  reader.exec("BEGIN");
+  EXPECT_EQ(reader.query_text("SELECT count(*) FROM filler"), std::to_string(commits));
+  const std::uint64_t restarts_before = db->wal_counters().restarts;
+  const std::uint64_t passes_before = db->wal_counters().background_passes;
+  // Commits until the WAL holds four times the threshold, short of the writer's turn.
+  int commits_past_threshold = 0;
+  while (wal_frames() < 4u * kPages && commits < 2000) {
+    commit();
+    if (wal_frames() >= kPages)
+      ++commits_past_threshold;
+  }
+  const WalCounters counters = db->wal_counters();
+  reader.exec("COMMIT");
+  EXPECT_EQ(counters.background_passes, counters.background_requests);
+  EXPECT_LT(counters.wal_frames, 6u * kPages) << "the WAL reached the writer's turn";
+  EXPECT_EQ(counters.restarts, restarts_before)
+      << "the reader did not pin the WAL: the test proves nothing";
+  // Frames 40 to 160, a pass each time the WAL grew by 10 frames or more: at most 13. A pass
+  // after every commit past the threshold would be `commits_past_threshold` of them (about 40).
+  EXPECT_GE(commits_past_threshold, 25) << "too few commits to tell the two apart";
+  const std::uint64_t passes = counters.background_passes - passes_before;
+  EXPECT_GE(passes, 5u);
+  EXPECT_LE(passes, 13u);
+  EXPECT_EQ(count_rows(*db, "filler"), commits);
+}
+
 TEST(DatabaseTest, ReopeningKeepsDataAndDoesNotRemigrate) {
   TempDir dir;
   const std::string path = dir.file("shipmate.db");
