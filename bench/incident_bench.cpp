@@ -136,7 +136,7 @@ int main(int argc, char** argv) {
   storage::IncidentStore incidents(db, clock);
   commands::IncidentSettings settings;
   settings.postmortem_dir = "";
-  commands::IncidentTimelineFeed feed(incidents, settings);
+  commands::IncidentTimelineFeed feed(db, incidents, settings);
   audit.add_observer(&feed);
   commands::Catalog catalog;
   catalog.environments.push_back({"staging", false, {}});

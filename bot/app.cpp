@@ -291,7 +291,7 @@ int App::Impl::open() {
     incident_settings.postmortem_dir =
         (std::filesystem::path(config.state_dir) / "incidents").string();
   incidents.emplace(*database, clock);
-  incident_feed.emplace(*incidents, incident_settings);
+  incident_feed.emplace(*database, *incidents, incident_settings);
   audit->add_observer(&*incident_feed);
   services->incidents = &*incidents;
   services->incident_settings = &incident_settings;

@@ -265,6 +265,16 @@ Result<storage::IncidentRecord> incident_for_command(Services& services, const P
                     ErrorKind::invalid);
 }
 
+IncidentTimelineFeed::IncidentTimelineFeed(storage::Database& db, storage::IncidentStore& incidents,
+                                           const IncidentSettings& settings)
+    : db_(db), incidents_(incidents), settings_(settings) {
+  db_.add_rollback_observer(this);
+}
+
+IncidentTimelineFeed::~IncidentTimelineFeed() {
+  db_.remove_rollback_observer(this);
+}
+
 void IncidentTimelineFeed::audit_appended(const storage::AuditRecord& record) {
   if (record.entry.action.starts_with("incident.")) {
     open_.reset();
@@ -289,7 +299,7 @@ void IncidentTimelineFeed::audit_appended(const storage::AuditRecord& record) {
     entry.audit_seq = record.seq;
     entry.source_ref = "audit:" + std::to_string(record.seq);
     if (!incidents_.append(entry))
-      stale = true;  // a repeat, or an incident whose declare rolled back: read the list anew
+      stale = true;  // a repeat, or an incident that is gone: read the list anew
     else if (std::find(touched_.begin(), touched_.end(), incident.id) == touched_.end())
       touched_.push_back(incident.id);
   }

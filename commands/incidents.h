@@ -85,22 +85,31 @@ void run_incident_watch(Services& services, IncidentTimelineFeed* feed);
 Result<storage::IncidentRecord> incident_for_command(Services& services, const ParsedArgs& args,
                                                      const Conversation& conversation);
 
-// Puts engine events on the timelines of the open incidents they touch.
-class IncidentTimelineFeed final : public storage::AuditObserver {
+// Puts engine events on the timelines of the open incidents they touch. It follows what was
+// committed: the open incidents are cached between incident.* records, and a transaction that
+// rolls back (a resolve, a declare, a link that never happened, or an engine event whose
+// transaction read the list) drops the cache, so the next event reads the list as committed.
+// Registers itself with `db` for rollbacks and must live on that database's thread.
+class IncidentTimelineFeed final : public storage::AuditObserver, public storage::RollbackObserver {
  public:
-  IncidentTimelineFeed(storage::IncidentStore& incidents, const IncidentSettings& settings)
-      : incidents_(incidents), settings_(settings) {}
+  IncidentTimelineFeed(storage::Database& db, storage::IncidentStore& incidents,
+                       const IncidentSettings& settings);
+  ~IncidentTimelineFeed() override;
+  IncidentTimelineFeed(const IncidentTimelineFeed&) = delete;
+  IncidentTimelineFeed& operator=(const IncidentTimelineFeed&) = delete;
+
   void audit_appended(const storage::AuditRecord& record) override;
+  void rolled_back() noexcept override { open_.reset(); }
 
   // Incidents whose timeline changed since the last call (their cards may want a refresh).
   std::vector<std::int64_t> take_touched();
 
  private:
+  storage::Database& db_;
   storage::IncidentStore& incidents_;
   const IncidentSettings& settings_;
-  // Open incidents, read once and re-read after an incident.* record (declare, resolve, ...) or
-  // an entry the store did not add (a read inside a transaction that rolled back can hold an
-  // incident that never existed; the store skips it without failing the event's transaction).
+  // Open incidents, read once and re-read after an incident.* record (declare, resolve, ...), a
+  // rollback, or an entry the store did not add (a repeat, or an incident that vanished).
   std::optional<std::vector<storage::IncidentRecord>> open_;
   std::vector<std::int64_t> touched_;
 };

@@ -210,7 +210,7 @@ struct Rooms final : commands::ConversationDirectory {
 
 class AlertIngestTest : public ::testing::Test {
  protected:
-  AlertIngestTest() : incidents(*h.db, h.clock), feed(incidents, incident_settings) {
+  AlertIngestTest() : incidents(*h.db, h.clock), feed(*h.db, incidents, incident_settings) {
     h.audit.add_observer(&feed);
     h.services->incidents = &incidents;
     h.services->incident_settings = &incident_settings;

@@ -145,7 +145,7 @@ struct FakePlatform final : commands::IncidentRooms {
 
 class IncidentRooms : public ::testing::Test {
  protected:
-  IncidentRooms() : incidents(*h.db, h.clock), feed(incidents, settings) {
+  IncidentRooms() : incidents(*h.db, h.clock), feed(*h.db, incidents, settings) {
     settings.postmortem_dir = "";
     settings.invite_roles = {"oncall"};
     h.audit.add_observer(&feed);

@@ -245,7 +245,7 @@ struct RecordingDirectory final : commands::ConversationDirectory {
 
 class IncidentCommands : public ::testing::Test {
  protected:
-  IncidentCommands() : incidents(*h.db, h.clock), feed(incidents, settings) {
+  IncidentCommands() : incidents(*h.db, h.clock), feed(*h.db, incidents, settings) {
     settings.postmortem_dir = "";
     h.audit.add_observer(&feed);
     h.services->incidents = &incidents;
@@ -413,6 +413,28 @@ TEST_F(IncidentCommands, AnIncidentWhoseDeclareRolledBackNeverFailsTheNextEvent)
   const auto timeline = timeline_text(1);
   EXPECT_NE(timeline.find("deploy alice: hello@staging: #1"), std::string::npos) << timeline;
   EXPECT_EQ(timeline.find("before the rollback"), std::string::npos) << timeline;
+  EXPECT_FALSE(incidents.verify_timeline(1));
+}
+
+// Regression: a resolve whose transaction rolled back after an engine event in it had made the
+// feed read the open incidents (the resolved one missing) left the feed with that list: the
+// incident stayed open, and the engine's later events never reached its timeline.
+TEST_F(IncidentCommands, EventsAfterARolledBackResolveReachTheStillOpenIncident) {
+  h.run("alice", "incident declare \"errors\" sev2 hello");
+  EXPECT_THROW(h.db->transaction([&] {
+    incidents.set_status(1, "resolved", "not yet", h.clock.now_ms());
+    h.audit.append({"alice", "incident.resolved", "INC-1", "ok", "not yet"});
+    h.audit.append({"alice", "lock.acquired", "hello@staging", "ok", "inside the resolve"});
+    throw std::runtime_error("the resolve fails after its event");
+  }),
+               std::runtime_error);
+  ASSERT_EQ(incidents.open_incidents().size(), 1u);
+
+  const auto out = h.run("alice", "deploy hello v2 to staging");
+  EXPECT_NE(out.find("#1"), std::string::npos) << out;
+  const auto timeline = timeline_text(1);
+  EXPECT_NE(timeline.find("deploy alice: hello@staging: #1"), std::string::npos) << timeline;
+  EXPECT_EQ(timeline.find("inside the resolve"), std::string::npos) << timeline;
   EXPECT_FALSE(incidents.verify_timeline(1));
 }
 
