@@ -107,11 +107,13 @@ asio::awaitable<void> resume_in(commands::Services& services,
   co_await commands::resume_deploy(services, *where, std::move(deploy));
 }
 
-// The drain's deadline, shared by the event loop and the watchdog thread.
+// The drain's deadline and the post-drain linger limit, shared by the event loop and the
+// watchdog thread.
 struct Watchdog {
   std::mutex mutex;
   std::condition_variable done;
   bool drained = false;
+  bool finished = false;  // run() returned, or the App is going: the io_context is not to be used
 };
 
 }  // namespace
@@ -119,6 +121,9 @@ struct Watchdog {
 struct App::Impl {
   Impl(const Config& config_in, AppOptions options_in)
       : config(config_in), options(std::move(options_in)) {}
+  ~Impl() { finish_watchdog(); }
+  Impl(const Impl&) = delete;
+  Impl& operator=(const Impl&) = delete;
 
   int open();
   int start_ops();
@@ -135,6 +140,10 @@ struct App::Impl {
   void take_over_dead_replicas();
   void shutdown(std::string why);
   asio::awaitable<void> drain(std::vector<asio::awaitable<void>> stops, std::string why);
+  // The watchdog stands down: the event loop has ended (or the App is going).
+  void finish_watchdog();
+  // The loop still had work post_drain_linger after the drain: say what, and stop it.
+  void end_lingering_loop();
 
   const Config& config;
   AppOptions options;
@@ -208,6 +217,7 @@ struct App::Impl {
   bool stopping = false;
   bool asked_to_stop = false;  // by a signal: with replicas, the work is handed over
   int exit_code = 0;
+  std::shared_ptr<Watchdog> watchdog;  // from the first shutdown() on
 };
 
 int App::Impl::open() {
@@ -732,16 +742,28 @@ void App::Impl::shutdown(std::string why) {
   schedule_runner->stop();
   work_in_hand->stop(mode, why);  // cancel, or hand over (commands/handover.h)
   // A watchdog thread rather than a timer: a pending timer would itself keep the loop alive. It
-  // stands down when draining is over (so an App in a longer-lived process, a test, leaves none).
-  auto watchdog = std::make_shared<Watchdog>();
-  std::thread([watchdog] {
+  // exits the process if draining takes over kShutdownDeadline. After the drain, the loop has
+  // nothing left to do and run() returns; if it still has work post_drain_linger later (a stray
+  // coroutine, timer or socket), the watchdog has the loop log what is still running and stop.
+  // It stands down when run() returns or the App goes (so a test's App leaves no thread behind).
+  watchdog = std::make_shared<Watchdog>();
+  std::thread([this, watchdog = watchdog, linger = options.post_drain_linger] {
     std::unique_lock lock(watchdog->mutex);
-    if (watchdog->done.wait_for(lock, kShutdownDeadline, [&] { return watchdog->drained; }))
+    if (!watchdog->done.wait_for(lock, kShutdownDeadline,
+                                 [&] { return watchdog->drained || watchdog->finished; })) {
+      spdlog::error("shutdown took too long; exiting now");
+      std::_Exit(1);
+    }
+    if (watchdog->done.wait_for(lock, linger, [&] { return watchdog->finished; }))
       return;
-    spdlog::error("shutdown took too long; exiting now");
+    // Under the lock, so the io_context is still there (finish_watchdog() waits for it).
+    asio::post(io, [this] { end_lingering_loop(); });
+    if (watchdog->done.wait_for(lock, kShutdownDeadline, [&] { return watchdog->finished; }))
+      return;
+    spdlog::error("shutdown: the event loop did not stop after the drain; exiting now");
     std::_Exit(1);
   }).detach();
-  asio::co_spawn(io, drain(std::move(stops), why), [this, watchdog](std::exception_ptr error) {
+  asio::co_spawn(io, drain(std::move(stops), why), [this](std::exception_ptr error) {
     {
       std::lock_guard lock(watchdog->mutex);
       watchdog->drained = true;
@@ -755,6 +777,33 @@ void App::Impl::shutdown(std::string why) {
     listeners->stop();
     work.reset();
   });
+}
+
+void App::Impl::finish_watchdog() {
+  if (!watchdog)
+    return;
+  {
+    std::lock_guard lock(watchdog->mutex);
+    watchdog->finished = true;
+  }
+  watchdog->done.notify_all();
+}
+
+void App::Impl::end_lingering_loop() {
+  std::vector<std::string> running;
+  if (intake && intake->running() > 0)
+    running.push_back(count_of(static_cast<long long>(intake->running()), "command"));
+  if (runbook_runner && runbook_runner->driving() > 0)
+    running.push_back(count_of(static_cast<long long>(runbook_runner->driving()), "runbook run"));
+  if (runbook_runner && runbook_runner->processes_running() > 0)
+    running.push_back(count_of(static_cast<long long>(runbook_runner->processes_running()),
+                               "runbook process", "runbook processes"));
+  spdlog::error(
+      "shutdown: drained, but the event loop still had work {} ms later ({}); stopping it now",
+      options.post_drain_linger.count(),
+      running.empty() ? "nothing Shipmate tracks: a timer, socket or coroutine left behind"
+                      : join(running, ", ") + " still running");
+  io.stop();
 }
 
 asio::awaitable<void> App::Impl::drain(std::vector<asio::awaitable<void>> stops, std::string why) {
@@ -799,6 +848,7 @@ int App::start() {
 
 int App::run() {
   impl_->io.run();
+  impl_->finish_watchdog();
   return impl_->exit_code;
 }
 

@@ -17,7 +17,11 @@
 //   second signal exits at once. A replica on PostgreSQL stopped by a signal hands its deploys
 //   and runbook runs over instead of cancelling them, and releases its lease last, so survivors
 //   take everything over at once (bot/work_in_hand.h, commands/handover.h). A watchdog exits with
-//   status 1 if draining takes over 20 s; it stands down once draining is over.
+//   status 1 if draining takes over 20 s. After the drain the event loop has nothing left and
+//   run() returns; if it still has work AppOptions::post_drain_linger later (a stray coroutine,
+//   timer or socket), the App logs an error naming what it knows to be still running (commands,
+//   runbook runs and processes) and stops the loop, and run() returns the exit code the shutdown
+//   decided. The watchdog stands down when run() returns or the App is destroyed.
 // - Errors: start-up failures (storage, state directory, integrations) are printed on stderr and
 //   give exit code 2; a chat platform that cannot join or fails for good gives exit code 1.
 #pragma once
@@ -45,6 +49,8 @@ struct AppOptions {
   const std::vector<ChatPlatform>* platforms = nullptr;
   // How long a stopping transport may take to send the replies it has queued.
   std::chrono::milliseconds transport_grace{5000};
+  // How long the event loop may keep running after a completed drain before it is stopped.
+  std::chrono::milliseconds post_drain_linger{5000};
 };
 
 class App {

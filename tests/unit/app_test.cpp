@@ -7,8 +7,18 @@
 #include <gtest/gtest.h>
 
 #include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/use_awaitable.hpp>
 #include <functional>
+#include <memory>
+#include <sstream>
+
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
 
 #include "bot/chat_transport.h"
 #include "bot/platforms.h"
@@ -29,6 +39,7 @@ struct Script {
   std::function<void()> after_start;  // posted to the loop once start() has answered
   Status start_result = Ok{};
   std::function<void(std::string)> fatal;
+  bool stray_timer = false;  // start() leaves a coroutine waiting on an hour-long timer behind
 };
 Script* script = nullptr;  // the running test's
 
@@ -38,6 +49,16 @@ class FakeTransport final : public ChatTransport {
   std::string_view name() const override { return "fake"; }
   asio::awaitable<Status> start() override {
     script->events.push_back("start");
+    if (script->stray_timer) {
+      asio::co_spawn(
+          executor_,
+          [executor = executor_]() -> asio::awaitable<void> {
+            asio::steady_timer timer(executor, std::chrono::hours(1));
+            boost::system::error_code ignored;
+            co_await timer.async_wait(asio::redirect_error(asio::use_awaitable, ignored));
+          },
+          asio::detached);
+    }
     if (script->start_result.ok() && script->after_start)
       asio::post(executor_, script->after_start);
     co_return script->start_result;
@@ -149,6 +170,33 @@ TEST_F(AppTest, ATransportThatCannotStartEndsStartUpWithExitCode1) {
   ASSERT_EQ(app.start(), 0);
   EXPECT_EQ(app.run(), 1);
   EXPECT_EQ(fake.events, (std::vector<std::string>{"made", "start", "stop 1234ms"}));
+}
+
+// Regression: after a completed drain the watchdog stood down, and a timer (or coroutine) left
+// behind kept the event loop, and the process, alive for ever. Now the loop is stopped after the
+// post-drain linger limit (zero here: no real wait), with an error saying so.
+TEST_F(AppTest, AStrayTimerAfterTheDrainIsStoppedAtTheLingerLimitWithALogLine) {
+  fake.stray_timer = true;
+  options.post_drain_linger = 0ms;
+  std::ostringstream logs;
+  const auto previous = spdlog::default_logger();
+  spdlog::set_default_logger(std::make_shared<spdlog::logger>(
+      "app-test", std::make_shared<spdlog::sinks::ostream_sink_mt>(logs)));
+  int code = -1;
+  {
+    App app(config, options);
+    fake.after_start = [&app] { app.shutdown("test over"); };
+    ASSERT_EQ(app.start(), 0);
+    code = app.run();  // before: never returned
+  }
+  spdlog::set_default_logger(previous);
+  EXPECT_EQ(code, 0);  // the drain completed; the stop it decided stands
+  EXPECT_EQ(fake.events, (std::vector<std::string>{"made", "start", "stop 1234ms"}));
+  EXPECT_NE(logs.str().find("shutdown: drained, but the event loop still had work 0 ms later "
+                            "(nothing Shipmate tracks: a timer, socket or coroutine left behind)"),
+            std::string::npos)
+      << logs.str();
+  EXPECT_EQ(audit_actions().back(), "shipmate.stopped");
 }
 
 TEST_F(AppTest, WithoutChatPlatformsNothingIsMade) {
