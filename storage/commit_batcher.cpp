@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <exception>
+#include <optional>
 #include <string>
 
 #include "storage/database.h"
@@ -94,24 +95,43 @@ void CommitBatcher::flush() {
     bool began = false;
     bool written = false;
     std::string what;
+    // Which item failed: the one whose write() threw, unless the error names the item that sent
+    // the failed statement (PostgreSQL's pipeline reads a failure at the next wait, which may be
+    // a later item's read or the COMMIT).
+    auto blame = [&](const StorageError* storage_error) {
+      const std::optional<std::size_t> tag =
+          storage_error != nullptr ? storage_error->statement_tag() : std::nullopt;
+      if (began && tag && *tag < batch.size()) {
+        index = *tag;
+        return CommitQueue::Outcome::write_failed;
+      }
+      return began && !written ? CommitQueue::Outcome::write_failed
+                               : CommitQueue::Outcome::commit_failed;
+    };
     try {
       db_.transaction([&] {
         began = true;
         for (index = 0; index < batch.size(); ++index) {
           auto& work = work_.at(batch[index]);
+          db_.tag_statements(index);
           if (work.write)
             work.write();
         }
+        db_.tag_statements(std::nullopt);
         written = true;
       });
-    } catch (const std::exception& e) {
+    } catch (const StorageError& e) {
+      db_.tag_statements(std::nullopt);
       what = e.what();
-      outcome = began && !written ? CommitQueue::Outcome::write_failed
-                                  : CommitQueue::Outcome::commit_failed;
+      outcome = blame(&e);
+    } catch (const std::exception& e) {
+      db_.tag_statements(std::nullopt);
+      what = e.what();
+      outcome = blame(nullptr);
     } catch (...) {
+      db_.tag_statements(std::nullopt);
       what = "an unknown error";
-      outcome = began && !written ? CommitQueue::Outcome::write_failed
-                                  : CommitQueue::Outcome::commit_failed;
+      outcome = blame(nullptr);
     }
     if (outcome == CommitQueue::Outcome::write_failed) {
       error = make_error("not recorded: " + what);

@@ -23,6 +23,11 @@
 //   item i's done() gets an Error naming why, and the other items go back to the FRONT of the
 //   queue, in their order, for the next flush (they are not answered yet). So one bad item fails
 //   alone and loses no one else's work; each round removes one item, so this ends.
+//   On PostgreSQL a statement whose rows nobody reads is only sent (storage/postgres.h), so its
+//   failure is thrown at the next wait: in a later item's write() or at COMMIT. Each item's
+//   statements are tagged with its index (Database::tag_statements), and a StorageError that
+//   carries a tag blames that item wherever it was thrown, COMMIT included; a COMMIT that fails
+//   for no statement's sake (a deferred constraint, a lost connection) fails the whole batch.
 // - BEGIN or COMMIT fails (disk full, I/O error, a lost PostgreSQL connection): the transaction is
 //   rolled back and EVERY item of the batch gets done(Error) ("not recorded: ..."); nothing of it
 //   is written, so a caller that answers "try again" loses nothing.

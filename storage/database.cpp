@@ -620,6 +620,11 @@ WalCounters Database::wal_counters() const {
   return checkpointer_ ? checkpointer_->counters() : WalCounters{};
 }
 
+void Database::tag_statements(std::optional<std::size_t> tag) {
+  if (pg_)
+    pg_->tag_statements(tag);
+}
+
 void Database::exec(std::string_view sql) {
   if (pg_)
     return pg_->exec(sql);

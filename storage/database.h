@@ -33,6 +33,7 @@
 //   checkpoint every few thousand commits stalled the loop for several milliseconds.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -54,6 +55,16 @@ namespace shipmate::storage {
 class StorageError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+  // The tag (Database::tag_statements) the failed statement was sent under, when its failure
+  // was read after it was sent: in PostgreSQL's pipeline mode a statement whose rows nobody
+  // reads fails at the transaction's next wait, possibly in another caller's code or at COMMIT.
+  // Empty for a failure thrown where it happened (SQLite, PostgreSQL outside the pipeline) and
+  // for what belongs to no statement (a lost connection, BEGIN, COMMIT itself).
+  const std::optional<std::size_t>& statement_tag() const { return statement_tag_; }
+  void set_statement_tag(std::optional<std::size_t> tag) { statement_tag_ = tag; }
+
+ private:
+  std::optional<std::size_t> statement_tag_;
 };
 
 // A constraint refused the write (PostgreSQL SQLSTATE class 23, SQLite's SQLITE_CONSTRAINT:
@@ -220,6 +231,12 @@ class Database {
     rollback_observers_.push_back(observer);
   }
   void remove_rollback_observer(RollbackObserver* observer);
+
+  // Tags the statements sent from now on (empty: untagged), so that a failure read later than
+  // its statement was sent still names who sent it (StorageError::statement_tag; group commit,
+  // storage/commit_batcher.h, tags each item's writes with its index). Only PostgreSQL's
+  // pipelined transactions read failures late; elsewhere this is remembered and unused.
+  void tag_statements(std::optional<std::size_t> tag);
 
   // Where each transaction's COMMIT time goes (shipmate_sqlite_commit_seconds); null: nowhere.
   // The histogram must outlive the Database.

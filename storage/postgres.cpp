@@ -247,7 +247,7 @@ int PgConnection::changes() {
 void PgConnection::send_command(const char* sql) {
   if (api().send_query_params(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
     throw_error("PostgreSQL failed on " + sql_excerpt(sql), nullptr);
-  pending_.push_back({nullptr, "PostgreSQL failed on " + sql_excerpt(sql), {}});
+  pending_.push_back({nullptr, "PostgreSQL failed on " + sql_excerpt(sql), {}, std::nullopt});
 }
 
 void PgConnection::count_changes(PGresult* result) {
@@ -272,6 +272,7 @@ void PgConnection::settle() {
   // after it come back "aborted" (the server skipped them).
   PGresult* failed = nullptr;
   const std::string* failed_what = nullptr;
+  std::optional<std::size_t> failed_tag;
   bool lost = api().pipeline_sync(conn_) != 1;
   for (auto& entry : pending) {
     PGresult* result = lost ? nullptr : api().get_result(conn_);
@@ -302,6 +303,7 @@ void PgConnection::settle() {
     if (failed_what == nullptr && status != PGRES_PIPELINE_ABORTED) {
       failed = result;
       failed_what = &entry.what;
+      failed_tag = entry.tag;
     } else {
       api().clear(result);
     }
@@ -316,7 +318,7 @@ void PgConnection::settle() {
   }
   if (failed_what != nullptr) {
     const std::string what = *failed_what;
-    throw_error(what, failed);
+    throw_error(what, failed, failed_tag);
   }
   if (lost)
     throw_error("PostgreSQL failed on a pipeline's Sync", nullptr);
@@ -364,7 +366,7 @@ const std::string* PgConnection::prepared(const std::string& sql,
     if (api().send_prepare(conn_, name.c_str(), sql.c_str(), static_cast<int>(types.size()),
                            types.data()) != 1)
       throw_error("PostgreSQL failed on " + sql_excerpt(sql), nullptr);
-    pending_.push_back({nullptr, "PostgreSQL failed on " + sql_excerpt(sql), key});
+    pending_.push_back({nullptr, "PostgreSQL failed on " + sql_excerpt(sql), key, tag_});
     return &prepared_.emplace(std::move(key), std::move(name)).first->second;
   }
   PGresult* result =
@@ -375,7 +377,8 @@ const std::string* PgConnection::prepared(const std::string& sql,
   return &prepared_.emplace(std::move(key), std::move(name)).first->second;
 }
 
-void PgConnection::throw_error(std::string_view what, PGresult* result) const {
+void PgConnection::throw_error(std::string_view what, PGresult* result,
+                               std::optional<std::size_t> tag) const {
   std::string message = result != nullptr ? api().result_error_message(result) : "";
   if (message.empty())
     message = api().error_message(conn_);
@@ -386,9 +389,14 @@ void PgConnection::throw_error(std::string_view what, PGresult* result) const {
   if (api().status(conn_) == CONNECTION_BAD)
     message += " (the connection to " + description_ + " is lost)";
   message = redact(one_line(std::string(what) + ": " + message));
-  if (constraint)
-    throw ConstraintError(message);
-  throw StorageError(message);
+  if (constraint) {
+    ConstraintError error(message);
+    error.set_statement_tag(tag);
+    throw error;
+  }
+  StorageError error(message);
+  error.set_statement_tag(tag);
+  throw error;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -454,8 +462,10 @@ void PgStatement::execute(bool wanted) {
                                       values.data(), nullptr, nullptr, 0);
     if (sent != 1)
       connection.throw_error("PostgreSQL failed on " + sql_excerpt(sql_), nullptr);
-    connection.pending_.push_back(
-        {wanted ? this : nullptr, "PostgreSQL failed on " + sql_excerpt(sql_), {}});
+    connection.pending_.push_back({wanted ? this : nullptr,
+                                   "PostgreSQL failed on " + sql_excerpt(sql_),
+                                   {},
+                                   connection.tag_});
     if (wanted)
       connection.settle();
     return;

@@ -16,7 +16,9 @@
 //   pipeline.
 // - Errors in a pipeline: the server skips everything after a failed statement until the Sync,
 //   and the wait that reads its answer throws the error the statement would have thrown on its
-//   own (same type, same message naming that statement's SQL), before anything after it could
+//   own (same type, same message naming that statement's SQL, and the tag it was sent under:
+//   StorageError::statement_tag, so group commit blames the item that sent it, not the one whose
+//   read or COMMIT happened to wait), before anything after it could
 //   commit: a statement's failure still rolls the whole transaction back
 //   (Database::transaction() calls rollback_quietly(), which reads what is still queued, leaves
 //   pipeline mode and sends ROLLBACK). What moves is only WHERE it is thrown: at the next wait of
@@ -43,6 +45,7 @@
 //   excerpt of the SQL.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -91,6 +94,8 @@ class PgConnection {
   // Rows changed by the most recent INSERT, UPDATE or DELETE run through a PgStatement (waits
   // for the answers still queued first).
   int changes();
+  // Database::tag_statements(): the tag of each statement sent from now on.
+  void tag_statements(std::optional<std::size_t> tag) { tag_ = tag; }
   // postgresql://user@host:port/db, without the password: for messages and Database::path().
   const std::string& description() const { return description_; }
 
@@ -101,7 +106,8 @@ class PgConnection {
   static constexpr std::size_t kMaxPrepared = 256;
   const std::string* prepared(const std::string& sql, const std::vector<unsigned int>& types);
   // Throws StorageError (or ConstraintError) for a failed `result`, which it clears.
-  [[noreturn]] void throw_error(std::string_view what, pg_result* result) const;
+  [[noreturn]] void throw_error(std::string_view what, pg_result* result,
+                                std::optional<std::size_t> tag = std::nullopt) const;
 
  private:
   PgConnection(pg_conn* conn, std::string description)
@@ -112,6 +118,7 @@ class PgConnection {
     PgStatement* statement = nullptr;
     std::string what;
     std::string prepared_key;
+    std::optional<std::size_t> tag;  // tag_ when it was sent
   };
   void send_command(const char* sql);
   // Waits for every pending answer (one Sync); throws the first failure among them.
@@ -124,6 +131,7 @@ class PgConnection {
   std::string description_;
   int changes_ = 0;
   bool pipelined_ = false;
+  std::optional<std::size_t> tag_;
   std::vector<Pending> pending_;
   // Prepared statement names by parameter types and SQL text (see prepared()).
   std::unordered_map<std::string, std::string> prepared_;

@@ -205,6 +205,85 @@ TEST_P(CommitBatcherTest, AWriteThatThrowsFailsAloneAndTheOthersCommitWithoutIt)
   EXPECT_EQ(commits.counters().retried, 2u);
 }
 
+// On PostgreSQL a statement whose rows nobody reads is only sent inside the transaction
+// (storage/postgres.h): its failure is read at the next wait. Item 2 of 3 violates a unique
+// constraint with such a statement; before statements were tagged, the failure was blamed on item
+// 3 (whose remember_alert() waits for changes()) or, with nothing waiting, on the COMMIT (all
+// three failed as "the shared transaction failed").
+class CommitBatcherBlameTest : public CommitBatcherTest {
+ protected:
+  void SetUp() override {
+    db->exec("CREATE TABLE gc_taken (name TEXT PRIMARY KEY)");
+    db->exec("INSERT INTO gc_taken (name) VALUES ('taken')");
+  }
+  // Remembers `key`, then inserts a name that is already taken, reading nothing back.
+  CommitBatcher::Work clash(const std::string& name, const std::string& key) {
+    CommitBatcher::Work work = remember(name, key);
+    auto write = work.write;
+    work.write = [this, write] {
+      write();
+      db->prepare("INSERT INTO gc_taken (name) VALUES ('taken')").run();
+    };
+    return work;
+  }
+  // Writes a row of its own without reading anything: nothing in it waits for the server.
+  CommitBatcher::Work blind(const std::string& name) {
+    CommitBatcher::Work work;
+    work.write = [this, name] {
+      ++writes[name];
+      db->prepare("INSERT INTO gc_taken (name) VALUES (?1)").bind(1, name).run();
+    };
+    work.done = [this, name](const Status& status) {
+      Statement seen = other->prepare("SELECT 1 FROM gc_taken WHERE name = ?1");
+      seen.bind(1, name);
+      answers.push_back(
+          {name, status.ok(), status.ok() ? "" : status.error().message, seen.step()});
+    };
+    return work;
+  }
+  void expect_only_the_clash_failed(const std::vector<std::string>& others) {
+    ASSERT_EQ(answers.size(), others.size() + 1);
+    EXPECT_EQ(answers[0].name, "clash");
+    EXPECT_FALSE(answers[0].ok);
+    EXPECT_FALSE(answers[0].durable);
+    EXPECT_NE(answers[0].error.find("not recorded: "), std::string::npos) << answers[0].error;
+    EXPECT_NE(answers[0].error.find("gc_taken"), std::string::npos) << answers[0].error;
+    for (std::size_t i = 0; i < others.size(); ++i) {
+      EXPECT_EQ(answers[i + 1].name, others[i]);
+      EXPECT_TRUE(answers[i + 1].ok) << others[i] << ": " << answers[i + 1].error;
+      EXPECT_TRUE(answers[i + 1].durable) << others[i];
+    }
+    // Before the clash: run again after the rollback. After it: SQLite never got to it in the
+    // first transaction, PostgreSQL did (its failure came later).
+    EXPECT_EQ(writes[others.front()], 2);
+    EXPECT_GE(writes[others.back()], 1);
+    EXPECT_EQ(writes["clash"], 1);  // never run again
+    EXPECT_FALSE(other_store.alert_seen("k-clash"));
+    EXPECT_EQ(commits.counters().failed, 1u);
+    EXPECT_EQ(commits.counters().committed, others.size());
+    EXPECT_EQ(commits.counters().transactions, 1u);
+  }
+};
+SHIPMATE_ON_BOTH_BACKENDS(CommitBatcherBlameTest);
+
+TEST_P(CommitBatcherBlameTest, AStatementFailingUnreadIsBlamedOnItsItemNotOnTheNextThatWaits) {
+  commits.submit(remember("a", "k1"));
+  commits.submit(clash("clash", "k-clash"));
+  commits.submit(remember("c", "k3"));  // its changes() is the first wait after the clash
+  EXPECT_EQ(pump(), 2);
+  expect_only_the_clash_failed({"a", "c"});
+  EXPECT_TRUE(fresh["a"] && fresh["c"]);
+  EXPECT_TRUE(other_store.alert_seen("k1") && other_store.alert_seen("k3"));
+}
+
+TEST_P(CommitBatcherBlameTest, AStatementFailingUnreadThatOnlyTheCommitReadsIsBlamedOnItsItem) {
+  commits.submit(blind("a"));
+  commits.submit(clash("clash", "k-clash"));
+  commits.submit(blind("c"));  // nothing waits before COMMIT
+  EXPECT_EQ(pump(), 2);
+  expect_only_the_clash_failed({"a", "c"});
+}
+
 TEST_P(CommitBatcherTest, AFailedCommitFailsEveryWaiterWritesNothingAndTheNextBatchWorks) {
   // A deferred foreign key is checked at COMMIT on both backends: an orphan fails the commit.
   db->exec("CREATE TABLE gc_parent (id INTEGER PRIMARY KEY)");
