@@ -11,6 +11,13 @@
 // exactly --in-flight commands are outstanding. Warm-up commands run and drain first; the
 // measured window starts with an idle bot and ends when the last measured command completes.
 //
+// --rate N measures in an open loop instead: the measured commands are sent on a fixed schedule,
+// command k of the window at start + k/N seconds, whatever the answers do, and both latencies
+// count from that SCHEDULED time, so a bot that falls behind is charged for the wait of every
+// command queued behind (no coordinated omission). The run fails when more than
+// --max-outstanding commands are unanswered at once or the achieved rate (commands over the
+// window) falls below 95% of N. Warm-up stays closed-loop, at --in-flight.
+//
 // With --postgres the bot's database is a throwaway PostgreSQL 15 (tests/support/postgres_server.h,
 // a Unix socket in a temporary directory); --replicas 2 starts two `serve` processes on it, each
 // with its own Socket Mode link(s) to the one fake, and --kill-after N SIGKILLs the first replica
@@ -96,16 +103,24 @@ struct Options {
   int timeout_s = 300;
   std::string shipmate;
   bool keep = false;
-  bool syscalls = false;  // count the bot's system calls over the window with strace
-  int connections = 1;    // slack.connections, and the Socket Mode links the fake expects
-  bool faults = false;    // the fault profile (see usage)
-  bool metrics = false;   // an ops: section, so the bot keeps its per-delivery metrics
-  bool postgres = false;  // the database is a throwaway PostgreSQL instead of SQLite
-  bool durable = false;   // that PostgreSQL with fsync, synchronous_commit and full pages on
-  int replicas = 1;       // `serve` processes (more than one needs --postgres)
-  long kill_after = -1;   // SIGKILL replica 0 after this many measured commands (-1: never)
-  std::string lease;      // shipmate.replica_lease ("" = the bot's default, 10s)
+  bool syscalls = false;     // count the bot's system calls over the window with strace
+  int connections = 1;       // slack.connections, and the Socket Mode links the fake expects
+  bool faults = false;       // the fault profile (see usage)
+  bool metrics = false;      // an ops: section, so the bot keeps its per-delivery metrics
+  bool postgres = false;     // the database is a throwaway PostgreSQL instead of SQLite
+  bool durable = false;      // that PostgreSQL with fsync, synchronous_commit and full pages on
+  int replicas = 1;          // `serve` processes (more than one needs --postgres)
+  long kill_after = -1;      // SIGKILL replica 0 after this many measured commands (-1: never)
+  std::string lease;         // shipmate.replica_lease ("" = the bot's default, 10s)
+  long rate = 0;             // --rate: measured commands per second, open loop (0: closed loop)
+  long max_outstanding = 0;  // --rate: the bound on unanswered commands (0: the default)
+  std::vector<std::pair<std::string, std::string>> postgres_settings;  // --postgres-set
 };
+
+// --rate's default bound on unanswered commands: a fifth of a second of sending, at least 200.
+long default_max_outstanding(long rate) {
+  return std::max<long>(200, rate / 5);
+}
 
 // The fault profile: what a Socket Mode link and the Web API do to the bot under --faults.
 constexpr long kCutEvery = 500;         // envelope frames between cuts (a TCP reset)
@@ -119,10 +134,20 @@ void usage(std::FILE* out) {
       "usage: shipmate_slack_bench [--commands N] [--warmup N] [--in-flight N]\n"
       "                            [--channels N] [--timeout SECONDS] [--shipmate PATH]\n"
       "                            [--keep] [--syscalls] [--connections N] [--faults]\n"
-      "                            [--metrics]\n"
+      "                            [--metrics] [--rate N [--max-outstanding N]]\n"
       "  --commands N     measured commands (default 50000)\n"
       "  --warmup N       commands run before measuring, excluded (default 5000)\n"
-      "  --in-flight N    commands outstanding at any time (default 32)\n"
+      "  --in-flight N    commands outstanding at any time (default 32); with --rate,\n"
+      "                   during the warm-up only\n"
+      "  --rate N         open loop: send the measured commands at N per second on a fixed\n"
+      "                   schedule, whatever the answers do, and count each latency from\n"
+      "                   the command's scheduled time; fails when the bot cannot keep up\n"
+      "                   (more than --max-outstanding unanswered, or under 95% of N)\n"
+      "  --postgres-set NAME=VALUE  with --postgres: ALTER DATABASE ... SET NAME = VALUE on\n"
+      "                   the bot's database before it connects (e.g.\n"
+      "                   plan_cache_mode=force_custom_plan); may be repeated\n"
+      "  --max-outstanding N  with --rate: unanswered commands that end the run as not\n"
+      "                   keeping up (default N/5, at least 200)\n"
       "  --channels N     channels the commands are spread over (default 512)\n"
       "  --timeout S      give up after S seconds in total (default 300)\n"
       "  --shipmate PATH  the bot binary (default: ../shipmate next to this program)\n"
@@ -210,6 +235,12 @@ std::optional<Options> parse_options(int argc, char** argv) {
     } else if (flag == "--in-flight") {
       number = parse_number(value, 1, 10'000);
       options.in_flight = static_cast<int>(number.value_or(0));
+    } else if (flag == "--rate") {
+      number = parse_number(value, 1, 10'000'000);
+      options.rate = number.value_or(0);
+    } else if (flag == "--max-outstanding") {
+      number = parse_number(value, 1, 100'000'000);
+      options.max_outstanding = number.value_or(0);
     } else if (flag == "--channels") {
       number = parse_number(value, 1, 1'000'000);
       options.channels = static_cast<int>(number.value_or(0));
@@ -222,6 +253,14 @@ std::optional<Options> parse_options(int argc, char** argv) {
     } else if (flag == "--kill-after") {
       number = parse_number(value, 0, 100'000'000);
       options.kill_after = number.value_or(-1);
+    } else if (flag == "--postgres-set") {
+      const auto equals = value.find('=');
+      if (equals == std::string_view::npos || equals == 0) {
+        std::fprintf(stderr, "shipmate_slack_bench: --postgres-set wants NAME=VALUE\n");
+        return std::nullopt;
+      }
+      options.postgres_settings.emplace_back(value.substr(0, equals), value.substr(equals + 1));
+      continue;
     } else if (flag == "--lease") {
       options.lease = std::string(value);
       continue;
@@ -254,6 +293,22 @@ std::optional<Options> parse_options(int argc, char** argv) {
                  "count below --commands\n");
     return std::nullopt;
   }
+  if (options.rate > 0 && options.kill_after >= 0) {
+    std::fprintf(stderr,
+                 "shipmate_slack_bench: --kill-after runs closed-loop (a takeover waits out the "
+                 "lease, which no open-loop bound would survive); leave out --rate\n");
+    return std::nullopt;
+  }
+  if (!options.postgres_settings.empty() && !options.postgres) {
+    std::fprintf(stderr, "shipmate_slack_bench: --postgres-set needs --postgres\n");
+    return std::nullopt;
+  }
+  if (options.max_outstanding > 0 && options.rate == 0) {
+    std::fprintf(stderr, "shipmate_slack_bench: --max-outstanding needs --rate\n");
+    return std::nullopt;
+  }
+  if (options.rate > 0 && options.max_outstanding == 0)
+    options.max_outstanding = default_max_outstanding(options.rate);
   return options;
 }
 
@@ -432,6 +487,49 @@ long long database_commits(const std::string& uri) {
   }
   PQfinish(conn);
   return out;
+}
+
+// pg_stat_user_tables.seq_scan of every table of the bot's database, by name (empty when the
+// server cannot be asked). Like xact_commit, a backend publishes these about once a second.
+std::vector<std::pair<std::string, long long>> sequential_scans(const std::string& uri) {
+  std::vector<std::pair<std::string, long long>> out;
+  PGconn* conn = PQconnectdb(uri.c_str());
+  if (PQstatus(conn) == CONNECTION_OK) {
+    PGresult* result = PQexec(conn,
+                              "SELECT pg_stat_clear_snapshot(); SELECT relname, seq_scan FROM "
+                              "pg_stat_user_tables ORDER BY relname");
+    if (PQresultStatus(result) == PGRES_TUPLES_OK) {
+      for (int row = 0; row < PQntuples(result); ++row)
+        out.emplace_back(PQgetvalue(result, row, 0), std::atoll(PQgetvalue(result, row, 1)));
+    }
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return out;
+}
+
+// --postgres-set: a default for every later session on the bot's database (the bot's own SET
+// at connect, if it has one, still wins).
+bool set_database_defaults(const std::string& uri,
+                           const std::vector<std::pair<std::string, std::string>>& settings) {
+  PGconn* conn = PQconnectdb(uri.c_str());
+  bool ok = PQstatus(conn) == CONNECTION_OK;
+  for (const auto& [name, value] : settings) {
+    if (!ok)
+      break;
+    const std::string sql =
+        "DO $$ BEGIN EXECUTE format('ALTER DATABASE %I SET %I = %L', "
+        "current_database(), '" +
+        name + "', '" + value + "'); END $$";
+    PGresult* result = PQexec(conn, sql.c_str());
+    ok = PQresultStatus(result) == PGRES_COMMAND_OK;
+    if (!ok)
+      std::fprintf(stderr, "shipmate_slack_bench: --postgres-set %s=%s: %s", name.c_str(),
+                   value.c_str(), PQerrorMessage(conn));
+    PQclear(result);
+  }
+  PQfinish(conn);
+  return ok;
 }
 
 // The throwaway server runs with fsync, synchronous_commit and full_page_writes off (tests do
@@ -733,6 +831,8 @@ class Bench {
   std::string thread_replies(std::string_view form);
   void settle(long index);
   void begin_measuring();
+  // --rate: sends the measured commands on their schedule.
+  asio::awaitable<void> pace();
   void end_measuring();
   void abort_run(const std::string& why);
   void signal_replicas(int signal);
@@ -794,6 +894,9 @@ class Bench {
   std::vector<std::int64_t> sent_at_;
   std::vector<std::int64_t> acked_at_;
   std::vector<std::int64_t> replied_at_;
+  // --rate: the most commands unanswered at once, and the latest a command left its schedule.
+  long most_outstanding_ = 0;
+  std::int64_t most_send_lag_ns_ = 0;
 
   // Counters that must stay zero in a valid run, and a few that explain the numbers.
   long duplicate_acks_ = 0;
@@ -811,6 +914,7 @@ class Bench {
     double own_cpu = 0;
     double postgres_cpu = 0;  // the postmaster, its children and its reaped children
     long long commits = -1;   // pg_stat_database.xact_commit of the bot's database
+    std::vector<std::pair<std::string, long long>> seq_scans;  // pg_stat_user_tables
     long http_connections = 0;
     long http_requests = 0;
   };
@@ -838,6 +942,7 @@ class Bench {
     if (postgres_) {
       out.postgres_cpu = postgres_tree_cpu_seconds(postgres_->pid());
       out.commits = database_commits(database_uri_);
+      out.seq_scans = sequential_scans(database_uri_);
     }
     return out;
   }
@@ -1375,7 +1480,10 @@ void Bench::settle(long /*index*/) {
   } else if (phase_ == Phase::measure) {
     if (!killed_ && options_.kill_after >= 0 && settled_ - options_.warmup >= options_.kill_after)
       kill_replica();
-    if (next_ < total_)
+    if (options_.rate > 0) {
+      if (settled_ == total_)
+        end_measuring();  // pace() sent the last one already
+    } else if (next_ < total_)
       send_command(next_++);
     else if (settled_ == total_)
       end_measuring();
@@ -1394,9 +1502,47 @@ void Bench::begin_measuring() {
   window_start_ = sample();
   if (ready_links_ == 0)
     no_link_since_ = Clock::now();
+  if (options_.rate > 0) {
+    asio::co_spawn(io_, pace(), asio::detached);
+    return;
+  }
   const long end = std::min<long>(total_, next_ + options_.in_flight);
   while (next_ < end)
     send_command(next_++);
+}
+
+asio::awaitable<void> Bench::pace() {
+  asio::steady_timer timer(io_);
+  const long first = next_;
+  const std::int64_t start = now_ns();
+  const double interval_ns = 1e9 / static_cast<double>(options_.rate);
+  while (next_ < total_ && phase_ == Phase::measure) {
+    const auto due =
+        start + static_cast<std::int64_t>(static_cast<double>(next_ - first) * interval_ns);
+    const std::int64_t now = now_ns();
+    if (now < due) {
+      timer.expires_at(Clock::time_point(std::chrono::nanoseconds(due)));
+      auto [ec] = co_await timer.async_wait(kTuple);
+      (void)ec;
+      continue;
+    }
+    // Every command whose time has come goes now, stamped with its scheduled time.
+    most_send_lag_ns_ = std::max(most_send_lag_ns_, now - due);
+    sent_at_[static_cast<std::size_t>(next_)] = due;
+    send_command(next_++);
+    const long outstanding = next_ - settled_;
+    most_outstanding_ = std::max(most_outstanding_, outstanding);
+    if (outstanding > options_.max_outstanding) {
+      char why[200];
+      std::snprintf(why, sizeof why,
+                    "cannot keep up with %ld commands/s: %ld commands unanswered (bound %ld) "
+                    "after %ld of %ld were sent",
+                    options_.rate, outstanding, options_.max_outstanding, next_ - first,
+                    options_.commands);
+      abort_run(why);
+      co_return;
+    }
+  }
 }
 
 void Bench::end_measuring() {
@@ -1562,6 +1708,8 @@ int Bench::run() {
       database_uri_ = postgres_->fresh_database();
       if (options_.durable && !make_durable(database_uri_))
         throw std::runtime_error("cannot turn fsync and synchronous_commit on");
+      if (!set_database_defaults(database_uri_, options_.postgres_settings))
+        throw std::runtime_error("cannot apply --postgres-set");
     } catch (const std::exception& e) {
       std::fprintf(stderr, "shipmate_slack_bench: cannot start PostgreSQL: %s\n", e.what());
       return 2;
@@ -1588,10 +1736,15 @@ int Bench::report() {
   const auto& o = options_;
   std::printf("shipmate_slack_bench: %s\n", o.shipmate.c_str());
   std::printf(
-      "  %ld commands measured after %ld warm-up, %d in flight, spread over %d channels\n"
+      "  %ld commands measured after %ld warm-up, %s, spread over %d channels\n"
       "  (slack: connections %d, reply_interval 0ms, reply_burst 1000: per-channel reply pacing\n"
       "  is opened up so that it does not throttle the run)%s\n",
-      o.commands, o.warmup, o.in_flight, o.channels, o.connections,
+      o.commands, o.warmup,
+      (o.rate > 0 ? "open loop at " + std::to_string(o.rate) + "/s (warm-up " +
+                        std::to_string(o.in_flight) + " in flight)"
+                  : std::to_string(o.in_flight) + " in flight")
+          .c_str(),
+      o.channels, o.connections,
       o.faults
           ? "\n  fault profile: a cut every 500 envelopes, every 100th command delivered twice, "
             "every 2000th chat.postMessage answered 429 (Retry-After: 1)"
@@ -1634,6 +1787,7 @@ int Bench::report() {
   const Percentiles reply = percentiles(std::move(reply_ns));
   const double wall = std::chrono::duration<double>(window_end_.at - window_start_.at).count();
   const double rate = static_cast<double>(o.commands) / wall;
+  const bool rate_kept = o.rate == 0 || rate >= 0.95 * static_cast<double>(o.rate);
   const double bot_cpu = window_end_.bot_cpu - window_start_.bot_cpu;
   const double own_cpu = window_end_.own_cpu - window_start_.own_cpu;
   const double per_command = 1e6 / static_cast<double>(o.commands);
@@ -1641,6 +1795,14 @@ int Bench::report() {
   const long requests = window_end_.http_requests - window_start_.http_requests;
 
   std::printf("throughput         %.0f commands/s (%ld in %.3f s)\n", rate, o.commands, wall);
+  if (o.rate > 0) {
+    std::printf(
+        "open loop          %ld/s scheduled, %.0f/s achieved (%.1f%%), at most %ld unanswered "
+        "(bound %ld), sends at most %.3f ms behind schedule; latencies count from the "
+        "scheduled time\n",
+        o.rate, rate, 100 * rate / static_cast<double>(o.rate), most_outstanding_,
+        o.max_outstanding, static_cast<double>(most_send_lag_ns_) / 1e6);
+  }
   std::printf("envelope -> ack    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", ack.p50,
               ack.p90, ack.p99, ack.max);
   std::printf("envelope -> reply  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n", reply.p50,
@@ -1660,6 +1822,7 @@ int Bench::report() {
   // publishes its counters at most about once a second and at the latest when it ends.
   long long commits = -1;
   double postgres_cpu = 0;
+  std::string seq_scans_json = "{";
   if (postgres_) {
     const long long final_commits = database_commits(database_uri_);
     if (window_start_.commits >= 0 && final_commits >= 0)
@@ -1674,6 +1837,24 @@ int Bench::report() {
         static_cast<double>(commits) / wall);
     std::printf("replicas + PostgreSQL CPU %.1f us/command\n",
                 (bot_cpu + postgres_cpu) * per_command);
+    // Sequential scans in the window (until every replica exited), of each table that had any.
+    std::string scanned;
+    for (const auto& [table, count] : sequential_scans(database_uri_)) {
+      long long before = 0;
+      for (const auto& [start_table, start_count] : window_start_.seq_scans) {
+        if (start_table == table)
+          before = start_count;
+      }
+      if (count > before) {
+        scanned += (scanned.empty() ? "" : ", ") + table + " " + std::to_string(count - before);
+        seq_scans_json += (seq_scans_json.size() > 1 ? ",\"" : "\"") + table +
+                          "\":" + std::to_string(count - before);
+      }
+    }
+    std::printf(
+        "sequential scans   %s (pg_stat_user_tables, the window until every replica "
+        "exited)\n",
+        scanned.empty() ? "none" : scanned.c_str());
   }
   double takeover_ms = -1;
   double answered_ms = -1;
@@ -1744,8 +1925,8 @@ int Bench::report() {
   }
 
   const bool clean =
-      failure_.empty() && duplicate_acks_ == 0 && stray_acks_ == 0 && stray_replies_ == 0 &&
-      wrong_replies_ == 0 && unknown_methods_ == 0 &&
+      failure_.empty() && rate_kept && duplicate_acks_ == 0 && stray_acks_ == 0 &&
+      stray_replies_ == 0 && wrong_replies_ == 0 && unknown_methods_ == 0 &&
       (options_.faults ? links_accepted_ >= links_wanted() : links_accepted_ == links_wanted());
   if (!clean) {
     std::printf(
@@ -1756,6 +1937,8 @@ int Bench::report() {
   }
   if (!failure_.empty())
     std::printf("PROBLEM: %s\n", failure_.c_str());
+  if (!rate_kept)
+    std::printf("PROBLEM: achieved %.0f commands/s, under 95%% of the --rate %ld\n", rate, o.rate);
   if (!shipmate_ok) {
     std::printf("PROBLEM: shipmate did not exit cleanly after SIGTERM (status %d)\n%s",
                 shown_status, bot_log_tail().c_str());
@@ -1783,7 +1966,8 @@ int Bench::report() {
       "\"cuts\":%ld,\"no_link_ms\":%.1f,\"database\":\"%s%s\",\"replicas\":%d,"
       "\"postgres_cpu_us_per_command\":%.2f,\"commits_per_command\":%.3f,\"takeover_ms\":%.0f,"
       "\"answered_after_kill_ms\":%.0f,"
-      "\"slowest_reply_near_kill_ms\":%.0f,\"clean\":%s}\n",
+      "\"slowest_reply_near_kill_ms\":%.0f,\"rate\":%ld,\"most_outstanding\":%ld,"
+      "\"most_send_lag_ms\":%.3f,\"seq_scans\":%s},\"clean\":%s}\n",
       o.commands, o.warmup, o.in_flight, o.channels, wall, rate, percentiles_json(ack).c_str(),
       percentiles_json(reply).c_str(), bot_peak_rss_kb_, bot_cpu * per_command,
       own_cpu * per_command, connections,
@@ -1794,7 +1978,9 @@ int Bench::report() {
       syscalls_json.c_str(), o.connections, o.faults ? "true" : "false", cuts_, no_link_ms_,
       o.postgres ? "postgresql" : "sqlite", o.durable ? "-durable" : "", o.replicas,
       postgres_cpu * per_command, static_cast<double>(commits) / static_cast<double>(o.commands),
-      takeover_ms, answered_ms, slowest_near_kill_ms, clean && shipmate_ok ? "true" : "false");
+      takeover_ms, answered_ms, slowest_near_kill_ms, o.rate, most_outstanding_,
+      static_cast<double>(most_send_lag_ns_) / 1e6, seq_scans_json.c_str(),
+      clean && shipmate_ok ? "true" : "false");
   return clean && shipmate_ok ? 0 : 1;
 }
 
@@ -1808,6 +1994,13 @@ int main(int argc, char** argv) {
     std::error_code ec;
     const fs::path self = fs::canonical("/proc/self/exe", ec);
     options->shipmate = (self.parent_path().parent_path() / "shipmate").string();
+  }
+  // Absolute: each replica runs in a directory of its own, where a relative path means nothing.
+  {
+    std::error_code ec;
+    const fs::path absolute = fs::absolute(options->shipmate, ec);
+    if (!ec)
+      options->shipmate = absolute.string();
   }
   if (access(options->shipmate.c_str(), X_OK) != 0) {
     std::fprintf(stderr,
