@@ -6,8 +6,7 @@
 
 Configurations: `sqlite` (one replica on SQLite, the default store), `pg1` (one replica on a
 throwaway PostgreSQL 15, which runs with fsync and synchronous_commit off), `pg2` (two replicas
-sharing one); `pg1d` and `pg2d` the same with --durable (fsync and synchronous_commit on);
-`pg1f` and `pg2f` with the database's plan_cache_mode set to force_custom_plan. Round r runs every in-flight level,
+sharing one); `pg1d` and `pg2d` the same with --durable (fsync and synchronous_commit on). Round r runs every in-flight level,
 and at each level every configuration against every BUILD (a `shipmate` binary; default
 build-release/shipmate; a relative path is taken from the current directory) in turn, the builds'
 order reversed every other round, so a drift of the shared host (or a run's effect on the next)
@@ -37,10 +36,6 @@ CONFIGS = {
     "pg2": ["--postgres", "--replicas", "2"],
     "pg1d": ["--postgres", "--durable"],
     "pg2d": ["--postgres", "--durable", "--replicas", "2"],
-    # The database set to plan every execution (plan_cache_mode = force_custom_plan), as every
-    # build before 2026-12-07 15:00 UTC set it on its own connections.
-    "pg1f": ["--postgres", "--postgres-set", "plan_cache_mode=force_custom_plan"],
-    "pg2f": ["--postgres", "--replicas", "2", "--postgres-set", "plan_cache_mode=force_custom_plan"],
 }
 
 
