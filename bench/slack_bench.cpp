@@ -142,7 +142,7 @@ void usage(std::FILE* out) {
       "  --rate N         open loop: send the measured commands at N per second on a fixed\n"
       "                   schedule, whatever the answers do, and count each latency from\n"
       "                   the command's scheduled time; fails when the bot cannot keep up\n"
-      "                   (more than --max-outstanding unanswered, or under 95% of N)\n"
+      "                   (more than --max-outstanding unanswered, or under 95%% of N)\n"
       "  --postgres-set NAME=VALUE  with --postgres: ALTER DATABASE ... SET NAME = VALUE on\n"
       "                   the bot's database before it connects (e.g.\n"
       "                   plan_cache_mode=force_custom_plan); may be repeated\n"
@@ -937,8 +937,12 @@ class Bench {
     return total;
   }
   Sample sample() {
-    Sample out{Clock::now(), replicas_cpu(),    own_cpu_seconds(), 0,
-               -1,           http_connections_, http_requests_};
+    Sample out;
+    out.at = Clock::now();
+    out.bot_cpu = replicas_cpu();
+    out.own_cpu = own_cpu_seconds();
+    out.http_connections = http_connections_;
+    out.http_requests = http_requests_;
     if (postgres_) {
       out.postgres_cpu = postgres_tree_cpu_seconds(postgres_->pid());
       out.commits = database_commits(database_uri_);
