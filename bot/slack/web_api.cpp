@@ -269,9 +269,47 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     return {"chat.postMessage", message_body(job, "")};
   }
 
+  // An unheld update of a message (a card refreshed in place) that will not be sent for itself.
+  static bool coalescable(const Job& job) {
+    return job.kind == Kind::update && !job.ticket && job.target_ts.empty() && job.ref != 0;
+  }
+
+  // A job that changes a message or puts something in its thread (a held update, a thread
+  // reply, a post into that thread): the update queued before it must be sent as it is, before
+  // it, so a later update of that message no longer replaces it.
+  void close_updates_before(const Job& job) {
+    if (queued_updates.empty())
+      return;
+    if (job.ref != 0 && (job.kind == Kind::update || job.kind == Kind::thread_reply))
+      queued_updates.erase(job.ref);
+    const std::string& ts = job.target_ts.empty() ? job.thread_ts : job.target_ts;
+    if (ts.empty())
+      return;
+    std::erase_if(queued_updates, [&](const auto& entry) {
+      auto found = posted.find(entry.first);
+      return found != posted.end() && found->second == ts;
+    });
+  }
+
   LocalRef enqueue(Job job) {
     if (stopped)
       return job.ref;
+    if (coalescable(job)) {
+      // The same message's update still queued (not started) takes this one's content: the
+      // last wins, in one chat.update (an alert batch refreshes one card once per notification).
+      auto queued = queued_updates.find(job.ref);
+      if (queued != queued_updates.end()) {
+        auto waiting = jobs.find(queued->second);
+        if (waiting != jobs.end()) {
+          waiting->second.message = std::move(job.message);
+          ++updates_coalesced;
+          return job.ref;
+        }
+        queued_updates.erase(queued);
+      }
+    } else {
+      close_updates_before(job);
+    }
     const std::uint64_t id = next_job++;
     const std::string channel = job.channel;
     if (!scheduler.push(channel, id)) {
@@ -280,6 +318,8 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       return job.ref;
     }
     const LocalRef ref = job.ref;
+    if (coalescable(job))
+      queued_updates[ref] = id;
     jobs.emplace(id, std::move(job));
     kick();
     return ref;
@@ -364,6 +404,12 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
                                     std::string channel) {
     ++self->in_flight;
     auto held = self->jobs.find(id);
+    if (held != self->jobs.end() && coalescable(held->second)) {
+      // Started: a later update of this message is queued (and sent) after it.
+      auto queued = self->queued_updates.find(held->second.ref);
+      if (queued != self->queued_updates.end() && queued->second == id)
+        self->queued_updates.erase(queued);
+    }
     if (held != self->jobs.end() && held->second.ticket &&
         held->second.ticket->hold == commands::OutboxTicket::Hold::waiting) {
       // Not recorded yet: the channel waits (its order kept) until the outbox releases it.
@@ -448,7 +494,10 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   std::map<std::uint64_t, Job> jobs;
   std::map<LocalRef, std::string> posted;    // ref -> ts
   std::map<LocalRef, std::string> channels;  // ref -> channel it was posted in
-  std::deque<LocalRef> remembered;           // oldest first, to bound the two maps above
+  // ref -> the job id of that message's unheld update still queued (not started), which a later
+  // update of the message replaces; see enqueue() and close_updates_before().
+  std::map<LocalRef, std::uint64_t> queued_updates;
+  std::deque<LocalRef> remembered;  // oldest first, to bound the two maps above
 
   std::string channel_of(LocalRef ref) const {
     auto found = channels.find(ref);
@@ -473,6 +522,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
   bool stopped = false;
   std::uint64_t calls_made = 0;
   std::uint64_t rate_limited = 0;
+  std::uint64_t updates_coalesced = 0;
   metrics::CallCounts call_counts;
 };
 
@@ -694,6 +744,7 @@ void WebApi::shutdown() {
     spdlog::warn("slack: shutting down with {} replies unsent", impl.jobs.size());
   }
   impl.jobs.clear();
+  impl.queued_updates.clear();
   impl.scheduler = SendScheduler(impl.options.pacing);
   impl.wake.cancel();
   impl.idle.cancel();
@@ -707,6 +758,9 @@ std::uint64_t WebApi::calls_made() const {
 }
 const std::vector<metrics::CallCount>& WebApi::call_counts() const {
   return impl_->call_counts.all();
+}
+std::uint64_t WebApi::updates_coalesced() const {
+  return impl_->updates_coalesced;
 }
 std::uint64_t WebApi::rate_limited_count() const {
   return impl_->rate_limited;

@@ -17,6 +17,13 @@
 //   queue drops the job and logs it) and sent in order, one at a time per channel, paced by a
 //   SendScheduler. A reply's reference is resolved to Slack's ts when its post completes, so an
 //   update queued right after a post edits that very message.
+// - Updates coalesce: an update() of a message whose previous update() is still queued (not yet
+//   started) replaces that one's content instead of queuing a second chat.update, so N updates
+//   of one message waiting behind a paced or rate-limited channel cost one call, with the last
+//   content. Order toward the message's thread is kept: once a thread_reply() (or a post into
+//   its thread) is queued after the waiting update, a later update queues behind that reply. No
+//   post or reply is ever folded away, and the outbox's held updates (each a recorded row whose
+//   sending is reported to its ticket) are never coalesced.
 #pragma once
 
 #include <chrono>
@@ -143,6 +150,8 @@ class WebApi {
   // Counters (benchmarks, tests).
   std::uint64_t calls_made() const;
   std::uint64_t rate_limited_count() const;
+  // Updates folded into an update of the same message still queued (no call of their own).
+  std::uint64_t updates_coalesced() const;
   // Every call by method and HTTP status (0: no answer), for /metrics.
   const std::vector<metrics::CallCount>& call_counts() const;
 

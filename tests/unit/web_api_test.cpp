@@ -85,6 +85,67 @@ TEST_F(WebApiTest, PostThenUpdateEditsThatVeryMessageAndThreadsUnderIt) {
   EXPECT_FALSE(calls[0].param("blocks").empty());
 }
 
+// Regression: N updates of one message (an alert batch refreshing its incident's card once per
+// notification) cost N chat.update calls. Updates still queued behind the channel's call in
+// flight fold into one, with the last content; every post between them is still sent, in order.
+TEST_F(WebApiTest, QueuedUpdatesOfOneMessageCoalesceAndTheLastWins) {
+  auto api = make_api();
+  const auto card = api.post("C1", "", commands::info("card v0"));
+  drain(api);
+  ASSERT_TRUE(api.ts_of(card));
+  for (int i = 1; i <= 5; ++i) {
+    api.update(card, commands::info("card v" + std::to_string(i)));
+    api.post("C1", "", commands::warning("alert " + std::to_string(i)));
+  }
+  drain(api);
+  // Those waiting behind the channel's pacing or its call in flight became one call (v1 may
+  // have gone out alone first): before, five.
+  const auto updates = slack.calls("chat.update").size();
+  EXPECT_LE(updates, 2u);
+  EXPECT_EQ(updates + api.updates_coalesced(), 5u);
+  const auto message = slack.message("C1", *api.ts_of(card));
+  ASSERT_TRUE(message.has_value());
+  EXPECT_NE(message->text.find("card v5"), std::string::npos) << message->text;
+  std::vector<std::string> alerts;
+  for (const auto& m : slack.messages())
+    if (m.text.find("alert ") != std::string::npos)
+      alerts.push_back(m.text);
+  ASSERT_EQ(alerts.size(), 5u);
+  for (int i = 0; i < 5; ++i)
+    EXPECT_NE(alerts[i].find("alert " + std::to_string(i + 1)), std::string::npos) << alerts[i];
+}
+
+// A reply in the message's thread queued between two updates keeps them apart: the reply is
+// posted after the first update and before the second, and nothing is folded away.
+TEST_F(WebApiTest, AnUpdateDoesNotJumpAheadOfAReplyInItsThread) {
+  auto api = make_api();
+  const auto status = api.post("C1", "", commands::info("deploy #1 queued"));
+  drain(api);
+  const auto other = api.post("C1", "", commands::info("keeps the channel busy"));
+  api.update(status, commands::info("deploy #1 step 1"));
+  api.thread_reply(status, commands::info("step 1 log"));
+  api.update(status, commands::info("deploy #1 step 2"));
+  api.post("C1", *api.ts_of(status), commands::info("a post in its thread"));
+  api.update(status, commands::info("deploy #1 done"));
+  api.update(other, commands::info("other, updated"));
+  drain(api);
+  EXPECT_EQ(api.updates_coalesced(), 0u);
+  const auto updates = slack.calls("chat.update");
+  ASSERT_EQ(updates.size(), 4u);
+  std::vector<std::string> order;
+  for (const auto& call : slack.calls())
+    if (call.method == "chat.update" || call.method == "chat.postMessage")
+      order.push_back(call.method + " " + std::string(call.params.at("text").as_string()));
+  ASSERT_EQ(order.size(), 8u);
+  EXPECT_NE(order[2].find("chat.update deploy #1 step 1"), std::string::npos) << order[2];
+  EXPECT_NE(order[3].find("chat.postMessage step 1 log"), std::string::npos) << order[3];
+  EXPECT_NE(order[4].find("chat.update deploy #1 step 2"), std::string::npos) << order[4];
+  EXPECT_NE(order[5].find("a post in its thread"), std::string::npos) << order[5];
+  EXPECT_NE(order[6].find("chat.update deploy #1 done"), std::string::npos) << order[6];
+  EXPECT_NE(slack.message("C1", *api.ts_of(status))->text.find("deploy #1 done"),
+            std::string::npos);
+}
+
 TEST_F(WebApiTest, RateLimitedQueueWaitsRetryAfterAndKeepsOrder) {
   auto api = make_api();
   slack.rate_limit_next("chat.postMessage", 1, 1);
