@@ -298,6 +298,30 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
 
   bool allowed(const std::string& url) const { return allowed_urls.contains(url); }
 
+  // An unheld update of a message whose own unheld update still waits in the thread's queue
+  // replaces that one's content (the last wins, one PUT), unless something touching the message
+  // came in between: a reply under it, a held update or a removal of it.
+  bool fold_update(std::deque<Job>& queue, Job& job) {
+    if (job.kind != Job::Kind::update || job.ticket || job.ref == 0)
+      return false;
+    const Posted* known = posted_of(job.ref);
+    const std::string activity_id = known ? known->activity_id : std::string();
+    for (auto it = queue.rbegin(); it != queue.rend(); ++it) {
+      const bool same_message = it->ref == job.ref && it->kind != Job::Kind::post;
+      const bool under_it =
+          !activity_id.empty() && (it->reply_to == activity_id || it->activity_id == activity_id);
+      if (!same_message && !under_it)
+        continue;
+      if (same_message && it->kind == Job::Kind::update && !it->ticket) {
+        it->message = std::move(job.message);
+        ++stats.updates_coalesced;
+        return true;
+      }
+      return false;
+    }
+    return false;
+  }
+
   void enqueue(Job job) {
     if (stopped)
       return;
@@ -308,7 +332,10 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
       return;
     }
     const std::string thread = job.target.conversation_id;
-    queues[thread].push_back(std::move(job));
+    auto& queue = queues[thread];
+    if (fold_update(queue, job))
+      return;
+    queue.push_back(std::move(job));
     ++queued;
     if (busy.insert(thread).second)
       asio::co_spawn(executor, work(shared_from_this(), thread), asio::detached);

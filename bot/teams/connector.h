@@ -25,6 +25,9 @@
 // post edits that very message. The queue is bounded (max_queued); a full queue drops the job
 // and logs it. Failed jobs are logged (with the connector's answer, redacted) and dropped; a job
 // the reply outbox holds a ticket for reports its failure to the outbox instead, which decides.
+// An update() of a message whose previous update() still waits in the queue replaces that one's
+// content (the last wins, one PUT) unless a reply under the message, a held update or a removal
+// of it was queued in between; posts, replies and held updates are never folded.
 //
 // Contract: event-loop thread only. The HttpClient, ConnectorCredentials and Timers must outlive
 // the client. Error kinds: auth (401 twice, 403), not_found (404), conflict (409/412 after
@@ -79,11 +82,12 @@ struct ConversationTarget {
 };
 
 struct ConnectorStats {
-  std::uint64_t calls = 0;         // HTTP requests made
-  std::uint64_t rate_limited = 0;  // 429 answers
-  std::uint64_t retries = 0;       // attempts after the first
-  std::uint64_t refused_urls = 0;  // calls refused because the service URL was not allowed
-  std::uint64_t dropped = 0;       // jobs dropped (queue full, failed)
+  std::uint64_t calls = 0;              // HTTP requests made
+  std::uint64_t rate_limited = 0;       // 429 answers
+  std::uint64_t retries = 0;            // attempts after the first
+  std::uint64_t refused_urls = 0;       // calls refused because the service URL was not allowed
+  std::uint64_t dropped = 0;            // jobs dropped (queue full, failed)
+  std::uint64_t updates_coalesced = 0;  // updates folded into a queued update of the same message
   // Every HTTP request by method (POST, PUT, DELETE) and status (0: no answer), for /metrics.
   metrics::CallCounts by_method;
 };

@@ -273,6 +273,54 @@ TEST(TeamsConnector, TheQueueUpdatesThePostedCardInPlaceAndThreadsDetails) {
   });
 }
 
+// Updates of one card waiting in the queue (an alert batch refreshing its incident's card once
+// per notification) are one PUT with the last content; the posts between them all arrive, in
+// order. A reply under the card keeps the updates around it apart.
+TEST(TeamsConnector, QueuedUpdatesOfOneMessageCoalesceButNotAcrossARepliesUnderIt) {
+  FakeTeamsConnector fake;
+  testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
+    Rig rig(io);
+    rig.connector.allow(fake.service_url());
+    const ConversationTarget target{fake.service_url(), kChannel};
+    const auto card = rig.connector.post(target, "", commands::info("card v0"));
+    co_await rig.connector.drain();
+    // Each burst stays within Teams' limits (seven per second), so no send waits for manual time.
+    rig.timers.advance(30s);
+    for (int i = 1; i <= 3; ++i) {
+      rig.connector.update(card, commands::info("card v" + std::to_string(i)));
+      rig.connector.post(target, "", commands::warning("alert " + std::to_string(i)));
+    }
+    co_await rig.connector.drain();
+    auto activities = fake.activities_in(kChannel);
+    EXPECT_EQ(activities.size(), 4u);
+    if (activities.size() == 4) {
+      // The post, then v1 (its worker may have taken it at once) and one PUT for v2 and v3;
+      // before, three PUTs.
+      EXPECT_LE(activities[0].versions.size(), 3u);
+      EXPECT_EQ(activities[0].versions.size() - 2 + rig.connector.stats().updates_coalesced, 2u);
+      EXPECT_NE(activities[0].body().find("card v3"), std::string::npos);
+      for (int i = 1; i <= 3; ++i)
+        EXPECT_NE(activities[i].body().find("alert " + std::to_string(i)), std::string::npos);
+    }
+    const auto coalesced = rig.connector.stats().updates_coalesced;
+    EXPECT_GE(coalesced, 1u);
+
+    rig.timers.advance(30s);
+    rig.connector.update(card, commands::info("card v4"));
+    rig.connector.thread_reply(card, commands::info("details"));
+    rig.connector.update(card, commands::info("card v5"));
+    co_await rig.connector.drain();
+    activities = fake.activities_in(kChannel);
+    EXPECT_EQ(activities.size(), 5u);
+    if (activities.size() == 5) {
+      EXPECT_EQ(activities[0].versions.size() + coalesced, 6u);  // v4 and v5 both PUT
+      EXPECT_NE(activities[0].body().find("card v5"), std::string::npos);
+      EXPECT_EQ(activities[4].reply_to_id, activities[0].id);
+    }
+    EXPECT_EQ(rig.connector.stats().updates_coalesced, coalesced);
+  });
+}
+
 TEST(TeamsConnector, TheQueueKeepsEachThreadWithinTeamsLimits) {
   FakeTeamsConnector fake;
   testing::run_async_test([&](asio::io_context& io) -> asio::awaitable<void> {
