@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <array>
 #include <exception>
-#include <optional>
 
 #include <openssl/ssl.h>
 #include <boost/asio/as_tuple.hpp>
@@ -19,11 +18,11 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
-#include <boost/beast/http/write.hpp>
 
 #include "common/strings.h"
+#include "integrations/net/http_read.h"
 
 namespace shipmate::integrations::net {
 
@@ -49,6 +48,18 @@ char lower(char c) {
 
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && starts_with_ci(a, b);
+}
+
+// An HTTP token (RFC 9110): what a header name may be made of.
+bool is_header_name(std::string_view name) {
+  if (name.empty())
+    return false;
+  for (const char c : name) {
+    const bool alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+    if (!alnum && std::string_view("!#$%&'*+-.^_`|~").find(c) == std::string_view::npos)
+      return false;
+  }
+  return true;
 }
 
 std::string format_peer(const tcp::endpoint& endpoint) {
@@ -223,9 +234,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     // route's limit is applied below, once the route is known.
     parser.body_limit(boost::none);
     lowest.expires_after(self->options.header_timeout);
-    auto [header_ec, header_bytes] =
-        co_await http::async_read_header(stream, buffer, parser, kTuple);
-    (void)header_bytes;
+    const auto header_ec = co_await detail::read_message(stream, buffer, parser, true);
     if (header_ec) {
       if (!is_parse_error(header_ec))
         co_return false;
@@ -252,7 +261,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     outcome.close = !header.keep_alive();
 
     // Route before reading the body: the route sets the body limit.
-    std::optional<Route> route;
+    std::shared_ptr<const Route> route;
     std::size_t limit = kDefaultBodyLimit;
     auto by_path = self->routes.find(request.path);
     if (by_path == self->routes.end()) {
@@ -264,10 +273,12 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
         allow += (allow.empty() ? "" : ", ") + method;
       outcome.response = ServerResponse::text(405, "method not allowed (use " + allow + ")\n");
       outcome.response.headers.emplace_back("Allow", allow);
-    } else if (by_method->second.withdrawn) {
+    } else if (by_method->second->withdrawn) {
       outcome.response = ServerResponse::text(503, request.path + " is shutting down\n");
     } else {
-      route = by_method->second;  // a copy: a mount() while the handler runs cannot disturb it
+      // Shared, not copied (a copy of the handler allocated per request): a mount() while the
+      // handler runs replaces the map's pointer and leaves this one alone.
+      route = by_method->second;
       limit = route->options.max_body_bytes;
     }
 
@@ -287,8 +298,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     parser.body_limit(limit);
     const bool own_timeout = route && route->options.body_timeout.count() > 0;
     lowest.expires_after(own_timeout ? route->options.body_timeout : self->options.body_timeout);
-    auto [body_ec, body_bytes] = co_await http::async_read(stream, buffer, parser, kTuple);
-    (void)body_bytes;
+    const auto body_ec = co_await detail::read_message(stream, buffer, parser, false);
     if (body_ec == http::error::body_limit) {
       outcome = {ServerResponse::text(413, too_large_reason(limit) + "\n"), true, true};
       co_return true;
@@ -322,25 +332,63 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     co_return !self->stopped;
   }
 
-  template <class Stream>
-  static asio::awaitable<bool> write_response(Stream& stream, Outcome& outcome) {
-    http::response<http::string_body> response;
-    response.version(11);
-    response.result(static_cast<unsigned>(outcome.response.status));
+  // The response as it goes on the wire, serialized by hand into one buffer (as HttpClient does
+  // its requests): filling Beast's header container and walking its serializer cost more than
+  // the rest of answering a small request. Same bytes as Beast's serializer: status line, the
+  // handler's headers in order, Content-Type when the handler set none and there is a body,
+  // Connection: close when closing, then Content-Length. A handler's header whose name is not an
+  // HTTP token is left out, and CR or LF in a value is sent as a space, so no handler can split
+  // the response (Beast wrote both as they were).
+  static std::string serialize_response(Outcome& outcome) {
+    int status = outcome.response.status;
+    if (status < 100 || status > 999)
+      status = 500;
+    // No body for these (Beast's prepare_payload refused one with an exception).
+    if (status < 200 || status == 204 || status == 304)
+      outcome.response.body.clear();
+    const std::string& body = outcome.response.body;
+    const auto reason = http::obsolete_reason(http::int_to_status(static_cast<unsigned>(status)));
+    std::string wire;
+    wire.reserve(128 + body.size());
+    wire += "HTTP/1.1 ";
+    wire += std::to_string(status);
+    wire += ' ';
+    wire.append(reason.data(), reason.size());
+    wire += "\r\n";
+    auto add = [&wire](std::string_view name, std::string_view value) {
+      wire += name;
+      wire += ": ";
+      const std::size_t start = wire.size();
+      wire += value;
+      for (std::size_t i = start; i < wire.size(); ++i) {
+        if (wire[i] == '\r' || wire[i] == '\n')
+          wire[i] = ' ';
+      }
+      wire += "\r\n";
+    };
     bool has_type = false;
     for (const auto& [name, value] : outcome.response.headers) {
-      if (iequals(name, "Content-Length") || iequals(name, "Connection") ||
+      if (!is_header_name(name) || iequals(name, "Content-Length") || iequals(name, "Connection") ||
           iequals(name, "Transfer-Encoding"))
         continue;
       has_type = has_type || iequals(name, "Content-Type");
-      response.insert(name, value);
+      add(name, value);
     }
-    if (!has_type && !outcome.response.body.empty())
-      response.set(http::field::content_type, "text/plain; charset=utf-8");
-    response.body() = std::move(outcome.response.body);
-    response.keep_alive(!outcome.close);
-    response.prepare_payload();
-    auto [ec, written] = co_await http::async_write(stream, response, kTuple);
+    if (!has_type && !body.empty())
+      add("Content-Type", "text/plain; charset=utf-8");
+    if (outcome.close)
+      add("Connection", "close");
+    add("Content-Length", std::to_string(body.size()));
+    wire += "\r\n";
+    wire += body;
+    return wire;
+  }
+
+  template <class Stream>
+  static asio::awaitable<bool> write_response(Stream& stream, Outcome& outcome) {
+    const std::string wire = serialize_response(outcome);
+    const auto bytes = asio::buffer(wire);
+    auto [ec, written] = co_await asio::async_write(stream, bytes, kTuple);
     (void)written;
     co_return !ec;
   }
@@ -365,7 +413,8 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
   HttpServerOptions options;
   tcp::acceptor acceptor;
   std::shared_ptr<asio::ssl::context> tls;
-  std::map<std::string, std::map<std::string, Route>, std::less<>> routes;  // path -> method
+  // path -> method -> route
+  std::map<std::string, std::map<std::string, std::shared_ptr<Route>>, std::less<>> routes;
   std::map<std::uint64_t, beast::tcp_stream*> open;  // every connection's socket, for stop()
   std::uint64_t next_id = 1;
   bool stopped = false;
@@ -452,11 +501,12 @@ Status HttpServer::mount(std::string method, std::string path, RouteHandler hand
                           "': want a method and a path starting with /",
                       ErrorKind::invalid);
   auto& methods = impl_->routes[path];
-  if (auto it = methods.find(method); it != methods.end() && !it->second.withdrawn) {
+  if (auto it = methods.find(method); it != methods.end() && !it->second->withdrawn) {
     return make_error(impl_->options.name + ": " + method + " " + path + " is already mounted",
                       ErrorKind::conflict);
   }
-  methods.insert_or_assign(std::move(method), Route{std::move(handler), options});
+  methods.insert_or_assign(std::move(method),
+                           std::make_shared<Route>(Route{std::move(handler), options}));
   return Ok{};
 }
 
@@ -466,7 +516,7 @@ void HttpServer::withdraw(std::string_view method, std::string_view path) {
     return;
   auto by_method = by_path->second.find(std::string(method));
   if (by_method != by_path->second.end())
-    by_method->second.withdrawn = true;
+    by_method->second->withdrawn = true;
 }
 
 const std::string& HttpServer::name() const {

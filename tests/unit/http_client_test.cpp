@@ -252,6 +252,35 @@ TEST(HttpClientTest, KeepAliveReusesOneConnection) {
   });
 }
 
+TEST(HttpClientTest, AUrlOfTheLastOriginWithAnotherPlainPathSkipsTheParserAndKeepsItsTarget) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply);
+    HttpClient client(ioc.get_executor(), direct());
+    const std::string base = base_url(server);
+    auto first = co_await get(client, base + "/v3/conversations/a%3Ab/activities/1");
+    EXPECT_TRUE(first.ok() && first->body == "hello /v3/conversations/a%3Ab/activities/1");
+    EXPECT_EQ(client.urls_parsed(), 1u);
+    // Same origin, another path and a query: no parse, the target exactly as written.
+    auto second = co_await get(client, base + "/v3/conversations/c/activities?x=1&y=%20;@:!");
+    EXPECT_TRUE(second.ok() &&
+                second->body == "hello /v3/conversations/c/activities?x=1&y=%20;@:!");
+    EXPECT_EQ(client.urls_parsed(), 1u);
+    // What the grammar does not allow as it is goes through the parser: refused, or cut.
+    auto spaced = co_await get(client, base + "/with space");
+    EXPECT_FALSE(spaced.ok());
+    auto bad_escape = co_await get(client, base + "/bad%zzescape");
+    EXPECT_FALSE(bad_escape.ok());
+    EXPECT_EQ(client.urls_parsed(), 3u);
+    auto fragment = co_await get(client, base + "/frag#part");
+    EXPECT_TRUE(fragment.ok() && fragment->body == "hello /frag");
+    EXPECT_EQ(client.urls_parsed(), 4u);
+    // Another authority.
+    auto other_host = co_await get(client, base_url(server, "localhost") + "/v3");
+    EXPECT_TRUE(other_host.ok() && other_host->body == "hello /v3");
+    EXPECT_EQ(client.urls_parsed(), 5u);
+  });
+}
+
 TEST(HttpClientTest, ConcurrentRequestsOpenSeparateConnectionsThenReuseThem) {
   testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, ok_reply);
