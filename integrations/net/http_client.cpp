@@ -22,6 +22,7 @@
 #include "integrations/net/connect.h"
 #include "integrations/net/http_read.h"
 #include "integrations/net/proxy.h"
+#include "integrations/net/url_cache.h"
 
 namespace shipmate::integrations::net {
 
@@ -84,28 +85,6 @@ bool is_token_char(unsigned char c) {
 // more than the rest of building the request.
 bool has_line_break(std::string_view text) {
   return text.find('\r') != std::string_view::npos || text.find('\n') != std::string_view::npos;
-}
-
-// Whether `target` (a path and query) is made only of what RFC 3986 allows there as it is:
-// unreserved and sub-delims characters, ':', '@', '/', '?' and %XX escapes. Such a target is
-// what the URL parser returns for it, unchanged.
-bool is_plain_target(std::string_view target) {
-  for (std::size_t i = 0; i < target.size(); ++i) {
-    const auto c = static_cast<unsigned char>(target[i]);
-    if (is_ascii_alnum(c))
-      continue;
-    if (c == '%') {
-      if (i + 2 >= target.size() || hex_digit_value(target[i + 1]) < 0 ||
-          hex_digit_value(target[i + 2]) < 0)
-        return false;
-      i += 2;
-      continue;
-    }
-    if (std::string_view("-._~!$&'()*+,;=:@/?").find(static_cast<char>(c)) ==
-        std::string_view::npos)
-      return false;
-  }
-  return true;
 }
 
 bool is_reserved_header(std::string_view name) {
@@ -375,41 +354,8 @@ struct HttpClient::Impl {
     return out;
   }
 
-  // The last URL parsed: a client mostly calls one API over and over (Slack's chat.postMessage
-  // for every reply), so each request after the first skips the URL parser. A URL with the same
-  // scheme and authority as the last one and another path (the Teams connector's
-  // /v3/conversations/<id>/activities/<id>, one per conversation) takes the last one's scheme,
-  // host and port and only its own target, when every byte of that target is one the URL
-  // grammar allows as it is (so the parser would have returned it unchanged); anything else
-  // goes through the parser.
-  std::optional<ParsedUrl> parsed(const std::string& text) {
-    if (last_url && last_url->first == text)
-      return last_url->second;
-    if (last_url && last_origin > 0 && text.size() > last_origin && text[last_origin] == '/' &&
-        text.compare(0, last_origin, last_url->first, 0, last_origin) == 0 &&
-        is_plain_target(std::string_view(text).substr(last_origin))) {
-      ParsedUrl url = last_url->second;
-      url.target.assign(text, last_origin);
-      last_url.emplace(text, url);
-      return url;
-    }
-    ++urls_parsed;
-    auto url = parse_url(text);
-    if (!url)
-      return std::nullopt;
-    last_url.emplace(text, std::move(*url));
-    // Where the authority ends: the first '/', '?' or '#' after "://" (fast path only for '/').
-    last_origin = 0;
-    if (const auto scheme_end = text.find("://"); scheme_end != std::string::npos) {
-      const auto end = text.find_first_of("/?#", scheme_end + 3);
-      if (end != std::string::npos && text[end] == '/')
-        last_origin = end;
-    }
-    return last_url->second;
-  }
-
   asio::awaitable<Result<HttpResponse>> send(HttpRequest in) {
-    auto url = parsed(in.url);
+    auto url = urls.parse(in.url);
     std::string method = in.method.empty() ? std::string("GET") : in.method;
     if (!url)
       co_return make_error(method + " " + in.url + ": invalid URL (want http(s)://host/path)",
@@ -478,10 +424,8 @@ struct HttpClient::Impl {
   std::vector<std::string> no_proxy;
   std::optional<Result<std::shared_ptr<asio::ssl::context>>> tls;
   std::map<std::string, std::deque<ConnectionPtr>> idle;
-  std::optional<std::pair<std::string, ParsedUrl>> last_url;
-  std::size_t last_origin = 0;  // length of last_url's scheme://authority; 0: no fast path
+  UrlCache urls;
   std::size_t opened = 0;
-  std::size_t urls_parsed = 0;
 };
 
 HttpClient::HttpClient(asio::any_io_executor executor, HttpClientOptions options)
@@ -504,10 +448,6 @@ asio::awaitable<Result<HttpResponse>> HttpClient::send(HttpRequest request) {
 
 std::size_t HttpClient::connections_opened() const {
   return impl_->opened;
-}
-
-std::size_t HttpClient::urls_parsed() const {
-  return impl_->urls_parsed;
 }
 
 std::optional<ParsedUrl> parse_url(std::string_view text) {
@@ -542,6 +482,55 @@ std::optional<ParsedUrl> parse_url(std::string_view text) {
     url.target.insert(0, "/");
   return url;
 }
+
+namespace detail {
+
+bool is_plain_target(std::string_view target) {
+  for (std::size_t i = 0; i < target.size(); ++i) {
+    const auto c = static_cast<unsigned char>(target[i]);
+    if (is_ascii_alnum(c))
+      continue;
+    if (c == '%') {
+      if (i + 2 >= target.size() || hex_digit_value(target[i + 1]) < 0 ||
+          hex_digit_value(target[i + 2]) < 0)
+        return false;
+      i += 2;
+      continue;
+    }
+    if (std::string_view("-._~!$&'()*+,;=:@/?").find(static_cast<char>(c)) ==
+        std::string_view::npos)
+      return false;
+  }
+  return true;
+}
+
+std::optional<ParsedUrl> UrlCache::parse(const std::string& text) {
+  if (last_ && last_->first == text)
+    return last_->second;
+  if (last_ && origin_ > 0 && text.size() > origin_ && text[origin_] == '/' &&
+      text.compare(0, origin_, last_->first, 0, origin_) == 0 &&
+      is_plain_target(std::string_view(text).substr(origin_))) {
+    ParsedUrl url = last_->second;
+    url.target.assign(text, origin_);
+    last_.emplace(text, url);
+    return url;
+  }
+  ++parsed_;
+  auto url = parse_url(text);
+  if (!url)
+    return std::nullopt;
+  last_.emplace(text, std::move(*url));
+  // Where the authority ends: the first '/', '?' or '#' after "://" (a shortcut only for '/').
+  origin_ = 0;
+  if (const auto scheme_end = text.find("://"); scheme_end != std::string::npos) {
+    const auto end = text.find_first_of("/?#", scheme_end + 3);
+    if (end != std::string::npos && text[end] == '/')
+      origin_ = end;
+  }
+  return last_->second;
+}
+
+}  // namespace detail
 
 ErrorKind http_status_kind(int status) {
   switch (status) {

@@ -84,9 +84,6 @@ class HttpClient {
 
   // Counters for tests and benchmarks.
   std::size_t connections_opened() const;
-  // URLs that went through the URL parser (the others were the last one, or its origin with
-  // another plain path).
-  std::size_t urls_parsed() const;
 
  private:
   struct Impl;
