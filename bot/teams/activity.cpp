@@ -17,6 +17,34 @@ std::string string_at(simdjson::dom::element root, std::string_view pointer) {
   return {};
 }
 
+// Reads members of one JSON object in a single pass, each wanted name at its first occurrence
+// only (later duplicates are ignored, as a JSON pointer lookup ignores them).
+class FirstOnly {
+ public:
+  // The string value of member `bit`; left empty when it is not a string.
+  void take(int bit, simdjson::dom::element value, std::string& out) {
+    if (!claim(bit))
+      return;
+    std::string_view text;
+    if (value.get_string().get(text) == simdjson::SUCCESS)
+      out.assign(text.data(), text.size());
+  }
+  // The object value of member `bit`: whether it is one (`out` is only valid then).
+  bool take_object(int bit, simdjson::dom::element value, simdjson::dom::object& out) {
+    return claim(bit) && value.get_object().get(out) == simdjson::SUCCESS;
+  }
+
+ private:
+  bool claim(int bit) {
+    const std::uint32_t mask = 1u << bit;
+    if (seen_ & mask)
+      return false;
+    seen_ |= mask;
+    return true;
+  }
+  std::uint32_t seen_ = 0;
+};
+
 void append_utf8(std::string& out, std::uint32_t code) {
   if (code < 0x80) {
     out += static_cast<char>(code);
@@ -124,31 +152,89 @@ std::string strip_teams_markup(std::string_view text) {
 Result<Activity> decode_activity(std::string_view body) {
   thread_local simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS || !root.is_object())
+  simdjson::dom::object top;
+  if (parser.parse(body.data(), body.size()).get(root) != simdjson::SUCCESS ||
+      root.get_object().get(top) != simdjson::SUCCESS)
     return make_error("the body is not a JSON object", ErrorKind::invalid);
   Activity activity;
-  activity.type = string_at(root, "/type");
+  // One pass over the activity's members and over each nested object it reads, instead of a
+  // JSON pointer lookup (a scan from the top) per field. As such a lookup would, each name counts
+  // at its first occurrence only, and a value that is not a string reads as empty.
+  FirstOnly seen;
+  simdjson::dom::object conversation, from, recipient;
+  bool has_conversation = false, has_from = false, has_recipient = false;
+  bool has_value = false, has_channel_data = false;
+  for (const auto field : top) {
+    const std::string_view key = field.key;
+    if (key == "type")
+      seen.take(0, field.value, activity.type);
+    else if (key == "id")
+      seen.take(1, field.value, activity.id);
+    else if (key == "name")
+      seen.take(2, field.value, activity.name);
+    else if (key == "channelId")
+      seen.take(3, field.value, activity.channel_id);
+    else if (key == "serviceUrl")
+      seen.take(4, field.value, activity.service_url);
+    else if (key == "replyToId")
+      seen.take(5, field.value, activity.reply_to_id);
+    else if (key == "text")
+      seen.take(6, field.value, activity.text);
+    else if (key == "conversation")
+      has_conversation = seen.take_object(7, field.value, conversation) || has_conversation;
+    else if (key == "from")
+      has_from = seen.take_object(8, field.value, from) || has_from;
+    else if (key == "recipient")
+      has_recipient = seen.take_object(9, field.value, recipient) || has_recipient;
+    else if (key == "value")
+      has_value = true;
+    else if (key == "channelData")
+      has_channel_data = true;
+  }
   if (activity.type.empty())
     return make_error("the activity has no type", ErrorKind::invalid);
-  activity.id = string_at(root, "/id");
-  activity.name = string_at(root, "/name");
-  activity.channel_id = string_at(root, "/channelId");
-  activity.service_url = string_at(root, "/serviceUrl");
-  activity.reply_to_id = string_at(root, "/replyToId");
-  activity.text = string_at(root, "/text");
-  activity.conversation_id = string_at(root, "/conversation/id");
-  activity.conversation_type = string_at(root, "/conversation/conversationType");
-  activity.tenant_id = string_at(root, "/conversation/tenantId");
-  if (activity.tenant_id.empty())
+  FirstOnly in_conversation;
+  if (has_conversation) {
+    for (const auto field : conversation) {
+      const std::string_view key = field.key;
+      if (key == "id")
+        in_conversation.take(0, field.value, activity.conversation_id);
+      else if (key == "conversationType")
+        in_conversation.take(1, field.value, activity.conversation_type);
+      else if (key == "tenantId")
+        in_conversation.take(2, field.value, activity.tenant_id);
+    }
+  }
+
+  if (activity.tenant_id.empty() && has_channel_data)
     activity.tenant_id = string_at(root, "/channelData/tenant/id");
-  activity.from_id = string_at(root, "/from/id");
-  activity.from_aad_id = string_at(root, "/from/aadObjectId");
-  activity.from_name = string_at(root, "/from/name");
-  activity.recipient_id = string_at(root, "/recipient/id");
-  activity.recipient_name = string_at(root, "/recipient/name");
-  if (activity.type == "message")
+  FirstOnly in_from;
+  if (has_from) {
+    for (const auto field : from) {
+      const std::string_view key = field.key;
+      if (key == "id")
+        in_from.take(0, field.value, activity.from_id);
+      else if (key == "aadObjectId")
+        in_from.take(1, field.value, activity.from_aad_id);
+      else if (key == "name")
+        in_from.take(2, field.value, activity.from_name);
+    }
+  }
+
+  FirstOnly in_recipient;
+  if (has_recipient) {
+    for (const auto field : recipient) {
+      const std::string_view key = field.key;
+      if (key == "id")
+        in_recipient.take(0, field.value, activity.recipient_id);
+      else if (key == "name")
+        in_recipient.take(1, field.value, activity.recipient_name);
+    }
+  }
+
+  if (has_value && activity.type == "message")
     activity.value_command = string_at(root, "/value/shipmate");
-  if (activity.type == "invoke") {
+  if (has_value && activity.type == "invoke") {
     activity.action_type = string_at(root, "/value/action/type");
     activity.action_verb = string_at(root, "/value/action/verb");
     activity.action_command = string_at(root, "/value/action/data/shipmate");

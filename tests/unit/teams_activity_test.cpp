@@ -124,5 +124,35 @@ TEST(TeamsActivity, MalformedBodiesAreInvalidAndSayWhatIsMissing) {
   EXPECT_EQ(no_from.error().message, "the message activity has no from.id");
 }
 
+TEST(TeamsActivity, EachFieldIsReadFromItsFirstOccurrenceAndOnlyWhenItIsAString) {
+  // A repeated name counts once, at its first occurrence; a value of another type reads as
+  // absent; nested objects likewise; the tenant falls back to channelData's.
+  auto activity = decode_activity(
+      R"({"type":"message","type":"invoke","id":7,"id":"late","channelId":"msteams",)"
+      R"("serviceUrl":"https://s/","conversation":{"id":"c1","id":"c2","conversationType":1},)"
+      R"("conversation":{"id":"other"},"from":"29:not-an-object","from":{"id":"29:later"},)"
+      R"("recipient":{"name":"Shipmate","id":"28:bot"},"channelData":{"tenant":{"id":"t-9"}},)"
+      R"("value":{"shipmate":"status"},"text":"hi"})");
+  ASSERT_FALSE(activity.ok());  // no id (a number) and no from (not an object)
+  EXPECT_EQ(activity.error().message, "the message activity has no id");
+
+  auto good = decode_activity(
+      R"({"type":"message","id":"1","channelId":"msteams","serviceUrl":"https://s/",)"
+      R"("conversation":{"id":"c1","id":"c2","conversationType":1},"conversation":{"id":"x"},)"
+      R"("from":{"id":"29:a","id":"29:b","aadObjectId":"aad"},)"
+      R"("recipient":{"name":"Shipmate","id":"28:bot"},"channelData":{"tenant":{"id":"t-9"}},)"
+      R"("value":{"shipmate":" status "},"text":"ignored"})");
+  ASSERT_TRUE(good.ok()) << good.error().message;
+  EXPECT_EQ(good->conversation_id, "c1");
+  EXPECT_EQ(good->conversation_type, "");
+  EXPECT_EQ(good->tenant_id, "t-9");
+  EXPECT_EQ(good->from_id, "29:a");
+  EXPECT_EQ(good->from_aad_id, "aad");
+  EXPECT_EQ(good->recipient_id, "28:bot");
+  EXPECT_EQ(good->recipient_name, "Shipmate");
+  EXPECT_EQ(good->value_command, " status ");
+  EXPECT_EQ(classify(*good).text, "status");
+}
+
 }  // namespace
 }  // namespace shipmate::bot::teams
