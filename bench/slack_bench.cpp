@@ -89,7 +89,7 @@ constexpr auto kTuple = asio::as_tuple(asio::use_awaitable);
 // and decodable back to the command's index from the reply's thread_ts without a lookup table.
 constexpr long long kTsBase = 1700000000;
 constexpr std::string_view kEnvelopePrefix = "env-";
-constexpr auto kStartupLimit = 30s;   // shipmate must connect within this
+constexpr auto kStartupLimit = 30s;   // shipmate must connect within this (--startup-timeout)
 constexpr auto kShutdownLimit = 25s;  // shipmate's own shutdown deadline is 20 s
 constexpr auto kPollInterval = 20ms;
 // --kill-after: how long after the kill the run waits for a survivor to take the work over.
@@ -101,6 +101,9 @@ struct Options {
   int in_flight = 32;
   int channels = 512;
   int timeout_s = 300;
+  // How long the bot may take to open its first Socket Mode link: longer for a bot under
+  // valgrind on a loaded machine (bench/README.md, "Instructions").
+  std::chrono::seconds startup_limit = kStartupLimit;
   std::string shipmate;
   bool keep = false;
   bool syscalls = false;     // count the bot's system calls over the window with strace
@@ -133,6 +136,7 @@ void usage(std::FILE* out) {
       out,
       "usage: shipmate_slack_bench [--commands N] [--warmup N] [--in-flight N]\n"
       "                            [--channels N] [--timeout SECONDS] [--shipmate PATH]\n"
+      "                            [--startup-timeout SECONDS]\n"
       "                            [--keep] [--syscalls] [--connections N] [--faults]\n"
       "                            [--metrics] [--rate N [--max-outstanding N]]\n"
       "  --commands N     measured commands (default 50000)\n"
@@ -150,6 +154,8 @@ void usage(std::FILE* out) {
       "                   keeping up (default N/5, at least 200)\n"
       "  --channels N     channels the commands are spread over (default 512)\n"
       "  --timeout S      give up after S seconds in total (default 300)\n"
+      "  --startup-timeout S  give up when shipmate has no Socket Mode link after S\n"
+      "                   seconds (default 30; raise it for a bot under valgrind)\n"
       "  --shipmate PATH  the bot binary (default: ../shipmate next to this program)\n"
       "  --keep           keep the temporary directory (config, database, bot log)\n"
       "  --syscalls       count the bot's system calls over the window (strace -f -c);\n"
@@ -267,6 +273,9 @@ std::optional<Options> parse_options(int argc, char** argv) {
     } else if (flag == "--timeout") {
       number = parse_number(value, 1, 86'400);
       options.timeout_s = static_cast<int>(number.value_or(0));
+    } else if (flag == "--startup-timeout") {
+      number = parse_number(value, 1, 86'400);
+      options.startup_limit = std::chrono::seconds(number.value_or(0));
     } else {
       std::fprintf(stderr, "shipmate_slack_bench: unknown option %s\n", argv[i - 1]);
       usage(stderr);
@@ -1631,8 +1640,9 @@ asio::awaitable<void> Bench::supervise() {
       co_return;
     }
     const auto now = Clock::now();
-    if (phase_ == Phase::starting && now - started_ > kStartupLimit) {
-      abort_run("shipmate did not open a Socket Mode connection within 30 s");
+    if (phase_ == Phase::starting && now - started_ > options_.startup_limit) {
+      abort_run("shipmate did not open a Socket Mode connection within " +
+                std::to_string(options_.startup_limit.count()) + " s");
     } else if ((phase_ == Phase::warmup || phase_ == Phase::measure) && now > deadline) {
       char why[160];
       std::snprintf(why, sizeof why, "timed out after %d s with %ld of %ld commands done",
