@@ -198,6 +198,20 @@ Statement& Statement::bind(int index, std::string_view value) {
   return *this;
 }
 
+Statement& Statement::bind_borrowed(int index, std::string_view value) {
+  if (pg_) {
+    pg_->bind(index, value);
+    return *this;
+  }
+  const char* data = value.data() != nullptr ? value.data() : "";
+  if (sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_STATIC, SQLITE_UTF8) !=
+      SQLITE_OK) {
+    db_->throw_error("cannot bind parameter " + std::to_string(index) + " of " +
+                     sql_excerpt(sqlite3_sql(stmt_)));
+  }
+  return *this;
+}
+
 Statement& Statement::bind_null(int index) {
   if (pg_) {
     pg_->bind_null(index);

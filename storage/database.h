@@ -129,6 +129,12 @@ class Statement {
   Statement& bind(int index, const std::string& value) {
     return bind(index, std::string_view(value));
   }
+  // Binds `value` without copying it (SQLITE_STATIC): the bytes must stay valid and unchanged
+  // until the last step() or scalar() that uses this binding has returned, and the parameter is
+  // not read again after that until it is bound anew (a Statement going back to the cache, or
+  // reset(), leaves the pointer unread). For buffers that outlive the statement's run: a row's
+  // fields bound, run, then dropped. bind() copies, which costs an allocation and a memcpy.
+  Statement& bind_borrowed(int index, std::string_view value);
   Statement& bind_null(int index);
   Statement& bind(int index, const std::optional<std::int64_t>& value);
   Statement& bind(int index, const std::optional<std::string>& value);

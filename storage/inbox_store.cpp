@@ -20,7 +20,9 @@ bool InboxStore::accept(const InboxEntry& entry) {
   auto& remember = cached(remember_,
                           "INSERT INTO inbox_keys (key, received_at) VALUES (?, ?) "
                           "ON CONFLICT (key) DO NOTHING");
-  remember.bind(1, entry.key).bind(2, now);
+  // `entry` outlives the statements' runs: its strings are bound without a copy, but for the
+  // redacted text, a temporary.
+  remember.bind_borrowed(1, entry.key).bind(2, now);
   return db_.transaction([&] {
     remember.run();
     if (db_.changes() == 0)
@@ -31,14 +33,14 @@ bool InboxStore::accept(const InboxEntry& entry) {
         cached(insert_,
                "INSERT INTO inbox_pending (key, platform, user_id, channel, thread, text, state, "
                "received_at, replica) VALUES (?, ?, ?, ?, ?, ?, 'received', ?, ?)");
-    insert.bind(1, entry.key)
-        .bind(2, entry.platform)
-        .bind(3, entry.user_id)
-        .bind(4, entry.channel)
-        .bind(5, entry.thread)
+    insert.bind_borrowed(1, entry.key)
+        .bind_borrowed(2, entry.platform)
+        .bind_borrowed(3, entry.user_id)
+        .bind_borrowed(4, entry.channel)
+        .bind_borrowed(5, entry.thread)
         .bind(6, redact(entry.text))
         .bind(7, now)
-        .bind(8, replica_);
+        .bind_borrowed(8, replica_);
     insert.run();
     return true;
   });
@@ -117,7 +119,7 @@ void InboxStore::mark_started(std::string_view key) {
 
 void InboxStore::mark_done(std::string_view key) {
   auto& remove = cached(remove_, "DELETE FROM inbox_pending WHERE key = ?");
-  remove.bind(1, key);
+  remove.bind_borrowed(1, key);
   remove.run();
 }
 

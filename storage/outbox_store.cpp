@@ -60,15 +60,16 @@ std::vector<bool> OutboxStore::commit(
                               "target_key, body, state, created_at, replica) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?) "
                               "ON CONFLICT (idem_key) DO NOTHING");
-        insert.bind(1, row.key)
-            .bind(2, row.platform)
-            .bind(3, row.channel)
-            .bind(4, row.thread)
-            .bind(5, row.intent)
-            .bind(6, row.target_key)
-            .bind(7, row.body)
+        // `rows` outlives the run: the strings are bound where they are, not copied.
+        insert.bind_borrowed(1, row.key)
+            .bind_borrowed(2, row.platform)
+            .bind_borrowed(3, row.channel)
+            .bind_borrowed(4, row.thread)
+            .bind_borrowed(5, row.intent)
+            .bind_borrowed(6, row.target_key)
+            .bind_borrowed(7, row.body)
             .bind(8, row.created_at != 0 ? row.created_at : now)
-            .bind(9, inbox_.replica());
+            .bind_borrowed(9, inbox_.replica());
         insert.run();
         fresh.push_back(db_.changes() > 0);
       }
@@ -82,7 +83,7 @@ std::vector<bool> OutboxStore::commit(
       auto& mark = cached(mark_sent_,
                           "UPDATE outbox SET state = 'sent', platform_id = ?, sent_at = ? "
                           "WHERE idem_key = ?");
-      mark.bind(1, platform_id).bind(2, now).bind(3, key);
+      mark.bind_borrowed(1, platform_id).bind(2, now).bind_borrowed(3, key);
       mark.run();
     }
     inbox_.mark_done(finished);

@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <filesystem>
+#include <memory>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -155,6 +156,38 @@ TEST(DatabaseTest, ReusedStatementsStartCleanAndNestedUsesStayApart) {
     ASSERT_TRUE(query.step());
     EXPECT_EQ(query.column_int64(0), i);
   }
+}
+
+// bind_borrowed() hands SQLite the caller's bytes (SQLITE_STATIC) where bind() copies them: a
+// change to the buffer between the bind and the step shows in the row only for the borrowed one.
+// A run after the buffer is gone binds anew, so the stale pointer left behind is never read.
+TEST(DatabaseTest, BorrowedTextIsReadAtTheStepAndCopiedTextAtTheBind) {
+  auto db = open_or_fail(":memory:");
+  db->exec("CREATE TABLE words (copied TEXT, borrowed TEXT)");
+  std::string copied = "alpha";
+  std::string borrowed = "alpha";
+  auto insert = db->prepare("INSERT INTO words (copied, borrowed) VALUES (?, ?)");
+  insert.bind(1, copied).bind_borrowed(2, borrowed);
+  copied[0] = 'A';
+  borrowed[0] = 'A';
+  insert.run();
+  {
+    auto gone = std::make_unique<std::string>("a buffer freed after its run");
+    insert.bind(1, "x").bind_borrowed(2, *gone);
+    insert.run();
+  }
+  insert.bind(1, "y").bind_borrowed(2, std::string_view());
+  insert.run();
+  auto select = db->prepare("SELECT copied, borrowed FROM words ORDER BY rowid");
+  ASSERT_TRUE(select.step());
+  EXPECT_EQ(select.column_text(0), "alpha");
+  EXPECT_EQ(select.column_text(1), "Alpha");
+  ASSERT_TRUE(select.step());
+  EXPECT_EQ(select.column_text(1), "a buffer freed after its run");
+  ASSERT_TRUE(select.step());
+  EXPECT_FALSE(select.column_is_null(1));  // an empty view is '', not NULL
+  EXPECT_EQ(select.column_text(1), "");
+  EXPECT_FALSE(select.step());
 }
 
 TEST(DatabaseTest, StatementOutlivingItsDatabaseIsFinalizedSafely) {
