@@ -265,6 +265,12 @@ void Statement::run() {
   sqlite3_reset(stmt_);
 }
 
+void Statement::send() {
+  if (!pg_)
+    throw StorageError("Statement::send() is for PostgreSQL only");
+  pg_->send();
+}
+
 std::int64_t Statement::scalar() {
   const std::int64_t value = step() ? column_int64(0) : 0;
   reset();

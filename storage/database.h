@@ -143,6 +143,12 @@ class Statement {
   bool step();
   // Runs a statement that returns no rows.
   void run();
+  // PostgreSQL only (throws StorageError on SQLite, whose statements run where they are
+  // stepped): runs the statement and leaves its rows to be read with step() LATER, even after
+  // the transaction's COMMIT. Inside a pipelined transaction it is only sent, and its rows come
+  // with the transaction's next wait (at the latest COMMIT's answer), so reading them costs no
+  // round trip of its own. The Statement must outlive that wait and not be reset before it.
+  void send();
   // Runs a statement and returns the first column of its first row as an integer (0 when there
   // is no row), then resets it: `INSERT ... RETURNING id`, on both backends.
   std::int64_t scalar();

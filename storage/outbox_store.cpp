@@ -42,17 +42,44 @@ OutboxRow OutboxStore::row_of(const Statement& select) {
 std::vector<bool> OutboxStore::commit(
     const std::vector<OutboxRow>& rows, const std::vector<std::string>& finished,
     const std::vector<std::pair<std::string, std::string>>& sent) {
+  if (rows.empty() && finished.empty() && sent.empty())
+    return {};
+  FreshRows fresh;
+  db_.transaction([&] { fresh = record(rows, finished, sent); });
+  return fresh.read();
+}
+
+std::vector<bool> OutboxStore::FreshRows::read() {
+  if (returning_ == nullptr)
+    return std::move(known_);
+  std::unordered_set<std::string> added;
+  while (returning_->step())
+    added.insert(returning_->column_text(0));
+  returning_->reset();
+  returning_ = nullptr;
   std::vector<bool> fresh;
+  fresh.reserve(keys_.size());
+  for (const auto& key : keys_)
+    fresh.push_back(added.erase(key) > 0);
+  return fresh;
+}
+
+OutboxStore::FreshRows OutboxStore::record(
+    const std::vector<OutboxRow>& rows, const std::vector<std::string>& finished,
+    const std::vector<std::pair<std::string, std::string>>& sent) {
+  FreshRows out;
+  std::vector<bool>& fresh = out.known_;
   fresh.reserve(rows.size());
   if (rows.empty() && finished.empty() && sent.empty())
-    return fresh;
+    return out;
   const EpochMillis now = clock_.now_ms();
-  // On PostgreSQL each statement is a round trip to the server: two or more rows, or marks, go
-  // as one JSON array in one statement each.
+  // On PostgreSQL each statement that is waited for is a round trip to the server: the rows go
+  // as one JSON array in one statement whose answer is read after COMMIT, and two or more marks
+  // as one statement.
   const bool batched = db_.dialect() == Dialect::postgresql;
   db_.transaction([&] {
-    if (batched && rows.size() >= 2) {
-      fresh = insert_batch(rows, now);
+    if (batched && !rows.empty()) {
+      insert_batch(rows, now, out);
     } else {
       for (const auto& row : rows) {
         auto& insert = cached(insert_,
@@ -88,10 +115,11 @@ std::vector<bool> OutboxStore::commit(
     }
     inbox_.mark_done(finished);
   });
-  return fresh;
+  return out;
 }
 
-std::vector<bool> OutboxStore::insert_batch(const std::vector<OutboxRow>& rows, EpochMillis now) {
+void OutboxStore::insert_batch(const std::vector<OutboxRow>& rows, EpochMillis now,
+                               FreshRows& fresh) {
   std::string batch = "[";
   for (const auto& row : rows) {
     if (batch.size() > 1)
@@ -115,14 +143,11 @@ std::vector<bool> OutboxStore::insert_batch(const std::vector<OutboxRow>& rows, 
       "FROM json_array_elements(?1::json) WITH ORDINALITY AS t(r, n) ORDER BY n "
       "ON CONFLICT (idem_key) DO NOTHING RETURNING idem_key");
   insert.bind(1, batch).bind(2, inbox_.replica());
-  std::unordered_set<std::string> added;
-  while (insert.step())
-    added.insert(insert.column_text(0));
-  std::vector<bool> fresh;
-  fresh.reserve(rows.size());
+  insert.send();
+  fresh.returning_ = &insert;
+  fresh.keys_.clear();
   for (const auto& row : rows)
-    fresh.push_back(added.erase(row.key) > 0);
-  return fresh;
+    fresh.keys_.push_back(row.key);
 }
 
 void OutboxStore::mark_sent_batch(const std::vector<std::pair<std::string, std::string>>& sent,

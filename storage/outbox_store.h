@@ -60,6 +60,26 @@ class OutboxStore {
   std::vector<bool> commit(const std::vector<OutboxRow>& rows,
                            const std::vector<std::string>& finished,
                            const std::vector<std::pair<std::string, std::string>>& sent);
+
+  // record()'s answer: which rows were new, readable once the transaction has ended.
+  class FreshRows {
+   public:
+    // Element i false: row i's key was already there. On PostgreSQL the new keys come with the
+    // COMMIT's answer: call this after the transaction committed, before the store records
+    // anything else, and at most once.
+    std::vector<bool> read();
+
+   private:
+    friend class OutboxStore;
+    std::vector<bool> known_;         // SQLite, or nothing to insert: decided already
+    Statement* returning_ = nullptr;  // PostgreSQL: the INSERT ... RETURNING sent
+    std::vector<std::string> keys_;   // its rows' keys, in order
+  };
+  // What commit() writes, inside a transaction someone else commits (the intake records
+  // deliveries and their replies together this way). On PostgreSQL nothing in it waits for the
+  // server: the rows' INSERT ... RETURNING is sent and its answer read with the COMMIT's.
+  FreshRows record(const std::vector<OutboxRow>& rows, const std::vector<std::string>& finished,
+                   const std::vector<std::pair<std::string, std::string>>& sent);
   // Runs `body` in one transaction; commit() calls and other stores' writes on the same database
   // inside it join it (the intake records deliveries and their replies together this way).
   template <typename F>
@@ -83,8 +103,9 @@ class OutboxStore {
  private:
   Statement& cached(std::optional<Statement>& slot, std::string_view sql);
   static OutboxRow row_of(const Statement& select);
-  // PostgreSQL: what commit() does row by row, in one statement each.
-  std::vector<bool> insert_batch(const std::vector<OutboxRow>& rows, EpochMillis now);
+  // PostgreSQL: what commit() does row by row, in one statement each (the rows' INSERT is only
+  // sent: `fresh` reads its answer later).
+  void insert_batch(const std::vector<OutboxRow>& rows, EpochMillis now, FreshRows& fresh);
   void mark_sent_batch(const std::vector<std::pair<std::string, std::string>>& sent,
                        EpochMillis now);
 

@@ -282,6 +282,8 @@ void PgConnection::settle() {
       lost = true;
       if (!entry.prepared_key.empty())
         prepared_.erase(entry.prepared_key);
+      if (entry.statement != nullptr)
+        entry.statement->awaiting_ = false;
       if (failed_what == nullptr)
         failed_what = &entry.what;
       continue;
@@ -300,6 +302,8 @@ void PgConnection::settle() {
     }
     if (!entry.prepared_key.empty())
       prepared_.erase(entry.prepared_key);
+    if (entry.statement != nullptr)
+      entry.statement->awaiting_ = false;
     if (failed_what == nullptr && status != PGRES_PIPELINE_ABORTED) {
       failed = result;
       failed_what = &entry.what;
@@ -406,7 +410,18 @@ PgStatement::PgStatement(PgConnection& connection, std::string_view sql)
     : connection_(&connection), sql_(postgres_placeholders(sql)) {}
 
 PgStatement::~PgStatement() {
+  detach();
   api().clear(result_);
+}
+
+void PgStatement::detach() noexcept {
+  if (!awaiting_)
+    return;
+  awaiting_ = false;
+  for (auto& entry : connection_->pending_) {
+    if (entry.statement == this)
+      entry.statement = nullptr;
+  }
 }
 
 void PgStatement::set(int index, std::optional<std::string> value, unsigned int type) {
@@ -442,7 +457,8 @@ void PgStatement::bind_null_text(int index) {
   set(index, std::nullopt, kText);
 }
 
-void PgStatement::execute(bool wanted) {
+void PgStatement::execute(bool wanted, bool keep) {
+  detach();
   std::vector<const char*> values(values_.size());
   for (std::size_t i = 0; i < values_.size(); ++i)
     values[i] = values_[i] ? values_[i]->c_str() : nullptr;
@@ -462,10 +478,11 @@ void PgStatement::execute(bool wanted) {
                                       values.data(), nullptr, nullptr, 0);
     if (sent != 1)
       connection.throw_error("PostgreSQL failed on " + sql_excerpt(sql_), nullptr);
-    connection.pending_.push_back({wanted ? this : nullptr,
+    connection.pending_.push_back({wanted || keep ? this : nullptr,
                                    "PostgreSQL failed on " + sql_excerpt(sql_),
                                    {},
                                    connection.tag_});
+    awaiting_ = keep && !wanted;
     if (wanted)
       connection.settle();
     return;
@@ -483,6 +500,7 @@ void PgStatement::execute(bool wanted) {
 }
 
 void PgStatement::take(PGresult* result) {
+  awaiting_ = false;
   api().clear(result_);
   result_ = result;
   rows_ = api().ntuples(result_);
@@ -490,6 +508,12 @@ void PgStatement::take(PGresult* result) {
 }
 
 bool PgStatement::step() {
+  if (awaiting_) {
+    // send()'s answer has not been read yet: read it now (one wait).
+    connection_->settle();
+    if (result_ == nullptr)
+      throw StorageError("PostgreSQL gave no answer to " + sql_excerpt(sql_));
+  }
   if (result_ == nullptr)
     execute(true);
   if (row_ + 1 >= rows_) {
@@ -505,7 +529,12 @@ void PgStatement::run() {
   reset();
 }
 
+void PgStatement::send() {
+  execute(false, /*keep=*/true);
+}
+
 void PgStatement::reset() {
+  detach();
   api().clear(result_);
   result_ = nullptr;
   row_ = -1;

@@ -155,6 +155,9 @@ class PgStatement {
   bool step();
   // Runs it; in a pipelined transaction it is only sent (see the contract above).
   void run();
+  // Runs it and keeps its rows for step(): in a pipelined transaction it is only sent, and its
+  // result is taken at the connection's next wait (Statement::send()).
+  void send();
   // Forgets the result; bindings stay, as in SQLite.
   void reset();
 
@@ -163,8 +166,11 @@ class PgStatement {
   bool column_is_null(int index) const;
 
  private:
-  // Sends the statement; `wanted`: waits for its result (always, outside pipeline mode).
-  void execute(bool wanted);
+  // Sends the statement; `wanted`: waits for its result (always, outside pipeline mode);
+  // `keep`: its result is taken at the next wait even if it does not wait now (send()).
+  void execute(bool wanted, bool keep = false);
+  // Stops a result still on its way from being handed to this statement (reset, destruction).
+  void detach() noexcept;
   void take(pg_result* result);
   void set(int index, std::optional<std::string> value, unsigned int type);
 
@@ -175,6 +181,7 @@ class PgStatement {
   pg_result* result_ = nullptr;
   int row_ = -1;
   int rows_ = 0;
+  bool awaiting_ = false;  // send() in a pipeline: its result comes with the next wait
   friend class PgConnection;
 };
 

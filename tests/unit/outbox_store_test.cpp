@@ -56,6 +56,26 @@ class OutboxStoreTest : public ::testing::TestWithParam<Backend> {
 };
 SHIPMATE_ON_BOTH_BACKENDS(OutboxStoreTest);
 
+// record() inside a transaction someone else commits (the intake's way): which rows are new is
+// read once the transaction has ended, the same on both backends.
+TEST_P(OutboxStoreTest, RecordInsideATransactionTellsTheNewRowsAfterItsCommit) {
+  outbox.commit({reply_row("slack:event:E1#0")}, {}, {});
+  inbox.accept(command("slack:event:E2"));
+  OutboxStore::FreshRows recorded;
+  db->transaction([&] {
+    recorded = outbox.record({reply_row("slack:event:E1#0"), reply_row("slack:event:E2#0"),
+                              reply_row("slack:event:E2#1")},
+                             {"slack:event:E2"}, {});
+  });
+  EXPECT_EQ(recorded.read(), (std::vector<bool>{false, true, true}));
+  EXPECT_EQ(outbox.size(), 3u);
+  // One row alone, too (PostgreSQL sends it the same way).
+  db->transaction([&] { recorded = outbox.record({reply_row("slack:event:E3#0")}, {}, {}); });
+  EXPECT_EQ(recorded.read(), (std::vector<bool>{true}));
+  db->transaction([&] { recorded = outbox.record({reply_row("slack:event:E3#0")}, {}, {}); });
+  EXPECT_EQ(recorded.read(), (std::vector<bool>{false}));
+}
+
 TEST_P(OutboxStoreTest, ARowIsRecordedOnceAndARepeatedKeyIsReportedAsNotFresh) {
   clock.set_ms(5000);
   const auto first =

@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/clock.h"
 #include "common/redact.h"
@@ -209,6 +210,66 @@ TEST(PostgresPipelineTest, ATransactionOfWritesIsOneRoundTripAndEachReadOneMore)
   insert(db, "f", 4);
   insert(db, "g", 5);
   EXPECT_EQ(p.proxy.client_writes() - before, 2u);
+}
+
+// Statement::send(): its rows come with the COMMIT's answer and are read after it, so a
+// transaction that reads them costs one round trip, not two; a send() that fails fails the COMMIT
+// and nothing of the transaction stays. The intake's commit uses it for the outbox's new rows
+// (OutboxStore::record): deliveries and replies then wait twice, not three times.
+TEST(PostgresPipelineTest, ASentStatementsRowsAreReadAfterCommitWithoutAWaitOfTheirOwn) {
+  ProxiedDatabase p;
+  Database& db = *p.db;
+  db.exec("CREATE TABLE pipe (k TEXT PRIMARY KEY, v BIGINT NOT NULL)");
+  const char* sql =
+      "INSERT INTO pipe (k, v) VALUES (?1, 1), (?2, 2) ON CONFLICT (k) DO NOTHING "
+      "RETURNING k";
+  db.transaction([&] { insert(db, "warm", 0); });
+  {
+    Statement warm = db.prepare(sql);
+    warm.bind(1, "w1").bind(2, "w2");
+    db.transaction([&] { warm.send(); });  // prepared once, outside the counted transactions
+  }
+
+  Statement returning = db.prepare(sql);
+  returning.bind(1, "a").bind(2, "b");
+  auto before = p.proxy.client_writes();
+  db.transaction([&] {
+    insert(db, "x", 9);
+    returning.send();
+    insert(db, "y", 9);
+  });
+  EXPECT_EQ(p.proxy.client_writes() - before, 1u);  // COMMIT only
+  std::vector<std::string> keys;
+  while (returning.step())
+    keys.push_back(returning.column_text(0));
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "b"}));
+  EXPECT_EQ(p.proxy.client_writes() - before, 1u);  // reading them waited for nothing
+  EXPECT_EQ(p.count_direct("k IN ('a', 'b', 'x', 'y')"), 4);
+
+  // Read inside the transaction, the rows wait for themselves (one round trip more).
+  returning.reset();
+  returning.bind(1, "a").bind(2, "c");
+  before = p.proxy.client_writes();
+  db.transaction([&] {
+    returning.send();
+    keys.clear();
+    while (returning.step())
+      keys.push_back(returning.column_text(0));
+  });
+  EXPECT_EQ(keys, (std::vector<std::string>{"c"}));  // "a" was there already
+  EXPECT_EQ(p.proxy.client_writes() - before, 2u);
+
+  // A failing send() (the same key twice in one INSERT) fails the COMMIT: nothing stays.
+  Statement clash = db.prepare("INSERT INTO pipe (k, v) VALUES (?1, 1), (?1, 2) RETURNING k");
+  clash.bind(1, "twice");
+  EXPECT_THROW(db.transaction([&] {
+    insert(db, "z", 9);
+    clash.send();
+  }),
+               ConstraintError);
+  EXPECT_EQ(p.count_direct("k IN ('twice', 'z')"), 0);
+  insert(db, "after", 1);  // the connection carries on
+  EXPECT_EQ(p.count_direct("k = 'after'"), 1);
 }
 
 // A statement failing mid-pipeline fails the transaction with the error it fails with on its own
