@@ -10,10 +10,11 @@
 //   to commit()) runs in libpq's pipeline mode (libpq 14 and later; an older libpq runs it as
 //   outside): BEGIN and every statement whose rows nobody reads (run()) are sent without waiting;
 //   the connection waits only when something needs an answer: a statement whose rows are read
-//   (step()), changes(), exec(), and COMMIT. Each wait sends a Sync and reads every answer
-//   queued before it, so a transaction of writes only costs one round trip, and one more for
-//   each statement whose rows it reads. Prepared statements are prepared inside the same
-//   pipeline.
+//   (step()), changes(), exec(), and COMMIT. A statement sent with send() keeps its rows for
+//   step() but waits for nothing: they come with the next wait, at the latest COMMIT's answer. Each
+//   wait sends a Sync and reads every answer queued before it, so a transaction of writes only
+//   costs one round trip, and one more for each statement whose rows it reads. Prepared statements
+//   are prepared inside the same pipeline.
 // - Errors in a pipeline: the server skips everything after a failed statement until the Sync,
 //   and the wait that reads its answer throws the error the statement would have thrown on its
 //   own (same type, same message naming that statement's SQL, and the tag it was sent under:
