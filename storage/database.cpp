@@ -183,32 +183,35 @@ Statement& Statement::bind(int index, std::int64_t value) {
   return *this;
 }
 
-Statement& Statement::bind(int index, std::string_view value) {
-  if (pg_) {
-    pg_->bind(index, value);
-    return *this;
-  }
+namespace {
+
+// Binds text to a SQLite statement: copied at the bind (SQLITE_TRANSIENT) or read from the
+// caller's buffer at the step (SQLITE_STATIC).
+void bind_sqlite_text(const Database& db, sqlite3_stmt* stmt, int index, std::string_view value,
+                      sqlite3_destructor_type lifetime) {
   // An empty view may have a null data pointer, which SQLite would bind as NULL rather than ''.
   const char* data = value.data() != nullptr ? value.data() : "";
-  if (sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_TRANSIENT, SQLITE_UTF8) !=
-      SQLITE_OK) {
-    db_->throw_error("cannot bind parameter " + std::to_string(index) + " of " +
-                     sql_excerpt(sqlite3_sql(stmt_)));
+  if (sqlite3_bind_text64(stmt, index, data, value.size(), lifetime, SQLITE_UTF8) != SQLITE_OK) {
+    db.throw_error("cannot bind parameter " + std::to_string(index) + " of " +
+                   sql_excerpt(sqlite3_sql(stmt)));
   }
+}
+
+}  // namespace
+
+Statement& Statement::bind(int index, std::string_view value) {
+  if (pg_)
+    pg_->bind(index, value);
+  else
+    bind_sqlite_text(*db_, stmt_, index, value, SQLITE_TRANSIENT);
   return *this;
 }
 
 Statement& Statement::bind_borrowed(int index, std::string_view value) {
-  if (pg_) {
+  if (pg_)
     pg_->bind(index, value);
-    return *this;
-  }
-  const char* data = value.data() != nullptr ? value.data() : "";
-  if (sqlite3_bind_text64(stmt_, index, data, value.size(), SQLITE_STATIC, SQLITE_UTF8) !=
-      SQLITE_OK) {
-    db_->throw_error("cannot bind parameter " + std::to_string(index) + " of " +
-                     sql_excerpt(sqlite3_sql(stmt_)));
-  }
+  else
+    bind_sqlite_text(*db_, stmt_, index, value, SQLITE_STATIC);
   return *this;
 }
 
@@ -365,12 +368,11 @@ class Checkpointer {
     // return at once, and the next commit tries again.
     // A WAL that starts over begins again at its first frame, so a commit that leaves it
     // shorter than the one before came right after a restart.
-    if (pages < self->last_pages_) {
+    if (pages < self->last_pages_.load(std::memory_order_relaxed)) {
       self->restarts_.fetch_add(1, std::memory_order_relaxed);
       self->next_request_pages_ = self->pages_;
     }
-    self->last_pages_ = pages;
-    self->frames_.store(static_cast<std::uint64_t>(pages), std::memory_order_relaxed);
+    self->last_pages_.store(pages, std::memory_order_relaxed);
     self->commits_.fetch_add(1, std::memory_order_relaxed);
     if (pages >= self->writer_pages_) {
       self->writer_turn_.store(true);
@@ -404,7 +406,7 @@ class Checkpointer {
     return {restarts_.load(std::memory_order_relaxed),
             writer_checkpoints_.load(std::memory_order_relaxed),
             requests_.load(std::memory_order_relaxed), passes_.load(std::memory_order_relaxed),
-            frames_.load(std::memory_order_relaxed)};
+            static_cast<std::uint64_t>(last_pages_.load(std::memory_order_relaxed))};
   }
 
  private:
@@ -457,7 +459,6 @@ class Checkpointer {
   int pages_;
   int writer_pages_;
   std::atomic<bool> writer_turn_{false};
-  int last_pages_ = 0;               // the writer's thread only
   int next_request_pages_ = pages_;  // the writer's thread only
   // Atomic so that a test may read them from any thread; written by the writer's thread only.
   std::atomic<std::uint64_t> restarts_{0};
@@ -465,8 +466,8 @@ class Checkpointer {
   std::atomic<std::uint64_t> commits_{0};
   std::atomic<std::uint64_t> requests_{0};  // written under mutex_
   std::atomic<std::uint64_t> passes_{0};    // written by thread_
-  std::atomic<std::uint64_t> frames_{0};
-  sqlite3* db_ = nullptr;  // used only on thread_
+  std::atomic<int> last_pages_{0};          // the WAL's length after the last commit
+  sqlite3* db_ = nullptr;                   // used only on thread_
   std::mutex mutex_;
   std::condition_variable wake_;
   bool requested_ = false;
