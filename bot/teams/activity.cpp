@@ -3,6 +3,10 @@
 #include <simdjson.h>
 
 #include <cstdint>
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
 
 #include "common/strings.h"
 
@@ -44,6 +48,24 @@ class FirstOnly {
   }
   std::uint32_t seen_ = 0;
 };
+
+// Reads the string members `wanted` names from `object` into their destinations, each at its
+// first occurrence (FirstOnly), in one pass.
+void read_strings(simdjson::dom::object object,
+                  std::initializer_list<std::pair<std::string_view, std::string*>> wanted) {
+  FirstOnly seen;
+  for (const auto field : object) {
+    const std::string_view key = field.key;
+    int bit = 0;
+    for (const auto& [name, out] : wanted) {
+      if (key == name) {
+        seen.take(bit, field.value, *out);
+        break;
+      }
+      ++bit;
+    }
+  }
+}
 
 void append_utf8(std::string& out, std::uint32_t code) {
   if (code < 0x80) {
@@ -193,44 +215,18 @@ Result<Activity> decode_activity(std::string_view body) {
   }
   if (activity.type.empty())
     return make_error("the activity has no type", ErrorKind::invalid);
-  FirstOnly in_conversation;
-  if (has_conversation) {
-    for (const auto field : conversation) {
-      const std::string_view key = field.key;
-      if (key == "id")
-        in_conversation.take(0, field.value, activity.conversation_id);
-      else if (key == "conversationType")
-        in_conversation.take(1, field.value, activity.conversation_type);
-      else if (key == "tenantId")
-        in_conversation.take(2, field.value, activity.tenant_id);
-    }
-  }
-
+  if (has_conversation)
+    read_strings(conversation, {{"id", &activity.conversation_id},
+                                {"conversationType", &activity.conversation_type},
+                                {"tenantId", &activity.tenant_id}});
   if (activity.tenant_id.empty() && has_channel_data)
     activity.tenant_id = string_at(root, "/channelData/tenant/id");
-  FirstOnly in_from;
-  if (has_from) {
-    for (const auto field : from) {
-      const std::string_view key = field.key;
-      if (key == "id")
-        in_from.take(0, field.value, activity.from_id);
-      else if (key == "aadObjectId")
-        in_from.take(1, field.value, activity.from_aad_id);
-      else if (key == "name")
-        in_from.take(2, field.value, activity.from_name);
-    }
-  }
-
-  FirstOnly in_recipient;
-  if (has_recipient) {
-    for (const auto field : recipient) {
-      const std::string_view key = field.key;
-      if (key == "id")
-        in_recipient.take(0, field.value, activity.recipient_id);
-      else if (key == "name")
-        in_recipient.take(1, field.value, activity.recipient_name);
-    }
-  }
+  if (has_from)
+    read_strings(from, {{"id", &activity.from_id},
+                        {"aadObjectId", &activity.from_aad_id},
+                        {"name", &activity.from_name}});
+  if (has_recipient)
+    read_strings(recipient, {{"id", &activity.recipient_id}, {"name", &activity.recipient_name}});
 
   if (has_value && activity.type == "message")
     activity.value_command = string_at(root, "/value/shipmate");
