@@ -9,11 +9,15 @@
 //   serving and says why (not ok). It never throws for expected failures (a release that does not
 //   exist, a failed health check, a port in use); those come back as ApplyOutcome messages.
 // - Progress callbacks are short human-readable lines ("starting v2", "health check 2/5 ...").
+//   Each becomes a chat message in the deploy's thread, and chat platforms take about one
+//   message a second per channel, so a probe retried every 100 ms must not report every attempt
+//   (the outcome would queue behind dozens of lines): report_attempt() says which to report.
 #pragma once
 
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include <boost/asio/awaitable.hpp>
@@ -23,6 +27,13 @@
 namespace shipmate::integrations {
 
 using ProgressFn = std::function<void(const std::string&)>;
+
+// Whether failed attempt `attempt` (1-based) of a retried check is worth a progress line, given
+// its `problem` and the problem of the last attempt reported (empty when none was): the first
+// attempt, each power of two (2, 4, 8, ...), and any attempt whose problem differs from the last
+// one reported. A hundred attempts refused the same way make seven lines, and a change of
+// cause ("connection refused" becoming "HTTP 500") is always seen.
+bool report_attempt(int attempt, std::string_view problem, std::string_view last_reported);
 
 struct ApplyOutcome {
   bool ok = false;

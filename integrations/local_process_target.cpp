@@ -338,6 +338,7 @@ asio::awaitable<Result<int>> Core::check_health(std::shared_ptr<Core> self,
                       (tail.empty() ? std::string(" (no output)") : "; last output: " + tail));
   };
   std::string last_problem;
+  std::string last_reported;  // the problem of the last attempt reported (report_attempt())
   for (int attempt = 1; attempt <= attempts; ++attempt) {
     // Waiting before every attempt (the first included) gives a fresh process time to bind, and
     // watching the process meanwhile turns a crash into an immediate failure.
@@ -363,7 +364,8 @@ asio::awaitable<Result<int>> Core::check_health(std::shared_ptr<Core> self,
     if (verdict)
       co_return attempt;
     last_problem = verdict.error().message;
-    if (say) {
+    if (say && report_attempt(attempt, last_problem, last_reported)) {
+      last_reported = last_problem;
       say("health check " + std::to_string(attempt) + "/" + std::to_string(attempts) + ": " +
           last_problem);
     }
@@ -748,6 +750,11 @@ class LocalProcessTarget final : public DeployTarget {
 std::unique_ptr<DeployTarget> make_local_process_target(asio::any_io_executor executor,
                                                         LocalTargetConfig config) {
   return std::make_unique<LocalProcessTarget>(std::move(executor), std::move(config));
+}
+
+bool report_attempt(int attempt, std::string_view problem, std::string_view last_reported) {
+  const bool power_of_two = attempt > 0 && (attempt & (attempt - 1)) == 0;
+  return power_of_two || problem != last_reported;
 }
 
 }  // namespace shipmate::integrations

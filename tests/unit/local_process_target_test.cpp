@@ -284,6 +284,14 @@ TEST_F(LocalTargetTest, BrokenReleaseFailsItsHealthCheckAndTheOldVersionKeepsSer
   EXPECT_TRUE(Contains(broken.message, "v2 is still serving"));
   EXPECT_TRUE(Contains(broken.message, "logs/v3.log"));
   EXPECT_TRUE(Contains(all_lines(), "health check 1/100: "));
+  // A hundred failed attempts are not a hundred chat lines (report_attempt()): the first, the
+  // powers of two and each change of cause (refused while v3 binds, then HTTP 500).
+  int reported = 0;
+  for (const auto& line : lines_)
+    reported += Contains(line, "health check ") ? 1 : 0;
+  EXPECT_LE(reported, 10) << all_lines();
+  EXPECT_TRUE(Contains(all_lines(), "health check 64/100: HTTP 500")) << all_lines();
+  EXPECT_FALSE(Contains(all_lines(), "health check 63/100")) << all_lines();
   const int v3_pid = pid_in(lines_.front());
   ASSERT_GT(v3_pid, 0);
   EXPECT_TRUE(process_gone(v3_pid));
@@ -292,6 +300,25 @@ TEST_F(LocalTargetTest, BrokenReleaseFailsItsHealthCheckAndTheOldVersionKeepsSer
   EXPECT_EQ(serving_pid(), v2_pid);
   EXPECT_EQ(current(), "v2");
   EXPECT_EQ(child_pids(), std::vector<int>{v2_pid});
+}
+
+// Which failed attempts of a retried check make a progress line, attempt by attempt.
+TEST(ReportAttemptTest, FirstPowersOfTwoAndEveryChangeOfCause) {
+  std::string last;
+  std::vector<int> reported;
+  for (int attempt = 1; attempt <= 100; ++attempt) {
+    const std::string problem = attempt < 10 ? "connection refused" : "HTTP 500";
+    if (report_attempt(attempt, problem, last)) {
+      reported.push_back(attempt);
+      last = problem;
+    }
+  }
+  EXPECT_EQ(reported, (std::vector<int>{1, 2, 4, 8, 10, 16, 32, 64}));
+  EXPECT_TRUE(report_attempt(1, "connection refused", ""));
+  EXPECT_FALSE(report_attempt(3, "connection refused", "connection refused"));
+  EXPECT_TRUE(report_attempt(3, "timed out", "connection refused"));
+  EXPECT_TRUE(report_attempt(128, "x", "x"));
+  EXPECT_FALSE(report_attempt(0, "x", "x"));
 }
 
 TEST_F(LocalTargetTest, RollBackReturnsToAnEarlierRelease) {
