@@ -4,6 +4,7 @@
 // (holding, sending, recovering) is covered by tests/unit/reply_outbox_test.cpp on SQLite.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
@@ -213,6 +214,52 @@ TEST_P(OutboxStoreTest, RowsSurviveReopen) {
   ASSERT_EQ(second_outbox.unsent("slack").size(), 1u);
   EXPECT_EQ(second_outbox.commit({reply_row("slack:event:E1#0")}, {}, {}),
             (std::vector<bool>{false}));
+}
+
+// What one command costs SQLite at one command in flight is mostly the pages its commit writes:
+// each changed page is a WAL frame that SQLite checksums and writes whole. A `ping` done before
+// its commit writes its delivery key, its reply's row and the previous reply's "sent" mark. The
+// outbox has no index of unsent rows on SQLite (migration 30: a restart scans the table
+// instead), which took one page of the five per commit, and two B-tree operations. Counted
+// through the WAL's length (no background pass runs: its threshold is out of reach).
+TEST(OutboxStoreSqliteTest, ACommandsCommitWritesFewerThanFivePagesOnAverage) {
+  ManualClock clock;
+  shipmate::testing::TempDir dir;
+  auto opened = Database::open(dir.file("pages.db"), 1'000'000);
+  ASSERT_TRUE(opened) << opened.error().message;
+  std::unique_ptr<Database> db = std::move(opened).value();
+  InboxStore inbox{*db, clock};
+  OutboxStore outbox{*db, inbox, clock};
+  std::string previous;
+  auto one_command = [&](int i) {
+    const std::string key = "slack:event:Ev" + std::to_string(1000000 + i);
+    InboxEntry delivery = command(key);
+    delivery.state = "done";
+    OutboxRow reply = reply_row(key + "#0");
+    reply.channel = "C" + std::to_string(100 + i % 512);
+    reply.thread = "1700000000." + std::to_string(100000 + i);
+    std::vector<std::pair<std::string, std::string>> sent;
+    if (!previous.empty())
+      sent.emplace_back(previous, "1700000001." + std::to_string(100000 + i));
+    db->transaction([&] {
+      EXPECT_TRUE(inbox.accept(delivery));
+      outbox.record({reply}, {}, sent);
+    });
+    previous = reply.key;
+  };
+  for (int i = 0; i < 200; ++i)
+    one_command(i);
+  const std::uint64_t frames_before = db->wal_counters().wal_frames;
+  constexpr int kCommands = 1000;
+  for (int i = 200; i < 200 + kCommands; ++i)
+    one_command(i);
+  const double pages_per_command =
+      static_cast<double>(db->wal_counters().wal_frames - frames_before) / kCommands;
+  EXPECT_LT(pages_per_command, 4.8);
+  // The row left pending is still found, and the one marked sent is not.
+  const std::vector<OutboxRow> unsent = outbox.unsent("slack");
+  ASSERT_EQ(unsent.size(), 1u);
+  EXPECT_EQ(unsent.front().key, previous);
 }
 
 // SQLite's table has no such checks (the store is its only writer); PostgreSQL may have several.
