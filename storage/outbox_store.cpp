@@ -98,7 +98,10 @@ OutboxStore::FreshRows OutboxStore::record(
             .bind(8, row.created_at != 0 ? row.created_at : now)
             .bind_borrowed(9, inbox_.replica());
         insert.run();
-        fresh.push_back(db_.changes() > 0);
+        const bool added = db_.changes() > 0;
+        fresh.push_back(added);
+        if (added)
+          remember_inserted(row.key);
       }
     }
     if (batched && sent.size() >= 2) {
@@ -106,16 +109,45 @@ OutboxStore::FreshRows OutboxStore::record(
       inbox_.mark_done(finished);
       return;
     }
-    for (const auto& [key, platform_id] : sent) {
-      auto& mark = cached(mark_sent_,
-                          "UPDATE outbox SET state = 'sent', platform_id = ?, sent_at = ? "
-                          "WHERE idem_key = ?");
-      mark.bind_borrowed(1, platform_id).bind(2, now).bind_borrowed(3, key);
-      mark.run();
-    }
+    for (const auto& [key, platform_id] : sent)
+      mark_sent(key, platform_id, now);
     inbox_.mark_done(finished);
   });
   return out;
+}
+
+void OutboxStore::remember_inserted(std::string_view key) {
+  if (db_.dialect() != Dialect::sqlite)
+    return;
+  Inserted& slot = inserted_[next_inserted_ % kRememberedRows];
+  slot.key.assign(key);  // into the slot's own buffer: no allocation once it is large enough
+  slot.seq = db_.last_insert_rowid();
+  ++next_inserted_;
+}
+
+void OutboxStore::mark_sent(std::string_view key, std::string_view platform_id, EpochMillis now) {
+  if (db_.dialect() == Dialect::sqlite) {
+    // Newest first: the mark is usually of the reply recorded just before.
+    const std::size_t remembered = std::min(next_inserted_, kRememberedRows);
+    for (std::size_t back = 1; back <= remembered; ++back) {
+      const Inserted& slot = inserted_[(next_inserted_ - back) % kRememberedRows];
+      if (slot.key != key)
+        continue;
+      auto& mark = cached(mark_sent_by_seq_,
+                          "UPDATE outbox SET state = 'sent', platform_id = ?, sent_at = ? "
+                          "WHERE seq = ? AND idem_key = ?");
+      mark.bind_borrowed(1, platform_id).bind(2, now).bind(3, slot.seq).bind_borrowed(4, key);
+      mark.run();
+      if (db_.changes() > 0)
+        return;
+      break;  // stale: by the key below
+    }
+  }
+  auto& mark = cached(mark_sent_,
+                      "UPDATE outbox SET state = 'sent', platform_id = ?, sent_at = ? "
+                      "WHERE idem_key = ?");
+  mark.bind_borrowed(1, platform_id).bind(2, now).bind_borrowed(3, key);
+  mark.run();
 }
 
 void OutboxStore::insert_batch(const std::vector<OutboxRow>& rows, EpochMillis now,

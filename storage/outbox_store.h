@@ -16,10 +16,17 @@
 //
 // Contract: threading and errors as in database.h (StorageError on SQL failures; commit() is all
 // or nothing). Callers redact text before it reaches a row. The queries are plain SQL that
-// PostgreSQL accepts too (ON CONFLICT DO NOTHING, a partial index), so a second backend can share
-// them; only the schema's rowid alias differs.
+// PostgreSQL accepts too (ON CONFLICT DO NOTHING), so a second backend can share them; only the
+// schema's rowid alias differs. Cost: on SQLite the unsent rows have no index of their own
+// (migration 30): keeping one cost every command's commit a page and two B-tree operations, so
+// unsent(), others_with_unsent() and adopt_unsent(), run when a replica starts or adopts, scan
+// the table (a day of rows, see App's pruning; about 60 ms for 86,400 one-line replies).
+// PostgreSQL keeps its partial index.
 #pragma once
 
+#include <array>
+#include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -108,12 +115,29 @@ class OutboxStore {
   void insert_batch(const std::vector<OutboxRow>& rows, EpochMillis now, FreshRows& fresh);
   void mark_sent_batch(const std::vector<std::pair<std::string, std::string>>& sent,
                        EpochMillis now);
+  // One "sent" mark: SQLite finds a row this store inserted recently by its `seq` (the table's
+  // own B-tree) instead of through the unique index on idem_key (about 2,800 instructions of a
+  // Slack command's commit, bench/README.md session 15). The UPDATE checks the key too, so a
+  // remembered seq gone stale (its transaction rolled back, the seq taken by another row) matches
+  // nothing and the mark falls back to the key.
+  void mark_sent(std::string_view key, std::string_view platform_id, EpochMillis now);
+  void remember_inserted(std::string_view key);
+
+  // SQLite: the keys and seqs of the rows inserted last (a ring; the newest at next_inserted_ - 1).
+  struct Inserted {
+    std::string key;
+    std::int64_t seq = 0;
+  };
+  static constexpr std::size_t kRememberedRows = 16;
+  std::array<Inserted, kRememberedRows> inserted_{};
+  std::size_t next_inserted_ = 0;
 
   Database& db_;
   InboxStore& inbox_;
   const Clock& clock_;
   std::optional<Statement> insert_;
   std::optional<Statement> mark_sent_;
+  std::optional<Statement> mark_sent_by_seq_;
   std::optional<Statement> insert_batch_;
   std::optional<Statement> mark_sent_batch_;
 };

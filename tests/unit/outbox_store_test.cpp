@@ -262,6 +262,35 @@ TEST(OutboxStoreSqliteTest, ACommandsCommitWritesFewerThanFivePagesOnAverage) {
   EXPECT_EQ(unsent.front().key, previous);
 }
 
+// On SQLite a "sent" mark finds a row the store inserted recently by its seq; a seq gone stale
+// (the insert rolled back, and another store's row took the seq) must not mark that other row.
+TEST(OutboxStoreSqliteTest, ASentMarkWhoseRememberedSeqWentToAnotherRowMarksItsOwnRow) {
+  ManualClock clock;
+  auto db = shipmate::testing::open_or_throw(":memory:");
+  InboxStore inbox{*db, clock};
+  OutboxStore rolled_back{*db, inbox, clock};
+  OutboxStore other{*db, inbox, clock};
+  EXPECT_THROW(db->transaction([&] {
+    rolled_back.record({reply_row("slack:event:A#0")}, {}, {});
+    throw StorageError("the commit fails");
+  }),
+               StorageError);
+  // The other store's first row takes the seq A had; A comes after it.
+  other.commit({reply_row("slack:event:B#0"), reply_row("slack:event:A#0")}, {}, {});
+  ASSERT_EQ(other.find("slack:event:B#0")->seq, 1);
+  rolled_back.commit({}, {}, {{"slack:event:A#0", "1700000001.000200"}});
+  const auto a = rolled_back.find("slack:event:A#0");
+  const auto b = rolled_back.find("slack:event:B#0");
+  EXPECT_EQ(a->state, "sent");
+  EXPECT_EQ(a->platform_id, "1700000001.000200");
+  EXPECT_EQ(b->state, "pending");
+  EXPECT_EQ(b->platform_id, "");
+  // The remembered seq of a row that is there is used (and marks that row only).
+  other.commit({}, {}, {{"slack:event:B#0", "1700000001.000300"}});
+  EXPECT_EQ(other.find("slack:event:B#0")->state, "sent");
+  EXPECT_EQ(other.unsent("slack").size(), 0u);
+}
+
 // SQLite's table has no such checks (the store is its only writer); PostgreSQL may have several.
 TEST(OutboxPostgresTest, PostgreSQLRefusesRowsTheStoreNeverWrites) {
   ManualClock clock;
