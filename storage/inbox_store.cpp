@@ -4,12 +4,15 @@
 
 #include "common/redact.h"
 #include "common/strings.h"
+#include "storage/kept_plan.h"
 
 namespace shipmate::storage {
 
 Statement& InboxStore::cached(std::optional<Statement>& slot, std::string_view sql) {
+  // Each statement kept here is the hot path's, a lookup or change by an indexed key or an
+  // insert: on PostgreSQL its plan is made once (storage/kept_plan.h), not at every execution.
   if (!slot)
-    slot.emplace(db_, sql);
+    slot.emplace(db_, keep_plan(sql));
   // A statement left mid-step by an earlier exception must not carry old state or bindings.
   slot->reset();
   return *slot;

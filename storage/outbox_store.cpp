@@ -6,6 +6,7 @@
 
 #include "common/strings.h"
 #include "storage/inbox_store.h"
+#include "storage/kept_plan.h"
 
 namespace shipmate::storage {
 
@@ -16,8 +17,10 @@ constexpr const char* kColumns =
 }  // namespace
 
 Statement& OutboxStore::cached(std::optional<Statement>& slot, std::string_view sql) {
+  // Each statement kept here is the hot path's, a lookup or change by an indexed key or an
+  // insert: on PostgreSQL its plan is made once (storage/kept_plan.h), not at every execution.
   if (!slot)
-    slot.emplace(db_, sql);
+    slot.emplace(db_, keep_plan(sql));
   slot->reset();
   return *slot;
 }

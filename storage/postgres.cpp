@@ -6,6 +6,7 @@
 
 #include "common/redact.h"
 #include "storage/database.h"
+#include "storage/kept_plan.h"
 #include "storage/libpq_loader.h"
 
 namespace shipmate::storage::detail {
@@ -183,7 +184,7 @@ Result<std::unique_ptr<PgConnection>> PgConnection::connect(const std::string& u
   api().set_notice_processor(conn, &ignore_notice, nullptr);
   // Prepared statements (see prepared()) are planned at every execution with its parameters and
   // the tables as they are then: a generic plan made once, when a table was still empty, would
-  // keep scanning it sequentially long after it has grown.
+  // keep scanning it sequentially long after it has grown. Kept plans: keep_plans().
   PGresult* set = api().exec(conn, "SET plan_cache_mode = force_custom_plan");
   const bool set_ok = api().result_status(set) == PGRES_COMMAND_OK;
   api().clear(set);
@@ -202,7 +203,9 @@ PgConnection::~PgConnection() {
 void PgConnection::exec(std::string_view sql) {
   if (pipelined_) {
     // Several statements in one string need the simple protocol, which pipeline mode refuses:
-    // the rest of this transaction runs outside it.
+    // the rest of this transaction runs outside it, with every statement planned as usual.
+    if (keeping_plans_)
+      keep_plans(false);
     settle();
     leave_pipeline();
   }
@@ -220,6 +223,7 @@ void PgConnection::begin() {
     return;
   }
   pipelined_ = true;
+  keeping_plans_ = false;
   try {
     send_command("BEGIN");
   } catch (...) {
@@ -248,6 +252,27 @@ void PgConnection::send_command(const char* sql) {
   if (api().send_query_params(conn_, sql, 0, nullptr, nullptr, nullptr, nullptr, 0) != 1)
     throw_error("PostgreSQL failed on " + sql_excerpt(sql), nullptr);
   pending_.push_back({nullptr, "PostgreSQL failed on " + sql_excerpt(sql), {}, std::nullopt});
+}
+
+void PgConnection::keep_plans(bool keep) {
+  // Transaction-local (set_config's third argument), so COMMIT and ROLLBACK end them. One
+  // statement, prepared like any other: it has no parameters, so its own plan is kept.
+  static const std::string kKeep =
+      "SELECT set_config('plan_cache_mode', 'force_generic_plan', true), "
+      "set_config('enable_seqscan', 'off', true)";
+  static const std::string kPlanEach =
+      "SELECT set_config('plan_cache_mode', 'force_custom_plan', true), "
+      "set_config('enable_seqscan', 'on', true)";
+  const std::string& sql = keep ? kKeep : kPlanEach;
+  const std::string* name = prepared(sql, {});
+  const int sent =
+      name != nullptr
+          ? api().send_query_prepared(conn_, name->c_str(), 0, nullptr, nullptr, nullptr, 0)
+          : api().send_query_params(conn_, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 0);
+  if (sent != 1)
+    throw_error("PostgreSQL failed on " + sql_excerpt(sql), nullptr);
+  pending_.push_back({nullptr, "PostgreSQL failed on " + sql_excerpt(sql), {}, tag_});
+  keeping_plans_ = keep;
 }
 
 void PgConnection::count_changes(PGresult* result) {
@@ -333,6 +358,8 @@ void PgConnection::leave_pipeline() noexcept {
   if (pipelined_)
     api().exit_pipeline_mode(conn_);
   pipelined_ = false;
+  // The transaction has ended (COMMIT, ROLLBACK) or switched back first (exec()).
+  keeping_plans_ = false;
 }
 
 bool PgConnection::in_transaction() const {
@@ -407,7 +434,9 @@ void PgConnection::throw_error(std::string_view what, PGresult* result,
 // PgStatement
 
 PgStatement::PgStatement(PgConnection& connection, std::string_view sql)
-    : connection_(&connection), sql_(postgres_placeholders(sql)) {}
+    : connection_(&connection),
+      sql_(postgres_placeholders(sql)),
+      keep_plan_(sql.starts_with(kKeepPlan)) {}
 
 PgStatement::~PgStatement() {
   detach();
@@ -468,6 +497,8 @@ void PgStatement::execute(bool wanted, bool keep) {
   rows_ = 0;
   const int count = static_cast<int>(values_.size());
   PgConnection& connection = *connection_;
+  if (connection.pipelined_ && keep_plan_ != connection.keeping_plans_)
+    connection.keep_plans(keep_plan_);
   const std::string* name = connection.prepared(sql_, types_);
   if (connection.pipelined_) {
     const int sent =

@@ -15,6 +15,18 @@
 //   wait sends a Sync and reads every answer queued before it, so a transaction of writes only
 //   costs one round trip, and one more for each statement whose rows it reads. Prepared statements
 //   are prepared inside the same pipeline.
+// - Plans: the connection runs with plan_cache_mode = force_custom_plan, so a statement is
+//   planned at every execution against the tables as they are then (a generic plan made once,
+//   while a table was still empty, would keep scanning it sequentially long after it has grown).
+//   A statement whose SQL starts with kKeepPlan (storage/kept_plan.h) is the exception inside a
+//   pipelined transaction: before it the
+//   pipeline carries `set_config('plan_cache_mode', 'force_generic_plan', true)` and
+//   `set_config('enable_seqscan', 'off', true)` (transaction-local, in the same round trip), so
+//   its plan is made once, without sequential scans where an index can serve, and kept; the next
+//   statement not so marked switches both back first, and COMMIT or ROLLBACK ends them. A kept
+//   plan is made again (under the same settings) only when the server invalidates it (an ANALYZE
+//   of its tables, a schema change). The switches are sent only when the mode changes, so a
+//   transaction of kept statements carries one.
 // - Errors in a pipeline: the server skips everything after a failed statement until the Sync,
 //   and the wait that reads its answer throws the error the statement would have thrown on its
 //   own (same type, same message naming that statement's SQL, and the tag it was sent under:
@@ -33,13 +45,14 @@
 // - SQL: `?NNN` and `?` placeholders (SQLite's) are rewritten to `$NNN` when a statement is
 //   made; integers are sent as int8, text as text. Each distinct SQL text (with its parameter
 //   types) is prepared on the server the first time it runs on a connection (one extra round
-//   trip, once) and executed by name after that, so the server parses and plans it once, not at
-//   every execution; past kMaxPrepared distinct texts (SQL built at run time) statements run
-//   unnamed, as before. Protocol-level prepared statements outlive a rolled-back transaction. An
-//   absent optional value is a NULL of its type (int8 or text), so `?1 IS NULL OR id < ?1` works
-//   when ?1 is absent: the server cannot infer a type from IS NULL and refused such a query with an
-//   untyped NULL ("could not determine data type of parameter"). bind_null() alone sends a NULL of
-//   no stated type, for places where the context gives the type. Results are read in text form.
+//   trip, once) and executed by name after that, so the server parses it once, not at every
+//   execution (planning: see "Plans" above); past kMaxPrepared distinct texts (SQL built at run
+//   time) statements run unnamed, as before. Protocol-level prepared statements outlive a
+//   rolled-back transaction. An absent optional value is a NULL of its type (int8 or text), so `?1
+//   IS NULL OR id < ?1` works when ?1 is absent: the server cannot infer a type from IS NULL and
+//   refused such a query with an untyped NULL ("could not determine data type of parameter").
+//   bind_null() alone sends a NULL of no stated type, for places where the context gives the type.
+//   Results are read in text form.
 // - Errors: connection failures come back from connect() as an Error whose text names the
 //   database without its password (the password is registered with redact()). SQL failures
 //   throw StorageError (ConstraintError for SQLSTATE class 23) with the server's message and an
@@ -127,11 +140,15 @@ class PgConnection {
   // Leaves pipeline mode (nothing may be pending).
   void leave_pipeline() noexcept;
   void count_changes(pg_result* result);
+  // Sends (in the pipeline, without waiting) the transaction-local settings under which kept
+  // plans are made (`keep`) or those of every other statement.
+  void keep_plans(bool keep);
 
   pg_conn* conn_;
   std::string description_;
   int changes_ = 0;
   bool pipelined_ = false;
+  bool keeping_plans_ = false;  // keep_plans(true) sent in this transaction, not switched back
   std::optional<std::size_t> tag_;
   std::vector<Pending> pending_;
   // Prepared statement names by parameter types and SQL text (see prepared()).
@@ -182,7 +199,8 @@ class PgStatement {
   pg_result* result_ = nullptr;
   int row_ = -1;
   int rows_ = 0;
-  bool awaiting_ = false;  // send() in a pipeline: its result comes with the next wait
+  bool awaiting_ = false;   // send() in a pipeline: its result comes with the next wait
+  bool keep_plan_ = false;  // the SQL starts with kKeepPlan (see "Plans" above)
   friend class PgConnection;
 };
 
