@@ -15,6 +15,7 @@
 #include "storage/inbox_store.h"
 #include "storage/outbox_store.h"
 #include "tests/support/backends.h"
+#include "tests/support/store_rows.h"
 #include "tests/support/test_support.h"
 
 namespace shipmate::storage {
@@ -22,29 +23,8 @@ namespace {
 
 using shipmate::testing::Backend;
 using shipmate::testing::fresh_location;
-
-OutboxRow reply_row(const std::string& key, const std::string& platform = "slack",
-                    const std::string& intent = "post", const std::string& target = "") {
-  OutboxRow row;
-  row.key = key;
-  row.platform = platform;
-  row.channel = "C1";
-  row.thread = "1700000000.000100";
-  row.intent = intent;
-  row.target_key = target;
-  row.body = R"({"text":"pong"})";
-  return row;
-}
-
-InboxEntry command(const std::string& key) {
-  InboxEntry entry;
-  entry.key = key;
-  entry.platform = "slack";
-  entry.user_id = "U1";
-  entry.channel = "C1";
-  entry.text = "ping";
-  return entry;
-}
+using shipmate::testing::ping_command;
+using shipmate::testing::reply_row;
 
 class OutboxStoreTest : public ::testing::TestWithParam<Backend> {
  protected:
@@ -61,7 +41,7 @@ SHIPMATE_ON_BOTH_BACKENDS(OutboxStoreTest);
 // read once the transaction has ended, the same on both backends.
 TEST_P(OutboxStoreTest, RecordInsideATransactionTellsTheNewRowsAfterItsCommit) {
   outbox.commit({reply_row("slack:event:E1#0")}, {}, {});
-  inbox.accept(command("slack:event:E2"));
+  inbox.accept(ping_command("slack:event:E2"));
   OutboxStore::FreshRows recorded;
   db->transaction([&] {
     recorded = outbox.record({reply_row("slack:event:E1#0"), reply_row("slack:event:E2#0"),
@@ -163,8 +143,8 @@ TEST_P(OutboxStoreTest, EachReplicaRecoversOnlyItsOwnRowsAndOneSurvivorAdoptsADe
 }
 
 TEST_P(OutboxStoreTest, ACommandIsMarkedDoneInTheCommitThatRecordsItsLastReply) {
-  ASSERT_TRUE(inbox.accept(command("slack:event:E1")));
-  ASSERT_TRUE(inbox.accept(command("slack:event:E2")));
+  ASSERT_TRUE(inbox.accept(ping_command("slack:event:E1")));
+  ASSERT_TRUE(inbox.accept(ping_command("slack:event:E2")));
   outbox.commit({reply_row("slack:event:E1#0")}, {"slack:event:E1"}, {});
   EXPECT_EQ(inbox.in_state("received").size(), 1u);
   EXPECT_EQ(inbox.in_state("done").size(), 1u);
@@ -176,7 +156,7 @@ TEST_P(OutboxStoreTest, ACommandIsMarkedDoneInTheCommitThatRecordsItsLastReply) 
 }
 
 TEST_P(OutboxStoreTest, AFailedCommitWritesNoRowAndMarksNothingDone) {
-  ASSERT_TRUE(inbox.accept(command("slack:event:E1")));
+  ASSERT_TRUE(inbox.accept(ping_command("slack:event:E1")));
   db->exec("DROP TABLE inbox_pending");  // the inbox half of the commit fails
   EXPECT_THROW(outbox.commit({reply_row("slack:event:E1#0")}, {"slack:event:E1"}, {}),
                StorageError);
@@ -184,7 +164,7 @@ TEST_P(OutboxStoreTest, AFailedCommitWritesNoRowAndMarksNothingDone) {
 }
 
 TEST_P(OutboxStoreTest, SentRowsOfFinishedCommandsArePrunedOthersStay) {
-  ASSERT_TRUE(inbox.accept(command("slack:event:E2")));  // still running: may run again
+  ASSERT_TRUE(inbox.accept(ping_command("slack:event:E2")));  // still running: may run again
   clock.set_ms(1000);
   outbox.commit(
       {reply_row("slack:event:E1#0"), reply_row("slack:event:E2#0"), reply_row("slack:event:E3#0")},
@@ -233,7 +213,7 @@ TEST(OutboxStoreSqliteTest, ACommandsCommitWritesFewerThanFivePagesOnAverage) {
   std::string previous;
   auto one_command = [&](int i) {
     const std::string key = "slack:event:Ev" + std::to_string(1000000 + i);
-    InboxEntry delivery = command(key);
+    InboxEntry delivery = ping_command(key);
     delivery.state = "done";
     OutboxRow reply = reply_row(key + "#0");
     reply.channel = "C" + std::to_string(100 + i % 512);

@@ -24,6 +24,7 @@
 #include "storage/release_notes_store.h"
 #include "tests/support/backends.h"
 #include "tests/support/postgres_server.h"
+#include "tests/support/store_rows.h"
 #include "tests/support/test_support.h"
 #include "tests/support/unix_socket_proxy.h"
 
@@ -31,7 +32,9 @@ namespace shipmate::storage {
 namespace {
 
 using shipmate::testing::open_or_throw;
+using shipmate::testing::ping_command;
 using shipmate::testing::postgres_server;
+using shipmate::testing::reply_row;
 using shipmate::testing::TempDir;
 using shipmate::testing::through_proxy;
 using shipmate::testing::UnixSocketProxy;
@@ -448,30 +451,13 @@ TEST(PostgresPlanTest, TheStoresKeptPlansMadeOnEmptyTablesStillUseTheIndexesOnce
   ManualClock clock;
   InboxStore inbox(*db, clock, "r0");
   OutboxStore outbox(*db, inbox, clock);
-  auto entry = [](const std::string& key) {
-    InboxEntry e;
-    e.key = key;
-    e.platform = "slack";
-    e.user_id = "U1";
-    e.channel = "C1";
-    e.text = "ping";
-    return e;
-  };
-  auto reply = [](const std::string& key) {
-    OutboxRow row;
-    row.key = key;
-    row.platform = "slack";
-    row.channel = "C1";
-    row.intent = "post";
-    row.body = "pong";
-    return row;
-  };
   // What the intake commits: deliveries, their replies, then the replies' "sent" marks with the
   // commands' "done".
   auto round = [&](const std::string& name) {
     const std::string a = "slack:event:" + name + "a", b = "slack:event:" + name + "b";
-    EXPECT_EQ(inbox.accept_all({entry(a), entry(b)}, {}), (std::vector<bool>{true, true}));
-    EXPECT_EQ(outbox.commit({reply(a + "#1"), reply(b + "#1")}, {}, {}),
+    EXPECT_EQ(inbox.accept_all({ping_command(a), ping_command(b)}, {}),
+              (std::vector<bool>{true, true}));
+    EXPECT_EQ(outbox.commit({reply_row(a + "#1"), reply_row(b + "#1")}, {}, {}),
               (std::vector<bool>{true, true}));
     outbox.commit({}, {a, b}, {{a + "#1", "1.1"}, {b + "#1", "1.2"}});
   };
