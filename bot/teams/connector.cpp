@@ -219,11 +219,12 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
                                                    ConversationTarget target,
                                                    std::string activity_id, std::string body) {
     const std::string url = activities_url(target, activity_id);
-    const std::string what = method + " " + url;
+    // "METHOD url", for error text and warnings only: built when there is one to write.
+    const auto what = [&] { return method + " " + url; };
     if (!self->allowed(target.service_url)) {
       ++self->stats.refused_urls;
       co_return make_error(
-          "Teams: refusing " + what + ": no verified request came from " + target.service_url,
+          "Teams: refusing " + what() + ": no verified request came from " + target.service_url,
           ErrorKind::invalid);
     }
     bool refreshed = false;
@@ -232,7 +233,7 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
       if (!bearer) {
         if (bearer.error().kind == ErrorKind::auth && self->credentials_refused)
           self->credentials_refused(bearer.error());
-        co_return make_error("Teams: " + what + ": no connector token: " + bearer.error().message,
+        co_return make_error("Teams: " + what() + ": no connector token: " + bearer.error().message,
                              bearer.error().kind);
       }
       net::HttpRequest request;
@@ -285,13 +286,13 @@ struct ConnectorClient::Impl : std::enable_shared_from_this<Impl> {
         }
       }
       if (!retry || attempt >= self->options.max_attempts)
-        co_return make_error("Teams: " + what + ": " + failure, kind, reach);
+        co_return make_error("Teams: " + what() + ": " + failure, kind, reach);
       const auto wait = retry_delay(attempt, retry_after, self->options.backoff_base,
                                     self->options.backoff_cap, self->random01());
-      spdlog::warn("teams: {}: {}; retrying in {} ms", what, failure, wait.count());
+      spdlog::warn("teams: {}: {}; retrying in {} ms", what(), failure, wait.count());
       const bool slept = co_await self->timers.sleep_for(wait);
       if (!slept)
-        co_return make_error("Teams: " + what + ": cancelled while waiting to retry",
+        co_return make_error("Teams: " + what() + ": cancelled while waiting to retry",
                              ErrorKind::unavailable);
     }
   }
