@@ -87,10 +87,15 @@ bool has_line_break(std::string_view text) {
   return text.find('\r') != std::string_view::npos || text.find('\n') != std::string_view::npos;
 }
 
+// Header names compared without regard to ASCII case, without a lowered copy of each name (two
+// per header per request before).
+bool same_name(std::string_view name, std::string_view lower) {
+  return name.size() == lower.size() && starts_with_ci(name, lower);
+}
+
 bool is_reserved_header(std::string_view name) {
-  std::string lower = to_lower(name);
-  return lower == "host" || lower == "content-length" || lower == "connection" ||
-         lower == "transfer-encoding";
+  return same_name(name, "host") || same_name(name, "content-length") ||
+         same_name(name, "connection") || same_name(name, "transfer-encoding");
 }
 
 struct Attempt {
@@ -339,7 +344,7 @@ struct HttpClient::Impl {
     for (const auto& [name, value] : in.headers) {
       if (is_reserved_header(name))
         continue;
-      has_user_agent = has_user_agent || to_lower(name) == "user-agent";
+      has_user_agent = has_user_agent || same_name(name, "user-agent");
       add(name, value);
     }
     if (!has_user_agent && !options.user_agent.empty())

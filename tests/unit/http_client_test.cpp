@@ -216,6 +216,40 @@ TEST(HttpClientTest, GetAndPostCarryHeadersAndBody) {
   });
 }
 
+// The headers the client writes itself are its own whatever case a caller spells them in: a
+// caller's Host, Content-Length, Connection and Transfer-Encoding are dropped, and a caller's
+// User-Agent replaces the default one instead of being sent beside it.
+TEST(HttpClientTest, ReservedHeadersAndUserAgentAreRecognisedInAnyCase) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, [](const Seen&, int, int) { return Reply{}; });
+    HttpClient client(ioc.get_executor(), direct());
+    HttpRequest post;
+    post.method = "POST";
+    post.url = base_url(server) + "/submit";
+    post.headers = {{"HOST", "evil.example.com"},
+                    {"content-LENGTH", "999"},
+                    {"CONNECTION", "close"},
+                    {"transfer-ENCODING", "chunked"},
+                    {"user-AGENT", "mine/1"}};
+    post.body = "abc";
+    auto posted = co_await client.send(post);
+    EXPECT_TRUE(posted.ok()) << (posted ? "" : posted.error().message);
+    EXPECT_EQ(server.requests().size(), 1u);
+    if (server.requests().size() == 1) {
+      const auto& raw = server.requests()[0].raw;
+      EXPECT_EQ(server.requests()[0].host, "127.0.0.1:" + std::to_string(server.port()));
+      EXPECT_EQ(raw.count(http::field::host), 1u);
+      EXPECT_EQ(raw[http::field::content_length], "3");
+      EXPECT_EQ(raw.count(http::field::content_length), 1u);
+      EXPECT_EQ(raw.count(http::field::connection), 0u);
+      EXPECT_EQ(raw.count(http::field::transfer_encoding), 0u);
+      EXPECT_EQ(raw.count(http::field::user_agent), 1u);
+      EXPECT_EQ(raw[http::field::user_agent], "mine/1");
+      EXPECT_EQ(server.requests()[0].body, "abc");
+    }
+  });
+}
+
 TEST(HttpClientTest, ErrorStatusesAreResponses) {
   testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, [](const Seen& seen, int, int) {
