@@ -92,7 +92,7 @@ std::vector<bool> InboxStore::accept_batch(const std::vector<InboxEntry>& entrie
       accept_batch_,
       "WITH batch AS (SELECT e->>0 AS key, e->>1 AS platform, e->>2 AS user_id, "
       "e->>3 AS channel, e->>4 AS thread, e->>5 AS text, e->>6 AS state, n "
-      "FROM json_array_elements(?1::json) WITH ORDINALITY AS b(e, n)), "
+      "FROM jsonb_array_elements(?1::jsonb) WITH ORDINALITY AS b(e, n)), "
       "fresh AS (INSERT INTO inbox_keys (key, received_at) SELECT DISTINCT key, ?2 FROM batch "
       "ON CONFLICT (key) DO NOTHING RETURNING key), "
       "pending AS (INSERT INTO inbox_pending (key, platform, user_id, channel, thread, text, "
@@ -149,7 +149,7 @@ void InboxStore::mark_done(const std::vector<std::string>& keys) {
                        // Through the index on key: a sequential scan also reads every row version
                        // deleted since the last vacuum, and this table's rows are all short-lived.
                        : "DELETE FROM inbox_pending WHERE key = ANY (ARRAY(SELECT "
-                         "json_array_elements_text(?::json)))");
+                         "jsonb_array_elements_text(?::jsonb)))");
   remove.bind(1, list);
   remove.run();
 }

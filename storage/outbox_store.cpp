@@ -175,7 +175,7 @@ void OutboxStore::insert_batch(const std::vector<OutboxRow>& rows, EpochMillis n
       "INSERT INTO outbox (idem_key, platform, channel, thread, intent, target_key, body, state, "
       "created_at, replica) "
       "SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5, r->>6, 'pending', (r->>7)::bigint, ?2 "
-      "FROM json_array_elements(?1::json) WITH ORDINALITY AS t(r, n) ORDER BY n "
+      "FROM jsonb_array_elements(?1::jsonb) WITH ORDINALITY AS t(r, n) ORDER BY n "
       "ON CONFLICT (idem_key) DO NOTHING RETURNING idem_key");
   insert.bind(1, batch).bind(2, inbox_.replica());
   insert.send();
@@ -209,8 +209,8 @@ void OutboxStore::mark_sent_batch(const std::vector<std::pair<std::string, std::
   // sequential scan of the whole outbox while the table had not been analysed yet.
   auto& mark = cached(mark_sent_batch_,
                       "UPDATE outbox SET state = 'sent', platform_id = s.e->>1, sent_at = ?2 "
-                      "FROM json_array_elements(?1::json) AS s(e) WHERE idem_key = s.e->>0 AND "
-                      "idem_key = ANY (ARRAY(SELECT m->>0 FROM json_array_elements(?1::json) "
+                      "FROM jsonb_array_elements(?1::jsonb) AS s(e) WHERE idem_key = s.e->>0 AND "
+                      "idem_key = ANY (ARRAY(SELECT m->>0 FROM jsonb_array_elements(?1::jsonb) "
                       "AS m))");
   mark.bind(1, batch).bind(2, now);
   mark.run();

@@ -108,6 +108,31 @@ TEST_P(OutboxStoreTest, UnsentRowsComeInRecordingOrderPerPlatformAndLeaveOnceSen
   EXPECT_EQ(outbox.find("slack:event:E1#0")->platform_id, "1700000001.000200");
 }
 
+// The batch statements carry the rows as one JSON array (on PostgreSQL, parsed once as jsonb):
+// whatever a body or a platform id holds comes back byte for byte, escapes and all.
+TEST_P(OutboxStoreTest, BatchedRowsAndSentMarksKeepEveryCharacter) {
+  const std::string body =
+      "{\"text\":\"a \\\"quoted\\\" \\\\ back\\/slash\\n\\u00e9\"}\n\t\x01 \"\\ \xc3\xa9 "
+      "\xf0\x9f\x9a\x80";
+  auto first = reply_row("slack:event:E1#0");
+  first.body = body;
+  first.thread = "t\"h\\r\n";
+  auto second = reply_row("slack:event:E1#1", "slack", "update", "slack:event:E1#0");
+  second.body = "\xe2\x80\xa8 [\"]";
+  EXPECT_EQ(outbox.commit({first, second}, {}, {}), (std::vector<bool>{true, true}));
+  outbox.commit({}, {}, {{"slack:event:E1#0", "id \"1\"\\\n"}, {"slack:event:E1#1", "\xc3\xa9"}});
+  const auto one = outbox.find("slack:event:E1#0");
+  const auto two = outbox.find("slack:event:E1#1");
+  ASSERT_TRUE(one && two);
+  EXPECT_EQ(one->body, body);
+  EXPECT_EQ(one->thread, "t\"h\\r\n");
+  EXPECT_EQ(one->platform_id, "id \"1\"\\\n");
+  EXPECT_EQ(one->state, "sent");
+  EXPECT_EQ(two->body, "\xe2\x80\xa8 [\"]");
+  EXPECT_EQ(two->target_key, "slack:event:E1#0");
+  EXPECT_EQ(two->platform_id, "\xc3\xa9");
+}
+
 // Replicas (issue 17): a replica's recovery sees only its own unsent rows, never a live
 // replica's; a dead replica's are adopted by one survivor in one UPDATE.
 TEST_P(OutboxStoreTest, EachReplicaRecoversOnlyItsOwnRowsAndOneSurvivorAdoptsADeadOnes) {
