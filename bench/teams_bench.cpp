@@ -14,6 +14,7 @@
 // Run: build-release/bench/shipmate_teams_bench [--activities N] [--in-flight N]
 //      [--conversations N] [--warmup N] [--keep-alive 1: each worker keeps one connection open
 //      instead of opening one per activity] [--memory 1: where the bot's resident memory lives]
+//      [--long-ids 1: conversation ids as long as real Teams ones, about 120 characters]
 //      [--shipmate PATH: another bot binary, e.g. the build before a change for alternating runs,
 //      or a wrapper that runs it under valgrind]
 #include <netinet/in.h>
@@ -27,6 +28,7 @@
 #include <boost/json.hpp>
 #include <chrono>
 #include <condition_variable>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -35,6 +37,7 @@
 #include <optional>
 #include <sstream>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -128,6 +131,7 @@ struct Options {
   int warmup = 300;
   bool keep_alive = false;  // one kept-alive connection per worker instead of one per activity
   bool memory = false;      // print where the bot's resident memory lives at the window's end
+  bool long_ids = false;    // conversation ids as long as Teams' own (about 120 characters)
   std::string shipmate;     // the bot binary (or a wrapper running it); empty: the one built here
 };
 
@@ -150,12 +154,34 @@ Options parse(int argc, char** argv) {
       options.keep_alive = value != 0;
     else if (flag == "--memory")
       options.memory = value != 0;
+    else if (flag == "--long-ids")
+      options.long_ids = value != 0;
     else {
       std::fprintf(stderr, "unknown flag %s\n", flag.c_str());
       std::exit(64);
     }
   }
   return options;
+}
+
+// A conversation's id: short ("a:bench-7"), or as long as a Teams personal chat's ("a:1" and
+// about 117 more characters, stable per conversation), which is what the inbox's and the outbox's
+// keys carry (`teams:message:<conversation>:<activity>`).
+std::string conversation_id(int conversation, bool long_ids) {
+  std::string id = "a:bench-" + std::to_string(conversation);
+  if (!long_ids)
+    return id;
+  static constexpr std::string_view kAlphabet =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string out = "a:1";
+  std::uint64_t state = 0x9E3779B97F4A7C15ULL * static_cast<std::uint64_t>(conversation + 1);
+  while (out.size() + id.size() < 128) {
+    state ^= state << 13;
+    state ^= state >> 7;
+    state ^= state << 17;
+    out += kAlphabet[state % kAlphabet.size()];
+  }
+  return out + id.substr(1);
 }
 
 // One HTTP/1.1 connection to the bot, kept alive across requests (a worker's own); reconnects
@@ -350,7 +376,7 @@ services:
           {"from", {{"id", "29:bench"}, {"aadObjectId", "00000000-0000-0000-0000-00000000beef"}}},
           {"recipient", {{"id", "28:" + auth.options().app_id}}},
           {"conversation",
-           {{"id", "a:bench-" + std::to_string(sequence % options.conversations)},
+           {{"id", conversation_id(sequence % options.conversations, options.long_ids)},
             {"conversationType", "personal"}}},
           {"text", "<at>Shipmate</at> ping"}};
       {
