@@ -543,7 +543,9 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
       // A command that changes things is marked started before it runs, so a crash mid-way is
       // reported instead of repeated. A read-only one may simply run again after a crash, which
       // saves a write per command.
-      if (self->dispatcher.changes_state(text))
+      // A tentative command was found read-only when it was started (start_tentative()), a
+      // moment ago: not looked up again.
+      if (!tentative && self->dispatcher.changes_state(text))
         self->inbox.mark_started(command.key);
       // A named event, not a temporary: GCC 12 destroys temporaries in co_await arguments twice.
       ChatEvent event{platform.name,

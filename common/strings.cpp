@@ -15,10 +15,18 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
+namespace {
+// ASCII only, inline: std::tolower is a call through the C locale per byte, and the bot never
+// sets a locale other than "C" (where it folds exactly A-Z).
+char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+}  // namespace
+
 std::string to_lower(std::string_view text) {
   std::string out(text);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  for (char& c : out)
+    c = ascii_lower(c);
   return out;
 }
 
@@ -26,10 +34,8 @@ bool starts_with_ci(std::string_view text, std::string_view prefix) {
   if (text.size() < prefix.size())
     return false;
   for (std::size_t i = 0; i < prefix.size(); ++i) {
-    if (std::tolower(static_cast<unsigned char>(text[i])) !=
-        std::tolower(static_cast<unsigned char>(prefix[i]))) {
+    if (ascii_lower(text[i]) != ascii_lower(prefix[i]))
       return false;
-    }
   }
   return true;
 }

@@ -214,6 +214,14 @@ struct HttpClient::Impl {
   Impl(asio::any_io_executor ex, HttpClientOptions opts)
       : executor(std::move(ex)), options(std::move(opts)) {
     no_proxy = parse_no_proxy(env_first("NO_PROXY", "no_proxy"));
+    // The proxy variables too are read once, with NO_PROXY, not per request (two getenv calls
+    // that scan the whole environment each). Empty: none.
+    if (!options.proxy) {
+      const char* http = env_first("HTTP_PROXY", "http_proxy");
+      const char* https = env_first("HTTPS_PROXY", "https_proxy");
+      env_proxy = std::string(http != nullptr ? http : "");
+      env_proxy_secure = std::string(https != nullptr ? https : "");
+    }
   }
 
   Result<std::shared_ptr<asio::ssl::context>> tls_context() {
@@ -233,7 +241,9 @@ struct HttpClient::Impl {
   Result<Route> route_for(const ParsedUrl& url) {
     bool secure = url.scheme == "https";
     std::string origin = url.scheme + "://" + url.host + ":" + url.port;
-    auto chosen = proxy_for(options.proxy, secure, url.host, no_proxy);
+    const std::optional<std::string>& configured =
+        options.proxy ? options.proxy : (secure ? env_proxy_secure : env_proxy);
+    auto chosen = proxy_for(configured, secure, url.host, no_proxy);
     if (!chosen)
       return chosen.error();
     if (!*chosen)
@@ -427,6 +437,7 @@ struct HttpClient::Impl {
   asio::any_io_executor executor;
   HttpClientOptions options;
   std::vector<std::string> no_proxy;
+  std::optional<std::string> env_proxy, env_proxy_secure;  // see the constructor
   std::optional<Result<std::shared_ptr<asio::ssl::context>>> tls;
   std::map<std::string, std::deque<ConnectionPtr>> idle;
   UrlCache urls;

@@ -585,6 +585,29 @@ TEST(HttpClientTest, HttpsGoesThroughConnectProxy) {
   });
 }
 
+TEST(HttpClientTest, TheProxyEnvironmentIsReadWhenTheClientIsMade) {
+  testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
+    TestServer server(ioc, ok_reply, testing::test_server_tls_context());
+    testing::TestProxy proxy(ioc);
+    testing::ScopedEnv no_https_proxy("HTTPS_PROXY", nullptr);
+    testing::ScopedEnv no_https_proxy_lower("https_proxy", nullptr);
+    testing::ScopedEnv no_proxy("NO_PROXY", nullptr);
+    testing::ScopedEnv no_proxy_lower("no_proxy", nullptr);
+    HttpClientOptions options;  // proxy from the environment
+    options.ca_file = testing::shared_test_certificates().ca_path;
+    HttpClient made_without(ioc.get_executor(), options);
+    // Set after the client was made: that client goes on without a proxy, a new one uses it.
+    testing::ScopedEnv https_proxy("HTTPS_PROXY", proxy.url().c_str());
+    auto direct = co_await get(made_without, base_url(server, "localhost", "https") + "/");
+    EXPECT_TRUE(direct.ok()) << (direct ? "" : direct.error().message);
+    EXPECT_TRUE(proxy.requests().empty());
+    HttpClient made_with(ioc.get_executor(), options);
+    auto via_proxy = co_await get(made_with, base_url(server, "localhost", "https") + "/");
+    EXPECT_TRUE(via_proxy.ok()) << (via_proxy ? "" : via_proxy.error().message);
+    EXPECT_EQ(proxy.requests().size(), 1u);
+  });
+}
+
 TEST(HttpClientTest, ProxyFromEnvironmentAndNoProxyBypass) {
   testing::run_async_test([](asio::io_context& ioc) -> asio::awaitable<void> {
     TestServer server(ioc, ok_reply, testing::test_server_tls_context());

@@ -153,7 +153,10 @@ class InstantAcks final : public AckChannel {
 class Dispatcher final : public CommandDispatcher {
  public:
   explicit Dispatcher(asio::io_context& io) : never_(io) {}
-  bool changes_state(std::string_view text) const override { return text.starts_with("deploy"); }
+  bool changes_state(std::string_view text) const override {
+    ++lookups;
+    return text.starts_with("deploy");
+  }
   asio::awaitable<void> dispatch(ChatEvent event, commands::Conversation& conversation) override {
     ++runs;
     if (event.text == "card") {
@@ -172,6 +175,7 @@ class Dispatcher final : public CommandDispatcher {
     conversation.post(commands::info("done: " + event.text));
   }
   int runs = 0;
+  mutable int lookups = 0;  // changes_state() calls
 
  private:
   asio::steady_timer never_;
@@ -614,6 +618,17 @@ TEST_F(ReplyOutboxTest, ACommandFinishedBeforeItsCommitIsRecordedDoneWithoutAPen
   again.settle();
   EXPECT_EQ(server.posts_with("fake:a#0"), 1);
   EXPECT_EQ(again.intake->stats().duplicates, 1u);
+}
+
+TEST_F(ReplyOutboxTest, AReadOnlyCommandStartedTentativelyIsLookedUpOnce) {
+  Process bot(*db, server);
+  bot.deliver("a", "status");
+  bot.settle();
+  ASSERT_EQ(server.messages.size(), 1u);
+  EXPECT_EQ(server.messages[0].text, "done: status");
+  // Found read-only when it was started before its commit; not looked up again when it runs.
+  EXPECT_EQ(bot.dispatcher.lookups, 1);
+  EXPECT_EQ(bot.inbox.in_state("started").size(), 0u);
 }
 
 TEST_F(ReplyOutboxTest, ACommandThatChangesThingsStillStartsAfterItsAckInACommitOfItsOwn) {
