@@ -11,7 +11,8 @@
 // - Proxy: when `proxy` is set (or, by default, the HTTPS_PROXY / https_proxy environment
 //   variable for https URLs and HTTP_PROXY / http_proxy for http URLs), https requests go through
 //   an HTTP CONNECT tunnel and http requests are sent to the proxy with absolute URIs. NO_PROXY
-//   (comma-separated host suffixes, "*" for all) bypasses it.
+//   (comma-separated host suffixes, "*" for all) bypasses it. The environment is read when the
+//   client is made, not per request.
 // - Errors: transport failures (DNS, connect, TLS, timeout, malformed response, body over
 //   `max_body_bytes`) come back as an Error with one line naming the method, host and cause, e.g.
 //   "POST slack.com/api/chat.postMessage: TLS handshake failed: certificate verify failed".
