@@ -49,32 +49,14 @@ std::string did_you_mean(std::string_view word, const std::vector<std::string>& 
 
 namespace {
 
-// ASCII lower case, as std::tolower in the "C" locale (the bot never sets another), without a
-// library call per byte: every command's lookup compares its words with each command's names.
-constexpr unsigned char ascii_lower(unsigned char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<unsigned char>(c | 0x20) : c;
-}
-
-// Case-insensitive equality of ASCII words; allocates nothing.
-bool iequals(std::string_view a, std::string_view b) {
-  if (a.size() != b.size())
-    return false;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    if (ascii_lower(static_cast<unsigned char>(a[i])) !=
-        ascii_lower(static_cast<unsigned char>(b[i])))
-      return false;
-  }
-  return true;
-}
-
 // Whether `path` ("audit verify") is `first` and `second` ("AUDIT", "verify"), or `first` alone
 // when `second` is empty.
 bool path_is(std::string_view path, std::string_view first, std::string_view second) {
   if (second.empty())
-    return iequals(path, first);
+    return equals_ci(path, first);
   return path.size() == first.size() + 1 + second.size() && path[first.size()] == ' ' &&
-         iequals(path.substr(0, first.size()), first) &&
-         iequals(path.substr(first.size() + 1), second);
+         equals_ci(path.substr(0, first.size()), first) &&
+         equals_ci(path.substr(first.size() + 1), second);
 }
 
 bool spec_named(const CommandSpec& spec, std::string_view first, std::string_view second) {
@@ -215,7 +197,7 @@ const CommandSpec* CommandRegistry::find(std::string_view path) const {
 
 const GroupSpec* CommandRegistry::find_group(std::string_view word) const {
   for (const auto& group : groups_) {
-    if (iequals(group.word, word))
+    if (equals_ci(group.word, word))
       return &group;
   }
   return nullptr;
@@ -224,7 +206,7 @@ const GroupSpec* CommandRegistry::find_group(std::string_view word) const {
 std::vector<const CommandSpec*> CommandRegistry::commands_in(std::string_view group) const {
   std::vector<const CommandSpec*> out;
   for (const auto& spec : specs_) {
-    if (!spec.group().empty() && iequals(spec.group(), group))
+    if (!spec.group().empty() && equals_ci(spec.group(), group))
       out.push_back(&spec);
   }
   return out;

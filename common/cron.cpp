@@ -47,13 +47,6 @@ std::string range_text(const FieldSpec& field) {
   return std::to_string(field.min) + "-" + std::to_string(field.max);
 }
 
-bool equals_ignoring_case(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) ==
-                  std::tolower(static_cast<unsigned char>(y));
-         });
-}
-
 // One value of a field: a number in range, or (month, day-of-week) a three-letter name.
 Result<unsigned> parse_value(const FieldSpec& field, std::string_view text) {
   if (text.empty())
@@ -61,7 +54,7 @@ Result<unsigned> parse_value(const FieldSpec& field, std::string_view text) {
   if (field.names) {
     for (std::size_t i = 0; i < field.names->size(); ++i) {
       const char* name = (*field.names)[i];
-      if (name && equals_ignoring_case(text, name))
+      if (name && equals_ci(text, name))
         return field.min + static_cast<unsigned>(i);
     }
   }

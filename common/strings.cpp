@@ -15,14 +15,6 @@ std::string_view trim(std::string_view text) {
   return text;
 }
 
-namespace {
-// ASCII only, inline: std::tolower is a call through the C locale per byte, and the bot never
-// sets a locale other than "C" (where it folds exactly A-Z).
-char ascii_lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-}  // namespace
-
 std::string to_lower(std::string_view text) {
   std::string out(text);
   for (char& c : out)

@@ -11,6 +11,22 @@ namespace shipmate {
 std::string_view trim(std::string_view text);
 std::string to_lower(std::string_view text);
 bool starts_with_ci(std::string_view text, std::string_view prefix);
+// ASCII case folding, as std::tolower in the "C" locale (the bot never sets another) without a
+// library call per byte: A-Z to a-z, every other byte as it is.
+constexpr char ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+// Equal without regard to ASCII case (HTTP header names, command words, cron's month names).
+// Inline: every command's lookup compares its words with each command's names.
+inline bool equals_ci(std::string_view a, std::string_view b) {
+  if (a.size() != b.size())
+    return false;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    if (ascii_lower(a[i]) != ascii_lower(b[i]))
+      return false;
+  }
+  return true;
+}
 std::string join(const std::vector<std::string>& parts, std::string_view separator);
 // The value of a hexadecimal digit (either case), or -1.
 int hex_digit_value(char c);

@@ -12,16 +12,11 @@
 #include <boost/json/serialize.hpp>
 #include <boost/json/value.hpp>
 
+#include "common/strings.h"
+
 namespace shipmate::integrations::net {
 
 namespace {
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
-           return lower(x) == lower(y);
-         });
-}
 
 std::string_view meaning(int status) {
   switch (status) {
@@ -132,7 +127,8 @@ boost::asio::awaitable<Result<HttpResponse>> ApiClient::call(ApiCall call) {
                     : options_.base_url + call.path;
   request.headers = options_.default_headers;
   for (auto& [name, value] : call.headers) {
-    std::erase_if(request.headers, [&](const auto& header) { return iequals(header.first, name); });
+    std::erase_if(request.headers,
+                  [&](const auto& header) { return equals_ci(header.first, name); });
     request.headers.emplace_back(name, value);
   }
   request.body = call.body;

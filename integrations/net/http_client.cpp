@@ -87,15 +87,9 @@ bool has_line_break(std::string_view text) {
   return text.find('\r') != std::string_view::npos || text.find('\n') != std::string_view::npos;
 }
 
-// Header names compared without regard to ASCII case, without a lowered copy of each name (two
-// per header per request before).
-bool same_name(std::string_view name, std::string_view lower) {
-  return name.size() == lower.size() && starts_with_ci(name, lower);
-}
-
 bool is_reserved_header(std::string_view name) {
-  return same_name(name, "host") || same_name(name, "content-length") ||
-         same_name(name, "connection") || same_name(name, "transfer-encoding");
+  return equals_ci(name, "host") || equals_ci(name, "content-length") ||
+         equals_ci(name, "connection") || equals_ci(name, "transfer-encoding");
 }
 
 struct Attempt {
@@ -198,7 +192,7 @@ Status load_client_certificate(asio::ssl::context& context, const std::string& c
 
 std::string HttpResponse::header(std::string_view name) const {
   for (const auto& [key, value] : headers) {
-    if (key.size() == name.size() && starts_with_ci(key, name))
+    if (equals_ci(key, name))
       return value;
   }
   return {};
@@ -354,7 +348,7 @@ struct HttpClient::Impl {
     for (const auto& [name, value] : in.headers) {
       if (is_reserved_header(name))
         continue;
-      has_user_agent = has_user_agent || same_name(name, "user-agent");
+      has_user_agent = has_user_agent || equals_ci(name, "user-agent");
       add(name, value);
     }
     if (!has_user_agent && !options.user_agent.empty())

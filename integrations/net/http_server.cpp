@@ -42,14 +42,6 @@ constexpr std::size_t kDrainLimit = 64 * 1024 * 1024;
 constexpr auto kDrainTime = std::chrono::seconds(5);
 constexpr std::size_t kDefaultBodyLimit = RouteOptions{}.max_body_bytes;
 
-char lower(char c) {
-  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && starts_with_ci(a, b);
-}
-
 // An HTTP token (RFC 9110): what a header name may be made of.
 bool is_header_name(std::string_view name) {
   if (name.empty())
@@ -114,8 +106,9 @@ class InFlight {
 }  // namespace
 
 bool CaseInsensitiveLess::operator()(std::string_view a, std::string_view b) const {
-  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(),
-                                      [](char x, char y) { return lower(x) < lower(y); });
+  return std::lexicographical_compare(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    return ascii_lower(x) < ascii_lower(y);
+  });
 }
 
 std::string ServerRequest::header(std::string_view name) const {
@@ -287,7 +280,7 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
       outcome = {ServerResponse::text(413, too_large_reason(limit) + "\n"), true, true};
       co_return true;
     }
-    if (!parser.is_done() && iequals(request.header("Expect"), "100-continue") && route) {
+    if (!parser.is_done() && equals_ci(request.header("Expect"), "100-continue") && route) {
       static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       auto [continue_ec, sent] =
           co_await asio::async_write(stream, asio::buffer(kContinue), kTuple);
@@ -368,10 +361,10 @@ struct HttpServer::Impl : std::enable_shared_from_this<Impl> {
     };
     bool has_type = false;
     for (const auto& [name, value] : outcome.response.headers) {
-      if (!is_header_name(name) || iequals(name, "Content-Length") || iequals(name, "Connection") ||
-          iequals(name, "Transfer-Encoding"))
+      if (!is_header_name(name) || equals_ci(name, "Content-Length") ||
+          equals_ci(name, "Connection") || equals_ci(name, "Transfer-Encoding"))
         continue;
-      has_type = has_type || iequals(name, "Content-Type");
+      has_type = has_type || equals_ci(name, "Content-Type");
       add(name, value);
     }
     if (!has_type && !body.empty())
