@@ -20,13 +20,16 @@
 //   while a table was still empty, would keep scanning it sequentially long after it has grown).
 //   A statement whose SQL starts with kKeepPlan (storage/kept_plan.h) is the exception inside a
 //   pipelined transaction: before it the
-//   pipeline carries `set_config('plan_cache_mode', 'force_generic_plan', true)` and
-//   `set_config('enable_seqscan', 'off', true)` (transaction-local, in the same round trip), so
-//   its plan is made once, without sequential scans where an index can serve, and kept; the next
-//   statement not so marked switches both back first, and COMMIT or ROLLBACK ends them. A kept
-//   plan is made again (under the same settings) only when the server invalidates it (an ANALYZE
-//   of its tables, a schema change). The switches are sent only when the mode changes, so a
-//   transaction of kept statements carries one.
+//   pipeline carries `set_config('plan_cache_mode', 'force_generic_plan', false)` and
+//   `set_config('enable_seqscan', 'off', false)` (in the same round trip), so its plan is made
+//   once, without sequential scans where an index can serve, and kept; the next statement not so
+//   marked switches both back first (in the pipeline; outside a transaction in a round trip of
+//   its own, before it). The settings are the session's, not the transaction's: they outlive
+//   COMMIT, so a transaction of kept statements after another sends no switch at all (at 5,000
+//   commands/s nearly every transaction is one), and a ROLLBACK, which undoes them, sets the
+//   connection's idea of them back to what it was at BEGIN. A kept plan is made again (under the
+//   same settings) only when the server invalidates it (an ANALYZE of its tables, a schema
+//   change). BEGIN and COMMIT are prepared statements too.
 // - Errors in a pipeline: the server skips everything after a failed statement until the Sync,
 //   and the wait that reads its answer throws the error the statement would have thrown on its
 //   own (same type, same message naming that statement's SQL, and the tag it was sent under:
@@ -140,15 +143,18 @@ class PgConnection {
   // Leaves pipeline mode (nothing may be pending).
   void leave_pipeline() noexcept;
   void count_changes(pg_result* result);
-  // Sends (in the pipeline, without waiting) the transaction-local settings under which kept
-  // plans are made (`keep`) or those of every other statement.
+  // Switches the session to the settings under which kept plans are made (`keep`: only in a
+  // pipelined transaction, sent without waiting) or back to those of every other statement (in
+  // the pipeline, or outside one in a round trip of its own).
   void keep_plans(bool keep);
 
   pg_conn* conn_;
   std::string description_;
   int changes_ = 0;
   bool pipelined_ = false;
-  bool keeping_plans_ = false;  // keep_plans(true) sent in this transaction, not switched back
+  bool keeping_plans_ = false;     // the session has (or will have, once what is sent has run)
+                                   // the kept plans' settings
+  bool keeping_at_begin_ = false;  // keeping_plans_ when the current transaction began
   std::optional<std::size_t> tag_;
   std::vector<Pending> pending_;
   // Prepared statement names by parameter types and SQL text (see prepared()).
