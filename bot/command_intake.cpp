@@ -348,7 +348,7 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
         continue;
       const std::size_t at = index++;
       const IntakePlatform& platform = *gathered.platform;
-      const IncomingCommand& command = *gathered.delivery.command;
+      IncomingCommand& command = *gathered.delivery.command;
       if (dispatcher.changes_state(text_of(platform, command.text)))
         continue;
       auto conversation = platform.conversation(command.channel, command.thread);
@@ -356,9 +356,12 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
       if (!conversation || !conversation->holds_messages())
         continue;
       tentative[at] = std::make_shared<TentativeCommand>();
-      spawn_handle(shared_from_this(),
-                   Command{gathered.platform, entries[at].key, command, gathered.received,
-                           tentative[at], std::move(conversation)});
+      // Moved, not copied: the entry holds what is recorded, and nothing reads a tentative
+      // command's delivery again (acknowledge() skips it: recorded means already running).
+      spawn_handle(
+          shared_from_this(),
+          Command{gathered.platform, entries[at].key, std::move(*gathered.delivery.command),
+                  gathered.received, tentative[at], std::move(conversation)});
     }
     return tentative;
   }
@@ -548,11 +551,13 @@ struct CommandIntake::Impl : std::enable_shared_from_this<Impl> {
       if (!tentative && self->dispatcher.changes_state(text))
         self->inbox.mark_started(command.key);
       // A named event, not a temporary: GCC 12 destroys temporaries in co_await arguments twice.
+      // The command's channel and thread are not read again (the outbox's conversation has
+      // its own copies): moved into the event.
       ChatEvent event{platform.name,
                       command.key,
                       self->identity_of(platform, command.command.user_id),
-                      command.command.channel,
-                      command.command.thread,
+                      std::move(command.command.channel),
+                      std::move(command.command.thread),
                       text};
       co_await self->dispatcher.dispatch(std::move(event), *conversation);
       self->finished(command.key, tentative);

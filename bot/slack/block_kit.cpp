@@ -236,16 +236,24 @@ json::object button(const commands::Button& source, std::size_t index) {
 }  // namespace
 
 std::string render_blocks(const commands::Message& message) {
+  std::string out;
+  append_blocks(out, message);
+  return out;
+}
+
+void append_blocks(std::string& out, const commands::Message& message) {
   const std::string text = main_text(message);
   // Most replies are text alone ("pong", a status line): written straight out as the JSON below
   // would serialize it, without building a tree of Boost.JSON values for every reply.
   if (message.fields.empty() && message.buttons.empty() && message.context.empty()) {
-    if (text.empty())
-      return "[]";
-    std::string out = R"([{"type":"section","text":{"type":"mrkdwn","text":)";
+    if (text.empty()) {
+      out += "[]";
+      return;
+    }
+    out += R"([{"type":"section","text":{"type":"mrkdwn","text":)";
     append_json_string(out, text);
     out += "}}]";
-    return out;
+    return;
   }
   json::array blocks;
   if (!text.empty()) {
@@ -296,7 +304,7 @@ std::string render_blocks(const commands::Message& message) {
   if (!elements.empty()) {
     blocks.push_back(json::object{{"type", "actions"}, {"elements", std::move(elements)}});
   }
-  return json::serialize(blocks);
+  out += json::serialize(blocks);
 }
 
 std::string fallback_text(const commands::Message& message) {

@@ -13,6 +13,8 @@ namespace shipmate::bot::slack {
 
 // A JSON array of blocks.
 std::string render_blocks(const commands::Message& message);
+// The same, appended to `out` (a request body being written: no string of its own).
+void append_blocks(std::string& out, const commands::Message& message);
 // The notification text sent alongside blocks (and shown where blocks are not).
 std::string fallback_text(const commands::Message& message);
 

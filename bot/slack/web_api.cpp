@@ -118,14 +118,23 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     register_secret(token);
   }
 
-  asio::awaitable<Attempt> attempt(const std::string& method, const std::string& body,
+  // `body` by value: a reply's body (most of the request) is moved in, not copied.
+  asio::awaitable<Attempt> attempt(std::string_view method, std::string body,
                                    const std::string& auth_token,
-                                   const std::string& content_type = kJson) {
+                                   const char* content_type = kJson) {
     HttpRequest request;
     request.method = "POST";
-    request.url = options.base_url + method;
-    request.headers = {{"Authorization", "Bearer " + auth_token}, {"Content-Type", content_type}};
-    request.body = body;
+    request.url.reserve(options.base_url.size() + method.size());
+    request.url += options.base_url;
+    request.url += method;
+    // Made in place: a braced list of headers is copied into the vector, two allocations more.
+    request.headers.reserve(2);
+    std::string& bearer = request.headers.emplace_back("Authorization", std::string()).second;
+    bearer.reserve(7 + auth_token.size());
+    bearer += "Bearer ";
+    bearer += auth_token;
+    request.headers.emplace_back("Content-Type", content_type);
+    request.body = std::move(body);
     ++calls_made;
     auto response = co_await http.send(std::move(request));
     call_counts.count(method, response ? response->status : 0);
@@ -146,20 +155,20 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       }
       result.retry_after = std::chrono::seconds(std::clamp<long>(seconds, 0, 600));
       ++rate_limited;
-      result.error = method + " was rate limited";
+      result.error = std::string(method) + " was rate limited";
       result.kind = ErrorKind::unavailable;
       co_return result;
     }
     if (response->status >= 500) {
       result.retryable = true;
-      result.error = method + ": HTTP " + std::to_string(response->status);
+      result.error = std::string(method) + ": HTTP " + std::to_string(response->status);
       result.kind = ErrorKind::unavailable;
       result.reach = Reach::sent;
       co_return result;
     }
     auto reply = parse_answer(response->body, response->status);
     if (!reply) {
-      result.error = method + reply.error().message;
+      result.error = std::string(method) + reply.error().message;
       result.kind = reply.error().kind;
       co_return result;
     }
@@ -175,7 +184,10 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     ErrorKind last_kind = ErrorKind::internal;
     for (int attempt_number = 1; attempt_number <= options.max_attempts; ++attempt_number) {
       const std::string& auth_token = auth.empty() ? token : auth;
-      Attempt result = co_await attempt(method, body, auth_token, content_type);
+      const std::string_view method_name = method;
+      std::string sent_body = body;  // each attempt sends the same body
+      Attempt result =
+          co_await attempt(method_name, std::move(sent_body), auth_token, content_type);
       if (result.reply)
         co_return std::move(*result.reply);
       last_error = result.error;
@@ -221,7 +233,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     append_json_string(body, job.channel);
     add("text", fallback_text(job.message));
     body += ",\"blocks\":";
-    body += render_blocks(job.message);
+    append_blocks(body, job.message);
     if (!ts.empty())
       add("ts", ts);
     if (!job.thread_ts.empty())
@@ -240,8 +252,9 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     return body;
   }
 
-  // Turns a queued job into the method call it needs, given what is known by now.
-  std::pair<std::string, std::string> request_for(Job& job) {
+  // Turns a queued job into the method call it needs, given what is known by now. The method's
+  // name is a literal (a std::string of "chat.postMessage" was an allocation per reply).
+  std::pair<std::string_view, std::string> request_for(Job& job) {
     switch (job.kind) {
       case Kind::update: {
         if (!job.target_ts.empty())
@@ -335,7 +348,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     }
     const auto now = std::chrono::steady_clock::now();
     for (auto next = scheduler.next(now); next.job; next = scheduler.next(now))
-      asio::co_spawn(executor, send(shared_from_this(), *next.job, next.channel), asio::detached);
+      start(shared_from_this(), *next.job, std::move(next.channel));
     if (scheduler.queued() > 0) {
       pump_running = true;
       asio::co_spawn(executor, pump(shared_from_this()), asio::detached);
@@ -349,7 +362,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       const auto now = std::chrono::steady_clock::now();
       auto next = self->scheduler.next(now);
       if (next.job) {
-        asio::co_spawn(self->executor, send(self, *next.job, next.channel), asio::detached);
+        start(self, *next.job, std::move(next.channel));
         continue;
       }
       if (!next.wake_at && self->in_flight == 0 && self->scheduler.queued() == 0) {
@@ -369,8 +382,8 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     const std::string filename = "output.txt";
     std::string request =
         "filename=" + form_encode(filename) + "&length=" + std::to_string(job.message.text.size());
-    Attempt step =
-        co_await self->attempt("files.getUploadURLExternal", request, self->token, kForm);
+    const std::string_view get_url = "files.getUploadURLExternal";
+    Attempt step = co_await self->attempt(get_url, std::move(request), self->token, kForm);
     if (!step.reply)
       co_return step;
     const std::string upload_url = step.reply->field("upload_url");
@@ -397,7 +410,33 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
       complete += "&thread_ts=" + form_encode(job.thread_ts);
     if (!job.user.empty())
       complete += "&initial_comment=" + form_encode(job.user);
-    co_return co_await self->attempt("files.completeUploadExternal", complete, self->token, kForm);
+    const std::string_view share = "files.completeUploadExternal";
+    co_return co_await self->attempt(share, std::move(complete), self->token, kForm);
+  }
+
+  // A job the scheduler lets go. A held reply (the outbox has not recorded it yet, the usual
+  // case: the command's commit comes later in the same turn) only waits for its release, so
+  // that wait is registered here instead of in a coroutine started for it: spawning one cost
+  // about 2,000 instructions per reply (callgrind, bench/README.md, session 17).
+  static void start(const std::shared_ptr<Impl>& self, std::uint64_t id, std::string channel) {
+    auto held = self->jobs.find(id);
+    if (held != self->jobs.end() && held->second.ticket &&
+        held->second.ticket->hold == commands::OutboxTicket::Hold::waiting &&
+        !coalescable(held->second)) {
+      ++self->in_flight;
+      wait_for_release(self, held->second, id, std::move(channel));
+      return;
+    }
+    asio::co_spawn(self->executor, send(self, id, std::move(channel)), asio::detached);
+  }
+
+  // Not recorded yet: the channel waits (its order kept) until the outbox releases (or cancels)
+  // the job, then sends it. Counted in flight already.
+  static void wait_for_release(const std::shared_ptr<Impl>& self, Job& job, std::uint64_t id,
+                               std::string channel) {
+    job.ticket->on_hold_ended.push_back([self, id, channel = std::move(channel)] {
+      asio::co_spawn(self->executor, send_now(self, id, channel), asio::detached);
+    });
   }
 
   static asio::awaitable<void> send(std::shared_ptr<Impl> self, std::uint64_t id,
@@ -412,10 +451,7 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
     }
     if (held != self->jobs.end() && held->second.ticket &&
         held->second.ticket->hold == commands::OutboxTicket::Hold::waiting) {
-      // Not recorded yet: the channel waits (its order kept) until the outbox releases it.
-      held->second.ticket->on_hold_ended.push_back([self, id, channel] {
-        asio::co_spawn(self->executor, send_now(self, id, channel), asio::detached);
-      });
+      wait_for_release(self, held->second, id, std::move(channel));
       co_return;
     }
     co_await send_now(self, id, std::move(channel));
@@ -438,8 +474,9 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
         Job job = found->second;
         result = co_await upload(self, std::move(job));
       } else {
-        const auto request = self->request_for(found->second);
-        result = co_await self->attempt(request.first, request.second, self->token);
+        auto request = self->request_for(found->second);
+        const std::string_view method = request.first;
+        result = co_await self->attempt(method, std::move(request.second), self->token);
       }
       found = self->jobs.find(id);
       if (found == self->jobs.end()) {
@@ -453,7 +490,10 @@ struct WebApi::Impl : std::enable_shared_from_this<Impl> {
         auto ticket = std::move(found->second.ticket);
         std::string ts;
         if (result.reply) {
-          ts = result.reply->field("ts");
+          // Taken, not copied: nothing reads the answer after this.
+          auto& strings = result.reply->strings;
+          if (auto answered = strings.find("ts"); answered != strings.end())
+            ts = std::move(answered->second);
           if (found->second.kind == Kind::post)
             self->posted[found->second.ref] = ts;
         } else if (!ticket) {
@@ -633,7 +673,8 @@ asio::awaitable<Result<std::map<std::string, std::string>>> WebApi::find_keyed(
     }
     if (!cursor.empty())
       body += "&cursor=" + form_encode(cursor);
-    Attempt result = co_await self->attempt(method, body, self->token, kForm);
+    const std::string_view method_name = method;
+    Attempt result = co_await self->attempt(method_name, std::move(body), self->token, kForm);
     // No such thread (its parent was deleted, or nothing was ever posted in it): nothing there.
     if (!result.reply && result.error.ends_with("failed: thread_not_found"))
       break;

@@ -202,7 +202,17 @@ struct HttpClient::Impl {
   struct Route {
     std::string pool_key;
     std::optional<Proxy> proxy;
-    bool tunnel = false;  // https through an HTTP CONNECT tunnel
+    bool tunnel = false;      // https through an HTTP CONNECT tunnel
+    std::string authority{};  // the Host header's value
+  };
+  // The route of the origin asked for last. It depends on the scheme, host and port alone (the
+  // proxy settings are read when the client is made), and a client calls one API over and over:
+  // working it out per request cost a few strings and the proxy rules each time.
+  struct KnownRoute {
+    std::string scheme;
+    std::string host;
+    std::string port;
+    std::shared_ptr<const Route> route;
   };
 
   Impl(asio::any_io_executor ex, HttpClientOptions opts)
@@ -240,13 +250,34 @@ struct HttpClient::Impl {
     auto chosen = proxy_for(configured, secure, url.host, no_proxy);
     if (!chosen)
       return chosen.error();
-    if (!*chosen)
-      return Route{origin, std::nullopt, false};
+    Route route;
+    route.authority = host_header(url.host, url.port, secure);
+    if (!*chosen) {
+      route.pool_key = std::move(origin);
+      return route;
+    }
     const Proxy* proxy = &**chosen;
-    if (secure)
-      return Route{"tunnel " + proxy->host + ":" + proxy->port + " " + origin, *proxy, true};
+    route.proxy = *proxy;
+    if (secure) {
+      route.pool_key = "tunnel " + proxy->host + ":" + proxy->port + " " + origin;
+      route.tunnel = true;
+      return route;
+    }
     // Plain http through a proxy: one connection to the proxy serves every origin.
-    return Route{"proxy " + proxy->host + ":" + proxy->port, *proxy, false};
+    route.pool_key = "proxy " + proxy->host + ":" + proxy->port;
+    return route;
+  }
+
+  Result<std::shared_ptr<const Route>> cached_route(const ParsedUrl& url) {
+    if (last_route && last_route->port == url.port && last_route->host == url.host &&
+        last_route->scheme == url.scheme)
+      return last_route->route;
+    auto made = route_for(url);
+    if (!made)
+      return made.error();
+    auto route = std::make_shared<const Route>(std::move(*made));
+    last_route = KnownRoute{url.scheme, url.host, url.port, route};
+    return route;
   }
 
   ConnectionPtr take_idle(const std::string& key) {
@@ -323,8 +354,7 @@ struct HttpClient::Impl {
   WireRequest build_request(const HttpRequest& in, const ParsedUrl& url, const Route& route) {
     WireRequest out;
     out.head = in.method == "HEAD";
-    const bool secure = url.scheme == "https";
-    const std::string authority = host_header(url.host, url.port, secure);
+    const std::string& authority = route.authority;
     std::string& wire = out.bytes;
     wire.reserve(256 + in.body.size());
     wire += in.method;
@@ -387,9 +417,10 @@ struct HttpClient::Impl {
           has_line_break(value))
         co_return make_error(what() + "invalid header '" + name + "'", ErrorKind::invalid);
     }
-    auto route = route_for(*url);
-    if (!route)
-      co_return prefix_error(what(), route.error());
+    auto route_found = cached_route(*url);
+    if (!route_found)
+      co_return prefix_error(what(), route_found.error());
+    const std::shared_ptr<const Route> route = *route_found;
     auto request = build_request(in, *url, *route);
     auto budget = in.timeout;
     auto deadline = Clock::now() + budget;
@@ -435,6 +466,7 @@ struct HttpClient::Impl {
   std::optional<Result<std::shared_ptr<asio::ssl::context>>> tls;
   std::map<std::string, std::deque<ConnectionPtr>> idle;
   UrlCache urls;
+  std::optional<KnownRoute> last_route;
   std::size_t opened = 0;
 };
 
