@@ -40,6 +40,9 @@ services:
       kind: local
       releases: )" + source_dir() + R"(/examples/hello/releases
       start: [python3, server.py]
+      # v1 answers /health as soon as python3 is up: up to 30 s for that on a loaded machine
+      # (the default, 5 checks, failed at load 20), with no cost when it starts at once.
+      health: {http: /health, timeout: 1s, retries: 300, interval: 100ms}
       ports: {staging: )" + std::to_string(free_port()) +
                                               ", production: " + std::to_string(free_port()) +
                                               "}\n");

@@ -253,6 +253,10 @@ struct FakeArgoCd::Impl {
   explicit Impl(Options options_in) : options(std::move(options_in)) {}
 
   Options options;
+
+  SteadyClock::time_point now() const {
+    return options.clock ? options.clock() : SteadyClock::now();
+  }
   mutable std::mutex mutex;
   std::map<std::string, App> apps;  // by "namespace/name"
   struct Failure {
@@ -387,7 +391,7 @@ struct FakeArgoCd::Impl {
     operation.initiated_by = std::move(initiated_by);
     operation.with_source = with_source;
     operation.prune = prune;
-    auto now = SteadyClock::now();
+    auto now = this->now();
     operation.picked_up_at = now + options.operation_duration / 4;
     operation.ends_at = operation.picked_up_at + options.operation_duration;
     OperationRecord record;
@@ -435,7 +439,7 @@ struct FakeArgoCd::Impl {
 
     app.health = "Progressing";
     app.health_message = "Waiting for rollout to finish: 1 of 2 updated replicas are available...";
-    app.health_settles_at = SteadyClock::now() + options.health_delay;
+    app.health_settles_at = now() + options.health_delay;
     app.settled_health = "Healthy";
     app.settled_message.clear();
     for (const auto& [marker, text] : app.degrade_markers) {
@@ -454,7 +458,7 @@ struct FakeArgoCd::Impl {
 
   // The application controller, run lazily before every read or write.
   void advance(App& app) {
-    auto now = SteadyClock::now();
+    auto now = this->now();
     if (app.operation) {
       Operation& operation = *app.operation;
       if (!operation.running && (now >= operation.picked_up_at || operation.terminating)) {
@@ -838,7 +842,7 @@ void FakeArgoCd::start_foreign_operation(const std::string& app_name, const std:
   Operation& operation = impl_->start_operation(app, "sync", app.source(), target,
                                                 std::move(initiated_by), false, false);
   operation.foreign = true;
-  operation.picked_up_at = SteadyClock::now();
+  operation.picked_up_at = impl_->now();
   impl_->advance(app);
 }
 
@@ -847,7 +851,7 @@ void FakeArgoCd::finish_foreign_operation(const std::string& app_name) {
   App& app = impl_->app_named(app_name);
   if (app.operation && app.operation->foreign) {
     app.operation->foreign = false;
-    app.operation->ends_at = SteadyClock::now();
+    app.operation->ends_at = impl_->now();
     impl_->advance(app);
   }
 }

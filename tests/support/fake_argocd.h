@@ -38,6 +38,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -58,6 +59,9 @@ class FakeArgoCd {
     std::string server_namespace = "argocd";
     std::chrono::milliseconds operation_duration{40};
     std::chrono::milliseconds health_delay{40};
+    // The simulated controller's time (operations and health settle by it); empty: the steady
+    // clock. A test that must see an operation still running sets its own and moves it.
+    std::function<std::chrono::steady_clock::time_point()> clock;
   };
 
   struct AppSetup {
