@@ -378,6 +378,17 @@ TEST(PostgresPipelineTest, AConnectionLostMidPipelineFailsTheCommitAndWritesNoth
   EXPECT_EQ(p.count_direct("TRUE"), 1);
 }
 
+// The two settings a kept plan switches, as one text: "force_generic_plan off" under a kept
+// statement, "force_custom_plan on" (the connection's own) otherwise.
+const std::string kPlanSettings =
+    "SELECT current_setting('plan_cache_mode') || ' ' || current_setting('enable_seqscan')";
+
+// The settings an unmarked statement runs under now ("" when it returns no row).
+std::string unmarked_settings(Database& db) {
+  auto statement = db.prepare(kPlanSettings);
+  return statement.step() ? statement.column_text(0) : "";
+}
+
 // A statement marked kKeepPlan (storage/kept_plan.h): inside a transaction it runs under
 // transaction-local settings that make its plan once (generic) without sequential scans; the next
 // statement not so marked runs under the connection's own again (a plan made at each execution), as
@@ -387,13 +398,11 @@ TEST(PostgresPlanTest, AKeptPlanIsMadeOnceWithoutSequentialScansInsideItsTransac
   ProxiedDatabase p;
   Database& db = *p.db;
   db.exec("CREATE TABLE pipe (k TEXT PRIMARY KEY, v BIGINT NOT NULL)");
-  const std::string settings =
-      "SELECT current_setting('plan_cache_mode') || ' ' || current_setting('enable_seqscan')";
   std::string kept_inside, plain_after_kept, kept_again;
   db.transaction([&] {
-    auto kept = db.prepare(keep_plan(settings + " AS kept"));
+    auto kept = db.prepare(keep_plan(kPlanSettings + " AS kept"));
     kept_inside = kept.step() ? kept.column_text(0) : "";
-    auto plain = db.prepare(settings);
+    auto plain = db.prepare(kPlanSettings);
     plain_after_kept = plain.step() ? plain.column_text(0) : "";
     kept.reset();
     kept_again = kept.step() ? kept.column_text(0) : "";
@@ -401,12 +410,10 @@ TEST(PostgresPlanTest, AKeptPlanIsMadeOnceWithoutSequentialScansInsideItsTransac
   EXPECT_EQ(kept_inside, "force_generic_plan off");
   EXPECT_EQ(plain_after_kept, "force_custom_plan on");
   EXPECT_EQ(kept_again, "force_generic_plan off");
-  auto kept_outside = db.prepare(keep_plan(settings + " AS kept"));
+  auto kept_outside = db.prepare(keep_plan(kPlanSettings + " AS kept"));
   ASSERT_TRUE(kept_outside.step());
   EXPECT_EQ(kept_outside.column_text(0), "force_custom_plan on");
-  auto after = db.prepare(settings);
-  ASSERT_TRUE(after.step());
-  EXPECT_EQ(after.column_text(0), "force_custom_plan on");
+  EXPECT_EQ(unmarked_settings(db), "force_custom_plan on");
 
   auto kept_insert = [&](const std::string& key, std::int64_t value) {
     db.prepare(keep_plan("INSERT INTO pipe (k, v) VALUES (?, ?)"))
@@ -449,8 +456,6 @@ TEST(PostgresPlanTest, KeptStatementsInTransactionsOneAfterAnotherSwitchTheSetti
   ProxiedDatabase p;
   Database& db = *p.db;
   db.exec("CREATE TABLE pipe (k TEXT PRIMARY KEY, v BIGINT NOT NULL)");
-  const std::string settings =
-      "SELECT current_setting('plan_cache_mode') || ' ' || current_setting('enable_seqscan')";
   auto runs = db.prepare(
       "SELECT COALESCE(SUM(generic_plans + custom_plans), 0) FROM pg_prepared_statements "
       "WHERE statement = ?");
@@ -475,15 +480,13 @@ TEST(PostgresPlanTest, KeptStatementsInTransactionsOneAfterAnotherSwitchTheSetti
           .bind(1, "k" + std::to_string(i))
           .bind(2, i)
           .run();
-      auto kept = db.prepare(keep_plan(settings + " AS kept"));
+      auto kept = db.prepare(keep_plan(kPlanSettings + " AS kept"));
       inside.push_back(kept.step() ? kept.column_text(0) : "");
     });
   }
   EXPECT_EQ(inside, (std::vector<std::string>(3, "force_generic_plan off")));
   // Outside a transaction, every statement runs under the connection's own settings again.
-  auto after = db.prepare(settings);
-  ASSERT_TRUE(after.step());
-  EXPECT_EQ(after.column_text(0), "force_custom_plan on");
+  EXPECT_EQ(unmarked_settings(db), "force_custom_plan on");
   const std::vector<std::int64_t> now = runs_of_each();
   const std::vector<std::int64_t> expected = {1, 3, 3};  // the switch once, BEGIN and COMMIT 3
   for (std::size_t i = 0; i < statements.size(); ++i)
@@ -499,8 +502,6 @@ TEST(PostgresPlanTest, ARolledBackSwitchOfTheSettingsIsNotBelievedAfterwards) {
   ProxiedDatabase p;
   Database& db = *p.db;
   db.exec("CREATE TABLE pipe (k TEXT PRIMARY KEY, v BIGINT NOT NULL)");
-  const std::string settings =
-      "SELECT current_setting('plan_cache_mode') || ' ' || current_setting('enable_seqscan')";
   db.transaction([&] {
     db.prepare(keep_plan("INSERT INTO pipe (k, v) VALUES (?, ?)")).bind(1, "a").bind(2, 1).run();
   });
@@ -510,9 +511,7 @@ TEST(PostgresPlanTest, ARolledBackSwitchOfTheSettingsIsNotBelievedAfterwards) {
     db.prepare("SELECT 1").step();
   }),
                ConstraintError);
-  auto after = db.prepare(settings);
-  ASSERT_TRUE(after.step());
-  EXPECT_EQ(after.column_text(0), "force_custom_plan on");
+  EXPECT_EQ(unmarked_settings(db), "force_custom_plan on");
   EXPECT_EQ(p.count_direct("TRUE"), 1);
 }
 
